@@ -1,0 +1,27 @@
+export interface Output {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+/** Everything a command touches of the outside world, so tests can run the CLI in-process. */
+export interface CliIO {
+  stdout: Output;
+  stderr: Output;
+  cwd: string;
+  env: Record<string, string | undefined>;
+  /** Aborted on SIGINT/SIGTERM by the bin; a run stops and commits nothing. */
+  signal?: AbortSignal;
+}
+
+export const EXIT = { ok: 0, runFailed: 1, config: 2, quality: 3 } as const;
+
+/** An error that ends the command with a given exit code and message (no stack). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}

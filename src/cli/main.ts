@@ -1,0 +1,81 @@
+import { readFileSync } from "node:fs";
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../config/errors.js";
+import { CliError, type CliIO, EXIT } from "./io.js";
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+).version;
+
+/**
+ * The CLI as a function: parses argv, runs one command, returns its exit code. Commands are
+ * loaded lazily so `--help` and `validate` start fast. Only bin.ts calls process.exit.
+ */
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command("pipelines")
+    .description("Declarative REST API ingestion: YAML pipeline files in, validated records and a report out.")
+    .version(VERSION, "-V, --version", "print the version")
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+      getOutHelpWidth: () => io.stdout.columns ?? 100,
+      getErrHelpWidth: () => io.stderr.columns ?? 100,
+    })
+    .addHelpText(
+      "after",
+      `
+Exit codes: 0 success, 1 a run failed, 2 usage or config error (nothing was sent),
+3 data-quality threshold or drift: fail breached.
+
+A project is a folder with pipelines/ (one YAML file per pipeline) and schemas/.
+Format reference: README.md ("Pipeline file format").
+`,
+    );
+
+  const command = (name: string, description: string) =>
+    program.command(name).description(description).version(VERSION, "-V, --version", "print the version");
+
+  command("list", "list the pipelines of this project with their descriptions and streams").action(async () => {
+    const { listCommand } = await import("./cmd-list.js");
+    code = await listCommand(io);
+  });
+
+  command("validate", "check pipeline files (YAML, format, JSONPaths, schemas, templates, env vars); no network")
+    .argument("[names...]", "pipelines to check (all when none is named)")
+    .action(async (names: string[]) => {
+      const { validateCommand } = await import("./cmd-validate.js");
+      code = await validateCommand(io, names);
+    });
+
+  command("plan", "print the compiled execution plan of a pipeline (secrets masked); no network")
+    .argument("<name>", "pipeline name (pipelines/<name>.yaml)")
+    .option("--json", "print the plan as JSON")
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const { planCommand } = await import("./cmd-plan.js");
+      code = await planCommand(io, name, opts);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
+        return EXIT.ok;
+      return EXIT.config;
+    }
+    if (err instanceof ConfigError) {
+      io.stderr.write(`${err.message}\n${err.issues.length} error${err.issues.length === 1 ? "" : "s"}; nothing was sent.\n`);
+      return EXIT.config;
+    }
+    if (err instanceof CliError) {
+      io.stderr.write(`error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    io.stderr.write(`internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.runFailed;
+  }
+  return code;
+}

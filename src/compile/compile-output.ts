@@ -1,0 +1,34 @@
+import path from "node:path";
+import { fillTemplate, parseTemplate } from "../config/templates.js";
+import type { Output, Validation } from "../config/pipeline-types.gen.js";
+import type { OutputPlan, ValidationPlan } from "./plan.js";
+
+const EXTENSIONS = { jsonl: "jsonl", json: "json", csv: "csv", sqlite: "db" } as const;
+
+export function compileOutput(
+  output: Output | undefined,
+  ctx: { pipeline: string; stream: string; root: string; outDir: string },
+): OutputPlan {
+  const format = output?.format ?? "jsonl";
+  const mode = output?.mode ?? "replace";
+  let file: string;
+  if (output?.path) {
+    const filled = fillTemplate(parseTemplate(output.path).parts, (ns) =>
+      ns === "stream" ? ctx.stream : ns === "pipeline" ? ctx.pipeline : "",
+    );
+    file = path.resolve(ctx.root, filled);
+  } else if (format === "sqlite") {
+    file = path.join(ctx.outDir, `${ctx.pipeline}.db`);
+  } else {
+    file = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.${EXTENSIONS[format]}`);
+  }
+  return { format, mode, path: file };
+}
+
+export function compileValidation(v: Validation | undefined): ValidationPlan {
+  return {
+    invalidRecords: v?.invalid_records ?? "skip",
+    maxInvalidRatio: v?.max_invalid_ratio ?? 0.05,
+    drift: v?.drift ?? "warn",
+  };
+}

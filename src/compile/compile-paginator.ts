@@ -1,0 +1,49 @@
+import type { Paginate } from "../config/pipeline-types.gen.js";
+import type { PaginatorCommon, PaginatorPlan } from "./plan.js";
+
+type Compilers = { [K in Paginate["type"]]: (p: Extract<Paginate, { type: K }>) => Omit<PaginatorPlan, keyof PaginatorCommon> };
+
+/** One compile function per paginate type; the registry is the map. */
+export const paginatorCompilers: Compilers = {
+  none: () => ({ type: "none" }),
+  cursor: (p) => ({
+    type: "cursor",
+    cursorPath: p.cursor ?? null,
+    cursorHeader: p.cursor_header?.toLowerCase() ?? null,
+    param: p.param ?? "cursor",
+    in: p.in ?? "query",
+    hasMore: p.has_more ?? null,
+    done: p.done ?? null,
+  }),
+  offset: (p) => ({
+    type: "offset",
+    offsetParam: p.offset_param ?? "offset",
+    limitParam: p.limit_param ?? "limit",
+    limit: p.limit ?? 100,
+    start: p.start ?? 0,
+    total: p.total ?? null,
+  }),
+  page: (p) => ({
+    type: "page",
+    pageParam: p.page_param ?? "page",
+    start: p.start ?? 1,
+    sizeParam: p.size_param ?? null,
+    size: p.size ?? null,
+    totalPages: p.total_pages ?? null,
+  }),
+  link_header: (p) => ({ type: "link_header", rel: p.rel ?? "next" }),
+  next_url: (p) => ({ type: "next_url", next: p.next, hasMore: p.has_more ?? null, done: p.done ?? null }),
+};
+
+export const PAGINATOR_TYPES = Object.keys(paginatorCompilers) as Paginate["type"][];
+
+export function compilePaginator(p: Paginate | undefined): PaginatorPlan {
+  const cfg = p ?? { type: "none" as const };
+  const common: PaginatorCommon = {
+    maxPages: cfg.max_pages ?? null,
+    maxEmptyPages: cfg.max_empty_pages ?? 3,
+    stopOnEmptyPage: cfg.stop_on_empty_page ?? false,
+  };
+  const specific = (paginatorCompilers[cfg.type] as (x: Paginate) => Omit<PaginatorPlan, keyof PaginatorCommon>)(cfg);
+  return { ...common, ...specific } as PaginatorPlan;
+}

@@ -1,0 +1,98 @@
+import type { LoadedPipeline } from "../config/load-pipeline.js";
+import type { Stream } from "../config/pipeline-types.gen.js";
+import { parseDuration } from "../config/units.js";
+import { compileJsonPath } from "../records/jsonpath.js";
+import { compileAuth } from "./compile-auth.js";
+import { compileOutput, compileValidation } from "./compile-output.js";
+import { compilePaginator } from "./compile-paginator.js";
+import { compileParams, compileSource, joinUrl, mergeHeaders } from "./compile-source.js";
+import type { ExecutionPlan, SourcePlan, StreamPlan } from "./plan.js";
+
+/** Config → ExecutionPlan. Pure: no network, no file writes. */
+export function compilePlan(loaded: LoadedPipeline): ExecutionPlan {
+  const cfg = loaded.config;
+  const project = loaded.project;
+  const source = compileSource(cfg.source);
+  const streams = orderStreams(cfg.streams).map(([name, s]) =>
+    compileStream(name, s, source, loaded, { pipeline: loaded.name, root: project.root, outDir: project.outDir }),
+  );
+  return {
+    version: 1,
+    pipeline: loaded.name,
+    file: loaded.file,
+    description: cfg.description ?? null,
+    source,
+    auth: compileAuth(cfg.source.auth),
+    streams,
+    validation: compileValidation(cfg.validation),
+    dirs: {
+      root: project.root,
+      out: project.outDir,
+      reports: project.reportsDir,
+      state: project.stateDir,
+      schemas: project.schemasDir,
+    },
+  };
+}
+
+function compileStream(
+  name: string,
+  s: Stream,
+  source: SourcePlan,
+  loaded: LoadedPipeline,
+  ctx: { pipeline: string; root: string; outDir: string },
+): StreamPlan {
+  const templated = s.parent !== undefined;
+  const flatten = s.flatten === true ? { separator: "_" } : s.flatten ? { separator: s.flatten.separator ?? "_" } : null;
+  const inc = s.incremental;
+  return {
+    name,
+    parent: s.parent ?? null,
+    request: {
+      method: s.method ?? "GET",
+      url: templated ? s.path : joinUrl(source.baseUrl, s.path),
+      params: { ...source.params, ...compileParams(s.params) },
+      headers: mergeHeaders(source.headers, s.headers),
+      body: s.body ?? null,
+      templated,
+    },
+    paginator: compilePaginator(s.paginate),
+    records: s.records ?? "$",
+    errorPath: s.error_path ?? null,
+    fields: s.fields
+      ? Object.entries(s.fields).map(([field, path]) => ({ name: field, path, multi: compileJsonPath(path).multi }))
+      : null,
+    flatten,
+    includeParent: s.include_parent
+      ? Object.entries(s.include_parent).map(([field, from]) => ({ field, from: from.replace(/^\$\.?/, "").split(".") }))
+      : null,
+    schema: loaded.recordSchemas.get(name) ?? null,
+    primaryKey: s.primary_key === undefined ? null : Array.isArray(s.primary_key) ? s.primary_key : [s.primary_key],
+    incremental: inc
+      ? {
+          cursorField: inc.cursor_field,
+          param: inc.param,
+          in: inc.in ?? "query",
+          initial: inc.initial ?? null,
+          lookbackMs: inc.lookback === undefined ? 0 : parseDuration(inc.lookback),
+        }
+      : null,
+    onPartitionError: s.on_partition_error ?? "fail",
+    output: compileOutput(loaded.config.output, { ...ctx, stream: name }),
+  };
+}
+
+/** Streams with parents after their parents, otherwise in file order. */
+function orderStreams(streams: Record<string, Stream>): [string, Stream][] {
+  const out: [string, Stream][] = [];
+  const done = new Set<string>();
+  const visit = (name: string) => {
+    if (done.has(name)) return;
+    const parent = streams[name].parent;
+    if (parent && streams[parent]) visit(parent);
+    done.add(name);
+    out.push([name, streams[name]]);
+  };
+  for (const name of Object.keys(streams)) visit(name);
+  return out;
+}

@@ -1,0 +1,78 @@
+import type { Source } from "../config/pipeline-types.gen.js";
+import { parseDuration, parseSize } from "../config/units.js";
+import type { ParamsPlan, RateLimitPlan, RetryPlan, SourcePlan } from "./plan.js";
+
+export const DEFAULT_ON_STATUS = [408, 425, 429, 500, 502, 503, 504];
+
+export function compileSource(source: Source): SourcePlan {
+  const base = new URL(source.base_url);
+  return {
+    baseUrl: source.base_url,
+    origin: base.origin,
+    headers: { ...(source.headers ?? {}) },
+    params: compileParams(source.params),
+    timeoutMs: parseDuration(source.timeout ?? "30s"),
+    retry: compileRetry(source.retry),
+    rateLimit: compileRateLimit(source.rate_limit),
+    concurrency: source.concurrency ?? 4,
+    allowedOrigins: (source.allowed_hosts ?? []).map(toOrigin),
+    maxResponseBytes: parseSize(source.max_response_size ?? "64MiB"),
+  };
+}
+
+function compileRetry(retry: Source["retry"]): RetryPlan {
+  return {
+    maxAttempts: retry?.max_attempts ?? 5,
+    initialDelayMs: parseDuration(retry?.initial_delay ?? "1s"),
+    maxDelayMs: parseDuration(retry?.max_delay ?? "60s"),
+    onStatus: retry?.on_status ?? DEFAULT_ON_STATUS,
+  };
+}
+
+function compileRateLimit(rl: Source["rate_limit"]): RateLimitPlan | null {
+  if (!rl || Object.keys(rl).length === 0) return null;
+  return {
+    perSecond: rl.requests_per_second ?? null,
+    perMinute: rl.requests_per_minute ?? null,
+    perHour: rl.requests_per_hour ?? null,
+    perDay: rl.requests_per_day ?? null,
+    remainingHeader: rl.remaining_header?.toLowerCase() ?? null,
+    resetHeader: rl.reset_header?.toLowerCase() ?? null,
+  };
+}
+
+/** `cdn.example.com` → `https://cdn.example.com`; a URL → its origin. */
+export function toOrigin(host: string): string {
+  return new URL(host.includes("://") ? host : `https://${host}`).origin;
+}
+
+export function compileParams(params: Record<string, unknown> | undefined): ParamsPlan {
+  const out: ParamsPlan = {};
+  for (const [k, v] of Object.entries(params ?? {})) out[k] = Array.isArray(v) ? v.map(String) : String(v);
+  return out;
+}
+
+/** Header maps merged case-insensitively: a later map's `accept` replaces an earlier `Accept`. */
+export function mergeHeaders(...maps: (Record<string, string> | undefined)[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of maps) {
+    if (!m) continue;
+    for (const [k, v] of Object.entries(m)) {
+      for (const existing of Object.keys(out)) if (existing.toLowerCase() === k.toLowerCase()) delete out[existing];
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * `base_url` + `path`: the base path is kept whether or not the path starts with `/`
+ * (`https://api.x/v1` + `/users` → `https://api.x/v1/users`); an absolute URL is used as is.
+ */
+export function joinUrl(baseUrl: string, path: string): string {
+  if (/^https?:\/\//i.test(path)) return path;
+  const base = new URL(baseUrl);
+  const basePath = base.pathname.replace(/\/+$/, "");
+  const rel = path.startsWith("/") ? path : `/${path}`;
+  return `${base.origin}${basePath}${rel}`;
+}

@@ -1,0 +1,153 @@
+/**
+ * The execution plan: a plain, serializable description of a run, compiled from a pipeline file
+ * with no network. Runtime objects (paginators, writers, clients) are created from it per run.
+ */
+export interface ExecutionPlan {
+  version: 1;
+  pipeline: string;
+  file: string;
+  description: string | null;
+  source: SourcePlan;
+  auth: AuthPlan;
+  /** Parents before their children. */
+  streams: StreamPlan[];
+  validation: ValidationPlan;
+  dirs: { root: string; out: string; reports: string; state: string; schemas: string };
+}
+
+export interface SourcePlan {
+  baseUrl: string;
+  origin: string;
+  headers: Record<string, string>;
+  params: ParamsPlan;
+  timeoutMs: number;
+  retry: RetryPlan;
+  rateLimit: RateLimitPlan | null;
+  concurrency: number;
+  /** Origins (scheme://host:port) pagination links may lead to, besides base_url's. */
+  allowedOrigins: string[];
+  maxResponseBytes: number;
+}
+
+export type ParamsPlan = Record<string, string | string[]>;
+
+export interface RetryPlan {
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+  onStatus: number[];
+}
+
+export interface RateLimitPlan {
+  perSecond: number | null;
+  perMinute: number | null;
+  perHour: number | null;
+  perDay: number | null;
+  remainingHeader: string | null;
+  resetHeader: string | null;
+}
+
+export type AuthPlan =
+  | { type: "none" }
+  | { type: "bearer"; token: string; scheme: string }
+  | { type: "basic"; username: string; password: string }
+  | { type: "api_key"; name: string; value: string; in: "header" | "query" }
+  | {
+      type: "oauth2";
+      tokenUrl: string;
+      grantType: "client_credentials" | "refresh_token";
+      clientId: string | null;
+      clientSecret: string | null;
+      refreshToken: string | null;
+      scope: string | null;
+      clientAuth: "body" | "basic";
+      refreshBeforeMs: number;
+    };
+
+export interface PaginatorCommon {
+  maxPages: number | null;
+  maxEmptyPages: number;
+  stopOnEmptyPage: boolean;
+}
+
+export type PaginatorPlan = PaginatorCommon &
+  (
+    | { type: "none" }
+    | {
+        type: "cursor";
+        cursorPath: string | null;
+        cursorHeader: string | null;
+        param: string;
+        in: "query" | "body" | "header";
+        hasMore: string | null;
+        done: string | null;
+      }
+    | { type: "offset"; offsetParam: string; limitParam: string; limit: number; start: number; total: string | null }
+    | {
+        type: "page";
+        pageParam: string;
+        start: number;
+        sizeParam: string | null;
+        size: number | null;
+        totalPages: string | null;
+      }
+    | { type: "link_header"; rel: string }
+    | { type: "next_url"; next: string; hasMore: string | null; done: string | null }
+  );
+
+export type PaginatorType = PaginatorPlan["type"];
+
+export interface RequestPlan {
+  method: "GET" | "POST";
+  /**
+   * `path` joined to base_url. For child streams (`templated`), it, `params`, `headers` and `body`
+   * hold `${parent.…}` templates filled per parent record.
+   */
+  url: string;
+  params: ParamsPlan;
+  headers: Record<string, string>;
+  body: unknown;
+  templated: boolean;
+}
+
+export interface FieldPlan {
+  name: string;
+  path: string;
+  multi: boolean;
+}
+
+export interface OutputPlan {
+  format: "jsonl" | "json" | "csv" | "sqlite";
+  mode: "replace" | "append" | "merge";
+  /** Absolute path of the file this stream is committed to. */
+  path: string;
+}
+
+export interface ValidationPlan {
+  invalidRecords: "skip" | "keep" | "fail";
+  maxInvalidRatio: number;
+  drift: "warn" | "fail" | "ignore";
+}
+
+export interface StreamPlan {
+  name: string;
+  parent: string | null;
+  request: RequestPlan;
+  paginator: PaginatorPlan;
+  records: string;
+  errorPath: string | null;
+  fields: FieldPlan[] | null;
+  flatten: { separator: string } | null;
+  includeParent: { field: string; from: string[] }[] | null;
+  schema: { file: string | null; schema: Record<string, unknown> } | null;
+  primaryKey: string[] | null;
+  incremental: {
+    cursorField: string;
+    param: string;
+    in: "query" | "body";
+    initial: string | number | null;
+    lookbackMs: number;
+  } | null;
+  onPartitionError: "fail" | "skip";
+  output: OutputPlan;
+}

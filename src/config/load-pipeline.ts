@@ -1,0 +1,491 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { compileRecordSchema } from "../records/ajv.js";
+import { checkJsonPath } from "../records/jsonpath.js";
+import { readDotenv } from "./dotenv.js";
+import { checkFormat } from "./check-format.js";
+import { ConfigError, type ConfigIssue, closest } from "./errors.js";
+import type { PipelineFile } from "./pipeline-types.gen.js";
+import type { Project } from "./project.js";
+import { basicCredential, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
+import { escapeTemplate, parseTemplate, renderTemplateSource, TemplateSyntaxError } from "./templates.js";
+import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
+
+export interface LoadedPipeline {
+  name: string;
+  file: string;
+  project: Project;
+  /** The file with `${env.…}` filled in and project defaults merged under it. */
+  config: PipelineFile;
+  /** Record schemas by stream name, read and compiled once. */
+  recordSchemas: Map<string, { schema: Record<string, unknown>; file: string | null }>;
+  redactor: Redactor;
+  /** Names of the env variables the file uses. */
+  envUsed: string[];
+}
+
+const NAME = /^[A-Za-z0-9._-]+$/;
+
+/** A pipeline name is a file name; refused before any file is opened. */
+export function checkPipelineName(name: string): ConfigIssue | null {
+  if (typeof name === "string" && NAME.test(name) && !name.includes("..") && name !== ".") return null;
+  return {
+    code: "bad_name",
+    file: "(command line)",
+    line: 1,
+    column: 1,
+    path: "",
+    message: `pipeline name \`${name}\` is not a file name: use letters, digits, \`-\`, \`_\` and \`.\` (no \`/\` or \`..\`)`,
+    expected: "[A-Za-z0-9._-]+",
+    found: String(name),
+  };
+}
+
+export function listPipelineNames(project: Project): string[] {
+  if (!existsSync(project.pipelinesDir)) return [];
+  return readdirSync(project.pipelinesDir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .map((f) => f.replace(/\.ya?ml$/, ""))
+    .filter((n) => NAME.test(n))
+    .sort();
+}
+
+export function pipelineFile(project: Project, name: string): string | null {
+  for (const ext of [".yaml", ".yml"]) {
+    const f = path.join(project.pipelinesDir, name + ext);
+    if (existsSync(f)) return f;
+  }
+  return null;
+}
+
+export function readEnv(project: Project, env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  return { ...readDotenv(path.join(project.root, ".env")), ...env };
+}
+
+/** Loads, checks and resolves one pipeline. Throws ConfigError with every issue found. */
+export function loadPipeline(project: Project, name: string, env: Record<string, string | undefined>): LoadedPipeline {
+  const bad = checkPipelineName(name);
+  if (bad) throw new ConfigError([bad]);
+  const file = pipelineFile(project, name);
+  if (!file) {
+    const names = listPipelineNames(project);
+    const guess = closest(name, names);
+    throw new ConfigError([
+      {
+        code: "not_found",
+        file: path.join(path.relative(process.cwd(), project.pipelinesDir) || ".", `${name}.yaml`),
+        line: 1,
+        column: 1,
+        path: "",
+        message: `no pipeline \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ""}; ${names.length ? `pipelines here: ${names.join(", ")}` : `no pipeline files in ${project.pipelinesDir}`}`,
+      },
+    ]);
+  }
+  const shown = path.relative(process.cwd(), file) || file;
+  return loadPipelineText(project, name, shown, readFileSync(file, "utf8"), env);
+}
+
+export function loadPipelineText(
+  project: Project,
+  name: string,
+  shownFile: string,
+  text: string,
+  env: Record<string, string | undefined>,
+): LoadedPipeline {
+  const src = new YamlSource(shownFile, text);
+  if (src.syntaxIssues.length) throw new ConfigError(src.syntaxIssues);
+  const raw = src.toJS();
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ConfigError([src.issue("wrong_type", [], "a pipeline file is a map with `source` and `streams`")]);
+  }
+  const issues: ConfigIssue[] = [];
+  const secrets = new Set<string>();
+  const envUsed = new Set<string>();
+  const missingEnv = new Map<string, KeyPath[]>();
+  const brokenPaths = new Set<string>();
+  const rawStreams = ((raw as any).streams ?? {}) as Record<string, any>;
+
+  // 1. Templates: syntax, namespaces, env variables (positions from the YAML nodes).
+  for (const s of src.strings()) {
+    let parsed: ReturnType<typeof parseTemplate>;
+    try {
+      parsed = parseTemplate(s.value);
+    } catch (err) {
+      const e = err as TemplateSyntaxError;
+      const pos = src.offsetToPos(s.quoted ? s.offset + e.offset : s.offset);
+      issues.push(src.issueAt("bad_template", pos.line, pos.column, formatKeyPath(s.path), e.message));
+      brokenPaths.add(formatKeyPath(s.path));
+      continue;
+    }
+    const allowed = allowedNamespaces(s.path, rawStreams);
+    for (const part of parsed.parts) {
+      if (typeof part === "string") continue;
+      const at = formatKeyPath(s.path);
+      if (!allowed.includes(part.ns)) {
+        const known = ["env", "parent", "stream", "pipeline"].includes(part.ns);
+        issues.push(
+          src.issue(
+            known ? "bad_template" : "unknown_namespace",
+            s.path,
+            known
+              ? `\`${part.raw}\` cannot be used here; templates here may use ${allowed.map((n) => `\`\${${n}${n === "env" || n === "parent" ? ".…" : ""}}\``).join(", ")}`
+              : `unknown template namespace \`${part.ns}\` in \`${part.raw}\`; use ${allowed.map((n) => `\`${n}\``).join(" or ")}${closest(part.ns, allowed) ? ` (did you mean \`${closest(part.ns, allowed)}\`?)` : ""}`,
+          ),
+        );
+        brokenPaths.add(at);
+        continue;
+      }
+      if (part.ns === "env") {
+        if (part.path.length !== 1) {
+          issues.push(src.issue("bad_template", s.path, `\`${part.raw}\`: expected \`\${env.NAME}\` with one variable name`));
+          brokenPaths.add(at);
+          continue;
+        }
+        const varName = part.path[0];
+        envUsed.add(varName);
+        if (env[varName] === undefined) {
+          missingEnv.set(varName, [...(missingEnv.get(varName) ?? []), s.path]);
+          brokenPaths.add(at);
+        }
+      } else if (part.ns === "parent" && part.path.length === 0) {
+        issues.push(src.issue("bad_template", s.path, `\`${part.raw}\`: expected \`\${parent.field}\``));
+        brokenPaths.add(at);
+      } else if ((part.ns === "stream" || part.ns === "pipeline") && part.path.length) {
+        issues.push(src.issue("bad_template", s.path, `\`${part.raw}\`: expected \`\${${part.ns}}\``));
+        brokenPaths.add(at);
+      }
+    }
+  }
+  if (missingEnv.size) {
+    const all = [...missingEnv.keys()];
+    for (const [varName, paths] of missingEnv) {
+      for (const p of paths) {
+        issues.push(
+          src.issue("missing_env", p, `environment variable \`${varName}\` is not set`, {
+            expected: `${varName} in the environment or in .env`,
+            found: "not set",
+            hint: `missing variables: ${all.join(", ")} (set them in the environment or in ${path.join(project.root, ".env")})`,
+          }),
+        );
+      }
+    }
+  }
+
+  // 2. Fill env values; keep `${parent…}` (child requests) and `${stream}` (output.path) as templates.
+  const fill = (value: string, keepTemplate: boolean): string => {
+    let parsed: ReturnType<typeof parseTemplate>;
+    try {
+      parsed = parseTemplate(value);
+    } catch {
+      return value;
+    }
+    const parts = parsed.parts.map((p) => {
+      if (typeof p === "string" || p.ns !== "env") return p;
+      const v = env[p.path[0]];
+      if (v === undefined) return "";
+      secrets.add(v);
+      return v;
+    });
+    if (keepTemplate) return renderTemplateSource(parts);
+    return parts.map((p) => (typeof p === "string" ? p : p.raw)).join("");
+  };
+  const resolveTree = (value: unknown, at: (string | number)[]): unknown => {
+    if (typeof value === "string") return fill(value, keepsTemplates(at, rawStreams));
+    if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, [...at, i]));
+    if (value && typeof value === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = resolveTree(v, [...at, k]);
+      return out;
+    }
+    return value;
+  };
+  const resolved = resolveTree(raw, []) as Record<string, any>;
+  const defaults = resolveTree(project.defaults, ["defaults"]) as Project["defaults"];
+  for (const section of ["source", "output", "validation"] as const) {
+    const d = defaults[section];
+    if (d) resolved[section] = deepMerge(d, resolved[section] ?? {});
+  }
+
+  // 3. The format (schemas/pipeline.schema.json).
+  const inFile = (p: KeyPath) => src.locate(p).exact || p.length === 0;
+  issues.push(
+    ...checkFormat(
+      resolved,
+      src,
+      (p) => [...brokenPaths].some((b) => formatKeyPath(p) === b || formatKeyPath(p).startsWith(`${b}.`)),
+      (p) =>
+        !inFile(p) && project.configFile && hasPath(project.defaults, p)
+          ? { file: project.configFile, line: 1, column: 1, excerpt: undefined, hint: "this value comes from the project config's `defaults`" }
+          : {},
+    ),
+  );
+
+  // 4. Meaning: JSONPaths, schemas, parents, cross-key rules.
+  const recordSchemas = new Map<string, { schema: Record<string, unknown>; file: string | null }>();
+  checkSemantics(resolved, src, project, issues, recordSchemas);
+
+  if (issues.length) {
+    // Errors can quote values (found `…`, the source line): mask literal credentials and env values.
+    const literal = new Set(secrets);
+    collectSecretLiterals(raw as Record<string, any>, literal);
+    for (const n of envUsed) if (env[n] !== undefined) literal.add(env[n]);
+    const redactor = new Redactor(literal);
+    throw new ConfigError(sortIssues(issues).map((i) => redactor.value(i)));
+  }
+
+  // 5. Secrets: env values, auth fields, sensitive headers.
+  const auth = resolved.source?.auth as Record<string, unknown> | undefined;
+  if (auth) {
+    for (const [k, v] of Object.entries(auth)) if (k !== "type" && k !== "in" && k !== "client_auth" && typeof v === "string") {
+      if (k === "token_url" || k === "scheme" || k === "name" || k === "grant_type" || k === "refresh_before" || k === "scope") continue;
+      secrets.add(v);
+    }
+    if (auth.type === "basic") secrets.add(basicCredential(String(auth.username), String(auth.password ?? "")));
+    if (auth.type === "oauth2" && auth.client_id && auth.client_secret)
+      secrets.add(basicCredential(String(auth.client_id), String(auth.client_secret)));
+  }
+  const headerMaps = [resolved.source?.headers, ...Object.values(resolved.streams ?? {}).map((s: any) => s?.headers)];
+  for (const h of headerMaps) {
+    if (!h) continue;
+    for (const [k, v] of Object.entries(h)) {
+      if (SENSITIVE_HEADERS.has(k.toLowerCase()) && typeof v === "string") {
+        secrets.add(v);
+        const token = v.split(/\s+/).slice(1).join(" ");
+        if (token) secrets.add(token);
+      }
+    }
+  }
+
+  return {
+    name,
+    file: shownFile,
+    project,
+    config: resolved as PipelineFile,
+    recordSchemas,
+    redactor: new Redactor(secrets),
+    envUsed: [...envUsed].sort(),
+  };
+}
+
+function collectSecretLiterals(raw: Record<string, any>, out: Set<string>): void {
+  const auth = raw?.source?.auth;
+  if (auth && typeof auth === "object") {
+    for (const k of ["token", "password", "value", "client_secret", "refresh_token"]) {
+      const v = auth[k];
+      if (typeof v === "string" && !v.includes("${")) out.add(v);
+    }
+  }
+  const maps = [raw?.source?.headers, ...Object.values(raw?.streams ?? {}).map((s: any) => s?.headers)];
+  for (const h of maps) {
+    if (!h || typeof h !== "object") continue;
+    for (const [k, v] of Object.entries(h)) {
+      if (SENSITIVE_HEADERS.has(k.toLowerCase()) && typeof v === "string" && !v.includes("${")) {
+        out.add(v);
+        const token = v.split(/\s+/).slice(1).join(" ");
+        if (token) out.add(token);
+      }
+    }
+  }
+}
+
+const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
+
+function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] {
+  if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
+  if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2]))) {
+    const stream = streams[String(at[1])];
+    if (stream && typeof stream === "object" && stream.parent !== undefined) return ["env", "parent"];
+  }
+  return ["env"];
+}
+
+function keepsTemplates(at: KeyPath, streams: Record<string, any>): boolean {
+  if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
+  return at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && allowedNamespaces(at, streams).includes("parent");
+}
+
+function deepMerge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
+  if (!over || typeof over !== "object" || Array.isArray(over)) return over;
+  const out: Record<string, any> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = base[k];
+    out[k] =
+      b && typeof b === "object" && !Array.isArray(b) && v && typeof v === "object" && !Array.isArray(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+function hasPath(obj: unknown, p: KeyPath): boolean {
+  let cur: any = obj;
+  for (const seg of p) {
+    if (!cur || typeof cur !== "object" || !(seg in cur)) return false;
+    cur = cur[seg];
+  }
+  return true;
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return issues.sort((a, b) => (a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1));
+}
+
+const PAGINATE_PATHS = ["cursor", "has_more", "done", "next", "total", "total_pages"];
+
+function checkSemantics(
+  cfg: Record<string, any>,
+  src: YamlSource,
+  project: Project,
+  issues: ConfigIssue[],
+  recordSchemas: LoadedPipeline["recordSchemas"],
+): void {
+  const streams = (cfg.streams && typeof cfg.streams === "object" ? cfg.streams : {}) as Record<string, any>;
+  const names = Object.keys(streams);
+  const jsonPath = (p: KeyPath, value: unknown) => {
+    if (typeof value !== "string") return;
+    const err = checkJsonPath(value);
+    if (err) issues.push(src.issue("bad_jsonpath", p, `JSONPath does not parse: ${err}`, { found: value, expected: "a JSONPath like `$.data`" }));
+  };
+
+  const base = cfg.source?.base_url;
+  if (typeof base === "string" && /^https?:\/\//.test(base)) {
+    try {
+      new URL(base);
+    } catch {
+      issues.push(src.issue("bad_url", ["source", "base_url"], `\`${base}\` is not a valid URL`));
+    }
+  }
+  const hosts = cfg.source?.allowed_hosts;
+  if (Array.isArray(hosts)) {
+    hosts.forEach((h, i) => {
+      if (typeof h !== "string") return;
+      try {
+        new URL(h.includes("://") ? h : `https://${h}`);
+      } catch {
+        issues.push(src.issue("bad_url", ["source", "allowed_hosts", i], `\`${h}\` is not an origin like \`https://cdn.example.com\``));
+      }
+    });
+  }
+
+  const outputFormat = cfg.output?.format ?? "jsonl";
+  const outputPath = cfg.output?.path;
+  if (typeof outputPath === "string" && outputFormat !== "sqlite" && names.length > 1 && !outputPath.includes("${stream}")) {
+    issues.push(
+      src.issue("conflict", ["output", "path"], `every stream would write to the same file: add \`\${stream}\` to the path (e.g. \`out/\${pipeline}/\${stream}.${outputFormat}\`)`),
+    );
+  }
+
+  for (const name of names) {
+    const s = streams[name];
+    if (!s || typeof s !== "object") continue;
+    const at = (...rest: (string | number)[]) => ["streams", name, ...rest];
+    jsonPath(at("records"), s.records);
+    jsonPath(at("error_path"), s.error_path);
+    if (s.fields && typeof s.fields === "object") for (const [f, p] of Object.entries(s.fields)) jsonPath(at("fields", f), p);
+    const pg = s.paginate;
+    if (pg && typeof pg === "object") {
+      for (const k of PAGINATE_PATHS) jsonPath(at("paginate", k), pg[k]);
+      if (pg.type === "cursor") {
+        if (pg.cursor === undefined && pg.cursor_header === undefined)
+          issues.push(src.issue("missing_key", at("paginate"), "a cursor paginator needs `cursor` (a JSONPath in the body) or `cursor_header`"));
+        if (pg.cursor !== undefined && pg.cursor_header !== undefined)
+          issues.push(src.issue("conflict", at("paginate", "cursor_header"), "give `cursor` or `cursor_header`, not both", { key: true }));
+        if (pg.in === "body" && (s.method ?? "GET") !== "POST")
+          issues.push(src.issue("conflict", at("paginate", "in"), "`in: body` sends the cursor in a JSON body: it needs `method: POST`"));
+      }
+      if (pg.type === "page" && (pg.size_param === undefined) !== (pg.size === undefined))
+        issues.push(src.issue("missing_key", at("paginate"), "`size_param` and `size` go together: give both or neither"));
+    }
+    if (s.body !== undefined && (s.method ?? "GET") !== "POST")
+      issues.push(src.issue("conflict", at("body"), "a `body` is sent only with `method: POST`", { key: true }));
+    if (s.incremental?.in === "body" && (s.method ?? "GET") !== "POST")
+      issues.push(src.issue("conflict", at("incremental", "in"), "`in: body` needs `method: POST`"));
+
+    // Output field names the other keys refer to, when they are known without data.
+    if (s.fields && typeof s.fields === "object" && !s.flatten) {
+      const fieldNames = new Set([...Object.keys(s.fields), ...Object.keys(s.include_parent ?? {})]);
+      const keys = Array.isArray(s.primary_key) ? s.primary_key : typeof s.primary_key === "string" ? [s.primary_key] : [];
+      keys.forEach((k: string, i: number) => {
+        if (typeof k === "string" && !fieldNames.has(k)) {
+          const g = closest(k, fieldNames);
+          issues.push(
+            src.issue("bad_value", Array.isArray(s.primary_key) ? at("primary_key", i) : at("primary_key"), `\`${k}\` is not an output field${g ? ` (did you mean \`${g}\`?)` : ""}; fields are ${[...fieldNames].join(", ")}`),
+          );
+        }
+      });
+      const cf = s.incremental?.cursor_field;
+      if (typeof cf === "string" && !fieldNames.has(cf)) {
+        const g = closest(cf, fieldNames);
+        issues.push(src.issue("bad_value", at("incremental", "cursor_field"), `\`${cf}\` is not an output field${g ? ` (did you mean \`${g}\`?)` : ""}; fields are ${[...fieldNames].join(", ")}`));
+      }
+    }
+    if ((cfg.output?.mode ?? "replace") === "merge" && s.primary_key === undefined)
+      issues.push(src.issue("missing_key", at(), "`output.mode: merge` upserts by primary key: this stream needs `primary_key`"));
+
+    // Parents.
+    if (s.parent !== undefined && typeof s.parent === "string") {
+      if (s.parent === name) issues.push(src.issue("parent_cycle", at("parent"), `stream \`${name}\` cannot be its own parent`));
+      else if (!streams[s.parent]) {
+        const g = closest(s.parent, names.filter((n) => n !== name));
+        issues.push(src.issue("unknown_parent", at("parent"), `no stream \`${s.parent}\`${g ? ` (did you mean \`${g}\`?)` : ""}; streams are ${names.join(", ")}`));
+      }
+    }
+    if (s.include_parent !== undefined && s.parent === undefined)
+      issues.push(src.issue("conflict", at("include_parent"), "`include_parent` needs `parent`", { key: true }));
+    if (s.on_partition_error !== undefined && s.parent === undefined)
+      issues.push(src.issue("conflict", at("on_partition_error"), "`on_partition_error` applies to child streams (with `parent`)", { key: true }));
+
+    // Record schema.
+    if (s.schema !== undefined && (typeof s.schema === "string" || (typeof s.schema === "object" && !Array.isArray(s.schema)))) {
+      let schema: Record<string, unknown> | null = null;
+      let schemaFile: string | null = null;
+      if (typeof s.schema === "string") {
+        if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(s.schema) || s.schema.split("/").includes("..")) {
+          issues.push(src.issue("schema_missing", at("schema"), `\`${s.schema}\` is not a file name in the schemas folder`));
+        } else {
+          schemaFile = path.join(project.schemasDir, s.schema);
+          let text: string | null = null;
+          try {
+            text = readFileSync(schemaFile, "utf8");
+          } catch {
+            const available = existsSync(project.schemasDir) ? readdirSync(project.schemasDir).filter((f) => f.endsWith(".json")) : [];
+            const g = closest(s.schema, available);
+            issues.push(
+              src.issue("schema_missing", at("schema"), `schema file \`${s.schema}\` not found in ${path.relative(process.cwd(), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`),
+            );
+          }
+          if (text !== null) {
+            try {
+              schema = JSON.parse(text);
+            } catch (err) {
+              issues.push(src.issue("schema_invalid", at("schema"), `schema file \`${s.schema}\` is not valid JSON: ${(err as Error).message}`));
+            }
+          }
+        }
+      } else schema = s.schema;
+      if (schema) {
+        try {
+          compileRecordSchema(schema);
+          recordSchemas.set(name, { schema, file: schemaFile });
+        } catch (err) {
+          issues.push(src.issue("schema_invalid", at("schema"), `schema does not compile: ${(err as Error).message}`));
+        }
+      }
+    }
+  }
+
+  // Parent cycles (a → b → a).
+  const reported = new Set<string>();
+  for (const start of names) {
+    const chain: string[] = [start];
+    let cur = streams[start]?.parent;
+    while (typeof cur === "string" && streams[cur] && cur !== start && !chain.includes(cur)) {
+      chain.push(cur);
+      cur = streams[cur]?.parent;
+    }
+    if (cur === start && chain.length > 1 && !chain.some((c) => reported.has(c))) {
+      chain.forEach((c) => reported.add(c));
+      issues.push(src.issue("parent_cycle", ["streams", start, "parent"], `parent cycle: ${[...chain, start].join(" → ")}`));
+    }
+  }
+}
+
+export { escapeTemplate };

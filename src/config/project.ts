@@ -1,0 +1,103 @@
+import path from "node:path";
+import { ConfigError, type ConfigIssue } from "./errors.js";
+
+/** Where a project keeps its files, from the cosmiconfig `pipelines` config (or defaults). */
+export interface Project {
+  root: string;
+  configFile: string | null;
+  pipelinesDir: string;
+  schemasDir: string;
+  outDir: string;
+  reportsDir: string;
+  stateDir: string;
+  /** Merged under every pipeline's `source`, `output` and `validation`. */
+  defaults: { source?: Record<string, unknown>; output?: Record<string, unknown>; validation?: Record<string, unknown> };
+}
+
+const DIR_KEYS = ["pipelinesDir", "schemasDir", "outDir", "reportsDir", "stateDir"] as const;
+const DIR_DEFAULTS: Record<(typeof DIR_KEYS)[number], string> = {
+  pipelinesDir: "pipelines",
+  schemasDir: "schemas",
+  outDir: "out",
+  reportsDir: "reports",
+  stateDir: ".pipelines/state",
+};
+const DEFAULT_KEYS = ["source", "output", "validation"];
+
+export const SEARCH_PLACES = [
+  "package.json",
+  ".pipelinesrc",
+  ".pipelinesrc.json",
+  ".pipelinesrc.yaml",
+  ".pipelinesrc.yml",
+  ".pipelinesrc.js",
+  ".pipelinesrc.mjs",
+  ".pipelinesrc.cjs",
+  "pipelines.config.json",
+  "pipelines.config.yaml",
+  "pipelines.config.yml",
+  "pipelines.config.js",
+  "pipelines.config.mjs",
+  "pipelines.config.cjs",
+];
+
+/** Finds the project config from `cwd` upwards; without one, `cwd` is the project root. */
+export async function loadProject(cwd: string): Promise<Project> {
+  const { cosmiconfig } = await import("cosmiconfig");
+  const explorer = cosmiconfig("pipelines", { searchPlaces: SEARCH_PLACES, searchStrategy: "global", cache: false });
+  let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
+  try {
+    found = await explorer.search(cwd);
+  } catch (err) {
+    const e = err as Error & { filepath?: string; mark?: { line: number; column: number } };
+    throw new ConfigError([
+      {
+        code: "project_config",
+        file: e.filepath ?? cwd,
+        line: (e.mark?.line ?? 0) + 1,
+        column: (e.mark?.column ?? 0) + 1,
+        path: "",
+        message: `project config does not load: ${e.message.split("\n")[0]}`,
+      },
+    ]);
+  }
+  if (!found || found.isEmpty) return makeProject(cwd, null, {});
+  return makeProject(path.dirname(found.filepath), found.filepath, found.config);
+}
+
+export function makeProject(root: string, configFile: string | null, config: unknown): Project {
+  const issues: ConfigIssue[] = [];
+  const file = configFile ?? root;
+  const bad = (key: string, message: string) =>
+    issues.push({ code: "project_config", file, line: 1, column: 1, path: key, message });
+  const cfg = (config ?? {}) as Record<string, unknown>;
+  if (typeof cfg !== "object" || Array.isArray(cfg)) bad("", "expected a map of settings");
+  const known = new Set<string>([...DIR_KEYS, "defaults", "$schema"]);
+  for (const key of Object.keys(cfg)) if (!known.has(key)) bad(key, `unknown setting; use one of ${[...DIR_KEYS, "defaults"].join(", ")}`);
+  const dirs = { ...DIR_DEFAULTS };
+  for (const key of DIR_KEYS) {
+    const v = cfg[key];
+    if (v === undefined) continue;
+    if (typeof v !== "string" || !v) bad(key, `expected a directory path, found ${JSON.stringify(v)}`);
+    else dirs[key] = v;
+  }
+  const defaults = (cfg.defaults ?? {}) as Project["defaults"];
+  if (typeof defaults !== "object" || Array.isArray(defaults)) bad("defaults", "expected a map with source, output, validation");
+  else
+    for (const [k, v] of Object.entries(defaults)) {
+      if (!DEFAULT_KEYS.includes(k)) bad(`defaults.${k}`, `unknown section; use one of ${DEFAULT_KEYS.join(", ")}`);
+      else if (!v || typeof v !== "object" || Array.isArray(v)) bad(`defaults.${k}`, "expected a map");
+    }
+  if (issues.length) throw new ConfigError(issues);
+  const abs = (p: string) => path.resolve(root, p);
+  return {
+    root,
+    configFile,
+    pipelinesDir: abs(dirs.pipelinesDir),
+    schemasDir: abs(dirs.schemasDir),
+    outDir: abs(dirs.outDir),
+    reportsDir: abs(dirs.reportsDir),
+    stateDir: abs(dirs.stateDir),
+    defaults,
+  };
+}

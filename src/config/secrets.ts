@@ -1,0 +1,67 @@
+/**
+ * Secrets are masked before anything is formatted. A Redactor knows every secret value of a
+ * pipeline (env values, auth fields, sensitive headers) and their encoded forms, and replaces
+ * them with `***` in any text or value.
+ */
+export const MASK = "***";
+export const SENSITIVE_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
+/** Shorter values are masked where they stand in config, but not searched for in free text. */
+const MIN_SEARCH_LENGTH = 3;
+
+export class Redactor {
+  private readonly needles: string[];
+  private readonly pattern: RegExp | null;
+
+  constructor(secrets: Iterable<string>) {
+    const set = new Set<string>();
+    for (const s of secrets) {
+      if (typeof s !== "string" || s.length < MIN_SEARCH_LENGTH) continue;
+      set.add(s);
+      for (const variant of encodings(s)) if (variant.length >= MIN_SEARCH_LENGTH) set.add(variant);
+    }
+    this.needles = [...set].sort((a, b) => b.length - a.length);
+    this.pattern = this.needles.length
+      ? new RegExp(this.needles.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g")
+      : null;
+  }
+
+  get size(): number {
+    return this.needles.length;
+  }
+
+  text(value: string): string {
+    return this.pattern ? value.replace(this.pattern, MASK) : value;
+  }
+
+  /** A deep copy of `value` with every secret masked in strings and keys. */
+  value<T>(value: T): T {
+    if (!this.pattern) return value;
+    return redactDeep(value, (s) => this.text(s)) as T;
+  }
+
+  /** A new Redactor that also knows `more` (e.g. an access token fetched at run time). */
+  with(more: Iterable<string>): Redactor {
+    return new Redactor([...this.needles, ...more]);
+  }
+}
+
+function redactDeep(value: unknown, mask: (s: string) => string): unknown {
+  if (typeof value === "string") return mask(value);
+  if (Array.isArray(value)) return value.map((v) => redactDeep(v, mask));
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[mask(k)] = redactDeep(v, mask);
+    return out;
+  }
+  return value;
+}
+
+function encodings(s: string): string[] {
+  const out = [encodeURIComponent(s), new URLSearchParams({ x: s }).toString().slice(2), JSON.stringify(s).slice(1, -1)];
+  return out.filter((v) => v !== s);
+}
+
+/** `Basic base64(user:pass)` must be masked too: add the encoded credential. */
+export function basicCredential(username: string, password: string): string {
+  return Buffer.from(`${username}:${password}`).toString("base64");
+}

@@ -1,0 +1,41 @@
+const DURATION = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/;
+const DURATION_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `30s`, `2m`, `1h`, `1d`, or a number of seconds → milliseconds. */
+export function parseDuration(value: string | number): number {
+  if (typeof value === "number") {
+    if (!Number.isFinite(value) || value < 0) throw new Error(`not a duration: ${value}`);
+    return Math.round(value * 1000);
+  }
+  const m = DURATION.exec(value);
+  if (!m) throw new Error(`not a duration: ${value}`);
+  return Math.round(Number(m[1]) * DURATION_MS[m[2] ?? "s"]);
+}
+
+const SIZE = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$/;
+const SIZE_BYTES: Record<string, number> = {
+  B: 1,
+  KB: 1000,
+  KiB: 1024,
+  MB: 1000 ** 2,
+  MiB: 1024 ** 2,
+  GB: 1000 ** 3,
+  GiB: 1024 ** 3,
+};
+
+/** `512KiB`, `64MiB`, `1GB`, or a number of bytes → bytes. */
+export function parseSize(value: string | number): number {
+  if (typeof value === "number") return Math.floor(value);
+  const m = SIZE.exec(value);
+  if (!m) throw new Error(`not a size: ${value}`);
+  return Math.floor(Number(m[1]) * SIZE_BYTES[m[2] ?? "B"]);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  if (m < 60) return `${m}m${String(s).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}

@@ -1,0 +1,121 @@
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
+
+export type KeyPath = ReadonlyArray<string | number>;
+
+export interface Position {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** A parsed YAML file that can answer "where is this key path?" for error messages. */
+export class YamlSource {
+  readonly file: string;
+  readonly text: string;
+  readonly doc: Document.Parsed;
+  readonly syntaxIssues: ConfigIssue[] = [];
+  private readonly lineCounter = new LineCounter();
+
+  constructor(file: string, text: string) {
+    this.file = file;
+    this.text = text;
+    this.doc = parseDocument(text, { lineCounter: this.lineCounter, uniqueKeys: true, prettyErrors: false });
+    for (const err of this.doc.errors) {
+      const { line, column } = this.offsetToPos(err.pos[0]);
+      const code: ConfigErrorCode = err.code === "DUPLICATE_KEY" ? "duplicate_key" : "yaml_syntax";
+      const message = err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, "");
+      this.syntaxIssues.push(this.issueAt(code, line, column, "", message));
+    }
+  }
+
+  toJS(): unknown {
+    return this.doc.toJS({ maxAliasCount: 100 });
+  }
+
+  offsetToPos(offset: number): { line: number; column: number } {
+    const p = this.lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  }
+
+  /**
+   * Position of the value at `path` (or of its key with `key: true`). A path that is not in the
+   * file (a default, say) gives the position of its nearest ancestor that is.
+   */
+  locate(path: KeyPath, opts: { key?: boolean } = {}): { line: number; column: number; exact: boolean } {
+    let node: unknown = this.doc.contents;
+    let offset = (node as Node | null)?.range?.[0] ?? 0;
+    for (let i = 0; i < path.length; i++) {
+      const seg = path[i];
+      const last = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) return { ...this.offsetToPos(offset), exact: false };
+        const keyNode = pair.key as Node;
+        const valueNode = pair.value as Node | null;
+        if (last && opts.key) return { ...this.offsetToPos(keyNode.range?.[0] ?? offset), exact: true };
+        offset = valueNode?.range?.[0] ?? keyNode.range?.[0] ?? offset;
+        node = valueNode;
+      } else if (isSeq(node) && typeof seg === "number" && node.items[seg]) {
+        node = node.items[seg];
+        offset = (node as Node).range?.[0] ?? offset;
+      } else {
+        return { ...this.offsetToPos(offset), exact: false };
+      }
+    }
+    return { ...this.offsetToPos(offset), exact: true };
+  }
+
+  /** The string scalar nodes of the document, with their key paths and source offsets. */
+  *strings(): Generator<{ path: (string | number)[]; value: string; offset: number; quoted: boolean }> {
+    const walk = function* (
+      node: unknown,
+      path: (string | number)[],
+    ): Generator<{ path: (string | number)[]; value: string; offset: number; quoted: boolean }> {
+      if (isMap(node)) {
+        for (const pair of node.items) {
+          if (!isPair(pair) || !isScalar(pair.key)) continue;
+          yield* walk(pair.value, [...path, String(pair.key.value)]);
+        }
+      } else if (isSeq(node)) {
+        for (let i = 0; i < node.items.length; i++) yield* walk(node.items[i], [...path, i]);
+      } else if (isScalar(node) && typeof node.value === "string") {
+        const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE";
+        yield { path, value: node.value, offset: (node.range?.[0] ?? 0) + (quoted ? 1 : 0), quoted };
+      }
+    };
+    yield* walk(this.doc.contents, []);
+  }
+
+  issueAt(
+    code: ConfigErrorCode,
+    line: number,
+    column: number,
+    path: string,
+    message: string,
+    extra: Partial<ConfigIssue> = {},
+  ): ConfigIssue {
+    return { code, file: this.file, line, column, path, message, excerpt: excerptAt(this.text, line, column), ...extra };
+  }
+
+  issue(
+    code: ConfigErrorCode,
+    path: KeyPath,
+    message: string,
+    extra: Partial<ConfigIssue> & { key?: boolean } = {},
+  ): ConfigIssue {
+    const { key, ...rest } = extra;
+    const { line, column } = this.locate(path, { key });
+    return this.issueAt(code, line, column, formatKeyPath(path), message, rest);
+  }
+}
+
+export function formatKeyPath(path: KeyPath): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}

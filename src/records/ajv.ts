@@ -1,0 +1,55 @@
+import type { ErrorObject, Options, ValidateFunction } from "ajv";
+import _Ajv from "ajv";
+import _Ajv2020 from "ajv/dist/2020.js";
+import _addFormats from "ajv-formats";
+
+// ajv and ajv-formats are CommonJS with a `default` export; unwrap it under NodeNext.
+const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;
+const Ajv2020 = ((_Ajv2020 as any).default ?? _Ajv2020) as typeof _Ajv2020.default;
+const addFormats = ((_addFormats as any).default ?? _addFormats) as typeof _addFormats.default;
+
+export type { ErrorObject, ValidateFunction };
+export type AjvInstance = InstanceType<typeof Ajv>;
+
+export function newAjv(opts: Options = {}): AjvInstance {
+  return new Ajv({ strict: false, allErrors: true, ...opts });
+}
+
+const DRAFT_07 = new Set([
+  "http://json-schema.org/draft-07/schema#",
+  "http://json-schema.org/draft-07/schema",
+  "https://json-schema.org/draft-07/schema#",
+  "https://json-schema.org/draft-07/schema",
+]);
+const DRAFT_2020 = new Set([
+  "https://json-schema.org/draft/2020-12/schema",
+  "https://json-schema.org/draft/2020-12/schema#",
+  "http://json-schema.org/draft/2020-12/schema",
+]);
+
+export type Draft = "draft-07" | "2020-12";
+
+/** The draft a record schema asks for with `$schema` (draft-07 when it names none). */
+export function schemaDraft(schema: Record<string, unknown>): Draft {
+  const id = schema.$schema;
+  if (id === undefined || (typeof id === "string" && DRAFT_07.has(id))) return "draft-07";
+  if (typeof id === "string" && DRAFT_2020.has(id)) return "2020-12";
+  throw new Error(
+    `unsupported \`$schema\` ${JSON.stringify(id)}: use draft-07 (http://json-schema.org/draft-07/schema#) or 2020-12 (https://json-schema.org/draft/2020-12/schema)`,
+  );
+}
+
+/**
+ * Compiles a record schema with the validator of its draft and every ajv-formats format.
+ * A fresh ajv per schema keeps `$id`s of different pipelines from colliding.
+ */
+export function compileRecordSchema(schema: unknown): ValidateFunction {
+  if (!schema || typeof schema !== "object" || Array.isArray(schema)) {
+    throw new Error("a JSON Schema is an object");
+  }
+  const draft = schemaDraft(schema as Record<string, unknown>);
+  const opts: Options = { strict: false, allErrors: true, verbose: true };
+  const ajv = draft === "2020-12" ? new Ajv2020(opts) : new Ajv(opts);
+  addFormats(ajv);
+  return ajv.compile(schema as object);
+}
