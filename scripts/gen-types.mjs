@@ -12,8 +12,7 @@ async function generate() {
   const { compile } = await import("json-schema-to-typescript");
   const schema = JSON.parse(await readFile(schemaPath, "utf8"));
   return compile(schema, "PipelineFile", {
-    bannerComment:
-      "// Generated from schemas/pipeline.schema.json by scripts/gen-types.mjs. Do not edit.",
+    bannerComment: "// Generated from schemas/pipeline.schema.json by scripts/gen-types.mjs. Do not edit.",
     additionalProperties: false,
     unreachableDefinitions: false,
     style: { semi: true, singleQuote: false },

@@ -10,7 +10,9 @@ export async function listCommand(io: CliIO): Promise<number> {
   const project = await projectFor(io);
   const names = listPipelineNames(project);
   if (names.length === 0) {
-    io.stderr.write(`no pipelines in ${path.relative(io.cwd, project.pipelinesDir) || project.pipelinesDir}\n`);
+    io.stderr.write(
+      `no pipelines in ${path.relative(io.cwd, project.pipelinesDir) || project.pipelinesDir}\n`,
+    );
     return EXIT.ok;
   }
   const width = Math.max(...names.map((n) => n.length));

@@ -1,7 +1,7 @@
 import path from "node:path";
+import { compilePlan } from "../compile/compile-plan.js";
 import { ConfigError } from "../config/errors.js";
 import { listPipelineNames } from "../config/load-pipeline.js";
-import { compilePlan } from "../compile/compile-plan.js";
 import { load, projectFor } from "./context.js";
 import { type CliIO, EXIT } from "./io.js";
 
@@ -10,7 +10,9 @@ export async function validateCommand(io: CliIO, names: string[]): Promise<numbe
   const project = await projectFor(io);
   const targets = names.length ? names : listPipelineNames(project);
   if (targets.length === 0) {
-    io.stderr.write(`no pipeline files in ${path.relative(io.cwd, project.pipelinesDir) || project.pipelinesDir}\n`);
+    io.stderr.write(
+      `no pipeline files in ${path.relative(io.cwd, project.pipelinesDir) || project.pipelinesDir}\n`,
+    );
     return EXIT.config;
   }
   let failed = 0;
@@ -19,7 +21,9 @@ export async function validateCommand(io: CliIO, names: string[]): Promise<numbe
     try {
       const loaded = load(io, project, name);
       const plan = compilePlan(loaded);
-      io.stdout.write(`ok   ${name} (${plan.streams.length} stream${plan.streams.length === 1 ? "" : "s"}: ${plan.streams.map((s) => s.name).join(", ")})\n`);
+      io.stdout.write(
+        `ok   ${name} (${plan.streams.length} stream${plan.streams.length === 1 ? "" : "s"}: ${plan.streams.map((s) => s.name).join(", ")})\n`,
+      );
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       failed++;
@@ -29,7 +33,9 @@ export async function validateCommand(io: CliIO, names: string[]): Promise<numbe
     }
   }
   if (failed) {
-    io.stderr.write(`${failed} of ${targets.length} pipeline${targets.length === 1 ? "" : "s"} invalid (${errors} error${errors === 1 ? "" : "s"}); nothing was sent.\n`);
+    io.stderr.write(
+      `${failed} of ${targets.length} pipeline${targets.length === 1 ? "" : "s"} invalid (${errors} error${errors === 1 ? "" : "s"}); nothing was sent.\n`,
+    );
     return EXIT.config;
   }
   return EXIT.ok;

@@ -14,7 +14,9 @@ export const VERSION: string = JSON.parse(
 export async function run(argv: string[], io: CliIO): Promise<number> {
   let code: number = EXIT.ok;
   const program = new Command("pipelines")
-    .description("Declarative REST API ingestion: YAML pipeline files in, validated records and a report out.")
+    .description(
+      "Declarative REST API ingestion: YAML pipeline files in, validated records and a report out.",
+    )
     .version(VERSION, "-V, --version", "print the version")
     .exitOverride()
     .showSuggestionAfterError(true)
@@ -38,12 +40,17 @@ Format reference: README.md ("Pipeline file format").
   const command = (name: string, description: string) =>
     program.command(name).description(description).version(VERSION, "-V, --version", "print the version");
 
-  command("list", "list the pipelines of this project with their descriptions and streams").action(async () => {
-    const { listCommand } = await import("./cmd-list.js");
-    code = await listCommand(io);
-  });
+  command("list", "list the pipelines of this project with their descriptions and streams").action(
+    async () => {
+      const { listCommand } = await import("./cmd-list.js");
+      code = await listCommand(io);
+    },
+  );
 
-  command("validate", "check pipeline files (YAML, format, JSONPaths, schemas, templates, env vars); no network")
+  command(
+    "validate",
+    "check pipeline files (YAML, format, JSONPaths, schemas, templates, env vars); no network",
+  )
     .argument("[names...]", "pipelines to check (all when none is named)")
     .action(async (names: string[]) => {
       const { validateCommand } = await import("./cmd-validate.js");
@@ -62,12 +69,18 @@ Format reference: README.md ("Pipeline file format").
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help")
+      if (
+        err.code === "commander.helpDisplayed" ||
+        err.code === "commander.version" ||
+        err.code === "commander.help"
+      )
         return EXIT.ok;
       return EXIT.config;
     }
     if (err instanceof ConfigError) {
-      io.stderr.write(`${err.message}\n${err.issues.length} error${err.issues.length === 1 ? "" : "s"}; nothing was sent.\n`);
+      io.stderr.write(
+        `${err.message}\n${err.issues.length} error${err.issues.length === 1 ? "" : "s"}; nothing was sent.\n`,
+      );
       return EXIT.config;
     }
     if (err instanceof CliError) {

@@ -1,6 +1,6 @@
 import path from "node:path";
-import { fillTemplate, parseTemplate } from "../config/templates.js";
 import type { Output, Validation } from "../config/pipeline-types.gen.js";
+import { fillTemplate, parseTemplate } from "../config/templates.js";
 import type { OutputPlan, ValidationPlan } from "./plan.js";
 
 const EXTENSIONS = { jsonl: "jsonl", json: "json", csv: "csv", sqlite: "db" } as const;

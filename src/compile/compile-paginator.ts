@@ -1,7 +1,9 @@
 import type { Paginate } from "../config/pipeline-types.gen.js";
 import type { PaginatorCommon, PaginatorPlan } from "./plan.js";
 
-type Compilers = { [K in Paginate["type"]]: (p: Extract<Paginate, { type: K }>) => Omit<PaginatorPlan, keyof PaginatorCommon> };
+type Compilers = {
+  [K in Paginate["type"]]: (p: Extract<Paginate, { type: K }>) => Omit<PaginatorPlan, keyof PaginatorCommon>;
+};
 
 /** One compile function per paginate type; the registry is the map. */
 export const paginatorCompilers: Compilers = {
@@ -44,6 +46,8 @@ export function compilePaginator(p: Paginate | undefined): PaginatorPlan {
     maxEmptyPages: cfg.max_empty_pages ?? 3,
     stopOnEmptyPage: cfg.stop_on_empty_page ?? false,
   };
-  const specific = (paginatorCompilers[cfg.type] as (x: Paginate) => Omit<PaginatorPlan, keyof PaginatorCommon>)(cfg);
+  const specific = (
+    paginatorCompilers[cfg.type] as (x: Paginate) => Omit<PaginatorPlan, keyof PaginatorCommon>
+  )(cfg);
   return { ...common, ...specific } as PaginatorPlan;
 }

@@ -14,7 +14,11 @@ export function compilePlan(loaded: LoadedPipeline): ExecutionPlan {
   const project = loaded.project;
   const source = compileSource(cfg.source);
   const streams = orderStreams(cfg.streams).map(([name, s]) =>
-    compileStream(name, s, source, loaded, { pipeline: loaded.name, root: project.root, outDir: project.outDir }),
+    compileStream(name, s, source, loaded, {
+      pipeline: loaded.name,
+      root: project.root,
+      outDir: project.outDir,
+    }),
   );
   return {
     version: 1,
@@ -43,7 +47,8 @@ function compileStream(
   ctx: { pipeline: string; root: string; outDir: string },
 ): StreamPlan {
   const templated = s.parent !== undefined;
-  const flatten = s.flatten === true ? { separator: "_" } : s.flatten ? { separator: s.flatten.separator ?? "_" } : null;
+  const flatten =
+    s.flatten === true ? { separator: "_" } : s.flatten ? { separator: s.flatten.separator ?? "_" } : null;
   const inc = s.incremental;
   return {
     name,
@@ -60,14 +65,22 @@ function compileStream(
     records: s.records ?? "$",
     errorPath: s.error_path ?? null,
     fields: s.fields
-      ? Object.entries(s.fields).map(([field, path]) => ({ name: field, path, multi: compileJsonPath(path).multi }))
+      ? Object.entries(s.fields).map(([field, path]) => ({
+          name: field,
+          path,
+          multi: compileJsonPath(path).multi,
+        }))
       : null,
     flatten,
     includeParent: s.include_parent
-      ? Object.entries(s.include_parent).map(([field, from]) => ({ field, from: from.replace(/^\$\.?/, "").split(".") }))
+      ? Object.entries(s.include_parent).map(([field, from]) => ({
+          field,
+          from: from.replace(/^\$\.?/, "").split("."),
+        }))
       : null,
     schema: loaded.recordSchemas.get(name) ?? null,
-    primaryKey: s.primary_key === undefined ? null : Array.isArray(s.primary_key) ? s.primary_key : [s.primary_key],
+    primaryKey:
+      s.primary_key === undefined ? null : Array.isArray(s.primary_key) ? s.primary_key : [s.primary_key],
     incremental: inc
       ? {
           cursorField: inc.cursor_field,

@@ -58,7 +58,8 @@ export function mergeHeaders(...maps: (Record<string, string> | undefined)[]): R
   for (const m of maps) {
     if (!m) continue;
     for (const [k, v] of Object.entries(m)) {
-      for (const existing of Object.keys(out)) if (existing.toLowerCase() === k.toLowerCase()) delete out[existing];
+      for (const existing of Object.keys(out))
+        if (existing.toLowerCase() === k.toLowerCase()) delete out[existing];
       out[k] = v;
     }
   }

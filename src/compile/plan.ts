@@ -82,7 +82,14 @@ export type PaginatorPlan = PaginatorCommon &
         hasMore: string | null;
         done: string | null;
       }
-    | { type: "offset"; offsetParam: string; limitParam: string; limit: number; start: number; total: string | null }
+    | {
+        type: "offset";
+        offsetParam: string;
+        limitParam: string;
+        limit: number;
+        start: number;
+        total: string | null;
+      }
     | {
         type: "page";
         pageParam: string;

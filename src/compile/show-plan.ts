@@ -6,7 +6,9 @@ import type { AuthPlan, ExecutionPlan, PaginatorPlan, ParamsPlan, StreamPlan } f
 /** The plan as it may be shown: auth fields, sensitive headers and every secret value masked. */
 export function redactPlan(plan: ExecutionPlan, redactor: Redactor): ExecutionPlan {
   const maskHeaders = (h: Record<string, string>) =>
-    Object.fromEntries(Object.entries(h).map(([k, v]) => [k, SENSITIVE_HEADERS.has(k.toLowerCase()) ? MASK : v]));
+    Object.fromEntries(
+      Object.entries(h).map(([k, v]) => [k, SENSITIVE_HEADERS.has(k.toLowerCase()) ? MASK : v]),
+    );
   const auth = { ...plan.auth } as Record<string, unknown>;
   for (const k of ["token", "password", "value", "clientSecret", "refreshToken", "clientId", "username"]) {
     if (typeof auth[k] === "string" && auth[k] !== "") auth[k] = MASK;
@@ -15,13 +17,19 @@ export function redactPlan(plan: ExecutionPlan, redactor: Redactor): ExecutionPl
     ...plan,
     auth: auth as AuthPlan,
     source: { ...plan.source, headers: maskHeaders(plan.source.headers) },
-    streams: plan.streams.map((s) => ({ ...s, request: { ...s.request, headers: maskHeaders(s.request.headers) } })),
+    streams: plan.streams.map((s) => ({
+      ...s,
+      request: { ...s.request, headers: maskHeaders(s.request.headers) },
+    })),
   };
   if (plan.auth.type === "api_key" && plan.auth.in === "query") {
     const name = plan.auth.name;
     const maskParam = (p: ParamsPlan) => (name in p ? { ...p, [name]: MASK } : p);
     masked.source.params = maskParam(masked.source.params);
-    masked.streams = masked.streams.map((s) => ({ ...s, request: { ...s.request, params: maskParam(s.request.params) } }));
+    masked.streams = masked.streams.map((s) => ({
+      ...s,
+      request: { ...s.request, params: maskParam(s.request.params) },
+    }));
   }
   return redactor.value(masked);
 }
@@ -49,10 +57,13 @@ export function formatPlan(plan: ExecutionPlan): string {
       rl.perHour && `${rl.perHour}/h`,
       rl.perDay && `${rl.perDay}/day`,
     ].filter(Boolean);
-    const headers = rl.remainingHeader ? `; waits when \`${rl.remainingHeader}\` reaches 0 until \`${rl.resetHeader ?? "?"}\`` : "";
+    const headers = rl.remainingHeader
+      ? `; waits when \`${rl.remainingHeader}\` reaches 0 until \`${rl.resetHeader ?? "?"}\``
+      : "";
     lines.push(`  rate limit  ${windows.length ? windows.join(", ") : "no fixed budget"}${headers}`);
   }
-  if (src.allowedOrigins.length) lines.push(`  allowed     ${src.allowedOrigins.join(", ")} (for pagination links; no credentials)`);
+  if (src.allowedOrigins.length)
+    lines.push(`  allowed     ${src.allowedOrigins.join(", ")} (for pagination links; no credentials)`);
   lines.push(
     `  validation  invalid records: ${plan.validation.invalidRecords}, max invalid ratio ${plan.validation.maxInvalidRatio}, drift: ${plan.validation.drift}`,
   );
@@ -65,10 +76,18 @@ export function formatPlan(plan: ExecutionPlan): string {
     if (s.request.body !== null) lines.push(`  body        ${JSON.stringify(s.request.body)}`);
     lines.push(`  paginate    ${describePaginator(s.paginator)}`);
     lines.push(`  records     ${s.records}${s.errorPath ? ` (error when ${s.errorPath} matches)` : ""}`);
-    if (s.fields) lines.push(`  fields      ${s.fields.map((f) => `${f.name} ← ${f.path}${f.multi ? " (list)" : ""}`).join(", ")}`);
+    if (s.fields)
+      lines.push(
+        `  fields      ${s.fields.map((f) => `${f.name} ← ${f.path}${f.multi ? " (list)" : ""}`).join(", ")}`,
+      );
     if (s.flatten) lines.push(`  flatten     nested objects joined with "${s.flatten.separator}"`);
-    if (s.includeParent) lines.push(`  from parent ${s.includeParent.map((p) => `${p.field} ← ${p.from.join(".")}`).join(", ")}`);
-    lines.push(`  schema      ${s.schema ? (s.schema.file ? rel(s.schema.file) : "inline") : "none (records are not validated)"}`);
+    if (s.includeParent)
+      lines.push(
+        `  from parent ${s.includeParent.map((p) => `${p.field} ← ${p.from.join(".")}`).join(", ")}`,
+      );
+    lines.push(
+      `  schema      ${s.schema ? (s.schema.file ? rel(s.schema.file) : "inline") : "none (records are not validated)"}`,
+    );
     if (s.primaryKey) lines.push(`  primary key ${s.primaryKey.join(", ")}`);
     if (s.incremental) {
       const inc = s.incremental;
@@ -76,7 +95,10 @@ export function formatPlan(plan: ExecutionPlan): string {
         `  incremental largest \`${inc.cursorField}\` sent as ${inc.in} \`${inc.param}\`${inc.initial !== null ? `, first run ${inc.initial}` : ""}${inc.lookbackMs ? `, minus ${formatDuration(inc.lookbackMs)}` : ""}`,
       );
     }
-    if (s.parent) lines.push(`  on failure  ${s.onPartitionError === "skip" ? "skip that parent's partition" : "fail the stream"}`);
+    if (s.parent)
+      lines.push(
+        `  on failure  ${s.onPartitionError === "skip" ? "skip that parent's partition" : "fail the stream"}`,
+      );
     lines.push(`  output      ${s.output.format} ${rel(s.output.path)} (${describeMode(s)})`);
   }
   return lines.join("\n");
@@ -112,7 +134,12 @@ function describeAuth(a: AuthPlan): string {
 export function describePaginator(p: PaginatorPlan): string {
   const limits = [
     p.maxPages !== null && `at most ${p.maxPages} pages`,
-    p.stopOnEmptyPage ? "stops at the first empty page" : p.type !== "none" && p.type !== "offset" && p.type !== "page" && `follows up to ${p.maxEmptyPages} empty pages`,
+    p.stopOnEmptyPage
+      ? "stops at the first empty page"
+      : p.type !== "none" &&
+        p.type !== "offset" &&
+        p.type !== "page" &&
+        `follows up to ${p.maxEmptyPages} empty pages`,
   ].filter(Boolean);
   const tail = limits.length ? `; ${limits.join(", ")}` : "";
   switch (p.type) {

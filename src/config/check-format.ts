@@ -18,7 +18,6 @@ function getValidator(): ValidateFunction {
   return validator;
 }
 
-
 /** The `type` names of a discriminated definition (`auth`, `paginate`). */
 export function typeNames(definition: "auth" | "paginate"): string[] {
   const defs = PIPELINE_SCHEMA.definitions;
@@ -28,7 +27,10 @@ export function typeNames(definition: "auth" | "paginate"): string[] {
 }
 
 const NAMED_PATTERNS: Record<string, { code: ConfigErrorCode; expected: string }> = {
-  duration: { code: "bad_duration", expected: "a duration like `30s`, `500ms`, `2m`, `1h` or a number of seconds" },
+  duration: {
+    code: "bad_duration",
+    expected: "a duration like `30s`, `500ms`, `2m`, `1h` or a number of seconds",
+  },
   size: { code: "bad_size", expected: "a size like `64MiB`, `512KiB` or a number of bytes" },
   headerName: { code: "bad_value", expected: "an HTTP header name (letters, digits, `-`)" },
 };
@@ -46,11 +48,17 @@ export function checkFormat(
   const seen = new Set<string>();
   // oneOf alternatives (flatten, primary_key) report every branch: keep one issue per place.
   const oneOfPaths = new Set(
-    errors.filter((e) => e.keyword === "oneOf" && !e.schemaPath.endsWith("discriminator")).map((e) => e.instancePath),
+    errors
+      .filter((e) => e.keyword === "oneOf" && !e.schemaPath.endsWith("discriminator"))
+      .map((e) => e.instancePath),
   );
   for (const err of errors) {
     if (err.keyword === "if") continue;
-    if (oneOfPaths.has(err.instancePath) && err.keyword !== "oneOf" && /\/oneOf\/\d+\//.test(err.schemaPath)) {
+    if (
+      oneOfPaths.has(err.instancePath) &&
+      err.keyword !== "oneOf" &&
+      /\/oneOf\/\d+\//.test(err.schemaPath)
+    ) {
       if (!isDeeper(err, errors)) continue;
     }
     const path = pointerToPath(err.instancePath);
@@ -61,7 +69,10 @@ export function checkFormat(
     const key = `${made.keyPath.join("\u0000")}|${made.code}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    issues.push({ ...src.issue(made.code, fullPath, made.message, { key: made.atKey, ...made.extra }), ...describeLocation(fullPath) });
+    issues.push({
+      ...src.issue(made.code, fullPath, made.message, { key: made.atKey, ...made.extra }),
+      ...describeLocation(fullPath),
+    });
   }
   return issues;
 }
@@ -101,7 +112,11 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
         keyPath: [...path, key],
         atKey: true,
         message: `unknown key \`${key}\`${guess ? ` (did you mean \`${guess}\`?)` : ""}; expected one of ${allowed.map((k) => `\`${k}\``).join(", ")}`,
-        extra: { expected: allowed.join(", "), found: key, hint: guess ? `did you mean \`${guess}\`?` : undefined },
+        extra: {
+          expected: allowed.join(", "),
+          found: key,
+          hint: guess ? `did you mean \`${guess}\`?` : undefined,
+        },
       };
     }
     case "required": {
@@ -166,7 +181,11 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
         code: "bad_value",
         keyPath: path,
         message: `expected ${allowed.length > 1 ? `one of ${list}` : list}, found ${describeValue(data)}${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
-        extra: { expected: list, found: describeValue(data), hint: guess ? `did you mean \`${guess}\`?` : undefined },
+        extra: {
+          expected: list,
+          found: describeValue(data),
+          hint: guess ? `did you mean \`${guess}\`?` : undefined,
+        },
       };
     }
     case "pattern": {
@@ -174,11 +193,21 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
       if (def === "duration" || def === "size") return durationLike(def, path, data);
       if (def && NAMED_PATTERNS[def]) {
         const { code, expected } = NAMED_PATTERNS[def];
-        return { code, keyPath: path, message: `expected ${expected}, found ${describeValue(data)}`, extra: { expected, found: describeValue(data) } };
+        return {
+          code,
+          keyPath: path,
+          message: `expected ${expected}, found ${describeValue(data)}`,
+          extra: { expected, found: describeValue(data) },
+        };
       }
       if (path[path.length - 1] === "base_url" || path[path.length - 1] === "token_url") {
         const expected = "an http(s) URL like `https://api.example.com/v1`";
-        return { code: "bad_url", keyPath: path, message: `expected ${expected}, found ${describeValue(data)}`, extra: { expected, found: describeValue(data) } };
+        return {
+          code: "bad_url",
+          keyPath: path,
+          message: `expected ${expected}, found ${describeValue(data)}`,
+          extra: { expected, found: describeValue(data) },
+        };
       }
       return {
         code: "bad_value",
@@ -202,9 +231,12 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
     case "exclusiveMaximum": {
       if (err.schemaPath.includes("/definitions/duration/")) return durationLike("duration", path, data);
       const limit = (err.params as { limit: number }).limit;
-      const word = { minimum: "at least", maximum: "at most", exclusiveMinimum: "above", exclusiveMaximum: "below" }[
-        err.keyword
-      ];
+      const word = {
+        minimum: "at least",
+        maximum: "at most",
+        exclusiveMinimum: "above",
+        exclusiveMaximum: "below",
+      }[err.keyword];
       return {
         code: "bad_value",
         keyPath: path,
@@ -227,7 +259,12 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
 
 function durationLike(kind: "duration" | "size", path: (string | number)[], data: unknown): Mapped {
   const { code, expected } = NAMED_PATTERNS[kind];
-  return { code, keyPath: path, message: `expected ${expected}, found ${describeValue(data)}`, extra: { expected, found: describeValue(data) } };
+  return {
+    code,
+    keyPath: path,
+    message: `expected ${expected}, found ${describeValue(data)}`,
+    extra: { expected, found: describeValue(data) },
+  };
 }
 
 function describeType(schema: Record<string, any>, type: string | string[]): string {

@@ -2,13 +2,18 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { compileRecordSchema } from "../records/ajv.js";
 import { checkJsonPath } from "../records/jsonpath.js";
-import { readDotenv } from "./dotenv.js";
 import { checkFormat } from "./check-format.js";
+import { readDotenv } from "./dotenv.js";
 import { ConfigError, type ConfigIssue, closest } from "./errors.js";
 import type { PipelineFile } from "./pipeline-types.gen.js";
 import type { Project } from "./project.js";
 import { basicCredential, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
-import { escapeTemplate, parseTemplate, renderTemplateSource, TemplateSyntaxError } from "./templates.js";
+import {
+  escapeTemplate,
+  parseTemplate,
+  renderTemplateSource,
+  type TemplateSyntaxError,
+} from "./templates.js";
 import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
 
 export interface LoadedPipeline {
@@ -63,7 +68,11 @@ export function readEnv(project: Project, env: NodeJS.ProcessEnv): Record<string
 }
 
 /** Loads, checks and resolves one pipeline. Throws ConfigError with every issue found. */
-export function loadPipeline(project: Project, name: string, env: Record<string, string | undefined>): LoadedPipeline {
+export function loadPipeline(
+  project: Project,
+  name: string,
+  env: Record<string, string | undefined>,
+): LoadedPipeline {
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
   const file = pipelineFile(project, name);
@@ -96,7 +105,9 @@ export function loadPipelineText(
   if (src.syntaxIssues.length) throw new ConfigError(src.syntaxIssues);
   const raw = src.toJS();
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
-    throw new ConfigError([src.issue("wrong_type", [], "a pipeline file is a map with `source` and `streams`")]);
+    throw new ConfigError([
+      src.issue("wrong_type", [], "a pipeline file is a map with `source` and `streams`"),
+    ]);
   }
   const issues: ConfigIssue[] = [];
   const secrets = new Set<string>();
@@ -137,7 +148,13 @@ export function loadPipelineText(
       }
       if (part.ns === "env") {
         if (part.path.length !== 1) {
-          issues.push(src.issue("bad_template", s.path, `\`${part.raw}\`: expected \`\${env.NAME}\` with one variable name`));
+          issues.push(
+            src.issue(
+              "bad_template",
+              s.path,
+              `\`${part.raw}\`: expected \`\${env.NAME}\` with one variable name`,
+            ),
+          );
           brokenPaths.add(at);
           continue;
         }
@@ -215,7 +232,13 @@ export function loadPipelineText(
       (p) => [...brokenPaths].some((b) => formatKeyPath(p) === b || formatKeyPath(p).startsWith(`${b}.`)),
       (p) =>
         !inFile(p) && project.configFile && hasPath(project.defaults, p)
-          ? { file: project.configFile, line: 1, column: 1, excerpt: undefined, hint: "this value comes from the project config's `defaults`" }
+          ? {
+              file: project.configFile,
+              line: 1,
+              column: 1,
+              excerpt: undefined,
+              hint: "this value comes from the project config's `defaults`",
+            }
           : {},
     ),
   );
@@ -236,15 +259,28 @@ export function loadPipelineText(
   // 5. Secrets: env values, auth fields, sensitive headers.
   const auth = resolved.source?.auth as Record<string, unknown> | undefined;
   if (auth) {
-    for (const [k, v] of Object.entries(auth)) if (k !== "type" && k !== "in" && k !== "client_auth" && typeof v === "string") {
-      if (k === "token_url" || k === "scheme" || k === "name" || k === "grant_type" || k === "refresh_before" || k === "scope") continue;
-      secrets.add(v);
-    }
-    if (auth.type === "basic") secrets.add(basicCredential(String(auth.username), String(auth.password ?? "")));
+    for (const [k, v] of Object.entries(auth))
+      if (k !== "type" && k !== "in" && k !== "client_auth" && typeof v === "string") {
+        if (
+          k === "token_url" ||
+          k === "scheme" ||
+          k === "name" ||
+          k === "grant_type" ||
+          k === "refresh_before" ||
+          k === "scope"
+        )
+          continue;
+        secrets.add(v);
+      }
+    if (auth.type === "basic")
+      secrets.add(basicCredential(String(auth.username), String(auth.password ?? "")));
     if (auth.type === "oauth2" && auth.client_id && auth.client_secret)
       secrets.add(basicCredential(String(auth.client_id), String(auth.client_secret)));
   }
-  const headerMaps = [resolved.source?.headers, ...Object.values(resolved.streams ?? {}).map((s: any) => s?.headers)];
+  const headerMaps = [
+    resolved.source?.headers,
+    ...Object.values(resolved.streams ?? {}).map((s: any) => s?.headers),
+  ];
   for (const h of headerMaps) {
     if (!h) continue;
     for (const [k, v] of Object.entries(h)) {
@@ -301,7 +337,12 @@ function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] 
 
 function keepsTemplates(at: KeyPath, streams: Record<string, any>): boolean {
   if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
-  return at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && allowedNamespaces(at, streams).includes("parent");
+  return (
+    at[0] === "streams" &&
+    at.length >= 3 &&
+    REQUEST_KEYS.has(String(at[2])) &&
+    allowedNamespaces(at, streams).includes("parent")
+  );
 }
 
 function deepMerge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
@@ -310,7 +351,9 @@ function deepMerge(base: Record<string, any>, over: Record<string, any>): Record
   for (const [k, v] of Object.entries(over)) {
     const b = base[k];
     out[k] =
-      b && typeof b === "object" && !Array.isArray(b) && v && typeof v === "object" && !Array.isArray(v) ? deepMerge(b, v) : v;
+      b && typeof b === "object" && !Array.isArray(b) && v && typeof v === "object" && !Array.isArray(v)
+        ? deepMerge(b, v)
+        : v;
   }
   return out;
 }
@@ -325,7 +368,9 @@ function hasPath(obj: unknown, p: KeyPath): boolean {
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
-  return issues.sort((a, b) => (a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1));
+  return issues.sort((a, b) =>
+    a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1,
+  );
 }
 
 const PAGINATE_PATHS = ["cursor", "has_more", "done", "next", "total", "total_pages"];
@@ -342,7 +387,13 @@ function checkSemantics(
   const jsonPath = (p: KeyPath, value: unknown) => {
     if (typeof value !== "string") return;
     const err = checkJsonPath(value);
-    if (err) issues.push(src.issue("bad_jsonpath", p, `JSONPath does not parse: ${err}`, { found: value, expected: "a JSONPath like `$.data`" }));
+    if (err)
+      issues.push(
+        src.issue("bad_jsonpath", p, `JSONPath does not parse: ${err}`, {
+          found: value,
+          expected: "a JSONPath like `$.data`",
+        }),
+      );
   };
 
   const base = cfg.source?.base_url;
@@ -360,16 +411,32 @@ function checkSemantics(
       try {
         new URL(h.includes("://") ? h : `https://${h}`);
       } catch {
-        issues.push(src.issue("bad_url", ["source", "allowed_hosts", i], `\`${h}\` is not an origin like \`https://cdn.example.com\``));
+        issues.push(
+          src.issue(
+            "bad_url",
+            ["source", "allowed_hosts", i],
+            `\`${h}\` is not an origin like \`https://cdn.example.com\``,
+          ),
+        );
       }
     });
   }
 
   const outputFormat = cfg.output?.format ?? "jsonl";
   const outputPath = cfg.output?.path;
-  if (typeof outputPath === "string" && outputFormat !== "sqlite" && names.length > 1 && !outputPath.includes("${stream}")) {
+  if (
+    typeof outputPath === "string" &&
+    outputFormat !== "sqlite" &&
+    names.length > 1 &&
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
+    !outputPath.includes("${stream}")
+  ) {
     issues.push(
-      src.issue("conflict", ["output", "path"], `every stream would write to the same file: add \`\${stream}\` to the path (e.g. \`out/\${pipeline}/\${stream}.${outputFormat}\`)`),
+      src.issue(
+        "conflict",
+        ["output", "path"],
+        `every stream would write to the same file: add \`\${stream}\` to the path (e.g. \`out/\${pipeline}/\${stream}.${outputFormat}\`)`,
+      ),
     );
   }
 
@@ -379,84 +446,172 @@ function checkSemantics(
     const at = (...rest: (string | number)[]) => ["streams", name, ...rest];
     jsonPath(at("records"), s.records);
     jsonPath(at("error_path"), s.error_path);
-    if (s.fields && typeof s.fields === "object") for (const [f, p] of Object.entries(s.fields)) jsonPath(at("fields", f), p);
+    if (s.fields && typeof s.fields === "object")
+      for (const [f, p] of Object.entries(s.fields)) jsonPath(at("fields", f), p);
     const pg = s.paginate;
     if (pg && typeof pg === "object") {
       for (const k of PAGINATE_PATHS) jsonPath(at("paginate", k), pg[k]);
       if (pg.type === "cursor") {
         if (pg.cursor === undefined && pg.cursor_header === undefined)
-          issues.push(src.issue("missing_key", at("paginate"), "a cursor paginator needs `cursor` (a JSONPath in the body) or `cursor_header`"));
+          issues.push(
+            src.issue(
+              "missing_key",
+              at("paginate"),
+              "a cursor paginator needs `cursor` (a JSONPath in the body) or `cursor_header`",
+            ),
+          );
         if (pg.cursor !== undefined && pg.cursor_header !== undefined)
-          issues.push(src.issue("conflict", at("paginate", "cursor_header"), "give `cursor` or `cursor_header`, not both", { key: true }));
+          issues.push(
+            src.issue(
+              "conflict",
+              at("paginate", "cursor_header"),
+              "give `cursor` or `cursor_header`, not both",
+              { key: true },
+            ),
+          );
         if (pg.in === "body" && (s.method ?? "GET") !== "POST")
-          issues.push(src.issue("conflict", at("paginate", "in"), "`in: body` sends the cursor in a JSON body: it needs `method: POST`"));
+          issues.push(
+            src.issue(
+              "conflict",
+              at("paginate", "in"),
+              "`in: body` sends the cursor in a JSON body: it needs `method: POST`",
+            ),
+          );
       }
       if (pg.type === "page" && (pg.size_param === undefined) !== (pg.size === undefined))
-        issues.push(src.issue("missing_key", at("paginate"), "`size_param` and `size` go together: give both or neither"));
+        issues.push(
+          src.issue(
+            "missing_key",
+            at("paginate"),
+            "`size_param` and `size` go together: give both or neither",
+          ),
+        );
     }
     if (s.body !== undefined && (s.method ?? "GET") !== "POST")
-      issues.push(src.issue("conflict", at("body"), "a `body` is sent only with `method: POST`", { key: true }));
+      issues.push(
+        src.issue("conflict", at("body"), "a `body` is sent only with `method: POST`", { key: true }),
+      );
     if (s.incremental?.in === "body" && (s.method ?? "GET") !== "POST")
       issues.push(src.issue("conflict", at("incremental", "in"), "`in: body` needs `method: POST`"));
 
     // Output field names the other keys refer to, when they are known without data.
     if (s.fields && typeof s.fields === "object" && !s.flatten) {
       const fieldNames = new Set([...Object.keys(s.fields), ...Object.keys(s.include_parent ?? {})]);
-      const keys = Array.isArray(s.primary_key) ? s.primary_key : typeof s.primary_key === "string" ? [s.primary_key] : [];
+      const keys = Array.isArray(s.primary_key)
+        ? s.primary_key
+        : typeof s.primary_key === "string"
+          ? [s.primary_key]
+          : [];
       keys.forEach((k: string, i: number) => {
         if (typeof k === "string" && !fieldNames.has(k)) {
           const g = closest(k, fieldNames);
           issues.push(
-            src.issue("bad_value", Array.isArray(s.primary_key) ? at("primary_key", i) : at("primary_key"), `\`${k}\` is not an output field${g ? ` (did you mean \`${g}\`?)` : ""}; fields are ${[...fieldNames].join(", ")}`),
+            src.issue(
+              "bad_value",
+              Array.isArray(s.primary_key) ? at("primary_key", i) : at("primary_key"),
+              `\`${k}\` is not an output field${g ? ` (did you mean \`${g}\`?)` : ""}; fields are ${[...fieldNames].join(", ")}`,
+            ),
           );
         }
       });
       const cf = s.incremental?.cursor_field;
       if (typeof cf === "string" && !fieldNames.has(cf)) {
         const g = closest(cf, fieldNames);
-        issues.push(src.issue("bad_value", at("incremental", "cursor_field"), `\`${cf}\` is not an output field${g ? ` (did you mean \`${g}\`?)` : ""}; fields are ${[...fieldNames].join(", ")}`));
+        issues.push(
+          src.issue(
+            "bad_value",
+            at("incremental", "cursor_field"),
+            `\`${cf}\` is not an output field${g ? ` (did you mean \`${g}\`?)` : ""}; fields are ${[...fieldNames].join(", ")}`,
+          ),
+        );
       }
     }
     if ((cfg.output?.mode ?? "replace") === "merge" && s.primary_key === undefined)
-      issues.push(src.issue("missing_key", at(), "`output.mode: merge` upserts by primary key: this stream needs `primary_key`"));
+      issues.push(
+        src.issue(
+          "missing_key",
+          at(),
+          "`output.mode: merge` upserts by primary key: this stream needs `primary_key`",
+        ),
+      );
 
     // Parents.
     if (s.parent !== undefined && typeof s.parent === "string") {
-      if (s.parent === name) issues.push(src.issue("parent_cycle", at("parent"), `stream \`${name}\` cannot be its own parent`));
+      if (s.parent === name)
+        issues.push(src.issue("parent_cycle", at("parent"), `stream \`${name}\` cannot be its own parent`));
       else if (!streams[s.parent]) {
-        const g = closest(s.parent, names.filter((n) => n !== name));
-        issues.push(src.issue("unknown_parent", at("parent"), `no stream \`${s.parent}\`${g ? ` (did you mean \`${g}\`?)` : ""}; streams are ${names.join(", ")}`));
+        const g = closest(
+          s.parent,
+          names.filter((n) => n !== name),
+        );
+        issues.push(
+          src.issue(
+            "unknown_parent",
+            at("parent"),
+            `no stream \`${s.parent}\`${g ? ` (did you mean \`${g}\`?)` : ""}; streams are ${names.join(", ")}`,
+          ),
+        );
       }
     }
     if (s.include_parent !== undefined && s.parent === undefined)
-      issues.push(src.issue("conflict", at("include_parent"), "`include_parent` needs `parent`", { key: true }));
+      issues.push(
+        src.issue("conflict", at("include_parent"), "`include_parent` needs `parent`", { key: true }),
+      );
     if (s.on_partition_error !== undefined && s.parent === undefined)
-      issues.push(src.issue("conflict", at("on_partition_error"), "`on_partition_error` applies to child streams (with `parent`)", { key: true }));
+      issues.push(
+        src.issue(
+          "conflict",
+          at("on_partition_error"),
+          "`on_partition_error` applies to child streams (with `parent`)",
+          { key: true },
+        ),
+      );
 
     // Record schema.
-    if (s.schema !== undefined && (typeof s.schema === "string" || (typeof s.schema === "object" && !Array.isArray(s.schema)))) {
+    if (
+      s.schema !== undefined &&
+      (typeof s.schema === "string" || (typeof s.schema === "object" && !Array.isArray(s.schema)))
+    ) {
       let schema: Record<string, unknown> | null = null;
       let schemaFile: string | null = null;
       if (typeof s.schema === "string") {
         if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(s.schema) || s.schema.split("/").includes("..")) {
-          issues.push(src.issue("schema_missing", at("schema"), `\`${s.schema}\` is not a file name in the schemas folder`));
+          issues.push(
+            src.issue(
+              "schema_missing",
+              at("schema"),
+              `\`${s.schema}\` is not a file name in the schemas folder`,
+            ),
+          );
         } else {
           schemaFile = path.join(project.schemasDir, s.schema);
           let text: string | null = null;
           try {
             text = readFileSync(schemaFile, "utf8");
           } catch {
-            const available = existsSync(project.schemasDir) ? readdirSync(project.schemasDir).filter((f) => f.endsWith(".json")) : [];
+            const available = existsSync(project.schemasDir)
+              ? readdirSync(project.schemasDir).filter((f) => f.endsWith(".json"))
+              : [];
             const g = closest(s.schema, available);
             issues.push(
-              src.issue("schema_missing", at("schema"), `schema file \`${s.schema}\` not found in ${path.relative(process.cwd(), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`),
+              src.issue(
+                "schema_missing",
+                at("schema"),
+                `schema file \`${s.schema}\` not found in ${path.relative(process.cwd(), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`,
+              ),
             );
           }
           if (text !== null) {
             try {
               schema = JSON.parse(text);
             } catch (err) {
-              issues.push(src.issue("schema_invalid", at("schema"), `schema file \`${s.schema}\` is not valid JSON: ${(err as Error).message}`));
+              issues.push(
+                src.issue(
+                  "schema_invalid",
+                  at("schema"),
+                  `schema file \`${s.schema}\` is not valid JSON: ${(err as Error).message}`,
+                ),
+              );
             }
           }
         }
@@ -466,7 +621,9 @@ function checkSemantics(
           compileRecordSchema(schema);
           recordSchemas.set(name, { schema, file: schemaFile });
         } catch (err) {
-          issues.push(src.issue("schema_invalid", at("schema"), `schema does not compile: ${(err as Error).message}`));
+          issues.push(
+            src.issue("schema_invalid", at("schema"), `schema does not compile: ${(err as Error).message}`),
+          );
         }
       }
     }
@@ -482,8 +639,14 @@ function checkSemantics(
       cur = streams[cur]?.parent;
     }
     if (cur === start && chain.length > 1 && !chain.some((c) => reported.has(c))) {
-      chain.forEach((c) => reported.add(c));
-      issues.push(src.issue("parent_cycle", ["streams", start, "parent"], `parent cycle: ${[...chain, start].join(" → ")}`));
+      for (const c of chain) reported.add(c);
+      issues.push(
+        src.issue(
+          "parent_cycle",
+          ["streams", start, "parent"],
+          `parent cycle: ${[...chain, start].join(" → ")}`,
+        ),
+      );
     }
   }
 }

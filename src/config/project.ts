@@ -11,7 +11,11 @@ export interface Project {
   reportsDir: string;
   stateDir: string;
   /** Merged under every pipeline's `source`, `output` and `validation`. */
-  defaults: { source?: Record<string, unknown>; output?: Record<string, unknown>; validation?: Record<string, unknown> };
+  defaults: {
+    source?: Record<string, unknown>;
+    output?: Record<string, unknown>;
+    validation?: Record<string, unknown>;
+  };
 }
 
 const DIR_KEYS = ["pipelinesDir", "schemasDir", "outDir", "reportsDir", "stateDir"] as const;
@@ -44,7 +48,11 @@ export const SEARCH_PLACES = [
 /** Finds the project config from `cwd` upwards; without one, `cwd` is the project root. */
 export async function loadProject(cwd: string): Promise<Project> {
   const { cosmiconfig } = await import("cosmiconfig");
-  const explorer = cosmiconfig("pipelines", { searchPlaces: SEARCH_PLACES, searchStrategy: "global", cache: false });
+  const explorer = cosmiconfig("pipelines", {
+    searchPlaces: SEARCH_PLACES,
+    searchStrategy: "global",
+    cache: false,
+  });
   let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
     found = await explorer.search(cwd);
@@ -73,7 +81,8 @@ export function makeProject(root: string, configFile: string | null, config: unk
   const cfg = (config ?? {}) as Record<string, unknown>;
   if (typeof cfg !== "object" || Array.isArray(cfg)) bad("", "expected a map of settings");
   const known = new Set<string>([...DIR_KEYS, "defaults", "$schema"]);
-  for (const key of Object.keys(cfg)) if (!known.has(key)) bad(key, `unknown setting; use one of ${[...DIR_KEYS, "defaults"].join(", ")}`);
+  for (const key of Object.keys(cfg))
+    if (!known.has(key)) bad(key, `unknown setting; use one of ${[...DIR_KEYS, "defaults"].join(", ")}`);
   const dirs = { ...DIR_DEFAULTS };
   for (const key of DIR_KEYS) {
     const v = cfg[key];
@@ -82,10 +91,12 @@ export function makeProject(root: string, configFile: string | null, config: unk
     else dirs[key] = v;
   }
   const defaults = (cfg.defaults ?? {}) as Project["defaults"];
-  if (typeof defaults !== "object" || Array.isArray(defaults)) bad("defaults", "expected a map with source, output, validation");
+  if (typeof defaults !== "object" || Array.isArray(defaults))
+    bad("defaults", "expected a map with source, output, validation");
   else
     for (const [k, v] of Object.entries(defaults)) {
-      if (!DEFAULT_KEYS.includes(k)) bad(`defaults.${k}`, `unknown section; use one of ${DEFAULT_KEYS.join(", ")}`);
+      if (!DEFAULT_KEYS.includes(k))
+        bad(`defaults.${k}`, `unknown section; use one of ${DEFAULT_KEYS.join(", ")}`);
       else if (!v || typeof v !== "object" || Array.isArray(v)) bad(`defaults.${k}`, "expected a map");
     }
   if (issues.length) throw new ConfigError(issues);

@@ -57,7 +57,11 @@ function redactDeep(value: unknown, mask: (s: string) => string): unknown {
 }
 
 function encodings(s: string): string[] {
-  const out = [encodeURIComponent(s), new URLSearchParams({ x: s }).toString().slice(2), JSON.stringify(s).slice(1, -1)];
+  const out = [
+    encodeURIComponent(s),
+    new URLSearchParams({ x: s }).toString().slice(2),
+    JSON.stringify(s).slice(1, -1),
+  ];
   return out.filter((v) => v !== s);
 }
 

@@ -34,7 +34,8 @@ export function parseTemplate(text: string): ParsedTemplate {
     }
     if (text.startsWith("${", i)) {
       const end = text.indexOf("}", i + 2);
-      if (end < 0) throw new TemplateSyntaxError(`unterminated template \`${text.slice(i)}\`: missing \`}\``, i);
+      if (end < 0)
+        throw new TemplateSyntaxError(`unterminated template \`${text.slice(i)}\`: missing \`}\``, i);
       const inner = text.slice(i + 2, end).trim();
       const m = REF.exec(inner);
       if (!m) {

@@ -49,7 +49,9 @@ export class YamlSource {
       const seg = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+        const pair = node.items.find(
+          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
+        );
         if (!pair) return { ...this.offsetToPos(offset), exact: false };
         const keyNode = pair.key as Node;
         const valueNode = pair.value as Node | null;
@@ -95,7 +97,16 @@ export class YamlSource {
     message: string,
     extra: Partial<ConfigIssue> = {},
   ): ConfigIssue {
-    return { code, file: this.file, line, column, path, message, excerpt: excerptAt(this.text, line, column), ...extra };
+    return {
+      code,
+      file: this.file,
+      line,
+      column,
+      path,
+      message,
+      excerpt: excerptAt(this.text, line, column),
+      ...extra,
+    };
   }
 
   issue(

@@ -127,7 +127,8 @@ function analyse(path: string): Analysis {
       if (!m) fail(recursive ? "expected a name, `*` or `[` after `..`" : "expected a name or `*` after `.`");
       const name = m![0];
       i += name.length;
-      if (path[i] === "(" && name.startsWith("@") === false && path.slice(i, i + 2) === "()") fail("unexpected `()`");
+      if (path[i] === "(" && name.startsWith("@") === false && path.slice(i, i + 2) === "()")
+        fail("unexpected `()`");
       segments.push({ kind: "key", key: name });
       continue;
     }
