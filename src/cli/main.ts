@@ -1,7 +1,18 @@
 import { readFileSync } from "node:fs";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { ConfigError } from "../config/errors.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`expected a whole number above 0, found \`${value}\``);
+  return n;
+}
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
@@ -65,16 +76,29 @@ Format reference: README.md ("Pipeline file format").
       code = await planCommand(io, name, opts);
     });
 
+  command("run", "run pipelines: fetch every page, write the records, print a summary")
+    .argument("<names...>", "pipelines to run, one after the other")
+    .option("-s, --stream <name>", "run only this stream (and its parents); repeatable", collect, [])
+    .option("--limit <n>", "stop each stream after n records (the output is still written)", positiveInt)
+    .option("--max-pages <n>", "stop each stream after n pages", positiveInt)
+    .option("--json", "print a JSON summary on stdout (progress stays on stderr)")
+    .action(
+      async (
+        names: string[],
+        opts: { stream: string[]; limit?: number; maxPages?: number; json?: boolean },
+      ) => {
+        const { runCommand } = await import("./cmd-run.js");
+        code = await runCommand(io, names, opts);
+      },
+    );
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (
-        err.code === "commander.helpDisplayed" ||
-        err.code === "commander.version" ||
-        err.code === "commander.help"
-      )
-        return EXIT.ok;
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return EXIT.ok;
+      // `pipelines` with no command prints the help as an error (exit code 1 from commander).
+      if (err.code === "commander.help") return err.exitCode === 0 ? EXIT.ok : EXIT.config;
       return EXIT.config;
     }
     if (err instanceof ConfigError) {

@@ -9,20 +9,27 @@ export const SENSITIVE_HEADERS = new Set(["authorization", "cookie", "proxy-auth
 const MIN_SEARCH_LENGTH = 3;
 
 export class Redactor {
-  private readonly needles: string[];
-  private readonly pattern: RegExp | null;
+  private needles: string[] = [];
+  private pattern: RegExp | null = null;
 
   constructor(secrets: Iterable<string>) {
-    const set = new Set<string>();
+    this.add(secrets);
+  }
+
+  /** Learn more secrets (an access token fetched during the run, say). */
+  add(secrets: Iterable<string>): void {
+    const set = new Set<string>(this.needles);
     for (const s of secrets) {
       if (typeof s !== "string" || s.length < MIN_SEARCH_LENGTH) continue;
       set.add(s);
       for (const variant of encodings(s)) if (variant.length >= MIN_SEARCH_LENGTH) set.add(variant);
     }
+    if (set.size === this.needles.length) return;
     this.needles = [...set].sort((a, b) => b.length - a.length);
-    this.pattern = this.needles.length
-      ? new RegExp(this.needles.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g")
-      : null;
+    this.pattern = new RegExp(
+      this.needles.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"),
+      "g",
+    );
   }
 
   get size(): number {
@@ -37,11 +44,6 @@ export class Redactor {
   value<T>(value: T): T {
     if (!this.pattern) return value;
     return redactDeep(value, (s) => this.text(s)) as T;
-  }
-
-  /** A new Redactor that also knows `more` (e.g. an access token fetched at run time). */
-  with(more: Iterable<string>): Redactor {
-    return new Redactor([...this.needles, ...more]);
   }
 }
 

@@ -1,0 +1,22 @@
+import type { HttpRequest } from "../client.js";
+
+/**
+ * Puts credentials on requests to the API's own origin. Every provider knows the secrets it
+ * adds, so they can be masked wherever a request is described.
+ */
+export interface AuthProvider {
+  /** Called once before the first request (OAuth2 fetches its token here). */
+  start(signal?: AbortSignal): Promise<void>;
+  /** The request with credentials added. Only called for the API's origin. */
+  apply(req: HttpRequest, signal?: AbortSignal): Promise<HttpRequest>;
+  /** After a 401: get new credentials. True when retrying the request makes sense. */
+  refresh(signal?: AbortSignal): Promise<boolean>;
+  /** Names of query parameters that carry credentials (masked in URLs). */
+  readonly queryNames: string[];
+}
+
+export function withQueryParam(url: string, name: string, value: string): string {
+  const u = new URL(url);
+  u.searchParams.set(name, value);
+  return u.toString();
+}

@@ -1,0 +1,172 @@
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+import { Pool } from "undici";
+import { firstBytes, TransportError } from "./errors.js";
+
+export interface HttpRequest {
+  method: "GET" | "POST";
+  /** Absolute URL with its query string. */
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** Lower-cased names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  body: Buffer;
+  url: string;
+  /** Time to the last body byte, ms. */
+  elapsedMs: number;
+}
+
+const decompressors: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>> = {
+  gzip: promisify(zlib.gunzip),
+  "x-gzip": promisify(zlib.gunzip),
+  deflate: promisify(zlib.inflate),
+  br: promisify(zlib.brotliDecompress) as any,
+};
+
+/**
+ * One keep-alive undici Pool per origin. `send` makes exactly one attempt: it enforces the whole
+ * request timeout (connect to last body byte) and the size limit, and turns every transport
+ * failure into a TransportError. Retrying is the caller's business.
+ */
+export class HttpClient {
+  private readonly pools = new Map<string, Pool>();
+  constructor(
+    private readonly opts: { timeoutMs: number; maxResponseBytes: number; connections: number; userAgent: string },
+  ) {}
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, {
+        connections: this.opts.connections,
+        pipelining: 1,
+        keepAliveTimeout: 10_000,
+        keepAliveMaxTimeout: 60_000,
+        connect: { timeout: this.opts.timeoutMs },
+        headersTimeout: this.opts.timeoutMs,
+        bodyTimeout: this.opts.timeoutMs,
+      });
+      this.pools.set(origin, p);
+    }
+    return p;
+  }
+
+  async send(req: HttpRequest, signal?: AbortSignal): Promise<HttpResponse> {
+    const started = performance.now();
+    const url = new URL(req.url);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new TimeoutMarker()), this.opts.timeoutMs);
+    const onOuterAbort = () => deadline.abort(signal?.reason);
+    if (signal?.aborted) onOuterAbort();
+    signal?.addEventListener("abort", onOuterAbort, { once: true });
+    const headers: Record<string, string> = {
+      "user-agent": this.opts.userAgent,
+      accept: "application/json",
+      "accept-encoding": "gzip, deflate, br",
+      ...lowerKeys(req.headers),
+    };
+    if (req.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    try {
+      const res = await this.pool(url.origin).request({
+        path: url.pathname + url.search,
+        method: req.method,
+        headers,
+        body: req.body,
+        signal: deadline.signal,
+      });
+      const resHeaders: Record<string, string> = {};
+      for (const [k, v] of Object.entries(res.headers)) {
+        if (v !== undefined) resHeaders[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : String(v);
+      }
+      const declared = Number(resHeaders["content-length"]);
+      if (Number.isFinite(declared) && declared > this.opts.maxResponseBytes) {
+        res.body.destroy();
+        throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += chunk.length;
+        if (size > this.opts.maxResponseBytes) {
+          res.body.destroy();
+          throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+        }
+        chunks.push(chunk as Buffer);
+      }
+      let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+      const encoding = resHeaders["content-encoding"]?.trim().toLowerCase();
+      if (encoding && encoding !== "identity" && decompressors[encoding]) {
+        try {
+          body = await decompressors[encoding](body, { maxOutputLength: this.opts.maxResponseBytes });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+          throw new TransportError("truncated", `the ${encoding} body did not decompress (${(err as Error).message})`);
+        }
+      }
+      return { status: res.statusCode, headers: resHeaders, body, url: req.url, elapsedMs: performance.now() - started };
+    } catch (err) {
+      throw classify(err, deadline.signal.reason, this.opts.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onOuterAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => p.destroy())));
+    this.pools.clear();
+  }
+}
+
+class TimeoutMarker extends Error {}
+
+function lowerKeys(h: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function tooLarge(limit: number, status: number): TransportError {
+  return new TransportError("too_large", `the response (status ${status}) is larger than max_response_size (${limit} bytes)`);
+}
+
+function classify(err: unknown, abortReason: unknown, timeoutMs: number): Error {
+  if (err instanceof TransportError) return err;
+  if (abortReason instanceof TimeoutMarker) {
+    return new TransportError("timeout", `no complete response within the ${timeoutMs / 1000}s timeout`);
+  }
+  if (abortReason !== undefined) return new TransportError("aborted", "the run was interrupted");
+  const e = err as NodeJS.ErrnoException & { code?: string };
+  const code = e?.code ?? "";
+  switch (code) {
+    case "UND_ERR_HEADERS_TIMEOUT":
+    case "UND_ERR_BODY_TIMEOUT":
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return new TransportError("timeout", `no complete response within the ${timeoutMs / 1000}s timeout`);
+    case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
+      return new TransportError("truncated", "the response body ended before its Content-Length");
+    case "ECONNREFUSED":
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return new TransportError("connect", `could not connect (${code})`);
+    case "UND_ERR_SOCKET":
+    case "ECONNRESET":
+    case "EPIPE":
+    case "UND_ERR_CLOSED":
+      return new TransportError(
+        /other side closed|terminated/i.test(e.message) && (e as any).cause?.bytesRead ? "truncated" : "reset",
+        `the connection was closed before a complete response (${code})`,
+      );
+    default:
+      if (/terminated|premature close|aborted/i.test(e?.message ?? ""))
+        return new TransportError("truncated", `the response ended early (${firstBytes(e.message, 120)})`);
+      return new TransportError("reset", `request failed: ${firstBytes(e?.message ?? String(err), 200)}`);
+  }
+}

@@ -1,0 +1,207 @@
+import { STATUS_CODES } from "node:http";
+import type { RetryPlan, SourcePlan } from "../compile/plan.js";
+import { MASK, type Redactor, SENSITIVE_HEADERS } from "../config/secrets.js";
+import { formatDuration } from "../config/units.js";
+import type { AuthProvider } from "./auth/auth.js";
+import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
+import { firstBytes, RunError, TransportError } from "./errors.js";
+import { parseReset, parseRetryAfter, type RateBudget } from "./rate-budget.js";
+import { type Semaphore, sleep } from "./semaphore.js";
+
+/** Counters a stream keeps about its requests, shown in the summary and the report. */
+export interface RequestStats {
+  requests: number;
+  /** Retries by cause: `status_503`, `reset`, `timeout`, `truncated`, `rate_limited`, `token_refresh`… */
+  retries: Record<string, number>;
+  rateLimitWaits: { count: number; ms: number };
+}
+
+export function newRequestStats(): RequestStats {
+  return { requests: 0, retries: {}, rateLimitWaits: { count: 0, ms: 0 } };
+}
+
+export interface ExecutorDeps {
+  source: SourcePlan;
+  client: HttpClient;
+  auth: AuthProvider;
+  budget: RateBudget;
+  slots: Semaphore;
+  redactor: Redactor;
+  signal?: AbortSignal;
+  random?: () => number;
+}
+
+/**
+ * Sends a request until it succeeds or fails for good: credentials only to the API's origin,
+ * the pipeline's rate budget and concurrency, retries with backoff and full jitter, Retry-After
+ * and reset headers, one token refresh on a 401.
+ */
+export class RequestExecutor {
+  private readonly random: () => number;
+  constructor(private readonly deps: ExecutorDeps) {
+    this.random = deps.random ?? Math.random;
+  }
+
+  get redactor(): Redactor {
+    return this.deps.redactor;
+  }
+
+  /** The URL as it may be shown: secrets and credential query parameters masked. */
+  redactUrl(url: string): string {
+    let shown = url;
+    const names = this.deps.auth.queryNames;
+    if (names.length) {
+      try {
+        const u = new URL(url);
+        for (const n of names) if (u.searchParams.has(n)) u.searchParams.set(n, "__MASKED__");
+        shown = u.toString().replaceAll("__MASKED__", MASK);
+      } catch {}
+    }
+    return this.deps.redactor.text(shown);
+  }
+
+  async fetch(request: HttpRequest, stats: RequestStats): Promise<HttpResponse> {
+    const { source, client, auth, budget, slots, signal } = this.deps;
+    const retry = source.retry;
+    const sameOrigin = new URL(request.url).origin === source.origin;
+    const base = sameOrigin ? request : this.stripCredentials(request);
+    let refreshed = false;
+    for (let attempt = 1; ; attempt++) {
+      const waited = await budget.acquire(signal);
+      if (waited > 0) {
+        stats.rateLimitWaits.count++;
+        stats.rateLimitWaits.ms += waited;
+      }
+      const release = await slots.acquire();
+      let res: HttpResponse | null = null;
+      let failure: TransportError | null = null;
+      try {
+        const req = sameOrigin ? await auth.apply(base, signal) : base;
+        stats.requests++;
+        res = await client.send(req, signal);
+      } catch (err) {
+        if (err instanceof TransportError) failure = err;
+        else throw err;
+      } finally {
+        release();
+      }
+      if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+
+      if (failure) {
+        if (!failure.retryable) {
+          throw new RunError(failure.kind === "too_large" ? "too_large" : "aborted", `${this.describe(request)}: ${failure.message}`);
+        }
+        if (attempt >= retry.maxAttempts) {
+          throw new RunError("transport", `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${failure.message}`, {
+            attempts: attempt,
+            cause: failure.kind,
+          });
+        }
+        count(stats, failure.kind);
+        await sleep(this.backoff(retry, attempt), signal);
+        continue;
+      }
+
+      const r = res!;
+      this.observeBudget(r);
+      if (r.status >= 200 && r.status < 300) return r;
+
+      if (r.status === 401 && sameOrigin && !refreshed) {
+        refreshed = true;
+        if (await auth.refresh(signal)) {
+          count(stats, "token_refresh");
+          attempt--; // the retry after a refresh is not one of max_attempts
+          continue;
+        }
+      }
+
+      const wait = this.serverWait(r);
+      const retryable = retry.onStatus.includes(r.status) || wait?.fromReset === true;
+      if (!retryable || attempt >= retry.maxAttempts) {
+        throw this.httpError(request, r, attempt);
+      }
+      let delay = this.backoff(retry, attempt);
+      if (wait && wait.ms > 0) {
+        if (wait.ms > retry.maxDelayMs) {
+          throw new RunError(
+            "rate_limit_wait",
+            `${this.describe(request)} answered ${r.status}; the API asked to wait ${formatDuration(wait.ms)} (${wait.source}), longer than retry.max_delay ${formatDuration(retry.maxDelayMs)}`,
+            { status: r.status, waitMs: wait.ms },
+          );
+        }
+        delay = wait.ms;
+      }
+      const cause = r.status === 429 || wait?.fromReset ? "rate_limited" : `status_${r.status}`;
+      count(stats, cause);
+      if (cause === "rate_limited") {
+        stats.rateLimitWaits.count++;
+        stats.rateLimitWaits.ms += delay;
+      }
+      await sleep(delay, signal);
+    }
+  }
+
+  /** Full jitter between initial_delay and the doubled cap (at most max_delay). */
+  private backoff(retry: RetryPlan, attempt: number): number {
+    const cap = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** attempt);
+    const low = Math.min(retry.initialDelayMs, cap);
+    return low + this.random() * (cap - low);
+  }
+
+  /** What the server asked for: Retry-After, or a reset time when remaining is 0 (403/429). */
+  private serverWait(r: HttpResponse): { ms: number; source: string; fromReset: boolean } | null {
+    const rl = this.deps.source.rateLimit;
+    if ((r.status === 429 || r.status === 403) && rl?.remainingHeader && rl.resetHeader) {
+      const remaining = r.headers[rl.remainingHeader];
+      if (remaining !== undefined && Number(remaining) <= 0) {
+        const reset = parseReset(r.headers[rl.resetHeader]);
+        if (reset !== null) return { ms: Math.max(0, reset - Date.now()), source: `${rl.resetHeader}: ${r.headers[rl.resetHeader]}`, fromReset: true };
+      }
+    }
+    const ra = parseRetryAfter(r.headers["retry-after"]);
+    if (ra !== null) return { ms: ra, source: `Retry-After: ${r.headers["retry-after"]}`, fromReset: false };
+    return null;
+  }
+
+  /** Proactive throttling: when the API says 0 requests remain, pause the budget until reset. */
+  private observeBudget(r: HttpResponse): void {
+    const rl = this.deps.source.rateLimit;
+    if (!rl?.remainingHeader || !rl.resetHeader) return;
+    const remaining = r.headers[rl.remainingHeader];
+    if (remaining === undefined || Number(remaining) > 0) return;
+    const reset = parseReset(r.headers[rl.resetHeader]);
+    if (reset !== null && reset - Date.now() <= this.deps.source.retry.maxDelayMs) this.deps.budget.pauseUntil(reset);
+  }
+
+  private stripCredentials(req: HttpRequest): HttpRequest {
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (SENSITIVE_HEADERS.has(k.toLowerCase())) continue;
+      if (this.deps.redactor.text(v) !== v) continue; // a header carrying a secret value
+      headers[k] = v;
+    }
+    return { ...req, headers };
+  }
+
+  describe(req: HttpRequest): string {
+    return `${req.method} ${this.redactUrl(req.url)}`;
+  }
+
+  httpError(req: HttpRequest, r: HttpResponse, attempts: number): RunError {
+    const body = this.deps.redactor.text(firstBytes(r.body));
+    const reason = STATUS_CODES[r.status] ?? "";
+    return new RunError(
+      "http",
+      `${this.describe(req)} answered ${r.status}${reason ? ` ${reason}` : ""} after ${plural(attempts, "attempt")}${body ? `: ${body}` : ""}`,
+      { status: r.status, attempts, url: this.redactUrl(req.url), method: req.method, body },
+    );
+  }
+}
+
+function count(stats: RequestStats, cause: string): void {
+  stats.retries[cause] = (stats.retries[cause] ?? 0) + 1;
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}

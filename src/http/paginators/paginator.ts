@@ -1,0 +1,81 @@
+import type { ParamsPlan } from "../../compile/plan.js";
+import type { HttpResponse } from "../client.js";
+
+/** A request of a stream before credentials: URL (maybe with its own query), params, headers, body. */
+export interface PageRequest {
+  method: "GET" | "POST";
+  url: string;
+  /** Added to the URL's query string (replacing keys of the same name). */
+  params: ParamsPlan;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface FetchedPage {
+  request: PageRequest;
+  response: HttpResponse;
+  body: unknown;
+  /** Records selected from this page (before any are dropped). */
+  recordCount: number;
+}
+
+export type StopCode =
+  | "single_page"
+  | "no_cursor"
+  | "has_more_false"
+  | "done"
+  | "empty_page"
+  | "total_reached"
+  | "last_page"
+  | "no_next_link"
+  | "no_next_url"
+  | "max_pages"
+  | "max_empty_pages"
+  | "limit";
+
+export interface StopReason {
+  code: StopCode;
+  /** In words, for the summary and the report. */
+  message: string;
+  /** A stop that deserves the analyst's attention (e.g. empty pages that still had a cursor). */
+  warning?: boolean;
+}
+
+export type NextStep = { request: PageRequest; pointer: string | null } | { stop: StopReason };
+
+/**
+ * A paginator computes where the next page is (dlt's shape): it starts from the stream's request,
+ * reads each fetched page, and returns the next request or a stop with its reason. It has state:
+ * each stream run (and each child partition) gets a fresh one from the plan.
+ */
+export interface Paginator {
+  first(request: PageRequest): PageRequest;
+  next(page: FetchedPage): NextStep;
+}
+
+export function stop(code: StopCode, message: string, warning = false): NextStep {
+  return { stop: { code, message, ...(warning ? { warning } : {}) } };
+}
+
+/** The URL actually requested: the request URL with params set in its query string. */
+export function requestUrl(req: PageRequest): string {
+  const entries = Object.entries(req.params);
+  if (entries.length === 0) return req.url;
+  const u = new URL(req.url);
+  for (const [k, v] of entries) {
+    u.searchParams.delete(k);
+    for (const x of Array.isArray(v) ? v : [v]) u.searchParams.append(k, x);
+  }
+  return u.toString();
+}
+
+/** false / "false" stop a `has_more`; true / "true" mark `done`. */
+export function isFalse(v: unknown): boolean {
+  return v === false || v === "false" || v === 0;
+}
+export function isTrue(v: unknown): boolean {
+  return v === true || v === "true" || v === 1;
+}
+export function isBlank(v: unknown): boolean {
+  return v === undefined || v === null || v === "" || (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0);
+}

@@ -1,0 +1,142 @@
+import type { PaginatorPlan, PaginatorType } from "../../compile/plan.js";
+import { compileJsonPath } from "../../records/jsonpath.js";
+import { parseLinkHeader } from "../link-header.js";
+import { inject } from "./inject.js";
+import {
+  type FetchedPage,
+  isBlank,
+  isFalse,
+  isTrue,
+  type NextStep,
+  type PageRequest,
+  type Paginator,
+  requestUrl,
+  stop,
+} from "./paginator.js";
+
+type PlanOf<T extends PaginatorType> = Extract<PaginatorPlan, { type: T }>;
+
+function none(): Paginator {
+  return { first: (r) => r, next: () => stop("single_page", "one request, no pagination") };
+}
+
+/** `has_more` false or `done` true end the stream whatever the pointer says. */
+function flagStop(plan: { hasMore: string | null; done: string | null }, body: unknown): NextStep | null {
+  if (plan.hasMore) {
+    const v = compileJsonPath(plan.hasMore).first(body);
+    if (isFalse(v)) return stop("has_more_false", `${plan.hasMore} was false`);
+  }
+  if (plan.done) {
+    const v = compileJsonPath(plan.done).first(body);
+    if (isTrue(v)) return stop("done", `${plan.done} was true`);
+  }
+  return null;
+}
+
+function cursor(plan: PlanOf<"cursor">): Paginator {
+  const path = plan.cursorPath ? compileJsonPath(plan.cursorPath) : null;
+  let base: PageRequest;
+  return {
+    first: (r) => {
+      base = r;
+      return r;
+    },
+    next: (page: FetchedPage) => {
+      const flagged = flagStop(plan, page.body);
+      if (flagged) return flagged;
+      const value = path ? path.first(page.body) : page.response.headers[plan.cursorHeader!];
+      const where = path ? plan.cursorPath : `header ${plan.cursorHeader}`;
+      if (isBlank(value)) return stop("no_cursor", `no next cursor (${where} was ${value === "" ? "empty" : value === null ? "null" : "missing"})`);
+      const token = typeof value === "object" ? JSON.stringify(value) : String(value);
+      return { request: inject(base, plan.in, plan.param, token), pointer: `cursor ${token}` };
+    },
+  };
+}
+
+function offset(plan: PlanOf<"offset">): Paginator {
+  const total = plan.total ? compileJsonPath(plan.total) : null;
+  let at = plan.start;
+  let base: PageRequest;
+  return {
+    first: (r) => {
+      base = inject(r, "query", plan.limitParam, plan.limit);
+      return inject(base, "query", plan.offsetParam, at);
+    },
+    next: (page) => {
+      if (page.recordCount === 0) return stop("empty_page", "an empty page");
+      at += page.recordCount;
+      if (total) {
+        const t = total.first(page.body);
+        const n = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
+        if (typeof n === "number" && Number.isFinite(n) && at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
+      }
+      return { request: inject(base, "query", plan.offsetParam, at), pointer: null };
+    },
+  };
+}
+
+function page(plan: PlanOf<"page">): Paginator {
+  const totalPages = plan.totalPages ? compileJsonPath(plan.totalPages) : null;
+  let n = plan.start;
+  let base: PageRequest;
+  return {
+    first: (r) => {
+      base = plan.sizeParam && plan.size !== null ? inject(r, "query", plan.sizeParam, plan.size) : r;
+      return inject(base, "query", plan.pageParam, n);
+    },
+    next: (fetched) => {
+      if (fetched.recordCount === 0) return stop("empty_page", "an empty page");
+      if (totalPages) {
+        const t = totalPages.first(fetched.body);
+        const total = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
+        if (typeof total === "number" && Number.isFinite(total) && n - plan.start + 1 >= total)
+          return stop("last_page", `page ${n} was the last of ${total} (${plan.totalPages})`);
+      }
+      n++;
+      return { request: inject(base, "query", plan.pageParam, n), pointer: null };
+    },
+  };
+}
+
+function linkHeader(plan: PlanOf<"link_header">): Paginator {
+  return {
+    first: (r) => r,
+    next: (fetched) => {
+      const links = parseLinkHeader(fetched.response.headers.link);
+      const link = links.find((l) => l.rels.includes(plan.rel));
+      if (!link || !link.url) return stop("no_next_link", `no Link header with rel="${plan.rel}"`);
+      const url = new URL(link.url, requestUrl(fetched.request)).toString();
+      return { request: { ...fetched.request, url, params: {} }, pointer: url };
+    },
+  };
+}
+
+function nextUrl(plan: PlanOf<"next_url">): Paginator {
+  const next = compileJsonPath(plan.next);
+  return {
+    first: (r) => r,
+    next: (fetched) => {
+      const flagged = flagStop(plan, fetched.body);
+      if (flagged) return flagged;
+      const value = next.first(fetched.body);
+      if (isBlank(value) || typeof value !== "string")
+        return stop("no_next_url", `no next URL (${plan.next} was ${value === "" ? "empty" : value === null ? "null" : value === undefined ? "missing" : "not a string"})`);
+      const url = new URL(value, requestUrl(fetched.request)).toString();
+      return { request: { ...fetched.request, url, params: {} }, pointer: url };
+    },
+  };
+}
+
+/** The paginator registry: `type` → factory of a fresh, stateful paginator. */
+export const paginators: { [T in PaginatorType]: { create(plan: PlanOf<T>): Paginator } } = {
+  none: { create: none },
+  cursor: { create: cursor },
+  offset: { create: offset },
+  page: { create: page },
+  link_header: { create: linkHeader },
+  next_url: { create: nextUrl },
+};
+
+export function createPaginator(plan: PaginatorPlan): Paginator {
+  return (paginators[plan.type].create as (p: PaginatorPlan) => Paginator)(plan);
+}

@@ -1,0 +1,108 @@
+import type { RateLimitPlan } from "../compile/plan.js";
+import { sleep } from "./semaphore.js";
+
+interface Window {
+  limit: number;
+  ms: number;
+  /** Start times of the last `limit` requests (ring buffer). */
+  starts: number[];
+  next: number;
+}
+
+/**
+ * One request budget for a whole pipeline: every window (per second/minute/hour/day) at once,
+ * as sliding windows, plus a pause when the API says its remaining budget is 0 (until reset).
+ * Callers are served in order, so no stream starves.
+ */
+export class RateBudget {
+  private readonly windows: Window[] = [];
+  private pausedUntil = 0;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    plan: RateLimitPlan | null,
+    private readonly now: () => number = Date.now,
+  ) {
+    if (!plan) return;
+    const add = (rate: number | null, unitMs: number) => {
+      if (!rate) return;
+      // A fractional rate (0.5/s) becomes 1 request per 2 s.
+      const limit = Math.max(1, Math.floor(rate));
+      this.windows.push({ limit, ms: (limit / rate) * unitMs, starts: [], next: 0 });
+    };
+    add(plan.perSecond, 1000);
+    add(plan.perMinute, 60_000);
+    add(plan.perHour, 3_600_000);
+    add(plan.perDay, 86_400_000);
+  }
+
+  /** Waits for a slot in every window; returns the time waited (ms). */
+  acquire(signal?: AbortSignal): Promise<number> {
+    const turn = this.queue.then(() => this.take(signal));
+    this.queue = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return turn;
+  }
+
+  private async take(signal?: AbortSignal): Promise<number> {
+    let waited = 0;
+    for (;;) {
+      const t = this.now();
+      let wait = Math.max(0, this.pausedUntil - t);
+      for (const w of this.windows) {
+        if (w.starts.length < w.limit) continue;
+        const oldest = w.starts[w.next];
+        wait = Math.max(wait, oldest + w.ms - t);
+      }
+      if (wait <= 0) break;
+      await sleep(Math.ceil(wait), signal);
+      waited += wait;
+    }
+    const t = this.now();
+    for (const w of this.windows) {
+      if (w.starts.length < w.limit) w.starts.push(t);
+      else {
+        w.starts[w.next] = t;
+        w.next = (w.next + 1) % w.limit;
+      }
+    }
+    return waited;
+  }
+
+  /** The API said its budget is spent: hold every request until `untilMs` (epoch ms). */
+  pauseUntil(untilMs: number): void {
+    if (untilMs > this.pausedUntil) this.pausedUntil = untilMs;
+  }
+
+  get pausedFor(): number {
+    return Math.max(0, this.pausedUntil - this.now());
+  }
+}
+
+/**
+ * A reset header: seconds to wait, an epoch time in seconds (a value above 10^9), epoch ms
+ * (above 10^12), or an HTTP / ISO 8601 date. Returns the epoch ms of the reset, or null.
+ */
+export function parseReset(value: string | undefined, now = Date.now()): number | null {
+  if (value === undefined) return null;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) {
+    const n = Number(v);
+    if (n > 1e12) return n;
+    if (n > 1e9) return n * 1000;
+    return now + n * 1000;
+  }
+  const d = Date.parse(v);
+  return Number.isNaN(d) ? null : d;
+}
+
+/** `Retry-After`: seconds (decimals allowed) or an HTTP date → ms to wait, or null. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | null {
+  if (value === undefined) return null;
+  const v = value.trim();
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const d = Date.parse(v);
+  return Number.isNaN(d) ? null : Math.max(0, d - now);
+}

@@ -1,0 +1,123 @@
+import type { Output } from "../cli/io.js";
+import type { StreamResult } from "./stream-result.js";
+
+const nf = new Intl.NumberFormat("en-US");
+export const fmtInt = (n: number) => nf.format(Math.round(n));
+
+/** `12 pages · 2,400 records · 1,180 rec/s` */
+export function progressLine(r: StreamResult): string {
+  const elapsed = r.startedAt ? (Date.now() - r.startedAt) / 1000 : 0;
+  const rate = elapsed > 0.2 ? r.records.written / elapsed : 0;
+  const retries = Object.values(r.requests.retries).reduce((a, b) => a + b, 0);
+  const parts = [`${fmtInt(r.pages)} page${r.pages === 1 ? "" : "s"}`, `${fmtInt(r.records.written)} records`];
+  if (r.status === "running") parts.push(`${fmtInt(rate)} rec/s`);
+  if (retries) parts.push(`${retries} retr${retries === 1 ? "y" : "ies"}`);
+  if (r.requests.rateLimitWaits.count) parts.push(`waited ${(r.requests.rateLimitWaits.ms / 1000).toFixed(1)}s for rate limits`);
+  return parts.join(" · ");
+}
+
+export interface ProgressView {
+  stop(): Promise<void>;
+}
+
+/**
+ * The live view of a run: a listr2 task list (pipeline → streams) on a terminal, plain lines
+ * otherwise. It only reads the live results; the run does not depend on it.
+ */
+export async function showProgress(
+  pipeline: string,
+  results: StreamResult[],
+  done: Promise<unknown>,
+  io: { stderr: Output; stdout: Output; env: Record<string, string | undefined> },
+): Promise<ProgressView> {
+  const interactive = Boolean(io.stderr.isTTY && io.stdout.isTTY) && !io.env.CI && io.env.TERM !== "dumb";
+  if (!interactive) return plainProgress(pipeline, results, done, io.stderr);
+  const { Listr, ListrLogger, ProcessOutput } = await import("listr2");
+  const stderr = io.stderr as unknown as NodeJS.WriteStream;
+  const tasks = new Listr(
+    [
+      {
+        title: pipeline,
+        task: (_ctx, parent) =>
+          parent.newListr(
+            results.map((r) => ({
+              title: r.name,
+              task: async (_c, task) => {
+                const tick = setInterval(() => {
+                  task.title = `${r.name}  ${r.status === "waiting" ? "waiting for parent" : progressLine(r)}`;
+                }, 120);
+                try {
+                  await waitFor(r, done);
+                } finally {
+                  clearInterval(tick);
+                }
+                task.title = `${r.name}  ${progressLine(r)}${r.stop ? ` · ${r.stop.message}` : ""}`;
+                if (r.status === "failed") throw new Error(r.error?.message ?? "failed");
+                if (r.status === "skipped") task.skip(`${r.name}: ${r.error?.message ?? "skipped"}`);
+              },
+            })),
+            { concurrent: true, exitOnError: false },
+          ),
+      },
+    ],
+    {
+      concurrent: false,
+      exitOnError: false,
+      registerSignalListeners: false,
+      renderer: "default",
+      rendererOptions: {
+        logger: new ListrLogger({ processOutput: new ProcessOutput(stderr, stderr) }),
+        collapseSubtasks: false,
+        collapseErrors: false,
+        showErrorMessage: true,
+      },
+    },
+  );
+  const running = tasks.run().catch(() => {});
+  return { stop: () => running };
+}
+
+async function waitFor(r: StreamResult, done: Promise<unknown>): Promise<void> {
+  while (r.status === "waiting" || r.status === "running") {
+    await Promise.race([done, new Promise((res) => setTimeout(res, 100))]);
+    if (r.status !== "waiting" && r.status !== "running") return;
+  }
+}
+
+/** CI and pipes: a line when a stream starts, every few seconds while it runs, and when it ends. */
+function plainProgress(pipeline: string, results: StreamResult[], done: Promise<unknown>, out: Output): ProgressView {
+  const last = new Map<string, string>();
+  let lastBeat = Date.now();
+  const print = (force: boolean) => {
+    const beat = Date.now() - lastBeat >= 5000;
+    for (const r of results) {
+      const prev = last.get(r.name);
+      let line: string | null = null;
+      if (r.status === "running" && prev === undefined) line = `started`;
+      else if (r.status === "running" && (beat || force)) line = progressLine(r);
+      else if ((r.status === "ok" || r.status === "failed" || r.status === "skipped") && prev !== "end") {
+        line =
+          r.status === "ok"
+            ? `done: ${progressLine(r)} · ${r.stop?.message ?? ""}`
+            : r.status === "skipped"
+              ? `skipped: ${r.error?.message}`
+              : `FAILED: ${r.error?.message}`;
+        last.set(r.name, "end");
+        out.write(`[${pipeline}/${r.name}] ${line}\n`);
+        continue;
+      }
+      if (line) {
+        last.set(r.name, line);
+        out.write(`[${pipeline}/${r.name}] ${line}\n`);
+      }
+    }
+    if (beat) lastBeat = Date.now();
+  };
+  const tick = setInterval(() => print(false), 250);
+  return {
+    stop: async () => {
+      clearInterval(tick);
+      print(false);
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import { randomBytes } from "node:crypto";
+import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
+import type { Redactor } from "../config/secrets.js";
+import { createAuth } from "../http/auth/create-auth.js";
+import { HttpClient } from "../http/client.js";
+import { newRequestStats, RequestExecutor } from "../http/executor.js";
+import { RateBudget } from "../http/rate-budget.js";
+import { Semaphore } from "../http/semaphore.js";
+import { runStream } from "./run-stream.js";
+import type { PipelineResult, StreamResult } from "./stream-result.js";
+
+export interface RunOptions {
+  /** Only these streams (their parents run too). */
+  streams?: string[];
+  limit?: number | null;
+  maxPages?: number | null;
+  signal?: AbortSignal;
+  runId?: string;
+  /** Seeded jitter for tests. */
+  random?: () => number;
+}
+
+export interface PipelineRun {
+  runId: string;
+  /** Live: progress renderers read these while the run goes. */
+  results: StreamResult[];
+  done: Promise<PipelineResult>;
+}
+
+export function newRunId(now = new Date()): string {
+  return `${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+}
+
+export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan[] {
+  if (!names || names.length === 0) return plan.streams;
+  const wanted = new Set<string>();
+  const add = (n: string) => {
+    if (wanted.has(n)) return;
+    wanted.add(n);
+    const parent = plan.streams.find((s) => s.name === n)?.parent;
+    if (parent) add(parent);
+  };
+  for (const n of names) add(n);
+  return plan.streams.filter((s) => wanted.has(s.name));
+}
+
+/** Starts every stream of a plan; streams run concurrently, requests share one budget. */
+export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: RunOptions = {}): PipelineRun {
+  const runId = opts.runId ?? newRunId();
+  const streams = selectStreams(plan, opts.streams);
+  const results: StreamResult[] = streams.map((s) => ({
+    name: s.name,
+    status: "waiting",
+    stop: null,
+    error: null,
+    pages: 0,
+    records: { seen: 0, written: 0 },
+    requests: newRequestStats(),
+    warnings: [],
+    startedAt: null,
+    durationMs: 0,
+    output: null,
+  }));
+  const startedAt = new Date();
+  const t0 = performance.now();
+
+  const done = (async (): Promise<PipelineResult> => {
+    const client = new HttpClient({
+      timeoutMs: plan.source.timeoutMs,
+      maxResponseBytes: plan.source.maxResponseBytes,
+      connections: plan.source.concurrency,
+      userAgent: "pipelines/0.1 (+https://github.com/pipelines)",
+    });
+    try {
+      const auth = createAuth(plan, { client, redactor, signal: opts.signal });
+      const executor = new RequestExecutor({
+        source: plan.source,
+        client,
+        auth,
+        budget: new RateBudget(plan.source.rateLimit),
+        slots: new Semaphore(plan.source.concurrency),
+        redactor,
+        signal: opts.signal,
+        random: opts.random,
+      });
+      let authFailure: string | null = null;
+      try {
+        await auth.start(opts.signal);
+      } catch (err) {
+        authFailure = redactor.text((err as Error).message);
+      }
+      const byName = new Map(results.map((r) => [r.name, r]));
+      const finished = new Map<string, Promise<void>>();
+      for (const stream of streams) {
+        const result = byName.get(stream.name)!;
+        const run = async () => {
+          if (authFailure) {
+            result.status = "failed";
+            result.error = { kind: "auth", message: authFailure };
+            return;
+          }
+          if (stream.parent) {
+            await finished.get(stream.parent);
+            const parent = byName.get(stream.parent)!;
+            if (parent.status !== "ok") {
+              result.status = "skipped";
+              result.error = { kind: "partition", message: `parent stream \`${stream.parent}\` did not succeed` };
+              return;
+            }
+          }
+          await runStream(
+            stream,
+            executor,
+            {
+              runId,
+              origin: plan.source.origin,
+              allowedOrigins: plan.source.allowedOrigins,
+              limit: opts.limit ?? null,
+              maxPages: opts.maxPages ?? null,
+              signal: opts.signal,
+            },
+            result,
+          );
+        };
+        finished.set(stream.name, run());
+      }
+      await Promise.all(finished.values());
+    } finally {
+      await client.close();
+    }
+    return {
+      pipeline: plan.pipeline,
+      runId,
+      status: results.every((r) => r.status === "ok") ? "ok" : "failed",
+      startedAt: startedAt.toISOString(),
+      durationMs: performance.now() - t0,
+      streams: results,
+    };
+  })();
+  return { runId, results, done };
+}

@@ -1,0 +1,74 @@
+import path from "node:path";
+import { formatDuration } from "../config/units.js";
+import { fmtInt } from "./progress.js";
+import type { PipelineResult, StreamResult } from "./stream-result.js";
+
+export function retryCount(r: StreamResult): number {
+  return Object.values(r.requests.retries).reduce((a, b) => a + b, 0);
+}
+
+/** The end-of-run table, for stderr. */
+export function formatSummary(result: PipelineResult, root: string): string {
+  const lines: string[] = [];
+  const failed = result.streams.filter((s) => s.status !== "ok").length;
+  lines.push(
+    `${result.pipeline}: ${result.status === "ok" ? "ok" : `FAILED (${failed} of ${result.streams.length} stream${result.streams.length === 1 ? "" : "s"})`} in ${formatDuration(result.durationMs)} · run ${result.runId}`,
+  );
+  const header = ["stream", "status", "records", "pages", "requests", "retries", "time", "stopped because"];
+  const rows = result.streams.map((s) => [
+    s.name,
+    s.status,
+    fmtInt(s.records.written),
+    fmtInt(s.pages),
+    fmtInt(s.requests.requests),
+    retryDetail(s),
+    formatDuration(s.durationMs),
+    s.status === "ok" ? (s.stop?.message ?? "") : s.status === "skipped" ? "skipped" : "error (below)",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}`.trimEnd();
+  lines.push(fmt(header));
+  for (const r of rows) lines.push(fmt(r));
+  for (const s of result.streams) {
+    if (s.error) lines.push(`  ${s.name}: ${s.status === "skipped" ? "skipped" : "error"}: ${s.error.message}`);
+    for (const w of s.warnings) lines.push(`  ${s.name}: warning: ${w}`);
+    if (s.requests.rateLimitWaits.count)
+      lines.push(`  ${s.name}: waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`);
+    if (s.output) lines.push(`  ${s.name}: wrote ${path.relative(root, s.output) || s.output}`);
+    else if (s.status === "failed") lines.push(`  ${s.name}: nothing written (the previous output, if any, is unchanged)`);
+  }
+  return lines.join("\n");
+}
+
+function retryDetail(s: StreamResult): string {
+  const n = retryCount(s);
+  if (!n) return "0";
+  const parts = Object.entries(s.requests.retries).map(([k, v]) => `${k.replace(/^status_/, "")}×${v}`);
+  return `${n} (${parts.join(", ")})`;
+}
+
+/** The `--json` summary (already free of secrets: messages are redacted when built). */
+export function summaryJson(result: PipelineResult): Record<string, unknown> {
+  return {
+    pipeline: result.pipeline,
+    run_id: result.runId,
+    status: result.status,
+    started_at: result.startedAt,
+    duration_ms: Math.round(result.durationMs),
+    streams: result.streams.map((s) => ({
+      name: s.name,
+      status: s.status,
+      records_written: s.records.written,
+      records_seen: s.records.seen,
+      pages: s.pages,
+      requests: s.requests.requests,
+      retries: s.requests.retries,
+      rate_limit_waits: { count: s.requests.rateLimitWaits.count, seconds: +(s.requests.rateLimitWaits.ms / 1000).toFixed(3) },
+      stop_reason: s.stop,
+      error: s.error,
+      warnings: s.warnings,
+      output: s.output,
+      duration_ms: Math.round(s.durationMs),
+    })),
+  };
+}
