@@ -75,8 +75,10 @@ export class RequestExecutor {
       const release = await slots.acquire();
       let res: HttpResponse | null = null;
       let failure: TransportError | null = null;
+      let sent: HttpRequest = base;
       try {
         const req = sameOrigin ? await auth.apply(base, signal) : base;
+        sent = req;
         stats.requests++;
         res = await client.send(req, signal);
       } catch (err) {
@@ -108,7 +110,7 @@ export class RequestExecutor {
 
       if (r.status === 401 && sameOrigin && !refreshed) {
         refreshed = true;
-        if (await auth.refresh(signal)) {
+        if (await auth.refresh(signal, sent)) {
           count(stats, "token_refresh");
           attempt--; // the retry after a refresh is not one of max_attempts
           continue;

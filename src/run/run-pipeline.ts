@@ -7,6 +7,7 @@ import { newRequestStats, RequestExecutor } from "../http/executor.js";
 import { RateBudget } from "../http/rate-budget.js";
 import { Semaphore } from "../http/semaphore.js";
 import { runStream } from "./run-stream.js";
+import { StateStore } from "./state.js";
 import type { PipelineResult, StreamResult } from "./stream-result.js";
 
 export interface RunOptions {
@@ -72,7 +73,8 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
       userAgent: "pipelines/0.1 (+https://github.com/pipelines)",
     });
     try {
-      const auth = createAuth(plan, { client, redactor, signal: opts.signal });
+      const state = new StateStore(plan.dirs.state, plan.pipeline);
+      const auth = createAuth(plan, { client, redactor, state });
       const executor = new RequestExecutor({
         source: plan.source,
         client,

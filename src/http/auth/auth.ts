@@ -9,8 +9,8 @@ export interface AuthProvider {
   start(signal?: AbortSignal): Promise<void>;
   /** The request with credentials added. Only called for the API's origin. */
   apply(req: HttpRequest, signal?: AbortSignal): Promise<HttpRequest>;
-  /** After a 401: get new credentials. True when retrying the request makes sense. */
-  refresh(signal?: AbortSignal): Promise<boolean>;
+  /** After a 401 on `failed`: get new credentials. True when retrying the request makes sense. */
+  refresh(signal?: AbortSignal, failed?: HttpRequest): Promise<boolean>;
   /** Names of query parameters that carry credentials (masked in URLs). */
   readonly queryNames: string[];
 }

@@ -1,0 +1,96 @@
+/**
+ * The run report: `reports/<pipeline>/<run-id>.json` (and `latest.json`). The HTML page is
+ * rendered from exactly this object. Field names are snake_case: it is a file format.
+ */
+export interface RunReport {
+  version: 1;
+  tool_version: string;
+  pipeline: string;
+  pipeline_file: string;
+  run_id: string;
+  started_at: string;
+  finished_at: string;
+  duration_ms: number;
+  /** ok; failed (a stream failed: exit 1); quality_failed (threshold or drift: fail: exit 3). */
+  status: "ok" | "failed" | "quality_failed";
+  exit_code: 0 | 1 | 3;
+  streams: StreamReport[];
+}
+
+export type StreamReportStatus = "ok" | "failed" | "skipped" | "rejected";
+
+export interface StreamReport {
+  name: string;
+  /** rejected: fetched fine, but the data-quality threshold or drift policy refused to commit it. */
+  status: StreamReportStatus;
+  stop_reason: { code: string; message: string; warning?: boolean } | null;
+  error: { kind: string; message: string } | null;
+  warnings: string[];
+  duration_ms: number;
+  pages: number;
+  requests: number;
+  /** Retries by cause: status_503, reset, timeout, truncated, rate_limited, token_refresh… */
+  retries: Record<string, number>;
+  rate_limit_waits: { count: number; seconds: number };
+  records: {
+    seen: number;
+    valid: number;
+    invalid: number;
+    written: number;
+    /** Records dropped because their primary key was seen earlier in this run. */
+    duplicates: number;
+  };
+  /** invalid / seen (0 when nothing was seen). */
+  invalid_ratio: number;
+  max_invalid_ratio: number;
+  invalid_policy: "skip" | "keep" | "fail";
+  output: { path: string; format: string; mode: string; committed: boolean };
+  /** Invalid records with their errors (`skip`), relative to the project root. */
+  quarantine: string | null;
+  /** When the stream was rejected: where its new records were kept instead. */
+  rejected_output: string | null;
+  schema: { file: string | null; draft: string } | null;
+  /** Validation errors grouped by schema location and keyword. */
+  errors: ErrorGroup[];
+  drift: DriftReport | null;
+  /** Presence and types of every field seen, in schema order then first-seen order. */
+  fields: FieldStats[];
+  partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
+}
+
+export interface ErrorGroup {
+  /** JSON Schema location, e.g. `#/properties/price/type`. */
+  schema_path: string;
+  /** The record field, e.g. `/price` (instance paths with array indexes folded to `*`). */
+  field: string;
+  keyword: string;
+  message: string;
+  count: number;
+  /** What the schema expects, e.g. `number` or `one of a, b`. */
+  expected: string | null;
+  /** Counts by the JSON type actually found. */
+  actual_types: Record<string, number>;
+  /** Up to 5 examples: the record id (primary key, or its position in the stream) and the value. */
+  examples: { record_id: string; value: unknown }[];
+}
+
+export interface DriftReport {
+  policy: "warn" | "fail" | "ignore";
+  /** True when drift was found and the policy is `fail`. */
+  breached: boolean;
+  new_fields: { field: string; count: number; examples: unknown[]; first_record: string }[];
+  /** Schema properties never present in any record. */
+  missing_fields: string[];
+  type_changes: { field: string; expected: string[]; actual: Record<string, number> }[];
+  /** Fields present but null in every record. */
+  always_null: string[];
+}
+
+export interface FieldStats {
+  name: string;
+  in_schema: boolean;
+  /** Records where the field is present (null included). */
+  present: number;
+  nulls: number;
+  types: Record<string, number>;
+}
