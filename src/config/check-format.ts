@@ -38,31 +38,22 @@ const NAMED_PATTERNS: Record<string, { code: ConfigErrorCode; expected: string }
 export function checkFormat(
   config: unknown,
   src: YamlSource,
+  mask: (text: string) => string,
   skip: (path: KeyPath) => boolean,
   describeLocation: (path: KeyPath) => Partial<ConfigIssue>,
 ): ConfigIssue[] {
   const validate = getValidator();
   if (validate(config)) return [];
-  const errors = validate.errors ?? [];
+  const errors = dropOneOfNoise(validate.errors ?? []);
   const issues: ConfigIssue[] = [];
   const seen = new Set<string>();
-  // oneOf alternatives (flatten, primary_key) report every branch: keep one issue per place.
-  const oneOfPaths = new Set(
-    errors
-      .filter((e) => e.keyword === "oneOf" && !e.schemaPath.endsWith("discriminator"))
-      .map((e) => e.instancePath),
-  );
+  // Values are masked before they are described (a long secret cut to 60 characters would no
+  // longer be recognised afterwards).
+  const show = (v: unknown) => describeValue(typeof v === "string" ? mask(v) : v);
   for (const err of errors) {
     if (err.keyword === "if") continue;
-    if (
-      oneOfPaths.has(err.instancePath) &&
-      err.keyword !== "oneOf" &&
-      /\/oneOf\/\d+\//.test(err.schemaPath)
-    ) {
-      if (!isDeeper(err, errors)) continue;
-    }
     const path = pointerToPath(err.instancePath);
-    const made = mapError(err, path, src);
+    const made = mapError(err, path, show);
     if (!made) continue;
     const fullPath = made.keyPath;
     if (skip(fullPath)) continue;
@@ -77,10 +68,43 @@ export function checkFormat(
   return issues;
 }
 
-/** A branch error below the oneOf's own level (inside the object branch, say) is worth showing. */
-function isDeeper(err: ErrorObject, all: ErrorObject[]): boolean {
-  const parent = all.find((e) => e.keyword === "oneOf" && e.instancePath === err.instancePath);
-  return !parent || err.instancePath !== parent.instancePath;
+/**
+ * A plain `oneOf` (flatten, primary_key) reports every branch. When exactly one branch has the
+ * value's JSON type, that branch's errors say what is wrong (`{ sep: "." }` → unknown key `sep`);
+ * otherwise the `oneOf` error alone says which types are expected.
+ */
+function dropOneOfNoise(errors: ErrorObject[]): ErrorObject[] {
+  const drop = new Set<ErrorObject>();
+  for (const e of errors) {
+    if (e.keyword !== "oneOf" || !Array.isArray((e.parentSchema as any)?.oneOf)) continue;
+    const branches = (e.parentSchema as any).oneOf as Record<string, any>[];
+    const matching = branches.flatMap((b, i) => (hasType(b, e.data) ? [i] : []));
+    const prefix = `${e.schemaPath}/`;
+    for (const other of errors) {
+      if (other === e || !other.schemaPath.startsWith(prefix)) continue;
+      const branch = Number(other.schemaPath.slice(prefix.length).split("/")[0]);
+      if (matching.length !== 1 || branch !== matching[0]) drop.add(other);
+    }
+    const kept = errors.some((o) => !drop.has(o) && o.schemaPath.startsWith(`${prefix}${matching[0]}/`));
+    if (matching.length === 1 && kept) drop.add(e);
+  }
+  return errors.filter((e) => !drop.has(e));
+}
+
+function hasType(schema: Record<string, any>, data: unknown): boolean {
+  if (schema.type === undefined) return true;
+  const types: string[] = Array.isArray(schema.type) ? schema.type : [schema.type];
+  const actual =
+    data === null
+      ? "null"
+      : Array.isArray(data)
+        ? "array"
+        : typeof data === "object"
+          ? "object"
+          : typeof data;
+  return types.some(
+    (t) => t === actual || (t === "integer" && typeof data === "number" && Number.isInteger(data)),
+  );
 }
 
 export function pointerToPath(pointer: string): (string | number)[] {
@@ -99,7 +123,22 @@ interface Mapped {
   extra?: Partial<ConfigIssue>;
 }
 
-function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource): Mapped | null {
+function mapError(err: ErrorObject, path: (string | number)[], show: (v: unknown) => string): Mapped | null {
+  // An error about a map's key name (ajv's `propertyNames` sub-errors): a named pattern (a
+  // header name) says what a name looks like; the others are left to the `propertyNames` error.
+  const propertyName = (err as ErrorObject & { propertyName?: string }).propertyName;
+  if (propertyName !== undefined && err.keyword !== "propertyNames") {
+    const def = err.schemaPath.match(/#\/definitions\/([A-Za-z]+)\/pattern$/)?.[1];
+    if (err.keyword !== "pattern" || !def || !NAMED_PATTERNS[def]) return null;
+    const { code, expected } = NAMED_PATTERNS[def];
+    return {
+      code,
+      keyPath: [...path, propertyName],
+      atKey: true,
+      message: `expected ${expected}, found ${show(propertyName)}`,
+      extra: { expected, found: show(propertyName) },
+    };
+  }
   const data = err.data;
   const parentSchema = (err.parentSchema ?? {}) as Record<string, any>;
   switch (err.keyword) {
@@ -121,21 +160,26 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
     }
     case "required": {
       const key = (err.params as { missingProperty: string }).missingProperty;
+      const kind = parentSchema.discriminator && key === "type" ? discriminatorKind(err, path) : null;
+      const names = kind ? typeNames(kind) : null;
       return {
         code: "missing_key",
         keyPath: path,
-        message: `missing required key \`${key}\``,
-        extra: { expected: `a \`${key}\` key`, found: "none" },
+        // At the key that names the incomplete map (`source:`), as editors show it.
+        atKey: path.length > 0,
+        message: `missing required key \`${key}\`${names ? `; use one of ${names.join(", ")}` : ""}`,
+        extra: { expected: names ? names.join(", ") : `a \`${key}\` key`, found: "none" },
       };
     }
     case "discriminator": {
       const p = err.params as { error: string; tag: string; tagValue: unknown };
-      const kind = err.schemaPath.includes("auth") || path[path.length - 1] === "auth" ? "auth" : "paginate";
+      const kind = discriminatorKind(err, path);
       const names = typeNames(kind);
       if (p.error === "tag" && (data as any)?.type === undefined) {
         return {
           code: "missing_key",
           keyPath: path,
+          atKey: path.length > 0,
           message: `missing required key \`type\`; use one of ${names.join(", ")}`,
           extra: { expected: names.join(", "), found: "none" },
         };
@@ -151,13 +195,14 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
     }
     case "type": {
       const expected = describeType(parentSchema, (err.params as { type: string }).type);
-      if (err.schemaPath.includes("/definitions/duration/")) return durationLike("duration", path, data);
-      if (err.schemaPath.includes("/definitions/size/")) return durationLike("size", path, data);
+      if (err.schemaPath.includes("/definitions/duration/"))
+        return durationLike("duration", path, show(data));
+      if (err.schemaPath.includes("/definitions/size/")) return durationLike("size", path, show(data));
       return {
         code: "wrong_type",
         keyPath: path,
-        message: `expected ${expected}, found ${describeValue(data)}`,
-        extra: { expected, found: describeValue(data) },
+        message: `expected ${expected}, found ${show(data)}`,
+        extra: { expected, found: show(data) },
       };
     }
     case "oneOf": {
@@ -165,8 +210,8 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
       return {
         code: "wrong_type",
         keyPath: path,
-        message: `expected ${expected}, found ${describeValue(data)}`,
-        extra: { expected, found: describeValue(data) },
+        message: `expected ${expected}, found ${show(data)}`,
+        extra: { expected, found: show(data) },
       };
     }
     case "enum":
@@ -180,24 +225,24 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
       return {
         code: "bad_value",
         keyPath: path,
-        message: `expected ${allowed.length > 1 ? `one of ${list}` : list}, found ${describeValue(data)}${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
+        message: `expected ${allowed.length > 1 ? `one of ${list}` : list}, found ${show(data)}${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
         extra: {
           expected: list,
-          found: describeValue(data),
+          found: show(data),
           hint: guess ? `did you mean \`${guess}\`?` : undefined,
         },
       };
     }
     case "pattern": {
       const def = err.schemaPath.match(/#\/definitions\/([A-Za-z]+)\/pattern$/)?.[1];
-      if (def === "duration" || def === "size") return durationLike(def, path, data);
+      if (def === "duration" || def === "size") return durationLike(def, path, show(data));
       if (def && NAMED_PATTERNS[def]) {
         const { code, expected } = NAMED_PATTERNS[def];
         return {
           code,
           keyPath: path,
-          message: `expected ${expected}, found ${describeValue(data)}`,
-          extra: { expected, found: describeValue(data) },
+          message: `expected ${expected}, found ${show(data)}`,
+          extra: { expected, found: show(data) },
         };
       }
       if (path[path.length - 1] === "base_url" || path[path.length - 1] === "token_url") {
@@ -205,14 +250,14 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
         return {
           code: "bad_url",
           keyPath: path,
-          message: `expected ${expected}, found ${describeValue(data)}`,
-          extra: { expected, found: describeValue(data) },
+          message: `expected ${expected}, found ${show(data)}`,
+          extra: { expected, found: show(data) },
         };
       }
       return {
         code: "bad_value",
         keyPath: path,
-        message: `expected a value matching ${err.params && (err.params as any).pattern}, found ${describeValue(data)}`,
+        message: `expected a value matching ${err.params && (err.params as any).pattern}, found ${show(data)}`,
       };
     }
     case "propertyNames": {
@@ -229,7 +274,9 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
     case "maximum":
     case "exclusiveMinimum":
     case "exclusiveMaximum": {
-      if (err.schemaPath.includes("/definitions/duration/")) return durationLike("duration", path, data);
+      if (err.schemaPath.includes("/definitions/duration/"))
+        return durationLike("duration", path, show(data));
+      if (err.schemaPath.includes("/definitions/size/")) return durationLike("size", path, show(data));
       const limit = (err.params as { limit: number }).limit;
       const word = {
         minimum: "at least",
@@ -240,7 +287,7 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
       return {
         code: "bad_value",
         keyPath: path,
-        message: `expected a number ${word} ${limit}, found ${describeValue(data)}`,
+        message: `expected a number ${word} ${limit}, found ${show(data)}`,
         extra: { expected: `${word} ${limit}`, found: String(data) },
       };
     }
@@ -257,13 +304,17 @@ function mapError(err: ErrorObject, path: (string | number)[], _src: YamlSource)
   }
 }
 
-function durationLike(kind: "duration" | "size", path: (string | number)[], data: unknown): Mapped {
+function discriminatorKind(err: ErrorObject, path: (string | number)[]): "auth" | "paginate" {
+  return err.schemaPath.includes("auth") || path[path.length - 1] === "auth" ? "auth" : "paginate";
+}
+
+function durationLike(kind: "duration" | "size", path: (string | number)[], found: string): Mapped {
   const { code, expected } = NAMED_PATTERNS[kind];
   return {
     code,
     keyPath: path,
-    message: `expected ${expected}, found ${describeValue(data)}`,
-    extra: { expected, found: describeValue(data) },
+    message: `expected ${expected}, found ${found}`,
+    extra: { expected, found },
   };
 }
 

@@ -46,13 +46,19 @@ export function checkPipelineName(name: string): ConfigIssue | null {
   };
 }
 
+/** File names in messages are relative to the directory the command runs in. */
+function shownFrom(project: Project): string {
+  return project.cwd ?? process.cwd();
+}
+
 export function listPipelineNames(project: Project): string[] {
   if (!existsSync(project.pipelinesDir)) return [];
-  return readdirSync(project.pipelinesDir)
+  // `x.yaml` and `x.yml` are one pipeline (`.yaml` is read): list it once.
+  const names = readdirSync(project.pipelinesDir)
     .filter((f) => /\.ya?ml$/.test(f))
     .map((f) => f.replace(/\.ya?ml$/, ""))
-    .filter((n) => NAME.test(n))
-    .sort();
+    .filter((n) => checkPipelineName(n) === null);
+  return [...new Set(names)].sort();
 }
 
 export function pipelineFile(project: Project, name: string): string | null {
@@ -82,7 +88,7 @@ export function loadPipeline(
     throw new ConfigError([
       {
         code: "not_found",
-        file: path.join(path.relative(process.cwd(), project.pipelinesDir) || ".", `${name}.yaml`),
+        file: path.join(path.relative(shownFrom(project), project.pipelinesDir) || ".", `${name}.yaml`),
         line: 1,
         column: 1,
         path: "",
@@ -90,7 +96,7 @@ export function loadPipeline(
       },
     ]);
   }
-  const shown = path.relative(process.cwd(), file) || file;
+  const shown = path.relative(shownFrom(project), file) || file;
   return loadPipelineText(project, name, shown, readFileSync(file, "utf8"), env);
 }
 
@@ -112,77 +118,83 @@ export function loadPipelineText(
   const issues: ConfigIssue[] = [];
   const secrets = new Set<string>();
   const envUsed = new Set<string>();
-  const missingEnv = new Map<string, KeyPath[]>();
+  const missingEnv = new Map<string, { line: number; column: number; path: string }[]>();
   const brokenPaths = new Set<string>();
   const rawStreams = ((raw as any).streams ?? {}) as Record<string, any>;
 
   // 1. Templates: syntax, namespaces, env variables (positions from the YAML nodes).
   for (const s of src.strings()) {
+    const at = formatKeyPath(s.path);
+    // Where a template starts: exact when the source text is the value as written.
+    const posOf = (offset: number | undefined) =>
+      s.verbatim && offset !== undefined ? src.offsetToPos(s.offset + offset) : src.locate(s.path);
+    const templateIssue = (code: ConfigIssue["code"], offset: number | undefined, message: string) => {
+      const pos = posOf(offset);
+      issues.push(src.issueAt(code, pos.line, pos.column, at, message));
+      brokenPaths.add(at);
+    };
     let parsed: ReturnType<typeof parseTemplate>;
     try {
       parsed = parseTemplate(s.value);
     } catch (err) {
       const e = err as TemplateSyntaxError;
-      const pos = src.offsetToPos(s.quoted ? s.offset + e.offset : s.offset);
-      issues.push(src.issueAt("bad_template", pos.line, pos.column, formatKeyPath(s.path), e.message));
-      brokenPaths.add(formatKeyPath(s.path));
+      templateIssue("bad_template", e.offset, e.message);
       continue;
     }
     const allowed = allowedNamespaces(s.path, rawStreams);
     for (const part of parsed.parts) {
       if (typeof part === "string") continue;
-      const at = formatKeyPath(s.path);
       if (!allowed.includes(part.ns)) {
         const known = ["env", "parent", "stream", "pipeline"].includes(part.ns);
-        issues.push(
-          src.issue(
-            known ? "bad_template" : "unknown_namespace",
-            s.path,
-            known
-              ? `\`${part.raw}\` cannot be used here; templates here may use ${allowed.map((n) => `\`\${${n}${n === "env" || n === "parent" ? ".…" : ""}}\``).join(", ")}`
-              : `unknown template namespace \`${part.ns}\` in \`${part.raw}\`; use ${allowed.map((n) => `\`${n}\``).join(" or ")}${closest(part.ns, allowed) ? ` (did you mean \`${closest(part.ns, allowed)}\`?)` : ""}`,
-          ),
+        const guess = closest(part.ns, allowed);
+        templateIssue(
+          known ? "bad_template" : "unknown_namespace",
+          part.offset,
+          known
+            ? `\`${part.raw}\` cannot be used here; templates here may use ${allowed.map((n) => `\`\${${n}${n === "env" || n === "parent" ? ".…" : ""}}\``).join(", ")}${part.ns === "parent" ? PARENT_HINT : ""}`
+            : `unknown template namespace \`${part.ns}\` in \`${part.raw}\`; use ${allowed.map((n) => `\`${n}\``).join(" or ")}${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
         );
-        brokenPaths.add(at);
         continue;
       }
       if (part.ns === "env") {
         if (part.path.length !== 1) {
-          issues.push(
-            src.issue(
-              "bad_template",
-              s.path,
-              `\`${part.raw}\`: expected \`\${env.NAME}\` with one variable name`,
-            ),
+          templateIssue(
+            "bad_template",
+            part.offset,
+            `\`${part.raw}\`: expected \`\${env.NAME}\` with one variable name`,
           );
-          brokenPaths.add(at);
           continue;
         }
         const varName = part.path[0];
         envUsed.add(varName);
         if (env[varName] === undefined) {
-          missingEnv.set(varName, [...(missingEnv.get(varName) ?? []), s.path]);
+          missingEnv.set(varName, [...(missingEnv.get(varName) ?? []), { ...posOf(part.offset), path: at }]);
           brokenPaths.add(at);
         }
       } else if (part.ns === "parent" && part.path.length === 0) {
-        issues.push(src.issue("bad_template", s.path, `\`${part.raw}\`: expected \`\${parent.field}\``));
-        brokenPaths.add(at);
+        templateIssue("bad_template", part.offset, `\`${part.raw}\`: expected \`\${parent.field}\``);
       } else if ((part.ns === "stream" || part.ns === "pipeline") && part.path.length) {
-        issues.push(src.issue("bad_template", s.path, `\`${part.raw}\`: expected \`\${${part.ns}}\``));
-        brokenPaths.add(at);
+        templateIssue("bad_template", part.offset, `\`${part.raw}\`: expected \`\${${part.ns}}\``);
       }
     }
   }
   if (missingEnv.size) {
     const all = [...missingEnv.keys()];
-    for (const [varName, paths] of missingEnv) {
-      for (const p of paths) {
+    for (const [varName, places] of missingEnv) {
+      for (const p of places) {
         issues.push(
-          src.issue("missing_env", p, `environment variable \`${varName}\` is not set`, {
-            expected: `${varName} in the environment or in .env`,
-            found: "not set",
-            hint: `missing variables: ${all.join(", ")} (set them in the environment or in ${path.join(project.root, ".env")})`,
-          }),
+          src.issueAt(
+            "missing_env",
+            p.line,
+            p.column,
+            p.path,
+            `environment variable \`${varName}\` is not set`,
+            {
+              expected: `${varName} in the environment or in .env`,
+              found: "not set",
+              hint: `missing variables: ${all.join(", ")} (set them in the environment or in ${path.join(project.root, ".env")})`,
+            },
+          ),
         );
       }
     }
@@ -217,11 +229,58 @@ export function loadPipelineText(
     return value;
   };
   const resolved = resolveTree(raw, []) as Record<string, any>;
+  // Templates in the project config's `defaults`: same rules, positions are the config file's.
+  const defaultsFile = project.configFile ?? path.join(project.root, "(project config)");
+  for (const [at, value] of stringsOf(project.defaults, ["defaults"])) {
+    const issueIn = (code: ConfigIssue["code"], message: string, extra: Partial<ConfigIssue> = {}) => {
+      issues.push({
+        code,
+        file: defaultsFile,
+        line: 1,
+        column: 1,
+        path: formatKeyPath(at),
+        message,
+        ...extra,
+      });
+      brokenPaths.add(formatKeyPath(at.slice(1)));
+    };
+    let parsed: ReturnType<typeof parseTemplate>;
+    try {
+      parsed = parseTemplate(value);
+    } catch (err) {
+      issueIn("bad_template", (err as Error).message);
+      continue;
+    }
+    for (const part of parsed.parts) {
+      if (typeof part === "string") continue;
+      if (part.ns !== "env" || part.path.length !== 1) {
+        issueIn(
+          "bad_template",
+          `\`${part.raw}\` cannot be used here; project defaults may use \`\${env.NAME}\``,
+        );
+      } else {
+        envUsed.add(part.path[0]);
+        if (env[part.path[0]] === undefined)
+          issueIn("missing_env", `environment variable \`${part.path[0]}\` is not set`, {
+            expected: `${part.path[0]} in the environment or in .env`,
+            found: "not set",
+          });
+      }
+    }
+  }
   const defaults = resolveTree(project.defaults, ["defaults"]) as Project["defaults"];
   for (const section of ["source", "output", "validation"] as const) {
     const d = defaults[section];
     if (d) resolved[section] = deepMerge(d, resolved[section] ?? {});
   }
+
+  // Errors can quote values (found `…`, the source line): they are masked before they are
+  // formatted, so that a long secret is never cut short into something that no longer matches.
+  const literal = new Set(secrets);
+  collectSecretLiterals(raw as Record<string, any>, literal);
+  collectSecretLiterals(resolved, literal);
+  for (const n of envUsed) if (env[n] !== undefined) literal.add(env[n]!);
+  const errorRedactor = new Redactor(literal);
 
   // 3. The format (schemas/pipeline.schema.json).
   const inFile = (p: KeyPath) => src.locate(p).exact || p.length === 0;
@@ -229,6 +288,7 @@ export function loadPipelineText(
     ...checkFormat(
       resolved,
       src,
+      (text) => errorRedactor.text(text),
       (p) => [...brokenPaths].some((b) => formatKeyPath(p) === b || formatKeyPath(p).startsWith(`${b}.`)),
       (p) =>
         !inFile(p) && project.configFile && hasPath(project.defaults, p)
@@ -247,14 +307,7 @@ export function loadPipelineText(
   const recordSchemas = new Map<string, { schema: Record<string, unknown>; file: string | null }>();
   checkSemantics(resolved, src, project, issues, recordSchemas);
 
-  if (issues.length) {
-    // Errors can quote values (found `…`, the source line): mask literal credentials and env values.
-    const literal = new Set(secrets);
-    collectSecretLiterals(raw as Record<string, any>, literal);
-    for (const n of envUsed) if (env[n] !== undefined) literal.add(env[n]);
-    const redactor = new Redactor(literal);
-    throw new ConfigError(sortIssues(issues).map((i) => redactor.value(i)));
-  }
+  if (issues.length) throw new ConfigError(sortIssues(issues).map((i) => errorRedactor.value(i)));
 
   // 5. Secrets: env values, auth fields, sensitive headers.
   const auth = resolved.source?.auth as Record<string, unknown> | undefined;
@@ -324,6 +377,9 @@ function collectSecretLiterals(raw: Record<string, any>, out: Set<string>): void
   }
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
+const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
+
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
 function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] {
@@ -343,6 +399,15 @@ function keepsTemplates(at: KeyPath, streams: Record<string, any>): boolean {
     REQUEST_KEYS.has(String(at[2])) &&
     allowedNamespaces(at, streams).includes("parent")
   );
+}
+
+/** Every string in a plain value, with its key path. */
+function stringsOf(value: unknown, at: (string | number)[]): [(string | number)[], string][] {
+  if (typeof value === "string") return [[at, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => stringsOf(v, [...at, i]));
+  if (value && typeof value === "object")
+    return Object.entries(value).flatMap(([k, v]) => stringsOf(v, [...at, k]));
+  return [];
 }
 
 function deepMerge(base: Record<string, any>, over: Record<string, any>): Record<string, any> {
@@ -397,7 +462,8 @@ function checkSemantics(
   };
 
   const base = cfg.source?.base_url;
-  if (typeof base === "string" && /^https?:\/\//.test(base)) {
+  // Only a base_url that has the format's shape (the format check reports the others once).
+  if (typeof base === "string" && /^https?:\/\/[^\s/?#]+[^\s]*$/.test(base)) {
     try {
       new URL(base);
     } catch {
@@ -458,6 +524,7 @@ function checkSemantics(
               "missing_key",
               at("paginate"),
               "a cursor paginator needs `cursor` (a JSONPath in the body) or `cursor_header`",
+              { key: true },
             ),
           );
         if (pg.cursor !== undefined && pg.cursor_header !== undefined)
@@ -482,8 +549,9 @@ function checkSemantics(
         issues.push(
           src.issue(
             "missing_key",
-            at("paginate"),
+            at("paginate", pg.size_param === undefined ? "size" : "size_param"),
             "`size_param` and `size` go together: give both or neither",
+            { key: true },
           ),
         );
     }
@@ -532,6 +600,7 @@ function checkSemantics(
           "missing_key",
           at(),
           "`output.mode: merge` upserts by primary key: this stream needs `primary_key`",
+          { key: true },
         ),
       );
 
@@ -597,7 +666,7 @@ function checkSemantics(
               src.issue(
                 "schema_missing",
                 at("schema"),
-                `schema file \`${s.schema}\` not found in ${path.relative(process.cwd(), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`,
+                `schema file \`${s.schema}\` not found in ${path.relative(shownFrom(project), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`,
               ),
             );
           }

@@ -4,6 +4,8 @@ import { ConfigError, type ConfigIssue } from "./errors.js";
 /** Where a project keeps its files, from the cosmiconfig `pipelines` config (or defaults). */
 export interface Project {
   root: string;
+  /** Where the command runs; file names in messages are relative to it (default: process.cwd()). */
+  cwd?: string;
   configFile: string | null;
   pipelinesDir: string;
   schemasDir: string;
@@ -69,11 +71,11 @@ export async function loadProject(cwd: string): Promise<Project> {
       },
     ]);
   }
-  if (!found || found.isEmpty) return makeProject(cwd, null, {});
-  return makeProject(path.dirname(found.filepath), found.filepath, found.config);
+  if (!found || found.isEmpty) return makeProject(cwd, null, {}, cwd);
+  return makeProject(path.dirname(found.filepath), found.filepath, found.config, cwd);
 }
 
-export function makeProject(root: string, configFile: string | null, config: unknown): Project {
+export function makeProject(root: string, configFile: string | null, config: unknown, cwd?: string): Project {
   const issues: ConfigIssue[] = [];
   const file = configFile ?? root;
   const bad = (key: string, message: string) =>
@@ -103,6 +105,7 @@ export function makeProject(root: string, configFile: string | null, config: unk
   const abs = (p: string) => path.resolve(root, p);
   return {
     root,
+    ...(cwd === undefined ? {} : { cwd }),
     configFile,
     pipelinesDir: abs(dirs.pipelinesDir),
     schemasDir: abs(dirs.schemasDir),

@@ -2,7 +2,7 @@
  * Templates in strings: `${env.NAME}`, `${parent.a.b}`, and in `output.path` only `${stream}` and
  * `${pipeline}`. `$${` is a literal `${`.
  */
-export type TemplatePart = string | { ns: string; path: string[]; raw: string };
+export type TemplatePart = string | { ns: string; path: string[]; raw: string; offset?: number };
 
 export interface ParsedTemplate {
   parts: TemplatePart[];
@@ -46,7 +46,12 @@ export function parseTemplate(text: string): ParsedTemplate {
       }
       if (literal) parts.push(literal);
       literal = "";
-      parts.push({ ns: m[1], path: m[2] ? m[2].slice(1).split(".") : [], raw: text.slice(i, end + 1) });
+      parts.push({
+        ns: m[1],
+        path: m[2] ? m[2].slice(1).split(".") : [],
+        raw: text.slice(i, end + 1),
+        offset: i,
+      });
       dynamic = true;
       i = end + 1;
       continue;
@@ -60,7 +65,8 @@ export function parseTemplate(text: string): ParsedTemplate {
 
 /** Escape a literal so that it survives another parse: `${` → `$${`. */
 export function escapeTemplate(text: string): string {
-  return text.replaceAll("${", "$${");
+  // A function replacement: in a replacement string `$$` would mean one `$`.
+  return text.replaceAll("${", () => "$${");
 }
 
 /** Render parts back to template syntax (references kept, literals escaped). */

@@ -1,7 +1,27 @@
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import {
+  type Document,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type Scalar,
+} from "yaml";
 import { type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
 
 export type KeyPath = ReadonlyArray<string | number>;
+
+/** A string scalar of the document with its key path and where its text starts. */
+export interface StringNode {
+  path: (string | number)[];
+  value: string;
+  offset: number;
+  quoted: boolean;
+  /** True when the source text at `offset` is the value as is (no escapes, no line folding). */
+  verbatim: boolean;
+}
 
 export interface Position {
   file: string;
@@ -23,10 +43,57 @@ export class YamlSource {
     this.doc = parseDocument(text, { lineCounter: this.lineCounter, uniqueKeys: true, prettyErrors: false });
     for (const err of this.doc.errors) {
       const { line, column } = this.offsetToPos(err.pos[0]);
+      if (err.code === "DUPLICATE_KEY") {
+        const dup = this.duplicateKeyAt(err.pos[0]);
+        if (dup) {
+          const first = this.offsetToPos(dup.firstOffset);
+          const keyPath = formatKeyPath(dup.path);
+          this.syntaxIssues.push(
+            this.issueAt(
+              "duplicate_key",
+              line,
+              column,
+              keyPath,
+              `duplicate key \`${dup.path[dup.path.length - 1]}\`: it is already set at line ${first.line}; a key may appear once in a map`,
+              { expected: "each key once", found: `\`${dup.path[dup.path.length - 1]}\` twice` },
+            ),
+          );
+          continue;
+        }
+      }
       const code: ConfigErrorCode = err.code === "DUPLICATE_KEY" ? "duplicate_key" : "yaml_syntax";
       const message = err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, "");
       this.syntaxIssues.push(this.issueAt(code, line, column, "", message));
     }
+  }
+
+  /** The key path of the repeated key that starts at `offset`, and where its first occurrence is. */
+  private duplicateKeyAt(offset: number): { path: (string | number)[]; firstOffset: number } | null {
+    const walk = (
+      node: unknown,
+      at: (string | number)[],
+    ): { path: (string | number)[]; firstOffset: number } | null => {
+      if (isMap(node)) {
+        for (const pair of node.items) {
+          if (!isPair(pair) || !isScalar(pair.key)) continue;
+          const key = pair.key as Scalar;
+          const keyPath = [...at, String(key.value)];
+          if (key.range?.[0] === offset) {
+            const first = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key.value);
+            return { path: keyPath, firstOffset: (first?.key as Node | undefined)?.range?.[0] ?? offset };
+          }
+          const found = walk(pair.value, keyPath);
+          if (found) return found;
+        }
+      } else if (isSeq(node)) {
+        for (let i = 0; i < node.items.length; i++) {
+          const found = walk(node.items[i], [...at, i]);
+          if (found) return found;
+        }
+      }
+      return null;
+    };
+    return walk(this.doc.contents, []);
   }
 
   toJS(): unknown {
@@ -69,11 +136,9 @@ export class YamlSource {
   }
 
   /** The string scalar nodes of the document, with their key paths and source offsets. */
-  *strings(): Generator<{ path: (string | number)[]; value: string; offset: number; quoted: boolean }> {
-    const walk = function* (
-      node: unknown,
-      path: (string | number)[],
-    ): Generator<{ path: (string | number)[]; value: string; offset: number; quoted: boolean }> {
+  *strings(): Generator<StringNode> {
+    const text = this.text;
+    const walk = function* (node: unknown, path: (string | number)[]): Generator<StringNode> {
       if (isMap(node)) {
         for (const pair of node.items) {
           if (!isPair(pair) || !isScalar(pair.key)) continue;
@@ -83,7 +148,8 @@ export class YamlSource {
         for (let i = 0; i < node.items.length; i++) yield* walk(node.items[i], [...path, i]);
       } else if (isScalar(node) && typeof node.value === "string") {
         const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE";
-        yield { path, value: node.value, offset: (node.range?.[0] ?? 0) + (quoted ? 1 : 0), quoted };
+        const offset = (node.range?.[0] ?? 0) + (quoted ? 1 : 0);
+        yield { path, value: node.value, offset, quoted, verbatim: text.startsWith(node.value, offset) };
       }
     };
     yield* walk(this.doc.contents, []);

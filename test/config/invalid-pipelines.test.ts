@@ -1,0 +1,1219 @@
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ConfigError, type ConfigErrorCode, formatIssue } from "../../src/config/errors.js";
+import { checkPipelineName, loadPipeline } from "../../src/config/load-pipeline.js";
+import { makeProject } from "../../src/config/project.js";
+import { issuesOf, tempDir, tempProject, yaml } from "./helpers.js";
+
+/**
+ * Invalid pipeline files: text → the issue the loader reports, with its code and 1-based
+ * line/column (the key for unknown keys and incomplete maps, the value otherwise).
+ */
+interface Case {
+  name: string;
+  text: string;
+  env?: Record<string, string>;
+  code: ConfigErrorCode;
+  line: number;
+  column: number;
+  /** A substring of the issue's message. */
+  message?: string;
+  /** The issue's key path. */
+  path?: string;
+}
+
+const { project, cleanup } = tempProject({
+  "ok.schema.json": JSON.stringify({ type: "object", properties: { id: { type: "integer" } } }),
+  "not-json.schema.json": '{ "type": "object", ',
+  "bad-type.schema.json": JSON.stringify({ type: "nope" }),
+});
+afterAll(cleanup);
+
+const CASES: Case[] = [
+  // Key typos, at several levels, with "did you mean".
+  {
+    name: "top-level key typo",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+      validaton: { drift: warn }
+    `,
+    code: "unknown_key",
+    line: 5,
+    column: 1,
+    message: "unknown key `validaton` (did you mean `validation`?)",
+    path: "validaton",
+  },
+  {
+    name: "source key typo",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        hedaers: { Accept: x }
+      streams:
+        a: { path: /a }
+    `,
+    code: "unknown_key",
+    line: 3,
+    column: 3,
+    message: "(did you mean `headers`?)",
+    path: "source.hedaers",
+  },
+  {
+    name: "stream key typo pagnate",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          pagnate: { type: none }
+    `,
+    code: "unknown_key",
+    line: 6,
+    column: 5,
+    message: "unknown key `pagnate` (did you mean `paginate`?)",
+    path: "streams.a.pagnate",
+  },
+  {
+    name: "paginate key typo in a flow map",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { type: cursor, cursor: $.next, parm: c }
+    `,
+    code: "unknown_key",
+    line: 6,
+    column: 47,
+    message: "(did you mean `param`?)",
+  },
+  {
+    name: "retry key typo",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        retry:
+          max_attempt: 3
+      streams:
+        a: { path: /a }
+    `,
+    code: "unknown_key",
+    line: 4,
+    column: 5,
+    message: "(did you mean `max_attempts`?)",
+  },
+  {
+    name: "auth key typo",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        auth:
+          type: bearer
+          tokn: abc
+      streams:
+        a: { path: /a }
+    `,
+    code: "unknown_key",
+    line: 5,
+    column: 5,
+    message: "(did you mean `token`?)",
+  },
+  {
+    name: "output key typo",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+      output:
+        formt: csv
+    `,
+    code: "unknown_key",
+    line: 6,
+    column: 3,
+    message: "(did you mean `format`?)",
+  },
+  {
+    name: "flatten option typo (inside a oneOf)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, flatten: { sep: "." } }
+    `,
+    code: "unknown_key",
+    line: 4,
+    column: 29,
+    message: "unknown key `sep` (did you mean `separator`?)",
+  },
+
+  // Wrong types and values.
+  {
+    name: "concurrency is not a number",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        concurrency: four
+      streams:
+        a: { path: /a }
+    `,
+    code: "wrong_type",
+    line: 3,
+    column: 16,
+    message: "expected a whole number, found `four`",
+  },
+  {
+    name: "streams is a list",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        - a
+        - b
+    `,
+    code: "wrong_type",
+    line: 4,
+    column: 3,
+    message: "expected a map, found a list",
+  },
+  {
+    name: "header value is a map",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          Accept: { a: 1 }
+      streams:
+        a: { path: /a }
+    `,
+    code: "wrong_type",
+    line: 4,
+    column: 13,
+    path: "source.headers.Accept",
+  },
+  {
+    name: "max_attempts is not whole",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        retry: { max_attempts: 2.5 }
+      streams:
+        a: { path: /a }
+    `,
+    code: "wrong_type",
+    line: 3,
+    column: 26,
+    message: "found the number `2.5`",
+  },
+  {
+    name: "flatten is neither boolean nor map",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, flatten: yes please }
+    `,
+    code: "wrong_type",
+    line: 4,
+    column: 27,
+    message: "found `yes please`",
+  },
+  {
+    name: "primary_key is an empty list",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, primary_key: [] }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 31,
+    message: "expected at least one item, found an empty list",
+  },
+  {
+    name: "method PUT",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, method: PUT }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 26,
+    message: "expected one of `GET`, `POST`, found `PUT`",
+  },
+  {
+    name: "version 2",
+    text: yaml`
+      version: 2
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 1,
+    column: 10,
+    message: "expected `1`, found the number `2`",
+  },
+  {
+    name: "stream name with a space",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        my stream: { path: /a }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 3,
+    message: "`my stream` is not a valid name here",
+  },
+  {
+    name: "header name with a space",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          "Bad Header": x
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 5,
+    message: "expected an HTTP header name",
+  },
+  {
+    name: "max_invalid_ratio above 1",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+      validation: { max_invalid_ratio: 1.5 }
+    `,
+    code: "bad_value",
+    line: 5,
+    column: 34,
+    message: "expected a number at most 1",
+  },
+  {
+    name: "base_url is not http(s)",
+    text: yaml`
+      source:
+        base_url: ftp://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_url",
+    line: 2,
+    column: 13,
+    message: "found `ftp://x.test`",
+  },
+  {
+    name: "base_url without a host (reported once)",
+    text: yaml`
+      source:
+        base_url: "https://"
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_url",
+    line: 2,
+    column: 13,
+    message: "expected an http(s) URL",
+  },
+  {
+    name: "base_url with a bad port",
+    text: yaml`
+      source:
+        base_url: https://x.test:99999
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_url",
+    line: 2,
+    column: 13,
+  },
+
+  // Durations and sizes.
+  {
+    name: "timeout: fast",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        timeout: fast
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_duration",
+    line: 3,
+    column: 12,
+    message: "expected a duration like `30s`",
+  },
+  {
+    name: "negative initial_delay",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        retry: { initial_delay: -1 }
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_duration",
+    line: 3,
+    column: 27,
+  },
+  {
+    name: "lookback in weeks",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields: { t: $.t }
+          incremental: { cursor_field: t, param: since, lookback: 3 weeks }
+    `,
+    code: "bad_duration",
+    line: 7,
+    column: 61,
+    message: "found `3 weeks`",
+  },
+  {
+    name: "max_response_size: lots",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        max_response_size: lots
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_size",
+    line: 3,
+    column: 22,
+    message: "expected a size like `64MiB`",
+  },
+  {
+    name: "max_response_size: 0",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        max_response_size: 0
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_size",
+    line: 3,
+    column: 22,
+  },
+
+  // JSONPaths.
+  {
+    name: "records without $",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          records: data
+    `,
+    code: "bad_jsonpath",
+    line: 6,
+    column: 14,
+    message: "starts with `$`",
+  },
+  {
+    name: "field path with an unclosed bracket",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields:
+            id: $.id
+            name: $.a[
+    `,
+    code: "bad_jsonpath",
+    line: 8,
+    column: 13,
+    path: "streams.a.fields.name",
+  },
+  {
+    name: "cursor path ending in ..",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate:
+            type: cursor
+            cursor: $..
+    `,
+    code: "bad_jsonpath",
+    line: 8,
+    column: 15,
+    path: "streams.a.paginate.cursor",
+  },
+  {
+    name: "filter that does not parse",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          records: $.items[?(@.active ==)]
+    `,
+    code: "bad_jsonpath",
+    line: 6,
+    column: 14,
+    message: "filter `@.active ==`",
+  },
+  {
+    name: "next_url next path",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { type: next_url, next: "$.links[next" }
+    `,
+    code: "bad_jsonpath",
+    line: 6,
+    // A quoted value starts at its quote.
+    column: 39,
+  },
+
+  // Paginate and auth types.
+  {
+    name: "unknown paginate type cursr",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { type: cursr }
+    `,
+    code: "unknown_type",
+    line: 6,
+    column: 23,
+    message:
+      "unknown paginate type `cursr`; use one of none, cursor, offset, page, link_header, next_url (did you mean `cursor`?)",
+  },
+  {
+    name: "unknown auth type",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        auth: { type: bearr, token: x }
+      streams:
+        a: { path: /a }
+    `,
+    code: "unknown_type",
+    line: 3,
+    column: 17,
+    message:
+      "unknown auth type `bearr`; use one of none, bearer, basic, api_key, oauth2 (did you mean `bearer`?)",
+  },
+  {
+    name: "paginate without type",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { max_pages: 3 }
+    `,
+    code: "missing_key",
+    line: 6,
+    column: 5,
+    message: "missing required key `type`; use one of none, cursor",
+  },
+
+  // Missing required keys: reported at the key of the incomplete map.
+  {
+    name: "no base_url",
+    text: yaml`
+      source:
+        timeout: 3s
+      streams:
+        a: { path: /a }
+    `,
+    code: "missing_key",
+    line: 1,
+    column: 1,
+    message: "missing required key `base_url`",
+    path: "source",
+  },
+  {
+    name: "no path",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          records: $.data
+    `,
+    code: "missing_key",
+    line: 4,
+    column: 3,
+    message: "missing required key `path`",
+    path: "streams.a",
+  },
+  {
+    name: "no streams",
+    text: yaml`
+      source:
+        base_url: https://x.test
+    `,
+    code: "missing_key",
+    line: 1,
+    column: 1,
+    message: "missing required key `streams`",
+  },
+  {
+    name: "bearer without token",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        auth:
+          type: bearer
+      streams:
+        a: { path: /a }
+    `,
+    code: "missing_key",
+    line: 3,
+    column: 3,
+    message: "missing required key `token`",
+  },
+  {
+    name: "next_url without next",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate:
+            type: next_url
+    `,
+    code: "missing_key",
+    line: 6,
+    column: 5,
+    message: "missing required key `next`",
+  },
+  {
+    name: "oauth2 refresh_token grant without a refresh token",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        auth:
+          type: oauth2
+          token_url: https://x.test/token
+          grant_type: refresh_token
+      streams:
+        a: { path: /a }
+    `,
+    code: "missing_key",
+    line: 3,
+    column: 3,
+    message: "missing required key `refresh_token`",
+  },
+  {
+    name: "cursor paginator with neither cursor nor cursor_header",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate:
+            type: cursor
+            param: after
+    `,
+    code: "missing_key",
+    line: 6,
+    column: 5,
+    message: "needs `cursor`",
+  },
+  {
+    name: "merge mode without primary_key",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+      output:
+        mode: merge
+    `,
+    code: "missing_key",
+    line: 4,
+    column: 3,
+    message: "this stream needs `primary_key`",
+    path: "streams.a",
+  },
+  {
+    name: "size_param without size",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { type: page, size_param: per_page }
+    `,
+    code: "missing_key",
+    line: 6,
+    column: 29,
+    message: "`size_param` and `size` go together",
+  },
+
+  // Environment variables.
+  {
+    name: "two missing env variables, both named",
+    text: yaml`
+      source:
+        base_url: \${env.MISSING_ONE}
+        auth: { type: bearer, token: "\${env.MISSING_TWO}" }
+      streams:
+        a: { path: /a }
+    `,
+    code: "missing_env",
+    line: 2,
+    column: 13,
+    message: "environment variable `MISSING_ONE` is not set",
+  },
+  {
+    name: "missing env variable inside a string points at the template",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          X-Key: key-\${env.NOT_SET}
+      streams:
+        a: { path: /a }
+    `,
+    code: "missing_env",
+    line: 4,
+    column: 16,
+    message: "`NOT_SET`",
+  },
+
+  // YAML itself.
+  {
+    name: "broken YAML (tab indentation)",
+    text: "source:\n\tbase_url: https://x.test\nstreams:\n  a: { path: /a }\n",
+    code: "yaml_syntax",
+    line: 2,
+    column: 1,
+    message: "Tabs",
+  },
+  {
+    name: "broken YAML (unclosed flow map)",
+    text: yaml`
+      source: { base_url: https://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "yaml_syntax",
+    line: 2,
+    column: 1,
+  },
+  {
+    name: "duplicate key",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        base_url: https://y.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "duplicate_key",
+    line: 3,
+    column: 3,
+    message: "duplicate key `base_url`: it is already set at line 2",
+    path: "source.base_url",
+  },
+  {
+    name: "not a map",
+    text: "- just\n- a list\n",
+    code: "wrong_type",
+    line: 1,
+    column: 1,
+  },
+  {
+    name: "empty file",
+    text: "",
+    code: "wrong_type",
+    line: 1,
+    column: 1,
+  },
+
+  // Record schemas.
+  {
+    name: "schema file that is missing",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, schema: ok.schema.jsn }
+    `,
+    code: "schema_missing",
+    line: 4,
+    column: 26,
+    message: "schema file `ok.schema.jsn` not found in",
+  },
+  {
+    name: "schema file outside the schemas folder",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, schema: ../secret.json }
+    `,
+    code: "schema_missing",
+    line: 4,
+    column: 26,
+    message: "is not a file name in the schemas folder",
+  },
+  {
+    name: "schema file that is not JSON",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, schema: not-json.schema.json }
+    `,
+    code: "schema_invalid",
+    line: 4,
+    column: 26,
+    message: "is not valid JSON",
+  },
+  {
+    name: "schema file that does not compile",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, schema: bad-type.schema.json }
+    `,
+    code: "schema_invalid",
+    line: 4,
+    column: 26,
+    message: "schema does not compile",
+  },
+  {
+    name: "inline schema that does not compile",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          schema: { type: object, properties: { id: { type: 12 } } }
+    `,
+    code: "schema_invalid",
+    line: 6,
+    column: 13,
+    message: "schema does not compile",
+  },
+  {
+    name: "inline schema with an unsupported draft",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          schema: { $schema: "https://json-schema.org/draft/2019-09/schema", type: object }
+    `,
+    code: "schema_invalid",
+    line: 6,
+    column: 13,
+    message: "unsupported `$schema`",
+  },
+
+  // Templates.
+  {
+    name: "empty env template",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          X-Token: \${env.}
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_template",
+    line: 4,
+    column: 14,
+    message: `template \`\${env.}\` does not parse`,
+  },
+  {
+    name: "unterminated template",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          X-Token: "abc \${env.X"
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_template",
+    line: 4,
+    column: 19,
+    message: `unterminated template \`\${env.X\``,
+  },
+  {
+    name: "unknown namespace",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a/\${foo.x}
+    `,
+    code: "unknown_namespace",
+    line: 5,
+    column: 14,
+    message: "unknown template namespace `foo`",
+  },
+  {
+    name: "parent template in a stream without parent",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a/\${parent.id}
+    `,
+    code: "bad_template",
+    line: 5,
+    column: 14,
+    message: `\`\${parent.id}\` cannot be used here`,
+  },
+  {
+    name: "stream placeholder outside output.path",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          X-Name: \${stream}
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_template",
+    line: 4,
+    column: 13,
+  },
+  {
+    name: "env template with two names",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        headers:
+          X: \${env.A.B}
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_template",
+    line: 4,
+    column: 8,
+    message: `expected \`\${env.NAME}\` with one variable name`,
+  },
+
+  // Parents.
+  {
+    name: "parent naming no stream",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        users: { path: /users }
+        repos:
+          path: /repos
+          parent: user
+    `,
+    code: "unknown_parent",
+    line: 7,
+    column: 13,
+    message: "no stream `user` (did you mean `users`?)",
+  },
+  {
+    name: "parent cycle a → b → a",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          parent: b
+        b:
+          path: /b
+          parent: a
+    `,
+    code: "parent_cycle",
+    line: 6,
+    column: 13,
+    message: "parent cycle: a → b → a",
+  },
+  {
+    name: "stream that is its own parent",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          parent: a
+    `,
+    code: "parent_cycle",
+    line: 6,
+    column: 13,
+    message: "cannot be its own parent",
+  },
+  {
+    name: "include_parent without parent",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          include_parent: { pid: id }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 5,
+  },
+
+  // Cross-key rules.
+  {
+    name: "body with GET",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          body: { q: 1 }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 5,
+    message: "a `body` is sent only with `method: POST`",
+  },
+  {
+    name: "cursor in body with GET",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { type: cursor, cursor: $.next, in: body }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 51,
+    message: "needs `method: POST`",
+  },
+  {
+    name: "several streams writing one file",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+        b: { path: /b }
+      output:
+        path: out/all.jsonl
+    `,
+    code: "conflict",
+    line: 7,
+    column: 9,
+    message: "every stream would write to the same file",
+  },
+  {
+    name: "primary_key that is not an output field",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields: { id: $.id }
+          primary_key: idd
+    `,
+    code: "bad_value",
+    line: 7,
+    column: 18,
+    message: "`idd` is not an output field (did you mean `id`?)",
+  },
+];
+
+describe("invalid pipeline files", () => {
+  it("has a table of at least 35 cases", () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(35);
+  });
+
+  it.each(CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    const issues = issuesOf(project, c.text, c.env ?? {});
+    expect(issues.length, "the file should not load").toBeGreaterThan(0);
+    const issue = issues.find((i) => i.code === c.code);
+    expect(issue, `no ${c.code} issue among:\n${issues.map(formatIssue).join("\n")}`).toBeDefined();
+    expect({ line: issue!.line, column: issue!.column }).toEqual({ line: c.line, column: c.column });
+    expect(issue!.file).toBe("pipelines/test.yaml");
+    if (c.message) expect(issue!.message).toContain(c.message);
+    if (c.path !== undefined) expect(issue!.path).toBe(c.path);
+    // Every issue carries the source line with a caret under its column.
+    if (c.text.split("\n")[c.line - 1]?.trim()) {
+      expect(issue!.excerpt).toContain(c.text.split("\n")[c.line - 1]);
+      expect(issue!.excerpt!.split("\n")[1].indexOf("^")).toBe(
+        issue!.excerpt!.split("|")[0].length + 1 + c.column,
+      );
+    }
+  });
+
+  it("reports each problem once (no duplicate issues at one place)", () => {
+    for (const c of CASES) {
+      const issues = issuesOf(project, c.text, c.env ?? {});
+      const keys = issues.map((i) => `${i.line}:${i.column}:${i.code}:${i.message}`);
+      expect(new Set(keys).size, c.name).toBe(keys.length);
+      const sameCodeSamePlace = issues.filter(
+        (i) => i.code === c.code && i.line === c.line && i.column === c.column,
+      );
+      expect(sameCodeSamePlace.length, c.name).toBe(1);
+    }
+  });
+
+  it("collects every error of a file, in file order", () => {
+    const issues = issuesOf(
+      project,
+      yaml`
+        source:
+          base_url: https://x.test
+          timeout: fast
+        streams:
+          a:
+            path: /a
+            pagnate: { type: none }
+            records: $.data[
+      `,
+    );
+    expect(issues.map((i) => [i.code, i.line, i.column])).toEqual([
+      ["bad_duration", 3, 12],
+      ["unknown_key", 7, 5],
+      ["bad_jsonpath", 8, 14],
+    ]);
+    const err = new ConfigError(issues);
+    expect(err.message).toContain("pipelines/test.yaml:3:12: error[bad_duration] `source.timeout`");
+    expect(err.message).toContain("pipelines/test.yaml:7:5: error[unknown_key]");
+    expect(err.message).toContain("hint: did you mean `paginate`?");
+  });
+
+  it("names every missing env variable in each missing_env issue", () => {
+    const issues = issuesOf(
+      project,
+      yaml`
+        source:
+          base_url: \${env.MISSING_ONE}
+          auth: { type: bearer, token: "\${env.MISSING_TWO}" }
+        streams:
+          a: { path: /a }
+      `,
+    );
+    const missing = issues.filter((i) => i.code === "missing_env");
+    expect(missing.map((i) => [i.line, i.column])).toEqual([
+      [2, 13],
+      [3, 33],
+    ]);
+    for (const i of missing) {
+      expect(i.hint).toContain("MISSING_ONE");
+      expect(i.hint).toContain("MISSING_TWO");
+    }
+    expect(missing[1].message).toContain("`MISSING_TWO`");
+    // Set them and the same file loads: the error was only about the variables.
+    expect(
+      issuesOf(
+        project,
+        yaml`
+      source:
+        base_url: \${env.MISSING_ONE}
+        auth: { type: bearer, token: "\${env.MISSING_TWO}" }
+      streams:
+        a: { path: /a }
+    `,
+        { MISSING_ONE: "https://x.test", MISSING_TWO: "t0ken" },
+      ),
+    ).toEqual([]);
+  });
+
+  it("an env variable set to an empty string is set", () => {
+    const text = yaml`
+      source:
+        base_url: https://x.test
+        headers: { X-Empty: "\${env.EMPTY}" }
+      streams:
+        a: { path: /a }
+    `;
+    expect(issuesOf(project, text, { EMPTY: "" })).toEqual([]);
+  });
+});
+
+describe("pipeline names", () => {
+  const BAD = ["../etc/passwd", "a/b", "..", "x y", ".", "a\\b", "", "../../x", "/abs"];
+
+  it.each(BAD)("refuses %j with bad_name", (name) => {
+    expect(checkPipelineName(name)?.code).toBe("bad_name");
+  });
+
+  it("accepts file names", () => {
+    for (const name of ["github", "my-pipe_1", "v1.2", "A.b-c_d"]) expect(checkPipelineName(name)).toBeNull();
+  });
+
+  it("refuses a bad name before any file is opened (bad_name, not not_found)", () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      // A project whose pipelines folder does not exist: any file access would give not_found.
+      const project = makeProject(path.join(dir, "nowhere"), null, {});
+      expect(existsSync(project.pipelinesDir)).toBe(false);
+      for (const name of ["../etc/passwd", "a/b", "..", "x y"]) {
+        let error: unknown;
+        try {
+          loadPipeline(project, name, {});
+        } catch (err) {
+          error = err;
+        }
+        expect(error).toBeInstanceOf(ConfigError);
+        expect((error as ConfigError).issues.map((i) => i.code)).toEqual(["bad_name"]);
+      }
+      // The control: a good name that does not exist is not_found.
+      try {
+        loadPipeline(project, "nothing", {});
+        expect.unreachable();
+      } catch (err) {
+        expect((err as ConfigError).issues[0].code).toBe("not_found");
+      }
+    } finally {
+      cleanup();
+    }
+  });
+});
