@@ -1,12 +1,13 @@
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Stream } from "../config/pipeline-types.gen.js";
+import { escapeTemplate } from "../config/templates.js";
 import { parseDuration } from "../config/units.js";
 import { compileJsonPath } from "../records/jsonpath.js";
 import { compileAuth } from "./compile-auth.js";
 import { compileOutput, compileValidation } from "./compile-output.js";
 import { compilePaginator } from "./compile-paginator.js";
 import { compileParams, compileSource, joinUrl, mergeHeaders } from "./compile-source.js";
-import type { ExecutionPlan, SourcePlan, StreamPlan } from "./plan.js";
+import type { ExecutionPlan, ParamsPlan, SourcePlan, StreamPlan } from "./plan.js";
 
 /** Config → ExecutionPlan. Pure: no network, no file writes. */
 export function compilePlan(loaded: LoadedPipeline): ExecutionPlan {
@@ -55,9 +56,12 @@ function compileStream(
     parent: s.parent ?? null,
     request: {
       method: s.method ?? "GET",
-      url: templated ? s.path : joinUrl(source.baseUrl, s.path),
-      params: { ...source.params, ...compileParams(s.params) },
-      headers: mergeHeaders(source.headers, s.headers),
+      // A child stream's path is joined too (its `${parent.…}` templates are filled per parent
+      // record); only a path that starts with a template can turn out absolute, so it waits.
+      url: templated && s.path.startsWith("${") ? s.path : joinUrl(source.baseUrl, s.path),
+      // In a child stream's request, the source's values are literals: escape their `${`.
+      params: { ...(templated ? escapeParams(source.params) : source.params), ...compileParams(s.params) },
+      headers: mergeHeaders(templated ? escapeValues(source.headers) : source.headers, s.headers),
       body: s.body ?? null,
       templated,
     },
@@ -93,6 +97,16 @@ function compileStream(
     onPartitionError: s.on_partition_error ?? "fail",
     output: compileOutput(loaded.config.output, { ...ctx, stream: name }),
   };
+}
+
+function escapeValues(map: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, escapeTemplate(v)]));
+}
+
+function escapeParams(params: ParamsPlan): ParamsPlan {
+  return Object.fromEntries(
+    Object.entries(params).map(([k, v]) => [k, Array.isArray(v) ? v.map(escapeTemplate) : escapeTemplate(v)]),
+  );
 }
 
 /** Streams with parents after their parents, otherwise in file order. */

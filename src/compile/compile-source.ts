@@ -9,7 +9,8 @@ export function compileSource(source: Source): SourcePlan {
   return {
     baseUrl: source.base_url,
     origin: base.origin,
-    headers: { ...(source.headers ?? {}) },
+    // Case-insensitive: project defaults' `Accept` and the file's `accept` are one header.
+    headers: mergeHeaders(source.headers),
     params: compileParams(source.params),
     timeoutMs: parseDuration(source.timeout ?? "30s"),
     retry: compileRetry(source.retry),

@@ -108,7 +108,9 @@ export interface RequestPlan {
   method: "GET" | "POST";
   /**
    * `path` joined to base_url. For child streams (`templated`), it, `params`, `headers` and `body`
-   * hold `${parent.…}` templates filled per parent record.
+   * hold `${parent.…}` templates filled per parent record (`$${` is a literal `${`). A child's
+   * path that starts with a template (`${parent.url}`) is kept as written: fill it, then join it
+   * to base_url unless it is an absolute URL.
    */
   url: string;
   params: ParamsPlan;
