@@ -7,6 +7,13 @@ export interface RecordWriter {
   write(record: Row): Promise<void> | undefined;
   commit(): Promise<void>;
   abort(): Promise<void>;
+  /** Records dropped in this run because a later one had the same primary key. */
+  duplicates?(): number;
+  /**
+   * The data-quality policy refused this run: keep its records beside the target under a name
+   * that says so, leave the target untouched, and return where they went.
+   */
+  keepRejected?(): Promise<string>;
 }
 
 export interface WriterContext {

@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import path from "node:path";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { Redactor } from "../config/secrets.js";
 import { createAuth } from "../http/auth/create-auth.js";
@@ -17,6 +19,8 @@ export interface RunOptions {
   maxPages?: number | null;
   signal?: AbortSignal;
   runId?: string;
+  /** Ignore saved incremental cursors. */
+  fullRefresh?: boolean;
   /** Seeded jitter for tests. */
   random?: () => number;
 }
@@ -55,12 +59,14 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
     stop: null,
     error: null,
     pages: 0,
-    records: { seen: 0, written: 0 },
+    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
     requests: newRequestStats(),
     warnings: [],
     startedAt: null,
     durationMs: 0,
     output: null,
+    quality: null,
+    partitions: null,
   }));
   const startedAt = new Date();
   const t0 = performance.now();
@@ -92,6 +98,9 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
         authFailure = redactor.text((err as Error).message);
       }
       const byName = new Map(results.map((r) => [r.name, r]));
+      const scratchDir = path.join(plan.dirs.state, ".partitions", runId);
+      const scratch = (name: string) => path.join(scratchDir, `${name}.jsonl`);
+      const hasChildren = new Set(streams.map((s) => s.parent).filter((p): p is string => Boolean(p)));
       const finished = new Map<string, Promise<void>>();
       for (const stream of streams) {
         const result = byName.get(stream.name)!;
@@ -110,16 +119,28 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
               return;
             }
           }
+          const parentPlan = stream.parent ? streams.find((s) => s.name === stream.parent) : undefined;
           await runStream(
             stream,
             executor,
             {
               runId,
+              baseUrl: plan.source.baseUrl,
               origin: plan.source.origin,
               allowedOrigins: plan.source.allowedOrigins,
+              concurrency: plan.source.concurrency,
+              validation: plan.validation,
               limit: opts.limit ?? null,
               maxPages: opts.maxPages ?? null,
+              fullRefresh: opts.fullRefresh ?? false,
+              state,
+              scratchDir,
               signal: opts.signal,
+            },
+            {
+              parentRecords: stream.parent ? scratch(stream.parent) : null,
+              keepRecordsAt: hasChildren.has(stream.name) ? scratch(stream.name) : null,
+              parentKey: parentPlan?.primaryKey ?? null,
             },
             result,
           );
@@ -127,13 +148,18 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
         finished.set(stream.name, run());
       }
       await Promise.all(finished.values());
+      await rm(scratchDir, { recursive: true, force: true });
     } finally {
       await client.close();
     }
     return {
       pipeline: plan.pipeline,
       runId,
-      status: results.every((r) => r.status === "ok") ? "ok" : "failed",
+      status: results.every((r) => r.status === "ok")
+        ? "ok"
+        : results.every((r) => r.status === "ok" || r.status === "rejected" || (r.status === "failed" && r.error?.kind === "validation"))
+          ? "quality_failed"
+          : "failed",
       startedAt: startedAt.toISOString(),
       durationMs: performance.now() - t0,
       streams: results,

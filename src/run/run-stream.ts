@@ -1,87 +1,304 @@
-import type { StreamPlan } from "../compile/plan.js";
+import { createReadStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
+import type { HttpResponse } from "../http/client.js";
 import { firstBytes, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
-import type { HttpResponse } from "../http/client.js";
 import { type PageRequest, requestUrl, type StopReason } from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
-import { compileJsonPath } from "../records/jsonpath.js";
-import { compileShaper } from "../records/shape.js";
+import { Semaphore } from "../http/semaphore.js";
+import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
+import type { RecordWriter } from "../outputs/writer.js";
+import { compileJsonPath } from "../records/jsonpath.js";
+import { StreamQuality } from "../records/quality.js";
+import { compileShaper, type Row, type Shaper } from "../records/shape.js";
+import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
+import { OrderedSink } from "./ordered-sink.js";
+import { compileRequestTemplate } from "./request-template.js";
+import type { StateStore } from "./state.js";
 import type { StreamResult } from "./stream-result.js";
 
 export interface StreamRunOptions {
   runId: string;
+  baseUrl: string;
   origin: string;
   allowedOrigins: string[];
+  concurrency: number;
+  validation: ValidationPlan;
   /** Stop after this many records (the output is still committed). */
   limit: number | null;
   /** Overrides the paginator's max_pages. */
   maxPages: number | null;
+  fullRefresh: boolean;
+  state: StateStore;
+  /** Where the valid records of a parent stream are kept for its children during the run. */
+  scratchDir: string;
   signal?: AbortSignal;
+}
+
+export interface StreamIO {
+  /** For a child stream: the parent's valid records file (JSON lines). */
+  parentRecords: string | null;
+  /** For a parent stream: keep valid records for the children here. */
+  keepRecordsAt: string | null;
+  /** The parent stream's primary key, to name a failed partition. */
+  parentKey: string[] | null;
 }
 
 const POINTER_TYPES = new Set(["cursor", "link_header", "next_url"]);
 
 /**
- * Runs one stream: page by page, records flow select → shape → write with backpressure, and the
- * output is committed only when the stream ends well. Updates `result` as it goes.
+ * Runs one stream: page by page (or partition by partition for a child stream), records flow
+ * select → shape → validate → write with backpressure. The output is committed only when the
+ * stream ends well and passes its data-quality policy; then its incremental cursor is saved.
  */
 export async function runStream(
   stream: StreamPlan,
   executor: RequestExecutor,
   opts: StreamRunOptions,
+  io: StreamIO,
   result: StreamResult,
 ): Promise<void> {
   result.status = "running";
   result.startedAt = Date.now();
   const started = performance.now();
-  const writer = await openWriter(stream.output, {
-    runId: opts.runId,
-    stream: stream.name,
-    columns: schemaColumns(stream),
-    primaryKey: stream.primaryKey,
-  });
+  let writer: RecordWriter | null = null;
+  let quarantine: AtomicFile | null = null;
+  let keep: AtomicFile | null = null;
+  const quarantinePath = path.join(path.dirname(stream.output.path), `${stream.name}.invalid.jsonl`);
+  const quality = new StreamQuality(stream, opts.validation);
+  const cursor = stream.incremental ? new CursorTracker(stream.incremental.cursorField) : null;
   try {
-    const stop = await pull(stream, executor, opts, result, (row) => writer.write(row));
+    writer = await openWriter(stream.output, {
+      runId: opts.runId,
+      stream: stream.name,
+      columns: schemaColumns(stream),
+      primaryKey: stream.primaryKey,
+    });
+    const w = writer;
+    if (io.keepRecordsAt) keep = await AtomicFile.create(io.keepRecordsAt, opts.runId);
+    const policy = opts.validation.invalidRecords;
+
+    /** Every shaped record goes through here, in order. */
+    const accept = async (row: Row): Promise<void> => {
+      const errors = quality.check(row);
+      result.records.seen = quality.seen;
+      if (errors.length) {
+        result.records.invalid++;
+        const id = quality.recordId(row, quality.seen);
+        if (policy === "fail") {
+          throw new RunError(
+            "validation",
+            executor.redactor.text(
+              `record ${id} is invalid (invalid_records: fail): ${errors.map((e) => `${e.path} ${e.message}${e.expected ? ` (expected ${e.expected}, found ${e.actual})` : ""}`).join("; ")}`,
+            ),
+          );
+        }
+        if (policy === "skip") {
+          quarantine ??= await AtomicFile.create(quarantinePath, opts.runId);
+          const p = quarantine.write(`${JSON.stringify(executor.redactor.value({ record_id: id, errors, record: row }))}\n`);
+          if (p) await p;
+          return;
+        }
+      } else {
+        result.records.valid++;
+        if (keep) {
+          const p = keep.write(`${JSON.stringify(row)}\n`);
+          if (p) await p;
+        }
+      }
+      const p = w.write(row);
+      if (p) await p;
+      result.records.written++;
+      cursor?.see(row);
+    };
+
+    const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;
+    const since = startValue(stream, saved, opts.fullRefresh);
+    const shaper = compileShaper(stream);
+    let stop: StopReason;
+    if (stream.parent && io.parentRecords) {
+      stop = await runPartitions(stream, executor, opts, io, shaper, since, accept, result);
+    } else {
+      const first: PageRequest = {
+        method: stream.request.method,
+        url: stream.request.url,
+        params: stream.request.params,
+        headers: stream.request.headers,
+        body: stream.request.body,
+      };
+      stop = await pull(stream, executor, opts, applyIncremental(first, stream, since), shaper, accept, result, undefined);
+    }
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
-    await writer.commit();
-    result.output = stream.output.path;
-    result.status = "ok";
+    result.records.duplicates = writer.duplicates?.() ?? 0;
+
+    // Data-quality gates: the invalid ratio and drift: fail.
+    const ratio = quality.seen ? quality.invalid / quality.seen : 0;
+    const drift = quality.drift();
+    const rejections: string[] = [];
+    if (ratio > opts.validation.maxInvalidRatio) {
+      rejections.push(
+        `${quality.invalid} of ${quality.seen} records invalid (${(ratio * 100).toFixed(1)}%), above max_invalid_ratio ${(opts.validation.maxInvalidRatio * 100).toFixed(1)}%`,
+      );
+    }
+    if (drift?.breached) {
+      const parts = [
+        drift.new_fields.length ? `new fields ${drift.new_fields.map((f) => f.field).join(", ")}` : "",
+        drift.type_changes.length ? `type changes in ${drift.type_changes.map((f) => f.field).join(", ")}` : "",
+      ].filter(Boolean);
+      rejections.push(`schema drift (drift: fail): ${parts.join("; ")}`);
+    }
+    let rejectedOutput: string | null = null;
+    if (rejections.length) {
+      rejectedOutput = writer.keepRejected ? await writer.keepRejected() : (await writer.abort(), null);
+      writer = null;
+      result.status = "rejected";
+      result.error = {
+        kind: ratio > opts.validation.maxInvalidRatio ? "validation" : "drift",
+        message: `${rejections.join("; ")}. The previous output is unchanged${rejectedOutput ? `; the new records were kept in ${rejectedOutput}` : ""}.`,
+      };
+    } else {
+      await writer.commit();
+      writer = null;
+      result.output = stream.output.path;
+      result.status = "ok";
+      if (cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
+        const value = cursor.max;
+        await opts.state.update((s) => ({
+          ...s,
+          streams: { ...s.streams, [stream.name]: { cursor: value, updated_at: new Date().toISOString() } },
+        }));
+      }
+    }
+    // The quarantine describes this run: replace the previous one, or remove it when all is valid.
+    if (quarantine) {
+      await (quarantine as AtomicFile).commit();
+      quarantine = null;
+    } else if (policy === "skip") await rm(quarantinePath, { force: true });
+    if (keep) {
+      await (keep as AtomicFile).commit();
+      keep = null;
+    }
+    result.quality = {
+      schemaDraft: quality.draft,
+      errors: quality.errorGroups(),
+      drift,
+      fields: quality.fieldStats(),
+      quarantine: result.records.invalid && policy === "skip" ? quarantinePath : null,
+      rejectedOutput,
+    };
   } catch (err) {
-    await writer.abort();
+    await writer?.abort().catch(() => {});
+    await (quarantine as AtomicFile | null)?.abort().catch(() => {});
+    await (keep as AtomicFile | null)?.abort().catch(() => {});
     result.status = "failed";
     result.error =
       err instanceof RunError
         ? { kind: err.kind, message: err.message }
         : { kind: "internal", message: executor.redactor.text((err as Error)?.message ?? String(err)) };
+    result.quality = {
+      schemaDraft: quality.draft,
+      errors: quality.errorGroups(),
+      drift: quality.drift(),
+      fields: quality.fieldStats(),
+      quarantine: null,
+      rejectedOutput: null,
+    };
   } finally {
     result.durationMs = performance.now() - started;
   }
+}
+
+/** A child stream: one pull per parent record, concurrently, written in parent order. */
+async function runPartitions(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  io: StreamIO,
+  shaper: Shaper,
+  since: string | number | null,
+  accept: (row: Row) => Promise<void>,
+  result: StreamResult,
+): Promise<StopReason> {
+  const template = compileRequestTemplate(stream, opts.baseUrl);
+  const sink = new OrderedSink(accept);
+  const slots = new Semaphore(Math.max(1, opts.concurrency));
+  const partitions = (result.partitions = { total: 0, done: 0, failed: [] as { parent_key: string; error: string }[] });
+  const running: Promise<void>[] = [];
+  let fatal: unknown = null;
+  let index = 0;
+  const lines = createInterface({ input: createReadStream(io.parentRecords!, "utf8"), crlfDelay: Number.POSITIVE_INFINITY });
+  for await (const line of lines) {
+    if (!line) continue;
+    if (fatal || opts.signal?.aborted) break;
+    if (opts.limit !== null && result.records.written >= opts.limit) break;
+    const parent = JSON.parse(line) as Row;
+    const i = index++;
+    partitions.total++;
+    const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
+    const release = await slots.acquire();
+    const lane = sink.lane(i);
+    running.push(
+      (async () => {
+        try {
+          const first = applyIncremental(template(parent, parentKey), stream, since);
+          await pull(stream, executor, opts, first, shaper, (row) => lane.write(row), result, parent);
+          partitions.done++;
+        } catch (err) {
+          if (stream.onPartitionError === "skip" && err instanceof RunError && err.kind !== "aborted" && err.kind !== "validation") {
+            partitions.failed.push({ parent_key: parentKey, error: err.message });
+            partitions.done++;
+          } else {
+            fatal ??= err instanceof RunError ? new RunError(err.kind, `partition for parent ${parentKey}: ${err.message}`, err.details) : err;
+          }
+        } finally {
+          release();
+          await lane.close();
+        }
+      })(),
+    );
+  }
+  await Promise.all(running);
+  if (fatal) throw fatal;
+  if (partitions.failed.length) {
+    result.warnings.push(`${partitions.failed.length} of ${partitions.total} partitions failed and were skipped (on_partition_error: skip)`);
+  }
+  if (opts.limit !== null && result.records.written >= opts.limit) return { code: "limit", message: `--limit ${opts.limit} reached` };
+  return { code: "single_page", message: `all ${partitions.total} parent records fetched` };
+}
+
+/** `repos:id=42` (the parent's primary key, else a common id field), or `repos#3`. */
+function parentId(parentName: string, key: string[] | null, parent: Row, position: number): string {
+  const fields = key ?? ["id", "key", "name", "slug"].filter((k) => typeof parent[k] === "string" || typeof parent[k] === "number").slice(0, 1);
+  if (fields.length && fields.every((k) => parent[k] !== undefined && parent[k] !== null)) {
+    return `${parentName}:${fields.map((k) => `${k}=${typeof parent[k] === "object" ? JSON.stringify(parent[k]) : parent[k]}`).join(",")}`;
+  }
+  return `${parentName}#${position}`;
 }
 
 async function pull(
   stream: StreamPlan,
   executor: RequestExecutor,
   opts: StreamRunOptions,
+  firstRequest: PageRequest,
+  shaper: Shaper,
+  write: (row: Row) => Promise<void>,
   result: StreamResult,
-  write: (row: Record<string, unknown>) => Promise<void> | undefined,
+  parent: Row | undefined,
 ): Promise<StopReason> {
-  const shaper = compileShaper(stream);
   const errorPath = stream.errorPath ? compileJsonPath(stream.errorPath) : null;
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = createPaginator(stream.paginator);
   const pointerType = POINTER_TYPES.has(stream.paginator.type);
-  let request: PageRequest = paginator.first({
-    method: stream.request.method,
-    url: stream.request.url,
-    params: stream.request.params,
-    headers: stream.request.headers,
-    body: stream.request.body,
-  });
+  let request = paginator.first(firstRequest);
   const seen = new Set<string>();
   if (stream.paginator.type === "link_header" || stream.paginator.type === "next_url") seen.add(requestUrl(request));
   let emptyRun = 0;
+  let pages = 0;
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
     const url = requestUrl(request);
@@ -107,19 +324,17 @@ async function pull(
     }
     const records = shaper.select(body);
     result.pages++;
+    pages++;
     for (const record of records) {
       if (opts.limit !== null && result.records.written >= opts.limit) break;
-      result.records.seen++;
-      const pending = write(shaper.shape(record));
-      if (pending) await pending;
-      result.records.written++;
+      await write(shaper.shape(record, parent));
     }
     if (opts.limit !== null && result.records.written >= opts.limit) {
       return { code: "limit", message: `--limit ${opts.limit} reached` };
     }
     const step = paginator.next({ request, response, body, recordCount: records.length });
     if ("stop" in step) return step.stop;
-    if (maxPages !== null && result.pages >= maxPages) {
+    if (maxPages !== null && pages >= maxPages) {
       return { code: "max_pages", message: `max_pages ${maxPages} reached (more pages were available)`, warning: true };
     }
     if (pointerType && records.length === 0) {
@@ -137,7 +352,7 @@ async function pull(
       if (seen.has(step.pointer)) {
         throw new RunError(
           "pagination_loop",
-          `pagination loop: the API sent ${executor.redactUrl(step.pointer)} again after page ${result.pages}; stopping rather than fetching the same pages twice`,
+          `pagination loop: the API sent ${executor.redactUrl(step.pointer)} again after page ${pages}; stopping rather than fetching the same pages twice`,
           { pointer: executor.redactUrl(step.pointer) },
         );
       }
@@ -184,4 +399,8 @@ function isEmptyError(v: unknown): boolean {
 function schemaColumns(stream: StreamPlan): string[] | null {
   const props = stream.schema?.schema?.properties;
   return props && typeof props === "object" ? Object.keys(props) : null;
+}
+
+export async function ensureDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
 }

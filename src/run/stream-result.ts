@@ -2,7 +2,10 @@ import type { RunErrorKind } from "../http/errors.js";
 import type { RequestStats } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 
-export type StreamStatus = "waiting" | "running" | "ok" | "failed" | "skipped";
+import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
+
+/** rejected: fetched fine, but the invalid-record threshold or `drift: fail` refused to commit it. */
+export type StreamStatus = "waiting" | "running" | "ok" | "failed" | "skipped" | "rejected";
 
 /** What a stream did; live while it runs (progress reads it), final when it ends. */
 export interface StreamResult {
@@ -11,19 +14,30 @@ export interface StreamResult {
   stop: StopReason | null;
   error: { kind: RunErrorKind; message: string } | null;
   pages: number;
-  records: { seen: number; written: number };
+  records: { seen: number; valid: number; invalid: number; written: number; duplicates: number };
   requests: RequestStats;
   warnings: string[];
   startedAt: number | null;
   durationMs: number;
   /** The committed output file, when the stream succeeded. */
   output: string | null;
+  /** Validation and drift, once the stream has ended. */
+  quality: {
+    schemaDraft: string | null;
+    errors: ErrorGroup[];
+    drift: DriftReport | null;
+    fields: FieldStats[];
+    quarantine: string | null;
+    rejectedOutput: string | null;
+  } | null;
+  partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
 }
 
 export interface PipelineResult {
   pipeline: string;
   runId: string;
-  status: "ok" | "failed";
+  /** failed: a stream failed (exit 1); quality_failed: only data-quality rejections (exit 3). */
+  status: "ok" | "failed" | "quality_failed";
   startedAt: string;
   durationMs: number;
   streams: StreamResult[];

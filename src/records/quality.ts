@@ -1,0 +1,233 @@
+import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
+import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
+import { type ErrorObject, compileRecordSchema, schemaDraft, type ValidateFunction } from "./ajv.js";
+import type { Row } from "./shape.js";
+
+/** One validation error of one record, as written to the quarantine file. */
+export interface RecordError {
+  path: string;
+  keyword: string;
+  message: string;
+  expected: string | null;
+  actual: string;
+}
+
+export type JsonType = "null" | "array" | "object" | "string" | "boolean" | "integer" | "number";
+
+export function jsonType(v: unknown): JsonType {
+  if (v === null || v === undefined) return "null";
+  if (Array.isArray(v)) return "array";
+  switch (typeof v) {
+    case "string":
+      return "string";
+    case "boolean":
+      return "boolean";
+    case "number":
+      return Number.isInteger(v) ? "integer" : "number";
+    default:
+      return "object";
+  }
+}
+
+const MAX_EXAMPLES = 5;
+
+interface FieldAcc {
+  present: number;
+  nulls: number;
+  types: Record<string, number>;
+  firstRecord: string;
+  examples: unknown[];
+}
+
+interface GroupAcc extends ErrorGroup {}
+
+/**
+ * Validation and drift for one stream: compiled once, fed every record as written, summarised
+ * at the end. Counts are exact; examples are capped, so memory does not grow with records.
+ */
+export class StreamQuality {
+  private readonly validate: ValidateFunction | null;
+  private readonly schemaTypes: Map<string, JsonType[] | null>;
+  private readonly fields = new Map<string, FieldAcc>();
+  private readonly groups = new Map<string, GroupAcc>();
+  readonly draft: string | null;
+  seen = 0;
+  valid = 0;
+  invalid = 0;
+
+  constructor(
+    private readonly stream: StreamPlan,
+    private readonly policy: ValidationPlan,
+  ) {
+    const schema = stream.schema?.schema ?? null;
+    this.validate = schema ? compileRecordSchema(schema) : null;
+    this.draft = schema ? schemaDraft(schema) : null;
+    this.schemaTypes = new Map();
+    const props = schema?.properties;
+    if (props && typeof props === "object") {
+      for (const [name, sub] of Object.entries(props as Record<string, any>)) {
+        const t = sub && typeof sub === "object" ? sub.type : undefined;
+        this.schemaTypes.set(name, t === undefined ? null : ((Array.isArray(t) ? t : [t]) as JsonType[]));
+      }
+    }
+  }
+
+  get hasSchema(): boolean {
+    return this.validate !== null;
+  }
+
+  /** A record id for reports: its primary key, or its position in the stream. */
+  recordId(row: Row, position: number): string {
+    const pk = this.stream.primaryKey;
+    if (pk) {
+      const parts = pk.map((k) => row[k]);
+      if (parts.every((p) => p !== undefined && p !== null)) return parts.map((p) => (typeof p === "object" ? JSON.stringify(p) : String(p))).join("/");
+    }
+    return `#${position}`;
+  }
+
+  /** Checks one record; returns its errors (empty when valid). */
+  check(row: Row): RecordError[] {
+    this.seen++;
+    const id = this.recordId(row, this.seen);
+    for (const key in row) {
+      const v = row[key];
+      let f = this.fields.get(key);
+      if (!f) {
+        f = { present: 0, nulls: 0, types: {}, firstRecord: id, examples: [] };
+        this.fields.set(key, f);
+      }
+      f.present++;
+      const t = jsonType(v);
+      if (t === "null") f.nulls++;
+      f.types[t] = (f.types[t] ?? 0) + 1;
+      if (f.examples.length < 3 && t !== "null" && !this.schemaTypes.has(key)) {
+        const ex = typeof v === "string" && v.length > 80 ? `${v.slice(0, 77)}...` : v;
+        if (!f.examples.some((e) => JSON.stringify(e) === JSON.stringify(ex))) f.examples.push(ex);
+      }
+    }
+    if (!this.validate || this.validate(row)) {
+      this.valid++;
+      return [];
+    }
+    this.invalid++;
+    return (this.validate.errors ?? []).filter((e) => e.keyword !== "if").map((e) => this.record(e, id));
+  }
+
+  private record(e: ErrorObject, id: string): RecordError {
+    const missing = e.keyword === "required" ? (e.params as { missingProperty: string }).missingProperty : null;
+    const extra = e.keyword === "additionalProperties" ? (e.params as { additionalProperty: string }).additionalProperty : null;
+    const path = missing ? `${e.instancePath}/${missing}` : extra ? `${e.instancePath}/${extra}` : e.instancePath || "/";
+    const value = extra ? (e.data as Record<string, unknown>)?.[extra] : e.data;
+    const actual = missing ? "missing" : jsonType(value);
+    const expected = describeExpected(e);
+    const field = path.replace(/\/\d+(?=\/|$)/g, "/*");
+    const key = `${e.schemaPath}\u0000${field}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      g = {
+        schema_path: e.schemaPath,
+        field,
+        keyword: e.keyword,
+        message: missing ? `required field \`${missing}\` is missing` : (e.message ?? e.keyword),
+        count: 0,
+        expected,
+        actual_types: {},
+        examples: [],
+      };
+      this.groups.set(key, g);
+    }
+    g.count++;
+    g.actual_types[actual] = (g.actual_types[actual] ?? 0) + 1;
+    if (g.examples.length < MAX_EXAMPLES) g.examples.push({ record_id: id, value: missing ? null : truncate(value) });
+    return { path, keyword: e.keyword, message: g.message, expected, actual };
+  }
+
+  errorGroups(): ErrorGroup[] {
+    return [...this.groups.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field));
+  }
+
+  fieldStats(): FieldStats[] {
+    const names = [...this.schemaTypes.keys(), ...[...this.fields.keys()].filter((k) => !this.schemaTypes.has(k))];
+    return names.map((name) => {
+      const f = this.fields.get(name);
+      return { name, in_schema: this.schemaTypes.has(name), present: f?.present ?? 0, nulls: f?.nulls ?? 0, types: { ...(f?.types ?? {}) } };
+    });
+  }
+
+  /** Drift against the declared schema (null without a schema with properties). */
+  drift(): DriftReport | null {
+    if (!this.validate || this.schemaTypes.size === 0) return null;
+    const newFields: DriftReport["new_fields"] = [];
+    const typeChanges: DriftReport["type_changes"] = [];
+    const alwaysNull: string[] = [];
+    for (const [name, f] of this.fields) {
+      if (!this.schemaTypes.has(name)) {
+        newFields.push({ field: name, count: f.present, examples: f.examples, first_record: f.firstRecord });
+        continue;
+      }
+      const declared = this.schemaTypes.get(name);
+      if (declared) {
+        const off: Record<string, number> = {};
+        for (const [t, n] of Object.entries(f.types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
+        if (Object.keys(off).length) typeChanges.push({ field: name, expected: declared, actual: { ...f.types } });
+      }
+      if (f.present > 0 && f.nulls === f.present) alwaysNull.push(name);
+    }
+    const missing = [...this.schemaTypes.keys()].filter((k) => !this.fields.has(k));
+    const found = newFields.length > 0 || typeChanges.length > 0;
+    return {
+      policy: this.policy.drift,
+      breached: this.policy.drift === "fail" && found,
+      new_fields: newFields.sort((a, b) => b.count - a.count),
+      missing_fields: missing,
+      type_changes: typeChanges,
+      always_null: alwaysNull,
+    };
+  }
+}
+
+function typeAllowed(t: JsonType, declared: JsonType[]): boolean {
+  if (declared.includes(t)) return true;
+  return t === "integer" && declared.includes("number");
+}
+
+function describeExpected(e: ErrorObject): string | null {
+  const p = e.params as Record<string, any>;
+  switch (e.keyword) {
+    case "type":
+      return Array.isArray(p.type) ? p.type.join(" or ") : String(p.type);
+    case "required":
+      return "present";
+    case "enum":
+      return `one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
+    case "const":
+      return JSON.stringify(p.allowedValue);
+    case "format":
+      return `format ${p.format}`;
+    case "minimum":
+    case "maximum":
+    case "exclusiveMinimum":
+    case "exclusiveMaximum":
+      return `${p.comparison} ${p.limit}`;
+    case "minLength":
+      return `at least ${p.limit} characters`;
+    case "maxLength":
+      return `at most ${p.limit} characters`;
+    case "pattern":
+      return `matching ${p.pattern}`;
+    case "additionalProperties":
+      return `no field \`${p.additionalProperty}\``;
+    default:
+      return null;
+  }
+}
+
+function truncate(v: unknown): unknown {
+  if (typeof v === "string" && v.length > 120) return `${v.slice(0, 117)}...`;
+  if (v && typeof v === "object") {
+    const s = JSON.stringify(v);
+    return s.length > 200 ? `${s.slice(0, 197)}...` : v;
+  }
+  return v;
+}

@@ -1,0 +1,58 @@
+import type { StreamPlan } from "../compile/plan.js";
+import { inject } from "../http/paginators/inject.js";
+import type { PageRequest } from "../http/paginators/paginator.js";
+
+type Cursor = string | number;
+
+const DATE_LIKE = /^\d{4}-\d{2}-\d{2}/;
+
+/** Orders cursor values: numbers numerically, date-times by instant, other strings as text. */
+export function compareCursor(a: Cursor, b: Cursor): number {
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  const sa = String(a);
+  const sb = String(b);
+  if (DATE_LIKE.test(sa) && DATE_LIKE.test(sb)) {
+    const ta = Date.parse(sa);
+    const tb = Date.parse(sb);
+    if (!Number.isNaN(ta) && !Number.isNaN(tb) && ta !== tb) return ta - tb;
+  }
+  return sa < sb ? -1 : sa > sb ? 1 : 0;
+}
+
+/** Tracks the largest cursor value written by a stream. */
+export class CursorTracker {
+  max: Cursor | null = null;
+  constructor(private readonly field: string) {}
+
+  see(row: Record<string, unknown>): void {
+    const v = row[this.field];
+    if (typeof v !== "string" && typeof v !== "number") return;
+    if (v === "") return;
+    if (this.max === null || compareCursor(v, this.max) > 0) this.max = v;
+  }
+}
+
+/** The value sent on this run: the saved cursor minus `lookback`, or `initial`. */
+export function startValue(stream: StreamPlan, saved: Cursor | null | undefined, fullRefresh: boolean): Cursor | null {
+  const inc = stream.incremental;
+  if (!inc) return null;
+  const base = !fullRefresh && saved !== undefined && saved !== null ? saved : inc.initial;
+  if (base === null || base === undefined) return null;
+  if (base === saved && inc.lookbackMs > 0 && typeof base === "string" && DATE_LIKE.test(base)) {
+    const t = Date.parse(base);
+    if (!Number.isNaN(t)) {
+      const iso = new Date(t - inc.lookbackMs).toISOString();
+      return /\.\d+/.test(base) ? iso : iso.replace(/\.\d{3}Z$/, "Z");
+    }
+  }
+  if (base === saved && inc.lookbackMs > 0 && typeof base === "number") {
+    // An epoch cursor: seconds when it looks like seconds, else milliseconds.
+    return base > 1e12 ? base - inc.lookbackMs : base - inc.lookbackMs / 1000;
+  }
+  return base;
+}
+
+export function applyIncremental(req: PageRequest, stream: StreamPlan, value: Cursor | null): PageRequest {
+  if (!stream.incremental || value === null) return req;
+  return inject(req, stream.incremental.in, stream.incremental.param, value);
+}
