@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parse } from "yaml";
+import { parseDocument } from "yaml";
 import { listPipelineNames, pipelineFile } from "../config/load-pipeline.js";
 import { projectFor } from "./context.js";
 import { type CliIO, EXIT } from "./io.js";
@@ -20,7 +20,12 @@ export async function listCommand(io: CliIO): Promise<number> {
     let description = "";
     let streams: string[] = [];
     try {
-      const doc = parse(readFileSync(pipelineFile(project, name)!, "utf8")) as Record<string, any>;
+      // Read quietly: yaml's `parse` would print warnings on the real stderr, not io.stderr.
+      const parsed = parseDocument(readFileSync(pipelineFile(project, name)!, "utf8"), {
+        logLevel: "silent",
+      });
+      if (parsed.errors.length) throw parsed.errors[0];
+      const doc = parsed.toJS() as Record<string, any>;
       description = typeof doc?.description === "string" ? doc.description : "";
       streams = doc?.streams && typeof doc.streams === "object" ? Object.keys(doc.streams) : [];
     } catch {
