@@ -1,15 +1,20 @@
+import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
+import { buildReport } from "../report/build-report.js";
+import { writeReport } from "../report/write-report.js";
 import { startPipelineRun } from "../run/run-pipeline.js";
 import { showProgress } from "../run/progress.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { VERSION } from "./main.js";
 
 export interface RunCommandOptions {
   stream?: string[];
   limit?: number;
   maxPages?: number;
   json?: boolean;
+  fullRefresh?: boolean;
 }
 
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
@@ -32,14 +37,25 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
       streams: opts.stream,
       limit: opts.limit ?? null,
       maxPages: opts.maxPages ?? null,
+      fullRefresh: opts.fullRefresh,
       signal: io.signal,
     });
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
     const result = await run.done;
     await view.stop();
-    io.stderr.write(`\n${formatSummary(result, project.root)}\n`);
-    summaries.push(summaryJson(result));
-    if (result.status !== "ok") code = Math.max(code, EXIT.runFailed);
+    const report = buildReport(plan, result, VERSION);
+    let reportLine = "";
+    try {
+      const written = await writeReport(plan.dirs.reports, report, loaded[i].redactor);
+      reportLine = `  report: ${path.relative(io.cwd, written.html) || written.html}`;
+    } catch (err) {
+      reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
+    }
+    io.stderr.write(`\n${formatSummary(result, project.root)}\n${reportLine}\n`);
+    summaries.push({ ...summaryJson(result), exit_code: report.exit_code });
+    // A failed stream (1) outranks a data-quality rejection (3) of another one.
+    if (result.status === "failed") code = EXIT.runFailed;
+    else if (result.status === "quality_failed" && code === EXIT.ok) code = EXIT.quality;
     if (io.signal?.aborted) break;
   }
   if (opts.json) io.stdout.write(`${JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2)}\n`);

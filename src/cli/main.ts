@@ -92,6 +92,15 @@ Format reference: README.md ("Pipeline file format").
       },
     );
 
+  command("report", "print the summary of a pipeline's latest run report")
+    .argument("<name>", "pipeline name")
+    .option("--json", "print the report JSON")
+    .option("--open", "print the path of the HTML report (to open in a browser)")
+    .action(async (name: string, opts: { json?: boolean; open?: boolean }) => {
+      const { reportCommand } = await import("./cmd-report.js");
+      code = await reportCommand(io, name, opts);
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

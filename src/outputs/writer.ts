@@ -7,11 +7,15 @@ export interface RecordWriter {
   write(record: Row): Promise<void> | undefined;
   commit(): Promise<void>;
   abort(): Promise<void>;
-  /** Records dropped in this run because a later one had the same primary key. */
+  /**
+   * With a primary key: how many records so far repeated a key already written in this run
+   * (each replaced the earlier record: the last one is kept).
+   */
   duplicates?(): number;
   /**
    * The data-quality policy refused this run: keep its records beside the target under a name
-   * that says so, leave the target untouched, and return where they went.
+   * that says so (`<name>.rejected-<run-id>.<ext>`), leave the target untouched, and return where
+   * they went. Without it, a rejected run is aborted.
    */
   keepRejected?(): Promise<string>;
 }
@@ -22,6 +26,11 @@ export interface WriterContext {
   /** Column order for tabular formats: the schema's properties, when there is a schema. */
   columns: string[] | null;
   primaryKey: string[] | null;
+  /**
+   * The stream's JSON Schema for records, when there is one: sqlite types its columns from the
+   * properties' `type`. Optional; without it, types come from the values seen.
+   */
+  schema?: Record<string, unknown> | null;
 }
 
 export type WriterFactory = (output: OutputPlan, ctx: WriterContext) => Promise<RecordWriter>;

@@ -35,7 +35,8 @@ interface FieldAcc {
   present: number;
   nulls: number;
   types: Record<string, number>;
-  firstRecord: string;
+  /** First record where the field had a value (not null). */
+  firstRecord: string | null;
   examples: unknown[];
 }
 
@@ -94,12 +95,13 @@ export class StreamQuality {
       const v = row[key];
       let f = this.fields.get(key);
       if (!f) {
-        f = { present: 0, nulls: 0, types: {}, firstRecord: id, examples: [] };
+        f = { present: 0, nulls: 0, types: {}, firstRecord: null, examples: [] };
         this.fields.set(key, f);
       }
       f.present++;
       const t = jsonType(v);
       if (t === "null") f.nulls++;
+      else if (f.firstRecord === null) f.firstRecord = id;
       f.types[t] = (f.types[t] ?? 0) + 1;
       if (f.examples.length < 3 && t !== "null" && !this.schemaTypes.has(key)) {
         const ex = typeof v === "string" && v.length > 80 ? `${v.slice(0, 77)}...` : v;
@@ -163,7 +165,10 @@ export class StreamQuality {
     const alwaysNull: string[] = [];
     for (const [name, f] of this.fields) {
       if (!this.schemaTypes.has(name)) {
-        newFields.push({ field: name, count: f.present, examples: f.examples, first_record: f.firstRecord });
+        // Counted where it has a value: a `fields:` mapping writes null for records without it.
+        const count = f.present - f.nulls;
+        if (count > 0) newFields.push({ field: name, count, examples: f.examples, first_record: f.firstRecord! });
+        else alwaysNull.push(name);
         continue;
       }
       const declared = this.schemaTypes.get(name);

@@ -1,0 +1,34 @@
+import path from "node:path";
+import type { Redactor } from "../config/secrets.js";
+import { writeAtomic } from "../run/state.js";
+import { renderReportHtml } from "./render-html.js";
+import type { RunReport } from "./report-types.js";
+
+export interface WrittenReport {
+  json: string;
+  html: string;
+  latestJson: string;
+  latestHtml: string;
+}
+
+/**
+ * Writes `reports/<pipeline>/<run-id>.json|.html` and `latest.json|.html`, each atomically. The
+ * report is masked once more as a whole before it is written: no secret reaches a report.
+ */
+export async function writeReport(reportsDir: string, report: RunReport, redactor: Redactor): Promise<WrittenReport> {
+  const safe = redactor.value(report);
+  const dir = path.join(reportsDir, safe.pipeline);
+  const json = `${JSON.stringify(safe, null, 2)}\n`;
+  const html = redactor.text(renderReportHtml(safe));
+  const out: WrittenReport = {
+    json: path.join(dir, `${safe.run_id}.json`),
+    html: path.join(dir, `${safe.run_id}.html`),
+    latestJson: path.join(dir, "latest.json"),
+    latestHtml: path.join(dir, "latest.html"),
+  };
+  await writeAtomic(out.json, json, 0o644);
+  await writeAtomic(out.html, html, 0o644);
+  await writeAtomic(out.latestJson, json, 0o644);
+  await writeAtomic(out.latestHtml, html, 0o644);
+  return out;
+}
