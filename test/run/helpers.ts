@@ -1,0 +1,136 @@
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { run } from "../../src/cli/main.js";
+
+/** A temporary project folder (pipelines/, schemas/) removed by `cleanup()`. */
+export interface TempProject {
+  dir: string;
+  /** Writes `pipelines/<name>.yaml`. */
+  pipeline(name: string, text: string): void;
+  /** Absolute path of a file in the project. */
+  file(rel: string): string;
+  cleanup(): void;
+}
+
+export function tempProject(prefix = "pipelines-run-"): TempProject {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  mkdirSync(path.join(dir, "pipelines"), { recursive: true });
+  mkdirSync(path.join(dir, "schemas"), { recursive: true });
+  return {
+    dir,
+    pipeline(name, text) {
+      writeFileSync(path.join(dir, "pipelines", `${name}.yaml`), text);
+    },
+    file: (rel) => path.join(dir, rel),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface StreamSummary {
+  name: string;
+  status: string;
+  records: { seen: number; valid: number; invalid: number; written: number; duplicates: number };
+  pages: number;
+  requests: number;
+  retries: Record<string, number>;
+  rate_limit_waits: { count: number; seconds: number };
+  stop_reason: { code: string; message: string; warning?: boolean } | null;
+  error: { kind: string; message: string } | null;
+  warnings: string[];
+  output: string | null;
+}
+
+export interface RunSummary {
+  pipeline: string;
+  status: string;
+  streams: StreamSummary[];
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The parsed `--json` summary (one pipeline). */
+  summary: RunSummary;
+  stream(name: string): StreamSummary;
+}
+
+/** `pipelines run <name> --json …` in-process, with `cwd` = the project. */
+export async function runPipeline(
+  dir: string,
+  name: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+): Promise<CliRun> {
+  let stdout = "";
+  let stderr = "";
+  const code = await run(["run", name, "--json", ...args], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    cwd: dir,
+    env,
+  });
+  let summary: RunSummary;
+  try {
+    summary = JSON.parse(stdout) as RunSummary;
+  } catch {
+    throw new Error(`stdout is not a JSON summary (exit ${code}):\n${stdout}\nstderr:\n${stderr}`);
+  }
+  return {
+    code,
+    stdout,
+    stderr,
+    summary,
+    stream(n) {
+      const s = summary.streams.find((x) => x.name === n);
+      if (!s) throw new Error(`no stream ${n} in the summary: ${stdout}`);
+      return s;
+    },
+  };
+}
+
+/** The records of a jsonl file. */
+export function readJsonl(file: string): unknown[] {
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l));
+}
+
+/** Every file under `dir` (relative paths), recursively. */
+export function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? path.join(rel, e.name) : e.name;
+      if (e.isDirectory()) walk(r);
+      else out.push(r);
+    }
+  };
+  walk("");
+  return out.sort();
+}
+
+/** The YAML `source:` block common to test pipelines. */
+export function sourceBlock(baseUrl: string, extra = ""): string {
+  return [
+    "source:",
+    `  base_url: ${baseUrl}`,
+    "  retry: { max_attempts: 4, initial_delay: 10ms, max_delay: 2s }",
+    "  timeout: 5s",
+    ...extra
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => `  ${l}`),
+  ].join("\n");
+}
