@@ -101,6 +101,16 @@ Format reference: README.md ("Pipeline file format").
       code = await reportCommand(io, name, opts);
     });
 
+  command("infer", "fetch a sample of records and write a draft JSON Schema to schemas/<pipeline>.<stream>.schema.json")
+    .argument("<name>", "pipeline name")
+    .option("-s, --stream <name>", "only this stream")
+    .option("--sample <n>", "records to sample per stream", positiveInt, 500)
+    .option("--force", "overwrite an existing schema file")
+    .action(async (name: string, opts: { stream?: string; sample: number; force?: boolean }) => {
+      const { inferCommand } = await import("./cmd-infer.js");
+      code = await inferCommand(io, name, opts);
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

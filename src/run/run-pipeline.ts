@@ -49,6 +49,31 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
   return plan.streams.filter((s) => wanted.has(s.name));
 }
 
+/** The HTTP side of a run: one client, auth, rate budget and concurrency for the pipeline. */
+export function openSession(plan: ExecutionPlan, redactor: Redactor, opts: { signal?: AbortSignal; random?: () => number }) {
+  const client = new HttpClient({
+    timeoutMs: plan.source.timeoutMs,
+    maxResponseBytes: plan.source.maxResponseBytes,
+    connections: plan.source.concurrency,
+    userAgent: `pipelines/${TOOL_VERSION}`,
+  });
+  const state = new StateStore(plan.dirs.state, plan.pipeline);
+  const auth = createAuth(plan, { client, redactor, state });
+  const executor = new RequestExecutor({
+    source: plan.source,
+    client,
+    auth,
+    budget: new RateBudget(plan.source.rateLimit),
+    slots: new Semaphore(plan.source.concurrency),
+    redactor,
+    signal: opts.signal,
+    random: opts.random,
+  });
+  return { client, state, auth, executor };
+}
+
+const TOOL_VERSION = "0.1";
+
 /** Starts every stream of a plan; streams run concurrently, requests share one budget. */
 export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: RunOptions = {}): PipelineRun {
   const runId = opts.runId ?? newRunId();
@@ -72,25 +97,8 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
   const t0 = performance.now();
 
   const done = (async (): Promise<PipelineResult> => {
-    const client = new HttpClient({
-      timeoutMs: plan.source.timeoutMs,
-      maxResponseBytes: plan.source.maxResponseBytes,
-      connections: plan.source.concurrency,
-      userAgent: "pipelines/0.1 (+https://github.com/pipelines)",
-    });
+    const { client, state, auth, executor } = openSession(plan, redactor, opts);
     try {
-      const state = new StateStore(plan.dirs.state, plan.pipeline);
-      const auth = createAuth(plan, { client, redactor, state });
-      const executor = new RequestExecutor({
-        source: plan.source,
-        client,
-        auth,
-        budget: new RateBudget(plan.source.rateLimit),
-        slots: new Semaphore(plan.source.concurrency),
-        redactor,
-        signal: opts.signal,
-        random: opts.random,
-      });
       let authFailure: string | null = null;
       try {
         await auth.start(opts.signal);

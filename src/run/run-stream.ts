@@ -280,7 +280,7 @@ function parentId(parentName: string, key: string[] | null, parent: Row, positio
   return `${parentName}#${position}`;
 }
 
-async function pull(
+export async function pull(
   stream: StreamPlan,
   executor: RequestExecutor,
   opts: StreamRunOptions,

@@ -1,0 +1,96 @@
+import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
+import type { Redactor } from "../config/secrets.js";
+import { RunError } from "../http/errors.js";
+import { newRequestStats } from "../http/executor.js";
+import { compileShaper, type Row } from "../records/shape.js";
+import { compileRequestTemplate } from "./request-template.js";
+import { openSession } from "./run-pipeline.js";
+import { pull, type StreamRunOptions } from "./run-stream.js";
+import type { StreamResult } from "./stream-result.js";
+
+/**
+ * Fetches up to `n` records of a stream as they would be written (after fields / flatten /
+ * include_parent), without validating or writing them. A child stream samples its parent first.
+ */
+export async function sampleStream(
+  plan: ExecutionPlan,
+  redactor: Redactor,
+  streamName: string,
+  n: number,
+  onRecord: (row: Row) => void,
+  signal?: AbortSignal,
+): Promise<{ records: number; pages: number; requests: number }> {
+  const { client, auth, executor, state } = openSession(plan, redactor, { signal });
+  const byName = new Map(plan.streams.map((s) => [s.name, s]));
+  try {
+    await auth.start(signal);
+    const collect = async (stream: StreamPlan, limit: number, parents: Row[] | null, sink: (row: Row) => void) => {
+      const result = blankResult(stream.name);
+      const opts: StreamRunOptions = {
+        runId: "sample",
+        baseUrl: plan.source.baseUrl,
+        origin: plan.source.origin,
+        allowedOrigins: plan.source.allowedOrigins,
+        concurrency: 1,
+        validation: plan.validation,
+        limit,
+        maxPages: null,
+        fullRefresh: true,
+        state,
+        scratchDir: "",
+        signal,
+      };
+      const shaper = compileShaper(stream);
+      const write = async (row: Row) => {
+        sink(row);
+        result.records.written++;
+      };
+      if (!stream.parent) {
+        const r = stream.request;
+        await pull(stream, executor, opts, { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body }, shaper, write, result, undefined);
+      } else {
+        const template = compileRequestTemplate(stream, plan.source.baseUrl);
+        for (const [i, parent] of (parents ?? []).entries()) {
+          if (result.records.written >= limit) break;
+          try {
+            await pull(stream, executor, opts, template(parent, `#${i + 1}`), shaper, write, result, parent);
+          } catch (err) {
+            if (!(err instanceof RunError) || err.kind === "aborted") throw err;
+          }
+        }
+      }
+      return result;
+    };
+    const chain: StreamPlan[] = [];
+    for (let s = byName.get(streamName); s; s = s.parent ? byName.get(s.parent) : undefined) chain.unshift(s);
+    let parents: Row[] | null = null;
+    let last = blankResult(streamName);
+    for (const s of chain) {
+      const isTarget = s.name === streamName;
+      const rows: Row[] = [];
+      last = await collect(s, isTarget ? n : 20, parents, isTarget ? onRecord : (row) => rows.push(row));
+      parents = rows;
+    }
+    return { records: last.records.written, pages: last.pages, requests: last.requests.requests };
+  } finally {
+    await client.close();
+  }
+}
+
+function blankResult(name: string): StreamResult {
+  return {
+    name,
+    status: "running",
+    stop: null,
+    error: null,
+    pages: 0,
+    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
+    requests: newRequestStats(),
+    warnings: [],
+    startedAt: Date.now(),
+    durationMs: 0,
+    output: null,
+    quality: null,
+    partitions: null,
+  };
+}
