@@ -81,11 +81,12 @@ Format reference: README.md ("Pipeline file format").
     .option("-s, --stream <name>", "run only this stream (and its parents); repeatable", collect, [])
     .option("--limit <n>", "stop each stream after n records (the output is still written)", positiveInt)
     .option("--max-pages <n>", "stop each stream after n pages", positiveInt)
+    .option("--full-refresh", "ignore the saved incremental cursors (start from `initial`)")
     .option("--json", "print a JSON summary on stdout (progress stays on stderr)")
     .action(
       async (
         names: string[],
-        opts: { stream: string[]; limit?: number; maxPages?: number; json?: boolean },
+        opts: { stream: string[]; limit?: number; maxPages?: number; fullRefresh?: boolean; json?: boolean },
       ) => {
         const { runCommand } = await import("./cmd-run.js");
         code = await runCommand(io, names, opts);
@@ -109,6 +110,13 @@ Format reference: README.md ("Pipeline file format").
     .action(async (name: string, opts: { stream?: string; sample: number; force?: boolean }) => {
       const { inferCommand } = await import("./cmd-infer.js");
       code = await inferCommand(io, name, opts);
+    });
+
+  command("demo", "start a local demo API and run the demo pipelines against it (no internet needed)")
+    .option("--dir <path>", "the demo project folder", undefined)
+    .action(async (opts: { dir?: string }) => {
+      const { demoCommand } = await import("./cmd-demo.js");
+      code = await demoCommand(io, opts);
     });
 
   try {

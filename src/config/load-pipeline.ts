@@ -201,7 +201,10 @@ export function loadPipelineText(
   }
 
   // 2. Fill env values; keep `${parent…}` (child requests) and `${stream}` (output.path) as templates.
-  const fill = (value: string, keepTemplate: boolean): string => {
+  // Env values are secrets, except plain URLs used only as `base_url`/`token_url`/`allowed_hosts`
+  // or in `output.path` (a URL with credentials or a query string stays secret).
+  const envUses = new Map<string, boolean>();
+  const fill = (value: string, keepTemplate: boolean, at: KeyPath = []): string => {
     let parsed: ReturnType<typeof parseTemplate>;
     try {
       parsed = parseTemplate(value);
@@ -212,14 +215,15 @@ export function loadPipelineText(
       if (typeof p === "string" || p.ns !== "env") return p;
       const v = env[p.path[0]];
       if (v === undefined) return "";
-      secrets.add(v);
+      const plainPlace = isUrlPlace(at) && !/[@?]/.test(v);
+      envUses.set(v, (envUses.get(v) ?? true) && plainPlace);
       return v;
     });
     if (keepTemplate) return renderTemplateSource(parts);
     return parts.map((p) => (typeof p === "string" ? p : p.raw)).join("");
   };
   const resolveTree = (value: unknown, at: (string | number)[]): unknown => {
-    if (typeof value === "string") return fill(value, keepsTemplates(at, rawStreams));
+    if (typeof value === "string") return fill(value, keepsTemplates(at, rawStreams), at);
     if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, [...at, i]));
     if (value && typeof value === "object") {
       const out: Record<string, unknown> = {};
@@ -229,6 +233,7 @@ export function loadPipelineText(
     return value;
   };
   const resolved = resolveTree(raw, []) as Record<string, any>;
+  for (const [v, plain] of envUses) if (!plain) secrets.add(v);
   // Templates in the project config's `defaults`: same rules, positions are the config file's.
   const defaultsFile = project.configFile ?? path.join(project.root, "(project config)");
   for (const [at, value] of stringsOf(project.defaults, ["defaults"])) {
@@ -389,6 +394,12 @@ function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] 
     if (stream && typeof stream === "object" && stream.parent !== undefined) return ["env", "parent"];
   }
   return ["env"];
+}
+
+const URL_PLACES = ["source.base_url", "source.auth.token_url", "output.path"];
+function isUrlPlace(at: KeyPath): boolean {
+  const p = at.filter((x) => typeof x === "string").join(".");
+  return URL_PLACES.includes(p) || p === "source.allowed_hosts";
 }
 
 function keepsTemplates(at: KeyPath, streams: Record<string, any>): boolean {

@@ -68,7 +68,7 @@ export async function runStream(
   let writer: RecordWriter | null = null;
   let quarantine: AtomicFile | null = null;
   let keep: AtomicFile | null = null;
-  const quarantinePath = path.join(path.dirname(stream.output.path), `${stream.name}.invalid.jsonl`);
+  const quarantinePath = quarantineFile(stream);
   const quality = new StreamQuality(stream, opts.validation);
   const cursor = stream.incremental ? new CursorTracker(stream.incremental.cursorField) : null;
   try {
@@ -166,7 +166,17 @@ export async function runStream(
       writer = null;
       result.output = stream.output.path;
       result.status = "ok";
-      if (cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
+      // A run that did not fetch everything it was asked for must not move the cursor past the
+      // records it never saw (a --limit run of a newest-first API, a skipped partition).
+      const partial =
+        stop.code === "limit"
+          ? `--limit ${opts.limit} stopped the stream early`
+          : result.partitions?.failed.length
+            ? `${result.partitions.failed.length} partition${result.partitions.failed.length === 1 ? "" : "s"} failed`
+            : null;
+      if (partial && cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
+        result.warnings.push(`incremental cursor not saved (${partial}): the next run starts from the previous cursor again`);
+      } else if (cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
         const value = cursor.max;
         await opts.state.update((s) => ({
           ...s,
@@ -394,6 +404,19 @@ function isEmptyError(v: unknown): boolean {
     (Array.isArray(v) && v.length === 0) ||
     (typeof v === "object" && Object.keys(v as object).length === 0)
   );
+}
+
+/**
+ * `<output dir>/<stream>.invalid.jsonl`; for sqlite, whose file holds every stream of a pipeline,
+ * `<output dir>/<db name>.<stream>.invalid.jsonl` so pipelines sharing a folder do not collide.
+ */
+export function quarantineFile(stream: StreamPlan): string {
+  const dir = path.dirname(stream.output.path);
+  if (stream.output.format === "sqlite") {
+    const base = path.basename(stream.output.path).replace(/\.[^.]+$/, "");
+    return path.join(dir, `${base}.${stream.name}.invalid.jsonl`);
+  }
+  return path.join(dir, `${stream.name}.invalid.jsonl`);
 }
 
 function schemaColumns(stream: StreamPlan): string[] | null {
