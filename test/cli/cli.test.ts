@@ -63,6 +63,11 @@ afterEach(() => cleanup());
 
 const ENV = { GITHUB_TOKEN: TOKEN };
 
+/** The lines of `text` that start with `prefix` (a `file:line:column` must start its line). */
+function linesStarting(text: string, prefix: string): string[] {
+  return text.split("\n").filter((l) => l.startsWith(prefix));
+}
+
 describe("pipelines list", () => {
   it("lists names, descriptions and streams", async () => {
     const r = await runCli(["list"], dir, ENV);
@@ -136,7 +141,9 @@ describe("pipelines validate", () => {
   it("exits 2 naming the missing env variable", async () => {
     const r = await runCli(["validate", "github"], dir, {});
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${path.join("pipelines", "github.yaml")}:4:33: error[missing_env]`);
+    expect(
+      linesStarting(r.stderr, `${path.join("pipelines", "github.yaml")}:4:33: error[missing_env]`),
+    ).toHaveLength(1);
     expect(r.stderr).toContain("GITHUB_TOKEN");
   });
 
@@ -223,7 +230,9 @@ describe("pipelines plan", () => {
     const r = await runCli(["plan", "bad"], dir, {});
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toContain(`${path.join("pipelines", "bad.yaml")}:3:12: error[bad_duration]`);
+    expect(
+      linesStarting(r.stderr, `${path.join("pipelines", "bad.yaml")}:3:12: error[bad_duration]`),
+    ).toHaveLength(1);
     expect(r.stderr).toContain("2 errors; nothing was sent.");
   });
 
@@ -306,7 +315,9 @@ describe("the built CLI as a child process", () => {
     );
     expect(failed, "validate of an invalid file should exit non-zero").not.toBeNull();
     expect(failed!.code).toBe(2);
-    expect(failed!.stderr).toContain(`${path.join("pipelines", "bad.yaml")}:3:12: error[bad_duration]`);
+    expect(
+      linesStarting(failed!.stderr, `${path.join("pipelines", "bad.yaml")}:3:12: error[bad_duration]`),
+    ).toHaveLength(1);
 
     const version = await exec(process.execPath, [bin, "--version"], { cwd: dir, env: childEnv });
     expect(version.stdout.trim()).toBe(VERSION);

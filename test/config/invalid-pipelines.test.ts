@@ -21,6 +21,8 @@ interface Case {
   message?: string;
   /** The issue's key path. */
   path?: string;
+  /** How many issues the file gives in all (one problem, one issue: default 1). */
+  count?: number;
 }
 
 const { project, cleanup } = tempProject({
@@ -123,6 +125,8 @@ const CASES: Case[] = [
     line: 5,
     column: 5,
     message: "(did you mean `token`?)",
+    // and `token` is missing
+    count: 2,
   },
   {
     name: "output key typo",
@@ -699,6 +703,7 @@ const CASES: Case[] = [
     line: 2,
     column: 13,
     message: "environment variable `MISSING_ONE` is not set",
+    count: 2,
   },
   {
     name: "missing env variable inside a string points at the template",
@@ -1076,7 +1081,7 @@ describe("invalid pipeline files", () => {
 
   it.each(CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
     const issues = issuesOf(project, c.text, c.env ?? {});
-    expect(issues.length, "the file should not load").toBeGreaterThan(0);
+    expect(issues.length, issues.map(formatIssue).join("\n")).toBe(c.count ?? 1);
     const issue = issues.find((i) => i.code === c.code);
     expect(issue, `no ${c.code} issue among:\n${issues.map(formatIssue).join("\n")}`).toBeDefined();
     expect({ line: issue!.line, column: issue!.column }).toEqual({ line: c.line, column: c.column });
