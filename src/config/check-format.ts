@@ -52,7 +52,7 @@ export function checkFormat(
   const show = (v: unknown) => describeValue(typeof v === "string" ? mask(v) : v);
   for (const err of errors) {
     if (err.keyword === "if") continue;
-    const path = pointerToPath(err.instancePath);
+    const path = pointerToPath(err.instancePath, config);
     const made = mapError(err, path, show);
     if (!made) continue;
     const fullPath = made.keyPath;
@@ -107,12 +107,22 @@ function hasType(schema: Record<string, any>, data: unknown): boolean {
   );
 }
 
-export function pointerToPath(pointer: string): (string | number)[] {
+/**
+ * A JSON pointer as a key path. With `data`, a segment that indexes an array becomes a number,
+ * so that `on_status[1]` is found in the YAML sequence (and printed as `[1]`, not `["1"]`).
+ */
+export function pointerToPath(pointer: string, data?: unknown): (string | number)[] {
   if (!pointer) return [];
+  let cur: any = data;
   return pointer
     .slice(1)
     .split("/")
-    .map((s) => s.replaceAll("~1", "/").replaceAll("~0", "~"));
+    .map((raw) => {
+      const seg = raw.replaceAll("~1", "/").replaceAll("~0", "~");
+      const index = Array.isArray(cur) && /^\d+$/.test(seg) ? Number(seg) : null;
+      cur = cur && typeof cur === "object" ? cur[index ?? seg] : undefined;
+      return index ?? seg;
+    });
 }
 
 interface Mapped {

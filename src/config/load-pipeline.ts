@@ -582,7 +582,7 @@ function checkSemantics(
           ? [s.primary_key]
           : [];
       keys.forEach((k: string, i: number) => {
-        if (typeof k === "string" && !fieldNames.has(k)) {
+        if (typeof k === "string" && k !== "" && !fieldNames.has(k)) {
           const g = closest(k, fieldNames);
           issues.push(
             src.issue(

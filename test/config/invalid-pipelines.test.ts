@@ -242,6 +242,54 @@ const CASES: Case[] = [
     message: "expected at least one item, found an empty list",
   },
   {
+    name: "status out of range in a flow list",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        retry:
+          on_status: [429, 600]
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 22,
+    message: "expected a number at most 599, found the number `600`",
+    path: "source.retry.on_status[1]",
+  },
+  {
+    name: "wrong type in a block list",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        allowed_hosts:
+          - cdn.x.test
+          - 12
+      streams:
+        a: { path: /a }
+    `,
+    code: "wrong_type",
+    line: 5,
+    column: 7,
+    path: "source.allowed_hosts[1]",
+  },
+  {
+    name: "empty name in a primary key list",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields: { id: $.id }
+          primary_key: [id, ""]
+    `,
+    code: "bad_value",
+    line: 7,
+    column: 23,
+    message: "expected a non-empty string",
+  },
+  {
     name: "method PUT",
     text: yaml`
       source:
