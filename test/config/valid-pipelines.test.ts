@@ -340,6 +340,16 @@ describe("plan content", () => {
     const slash = compilePlan(loadOk(project, text.replace("https://x.test/v1", "https://x.test/v1/")));
     expect(slash.streams[0].request.url).toBe("https://x.test/v1/users");
     expect(slash.streams[1].request.url).toBe("https://x.test/v1/users");
+    // A query string in base_url is kept, after the path's own.
+    const query = compilePlan(
+      loadOk(project, text.replace("https://x.test/v1", "https://x.test/v1?api-version=2")),
+    );
+    expect(query.streams.map((s) => s.request.url)).toEqual([
+      "https://x.test/v1/users?api-version=2",
+      "https://x.test/v1/users?api-version=2",
+      "https://other.test/abs",
+      "https://x.test/v1/users?active=true&api-version=2",
+    ]);
   });
 
   it("merges params over the source's and headers case-insensitively", () => {
