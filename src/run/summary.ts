@@ -89,6 +89,7 @@ export function summaryJson(result: PipelineResult): Record<string, unknown> {
       error: s.error,
       warnings: s.warnings,
       output: s.output,
+      partitions: s.partitions,
       duration_ms: Math.round(s.durationMs),
     })),
   };
