@@ -112,6 +112,15 @@ Format reference: README.md ("Pipeline file format").
       code = await inferCommand(io, name, opts);
     });
 
+  command("init", "write a commented pipeline file; with --from-url, guess records and pagination from one request")
+    .argument("<name>", "pipeline name (pipelines/<name>.yaml)")
+    .option("--from-url <url>", "probe this URL once (GET, no auth)")
+    .option("--force", "overwrite an existing file")
+    .action(async (name: string, opts: { fromUrl?: string; force?: boolean }) => {
+      const { initCommand } = await import("./cmd-init.js");
+      code = await initCommand(io, name, opts);
+    });
+
   command("demo", "start a local demo API and run the demo pipelines against it (no internet needed)")
     .option("--dir <path>", "the demo project folder", undefined)
     .action(async (opts: { dir?: string }) => {
