@@ -14,6 +14,7 @@ import {
   renderTemplateSource,
   type TemplateSyntaxError,
 } from "./templates.js";
+import { formatDuration, parseDuration } from "./units.js";
 import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
 
 export interface LoadedPipeline {
@@ -481,6 +482,26 @@ function checkSemantics(
       issues.push(src.issue("bad_url", ["source", "base_url"], `\`${base}\` is not a valid URL`));
     }
   }
+  const retry = cfg.source?.retry;
+  if (retry && typeof retry === "object") {
+    const ms = (v: unknown) => {
+      try {
+        return typeof v === "string" || typeof v === "number" ? parseDuration(v) : null;
+      } catch {
+        return null;
+      }
+    };
+    const initial = ms(retry.initial_delay ?? "1s");
+    const max = ms(retry.max_delay ?? "60s");
+    if (initial !== null && max !== null && initial > max)
+      issues.push(
+        src.issue(
+          "conflict",
+          ["source", "retry", retry.initial_delay !== undefined ? "initial_delay" : "max_delay"],
+          `\`initial_delay\` (${formatDuration(initial)}) is longer than \`max_delay\` (${formatDuration(max)}): the first wait cannot exceed the longest one`,
+        ),
+      );
+  }
   const hosts = cfg.source?.allowed_hosts;
   if (Array.isArray(hosts)) {
     hosts.forEach((h, i) => {
@@ -529,6 +550,18 @@ function checkSemantics(
     if (pg && typeof pg === "object") {
       for (const k of PAGINATE_PATHS) jsonPath(at("paginate", k), pg[k]);
       if (pg.type === "cursor") {
+        if (
+          pg.in === "header" &&
+          typeof pg.param === "string" &&
+          !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(pg.param)
+        )
+          issues.push(
+            src.issue(
+              "bad_value",
+              at("paginate", "param"),
+              `\`in: header\` sends the cursor as a header: expected an HTTP header name, found \`${pg.param}\``,
+            ),
+          );
         if (pg.cursor === undefined && pg.cursor_header === undefined)
           issues.push(
             src.issue(

@@ -1089,6 +1089,42 @@ const CASES: Case[] = [
     message: "needs `method: POST`",
   },
   {
+    name: "initial_delay longer than max_delay",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        retry: { initial_delay: 2m, max_delay: 30s }
+      streams:
+        a: { path: /a }
+    `,
+    code: "conflict",
+    line: 3,
+    column: 27,
+    message: "`initial_delay` (2m00s) is longer than `max_delay` (30.0s)",
+  },
+  {
+    name: "cursor sent as a header under a name that is not a header name",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          paginate: { type: cursor, cursor: $.next, in: header, param: "next cursor" }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 66,
+    message: "expected an HTTP header name, found `next cursor`",
+  },
+  {
+    name: "CRLF line ends and a byte order mark",
+    text: "\uFEFFsource:\r\n  base_url: https://x.test\r\n  timeout: fast\r\nstreams:\r\n  a: { path: /a }\r\n",
+    code: "bad_duration",
+    line: 3,
+    column: 12,
+  },
+  {
     name: "several streams writing one file",
     text: yaml`
       source:
@@ -1137,8 +1173,9 @@ describe("invalid pipeline files", () => {
     if (c.message) expect(issue!.message).toContain(c.message);
     if (c.path !== undefined) expect(issue!.path).toBe(c.path);
     // Every issue carries the source line with a caret under its column.
-    if (c.text.split("\n")[c.line - 1]?.trim()) {
-      expect(issue!.excerpt).toContain(c.text.split("\n")[c.line - 1]);
+    const sourceLine = c.text.split(/\r?\n/)[c.line - 1];
+    if (sourceLine?.trim()) {
+      expect(issue!.excerpt).toContain(sourceLine);
       expect(issue!.excerpt!.split("\n")[1].indexOf("^")).toBe(
         issue!.excerpt!.split("|")[0].length + 1 + c.column,
       );
