@@ -1,0 +1,188 @@
+import type { RunReport, StreamReport } from "../../src/report/report-types.js";
+
+export const XSS = "<script>alert(1)</script>";
+
+const base = (name: string): StreamReport => ({
+  name,
+  status: "ok",
+  stop_reason: null,
+  error: null,
+  warnings: [],
+  duration_ms: 0,
+  pages: 0,
+  requests: 0,
+  retries: {},
+  rate_limit_waits: { count: 0, seconds: 0 },
+  records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
+  invalid_ratio: 0,
+  max_invalid_ratio: 0.05,
+  invalid_policy: "skip",
+  output: { path: `out/shop/${name}.jsonl`, format: "jsonl", mode: "append", committed: false },
+  quarantine: null,
+  rejected_output: null,
+  schema: null,
+  errors: [],
+  drift: null,
+  fields: [],
+  partitions: null,
+});
+
+/** A run of three streams: `orders` loaded (invalid records, drift), `customers` failed, `refunds` rejected. */
+export function sampleReport(): RunReport {
+  const orders: StreamReport = {
+    ...base("orders"),
+    status: "ok",
+    stop_reason: { code: "no_cursor", message: "no next cursor ($.paging.next.after was missing)" },
+    warnings: [`field ${XSS} is not in the schema`],
+    duration_ms: 48_210,
+    pages: 25,
+    requests: 31,
+    retries: { status_503: 4, reset: 1, rate_limited: 2 },
+    rate_limit_waits: { count: 4, seconds: 12.34 },
+    records: { seen: 2480, valid: 2437, invalid: 43, written: 2437, duplicates: 7 },
+    invalid_ratio: 43 / 2480,
+    output: { path: "out/shop/orders.jsonl", format: "jsonl", mode: "append", committed: true },
+    quarantine: "out/shop/orders.quarantine.jsonl",
+    schema: { file: "schemas/order.schema.json", draft: "2020-12" },
+    errors: [
+      {
+        schema_path: "#/properties/total/type",
+        field: "/total",
+        keyword: "type",
+        message: "must be number",
+        count: 27,
+        expected: "number",
+        actual_types: { string: 24, null: 3 },
+        examples: [
+          { record_id: "ord-1042", value: "12.50" },
+          { record_id: "ord-1077", value: null },
+        ],
+      },
+      {
+        schema_path: "#/properties/status/enum",
+        field: "/status",
+        keyword: "enum",
+        message: "must be equal to one of the allowed values",
+        count: 11,
+        expected: "one of paid, pending, refunded",
+        actual_types: { string: 11 },
+        examples: [{ record_id: "ord-2210", value: "PAID" }],
+      },
+      {
+        schema_path: "#/required",
+        field: "/customer_id",
+        keyword: "required",
+        message: `must have required property 'customer_id' ${XSS}`,
+        count: 5,
+        expected: "present",
+        actual_types: { undefined: 5 },
+        examples: [{ record_id: "ord-3001", value: { id: "ord-3001", note: XSS } }],
+      },
+    ],
+    drift: {
+      policy: "warn",
+      breached: false,
+      new_fields: [
+        { field: "/coupon_code", count: 412, examples: ["SPRING10", "VIP"], first_record: "ord-0009" },
+        { field: XSS, count: 2, examples: [XSS], first_record: "ord-0420" },
+      ],
+      missing_fields: ["/shipping_method"],
+      type_changes: [{ field: "/total", expected: ["number"], actual: { string: 24, null: 3 } }],
+      always_null: ["/gift_message"],
+    },
+    fields: [
+      { name: "/id", in_schema: true, present: 2480, nulls: 0, types: { string: 2480 } },
+      {
+        name: "/total",
+        in_schema: true,
+        present: 2480,
+        nulls: 3,
+        types: { number: 2453, string: 24, null: 3 },
+      },
+      { name: "/status", in_schema: true, present: 2480, nulls: 0, types: { string: 2480 } },
+      { name: "/customer_id", in_schema: true, present: 2475, nulls: 0, types: { string: 2475 } },
+      { name: "/discount", in_schema: true, present: 1860, nulls: 620, types: { number: 1240, null: 620 } },
+      { name: "/gift_message", in_schema: true, present: 310, nulls: 310, types: { null: 310 } },
+      { name: "/coupon_code", in_schema: false, present: 412, nulls: 0, types: { string: 412 } },
+      { name: XSS, in_schema: false, present: 2, nulls: 0, types: { string: 2 } },
+    ],
+  };
+  const customers: StreamReport = {
+    ...base("customers"),
+    status: "failed",
+    error: {
+      kind: "http",
+      message: `HTTP 500 from GET https://api.example.com/v2/customers?page=4&api_key=*** after 5 attempts: {"error":"${XSS}"}`,
+    },
+    duration_ms: 9_120,
+    pages: 3,
+    requests: 8,
+    retries: { status_500: 4 },
+    records: { seen: 300, valid: 300, invalid: 0, written: 0, duplicates: 0 },
+    schema: { file: "schemas/customer.schema.json", draft: "2020-12" },
+    drift: {
+      policy: "warn",
+      breached: false,
+      new_fields: [],
+      missing_fields: [],
+      type_changes: [],
+      always_null: [],
+    },
+    fields: [
+      { name: "/id", in_schema: true, present: 300, nulls: 0, types: { integer: 300 } },
+      { name: "/email", in_schema: true, present: 296, nulls: 12, types: { string: 284, null: 12 } },
+    ],
+  };
+  const refunds: StreamReport = {
+    ...base("refunds"),
+    status: "rejected",
+    stop_reason: { code: "empty_page", message: "an empty page" },
+    duration_ms: 2_400,
+    pages: 2,
+    requests: 2,
+    records: { seen: 50, valid: 44, invalid: 6, written: 0, duplicates: 0 },
+    invalid_ratio: 0.12,
+    rejected_output: "out/rejected/shop/refunds.jsonl",
+    quarantine: "out/shop/refunds.quarantine.jsonl",
+    schema: { file: "schemas/refund.schema.json", draft: "2020-12" },
+    errors: [
+      {
+        schema_path: "#/properties/amount/minimum",
+        field: "/amount",
+        keyword: "minimum",
+        message: "must be >= 0",
+        count: 6,
+        expected: ">= 0",
+        actual_types: { number: 6 },
+        examples: [{ record_id: "3", value: -15 }],
+      },
+    ],
+    drift: {
+      policy: "warn",
+      breached: false,
+      new_fields: [],
+      missing_fields: [],
+      type_changes: [],
+      always_null: [],
+    },
+    fields: [
+      { name: "/id", in_schema: true, present: 50, nulls: 0, types: { string: 50 } },
+      { name: "/amount", in_schema: true, present: 50, nulls: 0, types: { number: 50 } },
+    ],
+  };
+  return {
+    version: 1,
+    tool_version: "0.1.0",
+    pipeline: "shop",
+    pipeline_file: "pipelines/shop.yaml",
+    run_id: "20250314T093000Z-7f3a",
+    started_at: "2025-03-14T09:30:00.000Z",
+    finished_at: "2025-03-14T09:31:02.500Z",
+    duration_ms: 62_500,
+    status: "failed",
+    exit_code: 1,
+    streams: [orders, customers, refunds],
+  };
+}
+
+export { base as emptyStream };
