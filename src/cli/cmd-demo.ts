@@ -16,8 +16,12 @@ export async function demoCommand(io: CliIO, opts: { dir?: string }): Promise<nu
   const api = await startDemoApi();
   try {
     const names = listPipelineNames(makeProject(dir, null, {}));
-    io.stderr.write(`Demo API listening on ${api.url} (a local fake of GitHub, Slack, a shop, PokeAPI and an OAuth2 CRM)\n`);
-    io.stderr.write(`Running ${names.length} pipelines from ${path.relative(io.cwd, dir) || "."}: ${names.join(", ")}\n\n`);
+    io.stderr.write(
+      `Demo API listening on ${api.url} (a local fake of GitHub, Slack, a shop, PokeAPI and an OAuth2 CRM)\n`,
+    );
+    io.stderr.write(
+      `Running ${names.length} pipelines from ${path.relative(io.cwd, dir) || "."}: ${names.join(", ")}\n\n`,
+    );
     const { runCommand } = await import("./cmd-run.js");
     const code = await runCommand(
       {

@@ -19,12 +19,20 @@ export interface Probe {
 }
 
 /** `pipelines init <name> [--from-url URL]`: a commented pipeline file, guessed from one request. */
-export async function initCommand(io: CliIO, name: string, opts: { fromUrl?: string; force?: boolean }): Promise<number> {
+export async function initCommand(
+  io: CliIO,
+  name: string,
+  opts: { fromUrl?: string; force?: boolean },
+): Promise<number> {
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
   const project = await projectFor(io);
   const file = path.join(project.pipelinesDir, `${name}.yaml`);
-  if (existsSync(file) && !opts.force) throw new CliError(`${path.relative(io.cwd, file)} already exists; use --force to overwrite`, EXIT.config);
+  if (existsSync(file) && !opts.force)
+    throw new CliError(
+      `${path.relative(io.cwd, file)} already exists; use --force to overwrite`,
+      EXIT.config,
+    );
   let text: string;
   if (opts.fromUrl) {
     let url: URL;
@@ -34,12 +42,20 @@ export async function initCommand(io: CliIO, name: string, opts: { fromUrl?: str
     } catch {
       throw new CliError(`--from-url: expected an http(s) URL, found \`${opts.fromUrl}\``, EXIT.config);
     }
-    const client = new HttpClient({ timeoutMs: 30_000, maxResponseBytes: 64 * 1024 * 1024, connections: 1, userAgent: "pipelines-init" });
+    const client = new HttpClient({
+      timeoutMs: 30_000,
+      maxResponseBytes: 64 * 1024 * 1024,
+      connections: 1,
+      userAgent: "pipelines-init",
+    });
     let probe: Probe;
     try {
       const res = await client.send({ method: "GET", url: url.toString(), headers: {} }, io.signal);
       if (res.status < 200 || res.status >= 300) {
-        throw new CliError(`GET ${url} answered ${res.status}; init needs one successful response (add auth to the file by hand and use \`pipelines infer\`)`, EXIT.runFailed);
+        throw new CliError(
+          `GET ${url} answered ${res.status}; init needs one successful response (add auth to the file by hand and use \`pipelines infer\`)`,
+          EXIT.runFailed,
+        );
       }
       let body: unknown;
       try {
@@ -49,7 +65,8 @@ export async function initCommand(io: CliIO, name: string, opts: { fromUrl?: str
       }
       probe = probeResponse(body, res.headers, url);
     } catch (err) {
-      if (err instanceof TransportError) throw new CliError(`GET ${url} failed: ${err.message}`, EXIT.runFailed);
+      if (err instanceof TransportError)
+        throw new CliError(`GET ${url} failed: ${err.message}`, EXIT.runFailed);
       throw err;
     } finally {
       await client.close();
@@ -63,7 +80,9 @@ export async function initCommand(io: CliIO, name: string, opts: { fromUrl?: str
   }
   await writeAtomic(file, text, 0o644);
   io.stdout.write(`wrote ${path.relative(io.cwd, file)}\n`);
-  io.stderr.write(`next: edit it, then \`pipelines validate ${name}\`, \`pipelines plan ${name}\`, \`pipelines run ${name} --max-pages 2\`\n`);
+  io.stderr.write(
+    `next: edit it, then \`pipelines validate ${name}\`, \`pipelines plan ${name}\`, \`pipelines run ${name} --max-pages 2\`\n`,
+  );
   return EXIT.ok;
 }
 
@@ -79,10 +98,23 @@ const CURSOR_PATHS = [
   "$.paging.next.after",
   "$.pagination.next_cursor",
 ];
-const NEXT_URL_PATHS = ["$.next", "$['@odata.nextLink']", "$.links.next", "$._links.next.href", "$.pagination.next", "$.paging.next", "$.next_page_url", "$.meta.next"];
+const NEXT_URL_PATHS = [
+  "$.next",
+  "$['@odata.nextLink']",
+  "$.links.next",
+  "$._links.next.href",
+  "$.pagination.next",
+  "$.paging.next",
+  "$.next_page_url",
+  "$.meta.next",
+];
 
 function get(body: unknown, p: string): unknown {
-  const segs = p.replace(/^\$\.?/, "").replace(/\['([^']+)'\]/g, ".$1").split(".").filter(Boolean);
+  const segs = p
+    .replace(/^\$\.?/, "")
+    .replace(/\['([^']+)'\]/g, ".$1")
+    .split(".")
+    .filter(Boolean);
   let cur: any = body;
   for (const s of segs) {
     if (cur === null || typeof cur !== "object") return undefined;
@@ -105,12 +137,19 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
     // The largest array of objects, at the top level or one level down.
     let best: { path: string; arr: unknown[] } | null = null;
     const consider = (p: string, v: unknown) => {
-      if (Array.isArray(v) && (v.length === 0 || typeof v[0] === "object") && (!best || v.length > best.arr.length)) best = { path: p, arr: v };
+      if (
+        Array.isArray(v) &&
+        (v.length === 0 || typeof v[0] === "object") &&
+        (!best || v.length > best.arr.length)
+      )
+        best = { path: p, arr: v };
     };
     for (const [k, v] of Object.entries(body)) {
       const key = /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `$.${k}` : `$['${k}']`;
       consider(key, v);
-      if (v && typeof v === "object" && !Array.isArray(v)) for (const [k2, v2] of Object.entries(v)) if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k2)) consider(`${key}.${k2}`, v2);
+      if (v && typeof v === "object" && !Array.isArray(v))
+        for (const [k2, v2] of Object.entries(v))
+          if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k2)) consider(`${key}.${k2}`, v2);
     }
     if (best) {
       const b = best as { path: string; arr: unknown[] };
@@ -145,38 +184,65 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
   } else if (cursorPath) {
     paginate = `{ type: cursor, cursor: "${cursorPath}", param: cursor${hasMore ? `, has_more: ${hasMore}` : ""} }`;
     confidence = "medium";
-    reasons.push(`${cursorPath} looks like a cursor; check the name of the request parameter (param) in the API docs`);
+    reasons.push(
+      `${cursorPath} looks like a cursor; check the name of the request parameter (param) in the API docs`,
+    );
   } else if (hasMore && sample && typeof sample === "object" && "id" in (sample as object)) {
     paginate = `{ type: cursor, cursor: "${recordsPath === "$" ? "$" : recordsPath}[-1:].id", param: starting_after, has_more: ${hasMore} }`;
     confidence = "medium";
     reasons.push(`${hasMore} with record ids looks like Stripe-style pagination (starting_after = last id)`);
-  } else if (q.has("offset") || ["$.total", "$.count", "$.meta.total", "$.total_count"].some((p) => typeof get(body, p) === "number") && q.has("limit")) {
-    const total = ["$.total", "$.meta.total", "$.total_count", "$.count"].find((p) => typeof get(body, p) === "number");
+  } else if (
+    q.has("offset") ||
+    (["$.total", "$.count", "$.meta.total", "$.total_count"].some((p) => typeof get(body, p) === "number") &&
+      q.has("limit"))
+  ) {
+    const total = ["$.total", "$.meta.total", "$.total_count", "$.count"].find(
+      (p) => typeof get(body, p) === "number",
+    );
     paginate = `{ type: offset, limit: ${Number(q.get("limit")) || 100}${total ? `, total: "${total}"` : ""} }`;
     confidence = "medium";
     reasons.push(`offset/limit parameters${total ? ` and a total at ${total}` : ""}`);
-  } else if (q.has("page") || ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.page"].some((p) => get(body, p) !== undefined)) {
-    const tp = ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.pages"].find((p) => typeof get(body, p) === "number");
+  } else if (
+    q.has("page") ||
+    ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.page"].some((p) => get(body, p) !== undefined)
+  ) {
+    const tp = ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.pages"].find(
+      (p) => typeof get(body, p) === "number",
+    );
     paginate = `{ type: page${tp ? `, total_pages: "${tp}"` : ""} }`;
     confidence = "medium";
     reasons.push(`page numbers${tp ? ` with a page count at ${tp}` : ""}`);
   } else {
-    reasons.push("no pagination signal found (no Link header, next URL, cursor, offset or page): one page only — check the API docs");
+    reasons.push(
+      "no pagination signal found (no Link header, next URL, cursor, offset or page): one page only — check the API docs",
+    );
   }
   if (recordCount === 0) {
     confidence = "low";
     reasons.push("the response held no records, so the record shape could not be seen");
   }
-  const sampleKeys = sample && typeof sample === "object" && !Array.isArray(sample) ? Object.keys(sample as object).slice(0, 30) : [];
+  const sampleKeys =
+    sample && typeof sample === "object" && !Array.isArray(sample)
+      ? Object.keys(sample as object).slice(0, 30)
+      : [];
   return { recordsPath, recordCount, sampleKeys, paginate, confidence, reasons };
 }
 
 function scaffold(name: string, url: URL | null, probe: Probe | null): string {
   const base = url ? url.origin : "https://api.example.com/v1";
   const pathPart = url ? url.pathname : "/items";
-  const params = url ? [...url.searchParams.entries()].filter(([k]) => !["cursor", "page", "offset", "after", "starting_after", "page_token"].includes(k)) : [];
+  const params = url
+    ? [...url.searchParams.entries()].filter(
+        ([k]) => !["cursor", "page", "offset", "after", "starting_after", "page_token"].includes(k),
+      )
+    : [];
   const fieldLines = probe?.sampleKeys.length
-    ? probe.sampleKeys.map((k) => `    #   ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : JSON.stringify(k)}: ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `$.${k}` : `$['${k}']`}`).join("\n")
+    ? probe.sampleKeys
+        .map(
+          (k) =>
+            `    #   ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : JSON.stringify(k)}: ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `$.${k}` : `$['${k}']`}`,
+        )
+        .join("\n")
     : "    #   id: $.id\n    #   name: $.name\n    #   author: $.user.login";
   return `# yaml-language-server: $schema=../schemas/pipeline.schema.json
 # Pipeline \`${name}\`${url ? `, scaffolded from ${url.origin}${url.pathname} (${probe?.confidence} confidence: check the guesses marked GUESS)` : ""}.

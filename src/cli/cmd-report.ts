@@ -9,14 +9,21 @@ import { projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
 /** `pipelines report <name>`: the latest report's summary, its JSON, or its HTML path. */
-export async function reportCommand(io: CliIO, name: string, opts: { json?: boolean; open?: boolean }): Promise<number> {
+export async function reportCommand(
+  io: CliIO,
+  name: string,
+  opts: { json?: boolean; open?: boolean },
+): Promise<number> {
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
   const project = await projectFor(io);
   const dir = path.join(project.reportsDir, name);
   const jsonFile = path.join(dir, "latest.json");
   if (!existsSync(jsonFile)) {
-    throw new CliError(`no report for \`${name}\` yet (looked for ${path.relative(io.cwd, jsonFile)}); run \`pipelines run ${name}\` first`, EXIT.config);
+    throw new CliError(
+      `no report for \`${name}\` yet (looked for ${path.relative(io.cwd, jsonFile)}); run \`pipelines run ${name}\` first`,
+      EXIT.config,
+    );
   }
   if (opts.open) {
     io.stdout.write(`${path.join(dir, "latest.html")}\n`);
@@ -27,7 +34,9 @@ export async function reportCommand(io: CliIO, name: string, opts: { json?: bool
     io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     return EXIT.ok;
   }
-  io.stdout.write(`${formatReportSummary(JSON.parse(text) as RunReport)}\n  html: ${path.relative(io.cwd, path.join(dir, "latest.html"))}\n`);
+  io.stdout.write(
+    `${formatReportSummary(JSON.parse(text) as RunReport)}\n  html: ${path.relative(io.cwd, path.join(dir, "latest.html"))}\n`,
+  );
   return EXIT.ok;
 }
 
@@ -37,17 +46,32 @@ export function formatReportSummary(r: RunReport): string {
   ];
   for (const s of r.streams) {
     lines.push(
-      `  ${s.name}: ${s.status} · ${fmtInt(s.records.seen)} seen, ${fmtInt(s.records.valid)} valid, ${fmtInt(s.records.invalid)} invalid (${(s.invalid_ratio * 100).toFixed(1)}% of max ${(s.max_invalid_ratio * 100).toFixed(1)}%), ${fmtInt(s.records.written)} written · ${s.pages} pages, ${s.requests} requests${Object.keys(s.retries).length ? `, retries ${Object.entries(s.retries).map(([k, v]) => `${k}×${v}`).join(" ")}` : ""}`,
+      `  ${s.name}: ${s.status} · ${fmtInt(s.records.seen)} seen, ${fmtInt(s.records.valid)} valid, ${fmtInt(s.records.invalid)} invalid (${(s.invalid_ratio * 100).toFixed(1)}% of max ${(s.max_invalid_ratio * 100).toFixed(1)}%), ${fmtInt(s.records.written)} written · ${s.pages} pages, ${s.requests} requests${
+        Object.keys(s.retries).length
+          ? `, retries ${Object.entries(s.retries)
+              .map(([k, v]) => `${k}×${v}`)
+              .join(" ")}`
+          : ""
+      }`,
     );
     if (s.stop_reason) lines.push(`    stopped: ${s.stop_reason.message}`);
     if (s.error) lines.push(`    ${s.status === "rejected" ? "rejected" : "error"}: ${s.error.message}`);
-    for (const g of s.errors.slice(0, 5)) lines.push(`    invalid: ${g.field} ${g.keyword} ×${g.count}${g.expected ? ` (expected ${g.expected})` : ""}`);
+    for (const g of s.errors.slice(0, 5))
+      lines.push(
+        `    invalid: ${g.field} ${g.keyword} ×${g.count}${g.expected ? ` (expected ${g.expected})` : ""}`,
+      );
     const d = s.drift;
     if (d) {
-      for (const f of d.new_fields.slice(0, 5)) lines.push(`    drift: new field ${f.field} in ${f.count} records (first ${f.first_record})`);
+      for (const f of d.new_fields.slice(0, 5))
+        lines.push(`    drift: new field ${f.field} in ${f.count} records (first ${f.first_record})`);
       for (const t of d.type_changes.slice(0, 5))
-        lines.push(`    drift: ${t.field} expected ${t.expected.join("|")}, found ${Object.entries(t.actual).map(([k, v]) => `${k}×${v}`).join(" ")}`);
-      if (d.missing_fields.length) lines.push(`    drift: schema fields never seen: ${d.missing_fields.join(", ")}`);
+        lines.push(
+          `    drift: ${t.field} expected ${t.expected.join("|")}, found ${Object.entries(t.actual)
+            .map(([k, v]) => `${k}×${v}`)
+            .join(" ")}`,
+        );
+      if (d.missing_fields.length)
+        lines.push(`    drift: schema fields never seen: ${d.missing_fields.join(", ")}`);
       if (d.always_null.length) lines.push(`    drift: always null: ${d.always_null.join(", ")}`);
     }
   }

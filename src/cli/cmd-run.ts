@@ -2,8 +2,8 @@ import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
 import { buildReport } from "../report/build-report.js";
 import { writeReport } from "../report/write-report.js";
-import { startPipelineRun } from "../run/run-pipeline.js";
 import { showProgress } from "../run/progress.js";
+import { startPipelineRun } from "../run/run-pipeline.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
@@ -25,7 +25,10 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {
       if (!plan.streams.some((x) => x.name === s)) {
-        throw new CliError(`pipeline \`${plan.pipeline}\` has no stream \`${s}\`; streams: ${plan.streams.map((x) => x.name).join(", ")}`, EXIT.config);
+        throw new CliError(
+          `pipeline \`${plan.pipeline}\` has no stream \`${s}\`; streams: ${plan.streams.map((x) => x.name).join(", ")}`,
+          EXIT.config,
+        );
       }
     }
   }
@@ -46,7 +49,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     const report = buildReport(plan, result, VERSION);
     let reportLine = "";
     try {
-      const written = await writeReport(plan.dirs.reports, report, loaded[i].redactor);
+      const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded[i].redactor);
       reportLine = `  report: ${path.relative(io.cwd, written.html) || written.html}`;
     } catch (err) {
       reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
@@ -58,6 +61,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     else if (result.status === "quality_failed" && code === EXIT.ok) code = EXIT.quality;
     if (io.signal?.aborted) break;
   }
-  if (opts.json) io.stdout.write(`${JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2)}\n`);
+  if (opts.json)
+    io.stdout.write(`${JSON.stringify(summaries.length === 1 ? summaries[0] : summaries, null, 2)}\n`);
   return code;
 }

@@ -102,7 +102,10 @@ Format reference: README.md ("Pipeline file format").
       code = await reportCommand(io, name, opts);
     });
 
-  command("infer", "fetch a sample of records and write a draft JSON Schema to schemas/<pipeline>.<stream>.schema.json")
+  command(
+    "infer",
+    "fetch a sample of records and write a draft JSON Schema to schemas/<pipeline>.<stream>.schema.json",
+  )
     .argument("<name>", "pipeline name")
     .option("-s, --stream <name>", "only this stream")
     .option("--sample <n>", "records to sample per stream", positiveInt, 500)
@@ -112,7 +115,10 @@ Format reference: README.md ("Pipeline file format").
       code = await inferCommand(io, name, opts);
     });
 
-  command("init", "write a commented pipeline file; with --from-url, guess records and pagination from one request")
+  command(
+    "init",
+    "write a commented pipeline file; with --from-url, guess records and pagination from one request",
+  )
     .argument("<name>", "pipeline name (pipelines/<name>.yaml)")
     .option("--from-url <url>", "probe this URL once (GET, no auth)")
     .option("--force", "overwrite an existing file")

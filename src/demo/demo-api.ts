@@ -35,7 +35,8 @@ function rng(seed: number): () => number {
   };
 }
 
-const day = (i: number) => new Date(Date.UTC(2025, 0, 1) + i * 3_600_000 * 7).toISOString().replace(/\.000Z$/, "Z");
+const day = (i: number) =>
+  new Date(Date.UTC(2025, 0, 1) + i * 3_600_000 * 7).toISOString().replace(/\.000Z$/, "Z");
 const LABELS = ["bug", "feature", "docs", "good first issue", "performance"];
 const USERS = ["ada", "grace", "linus", "margaret", "ken", "barbara", "dennis"];
 
@@ -45,7 +46,10 @@ const issues = Array.from({ length: 180 }, (_, k) => {
   return {
     id: 1_000_000 + i,
     number: i,
-    title: i % 47 === 0 ? null : `Widget issue #${i}: ${["crash on save", "slow export", "typo in docs", "add dark mode"][i % 4]}`,
+    title:
+      i % 47 === 0
+        ? null
+        : `Widget issue #${i}: ${["crash on save", "slow export", "typo in docs", "add dark mode"][i % 4]}`,
     state: r() < 0.3 ? "closed" : "open",
     user: { login: USERS[i % USERS.length], id: 500 + (i % USERS.length) },
     labels: LABELS.filter((_, j) => (i >> j) & 1 && j < 3).map((name) => ({ name })),
@@ -77,8 +81,28 @@ const orders = Array.from({ length: 420 }, (_, k) => {
   };
 });
 
-const POKEMON = ["bulbasaur", "ivysaur", "venusaur", "charmander", "charmeleon", "charizard", "squirtle", "wartortle", "blastoise", "caterpie", "metapod", "butterfree", "weedle", "kakuna", "beedrill", "pidgey"];
-const pokemon = Array.from({ length: 151 }, (_, k) => ({ name: POKEMON[k] ?? `pokemon-${k + 1}`, id: k + 1 }));
+const POKEMON = [
+  "bulbasaur",
+  "ivysaur",
+  "venusaur",
+  "charmander",
+  "charmeleon",
+  "charizard",
+  "squirtle",
+  "wartortle",
+  "blastoise",
+  "caterpie",
+  "metapod",
+  "butterfree",
+  "weedle",
+  "kakuna",
+  "beedrill",
+  "pidgey",
+];
+const pokemon = Array.from({ length: 151 }, (_, k) => ({
+  name: POKEMON[k] ?? `pokemon-${k + 1}`,
+  id: k + 1,
+}));
 
 const contacts = Array.from({ length: 95 }, (_, k) => ({
   id: `c_${k + 1}`,
@@ -97,14 +121,19 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers });
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://demo");
     const q = url.searchParams;
-    const int = (name: string, dflt: number, max = 100) => Math.max(0, Math.min(max, Number(q.get(name) ?? dflt) || dflt));
+    const int = (name: string, dflt: number, max = 100) =>
+      Math.max(0, Math.min(max, Number(q.get(name) ?? dflt) || dflt));
     await new Promise((r) => setTimeout(r, 15));
 
     if (url.pathname === "/oauth/token" && req.method === "POST") {
@@ -112,7 +141,10 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
       for await (const chunk of req) body += chunk;
       const form = new URLSearchParams(body);
       if (form.get("client_id") !== CLIENT_ID || form.get("client_secret") !== CLIENT_SECRET) {
-        return send(res, 401, { error: "invalid_client", error_description: "unknown client or wrong secret" });
+        return send(res, 401, {
+          error: "invalid_client",
+          error_description: "unknown client or wrong secret",
+        });
       }
       const token = `demo_at_${++tokenCount}_${Math.random().toString(36).slice(2)}`;
       tokens.set(token, Date.now() + TOKEN_TTL_S * 1000);
@@ -124,7 +156,12 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
     while (window.length && window[0] <= now - 1000) window.shift();
     if (window.length >= RATE_PER_SECOND) {
       const wait = Math.max(0.1, (window[0] + 1000 - now) / 1000);
-      return send(res, 429, { message: "API rate limit exceeded" }, { "retry-after": wait.toFixed(1), "x-ratelimit-remaining": "0" });
+      return send(
+        res,
+        429,
+        { message: "API rate limit exceeded" },
+        { "retry-after": wait.toFixed(1), "x-ratelimit-remaining": "0" },
+      );
     }
     window.push(now);
     const remaining = String(RATE_PER_SECOND - window.length);
@@ -143,8 +180,13 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
       const page = Math.max(1, int("page", 1, 1e6));
       const rows = issues.slice((page - 1) * per, page * per);
       const last = Math.max(1, Math.ceil(issues.length / per));
-      const link = (p: number, rel: string) => `</github/repos/acme/widgets/issues?page=${p}&per_page=${per}>; rel="${rel}"`;
-      const links = [page < last ? link(page + 1, "next") : null, link(last, "last"), link(1, "first")].filter(Boolean);
+      const link = (p: number, rel: string) =>
+        `</github/repos/acme/widgets/issues?page=${p}&per_page=${per}>; rel="${rel}"`;
+      const links = [
+        page < last ? link(page + 1, "next") : null,
+        link(last, "last"),
+        link(1, "first"),
+      ].filter(Boolean);
       return send(res, 200, rows, { ...rl, link: links.join(", ") });
     }
     if (url.pathname === "/slack/conversations.history") {
@@ -156,7 +198,12 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
         const m = /^(bmV4dDo|ZW1wdHk)(\d+)$/.exec(cursor);
         if (!m) return send(res, 200, { ok: false, error: "invalid_cursor" });
         if (m[1] === "ZW1wdHk") {
-          return send(res, 200, { ok: true, messages: [], has_more: true, response_metadata: { next_cursor: `bmV4dDo${m[2]}` } }, rl);
+          return send(
+            res,
+            200,
+            { ok: true, messages: [], has_more: true, response_metadata: { next_cursor: `bmV4dDo${m[2]}` } },
+            rl,
+          );
         }
         start = Number(m[2]);
       }
@@ -164,28 +211,47 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
       const more = start + limit < messages.length;
       // Slack habit: after the first page comes an empty page that still carries a cursor.
       const next = !more ? "" : start === 0 ? `ZW1wdHk${start + limit}` : `bmV4dDo${start + limit}`;
-      return send(res, 200, { ok: true, messages: rows, has_more: more, response_metadata: { next_cursor: next } }, rl);
+      return send(
+        res,
+        200,
+        { ok: true, messages: rows, has_more: more, response_metadata: { next_cursor: next } },
+        rl,
+      );
     }
     if (url.pathname === "/shop/orders") {
       const limit = int("limit", 100, 100);
       const offset = int("offset", 0, 1e9);
-      return send(res, 200, { data: orders.slice(offset, offset + limit), meta: { total: orders.length } }, rl);
+      return send(
+        res,
+        200,
+        { data: orders.slice(offset, offset + limit), meta: { total: orders.length } },
+        rl,
+      );
     }
     if (url.pathname === "/pokeapi/pokemon") {
       const limit = int("limit", 20, 40);
       const offset = int("offset", 0, 1e9);
-      const next = offset + limit < pokemon.length ? `${url.pathname}?offset=${offset + limit}&limit=${limit}` : null;
-      return send(res, 200, {
-        count: pokemon.length,
-        next: next && `http://${req.headers.host}${next}`,
-        results: pokemon.slice(offset, offset + limit).map((p) => ({ name: p.name, url: `http://${req.headers.host}/pokeapi/pokemon/${p.id}/` })),
-      }, rl);
+      const next =
+        offset + limit < pokemon.length ? `${url.pathname}?offset=${offset + limit}&limit=${limit}` : null;
+      return send(
+        res,
+        200,
+        {
+          count: pokemon.length,
+          next: next && `http://${req.headers.host}${next}`,
+          results: pokemon
+            .slice(offset, offset + limit)
+            .map((p) => ({ name: p.name, url: `http://${req.headers.host}/pokeapi/pokemon/${p.id}/` })),
+        },
+        rl,
+      );
     }
     if (url.pathname === "/crm/contacts") {
       const auth = req.headers.authorization ?? "";
       const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
       const exp = tokens.get(token);
-      if (!exp || exp < Date.now()) return send(res, 401, { error: "invalid_token", error_description: "the access token expired" });
+      if (!exp || exp < Date.now())
+        return send(res, 401, { error: "invalid_token", error_description: "the access token expired" });
       const size = int("size", 25, 25);
       const page = Math.max(1, int("page", 1, 1e6));
       const rows = contacts.slice((page - 1) * size, page * size);

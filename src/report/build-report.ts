@@ -12,7 +12,14 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
     const q = s.quality;
     return {
       name: s.name,
-      status: s.status === "rejected" ? "rejected" : s.status === "ok" ? "ok" : s.status === "skipped" ? "skipped" : "failed",
+      status:
+        s.status === "rejected"
+          ? "rejected"
+          : s.status === "ok"
+            ? "ok"
+            : s.status === "skipped"
+              ? "skipped"
+              : "failed",
       stop_reason: s.stop,
       error: s.error,
       warnings: s.warnings,
@@ -20,7 +27,10 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
       pages: s.pages,
       requests: s.requests.requests,
       retries: { ...s.requests.retries },
-      rate_limit_waits: { count: s.requests.rateLimitWaits.count, seconds: +(s.requests.rateLimitWaits.ms / 1000).toFixed(3) },
+      rate_limit_waits: {
+        count: s.requests.rateLimitWaits.count,
+        seconds: +(s.requests.rateLimitWaits.ms / 1000).toFixed(3),
+      },
       records: { ...s.records },
       invalid_ratio: s.records.seen ? +(s.records.invalid / s.records.seen).toFixed(6) : 0,
       max_invalid_ratio: plan.validation.maxInvalidRatio,

@@ -15,11 +15,18 @@ export interface WrittenReport {
  * Writes `reports/<pipeline>/<run-id>.json|.html` and `latest.json|.html`, each atomically. The
  * report is masked once more as a whole before it is written: no secret reaches a report.
  */
-export async function writeReport(reportsDir: string, report: RunReport, redactor: Redactor): Promise<WrittenReport> {
+export async function writeReport(
+  reportsDir: string,
+  projectRoot: string,
+  report: RunReport,
+  redactor: Redactor,
+): Promise<WrittenReport> {
   const safe = redactor.value(report);
   const dir = path.join(reportsDir, safe.pipeline);
   const json = `${JSON.stringify(safe, null, 2)}\n`;
-  const html = redactor.text(renderReportHtml(safe));
+  // Paths in the report are relative to the project root; links are relative to the page.
+  const linkBase = `${path.relative(dir, projectRoot).split(path.sep).join("/")}/`;
+  const html = redactor.text(renderReportHtml(safe, { linkBase }));
   const out: WrittenReport = {
     json: path.join(dir, `${safe.run_id}.json`),
     html: path.join(dir, `${safe.run_id}.html`),

@@ -33,7 +33,11 @@ export class CursorTracker {
 }
 
 /** The value sent on this run: the saved cursor minus `lookback`, or `initial`. */
-export function startValue(stream: StreamPlan, saved: Cursor | null | undefined, fullRefresh: boolean): Cursor | null {
+export function startValue(
+  stream: StreamPlan,
+  saved: Cursor | null | undefined,
+  fullRefresh: boolean,
+): Cursor | null {
   const inc = stream.incremental;
   if (!inc) return null;
   const base = !fullRefresh && saved !== undefined && saved !== null ? saved : inc.initial;

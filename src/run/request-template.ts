@@ -1,5 +1,5 @@
-import type { StreamPlan } from "../compile/plan.js";
 import { joinUrl } from "../compile/compile-source.js";
+import type { StreamPlan } from "../compile/plan.js";
 import { fillTemplate, parseTemplate, type TemplatePart } from "../config/templates.js";
 import { RunError } from "../http/errors.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
@@ -9,10 +9,16 @@ import { getPath, type Row } from "../records/shape.js";
  * A child stream's request with `${parent.…}` templates, parsed once and filled per parent record.
  * A value substituted into the path is percent-encoded as one path segment.
  */
-export function compileRequestTemplate(stream: StreamPlan, baseUrl: string): (parent: Row, parentId: string) => PageRequest {
+export function compileRequestTemplate(
+  stream: StreamPlan,
+  baseUrl: string,
+): (parent: Row, parentId: string) => PageRequest {
   const r = stream.request;
   const path = parseTemplate(r.url).parts;
-  const params = Object.entries(r.params).map(([k, v]) => [k, Array.isArray(v) ? v.map((x) => parseTemplate(x).parts) : parseTemplate(v).parts] as const);
+  const params = Object.entries(r.params).map(
+    ([k, v]) =>
+      [k, Array.isArray(v) ? v.map((x) => parseTemplate(x).parts) : parseTemplate(v).parts] as const,
+  );
   const headers = Object.entries(r.headers).map(([k, v]) => [k, parseTemplate(v).parts] as const);
   const body = compileBody(r.body);
   return (parent, parentId) => {
@@ -20,7 +26,10 @@ export function compileRequestTemplate(stream: StreamPlan, baseUrl: string): (pa
       if (ns !== "parent") return "";
       const v = getPath(parent, p);
       if (v === undefined || v === null || v === "") {
-        throw new RunError("partition", `\`\${parent.${p.join(".")}}\` is ${v === undefined ? "missing" : "empty"} in parent record ${parentId}`);
+        throw new RunError(
+          "partition",
+          `\`\${parent.${p.join(".")}}\` is ${v === undefined ? "missing" : "empty"} in parent record ${parentId}`,
+        );
       }
       const s = typeof v === "object" ? JSON.stringify(v) : String(v);
       return encode ? encodeURIComponent(s) : s;
@@ -29,7 +38,14 @@ export function compileRequestTemplate(stream: StreamPlan, baseUrl: string): (pa
     return {
       method: r.method,
       url: joinUrl(baseUrl, fill(path, true)),
-      params: Object.fromEntries(params.map(([k, v]) => [k, Array.isArray(v) && Array.isArray(v[0]) ? (v as TemplatePart[][]).map((x) => fill(x)) : fill(v as TemplatePart[])])),
+      params: Object.fromEntries(
+        params.map(([k, v]) => [
+          k,
+          Array.isArray(v) && Array.isArray(v[0])
+            ? (v as TemplatePart[][]).map((x) => fill(x))
+            : fill(v as TemplatePart[]),
+        ]),
+      ),
       headers: Object.fromEntries(headers.map(([k, v]) => [k, fill(v)])),
       body: body ? body(lookup(false)) : r.body,
     };
@@ -49,7 +65,9 @@ function compileBody(body: unknown): ((lookup: Lookup) => unknown) | null {
     return (lookup) => items.map((f, i) => (f ? f(lookup) : body[i]));
   }
   if (typeof body === "object") {
-    const entries = Object.entries(body as Record<string, unknown>).map(([k, v]) => [k, compileBody(v), v] as const);
+    const entries = Object.entries(body as Record<string, unknown>).map(
+      ([k, v]) => [k, compileBody(v), v] as const,
+    );
     return (lookup) => Object.fromEntries(entries.map(([k, f, v]) => [k, f ? f(lookup) : v]));
   }
   return null;

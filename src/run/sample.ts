@@ -24,7 +24,12 @@ export async function sampleStream(
   const byName = new Map(plan.streams.map((s) => [s.name, s]));
   try {
     await auth.start(signal);
-    const collect = async (stream: StreamPlan, limit: number, parents: Row[] | null, sink: (row: Row) => void) => {
+    const collect = async (
+      stream: StreamPlan,
+      limit: number,
+      parents: Row[] | null,
+      sink: (row: Row) => void,
+    ) => {
       const result = blankResult(stream.name);
       const opts: StreamRunOptions = {
         runId: "sample",
@@ -47,7 +52,16 @@ export async function sampleStream(
       };
       if (!stream.parent) {
         const r = stream.request;
-        await pull(stream, executor, opts, { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body }, shaper, write, result, undefined);
+        await pull(
+          stream,
+          executor,
+          opts,
+          { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body },
+          shaper,
+          write,
+          result,
+          undefined,
+        );
       } else {
         const template = compileRequestTemplate(stream, plan.source.baseUrl);
         for (const [i, parent] of (parents ?? []).entries()) {
