@@ -1,3 +1,4 @@
+import { compileRecordSchema, type ValidateFunction } from "./ajv.js";
 import { type JsonType, jsonType } from "./quality.js";
 
 /**
@@ -22,6 +23,17 @@ const FORMATS: [string, RegExp][] = [
   ["uri", /^https?:\/\/[^\s]+$/],
   ["uuid", /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i],
 ];
+
+/**
+ * A value counts for a format only when it also passes the check the runner will apply (ajv-formats):
+ * the patterns above are looser (`2024-02-30`, `10:00Z` without seconds), and a draft schema must
+ * accept the very records it was inferred from.
+ */
+let formatChecks: Map<string, ValidateFunction> | null = null;
+function passesFormat(name: string, value: string): boolean {
+  formatChecks ??= new Map(FORMATS.map(([f]) => [f, compileRecordSchema({ type: "string", format: f })]));
+  return formatChecks.get(name)!(value) as boolean;
+}
 
 function newNode(): Node {
   return { count: 0, types: new Set(), formats: new Map(), strings: 0, props: null, objects: 0, items: null };
@@ -52,7 +64,10 @@ function observe(node: Node, value: unknown): void {
   node.types.add(t);
   if (t === "string") {
     node.strings++;
-    for (const [name, re] of FORMATS) if (re.test(value as string)) node.formats.set(name, (node.formats.get(name) ?? 0) + 1);
+    for (const [name, re] of FORMATS) {
+      if (re.test(value as string) && passesFormat(name, value as string))
+        node.formats.set(name, (node.formats.get(name) ?? 0) + 1);
+    }
   } else if (t === "object") {
     node.objects++;
     node.props ??= new Map();

@@ -1,6 +1,6 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
-import { type ErrorObject, compileRecordSchema, schemaDraft, type ValidateFunction } from "./ajv.js";
+import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "./ajv.js";
 import type { Row } from "./shape.js";
 
 /** One validation error of one record, as written to the quarantine file. */
@@ -82,7 +82,8 @@ export class StreamQuality {
     const pk = this.stream.primaryKey;
     if (pk) {
       const parts = pk.map((k) => row[k]);
-      if (parts.every((p) => p !== undefined && p !== null)) return parts.map((p) => (typeof p === "object" ? JSON.stringify(p) : String(p))).join("/");
+      if (parts.every((p) => p !== undefined && p !== null))
+        return parts.map((p) => (typeof p === "object" ? JSON.stringify(p) : String(p))).join("/");
     }
     return `#${position}`;
   }
@@ -117,9 +118,18 @@ export class StreamQuality {
   }
 
   private record(e: ErrorObject, id: string): RecordError {
-    const missing = e.keyword === "required" ? (e.params as { missingProperty: string }).missingProperty : null;
-    const extra = e.keyword === "additionalProperties" ? (e.params as { additionalProperty: string }).additionalProperty : null;
-    const path = missing ? `${e.instancePath}/${missing}` : extra ? `${e.instancePath}/${extra}` : e.instancePath || "/";
+    // `required`, and `dependentRequired` / draft-07 `dependencies`: a field is missing.
+    const params = e.params as { missingProperty?: unknown; property?: unknown };
+    const missing = typeof params.missingProperty === "string" ? params.missingProperty : null;
+    const extra =
+      e.keyword === "additionalProperties"
+        ? (e.params as { additionalProperty: string }).additionalProperty
+        : null;
+    const path = missing
+      ? `${e.instancePath}/${missing}`
+      : extra
+        ? `${e.instancePath}/${extra}`
+        : e.instancePath || "/";
     const value = extra ? (e.data as Record<string, unknown>)?.[extra] : e.data;
     const actual = missing ? "missing" : jsonType(value);
     const expected = describeExpected(e);
@@ -131,7 +141,9 @@ export class StreamQuality {
         schema_path: e.schemaPath,
         field,
         keyword: e.keyword,
-        message: missing ? `required field \`${missing}\` is missing` : (e.message ?? e.keyword),
+        message: missing
+          ? `required field \`${missing}\` is missing${e.keyword === "required" ? "" : ` (\`${params.property}\` is present)`}`
+          : (e.message ?? e.keyword),
         count: 0,
         expected,
         actual_types: {},
@@ -141,7 +153,8 @@ export class StreamQuality {
     }
     g.count++;
     g.actual_types[actual] = (g.actual_types[actual] ?? 0) + 1;
-    if (g.examples.length < MAX_EXAMPLES) g.examples.push({ record_id: id, value: missing ? null : truncate(value) });
+    if (g.examples.length < MAX_EXAMPLES)
+      g.examples.push({ record_id: id, value: missing ? null : truncate(value) });
     return { path, keyword: e.keyword, message: g.message, expected, actual };
   }
 
@@ -150,10 +163,19 @@ export class StreamQuality {
   }
 
   fieldStats(): FieldStats[] {
-    const names = [...this.schemaTypes.keys(), ...[...this.fields.keys()].filter((k) => !this.schemaTypes.has(k))];
+    const names = [
+      ...this.schemaTypes.keys(),
+      ...[...this.fields.keys()].filter((k) => !this.schemaTypes.has(k)),
+    ];
     return names.map((name) => {
       const f = this.fields.get(name);
-      return { name, in_schema: this.schemaTypes.has(name), present: f?.present ?? 0, nulls: f?.nulls ?? 0, types: { ...(f?.types ?? {}) } };
+      return {
+        name,
+        in_schema: this.schemaTypes.has(name),
+        present: f?.present ?? 0,
+        nulls: f?.nulls ?? 0,
+        types: { ...(f?.types ?? {}) },
+      };
     });
   }
 
@@ -167,7 +189,8 @@ export class StreamQuality {
       if (!this.schemaTypes.has(name)) {
         // Counted where it has a value: a `fields:` mapping writes null for records without it.
         const count = f.present - f.nulls;
-        if (count > 0) newFields.push({ field: name, count, examples: f.examples, first_record: f.firstRecord! });
+        if (count > 0)
+          newFields.push({ field: name, count, examples: f.examples, first_record: f.firstRecord! });
         else alwaysNull.push(name);
         continue;
       }
@@ -175,7 +198,8 @@ export class StreamQuality {
       if (declared) {
         const off: Record<string, number> = {};
         for (const [t, n] of Object.entries(f.types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
-        if (Object.keys(off).length) typeChanges.push({ field: name, expected: declared, actual: { ...f.types } });
+        if (Object.keys(off).length)
+          typeChanges.push({ field: name, expected: declared, actual: { ...f.types } });
       }
       if (f.present > 0 && f.nulls === f.present) alwaysNull.push(name);
     }
@@ -203,6 +227,8 @@ function describeExpected(e: ErrorObject): string | null {
     case "type":
       return Array.isArray(p.type) ? p.type.join(" or ") : String(p.type);
     case "required":
+    case "dependentRequired":
+    case "dependencies":
       return "present";
     case "enum":
       return `one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
