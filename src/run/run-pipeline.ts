@@ -141,6 +141,7 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
               limit: opts.limit ?? null,
               maxPages: opts.maxPages ?? null,
               fullRefresh: opts.fullRefresh ?? false,
+              prefetch: plan.source.concurrency,
               state,
               scratchDir,
               signal: opts.signal,

@@ -33,6 +33,8 @@ export interface StreamRunOptions {
   /** Overrides the paginator's max_pages. */
   maxPages: number | null;
   fullRefresh: boolean;
+  /** Pages fetched ahead by offset and page paginators (1: none). */
+  prefetch: number;
   state: StateStore;
   /** Where the valid records of a parent stream are kept for its children during the run. */
   scratchDir: string;
@@ -256,7 +258,8 @@ async function runPartitions(
       (async () => {
         try {
           const first = applyIncremental(template(parent, parentKey), stream, since);
-          await pull(stream, executor, opts, first, shaper, (row) => lane.write(row), result, parent);
+          // Partitions already use the concurrency; each pulls its pages in sequence.
+          await pull(stream, executor, { ...opts, prefetch: 1 }, first, shaper, (row) => lane.write(row), result, parent);
           partitions.done++;
         } catch (err) {
           if (stream.onPartitionError === "skip" && err instanceof RunError && err.kind !== "aborted" && err.kind !== "validation") {
@@ -290,6 +293,17 @@ function parentId(parentName: string, key: string[] | null, parent: Row, positio
   return `${parentName}#${position}`;
 }
 
+interface FetchedPageData {
+  response: HttpResponse;
+  body: unknown;
+  records: unknown[];
+}
+
+/**
+ * Pulls one request's pages until the paginator stops. Offset and page paginators fetch up to
+ * `opts.prefetch` pages ahead concurrently (guesses from `peek`, checked in order against
+ * `next()`; a wrong guess is dropped and refetched), so records are written in page order.
+ */
 export async function pull(
   stream: StreamPlan,
   executor: RequestExecutor,
@@ -304,13 +318,7 @@ export async function pull(
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = createPaginator(stream.paginator);
   const pointerType = POINTER_TYPES.has(stream.paginator.type);
-  let request = paginator.first(firstRequest);
-  const seen = new Set<string>();
-  if (stream.paginator.type === "link_header" || stream.paginator.type === "next_url") seen.add(requestUrl(request));
-  let emptyRun = 0;
-  let pages = 0;
-  for (;;) {
-    if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+  const fetchPage = async (request: PageRequest): Promise<FetchedPageData> => {
     const url = requestUrl(request);
     checkOrigin(url, opts, executor);
     const response = await executor.fetch(
@@ -332,7 +340,39 @@ export async function pull(
         );
       }
     }
-    const records = shaper.select(body);
+    return { response, body, records: shaper.select(body) };
+  };
+  const prefetch = paginator.peek && opts.prefetch > 1 ? opts.prefetch : 1;
+  const ahead = new Map<string, Promise<FetchedPageData>>();
+  // Page numbers can be guessed at once; offsets only once the first page shows the page size.
+  let pageSize = stream.paginator.type === "page" ? 1 : 0;
+  let request = paginator.first(firstRequest);
+  const seen = new Set<string>();
+  if (stream.paginator.type === "link_header" || stream.paginator.type === "next_url") seen.add(requestUrl(request));
+  let emptyRun = 0;
+  let pages = 0;
+  for (;;) {
+    if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    const url = requestUrl(request);
+    let pending = ahead.get(url);
+    if (pending) ahead.delete(url);
+    else {
+      ahead.clear(); // every guess was wrong (a short page moved the offsets)
+      pending = fetchPage(request);
+    }
+    if (prefetch > 1 && pageSize > 0) {
+      for (let k = 1; k < prefetch; k++) {
+        if (maxPages !== null && pages + 1 + k > maxPages) break;
+        const guess = paginator.peek!(k, pageSize);
+        if (!guess) break;
+        const key = requestUrl(guess);
+        if (ahead.has(key)) continue;
+        const p = fetchPage(guess);
+        p.catch(() => {}); // a guess past the end may fail; it only matters if it is used
+        ahead.set(key, p);
+      }
+    }
+    const { response, body, records } = await pending;
     result.pages++;
     pages++;
     for (const record of records) {
@@ -342,6 +382,7 @@ export async function pull(
     if (opts.limit !== null && result.records.written >= opts.limit) {
       return { code: "limit", message: `--limit ${opts.limit} reached` };
     }
+    if (records.length > 0) pageSize = records.length;
     const step = paginator.next({ request, response, body, recordCount: records.length });
     if ("stop" in step) return step.stop;
     if (maxPages !== null && pages >= maxPages) {

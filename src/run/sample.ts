@@ -41,6 +41,7 @@ export async function sampleStream(
         limit,
         maxPages: null,
         fullRefresh: true,
+        prefetch: 1,
         state,
         scratchDir: "",
         signal,

@@ -51,6 +51,12 @@ export type NextStep = { request: PageRequest; pointer: string | null } | { stop
 export interface Paginator {
   first(request: PageRequest): PageRequest;
   next(page: FetchedPage): NextStep;
+  /**
+   * Offset and page paginators can say where the page `k` pages after the next one will be
+   * (assuming pages of `pageSize` records), so pages can be fetched ahead concurrently; null when
+   * that page is known not to exist (past a total). The runner checks every guess against next().
+   */
+  peek?(k: number, pageSize: number): PageRequest | null;
 }
 
 export function stop(code: StopCode, message: string, warning = false): NextStep {

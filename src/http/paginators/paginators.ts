@@ -56,8 +56,14 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
 function offset(plan: PlanOf<"offset">): Paginator {
   const total = plan.total ? compileJsonPath(plan.total) : null;
   let at = plan.start;
+  let knownTotal: number | null = null;
   let base: PageRequest;
   return {
+    peek: (k, pageSize) => {
+      const offset = at + k * pageSize;
+      if (pageSize <= 0 || (knownTotal !== null && offset >= knownTotal)) return null;
+      return inject(base, "query", plan.offsetParam, offset);
+    },
     first: (r) => {
       base = inject(r, "query", plan.limitParam, plan.limit);
       return inject(base, "query", plan.offsetParam, at);
@@ -68,7 +74,10 @@ function offset(plan: PlanOf<"offset">): Paginator {
       if (total) {
         const t = total.first(page.body);
         const n = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
-        if (typeof n === "number" && Number.isFinite(n) && at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
+        if (typeof n === "number" && Number.isFinite(n)) {
+          knownTotal = n;
+          if (at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
+        }
       }
       return { request: inject(base, "query", plan.offsetParam, at), pointer: null };
     },
@@ -78,8 +87,14 @@ function offset(plan: PlanOf<"offset">): Paginator {
 function page(plan: PlanOf<"page">): Paginator {
   const totalPages = plan.totalPages ? compileJsonPath(plan.totalPages) : null;
   let n = plan.start;
+  let knownPages: number | null = null;
   let base: PageRequest;
   return {
+    peek: (k) => {
+      const page = n + k;
+      if (knownPages !== null && page - plan.start + 1 > knownPages) return null;
+      return inject(base, "query", plan.pageParam, page);
+    },
     first: (r) => {
       base = plan.sizeParam && plan.size !== null ? inject(r, "query", plan.sizeParam, plan.size) : r;
       return inject(base, "query", plan.pageParam, n);
@@ -89,8 +104,10 @@ function page(plan: PlanOf<"page">): Paginator {
       if (totalPages) {
         const t = totalPages.first(fetched.body);
         const total = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
-        if (typeof total === "number" && Number.isFinite(total) && n - plan.start + 1 >= total)
-          return stop("last_page", `page ${n} was the last of ${total} (${plan.totalPages})`);
+        if (typeof total === "number" && Number.isFinite(total)) {
+          knownPages = total;
+          if (n - plan.start + 1 >= total) return stop("last_page", `page ${n} was the last of ${total} (${plan.totalPages})`);
+        }
       }
       n++;
       return { request: inject(base, "query", plan.pageParam, n), pointer: null };
