@@ -36,7 +36,12 @@ const decompressors: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<
 export class HttpClient {
   private readonly pools = new Map<string, Pool>();
   constructor(
-    private readonly opts: { timeoutMs: number; maxResponseBytes: number; connections: number; userAgent: string },
+    private readonly opts: {
+      timeoutMs: number;
+      maxResponseBytes: number;
+      connections: number;
+      userAgent: string;
+    },
   ) {}
 
   private pool(origin: string): Pool {
@@ -71,6 +76,8 @@ export class HttpClient {
       ...lowerKeys(req.headers),
     };
     if (req.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
+    // Once the status line and headers are in, a closed connection means a truncated body.
+    let gotHeaders = false;
     try {
       const res = await this.pool(url.origin).request({
         path: url.pathname + url.search,
@@ -79,6 +86,7 @@ export class HttpClient {
         body: req.body,
         signal: deadline.signal,
       });
+      gotHeaders = true;
       const resHeaders: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) {
         if (v !== undefined) resHeaders[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : String(v);
@@ -104,13 +112,23 @@ export class HttpClient {
         try {
           body = await decompressors[encoding](body, { maxOutputLength: this.opts.maxResponseBytes });
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-          throw new TransportError("truncated", `the ${encoding} body did not decompress (${(err as Error).message})`);
+          if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
+            throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+          throw new TransportError(
+            "truncated",
+            `the ${encoding} body did not decompress (${(err as Error).message})`,
+          );
         }
       }
-      return { status: res.statusCode, headers: resHeaders, body, url: req.url, elapsedMs: performance.now() - started };
+      return {
+        status: res.statusCode,
+        headers: resHeaders,
+        body,
+        url: req.url,
+        elapsedMs: performance.now() - started,
+      };
     } catch (err) {
-      throw classify(err, deadline.signal.reason, this.opts.timeoutMs);
+      throw classify(err, deadline.signal.reason, this.opts.timeoutMs, gotHeaders);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onOuterAbort);
@@ -132,10 +150,13 @@ function lowerKeys(h: Record<string, string>): Record<string, string> {
 }
 
 function tooLarge(limit: number, status: number): TransportError {
-  return new TransportError("too_large", `the response (status ${status}) is larger than max_response_size (${limit} bytes)`);
+  return new TransportError(
+    "too_large",
+    `the response (status ${status}) is larger than max_response_size (${limit} bytes)`,
+  );
 }
 
-function classify(err: unknown, abortReason: unknown, timeoutMs: number): Error {
+function classify(err: unknown, abortReason: unknown, timeoutMs: number, gotHeaders: boolean): Error {
   if (err instanceof TransportError) return err;
   if (abortReason instanceof TimeoutMarker) {
     return new TransportError("timeout", `no complete response within the ${timeoutMs / 1000}s timeout`);
@@ -160,12 +181,12 @@ function classify(err: unknown, abortReason: unknown, timeoutMs: number): Error 
     case "ECONNRESET":
     case "EPIPE":
     case "UND_ERR_CLOSED":
-      return new TransportError(
-        /other side closed|terminated/i.test(e.message) && (e as any).cause?.bytesRead ? "truncated" : "reset",
-        `the connection was closed before a complete response (${code})`,
-      );
+      // Not the socket's bytesRead: on a kept-alive socket it counts earlier responses too.
+      return gotHeaders
+        ? new TransportError("truncated", `the connection was closed before the whole body arrived (${code})`)
+        : new TransportError("reset", `the connection was closed before a response (${code})`);
     default:
-      if (/terminated|premature close|aborted/i.test(e?.message ?? ""))
+      if (gotHeaders || /terminated|premature close|aborted/i.test(e?.message ?? ""))
         return new TransportError("truncated", `the response ended early (${firstBytes(e.message, 120)})`);
       return new TransportError("reset", `request failed: ${firstBytes(e?.message ?? String(err), 200)}`);
   }
