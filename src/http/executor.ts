@@ -67,16 +67,20 @@ export class RequestExecutor {
     const base = sameOrigin ? request : this.stripCredentials(request);
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      const waited = await budget.acquire(signal);
-      if (waited > 0) {
-        stats.rateLimitWaits.count++;
-        stats.rateLimitWaits.ms += waited;
-      }
+      // A connection slot first, then the budget: the budget's stamp is then taken right before
+      // the request goes out, not while it waits for a slot.
       const release = await slots.acquire();
       let res: HttpResponse | null = null;
       let failure: TransportError | null = null;
       let sent: HttpRequest = base;
+      let ticket: { done: () => void } | null = null;
       try {
+        const { waited, done } = await budget.begin(signal);
+        ticket = { done };
+        if (waited > 0) {
+          stats.rateLimitWaits.count++;
+          stats.rateLimitWaits.ms += waited;
+        }
         const req = sameOrigin ? await auth.apply(base, signal) : base;
         sent = req;
         stats.requests++;
@@ -85,19 +89,27 @@ export class RequestExecutor {
         if (err instanceof TransportError) failure = err;
         else throw err;
       } finally {
+        ticket?.done();
         release();
       }
       if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
 
       if (failure) {
         if (!failure.retryable) {
-          throw new RunError(failure.kind === "too_large" ? "too_large" : "aborted", `${this.describe(request)}: ${failure.message}`);
+          throw new RunError(
+            failure.kind === "too_large" ? "too_large" : "aborted",
+            `${this.describe(request)}: ${failure.message}`,
+          );
         }
         if (attempt >= retry.maxAttempts) {
-          throw new RunError("transport", `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${failure.message}`, {
-            attempts: attempt,
-            cause: failure.kind,
-          });
+          throw new RunError(
+            "transport",
+            `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${failure.message}`,
+            {
+              attempts: attempt,
+              cause: failure.kind,
+            },
+          );
         }
         count(stats, failure.kind);
         await sleep(this.backoff(retry, attempt), signal);
@@ -157,7 +169,12 @@ export class RequestExecutor {
       const remaining = r.headers[rl.remainingHeader];
       if (remaining !== undefined && Number(remaining) <= 0) {
         const reset = parseReset(r.headers[rl.resetHeader]);
-        if (reset !== null) return { ms: Math.max(0, reset - Date.now()), source: `${rl.resetHeader}: ${r.headers[rl.resetHeader]}`, fromReset: true };
+        if (reset !== null)
+          return {
+            ms: Math.max(0, reset - Date.now()),
+            source: `${rl.resetHeader}: ${r.headers[rl.resetHeader]}`,
+            fromReset: true,
+          };
       }
     }
     const ra = parseRetryAfter(r.headers["retry-after"]);
@@ -172,7 +189,8 @@ export class RequestExecutor {
     const remaining = r.headers[rl.remainingHeader];
     if (remaining === undefined || Number(remaining) > 0) return;
     const reset = parseReset(r.headers[rl.resetHeader]);
-    if (reset !== null && reset - Date.now() <= this.deps.source.retry.maxDelayMs) this.deps.budget.pauseUntil(reset);
+    if (reset !== null && reset - Date.now() <= this.deps.source.retry.maxDelayMs)
+      this.deps.budget.pauseUntil(reset);
   }
 
   private stripCredentials(req: HttpRequest): HttpRequest {

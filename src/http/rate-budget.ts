@@ -37,7 +37,17 @@ export class RateBudget {
   }
 
   /** Waits for a slot in every window; returns the time waited (ms). */
-  acquire(signal?: AbortSignal): Promise<number> {
+  async acquire(signal?: AbortSignal): Promise<number> {
+    return (await this.begin(signal)).waited;
+  }
+
+  /**
+   * Waits for a slot in every window. Call `done()` when the response is in: the slot then counts
+   * from that moment, not from when the request was queued. The API counts a request when it
+   * arrives, which is some time after it was stamped here (a new connection, a busy event loop);
+   * counting from the response keeps the budget on the safe side of the API's window.
+   */
+  begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
     const turn = this.queue.then(() => this.take(signal));
     this.queue = turn.then(
       () => undefined,
@@ -46,7 +56,7 @@ export class RateBudget {
     return turn;
   }
 
-  private async take(signal?: AbortSignal): Promise<number> {
+  private async take(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
     let waited = 0;
     for (;;) {
       const t = this.now();
@@ -61,14 +71,23 @@ export class RateBudget {
       waited += wait;
     }
     const t = this.now();
+    const slots: [Window, number][] = [];
     for (const w of this.windows) {
-      if (w.starts.length < w.limit) w.starts.push(t);
-      else {
+      if (w.starts.length < w.limit) {
+        slots.push([w, w.starts.length]);
+        w.starts.push(t);
+      } else {
+        slots.push([w, w.next]);
         w.starts[w.next] = t;
         w.next = (w.next + 1) % w.limit;
       }
     }
-    return waited;
+    const done = () => {
+      const end = this.now();
+      // Unless the slot was already reused (a request longer than the window).
+      for (const [w, i] of slots) if (w.starts[i] === t && end > t) w.starts[i] = end;
+    };
+    return { waited, done };
   }
 
   /** The API said its budget is spent: hold every request until `untilMs` (epoch ms). */
