@@ -234,7 +234,6 @@ export function loadPipelineText(
     return value;
   };
   const resolved = resolveTree(raw, []) as Record<string, any>;
-  for (const [v, plain] of envUses) if (!plain) secrets.add(v);
   // Templates in the project config's `defaults`: same rules, positions are the config file's.
   const defaultsFile = project.configFile ?? path.join(project.root, "(project config)");
   for (const [at, value] of stringsOf(project.defaults, ["defaults"])) {
@@ -257,14 +256,16 @@ export function loadPipelineText(
       issueIn("bad_template", (err as Error).message);
       continue;
     }
+    // `defaults.output.path` may use `${stream}` and `${pipeline}` like a file's `output.path`.
+    const allowed = allowedNamespaces(at.slice(1), {});
     for (const part of parsed.parts) {
       if (typeof part === "string") continue;
-      if (part.ns !== "env" || part.path.length !== 1) {
+      if (!allowed.includes(part.ns) || (part.ns === "env" && part.path.length !== 1)) {
         issueIn(
           "bad_template",
-          `\`${part.raw}\` cannot be used here; project defaults may use \`\${env.NAME}\``,
+          `\`${part.raw}\` cannot be used here; templates here may use ${allowed.map((n) => `\`\${${n}${n === "env" ? ".NAME" : ""}}\``).join(", ")}`,
         );
-      } else {
+      } else if (part.ns === "env") {
         envUsed.add(part.path[0]);
         if (env[part.path[0]] === undefined)
           issueIn("missing_env", `environment variable \`${part.path[0]}\` is not set`, {
@@ -274,7 +275,10 @@ export function loadPipelineText(
       }
     }
   }
-  const defaults = resolveTree(project.defaults, ["defaults"]) as Project["defaults"];
+  // Resolved at the paths they take in the pipeline (`source.base_url`, `output.path`).
+  const defaults = resolveTree(project.defaults, []) as Project["defaults"];
+  // Only now is every use of an env value known (the file's and the defaults').
+  for (const [v, plain] of envUses) if (!plain) secrets.add(v);
   for (const section of ["source", "output", "validation"] as const) {
     const d = defaults[section];
     if (d) resolved[section] = deepMerge(d, resolved[section] ?? {});

@@ -666,6 +666,43 @@ describe("project config and .env", () => {
     }
   });
 
+  it("project defaults: env values are secrets, output.path may use ${stream} and ${pipeline}", () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const project = makeProject(dir, path.join(dir, "pipelines.config.yaml"), {
+        defaults: {
+          source: { params: { api_key: "${env.DEFAULT_KEY}" } },
+          output: { format: "csv", path: "exports/${pipeline}/${stream}.csv" },
+        },
+      });
+      const text =
+        "source:\n  base_url: https://x.test\nstreams:\n  users: { path: /u }\n  teams: { path: /t }\n";
+      const loaded = loadOk(project, text, { DEFAULT_KEY: "defaults-secret-999" }, "crm");
+      const plan = compilePlan(loaded);
+      expect(plan.source.params).toEqual({ api_key: "defaults-secret-999" });
+      expect(plan.streams.map((s) => s.output.path)).toEqual([
+        path.join(dir, "exports", "crm", "users.csv"),
+        path.join(dir, "exports", "crm", "teams.csv"),
+      ]);
+      const shown = JSON.stringify(redactPlan(plan, loaded.redactor));
+      expect(shown).not.toContain("defaults-secret-999");
+      expect(shown).toContain('"api_key":"***"');
+      // `${stream}` elsewhere in the defaults is an error in the config file.
+      const bad = makeProject(dir, path.join(dir, "pipelines.config.yaml"), {
+        defaults: { source: { headers: { "X-Stream": "${stream}" } } },
+      });
+      expect(issuesOf(bad, text)).toMatchObject([
+        {
+          code: "bad_template",
+          file: path.join(dir, "pipelines.config.yaml"),
+          path: "defaults.source.headers.X-Stream",
+        },
+      ]);
+    } finally {
+      cleanup();
+    }
+  });
+
   it("rejects unknown project settings", async () => {
     const { dir, cleanup } = tempDir();
     try {
