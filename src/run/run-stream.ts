@@ -190,7 +190,7 @@ export async function runStream(
     if (quarantine) {
       await (quarantine as AtomicFile).commit();
       quarantine = null;
-    } else if (policy === "skip") await rm(quarantinePath, { force: true });
+    } else await rm(quarantinePath, { force: true });
     if (keep) {
       await (keep as AtomicFile).commit();
       keep = null;
@@ -270,7 +270,11 @@ async function runPartitions(
           }
         } finally {
           release();
-          await lane.close();
+          // Closing flushes later partitions' buffered records: a record that fails there
+          // (invalid_records: fail) fails the stream once every partition has ended.
+          await lane.close().catch((err: unknown) => {
+            fatal ??= err;
+          });
         }
       })(),
     );

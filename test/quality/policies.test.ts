@@ -217,10 +217,8 @@ describe("the quarantine file describes the latest run", () => {
     ]);
   });
 
-  // Known bug (src/run/run-stream.ts, not fixed here: another engineer is editing that file): the
-  // stale quarantine is removed only under `invalid_records: skip`, so after switching to `keep`
-  // the previous run's quarantine stays and describes records that are now in the output.
-  it.fails("keep: a stale quarantine from an earlier skip run is removed", async () => {
+  // The quarantine describes the latest run only: switching to `keep` removes the old one.
+  it("keep: a stale quarantine from an earlier skip run is removed", async () => {
     await runShop("{ max_invalid_ratio: 0.5 }");
     expect(p.exists(QUARANTINE)).toBe(true);
     const r = await runShop("{ invalid_records: keep, max_invalid_ratio: 0.5 }", "clean: 1");
