@@ -85,7 +85,9 @@ export function compileJsonPath(path: string): CompiledPath {
   return compiled;
 }
 
-const NAME = /[A-Za-z_$][A-Za-z0-9_$-]*/y;
+// A member name after `.`: what jsonpath-plus reads there, including non-ASCII letters
+// (`$.données`) and leading digits (`$.1x`).
+const NAME = /[\p{L}\p{N}_$-]+/uy;
 
 function analyse(path: string): Analysis {
   if (typeof path !== "string" || !path.startsWith("$")) {

@@ -495,6 +495,27 @@ describe("plan content", () => {
     expect(c.request.params).toEqual({ shared: "a$${b}", q: "$${lit}-${parent.id}" });
   });
 
+  it("accepts the JSONPaths of the format (and names that are not ASCII)", () => {
+    const paths: [string, boolean][] = [
+      ["$.data", false],
+      ["$.paging.next.after", false],
+      ["$['@odata.nextLink']", false],
+      ["$.data[-1:].id", true],
+      ["$.items[?(@.active)]", true],
+      ["$.items[?(@.price < 10 && @.active)].id", true],
+      ["$..id", true],
+      ["$.labels[*].name", true],
+      ["$.a['b c']", false],
+      ["$.données.prénom", false],
+      ["$.1x", false],
+      ["$.a-b", false],
+    ];
+    const fields = paths.map(([p], i) => `      f${i}: ${JSON.stringify(p)}\n`).join("");
+    const text = `source:\n  base_url: https://x.test\nstreams:\n  a:\n    path: /a\n    fields:\n${fields}`;
+    const plan = compilePlan(loadOk(project, text));
+    expect(plan.streams[0].fields?.map((f) => [f.path, f.multi])).toEqual(paths);
+  });
+
   it("compiles a stream schema given inline or by file", () => {
     const text = yaml`
       source:
