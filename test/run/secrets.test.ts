@@ -304,6 +304,17 @@ function issuedTokens(): { access: string[]; refresh: string[] } {
   return { access: [...access], refresh: [...refresh] };
 }
 
+/** Every secret by name; the user name of basic auth is not one, but `user:password` is. */
+function secretsToFind(opts: { rotated: boolean }): Record<string, string> {
+  const { access, refresh } = issuedTokens();
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(S)) if (name !== "basicUser") out[name] = value;
+  out.basicCredential = `${S.basicUser}:${S.basicPass}`;
+  for (const [i, t] of access.entries()) out[`access token ${i}`] = t;
+  if (opts.rotated) for (const [i, t] of refresh.entries()) out[`rotated refresh token ${i}`] = t;
+  return out;
+}
+
 function findLeaks(text: string, secrets: Record<string, string>): string[] {
   const leaks: string[] = [];
   for (const [name, secret] of Object.entries(secrets)) {
@@ -358,11 +369,7 @@ describe("no secret leaves the process", () => {
   });
 
   it("no request to another origin carried a secret", () => {
-    const { access } = issuedTokens();
-    const secrets: Record<string, string> = { ...S };
-    delete (secrets as Record<string, string | undefined>).basicUser;
-    secrets.basicCredential = `${S.basicUser}:${S.basicPass}`;
-    access.forEach((t, i) => (secrets[`access token ${i}`] = t));
+    const secrets = secretsToFind({ rotated: true });
     // Five pipelines followed the link: pages 3 of 3 came from the other origin.
     expect(servers.other.requests.filter((q) => q.status === 200)).toHaveLength(5);
     for (const q of servers.other.requests) expect(q.headers.authorization).toBeUndefined();
@@ -373,30 +380,12 @@ describe("no secret leaves the process", () => {
   });
 
   it("nothing printed on stdout or stderr holds a secret", () => {
-    const { access, refresh } = issuedTokens();
-    const secrets: Record<string, string> = { ...S };
-    access.forEach((t, i) => (secrets[`access token ${i}`] = t));
-    refresh.forEach((t, i) => (secrets[`rotated refresh token ${i}`] = t));
-    delete (secrets as Record<string, string | undefined>).basicUser; // a user name is not a secret
-    secrets.basicCredential = `${S.basicUser}:${S.basicPass}`;
-    expect(findLeaks(printed, secrets)).toEqual([]);
+    expect(findLeaks(printed, secretsToFind({ rotated: true }))).toEqual([]);
   });
 
   it("no file the runs wrote holds a secret (the state file only the rotated refresh token)", () => {
-    const { access, refresh } = issuedTokens();
-    const always: Record<string, string> = {
-      bearer: S.bearer,
-      apiKey: S.apiKey,
-      basicPass: S.basicPass,
-      basicCredential: `${S.basicUser}:${S.basicPass}`,
-      clientSecret: S.clientSecret,
-      refresh: S.refresh,
-      custom: S.custom,
-      apiKeyHeader: S.apiKeyHeader,
-    };
-    access.forEach((t, i) => (always[`access token ${i}`] = t));
-    const rotated: Record<string, string> = {};
-    refresh.forEach((t, i) => (rotated[`rotated refresh token ${i}`] = t));
+    const always = secretsToFind({ rotated: false });
+    const all = secretsToFind({ rotated: true });
 
     const written = listFiles(project.dir).filter(
       (f) => !f.startsWith(`pipelines${path.sep}`) && !f.startsWith(`schemas${path.sep}`),
@@ -411,7 +400,7 @@ describe("no secret leaves the process", () => {
     const leaks: string[] = [];
     for (const f of written) {
       const text = readFileSync(project.file(f), "utf8");
-      const secrets = f === stateFile ? always : { ...always, ...rotated };
+      const secrets = f === stateFile ? always : all;
       for (const leak of findLeaks(text, secrets)) leaks.push(`${f}: ${leak}`);
     }
     expect(leaks).toEqual([]);
