@@ -235,7 +235,9 @@ export function loadPipelineText(
   };
   const resolved = resolveTree(raw, []) as Record<string, any>;
   // Templates in the project config's `defaults`: same rules, positions are the config file's.
-  const defaultsFile = project.configFile ?? path.join(project.root, "(project config)");
+  const defaultsFile = project.configFile
+    ? path.relative(shownFrom(project), project.configFile) || project.configFile
+    : path.join(project.root, "(project config)");
   for (const [at, value] of stringsOf(project.defaults, ["defaults"])) {
     const issueIn = (code: ConfigIssue["code"], message: string, extra: Partial<ConfigIssue> = {}) => {
       issues.push({
@@ -303,7 +305,7 @@ export function loadPipelineText(
       (p) =>
         !inFile(p) && project.configFile && hasPath(project.defaults, p)
           ? {
-              file: project.configFile,
+              file: defaultsFile,
               line: 1,
               column: 1,
               excerpt: undefined,

@@ -645,7 +645,8 @@ describe("project config and .env", () => {
         expect(issue).toMatchObject({
           code: "bad_duration",
           path: "source.timeout",
-          file: path.join(dir, "pipelines.config.json"),
+          // Relative to where the command runs, like pipeline files.
+          file: "pipelines.config.json",
         });
         expect(issue.hint).toContain("project config");
       }
@@ -670,7 +671,7 @@ describe("project config and .env", () => {
         expect((err as ConfigError).issues).toMatchObject([
           {
             code: "missing_env",
-            file: path.join(dir, "pipelines.config.yaml"),
+            file: "pipelines.config.yaml",
             path: "defaults.source.headers.Authorization",
           },
         ]);
@@ -709,13 +710,16 @@ describe("project config and .env", () => {
       expect(shown).not.toContain("defaults-secret-999");
       expect(shown).toContain('"api_key":"***"');
       // `${stream}` elsewhere in the defaults is an error in the config file.
-      const bad = makeProject(dir, path.join(dir, "pipelines.config.yaml"), {
-        defaults: { source: { headers: { "X-Stream": "${stream}" } } },
-      });
+      const bad = makeProject(
+        dir,
+        path.join(dir, "pipelines.config.yaml"),
+        { defaults: { source: { headers: { "X-Stream": "${stream}" } } } },
+        dir,
+      );
       expect(issuesOf(bad, text)).toMatchObject([
         {
           code: "bad_template",
-          file: path.join(dir, "pipelines.config.yaml"),
+          file: "pipelines.config.yaml",
           path: "defaults.source.headers.X-Stream",
         },
       ]);
