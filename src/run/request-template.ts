@@ -7,7 +7,9 @@ import { getPath, type Row } from "../records/shape.js";
 
 /**
  * A child stream's request with `${parent.…}` templates, parsed once and filled per parent record.
- * A value substituted into the path is percent-encoded as one path segment.
+ * A value substituted into the path is percent-encoded as one path segment, except when the path
+ * starts with the template and the value is an absolute URL or a path starting with `/` (a
+ * parent's `url` or `comments_url` field): that value is the URL, used as is.
  */
 export function compileRequestTemplate(
   stream: StreamPlan,
@@ -37,7 +39,7 @@ export function compileRequestTemplate(
     const fill = (parts: TemplatePart[], encode = false) => fillTemplate(parts, lookup(encode));
     return {
       method: r.method,
-      url: joinUrl(baseUrl, fill(path, true)),
+      url: joinUrl(baseUrl, fillPath(path, lookup(false), parentId)),
       params: Object.fromEntries(
         params.map(([k, v]) => [
           k,
@@ -53,6 +55,41 @@ export function compileRequestTemplate(
 }
 
 type Lookup = (ns: string, p: string[]) => unknown;
+
+const URL_LIKE = /^(https?:\/\/|\/)/i;
+
+/**
+ * The path with parent values percent-encoded as path segments. A value that would be a whole
+ * `.` or `..` segment fails the partition: URL parsers resolve such segments (encoded or not), so
+ * the request would go to another resource than the one the template names.
+ */
+function fillPath(parts: TemplatePart[], lookup: Lookup, parentId: string): string {
+  let out = "";
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (typeof p === "string") {
+      out += p;
+      continue;
+    }
+    const value = String(lookup(p.ns, p.path));
+    if (i === 0 && URL_LIKE.test(value)) {
+      out += value;
+      continue;
+    }
+    const next = parts[i + 1];
+    const wholeSegment =
+      (out === "" || out.endsWith("/")) &&
+      (next === undefined || (typeof next === "string" && /^([/?#]|$)/.test(next)));
+    if (wholeSegment && (value === "." || value === "..")) {
+      throw new RunError(
+        "partition",
+        `\`\${parent.${p.path.join(".")}}\` is \`${value}\` in parent record ${parentId}: a \`${value}\` path segment would change the request's path`,
+      );
+    }
+    out += encodeURIComponent(value);
+  }
+  return out;
+}
 
 function compileBody(body: unknown): ((lookup: Lookup) => unknown) | null {
   if (body === null || body === undefined) return null;

@@ -249,10 +249,15 @@ async function runPartitions(
     if (fatal || opts.signal?.aborted) break;
     if (opts.limit !== null && result.records.written >= opts.limit) break;
     const parent = JSON.parse(line) as Row;
+    const release = await slots.acquire();
+    // A partition may have failed the stream while this one waited for a slot.
+    if (fatal || opts.signal?.aborted) {
+      release();
+      break;
+    }
     const i = index++;
     partitions.total++;
     const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
-    const release = await slots.acquire();
     const lane = sink.lane(i);
     running.push(
       (async () => {

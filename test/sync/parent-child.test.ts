@@ -41,6 +41,8 @@ function groundTruth(repos = REPOS): Issue[] {
 let repos: (Repo & { issues: number })[] = REPOS;
 /** Issues requests of these repo names answer 404. */
 let missing = new Set<string>();
+/** Milliseconds before a page of this repo's issues is answered (default: by position). */
+let pageDelay: ((repo: string) => number) | null = null;
 let server: SyncServer;
 let project: TempProject;
 
@@ -49,16 +51,27 @@ const ISSUES_PATH = /^\/repos\/([^/]+)\/issues$/;
 beforeAll(async () => {
   server = await startSyncServer(async (req) => {
     if (req.rawPath === "/repos") {
-      return { body: repos.map(({ issues: _, ...r }) => r) };
+      // GitHub style: each parent carries the URL of its children (absolute) and their path.
+      return {
+        body: repos.map(({ issues: _, ...r }) => ({
+          ...r,
+          issues_url: `${server.url}/repos/${encodeURIComponent(r.name)}/issues`,
+          issues_path: `/repos/${encodeURIComponent(r.name)}/issues`,
+        })),
+      };
     }
     if (req.rawPath === "/users") return { body: [{ login: "ann" }] };
+    // Where `/repos/../issues` would lead if a parent named `..` were not kept in its segment.
+    if (req.rawPath === "/issues" || req.rawPath === "/repos/issues") {
+      return { body: pageOf([{ number: 999, title: "wrong" }], req.query) };
+    }
     const m = ISSUES_PATH.exec(req.rawPath);
     if (m) {
       const name = decodeURIComponent(m[1]);
       const index = repos.findIndex((r) => r.name === name);
       if (index < 0 || missing.has(name)) return { status: 404, body: { message: "Not Found" } };
       // Earlier parents answer later, so arrival order differs from parent order.
-      await new Promise((r) => setTimeout(r, (repos.length - index) * 8));
+      await new Promise((r) => setTimeout(r, pageDelay?.(name) ?? (repos.length - index) * 8));
       return { body: pageOf(issuesOf(name, repos[index].issues), req.query) };
     }
     return { status: 404, body: { message: "no route" } };
@@ -68,6 +81,7 @@ afterAll(() => server.close());
 beforeEach(() => {
   repos = REPOS;
   missing = new Set();
+  pageDelay = null;
   server.reset();
   project = tempProject("pipelines-sync-pc-");
   project.pipeline(
@@ -153,6 +167,23 @@ describe("parent–child streams", () => {
     expect(slashed.length).toBe(12);
   });
 
+  it.each(["issues_url", "issues_path"])(
+    "`path: ${parent.%s}` uses the parent's URL as is",
+    async (field) => {
+      project.pipeline(
+        "gh",
+        readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
+          "    path: /repos/${parent.name}/issues\n",
+          `    path: \${parent.${field}}\n`,
+        ),
+      );
+      const r = await runPipeline(project.dir, "gh");
+      expect(r.code, r.stderr).toBe(0);
+      expect(new Set(issueRequests().map((q) => q.rawPath))).toContain("/repos/eps%2Filon/issues");
+      expect(readJsonl(OUT("issues"))).toEqual(groundTruth());
+    },
+  );
+
   it("a 404 partition fails the stream by default (exit 1) and names the parent key", async () => {
     missing = new Set(["eta"]);
     const r = await runPipeline(project.dir, "gh");
@@ -218,6 +249,59 @@ describe("parent–child streams", () => {
     const ok = await runPipeline(project.dir, "gh");
     expect(ok.code, ok.stderr).toBe(0);
     expect(JSON.parse(readFileSync(state, "utf8")).streams.issues.cursor).toBe(25);
+  });
+
+  it("a parent value `.` or `..` is never resolved as a path segment: that partition fails", async () => {
+    project.pipeline(
+      "gh",
+      readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
+        "    include_parent: { repo_name: name }\n",
+        "    include_parent: { repo_name: name }\n    on_partition_error: skip\n",
+      ),
+    );
+    repos = [
+      ...REPOS,
+      { id: 9, name: "..", owner: { login: "x" }, issues: 0 },
+      { id: 10, name: ".", owner: { login: "y" }, issues: 0 },
+    ];
+    const r = await runPipeline(project.dir, "gh");
+    expect(r.code, r.stderr).toBe(0);
+    expect(server.requests.map((q) => q.rawPath)).not.toContain("/issues");
+    expect(server.requests.map((q) => q.rawPath)).not.toContain("/repos/issues");
+    const failed = (r.stream("issues") as unknown as { partitions: Partitions }).partitions.failed;
+    expect(failed.map((f) => f.parent_key)).toEqual(["repos:id=9", "repos:id=10"]);
+    expect(readJsonl(OUT("issues"))).toEqual(groundTruth());
+  });
+
+  it("invalid_records: fail in a partition waiting in the ordered sink stops launching partitions", async () => {
+    project.pipeline(
+      "gh",
+      readFileSync(project.file("pipelines/gh.yaml"), "utf8")
+        .replace("concurrency: 4", "concurrency: 2")
+        .replace(
+          "    include_parent: { repo_name: name }\n",
+          '    include_parent: { repo_name: name }\n    schema: { type: object, properties: { title: { not: { const: "gamma delta #2" } } } }\n',
+        )
+        .replace("validation:\n", "validation:\n  invalid_records: fail\n"),
+    );
+    // alpha (1st) holds one slot for 3 slow pages; the other slot runs beta, then gamma delta
+    // (3rd), whose invalid record waits in the ordered sink until alpha ends and flushes it. That
+    // failure must stop the stream from starting more partitions: the other slot would only reach
+    // theta after beta, gamma delta, eps/ilon (4 pages), zeta and eta: ~560 ms against alpha's ~300.
+    pageDelay = (repo) => (repo === "alpha" ? 100 : repo === "eps/ilon" ? 80 : 40);
+    const r = await runPipeline(project.dir, "gh");
+    expect(r.code).toBe(3);
+    expect(r.stream("issues").status).toBe("failed");
+    expect(r.stream("issues").error?.message).toContain("is invalid (invalid_records: fail)");
+    expect(existsSync(OUT("issues"))).toBe(false);
+    const asked = new Set(issueRequests().map(nameOf));
+    const t0 = server.requests[0].at;
+    const timeline = issueRequests()
+      .map((q) => `${q.at - t0}ms ${nameOf(q)} page ${q.query.page}`)
+      .join(", ");
+    expect(asked).toContain("gamma delta");
+    expect(asked, timeline).not.toContain("theta");
+    expect(asked, timeline).not.toContain("iota");
   });
 
   it("invalid parent records (failing the parent's schema) get no child request", async () => {

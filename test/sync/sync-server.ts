@@ -17,6 +17,8 @@ export interface SeenRequest {
   json: unknown;
   /** Set once the reply has been written to the socket. */
   answered: boolean;
+  /** Date.now() at arrival. */
+  at: number;
 }
 
 export interface Reply {
@@ -32,7 +34,9 @@ export interface SyncServer {
   requests: SeenRequest[];
   /** Highest number of requests being handled at the same time. */
   maxInFlight(): number;
-  /** Called right after a reply is flushed (for tests that act at a precise moment). */
+  /** Called when a request arrives, before the latency (for tests that act at a precise moment). */
+  onRequest: ((req: SeenRequest) => void) | null;
+  /** Called right after a reply is flushed. */
   onAnswered: ((req: SeenRequest) => void) | null;
   /** Forgets the recorded requests and the in-flight maximum. */
   reset(): void;
@@ -52,6 +56,7 @@ export async function startSyncServer(
     url: "",
     requests,
     maxInFlight: () => maxInFlight,
+    onRequest: null,
     onAnswered: null,
     reset: () => {
       requests.length = 0;
@@ -90,8 +95,10 @@ export async function startSyncServer(
         body,
         json,
         answered: false,
+        at: Date.now(),
       };
       requests.push(seen);
+      api.onRequest?.(seen);
       if (opts.latencyMs) await new Promise((r) => setTimeout(r, opts.latencyMs));
       if (closed) return;
       const reply = await handler(seen);
