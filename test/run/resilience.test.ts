@@ -530,6 +530,47 @@ describe("OAuth2", () => {
     expect(third.stream("items").error?.message).toContain("refresh token revoked");
   });
 
+  it("a short-lived token is refreshed ahead of its expiry (half its lifetime), without 401s", async () => {
+    const api = await server({ latencyMs: 60, auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 1 } } });
+    project.pipeline(
+      "p",
+      pipeline(api.url, oauthSource(api.url, ["grant_type: client_credentials"]), {
+        items: cursorStream(200),
+      }),
+    );
+    const r = await runPipeline(project.dir, "p", [], ENV);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readJsonl(out())).toEqual(dataset("items", 200));
+    // 20 pages of 60 ms or more: past the 0.5 s refresh point at least twice.
+    expect(api.stats().tokensIssued).toBeGreaterThanOrEqual(3);
+    expect(api.requests.filter((q) => q.status === 401)).toEqual([]);
+    expect(r.stream("items").retries).toEqual({});
+  });
+
+  it.each(["503", "reset", "429-seconds"])("a token request that fails with %s is retried", async (kind) => {
+    const api = await server({
+      faults: { rate: 0, kinds: [], retryAfterSeconds: 0.1 },
+      auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 3600 } },
+    });
+    project.pipeline(
+      "p",
+      pipeline(
+        api.url,
+        oauthSource(api.url, ["grant_type: client_credentials"]).map((l) =>
+          l.startsWith("  token_url:") ? `${l}?fail=1&fail_kind=${kind}` : l,
+        ),
+        { items: cursorStream(30) },
+      ),
+    );
+    const r = await runPipeline(project.dir, "p", [], ENV);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readJsonl(out())).toEqual(dataset("items", 30));
+    const tokenRequests = api.requests.filter((q) => q.path === "/oauth/token");
+    expect(tokenRequests).toHaveLength(2);
+    expect(tokenRequests[0].fault).toBe(kind);
+    expect(api.stats().tokensIssued).toBe(1);
+  });
+
   it("a failing token endpoint fails the run with its error and no secret", async () => {
     const api = await server({
       auth: {
@@ -597,6 +638,31 @@ describe("rate budget", () => {
       expect(waits).toBeGreaterThan(0);
     },
   );
+
+  it.each([
+    ["403-reset-epoch", 403],
+    ["429-reset-delta", 429],
+  ] as const)("remaining/reset headers (%s) pause the run before the API refuses", async (style, status) => {
+    const api = await server({ rateLimit: { perSecond: 4, style } });
+    project.pipeline(
+      "p",
+      pipeline(
+        api.url,
+        [
+          "retry: { max_attempts: 6, initial_delay: 10ms, max_delay: 5s }",
+          "rate_limit: { remaining_header: X-RateLimit-Remaining, reset_header: X-RateLimit-Reset }",
+          "concurrency: 1",
+        ],
+        { a: streams.a },
+      ),
+    );
+    const r = await runPipeline(project.dir, "p");
+    expect(r.code, r.stderr).toBe(0);
+    expect(readJsonl(out("a"))).toEqual(dataset("items", 60));
+    // One request at a time: after the one that left 0, the client waits for the reset.
+    expect(api.requests.filter((q) => q.status === status)).toEqual([]);
+    expect(r.stream("a").rate_limit_waits.count).toBeGreaterThan(0);
+  });
 
   it("a budget slot counts from the response, not from when the request was queued", async () => {
     let now = 10_000;
