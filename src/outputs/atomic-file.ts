@@ -1,5 +1,7 @@
-import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { access, type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { createInterface } from "node:readline";
 
 const FLUSH_AT = 256 * 1024;
 
@@ -12,17 +14,22 @@ export class AtomicFile {
   private handle: FileHandle | null = null;
   private parts: string[] = [];
   private pending = 0;
+  /** Disk writes run one after the other, even when a caller does not await `write`. */
+  private writing: Promise<void> = Promise.resolve();
   readonly tmpPath: string;
 
   private constructor(
     readonly target: string,
     runId: string,
+    tag: string,
   ) {
-    this.tmpPath = path.join(path.dirname(target), `.${path.basename(target)}.${runId}.tmp`);
+    const name = `.${path.basename(target)}.${runId}${tag ? `.${tag}` : ""}.tmp`;
+    this.tmpPath = path.join(path.dirname(target), name);
   }
 
-  static async create(target: string, runId: string): Promise<AtomicFile> {
-    const f = new AtomicFile(target, runId);
+  /** `tag` tells apart several temporary files of one run for the same target. */
+  static async create(target: string, runId: string, tag = ""): Promise<AtomicFile> {
+    const f = new AtomicFile(target, runId, tag);
     await mkdir(path.dirname(target), { recursive: true });
     f.handle = await open(f.tmpPath, "w", 0o644);
     return f;
@@ -36,12 +43,27 @@ export class AtomicFile {
     return undefined;
   }
 
-  async flush(): Promise<void> {
-    if (!this.parts.length || !this.handle) return;
-    const chunk = this.parts.join("");
-    this.parts = [];
-    this.pending = 0;
-    await this.handle.write(chunk);
+  flush(): Promise<void> {
+    const handle = this.handle;
+    if (this.parts.length && handle) {
+      const chunk = this.parts.join("");
+      this.parts = [];
+      this.pending = 0;
+      this.writing = this.writing.then(async () => {
+        await handle.write(chunk);
+      });
+    }
+    return this.writing;
+  }
+
+  /** Flush and close, keeping the temporary file (to read it back); `abort` removes it. */
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.handle) {
+      const handle = this.handle;
+      this.handle = null;
+      await handle.close();
+    }
   }
 
   /** Flush, fsync, close and rename over the target. */
@@ -58,10 +80,76 @@ export class AtomicFile {
   /** Drop everything: the target is untouched. */
   async abort(): Promise<void> {
     this.parts = [];
+    await this.writing.catch(() => {});
     if (this.handle) {
       await this.handle.close().catch(() => {});
       this.handle = null;
     }
     await rm(this.tmpPath, { force: true });
+  }
+}
+
+export async function fileExists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The lines of a text file, streamed (`\n`, `\r\n` or `\r` end a line; the last may have none). */
+export async function* readLines(file: string): AsyncGenerator<string> {
+  const input = createReadStream(file, { encoding: "utf8", highWaterMark: 64 * 1024 });
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  try {
+    let first = true;
+    for await (const line of lines) {
+      yield first && line.charCodeAt(0) === 0xfeff ? line.slice(1) : line;
+      first = false;
+    }
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+}
+
+/**
+ * Reads byte spans of a file as UTF-8 text, through a window of {@link SpanReader.BLOCK} bytes:
+ * spans asked in rising order cost one read per block rather than one per span.
+ */
+export class SpanReader {
+  static readonly BLOCK = 1024 * 1024;
+  private window = Buffer.alloc(0);
+  private start = 0;
+
+  private constructor(private handle: FileHandle | null) {}
+
+  static async open(file: string): Promise<SpanReader> {
+    return new SpanReader(await open(file, "r"));
+  }
+
+  async read(offset: number, length: number): Promise<string> {
+    if (offset < this.start || offset + length > this.start + this.window.length) {
+      if (!this.handle) throw new Error("the span reader is closed");
+      const size = Math.max(SpanReader.BLOCK, length);
+      if (this.window.length !== size) this.window = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await this.handle.read(this.window, got, size - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < length) throw new Error(`unexpected end of file reading ${length} bytes at ${offset}`);
+      this.start = offset;
+      if (got < size) this.window = this.window.subarray(0, got);
+    }
+    return this.window.toString("utf8", offset - this.start, offset - this.start + length);
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    await handle?.close();
   }
 }

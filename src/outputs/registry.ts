@@ -1,19 +1,33 @@
 import type { OutputPlan } from "../compile/plan.js";
+import { openCsvWriter } from "./csv-writer.js";
 import { openJsonlWriter, openJsonWriter } from "./json-writers.js";
+import { openSqliteWriter } from "./sqlite-writer.js";
 import type { RecordWriter, WriterContext, WriterFactory } from "./writer.js";
 
-/** Output formats: `format` → writer factory. */
+/**
+ * Output formats: `format` → writer factory. Every factory handles the three modes
+ * (`replace`, `append`, `merge`; see merge.ts for their semantics) and commits atomically.
+ */
 export const writers: Record<OutputPlan["format"], WriterFactory> = {
   jsonl: openJsonlWriter,
   json: openJsonWriter,
-  csv: async () => {
-    throw new Error("csv output is not available yet");
-  },
-  sqlite: async () => {
-    throw new Error("sqlite output is not available yet");
-  },
+  csv: openCsvWriter,
+  sqlite: openSqliteWriter,
 };
 
+const MODES: readonly OutputPlan["mode"][] = ["replace", "append", "merge"];
+
 export function openWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
-  return writers[output.format](output, ctx);
+  const factory = Object.hasOwn(writers, output.format) ? writers[output.format] : undefined;
+  if (!factory) {
+    return Promise.reject(
+      new Error(`unknown output format \`${output.format}\`; use one of ${Object.keys(writers).join(", ")}`),
+    );
+  }
+  if (!MODES.includes(output.mode)) {
+    return Promise.reject(
+      new Error(`unknown output mode \`${output.mode}\`; use one of ${MODES.join(", ")}`),
+    );
+  }
+  return factory(output, ctx);
 }

@@ -1,0 +1,377 @@
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import Database from "better-sqlite3";
+import type { OutputPlan } from "../compile/plan.js";
+import type { Row } from "../records/shape.js";
+import { requireKeyForMerge } from "./merge.js";
+import type { RecordWriter, WriterContext } from "./writer.js";
+
+/** Rows per insert transaction: each batch blocks the event loop for a few milliseconds only. */
+const BATCH = 1000;
+const BUSY_TIMEOUT_MS = 30_000;
+
+/** A declared column type; "" is no type (values are stored as they come). */
+type SqlType = "INTEGER" | "REAL" | "TEXT" | "";
+
+/**
+ * SQLite: one database file per pipeline, one table per stream, named after the stream.
+ *
+ * Records are inserted, in batches of {@link BATCH} rows per transaction, into a staging table
+ * `<stream>__staging_<runId>` in the same file; the table the stream commits to is only touched
+ * by one transaction in `commit()`, so a failed stream leaves it exactly as it was:
+ * - replace (or a target that does not exist yet): drop the old table, rename staging to it;
+ * - append: `INSERT INTO target SELECT … FROM staging`;
+ * - merge: upsert by primary key (`INSERT … ON CONFLICT(pk) DO UPDATE`, which needs a UNIQUE
+ *   index on the key: created as `<stream>__pk` if missing). A new record replaces the old row
+ *   whole (target columns it does not have become NULL), in place; new keys are appended.
+ * `abort()` drops the staging table.
+ *
+ * Columns: the schema's properties (typed from `ctx.schema` when given: integer and boolean →
+ * INTEGER (0/1), number → REAL, string → TEXT, anything else → TEXT holding JSON; a nullable type
+ * uses its non-null type), the primary key, then other fields as they appear (`ALTER TABLE ADD
+ * COLUMN`), typed from the first non-null value in the batch that brings them, or untyped if
+ * that batch only has nulls. Arrays and objects are stored as JSON text, booleans as 0/1.
+ *
+ * With a primary key, the staging table has a UNIQUE index on it and rows are upserted: a
+ * duplicate within the run replaces the earlier row in place (its position, the last content)
+ * and is counted.
+ *
+ * Several streams of a pipeline share the file, each through its own connection: the file is
+ * in WAL mode with a busy timeout. better-sqlite3 is synchronous, so every transaction runs
+ * to its end within one call and never overlaps another in this process.
+ */
+export async function openSqliteWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
+  const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
+  requireKeyForMerge(output, primaryKey);
+  await mkdir(path.dirname(output.path), { recursive: true });
+  const db = new Database(output.path);
+  try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    // Rename staging over the target without re-checking the schema: a user's view on the target
+    // points at a dropped table for a moment inside the commit, and binds to the new one by name.
+    db.pragma("legacy_alter_table = ON");
+    return new SqliteWriter(db, output, ctx, primaryKey);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+class SqliteWriter implements RecordWriter {
+  private readonly table: string;
+  private readonly staging: string;
+  private readonly schemaTypes: Map<string, SqlType>;
+  /** Columns created before any record: the schema's properties and the primary key. */
+  private readonly planned: string[];
+  /** The staging table's columns in order, with their declared types. */
+  private readonly columns = new Map<string, SqlType>();
+  /** Lower-cased name → column: SQLite column names ignore case. */
+  private readonly folded = new Map<string, string>();
+  private batch: Row[] = [];
+  private created = false;
+  private insert: Database.Statement | null = null;
+  private maxRowid = 0;
+  private dups = 0;
+  private closed = false;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly output: OutputPlan,
+    ctx: WriterContext,
+    private readonly primaryKey: string[] | null,
+  ) {
+    this.table = ctx.stream;
+    this.staging = `${ctx.stream}__staging_${ctx.runId}`;
+    this.schemaTypes = schemaTypes(ctx.schema);
+    this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])];
+    db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
+  }
+
+  write(record: Row): undefined {
+    this.batch.push(record);
+    if (this.batch.length >= BATCH) this.flush();
+    return undefined;
+  }
+
+  duplicates(): number {
+    return this.dups;
+  }
+
+  async commit(): Promise<void> {
+    this.flush();
+    if (!this.created) this.addColumns([]);
+    const { db, output } = this;
+    const target = q(this.table);
+    const staging = q(this.staging);
+    db.transaction(() => {
+      const exists = this.tableExists(this.table);
+      if (!this.created) {
+        // No column at all (no schema, no record): an empty replace empties the table.
+        if (exists && output.mode === "replace") db.exec(`DELETE FROM ${target}`);
+        return;
+      }
+      if (output.mode === "replace" || !exists) {
+        if (this.primaryKey) db.exec(`DROP INDEX ${q(`${this.staging}__pk`)}`);
+        db.exec(`DROP TABLE IF EXISTS ${target}`);
+        db.exec(`ALTER TABLE ${staging} RENAME TO ${target}`);
+        if (output.mode === "merge") db.exec(this.uniqueIndexSql());
+        return;
+      }
+      const targetColumns = this.tableColumns(this.table);
+      const present = new Set(targetColumns.map((c) => c.toLowerCase()));
+      for (const [name, type] of this.columns) {
+        if (!present.has(name.toLowerCase()))
+          db.exec(`ALTER TABLE ${target} ADD COLUMN ${columnDef(name, type)}`);
+      }
+      const names = [...this.columns.keys()].map(q).join(", ");
+      const order = rowidName([...this.columns.keys()]);
+      if (output.mode === "append") {
+        const insert = db.transaction(() => {
+          db.exec(`INSERT INTO ${target} (${names}) SELECT ${names} FROM ${staging} ORDER BY ${order}`);
+        });
+        try {
+          insert(); // a savepoint inside the commit transaction
+        } catch (err) {
+          // Append keeps every row: the unique index an earlier merge created (ours, by its name)
+          // gives way; a later merge recreates it, or says why it cannot.
+          const ours = `${this.table}__pk`;
+          if ((err as { code?: string }).code !== "SQLITE_CONSTRAINT_UNIQUE" || !this.indexExists(ours))
+            throw err;
+          db.exec(`DROP INDEX ${q(ours)}`);
+          insert();
+        }
+      } else {
+        try {
+          db.exec(this.uniqueIndexSql());
+        } catch (err) {
+          throw new Error(
+            `cannot merge into table \`${this.table}\` of ${output.path}: its rows are not unique by the primary key ` +
+              `(${this.primaryKey!.join(", ")}), so they cannot be upserted (was it written with mode append?): ` +
+              (err as Error).message,
+          );
+        }
+        const set = [
+          ...targetColumns,
+          ...[...this.columns.keys()].filter((c) => !present.has(c.toLowerCase())),
+        ]
+          .map(
+            (c) =>
+              `${q(c)} = ${this.folded.has(c.toLowerCase()) ? `excluded.${q(this.folded.get(c.toLowerCase())!)}` : "NULL"}`,
+          )
+          .join(", ");
+        db.exec(
+          `INSERT INTO ${target} (${names}) SELECT ${names} FROM ${staging} WHERE true ORDER BY ${order} ` +
+            `ON CONFLICT (${this.primaryKey!.map(q).join(", ")}) DO UPDATE SET ${set}`,
+        );
+      }
+      db.exec(`DROP TABLE ${staging}`);
+    }).immediate();
+    this.close();
+  }
+
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.batch = [];
+    try {
+      this.db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
+    } finally {
+      this.close();
+    }
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.insert = null;
+    this.db.close();
+  }
+
+  private uniqueIndexSql(): string {
+    const pk = this.primaryKey!.map(q).join(", ");
+    return `CREATE UNIQUE INDEX IF NOT EXISTS ${q(`${this.table}__pk`)} ON ${q(this.table)} (${pk})`;
+  }
+
+  /** Inserts the buffered rows in one transaction. */
+  private flush(): void {
+    if (!this.batch.length) return;
+    const rows = this.batch;
+    this.batch = [];
+    this.addColumns(rows);
+    if (!this.created) return; // records without any field, and no schema: nothing to store
+    const insert = (this.insert ??= this.prepareInsert());
+    const names = [...this.columns.keys()];
+    const binders = [...this.columns.values()].map(binder);
+    const values = new Array<unknown>(names.length);
+    this.db
+      .transaction(() => {
+        for (const row of rows) {
+          for (let i = 0; i < names.length; i++) values[i] = binders[i](row[names[i]]);
+          if (!this.primaryKey) {
+            insert.run(values);
+            continue;
+          }
+          const rowid = insert.get(values) as number;
+          if (rowid <= this.maxRowid) this.dups++;
+          else this.maxRowid = rowid;
+        }
+      })
+      .immediate();
+  }
+
+  /** Creates the staging table, or adds the columns `rows` bring. */
+  private addColumns(rows: Row[]): void {
+    const fresh: string[] = [];
+    const add = (name: string): void => {
+      if (this.columns.has(name) || fresh.includes(name)) return;
+      const other =
+        this.folded.get(name.toLowerCase()) ?? fresh.find((f) => f.toLowerCase() === name.toLowerCase());
+      if (other !== undefined) {
+        throw new Error(
+          `fields \`${other}\` and \`${name}\` differ only in case: SQLite column names ignore case (table ${this.table})`,
+        );
+      }
+      fresh.push(name);
+    };
+    if (!this.created) for (const name of this.planned) add(name);
+    for (const row of rows) for (const name in row) if (!this.columns.has(name)) add(name);
+    if (!fresh.length) return;
+    const defs: string[] = [];
+    for (const name of fresh) {
+      const type = this.schemaTypes.get(name) ?? inferType(rows, name);
+      this.columns.set(name, type);
+      this.folded.set(name.toLowerCase(), name);
+      defs.push(columnDef(name, type));
+    }
+    const staging = q(this.staging);
+    if (!this.created) {
+      this.db.exec(`CREATE TABLE ${staging} (${defs.join(", ")})`);
+      if (this.primaryKey) {
+        const pk = this.primaryKey.map(q).join(", ");
+        this.db.exec(`CREATE UNIQUE INDEX ${q(`${this.staging}__pk`)} ON ${staging} (${pk})`);
+      }
+      this.created = true;
+    } else {
+      this.db.transaction(() => {
+        for (const def of defs) this.db.exec(`ALTER TABLE ${staging} ADD COLUMN ${def}`);
+      })();
+    }
+    this.insert = null;
+  }
+
+  private prepareInsert(): Database.Statement {
+    const names = [...this.columns.keys()];
+    const cols = names.map(q).join(", ");
+    let sql = `INSERT INTO ${q(this.staging)} (${cols}) VALUES (${names.map(() => "?").join(", ")})`;
+    if (!this.primaryKey) return this.db.prepare(sql);
+    const set = names.map((n) => `${q(n)} = excluded.${q(n)}`).join(", ");
+    sql += ` ON CONFLICT (${this.primaryKey.map(q).join(", ")}) DO UPDATE SET ${set} RETURNING ${rowidName(names)}`;
+    return this.db.prepare(sql).pluck();
+  }
+
+  private tableExists(name: string): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE")
+        .get(name) !== undefined
+    );
+  }
+
+  private indexExists(name: string): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ? COLLATE NOCASE")
+        .get(name) !== undefined
+    );
+  }
+
+  private tableColumns(name: string): string[] {
+    return (this.db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(name) as string[]) ?? [];
+  }
+}
+
+/** A quoted SQL identifier. */
+function q(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+function columnDef(name: string, type: SqlType): string {
+  return type ? `${q(name)} ${type}` : q(name);
+}
+
+/** A name for the rowid that no column hides. */
+function rowidName(columns: string[]): string {
+  const taken = new Set(columns.map((c) => c.toLowerCase()));
+  const name = ["rowid", "_rowid_", "oid"].find((n) => !taken.has(n));
+  if (!name) throw new Error("columns named rowid, _rowid_ and oid hide the rowid");
+  return name;
+}
+
+/**
+ * How a value is bound for a column of `type`: null/undefined → NULL, booleans → 0/1, arrays and
+ * objects → JSON text. better-sqlite3 binds every JS number as a double, so numbers are bound so
+ * that they keep their JSON form: as text in a TEXT column (`4`, not `4.0`), and integers as
+ * integers in an untyped column.
+ */
+function binder(type: SqlType): (v: unknown) => unknown {
+  const number =
+    type === "TEXT"
+      ? (n: number) => String(n)
+      : type === ""
+        ? (n: number) => (Number.isSafeInteger(n) ? BigInt(n) : n)
+        : (n: number) => n;
+  return (v) => {
+    if (v === null || v === undefined) return null;
+    switch (typeof v) {
+      case "number":
+        return number(v);
+      case "boolean":
+        return v ? 1 : 0;
+      case "string":
+      case "bigint":
+        return v;
+      default:
+        return JSON.stringify(v);
+    }
+  };
+}
+
+/** The type of the first non-null value of `name` in `rows`; "" when there is none. */
+function inferType(rows: Row[], name: string): SqlType {
+  for (const row of rows) {
+    const v = row[name];
+    if (v === null || v === undefined) continue;
+    if (typeof v === "number") return Number.isInteger(v) ? "INTEGER" : "REAL";
+    if (typeof v === "boolean" || typeof v === "bigint") return "INTEGER";
+    return "TEXT";
+  }
+  return "";
+}
+
+/** Column types from a JSON Schema's `properties`. */
+function schemaTypes(schema: Record<string, unknown> | null | undefined): Map<string, SqlType> {
+  const types = new Map<string, SqlType>();
+  const props = schema?.properties;
+  if (!props || typeof props !== "object") return types;
+  for (const [name, prop] of Object.entries(props as Record<string, unknown>))
+    types.set(name, schemaType(prop));
+  return types;
+}
+
+/** integer, boolean → INTEGER; number → REAL; string → TEXT; several types or none → TEXT. */
+function schemaType(prop: unknown): SqlType {
+  const found = new Set<string>();
+  const collect = (p: unknown): void => {
+    if (!p || typeof p !== "object") return;
+    const s = p as Record<string, unknown>;
+    if (typeof s.type === "string") found.add(s.type);
+    else if (Array.isArray(s.type)) for (const t of s.type) if (typeof t === "string") found.add(t);
+    for (const k of ["anyOf", "oneOf"]) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach(collect);
+  };
+  collect(prop);
+  found.delete("null");
+  if (found.size !== 1) return "TEXT";
+  const [t] = found;
+  return t === "integer" || t === "boolean" ? "INTEGER" : t === "number" ? "REAL" : "TEXT";
+}
