@@ -5,12 +5,27 @@ import type { PageRequest } from "../http/paginators/paginator.js";
 type Cursor = string | number;
 
 const DATE_LIKE = /^\d{4}-\d{2}-\d{2}/;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const INTEGER = /^-?\d+$/;
+const DECIMAL = /^-?\d+(\.\d+)?$/;
 
-/** Orders cursor values: numbers numerically, date-times by instant, other strings as text. */
+/**
+ * Orders cursor values: numbers numerically (also when sent as strings, as APIs do for 64-bit
+ * ids: "10" > "9"), date-times by instant, other strings as text.
+ */
 export function compareCursor(a: Cursor, b: Cursor): number {
   if (typeof a === "number" && typeof b === "number") return a - b;
   const sa = String(a);
   const sb = String(b);
+  if (INTEGER.test(sa) && INTEGER.test(sb)) {
+    const ba = BigInt(sa);
+    const bb = BigInt(sb);
+    if (ba !== bb) return ba < bb ? -1 : 1;
+  } else if (DECIMAL.test(sa) && DECIMAL.test(sb)) {
+    const na = Number(sa);
+    const nb = Number(sb);
+    if (na !== nb) return na - nb;
+  }
   if (DATE_LIKE.test(sa) && DATE_LIKE.test(sb)) {
     const ta = Date.parse(sa);
     const tb = Date.parse(sb);
@@ -46,6 +61,8 @@ export function startValue(
     const t = Date.parse(base);
     if (!Number.isNaN(t)) {
       const iso = new Date(t - inc.lookbackMs).toISOString();
+      // Keep the saved value's shape: a date stays a date, seconds stay seconds.
+      if (DATE_ONLY.test(base)) return iso.slice(0, 10);
       return /\.\d+/.test(base) ? iso : iso.replace(/\.\d{3}Z$/, "Z");
     }
   }

@@ -140,13 +140,14 @@ describe("parent–child streams", () => {
     expect(issues).toEqual(groundTruth());
     expect(issues.length).toBe(53);
     expect(r.stream("issues").records.written).toBe(53);
-    // Pages: ceil(n/5) pages with records, then the empty page that ends a `page` paginator.
-    const expectedRequests = REPOS.reduce((sum, repo) => sum + Math.ceil(repo.issues / 5) + 1, 0);
-    expect(expectedRequests).toBe(21);
-    expect(issueRequests().length).toBe(expectedRequests);
-    // Each parent was asked once per page, never twice for the same page.
+    // Each parent was asked for each page once: its ceil(n/5) pages with records, then at least
+    // the empty page that ends a `page` paginator (pages asked ahead of it are allowed).
     const keys = issueRequests().map((q) => `${nameOf(q)}?${q.query.page}`);
     expect(new Set(keys).size).toBe(keys.length);
+    for (const repo of REPOS) {
+      const last = Math.ceil(repo.issues / 5) + 1;
+      for (let page = 1; page <= last; page++) expect(keys).toContain(`${repo.name}?${page}`);
+    }
     // The scratch copy of the parent records is gone.
     expect(listFiles(project.file(".pipelines/state")).filter((f) => f.includes(".partitions"))).toEqual([]);
   });
