@@ -53,15 +53,20 @@ export function compileParams(params: Record<string, unknown> | undefined): Para
   return out;
 }
 
-/** Header maps merged case-insensitively: a later map's `accept` replaces an earlier `Accept`. */
-export function mergeHeaders(...maps: (Record<string, string> | undefined)[]): Record<string, string> {
+/**
+ * Header maps merged case-insensitively: a later map's `accept` replaces an earlier `Accept`.
+ * Values become strings (`X-Api-Version: 2` is a number in YAML).
+ */
+export function mergeHeaders(
+  ...maps: (Record<string, string | number | boolean> | undefined)[]
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const m of maps) {
     if (!m) continue;
     for (const [k, v] of Object.entries(m)) {
       for (const existing of Object.keys(out))
         if (existing.toLowerCase() === k.toLowerCase()) delete out[existing];
-      out[k] = v;
+      out[k] = String(v);
     }
   }
   return out;

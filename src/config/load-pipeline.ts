@@ -392,6 +392,8 @@ function collectSecretLiterals(raw: Record<string, any>, out: Set<string>): void
 // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
 const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
 
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
 function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] {
@@ -488,6 +490,21 @@ function checkSemantics(
       issues.push(src.issue("bad_url", ["source", "base_url"], `\`${base}\` is not a valid URL`));
     }
   }
+  const auth = cfg.source?.auth;
+  if (
+    auth?.type === "api_key" &&
+    (auth.in ?? "header") === "header" &&
+    typeof auth.name === "string" &&
+    auth.name !== "" &&
+    !HEADER_NAME.test(auth.name)
+  )
+    issues.push(
+      src.issue(
+        "bad_value",
+        ["source", "auth", "name"],
+        `the key is sent as a header (\`in: header\`): expected an HTTP header name, found \`${auth.name}\``,
+      ),
+    );
   const retry = cfg.source?.retry;
   if (retry && typeof retry === "object") {
     const ms = (v: unknown) => {
@@ -556,11 +573,7 @@ function checkSemantics(
     if (pg && typeof pg === "object") {
       for (const k of PAGINATE_PATHS) jsonPath(at("paginate", k), pg[k]);
       if (pg.type === "cursor") {
-        if (
-          pg.in === "header" &&
-          typeof pg.param === "string" &&
-          !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(pg.param)
-        )
+        if (pg.in === "header" && typeof pg.param === "string" && !HEADER_NAME.test(pg.param))
           issues.push(
             src.issue(
               "bad_value",

@@ -45,10 +45,10 @@ export interface Source {
    */
   base_url: string;
   /**
-   * Headers sent with every request. `Authorization`, `Cookie` and `Proxy-Authorization` are secrets.
+   * Headers sent with every request. `Authorization`, `Cookie` and `Proxy-Authorization` are secrets. Numbers and booleans are sent as written (`X-Api-Version: 2`).
    */
   headers?: {
-    [k: string]: string;
+    [k: string]: string | number | boolean;
   };
   params?: ParamMap;
   auth?: Auth;
@@ -198,10 +198,10 @@ export interface Stream {
   method?: "GET" | "POST";
   params?: ParamMap;
   /**
-   * Merged over `source.headers`.
+   * Merged over `source.headers` (names compared without case).
    */
   headers?: {
-    [k: string]: string;
+    [k: string]: string | number | boolean;
   };
   /**
    * JSON body (POST). Strings may use templates.

@@ -1118,6 +1118,20 @@ const CASES: Case[] = [
     message: "expected an HTTP header name, found `next cursor`",
   },
   {
+    name: "api_key header name that is not a header name",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        auth: { type: api_key, name: "api key", value: x }
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 3,
+    column: 32,
+    message: "expected an HTTP header name, found `api key`",
+  },
+  {
     name: "CRLF line ends and a byte order mark",
     text: "\uFEFFsource:\r\n  base_url: https://x.test\r\n  timeout: fast\r\nstreams:\r\n  a: { path: /a }\r\n",
     code: "bad_duration",

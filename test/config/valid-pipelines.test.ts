@@ -360,7 +360,7 @@ describe("plan content", () => {
           source:
             base_url: https://x.test
             params: { per_page: 100, state: open, tags: [a, b] }
-            headers: { Accept: application/json, X-Shared: yes }
+            headers: { Accept: application/json, X-Shared: yes, X-Api-Version: 2, X-Debug: false }
           streams:
             a:
               path: /a
@@ -371,8 +371,20 @@ describe("plan content", () => {
     );
     const r = plan.streams[0].request;
     expect(r.params).toEqual({ per_page: "100", state: "all", tags: ["a", "b"], flag: "true" });
-    expect(r.headers).toEqual({ "X-Shared": "yes", accept: "text/csv", "X-Own": "1" });
-    expect(plan.source.headers).toEqual({ Accept: "application/json", "X-Shared": "yes" });
+    // Numbers and booleans are sent as written.
+    expect(r.headers).toEqual({
+      "X-Shared": "yes",
+      "X-Api-Version": "2",
+      "X-Debug": "false",
+      accept: "text/csv",
+      "X-Own": "1",
+    });
+    expect(plan.source.headers).toEqual({
+      Accept: "application/json",
+      "X-Shared": "yes",
+      "X-Api-Version": "2",
+      "X-Debug": "false",
+    });
   });
 
   it("gives default output paths per format, and sqlite one file", () => {
