@@ -66,15 +66,15 @@ export class AtomicFile {
     }
   }
 
-  /** Flush, fsync, close and rename over the target. */
-  async commit(): Promise<void> {
+  /** Flush, fsync, close and rename over the target (or over `target`, for rejected records). */
+  async commit(target: string = this.target): Promise<void> {
     await this.flush();
     if (this.handle) {
       await this.handle.sync();
       await this.handle.close();
       this.handle = null;
     }
-    await rename(this.tmpPath, this.target);
+    await rename(this.tmpPath, target);
   }
 
   /** Drop everything: the target is untouched. */

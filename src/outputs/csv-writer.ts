@@ -11,7 +11,7 @@ import {
   RunKeys,
   requireKeyForMerge,
 } from "./merge.js";
-import type { RecordWriter, WriterContext } from "./writer.js";
+import { type RecordWriter, rejectedPath, type WriterContext } from "./writer.js";
 
 const CRLF = "\r\n";
 const ROWS: Layout = { open: "", sep: "", term: CRLF, close: "", empty: "" };
@@ -67,11 +67,10 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
   let count = 0;
   let bytes = 0;
 
-  const commitCombined = async (): Promise<void> => {
+  const commitCombined = async (mode = output.mode, target = output.path): Promise<void> => {
     await body.close();
     const bodyColumns = columns;
-    const old =
-      output.mode !== "replace" && (await fileExists(output.path)) ? await openCsv(output.path) : null;
+    const old = mode !== "replace" && (await fileExists(output.path)) ? await openCsv(output.path) : null;
     try {
       const final = old ? [...old.header] : [];
       const position = new Map<string, number>();
@@ -86,7 +85,7 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
       }
       const width = final.length;
       const bodyMap = bodyColumns.map((c) => position.get(c)!);
-      out = await AtomicFile.create(output.path, ctx.runId);
+      out = await AtomicFile.create(target, ctx.runId);
       if (width || count || old) await out.write(csvRow(final) + CRLF);
       reader = await SpanReader.open(body.tmpPath);
       const handle = reader;
@@ -94,8 +93,8 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
       await combine({
         out,
         layout: ROWS,
-        mode: output.mode,
-        old: old ? oldRows(output.path, old, width, output.mode === "merge" ? ctx.primaryKey : null) : null,
+        mode,
+        old: old ? oldRows(output.path, old, width, mode === "merge" ? ctx.primaryKey : null) : null,
         body: bodyRows(body.tmpPath, headerWidth >= 0, toFinal),
         keys,
         latest: async (slot) => toFinal(parseOne(await handle.read(slot.offset, slot.length))),
@@ -147,6 +146,17 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
         return;
       }
       await commitCombined();
+    },
+    async keepRejected() {
+      const target = rejectedPath(output.path, ctx.runId);
+      if (headerWidth < 0 && columns.length) {
+        headerWidth = columns.length;
+        await body.write(csvRow(columns) + CRLF);
+      }
+      const grown = columns.length > Math.max(headerWidth, 0);
+      if (!keys?.duplicates && !grown) await body.commit(target);
+      else await commitCombined("replace", target);
+      return target;
     },
     async abort() {
       await reader?.close().catch(() => {});

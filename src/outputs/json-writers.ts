@@ -10,7 +10,7 @@ import {
   RunKeys,
   requireKeyForMerge,
 } from "./merge.js";
-import type { RecordWriter, WriterContext } from "./writer.js";
+import { type RecordWriter, rejectedPath, type WriterContext } from "./writer.js";
 
 const JSONL: Layout = { open: "", sep: "", term: "\n", close: "", empty: "" };
 const JSON_ARRAY: Layout = { open: "[\n", sep: ",\n", term: "", close: "\n]\n", empty: "[]\n" };
@@ -41,17 +41,17 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
   let count = 0;
   let bytes = 0;
 
-  const commitCombined = async (): Promise<void> => {
+  const commitCombined = async (mode = output.mode, target = output.path): Promise<void> => {
     await body.close();
-    out = await AtomicFile.create(output.path, ctx.runId);
-    const old = output.mode !== "replace" && (await fileExists(output.path)) ? output.path : null;
+    out = await AtomicFile.create(target, ctx.runId);
+    const old = mode !== "replace" && (await fileExists(output.path)) ? output.path : null;
     reader = await SpanReader.open(body.tmpPath);
     const handle = reader;
     await combine({
       out,
       layout,
-      mode: output.mode,
-      old: old ? readOldRecords(old, array, output.mode === "merge" ? keyOf : null) : null,
+      mode,
+      old: old ? readOldRecords(old, array, mode === "merge" ? keyOf : null) : null,
       body: readBody(body.tmpPath, array),
       keys,
       latest: (slot) => handle.read(slot.offset, slot.length),
@@ -83,6 +83,14 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
         return;
       }
       await commitCombined();
+    },
+    async keepRejected() {
+      const target = rejectedPath(output.path, ctx.runId);
+      if (!keys?.duplicates) {
+        if (array) await body.write(count ? JSON_ARRAY.close : JSON_ARRAY.empty);
+        await body.commit(target);
+      } else await commitCombined("replace", target);
+      return target;
     },
     async abort() {
       await reader?.close().catch(() => {});

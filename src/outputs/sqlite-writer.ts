@@ -171,6 +171,16 @@ class SqliteWriter implements RecordWriter {
     this.close();
   }
 
+  /** A rejected run: its staging table is kept as `<stream>__rejected_<runId>`; the target is untouched. */
+  async keepRejected(): Promise<string> {
+    this.flush();
+    if (!this.created) this.addColumns([]);
+    const name = this.staging.replace(/__staging_/, "__rejected_");
+    if (this.created) this.db.exec(`ALTER TABLE ${q(this.staging)} RENAME TO ${q(name)}`);
+    this.close();
+    return `${this.output.path} (table ${name})`;
+  }
+
   async abort(): Promise<void> {
     if (this.closed) return;
     this.batch = [];

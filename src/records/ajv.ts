@@ -2,6 +2,7 @@ import type { ErrorObject, Options, ValidateFunction } from "ajv";
 import _Ajv from "ajv";
 import _Ajv2020 from "ajv/dist/2020.js";
 import _addFormats from "ajv-formats";
+import { isDateTime } from "./fast-formats.js";
 
 // ajv and ajv-formats are CommonJS with a `default` export; unwrap it under NodeNext.
 const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;
@@ -51,5 +52,8 @@ export function compileRecordSchema(schema: unknown): ValidateFunction {
   const opts: Options = { strict: false, allErrors: true, verbose: true };
   const ajv = draft === "2020-12" ? new Ajv2020(opts) : new Ajv(opts);
   addFormats(ajv);
+  // Same semantics as ajv-formats' date-time, about twice as fast (it runs for every record).
+  const full = (ajv as unknown as { formats: Record<string, { compare?: unknown }> }).formats["date-time"];
+  ajv.addFormat("date-time", { type: "string", validate: isDateTime, compare: full?.compare as any });
   return ajv.compile(schema as object);
 }

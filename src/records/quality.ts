@@ -32,12 +32,41 @@ export function jsonType(v: unknown): JsonType {
 const MAX_EXAMPLES = 5;
 
 interface FieldAcc {
+  name: string;
+  inSchema: boolean;
   present: number;
   nulls: number;
-  types: Record<string, number>;
+  /** Counts by type, indexed like TYPE_NAMES. */
+  counts: number[];
+  /** Type indexes in the order first seen (reports list types that way). */
+  order: number[];
   /** First record where the field had a value (not null). */
   firstRecord: string | null;
   examples: unknown[];
+}
+
+const TYPE_NAMES: JsonType[] = ["null", "array", "object", "string", "boolean", "integer", "number"];
+const NULL = 0;
+
+function typeIndex(v: unknown): number {
+  switch (typeof v) {
+    case "string":
+      return 3;
+    case "number":
+      return Number.isInteger(v) ? 5 : 6;
+    case "boolean":
+      return 4;
+    case "object":
+      return v === null ? 0 : Array.isArray(v) ? 1 : 2;
+    default:
+      return NULL;
+  }
+}
+
+function typesOf(f: FieldAcc | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (f) for (const i of f.order) out[TYPE_NAMES[i]] = f.counts[i];
+  return out;
 }
 
 interface GroupAcc extends ErrorGroup {}
@@ -50,6 +79,7 @@ export class StreamQuality {
   private readonly validate: ValidateFunction | null;
   private readonly schemaTypes: Map<string, JsonType[] | null>;
   private readonly fields = new Map<string, FieldAcc>();
+  private readonly byPosition: FieldAcc[] = [];
   private readonly groups = new Map<string, GroupAcc>();
   readonly draft: string | null;
   seen = 0;
@@ -91,20 +121,31 @@ export class StreamQuality {
   /** Checks one record; returns its errors (empty when valid). */
   check(row: Row): RecordError[] {
     this.seen++;
-    const id = this.recordId(row, this.seen);
+    let id: string | null = null;
+    // Records of a stream mostly share their keys in the same order: remember the last ones by
+    // position, so a record costs no map lookup per field.
+    let i = 0;
     for (const key in row) {
-      const v = row[key];
-      let f = this.fields.get(key);
-      if (!f) {
-        f = { present: 0, nulls: 0, types: {}, firstRecord: null, examples: [] };
-        this.fields.set(key, f);
+      let f: FieldAcc | undefined = this.byPosition[i];
+      if (f === undefined || f.name !== key) {
+        f = this.fields.get(key);
+        if (!f) {
+          f = { name: key, inSchema: this.schemaTypes.has(key), present: 0, nulls: 0, counts: [0, 0, 0, 0, 0, 0, 0], order: [], firstRecord: null, examples: [] };
+          this.fields.set(key, f);
+        }
+        this.byPosition[i] = f;
       }
+      i++;
+      const v = row[key];
       f.present++;
-      const t = jsonType(v);
-      if (t === "null") f.nulls++;
-      else if (f.firstRecord === null) f.firstRecord = id;
-      f.types[t] = (f.types[t] ?? 0) + 1;
-      if (f.examples.length < 3 && t !== "null" && !this.schemaTypes.has(key)) {
+      const t = typeIndex(v);
+      if (f.counts[t]++ === 0) f.order.push(t);
+      if (t === NULL) {
+        f.nulls++;
+        continue;
+      }
+      if (f.firstRecord === null) f.firstRecord = id ??= this.recordId(row, this.seen);
+      if (!f.inSchema && f.examples.length < 3) {
         const ex = typeof v === "string" && v.length > 80 ? `${v.slice(0, 77)}...` : v;
         if (!f.examples.some((e) => JSON.stringify(e) === JSON.stringify(ex))) f.examples.push(ex);
       }
@@ -114,7 +155,8 @@ export class StreamQuality {
       return [];
     }
     this.invalid++;
-    return (this.validate.errors ?? []).filter((e) => e.keyword !== "if").map((e) => this.record(e, id));
+    const recordId = id ?? this.recordId(row, this.seen);
+    return (this.validate.errors ?? []).filter((e) => e.keyword !== "if").map((e) => this.record(e, recordId));
   }
 
   private record(e: ErrorObject, id: string): RecordError {
@@ -174,7 +216,7 @@ export class StreamQuality {
         in_schema: this.schemaTypes.has(name),
         present: f?.present ?? 0,
         nulls: f?.nulls ?? 0,
-        types: { ...(f?.types ?? {}) },
+        types: typesOf(f),
       };
     });
   }
@@ -197,9 +239,10 @@ export class StreamQuality {
       const declared = this.schemaTypes.get(name);
       if (declared) {
         const off: Record<string, number> = {};
-        for (const [t, n] of Object.entries(f.types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
+        const types = typesOf(f);
+        for (const [t, n] of Object.entries(types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
         if (Object.keys(off).length)
-          typeChanges.push({ field: name, expected: declared, actual: { ...f.types } });
+          typeChanges.push({ field: name, expected: declared, actual: types });
       }
       if (f.present > 0 && f.nulls === f.present) alwaysNull.push(name);
     }

@@ -6,14 +6,14 @@ import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import { firstBytes, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
-import { type PageRequest, requestUrl, type StopReason } from "../http/paginators/paginator.js";
+import { type NextStep, type PageRequest, requestUrl, type StopReason } from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
 import { Semaphore } from "../http/semaphore.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
 import type { RecordWriter } from "../outputs/writer.js";
 import { compileJsonPath } from "../records/jsonpath.js";
-import { StreamQuality } from "../records/quality.js";
+import { type RecordError, StreamQuality } from "../records/quality.js";
 import { compileShaper, type Row, type Shaper } from "../records/shape.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { OrderedSink } from "./ordered-sink.js";
@@ -79,43 +79,53 @@ export async function runStream(
       stream: stream.name,
       columns: schemaColumns(stream),
       primaryKey: stream.primaryKey,
+      schema: stream.schema?.schema ?? null,
     });
     const w = writer;
     if (io.keepRecordsAt) keep = await AtomicFile.create(io.keepRecordsAt, opts.runId);
     const policy = opts.validation.invalidRecords;
 
-    /** Every shaped record goes through here, in order. */
-    const accept = async (row: Row): Promise<void> => {
-      const errors = quality.check(row);
-      result.records.seen = quality.seen;
-      if (errors.length) {
-        result.records.invalid++;
-        const id = quality.recordId(row, quality.seen);
-        if (policy === "fail") {
-          throw new RunError(
-            "validation",
-            executor.redactor.text(
-              `record ${id} is invalid (invalid_records: fail): ${errors.map((e) => `${e.path} ${e.message}${e.expected ? ` (expected ${e.expected}, found ${e.actual})` : ""}`).join("; ")}`,
-            ),
-          );
-        }
-        if (policy === "skip") {
-          quarantine ??= await AtomicFile.create(quarantinePath, opts.runId);
-          const p = quarantine.write(`${JSON.stringify(executor.redactor.value({ record_id: id, errors, record: row }))}\n`);
-          if (p) await p;
-          return;
-        }
-      } else {
-        result.records.valid++;
-        if (keep) {
-          const p = keep.write(`${JSON.stringify(row)}\n`);
-          if (p) await p;
-        }
-      }
+    /** A record that passed (or is kept anyway): written, counted, its cursor seen. */
+    const writeRow = (row: Row): Promise<void> | undefined => {
       const p = w.write(row);
-      if (p) await p;
       result.records.written++;
       cursor?.see(row);
+      return p;
+    };
+    const acceptInvalid = async (row: Row, errors: RecordError[]): Promise<void> => {
+      result.records.invalid++;
+      const id = quality.recordId(row, quality.seen);
+      if (policy === "fail") {
+        throw new RunError(
+          "validation",
+          executor.redactor.text(
+            `record ${id} is invalid (invalid_records: fail): ${errors.map((e) => `${e.path} ${e.message}${e.expected ? ` (expected ${e.expected}, found ${e.actual})` : ""}`).join("; ")}`,
+          ),
+        );
+      }
+      if (policy === "skip") {
+        quarantine ??= await AtomicFile.create(quarantinePath, opts.runId);
+        const p = quarantine.write(`${JSON.stringify(executor.redactor.value({ record_id: id, errors, record: row }))}\n`);
+        if (p) await p;
+        return;
+      }
+      const p = writeRow(row);
+      if (p) await p;
+    };
+    /**
+     * Every shaped record goes through here, in order. The common case (valid, no backpressure)
+     * returns nothing to await: no promise per record.
+     */
+    const accept = (row: Row): Promise<void> | undefined => {
+      const errors = quality.check(row);
+      result.records.seen = quality.seen;
+      if (errors.length) return acceptInvalid(row, errors);
+      result.records.valid++;
+      if (keep) {
+        const k = keep.write(`${JSON.stringify(row)}\n`);
+        if (k) return k.then(() => writeRow(row));
+      }
+      return writeRow(row);
     };
 
     const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;
@@ -233,7 +243,7 @@ async function runPartitions(
   io: StreamIO,
   shaper: Shaper,
   since: string | number | null,
-  accept: (row: Row) => Promise<void>,
+  accept: (row: Row) => Promise<void> | undefined,
   result: StreamResult,
 ): Promise<StopReason> {
   const template = compileRequestTemplate(stream, opts.baseUrl);
@@ -319,7 +329,7 @@ export async function pull(
   opts: StreamRunOptions,
   firstRequest: PageRequest,
   shaper: Shaper,
-  write: (row: Row) => Promise<void>,
+  write: (row: Row) => Promise<void> | undefined,
   result: StreamResult,
   parent: Row | undefined,
 ): Promise<StopReason> {
@@ -384,27 +394,47 @@ export async function pull(
     const { response, body, records } = await pending;
     result.pages++;
     pages++;
+    if (records.length > 0) pageSize = records.length;
+    // Decide on the next page before writing this one, so that its request overlaps the writing.
+    const outcome = nextStep(paginator.next({ request, response, body, recordCount: records.length }), records.length);
+    const limitHere = opts.limit !== null && result.records.written + records.length >= opts.limit;
+    if (!("stop" in outcome) && !limitHere) {
+      request = outcome.request;
+      const key = requestUrl(request);
+      if (!ahead.has(key)) {
+        const p = fetchPage(request);
+        p.catch(() => {}); // surfaced when the loop awaits it
+        ahead.set(key, p);
+      }
+    }
     for (const record of records) {
       if (opts.limit !== null && result.records.written >= opts.limit) break;
-      await write(shaper.shape(record, parent));
+      const p = write(shaper.shape(record, parent));
+      if (p) await p;
     }
     if (opts.limit !== null && result.records.written >= opts.limit) {
       return { code: "limit", message: `--limit ${opts.limit} reached` };
     }
-    if (records.length > 0) pageSize = records.length;
-    const step = paginator.next({ request, response, body, recordCount: records.length });
-    if ("stop" in step) return step.stop;
+    if ("stop" in outcome) return outcome.stop;
+    request = outcome.request;
+  }
+
+  /** The paginator's answer, with the rules every type shares: max_pages, empty pages, loops. */
+  function nextStep(step: NextStep, count: number): NextStep {
+    if ("stop" in step) return step;
     if (maxPages !== null && pages >= maxPages) {
-      return { code: "max_pages", message: `max_pages ${maxPages} reached (more pages were available)`, warning: true };
+      return { stop: { code: "max_pages", message: `max_pages ${maxPages} reached (more pages were available)`, warning: true } };
     }
-    if (pointerType && records.length === 0) {
-      if (stream.paginator.stopOnEmptyPage) return { code: "empty_page", message: "an empty page (stop_on_empty_page)" };
+    if (pointerType && count === 0) {
+      if (stream.paginator.stopOnEmptyPage) return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
       emptyRun++;
       if (emptyRun >= stream.paginator.maxEmptyPages) {
         return {
-          code: "max_empty_pages",
-          message: `${emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${stream.paginator.maxEmptyPages}`,
-          warning: true,
+          stop: {
+            code: "max_empty_pages",
+            message: `${emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${stream.paginator.maxEmptyPages}`,
+            warning: true,
+          },
         };
       }
     } else emptyRun = 0;
@@ -418,7 +448,7 @@ export async function pull(
       }
       seen.add(step.pointer);
     }
-    request = step.request;
+    return step;
   }
 }
 

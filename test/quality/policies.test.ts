@@ -116,6 +116,14 @@ describe("max_invalid_ratio (the real ratio is 21/60 = 0.35)", () => {
     expect(rejected.stream.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0 });
     expect(readFileSync(p.file(OUT)).equals(before)).toBe(true);
     expect(rejected.stderr).toContain("DATA QUALITY CHECK FAILED");
+    // The new records are kept beside the output under a name that says so, linked from the report.
+    const kept = `out/shop/items.rejected-${rejected.report.run_id}.jsonl`;
+    expect(rejected.stream.rejected_output).toBe(kept);
+    expect(rejected.stream.error?.message).toContain(`kept in ${p.file(kept)}`);
+    const keptRecords = readJsonl(p.file(kept));
+    expect(keptRecords).toHaveLength(39);
+    expect(keptRecords).not.toEqual(readJsonl(p.file(OUT)));
+    expect(p.read(`reports/shop/${rejected.report.run_id}.html`)).toContain(`items.rejected-${rejected.report.run_id}.jsonl`);
     // The quarantine describes the rejected run: the analyst sees why.
     expect(readJsonl(p.file(QUARANTINE)).map((l) => l.record_id)).toEqual(TRUTH.invalid.map(String));
 
