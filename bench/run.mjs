@@ -1,0 +1,232 @@
+// npm run bench: pipelines vs a floor script, side by side in the same run.
+// Needs a build (npm ci does it) and GNU time (/usr/bin/time, Debian package `time`).
+//   node bench/run.mjs [--records 200000] [--big 2000000] [--quick]
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = path.join(root, "dist/cli/bin.js");
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const quick = argv.includes("--quick");
+const N = opt("records", quick ? 50_000 : 200_000);
+const BIG = opt("big", quick ? 200_000 : 2_000_000);
+
+if (!existsSync(bin)) throw new Error("dist/cli/bin.js is missing: run `npm run build` first");
+if (!existsSync("/usr/bin/time")) throw new Error("GNU time is missing: apt-get install -y time");
+
+function startServer(latency) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [path.join(root, "bench/server.mjs"), "--latency", String(latency)],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    child.stdout.once("data", (d) => resolve({ url: JSON.parse(String(d)).url, stop: () => child.kill() }));
+    child.once("error", reject);
+  });
+}
+
+/** Runs a command under GNU time: wall s, cpu s (user+sys), peak RSS MiB. */
+function measure(cmd, args, cwd) {
+  const r = spawnSync("/usr/bin/time", ["-f", "BENCH %e %U %S %M", cmd, ...args], {
+    cwd,
+    encoding: "utf8",
+    env: { ...process.env, CI: "1" },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const line = r.stderr.split("\n").find((l) => l.startsWith("BENCH "));
+  if (r.status !== 0 || !line)
+    throw new Error(`${cmd} ${args.join(" ")} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
+  const [, wall, user, sys, rssKb] = line.split(" ");
+  return { wall: +wall, cpu: +user + +sys, rss: +rssKb / 1024 };
+}
+
+function sha(file) {
+  return new Promise((resolve) => {
+    const h = createHash("sha256");
+    createReadStream(file)
+      .on("data", (d) => h.update(d))
+      .on("end", () => resolve(h.digest("hex")));
+  });
+}
+
+const SCHEMA = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  type: "object",
+  required: ["id", "name", "email", "created_at", "amount", "active"],
+  properties: {
+    id: { type: "integer" },
+    name: { type: "string" },
+    email: { type: "string", format: "email" },
+    created_at: { type: "string", format: "date-time" },
+    amount: { type: "number" },
+    active: { type: "boolean" },
+    tags: { type: "array", items: { type: "string" } },
+    owner: { type: "object", properties: { id: { type: "integer" } } },
+  },
+};
+
+function project(base, latencyBase) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pipelines-bench-"));
+  mkdirSync(path.join(dir, "pipelines"));
+  mkdirSync(path.join(dir, "schemas"));
+  writeFileSync(path.join(dir, "schemas/record.schema.json"), JSON.stringify(SCHEMA, null, 2));
+  const cursor = (
+    format,
+    n,
+  ) => `source: { base_url: "${base}", retry: { max_attempts: 3, initial_delay: 50ms } }
+streams:
+  records:
+    path: /cursor
+    params: { n: ${n} }
+    records: $.data
+    paginate: { type: cursor, cursor: $.next_cursor }
+    schema: record.schema.json
+output: { format: ${format} }
+`;
+  writeFileSync(path.join(dir, "pipelines/jsonl.yaml"), cursor("jsonl", N));
+  writeFileSync(path.join(dir, "pipelines/csv.yaml"), cursor("csv", N));
+  writeFileSync(path.join(dir, "pipelines/sqlite.yaml"), cursor("sqlite", N));
+  writeFileSync(path.join(dir, "pipelines/big.yaml"), cursor("jsonl", BIG));
+  const lat = (type, concurrency) => `source: { base_url: "${latencyBase}", concurrency: ${concurrency} }
+streams:
+  records:
+    path: /${type}
+    params: { n: 5000 }
+    records: ${type === "offset" ? "$.items" : "$.results"}
+    paginate: ${type === "offset" ? "{ type: offset, limit: 100 }" : "{ type: page, size_param: per_page, size: 100 }"}
+`;
+  for (const t of ["offset", "page"])
+    for (const c of [1, 8]) writeFileSync(path.join(dir, `pipelines/lat-${t}-${c}.yaml`), lat(t, c));
+  return dir;
+}
+
+const fmt = (n, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+const rows = [];
+const row = (name, n, m) => rows.push({ name, n, ...m, rate: n / m.wall });
+
+const fast = await startServer(0);
+const slow = await startServer(50);
+const dir = project(fast.url, slow.url);
+const t0 = Date.now();
+try {
+  console.log(
+    `pipelines bench · node ${process.version} · ${os.cpus().length} cpus · ${N.toLocaleString("en-US")} records (big: ${BIG.toLocaleString("en-US")})`,
+  );
+  // Side by side, alternating, best of 3: the machine is shared and noisy.
+  const floorRuns = [];
+  const pipeRuns = [];
+  for (let i = 0; i < 3; i++) {
+    floorRuns.push(
+      measure(
+        process.execPath,
+        [path.join(root, "bench/floor.mjs"), fast.url, String(N), path.join(dir, "floor.jsonl")],
+        dir,
+      ),
+    );
+    pipeRuns.push(measure(process.execPath, [bin, "run", "jsonl"], dir));
+  }
+  const best = (runs) => runs.reduce((a, b) => (b.wall < a.wall ? b : a));
+  const floor = best(floorRuns);
+  const pipe = best(pipeRuns);
+  row("floor (fetch + JSON.parse + write)", N, floor);
+  row("pipelines run → jsonl (+ validate)", N, pipe);
+  const same =
+    (await sha(path.join(dir, "floor.jsonl"))) === (await sha(path.join(dir, "out/jsonl/records.jsonl")));
+  row("pipelines run → csv", N, measure(process.execPath, [bin, "run", "csv"], dir));
+  row("pipelines run → sqlite", N, measure(process.execPath, [bin, "run", "sqlite"], dir));
+  const big = measure(process.execPath, [bin, "run", "big"], dir);
+  row("pipelines run → jsonl (big)", BIG, big);
+
+  console.log("\nthroughput (cursor pages of 1,000 records, no latency)");
+  console.log(
+    `  ${"run".padEnd(38)} ${"records".padStart(10)} ${"rec/s".padStart(10)} ${"wall s".padStart(7)} ${"cpu s".padStart(7)} ${"peak RSS MiB".padStart(13)}`,
+  );
+  for (const r of rows) {
+    console.log(
+      `  ${r.name.padEnd(38)} ${fmt(r.n).padStart(10)} ${fmt(r.rate).padStart(10)} ${fmt(r.wall, 2).padStart(7)} ${fmt(r.cpu, 2).padStart(7)} ${fmt(r.rss, 1).padStart(13)}`,
+    );
+  }
+  console.log(
+    `  runs (wall s): floor ${floorRuns.map((r) => r.wall).join(", ")} · pipelines ${pipeRuns.map((r) => r.wall).join(", ")}`,
+  );
+  const ratio = pipe.wall / floor.wall;
+  const rssGrowth = big.rss / pipe.rss - 1;
+
+  console.log("\nlatency-bound (50 ms per response, 5,000 records in pages of 100)");
+  const lat = {};
+  for (const t of ["offset", "page"]) {
+    const seq = measure(process.execPath, [bin, "run", `lat-${t}-1`], dir);
+    const par = measure(process.execPath, [bin, "run", `lat-${t}-8`], dir);
+    const equal =
+      (await sha(path.join(dir, `out/lat-${t}-1/records.jsonl`))) ===
+      (await sha(path.join(dir, `out/lat-${t}-8/records.jsonl`)));
+    lat[t] = { speedup: seq.wall / par.wall, equal };
+    console.log(
+      `  ${t.padEnd(7)} concurrency 1: ${fmt(seq.wall, 2)} s · concurrency 8: ${fmt(par.wall, 2)} s · ${fmt(seq.wall / par.wall, 1)}× faster · identical output: ${equal ? "yes" : "NO"}`,
+    );
+  }
+
+  console.log("\nstart-up (median of 7)");
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const startup = {};
+  for (const [name, args] of [
+    ["pipelines --help", ["--help"]],
+    ["pipelines validate (8 pipelines)", ["validate"]],
+    ["node -e '' (the floor)", null],
+  ]) {
+    const walls = [];
+    for (let i = 0; i < 7; i++)
+      walls.push(measure(process.execPath, args ? [bin, ...args] : ["-e", ""], dir).wall);
+    startup[name] = median(walls);
+    console.log(`  ${name.padEnd(34)} ${fmt(startup[name] * 1000)} ms`);
+  }
+
+  const checks = [
+    [`wall time ≤ 1.3× the floor (${N.toLocaleString("en-US")} records)`, ratio <= 1.3, `${fmt(ratio, 2)}×`],
+    ["output identical to the floor's", same, same ? "identical" : "DIFFERENT"],
+    ["peak RSS < 150 MiB (jsonl)", pipe.rss < 150, `${fmt(pipe.rss, 1)} MiB`],
+    [
+      "peak RSS < 150 MiB (csv, sqlite)",
+      rows[2].rss < 150 && rows[3].rss < 150,
+      `${fmt(rows[2].rss, 1)} / ${fmt(rows[3].rss, 1)} MiB`,
+    ],
+    [
+      `peak RSS at ${BIG.toLocaleString("en-US")} within 15% of ${N.toLocaleString("en-US")}`,
+      rssGrowth <= 0.15,
+      `${rssGrowth >= 0 ? "+" : ""}${fmt(rssGrowth * 100, 1)}%`,
+    ],
+    [
+      "offset at concurrency 8 ≥ 6× sequential, same output",
+      lat.offset.speedup >= 6 && lat.offset.equal,
+      `${fmt(lat.offset.speedup, 1)}×`,
+    ],
+    [
+      "page at concurrency 8 ≥ 6× sequential, same output",
+      lat.page.speedup >= 6 && lat.page.equal,
+      `${fmt(lat.page.speedup, 1)}×`,
+    ],
+    ["--help < 300 ms", startup["pipelines --help"] < 0.3, `${fmt(startup["pipelines --help"] * 1000)} ms`],
+    [
+      "validate < 300 ms",
+      startup["pipelines validate (8 pipelines)"] < 0.3,
+      `${fmt(startup["pipelines validate (8 pipelines)"] * 1000)} ms`,
+    ],
+  ];
+  console.log("\ntargets");
+  for (const [name, ok, value] of checks) console.log(`  ${ok ? "PASS" : "MISS"}  ${name}: ${value}`);
+  console.log(`\nbench took ${fmt((Date.now() - t0) / 1000, 0)} s`);
+  process.exitCode = checks.every((c) => c[1]) ? 0 : 1;
+} finally {
+  fast.stop();
+  slow.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
