@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files use `${env.…}` templates
 import { readFileSync, rmSync, statSync } from "node:fs";
-import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, it as base, describe, expect } from "vitest";
 import { RateBudget } from "../../src/http/rate-budget.js";
 import {
   dataset,
@@ -12,24 +12,39 @@ import {
 import { readJsonl, runPipeline, type TempProject, tempProject } from "./helpers.js";
 
 const N = 120;
-let project: TempProject;
-const servers: TestServer[] = [];
 
-async function server(opts: Parameters<typeof startApiServer>[0] = {}): Promise<TestServer> {
-  const s = await startApiServer(opts);
-  servers.push(s);
-  return s;
+interface Fixtures {
+  /** A temporary project, removed after the test. */
+  project: TempProject;
+  /** Starts a test API server, closed after the test. */
+  server: (opts?: Parameters<typeof startApiServer>[0]) => Promise<TestServer>;
+  /** The output file of a stream of pipeline `p`. */
+  out: (stream?: string) => string;
 }
 
-beforeEach(() => {
-  project = tempProject("pipelines-resilience-");
+// Fixtures rather than shared variables: the tests of this file run concurrently (most of
+// their time goes into waiting for retries and rate limits).
+const it = base.extend<Fixtures>({
+  // biome-ignore lint/correctness/noEmptyPattern: vitest reads the fixtures a fixture needs from this pattern
+  project: async ({}, use) => {
+    const project = tempProject("pipelines-resilience-");
+    await use(project);
+    project.cleanup();
+  },
+  // biome-ignore lint/correctness/noEmptyPattern: as above
+  server: async ({}, use) => {
+    const started: TestServer[] = [];
+    await use(async (opts = {}) => {
+      const s = await startApiServer(opts);
+      started.push(s);
+      return s;
+    });
+    await Promise.all(started.map((s) => s.close()));
+  },
+  out: async ({ project }, use) => {
+    await use((stream = "items") => project.file(`out/p/${stream}.jsonl`));
+  },
 });
-afterEach(async () => {
-  project.cleanup();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
-
-const out = (stream = "items", pipeline = "p") => project.file(`out/${pipeline}/${stream}.jsonl`);
 
 function pipeline(baseUrl: string, source: string[], streams: Record<string, string[]>): string {
   return [
@@ -178,7 +193,7 @@ const gap = (api: TestServer, i: number) => api.requests[i + 1].at - api.request
 /** Timers may fire a hair early against Date.now(). */
 const TOLERANCE_MS = 15;
 
-describe("Retry-After and reset headers", () => {
+describe.concurrent("Retry-After and reset headers", () => {
   function statusPipeline(
     url: string,
     path: string,
@@ -196,7 +211,7 @@ describe("Retry-After and reset headers", () => {
     );
   }
 
-  it("Retry-After in seconds with decimals is honoured", async () => {
+  it("Retry-After in seconds with decimals is honoured", async ({ project, server, out, expect }) => {
     const api = await server({ faults: { rate: 0, kinds: [], retryAfterSeconds: 0.35 } });
     project.pipeline("p", statusPipeline(api.url, "/none/items?n=5&fail=1&fail_kind=429-seconds"));
     const r = await runPipeline(project.dir, "p");
@@ -208,7 +223,7 @@ describe("Retry-After and reset headers", () => {
     expect(readJsonl(out())).toEqual(dataset("items", 5));
   });
 
-  it("Retry-After as an HTTP date is honoured", async () => {
+  it("Retry-After as an HTTP date is honoured", async ({ project, server, expect }) => {
     const api = await server({ faults: { rate: 0, kinds: [], retryAfterSeconds: 1 } });
     project.pipeline("p", statusPipeline(api.url, "/none/items?n=5&fail=1&fail_kind=429-date"));
     const r = await runPipeline(project.dir, "p");
@@ -219,7 +234,7 @@ describe("Retry-After and reset headers", () => {
     expect(api.requests[1].at).toBeGreaterThanOrEqual(date - TOLERANCE_MS);
   });
 
-  it("a 403 with remaining 0 waits until the reset time", async () => {
+  it("a 403 with remaining 0 waits until the reset time", async ({ project, server, expect }) => {
     const api = await server({ faults: { rate: 0, kinds: [], retryAfterSeconds: 0.5 } });
     project.pipeline("p", statusPipeline(api.url, "/none/items?n=5&fail=1&fail_kind=403-reset"));
     const r = await runPipeline(project.dir, "p");
@@ -230,7 +245,7 @@ describe("Retry-After and reset headers", () => {
     expect(r.stream("items").retries).toEqual({ rate_limited: 1 });
   });
 
-  it("a 403 is not retried when no reset headers are configured", async () => {
+  it("a 403 is not retried when no reset headers are configured", async ({ project, server, expect }) => {
     const api = await server({ faults: { rate: 0, kinds: [], retryAfterSeconds: 0.2 } });
     project.pipeline(
       "p",
@@ -244,7 +259,7 @@ describe("Retry-After and reset headers", () => {
     expect(r.stream("items").error?.message).toContain("403");
   });
 
-  it("Retry-After: 0 still waits the backoff delay", async () => {
+  it("Retry-After: 0 still waits the backoff delay", async ({ project, server, expect }) => {
     const api = await server();
     project.pipeline(
       "p",
@@ -260,12 +275,12 @@ describe("Retry-After and reset headers", () => {
     expect(gap(api, 0)).toBeGreaterThanOrEqual(300 - TOLERANCE_MS);
   });
 
-  it.each([
+  it.for([
     ["in seconds", "120", "2m00s"],
     ["as a date", encodeURIComponent(new Date(Date.now() + 3_600_000).toUTCString()), "Retry-After"],
   ])(
     "a Retry-After longer than max_delay (%s) fails at once, saying how long the API asked",
-    async (_n, value, shown) => {
+    async ([_n, value, shown], { project, server, expect }) => {
       const api = await server();
       project.pipeline(
         "p",
@@ -287,8 +302,12 @@ describe("Retry-After and reset headers", () => {
   );
 });
 
-describe("failing requests", () => {
-  it("a 404 fails at once; the message names status, method, URL and the body", async () => {
+describe.concurrent("failing requests", () => {
+  it("a 404 fails at once; the message names status, method, URL and the body", async ({
+    project,
+    server,
+    expect,
+  }) => {
     const api = await server();
     project.pipeline(
       "p",
@@ -308,7 +327,7 @@ describe("failing requests", () => {
     expect(r.stderr).toContain("404");
   });
 
-  it("exhausted retries on a status name the attempt count", async () => {
+  it("exhausted retries on a status name the attempt count", async ({ project, server, expect }) => {
     const api = await server();
     project.pipeline(
       "p",
@@ -325,7 +344,7 @@ describe("failing requests", () => {
     expect(s.retries).toEqual({ status_503: 2 });
   });
 
-  it("exhausted retries on connection resets name the attempt count", async () => {
+  it("exhausted retries on connection resets name the attempt count", async ({ project, server, expect }) => {
     const api = await server();
     project.pipeline(
       "p",
@@ -342,9 +361,9 @@ describe("failing requests", () => {
     expect(s.retries).toEqual({ reset: 2 });
   });
 
-  it.each(["content-length", "chunked"] as const)(
+  it.for(["content-length", "chunked"] as const)(
     "a truncated body (%s) is retried as truncated",
-    async (style) => {
+    async (style, { project, server, out, expect }) => {
       const api = await server({ faults: { rate: 0, kinds: [], truncateStyle: style } });
       project.pipeline(
         "p",
@@ -359,7 +378,12 @@ describe("failing requests", () => {
     },
   );
 
-  it("a response slower than the timeout is retried as a timeout", async () => {
+  it("a response slower than the timeout is retried as a timeout", async ({
+    project,
+    server,
+    out,
+    expect,
+  }) => {
     const api = await server({ faults: { rate: 0, kinds: [], slowMs: 2000 } });
     project.pipeline(
       "p",
@@ -378,7 +402,7 @@ describe("failing requests", () => {
   });
 });
 
-describe("OAuth2", () => {
+describe.concurrent("OAuth2", () => {
   const CLIENT = { clientId: "client-1", clientSecret: "cs-oauth-secret-42" };
 
   function oauthSource(url: string, extra: string[] = []): string[] {
@@ -400,9 +424,9 @@ describe("OAuth2", () => {
     "paginate: { type: cursor, cursor: $.next_cursor }",
   ];
 
-  it.each(["body", "basic"] as const)(
+  it.for(["body", "basic"] as const)(
     "client_credentials (client auth %s) fetches a token before the first request",
-    async (clientAuth) => {
+    async (clientAuth, { project, server, out, expect }) => {
       const api = await server({ auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 3600, clientAuth } } });
       project.pipeline(
         "p",
@@ -428,7 +452,12 @@ describe("OAuth2", () => {
     },
   );
 
-  it("a token expired mid-run gives a 401, one refresh, and the request is retried", async () => {
+  it("a token expired mid-run gives a 401, one refresh, and the request is retried", async ({
+    project,
+    server,
+    out,
+    expect,
+  }) => {
     const api = await server({ auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 3600 } } });
     let data = 0;
     onRequest(api, (_n, rec) => {
@@ -455,7 +484,12 @@ describe("OAuth2", () => {
     expect(r.stream("items").retries).toEqual({ token_refresh: 1 });
   });
 
-  it("many streams hitting 401 at once make only one token request", async () => {
+  it("many streams hitting 401 at once make only one token request", async ({
+    project,
+    server,
+    out,
+    expect,
+  }) => {
     const api = await server({ latencyMs: 25, auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 3600 } } });
     let data = 0;
     onRequest(api, (_n, rec) => {
@@ -479,7 +513,12 @@ describe("OAuth2", () => {
     expect(api.requests.filter((q) => q.path === "/oauth/token")).toHaveLength(2);
   });
 
-  it("a rotated refresh token is saved to the state file and the next run starts from it", async () => {
+  it("a rotated refresh token is saved to the state file and the next run starts from it", async ({
+    project,
+    server,
+    out,
+    expect,
+  }) => {
     const initial = "rt-initial-secret-7";
     const api = await server({
       auth: { oauth2: { ...CLIENT, refreshToken: initial, rotateRefreshToken: true, tokenTtlSeconds: 3600 } },
@@ -530,7 +569,12 @@ describe("OAuth2", () => {
     expect(third.stream("items").error?.message).toContain("refresh token revoked");
   });
 
-  it("a short-lived token is refreshed ahead of its expiry (half its lifetime), without 401s", async () => {
+  it("a short-lived token is refreshed ahead of its expiry (half its lifetime), without 401s", async ({
+    project,
+    server,
+    out,
+    expect,
+  }) => {
     const api = await server({ latencyMs: 60, auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 1 } } });
     project.pipeline(
       "p",
@@ -547,31 +591,38 @@ describe("OAuth2", () => {
     expect(r.stream("items").retries).toEqual({});
   });
 
-  it.each(["503", "reset", "429-seconds"])("a token request that fails with %s is retried", async (kind) => {
-    const api = await server({
-      faults: { rate: 0, kinds: [], retryAfterSeconds: 0.1 },
-      auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 3600 } },
-    });
-    project.pipeline(
-      "p",
-      pipeline(
-        api.url,
-        oauthSource(api.url, ["grant_type: client_credentials"]).map((l) =>
-          l.startsWith("  token_url:") ? `${l}?fail=1&fail_kind=${kind}` : l,
+  it.for(["503", "reset", "429-seconds"])(
+    "a token request that fails with %s is retried",
+    async (kind, { project, server, out, expect }) => {
+      const api = await server({
+        faults: { rate: 0, kinds: [], retryAfterSeconds: 0.1 },
+        auth: { oauth2: { ...CLIENT, tokenTtlSeconds: 3600 } },
+      });
+      project.pipeline(
+        "p",
+        pipeline(
+          api.url,
+          oauthSource(api.url, ["grant_type: client_credentials"]).map((l) =>
+            l.startsWith("  token_url:") ? `${l}?fail=1&fail_kind=${kind}` : l,
+          ),
+          { items: cursorStream(30) },
         ),
-        { items: cursorStream(30) },
-      ),
-    );
-    const r = await runPipeline(project.dir, "p", [], ENV);
-    expect(r.code, r.stderr).toBe(0);
-    expect(readJsonl(out())).toEqual(dataset("items", 30));
-    const tokenRequests = api.requests.filter((q) => q.path === "/oauth/token");
-    expect(tokenRequests).toHaveLength(2);
-    expect(tokenRequests[0].fault).toBe(kind);
-    expect(api.stats().tokensIssued).toBe(1);
-  });
+      );
+      const r = await runPipeline(project.dir, "p", [], ENV);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readJsonl(out())).toEqual(dataset("items", 30));
+      const tokenRequests = api.requests.filter((q) => q.path === "/oauth/token");
+      expect(tokenRequests).toHaveLength(2);
+      expect(tokenRequests[0].fault).toBe(kind);
+      expect(api.stats().tokensIssued).toBe(1);
+    },
+  );
 
-  it("a failing token endpoint fails the run with its error and no secret", async () => {
+  it("a failing token endpoint fails the run with its error and no secret", async ({
+    project,
+    server,
+    expect,
+  }) => {
     const api = await server({
       auth: {
         oauth2: { ...CLIENT, tokenTtlSeconds: 3600, failWith: { status: 400, error: "invalid_grant" } },
@@ -592,7 +643,7 @@ describe("OAuth2", () => {
   });
 });
 
-describe("rate budget", () => {
+describe.concurrent("rate budget", () => {
   const streams = {
     a: [
       "path: /page/items",
@@ -608,13 +659,13 @@ describe("rate budget", () => {
     ],
   };
 
-  it.each([
+  it.for([
     ["4 connections", 0, 4],
     // One connection and a slow API: requests queue for the connection after the budget.
     ["1 connection, 120 ms latency", 120, 1],
-  ])(
+  ] as const)(
     "requests_per_second keeps a rate-limited API almost free of 429s (%s)",
-    async (_name, latencyMs, concurrency) => {
+    async ([_name, latencyMs, concurrency], { project, server, out, expect }) => {
       const api = await server({ latencyMs, rateLimit: { perSecond: 5, style: "429-retry-after-seconds" } });
       project.pipeline(
         "p",
@@ -639,32 +690,35 @@ describe("rate budget", () => {
     },
   );
 
-  it.each([
+  it.for([
     ["403-reset-epoch", 403],
     ["429-reset-delta", 429],
-  ] as const)("remaining/reset headers (%s) pause the run before the API refuses", async (style, status) => {
-    const api = await server({ rateLimit: { perSecond: 4, style } });
-    project.pipeline(
-      "p",
-      pipeline(
-        api.url,
-        [
-          "retry: { max_attempts: 6, initial_delay: 10ms, max_delay: 5s }",
-          "rate_limit: { remaining_header: X-RateLimit-Remaining, reset_header: X-RateLimit-Reset }",
-          "concurrency: 1",
-        ],
-        { a: streams.a },
-      ),
-    );
-    const r = await runPipeline(project.dir, "p");
-    expect(r.code, r.stderr).toBe(0);
-    expect(readJsonl(out("a"))).toEqual(dataset("items", 60));
-    // One request at a time: after the one that left 0, the client waits for the reset.
-    expect(api.requests.filter((q) => q.status === status)).toEqual([]);
-    expect(r.stream("a").rate_limit_waits.count).toBeGreaterThan(0);
-  });
+  ] as const)(
+    "remaining/reset headers (%s) pause the run before the API refuses",
+    async ([style, status], { project, server, out, expect }) => {
+      const api = await server({ rateLimit: { perSecond: 4, style } });
+      project.pipeline(
+        "p",
+        pipeline(
+          api.url,
+          [
+            "retry: { max_attempts: 6, initial_delay: 10ms, max_delay: 5s }",
+            "rate_limit: { remaining_header: X-RateLimit-Remaining, reset_header: X-RateLimit-Reset }",
+            "concurrency: 1",
+          ],
+          { a: streams.a },
+        ),
+      );
+      const r = await runPipeline(project.dir, "p");
+      expect(r.code, r.stderr).toBe(0);
+      expect(readJsonl(out("a"))).toEqual(dataset("items", 60));
+      // One request at a time: after the one that left 0, the client waits for the reset.
+      expect(api.requests.filter((q) => q.status === status)).toEqual([]);
+      expect(r.stream("a").rate_limit_waits.count).toBeGreaterThan(0);
+    },
+  );
 
-  it("a budget slot counts from the response, not from when the request was queued", async () => {
+  it("a budget slot counts from the response, not from when the request was queued", async ({ expect }) => {
     let now = 10_000;
     const budget = new RateBudget(
       {
@@ -691,7 +745,12 @@ describe("rate budget", () => {
     expect(second).not.toBeNull();
   });
 
-  it("without a configured budget the run still completes, with retries", async () => {
+  it("without a configured budget the run still completes, with retries", async ({
+    project,
+    server,
+    out,
+    expect,
+  }) => {
     const api = await server({ rateLimit: { perSecond: 5, style: "429-retry-after-seconds" } });
     project.pipeline(
       "p",
