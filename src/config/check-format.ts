@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { type ErrorObject, newAjv, type ValidateFunction } from "../records/ajv.js";
+import { createRequire } from "node:module";
+import type { ErrorObject, ValidateFunction } from "../records/ajv.js";
 import { type ConfigErrorCode, type ConfigIssue, closest, describeValue } from "./errors.js";
 import type { KeyPath, YamlSource } from "./yaml-source.js";
 
@@ -12,10 +13,23 @@ export const PIPELINE_SCHEMA = JSON.parse(
   readFileSync(new URL("../../schemas/pipeline.schema.json", import.meta.url), "utf8"),
 ) as Record<string, any>;
 
+const require = createRequire(import.meta.url);
 let validator: ValidateFunction | null = null;
+/**
+ * The build precompiles the schema (scripts/gen-validator.mjs → dist/config/pipeline-validator.cjs)
+ * so a start does not pay for compiling it; from sources (tests), it is compiled here, with the
+ * same options.
+ */
 function getValidator(): ValidateFunction {
-  if (!validator) validator = newAjv({ verbose: true, discriminator: true }).compile(PIPELINE_SCHEMA);
-  return validator;
+  if (validator) return validator;
+  try {
+    const mod = require("./pipeline-validator.cjs");
+    validator = (mod.default ?? mod) as ValidateFunction;
+  } catch {
+    const Ajv = require("ajv").default;
+    validator = new Ajv({ strict: false, allErrors: true, verbose: true, discriminator: true }).compile(PIPELINE_SCHEMA);
+  }
+  return validator!;
 }
 
 /** The `type` names of a discriminated definition (`auth`, `paginate`). */
