@@ -27,7 +27,9 @@ function getValidator(): ValidateFunction {
     validator = (mod.default ?? mod) as ValidateFunction;
   } catch {
     const Ajv = require("ajv").default;
-    validator = new Ajv({ strict: false, allErrors: true, verbose: true, discriminator: true }).compile(PIPELINE_SCHEMA);
+    validator = new Ajv({ strict: false, allErrors: true, verbose: true, discriminator: true }).compile(
+      PIPELINE_SCHEMA,
+    );
   }
   return validator!;
 }

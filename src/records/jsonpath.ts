@@ -20,6 +20,8 @@ type Segment = { kind: "key"; key: string } | { kind: "index"; index: number };
 interface Analysis {
   segments: Segment[] | null;
   multi: boolean;
+  /** The path for jsonpath-plus: a negative index `[-2]` (which it does not match) as `[-2:-1]`. */
+  libraryPath: string;
 }
 
 /** Checks the syntax of a path; returns an error message, or null when it parses. */
@@ -37,7 +39,7 @@ const cache = new Map<string, CompiledPath>();
 export function compileJsonPath(path: string): CompiledPath {
   const hit = cache.get(path);
   if (hit) return hit;
-  const { segments, multi } = analyse(path);
+  const { segments, multi, libraryPath } = analyse(path);
   let compiled: CompiledPath;
   if (segments) {
     const walk = (json: unknown): unknown => {
@@ -45,8 +47,14 @@ export function compileJsonPath(path: string): CompiledPath {
       for (const s of segments) {
         if (cur === null || typeof cur !== "object") return undefined;
         if (s.kind === "index") {
-          if (!Array.isArray(cur)) return undefined;
-          cur = cur[s.index];
+          if (Array.isArray(cur)) {
+            // `[-1]` is the last element (RFC 9535), as `[-1:]` is in jsonpath-plus.
+            cur = cur[s.index < 0 ? cur.length + s.index : s.index];
+            continue;
+          }
+          // On an object, jsonpath-plus reads `[0]` as the member "0".
+          if (s.index < 0 || !Object.hasOwn(cur, String(s.index))) return undefined;
+          cur = cur[String(s.index)];
         } else {
           if (!Object.hasOwn(cur, s.key)) return undefined;
           cur = cur[s.key];
@@ -65,7 +73,7 @@ export function compileJsonPath(path: string): CompiledPath {
     };
   } else {
     const run = (json: unknown, wrap: boolean): unknown =>
-      JSONPath({ path, json: json as any, wrap, eval: "safe", ignoreEvalErrors: true });
+      JSONPath({ path: libraryPath, json: json as any, wrap, eval: "safe", ignoreEvalErrors: true });
     compiled = {
       source: path,
       multi,
@@ -94,6 +102,7 @@ function analyse(path: string): Analysis {
     throw new Error(`a JSONPath starts with \`$\` (e.g. \`$.data\`), found \`${path}\``);
   }
   const segments: Segment[] = [];
+  const negatives: [number, number, number][] = [];
   let simple = true;
   let multi = false;
   let i = 1;
@@ -151,9 +160,8 @@ function analyse(path: string): Analysis {
         if (inner.startsWith("?(")) multi = true;
       } else if (/^-?\d+$/.test(inner)) {
         const n = Number(inner);
-        if (n < 0) {
-          simple = false;
-        } else segments.push({ kind: "index", index: n });
+        segments.push({ kind: "index", index: n });
+        if (n < 0) negatives.push([i, close, n]);
       } else if (/^(-?\d+)?:(-?\d+)?(:-?\d+)?$/.test(inner)) {
         simple = false;
         multi = true;
@@ -177,7 +185,11 @@ function analyse(path: string): Analysis {
     }
     fail(`unexpected \`${c}\``);
   }
-  return { segments: simple ? segments : null, multi };
+  let libraryPath = path;
+  for (const [open, close, n] of negatives.reverse()) {
+    libraryPath = `${libraryPath.slice(0, open)}[${n}:${n === -1 ? "" : n + 1}]${libraryPath.slice(close + 1)}`;
+  }
+  return { segments: simple ? segments : null, multi, libraryPath };
 }
 
 /** Index of the `]` closing the `[` at `start`, skipping quoted strings and parentheses. */

@@ -130,7 +130,16 @@ export class StreamQuality {
       if (f === undefined || f.name !== key) {
         f = this.fields.get(key);
         if (!f) {
-          f = { name: key, inSchema: this.schemaTypes.has(key), present: 0, nulls: 0, counts: [0, 0, 0, 0, 0, 0, 0], order: [], firstRecord: null, examples: [] };
+          f = {
+            name: key,
+            inSchema: this.schemaTypes.has(key),
+            present: 0,
+            nulls: 0,
+            counts: [0, 0, 0, 0, 0, 0, 0],
+            order: [],
+            firstRecord: null,
+            examples: [],
+          };
           this.fields.set(key, f);
         }
         this.byPosition[i] = f;
@@ -156,7 +165,9 @@ export class StreamQuality {
     }
     this.invalid++;
     const recordId = id ?? this.recordId(row, this.seen);
-    return (this.validate.errors ?? []).filter((e) => e.keyword !== "if").map((e) => this.record(e, recordId));
+    return (this.validate.errors ?? [])
+      .filter((e) => e.keyword !== "if")
+      .map((e) => this.record(e, recordId));
   }
 
   private record(e: ErrorObject, id: string): RecordError {
@@ -241,8 +252,7 @@ export class StreamQuality {
         const off: Record<string, number> = {};
         const types = typesOf(f);
         for (const [t, n] of Object.entries(types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
-        if (Object.keys(off).length)
-          typeChanges.push({ field: name, expected: declared, actual: types });
+        if (Object.keys(off).length) typeChanges.push({ field: name, expected: declared, actual: types });
       }
       if (f.present > 0 && f.nulls === f.present) alwaysNull.push(name);
     }

@@ -16,7 +16,8 @@ export interface Shaper {
 export function compileShaper(stream: StreamPlan): Shaper {
   const selector = compileJsonPath(stream.records);
   const select = (body: unknown): unknown[] => {
-    if (stream.records === "$") return Array.isArray(body) ? body : body === null || body === undefined ? [] : [body];
+    if (stream.records === "$")
+      return Array.isArray(body) ? body : body === null || body === undefined ? [] : [body];
     const matches = selector.all(body);
     if (matches.length === 1) {
       const only = matches[0];
@@ -28,7 +29,11 @@ export function compileShaper(stream: StreamPlan): Shaper {
 
   const steps: ((rec: unknown, parent?: Row) => unknown)[] = [];
   if (stream.fields) {
-    const fields = stream.fields.map((f) => ({ name: f.name, path: compileJsonPath(f.path) as CompiledPath, multi: f.multi }));
+    const fields = stream.fields.map((f) => ({
+      name: f.name,
+      path: compileJsonPath(f.path) as CompiledPath,
+      multi: f.multi,
+    }));
     steps.push((rec) => {
       const out: Row = {};
       for (const f of fields) {

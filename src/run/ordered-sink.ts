@@ -45,7 +45,7 @@ export class OrderedSink {
   /** Writes the buffer of `index`; records it adds meanwhile are buffered and written too. */
   private async flush(index: number): Promise<void> {
     let buf = this.buffers.get(index);
-    while (buf && buf.length) {
+    while (buf?.length) {
       this.buffers.set(index, []);
       for (const row of buf) {
         const p = this.write(row);

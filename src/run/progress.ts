@@ -9,10 +9,14 @@ export function progressLine(r: StreamResult): string {
   const elapsed = r.startedAt ? (Date.now() - r.startedAt) / 1000 : 0;
   const rate = elapsed > 0.2 ? r.records.written / elapsed : 0;
   const retries = Object.values(r.requests.retries).reduce((a, b) => a + b, 0);
-  const parts = [`${fmtInt(r.pages)} page${r.pages === 1 ? "" : "s"}`, `${fmtInt(r.records.written)} records`];
+  const parts = [
+    `${fmtInt(r.pages)} page${r.pages === 1 ? "" : "s"}`,
+    `${fmtInt(r.records.written)} records`,
+  ];
   if (r.status === "running") parts.push(`${fmtInt(rate)} rec/s`);
   if (retries) parts.push(`${retries} retr${retries === 1 ? "y" : "ies"}`);
-  if (r.requests.rateLimitWaits.count) parts.push(`waited ${(r.requests.rateLimitWaits.ms / 1000).toFixed(1)}s for rate limits`);
+  if (r.requests.rateLimitWaits.count)
+    parts.push(`waited ${(r.requests.rateLimitWaits.ms / 1000).toFixed(1)}s for rate limits`);
   return parts.join(" · ");
 }
 
@@ -31,7 +35,7 @@ export async function showProgress(
   io: { stderr: Output; stdout: Output; env: Record<string, string | undefined> },
 ): Promise<ProgressView> {
   const interactive = Boolean(io.stderr.isTTY && io.stdout.isTTY) && !io.env.CI && io.env.TERM !== "dumb";
-  if (!interactive) return plainProgress(pipeline, results, done, io.stderr);
+  if (!interactive) return plainProgress(pipeline, results, io.stderr);
   const { Listr, ListrLogger, ProcessOutput } = await import("listr2");
   const stderr = io.stderr as unknown as NodeJS.WriteStream;
   const tasks = new Listr(
@@ -85,7 +89,11 @@ async function waitFor(r: StreamResult, done: Promise<unknown>): Promise<void> {
 }
 
 /** CI and pipes: a line when a stream starts, every few seconds while it runs, and when it ends. */
-function plainProgress(pipeline: string, results: StreamResult[], done: Promise<unknown>, out: Output): ProgressView {
+function plainProgress(
+  pipeline: string,
+  results: StreamResult[],
+  out: Output,
+): ProgressView {
   const last = new Map<string, string>();
   let lastBeat = Date.now();
   const print = (force: boolean) => {

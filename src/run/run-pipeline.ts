@@ -33,7 +33,10 @@ export interface PipelineRun {
 }
 
 export function newRunId(now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
 }
 
 export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan[] {
@@ -50,7 +53,11 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 }
 
 /** The HTTP side of a run: one client, auth, rate budget and concurrency for the pipeline. */
-export function openSession(plan: ExecutionPlan, redactor: Redactor, opts: { signal?: AbortSignal; random?: () => number }) {
+export function openSession(
+  plan: ExecutionPlan,
+  redactor: Redactor,
+  opts: { signal?: AbortSignal; random?: () => number },
+) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
     maxResponseBytes: plan.source.maxResponseBytes,
@@ -75,7 +82,11 @@ export function openSession(plan: ExecutionPlan, redactor: Redactor, opts: { sig
 const TOOL_VERSION = "0.1";
 
 /** Starts every stream of a plan; streams run concurrently, requests share one budget. */
-export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: RunOptions = {}): PipelineRun {
+export function startPipelineRun(
+  plan: ExecutionPlan,
+  redactor: Redactor,
+  opts: RunOptions = {},
+): PipelineRun {
   const runId = opts.runId ?? newRunId();
   const streams = selectStreams(plan, opts.streams);
   const results: StreamResult[] = streams.map((s) => ({
@@ -123,7 +134,10 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
             const parent = byName.get(stream.parent)!;
             if (parent.status !== "ok") {
               result.status = "skipped";
-              result.error = { kind: "partition", message: `parent stream \`${stream.parent}\` did not succeed` };
+              result.error = {
+                kind: "partition",
+                message: `parent stream \`${stream.parent}\` did not succeed`,
+              };
               return;
             }
           }
@@ -166,7 +180,12 @@ export function startPipelineRun(plan: ExecutionPlan, redactor: Redactor, opts: 
       runId,
       status: results.every((r) => r.status === "ok")
         ? "ok"
-        : results.every((r) => r.status === "ok" || r.status === "rejected" || (r.status === "failed" && r.error?.kind === "validation"))
+        : results.every(
+              (r) =>
+                r.status === "ok" ||
+                r.status === "rejected" ||
+                (r.status === "failed" && r.error?.kind === "validation"),
+            )
           ? "quality_failed"
           : "failed",
       startedAt: startedAt.toISOString(),

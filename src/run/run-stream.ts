@@ -6,7 +6,12 @@ import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import { firstBytes, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
-import { type NextStep, type PageRequest, requestUrl, type StopReason } from "../http/paginators/paginator.js";
+import {
+  type NextStep,
+  type PageRequest,
+  requestUrl,
+  type StopReason,
+} from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
 import { Semaphore } from "../http/semaphore.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
@@ -105,7 +110,9 @@ export async function runStream(
       }
       if (policy === "skip") {
         quarantine ??= await AtomicFile.create(quarantinePath, opts.runId);
-        const p = quarantine.write(`${JSON.stringify(executor.redactor.value({ record_id: id, errors, record: row }))}\n`);
+        const p = quarantine.write(
+          `${JSON.stringify(executor.redactor.value({ record_id: id, errors, record: row }))}\n`,
+        );
         if (p) await p;
         return;
       }
@@ -142,7 +149,16 @@ export async function runStream(
         headers: stream.request.headers,
         body: stream.request.body,
       };
-      stop = await pull(stream, executor, opts, applyIncremental(first, stream, since), shaper, accept, result, undefined);
+      stop = await pull(
+        stream,
+        executor,
+        opts,
+        applyIncremental(first, stream, since),
+        shaper,
+        accept,
+        result,
+        undefined,
+      );
     }
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
@@ -160,13 +176,16 @@ export async function runStream(
     if (drift?.breached) {
       const parts = [
         drift.new_fields.length ? `new fields ${drift.new_fields.map((f) => f.field).join(", ")}` : "",
-        drift.type_changes.length ? `type changes in ${drift.type_changes.map((f) => f.field).join(", ")}` : "",
+        drift.type_changes.length
+          ? `type changes in ${drift.type_changes.map((f) => f.field).join(", ")}`
+          : "",
       ].filter(Boolean);
       rejections.push(`schema drift (drift: fail): ${parts.join("; ")}`);
     }
     let rejectedOutput: string | null = null;
     if (rejections.length) {
-      rejectedOutput = writer.keepRejected ? await writer.keepRejected() : (await writer.abort(), null);
+      if (writer.keepRejected) rejectedOutput = await writer.keepRejected();
+      else await writer.abort();
       writer = null;
       result.status = "rejected";
       result.error = {
@@ -187,7 +206,9 @@ export async function runStream(
             ? `${result.partitions.failed.length} partition${result.partitions.failed.length === 1 ? "" : "s"} failed`
             : null;
       if (partial && cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
-        result.warnings.push(`incremental cursor not saved (${partial}): the next run starts from the previous cursor again`);
+        result.warnings.push(
+          `incremental cursor not saved (${partial}): the next run starts from the previous cursor again`,
+        );
       } else if (cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
         const value = cursor.max;
         await opts.state.update((s) => ({
@@ -249,11 +270,18 @@ async function runPartitions(
   const template = compileRequestTemplate(stream, opts.baseUrl);
   const sink = new OrderedSink(accept);
   const slots = new Semaphore(Math.max(1, opts.concurrency));
-  const partitions = (result.partitions = { total: 0, done: 0, failed: [] as { parent_key: string; error: string }[] });
+  const partitions = (result.partitions = {
+    total: 0,
+    done: 0,
+    failed: [] as { parent_key: string; error: string }[],
+  });
   const running: Promise<void>[] = [];
   let fatal: unknown = null;
   let index = 0;
-  const lines = createInterface({ input: createReadStream(io.parentRecords!, "utf8"), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(io.parentRecords!, "utf8"),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   for await (const line of lines) {
     if (!line) continue;
     if (fatal || opts.signal?.aborted) break;
@@ -274,14 +302,31 @@ async function runPartitions(
         try {
           const first = applyIncremental(template(parent, parentKey), stream, since);
           // Partitions already use the concurrency; each pulls its pages in sequence.
-          await pull(stream, executor, { ...opts, prefetch: 1 }, first, shaper, (row) => lane.write(row), result, parent);
+          await pull(
+            stream,
+            executor,
+            { ...opts, prefetch: 1 },
+            first,
+            shaper,
+            (row) => lane.write(row),
+            result,
+            parent,
+          );
           partitions.done++;
         } catch (err) {
-          if (stream.onPartitionError === "skip" && err instanceof RunError && err.kind !== "aborted" && err.kind !== "validation") {
+          if (
+            stream.onPartitionError === "skip" &&
+            err instanceof RunError &&
+            err.kind !== "aborted" &&
+            err.kind !== "validation"
+          ) {
             partitions.failed.push({ parent_key: parentKey, error: err.message });
             partitions.done++;
           } else {
-            fatal ??= err instanceof RunError ? new RunError(err.kind, `partition for parent ${parentKey}: ${err.message}`, err.details) : err;
+            fatal ??=
+              err instanceof RunError
+                ? new RunError(err.kind, `partition for parent ${parentKey}: ${err.message}`, err.details)
+                : err;
           }
         } finally {
           release();
@@ -297,15 +342,22 @@ async function runPartitions(
   await Promise.all(running);
   if (fatal) throw fatal;
   if (partitions.failed.length) {
-    result.warnings.push(`${partitions.failed.length} of ${partitions.total} partitions failed and were skipped (on_partition_error: skip)`);
+    result.warnings.push(
+      `${partitions.failed.length} of ${partitions.total} partitions failed and were skipped (on_partition_error: skip)`,
+    );
   }
-  if (opts.limit !== null && result.records.written >= opts.limit) return { code: "limit", message: `--limit ${opts.limit} reached` };
+  if (opts.limit !== null && result.records.written >= opts.limit)
+    return { code: "limit", message: `--limit ${opts.limit} reached` };
   return { code: "single_page", message: `all ${partitions.total} parent records fetched` };
 }
 
 /** `repos:id=42` (the parent's primary key, else a common id field), or `repos#3`. */
 function parentId(parentName: string, key: string[] | null, parent: Row, position: number): string {
-  const fields = key ?? ["id", "key", "name", "slug"].filter((k) => typeof parent[k] === "string" || typeof parent[k] === "number").slice(0, 1);
+  const fields =
+    key ??
+    ["id", "key", "name", "slug"]
+      .filter((k) => typeof parent[k] === "string" || typeof parent[k] === "number")
+      .slice(0, 1);
   if (fields.length && fields.every((k) => parent[k] !== undefined && parent[k] !== null)) {
     return `${parentName}:${fields.map((k) => `${k}=${typeof parent[k] === "object" ? JSON.stringify(parent[k]) : parent[k]}`).join(",")}`;
   }
@@ -345,7 +397,10 @@ export async function pull(
         method: request.method,
         url,
         headers: request.headers,
-        body: request.method === "POST" && request.body !== null && request.body !== undefined ? JSON.stringify(request.body) : undefined,
+        body:
+          request.method === "POST" && request.body !== null && request.body !== undefined
+            ? JSON.stringify(request.body)
+            : undefined,
       },
       result.requests,
     );
@@ -367,7 +422,8 @@ export async function pull(
   let pageSize = stream.paginator.type === "page" ? 1 : 0;
   let request = paginator.first(firstRequest);
   const seen = new Set<string>();
-  if (stream.paginator.type === "link_header" || stream.paginator.type === "next_url") seen.add(requestUrl(request));
+  if (stream.paginator.type === "link_header" || stream.paginator.type === "next_url")
+    seen.add(requestUrl(request));
   let emptyRun = 0;
   let pages = 0;
   for (;;) {
@@ -396,7 +452,10 @@ export async function pull(
     pages++;
     if (records.length > 0) pageSize = records.length;
     // Decide on the next page before writing this one, so that its request overlaps the writing.
-    const outcome = nextStep(paginator.next({ request, response, body, recordCount: records.length }), records.length);
+    const outcome = nextStep(
+      paginator.next({ request, response, body, recordCount: records.length }),
+      records.length,
+    );
     const limitHere = opts.limit !== null && result.records.written + records.length >= opts.limit;
     if (!("stop" in outcome) && !limitHere) {
       request = outcome.request;
@@ -423,10 +482,17 @@ export async function pull(
   function nextStep(step: NextStep, count: number): NextStep {
     if ("stop" in step) return step;
     if (maxPages !== null && pages >= maxPages) {
-      return { stop: { code: "max_pages", message: `max_pages ${maxPages} reached (more pages were available)`, warning: true } };
+      return {
+        stop: {
+          code: "max_pages",
+          message: `max_pages ${maxPages} reached (more pages were available)`,
+          warning: true,
+        },
+      };
     }
     if (pointerType && count === 0) {
-      if (stream.paginator.stopOnEmptyPage) return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
+      if (stream.paginator.stopOnEmptyPage)
+        return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
       emptyRun++;
       if (emptyRun >= stream.paginator.maxEmptyPages) {
         return {

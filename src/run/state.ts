@@ -29,7 +29,9 @@ export class StateStore {
       return parsed && typeof parsed === "object" ? { version: 1, ...parsed } : { version: 1 };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return { version: 1 };
-      throw new Error(`state file ${this.file} is not valid JSON (${(err as Error).message}); move it away to start afresh`);
+      throw new Error(
+        `state file ${this.file} is not valid JSON (${(err as Error).message}); move it away to start afresh`,
+      );
     }
   }
 

@@ -29,7 +29,13 @@ describe("keepRejected: a rejected run keeps its records beside the target, whic
       expect(kept).toBe(path.join(dir, `items.rejected-r1.${format}`));
       expect(readFileSync(target, "utf8")).toBe("previous content\n");
       const text = readFileSync(kept, "utf8");
-      if (format === "jsonl") expect(text.trim().split("\n").map((l) => JSON.parse(l))).toEqual(rows);
+      if (format === "jsonl")
+        expect(
+          text
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l)),
+        ).toEqual(rows);
       if (format === "json") expect(JSON.parse(text)).toEqual(rows);
       if (format === "csv") expect(text).toBe("id,name,extra\r\n1,a,\r\n2,b,true\r\n");
       expect(existsSync(path.join(dir, `.items.${format}.r1.body.tmp`))).toBe(false);

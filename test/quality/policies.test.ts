@@ -123,7 +123,9 @@ describe("max_invalid_ratio (the real ratio is 21/60 = 0.35)", () => {
     const keptRecords = readJsonl(p.file(kept));
     expect(keptRecords).toHaveLength(39);
     expect(keptRecords).not.toEqual(readJsonl(p.file(OUT)));
-    expect(p.read(`reports/shop/${rejected.report.run_id}.html`)).toContain(`items.rejected-${rejected.report.run_id}.jsonl`);
+    expect(p.read(`reports/shop/${rejected.report.run_id}.html`)).toContain(
+      `items.rejected-${rejected.report.run_id}.jsonl`,
+    );
     // The quarantine describes the rejected run: the analyst sees why.
     expect(readJsonl(p.file(QUARANTINE)).map((l) => l.record_id)).toEqual(TRUTH.invalid.map(String));
 

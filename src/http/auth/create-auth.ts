@@ -15,7 +15,12 @@ export interface AuthDeps {
 /** The auth registry: oauth2 has a token lifecycle, the other types are fixed credentials. */
 export function createAuth(plan: ExecutionPlan, deps: AuthDeps): AuthProvider {
   if (plan.auth.type === "oauth2") {
-    return new OAuth2Auth(plan.auth, { client: deps.client, redactor: deps.redactor, retry: plan.source.retry, state: deps.state });
+    return new OAuth2Auth(plan.auth, {
+      client: deps.client,
+      redactor: deps.redactor,
+      retry: plan.source.retry,
+      state: deps.state,
+    });
   }
   return staticAuth(plan.auth);
 }

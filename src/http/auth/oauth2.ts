@@ -95,7 +95,10 @@ export class OAuth2Auth implements AuthProvider {
     form.set("grant_type", p.grantType);
     if (p.grantType === "refresh_token") form.set("refresh_token", this.refreshToken ?? "");
     if (p.scope) form.set("scope", p.scope);
-    const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded", accept: "application/json" };
+    const headers: Record<string, string> = {
+      "content-type": "application/x-www-form-urlencoded",
+      accept: "application/json",
+    };
     if (p.clientId !== null) {
       if (p.clientAuth === "basic") {
         const cred = `${encodeURIComponent(p.clientId)}:${encodeURIComponent(p.clientSecret ?? "")}`;
@@ -112,12 +115,22 @@ export class OAuth2Auth implements AuthProvider {
     try {
       json = JSON.parse(res.body.toString("utf8"));
     } catch {
-      throw new RunError("auth", `token endpoint ${p.tokenUrl} answered ${res.status} with a body that is not JSON: ${this.deps.redactor.text(firstBytes(res.body, 200))}`);
+      throw new RunError(
+        "auth",
+        `token endpoint ${p.tokenUrl} answered ${res.status} with a body that is not JSON: ${this.deps.redactor.text(firstBytes(res.body, 200))}`,
+      );
     }
     if (res.status < 200 || res.status >= 300 || typeof json.access_token !== "string") {
       const code = typeof json.error === "string" ? json.error : "no access_token";
-      const detail = typeof json.error_description === "string" ? json.error_description : firstBytes(JSON.stringify(json), 300);
-      throw new RunError("auth", this.deps.redactor.text(`token endpoint answered ${res.status} ${code}: ${detail}`), { status: res.status });
+      const detail =
+        typeof json.error_description === "string"
+          ? json.error_description
+          : firstBytes(JSON.stringify(json), 300);
+      throw new RunError(
+        "auth",
+        this.deps.redactor.text(`token endpoint answered ${res.status} ${code}: ${detail}`),
+        { status: res.status },
+      );
     }
     this.fetches++;
     const value = json.access_token;
@@ -126,7 +139,8 @@ export class OAuth2Auth implements AuthProvider {
     if (rotated && rotated !== this.refreshToken) {
       this.deps.redactor.add([rotated]);
       this.refreshToken = rotated;
-      if (this.deps.state) await this.deps.state.update((s) => ({ ...s, auth: { ...s.auth, refresh_token: rotated } }));
+      if (this.deps.state)
+        await this.deps.state.update((s) => ({ ...s, auth: { ...s.auth, refresh_token: rotated } }));
     }
     const expiresIn = Number(json.expires_in);
     let refreshAt: number | null = null;
@@ -151,7 +165,10 @@ export class OAuth2Auth implements AuthProvider {
         return res;
       } catch (err) {
         if (!(err instanceof TransportError) || !err.retryable || attempt >= retry.maxAttempts) {
-          throw new RunError("auth", `token endpoint ${this.plan.tokenUrl} failed after ${attempt} attempt(s): ${(err as Error).message}`);
+          throw new RunError(
+            "auth",
+            `token endpoint ${this.plan.tokenUrl} failed after ${attempt} attempt(s): ${(err as Error).message}`,
+          );
         }
         await sleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
       }

@@ -6,7 +6,12 @@ import type { PageRequest } from "./paginator.js";
  */
 export type Placement = "query" | "body" | "header";
 
-export function inject(req: PageRequest, where: Placement, name: string, value: string | number): PageRequest {
+export function inject(
+  req: PageRequest,
+  where: Placement,
+  name: string,
+  value: string | number,
+): PageRequest {
   switch (where) {
     case "query":
       return { ...req, params: { ...req.params, [name]: String(value) } };

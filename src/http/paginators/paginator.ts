@@ -83,5 +83,10 @@ export function isTrue(v: unknown): boolean {
   return v === true || v === "true" || v === 1;
 }
 export function isBlank(v: unknown): boolean {
-  return v === undefined || v === null || v === "" || (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0);
+  return (
+    v === undefined ||
+    v === null ||
+    v === "" ||
+    (typeof v === "object" && !Array.isArray(v) && Object.keys(v as object).length === 0)
+  );
 }

@@ -46,7 +46,11 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
       if (flagged) return flagged;
       const value = path ? path.first(page.body) : page.response.headers[plan.cursorHeader!];
       const where = path ? plan.cursorPath : `header ${plan.cursorHeader}`;
-      if (isBlank(value)) return stop("no_cursor", `no next cursor (${where} was ${value === "" ? "empty" : value === null ? "null" : "missing"})`);
+      if (isBlank(value))
+        return stop(
+          "no_cursor",
+          `no next cursor (${where} was ${value === "" ? "empty" : value === null ? "null" : "missing"})`,
+        );
       const token = typeof value === "object" ? JSON.stringify(value) : String(value);
       return { request: inject(base, plan.in, plan.param, token), pointer: `cursor ${token}` };
     },
@@ -106,7 +110,8 @@ function page(plan: PlanOf<"page">): Paginator {
         const total = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
         if (typeof total === "number" && Number.isFinite(total)) {
           knownPages = total;
-          if (n - plan.start + 1 >= total) return stop("last_page", `page ${n} was the last of ${total} (${plan.totalPages})`);
+          if (n - plan.start + 1 >= total)
+            return stop("last_page", `page ${n} was the last of ${total} (${plan.totalPages})`);
         }
       }
       n++;
@@ -121,7 +126,7 @@ function linkHeader(plan: PlanOf<"link_header">): Paginator {
     next: (fetched) => {
       const links = parseLinkHeader(fetched.response.headers.link);
       const link = links.find((l) => l.rels.includes(plan.rel));
-      if (!link || !link.url) return stop("no_next_link", `no Link header with rel="${plan.rel}"`);
+      if (!link?.url) return stop("no_next_link", `no Link header with rel="${plan.rel}"`);
       const url = new URL(link.url, requestUrl(fetched.request)).toString();
       return { request: { ...fetched.request, url, params: {} }, pointer: url };
     },
@@ -137,7 +142,10 @@ function nextUrl(plan: PlanOf<"next_url">): Paginator {
       if (flagged) return flagged;
       const value = next.first(fetched.body);
       if (isBlank(value) || typeof value !== "string")
-        return stop("no_next_url", `no next URL (${plan.next} was ${value === "" ? "empty" : value === null ? "null" : value === undefined ? "missing" : "not a string"})`);
+        return stop(
+          "no_next_url",
+          `no next URL (${plan.next} was ${value === "" ? "empty" : value === null ? "null" : value === undefined ? "missing" : "not a string"})`,
+        );
       const url = new URL(value, requestUrl(fetched.request)).toString();
       return { request: { ...fetched.request, url, params: {} }, pointer: url };
     },
