@@ -89,11 +89,7 @@ async function waitFor(r: StreamResult, done: Promise<unknown>): Promise<void> {
 }
 
 /** CI and pipes: a line when a stream starts, every few seconds while it runs, and when it ends. */
-function plainProgress(
-  pipeline: string,
-  results: StreamResult[],
-  out: Output,
-): ProgressView {
+function plainProgress(pipeline: string, results: StreamResult[], out: Output): ProgressView {
   const last = new Map<string, string>();
   let lastBeat = Date.now();
   const print = (force: boolean) => {
