@@ -649,7 +649,15 @@ describe("jsonpath selection", () => {
         "path: /cursor/items",
         `params: { n: 30, limit: 50 }`,
         'records: "$.data[*]"',
-        'fields: { id: $.id, login: $.owner.login, tags: "$.tags[*]", first_tag: "$.tags[0]" }',
+        "fields:",
+        "  id: $.id",
+        "  login: $['owner']['login']",
+        '  tags: "$.tags[*]"',
+        '  first_tag: "$.tags[0]"',
+        // A negative index counts from the end, on the direct path and through jsonpath-plus.
+        '  last_tag: "$.tags[-1]"',
+        '  second_last_tag: "$.tags[-2]"',
+        '  last_tags_deep: "$..tags[-1]"',
         "paginate: { type: cursor, cursor: $.next_cursor }",
       ]),
     );
@@ -661,6 +669,9 @@ describe("jsonpath selection", () => {
         login: (x.owner as { login: string }).login,
         tags: x.tags,
         first_tag: (x.tags as string[])[0] ?? null,
+        last_tag: (x.tags as string[]).at(-1) ?? null,
+        second_last_tag: (x.tags as string[]).at(-2) ?? null,
+        last_tags_deep: (x.tags as string[]).slice(-1),
       })),
     );
   });
