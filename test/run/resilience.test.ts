@@ -378,6 +378,30 @@ describe.concurrent("failing requests", () => {
     },
   );
 
+  it("an API that refuses connections is retried, then fails naming the attempts", async ({
+    project,
+    server,
+    expect,
+  }) => {
+    const gone = await server();
+    const url = gone.url;
+    await gone.close();
+    project.pipeline(
+      "p",
+      pipeline(url, ["retry: { max_attempts: 3, initial_delay: 10ms, max_delay: 2s }"], {
+        items: ["path: /none/items"],
+      }),
+    );
+    const r = await runPipeline(project.dir, "p");
+    expect(r.code).toBe(1);
+    const s = r.stream("items");
+    expect(s.error?.kind).toBe("transport");
+    expect(s.error?.message).toContain(`GET ${url}/none/items`);
+    expect(s.error?.message).toContain("after 3 attempts");
+    expect(s.error?.message).toContain("ECONNREFUSED");
+    expect(s.retries).toEqual({ connect: 2 });
+  });
+
   it("a response slower than the timeout is retried as a timeout", async ({
     project,
     server,
