@@ -13,6 +13,10 @@ export function progressLine(r: StreamResult): string {
     `${fmtInt(r.pages)} page${r.pages === 1 ? "" : "s"}`,
     `${fmtInt(r.records.written)} records`,
   ];
+  if (r.partitions)
+    parts.push(
+      `partitions ${fmtInt(r.partitions.done)}/${fmtInt(r.partitions.total)}${r.partitions.failed.length ? ` (${r.partitions.failed.length} failed)` : ""}`,
+    );
   if (r.status === "running") parts.push(`${fmtInt(rate)} rec/s`);
   if (retries) parts.push(`${retries} retr${retries === 1 ? "y" : "ies"}`);
   if (r.requests.rateLimitWaits.count)

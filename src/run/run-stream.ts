@@ -270,8 +270,10 @@ async function runPartitions(
   const template = compileRequestTemplate(stream, opts.baseUrl);
   const sink = new OrderedSink(accept);
   const slots = new Semaphore(Math.max(1, opts.concurrency));
+  // The parent file is complete: count its records first, so progress can show done / total.
+  const expected = await countLines(io.parentRecords!);
   const partitions = (result.partitions = {
-    total: 0,
+    total: expected,
     done: 0,
     failed: [] as { parent_key: string; error: string }[],
   });
@@ -294,7 +296,6 @@ async function runPartitions(
       break;
     }
     const i = index++;
-    partitions.total++;
     const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
     const lane = sink.lane(i);
     running.push(
@@ -340,6 +341,7 @@ async function runPartitions(
     );
   }
   await Promise.all(running);
+  partitions.total = index;
   if (fatal) throw fatal;
   if (partitions.failed.length) {
     result.warnings.push(
@@ -349,6 +351,17 @@ async function runPartitions(
   if (opts.limit !== null && result.records.written >= opts.limit)
     return { code: "limit", message: `--limit ${opts.limit} reached` };
   return { code: "single_page", message: `all ${partitions.total} parent records fetched` };
+}
+
+async function countLines(file: string): Promise<number> {
+  let n = 0;
+  let last = 10;
+  for await (const chunk of createReadStream(file)) {
+    const buf = chunk as Buffer;
+    for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
+    last = buf[buf.length - 1];
+  }
+  return last === 10 ? n : n + 1;
 }
 
 /** `repos:id=42` (the parent's primary key, else a common id field), or `repos#3`. */
