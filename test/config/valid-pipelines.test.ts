@@ -31,6 +31,13 @@ function envNames(text: string): string[] {
   return [...text.matchAll(/(?<!\$)\$\{\s*env\.([A-Za-z_][A-Za-z0-9_]*)\s*\}/g)].map((m) => m[1]);
 }
 
+/** A stand-in value for an env variable: a URL for `…_URL` names (a site's base URL), else a word. */
+function dummyEnvValue(name: string): string {
+  return name.endsWith("_URL")
+    ? `https://${name.toLowerCase().replaceAll("_", "-")}.example.com`
+    : `dummy-${name.toLowerCase()}`;
+}
+
 describe("the complete example of the format", () => {
   const text = readFileSync(path.join(EXAMPLE, "pipelines/github.yaml"), "utf8");
 
@@ -138,11 +145,16 @@ describe("the pipelines of the repository", () => {
   it.each(names)("%s validates and compiles", (name) => {
     const file = readdirSync(repo.pipelinesDir).find((f) => f === `${name}.yaml` || f === `${name}.yml`)!;
     const text = readFileSync(path.join(repo.pipelinesDir, file), "utf8");
-    const env = Object.fromEntries(envNames(text).map((n) => [n, `dummy-${n.toLowerCase()}`]));
+    const env = Object.fromEntries(envNames(text).map((n) => [n, dummyEnvValue(n)]));
     const loaded = loadPipeline(repo, name, env);
     const plan = compilePlan(loaded);
     expect(plan.streams.length).toBeGreaterThan(0);
     for (const s of plan.streams) expect(s.output.path.startsWith(REPO)).toBe(true);
+    // An example is documented: its header comment names every env variable it needs, and every
+    // stream's records are checked against a schema file of the repository.
+    const header = text.slice(0, text.search(/^[^#\n]/m));
+    for (const n of envNames(text)) expect(header, `${name}: header comment names ${n}`).toContain(n);
+    for (const s of plan.streams) expect(s.schema?.file, `${name}.${s.name} has a schema file`).toBeTruthy();
   });
 });
 
