@@ -60,8 +60,11 @@ export class RequestExecutor {
     return this.deps.redactor.text(shown);
   }
 
-  async fetch(request: HttpRequest, stats: RequestStats): Promise<HttpResponse> {
-    const { source, client, auth, budget, slots, signal } = this.deps;
+  /** `cancel` stops this request only (a page fetched ahead that is no longer needed). */
+  async fetch(request: HttpRequest, stats: RequestStats, cancel?: AbortSignal): Promise<HttpResponse> {
+    const { source, client, auth, budget, slots } = this.deps;
+    const signal =
+      cancel && this.deps.signal ? AbortSignal.any([this.deps.signal, cancel]) : (cancel ?? this.deps.signal);
     const retry = source.retry;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : this.stripCredentials(request);

@@ -398,6 +398,36 @@ export async function pull(
   result: StreamResult,
   parent: Row | undefined,
 ): Promise<StopReason> {
+  // Pages fetched ahead that are not used when the pull ends are cancelled, not left running.
+  const cancel = new AbortController();
+  try {
+    return await pullPages(
+      stream,
+      executor,
+      opts,
+      firstRequest,
+      shaper,
+      write,
+      result,
+      parent,
+      cancel.signal,
+    );
+  } finally {
+    cancel.abort();
+  }
+}
+
+async function pullPages(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  firstRequest: PageRequest,
+  shaper: Shaper,
+  write: (row: Row) => Promise<void> | undefined,
+  result: StreamResult,
+  parent: Row | undefined,
+  cancel: AbortSignal,
+): Promise<StopReason> {
   const errorPath = stream.errorPath ? compileJsonPath(stream.errorPath) : null;
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = createPaginator(stream.paginator);
@@ -416,6 +446,7 @@ export async function pull(
             : undefined,
       },
       result.requests,
+      cancel,
     );
     const body = parseBody(response, request, executor);
     if (errorPath) {
