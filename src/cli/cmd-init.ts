@@ -3,8 +3,9 @@ import path from "node:path";
 import { ConfigError } from "../config/errors.js";
 import { checkPipelineName } from "../config/load-pipeline.js";
 import { HttpClient } from "../http/client.js";
-import { TransportError } from "../http/errors.js";
+import { firstBytes, TransportError } from "../http/errors.js";
 import { parseLinkHeader } from "../http/link-header.js";
+import { compileJsonPath } from "../records/jsonpath.js";
 import { writeAtomic } from "../run/state.js";
 import { projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
@@ -13,7 +14,10 @@ export interface Probe {
   recordsPath: string;
   recordCount: number;
   sampleKeys: string[];
+  /** A flow map, e.g. `{ type: cursor, cursor: "$.next_cursor", param: cursor }`. */
   paginate: string;
+  /** `$.error` for `{ ok: true|false, error }` APIs (Slack style), else null. */
+  errorPath: string | null;
   confidence: "high" | "medium" | "low";
   reasons: string[];
 }
@@ -27,8 +31,12 @@ export async function initCommand(
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
   const project = await projectFor(io);
-  const file = path.join(project.pipelinesDir, `${name}.yaml`);
-  if (existsSync(file) && !opts.force)
+  // `x.yaml` and `x.yml` are one pipeline: an existing one of either is the file (re)written.
+  const existing = [".yaml", ".yml"]
+    .map((ext) => path.join(project.pipelinesDir, `${name}${ext}`))
+    .find((f) => existsSync(f));
+  const file = existing ?? path.join(project.pipelinesDir, `${name}.yaml`);
+  if (existing && !opts.force)
     throw new CliError(
       `${path.relative(io.cwd, file)} already exists; use --force to overwrite`,
       EXIT.config,
@@ -42,6 +50,8 @@ export async function initCommand(
     } catch {
       throw new CliError(`--from-url: expected an http(s) URL, found \`${opts.fromUrl}\``, EXIT.config);
     }
+    // Credentials in the URL are neither shown nor written to the file.
+    const shown = displayUrl(url);
     const client = new HttpClient({
       timeoutMs: 30_000,
       maxResponseBytes: 64 * 1024 * 1024,
@@ -53,7 +63,7 @@ export async function initCommand(
       const res = await client.send({ method: "GET", url: url.toString(), headers: {} }, io.signal);
       if (res.status < 200 || res.status >= 300) {
         throw new CliError(
-          `GET ${url} answered ${res.status}; init needs one successful response (add auth to the file by hand and use \`pipelines infer\`)`,
+          `GET ${shown} answered ${res.status}: ${firstBytes(res.body, 200) || "(empty body)"}\n${statusAdvice(res.status, res.headers.location, url)}`,
           EXIT.runFailed,
         );
       }
@@ -61,19 +71,28 @@ export async function initCommand(
       try {
         body = JSON.parse(res.body.toString("utf8"));
       } catch {
-        throw new CliError(`GET ${url} answered with a body that is not JSON`, EXIT.runFailed);
+        throw new CliError(
+          `GET ${shown} answered ${res.status} with a body that is not JSON (content-type ${res.headers["content-type"] ?? "not given"}): ${firstBytes(res.body, 200) || "(empty body)"}\ninit needs a JSON response: check the URL (an HTML page often means a login, proxy or maintenance page)`,
+          EXIT.runFailed,
+        );
       }
+      const apiError = okFalseError(body);
+      if (apiError !== null)
+        throw new CliError(
+          `GET ${shown} answered ${res.status} with an error in the body: ${apiError}\ninit needs one successful response; if the API needs credentials, write the file without --from-url and add \`source.auth\``,
+          EXIT.runFailed,
+        );
       probe = probeResponse(body, res.headers, url);
     } catch (err) {
       if (err instanceof TransportError)
-        throw new CliError(`GET ${url} failed: ${err.message}`, EXIT.runFailed);
+        throw new CliError(`GET ${shown} failed: ${err.message}`, EXIT.runFailed);
       throw err;
     } finally {
       await client.close();
     }
     text = scaffold(name, url, probe);
     io.stderr.write(
-      `probed ${url}: ${probe.recordCount} records at \`${probe.recordsPath}\`, pagination \`${probe.paginate.split("\n")[0]}\` — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
+      `probed ${shown}: ${probe.recordCount} record${probe.recordCount === 1 ? "" : "s"} at \`${probe.recordsPath}\`, pagination \`${probe.paginate}\`${probe.errorPath ? `, errors at \`${probe.errorPath}\`` : ""} — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
     );
   } else {
     text = scaffold(name, null, null);
@@ -108,20 +127,24 @@ const NEXT_URL_PATHS = [
   "$.next_page_url",
   "$.meta.next",
 ];
+const HAS_MORE_PATHS = ["$.has_more", "$.hasMore", "$.more"];
+const TOTAL_PATHS = ["$.total", "$.meta.total", "$.total_count", "$.totalCount", "$.count"];
+const TOTAL_PAGES_PATHS = ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.pages"];
+const PAGE_NUMBER_PATHS = ["$.page", "$.current_page", "$.meta.page", "$.meta.current_page"];
+
+const SIMPLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function get(body: unknown, p: string): unknown {
-  const segs = p
-    .replace(/^\$\.?/, "")
-    .replace(/\['([^']+)'\]/g, ".$1")
-    .split(".")
-    .filter(Boolean);
-  let cur: any = body;
-  for (const s of segs) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = cur[s];
-  }
-  return cur;
+  return compileJsonPath(p).first(body);
 }
+
+/** `$.name`, or `$['odd name']` for a name that needs brackets. */
+function member(parent: string, key: string): string {
+  if (SIMPLE_NAME.test(key)) return `${parent}.${key}`;
+  return `${parent}['${key.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}']`;
+}
+
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
 
 /** Guesses where the records are and how the API paginates, from one response. */
 export function probeResponse(body: unknown, headers: Record<string, string>, url: URL): Probe {
@@ -139,17 +162,16 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
     const consider = (p: string, v: unknown) => {
       if (
         Array.isArray(v) &&
-        (v.length === 0 || typeof v[0] === "object") &&
+        (v.length === 0 || (typeof v[0] === "object" && v[0] !== null)) &&
         (!best || v.length > best.arr.length)
       )
         best = { path: p, arr: v };
     };
     for (const [k, v] of Object.entries(body)) {
-      const key = /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `$.${k}` : `$['${k}']`;
+      const key = member("$", k);
       consider(key, v);
       if (v && typeof v === "object" && !Array.isArray(v))
-        for (const [k2, v2] of Object.entries(v))
-          if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(k2)) consider(`${key}.${k2}`, v2);
+        for (const [k2, v2] of Object.entries(v)) consider(member(key, k2), v2);
     }
     if (best) {
       const b = best as { path: string; arr: unknown[] };
@@ -162,60 +184,74 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
       sample = body;
       reasons.push("no list of objects found: the whole body is one record");
     }
+  } else {
+    recordCount = body === null ? 0 : 1;
+    sample = body;
+    reasons.push("the body is a single value, not an object or a list");
   }
   let paginate = "{ type: none }";
   let confidence: Probe["confidence"] = "low";
   const next = parseLinkHeader(headers.link).find((l) => l.rels.includes("next"));
   const q = url.searchParams;
-  const cursorPath = CURSOR_PATHS.find((p) => typeof get(body, p) === "string" && get(body, p) !== "");
+  const cursorPath = CURSOR_PATHS.find((p) => {
+    const v = get(body, p);
+    return typeof v === "string" && v !== "";
+  });
   const nextPath = NEXT_URL_PATHS.find((p) => {
     const v = get(body, p);
     return typeof v === "string" && /^(https?:\/\/|\/|\?)/.test(v);
   });
-  const hasMore = ["$.has_more", "$.hasMore", "$.more"].find((p) => typeof get(body, p) === "boolean");
+  const hasMore = HAS_MORE_PATHS.find((p) => typeof get(body, p) === "boolean");
+  const total = TOTAL_PATHS.find((p) => isCount(get(body, p)));
+  const totalPages = TOTAL_PAGES_PATHS.find((p) => isCount(get(body, p)));
+  const pageNumber = PAGE_NUMBER_PATHS.find((p) => isCount(get(body, p)));
+  const totalValue = total ? (get(body, total) as number) : null;
+  const limitInUrl = Number(q.get("limit"));
+  const limit = Number.isInteger(limitInUrl) && limitInUrl > 0 ? limitInUrl : recordCount || 100;
   if (next) {
     paginate = "{ type: link_header }";
     confidence = "high";
     reasons.push(`the response has a Link header with rel="next"`);
   } else if (nextPath) {
-    paginate = `{ type: next_url, next: "${nextPath}"${hasMore ? `, has_more: ${hasMore}` : ""} }`;
+    paginate = `{ type: next_url, next: ${JSON.stringify(nextPath)}${hasMore ? `, has_more: ${hasMore}` : ""} }`;
     confidence = "high";
     reasons.push(`${nextPath} holds a next-page URL`);
   } else if (cursorPath) {
-    paginate = `{ type: cursor, cursor: "${cursorPath}", param: cursor${hasMore ? `, has_more: ${hasMore}` : ""} }`;
+    paginate = `{ type: cursor, cursor: ${JSON.stringify(cursorPath)}, param: cursor${hasMore ? `, has_more: ${hasMore}` : ""} }`;
     confidence = "medium";
     reasons.push(
       `${cursorPath} looks like a cursor; check the name of the request parameter (param) in the API docs`,
     );
   } else if (hasMore && sample && typeof sample === "object" && "id" in (sample as object)) {
-    paginate = `{ type: cursor, cursor: "${recordsPath === "$" ? "$" : recordsPath}[-1:].id", param: starting_after, has_more: ${hasMore} }`;
+    paginate = `{ type: cursor, cursor: ${JSON.stringify(`${recordsPath}[-1:].id`)}, param: starting_after, has_more: ${hasMore} }`;
     confidence = "medium";
     reasons.push(`${hasMore} with record ids looks like Stripe-style pagination (starting_after = last id)`);
-  } else if (
-    q.has("offset") ||
-    (["$.total", "$.count", "$.meta.total", "$.total_count"].some((p) => typeof get(body, p) === "number") &&
-      q.has("limit"))
-  ) {
-    const total = ["$.total", "$.meta.total", "$.total_count", "$.count"].find(
-      (p) => typeof get(body, p) === "number",
-    );
-    paginate = `{ type: offset, limit: ${Number(q.get("limit")) || 100}${total ? `, total: "${total}"` : ""} }`;
+  } else if (q.has("offset")) {
+    paginate = `{ type: offset, limit: ${limit}${total ? `, total: ${JSON.stringify(total)}` : ""} }`;
     confidence = "medium";
-    reasons.push(`offset/limit parameters${total ? ` and a total at ${total}` : ""}`);
-  } else if (
-    q.has("page") ||
-    ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.page"].some((p) => get(body, p) !== undefined)
-  ) {
-    const tp = ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.pages"].find(
-      (p) => typeof get(body, p) === "number",
-    );
-    paginate = `{ type: page${tp ? `, total_pages: "${tp}"` : ""} }`;
+    reasons.push(`the URL has an offset parameter${total ? `, and a total at ${total}` : ""}`);
+  } else if (q.has("page") || totalPages || pageNumber) {
+    paginate = `{ type: page${totalPages ? `, total_pages: ${JSON.stringify(totalPages)}` : ""} }`;
     confidence = "medium";
-    reasons.push(`page numbers${tp ? ` with a page count at ${tp}` : ""}`);
+    reasons.push(
+      `page numbers (${q.has("page") ? "a page parameter in the URL" : `${totalPages ?? pageNumber} in the body`})${totalPages ? ` with a page count at ${totalPages}` : ""}`,
+    );
+  } else if (total && totalValue !== null && (q.has("limit") || totalValue > recordCount)) {
+    // A total larger than the page, and no page numbers: offset/limit is the usual scheme.
+    paginate = `{ type: offset, limit: ${limit}, total: ${JSON.stringify(total)} }`;
+    confidence = "medium";
+    reasons.push(
+      `${total} (${totalValue}) is more than the ${recordCount} records of this page and there are no page numbers: offset/limit (check the parameter names in the API docs)`,
+    );
   } else {
     reasons.push(
       "no pagination signal found (no Link header, next URL, cursor, offset or page): one page only — check the API docs",
     );
+  }
+  let errorPath: string | null = null;
+  if (body && typeof body === "object" && !Array.isArray(body) && (body as { ok?: unknown }).ok === true) {
+    errorPath = "$.error";
+    reasons.push("the body has `ok: true`: such APIs answer errors as `ok: false` with `error`");
   }
   if (recordCount === 0) {
     confidence = "low";
@@ -223,9 +259,45 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
   }
   const sampleKeys =
     sample && typeof sample === "object" && !Array.isArray(sample)
-      ? Object.keys(sample as object).slice(0, 30)
+      ? Object.keys(sample as object)
+          .filter((k) => !/[\u0000-\u001f]/.test(k))
+          .slice(0, 30)
       : [];
-  return { recordsPath, recordCount, sampleKeys, paginate, confidence, reasons };
+  return { recordsPath, recordCount, sampleKeys, paginate, errorPath, confidence, reasons };
+}
+
+/** The message of a Slack-style `{ ok: false, error }` body, else null. */
+function okFalseError(body: unknown): string | null {
+  if (!body || typeof body !== "object" || Array.isArray(body)) return null;
+  const b = body as { ok?: unknown; error?: unknown };
+  if (b.ok !== false) return null;
+  return typeof b.error === "string" ? b.error : JSON.stringify(b.error ?? "ok: false");
+}
+
+/** What to do about a status that is not 2xx. */
+function statusAdvice(status: number, location: string | undefined, url: URL): string {
+  if (status >= 300 && status < 400 && location)
+    return `it redirects to ${displayUrl(new URL(location, url))}: use that URL`;
+  if (status === 401 || status === 403)
+    return "the API needs credentials: write the file without --from-url, add `source.auth`, then draft a schema with `pipelines infer`";
+  if (status === 404 || status === 410) return "no such resource: check the URL";
+  if (status === 429 || status >= 500) return "the API is busy or failing: try again later";
+  return "init needs one successful (2xx) JSON response";
+}
+
+/** The URL without user name and password. */
+function displayUrl(url: URL): string {
+  if (!url.username && !url.password) return url.toString();
+  const copy = new URL(url);
+  copy.username = "";
+  copy.password = "";
+  return copy.toString();
+}
+
+/** A YAML scalar for a value from the URL: plain when safe, otherwise double-quoted; `${` is kept literal. */
+function scalar(value: string): string {
+  if (/^[A-Za-z0-9/_.~-][A-Za-z0-9/_.,~ -]*$/.test(value) && !value.endsWith(" ")) return value;
+  return JSON.stringify(value).replaceAll("${", "$${");
 }
 
 function scaffold(name: string, url: URL | null, probe: Probe | null): string {
@@ -238,17 +310,14 @@ function scaffold(name: string, url: URL | null, probe: Probe | null): string {
     : [];
   const fieldLines = probe?.sampleKeys.length
     ? probe.sampleKeys
-        .map(
-          (k) =>
-            `    #   ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? k : JSON.stringify(k)}: ${/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? `$.${k}` : `$['${k}']`}`,
-        )
+        .map((k) => `    #   ${SIMPLE_NAME.test(k) ? k : JSON.stringify(k)}: ${member("$", k)}`)
         .join("\n")
     : "    #   id: $.id\n    #   name: $.name\n    #   author: $.user.login";
   return `# yaml-language-server: $schema=../schemas/pipeline.schema.json
 # Pipeline \`${name}\`${url ? `, scaffolded from ${url.origin}${url.pathname} (${probe?.confidence} confidence: check the guesses marked GUESS)` : ""}.
 # Reference: README.md, "Pipeline file format". Check it with \`pipelines validate ${name}\`.
 version: 1
-description: ${url ? `Records of ${url.pathname}` : "What this pipeline pulls"}
+description: ${url ? scalar(`Records of ${url.pathname}`) : "What this pipeline pulls"}
 source:
   base_url: ${base}
   # auth: { type: bearer, token: "\${env.API_TOKEN}" }   # or basic, api_key, oauth2
@@ -257,10 +326,10 @@ source:
   # retry: { max_attempts: 5, initial_delay: 1s, max_delay: 60s }
   # rate_limit: { requests_per_second: 5, remaining_header: x-ratelimit-remaining, reset_header: x-ratelimit-reset }
 streams:
-  ${/^[A-Za-z0-9._-]+$/.test(name) ? name : "items"}:
-    path: ${pathPart}
-${params.length ? `    params:\n${params.map(([k, v]) => `      ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join("\n")}\n` : ""}    records: "${probe?.recordsPath ?? "$.data"}"${probe ? "   # GUESS" : ""}
-    paginate: ${probe?.paginate ?? "{ type: none }   # cursor, offset, page, link_header, next_url"}${probe ? "   # GUESS" : ""}
+  ${name}:
+    path: ${scalar(pathPart)}
+${params.length ? `    params:\n${params.map(([k, v]) => `      ${JSON.stringify(k).replaceAll("${", "$${")}: ${JSON.stringify(v).replaceAll("${", "$${")}`).join("\n")}\n` : ""}    records: ${JSON.stringify(probe?.recordsPath ?? "$.data")}${probe ? "   # GUESS" : ""}
+${probe?.errorPath ? `    error_path: ${probe.errorPath}   # GUESS\n` : ""}    paginate: ${probe?.paginate ?? "{ type: none }   # cursor, offset, page, link_header, next_url"}${probe ? "   # GUESS" : ""}
     # fields:            # keep only these fields (JSONPath into each record)
 ${fieldLines}
     # schema: ${name}.schema.json   # draft one with \`pipelines infer ${name}\`
