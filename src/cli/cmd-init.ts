@@ -297,7 +297,7 @@ function displayUrl(url: URL): string {
 /** A YAML scalar for a value from the URL: plain when safe, otherwise double-quoted; `${` is kept literal. */
 function scalar(value: string): string {
   if (/^[A-Za-z0-9/_.~-][A-Za-z0-9/_.,~ -]*$/.test(value) && !value.endsWith(" ")) return value;
-  return JSON.stringify(value).replaceAll("${", "$${");
+  return JSON.stringify(value).replaceAll("${", () => "$${");
 }
 
 function scaffold(name: string, url: URL | null, probe: Probe | null): string {
@@ -328,7 +328,7 @@ source:
 streams:
   ${name}:
     path: ${scalar(pathPart)}
-${params.length ? `    params:\n${params.map(([k, v]) => `      ${JSON.stringify(k).replaceAll("${", "$${")}: ${JSON.stringify(v).replaceAll("${", "$${")}`).join("\n")}\n` : ""}    records: ${JSON.stringify(probe?.recordsPath ?? "$.data")}${probe ? "   # GUESS" : ""}
+${params.length ? `    params:\n${params.map(([k, v]) => `      ${JSON.stringify(k).replaceAll("${", () => "$${")}: ${JSON.stringify(v).replaceAll("${", () => "$${")}`).join("\n")}\n` : ""}    records: ${JSON.stringify(probe?.recordsPath ?? "$.data")}${probe ? "   # GUESS" : ""}
 ${probe?.errorPath ? `    error_path: ${probe.errorPath}   # GUESS\n` : ""}    paginate: ${probe?.paginate ?? "{ type: none }   # cursor, offset, page, link_header, next_url"}${probe ? "   # GUESS" : ""}
     # fields:            # keep only these fields (JSONPath into each record)
 ${fieldLines}

@@ -153,6 +153,18 @@ describe("pipelines init <name> --from-url: guesses from one response, then runs
     expect(server.requests).toHaveLength(3);
   });
 
+  it("keeps a `${` in a URL value literal: the file needs no env variable and sends the value as is", async () => {
+    const literal = ["$", "{env.NOT_SET} & #x: y"].join("");
+    const r = await init("x", "--from-url", `${server.url}/none/items?q=${encodeURIComponent(literal)}`);
+    expect(r.code).toBe(0);
+    const v = await runCli(["validate", "x"], dir);
+    expect(v.stderr).toBe("");
+    expect(v.code).toBe(0);
+    server.reset();
+    expect((await runCli(["run", "x"], dir)).code).toBe(0);
+    expect(server.requests.map((q) => q.query.q)).toEqual([literal]);
+  });
+
   it("does not show or write the password of a URL with credentials", async () => {
     const url = new URL(`${server.url}/none/items`);
     url.username = "me";
