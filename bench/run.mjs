@@ -100,7 +100,7 @@ output: { format: ${format} }
 streams:
   records:
     path: /${type}
-    params: { n: 5000 }
+    params: { n: 10000 }
     records: ${type === "offset" ? "$.items" : "$.results"}
     paginate: ${type === "offset" ? "{ type: offset, limit: 100 }" : "{ type: page, size_param: per_page, size: 100 }"}
 `;

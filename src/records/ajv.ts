@@ -43,6 +43,7 @@ export function schemaDraft(schema: Record<string, unknown>): Draft {
 /** One validator instance per draft, shared by the run (creating one with formats is costly). */
 const instances = new Map<Draft, AjvInstance>();
 const compiled = new WeakMap<object, ValidateFunction>();
+const byText = new Map<string, ValidateFunction>();
 
 function newRecordAjv(draft: Draft): AjvInstance {
   const opts: Options = { strict: false, allErrors: true, verbose: true };
@@ -64,6 +65,13 @@ export function compileRecordSchema(schema: unknown): ValidateFunction {
   }
   const hit = compiled.get(schema);
   if (hit) return hit;
+  // Several streams or pipelines often read the same schema file: compile its text once.
+  const text = JSON.stringify(schema);
+  const same = byText.get(text);
+  if (same) {
+    compiled.set(schema, same);
+    return same;
+  }
   const draft = schemaDraft(schema as Record<string, unknown>);
   let ajv = instances.get(draft);
   if (!ajv) instances.set(draft, (ajv = newRecordAjv(draft)));
@@ -76,5 +84,6 @@ export function compileRecordSchema(schema: unknown): ValidateFunction {
     validate = newRecordAjv(draft).compile(schema as object);
   }
   compiled.set(schema, validate);
+  byText.set(text, validate);
   return validate;
 }

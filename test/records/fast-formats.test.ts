@@ -1,0 +1,71 @@
+import { fullFormats } from "ajv-formats/dist/formats.js";
+import { describe, expect, it } from "vitest";
+import { isDateTime } from "../../src/records/fast-formats.js";
+
+const ajvDateTime = (fullFormats as any)["date-time"].validate as (s: string) => boolean;
+
+const CASES = [
+  "2024-01-01T00:00:00Z",
+  "2024-02-29T10:00:00+01:00",
+  "2023-02-29T10:00:00Z",
+  "2024-01-01t00:00:00z",
+  "2024-01-01 00:00:00.123Z",
+  "2024-01-01T00:00:00",
+  "2024-13-01T00:00:00Z",
+  "2024-01-01T24:00:00Z",
+  "2016-12-31T23:59:60Z",
+  "2016-12-31T15:59:60-08:00",
+  "2016-12-31T23:59:60.5Z",
+  "2016-12-31T23:59:61Z",
+  "2017-01-01T00:59:60+01:00",
+  "2024-01-01T00:00:00+0100",
+  "2024-01-01T00:00:00+01",
+  "2024-01-01T00:00:00+25:00",
+  "2024-01-01T10:00Z",
+  "2024-01-01\t10:00:00Z",
+  "2024-01-01T00:00:00.Z",
+  "1900-02-29T00:00:00Z",
+  "2000-02-29T00:00:00Z",
+  "+2024-01-01T00:00:00Z",
+  "2024-01-01T00:00:00ZZ",
+  "x",
+  "",
+];
+
+/** Deterministic PRNG, so a failure can be reproduced. */
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe("isDateTime has exactly ajv-formats' date-time semantics", () => {
+  it.each(CASES)("%j", (c) => {
+    expect(isDateTime(c)).toBe(ajvDateTime(c));
+  });
+
+  it("agrees on 50,000 mutations of valid date-times", () => {
+    const rnd = mulberry32(42);
+    const chars = "0123456789-:TtZz+. xa";
+    const seeds = ["2016-12-31T23:59:60.25+01:30", "2024-02-29T10:00:00Z", "1999-12-31 23:59:59-05:00"];
+    const disagreements: string[] = [];
+    for (let k = 0; k < 50_000; k++) {
+      const arr = seeds[k % seeds.length].split("");
+      for (let j = 0, m = 1 + (k % 3); j < m; j++) {
+        const p = Math.floor(rnd() * (arr.length + 1));
+        const op = rnd();
+        const ch = chars[Math.floor(rnd() * chars.length)];
+        if (op < 0.4) arr[p] = ch;
+        else if (op < 0.7) arr.splice(p, 1);
+        else arr.splice(p, 0, ch);
+      }
+      const c = arr.join("");
+      if (isDateTime(c) !== ajvDateTime(c)) disagreements.push(c);
+    }
+    expect(disagreements).toEqual([]);
+  });
+});
