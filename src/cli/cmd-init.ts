@@ -98,7 +98,7 @@ export async function initCommand(
     text = scaffold(name, null, null);
   }
   await writeAtomic(file, text, 0o644);
-  io.stdout.write(`wrote ${path.relative(io.cwd, file)}\n`);
+  io.stderr.write(`wrote ${path.relative(io.cwd, file)}\n`);
   io.stderr.write(
     `next: edit it, then \`pipelines validate ${name}\`, \`pipelines plan ${name}\`, \`pipelines run ${name} --max-pages 2\`\n`,
   );

@@ -41,7 +41,8 @@ describe("pipelines init <name>", () => {
   it("writes a commented pipeline file that validates", async () => {
     const r = await init("x");
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`wrote ${path.join("pipelines", "x.yaml")}\n`);
+    expect(r.stdout).toBe(""); // stdout carries only data (`--json`, list, plan, report)
+    expect(r.stderr).toContain(`wrote ${path.join("pipelines", "x.yaml")}\n`);
     const text = readFileSync(file(), "utf8");
     // Comments say what to fill in: the editor schema, auth, fields, schema, output.
     expect(text).toMatch(/^# yaml-language-server: \$schema=/);
