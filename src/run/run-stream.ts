@@ -462,8 +462,10 @@ async function pullPages(
   };
   const prefetch = paginator.peek && opts.prefetch > 1 ? opts.prefetch : 1;
   const ahead = new Map<string, Promise<FetchedPageData>>();
-  // Page numbers can be guessed at once; offsets only once the first page shows the page size.
-  let pageSize = stream.paginator.type === "page" ? 1 : 0;
+  // Guesses start at once: page numbers need no size; offsets assume the `limit` asked for until
+  // a page shows the size the server really gives (a server that caps it costs one dropped round).
+  let pageSize =
+    stream.paginator.type === "page" ? 1 : stream.paginator.type === "offset" ? stream.paginator.limit : 0;
   let request = paginator.first(firstRequest);
   const seen = new Set<string>();
   if (stream.paginator.type === "link_header" || stream.paginator.type === "next_url")
