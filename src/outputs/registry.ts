@@ -1,7 +1,5 @@
 import type { OutputPlan } from "../compile/plan.js";
-import { openCsvWriter } from "./csv-writer.js";
 import { openJsonlWriter, openJsonWriter } from "./json-writers.js";
-import { openSqliteWriter } from "./sqlite-writer.js";
 import type { RecordWriter, WriterContext, WriterFactory } from "./writer.js";
 
 /**
@@ -11,8 +9,9 @@ import type { RecordWriter, WriterContext, WriterFactory } from "./writer.js";
 export const writers: Record<OutputPlan["format"], WriterFactory> = {
   jsonl: openJsonlWriter,
   json: openJsonWriter,
-  csv: openCsvWriter,
-  sqlite: openSqliteWriter,
+  // Loaded when used: better-sqlite3 is a native module and costs start-up time for every run.
+  csv: async (output, ctx) => (await import("./csv-writer.js")).openCsvWriter(output, ctx),
+  sqlite: async (output, ctx) => (await import("./sqlite-writer.js")).openSqliteWriter(output, ctx),
 };
 
 const MODES: readonly OutputPlan["mode"][] = ["replace", "append", "merge"];
