@@ -461,7 +461,33 @@ async function pullPages(
     return { response, body, records: shaper.select(body) };
   };
   const prefetch = paginator.peek && opts.prefetch > 1 ? opts.prefetch : 1;
+  /** Pages requested ahead (in flight or arrived, not yet written), by URL. */
   const ahead = new Map<string, Promise<FetchedPageData>>();
+  let inflight = 0;
+  /** A request whose failure only matters if its page is used (a guess past the end may fail). */
+  const start = (req: PageRequest): Promise<FetchedPageData> => {
+    inflight++;
+    const p = fetchPage(req);
+    p.catch(() => {}).finally(() => {
+      inflight--;
+      topUp(); // a sliding window: a slot that frees is refilled at once, not when its round ends
+    });
+    return p;
+  };
+  /**
+   * Keeps up to `prefetch` guessed pages in flight, and at most twice that requested ahead of the
+   * page being written (pages that arrived but wait for their turn count, so memory is bounded).
+   */
+  const topUp = (): void => {
+    if (prefetch <= 1 || pageSize <= 0 || cancel.aborted) return;
+    for (let k = 1; k <= prefetch * 2 && inflight < prefetch; k++) {
+      if (maxPages !== null && pages + 1 + k > maxPages) break;
+      const guess = paginator.peek!(k, pageSize);
+      if (!guess) break;
+      const key = requestUrl(guess);
+      if (!ahead.has(key)) ahead.set(key, start(guess));
+    }
+  };
   // Guesses start at once: page numbers need no size; offsets assume the `limit` asked for until
   // a page shows the size the server really gives (a server that caps it costs one dropped round).
   let pageSize =
@@ -479,20 +505,9 @@ async function pullPages(
     if (pending) ahead.delete(url);
     else {
       ahead.clear(); // every guess was wrong (a short page moved the offsets)
-      pending = fetchPage(request);
+      pending = start(request);
     }
-    if (prefetch > 1 && pageSize > 0) {
-      for (let k = 1; k < prefetch; k++) {
-        if (maxPages !== null && pages + 1 + k > maxPages) break;
-        const guess = paginator.peek!(k, pageSize);
-        if (!guess) break;
-        const key = requestUrl(guess);
-        if (ahead.has(key)) continue;
-        const p = fetchPage(guess);
-        p.catch(() => {}); // a guess past the end may fail; it only matters if it is used
-        ahead.set(key, p);
-      }
-    }
+    topUp();
     const { response, body, records } = await pending;
     result.pages++;
     pages++;
@@ -506,11 +521,7 @@ async function pullPages(
     if (!("stop" in outcome) && !limitHere) {
       request = outcome.request;
       const key = requestUrl(request);
-      if (!ahead.has(key)) {
-        const p = fetchPage(request);
-        p.catch(() => {}); // surfaced when the loop awaits it
-        ahead.set(key, p);
-      }
+      if (!ahead.has(key)) ahead.set(key, start(request));
     }
     for (const record of records) {
       if (opts.limit !== null && result.records.written >= opts.limit) break;
