@@ -60,11 +60,17 @@ export class RequestExecutor {
     return this.deps.redactor.text(shown);
   }
 
-  /** `cancel` stops this request only (a page fetched ahead that is no longer needed). */
+  /**
+   * `cancel` withdraws this request (a page fetched ahead that is no longer needed): it is not sent
+   * if it has not gone out yet, and not retried; a request already on the wire completes, so the
+   * counts here match what the API saw.
+   */
   async fetch(request: HttpRequest, stats: RequestStats, cancel?: AbortSignal): Promise<HttpResponse> {
     const { source, client, auth, budget, slots } = this.deps;
-    const signal =
-      cancel && this.deps.signal ? AbortSignal.any([this.deps.signal, cancel]) : (cancel ?? this.deps.signal);
+    const signal = this.deps.signal;
+    /** For waits only (slot, budget, backoff): cancelling ends them at once. */
+    const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
+    const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
     const retry = source.retry;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : this.stripCredentials(request);
@@ -72,19 +78,22 @@ export class RequestExecutor {
     for (let attempt = 1; ; attempt++) {
       // A connection slot first, then the budget: the budget's stamp is then taken right before
       // the request goes out, not while it waits for a slot.
+      if (cancel?.aborted) throw withdrawn();
       const release = await slots.acquire();
       let res: HttpResponse | null = null;
       let failure: TransportError | null = null;
       let sent: HttpRequest = base;
       let ticket: { done: () => void } | null = null;
       try {
-        const { waited, done } = await budget.begin(signal);
+        if (cancel?.aborted) throw withdrawn();
+        const { waited, done } = await budget.begin(waitSignal);
         ticket = { done };
         if (waited > 0) {
           stats.rateLimitWaits.count++;
           stats.rateLimitWaits.ms += waited;
         }
         const req = sameOrigin ? await auth.apply(base, signal) : base;
+        if (cancel?.aborted) throw withdrawn();
         sent = req;
         stats.requests++;
         res = await client.send(req, signal);
@@ -96,6 +105,7 @@ export class RequestExecutor {
         release();
       }
       if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+      if (cancel?.aborted && !(res && res.status >= 200 && res.status < 300)) throw withdrawn();
 
       if (failure) {
         if (!failure.retryable) {
@@ -115,7 +125,7 @@ export class RequestExecutor {
           );
         }
         count(stats, failure.kind);
-        await sleep(this.backoff(retry, attempt), signal);
+        await sleep(this.backoff(retry, attempt), waitSignal);
         continue;
       }
 
@@ -154,7 +164,7 @@ export class RequestExecutor {
         stats.rateLimitWaits.count++;
         stats.rateLimitWaits.ms += delay;
       }
-      await sleep(delay, signal);
+      await sleep(delay, waitSignal);
     }
   }
 
