@@ -480,14 +480,18 @@ async function pullPages(
    */
   const topUp = (): void => {
     if (prefetch <= 1 || pageSize <= 0 || cancel.aborted) return;
-    for (let k = 1; k <= prefetch * 2 && inflight < prefetch; k++) {
+    // Pages are numbered from the first of the stream; the next one to write is `pages + 1`.
+    for (let k = Math.max(1, furthest - pages); k <= prefetch * 2 && inflight < prefetch; k++) {
       if (maxPages !== null && pages + 1 + k > maxPages) break;
       const guess = paginator.peek!(k, pageSize);
       if (!guess) break;
       const key = requestUrl(guess);
       if (!ahead.has(key)) ahead.set(key, start(guess));
+      furthest = pages + 1 + k;
     }
   };
+  /** The furthest page guessed so far (0: none, or every guess was dropped). */
+  let furthest = 0;
   // Guesses start at once: page numbers need no size; offsets assume the `limit` asked for until
   // a page shows the size the server really gives (a server that caps it costs one dropped round).
   let pageSize =
@@ -505,6 +509,7 @@ async function pullPages(
     if (pending) ahead.delete(url);
     else {
       ahead.clear(); // every guess was wrong (a short page moved the offsets)
+      furthest = 0;
       pending = start(request);
     }
     topUp();
