@@ -91,6 +91,12 @@ export async function initCommand(
       await client.close();
     }
     text = scaffold(name, url, probe);
+    const key = secretParam(url);
+    if (key) {
+      io.stderr.write(
+        `the URL's \`${key.name}\` looks like a credential: it is not written to the file; the pipeline reads it from \`\${env.${key.env}}\` (set it in the environment or in .env)\n`,
+      );
+    }
     io.stderr.write(
       `probed ${shown}: ${probe.recordCount} record${probe.recordCount === 1 ? "" : "s"} at \`${probe.recordsPath}\`, pagination \`${probe.paginate}\`${probe.errorPath ? `, errors at \`${probe.errorPath}\`` : ""} — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
     );
@@ -287,11 +293,13 @@ function statusAdvice(status: number, location: string | undefined, url: URL): s
 
 /** The URL without user name and password. */
 function displayUrl(url: URL): string {
-  if (!url.username && !url.password) return url.toString();
+  const key = secretParam(url);
+  if (!url.username && !url.password && !key) return url.toString();
   const copy = new URL(url);
   copy.username = "";
   copy.password = "";
-  return copy.toString();
+  if (key) copy.searchParams.set(key.name, "__MASKED__");
+  return copy.toString().replace("__MASKED__", "***");
 }
 
 /** A YAML scalar for a value from the URL: plain when safe, otherwise double-quoted; `${` is kept literal. */
@@ -300,14 +308,31 @@ function scalar(value: string): string {
   return JSON.stringify(value).replaceAll("${", () => "$${");
 }
 
+const SECRET_PARAM =
+  /^(api[_-]?key|apikey|key|token|access[_-]?token|auth|secret|client[_-]?secret|password|passwd|sig|signature)$/i;
+
+/** A credential in the URL's query (`?api_key=…`): it goes to `auth` via an env variable, never into the file. */
+export function secretParam(url: URL): { name: string; env: string } | null {
+  for (const name of url.searchParams.keys()) {
+    if (SECRET_PARAM.test(name)) return { name, env: name.toUpperCase().replace(/[^A-Z0-9]+/g, "_") };
+  }
+  return null;
+}
+
 function scaffold(name: string, url: URL | null, probe: Probe | null): string {
   const base = url ? url.origin : "https://api.example.com/v1";
   const pathPart = url ? url.pathname : "/items";
+  const key = url ? secretParam(url) : null;
   const params = url
     ? [...url.searchParams.entries()].filter(
-        ([k]) => !["cursor", "page", "offset", "after", "starting_after", "page_token"].includes(k),
+        ([k]) =>
+          k !== key?.name &&
+          !["cursor", "page", "offset", "after", "starting_after", "page_token"].includes(k),
       )
     : [];
+  const authLine = key
+    ? `  auth: { type: api_key, name: ${JSON.stringify(key.name)}, value: "\${env.${key.env}}", in: query }   # from the URL: set ${key.env} (e.g. in .env)`
+    : `  # auth: { type: bearer, token: "\${env.API_TOKEN}" }   # or basic, api_key, oauth2`;
   const fieldLines = probe?.sampleKeys.length
     ? probe.sampleKeys
         .map((k) => `    #   ${SIMPLE_NAME.test(k) ? k : JSON.stringify(k)}: ${member("$", k)}`)
@@ -320,7 +345,7 @@ version: 1
 description: ${url ? scalar(`Records of ${url.pathname}`) : "What this pipeline pulls"}
 source:
   base_url: ${base}
-  # auth: { type: bearer, token: "\${env.API_TOKEN}" }   # or basic, api_key, oauth2
+${authLine}
   # headers: { Accept: application/json }
   # timeout: 30s
   # retry: { max_attempts: 5, initial_delay: 1s, max_delay: 60s }

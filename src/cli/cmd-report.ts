@@ -61,7 +61,8 @@ export function formatReportSummary(r: RunReport): string {
         `    invalid: ${g.field} ${g.keyword} ×${g.count}${g.expected ? ` (expected ${g.expected})` : ""}`,
       );
     const d = s.drift;
-    if (d) {
+    // `drift: ignore` means the analyst asked not to hear about it (the JSON report keeps it).
+    if (d && d.policy !== "ignore") {
       for (const f of d.new_fields.slice(0, 5))
         lines.push(`    drift: new field ${f.field} in ${f.count} records (first ${f.first_record})`);
       for (const t of d.type_changes.slice(0, 5))

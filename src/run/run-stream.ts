@@ -202,9 +202,11 @@ export async function runStream(
       const partial =
         stop.code === "limit"
           ? `--limit ${opts.limit} stopped the stream early`
-          : result.partitions?.failed.length
-            ? `${result.partitions.failed.length} partition${result.partitions.failed.length === 1 ? "" : "s"} failed`
-            : null;
+          : stop.code === "max_pages" || stop.code === "max_empty_pages"
+            ? `${stop.code} stopped the stream while the API still had a next page`
+            : result.partitions?.failed.length
+              ? `${result.partitions.failed.length} partition${result.partitions.failed.length === 1 ? "" : "s"} failed`
+              : null;
       if (partial && cursor?.max !== null && cursor?.max !== undefined && stream.incremental) {
         result.warnings.push(
           `incremental cursor not saved (${partial}): the next run starts from the previous cursor again`,

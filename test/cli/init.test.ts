@@ -175,6 +175,27 @@ describe("pipelines init <name> --from-url: guesses from one response, then runs
     expect(r.stderr + r.stdout).not.toContain("pw-secret-123");
     expect(readFileSync(file(), "utf8")).not.toContain("pw-secret-123");
   });
+
+  it("moves an api key in the URL's query to auth via an env variable, never into the file", async () => {
+    const r = await init("x", "--from-url", `${server.url}/link/items?per_page=10&api_key=key-secret-456`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr + r.stdout).not.toContain("key-secret-456");
+    const text = readFileSync(file(), "utf8");
+    expect(text).not.toContain("key-secret-456");
+    expect(generated().source).toMatchObject({
+      auth: { type: "api_key", name: "api_key", value: "${env.API_KEY}", in: "query" },
+    });
+    expect(r.stderr).toContain("${env.API_KEY}");
+    // Without the variable, validate names it; with it, the run sends it on every page.
+    const missing = await runCli(["validate", "x"], dir);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("`API_KEY` is not set");
+    server.reset();
+    const run = await runCli(["run", "x"], dir, { API_KEY: "key-secret-456" });
+    expect(run.code, run.stderr).toBe(0);
+    expect(server.requests.length).toBeGreaterThan(1);
+    expect(server.requests.every((q) => q.query.api_key === "key-secret-456")).toBe(true);
+  });
 });
 
 describe("pipelines init --from-url failures", () => {

@@ -186,6 +186,11 @@ describe("drift", () => {
     expect(r.stream.drift?.breached).toBe(false);
     expect(r.stream.status).toBe("ok");
     expect(r.stderr).not.toContain("schema drift");
+    // Nor in `pipelines report` (the JSON report keeps it for whoever wants it).
+    const report = await cli(p.dir, ["report", "shop"]);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toContain("items: ok");
+    expect(report.stdout).not.toContain("drift:");
   });
 
   it("drift: warn (the default) commits and names the drift in the run summary", async () => {

@@ -301,6 +301,18 @@ describe("incremental sync, jsonl merge", () => {
   });
 });
 
+describe("incremental cursor and early stops", () => {
+  it("a --max-pages run does not save a cursor either (the API still had pages)", async () => {
+    newestFirst = true;
+    pipeline();
+    const limited = await runPipeline(project.dir, "p", ["--max-pages", "1"]);
+    expect(limited.code, limited.stderr).toBe(0);
+    expect(limited.stream("items").stop_reason?.code).toBe("max_pages");
+    expect(limited.stream("items").warnings.join("\n")).toContain("incremental cursor not saved (max_pages");
+    expect(existsSync(STATE())).toBe(false);
+  });
+});
+
 describe("incremental cursor values", () => {
   it("numeric strings are compared as numbers: the largest of 1..12 is 12, not 9", async () => {
     pipeline({
