@@ -25,6 +25,8 @@ beforeEach(() => {
 afterEach(() => cleanup());
 
 const file = (name = "x") => path.join(dir, "pipelines", `${name}.yaml`);
+/** The template the scaffold writes for a key found in the URL (kept out of a JS template literal). */
+const API_KEY_TEMPLATE = ["$", "{env.API_KEY}"].join("");
 const init = (...args: string[]) => runCli(["init", ...args], dir);
 
 interface Generated {
@@ -183,9 +185,9 @@ describe("pipelines init <name> --from-url: guesses from one response, then runs
     const text = readFileSync(file(), "utf8");
     expect(text).not.toContain("key-secret-456");
     expect(generated().source).toMatchObject({
-      auth: { type: "api_key", name: "api_key", value: "${env.API_KEY}", in: "query" },
+      auth: { type: "api_key", name: "api_key", value: API_KEY_TEMPLATE, in: "query" },
     });
-    expect(r.stderr).toContain("${env.API_KEY}");
+    expect(r.stderr).toContain(API_KEY_TEMPLATE);
     // Without the variable, validate names it; with it, the run sends it on every page.
     const missing = await runCli(["validate", "x"], dir);
     expect(missing.code).toBe(2);
