@@ -71,6 +71,13 @@ export class RequestExecutor {
     /** For waits only (slot, budget, backoff): cancelling ends them at once. */
     const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
     const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
+    const pause = async (ms: number) => {
+      try {
+        await sleep(ms, waitSignal);
+      } catch {
+        throw signal?.aborted ? new RunError("aborted", "the run was interrupted") : withdrawn();
+      }
+    };
     const retry = source.retry;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : this.stripCredentials(request);
@@ -99,6 +106,8 @@ export class RequestExecutor {
         res = await client.send(req, signal);
       } catch (err) {
         if (err instanceof TransportError) failure = err;
+        else if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+        else if (cancel?.aborted) throw withdrawn();
         else throw err;
       } finally {
         ticket?.done();
@@ -125,7 +134,7 @@ export class RequestExecutor {
           );
         }
         count(stats, failure.kind);
-        await sleep(this.backoff(retry, attempt), waitSignal);
+        await pause(this.backoff(retry, attempt));
         continue;
       }
 
@@ -164,7 +173,7 @@ export class RequestExecutor {
         stats.rateLimitWaits.count++;
         stats.rateLimitWaits.ms += delay;
       }
-      await sleep(delay, waitSignal);
+      await pause(delay);
     }
   }
 
