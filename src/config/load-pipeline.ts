@@ -8,12 +8,7 @@ import { ConfigError, type ConfigIssue, closest } from "./errors.js";
 import type { PipelineFile } from "./pipeline-types.gen.js";
 import type { Project } from "./project.js";
 import { basicCredential, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
-import {
-  escapeTemplate,
-  parseTemplate,
-  renderTemplateSource,
-  type TemplateSyntaxError,
-} from "./templates.js";
+import { parseTemplate, renderTemplateSource, type TemplateSyntaxError } from "./templates.js";
 import { formatDuration, parseDuration } from "./units.js";
 import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
 
@@ -782,5 +777,3 @@ function checkSemantics(
     }
   }
 }
-
-export { escapeTemplate };

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
@@ -632,8 +632,4 @@ export function quarantineFile(stream: StreamPlan): string {
 function schemaColumns(stream: StreamPlan): string[] | null {
   const props = stream.schema?.schema?.properties;
   return props && typeof props === "object" ? Object.keys(props) : null;
-}
-
-export async function ensureDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
 }
