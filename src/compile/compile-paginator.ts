@@ -37,8 +37,6 @@ export const paginatorCompilers: Compilers = {
   next_url: (p) => ({ type: "next_url", next: p.next, hasMore: p.has_more ?? null, done: p.done ?? null }),
 };
 
-export const PAGINATOR_TYPES = Object.keys(paginatorCompilers) as Paginate["type"][];
-
 export function compilePaginator(p: Paginate | undefined): PaginatorPlan {
   const cfg = p ?? { type: "none" as const };
   const common: PaginatorCommon = {

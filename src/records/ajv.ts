@@ -12,10 +12,6 @@ const addFormats = ((_addFormats as any).default ?? _addFormats) as typeof _addF
 export type { ErrorObject, ValidateFunction };
 export type AjvInstance = InstanceType<typeof Ajv>;
 
-export function newAjv(opts: Options = {}): AjvInstance {
-  return new Ajv({ strict: false, allErrors: true, ...opts });
-}
-
 const DRAFT_07 = new Set([
   "http://json-schema.org/draft-07/schema#",
   "http://json-schema.org/draft-07/schema",
