@@ -5,12 +5,12 @@ import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { Redactor } from "../config/secrets.js";
 import { createAuth } from "../http/auth/create-auth.js";
 import { HttpClient } from "../http/client.js";
-import { newRequestStats, RequestExecutor } from "../http/executor.js";
+import { RequestExecutor } from "../http/executor.js";
 import { RateBudget } from "../http/rate-budget.js";
 import { Semaphore } from "../http/semaphore.js";
 import { runStream } from "./run-stream.js";
 import { StateStore } from "./state.js";
-import type { PipelineResult, StreamResult } from "./stream-result.js";
+import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
 
 export interface RunOptions {
   /** Only these streams (their parents run too). */
@@ -89,21 +89,7 @@ export function startPipelineRun(
 ): PipelineRun {
   const runId = opts.runId ?? newRunId();
   const streams = selectStreams(plan, opts.streams);
-  const results: StreamResult[] = streams.map((s) => ({
-    name: s.name,
-    status: "waiting",
-    stop: null,
-    error: null,
-    pages: 0,
-    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
-    requests: newRequestStats(),
-    warnings: [],
-    startedAt: null,
-    durationMs: 0,
-    output: null,
-    quality: null,
-    partitions: null,
-  }));
+  const results: StreamResult[] = streams.map((s) => newStreamResult(s.name));
   const startedAt = new Date();
   const t0 = performance.now();
 

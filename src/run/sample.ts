@@ -1,12 +1,11 @@
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { Redactor } from "../config/secrets.js";
 import { RunError } from "../http/errors.js";
-import { newRequestStats } from "../http/executor.js";
 import { compileShaper, type Row } from "../records/shape.js";
 import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
 import { pull, type StreamRunOptions } from "./run-stream.js";
-import type { StreamResult } from "./stream-result.js";
+import { newStreamResult, type StreamResult } from "./stream-result.js";
 
 /**
  * Fetches up to `n` records of a stream as they would be written (after fields / flatten /
@@ -30,7 +29,7 @@ export async function sampleStream(
       parents: Row[] | null,
       sink: (row: Row) => void,
     ) => {
-      const result = blankResult(stream.name);
+      const result = startedResult(stream.name);
       const opts: StreamRunOptions = {
         runId: "sample",
         baseUrl: plan.source.baseUrl,
@@ -79,7 +78,7 @@ export async function sampleStream(
     const chain: StreamPlan[] = [];
     for (let s = byName.get(streamName); s; s = s.parent ? byName.get(s.parent) : undefined) chain.unshift(s);
     let parents: Row[] | null = null;
-    let last = blankResult(streamName);
+    let last = startedResult(streamName);
     for (const s of chain) {
       const isTarget = s.name === streamName;
       const rows: Row[] = [];
@@ -92,20 +91,6 @@ export async function sampleStream(
   }
 }
 
-function blankResult(name: string): StreamResult {
-  return {
-    name,
-    status: "running",
-    stop: null,
-    error: null,
-    pages: 0,
-    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
-    requests: newRequestStats(),
-    warnings: [],
-    startedAt: Date.now(),
-    durationMs: 0,
-    output: null,
-    quality: null,
-    partitions: null,
-  };
+function startedResult(name: string): StreamResult {
+  return { ...newStreamResult(name), status: "running", startedAt: Date.now() };
 }

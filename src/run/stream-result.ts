@@ -1,5 +1,5 @@
 import type { RunErrorKind } from "../http/errors.js";
-import type { RequestStats } from "../http/executor.js";
+import { newRequestStats, type RequestStats } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 
 import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
@@ -41,4 +41,23 @@ export interface PipelineResult {
   startedAt: string;
   durationMs: number;
   streams: StreamResult[];
+}
+
+/** A stream that has not started: every counter at zero. */
+export function newStreamResult(name: string): StreamResult {
+  return {
+    name,
+    status: "waiting",
+    stop: null,
+    error: null,
+    pages: 0,
+    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
+    requests: newRequestStats(),
+    warnings: [],
+    startedAt: null,
+    durationMs: 0,
+    output: null,
+    quality: null,
+    partitions: null,
+  };
 }
