@@ -284,8 +284,8 @@ export function loadPipelineText(
   // Errors can quote values (found `…`, the source line): they are masked before they are
   // formatted, so that a long secret is never cut short into something that no longer matches.
   const literal = new Set(secrets);
-  collectSecretLiterals(raw as Record<string, any>, literal);
-  collectSecretLiterals(resolved, literal);
+  credentialValues(raw as Record<string, any>, literal, true);
+  credentialValues(resolved, literal, true);
   for (const n of envUsed) if (env[n] !== undefined) literal.add(env[n]!);
   const errorRedactor = new Redactor(literal);
 
@@ -317,40 +317,7 @@ export function loadPipelineText(
   if (issues.length) throw new ConfigError(sortIssues(issues).map((i) => errorRedactor.value(i)));
 
   // 5. Secrets: env values, auth fields, sensitive headers.
-  const auth = resolved.source?.auth as Record<string, unknown> | undefined;
-  if (auth) {
-    for (const [k, v] of Object.entries(auth))
-      if (k !== "type" && k !== "in" && k !== "client_auth" && typeof v === "string") {
-        if (
-          k === "token_url" ||
-          k === "scheme" ||
-          k === "name" ||
-          k === "grant_type" ||
-          k === "refresh_before" ||
-          k === "scope"
-        )
-          continue;
-        secrets.add(v);
-      }
-    if (auth.type === "basic")
-      secrets.add(basicCredential(String(auth.username), String(auth.password ?? "")));
-    if (auth.type === "oauth2" && auth.client_id && auth.client_secret)
-      secrets.add(basicCredential(String(auth.client_id), String(auth.client_secret)));
-  }
-  const headerMaps = [
-    resolved.source?.headers,
-    ...Object.values(resolved.streams ?? {}).map((s: any) => s?.headers),
-  ];
-  for (const h of headerMaps) {
-    if (!h) continue;
-    for (const [k, v] of Object.entries(h)) {
-      if (SENSITIVE_HEADERS.has(k.toLowerCase()) && typeof v === "string") {
-        secrets.add(v);
-        const token = v.split(/\s+/).slice(1).join(" ");
-        if (token) secrets.add(token);
-      }
-    }
-  }
+  credentialValues(resolved, secrets, false);
 
   return {
     name,
@@ -363,23 +330,42 @@ export function loadPipelineText(
   };
 }
 
-function collectSecretLiterals(raw: Record<string, any>, out: Set<string>): void {
-  const auth = raw?.source?.auth;
+/** Auth keys that name or configure a credential rather than hold one. */
+const AUTH_PUBLIC_KEYS = new Set([
+  "type",
+  "in",
+  "client_auth",
+  "token_url",
+  "scheme",
+  "name",
+  "grant_type",
+  "refresh_before",
+  "scope",
+]);
+
+/**
+ * Every credential value a config holds: auth fields (and the Basic credentials they make) and
+ * sensitive headers (with the token after the scheme). With `literalOnly`, values still written
+ * as templates are skipped (a config that failed before its templates were filled).
+ */
+function credentialValues(cfg: Record<string, any>, out: Set<string>, literalOnly: boolean): void {
+  const keep = (v: unknown): v is string => typeof v === "string" && !(literalOnly && v.includes("${"));
+  const auth = cfg?.source?.auth;
   if (auth && typeof auth === "object") {
-    for (const k of ["token", "password", "value", "client_secret", "refresh_token"]) {
-      const v = auth[k];
-      if (typeof v === "string" && !v.includes("${")) out.add(v);
-    }
+    for (const [k, v] of Object.entries(auth)) if (!AUTH_PUBLIC_KEYS.has(k) && keep(v)) out.add(v);
+    if (auth.type === "basic" && keep(auth.username) && (auth.password === undefined || keep(auth.password)))
+      out.add(basicCredential(auth.username, auth.password ?? ""));
+    if (auth.type === "oauth2" && keep(auth.client_id) && keep(auth.client_secret))
+      out.add(basicCredential(auth.client_id, auth.client_secret));
   }
-  const maps = [raw?.source?.headers, ...Object.values(raw?.streams ?? {}).map((s: any) => s?.headers)];
+  const maps = [cfg?.source?.headers, ...Object.values(cfg?.streams ?? {}).map((s: any) => s?.headers)];
   for (const h of maps) {
     if (!h || typeof h !== "object") continue;
     for (const [k, v] of Object.entries(h)) {
-      if (SENSITIVE_HEADERS.has(k.toLowerCase()) && typeof v === "string" && !v.includes("${")) {
-        out.add(v);
-        const token = v.split(/\s+/).slice(1).join(" ");
-        if (token) out.add(token);
-      }
+      if (!SENSITIVE_HEADERS.has(k.toLowerCase()) || !keep(v)) continue;
+      out.add(v);
+      const token = v.split(/\s+/).slice(1).join(" ");
+      if (token) out.add(token);
     }
   }
 }

@@ -117,10 +117,11 @@ const CASES: Case[] = [
         base_url: https://x.test
         auth:
           type: bearer
-          tokn: abc
+          tokn: "\${env.T}"
       streams:
         a: { path: /a }
     `,
+    env: { T: "t0k" },
     code: "unknown_key",
     line: 5,
     column: 5,

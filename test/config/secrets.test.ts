@@ -216,6 +216,22 @@ describe("secrets in config errors", () => {
     expectNoSecrets(out, forms(GH_TOKEN));
   });
 
+  it("a credential under a mistyped auth key is masked too (the error is about that very line)", () => {
+    const text = yaml`
+      source:
+        base_url: https://x.test
+        auth:
+          type: bearer
+          tokn: ${GH_TOKEN}
+      streams:
+        a: { path: /a }
+    `;
+    const out = errorText(text, {});
+    expect(out).toContain("unknown key `tokn`");
+    expect(out).toContain("tokn: ***");
+    expectNoSecrets(out, forms(GH_TOKEN));
+  });
+
   it("an env value quoted in a JSONPath error is masked", () => {
     const text = yaml`
       source:
