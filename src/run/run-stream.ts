@@ -481,7 +481,7 @@ async function pullPages(
    * page being written (pages that arrived but wait for their turn count, so memory is bounded).
    */
   const topUp = (): void => {
-    if (prefetch <= 1 || pageSize <= 0 || cancel.aborted) return;
+    if (prefetch <= 1 || pageSize <= 0 || shortPage || cancel.aborted) return;
     // Pages are numbered from the first of the stream; the next one to write is `pages + 1`.
     for (let k = Math.max(1, furthest - pages); k <= prefetch * 2 && inflight < prefetch; k++) {
       if (maxPages !== null && pages + 1 + k > maxPages) break;
@@ -494,6 +494,7 @@ async function pullPages(
   };
   /** The furthest page guessed so far (0: none, or every guess was dropped). */
   let furthest = 0;
+  let shortPage = false;
   // Guesses start at once: page numbers need no size; offsets assume the `limit` asked for until
   // a page shows the size the server really gives (a server that caps it costs one dropped round).
   let pageSize =
@@ -518,7 +519,10 @@ async function pullPages(
     const { response, body, records } = await pending;
     result.pages++;
     pages++;
-    if (records.length > 0) pageSize = records.length;
+    // The first page shows the page size the server really gives (it may cap the one asked for).
+    // A shorter page later is most likely the last: no more guesses until a full page comes again.
+    if (pages === 1 && records.length > 0) pageSize = records.length;
+    shortPage = records.length < pageSize;
     // Decide on the next page before writing this one, so that its request overlaps the writing.
     const outcome = nextStep(
       paginator.next({ request, response, body, recordCount: records.length }),
