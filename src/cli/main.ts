@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "../vendor/cli-libs.js";
 import { ConfigError } from "../config/errors.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 

@@ -49,7 +49,7 @@ export const SEARCH_PLACES = [
 
 /** Finds the project config from `cwd` upwards; without one, `cwd` is the project root. */
 export async function loadProject(cwd: string): Promise<Project> {
-  const { cosmiconfig } = await import("cosmiconfig");
+  const { cosmiconfig } = await import("../vendor/config-libs.js");
   const explorer = cosmiconfig("pipelines", {
     searchPlaces: SEARCH_PLACES,
     searchStrategy: "global",

@@ -8,7 +8,7 @@ import {
   type Node,
   parseDocument,
   type Scalar,
-} from "yaml";
+} from "../vendor/config-libs.js";
 import { type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
 
 export type KeyPath = ReadonlyArray<string | number>;

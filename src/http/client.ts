@@ -1,6 +1,6 @@
 import { promisify } from "node:util";
 import zlib from "node:zlib";
-import { Pool } from "undici";
+import { Pool } from "../vendor/http-libs.js";
 import { firstBytes, TransportError } from "./errors.js";
 
 export interface HttpRequest {

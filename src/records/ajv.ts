@@ -1,13 +1,13 @@
-import type { ErrorObject, Options, ValidateFunction } from "ajv";
-import _Ajv from "ajv";
-import _Ajv2020 from "ajv/dist/2020.js";
-import _addFormats from "ajv-formats";
+import {
+  Ajv,
+  Ajv2020,
+  type AjvOptions as Options,
+  addFormats,
+  type ErrorObject,
+  type ValidateFunction,
+} from "../vendor/config-libs.js";
+import { createRequire } from "node:module";
 import { isDateTime } from "./fast-formats.js";
-
-// ajv and ajv-formats are CommonJS with a `default` export; unwrap it under NodeNext.
-const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;
-const Ajv2020 = ((_Ajv2020 as any).default ?? _Ajv2020) as typeof _Ajv2020.default;
-const addFormats = ((_addFormats as any).default ?? _addFormats) as typeof _addFormats.default;
 
 export type { ErrorObject, ValidateFunction };
 export type AjvInstance = InstanceType<typeof Ajv>;
@@ -41,8 +41,46 @@ const instances = new Map<Draft, AjvInstance>();
 const compiled = new WeakMap<object, ValidateFunction>();
 const byText = new Map<string, ValidateFunction>();
 
+const META_SCHEMA_ID: Record<Draft, string> = {
+  "draft-07": "http://json-schema.org/draft-07/schema",
+  "2020-12": "https://json-schema.org/draft/2020-12/schema",
+};
+// Keep these options identical to the build's in scripts/gen-validator.mjs.
+export const META_VALIDATOR_OPTIONS: Options = { strict: false, allErrors: true };
+const metaValidators = new Map<Draft, ValidateFunction>();
+const require = createRequire(import.meta.url);
+
+/**
+ * The validator of a draft's meta-schema. The build precompiles both (scripts/gen-validator.mjs →
+ * dist/records/meta-<draft>.cjs): ajv would otherwise compile the meta-schema at the first
+ * record schema of every start, about 45 ms. From sources (tests) it is compiled here.
+ */
+export function metaSchemaValidator(draft: Draft): ValidateFunction {
+  let validate = metaValidators.get(draft);
+  if (validate) return validate;
+  try {
+    const mod = require(`./meta-${draft}.cjs`);
+    validate = (mod.default ?? mod) as ValidateFunction;
+  } catch {
+    const ajv = draft === "2020-12" ? new Ajv2020(META_VALIDATOR_OPTIONS) : new Ajv(META_VALIDATOR_OPTIONS);
+    validate = ajv.getSchema(META_SCHEMA_ID[draft])!;
+  }
+  metaValidators.set(draft, validate);
+  return validate;
+}
+
+/** Throws ajv's own "schema is invalid: …" when a schema breaks its draft's meta-schema. */
+function checkMetaSchema(schema: object, draft: Draft): void {
+  const validate = metaSchemaValidator(draft);
+  if (validate(schema)) return;
+  const text = (validate.errors ?? []).map((e) => `data${e.instancePath} ${e.message}`).join(", ");
+  throw new Error(`schema is invalid: ${text}`);
+}
+
 function newRecordAjv(draft: Draft): AjvInstance {
-  const opts: Options = { strict: false, allErrors: true, verbose: true };
+  // The meta-schema check is ours (checkMetaSchema), with a precompiled validator; it also
+  // accepts every spelling of a draft's URI that schemaDraft does, where ajv knows one.
+  const opts: Options = { strict: false, allErrors: true, verbose: true, validateSchema: false };
   const ajv = draft === "2020-12" ? new Ajv2020(opts) : new Ajv(opts);
   addFormats(ajv);
   // Same semantics as ajv-formats' date-time, about twice as fast (it runs for every record).
@@ -69,6 +107,7 @@ export function compileRecordSchema(schema: unknown): ValidateFunction {
     return same;
   }
   const draft = schemaDraft(schema as Record<string, unknown>);
+  checkMetaSchema(schema, draft);
   let ajv = instances.get(draft);
   if (!ajv) instances.set(draft, (ajv = newRecordAjv(draft)));
   let validate: ValidateFunction;

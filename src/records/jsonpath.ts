@@ -1,4 +1,4 @@
-import { JSONPath } from "jsonpath-plus";
+import { JSONPath } from "../vendor/config-libs.js";
 
 /**
  * JSONPath, compiled once per run. Simple member paths (`$.a.b`, `$['x'][0]`) become direct

@@ -1,0 +1,78 @@
+// Writes V8 code caches for the vendor bundles (dist/vendor/*.v8cache, see
+// src/vendor/load-bundle.ts): runs the built CLI once, `validate` then `run`, on a small project
+// against a server on 127.0.0.1, with PIPELINES_WRITE_CODE_CACHE=1. The caches then hold every
+// function of yaml, ajv, cosmiconfig, commander and undici that a start and a run compile.
+// Run by `npm run build` last. Without caches everything still works, only starts are slower,
+// so a failure here is a warning.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = path.join(root, "dist/cli/bin.js");
+const vendor = path.join(root, "dist/vendor");
+
+const PAGES = 3;
+const server = http.createServer((req, res) => {
+  const page = Number(new URL(req.url, "http://x").searchParams.get("cursor") ?? 0);
+  const data = Array.from({ length: 50 }, (_, i) => ({
+    id: page * 50 + i,
+    email: `user${i}@example.com`,
+    created_at: "2026-01-02T03:04:05Z",
+    tags: ["a", "b"],
+  }));
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify({ data, next: page + 1 < PAGES ? String(page + 1) : null }));
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const base = `http://127.0.0.1:${server.address().port}`;
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "pipelines-train-"));
+try {
+  mkdirSync(path.join(dir, "pipelines"));
+  mkdirSync(path.join(dir, "schemas"));
+  writeFileSync(
+    path.join(dir, "schemas/record.schema.json"),
+    JSON.stringify({
+      $schema: "http://json-schema.org/draft-07/schema#",
+      type: "object",
+      required: ["id"],
+      properties: {
+        id: { type: "integer" },
+        email: { type: "string", format: "email" },
+        created_at: { type: "string", format: "date-time" },
+        tags: { type: "array", items: { type: "string" } },
+      },
+    }),
+  );
+  writeFileSync(
+    path.join(dir, "pipelines/train.yaml"),
+    `source: { base_url: "${base}", retry: { max_attempts: 2 } }
+streams:
+  records:
+    path: /items
+    records: $.data
+    paginate: { type: cursor, cursor: $.next }
+    schema: record.schema.json
+output: { format: jsonl }
+`,
+  );
+  const env = { ...process.env, PIPELINES_WRITE_CODE_CACHE: "1", CI: "1" };
+  for (const args of [["validate"], ["run", "train"]]) {
+    // Async spawn: the server answers from this process's event loop.
+    const code = await new Promise((resolve) =>
+      spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }).on("exit", resolve),
+    );
+    if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}`);
+  }
+  const caches = readdirSync(vendor).filter((f) => f.endsWith(".v8cache"));
+  console.log(`code caches: ${caches.map((f) => `dist/vendor/${f}`).join(", ")}`);
+} catch (err) {
+  console.warn(`warning: no code caches (starts will be slower): ${err.message}`);
+} finally {
+  server.close();
+  rmSync(dir, { recursive: true, force: true });
+}
