@@ -64,7 +64,10 @@ output: { format: jsonl }
   for (const args of [["validate"], ["run", "train"]]) {
     // Async spawn: the server answers from this process's event loop.
     const code = await new Promise((resolve) =>
-      spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }).on("exit", resolve),
+      spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }).on(
+        "exit",
+        resolve,
+      ),
     );
     if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}`);
   }

@@ -1,6 +1,16 @@
 #!/usr/bin/env node
 import { run } from "./main.js";
 
+// `pipelines list | head -1`: the reader went away. Stop quietly with 141, the status of a Unix
+// tool killed by SIGPIPE, instead of a stack trace. A run stopped so commits nothing: outputs
+// are renamed into place only at the end.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(141);
+    throw err;
+  });
+}
+
 const controller = new AbortController();
 let interrupted = 0;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { parseDocument } from "../vendor/config-libs.js";
 import { listPipelineNames, pipelineFile } from "../config/load-pipeline.js";
+import { parseDocument } from "../vendor/config-libs.js";
 import { projectFor } from "./context.js";
 import { type CliIO, EXIT } from "./io.js";
 

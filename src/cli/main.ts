@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { Command, CommanderError, InvalidArgumentError } from "../vendor/cli-libs.js";
 import { ConfigError } from "../config/errors.js";
+import { Command, CommanderError, InvalidArgumentError } from "../vendor/cli-libs.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
 function collect(value: string, previous: string[]): string[] {

@@ -1,4 +1,6 @@
+import { realpath } from "node:fs/promises";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 
 /** Where a project keeps its files, from the cosmiconfig `pipelines` config (or defaults). */
@@ -52,6 +54,9 @@ export async function loadProject(cwd: string): Promise<Project> {
   const { cosmiconfig } = await import("../vendor/config-libs.js");
   const explorer = cosmiconfig("pipelines", {
     searchPlaces: SEARCH_PLACES,
+    // JavaScript configs are imported from here, not from inside the bundled cosmiconfig: Node 20
+    // runs a bundle's import() only behind an experimental flag (src/vendor/load-bundle.ts).
+    loaders: { ".js": importConfig, ".mjs": importConfig, ".cjs": importConfig },
     searchStrategy: "global",
     cache: false,
   });
@@ -114,4 +119,10 @@ export function makeProject(root: string, configFile: string | null, config: unk
     stateDir: abs(dirs.stateDir),
     defaults,
   };
+}
+
+/** Loads a `.js`, `.mjs` or `.cjs` project config: its default export (or `module.exports`). */
+async function importConfig(filepath: string): Promise<unknown> {
+  const mod = await import(pathToFileURL(await realpath(filepath)).href);
+  return mod.default;
 }

@@ -156,7 +156,7 @@ function tooLarge(limit: number, status: number): TransportError {
   );
 }
 
-function classify(err: unknown, abortReason: unknown, timeoutMs: number, gotHeaders: boolean): Error {
+export function classify(err: unknown, abortReason: unknown, timeoutMs: number, gotHeaders: boolean): Error {
   if (err instanceof TransportError) return err;
   if (abortReason instanceof TimeoutMarker) {
     return new TransportError("timeout", `no complete response within the ${timeoutMs / 1000}s timeout`);
@@ -164,6 +164,9 @@ function classify(err: unknown, abortReason: unknown, timeoutMs: number, gotHead
   if (abortReason !== undefined) return new TransportError("aborted", "the run was interrupted");
   const e = err as NodeJS.ErrnoException & { code?: string };
   const code = e?.code ?? "";
+  // A bug of ours is not the network: retrying it would hide it behind "reset ×4".
+  if (!code && (err instanceof TypeError || err instanceof ReferenceError || err instanceof SyntaxError))
+    return err;
   switch (code) {
     case "UND_ERR_HEADERS_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":

@@ -1,12 +1,12 @@
+import { createRequire } from "node:module";
 import {
   Ajv,
   Ajv2020,
-  type AjvOptions as Options,
   addFormats,
   type ErrorObject,
+  type AjvOptions as Options,
   type ValidateFunction,
 } from "../vendor/config-libs.js";
-import { createRequire } from "node:module";
 import { isDateTime } from "./fast-formats.js";
 
 export type { ErrorObject, ValidateFunction };

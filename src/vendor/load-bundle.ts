@@ -41,12 +41,9 @@ export function loadBundle(url: URL): Record<string, unknown> {
   }
   const script = new vm.Script(
     `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
-    {
-      filename: file,
-      cachedData,
-      // cosmiconfig imports `.mjs` project configs with import(): use Node's own loader.
-      importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-    },
+    // No import() inside a bundle: Node 20 allows it only behind an experimental flag (project.ts
+    // gives cosmiconfig its own loader for JavaScript configs).
+    { filename: file, cachedData },
   );
   const module = { exports: {} as Record<string, unknown> };
   script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file));

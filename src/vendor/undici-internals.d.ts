@@ -2,6 +2,7 @@
 // takes instead of undici's index (the index does the same with them).
 declare module "undici/lib/dispatcher/pool.js" {
   import type { Pool } from "undici";
+
   const PoolClass: typeof Pool;
   export default PoolClass;
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ExecutionPlan } from "../../src/compile/plan.js";
+import { ensureBuilt } from "../built.js";
 import { tempDir, writeFiles, yaml } from "../config/helpers.js";
 import { runCli } from "./helpers.js";
 
@@ -293,15 +294,7 @@ describe("the built CLI as a child process", () => {
   const exec = promisify(execFile);
 
   it("node dist/cli/bin.js validate: exit 0 when valid, 2 with file:line:column when not", async () => {
-    if (!existsSync(bin)) {
-      await exec(
-        process.execPath,
-        [path.join(REPO, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-        {
-          cwd: REPO,
-        },
-      ).catch(() => undefined);
-    }
+    await ensureBuilt();
     expect(existsSync(bin), "dist/cli/bin.js: run `npm run build`").toBe(true);
     const childEnv = { PATH: process.env.PATH ?? "", GITHUB_TOKEN: TOKEN };
 

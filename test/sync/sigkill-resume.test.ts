@@ -9,13 +9,13 @@
  * real output name, and nothing else is left in the output or state folders (no state temp file,
  * no partition scratch).
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../built.js";
 import { listFiles, readJsonl, type TempProject, tempProject } from "../run/helpers.js";
 import {
   changedSince,
@@ -32,25 +32,6 @@ const BIN = path.join(REPO, "dist", "cli", "bin.js");
 const PAGE = 20;
 
 /** Builds dist/ when bin.js is missing or older than a source file. */
-async function ensureBuilt(): Promise<void> {
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((e) =>
-        e.isDirectory() ? newest(path.join(dir, e.name)) : statSync(path.join(dir, e.name)).mtimeMs,
-      ),
-    );
-  if (existsSync(BIN) && statSync(BIN).mtimeMs >= newest(path.join(REPO, "src"))) return;
-  await promisify(execFile)(
-    process.execPath,
-    [path.join(REPO, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
-    {
-      cwd: REPO,
-    },
-  ).catch(() => undefined); // type errors elsewhere still emit JavaScript
-  if (!existsSync(BIN)) throw new Error("dist/cli/bin.js is missing: run `npm run build`");
-}
-
 let items: Item[] = [];
 let server: SyncServer;
 let project: TempProject;
