@@ -534,6 +534,11 @@ async function pullPages(
       const key = requestUrl(request);
       if (!ahead.has(key)) ahead.set(key, start(request));
     }
+    // Let the requests just started reach the wire before this page is written. undici sends on a
+    // kept-alive socket from a setImmediate, and writing a page is one long chain of microtasks:
+    // without this turn of the event loop the next requests left only after the writing, and
+    // 8 concurrent pages went out in rounds (a third slower than a sliding window).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     for (const record of records) {
       if (opts.limit !== null && result.records.written >= opts.limit) break;
       const p = write(shaper.shape(record, parent));
