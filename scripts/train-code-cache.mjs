@@ -1,7 +1,8 @@
-// Writes V8 code caches for the vendor bundles (dist/vendor/*.v8cache, see
-// src/vendor/load-bundle.ts): runs the built CLI once, `validate` then `run`, on a small project
+// Writes V8 code caches (<name>.v8cache, see src/vendor/load-bundle.ts) for the vendor bundles
+// and the precompiled validators: runs the built CLI, `validate` then `run`, on a small project
 // against a server on 127.0.0.1, with PIPELINES_WRITE_CODE_CACHE=1. The caches then hold every
-// function of yaml, ajv, cosmiconfig, commander and undici that a start and a run compile.
+// function of yaml, ajv, cosmiconfig, commander, undici and the validators that a start and a
+// run compile.
 // Run by `npm run build` last. Without caches everything still works, only starts are slower,
 // so a failure here is a warning.
 import { spawn } from "node:child_process";
@@ -13,7 +14,6 @@ import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const bin = path.join(root, "dist/cli/bin.js");
-const vendor = path.join(root, "dist/vendor");
 
 const PAGES = 3;
 const server = http.createServer((req, res) => {
@@ -60,19 +60,34 @@ streams:
 output: { format: jsonl }
 `,
   );
+  // Only validated, so that the 2020-12 meta-schema validator is trained too.
+  writeFileSync(
+    path.join(dir, "pipelines/train-2020.yaml"),
+    `source: { base_url: "${base}" }
+streams:
+  records:
+    path: /items
+    records: $.data
+    schema: { $schema: "https://json-schema.org/draft/2020-12/schema", type: object, properties: { id: { type: integer } } }
+`,
+  );
   const env = { ...process.env, PIPELINES_WRITE_CODE_CACHE: "1", CI: "1" };
   for (const args of [["validate"], ["run", "train"]]) {
     // Async spawn: the server answers from this process's event loop.
-    const code = await new Promise((resolve) =>
-      spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] }).on(
-        "exit",
-        resolve,
-      ),
-    );
-    if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}`);
+    let stderr = "";
+    const code = await new Promise((resolve) => {
+      const child = spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
+      child.stderr.on("data", (d) => (stderr += d));
+      child.on("exit", resolve);
+    });
+    if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}:\n${stderr}`);
   }
-  const caches = readdirSync(vendor).filter((f) => f.endsWith(".v8cache"));
-  console.log(`code caches: ${caches.map((f) => `dist/vendor/${f}`).join(", ")}`);
+  const caches = ["vendor", "config", "records"].flatMap((d) =>
+    readdirSync(path.join(root, "dist", d))
+      .filter((f) => f.endsWith(".v8cache"))
+      .map((f) => `dist/${d}/${f}`),
+  );
+  console.log(`code caches: ${caches.join(", ")}`);
 } catch (err) {
   console.warn(`warning: no code caches (starts will be slower): ${err.message}`);
 } finally {

@@ -1,6 +1,7 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { ErrorObject, ValidateFunction } from "../records/ajv.js";
+import { loadBundle } from "../vendor/load-bundle.js";
 import { type ConfigErrorCode, type ConfigIssue, closest, describeValue } from "./errors.js";
 import type { KeyPath, YamlSource } from "./yaml-source.js";
 
@@ -22,10 +23,11 @@ let validator: ValidateFunction | null = null;
  */
 function getValidator(): ValidateFunction {
   if (validator) return validator;
-  try {
-    const mod = require("./pipeline-validator.cjs");
+  const built = new URL("./pipeline-validator.cjs", import.meta.url);
+  if (existsSync(built)) {
+    const mod = loadBundle(built);
     validator = (mod.default ?? mod) as ValidateFunction;
-  } catch {
+  } else {
     const Ajv = require("ajv").default;
     validator = new Ajv({ strict: false, allErrors: true, verbose: true, discriminator: true }).compile(
       PIPELINE_SCHEMA,

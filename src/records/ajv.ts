@@ -1,4 +1,4 @@
-import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
 import {
   Ajv,
   Ajv2020,
@@ -7,6 +7,7 @@ import {
   type AjvOptions as Options,
   type ValidateFunction,
 } from "../vendor/config-libs.js";
+import { loadBundle } from "../vendor/load-bundle.js";
 import { isDateTime } from "./fast-formats.js";
 
 export type { ErrorObject, ValidateFunction };
@@ -48,7 +49,6 @@ const META_SCHEMA_ID: Record<Draft, string> = {
 // Keep these options identical to the build's in scripts/gen-validator.mjs.
 export const META_VALIDATOR_OPTIONS: Options = { strict: false, allErrors: true };
 const metaValidators = new Map<Draft, ValidateFunction>();
-const require = createRequire(import.meta.url);
 
 /**
  * The validator of a draft's meta-schema. The build precompiles both (scripts/gen-validator.mjs →
@@ -58,10 +58,11 @@ const require = createRequire(import.meta.url);
 export function metaSchemaValidator(draft: Draft): ValidateFunction {
   let validate = metaValidators.get(draft);
   if (validate) return validate;
-  try {
-    const mod = require(`./meta-${draft}.cjs`);
+  const built = new URL(`./meta-${draft}.cjs`, import.meta.url);
+  if (existsSync(built)) {
+    const mod = loadBundle(built);
     validate = (mod.default ?? mod) as ValidateFunction;
-  } catch {
+  } else {
     const ajv = draft === "2020-12" ? new Ajv2020(META_VALIDATOR_OPTIONS) : new Ajv(META_VALIDATOR_OPTIONS);
     validate = ajv.getSchema(META_SCHEMA_ID[draft])!;
   }

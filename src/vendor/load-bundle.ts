@@ -1,3 +1,4 @@
+import { isAscii } from "node:buffer";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -6,8 +7,9 @@ import { fileURLToPath } from "node:url";
 import vm from "node:vm";
 
 /**
- * Loads a CommonJS bundle of third-party libraries (dist/vendor/<name>.cjs, made by
- * scripts/bundle-vendor.mjs) with V8's code cache from <name>.v8cache beside it.
+ * Loads a CommonJS file of the build with V8's code cache from <name>.v8cache beside it: the
+ * bundles of third-party libraries (dist/vendor/<name>.cjs, made by scripts/bundle-vendor.mjs)
+ * and the precompiled validators (scripts/gen-validator.mjs).
  *
  * Node 20 has no compile cache of its own (module.enableCompileCache is Node 22), so parsing
  * and compiling yaml, ajv, cosmiconfig and undici again took a third of every start. The cache
@@ -28,9 +30,9 @@ export function loadBundle(url: URL): Record<string, unknown> {
   const file = fileURLToPath(url);
   const bytes = readFileSync(file);
   const hash = createHash("sha256").update(bytes).digest();
-  // esbuild writes ASCII only (its default `charset`; the build checks it): latin1 decodes it
-  // three times faster than utf8.
-  const source = bytes.toString("latin1");
+  // esbuild writes ASCII only (its default `charset`): latin1 decodes that three times faster
+  // than utf8, and gives the same text.
+  const source = bytes.toString(isAscii(bytes) ? "latin1" : "utf8");
   const cacheFile = file.replace(/\.cjs$/, ".v8cache");
   let cachedData: Buffer | undefined;
   try {
