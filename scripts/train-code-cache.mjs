@@ -1,4 +1,4 @@
-// Writes V8 code caches (<name>.v8cache, see src/vendor/load-bundle.ts) for the vendor bundles
+// Writes V8 code caches (<name>.v8cache, see src/vendor/load-bundle.ts) for the bundled CLI
 // and the precompiled validators: runs the built CLI, `validate` then `run`, on a small project
 // against a server on 127.0.0.1, with PIPELINES_WRITE_CODE_CACHE=1. The caches then hold every
 // function of yaml, ajv, cosmiconfig, commander, undici and the validators that a start and a
@@ -76,13 +76,17 @@ streams:
     // Async spawn: the server answers from this process's event loop.
     let stderr = "";
     const code = await new Promise((resolve) => {
-      const child = spawn(process.execPath, [bin, ...args], { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn(process.execPath, [bin, ...args], {
+        cwd: dir,
+        env,
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       child.stderr.on("data", (d) => (stderr += d));
       child.on("exit", resolve);
     });
     if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}:\n${stderr}`);
   }
-  const caches = ["vendor", "config", "records"].flatMap((d) =>
+  const caches = ["app", "config", "records"].flatMap((d) =>
     readdirSync(path.join(root, "dist", d))
       .filter((f) => f.endsWith(".v8cache"))
       .map((f) => `dist/${d}/${f}`),

@@ -1,6 +1,6 @@
 /**
  * Tests of the built CLI (dist/) share this: a dist older than the sources or build scripts is
- * rebuilt with the real build (tsc, vendor bundles, code caches), one worker at a time. In CI
+ * rebuilt with the real build (tsc, the bundle, validators, code caches), one worker at a time. In CI
  * `npm ci` has just built it, so this only checks.
  */
 import { execFile } from "node:child_process";
@@ -11,8 +11,8 @@ import { promisify } from "node:util";
 
 export const REPO = fileURLToPath(new URL("../", import.meta.url));
 export const BIN = path.join(REPO, "dist", "cli", "bin.js");
-/** Written by the last step of the build but one (the bundles); the caches follow it. */
-const BUILT = path.join(REPO, "dist", "vendor", "config-libs.cjs");
+/** Written by the build after tsc (the bundled CLI); the validators and caches follow it. */
+const BUILT = path.join(REPO, "dist", "app", "pipelines.cjs");
 
 function newest(dir: string): number {
   return Math.max(

@@ -1,5 +1,15 @@
 #!/usr/bin/env node
-import { run } from "./main.js";
+import { existsSync } from "node:fs";
+import { loadBundle } from "../vendor/load-bundle.js";
+
+// The build bundles the CLI into one file with a V8 code cache (scripts/bundle.mjs); from
+// sources, or a build without it, the modules load one by one. Code in the bundle imports
+// JavaScript project configs through this module's import() (see importModule).
+(globalThis as any)[Symbol.for("pipelines.import")] = (url: string) => import(url);
+const bundled = new URL("../app/pipelines.cjs", import.meta.url);
+const { run } = (
+  existsSync(bundled) ? loadBundle(bundled) : await import("./main.js")
+) as typeof import("./main.js");
 
 // `pipelines list | head -1`: the reader went away. Stop quietly with 141, the status of a Unix
 // tool killed by SIGPIPE, instead of a stack trace. A run stopped so commits nothing: outputs

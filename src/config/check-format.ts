@@ -17,13 +17,14 @@ export const PIPELINE_SCHEMA = JSON.parse(
 const require = createRequire(import.meta.url);
 let validator: ValidateFunction | null = null;
 /**
- * The build precompiles the schema (scripts/gen-validator.mjs → dist/config/pipeline-validator.cjs)
+ * The build precompiles the schema (scripts/gen-validator.mjs → dist/config/pipeline-validator.cjs;
+ * the path names the folder so that it also holds from the bundle, dist/app/pipelines.cjs)
  * so a start does not pay for compiling it; from sources (tests), it is compiled here, with the
  * same options.
  */
 function getValidator(): ValidateFunction {
   if (validator) return validator;
-  const built = new URL("./pipeline-validator.cjs", import.meta.url);
+  const built = new URL("../config/pipeline-validator.cjs", import.meta.url);
   if (existsSync(built)) {
     const mod = loadBundle(built);
     validator = (mod.default ?? mod) as ValidateFunction;

@@ -1,6 +1,7 @@
 import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { importModule } from "../vendor/load-bundle.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
 
 /** Where a project keeps its files, from the cosmiconfig `pipelines` config (or defaults). */
@@ -54,8 +55,8 @@ export async function loadProject(cwd: string): Promise<Project> {
   const { cosmiconfig } = await import("../vendor/config-libs.js");
   const explorer = cosmiconfig("pipelines", {
     searchPlaces: SEARCH_PLACES,
-    // JavaScript configs are imported from here, not from inside the bundled cosmiconfig: Node 20
-    // runs a bundle's import() only behind an experimental flag (src/vendor/load-bundle.ts).
+    // JavaScript configs are imported by importModule, not by cosmiconfig's import(): the bundled
+    // CLI runs in a vm.Script, where Node 20 allows import() only behind an experimental flag.
     loaders: { ".js": importConfig, ".mjs": importConfig, ".cjs": importConfig },
     searchStrategy: "global",
     cache: false,
@@ -123,6 +124,6 @@ export function makeProject(root: string, configFile: string | null, config: unk
 
 /** Loads a `.js`, `.mjs` or `.cjs` project config: its default export (or `module.exports`). */
 async function importConfig(filepath: string): Promise<unknown> {
-  const mod = await import(pathToFileURL(await realpath(filepath)).href);
+  const mod = await importModule(pathToFileURL(await realpath(filepath)).href);
   return mod.default;
 }

@@ -58,7 +58,8 @@ const metaValidators = new Map<Draft, ValidateFunction>();
 export function metaSchemaValidator(draft: Draft): ValidateFunction {
   let validate = metaValidators.get(draft);
   if (validate) return validate;
-  const built = new URL(`./meta-${draft}.cjs`, import.meta.url);
+  // `../records/`: the same path from dist/records/ and from the bundle in dist/app/.
+  const built = new URL(`../records/meta-${draft}.cjs`, import.meta.url);
   if (existsSync(built)) {
     const mod = loadBundle(built);
     validate = (mod.default ?? mod) as ValidateFunction;

@@ -1,2 +1,2 @@
-// commander, bundled into one file by the build (scripts/bundle-vendor.mjs); see config-libs.ts.
+// commander, behind one module like the other libraries (see config-libs.ts).
 export { Command, CommanderError, InvalidArgumentError } from "commander";

@@ -1,7 +1,5 @@
-// undici's Pool, bundled into one file by the build (scripts/bundle-vendor.mjs). Only the Pool,
-// its request API and what they need: undici's index also loads fetch, WebSocket, caches and
-// proxies, three times the code to read at every run. From sources (tests, tsx) it is the same
-// modules, unbundled.
+// undici's Pool: only the Pool, its request API and what they need. undici's index also loads
+// fetch, WebSocket, caches and proxies, three times the code to read (and bundle) for every run.
 import type { Pool as UndiciPool } from "undici";
 import api from "undici/lib/api/index.js";
 import Dispatcher from "undici/lib/dispatcher/dispatcher.js";

@@ -8,14 +8,15 @@ import vm from "node:vm";
 
 /**
  * Loads a CommonJS file of the build with V8's code cache from <name>.v8cache beside it: the
- * bundles of third-party libraries (dist/vendor/<name>.cjs, made by scripts/bundle-vendor.mjs)
- * and the precompiled validators (scripts/gen-validator.mjs).
+ * bundled CLI (dist/app/pipelines.cjs, made by scripts/bundle.mjs) and the precompiled
+ * validators (scripts/gen-validator.mjs).
  *
  * Node 20 has no compile cache of its own (module.enableCompileCache is Node 22), so parsing
- * and compiling yaml, ajv, cosmiconfig and undici again took a third of every start. The cache
- * is written at build time by a training run (scripts/train-code-cache.mjs) and used only when
- * it was made from this very file: its first 32 bytes are the SHA-256 of the source. V8 itself
- * rejects a cache from another Node version or other flags; the bundle then compiles normally.
+ * and compiling the CLI with yaml, ajv, cosmiconfig and undici took half of every start. The
+ * cache is written at build time by a training run (scripts/train-code-cache.mjs) and used only
+ * when it was made from this very file: its first 32 bytes are the SHA-256 of the source. V8
+ * itself rejects a cache from another Node version or other flags; the file then compiles as
+ * usual.
  */
 export interface BundleLoad {
   file: string;
@@ -24,7 +25,8 @@ export interface BundleLoad {
   /** V8 refused it (another Node version, other flags). */
   rejected: boolean;
 }
-export const bundleLoads: BundleLoad[] = [];
+/** Every load of the process (the bundled CLI has its own copy of this module: one list). */
+export const bundleLoads: BundleLoad[] = ((globalThis as any)[Symbol.for("pipelines.bundleLoads")] ??= []);
 
 export function loadBundle(url: URL): Record<string, unknown> {
   const file = fileURLToPath(url);
@@ -43,8 +45,8 @@ export function loadBundle(url: URL): Record<string, unknown> {
   }
   const script = new vm.Script(
     `(function (exports, require, module, __filename, __dirname) {${source}\n})`,
-    // No import() inside a bundle: Node 20 allows it only behind an experimental flag (project.ts
-    // gives cosmiconfig its own loader for JavaScript configs).
+    // No import() in here: Node 20 allows it in a vm.Script only behind an experimental flag
+    // (see importModule).
     { filename: file, cachedData },
   );
   const module = { exports: {} as Record<string, unknown> };
@@ -55,4 +57,15 @@ export function loadBundle(url: URL): Record<string, unknown> {
     process.once("exit", () => writeFileSync(cacheFile, Buffer.concat([hash, script.createCachedData()])));
   }
   return module.exports;
+}
+
+/**
+ * `import(url)`, also from code loaded by loadBundle: bin.ts, a real ES module, registers its
+ * own import() here before it loads the bundled CLI. (For JavaScript project configs.)
+ */
+export function importModule(url: string): Promise<any> {
+  const registered = (globalThis as any)[Symbol.for("pipelines.import")] as
+    | ((u: string) => Promise<any>)
+    | undefined;
+  return registered ? registered(url) : import(url);
 }
