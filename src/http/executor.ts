@@ -64,8 +64,51 @@ export class RequestExecutor {
    * `cancel` withdraws this request (a page fetched ahead that is no longer needed): it is not sent
    * if it has not gone out yet, and not retried; a request already on the wire completes, so the
    * counts here match what the API saw.
+   *
+   * Redirects (301, 302, 303, 307, 308 with a Location) are followed, at most MAX_REDIRECTS
+   * times: within the API's origin with its credentials, to an origin of `allowed_hosts` without
+   * them, and to any other origin not at all (an error names it). 303, and 301/302 after a POST,
+   * continue with a GET, as browsers and fetch() do.
    */
   async fetch(request: HttpRequest, stats: RequestStats, cancel?: AbortSignal): Promise<HttpResponse> {
+    let current = request;
+    for (let hops = 0; ; hops++) {
+      const r = await this.fetchOnce(current, stats, cancel);
+      if (!REDIRECTS.has(r.status)) return r;
+      const location = r.headers.location;
+      let next: URL;
+      try {
+        next = new URL(location, current.url);
+      } catch {
+        throw new RunError(
+          "http",
+          `${this.describe(current)} answered ${r.status} with a Location that is not a URL: ${this.redactor.text(location)}`,
+          { status: r.status },
+        );
+      }
+      const { source } = this.deps;
+      if (next.origin !== source.origin && !source.allowedOrigins.includes(next.origin)) {
+        throw new RunError(
+          "cross_origin",
+          `${this.describe(current)} redirects (${r.status}) to ${next.origin}, another origin than base_url (${source.origin}); it is not in source.allowed_hosts. Add it there to follow (credentials are never sent to other origins). Location: ${this.redactUrl(next.toString())}`,
+          { origin: next.origin, status: r.status },
+        );
+      }
+      if (hops >= MAX_REDIRECTS) {
+        throw new RunError(
+          "http",
+          `${this.describe(request)} was redirected more than ${MAX_REDIRECTS} times (last: ${r.status} to ${this.redactUrl(next.toString())})`,
+          { status: r.status },
+        );
+      }
+      const toGet = r.status === 303 || ((r.status === 301 || r.status === 302) && current.method === "POST");
+      current = toGet
+        ? { ...current, url: next.toString(), method: "GET", body: undefined }
+        : { ...current, url: next.toString() };
+    }
+  }
+
+  private async fetchOnce(request: HttpRequest, stats: RequestStats, cancel?: AbortSignal): Promise<HttpResponse> {
     const { source, client, auth, budget, slots } = this.deps;
     const signal = this.deps.signal;
     /** For waits only (slot, budget, backoff): cancelling ends them at once. */
@@ -141,6 +184,7 @@ export class RequestExecutor {
       const r = res!;
       this.observeBudget(r);
       if (r.status >= 200 && r.status < 300) return r;
+      if (REDIRECTS.has(r.status) && r.headers.location) return r; // fetch() follows it
 
       if (r.status === 401 && sameOrigin && !refreshed) {
         refreshed = true;
@@ -239,6 +283,9 @@ export class RequestExecutor {
     );
   }
 }
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
 
 function count(stats: RequestStats, cause: string): void {
   stats.retries[cause] = (stats.retries[cause] ?? 0) + 1;
