@@ -108,7 +108,11 @@ export class RequestExecutor {
     }
   }
 
-  private async fetchOnce(request: HttpRequest, stats: RequestStats, cancel?: AbortSignal): Promise<HttpResponse> {
+  private async fetchOnce(
+    request: HttpRequest,
+    stats: RequestStats,
+    cancel?: AbortSignal,
+  ): Promise<HttpResponse> {
     const { source, client, auth, budget, slots } = this.deps;
     const signal = this.deps.signal;
     /** For waits only (slot, budget, backoff): cancelling ends them at once. */
