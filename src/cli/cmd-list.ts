@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { listPipelineNames, pipelineFile } from "../config/load-pipeline.js";
+import { YAML_OPTIONS } from "../config/yaml-source.js";
 import { parseDocument } from "../vendor/config-libs.js";
 import { projectFor } from "./context.js";
 import { type CliIO, EXIT } from "./io.js";
@@ -22,6 +23,7 @@ export async function listCommand(io: CliIO): Promise<number> {
     try {
       // Read quietly: yaml's `parse` would print warnings on the real stderr, not io.stderr.
       const parsed = parseDocument(readFileSync(pipelineFile(project, name)!, "utf8"), {
+        ...YAML_OPTIONS,
         logLevel: "silent",
       });
       if (parsed.errors.length) throw parsed.errors[0];

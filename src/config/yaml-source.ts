@@ -1,17 +1,26 @@
 import {
   type Document,
+  isAlias,
   isMap,
   isPair,
   isScalar,
   isSeq,
   LineCounter,
   type Node,
+  type Pair,
   parseDocument,
   type Scalar,
+  type YAMLMap,
 } from "../vendor/config-libs.js";
 import { type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
 
 export type KeyPath = ReadonlyArray<string | number>;
+
+/**
+ * How every pipeline file is read. `merge`: YAML merge keys (`<<: *defaults`), which YAML 1.2
+ * dropped but analysts know from docker-compose and CI files; keys written beside a merge win.
+ */
+export const YAML_OPTIONS = { uniqueKeys: true, prettyErrors: false, merge: true } as const;
 
 /** A string scalar of the document with its key path and where its text starts. */
 export interface StringNode {
@@ -40,7 +49,7 @@ export class YamlSource {
   constructor(file: string, text: string) {
     this.file = file;
     this.text = text;
-    this.doc = parseDocument(text, { lineCounter: this.lineCounter, uniqueKeys: true, prettyErrors: false });
+    this.doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter: this.lineCounter });
     for (const err of this.doc.errors) {
       const { line, column } = this.offsetToPos(err.pos[0]);
       if (err.code === "DUPLICATE_KEY") {
@@ -116,9 +125,7 @@ export class YamlSource {
       const seg = path[i];
       const last = i === path.length - 1;
       if (isMap(node)) {
-        const pair = node.items.find(
-          (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
-        );
+        const pair = this.pairOf(node, String(seg));
         if (!pair) return { ...this.offsetToPos(offset), exact: false };
         const keyNode = pair.key as Node;
         const valueNode = pair.value as Node | null;
@@ -133,6 +140,24 @@ export class YamlSource {
       }
     }
     return { ...this.offsetToPos(offset), exact: true };
+  }
+
+  /** The pair of `key` in a map, also when it comes from a merge (`<<: *anchor`): then the anchor's. */
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    const own = map.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key);
+    if (own) return own as Pair;
+    for (const p of map.items) {
+      // With `merge`, yaml reads the key `<<` as Symbol("<<").
+      const k = isPair(p) && isScalar(p.key) ? p.key.value : undefined;
+      if (!isPair(p) || (k !== "<<" && !(typeof k === "symbol" && k.description === "<<"))) continue;
+      const sources = isSeq(p.value) ? p.value.items : [p.value];
+      for (const s of sources) {
+        const target = isAlias(s) ? s.resolve(this.doc) : s;
+        const found = isMap(target) ? this.pairOf(target, key) : undefined;
+        if (found) return found;
+      }
+    }
+    return undefined;
   }
 
   /** The string scalar nodes of the document, with their key paths and source offsets. */

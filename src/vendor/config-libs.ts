@@ -8,8 +8,8 @@ import _addFormats from "ajv-formats";
 export type { ErrorObject, Options as AjvOptions, ValidateFunction } from "ajv";
 export { cosmiconfig } from "cosmiconfig";
 export { JSONPath } from "jsonpath-plus";
-export type { Document, Node, Scalar } from "yaml";
-export { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+export type { Document, Node, Pair, Scalar, YAMLMap } from "yaml";
+export { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 
 // ajv and ajv-formats are CommonJS with a `default` export; unwrap it under NodeNext.
 export const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;

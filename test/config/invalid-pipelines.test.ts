@@ -904,6 +904,24 @@ const CASES: Case[] = [
     message: "unsupported `$schema`",
   },
 
+  {
+    name: "a mistake inside merged (<<) settings is shown where it is written",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          <<: &page
+            paginate: { type: cursor, cursor: $.next, limt: 5 }
+          path: /a
+        b: { <<: *page, path: /b }
+    `,
+    code: "unknown_key",
+    line: 6,
+    column: 49,
+    message: "unknown key `limt`",
+  },
+
   // Templates.
   {
     name: "empty env template",
@@ -1207,6 +1225,25 @@ describe("invalid pipeline files", () => {
       );
       expect(sameCodeSamePlace.length, c.name).toBe(1);
     }
+  });
+
+  it("a mistake in merged (<<) text is one issue that names every place merging it", () => {
+    const issues = issuesOf(
+      project,
+      yaml`
+        source:
+          base_url: https://x.test
+        streams:
+          a: { <<: &page { paginate: { type: cursor, cursor: $.next, limt: 5 } }, path: /a }
+          b: { <<: *page, path: /b }
+          c: { <<: *page, path: /c }
+      `,
+    );
+    expect(issues).toHaveLength(1);
+    expect(issues[0].path).toBe("streams.a.paginate.limt");
+    expect(issues[0].hint).toBe(
+      "also at `streams.b.paginate.limt`, `streams.c.paginate.limt`, which merge this text",
+    );
   });
 
   it("collects every error of a file, in file order", () => {

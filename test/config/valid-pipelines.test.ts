@@ -364,6 +364,39 @@ describe("plan content", () => {
     ]);
   });
 
+  it("reads YAML merge keys: shared settings once, keys written beside the merge win", () => {
+    const text = yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          <<: &page
+            records: $.data
+            paginate: { type: cursor, cursor: $.next }
+            params: { per_page: 100 }
+          path: /a
+        b:
+          <<: *page
+          path: /b
+          records: $.items
+        c:
+          <<: [*page, { headers: { X-Team: core } }]
+          path: /c
+    `;
+    const plan = compilePlan(loadOk(project, text));
+    expect(plan.streams.map((s) => [s.name, s.request.url, s.records, s.paginator.type])).toEqual([
+      ["a", "https://x.test/a", "$.data", "cursor"],
+      ["b", "https://x.test/b", "$.items", "cursor"],
+      ["c", "https://x.test/c", "$.data", "cursor"],
+    ]);
+    expect(plan.streams.map((s) => s.request.params)).toEqual([
+      { per_page: "100" },
+      { per_page: "100" },
+      { per_page: "100" },
+    ]);
+    expect(plan.streams[2].request.headers).toEqual({ "X-Team": "core" });
+  });
+
   it("merges params over the source's and headers case-insensitively", () => {
     const plan = compilePlan(
       loadOk(
