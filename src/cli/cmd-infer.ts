@@ -45,6 +45,14 @@ export async function inferCommand(
         (row) => inferrer.add(row),
         io.signal,
       );
+      if (got.records === 0) {
+        // A schema of nothing would accept anything, and look like a result.
+        io.stderr.write(
+          `${stream.name}: no records to infer from: ${got.pages} page${got.pages === 1 ? "" : "s"} fetched, none with records at \`${stream.records}\` (check the records path against a real response); nothing written\n`,
+        );
+        code = EXIT.runFailed;
+        continue;
+      }
       const schema = inferrer.schema(`${name} ${stream.name} record`);
       await writeAtomic(files[i], `${JSON.stringify(schema, null, 2)}\n`, 0o644);
       io.stderr.write(

@@ -169,6 +169,16 @@ describe("pipelines infer", () => {
     expect(p.exists(SHAPED_FILE)).toBe(false);
   });
 
+  it("zero records: exit 1, the records path named, no schema written", async () => {
+    p.write("pipelines/catalog.yaml", catalogYaml(25).replaceAll("records: $.data", "records: $.items"));
+    const r = await cli(p.dir, ["infer", "catalog", "--stream", "raw"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      "raw: no records to infer from: 3 pages fetched, none with records at `$.items`",
+    );
+    expect(p.exists(RAW_FILE)).toBe(false);
+  });
+
   it("an unknown --stream is a usage error before any request", async () => {
     const r = await cli(p.dir, ["infer", "catalog", "--stream", "nope"]);
     expect(r.code).toBe(2);
