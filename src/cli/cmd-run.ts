@@ -1,9 +1,12 @@
 import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
+import type { ExecutionPlan } from "../compile/plan.js";
+import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { buildReport } from "../report/build-report.js";
 import { writeReport } from "../report/write-report.js";
 import { showProgress } from "../run/progress.js";
-import { startPipelineRun } from "../run/run-pipeline.js";
+import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
+import { newRunId, startPipelineRun } from "../run/run-pipeline.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
@@ -32,11 +35,42 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
       }
     }
   }
+  // One run of a pipeline at a time: every lock is taken before anything is sent.
+  const runIds = plans.map(() => newRunId());
+  const locks: RunLock[] = [];
+  try {
+    for (const [i, plan] of plans.entries()) locks.push(await lockPipeline(plan, runIds[i]));
+  } catch (err) {
+    await Promise.all(locks.map((l) => l.release()));
+    if (err instanceof PipelineLockedError) throw new CliError(err.message, EXIT.runFailed);
+    throw err;
+  }
+  try {
+    return await runLocked(io, plans, loaded, runIds, locks, opts);
+  } finally {
+    await Promise.all(locks.map((l) => l.release()));
+  }
+}
+
+async function runLocked(
+  io: CliIO,
+  plans: ExecutionPlan[],
+  loaded: LoadedPipeline[],
+  runIds: string[],
+  locks: RunLock[],
+  opts: RunCommandOptions,
+): Promise<number> {
   let code: number = EXIT.ok;
   const summaries: Record<string, unknown>[] = [];
   for (let i = 0; i < plans.length; i++) {
     const plan = plans[i];
+    if (locks[i].removed.length) {
+      io.stderr.write(
+        `${plan.pipeline}: removed what an interrupted run left: ${locks[i].removed.join(", ")}\n`,
+      );
+    }
     const run = startPipelineRun(plan, loaded[i].redactor, {
+      runId: runIds[i],
       streams: opts.stream,
       limit: opts.limit ?? null,
       maxPages: opts.maxPages ?? null,
@@ -54,7 +88,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     } catch (err) {
       reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
     }
-    io.stderr.write(`\n${formatSummary(result, project.root)}\n${reportLine}\n`);
+    io.stderr.write(`\n${formatSummary(result, plan.dirs.root)}\n${reportLine}\n`);
     summaries.push({ ...summaryJson(result), exit_code: report.exit_code });
     // A failed stream (1) outranks a data-quality rejection (3) of another one.
     if (result.status === "failed") code = EXIT.runFailed;

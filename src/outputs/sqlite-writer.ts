@@ -86,7 +86,12 @@ class SqliteWriter implements RecordWriter {
     this.staging = `${ctx.stream}__staging_${ctx.runId}`;
     this.schemaTypes = schemaTypes(ctx.schema);
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])];
-    db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
+    // Staging tables of killed runs of this stream: the run holds the pipeline's lock
+    // (run/run-lock.ts), so no other run is writing them.
+    const stale = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB ?")
+      .all(`${ctx.stream.replace(/[[*?]/g, "[$&]")}__staging_*`) as { name: string }[];
+    for (const { name } of stale) db.exec(`DROP TABLE IF EXISTS ${q(name)}`);
   }
 
   write(record: Row): undefined {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
+import { rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { Redactor } from "../config/secrets.js";
@@ -103,7 +103,8 @@ export function startPipelineRun(
         authFailure = redactor.text((err as Error).message);
       }
       const byName = new Map(results.map((r) => [r.name, r]));
-      const scratchDir = path.join(plan.dirs.state, ".partitions", runId);
+      // Per pipeline: the next run of it removes what a killed one left here (run-lock.ts).
+      const scratchDir = path.join(plan.dirs.state, ".partitions", plan.pipeline, runId);
       const scratch = (name: string) => path.join(scratchDir, `${name}.jsonl`);
       const hasChildren = new Set(streams.map((s) => s.parent).filter((p): p is string => Boolean(p)));
       const finished = new Map<string, Promise<void>>();
@@ -158,6 +159,8 @@ export function startPipelineRun(
       }
       await Promise.all(finished.values());
       await rm(scratchDir, { recursive: true, force: true });
+      await rmdir(path.dirname(scratchDir)).catch(() => {}); // when no other run's is left
+      await rmdir(path.dirname(path.dirname(scratchDir))).catch(() => {});
     } finally {
       await client.close();
     }

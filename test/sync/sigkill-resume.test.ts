@@ -5,9 +5,9 @@
  *
  * What a kill leaves behind (checked below): the writer's temporary files beside the output,
  * `.items.jsonl.<run-id>.<tag>.tmp` (observed: one `.body.tmp` per killed run, also when the run
- * was killed before any output existed). Later runs do not remove them. They never sit under the
- * real output name, and nothing else is left in the output or state folders (no state temp file,
- * no partition scratch).
+ * was killed before any output existed), and the pipeline's lock, `p.lock`. They never sit under
+ * the real output name, and nothing else is left in the output or state folders (no state temp
+ * file, no partition scratch). The next run takes the stale lock over and removes them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -184,8 +184,8 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(first.signal).toBe("SIGKILL");
     expect(existsSync(OUT())).toBe(false);
     expect(existsSync(STATE())).toBe(false);
-    expect(stateFolder()).toEqual([]);
-    const afterFirstKill = leftovers();
+    expect(stateFolder()).toEqual(["p.lock"]);
+    expect(leftovers()).toHaveLength(1);
 
     // 2. A complete run: 300 items in 15 pages.
     server.reset();
@@ -193,8 +193,9 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(readJsonl(OUT())).toEqual(items);
     expect(server.requests.length).toBe(15);
     expect(JSON.parse(readFileSync(STATE(), "utf8")).streams.items.cursor).toBe(isoAt(300));
-    // A complete run leaves no temporary file of its own.
-    expect(leftovers()).toEqual(afterFirstKill);
+    // A complete run removes the killed run's temporary file and leaves none of its own.
+    expect(leftovers()).toEqual([]);
+    expect(stateFolder()).toEqual(["p.json"]);
 
     // 3. The API changes: every item is edited (so the incremental run has 17 pages again), 40 are new.
     items = items.map((r) => ({
@@ -221,13 +222,14 @@ describe("SIGKILL mid-run, then resume", () => {
       else expect(server.requests.length).toBeLessThan(17);
       expect(read(OUT())?.equals(outBefore), `${moment}: output changed`).toBe(true);
       expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
-      expect(stateFolder()).toEqual(["p.json"]);
+      expect(stateFolder()).toEqual(["p.json", "p.lock"]);
       seenLeftovers.push(leftovers());
     }
-    // Killed runs leave their temporary files (observed: one `.items.jsonl.<run-id>.body.tmp` per
-    // killed run); they pile up, but none ever replaced the output.
-    for (let i = 1; i < seenLeftovers.length; i++) {
-      expect(seenLeftovers[i]).toEqual(expect.arrayContaining(seenLeftovers[i - 1]));
+    // A killed run leaves its temporary file (observed: one `.items.jsonl.<run-id>.body.tmp`);
+    // the next run, killed too, removed it first: they do not pile up.
+    for (let i = 0; i < seenLeftovers.length; i++) {
+      expect(seenLeftovers[i]).toHaveLength(1);
+      if (i > 0) expect(seenLeftovers[i]).not.toEqual(seenLeftovers[i - 1]);
     }
     const leftBeforeFinal = leftovers();
 
@@ -241,8 +243,9 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(final).toEqual(items);
     expect(JSON.parse(readFileSync(STATE(), "utf8")).streams.items.cursor).toBe(isoAt(2340));
     expect(stateFolder()).toEqual(["p.json"]);
-    // The complete run adds no temporary file (and does not clean up the killed runs' ones).
-    expect(leftovers()).toEqual(leftBeforeFinal);
+    // The complete run removes every killed run's temporary files (and their stale lock).
+    expect(leftBeforeFinal.length).toBeGreaterThan(0);
+    expect(leftovers()).toEqual([]);
   });
 
   it("sqlite: a killed run leaves the table and the state as they were; the next run converges", async () => {
