@@ -1,5 +1,6 @@
 import type { AuthPlan, RetryPlan } from "../../compile/plan.js";
 import type { Redactor } from "../../config/secrets.js";
+import { formatDuration } from "../../config/units.js";
 import type { StateStore } from "../../run/state.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
 import { firstBytes, RunError, TransportError } from "../errors.js";
@@ -159,11 +160,20 @@ export class OAuth2Auth implements AuthProvider {
         const res = await this.deps.client.send(req, signal);
         if ((res.status === 429 || res.status >= 500) && attempt < retry.maxAttempts) {
           const ra = parseRetryAfter(res.headers["retry-after"]);
-          await sleep(Math.min(retry.maxDelayMs, ra ?? retry.initialDelayMs * 2 ** (attempt - 1)), signal);
+          // As for the API's own requests (executor.ts): a wait longer than max_delay fails now,
+          // saying how long the endpoint asked for, rather than retrying too early.
+          if (ra !== null && ra > retry.maxDelayMs) {
+            throw new RunError(
+              "auth",
+              `token endpoint ${this.plan.tokenUrl} answered ${res.status}; it asked to wait ${formatDuration(ra)} (Retry-After: ${res.headers["retry-after"]}), longer than retry.max_delay ${formatDuration(retry.maxDelayMs)}`,
+            );
+          }
+          await sleep(ra ?? Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
           continue;
         }
         return res;
       } catch (err) {
+        if (err instanceof RunError) throw err;
         if (!(err instanceof TransportError) || !err.retryable || attempt >= retry.maxAttempts) {
           throw new RunError(
             "auth",

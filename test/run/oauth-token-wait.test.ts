@@ -1,0 +1,68 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runPipeline, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+
+/**
+ * A token endpoint that rate-limits (429 + Retry-After) is treated like the API itself: a short
+ * wait is honoured, a wait longer than retry.max_delay fails at once, saying how long it asked.
+ */
+let server: Server;
+let url: string;
+let retryAfter = "1";
+let tokenRequests = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    if (req.url?.startsWith("/oauth/token")) {
+      tokenRequests++;
+      if (tokenRequests === 1) return res.writeHead(429, { "retry-after": retryAfter }).end("{}");
+      return res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ access_token: "tok", token_type: "Bearer", expires_in: 3600 }));
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: 1 }] }));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+let p: TempProject;
+beforeEach(() => {
+  p = tempProject("pipelines-token-wait-");
+  tokenRequests = 0;
+  p.pipeline(
+    "p",
+    `${sourceBlock(url, `auth: { type: oauth2, token_url: "${url}/oauth/token", grant_type: client_credentials, client_id: id, client_secret: "\${env.SECRET}" }`)}
+streams:
+  s: { path: /s, records: $.data }
+`,
+  );
+});
+afterEach(() => p.cleanup());
+
+describe("the token endpoint's Retry-After", () => {
+  it("within retry.max_delay: waited, then the token is fetched", async () => {
+    retryAfter = "1";
+    const t0 = Date.now();
+    const r = await runPipeline(p.dir, "p", [], { SECRET: "shh" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(tokenRequests).toBe(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("longer than retry.max_delay (2s here): fails at once, saying how long it asked", async () => {
+    retryAfter = "3600";
+    const t0 = Date.now();
+    const r = await runPipeline(p.dir, "p", [], { SECRET: "shh" });
+    expect(r.code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(tokenRequests).toBe(1);
+    const error = r.stream("s").error!;
+    expect(error.kind).toBe("auth");
+    expect(error.message).toContain(
+      "answered 429; it asked to wait 1h00m (Retry-After: 3600), longer than retry.max_delay 2.00s",
+    );
+  });
+});
