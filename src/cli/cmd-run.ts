@@ -23,7 +23,8 @@ export interface RunCommandOptions {
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
 export async function runCommand(io: CliIO, names: string[], opts: RunCommandOptions): Promise<number> {
   const project = await projectFor(io);
-  const loaded = names.map((n) => load(io, project, n));
+  // `run a a` runs `a` once (a second run would wait for the first one's lock).
+  const loaded = [...new Set(names)].map((n) => load(io, project, n));
   const plans = loaded.map((l) => compilePlan(l));
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {

@@ -88,6 +88,14 @@ describe("one run of a pipeline at a time", () => {
     expect(requests).toBe(0);
   });
 
+  it("`run p p` runs p once", async () => {
+    pipeline();
+    const r = await runPipeline(p.dir, "p", ["p"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.summary.pipeline).toBe("p");
+    expect(requests).toBe(1);
+  });
+
   it("the lock is gone after a run, also a failed one", async () => {
     pipeline();
     expect((await runPipeline(p.dir, "p")).code).toBe(0);
