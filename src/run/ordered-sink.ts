@@ -4,22 +4,37 @@ import type { Row } from "../records/shape.js";
  * Lets concurrent partitions write into one writer in partition order, so the output does not
  * depend on which response came first. A partition that is not at the head buffers its records;
  * past `cap` buffered records it waits for its turn (memory stays bounded).
+ *
+ * An atomic lane (`on_partition_error: skip`) buffers even at the head, until it closes, so that
+ * a partition that fails on its 2nd page can be dropped whole (`discard`) instead of leaving its
+ * first page in the output. Only a partition of more than `cap` records is written before it
+ * ends; `discard` then says how many of its records were written already.
  */
+export interface Lane {
+  write(row: Row): Promise<void>;
+  close(): Promise<void>;
+  /** Drops the records not written yet; returns how many of the lane's records were written. */
+  discard(): number;
+}
+
 export class OrderedSink {
   private head = 0;
   private readonly buffers = new Map<number, Row[]>();
   private readonly closed = new Set<number>();
   private readonly waiters = new Map<number, () => void>();
+  private readonly atomic = new Set<number>();
 
   constructor(
     private readonly write: (row: Row) => Promise<void> | undefined,
     private readonly cap = 5000,
   ) {}
 
-  lane(index: number): { write(row: Row): Promise<void>; close(): Promise<void> } {
+  lane(index: number, atomic = false): Lane {
+    if (atomic) this.atomic.add(index);
+    let written = 0;
     return {
       write: async (row) => {
-        if (index === this.head && !this.buffers.has(index)) {
+        if (!atomic && index === this.head && !this.buffers.has(index)) {
           const p = this.write(row);
           if (p) await p;
           return;
@@ -27,38 +42,49 @@ export class OrderedSink {
         let buf = this.buffers.get(index);
         if (!buf) this.buffers.set(index, (buf = []));
         buf.push(row);
-        if (buf.length >= this.cap) await this.turn(index);
+        if (buf.length >= this.cap) written += await this.turn(index);
       },
       close: async () => {
         this.closed.add(index);
-        if (index === this.head) await this.advance();
+        if (index === this.head) {
+          await this.flush(index); // an atomic head's records
+          await this.advance();
+        }
+      },
+      discard: () => {
+        this.buffers.delete(index);
+        return written;
       },
     };
   }
 
-  /** Waits until `index` is the head and its buffer is flushed. */
-  private turn(index: number): Promise<void> {
+  /** Waits until `index` is the head and its buffer is flushed; the records written. */
+  private turn(index: number): Promise<number> {
     if (index === this.head) return this.flush(index);
     return new Promise<void>((resolve) => this.waiters.set(index, resolve)).then(() => this.flush(index));
   }
 
   /** Writes the buffer of `index`; records it adds meanwhile are buffered and written too. */
-  private async flush(index: number): Promise<void> {
+  private async flush(index: number): Promise<number> {
+    let n = 0;
     let buf = this.buffers.get(index);
     while (buf?.length) {
       this.buffers.set(index, []);
       for (const row of buf) {
         const p = this.write(row);
         if (p) await p;
+        n++;
       }
       buf = this.buffers.get(index);
     }
     this.buffers.delete(index);
+    return n;
   }
 
   private async advance(): Promise<void> {
     while (this.closed.has(this.head)) {
       this.closed.delete(this.head);
+      this.atomic.delete(this.head);
       this.head++;
       const waiter = this.waiters.get(this.head);
       if (waiter) {
@@ -67,7 +93,8 @@ export class OrderedSink {
         waiter();
         return;
       }
-      await this.flush(this.head);
+      // An atomic lane still running keeps its records until it closes.
+      if (!this.atomic.has(this.head) || this.closed.has(this.head)) await this.flush(this.head);
     }
   }
 }

@@ -299,7 +299,8 @@ async function runPartitions(
     }
     const i = index++;
     const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
-    const lane = sink.lane(i);
+    // Under `skip`, a partition is written whole or not at all (ordered-sink.ts).
+    const lane = sink.lane(i, stream.onPartitionError === "skip");
     running.push(
       (async () => {
         try {
@@ -323,7 +324,13 @@ async function runPartitions(
             err.kind !== "aborted" &&
             err.kind !== "validation"
           ) {
-            partitions.failed.push({ parent_key: parentKey, error: err.message });
+            const kept = lane.discard();
+            partitions.failed.push({
+              parent_key: parentKey,
+              error: kept
+                ? `${err.message} (${kept} of its records were written before it failed, and are kept: the partition was too large to hold back)`
+                : err.message,
+            });
             partitions.done++;
           } else {
             fatal ??=

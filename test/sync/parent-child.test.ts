@@ -41,6 +41,8 @@ function groundTruth(repos = REPOS): Issue[] {
 let repos: (Repo & { issues: number })[] = REPOS;
 /** Issues requests of these repo names answer 404. */
 let missing = new Set<string>();
+/** Issues requests of these repo names answer 404 from this page on (a partition failing midway). */
+let failFromPage = new Map<string, number>();
 /** Milliseconds before a page of this repo's issues is answered (default: by position). */
 let pageDelay: ((repo: string) => number) | null = null;
 let server: SyncServer;
@@ -70,6 +72,8 @@ beforeAll(async () => {
       const name = decodeURIComponent(m[1]);
       const index = repos.findIndex((r) => r.name === name);
       if (index < 0 || missing.has(name)) return { status: 404, body: { message: "Not Found" } };
+      if (Number(req.query.page ?? "1") >= (failFromPage.get(name) ?? Number.POSITIVE_INFINITY))
+        return { status: 404, body: { message: "Not Found" } };
       // Earlier parents answer later, so arrival order differs from parent order.
       await new Promise((r) => setTimeout(r, pageDelay?.(name) ?? (repos.length - index) * 8));
       return { body: pageOf(issuesOf(name, repos[index].issues), req.query) };
@@ -81,6 +85,7 @@ afterAll(() => server.close());
 beforeEach(() => {
   repos = REPOS;
   missing = new Set();
+  failFromPage = new Map();
   pageDelay = null;
   server.reset();
   project = tempProject("pipelines-sync-pc-");
@@ -224,6 +229,24 @@ describe("parent–child streams", () => {
     expect(p.failed[0].error).toContain("404");
     expect(r.stderr).toContain("repos:id=6");
     expect(readJsonl(OUT("issues"))).toEqual(groundTruth(REPOS.filter((x) => x.name !== "eta")));
+  });
+
+  it("on_partition_error: skip drops a partition that fails on its 2nd page whole (no half partition)", async () => {
+    project.pipeline(
+      "gh",
+      readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
+        "    include_parent: { repo_name: name }\n",
+        "    include_parent: { repo_name: name }\n    on_partition_error: skip\n",
+      ),
+    );
+    failFromPage = new Map([["theta", 2]]); // 25 issues: page 1 arrives, page 2 fails
+    const r = await runPipeline(project.dir, "gh");
+    expect(r.code, r.stderr).toBe(0);
+    expect(issueRequests().filter((q) => q.rawPath.includes("theta")).length).toBeGreaterThanOrEqual(2);
+    const failed = (r.stream("issues") as unknown as { partitions: Partitions }).partitions.failed;
+    expect(failed.map((f) => f.parent_key)).toEqual(["repos:id=7"]);
+    expect(failed[0].error).not.toContain("are kept");
+    expect(readJsonl(OUT("issues"))).toEqual(groundTruth(REPOS.filter((x) => x.name !== "theta")));
   });
 
   it("a skipped partition keeps the child's incremental cursor where it was", async () => {
