@@ -53,8 +53,9 @@ export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<
       await fh.close();
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw err;
-      const held = await holderOf(file);
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      // On the second attempt, another run took the stale lock over between our two tries.
+      const held = attempt > 0 ? "a run that started just now" : await holderOf(file);
       if (held) {
         throw new PipelineLockedError(
           `another run of \`${plan.pipeline}\` is in progress (${held}); two runs at once would write the same outputs and state. Nothing was sent. If that process is gone, delete ${path.relative(plan.dirs.root, file)}`,
