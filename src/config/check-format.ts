@@ -37,6 +37,41 @@ function getValidator(): ValidateFunction {
   return validator!;
 }
 
+/**
+ * The JSON types the format accepts at a key path (every branch of a `oneOf` counted), e.g.
+ * `["integer"]` at `source.concurrency`. Empty when the path is not in the format.
+ */
+export function typesAt(path: KeyPath): Set<string> {
+  const out = new Set<string>();
+  const deref = (node: any): any => {
+    for (let i = 0; node?.$ref && i < 20; i++) {
+      node = (node.$ref as string)
+        .replace(/^#\//, "")
+        .split("/")
+        .reduce((n: any, k: string) => n?.[k], PIPELINE_SCHEMA);
+    }
+    return node;
+  };
+  const visit = (raw: any, i: number): void => {
+    const node = deref(raw);
+    if (!node || typeof node !== "object") return;
+    for (const k of ["oneOf", "anyOf", "allOf"])
+      if (Array.isArray(node[k])) for (const b of node[k]) visit(b, i);
+    if (i === path.length) {
+      for (const t of [node.type ?? []].flat()) out.add(t);
+      return;
+    }
+    const seg = path[i];
+    if (typeof seg === "number") {
+      if (node.items) visit(node.items, i + 1);
+    } else if (node.properties && Object.hasOwn(node.properties, seg)) visit(node.properties[seg], i + 1);
+    else if (node.additionalProperties && typeof node.additionalProperties === "object")
+      visit(node.additionalProperties, i + 1);
+  };
+  visit(PIPELINE_SCHEMA, 0);
+  return out;
+}
+
 /** The `type` names of a discriminated definition (`auth`, `paginate`). */
 export function typeNames(definition: "auth" | "paginate"): string[] {
   const defs = PIPELINE_SCHEMA.definitions;

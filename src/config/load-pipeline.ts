@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { compileRecordSchema } from "../records/ajv.js";
 import { checkJsonPath } from "../records/jsonpath.js";
-import { checkFormat } from "./check-format.js";
+import { checkFormat, typesAt } from "./check-format.js";
 import { readDotenv } from "./dotenv.js";
 import { ConfigError, type ConfigIssue, closest } from "./errors.js";
 import type { PipelineFile } from "./pipeline-types.gen.js";
@@ -219,7 +219,7 @@ export function loadPipelineText(
     return parts.map((p) => (typeof p === "string" ? p : p.raw)).join("");
   };
   const resolveTree = (value: unknown, at: (string | number)[]): unknown => {
-    if (typeof value === "string") return fill(value, keepsTemplates(at, rawStreams), at);
+    if (typeof value === "string") return typed(fill(value, keepsTemplates(at, rawStreams), at), value, at);
     if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, [...at, i]));
     if (value && typeof value === "object") {
       const out: Record<string, unknown> = {};
@@ -227,6 +227,21 @@ export function loadPipelineText(
       return out;
     }
     return value;
+  };
+  /**
+   * `concurrency: ${env.N}`: a value that is one env template, where the format wants a number or
+   * a boolean and no string, takes the type its text spells (`8`, `0.5`, `true`). Otherwise it
+   * stays a string, and the format check names the type it wanted.
+   */
+  const typed = (filled: string, written: string, at: KeyPath): unknown => {
+    if (filled === written || !/^\s*\$\{\s*env\.[A-Za-z_][A-Za-z0-9_]*\s*\}\s*$/.test(written)) return filled;
+    const types = typesAt(at);
+    if (types.size === 0 || types.has("string")) return filled;
+    const text = filled.trim();
+    if (types.has("integer") && /^-?\d+$/.test(text)) return Number(text);
+    if (types.has("number") && text !== "" && Number.isFinite(Number(text))) return Number(text);
+    if (types.has("boolean") && (text === "true" || text === "false")) return text === "true";
+    return filled;
   };
   const resolved = resolveTree(raw, []) as Record<string, any>;
   // Templates in the project config's `defaults`: same rules, positions are the config file's.

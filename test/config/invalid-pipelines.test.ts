@@ -905,6 +905,21 @@ const CASES: Case[] = [
   },
 
   {
+    name: "an env value that is not a number where one is wanted (the value stays masked)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        concurrency: \${env.CONC}
+      streams:
+        a: { path: /a }
+    `,
+    env: { CONC: "eight" },
+    code: "wrong_type",
+    line: 3,
+    column: 16,
+    message: "expected a whole number, found `***`",
+  },
+  {
     name: "a mistake inside merged (<<) settings is shown where it is written",
     text: yaml`
       source:

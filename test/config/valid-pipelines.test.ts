@@ -364,6 +364,34 @@ describe("plan content", () => {
     ]);
   });
 
+  it("an env template alone where the format wants a number or boolean takes that type", () => {
+    const text = yaml`
+      source:
+        base_url: https://x.test
+        concurrency: \${env.CONC}
+        rate_limit: { requests_per_second: "\${env.RPS}" }
+        headers: { X-Api-Version: "\${env.VERSION}" }
+      streams:
+        a:
+          path: /a
+          paginate: { type: offset, limit: "\${env.LIMIT}", stop_on_empty_page: "\${env.STOP}" }
+    `;
+    const env = { CONC: "8", RPS: "0.5", VERSION: "2", LIMIT: " 250 ", STOP: "true" };
+    const plan = compilePlan(loadOk(project, text, env));
+    expect(plan.source.concurrency).toBe(8);
+    expect(plan.source.rateLimit?.perSecond).toBe(0.5);
+    expect(plan.streams[0].paginator).toMatchObject({ type: "offset", limit: 250, stopOnEmptyPage: true });
+    // Where the format takes strings, the value stays the text it was.
+    expect(plan.source.headers["X-Api-Version"]).toBe("2");
+    // Text around the template: a string, as written.
+    const mixed = issuesOf(
+      project,
+      text.replace("concurrency: ${env.CONC}", "concurrency: x${env.CONC}"),
+      env,
+    );
+    expect(mixed.map((i) => [i.code, i.path])).toEqual([["wrong_type", "source.concurrency"]]);
+  });
+
   it("reads YAML merge keys: shared settings once, keys written beside the merge win", () => {
     const text = yaml`
       source:
