@@ -211,7 +211,9 @@ export function loadPipelineText(
       if (typeof p === "string" || p.ns !== "env") return p;
       const v = env[p.path[0]];
       if (v === undefined) return "";
-      const plainPlace = isUrlPlace(at) && !/[@?]/.test(v);
+      // A number or boolean setting (`concurrency: ${env.N}`) is no secret either: masking "8"
+      // would garble every count in the summary.
+      const plainPlace = (isUrlPlace(at) && !/[@?]/.test(v)) || typedValue(v, value, at) !== undefined;
       envUses.set(v, (envUses.get(v) ?? true) && plainPlace);
       return v;
     });
@@ -233,16 +235,8 @@ export function loadPipelineText(
    * a boolean and no string, takes the type its text spells (`8`, `0.5`, `true`). Otherwise it
    * stays a string, and the format check names the type it wanted.
    */
-  const typed = (filled: string, written: string, at: KeyPath): unknown => {
-    if (filled === written || !/^\s*\$\{\s*env\.[A-Za-z_][A-Za-z0-9_]*\s*\}\s*$/.test(written)) return filled;
-    const types = typesAt(at);
-    if (types.size === 0 || types.has("string")) return filled;
-    const text = filled.trim();
-    if (types.has("integer") && /^-?\d+$/.test(text)) return Number(text);
-    if (types.has("number") && text !== "" && Number.isFinite(Number(text))) return Number(text);
-    if (types.has("boolean") && (text === "true" || text === "false")) return text === "true";
-    return filled;
-  };
+  const typed = (filled: string, written: string, at: KeyPath): unknown =>
+    filled === written ? filled : (typedValue(filled, written, at) ?? filled);
   const resolved = resolveTree(raw, []) as Record<string, any>;
   // Templates in the project config's `defaults`: same rules, positions are the config file's.
   const defaultsFile = project.configFile
@@ -446,6 +440,21 @@ function hasPath(obj: unknown, p: KeyPath): boolean {
     cur = cur[seg];
   }
   return true;
+}
+
+/**
+ * The number or boolean an env value stands for, where the value is written as one env template
+ * alone and the format wants a number or a boolean and no string there; else undefined.
+ */
+function typedValue(value: string, written: string, at: KeyPath): number | boolean | undefined {
+  if (!/^\s*\$\{\s*env\.[A-Za-z_][A-Za-z0-9_]*\s*\}\s*$/.test(written)) return undefined;
+  const types = typesAt(at);
+  if (types.size === 0 || types.has("string")) return undefined;
+  const text = value.trim();
+  if (types.has("integer") && /^-?\d+$/.test(text)) return Number(text);
+  if (types.has("number") && text !== "" && Number.isFinite(Number(text))) return Number(text);
+  if (types.has("boolean") && (text === "true" || text === "false")) return text === "true";
+  return undefined;
 }
 
 /**

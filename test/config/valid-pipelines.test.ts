@@ -376,13 +376,17 @@ describe("plan content", () => {
           path: /a
           paginate: { type: offset, limit: "\${env.LIMIT}", stop_on_empty_page: "\${env.STOP}" }
     `;
-    const env = { CONC: "8", RPS: "0.5", VERSION: "2", LIMIT: " 250 ", STOP: "true" };
-    const plan = compilePlan(loadOk(project, text, env));
+    const env = { CONC: "8", RPS: "0.5", VERSION: "2024-01", LIMIT: "250", STOP: " true " };
+    const loaded = loadOk(project, text, env);
+    const plan = compilePlan(loaded);
+    // Numbers and booleans are settings, not secrets: "250" is not masked in messages; a string
+    // env value still is.
+    expect(loaded.redactor.text("limit 250, version 2024-01")).toBe("limit 250, version ***");
     expect(plan.source.concurrency).toBe(8);
     expect(plan.source.rateLimit?.perSecond).toBe(0.5);
     expect(plan.streams[0].paginator).toMatchObject({ type: "offset", limit: 250, stopOnEmptyPage: true });
     // Where the format takes strings, the value stays the text it was.
-    expect(plan.source.headers["X-Api-Version"]).toBe("2");
+    expect(plan.source.headers["X-Api-Version"]).toBe("2024-01");
     // Text around the template: a string, as written.
     const mixed = issuesOf(
       project,
