@@ -14,10 +14,17 @@ export interface RequestStats {
   /** Retries by cause: `status_503`, `reset`, `timeout`, `truncated`, `rate_limited`, `token_refresh`… */
   retries: Record<string, number>;
   rateLimitWaits: { count: number; ms: number };
+  /** Redirects marked permanent (301, 308): the API moved, the pipeline should follow it. */
+  movedPermanently: { count: number; first: string | null };
 }
 
 export function newRequestStats(): RequestStats {
-  return { requests: 0, retries: {}, rateLimitWaits: { count: 0, ms: 0 } };
+  return {
+    requests: 0,
+    retries: {},
+    rateLimitWaits: { count: 0, ms: 0 },
+    movedPermanently: { count: 0, first: null },
+  };
 }
 
 export interface ExecutorDeps {
@@ -100,6 +107,10 @@ export class RequestExecutor {
           `${this.describe(request)} was redirected more than ${MAX_REDIRECTS} times (last: ${r.status} to ${this.redactUrl(next.toString())})`,
           { status: r.status },
         );
+      }
+      if (r.status === 301 || r.status === 308) {
+        stats.movedPermanently.count++;
+        stats.movedPermanently.first ??= `${this.redactUrl(current.url)} → ${this.redactUrl(next.toString())}`;
       }
       const toGet = r.status === 303 || ((r.status === 301 || r.status === 302) && current.method === "POST");
       current = toGet

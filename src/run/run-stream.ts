@@ -162,6 +162,12 @@ export async function runStream(
     }
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
+    const moved = result.requests.movedPermanently;
+    if (moved.count) {
+      result.warnings.push(
+        `${moved.count} request${moved.count === 1 ? " was" : "s were"} redirected permanently (${moved.first}${moved.count > 1 ? ", …" : ""}): the API moved; point the pipeline at the new address`,
+      );
+    }
     result.records.duplicates = writer.duplicates?.() ?? 0;
 
     // Data-quality gates: the invalid ratio and drift: fail.

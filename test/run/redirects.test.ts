@@ -94,6 +94,13 @@ describe("redirects", () => {
       expect(seen.every((s) => s.server === "api" && s.auth === `Bearer ${TOKEN}`)).toBe(true);
       expect(seen.at(-1)?.path).toBe("/items");
       expect(r.stream("items").requests).toBe(seen.length);
+      // A permanent redirect (301, 308) is a warning: the pipeline should use the new address.
+      const warnings = r.stream("items").warnings.join("\n");
+      if (path === "/moved")
+        expect(warnings).toContain(
+          `1 request was redirected permanently (${apiUrl}/moved → ${apiUrl}/items): the API moved`,
+        );
+      else expect(warnings).not.toContain("redirected");
     }
   });
 
