@@ -9,6 +9,10 @@ import type { Row } from "../records/shape.js";
  * a partition that fails on its 2nd page can be dropped whole (`discard`) instead of leaving its
  * first page in the output. Only a partition of more than `cap` records is written before it
  * ends; `discard` then says how many of its records were written already.
+ *
+ * Lanes that finished wait in memory for the head. `room()` holds back new lanes while more than
+ * `total` records wait, so that many quick partitions behind one slow one cannot fill memory:
+ * the run then goes at the slow partition's pace.
  */
 export interface Lane {
   write(row: Row): Promise<void>;
@@ -23,11 +27,36 @@ export class OrderedSink {
   private readonly closed = new Set<number>();
   private readonly waiters = new Map<number, () => void>();
   private readonly atomic = new Set<number>();
+  /** Records waiting in buffers, all lanes together. */
+  private buffered = 0;
+  private roomWaiters: (() => void)[] = [];
+  private stopped = false;
 
   constructor(
     private readonly write: (row: Row) => Promise<void> | undefined,
     private readonly cap = 5000,
+    private readonly total = 4 * cap,
   ) {}
+
+  /** Resolves when fewer than `total` records wait in buffers: then a new lane may start. */
+  async room(): Promise<void> {
+    while (!this.stopped && this.buffered >= this.total)
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  /** The stream failed: nobody waits for room any more. */
+  stop(): void {
+    this.stopped = true;
+    this.freed(0);
+  }
+
+  /** Records were written or dropped: lanes held back by `room()` look again. */
+  private freed(n: number): void {
+    this.buffered -= n;
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
 
   lane(index: number, atomic = false): Lane {
     if (atomic) this.atomic.add(index);
@@ -42,6 +71,7 @@ export class OrderedSink {
         let buf = this.buffers.get(index);
         if (!buf) this.buffers.set(index, (buf = []));
         buf.push(row);
+        this.buffered++;
         if (buf.length >= this.cap) written += await this.turn(index);
       },
       close: async () => {
@@ -52,6 +82,7 @@ export class OrderedSink {
         }
       },
       discard: () => {
+        this.freed(this.buffers.get(index)?.length ?? 0);
         this.buffers.delete(index);
         return written;
       },
@@ -70,10 +101,14 @@ export class OrderedSink {
     let buf = this.buffers.get(index);
     while (buf?.length) {
       this.buffers.set(index, []);
-      for (const row of buf) {
-        const p = this.write(row);
-        if (p) await p;
-        n++;
+      try {
+        for (const row of buf) {
+          const p = this.write(row);
+          if (p) await p;
+          n++;
+        }
+      } finally {
+        this.freed(buf.length);
       }
       buf = this.buffers.get(index);
     }

@@ -297,6 +297,7 @@ async function runPartitions(
     if (fatal || opts.signal?.aborted) break;
     if (opts.limit !== null && result.records.written >= opts.limit) break;
     const parent = JSON.parse(line) as Row;
+    await sink.room(); // bounded memory behind a slow partition (ordered-sink.ts)
     const release = await slots.acquire();
     // A partition may have failed the stream while this one waited for a slot.
     if (fatal || opts.signal?.aborted) {
@@ -343,6 +344,7 @@ async function runPartitions(
               err instanceof RunError
                 ? new RunError(err.kind, `partition for parent ${parentKey}: ${err.message}`, err.details)
                 : err;
+            sink.stop();
           }
         } finally {
           release();
@@ -350,6 +352,7 @@ async function runPartitions(
           // (invalid_records: fail) fails the stream once every partition has ended.
           await lane.close().catch((err: unknown) => {
             fatal ??= err;
+            sink.stop();
           });
         }
       })(),

@@ -46,4 +46,36 @@ describe("OrderedSink", () => {
     await a.close();
     expect(out.map((r: any) => r.v)).toEqual([1, 2, 3]);
   });
+
+  it("room() holds back new lanes while `total` records wait behind a slow head, and lets them go as it drains", async () => {
+    const out: unknown[] = [];
+    const sink = new OrderedSink((row) => void out.push(row), 100, 5);
+    const head = sink.lane(0);
+    const quick = [sink.lane(1), sink.lane(2)];
+    for (const [i, lane] of quick.entries()) {
+      for (let k = 0; k < 3; k++) await lane.write({ v: `${i + 1}.${k}` });
+      await lane.close();
+    }
+    // 6 records wait for the head: no room for a 4th lane.
+    let roomy = false;
+    const room = sink.room().then(() => (roomy = true));
+    await tick();
+    expect(roomy).toBe(false);
+    await head.write({ v: "0.0" }); // the head writes straight through
+    await tick();
+    expect(roomy).toBe(false);
+    await head.close(); // the waiting lanes are written: room again
+    await room;
+    expect(out.map((r: any) => r.v)).toEqual(["0.0", "1.0", "1.1", "1.2", "2.0", "2.1", "2.2"]);
+  });
+
+  it("room() does not wait once the stream has failed", async () => {
+    const sink = new OrderedSink(() => undefined, 100, 1);
+    sink.lane(0);
+    const b = sink.lane(1);
+    await b.write({ v: 1 });
+    const room = sink.room();
+    sink.stop();
+    await room;
+  });
 });
