@@ -44,10 +44,16 @@ export class OrderedSink {
       await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
 
-  /** The stream failed: nobody waits for room any more. */
+  /**
+   * The stream failed: nobody waits any more, for room or for a turn (a lane waiting for its turn
+   * behind a head that failed would wait for ever), and lanes write nothing more.
+   */
   stop(): void {
     this.stopped = true;
     this.freed(0);
+    const waiters = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const w of waiters) w();
   }
 
   /** Records were written or dropped: lanes held back by `room()` look again. */
@@ -63,6 +69,7 @@ export class OrderedSink {
     let written = 0;
     return {
       write: async (row) => {
+        if (this.stopped) throw new Error("the stream failed: no more records are written");
         if (!atomic && index === this.head && !this.buffers.has(index)) {
           const p = this.write(row);
           if (p) await p;
@@ -92,7 +99,10 @@ export class OrderedSink {
   /** Waits until `index` is the head and its buffer is flushed; the records written. */
   private turn(index: number): Promise<number> {
     if (index === this.head) return this.flush(index);
-    return new Promise<void>((resolve) => this.waiters.set(index, resolve)).then(() => this.flush(index));
+    return new Promise<void>((resolve) => this.waiters.set(index, resolve)).then(() => {
+      if (this.stopped) throw new Error("the stream failed: no more records are written");
+      return this.flush(index);
+    });
   }
 
   /** Writes the buffer of `index`; records it adds meanwhile are buffered and written too. */

@@ -307,7 +307,8 @@ async function runPartitions(
     const i = index++;
     const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
     // Under `skip`, a partition is written whole or not at all (ordered-sink.ts).
-    const lane = sink.lane(i, stream.onPartitionError === "skip");
+    // (Not with --limit: held-back records would not count toward it.)
+    const lane = sink.lane(i, stream.onPartitionError === "skip" && opts.limit === null);
     running.push(
       (async () => {
         try {

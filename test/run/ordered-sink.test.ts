@@ -78,4 +78,23 @@ describe("OrderedSink", () => {
     sink.stop();
     await room;
   });
+
+  it("after a failed write, stop() releases a lane waiting for its turn (no hang)", async () => {
+    const sink = new OrderedSink((row: any) => {
+      if (row.bad) throw new Error("invalid record");
+      return undefined;
+    }, 2);
+    const head = sink.lane(0);
+    const failing = sink.lane(1);
+    await failing.write({ bad: true });
+    await failing.close();
+    const waiting = sink.lane(2);
+    await waiting.write({ v: 1 });
+    const blocked = waiting.write({ v: 2 }); // its buffer is full: it waits for its turn
+    // The head ends; writing lane 1's records fails, as `invalid_records: fail` does.
+    await expect(head.close()).rejects.toThrow("invalid record");
+    sink.stop();
+    await expect(blocked).rejects.toThrow("the stream failed");
+    await expect(waiting.write({ v: 3 })).rejects.toThrow("the stream failed");
+  });
 });
