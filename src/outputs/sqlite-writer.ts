@@ -86,12 +86,7 @@ class SqliteWriter implements RecordWriter {
     this.staging = `${ctx.stream}__staging_${ctx.runId}`;
     this.schemaTypes = schemaTypes(ctx.schema);
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])];
-    // Staging tables of killed runs of this stream: the run holds the pipeline's lock
-    // (run/run-lock.ts), so no other run is writing them.
-    const stale = db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB ?")
-      .all(`${ctx.stream.replace(/[[*?]/g, "[$&]")}__staging_*`) as { name: string }[];
-    for (const { name } of stale) db.exec(`DROP TABLE IF EXISTS ${q(name)}`);
+    db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
   }
 
   write(record: Row): undefined {
@@ -389,4 +384,20 @@ function schemaType(prop: unknown): SqlType {
   if (found.size !== 1) return "TEXT";
   const [t] = found;
   return t === "integer" || t === "boolean" ? "INTEGER" : t === "number" ? "REAL" : "TEXT";
+}
+
+/** Drops those of `tables` that exist in the database `file` (a killed run's staging tables); the dropped. */
+export function dropTables(file: string, tables: string[]): string[] {
+  const db = new Database(file);
+  try {
+    const dropped: string[] = [];
+    for (const t of tables) {
+      if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t)) continue;
+      db.exec(`DROP TABLE ${q(t)}`);
+      dropped.push(t);
+    }
+    return dropped;
+  } finally {
+    db.close();
+  }
 }

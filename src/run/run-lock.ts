@@ -1,4 +1,5 @@
-import { mkdir, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, open, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import type { ExecutionPlan } from "../compile/plan.js";
@@ -8,12 +9,14 @@ import { quarantineFile } from "./run-stream.js";
 /**
  * One run of a pipeline at a time, and the leftovers of a killed one removed by the next.
  *
- * `<state>/<pipeline>.lock` holds the pid, host and run id of the run in progress. Two runs of a
- * pipeline at once would write the same outputs and the same cursor; the second is refused
- * before it sends anything. A lock whose process is gone (killed, crashed) is stale: the next
- * run takes it over and removes what the killed run left: its temporary output files beside the
- * outputs, its partition scratch, temporary state and report files. (sqlite staging tables are
- * dropped by the sqlite writer, under the same lock.)
+ * `<state>/<pipeline>.lock` holds the pid, host and run id of the run in progress, and the run
+ * touches it every 30 s. Two runs of a pipeline at once would write the same outputs and the same
+ * cursor: the second is refused before it sends anything. A lock is stale when its process is
+ * gone (same host), when it is this very pid (a container restarted as PID 1), or when it has not
+ * been touched for 2 minutes (any host). The next run takes a stale lock over (one run only: a
+ * `.takeover` file decides) and removes what that killed run left, found by its run id and pid:
+ * temporary output files, partition scratch, temporary state and report files, sqlite staging
+ * tables. Nothing of another run is touched.
  */
 export class PipelineLockedError extends Error {}
 
@@ -25,13 +28,13 @@ interface Holder {
 }
 
 export interface RunLock {
-  /** Leftovers of earlier runs that were removed, relative to the project root. */
+  /** Leftovers of a killed run that were removed, relative to the project root. */
   removed: string[];
   release(): Promise<void>;
 }
 
-/** A run id as newRunId makes them: 20261126T171158Z-b11aee. */
-const RUN_ID = String.raw`\d{8}T\d{6}Z-[0-9a-f]{6}`;
+const HEARTBEAT_MS = 30_000;
+const STALE_AFTER_MS = 120_000;
 
 export function lockFile(plan: ExecutionPlan): string {
   return path.join(plan.dirs.state, `${plan.pipeline}.lock`);
@@ -40,102 +43,134 @@ export function lockFile(plan: ExecutionPlan): string {
 export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<RunLock> {
   const file = lockFile(plan);
   await mkdir(plan.dirs.state, { recursive: true });
-  for (let attempt = 0; ; attempt++) {
+  const me: Holder = {
+    pid: process.pid,
+    host: hostname(),
+    run_id: runId,
+    started_at: new Date().toISOString(),
+  };
+  const refuse = (who: string) =>
+    new PipelineLockedError(
+      `another run of \`${plan.pipeline}\` is in progress (${who}); two runs at once would write the same outputs and state. Nothing was sent. If that process is gone, delete ${path.relative(plan.dirs.root, file)}`,
+    );
+  let removed: string[] = [];
+  if (!(await create(file, me))) {
+    const { held, holder } = await inspect(file);
+    if (held) throw refuse(held);
+    // Stale. Only one run takes it over: the one that creates the takeover file.
+    const takeover = `${file}.takeover`;
+    const marker = await stat(takeover).catch(() => null);
+    if (marker && Date.now() - marker.mtimeMs > 30_000) await rm(takeover, { force: true });
+    if (!(await create(takeover, me))) throw refuse("a run that is starting");
     try {
-      const fh = await open(file, "wx", 0o644);
-      const holder: Holder = {
-        pid: process.pid,
-        host: hostname(),
-        run_id: runId,
-        started_at: new Date().toISOString(),
-      };
-      await fh.writeFile(`${JSON.stringify(holder)}\n`);
-      await fh.close();
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      // On the second attempt, another run took the stale lock over between our two tries.
-      const held = attempt > 0 ? "a run that started just now" : await holderOf(file);
-      if (held) {
-        throw new PipelineLockedError(
-          `another run of \`${plan.pipeline}\` is in progress (${held}); two runs at once would write the same outputs and state. Nothing was sent. If that process is gone, delete ${path.relative(plan.dirs.root, file)}`,
-        );
-      }
-      await rm(file, { force: true }); // stale: its process is gone
+      const again = await inspect(file);
+      if (again.held || again.holder?.run_id !== holder?.run_id)
+        throw refuse(again.held ?? "a run that is starting");
+      await rm(file, { force: true });
+      if (!(await create(file, me))) throw refuse("a run that is starting");
+    } finally {
+      await rm(takeover, { force: true });
     }
+    if (holder) removed = await removeLeftovers(plan, holder);
   }
-  const removed = await removeLeftovers(plan, runId);
+  const beat = setInterval(() => {
+    const now = new Date();
+    utimes(file, now, now).catch(() => {});
+  }, HEARTBEAT_MS);
+  beat.unref();
   return {
     removed: removed.map((f) => path.relative(plan.dirs.root, f)),
-    release: () => rm(file, { force: true }),
+    release: async () => {
+      clearInterval(beat);
+      // Only our own lock: never one another run took over meanwhile.
+      const current = await readHolder(file);
+      if (current?.run_id === runId) await rm(file, { force: true });
+    },
   };
 }
 
-/** Who holds the lock, when that process may still run; null when the lock is stale. */
-async function holderOf(file: string): Promise<string | null> {
-  let holder: Holder;
+/** Creates `file` with the holder in it; false when it exists. */
+async function create(file: string, holder: Holder): Promise<boolean> {
   try {
-    holder = JSON.parse(await readFile(file, "utf8")) as Holder;
-  } catch {
-    // Unreadable: a run killed while writing it, or one writing it right now.
-    const age = Date.now() - (await stat(file).catch(() => ({ mtimeMs: 0 }))).mtimeMs;
-    return age < 10_000 ? "a run that is starting" : null;
+    const fh = await open(file, "wx", 0o644);
+    await fh.writeFile(`${JSON.stringify(holder)}\n`);
+    await fh.close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw err;
   }
-  const who = `pid ${holder.pid}${holder.host !== hostname() ? ` on ${holder.host}` : ""}, run ${holder.run_id}, started ${holder.started_at}`;
-  if (holder.host !== hostname()) return who; // cannot tell from here
+}
+
+async function readHolder(file: string): Promise<Holder | null> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as Holder;
+  } catch {
+    return null;
+  }
+}
+
+/** Who holds the lock (`held`, for the message) or null when it is stale, and what it says. */
+async function inspect(file: string): Promise<{ held: string | null; holder: Holder | null }> {
+  const info = await stat(file).catch(() => null);
+  if (!info) return { held: null, holder: null };
+  const age = Date.now() - info.mtimeMs;
+  const holder = await readHolder(file);
+  if (!holder) {
+    // Unreadable: a run killed while writing it, or one writing it right now.
+    return { held: age < 10_000 ? "a run that is starting" : null, holder: null };
+  }
+  const sameHost = holder.host === hostname();
+  const who = `pid ${holder.pid}${sameHost ? "" : ` on ${holder.host}`}, run ${holder.run_id}, started ${holder.started_at}`;
+  if (age > STALE_AFTER_MS) return { held: null, holder }; // no heartbeat for 2 minutes
+  if (!sameHost) return { held: who, holder }; // its process cannot be checked from here
+  if (holder.pid === process.pid) return { held: null, holder }; // an earlier life of this pid
   try {
     process.kill(holder.pid, 0);
-    return who;
+    return { held: who, holder };
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM" ? who : null;
+    return { held: (err as NodeJS.ErrnoException).code === "EPERM" ? who : null, holder };
   }
 }
 
-async function removeLeftovers(plan: ExecutionPlan, runId: string): Promise<string[]> {
+/** What the killed run `holder` left: found by its run id and pid, nothing of another run. */
+async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<string[]> {
   const removed: string[] = [];
-  const sweep = async (dir: string, stale: (name: string) => boolean) => {
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (!stale(name)) continue;
-      await rm(path.join(dir, name), { recursive: true, force: true });
-      removed.push(path.join(dir, name));
-    }
+  const remove = async (file: string) => {
+    if (!existsSync(file)) return;
+    await rm(file, { recursive: true, force: true });
+    removed.push(file);
   };
+  const sweep = async (dir: string, stale: (name: string) => boolean) => {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) if (stale(name)) await remove(path.join(dir, name));
+  };
+  const run = holder.run_id;
   // Temporary output files: `.<target>.<run id>[.<tag>].tmp` (outputs/atomic-file.ts), for every
-  // file a stream of this pipeline writes: output, quarantine, rejected records.
-  const byDir = new Map<string, RegExp[]>();
+  // file a stream writes: output, quarantine, rejected records.
   for (const s of plan.streams) {
-    const targets = [s.output.path, quarantineFile(s)];
-    for (const target of targets) {
-      const base = escapeRegExp(path.basename(target));
-      const rejected = escapeRegExp(path.basename(rejectedPath(target, "RUNID"))).replace("RUNID", RUN_ID);
-      const list = byDir.get(path.dirname(target)) ?? [];
-      list.push(new RegExp(`^\\.(?:${base}|${rejected})\\.(${RUN_ID})(?:\\.[a-z]+)?\\.tmp$`));
-      byDir.set(path.dirname(target), list);
+    for (const target of [s.output.path, quarantineFile(s)]) {
+      const names = [path.basename(target), path.basename(rejectedPath(target, run))].map(
+        (b) => `.${b}.${run}`,
+      );
+      await sweep(path.dirname(target), (n) => names.some((b) => n.startsWith(b) && n.endsWith(".tmp")));
     }
   }
-  for (const [dir, patterns] of byDir) {
-    await sweep(dir, (name) =>
-      patterns.some((re) => {
-        const m = re.exec(name);
-        return m !== null && m[1] !== runId;
-      }),
-    );
+  await remove(path.join(plan.dirs.state, ".partitions", plan.pipeline, run));
+  // Temporary state and report files: writeAtomic's `.<file>.<pid>.<time>.tmp`.
+  const byPid = (n: string) => n.startsWith(".") && n.endsWith(".tmp") && n.includes(`.${holder.pid}.`);
+  await sweep(plan.dirs.state, (n) => n.startsWith(`.${plan.pipeline}.json.`) && byPid(n));
+  await sweep(path.join(plan.dirs.reports, plan.pipeline), byPid);
+  // SQLite staging tables: `<stream>__staging_<run id>` (outputs/sqlite-writer.ts).
+  const dbs = new Map<string, string[]>();
+  for (const s of plan.streams) {
+    if (s.output.format === "sqlite" && existsSync(s.output.path))
+      dbs.set(s.output.path, [...(dbs.get(s.output.path) ?? []), `${s.name}__staging_${run}`]);
   }
-  // Partition scratch of earlier runs of this pipeline (run/run-pipeline.ts).
-  await sweep(path.join(plan.dirs.state, ".partitions", plan.pipeline), (name) => name !== runId);
-  // Temporary state and report files (writeAtomic: `.<file>.<pid>.<time>.tmp`).
-  const stateTmp = new RegExp(`^\\.${escapeRegExp(plan.pipeline)}\\.json\\.\\d+\\.\\d+\\.tmp$`);
-  await sweep(plan.dirs.state, (name) => stateTmp.test(name));
-  await sweep(path.join(plan.dirs.reports, plan.pipeline), (name) => /^\..+\.\d+\.\d+\.tmp$/.test(name));
+  if (dbs.size) {
+    const { dropTables } = await import("../outputs/sqlite-writer.js");
+    for (const [file, tables] of dbs)
+      for (const t of dropTables(file, tables)) removed.push(`${file} (table ${t})`);
+  }
   return removed;
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

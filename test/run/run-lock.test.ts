@@ -1,11 +1,11 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { listFiles, readJsonl, runPipeline, sourceBlock, type TempProject, tempProject } from "./helpers.js";
 
 /**
@@ -43,22 +43,31 @@ const pipeline = (format = "jsonl") =>
 
 /** A pid that no process has: one that just exited. */
 function deadPid(): number {
-  return spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
-    encoding: "utf8",
-  }).stdout as unknown as number;
+  return Number(
+    spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" })
+      .stdout,
+  );
 }
 
-function writeLock(pid: number | string, host = hostname()): void {
+const OLD = "20260101T000000Z-aaaaaa";
+
+function writeLock(pid: number, host = hostname(), ageMs = 0): void {
   mkdirSync(p.file(".pipelines/state"), { recursive: true });
-  writeFileSync(
-    p.file(".pipelines/state/p.lock"),
-    JSON.stringify({
-      pid: Number(pid),
-      host,
-      run_id: "20260101T000000Z-aaaaaa",
-      started_at: "2026-01-01T00:00:00Z",
-    }),
-  );
+  const file = p.file(".pipelines/state/p.lock");
+  writeFileSync(file, JSON.stringify({ pid, host, run_id: OLD, started_at: "2026-01-01T00:00:00Z" }));
+  if (ageMs) {
+    const then = new Date(Date.now() - ageMs);
+    utimesSync(file, then, then);
+  }
+}
+
+/** A process that stays alive until the test ends. */
+function liveProcess(): ChildProcess {
+  const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" });
+  onTestFinished(() => {
+    child.kill();
+  });
+  return child;
 }
 
 function put(rel: string, text = "x"): void {
@@ -69,23 +78,32 @@ function put(rel: string, text = "x"): void {
 describe("one run of a pipeline at a time", () => {
   it("a run in progress (its process alive) refuses a second one: exit 1, nothing sent, its lock kept", async () => {
     pipeline();
-    writeLock(process.pid);
+    writeLock(liveProcess().pid!);
     const before = readFileSync(p.file(".pipelines/state/p.lock"), "utf8");
     const r = await runPipeline(p.dir, "p").catch((e: Error) => e);
     // The refusal comes before any summary: runPipeline sees no JSON on stdout.
     expect(String(r)).toContain("another run of `p` is in progress (pid");
-    expect(String(r)).toContain("run 20260101T000000Z-aaaaaa");
+    expect(String(r)).toContain(`run ${OLD}`);
     expect(requests).toBe(0);
     expect(readFileSync(p.file(".pipelines/state/p.lock"), "utf8")).toBe(before);
     expect(existsSync(p.file("out/p/s.jsonl"))).toBe(false);
   });
 
-  it("a lock from another host is respected too (whether it runs cannot be told from here)", async () => {
+  it("a lock from another host is respected while it is touched, not after 2 minutes without", async () => {
     pipeline();
     writeLock(1, "some-other-host");
     const r = await runPipeline(p.dir, "p").catch((e: Error) => e);
     expect(String(r)).toContain("on some-other-host");
     expect(requests).toBe(0);
+    writeLock(1, "some-other-host", 3 * 60_000);
+    expect((await runPipeline(p.dir, "p")).code).toBe(0);
+  });
+
+  it("a lock of this very pid is stale (a container restarted as the same PID 1)", async () => {
+    pipeline();
+    writeLock(process.pid);
+    expect((await runPipeline(p.dir, "p")).code).toBe(0);
+    expect(existsSync(p.file(".pipelines/state/p.lock"))).toBe(false);
   });
 
   it("`run p p` runs p once", async () => {
@@ -110,24 +128,26 @@ describe("one run of a pipeline at a time", () => {
 });
 
 describe("a killed run's leftovers", () => {
-  it("are removed by the next run (stale lock taken over); other pipelines' files are kept", async () => {
+  it("are removed by the next run (stale lock taken over); files of other runs and pipelines are kept", async () => {
     pipeline();
-    writeLock(deadPid());
-    const OLD = "20260101T000000Z-aaaaaa";
+    const pid = deadPid();
+    writeLock(pid);
     const ours = [
       `out/p/.s.jsonl.${OLD}.body.tmp`,
       `out/p/.s.jsonl.${OLD}.tmp`,
       `out/p/.s.invalid.jsonl.${OLD}.tmp`,
       `out/p/.s.rejected-${OLD}.jsonl.${OLD}.tmp`,
       `.pipelines/state/.partitions/p/${OLD}/s.jsonl`,
-      ".pipelines/state/.p.json.4242.1767225600000.tmp",
-      "reports/p/.latest.html.4242.1767225600000.tmp",
+      `.pipelines/state/.p.json.${pid}.1767225600000.tmp`,
+      `reports/p/.latest.html.${pid}.1767225600000.tmp`,
     ];
     const theirs = [
+      "out/p/.s.jsonl.20260505T000000Z-bbbbbb.body.tmp", // another run's
+      `.pipelines/state/.p.json.${pid + 1}.1767225600000.tmp`,
       `out/p/.other.jsonl.${OLD}.body.tmp`,
       `out/q/.s.jsonl.${OLD}.body.tmp`,
       `.pipelines/state/.partitions/q/${OLD}/s.jsonl`,
-      ".pipelines/state/.q.json.4242.1767225600000.tmp",
+      `.pipelines/state/.q.json.${pid}.1767225600000.tmp`,
       `out/p/s.rejected-${OLD}.jsonl`,
     ];
     for (const f of [...ours, ...theirs]) put(f);
@@ -138,19 +158,30 @@ describe("a killed run's leftovers", () => {
     expect(r.stderr).toContain("p: removed what an interrupted run left: ");
     for (const f of ours) expect(existsSync(p.file(f)), f).toBe(false);
     for (const f of theirs) expect(existsSync(p.file(f)), f).toBe(true);
-    // No lock, no scratch, no temporary state left (this pipeline keeps no state file).
-    expect(listFiles(p.file(".pipelines/state")).filter((f) => !f.includes("q"))).toEqual([]);
+    // No lock and no scratch of the killed run left (this pipeline keeps no state file).
+    expect(listFiles(p.file(".pipelines/state")).filter((f) => !f.includes("q"))).toEqual([
+      `.p.json.${pid + 1}.1767225600000.tmp`,
+    ]);
   });
 
-  it("sqlite: staging tables of killed runs of the stream are dropped", async () => {
+  it("a live run's files are never removed: cleanup follows only a stale lock", async () => {
+    pipeline();
+    put(`out/p/.s.jsonl.${OLD}.body.tmp`);
+    expect((await runPipeline(p.dir, "p")).code).toBe(0);
+    expect(existsSync(p.file(`out/p/.s.jsonl.${OLD}.body.tmp`))).toBe(true);
+  });
+
+  it("sqlite: the killed run's staging table is dropped, no other", async () => {
     pipeline("sqlite");
     expect((await runPipeline(p.dir, "p")).code).toBe(0);
     const file = p.file("out/p.db");
     expect(existsSync(file)).toBe(true);
     const db = new Database(file);
-    db.exec('CREATE TABLE "s__staging_20260101T000000Z-aaaaaa" (x)');
-    db.exec('CREATE TABLE "t__staging_20260101T000000Z-aaaaaa" (x)');
+    db.exec(`CREATE TABLE "s__staging_${OLD}" (x)`);
+    db.exec(`CREATE TABLE "t__staging_${OLD}" (x)`);
+    db.exec('CREATE TABLE "s__staging_20260505T000000Z-bbbbbb" (x)');
     db.close();
+    writeLock(deadPid());
     expect((await runPipeline(p.dir, "p")).code).toBe(0);
     const after = new Database(file, { readonly: true });
     const tables = (
@@ -159,6 +190,6 @@ describe("a killed run's leftovers", () => {
       .map((t) => t.name)
       .sort();
     after.close();
-    expect(tables).toEqual(["s", "t__staging_20260101T000000Z-aaaaaa"]);
+    expect(tables).toEqual(["s", "s__staging_20260505T000000Z-bbbbbb", `t__staging_${OLD}`]);
   });
 });
