@@ -101,6 +101,20 @@ export class RequestExecutor {
           { origin: next.origin, status: r.status },
         );
       }
+      const toGet = r.status === 303 || ((r.status === 301 || r.status === 302) && current.method === "POST");
+      // A 307/308 to another origin resends the body: never one that carries a secret.
+      if (
+        next.origin !== source.origin &&
+        !toGet &&
+        current.body !== undefined &&
+        this.redactor.text(current.body) !== current.body
+      ) {
+        throw new RunError(
+          "cross_origin",
+          `${this.describe(current)} redirects (${r.status}) to ${next.origin} with its body, which holds a credential; it is not sent to another origin`,
+          { origin: next.origin, status: r.status },
+        );
+      }
       if (hops >= MAX_REDIRECTS) {
         throw new RunError(
           "http",
@@ -112,7 +126,6 @@ export class RequestExecutor {
         stats.movedPermanently.count++;
         stats.movedPermanently.first ??= `${this.redactUrl(current.url)} → ${this.redactUrl(next.toString())}`;
       }
-      const toGet = r.status === 303 || ((r.status === 301 || r.status === 302) && current.method === "POST");
       current = toGet
         ? { ...current, url: next.toString(), method: "GET", body: undefined }
         : { ...current, url: next.toString() };

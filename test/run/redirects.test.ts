@@ -53,6 +53,7 @@ beforeAll(async () => {
     else if (path === "/hop2") redirect(307, `${apiUrl}/items`);
     else if (path === "/search") redirect(303, "/items");
     else if (path === "/regional") redirect(307, `${otherUrl}/items`);
+    else if (path === "/regional-search") redirect(307, `${otherUrl}/items`);
     else if (path === "/loop") redirect(302, "/loop");
     else if (path === "/nowhere") res.writeHead(301).end();
     else res.writeHead(404).end("{}");
@@ -127,6 +128,18 @@ describe("redirects", () => {
     const there = seen.filter((s) => s.server === "other");
     expect(there).toHaveLength(1);
     expect(there[0].auth).toBeUndefined();
+    expect(JSON.stringify(r.summary) + r.stderr).not.toContain(TOKEN);
+  });
+
+  it("a 307 to an allowed origin does not resend a body that holds a credential", async () => {
+    const r = await pipeline(
+      "/regional-search",
+      `allowed_hosts: ["${otherUrl}"]`,
+      '    method: POST\n    body: { api_key: "${env.TOKEN}", q: x }\n',
+    );
+    expect(r.code).toBe(1);
+    expect(r.stream("items").error!.message).toContain("with its body, which holds a credential");
+    expect(seen.filter((s) => s.server === "other")).toEqual([]);
     expect(JSON.stringify(r.summary) + r.stderr).not.toContain(TOKEN);
   });
 
