@@ -12,7 +12,7 @@ import {
   type Scalar,
   type YAMLMap,
 } from "../vendor/config-libs.js";
-import { type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
+import { ConfigError, type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
 
 export type KeyPath = ReadonlyArray<string | number>;
 
@@ -105,8 +105,64 @@ export class YamlSource {
     return walk(this.doc.contents, []);
   }
 
+  /** The document's value; a merge of a non-map or an alias loop is a positioned config error. */
   toJS(): unknown {
-    return this.doc.toJS({ maxAliasCount: 100 });
+    try {
+      return this.doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      const at = this.badMergeOffset() ?? this.firstAliasOffset() ?? 0;
+      const { line, column } = this.offsetToPos(at);
+      const message = (err as Error).message.split("\n")[0];
+      throw new ConfigError([
+        this.issueAt("yaml_syntax", line, column, "", `${message} (YAML anchors, aliases and \`<<\` merges)`),
+      ]);
+    }
+  }
+
+  /** Where a merge (`<<`) takes something that is not a map. */
+  private badMergeOffset(): number | undefined {
+    const walk = (node: unknown, seen: Set<unknown>): number | undefined => {
+      if (seen.has(node)) return undefined;
+      seen.add(node);
+      if (isMap(node)) {
+        for (const p of node.items) {
+          if (!isPair(p)) continue;
+          const k = isScalar(p.key) ? p.key.value : undefined;
+          if (k === "<<" || (typeof k === "symbol" && k.description === "<<")) {
+            for (const src of isSeq(p.value) ? p.value.items : [p.value]) {
+              const target = isAlias(src) ? src.resolve(this.doc) : src;
+              if (!isMap(target)) return (src as Node | null)?.range?.[0];
+            }
+          }
+          const found = walk(p.value, seen);
+          if (found !== undefined) return found;
+        }
+      } else if (isSeq(node)) {
+        for (const item of node.items) {
+          const found = walk(item, seen);
+          if (found !== undefined) return found;
+        }
+      }
+      return undefined;
+    };
+    return walk(this.doc.contents, new Set());
+  }
+
+  private firstAliasOffset(): number | undefined {
+    const walk = (node: unknown): number | undefined => {
+      if (isAlias(node)) return node.range?.[0];
+      const items = isMap(node)
+        ? node.items.map((p) => (isPair(p) ? p.value : null))
+        : isSeq(node)
+          ? node.items
+          : [];
+      for (const item of items) {
+        const found = walk(item);
+        if (found !== undefined) return found;
+      }
+      return undefined;
+    };
+    return walk(this.doc.contents);
   }
 
   offsetToPos(offset: number): { line: number; column: number } {

@@ -920,6 +920,35 @@ const CASES: Case[] = [
     message: "expected a whole number, found `***`",
   },
   {
+    name: "a merge (<<) of something that is not a map",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        timeout: &t 5s
+      streams:
+        a:
+          <<: *t
+          path: /a
+    `,
+    code: "yaml_syntax",
+    line: 6,
+    column: 9,
+    message: "Merge sources must be maps or map aliases",
+  },
+  {
+    name: "a map that merges itself (an alias loop)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: &u { <<: *u, path: /a }
+    `,
+    code: "yaml_syntax",
+    line: 4,
+    column: 15,
+    message: "Excessive alias count",
+  },
+  {
     name: "a mistake inside merged (<<) settings is shown where it is written",
     text: yaml`
       source:
