@@ -75,14 +75,20 @@ streams:
   for (const args of [["validate"], ["run", "train"]]) {
     // Async spawn: the server answers from this process's event loop.
     let stderr = "";
-    const code = await new Promise((resolve) => {
+    const code = await new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [bin, ...args], {
         cwd: dir,
         env,
         stdio: ["ignore", "ignore", "pipe"],
       });
       child.stderr.on("data", (d) => (stderr += d));
-      child.on("exit", resolve);
+      // A hung child must not hang the build.
+      const timer = setTimeout(() => child.kill(), 60_000);
+      child.on("error", reject);
+      child.on("close", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
     });
     if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}:\n${stderr}`);
   }

@@ -11,17 +11,21 @@ const { run } = (
   existsSync(bundled) ? loadBundle(bundled) : await import("./main.js")
 ) as typeof import("./main.js");
 
-// `pipelines list | head -1`: the reader went away. Stop quietly with 141, the status of a Unix
-// tool killed by SIGPIPE, instead of a stack trace. A run stopped so commits nothing: outputs
-// are renamed into place only at the end.
+const controller = new AbortController();
+
+// `pipelines list | head -1`: the reader went away. End quietly with 141, the status of a Unix
+// tool killed by SIGPIPE, instead of a stack trace. A run in progress stops as on Ctrl-C (it
+// commits nothing), rather than exiting between committing an output and saving its cursor.
+let outputGone = false;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(141);
-    throw err;
+    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+    if (!outputGone) controller.abort(new Error("the output was closed"));
+    outputGone = true;
+    process.exitCode = 141; // also when the failed write is noticed after the command ended
   });
 }
 
-const controller = new AbortController();
 let interrupted = 0;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
@@ -39,4 +43,4 @@ const code = await run(process.argv.slice(2), {
   env: process.env,
   signal: controller.signal,
 });
-process.exitCode = interrupted ? 130 : code;
+process.exitCode = outputGone ? 141 : interrupted ? 130 : code;
