@@ -7,6 +7,8 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { run } from "../../src/cli/main.js";
@@ -133,4 +135,18 @@ export function sourceBlock(baseUrl: string, extra = ""): string {
       .filter((l) => l.trim() !== "")
       .map((l) => `  ${l}`),
   ].join("\n");
+}
+
+/** Starts `server` on 127.0.0.1 (a free port) and gives its base URL. */
+export function listenLocal(server: Server): Promise<string> {
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    ),
+  );
+}
+
+/** Stops `server`. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
 }

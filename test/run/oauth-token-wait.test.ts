@@ -1,7 +1,13 @@
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { runPipeline, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  runPipeline,
+  sourceBlock,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * A token endpoint that rate-limits (429 + Retry-After) is treated like the API itself: a short
@@ -23,10 +29,9 @@ beforeAll(async () => {
     }
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: 1 }] }));
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = await listenLocal(server);
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => closeServer(server));
 
 let p: TempProject;
 beforeEach(() => {

@@ -1,8 +1,15 @@
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { readJsonl, runPipeline, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  readJsonl,
+  runPipeline,
+  sourceBlock,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * Offset and page streams fetch pages ahead within `source.concurrency` (README, "Speed"): the
@@ -32,10 +39,9 @@ beforeAll(async () => {
       res.writeHead(200, { "content-type": "application/json" }).end(body);
     }, 15);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = await listenLocal(server);
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => closeServer(server));
 
 let p: TempProject;
 beforeEach(() => {

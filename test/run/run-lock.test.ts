@@ -1,12 +1,20 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
-import { listFiles, readJsonl, runPipeline, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  listFiles,
+  readJsonl,
+  runPipeline,
+  sourceBlock,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * One run of a pipeline at a time (`<state>/<pipeline>.lock`), and the leftovers of a killed run
@@ -23,10 +31,9 @@ beforeAll(async () => {
     requests++;
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: ITEMS }));
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = await listenLocal(server);
 });
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
+afterAll(() => closeServer(server));
 
 let p: TempProject;
 beforeEach(() => {
