@@ -137,6 +137,17 @@ const OUT = (stream: string) => project.file(`out/gh/${stream}.jsonl`);
 const issueRequests = () => server.requests.filter((r) => ISSUES_PATH.test(r.rawPath));
 const nameOf = (r: SeenRequest) => decodeURIComponent(ISSUES_PATH.exec(r.rawPath)![1]);
 
+/** Rewrites the pipeline with `keys` (YAML lines, each ending in \n) added to the child stream. */
+function childKeys(keys: string): void {
+  project.pipeline(
+    "gh",
+    readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
+      "    include_parent: { repo_name: name }\n",
+      `    include_parent: { repo_name: name }\n${keys}`,
+    ),
+  );
+}
+
 describe("parent–child streams", () => {
   it("collects every child record exactly once, in parent order, with include_parent copied", async () => {
     const r = await runPipeline(project.dir, "gh");
@@ -206,13 +217,7 @@ describe("parent–child streams", () => {
   });
 
   it("on_partition_error: skip completes the stream, lists the failed parent key, writes the others", async () => {
-    project.pipeline(
-      "gh",
-      readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
-        "    include_parent: { repo_name: name }\n",
-        "    include_parent: { repo_name: name }\n    on_partition_error: skip\n",
-      ),
-    );
+    childKeys("    on_partition_error: skip\n");
     missing = new Set(["eta"]);
     const r = await runPipeline(project.dir, "gh");
     expect(r.code, r.stderr).toBe(0);
@@ -232,13 +237,7 @@ describe("parent–child streams", () => {
   });
 
   it("on_partition_error: skip drops a partition that fails on its 2nd page whole (no half partition)", async () => {
-    project.pipeline(
-      "gh",
-      readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
-        "    include_parent: { repo_name: name }\n",
-        "    include_parent: { repo_name: name }\n    on_partition_error: skip\n",
-      ),
-    );
+    childKeys("    on_partition_error: skip\n");
     failFromPage = new Map([["theta", 2]]); // 25 issues: page 1 arrives, page 2 fails
     const r = await runPipeline(project.dir, "gh");
     expect(r.code, r.stderr).toBe(0);
@@ -250,12 +249,8 @@ describe("parent–child streams", () => {
   });
 
   it("a skipped partition keeps the child's incremental cursor where it was", async () => {
-    project.pipeline(
-      "gh",
-      readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
-        "    include_parent: { repo_name: name }\n",
-        "    include_parent: { repo_name: name }\n    on_partition_error: skip\n    incremental: { cursor_field: number, param: since_number, initial: 0 }\n",
-      ),
+    childKeys(
+      "    on_partition_error: skip\n    incremental: { cursor_field: number, param: since_number, initial: 0 }\n",
     );
     const state = project.file(".pipelines/state/gh.json");
     missing = new Set(["theta"]);
@@ -276,13 +271,7 @@ describe("parent–child streams", () => {
   });
 
   it("a parent value `.` or `..` is never resolved as a path segment: that partition fails", async () => {
-    project.pipeline(
-      "gh",
-      readFileSync(project.file("pipelines/gh.yaml"), "utf8").replace(
-        "    include_parent: { repo_name: name }\n",
-        "    include_parent: { repo_name: name }\n    on_partition_error: skip\n",
-      ),
-    );
+    childKeys("    on_partition_error: skip\n");
     repos = [
       ...REPOS,
       { id: 9, name: "..", owner: { login: "x" }, issues: 0 },
