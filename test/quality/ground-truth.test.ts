@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { RecordError } from "../../src/records/quality.js";
 import type { ErrorGroup } from "../../src/report/report-types.js";
 import {
@@ -6,15 +6,14 @@ import {
   type QualityServer,
   qualityDataset,
   qualityRecord,
-  startQualityServer,
 } from "../server/quality-dataset.js";
 import {
   cli,
   cursorStream,
   latestReport,
-  newProject,
   type Project,
   pipelineYaml,
+  qualityFixture,
   readJsonl,
   streamReport,
   TRUTH,
@@ -22,16 +21,13 @@ import {
 
 let server: QualityServer;
 let p: Project;
-beforeAll(async () => {
-  server = await startQualityServer();
-});
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  p = newProject();
-});
-afterEach(() => p.cleanup());
+qualityFixture(
+  (s, project) => {
+    server = s;
+    p = project;
+  },
+  { schema: false },
+);
 
 const examples = (ids: number[], value: (id: number) => unknown) =>
   ids.slice(0, 5).map((id) => ({ record_id: String(id), value: value(id) }));

@@ -1,8 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { run } from "../../src/cli/main.js";
 import type { RunReport, StreamReport } from "../../src/report/report-types.js";
+import { QUALITY_SCHEMA, type QualityServer, startQualityServer } from "../server/quality-dataset.js";
 
 /** A temporary project (pipelines/, schemas/) for one test; `cleanup()` removes it. */
 export interface Project {
@@ -121,4 +123,26 @@ export function cursorStream(params = "", extra: string[] = ["schema: item.schem
     "primary_key: id",
     ...extra,
   ];
+}
+
+/**
+ * The quality test server for a file's tests, and a fresh project for each test, with
+ * `schemas/item.schema.json` in it unless `schema: false`. `use` gets both before each test.
+ */
+export function qualityFixture(
+  use: (server: QualityServer, project: Project) => void,
+  opts: { schema: boolean } = { schema: true },
+): void {
+  let server: QualityServer;
+  let project: Project;
+  beforeAll(async () => {
+    server = await startQualityServer();
+  });
+  afterAll(() => server.close());
+  beforeEach(() => {
+    project = newProject();
+    if (opts.schema) project.write("schemas/item.schema.json", JSON.stringify(QUALITY_SCHEMA));
+    use(server, project);
+  });
+  afterEach(() => project.cleanup());
 }

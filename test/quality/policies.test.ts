@@ -1,18 +1,13 @@
 import { readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import {
-  QUALITY_SCHEMA,
-  type QualityServer,
-  qualityDataset,
-  startQualityServer,
-} from "../server/quality-dataset.js";
+import { describe, expect, it } from "vitest";
+import { type QualityServer, qualityDataset } from "../server/quality-dataset.js";
 import {
   cli,
   cursorStream,
   latestReport,
-  newProject,
   type Project,
   pipelineYaml,
+  qualityFixture,
   readJsonl,
   streamReport,
   TRUTH,
@@ -20,17 +15,10 @@ import {
 
 let server: QualityServer;
 let p: Project;
-beforeAll(async () => {
-  server = await startQualityServer();
+qualityFixture((s, project) => {
+  server = s;
+  p = project;
 });
-afterAll(async () => {
-  await server.close();
-});
-beforeEach(() => {
-  p = newProject();
-  p.write("schemas/item.schema.json", JSON.stringify(QUALITY_SCHEMA));
-});
-afterEach(() => p.cleanup());
 
 const OUT = "out/shop/items.jsonl";
 const QUARANTINE = "out/shop/items.invalid.jsonl";

@@ -1,35 +1,30 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files use `${env.…}` templates
 import { readdirSync, readFileSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { QUALITY_SCHEMA, type QualityServer, startQualityServer } from "../server/quality-dataset.js";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { type QualityServer, startQualityServer } from "../server/quality-dataset.js";
 import {
   cli,
   cursorStream,
   latestReport,
-  newProject,
   type Project,
   pipelineYaml,
+  qualityFixture,
   readJsonl,
   streamReport,
 } from "./helpers.js";
 
 let server: QualityServer;
 let p: Project;
-beforeAll(async () => {
-  server = await startQualityServer();
-});
-afterAll(async () => {
-  await server.close();
+qualityFixture((s, project) => {
+  server = s;
+  p = project;
 });
 beforeEach(() => {
-  p = newProject();
-  p.write("schemas/item.schema.json", JSON.stringify(QUALITY_SCHEMA));
   p.write(
     "pipelines/shop.yaml",
     pipelineYaml({ url: server.url, stream: cursorStream(), validation: "{ max_invalid_ratio: 0.5 }" }),
   );
 });
-afterEach(() => p.cleanup());
 
 const reportFiles = () => readdirSync(p.file("reports/shop")).sort();
 
