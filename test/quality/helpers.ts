@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
-import { run } from "../../src/cli/main.js";
 import type { RunReport, StreamReport } from "../../src/report/report-types.js";
+import { type CliResult, runCli } from "../cli/helpers.js";
 import { QUALITY_SCHEMA, type QualityServer, startQualityServer } from "../server/quality-dataset.js";
 
 /** A temporary project (pipelines/, schemas/) for one test; `cleanup()` removes it. */
@@ -34,27 +34,15 @@ export function newProject(): Project {
   };
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CliResult };
 
 /** The CLI in-process, with the project as working directory. */
-export async function cli(
+export function cli(
   dir: string,
   argv: string[],
   env: Record<string, string | undefined> = {},
 ): Promise<CliResult> {
-  let stdout = "";
-  let stderr = "";
-  const code = await run(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd: dir,
-    env,
-  });
-  return { code, stdout, stderr };
+  return runCli(argv, dir, env);
 }
 
 /** The records of a JSON lines file. */

@@ -198,17 +198,7 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(stateFolder()).toEqual(["p.json"]);
 
     // 3. The API changes: every item is edited (so the incremental run has 17 pages again), 40 are new.
-    items = items.map((r) => ({
-      ...r,
-      value: r.value + 1,
-      name: `${r.name}-v2`,
-      updated_at: isoAt(1000 + r.id),
-    }));
-    items.push(
-      ...makeItems(340)
-        .slice(300)
-        .map((r) => ({ ...r, updated_at: isoAt(2000 + r.id) })),
-    );
+    changeEverything();
     const outBefore = read(OUT())!;
     const stateBefore = read(STATE())!;
 
