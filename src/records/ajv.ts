@@ -47,7 +47,7 @@ const META_SCHEMA_ID: Record<Draft, string> = {
   "2020-12": "https://json-schema.org/draft/2020-12/schema",
 };
 // Keep these options identical to the build's in scripts/gen-validator.mjs.
-export const META_VALIDATOR_OPTIONS: Options = { strict: false, allErrors: true };
+const META_VALIDATOR_OPTIONS: Options = { strict: false, allErrors: true };
 const metaValidators = new Map<Draft, ValidateFunction>();
 
 /**

@@ -36,7 +36,7 @@ export interface RunLock {
 const HEARTBEAT_MS = 30_000;
 const STALE_AFTER_MS = 120_000;
 
-export function lockFile(plan: ExecutionPlan): string {
+function lockFile(plan: ExecutionPlan): string {
   return path.join(plan.dirs.state, `${plan.pipeline}.lock`);
 }
 
