@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import { quarantineFile } from "../compile/layout.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import { rejectedPath } from "../outputs/writer.js";
-import { quarantineFile } from "./run-stream.js";
 
 /**
  * One run of a pipeline at a time, and the leftovers of a killed one removed by the next.

@@ -2,9 +2,10 @@ import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { Redactor } from "../config/secrets.js";
 import { RunError } from "../http/errors.js";
 import { compileShaper, type Row } from "../records/shape.js";
+import { pull } from "./pull.js";
 import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
-import { pull, type StreamRunOptions } from "./run-stream.js";
+import type { StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type StreamResult } from "./stream-result.js";
 
 /**

@@ -17,6 +17,8 @@ export interface FetchedPage {
   body: unknown;
   /** Records selected from this page (before any are dropped). */
   recordCount: number;
+  /** The records selected from this page, when the caller has them (the guards compare pages). */
+  records?: readonly unknown[];
 }
 
 export type StopCode =
@@ -32,6 +34,13 @@ export type StopCode =
   | "max_pages"
   | "max_empty_pages"
   | "limit";
+
+/**
+ * What a paginator follows, for the rules every type shares (guards.ts): a `pointer` (cursor,
+ * next link or URL) that may repeat or keep coming on empty pages; a `numeric` position (offset,
+ * page number) that can be guessed ahead; or nothing (`none`).
+ */
+export type PaginatorKind = "none" | "pointer" | "numeric";
 
 export interface StopReason {
   code: StopCode;
@@ -49,7 +58,18 @@ export type NextStep = { request: PageRequest; pointer: string | null } | { stop
  * each stream run (and each child partition) gets a fresh one from the plan.
  */
 export interface Paginator {
+  readonly kind: PaginatorKind;
+  /**
+   * The page size guesses assume before the first page shows the size the server really gives
+   * (offset: the `limit` asked for; page numbers need no size: 1); 0 when pages are not guessed.
+   */
+  readonly pageSizeHint: number;
   first(request: PageRequest): PageRequest;
+  /**
+   * The pointer of the first request, when pointers are URLs (a next link back to the first page
+   * is a loop too); null otherwise.
+   */
+  firstPointer?(request: PageRequest): string | null;
   next(page: FetchedPage): NextStep;
   /**
    * Offset and page paginators can say where the page `k` pages after the next one will be

@@ -17,7 +17,12 @@ import {
 type PlanOf<T extends PaginatorType> = Extract<PaginatorPlan, { type: T }>;
 
 function none(): Paginator {
-  return { first: (r) => r, next: () => stop("single_page", "one request, no pagination") };
+  return {
+    kind: "none",
+    pageSizeHint: 0,
+    first: (r) => r,
+    next: () => stop("single_page", "one request, no pagination"),
+  };
 }
 
 /** `has_more` false or `done` true end the stream whatever the pointer says. */
@@ -37,6 +42,8 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
   const path = plan.cursorPath ? compileJsonPath(plan.cursorPath) : null;
   let base: PageRequest;
   return {
+    kind: "pointer",
+    pageSizeHint: 0,
     first: (r) => {
       base = r;
       return r;
@@ -63,6 +70,8 @@ function offset(plan: PlanOf<"offset">): Paginator {
   let knownTotal: number | null = null;
   let base: PageRequest;
   return {
+    kind: "numeric",
+    pageSizeHint: plan.limit,
     peek: (k, pageSize) => {
       const offset = at + k * pageSize;
       if (pageSize <= 0 || (knownTotal !== null && offset >= knownTotal)) return null;
@@ -94,6 +103,8 @@ function page(plan: PlanOf<"page">): Paginator {
   let knownPages: number | null = null;
   let base: PageRequest;
   return {
+    kind: "numeric",
+    pageSizeHint: 1,
     peek: (k) => {
       const page = n + k;
       if (knownPages !== null && page - plan.start + 1 > knownPages) return null;
@@ -122,7 +133,10 @@ function page(plan: PlanOf<"page">): Paginator {
 
 function linkHeader(plan: PlanOf<"link_header">): Paginator {
   return {
+    kind: "pointer",
+    pageSizeHint: 0,
     first: (r) => r,
+    firstPointer: requestUrl,
     next: (fetched) => {
       const links = parseLinkHeader(fetched.response.headers.link);
       const link = links.find((l) => l.rels.includes(plan.rel));
@@ -136,7 +150,10 @@ function linkHeader(plan: PlanOf<"link_header">): Paginator {
 function nextUrl(plan: PlanOf<"next_url">): Paginator {
   const next = compileJsonPath(plan.next);
   return {
+    kind: "pointer",
+    pageSizeHint: 0,
     first: (r) => r,
+    firstPointer: requestUrl,
     next: (fetched) => {
       const flagged = flagStop(plan, fetched.body);
       if (flagged) return flagged;

@@ -1,0 +1,52 @@
+import type { StreamPlan } from "../compile/plan.js";
+import type { RequestExecutor } from "../http/executor.js";
+import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
+import type { Row, Shaper } from "../records/shape.js";
+import { readPages } from "./read-pages.js";
+import type { StreamRunOptions } from "./stream-options.js";
+import type { StreamResult } from "./stream-result.js";
+
+/**
+ * Reads one request sequence's pages (read-pages.ts) and hands each record, shaped, to `write`
+ * in page order, up to `--limit`. Used by whole streams, child partitions and sampling.
+ */
+export async function pull(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  firstRequest: PageRequest,
+  shaper: Shaper,
+  write: (row: Row) => Promise<void> | undefined,
+  result: StreamResult,
+  parent: Row | undefined,
+): Promise<StopReason> {
+  const limit = opts.limit;
+  const remaining = limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written;
+  const pages = readPages(
+    {
+      stream,
+      executor,
+      origin: opts.origin,
+      allowedOrigins: opts.allowedOrigins,
+      select: (body) => shaper.select(body),
+    },
+    firstRequest,
+    {
+      prefetch: opts.prefetch,
+      maxPages: opts.maxPages,
+      stats: result.requests,
+      signal: opts.signal,
+      onPage: () => result.pages++,
+      limit:
+        limit === null ? null : { remaining, stop: { code: "limit", message: `--limit ${limit} reached` } },
+    },
+  );
+  for await (const page of pages) {
+    for (const record of page.records) {
+      if (remaining() <= 0) break;
+      const p = write(shaper.shape(record, parent));
+      if (p) await p;
+    }
+  }
+  return pages.stop!;
+}

@@ -1,0 +1,286 @@
+import type { StreamPlan } from "../compile/plan.js";
+import type { HttpResponse } from "../http/client.js";
+import { firstBytes, RunError } from "../http/errors.js";
+import type { RequestExecutor, RequestStats } from "../http/executor.js";
+import { guardPaginator } from "../http/paginators/guards.js";
+import {
+  type PageRequest,
+  type Paginator,
+  requestUrl,
+  type StopReason,
+} from "../http/paginators/paginator.js";
+import { createPaginator } from "../http/paginators/paginators.js";
+import { compileJsonPath } from "../records/jsonpath.js";
+
+/** One fetched page: what was asked, what came back, and the records selected from it. */
+export interface Page {
+  request: PageRequest;
+  response: HttpResponse;
+  body: unknown;
+  records: unknown[];
+}
+
+/** Where a stream's pages come from. */
+export interface PageSource {
+  stream: StreamPlan;
+  executor: RequestExecutor;
+  /** The API's origin (credentials go only there) and the `allowed_hosts` origins. */
+  origin: string;
+  allowedOrigins: string[];
+  /** Selects a page's records from its body. */
+  select(body: unknown): unknown[];
+}
+
+export interface ReadOptions {
+  /** Pages fetched ahead by paginators that can guess them (1: none). */
+  prefetch: number;
+  /** Overrides the paginator's `max_pages`. */
+  maxPages: number | null;
+  /** The stream's request counters. */
+  stats: RequestStats;
+  /** The run's interruption. */
+  signal?: AbortSignal;
+  /** Called as each page arrives, before the paginator reads it (the stream counts pages). */
+  onPage?: () => void;
+  /**
+   * `--limit`: how many more records the caller wants. When a page holds that many, the next
+   * page is not requested, and reading ends after it with `stop`.
+   */
+  limit?: { remaining(): number; stop: StopReason } | null;
+}
+
+/** The pages of one request sequence; `stop` says why it ended, once it has. */
+export interface PageReader extends AsyncIterable<Page> {
+  readonly stop: StopReason | null;
+}
+
+/**
+ * The retriever (dlt's `paginate()`, Airbyte's SimpleRetriever): the pages of one request
+ * sequence, first request → paginator (with its guards) → next request, in order. Paginators that
+ * can guess where later pages are (offset, page) fetch up to `prefetch` pages ahead; every guess
+ * is checked against the paginator's real answer, and a wrong one is dropped and refetched.
+ * Writing, validation and statistics stay with the caller. Pages requested ahead that are not
+ * used when reading ends (or the caller stops iterating) are withdrawn.
+ */
+export function readPages(source: PageSource, firstRequest: PageRequest, opts: ReadOptions): PageReader {
+  const reader = {
+    stop: null as StopReason | null,
+    async *[Symbol.asyncIterator](): AsyncGenerator<Page> {
+      const cancel = new AbortController();
+      try {
+        reader.stop = yield* pagesOf(source, firstRequest, opts, cancel.signal);
+      } finally {
+        cancel.abort();
+      }
+    },
+  };
+  return reader;
+}
+
+async function* pagesOf(
+  source: PageSource,
+  firstRequest: PageRequest,
+  opts: ReadOptions,
+  cancel: AbortSignal,
+): AsyncGenerator<Page, StopReason> {
+  const { stream, executor } = source;
+  const maxPages = opts.maxPages ?? stream.paginator.maxPages;
+  const paginator = guardPaginator(
+    createPaginator(stream.paginator),
+    {
+      maxPages,
+      maxEmptyPages: stream.paginator.maxEmptyPages,
+      stopOnEmptyPage: stream.paginator.stopOnEmptyPage,
+    },
+    (pointer) => executor.redactUrl(pointer),
+  );
+  const fetchPage = pageFetcher(source, opts.stats, cancel);
+  const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
+  let request = paginator.first(firstRequest);
+  for (;;) {
+    if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    const page = await ahead.take(request);
+    // No await between these: guesses (started as requests settle) count on `taken` and the
+    // paginator's position moving together.
+    ahead.arrived(page);
+    opts.onPage?.();
+    // Decide on the next page before this one is written, so that its request overlaps the writing.
+    const step = paginator.next({
+      request,
+      response: page.response,
+      body: page.body,
+      recordCount: page.records.length,
+      records: page.records,
+    });
+    const last = opts.limit ? page.records.length >= opts.limit.remaining() : false;
+    if (!("stop" in step) && !last) ahead.want(step.request);
+    // Let the requests just started reach the wire before this page is written. undici sends on a
+    // kept-alive socket from a setImmediate, and writing a page is one long chain of microtasks:
+    // without this turn of the event loop the next requests left only after the writing, and
+    // 8 concurrent pages went out in rounds (a third slower than a sliding window).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    yield page;
+    if (opts.limit && opts.limit.remaining() <= 0) return opts.limit.stop;
+    if ("stop" in step) return step.stop;
+    request = step.request;
+  }
+}
+
+/**
+ * Pages requested ahead of the one being written, by URL. Keeps up to `prefetch` guessed pages in
+ * flight, and at most twice that requested ahead (pages that arrived but wait for their turn
+ * count, so memory is bounded); a slot that frees is refilled at once (a sliding window).
+ */
+class Lookahead {
+  private readonly pending = new Map<string, Promise<Page>>();
+  private inflight = 0;
+  /** Pages taken so far; the next one to take is `taken + 1`. */
+  private taken = 0;
+  /** The furthest page guessed so far (0: none, or every guess was dropped). */
+  private furthest = 0;
+  /** Guesses start at once with the paginator's hint, then use the size the first page shows. */
+  private pageSize: number;
+  private shortPage = false;
+  private readonly prefetch: number;
+
+  constructor(
+    private readonly paginator: Paginator,
+    private readonly fetchPage: (request: PageRequest) => Promise<Page>,
+    prefetch: number,
+    private readonly maxPages: number | null,
+    private readonly cancel: AbortSignal,
+  ) {
+    this.prefetch = paginator.peek && prefetch > 1 ? prefetch : 1;
+    this.pageSize = paginator.pageSizeHint;
+  }
+
+  /** The page for `request`: fetched ahead already, or now (every guess was wrong). */
+  take(request: PageRequest): Promise<Page> {
+    const key = requestUrl(request);
+    let page = this.pending.get(key);
+    if (page) this.pending.delete(key);
+    else {
+      this.pending.clear(); // every guess was wrong (a short page moved the offsets)
+      this.furthest = 0;
+      page = this.start(request);
+    }
+    this.topUp();
+    return page;
+  }
+
+  /** A page was taken: count it, and learn the page size from it. */
+  arrived(fetched: Page): void {
+    this.taken++;
+    // The first page shows the page size the server really gives (it may cap the one asked for).
+    // A shorter page later is most likely the last: no more guesses until a full page comes again.
+    const count = fetched.records.length;
+    if (this.taken === 1 && count > 0) this.pageSize = count;
+    this.shortPage = count < this.pageSize;
+  }
+
+  /** The paginator's next request: start it now unless it was guessed already. */
+  want(request: PageRequest): void {
+    const key = requestUrl(request);
+    if (!this.pending.has(key)) this.pending.set(key, this.start(request));
+  }
+
+  /** A request whose failure only matters if its page is used (a guess past the end may fail). */
+  private start(request: PageRequest): Promise<Page> {
+    this.inflight++;
+    const p = this.fetchPage(request);
+    p.catch(() => {}).finally(() => {
+      this.inflight--;
+      this.topUp();
+    });
+    return p;
+  }
+
+  private topUp(): void {
+    const { paginator, prefetch } = this;
+    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.cancel.aborted) return;
+    for (
+      let k = Math.max(1, this.furthest - this.taken);
+      k <= prefetch * 2 && this.inflight < prefetch;
+      k++
+    ) {
+      if (this.maxPages !== null && this.taken + 1 + k > this.maxPages) break;
+      const guess = paginator.peek!(k, this.pageSize);
+      if (!guess) break;
+      const key = requestUrl(guess);
+      if (!this.pending.has(key)) this.pending.set(key, this.start(guess));
+      this.furthest = this.taken + 1 + k;
+    }
+  }
+}
+
+/** Fetches one page: origin check, the request (retries inside), JSON, `error_path`, records. */
+function pageFetcher(
+  source: PageSource,
+  stats: RequestStats,
+  cancel: AbortSignal,
+): (request: PageRequest) => Promise<Page> {
+  const { stream, executor } = source;
+  const errorPath = stream.errorPath ? compileJsonPath(stream.errorPath) : null;
+  return async (request) => {
+    const url = requestUrl(request);
+    checkOrigin(url, source);
+    const response = await executor.fetch(
+      {
+        method: request.method,
+        url,
+        headers: request.headers,
+        body:
+          request.method === "POST" && request.body !== null && request.body !== undefined
+            ? JSON.stringify(request.body)
+            : undefined,
+      },
+      stats,
+      cancel,
+    );
+    const body = parseBody(response, request, executor);
+    if (errorPath) {
+      const e = errorPath.first(body);
+      if (!isEmptyError(e)) {
+        throw new RunError(
+          "api_error",
+          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${executor.redactor.text(typeof e === "string" ? e : JSON.stringify(e))}`,
+        );
+      }
+    }
+    return { request, response, body, records: source.select(body) };
+  };
+}
+
+function checkOrigin(url: string, source: PageSource): void {
+  const origin = new URL(url).origin;
+  if (origin === source.origin || source.allowedOrigins.includes(origin)) return;
+  throw new RunError(
+    "cross_origin",
+    `pagination leads to ${origin}, another origin than base_url (${source.origin}); it is not in source.allowed_hosts (${source.allowedOrigins.length ? source.allowedOrigins.join(", ") : "none"}). Add it there to follow such links (credentials are never sent to other origins). URL: ${source.executor.redactUrl(url)}`,
+    { origin },
+  );
+}
+
+function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
+  if (response.body.length === 0) return null;
+  try {
+    return JSON.parse(response.body.toString("utf8"));
+  } catch {
+    const type = response.headers["content-type"] ?? "no content-type";
+    throw new RunError(
+      "not_json",
+      `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${type}) with a body that is not JSON: ${executor.redactor.text(firstBytes(response.body, 200))}`,
+    );
+  }
+}
+
+function isEmptyError(v: unknown): boolean {
+  return (
+    v === undefined ||
+    v === null ||
+    v === false ||
+    v === "" ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === "object" && Object.keys(v as object).length === 0)
+  );
+}

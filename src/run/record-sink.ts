@@ -1,0 +1,156 @@
+import { rm } from "node:fs/promises";
+import { quarantineFile } from "../compile/layout.js";
+import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
+import type { Redactor } from "../config/secrets.js";
+import { RunError } from "../http/errors.js";
+import { AtomicFile } from "../outputs/atomic-file.js";
+import { openWriter } from "../outputs/registry.js";
+import type { RecordWriter } from "../outputs/writer.js";
+import type { RecordError, StreamQuality } from "../records/quality.js";
+import type { Row } from "../records/shape.js";
+import type { CursorTracker } from "./incremental.js";
+import type { StreamResult } from "./stream-result.js";
+
+/**
+ * Where a stream's shaped records go, in order: validated, then written (and kept for child
+ * streams), quarantined, or failing the stream, as `invalid_records` says. Owns the stream's
+ * output writer, its quarantine file and the parent-records file; nothing is visible under a real
+ * name before `commit`.
+ */
+export class RecordSink {
+  private quarantine: AtomicFile | null = null;
+  readonly quarantinePath: string;
+
+  private constructor(
+    private writer: RecordWriter | null,
+    private keep: AtomicFile | null,
+    stream: StreamPlan,
+    private readonly deps: SinkDeps,
+  ) {
+    this.quarantinePath = quarantineFile(stream);
+  }
+
+  static async open(stream: StreamPlan, deps: SinkDeps, keepRecordsAt: string | null): Promise<RecordSink> {
+    const writer = await openWriter(stream.output, {
+      runId: deps.runId,
+      stream: stream.name,
+      columns: schemaColumns(stream),
+      primaryKey: stream.primaryKey,
+      schema: stream.schema?.schema ?? null,
+    });
+    try {
+      const keep = keepRecordsAt ? await AtomicFile.create(keepRecordsAt, deps.runId) : null;
+      return new RecordSink(writer, keep, stream, deps);
+    } catch (err) {
+      await writer.abort().catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Every shaped record goes through here, in order. The common case (valid, no backpressure)
+   * returns nothing to await: no promise per record.
+   */
+  readonly accept = (row: Row): Promise<void> | undefined => {
+    const { quality, result } = this.deps;
+    const errors = quality.check(row);
+    result.records.seen = quality.seen;
+    if (errors.length) return this.acceptInvalid(row, errors);
+    result.records.valid++;
+    if (this.keep) {
+      const k = this.keep.write(`${JSON.stringify(row)}\n`);
+      if (k) return k.then(() => this.writeRow(row));
+    }
+    return this.writeRow(row);
+  };
+
+  /** A record that passed (or is kept anyway): written, counted, its cursor seen. */
+  private writeRow(row: Row): Promise<void> | undefined {
+    const p = this.writer!.write(row);
+    this.deps.result.records.written++;
+    this.deps.cursor?.see(row);
+    return p;
+  }
+
+  private async acceptInvalid(row: Row, errors: RecordError[]): Promise<void> {
+    const { quality, result, redactor, validation } = this.deps;
+    result.records.invalid++;
+    const id = quality.recordId(row, quality.seen);
+    if (validation.invalidRecords === "fail") {
+      throw new RunError(
+        "validation",
+        redactor.text(`record ${id} is invalid (invalid_records: fail): ${errors.map(describe).join("; ")}`),
+      );
+    }
+    if (validation.invalidRecords === "skip") {
+      this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
+      const p = this.quarantine.write(
+        `${JSON.stringify(redactor.value({ record_id: id, errors, record: row }))}\n`,
+      );
+      if (p) await p;
+      return;
+    }
+    const p = this.writeRow(row);
+    if (p) await p;
+  }
+
+  get result(): StreamResult {
+    return this.deps.result;
+  }
+
+  duplicates(): number {
+    return this.writer?.duplicates?.() ?? 0;
+  }
+
+  /** The data-quality policy refused the run: keep its records aside when the writer can. */
+  async reject(): Promise<string | null> {
+    const writer = this.writer!;
+    this.writer = null;
+    if (writer.keepRejected) return writer.keepRejected();
+    await writer.abort();
+    return null;
+  }
+
+  async commitOutput(): Promise<void> {
+    const writer = this.writer!;
+    this.writer = null;
+    await writer.commit();
+  }
+
+  /** The quarantine describes this run: replace the previous one, or remove it when all is valid. */
+  async commitSideFiles(): Promise<void> {
+    const quarantine = this.quarantine;
+    this.quarantine = null;
+    if (quarantine) await quarantine.commit();
+    else await rm(this.quarantinePath, { force: true });
+    const keep = this.keep;
+    this.keep = null;
+    if (keep) await keep.commit();
+  }
+
+  /** The stream failed: nothing it wrote becomes visible. */
+  async abort(): Promise<void> {
+    await this.writer?.abort().catch(() => {});
+    await this.quarantine?.abort().catch(() => {});
+    await this.keep?.abort().catch(() => {});
+    this.writer = this.quarantine = this.keep = null;
+  }
+}
+
+export interface SinkDeps {
+  runId: string;
+  validation: ValidationPlan;
+  quality: StreamQuality;
+  cursor: CursorTracker | null;
+  redactor: Redactor;
+  result: StreamResult;
+}
+
+function describe(e: RecordError): string {
+  return `${e.path} ${e.message}${e.expected ? ` (expected ${e.expected}, found ${e.actual})` : ""}`;
+}
+
+function schemaColumns(stream: StreamPlan): string[] | null {
+  const props = stream.schema?.schema?.properties;
+  return props && typeof props === "object" ? Object.keys(props) : null;
+}
