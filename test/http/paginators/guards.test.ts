@@ -1,0 +1,139 @@
+/** The rules every paginator shares (guards.ts), given requests and responses. */
+import { describe, expect, it } from "vitest";
+import { RunError } from "../../../src/http/errors.js";
+import { type GuardRules, guardPaginator } from "../../../src/http/paginators/guards.js";
+import { createPaginator } from "../../../src/http/paginators/paginators.js";
+import { drive, plan } from "./helpers.js";
+
+const rules = (over: Partial<GuardRules> = {}): GuardRules => ({
+  maxPages: null,
+  maxEmptyPages: 3,
+  stopOnEmptyPage: false,
+  ...over,
+});
+const shown = (p: string) => p.replace(/secret/g, "***");
+const cursor = () =>
+  createPaginator(
+    plan("cursor", {
+      cursorPath: "$.next",
+      cursorHeader: null,
+      param: "after",
+      in: "query",
+      hasMore: null,
+      done: null,
+    }),
+  );
+const pageNumbers = () =>
+  createPaginator(
+    plan("page", { pageParam: "page", start: 1, sizeParam: null, size: null, totalPages: null }),
+  );
+const rec = (id: number) => ({ id });
+
+function loopError(fn: () => unknown): RunError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof RunError) return err;
+    throw err;
+  }
+  throw new Error("expected a pagination_loop error");
+}
+
+describe("guards", () => {
+  it("max_pages stops with a warning while the API still had a next page", () => {
+    const r = drive(guardPaginator(cursor(), rules({ maxPages: 2 }), shown), [
+      { body: { next: "a" }, records: [rec(1)] },
+      { body: { next: "b" }, records: [rec(2)] },
+      { body: { next: "c" }, records: [rec(3)] },
+    ]);
+    expect(r.urls).toHaveLength(2);
+    expect(r.stop).toBe("max_pages");
+  });
+
+  it("empty pages with a pointer: stop after max_empty_pages in a row; the count resets on a full page", () => {
+    const empty = (next: string) => ({ body: { next }, records: [] });
+    const full = (next: string, id: number) => ({ body: { next }, records: [rec(id)] });
+    // Scattered empty pages never stop the stream (the counter resets between them).
+    const scattered = drive(guardPaginator(cursor(), rules(), shown), [
+      empty("a"),
+      empty("b"),
+      full("c", 1),
+      empty("d"),
+      empty("e"),
+      full("f", 2),
+      empty("g"),
+      { body: { next: null }, records: [rec(3)] },
+    ]);
+    expect(scattered.stop).toBe("no_cursor");
+    expect(scattered.urls).toHaveLength(8);
+    const inARow = drive(guardPaginator(cursor(), rules(), shown), [
+      empty("a"),
+      empty("b"),
+      empty("c"),
+      empty("d"),
+    ]);
+    expect(inARow.stop).toBe("max_empty_pages");
+    expect(inARow.urls).toHaveLength(3);
+  });
+
+  it("stop_on_empty_page stops at the first empty page", () => {
+    const r = drive(guardPaginator(cursor(), rules({ stopOnEmptyPage: true }), shown), [
+      { body: { next: "a" }, records: [] },
+    ]);
+    expect(r.stop).toBe("empty_page");
+  });
+
+  it("a repeated cursor is a pagination_loop error naming it, masked", () => {
+    const err = loopError(() =>
+      drive(guardPaginator(cursor(), rules(), shown), [
+        { body: { next: "secret-a" }, records: [rec(1)] },
+        { body: { next: "b" }, records: [rec(2)] },
+        { body: { next: "secret-a" }, records: [rec(3)] },
+      ]),
+    );
+    expect(err.kind).toBe("pagination_loop");
+    expect(err.message).toContain("cursor ***-a");
+    expect(err.message).not.toContain("secret");
+  });
+
+  it("a next link back to the first page is a loop", () => {
+    const link = createPaginator(plan("link_header", { rel: "next" }));
+    const err = loopError(() =>
+      drive(guardPaginator(link, rules(), shown), [
+        { body: [], records: [rec(1)], headers: { link: '<https://api.test/v1/items?q=x>; rel="next"' } },
+      ]),
+    );
+    expect(err.kind).toBe("pagination_loop");
+  });
+
+  it("an API that ignores the page parameter (the same page again) is a loop, not 64,000 requests", () => {
+    const same = { body: { items: [rec(1), rec(2)] }, records: [rec(1), rec(2)] };
+    const err = loopError(() => drive(guardPaginator(pageNumbers(), rules(), shown), [same, same, same]));
+    expect(err.kind).toBe("pagination_loop");
+    expect(err.message).toMatch(/page 2 has the same 2 records as page 1/);
+  });
+
+  it("the same records under a body that echoes the page asked for are a loop too", () => {
+    const echo = (n: number) => ({ body: { page: n, items: [rec(1), rec(2)] }, records: [rec(1), rec(2)] });
+    const err = loopError(() => drive(guardPaginator(pageNumbers(), rules(), shown), [echo(1), echo(2)]));
+    expect(err.message).toMatch(/page 2 has the same 2 records as page 1/);
+  });
+
+  it("pages with different records go on; identical empty pages are left to the empty-page rules", () => {
+    const r = drive(guardPaginator(pageNumbers(), rules(), shown), [
+      { body: { items: [rec(1)] }, records: [rec(1)] },
+      { body: { items: [rec(2)] }, records: [rec(2)] },
+      { body: { items: [] }, records: [] },
+    ]);
+    expect(r.stop).toBe("empty_page");
+    expect(r.urls).toHaveLength(3);
+  });
+
+  it("passes the paginator's kind, page-size hint and guesses through", () => {
+    const g = guardPaginator(pageNumbers(), rules(), shown);
+    expect(g.kind).toBe("numeric");
+    expect(g.pageSizeHint).toBe(1);
+    expect(g.peek).toBeTypeOf("function");
+    expect(guardPaginator(cursor(), rules(), shown).peek).toBeUndefined();
+  });
+});
