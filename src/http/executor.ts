@@ -1,11 +1,12 @@
 import { STATUS_CODES } from "node:http";
-import type { RetryPlan, SourcePlan } from "../compile/plan.js";
+import type { SourcePlan } from "../compile/plan.js";
 import { MASK, type Redactor, SENSITIVE_HEADERS } from "../config/secrets.js";
 import { formatDuration } from "../config/units.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { firstBytes, RunError, TransportError } from "./errors.js";
-import { parseReset, parseRetryAfter, type RateBudget } from "./rate-budget.js";
+import { parseReset, type RateBudget } from "./rate-budget.js";
+import type { RetryPolicy } from "./retry-policy.js";
 import { type Semaphore, sleep } from "./semaphore.js";
 
 /** Counters a stream keeps about its requests, shown in the summary and the report. */
@@ -35,7 +36,8 @@ export interface ExecutorDeps {
   slots: Semaphore;
   redactor: Redactor;
   signal?: AbortSignal;
-  random?: () => number;
+  /** The pipeline's retry policy (shared with the OAuth2 token endpoint). */
+  policy: RetryPolicy;
 }
 
 /**
@@ -44,9 +46,9 @@ export interface ExecutorDeps {
  * and reset headers, one token refresh on a 401.
  */
 export class RequestExecutor {
-  private readonly random: () => number;
+  private readonly policy: RetryPolicy;
   constructor(private readonly deps: ExecutorDeps) {
-    this.random = deps.random ?? Math.random;
+    this.policy = deps.policy;
   }
 
   get redactor(): Redactor {
@@ -149,7 +151,7 @@ export class RequestExecutor {
         throw signal?.aborted ? new RunError("aborted", "the run was interrupted") : withdrawn();
       }
     };
-    const retry = source.retry;
+    const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : this.stripCredentials(request);
     let refreshed = false;
@@ -170,7 +172,7 @@ export class RequestExecutor {
           stats.rateLimitWaits.count++;
           stats.rateLimitWaits.ms += waited;
         }
-        const req = sameOrigin ? await auth.apply(base, signal) : base;
+        const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
         if (cancel?.aborted) throw withdrawn();
         sent = req;
         stats.requests++;
@@ -188,24 +190,22 @@ export class RequestExecutor {
       if (cancel?.aborted && !(res && res.status >= 200 && res.status < 300)) throw withdrawn();
 
       if (failure) {
-        if (!failure.retryable) {
-          throw new RunError(
-            failure.kind === "too_large" ? "too_large" : "aborted",
-            `${this.describe(request)}: ${failure.message}`,
-          );
-        }
-        if (attempt >= retry.maxAttempts) {
+        const step = policy.afterFailure(failure, attempt);
+        if (!step.retry) {
+          if (step.reason === "not_retryable") {
+            throw new RunError(
+              failure.kind === "too_large" ? "too_large" : "aborted",
+              `${this.describe(request)}: ${failure.message}`,
+            );
+          }
           throw new RunError(
             "transport",
             `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${failure.message}`,
-            {
-              attempts: attempt,
-              cause: failure.kind,
-            },
+            { attempts: attempt, cause: failure.kind },
           );
         }
-        count(stats, failure.kind);
-        await pause(this.backoff(retry, attempt));
+        count(stats, step.cause);
+        await pause(step.delayMs);
         continue;
       }
 
@@ -216,64 +216,31 @@ export class RequestExecutor {
 
       if (r.status === 401 && sameOrigin && !refreshed) {
         refreshed = true;
-        if (await auth.refresh(signal, sent)) {
+        if (await auth.refresh(signal, sent, stats)) {
           count(stats, "token_refresh");
           attempt--; // the retry after a refresh is not one of max_attempts
           continue;
         }
       }
 
-      const wait = this.serverWait(r);
-      const retryable = retry.onStatus.includes(r.status) || wait?.fromReset === true;
-      if (!retryable || attempt >= retry.maxAttempts) {
-        throw this.httpError(request, r, attempt);
-      }
-      let delay = this.backoff(retry, attempt);
-      if (wait && wait.ms > 0) {
-        if (wait.ms > retry.maxDelayMs) {
+      const step = policy.afterStatus(r, attempt);
+      if (!step.retry) {
+        if (step.reason === "wait_too_long") {
           throw new RunError(
             "rate_limit_wait",
-            `${this.describe(request)} answered ${r.status}; the API asked to wait ${formatDuration(wait.ms)} (${wait.source}), longer than retry.max_delay ${formatDuration(retry.maxDelayMs)}`,
-            { status: r.status, waitMs: wait.ms },
+            `${this.describe(request)} answered ${r.status}; the API asked to wait ${formatDuration(step.waitMs)} (${step.source}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
+            { status: r.status, waitMs: step.waitMs },
           );
         }
-        delay = wait.ms;
+        throw this.httpError(request, r, attempt);
       }
-      const cause = r.status === 429 || wait?.fromReset ? "rate_limited" : `status_${r.status}`;
-      count(stats, cause);
-      if (cause === "rate_limited") {
+      count(stats, step.cause);
+      if (step.rateLimited) {
         stats.rateLimitWaits.count++;
-        stats.rateLimitWaits.ms += delay;
+        stats.rateLimitWaits.ms += step.delayMs;
       }
-      await pause(delay);
+      await pause(step.delayMs);
     }
-  }
-
-  /** Full jitter between initial_delay and the doubled cap (at most max_delay). */
-  private backoff(retry: RetryPlan, attempt: number): number {
-    const cap = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** attempt);
-    const low = Math.min(retry.initialDelayMs, cap);
-    return low + this.random() * (cap - low);
-  }
-
-  /** What the server asked for: Retry-After, or a reset time when remaining is 0 (403/429). */
-  private serverWait(r: HttpResponse): { ms: number; source: string; fromReset: boolean } | null {
-    const rl = this.deps.source.rateLimit;
-    if ((r.status === 429 || r.status === 403) && rl?.remainingHeader && rl.resetHeader) {
-      const remaining = r.headers[rl.remainingHeader];
-      if (remaining !== undefined && Number(remaining) <= 0) {
-        const reset = parseReset(r.headers[rl.resetHeader]);
-        if (reset !== null)
-          return {
-            ms: Math.max(0, reset - Date.now()),
-            source: `${rl.resetHeader}: ${r.headers[rl.resetHeader]}`,
-            fromReset: true,
-          };
-      }
-    }
-    const ra = parseRetryAfter(r.headers["retry-after"]);
-    if (ra !== null) return { ms: ra, source: `Retry-After: ${r.headers["retry-after"]}`, fromReset: false };
-    return null;
   }
 
   /** Proactive throttling: when the API says 0 requests remain, pause the budget until reset. */

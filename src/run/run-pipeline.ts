@@ -7,6 +7,7 @@ import { createAuth } from "../http/auth/create-auth.js";
 import { HttpClient } from "../http/client.js";
 import { RequestExecutor } from "../http/executor.js";
 import { RateBudget } from "../http/rate-budget.js";
+import { RetryPolicy } from "../http/retry-policy.js";
 import { Semaphore } from "../http/semaphore.js";
 import { runStream } from "./run-stream.js";
 import { StateStore } from "./state.js";
@@ -65,16 +66,18 @@ export function openSession(
     userAgent: `pipelines/${TOOL_VERSION}`,
   });
   const state = new StateStore(plan.dirs.state, plan.pipeline);
-  const auth = createAuth(plan, { client, redactor, state });
+  const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
+  const budget = new RateBudget(plan.source.rateLimit);
+  const auth = createAuth(plan, { client, redactor, state, policy, budget });
   const executor = new RequestExecutor({
     source: plan.source,
     client,
     auth,
-    budget: new RateBudget(plan.source.rateLimit),
+    budget,
     slots: new Semaphore(plan.source.concurrency),
     redactor,
     signal: opts.signal,
-    random: opts.random,
+    policy,
   });
   return { client, state, auth, executor };
 }

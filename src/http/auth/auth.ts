@@ -1,4 +1,5 @@
 import type { HttpRequest } from "../client.js";
+import type { RequestStats } from "../executor.js";
 
 /**
  * Puts credentials on requests to the API's own origin. Every provider knows the secrets it
@@ -7,10 +8,13 @@ import type { HttpRequest } from "../client.js";
 export interface AuthProvider {
   /** Called once before the first request (OAuth2 fetches its token here). */
   start(signal?: AbortSignal): Promise<void>;
-  /** The request with credentials added. Only called for the API's origin. */
-  apply(req: HttpRequest, signal?: AbortSignal): Promise<HttpRequest>;
+  /**
+   * The request with credentials added. Only called for the API's origin. A token fetched on the
+   * way counts its retries in `stats` (the stream whose request needed it).
+   */
+  apply(req: HttpRequest, signal?: AbortSignal, stats?: RequestStats): Promise<HttpRequest>;
   /** After a 401 on `failed`: get new credentials. True when retrying the request makes sense. */
-  refresh(signal?: AbortSignal, failed?: HttpRequest): Promise<boolean>;
+  refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean>;
   /** Names of query parameters that carry credentials (masked in URLs). */
   readonly queryNames: string[];
 }

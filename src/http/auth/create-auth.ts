@@ -2,6 +2,8 @@ import type { ExecutionPlan } from "../../compile/plan.js";
 import type { Redactor } from "../../config/secrets.js";
 import type { StateStore } from "../../run/state.js";
 import type { HttpClient } from "../client.js";
+import type { RateBudget } from "../rate-budget.js";
+import type { RetryPolicy } from "../retry-policy.js";
 import type { AuthProvider } from "./auth.js";
 import { OAuth2Auth } from "./oauth2.js";
 import { staticAuth } from "./static-auth.js";
@@ -10,6 +12,8 @@ export interface AuthDeps {
   client: HttpClient;
   redactor: Redactor;
   state: StateStore | null;
+  policy: RetryPolicy;
+  budget: RateBudget | null;
 }
 
 /** The auth registry: oauth2 has a token lifecycle, the other types are fixed credentials. */
@@ -18,7 +22,8 @@ export function createAuth(plan: ExecutionPlan, deps: AuthDeps): AuthProvider {
     return new OAuth2Auth(plan.auth, {
       client: deps.client,
       redactor: deps.redactor,
-      retry: plan.source.retry,
+      policy: deps.policy,
+      budget: deps.budget ? { origin: plan.source.origin, budget: deps.budget } : null,
       state: deps.state,
     });
   }

@@ -1,10 +1,12 @@
-import type { AuthPlan, RetryPlan } from "../../compile/plan.js";
+import type { AuthPlan } from "../../compile/plan.js";
 import type { Redactor } from "../../config/secrets.js";
 import { formatDuration } from "../../config/units.js";
 import type { StateStore } from "../../run/state.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
 import { firstBytes, RunError, TransportError } from "../errors.js";
-import { parseRetryAfter } from "../rate-budget.js";
+import type { RequestStats } from "../executor.js";
+import type { RateBudget } from "../rate-budget.js";
+import type { RetryPolicy } from "../retry-policy.js";
 import { sleep } from "../semaphore.js";
 import type { AuthProvider } from "./auth.js";
 
@@ -34,7 +36,9 @@ export class OAuth2Auth implements AuthProvider {
     private readonly deps: {
       client: HttpClient;
       redactor: Redactor;
-      retry: RetryPlan;
+      policy: RetryPolicy;
+      /** The API's rate budget: token requests to the API's own origin count against it. */
+      budget?: { origin: string; budget: RateBudget } | null;
       state: StateStore | null;
       now?: () => number;
     },
@@ -46,7 +50,7 @@ export class OAuth2Auth implements AuthProvider {
     return (this.deps.now ?? Date.now)();
   }
 
-  async start(signal?: AbortSignal): Promise<void> {
+  async start(signal?: AbortSignal, stats?: RequestStats): Promise<void> {
     if (this.plan.grantType === "refresh_token" && this.deps.state) {
       const saved = (await this.deps.state.read()).auth?.refresh_token;
       if (saved) {
@@ -54,28 +58,28 @@ export class OAuth2Auth implements AuthProvider {
         this.deps.redactor.add([saved]);
       }
     }
-    await this.current(signal);
+    await this.current(signal, stats);
   }
 
-  async apply(req: HttpRequest, signal?: AbortSignal): Promise<HttpRequest> {
-    const token = await this.current(signal);
+  async apply(req: HttpRequest, signal?: AbortSignal, stats?: RequestStats): Promise<HttpRequest> {
+    const token = await this.current(signal, stats);
     return { ...req, headers: { ...req.headers, authorization: `Bearer ${token.value}` } };
   }
 
-  async refresh(signal?: AbortSignal, failed?: HttpRequest): Promise<boolean> {
+  async refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean> {
     // Requests that failed with a token already replaced just retry with the new one.
     const used = failed?.headers.authorization;
     if (used && this.token && used !== `Bearer ${this.token.value}`) return true;
     this.token = null;
-    await this.current(signal);
+    await this.current(signal, stats);
     return true;
   }
 
-  private current(signal?: AbortSignal): Promise<Token> {
+  private current(signal?: AbortSignal, stats?: RequestStats): Promise<Token> {
     const t = this.token;
     if (t && (t.refreshAt === null || this.now() < t.refreshAt)) return Promise.resolve(t);
     if (!this.inflight) {
-      this.inflight = this.fetchToken(signal).then(
+      this.inflight = this.fetchToken(signal, stats).then(
         (tok) => {
           this.token = tok;
           this.inflight = null;
@@ -90,7 +94,7 @@ export class OAuth2Auth implements AuthProvider {
     return this.inflight;
   }
 
-  private async fetchToken(signal?: AbortSignal): Promise<Token> {
+  private async fetchToken(signal?: AbortSignal, stats?: RequestStats): Promise<Token> {
     const p = this.plan;
     const form = new URLSearchParams();
     form.set("grant_type", p.grantType);
@@ -111,7 +115,7 @@ export class OAuth2Auth implements AuthProvider {
       }
     }
     const req: HttpRequest = { method: "POST", url: p.tokenUrl, headers, body: form.toString() };
-    const res = await this.send(req, signal);
+    const res = await this.send(req, signal, stats);
     let json: Record<string, unknown>;
     try {
       json = JSON.parse(res.body.toString("utf8"));
@@ -152,36 +156,46 @@ export class OAuth2Auth implements AuthProvider {
     return { value, refreshAt };
   }
 
-  /** Token requests are retried on transport errors, 429 and 5xx like any other. */
-  private async send(req: HttpRequest, signal?: AbortSignal): Promise<HttpResponse> {
-    const retry = this.deps.retry;
+  /**
+   * Token requests go through the pipeline's retry policy like any other (retry-policy.ts): the
+   * same statuses, backoff, Retry-After and max_delay rule. Their retries are counted as
+   * `token_<cause>` in the statistics of the stream that needed the token.
+   */
+  private async send(req: HttpRequest, signal?: AbortSignal, stats?: RequestStats): Promise<HttpResponse> {
+    const { policy, client } = this.deps;
+    const budget =
+      this.deps.budget && new URL(req.url).origin === this.deps.budget.origin
+        ? this.deps.budget.budget
+        : null;
     for (let attempt = 1; ; attempt++) {
+      let res: HttpResponse | null = null;
+      let failure: TransportError | null = null;
+      const ticket = budget ? await budget.begin(signal) : null;
       try {
-        const res = await this.deps.client.send(req, signal);
-        if ((res.status === 429 || res.status >= 500) && attempt < retry.maxAttempts) {
-          const ra = parseRetryAfter(res.headers["retry-after"]);
-          // As for the API's own requests (executor.ts): a wait longer than max_delay fails now,
-          // saying how long the endpoint asked for, rather than retrying too early.
-          if (ra !== null && ra > retry.maxDelayMs) {
-            throw new RunError(
-              "auth",
-              `token endpoint ${this.plan.tokenUrl} answered ${res.status}; it asked to wait ${formatDuration(ra)} (Retry-After: ${res.headers["retry-after"]}), longer than retry.max_delay ${formatDuration(retry.maxDelayMs)}`,
-            );
-          }
-          await sleep(ra ?? Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
-          continue;
-        }
-        return res;
+        res = await client.send(req, signal);
       } catch (err) {
-        if (err instanceof RunError) throw err;
-        if (!(err instanceof TransportError) || !err.retryable || attempt >= retry.maxAttempts) {
+        if (!(err instanceof TransportError)) throw err;
+        failure = err;
+      } finally {
+        ticket?.done();
+      }
+      if (res && res.status >= 200 && res.status < 300) return res;
+      const step = failure ? policy.afterFailure(failure, attempt) : policy.afterStatus(res!, attempt);
+      if (!step.retry) {
+        if (step.reason === "wait_too_long") {
           throw new RunError(
             "auth",
-            `token endpoint ${this.plan.tokenUrl} failed after ${attempt} attempt(s): ${(err as Error).message}`,
+            `token endpoint ${this.plan.tokenUrl} answered ${res!.status}; it asked to wait ${formatDuration(step.waitMs)} (${step.source}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
           );
         }
-        await sleep(Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
+        if (res) return res; // the caller reads the endpoint's error
+        throw new RunError(
+          "auth",
+          `token endpoint ${this.plan.tokenUrl} failed after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${failure!.message}`,
+        );
       }
+      if (stats) stats.retries[`token_${step.cause}`] = (stats.retries[`token_${step.cause}`] ?? 0) + 1;
+      await sleep(step.delayMs, signal);
     }
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * The OAuth2 provider on its own, against a token endpoint on loopback: the token before the first
+ * request, refresh ahead of expiry and after a 401, one refresh in flight, a rotated refresh token
+ * saved, and token requests through the pipeline's retry policy.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { AuthPlan } from "../../../src/compile/plan.js";
+import { Redactor } from "../../../src/config/secrets.js";
+import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
+import { HttpClient } from "../../../src/http/client.js";
+import { newRequestStats } from "../../../src/http/executor.js";
+import { RetryPolicy } from "../../../src/http/retry-policy.js";
+import { StateStore } from "../../../src/run/state.js";
+import { closeServer, listenLocal } from "../../run/helpers.js";
+
+type OAuth2Plan = Extract<AuthPlan, { type: "oauth2" }>;
+
+let server: Server;
+let tokenUrl: string;
+/** What the endpoint answers next (a queue), then a default. */
+let script: { status: number; body: unknown; headers?: Record<string, string> }[] = [];
+let forms: URLSearchParams[] = [];
+let issued = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let text = "";
+    req.on("data", (c) => (text += c));
+    req.on("end", () => {
+      forms.push(new URLSearchParams(text));
+      const next = script.shift() ?? {
+        status: 200,
+        body: { access_token: `tok-${++issued}`, expires_in: 3600, refresh_token: `rt-${issued}` },
+      };
+      res.writeHead(next.status, { "content-type": "application/json", ...next.headers });
+      // Slow enough that concurrent callers overlap.
+      setTimeout(() => res.end(JSON.stringify(next.body)), 20);
+    });
+  });
+  tokenUrl = `${await listenLocal(server)}/oauth/token`;
+});
+afterAll(() => closeServer(server));
+
+let dir: string;
+let client: HttpClient;
+afterEach(async () => {
+  await client?.close();
+  client = undefined as unknown as HttpClient;
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  script = [];
+  forms = [];
+  issued = 0;
+});
+
+function provider(over: Partial<OAuth2Plan> = {}, now: () => number = Date.now, sameDir = false) {
+  if (!sameDir) dir = mkdtempSync(path.join(tmpdir(), "oauth2-unit-"));
+  client ??= new HttpClient({ timeoutMs: 5000, maxResponseBytes: 1 << 20, connections: 4, userAgent: "t" });
+  const plan: OAuth2Plan = {
+    type: "oauth2",
+    grantType: "refresh_token",
+    tokenUrl,
+    clientId: "cid",
+    clientSecret: "csecret",
+    clientAuth: "body",
+    refreshToken: "rt-0",
+    scope: null,
+    refreshBeforeMs: 60_000,
+    ...over,
+  } as OAuth2Plan;
+  // As the loader does: the credentials written in the pipeline are known secrets.
+  const redactor = new Redactor(["csecret", "rt-0"]);
+  const state = new StateStore(dir, "p");
+  const policy = new RetryPolicy(
+    { maxAttempts: 3, initialDelayMs: 1, maxDelayMs: 50, onStatus: [429, 503] },
+    null,
+    () => 0,
+  );
+  const auth = new OAuth2Auth(plan, { client, redactor, policy, state, now });
+  return { auth, redactor, state };
+}
+
+const req = { method: "GET" as const, url: "https://api.test/x", headers: {} };
+
+describe("OAuth2Auth", () => {
+  it("fetches a token first and puts it on requests; the token is masked from then on", async () => {
+    const { auth, redactor } = provider();
+    await auth.start();
+    const sent = await auth.apply(req);
+    expect(sent.headers.authorization).toBe("Bearer tok-1");
+    expect(redactor.text("x tok-1 y")).not.toContain("tok-1");
+    expect(forms[0].get("grant_type")).toBe("refresh_token");
+    expect(forms[0].get("refresh_token")).toBe("rt-0");
+  });
+
+  it("refreshes ahead of expiry (refresh_before), not before", async () => {
+    let t = 1_000_000;
+    const { auth } = provider({}, () => t);
+    await auth.start();
+    t += 3600_000 - 60_000 - 1;
+    expect((await auth.apply(req)).headers.authorization).toBe("Bearer tok-1");
+    t += 2;
+    expect((await auth.apply(req)).headers.authorization).toBe("Bearer tok-2");
+  });
+
+  it("saves a rotated refresh token and uses it for the next refresh and the next run", async () => {
+    const { auth, state } = provider();
+    await auth.start();
+    expect((await state.read()).auth?.refresh_token).toBe("rt-1");
+    await auth.refresh(undefined, await auth.apply(req));
+    expect(forms[1].get("refresh_token")).toBe("rt-1");
+    // The next run, on the same state folder, starts from the saved refresh token.
+    await provider({}, Date.now, true).auth.start();
+    expect(forms.at(-1)?.get("refresh_token")).toBe("rt-2");
+  });
+
+  it("many requests failing with 401 at once make one refresh", async () => {
+    const { auth } = provider();
+    await auth.start();
+    const used = await auth.apply(req);
+    await Promise.all(Array.from({ length: 8 }, () => auth.refresh(undefined, used)));
+    expect(forms).toHaveLength(2);
+    expect((await auth.apply(req)).headers.authorization).toBe("Bearer tok-2");
+  });
+
+  it("token requests go through the retry policy and are counted as token_<cause>", async () => {
+    script = [
+      { status: 503, body: { error: "unavailable" } },
+      { status: 429, body: {}, headers: { "retry-after": "0" } },
+    ];
+    const { auth } = provider();
+    const stats = newRequestStats();
+    const sent = await auth.apply(req, undefined, stats);
+    expect(sent.headers.authorization).toBe("Bearer tok-1");
+    expect(stats.retries).toEqual({ token_status_503: 1, token_rate_limited: 1 });
+  });
+
+  it("a Retry-After longer than max_delay fails at once, saying how long it asked", async () => {
+    script = [{ status: 429, body: {}, headers: { "retry-after": "120" } }];
+    const { auth } = provider();
+    await expect(auth.start()).rejects.toThrow(/asked to wait 2m.*longer than retry\.max_delay/);
+    expect(forms).toHaveLength(1);
+  });
+
+  it("an error from the endpoint is an auth error naming it, the secrets masked", async () => {
+    script = [{ status: 400, body: { error: "invalid_grant", error_description: "bad rt-0 for csecret" } }];
+    const { auth } = provider();
+    const err = await auth.start().then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/token endpoint answered 400 invalid_grant/);
+    expect(err?.message).not.toContain("csecret");
+  });
+});

@@ -1,0 +1,132 @@
+/** The one retry policy (retry-policy.ts), with a seeded random and a fixed clock. */
+import { describe, expect, it } from "vitest";
+import type { RateLimitPlan, RetryPlan } from "../../src/compile/plan.js";
+import type { HttpResponse } from "../../src/http/client.js";
+import { TransportError } from "../../src/http/errors.js";
+import { RetryPolicy } from "../../src/http/retry-policy.js";
+
+const RETRY: RetryPlan = { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 1000, onStatus: [429, 500, 503] };
+const RL: RateLimitPlan = {
+  perSecond: null,
+  perMinute: null,
+  perHour: null,
+  perDay: null,
+  remainingHeader: "x-remaining",
+  resetHeader: "x-reset",
+};
+const NOW = Date.parse("2026-11-29T12:00:00Z");
+
+/** A seeded generator (mulberry32): the same jitter in every run. */
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const res = (status: number, headers: Record<string, string> = {}): HttpResponse => ({
+  status,
+  headers,
+  body: Buffer.from(""),
+  url: "https://api.test/x",
+  elapsedMs: 1,
+});
+
+const policy = (random: () => number = seeded(7), rl: RateLimitPlan | null = RL) =>
+  new RetryPolicy(RETRY, rl, random, () => NOW);
+
+describe("backoff", () => {
+  it("is full jitter between initial_delay and a doubling cap, never above max_delay", () => {
+    const p = policy(seeded(42));
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      const cap = Math.min(1000, 100 * 2 ** attempt);
+      for (let i = 0; i < 50; i++) {
+        const d = p.backoff(attempt);
+        expect(d).toBeGreaterThanOrEqual(100);
+        expect(d).toBeLessThanOrEqual(cap);
+      }
+    }
+  });
+
+  it("the same seed gives the same delays; the jitter spreads them", () => {
+    const a = policy(seeded(1));
+    const b = policy(seeded(1));
+    const da = [1, 2, 3, 4].map((n) => a.backoff(n));
+    expect([1, 2, 3, 4].map((n) => b.backoff(n))).toEqual(da);
+    const spread = new Set(Array.from({ length: 20 }, () => Math.round(a.backoff(3))));
+    expect(spread.size).toBeGreaterThan(10);
+  });
+
+  it("the extremes of the random: low is initial_delay, high is the cap", () => {
+    expect(policy(() => 0).backoff(3)).toBe(100);
+    expect(policy(() => 1).backoff(3)).toBe(800);
+    expect(policy(() => 1).backoff(9)).toBe(1000);
+  });
+});
+
+describe("after a transport failure", () => {
+  it("retries a retryable one until max_attempts, named by its kind", () => {
+    const p = policy(() => 0.5);
+    const reset = new TransportError("reset", "connection reset", true);
+    expect(p.afterFailure(reset, 1)).toEqual({
+      retry: true,
+      delayMs: 150,
+      cause: "reset",
+      rateLimited: false,
+    });
+    expect(p.afterFailure(reset, 4)).toEqual({ retry: false, reason: "attempts" });
+  });
+
+  it("never retries one that is not retryable (a body over max_response_size)", () => {
+    const big = new TransportError("too_large", "too large", false);
+    expect(policy().afterFailure(big, 1)).toEqual({ retry: false, reason: "not_retryable" });
+  });
+});
+
+describe("after a status", () => {
+  it("retries only retry.on_status", () => {
+    expect(policy().afterStatus(res(404), 1)).toEqual({ retry: false, reason: "not_retryable" });
+    expect(policy().afterStatus(res(502), 1)).toEqual({ retry: false, reason: "not_retryable" });
+    const step = policy(() => 0).afterStatus(res(503), 2);
+    expect(step).toEqual({ retry: true, delayMs: 100, cause: "status_503", rateLimited: false });
+    expect(policy().afterStatus(res(503), 4)).toEqual({ retry: false, reason: "attempts" });
+  });
+
+  it("Retry-After in seconds or as an HTTP date replaces the backoff; a 429 is rate_limited", () => {
+    expect(policy().afterStatus(res(429, { "retry-after": "0.5" }), 1)).toEqual({
+      retry: true,
+      delayMs: 500,
+      cause: "rate_limited",
+      rateLimited: true,
+    });
+    const date = new Date(NOW + 800).toUTCString(); // whole seconds: up to 800 ms
+    const step = policy().afterStatus(res(503, { "retry-after": date }), 1);
+    expect(step.retry && step.delayMs).toBeLessThanOrEqual(800);
+    expect(step.retry && step.cause).toBe("status_503");
+  });
+
+  it("a wait longer than max_delay gives up at once, saying how long and why", () => {
+    expect(policy().afterStatus(res(429, { "retry-after": "30" }), 1)).toEqual({
+      retry: false,
+      reason: "wait_too_long",
+      waitMs: 30_000,
+      source: "Retry-After: 30",
+    });
+  });
+
+  it("remaining 0 on a 403 waits for the reset (delta seconds or epoch), even if 403 is not in on_status", () => {
+    const step = policy().afterStatus(
+      res(403, { "x-remaining": "0", "x-reset": String((NOW + 700) / 1000) }),
+      1,
+    );
+    expect(step).toEqual({ retry: true, delayMs: 700, cause: "rate_limited", rateLimited: true });
+    // Without the rate-limit headers configured, a 403 is final.
+    expect(policy(seeded(1), null).afterStatus(res(403, { "x-remaining": "0", "x-reset": "1" }), 1)).toEqual({
+      retry: false,
+      reason: "not_retryable",
+    });
+  });
+});
