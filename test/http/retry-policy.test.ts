@@ -70,7 +70,7 @@ describe("backoff", () => {
 describe("after a transport failure", () => {
   it("retries a retryable one until max_attempts, named by its kind", () => {
     const p = policy(() => 0.5);
-    const reset = new TransportError("reset", "connection reset", true);
+    const reset = new TransportError("reset", "connection reset");
     expect(p.afterFailure(reset, 1)).toEqual({
       retry: true,
       delayMs: 150,
@@ -81,7 +81,7 @@ describe("after a transport failure", () => {
   });
 
   it("never retries one that is not retryable (a body over max_response_size)", () => {
-    const big = new TransportError("too_large", "too large", false);
+    const big = new TransportError("too_large", "too large");
     expect(policy().afterFailure(big, 1)).toEqual({ retry: false, reason: "not_retryable" });
   });
 });
