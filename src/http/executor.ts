@@ -266,13 +266,18 @@ export class RequestExecutor {
         if (reset !== null)
           return {
             ms: Math.max(0, reset - Date.now()),
-            source: `${rl.resetHeader}: ${r.headers[rl.resetHeader]}`,
+            source: `${rl.resetHeader}: ${firstBytes(r.headers[rl.resetHeader] ?? "", 40)}`,
             fromReset: true,
           };
       }
     }
     const ra = parseRetryAfter(r.headers["retry-after"]);
-    if (ra !== null) return { ms: ra, source: `Retry-After: ${r.headers["retry-after"]}`, fromReset: false };
+    if (ra !== null)
+      return {
+        ms: ra,
+        source: `Retry-After: ${firstBytes(r.headers["retry-after"] ?? "", 40)}`,
+        fromReset: false,
+      };
     return null;
   }
 

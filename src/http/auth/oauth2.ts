@@ -165,7 +165,7 @@ export class OAuth2Auth implements AuthProvider {
           if (ra !== null && ra > retry.maxDelayMs) {
             throw new RunError(
               "auth",
-              `token endpoint ${this.plan.tokenUrl} answered ${res.status}; it asked to wait ${formatDuration(ra)} (Retry-After: ${res.headers["retry-after"]}), longer than retry.max_delay ${formatDuration(retry.maxDelayMs)}`,
+              `token endpoint ${this.plan.tokenUrl} answered ${res.status}; it asked to wait ${formatDuration(ra)} (Retry-After: ${firstBytes(res.headers["retry-after"] ?? "", 40)}), longer than retry.max_delay ${formatDuration(retry.maxDelayMs)}`,
             );
           }
           await sleep(ra ?? Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1)), signal);
