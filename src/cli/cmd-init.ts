@@ -219,32 +219,32 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
     confidence = "high";
     reasons.push(`the response has a Link header with rel="next"`);
   } else if (nextPath) {
-    paginate = `{ type: next_url, next: ${JSON.stringify(nextPath)}${hasMore ? `, has_more: ${hasMore}` : ""} }`;
+    paginate = `{ type: next_url, next: ${quoted(nextPath)}${hasMore ? `, has_more: ${hasMore}` : ""} }`;
     confidence = "high";
     reasons.push(`${nextPath} holds a next-page URL`);
   } else if (cursorPath) {
-    paginate = `{ type: cursor, cursor: ${JSON.stringify(cursorPath)}, param: cursor${hasMore ? `, has_more: ${hasMore}` : ""} }`;
+    paginate = `{ type: cursor, cursor: ${quoted(cursorPath)}, param: cursor${hasMore ? `, has_more: ${hasMore}` : ""} }`;
     confidence = "medium";
     reasons.push(
       `${cursorPath} looks like a cursor; check the name of the request parameter (param) in the API docs`,
     );
   } else if (hasMore && sample && typeof sample === "object" && "id" in (sample as object)) {
-    paginate = `{ type: cursor, cursor: ${JSON.stringify(`${recordsPath}[-1:].id`)}, param: starting_after, has_more: ${hasMore} }`;
+    paginate = `{ type: cursor, cursor: ${quoted(`${recordsPath}[-1:].id`)}, param: starting_after, has_more: ${hasMore} }`;
     confidence = "medium";
     reasons.push(`${hasMore} with record ids looks like Stripe-style pagination (starting_after = last id)`);
   } else if (q.has("offset")) {
-    paginate = `{ type: offset, limit: ${limit}${total ? `, total: ${JSON.stringify(total)}` : ""} }`;
+    paginate = `{ type: offset, limit: ${limit}${total ? `, total: ${quoted(total)}` : ""} }`;
     confidence = "medium";
     reasons.push(`the URL has an offset parameter${total ? `, and a total at ${total}` : ""}`);
   } else if (q.has("page") || totalPages || pageNumber) {
-    paginate = `{ type: page${totalPages ? `, total_pages: ${JSON.stringify(totalPages)}` : ""} }`;
+    paginate = `{ type: page${totalPages ? `, total_pages: ${quoted(totalPages)}` : ""} }`;
     confidence = "medium";
     reasons.push(
       `page numbers (${q.has("page") ? "a page parameter in the URL" : `${totalPages ?? pageNumber} in the body`})${totalPages ? ` with a page count at ${totalPages}` : ""}`,
     );
   } else if (total && totalValue !== null && (q.has("limit") || totalValue > recordCount)) {
     // A total larger than the page, and no page numbers: offset/limit is the usual scheme.
-    paginate = `{ type: offset, limit: ${limit}, total: ${JSON.stringify(total)} }`;
+    paginate = `{ type: offset, limit: ${limit}, total: ${quoted(total)} }`;
     confidence = "medium";
     reasons.push(
       `${total} (${totalValue}) is more than the ${recordCount} records of this page and there are no page numbers: offset/limit (check the parameter names in the API docs)`,
@@ -302,10 +302,19 @@ function displayUrl(url: URL): string {
   return copy.toString().replace("__MASKED__", "***");
 }
 
-/** A YAML scalar for a value from the URL: plain when safe, otherwise double-quoted; `${` is kept literal. */
+/**
+ * A double-quoted YAML string for a value that came from the URL or the response (a key, a
+ * JSONPath built from keys): `${` is written `$${`, the literal, so that a key such as
+ * `items${env.HOME}` is not read as a template when the pipeline is loaded.
+ */
+function quoted(value: string): string {
+  return JSON.stringify(value).replaceAll("${", () => "$${");
+}
+
+/** A YAML scalar for a value from the URL: plain when safe, otherwise quoted(). */
 function scalar(value: string): string {
   if (/^[A-Za-z0-9/_.~-][A-Za-z0-9/_.,~ -]*$/.test(value) && !value.endsWith(" ")) return value;
-  return JSON.stringify(value).replaceAll("${", () => "$${");
+  return quoted(value);
 }
 
 const SECRET_PARAM =
@@ -335,7 +344,10 @@ function scaffold(name: string, url: URL | null, probe: Probe | null): string {
     : `  # auth: { type: bearer, token: "\${env.API_TOKEN}" }   # or basic, api_key, oauth2`;
   const fieldLines = probe?.sampleKeys.length
     ? probe.sampleKeys
-        .map((k) => `    #   ${SIMPLE_NAME.test(k) ? k : JSON.stringify(k)}: ${member("$", k)}`)
+        .map(
+          (k) =>
+            `    #   ${SIMPLE_NAME.test(k) ? `${k}: $.${k}` : `${quoted(k)}: ${quoted(member("$", k))}`}`,
+        )
         .join("\n")
     : "    #   id: $.id\n    #   name: $.name\n    #   author: $.user.login";
   return `# yaml-language-server: $schema=../schemas/pipeline.schema.json
@@ -353,7 +365,7 @@ ${authLine}
 streams:
   ${name}:
     path: ${scalar(pathPart)}
-${params.length ? `    params:\n${params.map(([k, v]) => `      ${JSON.stringify(k).replaceAll("${", () => "$${")}: ${JSON.stringify(v).replaceAll("${", () => "$${")}`).join("\n")}\n` : ""}    records: ${JSON.stringify(probe?.recordsPath ?? "$.data")}${probe ? "   # GUESS" : ""}
+${params.length ? `    params:\n${params.map(([k, v]) => `      ${quoted(k)}: ${quoted(v)}`).join("\n")}\n` : ""}    records: ${quoted(probe?.recordsPath ?? "$.data")}${probe ? "   # GUESS" : ""}
 ${probe?.errorPath ? `    error_path: ${probe.errorPath}   # GUESS\n` : ""}    paginate: ${probe?.paginate ?? "{ type: none }   # cursor, offset, page, link_header, next_url"}${probe ? "   # GUESS" : ""}
     # fields:            # keep only these fields (JSONPath into each record)
 ${fieldLines}

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/errors.js";
 import { Command, CommanderError, InvalidArgumentError } from "../vendor/cli-libs.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { TerminalOutput } from "./terminal.js";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -22,7 +23,14 @@ export const VERSION: string = JSON.parse(
  * The CLI as a function: parses argv, runs one command, returns its exit code. Commands are
  * loaded lazily so `--help` and `validate` start fast. Only bin.ts calls process.exit.
  */
-export async function run(argv: string[], io: CliIO): Promise<number> {
+export async function run(argv: string[], cliIO: CliIO): Promise<number> {
+  // Everything printed goes through terminalText: text from an API or a file cannot drive the
+  // terminal (escape sequences, title, bell). JSON output stays valid (`\uXXXX` escapes).
+  const io: CliIO = {
+    ...cliIO,
+    stdout: new TerminalOutput(cliIO.stdout),
+    stderr: new TerminalOutput(cliIO.stderr),
+  };
   let code: number = EXIT.ok;
   const program = new Command("pipelines")
     .description(

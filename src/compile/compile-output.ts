@@ -22,7 +22,9 @@ export function compileOutput(
   } else {
     file = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.${EXTENSIONS[format]}`);
   }
-  return { format, mode, path: file };
+  const plan: OutputPlan = { format, mode, path: file };
+  if (format === "csv") plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? false };
+  return plan;
 }
 
 export function compileValidation(v: Validation | undefined): ValidationPlan {

@@ -130,6 +130,8 @@ export interface OutputPlan {
   mode: "replace" | "append" | "merge";
   /** Absolute path of the file this stream is committed to. */
   path: string;
+  /** csv only: `output.csv` (absent: the schema's defaults). */
+  csv?: { escapeFormulas: boolean };
 }
 
 export interface ValidationPlan {

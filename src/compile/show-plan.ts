@@ -99,7 +99,9 @@ export function formatPlan(plan: ExecutionPlan): string {
       lines.push(
         `  on failure  ${s.onPartitionError === "skip" ? "skip that parent's partition" : "fail the stream"}`,
       );
-    lines.push(`  output      ${s.output.format} ${rel(s.output.path)} (${describeMode(s)})`);
+    lines.push(
+      `  output      ${s.output.format} ${rel(s.output.path)} (${describeMode(s)}${s.output.csv?.escapeFormulas ? ", formulas escaped" : ""})`,
+    );
   }
   return lines.join("\n");
 }

@@ -453,6 +453,15 @@ export interface Output {
    * `merge` upserts by `primary_key`.
    */
   mode?: "replace" | "append" | "merge";
+  /**
+   * Settings of the csv format.
+   */
+  csv?: {
+    /**
+     * Prefix with `'` every string cell and column name that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR), except strings that are plain numbers such as `-5`. Off by default: the file keeps the API's values exactly, for programs that read it.
+     */
+    escape_formulas?: boolean;
+  };
 }
 /**
  * What happens to records that do not match the stream's schema.

@@ -31,11 +31,26 @@ export function parseSize(value: string | number): number {
   return Math.floor(Number(m[1]) * SIZE_BYTES[m[2] ?? "B"]);
 }
 
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  if (m < 60) return `${m}m${String(s).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+/**
+ * A duration for people, the one formatter of the CLI and the report: `850ms`, `1.20s`, `12.3s`,
+ * `2m05s`, `1h02m`, or in `words` (the HTML report) `850 ms`, `12.3 s`, `2 min 5 s`, `1 h 2 min`.
+ * Values from an API can be anything: infinite is `forever` (a `Retry-After` of 1e400 seconds),
+ * not a number is `unknown`, a negative one is 0.
+ */
+export function formatDuration(ms: number, style: "compact" | "words" = "compact"): string {
+  if (Number.isNaN(ms)) return "unknown";
+  if (ms === Number.POSITIVE_INFINITY) return "forever";
+  const words = style === "words";
+  if (ms < 1000) {
+    const n = Math.max(0, Math.round(ms));
+    return words ? `${n} ms` : `${n}ms`;
+  }
+  if (ms < 60_000)
+    return words ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)}s`;
+  const seconds = Math.round(ms / 1000);
+  const m = Math.floor(seconds / 60);
+  const s = seconds % 60;
+  if (m < 60) return words ? `${m} min ${s} s` : `${m}m${String(s).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  return words ? `${h} h ${m % 60} min` : `${h}h${String(m % 60).padStart(2, "0")}m`;
 }

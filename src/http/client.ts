@@ -1,7 +1,7 @@
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { Pool } from "../vendor/http-libs.js";
-import { firstBytes, TransportError } from "./errors.js";
+import { firstBytes, RunError, TransportError } from "./errors.js";
 
 export interface HttpRequest {
   method: "GET" | "POST";
@@ -168,6 +168,13 @@ export function classify(err: unknown, abortReason: unknown, timeoutMs: number, 
   if (!code && (err instanceof TypeError || err instanceof ReferenceError || err instanceof SyntaxError))
     return err;
   switch (code) {
+    // undici refused the request itself (a header value with a line break…): the same request
+    // fails the same way every time, so it is not retried as a reset.
+    case "UND_ERR_INVALID_ARG":
+    case "ERR_INVALID_ARG_TYPE":
+    case "ERR_INVALID_CHAR":
+    case "ERR_INVALID_HTTP_TOKEN":
+      return new RunError("invalid_request", `the request could not be sent: ${firstBytes(e.message, 200)}`);
     case "UND_ERR_HEADERS_TIMEOUT":
     case "UND_ERR_BODY_TIMEOUT":
     case "UND_ERR_CONNECT_TIMEOUT":

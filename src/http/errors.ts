@@ -18,6 +18,7 @@ export class TransportError extends Error {
 export type RunErrorKind =
   | "http"
   | "transport"
+  | "invalid_request"
   | "not_json"
   | "too_large"
   | "api_error"

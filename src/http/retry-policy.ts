@@ -1,6 +1,6 @@
 import type { RateLimitPlan, RetryPlan } from "../compile/plan.js";
 import type { HttpResponse } from "./client.js";
-import type { TransportError } from "./errors.js";
+import { firstBytes, type TransportError } from "./errors.js";
 import { parseReset, parseRetryAfter } from "./rate-budget.js";
 
 /** What to do after an attempt that did not succeed. */
@@ -81,13 +81,18 @@ export class RetryPolicy {
         if (reset !== null)
           return {
             ms: Math.max(0, reset - this.now()),
-            source: `${rl.resetHeader}: ${r.headers[rl.resetHeader]}`,
+            source: `${rl.resetHeader}: ${firstBytes(r.headers[rl.resetHeader] ?? "", 40)}`,
             fromReset: true,
           };
       }
     }
     const ra = parseRetryAfter(r.headers["retry-after"], this.now());
-    if (ra !== null) return { ms: ra, source: `Retry-After: ${r.headers["retry-after"]}`, fromReset: false };
+    if (ra !== null)
+      return {
+        ms: ra,
+        source: `Retry-After: ${firstBytes(r.headers["retry-after"] ?? "", 40)}`,
+        fromReset: false,
+      };
     return null;
   }
 }

@@ -29,6 +29,25 @@ export function cellText(value: unknown): string {
   return String(value);
 }
 
+/**
+ * `output.csv.escape_formulas`: a string cell that a spreadsheet would run as a formula (it
+ * starts with `=`, `+`, `-`, `@`, tab or CR, as OWASP lists) gets a leading `'`. A string that
+ * is a plain number (`-5`, `+1.5e3`) is left alone: a spreadsheet reads it as that number. Numbers
+ * are never touched (only strings are given to this function).
+ */
+export function formulaSafe(text: string): string {
+  const c = text.charCodeAt(0);
+  if (c !== 0x3d && c !== 0x2b && c !== 0x2d && c !== 0x40 && c !== 0x09 && c !== 0x0d) return text;
+  return PLAIN_NUMBER.test(text) ? text : `'${text}`;
+}
+const PLAIN_NUMBER = /^[+-](?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** The cell text function of a writer: cellText, with formulaSafe on strings when asked. */
+function cellTextFunction(escapeFormulas: boolean): (value: unknown) => string {
+  if (!escapeFormulas) return cellText;
+  return (value) => (typeof value === "string" ? formulaSafe(value) : cellText(value));
+}
+
 /** RFC 4180: quoted (quotes doubled) when it holds `"`, `,`, CR or LF. */
 export function csvField(text: string): string {
   return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
@@ -55,7 +74,12 @@ export function csvRow(cells: string[]): string {
  */
 export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
   requireKeyForMerge(output, ctx.primaryKey);
-  const keyOf = ctx.primaryKey?.length ? csvKeyFunction(ctx.primaryKey) : null;
+  const escapeFormulas = output.csv?.escapeFormulas ?? false;
+  const cell = cellTextFunction(escapeFormulas);
+  /** A column name as the header row writes it (names come from the API, too). */
+  const headerText = escapeFormulas ? formulaSafe : (name: string) => name;
+  const headerRow = (names: string[]) => csvRow(escapeFormulas ? names.map(formulaSafe) : names);
+  const keyOf = ctx.primaryKey?.length ? csvKeyFunction(ctx.primaryKey, cell) : null;
   const keys = keyOf ? new RunKeys() : null;
   const columns: string[] = [...new Set(ctx.columns ?? [])];
   const known = new Set(columns);
@@ -77,14 +101,15 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
       final.forEach((c, i) => {
         if (!position.has(c)) position.set(c, i);
       });
-      for (const c of bodyColumns) {
+      for (const name of bodyColumns) {
+        const c = headerText(name);
         if (!position.has(c)) {
           position.set(c, final.length);
           final.push(c);
         }
       }
       const width = final.length;
-      const bodyMap = bodyColumns.map((c) => position.get(c)!);
+      const bodyMap = bodyColumns.map((c) => position.get(headerText(c))!);
       out = await AtomicFile.create(target, ctx.runId);
       if (width || count || old) await out.write(csvRow(final) + CRLF);
       reader = await SpanReader.open(body.tmpPath);
@@ -94,7 +119,9 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
         out,
         layout: ROWS,
         mode,
-        old: old ? oldRows(output.path, old, width, mode === "merge" ? ctx.primaryKey : null) : null,
+        old: old
+          ? oldRows(output.path, old, width, mode === "merge" ? ctx.primaryKey : null, cell, headerText)
+          : null,
         body: bodyRows(body.tmpPath, headerWidth >= 0, toFinal),
         keys,
         latest: async (slot) => toFinal(parseOne(await handle.read(slot.offset, slot.length))),
@@ -117,12 +144,12 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
         }
       }
       const cells = new Array<string>(columns.length);
-      for (let i = 0; i < columns.length; i++) cells[i] = cellText(record[columns[i]]);
+      for (let i = 0; i < columns.length; i++) cells[i] = cell(record[columns[i]]);
       const row = csvRow(cells);
       let text = row + CRLF;
       if (headerWidth < 0) {
         headerWidth = columns.length;
-        const header = csvRow(columns) + CRLF;
+        const header = headerRow(columns) + CRLF;
         text = header + text;
         bytes += Buffer.byteLength(header);
       }
@@ -138,7 +165,7 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
     async commit() {
       if (headerWidth < 0 && columns.length) {
         headerWidth = columns.length;
-        await body.write(csvRow(columns) + CRLF);
+        await body.write(headerRow(columns) + CRLF);
       }
       const grown = columns.length > Math.max(headerWidth, 0);
       if (output.mode === "replace" && !keys?.duplicates && !grown) {
@@ -151,7 +178,7 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
       const target = rejectedPath(output.path, ctx.runId);
       if (headerWidth < 0 && columns.length) {
         headerWidth = columns.length;
-        await body.write(csvRow(columns) + CRLF);
+        await body.write(headerRow(columns) + CRLF);
       }
       const grown = columns.length > Math.max(headerWidth, 0);
       if (!keys?.duplicates && !grown) await body.commit(target);
@@ -167,9 +194,12 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
 }
 
 /** Keys compared as cell text (what a CSV file keeps); an empty cell matches nothing. */
-function csvKeyFunction(primaryKey: string[]): (record: Record<string, unknown>) => Key | null {
+function csvKeyFunction(
+  primaryKey: string[],
+  cell: (value: unknown) => string,
+): (record: Record<string, unknown>) => Key | null {
   return keyFunction(primaryKey, (v) => {
-    const t = cellText(v);
+    const t = cell(v);
     return t === "" ? undefined : t;
   });
 }
@@ -213,10 +243,12 @@ async function* oldRows(
   old: OpenCsv,
   width: number,
   primaryKey: string[] | null,
+  cell: (value: unknown) => string,
+  headerText: (name: string) => string,
 ): AsyncGenerator<OldRecord> {
-  const keyAt = primaryKey?.map((f) => old.header.indexOf(f)) ?? null;
+  const keyAt = primaryKey?.map((f) => old.header.indexOf(headerText(f))) ?? null;
   const keyed = keyAt !== null && !keyAt.includes(-1);
-  const keyOf = primaryKey ? csvKeyFunction(primaryKey) : null;
+  const keyOf = primaryKey ? csvKeyFunction(primaryKey, cell) : null;
   const cellsByName: Record<string, string> = {};
   let line = 1;
   for (let next = await old.rows.next(); !next.done; next = await old.rows.next()) {

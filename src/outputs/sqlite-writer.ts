@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { OutputPlan } from "../compile/plan.js";
+import { RunError } from "../http/errors.js";
 import type { Row } from "../records/shape.js";
 import { requireKeyForMerge } from "./merge.js";
 import type { RecordWriter, WriterContext } from "./writer.js";
@@ -235,6 +236,13 @@ class SqliteWriter implements RecordWriter {
     const fresh: string[] = [];
     const add = (name: string): void => {
       if (this.columns.has(name) || fresh.includes(name)) return;
+      // SQLite reads SQL text up to a NUL: no quoting can put one in a column name.
+      if (name.includes("\0")) {
+        throw new RunError(
+          "output",
+          `field ${JSON.stringify(name)} holds a NUL character, which an SQLite column name cannot hold (table ${this.table}); select the fields to keep with \`fields\`, or write jsonl, json or csv`,
+        );
+      }
       const other =
         this.folded.get(name.toLowerCase()) ?? fresh.find((f) => f.toLowerCase() === name.toLowerCase());
       if (other !== undefined) {

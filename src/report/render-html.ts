@@ -3,6 +3,7 @@
  * sorting tables; no network). Everything is rendered here, so the page reads the same with
  * JavaScript off. Every string from the report is API data: it is escaped, never embedded raw.
  */
+import { formatDuration as formatDurationOf } from "../config/units.js";
 import type { DriftReport, ErrorGroup, FieldStats, RunReport, StreamReport } from "./report-types.js";
 
 export interface RenderHtmlOptions {
@@ -39,14 +40,8 @@ export function formatPercent(ratio: number): string {
   return `${Number.isInteger(r) ? r : r.toFixed(1)}%`;
 }
 
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s - m * 60)} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
+/** Durations in words ("2 min 5 s"): the one formatter, in its report style. */
+const formatDuration = (ms: number): string => formatDurationOf(ms, "words");
 
 function formatTime(iso: string): string {
   const d = new Date(iso);

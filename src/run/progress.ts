@@ -1,4 +1,5 @@
 import type { Output } from "../cli/io.js";
+import { rawOutput, terminalText } from "../cli/terminal.js";
 import type { StreamResult } from "./stream-result.js";
 
 const nf = new Intl.NumberFormat("en-US");
@@ -40,28 +41,38 @@ export async function showProgress(
 ): Promise<ProgressView> {
   const interactive = Boolean(io.stderr.isTTY && io.stdout.isTTY) && !io.env.CI && io.env.TERM !== "dumb";
   if (!interactive) return plainProgress(pipeline, results, io.stderr);
-  const { Listr, ListrLogger, ProcessOutput } = await import("listr2");
-  const stderr = io.stderr as unknown as NodeJS.WriteStream;
+  const { DefaultRenderer, Listr, ListrLogger, ProcessOutput } = await import("listr2");
+  // listr2 would check process.stdout itself and fall back to a plain renderer writing to the
+  // real stdout; the decision above (on io's streams) is the one that holds.
+  class TerminalRenderer extends DefaultRenderer {
+    static override nonTTY = true;
+  }
+  // listr2 draws with escapes of its own: it gets the raw stream, and every text handed to it
+  // goes through terminalText (names and messages can come from the API).
+  const stderr = rawOutput(io.stderr) as unknown as NodeJS.WriteStream;
+  const t = terminalText;
   const tasks = new Listr(
     [
       {
-        title: pipeline,
+        title: t(pipeline),
         task: (_ctx, parent) =>
           parent.newListr(
             results.map((r) => ({
-              title: r.name,
+              title: t(r.name),
               task: async (_c, task) => {
                 const tick = setInterval(() => {
-                  task.title = `${r.name}  ${r.status === "waiting" ? "waiting for parent" : progressLine(r)}`;
+                  task.title = t(
+                    `${r.name}  ${r.status === "waiting" ? "waiting for parent" : progressLine(r)}`,
+                  );
                 }, 120);
                 try {
                   await waitFor(r, done);
                 } finally {
                   clearInterval(tick);
                 }
-                task.title = `${r.name}  ${progressLine(r)}${r.stop ? ` · ${r.stop.message}` : ""}`;
-                if (r.status === "failed") throw new Error(r.error?.message ?? "failed");
-                if (r.status === "skipped") task.skip(`${r.name}: ${r.error?.message ?? "skipped"}`);
+                task.title = t(`${r.name}  ${progressLine(r)}${r.stop ? ` · ${r.stop.message}` : ""}`);
+                if (r.status === "failed") throw new Error(t(r.error?.message ?? "failed"));
+                if (r.status === "skipped") task.skip(t(`${r.name}: ${r.error?.message ?? "skipped"}`));
               },
             })),
             { concurrent: true, exitOnError: false },
@@ -72,7 +83,7 @@ export async function showProgress(
       concurrent: false,
       exitOnError: false,
       registerSignalListeners: false,
-      renderer: "default",
+      renderer: TerminalRenderer,
       rendererOptions: {
         logger: new ListrLogger({ processOutput: new ProcessOutput(stderr, stderr) }),
         collapseSubtasks: false,

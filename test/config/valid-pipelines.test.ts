@@ -479,6 +479,7 @@ describe("plan content", () => {
       format: "csv",
       mode: "append",
       path: path.join(root, "out", "crm", "teams.csv"),
+      csv: { escapeFormulas: false },
     });
     const json = compilePlan(loadOk(project, `${src + streams}output: { format: json }\n`, {}, "crm"));
     expect(json.streams[0].output.path).toBe(path.join(root, "out", "crm", "users.json"));
@@ -704,6 +705,7 @@ describe("project config and .env", () => {
         format: "csv",
         mode: "replace",
         path: path.join(dir, "data", "things", "things.csv"),
+        csv: { escapeFormulas: false },
       });
       expect(things.streams[0].schema?.file).toBe(path.join(dir, "json-schemas", "thing.schema.json"));
       expect(things.validation.drift).toBe("fail");

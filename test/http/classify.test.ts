@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { classify } from "../../src/http/client.js";
-import { TransportError } from "../../src/http/errors.js";
+import { RunError, TransportError } from "../../src/http/errors.js";
 
 const errno = (code: string, message = code) => Object.assign(new Error(message), { code });
 
@@ -28,5 +28,15 @@ describe("what a failed request was", () => {
     expect(
       classify(Object.assign(new TypeError("fetch failed"), { code: "UND_ERR_SOCKET" }), undefined, 1, false),
     ).toBeInstanceOf(TransportError);
+  });
+
+  it("a request undici refuses to send (a header value with CR/LF) is not retried as a reset", () => {
+    const refused = Object.assign(new TypeError("invalid x-cursor header"), { code: "UND_ERR_INVALID_ARG" });
+    const out = classify(refused, undefined, 30_000, false);
+    expect(out).toBeInstanceOf(RunError);
+    expect(out).toMatchObject({
+      kind: "invalid_request",
+      message: "the request could not be sent: invalid x-cursor header",
+    });
   });
 });

@@ -1,10 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  formatDuration,
-  formatPercent,
-  overallStatus,
-  renderReportHtml,
-} from "../../src/report/render-html.js";
+import { formatDuration } from "../../src/config/units.js";
+import { formatPercent, overallStatus, renderReportHtml } from "../../src/report/render-html.js";
 import type { FieldStats, RunReport } from "../../src/report/report-types.js";
 import { emptyStream, sampleReport, XSS } from "./fixture.js";
 
@@ -199,8 +195,8 @@ describe("overallStatus", () => {
     expect(formatPercent(43 / 2480)).toBe("1.7%");
     expect(formatPercent(0.00001)).toBe("<0.1%");
     expect(formatPercent(0)).toBe("0%");
-    expect(formatDuration(850)).toBe("850 ms");
-    expect(formatDuration(12_340)).toBe("12.3 s");
-    expect(formatDuration(125_000)).toBe("2 min 5 s");
+    expect(formatDuration(850, "words")).toBe("850 ms");
+    expect(formatDuration(12_340, "words")).toBe("12.3 s");
+    expect(formatDuration(125_000, "words")).toBe("2 min 5 s");
   });
 });

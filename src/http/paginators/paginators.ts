@@ -64,10 +64,30 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
   };
 }
 
+/**
+ * A total (records or pages) read from a response: a count (a number or numeric string ≥ 0), null
+ * when absent (null or missing: an estimate-only API), or "bad" for anything else (a negative
+ * number, text, an object). A bad total is ignored — it is only a hint: pagination goes on until
+ * an empty page, and that stop is a warning naming the value.
+ */
+function readCount(v: unknown): number | null | { bad: string } {
+  if (v === undefined || v === null) return null;
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  if (typeof n === "number" && Number.isFinite(n) && n >= 0) return n;
+  const text = JSON.stringify(v) ?? String(v);
+  return { bad: text.length > 40 ? `${text.slice(0, 39)}…` : text };
+}
+
+function emptyPageStop(path: string | null, bad: string | null): NextStep {
+  if (bad === null) return stop("empty_page", "an empty page");
+  return stop("empty_page", `an empty page (${path} was ${bad}, not a count: ignored)`, true);
+}
+
 function offset(plan: PlanOf<"offset">): Paginator {
   const total = plan.total ? compileJsonPath(plan.total) : null;
   let at = plan.start;
   let knownTotal: number | null = null;
+  let badTotal: string | null = null;
   let base: PageRequest;
   return {
     kind: "numeric",
@@ -82,12 +102,12 @@ function offset(plan: PlanOf<"offset">): Paginator {
       return inject(base, "query", plan.offsetParam, at);
     },
     next: (page) => {
-      if (page.recordCount === 0) return stop("empty_page", "an empty page");
+      if (page.recordCount === 0) return emptyPageStop(plan.total, badTotal);
       at += page.recordCount;
       if (total) {
-        const t = total.first(page.body);
-        const n = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
-        if (typeof n === "number" && Number.isFinite(n)) {
+        const n = readCount(total.first(page.body));
+        if (n !== null && typeof n === "object") badTotal = n.bad;
+        else if (n !== null) {
           knownTotal = n;
           if (at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
         }
@@ -101,6 +121,7 @@ function page(plan: PlanOf<"page">): Paginator {
   const totalPages = plan.totalPages ? compileJsonPath(plan.totalPages) : null;
   let n = plan.start;
   let knownPages: number | null = null;
+  let badTotal: string | null = null;
   let base: PageRequest;
   return {
     kind: "numeric",
@@ -115,11 +136,11 @@ function page(plan: PlanOf<"page">): Paginator {
       return inject(base, "query", plan.pageParam, n);
     },
     next: (fetched) => {
-      if (fetched.recordCount === 0) return stop("empty_page", "an empty page");
+      if (fetched.recordCount === 0) return emptyPageStop(plan.totalPages, badTotal);
       if (totalPages) {
-        const t = totalPages.first(fetched.body);
-        const total = typeof t === "string" && t.trim() !== "" ? Number(t) : t;
-        if (typeof total === "number" && Number.isFinite(total)) {
+        const total = readCount(totalPages.first(fetched.body));
+        if (total !== null && typeof total === "object") badTotal = total.bad;
+        else if (total !== null) {
           knownPages = total;
           if (n - plan.start + 1 >= total)
             return stop("last_page", `page ${n} was the last of ${total} (${plan.totalPages})`);
