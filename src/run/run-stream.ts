@@ -4,8 +4,9 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
-import { firstBytes, RunError } from "../http/errors.js";
+import { cut, MESSAGE_CHARS, QUOTE_CHARS, quote, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
+import { checkMove } from "../http/origin-policy.js";
 import {
   type NextStep,
   type PageRequest,
@@ -162,12 +163,7 @@ export async function runStream(
     }
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
-    const moved = result.requests.movedPermanently;
-    if (moved.count) {
-      result.warnings.push(
-        `${moved.count} request${moved.count === 1 ? " was" : "s were"} redirected permanently (${moved.first}${moved.count > 1 ? ", …" : ""}): the API moved; point the pipeline at the new address`,
-      );
-    }
+    result.warnings.push(...executor.warnings(result.requests));
     result.records.duplicates = writer.duplicates?.() ?? 0;
 
     // Data-quality gates: the invalid ratio and drift: fail.
@@ -250,7 +246,10 @@ export async function runStream(
     result.error =
       err instanceof RunError
         ? { kind: err.kind, message: err.message }
-        : { kind: "internal", message: executor.redactor.text((err as Error)?.message ?? String(err)) };
+        : {
+            kind: "internal",
+            message: quote((err as Error)?.message ?? String(err), executor.redactor, MESSAGE_CHARS),
+          };
     result.quality = {
       schemaDraft: quality.draft,
       errors: quality.errorGroups(),
@@ -305,7 +304,7 @@ async function runPartitions(
       break;
     }
     const i = index++;
-    const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
+    const parentKey = cut(parentId(stream.parent!, io.parentKey, parent, i + 1), QUOTE_CHARS);
     // Under `skip`, a partition is written whole or not at all (ordered-sink.ts).
     // (Not with --limit: held-back records would not count toward it.)
     const lane = sink.lane(i, stream.onPartitionError === "skip" && opts.limit === null);
@@ -453,17 +452,13 @@ async function pullPages(
   const pointerType = POINTER_TYPES.has(stream.paginator.type);
   const fetchPage = async (request: PageRequest): Promise<FetchedPageData> => {
     const url = requestUrl(request);
-    checkOrigin(url, opts, executor);
+    const sent =
+      request.method === "POST" && request.body !== null && request.body !== undefined
+        ? JSON.stringify(request.body)
+        : undefined;
+    checkOrigin(url, sent, opts, executor);
     const response = await executor.fetch(
-      {
-        method: request.method,
-        url,
-        headers: request.headers,
-        body:
-          request.method === "POST" && request.body !== null && request.body !== undefined
-            ? JSON.stringify(request.body)
-            : undefined,
-      },
+      { method: request.method, url, headers: request.headers, body: sent },
       result.requests,
       cancel,
     );
@@ -473,7 +468,7 @@ async function pullPages(
       if (!isEmptyError(e)) {
         throw new RunError(
           "api_error",
-          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${executor.redactor.text(typeof e === "string" ? e : JSON.stringify(e))}`,
+          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${quote(typeof e === "string" ? e : JSON.stringify(e), executor.redactor)}`,
         );
       }
     }
@@ -608,14 +603,20 @@ async function pullPages(
   }
 }
 
-function checkOrigin(url: string, opts: StreamRunOptions, executor: RequestExecutor): void {
-  const origin = new URL(url).origin;
-  if (origin === opts.origin || opts.allowedOrigins.includes(origin)) return;
-  throw new RunError(
-    "cross_origin",
-    `pagination leads to ${origin}, another origin than base_url (${opts.origin}); it is not in source.allowed_hosts (${opts.allowedOrigins.length ? opts.allowedOrigins.join(", ") : "none"}). Add it there to follow such links (credentials are never sent to other origins). URL: ${executor.redactUrl(url)}`,
-    { origin },
-  );
+function checkOrigin(
+  url: string,
+  body: string | undefined,
+  opts: StreamRunOptions,
+  executor: RequestExecutor,
+): void {
+  checkMove(opts, {
+    how: "pagination leads to",
+    via: "pagination link",
+    url,
+    body,
+    mask: (t) => executor.redactor.text(t),
+    showUrl: (u) => executor.redactUrl(u),
+  });
 }
 
 function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
@@ -626,7 +627,7 @@ function parseBody(response: HttpResponse, request: PageRequest, executor: Reque
     const type = response.headers["content-type"] ?? "no content-type";
     throw new RunError(
       "not_json",
-      `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${type}) with a body that is not JSON: ${executor.redactor.text(firstBytes(response.body, 200))}`,
+      `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
     );
   }
 }
