@@ -2,8 +2,9 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config/errors.js";
 import { checkPipelineName } from "../config/load-pipeline.js";
+import { Redactor } from "../config/secrets.js";
 import { HttpClient } from "../http/client.js";
-import { firstBytes, TransportError } from "../http/errors.js";
+import { quote, TransportError } from "../http/errors.js";
 import { parseLinkHeader } from "../http/link-header.js";
 import { compileJsonPath } from "../records/jsonpath.js";
 import { writeAtomic } from "../run/state.js";
@@ -48,8 +49,12 @@ export async function initCommand(
       url = new URL(opts.fromUrl);
       if (!/^https?:$/.test(url.protocol)) throw new Error("not http");
     } catch {
-      throw new CliError(`--from-url: expected an http(s) URL, found \`${opts.fromUrl}\``, EXIT.config);
+      // Neither a password nor a query (which may hold a key) is shown.
+      const shownArg = opts.fromUrl.replace(/\/\/[^/?#]*@/, "//***@").replace(/\?.*$/s, "?…");
+      throw new CliError(`--from-url: expected an http(s) URL, found \`${shownArg}\``, EXIT.config);
     }
+    // The API may quote the key or password back (an error body): masked wherever it is shown.
+    const masker = urlSecretsMasker(url);
     // Credentials in the URL are neither shown nor written to the file.
     const shown = displayUrl(url);
     const client = new HttpClient({
@@ -63,7 +68,7 @@ export async function initCommand(
       const res = await client.send({ method: "GET", url: url.toString(), headers: {} }, io.signal);
       if (res.status < 200 || res.status >= 300) {
         throw new CliError(
-          `GET ${shown} answered ${res.status}: ${firstBytes(res.body, 200) || "(empty body)"}\n${statusAdvice(res.status, res.headers.location, url)}`,
+          `GET ${shown} answered ${res.status}: ${quote(res.body, masker, 200) || "(empty body)"}\n${statusAdvice(res.status, res.headers.location, url)}`,
           EXIT.runFailed,
         );
       }
@@ -72,20 +77,20 @@ export async function initCommand(
         body = JSON.parse(res.body.toString("utf8"));
       } catch {
         throw new CliError(
-          `GET ${shown} answered ${res.status} with a body that is not JSON (content-type ${res.headers["content-type"] ?? "not given"}): ${firstBytes(res.body, 200) || "(empty body)"}\ninit needs a JSON response: check the URL (an HTML page often means a login, proxy or maintenance page)`,
+          `GET ${shown} answered ${res.status} with a body that is not JSON (content-type ${quote(res.headers["content-type"] ?? "not given", masker, 100)}): ${quote(res.body, masker, 200) || "(empty body)"}\ninit needs a JSON response: check the URL (an HTML page often means a login, proxy or maintenance page)`,
           EXIT.runFailed,
         );
       }
       const apiError = okFalseError(body);
       if (apiError !== null)
         throw new CliError(
-          `GET ${shown} answered ${res.status} with an error in the body: ${apiError}\ninit needs one successful response; if the API needs credentials, write the file without --from-url and add \`source.auth\``,
+          `GET ${shown} answered ${res.status} with an error in the body: ${quote(apiError, masker, 200)}\ninit needs one successful response; if the API needs credentials, write the file without --from-url and add \`source.auth\``,
           EXIT.runFailed,
         );
       probe = probeResponse(body, res.headers, url);
     } catch (err) {
       if (err instanceof TransportError)
-        throw new CliError(`GET ${shown} failed: ${err.message}`, EXIT.runFailed);
+        throw new CliError(`GET ${shown} failed: ${quote(err.message, masker)}`, EXIT.runFailed);
       throw err;
     } finally {
       await client.close();
@@ -289,6 +294,16 @@ function statusAdvice(status: number, location: string | undefined, url: URL): s
   if (status === 404 || status === 410) return "no such resource: check the URL";
   if (status === 429 || status >= 500) return "the API is busy or failing: try again later";
   return "init needs one successful (2xx) JSON response";
+}
+
+/** Masks the URL's password and credential-looking query value (decoded and as written). */
+function urlSecretsMasker(url: URL): Redactor {
+  const key = secretParam(url);
+  const secrets = [url.password, ...(key ? url.searchParams.getAll(key.name) : [])];
+  try {
+    secrets.push(decodeURIComponent(url.password));
+  } catch {}
+  return new Redactor(secrets);
 }
 
 /** The URL without user name and password. */

@@ -10,6 +10,7 @@ import type { Project } from "./project.js";
 import { basicCredential, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
 import { parseTemplate, renderTemplateSource, type TemplateSyntaxError } from "./templates.js";
 import { formatDuration, parseDuration } from "./units.js";
+import { urlSecrets, userinfoIssues } from "./url-secrets.js";
 import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
 
 export interface LoadedPipeline {
@@ -207,13 +208,17 @@ export function loadPipelineText(
     } catch {
       return value;
     }
+    const inUrl = isUrlPlace(at) ? urlSecrets(parsed.parts, env) : null;
+    for (const piece of inUrl?.pieces ?? []) secrets.add(piece);
     const parts = parsed.parts.map((p) => {
       if (typeof p === "string" || p.ns !== "env") return p;
       const v = env[p.path[0]];
       if (v === undefined) return "";
       // A number or boolean setting (`concurrency: ${env.N}`) is no secret either: masking "8"
       // would garble every count in the summary.
-      const plainPlace = (isUrlPlace(at) && !/[@?]/.test(v)) || typedValue(v, value, at) !== undefined;
+      const plainPlace =
+        (isUrlPlace(at) && !/[@?]/.test(v) && !inUrl?.envValues.has(v)) ||
+        typedValue(v, value, at) !== undefined;
       envUses.set(v, (envUses.get(v) ?? true) && plainPlace);
       return v;
     });
@@ -512,6 +517,7 @@ function checkSemantics(
       issues.push(src.issue("bad_url", ["source", "base_url"], `\`${base}\` is not a valid URL`));
     }
   }
+  issues.push(...userinfoIssues(cfg, src));
   const auth = cfg.source?.auth;
   if (
     auth?.type === "api_key" &&

@@ -36,6 +36,11 @@ export class Redactor {
     return this.needles.length;
   }
 
+  /** The length of the longest text masked (0: none). */
+  get longest(): number {
+    return this.needles[0]?.length ?? 0;
+  }
+
   text(value: string): string {
     return this.pattern ? value.replace(this.pattern, MASK) : value;
   }

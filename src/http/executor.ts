@@ -4,8 +4,9 @@ import { MASK, type Redactor, SENSITIVE_HEADERS } from "../config/secrets.js";
 import { formatDuration } from "../config/units.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
-import { firstBytes, RunError, TransportError } from "./errors.js";
-import { parseReset, type RateBudget } from "./rate-budget.js";
+import { cut, quote, RunError, TransportError, URL_CHARS } from "./errors.js";
+import { checkMove } from "./origin-policy.js";
+import { parseRemaining, parseReset, type RateBudget } from "./rate-budget.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import { type Semaphore, sleep } from "./semaphore.js";
 
@@ -17,6 +18,8 @@ export interface RequestStats {
   rateLimitWaits: { count: number; ms: number };
   /** Redirects marked permanent (301, 308): the API moved, the pipeline should follow it. */
   movedPermanently: { count: number; first: string | null };
+  /** Responses whose `rate_limit.remaining_header` was not a number (ignored), and the first value. */
+  unreadableRemaining: { count: number; first: string | null };
 }
 
 export function newRequestStats(): RequestStats {
@@ -25,7 +28,26 @@ export function newRequestStats(): RequestStats {
     retries: {},
     rateLimitWaits: { count: 0, ms: 0 },
     movedPermanently: { count: 0, first: null },
+    unreadableRemaining: { count: 0, first: null },
   };
+}
+
+/** The warnings a stream's request counters call for, in the summary and the report. */
+function requestWarnings(stats: RequestStats, remainingHeader: string | null): string[] {
+  const out: string[] = [];
+  const moved = stats.movedPermanently;
+  if (moved.count) {
+    out.push(
+      `${moved.count} request${moved.count === 1 ? " was" : "s were"} redirected permanently (${moved.first}${moved.count > 1 ? ", …" : ""}): the API moved; point the pipeline at the new address`,
+    );
+  }
+  const odd = stats.unreadableRemaining;
+  if (odd.count) {
+    out.push(
+      `${odd.count} response${odd.count === 1 ? "" : "s"} had a \`${remainingHeader}\` header that is not a number (${odd.first}): ignored, no wait until reset was made for ${odd.count === 1 ? "it" : "them"}`,
+    );
+  }
+  return out;
 }
 
 export interface ExecutorDeps {
@@ -55,6 +77,11 @@ export class RequestExecutor {
     return this.deps.redactor;
   }
 
+  /** The warnings a stream's request counters call for (a permanent redirect, an unreadable header). */
+  warnings(stats: RequestStats): string[] {
+    return requestWarnings(stats, this.deps.source.rateLimit?.remainingHeader ?? null);
+  }
+
   /** The URL as it may be shown: secrets and credential query parameters masked. */
   redactUrl(url: string): string {
     let shown = url;
@@ -66,7 +93,7 @@ export class RequestExecutor {
         shown = u.toString().replaceAll("__MASKED__", MASK);
       } catch {}
     }
-    return this.deps.redactor.text(shown);
+    return cut(this.deps.redactor.text(shown), URL_CHARS);
   }
 
   /**
@@ -91,32 +118,21 @@ export class RequestExecutor {
       } catch {
         throw new RunError(
           "http",
-          `${this.describe(current)} answered ${r.status} with a Location that is not a URL: ${this.redactor.text(location)}`,
+          `${this.describe(current)} answered ${r.status} with a Location that is not a URL: ${quote(location, this.redactor)}`,
           { status: r.status },
         );
       }
-      const { source } = this.deps;
-      if (next.origin !== source.origin && !source.allowedOrigins.includes(next.origin)) {
-        throw new RunError(
-          "cross_origin",
-          `${this.describe(current)} redirects (${r.status}) to ${next.origin}, another origin than base_url (${source.origin}); it is not in source.allowed_hosts. Add it there to follow (credentials are never sent to other origins). Location: ${this.redactUrl(next.toString())}`,
-          { origin: next.origin, status: r.status },
-        );
-      }
       const toGet = r.status === 303 || ((r.status === 301 || r.status === 302) && current.method === "POST");
-      // A 307/308 to another origin resends the body: never one that carries a secret.
-      if (
-        next.origin !== source.origin &&
-        !toGet &&
-        current.body !== undefined &&
-        this.redactor.text(current.body) !== current.body
-      ) {
-        throw new RunError(
-          "cross_origin",
-          `${this.describe(current)} redirects (${r.status}) to ${next.origin} with its body, which holds a credential; it is not sent to another origin`,
-          { origin: next.origin, status: r.status },
-        );
-      }
+      // A 307/308 resends the body: never one that carries a secret to another origin.
+      checkMove(this.deps.source, {
+        how: `${this.describe(current)} redirects (${r.status}) to`,
+        via: "redirect",
+        url: next.toString(),
+        body: toGet ? undefined : current.body,
+        mask: (t) => this.redactor.text(t),
+        showUrl: (u) => this.redactUrl(u),
+        details: { status: r.status },
+      });
       if (hops >= MAX_REDIRECTS) {
         throw new RunError(
           "http",
@@ -195,12 +211,12 @@ export class RequestExecutor {
           if (step.reason === "not_retryable") {
             throw new RunError(
               failure.kind === "too_large" ? "too_large" : "aborted",
-              `${this.describe(request)}: ${failure.message}`,
+              `${this.describe(request)}: ${quote(failure.message, this.redactor)}`,
             );
           }
           throw new RunError(
             "transport",
-            `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${failure.message}`,
+            `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${quote(failure.message, this.redactor)}`,
             { attempts: attempt, cause: failure.kind },
           );
         }
@@ -210,7 +226,7 @@ export class RequestExecutor {
       }
 
       const r = res!;
-      this.observeBudget(r);
+      this.observeBudget(r, stats);
       if (r.status >= 200 && r.status < 300) return r;
       if (REDIRECTS.has(r.status) && r.headers.location) return r; // fetch() follows it
 
@@ -228,7 +244,7 @@ export class RequestExecutor {
         if (step.reason === "wait_too_long") {
           throw new RunError(
             "rate_limit_wait",
-            `${this.describe(request)} answered ${r.status}; the API asked to wait ${formatDuration(step.waitMs)} (${step.source}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
+            `${this.describe(request)} answered ${r.status}; the API asked to wait ${formatDuration(step.waitMs)} (${step.header}: ${quote(step.value, this.redactor, 40)}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
             { status: r.status, waitMs: step.waitMs },
           );
         }
@@ -244,11 +260,19 @@ export class RequestExecutor {
   }
 
   /** Proactive throttling: when the API says 0 requests remain, pause the budget until reset. */
-  private observeBudget(r: HttpResponse): void {
+  private observeBudget(r: HttpResponse, stats: RequestStats): void {
     const rl = this.deps.source.rateLimit;
     if (!rl?.remainingHeader || !rl.resetHeader) return;
-    const remaining = r.headers[rl.remainingHeader];
-    if (remaining === undefined || Number(remaining) > 0) return;
+    const header = r.headers[rl.remainingHeader];
+    if (header === undefined) return;
+    const remaining = parseRemaining(header);
+    if (remaining === null) {
+      const odd = stats.unreadableRemaining;
+      odd.count++;
+      odd.first ??= header.trim() === "" ? "an empty value" : `\`${quote(header, this.redactor, 40)}\``;
+      return;
+    }
+    if (remaining > 0) return;
     const reset = parseReset(r.headers[rl.resetHeader]);
     if (reset !== null && reset - Date.now() <= this.deps.source.retry.maxDelayMs)
       this.deps.budget.pauseUntil(reset);
@@ -269,7 +293,7 @@ export class RequestExecutor {
   }
 
   httpError(req: HttpRequest, r: HttpResponse, attempts: number): RunError {
-    const body = this.deps.redactor.text(firstBytes(r.body));
+    const body = quote(r.body, this.deps.redactor);
     const reason = STATUS_CODES[r.status] ?? "";
     return new RunError(
       "http",

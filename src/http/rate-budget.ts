@@ -125,3 +125,13 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   const d = Date.parse(v);
   return Number.isNaN(d) ? null : Math.max(0, d - now);
 }
+
+/**
+ * A remaining header: the requests left in the window, or null when the value is not a number
+ * (`unknown`, empty): such a value says nothing, and is ignored rather than taken as 0.
+ */
+export function parseRemaining(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const v = value.trim();
+  return /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : null;
+}

@@ -1,7 +1,7 @@
 import type { RateLimitPlan, RetryPlan } from "../compile/plan.js";
 import type { HttpResponse } from "./client.js";
-import { firstBytes, type TransportError } from "./errors.js";
-import { parseReset, parseRetryAfter } from "./rate-budget.js";
+import type { TransportError } from "./errors.js";
+import { parseRemaining, parseReset, parseRetryAfter } from "./rate-budget.js";
 
 /** What to do after an attempt that did not succeed. */
 export type RetryStep =
@@ -10,12 +10,14 @@ export type RetryStep =
   /** Give up: the failure is not retryable, or this was the last attempt. */
   | { retry: false; reason: "not_retryable" | "attempts" }
   /** Give up: the server asked for a longer wait than `retry.max_delay`. */
-  | { retry: false; reason: "wait_too_long"; waitMs: number; source: string };
+  | { retry: false; reason: "wait_too_long"; waitMs: number; header: string; value: string };
 
 /** A wait the server asked for: Retry-After, or a reset time when remaining is 0. */
 export interface ServerWait {
   ms: number;
-  source: string;
+  /** The header that asked for it, and its value as sent (whoever shows it quotes it). */
+  header: string;
+  value: string;
   fromReset: boolean;
 }
 
@@ -64,7 +66,13 @@ export class RetryPolicy {
     let delayMs = this.backoff(attempt);
     if (wait && wait.ms > 0) {
       if (wait.ms > this.plan.maxDelayMs)
-        return { retry: false, reason: "wait_too_long", waitMs: wait.ms, source: wait.source };
+        return {
+          retry: false,
+          reason: "wait_too_long",
+          waitMs: wait.ms,
+          header: wait.header,
+          value: wait.value,
+        };
       delayMs = wait.ms;
     }
     const rateLimited = r.status === 429 || wait?.fromReset === true;
@@ -75,13 +83,14 @@ export class RetryPolicy {
   serverWait(r: HttpResponse): ServerWait | null {
     const rl = this.rateLimit;
     if ((r.status === 429 || r.status === 403) && rl?.remainingHeader && rl.resetHeader) {
-      const remaining = r.headers[rl.remainingHeader];
-      if (remaining !== undefined && Number(remaining) <= 0) {
+      const remaining = parseRemaining(r.headers[rl.remainingHeader]);
+      if (remaining !== null && remaining <= 0) {
         const reset = parseReset(r.headers[rl.resetHeader], this.now());
         if (reset !== null)
           return {
             ms: Math.max(0, reset - this.now()),
-            source: `${rl.resetHeader}: ${firstBytes(r.headers[rl.resetHeader] ?? "", 40)}`,
+            header: rl.resetHeader,
+            value: r.headers[rl.resetHeader] ?? "",
             fromReset: true,
           };
       }
@@ -90,7 +99,8 @@ export class RetryPolicy {
     if (ra !== null)
       return {
         ms: ra,
-        source: `Retry-After: ${firstBytes(r.headers["retry-after"] ?? "", 40)}`,
+        header: "Retry-After",
+        value: r.headers["retry-after"] ?? "",
         fromReset: false,
       };
     return null;

@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { StreamPlan } from "../compile/plan.js";
-import { RunError } from "../http/errors.js";
+import { cut, QUOTE_CHARS, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
@@ -49,7 +49,7 @@ export async function runPartitions(
       break;
     }
     const i = index++;
-    const parentKey = parentId(stream.parent!, io.parentKey, parent, i + 1);
+    const parentKey = cut(parentId(stream.parent!, io.parentKey, parent, i + 1), QUOTE_CHARS);
     // Under `skip`, a partition is written whole or not at all (ordered-sink.ts).
     // (Not with --limit: held-back records would not count toward it.)
     const lane = sink.lane(i, stream.onPartitionError === "skip" && opts.limit === null);

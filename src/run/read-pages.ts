@@ -1,7 +1,8 @@
 import type { StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
-import { firstBytes, RunError } from "../http/errors.js";
+import { quote, RunError } from "../http/errors.js";
 import type { RequestExecutor, RequestStats } from "../http/executor.js";
+import { checkMove } from "../http/origin-policy.js";
 import { guardPaginator } from "../http/paginators/guards.js";
 import {
   type PageRequest,
@@ -223,17 +224,20 @@ function pageFetcher(
   const errorPath = stream.errorPath ? compileJsonPath(stream.errorPath) : null;
   return async (request) => {
     const url = requestUrl(request);
-    checkOrigin(url, source);
+    const sent =
+      request.method === "POST" && request.body !== null && request.body !== undefined
+        ? JSON.stringify(request.body)
+        : undefined;
+    checkMove(source, {
+      how: "pagination leads to",
+      via: "pagination link",
+      url,
+      body: sent,
+      mask: (t) => executor.redactor.text(t),
+      showUrl: (u) => executor.redactUrl(u),
+    });
     const response = await executor.fetch(
-      {
-        method: request.method,
-        url,
-        headers: request.headers,
-        body:
-          request.method === "POST" && request.body !== null && request.body !== undefined
-            ? JSON.stringify(request.body)
-            : undefined,
-      },
+      { method: request.method, url, headers: request.headers, body: sent },
       stats,
       cancel,
     );
@@ -243,22 +247,12 @@ function pageFetcher(
       if (!isEmptyError(e)) {
         throw new RunError(
           "api_error",
-          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${executor.redactor.text(typeof e === "string" ? e : JSON.stringify(e))}`,
+          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${quote(typeof e === "string" ? e : JSON.stringify(e), executor.redactor)}`,
         );
       }
     }
     return { request, response, body, records: source.select(body) };
   };
-}
-
-function checkOrigin(url: string, source: PageSource): void {
-  const origin = new URL(url).origin;
-  if (origin === source.origin || source.allowedOrigins.includes(origin)) return;
-  throw new RunError(
-    "cross_origin",
-    `pagination leads to ${origin}, another origin than base_url (${source.origin}); it is not in source.allowed_hosts (${source.allowedOrigins.length ? source.allowedOrigins.join(", ") : "none"}). Add it there to follow such links (credentials are never sent to other origins). URL: ${source.executor.redactUrl(url)}`,
-    { origin },
-  );
 }
 
 function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
@@ -269,7 +263,7 @@ function parseBody(response: HttpResponse, request: PageRequest, executor: Reque
     const type = response.headers["content-type"] ?? "no content-type";
     throw new RunError(
       "not_json",
-      `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${type}) with a body that is not JSON: ${executor.redactor.text(firstBytes(response.body, 200))}`,
+      `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
     );
   }
 }

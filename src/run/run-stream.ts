@@ -1,5 +1,5 @@
 import type { StreamPlan } from "../compile/plan.js";
-import { RunError } from "../http/errors.js";
+import { MESSAGE_CHARS, quote, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import { StreamQuality } from "../records/quality.js";
@@ -43,7 +43,8 @@ export async function runStream(
     sink = await RecordSink.open(stream, deps, io.keepRecordsAt);
     const stop = await fetchStream(stream, executor, opts, io, sink);
     result.stop = stop;
-    noteWarnings(result);
+    if (stop.warning) result.warnings.push(stop.message);
+    result.warnings.push(...executor.warnings(result.requests));
     result.records.duplicates = sink.duplicates();
     await finish(stream, opts, sink, quality, cursor, result);
     sink = null;
@@ -53,7 +54,10 @@ export async function runStream(
     result.error =
       err instanceof RunError
         ? { kind: err.kind, message: err.message }
-        : { kind: "internal", message: executor.redactor.text((err as Error)?.message ?? String(err)) };
+        : {
+            kind: "internal",
+            message: quote((err as Error)?.message ?? String(err), executor.redactor, MESSAGE_CHARS),
+          };
     result.quality = qualityOf(quality, null, null, null);
   } finally {
     result.durationMs = performance.now() - started;
@@ -84,16 +88,6 @@ async function fetchStream(
   };
   const request = applyIncremental(first, stream, since);
   return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
-}
-
-function noteWarnings(result: StreamResult): void {
-  if (result.stop?.warning) result.warnings.push(result.stop.message);
-  const moved = result.requests.movedPermanently;
-  if (moved.count) {
-    result.warnings.push(
-      `${moved.count} request${moved.count === 1 ? " was" : "s were"} redirected permanently (${moved.first}${moved.count > 1 ? ", …" : ""}): the API moved; point the pipeline at the new address`,
-    );
-  }
 }
 
 /** The quality gate decides: commit the output and save the cursor, or keep the previous output. */

@@ -113,7 +113,8 @@ describe("after a status", () => {
       retry: false,
       reason: "wait_too_long",
       waitMs: 30_000,
-      source: "Retry-After: 30",
+      header: "Retry-After",
+      value: "30",
     });
   });
 

@@ -3,7 +3,7 @@ import type { Redactor } from "../../config/secrets.js";
 import { formatDuration } from "../../config/units.js";
 import type { StateStore } from "../../run/state.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
-import { firstBytes, RunError, TransportError } from "../errors.js";
+import { quote, RunError, TransportError } from "../errors.js";
 import type { RequestStats } from "../executor.js";
 import type { RateBudget } from "../rate-budget.js";
 import type { RetryPolicy } from "../retry-policy.js";
@@ -44,6 +44,11 @@ export class OAuth2Auth implements AuthProvider {
     },
   ) {
     this.refreshToken = plan.refreshToken;
+  }
+
+  /** token_url as it may be shown (a key in its query is a secret). */
+  private get shownTokenUrl(): string {
+    return this.deps.redactor.text(this.plan.tokenUrl);
   }
 
   private now(): number {
@@ -122,20 +127,21 @@ export class OAuth2Auth implements AuthProvider {
     } catch {
       throw new RunError(
         "auth",
-        `token endpoint ${p.tokenUrl} answered ${res.status} with a body that is not JSON: ${this.deps.redactor.text(firstBytes(res.body, 200))}`,
+        `token endpoint ${this.shownTokenUrl} answered ${res.status} with a body that is not JSON: ${quote(res.body, this.deps.redactor, 200)}`,
       );
     }
     if (res.status < 200 || res.status >= 300 || typeof json.access_token !== "string") {
-      const code = typeof json.error === "string" ? json.error : "no access_token";
-      const detail =
-        typeof json.error_description === "string"
-          ? json.error_description
-          : firstBytes(JSON.stringify(json), 300);
-      throw new RunError(
-        "auth",
-        this.deps.redactor.text(`token endpoint answered ${res.status} ${code}: ${detail}`),
-        { status: res.status },
+      // The endpoint's own words, masked then cut (an error_description can be megabytes).
+      const code =
+        typeof json.error === "string" ? quote(json.error, this.deps.redactor, 100) : "no access_token";
+      const detail = quote(
+        typeof json.error_description === "string" ? json.error_description : JSON.stringify(json),
+        this.deps.redactor,
+        300,
       );
+      throw new RunError("auth", `token endpoint answered ${res.status} ${code}: ${detail}`, {
+        status: res.status,
+      });
     }
     this.fetches++;
     const value = json.access_token;
@@ -185,13 +191,13 @@ export class OAuth2Auth implements AuthProvider {
         if (step.reason === "wait_too_long") {
           throw new RunError(
             "auth",
-            `token endpoint ${this.plan.tokenUrl} answered ${res!.status}; it asked to wait ${formatDuration(step.waitMs)} (${step.source}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
+            `token endpoint ${this.shownTokenUrl} answered ${res!.status}; it asked to wait ${formatDuration(step.waitMs)} (${step.header}: ${quote(step.value, this.deps.redactor, 40)}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
           );
         }
         if (res) return res; // the caller reads the endpoint's error
         throw new RunError(
           "auth",
-          `token endpoint ${this.plan.tokenUrl} failed after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${failure!.message}`,
+          `token endpoint ${this.shownTokenUrl} failed after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${quote(failure!.message, this.deps.redactor)}`,
         );
       }
       if (stats) stats.retries[`token_${step.cause}`] = (stats.retries[`token_${step.cause}`] ?? 0) + 1;
