@@ -5,6 +5,7 @@ import { checkPipelineName } from "../config/load-pipeline.js";
 import { HttpClient } from "../http/client.js";
 import { firstBytes, TransportError } from "../http/errors.js";
 import { parseLinkHeader } from "../http/link-header.js";
+import { stripBom } from "../records/json-text.js";
 import { compileJsonPath } from "../records/jsonpath.js";
 import { writeAtomic } from "../run/state.js";
 import { projectFor } from "./context.js";
@@ -69,7 +70,7 @@ export async function initCommand(
       }
       let body: unknown;
       try {
-        body = JSON.parse(res.body.toString("utf8"));
+        body = JSON.parse(stripBom(res.body.toString("utf8")));
       } catch {
         throw new CliError(
           `GET ${shown} answered ${res.status} with a body that is not JSON (content-type ${res.headers["content-type"] ?? "not given"}): ${firstBytes(res.body, 200) || "(empty body)"}\ninit needs a JSON response: check the URL (an HTML page often means a login, proxy or maintenance page)`,

@@ -29,6 +29,7 @@ export type RunErrorKind =
   | "drift"
   | "output"
   | "partition"
+  | "too_deep"
   | "aborted"
   | "internal";
 

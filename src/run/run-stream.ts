@@ -17,6 +17,7 @@ import { Semaphore } from "../http/semaphore.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
 import type { RecordWriter } from "../outputs/writer.js";
+import { parseJson, stringifyJson } from "../records/json-text.js";
 import { compileJsonPath } from "../records/jsonpath.js";
 import { type RecordError, StreamQuality } from "../records/quality.js";
 import { compileShaper, type Row, type Shaper } from "../records/shape.js";
@@ -111,7 +112,7 @@ export async function runStream(
       if (policy === "skip") {
         quarantine ??= await AtomicFile.create(quarantinePath, opts.runId);
         const p = quarantine.write(
-          `${JSON.stringify(executor.redactor.value({ record_id: id, errors, record: row }))}\n`,
+          `${stringifyJson(executor.redactor.value({ record_id: id, errors, record: row }))}\n`,
         );
         if (p) await p;
         return;
@@ -129,7 +130,7 @@ export async function runStream(
       if (errors.length) return acceptInvalid(row, errors);
       result.records.valid++;
       if (keep) {
-        const k = keep.write(`${JSON.stringify(row)}\n`);
+        const k = keep.write(`${stringifyJson(row)}\n`);
         if (k) return k.then(() => writeRow(row));
       }
       return writeRow(row);
@@ -296,7 +297,7 @@ async function runPartitions(
     if (!line) continue;
     if (fatal || opts.signal?.aborted) break;
     if (opts.limit !== null && result.records.written >= opts.limit) break;
-    const parent = JSON.parse(line) as Row;
+    const parent = parseJson(line) as Row;
     await sink.room(); // bounded memory behind a slow partition (ordered-sink.ts)
     const release = await slots.acquire();
     // A partition may have failed the stream while this one waited for a slot.
@@ -473,7 +474,7 @@ async function pullPages(
       if (!isEmptyError(e)) {
         throw new RunError(
           "api_error",
-          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${executor.redactor.text(typeof e === "string" ? e : JSON.stringify(e))}`,
+          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${executor.redactor.text(typeof e === "string" ? e : stringifyJson(e))}`,
         );
       }
     }
@@ -621,8 +622,9 @@ function checkOrigin(url: string, opts: StreamRunOptions, executor: RequestExecu
 function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
   if (response.body.length === 0) return null;
   try {
-    return JSON.parse(response.body.toString("utf8"));
-  } catch {
+    return parseJson(response.body.toString("utf8"));
+  } catch (err) {
+    if (err instanceof RunError) throw err;
     const type = response.headers["content-type"] ?? "no content-type";
     throw new RunError(
       "not_json",

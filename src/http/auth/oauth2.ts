@@ -1,6 +1,7 @@
 import type { AuthPlan, RetryPlan } from "../../compile/plan.js";
 import type { Redactor } from "../../config/secrets.js";
 import { formatDuration } from "../../config/units.js";
+import { parseJson, stringifyJson } from "../../records/json-text.js";
 import type { StateStore } from "../../run/state.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
 import { firstBytes, RunError, TransportError } from "../errors.js";
@@ -114,7 +115,7 @@ export class OAuth2Auth implements AuthProvider {
     const res = await this.send(req, signal);
     let json: Record<string, unknown>;
     try {
-      json = JSON.parse(res.body.toString("utf8"));
+      json = parseJson(res.body.toString("utf8")) as Record<string, unknown>;
     } catch {
       throw new RunError(
         "auth",
@@ -126,7 +127,7 @@ export class OAuth2Auth implements AuthProvider {
       const detail =
         typeof json.error_description === "string"
           ? json.error_description
-          : firstBytes(JSON.stringify(json), 300);
+          : firstBytes(stringifyJson(json), 300);
       throw new RunError(
         "auth",
         this.deps.redactor.text(`token endpoint answered ${res.status} ${code}: ${detail}`),
