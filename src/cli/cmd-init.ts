@@ -6,6 +6,7 @@ import { Redactor } from "../config/secrets.js";
 import { HttpClient } from "../http/client.js";
 import { quote, TransportError } from "../http/errors.js";
 import { parseLinkHeader } from "../http/link-header.js";
+import { stripBom } from "../records/json-text.js";
 import { compileJsonPath } from "../records/jsonpath.js";
 import { writeAtomic } from "../run/state.js";
 import { projectFor } from "./context.js";
@@ -74,7 +75,7 @@ export async function initCommand(
       }
       let body: unknown;
       try {
-        body = JSON.parse(res.body.toString("utf8"));
+        body = JSON.parse(stripBom(res.body.toString("utf8")));
       } catch {
         throw new CliError(
           `GET ${shown} answered ${res.status} with a body that is not JSON (content-type ${quote(res.headers["content-type"] ?? "not given", masker, 100)}): ${quote(res.body, masker, 200) || "(empty body)"}\ninit needs a JSON response: check the URL (an HTML page often means a login, proxy or maintenance page)`,

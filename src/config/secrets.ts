@@ -3,6 +3,8 @@
  * pipeline (env values, auth fields, sensitive headers) and their encoded forms, and replaces
  * them with `***` in any text or value.
  */
+import { MAX_NESTING, nestingError, setOwn } from "../records/json-text.js";
+
 export const MASK = "***";
 export const SENSITIVE_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
 /** Shorter values are masked where they stand in config, but not searched for in free text. */
@@ -52,12 +54,14 @@ export class Redactor {
   }
 }
 
-function redactDeep(value: unknown, mask: (s: string) => string): unknown {
+function redactDeep(value: unknown, mask: (s: string) => string, depth = 0): unknown {
   if (typeof value === "string") return mask(value);
-  if (Array.isArray(value)) return value.map((v) => redactDeep(v, mask));
   if (value && typeof value === "object") {
+    if (depth >= MAX_NESTING) throw nestingError();
+    if (Array.isArray(value)) return value.map((v) => redactDeep(v, mask, depth + 1));
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[mask(k)] = redactDeep(v, mask);
+    // setOwn: a record's `__proto__` field stays a field (an assignment would set the prototype).
+    for (const [k, v] of Object.entries(value)) setOwn(out, mask(k), redactDeep(v, mask, depth + 1));
     return out;
   }
   return value;

@@ -30,6 +30,7 @@ export type RunErrorKind =
   | "drift"
   | "output"
   | "partition"
+  | "too_deep"
   | "aborted"
   | "internal";
 

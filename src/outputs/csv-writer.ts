@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import type { OutputPlan } from "../compile/plan.js";
+import { isInheritedName, ownField, stringifyJson } from "../records/json-text.js";
 import type { Row } from "../records/shape.js";
 import { AtomicFile, fileExists, SpanReader } from "./atomic-file.js";
 import {
@@ -25,7 +26,7 @@ const NEEDS_QUOTES = /[",\r\n]/;
 export function cellText(value: unknown): string {
   if (value === null || value === undefined) return "";
   if (typeof value === "string") return value;
-  if (typeof value === "object") return JSON.stringify(value);
+  if (typeof value === "object") return stringifyJson(value);
   return String(value);
 }
 
@@ -83,6 +84,8 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
   const keys = keyOf ? new RunKeys() : null;
   const columns: string[] = [...new Set(ctx.columns ?? [])];
   const known = new Set(columns);
+  /** Per column: a name every object inherits (`constructor`…), read as an own field only. */
+  const inherited = columns.map(isInheritedName);
   const body = await AtomicFile.create(output.path, ctx.runId, "body");
   let out: AtomicFile | null = null;
   let reader: SpanReader | null = null;
@@ -141,10 +144,12 @@ export async function openCsvWriter(output: OutputPlan, ctx: WriterContext): Pro
         if (!known.has(field)) {
           known.add(field);
           columns.push(field);
+          inherited.push(isInheritedName(field));
         }
       }
       const cells = new Array<string>(columns.length);
-      for (let i = 0; i < columns.length; i++) cells[i] = cell(record[columns[i]]);
+      for (let i = 0; i < columns.length; i++)
+        cells[i] = cell(inherited[i] ? ownField(record, columns[i]) : record[columns[i]]);
       const row = csvRow(cells);
       let text = row + CRLF;
       if (headerWidth < 0) {
@@ -249,7 +254,7 @@ async function* oldRows(
   const keyAt = primaryKey?.map((f) => old.header.indexOf(headerText(f))) ?? null;
   const keyed = keyAt !== null && !keyAt.includes(-1);
   const keyOf = primaryKey ? csvKeyFunction(primaryKey, cell) : null;
-  const cellsByName: Record<string, string> = {};
+  const cellsByName: Record<string, string> = Object.create(null);
   let line = 1;
   for (let next = await old.rows.next(); !next.done; next = await old.rows.next()) {
     line++;

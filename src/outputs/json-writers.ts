@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import type { OutputPlan } from "../compile/plan.js";
+import { parseJson, stringifyJson } from "../records/json-text.js";
 import { AtomicFile, fileExists, readLines, SpanReader } from "./atomic-file.js";
 import {
   combine,
@@ -64,7 +65,7 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
 
   return {
     write(record) {
-      const json = JSON.stringify(record);
+      const json = stringifyJson(record);
       if (keys && keyOf) {
         const length = Buffer.byteLength(json);
         const prefix = array ? 2 : 0;
@@ -126,7 +127,7 @@ async function* readOldRecords(
     }
     let value: unknown;
     try {
-      value = JSON.parse(text);
+      value = parseJson(text);
     } catch {
       throw new Error(`cannot merge into ${file}: ${array ? "element" : "line"} ${n} is not valid JSON`);
     }

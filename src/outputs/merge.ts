@@ -20,6 +20,7 @@
  * temporary body file: sequentially, plus one positioned read per record that moves.
  */
 import type { OutputPlan } from "../compile/plan.js";
+import { isInheritedName, ownField, stringifyJson } from "../records/json-text.js";
 import type { Row } from "../records/shape.js";
 import type { AtomicFile } from "./atomic-file.js";
 
@@ -73,23 +74,27 @@ export function keyFunction(
   primaryKey: string[],
   part: (value: unknown) => unknown,
 ): (record: Row) => Key | null {
+  // A key field named like something every object inherits (`toString`) is read as an own field.
+  const read = primaryKey.map((field) =>
+    isInheritedName(field) ? (r: Row) => ownField(r, field) : (r: Row) => r[field],
+  );
   if (primaryKey.length === 1) {
-    const field = primaryKey[0];
+    const get = read[0];
     return (record) => {
-      const v = part(record[field]);
+      const v = part(get(record));
       if (v === undefined) return null;
       if (typeof v === "number" || (typeof v === "string" && v.charCodeAt(0) !== 0)) return v;
-      return `\0${JSON.stringify([v])}`;
+      return `\0${stringifyJson([v])}`;
     };
   }
   return (record) => {
     const parts: unknown[] = [];
-    for (const field of primaryKey) {
-      const v = part(record[field]);
+    for (const get of read) {
+      const v = part(get(record));
       if (v === undefined) return null;
       parts.push(v);
     }
-    return `\0${JSON.stringify(parts)}`;
+    return `\0${stringifyJson(parts)}`;
   };
 }
 

@@ -3,6 +3,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../http/errors.js";
+import { isInheritedName, ownField, stringifyJson } from "../records/json-text.js";
 import type { Row } from "../records/shape.js";
 import { requireKeyForMerge } from "./merge.js";
 import type { RecordWriter, WriterContext } from "./writer.js";
@@ -97,6 +98,7 @@ class SqliteWriter implements RecordWriter {
   }
 
   duplicates(): number {
+    this.flush(); // the rows still buffered count too (the run asks before commit)
     return this.dups;
   }
 
@@ -213,12 +215,14 @@ class SqliteWriter implements RecordWriter {
     if (!this.created) return; // records without any field, and no schema: nothing to store
     const insert = (this.insert ??= this.prepareInsert());
     const names = [...this.columns.keys()];
-    const binders = [...this.columns.values()].map(binder);
+    const binders = [...this.columns].map(([name, type]) => binder(type, name));
+    const inherited = names.map(isInheritedName);
     const values = new Array<unknown>(names.length);
     this.db
       .transaction(() => {
         for (const row of rows) {
-          for (let i = 0; i < names.length; i++) values[i] = binders[i](row[names[i]]);
+          for (let i = 0; i < names.length; i++)
+            values[i] = binders[i](inherited[i] ? ownField(row, names[i]) : row[names[i]]);
           if (!this.primaryKey) {
             insert.run(values);
             continue;
@@ -326,19 +330,33 @@ function rowidName(columns: string[]): string {
   return name;
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
 /**
  * How a value is bound for a column of `type`: null/undefined → NULL, booleans → 0/1, arrays and
  * objects → JSON text. better-sqlite3 binds every JS number as a double, so numbers are bound so
  * that they keep their JSON form: as text in a TEXT column (`4`, not `4.0`), and integers as
- * integers in an untyped column.
+ * integers in an untyped column. A big integer (BigInt, beyond 2^53) is bound as a 64-bit
+ * INTEGER, exact; beyond 64 bits SQLite has no integer for it: as text in a TEXT or untyped
+ * column, and an error in an INTEGER column (SQLite would round it to a double). A REAL column
+ * (schema `number`) holds a double: the nearest one.
  */
-function binder(type: SqlType): (v: unknown) => unknown {
+function binder(type: SqlType, name: string): (v: unknown) => unknown {
   const number =
     type === "TEXT"
       ? (n: number) => String(n)
       : type === ""
         ? (n: number) => (Number.isSafeInteger(n) ? BigInt(n) : n)
         : (n: number) => n;
+  const big = (n: bigint): bigint | string | number => {
+    if (type === "REAL") return Number(n); // a double, as the schema's `number` asks
+    if (n >= INT64_MIN && n <= INT64_MAX) return type === "TEXT" ? n.toString() : n;
+    if (type === "TEXT" || type === "") return n.toString();
+    throw new Error(
+      `field \`${name}\`: ${n} does not fit a 64-bit SQLite INTEGER (column type ${type}); declare it \`type: string\` in the schema to keep it as text`,
+    );
+  };
   return (v) => {
     if (v === null || v === undefined) return null;
     switch (typeof v) {
@@ -347,21 +365,24 @@ function binder(type: SqlType): (v: unknown) => unknown {
       case "boolean":
         return v ? 1 : 0;
       case "string":
-      case "bigint":
         return v;
+      case "bigint":
+        return big(v);
       default:
-        return JSON.stringify(v);
+        return stringifyJson(v);
     }
   };
 }
 
 /** The type of the first non-null value of `name` in `rows`; "" when there is none. */
 function inferType(rows: Row[], name: string): SqlType {
+  const inherited = isInheritedName(name);
   for (const row of rows) {
-    const v = row[name];
+    const v = inherited ? ownField(row, name) : row[name];
     if (v === null || v === undefined) continue;
     if (typeof v === "number") return Number.isInteger(v) ? "INTEGER" : "REAL";
-    if (typeof v === "boolean" || typeof v === "bigint") return "INTEGER";
+    if (typeof v === "bigint") return v >= INT64_MIN && v <= INT64_MAX ? "INTEGER" : "TEXT";
+    if (typeof v === "boolean") return "INTEGER";
     return "TEXT";
   }
   return "";

@@ -1,4 +1,5 @@
 import { compileRecordSchema, type ValidateFunction } from "./ajv.js";
+import { setOwn } from "./json-text.js";
 import { type JsonType, jsonType } from "./quality.js";
 
 /**
@@ -99,7 +100,7 @@ function toSchema(node: Node): Record<string, unknown> {
     const props: Record<string, unknown> = {};
     const required: string[] = [];
     for (const [k, child] of node.props) {
-      props[k] = toSchema(child);
+      setOwn(props, k, toSchema(child));
       if (child.count === node.objects) required.push(k);
     }
     out.properties = props;

@@ -1,6 +1,7 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
 import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "./ajv.js";
+import { hasBigInt, ownField, stringifyJson, withNumbers } from "./json-text.js";
 import type { Row } from "./shape.js";
 
 /** One validation error of one record, as written to the quarantine file. */
@@ -24,6 +25,8 @@ export function jsonType(v: unknown): JsonType {
       return "boolean";
     case "number":
       return Number.isInteger(v) ? "integer" : "number";
+    case "bigint":
+      return "integer";
     default:
       return "object";
   }
@@ -54,6 +57,8 @@ function typeIndex(v: unknown): number {
       return 3;
     case "number":
       return Number.isInteger(v) ? 5 : 6;
+    case "bigint":
+      return 5;
     case "boolean":
       return 4;
     case "object":
@@ -111,9 +116,9 @@ export class StreamQuality {
   recordId(row: Row, position: number): string {
     const pk = this.stream.primaryKey;
     if (pk) {
-      const parts = pk.map((k) => row[k]);
+      const parts = pk.map((k) => ownField(row, k));
       if (parts.every((p) => p !== undefined && p !== null))
-        return parts.map((p) => (typeof p === "object" ? JSON.stringify(p) : String(p))).join("/");
+        return parts.map((p) => (typeof p === "object" ? stringifyJson(p) : String(p))).join("/");
     }
     return `#${position}`;
   }
@@ -155,11 +160,14 @@ export class StreamQuality {
       }
       if (f.firstRecord === null) f.firstRecord = id ??= this.recordId(row, this.seen);
       if (!f.inSchema && f.examples.length < 3) {
-        const ex = typeof v === "string" && v.length > 80 ? `${v.slice(0, 77)}...` : v;
-        if (!f.examples.some((e) => JSON.stringify(e) === JSON.stringify(ex))) f.examples.push(ex);
+        const ex = typeof v === "string" && v.length > 80 ? `${v.slice(0, 77)}...` : reportable(v);
+        const text = stringifyJson(ex);
+        if (!f.examples.some((e) => stringifyJson(e) === text)) f.examples.push(ex);
       }
     }
-    if (!this.validate || this.validate(row)) {
+    // ajv knows JSON numbers only: a record with a big integer (a BigInt) is checked again with
+    // numbers in their place, so that `type: integer` accepts it (only when it failed: rare).
+    if (!this.validate || this.validate(row) || (hasBigInt(row) && this.validate(withNumbers(row)))) {
       this.valid++;
       return [];
     }
@@ -310,8 +318,18 @@ function describeExpected(e: ErrorObject): string | null {
 function truncate(v: unknown): unknown {
   if (typeof v === "string" && v.length > 120) return `${v.slice(0, 117)}...`;
   if (v && typeof v === "object") {
-    const s = JSON.stringify(v);
-    return s.length > 200 ? `${s.slice(0, 197)}...` : v;
+    const s = stringifyJson(v);
+    return s.length > 200 ? `${s.slice(0, 197)}...` : reportable(v);
   }
+  return reportable(v);
+}
+
+/**
+ * An example value as the report (JSON) can hold it: a big integer as its exact digits in a
+ * string, a value holding one as its JSON text.
+ */
+function reportable(v: unknown): unknown {
+  if (typeof v === "bigint") return v.toString();
+  if (v !== null && typeof v === "object" && hasBigInt(v)) return stringifyJson(v);
   return v;
 }

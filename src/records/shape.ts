@@ -1,4 +1,5 @@
 import type { StreamPlan } from "../compile/plan.js";
+import { MAX_NESTING, nestingError, setOwn } from "./json-text.js";
 import { type CompiledPath, compileJsonPath } from "./jsonpath.js";
 
 export type Row = Record<string, unknown>;
@@ -37,10 +38,10 @@ export function compileShaper(stream: StreamPlan): Shaper {
     steps.push((rec) => {
       const out: Row = {};
       for (const f of fields) {
-        if (f.multi) out[f.name] = f.path.all(rec);
+        if (f.multi) setOwn(out, f.name, f.path.all(rec));
         else {
           const v = f.path.first(rec);
-          out[f.name] = v === undefined ? null : v;
+          setOwn(out, f.name, v === undefined ? null : v);
         }
       }
       return out;
@@ -54,7 +55,7 @@ export function compileShaper(stream: StreamPlan): Shaper {
     const copies = stream.includeParent;
     steps.push((rec, parent) => {
       const out: Row = isPlainObject(rec) ? { ...rec } : { value: rec };
-      for (const c of copies) out[c.field] = parent ? (getPath(parent, c.from) ?? null) : null;
+      for (const c of copies) setOwn(out, c.field, parent ? (getPath(parent, c.from) ?? null) : null);
       return out;
     });
   }
@@ -71,20 +72,22 @@ export function isPlainObject(v: unknown): v is Row {
 }
 
 /** `{a: {b: 1}}` → `{a_b: 1}`; arrays are values. */
-export function flatten(rec: Row, sep: string, prefix = "", out: Row = {}): Row {
+export function flatten(rec: Row, sep: string, prefix = "", out: Row = {}, depth = 0): Row {
+  if (depth >= MAX_NESTING) throw nestingError();
   for (const [k, v] of Object.entries(rec)) {
     const key = prefix ? `${prefix}${sep}${k}` : k;
-    if (isPlainObject(v) && Object.keys(v).length > 0) flatten(v, sep, key, out);
-    else out[key] = v;
+    if (isPlainObject(v) && Object.keys(v).length > 0) flatten(v, sep, key, out, depth + 1);
+    else setOwn(out, key, v);
   }
   return out;
 }
 
+/** The value at `path` (own fields only: `constructor` of a record without one is undefined). */
 export function getPath(obj: unknown, path: readonly string[]): unknown {
-  let cur: any = obj;
+  let cur: unknown = obj;
   for (const seg of path) {
-    if (cur === null || typeof cur !== "object") return undefined;
-    cur = cur[seg];
+    if (cur === null || typeof cur !== "object" || !Object.hasOwn(cur, seg)) return undefined;
+    cur = (cur as Record<string, unknown>)[seg];
   }
   return cur;
 }

@@ -40,7 +40,9 @@ export class CursorTracker {
   constructor(private readonly field: string) {}
 
   see(row: Record<string, unknown>): void {
-    const v = row[this.field];
+    let v = row[this.field];
+    // A big integer (beyond 2^53) is kept as its exact digits: compared as an integer, saved as text.
+    if (typeof v === "bigint") v = v.toString();
     if (typeof v !== "string" && typeof v !== "number") return;
     if (v === "") return;
     if (this.max === null || compareCursor(v, this.max) > 0) this.max = v;

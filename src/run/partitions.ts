@@ -5,6 +5,7 @@ import { cut, QUOTE_CHARS, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
+import { parseJson, stringifyJson } from "../records/json-text.js";
 import type { Row, Shaper } from "../records/shape.js";
 import { applyIncremental } from "./incremental.js";
 import { type Lane, OrderedSink } from "./ordered-sink.js";
@@ -40,7 +41,7 @@ export async function runPartitions(
   for await (const line of lines) {
     if (!line) continue;
     if (failure.error || opts.signal?.aborted || limitReached()) break;
-    const parent = JSON.parse(line) as Row;
+    const parent = parseJson(line) as Row;
     await sink.room(); // bounded memory behind a slow partition (ordered-sink.ts)
     const release = await slots.acquire();
     // A partition may have failed the stream while this one waited for a slot.
@@ -139,7 +140,7 @@ function parentId(parentName: string, key: string[] | null, parent: Row, positio
       .filter((k) => typeof parent[k] === "string" || typeof parent[k] === "number")
       .slice(0, 1);
   if (fields.length && fields.every((k) => parent[k] !== undefined && parent[k] !== null)) {
-    return `${parentName}:${fields.map((k) => `${k}=${typeof parent[k] === "object" ? JSON.stringify(parent[k]) : parent[k]}`).join(",")}`;
+    return `${parentName}:${fields.map((k) => `${k}=${typeof parent[k] === "object" ? stringifyJson(parent[k]) : parent[k]}`).join(",")}`;
   }
   return `${parentName}#${position}`;
 }

@@ -11,6 +11,7 @@ import {
   type StopReason,
 } from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
+import { parseJson, stringifyJson } from "../records/json-text.js";
 import { compileJsonPath } from "../records/jsonpath.js";
 
 /** One fetched page: what was asked, what came back, and the records selected from it. */
@@ -226,7 +227,7 @@ function pageFetcher(
     const url = requestUrl(request);
     const sent =
       request.method === "POST" && request.body !== null && request.body !== undefined
-        ? JSON.stringify(request.body)
+        ? stringifyJson(request.body)
         : undefined;
     checkMove(source, {
       how: "pagination leads to",
@@ -247,7 +248,7 @@ function pageFetcher(
       if (!isEmptyError(e)) {
         throw new RunError(
           "api_error",
-          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${quote(typeof e === "string" ? e : JSON.stringify(e), executor.redactor)}`,
+          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${quote(typeof e === "string" ? e : stringifyJson(e), executor.redactor)}`,
         );
       }
     }
@@ -258,8 +259,9 @@ function pageFetcher(
 function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
   if (response.body.length === 0) return null;
   try {
-    return JSON.parse(response.body.toString("utf8"));
-  } catch {
+    return parseJson(response.body.toString("utf8"));
+  } catch (err) {
+    if (err instanceof RunError) throw err; // too deep
     const type = response.headers["content-type"] ?? "no content-type";
     throw new RunError(
       "not_json",

@@ -6,6 +6,7 @@ import { RunError } from "../http/errors.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
 import type { RecordWriter } from "../outputs/writer.js";
+import { stringifyJson } from "../records/json-text.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 import type { CursorTracker } from "./incremental.js";
@@ -58,7 +59,7 @@ export class RecordSink {
     if (errors.length) return this.acceptInvalid(row, errors);
     result.records.valid++;
     if (this.keep) {
-      const k = this.keep.write(`${JSON.stringify(row)}\n`);
+      const k = this.keep.write(`${stringifyJson(row)}\n`);
       if (k) return k.then(() => this.writeRow(row));
     }
     return this.writeRow(row);
@@ -85,7 +86,7 @@ export class RecordSink {
     if (validation.invalidRecords === "skip") {
       this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
       const p = this.quarantine.write(
-        `${JSON.stringify(redactor.value({ record_id: id, errors, record: row }))}\n`,
+        `${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`,
       );
       if (p) await p;
       return;

@@ -3,6 +3,7 @@ import type { StreamPlan } from "../compile/plan.js";
 import { fillTemplate, parseTemplate, type TemplatePart } from "../config/templates.js";
 import { RunError } from "../http/errors.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
+import { stringifyJson } from "../records/json-text.js";
 import { getPath, type Row } from "../records/shape.js";
 
 /**
@@ -33,7 +34,7 @@ export function compileRequestTemplate(
           `\`\${parent.${p.join(".")}}\` is ${v === undefined ? "missing" : "empty"} in parent record ${parentId}`,
         );
       }
-      const s = typeof v === "object" ? JSON.stringify(v) : String(v);
+      const s = typeof v === "object" ? stringifyJson(v) : String(v);
       return encode ? encodeURIComponent(s) : s;
     };
     const fill = (parts: TemplatePart[], encode = false) => fillTemplate(parts, lookup(encode));

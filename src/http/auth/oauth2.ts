@@ -1,6 +1,7 @@
 import type { AuthPlan } from "../../compile/plan.js";
 import type { Redactor } from "../../config/secrets.js";
 import { formatDuration } from "../../config/units.js";
+import { parseJson, stringifyJson } from "../../records/json-text.js";
 import type { StateStore } from "../../run/state.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
 import { quote, RunError, TransportError } from "../errors.js";
@@ -123,7 +124,7 @@ export class OAuth2Auth implements AuthProvider {
     const res = await this.send(req, signal, stats);
     let json: Record<string, unknown>;
     try {
-      json = JSON.parse(res.body.toString("utf8"));
+      json = parseJson(res.body.toString("utf8")) as Record<string, unknown>;
     } catch {
       throw new RunError(
         "auth",
@@ -135,7 +136,7 @@ export class OAuth2Auth implements AuthProvider {
       const code =
         typeof json.error === "string" ? quote(json.error, this.deps.redactor, 100) : "no access_token";
       const detail = quote(
-        typeof json.error_description === "string" ? json.error_description : JSON.stringify(json),
+        typeof json.error_description === "string" ? json.error_description : stringifyJson(json),
         this.deps.redactor,
         300,
       );

@@ -1,4 +1,5 @@
 import type { PaginatorPlan, PaginatorType } from "../../compile/plan.js";
+import { stringifyJson } from "../../records/json-text.js";
 import { compileJsonPath } from "../../records/jsonpath.js";
 import { parseLinkHeader } from "../link-header.js";
 import { inject } from "./inject.js";
@@ -58,7 +59,7 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
           "no_cursor",
           `no next cursor (${where} was ${value === "" ? "empty" : value === null ? "null" : "missing"})`,
         );
-      const token = typeof value === "object" ? JSON.stringify(value) : String(value);
+      const token = typeof value === "object" ? stringifyJson(value) : String(value);
       return { request: inject(base, plan.in, plan.param, token), pointer: `cursor ${token}` };
     },
   };
