@@ -317,3 +317,23 @@ describe("files read at load are bounded", () => {
     expect(r.stderr).toContain("a project config may be at most 1 MiB");
   });
 });
+
+describe("other files read back from disk", () => {
+  it("`report` with a latest.json that is not a report (or a FIFO): a clear error, no stack, no hang", async () => {
+    const LATEST = path.join("reports", "sp", "latest.json");
+    put("reports/sp/latest.json", '{"pipeline":"sp","streams":');
+    let r = await cli("report", "sp");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: report file ${LATEST} is not a run report this version can read`);
+    expect(r.stderr).not.toContain("internal error");
+    put("reports/sp/latest.json", "{}");
+    r = await cli("report", "sp");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: report file ${LATEST} is not a run report this version can read`);
+    rmSync(file("reports/sp/latest.json"));
+    mkfifo("reports/sp/latest.json");
+    r = await cli("report", "sp");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`error: report file ${LATEST} is not a regular file`);
+  });
+});
