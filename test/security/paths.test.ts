@@ -337,3 +337,17 @@ describe("other files read back from disk", () => {
     expect(r.stderr).toContain(`error: report file ${LATEST} is not a regular file`);
   });
 });
+
+describe("report paths come from names, not from masked text", () => {
+  it("a secret equal to the pipeline name does not move the report to `reports/***/`", async () => {
+    put(
+      "pipelines/acme.yaml",
+      `${sourceBlock(url, `auth: { type: bearer, token: "\${env.TOKEN}" }`)}\nstreams:\n  s: { path: /s, records: $.data }\n`,
+    );
+    const r = await runCli(["run", "acme"], root, { TOKEN: "acme" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(file("reports/acme/latest.json"))).toBe(true);
+    expect(existsSync(file("reports/***"))).toBe(false);
+    expect((await runCli(["report", "acme"], root, { TOKEN: "acme" })).code).toBe(0);
+  });
+});
