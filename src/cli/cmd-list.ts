@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { listPipelineNames, pipelineFile } from "../config/load-pipeline.js";
+import { MAX_BYTES, readTextSync } from "../config/read-bounded.js";
 import { YAML_OPTIONS } from "../config/yaml-source.js";
 import { parseDocument } from "../vendor/config-libs.js";
 import { projectFor } from "./context.js";
@@ -22,7 +22,11 @@ export async function listCommand(io: CliIO): Promise<number> {
     let streams: string[] = [];
     try {
       // Read quietly: yaml's `parse` would print warnings on the real stderr, not io.stderr.
-      const parsed = parseDocument(readFileSync(pipelineFile(project, name)!, "utf8"), {
+      const text = readTextSync(pipelineFile(project, name)!, {
+        maxBytes: MAX_BYTES.pipeline,
+        what: "a pipeline file",
+      });
+      const parsed = parseDocument(text, {
         ...YAML_OPTIONS,
         logLevel: "silent",
       });

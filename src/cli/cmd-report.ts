@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config/errors.js";
 import { checkPipelineName } from "../config/load-pipeline.js";
+import { FileReadError, MiB, readTextSync } from "../config/read-bounded.js";
 import { formatDuration } from "../config/units.js";
 import type { RunReport } from "../report/report-types.js";
 import { fmtInt } from "../run/progress.js";
@@ -29,14 +30,31 @@ export async function reportCommand(
     io.stdout.write(`${path.join(dir, "latest.html")}\n`);
     return EXIT.ok;
   }
-  const text = readFileSync(jsonFile, "utf8");
+  // The report folder is read back like the state folder: bounded, and a file that is not a
+  // report is a clear error (it may have been edited, truncated, or written by another version).
+  const unusable = (problem: string) =>
+    new CliError(
+      `report file ${path.relative(io.cwd, jsonFile)} ${problem}; run \`pipelines run ${name}\` to write a new one`,
+      EXIT.config,
+    );
+  let text: string;
+  try {
+    text = readTextSync(jsonFile, { maxBytes: 64 * MiB, what: "a report" });
+  } catch (err) {
+    if (err instanceof FileReadError) throw unusable(err.message);
+    throw err;
+  }
   if (opts.json) {
     io.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
     return EXIT.ok;
   }
-  io.stdout.write(
-    `${formatReportSummary(JSON.parse(text) as RunReport)}\n  html: ${path.relative(io.cwd, path.join(dir, "latest.html"))}\n`,
-  );
+  let summary: string;
+  try {
+    summary = formatReportSummary(JSON.parse(text) as RunReport);
+  } catch {
+    throw unusable("is not a run report this version can read");
+  }
+  io.stdout.write(`${summary}\n  html: ${path.relative(io.cwd, path.join(dir, "latest.html"))}\n`);
   return EXIT.ok;
 }
 

@@ -5,8 +5,10 @@ import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { buildReport } from "../report/build-report.js";
 import { writeReport } from "../report/write-report.js";
 import { showProgress } from "../run/progress.js";
+import { newRunId } from "../run/run-id.js";
 import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
-import { newRunId, startPipelineRun } from "../run/run-pipeline.js";
+import { startPipelineRun } from "../run/run-pipeline.js";
+import { StateFileError, StateStore } from "../run/state.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
@@ -41,9 +43,18 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const locks: RunLock[] = [];
   try {
     for (const [i, plan] of plans.entries()) locks.push(await lockPipeline(plan, runIds[i]));
+    // The state folder is input: a state file that cannot be used stops the command before
+    // anything is sent, and is kept as it is (discarding it would be a silent full reload).
+    for (const plan of plans) await new StateStore(plan.dirs.state, plan.pipeline).read();
   } catch (err) {
     await Promise.all(locks.map((l) => l.release()));
     if (err instanceof PipelineLockedError) throw new CliError(err.message, EXIT.runFailed);
+    if (err instanceof StateFileError) {
+      throw new CliError(
+        `state file ${path.relative(io.cwd, err.file) || err.file} ${err.problem}. Nothing was sent. Fix the file, or move it away to start afresh: the next run then starts every incremental stream from \`initial\` (a full reload), and an oauth2 refresh token saved in it is lost`,
+        EXIT.config,
+      );
+    }
     throw err;
   }
   try {

@@ -192,6 +192,16 @@ function mapError(err: ErrorObject, path: (string | number)[], show: (v: unknown
   // header name) says what a name looks like; the others are left to the `propertyNames` error.
   const propertyName = (err as ErrorObject & { propertyName?: string }).propertyName;
   if (propertyName !== undefined && err.keyword !== "propertyNames") {
+    if (err.schemaPath === "#/definitions/streamName/not") {
+      // `.` and `..` have only allowed characters, but as a path component they climb.
+      return {
+        code: "bad_value",
+        keyPath: [...path, propertyName],
+        atKey: true,
+        message: `\`${propertyName}\` is not a stream name: a stream name is part of file names (\`<stream>.jsonl\`), so it cannot be \`.\` or \`..\``,
+        extra: { expected: "a name other than `.` and `..`", found: show(propertyName) },
+      };
+    }
     const def = err.schemaPath.match(/#\/definitions\/([A-Za-z]+)\/pattern$/)?.[1];
     if (err.keyword !== "pattern" || !def || !NAMED_PATTERNS[def]) return null;
     const { code, expected } = NAMED_PATTERNS[def];

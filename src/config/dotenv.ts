@@ -1,15 +1,27 @@
-import { readFileSync } from "node:fs";
+import { ConfigError } from "./errors.js";
+import { FileReadError, MAX_BYTES, readTextSync } from "./read-bounded.js";
 
 /**
  * Reads a `.env` file: `NAME=value` lines, `#` comments, optional `export `, single or double
- * quotes (double quotes understand \n). Returns {} when the file does not exist.
+ * quotes (double quotes understand \n). Returns {} when the file does not exist; a `.env` that is
+ * too large or not a regular file is a config error.
  */
 export function readDotenv(file: string): Record<string, string> {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    return {};
+    text = readTextSync(file, { maxBytes: MAX_BYTES.dotenv, what: "a .env file" });
+  } catch (err) {
+    if (!(err instanceof FileReadError) || err.problem === "missing") return {};
+    throw new ConfigError([
+      {
+        code: err.problem === "too_large" ? "file_too_large" : "not_a_file",
+        file,
+        line: 1,
+        column: 1,
+        path: "",
+        message: `the file ${err.message}`,
+      },
+    ]);
   }
   const out: Record<string, string> = {};
   for (const raw of text.split(/\r?\n/)) {

@@ -24,7 +24,9 @@ export type ConfigErrorCode =
   | "unknown_parent"
   | "parent_cycle"
   | "conflict"
-  | "project_config";
+  | "project_config"
+  | "file_too_large"
+  | "not_a_file";
 
 export interface ConfigIssue {
   code: ConfigErrorCode;

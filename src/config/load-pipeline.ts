@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { compileRecordSchema } from "../records/ajv.js";
 import { checkJsonPath } from "../records/jsonpath.js";
@@ -7,6 +7,7 @@ import { readDotenv } from "./dotenv.js";
 import { ConfigError, type ConfigIssue, closest } from "./errors.js";
 import type { PipelineFile } from "./pipeline-types.gen.js";
 import type { Project } from "./project.js";
+import { FileReadError, MAX_BYTES, readPipelineText, readTextSync } from "./read-bounded.js";
 import { basicCredential, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
 import { parseTemplate, renderTemplateSource, type TemplateSyntaxError } from "./templates.js";
 import { formatDuration, parseDuration } from "./units.js";
@@ -94,7 +95,7 @@ export function loadPipeline(
     ]);
   }
   const shown = path.relative(shownFrom(project), file) || file;
-  return loadPipelineText(project, name, shown, readFileSync(file, "utf8"), env);
+  return loadPipelineText(project, name, shown, readPipelineText(file, shown), env);
 }
 
 export function loadPipelineText(
@@ -747,17 +748,21 @@ function checkSemantics(
           schemaFile = path.join(project.schemasDir, s.schema);
           let text: string | null = null;
           try {
-            text = readFileSync(schemaFile, "utf8");
-          } catch {
-            const available = existsSync(project.schemasDir)
-              ? readdirSync(project.schemasDir).filter((f) => f.endsWith(".json"))
-              : [];
+            text = readTextSync(schemaFile, { maxBytes: MAX_BYTES.recordSchema, what: "a record schema" });
+          } catch (err) {
+            const problem = err instanceof FileReadError && err.problem !== "missing" ? err.message : null;
+            const available =
+              !problem && existsSync(project.schemasDir)
+                ? readdirSync(project.schemasDir).filter((f) => f.endsWith(".json"))
+                : [];
             const g = closest(s.schema, available);
             issues.push(
               src.issue(
-                "schema_missing",
+                problem ? "schema_invalid" : "schema_missing",
                 at("schema"),
-                `schema file \`${s.schema}\` not found in ${path.relative(shownFrom(project), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`,
+                problem
+                  ? `schema file \`${s.schema}\` ${problem}`
+                  : `schema file \`${s.schema}\` not found in ${path.relative(shownFrom(project), project.schemasDir) || "."}${g ? ` (did you mean \`${g}\`?)` : ""}`,
               ),
             );
           }

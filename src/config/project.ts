@@ -1,8 +1,10 @@
 import { realpath } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import type { Loader } from "../vendor/config-libs.js";
 import { importModule } from "../vendor/load-bundle.js";
 import { ConfigError, type ConfigIssue } from "./errors.js";
+import { MAX_BYTES, tooLargeMessage } from "./read-bounded.js";
 
 /** Where a project keeps its files, from the cosmiconfig `pipelines` config (or defaults). */
 export interface Project {
@@ -52,12 +54,29 @@ export const SEARCH_PLACES = [
 
 /** Finds the project config from `cwd` upwards; without one, `cwd` is the project root. */
 export async function loadProject(cwd: string): Promise<Project> {
-  const { cosmiconfig } = await import("../vendor/config-libs.js");
+  const { cosmiconfig, defaultLoaders } = await import("../vendor/config-libs.js");
+  // A YAML or JSON config is bounded like a pipeline file (package.json is the project's own).
+  const bounded =
+    (load: Loader): Loader =>
+    (filepath, content) => {
+      const size = Buffer.byteLength(content);
+      if (path.basename(filepath) !== "package.json" && size > MAX_BYTES.projectConfig)
+        throw new Error(`the file ${tooLargeMessage(size, "a project config", MAX_BYTES.projectConfig)}`);
+      return load(filepath, content);
+    };
   const explorer = cosmiconfig("pipelines", {
     searchPlaces: SEARCH_PLACES,
     // JavaScript configs are imported by importModule, not by cosmiconfig's import(): the bundled
     // CLI runs in a vm.Script, where Node 20 allows import() only behind an experimental flag.
-    loaders: { ".js": importConfig, ".mjs": importConfig, ".cjs": importConfig },
+    loaders: {
+      ".js": importConfig,
+      ".mjs": importConfig,
+      ".cjs": importConfig,
+      ".json": bounded(defaultLoaders[".json"]),
+      ".yaml": bounded(defaultLoaders[".yaml"]),
+      ".yml": bounded(defaultLoaders[".yml"]),
+      noExt: bounded(defaultLoaders.noExt),
+    },
     searchStrategy: "global",
     cache: false,
   });

@@ -9,7 +9,6 @@ import {
   type Node,
   type Pair,
   parseDocument,
-  type Scalar,
   type YAMLMap,
 } from "../vendor/config-libs.js";
 import { ConfigError, type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
@@ -19,8 +18,10 @@ export type KeyPath = ReadonlyArray<string | number>;
 /**
  * How every pipeline file is read. `merge`: YAML merge keys (`<<: *defaults`), which YAML 1.2
  * dropped but analysts know from docker-compose and CI files; keys written beside a merge win.
+ * `uniqueKeys: false`: yaml compares every key of a map with every other one (minutes for a map
+ * of 100,000 keys, and SIGTERM waits for it); YamlSource finds repeated keys in one pass instead.
  */
-export const YAML_OPTIONS = { uniqueKeys: true, prettyErrors: false, merge: true } as const;
+export const YAML_OPTIONS = { uniqueKeys: false, prettyErrors: false, merge: true } as const;
 
 /** A string scalar of the document with its key path and where its text starts. */
 export interface StringNode {
@@ -50,59 +51,62 @@ export class YamlSource {
     this.file = file;
     this.text = text;
     this.doc = parseDocument(text, { ...YAML_OPTIONS, lineCounter: this.lineCounter });
+    const found: { offset: number; issue: ConfigIssue }[] = [];
     for (const err of this.doc.errors) {
       const { line, column } = this.offsetToPos(err.pos[0]);
-      if (err.code === "DUPLICATE_KEY") {
-        const dup = this.duplicateKeyAt(err.pos[0]);
-        if (dup) {
-          const first = this.offsetToPos(dup.firstOffset);
-          const keyPath = formatKeyPath(dup.path);
-          this.syntaxIssues.push(
-            this.issueAt(
-              "duplicate_key",
-              line,
-              column,
-              keyPath,
-              `duplicate key \`${dup.path[dup.path.length - 1]}\`: it is already set at line ${first.line}; a key may appear once in a map`,
-              { expected: "each key once", found: `\`${dup.path[dup.path.length - 1]}\` twice` },
-            ),
-          );
-          continue;
-        }
-      }
       const code: ConfigErrorCode = err.code === "DUPLICATE_KEY" ? "duplicate_key" : "yaml_syntax";
       const message = err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, "");
-      this.syntaxIssues.push(this.issueAt(code, line, column, "", message));
+      found.push({ offset: err.pos[0], issue: this.issueAt(code, line, column, "", message) });
     }
+    for (const dup of this.duplicateKeys()) {
+      const { line, column } = this.offsetToPos(dup.offset);
+      const first = this.offsetToPos(dup.firstOffset);
+      const key = dup.path[dup.path.length - 1];
+      found.push({
+        offset: dup.offset,
+        issue: this.issueAt(
+          "duplicate_key",
+          line,
+          column,
+          formatKeyPath(dup.path),
+          `duplicate key \`${key}\`: it is already set at line ${first.line}; a key may appear once in a map`,
+          { expected: "each key once", found: `\`${key}\` twice` },
+        ),
+      });
+    }
+    found.sort((a, b) => a.offset - b.offset);
+    this.syntaxIssues.push(...found.map((f) => f.issue));
   }
 
-  /** The key path of the repeated key that starts at `offset`, and where its first occurrence is. */
-  private duplicateKeyAt(offset: number): { path: (string | number)[]; firstOffset: number } | null {
-    const walk = (
-      node: unknown,
-      at: (string | number)[],
-    ): { path: (string | number)[]; firstOffset: number } | null => {
+  /**
+   * Keys repeated in a map, in one pass over the document (a set of keys per map), without
+   * recursion (a deeply nested file must not overflow the stack). Merge keys (`<<`) may repeat.
+   */
+  private duplicateKeys(): { path: (string | number)[]; offset: number; firstOffset: number }[] {
+    const dups: { path: (string | number)[]; offset: number; firstOffset: number }[] = [];
+    const stack: { node: unknown; path: (string | number)[] }[] = [{ node: this.doc.contents, path: [] }];
+    while (stack.length) {
+      const { node, path } = stack.pop()!;
       if (isMap(node)) {
+        const seen = new Map<string, number>();
         for (const pair of node.items) {
-          if (!isPair(pair) || !isScalar(pair.key)) continue;
-          const key = pair.key as Scalar;
-          const keyPath = [...at, String(key.value)];
-          if (key.range?.[0] === offset) {
-            const first = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key.value);
-            return { path: keyPath, firstOffset: (first?.key as Node | undefined)?.range?.[0] ?? offset };
+          if (!isPair(pair)) continue;
+          if (isScalar(pair.key)) {
+            const k = pair.key.value;
+            if (typeof k === "symbol" || k === "<<") continue;
+            const name = String(k);
+            const offset = pair.key.range?.[0] ?? 0;
+            const first = seen.get(name);
+            if (first === undefined) seen.set(name, offset);
+            else dups.push({ path: [...path, name], offset, firstOffset: first });
+            stack.push({ node: pair.value, path: [...path, name] });
           }
-          const found = walk(pair.value, keyPath);
-          if (found) return found;
         }
       } else if (isSeq(node)) {
-        for (let i = 0; i < node.items.length; i++) {
-          const found = walk(node.items[i], [...at, i]);
-          if (found) return found;
-        }
+        for (let i = 0; i < node.items.length; i++) stack.push({ node: node.items[i], path: [...path, i] });
       }
-      return null;
-    };
-    return walk(this.doc.contents, []);
+    }
+    return dups;
   }
 
   /** The document's value; a merge of a non-map or an alias loop is a positioned config error. */

@@ -22,14 +22,16 @@ export async function writeReport(
   redactor: Redactor,
 ): Promise<WrittenReport> {
   const safe = redactor.value(report);
-  const dir = path.join(reportsDir, safe.pipeline);
+  // File names from the names as they are (checked names, never secrets): masking could turn a
+  // pipeline name into `***` and put the report where \`pipelines report\` does not look.
+  const dir = path.join(reportsDir, report.pipeline);
   const json = `${JSON.stringify(safe, null, 2)}\n`;
   // Paths in the report are relative to the project root; links are relative to the page.
   const linkBase = `${path.relative(dir, projectRoot).split(path.sep).join("/")}/`;
   const html = redactor.text(renderReportHtml(safe, { linkBase }));
   const out: WrittenReport = {
-    json: path.join(dir, `${safe.run_id}.json`),
-    html: path.join(dir, `${safe.run_id}.html`),
+    json: path.join(dir, `${report.run_id}.json`),
+    html: path.join(dir, `${report.run_id}.html`),
     latestJson: path.join(dir, "latest.json"),
     latestHtml: path.join(dir, "latest.html"),
   };

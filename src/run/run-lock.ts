@@ -1,10 +1,12 @@
-import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, rm, stat, utimes } from "node:fs/promises";
+import { existsSync, type Stats } from "node:fs";
+import { lstat, mkdir, open, readdir, rm, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import { quarantineFile } from "../compile/layout.js";
 import type { ExecutionPlan } from "../compile/plan.js";
+import { FileReadError, MAX_BYTES, readText } from "../config/read-bounded.js";
 import { rejectedPath } from "../outputs/writer.js";
+import { RUN_ID } from "./run-id.js";
 
 /**
  * One run of a pipeline at a time, and the leftovers of a killed one removed by the next.
@@ -17,6 +19,12 @@ import { rejectedPath } from "../outputs/writer.js";
  * `.takeover` file decides) and removes what that killed run left, found by its run id and pid:
  * temporary output files, partition scratch, temporary state and report files, sqlite staging
  * tables. Nothing of another run is touched.
+ *
+ * The lock is input like any file of the state folder: a lock that is not a regular file is
+ * refused (never followed, never read from a FIFO); one that does not have the shape we write
+ * (pid, host, run id as newRunId makes them) is treated as unreadable: held while it is younger
+ * than 10 s (a run writing it), stale after, and never used to find leftovers. Every leftover
+ * removed is inside the folder it was looked for in.
  */
 export class PipelineLockedError extends Error {}
 
@@ -53,17 +61,22 @@ export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<
     new PipelineLockedError(
       `another run of \`${plan.pipeline}\` is in progress (${who}); two runs at once would write the same outputs and state. Nothing was sent. If that process is gone, delete ${path.relative(plan.dirs.root, file)}`,
     );
+  const notALock = (f: string, kind: string) =>
+    new PipelineLockedError(
+      `${path.relative(plan.dirs.root, f)} is not a lock file (${kind}); nothing was sent. If no run of \`${plan.pipeline}\` is in progress, remove it`,
+    );
   let removed: string[] = [];
   if (!(await create(file, me))) {
-    const { held, holder } = await inspect(file);
+    const { held, holder } = await inspect(file, notALock);
     if (held) throw refuse(held);
     // Stale. Only one run takes it over: the one that creates the takeover file.
     const takeover = `${file}.takeover`;
-    const marker = await stat(takeover).catch(() => null);
+    const marker = await lstat(takeover).catch(() => null);
+    if (marker && !marker.isFile()) throw notALock(takeover, kindOf(marker));
     if (marker && Date.now() - marker.mtimeMs > 30_000) await rm(takeover, { force: true });
     if (!(await create(takeover, me))) throw refuse("a run that is starting");
     try {
-      const again = await inspect(file);
+      const again = await inspect(file, notALock);
       if (again.held || again.holder?.run_id !== holder?.run_id)
         throw refuse(again.held ?? "a run that is starting");
       await rm(file, { force: true });
@@ -83,7 +96,7 @@ export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<
     release: async () => {
       clearInterval(beat);
       // Only our own lock: never one another run took over meanwhile.
-      const current = await readHolder(file);
+      const current = await readHolder(file).catch(() => null);
       if (current?.run_id === runId) await rm(file, { force: true });
     },
   };
@@ -102,22 +115,57 @@ async function create(file: string, holder: Holder): Promise<boolean> {
   }
 }
 
+/** A regular file's holder; null when it is unreadable or not of the shape we write. */
 async function readHolder(file: string): Promise<Holder | null> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(file, "utf8")) as Holder;
+    text = await readText(file, { maxBytes: MAX_BYTES.lock, what: "a lock file", noFollow: true });
+  } catch (err) {
+    if (err instanceof FileReadError && err.problem !== "missing" && err.problem !== "too_large") throw err;
+    return null;
+  }
+  try {
+    return parseHolder(JSON.parse(text));
   } catch {
     return null;
   }
 }
 
+/** No control characters (the host and start time are shown in messages). */
+const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f]{1,255}$/;
+
+/** The holder when `v` has the shape `create` writes, else null. */
+function parseHolder(v: unknown): Holder | null {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return null;
+  const h = v as Record<string, unknown>;
+  if (!Number.isSafeInteger(h.pid) || (h.pid as number) <= 0) return null;
+  if (typeof h.host !== "string" || !PRINTABLE.test(h.host)) return null;
+  if (typeof h.run_id !== "string" || !RUN_ID.test(h.run_id)) return null;
+  if (typeof h.started_at !== "string" || !PRINTABLE.test(h.started_at)) return null;
+  return { pid: h.pid as number, host: h.host, run_id: h.run_id, started_at: h.started_at };
+}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return "a folder";
+  if (info.isSymbolicLink()) return "a symbolic link";
+  return "not a regular file";
+}
+
 /** Who holds the lock (`held`, for the message) or null when it is stale, and what it says. */
-async function inspect(file: string): Promise<{ held: string | null; holder: Holder | null }> {
-  const info = await stat(file).catch(() => null);
+async function inspect(
+  file: string,
+  notALock: (file: string, kind: string) => Error,
+): Promise<{ held: string | null; holder: Holder | null }> {
+  const info = await lstat(file).catch(() => null);
   if (!info) return { held: null, holder: null };
+  if (!info.isFile()) throw notALock(file, kindOf(info));
   const age = Date.now() - info.mtimeMs;
-  const holder = await readHolder(file);
+  const holder = await readHolder(file).catch((err: FileReadError) => {
+    throw notALock(file, err.problem === "folder" ? "a folder" : "not a regular file");
+  });
   if (!holder) {
-    // Unreadable: a run killed while writing it, or one writing it right now.
+    // Unreadable or not of our shape: a run killed while writing it, one writing it right now,
+    // or not a lock of ours. Never used to find leftovers.
     return { held: age < 10_000 ? "a run that is starting" : null, holder: null };
   }
   const sameHost = holder.host === hostname();
@@ -136,7 +184,16 @@ async function inspect(file: string): Promise<{ held: string | null; holder: Hol
 /** What the killed run `holder` left: found by its run id and pid, nothing of another run. */
 async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<string[]> {
   const removed: string[] = [];
+  // parseHolder checked it; a run id that names a path would remove what it names.
+  if (!RUN_ID.test(holder.run_id)) return removed;
+  const folders = [
+    plan.dirs.state,
+    plan.dirs.reports,
+    ...plan.streams.map((s) => path.dirname(s.output.path)),
+  ];
   const remove = async (file: string) => {
+    // Only inside the folders leftovers are looked for in, and never one of them.
+    if (!folders.some((dir) => isInside(dir, file))) return;
     if (!existsSync(file)) return;
     await rm(file, { recursive: true, force: true });
     removed.push(file);
@@ -173,4 +230,10 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
       for (const t of dropTables(file, tables)) removed.push(`${file} (table ${t})`);
   }
   return removed;
+}
+
+/** True when `file` is strictly inside `dir` (not `dir` itself, not through `..`). */
+function isInside(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== "" && rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
@@ -9,6 +8,7 @@ import { RequestExecutor } from "../http/executor.js";
 import { RateBudget } from "../http/rate-budget.js";
 import { RetryPolicy } from "../http/retry-policy.js";
 import { Semaphore } from "../http/semaphore.js";
+import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
 import { StateStore } from "./state.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
@@ -31,13 +31,6 @@ export interface PipelineRun {
   /** Live: progress renderers read these while the run goes. */
   results: StreamResult[];
   done: Promise<PipelineResult>;
-}
-
-export function newRunId(now = new Date()): string {
-  return `${now
-    .toISOString()
-    .replace(/[-:]/g, "")
-    .replace(/\.\d+Z$/, "Z")}-${randomBytes(3).toString("hex")}`;
 }
 
 export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan[] {

@@ -1,5 +1,6 @@
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, open, rename } from "node:fs/promises";
 import path from "node:path";
+import { FileReadError, MAX_BYTES, readText } from "../config/read-bounded.js";
 
 /** One JSON file per pipeline in the state folder. */
 export interface PipelineState {
@@ -9,6 +10,22 @@ export interface PipelineState {
   streams?: Record<string, { cursor: string | number; updated_at: string }>;
   /** A rotated OAuth2 refresh token (the file is written with mode 0600). */
   auth?: { refresh_token?: string };
+}
+
+/**
+ * A state file that cannot be used: not a regular file (a symbolic link is refused too, so state
+ * never comes from outside the state folder), too large, not JSON, or not of the shape above.
+ * It is never discarded (that would reset the cursors: a silent full reload); the run stops
+ * before anything is sent (cmd-run reads the state first) and the user fixes or moves the file.
+ * `problem` completes "state file <file> …" and never quotes the file (it may hold a token).
+ */
+export class StateFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`state file ${file} ${problem}`);
+  }
 }
 
 /**
@@ -23,16 +40,30 @@ export class StateStore {
     this.file = path.join(stateDir, `${pipeline}.json`);
   }
 
+  /** The state; `{ version: 1 }` when there is no file yet. Throws StateFileError. */
   async read(): Promise<PipelineState> {
+    let text: string;
     try {
-      const parsed = JSON.parse(await readFile(this.file, "utf8"));
-      return parsed && typeof parsed === "object" ? { version: 1, ...parsed } : { version: 1 };
+      text = await readText(this.file, { maxBytes: MAX_BYTES.state, what: "a state file", noFollow: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { version: 1 };
-      throw new Error(
-        `state file ${this.file} is not valid JSON (${(err as Error).message}); move it away to start afresh`,
+      if (!(err instanceof FileReadError)) throw err;
+      if (err.problem === "missing") return { version: 1 };
+      throw new StateFileError(this.file, err.message);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      // Only the position: V8 may quote the text, and the file may hold a refresh token.
+      const at = /position (\d+)/.exec((err as Error).message);
+      throw new StateFileError(
+        this.file,
+        `is not valid JSON${at ? ` (${positionIn(text, Number(at[1]))})` : ""}`,
       );
     }
+    const problem = checkState(parsed);
+    if (problem) throw new StateFileError(this.file, `has an unexpected shape: ${problem}`);
+    return { version: 1, ...(parsed as Partial<PipelineState>) };
   }
 
   update(change: (state: PipelineState) => PipelineState | undefined): Promise<void> {
@@ -45,6 +76,67 @@ export class StateStore {
     this.queue = next.catch(() => {});
     return next;
   }
+}
+
+function positionIn(text: string, offset: number): string {
+  const before = text.slice(0, offset).split("\n");
+  return `line ${before.length}, column ${before[before.length - 1].length + 1}`;
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** "a list", "a string", "null": what a value is, never what it says. */
+function kind(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a map";
+  return `a ${typeof v}`;
+}
+
+/** A key path for messages; a stream name read from the file is shown escaped. */
+function keyOf(name: string): string {
+  return /^[A-Za-z0-9_-]{1,100}$/.test(name)
+    ? `.${name}`
+    : `[${JSON.stringify(name.slice(0, 100)).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}]`;
+}
+
+/**
+ * What is wrong with a parsed state file, or null. Only the keys this version reads are checked
+ * (unknown keys are kept as they are): `version`, `updated_at`, `streams.<name>.cursor` and
+ * `.updated_at`, `auth.refresh_token`.
+ */
+export function checkState(v: unknown): string | null {
+  const expected = (key: string, what: string, found: unknown) =>
+    `\`${key}\`: expected ${what}, found ${kind(found)}`;
+  if (!isMap(v)) return `expected a map like {"version": 1, "streams": {…}}, found ${kind(v)}`;
+  if (v.version !== undefined && v.version !== 1)
+    return `\`version\`: expected 1, found ${typeof v.version === "number" ? v.version : kind(v.version)} (written by another version of pipelines?)`;
+  if (v.updated_at !== undefined && typeof v.updated_at !== "string")
+    return expected("updated_at", "a string", v.updated_at);
+  if (v.streams !== undefined) {
+    if (!isMap(v.streams)) return expected("streams", "a map", v.streams);
+    for (const [name, s] of Object.entries(v.streams)) {
+      const at = `streams${keyOf(name)}`;
+      if (!isMap(s)) return expected(at, "a map", s);
+      const c = s.cursor;
+      if (
+        c !== undefined &&
+        c !== null &&
+        typeof c !== "string" &&
+        !(typeof c === "number" && Number.isFinite(c))
+      )
+        return expected(`${at}.cursor`, "a string or a number", c);
+      if (s.updated_at !== undefined && typeof s.updated_at !== "string")
+        return expected(`${at}.updated_at`, "a string", s.updated_at);
+    }
+  }
+  if (v.auth !== undefined) {
+    if (!isMap(v.auth)) return expected("auth", "a map", v.auth);
+    if (v.auth.refresh_token !== undefined && typeof v.auth.refresh_token !== "string")
+      return expected("auth.refresh_token", "a string", v.auth.refresh_token);
+  }
+  return null;
 }
 
 export async function writeAtomic(file: string, text: string, mode = 0o600): Promise<void> {

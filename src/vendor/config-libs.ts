@@ -6,7 +6,8 @@ import _Ajv2020 from "ajv/dist/2020.js";
 import _addFormats from "ajv-formats";
 
 export type { ErrorObject, Options as AjvOptions, ValidateFunction } from "ajv";
-export { cosmiconfig } from "cosmiconfig";
+export type { Loader } from "cosmiconfig";
+export { cosmiconfig, defaultLoaders } from "cosmiconfig";
 export { JSONPath } from "jsonpath-plus";
 export type { Document, Node, Pair, Scalar, YAMLMap } from "yaml";
 export { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
