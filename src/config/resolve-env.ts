@@ -1,4 +1,4 @@
-import { typesAt } from "./check-format.js";
+import { typesAt } from "./format-schema.js";
 import { deepMerge } from "./plain-values.js";
 import type { Project } from "./project.js";
 import { keepsTemplates } from "./rules/templates.js";
