@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
  * Reads a `.env` file: `NAME=value` lines, `#` comments, optional `export `, single or double
  * quotes (double quotes understand \n). Returns {} when the file does not exist.
  */
+// Not util.parseEnv (Node 20.12+): it cuts `a#b` to `a` (a `#` in a password) and `"x \"y\""` at the \".
 export function readDotenv(file: string): Record<string, string> {
   let text: string;
   try {
