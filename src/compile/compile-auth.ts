@@ -1,3 +1,4 @@
+import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Auth } from "../config/pipeline-types.gen.js";
 import { parseDuration } from "../config/units.js";
 import type { AuthPlan } from "./plan.js";
@@ -7,9 +8,13 @@ type Compilers = { [K in Auth["type"]]: (auth: Extract<Auth, { type: K }>) => Au
 /** One compile function per auth type; the registry is the map. */
 export const authCompilers: Compilers = {
   none: () => ({ type: "none" }),
-  bearer: (a) => ({ type: "bearer", token: a.token, scheme: a.scheme ?? "Bearer" }),
-  basic: (a) => ({ type: "basic", username: a.username, password: a.password ?? "" }),
-  api_key: (a) => ({ type: "api_key", name: a.name, value: a.value, in: a.in ?? "header" }),
+  bearer: (a) => ({ type: "bearer", token: a.token, scheme: a.scheme ?? DEFAULTS.authBearer.scheme }),
+  basic: (a) => ({
+    type: "basic",
+    username: a.username,
+    password: a.password ?? DEFAULTS.authBasic.password,
+  }),
+  api_key: (a) => ({ type: "api_key", name: a.name, value: a.value, in: a.in ?? DEFAULTS.authApiKey.in }),
   oauth2: (a) => ({
     type: "oauth2",
     tokenUrl: a.token_url,
@@ -18,8 +23,8 @@ export const authCompilers: Compilers = {
     clientSecret: a.client_secret ?? null,
     refreshToken: a.refresh_token ?? null,
     scope: a.scope ?? null,
-    clientAuth: a.client_auth ?? "body",
-    refreshBeforeMs: parseDuration(a.refresh_before ?? "60s"),
+    clientAuth: a.client_auth ?? DEFAULTS.authOAuth2.client_auth,
+    refreshBeforeMs: parseDuration(a.refresh_before ?? DEFAULTS.authOAuth2.refresh_before),
   }),
 };
 

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Output, Validation } from "../config/pipeline-types.gen.js";
 import { fillTemplate, parseTemplate } from "../config/templates.js";
 import type { OutputPlan, ValidationPlan } from "./plan.js";
@@ -9,8 +10,8 @@ export function compileOutput(
   output: Output | undefined,
   ctx: { pipeline: string; stream: string; root: string; outDir: string },
 ): OutputPlan {
-  const format = output?.format ?? "jsonl";
-  const mode = output?.mode ?? "replace";
+  const format = output?.format ?? DEFAULTS.output.format;
+  const mode = output?.mode ?? DEFAULTS.output.mode;
   let file: string;
   if (output?.path) {
     const filled = fillTemplate(parseTemplate(output.path).parts, (ns) =>
@@ -29,8 +30,8 @@ export function compileOutput(
 
 export function compileValidation(v: Validation | undefined): ValidationPlan {
   return {
-    invalidRecords: v?.invalid_records ?? "skip",
-    maxInvalidRatio: v?.max_invalid_ratio ?? 0.05,
-    drift: v?.drift ?? "warn",
+    invalidRecords: v?.invalid_records ?? DEFAULTS.validation.invalid_records,
+    maxInvalidRatio: v?.max_invalid_ratio ?? DEFAULTS.validation.max_invalid_ratio,
+    drift: v?.drift ?? DEFAULTS.validation.drift,
   };
 }

@@ -1,3 +1,4 @@
+import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Paginate } from "../config/pipeline-types.gen.js";
 import type { PaginatorCommon, PaginatorPlan } from "./plan.js";
 
@@ -12,28 +13,28 @@ export const paginatorCompilers: Compilers = {
     type: "cursor",
     cursorPath: p.cursor ?? null,
     cursorHeader: p.cursor_header?.toLowerCase() ?? null,
-    param: p.param ?? "cursor",
-    in: p.in ?? "query",
+    param: p.param ?? DEFAULTS.paginateCursor.param,
+    in: p.in ?? DEFAULTS.paginateCursor.in,
     hasMore: p.has_more ?? null,
     done: p.done ?? null,
   }),
   offset: (p) => ({
     type: "offset",
-    offsetParam: p.offset_param ?? "offset",
-    limitParam: p.limit_param ?? "limit",
-    limit: p.limit ?? 100,
-    start: p.start ?? 0,
+    offsetParam: p.offset_param ?? DEFAULTS.paginateOffset.offset_param,
+    limitParam: p.limit_param ?? DEFAULTS.paginateOffset.limit_param,
+    limit: p.limit ?? DEFAULTS.paginateOffset.limit,
+    start: p.start ?? DEFAULTS.paginateOffset.start,
     total: p.total ?? null,
   }),
   page: (p) => ({
     type: "page",
-    pageParam: p.page_param ?? "page",
-    start: p.start ?? 1,
+    pageParam: p.page_param ?? DEFAULTS.paginatePage.page_param,
+    start: p.start ?? DEFAULTS.paginatePage.start,
     sizeParam: p.size_param ?? null,
     size: p.size ?? null,
     totalPages: p.total_pages ?? null,
   }),
-  link_header: (p) => ({ type: "link_header", rel: p.rel ?? "next" }),
+  link_header: (p) => ({ type: "link_header", rel: p.rel ?? DEFAULTS.paginateLinkHeader.rel }),
   next_url: (p) => ({ type: "next_url", next: p.next, hasMore: p.has_more ?? null, done: p.done ?? null }),
 };
 
@@ -41,8 +42,8 @@ export function compilePaginator(p: Paginate | undefined): PaginatorPlan {
   const cfg = p ?? { type: "none" as const };
   const common: PaginatorCommon = {
     maxPages: cfg.max_pages ?? null,
-    maxEmptyPages: cfg.max_empty_pages ?? 3,
-    stopOnEmptyPage: cfg.stop_on_empty_page ?? false,
+    maxEmptyPages: cfg.max_empty_pages ?? DEFAULTS.paginateCommon.max_empty_pages,
+    stopOnEmptyPage: cfg.stop_on_empty_page ?? DEFAULTS.paginateCommon.stop_on_empty_page,
   };
   const specific = (
     paginatorCompilers[cfg.type] as (x: Paginate) => Omit<PaginatorPlan, keyof PaginatorCommon>

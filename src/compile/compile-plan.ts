@@ -1,3 +1,4 @@
+import { DEFAULTS } from "../config/defaults.gen.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Stream } from "../config/pipeline-types.gen.js";
 import { escapeTemplate } from "../config/templates.js";
@@ -49,13 +50,17 @@ function compileStream(
 ): StreamPlan {
   const templated = s.parent !== undefined;
   const flatten =
-    s.flatten === true ? { separator: "_" } : s.flatten ? { separator: s.flatten.separator ?? "_" } : null;
+    s.flatten === true
+      ? { separator: DEFAULTS.stream_flatten.separator }
+      : s.flatten
+        ? { separator: s.flatten.separator ?? DEFAULTS.stream_flatten.separator }
+        : null;
   const inc = s.incremental;
   return {
     name,
     parent: s.parent ?? null,
     request: {
-      method: s.method ?? "GET",
+      method: s.method ?? DEFAULTS.stream.method,
       // A child stream's path is joined too (its `${parent.…}` templates are filled per parent
       // record); only a path that starts with a template can turn out absolute, so it waits.
       url: templated && s.path.startsWith("${") ? s.path : joinUrl(source.baseUrl, s.path),
@@ -66,7 +71,7 @@ function compileStream(
       templated,
     },
     paginator: compilePaginator(s.paginate),
-    records: s.records ?? "$",
+    records: s.records ?? DEFAULTS.stream.records,
     errorPath: s.error_path ?? null,
     fields: s.fields
       ? Object.entries(s.fields).map(([field, path]) => ({
@@ -89,12 +94,12 @@ function compileStream(
       ? {
           cursorField: inc.cursor_field,
           param: inc.param,
-          in: inc.in ?? "query",
+          in: inc.in ?? DEFAULTS.incremental.in,
           initial: inc.initial ?? null,
           lookbackMs: inc.lookback === undefined ? 0 : parseDuration(inc.lookback),
         }
       : null,
-    onPartitionError: s.on_partition_error ?? "fail",
+    onPartitionError: s.on_partition_error ?? DEFAULTS.stream.on_partition_error,
     output: compileOutput(loaded.config.output, { ...ctx, stream: name }),
   };
 }

@@ -1,8 +1,7 @@
+import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Source } from "../config/pipeline-types.gen.js";
 import { parseDuration, parseSize } from "../config/units.js";
 import type { ParamsPlan, RateLimitPlan, RetryPlan, SourcePlan } from "./plan.js";
-
-export const DEFAULT_ON_STATUS = [408, 425, 429, 500, 502, 503, 504];
 
 export function compileSource(source: Source): SourcePlan {
   const base = new URL(source.base_url);
@@ -12,21 +11,21 @@ export function compileSource(source: Source): SourcePlan {
     // Case-insensitive: project defaults' `Accept` and the file's `accept` are one header.
     headers: mergeHeaders(source.headers),
     params: compileParams(source.params),
-    timeoutMs: parseDuration(source.timeout ?? "30s"),
+    timeoutMs: parseDuration(source.timeout ?? DEFAULTS.source.timeout),
     retry: compileRetry(source.retry),
     rateLimit: compileRateLimit(source.rate_limit),
-    concurrency: source.concurrency ?? 4,
+    concurrency: source.concurrency ?? DEFAULTS.source.concurrency,
     allowedOrigins: (source.allowed_hosts ?? []).map(toOrigin),
-    maxResponseBytes: parseSize(source.max_response_size ?? "64MiB"),
+    maxResponseBytes: parseSize(source.max_response_size ?? DEFAULTS.source.max_response_size),
   };
 }
 
 function compileRetry(retry: Source["retry"]): RetryPlan {
   return {
-    maxAttempts: retry?.max_attempts ?? 5,
-    initialDelayMs: parseDuration(retry?.initial_delay ?? "1s"),
-    maxDelayMs: parseDuration(retry?.max_delay ?? "60s"),
-    onStatus: retry?.on_status ?? DEFAULT_ON_STATUS,
+    maxAttempts: retry?.max_attempts ?? DEFAULTS.retry.max_attempts,
+    initialDelayMs: parseDuration(retry?.initial_delay ?? DEFAULTS.retry.initial_delay),
+    maxDelayMs: parseDuration(retry?.max_delay ?? DEFAULTS.retry.max_delay),
+    onStatus: retry?.on_status ?? [...DEFAULTS.retry.on_status],
   };
 }
 

@@ -6,6 +6,7 @@ import { FileReadError, MAX_BYTES, readTextSync } from "./read-bounded.js";
  * quotes (double quotes understand \n). Returns {} when the file does not exist; a `.env` that is
  * too large or not a regular file is a config error.
  */
+// Not util.parseEnv (Node 20.12+): it cuts `a#b` to `a` (a `#` in a password) and `"x \"y\""` at the \".
 export function readDotenv(file: string): Record<string, string> {
   let text: string;
   try {

@@ -110,3 +110,26 @@ export function closest(word: string, candidates: Iterable<string>): string | un
     ? best
     : undefined;
 }
+
+/**
+ * In file order, and each mistake once: text merged into several places (`<<: *anchor`) is
+ * checked at each of them, but written once; the issue names the other places in its hint.
+ */
+export function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  const byPlace = new Map<string, { issue: ConfigIssue; also: string[] }>();
+  for (const issue of issues) {
+    const key = `${issue.file}:${issue.line}:${issue.column}:${issue.code}:${issue.message}`;
+    const seen = byPlace.get(key);
+    if (!seen) byPlace.set(key, { issue, also: [] });
+    else if (issue.path && issue.path !== seen.issue.path && !seen.also.includes(issue.path))
+      seen.also.push(issue.path);
+  }
+  const out = [...byPlace.values()].map(({ issue, also }) => {
+    if (!also.length) return issue;
+    const merged = `also at ${also.map((p) => `\`${p}\``).join(", ")}, which merge${also.length === 1 ? "s" : ""} this text`;
+    return { ...issue, hint: issue.hint ? `${issue.hint}; ${merged}` : merged };
+  });
+  return out.sort((a, b) =>
+    a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1,
+  );
+}

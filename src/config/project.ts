@@ -146,3 +146,8 @@ async function importConfig(filepath: string): Promise<unknown> {
   const mod = await importModule(pathToFileURL(await realpath(filepath)).href);
   return mod.default;
 }
+
+/** File names in messages are relative to the directory the command runs in. */
+export function shownFrom(project: Project): string {
+  return project.cwd ?? process.cwd();
+}

@@ -227,7 +227,7 @@ describe("one small pipeline per paginate type", () => {
   });
 
   it("covers every paginate type of the schema", async () => {
-    const { typeNames } = await import("../../src/config/check-format.js");
+    const { typeNames } = await import("../../src/config/format-schema.js");
     const covered = new Set(cases.map((c) => c[2].type));
     expect([...covered].sort()).toEqual([...typeNames("paginate")].sort());
   });
@@ -326,7 +326,7 @@ describe("one small pipeline per auth type", () => {
 
   it("defaults to none and covers every auth type of the schema", async () => {
     expect(compilePlan(loadOk(project, base(""))).auth).toEqual({ type: "none" });
-    const { typeNames } = await import("../../src/config/check-format.js");
+    const { typeNames } = await import("../../src/config/format-schema.js");
     expect([...new Set(cases.map((c) => c[2].type))].sort()).toEqual([...typeNames("auth")].sort());
   });
 });

@@ -1,0 +1,74 @@
+// Generated from schemas/pipeline.schema.json by scripts/gen-types.mjs. Do not edit.
+
+/** The `default` of every setting that has one in the format, by schema definition. */
+export const DEFAULTS = {
+  pipeline: {
+    version: 1,
+  },
+  source: {
+    timeout: "30s",
+    concurrency: 4,
+    max_response_size: "64MiB",
+  },
+  retry: {
+    max_attempts: 5,
+    initial_delay: "1s",
+    max_delay: "60s",
+    on_status: [408, 425, 429, 500, 502, 503, 504],
+  },
+  authBearer: {
+    scheme: "Bearer",
+  },
+  authBasic: {
+    password: "",
+  },
+  authApiKey: {
+    in: "header",
+  },
+  authOAuth2: {
+    client_auth: "body",
+    refresh_before: "60s",
+  },
+  stream: {
+    method: "GET",
+    records: "$",
+    flatten: false,
+    on_partition_error: "fail",
+  },
+  stream_flatten: {
+    separator: "_",
+  },
+  paginateCommon: {
+    max_empty_pages: 3,
+    stop_on_empty_page: false,
+  },
+  paginateCursor: {
+    param: "cursor",
+    in: "query",
+  },
+  paginateOffset: {
+    offset_param: "offset",
+    limit_param: "limit",
+    limit: 100,
+    start: 0,
+  },
+  paginatePage: {
+    page_param: "page",
+    start: 1,
+  },
+  paginateLinkHeader: {
+    rel: "next",
+  },
+  incremental: {
+    in: "query",
+  },
+  output: {
+    format: "jsonl",
+    mode: "replace",
+  },
+  validation: {
+    invalid_records: "skip",
+    max_invalid_ratio: 0.05,
+    drift: "warn",
+  },
+} as const;
