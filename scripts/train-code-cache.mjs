@@ -92,7 +92,7 @@ streams:
     });
     if (code !== 0) throw new Error(`pipelines ${args.join(" ")} exited with ${code}:\n${stderr}`);
   }
-  const caches = ["app", "config", "records"].flatMap((d) =>
+  const caches = ["app", "config", "lang"].flatMap((d) =>
     readdirSync(path.join(root, "dist", d))
       .filter((f) => f.endsWith(".v8cache"))
       .map((f) => `dist/${d}/${f}`),

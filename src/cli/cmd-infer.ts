@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
-import { RunError } from "../http/errors.js";
 import { SchemaInferrer } from "../records/infer-schema.js";
 import { sampleStream } from "../run/sample.js";
-import { writeAtomic } from "../run/state.js";
+import { writeAtomic } from "../shared/atomic-write.js";
+import { RunError } from "../shared/errors.js";
+import { plural } from "../shared/format.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
@@ -48,7 +49,7 @@ export async function inferCommand(
       if (got.records === 0) {
         // A schema of nothing would accept anything, and look like a result.
         io.stderr.write(
-          `${stream.name}: no records to infer from: ${got.pages} page${got.pages === 1 ? "" : "s"} fetched, none with records at \`${stream.records}\` (check the records path against a real response); nothing written\n`,
+          `${stream.name}: no records to infer from: ${plural(got.pages, "page")} fetched, none with records at \`${stream.records}\` (check the records path against a real response); nothing written\n`,
         );
         code = EXIT.runFailed;
         continue;

@@ -2,13 +2,14 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config/errors.js";
 import { checkPipelineName } from "../config/load-pipeline.js";
-import { Redactor } from "../config/secrets.js";
 import { HttpClient } from "../http/client.js";
-import { quote, TransportError } from "../http/errors.js";
 import { parseLinkHeader } from "../http/link-header.js";
-import { stripBom } from "../records/json-text.js";
-import { compileJsonPath } from "../records/jsonpath.js";
-import { writeAtomic } from "../run/state.js";
+import { compileJsonPath } from "../lang/jsonpath.js";
+import { writeAtomic } from "../shared/atomic-write.js";
+import { quote, TransportError } from "../shared/errors.js";
+import { plural } from "../shared/format.js";
+import { stripBom } from "../shared/json-text.js";
+import { Redactor } from "../shared/secrets.js";
 import { projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
@@ -104,7 +105,7 @@ export async function initCommand(
       );
     }
     io.stderr.write(
-      `probed ${shown}: ${probe.recordCount} record${probe.recordCount === 1 ? "" : "s"} at \`${probe.recordsPath}\`, pagination \`${probe.paginate}\`${probe.errorPath ? `, errors at \`${probe.errorPath}\`` : ""} — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
+      `probed ${shown}: ${plural(probe.recordCount, "record")} at \`${probe.recordsPath}\`, pagination \`${probe.paginate}\`${probe.errorPath ? `, errors at \`${probe.errorPath}\`` : ""} — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
     );
   } else {
     text = scaffold(name, null, null);

@@ -3,9 +3,9 @@ import path from "node:path";
 import { ConfigError } from "../config/errors.js";
 import { checkPipelineName } from "../config/load-pipeline.js";
 import { FileReadError, MiB, readTextSync } from "../config/read-bounded.js";
-import { formatDuration } from "../config/units.js";
 import type { RunReport } from "../report/report-types.js";
 import { fmtInt } from "../run/progress.js";
+import { formatDuration } from "../shared/units.js";
 import { projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 

@@ -8,11 +8,11 @@ import { showProgress } from "../run/progress.js";
 import { newRunId } from "../run/run-id.js";
 import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
 import { startPipelineRun } from "../run/run-pipeline.js";
-import { StateFileError, StateStore } from "../run/state.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
+import { VERSION } from "../shared/version.js";
+import { StateFileError, StateStore } from "../state/state-store.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import { VERSION } from "./main.js";
 
 export interface RunCommandOptions {
   stream?: string[];

@@ -2,6 +2,7 @@ import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
 import { ConfigError } from "../config/errors.js";
 import { listPipelineNames } from "../config/load-pipeline.js";
+import { plural } from "../shared/format.js";
 import { load, projectFor } from "./context.js";
 import { type CliIO, EXIT } from "./io.js";
 
@@ -22,7 +23,7 @@ export async function validateCommand(io: CliIO, names: string[]): Promise<numbe
       const loaded = load(io, project, name);
       const plan = compilePlan(loaded);
       io.stdout.write(
-        `ok   ${name} (${plan.streams.length} stream${plan.streams.length === 1 ? "" : "s"}: ${plan.streams.map((s) => s.name).join(", ")})\n`,
+        `ok   ${name} (${plural(plan.streams.length, "stream")}: ${plan.streams.map((s) => s.name).join(", ")})\n`,
       );
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
@@ -34,7 +35,7 @@ export async function validateCommand(io: CliIO, names: string[]): Promise<numbe
   }
   if (failed) {
     io.stderr.write(
-      `${failed} of ${targets.length} pipeline${targets.length === 1 ? "" : "s"} invalid (${errors} error${errors === 1 ? "" : "s"}); nothing was sent.\n`,
+      `${failed} of ${plural(targets.length, "pipeline")} invalid (${plural(errors, "error")}); nothing was sent.\n`,
     );
     return EXIT.config;
   }

@@ -1,8 +1,6 @@
-export interface Output {
-  write(chunk: string): unknown;
-  isTTY?: boolean;
-  columns?: number;
-}
+import type { Output } from "../shared/output.js";
+
+export type { Output };
 
 /** Everything a command touches of the outside world, so tests can run the CLI in-process. */
 export interface CliIO {

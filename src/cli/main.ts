@@ -1,8 +1,9 @@
-import { readFileSync } from "node:fs";
 import { ConfigError } from "../config/errors.js";
+import { plural } from "../shared/format.js";
+import { TerminalOutput } from "../shared/terminal.js";
+import { VERSION } from "../shared/version.js";
 import { Command, CommanderError, InvalidArgumentError } from "../vendor/cli-libs.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import { TerminalOutput } from "./terminal.js";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -14,10 +15,6 @@ function positiveInt(value: string): number {
     throw new InvalidArgumentError(`expected a whole number above 0, found \`${value}\``);
   return n;
 }
-
-export const VERSION: string = JSON.parse(
-  readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
-).version;
 
 /**
  * The CLI as a function: parses argv, runs one command, returns its exit code. Commands are
@@ -152,9 +149,7 @@ Format reference: README.md ("Pipeline file format").
       return EXIT.config;
     }
     if (err instanceof ConfigError) {
-      io.stderr.write(
-        `${err.message}\n${err.issues.length} error${err.issues.length === 1 ? "" : "s"}; nothing was sent.\n`,
-      );
+      io.stderr.write(`${err.message}\n${plural(err.issues.length, "error")}; nothing was sent.\n`);
       return EXIT.config;
     }
     if (err instanceof CliError) {

@@ -1,6 +1,6 @@
 import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Auth } from "../config/pipeline-types.gen.js";
-import { parseDuration } from "../config/units.js";
+import { parseDuration } from "../shared/units.js";
 import type { AuthPlan } from "./plan.js";
 
 type Compilers = { [K in Auth["type"]]: (auth: Extract<Auth, { type: K }>) => AuthPlan };

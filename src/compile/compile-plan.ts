@@ -2,12 +2,13 @@ import { DEFAULTS } from "../config/defaults.gen.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Stream } from "../config/pipeline-types.gen.js";
 import { escapeTemplate } from "../config/templates.js";
-import { parseDuration } from "../config/units.js";
-import { compileJsonPath } from "../records/jsonpath.js";
+import { compileJsonPath } from "../lang/jsonpath.js";
+import { parseDuration } from "../shared/units.js";
+import { joinUrl } from "../shared/url.js";
 import { compileAuth } from "./compile-auth.js";
 import { compileOutput, compileValidation } from "./compile-output.js";
 import { compilePaginator } from "./compile-paginator.js";
-import { compileParams, compileSource, joinUrl, mergeHeaders } from "./compile-source.js";
+import { compileParams, compileSource, mergeHeaders } from "./compile-source.js";
 import type { ExecutionPlan, ParamsPlan, SourcePlan, StreamPlan } from "./plan.js";
 
 /** Config → ExecutionPlan. Pure: no network, no file writes. */

@@ -1,6 +1,6 @@
 import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Source } from "../config/pipeline-types.gen.js";
-import { parseDuration, parseSize } from "../config/units.js";
+import { parseDuration, parseSize } from "../shared/units.js";
 import type { ParamsPlan, RateLimitPlan, RetryPlan, SourcePlan } from "./plan.js";
 
 export function compileSource(source: Source): SourcePlan {
@@ -69,20 +69,4 @@ export function mergeHeaders(
     }
   }
   return out;
-}
-
-/**
- * `base_url` + `path`: the base path is kept whether or not the path starts with `/`
- * (`https://api.x/v1` + `/users` → `https://api.x/v1/users`); an absolute URL is used as is.
- * A query string in base_url (`?api-version=2`) is kept too, after the path's own.
- */
-export function joinUrl(baseUrl: string, path: string): string {
-  if (/^https?:\/\//i.test(path)) return path;
-  const base = new URL(baseUrl);
-  const basePath = base.pathname.replace(/\/+$/, "");
-  const rel = path.startsWith("/") ? path : `/${path}`;
-  const joined = `${base.origin}${basePath}${rel}`;
-  if (!base.search) return joined;
-  const query = base.search.slice(1);
-  return joined.includes("?") ? `${joined}&${query}` : `${joined}?${query}`;
 }

@@ -1,6 +1,6 @@
 import path from "node:path";
-import { MASK, type Redactor, SENSITIVE_HEADERS } from "../config/secrets.js";
-import { formatDuration } from "../config/units.js";
+import { MASK, type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
+import { formatDuration } from "../shared/units.js";
 import type { AuthPlan, ExecutionPlan, PaginatorPlan, ParamsPlan, StreamPlan } from "./plan.js";
 
 /** The plan as it may be shown: auth fields, sensitive headers and every secret value masked. */

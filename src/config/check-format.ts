@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import type { ErrorObject, ValidateFunction } from "../records/ajv.js";
+import type { ErrorObject, ValidateFunction } from "../lang/ajv.js";
 import { loadBundle } from "../vendor/load-bundle.js";
 import { type ConfigIssue, describeValue } from "./errors.js";
 import { mapError } from "./format-messages.js";

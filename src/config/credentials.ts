@@ -1,5 +1,5 @@
+import { basicCredential, SENSITIVE_HEADERS } from "../shared/secrets.js";
 import { isMap } from "./plain-values.js";
-import { basicCredential, SENSITIVE_HEADERS } from "./secrets.js";
 
 /** Auth keys that name or configure a credential rather than hold one. */
 const AUTH_PUBLIC_KEYS = new Set([

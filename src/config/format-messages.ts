@@ -1,4 +1,4 @@
-import type { ErrorObject } from "../records/ajv.js";
+import type { ErrorObject } from "../lang/ajv.js";
 import { type ConfigErrorCode, type ConfigIssue, closest } from "./errors.js";
 import { type SchemaNode, typeNames } from "./format-schema.js";
 

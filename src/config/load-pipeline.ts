@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
+import { Redactor } from "../shared/secrets.js";
 import { checkFormat } from "./check-format.js";
 import { credentialValues } from "./credentials.js";
 import { readDotenv } from "./dotenv.js";
@@ -13,7 +14,6 @@ import { checkComponents, streamsOf } from "./rules/index.js";
 import type { RuleIssue } from "./rules/rule.js";
 import { type RecordSchemas, readRecordSchemas } from "./rules/schema-files.js";
 import { checkTemplates, type TemplateSite } from "./rules/templates.js";
-import { Redactor } from "./secrets.js";
 import { userinfoIssues } from "./url-secrets.js";
 import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
 

@@ -1,7 +1,7 @@
 import { promisify } from "node:util";
 import zlib from "node:zlib";
+import { firstBytes, RunError, TransportError } from "../shared/errors.js";
 import { Pool } from "../vendor/http-libs.js";
-import { firstBytes, RunError, TransportError } from "./errors.js";
 
 export interface HttpRequest {
   method: "GET" | "POST";

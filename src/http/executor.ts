@@ -1,54 +1,17 @@
 import { STATUS_CODES } from "node:http";
 import type { SourcePlan } from "../compile/plan.js";
-import { MASK, type Redactor, SENSITIVE_HEADERS } from "../config/secrets.js";
-import { formatDuration } from "../config/units.js";
+import { cut, quote, RunError, TransportError, URL_CHARS } from "../shared/errors.js";
+import { plural } from "../shared/format.js";
+import { MASK, type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
+import { sleep } from "../shared/sleep.js";
+import { formatDuration } from "../shared/units.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
-import { cut, quote, RunError, TransportError, URL_CHARS } from "./errors.js";
 import { checkMove } from "./origin-policy.js";
 import { parseRemaining, parseReset, type RateBudget } from "./rate-budget.js";
+import { type RequestStats, requestWarnings } from "./request-stats.js";
 import type { RetryPolicy } from "./retry-policy.js";
-import { type Semaphore, sleep } from "./semaphore.js";
-
-/** Counters a stream keeps about its requests, shown in the summary and the report. */
-export interface RequestStats {
-  requests: number;
-  /** Retries by cause: `status_503`, `reset`, `timeout`, `truncated`, `rate_limited`, `token_refresh`… */
-  retries: Record<string, number>;
-  rateLimitWaits: { count: number; ms: number };
-  /** Redirects marked permanent (301, 308): the API moved, the pipeline should follow it. */
-  movedPermanently: { count: number; first: string | null };
-  /** Responses whose `rate_limit.remaining_header` was not a number (ignored), and the first value. */
-  unreadableRemaining: { count: number; first: string | null };
-}
-
-export function newRequestStats(): RequestStats {
-  return {
-    requests: 0,
-    retries: {},
-    rateLimitWaits: { count: 0, ms: 0 },
-    movedPermanently: { count: 0, first: null },
-    unreadableRemaining: { count: 0, first: null },
-  };
-}
-
-/** The warnings a stream's request counters call for, in the summary and the report. */
-function requestWarnings(stats: RequestStats, remainingHeader: string | null): string[] {
-  const out: string[] = [];
-  const moved = stats.movedPermanently;
-  if (moved.count) {
-    out.push(
-      `${moved.count} request${moved.count === 1 ? " was" : "s were"} redirected permanently (${moved.first}${moved.count > 1 ? ", …" : ""}): the API moved; point the pipeline at the new address`,
-    );
-  }
-  const odd = stats.unreadableRemaining;
-  if (odd.count) {
-    out.push(
-      `${odd.count} response${odd.count === 1 ? "" : "s"} had a \`${remainingHeader}\` header that is not a number (${odd.first}): ignored, no wait until reset was made for ${odd.count === 1 ? "it" : "them"}`,
-    );
-  }
-  return out;
-}
+import type { Semaphore } from "./semaphore.js";
 
 export interface ExecutorDeps {
   source: SourcePlan;
@@ -308,8 +271,4 @@ const MAX_REDIRECTS = 5;
 
 function count(stats: RequestStats, cause: string): void {
   stats.retries[cause] = (stats.retries[cause] ?? 0) + 1;
-}
-
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }

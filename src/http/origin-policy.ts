@@ -1,4 +1,4 @@
-import { RunError } from "./errors.js";
+import { RunError } from "../shared/errors.js";
 
 /** Where requests of a pipeline may go: base_url's origin, and the origins of `allowed_hosts`. */
 export interface OriginPolicy {

@@ -1,5 +1,5 @@
 import type { RateLimitPlan } from "../compile/plan.js";
-import { sleep } from "./semaphore.js";
+import { sleep } from "../shared/sleep.js";
 
 interface Window {
   limit: number;

@@ -1,6 +1,6 @@
 import type { RateLimitPlan, RetryPlan } from "../compile/plan.js";
+import type { TransportError } from "../shared/errors.js";
 import type { HttpResponse } from "./client.js";
-import type { TransportError } from "./errors.js";
 import { parseRemaining, parseReset, parseRetryAfter } from "./rate-budget.js";
 
 /** What to do after an attempt that did not succeed. */

@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import type { OutputPlan } from "../compile/plan.js";
-import { isInheritedName, ownField, stringifyJson } from "../records/json-text.js";
 import type { Row } from "../records/shape.js";
+import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
 import { AtomicFile, fileExists, SpanReader } from "./atomic-file.js";
 import {
   combine,

@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import type { OutputPlan } from "../compile/plan.js";
-import { parseJson, stringifyJson } from "../records/json-text.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
 import { AtomicFile, fileExists, readLines, SpanReader } from "./atomic-file.js";
 import {
   combine,

@@ -20,8 +20,8 @@
  * temporary body file: sequentially, plus one positioned read per record that moves.
  */
 import type { OutputPlan } from "../compile/plan.js";
-import { isInheritedName, ownField, stringifyJson } from "../records/json-text.js";
 import type { Row } from "../records/shape.js";
+import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
 import type { AtomicFile } from "./atomic-file.js";
 
 /**

@@ -2,9 +2,9 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { OutputPlan } from "../compile/plan.js";
-import { RunError } from "../http/errors.js";
-import { isInheritedName, ownField, stringifyJson } from "../records/json-text.js";
 import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
 import { requireKeyForMerge } from "./merge.js";
 import type { RecordWriter, WriterContext } from "./writer.js";
 

@@ -1,5 +1,5 @@
-import { compileRecordSchema, type ValidateFunction } from "./ajv.js";
-import { setOwn } from "./json-text.js";
+import { compileRecordSchema, type ValidateFunction } from "../lang/ajv.js";
+import { setOwn } from "../shared/json-text.js";
 import { type JsonType, jsonType } from "./quality.js";
 
 /**

@@ -1,7 +1,7 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
-import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
-import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "./ajv.js";
-import { hasBigInt, ownField, stringifyJson, withNumbers } from "./json-text.js";
+import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
+import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
+import type { DriftReport, ErrorGroup, FieldStats } from "./quality-types.js";
 import type { Row } from "./shape.js";
 
 /** One validation error of one record, as written to the quarantine file. */

@@ -1,6 +1,6 @@
 import type { StreamPlan } from "../compile/plan.js";
-import { MAX_NESTING, nestingError, setOwn } from "./json-text.js";
-import { type CompiledPath, compileJsonPath } from "./jsonpath.js";
+import { type CompiledPath, compileJsonPath } from "../lang/jsonpath.js";
+import { MAX_NESTING, nestingError, setOwn } from "../shared/json-text.js";
 
 export type Row = Record<string, unknown>;
 

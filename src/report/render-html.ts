@@ -1,9 +1,10 @@
+import { plural as pluralOf } from "../shared/format.js";
 /**
  * The analyst-facing run report: one self-contained HTML page (inline CSS, SVG and a little JS for
  * sorting tables; no network). Everything is rendered here, so the page reads the same with
  * JavaScript off. Every string from the report is API data: it is escaped, never embedded raw.
  */
-import { formatDuration as formatDurationOf } from "../config/units.js";
+import { formatDuration as formatDurationOf } from "../shared/units.js";
 import type { DriftReport, ErrorGroup, FieldStats, RunReport, StreamReport } from "./report-types.js";
 
 export interface RenderHtmlOptions {
@@ -31,7 +32,7 @@ const e = escapeHtml;
 
 const NUM = new Intl.NumberFormat("en-US");
 const num = (n: number): string => NUM.format(n);
-const plural = (n: number, one: string, many = `${one}s`): string => `${num(n)} ${n === 1 ? one : many}`;
+const plural = (n: number, one: string, many = `${one}s`): string => pluralOf(n, one, many, num);
 
 export function formatPercent(ratio: number): string {
   const v = ratio * 100;

@@ -1,6 +1,6 @@
 import path from "node:path";
-import type { Redactor } from "../config/secrets.js";
-import { writeAtomic } from "../run/state.js";
+import { writeAtomic } from "../shared/atomic-write.js";
+import type { Redactor } from "../shared/secrets.js";
 import { renderReportHtml } from "./render-html.js";
 import type { RunReport } from "./report-types.js";
 

@@ -1,12 +1,12 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import type { StreamPlan } from "../compile/plan.js";
-import { cut, QUOTE_CHARS, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
-import { parseJson, stringifyJson } from "../records/json-text.js";
 import type { Row, Shaper } from "../records/shape.js";
+import { cut, QUOTE_CHARS, RunError } from "../shared/errors.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
 import { applyIncremental } from "./incremental.js";
 import { type Lane, OrderedSink } from "./ordered-sink.js";
 import { pull } from "./pull.js";

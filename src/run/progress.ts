@@ -1,5 +1,5 @@
-import type { Output } from "../cli/io.js";
-import { rawOutput, terminalText } from "../cli/terminal.js";
+import type { Output } from "../shared/output.js";
+import { rawOutput, terminalText } from "../shared/terminal.js";
 import type { StreamResult } from "./stream-result.js";
 
 const nf = new Intl.NumberFormat("en-US");

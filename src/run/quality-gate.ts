@@ -1,6 +1,6 @@
 import type { ValidationPlan } from "../compile/plan.js";
 import type { StreamQuality } from "../records/quality.js";
-import type { DriftReport } from "../report/report-types.js";
+import type { DriftReport } from "../records/quality-types.js";
 
 /** Why the data-quality policy refuses to commit a stream: the invalid ratio, `drift: fail`. */
 export interface Rejection {

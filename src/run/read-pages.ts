@@ -1,7 +1,6 @@
 import type { StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
-import { quote, RunError } from "../http/errors.js";
-import type { RequestExecutor, RequestStats } from "../http/executor.js";
+import type { RequestExecutor } from "../http/executor.js";
 import { checkMove } from "../http/origin-policy.js";
 import { guardPaginator } from "../http/paginators/guards.js";
 import {
@@ -11,8 +10,10 @@ import {
   type StopReason,
 } from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
-import { parseJson, stringifyJson } from "../records/json-text.js";
-import { compileJsonPath } from "../records/jsonpath.js";
+import type { RequestStats } from "../http/request-stats.js";
+import { compileJsonPath } from "../lang/jsonpath.js";
+import { quote, RunError } from "../shared/errors.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
 
 /** One fetched page: what was asked, what came back, and the records selected from it. */
 export interface Page {

@@ -1,14 +1,14 @@
 import { rm } from "node:fs/promises";
 import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
-import type { Redactor } from "../config/secrets.js";
-import { RunError } from "../http/errors.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
 import type { RecordWriter } from "../outputs/writer.js";
-import { stringifyJson } from "../records/json-text.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { stringifyJson } from "../shared/json-text.js";
+import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
 import type { StreamResult } from "./stream-result.js";
 

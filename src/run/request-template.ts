@@ -1,10 +1,10 @@
-import { joinUrl } from "../compile/compile-source.js";
 import type { StreamPlan } from "../compile/plan.js";
 import { fillTemplate, parseTemplate, type TemplatePart } from "../config/templates.js";
-import { RunError } from "../http/errors.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
-import { stringifyJson } from "../records/json-text.js";
 import { getPath, type Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { stringifyJson } from "../shared/json-text.js";
+import { joinUrl } from "../shared/url.js";
 
 /**
  * A child stream's request with `${parent.…}` templates, parsed once and filled per parent record.

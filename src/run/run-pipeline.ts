@@ -1,16 +1,17 @@
 import { rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
-import type { Redactor } from "../config/secrets.js";
 import { createAuth } from "../http/auth/create-auth.js";
 import { HttpClient } from "../http/client.js";
 import { RequestExecutor } from "../http/executor.js";
 import { RateBudget } from "../http/rate-budget.js";
 import { RetryPolicy } from "../http/retry-policy.js";
 import { Semaphore } from "../http/semaphore.js";
+import type { Redactor } from "../shared/secrets.js";
+import { VERSION } from "../shared/version.js";
+import { StateStore } from "../state/state-store.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
-import { StateStore } from "./state.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
 
 export interface RunOptions {
@@ -56,7 +57,7 @@ export function openSession(
     timeoutMs: plan.source.timeoutMs,
     maxResponseBytes: plan.source.maxResponseBytes,
     connections: plan.source.concurrency,
-    userAgent: `pipelines/${TOOL_VERSION}`,
+    userAgent: `pipelines/${VERSION}`,
   });
   const state = new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
@@ -74,8 +75,6 @@ export function openSession(
   });
   return { client, state, auth, executor };
 }
-
-const TOOL_VERSION = "0.1";
 
 /** Starts every stream of a plan; streams run concurrently, requests share one budget. */
 export function startPipelineRun(

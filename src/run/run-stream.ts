@@ -1,9 +1,10 @@
 import type { StreamPlan } from "../compile/plan.js";
-import { MESSAGE_CHARS, quote, RunError } from "../http/errors.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import { StreamQuality } from "../records/quality.js";
 import { compileShaper } from "../records/shape.js";
+import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
+import { plural } from "../shared/format.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { runPartitions } from "./partitions.js";
 import { pull } from "./pull.js";
@@ -141,7 +142,7 @@ async function saveCursor(
       : stop?.code === "max_pages" || stop?.code === "max_empty_pages"
         ? `${stop.code} stopped the stream while the API still had a next page`
         : failed
-          ? `${failed} partition${failed === 1 ? "" : "s"} failed`
+          ? `${plural(failed, "partition")} failed`
           : null;
   if (partial) {
     result.warnings.push(

@@ -1,7 +1,7 @@
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
-import type { Redactor } from "../config/secrets.js";
-import { RunError } from "../http/errors.js";
 import { compileShaper, type Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import type { Redactor } from "../shared/secrets.js";
 import { pull } from "./pull.js";
 import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";

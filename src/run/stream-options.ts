@@ -1,5 +1,5 @@
 import type { ValidationPlan } from "../compile/plan.js";
-import type { StateStore } from "./state.js";
+import type { StateStore } from "../state/state-store.js";
 
 /** How a stream runs: settings of the run and of the pipeline that every stream shares. */
 export interface StreamRunOptions {

@@ -1,8 +1,7 @@
-import type { RunErrorKind } from "../http/errors.js";
-import { newRequestStats, type RequestStats } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
-
-import type { DriftReport, ErrorGroup, FieldStats } from "../report/report-types.js";
+import { newRequestStats, type RequestStats } from "../http/request-stats.js";
+import type { DriftReport, ErrorGroup, FieldStats } from "../records/quality-types.js";
+import type { RunErrorKind } from "../shared/errors.js";
 
 /** rejected: fetched fine, but the invalid-record threshold or `drift: fail` refused to commit it. */
 export type StreamStatus = "waiting" | "running" | "ok" | "failed" | "skipped" | "rejected";

@@ -1,5 +1,6 @@
 import path from "node:path";
-import { formatDuration } from "../config/units.js";
+import { plural } from "../shared/format.js";
+import { formatDuration } from "../shared/units.js";
 import { fmtInt } from "./progress.js";
 import type { PipelineResult, StreamResult } from "./stream-result.js";
 
@@ -15,8 +16,8 @@ export function formatSummary(result: PipelineResult, root: string): string {
     result.status === "ok"
       ? "ok"
       : result.status === "quality_failed"
-        ? `DATA QUALITY CHECK FAILED (${failed} of ${result.streams.length} stream${result.streams.length === 1 ? "" : "s"} not committed)`
-        : `FAILED (${failed} of ${result.streams.length} stream${result.streams.length === 1 ? "" : "s"})`;
+        ? `DATA QUALITY CHECK FAILED (${failed} of ${plural(result.streams.length, "stream")} not committed)`
+        : `FAILED (${failed} of ${plural(result.streams.length, "stream")})`;
   lines.push(`${result.pipeline}: ${verdict} in ${formatDuration(result.durationMs)} · run ${result.runId}`);
   const header = [
     "stream",

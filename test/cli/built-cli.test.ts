@@ -66,8 +66,8 @@ describe("the bundled CLI of the build", () => {
       [
         "app/pipelines.cjs",
         "config/pipeline-validator.cjs",
-        "records/meta-2020-12.cjs",
-        "records/meta-draft-07.cjs",
+        "lang/meta-2020-12.cjs",
+        "lang/meta-draft-07.cjs",
       ],
     );
     for (const l of loads) expect(l, l.file).toMatchObject({ cached: true, rejected: false });

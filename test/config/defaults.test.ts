@@ -6,7 +6,7 @@ import { compileAuth } from "../../src/compile/compile-auth.js";
 import { compileOutput, compileValidation } from "../../src/compile/compile-output.js";
 import { compilePaginator } from "../../src/compile/compile-paginator.js";
 import { compilePlan } from "../../src/compile/compile-plan.js";
-import { parseDuration, parseSize } from "../../src/config/units.js";
+import { parseDuration, parseSize } from "../../src/shared/units.js";
 import { loadOk, tempProject } from "./helpers.js";
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { classify } from "../../src/http/client.js";
-import { RunError, TransportError } from "../../src/http/errors.js";
+import { RunError, TransportError } from "../../src/shared/errors.js";
 
 const errno = (code: string, message = code) => Object.assign(new Error(message), { code });
 

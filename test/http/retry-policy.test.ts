@@ -2,8 +2,8 @@
 import { describe, expect, it } from "vitest";
 import type { RateLimitPlan, RetryPlan } from "../../src/compile/plan.js";
 import type { HttpResponse } from "../../src/http/client.js";
-import { TransportError } from "../../src/http/errors.js";
 import { RetryPolicy } from "../../src/http/retry-policy.js";
+import { TransportError } from "../../src/shared/errors.js";
 
 const RETRY: RetryPlan = { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 1000, onStatus: [429, 500, 503] };
 const RL: RateLimitPlan = {

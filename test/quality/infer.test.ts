@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { compileRecordSchema } from "../../src/records/ajv.js";
+import { compileRecordSchema } from "../../src/lang/ajv.js";
 import { dataset, startApiServer, type TestServer } from "../server/api-server.js";
 import { cli, newProject, type Project } from "./helpers.js";
 

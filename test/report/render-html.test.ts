@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { formatDuration } from "../../src/config/units.js";
 import { formatPercent, overallStatus, renderReportHtml } from "../../src/report/render-html.js";
 import type { FieldStats, RunReport } from "../../src/report/report-types.js";
+import { formatDuration } from "../../src/shared/units.js";
 import { emptyStream, sampleReport, XSS } from "./fixture.js";
 
 const ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;";

@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { formatDuration } from "../../src/config/units.js";
+import { formatDuration } from "../../src/shared/units.js";
 import {
   closeServer,
   listenLocal,

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import Database from "better-sqlite3";
 import { readCsv } from "../../src/outputs/csv-writer.js";
 
-import { parseJson } from "../../src/records/json-text.js";
+import { parseJson } from "../../src/shared/json-text.js";
 
 import { closeServer, listenLocal, runPipeline, sourceBlock, type TempProject } from "../run/helpers.js";
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { MAX_NESTING } from "../../src/records/json-text.js";
+import { MAX_NESTING } from "../../src/shared/json-text.js";
 import { type TempProject, tempProject } from "../run/helpers.js";
 import { type BodyServer, bodyServer, expected, FORMATS, readRecords, runFormat } from "./helpers.js";
 

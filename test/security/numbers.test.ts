@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files use `${parent.…}` templates
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { mayHoldBigInteger, parseJson, stringifyJson } from "../../src/records/json-text.js";
+import { mayHoldBigInteger, parseJson, stringifyJson } from "../../src/shared/json-text.js";
 import { listFiles, runPipeline, type TempProject, tempProject } from "../run/helpers.js";
 import { type BodyServer, bodyServer, expected, FORMATS, readRecords, runFormat } from "./helpers.js";
 

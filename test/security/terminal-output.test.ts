@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
-import { terminalText } from "../../src/cli/terminal.js";
+import { terminalText } from "../../src/shared/terminal.js";
 import { runCli } from "../cli/helpers.js";
 import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "../run/helpers.js";
 

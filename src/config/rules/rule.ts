@@ -1,4 +1,4 @@
-import { checkJsonPath } from "../../records/jsonpath.js";
+import { checkJsonPath } from "../../lang/jsonpath.js";
 import type { ConfigErrorCode, ConfigIssue } from "../errors.js";
 import type { KeyPath } from "../yaml-source.js";
 

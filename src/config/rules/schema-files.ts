@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
-import { compileRecordSchema } from "../../records/ajv.js";
+import { compileRecordSchema } from "../../lang/ajv.js";
 import { closest } from "../errors.js";
 import type { Stream } from "../pipeline-types.gen.js";
 import { type Project, shownFrom } from "../project.js";

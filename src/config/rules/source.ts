@@ -1,6 +1,6 @@
+import { formatDuration, parseDuration } from "../../shared/units.js";
 import { DEFAULTS } from "../defaults.gen.js";
 import type { Source } from "../pipeline-types.gen.js";
-import { formatDuration, parseDuration } from "../units.js";
 import { type RuleIssue, ruleIssue } from "./rule.js";
 
 /** `source`: a base URL that parses, retry delays in order, allowed hosts that are origins. */

@@ -1,5 +1,5 @@
 import type { HttpRequest } from "../client.js";
-import type { RequestStats } from "../executor.js";
+import type { RequestStats } from "../request-stats.js";
 
 /**
  * Puts credentials on requests to the API's own origin. Every provider knows the secrets it

@@ -1,6 +1,6 @@
 import type { ExecutionPlan } from "../../compile/plan.js";
-import type { Redactor } from "../../config/secrets.js";
-import type { StateStore } from "../../run/state.js";
+import type { Redactor } from "../../shared/secrets.js";
+import type { StateStore } from "../../state/state-store.js";
 import type { HttpClient } from "../client.js";
 import type { RateBudget } from "../rate-budget.js";
 import type { RetryPolicy } from "../retry-policy.js";

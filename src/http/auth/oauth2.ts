@@ -1,14 +1,15 @@
 import type { AuthPlan } from "../../compile/plan.js";
-import type { Redactor } from "../../config/secrets.js";
-import { formatDuration } from "../../config/units.js";
-import { parseJson, stringifyJson } from "../../records/json-text.js";
-import type { StateStore } from "../../run/state.js";
+import { quote, RunError, TransportError } from "../../shared/errors.js";
+import { plural } from "../../shared/format.js";
+import { parseJson, stringifyJson } from "../../shared/json-text.js";
+import type { Redactor } from "../../shared/secrets.js";
+import { sleep } from "../../shared/sleep.js";
+import { formatDuration } from "../../shared/units.js";
+import type { StateStore } from "../../state/state-store.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
-import { quote, RunError, TransportError } from "../errors.js";
-import type { RequestStats } from "../executor.js";
 import type { RateBudget } from "../rate-budget.js";
+import type { RequestStats } from "../request-stats.js";
 import type { RetryPolicy } from "../retry-policy.js";
-import { sleep } from "../semaphore.js";
 import type { AuthProvider } from "./auth.js";
 
 type OAuth2Plan = Extract<AuthPlan, { type: "oauth2" }>;
@@ -198,7 +199,7 @@ export class OAuth2Auth implements AuthProvider {
         if (res) return res; // the caller reads the endpoint's error
         throw new RunError(
           "auth",
-          `token endpoint ${this.shownTokenUrl} failed after ${attempt} attempt${attempt === 1 ? "" : "s"}: ${quote(failure!.message, this.deps.redactor)}`,
+          `token endpoint ${this.shownTokenUrl} failed after ${plural(attempt, "attempt")}: ${quote(failure!.message, this.deps.redactor)}`,
         );
       }
       if (stats) stats.retries[`token_${step.cause}`] = (stats.retries[`token_${step.cause}`] ?? 0) + 1;

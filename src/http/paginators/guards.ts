@@ -1,4 +1,5 @@
-import { RunError } from "../errors.js";
+import { RunError } from "../../shared/errors.js";
+import { plural } from "../../shared/format.js";
 import type { FetchedPage, NextStep, PageRequest, Paginator } from "./paginator.js";
 
 /** The rules every paginator shares, from the stream's `paginate` settings. */
@@ -71,7 +72,7 @@ export function guardPaginator(
     if (print && previous && sameRecords(print, previous)) {
       throw new RunError(
         "pagination_loop",
-        `pagination loop: page ${pages} has the same ${page.recordCount} record${page.recordCount === 1 ? "" : "s"} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter. Stopping rather than fetching the same page for ever`,
+        `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter. Stopping rather than fetching the same page for ever`,
         { pointer: shown(print.url) },
       );
     }

@@ -1,4 +1,4 @@
-import { RunError } from "../errors.js";
+import { RunError } from "../../shared/errors.js";
 import type { PageRequest } from "./paginator.js";
 
 /** What undici accepts in a header value (RFC 9110 field-value): no CR, LF, NUL or other controls. */

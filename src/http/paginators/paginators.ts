@@ -1,6 +1,6 @@
 import type { PaginatorPlan, PaginatorType } from "../../compile/plan.js";
-import { stringifyJson } from "../../records/json-text.js";
-import { compileJsonPath } from "../../records/jsonpath.js";
+import { compileJsonPath } from "../../lang/jsonpath.js";
+import { stringifyJson } from "../../shared/json-text.js";
 import { parseLinkHeader } from "../link-header.js";
 import { inject } from "./inject.js";
 import {

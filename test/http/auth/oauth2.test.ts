@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AuthPlan } from "../../../src/compile/plan.js";
-import { Redactor } from "../../../src/config/secrets.js";
 import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
 import { HttpClient } from "../../../src/http/client.js";
-import { newRequestStats } from "../../../src/http/executor.js";
+import { newRequestStats } from "../../../src/http/request-stats.js";
 import { RetryPolicy } from "../../../src/http/retry-policy.js";
-import { StateStore } from "../../../src/run/state.js";
+import { Redactor } from "../../../src/shared/secrets.js";
+import { StateStore } from "../../../src/state/state-store.js";
 import { closeServer, listenLocal } from "../../run/helpers.js";
 
 type OAuth2Plan = Extract<AuthPlan, { type: "oauth2" }>;

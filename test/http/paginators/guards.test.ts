@@ -1,8 +1,8 @@
 /** The rules every paginator shares (guards.ts), given requests and responses. */
 import { describe, expect, it } from "vitest";
-import { RunError } from "../../../src/http/errors.js";
 import { type GuardRules, guardPaginator } from "../../../src/http/paginators/guards.js";
 import { createPaginator } from "../../../src/http/paginators/paginators.js";
+import { RunError } from "../../../src/shared/errors.js";
 import { drive, plan } from "./helpers.js";
 
 const rules = (over: Partial<GuardRules> = {}): GuardRules => ({

@@ -1,6 +1,6 @@
-import { mkdir, open, rename } from "node:fs/promises";
 import path from "node:path";
 import { FileReadError, MAX_BYTES, readText } from "../config/read-bounded.js";
+import { writeAtomic } from "../shared/atomic-write.js";
 
 /** One JSON file per pipeline in the state folder. */
 export interface PipelineState {
@@ -137,17 +137,4 @@ export function checkState(v: unknown): string | null {
       return expected("auth.refresh_token", "a string", v.auth.refresh_token);
   }
   return null;
-}
-
-export async function writeAtomic(file: string, text: string, mode = 0o600): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await open(tmp, "w", mode);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
 }

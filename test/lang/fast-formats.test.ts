@@ -1,6 +1,6 @@
 import { fullFormats } from "ajv-formats/dist/formats.js";
 import { describe, expect, it } from "vitest";
-import { isDateTime } from "../../src/records/fast-formats.js";
+import { isDateTime } from "../../src/lang/fast-formats.js";
 
 const ajvDateTime = (fullFormats as any)["date-time"].validate as (s: string) => boolean;
 

@@ -1,6 +1,6 @@
 /**
  * Record schemas are checked against their draft's meta-schema by a validator the build
- * precompiles (dist/records/meta-<draft>.cjs), not by ajv's own `validateSchema` at each start.
+ * precompiles (dist/lang/meta-<draft>.cjs), not by ajv's own `validateSchema` at each start.
  * These tests hold both (the precompiled one and the from-sources fallback) to ajv's verdict and
  * message on a corpus of valid and broken schemas.
  */
@@ -12,7 +12,7 @@ import _Ajv from "ajv";
 import _Ajv2020 from "ajv/dist/2020.js";
 import _addFormats from "ajv-formats";
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileRecordSchema, type Draft, metaSchemaValidator } from "../../src/records/ajv.js";
+import { compileRecordSchema, type Draft, metaSchemaValidator } from "../../src/lang/ajv.js";
 import { ensureBuilt } from "../built.js";
 
 const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;

@@ -52,14 +52,14 @@ const metaValidators = new Map<Draft, ValidateFunction>();
 
 /**
  * The validator of a draft's meta-schema. The build precompiles both (scripts/gen-validator.mjs →
- * dist/records/meta-<draft>.cjs): ajv would otherwise compile the meta-schema at the first
+ * dist/lang/meta-<draft>.cjs): ajv would otherwise compile the meta-schema at the first
  * record schema of every start, about 45 ms. From sources (tests) it is compiled here.
  */
 export function metaSchemaValidator(draft: Draft): ValidateFunction {
   let validate = metaValidators.get(draft);
   if (validate) return validate;
   // `../records/`: the same path from dist/records/ and from the bundle in dist/app/.
-  const built = new URL(`../records/meta-${draft}.cjs`, import.meta.url);
+  const built = new URL(`../lang/meta-${draft}.cjs`, import.meta.url);
   if (existsSync(built)) {
     const mod = loadBundle(built);
     validate = (mod.default ?? mod) as ValidateFunction;

@@ -1,4 +1,4 @@
-import { RunError } from "../http/errors.js";
+import { RunError } from "./errors.js";
 
 /**
  * JSON text of API data in and out, exactly:

@@ -3,7 +3,7 @@
  * pipeline (env values, auth fields, sensitive headers) and their encoded forms, and replaces
  * them with `***` in any text or value.
  */
-import { MAX_NESTING, nestingError, setOwn } from "../records/json-text.js";
+import { MAX_NESTING, nestingError, setOwn } from "./json-text.js";
 
 export const MASK = "***";
 export const SENSITIVE_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);

@@ -1,4 +1,4 @@
-import type { Output } from "./io.js";
+import type { Output } from "./output.js";
 
 // C0 controls but tab and newline, DEL, C1 controls (U+009B is a one-character CSI on some
 // terminals), and the bidi overrides and isolates that reorder what is displayed.

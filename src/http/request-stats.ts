@@ -1,0 +1,41 @@
+import { plural } from "../shared/format.js";
+
+/** Counters a stream keeps about its requests, shown in the summary and the report. */
+export interface RequestStats {
+  requests: number;
+  /** Retries by cause: `status_503`, `reset`, `timeout`, `truncated`, `rate_limited`, `token_refresh`… */
+  retries: Record<string, number>;
+  rateLimitWaits: { count: number; ms: number };
+  /** Redirects marked permanent (301, 308): the API moved, the pipeline should follow it. */
+  movedPermanently: { count: number; first: string | null };
+  /** Responses whose `rate_limit.remaining_header` was not a number (ignored), and the first value. */
+  unreadableRemaining: { count: number; first: string | null };
+}
+
+export function newRequestStats(): RequestStats {
+  return {
+    requests: 0,
+    retries: {},
+    rateLimitWaits: { count: 0, ms: 0 },
+    movedPermanently: { count: 0, first: null },
+    unreadableRemaining: { count: 0, first: null },
+  };
+}
+
+/** The warnings a stream's request counters call for, in the summary and the report. */
+export function requestWarnings(stats: RequestStats, remainingHeader: string | null): string[] {
+  const out: string[] = [];
+  const moved = stats.movedPermanently;
+  if (moved.count) {
+    out.push(
+      `${moved.count} request${moved.count === 1 ? " was" : "s were"} redirected permanently (${moved.first}${moved.count > 1 ? ", …" : ""}): the API moved; point the pipeline at the new address`,
+    );
+  }
+  const odd = stats.unreadableRemaining;
+  if (odd.count) {
+    out.push(
+      `${plural(odd.count, "response")} had a \`${remainingHeader}\` header that is not a number (${odd.first}): ignored, no wait until reset was made for ${odd.count === 1 ? "it" : "them"}`,
+    );
+  }
+  return out;
+}
