@@ -48,5 +48,7 @@ export async function pull(
       if (p) await p;
     }
   }
-  return pages.stop!;
+  // Reading ends with a stop reason unless it threw; this loop never leaves it early.
+  if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
+  return pages.stop;
 }

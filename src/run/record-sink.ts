@@ -103,30 +103,29 @@ export class RecordSink {
     return this.writer?.duplicates?.() ?? 0;
   }
 
-  /** The data-quality policy refused the run: keep its records aside when the writer can. */
+  /**
+   * The data-quality policy refused the run: keep its records aside when the writer can. (Each
+   * commit step lets go of its file only once it succeeded: a failure leaves it to `abort`.)
+   */
   async reject(): Promise<string | null> {
     const writer = this.writer!;
+    const kept = writer.keepRejected ? await writer.keepRejected() : (await writer.abort(), null);
     this.writer = null;
-    if (writer.keepRejected) return writer.keepRejected();
-    await writer.abort();
-    return null;
+    return kept;
   }
 
   async commitOutput(): Promise<void> {
-    const writer = this.writer!;
+    await this.writer!.commit();
     this.writer = null;
-    await writer.commit();
   }
 
   /** The quarantine describes this run: replace the previous one, or remove it when all is valid. */
   async commitSideFiles(): Promise<void> {
-    const quarantine = this.quarantine;
-    this.quarantine = null;
-    if (quarantine) await quarantine.commit();
+    if (this.quarantine) await this.quarantine.commit();
     else await rm(this.quarantinePath, { force: true });
-    const keep = this.keep;
+    this.quarantine = null;
+    if (this.keep) await this.keep.commit();
     this.keep = null;
-    if (keep) await keep.commit();
   }
 
   /** The stream failed: nothing it wrote becomes visible. */

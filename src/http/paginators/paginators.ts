@@ -73,9 +73,10 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
  */
 function readCount(v: unknown): number | null | { bad: string } {
   if (v === undefined || v === null) return null;
-  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  // A total beyond 2^53 arrives as a BigInt (exact parsing): as a count, the nearest number will do.
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : typeof v === "bigint" ? Number(v) : v;
   if (typeof n === "number" && Number.isFinite(n) && n >= 0) return n;
-  const text = JSON.stringify(v) ?? String(v);
+  const text = stringifyJson(v) ?? String(v);
   return { bad: text.length > 40 ? `${text.slice(0, 39)}…` : text };
 }
 

@@ -13,6 +13,7 @@ import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
 import { HttpClient } from "../../../src/http/client.js";
 import { newRequestStats } from "../../../src/http/request-stats.js";
 import { RetryPolicy } from "../../../src/http/retry-policy.js";
+import { RunError } from "../../../src/shared/errors.js";
 import { Redactor } from "../../../src/shared/secrets.js";
 import { StateStore } from "../../../src/state/state-store.js";
 import { closeServer, listenLocal } from "../../run/helpers.js";
@@ -143,6 +144,20 @@ describe("OAuth2Auth", () => {
     const { auth } = provider();
     await expect(auth.start()).rejects.toThrow(/asked to wait 2m.*longer than retry\.max_delay/);
     expect(forms).toHaveLength(1);
+  });
+
+  it("an interruption during the token endpoint's backoff ends it as `aborted`, not a raw AbortError", async () => {
+    script = [{ status: 503, body: {}, headers: { "retry-after": "0.04" } }];
+    const { auth } = provider();
+    const stop = new AbortController();
+    // The endpoint's answer arrives after 20 ms; the backoff (40 ms) is interrupted at 30 ms.
+    setTimeout(() => stop.abort(), 30);
+    const err = await auth.start(stop.signal).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RunError);
+    expect((err as RunError).kind).toBe("aborted");
   });
 
   it("an error from the endpoint is an auth error naming it, the secrets masked", async () => {
