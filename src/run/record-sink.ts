@@ -109,7 +109,9 @@ export class RecordSink {
    */
   async reject(): Promise<string | null> {
     const writer = this.writer!;
-    const kept = writer.keepRejected ? await writer.keepRejected() : (await writer.abort(), null);
+    let kept: string | null = null;
+    if (writer.keepRejected) kept = await writer.keepRejected();
+    else await writer.abort();
     this.writer = null;
     return kept;
   }
