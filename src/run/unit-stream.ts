@@ -1,10 +1,11 @@
+import { stat } from "node:fs/promises";
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import type { StreamQuality } from "../records/quality.js";
 import type { Row, Shaper } from "../records/shape.js";
 import { formatDuration } from "../shared/units.js";
-import { PartitionPositions } from "../state/partition-state.js";
+import { PartitionPositions, withStream } from "../state/partition-state.js";
 import {
   type CheckpointWriter,
   cutBackTo,
@@ -52,6 +53,9 @@ export async function prepareUnits(
   else if (!checkpoints) writer = wrapOnce(stream, opts);
   else {
     await cutBackTo(saved?.files, out.path);
+    // Before the first byte: the length every later start cuts back to, until the first commit.
+    if (out.mode === "append" && saved?.files?.[out.path] === undefined)
+      await recordStartLength(opts, stream.name, out.path);
     writer =
       out.format === "jsonl" && out.mode === "append" && !stream.primaryKey
         ? await openAppendWriter(out)
@@ -159,6 +163,18 @@ export async function runValues(
     return { code: "single_page", message: "the `values` list is empty: nothing fetched" };
   }
   return { code: "single_page", message: `${values.length} listed values` };
+}
+
+async function recordStartLength(opts: StreamRunOptions, name: string, file: string): Promise<void> {
+  let size = 0;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    // no file yet: 0
+  }
+  await opts.state.update((s) =>
+    withStream(s, name, (old) => ({ ...old, files: { ...old?.files, [file]: size } })),
+  );
 }
 
 function writerContext(stream: StreamPlan, opts: StreamRunOptions) {
