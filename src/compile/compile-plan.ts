@@ -9,6 +9,7 @@ import { compileAuth } from "./compile-auth.js";
 import { compileOutput, compileValidation } from "./compile-output.js";
 import { compilePaginator } from "./compile-paginator.js";
 import { compileParams, compileSource, mergeHeaders } from "./compile-source.js";
+import { compileListsAndWindows } from "./compile-windows.js";
 import type { ExecutionPlan, ParamsPlan, SourcePlan, StreamPlan } from "./plan.js";
 
 /** Config → ExecutionPlan. Pure: no network, no file writes. */
@@ -49,7 +50,9 @@ function compileStream(
   loaded: LoadedPipeline,
   ctx: { pipeline: string; root: string; outDir: string },
 ): StreamPlan {
-  const templated = s.parent !== undefined;
+  // Parent and window values are filled per partition / window: the request keeps its templates.
+  const templated = s.parent !== undefined || s.windows !== undefined;
+  const path = s.path ?? "";
   const flatten =
     s.flatten === true
       ? { separator: DEFAULTS.stream_flatten.separator }
@@ -64,7 +67,7 @@ function compileStream(
       method: s.method ?? DEFAULTS.stream.method,
       // A child stream's path is joined too (its `${parent.…}` templates are filled per parent
       // record); only a path that starts with a template can turn out absolute, so it waits.
-      url: templated && s.path.startsWith("${") ? s.path : joinUrl(source.baseUrl, s.path),
+      url: templated && path.startsWith("${") ? path : joinUrl(source.baseUrl, path),
       // In a child stream's request, the source's values are literals: escape their `${`.
       params: { ...(templated ? escapeParams(source.params) : source.params), ...compileParams(s.params) },
       headers: mergeHeaders(templated ? escapeValues(source.headers) : source.headers, s.headers),
@@ -102,6 +105,7 @@ function compileStream(
       : null,
     onPartitionError: s.on_partition_error ?? DEFAULTS.stream.on_partition_error,
     output: compileOutput(loaded.config.output, { ...ctx, stream: name }),
+    ...compileListsAndWindows(s),
   };
 }
 

@@ -89,6 +89,8 @@ export type PaginatorPlan = PaginatorCommon &
         limit: number;
         start: number;
         total: string | null;
+        /** Absent: query. */
+        in?: "query" | "body";
       }
     | {
         type: "page";
@@ -97,6 +99,8 @@ export type PaginatorPlan = PaginatorCommon &
         sizeParam: string | null;
         size: number | null;
         totalPages: string | null;
+        /** Absent: query. */
+        in?: "query" | "body";
       }
     | { type: "link_header"; rel: string }
     | { type: "next_url"; next: string; hasMore: string | null; done: string | null }
@@ -161,4 +165,24 @@ export interface StreamPlan {
   } | null;
   onPartitionError: "fail" | "skip";
   output: OutputPlan;
+  /** `values`: the stream's records, listed in the file (it sends no request). */
+  values: Record<string, unknown>[] | null;
+  /** `write: false`: records are validated, counted and kept for children, not written. */
+  write: boolean;
+  windows: WindowsPlan | null;
+  /**
+   * The `${parent.…}` paths the request uses (in order of first use): the values that identify a
+   * partition in the saved state.
+   */
+  partitionFields: string[][];
+}
+
+export interface WindowsPlan {
+  stepMs: number;
+  /** As written: a date, a date-time or a duration before now (resolved when the run starts). */
+  start: string;
+  /** `now`, a date or a date-time. */
+  end: string;
+  format: "iso8601" | "date" | "epoch" | "epoch_ms";
+  lookbackMs: number;
 }

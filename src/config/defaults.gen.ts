@@ -30,6 +30,7 @@ export const DEFAULTS = {
     refresh_before: "60s",
   },
   stream: {
+    write: true,
     method: "GET",
     records: "$",
     flatten: false,
@@ -51,13 +52,20 @@ export const DEFAULTS = {
     limit_param: "limit",
     limit: 100,
     start: 0,
+    in: "query",
   },
   paginatePage: {
     page_param: "page",
     start: 1,
+    in: "query",
   },
   paginateLinkHeader: {
     rel: "next",
+  },
+  windows: {
+    end: "now",
+    format: "iso8601",
+    lookback: "0",
   },
   incremental: {
     in: "query",

@@ -192,9 +192,18 @@ export interface RateLimit {
  */
 export interface Stream {
   /**
+   * The stream's records, listed here instead of requested (no request is sent): a list of maps (each a record as it is) or scalars (each `{ value: <scalar> }`), or a string that is one `${env.…}` template, split on commas. Replaces `path`; only `fields`, `schema`, `primary_key`, `write`, `flatten` may stand beside it.
+   */
+  values?: ({} | string | number | boolean)[] | string;
+  /**
+   * `false`: the records are validated, counted, reported and drive child streams, but are not written (no file, table or message).
+   */
+  write?: boolean;
+  windows?: Windows;
+  /**
    * Joined to `source.base_url`; an absolute URL is used as is. May use `${parent.…}`.
    */
-  path: string;
+  path?: string;
   method?: "GET" | "POST";
   params?: ParamMap;
   /**
@@ -251,6 +260,31 @@ export interface Stream {
    */
   on_partition_error?: "fail" | "skip";
 }
+/**
+ * Cut the stream's range into consecutive date windows of `step`, each fetched by its own request sequence (`${window.start}` inclusive, `${window.end}` exclusive, `${window.last}` inclusive).
+ */
+export interface Windows {
+  /**
+   * Window length.
+   */
+  step: string | number;
+  /**
+   * Where the first run starts: a date, a date-time, or a duration meaning that long before now (`90d`).
+   */
+  start: string;
+  /**
+   * `now` (fixed when the run starts), a date or a date-time.
+   */
+  end?: string;
+  /**
+   * How window bounds are written.
+   */
+  format?: "iso8601" | "date" | "epoch" | "epoch_ms";
+  /**
+   * A later run starts this long before where the last one ended.
+   */
+  lookback?: string | number;
+}
 export interface PaginateNone {
   /**
    * One page only.
@@ -287,7 +321,7 @@ export interface PaginateCursor {
    */
   param?: string;
   /**
-   * `body` sets a top-level JSON field.
+   * `body` sets a JSON body field; a dotted `param` (`variables.after`) is a nested field, created where missing.
    */
   in?: "query" | "body" | "header";
   /**
@@ -325,6 +359,10 @@ export interface PaginateOffset {
    */
   total?: string;
   /**
+   * `body` (with `method: POST`) sets the values in the JSON body; a dotted name is a nested field.
+   */
+  in?: "query" | "body";
+  /**
    * Stop after this many pages.
    */
   max_pages?: number;
@@ -350,6 +388,10 @@ export interface PaginatePage {
    * JSONPath to the number of pages; stops past it (when given).
    */
   total_pages?: string;
+  /**
+   * `body` (with `method: POST`) sets the values in the JSON body; a dotted name is a nested field.
+   */
+  in?: "query" | "body";
   /**
    * Stop after this many pages.
    */

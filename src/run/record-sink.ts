@@ -31,14 +31,22 @@ export class RecordSink {
     this.quarantinePath = quarantineFile(stream);
   }
 
-  static async open(stream: StreamPlan, deps: SinkDeps, keepRecordsAt: string | null): Promise<RecordSink> {
-    const writer = await openWriter(stream.output, {
-      runId: deps.runId,
-      stream: stream.name,
-      columns: schemaColumns(stream),
-      primaryKey: stream.primaryKey,
-      schema: stream.schema?.schema ?? null,
-    });
+  static async open(
+    stream: StreamPlan,
+    deps: SinkDeps,
+    keepRecordsAt: string | null,
+    /** A writer of the caller's (checkpoints, `write: false`: checkpoint-writers.ts). */
+    own: RecordWriter | null = null,
+  ): Promise<RecordSink> {
+    const writer =
+      own ??
+      (await openWriter(stream.output, {
+        runId: deps.runId,
+        stream: stream.name,
+        columns: schemaColumns(stream),
+        primaryKey: stream.primaryKey,
+        schema: stream.schema?.schema ?? null,
+      }));
     try {
       const keep = keepRecordsAt ? await AtomicFile.create(keepRecordsAt, deps.runId) : null;
       return new RecordSink(writer, keep, stream, deps);

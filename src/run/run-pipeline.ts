@@ -141,6 +141,7 @@ export function startPipelineRun(
               state,
               scratchDir,
               signal: opts.signal,
+              startedAtMs: startedAt.getTime(),
             },
             {
               parentRecords: stream.parent ? scratch(stream.parent) : null,
@@ -168,6 +169,7 @@ export function startPipelineRun(
               (r) =>
                 r.status === "ok" ||
                 r.status === "rejected" ||
+                (r.status === "partial" && (r.error?.kind === "validation" || r.error?.kind === "drift")) ||
                 (r.status === "failed" && r.error?.kind === "validation"),
             )
           ? "quality_failed"

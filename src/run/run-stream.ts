@@ -5,13 +5,15 @@ import { MAX_TRACKED_FIELDS, StreamQuality } from "../records/quality.js";
 import { compileShaper } from "../records/shape.js";
 import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
+import { nullWriter } from "./checkpoint-writers.js";
+import { GateStop } from "./checkpoints.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
-import { runPartitions } from "./partitions.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
 import type { StreamIO, StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import { markPartial, prepareUnits, runsInUnits, runUnits, runValues, type UnitRun } from "./unit-stream.js";
 
 /**
  * Runs one stream: page by page (or partition by partition for a child stream), records flow
@@ -32,6 +34,7 @@ export async function runStream(
   const quality = new StreamQuality(stream, opts.validation);
   const cursor = stream.incremental ? new CursorTracker(stream.incremental.cursorField) : null;
   let sink: RecordSink | null = null;
+  let units: UnitRun | null = null;
   try {
     const deps = {
       runId: opts.runId,
@@ -41,8 +44,10 @@ export async function runStream(
       redactor: executor.redactor,
       result,
     };
-    sink = await RecordSink.open(stream, deps, io.keepRecordsAt);
-    const stop = await fetchStream(stream, executor, opts, io, sink);
+    units = runsInUnits(stream, io) ? await prepareUnits(stream, opts, { quality, cursor, result }) : null;
+    const own = units?.writer ?? (stream.write ? null : nullWriter());
+    sink = await RecordSink.open(stream, deps, io.keepRecordsAt, own);
+    const stop = await fetchStream(stream, executor, opts, io, sink, units);
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
     result.warnings.push(...executor.warnings(result.requests));
@@ -52,18 +57,27 @@ export async function runStream(
       );
     }
     result.records.duplicates = sink.duplicates();
-    await finish(stream, opts, sink, quality, cursor, result);
+    await finish(stream, opts, sink, quality, units ? null : cursor, result);
     sink = null;
+    if (units) await units.checkpointer.finish((result.status as string) === "ok");
   } catch (err) {
     await sink?.abort();
+    await units?.checkpointer.settle();
     result.status = "failed";
     result.error =
       err instanceof RunError
         ? { kind: err.kind, message: err.message }
-        : {
-            kind: "internal",
-            message: quote((err as Error)?.message ?? String(err), executor.redactor, MESSAGE_CHARS),
-          };
+        : err instanceof GateStop
+          ? {
+              kind: err.rejection.kind,
+              message: `${err.rejection.message}; the stream stopped before this commit`,
+            }
+          : {
+              kind: "internal",
+              message: quote((err as Error)?.message ?? String(err), executor.redactor, MESSAGE_CHARS),
+            };
+    if (err instanceof GateStop) result.status = "rejected";
+    markPartial(result);
     result.quality = qualityOf(quality, null, null, null);
   } finally {
     result.durationMs = performance.now() - started;
@@ -77,13 +91,14 @@ async function fetchStream(
   opts: StreamRunOptions,
   io: StreamIO,
   sink: RecordSink,
+  units: UnitRun | null,
 ): Promise<StopReason> {
+  const shaper0 = compileShaper(stream);
+  if (stream.values) return runValues(stream, shaper0, sink.accept, sink.result);
+  if (units) return runUnits(units, stream, executor, opts, io, shaper0, sink.accept, sink.result);
   const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;
   const since = startValue(stream, saved, opts.fullRefresh);
-  const shaper = compileShaper(stream);
-  if (stream.parent && io.parentRecords) {
-    return runPartitions(stream, executor, opts, io, shaper, since, sink.accept, sink.result);
-  }
+  const shaper = shaper0;
   const r = stream.request;
   const first: PageRequest = {
     method: r.method,

@@ -20,6 +20,8 @@ export interface StreamRunOptions {
   /** Where the valid records of a parent stream are kept for its children during the run. */
   scratchDir: string;
   signal?: AbortSignal;
+  /** When the run started: `end: now` of date windows is this instant. */
+  startedAtMs?: number;
 }
 
 export interface StreamIO {

@@ -4,7 +4,8 @@ import type { DriftReport, ErrorGroup, FieldStats } from "../records/quality-typ
 import type { RunErrorKind } from "../shared/errors.js";
 
 /** rejected: fetched fine, but the invalid-record threshold or `drift: fail` refused to commit it. */
-export type StreamStatus = "waiting" | "running" | "ok" | "failed" | "skipped" | "rejected";
+/** partial: stopped (failed, rejected, interrupted) after some windows or partitions were committed. */
+export type StreamStatus = "waiting" | "running" | "ok" | "failed" | "skipped" | "rejected" | "partial";
 
 /** What a stream did; live while it runs (progress reads it), final when it ends. */
 export interface StreamResult {
@@ -30,6 +31,20 @@ export interface StreamResult {
     rejectedOutput: string | null;
   } | null;
   partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
+  /**
+   * A stream run in windows or partitions (format 1.1): units done and committed (in order),
+   * `total` known so far; windows: the first and last window of this run and the step.
+   */
+  units: {
+    kind: "windows" | "partitions";
+    total: number;
+    done: number;
+    committed: number;
+    /** Cut short (--limit, max_pages, a skipped failure): committed, position not saved. */
+    incomplete: number;
+    checkpoints: boolean;
+    windows: { first: string | null; last: string | null; step: string } | null;
+  } | null;
 }
 
 export interface PipelineResult {
@@ -58,5 +73,6 @@ export function newStreamResult(name: string): StreamResult {
     output: null,
     quality: null,
     partitions: null,
+    units: null,
   };
 }

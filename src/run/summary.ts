@@ -111,6 +111,7 @@ export function formatSummary(result: PipelineResult, root: string): string {
             : ""
         }`,
       );
+    if (s.units) lines.push(`  ${s.name}: ${unitsLine(s.units)}`);
     for (const w of s.warnings) lines.push(`  ${s.name}: warning: ${w}`);
     if (s.requests.rateLimitWaits.count)
       lines.push(
@@ -121,6 +122,17 @@ export function formatSummary(result: PipelineResult, root: string): string {
       lines.push(`  ${s.name}: nothing committed (the previous output, if any, is unchanged)`);
   }
   return lines.join("\n");
+}
+
+/** `7 of 12 windows done, 7 committed (2024-01-01…2024-01-08 to …), step 7d`. */
+export function unitsLine(u: NonNullable<StreamResult["units"]>): string {
+  const what = u.kind === "windows" ? "windows" : "partitions";
+  const parts = [`${u.done} of ${u.total} ${what} done`];
+  if (u.checkpoints) parts.push(`${u.committed} committed`);
+  if (u.incomplete) parts.push(`${u.incomplete} cut short (fetched again next run)`);
+  if (u.windows?.first) parts.push(`${u.windows.first} to ${u.windows.last}, step ${u.windows.step}`);
+  if (u.kind === "windows" && u.total === 0) parts.push("the range is already empty: nothing to fetch");
+  return parts.join(", ");
 }
 
 function retryDetail(s: StreamResult): string {
@@ -154,6 +166,7 @@ export function summaryJson(result: PipelineResult): Record<string, unknown> {
       warnings: s.warnings,
       output: s.output,
       partitions: s.partitions,
+      units: s.units,
       duration_ms: Math.round(s.durationMs),
     })),
   };

@@ -626,7 +626,7 @@ const CASES: Case[] = [
     code: "missing_key",
     line: 4,
     column: 3,
-    message: "missing required key `path`",
+    message: "a stream needs `path` (what to request) or `values` (its records, listed)",
     path: "streams.a",
   },
   {
@@ -1232,6 +1232,195 @@ const CASES: Case[] = [
     line: 7,
     column: 18,
     message: "`idd` is not an output field (did you mean `id`?)",
+  },
+  // Format 1.1: values, windows, body paths.
+  {
+    name: "windows.step zero",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 0, start: 2024-01-01 }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 22,
+    message: "`step` must be longer than zero",
+    path: "streams.a.windows.step",
+  },
+  {
+    name: "windows.step negative",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: -1d, start: 2024-01-01 }
+    `,
+    code: "bad_duration",
+    line: 6,
+    column: 22,
+    path: "streams.a.windows.step",
+  },
+  {
+    name: "windows.step not a duration",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: daily, start: 2024-01-01 }
+    `,
+    code: "bad_duration",
+    line: 6,
+    column: 22,
+    path: "streams.a.windows.step",
+  },
+  {
+    name: "windows.step shorter than a day with format: date",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 6h, start: 2024-01-01, format: date }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 22,
+    message: "shorter than one unit of `format: date` (1 day)",
+  },
+  {
+    name: "windows.start after end",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 1d, start: 2024-03-01, end: 2024-02-01 }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 33,
+    message: "`start` 2024-03-01 is after `end` 2024-02-01",
+    path: "streams.a.windows.start",
+  },
+  {
+    name: "windows together with incremental",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 1d, start: 2024-01-01 }
+          incremental: { cursor_field: t, param: since }
+    `,
+    code: "conflict",
+    line: 7,
+    column: 5,
+    message: "`windows` and `incremental` cannot go together",
+    path: "streams.a.incremental",
+  },
+  {
+    name: "window template in a stream without windows",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          params: { from: "\${window.start}" }
+    `,
+    code: "bad_template",
+    line: 6,
+    column: 22,
+    message: "`${window.start}` cannot be used here",
+    path: "streams.a.params.from",
+  },
+  {
+    name: "window template with an unknown bound",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          params: { from: "\${window.first}" }
+          windows: { step: 1d, start: 2024-01-01 }
+    `,
+    code: "bad_template",
+    line: 6,
+    column: 22,
+    message: "expected `${window.start}`, `${window.end}` or `${window.last}`",
+  },
+  {
+    name: "parent template in a path, no parent",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /repos/\${parent.owner}/issues
+    `,
+    code: "bad_template",
+    line: 5,
+    column: 18,
+    message: "`${parent.owner}` cannot be used here",
+  },
+  {
+    name: "request key beside values",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        repos:
+          values: [a, b]
+          params: { x: 1 }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 5,
+    message: "`params` cannot stand beside `values`",
+    path: "streams.repos.params",
+  },
+  {
+    name: "dotted body path on a GET stream",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /graphql
+          paginate: { type: cursor, cursor: $.next, in: body, param: variables.after }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 51,
+    message: "needs `method: POST`",
+    path: "streams.a.paginate.in",
+  },
+  {
+    name: "page in: body on a GET stream",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /search
+          paginate: { type: page, in: body, page_param: page.number }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 33,
+    message: "needs `method: POST`",
+    path: "streams.a.paginate.in",
   },
 ];
 

@@ -249,6 +249,7 @@ describe("one small pipeline per paginate type", () => {
       limit: 100,
       start: 0,
       total: null,
+      in: "query",
       maxPages: null,
       maxEmptyPages: 3,
       stopOnEmptyPage: false,

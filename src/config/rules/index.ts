@@ -1,6 +1,7 @@
 import type { PipelineFile, Stream } from "../pipeline-types.gen.js";
 import { isMap } from "../plain-values.js";
 import { checkAuth } from "./auth.js";
+import { checkListsAndWindows } from "./lists-windows.js";
 import { checkOutput } from "./output.js";
 import { checkPaginate } from "./paginate.js";
 import { checkParents } from "./parents.js";
@@ -21,7 +22,11 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
   const perStream = names.flatMap((name) => {
     const s = streams[name];
     if (!s || typeof s !== "object") return [];
-    return [...checkStream(name, s, cfg.output), ...checkPaginate(s, ["streams", name, "paginate"])];
+    return [
+      ...checkStream(name, s, cfg.output),
+      ...checkPaginate(s, ["streams", name, "paginate"]),
+      ...checkListsAndWindows(name, s),
+    ];
   });
   return [
     ...checkSource(source),

@@ -38,7 +38,10 @@ type Env = Record<string, string | undefined>;
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
 const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
-const KNOWN_NAMESPACES = ["env", "parent", "stream", "pipeline"];
+// biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
+const WINDOW_HINT =
+  " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers` or `body`)";
+const KNOWN_NAMESPACES = ["env", "parent", "window", "stream", "pipeline"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
 /** The namespaces templates at `at` may use; `streams` is the file's `streams` (any shape). */
@@ -46,8 +49,11 @@ export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
   if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
     const stream = streams[String(at[1])];
-    if (stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined)
-      return ["env", "parent"];
+    if (!stream || typeof stream !== "object") return ["env"];
+    const ns = ["env"];
+    if ("parent" in stream && stream.parent !== undefined) ns.push("parent");
+    if ("windows" in stream && stream.windows !== undefined) ns.push("window");
+    return ns;
   }
   return ["env"];
 }
@@ -59,7 +65,7 @@ export function keepsTemplates(at: KeyPath, streams: unknown): boolean {
     at[0] === "streams" &&
     at.length >= 3 &&
     REQUEST_KEYS.has(String(at[2])) &&
-    allowedNamespaces(at, streams).includes("parent")
+    allowedNamespaces(at, streams).length > 1
   );
 }
 
@@ -130,10 +136,12 @@ function partProblem(
         message: `unknown template namespace \`${part.ns}\` in \`${part.raw}\`; use ${allowed.map((n) => `\`${n}\``).join(" or ")}${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
       };
     }
-    const uses = allowed.map((n) => `\`\${${n}${n === "env" || n === "parent" ? ".…" : ""}}\``).join(", ");
+    const uses = allowed
+      .map((n) => `\`\${${n}${n === "stream" || n === "pipeline" ? "" : ".…"}}\``)
+      .join(", ");
     return {
       code: "bad_template",
-      message: `\`${part.raw}\` cannot be used here; templates here may use ${uses}${part.ns === "parent" ? PARENT_HINT : ""}`,
+      message: `\`${part.raw}\` cannot be used here; templates here may use ${uses}${part.ns === "parent" ? PARENT_HINT : part.ns === "window" ? WINDOW_HINT : ""}`,
     };
   }
   if (part.ns === "env" && part.path.length !== 1)
@@ -143,6 +151,11 @@ function partProblem(
     };
   if (part.ns === "parent" && part.path.length === 0)
     return { code: "bad_template", message: `\`${part.raw}\`: expected \`\${parent.field}\`` };
+  if (part.ns === "window" && (part.path.length !== 1 || !["start", "end", "last"].includes(part.path[0])))
+    return {
+      code: "bad_template",
+      message: `\`${part.raw}\`: expected \`\${window.start}\`, \`\${window.end}\` or \`\${window.last}\``,
+    };
   if ((part.ns === "stream" || part.ns === "pipeline") && part.path.length)
     return { code: "bad_template", message: `\`${part.raw}\`: expected \`\${${part.ns}}\`` };
   return null;

@@ -97,11 +97,11 @@ function offset(plan: PlanOf<"offset">): Paginator {
     peek: (k, pageSize) => {
       const offset = at + k * pageSize;
       if (pageSize <= 0 || (knownTotal !== null && offset >= knownTotal)) return null;
-      return inject(base, "query", plan.offsetParam, offset);
+      return inject(base, plan.in ?? "query", plan.offsetParam, offset);
     },
     first: (r) => {
-      base = inject(r, "query", plan.limitParam, plan.limit);
-      return inject(base, "query", plan.offsetParam, at);
+      base = inject(r, plan.in ?? "query", plan.limitParam, plan.limit);
+      return inject(base, plan.in ?? "query", plan.offsetParam, at);
     },
     next: (page) => {
       if (page.recordCount === 0) return emptyPageStop(plan.total, badTotal);
@@ -114,7 +114,7 @@ function offset(plan: PlanOf<"offset">): Paginator {
           if (at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
         }
       }
-      return { request: inject(base, "query", plan.offsetParam, at), pointer: null };
+      return { request: inject(base, plan.in ?? "query", plan.offsetParam, at), pointer: null };
     },
   };
 }
@@ -131,11 +131,12 @@ function page(plan: PlanOf<"page">): Paginator {
     peek: (k) => {
       const page = n + k;
       if (knownPages !== null && page - plan.start + 1 > knownPages) return null;
-      return inject(base, "query", plan.pageParam, page);
+      return inject(base, plan.in ?? "query", plan.pageParam, page);
     },
     first: (r) => {
-      base = plan.sizeParam && plan.size !== null ? inject(r, "query", plan.sizeParam, plan.size) : r;
-      return inject(base, "query", plan.pageParam, n);
+      base =
+        plan.sizeParam && plan.size !== null ? inject(r, plan.in ?? "query", plan.sizeParam, plan.size) : r;
+      return inject(base, plan.in ?? "query", plan.pageParam, n);
     },
     next: (fetched) => {
       if (fetched.recordCount === 0) return emptyPageStop(plan.totalPages, badTotal);
@@ -149,7 +150,7 @@ function page(plan: PlanOf<"page">): Paginator {
         }
       }
       n++;
-      return { request: inject(base, "query", plan.pageParam, n), pointer: null };
+      return { request: inject(base, plan.in ?? "query", plan.pageParam, n), pointer: null };
     },
   };
 }
