@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and messages use `${…}` templates
 /**
  * Checkpoints the hard way: the built CLI backfills 20 daily windows (append, jsonl) and is
  * SIGKILLed at several points chosen at random (seeded); each rerun resumes. In the end every

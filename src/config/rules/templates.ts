@@ -38,8 +38,8 @@ type Env = Record<string, string | undefined>;
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
 const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
-// biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
 const WINDOW_HINT =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
   " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers` or `body`)";
 const KNOWN_NAMESPACES = ["env", "parent", "window", "stream", "pipeline"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);

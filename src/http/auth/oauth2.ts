@@ -182,6 +182,7 @@ export class OAuth2Auth implements AuthProvider {
       try {
         res = await client.send(req, signal);
       } catch (err) {
+        if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
         if (!(err instanceof TransportError)) throw err;
         failure = err;
       } finally {
