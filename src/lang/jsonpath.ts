@@ -43,7 +43,7 @@ export function compileJsonPath(path: string): CompiledPath {
   let compiled: CompiledPath;
   if (segments) {
     const walk = (json: unknown): unknown => {
-      let cur: any = json;
+      let cur: unknown = json;
       for (const s of segments) {
         if (cur === null || typeof cur !== "object") return undefined;
         if (s.kind === "index") {
@@ -54,10 +54,10 @@ export function compileJsonPath(path: string): CompiledPath {
           }
           // On an object, jsonpath-plus reads `[0]` as the member "0".
           if (s.index < 0 || !Object.hasOwn(cur, String(s.index))) return undefined;
-          cur = cur[String(s.index)];
+          cur = (cur as Record<string, unknown>)[String(s.index)];
         } else {
           if (!Object.hasOwn(cur, s.key)) return undefined;
-          cur = cur[s.key];
+          cur = (cur as Record<string, unknown>)[s.key];
         }
       }
       return cur;
@@ -73,7 +73,7 @@ export function compileJsonPath(path: string): CompiledPath {
     };
   } else {
     const run = (json: unknown, wrap: boolean): unknown =>
-      JSONPath({ path: libraryPath, json: json as any, wrap, eval: "safe", ignoreEvalErrors: true });
+      JSONPath({ path: libraryPath, json: json as object, wrap, eval: "safe", ignoreEvalErrors: true });
     compiled = {
       source: path,
       multi,
