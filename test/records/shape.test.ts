@@ -97,6 +97,9 @@ describe("shape", () => {
     expect(Object.getOwnPropertyDescriptor(out, "__proto__")?.value).toEqual({ polluted: true });
     expect((out as { polluted?: unknown }).polluted).toBeUndefined();
     expect(out.constructor).toBe(1);
+    const multi = shaper({ fields: JSON.parse('{"__proto__": "$.t[*]"}') }).shape({ t: [1, 2] });
+    expect(Object.getOwnPropertyDescriptor(multi, "__proto__")?.value).toEqual([1, 2]);
+    expect(Object.getPrototypeOf(multi)).toBe(Object.prototype);
   });
 
   it("flatten: nested objects become joined names; arrays and empty objects are values", () => {
