@@ -1,5 +1,6 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
+import { cut } from "../shared/errors.js";
 import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
 import type { DriftReport, ErrorGroup, FieldStats } from "./quality-types.js";
 import type { Row } from "./shape.js";
@@ -33,6 +34,14 @@ export function jsonType(v: unknown): JsonType {
 }
 
 const MAX_EXAMPLES = 5;
+/**
+ * Distinct field names tracked per stream. An API that returns a map keyed by ids (one new key per
+ * record) would otherwise grow the statistics with every record: past this, new names are counted
+ * but not tracked one by one, and the stream gets a warning.
+ */
+export const MAX_TRACKED_FIELDS = 10_000;
+/** Characters of a field name shown in reports and messages (a key can be megabytes long). */
+const FIELD_NAME_CHARS = 200;
 
 interface FieldAcc {
   name: string;
@@ -84,6 +93,8 @@ export class StreamQuality {
   private readonly validate: ValidateFunction | null;
   private readonly schemaTypes: Map<string, JsonType[] | null>;
   private readonly fields = new Map<string, FieldAcc>();
+  /** Field occurrences not tracked one by one (past MAX_TRACKED_FIELDS names). */
+  untrackedFields = 0;
   private readonly byPosition: FieldAcc[] = [];
   private readonly groups = new Map<string, GroupAcc>();
   readonly draft: string | null;
@@ -135,6 +146,11 @@ export class StreamQuality {
       if (f === undefined || f.name !== key) {
         f = this.fields.get(key);
         if (!f) {
+          if (this.fields.size >= MAX_TRACKED_FIELDS) {
+            this.untrackedFields++;
+            i++;
+            continue;
+          }
           f = {
             name: key,
             inSchema: this.schemaTypes.has(key),
@@ -194,8 +210,14 @@ export class StreamQuality {
     const value = extra ? (e.data as Record<string, unknown>)?.[extra] : e.data;
     const actual = missing ? "missing" : jsonType(value);
     const expected = describeExpected(e);
-    const field = path.replace(/\/\d+(?=\/|$)/g, "/*");
-    const key = `${e.schemaPath}\u0000${field}`;
+    let field = shownName(path.replace(/\/\d+(?=\/|$)/g, "/*"));
+    let key = `${e.schemaPath}\u0000${field}`;
+    // Bounded like the field statistics: past MAX_TRACKED_FIELDS groups (an API sending a new
+    // unexpected key in every record), new ones are folded into one per schema location.
+    if (!this.groups.has(key) && this.groups.size >= MAX_TRACKED_FIELDS) {
+      field = "(other fields)";
+      key = `${e.schemaPath}\u0000\u0000other`;
+    }
     let g = this.groups.get(key);
     if (!g) {
       g = {
@@ -231,7 +253,7 @@ export class StreamQuality {
     return names.map((name) => {
       const f = this.fields.get(name);
       return {
-        name,
+        name: shownName(name),
         in_schema: this.schemaTypes.has(name),
         present: f?.present ?? 0,
         nulls: f?.nulls ?? 0,
@@ -251,8 +273,13 @@ export class StreamQuality {
         // Counted where it has a value: a `fields:` mapping writes null for records without it.
         const count = f.present - f.nulls;
         if (count > 0)
-          newFields.push({ field: name, count, examples: f.examples, first_record: f.firstRecord! });
-        else alwaysNull.push(name);
+          newFields.push({
+            field: shownName(name),
+            count,
+            examples: f.examples,
+            first_record: f.firstRecord!,
+          });
+        else alwaysNull.push(shownName(name));
         continue;
       }
       const declared = this.schemaTypes.get(name);
@@ -260,9 +287,10 @@ export class StreamQuality {
         const off: Record<string, number> = {};
         const types = typesOf(f);
         for (const [t, n] of Object.entries(types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
-        if (Object.keys(off).length) typeChanges.push({ field: name, expected: declared, actual: types });
+        if (Object.keys(off).length)
+          typeChanges.push({ field: shownName(name), expected: declared, actual: types });
       }
-      if (f.present > 0 && f.nulls === f.present) alwaysNull.push(name);
+      if (f.present > 0 && f.nulls === f.present) alwaysNull.push(shownName(name));
     }
     const missing = [...this.schemaTypes.keys()].filter((k) => !this.fields.has(k));
     const found = newFields.length > 0 || typeChanges.length > 0;
@@ -275,6 +303,10 @@ export class StreamQuality {
       always_null: alwaysNull,
     };
   }
+}
+
+function shownName(name: string): string {
+  return cut(name, FIELD_NAME_CHARS);
 }
 
 function typeAllowed(t: JsonType, declared: JsonType[]): boolean {
@@ -309,7 +341,7 @@ function describeExpected(e: ErrorObject): string | null {
     case "pattern":
       return `matching ${p.pattern}`;
     case "additionalProperties":
-      return `no field \`${p.additionalProperty}\``;
+      return `no field \`${shownName(String(p.additionalProperty))}\``;
     default:
       return null;
   }

@@ -1,7 +1,7 @@
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
-import { StreamQuality } from "../records/quality.js";
+import { MAX_TRACKED_FIELDS, StreamQuality } from "../records/quality.js";
 import { compileShaper } from "../records/shape.js";
 import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
@@ -46,6 +46,11 @@ export async function runStream(
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
     result.warnings.push(...executor.warnings(result.requests));
+    if (quality.untrackedFields) {
+      result.warnings.push(
+        `more than ${MAX_TRACKED_FIELDS.toLocaleString("en-US")} distinct field names: the records look like a map keyed by ids (a new key in every record); field statistics and drift cover the first ${MAX_TRACKED_FIELDS.toLocaleString("en-US")} names. Select the map's values with \`records\` or \`fields\``,
+      );
+    }
     result.records.duplicates = sink.duplicates();
     await finish(stream, opts, sink, quality, cursor, result);
     sink = null;
