@@ -25,7 +25,7 @@ const decompressors: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<
   gzip: promisify(zlib.gunzip),
   "x-gzip": promisify(zlib.gunzip),
   deflate: promisify(zlib.inflate),
-  br: promisify(zlib.brotliDecompress) as any,
+  br: promisify(zlib.brotliDecompress) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>,
 };
 
 /**

@@ -118,73 +118,23 @@ export class RequestExecutor {
     stats: RequestStats,
     cancel?: AbortSignal,
   ): Promise<HttpResponse> {
-    const { source, client, auth, budget, slots } = this.deps;
+    const { source, auth } = this.deps;
     const signal = this.deps.signal;
-    /** For waits only (slot, budget, backoff): cancelling ends them at once. */
-    const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
-    const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
-    const pause = async (ms: number) => {
-      try {
-        await sleep(ms, waitSignal);
-      } catch {
-        throw signal?.aborted ? new RunError("aborted", "the run was interrupted") : withdrawn();
-      }
-    };
+    const waits = this.waits(cancel);
     const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : this.stripCredentials(request);
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      // A connection slot first, then the budget: the budget's stamp is then taken right before
-      // the request goes out, not while it waits for a slot.
-      if (cancel?.aborted) throw withdrawn();
-      const release = await slots.acquire();
-      let res: HttpResponse | null = null;
-      let failure: TransportError | null = null;
-      let sent: HttpRequest = base;
-      let ticket: { done: () => void } | null = null;
-      try {
-        if (cancel?.aborted) throw withdrawn();
-        const { waited, done } = await budget.begin(waitSignal);
-        ticket = { done };
-        if (waited > 0) {
-          stats.rateLimitWaits.count++;
-          stats.rateLimitWaits.ms += waited;
-        }
-        const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
-        if (cancel?.aborted) throw withdrawn();
-        sent = req;
-        stats.requests++;
-        res = await client.send(req, signal);
-      } catch (err) {
-        if (err instanceof TransportError) failure = err;
-        else if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
-        else if (cancel?.aborted) throw withdrawn();
-        else throw err;
-      } finally {
-        ticket?.done();
-        release();
-      }
-      if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+      const { res, failure, sent } = await this.attempt(base, sameOrigin, stats, waits, cancel);
+      if (signal?.aborted) throw interrupted();
       if (cancel?.aborted && !(res && res.status >= 200 && res.status < 300)) throw withdrawn();
 
       if (failure) {
         const step = policy.afterFailure(failure, attempt);
-        if (!step.retry) {
-          if (step.reason === "not_retryable") {
-            throw new RunError(
-              failure.kind === "too_large" ? "too_large" : "aborted",
-              `${this.describe(request)}: ${quote(failure.message, this.redactor)}`,
-            );
-          }
-          throw new RunError(
-            "transport",
-            `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${quote(failure.message, this.redactor)}`,
-            { attempts: attempt, cause: failure.kind },
-          );
-        }
+        if (!step.retry) throw this.failureError(request, failure, attempt, step.reason);
         count(stats, step.cause);
-        await pause(step.delayMs);
+        await waits.pause(step.delayMs);
         continue;
       }
 
@@ -218,8 +168,87 @@ export class RequestExecutor {
         stats.rateLimitWaits.count++;
         stats.rateLimitWaits.ms += step.delayMs;
       }
-      await pause(step.delayMs);
+      await waits.pause(step.delayMs);
     }
+  }
+
+  /**
+   * The signal for waits (slot, budget, backoff): the run's, and `cancel` (a page no longer
+   * needed) which ends them at once; `pause` is a backoff that ends with the right error.
+   */
+  private waits(cancel?: AbortSignal): Waits {
+    const signal = this.deps.signal;
+    const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
+    const pause = async (ms: number) => {
+      try {
+        await sleep(ms, waitSignal);
+      } catch {
+        throw signal?.aborted ? interrupted() : withdrawn();
+      }
+    };
+    return { signal: waitSignal, pause };
+  }
+
+  /**
+   * One attempt: a connection slot first, then the budget (its stamp is then taken right before
+   * the request goes out, not while it waits for a slot), credentials, the request. A transport
+   * failure is returned, to be retried or not by the caller.
+   */
+  private async attempt(
+    base: HttpRequest,
+    sameOrigin: boolean,
+    stats: RequestStats,
+    waits: Waits,
+    cancel?: AbortSignal,
+  ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
+    const { client, auth, budget, slots } = this.deps;
+    const signal = this.deps.signal;
+    if (cancel?.aborted) throw withdrawn();
+    const release = await slots.acquire();
+    let sent: HttpRequest = base;
+    let ticket: { done: () => void } | null = null;
+    try {
+      if (cancel?.aborted) throw withdrawn();
+      const { waited, done } = await budget.begin(waits.signal);
+      ticket = { done };
+      if (waited > 0) {
+        stats.rateLimitWaits.count++;
+        stats.rateLimitWaits.ms += waited;
+      }
+      const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
+      if (cancel?.aborted) throw withdrawn();
+      sent = req;
+      stats.requests++;
+      return { res: await client.send(req, signal), failure: null, sent };
+    } catch (err) {
+      if (err instanceof TransportError) return { res: null, failure: err, sent };
+      if (signal?.aborted) throw interrupted();
+      if (cancel?.aborted) throw withdrawn();
+      throw err;
+    } finally {
+      ticket?.done();
+      release();
+    }
+  }
+
+  /** The error for a transport failure that is not retried (any more). */
+  private failureError(
+    request: HttpRequest,
+    failure: TransportError,
+    attempt: number,
+    reason: "not_retryable" | "attempts" | "wait_too_long",
+  ): RunError {
+    if (reason === "not_retryable") {
+      return new RunError(
+        failure.kind === "too_large" ? "too_large" : "aborted",
+        `${this.describe(request)}: ${quote(failure.message, this.redactor)}`,
+      );
+    }
+    return new RunError(
+      "transport",
+      `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${quote(failure.message, this.redactor)}`,
+      { attempts: attempt, cause: failure.kind },
+    );
   }
 
   /** Proactive throttling: when the API says 0 requests remain, pause the budget until reset. */
@@ -272,3 +301,12 @@ const MAX_REDIRECTS = 5;
 function count(stats: RequestStats, cause: string): void {
   stats.retries[cause] = (stats.retries[cause] ?? 0) + 1;
 }
+
+/** The waits of one request: their signal, and a backoff pause. */
+interface Waits {
+  signal: AbortSignal | undefined;
+  pause(ms: number): Promise<void>;
+}
+
+const interrupted = () => new RunError("aborted", "the run was interrupted");
+const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");

@@ -112,8 +112,8 @@ export class StreamQuality {
     this.schemaTypes = new Map();
     const props = schema?.properties;
     if (props && typeof props === "object") {
-      for (const [name, sub] of Object.entries(props as Record<string, any>)) {
-        const t = sub && typeof sub === "object" ? sub.type : undefined;
+      for (const [name, sub] of Object.entries(props as Record<string, unknown>)) {
+        const t = sub && typeof sub === "object" ? (sub as { type?: unknown }).type : undefined;
         this.schemaTypes.set(name, t === undefined ? null : ((Array.isArray(t) ? t : [t]) as JsonType[]));
       }
     }
@@ -315,7 +315,7 @@ function typeAllowed(t: JsonType, declared: JsonType[]): boolean {
 }
 
 function describeExpected(e: ErrorObject): string | null {
-  const p = e.params as Record<string, any>;
+  const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case "type":
       return Array.isArray(p.type) ? p.type.join(" or ") : String(p.type);

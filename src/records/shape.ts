@@ -14,7 +14,10 @@ export interface Shaper {
   shape(record: unknown, parent?: Row): Row;
 }
 
-export function compileShaper(stream: StreamPlan): Shaper {
+/** The parts of a stream's plan the shaper reads. */
+export type ShapePlan = Pick<StreamPlan, "records" | "fields" | "flatten" | "includeParent">;
+
+export function compileShaper(stream: ShapePlan): Shaper {
   const selector = compileJsonPath(stream.records);
   const select = (body: unknown): unknown[] => {
     if (stream.records === "$")

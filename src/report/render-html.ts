@@ -382,25 +382,44 @@ function ratioBar(s: StreamReport): string {
 }
 
 function streamCard(s: StreamReport, i: number, base: string): string {
-  const sid = `s${i}`;
-  const r = s.records;
-  const banner =
+  const sections = s.status !== "skipped" || s.records.seen > 0 ? qualitySections(s, `s${i}`) : "";
+  return `<article class="card" id="stream-${i}" data-stream="${e(s.name)}"><h2>${e(s.name)}</h2>${streamBanner(s)}${warningsCallout(s)}${recordTiles(s)}${streamFacts(s, base)}${sections}</article>`;
+}
+
+/** The status line: the outcome, and why (rejection, error, stop). */
+function streamBanner(s: StreamReport): string {
+  return (
     `<div class="banner st-${s.status}" data-testid="stream-banner"><strong>${STATUS_WORDS[s.status]}</strong>` +
     (s.status === "rejected" && !s.error && rejectionWhy(s) ? `<span>${e(rejectionWhy(s))}</span>` : "") +
     (s.error ? `<span>${e(s.error.kind)}: ${e(s.error.message)}</span>` : "") +
     (s.stop_reason && !s.stop_reason.warning ? `<span>Stopped: ${e(s.stop_reason.message)}</span>` : "") +
-    `</div>`;
+    `</div>`
+  );
+}
+
+/** Warnings, a stop that is a warning first. */
+function warningsCallout(s: StreamReport): string {
   const warns = [...(s.stop_reason?.warning ? [`Stopped: ${s.stop_reason.message}`] : []), ...s.warnings];
-  const callout = warns.length
+  return warns.length
     ? `<div class="callout" role="note"><strong>Warning${warns.length > 1 ? "s" : ""}</strong><ul>${warns.map((w) => `<li>${e(w)}</li>`).join("")}</ul></div>`
     : "";
+}
+
+/** Record counts and the invalid ratio against its maximum. */
+function recordTiles(s: StreamReport): string {
+  const r = s.records;
   const tile = (label: string, value: number, cls = "") =>
     `<div class="tile ${cls}"><div class="v">${num(value)}</div><div class="k">${label}</div></div>`;
-  const tiles =
+  return (
     `<div class="tiles">${tile("records seen", r.seen)}${tile("valid", r.valid)}` +
     `${tile("invalid", r.invalid, r.invalid ? "warn" : "")}${tile(s.output.committed || !r.written ? "written" : "written, not committed", r.written, s.output.committed && r.written ? "good" : "")}` +
     `${tile("duplicates dropped", r.duplicates)}` +
-    `<div class="tile wide"><div class="v">${formatPercent(s.invalid_ratio)} <small>of max ${formatPercent(s.max_invalid_ratio)}</small></div>${ratioBar(s)}<div class="k">invalid ratio · policy <code>${e(s.invalid_policy)}</code></div></div></div>`;
+    `<div class="tile wide"><div class="v">${formatPercent(s.invalid_ratio)} <small>of max ${formatPercent(s.max_invalid_ratio)}</small></div>${ratioBar(s)}<div class="k">invalid ratio · policy <code>${e(s.invalid_policy)}</code></div></div></div>`
+  );
+}
+
+/** Duration, pages, requests, retries, waits, files, schema and partitions. */
+function streamFacts(s: StreamReport, base: string): string {
   const retries = Object.entries(s.retries).filter(([, n]) => n > 0);
   const nRetries = retries.reduce((a, [, n]) => a + n, 0);
   const waits = s.rate_limit_waits;
@@ -452,34 +471,34 @@ function streamCard(s: StreamReport, i: number, base: string): string {
       `${num(p.done)} of ${num(p.total)} done${p.failed.length ? `, ${num(p.failed.length)} failed:<ul class="ex">${p.failed.map((f) => `<li>${code(f.parent_key)} ${e(f.error)}</li>`).join("")}</ul>` : ""}`,
     ]);
   }
-  const dl = `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")}</dl>`;
+  return `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")}</dl>`;
+}
 
-  let body = `${tiles}${dl}`;
-  if (s.status !== "skipped" || r.seen > 0) {
-    const noSchema = '<p class="empty">No schema: records were not validated.</p>';
-    const errs = !s.schema
-      ? noSchema
-      : s.errors.length
-        ? `${errorChart(s.errors, sid)}${errorsTable(s.errors)}`
-        : '<p class="empty">No invalid records.</p>';
-    body += `<section><h3>Invalid records by reason</h3>${errs}</section>`;
-    const legend =
-      '<ul class="legend"><li><i class="p-field"></i>present</li><li><i class="p-null"></i>present but null</li>' +
-      (s.schema
-        ? '<li><i class="p-new"></i>new field (not in the schema)</li><li><i class="p-changed"></i>type differs from the schema</li>'
-        : "") +
-      '<li><i class="track"></i>absent</li></ul>';
-    const chart =
-      s.fields.length || s.drift?.missing_fields.length ? `${legend}${presenceChart(s, sid)}` : "";
-    const drift = !s.schema
-      ? '<p class="empty">No schema: there is nothing to compare the fields with.</p>'
-      : s.drift
-        ? driftSection(s.drift, s)
-        : '<p class="empty">Drift was not checked.</p>';
-    body += `<section><h3>Field presence &amp; drift</h3>${chart}${drift}</section>`;
-    body += `<section><h3>Fields</h3>${s.fields.length ? fieldsTable(s) : '<p class="empty">No records were seen.</p>'}</section>`;
-  }
-  return `<article class="card" id="stream-${i}" data-stream="${e(s.name)}"><h2>${e(s.name)}</h2>${banner}${callout}${body}</article>`;
+/** Invalid records by reason, field presence and drift, the fields table. */
+function qualitySections(s: StreamReport, sid: string): string {
+  let body = "";
+  const noSchema = '<p class="empty">No schema: records were not validated.</p>';
+  const errs = !s.schema
+    ? noSchema
+    : s.errors.length
+      ? `${errorChart(s.errors, sid)}${errorsTable(s.errors)}`
+      : '<p class="empty">No invalid records.</p>';
+  body += `<section><h3>Invalid records by reason</h3>${errs}</section>`;
+  const legend =
+    '<ul class="legend"><li><i class="p-field"></i>present</li><li><i class="p-null"></i>present but null</li>' +
+    (s.schema
+      ? '<li><i class="p-new"></i>new field (not in the schema)</li><li><i class="p-changed"></i>type differs from the schema</li>'
+      : "") +
+    '<li><i class="track"></i>absent</li></ul>';
+  const chart = s.fields.length || s.drift?.missing_fields.length ? `${legend}${presenceChart(s, sid)}` : "";
+  const drift = !s.schema
+    ? '<p class="empty">No schema: there is nothing to compare the fields with.</p>'
+    : s.drift
+      ? driftSection(s.drift, s)
+      : '<p class="empty">Drift was not checked.</p>';
+  body += `<section><h3>Field presence &amp; drift</h3>${chart}${drift}</section>`;
+  body += `<section><h3>Fields</h3>${s.fields.length ? fieldsTable(s) : '<p class="empty">No records were seen.</p>'}</section>`;
+  return body;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,13 @@ export function retryCount(r: StreamResult): number {
 
 /** The end-of-run table, for stderr. */
 export function formatSummary(result: PipelineResult, root: string): string {
-  const lines: string[] = [];
+  const lines = [verdictLine(result), ...streamTable(result.streams)];
+  for (const s of result.streams) lines.push(...streamNotes(s, root).map((note) => `  ${s.name}: ${note}`));
+  return lines.join("\n");
+}
+
+/** `pipeline: ok in 2.1 s · run <id>`, or what failed. */
+function verdictLine(result: PipelineResult): string {
   const failed = result.streams.filter((s) => s.status !== "ok").length;
   const verdict =
     result.status === "ok"
@@ -18,21 +24,26 @@ export function formatSummary(result: PipelineResult, root: string): string {
       : result.status === "quality_failed"
         ? `DATA QUALITY CHECK FAILED (${failed} of ${plural(result.streams.length, "stream")} not committed)`
         : `FAILED (${failed} of ${plural(result.streams.length, "stream")})`;
-  lines.push(`${result.pipeline}: ${verdict} in ${formatDuration(result.durationMs)} · run ${result.runId}`);
-  const header = [
-    "stream",
-    "status",
-    "seen",
-    "valid",
-    "invalid",
-    "written",
-    "pages",
-    "requests",
-    "retries",
-    "time",
-    "stopped because",
-  ];
-  const rows = result.streams.map((s) => [
+  return `${result.pipeline}: ${verdict} in ${formatDuration(result.durationMs)} · run ${result.runId}`;
+}
+
+const TABLE_HEADER = [
+  "stream",
+  "status",
+  "seen",
+  "valid",
+  "invalid",
+  "written",
+  "pages",
+  "requests",
+  "retries",
+  "time",
+  "stopped because",
+];
+
+/** One row per stream, columns padded to their widest cell. */
+function streamTable(streams: StreamResult[]): string[] {
+  const rows = streams.map((s) => [
     s.name,
     s.status,
     fmtInt(s.records.seen),
@@ -53,75 +64,76 @@ export function formatSummary(result: PipelineResult, root: string): string {
           ? "rejected (below)"
           : "error (below)",
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const widths = TABLE_HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (cells: string[]) =>
     `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}`.trimEnd();
-  lines.push(fmt(header));
-  for (const r of rows) lines.push(fmt(r));
-  for (const s of result.streams) {
-    if (s.error)
-      lines.push(
-        `  ${s.name}: ${s.status === "skipped" ? "skipped" : s.status === "rejected" ? "rejected" : "error"}: ${s.error.message}`,
-      );
-    const q = s.quality;
-    if (q?.errors.length) {
-      const top = q.errors.slice(0, 3).map((g) => `${g.field} ${g.keyword} ×${g.count}`);
-      lines.push(
-        `  ${s.name}: invalid records by reason: ${top.join(", ")}${q.errors.length > 3 ? `, +${q.errors.length - 3} more` : ""}`,
-      );
-    }
-    if (
-      q?.drift &&
-      (q.drift.new_fields.length || q.drift.type_changes.length) &&
-      q.drift.policy !== "ignore"
-    ) {
-      const parts = [
-        q.drift.new_fields.length
-          ? `new fields: ${q.drift.new_fields.map((f) => `${f.field} (${f.count})`).join(", ")}`
-          : "",
-        q.drift.type_changes.length
-          ? `type changes: ${q.drift.type_changes
-              .map(
-                (t) =>
-                  `${t.field} (${Object.entries(t.actual)
-                    .map(([k, v]) => `${k}×${v}`)
-                    .join(" ")})`,
-              )
+  return [fmt(TABLE_HEADER), ...rows.map(fmt)];
+}
+
+/** The lines under the table about one stream: error, quality, files, partitions, warnings, waits. */
+function streamNotes(s: StreamResult, root: string): string[] {
+  const notes: string[] = [];
+  if (s.error)
+    notes.push(
+      `${s.status === "skipped" ? "skipped" : s.status === "rejected" ? "rejected" : "error"}: ${s.error.message}`,
+    );
+  notes.push(...qualityNotes(s, root));
+  if (s.records.duplicates)
+    notes.push(`${fmtInt(s.records.duplicates)} duplicate primary keys in this run (the last record kept)`);
+  if (s.partitions)
+    notes.push(
+      `${s.partitions.done} of ${s.partitions.total} partitions${
+        s.partitions.failed.length
+          ? `, ${s.partitions.failed.length} failed: ${s.partitions.failed
+              .slice(0, 3)
+              .map((f) => f.parent_key)
               .join(", ")}`
-          : "",
-      ].filter(Boolean);
-      lines.push(`  ${s.name}: schema drift: ${parts.join("; ")}`);
-    }
-    if (q?.quarantine)
-      lines.push(
-        `  ${s.name}: invalid records quarantined in ${path.relative(root, q.quarantine) || q.quarantine}`,
-      );
-    if (s.records.duplicates)
-      lines.push(
-        `  ${s.name}: ${fmtInt(s.records.duplicates)} duplicate primary keys in this run (the last record kept)`,
-      );
-    if (s.partitions)
-      lines.push(
-        `  ${s.name}: ${s.partitions.done} of ${s.partitions.total} partitions${
-          s.partitions.failed.length
-            ? `, ${s.partitions.failed.length} failed: ${s.partitions.failed
-                .slice(0, 3)
-                .map((f) => f.parent_key)
-                .join(", ")}`
-            : ""
-        }`,
-      );
-    if (s.units) lines.push(`  ${s.name}: ${unitsLine(s.units)}`);
-    for (const w of s.warnings) lines.push(`  ${s.name}: warning: ${w}`);
-    if (s.requests.rateLimitWaits.count)
-      lines.push(
-        `  ${s.name}: waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
-      );
-    if (s.output) lines.push(`  ${s.name}: wrote ${path.relative(root, s.output) || s.output}`);
-    else if (s.status === "failed" || s.status === "rejected")
-      lines.push(`  ${s.name}: nothing committed (the previous output, if any, is unchanged)`);
+          : ""
+      }`,
+    );
+  if (s.units) notes.push(unitsLine(s.units));
+  for (const w of s.warnings) notes.push(`warning: ${w}`);
+  if (s.requests.rateLimitWaits.count)
+    notes.push(
+      `waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
+    );
+  if (s.output) notes.push(`wrote ${path.relative(root, s.output) || s.output}`);
+  else if (s.status === "failed" || s.status === "rejected")
+    notes.push("nothing committed (the previous output, if any, is unchanged)");
+  return notes;
+}
+
+/** Invalid records by reason, schema drift, the quarantine file. */
+function qualityNotes(s: StreamResult, root: string): string[] {
+  const q = s.quality;
+  const notes: string[] = [];
+  if (q?.errors.length) {
+    const top = q.errors.slice(0, 3).map((g) => `${g.field} ${g.keyword} ×${g.count}`);
+    notes.push(
+      `invalid records by reason: ${top.join(", ")}${q.errors.length > 3 ? `, +${q.errors.length - 3} more` : ""}`,
+    );
   }
-  return lines.join("\n");
+  if (q?.drift && (q.drift.new_fields.length || q.drift.type_changes.length) && q.drift.policy !== "ignore") {
+    const parts = [
+      q.drift.new_fields.length
+        ? `new fields: ${q.drift.new_fields.map((f) => `${f.field} (${f.count})`).join(", ")}`
+        : "",
+      q.drift.type_changes.length
+        ? `type changes: ${q.drift.type_changes
+            .map(
+              (t) =>
+                `${t.field} (${Object.entries(t.actual)
+                  .map(([k, v]) => `${k}×${v}`)
+                  .join(" ")})`,
+            )
+            .join(", ")}`
+        : "",
+    ].filter(Boolean);
+    notes.push(`schema drift: ${parts.join("; ")}`);
+  }
+  if (q?.quarantine)
+    notes.push(`invalid records quarantined in ${path.relative(root, q.quarantine) || q.quarantine}`);
+  return notes;
 }
 
 /** `7 of 12 windows done, 7 committed (2024-01-01…2024-01-08 to …), step 7d`. */

@@ -13,6 +13,7 @@ import {
   latestReport,
   type Project,
   pipelineYaml,
+  type QuarantineLine,
   qualityFixture,
   readJsonl,
   streamReport,
@@ -178,7 +179,7 @@ const sortErrors = (errors: RecordError[]) =>
 
 /** Quarantine lines: exactly the invalid records, in stream order, each with its own errors. */
 function checkQuarantine(file: string, draft2020: boolean) {
-  const lines = readJsonl(file);
+  const lines = readJsonl<QuarantineLine>(file);
   expect(lines.map((l) => l.record_id)).toEqual(TRUTH.invalid.map(String));
   for (const line of lines) {
     const id = Number(line.record_id);

@@ -8,6 +8,7 @@ import {
   latestReport,
   type Project,
   pipelineYaml,
+  type QuarantineLine,
   qualityFixture,
   readJsonl,
   streamReport,
@@ -155,7 +156,7 @@ describe("secrets never reach a report or the quarantine", () => {
       value: "***",
     });
     expect(s.drift?.new_fields[0].examples).toEqual(["***", "L50"]);
-    const quarantine = readJsonl(p.file("out/shop/items.invalid.jsonl"));
+    const quarantine = readJsonl<QuarantineLine>(p.file("out/shop/items.invalid.jsonl"));
     expect(quarantine.find((l) => l.record_id === "7")?.record.status).toBe("***");
     expect(quarantine.find((l) => l.record_id === "25")?.record.legacy_code).toBe("***");
 
