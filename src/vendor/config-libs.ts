@@ -4,6 +4,7 @@
 import _Ajv from "ajv";
 import _Ajv2020 from "ajv/dist/2020.js";
 import _addFormats from "ajv-formats";
+import { JSONPath as _JSONPath } from "jsonpath-plus";
 
 export type { ErrorObject, Options as AjvOptions, ValidateFunction } from "ajv";
 export type { Loader } from "cosmiconfig";
@@ -16,3 +17,10 @@ export { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } f
 export const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;
 export const Ajv2020 = ((_Ajv2020 as any).default ?? _Ajv2020) as typeof _Ajv2020.default;
 export const addFormats = ((_addFormats as any).default ?? _addFormats) as typeof _addFormats.default;
+
+/** jsonpath-plus's safe evaluator (jsep AST, no native eval), for `filter` expressions. */
+export const SafeScript = (
+  _JSONPath as unknown as {
+    prototype: { safeVm: { Script: new (code: string) => { runInNewContext(ctx: object): unknown } } };
+  }
+).prototype.safeVm.Script;

@@ -4,6 +4,7 @@ import { checkAuth } from "./auth.js";
 import { checkOutput } from "./output.js";
 import { checkPaginate } from "./paginate.js";
 import { checkParents } from "./parents.js";
+import { checkRecordKeys, checkResponseRules } from "./responses.js";
 import type { RuleIssue } from "./rule.js";
 import { checkSource } from "./source.js";
 import { checkStream } from "./stream.js";
@@ -21,11 +22,20 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
   const perStream = names.flatMap((name) => {
     const s = streams[name];
     if (!s || typeof s !== "object") return [];
-    return [...checkStream(name, s, cfg.output), ...checkPaginate(s, ["streams", name, "paginate"])];
+    return [
+      ...checkStream(name, s, cfg.output),
+      ...checkPaginate(s, ["streams", name, "paginate"]),
+      ...checkRecordKeys(name, s, source),
+    ];
   });
   return [
     ...checkSource(source),
     ...checkAuth(source?.auth),
+    ...checkResponseRules(
+      source?.on_response,
+      ["source", "on_response"],
+      isMap(source?.auth) ? source.auth.type : undefined,
+    ),
     ...checkOutput(cfg.output, names),
     ...perStream,
     ...checkParents(streams),
