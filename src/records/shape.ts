@@ -1,20 +1,34 @@
-import type { StreamPlan } from "../compile/plan.js";
+import type { FieldPlan, StreamPlan } from "../compile/plan.js";
 import { type CompiledPath, compileJsonPath } from "../lang/jsonpath.js";
+import { compileFilter } from "../lang/record-filter.js";
 import { MAX_NESTING, nestingError, setOwn } from "../shared/json-text.js";
+import {
+  type ConversionError,
+  converter,
+  FIELD_ERRORS,
+  type RecordContext,
+  shown,
+  valueField,
+} from "./field-specs.js";
 
 export type Row = Record<string, unknown>;
 
 /**
- * Per-stream record handling compiled once: select (`records`) → `fields` → `flatten` →
- * `include_parent`. The per-record functions do no parsing and no lookups by name.
+ * Per-stream record handling compiled once: select (`records`) → `fields` → `exclude` → `flatten`
+ * → `include_parent` → `filter`. The per-record functions do no parsing and no lookups by name.
  */
 export interface Shaper {
   /** Records of a page: every match; a single matched array is unwrapped; null / no match → []. */
   select(body: unknown): unknown[];
-  shape(record: unknown, parent?: Row): Row;
+  /**
+   * The record as written, or null when `filter` drops it. A record a field's `type` could not
+   * convert keeps the value as it came and carries its errors under FIELD_ERRORS (quality.ts makes
+   * it invalid); it is not passed to `filter`.
+   */
+  shape(record: unknown, parent?: Row): Row | null;
 }
 
-export function compileShaper(stream: StreamPlan): Shaper {
+export function compileShaper(stream: StreamPlan, ctx?: RecordContext): Shaper {
   const selector = compileJsonPath(stream.records);
   const select = (body: unknown): unknown[] => {
     if (stream.records === "$")
@@ -29,21 +43,49 @@ export function compileShaper(stream: StreamPlan): Shaper {
   };
 
   const steps: ((rec: unknown, parent?: Row) => unknown)[] = [];
+  /** The conversion errors of the record being shaped (set by the fields step). */
+  let pending: ConversionError[] | null = null;
   if (stream.fields) {
-    const fields = stream.fields.map((f) => ({
-      name: f.name,
-      path: compileJsonPath(f.path) as CompiledPath,
-      multi: f.multi,
-    }));
-    steps.push((rec) => {
-      const out: Row = {};
-      for (const f of fields) {
-        if (f.multi) setOwn(out, f.name, f.path.all(rec));
-        else {
-          const v = f.path.first(rec);
-          setOwn(out, f.name, v === undefined ? null : v);
+    const plain = stream.fields.every(
+      (f) => f.type === undefined && f.value === undefined && f.default === undefined,
+    );
+    if (plain) {
+      const fields = stream.fields.map((f) => ({
+        name: f.name,
+        path: compileJsonPath(f.path) as CompiledPath,
+        multi: f.multi,
+      }));
+      steps.push((rec) => {
+        const out: Row = {};
+        for (const f of fields) {
+          if (f.multi) setOwn(out, f.name, f.path.all(rec));
+          else {
+            const v = f.path.first(rec);
+            setOwn(out, f.name, v === undefined ? null : v);
+          }
         }
-      }
+        return out;
+      });
+    } else {
+      const readers = stream.fields.map((f) => fieldReader(f, ctx ?? defaultContext(stream)));
+      steps.push((rec, parent) => {
+        const out: Row = {};
+        for (const r of readers) {
+          const v = r.read(rec, parent);
+          if (v === CONVERSION_FAILED) {
+            (pending ??= []).push(r.lastError!);
+            setOwn(out, r.name, r.raw);
+          } else setOwn(out, r.name, v);
+        }
+        return out;
+      });
+    }
+  }
+  if (stream.exclude) {
+    const paths = stream.exclude;
+    steps.push((rec) => {
+      let out = rec;
+      for (const p of paths) out = without(out, p, 0);
       return out;
     });
   }
@@ -59,12 +101,89 @@ export function compileShaper(stream: StreamPlan): Shaper {
       return out;
     });
   }
-  const shape = (record: unknown, parent?: Row): Row => {
+  const filter = stream.filter ? compileFilter(stream.filter) : null;
+  const shape = (record: unknown, parent?: Row): Row | null => {
+    pending = null;
     let rec = record;
     for (const step of steps) rec = step(rec, parent);
-    return (isPlainObject(rec) ? rec : { value: rec }) as Row;
+    const row = (isPlainObject(rec) ? rec : { value: rec }) as Row;
+    if (pending) {
+      // Invalid (quality.ts reads the errors): not passed to `filter`.
+      (row as Record<symbol, unknown>)[FIELD_ERRORS] = pending;
+      return row;
+    }
+    if (filter && !filter.test(row)) return null;
+    return row;
   };
   return { select, shape };
+}
+
+const CONVERSION_FAILED = Symbol("conversion failed");
+
+interface FieldReader {
+  name: string;
+  /** The value to write, or CONVERSION_FAILED (then `raw` and `lastError` say what and why). */
+  read(rec: unknown, parent?: Row): unknown;
+  raw: unknown;
+  lastError: ConversionError | null;
+}
+
+/** One field of `fields`: a JSONPath, typed (`type`, `from`, `default`), or computed (`value`). */
+function fieldReader(f: FieldPlan, ctx: RecordContext): FieldReader {
+  const reader: FieldReader = { name: f.name, read: () => null, raw: undefined, lastError: null };
+  if (f.value !== undefined || f.path === "") {
+    const render = valueField(f.value ?? null, ctx, (parent, path) =>
+      parent ? getPath(parent, path) : undefined,
+    );
+    reader.read = (_rec, parent) => render(parent);
+    return reader;
+  }
+  const path = compileJsonPath(f.path);
+  const convert = converter(f);
+  const fallback = f.default === undefined ? null : f.default;
+  const one = (v: unknown): unknown => {
+    if (v === undefined || v === null || v === "") return fallback;
+    if (!convert) return v;
+    const c = convert(v);
+    if (c.ok) return c.value;
+    reader.raw = v;
+    reader.lastError = {
+      field: f.name,
+      type: f.type!,
+      value: v,
+      message: `field \`${f.name}\`: ${shown(v)} ${c.message}${f.type === "date-time" ? "" : ` (type: ${f.type})`}`,
+    };
+    return CONVERSION_FAILED;
+  };
+  reader.read = f.multi
+    ? (rec) => {
+        const all = path.all(rec);
+        const out: unknown[] = [];
+        for (const v of all) {
+          const c = one(v);
+          if (c === CONVERSION_FAILED) {
+            reader.raw = all;
+            return c;
+          }
+          out.push(c);
+        }
+        return out;
+      }
+    : (rec) => one(path.first(rec));
+  return reader;
+}
+
+function defaultContext(stream: StreamPlan): RecordContext {
+  return { runId: "", startedAt: new Date().toISOString(), pipeline: "", stream: stream.name };
+}
+
+/** `rec` without the dotted path `p` (objects along it copied, never changed in place). */
+function without(rec: unknown, p: string[], i: number): unknown {
+  if (!isPlainObject(rec) || !Object.hasOwn(rec, p[i])) return rec;
+  const out: Row = { ...rec };
+  if (i === p.length - 1) delete out[p[i]];
+  else out[p[i]] = without(rec[p[i]], p, i + 1);
+  return out;
 }
 
 export function isPlainObject(v: unknown): v is Row {

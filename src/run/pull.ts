@@ -44,7 +44,14 @@ export async function pull(
   for await (const page of pages) {
     for (const record of page.records) {
       if (remaining() <= 0) break;
-      const p = write(shaper.shape(record, parent));
+      const row = shaper.shape(record, parent);
+      if (row === null) {
+        // Dropped by `filter`: seen, but neither valid nor invalid (record-sink.ts adds them to seen).
+        result.records.filtered++;
+        result.records.seen++;
+        continue;
+      }
+      const p = write(row);
       if (p) await p;
     }
   }

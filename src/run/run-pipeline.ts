@@ -129,6 +129,8 @@ export function startPipelineRun(
             executor,
             {
               runId,
+              pipeline: plan.pipeline,
+              runStartedAt: startedAt.toISOString(),
               baseUrl: plan.source.baseUrl,
               origin: plan.source.origin,
               allowedOrigins: plan.source.allowedOrigins,

@@ -10,7 +10,7 @@ import { runPartitions } from "./partitions.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
-import type { StreamIO, StreamRunOptions } from "./stream-options.js";
+import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -75,7 +75,7 @@ async function fetchStream(
 ): Promise<StopReason> {
   const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;
   const since = startValue(stream, saved, opts.fullRefresh);
-  const shaper = compileShaper(stream);
+  const shaper = compileShaper(stream, recordContext(stream, opts));
   if (stream.parent && io.parentRecords) {
     return runPartitions(stream, executor, opts, io, shaper, since, sink.accept, sink.result);
   }

@@ -38,7 +38,7 @@ export function formatSummary(result: PipelineResult, root: string): string {
     fmtInt(s.records.seen),
     fmtInt(s.records.valid),
     s.records.invalid
-      ? `${fmtInt(s.records.invalid)} (${((s.records.invalid / Math.max(1, s.records.seen)) * 100).toFixed(1)}%)`
+      ? `${fmtInt(s.records.invalid)} (${((s.records.invalid / Math.max(1, s.records.seen - s.records.filtered)) * 100).toFixed(1)}%)`
       : "0",
     fmtInt(s.records.written),
     fmtInt(s.pages),
@@ -95,6 +95,10 @@ export function formatSummary(result: PipelineResult, root: string): string {
     if (q?.quarantine)
       lines.push(
         `  ${s.name}: invalid records quarantined in ${path.relative(root, q.quarantine) || q.quarantine}`,
+      );
+    if (s.records.filtered)
+      lines.push(
+        `  ${s.name}: ${fmtInt(s.records.filtered)} of ${fmtInt(s.records.seen)} records filtered out by \`filter\` (not invalid)`,
       );
     if (s.records.duplicates)
       lines.push(
