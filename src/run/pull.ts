@@ -21,6 +21,7 @@ export async function pull(
   parent: Row | undefined,
 ): Promise<StopReason> {
   const limit = opts.limit;
+  if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
   const remaining = limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written;
   const pages = readPages(
     {
