@@ -38,6 +38,11 @@ export class RequestExecutor {
     this.policy = deps.policy;
   }
 
+  /** `max_response_size` for streamed bodies: only when the file or the project defaults set it. */
+  get streamedLimit(): number | null {
+    return this.deps.source.maxStreamedBytes ?? null;
+  }
+
   get redactor(): Redactor {
     return this.deps.redactor;
   }

@@ -1,7 +1,6 @@
 import { pipeline, type Readable } from "node:stream";
 import zlib from "node:zlib";
 import { RunError, TransportError } from "../shared/errors.js";
-import type { HttpRequest } from "./client.js";
 
 /** A gzip file starts with these two bytes. */
 export function isGzip(b: Buffer): boolean {
@@ -50,7 +49,7 @@ export function zlibError(err: unknown): Error {
 export async function* streamBody(
   raw: Readable,
   headers: Record<string, string>,
-  req: HttpRequest,
+  req: { compression?: "auto" | "gzip" | "none" },
   ctx: { cleanup: () => void; fail: (err: unknown) => Error; maxBytes: number | null },
 ): AsyncGenerator<Buffer> {
   const compression = req.compression ?? "auto";

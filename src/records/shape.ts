@@ -103,7 +103,11 @@ export function compileShaper(stream: StreamPlan, ctx?: RecordContext): Shaper {
   }
   const filter = stream.filter ? compileFilter(stream.filter) : null;
   const shape = (record: unknown, parent?: Row): Row | null => {
-    pending = null;
+    // A decoder may have found the record invalid already (a CSV row of the wrong width).
+    pending =
+      record !== null && typeof record === "object"
+        ? (((record as Record<symbol, unknown>)[FIELD_ERRORS] as ConversionError[] | undefined) ?? null)
+        : null;
     let rec = record;
     for (const step of steps) rec = step(rec, parent);
     const row = (isPlainObject(rec) ? rec : { value: rec }) as Row;
