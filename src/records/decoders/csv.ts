@@ -47,10 +47,7 @@ export class CsvDecoder implements RecordDecoder {
     let text = this.text + head.toString("utf8");
     if (this.first) {
       this.first = false;
-      if (text.charCodeAt(0) === 0xfeff) {
-        text = text.slice(1);
-        this.completeBytes += 3; // the BOM's bytes are read
-      }
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // its bytes are in `head`
     }
     const before = Buffer.byteLength(this.text);
     const used = this.rows(text, out, false);
@@ -60,12 +57,13 @@ export class CsvDecoder implements RecordDecoder {
 
   end(out: unknown[]): void {
     let text = this.text + (this.carry ? this.carry.toString("utf8") : "");
+    const bytes = Buffer.byteLength(text);
     if (this.first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     this.carry = null;
     this.text = "";
     if (text === "") return;
     this.rows(text.endsWith("\n") ? text : `${text}\n`, out, true);
-    this.completeBytes += Buffer.byteLength(text);
+    this.completeBytes += bytes;
   }
 
   resume(): void {
