@@ -18,10 +18,6 @@ export type OnResponse1 = ResponseRule[];
  */
 export type Paginate =
   PaginateNone | PaginateCursor | PaginateOffset | PaginatePage | PaginateLinkHeader | PaginateNextUrl;
-/**
- * A JSONPath in jsonpath-plus syntax, starting with `$` (e.g. `$.data`, `$.paging.next.after`, `$['@odata.nextLink']`, `$.items[?(@.active)]`). Filters run in the library's safe evaluator, never native eval.
- */
-export type Jsonpath = string;
 
 /**
  * A `pipelines` pipeline file, format version 1. One REST API pull: where to fetch, how to authenticate and paginate, which records to keep, how to validate and where to write them.
@@ -204,7 +200,7 @@ export interface ResponseRule {
   /**
    * A status code, a list of codes, or a class `2xx` … `5xx`.
    */
-  status?: StatusCondition | [StatusCondition, ...StatusCondition[]];
+  status?: number | string | [StatusCondition, ...StatusCondition[]];
   /**
    * Holds when this JSONPath over the JSON body matches something other than null, false, "", [] or {} (with `equals`: when its first match equals that value).
    */
@@ -269,7 +265,7 @@ export interface Stream {
    * Map of output field → JSONPath into the record, `{ path, type, from, default }` (a typed field) or `{ value }` (a constant or template). A path that can match several values (wildcard, slice, filter, `..`) gives an array; any other path gives its value, or null.
    */
   fields?: {
-    [k: string]: Jsonpath | FieldSpec;
+    [k: string]: string | FieldSpec;
   };
   /**
    * Dotted paths removed from each record after `fields` (to drop a few large fields).
@@ -495,7 +491,7 @@ export interface PaginateNextUrl {
  */
 export interface FieldSpec {
   /**
-   * A JSONPath in jsonpath-plus syntax, starting with `$` (e.g. `$.data`, `$.paging.next.after`, `$['@odata.nextLink']`, `$.items[?(@.active)]`). Filters run in the library's safe evaluator, never native eval.
+   * JSONPath into the record.
    */
   path?: string;
   /**

@@ -19,7 +19,10 @@ export function checkResponseRules(rules: unknown, at: KeyPath, authType: unknow
 function checkRule(rule: ResponseRule, at: KeyPath, authType: unknown): RuleIssue[] {
   const issues = jsonPathIssues([...at, "match"], rule.match);
   const has = (k: string) => keyValue(rule, k) !== undefined;
-  if (!has("status") && !has("match") && !has("body_contains"))
+  // A misspelled condition (`stauts`) is the format check's unknown key: one problem, one issue.
+  const known = ["status", "match", "equals", "body_contains", "action", "message", "wait"];
+  const misspelled = Object.keys(rule).some((k) => !known.includes(k));
+  if (!misspelled && !has("status") && !has("match") && !has("body_contains"))
     issues.push(
       ruleIssue(
         "missing_key",
@@ -121,7 +124,7 @@ function checkResponseFormat(s: Stream, at: (...rest: (string | number)[]) => Ke
   const format = isMap(s.response) ? (s.response.format ?? DEFAULTS.response.format) : "json";
   if (format !== "jsonl" && format !== "csv") return [];
   const issues: RuleIssue[] = [];
-  const why = `with \`response.format: ${format}\` the body is read as it arrives, record by record`;
+  const why = `with \`response.format: ${format}\` (the body is read as it arrives, record by record)`;
   if (s.records !== undefined)
     issues.push(
       ruleIssue("conflict", at("records"), `\`records\` is not used ${why}: remove it`, { key: true }),
