@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../cli/helpers.js";
 import { closeServer, listenLocal, readJsonl, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
@@ -159,5 +161,69 @@ describe("gzip CSV report", () => {
     const r = await runPipeline(project.dir, "rep");
     expect(r.code, r.stderr).toBe(0);
     expect(readJsonl(project.file("out/rep/report.jsonl")).length).toBe(3000);
+  });
+});
+
+describe("conversions, quarantine and infer on exports", () => {
+  it("a value that does not convert makes its record invalid (quarantined, grouped under field/<name>), never the run", async () => {
+    const body = ['{"id":"1","amount":"4.50"}', '{"id":"2","amount":"4,50"}', '{"id":"3","amount":""}'].join(
+      "\n",
+    );
+    handler = serve(Buffer.from(body), {});
+    project.pipeline(
+      "conv",
+      `${sourceBlock(base)}
+streams:
+  rows:
+    path: /rows
+    response: { format: jsonl }
+    fields:
+      id: { path: $.id, type: integer }
+      amount: { path: $.amount, type: number, default: 0 }
+validation: { max_invalid_ratio: 0.5 }
+`,
+    );
+    const r = await runPipeline(project.dir, "conv");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("rows").records).toMatchObject({ seen: 3, valid: 2, invalid: 1, written: 2 });
+    expect(readJsonl(project.file("out/conv/rows.jsonl"))).toEqual([
+      { id: 1, amount: 4.5 },
+      { id: 3, amount: 0 },
+    ]);
+    const [q] = readJsonl(project.file("out/conv/rows.invalid.jsonl")) as {
+      record: unknown;
+      errors: { path: string; message: string }[];
+    }[];
+    expect(q.record).toEqual({ id: 2, amount: "4,50" });
+    expect(q.errors[0]).toMatchObject({
+      path: "field/amount",
+      message: 'field `amount`: "4,50" is not a number (type: number)',
+    });
+    const report = JSON.parse(readFileSync(project.file("reports/conv/latest.json"), "utf8"));
+    expect(report.streams[0].errors[0]).toMatchObject({
+      field: "field/amount",
+      keyword: "convert",
+      count: 1,
+    });
+  });
+
+  it("infer drafts a schema from a CSV export", async () => {
+    handler = serve(Buffer.from("id,name\n1,a\n2,b\n"), { "content-type": "text/csv" });
+    project.pipeline(
+      "inf",
+      `${sourceBlock(base)}
+streams:
+  things:
+    path: /things.csv
+    response: { format: csv }
+    fields:
+      id: { path: $.id, type: integer }
+      name: $.name
+`,
+    );
+    const r = await runCli(["infer", "inf"], project.dir);
+    expect(r.code, r.stderr).toBe(0);
+    const schema = JSON.parse(readFileSync(project.file("schemas/inf.things.schema.json"), "utf8"));
+    expect(schema.properties.id.type).toBe("integer");
   });
 });
