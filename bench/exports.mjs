@@ -5,7 +5,15 @@
 // them (and the floor that also writes JSON lines, the pipeline's whole job). GNU time measures.
 //   node bench/exports.mjs [--lines 2000000] [--rows 1000000]
 import { spawn, spawnSync } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,7 +62,10 @@ await writeFile(
 await writeFile(
   csvFile,
   ROWS + 1,
-  (i) => (i === 0 ? "id,campaign,clicks,cost,day\r\n" : `${i},campaign-${i % 311},${i % 97},${(i % 10000) / 100},2024-01-${String(1 + (i % 28)).padStart(2, "0")}\r\n`),
+  (i) =>
+    i === 0
+      ? "id,campaign,clicks,cost,day\r\n"
+      : `${i},campaign-${i % 311},${i % 97},${(i % 10000) / 100},2024-01-${String(1 + (i % 28)).padStart(2, "0")}\r\n`,
   true,
 );
 
@@ -99,7 +110,8 @@ function measure(args) {
     env: { ...process.env, CI: "1" },
   });
   const line = r.stderr.split("\n").find((l) => l.startsWith("BENCH "));
-  if (r.status !== 0 || !line) throw new Error(`${args.join(" ")} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
+  if (r.status !== 0 || !line)
+    throw new Error(`${args.join(" ")} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
   const [, wall, user, sys, rssKb] = line.split(" ");
   return { wall: +wall, cpu: +user + +sys, rss: +rssKb / 1024 };
 }
@@ -121,7 +133,9 @@ try {
     // Alternating, best of 3: the machine is shared and noisy.
     for (let i = 0; i < 3; i++) {
       floor.push(measure([path.join(root, "bench/exports-floor.mjs"), url, format]));
-      floorW.push(measure([path.join(root, "bench/exports-floor.mjs"), url, format, path.join(dir, "floor.jsonl")]));
+      floorW.push(
+        measure([path.join(root, "bench/exports-floor.mjs"), url, format, path.join(dir, "floor.jsonl")]),
+      );
       pipe.push(measure([bin, "run", pipeline]));
     }
     results.push({ name, n, floor: best(floor), floorW: best(floorW), pipe: best(pipe) });
@@ -144,7 +158,11 @@ try {
     const ratio = r.pipe.wall / r.floor.wall;
     const ratioW = r.pipe.wall / r.floorW.wall;
     const checks = [
-      [`${r.name}: wall ≤ 1.3× the split+parse floor`, ratio <= 1.3, `${fmt(ratio, 2)}× (vs the floor that also writes: ${fmt(ratioW, 2)}×)`],
+      [
+        `${r.name}: wall ≤ 1.3× the split+parse floor`,
+        ratio <= 1.3,
+        `${fmt(ratio, 2)}× (vs the floor that also writes: ${fmt(ratioW, 2)}×)`,
+      ],
       [`${r.name}: peak RSS < 150 MiB`, r.pipe.rss < 150, `${fmt(r.pipe.rss, 1)} MiB`],
     ];
     for (const [what, pass, value] of checks) {

@@ -110,16 +110,11 @@ export class HttpClient {
         // timeout (the same length) still fails a body that stops moving.
         clearTimeout(timer);
         handedOff = true;
-        const cleanup = () => signal?.removeEventListener("abort", onOuterAbort);
-        const fail = (err: unknown) => classify(err, deadline.signal.reason, this.opts.timeoutMs, true);
-        return {
-          status: res.statusCode,
-          headers: resHeaders,
-          body: Buffer.alloc(0),
-          url: req.url,
-          elapsedMs: performance.now() - started,
-          stream: streamBody(res.body, resHeaders, req, { cleanup, fail, maxBytes: req.streamed.maxBytes }),
-        };
+        return streamedResponse(req, res, resHeaders, started, {
+          cleanup: () => signal?.removeEventListener("abort", onOuterAbort),
+          fail: (err) => classify(err, deadline.signal.reason, this.opts.timeoutMs, true),
+          maxBytes: req.streamed.maxBytes,
+        });
       }
       const declared = Number(resHeaders["content-length"]);
       if (Number.isFinite(declared) && declared > this.opts.maxResponseBytes) {
@@ -176,6 +171,23 @@ export class HttpClient {
 }
 
 class TimeoutMarker extends Error {}
+
+function streamedResponse(
+  req: HttpRequest,
+  res: { statusCode: number; body: Parameters<typeof streamBody>[0] },
+  headers: Record<string, string>,
+  started: number,
+  ctx: Parameters<typeof streamBody>[3],
+): HttpResponse {
+  return {
+    status: res.statusCode,
+    headers,
+    body: Buffer.alloc(0),
+    url: req.url,
+    elapsedMs: performance.now() - started,
+    stream: streamBody(res.body, headers, req, ctx),
+  };
+}
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};

@@ -186,15 +186,8 @@ export class RequestExecutor {
       if (res && !failure && !(REDIRECTS.has(res.status) && res.headers.location)) {
         rule = this.applyRule(request, res, how, stats, attempt, refreshed);
         if (rule.kind === "done") {
-          if (!res.stream || !how.consume || res.ignored) return res;
-          // A streamed body: a transport fault while it is read is retried like any other.
-          try {
-            await how.consume(res);
-            return res;
-          } catch (err) {
-            if (!(err instanceof TransportError)) throw err;
-            failure = err;
-          }
+          failure = await consumeBody(res, how);
+          if (!failure) return res;
         }
       }
 
@@ -375,6 +368,21 @@ type RuleStep =
   | { kind: "builtin" }
   | { kind: "retry"; decision: RuleDecision }
   | { kind: "refresh"; decision: RuleDecision };
+
+/**
+ * A streamed body is read here, inside the attempt: a transport fault while it is read (a reset,
+ * a truncated body) comes back to be retried like any other; null when it was read (or needs no reading).
+ */
+async function consumeBody(res: HttpResponse, how: FetchHow): Promise<TransportError | null> {
+  if (!res.stream || !how.consume || res.ignored) return null;
+  try {
+    await how.consume(res);
+    return null;
+  } catch (err) {
+    if (err instanceof TransportError) return err;
+    throw err;
+  }
+}
 
 function countIgnored(stats: RequestStats, status: number): void {
   stats.ignored.count++;

@@ -46,40 +46,12 @@ export function compileShaper(stream: StreamPlan, ctx?: RecordContext): Shaper {
   /** The conversion errors of the record being shaped (set by the fields step). */
   let pending: ConversionError[] | null = null;
   if (stream.fields) {
-    const plain = stream.fields.every(
-      (f) => f.type === undefined && f.value === undefined && f.default === undefined,
+    const fields = stream.fields;
+    steps.push(
+      fieldsStep(fields, ctx ?? defaultContext(stream), (e) => {
+        (pending ??= []).push(e);
+      }),
     );
-    if (plain) {
-      const fields = stream.fields.map((f) => ({
-        name: f.name,
-        path: compileJsonPath(f.path) as CompiledPath,
-        multi: f.multi,
-      }));
-      steps.push((rec) => {
-        const out: Row = {};
-        for (const f of fields) {
-          if (f.multi) setOwn(out, f.name, f.path.all(rec));
-          else {
-            const v = f.path.first(rec);
-            setOwn(out, f.name, v === undefined ? null : v);
-          }
-        }
-        return out;
-      });
-    } else {
-      const readers = stream.fields.map((f) => fieldReader(f, ctx ?? defaultContext(stream)));
-      steps.push((rec, parent) => {
-        const out: Row = {};
-        for (const r of readers) {
-          const v = r.read(rec, parent);
-          if (v === CONVERSION_FAILED) {
-            (pending ??= []).push(r.lastError!);
-            setOwn(out, r.name, r.raw);
-          } else setOwn(out, r.name, v);
-        }
-        return out;
-      });
-    }
   }
   if (stream.exclude) {
     const paths = stream.exclude;
@@ -120,6 +92,45 @@ export function compileShaper(stream: StreamPlan, ctx?: RecordContext): Shaper {
     return row;
   };
   return { select, shape };
+}
+
+/** The `fields` step: plain JSONPaths on the fast path, else typed and computed fields. */
+function fieldsStep(
+  plans: FieldPlan[],
+  ctx: RecordContext,
+  failed: (e: ConversionError) => void,
+): (rec: unknown, parent?: Row) => Row {
+  const plain = plans.every((f) => f.type === undefined && f.value === undefined && f.default === undefined);
+  if (plain) {
+    const fields = plans.map((f) => ({
+      name: f.name,
+      path: compileJsonPath(f.path) as CompiledPath,
+      multi: f.multi,
+    }));
+    return (rec) => {
+      const out: Row = {};
+      for (const f of fields) {
+        if (f.multi) setOwn(out, f.name, f.path.all(rec));
+        else {
+          const v = f.path.first(rec);
+          setOwn(out, f.name, v === undefined ? null : v);
+        }
+      }
+      return out;
+    };
+  }
+  const readers = plans.map((f) => fieldReader(f, ctx));
+  return (rec, parent) => {
+    const out: Row = {};
+    for (const r of readers) {
+      const v = r.read(rec, parent);
+      if (v === CONVERSION_FAILED) {
+        failed(r.lastError!);
+        setOwn(out, r.name, r.raw);
+      } else setOwn(out, r.name, v);
+    }
+    return out;
+  };
 }
 
 const CONVERSION_FAILED = Symbol("conversion failed");

@@ -81,6 +81,7 @@ describe("shaping with field specs, exclude and filter", () => {
           { name: "id", path: "$.id", multi: false, type: "integer" },
           { name: "amount", path: "$.amount", multi: false, type: "number", default: 0 },
           { name: "at", path: "$.ts", multi: false, type: "date-time", from: "epoch" },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a field template, filled per record
           { name: "src", path: "", multi: false, value: "${pipeline}/${stream}/${run.id}" },
           { name: "k", path: "", multi: false, value: 7 },
         ],
