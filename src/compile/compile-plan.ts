@@ -2,12 +2,12 @@ import { DEFAULTS } from "../config/defaults.gen.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Stream } from "../config/pipeline-types.gen.js";
 import { escapeTemplate } from "../config/templates.js";
-import { compileJsonPath } from "../lang/jsonpath.js";
 import { parseDuration } from "../shared/units.js";
 import { joinUrl } from "../shared/url.js";
 import { compileAuth } from "./compile-auth.js";
 import { compileOutput, compileValidation } from "./compile-output.js";
 import { compilePaginator } from "./compile-paginator.js";
+import { compileExclude, compileFields, compileResponse, compileRules } from "./compile-records.js";
 import { compileParams, compileSource, mergeHeaders } from "./compile-source.js";
 import { compileListsAndWindows } from "./compile-windows.js";
 import type { ExecutionPlan, ParamsPlan, SourcePlan, StreamPlan } from "./plan.js";
@@ -77,13 +77,11 @@ function compileStream(
     paginator: compilePaginator(s.paginate),
     records: s.records ?? DEFAULTS.stream.records,
     errorPath: s.error_path ?? null,
-    fields: s.fields
-      ? Object.entries(s.fields).map(([field, path]) => ({
-          name: field,
-          path,
-          multi: compileJsonPath(path).multi,
-        }))
-      : null,
+    onResponse: compileRules(name, s, loaded.config.source),
+    response: compileResponse(s.response),
+    fields: compileFields(s.fields),
+    exclude: compileExclude(s.exclude),
+    filter: s.filter ?? null,
     flatten,
     includeParent: s.include_parent
       ? Object.entries(s.include_parent).map(([field, from]) => ({

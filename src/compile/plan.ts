@@ -27,6 +27,8 @@ export interface SourcePlan {
   /** Origins (scheme://host:port) pagination links may lead to, besides base_url's. */
   allowedOrigins: string[];
   maxResponseBytes: number;
+  /** `max_response_size` when the file or the project defaults set it (jsonl/csv bodies), else null. */
+  maxStreamedBytes?: number | null;
 }
 
 export type ParamsPlan = Record<string, string | string[]>;
@@ -125,8 +127,40 @@ export interface RequestPlan {
 
 export interface FieldPlan {
   name: string;
+  /** The JSONPath read from the record ("" for a computed `{ value }` field). */
   path: string;
   multi: boolean;
+  /** `{ path, type, from, default }`: the conversion (absent: the value as it is). */
+  type?: "string" | "integer" | "number" | "boolean" | "date-time";
+  from?: "epoch" | "epoch_ms";
+  /** Written for a missing, `null` or `""` value (absent: null). */
+  default?: unknown;
+  /** `{ value }`: a constant, or a string whose templates are filled per record. */
+  value?: unknown;
+}
+
+/** One `on_response` rule: every condition given must hold. */
+export interface ResponseRulePlan {
+  /** Where it was written: `streams.x.on_response[0]`, `source.on_response[1]`, `streams.x.error_path`. */
+  at: string;
+  /** Exact statuses, and classes as their first digit (2 for `2xx`); both null: any status. */
+  statuses: number[] | null;
+  classes: number[] | null;
+  match: string | null;
+  /** With `match`: compare its first match to `equals` (hasEquals false: any non-empty match). */
+  hasEquals: boolean;
+  equals: unknown;
+  bodyContains: string | null;
+  action: "retry" | "fail" | "ignore" | "refresh_auth";
+  message: string | null;
+  waitMs: number | null;
+}
+
+/** `response`: how bodies are read. */
+export interface ResponsePlan {
+  format: "json" | "jsonl" | "csv";
+  csv: { delimiter: string; header: boolean };
+  compression: "auto" | "gzip" | "none";
 }
 
 export interface OutputPlan {
@@ -151,7 +185,15 @@ export interface StreamPlan {
   paginator: PaginatorPlan;
   records: string;
   errorPath: string | null;
+  /** Stream rules, then source rules, then `error_path` (absent: none). */
+  onResponse?: ResponseRulePlan[];
+  /** Absent: `json`. */
+  response?: ResponsePlan;
   fields: FieldPlan[] | null;
+  /** `exclude`: dotted paths as segments (absent: none). */
+  exclude?: string[][] | null;
+  /** `filter`: the expression (absent: none). */
+  filter?: string | null;
   flatten: { separator: string } | null;
   includeParent: { field: string; from: string[] }[] | null;
   schema: { file: string | null; schema: Record<string, unknown> } | null;

@@ -39,6 +39,10 @@ export const DEFAULTS = {
   stream_flatten: {
     separator: "_",
   },
+  response: {
+    format: "json",
+    compression: "auto",
+  },
   paginateCommon: {
     max_empty_pages: 3,
     stop_on_empty_page: false,

@@ -4,15 +4,20 @@
  * How requests authenticate. Every auth field is a secret.
  */
 export type Auth = AuthNone | AuthBearer | AuthBasic | AuthApiKey | AuthOAuth2;
+export type StatusCondition = number | string;
+/**
+ * Response rules for every stream (a stream's own rules are checked first). The first rule whose conditions all hold decides; none holding means the built-in behaviour.
+ */
+export type OnResponse = ResponseRule[];
+/**
+ * Response rules of this stream, checked before `source.on_response`; `error_path` is this list's last rule.
+ */
+export type OnResponse1 = ResponseRule[];
 /**
  * How the next page is requested and when to stop.
  */
 export type Paginate =
   PaginateNone | PaginateCursor | PaginateOffset | PaginatePage | PaginateLinkHeader | PaginateNextUrl;
-/**
- * A JSONPath in jsonpath-plus syntax, starting with `$` (e.g. `$.data`, `$.paging.next.after`, `$['@odata.nextLink']`, `$.items[?(@.active)]`). Filters run in the library's safe evaluator, never native eval.
- */
-export type Jsonpath = string;
 
 /**
  * A `pipelines` pipeline file, format version 1. One REST API pull: where to fetch, how to authenticate and paginate, which records to keep, how to validate and where to write them.
@@ -70,6 +75,7 @@ export interface Source {
    * Larger response bodies fail the request.
    */
   max_response_size?: string | number;
+  on_response?: OnResponse;
 }
 /**
  * Query parameters. Values are strings, numbers or booleans; a list repeats the parameter. Bracketed names such as `page[size]` are sent as written (percent-encoded).
@@ -188,7 +194,42 @@ export interface RateLimit {
   reset_header?: string;
 }
 /**
- * One endpoint pulled page by page. Each record goes: select (`records`) → `fields` → `flatten` → `include_parent` → validate against `schema` → write.
+ * When all its conditions hold, `action` decides what the response means.
+ */
+export interface ResponseRule {
+  /**
+   * A status code, a list of codes, or a class `2xx` … `5xx`.
+   */
+  status?: number | string | [StatusCondition, ...StatusCondition[]];
+  /**
+   * Holds when this JSONPath over the JSON body matches something other than null, false, "", [] or {} (with `equals`: when its first match equals that value).
+   */
+  match?: string;
+  /**
+   * With `match`: the value its first match must equal.
+   */
+  equals?: {
+    [k: string]: unknown;
+  };
+  /**
+   * Holds when the raw body contains this text.
+   */
+  body_contains?: string;
+  /**
+   * `ignore`: an empty last page; `retry`: retried within `retry.max_attempts`; `fail`: the stream fails; `refresh_auth`: a fresh token, then one more try.
+   */
+  action: "retry" | "fail" | "ignore" | "refresh_auth";
+  /**
+   * Shown with the error, or with the count of retries or ignored responses.
+   */
+  message?: string;
+  /**
+   * With `action: retry`: the delay before the retry (overrides `Retry-After`).
+   */
+  wait?: string | number;
+}
+/**
+ * One endpoint pulled page by page. Each record goes: select (`records`) → `fields` → `exclude` → `flatten` → `include_parent` → `filter` → validate against `schema` → write.
  */
 export interface Stream {
   /**
@@ -226,13 +267,23 @@ export interface Stream {
    * JSONPath; on a 2xx response, a non-empty match makes the response an error with that value as its message.
    */
   error_path?: string;
+  on_response?: OnResponse1;
+  response?: Response;
   paginate?: Paginate;
   /**
-   * Map of output field → JSONPath into the record. A path that can match several values (wildcard, slice, filter, `..`) gives an array; any other path gives its value, or null.
+   * Map of output field → JSONPath into the record, `{ path, type, from, default }` (a typed field) or `{ value }` (a constant or template). A path that can match several values (wildcard, slice, filter, `..`) gives an array; any other path gives its value, or null.
    */
   fields?: {
-    [k: string]: Jsonpath;
+    [k: string]: string | FieldSpec;
   };
+  /**
+   * Dotted paths removed from each record after `fields` (to drop a few large fields).
+   */
+  exclude?: string[];
+  /**
+   * A JSONPath filter expression on the record as written (`@.type != 'bot' && @.amount > 0`), run in the safe evaluator: records for which it is false are dropped before validation and counted as filtered.
+   */
+  filter?: string;
   /**
    * `true` or `{ separator: "_" }`: nested objects become `a_b` fields (after `fields`).
    */
@@ -284,6 +335,29 @@ export interface Windows {
    * A later run starts this long before where the last one ended.
    */
   lookback?: string | number;
+}
+/**
+ * How response bodies are read: `json` (one document), `jsonl` (a record per line) or `csv` (a record per row); `jsonl` and `csv` are processed as they arrive.
+ */
+export interface Response {
+  /**
+   * `jsonl` and `csv` bodies are processed as they arrive (flat memory); `records` is not used with them.
+   */
+  format?: "json" | "jsonl" | "csv";
+  csv?: {
+    /**
+     * The cell separator (one character).
+     */
+    delimiter?: string;
+    /**
+     * The first row names the fields; `false` names them `c1`, `c2`, …
+     */
+    header?: boolean;
+  };
+  /**
+   * `auto` follows `Content-Encoding`; `gzip` reads a gzip file whatever the headers say; `none` reads the body as sent.
+   */
+  compression?: "auto" | "gzip" | "none";
 }
 export interface PaginateNone {
   /**
@@ -453,6 +527,35 @@ export interface PaginateNextUrl {
    * Any empty page ends the stream.
    */
   stop_on_empty_page?: boolean;
+}
+/**
+ * A typed field `{ path, type, from, default }`, or a computed one `{ value }`.
+ */
+export interface FieldSpec {
+  /**
+   * JSONPath into the record.
+   */
+  path?: string;
+  /**
+   * Converts the value: `"42"` → 42, `"4.50"` → 4.5, `"true"` → true, numbers → their JSON text, a date-time → `YYYY-MM-DDTHH:MM:SSZ` in UTC. A value that does not convert makes the record invalid.
+   */
+  type?: "string" | "integer" | "number" | "boolean" | "date-time";
+  /**
+   * With `type: date-time`: the value is a number (or numeric string) of seconds (`epoch`) or milliseconds (`epoch_ms`) since 1970.
+   */
+  from?: "epoch" | "epoch_ms";
+  /**
+   * The value written when the value is missing, `null` or `""`.
+   */
+  default?: {
+    [k: string]: unknown;
+  };
+  /**
+   * A constant, or a string with templates: `${env.X}`, `${parent.x}`, `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`.
+   */
+  value?: {
+    [k: string]: unknown;
+  };
 }
 /**
  * Only fetch what changed since the last successful run.

@@ -2,6 +2,7 @@ import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
 import { cut } from "../shared/errors.js";
 import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
+import { type ConversionError, FIELD_ERRORS } from "./field-specs.js";
 import type { DriftReport, ErrorGroup, FieldStats } from "./quality-types.js";
 import type { Row } from "./shape.js";
 
@@ -181,6 +182,13 @@ export class StreamQuality {
         if (!f.examples.some((e) => stringifyJson(e) === text)) f.examples.push(ex);
       }
     }
+    const conversions = (row as Record<symbol, unknown>)[FIELD_ERRORS] as ConversionError[] | undefined;
+    if (conversions) {
+      // A field's `type` did not convert: invalid, its errors grouped under `field/<name>`.
+      this.invalid++;
+      const recordId = id ?? this.recordId(row, this.seen);
+      return conversions.map((e) => this.conversion(e, recordId));
+    }
     // ajv knows JSON numbers only: a record with a big integer (a BigInt) is checked again with
     // numbers in their place, so that `type: integer` accepts it (only when it failed: rare).
     if (!this.validate || this.validate(row) || (hasBigInt(row) && this.validate(withNumbers(row)))) {
@@ -192,6 +200,30 @@ export class StreamQuality {
     return (this.validate.errors ?? [])
       .filter((e) => e.keyword !== "if")
       .map((e) => this.record(e, recordId));
+  }
+
+  private conversion(e: ConversionError, id: string): RecordError {
+    const field = `field/${e.field}`;
+    const expected = e.type;
+    const actual = jsonType(e.value);
+    let g = this.groups.get(`${field}\u0000convert`);
+    if (!g) {
+      g = {
+        schema_path: field,
+        field,
+        keyword: "convert",
+        message: `the value does not convert to ${e.type}`,
+        count: 0,
+        expected,
+        actual_types: {},
+        examples: [],
+      };
+      this.groups.set(`${field}\u0000convert`, g);
+    }
+    g.count++;
+    g.actual_types[actual] = (g.actual_types[actual] ?? 0) + 1;
+    if (g.examples.length < MAX_EXAMPLES) g.examples.push({ record_id: id, value: truncate(e.value) });
+    return { path: field, keyword: "convert", message: e.message, expected, actual };
   }
 
   private record(e: ErrorObject, id: string): RecordError {

@@ -32,7 +32,8 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
         seconds: +(s.requests.rateLimitWaits.ms / 1000).toFixed(3),
       },
       records: { ...s.records },
-      invalid_ratio: s.records.seen ? +(s.records.invalid / s.records.seen).toFixed(6) : 0,
+      // Filtered records are neither valid nor invalid: the ratio is invalid ÷ (seen − filtered).
+      invalid_ratio: checkedOf(s) ? +(s.records.invalid / checkedOf(s)).toFixed(6) : 0,
       max_invalid_ratio: plan.validation.maxInvalidRatio,
       invalid_policy: plan.validation.invalidRecords,
       output: {
@@ -63,4 +64,9 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
     exit_code,
     streams,
   };
+}
+
+/** Records validated: seen, less those `filter` dropped. */
+function checkedOf(s: { records: { seen: number; filtered?: number } }): number {
+  return s.records.seen - (s.records.filtered ?? 0);
 }

@@ -414,6 +414,7 @@ function recordTiles(s: StreamReport): string {
     `<div class="tiles">${tile("records seen", r.seen)}${tile("valid", r.valid)}` +
     `${tile("invalid", r.invalid, r.invalid ? "warn" : "")}${tile(s.output.committed || !r.written ? "written" : "written, not committed", r.written, s.output.committed && r.written ? "good" : "")}` +
     `${tile("duplicates dropped", r.duplicates)}` +
+    `${r.filtered ? tile("filtered out", r.filtered) : ""}` +
     `<div class="tile wide"><div class="v">${formatPercent(s.invalid_ratio)} <small>of max ${formatPercent(s.max_invalid_ratio)}</small></div>${ratioBar(s)}<div class="k">invalid ratio · policy <code>${e(s.invalid_policy)}</code></div></div></div>`
   );
 }

@@ -42,8 +42,10 @@ export interface StreamReport {
     written: number;
     /** Records dropped because their primary key was seen earlier in this run. */
     duplicates: number;
+    /** Records dropped by the stream's `filter` (counted in seen; neither valid nor invalid). */
+    filtered?: number;
   };
-  /** invalid / seen (0 when nothing was seen). */
+  /** invalid / (seen − filtered) (0 when nothing was checked). */
   invalid_ratio: number;
   max_invalid_ratio: number;
   invalid_policy: "skip" | "keep" | "fail";

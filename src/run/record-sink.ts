@@ -63,7 +63,7 @@ export class RecordSink {
   readonly accept = (row: Row): Promise<void> | undefined => {
     const { quality, result } = this.deps;
     const errors = quality.check(row);
-    result.records.seen = quality.seen;
+    result.records.seen = quality.seen + result.records.filtered;
     if (errors.length) return this.acceptInvalid(row, errors);
     result.records.valid++;
     if (this.keep) {

@@ -189,6 +189,8 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
     scope.session.executor,
     {
       runId,
+      pipeline: plan.pipeline,
+      runStartedAt: new Date(scope.startedAtMs).toISOString(),
       baseUrl: plan.source.baseUrl,
       origin: plan.source.origin,
       allowedOrigins: plan.source.allowedOrigins,

@@ -11,7 +11,7 @@ import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
-import type { StreamIO, StreamRunOptions } from "./stream-options.js";
+import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import { markPartial, prepareUnits, runsInUnits, runUnits, runValues, type UnitRun } from "./unit-stream.js";
 
@@ -93,7 +93,7 @@ async function fetchStream(
   sink: RecordSink,
   units: UnitRun | null,
 ): Promise<StopReason> {
-  const shaper0 = compileShaper(stream);
+  const shaper0 = compileShaper(stream, recordContext(stream, opts));
   if (stream.values) return runValues(stream, shaper0, sink.accept, sink.result);
   if (units) return runUnits(units, stream, executor, opts, io, shaper0, sink.accept, sink.result);
   const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;

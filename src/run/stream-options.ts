@@ -1,9 +1,13 @@
 import type { ValidationPlan } from "../compile/plan.js";
+import type { RecordContext } from "../records/field-specs.js";
 import type { StateStore } from "../state/state-store.js";
 
 /** How a stream runs: settings of the run and of the pipeline that every stream shares. */
 export interface StreamRunOptions {
   runId: string;
+  /** The pipeline's name and when the run started (ISO 8601): `${pipeline}`, `${run.started_at}` in field values. */
+  pipeline?: string;
+  runStartedAt?: string;
   baseUrl: string;
   origin: string;
   allowedOrigins: string[];
@@ -22,6 +26,16 @@ export interface StreamRunOptions {
   signal?: AbortSignal;
   /** When the run started: `end: now` of date windows is this instant. */
   startedAtMs?: number;
+}
+
+/** What computed `{ value }` fields may refer to. */
+export function recordContext(stream: { name: string }, opts: StreamRunOptions): RecordContext {
+  return {
+    runId: opts.runId,
+    startedAt: opts.runStartedAt ?? new Date().toISOString(),
+    pipeline: opts.pipeline ?? "",
+    stream: stream.name,
+  };
 }
 
 export interface StreamIO {

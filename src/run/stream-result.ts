@@ -14,7 +14,15 @@ export interface StreamResult {
   stop: StopReason | null;
   error: { kind: RunErrorKind; message: string } | null;
   pages: number;
-  records: { seen: number; valid: number; invalid: number; written: number; duplicates: number };
+  /** `filtered`: dropped by the stream's `filter` (counted in `seen`, neither valid nor invalid). */
+  records: {
+    seen: number;
+    valid: number;
+    invalid: number;
+    written: number;
+    duplicates: number;
+    filtered: number;
+  };
   requests: RequestStats;
   warnings: string[];
   startedAt: number | null;
@@ -65,7 +73,7 @@ export function newStreamResult(name: string): StreamResult {
     stop: null,
     error: null,
     pages: 0,
-    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0 },
+    records: { seen: 0, valid: 0, invalid: 0, written: 0, duplicates: 0, filtered: 0 },
     requests: newRequestStats(),
     warnings: [],
     startedAt: null,

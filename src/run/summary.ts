@@ -49,7 +49,7 @@ function streamTable(streams: StreamResult[]): string[] {
     fmtInt(s.records.seen),
     fmtInt(s.records.valid),
     s.records.invalid
-      ? `${fmtInt(s.records.invalid)} (${((s.records.invalid / Math.max(1, s.records.seen)) * 100).toFixed(1)}%)`
+      ? `${fmtInt(s.records.invalid)} (${((s.records.invalid / Math.max(1, s.records.seen - s.records.filtered)) * 100).toFixed(1)}%)`
       : "0",
     fmtInt(s.records.written),
     fmtInt(s.pages),
@@ -78,6 +78,10 @@ function streamNotes(s: StreamResult, root: string): string[] {
       `${s.status === "skipped" ? "skipped" : s.status === "rejected" ? "rejected" : "error"}: ${s.error.message}`,
     );
   notes.push(...qualityNotes(s, root));
+  if (s.records.filtered)
+    notes.push(
+      `${fmtInt(s.records.filtered)} of ${fmtInt(s.records.seen)} records filtered out by \`filter\` (not invalid)`,
+    );
   if (s.records.duplicates)
     notes.push(`${fmtInt(s.records.duplicates)} duplicate primary keys in this run (the last record kept)`);
   if (s.partitions)

@@ -155,7 +155,14 @@ export async function runValues(
 ): Promise<StopReason> {
   const values = stream.values ?? [];
   for (const item of values) {
-    const p = accept(shaper.shape(item, undefined));
+    const row = shaper.shape(item, undefined);
+    if (row === null) {
+      // Dropped by `filter`: seen, but neither valid nor invalid (as in pull.ts).
+      result.records.filtered++;
+      result.records.seen++;
+      continue;
+    }
+    const p = accept(row);
     if (p) await p;
   }
   if (!values.length) {

@@ -22,6 +22,7 @@ export type RunErrorKind =
   | "not_json"
   | "too_large"
   | "api_error"
+  | "bad_body"
   | "pagination_loop"
   | "cross_origin"
   | "rate_limit_wait"

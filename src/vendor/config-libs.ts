@@ -4,6 +4,7 @@
 import _Ajv from "ajv";
 import _Ajv2020 from "ajv/dist/2020.js";
 import _addFormats from "ajv-formats";
+import { JSONPath as _JSONPath } from "jsonpath-plus";
 
 export type { ErrorObject, Options as AjvOptions, ValidateFunction } from "ajv";
 export type { Loader } from "cosmiconfig";
@@ -17,3 +18,10 @@ const unwrap = <T>(mod: { default: T }): T => (mod as { default?: T }).default ?
 export const Ajv = unwrap(_Ajv);
 export const Ajv2020 = unwrap(_Ajv2020);
 export const addFormats = unwrap(_addFormats);
+
+/** jsonpath-plus's safe evaluator (jsep AST, no native eval), for `filter` expressions. */
+export const SafeScript = (
+  _JSONPath as unknown as {
+    prototype: { safeVm: { Script: new (code: string) => { runInNewContext(ctx: object): unknown } } };
+  }
+).prototype.safeVm.Script;

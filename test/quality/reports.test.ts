@@ -150,7 +150,7 @@ describe("secrets never reach a report or the quarantine", () => {
     expect(r.code, r.stderr).toBe(0);
     const s = streamReport(latestReport(p, "shop"), "items");
     // The token did authenticate, and the leaking records did arrive.
-    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0 });
+    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0, filtered: 0 });
     expect(s.errors.find((g) => g.field === "/status")?.examples[0]).toEqual({
       record_id: "7",
       value: "***",

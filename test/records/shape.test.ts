@@ -1,7 +1,7 @@
 /** The shaper (records/shape.ts): select → fields → flatten → include_parent. */
 import { describe, expect, it } from "vitest";
 import { compileJsonPath } from "../../src/lang/jsonpath.js";
-import { compileShaper, flatten, getPath, type ShapePlan } from "../../src/records/shape.js";
+import { compileShaper, flatten, getPath, type Row, type ShapePlan } from "../../src/records/shape.js";
 
 /** A plan with only what the test sets; `fields` as name → path, multi as the compiler sets it. */
 function shaper(plan: {
@@ -11,6 +11,9 @@ function shaper(plan: {
   includeParent?: Record<string, string[]>;
 }) {
   const p: ShapePlan = {
+    name: "s",
+    exclude: null,
+    filter: null,
     records: plan.records ?? "$",
     fields: plan.fields
       ? Object.entries(plan.fields).map(([name, path]) => ({
@@ -24,7 +27,9 @@ function shaper(plan: {
       ? Object.entries(plan.includeParent).map(([field, from]) => ({ field, from }))
       : null,
   };
-  return compileShaper(p);
+  const s = compileShaper(p);
+  // Without `filter` no record is dropped: shape gives a record every time.
+  return { select: s.select, shape: (record: unknown, parent?: Row): Row => s.shape(record, parent)! };
 }
 
 describe("select: the records of a page", () => {

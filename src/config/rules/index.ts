@@ -5,6 +5,7 @@ import { checkListsAndWindows } from "./lists-windows.js";
 import { checkOutput } from "./output.js";
 import { checkPaginate } from "./paginate.js";
 import { checkParents } from "./parents.js";
+import { checkRecordKeys, checkResponseRules } from "./responses.js";
 import type { RuleIssue } from "./rule.js";
 import { checkSource } from "./source.js";
 import { checkStream } from "./stream.js";
@@ -26,11 +27,17 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
       ...checkStream(name, s, cfg.output),
       ...checkPaginate(s, ["streams", name, "paginate"]),
       ...checkListsAndWindows(name, s),
+      ...checkRecordKeys(name, s, source),
     ];
   });
   return [
     ...checkSource(source),
     ...checkAuth(source?.auth),
+    ...checkResponseRules(
+      source?.on_response,
+      ["source", "on_response"],
+      isMap(source?.auth) ? source.auth.type : undefined,
+    ),
     ...checkOutput(cfg.output, names),
     ...perStream,
     ...checkParents(streams),
