@@ -52,6 +52,7 @@ export async function runStream(
       );
     }
     result.records.duplicates = sink.duplicates();
+    result.records.written -= result.records.duplicates; // written: records this run put in the output
     await finish(stream, opts, sink, quality, cursor, result);
     sink = null;
   } catch (err) {
