@@ -5,6 +5,7 @@ import type { Row, Shaper } from "../records/shape.js";
 import { readPages } from "./read-pages.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import { PageWatch } from "./suspicions.js";
 
 /**
  * Reads one request sequence's pages (read-pages.ts) and hands each record, shaped, to `write`
@@ -41,12 +42,16 @@ export async function pull(
         limit === null ? null : { remaining, stop: { code: "limit", message: `--limit ${limit} reached` } },
     },
   );
+  // A whole stream's pages are watched for a wrong `records` or `next` path (not each partition's).
+  const watch = parent === undefined ? new PageWatch(stream, firstRequest) : null;
   for await (const page of pages) {
+    watch?.see(page.body, page.records.length);
     for (const record of page.records) {
       if (remaining() <= 0) break;
       const p = write(shaper.shape(record, parent));
       if (p) await p;
     }
   }
+  if (watch) result.suspicions.push(...watch.verdict(pages.stop));
   return pages.stop!;
 }

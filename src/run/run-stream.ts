@@ -5,6 +5,7 @@ import { MAX_TRACKED_FIELDS, StreamQuality } from "../records/quality.js";
 import { compileShaper } from "../records/shape.js";
 import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
+import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { runPartitions } from "./partitions.js";
 import { pull } from "./pull.js";
@@ -116,6 +117,8 @@ async function finish(
       kind: rejection.kind,
       message: `${rejection.message}. The previous output is unchanged${rejectedOutput ? `; the new records were kept in ${rejectedOutput}` : ""}.`,
     };
+  } else if (await guardCommit(stream, opts, sink, quality, result)) {
+    // kept beside as a preview: guardCommit said why
   } else {
     await sink.commitOutput();
     result.output = stream.output.path;

@@ -1,5 +1,6 @@
 import type { ValidationPlan } from "../compile/plan.js";
 import type { StateStore } from "../state/state-store.js";
+import type { GuardOptions } from "./commit-guard.js";
 
 /** How a stream runs: settings of the run and of the pipeline that every stream shares. */
 export interface StreamRunOptions {
@@ -20,6 +21,8 @@ export interface StreamRunOptions {
   /** Where the valid records of a parent stream are kept for its children during the run. */
   scratchDir: string;
   signal?: AbortSignal;
+  /** The commit guard's run settings (commit-guard.ts); absent: no history, no override. */
+  guard?: GuardOptions;
 }
 
 export interface StreamIO {

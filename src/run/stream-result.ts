@@ -30,6 +30,26 @@ export interface StreamResult {
     rejectedOutput: string | null;
   } | null;
   partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
+  /** Named warnings of a run that looks wrong (suspicions.ts); `decides`: it refused the commit. */
+  suspicions: Suspicion[];
+  /** The commit guard kept this run's output beside the target instead (commit-guard.ts). */
+  preview: string | null;
+}
+
+/** What a suspicion check found; see suspicions.ts and commit-guard.ts. */
+export type SuspicionCode =
+  | "records_path_matched_nothing"
+  | "next_path_missing"
+  | "field_always_null"
+  | "volume_drop"
+  | "empty_replace"
+  | "partial_replace";
+
+export interface Suspicion {
+  code: SuspicionCode;
+  message: string;
+  /** The check refused to commit the stream (exit 3). */
+  decides: boolean;
 }
 
 export interface PipelineResult {
@@ -58,5 +78,7 @@ export function newStreamResult(name: string): StreamResult {
     output: null,
     quality: null,
     partitions: null,
+    suspicions: [],
+    preview: null,
   };
 }

@@ -112,6 +112,8 @@ export function formatSummary(result: PipelineResult, root: string): string {
         }`,
       );
     for (const w of s.warnings) lines.push(`  ${s.name}: warning: ${w}`);
+    for (const w of s.suspicions)
+      lines.push(`  ${s.name}: SUSPICIOUS (${w.code}${w.decides ? ", not committed" : ""}): ${w.message}`);
     if (s.requests.rateLimitWaits.count)
       lines.push(
         `  ${s.name}: waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
@@ -152,7 +154,9 @@ export function summaryJson(result: PipelineResult): Record<string, unknown> {
       stop_reason: s.stop,
       error: s.error,
       warnings: s.warnings,
+      suspicions: s.suspicions,
       output: s.output,
+      preview: s.preview,
       partitions: s.partitions,
       duration_ms: Math.round(s.durationMs),
     })),

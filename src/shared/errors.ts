@@ -28,6 +28,7 @@ export type RunErrorKind =
   | "auth"
   | "validation"
   | "drift"
+  | "suspicious"
   | "output"
   | "partition"
   | "too_deep"
