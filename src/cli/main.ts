@@ -84,15 +84,25 @@ Format reference: README.md ("Pipeline file format").
   command("run", "run pipelines: fetch every page, write the records, print a summary")
     .argument("<names...>", "pipelines to run, one after the other")
     .option("-s, --stream <name>", "run only this stream (and its parents); repeatable", collect, [])
-    .option("--limit <n>", "stop each stream after n records (the output is still written)", positiveInt)
-    .option("--max-pages <n>", "stop each stream after n pages", positiveInt)
+    .option(
+      "--limit <n>",
+      "stop each stream after n records (a replace output that has records is kept: the run is written beside as <name>.preview.<ext>)",
+      positiveInt,
+    )
+    .option("--max-pages <n>", "stop each stream after n pages (as --limit)", positiveInt)
+    .option(
+      "--commit-partial",
+      "commit what the run got even when the commit guard would keep it beside (empty, cut short by --limit/--max-pages, volume drop)",
+    )
+    .option(
+      "--preview [n]",
+      "print the first n records of each stream as a table (default 20); writes and commits nothing",
+      positiveInt,
+    )
     .option("--full-refresh", "ignore the saved incremental cursors (start from `initial`)")
     .option("--json", "print a JSON summary on stdout (progress stays on stderr)")
     .action(
-      async (
-        names: string[],
-        opts: { stream: string[]; limit?: number; maxPages?: number; fullRefresh?: boolean; json?: boolean },
-      ) => {
+      async (names: string[], opts: import("./cmd-run.js").RunCommandOptions & { stream: string[] }) => {
         const { runCommand } = await import("./cmd-run.js");
         code = await runCommand(io, names, opts);
       },
