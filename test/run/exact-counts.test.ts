@@ -74,7 +74,9 @@ async function rowsInOutput(format: Format): Promise<number> {
     for await (const _ of readJsonArray(file)) n++;
     return n;
   }
-  const lines = readFileSync(file, "utf8").split(/\r?\n/).filter((l) => l !== "");
+  const lines = readFileSync(file, "utf8")
+    .split(/\r?\n/)
+    .filter((l) => l !== "");
   return format === "csv" ? lines.length - 1 : lines.length;
 }
 

@@ -10,7 +10,12 @@ import { runPipeline, type TempProject, tempProject } from "./helpers.js";
  * API (`$top`, `@odata.nextLink`).
  */
 let tickets = 230;
-const ticket = (id: number) => ({ id, subject: `ticket ${id}`, priority: id % 3 === 0 ? 2 : 1.5 });
+const ticket = (id: number) => ({
+  id,
+  subject: `ticket ${id}`,
+  // A number field: decimals, integers, and one string (a real type change).
+  priority: id === 7 ? "high" : id % 3 === 0 ? 2 : 1.5,
+});
 
 let api: SyncServer;
 let project: TempProject;
@@ -251,13 +256,14 @@ describe("number vs integer (JSON Schema: an integer is a number)", () => {
       "    schema: desk.tickets.schema.json\n    paginate:",
     );
     writeFileSync(project.file("pipelines/desk.yaml"), text);
-    const r = await runPipeline(project.dir, "desk", ["--limit", "10"]);
+    const r = await runPipeline(project.dir, "desk");
     const changes = latestReport("desk").streams[0].drift.type_changes as {
       field: string;
       actual: Record<string, number>;
     }[];
-    // priority holds 1.5 and 2: before, `priority (number×7 integer×3)`; subject is the one real change.
-    expect(changes.map((c) => c.field)).toEqual(["subject"]);
+    // priority holds 1.5, 2 and "high": before, `priority (number×153 integer×76 string×1)`.
+    expect(changes.find((c) => c.field === "priority")?.actual).toEqual({ number: 229, string: 1 });
+    expect(r.stderr).toContain("priority (number×229 string×1)");
     expect(r.stderr).not.toContain("integer×");
   });
 });
