@@ -26,13 +26,13 @@ export interface HistoryRun {
 }
 
 /**
- * The last runs of a pipeline, oldest first, in `<state>/.history/<pipeline>.json`: what the
+ * The last runs of a pipeline, oldest first, in `<state>/.history/<pipeline>.history.json`: what the
  * volume check compares with and what the report's history view draws. Advisory: a file that is
  * missing or cannot be used reads as no history (the volume check is then skipped for one run,
  * and the file is written afresh), unlike the state file whose loss would reload everything.
  */
 export function historyFile(stateDir: string, pipeline: string): string {
-  return path.join(stateDir, ".history", `${pipeline}.json`);
+  return path.join(stateDir, ".history", `${pipeline}.history.json`);
 }
 
 export async function readRunHistory(stateDir: string, pipeline: string): Promise<HistoryRun[]> {
