@@ -108,6 +108,6 @@ export function outputPreview(report: RunReport, stream: string): string {
 }
 
 export const HISTORY_CSS =
-  ".h-ok{fill:var(--blue)}.h-kept{fill:#d4a72c}.h-bad{fill:var(--bad)}.h-now{stroke:var(--fg);stroke-width:2}.h-ratio{fill:none;stroke:var(--bad);stroke-width:1.5}.h-drift{fill:var(--new);font-size:11px}.axis{stroke:var(--line)}" +
+  ".h-ok{fill:var(--blue)}.h-kept{fill:#d4a72c}.h-bad{fill:var(--bad)}.h-now{stroke:var(--fg);stroke-width:2}.h-ratio{fill:none;stroke:var(--bad);stroke-width:1.5}.chart .h-drift{fill:var(--new);font-size:11px}.axis{stroke:var(--line)}" +
   ".hk{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:12px}.hk.h-ok{background:var(--blue)}.hk.h-kept{background:#9a6700}.hk.h-bad{background:var(--bad)}" +
   ".st-suspicious{background:var(--warn-bg);border-color:var(--warn)}.st-suspicious strong{color:var(--warn)}.t-preview td{white-space:nowrap}";
