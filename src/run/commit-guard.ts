@@ -7,16 +7,11 @@ import { outputHasRecords } from "../outputs/has-records.js";
 import type { StreamQuality } from "../records/quality.js";
 import type { RecordSink } from "./record-sink.js";
 import type { StreamRunOptions } from "./stream-options.js";
+
+export type { GuardOptions } from "./stream-options.js";
+
 import type { StreamResult, Suspicion } from "./stream-result.js";
 import { fieldSuspicions } from "./suspicions.js";
-
-/** What the commit guard is told about the run (cmd-run fills it; absent: no history, no override). */
-export interface GuardOptions {
-  /** `--commit-partial`: commit whatever the checks say. */
-  commitPartial: boolean;
-  /** Records the stream wrote in the last run that committed it; null when none did. */
-  previousWritten(stream: string): number | null;
-}
 
 export interface GuardInput {
   output: OutputPlan;

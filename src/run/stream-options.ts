@@ -1,6 +1,5 @@
 import type { ValidationPlan } from "../compile/plan.js";
 import type { StateStore } from "../state/state-store.js";
-import type { GuardOptions } from "./commit-guard.js";
 
 /** How a stream runs: settings of the run and of the pipeline that every stream shares. */
 export interface StreamRunOptions {
@@ -32,4 +31,12 @@ export interface StreamIO {
   keepRecordsAt: string | null;
   /** The parent stream's primary key, to name a failed partition. */
   parentKey: string[] | null;
+}
+
+/** What the commit guard is told about the run (cmd-run fills it; absent: no history, no override). */
+export interface GuardOptions {
+  /** `--commit-partial`: commit whatever the checks say. */
+  commitPartial: boolean;
+  /** Records the stream wrote in the last run that committed it; null when none did. */
+  previousWritten(stream: string): number | null;
 }

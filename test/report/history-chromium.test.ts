@@ -136,7 +136,7 @@ describe("the report's history view in headless Chromium", () => {
   it("a suspicious stream is amber, not green, and says why", async () => {
     const banner = page.locator('[data-stream="orders"] [data-testid="stream-banner"]');
     expect(await banner.locator("strong").textContent()).toBe("Loaded, but suspicious");
-    const bg = await banner.evaluate((el) => getComputedStyle(el).backgroundColor);
+    const bg = await banner.evaluate("(el) => getComputedStyle(el).backgroundColor");
     expect(bg).toBe("rgb(255, 248, 197)"); // --warn-bg
     expect(await page.locator('[data-stream="orders"] .callout').textContent()).toContain(
       "Suspicious (next_path_missing)",
@@ -184,7 +184,7 @@ describe("the report's history view in headless Chromium", () => {
       .screenshot({ path: join(ARTIFACTS, "history-desktop.png") });
     await page.screenshot({ path: join(ARTIFACTS, "report-history-desktop.png"), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth");
     expect(overflow).toBeLessThanOrEqual(0);
     await page.locator('[data-testid="history"]').screenshot({ path: join(ARTIFACTS, "history-phone.png") });
     await page.screenshot({ path: join(ARTIFACTS, "report-history-phone.png"), fullPage: true });
