@@ -136,7 +136,9 @@ describe("the report's history view in headless Chromium", () => {
   it("a suspicious stream is amber, not green, and says why", async () => {
     const banner = page.locator('[data-stream="orders"] [data-testid="stream-banner"]');
     expect(await banner.locator("strong").textContent()).toBe("Loaded, but suspicious");
-    const bg = await banner.evaluate("(el) => getComputedStyle(el).backgroundColor");
+    const bg = await page.evaluate<string>(
+      `getComputedStyle(document.querySelector('[data-stream="orders"] [data-testid="stream-banner"]')).backgroundColor`,
+    );
     expect(bg).toBe("rgb(255, 248, 197)"); // --warn-bg
     expect(await page.locator('[data-stream="orders"] .callout').textContent()).toContain(
       "Suspicious (next_path_missing)",
