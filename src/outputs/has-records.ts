@@ -61,15 +61,5 @@ function headerEnd(text: string): number {
 
 async function sqliteHasRows(file: string, table: string): Promise<boolean> {
   if ((await readHead(file)) === null) return false;
-  const { default: Database } = await import("better-sqlite3");
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const exists = db
-      .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE")
-      .get(table);
-    if (!exists) return false;
-    return db.prepare(`SELECT 1 FROM "${table.replace(/"/g, '""')}" LIMIT 1`).get() !== undefined;
-  } finally {
-    db.close();
-  }
+  return (await import("./sqlite-peek.js")).sqliteHasRows(file, table);
 }

@@ -119,14 +119,5 @@ function csvRows(text: string): Record<string, unknown>[] {
 }
 
 async function sqliteRows(file: string, table: string): Promise<Record<string, unknown>[]> {
-  const { default: Database } = await import("better-sqlite3");
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(`SELECT * FROM "${table.replace(/"/g, '""')}" LIMIT ${PREVIEW_ROWS}`).all() as Record<
-      string,
-      unknown
-    >[];
-  } finally {
-    db.close();
-  }
+  return (await import("../outputs/sqlite-peek.js")).sqliteFirstRows(file, table, PREVIEW_ROWS);
 }
