@@ -3,7 +3,10 @@ import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { buildReport } from "../report/build-report.js";
+import { addHistoryView } from "../report/history-view.js";
+import { pruneReports } from "../report/prune-reports.js";
 import { writeReport } from "../report/write-report.js";
+import { guardFromHistory, historyEntry, keepRuns, recordRun } from "../run/history.js";
 import { showProgress } from "../run/progress.js";
 import { newRunId } from "../run/run-id.js";
 import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
@@ -11,6 +14,7 @@ import { startPipelineRun } from "../run/run-pipeline.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { VERSION } from "../shared/version.js";
 import { StateFileError, StateStore } from "../state/state-store.js";
+import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
@@ -20,6 +24,10 @@ export interface RunCommandOptions {
   maxPages?: number;
   json?: boolean;
   fullRefresh?: boolean;
+  /** Commit even when the commit guard would keep the output beside. */
+  commitPartial?: boolean;
+  /** `--preview [N]`: print the first N records (true: the default N), commit nothing. */
+  preview?: number | true;
 }
 
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
@@ -37,6 +45,10 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
         );
       }
     }
+  }
+  if (opts.preview !== undefined) {
+    const n = opts.preview === true ? PREVIEW_DEFAULT : opts.preview;
+    return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
   // One run of a pipeline at a time: every lock is taken before anything is sent.
   const runIds = plans.map(() => newRunId());
@@ -81,7 +93,9 @@ async function runLocked(
         `${plan.pipeline}: removed what an interrupted run left: ${locks[i].removed.join(", ")}\n`,
       );
     }
+    const { runs, guard } = await guardFromHistory(plan, opts.commitPartial ?? false);
     const run = startPipelineRun(plan, loaded[i].redactor, {
+      guard,
       runId: runIds[i],
       streams: opts.stream,
       limit: opts.limit ?? null,
@@ -93,10 +107,13 @@ async function runLocked(
     const result = await run.done;
     await view.stop();
     const report = buildReport(plan, result, VERSION);
+    const history = await recordRun(plan, result).catch(() => [...runs, historyEntry(result)]);
+    await addHistoryView(report, plan, history);
     let reportLine = "";
     try {
       const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded[i].redactor);
       reportLine = `  report: ${path.relative(io.cwd, written.html) || written.html}`;
+      await pruneReports(path.dirname(written.html), keepRuns(plan));
     } catch (err) {
       reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
     }

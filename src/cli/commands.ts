@@ -69,10 +69,26 @@ export const COMMANDS: CommandSpec[] = [
       },
       {
         flags: "--limit <n>",
-        description: "stop each stream after n records (the output is still written)",
+        description:
+          "stop each stream after n records (a replace output that has records is kept: the run is written beside as <name>.preview.<ext>)",
         parse: positiveInt,
       },
-      { flags: "--max-pages <n>", description: "stop each stream after n pages", parse: positiveInt },
+      {
+        flags: "--max-pages <n>",
+        description: "stop each stream after n pages (as --limit)",
+        parse: positiveInt,
+      },
+      {
+        flags: "--commit-partial",
+        description:
+          "commit what the run got even when the commit guard would keep it beside (empty, cut short by --limit/--max-pages, volume drop)",
+      },
+      {
+        flags: "--preview [n]",
+        description:
+          "print the first n records of each stream as a table (default 20); writes and commits nothing",
+        parse: positiveInt,
+      },
       { flags: "--full-refresh", description: "ignore the saved incremental cursors (start from `initial`)" },
       { flags: "--json", description: "print a JSON summary on stdout (progress stays on stderr)" },
     ],
@@ -80,13 +96,7 @@ export const COMMANDS: CommandSpec[] = [
       (await import("./cmd-run.js")).runCommand(
         io,
         names as string[],
-        opts as {
-          stream: string[];
-          limit?: number;
-          maxPages?: number;
-          fullRefresh?: boolean;
-          json?: boolean;
-        },
+        opts as unknown as import("./cmd-run.js").RunCommandOptions & { stream: string[] },
       ),
   },
   {

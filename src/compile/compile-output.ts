@@ -24,6 +24,10 @@ export function compileOutput(
     file = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.${EXTENSIONS[format]}`);
   }
   const plan: OutputPlan = { format, mode, path: file };
+  plan.guard = {
+    allowEmpty: output?.allow_empty ?? DEFAULTS.output.allow_empty,
+    maxVolumeDrop: output?.max_volume_drop ?? DEFAULTS.output.max_volume_drop,
+  };
   if (format === "csv") plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? false };
   return plan;
 }

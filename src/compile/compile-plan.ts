@@ -33,6 +33,7 @@ export function compilePlan(loaded: LoadedPipeline): ExecutionPlan {
     auth: compileAuth(cfg.source.auth),
     streams,
     validation: compileValidation(cfg.validation),
+    keepReports: cfg.reports?.keep ?? DEFAULTS.reports.keep,
     dirs: {
       root: project.root,
       out: project.outDir,

@@ -13,6 +13,8 @@ export interface ExecutionPlan {
   streams: StreamPlan[];
   validation: ValidationPlan;
   dirs: { root: string; out: string; reports: string; state: string; schemas: string };
+  /** `reports.keep`: runs whose reports (and history) are kept. Absent: the schema's default. */
+  keepReports?: number;
 }
 
 export interface SourcePlan {
@@ -168,6 +170,8 @@ export interface OutputPlan {
   mode: "replace" | "append" | "merge";
   /** Absolute path of the file this stream is committed to. */
   path: string;
+  /** The commit guard's settings (commit-guard.ts); absent: the schema's defaults. */
+  guard?: { allowEmpty: boolean; maxVolumeDrop: number };
   /** csv only: `output.csv` (absent: the schema's defaults). */
   csv?: { escapeFormulas: boolean };
 }

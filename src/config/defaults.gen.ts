@@ -77,6 +77,11 @@ export const DEFAULTS = {
   output: {
     format: "jsonl",
     mode: "replace",
+    allow_empty: false,
+    max_volume_drop: 0.9,
+  },
+  reports: {
+    keep: 30,
   },
   validation: {
     invalid_records: "skip",

@@ -40,6 +40,7 @@ export interface PipelineFile {
   };
   output?: Output;
   validation?: Validation;
+  reports?: Reports;
 }
 /**
  * The API: base URL, shared headers and params, auth, timeouts, retries, rate budget and concurrency.
@@ -599,6 +600,14 @@ export interface Output {
    */
   mode?: "replace" | "append" | "merge";
   /**
+   * Let a `replace` run that wrote no record replace an output that has records. Off by default: such a run does not commit, keeps its (empty) output beside as `<name>.preview.<ext>` and exits 3 (as `--commit-partial` does for one run).
+   */
+  allow_empty?: boolean;
+  /**
+   * A `replace` run that writes fewer records than the last successful run by more than this share (0.9: a drop of more than 90%) does not commit: it keeps its output beside as `<name>.preview.<ext>` and exits 3. 1 turns the check off.
+   */
+  max_volume_drop?: number;
+  /**
    * Settings of the csv format.
    */
   csv?: {
@@ -624,4 +633,13 @@ export interface Validation {
    * Fields not in the schema and type changes: report them, fail the stream (exit 3), or ignore them.
    */
   drift?: "warn" | "fail" | "ignore";
+}
+/**
+ * The run reports in `reports/<pipeline>/`.
+ */
+export interface Reports {
+  /**
+   * How many runs' reports are kept per pipeline; older `<run-id>.json` and `.html` files are removed after each run (`latest.*` always stays). The run history in the state folder keeps the same number of runs.
+   */
+  keep?: number;
 }

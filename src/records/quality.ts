@@ -320,7 +320,11 @@ export class StreamQuality {
         const types = typesOf(f);
         for (const [t, n] of Object.entries(types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
         if (Object.keys(off).length)
-          typeChanges.push({ field: shownName(name), expected: declared, actual: types });
+          typeChanges.push({
+            field: shownName(name),
+            expected: declared,
+            actual: asDeclared(types, declared),
+          });
       }
       if (f.present > 0 && f.nulls === f.present) alwaysNull.push(shownName(name));
     }
@@ -339,6 +343,17 @@ export class StreamQuality {
 
 function shownName(name: string): string {
   return cut(name, FIELD_NAME_CHARS);
+}
+
+/** JSON Schema: an integer is a number. Under a `number` field, integers are counted as numbers. */
+function asDeclared(types: Record<string, number>, declared: JsonType[]): Record<string, number> {
+  if (!types.integer || declared.includes("integer") || !declared.includes("number")) return types;
+  const out: Record<string, number> = {};
+  for (const [t, n] of Object.entries(types)) {
+    const k = t === "integer" ? "number" : t;
+    out[k] = (out[k] ?? 0) + n;
+  }
+  return out;
 }
 
 function typeAllowed(t: JsonType, declared: JsonType[]): boolean {

@@ -40,7 +40,7 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
         path: rel(stream.output.path)!,
         format: stream.output.format,
         mode: stream.output.mode,
-        committed: s.status === "ok",
+        committed: s.status === "ok" && !s.preview,
       },
       quarantine: rel(q?.quarantine ?? null),
       rejected_output: rel(q?.rejectedOutput ?? null),
@@ -49,6 +49,8 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
       drift: q?.drift ?? null,
       fields: q?.fields ?? [],
       partitions: s.partitions,
+      suspicions: s.suspicions,
+      preview_output: rel(s.preview),
     };
   });
   return {

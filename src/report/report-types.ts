@@ -1,4 +1,5 @@
 import type { DriftReport, ErrorGroup, FieldStats } from "../records/quality-types.js";
+import type { HistoryRun } from "../state/run-history.js";
 
 export type { DriftReport, ErrorGroup, FieldStats };
 /**
@@ -18,6 +19,10 @@ export interface RunReport {
   status: "ok" | "failed" | "quality_failed";
   exit_code: 0 | 1 | 3;
   streams: StreamReport[];
+  /** The pipeline's last runs, oldest first, this one last (history-view.ts). */
+  history?: HistoryRun[];
+  /** The first rows of each stream's output as it is after the run, by stream name. */
+  previews?: Record<string, Record<string, unknown>[]>;
 }
 
 export type StreamReportStatus = "ok" | "failed" | "skipped" | "rejected";
@@ -61,4 +66,8 @@ export interface StreamReport {
   /** Presence and types of every field seen, in schema order then first-seen order. */
   fields: FieldStats[];
   partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
+  /** Named checks that found the run suspicious (suspicions.ts); `decides`: it refused the commit. */
+  suspicions?: { code: string; message: string; decides: boolean }[];
+  /** The commit guard kept this run's output here instead of committing it. */
+  preview_output?: string | null;
 }

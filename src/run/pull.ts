@@ -7,6 +7,7 @@ import { readPages } from "./read-pages.js";
 import { readStreamed } from "./read-streamed.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import { PageWatch } from "./suspicions.js";
 
 /**
  * Reads one request sequence's pages (read-pages.ts) and hands each record, shaped, to `write`
@@ -70,7 +71,10 @@ export async function pull(
         limit === null ? null : { remaining, stop: { code: "limit", message: `--limit ${limit} reached` } },
     },
   );
+  // A whole stream's pages are watched for a wrong `records` or `next` path (not each partition's).
+  const watch = parent === undefined ? new PageWatch(stream, firstRequest) : null;
   for await (const page of pages) {
+    watch?.see(page.body, page.records.length);
     for (const record of page.records) {
       if (remaining() <= 0) break;
       const p = deliver(record);
@@ -79,5 +83,6 @@ export async function pull(
   }
   // Reading ends with a stop reason unless it threw; this loop never leaves it early.
   if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
+  if (watch) result.suspicions.push(...watch.verdict(pages.stop));
   return pages.stop;
 }

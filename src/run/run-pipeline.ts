@@ -10,6 +10,7 @@ import { Semaphore } from "../http/semaphore.js";
 import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
 import { StateStore } from "../state/state-store.js";
+import type { GuardOptions } from "./commit-guard.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
@@ -25,6 +26,8 @@ export interface RunOptions {
   fullRefresh?: boolean;
   /** Seeded jitter for tests. */
   random?: () => number;
+  /** The commit guard's history and overrides (commit-guard.ts). */
+  guard?: GuardOptions;
 }
 
 export interface PipelineRun {
@@ -204,6 +207,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       scratchDir: family.scratchDir,
       signal: opts.signal,
       startedAtMs: scope.startedAtMs,
+      guard: opts.guard,
     },
     {
       parentRecords: stream.parent ? scratch(stream.parent) : null,

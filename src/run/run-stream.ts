@@ -7,6 +7,7 @@ import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
 import { nullWriter } from "./checkpoint-writers.js";
 import { GateStop } from "./checkpoints.js";
+import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
@@ -57,6 +58,7 @@ export async function runStream(
       );
     }
     result.records.duplicates = sink.duplicates();
+    result.records.written -= result.records.duplicates; // written: records this run put in the output
     await finish(stream, opts, sink, quality, units ? null : cursor, result);
     sink = null;
     if (units) await units.checkpointer.finish((result.status as string) === "ok");
@@ -130,6 +132,8 @@ async function finish(
       kind: rejection.kind,
       message: `${rejection.message}. The previous output is unchanged${rejectedOutput ? `; the new records were kept in ${rejectedOutput}` : ""}.`,
     };
+  } else if (await guardCommit(stream, opts, sink, quality, result)) {
+    // kept beside as a preview: guardCommit said why
   } else {
     await sink.commitOutput();
     result.output = stream.output.path;

@@ -26,6 +26,8 @@ export interface StreamRunOptions {
   signal?: AbortSignal;
   /** When the run started: `end: now` of date windows is this instant. */
   startedAtMs?: number;
+  /** The commit guard's run settings (commit-guard.ts); absent: no history, no override. */
+  guard?: GuardOptions;
 }
 
 /** What computed `{ value }` fields may refer to. */
@@ -45,4 +47,12 @@ export interface StreamIO {
   keepRecordsAt: string | null;
   /** The parent stream's primary key, to name a failed partition. */
   parentKey: string[] | null;
+}
+
+/** What the commit guard is told about the run (cmd-run fills it; absent: no history, no override). */
+export interface GuardOptions {
+  /** `--commit-partial`: commit whatever the checks say. */
+  commitPartial: boolean;
+  /** Records the stream wrote in the last run that committed it; null when none did. */
+  previousWritten(stream: string): number | null;
 }

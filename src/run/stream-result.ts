@@ -53,6 +53,26 @@ export interface StreamResult {
     checkpoints: boolean;
     windows: { first: string | null; last: string | null; step: string } | null;
   } | null;
+  /** Named warnings of a run that looks wrong (suspicions.ts); `decides`: it refused the commit. */
+  suspicions: Suspicion[];
+  /** The commit guard kept this run's output beside the target instead (commit-guard.ts). */
+  preview: string | null;
+}
+
+/** What a suspicion check found; see suspicions.ts and commit-guard.ts. */
+export type SuspicionCode =
+  | "records_path_matched_nothing"
+  | "next_path_missing"
+  | "field_always_null"
+  | "volume_drop"
+  | "empty_replace"
+  | "partial_replace";
+
+export interface Suspicion {
+  code: SuspicionCode;
+  message: string;
+  /** The check refused to commit the stream (exit 3). */
+  decides: boolean;
 }
 
 export interface PipelineResult {
@@ -82,5 +102,7 @@ export function newStreamResult(name: string): StreamResult {
     quality: null,
     partitions: null,
     units: null,
+    suspicions: [],
+    preview: null,
   };
 }

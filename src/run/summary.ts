@@ -97,6 +97,8 @@ function streamNotes(s: StreamResult, root: string): string[] {
     );
   if (s.units) notes.push(unitsLine(s.units));
   for (const w of s.warnings) notes.push(`warning: ${w}`);
+  for (const w of s.suspicions)
+    notes.push(`SUSPICIOUS (${w.code}${w.decides ? ", not committed" : ""}): ${w.message}`);
   if (s.requests.rateLimitWaits.count)
     notes.push(
       `waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
@@ -180,7 +182,9 @@ export function summaryJson(result: PipelineResult): Record<string, unknown> {
       stop_reason: s.stop,
       error: s.error,
       warnings: s.warnings,
+      suspicions: s.suspicions,
       output: s.output,
+      preview: s.preview,
       partitions: s.partitions,
       units: s.units,
       duration_ms: Math.round(s.durationMs),

@@ -29,6 +29,7 @@ export type RunErrorKind =
   | "auth"
   | "validation"
   | "drift"
+  | "suspicious"
   | "output"
   | "partition"
   | "too_deep"

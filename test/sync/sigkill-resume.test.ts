@@ -173,8 +173,9 @@ function changeEverything(): void {
 }
 
 /** The state folder holds the state file only (no temporary state, no partition scratch). */
+/** The state folder's files, but the run history (one entry per finished run, in .history/). */
 function stateFolder(): string[] {
-  return listFiles(project.file(".pipelines/state"));
+  return listFiles(project.file(".pipelines/state")).filter((f) => !f.startsWith(".history/"));
 }
 
 describe("SIGKILL mid-run, then resume", () => {
