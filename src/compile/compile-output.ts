@@ -3,7 +3,14 @@ import type { Output, Validation } from "../config/pipeline-types.gen.js";
 import { fillTemplate, parseTemplate } from "../config/templates.js";
 import type { OutputPlan, ValidationPlan } from "./plan.js";
 
-const EXTENSIONS = { jsonl: "jsonl", json: "json", csv: "csv", sqlite: "db" } as const;
+const EXTENSIONS = {
+  jsonl: "jsonl",
+  json: "json",
+  csv: "csv",
+  sqlite: "db",
+  postgres: "",
+  singer: "singer",
+} as const;
 
 export function compileOutput(
   output: Output | undefined,
@@ -11,12 +18,16 @@ export function compileOutput(
 ): OutputPlan {
   const format = output?.format ?? "jsonl";
   const mode = output?.mode ?? "replace";
-  let file: string;
-  if (output?.path) {
-    const filled = fillTemplate(parseTemplate(output.path).parts, (ns) =>
+  const fill = (template: string) =>
+    fillTemplate(parseTemplate(template).parts, (ns) =>
       ns === "stream" ? ctx.stream : ns === "pipeline" ? ctx.pipeline : "",
     );
-    file = path.resolve(ctx.root, filled);
+  let file: string;
+  if (output?.path && format !== "postgres") {
+    file = path.resolve(ctx.root, fill(output.path));
+  } else if (format === "postgres") {
+    // No file: the path names the default output folder (where a `--singer` run quarantines).
+    file = path.join(ctx.outDir, ctx.pipeline, ctx.stream);
   } else if (format === "sqlite") {
     file = path.join(ctx.outDir, `${ctx.pipeline}.db`);
   } else {
@@ -24,6 +35,24 @@ export function compileOutput(
   }
   const plan: OutputPlan = { format, mode, path: file };
   if (format === "csv") plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? false };
+  if (format === "postgres") {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
+    const table = fill(output?.table ?? "${stream}");
+    const schema = output?.schema ?? "public";
+    const url = output?.url ?? "";
+    plan.table = {
+      name: table,
+      metadataColumns: output?.metadata_columns ?? true,
+      nested: output?.nested ?? "json",
+      stateKey: ctx.pipeline,
+    };
+    plan.postgres = { url, schema };
+    plan.where = `${describeDatabaseUrl(url)} table "${schema}"."${table}"`;
+  }
+  if (format === "singer") {
+    plan.singer = { stdout: !output?.path };
+    plan.quarantine = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.invalid.jsonl`);
+  }
   return plan;
 }
 
@@ -33,4 +62,19 @@ export function compileValidation(v: Validation | undefined): ValidationPlan {
     maxInvalidRatio: v?.max_invalid_ratio ?? 0.05,
     drift: v?.drift ?? "warn",
   };
+}
+
+/**
+ * A database URL as it may be shown: scheme, user, host, port and database, never the password
+ * or the query (which may carry one); `(no url)` or `(a url that does not parse)` otherwise.
+ */
+export function describeDatabaseUrl(url: string): string {
+  if (!url) return "(no url)";
+  try {
+    const u = new URL(url);
+    const user = u.username ? `${decodeURIComponent(u.username)}@` : "";
+    return `${u.protocol}//${user}${u.host}${u.pathname}`;
+  } catch {
+    return "(a url that does not parse)";
+  }
 }

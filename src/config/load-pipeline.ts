@@ -3,11 +3,12 @@ import path from "node:path";
 import { compileRecordSchema } from "../records/ajv.js";
 import { checkJsonPath } from "../records/jsonpath.js";
 import { checkFormat, typesAt } from "./check-format.js";
+import { checkOutput } from "./check-output.js";
 import { readDotenv } from "./dotenv.js";
 import { ConfigError, type ConfigIssue, closest } from "./errors.js";
 import type { PipelineFile } from "./pipeline-types.gen.js";
 import type { Project } from "./project.js";
-import { basicCredential, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
+import { basicCredential, databaseUrlSecrets, Redactor, SENSITIVE_HEADERS } from "./secrets.js";
 import { parseTemplate, renderTemplateSource, type TemplateSyntaxError } from "./templates.js";
 import { formatDuration, parseDuration } from "./units.js";
 import { formatKeyPath, type KeyPath, YamlSource } from "./yaml-source.js";
@@ -322,6 +323,7 @@ export function loadPipelineText(
   // 4. Meaning: JSONPaths, schemas, parents, cross-key rules.
   const recordSchemas = new Map<string, { schema: Record<string, unknown>; file: string | null }>();
   checkSemantics(resolved, src, project, issues, recordSchemas);
+  checkOutput(resolved, src, issues);
 
   if (issues.length) throw new ConfigError(sortIssues(issues).map((i) => errorRedactor.value(i)));
 
@@ -367,6 +369,8 @@ function credentialValues(cfg: Record<string, any>, out: Set<string>, literalOnl
     if (auth.type === "oauth2" && keep(auth.client_id) && keep(auth.client_secret))
       out.add(basicCredential(auth.client_id, auth.client_secret));
   }
+  const url = cfg?.output?.url;
+  if (keep(url)) for (const v of databaseUrlSecrets(url)) out.add(v);
   const maps = [cfg?.source?.headers, ...Object.values(cfg?.streams ?? {}).map((s: any) => s?.headers)];
   for (const h of maps) {
     if (!h || typeof h !== "object") continue;
@@ -387,7 +391,8 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
 function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
+  if (at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2)
+    return ["env", "stream", "pipeline"];
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2]))) {
     const stream = streams[String(at[1])];
     if (stream && typeof stream === "object" && stream.parent !== undefined) return ["env", "parent"];
@@ -402,7 +407,7 @@ function isUrlPlace(at: KeyPath): boolean {
 }
 
 function keepsTemplates(at: KeyPath, streams: Record<string, any>): boolean {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
+  if (at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2) return true;
   return (
     at[0] === "streams" &&
     at.length >= 3 &&
@@ -570,6 +575,7 @@ function checkSemantics(
   if (
     typeof outputPath === "string" &&
     outputFormat !== "sqlite" &&
+    outputFormat !== "singer" &&
     names.length > 1 &&
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
     !outputPath.includes("${stream}")

@@ -208,3 +208,16 @@ export function isArrayOfObjects(v: unknown): v is Record<string, unknown>[] {
   for (const x of v) if (!x || typeof x !== "object" || Array.isArray(x)) return false;
   return true;
 }
+
+/** JSON text of a value, BigInts written with all their digits. */
+export function jsonText(v: unknown): string {
+  try {
+    return JSON.stringify(v);
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `\u0000big:${x}` : x)).replace(
+      /"\\u0000big:(-?\d+)"/g,
+      "$1",
+    );
+  }
+}
