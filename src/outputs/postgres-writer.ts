@@ -153,7 +153,8 @@ class TableLoad {
   /** Adds columns (creating the staging table on first use); ends the COPY in progress first. */
   async addColumns(fresh: [string, ColumnType | null, string][]): Promise<void> {
     if (this.created && !fresh.length) return;
-    await this.endCopy();
+    // DDL waits for no COPY: whichever table is being loaded ends its COPY first.
+    await this.w.endActive();
     const defs = fresh.map(([name, type, sql]) => {
       this.columns.set(name, { type, sql, enc: encoder(type) });
       return `${qi(name)} ${sql}`;
@@ -174,7 +175,11 @@ class TableLoad {
 
   /** Sends one row: `values` are the fixed columns' texts, then the row's fields. */
   async put(fixedValues: string[], row: Row, id: () => string): Promise<void> {
-    if (!this.copy) this.startCopy();
+    if (!this.copy) {
+      // One connection runs one COPY at a time: the table loaded before ends its COPY.
+      await this.w.activate(this);
+      this.startCopy();
+    }
     let line = fixedValues.join("\t");
     let first = fixedValues.length === 0;
     for (const [name, col] of this.columns) {
@@ -260,6 +265,8 @@ export class PostgresWriter implements RecordWriter {
   private readonly children = new Map<string, TableLoad>();
   private readonly childSchemas: Map<string, Record<string, unknown> | null>;
   private invalid: TableLoad | null = null;
+  private invalidPending: InvalidEntry[] = [];
+  private active: TableLoad | null = null;
   private readonly schemaTypes: Map<string, ColumnType>;
   private readonly planned: string[];
   private batch: Row[] = [];
@@ -328,9 +335,16 @@ export class PostgresWriter implements RecordWriter {
         );
     }
     const fresh: [string, ColumnType | null, string][] = [];
+    // Fields the schema types (or the table has) get their column now; others when values come.
     for (const name of this.planned)
-      fresh.push(this.columnFor(this.main, name, this.schemaTypes.get(name) ?? null));
+      if (this.schemaTypes.has(name) || this.main.targetColumns?.has(name))
+        fresh.push(this.columnFor(this.main, name, this.schemaTypes.get(name) ?? null));
     for (const [field, items] of this.childSchemas) await this.openChild(field, items);
+    if (this.typeChanges.length && this.ctx.drift === "fail")
+      throw new RunError(
+        "drift",
+        `drift: fail — ${this.typeChanges.join("; ")}. Nothing was loaded; the table is unchanged.`,
+      );
     await this.main.addColumns(fresh);
   }
 
@@ -367,7 +381,8 @@ export class PostgresWriter implements RecordWriter {
       load.targetColumns = await tableColumns(this.client, this.output.postgres!.schema, name);
     const types = schemaColumnTypes(items);
     const cols: [string, ColumnType | null, string][] = [];
-    for (const k of this.primaryKey!) cols.push(this.columnFor(load, k, this.schemaTypes.get(k) ?? null));
+    for (const k of this.primaryKey!)
+      cols.push(this.columnFor(load, k, this.schemaTypes.get(k) ?? this.main.columns.get(k)?.type ?? null));
     cols.push(this.columnFor(load, INDEX_COLUMN, "bigint"));
     for (const [k, t] of types) {
       if (!items) break;
@@ -409,7 +424,31 @@ export class PostgresWriter implements RecordWriter {
     return `table "${this.output.postgres!.schema}"."${invalidTableName(this.table)}"`;
   }
 
+  async endActive(): Promise<void> {
+    const active = this.active;
+    this.active = null;
+    if (active) await active.endCopy();
+  }
+
+  /** Ends the COPY of the table loaded before `load`. */
+  async activate(load: TableLoad): Promise<void> {
+    if (this.active && this.active !== load) await this.active.endCopy();
+    this.active = load;
+  }
+
+  /** Invalid records are gathered and sent after the batch (one COPY at a time). */
   async writeInvalid(entry: InvalidEntry): Promise<void> {
+    this.invalidPending.push(entry);
+    if (this.invalidPending.length >= BATCH) await this.flushInvalid();
+  }
+
+  private async flushInvalid(): Promise<void> {
+    const entries = this.invalidPending;
+    this.invalidPending = [];
+    for (const e of entries) await this.putInvalid(e);
+  }
+
+  private async putInvalid(entry: InvalidEntry): Promise<void> {
     if (!this.invalid) {
       const name = invalidTableName(this.table);
       try {
@@ -434,10 +473,14 @@ export class PostgresWriter implements RecordWriter {
   /** Encodes the buffered records: new fields become columns first. */
   private async flush(): Promise<void> {
     const rows = this.batch;
+    if (this.invalidPending.length) await this.flushInvalid();
     if (!rows.length) return;
     this.batch = [];
     await this.discover(rows);
     const base = this.seq;
+    /** Child rows of the batch, sent after the parent rows (one COPY at a time). */
+    const childRows = new Map<TableLoad, [string, Row, () => string][]>();
+    for (const load of this.children.values()) childRows.set(load, []);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       const seq = ++this.seq;
@@ -478,10 +521,12 @@ export class PostgresWriter implements RecordWriter {
           const child: Row = { ...(item as Row) };
           for (const k of this.primaryKey!) child[k] = row[k];
           child[INDEX_COLUMN] = j;
-          await load.put([String(seq)], child, id);
+          childRows.get(load)!.push([String(seq), child, id]);
         }
       }
     }
+    for (const [load, list] of childRows)
+      for (const [seq, child, id] of list) await load.put([seq], child, id);
   }
 
   /** Fields `rows` bring that have no column yet: child tables (nested: tables), or columns. */
@@ -490,13 +535,14 @@ export class PostgresWriter implements RecordWriter {
     for (const row of rows)
       for (const name in row)
         if (!this.main.columns.has(name) && !this.children.has(name) && !fresh.has(name)) fresh.add(name);
+    const newChildren: string[] = [];
     if (this.nestedMode && this.primaryKey) {
       for (const name of [...fresh]) {
-        if (this.plainFields.has(name)) continue;
+        if (this.plainFields.has(name) || this.primaryKey.includes(name)) continue;
         const values = rows.map((r) => (Object.hasOwn(r, name) ? r[name] : undefined));
         const some = values.filter((v) => v !== null && v !== undefined);
         if (some.length && some.every(isArrayOfObjects)) {
-          await this.openChild(name, null);
+          newChildren.push(name);
           fresh.delete(name);
         }
       }
@@ -520,6 +566,8 @@ export class PostgresWriter implements RecordWriter {
       }
       await this.main.addColumns(cols);
     }
+    // After the parent's columns: a child's key columns take their types.
+    for (const name of newChildren) await this.openChild(name, null);
     for (const [field, load] of this.children) {
       const fields = new Set<string>();
       for (const row of rows) {
@@ -560,18 +608,14 @@ export class PostgresWriter implements RecordWriter {
     await this.flush();
     if (!this.main.created) await this.main.addColumns([]);
     for (const load of this.loads()) await load.endCopy();
-    if (this.typeChanges.length && this.ctx.drift === "fail")
-      throw new RunError(
-        "drift",
-        `drift: fail — ${this.typeChanges.join("; ")}. Nothing was committed; the table is unchanged.`,
-      );
     const { client } = this;
     await client.query("BEGIN");
     try {
       if (this.dups) await this.dedupe();
       const mode = this.output.mode;
-      await this.commitTable(this.main, mode, this.primaryKey);
+      // Children first: a merge finds the parent keys it replaces in the parent's staging table.
       for (const load of this.children.values()) await this.commitChild(load, mode);
+      await this.commitTable(this.main, mode, this.primaryKey);
       await this.commitInvalid();
       if (state && this.output.table!.stateKey) {
         const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
