@@ -126,12 +126,33 @@ export interface FieldPlan {
 }
 
 export interface OutputPlan {
-  format: "jsonl" | "json" | "csv" | "sqlite";
+  format: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "singer";
   mode: "replace" | "append" | "merge";
   /** Absolute path of the file this stream is committed to. */
   path: string;
   /** csv only: `output.csv` (absent: the schema's defaults). */
   csv?: { escapeFormulas: boolean };
+  /** Database formats: the stream's table (`output.table` filled in) and its settings. */
+  table?: TableOutputPlan;
+  /** postgres only: the server (`url` is a secret: shown masked). */
+  postgres?: { url: string; schema: string };
+  /** singer only: messages go to standard output (no `path`, or `run --singer`), not to `path`. */
+  singer?: { stdout: boolean };
+  /**
+   * Where the stream's invalid records are quarantined when not beside `path` (singer: under the
+   * default output folder).
+   */
+  quarantine?: string;
+  /** How the target is named in summaries and reports when it is not a file (a database table). */
+  where?: string;
+}
+
+export interface TableOutputPlan {
+  name: string;
+  metadataColumns: boolean;
+  nested: "json" | "tables";
+  /** The pipeline whose streams' states the database keeps (`_pipelines_state`). */
+  stateKey: string;
 }
 
 export interface ValidationPlan {

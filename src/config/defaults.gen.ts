@@ -65,6 +65,10 @@ export const DEFAULTS = {
   output: {
     format: "jsonl",
     mode: "replace",
+    schema: "public",
+    table: "${stream}",
+    metadata_columns: true,
+    nested: "json",
   },
   validation: {
     invalid_records: "skip",

@@ -444,7 +444,7 @@ export interface StringMap {
  * Where and how records are written.
  */
 export interface Output {
-  format?: "jsonl" | "json" | "csv" | "sqlite";
+  format?: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "singer";
   /**
    * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite.
    */
@@ -453,6 +453,26 @@ export interface Output {
    * `merge` upserts by `primary_key`.
    */
   mode?: "replace" | "append" | "merge";
+  /**
+   * postgres: the server's connection URL, `postgres://user:password@host:5432/db?sslmode=require` (a secret: write `${env.DATABASE_URL}`). Required for postgres.
+   */
+  url?: string;
+  /**
+   * postgres: the database schema the tables are created in.
+   */
+  schema?: string;
+  /**
+   * Database formats: the table name; `${stream}` and `${pipeline}` are filled in.
+   */
+  table?: string;
+  /**
+   * Database formats: add `_run_id` and `_loaded_at` to every row (a merged row carries the run that last wrote it).
+   */
+  metadata_columns?: boolean;
+  /**
+   * Database formats: arrays of objects stored as JSON in their row, or (`tables`) as child tables `<table>__<field>` carrying the parent's primary key and `_index` (needs `primary_key`).
+   */
+  nested?: "json" | "tables";
   /**
    * Settings of the csv format.
    */

@@ -229,6 +229,18 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
     for (const [file, tables] of dbs)
       for (const t of dropTables(file, tables)) removed.push(`${file} (table ${t})`);
   }
+  // PostgreSQL staging tables: `_staging_<run id>_…` in each postgres output's schema.
+  const pgTargets = new Map<string, { url: string; schema: string }>();
+  for (const s of plan.streams)
+    if (s.output.format === "postgres" && s.output.postgres)
+      pgTargets.set(`${s.output.postgres.url}\0${s.output.postgres.schema}`, s.output.postgres);
+  if (pgTargets.size) {
+    const { dropStaging } = await import("../outputs/postgres-writer.js");
+    for (const t of pgTargets.values()) {
+      const dropped = await dropStaging(t.url, t.schema, run).catch(() => [] as string[]);
+      for (const name of dropped) removed.push(`postgres table "${t.schema}"."${name}"`);
+    }
+  }
   return removed;
 }
 

@@ -168,7 +168,7 @@ export function startPipelineRun(
               (r) =>
                 r.status === "ok" ||
                 r.status === "rejected" ||
-                (r.status === "failed" && r.error?.kind === "validation"),
+                (r.status === "failed" && (r.error?.kind === "validation" || r.error?.kind === "drift")),
             )
           ? "quality_failed"
           : "failed",

@@ -116,7 +116,10 @@ export function formatSummary(result: PipelineResult, root: string): string {
       lines.push(
         `  ${s.name}: waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
       );
-    if (s.output) lines.push(`  ${s.name}: wrote ${path.relative(root, s.output) || s.output}`);
+    if (s.output)
+      lines.push(
+        `  ${s.name}: wrote ${path.isAbsolute(s.output) ? path.relative(root, s.output) || s.output : s.output}`,
+      );
     else if (s.status === "failed" || s.status === "rejected")
       lines.push(`  ${s.name}: nothing committed (the previous output, if any, is unchanged)`);
   }

@@ -26,7 +26,7 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
   return [
     ...checkSource(source),
     ...checkAuth(source?.auth),
-    ...checkOutput(cfg.output, names),
+    ...checkOutput(cfg.output, streams),
     ...perStream,
     ...checkParents(streams),
   ];

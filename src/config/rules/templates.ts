@@ -41,9 +41,14 @@ const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `para
 const KNOWN_NAMESPACES = ["env", "parent", "stream", "pipeline"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
+/** `output.path` and `output.table` name a file or table per stream: `${stream}`, `${pipeline}`. */
+function isOutputTemplate(at: KeyPath): boolean {
+  return at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2;
+}
+
 /** The namespaces templates at `at` may use; `streams` is the file's `streams` (any shape). */
 export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
+  if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
     const stream = streams[String(at[1])];
     if (stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined)
@@ -54,7 +59,7 @@ export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
 
 /** Whether the value at `at` keeps its `${parent…}`/`${stream}` templates after env is filled. */
 export function keepsTemplates(at: KeyPath, streams: unknown): boolean {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
+  if (isOutputTemplate(at)) return true;
   return (
     at[0] === "streams" &&
     at.length >= 3 &&
