@@ -3,7 +3,14 @@ import type { Output, Validation } from "../config/pipeline-types.gen.js";
 import { fillTemplate, parseTemplate } from "../config/templates.js";
 import type { OutputPlan, ValidationPlan } from "./plan.js";
 
-const EXTENSIONS = { jsonl: "jsonl", json: "json", csv: "csv", sqlite: "db" } as const;
+const EXTENSIONS = {
+  jsonl: "jsonl",
+  json: "json",
+  csv: "csv",
+  sqlite: "db",
+  duckdb: "duckdb",
+  parquet: "parquet",
+} as const;
 
 export function compileOutput(
   output: Output | undefined,
@@ -11,19 +18,26 @@ export function compileOutput(
 ): OutputPlan {
   const format = output?.format ?? "jsonl";
   const mode = output?.mode ?? "replace";
-  let file: string;
-  if (output?.path) {
-    const filled = fillTemplate(parseTemplate(output.path).parts, (ns) =>
+  const fill = (text: string) =>
+    fillTemplate(parseTemplate(text).parts, (ns) =>
       ns === "stream" ? ctx.stream : ns === "pipeline" ? ctx.pipeline : "",
     );
-    file = path.resolve(ctx.root, filled);
-  } else if (format === "sqlite") {
-    file = path.join(ctx.outDir, `${ctx.pipeline}.db`);
+  let file: string;
+  if (output?.path) {
+    file = path.resolve(ctx.root, fill(output.path));
+  } else if (format === "sqlite" || format === "duckdb") {
+    file = path.join(ctx.outDir, `${ctx.pipeline}.${EXTENSIONS[format]}`);
   } else {
     file = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.${EXTENSIONS[format]}`);
   }
   const plan: OutputPlan = { format, mode, path: file };
   if (format === "csv") plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? false };
+  if (format === "duckdb") {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the schema's default, a template
+    plan.table = fill(output?.table ?? "${stream}");
+    plan.nested = output?.nested ?? "json";
+  }
+  if (format === "duckdb" || format === "parquet") plan.metadataColumns = output?.metadata_columns ?? true;
   return plan;
 }
 

@@ -126,12 +126,18 @@ export interface FieldPlan {
 }
 
 export interface OutputPlan {
-  format: "jsonl" | "json" | "csv" | "sqlite";
+  format: "jsonl" | "json" | "csv" | "sqlite" | "duckdb" | "parquet";
   mode: "replace" | "append" | "merge";
   /** Absolute path of the file this stream is committed to. */
   path: string;
   /** csv only: `output.csv` (absent: the schema's defaults). */
   csv?: { escapeFormulas: boolean };
+  /** duckdb: the table (templates filled in). */
+  table?: string;
+  /** duckdb and parquet: `_run_id` and `_loaded_at` columns. */
+  metadataColumns?: boolean;
+  /** duckdb: arrays of objects as JSON columns or child tables. */
+  nested?: "json" | "tables";
 }
 
 export interface ValidationPlan {

@@ -387,7 +387,8 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
 function allowedNamespaces(at: KeyPath, streams: Record<string, any>): string[] {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
+  if (at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2)
+    return ["env", "stream", "pipeline"];
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2]))) {
     const stream = streams[String(at[1])];
     if (stream && typeof stream === "object" && stream.parent !== undefined) return ["env", "parent"];
@@ -402,7 +403,7 @@ function isUrlPlace(at: KeyPath): boolean {
 }
 
 function keepsTemplates(at: KeyPath, streams: Record<string, any>): boolean {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
+  if (at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2) return true;
   return (
     at[0] === "streams" &&
     at.length >= 3 &&
@@ -570,6 +571,7 @@ function checkSemantics(
   if (
     typeof outputPath === "string" &&
     outputFormat !== "sqlite" &&
+    outputFormat !== "duckdb" &&
     names.length > 1 &&
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
     !outputPath.includes("${stream}")
@@ -679,6 +681,15 @@ function checkSemantics(
         );
       }
     }
+    if (cfg.output?.nested === "tables" && s.primary_key === undefined)
+      issues.push(
+        src.issue(
+          "missing_key",
+          at(),
+          "`output.nested: tables` links child rows to their parent by primary key: this stream needs `primary_key`",
+          { key: true },
+        ),
+      );
     if ((cfg.output?.mode ?? "replace") === "merge" && s.primary_key === undefined)
       issues.push(
         src.issue(

@@ -444,11 +444,23 @@ export interface StringMap {
  * Where and how records are written.
  */
 export interface Output {
-  format?: "jsonl" | "json" | "csv" | "sqlite";
+  format?: "jsonl" | "json" | "csv" | "sqlite" | "duckdb" | "parquet";
   /**
-   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite.
+   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite, `out/${pipeline}.duckdb` for duckdb (one file for all streams).
    */
   path?: string;
+  /**
+   * duckdb: the table a stream is written to; `${stream}` and `${pipeline}` are filled in.
+   */
+  table?: string;
+  /**
+   * duckdb and parquet: add the columns `_run_id` and `_loaded_at` to every row (a merged row carries the run that last wrote it).
+   */
+  metadata_columns?: boolean;
+  /**
+   * duckdb: arrays of objects stay JSON columns (`json`), or become child tables `<table>__<field>` holding the parent's primary key and `_index` (`tables`; needs `primary_key`).
+   */
+  nested?: "json" | "tables";
   /**
    * `merge` upserts by `primary_key`.
    */

@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { OutputPlan } from "../compile/plan.js";
+import type { RecordError } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 
 /** Writes one stream's records; nothing is visible under the real name before `commit`. */
@@ -19,6 +20,15 @@ export interface RecordWriter {
    * they went. Without it, a rejected run is aborted.
    */
   keepRejected?(): Promise<string>;
+  /** What the commit did that the report should say (columns added, types kept). */
+  warnings?(): string[];
+  /**
+   * Database outputs keep invalid records in a table (`<table>__invalid`) instead of the
+   * quarantine file: written with the output, replaced when it commits.
+   */
+  writeInvalid?(entry: { record_id: string; errors: RecordError[]; record: Row }): Promise<void> | undefined;
+  /** Where `writeInvalid` puts them, for the report. */
+  quarantineName?(): string;
 }
 
 export interface WriterContext {
@@ -32,6 +42,8 @@ export interface WriterContext {
    * properties' `type`. Optional; without it, types come from the values seen.
    */
   schema?: Record<string, unknown> | null;
+  /** The stream's drift policy: a database output refuses a column type change under `fail`. */
+  drift?: "warn" | "fail" | "ignore";
 }
 
 export type WriterFactory = (output: OutputPlan, ctx: WriterContext) => Promise<RecordWriter>;

@@ -27,7 +27,7 @@ export class RecordSink {
     stream: StreamPlan,
     private readonly deps: SinkDeps,
   ) {
-    this.quarantinePath = quarantineFile(stream);
+    this.quarantinePath = writer?.quarantineName?.() ?? quarantineFile(stream);
   }
 
   static async open(stream: StreamPlan, deps: SinkDeps, keepRecordsAt: string | null): Promise<RecordSink> {
@@ -37,6 +37,7 @@ export class RecordSink {
       columns: schemaColumns(stream),
       primaryKey: stream.primaryKey,
       schema: stream.schema?.schema ?? null,
+      drift: deps.validation.drift,
     });
     try {
       const keep = keepRecordsAt ? await AtomicFile.create(keepRecordsAt, deps.runId) : null;
@@ -82,6 +83,11 @@ export class RecordSink {
         redactor.text(`record ${id} is invalid (invalid_records: fail): ${errors.map(describe).join("; ")}`),
       );
     }
+    if (validation.invalidRecords === "skip" && this.writer?.writeInvalid) {
+      const p = this.writer.writeInvalid(redactor.value({ record_id: id, errors, record: row }));
+      if (p) await p;
+      return;
+    }
     if (validation.invalidRecords === "skip") {
       this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
       const p = this.quarantine.write(
@@ -115,6 +121,7 @@ export class RecordSink {
     const writer = this.writer!;
     this.writer = null;
     await writer.commit();
+    if (writer.warnings) this.deps.result.warnings.push(...writer.warnings());
   }
 
   /** The quarantine describes this run: replace the previous one, or remove it when all is valid. */

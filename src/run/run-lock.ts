@@ -15,8 +15,8 @@ import { rejectedPath } from "../outputs/writer.js";
  * gone (same host), when it is this very pid (a container restarted as PID 1), or when it has not
  * been touched for 2 minutes (any host). The next run takes a stale lock over (one run only: a
  * `.takeover` file decides) and removes what that killed run left, found by its run id and pid:
- * temporary output files, partition scratch, temporary state and report files, sqlite staging
- * tables. Nothing of another run is touched.
+ * temporary output files, partition scratch, temporary state and report files, sqlite and
+ * duckdb staging tables. Nothing of another run is touched.
  */
 export class PipelineLockedError extends Error {}
 
@@ -171,6 +171,18 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
     const { dropTables } = await import("../outputs/sqlite-writer.js");
     for (const [file, tables] of dbs)
       for (const t of dropTables(file, tables)) removed.push(`${file} (table ${t})`);
+  }
+  // DuckDB staging tables: `<table>__staging_<run id>`, `<table>__invalid__staging_<run id>`
+  // (outputs/duckdb-writer.ts). Parquet's scratch files match the temporary files above.
+  const duck = new Set(
+    plan.streams
+      .filter((s) => s.output.format === "duckdb" && existsSync(s.output.path))
+      .map((s) => s.output.path),
+  );
+  if (duck.size) {
+    const { dropStagingTables } = await import("../outputs/duckdb-writer.js");
+    for (const file of duck)
+      for (const t of await dropStagingTables(file, run)) removed.push(`${file} (table ${t})`);
   }
   return removed;
 }
