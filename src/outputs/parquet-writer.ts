@@ -1,4 +1,4 @@
-import { rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { OutputPlan } from "../compile/plan.js";
@@ -22,6 +22,7 @@ import type { RecordWriter, WriterContext } from "./writer.js";
 export async function openParquetWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
   const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
   requireKeyForMerge(output, primaryKey);
+  await mkdir(path.dirname(output.path), { recursive: true });
   const base = path.join(path.dirname(output.path), `.${path.basename(output.path)}.${ctx.runId}`);
   const eng = await engine(":memory:", {
     memory_limit: "256MB",
