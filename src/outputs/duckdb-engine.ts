@@ -68,6 +68,8 @@ export async function engine(file: string, options: Record<string, string> = {})
 
 /** Rows appended per batch: new columns are found, and types inferred, a batch at a time. */
 const BATCH = 2048;
+/** The first batch is smaller: the staging table exists early (a later column widens if needed). */
+const FIRST_BATCH = 100;
 const MISFIT = Symbol("misfit");
 
 export interface StagedColumn {
@@ -114,7 +116,7 @@ export class Stager {
 
   write(row: Row): Promise<void> | undefined {
     this.batch.push(row);
-    if (this.batch.length >= BATCH) return this.flush();
+    if (this.batch.length >= (this.created ? BATCH : FIRST_BATCH)) return this.flush();
     return undefined;
   }
 
