@@ -13,7 +13,7 @@ export const LOADED_AT = "_loaded_at";
 
 /** DuckDB settings: modest memory, spilling beside the database. */
 export function duckdbOptions(): Record<string, string> {
-  return { memory_limit: "256MB", threads: "2" };
+  return { memory_limit: "64MB", threads: "1" };
 }
 
 /**

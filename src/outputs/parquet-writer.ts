@@ -25,8 +25,8 @@ export async function openParquetWriter(output: OutputPlan, ctx: WriterContext):
   await mkdir(path.dirname(output.path), { recursive: true });
   const base = path.join(path.dirname(output.path), `.${path.basename(output.path)}.${ctx.runId}`);
   const eng = await engine(":memory:", {
-    memory_limit: "256MB",
-    threads: "2",
+    memory_limit: "64MB",
+    threads: "1",
     temp_directory: `${base}.spill.tmp`,
   });
   try {
