@@ -95,6 +95,9 @@ output: { format: ${format} }
   writeFileSync(path.join(dir, "pipelines/jsonl.yaml"), cursor("jsonl", N));
   writeFileSync(path.join(dir, "pipelines/csv.yaml"), cursor("csv", N));
   writeFileSync(path.join(dir, "pipelines/sqlite.yaml"), cursor("sqlite", N));
+  writeFileSync(path.join(dir, "pipelines/duckdb.yaml"), cursor("duckdb", N));
+  writeFileSync(path.join(dir, "pipelines/parquet.yaml"), cursor("parquet", N));
+  writeFileSync(path.join(dir, "pipelines/bigduck.yaml"), cursor("duckdb", BIG));
   writeFileSync(path.join(dir, "pipelines/big.yaml"), cursor("jsonl", BIG));
   const lat = (type, concurrency) => `source: { base_url: "${latencyBase}", concurrency: ${concurrency} }
 streams:
@@ -143,6 +146,12 @@ try {
     (await sha(path.join(dir, "floor.jsonl"))) === (await sha(path.join(dir, "out/jsonl/records.jsonl")));
   row("pipelines run → csv", N, measure(process.execPath, [bin, "run", "csv"], dir));
   row("pipelines run → sqlite", N, measure(process.execPath, [bin, "run", "sqlite"], dir));
+  const duck = measure(process.execPath, [bin, "run", "duckdb"], dir);
+  row("pipelines run → duckdb", N, duck);
+  const parquet = measure(process.execPath, [bin, "run", "parquet"], dir);
+  row("pipelines run → parquet", N, parquet);
+  const bigDuck = measure(process.execPath, [bin, "run", "bigduck"], dir);
+  row("pipelines run → duckdb (big)", BIG, bigDuck);
   const big = measure(process.execPath, [bin, "run", "big"], dir);
   row("pipelines run → jsonl (big)", BIG, big);
 
@@ -202,6 +211,21 @@ try {
       "peak RSS < 150 MiB (csv, sqlite)",
       rows[2].rss < 150 && rows[3].rss < 150,
       `${fmt(rows[2].rss, 1)} / ${fmt(rows[3].rss, 1)} MiB`,
+    ],
+    [
+      "duckdb and parquet ≤ 1.4× jsonl",
+      duck.wall <= 1.4 * pipe.wall && parquet.wall <= 1.4 * pipe.wall,
+      `${fmt(duck.wall / pipe.wall, 2)}× / ${fmt(parquet.wall / pipe.wall, 2)}×`,
+    ],
+    [
+      "peak RSS < 160 MiB (duckdb, parquet)",
+      duck.rss < 160 && parquet.rss < 160,
+      `${fmt(duck.rss, 1)} / ${fmt(parquet.rss, 1)} MiB`,
+    ],
+    [
+      `duckdb peak RSS at ${BIG.toLocaleString("en-US")} within 15% of ${N.toLocaleString("en-US")}`,
+      bigDuck.rss / duck.rss - 1 <= 0.15,
+      `${bigDuck.rss >= duck.rss ? "+" : ""}${fmt((bigDuck.rss / duck.rss - 1) * 100, 1)}%`,
     ],
     [
       `peak RSS at ${BIG.toLocaleString("en-US")} within 15% of ${N.toLocaleString("en-US")}`,

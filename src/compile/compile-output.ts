@@ -10,6 +10,8 @@ const EXTENSIONS = {
   csv: "csv",
   sqlite: "db",
   postgres: "",
+  duckdb: "duckdb",
+  parquet: "parquet",
   singer: "singer",
 } as const;
 
@@ -29,25 +31,26 @@ export function compileOutput(
   } else if (format === "postgres") {
     // No file: the path names the default output folder (where a `--singer` run quarantines).
     file = path.join(ctx.outDir, ctx.pipeline, ctx.stream);
-  } else if (format === "sqlite") {
-    file = path.join(ctx.outDir, `${ctx.pipeline}.db`);
+  } else if (format === "sqlite" || format === "duckdb") {
+    file = path.join(ctx.outDir, `${ctx.pipeline}.${EXTENSIONS[format]}`);
   } else {
     file = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.${EXTENSIONS[format]}`);
   }
   const plan: OutputPlan = { format, mode, path: file };
   if (format === "csv") plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? false };
-  if (format === "postgres") {
-    const table = fill(output?.table ?? DEFAULTS.output.table);
-    const schema = output?.schema ?? DEFAULTS.output.schema;
-    const url = output?.url ?? "";
+  if (format === "postgres" || format === "duckdb" || format === "parquet") {
     plan.table = {
-      name: table,
+      name: format === "parquet" ? ctx.stream : fill(output?.table ?? DEFAULTS.output.table),
       metadataColumns: output?.metadata_columns ?? DEFAULTS.output.metadata_columns,
-      nested: output?.nested ?? DEFAULTS.output.nested,
+      nested: format === "parquet" ? "json" : (output?.nested ?? DEFAULTS.output.nested),
       stateKey: ctx.pipeline,
     };
+  }
+  if (format === "postgres") {
+    const schema = output?.schema ?? DEFAULTS.output.schema;
+    const url = output?.url ?? "";
     plan.postgres = { url, schema };
-    plan.where = `${describeDatabaseUrl(url)} table "${schema}"."${table}"`;
+    plan.where = `${describeDatabaseUrl(url)} table "${schema}"."${plan.table!.name}"`;
   }
   if (format === "singer") {
     plan.singer = { stdout: !output?.path };

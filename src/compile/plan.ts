@@ -126,7 +126,7 @@ export interface FieldPlan {
 }
 
 export interface OutputPlan {
-  format: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "singer";
+  format: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "duckdb" | "parquet" | "singer";
   mode: "replace" | "append" | "merge";
   /** Absolute path of the file this stream is committed to. */
   path: string;

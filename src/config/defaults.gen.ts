@@ -1,4 +1,5 @@
 // Generated from schemas/pipeline.schema.json by scripts/gen-types.mjs. Do not edit.
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: some defaults are templates (`table`)
 
 /** The `default` of every setting that has one in the format, by schema definition. */
 export const DEFAULTS = {

@@ -444,9 +444,9 @@ export interface StringMap {
  * Where and how records are written.
  */
 export interface Output {
-  format?: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "singer";
+  format?: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "duckdb" | "parquet" | "singer";
   /**
-   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite.
+   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite, `out/${pipeline}.duckdb` for duckdb (one file for all streams). Not used by postgres; singer writes to standard output without it.
    */
   path?: string;
   /**
@@ -462,15 +462,15 @@ export interface Output {
    */
   schema?: string;
   /**
-   * Database formats: the table name; `${stream}` and `${pipeline}` are filled in.
+   * postgres and duckdb: the table a stream is written to; `${stream}` and `${pipeline}` are filled in.
    */
   table?: string;
   /**
-   * Database formats: add `_run_id` and `_loaded_at` to every row (a merged row carries the run that last wrote it).
+   * postgres, duckdb and parquet: add the columns `_run_id` and `_loaded_at` to every row (a merged row carries the run that last wrote it).
    */
   metadata_columns?: boolean;
   /**
-   * Database formats: arrays of objects stored as JSON in their row, or (`tables`) as child tables `<table>__<field>` carrying the parent's primary key and `_index` (needs `primary_key`).
+   * postgres and duckdb: arrays of objects stored as JSON in their row, or (`tables`) as child tables `<table>__<field>` carrying the parent's primary key and `_index` (needs `primary_key`).
    */
   nested?: "json" | "tables";
   /**

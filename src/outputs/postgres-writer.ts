@@ -3,8 +3,9 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { describeDatabaseUrl } from "../compile/compile-output.js";
 import type { OutputPlan } from "../compile/plan.js";
-import { RunError } from "../shared/errors.js";
 import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { stringifyJson } from "../shared/json-text.js";
 import { type Key, keyFunction, requireKeyForMerge } from "./merge.js";
 import {
   type ColumnType,
@@ -15,7 +16,6 @@ import {
   INVALID_COLUMNS,
   invalidTableName,
   isArrayOfObjects,
-  jsonText,
   METADATA_COLUMNS,
   nestedFields,
   POSTGRES_TYPES,
@@ -919,7 +919,7 @@ function copyText(s: string): string {
 
 function safeJson(v: unknown): string {
   try {
-    return jsonText(v) ?? "undefined";
+    return stringifyJson(v) ?? "undefined";
   } catch {
     return String(v);
   }
@@ -965,7 +965,7 @@ function encoder(type: ColumnType | null): Encoder {
       };
     case "json":
       return (v) => {
-        const text = jsonText(v);
+        const text = stringifyJson(v);
         if (text.includes("\\u0000"))
           throw new Error(
             "holds a NUL character (U+0000), which PostgreSQL jsonb cannot store; drop the field with `fields` or write jsonl",
@@ -976,7 +976,7 @@ function encoder(type: ColumnType | null): Encoder {
       return (v) => {
         if (typeof v === "string") return copyText(v);
         if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
-        return copyText(jsonText(v));
+        return copyText(stringifyJson(v));
       };
   }
 }

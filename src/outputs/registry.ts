@@ -15,6 +15,9 @@ export const writers: Record<OutputPlan["format"], WriterFactory> = {
   // pg is loaded only by the pipelines that write PostgreSQL.
   postgres: async (output, ctx) => (await import("./postgres-writer.js")).openPostgresWriter(output, ctx),
   singer: async (output, ctx) => (await import("./singer-writer.js")).openSingerWriter(output, ctx),
+  // DuckDB (a native module too) is loaded only by runs that write it.
+  duckdb: async (output, ctx) => (await import("./duckdb-writer.js")).openDuckdbWriter(output, ctx),
+  parquet: async (output, ctx) => (await import("./parquet-writer.js")).openParquetWriter(output, ctx),
 };
 
 const MODES: readonly OutputPlan["mode"][] = ["replace", "append", "merge"];

@@ -4,8 +4,8 @@ import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
+import { stringifyJson } from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
-import { jsonText } from "./table-shape.js";
 import type { CommitState, RecordWriter, WriterContext } from "./writer.js";
 
 /**
@@ -104,7 +104,7 @@ class SingerWriter implements RecordWriter {
   }
 
   write(record: Row): Promise<void> | undefined {
-    return this.emit(`${this.prefix}${jsonText(record)}}\n`);
+    return this.emit(`${this.prefix}${stringifyJson(record)}}\n`);
   }
 
   async commit(state?: CommitState | null): Promise<void> {

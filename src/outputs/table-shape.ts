@@ -1,11 +1,13 @@
 /**
  * What the database outputs (postgres, duckdb) and parquet share: how a stream becomes a table.
+ * One type mapping, one identifier quoting and one set of metadata columns for all three.
  *
  * - Column types come from the stream's JSON Schema (`properties`), as the format contract maps
  *   them: `string` → text (`format: date-time` → timestamp with time zone, `date` → date),
  *   `integer` → bigint, `number` → double, `boolean` → boolean; objects, arrays, several types or
  *   no type → JSON. A nullable type (`["string", "null"]`) takes its non-null type. Without a
- *   schema (or for fields it does not list), from the values seen ({@link typeOfValues}).
+ *   schema (or for fields it does not list), from the values seen ({@link typeOfValues}; an
+ *   integer beyond 64 bits makes a JSON column, which keeps its digits).
  * - Identifiers are always quoted ({@link quoteIdent}), never interpolated. A name that a
  *   database cannot hold exactly is refused with a clear message rather than changed: a NUL
  *   character (no SQL text can carry one), or more bytes than the database keeps (PostgreSQL
@@ -18,7 +20,10 @@
  * - Invalid records go to `<table>__invalid` ({@link INVALID_COLUMNS}).
  */
 
-/** A column's logical type; each database spells it its own way ({@link POSTGRES_TYPES}). */
+/**
+ * A column's logical type; each database spells it its own way ({@link POSTGRES_TYPES},
+ * {@link DUCKDB_TYPES}).
+ */
 export type ColumnType = "text" | "timestamptz" | "date" | "bigint" | "double" | "boolean" | "json";
 
 export const POSTGRES_TYPES: Record<ColumnType, string> = {
@@ -31,7 +36,31 @@ export const POSTGRES_TYPES: Record<ColumnType, string> = {
   json: "jsonb",
 };
 
-export const METADATA_COLUMNS = ["_run_id", "_loaded_at"] as const;
+/**
+ * DuckDB (and Parquet, which DuckDB writes). Date-times and dates are staged as text and cast by
+ * DuckDB at commit ({@link DUCKDB_STAGING_TYPES}): its cast keeps the UTC offset (`+02:00`) and
+ * microseconds, which the appender's own conversion does not; JSON is staged as its text.
+ */
+export const DUCKDB_TYPES: Record<ColumnType, string> = {
+  text: "VARCHAR",
+  timestamptz: "TIMESTAMP WITH TIME ZONE",
+  date: "DATE",
+  bigint: "BIGINT",
+  double: "DOUBLE",
+  boolean: "BOOLEAN",
+  json: "JSON",
+};
+
+export const DUCKDB_STAGING_TYPES: Record<ColumnType, string> = {
+  ...DUCKDB_TYPES,
+  timestamptz: "VARCHAR",
+  date: "VARCHAR",
+  json: "VARCHAR",
+};
+
+export const RUN_ID_COLUMN = "_run_id";
+export const LOADED_AT_COLUMN = "_loaded_at";
+export const METADATA_COLUMNS = [RUN_ID_COLUMN, LOADED_AT_COLUMN] as const;
 export const METADATA_TYPES: Record<(typeof METADATA_COLUMNS)[number], ColumnType> = {
   _run_id: "text",
   _loaded_at: "timestamptz",
@@ -51,6 +80,9 @@ export const INDEX_COLUMN = "_index";
 
 /** PostgreSQL keeps identifiers up to 63 bytes (NAMEDATALEN - 1) and truncates longer ones. */
 export const POSTGRES_MAX_IDENT_BYTES = 63;
+
+/** DuckDB keeps names of any length. */
+export const DUCKDB_MAX_IDENT_BYTES = Number.POSITIVE_INFINITY;
 
 /** An identifier quoted for SQL: `"` doubled. Refuses what cannot be quoted faithfully. */
 export function quoteIdent(name: string, maxBytes = POSTGRES_MAX_IDENT_BYTES): string {
@@ -73,6 +105,11 @@ export function checkIdent(name: string, maxBytes = POSTGRES_MAX_IDENT_BYTES, wh
 }
 
 export class IdentifierError extends Error {}
+
+/** A quoted SQL string literal. */
+export function sqlString(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
 
 /** `<table>__<field>`: the child table of an array-of-objects field under `nested: tables`. */
 export function childTableName(table: string, field: string): string {
@@ -158,27 +195,55 @@ export function jsonType(v: unknown): string {
  * or a mix → json. Null when only nulls were seen (the column waits for a value).
  */
 export function typeOfValues(values: Iterable<unknown>): ColumnType | null {
-  let kind: ColumnType | null = null;
+  let type: ColumnType | null = null;
   for (const v of values) {
-    if (v === null || v === undefined) continue;
-    const t = jsonType(v);
-    const k: ColumnType =
-      t === "integer"
-        ? "bigint"
-        : t === "number"
-          ? "double"
-          : t === "boolean"
-            ? "boolean"
-            : t === "string"
-              ? "text"
-              : "json";
-    if (kind === null) kind = k;
-    else if (kind !== k) {
-      if ((kind === "bigint" && k === "double") || (kind === "double" && k === "bigint")) kind = "double";
-      else return "json";
-    }
+    type = widenType(type, valueType(v));
+    if (type === "json") return type;
   }
-  return kind;
+  return type;
+}
+
+/** The column type of one value seen; null for null/undefined. */
+export function valueType(v: unknown): ColumnType | null {
+  switch (typeof v) {
+    case "number":
+      return Number.isInteger(v) ? "bigint" : "double";
+    case "bigint":
+      return fitsInt64(v) ? "bigint" : "json";
+    case "boolean":
+      return "boolean";
+    case "string":
+      return "text";
+    case "undefined":
+      return null;
+    default:
+      return v === null ? null : "json";
+  }
+}
+
+/** The type of a column without a schema that holds both: integers and numbers make double. */
+export function widenType(a: ColumnType | null, b: ColumnType | null): ColumnType | null {
+  if (a === null || a === b) return b;
+  if (b === null) return a;
+  if ((a === "bigint" && b === "double") || (a === "double" && b === "bigint")) return "double";
+  return "json";
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+export function fitsInt64(v: bigint): boolean {
+  return v >= INT64_MIN && v <= INT64_MAX;
+}
+
+/** How a JSON value is described in an error (never the value itself: it may be a secret). */
+export function describeValue(v: unknown): string {
+  if (typeof v === "bigint") return fitsInt64(v) ? "an integer" : "an integer beyond 64 bits";
+  if (typeof v === "number") return Number.isInteger(v) ? "an integer" : "a number";
+  if (typeof v === "string") return "a string";
+  if (typeof v === "boolean") return "a boolean";
+  if (Array.isArray(v)) return "an array";
+  return "an object";
 }
 
 /**
@@ -207,17 +272,4 @@ export function isArrayOfObjects(v: unknown): v is Record<string, unknown>[] {
   if (!Array.isArray(v) || v.length === 0) return false;
   for (const x of v) if (!x || typeof x !== "object" || Array.isArray(x)) return false;
   return true;
-}
-
-/** JSON text of a value, BigInts written with all their digits. */
-export function jsonText(v: unknown): string {
-  try {
-    return JSON.stringify(v);
-  } catch (err) {
-    if (!(err instanceof TypeError)) throw err;
-    return JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? `\u0000big:${x}` : x)).replace(
-      /"\\u0000big:(-?\d+)"/g,
-      "$1",
-    );
-  }
 }

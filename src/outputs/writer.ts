@@ -1,7 +1,7 @@
 import path from "node:path";
 import type { OutputPlan, ValidationPlan } from "../compile/plan.js";
-import type { Redactor } from "../shared/secrets.js";
 import type { Row } from "../records/shape.js";
+import type { Redactor } from "../shared/secrets.js";
 
 /** Writes one stream's records; nothing is visible under the real name before `commit`. */
 export interface RecordWriter {
@@ -28,11 +28,15 @@ export interface RecordWriter {
   keepRejected?(): Promise<string>;
   /** Databases: the stream's state the last commit wrote into the destination (read at open). */
   savedState?(): StreamState | null;
-  /** Invalid records stored by the writer itself (a database's `<table>__invalid`), not in the quarantine file. */
-  writeInvalid?(entry: InvalidEntry): Promise<void>;
-  /** Where `writeInvalid` puts them, for the summary. */
+  /**
+   * Database outputs keep invalid records in a table (`<table>__invalid`) instead of the
+   * quarantine file: written with the output, replaced when it commits. May return a promise
+   * when the writer wants the producer to wait.
+   */
+  writeInvalid?(entry: InvalidEntry): Promise<void> | undefined;
+  /** Where `writeInvalid` puts them, for the summary and the report. */
   invalidTarget?(): string;
-  /** What the commit changed that the user should know (a column added to the table). */
+  /** What the commit did that the report should say (columns added, types kept). */
   warnings?(): string[];
 }
 

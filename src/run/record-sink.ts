@@ -87,7 +87,8 @@ export class RecordSink {
       );
     }
     if (validation.invalidRecords === "skip" && this.writer?.writeInvalid) {
-      await this.writer.writeInvalid(redactor.value({ record_id: String(id), errors, record: row }));
+      const p = this.writer.writeInvalid(redactor.value({ record_id: String(id), errors, record: row }));
+      if (p) await p;
       return;
     }
     if (validation.invalidRecords === "skip") {

@@ -17,8 +17,8 @@ import { RUN_ID } from "./run-id.js";
  * gone (same host), when it is this very pid (a container restarted as PID 1), or when it has not
  * been touched for 2 minutes (any host). The next run takes a stale lock over (one run only: a
  * `.takeover` file decides) and removes what that killed run left, found by its run id and pid:
- * temporary output files, partition scratch, temporary state and report files, sqlite staging
- * tables. Nothing of another run is touched.
+ * temporary output files, partition scratch, temporary state and report files, sqlite, duckdb
+ * and postgres staging tables. Nothing of another run is touched.
  *
  * The lock is input like any file of the state folder: a lock that is not a regular file is
  * refused (never followed, never read from a FIFO); one that does not have the shape we write
@@ -240,6 +240,18 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
       const dropped = await dropStaging(t.url, t.schema, run).catch(() => [] as string[]);
       for (const name of dropped) removed.push(`postgres table "${t.schema}"."${name}"`);
     }
+  }
+  // DuckDB staging tables: `<table>__staging_<run id>`, `<table>__invalid__staging_<run id>`
+  // (outputs/duckdb-writer.ts). Parquet's scratch files match the temporary files above.
+  const duck = new Set(
+    plan.streams
+      .filter((s) => s.output.format === "duckdb" && existsSync(s.output.path))
+      .map((s) => s.output.path),
+  );
+  if (duck.size) {
+    const { dropStagingTables } = await import("../outputs/duckdb-writer.js");
+    for (const file of duck)
+      for (const t of await dropStagingTables(file, run)) removed.push(`${file} (table ${t})`);
   }
   return removed;
 }

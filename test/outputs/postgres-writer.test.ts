@@ -4,10 +4,10 @@
  */
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { OutputPlan } from "../../src/compile/plan.js";
-import { Redactor } from "../../src/shared/secrets.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { CommitState, WriterContext } from "../../src/outputs/writer.js";
 import type { Row } from "../../src/records/shape.js";
+import { Redactor } from "../../src/shared/secrets.js";
 import { freshDatabase, query, tables } from "../pg/helpers.js";
 
 let url: string;

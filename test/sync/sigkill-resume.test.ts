@@ -13,6 +13,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DuckDBInstance } from "@duckdb/node-api";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
@@ -280,5 +281,54 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(final.length).toBe(340);
     expect(final).toEqual(items);
     expect(query<{ n: number }>("SELECT COUNT(DISTINCT id) AS n FROM items")[0].n).toBe(340);
+  });
+  it("duckdb: a killed run leaves the table and the state as they were; the next run drops its staging table", async () => {
+    writePipeline("duckdb");
+    const DB = project.file("out/p.duckdb");
+    const query = async (sql: string): Promise<Record<string, unknown>[]> => {
+      const inst = await DuckDBInstance.create(DB, { access_mode: "READ_ONLY" });
+      try {
+        const conn = await inst.connect();
+        const r = await conn.runAndReadAll(sql);
+        conn.closeSync();
+        return r.getRowObjectsJS() as Record<string, unknown>[];
+      } finally {
+        inst.closeSync();
+      }
+    };
+    const rows = async () =>
+      (await query("SELECT id, name, value, updated_at FROM items ORDER BY id")).map((r) => ({
+        ...r,
+        id: Number(r.id),
+        value: Number(r.value),
+      }));
+    const tables = async () =>
+      (await query("SELECT table_name FROM duckdb_tables() ORDER BY table_name")).map((t) => t.table_name);
+
+    await runToCompletion();
+    expect(await rows()).toEqual(items);
+    expect(await tables()).toEqual(["items"]);
+    changeEverything();
+    const before = await rows();
+    const stateBefore = read(STATE())!;
+    let staged = 0;
+    for (const moment of ["mid-run", "after the last page"] as const) {
+      server.reset();
+      const r = await runAndKill(moment);
+      expect(r.signal, `${moment}: the run ended before the kill (${r.stderr})`).toBe("SIGKILL");
+      expect(await rows(), `${moment}: the table changed`).toEqual(before);
+      expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
+      for (const t of await tables()) {
+        expect(t).toMatch(/^items(__staging_.+)?$/);
+        if (t !== "items") staged++;
+      }
+      expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
+    }
+    expect(staged, "a killed run leaves its staging table (the next run drops it)").toBeGreaterThan(0);
+
+    server.reset();
+    await runToCompletion();
+    expect(await rows()).toEqual(items);
+    expect(await tables()).toEqual(["items"]);
   });
 });

@@ -47,9 +47,14 @@ export function checkOutput(output: Output | undefined, streams: Record<string, 
     );
   const misplaced = (key: string, where: string) =>
     issues.push(
-      ruleIssue("conflict", ["output", key], `\`output.${key}\` is a setting of ${where}; this output is \`${format}\``, {
-        key: true,
-      }),
+      ruleIssue(
+        "conflict",
+        ["output", key],
+        `\`output.${key}\` is a setting of ${where}; this output is \`${format}\``,
+        {
+          key: true,
+        },
+      ),
     );
   for (const key of ["url", "schema"] as const)
     if (output[key] !== undefined && format !== "postgres") misplaced(key, "postgres");

@@ -6,7 +6,9 @@ import { codes } from "./helpers.js";
 
 /** Streams by name, with or without a primary key. */
 function streams(names: string[], withKey = false): Record<string, Stream> {
-  return Object.fromEntries(names.map((n) => [n, { path: `/${n}`, ...(withKey ? { primary_key: "id" } : {}) }]));
+  return Object.fromEntries(
+    names.map((n) => [n, { path: `/${n}`, ...(withKey ? { primary_key: "id" } : {}) }]),
+  );
 }
 
 describe("rules/output", () => {
@@ -29,7 +31,9 @@ describe("rules/output", () => {
   });
 
   it("database keys belong to the formats that use them", () => {
-    expect(codes(checkOutput({ format: "jsonl", url: "postgres://h/db", schema: "s" }, streams(["a"])))).toEqual([
+    expect(
+      codes(checkOutput({ format: "jsonl", url: "postgres://h/db", schema: "s" }, streams(["a"]))),
+    ).toEqual([
       ["conflict", "output.url"],
       ["conflict", "output.schema"],
     ]);
@@ -48,7 +52,11 @@ describe("rules/output", () => {
 
   it("nested: tables needs a primary key on every stream", () => {
     for (const format of ["postgres", "duckdb"] as const) {
-      const out = { format, nested: "tables" as const, url: format === "postgres" ? "postgres://h/db" : undefined };
+      const out = {
+        format,
+        nested: "tables" as const,
+        url: format === "postgres" ? "postgres://h/db" : undefined,
+      };
       expect(codes(checkOutput(out, streams(["a", "b"])))).toEqual([
         ["missing_key", "streams.a"],
         ["missing_key", "streams.b"],

@@ -1,0 +1,418 @@
+import type { DuckDBConnection } from "@duckdb/node-api";
+import type { OutputPlan } from "../compile/plan.js";
+import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { type Engine, engine, q, Stager, stagedRows } from "./duckdb-engine.js";
+import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
+import {
+  type ColumnType,
+  DUCKDB_TYPES,
+  LOADED_AT_COLUMN,
+  RUN_ID_COLUMN,
+  schemaColumnTypes,
+  sqlString,
+} from "./table-shape.js";
+import type { InvalidEntry, RecordWriter, WriterContext } from "./writer.js";
+
+/** DuckDB settings: modest memory, spilling beside the database. */
+export function duckdbOptions(): Record<string, string> {
+  return { memory_limit: "64MB", threads: "1" };
+}
+
+/**
+ * DuckDB: one database file per pipeline (several streams, and pipelines, may share it), one
+ * table per stream (`output.table`, default the stream's name).
+ *
+ * Records are appended during the run into a staging table `<table>__staging_<runId>` (see
+ * Stager in duckdb-engine.ts); the target is touched only by one transaction in `commit()`, so a
+ * failed or killed stream leaves it exactly as it was:
+ * - replace (or no target yet): drop the target, create it with the run's columns and types,
+ *   insert the staged rows;
+ * - append: add the run's new columns (nullable), insert;
+ * - merge: add new columns, make sure the primary-key constraint exists (created on the key),
+ *   then `INSERT … ON CONFLICT (key) DO UPDATE`: a row is replaced whole (columns the run does
+ *   not have become NULL).
+ * With a primary key, a key repeated within the run keeps its last record. Rows get `_run_id`
+ * and `_loaded_at` (the commit's time) unless `metadata_columns: false`. A column whose type in
+ * the existing table differs from the run's is never altered: the report says so (and
+ * `drift: fail` refuses the commit); values are cast to the table's type, or the commit fails.
+ * Invalid records go to `<table>__invalid`, replaced on each commit.
+ */
+export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
+  const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
+  requireKeyForMerge(output, primaryKey);
+  const eng = await engine(output.path, duckdbOptions());
+  try {
+    const conn = await eng.connect();
+    return new DuckdbWriter(eng, conn, output, ctx, primaryKey);
+  } catch (err) {
+    eng.release();
+    throw err;
+  }
+}
+
+class DuckdbWriter implements RecordWriter {
+  private readonly table: string;
+  private readonly stager: Stager;
+  private readonly invalid: Stager | null;
+  private readonly keys: Set<Key> | null;
+  private readonly keyOf: ((r: Row) => Key | null) | null;
+  private dups = 0;
+  private readonly notes: string[] = [];
+  private closed = false;
+  private readonly meta: boolean;
+
+  constructor(
+    private readonly eng: Engine,
+    private readonly conn: DuckDBConnection,
+    private readonly output: OutputPlan,
+    private readonly ctx: WriterContext,
+    private readonly primaryKey: string[] | null,
+  ) {
+    this.table = output.table?.name ?? ctx.stream;
+    this.meta = output.table?.metadataColumns ?? true;
+    const kinds = schemaColumnTypes(ctx.schema);
+    const planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])].map((name) => ({
+      name,
+      kind: kinds.get(name) ?? null,
+    }));
+    const what = `table \`${this.table}\` of ${output.path}`;
+    const recordId = (row: Row, n: number): string => {
+      if (primaryKey) {
+        const parts = primaryKey.map((k) => row[k]);
+        if (parts.every((p) => p !== undefined && p !== null)) return parts.map((p) => String(p)).join("/");
+      }
+      return `#${n} written`;
+    };
+    this.stager = new Stager(
+      conn,
+      eng,
+      `${this.table}__staging_${ctx.runId}`,
+      planned,
+      this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
+      recordId,
+      what,
+    );
+    this.invalid = new Stager(
+      conn,
+      eng,
+      `${this.table}__invalid__staging_${ctx.runId}`,
+      [
+        { name: "record_id", kind: "text" },
+        { name: "errors", kind: "json" },
+        { name: "record", kind: "json" },
+      ],
+      [],
+      (_r, n) => `#${n}`,
+      `table \`${this.table}__invalid\``,
+    );
+    this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
+    this.keys = primaryKey ? new Set() : null;
+  }
+
+  write(record: Row): Promise<void> | undefined {
+    if (this.keyOf) {
+      const k = this.keyOf(record);
+      if (k !== null) {
+        if (this.keys!.has(k)) this.dups++;
+        else this.keys!.add(k);
+      }
+    }
+    return this.stager.write(record);
+  }
+
+  duplicates(): number {
+    return this.dups;
+  }
+
+  warnings(): string[] {
+    return this.notes;
+  }
+
+  writeInvalid(entry: InvalidEntry): Promise<void> | undefined {
+    return this.invalid!.write(entry as unknown as Row);
+  }
+
+  invalidTarget(): string {
+    return `${this.output.path} (table ${this.table}__invalid)`;
+  }
+
+  async commit(): Promise<void> {
+    await this.stager.finish();
+    await this.invalid?.finish();
+    try {
+      await this.eng.exclusive(() => this.transaction(() => this.commitBody()));
+    } finally {
+      await this.dropStaging().catch(() => {});
+      this.close();
+    }
+  }
+
+  async keepRejected(): Promise<string> {
+    await this.stager.finish();
+    await this.invalid?.finish();
+    const name = `${this.table}__rejected_${this.ctx.runId}`;
+    try {
+      await this.eng.exclusive(async () => {
+        if (this.stager.hasTable)
+          await this.conn.run(`ALTER TABLE ${q(this.stager.table)} RENAME TO ${q(name)}`);
+      });
+      await this.eng.exclusive(() => this.transaction(() => this.replaceInvalid()));
+    } finally {
+      await this.dropStaging().catch(() => {});
+      this.close();
+    }
+    return `${this.output.path} (table ${name})`;
+  }
+
+  async abort(): Promise<void> {
+    if (this.closed) return;
+    this.stager.close();
+    this.invalid?.close();
+    try {
+      await this.dropStaging();
+    } finally {
+      this.close();
+    }
+  }
+
+  private async dropStaging(): Promise<void> {
+    await this.eng.exclusive(async () => {
+      await this.conn.run(`DROP TABLE IF EXISTS ${q(this.stager.table)}`);
+      if (this.invalid) await this.conn.run(`DROP TABLE IF EXISTS ${q(this.invalid.table)}`);
+    });
+  }
+
+  private close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn.closeSync();
+    this.eng.release();
+  }
+
+  private async transaction(body: () => Promise<void>): Promise<void> {
+    await this.conn.run("BEGIN TRANSACTION");
+    try {
+      await body();
+      await this.conn.run("COMMIT");
+    } catch (err) {
+      await this.conn.run("ROLLBACK").catch(() => {});
+      throw err;
+    }
+  }
+
+  private async commitBody(): Promise<void> {
+    const { output, conn } = this;
+    const target = q(this.table);
+    const existing = await tableColumns(conn, this.table);
+    await this.replaceInvalid();
+    if (!this.stager.hasTable) {
+      // No column at all (no schema, no record): an empty replace empties the table.
+      if (existing && output.mode === "replace") await conn.run(`DELETE FROM ${target}`);
+      return;
+    }
+    const cols = this.stager.columns;
+    if (existing) this.checkTypes(existing, cols);
+    const names = cols.map((c) => q(c.name));
+    const select = this.selectSql();
+    const insertCols = [...names, ...(this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [])].join(", ");
+    if (output.mode === "replace" || !existing) {
+      if (existing) await conn.run(`DROP TABLE ${target}`);
+      const defs = cols.map((c) => `${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
+      if (this.meta)
+        defs.push(`${q(RUN_ID_COLUMN)} VARCHAR`, `${q(LOADED_AT_COLUMN)} TIMESTAMP WITH TIME ZONE`);
+      if (output.mode === "merge") defs.push(`PRIMARY KEY (${this.primaryKey!.map(q).join(", ")})`);
+      await conn.run(`CREATE TABLE ${target} (${defs.join(", ")})`);
+      await this.insert(`INSERT INTO ${target} (${insertCols}) ${select}`);
+      return;
+    }
+    const present = new Set(existing.map((c) => c.name.toLowerCase()));
+    for (const c of cols) {
+      if (present.has(c.name.toLowerCase())) continue;
+      await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
+      this.notes.push(`column \`${c.name}\` (${DUCKDB_TYPES[c.kind]}) added to table \`${this.table}\``);
+    }
+    if (this.meta) {
+      for (const [name, type] of [
+        [RUN_ID_COLUMN, "VARCHAR"],
+        [LOADED_AT_COLUMN, "TIMESTAMP WITH TIME ZONE"],
+      ])
+        if (!present.has(name)) await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${type}`);
+    }
+    if (output.mode === "append") {
+      await this.insert(`INSERT INTO ${target} (${insertCols}) ${select}`);
+      return;
+    }
+    await this.ensurePrimaryKey();
+    const pk = new Set(this.primaryKey!.map((k) => k.toLowerCase()));
+    const run = new Map(cols.map((c) => [c.name.toLowerCase(), c.name]));
+    const all = [
+      ...existing.map((c) => c.name),
+      ...cols.map((c) => c.name).filter((n) => !present.has(n.toLowerCase())),
+    ];
+    const set = all
+      .filter((n) => !pk.has(n.toLowerCase()))
+      .map((n) => {
+        const lower = n.toLowerCase();
+        const from =
+          run.get(lower) ?? (this.meta && (lower === RUN_ID_COLUMN || lower === LOADED_AT_COLUMN) ? n : null);
+        return `${q(n)} = ${from === null ? "NULL" : `excluded.${q(from)}`}`;
+      });
+    const conflict = `ON CONFLICT (${this.primaryKey!.map(q).join(", ")}) DO ${set.length ? `UPDATE SET ${set.join(", ")}` : "NOTHING"}`;
+    await this.insert(`INSERT INTO ${target} (${insertCols}) ${select} ${conflict}`);
+  }
+
+  /** The staged rows with their final types, the last record of each key, in first-seen order. */
+  private selectSql(): string {
+    const cols = this.stager.columns;
+    const exprs = cols.map((c) =>
+      needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
+    );
+    if (this.meta) exprs.push(`${sqlString(this.ctx.runId)}`, "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
+    return `SELECT ${exprs.join(", ")} FROM ${stagedRows(this.stager.table, this.primaryKey)} ORDER BY __pl_ord`;
+  }
+
+  /** Runs an insert from staging; a value DuckDB cannot cast is reported with its record. */
+  private async insert(sql: string): Promise<void> {
+    try {
+      await this.conn.run(sql);
+    } catch (err) {
+      const message = (err as Error).message;
+      await this.conn.run("ROLLBACK").catch(() => {});
+      if (/duplicate key|primary key|unique/i.test(message) && this.output.mode === "append") {
+        throw new RunError(
+          "output",
+          `cannot append to table \`${this.table}\` of ${this.output.path}: it has a primary key (made by mode merge) that this run's records repeat; use mode merge, or replace: ${message}`,
+        );
+      }
+      throw new RunError(
+        "output",
+        `cannot write table \`${this.table}\` of ${this.output.path}: ${(await this.badValue()) ?? message}`,
+      );
+    }
+  }
+
+  /** The first staged value that cannot take its column's final type, described. */
+  private async badValue(): Promise<string | null> {
+    for (const c of this.stager.columns) {
+      if (!needsCast(c.kind)) continue;
+      const r = await this.conn.runAndReadAll(
+        `SELECT rowid FROM ${q(this.stager.table)} WHERE ${q(c.name)} IS NOT NULL AND TRY_CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]}) IS NULL ORDER BY rowid LIMIT 1`,
+      );
+      const row = r.getRows()[0];
+      if (row)
+        return `record #${Number(row[0]) + 1} written: field \`${c.name}\` is not a valid ${c.kind === "date" ? "date" : "date-time"} (${DUCKDB_TYPES[c.kind]})`;
+    }
+    return null;
+  }
+
+  /** Type changes are reported, never applied; `drift: fail` refuses the commit. */
+  private checkTypes(
+    existing: { name: string; type: string }[],
+    cols: { name: string; kind: ColumnType }[],
+  ): void {
+    const types = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
+    const changed: string[] = [];
+    for (const c of cols) {
+      const old = types.get(c.name.toLowerCase());
+      if (old && old.type !== DUCKDB_TYPES[c.kind])
+        changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
+    }
+    if (!changed.length) return;
+    const replacing = this.output.mode === "replace";
+    const text = `table \`${this.table}\`: column type changed (${changed.join("; ")})`;
+    if (this.ctx.drift === "fail")
+      throw new RunError(
+        "drift",
+        `${text}; drift: fail stops the stream before commit. The table is unchanged.`,
+      );
+    this.notes.push(
+      replacing
+        ? `${text}: mode replace recreated the table with this run's types`
+        : `${text}: the columns keep their type (values are cast to it)`,
+    );
+  }
+
+  private async ensurePrimaryKey(): Promise<void> {
+    const r = await this.conn.runAndReadAll(
+      "SELECT constraint_column_names FROM duckdb_constraints() WHERE lower(table_name) = lower($1) AND schema_name = 'main' AND database_name = current_database() AND constraint_type = 'PRIMARY KEY'",
+      [this.table],
+    );
+    const rows = r.getRowsJS();
+    const want = this.primaryKey!.map((k) => k.toLowerCase());
+    if (rows.length) {
+      const have = (rows[0][0] as string[]).map((k) => k.toLowerCase());
+      if (have.join("\0") !== want.join("\0"))
+        throw new RunError(
+          "output",
+          `cannot merge into table \`${this.table}\` of ${this.output.path}: its primary key is (${have.join(", ")}), not (${this.primaryKey!.join(", ")})`,
+        );
+      return;
+    }
+    try {
+      await this.conn.run(
+        `ALTER TABLE ${q(this.table)} ADD PRIMARY KEY (${this.primaryKey!.map(q).join(", ")})`,
+      );
+    } catch (err) {
+      throw new RunError(
+        "output",
+        `cannot merge into table \`${this.table}\` of ${this.output.path}: its rows are not unique by the primary key (${this.primaryKey!.join(", ")}) or it is missing, so they cannot be upserted (was it written with mode append?): ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** `<table>__invalid` holds this run's invalid records (and none when there are none). */
+  private async replaceInvalid(): Promise<void> {
+    const inv = this.invalid;
+    if (!inv) return;
+    const name = q(`${this.table}__invalid`);
+    await this.conn.run(`DROP TABLE IF EXISTS ${name}`);
+    if (!inv.rows) return;
+    const meta = this.meta
+      ? `, ${sqlString(this.ctx.runId)} AS ${q(RUN_ID_COLUMN)}, CAST(now() AS TIMESTAMP WITH TIME ZONE) AS ${q(LOADED_AT_COLUMN)}`
+      : "";
+    await this.conn.run(
+      `CREATE TABLE ${name} AS SELECT record_id, CAST(record AS JSON) AS record, CAST(errors AS JSON) AS errors${meta} FROM ${q(inv.table)} ORDER BY rowid`,
+    );
+  }
+}
+
+function needsCast(kind: ColumnType): boolean {
+  return kind === "timestamptz" || kind === "date" || kind === "json";
+}
+
+/** The columns of a table of the main schema, or null when there is no such table. */
+async function tableColumns(
+  conn: DuckDBConnection,
+  table: string,
+): Promise<{ name: string; type: string }[] | null> {
+  const r = await conn.runAndReadAll(
+    "SELECT column_name, data_type FROM duckdb_columns() WHERE lower(table_name) = lower($1) AND schema_name = 'main' AND database_name = current_database() ORDER BY column_index",
+    [table],
+  );
+  const rows = r.getRows();
+  if (!rows.length) return null;
+  return rows.map((row) => ({ name: String(row[0]), type: String(row[1]) }));
+}
+
+/** Drops the staging tables a killed run left (`…__staging_<runId>`) in `file`; the dropped. */
+export async function dropStagingTables(file: string, runId: string): Promise<string[]> {
+  const eng = await engine(file, duckdbOptions());
+  const conn = await eng.connect();
+  try {
+    const suffix = `__staging_${runId}`;
+    const r = await conn.runAndReadAll(
+      "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database() AND suffix(table_name, $1)",
+      [suffix],
+    );
+    const dropped: string[] = [];
+    for (const [name] of r.getRows()) {
+      await conn.run(`DROP TABLE IF EXISTS ${q(String(name))}`);
+      dropped.push(String(name));
+    }
+    return dropped;
+  } finally {
+    conn.closeSync();
+    eng.release();
+  }
+}
