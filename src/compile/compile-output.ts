@@ -43,9 +43,9 @@ export function compileOutput(
       name: format === "parquet" ? ctx.stream : fill(output?.table ?? DEFAULTS.output.table),
       metadataColumns: output?.metadata_columns ?? DEFAULTS.output.metadata_columns,
       nested: format === "parquet" ? "json" : (output?.nested ?? DEFAULTS.output.nested),
-      stateKey: ctx.pipeline,
     };
   }
+  if (format === "postgres" || format === "duckdb" || format === "sqlite") plan.stateKey = ctx.pipeline;
   if (format === "postgres") {
     const schema = output?.schema ?? DEFAULTS.output.schema;
     const url = output?.url ?? "";

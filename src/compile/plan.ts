@@ -132,6 +132,11 @@ export interface OutputPlan {
   path: string;
   /** csv only: `output.csv` (absent: the schema's defaults). */
   csv?: { escapeFormulas: boolean };
+  /**
+   * Database formats (postgres, duckdb, sqlite): the pipeline under which the database keeps the
+   * stream's incremental state (`_pipelines_state`), committed with its rows.
+   */
+  stateKey?: string;
   /** Database formats: the stream's table (`output.table` filled in) and its settings. */
   table?: TableOutputPlan;
   /** postgres only: the server (`url` is a secret: shown masked). */
@@ -151,8 +156,6 @@ export interface TableOutputPlan {
   name: string;
   metadataColumns: boolean;
   nested: "json" | "tables";
-  /** The pipeline whose streams' states the database keeps (`_pipelines_state`). */
-  stateKey: string;
 }
 
 export interface ValidationPlan {

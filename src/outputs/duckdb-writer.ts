@@ -9,10 +9,11 @@ import {
   DUCKDB_TYPES,
   LOADED_AT_COLUMN,
   RUN_ID_COLUMN,
+  STATE_TABLE,
   schemaColumnTypes,
   sqlString,
 } from "./table-shape.js";
-import type { InvalidEntry, RecordWriter, WriterContext } from "./writer.js";
+import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
 /** DuckDB settings: modest memory, spilling beside the database. */
 export function duckdbOptions(): Record<string, string> {
@@ -44,7 +45,14 @@ export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): 
   const eng = await engine(output.path, duckdbOptions());
   try {
     const conn = await eng.connect();
-    return new DuckdbWriter(eng, conn, output, ctx, primaryKey);
+    const writer = new DuckdbWriter(eng, conn, output, ctx, primaryKey);
+    try {
+      await writer.readState();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return writer;
   } catch (err) {
     eng.release();
     throw err;
@@ -61,6 +69,7 @@ class DuckdbWriter implements RecordWriter {
   private readonly notes: string[] = [];
   private closed = false;
   private readonly meta: boolean;
+  private saved: StreamState | null = null;
 
   constructor(
     private readonly eng: Engine,
@@ -137,11 +146,38 @@ class DuckdbWriter implements RecordWriter {
     return `${this.output.path} (table ${this.table}__invalid)`;
   }
 
-  async commit(): Promise<void> {
+  savedState(): StreamState | null {
+    return this.saved;
+  }
+
+  /** The stream's state the last commit wrote into `_pipelines_state` of this database. */
+  async readState(): Promise<void> {
+    const key = this.output.stateKey;
+    if (!key) return;
+    const r = await this.conn.runAndReadAll(
+      "SELECT count(*) FROM duckdb_tables() WHERE table_name = $1 AND schema_name = 'main' AND database_name = current_database()",
+      [STATE_TABLE],
+    );
+    if (!Number(r.getRows()[0][0])) return;
+    const rows = (
+      await this.conn.runAndReadAll(
+        `SELECT CAST(state AS VARCHAR) FROM ${q(STATE_TABLE)} WHERE pipeline = $1 AND stream = $2`,
+        [key, this.ctx.stream],
+      )
+    ).getRows();
+    this.saved = rows.length ? (JSON.parse(String(rows[0][0])) as StreamState) : null;
+  }
+
+  async commit(state?: CommitState | null): Promise<void> {
     await this.stager.finish();
     await this.invalid?.finish();
     try {
-      await this.eng.exclusive(() => this.transaction(() => this.commitBody()));
+      await this.eng.exclusive(() =>
+        this.transaction(async () => {
+          await this.commitBody();
+          await this.saveState(state);
+        }),
+      );
     } finally {
       await this.dropStaging().catch(() => {});
       this.close();
@@ -199,6 +235,20 @@ class DuckdbWriter implements RecordWriter {
       await this.conn.run("ROLLBACK").catch(() => {});
       throw err;
     }
+  }
+
+  /** Upserts the stream's state into `_pipelines_state`, in the commit's transaction. */
+  private async saveState(state: CommitState | null | undefined): Promise<void> {
+    const key = this.output.stateKey;
+    if (!state || !key) return;
+    const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
+    await this.conn.run(
+      `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL, updated_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (pipeline, stream))`,
+    );
+    await this.conn.run(
+      `INSERT INTO ${q(STATE_TABLE)} VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+      [key, this.ctx.stream, JSON.stringify(value)],
+    );
   }
 
   private async commitBody(): Promise<void> {

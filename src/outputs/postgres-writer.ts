@@ -19,6 +19,7 @@ import {
   METADATA_COLUMNS,
   nestedFields,
   POSTGRES_TYPES,
+  STATE_TABLE,
   schemaColumnTypes,
   typeOfValues,
 } from "./table-shape.js";
@@ -28,8 +29,6 @@ import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContex
 const BATCH = 1000;
 /** COPY data is sent in chunks of about this many characters. */
 const CHUNK = 64 * 1024;
-/** The table where database outputs keep each stream's incremental state, committed with its rows. */
-export const STATE_TABLE = "_pipelines_state";
 
 /**
  * PostgreSQL: one table per stream (`output.table`, default the stream's name) in `output.schema`.
@@ -318,10 +317,10 @@ export class PostgresWriter implements RecordWriter {
         `CREATE TABLE IF NOT EXISTS ${this.qs}.${qi(STATE_TABLE)} (pipeline text NOT NULL, stream text NOT NULL, state jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (pipeline, stream))`,
       )
       .catch(ignoreRace);
-    if (this.output.table!.stateKey) {
+    if (this.output.stateKey) {
       const r = await client.query(
         `SELECT state FROM ${this.qs}.${qi(STATE_TABLE)} WHERE pipeline = $1 AND stream = $2`,
-        [this.output.table!.stateKey, this.ctx.stream],
+        [this.output.stateKey, this.ctx.stream],
       );
       this.saved = r.rows[0]?.state ?? null;
     }
@@ -617,11 +616,11 @@ export class PostgresWriter implements RecordWriter {
       for (const load of this.children.values()) await this.commitChild(load, mode);
       await this.commitTable(this.main, mode, this.primaryKey);
       await this.commitInvalid();
-      if (state && this.output.table!.stateKey) {
+      if (state && this.output.stateKey) {
         const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
         await client.query(
           `INSERT INTO ${this.qs}.${qi(STATE_TABLE)} (pipeline, stream, state, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline, stream) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`,
-          [this.output.table!.stateKey, this.ctx.stream, JSON.stringify(value)],
+          [this.output.stateKey, this.ctx.stream, JSON.stringify(value)],
         );
       }
       await client.query("COMMIT");

@@ -75,6 +75,12 @@ export const INVALID_COLUMNS: [string, ColumnType][] = [
   ["_loaded_at", "timestamptz"],
 ];
 
+/**
+ * The table where database outputs keep each stream's incremental state (pipeline, stream,
+ * state as JSON, updated_at), written in the transaction that commits the stream's rows.
+ */
+export const STATE_TABLE = "_pipelines_state";
+
 /** The column `nested: tables` child rows number their place in the parent's array with. */
 export const INDEX_COLUMN = "_index";
 

@@ -307,13 +307,48 @@ describe("duckdb modes", () => {
     expect(await tables()).toEqual(["items"]);
   });
 
+  it("the state is written in the commit's transaction and read back at open; a failed commit keeps the old one", async () => {
+    const plan = (mode: "append" | "replace") =>
+      ({
+        format: "duckdb",
+        mode,
+        path: file,
+        table: { name: "items", metadataColumns: true, nested: "json" },
+        stateKey: "p",
+      }) as const;
+    const open = (runId: string, drift?: "fail") =>
+      openWriter(plan("append"), { runId, stream: "items", columns: null, primaryKey: ["id"], drift });
+    const first = await open("r1");
+    expect(first.savedState?.()).toBeNull();
+    first.write({ id: 1, n: 1 });
+    await first.commit({ cursor: "2024-05-02" });
+    expect(
+      await query("SELECT pipeline, stream, CAST(state AS VARCHAR) AS state FROM _pipelines_state"),
+    ).toEqual([{ pipeline: "p", stream: "items", state: expect.stringContaining('"cursor":"2024-05-02"') }]);
+    const second = await open("r2", "fail");
+    expect(second.savedState?.()).toMatchObject({ cursor: "2024-05-02" });
+    second.write({ id: 2, n: "x" });
+    // drift: fail refuses the commit: neither the rows nor the state move.
+    await expect(second.commit({ cursor: "2024-06-01" })).rejects.toThrow(/drift: fail/);
+    await second.abort();
+    const third = await open("r3");
+    expect(third.savedState?.()).toMatchObject({ cursor: "2024-05-02" });
+    third.write({ id: 3, n: 3 });
+    await third.commit({ cursor: 7 });
+    expect((await open("r4")).savedState?.()).toMatchObject({ cursor: 7 });
+    expect(await rows()).toEqual([
+      { id: 1n, n: 1n },
+      { id: 3n, n: 3n },
+    ]);
+  });
+
   it("metadata_columns: false leaves _run_id and _loaded_at out", async () => {
     const writer = await openWriter(
       {
         format: "duckdb",
         mode: "replace",
         path: file,
-        table: { name: "t", metadataColumns: false, nested: "json", stateKey: "p" },
+        table: { name: "t", metadataColumns: false, nested: "json" },
       },
       { runId: "r1", stream: "items", columns: null, primaryKey: null },
     );

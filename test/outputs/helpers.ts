@@ -36,9 +36,7 @@ export async function runWriter(
       format,
       mode,
       path: file,
-      ...(table
-        ? { table: { name: table, metadataColumns: true, nested: "json" as const, stateKey: "p" } }
-        : {}),
+      ...(table ? { table: { name: table, metadataColumns: true, nested: "json" as const } } : {}),
     },
     { runId: `run${++runs}`, stream: "items", columns: null, primaryKey: null, ...ctx },
   );

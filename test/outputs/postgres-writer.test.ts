@@ -27,7 +27,8 @@ function plan(
     mode,
     path: "/tmp/unused",
     postgres: { url: u, schema: "public" },
-    table: { name: table, metadataColumns: true, nested: "json", stateKey: "p", ...extra },
+    table: { name: table, metadataColumns: true, nested: "json", ...extra },
+    stateKey: "p",
   };
 }
 
