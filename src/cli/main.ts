@@ -88,10 +88,23 @@ Format reference: README.md ("Pipeline file format").
     .option("--max-pages <n>", "stop each stream after n pages", positiveInt)
     .option("--full-refresh", "ignore the saved incremental cursors (start from `initial`)")
     .option("--json", "print a JSON summary on stdout (progress stays on stderr)")
+    .option(
+      "--singer",
+      "write every stream as Singer messages on stdout instead of its output (a Singer tap)",
+    )
+    .option("--state <file>", "with --singer: start from this Singer state (the last STATE a target kept)")
     .action(
       async (
         names: string[],
-        opts: { stream: string[]; limit?: number; maxPages?: number; fullRefresh?: boolean; json?: boolean },
+        opts: {
+          stream: string[];
+          limit?: number;
+          maxPages?: number;
+          fullRefresh?: boolean;
+          json?: boolean;
+          singer?: boolean;
+          state?: string;
+        },
       ) => {
         const { runCommand } = await import("./cmd-run.js");
         code = await runCommand(io, names, opts);

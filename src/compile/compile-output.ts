@@ -54,6 +54,7 @@ export function compileOutput(
   }
   if (format === "singer") {
     plan.singer = { stdout: !output?.path };
+    if (!output?.path) plan.where = "standard output (Singer)";
     plan.quarantine = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.invalid.jsonl`);
   }
   return plan;

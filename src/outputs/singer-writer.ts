@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { copyFile, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -136,10 +136,10 @@ async function appendChunk(target: string, chunk: AtomicFile, replace: boolean):
   const tmp = `${chunk.tmpPath}.all`;
   if (!replace)
     await copyFile(target, tmp).catch((err) => (err.code === "ENOENT" ? undefined : Promise.reject(err)));
-  const fh = await open(tmp, "a", 0o644);
+  await chunk.close();
+  await pipeline(createReadStream(chunk.tmpPath), createWriteStream(tmp, { flags: "a", mode: 0o644 }));
+  const fh = await open(tmp, "r+");
   try {
-    await chunk.flush();
-    await pipeline(createReadStream(chunk.tmpPath), fh.createWriteStream({ autoClose: false }));
     await fh.sync();
   } finally {
     await fh.close();

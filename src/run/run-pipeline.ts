@@ -25,6 +25,8 @@ export interface RunOptions {
   fullRefresh?: boolean;
   /** Seeded jitter for tests. */
   random?: () => number;
+  /** Where cursors are read and saved (default: the state folder's file; `run --singer`: memory). */
+  stateStore?: StateStore;
 }
 
 export interface PipelineRun {
@@ -51,7 +53,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: { signal?: AbortSignal; random?: () => number },
+  opts: { signal?: AbortSignal; random?: () => number; stateStore?: StateStore },
 ) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
@@ -59,7 +61,7 @@ export function openSession(
     connections: plan.source.concurrency,
     userAgent: `pipelines/${VERSION}`,
   });
-  const state = new StateStore(plan.dirs.state, plan.pipeline);
+  const state = opts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
   const budget = new RateBudget(plan.source.rateLimit);
   const auth = createAuth(plan, { client, redactor, state, policy, budget });
