@@ -2,12 +2,18 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
+import { setOwn } from "../shared/json-text.js";
 import { type Engine, engine, q, Stager, stagedRows } from "./duckdb-engine.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
   type ColumnType,
+  childTableName,
   DUCKDB_TYPES,
+  describeValue,
+  INDEX_COLUMN,
+  isArrayOfObjects,
   LOADED_AT_COLUMN,
+  nestedFields,
   RUN_ID_COLUMN,
   STATE_TABLE,
   schemaColumnTypes,
@@ -59,9 +65,30 @@ export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): 
   }
 }
 
+/** A child table of `nested: tables`: one array-of-objects field's items, staged apart. */
+interface ChildLoad {
+  field: string;
+  /** `<table>__<field>` */
+  name: string;
+  stager: Stager;
+}
+
+/** Child staging rows carry the position of their parent record (dropped at commit). */
+const PARENT_SEQ = "__pl_parent";
+
 class DuckdbWriter implements RecordWriter {
   private readonly table: string;
   private readonly stager: Stager;
+  /** `nested: tables` (with a primary key): array-of-objects fields become child tables. */
+  private readonly nested: boolean;
+  private readonly children = new Map<string, ChildLoad>();
+  /** Fields seen that are columns of the parent (a later array of objects stays JSON). */
+  private readonly plainFields = new Set<string>();
+  private readonly kinds: Map<string, ColumnType>;
+  private seq = 0;
+  /** nested: the position of the last record of each key, and those a later record replaced. */
+  private readonly lastSeq = new Map<Key, number>();
+  private readonly staleSeqs: number[] = [];
   private readonly invalid: Stager | null;
   private readonly keys: Set<Key> | null;
   private readonly keyOf: ((r: Row) => Key | null) | null;
@@ -81,10 +108,17 @@ class DuckdbWriter implements RecordWriter {
     this.table = output.table?.name ?? ctx.stream;
     this.meta = output.table?.metadataColumns ?? true;
     const kinds = schemaColumnTypes(ctx.schema);
-    const planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])].map((name) => ({
-      name,
-      kind: kinds.get(name) ?? null,
-    }));
+    this.kinds = kinds;
+    this.nested = output.table?.nested === "tables" && primaryKey !== null;
+    const childSchemas: Map<string, Record<string, unknown> | null> = this.nested
+      ? nestedFields(ctx.schema)
+      : new Map();
+    const planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])]
+      .filter((name) => !childSchemas.has(name))
+      .map((name) => ({
+        name,
+        kind: kinds.get(name) ?? null,
+      }));
     const what = `table \`${this.table}\` of ${output.path}`;
     const recordId = (row: Row, n: number): string => {
       if (primaryKey) {
@@ -117,9 +151,103 @@ class DuckdbWriter implements RecordWriter {
     );
     this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
     this.keys = primaryKey ? new Set() : null;
+    for (const [field, items] of childSchemas) this.openChild(field, items);
+  }
+
+  /** A child table for `field`; its columns: the parent's key, `_index`, the items' fields. */
+  private openChild(field: string, items: Record<string, unknown> | null): ChildLoad {
+    const name = childTableName(this.table, field);
+    const pk = this.primaryKey!;
+    const itemKinds = schemaColumnTypes(items);
+    const planned = [
+      ...pk.map((k) => ({ name: k, kind: this.kinds.get(k) ?? null })),
+      { name: INDEX_COLUMN, kind: "bigint" as const },
+      { name: PARENT_SEQ, kind: "bigint" as const },
+      ...[...itemKinds].filter(([k]) => !pk.includes(k)).map(([k, kind]) => ({ name: k, kind })),
+    ];
+    const child: ChildLoad = {
+      field,
+      name,
+      stager: new Stager(
+        this.conn,
+        this.eng,
+        `${name}__staging_${this.ctx.runId}`,
+        planned,
+        this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
+        (row) => `${pk.map((k) => String(row[k])).join("/")} item ${String(row[INDEX_COLUMN])}`,
+        `child table \`${name}\` of ${this.output.path}`,
+      ),
+    };
+    this.children.set(field, child);
+    return child;
+  }
+
+  /**
+   * `nested: tables`: the record without its child fields goes to the parent's staging table,
+   * each item of a child field to the child's, with the parent's key and `_index`.
+   */
+  private writeNested(record: Row): Promise<void> | undefined {
+    const pk = this.primaryKey!;
+    const seq = ++this.seq;
+    const key = this.keyOf!(record);
+    const id = () => `${seq} written`;
+    if (key === null)
+      throw new RunError(
+        "output",
+        `record #${id()} has no value for the primary key (${pk.join(", ")}): nested: tables links child rows by it (table \`${this.table}\` of ${this.output.path})`,
+      );
+    const prev = this.lastSeq.get(key);
+    if (prev !== undefined) {
+      this.dups++;
+      this.staleSeqs.push(prev);
+    }
+    this.lastSeq.set(key, seq);
+    const parent: Row = {};
+    const rows: [Stager, Row][] = [[this.stager, parent]];
+    for (const name of Object.keys(record)) {
+      const v = record[name];
+      let child = this.children.get(name);
+      if (!child && !this.plainFields.has(name)) {
+        // Undecided until a value says: an array of objects makes a child table.
+        if (v === null || v === undefined) continue;
+        if (isArrayOfObjects(v) && !pk.includes(name)) child = this.openChild(name, null);
+        else this.plainFields.add(name);
+      }
+      if (!child) {
+        setOwn(parent, name, v);
+        continue;
+      }
+      if (v === null || v === undefined) continue;
+      if (!Array.isArray(v))
+        throw new RunError(
+          "output",
+          `record #${id()}: field \`${name}\` is a child table (nested: tables) but holds ${describeValue(v)}`,
+        );
+      for (let j = 0; j < v.length; j++) {
+        const item = v[j];
+        if (!item || typeof item !== "object" || Array.isArray(item))
+          throw new RunError(
+            "output",
+            `record #${id()}: item ${j} of \`${name}\` is ${describeValue(item)}, so it cannot be a row of child table \`${child.name}\``,
+          );
+        for (const k of [...pk, INDEX_COLUMN, PARENT_SEQ])
+          if (Object.hasOwn(item, k))
+            throw new RunError(
+              "output",
+              `record #${id()}: the items of \`${name}\` have a field \`${k}\`, a column child table \`${child.name}\` sets itself (the parent's primary key, \`${INDEX_COLUMN}\`); rename it with \`fields\``,
+            );
+        const row: Row = { ...(item as Row) };
+        for (const k of pk) row[k] = record[k];
+        row[INDEX_COLUMN] = j;
+        row[PARENT_SEQ] = seq;
+        rows.push([child.stager, row]);
+      }
+    }
+    return writeAll(rows, 0);
   }
 
   write(record: Row): Promise<void> | undefined {
+    if (this.nested) return this.writeNested(record);
     if (this.keyOf) {
       const k = this.keyOf(record);
       if (k !== null) {
@@ -171,9 +299,12 @@ class DuckdbWriter implements RecordWriter {
   async commit(state?: CommitState | null): Promise<void> {
     await this.stager.finish();
     await this.invalid?.finish();
+    for (const c of this.children.values()) await c.stager.finish();
     try {
       await this.eng.exclusive(() =>
         this.transaction(async () => {
+          // Children first: a merge finds the parent keys it replaces in the parent's staging table.
+          for (const c of this.children.values()) await this.commitChild(c);
           await this.commitBody();
           await this.saveState(state);
         }),
@@ -205,6 +336,7 @@ class DuckdbWriter implements RecordWriter {
     if (this.closed) return;
     this.stager.close();
     this.invalid?.close();
+    for (const c of this.children.values()) c.stager.close();
     try {
       await this.dropStaging();
     } finally {
@@ -216,6 +348,8 @@ class DuckdbWriter implements RecordWriter {
     await this.eng.exclusive(async () => {
       await this.conn.run(`DROP TABLE IF EXISTS ${q(this.stager.table)}`);
       if (this.invalid) await this.conn.run(`DROP TABLE IF EXISTS ${q(this.invalid.table)}`);
+      for (const c of this.children.values())
+        await this.conn.run(`DROP TABLE IF EXISTS ${q(c.stager.table)}`);
     });
   }
 
@@ -310,6 +444,60 @@ class DuckdbWriter implements RecordWriter {
       });
     const conflict = `ON CONFLICT (${this.primaryKey!.map(q).join(", ")}) DO ${set.length ? `UPDATE SET ${set.join(", ")}` : "NOTHING"}`;
     await this.insert(`INSERT INTO ${target} (${insertCols}) ${select} ${conflict}`);
+  }
+
+  /**
+   * A child table (`nested: tables`), in the commit's transaction: replace recreates it; append
+   * inserts; merge first deletes the child rows of every parent key this run writes, then
+   * inserts. Child rows of a record a later one of the same key replaced are left out.
+   */
+  private async commitChild(child: ChildLoad): Promise<void> {
+    const { conn } = this;
+    const mode = this.output.mode;
+    const target = q(child.name);
+    const existing = await tableColumns(conn, child.name);
+    if (existing && mode === "merge" && this.stager.hasTable) {
+      const same = this.primaryKey!.map((k) => `p.${q(k)} = ${target}.${q(k)}`).join(" AND ");
+      await conn.run(
+        `DELETE FROM ${target} WHERE EXISTS (SELECT 1 FROM ${q(this.stager.table)} p WHERE ${same})`,
+      );
+    }
+    const st = child.stager;
+    if (!st.hasTable) {
+      if (existing && mode === "replace") await conn.run(`DELETE FROM ${target}`);
+      return;
+    }
+    const cols = st.columns.filter((c) => c.name !== PARENT_SEQ);
+    if (existing) this.checkTypes(existing, cols);
+    const meta = this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [];
+    const insertCols = [...cols.map((c) => q(c.name)), ...meta].join(", ");
+    const exprs = cols.map((c) =>
+      needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
+    );
+    if (this.meta) exprs.push(sqlString(this.ctx.runId), "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
+    const stale = this.staleSeqs.length ? `WHERE ${q(PARENT_SEQ)} NOT IN (${this.staleSeqs.join(", ")})` : "";
+    const select = `SELECT ${exprs.join(", ")} FROM ${q(st.table)} ${stale} ORDER BY rowid`;
+    if (mode === "replace" || !existing) {
+      if (existing) await conn.run(`DROP TABLE ${target}`);
+      const defs = cols.map((c) => `${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
+      if (this.meta)
+        defs.push(`${q(RUN_ID_COLUMN)} VARCHAR`, `${q(LOADED_AT_COLUMN)} TIMESTAMP WITH TIME ZONE`);
+      await conn.run(`CREATE TABLE ${target} (${defs.join(", ")})`);
+    } else {
+      const present = new Set(existing.map((c) => c.name.toLowerCase()));
+      for (const c of cols) {
+        if (present.has(c.name.toLowerCase())) continue;
+        await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
+        this.notes.push(`column \`${c.name}\` (${DUCKDB_TYPES[c.kind]}) added to table \`${child.name}\``);
+      }
+      if (this.meta)
+        for (const [name, type] of [
+          [RUN_ID_COLUMN, "VARCHAR"],
+          [LOADED_AT_COLUMN, "TIMESTAMP WITH TIME ZONE"],
+        ])
+          if (!present.has(name)) await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${type}`);
+    }
+    await this.insert(`INSERT INTO ${target} (${insertCols}) ${select}`);
   }
 
   /** The staged rows with their final types, the last record of each key, in first-seen order. */
@@ -425,6 +613,15 @@ class DuckdbWriter implements RecordWriter {
       `CREATE TABLE ${name} AS SELECT record_id, CAST(record AS JSON) AS record, CAST(errors AS JSON) AS errors${meta} FROM ${q(inv.table)} ORDER BY rowid`,
     );
   }
+}
+
+/** Writes rows to their stagers one after the other, waiting where one wants the producer to. */
+function writeAll(rows: [Stager, Row][], from: number): Promise<void> | undefined {
+  for (let i = from; i < rows.length; i++) {
+    const p = rows[i][0].write(rows[i][1]);
+    if (p) return p.then(() => writeAll(rows, i + 1));
+  }
+  return undefined;
 }
 
 function needsCast(kind: ColumnType): boolean {

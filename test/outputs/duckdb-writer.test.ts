@@ -342,6 +342,82 @@ describe("duckdb modes", () => {
     ]);
   });
 
+  it("nested: tables makes child tables keyed by the parent's primary key and _index, kept consistent on merge and replace", async () => {
+    const plan = (mode: "merge" | "replace" | "append") =>
+      ({
+        format: "duckdb",
+        mode,
+        path: file,
+        table: { name: "orders", metadataColumns: true, nested: "tables" },
+      }) as const;
+    const load = async (
+      mode: "merge" | "replace" | "append",
+      records: Row[],
+      schema?: Record<string, unknown>,
+    ) => {
+      const w = await openWriter(plan(mode), {
+        runId: `n${Math.random().toString(36).slice(2)}`,
+        stream: "orders",
+        columns: null,
+        primaryKey: ["id"],
+        schema,
+      });
+      for (const r of records) await w.write(r);
+      await w.commit();
+    };
+    const lines = () => query("SELECT id, _index, sku, q FROM orders__lines ORDER BY id, _index");
+    await load("merge", [
+      {
+        id: 1,
+        note: null,
+        lines: [
+          { sku: "a", q: 1 },
+          { sku: "b", q: 2 },
+        ],
+      },
+      { id: 2, lines: [{ sku: "c", q: 3 }] },
+    ]);
+    expect(await lines()).toEqual([
+      { id: 1n, _index: 0n, sku: "a", q: 1n },
+      { id: 1n, _index: 1n, sku: "b", q: 2n },
+      { id: 2n, _index: 0n, sku: "c", q: 3n },
+    ]);
+    // A key repeated within the run: its last record's child rows only; the old ones of id 1 go.
+    await load("merge", [
+      { id: 1, lines: [{ sku: "z", q: 9 }] },
+      { id: 1, lines: [{ sku: "y", q: 8 }] },
+    ]);
+    expect(await lines()).toEqual([
+      { id: 1n, _index: 0n, sku: "y", q: 8n },
+      { id: 2n, _index: 0n, sku: "c", q: 3n },
+    ]);
+    expect(await query("SELECT id FROM orders ORDER BY id")).toEqual([{ id: 1n }, { id: 2n }]);
+    expect(Object.keys(await types("orders"))).not.toContain("lines");
+    // With a schema, the child's columns are typed from the items' properties; replace recreates.
+    const schema = {
+      type: "object",
+      properties: {
+        id: { type: "integer" },
+        lines: {
+          type: "array",
+          items: { type: "object", properties: { sku: { type: "string" }, q: { type: "number" } } },
+        },
+      },
+    };
+    await load("replace", [{ id: 3, lines: [{ sku: "d", q: 4 }] }], schema);
+    expect(await lines()).toEqual([{ id: 3n, _index: 0n, sku: "d", q: 4 }]);
+    expect(await types("orders__lines")).toMatchObject({
+      id: "BIGINT",
+      _index: "BIGINT",
+      sku: "VARCHAR",
+      q: "DOUBLE",
+    });
+    expect((await tables()).filter((t) => String(t).includes("staging"))).toEqual([]);
+    await expect(load("append", [{ id: 4, lines: [{ sku: "e", id: 5 }] }])).rejects.toThrow(
+      /items of `lines` have a field `id`/,
+    );
+  });
+
   it("metadata_columns: false leaves _run_id and _loaded_at out", async () => {
     const writer = await openWriter(
       {

@@ -338,7 +338,7 @@ describe("SIGKILL mid-run, then resume", () => {
       expect(await dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
       for (const t of await tables()) {
         expect(t).toMatch(/^(_pipelines_state|items(__staging_.+)?)$/);
-        if (t.startsWith("items__staging_")) staged++;
+        if (String(t).startsWith("items__staging_")) staged++;
       }
       expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
     }
