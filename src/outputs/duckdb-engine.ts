@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
+import { AtomicFile } from "./atomic-file.js";
 import {
   type ColumnType,
   DUCKDB_MAX_IDENT_BYTES,
@@ -12,8 +14,8 @@ import {
   describeValue,
   fitsInt64,
   quoteIdent,
+  sqlString,
   valueType,
-  widenType,
 } from "./table-shape.js";
 
 /** A DuckDB identifier, quoted (any length; a NUL or an empty name refused). */
@@ -73,45 +75,64 @@ export async function engine(file: string, options: Record<string, string> = {})
   };
 }
 
-/** Rows appended per batch: new columns are found, and types inferred, a batch at a time. */
-const BATCH = 2048;
-/** The first batch is smaller: the staging table exists early (a later column widens if needed). */
-const FIRST_BATCH = 100;
-const MISFIT = Symbol("misfit");
+/**
+ * read_json's `maximum_object_size` (it allocates buffers of twice that): the longest staged line
+ * in bytes at most (3 UTF-8 bytes per UTF-16 unit), at least 1 MiB.
+ */
+const MIN_OBJECT_BYTES = 1024 * 1024;
 
 export interface StagedColumn {
   name: string;
   kind: ColumnType;
   /** From the schema (a value that does not fit is refused), or inferred (the column widens). */
   typed: boolean;
+  /** Inferred, and only nulls so far: the first value sets the type (text if none comes). */
+  pending?: boolean;
+}
+
+/** Where a Stager keeps its records until `finish()`: a temporary file beside the output. */
+export interface StagingFile {
+  /** The output file the temporary file sits beside (`.<name>.<run id>.<tag>.tmp`). */
+  near: string;
+  runId: string;
 }
 
 /**
- * Loads one stream's records into a staging table with DuckDB's appender. Values are checked
- * and converted in JavaScript, so a value the column cannot hold is refused naming its record;
- * a column without a schema widens instead (integer → number → JSON text).
+ * Stages one stream's records for DuckDB: each record is written as a JSON line to a temporary
+ * file (as fast as the jsonl output), and `finish()` makes the staging table a temporary view of
+ * the file through `read_json` (DuckDB parses it, within its memory limit, when the commit reads
+ * it: the records are copied once, into the target). The view has the record's position in the
+ * run as `rowid`, and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
+ * and their types are worked out in JavaScript while records arrive, so a value a typed column
+ * cannot hold is refused naming its record, and a column without a schema widens instead
+ * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
+ * column's final type.
  */
 export class Stager {
   readonly columns: StagedColumn[] = [];
   private readonly byLower = new Map<string, StagedColumn>();
-  private readonly byName = new Set<string>();
-  private batch: Row[] = [];
-  private appender: DuckDBAppender | null = null;
+  private readonly byName = new Map<string, StagedColumn>();
+  private file: AtomicFile | null = null;
+  private opening: Promise<AtomicFile> | null = null;
   private created = false;
+  private finished = false;
   private count = 0;
+  private longest = 0;
   private readonly bigSeen = new Set<string>();
 
   constructor(
     private readonly conn: DuckDBConnection,
-    private readonly eng: Engine,
     readonly table: string,
     /** Columns known before any record (the schema's properties, the primary key). */
-    private readonly planned: { name: string; kind: ColumnType | null }[],
+    planned: { name: string; kind: ColumnType | null }[],
     /** Names the metadata columns take: a field with one of them is refused. */
     private readonly reserved: string[],
     private readonly recordId: (row: Row, position: number) => string,
     private readonly what: string,
-  ) {}
+    private readonly staging: StagingFile,
+  ) {
+    for (const p of planned) this.add(p.name, p.kind, p.kind !== null, null);
+  }
 
   get hasTable(): boolean {
     return this.created;
@@ -122,187 +143,144 @@ export class Stager {
   }
 
   write(row: Row): Promise<void> | undefined {
-    this.batch.push(row);
-    if (this.batch.length >= (this.created ? BATCH : FIRST_BATCH)) return this.flush();
-    return undefined;
-  }
-
-  async flush(): Promise<void> {
-    const rows = this.batch;
-    this.batch = [];
-    await this.addColumns(rows);
-    if (!this.created) {
-      this.count += rows.length;
-      return;
-    }
-    const cols = this.columns;
-    const n = cols.length;
-    const values = new Array<unknown>(n);
-    for (const row of rows) {
-      this.count++;
-      for (let i = 0; i < n; i++) {
-        const c = cols[i];
-        const raw = field(row, c.name);
-        let v = convert(c.kind, raw);
-        if (v === MISFIT) {
-          if (c.typed || (raw !== null && typeof raw === "object" && c.kind === "json")) {
-            throw new RunError(
-              "output",
-              `record ${this.recordId(row, this.count)}: field \`${c.name}\` holds ${describeValue(raw)}, which its ${DUCKDB_TYPES[c.kind]} column cannot hold exactly (${this.what}); declare the field's type in the schema (\`type: string\` keeps any value as text)`,
-            );
-          }
-          await this.widenColumn(c, raw);
-          v = convert(c.kind, raw);
-        }
-        if (typeof raw === "bigint") this.bigSeen.add(c.name);
-        values[i] = v;
+    this.count++;
+    for (const name in row) {
+      const v = row[name];
+      const c = this.byName.get(name) ?? this.add(name, null, false, v);
+      if (v === null || v === undefined) continue;
+      if (c.pending) {
+        c.kind = valueType(v) ?? "text";
+        c.pending = false;
       }
-      const app = this.appender!;
-      for (let i = 0; i < n; i++) {
-        const v = values[i];
-        switch (typeof v) {
-          case "string":
-            app.appendVarchar(v);
-            break;
-          case "number":
-            app.appendDouble(v);
-            break;
-          case "bigint":
-            app.appendBigInt(v);
-            break;
-          case "boolean":
-            app.appendBoolean(v);
-            break;
-          default:
-            app.appendNull();
-        }
+      if (fits(c.kind, v)) {
+        if (typeof v === "bigint") this.bigSeen.add(name);
+        continue;
       }
-      app.endRow();
-    }
-  }
-
-  /** Flushes and closes the appender: the staging table holds every record written. */
-  async finish(): Promise<void> {
-    await this.flush();
-    this.appender?.closeSync();
-    this.appender = null;
-  }
-
-  close(): void {
-    try {
-      this.appender?.closeSync();
-    } catch {
-      // a failed stream: its staging table is dropped next
-    }
-    this.appender = null;
-  }
-
-  private async addColumns(rows: Row[]): Promise<void> {
-    const fresh: StagedColumn[] = [];
-    const add = (name: string, kind: ColumnType | null, typed: boolean): void => {
-      const lower = name.toLowerCase();
-      const other = this.byLower.get(lower);
-      if (other) {
-        if (other.name !== name)
-          throw new RunError(
-            "output",
-            `fields \`${other.name}\` and \`${name}\` differ only in case: DuckDB column names ignore case (${this.what}); rename one with \`fields\``,
-          );
-        return;
-      }
-      if (name === "" || name.includes("\0"))
+      if (c.typed || c.kind === "json")
         throw new RunError(
           "output",
-          `a field named ${JSON.stringify(name)} cannot be a DuckDB column (${this.what}); select the fields to keep with \`fields\``,
+          `record ${this.recordId(row, this.count)}: field \`${c.name}\` holds ${describeValue(v)}, which its ${DUCKDB_TYPES[c.kind]} column cannot hold exactly (${this.what}); declare the field's type in the schema (\`type: string\` keeps any value as text)`,
         );
-      if (this.reserved.includes(lower))
-        throw new RunError(
-          "output",
-          `field \`${name}\` has the name of a metadata column (${this.what}); rename it with \`fields\`, or set \`output.metadata_columns: false\``,
-        );
-      const col: StagedColumn = { name, kind: kind ?? inferKind(rows, name), typed };
-      this.byLower.set(lower, col);
-      this.byName.add(name);
-      fresh.push(col);
-    };
-    if (!this.created) for (const p of this.planned) add(p.name, p.kind, p.kind !== null);
-    for (const row of rows) for (const name in row) if (!this.byName.has(name)) add(name, null, false);
-    if (!fresh.length) return;
-    this.columns.push(...fresh);
-    const defs = fresh.map((c) => `${q(c.name)} ${DUCKDB_STAGING_TYPES[c.kind]}`);
-    this.appender?.closeSync();
-    this.appender = null;
-    await this.eng.exclusive(async () => {
-      if (!this.created) {
-        await this.conn.run(`DROP TABLE IF EXISTS ${q(this.table)}`);
-        await this.conn.run(`CREATE TABLE ${q(this.table)} (${defs.join(", ")})`);
-      } else {
-        for (const d of defs) await this.conn.run(`ALTER TABLE ${q(this.table)} ADD COLUMN ${d}`);
-      }
+      // A column without a schema meets a value of another type: integer → number, else JSON.
+      c.kind =
+        c.kind === "bigint" && valueType(v) === "double" && !this.bigSeen.has(name) ? "double" : "json";
+      if (typeof v === "bigint") this.bigSeen.add(name);
+    }
+    const json = stringifyJson(row);
+    const line = `{"${ROW_FIELD}":${this.count - 1}${json.length > 2 ? `,${json.slice(1)}` : "}"}\n`;
+    if (line.length > this.longest) this.longest = line.length;
+    if (this.file) return this.file.write(line);
+    this.opening ??= AtomicFile.create(this.staging.near, this.staging.runId, `staging-${tagOf(this.table)}`);
+    return this.opening.then((f) => {
+      this.file = f;
+      return f.write(line);
     });
+  }
+
+  /** Defines the staging table: a view of the staged records (none without any column). */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    const file = this.file ?? (this.opening ? await this.opening : null);
+    this.file = file;
+    if (file) await file.close();
+    if (!this.columns.length) return;
+    const t = q(this.table);
+    let select: string;
+    if (!file || this.count === 0) {
+      const cols = this.columns.map((c) => `CAST(NULL AS ${DUCKDB_STAGING_TYPES[c.kind]}) AS ${q(c.name)}`);
+      select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
+    } else {
+      const spec = [
+        `${sqlString(ROW_FIELD)}: 'BIGINT'`,
+        ...this.columns.map((c) => `${sqlString(c.name)}: ${sqlString(READ_TYPES[c.kind])}`),
+      ].join(", ");
+      const exprs = this.columns.map((c) =>
+        c.kind === "json" ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
+      );
+      select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json(${sqlString(file.tmpPath)}, format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
+    }
+    await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;
-    this.appender = await this.conn.createAppender(this.table);
   }
 
-  /** A column without a schema meets a value of another type: integer → number, else JSON text. */
-  private async widenColumn(c: StagedColumn, raw: unknown): Promise<void> {
-    const to: ColumnType =
-      c.kind === "bigint" && valueType(raw) === "double" && !this.bigSeen.has(c.name) ? "double" : "json";
-    this.appender?.closeSync();
-    this.appender = null;
-    const col = q(c.name);
-    await this.eng.exclusive(() =>
-      this.conn.run(
-        `ALTER TABLE ${q(this.table)} ALTER COLUMN ${col} SET DATA TYPE ${DUCKDB_STAGING_TYPES[to]} USING ${
-          to === "double" ? `CAST(${col} AS DOUBLE)` : `CAST(to_json(${col}) AS VARCHAR)`
-        }`,
-      ),
-    );
-    c.kind = to;
-    this.appender = await this.conn.createAppender(this.table);
+  /** Drops the staging view and its file (after the commit, or for a failed stream). */
+  async drop(): Promise<void> {
+    this.finished = true;
+    if (this.created) await this.conn.run(`DROP VIEW IF EXISTS ${q(this.table)}`);
+    this.created = false;
+    await this.dropFile();
+  }
+
+  private async dropFile(): Promise<void> {
+    const file = this.file ?? (this.opening ? await this.opening.catch(() => null) : null);
+    this.file = null;
+    this.opening = null;
+    await file?.abort();
+  }
+
+  private add(name: string, kind: ColumnType | null, typed: boolean, value: unknown): StagedColumn {
+    const lower = name.toLowerCase();
+    const other = this.byLower.get(lower);
+    if (other) {
+      if (other.name !== name)
+        throw new RunError(
+          "output",
+          `fields \`${other.name}\` and \`${name}\` differ only in case: DuckDB column names ignore case (${this.what}); rename one with \`fields\``,
+        );
+      return other;
+    }
+    if (name === "" || name.includes("\0"))
+      throw new RunError(
+        "output",
+        `a field named ${JSON.stringify(name)} cannot be a DuckDB column (${this.what}); select the fields to keep with \`fields\``,
+      );
+    if (lower === ROW_FIELD)
+      throw new RunError(
+        "output",
+        `field \`${name}\` has a name the DuckDB output uses itself (${this.what}); rename it with \`fields\``,
+      );
+    if (this.reserved.includes(lower))
+      throw new RunError(
+        "output",
+        `field \`${name}\` has the name of a metadata column (${this.what}); rename it with \`fields\`, or set \`output.metadata_columns: false\``,
+      );
+    // A new column without a schema takes the type of its first value (text if none comes).
+    const first = kind ?? valueType(value);
+    const col: StagedColumn = { name, kind: first ?? "text", typed, pending: first === null };
+    this.byLower.set(lower, col);
+    this.byName.set(name, col);
+    this.columns.push(col);
+    return col;
   }
 }
 
-/** A record's own field: `__proto__` is read only when the record has it. */
-function field(row: Row, name: string): unknown {
-  return name === "__proto__" ? (Object.hasOwn(row, name) ? row[name] : undefined) : row[name];
+/** The field each staged line starts with: the record's position in the run. */
+const ROW_FIELD = "__pl_row";
+
+/** How read_json reads a column of each type (date-times, dates as text: cast at commit). */
+const READ_TYPES: Record<ColumnType, string> = { ...DUCKDB_STAGING_TYPES, json: "JSON" };
+
+/** A short file-name-safe tag for a table name. */
+function tagOf(table: string): string {
+  return createHash("sha256").update(table).digest("hex").slice(0, 16);
 }
 
-/** The kind of a new column without a schema: from the values of the batch that brings it. */
-function inferKind(rows: Row[], name: string): ColumnType {
-  let kind: ColumnType | null = null;
-  for (const row of rows) {
-    kind = widenType(kind, valueType(field(row, name)));
-    if (kind === "json") return kind;
-  }
-  return kind ?? "text";
-}
-
-/**
- * A value as the appender takes it for a column of `kind` (strings, numbers, bigints, booleans;
- * null), or MISFIT when the column cannot hold it exactly.
- */
-function convert(kind: ColumnType, v: unknown): unknown {
-  if (v === null || v === undefined) return null;
+/** Whether a column of `kind` holds `v` exactly (v is neither null nor undefined). */
+function fits(kind: ColumnType, v: unknown): boolean {
   switch (kind) {
     case "bigint":
-      if (typeof v === "number") return Number.isInteger(v) ? v : MISFIT;
-      if (typeof v === "bigint") return fitsInt64(v) ? v : MISFIT;
-      return MISFIT;
+      return typeof v === "number" ? Number.isInteger(v) : typeof v === "bigint" && fitsInt64(v);
     case "double":
-      if (typeof v === "number") return v;
-      if (typeof v === "bigint") return BigInt(Number(v)) === v ? Number(v) : MISFIT;
-      return MISFIT;
+      return typeof v === "number" || (typeof v === "bigint" && BigInt(Number(v)) === v);
     case "boolean":
-      return typeof v === "boolean" ? v : MISFIT;
+      return typeof v === "boolean";
+    case "text":
     case "timestamptz":
     case "date":
-      return typeof v === "string" ? v : MISFIT;
-    case "text":
-      if (typeof v === "string") return v;
-      return MISFIT;
+      return typeof v === "string";
     default:
-      return stringifyJson(v);
+      return true;
   }
 }
 

@@ -129,16 +129,15 @@ class DuckdbWriter implements RecordWriter {
     };
     this.stager = new Stager(
       conn,
-      eng,
       `${this.table}__staging_${ctx.runId}`,
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
       recordId,
       what,
+      { near: this.output.path, runId: this.ctx.runId },
     );
     this.invalid = new Stager(
       conn,
-      eng,
       `${this.table}__invalid__staging_${ctx.runId}`,
       [
         { name: "record_id", kind: "text" },
@@ -148,6 +147,7 @@ class DuckdbWriter implements RecordWriter {
       [],
       (_r, n) => `#${n}`,
       `table \`${this.table}__invalid\``,
+      { near: this.output.path, runId: this.ctx.runId },
     );
     this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
     this.keys = primaryKey ? new Set() : null;
@@ -170,12 +170,12 @@ class DuckdbWriter implements RecordWriter {
       name,
       stager: new Stager(
         this.conn,
-        this.eng,
         `${name}__staging_${this.ctx.runId}`,
         planned,
         this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
         (row) => `${pk.map((k) => String(row[k])).join("/")} item ${String(row[INDEX_COLUMN])}`,
         `child table \`${name}\` of ${this.output.path}`,
+        { near: this.output.path, runId: this.ctx.runId },
       ),
     };
     this.children.set(field, child);
@@ -322,7 +322,9 @@ class DuckdbWriter implements RecordWriter {
     try {
       await this.eng.exclusive(async () => {
         if (this.stager.hasTable)
-          await this.conn.run(`ALTER TABLE ${q(this.stager.table)} RENAME TO ${q(name)}`);
+          await this.conn.run(
+            `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (rowid) FROM ${q(this.stager.table)} ORDER BY rowid`,
+          );
       });
       await this.eng.exclusive(() => this.transaction(() => this.replaceInvalid()));
     } finally {
@@ -334,9 +336,6 @@ class DuckdbWriter implements RecordWriter {
 
   async abort(): Promise<void> {
     if (this.closed) return;
-    this.stager.close();
-    this.invalid?.close();
-    for (const c of this.children.values()) c.stager.close();
     try {
       await this.dropStaging();
     } finally {
@@ -345,12 +344,9 @@ class DuckdbWriter implements RecordWriter {
   }
 
   private async dropStaging(): Promise<void> {
-    await this.eng.exclusive(async () => {
-      await this.conn.run(`DROP TABLE IF EXISTS ${q(this.stager.table)}`);
-      if (this.invalid) await this.conn.run(`DROP TABLE IF EXISTS ${q(this.invalid.table)}`);
-      for (const c of this.children.values())
-        await this.conn.run(`DROP TABLE IF EXISTS ${q(c.stager.table)}`);
-    });
+    await this.stager.drop();
+    await this.invalid?.drop();
+    for (const c of this.children.values()) await c.stager.drop();
   }
 
   private close(): void {

@@ -67,7 +67,6 @@ class ParquetWriter implements RecordWriter {
     }));
     this.stager = new Stager(
       conn,
-      eng,
       "staging",
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
@@ -79,6 +78,7 @@ class ParquetWriter implements RecordWriter {
         return `#${n} written`;
       },
       output.path,
+      { near: output.path, runId: ctx.runId },
     );
     this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
   }
@@ -133,14 +133,13 @@ class ParquetWriter implements RecordWriter {
   }
 
   async abort(): Promise<void> {
-    this.stager.close();
     await this.close();
   }
 
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.stager.close();
+    await this.stager.drop().catch(() => {});
     this.conn.closeSync();
     this.eng.release();
     await rm(`${this.base}.spill.tmp`, { recursive: true, force: true });

@@ -165,7 +165,9 @@ class TableLoad {
         : [];
       const all = [...this.fixed.map(([n, t]) => `${qi(n)} ${t}`), ...defs, ...meta];
       await client.query(`DROP TABLE IF EXISTS ${this.q(this.staging)}`);
-      await client.query(`CREATE TABLE ${this.q(this.staging)} (${all.join(", ")})`);
+      await client.query(
+        `CREATE ${this.w.unloggedStaging ? "UNLOGGED " : ""}TABLE ${this.q(this.staging)} (${all.join(", ")})`,
+      );
       this.created = true;
     } else {
       for (const d of defs) await client.query(`ALTER TABLE ${this.q(this.staging)} ADD COLUMN ${d}`);
@@ -277,6 +279,12 @@ export class PostgresWriter implements RecordWriter {
   private readonly notes: string[] = [];
   private readonly typeChanges: string[] = [];
   private closed = false;
+  /**
+   * Staging tables are UNLOGGED when the run appends or merges (they are only read by the commit:
+   * no WAL for them, half the writes); with replace the staging table becomes the target, so it
+   * is logged from the start.
+   */
+  readonly unloggedStaging: boolean;
   private readonly nestedMode: boolean;
   /** Fields seen that are not child tables (so a later array of objects stays a JSON column). */
   private readonly plainFields = new Set<string>();
@@ -291,6 +299,7 @@ export class PostgresWriter implements RecordWriter {
   ) {
     this.qs = qi(output.postgres!.schema);
     this.runId = ctx.runId;
+    this.unloggedStaging = output.mode !== "replace";
     this.table = output.table!.name;
     const meta = output.table!.metadataColumns;
     this.main = new TableLoad(this.table, ctx.runId, [["_seq", "bigint"]], meta, this);
@@ -660,6 +669,8 @@ export class PostgresWriter implements RecordWriter {
     if (mode === "replace" || !exists) {
       for (const [n] of load.fixed) await client.query(`ALTER TABLE ${staging} DROP COLUMN ${qi(n)}`);
       await client.query(`DROP TABLE IF EXISTS ${target}`);
+      // An unlogged staging table (append, merge) becomes a logged, crash-safe target.
+      if (this.unloggedStaging) await client.query(`ALTER TABLE ${staging} SET LOGGED`);
       await client.query(`ALTER TABLE ${staging} RENAME TO ${qi(load.target)}`);
       if (mode === "merge" && pk)
         await client.query(`ALTER TABLE ${target} ADD PRIMARY KEY (${pk.map(qi).join(", ")})`);

@@ -167,6 +167,22 @@ describe("postgres: types and modes", () => {
     });
   }
 
+  it("append and merge stage in UNLOGGED tables, yet every target is a logged (crash-safe) table", async () => {
+    const persistence = async (table: string) =>
+      (
+        await query<{ p: string }>(url, "SELECT relpersistence AS p FROM pg_class WHERE relname = $1", [
+          table,
+        ])
+      )[0]?.p;
+    const pk = { primaryKey: ["id"] };
+    await load(plan("merge", "persist_new"), [rec(1, "a")], pk);
+    await load(plan("merge", "persist_new"), [rec(2, "b")], pk);
+    await load(plan("replace", "persist_rep"), [rec(1, "a")], pk);
+    await load(plan("append", "persist_app"), [rec(1, "a")], pk);
+    await load(plan("append", "persist_app"), [rec(2, "b")], pk);
+    for (const t of ["persist_new", "persist_app", "persist_rep"]) expect(await persistence(t), t).toBe("p");
+  });
+
   it("an aborted run leaves the previous table exactly as it was and no staging table", async () => {
     await load(plan("replace", "kept"), [rec(1, "a")], schemaCtx);
     const before = await query(url, "SELECT * FROM kept");

@@ -292,7 +292,7 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(final).toEqual(items);
     expect(query<{ n: number }>("SELECT COUNT(DISTINCT id) AS n FROM items")[0].n).toBe(340);
   });
-  it("duckdb: a killed run leaves the table and the state as they were; the next run drops its staging table", async () => {
+  it("duckdb: a killed run leaves the table and the state as they were; the next run removes its staging file", async () => {
     writePipeline("duckdb");
     const DB = project.file("out/p.duckdb");
     const query = async (sql: string): Promise<Record<string, unknown>[]> => {
@@ -336,18 +336,20 @@ describe("SIGKILL mid-run, then resume", () => {
       expect(await rows(), `${moment}: the table changed`).toEqual(before);
       expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
       expect(await dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
-      for (const t of await tables()) {
-        expect(t).toMatch(/^(_pipelines_state|items(__staging_.+)?)$/);
-        if (String(t).startsWith("items__staging_")) staged++;
+      for (const t of await tables()) expect(t).toMatch(/^(_pipelines_state|items(__staging_.+)?)$/);
+      // Records are staged in a temporary file beside the database until the commit loads them.
+      for (const f of listFiles(project.file("out"))) {
+        expect(f).toMatch(/^(p\.duckdb(\.wal)?|\.p\.duckdb\.[^/]+\.staging-[0-9a-f]+\.tmp)$/);
+        if (f.endsWith(".tmp")) staged++;
       }
-      expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
     }
-    expect(staged, "a killed run leaves its staging table (the next run drops it)").toBeGreaterThan(0);
+    expect(staged, "a killed run leaves its staging file (the next run removes it)").toBeGreaterThan(0);
 
     server.reset();
     await runToCompletion();
     expect(await rows()).toEqual(items);
     expect(await tables()).toEqual(["_pipelines_state", "items"]);
+    expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
   });
 
   it("postgres: a killed run leaves the table and the state as they were; the next run drops its staging tables", async () => {
