@@ -323,7 +323,7 @@ class DuckdbWriter implements RecordWriter {
       await this.eng.exclusive(async () => {
         if (this.stager.hasTable)
           await this.conn.run(
-            `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (rowid) FROM ${q(this.stager.table)} ORDER BY rowid`,
+            `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (rowid) FROM ${q(this.stager.table)}`,
           );
       });
       await this.eng.exclusive(() => this.transaction(() => this.replaceInvalid()));
@@ -472,7 +472,7 @@ class DuckdbWriter implements RecordWriter {
     );
     if (this.meta) exprs.push(sqlString(this.ctx.runId), "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
     const stale = this.staleSeqs.length ? `WHERE ${q(PARENT_SEQ)} NOT IN (${this.staleSeqs.join(", ")})` : "";
-    const select = `SELECT ${exprs.join(", ")} FROM ${q(st.table)} ${stale} ORDER BY rowid`;
+    const select = `SELECT ${exprs.join(", ")} FROM ${q(st.table)} ${stale}`;
     if (mode === "replace" || !existing) {
       if (existing) await conn.run(`DROP TABLE ${target}`);
       const defs = cols.map((c) => `${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
@@ -503,6 +503,9 @@ class DuckdbWriter implements RecordWriter {
       needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
     );
     if (this.meta) exprs.push(`${sqlString(this.ctx.runId)}`, "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
+    // Without a repeated key, the file's order is the run's: a streaming read, no sort (a sort of
+    // a big run would need more than DuckDB's memory limit beside read_json's buffers).
+    if (!this.primaryKey || this.dups === 0) return `SELECT ${exprs.join(", ")} FROM ${q(this.stager.table)}`;
     return `SELECT ${exprs.join(", ")} FROM ${stagedRows(this.stager.table, this.primaryKey)} ORDER BY __pl_ord`;
   }
 
@@ -606,7 +609,7 @@ class DuckdbWriter implements RecordWriter {
       ? `, ${sqlString(this.ctx.runId)} AS ${q(RUN_ID_COLUMN)}, CAST(now() AS TIMESTAMP WITH TIME ZONE) AS ${q(LOADED_AT_COLUMN)}`
       : "";
     await this.conn.run(
-      `CREATE TABLE ${name} AS SELECT record_id, CAST(record AS JSON) AS record, CAST(errors AS JSON) AS errors${meta} FROM ${q(inv.table)} ORDER BY rowid`,
+      `CREATE TABLE ${name} AS SELECT record_id, CAST(record AS JSON) AS record, CAST(errors AS JSON) AS errors${meta} FROM ${q(inv.table)}`,
     );
   }
 }

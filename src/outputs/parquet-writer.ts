@@ -192,7 +192,10 @@ class ParquetWriter implements RecordWriter {
     const n = `(SELECT ${fromRun.join(", ")}, __pl_ord FROM ${this.stager.hasTable ? stagedRows("staging", this.primaryKey) : "(SELECT 0 AS __pl_ord WHERE false)"})`;
     const names = out.map((c) => q(c.name)).join(", ");
     let query: string;
-    if (!old) {
+    if (!old && (!this.primaryKey || this.dups === 0)) {
+      // The staged file's order is the run's: a streaming read, no sort.
+      query = `SELECT ${fromRun.join(", ")} FROM ${this.stager.hasTable ? q("staging") : "(SELECT 0 WHERE false)"}`;
+    } else if (!old) {
       query = `SELECT ${names} FROM ${n} ORDER BY __pl_ord`;
     } else {
       const oldNames = new Set(old.map((c) => c.name));
