@@ -115,6 +115,8 @@ describe("the complete example of the format", () => {
       format: "sqlite",
       mode: "merge",
       path: path.join(EXAMPLE, "out", "github.db"),
+      // sqlite keeps the incremental state with the rows (_pipelines_state), under the pipeline's name.
+      stateKey: "github",
     });
     expect(plan.validation).toEqual({ invalidRecords: "skip", maxInvalidRatio: 0.05, drift: "warn" });
     // The plan is plain data.
