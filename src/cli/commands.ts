@@ -91,6 +91,14 @@ export const COMMANDS: CommandSpec[] = [
       },
       { flags: "--full-refresh", description: "ignore the saved incremental cursors (start from `initial`)" },
       { flags: "--json", description: "print a JSON summary on stdout (progress stays on stderr)" },
+      {
+        flags: "--singer",
+        description: "write every stream as Singer messages on stdout instead of its output (a Singer tap)",
+      },
+      {
+        flags: "--state <file>",
+        description: "with --singer: start from this Singer state (the last STATE a target kept)",
+      },
     ],
     run: async (io, [names], opts) =>
       (await import("./cmd-run.js")).runCommand(

@@ -166,7 +166,7 @@ export interface ResponsePlan {
 }
 
 export interface OutputPlan {
-  format: "jsonl" | "json" | "csv" | "sqlite";
+  format: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "duckdb" | "parquet" | "singer";
   mode: "replace" | "append" | "merge";
   /** Absolute path of the file this stream is committed to. */
   path: string;
@@ -174,6 +174,30 @@ export interface OutputPlan {
   guard?: { allowEmpty: boolean; maxVolumeDrop: number };
   /** csv only: `output.csv` (absent: the schema's defaults). */
   csv?: { escapeFormulas: boolean };
+  /**
+   * Database formats (postgres, duckdb, sqlite): the pipeline under which the database keeps the
+   * stream's incremental state (`_pipelines_state`), committed with its rows.
+   */
+  stateKey?: string;
+  /** Database formats: the stream's table (`output.table` filled in) and its settings. */
+  table?: TableOutputPlan;
+  /** postgres only: the server (`url` is a secret: shown masked). */
+  postgres?: { url: string; schema: string };
+  /** singer only: messages go to standard output (no `path`, or `run --singer`), not to `path`. */
+  singer?: { stdout: boolean };
+  /**
+   * Where the stream's invalid records are quarantined when not beside `path` (singer: under the
+   * default output folder).
+   */
+  quarantine?: string;
+  /** How the target is named in summaries and reports when it is not a file (a database table). */
+  where?: string;
+}
+
+export interface TableOutputPlan {
+  name: string;
+  metadataColumns: boolean;
+  nested: "json" | "tables";
 }
 
 export interface ValidationPlan {

@@ -1,4 +1,5 @@
 // Generated from schemas/pipeline.schema.json by scripts/gen-types.mjs. Do not edit.
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: some defaults are templates (`table`)
 
 /** The `default` of every setting that has one in the format, by schema definition. */
 export const DEFAULTS = {
@@ -79,6 +80,10 @@ export const DEFAULTS = {
     mode: "replace",
     allow_empty: false,
     max_volume_drop: 0.9,
+    schema: "public",
+    table: "${stream}",
+    metadata_columns: true,
+    nested: "json",
   },
   reports: {
     keep: 30,

@@ -590,9 +590,9 @@ export interface StringMap {
  * Where and how records are written.
  */
 export interface Output {
-  format?: "jsonl" | "json" | "csv" | "sqlite";
+  format?: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "duckdb" | "parquet" | "singer";
   /**
-   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite.
+   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite, `out/${pipeline}.duckdb` for duckdb (one file for all streams). Not used by postgres; singer writes to standard output without it.
    */
   path?: string;
   /**
@@ -607,6 +607,26 @@ export interface Output {
    * A `replace` run that writes fewer records than the last successful run by more than this share (0.9: a drop of more than 90%) does not commit: it keeps its output beside as `<name>.preview.<ext>` and exits 3. 1 turns the check off.
    */
   max_volume_drop?: number;
+  /**
+   * postgres: the server's connection URL, `postgres://user:password@host:5432/db?sslmode=require` (a secret: write `${env.DATABASE_URL}`). Required for postgres.
+   */
+  url?: string;
+  /**
+   * postgres: the database schema the tables are created in.
+   */
+  schema?: string;
+  /**
+   * postgres and duckdb: the table a stream is written to; `${stream}` and `${pipeline}` are filled in.
+   */
+  table?: string;
+  /**
+   * postgres, duckdb and parquet: add the columns `_run_id` and `_loaded_at` to every row (a merged row carries the run that last wrote it).
+   */
+  metadata_columns?: boolean;
+  /**
+   * postgres and duckdb: arrays of objects stored as JSON in their row, or (`tables`) as child tables `<table>__<field>` carrying the parent's primary key and `_index` (needs `primary_key`).
+   */
+  nested?: "json" | "tables";
   /**
    * Settings of the csv format.
    */

@@ -37,7 +37,7 @@ export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVer
       max_invalid_ratio: plan.validation.maxInvalidRatio,
       invalid_policy: plan.validation.invalidRecords,
       output: {
-        path: rel(stream.output.path)!,
+        path: stream.output.where ?? rel(stream.output.path)!,
         format: stream.output.format,
         mode: stream.output.mode,
         committed: s.status === "ok" && !s.preview,

@@ -3,7 +3,7 @@ import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
-import type { RecordWriter } from "../outputs/writer.js";
+import type { CommitState, RecordWriter } from "../outputs/writer.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
@@ -46,6 +46,9 @@ export class RecordSink {
         columns: schemaColumns(stream),
         primaryKey: stream.primaryKey,
         schema: stream.schema?.schema ?? null,
+        redactor: deps.redactor,
+        drift: deps.validation.drift,
+        cursorField: stream.incremental?.cursorField ?? null,
       }));
     try {
       const keep = keepRecordsAt ? await AtomicFile.create(keepRecordsAt, deps.runId) : null;
@@ -91,6 +94,11 @@ export class RecordSink {
         redactor.text(`record ${id} is invalid (invalid_records: fail): ${errors.map(describe).join("; ")}`),
       );
     }
+    if (validation.invalidRecords === "skip" && this.writer?.writeInvalid) {
+      const p = this.writer.writeInvalid(redactor.value({ record_id: String(id), errors, record: row }));
+      if (p) await p;
+      return;
+    }
     if (validation.invalidRecords === "skip") {
       this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
       const p = this.quarantine.write(
@@ -124,9 +132,24 @@ export class RecordSink {
     return kept;
   }
 
-  async commitOutput(): Promise<void> {
-    await this.writer!.commit();
+  /** Where invalid records went: the quarantine file, or the writer's own place (a table). */
+  get quarantineWhere(): string {
+    return this.invalidTarget ?? this.quarantinePath;
+  }
+  private invalidTarget: string | null = null;
+
+  /** The stream's state the destination holds (a database output), or null. */
+  savedState(): ReturnType<NonNullable<RecordWriter["savedState"]>> {
+    return this.writer?.savedState?.() ?? null;
+  }
+
+  /** Commits the output, with the state to save in the same transaction; the writer's warnings. */
+  async commitOutput(state?: CommitState | null): Promise<string[]> {
+    const writer = this.writer!;
+    this.invalidTarget = writer.invalidTarget?.() ?? null;
+    await writer.commit(state);
     this.writer = null;
+    return writer.warnings?.() ?? [];
   }
 
   /** The quarantine describes this run: replace the previous one, or remove it when all is valid. */

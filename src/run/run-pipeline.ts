@@ -28,6 +28,8 @@ export interface RunOptions {
   random?: () => number;
   /** The commit guard's history and overrides (commit-guard.ts). */
   guard?: GuardOptions;
+  /** Where cursors are read and saved (default: the state folder's file; `run --singer`: memory). */
+  stateStore?: StateStore;
 }
 
 export interface PipelineRun {
@@ -54,7 +56,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: { signal?: AbortSignal; random?: () => number },
+  opts: { signal?: AbortSignal; random?: () => number; stateStore?: StateStore },
 ) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
@@ -62,7 +64,7 @@ export function openSession(
     connections: plan.source.concurrency,
     userAgent: `pipelines/${VERSION}`,
   });
-  const state = new StateStore(plan.dirs.state, plan.pipeline);
+  const state = opts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
   const budget = new RateBudget(plan.source.rateLimit);
   const auth = createAuth(plan, { client, redactor, state, policy, budget });
@@ -226,7 +228,7 @@ function pipelineStatus(results: StreamResult[]): PipelineResult["status"] {
       r.status === "ok" ||
       r.status === "rejected" ||
       (r.status === "partial" && (r.error?.kind === "validation" || r.error?.kind === "drift")) ||
-      (r.status === "failed" && r.error?.kind === "validation"),
+      (r.status === "failed" && (r.error?.kind === "validation" || r.error?.kind === "drift")),
   )
     ? "quality_failed"
     : "failed";

@@ -98,7 +98,10 @@ async function fetchStream(
   const shaper0 = compileShaper(stream, recordContext(stream, opts));
   if (stream.values) return runValues(stream, shaper0, sink.accept, sink.result);
   if (units) return runUnits(units, stream, executor, opts, io, shaper0, sink.accept, sink.result);
-  const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;
+  // A database output keeps the state it committed with its rows: that one wins over the file.
+  const saved = stream.incremental
+    ? (sink.savedState()?.cursor ?? (await opts.state.read()).streams?.[stream.name]?.cursor)
+    : null;
   const since = startValue(stream, saved, opts.fullRefresh);
   const shaper = shaper0;
   const r = stream.request;
@@ -135,14 +138,15 @@ async function finish(
   } else if (await guardCommit(stream, opts, sink, quality, result)) {
     // kept beside as a preview: guardCommit said why
   } else {
-    await sink.commitOutput();
-    result.output = stream.output.path;
+    const save = cursorToSave(stream, opts, cursor, result);
+    result.warnings.push(...(await sink.commitOutput(save === null ? null : { cursor: save })));
+    result.output = stream.output.where ?? stream.output.path;
     result.status = "ok";
-    await saveCursor(stream, opts, cursor, result);
+    if (save !== null) await saveCursor(stream, opts, save);
   }
   await sink.commitSideFiles();
   const quarantine =
-    result.records.invalid && opts.validation.invalidRecords === "skip" ? sink.quarantinePath : null;
+    result.records.invalid && opts.validation.invalidRecords === "skip" ? sink.quarantineWhere : null;
   result.quality = qualityOf(quality, drift, quarantine, rejectedOutput);
 }
 
@@ -150,14 +154,14 @@ async function finish(
  * A run that did not fetch everything it was asked for must not move the cursor past the records
  * it never saw (a --limit run of a newest-first API, a skipped partition).
  */
-async function saveCursor(
+function cursorToSave(
   stream: StreamPlan,
   opts: StreamRunOptions,
   cursor: CursorTracker | null,
   result: StreamResult,
-): Promise<void> {
+): string | number | null {
   const value = cursor?.max;
-  if (value === null || value === undefined || !stream.incremental) return;
+  if (value === null || value === undefined || !stream.incremental) return null;
   const stop = result.stop;
   const failed = result.partitions?.failed.length ?? 0;
   const partial =
@@ -172,8 +176,12 @@ async function saveCursor(
     result.warnings.push(
       `incremental cursor not saved (${partial}): the next run starts from the previous cursor again`,
     );
-    return;
+    return null;
   }
+  return value;
+}
+
+async function saveCursor(stream: StreamPlan, opts: StreamRunOptions, value: string | number): Promise<void> {
   await opts.state.update((s) => ({
     ...s,
     streams: { ...s.streams, [stream.name]: { cursor: value, updated_at: new Date().toISOString() } },

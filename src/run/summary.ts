@@ -103,7 +103,8 @@ function streamNotes(s: StreamResult, root: string): string[] {
     notes.push(
       `waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
     );
-  if (s.output) notes.push(`wrote ${path.relative(root, s.output) || s.output}`);
+  if (s.output)
+    notes.push(`wrote ${path.isAbsolute(s.output) ? path.relative(root, s.output) || s.output : s.output}`);
   else if (s.status === "failed" || s.status === "rejected")
     notes.push("nothing committed (the previous output, if any, is unchanged)");
   return notes;

@@ -116,6 +116,8 @@ describe("the complete example of the format", () => {
       mode: "merge",
       path: path.join(EXAMPLE, "out", "github.db"),
       guard: { allowEmpty: false, maxVolumeDrop: 0.9 },
+      // sqlite keeps the incremental state with the rows (_pipelines_state), under the pipeline's name.
+      stateKey: "github",
     });
     expect(plan.validation).toEqual({ invalidRecords: "skip", maxInvalidRatio: 0.05, drift: "warn" });
     // The plan is plain data.

@@ -38,7 +38,7 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
       ["source", "on_response"],
       isMap(source?.auth) ? source.auth.type : undefined,
     ),
-    ...checkOutput(cfg.output, names),
+    ...checkOutput(cfg.output, streams),
     ...perStream,
     ...checkParents(streams),
   ];

@@ -44,9 +44,14 @@ const WINDOW_HINT =
 const KNOWN_NAMESPACES = ["env", "parent", "window", "stream", "pipeline", "run"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
+/** `output.path` and `output.table` name a file or table per stream: `${stream}`, `${pipeline}`. */
+function isOutputTemplate(at: KeyPath): boolean {
+  return at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2;
+}
+
 /** The namespaces templates at `at` may use; `streams` is the file's `streams` (any shape). */
 export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
+  if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
   if (isFieldValue(at)) {
     const run = ["env", "run", "pipeline", "stream"];
     return hasParent(streams, at) ? ["env", "parent", ...run.slice(1)] : run;
@@ -75,7 +80,7 @@ function hasParent(streams: unknown, at: KeyPath): boolean {
 
 /** Whether the value at `at` keeps its `${parent…}`/`${stream}` templates after env is filled. */
 export function keepsTemplates(at: KeyPath, streams: unknown): boolean {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
+  if (isOutputTemplate(at)) return true;
   if (isFieldValue(at)) return true;
   return (
     at[0] === "streams" &&
