@@ -3,7 +3,7 @@ import { loadProject, type Project } from "../config/project.js";
 import type { CliIO } from "./io.js";
 
 export async function projectFor(io: CliIO): Promise<Project> {
-  return loadProject(io.cwd);
+  return loadProject(io.projectDir ?? io.cwd, io.cwd);
 }
 
 export function load(io: CliIO, project: Project, name: string): LoadedPipeline {

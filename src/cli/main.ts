@@ -4,6 +4,7 @@ import { TerminalOutput } from "../shared/terminal.js";
 import { VERSION } from "../shared/version.js";
 import { Command, CommanderError, InvalidArgumentError } from "../vendor/cli-libs.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { projectOption, withProjectOption } from "./project-option.js";
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -53,8 +54,13 @@ Format reference: README.md ("Pipeline file format").
 `,
     );
 
+  projectOption(program, io);
   const command = (name: string, description: string) =>
-    program.command(name).description(description).version(VERSION, "-V, --version", "print the version");
+    withProjectOption(program.command(name).description(description)).version(
+      VERSION,
+      "-V, --version",
+      "print the version",
+    );
 
   command("list", "list the pipelines of this project with their descriptions and streams").action(
     async () => {
