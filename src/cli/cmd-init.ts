@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config/errors.js";
-import { checkPipelineName } from "../config/load-pipeline.js";
+import { checkPipelineName, readEnv } from "../config/load-pipeline.js";
 import { HttpClient } from "../http/client.js";
 import { parseLinkHeader } from "../http/link-header.js";
 import { compileJsonPath } from "../lang/jsonpath.js";
@@ -11,6 +11,16 @@ import { plural } from "../shared/format.js";
 import { stripBom } from "../shared/json-text.js";
 import { Redactor } from "../shared/secrets.js";
 import { projectFor } from "./context.js";
+import { defaultSchemaName } from "./infer-targets.js";
+import { headersLine, type InitCredentials, initCredentials } from "./init/credentials.js";
+import {
+  CURSOR_SHAPES,
+  DONE_PATHS,
+  HAS_MORE_PATHS,
+  NEXT_URL_PATHS,
+  stopFlag,
+  streamNameFor,
+} from "./init/shapes.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
 export interface Probe {
@@ -29,7 +39,7 @@ export interface Probe {
 export async function initCommand(
   io: CliIO,
   name: string,
-  opts: { fromUrl?: string; force?: boolean },
+  opts: { fromUrl?: string; force?: boolean; header?: string[]; bearerEnv?: string },
 ): Promise<number> {
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
@@ -45,6 +55,7 @@ export async function initCommand(
       EXIT.config,
     );
   let text: string;
+  const creds = initCredentials(opts.header ?? [], opts.bearerEnv, readEnv(project, io.env));
   if (opts.fromUrl) {
     let url: URL;
     try {
@@ -56,7 +67,7 @@ export async function initCommand(
       throw new CliError(`--from-url: expected an http(s) URL, found \`${shownArg}\``, EXIT.config);
     }
     // The API may quote the key or password back (an error body): masked wherever it is shown.
-    const masker = urlSecretsMasker(url);
+    const masker = urlSecretsMasker(url, creds.secrets);
     // Credentials in the URL are neither shown nor written to the file.
     const shown = displayUrl(url);
     const client = new HttpClient({
@@ -67,7 +78,7 @@ export async function initCommand(
     });
     let probe: Probe;
     try {
-      const res = await client.send({ method: "GET", url: url.toString(), headers: {} }, io.signal);
+      const res = await client.send({ method: "GET", url: url.toString(), headers: creds.send }, io.signal);
       if (res.status < 200 || res.status >= 300) {
         throw new CliError(
           `GET ${shown} answered ${res.status}: ${quote(res.body, masker, 200) || "(empty body)"}\n${statusAdvice(res.status, res.headers.location, url)}`,
@@ -97,18 +108,19 @@ export async function initCommand(
     } finally {
       await client.close();
     }
-    text = scaffold(name, url, probe);
+    text = scaffold(name, url, probe, creds);
     const key = secretParam(url);
     if (key) {
       io.stderr.write(
         `the URL's \`${key.name}\` looks like a credential: it is not written to the file; the pipeline reads it from \`\${env.${key.env}}\` (set it in the environment or in .env)\n`,
       );
     }
+    for (const note of creds.notes) io.stderr.write(`${note}\n`);
     io.stderr.write(
       `probed ${shown}: ${plural(probe.recordCount, "record")} at \`${probe.recordsPath}\`, pagination \`${probe.paginate}\`${probe.errorPath ? `, errors at \`${probe.errorPath}\`` : ""} — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
     );
   } else {
-    text = scaffold(name, null, null);
+    text = scaffold(name, null, null, creds);
   }
   await writeAtomic(file, text, 0o644);
   io.stderr.write(`wrote ${path.relative(io.cwd, file)}\n`);
@@ -118,29 +130,6 @@ export async function initCommand(
   return EXIT.ok;
 }
 
-const CURSOR_PATHS = [
-  "$.next_cursor",
-  "$.nextCursor",
-  "$.cursor",
-  "$.next_page_token",
-  "$.nextPageToken",
-  "$.response_metadata.next_cursor",
-  "$.meta.next_cursor",
-  "$.paging.cursors.after",
-  "$.paging.next.after",
-  "$.pagination.next_cursor",
-];
-const NEXT_URL_PATHS = [
-  "$.next",
-  "$['@odata.nextLink']",
-  "$.links.next",
-  "$._links.next.href",
-  "$.pagination.next",
-  "$.paging.next",
-  "$.next_page_url",
-  "$.meta.next",
-];
-const HAS_MORE_PATHS = ["$.has_more", "$.hasMore", "$.more"];
 const TOTAL_PATHS = ["$.total", "$.meta.total", "$.total_count", "$.totalCount", "$.count"];
 const TOTAL_PAGES_PATHS = ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.pages"];
 const PAGE_NUMBER_PATHS = ["$.page", "$.current_page", "$.meta.page", "$.meta.current_page"];
@@ -206,8 +195,8 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
   let confidence: Probe["confidence"] = "low";
   const next = parseLinkHeader(headers.link).find((l) => l.rels.includes("next"));
   const q = url.searchParams;
-  const cursorPath = CURSOR_PATHS.find((p) => {
-    const v = get(body, p);
+  const cursorShape = CURSOR_SHAPES.find((c) => {
+    const v = get(body, c.path);
     return typeof v === "string" && v !== "";
   });
   const nextPath = NEXT_URL_PATHS.find((p) => {
@@ -215,6 +204,7 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
     return typeof v === "string" && /^(https?:\/\/|\/|\?)/.test(v);
   });
   const hasMore = HAS_MORE_PATHS.find((p) => typeof get(body, p) === "boolean");
+  const done = DONE_PATHS.find((p) => typeof get(body, p) === "boolean");
   const total = TOTAL_PATHS.find((p) => isCount(get(body, p)));
   const totalPages = TOTAL_PAGES_PATHS.find((p) => isCount(get(body, p)));
   const pageNumber = PAGE_NUMBER_PATHS.find((p) => isCount(get(body, p)));
@@ -226,14 +216,14 @@ export function probeResponse(body: unknown, headers: Record<string, string>, ur
     confidence = "high";
     reasons.push(`the response has a Link header with rel="next"`);
   } else if (nextPath) {
-    paginate = `{ type: next_url, next: ${quoted(nextPath)}${hasMore ? `, has_more: ${hasMore}` : ""} }`;
+    paginate = `{ type: next_url, next: ${quoted(nextPath)}${stopFlag(hasMore, done)} }`;
     confidence = "high";
     reasons.push(`${nextPath} holds a next-page URL`);
-  } else if (cursorPath) {
-    paginate = `{ type: cursor, cursor: ${quoted(cursorPath)}, param: cursor${hasMore ? `, has_more: ${hasMore}` : ""} }`;
+  } else if (cursorShape) {
+    paginate = `{ type: cursor, cursor: ${quoted(cursorShape.path)}, param: ${scalar(cursorShape.param)}${stopFlag(hasMore, done)} }`;
     confidence = "medium";
     reasons.push(
-      `${cursorPath} looks like a cursor; check the name of the request parameter (param) in the API docs`,
+      `${cursorShape.path} looks like a cursor, sent back as \`${cursorShape.param}\`; check the name of the request parameter (param) in the API docs`,
     );
   } else if (hasMore && sample && typeof sample === "object" && "id" in (sample as object)) {
     paginate = `{ type: cursor, cursor: ${quoted(`${recordsPath}[-1:].id`)}, param: starting_after, has_more: ${hasMore} }`;
@@ -292,16 +282,17 @@ function statusAdvice(status: number, location: string | undefined, url: URL): s
   if (status >= 300 && status < 400 && location)
     return `it redirects to ${displayUrl(new URL(location, url))}: use that URL`;
   if (status === 401 || status === 403)
-    return "the API needs credentials: write the file without --from-url, add `source.auth`, then draft a schema with `pipelines infer`";
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the pipeline file's template syntax
+    return "the API needs credentials: give them with --bearer-env VAR or --header 'Name: ${env.VAR}' (they are sent, and the file reads them from the environment)";
   if (status === 404 || status === 410) return "no such resource: check the URL";
   if (status === 429 || status >= 500) return "the API is busy or failing: try again later";
   return "init needs one successful (2xx) JSON response";
 }
 
 /** Masks the URL's password and credential-looking query value (decoded and as written). */
-function urlSecretsMasker(url: URL): Redactor {
+function urlSecretsMasker(url: URL, more: string[]): Redactor {
   const key = secretParam(url);
-  const secrets = [url.password, ...(key ? url.searchParams.getAll(key.name) : [])];
+  const secrets = [url.password, ...(key ? url.searchParams.getAll(key.name) : []), ...more];
   try {
     secrets.push(decodeURIComponent(url.password));
   } catch {}
@@ -345,7 +336,8 @@ export function secretParam(url: URL): { name: string; env: string } | null {
   return null;
 }
 
-function scaffold(name: string, url: URL | null, probe: Probe | null): string {
+function scaffold(name: string, url: URL | null, probe: Probe | null, creds: InitCredentials): string {
+  const stream = streamNameFor(url, name);
   const base = url ? url.origin : "https://api.example.com/v1";
   const pathPart = url ? url.pathname : "/items";
   const key = url ? secretParam(url) : null;
@@ -356,9 +348,11 @@ function scaffold(name: string, url: URL | null, probe: Probe | null): string {
           !["cursor", "page", "offset", "after", "starting_after", "page_token"].includes(k),
       )
     : [];
-  const authLine = key
-    ? `  auth: { type: api_key, name: ${JSON.stringify(key.name)}, value: "\${env.${key.env}}", in: query }   # from the URL: set ${key.env} (e.g. in .env)`
-    : `  # auth: { type: bearer, token: "\${env.API_TOKEN}" }   # or basic, api_key, oauth2`;
+  const authLine = creds.authLine
+    ? creds.authLine
+    : key
+      ? `  auth: { type: api_key, name: ${JSON.stringify(key.name)}, value: "\${env.${key.env}}", in: query }   # from the URL: set ${key.env} (e.g. in .env)`
+      : `  # auth: { type: bearer, token: "\${env.API_TOKEN}" }   # or basic, api_key, oauth2`;
   const fieldLines = probe?.sampleKeys.length
     ? probe.sampleKeys
         .map(
@@ -375,18 +369,18 @@ description: ${url ? scalar(`Records of ${url.pathname}`) : "What this pipeline 
 source:
   base_url: ${base}
 ${authLine}
-  # headers: { Accept: application/json }
+${headersLine(creds.fileHeaders) ?? "  # headers: { Accept: application/json }"}
   # timeout: 30s
   # retry: { max_attempts: 5, initial_delay: 1s, max_delay: 60s }
   # rate_limit: { requests_per_second: 5, remaining_header: x-ratelimit-remaining, reset_header: x-ratelimit-reset }
 streams:
-  ${name}:
+  ${stream}:
     path: ${scalar(pathPart)}
 ${params.length ? `    params:\n${params.map(([k, v]) => `      ${quoted(k)}: ${quoted(v)}`).join("\n")}\n` : ""}    records: ${quoted(probe?.recordsPath ?? "$.data")}${probe ? "   # GUESS" : ""}
 ${probe?.errorPath ? `    error_path: ${probe.errorPath}   # GUESS\n` : ""}    paginate: ${probe?.paginate ?? "{ type: none }   # cursor, offset, page, link_header, next_url"}${probe ? "   # GUESS" : ""}
     # fields:            # keep only these fields (JSONPath into each record)
 ${fieldLines}
-    # schema: ${name}.schema.json   # draft one with \`pipelines infer ${name}\`
+    # schema: ${defaultSchemaName(name, stream)}   # \`pipelines infer ${name}\` drafts it and adds this line
     # primary_key: id
 # output: { format: jsonl, mode: replace }      # jsonl, json, csv, sqlite; replace, append, merge
 # validation: { invalid_records: skip, max_invalid_ratio: 0.05, drift: warn }

@@ -115,7 +115,7 @@ Format reference: README.md ("Pipeline file format").
 
   command(
     "infer",
-    "fetch a sample of records and write a draft JSON Schema to schemas/<pipeline>.<stream>.schema.json",
+    "fetch a sample of records and write a draft JSON Schema to the file the stream's `schema:` names (else schemas/<pipeline>.<stream>.schema.json, and the line is added)",
   )
     .argument("<name>", "pipeline name")
     .option("-s, --stream <name>", "only this stream")
@@ -131,12 +131,27 @@ Format reference: README.md ("Pipeline file format").
     "write a commented pipeline file; with --from-url, guess records and pagination from one request",
   )
     .argument("<name>", "pipeline name (pipelines/<name>.yaml)")
-    .option("--from-url <url>", "probe this URL once (GET, no auth)")
+    .option("--from-url <url>", "probe this URL once (GET)")
+    .option(
+      "--header <header>",
+      "send `Name: value` with the probe (repeatable; `$" + "{env.X}` allowed)",
+      collect,
+      [],
+    )
+    .option(
+      "--bearer-env <var>",
+      "send `Authorization: Bearer <$var>` with the probe; the file reads it from the env",
+    )
     .option("--force", "overwrite an existing file")
-    .action(async (name: string, opts: { fromUrl?: string; force?: boolean }) => {
-      const { initCommand } = await import("./cmd-init.js");
-      code = await initCommand(io, name, opts);
-    });
+    .action(
+      async (
+        name: string,
+        opts: { fromUrl?: string; force?: boolean; header: string[]; bearerEnv?: string },
+      ) => {
+        const { initCommand } = await import("./cmd-init.js");
+        code = await initCommand(io, name, opts);
+      },
+    );
 
   command("demo", "start a local demo API and run the demo pipelines against it (no internet needed)")
     .option("--dir <path>", "the demo project folder", undefined)

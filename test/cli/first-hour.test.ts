@@ -3,6 +3,7 @@
  * Issue 19, "the analyst's first hour": each describe block is one point of the issue, each test
  * failed on the code before the change it covers.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -62,5 +63,190 @@ describe("1. --project <dir>", () => {
     const first = await runCli(["--project", path.join(dir, "proj"), "plan", "a"], from);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain(`file        ${path.join("..", "proj", "pipelines", "a.yaml")}`);
+  });
+});
+
+describe("2. one schema path: infer writes what the pipeline names", () => {
+  const pokemon = (base: string, schema = "    schema: pokemon.schema.json\n") =>
+    `# my pokemon\nsource: { base_url: "${base}" }\nstreams:\n  pokemon:\n    path: /items   # the list\n    records: $.data\n${schema}`;
+  const data = () => ({
+    data: [
+      { id: 1, name: "bulbasaur" },
+      { id: 2, name: "ivysaur" },
+    ],
+  });
+
+  it("a missing schema file's error says to run `pipelines infer <name>`", async () => {
+    writeFiles(dir, { "pipelines/pokemon.yaml": pokemon("https://api.example.test") });
+    const r = await runCli(["validate", "pokemon"], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("schema file `pokemon.schema.json` not found");
+    expect(r.stderr).toContain("`pipelines infer pokemon`");
+  });
+
+  it("infer writes the file the `schema:` line names, though it does not exist yet", async () => {
+    const server = await api({ "/items": data });
+    try {
+      writeFiles(dir, { "pipelines/pokemon.yaml": pokemon(server.url) });
+      const r = await runCli(["infer", "pokemon"], dir);
+      expect(r.stderr).toContain(`→ ${path.join("schemas", "pokemon.schema.json")}`);
+      expect(r.stderr).toContain("inferred from 2 records (1 page)");
+      expect(r.code).toBe(0);
+      expect((await runCli(["validate", "pokemon"], dir)).code).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("without a `schema:` line, infer writes <pipeline>.<stream>.schema.json and adds the line (comments kept)", async () => {
+    const server = await api({ "/items": data });
+    try {
+      writeFiles(dir, { "pipelines/pokemon.yaml": pokemon(server.url, "") });
+      const r = await runCli(["infer", "pokemon"], dir);
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("added `schema: pokemon.pokemon.schema.json` to stream pokemon");
+      const text = readFileSync(path.join(dir, "pipelines/pokemon.yaml"), "utf8");
+      expect(text).toContain("# my pokemon");
+      expect(text).toContain("path: /items # the list");
+      expect(text).toMatch(/\n {4}schema: pokemon\.pokemon\.schema\.json\n/);
+      expect(existsSync(path.join(dir, "schemas/pokemon.pokemon.schema.json"))).toBe(true);
+      expect((await runCli(["validate", "pokemon"], dir)).code).toBe(0);
+      // A second infer finds the file the line names, and refuses to overwrite it.
+      const again = await runCli(["infer", "pokemon"], dir);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toContain(`${path.join("schemas", "pokemon.pokemon.schema.json")} already exists`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("init's commented `schema:` line names the file infer writes", async () => {
+    const r = await runCli(["init", "people"], dir);
+    expect(r.code).toBe(0);
+    const text = readFileSync(path.join(dir, "pipelines/people.yaml"), "utf8");
+    const stream = /^streams:\n {2}([a-z_]+):/m.exec(text)?.[1];
+    expect(text).toContain(`# schema: people.${stream}.schema.json`);
+  });
+});
+
+describe("3. init with credentials, more pagination shapes, the stream's name", () => {
+  it("--bearer-env and --header send credentials with the probe; the file reads them from the env, holding no secret", async () => {
+    const server = await api({
+      "/api/v2/tickets.json": (r) =>
+        r.headers.authorization === "Bearer tok-SECRET-1" && r.headers["x-api-key"] === "key-SECRET-2"
+          ? { tickets: [{ id: 1 }, { id: 2 }] }
+          : 401,
+    });
+    try {
+      const env = { ZD_TOKEN: "tok-SECRET-1" };
+      const r = await runCli(
+        [
+          "init",
+          "zendesk",
+          "--from-url",
+          `${server.url}/api/v2/tickets.json`,
+          "--bearer-env",
+          "ZD_TOKEN",
+          "--header",
+          "X-Api-Key: key-SECRET-2",
+          "--header",
+          "Accept: application/json",
+        ],
+        dir,
+        env,
+      );
+      expect(r.stderr).toContain("2 records at `$.tickets`");
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain("set X_API_KEY");
+      const text = readFileSync(path.join(dir, "pipelines/zendesk.yaml"), "utf8");
+      expect(text).not.toContain("SECRET");
+      expect(text).toContain('auth: { type: bearer, token: "${env.ZD_TOKEN}" }');
+      expect(text).toContain('headers: { "X-Api-Key": "${env.X_API_KEY}", "Accept": "application/json" }');
+      // Named after the last path segment, not the pipeline.
+      expect(text).toMatch(/^streams:\n {2}tickets:\n/m);
+      const v = await runCli(["validate", "zendesk"], dir, { ...env, X_API_KEY: "key-SECRET-2" });
+      expect(v.stderr).toBe("");
+      const run = await runCli(["run", "zendesk"], dir, { ...env, X_API_KEY: "key-SECRET-2" });
+      expect(run.code).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("an unset --bearer-env variable is a usage error and nothing is sent", async () => {
+    const server = await api({ "/items": () => ({ data: [] }) });
+    try {
+      const r = await runCli(["init", "x", "--from-url", `${server.url}/items`, "--bearer-env", "NOPE"], dir);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("`NOPE` is not set");
+      expect(server.seen).toHaveLength(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  const shapes: [string, unknown, Record<string, unknown>][] = [
+    [
+      "after_url + end_of_stream",
+      { tickets: [{ id: 1 }], after_url: "https://x.test/t?cursor=abc", end_of_stream: false },
+      { type: "next_url", next: "$.after_url", done: "$.end_of_stream" },
+    ],
+    [
+      "after_cursor",
+      { tickets: [{ id: 1 }], after_cursor: "abc", end_of_stream: false },
+      { type: "cursor", cursor: "$.after_cursor", param: "cursor", done: "$.end_of_stream" },
+    ],
+    [
+      "paging.next.after",
+      { results: [{ id: 1 }], paging: { next: { after: "27", link: "x" } } },
+      { type: "cursor", cursor: "$.paging.next.after", param: "after" },
+    ],
+    [
+      "@odata.nextLink",
+      { value: [{ id: 1 }], "@odata.nextLink": "https://x.test/t?$skiptoken=9" },
+      { type: "next_url", next: "$['@odata.nextLink']" },
+    ],
+    [
+      "nextPageToken",
+      { files: [{ id: 1 }], nextPageToken: "tok9" },
+      { type: "cursor", cursor: "$.nextPageToken", param: "pageToken" },
+    ],
+    [
+      "links.next",
+      { data: [{ id: 1 }], links: { next: "https://x.test/t?page[number]=2" } },
+      { type: "next_url", next: "$.links.next" },
+    ],
+  ];
+  it.each(shapes)("recognises %s", async (_label, body, paginate) => {
+    const server = await api({ "/things": () => body });
+    try {
+      const r = await runCli(["init", "x", "--from-url", `${server.url}/things`], dir);
+      expect(r.code).toBe(0);
+      const { parse } = await import("yaml");
+      const doc = parse(readFileSync(path.join(dir, "pipelines/x.yaml"), "utf8"));
+      expect(doc.streams.things.paginate).toEqual(paginate);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a cursor sent back again: the loop error names the parameter it was sent as", async () => {
+    // The API reads `after`, the pipeline sends `cursor`: the API answers the first page again.
+    const server = await api({ "/things": () => ({ data: [{ id: 1 }], next_cursor: "c1" }) });
+    try {
+      writeFiles(dir, {
+        "pipelines/x.yaml": yaml`
+          source: { base_url: "${server.url}" }
+          streams:
+            things: { path: /things, records: $.data, paginate: { type: cursor, cursor: $.next_cursor, param: cursor } }
+        `,
+      });
+      const r = await runCli(["run", "x"], dir);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("pagination loop");
+      expect(r.stderr).toContain("sent as query parameter `cursor`");
+    } finally {
+      await server.close();
+    }
   });
 });

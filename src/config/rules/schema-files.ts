@@ -13,11 +13,15 @@ export type RecordSchemas = Map<string, { schema: Record<string, unknown>; file:
 
 /**
  * `streams.<name>.schema`: a file in the project's schemas folder (or a schema written inline)
- * that is JSON and compiles. Reads the files: returns the schemas with the issues.
+ * that is JSON and compiles. Reads the files: returns the schemas with the issues. A missing file
+ * is an issue that says how to draft it (`pipelines infer <pipeline>`), unless `missingOk`
+ * (`infer` itself: the stream then has no schema).
  */
 export function readRecordSchemas(
   streams: Record<string, Stream>,
   project: Project,
+  pipeline = "<pipeline>",
+  missingOk = false,
 ): { schemas: RecordSchemas; issues: RuleIssue[] } {
   const schemas: RecordSchemas = new Map();
   const issues: RuleIssue[] = [];
@@ -25,12 +29,17 @@ export function readRecordSchemas(
     if (!s || typeof s !== "object") continue;
     const at = ["streams", name, "schema"];
     const written: unknown = s.schema;
-    let found: { schema: Record<string, unknown> | null; file: string | null; issue?: RuleIssue };
-    if (typeof written === "string") found = readSchemaFile(written, project, at);
+    let found: {
+      schema: Record<string, unknown> | null;
+      file: string | null;
+      issue?: RuleIssue;
+      missing?: true;
+    };
+    if (typeof written === "string") found = readSchemaFile(written, project, at, pipeline);
     else if (written && typeof written === "object" && !Array.isArray(written))
       found = { schema: written as Record<string, unknown>, file: null };
     else continue;
-    if (found.issue) issues.push(found.issue);
+    if (found.issue && !(missingOk && found.missing)) issues.push(found.issue);
     if (!found.schema) continue;
     try {
       compileRecordSchema(found.schema);
@@ -46,7 +55,8 @@ function readSchemaFile(
   name: string,
   project: Project,
   at: KeyPath,
-): { schema: Record<string, unknown> | null; file: string | null; issue?: RuleIssue } {
+  pipeline: string,
+): { schema: Record<string, unknown> | null; file: string | null; issue?: RuleIssue; missing?: true } {
   if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(name) || name.split("/").includes(".."))
     return {
       schema: null,
@@ -76,8 +86,9 @@ function readSchemaFile(
       issue: ruleIssue(
         "schema_missing",
         at,
-        `schema file \`${name}\` not found in ${dir}${g ? ` (did you mean \`${g}\`?)` : ""}`,
+        `schema file \`${name}\` not found in ${dir}${g ? ` (did you mean \`${g}\`?)` : ""}; draft it from real records with \`pipelines infer ${pipeline}\``,
       ),
+      missing: true,
     };
   }
   try {

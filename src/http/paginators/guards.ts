@@ -25,6 +25,8 @@ export function guardPaginator(
   shown: (pointer: string) => string,
 ): Paginator {
   const seen = new Set<string>();
+  // An API that does not read the parameter answers the same page: say what was sent.
+  const sent = inner.sentAs ? ` (${inner.sentAs}: check the name the API reads)` : "";
   let pages = 0;
   let emptyRun = 0;
   let previous: PageFingerprint | null = null;
@@ -58,7 +60,7 @@ export function guardPaginator(
       if (seen.has(step.pointer)) {
         throw new RunError(
           "pagination_loop",
-          `pagination loop: the API sent ${shown(step.pointer)} again after page ${pages}; stopping rather than fetching the same pages twice`,
+          `pagination loop: the API sent ${shown(step.pointer)} again after page ${pages}${sent}; stopping rather than fetching the same pages twice`,
           { pointer: shown(step.pointer) },
         );
       }
@@ -72,7 +74,7 @@ export function guardPaginator(
     if (print && previous && sameRecords(print, previous)) {
       throw new RunError(
         "pagination_loop",
-        `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter. Stopping rather than fetching the same page for ever`,
+        `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter${sent}. Stopping rather than fetching the same page for ever`,
         { pointer: shown(print.url) },
       );
     }
@@ -82,6 +84,7 @@ export function guardPaginator(
   return {
     kind: inner.kind,
     pageSizeHint: inner.pageSizeHint,
+    sentAs: inner.sentAs,
     peek: inner.peek ? (k, size) => inner.peek!(k, size) : undefined,
     first(request: PageRequest): PageRequest {
       const first = inner.first(request);

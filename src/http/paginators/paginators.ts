@@ -45,6 +45,7 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
   return {
     kind: "pointer",
     pageSizeHint: 0,
+    sentAs: `the cursor was sent as ${plan.in} ${plan.in === "body" ? "field" : "parameter"} \`${plan.param}\``,
     first: (r) => {
       base = r;
       return r;
@@ -93,6 +94,7 @@ function offset(plan: PlanOf<"offset">): Paginator {
   return {
     kind: "numeric",
     pageSizeHint: plan.limit,
+    sentAs: `the offset was sent as query parameter \`${plan.offsetParam}\``,
     peek: (k, pageSize) => {
       const offset = at + k * pageSize;
       if (pageSize <= 0 || (knownTotal !== null && offset >= knownTotal)) return null;
@@ -127,6 +129,7 @@ function page(plan: PlanOf<"page">): Paginator {
   return {
     kind: "numeric",
     pageSizeHint: 1,
+    sentAs: `the page number was sent as query parameter \`${plan.pageParam}\``,
     peek: (k) => {
       const page = n + k;
       if (knownPages !== null && page - plan.start + 1 > knownPages) return null;
