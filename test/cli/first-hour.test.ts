@@ -250,3 +250,45 @@ describe("3. init with credentials, more pagination shapes, the stream's name", 
     }
   });
 });
+
+describe("4. plan with unset env vars; an empty one where a value is needed", () => {
+  const file = yaml`
+    source:
+      base_url: "\${env.API_URL}/v2"
+      auth: { type: bearer, token: "\${env.API_TOKEN}" }
+    streams:
+      items: { path: /items, records: $.data, params: { team: "\${env.TEAM}", q: fixed } }
+  `;
+
+  it("plan runs with variables unset, showing them as <unset>", async () => {
+    writeFiles(dir, { "pipelines/p.yaml": file });
+    const r = await runCli(["plan", "p"], dir);
+    expect(r.stderr).toContain("not set or empty: API_TOKEN, API_URL, TEAM (shown as <unset>)");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("source      <unset>/v2");
+    expect(r.stdout).toContain("GET <unset>/v2/items?team=<unset>&q=fixed");
+    // The values that are set are still masked where secret.
+    const set = await runCli(["plan", "p"], dir, { API_TOKEN: "tok-123456", TEAM: "team-secret-9" });
+    expect(set.stdout).not.toContain("tok-123456");
+    expect(set.stdout).not.toContain("team-secret-9");
+    expect(set.stderr).toContain("not set or empty: API_URL");
+    // run still refuses, naming them all.
+    const run = await runCli(["run", "p"], dir);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("environment variable `API_TOKEN` is not set");
+  });
+
+  it("a token or URL variable set to the empty string is an error, as a missing one is", async () => {
+    writeFiles(dir, { "pipelines/p.yaml": file });
+    const r = await runCli(["validate", "p"], dir, { API_URL: "https://x.test", API_TOKEN: "", TEAM: "" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "environment variable `API_TOKEN` is set to the empty string; `source.auth.token` needs a value",
+    );
+    // An empty query parameter is a value.
+    expect(r.stderr).not.toContain("`TEAM`");
+    const url = await runCli(["validate", "p"], dir, { API_URL: "", API_TOKEN: "t", TEAM: "" });
+    expect(url.code).toBe(2);
+    expect(url.stderr).toContain("`API_URL` is set to the empty string; `source.base_url` needs a value");
+  });
+});
