@@ -292,3 +292,40 @@ describe("4. plan with unset env vars; an empty one where a value is needed", ()
     expect(url.stderr).toContain("`API_URL` is set to the empty string; `source.base_url` needs a value");
   });
 });
+
+describe("5. YAML mistakes: one line that says what to do, at the line to fix", () => {
+  const cases: [string, string, string, string][] = [
+    [
+      "one extra space of indent",
+      "source:\n  base_url: https://x.test\nstreams:\n  items:\n    path: /items\n     records: $.data\n    paginate: { type: none }\n",
+      path.join("pipelines", "p.yaml") + ":6:6",
+      "the indent of line 6 is off by one: 5 spaces where the lines around it use 4",
+    ],
+    [
+      "one space too few",
+      "source:\n  base_url: https://x.test\nstreams:\n  items:\n    path: /items\n   records: $.data\n",
+      "pipelines/p.yaml:6:4",
+      "the indent of line 6 is off by one: 3 spaces where the lines around it use 4",
+    ],
+    [
+      "an unquoted template inside { }",
+      "source:\n  base_url: https://x.test\n  auth: { type: bearer, token: ${env.TOKEN} }\nstreams:\n  items: { path: /items }\n",
+      "pipelines/p.yaml:3:32",
+      'quote the template on line 3: write "${env.TOKEN}"',
+    ],
+    [
+      "a tab indent",
+      "source:\n\tbase_url: https://x.test\nstreams:\n  items: { path: /items }\n",
+      "pipelines/p.yaml:2:1",
+      "line 2 is indented with a tab: YAML indents with spaces only",
+    ],
+  ];
+  it.each(cases)("%s", async (_label, text, at, hint) => {
+    writeFiles(dir, { "pipelines/p.yaml": text });
+    const r = await runCli(["validate", "p"], dir, { TOKEN: "t" });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${at}: error[yaml_syntax]`);
+    expect(r.stderr).toContain(hint);
+    expect(r.stderr).toContain("1 of 1 pipeline invalid (1 error)");
+  });
+});
