@@ -64,6 +64,11 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   }
 }
 
+/** Stopped by Ctrl-C or SIGTERM (bin.ts aborts with "interrupted by SIG…"), not by a closed output. */
+function isInterrupted(io: CliIO): boolean {
+  return io.signal?.aborted === true && /^interrupted/.test(String((io.signal.reason as Error)?.message));
+}
+
 async function runLocked(
   io: CliIO,
   plans: ExecutionPlan[],
@@ -92,7 +97,8 @@ async function runLocked(
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
     const result = await run.done;
     await view.stop();
-    const report = buildReport(plan, result, VERSION);
+    const interrupted = isInterrupted(io);
+    const report = buildReport(plan, result, VERSION, interrupted);
     let reportLine = "";
     try {
       const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded[i].redactor);
@@ -100,7 +106,7 @@ async function runLocked(
     } catch (err) {
       reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
     }
-    io.stderr.write(`\n${formatSummary(result, plan.dirs.root)}\n${reportLine}\n`);
+    io.stderr.write(`\n${formatSummary(result, io.cwd, interrupted)}\n${reportLine}\n`);
     summaries.push({ ...summaryJson(result), exit_code: report.exit_code });
     // A failed stream (1) outranks a data-quality rejection (3) of another one.
     if (result.status === "failed") code = EXIT.runFailed;

@@ -3,17 +3,19 @@ import { plural } from "../shared/format.js";
 import { formatDuration } from "../shared/units.js";
 import { fmtInt } from "./progress.js";
 import type { PipelineResult, StreamResult } from "./stream-result.js";
+import { fitTable } from "./summary-table.js";
 
 export function retryCount(r: StreamResult): number {
   return Object.values(r.requests.retries).reduce((a, b) => a + b, 0);
 }
 
-/** The end-of-run table, for stderr. */
-export function formatSummary(result: PipelineResult, root: string): string {
+/** The end-of-run table, for stderr; `interrupted`: stopped by Ctrl-C or SIGTERM. */
+export function formatSummary(result: PipelineResult, root: string, interrupted = false): string {
   const lines: string[] = [];
   const failed = result.streams.filter((s) => s.status !== "ok").length;
-  const verdict =
-    result.status === "ok"
+  const verdict = interrupted
+    ? interruptedVerdict(result)
+    : result.status === "ok"
       ? "ok"
       : result.status === "quality_failed"
         ? `DATA QUALITY CHECK FAILED (${failed} of ${plural(result.streams.length, "stream")} not committed)`
@@ -53,11 +55,13 @@ export function formatSummary(result: PipelineResult, root: string): string {
           ? "rejected (below)"
           : "error (below)",
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const table = fitTable(header, rows);
+  const widths = table.header.map((h, i) => Math.max(h.length, ...table.rows.map((r) => r[i].length)));
   const fmt = (cells: string[]) =>
     `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}`.trimEnd();
-  lines.push(fmt(header));
-  for (const r of rows) lines.push(fmt(r));
+  lines.push(fmt(table.header));
+  for (const r of table.rows) lines.push(fmt(r));
+  lines.push(...table.below);
   for (const s of result.streams) {
     if (s.error)
       lines.push(
@@ -157,4 +161,10 @@ export function summaryJson(result: PipelineResult): Record<string, unknown> {
       duration_ms: Math.round(s.durationMs),
     })),
   };
+}
+
+/** The headline of a run stopped by a signal: what it committed, in the words of the exit code 130. */
+function interruptedVerdict(result: PipelineResult): string {
+  const committed = result.streams.filter((s) => s.status === "ok").length;
+  return `INTERRUPTED (${committed} of ${plural(result.streams.length, "stream")} committed; the others keep their previous output)`;
 }

@@ -3,7 +3,7 @@
  * Issue 19, "the analyst's first hour": each describe block is one point of the issue, each test
  * failed on the code before the change it covers.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -328,4 +328,89 @@ describe("5. YAML mistakes: one line that says what to do, at the line to fix", 
     expect(r.stderr).toContain(hint);
     expect(r.stderr).toContain("1 of 1 pipeline invalid (1 error)");
   });
+});
+
+describe("6. small things that cost trust", () => {
+  it("the summary fits 80 columns: a long stop reason goes below the table, not wrapped mid-word", async () => {
+    const server = await api({ "/items": () => ({ data: [{ id: 1 }], total: 1 }) });
+    try {
+      writeFiles(dir, {
+        "pipelines/p.yaml": ITEMS(server.url, ", paginate: { type: offset, limit: 100, total: $.total }"),
+      });
+      const r = await runCli(["run", "p"], dir);
+      expect(r.code).toBe(0);
+      const summary = r.stderr.slice(r.stderr.indexOf("p: ok"));
+      for (const line of summary.split("\n").filter((l) => !l.includes("report:")))
+        expect(line.length, line).toBeLessThanOrEqual(80);
+      expect(summary).toContain("items: stopped because all 1 record of $.total");
+      // "1 record", not "1 records", in the progress line too.
+      expect(r.stderr).not.toMatch(/\b1 records\b/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("Ctrl-C: the headline says interrupted and what was committed, the report's exit code is 130", async () => {
+    const { run } = await import("../../src/cli/main.js");
+    const controller = new AbortController();
+    const server = await api({
+      "/fast": () => ({ data: [{ id: 1 }] }),
+      // The slow stream's first page is where the user presses Ctrl-C.
+      "/slow": () => {
+        controller.abort(new Error("interrupted by SIGINT"));
+        return { data: [{ id: 2 }], next: "/slow?page=2" };
+      },
+    });
+    try {
+      writeFiles(dir, {
+        "pipelines/p.yaml": yaml`
+          source: { base_url: "${server.url}" }
+          streams:
+            fast: { path: /fast, records: $.data }
+            slow:
+              parent: fast
+              path: /slow
+              params: { id: "\${parent.id}" }
+              records: $.data
+              paginate: { type: next_url, next: $.next }
+        `,
+      });
+      let stderr = "";
+      const code = await run(["run", "p"], {
+        stdout: { write: () => true },
+        stderr: {
+          write: (s: string) => {
+            stderr += s;
+            return true;
+          },
+        },
+        cwd: dir,
+        env: {},
+        signal: controller.signal,
+      });
+      expect(code).toBe(1);
+      expect(stderr).toContain(
+        "p: INTERRUPTED (1 of 2 streams committed; the others keep their previous output)",
+      );
+      expect(stderr).not.toContain("p: FAILED");
+      const report = JSON.parse(readFileSync(path.join(dir, "reports/p/latest.json"), "utf8"));
+      expect(report.exit_code).toBe(130);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("the demo's paths are relative to where it was started, and its closing hint works as printed", async () => {
+    const { DEMO_DIR } = await import("../../src/cli/cmd-demo.js");
+    for (const sub of ["pipelines", "schemas"])
+      cpSync(path.join(DEMO_DIR, sub), path.join(dir, "demo", sub), { recursive: true });
+    const r = await runCli(["demo", "--dir", "demo"], dir);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`wrote ${path.join("demo", "out")}`);
+    const hint = /try {7}pipelines (plan shop --project \S+)/.exec(r.stderr)?.[1];
+    expect(hint).toBeDefined();
+    const plan = await runCli(hint!.split(" "), dir);
+    expect(plan.stderr).toContain("not set or empty: DEMO_API, DEMO_TOKEN");
+    expect(plan.code).toBe(0);
+  }, 60_000);
 });

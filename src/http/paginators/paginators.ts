@@ -112,7 +112,8 @@ function offset(plan: PlanOf<"offset">): Paginator {
         if (n !== null && typeof n === "object") badTotal = n.bad;
         else if (n !== null) {
           knownTotal = n;
-          if (at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
+          if (at >= n)
+            return stop("total_reached", `all ${n === 1 ? "1 record" : `${n} records`} of ${plan.total}`);
         }
       }
       return { request: inject(base, "query", plan.offsetParam, at), pointer: null };
