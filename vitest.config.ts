@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // A throwaway PostgreSQL cluster for the postgres output tests (fails loudly when missing).
+    globalSetup: ["test/pg/global-setup.ts"],
   },
 });

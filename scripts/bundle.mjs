@@ -21,6 +21,8 @@ await build({
   format: "cjs",
   external: [
     "better-sqlite3",
+    // DuckDB: a native addon too (and loaded only by runs that write duckdb or parquet).
+    "@duckdb/node-api",
     // cosmiconfig loads TypeScript configs with `typescript` when present; we do not support them.
     "typescript",
   ],

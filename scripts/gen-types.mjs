@@ -40,6 +40,7 @@ const literal = (value) =>
 function defaultsSource(schema) {
   const lines = [
     BANNER,
+    "// biome-ignore-all lint/suspicious/noTemplateCurlyInString: some defaults are templates (`table`)",
     "",
     "/** The `default` of every setting that has one in the format, by schema definition. */",
     "export const DEFAULTS = {",

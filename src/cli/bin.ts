@@ -5,7 +5,7 @@ import { loadBundle } from "../vendor/load-bundle.js";
 // The build bundles the CLI into one file with a V8 code cache (scripts/bundle.mjs); from
 // sources, or a build without it, the modules load one by one. Code in the bundle imports
 // JavaScript project configs through this module's import() (see importModule).
-(globalThis as any)[Symbol.for("pipelines.import")] = (url: string) => import(url);
+(globalThis as Record<symbol, unknown>)[Symbol.for("pipelines.import")] = (url: string) => import(url);
 const bundled = new URL("../app/pipelines.cjs", import.meta.url);
 const { run } = (
   existsSync(bundled) ? loadBundle(bundled) : await import("./main.js")

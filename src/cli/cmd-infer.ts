@@ -87,10 +87,18 @@ export async function inferCommand(
   return code;
 }
 
-function describeSchema(stream: string, schema: Record<string, any>): string {
+interface InferredProperty {
+  type?: string | string[];
+  format?: string;
+}
+
+function describeSchema(
+  stream: string,
+  schema: { required?: string[]; properties?: Record<string, InferredProperty> },
+): string {
   const required = new Set<string>(schema.required ?? []);
   const lines = [`${stream}:`];
-  for (const [k, v] of Object.entries<Record<string, any>>(schema.properties ?? {})) {
+  for (const [k, v] of Object.entries(schema.properties ?? {})) {
     const type = Array.isArray(v.type) ? v.type.join(" | ") : (v.type ?? "any");
     lines.push(
       `  ${k.padEnd(24)} ${type}${v.format ? ` (${v.format})` : ""}${required.has(k) ? "" : "  optional"}`,

@@ -31,7 +31,7 @@ export async function listCommand(io: CliIO): Promise<number> {
         logLevel: "silent",
       });
       if (parsed.errors.length) throw parsed.errors[0];
-      const doc = parsed.toJS() as Record<string, any>;
+      const doc = parsed.toJS() as { description?: unknown; streams?: unknown } | null;
       description = typeof doc?.description === "string" ? doc.description : "";
       streams = doc?.streams && typeof doc.streams === "object" ? Object.keys(doc.streams) : [];
     } catch {

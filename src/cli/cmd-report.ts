@@ -64,7 +64,7 @@ export function formatReportSummary(r: RunReport): string {
   ];
   for (const s of r.streams) {
     lines.push(
-      `  ${s.name}: ${s.status} · ${fmtInt(s.records.seen)} seen, ${fmtInt(s.records.valid)} valid, ${fmtInt(s.records.invalid)} invalid (${(s.invalid_ratio * 100).toFixed(1)}% of max ${(s.max_invalid_ratio * 100).toFixed(1)}%), ${fmtInt(s.records.written)} written · ${s.pages} pages, ${s.requests} requests${
+      `  ${s.name}: ${s.status} · ${fmtInt(s.records.seen)} seen, ${fmtInt(s.records.valid)} valid, ${fmtInt(s.records.invalid)} invalid (${(s.invalid_ratio * 100).toFixed(1)}% of max ${(s.max_invalid_ratio * 100).toFixed(1)}%), ${s.records.filtered ? `${fmtInt(s.records.filtered)} filtered, ` : ""}${fmtInt(s.records.written)} written · ${s.pages} pages, ${s.requests} requests${
         Object.keys(s.retries).length
           ? `, retries ${Object.entries(s.retries)
               .map(([k, v]) => `${k}×${v}`)

@@ -3,7 +3,10 @@ import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { buildReport } from "../report/build-report.js";
+import { addHistoryView } from "../report/history-view.js";
+import { pruneReports } from "../report/prune-reports.js";
 import { writeReport } from "../report/write-report.js";
+import { guardFromHistory, historyEntry, keepRuns, recordRun } from "../run/history.js";
 import { showProgress } from "../run/progress.js";
 import { newRunId } from "../run/run-id.js";
 import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
@@ -11,8 +14,46 @@ import { startPipelineRun } from "../run/run-pipeline.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { VERSION } from "../shared/version.js";
 import { StateFileError, StateStore } from "../state/state-store.js";
+import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import {
+  bookmarksOf,
+  endSingerOutput,
+  MemoryStateStore,
+  readSingerState,
+  singerPlan,
+  startSingerOutput,
+  writesSinger,
+  writesSingerToStdout,
+} from "./singer-run.js";
+
+type SingerState = Awaited<ReturnType<typeof readSingerState>>;
+
+/**
+ * `--singer` (one pipeline; its plan rewritten to Singer on stdout) and `--state FILE` (read
+ * before anything is sent); stdout carries Singer messages, so `--json` cannot go with them.
+ */
+async function singerOptions(
+  io: CliIO,
+  plans: ExecutionPlan[],
+  opts: RunCommandOptions,
+): Promise<SingerState | null> {
+  if (opts.state !== undefined && !opts.singer)
+    throw new CliError("--state goes with --singer (a Singer state file to start from)", EXIT.config);
+  if (opts.singer) {
+    if (plans.length !== 1) throw new CliError("--singer runs one pipeline at a time", EXIT.config);
+    plans[0] = singerPlan(plans[0]);
+  }
+  if (opts.json && plans.some(writesSingerToStdout))
+    throw new CliError(
+      "Singer messages go to standard output: --json cannot be used with them (the summary stays on stderr)",
+      EXIT.config,
+    );
+  return opts.singer && opts.state !== undefined
+    ? readSingerState(path.resolve(io.cwd, opts.state), plans[0], io.cwd)
+    : null;
+}
 
 export interface RunCommandOptions {
   stream?: string[];
@@ -20,6 +61,14 @@ export interface RunCommandOptions {
   maxPages?: number;
   json?: boolean;
   fullRefresh?: boolean;
+  /** Commit even when the commit guard would keep the output beside. */
+  commitPartial?: boolean;
+  /** `--preview [N]`: print the first N records (true: the default N), commit nothing. */
+  preview?: number | true;
+  /** Singer messages on stdout instead of each stream's output (cli/singer-run.ts). */
+  singer?: boolean;
+  /** With `singer`: a Singer state file to start from instead of the state folder's. */
+  state?: string;
 }
 
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
@@ -28,6 +77,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   // `run a a` runs `a` once (a second run would wait for the first one's lock).
   const loaded = [...new Set(names)].map((n) => load(io, project, n));
   const plans = loaded.map((l) => compilePlan(l));
+  const singerState = await singerOptions(io, plans, opts);
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {
       if (!plan.streams.some((x) => x.name === s)) {
@@ -37,6 +87,10 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
         );
       }
     }
+  }
+  if (opts.preview !== undefined) {
+    const n = opts.preview === true ? PREVIEW_DEFAULT : opts.preview;
+    return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
   // One run of a pipeline at a time: every lock is taken before anything is sent.
   const runIds = plans.map(() => newRunId());
@@ -58,7 +112,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     throw err;
   }
   try {
-    return await runLocked(io, plans, loaded, runIds, locks, opts);
+    return await runLocked(io, plans, loaded, runIds, locks, opts, singerState);
   } finally {
     await Promise.all(locks.map((l) => l.release()));
   }
@@ -76,6 +130,7 @@ async function runLocked(
   runIds: string[],
   locks: RunLock[],
   opts: RunCommandOptions,
+  singerState: SingerState | null,
 ): Promise<number> {
   let code: number = EXIT.ok;
   const summaries: Record<string, unknown>[] = [];
@@ -86,7 +141,20 @@ async function runLocked(
         `${plan.pipeline}: removed what an interrupted run left: ${locks[i].removed.join(", ")}\n`,
       );
     }
+    const { runs, guard } = await guardFromHistory(plan, opts.commitPartial ?? false);
+    // Singer messages on stdout start from the saved bookmarks; `--singer` never writes the state file.
+    let stateStore: StateStore | undefined;
+    const singer = writesSinger(plan);
+    const singerOut = writesSingerToStdout(plan) ? io.stdout : null;
+    if (singer) {
+      stateStore = opts.singer
+        ? new MemoryStateStore(plan.dirs.state, plan.pipeline, singerState?.state)
+        : new StateStore(plan.dirs.state, plan.pipeline);
+      startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
+    }
     const run = startPipelineRun(plan, loaded[i].redactor, {
+      guard,
+      stateStore,
       runId: runIds[i],
       streams: opts.stream,
       limit: opts.limit ?? null,
@@ -97,12 +165,16 @@ async function runLocked(
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
     const result = await run.done;
     await view.stop();
+    if (singer) endSingerOutput(singerOut);
     const interrupted = isInterrupted(io);
     const report = buildReport(plan, result, VERSION, interrupted);
+    const history = await recordRun(plan, result).catch(() => [...runs, historyEntry(result)]);
+    await addHistoryView(report, plan, history);
     let reportLine = "";
     try {
       const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded[i].redactor);
       reportLine = `  report: ${path.relative(io.cwd, written.html) || written.html}`;
+      await pruneReports(path.dirname(written.html), keepRuns(plan));
     } catch (err) {
       reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
     }

@@ -25,6 +25,7 @@ export const paginatorCompilers: Compilers = {
     limit: p.limit ?? DEFAULTS.paginateOffset.limit,
     start: p.start ?? DEFAULTS.paginateOffset.start,
     total: p.total ?? null,
+    in: p.in ?? DEFAULTS.paginateOffset.in,
   }),
   page: (p) => ({
     type: "page",
@@ -33,6 +34,7 @@ export const paginatorCompilers: Compilers = {
     sizeParam: p.size_param ?? null,
     size: p.size ?? null,
     totalPages: p.total_pages ?? null,
+    in: p.in ?? DEFAULTS.paginatePage.in,
   }),
   link_header: (p) => ({ type: "link_header", rel: p.rel ?? DEFAULTS.paginateLinkHeader.rel }),
   next_url: (p) => ({ type: "next_url", next: p.next, hasMore: p.has_more ?? null, done: p.done ?? null }),

@@ -2,13 +2,14 @@ import { DEFAULTS } from "../config/defaults.gen.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Stream } from "../config/pipeline-types.gen.js";
 import { escapeTemplate } from "../config/templates.js";
-import { compileJsonPath } from "../lang/jsonpath.js";
 import { parseDuration } from "../shared/units.js";
 import { joinUrl } from "../shared/url.js";
 import { compileAuth } from "./compile-auth.js";
 import { compileOutput, compileValidation } from "./compile-output.js";
 import { compilePaginator } from "./compile-paginator.js";
+import { compileExclude, compileFields, compileResponse, compileRules } from "./compile-records.js";
 import { compileParams, compileSource, mergeHeaders } from "./compile-source.js";
+import { compileListsAndWindows } from "./compile-windows.js";
 import type { ExecutionPlan, ParamsPlan, SourcePlan, StreamPlan } from "./plan.js";
 
 /** Config → ExecutionPlan. Pure: no network, no file writes. */
@@ -32,6 +33,7 @@ export function compilePlan(loaded: LoadedPipeline): ExecutionPlan {
     auth: compileAuth(cfg.source.auth),
     streams,
     validation: compileValidation(cfg.validation),
+    keepReports: cfg.reports?.keep ?? DEFAULTS.reports.keep,
     dirs: {
       root: project.root,
       out: project.outDir,
@@ -49,7 +51,9 @@ function compileStream(
   loaded: LoadedPipeline,
   ctx: { pipeline: string; root: string; outDir: string },
 ): StreamPlan {
-  const templated = s.parent !== undefined;
+  // Parent and window values are filled per partition / window: the request keeps its templates.
+  const templated = s.parent !== undefined || s.windows !== undefined;
+  const path = s.path ?? "";
   const flatten =
     s.flatten === true
       ? { separator: DEFAULTS.stream_flatten.separator }
@@ -64,7 +68,7 @@ function compileStream(
       method: s.method ?? DEFAULTS.stream.method,
       // A child stream's path is joined too (its `${parent.…}` templates are filled per parent
       // record); only a path that starts with a template can turn out absolute, so it waits.
-      url: templated && s.path.startsWith("${") ? s.path : joinUrl(source.baseUrl, s.path),
+      url: templated && path.startsWith("${") ? path : joinUrl(source.baseUrl, path),
       // In a child stream's request, the source's values are literals: escape their `${`.
       params: { ...(templated ? escapeParams(source.params) : source.params), ...compileParams(s.params) },
       headers: mergeHeaders(templated ? escapeValues(source.headers) : source.headers, s.headers),
@@ -74,13 +78,11 @@ function compileStream(
     paginator: compilePaginator(s.paginate),
     records: s.records ?? DEFAULTS.stream.records,
     errorPath: s.error_path ?? null,
-    fields: s.fields
-      ? Object.entries(s.fields).map(([field, path]) => ({
-          name: field,
-          path,
-          multi: compileJsonPath(path).multi,
-        }))
-      : null,
+    onResponse: compileRules(name, s, loaded.config.source),
+    response: compileResponse(s.response),
+    fields: compileFields(s.fields),
+    exclude: compileExclude(s.exclude),
+    filter: s.filter ?? null,
     flatten,
     includeParent: s.include_parent
       ? Object.entries(s.include_parent).map(([field, from]) => ({
@@ -102,6 +104,7 @@ function compileStream(
       : null,
     onPartitionError: s.on_partition_error ?? DEFAULTS.stream.on_partition_error,
     output: compileOutput(loaded.config.output, { ...ctx, stream: name }),
+    ...compileListsAndWindows(s),
   };
 }
 

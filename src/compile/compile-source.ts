@@ -17,6 +17,7 @@ export function compileSource(source: Source): SourcePlan {
     concurrency: source.concurrency ?? DEFAULTS.source.concurrency,
     allowedOrigins: (source.allowed_hosts ?? []).map(toOrigin),
     maxResponseBytes: parseSize(source.max_response_size ?? DEFAULTS.source.max_response_size),
+    maxStreamedBytes: source.max_response_size === undefined ? null : parseSize(source.max_response_size),
   };
 }
 

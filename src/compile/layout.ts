@@ -6,6 +6,7 @@ import type { StreamPlan } from "./plan.js";
  * `<output dir>/<db name>.<stream>.invalid.jsonl` so pipelines sharing a folder do not collide.
  */
 export function quarantineFile(stream: StreamPlan): string {
+  if (stream.output.quarantine) return stream.output.quarantine;
   const dir = path.dirname(stream.output.path);
   if (stream.output.format === "sqlite") {
     const base = path.basename(stream.output.path).replace(/\.[^.]+$/, "");

@@ -100,7 +100,7 @@ export function formatPlan(plan: ExecutionPlan): string {
         `  on failure  ${s.onPartitionError === "skip" ? "skip that parent's partition" : "fail the stream"}`,
       );
     lines.push(
-      `  output      ${s.output.format} ${rel(s.output.path)} (${describeMode(s)}${s.output.csv?.escapeFormulas ? ", formulas escaped" : ""})`,
+      `  output      ${s.output.format} ${s.output.where ?? (s.output.singer?.stdout ? "standard output" : rel(s.output.path))} (${describeMode(s)}${s.output.csv?.escapeFormulas ? ", formulas escaped" : ""})`,
     );
   }
   return lines.join("\n");

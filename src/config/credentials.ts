@@ -1,4 +1,4 @@
-import { basicCredential, SENSITIVE_HEADERS } from "../shared/secrets.js";
+import { basicCredential, databaseUrlSecrets, SENSITIVE_HEADERS } from "../shared/secrets.js";
 import { isMap } from "./plain-values.js";
 
 /** Auth keys that name or configure a credential rather than hold one. */
@@ -32,6 +32,8 @@ export function credentialValues(cfg: unknown, out: Set<string>, literalOnly: bo
     if (a.type === "oauth2" && keep(a.client_id) && keep(a.client_secret))
       out.add(basicCredential(a.client_id, a.client_secret));
   }
+  const output = isMap(cfg) && isMap(cfg.output) ? cfg.output : {};
+  if (keep(output.url)) for (const v of databaseUrlSecrets(output.url)) out.add(v);
   const streams =
     isMap(cfg) && cfg.streams && typeof cfg.streams === "object" ? Object.values(cfg.streams) : [];
   const maps = [source.headers, ...streams.map((s) => (isMap(s) ? s.headers : undefined))];

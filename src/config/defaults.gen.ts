@@ -1,4 +1,5 @@
 // Generated from schemas/pipeline.schema.json by scripts/gen-types.mjs. Do not edit.
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: some defaults are templates (`table`)
 
 /** The `default` of every setting that has one in the format, by schema definition. */
 export const DEFAULTS = {
@@ -30,6 +31,7 @@ export const DEFAULTS = {
     refresh_before: "60s",
   },
   stream: {
+    write: true,
     method: "GET",
     records: "$",
     flatten: false,
@@ -37,6 +39,10 @@ export const DEFAULTS = {
   },
   stream_flatten: {
     separator: "_",
+  },
+  response: {
+    format: "json",
+    compression: "auto",
   },
   paginateCommon: {
     max_empty_pages: 3,
@@ -51,13 +57,20 @@ export const DEFAULTS = {
     limit_param: "limit",
     limit: 100,
     start: 0,
+    in: "query",
   },
   paginatePage: {
     page_param: "page",
     start: 1,
+    in: "query",
   },
   paginateLinkHeader: {
     rel: "next",
+  },
+  windows: {
+    end: "now",
+    format: "iso8601",
+    lookback: "0",
   },
   incremental: {
     in: "query",
@@ -65,6 +78,15 @@ export const DEFAULTS = {
   output: {
     format: "jsonl",
     mode: "replace",
+    allow_empty: false,
+    max_volume_drop: 0.9,
+    schema: "public",
+    table: "${stream}",
+    metadata_columns: true,
+    nested: "json",
+  },
+  reports: {
+    keep: 30,
   },
   validation: {
     invalid_records: "skip",

@@ -4,15 +4,20 @@
  * How requests authenticate. Every auth field is a secret.
  */
 export type Auth = AuthNone | AuthBearer | AuthBasic | AuthApiKey | AuthOAuth2;
+export type StatusCondition = number | string;
+/**
+ * Response rules for every stream (a stream's own rules are checked first). The first rule whose conditions all hold decides; none holding means the built-in behaviour.
+ */
+export type OnResponse = ResponseRule[];
+/**
+ * Response rules of this stream, checked before `source.on_response`; `error_path` is this list's last rule.
+ */
+export type OnResponse1 = ResponseRule[];
 /**
  * How the next page is requested and when to stop.
  */
 export type Paginate =
   PaginateNone | PaginateCursor | PaginateOffset | PaginatePage | PaginateLinkHeader | PaginateNextUrl;
-/**
- * A JSONPath in jsonpath-plus syntax, starting with `$` (e.g. `$.data`, `$.paging.next.after`, `$['@odata.nextLink']`, `$.items[?(@.active)]`). Filters run in the library's safe evaluator, never native eval.
- */
-export type Jsonpath = string;
 
 /**
  * A `pipelines` pipeline file, format version 1. One REST API pull: where to fetch, how to authenticate and paginate, which records to keep, how to validate and where to write them.
@@ -35,6 +40,7 @@ export interface PipelineFile {
   };
   output?: Output;
   validation?: Validation;
+  reports?: Reports;
 }
 /**
  * The API: base URL, shared headers and params, auth, timeouts, retries, rate budget and concurrency.
@@ -70,6 +76,7 @@ export interface Source {
    * Larger response bodies fail the request.
    */
   max_response_size?: string | number;
+  on_response?: OnResponse;
 }
 /**
  * Query parameters. Values are strings, numbers or booleans; a list repeats the parameter. Bracketed names such as `page[size]` are sent as written (percent-encoded).
@@ -188,13 +195,57 @@ export interface RateLimit {
   reset_header?: string;
 }
 /**
- * One endpoint pulled page by page. Each record goes: select (`records`) → `fields` → `flatten` → `include_parent` → validate against `schema` → write.
+ * When all its conditions hold, `action` decides what the response means.
+ */
+export interface ResponseRule {
+  /**
+   * A status code, a list of codes, or a class `2xx` … `5xx`.
+   */
+  status?: number | string | [StatusCondition, ...StatusCondition[]];
+  /**
+   * Holds when this JSONPath over the JSON body matches something other than null, false, "", [] or {} (with `equals`: when its first match equals that value).
+   */
+  match?: string;
+  /**
+   * With `match`: the value its first match must equal.
+   */
+  equals?: {
+    [k: string]: unknown;
+  };
+  /**
+   * Holds when the raw body contains this text.
+   */
+  body_contains?: string;
+  /**
+   * `ignore`: an empty last page; `retry`: retried within `retry.max_attempts`; `fail`: the stream fails; `refresh_auth`: a fresh token, then one more try.
+   */
+  action: "retry" | "fail" | "ignore" | "refresh_auth";
+  /**
+   * Shown with the error, or with the count of retries or ignored responses.
+   */
+  message?: string;
+  /**
+   * With `action: retry`: the delay before the retry (overrides `Retry-After`).
+   */
+  wait?: string | number;
+}
+/**
+ * One endpoint pulled page by page. Each record goes: select (`records`) → `fields` → `exclude` → `flatten` → `include_parent` → `filter` → validate against `schema` → write.
  */
 export interface Stream {
   /**
+   * The stream's records, listed here instead of requested (no request is sent): a list of maps (each a record as it is) or scalars (each `{ value: <scalar> }`), or a string that is one `${env.…}` template, split on commas. Replaces `path`; only `fields`, `schema`, `primary_key`, `write`, `flatten` may stand beside it.
+   */
+  values?: ({} | string | number | boolean)[] | string;
+  /**
+   * `false`: the records are validated, counted, reported and drive child streams, but are not written (no file, table or message).
+   */
+  write?: boolean;
+  windows?: Windows;
+  /**
    * Joined to `source.base_url`; an absolute URL is used as is. May use `${parent.…}`.
    */
-  path: string;
+  path?: string;
   method?: "GET" | "POST";
   params?: ParamMap;
   /**
@@ -217,13 +268,23 @@ export interface Stream {
    * JSONPath; on a 2xx response, a non-empty match makes the response an error with that value as its message.
    */
   error_path?: string;
+  on_response?: OnResponse1;
+  response?: Response;
   paginate?: Paginate;
   /**
-   * Map of output field → JSONPath into the record. A path that can match several values (wildcard, slice, filter, `..`) gives an array; any other path gives its value, or null.
+   * Map of output field → JSONPath into the record, `{ path, type, from, default }` (a typed field) or `{ value }` (a constant or template). A path that can match several values (wildcard, slice, filter, `..`) gives an array; any other path gives its value, or null.
    */
   fields?: {
-    [k: string]: Jsonpath;
+    [k: string]: string | FieldSpec;
   };
+  /**
+   * Dotted paths removed from each record after `fields` (to drop a few large fields).
+   */
+  exclude?: string[];
+  /**
+   * A JSONPath filter expression on the record as written (`@.type != 'bot' && @.amount > 0`), run in the safe evaluator: records for which it is false are dropped before validation and counted as filtered.
+   */
+  filter?: string;
   /**
    * `true` or `{ separator: "_" }`: nested objects become `a_b` fields (after `fields`).
    */
@@ -250,6 +311,54 @@ export interface Stream {
    * For a child stream: when the request for one parent fails after retries (a 404 for a deleted parent, say), `fail` fails the stream, `skip` records the failure with the parent key in the report and goes on.
    */
   on_partition_error?: "fail" | "skip";
+}
+/**
+ * Cut the stream's range into consecutive date windows of `step`, each fetched by its own request sequence (`${window.start}` inclusive, `${window.end}` exclusive, `${window.last}` inclusive).
+ */
+export interface Windows {
+  /**
+   * Window length.
+   */
+  step: string | number;
+  /**
+   * Where the first run starts: a date, a date-time, or a duration meaning that long before now (`90d`).
+   */
+  start: string;
+  /**
+   * `now` (fixed when the run starts), a date or a date-time.
+   */
+  end?: string;
+  /**
+   * How window bounds are written.
+   */
+  format?: "iso8601" | "date" | "epoch" | "epoch_ms";
+  /**
+   * A later run starts this long before where the last one ended.
+   */
+  lookback?: string | number;
+}
+/**
+ * How response bodies are read: `json` (one document), `jsonl` (a record per line) or `csv` (a record per row); `jsonl` and `csv` are processed as they arrive.
+ */
+export interface Response {
+  /**
+   * `jsonl` and `csv` bodies are processed as they arrive (flat memory); `records` is not used with them.
+   */
+  format?: "json" | "jsonl" | "csv";
+  csv?: {
+    /**
+     * The cell separator (one character).
+     */
+    delimiter?: string;
+    /**
+     * The first row names the fields; `false` names them `c1`, `c2`, …
+     */
+    header?: boolean;
+  };
+  /**
+   * `auto` follows `Content-Encoding`; `gzip` reads a gzip file whatever the headers say; `none` reads the body as sent.
+   */
+  compression?: "auto" | "gzip" | "none";
 }
 export interface PaginateNone {
   /**
@@ -287,7 +396,7 @@ export interface PaginateCursor {
    */
   param?: string;
   /**
-   * `body` sets a top-level JSON field.
+   * `body` sets a JSON body field; a dotted `param` (`variables.after`) is a nested field, created where missing.
    */
   in?: "query" | "body" | "header";
   /**
@@ -325,6 +434,10 @@ export interface PaginateOffset {
    */
   total?: string;
   /**
+   * `body` (with `method: POST`) sets the values in the JSON body; a dotted name is a nested field.
+   */
+  in?: "query" | "body";
+  /**
    * Stop after this many pages.
    */
   max_pages?: number;
@@ -350,6 +463,10 @@ export interface PaginatePage {
    * JSONPath to the number of pages; stops past it (when given).
    */
   total_pages?: string;
+  /**
+   * `body` (with `method: POST`) sets the values in the JSON body; a dotted name is a nested field.
+   */
+  in?: "query" | "body";
   /**
    * Stop after this many pages.
    */
@@ -413,6 +530,35 @@ export interface PaginateNextUrl {
   stop_on_empty_page?: boolean;
 }
 /**
+ * A typed field `{ path, type, from, default }`, or a computed one `{ value }`.
+ */
+export interface FieldSpec {
+  /**
+   * JSONPath into the record.
+   */
+  path?: string;
+  /**
+   * Converts the value: `"42"` → 42, `"4.50"` → 4.5, `"true"` → true, numbers → their JSON text, a date-time → `YYYY-MM-DDTHH:MM:SSZ` in UTC. A value that does not convert makes the record invalid.
+   */
+  type?: "string" | "integer" | "number" | "boolean" | "date-time";
+  /**
+   * With `type: date-time`: the value is a number (or numeric string) of seconds (`epoch`) or milliseconds (`epoch_ms`) since 1970.
+   */
+  from?: "epoch" | "epoch_ms";
+  /**
+   * The value written when the value is missing, `null` or `""`.
+   */
+  default?: {
+    [k: string]: unknown;
+  };
+  /**
+   * A constant, or a string with templates: `${env.X}`, `${parent.x}`, `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`.
+   */
+  value?: {
+    [k: string]: unknown;
+  };
+}
+/**
  * Only fetch what changed since the last successful run.
  */
 export interface Incremental {
@@ -444,15 +590,43 @@ export interface StringMap {
  * Where and how records are written.
  */
 export interface Output {
-  format?: "jsonl" | "json" | "csv" | "sqlite";
+  format?: "jsonl" | "json" | "csv" | "sqlite" | "postgres" | "duckdb" | "parquet" | "singer";
   /**
-   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite.
+   * File path, relative to the project root; `${stream}` and `${pipeline}` are filled in. Default `out/${pipeline}/${stream}.<format>`, or `out/${pipeline}.db` for sqlite, `out/${pipeline}.duckdb` for duckdb (one file for all streams). Not used by postgres; singer writes to standard output without it.
    */
   path?: string;
   /**
    * `merge` upserts by `primary_key`.
    */
   mode?: "replace" | "append" | "merge";
+  /**
+   * Let a `replace` run that wrote no record replace an output that has records. Off by default: such a run does not commit, keeps its (empty) output beside as `<name>.preview.<ext>` and exits 3 (as `--commit-partial` does for one run).
+   */
+  allow_empty?: boolean;
+  /**
+   * A `replace` run that writes fewer records than the last successful run by more than this share (0.9: a drop of more than 90%) does not commit: it keeps its output beside as `<name>.preview.<ext>` and exits 3. 1 turns the check off.
+   */
+  max_volume_drop?: number;
+  /**
+   * postgres: the server's connection URL, `postgres://user:password@host:5432/db?sslmode=require` (a secret: write `${env.DATABASE_URL}`). Required for postgres.
+   */
+  url?: string;
+  /**
+   * postgres: the database schema the tables are created in.
+   */
+  schema?: string;
+  /**
+   * postgres and duckdb: the table a stream is written to; `${stream}` and `${pipeline}` are filled in.
+   */
+  table?: string;
+  /**
+   * postgres, duckdb and parquet: add the columns `_run_id` and `_loaded_at` to every row (a merged row carries the run that last wrote it).
+   */
+  metadata_columns?: boolean;
+  /**
+   * postgres and duckdb: arrays of objects stored as JSON in their row, or (`tables`) as child tables `<table>__<field>` carrying the parent's primary key and `_index` (needs `primary_key`).
+   */
+  nested?: "json" | "tables";
   /**
    * Settings of the csv format.
    */
@@ -479,4 +653,13 @@ export interface Validation {
    * Fields not in the schema and type changes: report them, fail the stream (exit 3), or ignore them.
    */
   drift?: "warn" | "fail" | "ignore";
+}
+/**
+ * The run reports in `reports/<pipeline>/`.
+ */
+export interface Reports {
+  /**
+   * How many runs' reports are kept per pipeline; older `<run-id>.json` and `.html` files are removed after each run (`latest.*` always stays). The run history in the state folder keeps the same number of runs.
+   */
+  keep?: number;
 }

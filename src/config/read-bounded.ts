@@ -20,8 +20,8 @@ export const MAX_BYTES = {
   dotenv: MiB,
   /** JSON Schemas of API objects run to hundreds of KiB at most; JSON.parse is linear. */
   recordSchema: 4 * MiB,
-  /** Cursors and a refresh token: a few KiB. */
-  state: 4 * MiB,
+  /** Cursors and a refresh token: a few KiB; 100,000 partitions' positions: about 5 MiB. */
+  state: 64 * MiB,
   lock: 4 * KiB,
 } as const;
 

@@ -2,6 +2,7 @@ import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { firstBytes, RunError, TransportError } from "../shared/errors.js";
 import { Pool } from "../vendor/http-libs.js";
+import { gunzipBuffer, isGzip, streamBody } from "./streamed-body.js";
 
 export interface HttpRequest {
   method: "GET" | "POST";
@@ -9,6 +10,14 @@ export interface HttpRequest {
   url: string;
   headers: Record<string, string>;
   body?: string;
+  /** `response.compression` (absent: `auto`, follow Content-Encoding). */
+  compression?: "auto" | "gzip" | "none";
+  /**
+   * A jsonl or csv body: a 2xx answer comes back with `stream` (the decoded body as it arrives)
+   * instead of `body`; `maxBytes` caps it when `max_response_size` was set. Other answers are
+   * buffered as usual (rules and error messages read them).
+   */
+  streamed?: { maxBytes: number | null };
 }
 
 export interface HttpResponse {
@@ -17,15 +26,19 @@ export interface HttpResponse {
   headers: Record<string, string>;
   body: Buffer;
   url: string;
-  /** Time to the last body byte, ms. */
+  /** Time to the last body byte, ms (to the headers for a streamed body). */
   elapsedMs: number;
+  /** A streamed body (HttpRequest.streamed), decompressed: read it once, to the end or until it throws. */
+  stream?: AsyncIterable<Buffer>;
+  /** An `on_response` rule answered `ignore`: the response is an empty last page. */
+  ignored?: { at: string; message: string | null };
 }
 
 const decompressors: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>> = {
   gzip: promisify(zlib.gunzip),
   "x-gzip": promisify(zlib.gunzip),
   deflate: promisify(zlib.inflate),
-  br: promisify(zlib.brotliDecompress) as any,
+  br: promisify(zlib.brotliDecompress) as (b: Buffer, o: zlib.ZlibOptions) => Promise<Buffer>,
 };
 
 /**
@@ -78,6 +91,7 @@ export class HttpClient {
     if (req.body !== undefined && !headers["content-type"]) headers["content-type"] = "application/json";
     // Once the status line and headers are in, a closed connection means a truncated body.
     let gotHeaders = false;
+    let handedOff = false;
     try {
       const res = await this.pool(url.origin).request({
         path: url.pathname + url.search,
@@ -90,6 +104,17 @@ export class HttpClient {
       const resHeaders: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) {
         if (v !== undefined) resHeaders[k.toLowerCase()] = Array.isArray(v) ? v.join(", ") : String(v);
+      }
+      if (req.streamed && res.statusCode >= 200 && res.statusCode < 300) {
+        // The body is read as it arrives: the whole-request timeout ends here; undici's body
+        // timeout (the same length) still fails a body that stops moving.
+        clearTimeout(timer);
+        handedOff = true;
+        return streamedResponse(req, res, resHeaders, started, {
+          cleanup: () => signal?.removeEventListener("abort", onOuterAbort),
+          fail: (err) => classify(err, deadline.signal.reason, this.opts.timeoutMs, true),
+          maxBytes: req.streamed.maxBytes,
+        });
       }
       const declared = Number(resHeaders["content-length"]);
       if (Number.isFinite(declared) && declared > this.opts.maxResponseBytes) {
@@ -108,7 +133,7 @@ export class HttpClient {
       }
       let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
       const encoding = resHeaders["content-encoding"]?.trim().toLowerCase();
-      if (encoding && encoding !== "identity" && decompressors[encoding]) {
+      if (req.compression !== "none" && encoding && encoding !== "identity" && decompressors[encoding]) {
         try {
           body = await decompressors[encoding](body, { maxOutputLength: this.opts.maxResponseBytes });
         } catch (err) {
@@ -120,6 +145,8 @@ export class HttpClient {
           );
         }
       }
+      if (req.compression === "gzip" && isGzip(body))
+        body = await gunzipBuffer(body, this.opts.maxResponseBytes, res.statusCode);
       return {
         status: res.statusCode,
         headers: resHeaders,
@@ -130,8 +157,10 @@ export class HttpClient {
     } catch (err) {
       throw classify(err, deadline.signal.reason, this.opts.timeoutMs, gotHeaders);
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onOuterAbort);
+      if (!handedOff) {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onOuterAbort);
+      }
     }
   }
 
@@ -142,6 +171,23 @@ export class HttpClient {
 }
 
 class TimeoutMarker extends Error {}
+
+function streamedResponse(
+  req: HttpRequest,
+  res: { statusCode: number; body: Parameters<typeof streamBody>[0] },
+  headers: Record<string, string>,
+  started: number,
+  ctx: Parameters<typeof streamBody>[3],
+): HttpResponse {
+  return {
+    status: res.statusCode,
+    headers,
+    body: Buffer.alloc(0),
+    url: req.url,
+    elapsedMs: performance.now() - started,
+    stream: streamBody(res.body, headers, req, ctx),
+  };
+}
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};

@@ -2,6 +2,7 @@ import { STATUS_CODES } from "node:http";
 import type { SourcePlan } from "../compile/plan.js";
 import { cut, quote, RunError, TransportError, URL_CHARS } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
+import { stringifyJson } from "../shared/json-text.js";
 import { MASK, type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
 import { sleep } from "../shared/sleep.js";
 import { formatDuration } from "../shared/units.js";
@@ -10,6 +11,7 @@ import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { checkMove } from "./origin-policy.js";
 import { parseRemaining, parseReset, type RateBudget } from "./rate-budget.js";
 import { type RequestStats, requestWarnings } from "./request-stats.js";
+import { describeMatch, type ResponseRules, type RuleDecision } from "./response-rules.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import type { Semaphore } from "./semaphore.js";
 
@@ -34,6 +36,11 @@ export class RequestExecutor {
   private readonly policy: RetryPolicy;
   constructor(private readonly deps: ExecutorDeps) {
     this.policy = deps.policy;
+  }
+
+  /** `max_response_size` for streamed bodies: only when the file or the project defaults set it. */
+  get streamedLimit(): number | null {
+    return this.deps.source.maxStreamedBytes ?? null;
   }
 
   get redactor(): Redactor {
@@ -69,10 +76,15 @@ export class RequestExecutor {
    * them, and to any other origin not at all (an error names it). 303, and 301/302 after a POST,
    * continue with a GET, as browsers and fetch() do.
    */
-  async fetch(request: HttpRequest, stats: RequestStats, cancel?: AbortSignal): Promise<HttpResponse> {
+  async fetch(
+    request: HttpRequest,
+    stats: RequestStats,
+    cancel?: AbortSignal,
+    how: FetchHow = {},
+  ): Promise<HttpResponse> {
     let current = request;
     for (let hops = 0; ; hops++) {
-      const r = await this.fetchOnce(current, stats, cancel);
+      const r = await this.fetchOnce(current, stats, cancel, how);
       if (!REDIRECTS.has(r.status)) return r;
       const location = r.headers.location;
       let next: URL;
@@ -116,84 +128,46 @@ export class RequestExecutor {
   private async fetchOnce(
     request: HttpRequest,
     stats: RequestStats,
-    cancel?: AbortSignal,
+    cancel: AbortSignal | undefined,
+    how: FetchHow,
   ): Promise<HttpResponse> {
-    const { source, client, auth, budget, slots } = this.deps;
+    const { source, auth } = this.deps;
     const signal = this.deps.signal;
-    /** For waits only (slot, budget, backoff): cancelling ends them at once. */
-    const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
-    const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
-    const pause = async (ms: number) => {
-      try {
-        await sleep(ms, waitSignal);
-      } catch {
-        throw signal?.aborted ? new RunError("aborted", "the run was interrupted") : withdrawn();
-      }
-    };
+    const waits = this.waits(cancel);
     const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : this.stripCredentials(request);
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      // A connection slot first, then the budget: the budget's stamp is then taken right before
-      // the request goes out, not while it waits for a slot.
-      if (cancel?.aborted) throw withdrawn();
-      const release = await slots.acquire();
-      let res: HttpResponse | null = null;
-      let failure: TransportError | null = null;
-      let sent: HttpRequest = base;
-      let ticket: { done: () => void } | null = null;
-      try {
-        if (cancel?.aborted) throw withdrawn();
-        const { waited, done } = await budget.begin(waitSignal);
-        ticket = { done };
-        if (waited > 0) {
-          stats.rateLimitWaits.count++;
-          stats.rateLimitWaits.ms += waited;
-        }
-        const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
-        if (cancel?.aborted) throw withdrawn();
-        sent = req;
-        stats.requests++;
-        res = await client.send(req, signal);
-      } catch (err) {
-        if (err instanceof TransportError) failure = err;
-        else if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
-        else if (cancel?.aborted) throw withdrawn();
-        else throw err;
-      } finally {
-        ticket?.done();
-        release();
-      }
-      if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+      const tried = await this.attempt(base, sameOrigin, stats, waits, cancel);
+      const { res, sent } = tried;
+      let failure = tried.failure;
+      if (signal?.aborted) throw interrupted();
       if (cancel?.aborted && !(res && res.status >= 200 && res.status < 300)) throw withdrawn();
+
+      let rule: RuleStep | null = null;
+      if (res) this.observeBudget(res, stats);
+      if (res && !failure && !(REDIRECTS.has(res.status) && res.headers.location)) {
+        rule = this.applyRule(request, res, how, stats, attempt, refreshed);
+        if (rule.kind === "done") {
+          failure = await consumeBody(res, how);
+          if (!failure) return res;
+        }
+      }
 
       if (failure) {
         const step = policy.afterFailure(failure, attempt);
-        if (!step.retry) {
-          if (step.reason === "not_retryable") {
-            throw new RunError(
-              failure.kind === "too_large" ? "too_large" : "aborted",
-              `${this.describe(request)}: ${quote(failure.message, this.redactor)}`,
-            );
-          }
-          throw new RunError(
-            "transport",
-            `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${quote(failure.message, this.redactor)}`,
-            { attempts: attempt, cause: failure.kind },
-          );
-        }
+        if (!step.retry) throw this.failureError(request, failure, attempt, step.reason);
         count(stats, step.cause);
-        await pause(step.delayMs);
+        await waits.pause(step.delayMs);
         continue;
       }
 
       const r = res!;
-      this.observeBudget(r, stats);
-      if (r.status >= 200 && r.status < 300) return r;
       if (REDIRECTS.has(r.status) && r.headers.location) return r; // fetch() follows it
 
-      if (r.status === 401 && sameOrigin && !refreshed) {
+      const refresh = rule?.kind === "refresh" || (rule?.kind === "builtin" && r.status === 401);
+      if (refresh && sameOrigin && !refreshed) {
         refreshed = true;
         if (await auth.refresh(signal, sent, stats)) {
           count(stats, "token_refresh");
@@ -201,8 +175,12 @@ export class RequestExecutor {
           continue;
         }
       }
+      if (rule?.kind === "refresh") throw this.ruleError(request, r, rule.decision, attempt);
 
-      const step = policy.afterStatus(r, attempt);
+      const step =
+        rule?.kind === "retry"
+          ? policy.afterRule(r, attempt, rule.decision.rule.waitMs)
+          : policy.afterStatus(r, attempt);
       if (!step.retry) {
         if (step.reason === "wait_too_long") {
           throw new RunError(
@@ -211,15 +189,152 @@ export class RequestExecutor {
             { status: r.status, waitMs: step.waitMs },
           );
         }
-        throw this.httpError(request, r, attempt);
+        throw rule?.kind === "retry"
+          ? this.ruleError(request, r, rule.decision, attempt)
+          : this.httpError(request, r, attempt);
       }
-      count(stats, step.cause);
+      count(stats, rule?.kind === "retry" ? `on_response_${r.status}` : step.cause);
       if (step.rateLimited) {
         stats.rateLimitWaits.count++;
         stats.rateLimitWaits.ms += step.delayMs;
       }
-      await pause(step.delayMs);
+      await waits.pause(step.delayMs);
     }
+  }
+
+  /**
+   * The signal for waits (slot, budget, backoff): the run's, and `cancel` (a page no longer
+   * needed) which ends them at once; `pause` is a backoff that ends with the right error.
+   */
+  private waits(cancel?: AbortSignal): Waits {
+    const signal = this.deps.signal;
+    const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
+    const pause = async (ms: number) => {
+      try {
+        await sleep(ms, waitSignal);
+      } catch {
+        throw signal?.aborted ? interrupted() : withdrawn();
+      }
+    };
+    return { signal: waitSignal, pause };
+  }
+
+  /**
+   * One attempt: a connection slot first, then the budget (its stamp is then taken right before
+   * the request goes out, not while it waits for a slot), credentials, the request. A transport
+   * failure is returned, to be retried or not by the caller.
+   */
+  private async attempt(
+    base: HttpRequest,
+    sameOrigin: boolean,
+    stats: RequestStats,
+    waits: Waits,
+    cancel?: AbortSignal,
+  ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
+    const { client, auth, budget, slots } = this.deps;
+    const signal = this.deps.signal;
+    if (cancel?.aborted) throw withdrawn();
+    const release = await slots.acquire();
+    let sent: HttpRequest = base;
+    let ticket: { done: () => void } | null = null;
+    try {
+      if (cancel?.aborted) throw withdrawn();
+      const { waited, done } = await budget.begin(waits.signal);
+      ticket = { done };
+      if (waited > 0) {
+        stats.rateLimitWaits.count++;
+        stats.rateLimitWaits.ms += waited;
+      }
+      const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
+      if (cancel?.aborted) throw withdrawn();
+      sent = req;
+      stats.requests++;
+      return { res: await client.send(req, signal), failure: null, sent };
+    } catch (err) {
+      if (err instanceof TransportError) return { res: null, failure: err, sent };
+      if (signal?.aborted) throw interrupted();
+      if (cancel?.aborted) throw withdrawn();
+      throw err;
+    } finally {
+      ticket?.done();
+      release();
+    }
+  }
+
+  /** The error for a transport failure that is not retried (any more). */
+  private failureError(
+    request: HttpRequest,
+    failure: TransportError,
+    attempt: number,
+    reason: "not_retryable" | "attempts" | "wait_too_long",
+  ): RunError {
+    if (reason === "not_retryable") {
+      return new RunError(
+        failure.kind === "too_large" ? "too_large" : "aborted",
+        `${this.describe(request)}: ${quote(failure.message, this.redactor)}`,
+      );
+    }
+    return new RunError(
+      "transport",
+      `${this.describe(request)} failed after ${plural(attempt, "attempt")}: ${quote(failure.message, this.redactor)}`,
+      { attempts: attempt, cause: failure.kind },
+    );
+  }
+
+  /**
+   * What the stream's `on_response` rules make of a response: `done` (a success, or ignored: the
+   * response is returned), `retry`, `refresh`, or `builtin` (no rule holds: the status decides).
+   * `fail` throws here.
+   */
+  private applyRule(
+    request: HttpRequest,
+    r: HttpResponse,
+    how: FetchHow,
+    stats: RequestStats,
+    attempt: number,
+    refreshed: boolean,
+  ): RuleStep {
+    const decision = how.rules?.decide(r, r.stream !== undefined) ?? null;
+    const ok = r.status >= 200 && r.status < 300;
+    if (!decision) return ok ? { kind: "done" } : { kind: "builtin" };
+    switch (decision.rule.action) {
+      case "ignore":
+        countIgnored(stats, r.status);
+        r.stream = undefined; // not read: an empty last page
+        r.ignored = { at: decision.rule.at, message: decision.rule.message };
+        return { kind: "done" };
+      case "fail":
+        throw this.ruleError(request, r, decision, attempt);
+      case "retry":
+        return { kind: "retry", decision };
+      case "refresh_auth":
+        if (refreshed) throw this.ruleError(request, r, decision, attempt, " (after a token refresh)");
+        return { kind: "refresh", decision };
+    }
+  }
+
+  /** A rule's `fail` (or a retry or refresh that did not help): the rule, what it matched, its message. */
+  private ruleError(
+    req: HttpRequest,
+    r: HttpResponse,
+    d: RuleDecision,
+    attempts: number,
+    note = "",
+  ): RunError {
+    const mask = this.deps.redactor;
+    const matched = d.matched === undefined ? "" : describeMatch(d);
+    if (d.rule.at.endsWith(".error_path"))
+      return new RunError(
+        "api_error",
+        `${this.describe(req)} answered ${r.status} with an error at ${d.rule.match}: ${quote(typeof d.matched === "string" ? d.matched : stringifyJson(d.matched), mask)}`,
+        { status: r.status },
+      );
+    const body = r.status >= 200 && r.status < 300 ? "" : quote(r.body, mask);
+    return new RunError(
+      d.rule.action === "fail" && r.status >= 200 && r.status < 300 ? "api_error" : "http",
+      `${this.describe(req)} answered ${r.status}${matched ? ` (${quote(matched, mask, 200)})` : ""} after ${plural(attempts, "attempt")}${note}: ${d.rule.message ? `${quote(d.rule.message, mask)} ` : ""}(on_response rule ${d.rule.at}, action ${d.rule.action})${body ? `: ${body}` : ""}`,
+      { status: r.status, attempts, rule: d.rule.at },
+    );
   }
 
   /** Proactive throttling: when the API says 0 requests remain, pause the budget until reset. */
@@ -269,6 +384,51 @@ export class RequestExecutor {
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 
+/** How a stream fetches: its response rules, and how a streamed body is read. */
+export interface FetchHow {
+  rules?: ResponseRules;
+  /**
+   * Reads a streamed 2xx body (HttpRequest.streamed). A TransportError it throws (a reset or a
+   * truncated body mid-way) is retried as a new attempt, within `retry.max_attempts`.
+   */
+  consume?: (r: HttpResponse) => Promise<void>;
+}
+
+type RuleStep =
+  | { kind: "done" }
+  | { kind: "builtin" }
+  | { kind: "retry"; decision: RuleDecision }
+  | { kind: "refresh"; decision: RuleDecision };
+
+/**
+ * A streamed body is read here, inside the attempt: a transport fault while it is read (a reset,
+ * a truncated body) comes back to be retried like any other; null when it was read (or needs no reading).
+ */
+async function consumeBody(res: HttpResponse, how: FetchHow): Promise<TransportError | null> {
+  if (!res.stream || !how.consume || res.ignored) return null;
+  try {
+    await how.consume(res);
+    return null;
+  } catch (err) {
+    if (err instanceof TransportError) return err;
+    throw err;
+  }
+}
+
+function countIgnored(stats: RequestStats, status: number): void {
+  stats.ignored.count++;
+  stats.ignored.statuses[status] = (stats.ignored.statuses[status] ?? 0) + 1;
+}
+
 function count(stats: RequestStats, cause: string): void {
   stats.retries[cause] = (stats.retries[cause] ?? 0) + 1;
 }
+
+/** The waits of one request: their signal, and a backoff pause. */
+interface Waits {
+  signal: AbortSignal | undefined;
+  pause(ms: number): Promise<void>;
+}
+
+const interrupted = () => new RunError("aborted", "the run was interrupted");
+const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");

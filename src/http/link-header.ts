@@ -8,6 +8,9 @@ export interface Link {
  * RFC 8288 `Link` header: `<url>; rel="next"; title="x", <url2>; rel="last first"`. Several
  * header lines may be joined with `, `. URLs may contain commas and semicolons.
  */
+// Hand-written on purpose (compared with the npm packages): http-link-header throws on the whole
+// header at one malformed link-value and keeps rel's case, and parse-link-header returns null past
+// 2,000 characters (long cursor URLs); this one skips a bad value and keeps the good ones.
 export function parseLinkHeader(header: string | string[] | undefined): Link[] {
   if (!header) return [];
   const text = Array.isArray(header) ? header.join(", ") : header;

@@ -19,9 +19,11 @@ export class RateBudget {
   private pausedUntil = 0;
   private queue: Promise<void> = Promise.resolve();
 
+  /** `now` and `timer` are the clock and the sleep (tests pass a fake clock that `timer` moves on). */
   constructor(
     plan: RateLimitPlan | null,
     private readonly now: () => number = Date.now,
+    private readonly timer: (ms: number, signal?: AbortSignal) => Promise<void> = sleep,
   ) {
     if (!plan) return;
     const add = (rate: number | null, unitMs: number) => {
@@ -67,7 +69,7 @@ export class RateBudget {
         wait = Math.max(wait, oldest + w.ms - t);
       }
       if (wait <= 0) break;
-      await sleep(Math.ceil(wait), signal);
+      await this.timer(Math.ceil(wait), signal);
       waited += wait;
     }
     const t = this.now();

@@ -10,6 +10,8 @@ export interface RequestStats {
   movedPermanently: { count: number; first: string | null };
   /** Responses whose `rate_limit.remaining_header` was not a number (ignored), and the first value. */
   unreadableRemaining: { count: number; first: string | null };
+  /** Responses an `on_response` rule ignored (each an empty last page), by status. */
+  ignored: { count: number; statuses: Record<string, number>; partitions: boolean };
 }
 
 export function newRequestStats(): RequestStats {
@@ -19,6 +21,7 @@ export function newRequestStats(): RequestStats {
     rateLimitWaits: { count: 0, ms: 0 },
     movedPermanently: { count: 0, first: null },
     unreadableRemaining: { count: 0, first: null },
+    ignored: { count: 0, statuses: {}, partitions: false },
   };
 }
 
@@ -35,6 +38,14 @@ export function requestWarnings(stats: RequestStats, remainingHeader: string | n
   if (odd.count) {
     out.push(
       `${plural(odd.count, "response")} had a \`${remainingHeader}\` header that is not a number (${odd.first}): ignored, no wait until reset was made for ${odd.count === 1 ? "it" : "them"}`,
+    );
+  }
+  const ignored = stats.ignored;
+  if (ignored.count) {
+    const statuses = Object.keys(ignored.statuses).join(", ");
+    const what = ignored.partitions ? "partition" : "response";
+    out.push(
+      `${plural(ignored.count, what)} answered ${statuses}, ignored (on_response: each ended as an empty last page)`,
     );
   }
   return out;

@@ -79,6 +79,36 @@ export class RetryPolicy {
     return { retry: true, delayMs, cause: rateLimited ? "rate_limited" : `status_${r.status}`, rateLimited };
   }
 
+  /**
+   * After an `on_response` rule said `retry`: always retryable, within max_attempts. The rule's
+   * `wait` sets the delay (over Retry-After); a wait longer than max_delay fails at once.
+   */
+  afterRule(r: HttpResponse, attempt: number, waitMs: number | null): RetryStep {
+    if (attempt >= this.plan.maxAttempts) return { retry: false, reason: "attempts" };
+    const server = this.serverWait(r);
+    const wait =
+      waitMs !== null
+        ? { ms: waitMs, header: "wait", value: `${waitMs / 1000}s` }
+        : server && server.ms > 0
+          ? server
+          : null;
+    if (wait && wait.ms > this.plan.maxDelayMs)
+      return {
+        retry: false,
+        reason: "wait_too_long",
+        waitMs: wait.ms,
+        header: wait.header,
+        value: wait.value,
+      };
+    const rateLimited = r.status === 429 || server?.fromReset === true;
+    return {
+      retry: true,
+      delayMs: wait ? wait.ms : this.backoff(attempt),
+      cause: `on_response_${r.status}`,
+      rateLimited,
+    };
+  }
+
   /** What the server asked for: Retry-After, or a reset time when remaining is 0 (403/429). */
   serverWait(r: HttpResponse): ServerWait | null {
     const rl = this.rateLimit;

@@ -86,8 +86,9 @@ function newRecordAjv(draft: Draft): AjvInstance {
   const ajv = draft === "2020-12" ? new Ajv2020(opts) : new Ajv(opts);
   addFormats(ajv);
   // Same semantics as ajv-formats' date-time, about twice as fast (it runs for every record).
-  const full = (ajv as unknown as { formats: Record<string, { compare?: unknown }> }).formats["date-time"];
-  ajv.addFormat("date-time", { type: "string", validate: isDateTime, compare: full?.compare as any });
+  type Format = { compare?: (a: string, b: string) => number };
+  const full = (ajv as unknown as { formats: Record<string, Format> }).formats["date-time"];
+  ajv.addFormat("date-time", { type: "string", validate: isDateTime, compare: full?.compare });
   return ajv as AjvInstance;
 }
 

@@ -43,7 +43,7 @@ export function compileJsonPath(path: string): CompiledPath {
   let compiled: CompiledPath;
   if (segments) {
     const walk = (json: unknown): unknown => {
-      let cur: any = json;
+      let cur: unknown = json;
       for (const s of segments) {
         if (cur === null || typeof cur !== "object") return undefined;
         if (s.kind === "index") {
@@ -54,10 +54,10 @@ export function compileJsonPath(path: string): CompiledPath {
           }
           // On an object, jsonpath-plus reads `[0]` as the member "0".
           if (s.index < 0 || !Object.hasOwn(cur, String(s.index))) return undefined;
-          cur = cur[String(s.index)];
+          cur = (cur as Record<string, unknown>)[String(s.index)];
         } else {
           if (!Object.hasOwn(cur, s.key)) return undefined;
-          cur = cur[s.key];
+          cur = (cur as Record<string, unknown>)[s.key];
         }
       }
       return cur;
@@ -73,7 +73,7 @@ export function compileJsonPath(path: string): CompiledPath {
     };
   } else {
     const run = (json: unknown, wrap: boolean): unknown =>
-      JSONPath({ path: libraryPath, json: json as any, wrap, eval: "safe", ignoreEvalErrors: true });
+      JSONPath({ path: libraryPath, json: json as object, wrap, eval: "safe", ignoreEvalErrors: true });
     compiled = {
       source: path,
       multi,
@@ -101,95 +101,108 @@ function analyse(path: string): Analysis {
   if (typeof path !== "string" || !path.startsWith("$")) {
     throw new Error(`a JSONPath starts with \`$\` (e.g. \`$.data\`), found \`${path}\``);
   }
-  const segments: Segment[] = [];
-  const negatives: [number, number, number][] = [];
-  let simple = true;
-  let multi = false;
-  let i = 1;
-  const fail = (msg: string): never => {
-    throw new Error(`${msg} at character ${i + 1} of \`${path}\``);
-  };
-  while (i < path.length) {
-    const c = path[i];
-    if (c === ".") {
-      let recursive = false;
-      if (path[i + 1] === ".") {
-        recursive = true;
-        simple = false;
-        multi = true;
-        i += 2;
-        if (path[i] === "[") continue;
-      } else {
-        i += 1;
-      }
-      if (path[i] === "*") {
-        simple = false;
-        multi = true;
-        i++;
-        continue;
-      }
-      if (path[i] === "^" || path[i] === "~") {
-        simple = false;
-        i++;
-        continue;
-      }
-      NAME.lastIndex = i;
-      const m = NAME.exec(path);
-      if (!m) fail(recursive ? "expected a name, `*` or `[` after `..`" : "expected a name or `*` after `.`");
-      const name = m![0];
-      i += name.length;
-      if (path[i] === "(" && name.startsWith("@") === false && path.slice(i, i + 2) === "()")
-        fail("unexpected `()`");
-      segments.push({ kind: "key", key: name });
-      continue;
-    }
-    if (c === "[") {
-      const close = findBracketEnd(path, i);
-      if (close < 0) fail("unclosed `[`");
-      const inner = path.slice(i + 1, close).trim();
-      if (inner === "") fail("empty `[]`");
-      if (inner === "*") {
-        simple = false;
-        multi = true;
-      } else if (inner.startsWith("?(") || inner.startsWith("(")) {
-        if (!inner.endsWith(")")) fail("a filter or script must end with `)`");
-        const expr = inner.startsWith("?(") ? inner.slice(2, -1) : inner.slice(1, -1);
-        if (!expr.trim()) fail("empty filter expression");
-        checkScript(expr, path);
-        simple = false;
-        if (inner.startsWith("?(")) multi = true;
-      } else if (/^-?\d+$/.test(inner)) {
-        const n = Number(inner);
-        segments.push({ kind: "index", index: n });
-        if (n < 0) negatives.push([i, close, n]);
-      } else if (/^(-?\d+)?:(-?\d+)?(:-?\d+)?$/.test(inner)) {
-        simple = false;
-        multi = true;
-      } else {
-        const names = splitUnion(inner);
-        if (!names) fail(`\`[${inner}]\` is not a name, index, slice, \`*\` or filter`);
-        if (names!.length === 1 && typeof names![0] === "string") {
-          segments.push({ kind: "key", key: names![0] as string });
-        } else {
-          simple = false;
-          multi = true;
-        }
-      }
-      i = close + 1;
-      continue;
-    }
-    if (c === "^" || c === "~") {
-      simple = false;
-      i++;
-      continue;
-    }
-    fail(`unexpected \`${c}\``);
+  const st: ParseState = { path, i: 1, segments: [], negatives: [], simple: true, multi: false };
+  while (st.i < path.length) {
+    const c = path[st.i];
+    if (c === ".") readDot(st);
+    else if (c === "[") readBracket(st);
+    else if (c === "^" || c === "~") {
+      st.simple = false;
+      st.i++;
+    } else fail(st, `unexpected \`${c}\``);
   }
   let libraryPath = path;
-  for (const [open, close, n] of negatives.reverse()) {
+  for (const [open, close, n] of st.negatives.reverse()) {
     libraryPath = `${libraryPath.slice(0, open)}[${n}:${n === -1 ? "" : n + 1}]${libraryPath.slice(close + 1)}`;
   }
-  return { segments: simple ? segments : null, multi, libraryPath };
+  return { segments: st.simple ? st.segments : null, multi: st.multi, libraryPath };
+}
+
+/** Where the analysis of a path is: position, the segments so far, and what the path is. */
+interface ParseState {
+  readonly path: string;
+  i: number;
+  segments: Segment[];
+  /** `[-n]` indexes: `[` position, `]` position, n (rewritten for jsonpath-plus). */
+  negatives: [number, number, number][];
+  /** Only names and indexes so far: a direct walk can read it. */
+  simple: boolean;
+  multi: boolean;
+}
+
+function fail(st: ParseState, msg: string): never {
+  throw new Error(`${msg} at character ${st.i + 1} of \`${st.path}\``);
+}
+
+/** `.name`, `.*`, `..name`, `..*`, `..[`, `.^`, `.~` at `st.i`. */
+function readDot(st: ParseState): void {
+  const path = st.path;
+  let recursive = false;
+  if (path[st.i + 1] === ".") {
+    recursive = true;
+    st.simple = false;
+    st.multi = true;
+    st.i += 2;
+    if (path[st.i] === "[") return;
+  } else {
+    st.i += 1;
+  }
+  if (path[st.i] === "*") {
+    st.simple = false;
+    st.multi = true;
+    st.i++;
+    return;
+  }
+  if (path[st.i] === "^" || path[st.i] === "~") {
+    st.simple = false;
+    st.i++;
+    return;
+  }
+  NAME.lastIndex = st.i;
+  const m = NAME.exec(path);
+  if (!m) fail(st, recursive ? "expected a name, `*` or `[` after `..`" : "expected a name or `*` after `.`");
+  const name = m[0];
+  st.i += name.length;
+  if (path[st.i] === "(" && name.startsWith("@") === false && path.slice(st.i, st.i + 2) === "()")
+    fail(st, "unexpected `()`");
+  st.segments.push({ kind: "key", key: name });
+}
+
+/** `[...]` at `st.i`: `*`, a filter or script, an index, a slice, or quoted names. */
+function readBracket(st: ParseState): void {
+  const path = st.path;
+  const close = findBracketEnd(path, st.i);
+  if (close < 0) fail(st, "unclosed `[`");
+  const inner = path.slice(st.i + 1, close).trim();
+  if (inner === "") fail(st, "empty `[]`");
+  if (inner === "*") {
+    st.simple = false;
+    st.multi = true;
+  } else if (inner.startsWith("?(") || inner.startsWith("(")) {
+    if (!inner.endsWith(")")) fail(st, "a filter or script must end with `)`");
+    const expr = inner.startsWith("?(") ? inner.slice(2, -1) : inner.slice(1, -1);
+    if (!expr.trim()) fail(st, "empty filter expression");
+    checkScript(expr, path);
+    st.simple = false;
+    if (inner.startsWith("?(")) st.multi = true;
+  } else if (/^-?\d+$/.test(inner)) {
+    const n = Number(inner);
+    st.segments.push({ kind: "index", index: n });
+    if (n < 0) st.negatives.push([st.i, close, n]);
+  } else if (/^(-?\d+)?:(-?\d+)?(:-?\d+)?$/.test(inner)) {
+    st.simple = false;
+    st.multi = true;
+  } else {
+    const names = splitUnion(inner);
+    if (!names) fail(st, `\`[${inner}]\` is not a name, index, slice, \`*\` or filter`);
+    if (names.length === 1 && typeof names[0] === "string") {
+      st.segments.push({ kind: "key", key: names[0] });
+    } else {
+      st.simple = false;
+      st.multi = true;
+    }
+  }
+  st.i = close + 1;
 }
 
 /** Index of the `]` closing the `[` at `start`, skipping quoted strings and parentheses. */

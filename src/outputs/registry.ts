@@ -13,6 +13,12 @@ export const writers: Record<OutputPlan["format"], WriterFactory> = {
   // Loaded when used: better-sqlite3 is a native module and costs start-up time for every run.
   csv: async (output, ctx) => (await import("./csv-writer.js")).openCsvWriter(output, ctx),
   sqlite: async (output, ctx) => (await loadSqliteWriter()).openSqliteWriter(output, ctx),
+  // pg is loaded only by the pipelines that write PostgreSQL.
+  postgres: async (output, ctx) => (await import("./postgres-writer.js")).openPostgresWriter(output, ctx),
+  singer: async (output, ctx) => (await import("./singer-writer.js")).openSingerWriter(output, ctx),
+  // DuckDB (a native module too) is loaded only by runs that write it.
+  duckdb: async (output, ctx) => (await import("./duckdb-writer.js")).openDuckdbWriter(output, ctx),
+  parquet: async (output, ctx) => (await import("./parquet-writer.js")).openParquetWriter(output, ctx),
 };
 
 const MODES: readonly OutputPlan["mode"][] = ["replace", "append", "merge"];

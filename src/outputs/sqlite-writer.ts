@@ -6,7 +6,8 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
 import { requireKeyForMerge } from "./merge.js";
-import type { RecordWriter, WriterContext } from "./writer.js";
+import { STATE_TABLE } from "./table-shape.js";
+import type { CommitState, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
 /** Rows per insert transaction: each batch blocks the event loop for a few milliseconds only. */
 const BATCH = 1000;
@@ -77,6 +78,8 @@ class SqliteWriter implements RecordWriter {
   private maxRowid = 0;
   private dups = 0;
   private closed = false;
+  private readonly stream: string;
+  private readonly saved: StreamState | null;
 
   constructor(
     private readonly db: Database.Database,
@@ -89,6 +92,8 @@ class SqliteWriter implements RecordWriter {
     this.schemaTypes = schemaTypes(ctx.schema);
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])];
     db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
+    this.stream = ctx.stream;
+    this.saved = this.readState();
   }
 
   write(record: Row): undefined {
@@ -102,13 +107,43 @@ class SqliteWriter implements RecordWriter {
     return this.dups;
   }
 
-  async commit(): Promise<void> {
+  savedState(): StreamState | null {
+    return this.saved;
+  }
+
+  /** The stream's state the last commit wrote into `_pipelines_state` of this file. */
+  private readState(): StreamState | null {
+    if (!this.output.stateKey || !this.tableExists(STATE_TABLE)) return null;
+    const text = this.db
+      .prepare(`SELECT state FROM ${q(STATE_TABLE)} WHERE pipeline = ? AND stream = ?`)
+      .pluck()
+      .get(this.output.stateKey, this.stream);
+    return typeof text === "string" ? (JSON.parse(text) as StreamState) : null;
+  }
+
+  /** Upserts the stream's state into `_pipelines_state`; called inside the commit transaction. */
+  private saveState(state: CommitState | null | undefined): void {
+    if (!state || !this.output.stateKey) return;
+    const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
+    this.db.exec(
+      `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, stream))`,
+    );
+    this.db
+      .prepare(
+        `INSERT INTO ${q(STATE_TABLE)} VALUES (?, ?, ?, ?) ON CONFLICT (pipeline, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+      )
+      .run(this.output.stateKey, this.stream, JSON.stringify(value), value.updated_at);
+  }
+
+  async commit(state?: CommitState | null): Promise<void> {
     this.flush();
     if (!this.created) this.addColumns([]);
     const { db, output } = this;
     const target = q(this.table);
     const staging = q(this.staging);
     db.transaction(() => {
+      // The state first: it commits, or not, with the rows (one transaction).
+      this.saveState(state);
       const exists = this.tableExists(this.table);
       if (!this.created) {
         // No column at all (no schema, no record): an empty replace empties the table.

@@ -1,12 +1,19 @@
 import path from "node:path";
-import type { OutputPlan } from "../compile/plan.js";
+import type { OutputPlan, ValidationPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
+import type { Redactor } from "../shared/secrets.js";
 
 /** Writes one stream's records; nothing is visible under the real name before `commit`. */
 export interface RecordWriter {
   /** May return a promise when the writer wants the producer to wait (backpressure). */
   write(record: Row): Promise<void> | undefined;
-  commit(): Promise<void>;
+  /**
+   * Makes the run's records visible. `state` is the stream's incremental position to save with
+   * them: a database output writes it in the commit's own transaction (`_pipelines_state`), so
+   * output and state never disagree after a kill; file outputs ignore it (the runner saves the
+   * state file after the commit either way).
+   */
+  commit(state?: CommitState | null): Promise<void>;
   abort(): Promise<void>;
   /**
    * With a primary key: how many records so far repeated a key already written in this run
@@ -19,6 +26,34 @@ export interface RecordWriter {
    * they went. Without it, a rejected run is aborted.
    */
   keepRejected?(): Promise<string>;
+  /** Databases: the stream's state the last commit wrote into the destination (read at open). */
+  savedState?(): StreamState | null;
+  /**
+   * Database outputs keep invalid records in a table (`<table>__invalid`) instead of the
+   * quarantine file: written with the output, replaced when it commits. May return a promise
+   * when the writer wants the producer to wait.
+   */
+  writeInvalid?(entry: InvalidEntry): Promise<void> | undefined;
+  /** Where `writeInvalid` puts them, for the summary and the report. */
+  invalidTarget?(): string;
+  /** What the commit did that the report should say (columns added, types kept). */
+  warnings?(): string[];
+}
+
+/** A stream's saved incremental position. */
+export interface StreamState {
+  cursor: string | number;
+  updated_at: string;
+}
+
+export interface CommitState {
+  cursor: string | number;
+}
+
+export interface InvalidEntry {
+  record_id: string;
+  errors: unknown;
+  record: unknown;
 }
 
 export interface WriterContext {
@@ -32,6 +67,12 @@ export interface WriterContext {
    * properties' `type`. Optional; without it, types come from the values seen.
    */
   schema?: Record<string, unknown> | null;
+  /** Masks secrets in the writer's own error messages (database outputs). */
+  redactor?: Redactor;
+  /** The drift policy: a database output refuses to commit over a changed column type under `fail`. */
+  drift?: ValidationPlan["drift"];
+  /** The incremental cursor field (singer: `bookmark_properties`). */
+  cursorField?: string | null;
 }
 
 export type WriterFactory = (output: OutputPlan, ctx: WriterContext) => Promise<RecordWriter>;

@@ -1,6 +1,8 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
+import { cut } from "../shared/errors.js";
 import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
+import { type ConversionError, FIELD_ERRORS } from "./field-specs.js";
 import type { DriftReport, ErrorGroup, FieldStats } from "./quality-types.js";
 import type { Row } from "./shape.js";
 
@@ -33,6 +35,14 @@ export function jsonType(v: unknown): JsonType {
 }
 
 const MAX_EXAMPLES = 5;
+/**
+ * Distinct field names tracked per stream. An API that returns a map keyed by ids (one new key per
+ * record) would otherwise grow the statistics with every record: past this, new names are counted
+ * but not tracked one by one, and the stream gets a warning.
+ */
+export const MAX_TRACKED_FIELDS = 10_000;
+/** Characters of a field name shown in reports and messages (a key can be megabytes long). */
+const FIELD_NAME_CHARS = 200;
 
 interface FieldAcc {
   name: string;
@@ -84,6 +94,8 @@ export class StreamQuality {
   private readonly validate: ValidateFunction | null;
   private readonly schemaTypes: Map<string, JsonType[] | null>;
   private readonly fields = new Map<string, FieldAcc>();
+  /** Field occurrences not tracked one by one (past MAX_TRACKED_FIELDS names). */
+  untrackedFields = 0;
   private readonly byPosition: FieldAcc[] = [];
   private readonly groups = new Map<string, GroupAcc>();
   readonly draft: string | null;
@@ -101,8 +113,8 @@ export class StreamQuality {
     this.schemaTypes = new Map();
     const props = schema?.properties;
     if (props && typeof props === "object") {
-      for (const [name, sub] of Object.entries(props as Record<string, any>)) {
-        const t = sub && typeof sub === "object" ? sub.type : undefined;
+      for (const [name, sub] of Object.entries(props as Record<string, unknown>)) {
+        const t = sub && typeof sub === "object" ? (sub as { type?: unknown }).type : undefined;
         this.schemaTypes.set(name, t === undefined ? null : ((Array.isArray(t) ? t : [t]) as JsonType[]));
       }
     }
@@ -135,6 +147,11 @@ export class StreamQuality {
       if (f === undefined || f.name !== key) {
         f = this.fields.get(key);
         if (!f) {
+          if (this.fields.size >= MAX_TRACKED_FIELDS) {
+            this.untrackedFields++;
+            i++;
+            continue;
+          }
           f = {
             name: key,
             inSchema: this.schemaTypes.has(key),
@@ -165,6 +182,13 @@ export class StreamQuality {
         if (!f.examples.some((e) => stringifyJson(e) === text)) f.examples.push(ex);
       }
     }
+    const conversions = (row as Record<symbol, unknown>)[FIELD_ERRORS] as ConversionError[] | undefined;
+    if (conversions) {
+      // A field's `type` did not convert: invalid, its errors grouped under `field/<name>`.
+      this.invalid++;
+      const recordId = id ?? this.recordId(row, this.seen);
+      return conversions.map((e) => this.conversion(e, recordId));
+    }
     // ajv knows JSON numbers only: a record with a big integer (a BigInt) is checked again with
     // numbers in their place, so that `type: integer` accepts it (only when it failed: rare).
     if (!this.validate || this.validate(row) || (hasBigInt(row) && this.validate(withNumbers(row)))) {
@@ -176,6 +200,30 @@ export class StreamQuality {
     return (this.validate.errors ?? [])
       .filter((e) => e.keyword !== "if")
       .map((e) => this.record(e, recordId));
+  }
+
+  private conversion(e: ConversionError, id: string): RecordError {
+    const field = `field/${e.field}`;
+    const expected = e.type;
+    const actual = jsonType(e.value);
+    let g = this.groups.get(`${field}\u0000convert`);
+    if (!g) {
+      g = {
+        schema_path: field,
+        field,
+        keyword: "convert",
+        message: `the value does not convert to ${e.type}`,
+        count: 0,
+        expected,
+        actual_types: {},
+        examples: [],
+      };
+      this.groups.set(`${field}\u0000convert`, g);
+    }
+    g.count++;
+    g.actual_types[actual] = (g.actual_types[actual] ?? 0) + 1;
+    if (g.examples.length < MAX_EXAMPLES) g.examples.push({ record_id: id, value: truncate(e.value) });
+    return { path: field, keyword: "convert", message: e.message, expected, actual };
   }
 
   private record(e: ErrorObject, id: string): RecordError {
@@ -194,8 +242,14 @@ export class StreamQuality {
     const value = extra ? (e.data as Record<string, unknown>)?.[extra] : e.data;
     const actual = missing ? "missing" : jsonType(value);
     const expected = describeExpected(e);
-    const field = path.replace(/\/\d+(?=\/|$)/g, "/*");
-    const key = `${e.schemaPath}\u0000${field}`;
+    let field = shownName(path.replace(/\/\d+(?=\/|$)/g, "/*"));
+    let key = `${e.schemaPath}\u0000${field}`;
+    // Bounded like the field statistics: past MAX_TRACKED_FIELDS groups (an API sending a new
+    // unexpected key in every record), new ones are folded into one per schema location.
+    if (!this.groups.has(key) && this.groups.size >= MAX_TRACKED_FIELDS) {
+      field = "(other fields)";
+      key = `${e.schemaPath}\u0000\u0000other`;
+    }
     let g = this.groups.get(key);
     if (!g) {
       g = {
@@ -231,7 +285,7 @@ export class StreamQuality {
     return names.map((name) => {
       const f = this.fields.get(name);
       return {
-        name,
+        name: shownName(name),
         in_schema: this.schemaTypes.has(name),
         present: f?.present ?? 0,
         nulls: f?.nulls ?? 0,
@@ -251,8 +305,13 @@ export class StreamQuality {
         // Counted where it has a value: a `fields:` mapping writes null for records without it.
         const count = f.present - f.nulls;
         if (count > 0)
-          newFields.push({ field: name, count, examples: f.examples, first_record: f.firstRecord! });
-        else alwaysNull.push(name);
+          newFields.push({
+            field: shownName(name),
+            count,
+            examples: f.examples,
+            first_record: f.firstRecord!,
+          });
+        else alwaysNull.push(shownName(name));
         continue;
       }
       const declared = this.schemaTypes.get(name);
@@ -260,9 +319,14 @@ export class StreamQuality {
         const off: Record<string, number> = {};
         const types = typesOf(f);
         for (const [t, n] of Object.entries(types)) if (!typeAllowed(t as JsonType, declared)) off[t] = n;
-        if (Object.keys(off).length) typeChanges.push({ field: name, expected: declared, actual: types });
+        if (Object.keys(off).length)
+          typeChanges.push({
+            field: shownName(name),
+            expected: declared,
+            actual: asDeclared(types, declared),
+          });
       }
-      if (f.present > 0 && f.nulls === f.present) alwaysNull.push(name);
+      if (f.present > 0 && f.nulls === f.present) alwaysNull.push(shownName(name));
     }
     const missing = [...this.schemaTypes.keys()].filter((k) => !this.fields.has(k));
     const found = newFields.length > 0 || typeChanges.length > 0;
@@ -277,13 +341,28 @@ export class StreamQuality {
   }
 }
 
+function shownName(name: string): string {
+  return cut(name, FIELD_NAME_CHARS);
+}
+
+/** JSON Schema: an integer is a number. Under a `number` field, integers are counted as numbers. */
+function asDeclared(types: Record<string, number>, declared: JsonType[]): Record<string, number> {
+  if (!types.integer || declared.includes("integer") || !declared.includes("number")) return types;
+  const out: Record<string, number> = {};
+  for (const [t, n] of Object.entries(types)) {
+    const k = t === "integer" ? "number" : t;
+    out[k] = (out[k] ?? 0) + n;
+  }
+  return out;
+}
+
 function typeAllowed(t: JsonType, declared: JsonType[]): boolean {
   if (declared.includes(t)) return true;
   return t === "integer" && declared.includes("number");
 }
 
 function describeExpected(e: ErrorObject): string | null {
-  const p = e.params as Record<string, any>;
+  const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case "type":
       return Array.isArray(p.type) ? p.type.join(" or ") : String(p.type);
@@ -309,7 +388,7 @@ function describeExpected(e: ErrorObject): string | null {
     case "pattern":
       return `matching ${p.pattern}`;
     case "additionalProperties":
-      return `no field \`${p.additionalProperty}\``;
+      return `no field \`${shownName(String(p.additionalProperty))}\``;
     default:
       return null;
   }

@@ -46,14 +46,15 @@ export function buildReport(
         seconds: +(s.requests.rateLimitWaits.ms / 1000).toFixed(3),
       },
       records: { ...s.records },
-      invalid_ratio: s.records.seen ? +(s.records.invalid / s.records.seen).toFixed(6) : 0,
+      // Filtered records are neither valid nor invalid: the ratio is invalid ÷ (seen − filtered).
+      invalid_ratio: checkedOf(s) ? +(s.records.invalid / checkedOf(s)).toFixed(6) : 0,
       max_invalid_ratio: plan.validation.maxInvalidRatio,
       invalid_policy: plan.validation.invalidRecords,
       output: {
-        path: rel(stream.output.path)!,
+        path: stream.output.where ?? rel(stream.output.path)!,
         format: stream.output.format,
         mode: stream.output.mode,
-        committed: s.status === "ok",
+        committed: s.status === "ok" && !s.preview,
       },
       quarantine: rel(q?.quarantine ?? null),
       rejected_output: rel(q?.rejectedOutput ?? null),
@@ -62,6 +63,8 @@ export function buildReport(
       drift: q?.drift ?? null,
       fields: q?.fields ?? [],
       partitions: s.partitions,
+      suspicions: s.suspicions,
+      preview_output: rel(s.preview),
     };
   });
   return {
@@ -77,4 +80,9 @@ export function buildReport(
     exit_code,
     streams,
   };
+}
+
+/** Records validated: seen, less those `filter` dropped. */
+function checkedOf(s: { records: { seen: number; filtered?: number } }): number {
+  return s.records.seen - (s.records.filtered ?? 0);
 }

@@ -5,6 +5,7 @@ import { plural as pluralOf } from "../shared/format.js";
  * JavaScript off. Every string from the report is API data: it is escaped, never embedded raw.
  */
 import { formatDuration as formatDurationOf } from "../shared/units.js";
+import { HISTORY_CSS, historySection, outputPreview } from "./render-history.js";
 import type { DriftReport, ErrorGroup, FieldStats, RunReport, StreamReport } from "./report-types.js";
 
 export interface RenderHtmlOptions {
@@ -129,6 +130,9 @@ export function overallStatus(report: RunReport): { headline: string; details: s
     details.push(...reasons);
   } else if (report.status === "quality_failed") {
     headline = "Data-quality check failed";
+  } else if (report.streams.some(suspicious)) {
+    const odd = report.streams.filter(suspicious);
+    headline = `Loaded, but ${odd.length === 1 ? `${odd[0].name} looks` : `${num(odd.length)} streams look`} suspicious: ${odd[0].suspicions![0].message}`;
   } else if (n === 0) {
     headline = "No streams ran";
   } else if (skipped.length) {
@@ -152,7 +156,8 @@ function svgOpen(cls: string, width: number, height: number, label: string, id: 
 function errorChart(groups: ErrorGroup[], sid: string): string {
   const rows = [...groups].sort((a, b) => b.count - a.count);
   const max = Math.max(1, ...rows.map((g) => g.count));
-  const [W, L, BAR, H] = [600, 200, 340, 26];
+  // Each reason's label has its own line above its bar: a long label is never clipped.
+  const [W, BAR, H] = [600, 520, 40];
   const label = `Invalid records by reason: ${rows.map((g) => `${g.field} ${g.keyword} ${g.count}`).join(", ")}`;
   let out = svgOpen("chart-errors", W, rows.length * H + 4, label, `${sid}-errchart`);
   rows.forEach((g, i) => {
@@ -161,9 +166,9 @@ function errorChart(groups: ErrorGroup[], sid: string): string {
     const text = `${g.field || "(record)"} · ${g.keyword}`;
     out +=
       `<g><title>${e(`${text}: ${num(g.count)} — ${g.message}`)}</title>` +
-      `<text x="${L - 8}" y="${y + 16}" text-anchor="end" class="lbl">${e(clip(text, 28))}</text>` +
-      `<rect data-bar="error-group" data-count="${g.count}" x="${L}" y="${y + 3}" width="${w.toFixed(1)}" height="${H - 8}" rx="3" class="bar-err"/>` +
-      `<text x="${L + w + 6}" y="${y + 16}" class="val">${num(g.count)}</text></g>`;
+      `<text x="0" y="${y + 13}" class="lbl">${e(clip(text, 80))}</text>` +
+      `<rect data-bar="error-group" data-count="${g.count}" x="0" y="${y + 19}" width="${w.toFixed(1)}" height="${H - 24}" rx="3" class="bar-err"/>` +
+      `<text x="${w + 6}" y="${y + 30}" class="val">${num(g.count)}</text></g>`;
   });
   return `${out}</svg></div>`;
 }
@@ -369,7 +374,8 @@ function fieldsTable(s: StreamReport): string {
 // A stream's card
 
 function ratioBar(s: StreamReport): string {
-  const scale = Math.max(s.invalid_ratio, s.max_invalid_ratio, 0.0001) * 1.25;
+  // Zoomed so that small ratios show, never past 100%: a 100% ratio fills the bar.
+  const scale = Math.min(1, Math.max(s.invalid_ratio, s.max_invalid_ratio, 0.0001) * 1.25);
   const fill = (s.invalid_ratio / scale) * 100;
   const at = (s.max_invalid_ratio / scale) * 100;
   const over = s.invalid_ratio > s.max_invalid_ratio;
@@ -377,30 +383,59 @@ function ratioBar(s: StreamReport): string {
   return (
     `<div class="ratio" role="img" aria-label="${e(label)}" title="${e(label)}">` +
     `<span class="fill${over ? " over" : ""}" style="width:${fill.toFixed(1)}%"></span>` +
-    `<span class="max" style="left:${at.toFixed(1)}%"></span></div>`
+    `<span class="max" style="left:calc(${at.toFixed(1)}% - 1px)"></span></div>`
   );
 }
 
-function streamCard(s: StreamReport, i: number, base: string): string {
-  const sid = `s${i}`;
-  const r = s.records;
-  const banner =
-    `<div class="banner st-${s.status}" data-testid="stream-banner"><strong>${STATUS_WORDS[s.status]}</strong>` +
+/** A stream that loaded while a suspicion check found something: amber, not green. */
+const suspicious = (s: StreamReport): boolean => s.status === "ok" && Boolean(s.suspicions?.length);
+
+function streamCard(s: StreamReport, i: number, base: string, report: RunReport): string {
+  const sections = s.status !== "skipped" || s.records.seen > 0 ? qualitySections(s, `s${i}`) : "";
+  return `<article class="card" id="stream-${i}" data-stream="${e(s.name)}"><h2>${e(s.name)}</h2>${streamBanner(s)}${warningsCallout(s)}${recordTiles(s)}${streamFacts(s, base)}${sections}${outputPreview(report, s.name)}</article>`;
+}
+
+/** The status line: the outcome, and why (rejection, error, stop). */
+function streamBanner(s: StreamReport): string {
+  return (
+    `<div class="banner st-${suspicious(s) ? "suspicious" : s.status}" data-testid="stream-banner"><strong>${suspicious(s) ? "Loaded, but suspicious" : STATUS_WORDS[s.status]}</strong>` +
     (s.status === "rejected" && !s.error && rejectionWhy(s) ? `<span>${e(rejectionWhy(s))}</span>` : "") +
     (s.error ? `<span>${e(s.error.kind)}: ${e(s.error.message)}</span>` : "") +
     (s.stop_reason && !s.stop_reason.warning ? `<span>Stopped: ${e(s.stop_reason.message)}</span>` : "") +
-    `</div>`;
-  const warns = [...(s.stop_reason?.warning ? [`Stopped: ${s.stop_reason.message}`] : []), ...s.warnings];
-  const callout = warns.length
+    `</div>`
+  );
+}
+
+/** Warnings, a stop that is a warning first. */
+function warningsCallout(s: StreamReport): string {
+  const warns = [
+    ...(s.suspicions ?? []).map(
+      (w) => `Suspicious (${w.code}${w.decides ? ", not committed" : ""}): ${w.message}`,
+    ),
+    ...(s.stop_reason?.warning ? [`Stopped: ${s.stop_reason.message}`] : []),
+    ...s.warnings,
+  ];
+  return warns.length
     ? `<div class="callout" role="note"><strong>Warning${warns.length > 1 ? "s" : ""}</strong><ul>${warns.map((w) => `<li>${e(w)}</li>`).join("")}</ul></div>`
     : "";
+}
+
+/** Record counts and the invalid ratio against its maximum. */
+function recordTiles(s: StreamReport): string {
+  const r = s.records;
   const tile = (label: string, value: number, cls = "") =>
     `<div class="tile ${cls}"><div class="v">${num(value)}</div><div class="k">${label}</div></div>`;
-  const tiles =
+  return (
     `<div class="tiles">${tile("records seen", r.seen)}${tile("valid", r.valid)}` +
     `${tile("invalid", r.invalid, r.invalid ? "warn" : "")}${tile(s.output.committed || !r.written ? "written" : "written, not committed", r.written, s.output.committed && r.written ? "good" : "")}` +
     `${tile("duplicates dropped", r.duplicates)}` +
-    `<div class="tile wide"><div class="v">${formatPercent(s.invalid_ratio)} <small>of max ${formatPercent(s.max_invalid_ratio)}</small></div>${ratioBar(s)}<div class="k">invalid ratio · policy <code>${e(s.invalid_policy)}</code></div></div></div>`;
+    `${r.filtered ? tile("filtered out", r.filtered) : ""}` +
+    `<div class="tile wide"><div class="v">${formatPercent(s.invalid_ratio)} <small>of max ${formatPercent(s.max_invalid_ratio)}</small></div>${ratioBar(s)}<div class="k">invalid ratio · policy <code>${e(s.invalid_policy)}</code></div></div></div>`
+  );
+}
+
+/** Duration, pages, requests, retries, waits, files, schema and partitions. */
+function streamFacts(s: StreamReport, base: string): string {
   const retries = Object.entries(s.retries).filter(([, n]) => n > 0);
   const nRetries = retries.reduce((a, [, n]) => a + n, 0);
   const waits = s.rate_limit_waits;
@@ -427,8 +462,24 @@ function streamCard(s: StreamReport, i: number, base: string): string {
           ? '<span class="tag ok">committed</span>'
           : '<span class="tag bad">not committed</span> <span class="muted">nothing was written</span>'),
     ],
+    ...(s.preview_output
+      ? [
+          [
+            "Kept beside",
+            `${link(s.preview_output)} <span class="muted">this run's output, not committed</span>`,
+          ],
+        ]
+      : []),
     ...(s.quarantine
       ? [["Quarantine", `${link(s.quarantine)} <span class="muted">invalid records with their errors</span>`]]
+      : []),
+    ...(s.preview_output
+      ? [
+          [
+            "Kept beside",
+            `${link(s.preview_output)} <span class="muted">this run's output, not committed</span>`,
+          ],
+        ]
       : []),
     ...(s.rejected_output
       ? [
@@ -452,34 +503,34 @@ function streamCard(s: StreamReport, i: number, base: string): string {
       `${num(p.done)} of ${num(p.total)} done${p.failed.length ? `, ${num(p.failed.length)} failed:<ul class="ex">${p.failed.map((f) => `<li>${code(f.parent_key)} ${e(f.error)}</li>`).join("")}</ul>` : ""}`,
     ]);
   }
-  const dl = `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")}</dl>`;
+  return `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")}</dl>`;
+}
 
-  let body = `${tiles}${dl}`;
-  if (s.status !== "skipped" || r.seen > 0) {
-    const noSchema = '<p class="empty">No schema: records were not validated.</p>';
-    const errs = !s.schema
-      ? noSchema
-      : s.errors.length
-        ? `${errorChart(s.errors, sid)}${errorsTable(s.errors)}`
-        : '<p class="empty">No invalid records.</p>';
-    body += `<section><h3>Invalid records by reason</h3>${errs}</section>`;
-    const legend =
-      '<ul class="legend"><li><i class="p-field"></i>present</li><li><i class="p-null"></i>present but null</li>' +
-      (s.schema
-        ? '<li><i class="p-new"></i>new field (not in the schema)</li><li><i class="p-changed"></i>type differs from the schema</li>'
-        : "") +
-      '<li><i class="track"></i>absent</li></ul>';
-    const chart =
-      s.fields.length || s.drift?.missing_fields.length ? `${legend}${presenceChart(s, sid)}` : "";
-    const drift = !s.schema
-      ? '<p class="empty">No schema: there is nothing to compare the fields with.</p>'
-      : s.drift
-        ? driftSection(s.drift, s)
-        : '<p class="empty">Drift was not checked.</p>';
-    body += `<section><h3>Field presence &amp; drift</h3>${chart}${drift}</section>`;
-    body += `<section><h3>Fields</h3>${s.fields.length ? fieldsTable(s) : '<p class="empty">No records were seen.</p>'}</section>`;
-  }
-  return `<article class="card" id="stream-${i}" data-stream="${e(s.name)}"><h2>${e(s.name)}</h2>${banner}${callout}${body}</article>`;
+/** Invalid records by reason, field presence and drift, the fields table. */
+function qualitySections(s: StreamReport, sid: string): string {
+  let body = "";
+  const noSchema = '<p class="empty">No schema: records were not validated.</p>';
+  const errs = !s.schema
+    ? noSchema
+    : s.errors.length
+      ? `${errorChart(s.errors, sid)}${errorsTable(s.errors)}`
+      : '<p class="empty">No invalid records.</p>';
+  body += `<section><h3>Invalid records by reason</h3>${errs}</section>`;
+  const legend =
+    '<ul class="legend"><li><i class="p-field"></i>present</li><li><i class="p-null"></i>present but null</li>' +
+    (s.schema
+      ? '<li><i class="p-new"></i>new field (not in the schema)</li><li><i class="p-changed"></i>type differs from the schema</li>'
+      : "") +
+    '<li><i class="track"></i>absent</li></ul>';
+  const chart = s.fields.length || s.drift?.missing_fields.length ? `${legend}${presenceChart(s, sid)}` : "";
+  const drift = !s.schema
+    ? '<p class="empty">No schema: there is nothing to compare the fields with.</p>'
+    : s.drift
+      ? driftSection(s.drift, s)
+      : '<p class="empty">Drift was not checked.</p>';
+  body += `<section><h3>Field presence &amp; drift</h3>${chart}${drift}</section>`;
+  body += `<section><h3>Fields</h3>${s.fields.length ? fieldsTable(s) : '<p class="empty">No records were seen.</p>'}</section>`;
+  return body;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +597,12 @@ b.addEventListener("click",function(){sort(table,th,i)});
 export function renderReportHtml(report: RunReport, options: RenderHtmlOptions = {}): string {
   const base = options.linkBase ?? "";
   const { headline, details } = overallStatus(report);
-  const cls = report.status === "ok" ? "st-ok" : report.status === "failed" ? "st-failed" : "st-rejected";
+  const cls =
+    report.status === "ok" && !report.streams.some(suspicious)
+      ? "st-ok"
+      : report.status === "failed"
+        ? "st-failed"
+        : "st-rejected";
   const summaryRows = report.streams.map((s, i): Cell[] => [
     { html: `<a href="#stream-${i}">${e(s.name)}</a>`, sort: s.name },
     `<span class="tag t-${s.status}">${e(s.status)}</span>`,
@@ -584,7 +640,7 @@ export function renderReportHtml(report: RunReport, options: RenderHtmlOptions =
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <title>${e(title)}</title>
-<style>${CSS}</style>
+<style>${CSS}${HISTORY_CSS}</style>
 </head>
 <body>
 <main>
@@ -594,7 +650,8 @@ export function renderReportHtml(report: RunReport, options: RenderHtmlOptions =
 <div class="overall ${cls}" data-testid="overall-status">${e(headline)}${details.length ? `<ul>${details.map((d) => `<li>${e(d)}</li>`).join("")}</ul>` : ""}</div>
 ${summary}
 </header>
-${report.streams.map((s, i) => streamCard(s, i, base)).join("\n")}
+${report.streams.map((s, i) => streamCard(s, i, base, report)).join("\n")}
+${historySection(report)}
 <footer class="muted">Generated by pipelines ${e(report.tool_version)} at ${e(formatTime(report.finished_at))}. The report's data is embedded in this page as JSON (<code>#report-data</code>).</footer>
 </main>
 <script type="application/json" id="report-data">${json}</script>

@@ -1,4 +1,5 @@
 import type { DriftReport, ErrorGroup, FieldStats } from "../records/quality-types.js";
+import type { HistoryRun } from "../state/run-history.js";
 
 export type { DriftReport, ErrorGroup, FieldStats };
 /**
@@ -19,6 +20,10 @@ export interface RunReport {
   /** 130: interrupted (Ctrl-C, SIGTERM), as the process's. */
   exit_code: 0 | 1 | 3 | 130;
   streams: StreamReport[];
+  /** The pipeline's last runs, oldest first, this one last (history-view.ts). */
+  history?: HistoryRun[];
+  /** The first rows of each stream's output as it is after the run, by stream name. */
+  previews?: Record<string, Record<string, unknown>[]>;
 }
 
 export type StreamReportStatus = "ok" | "failed" | "skipped" | "rejected";
@@ -43,8 +48,10 @@ export interface StreamReport {
     written: number;
     /** Records dropped because their primary key was seen earlier in this run. */
     duplicates: number;
+    /** Records dropped by the stream's `filter` (counted in seen; neither valid nor invalid). */
+    filtered?: number;
   };
-  /** invalid / seen (0 when nothing was seen). */
+  /** invalid / (seen − filtered) (0 when nothing was checked). */
   invalid_ratio: number;
   max_invalid_ratio: number;
   invalid_policy: "skip" | "keep" | "fail";
@@ -60,4 +67,8 @@ export interface StreamReport {
   /** Presence and types of every field seen, in schema order then first-seen order. */
   fields: FieldStats[];
   partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
+  /** Named checks that found the run suspicious (suspicions.ts); `decides`: it refused the commit. */
+  suspicions?: { code: string; message: string; decides: boolean }[];
+  /** The commit guard kept this run's output here instead of committing it. */
+  preview_output?: string | null;
 }

@@ -36,6 +36,11 @@ export class OrderedSink {
     private readonly write: (row: Row) => Promise<void> | undefined,
     private readonly cap = 5000,
     private readonly total = 4 * cap,
+    /**
+     * Called, in lane order, once every record of lane `index` is written and before any record
+     * of a later lane is: where checkpoints commit (checkpoints.ts). A throw stops the sink.
+     */
+    private readonly onDone: ((index: number) => Promise<void>) | null = null,
   ) {}
 
   /** Resolves when fewer than `total` records wait in buffers: then a new lane may start. */
@@ -128,6 +133,7 @@ export class OrderedSink {
 
   private async advance(): Promise<void> {
     while (this.closed.has(this.head)) {
+      if (this.onDone && !this.stopped) await this.onDone(this.head);
       this.closed.delete(this.head);
       this.atomic.delete(this.head);
       this.head++;

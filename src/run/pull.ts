@@ -1,10 +1,13 @@
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
+import { isStreamed } from "../records/decoders/index.js";
 import type { Row, Shaper } from "../records/shape.js";
 import { readPages } from "./read-pages.js";
+import { readStreamed } from "./read-streamed.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import { PageWatch } from "./suspicions.js";
 
 /**
  * Reads one request sequence's pages (read-pages.ts) and hands each record, shaped, to `write`
@@ -21,7 +24,34 @@ export async function pull(
   parent: Row | undefined,
 ): Promise<StopReason> {
   const limit = opts.limit;
+  if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
   const remaining = limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written;
+  const deliver = (record: unknown): Promise<void> | undefined => {
+    const row = shaper.shape(record, parent);
+    if (row !== null) return write(row);
+    // Dropped by `filter`: seen, but neither valid nor invalid (record-sink.ts adds them to seen).
+    result.records.filtered++;
+    result.records.seen++;
+    return undefined;
+  };
+  if (isStreamed(stream.response)) {
+    const stop = await readStreamed(
+      stream,
+      executor,
+      firstRequest,
+      {
+        origin: opts.origin,
+        allowedOrigins: opts.allowedOrigins,
+        maxPages: opts.maxPages,
+        stats: result.requests,
+        signal: opts.signal,
+        onPage: () => result.pages++,
+        remaining,
+      },
+      deliver,
+    );
+    return stop.code === "limit" ? { code: "limit", message: `--limit ${limit} reached` } : stop;
+  }
   const pages = readPages(
     {
       stream,
@@ -41,12 +71,18 @@ export async function pull(
         limit === null ? null : { remaining, stop: { code: "limit", message: `--limit ${limit} reached` } },
     },
   );
+  // A whole stream's pages are watched for a wrong `records` or `next` path (not each partition's).
+  const watch = parent === undefined ? new PageWatch(stream, firstRequest) : null;
   for await (const page of pages) {
+    watch?.see(page.body, page.records.length);
     for (const record of page.records) {
       if (remaining() <= 0) break;
-      const p = write(shaper.shape(record, parent));
+      const p = deliver(record);
       if (p) await p;
     }
   }
-  return pages.stop!;
+  // Reading ends with a stop reason unless it threw; this loop never leaves it early.
+  if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
+  if (watch) result.suspicions.push(...watch.verdict(pages.stop));
+  return pages.stop;
 }

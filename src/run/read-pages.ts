@@ -1,4 +1,4 @@
-import type { StreamPlan } from "../compile/plan.js";
+import type { ResponseRulePlan, StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
 import { checkMove } from "../http/origin-policy.js";
@@ -11,9 +11,9 @@ import {
 } from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
 import type { RequestStats } from "../http/request-stats.js";
-import { compileJsonPath } from "../lang/jsonpath.js";
+import { NOT_JSON, parsedBody, ResponseRules } from "../http/response-rules.js";
 import { quote, RunError } from "../shared/errors.js";
-import { parseJson, stringifyJson } from "../shared/json-text.js";
+import { stringifyJson } from "../shared/json-text.js";
 
 /** One fetched page: what was asked, what came back, and the records selected from it. */
 export interface Page {
@@ -107,6 +107,14 @@ async function* pagesOf(
     // paginator's position moving together.
     ahead.arrived(page);
     opts.onPage?.();
+    const ignored = page.response.ignored;
+    if (ignored) {
+      yield page; // no records: an empty last page
+      return {
+        code: "ignored",
+        message: `answered ${page.response.status}, ignored by on_response (${ignored.at})`,
+      };
+    }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
     const step = paginator.next({
       request,
@@ -223,7 +231,7 @@ function pageFetcher(
   cancel: AbortSignal,
 ): (request: PageRequest) => Promise<Page> {
   const { stream, executor } = source;
-  const errorPath = stream.errorPath ? compileJsonPath(stream.errorPath) : null;
+  const rules = new ResponseRules(streamRules(stream));
   return async (request) => {
     const url = requestUrl(request);
     const sent =
@@ -239,45 +247,49 @@ function pageFetcher(
       showUrl: (u) => executor.redactUrl(u),
     });
     const response = await executor.fetch(
-      { method: request.method, url, headers: request.headers, body: sent },
+      {
+        method: request.method,
+        url,
+        headers: request.headers,
+        body: sent,
+        compression: stream.response?.compression,
+      },
       stats,
       cancel,
+      { rules },
     );
+    if (response.ignored) return { request, response, body: null, records: [] };
     const body = parseBody(response, request, executor);
-    if (errorPath) {
-      const e = errorPath.first(body);
-      if (!isEmptyError(e)) {
-        throw new RunError(
-          "api_error",
-          `${request.method} ${executor.redactUrl(url)} answered ${response.status} with an error at ${stream.errorPath}: ${quote(typeof e === "string" ? e : stringifyJson(e), executor.redactor)}`,
-        );
-      }
-    }
     return { request, response, body, records: source.select(body) };
   };
 }
 
 function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
-  if (response.body.length === 0) return null;
-  try {
-    return parseJson(response.body.toString("utf8"));
-  } catch (err) {
-    if (err instanceof RunError) throw err; // too deep
-    const type = response.headers["content-type"] ?? "no content-type";
-    throw new RunError(
-      "not_json",
-      `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
-    );
-  }
+  const parsed = parsedBody(response); // parsed once: the rules may have read it already
+  if (parsed !== NOT_JSON) return parsed;
+  const type = response.headers["content-type"] ?? "no content-type";
+  throw new RunError(
+    "not_json",
+    `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
+  );
 }
 
-function isEmptyError(v: unknown): boolean {
-  return (
-    v === undefined ||
-    v === null ||
-    v === false ||
-    v === "" ||
-    (Array.isArray(v) && v.length === 0) ||
-    (typeof v === "object" && Object.keys(v as object).length === 0)
-  );
+/** The stream's rules; a plan without `onResponse` (built by hand) keeps its `error_path`. */
+export function streamRules(stream: StreamPlan): ResponseRulePlan[] {
+  if (stream.onResponse) return stream.onResponse;
+  if (!stream.errorPath) return [];
+  return [
+    {
+      at: `streams.${stream.name}.error_path`,
+      statuses: null,
+      classes: [2],
+      match: stream.errorPath,
+      hasEquals: false,
+      equals: undefined,
+      bodyContains: null,
+      action: "fail",
+      message: null,
+      waitMs: null,
+    },
+  ];
 }

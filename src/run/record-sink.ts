@@ -3,7 +3,7 @@ import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
-import type { RecordWriter } from "../outputs/writer.js";
+import type { CommitState, RecordWriter } from "../outputs/writer.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
@@ -31,14 +31,25 @@ export class RecordSink {
     this.quarantinePath = quarantineFile(stream);
   }
 
-  static async open(stream: StreamPlan, deps: SinkDeps, keepRecordsAt: string | null): Promise<RecordSink> {
-    const writer = await openWriter(stream.output, {
-      runId: deps.runId,
-      stream: stream.name,
-      columns: schemaColumns(stream),
-      primaryKey: stream.primaryKey,
-      schema: stream.schema?.schema ?? null,
-    });
+  static async open(
+    stream: StreamPlan,
+    deps: SinkDeps,
+    keepRecordsAt: string | null,
+    /** A writer of the caller's (checkpoints, `write: false`: checkpoint-writers.ts). */
+    own: RecordWriter | null = null,
+  ): Promise<RecordSink> {
+    const writer =
+      own ??
+      (await openWriter(stream.output, {
+        runId: deps.runId,
+        stream: stream.name,
+        columns: schemaColumns(stream),
+        primaryKey: stream.primaryKey,
+        schema: stream.schema?.schema ?? null,
+        redactor: deps.redactor,
+        drift: deps.validation.drift,
+        cursorField: stream.incremental?.cursorField ?? null,
+      }));
     try {
       const keep = keepRecordsAt ? await AtomicFile.create(keepRecordsAt, deps.runId) : null;
       return new RecordSink(writer, keep, stream, deps);
@@ -55,7 +66,7 @@ export class RecordSink {
   readonly accept = (row: Row): Promise<void> | undefined => {
     const { quality, result } = this.deps;
     const errors = quality.check(row);
-    result.records.seen = quality.seen;
+    result.records.seen = quality.seen + result.records.filtered;
     if (errors.length) return this.acceptInvalid(row, errors);
     result.records.valid++;
     if (this.keep) {
@@ -83,6 +94,11 @@ export class RecordSink {
         redactor.text(`record ${id} is invalid (invalid_records: fail): ${errors.map(describe).join("; ")}`),
       );
     }
+    if (validation.invalidRecords === "skip" && this.writer?.writeInvalid) {
+      const p = this.writer.writeInvalid(redactor.value({ record_id: String(id), errors, record: row }));
+      if (p) await p;
+      return;
+    }
     if (validation.invalidRecords === "skip") {
       this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
       const p = this.quarantine.write(
@@ -103,30 +119,46 @@ export class RecordSink {
     return this.writer?.duplicates?.() ?? 0;
   }
 
-  /** The data-quality policy refused the run: keep its records aside when the writer can. */
+  /**
+   * The data-quality policy refused the run: keep its records aside when the writer can. (Each
+   * commit step lets go of its file only once it succeeded: a failure leaves it to `abort`.)
+   */
   async reject(): Promise<string | null> {
     const writer = this.writer!;
+    let kept: string | null = null;
+    if (writer.keepRejected) kept = await writer.keepRejected();
+    else await writer.abort();
     this.writer = null;
-    if (writer.keepRejected) return writer.keepRejected();
-    await writer.abort();
-    return null;
+    return kept;
   }
 
-  async commitOutput(): Promise<void> {
+  /** Where invalid records went: the quarantine file, or the writer's own place (a table). */
+  get quarantineWhere(): string {
+    return this.invalidTarget ?? this.quarantinePath;
+  }
+  private invalidTarget: string | null = null;
+
+  /** The stream's state the destination holds (a database output), or null. */
+  savedState(): ReturnType<NonNullable<RecordWriter["savedState"]>> {
+    return this.writer?.savedState?.() ?? null;
+  }
+
+  /** Commits the output, with the state to save in the same transaction; the writer's warnings. */
+  async commitOutput(state?: CommitState | null): Promise<string[]> {
     const writer = this.writer!;
+    this.invalidTarget = writer.invalidTarget?.() ?? null;
+    await writer.commit(state);
     this.writer = null;
-    await writer.commit();
+    return writer.warnings?.() ?? [];
   }
 
   /** The quarantine describes this run: replace the previous one, or remove it when all is valid. */
   async commitSideFiles(): Promise<void> {
-    const quarantine = this.quarantine;
-    this.quarantine = null;
-    if (quarantine) await quarantine.commit();
+    if (this.quarantine) await this.quarantine.commit();
     else await rm(this.quarantinePath, { force: true });
-    const keep = this.keep;
+    this.quarantine = null;
+    if (this.keep) await this.keep.commit();
     this.keep = null;
-    if (keep) await keep.commit();
   }
 
   /** The stream failed: nothing it wrote becomes visible. */

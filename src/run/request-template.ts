@@ -5,6 +5,7 @@ import { getPath, type Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import { joinUrl } from "../shared/url.js";
+import type { Window } from "./windows.js";
 
 /**
  * A child stream's request with `${parent.…}` templates, parsed once and filled per parent record.
@@ -15,7 +16,7 @@ import { joinUrl } from "../shared/url.js";
 export function compileRequestTemplate(
   stream: StreamPlan,
   baseUrl: string,
-): (parent: Row, parentId: string) => PageRequest {
+): (parent: Row, parentId: string, window?: Window | null) => PageRequest {
   const r = stream.request;
   const path = parseTemplate(r.url).parts;
   const params = Object.entries(r.params).map(
@@ -24,8 +25,12 @@ export function compileRequestTemplate(
   );
   const headers = Object.entries(r.headers).map(([k, v]) => [k, parseTemplate(v).parts] as const);
   const body = compileBody(r.body);
-  return (parent, parentId) => {
+  return (parent, parentId, window) => {
     const lookup = (encode: boolean) => (ns: string, p: string[]) => {
+      if (ns === "window" && window) {
+        const v = p[0] === "start" ? window.start : p[0] === "end" ? window.end : window.last;
+        return encode ? encodeURIComponent(v) : v;
+      }
       if (ns !== "parent") return "";
       const v = getPath(parent, p);
       if (v === undefined || v === null || v === "") {
@@ -73,6 +78,10 @@ function fillPath(parts: TemplatePart[], lookup: Lookup, parentId: string): stri
       continue;
     }
     const value = String(lookup(p.ns, p.path));
+    if (p.ns === "window") {
+      out += encodeURIComponent(value);
+      continue;
+    }
     if (i === 0 && URL_LIKE.test(value)) {
       out += value;
       continue;

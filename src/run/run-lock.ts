@@ -17,8 +17,8 @@ import { RUN_ID } from "./run-id.js";
  * gone (same host), when it is this very pid (a container restarted as PID 1), or when it has not
  * been touched for 2 minutes (any host). The next run takes a stale lock over (one run only: a
  * `.takeover` file decides) and removes what that killed run left, found by its run id and pid:
- * temporary output files, partition scratch, temporary state and report files, sqlite staging
- * tables. Nothing of another run is touched.
+ * temporary output files, partition scratch, temporary state and report files, sqlite, duckdb
+ * and postgres staging tables. Nothing of another run is touched.
  *
  * The lock is input like any file of the state folder: a lock that is not a regular file is
  * refused (never followed, never read from a FIFO); one that does not have the shape we write
@@ -228,6 +228,30 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
     const { dropTables } = await import("../outputs/sqlite-writer.js");
     for (const [file, tables] of dbs)
       for (const t of dropTables(file, tables)) removed.push(`${file} (table ${t})`);
+  }
+  // PostgreSQL staging tables: `_staging_<run id>_…` in each postgres output's schema.
+  const pgTargets = new Map<string, { url: string; schema: string }>();
+  for (const s of plan.streams)
+    if (s.output.format === "postgres" && s.output.postgres)
+      pgTargets.set(`${s.output.postgres.url}\0${s.output.postgres.schema}`, s.output.postgres);
+  if (pgTargets.size) {
+    const { dropStaging } = await import("../outputs/postgres-writer.js");
+    for (const t of pgTargets.values()) {
+      const dropped = await dropStaging(t.url, t.schema, run).catch(() => [] as string[]);
+      for (const name of dropped) removed.push(`postgres table "${t.schema}"."${name}"`);
+    }
+  }
+  // DuckDB staging tables: `<table>__staging_<run id>`, `<table>__invalid__staging_<run id>`
+  // (outputs/duckdb-writer.ts). Parquet's scratch files match the temporary files above.
+  const duck = new Set(
+    plan.streams
+      .filter((s) => s.output.format === "duckdb" && existsSync(s.output.path))
+      .map((s) => s.output.path),
+  );
+  if (duck.size) {
+    const { dropStagingTables } = await import("../outputs/duckdb-writer.js");
+    for (const file of duck)
+      for (const t of await dropStagingTables(file, run)) removed.push(`${file} (table ${t})`);
   }
   return removed;
 }

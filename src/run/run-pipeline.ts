@@ -10,6 +10,7 @@ import { Semaphore } from "../http/semaphore.js";
 import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
 import { StateStore } from "../state/state-store.js";
+import type { GuardOptions } from "./commit-guard.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
@@ -25,6 +26,10 @@ export interface RunOptions {
   fullRefresh?: boolean;
   /** Seeded jitter for tests. */
   random?: () => number;
+  /** The commit guard's history and overrides (commit-guard.ts). */
+  guard?: GuardOptions;
+  /** Where cursors are read and saved (default: the state folder's file; `run --singer`: memory). */
+  stateStore?: StateStore;
 }
 
 export interface PipelineRun {
@@ -51,7 +56,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: { signal?: AbortSignal; random?: () => number },
+  opts: { signal?: AbortSignal; random?: () => number; stateStore?: StateStore },
 ) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
@@ -59,7 +64,7 @@ export function openSession(
     connections: plan.source.concurrency,
     userAgent: `pipelines/${VERSION}`,
   });
-  const state = new StateStore(plan.dirs.state, plan.pipeline);
+  const state = opts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
   const budget = new RateBudget(plan.source.rateLimit);
   const auth = createAuth(plan, { client, redactor, state, policy, budget });
@@ -89,93 +94,142 @@ export function startPipelineRun(
   const t0 = performance.now();
 
   const done = (async (): Promise<PipelineResult> => {
-    const { client, state, auth, executor } = openSession(plan, redactor, opts);
+    const session = openSession(plan, redactor, opts);
     try {
-      let authFailure: string | null = null;
-      try {
-        await auth.start(opts.signal);
-      } catch (err) {
-        authFailure = redactor.text((err as Error).message);
-      }
-      const byName = new Map(results.map((r) => [r.name, r]));
-      // Per pipeline: the next run of it removes what a killed one left here (run-lock.ts).
-      const scratchDir = path.join(plan.dirs.state, ".partitions", plan.pipeline, runId);
-      const scratch = (name: string) => path.join(scratchDir, `${name}.jsonl`);
-      const hasChildren = new Set(streams.map((s) => s.parent).filter((p): p is string => Boolean(p)));
-      const finished = new Map<string, Promise<void>>();
-      for (const stream of streams) {
-        const result = byName.get(stream.name)!;
-        const run = async () => {
-          if (authFailure) {
-            result.status = "failed";
-            result.error = { kind: "auth", message: authFailure };
-            return;
-          }
-          if (stream.parent) {
-            await finished.get(stream.parent);
-            const parent = byName.get(stream.parent)!;
-            if (parent.status !== "ok") {
-              result.status = "skipped";
-              result.error = {
-                kind: "partition",
-                message: `parent stream \`${stream.parent}\` did not succeed`,
-              };
-              return;
-            }
-          }
-          const parentPlan = stream.parent ? streams.find((s) => s.name === stream.parent) : undefined;
-          await runStream(
-            stream,
-            executor,
-            {
-              runId,
-              baseUrl: plan.source.baseUrl,
-              origin: plan.source.origin,
-              allowedOrigins: plan.source.allowedOrigins,
-              concurrency: plan.source.concurrency,
-              validation: plan.validation,
-              limit: opts.limit ?? null,
-              maxPages: opts.maxPages ?? null,
-              fullRefresh: opts.fullRefresh ?? false,
-              prefetch: plan.source.concurrency,
-              state,
-              scratchDir,
-              signal: opts.signal,
-            },
-            {
-              parentRecords: stream.parent ? scratch(stream.parent) : null,
-              keepRecordsAt: hasChildren.has(stream.name) ? scratch(stream.name) : null,
-              parentKey: parentPlan?.primaryKey ?? null,
-            },
-            result,
-          );
-        };
-        finished.set(stream.name, run());
-      }
-      await Promise.all(finished.values());
-      await rm(scratchDir, { recursive: true, force: true });
-      await rmdir(path.dirname(scratchDir)).catch(() => {}); // when no other run's is left
-      await rmdir(path.dirname(path.dirname(scratchDir))).catch(() => {});
+      await runStreams({
+        plan,
+        redactor,
+        opts,
+        runId,
+        streams,
+        results,
+        session,
+        startedAtMs: startedAt.getTime(),
+      });
     } finally {
-      await client.close();
+      await session.client.close();
     }
     return {
       pipeline: plan.pipeline,
       runId,
-      status: results.every((r) => r.status === "ok")
-        ? "ok"
-        : results.every(
-              (r) =>
-                r.status === "ok" ||
-                r.status === "rejected" ||
-                (r.status === "failed" && r.error?.kind === "validation"),
-            )
-          ? "quality_failed"
-          : "failed",
+      status: pipelineStatus(results),
       startedAt: startedAt.toISOString(),
       durationMs: performance.now() - t0,
       streams: results,
     };
   })();
   return { runId, results, done };
+}
+
+interface RunScope {
+  plan: ExecutionPlan;
+  redactor: Redactor;
+  opts: RunOptions;
+  runId: string;
+  streams: StreamPlan[];
+  results: StreamResult[];
+  session: ReturnType<typeof openSession>;
+  /** When the run started (windows ending `now` end here). */
+  startedAtMs: number;
+}
+
+/** Auth first, then every stream (a child after its parent), then the scratch files go. */
+async function runStreams(scope: RunScope): Promise<void> {
+  const { plan, redactor, opts, runId, streams, results } = scope;
+  let authFailure: string | null = null;
+  try {
+    await scope.session.auth.start(opts.signal);
+  } catch (err) {
+    authFailure = redactor.text((err as Error).message);
+  }
+  // Per pipeline: the next run of it removes what a killed one left here (run-lock.ts).
+  const scratchDir = path.join(plan.dirs.state, ".partitions", plan.pipeline, runId);
+  const family: Family = {
+    byName: new Map(results.map((r) => [r.name, r])),
+    finished: new Map(),
+    hasChildren: new Set(streams.map((s) => s.parent).filter((p): p is string => Boolean(p))),
+    scratchDir,
+    authFailure,
+  };
+  for (const stream of streams) family.finished.set(stream.name, runOneStream(scope, family, stream));
+  await Promise.all(family.finished.values());
+  await rm(scratchDir, { recursive: true, force: true });
+  await rmdir(path.dirname(scratchDir)).catch(() => {}); // when no other run's is left
+  await rmdir(path.dirname(path.dirname(scratchDir))).catch(() => {});
+}
+
+/** What the streams of one run share: results by name, who has finished, parent records on disk. */
+interface Family {
+  byName: Map<string, StreamResult>;
+  finished: Map<string, Promise<void>>;
+  hasChildren: Set<string>;
+  scratchDir: string;
+  authFailure: string | null;
+}
+
+async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan): Promise<void> {
+  const { plan, opts, runId, streams } = scope;
+  const result = family.byName.get(stream.name)!;
+  if (family.authFailure) {
+    result.status = "failed";
+    result.error = { kind: "auth", message: family.authFailure };
+    return;
+  }
+  if (stream.parent) {
+    await family.finished.get(stream.parent);
+    const parent = family.byName.get(stream.parent)!;
+    if (parent.status !== "ok") {
+      result.status = "skipped";
+      result.error = {
+        kind: "partition",
+        message: `parent stream \`${stream.parent}\` did not succeed`,
+      };
+      return;
+    }
+  }
+  const scratch = (name: string) => path.join(family.scratchDir, `${name}.jsonl`);
+  const parentPlan = stream.parent ? streams.find((s) => s.name === stream.parent) : undefined;
+  await runStream(
+    stream,
+    scope.session.executor,
+    {
+      runId,
+      pipeline: plan.pipeline,
+      runStartedAt: new Date(scope.startedAtMs).toISOString(),
+      baseUrl: plan.source.baseUrl,
+      origin: plan.source.origin,
+      allowedOrigins: plan.source.allowedOrigins,
+      concurrency: plan.source.concurrency,
+      validation: plan.validation,
+      limit: opts.limit ?? null,
+      maxPages: opts.maxPages ?? null,
+      fullRefresh: opts.fullRefresh ?? false,
+      prefetch: plan.source.concurrency,
+      state: scope.session.state,
+      scratchDir: family.scratchDir,
+      signal: opts.signal,
+      startedAtMs: scope.startedAtMs,
+      guard: opts.guard,
+    },
+    {
+      parentRecords: stream.parent ? scratch(stream.parent) : null,
+      keepRecordsAt: family.hasChildren.has(stream.name) ? scratch(stream.name) : null,
+      parentKey: parentPlan?.primaryKey ?? null,
+    },
+    result,
+  );
+}
+
+/** ok when every stream is; quality_failed when the only failures are about data quality. */
+function pipelineStatus(results: StreamResult[]): PipelineResult["status"] {
+  if (results.every((r) => r.status === "ok")) return "ok";
+  return results.every(
+    (r) =>
+      r.status === "ok" ||
+      r.status === "rejected" ||
+      (r.status === "partial" && (r.error?.kind === "validation" || r.error?.kind === "drift")) ||
+      (r.status === "failed" && (r.error?.kind === "validation" || r.error?.kind === "drift")),
+  )
+    ? "quality_failed"
+    : "failed";
 }

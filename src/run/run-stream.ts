@@ -1,17 +1,20 @@
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
-import { StreamQuality } from "../records/quality.js";
+import { MAX_TRACKED_FIELDS, StreamQuality } from "../records/quality.js";
 import { compileShaper } from "../records/shape.js";
 import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
+import { nullWriter } from "./checkpoint-writers.js";
+import { GateStop } from "./checkpoints.js";
+import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
-import { runPartitions } from "./partitions.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
-import type { StreamIO, StreamRunOptions } from "./stream-options.js";
+import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import { markPartial, prepareUnits, runsInUnits, runUnits, runValues, type UnitRun } from "./unit-stream.js";
 
 /**
  * Runs one stream: page by page (or partition by partition for a child stream), records flow
@@ -32,6 +35,7 @@ export async function runStream(
   const quality = new StreamQuality(stream, opts.validation);
   const cursor = stream.incremental ? new CursorTracker(stream.incremental.cursorField) : null;
   let sink: RecordSink | null = null;
+  let units: UnitRun | null = null;
   try {
     const deps = {
       runId: opts.runId,
@@ -41,24 +45,41 @@ export async function runStream(
       redactor: executor.redactor,
       result,
     };
-    sink = await RecordSink.open(stream, deps, io.keepRecordsAt);
-    const stop = await fetchStream(stream, executor, opts, io, sink);
+    units = runsInUnits(stream, io) ? await prepareUnits(stream, opts, { quality, cursor, result }) : null;
+    const own = units?.writer ?? (stream.write ? null : nullWriter());
+    sink = await RecordSink.open(stream, deps, io.keepRecordsAt, own);
+    const stop = await fetchStream(stream, executor, opts, io, sink, units);
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
     result.warnings.push(...executor.warnings(result.requests));
+    if (quality.untrackedFields) {
+      result.warnings.push(
+        `more than ${MAX_TRACKED_FIELDS.toLocaleString("en-US")} distinct field names: the records look like a map keyed by ids (a new key in every record); field statistics and drift cover the first ${MAX_TRACKED_FIELDS.toLocaleString("en-US")} names. Select the map's values with \`records\` or \`fields\``,
+      );
+    }
     result.records.duplicates = sink.duplicates();
-    await finish(stream, opts, sink, quality, cursor, result);
+    result.records.written -= result.records.duplicates; // written: records this run put in the output
+    await finish(stream, opts, sink, quality, units ? null : cursor, result);
     sink = null;
+    if (units) await units.checkpointer.finish((result.status as string) === "ok");
   } catch (err) {
     await sink?.abort();
+    await units?.checkpointer.settle();
     result.status = "failed";
     result.error =
       err instanceof RunError
         ? { kind: err.kind, message: err.message }
-        : {
-            kind: "internal",
-            message: quote((err as Error)?.message ?? String(err), executor.redactor, MESSAGE_CHARS),
-          };
+        : err instanceof GateStop
+          ? {
+              kind: err.rejection.kind,
+              message: `${err.rejection.message}; the stream stopped before this commit`,
+            }
+          : {
+              kind: "internal",
+              message: quote((err as Error)?.message ?? String(err), executor.redactor, MESSAGE_CHARS),
+            };
+    if (err instanceof GateStop) result.status = "rejected";
+    markPartial(result);
     result.quality = qualityOf(quality, null, null, null);
   } finally {
     result.durationMs = performance.now() - started;
@@ -72,13 +93,17 @@ async function fetchStream(
   opts: StreamRunOptions,
   io: StreamIO,
   sink: RecordSink,
+  units: UnitRun | null,
 ): Promise<StopReason> {
-  const saved = stream.incremental ? (await opts.state.read()).streams?.[stream.name]?.cursor : null;
+  const shaper0 = compileShaper(stream, recordContext(stream, opts));
+  if (stream.values) return runValues(stream, shaper0, sink.accept, sink.result);
+  if (units) return runUnits(units, stream, executor, opts, io, shaper0, sink.accept, sink.result);
+  // A database output keeps the state it committed with its rows: that one wins over the file.
+  const saved = stream.incremental
+    ? (sink.savedState()?.cursor ?? (await opts.state.read()).streams?.[stream.name]?.cursor)
+    : null;
   const since = startValue(stream, saved, opts.fullRefresh);
-  const shaper = compileShaper(stream);
-  if (stream.parent && io.parentRecords) {
-    return runPartitions(stream, executor, opts, io, shaper, since, sink.accept, sink.result);
-  }
+  const shaper = shaper0;
   const r = stream.request;
   const first: PageRequest = {
     method: r.method,
@@ -110,15 +135,18 @@ async function finish(
       kind: rejection.kind,
       message: `${rejection.message}. The previous output is unchanged${rejectedOutput ? `; the new records were kept in ${rejectedOutput}` : ""}.`,
     };
+  } else if (await guardCommit(stream, opts, sink, quality, result)) {
+    // kept beside as a preview: guardCommit said why
   } else {
-    await sink.commitOutput();
-    result.output = stream.output.path;
+    const save = cursorToSave(stream, opts, cursor, result);
+    result.warnings.push(...(await sink.commitOutput(save === null ? null : { cursor: save })));
+    result.output = stream.output.where ?? stream.output.path;
     result.status = "ok";
-    await saveCursor(stream, opts, cursor, result);
+    if (save !== null) await saveCursor(stream, opts, save);
   }
   await sink.commitSideFiles();
   const quarantine =
-    result.records.invalid && opts.validation.invalidRecords === "skip" ? sink.quarantinePath : null;
+    result.records.invalid && opts.validation.invalidRecords === "skip" ? sink.quarantineWhere : null;
   result.quality = qualityOf(quality, drift, quarantine, rejectedOutput);
 }
 
@@ -126,14 +154,14 @@ async function finish(
  * A run that did not fetch everything it was asked for must not move the cursor past the records
  * it never saw (a --limit run of a newest-first API, a skipped partition).
  */
-async function saveCursor(
+function cursorToSave(
   stream: StreamPlan,
   opts: StreamRunOptions,
   cursor: CursorTracker | null,
   result: StreamResult,
-): Promise<void> {
+): string | number | null {
   const value = cursor?.max;
-  if (value === null || value === undefined || !stream.incremental) return;
+  if (value === null || value === undefined || !stream.incremental) return null;
   const stop = result.stop;
   const failed = result.partitions?.failed.length ?? 0;
   const partial =
@@ -148,8 +176,12 @@ async function saveCursor(
     result.warnings.push(
       `incremental cursor not saved (${partial}): the next run starts from the previous cursor again`,
     );
-    return;
+    return null;
   }
+  return value;
+}
+
+async function saveCursor(stream: StreamPlan, opts: StreamRunOptions, value: string | number): Promise<void> {
   await opts.state.update((s) => ({
     ...s,
     streams: { ...s.streams, [stream.name]: { cursor: value, updated_at: new Date().toISOString() } },

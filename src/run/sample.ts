@@ -5,7 +5,7 @@ import type { Redactor } from "../shared/secrets.js";
 import { pull } from "./pull.js";
 import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
-import type { StreamRunOptions } from "./stream-options.js";
+import { recordContext, type StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type StreamResult } from "./stream-result.js";
 
 /**
@@ -46,7 +46,7 @@ export async function sampleStream(
         scratchDir: "",
         signal,
       };
-      const shaper = compileShaper(stream);
+      const shaper = compileShaper(stream, recordContext(stream, { ...opts, pipeline: plan.pipeline }));
       const write = async (row: Row) => {
         sink(row);
         result.records.written++;

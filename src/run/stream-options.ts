@@ -1,9 +1,13 @@
 import type { ValidationPlan } from "../compile/plan.js";
+import type { RecordContext } from "../records/field-specs.js";
 import type { StateStore } from "../state/state-store.js";
 
 /** How a stream runs: settings of the run and of the pipeline that every stream shares. */
 export interface StreamRunOptions {
   runId: string;
+  /** The pipeline's name and when the run started (ISO 8601): `${pipeline}`, `${run.started_at}` in field values. */
+  pipeline?: string;
+  runStartedAt?: string;
   baseUrl: string;
   origin: string;
   allowedOrigins: string[];
@@ -20,6 +24,20 @@ export interface StreamRunOptions {
   /** Where the valid records of a parent stream are kept for its children during the run. */
   scratchDir: string;
   signal?: AbortSignal;
+  /** When the run started: `end: now` of date windows is this instant. */
+  startedAtMs?: number;
+  /** The commit guard's run settings (commit-guard.ts); absent: no history, no override. */
+  guard?: GuardOptions;
+}
+
+/** What computed `{ value }` fields may refer to. */
+export function recordContext(stream: { name: string }, opts: StreamRunOptions): RecordContext {
+  return {
+    runId: opts.runId,
+    startedAt: opts.runStartedAt ?? new Date().toISOString(),
+    pipeline: opts.pipeline ?? "",
+    stream: stream.name,
+  };
 }
 
 export interface StreamIO {
@@ -29,4 +47,12 @@ export interface StreamIO {
   keepRecordsAt: string | null;
   /** The parent stream's primary key, to name a failed partition. */
   parentKey: string[] | null;
+}
+
+/** What the commit guard is told about the run (cmd-run fills it; absent: no history, no override). */
+export interface GuardOptions {
+  /** `--commit-partial`: commit whatever the checks say. */
+  commitPartial: boolean;
+  /** Records the stream wrote in the last run that committed it; null when none did. */
+  previousWritten(stream: string): number | null;
 }

@@ -80,3 +80,19 @@ function encodings(s: string): string[] {
 export function basicCredential(username: string, password: string): string {
   return Buffer.from(`${username}:${password}`).toString("base64");
 }
+
+/**
+ * A database URL is a secret, and so is its password on its own (a driver error may quote it,
+ * percent-decoded or not). `url` may still be a template when the config failed before filling.
+ */
+export function databaseUrlSecrets(url: string): string[] {
+  const out = [url];
+  try {
+    const u = new URL(url);
+    if (u.password) out.push(u.password, decodeURIComponent(u.password));
+    for (const [k, v] of u.searchParams) if (/pass|secret|key|token/i.test(k) && v) out.push(v);
+  } catch {
+    // Not a URL: the value itself stays masked.
+  }
+  return out;
+}

@@ -7,9 +7,20 @@ export interface PipelineState {
   version: 1;
   updated_at?: string;
   /** Incremental cursors by stream. */
-  streams?: Record<string, { cursor: string | number; updated_at: string }>;
+  streams?: Record<string, StreamState>;
   /** A rotated OAuth2 refresh token (the file is written with mode 0600). */
   auth?: { refresh_token?: string };
+}
+
+/** One stream's saved position(s). */
+export interface StreamState {
+  /** The v1 cursor; for a windowed stream, the end of its last committed window. */
+  cursor?: string | number;
+  /** Per partition (format 1.1): partition key → position. */
+  partitions?: Record<string, string | number>;
+  /** Checkpointed file outputs: path → committed length in bytes (longer files are cut back). */
+  files?: Record<string, number>;
+  updated_at?: string;
 }
 
 /**
@@ -34,6 +45,8 @@ export class StateFileError extends Error {
  */
 export class StateStore {
   private queue: Promise<unknown> = Promise.resolve();
+  /** The state as last written by this store (the run lock keeps other writers away). */
+  private last: PipelineState | null = null;
   readonly file: string;
 
   constructor(stateDir: string, pipeline: string) {
@@ -68,14 +81,26 @@ export class StateStore {
 
   update(change: (state: PipelineState) => PipelineState | undefined): Promise<void> {
     const next = this.queue.then(async () => {
-      const current = await this.read();
+      const current = this.last ?? (await this.read());
       const updated = change(current) ?? current;
       updated.updated_at = new Date().toISOString();
-      await writeAtomic(this.file, `${JSON.stringify(updated, null, 2)}\n`);
+      // Many partitions: no indentation (100,000 partitions stay a few MB, written fast).
+      const big = Object.values(updated.streams ?? {}).some((s) => s.partitions);
+      await writeAtomic(this.file, `${big ? JSON.stringify(updated) : JSON.stringify(updated, null, 2)}\n`);
+      this.last = updated;
     });
     this.queue = next.catch(() => {});
     return next;
   }
+}
+
+/** A map whose values all pass `ok`, or undefined; else what is wrong (one value, never quoted). */
+function mapProblem(v: unknown, at: string, what: string, ok: (x: unknown) => boolean): string | null {
+  if (v === undefined) return null;
+  if (!isMap(v)) return `\`${at}\`: expected a map, found ${kind(v)}`;
+  for (const [k, x] of Object.entries(v))
+    if (!ok(x)) return `\`${at}${keyOf(k)}\`: expected ${what}, found ${kind(x)}`;
+  return null;
 }
 
 function positionIn(text: string, offset: number): string {
@@ -129,6 +154,20 @@ export function checkState(v: unknown): string | null {
         return expected(`${at}.cursor`, "a string or a number", c);
       if (s.updated_at !== undefined && typeof s.updated_at !== "string")
         return expected(`${at}.updated_at`, "a string", s.updated_at);
+      const problem =
+        mapProblem(
+          s.partitions,
+          `${at}.partitions`,
+          "a string or a number",
+          (x) => typeof x === "string" || (typeof x === "number" && Number.isFinite(x)),
+        ) ??
+        mapProblem(
+          s.files,
+          `${at}.files`,
+          "a length in bytes",
+          (x) => Number.isSafeInteger(x) && (x as number) >= 0,
+        );
+      if (problem) return problem;
     }
   }
   if (v.auth !== undefined) {

@@ -4,6 +4,7 @@
 import _Ajv from "ajv";
 import _Ajv2020 from "ajv/dist/2020.js";
 import _addFormats from "ajv-formats";
+import { JSONPath as _JSONPath } from "jsonpath-plus";
 
 export type { ErrorObject, Options as AjvOptions, ValidateFunction } from "ajv";
 export type { Loader } from "cosmiconfig";
@@ -13,6 +14,14 @@ export type { Document, Node, Pair, Scalar, YAMLMap } from "yaml";
 export { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 
 // ajv and ajv-formats are CommonJS with a `default` export; unwrap it under NodeNext.
-export const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;
-export const Ajv2020 = ((_Ajv2020 as any).default ?? _Ajv2020) as typeof _Ajv2020.default;
-export const addFormats = ((_addFormats as any).default ?? _addFormats) as typeof _addFormats.default;
+const unwrap = <T>(mod: { default: T }): T => (mod as { default?: T }).default ?? (mod as unknown as T);
+export const Ajv = unwrap(_Ajv);
+export const Ajv2020 = unwrap(_Ajv2020);
+export const addFormats = unwrap(_addFormats);
+
+/** jsonpath-plus's safe evaluator (jsep AST, no native eval), for `filter` expressions. */
+export const SafeScript = (
+  _JSONPath as unknown as {
+    prototype: { safeVm: { Script: new (code: string) => { runInNewContext(ctx: object): unknown } } };
+  }
+).prototype.safeVm.Script;

@@ -26,7 +26,9 @@ export interface BundleLoad {
   rejected: boolean;
 }
 /** Every load of the process (the bundled CLI has its own copy of this module: one list). */
-export const bundleLoads: BundleLoad[] = ((globalThis as any)[Symbol.for("pipelines.bundleLoads")] ??= []);
+export const bundleLoads: BundleLoad[] = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for("pipelines.bundleLoads")
+] ??= []) as BundleLoad[];
 
 export function loadBundle(url: URL): Record<string, unknown> {
   const file = fileURLToPath(url);
@@ -63,9 +65,9 @@ export function loadBundle(url: URL): Record<string, unknown> {
  * `import(url)`, also from code loaded by loadBundle: bin.ts, a real ES module, registers its
  * own import() here before it loads the bundled CLI. (For JavaScript project configs.)
  */
-export function importModule(url: string): Promise<any> {
-  const registered = (globalThis as any)[Symbol.for("pipelines.import")] as
-    | ((u: string) => Promise<any>)
+export function importModule(url: string): Promise<Record<string, unknown>> {
+  const registered = (globalThis as Record<symbol, unknown>)[Symbol.for("pipelines.import")] as
+    | ((u: string) => Promise<Record<string, unknown>>)
     | undefined;
   return registered ? registered(url) : import(url);
 }

@@ -35,7 +35,7 @@ beforeEach(() => {
 afterEach(() => cleanup());
 
 /** Runs an ES module snippet in a fresh Node and returns what it printed as JSON. */
-async function inNode(code: string): Promise<any> {
+async function inNode<T = unknown>(code: string): Promise<T> {
   const { stdout } = await exec(process.execPath, ["--input-type=module", "-e", code], { cwd: dir });
   return JSON.parse(stdout);
 }
@@ -52,7 +52,7 @@ describe("the bundled CLI of the build", () => {
       }),
     });
     // bin.js runs the command in process.argv when imported, as it does when started.
-    const loads = await inNode(`
+    const loads = await inNode<{ file: string; cached: boolean; rejected: boolean }[]>(`
       process.argv = [process.argv[0], "pipelines", "validate"];
       const write = process.stdout.write.bind(process.stdout);
       let out = "";

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and messages use `${…}` templates
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -626,7 +627,7 @@ const CASES: Case[] = [
     code: "missing_key",
     line: 4,
     column: 3,
-    message: "missing required key `path`",
+    message: "a stream needs `path` (what to request) or `values` (its records, listed)",
     path: "streams.a",
   },
   {
@@ -1232,6 +1233,413 @@ const CASES: Case[] = [
     line: 7,
     column: 18,
     message: "`idd` is not an output field (did you mean `id`?)",
+  },
+  // Format 1.1: values, windows, body paths.
+  {
+    name: "windows.step zero",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 0, start: 2024-01-01 }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 22,
+    message: "`step` must be longer than zero",
+    path: "streams.a.windows.step",
+  },
+  {
+    name: "windows.step negative",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: -1d, start: 2024-01-01 }
+    `,
+    code: "bad_duration",
+    line: 6,
+    column: 22,
+    path: "streams.a.windows.step",
+  },
+  {
+    name: "windows.step not a duration",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: daily, start: 2024-01-01 }
+    `,
+    code: "bad_duration",
+    line: 6,
+    column: 22,
+    path: "streams.a.windows.step",
+  },
+  {
+    name: "windows.step shorter than a day with format: date",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 6h, start: 2024-01-01, format: date }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 22,
+    message: "shorter than one unit of `format: date` (1 day)",
+  },
+  {
+    name: "windows.start after end",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 1d, start: 2024-03-01, end: 2024-02-01 }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 33,
+    message: "`start` 2024-03-01 is after `end` 2024-02-01",
+    path: "streams.a.windows.start",
+  },
+  {
+    name: "windows together with incremental",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 1d, start: 2024-01-01 }
+          incremental: { cursor_field: t, param: since }
+    `,
+    code: "conflict",
+    line: 7,
+    column: 5,
+    message: "`windows` and `incremental` cannot go together",
+    path: "streams.a.incremental",
+  },
+  {
+    name: "window template in a stream without windows",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          params: { from: "\${window.start}" }
+    `,
+    code: "bad_template",
+    line: 6,
+    column: 22,
+    message: "`${window.start}` cannot be used here",
+    path: "streams.a.params.from",
+  },
+  {
+    name: "window template with an unknown bound",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          params: { from: "\${window.first}" }
+          windows: { step: 1d, start: 2024-01-01 }
+    `,
+    code: "bad_template",
+    line: 6,
+    column: 22,
+    message: "expected `${window.start}`, `${window.end}` or `${window.last}`",
+  },
+  {
+    name: "parent template in a path, no parent",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /repos/\${parent.owner}/issues
+    `,
+    code: "bad_template",
+    line: 5,
+    column: 18,
+    message: "`${parent.owner}` cannot be used here",
+  },
+  {
+    name: "request key beside values",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        repos:
+          values: [a, b]
+          params: { x: 1 }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 5,
+    message: "`params` cannot stand beside `values`",
+    path: "streams.repos.params",
+  },
+  {
+    name: "dotted body path on a GET stream",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /graphql
+          paginate: { type: cursor, cursor: $.next, in: body, param: variables.after }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 51,
+    message: "needs `method: POST`",
+    path: "streams.a.paginate.in",
+  },
+  {
+    name: "page in: body on a GET stream",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /search
+          paginate: { type: page, in: body, page_param: page.number }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 33,
+    message: "needs `method: POST`",
+    path: "streams.a.paginate.in",
+  },
+  // Format 1.1: response rules, field specs, filter, response formats.
+  {
+    name: "1.1: unknown action",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          on_response:
+            - { status: 404, action: ignor }
+    `,
+    code: "bad_value",
+    line: 7,
+    column: 32,
+    message: "found `ignor` (did you mean `ignore`?)",
+    path: "streams.a.on_response[0].action",
+  },
+  {
+    name: "1.1: rule without a condition",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          on_response:
+            - { action: ignore }
+    `,
+    code: "missing_key",
+    line: 7,
+    column: 9,
+    message: "a response rule needs a condition",
+    path: "streams.a.on_response[0]",
+  },
+  {
+    name: "1.1: unknown condition",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          on_response:
+            - { stauts: 404, action: ignore }
+    `,
+    code: "unknown_key",
+    line: 7,
+    column: 11,
+    message: "unknown key `stauts` (did you mean `status`?)",
+    path: "streams.a.on_response[0].stauts",
+  },
+  {
+    name: "1.1: equals without match",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          on_response:
+            - { status: 200, equals: ratelimited, action: retry }
+    `,
+    code: "conflict",
+    line: 7,
+    column: 24,
+    message: "`equals` compares the first match of `match`",
+    path: "streams.a.on_response[0].equals",
+  },
+  {
+    name: "1.1: refresh_auth without oauth2",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        on_response:
+          - { status: 401, action: refresh_auth }
+      streams:
+        a: { path: /a }
+    `,
+    code: "conflict",
+    line: 4,
+    column: 30,
+    message: "it needs `source.auth.type: oauth2`",
+    path: "source.on_response[0].action",
+  },
+  {
+    name: "1.1: unknown field type",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields:
+            n: { path: $.n, type: int }
+    `,
+    code: "bad_value",
+    line: 7,
+    column: 29,
+    message: "found `int`",
+    path: "streams.a.fields.n.type",
+  },
+  {
+    name: "1.1: unknown from",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields:
+            t: { path: $.t, type: date-time, from: epoch_s }
+    `,
+    code: "bad_value",
+    line: 7,
+    column: 46,
+    message: "found `epoch_s` (did you mean `epoch_ms`?)",
+    path: "streams.a.fields.t.from",
+  },
+  {
+    name: "1.1: from without date-time",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields:
+            t: { path: $.t, type: integer, from: epoch }
+    `,
+    code: "conflict",
+    line: 7,
+    column: 38,
+    message: "it needs `type: date-time`",
+    path: "streams.a.fields.t.from",
+  },
+  {
+    name: "1.1: filter that does not parse",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          filter: "@.type == "
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 13,
+    message: "the filter expression does not parse",
+    path: "streams.a.filter",
+  },
+  {
+    name: "1.1: records with jsonl",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: jsonl }
+          records: $.data
+    `,
+    code: "conflict",
+    line: 7,
+    column: 5,
+    message: "`records` is not used with `response.format: jsonl`",
+    path: "streams.a.records",
+  },
+  {
+    name: "1.1: JSONPath pagination key with csv",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv }
+          paginate: { type: cursor, cursor: $.next }
+    `,
+    code: "conflict",
+    line: 7,
+    column: 31,
+    message: "`cursor` is a JSONPath into a JSON body",
+    path: "streams.a.paginate.cursor",
+  },
+  {
+    name: "1.1: run template in a request path",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a/\${run.id}
+    `,
+    code: "bad_template",
+    line: 5,
+    column: 14,
+    message: "`${run.id}` cannot be used here",
+    path: "streams.a.path",
+  },
+  {
+    name: "1.1: unknown run field in a value",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          fields:
+            r: { value: "\${run.name}" }
+    `,
+    code: "bad_template",
+    line: 7,
+    column: 20,
+    message: "expected `${run.id}` or `${run.started_at}`",
+    path: "streams.a.fields.r.value",
   },
 ];
 

@@ -115,6 +115,9 @@ describe("the complete example of the format", () => {
       format: "sqlite",
       mode: "merge",
       path: path.join(EXAMPLE, "out", "github.db"),
+      guard: { allowEmpty: false, maxVolumeDrop: 0.9 },
+      // sqlite keeps the incremental state with the rows (_pipelines_state), under the pipeline's name.
+      stateKey: "github",
     });
     expect(plan.validation).toEqual({ invalidRecords: "skip", maxInvalidRatio: 0.05, drift: "warn" });
     // The plan is plain data.
@@ -249,6 +252,7 @@ describe("one small pipeline per paginate type", () => {
       limit: 100,
       start: 0,
       total: null,
+      in: "query",
       maxPages: null,
       maxEmptyPages: 3,
       stopOnEmptyPage: false,
@@ -469,8 +473,18 @@ describe("plan content", () => {
     const src = "source:\n  base_url: https://x.test\n";
     const jsonl = compilePlan(loadOk(project, src + streams, {}, "crm"));
     expect(jsonl.streams.map((s) => s.output)).toEqual([
-      { format: "jsonl", mode: "replace", path: path.join(root, "out", "crm", "users.jsonl") },
-      { format: "jsonl", mode: "replace", path: path.join(root, "out", "crm", "teams.jsonl") },
+      {
+        format: "jsonl",
+        mode: "replace",
+        path: path.join(root, "out", "crm", "users.jsonl"),
+        guard: { allowEmpty: false, maxVolumeDrop: 0.9 },
+      },
+      {
+        format: "jsonl",
+        mode: "replace",
+        path: path.join(root, "out", "crm", "teams.jsonl"),
+        guard: { allowEmpty: false, maxVolumeDrop: 0.9 },
+      },
     ]);
     const csv = compilePlan(
       loadOk(project, `${src + streams}output: { format: csv, mode: append }\n`, {}, "crm"),
@@ -479,6 +493,7 @@ describe("plan content", () => {
       format: "csv",
       mode: "append",
       path: path.join(root, "out", "crm", "teams.csv"),
+      guard: { allowEmpty: false, maxVolumeDrop: 0.9 },
       csv: { escapeFormulas: false },
     });
     const json = compilePlan(loadOk(project, `${src + streams}output: { format: json }\n`, {}, "crm"));
@@ -705,6 +720,7 @@ describe("project config and .env", () => {
         format: "csv",
         mode: "replace",
         path: path.join(dir, "data", "things", "things.csv"),
+        guard: { allowEmpty: false, maxVolumeDrop: 0.9 },
         csv: { escapeFormulas: false },
       });
       expect(things.streams[0].schema?.file).toBe(path.join(dir, "json-schemas", "thing.schema.json"));

@@ -115,10 +115,22 @@ describe("pipelines demo", () => {
     expect(quarantined.map((q) => (q.record as { number: number }).number)).toEqual([47, 94, 141]);
   });
 
-  it("writes every slack message (jsonl), the empty page with a cursor notwithstanding", () => {
-    const messages = readJsonl(out("slack", "messages.jsonl"));
-    expect(messages).toHaveLength(EXPECTED.slack.seen);
-    expect(new Set(messages.map((m) => m.ts)).size).toBe(EXPECTED.slack.seen);
+  it("writes every slack message (duckdb), the empty page with a cursor notwithstanding; prints a query command", async () => {
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const inst = await DuckDBInstance.create(out("slack.duckdb"), { access_mode: "READ_ONLY" });
+    try {
+      const conn = await inst.connect();
+      const r = await conn.runAndReadAll("SELECT count(*) AS n, count(DISTINCT ts) AS d FROM messages");
+      conn.closeSync();
+      expect(r.getRowObjectsJS()).toEqual([
+        { n: BigInt(EXPECTED.slack.seen), d: BigInt(EXPECTED.slack.seen) },
+      ]);
+    } finally {
+      inst.closeSync();
+    }
+    expect(result.stderr).toMatch(
+      /query {5}duckdb \S*out\/slack\.duckdb -c "SELECT user, count\(\*\) AS messages FROM messages/,
+    );
   });
 
   it("writes the shop orders (sqlite) without the invalid ones", () => {

@@ -162,7 +162,7 @@ describe("slack.yaml: cursor in response_metadata, error_path", () => {
     expect(reqs.every((q) => q.headers.authorization === `Bearer ${CREDENTIALS.SLACK_BOT_TOKEN}`)).toBe(true);
 
     const expected = messages.map((m) => {
-      const x = m as Record<string, any>;
+      const x = m as Record<string, unknown> & { reactions?: { name: string }[]; edited?: { ts: string } };
       return {
         ts: x.ts,
         type: "message",

@@ -2,7 +2,9 @@ import { fullFormats } from "ajv-formats/dist/formats.js";
 import { describe, expect, it } from "vitest";
 import { isDateTime } from "../../src/lang/fast-formats.js";
 
-const ajvDateTime = (fullFormats as any)["date-time"].validate as (s: string) => boolean;
+const ajvDateTime = (fullFormats as unknown as Record<string, { validate: (s: string) => boolean }>)[
+  "date-time"
+].validate;
 
 const CASES = [
   "2024-01-01T00:00:00Z",

@@ -15,9 +15,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { compileRecordSchema, type Draft, metaSchemaValidator } from "../../src/lang/ajv.js";
 import { ensureBuilt } from "../built.js";
 
-const Ajv = ((_Ajv as any).default ?? _Ajv) as typeof _Ajv.default;
-const Ajv2020 = ((_Ajv2020 as any).default ?? _Ajv2020) as typeof _Ajv2020.default;
-const addFormats = ((_addFormats as any).default ?? _addFormats) as typeof _addFormats.default;
+const unwrap = <T>(mod: { default: T }): T => (mod as { default?: T }).default ?? (mod as unknown as T);
+const Ajv = unwrap(_Ajv);
+const Ajv2020 = unwrap(_Ajv2020);
+const addFormats = unwrap(_addFormats);
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const require = createRequire(import.meta.url);
 
@@ -110,7 +111,7 @@ describe("record schemas against their meta-schema", () => {
 
   for (const draft of DRAFTS) {
     it(`${draft}: the precompiled validator of the build gives ajv's verdict and message`, () => {
-      const file = path.join(REPO, "dist", "records", `meta-${draft}.cjs`);
+      const file = path.join(REPO, "dist", "lang", `meta-${draft}.cjs`);
       expect(existsSync(file), `${file}: run \`npm run build\``).toBe(true);
       const mod = require(file);
       const precompiled = mod.default ?? mod;

@@ -28,10 +28,16 @@ export async function runWriter(
   file: string,
   records: Row[],
   opts: RunOptions = {},
+  table?: string,
 ): Promise<RecordWriter> {
   const { abort, ...ctx } = opts;
   const writer = await openWriter(
-    { format, mode, path: file },
+    {
+      format,
+      mode,
+      path: file,
+      ...(table ? { table: { name: table, metadataColumns: true, nested: "json" as const } } : {}),
+    },
     { runId: `run${++runs}`, stream: "items", columns: null, primaryKey: null, ...ctx },
   );
   for (const record of records) {

@@ -13,6 +13,7 @@ import {
   latestReport,
   type Project,
   pipelineYaml,
+  type QuarantineLine,
   qualityFixture,
   readJsonl,
   streamReport,
@@ -178,7 +179,7 @@ const sortErrors = (errors: RecordError[]) =>
 
 /** Quarantine lines: exactly the invalid records, in stream order, each with its own errors. */
 function checkQuarantine(file: string, draft2020: boolean) {
-  const lines = readJsonl(file);
+  const lines = readJsonl<QuarantineLine>(file);
   expect(lines.map((l) => l.record_id)).toEqual(TRUTH.invalid.map(String));
   for (const line of lines) {
     const id = Number(line.record_id);
@@ -205,7 +206,7 @@ describe("the report counts match the generated ground truth exactly", () => {
     expect(s.status).toBe("ok");
     expect(s.stop_reason?.code).toBe("no_cursor");
     expect(s.pages).toBe(9); // 60 records, 7 a page
-    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0 });
+    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0, filtered: 0 });
     expect(TRUTH.invalid).toHaveLength(s.records.invalid);
     expect(s.invalid_ratio).toBe(0.35);
     expect(s.max_invalid_ratio).toBe(0.5);
@@ -272,7 +273,7 @@ describe("the report counts match the generated ground truth exactly", () => {
     expect(s.stop_reason?.code).toBe("empty_page");
     expect(s.pages).toBe(9); // 8 pages of records and the empty one
     // 25 and 50 were invalid already: the same 21 records, one more error group.
-    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0 });
+    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0, filtered: 0 });
     expect(s.invalid_ratio).toBe(0.35);
     const groups = expectedGroups();
     groups.splice(5, 0, {
@@ -309,6 +310,7 @@ describe("the report counts match the generated ground truth exactly", () => {
       invalid: invalid.length,
       written: 13,
       duplicates: 0,
+      filtered: 0,
     });
     expect(s.invalid_ratio).toBe(0.35);
     expect(s.errors.find((g) => g.field === "/price")?.examples).toEqual([

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
+import type { RecordError } from "../../src/records/quality.js";
 import type { RunReport, StreamReport } from "../../src/report/report-types.js";
 import { type CliResult, runCli } from "../cli/helpers.js";
 import { QUALITY_SCHEMA, type QualityServer, startQualityServer } from "../server/quality-dataset.js";
@@ -45,8 +46,15 @@ export function cli(
   return runCli(argv, dir, env);
 }
 
-/** The records of a JSON lines file. */
-export function readJsonl(file: string): any[] {
+/** A line of a quarantine file. */
+export interface QuarantineLine {
+  record_id: string;
+  record: Record<string, unknown>;
+  errors: RecordError[];
+}
+
+/** The records of a JSON lines file (of the shape the caller says, e.g. QuarantineLine). */
+export function readJsonl<T = Record<string, unknown>>(file: string): T[] {
   return readFileSync(file, "utf8")
     .split("\n")
     .filter((l) => l !== "")

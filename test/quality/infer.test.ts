@@ -76,9 +76,9 @@ const RAW_SCHEMA = {
 };
 
 const shapedRows = () =>
-  dataset("dirty", N).map((r: any) => ({
+  dataset("dirty", N).map((r) => ({
     id: r.id,
-    login: r.owner.login,
+    login: (r.owner as { login: string }).login,
     legacy: r.legacy_code ?? null,
     tags: r.tags,
     updated_at: r.updated_at,

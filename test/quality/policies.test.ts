@@ -35,7 +35,14 @@ describe("invalid_records", () => {
   it("keep writes the invalid records too, reports them, and quarantines nothing", async () => {
     const r = await runShop("{ invalid_records: keep, max_invalid_ratio: 0.5 }");
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stream.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 60, duplicates: 0 });
+    expect(r.stream.records).toEqual({
+      seen: 60,
+      valid: 39,
+      invalid: 21,
+      written: 60,
+      duplicates: 0,
+      filtered: 0,
+    });
     expect(r.stream.invalid_policy).toBe("keep");
     expect(r.stream.errors.map((g) => [g.field, g.count])).toEqual([
       ["/price", 6],
@@ -76,7 +83,14 @@ describe("invalid_records", () => {
   it("fail on a stream without invalid records commits normally", async () => {
     const r = await runShop("{ invalid_records: fail }", "clean: 1");
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stream.records).toEqual({ seen: 60, valid: 60, invalid: 0, written: 60, duplicates: 0 });
+    expect(r.stream.records).toEqual({
+      seen: 60,
+      valid: 60,
+      invalid: 0,
+      written: 60,
+      duplicates: 0,
+      filtered: 0,
+    });
     expect(readJsonl(p.file(OUT))).toEqual(qualityDataset(60, { clean: true }));
   });
 });
@@ -101,7 +115,14 @@ describe("max_invalid_ratio (the real ratio is 21/60 = 0.35)", () => {
     expect(rejected.stream.error?.message).toContain(
       "21 of 60 records invalid (35.0%), above max_invalid_ratio 34.0%",
     );
-    expect(rejected.stream.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0 });
+    expect(rejected.stream.records).toEqual({
+      seen: 60,
+      valid: 39,
+      invalid: 21,
+      written: 39,
+      duplicates: 0,
+      filtered: 0,
+    });
     expect(readFileSync(p.file(OUT)).equals(before)).toBe(true);
     expect(rejected.stderr).toContain("DATA QUALITY CHECK FAILED");
     // The new records are kept beside the output under a name that says so, linked from the report.

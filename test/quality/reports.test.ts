@@ -8,6 +8,7 @@ import {
   latestReport,
   type Project,
   pipelineYaml,
+  type QuarantineLine,
   qualityFixture,
   readJsonl,
   streamReport,
@@ -149,13 +150,13 @@ describe("secrets never reach a report or the quarantine", () => {
     expect(r.code, r.stderr).toBe(0);
     const s = streamReport(latestReport(p, "shop"), "items");
     // The token did authenticate, and the leaking records did arrive.
-    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0 });
+    expect(s.records).toEqual({ seen: 60, valid: 39, invalid: 21, written: 39, duplicates: 0, filtered: 0 });
     expect(s.errors.find((g) => g.field === "/status")?.examples[0]).toEqual({
       record_id: "7",
       value: "***",
     });
     expect(s.drift?.new_fields[0].examples).toEqual(["***", "L50"]);
-    const quarantine = readJsonl(p.file("out/shop/items.invalid.jsonl"));
+    const quarantine = readJsonl<QuarantineLine>(p.file("out/shop/items.invalid.jsonl"));
     expect(quarantine.find((l) => l.record_id === "7")?.record.status).toBe("***");
     expect(quarantine.find((l) => l.record_id === "25")?.record.legacy_code).toBe("***");
 

@@ -5,7 +5,7 @@ const tick = () => new Promise((r) => setImmediate(r));
 
 describe("OrderedSink", () => {
   it("writes lanes in index order whatever order they finish in", async () => {
-    const out: unknown[] = [];
+    const out: Record<string, unknown>[] = [];
     const sink = new OrderedSink((row) => void out.push(row));
     const [a, b, c] = [sink.lane(0), sink.lane(1), sink.lane(2)];
     await c.write({ v: "c1" });
@@ -15,11 +15,11 @@ describe("OrderedSink", () => {
     await a.write({ v: "a2" });
     await a.close();
     await b.close();
-    expect(out.map((r: any) => r.v)).toEqual(["a1", "a2", "b1", "c1"]);
+    expect(out.map((r) => r.v)).toEqual(["a1", "a2", "b1", "c1"]);
   });
 
   it("an atomic lane writes nothing before it closes, even at the head; discard drops it whole", async () => {
-    const out: unknown[] = [];
+    const out: Record<string, unknown>[] = [];
     const sink = new OrderedSink((row) => void out.push(row));
     const [a, b, c] = [sink.lane(0, true), sink.lane(1, true), sink.lane(2, true)];
     await a.write({ v: "a1" });
@@ -33,22 +33,22 @@ describe("OrderedSink", () => {
     expect(out).toEqual([]); // `b` is now the head: still held back until it closes
     await b.close();
     await c.close();
-    expect(out.map((r: any) => r.v)).toEqual(["b1", "b2", "c1"]);
+    expect(out.map((r) => r.v)).toEqual(["b1", "b2", "c1"]);
   });
 
   it("an atomic lane past `cap` records is written early (memory stays bounded) and discard says how many", async () => {
-    const out: unknown[] = [];
+    const out: Record<string, unknown>[] = [];
     const sink = new OrderedSink((row) => void out.push(row), 3);
     const a = sink.lane(0, true);
     for (let i = 1; i <= 5; i++) await a.write({ v: i });
-    expect(out.map((r: any) => r.v)).toEqual([1, 2, 3]);
+    expect(out.map((r) => r.v)).toEqual([1, 2, 3]);
     expect(a.discard()).toBe(3);
     await a.close();
-    expect(out.map((r: any) => r.v)).toEqual([1, 2, 3]);
+    expect(out.map((r) => r.v)).toEqual([1, 2, 3]);
   });
 
   it("room() holds back new lanes while `total` records wait behind a slow head, and lets them go as it drains", async () => {
-    const out: unknown[] = [];
+    const out: Record<string, unknown>[] = [];
     const sink = new OrderedSink((row) => void out.push(row), 100, 5);
     const head = sink.lane(0);
     const quick = [sink.lane(1), sink.lane(2)];
@@ -66,7 +66,7 @@ describe("OrderedSink", () => {
     expect(roomy).toBe(false);
     await head.close(); // the waiting lanes are written: room again
     await room;
-    expect(out.map((r: any) => r.v)).toEqual(["0.0", "1.0", "1.1", "1.2", "2.0", "2.1", "2.2"]);
+    expect(out.map((r) => r.v)).toEqual(["0.0", "1.0", "1.1", "1.2", "2.0", "2.1", "2.2"]);
   });
 
   it("room() does not wait once the stream has failed", async () => {
@@ -80,7 +80,7 @@ describe("OrderedSink", () => {
   });
 
   it("after a failed write, stop() releases a lane waiting for its turn (no hang)", async () => {
-    const sink = new OrderedSink((row: any) => {
+    const sink = new OrderedSink((row) => {
       if (row.bad) throw new Error("invalid record");
       return undefined;
     }, 2);

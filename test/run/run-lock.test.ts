@@ -165,10 +165,11 @@ describe("a killed run's leftovers", () => {
     expect(r.stderr).toContain("p: removed what an interrupted run left: ");
     for (const f of ours) expect(existsSync(p.file(f)), f).toBe(false);
     for (const f of theirs) expect(existsSync(p.file(f)), f).toBe(true);
-    // No lock and no scratch of the killed run left (this pipeline keeps no state file).
-    expect(listFiles(p.file(".pipelines/state")).filter((f) => !f.includes("q"))).toEqual([
-      `.p.json.${pid + 1}.1767225600000.tmp`,
-    ]);
+    // No lock and no scratch of the killed run left (this pipeline keeps no state file; the run
+    // history in .history/ is the new run's).
+    expect(
+      listFiles(p.file(".pipelines/state")).filter((f) => !f.includes("q") && !f.startsWith(".history/")),
+    ).toEqual([`.p.json.${pid + 1}.1767225600000.tmp`]);
   });
 
   it("a live run's files are never removed: cleanup follows only a stale lock", async () => {

@@ -3,7 +3,7 @@
  * server that ignores the pagination parameter (or sends the same pointer again) must stop at
  * once with a loud `pagination_loop` error, leaving the previous output untouched.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -31,6 +31,11 @@ beforeAll(async () => {
     } else if (u.pathname === "/echo") {
       // Ignores the page asked for but echoes it (and a request id): the same records.
       res.end(JSON.stringify({ page: u.searchParams.get("page"), request_id: requests, items }));
+    } else if (u.pathname === "/bigids") {
+      // Three pages of 64-bit ids (beyond 2^53, parsed exactly as BigInt), then an empty page.
+      const page = Number(u.searchParams.get("page") ?? "1");
+      const ids = page <= 3 ? [1, 2].map((k) => `12345678901234567${page}${k}`) : [];
+      res.end(`{"items":[${ids.map((id) => `{"id":${id}}`).join(",")}]}`);
     } else if (u.pathname === "/cursor") {
       // A fresh cursor every time, the same records: a cursor loop the cursor check cannot see.
       res.end(JSON.stringify({ items, cursor: `c${requests}` }));
@@ -73,4 +78,18 @@ describe.each(cases)("%s against an API that answers the same page", (_name, pat
       expect(existsSync(p.file("out/loop/s.jsonl"))).toBe(false);
     },
   );
+});
+
+describe("the repeat check on real data", () => {
+  it("pages of 64-bit ids (BigInt) are compared exactly: no false loop, every record written", async () => {
+    p = tempProject();
+    p.pipeline(
+      "big",
+      `${sourceBlock(url)}\nstreams:\n  s:\n    path: /bigids\n    records: $.items\n    paginate: { type: page }\n`,
+    );
+    const r = await runPipeline(p.dir, "big");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("s").records.written).toBe(6);
+    expect(readFileSync(p.file("out/big/s.jsonl"), "utf8")).toContain('{"id":1234567890123456731}');
+  });
 });

@@ -29,7 +29,28 @@ afterAll(async () => {
   await shared.close();
 });
 
-async function getJson(url: string, init?: RequestInit): Promise<{ res: Response; body: any }> {
+type Item = Record<string, unknown> & { id: number };
+/** The fake API's bodies as these tests read them: a list, or an object with some of these fields. */
+interface Body extends Array<Item> {
+  data: Item[];
+  items: Item[];
+  results: Item[];
+  total: number | null;
+  total_pages: number;
+  count: number;
+  has_more: boolean;
+  next_cursor: string;
+  next: string;
+  previous: string | null;
+  paging: { next?: { after: string } };
+  access_token: string;
+  refresh_token: string;
+  error: string;
+  error_description: string;
+  headers: Record<string, string>;
+}
+
+async function getJson(url: string, init?: RequestInit): Promise<{ res: Response; body: Body }> {
   const res = await fetch(url, init);
   const text = await res.text();
   return { res, body: text ? JSON.parse(text) : undefined };
@@ -109,7 +130,7 @@ describe("pagination endpoints", () => {
     const seen: unknown[] = [];
     let cursor: string | null = null;
     const sizes: number[] = [];
-    let last: any;
+    let last: Body | undefined;
     do {
       const q = new URLSearchParams({ limit: "100" });
       if (cursor) q.set("cursor", cursor);
@@ -135,7 +156,7 @@ describe("pagination endpoints", () => {
   });
 
   async function walkCursor(query: string, maxPages = 50) {
-    const pages: any[] = [];
+    const pages: Body[] = [];
     let cursor: string | null = null;
     do {
       const q = new URLSearchParams(query);
@@ -185,7 +206,7 @@ describe("pagination endpoints", () => {
   it("/cursor-body/search pages through paging.next.after in a POST body", async () => {
     const seen: unknown[] = [];
     let after: string | undefined;
-    let last: any;
+    let last: Body | undefined;
     do {
       const { body } = await getJson(`${shared.url}/cursor-body/search?n=120`, {
         method: "POST",
@@ -223,7 +244,7 @@ describe("pagination endpoints", () => {
     expect(p1.results).toHaveLength(50);
     expect(p1.total_pages).toBe(5);
     const p5 = (await getJson(`${shared.url}/page/items?page=5&per_page=50`)).body;
-    expect(p5.results.map((r: any) => r.id)).toEqual(
+    expect(p5.results.map((r) => r.id)).toEqual(
       dataset()
         .slice(200)
         .map((r) => r.id),
@@ -281,7 +302,7 @@ describe("pagination endpoints", () => {
     expect(new URL(p2.next.url).origin).toBe(other.origin);
     expect(new URL(p2.prev.url).origin).toBe(shared.origin);
     const p3 = await getJson(p2.next.url);
-    expect(p3.body.map((r: any) => r.id)[0]).toBe(51);
+    expect(p3.body.map((r) => r.id)[0]).toBe(51);
     expect(other.requests).toHaveLength(1);
 
     const n1 = (await getJson(`${shared.url}/next/items?cross_origin=${co}`)).body;
@@ -292,7 +313,7 @@ describe("pagination endpoints", () => {
   it("/next/items gives absolute, path-relative and query-relative next URLs", async () => {
     const seen: unknown[] = [];
     let next: string | null = `${shared.url}/next/items?limit=100`;
-    let first: any;
+    let first: Body | undefined;
     while (next) {
       const { body } = await getJson(next);
       first ??= body;
@@ -300,8 +321,8 @@ describe("pagination endpoints", () => {
       seen.push(...body.results);
       next = body.next;
     }
-    expect(first.previous).toBeNull();
-    expect(first.next).toBe(`${shared.url}/next/items?limit=50&offset=50`);
+    expect(first?.previous).toBeNull();
+    expect(first?.next).toBe(`${shared.url}/next/items?limit=50&offset=50`);
     expect(seen).toEqual(dataset());
 
     const rel = (await getJson(`${shared.url}/next/items?relative=1&offset=25`)).body;

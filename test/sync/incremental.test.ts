@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { readJsonl, runPipeline, type TempProject, tempProject } from "../run/helpers.js";
@@ -383,4 +383,56 @@ describe("incremental sync, sqlite merge", () => {
     }
     expect(readState().streams?.items.cursor).toBe(isoAt(52));
   });
+});
+
+describe("incremental state kept in the destination database", () => {
+  /** The state the database holds for pipeline p, stream items. */
+  async function stateInDb(format: "sqlite" | "duckdb"): Promise<{ cursor: string } | null> {
+    if (format === "sqlite") {
+      const db = new Database(project.file("out/p.db"), { readonly: true });
+      try {
+        const text = db
+          .prepare("SELECT state FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'")
+          .pluck()
+          .get();
+        return typeof text === "string" ? JSON.parse(text) : null;
+      } finally {
+        db.close();
+      }
+    }
+    const { DuckDBInstance } = await import("@duckdb/node-api");
+    const inst = await DuckDBInstance.create(project.file("out/p.duckdb"));
+    try {
+      const conn = await inst.connect();
+      const r = await conn.runAndReadAll(
+        "SELECT CAST(state AS VARCHAR) FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'",
+      );
+      conn.closeSync();
+      const rows = r.getRows();
+      return rows.length ? JSON.parse(String(rows[0][0])) : null;
+    } finally {
+      inst.closeSync();
+    }
+  }
+
+  for (const format of ["sqlite", "duckdb"] as const) {
+    it(`${format}: the cursor is committed with the rows, and wins over a lost or older state file`, async () => {
+      pipeline({ format });
+      const first = await runPipeline(project.dir, "p");
+      expect(first.code, first.stderr).toBe(0);
+      expect((await stateInDb(format))?.cursor).toBe(isoAt(12));
+
+      // The state folder is lost (a new machine, a cleaned checkout): the database still knows.
+      rmSync(project.file(".pipelines/state"), { recursive: true, force: true });
+      changeData();
+      server.requests.length = 0;
+      const second = await runPipeline(project.dir, "p");
+      expect(second.code, second.stderr).toBe(0);
+      expect(new Set(sinceSent())).toEqual(new Set([isoAt(11)]));
+      expect(second.stream("items").records.written).toBe(5);
+      expect((await stateInDb(format))?.cursor).toBe(isoAt(52));
+      // The state file is still written after the commit.
+      expect(readState().streams?.items.cursor).toBe(isoAt(52));
+    });
+  }
 });

@@ -13,9 +13,11 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { DuckDBInstance } from "@duckdb/node-api";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
+import { freshDatabase, query, tables } from "../pg/helpers.js";
 import { listFiles, readJsonl, type TempProject, tempProject } from "../run/helpers.js";
 import {
   changedSince,
@@ -70,7 +72,7 @@ beforeEach(() => {
 });
 afterEach(() => project.cleanup());
 
-function writePipeline(format: string): void {
+function writePipeline(format: string, outputExtra: string[] = []): void {
   project.pipeline(
     "p",
     [
@@ -89,6 +91,7 @@ function writePipeline(format: string): void {
       "output:",
       `  format: ${format}`,
       "  mode: merge",
+      ...outputExtra,
       "",
     ].join("\n"),
   );
@@ -173,8 +176,9 @@ function changeEverything(): void {
 }
 
 /** The state folder holds the state file only (no temporary state, no partition scratch). */
+/** The state folder's files, but the run history (one entry per finished run, in .history/). */
 function stateFolder(): string[] {
-  return listFiles(project.file(".pipelines/state"));
+  return listFiles(project.file(".pipelines/state")).filter((f) => !f.startsWith(".history/"));
 }
 
 describe("SIGKILL mid-run, then resume", () => {
@@ -255,12 +259,19 @@ describe("SIGKILL mid-run, then resume", () => {
         (t) => t.name,
       );
 
+    const dbState = () =>
+      query<{ state: string }>(
+        "SELECT state FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'",
+      );
+
     await runToCompletion();
     expect(rows()).toEqual(items);
-    expect(tables()).toEqual(["items"]);
+    expect(tables()).toEqual(["_pipelines_state", "items"]);
     changeEverything();
     const before = rows();
     const stateBefore = read(STATE())!;
+    const dbStateBefore = dbState();
+    expect(JSON.parse(dbStateBefore[0].state).cursor).toBe(isoAt(300));
 
     for (const moment of ["mid-run", "after the last page"] as const) {
       server.reset();
@@ -268,9 +279,10 @@ describe("SIGKILL mid-run, then resume", () => {
       expect(r.signal, `${moment}: the run ended before the kill (${r.stderr})`).toBe("SIGKILL");
       expect(rows(), `${moment}: the table changed`).toEqual(before);
       expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
-      // Only `items`, and possibly a staging table of a killed run (`items__staging_<run-id>`; with
+      expect(dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
+      // Only `items` (and the state table), and possibly a staging table of a killed run (`items__staging_<run-id>`; with
       // 340 rows, below one insert batch, none was observed: the kill rolls it back).
-      for (const t of tables()) expect(t).toMatch(/^items(__staging_.+)?$/);
+      for (const t of tables()) expect(t).toMatch(/^(_pipelines_state|items(__staging_.+)?)$/);
       expect(listFiles(project.file("out")).every((f) => /^p\.db(-wal|-shm)?$/.test(f))).toBe(true);
     }
 
@@ -280,5 +292,110 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(final.length).toBe(340);
     expect(final).toEqual(items);
     expect(query<{ n: number }>("SELECT COUNT(DISTINCT id) AS n FROM items")[0].n).toBe(340);
+  });
+  it("duckdb: a killed run leaves the table and the state as they were; the next run removes its staging file", async () => {
+    writePipeline("duckdb");
+    const DB = project.file("out/p.duckdb");
+    const query = async (sql: string): Promise<Record<string, unknown>[]> => {
+      const inst = await DuckDBInstance.create(DB, { access_mode: "READ_ONLY" });
+      try {
+        const conn = await inst.connect();
+        const r = await conn.runAndReadAll(sql);
+        conn.closeSync();
+        return r.getRowObjectsJS() as Record<string, unknown>[];
+      } finally {
+        inst.closeSync();
+      }
+    };
+    const rows = async () =>
+      (await query("SELECT id, name, value, updated_at FROM items ORDER BY id")).map((r) => ({
+        ...r,
+        id: Number(r.id),
+        value: Number(r.value),
+      }));
+    const tables = async () =>
+      (await query("SELECT table_name FROM duckdb_tables() ORDER BY table_name")).map((t) => t.table_name);
+
+    const dbState = async () =>
+      query(
+        "SELECT CAST(state AS VARCHAR) AS state FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'",
+      );
+
+    await runToCompletion();
+    expect(await rows()).toEqual(items);
+    expect(await tables()).toEqual(["_pipelines_state", "items"]);
+    changeEverything();
+    const before = await rows();
+    const stateBefore = read(STATE())!;
+    const dbStateBefore = await dbState();
+    expect(JSON.parse(String(dbStateBefore[0].state)).cursor).toBe(isoAt(300));
+    let staged = 0;
+    for (const moment of ["mid-run", "after the last page"] as const) {
+      server.reset();
+      const r = await runAndKill(moment);
+      expect(r.signal, `${moment}: the run ended before the kill (${r.stderr})`).toBe("SIGKILL");
+      expect(await rows(), `${moment}: the table changed`).toEqual(before);
+      expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
+      expect(await dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
+      for (const t of await tables()) expect(t).toMatch(/^(_pipelines_state|items(__staging_.+)?)$/);
+      // Records are staged in a temporary file beside the database until the commit loads them.
+      for (const f of listFiles(project.file("out"))) {
+        expect(f).toMatch(/^(p\.duckdb(\.wal)?|\.p\.duckdb\.[^/]+\.staging-[0-9a-f]+\.tmp)$/);
+        if (f.endsWith(".tmp")) staged++;
+      }
+    }
+    expect(staged, "a killed run leaves its staging file (the next run removes it)").toBeGreaterThan(0);
+
+    server.reset();
+    await runToCompletion();
+    expect(await rows()).toEqual(items);
+    expect(await tables()).toEqual(["_pipelines_state", "items"]);
+    expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
+  });
+
+  it("postgres: a killed run leaves the table and the state as they were; the next run drops its staging tables", async () => {
+    const url = await freshDatabase("sigkill");
+    writePipeline("postgres", [`  url: ${url}`]);
+    const rows = async () =>
+      (await query<Item>(url, "SELECT id, name, value, updated_at FROM items ORDER BY id")).map((r) => ({
+        ...r,
+        id: Number(r.id),
+        value: Number(r.value),
+        updated_at: new Date(r.updated_at).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      }));
+    const dbState = async () =>
+      query<{ state: { cursor: string } }>(
+        url,
+        "SELECT state FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'",
+      );
+
+    await runToCompletion();
+    expect(await rows()).toEqual(items);
+    expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
+    changeEverything();
+    const before = await rows();
+    const stateBefore = read(STATE())!;
+    const dbStateBefore = await dbState();
+    expect(dbStateBefore[0].state.cursor).toBe(isoAt(300));
+    let staged = 0;
+    for (const moment of ["mid-run", "after the last page"] as const) {
+      server.reset();
+      const r = await runAndKill(moment);
+      expect(r.signal, `${moment}: the run ended before the kill (${r.stderr})`).toBe("SIGKILL");
+      expect(await rows(), `${moment}: the table changed`).toEqual(before);
+      expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
+      expect(await dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
+      for (const t of await tables(url)) {
+        expect(t).toMatch(/^(_pipelines_state|items|_staging_.+)$/);
+        if (t.startsWith("_staging_")) staged++;
+      }
+    }
+    expect(staged, "a killed run leaves its staging table (the next run drops it)").toBeGreaterThan(0);
+
+    server.reset();
+    await runToCompletion();
+    expect(await rows()).toEqual(items);
+    expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
+    expect((await dbState())[0].state.cursor).toBe(isoAt(2340));
   });
 });

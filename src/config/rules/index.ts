@@ -1,9 +1,11 @@
 import type { PipelineFile, Stream } from "../pipeline-types.gen.js";
 import { isMap } from "../plain-values.js";
 import { checkAuth } from "./auth.js";
+import { checkListsAndWindows } from "./lists-windows.js";
 import { checkOutput } from "./output.js";
 import { checkPaginate } from "./paginate.js";
 import { checkParents } from "./parents.js";
+import { checkRecordKeys, checkResponseRules } from "./responses.js";
 import type { RuleIssue } from "./rule.js";
 import { checkSource } from "./source.js";
 import { checkStream } from "./stream.js";
@@ -21,12 +23,22 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
   const perStream = names.flatMap((name) => {
     const s = streams[name];
     if (!s || typeof s !== "object") return [];
-    return [...checkStream(name, s, cfg.output), ...checkPaginate(s, ["streams", name, "paginate"])];
+    return [
+      ...checkStream(name, s, cfg.output),
+      ...checkPaginate(s, ["streams", name, "paginate"]),
+      ...checkListsAndWindows(name, s),
+      ...checkRecordKeys(name, s, source),
+    ];
   });
   return [
     ...checkSource(source),
     ...checkAuth(source?.auth),
-    ...checkOutput(cfg.output, names),
+    ...checkResponseRules(
+      source?.on_response,
+      ["source", "on_response"],
+      isMap(source?.auth) ? source.auth.type : undefined,
+    ),
+    ...checkOutput(cfg.output, streams),
     ...perStream,
     ...checkParents(streams),
   ];

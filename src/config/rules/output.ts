@@ -1,24 +1,80 @@
 import { DEFAULTS } from "../defaults.gen.js";
-import type { Output } from "../pipeline-types.gen.js";
+import type { Output, Stream } from "../pipeline-types.gen.js";
 import { type RuleIssue, ruleIssue } from "./rule.js";
 
-/** `output`: one file per stream (a file format with several streams needs `${stream}` in the path). */
-export function checkOutput(output: Output | undefined, streamNames: readonly string[]): RuleIssue[] {
+/** Formats that write every stream into one place (no `${stream}` needed in `path`). */
+const SHARED_PATH_FORMATS = new Set(["sqlite", "singer", "duckdb"]);
+/** Formats that write tables: `table` and `nested` are theirs. */
+const TABLE_FORMATS = new Set(["postgres", "duckdb"]);
+/** Formats that can add `_run_id` and `_loaded_at` to every row. */
+const METADATA_FORMATS = new Set(["postgres", "duckdb", "parquet"]);
+
+/**
+ * `output`: one file per stream (a file format with several streams needs `${stream}` in the
+ * path); postgres needs `url`; `url`, `schema`, `table`, `metadata_columns` and `nested` belong
+ * to the formats that use them; `nested: tables` links child rows by the parent's primary key,
+ * so every stream needs one.
+ */
+export function checkOutput(output: Output | undefined, streams: Record<string, Stream>): RuleIssue[] {
   const format = output?.format ?? DEFAULTS.output.format;
   const outputPath = output?.path;
+  const streamNames = Object.keys(streams);
+  const issues: RuleIssue[] = [];
   if (
     typeof outputPath === "string" &&
-    format !== "sqlite" &&
+    !SHARED_PATH_FORMATS.has(format) &&
     streamNames.length > 1 &&
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
     !outputPath.includes("${stream}")
   )
-    return [
+    issues.push(
       ruleIssue(
         "conflict",
         ["output", "path"],
         `every stream would write to the same file: add \`\${stream}\` to the path (e.g. \`out/\${pipeline}/\${stream}.${format}\`)`,
       ),
-    ];
-  return [];
+    );
+  if (!output || typeof output !== "object") return issues;
+  if (format === "postgres" && output.url === undefined)
+    issues.push(
+      ruleIssue(
+        "missing_key",
+        ["output"],
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shows the user what to write
+        "`output.format: postgres` needs `url`, the server's connection URL (a secret: `url: ${env.DATABASE_URL}`)",
+        { key: true },
+      ),
+    );
+  const misplaced = (key: string, where: string) =>
+    issues.push(
+      ruleIssue(
+        "conflict",
+        ["output", key],
+        `\`output.${key}\` is a setting of ${where}; this output is \`${format}\``,
+        {
+          key: true,
+        },
+      ),
+    );
+  for (const key of ["url", "schema"] as const)
+    if (output[key] !== undefined && format !== "postgres") misplaced(key, "postgres");
+  for (const key of ["table", "nested"] as const)
+    if (output[key] !== undefined && !TABLE_FORMATS.has(format))
+      misplaced(key, "the database formats (postgres, duckdb)");
+  if (output.metadata_columns !== undefined && !METADATA_FORMATS.has(format))
+    misplaced("metadata_columns", "postgres, duckdb and parquet");
+  if (output.nested === "tables" && TABLE_FORMATS.has(format)) {
+    for (const [name, s] of Object.entries(streams)) {
+      if (s && typeof s === "object" && s.primary_key === undefined)
+        issues.push(
+          ruleIssue(
+            "missing_key",
+            ["streams", name],
+            "`output.nested: tables` links child rows to their parent row by primary key: this stream needs `primary_key`",
+            { key: true },
+          ),
+        );
+    }
+  }
+  return issues;
 }

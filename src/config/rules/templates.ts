@@ -39,28 +39,55 @@ type Env = Record<string, string | undefined>;
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
 const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
-const KNOWN_NAMESPACES = ["env", "parent", "stream", "pipeline"];
+const WINDOW_HINT =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
+  " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers` or `body`)";
+const KNOWN_NAMESPACES = ["env", "parent", "window", "stream", "pipeline", "run"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
+
+/** `output.path` and `output.table` name a file or table per stream: `${stream}`, `${pipeline}`. */
+function isOutputTemplate(at: KeyPath): boolean {
+  return at[0] === "output" && (at[1] === "path" || at[1] === "table") && at.length === 2;
+}
 
 /** The namespaces templates at `at` may use; `streams` is the file's `streams` (any shape). */
 export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return ["env", "stream", "pipeline"];
+  if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
+  if (isFieldValue(at)) {
+    const run = ["env", "run", "pipeline", "stream"];
+    return hasParent(streams, at) ? ["env", "parent", ...run.slice(1)] : run;
+  }
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
     const stream = streams[String(at[1])];
-    if (stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined)
-      return ["env", "parent"];
+    if (!stream || typeof stream !== "object") return ["env"];
+    const ns = ["env"];
+    if ("parent" in stream && stream.parent !== undefined) ns.push("parent");
+    if ("windows" in stream && stream.windows !== undefined) ns.push("window");
+    return ns;
   }
   return ["env"];
 }
 
+/** `streams.<s>.fields.<f>.value` (a computed field: rendered per record). */
+function isFieldValue(at: KeyPath): boolean {
+  return at.length === 5 && at[0] === "streams" && at[2] === "fields" && at[4] === "value";
+}
+
+function hasParent(streams: unknown, at: KeyPath): boolean {
+  if (!isMap(streams)) return false;
+  const stream = streams[String(at[1])];
+  return !!stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined;
+}
+
 /** Whether the value at `at` keeps its `${parent…}`/`${stream}` templates after env is filled. */
 export function keepsTemplates(at: KeyPath, streams: unknown): boolean {
-  if (at[0] === "output" && at[1] === "path" && at.length === 2) return true;
+  if (isOutputTemplate(at)) return true;
+  if (isFieldValue(at)) return true;
   return (
     at[0] === "streams" &&
     at.length >= 3 &&
     REQUEST_KEYS.has(String(at[2])) &&
-    allowedNamespaces(at, streams).includes("parent")
+    allowedNamespaces(at, streams).length > 1
   );
 }
 
@@ -133,10 +160,12 @@ function partProblem(
         message: `unknown template namespace \`${part.ns}\` in \`${part.raw}\`; use ${allowed.map((n) => `\`${n}\``).join(" or ")}${guess ? ` (did you mean \`${guess}\`?)` : ""}`,
       };
     }
-    const uses = allowed.map((n) => `\`\${${n}${n === "env" || n === "parent" ? ".…" : ""}}\``).join(", ");
+    const uses = allowed
+      .map((n) => `\`\${${n}${n === "stream" || n === "pipeline" ? "" : ".…"}}\``)
+      .join(", ");
     return {
       code: "bad_template",
-      message: `\`${part.raw}\` cannot be used here; templates here may use ${uses}${part.ns === "parent" ? PARENT_HINT : ""}`,
+      message: `\`${part.raw}\` cannot be used here; templates here may use ${uses}${part.ns === "parent" ? PARENT_HINT : part.ns === "window" ? WINDOW_HINT : ""}`,
     };
   }
   if (part.ns === "env" && part.path.length !== 1)
@@ -146,6 +175,16 @@ function partProblem(
     };
   if (part.ns === "parent" && part.path.length === 0)
     return { code: "bad_template", message: `\`${part.raw}\`: expected \`\${parent.field}\`` };
+  if (part.ns === "window" && (part.path.length !== 1 || !["start", "end", "last"].includes(part.path[0])))
+    return {
+      code: "bad_template",
+      message: `\`${part.raw}\`: expected \`\${window.start}\`, \`\${window.end}\` or \`\${window.last}\``,
+    };
+  if (part.ns === "run" && (part.path.length !== 1 || !["id", "started_at"].includes(part.path[0])))
+    return {
+      code: "bad_template",
+      message: `\`${part.raw}\`: expected \`\${run.id}\` or \`\${run.started_at}\``,
+    };
   if ((part.ns === "stream" || part.ns === "pipeline") && part.path.length)
     return { code: "bad_template", message: `\`${part.raw}\`: expected \`\${${part.ns}}\`` };
   return null;

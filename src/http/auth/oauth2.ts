@@ -178,10 +178,11 @@ export class OAuth2Auth implements AuthProvider {
     for (let attempt = 1; ; attempt++) {
       let res: HttpResponse | null = null;
       let failure: TransportError | null = null;
-      const ticket = budget ? await budget.begin(signal) : null;
+      const ticket = budget ? await interruptible(budget.begin(signal), signal) : null;
       try {
         res = await client.send(req, signal);
       } catch (err) {
+        if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
         if (!(err instanceof TransportError)) throw err;
         failure = err;
       } finally {
@@ -203,7 +204,17 @@ export class OAuth2Auth implements AuthProvider {
         );
       }
       if (stats) stats.retries[`token_${step.cause}`] = (stats.retries[`token_${step.cause}`] ?? 0) + 1;
-      await sleep(step.delayMs, signal);
+      await interruptible(sleep(step.delayMs, signal), signal);
     }
+  }
+}
+
+/** A wait that the run's interruption ends: an `aborted` RunError, as for the API's requests. */
+async function interruptible<T>(wait: Promise<T>, signal?: AbortSignal): Promise<T> {
+  try {
+    return await wait;
+  } catch (err) {
+    if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    throw err;
   }
 }

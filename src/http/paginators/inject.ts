@@ -32,9 +32,31 @@ export function inject(
       }
       return { ...req, headers: { ...req.headers, [name]: text } };
     }
-    case "body": {
-      const body = req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {};
-      return { ...req, body: { ...(body as object), [name]: value } };
-    }
+    case "body":
+      return { ...req, body: setBodyPath(req.body, name.includes(".") ? name.split(".") : [name], value) };
   }
+}
+
+type JsonMap = Record<string, unknown>;
+const isMap = (v: unknown): v is JsonMap => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * A copy of the body with `value` at `path` (`variables.after` → `{variables: {after: …}}`),
+ * maps created where missing or not maps; the request's own body is never changed (a paginator
+ * builds each page's request from the same base). Keys are set as own data properties, so a
+ * `__proto__` segment is a plain field, not the prototype.
+ */
+export function setBodyPath(body: unknown, path: string[], value: unknown): JsonMap {
+  const root: JsonMap = isMap(body) ? { ...body } : {};
+  let at = root;
+  for (let i = 0; i < path.length - 1; i++) {
+    const k = path[i];
+    const inner = Object.hasOwn(at, k) ? at[k] : undefined;
+    const copy: JsonMap = isMap(inner) ? { ...inner } : {};
+    Object.defineProperty(at, k, { value: copy, enumerable: true, writable: true, configurable: true });
+    at = copy;
+  }
+  const last = path[path.length - 1];
+  Object.defineProperty(at, last, { value, enumerable: true, writable: true, configurable: true });
+  return root;
 }

@@ -33,7 +33,9 @@ export type StopCode =
   | "no_next_url"
   | "max_pages"
   | "max_empty_pages"
-  | "limit";
+  | "limit"
+  /** An `on_response` rule answered `ignore`: an empty last page. */
+  | "ignored";
 
 /**
  * What a paginator follows, for the rules every type shares (guards.ts): a `pointer` (cursor,

@@ -74,9 +74,10 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
  */
 function readCount(v: unknown): number | null | { bad: string } {
   if (v === undefined || v === null) return null;
-  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+  // A total beyond 2^53 arrives as a BigInt (exact parsing): as a count, the nearest number will do.
+  const n = typeof v === "string" && v.trim() !== "" ? Number(v) : typeof v === "bigint" ? Number(v) : v;
   if (typeof n === "number" && Number.isFinite(n) && n >= 0) return n;
-  const text = JSON.stringify(v) ?? String(v);
+  const text = stringifyJson(v) ?? String(v);
   return { bad: text.length > 40 ? `${text.slice(0, 39)}…` : text };
 }
 
@@ -98,11 +99,11 @@ function offset(plan: PlanOf<"offset">): Paginator {
     peek: (k, pageSize) => {
       const offset = at + k * pageSize;
       if (pageSize <= 0 || (knownTotal !== null && offset >= knownTotal)) return null;
-      return inject(base, "query", plan.offsetParam, offset);
+      return inject(base, plan.in ?? "query", plan.offsetParam, offset);
     },
     first: (r) => {
-      base = inject(r, "query", plan.limitParam, plan.limit);
-      return inject(base, "query", plan.offsetParam, at);
+      base = inject(r, plan.in ?? "query", plan.limitParam, plan.limit);
+      return inject(base, plan.in ?? "query", plan.offsetParam, at);
     },
     next: (page) => {
       if (page.recordCount === 0) return emptyPageStop(plan.total, badTotal);
@@ -116,7 +117,7 @@ function offset(plan: PlanOf<"offset">): Paginator {
             return stop("total_reached", `all ${n === 1 ? "1 record" : `${n} records`} of ${plan.total}`);
         }
       }
-      return { request: inject(base, "query", plan.offsetParam, at), pointer: null };
+      return { request: inject(base, plan.in ?? "query", plan.offsetParam, at), pointer: null };
     },
   };
 }
@@ -134,11 +135,12 @@ function page(plan: PlanOf<"page">): Paginator {
     peek: (k) => {
       const page = n + k;
       if (knownPages !== null && page - plan.start + 1 > knownPages) return null;
-      return inject(base, "query", plan.pageParam, page);
+      return inject(base, plan.in ?? "query", plan.pageParam, page);
     },
     first: (r) => {
-      base = plan.sizeParam && plan.size !== null ? inject(r, "query", plan.sizeParam, plan.size) : r;
-      return inject(base, "query", plan.pageParam, n);
+      base =
+        plan.sizeParam && plan.size !== null ? inject(r, plan.in ?? "query", plan.sizeParam, plan.size) : r;
+      return inject(base, plan.in ?? "query", plan.pageParam, n);
     },
     next: (fetched) => {
       if (fetched.recordCount === 0) return emptyPageStop(plan.totalPages, badTotal);
@@ -152,7 +154,7 @@ function page(plan: PlanOf<"page">): Paginator {
         }
       }
       n++;
-      return { request: inject(base, "query", plan.pageParam, n), pointer: null };
+      return { request: inject(base, plan.in ?? "query", plan.pageParam, n), pointer: null };
     },
   };
 }

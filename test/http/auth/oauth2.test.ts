@@ -13,6 +13,7 @@ import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
 import { HttpClient } from "../../../src/http/client.js";
 import { newRequestStats } from "../../../src/http/request-stats.js";
 import { RetryPolicy } from "../../../src/http/retry-policy.js";
+import { RunError } from "../../../src/shared/errors.js";
 import { Redactor } from "../../../src/shared/secrets.js";
 import { StateStore } from "../../../src/state/state-store.js";
 import { closeServer, listenLocal } from "../../run/helpers.js";
@@ -143,6 +144,21 @@ describe("OAuth2Auth", () => {
     const { auth } = provider();
     await expect(auth.start()).rejects.toThrow(/asked to wait 2m.*longer than retry\.max_delay/);
     expect(forms).toHaveLength(1);
+  });
+
+  it("an interruption during a token fetch (on the wire or in backoff) ends it as `aborted`", async () => {
+    script = [{ status: 503, body: {}, headers: { "retry-after": "0.04" } }];
+    const { auth } = provider();
+    const stop = new AbortController();
+    // The endpoint answers after 20 ms, then the backoff waits 40 ms: 30 ms falls in one or the
+    // other, depending on the machine's load; both must end as `aborted`.
+    setTimeout(() => stop.abort(), 30);
+    const err = await auth.start(stop.signal).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RunError);
+    expect((err as RunError).kind).toBe("aborted");
   });
 
   it("an error from the endpoint is an auth error naming it, the secrets masked", async () => {

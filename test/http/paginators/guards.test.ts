@@ -119,6 +119,47 @@ describe("guards", () => {
     expect(err.message).toMatch(/page 2 has the same 2 records as page 1/);
   });
 
+  it("the same first and last record with a different middle is no loop (records are compared whole)", () => {
+    const page = (mid: number) => ({
+      body: { items: [{ clicks: 0 }, { clicks: mid }, { clicks: 0 }] },
+      records: [{ clicks: 0 }, { clicks: mid }, { clicks: 0 }],
+    });
+    const r = drive(guardPaginator(pageNumbers(), rules(), shown), [page(7), page(3), page(5), { body: {} }]);
+    expect(r.stop).toBe("empty_page");
+    expect(r.urls).toHaveLength(4);
+  });
+
+  it("a page of one record may repeat once (an insert shifted the offsets); three in a row is a loop", () => {
+    const one = { body: { items: [rec(1)] }, records: [rec(1)] };
+    const twice = drive(guardPaginator(pageNumbers(), rules(), shown), [one, one, { body: {} }]);
+    expect(twice.stop).toBe("empty_page");
+    const err = loopError(() => drive(guardPaginator(pageNumbers(), rules(), shown), [one, one, one]));
+    expect(err.message).toMatch(/page 3 has the same 1 record as page 2/);
+  });
+
+  it("max_pages wins over the repeat check (a warning, not a failure)", () => {
+    const same = { body: { items: [rec(1), rec(2)] }, records: [rec(1), rec(2)] };
+    const r = drive(guardPaginator(pageNumbers(), rules({ maxPages: 2 }), shown), [same, same, same]);
+    expect(r.stop).toBe("max_pages");
+  });
+
+  it("records holding big integers (BigInt) are compared exactly", () => {
+    const big = (id: bigint) => ({
+      body: { items: [{ id }, { id: id + 1n }] },
+      records: [{ id }, { id: id + 1n }],
+    });
+    const r = drive(guardPaginator(pageNumbers(), rules(), shown), [
+      big(9007199254740993n),
+      big(9007199254740995n),
+      { body: {} },
+    ]);
+    expect(r.stop).toBe("empty_page");
+    const err = loopError(() =>
+      drive(guardPaginator(pageNumbers(), rules(), shown), [big(9007199254740993n), big(9007199254740993n)]),
+    );
+    expect(err.kind).toBe("pagination_loop");
+  });
+
   it("pages with different records go on; identical empty pages are left to the empty-page rules", () => {
     const r = drive(guardPaginator(pageNumbers(), rules(), shown), [
       { body: { items: [rec(1)] }, records: [rec(1)] },

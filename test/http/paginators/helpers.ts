@@ -7,6 +7,7 @@ import type {
   Paginator,
 } from "../../../src/http/paginators/paginator.js";
 import { requestUrl } from "../../../src/http/paginators/paginator.js";
+import { stringifyJson } from "../../../src/shared/json-text.js";
 
 export const COMMON = { maxPages: null, maxEmptyPages: 3, stopOnEmptyPage: false } as const;
 
@@ -32,7 +33,7 @@ export function page(
   records: unknown[] = [],
   headers: Record<string, string> = {},
 ): FetchedPage {
-  const text = JSON.stringify(body);
+  const text = stringifyJson(body);
   const response: HttpResponse = {
     status: 200,
     headers,

@@ -1,0 +1,177 @@
+// npm run bench:exports (also run by `npm run bench`): one-response exports read as they arrive.
+// A 2,000,000-line JSONL export and a 1,000,000-row gzip CSV export (served as
+// application/octet-stream, no Content-Encoding), each in one response, from files on a loopback
+// server in another process. Side by side with a floor script that only splits lines and parses
+// them (and the floor that also writes JSON lines, the pipeline's whole job). GNU time measures.
+//   node bench/exports.mjs [--lines 2000000] [--rows 1000000]
+import { spawn, spawnSync } from "node:child_process";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createGzip } from "node:zlib";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = path.join(root, "dist/cli/bin.js");
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const LINES = opt("lines", 2_000_000);
+const ROWS = opt("rows", 1_000_000);
+if (!existsSync(bin)) throw new Error("dist/cli/bin.js is missing: run `npm run build` first");
+if (!existsSync("/usr/bin/time")) throw new Error("GNU time is missing: apt-get install -y time");
+
+const dir = mkdtempSync(path.join(os.tmpdir(), "pipelines-bench-exports-"));
+
+async function writeFile(file, n, line, gzip) {
+  const out = createWriteStream(file);
+  const sink = gzip ? createGzip({ level: 6 }) : out;
+  if (gzip) sink.pipe(out);
+  const done = new Promise((r) => out.on("finish", r));
+  let buf = "";
+  for (let i = 0; i < n; i++) {
+    buf += line(i);
+    if (buf.length > 1 << 20) {
+      if (!sink.write(buf)) await new Promise((r) => sink.once("drain", r));
+      buf = "";
+    }
+  }
+  sink.end(buf);
+  await done;
+}
+
+const jsonlFile = path.join(dir, "export.jsonl");
+const csvFile = path.join(dir, "report.csv.gz");
+await writeFile(
+  jsonlFile,
+  LINES,
+  (i) =>
+    `{"event":"${i % 5 ? "click" : "view"}","distinct_id":"u${i % 99991}","time":${1704067200 + i},"properties":{"n":${i},"price":${(i % 1000) / 10}}}\n`,
+  false,
+);
+await writeFile(
+  csvFile,
+  ROWS + 1,
+  (i) =>
+    i === 0
+      ? "id,campaign,clicks,cost,day\r\n"
+      : `${i},campaign-${i % 311},${i % 97},${(i % 10000) / 100},2024-01-${String(1 + (i % 28)).padStart(2, "0")}\r\n`,
+  true,
+);
+
+const server = spawn(
+  process.execPath,
+  [
+    "-e",
+    `const http=require("node:http"),fs=require("node:fs");
+     const s=http.createServer((q,r)=>{const f=q.url.startsWith("/export")?${JSON.stringify(jsonlFile)}:${JSON.stringify(csvFile)};
+       r.writeHead(200,{"content-type":q.url.startsWith("/export")?"application/x-ndjson":"application/octet-stream","content-length":fs.statSync(f).size});
+       fs.createReadStream(f,{highWaterMark:1<<16}).pipe(r);});
+     s.listen(0,"127.0.0.1",()=>console.log(JSON.stringify({url:"http://127.0.0.1:"+s.address().port})));`,
+  ],
+  { stdio: ["ignore", "pipe", "inherit"] },
+);
+const base = await new Promise((r) => server.stdout.once("data", (d) => r(JSON.parse(String(d)).url)));
+
+mkdirSync(path.join(dir, "pipelines"));
+writeFileSync(
+  path.join(dir, "pipelines/jsonl-export.yaml"),
+  `source: { base_url: "${base}", timeout: 60s }
+streams:
+  events:
+    path: /export
+    response: { format: jsonl }
+`,
+);
+writeFileSync(
+  path.join(dir, "pipelines/csv-export.yaml"),
+  `source: { base_url: "${base}", timeout: 60s }
+streams:
+  report:
+    path: /report.csv.gz
+    response: { format: csv, compression: gzip }
+`,
+);
+
+function measure(args) {
+  const r = spawnSync("/usr/bin/time", ["-f", "BENCH %e %U %S %M", process.execPath, ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    env: { ...process.env, CI: "1" },
+  });
+  const line = r.stderr.split("\n").find((l) => l.startsWith("BENCH "));
+  if (r.status !== 0 || !line)
+    throw new Error(`${args.join(" ")} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
+  const [, wall, user, sys, rssKb] = line.split(" ");
+  return { wall: +wall, cpu: +user + +sys, rss: +rssKb / 1024 };
+}
+const best = (runs) => runs.reduce((a, b) => (b.wall < a.wall ? b : a));
+const fmt = (n, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+
+const results = [];
+try {
+  console.log(
+    `exports bench · node ${process.version} · ${os.cpus().length} cpus · JSONL ${fmt(LINES)} lines (${fmt(statSync(jsonlFile).size / 2 ** 20, 0)} MiB) · gzip CSV ${fmt(ROWS)} rows (${fmt(statSync(csvFile).size / 2 ** 20, 0)} MiB gzip)`,
+  );
+  for (const [name, url, format, pipeline, n] of [
+    ["jsonl", `${base}/export`, "jsonl", "jsonl-export", LINES],
+    ["csv.gz", `${base}/report.csv.gz`, "csv", "csv-export", ROWS],
+  ]) {
+    const floor = [];
+    const floorW = [];
+    const pipe = [];
+    // Alternating, best of 3: the machine is shared and noisy.
+    for (let i = 0; i < 3; i++) {
+      floor.push(measure([path.join(root, "bench/exports-floor.mjs"), url, format]));
+      floorW.push(
+        measure([path.join(root, "bench/exports-floor.mjs"), url, format, path.join(dir, "floor.jsonl")]),
+      );
+      pipe.push(measure([bin, "run", pipeline]));
+    }
+    results.push({ name, n, floor: best(floor), floorW: best(floorW), pipe: best(pipe) });
+  }
+  console.log(
+    `\n  ${"export".padEnd(8)} ${"run".padEnd(34)} ${"records".padStart(10)} ${"rec/s".padStart(10)} ${"wall s".padStart(7)} ${"cpu s".padStart(7)} ${"peak RSS MiB".padStart(13)}`,
+  );
+  for (const r of results)
+    for (const [label, m] of [
+      ["floor (split + parse)", r.floor],
+      ["floor (split + parse + write)", r.floorW],
+      ["pipelines run → jsonl", r.pipe],
+    ])
+      console.log(
+        `  ${r.name.padEnd(8)} ${label.padEnd(34)} ${fmt(r.n).padStart(10)} ${fmt(r.n / m.wall).padStart(10)} ${fmt(m.wall, 2).padStart(7)} ${fmt(m.cpu, 2).padStart(7)} ${fmt(m.rss, 1).padStart(13)}`,
+      );
+  console.log("");
+  let ok = true;
+  for (const r of results) {
+    const ratio = r.pipe.wall / r.floor.wall;
+    const ratioW = r.pipe.wall / r.floorW.wall;
+    const checks = [
+      [
+        `${r.name}: wall ≤ 1.3× the split+parse floor`,
+        ratio <= 1.3,
+        `${fmt(ratio, 2)}× (vs the floor that also writes: ${fmt(ratioW, 2)}×)`,
+      ],
+      [`${r.name}: peak RSS < 150 MiB`, r.pipe.rss < 150, `${fmt(r.pipe.rss, 1)} MiB`],
+    ];
+    for (const [what, pass, value] of checks) {
+      ok &&= pass;
+      console.log(`  ${pass ? "PASS" : "FAIL"}  ${what}: ${value}`);
+    }
+  }
+  process.exitCode = ok ? 0 : 1;
+} finally {
+  server.kill();
+  rmSync(dir, { recursive: true, force: true });
+}

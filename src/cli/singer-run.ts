@@ -1,0 +1,140 @@
+import path from "node:path";
+import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
+import { readText } from "../config/read-bounded.js";
+import { type SingerChannel, setSingerChannel, stateMessage } from "../outputs/singer-writer.js";
+import type { Output } from "../shared/output.js";
+import { type PipelineState, StateStore } from "../state/state-store.js";
+import { CliError, EXIT } from "./io.js";
+
+/** Singer bookmarks by stream: `{ <stream>: { <cursor field>: <value> } }`. */
+type Bookmarks = Record<string, Record<string, unknown>>;
+
+/**
+ * `run <name> --singer`: every stream of the pipeline is written as Singer messages on standard
+ * output, whatever its `output` says (nothing is written to the configured destination); the
+ * quarantine goes to `out/<pipeline>/<stream>.invalid.jsonl`.
+ */
+export function singerPlan(plan: ExecutionPlan): ExecutionPlan {
+  const streams = plan.streams.map(
+    (s): StreamPlan => ({
+      ...s,
+      output: {
+        format: "singer",
+        mode: s.output.mode,
+        path: path.join(plan.dirs.out, plan.pipeline, `${s.name}.singer`),
+        singer: { stdout: true },
+        where: "standard output (Singer)",
+        quarantine: path.join(plan.dirs.out, plan.pipeline, `${s.name}.invalid.jsonl`),
+      },
+    }),
+  );
+  return { ...plan, streams };
+}
+
+/** Whether any stream of the plan sends Singer messages to standard output. */
+export function writesSingerToStdout(plan: ExecutionPlan): boolean {
+  return plan.streams.some((s) => s.output.format === "singer" && s.output.singer?.stdout);
+}
+
+/**
+ * A state store that reads once and never writes: `run --singer` leaves the state folder's state
+ * file alone (the Singer target keeps the state: it gets a STATE message after each stream).
+ * Updates (cursors, a rotated OAuth2 refresh token) live in memory for the run.
+ */
+export class MemoryStateStore extends StateStore {
+  private current: Promise<PipelineState>;
+
+  constructor(stateDir: string, pipeline: string, initial?: PipelineState) {
+    super(stateDir, pipeline);
+    this.current = initial ? Promise.resolve(initial) : super.read();
+  }
+
+  override read(): Promise<PipelineState> {
+    return this.current;
+  }
+
+  override update(change: (state: PipelineState) => PipelineState | undefined): Promise<void> {
+    const next = this.current.then((s) => change(structuredClone(s)) ?? s);
+    this.current = next;
+    return next.then(() => undefined);
+  }
+}
+
+/**
+ * The state `--state FILE` gives (a Singer state: `{"bookmarks": {<stream>: {<field>: value}}}`,
+ * the value of the last STATE message a target kept), as our state's cursors and as bookmarks.
+ * Throws CliError (exit 2) for a file that cannot be read or has another shape.
+ */
+export async function readSingerState(
+  file: string,
+  plan: ExecutionPlan,
+  cwd: string,
+): Promise<{ state: PipelineState; bookmarks: Bookmarks }> {
+  const shown = path.relative(cwd, file) || file;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readText(file, { maxBytes: 16 * 1024 * 1024, what: "a Singer state file" }));
+  } catch (err) {
+    const why = err instanceof SyntaxError ? "is not valid JSON" : (err as Error).message;
+    throw new CliError(`--state ${shown} ${why}; nothing was sent`, EXIT.config);
+  }
+  const bookmarks = isMap(parsed) && isMap(parsed.bookmarks) ? parsed.bookmarks : null;
+  if (!isMap(parsed) || (parsed.bookmarks !== undefined && !bookmarks))
+    throw new CliError(
+      `--state ${shown} is not a Singer state: expected {"bookmarks": {"<stream>": {"<cursor field>": value}}}; nothing was sent`,
+      EXIT.config,
+    );
+  const kept: Bookmarks = {};
+  for (const [name, b] of Object.entries(bookmarks ?? {})) if (isMap(b)) kept[name] = b;
+  const streams: NonNullable<PipelineState["streams"]> = {};
+  for (const s of plan.streams) {
+    const field = s.incremental?.cursorField;
+    const v = field ? kept[s.name]?.[field] : undefined;
+    if (typeof v === "string" || typeof v === "number")
+      streams[s.name] = { cursor: v, updated_at: new Date().toISOString() };
+  }
+  return { state: { version: 1, streams }, bookmarks: kept };
+}
+
+/** Bookmarks from our saved state: each incremental stream's cursor under its cursor field. */
+export function bookmarksOf(state: PipelineState, plan: ExecutionPlan): Bookmarks {
+  const out: Bookmarks = {};
+  for (const s of plan.streams) {
+    const field = s.incremental?.cursorField;
+    const saved = state.streams?.[s.name];
+    if (field && saved) out[s.name] = { [field]: saved.cursor };
+  }
+  return out;
+}
+
+/** Whether any stream of the plan writes Singer messages (to a file or to standard output). */
+export function writesSinger(plan: ExecutionPlan): boolean {
+  return plan.streams.some((s) => s.output.format === "singer");
+}
+
+/**
+ * A run's Singer messages start from `bookmarks`; those to standard output go to the command's
+ * (`stdout`, with its backpressure), none when `stdout` is null (Singer files only).
+ */
+export function startSingerOutput(stdout: Output | null, bookmarks: Bookmarks): void {
+  if (!stdout) {
+    setSingerChannel(null, bookmarks);
+    return;
+  }
+  const channel: SingerChannel = { write: (t) => stdout.write(t) };
+  const emitter = stdout as Output & { once?: (event: string, fn: () => void) => unknown };
+  if (typeof emitter.once === "function") {
+    const once = emitter.once.bind(emitter);
+    channel.drain = () => new Promise<void>((resolve) => once("drain", resolve));
+  }
+  setSingerChannel(channel, bookmarks);
+}
+
+/** Ends the Singer output: the last message on standard output is a STATE with every bookmark. */
+export function endSingerOutput(stdout: Output | null): void {
+  if (stdout) stdout.write(stateMessage());
+  setSingerChannel(null);
+}
+
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);

@@ -1,0 +1,102 @@
+import type { ResponseRulePlan } from "../compile/plan.js";
+import { compileJsonPath } from "../lang/jsonpath.js";
+import { RunError } from "../shared/errors.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
+import type { HttpResponse } from "./client.js";
+
+/** The rule that decided a response, and what its `match` found. */
+export interface RuleDecision {
+  rule: ResponseRulePlan;
+  /** The first match of `match`, when the rule has one. */
+  matched?: unknown;
+}
+
+/**
+ * A stream's `on_response` rules (stream rules, then the source's, then `error_path`), compiled
+ * once. `decide` returns the first rule whose conditions all hold, or null (the built-in
+ * behaviour). `match` reads the JSON body, parsed once per response and kept for the page
+ * (`parsedBody`); a body that is not JSON matches nothing. A streamed body (jsonl, csv: `bodyless`)
+ * is never buffered, so `match` and `body_contains` do not hold on it.
+ */
+export class ResponseRules {
+  private readonly compiled: { rule: ResponseRulePlan; path: ReturnType<typeof compileJsonPath> | null }[];
+
+  constructor(rules: readonly ResponseRulePlan[]) {
+    this.compiled = rules.map((rule) => ({ rule, path: rule.match ? compileJsonPath(rule.match) : null }));
+  }
+
+  get size(): number {
+    return this.compiled.length;
+  }
+
+  decide(r: HttpResponse, bodyless = false): RuleDecision | null {
+    for (const { rule, path } of this.compiled) {
+      if (!statusHolds(rule, r.status)) continue;
+      if (rule.bodyContains !== null && (bodyless || !r.body.includes(rule.bodyContains))) continue;
+      if (path) {
+        if (bodyless) continue;
+        const body = parsedBody(r);
+        if (body === NOT_JSON) continue;
+        const m = path.first(body);
+        if (rule.hasEquals ? !sameValue(m, rule.equals) : isEmpty(m)) continue;
+        return { rule, matched: m };
+      }
+      return { rule };
+    }
+    return null;
+  }
+}
+
+function statusHolds(rule: ResponseRulePlan, status: number): boolean {
+  if (rule.statuses === null && rule.classes === null) return true;
+  return (
+    (rule.statuses?.includes(status) ?? false) || (rule.classes?.includes(Math.floor(status / 100)) ?? false)
+  );
+}
+
+/** Empty for `match`: no match, null, false, "", [] or {}. */
+export function isEmpty(v: unknown): boolean {
+  return (
+    v === undefined ||
+    v === null ||
+    v === false ||
+    v === "" ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === "object" && Object.keys(v as object).length === 0)
+  );
+}
+
+/** `equals`: the same JSON value (a number rule matches a number, `"42"` matches only the string). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  if (typeof a === "bigint" || typeof b === "bigint") return String(a) === String(b);
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  return stringifyJson(a) === stringifyJson(b);
+}
+
+export const NOT_JSON: unique symbol = Symbol("not JSON");
+const parsed = new WeakMap<HttpResponse, unknown>();
+
+/** The response's JSON body, parsed once (NOT_JSON when it is not JSON; null when empty). */
+export function parsedBody(r: HttpResponse): unknown {
+  if (parsed.has(r)) return parsed.get(r);
+  let v: unknown;
+  if (r.body.length === 0) v = null;
+  else
+    try {
+      v = parseJson(r.body.toString("utf8"));
+    } catch (err) {
+      if (err instanceof RunError) throw err; // nested too deep
+      v = NOT_JSON;
+    }
+  parsed.set(r, v);
+  return v;
+}
+
+/** What a rule found, for messages: `$.error = "ratelimited"`. */
+export function describeMatch(d: RuleDecision): string {
+  if (!d.rule.match) return "";
+  const v = d.matched;
+  return `${d.rule.match} = ${typeof v === "string" ? v : stringifyJson(v)}`;
+}

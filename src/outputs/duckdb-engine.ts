@@ -1,0 +1,302 @@
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { stringifyJson } from "../shared/json-text.js";
+import { AtomicFile } from "./atomic-file.js";
+import {
+  type ColumnType,
+  DUCKDB_MAX_IDENT_BYTES,
+  DUCKDB_STAGING_TYPES,
+  DUCKDB_TYPES,
+  describeValue,
+  fitsInt64,
+  quoteIdent,
+  sqlString,
+  valueType,
+} from "./table-shape.js";
+
+/** A DuckDB identifier, quoted (any length; a NUL or an empty name refused). */
+export function q(name: string): string {
+  return quoteIdent(name, DUCKDB_MAX_IDENT_BYTES);
+}
+
+/**
+ * One DuckDB instance per database file in this process, shared by the streams that write it
+ * (each through its own connection), and closed when the last one is done: DuckDB allows one
+ * process to open a file, and opening it twice in one process would make two caches of it.
+ * Catalog changes and commits of a file run one at a time (`exclusive`): streams of a pipeline
+ * run concurrently, and two transactions changing the catalog at once would conflict.
+ */
+export interface Engine {
+  connect(): Promise<DuckDBConnection>;
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  release(): void;
+}
+
+const open = new Map<string, { instance: Promise<DuckDBInstance>; refs: number; chain: Promise<unknown> }>();
+
+export async function engine(file: string, options: Record<string, string> = {}): Promise<Engine> {
+  const key = file === ":memory:" ? `:memory:${Math.random()}` : path.resolve(file);
+  let entry = open.get(key);
+  if (!entry) {
+    // Set at once: a second stream opening the file meanwhile shares this instance.
+    const instance = (async () => {
+      if (file !== ":memory:") await mkdir(path.dirname(key), { recursive: true });
+      return DuckDBInstance.create(file, options);
+    })();
+    entry = { instance, refs: 0, chain: Promise.resolve() };
+    open.set(key, entry);
+    instance.catch(() => open.delete(key));
+  }
+  entry.refs++;
+  const e = entry;
+  let released = false;
+  const instance = await e.instance.catch((err: Error) => {
+    e.refs--;
+    throw new RunError("output", `cannot open the DuckDB database ${file}: ${err.message}`);
+  });
+  return {
+    connect: () => instance.connect(),
+    exclusive: <T>(fn: () => Promise<T>): Promise<T> => {
+      const run = e.chain.then(fn, fn);
+      e.chain = run.catch(() => {});
+      return run;
+    },
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--e.refs > 0) return;
+      open.delete(key);
+      instance.closeSync();
+    },
+  };
+}
+
+/**
+ * read_json's `maximum_object_size` (it allocates buffers of twice that): the longest staged line
+ * in bytes at most (3 UTF-8 bytes per UTF-16 unit), at least 1 MiB.
+ */
+const MIN_OBJECT_BYTES = 1024 * 1024;
+
+export interface StagedColumn {
+  name: string;
+  kind: ColumnType;
+  /** From the schema (a value that does not fit is refused), or inferred (the column widens). */
+  typed: boolean;
+  /** Inferred, and only nulls so far: the first value sets the type (text if none comes). */
+  pending?: boolean;
+}
+
+/** Where a Stager keeps its records until `finish()`: a temporary file beside the output. */
+export interface StagingFile {
+  /** The output file the temporary file sits beside (`.<name>.<run id>.<tag>.tmp`). */
+  near: string;
+  runId: string;
+}
+
+/**
+ * Stages one stream's records for DuckDB: each record is written as a JSON line to a temporary
+ * file (as fast as the jsonl output), and `finish()` makes the staging table a temporary view of
+ * the file through `read_json` (DuckDB parses it, within its memory limit, when the commit reads
+ * it: the records are copied once, into the target). The view has the record's position in the
+ * run as `rowid`, and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
+ * and their types are worked out in JavaScript while records arrive, so a value a typed column
+ * cannot hold is refused naming its record, and a column without a schema widens instead
+ * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
+ * column's final type.
+ */
+export class Stager {
+  readonly columns: StagedColumn[] = [];
+  private readonly byLower = new Map<string, StagedColumn>();
+  private readonly byName = new Map<string, StagedColumn>();
+  private file: AtomicFile | null = null;
+  private opening: Promise<AtomicFile> | null = null;
+  private created = false;
+  private finished = false;
+  private count = 0;
+  private longest = 0;
+  private readonly bigSeen = new Set<string>();
+
+  constructor(
+    private readonly conn: DuckDBConnection,
+    readonly table: string,
+    /** Columns known before any record (the schema's properties, the primary key). */
+    planned: { name: string; kind: ColumnType | null }[],
+    /** Names the metadata columns take: a field with one of them is refused. */
+    private readonly reserved: string[],
+    private readonly recordId: (row: Row, position: number) => string,
+    private readonly what: string,
+    private readonly staging: StagingFile,
+  ) {
+    for (const p of planned) this.add(p.name, p.kind, p.kind !== null, null);
+  }
+
+  get hasTable(): boolean {
+    return this.created;
+  }
+
+  get rows(): number {
+    return this.count;
+  }
+
+  write(row: Row): Promise<void> | undefined {
+    this.count++;
+    for (const name in row) {
+      const v = row[name];
+      const c = this.byName.get(name) ?? this.add(name, null, false, v);
+      if (v === null || v === undefined) continue;
+      if (c.pending) {
+        c.kind = valueType(v) ?? "text";
+        c.pending = false;
+      }
+      if (fits(c.kind, v)) {
+        if (typeof v === "bigint") this.bigSeen.add(name);
+        continue;
+      }
+      if (c.typed || c.kind === "json")
+        throw new RunError(
+          "output",
+          `record ${this.recordId(row, this.count)}: field \`${c.name}\` holds ${describeValue(v)}, which its ${DUCKDB_TYPES[c.kind]} column cannot hold exactly (${this.what}); declare the field's type in the schema (\`type: string\` keeps any value as text)`,
+        );
+      // A column without a schema meets a value of another type: integer → number, else JSON.
+      c.kind =
+        c.kind === "bigint" && valueType(v) === "double" && !this.bigSeen.has(name) ? "double" : "json";
+      if (typeof v === "bigint") this.bigSeen.add(name);
+    }
+    const json = stringifyJson(row);
+    const line = `{"${ROW_FIELD}":${this.count - 1}${json.length > 2 ? `,${json.slice(1)}` : "}"}\n`;
+    if (line.length > this.longest) this.longest = line.length;
+    if (this.file) return this.file.write(line);
+    this.opening ??= AtomicFile.create(this.staging.near, this.staging.runId, `staging-${tagOf(this.table)}`);
+    return this.opening.then((f) => {
+      this.file = f;
+      return f.write(line);
+    });
+  }
+
+  /** Defines the staging table: a view of the staged records (none without any column). */
+  async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    const file = this.file ?? (this.opening ? await this.opening : null);
+    this.file = file;
+    if (file) await file.close();
+    if (!this.columns.length) return;
+    const t = q(this.table);
+    let select: string;
+    if (!file || this.count === 0) {
+      const cols = this.columns.map((c) => `CAST(NULL AS ${DUCKDB_STAGING_TYPES[c.kind]}) AS ${q(c.name)}`);
+      select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
+    } else {
+      const spec = [
+        `${sqlString(ROW_FIELD)}: 'BIGINT'`,
+        ...this.columns.map((c) => `${sqlString(c.name)}: ${sqlString(READ_TYPES[c.kind])}`),
+      ].join(", ");
+      const exprs = this.columns.map((c) =>
+        c.kind === "json" ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
+      );
+      select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json(${sqlString(file.tmpPath)}, format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
+    }
+    await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
+    this.created = true;
+  }
+
+  /** Drops the staging view and its file (after the commit, or for a failed stream). */
+  async drop(): Promise<void> {
+    this.finished = true;
+    if (this.created) await this.conn.run(`DROP VIEW IF EXISTS ${q(this.table)}`);
+    this.created = false;
+    await this.dropFile();
+  }
+
+  private async dropFile(): Promise<void> {
+    const file = this.file ?? (this.opening ? await this.opening.catch(() => null) : null);
+    this.file = null;
+    this.opening = null;
+    await file?.abort();
+  }
+
+  private add(name: string, kind: ColumnType | null, typed: boolean, value: unknown): StagedColumn {
+    const lower = name.toLowerCase();
+    const other = this.byLower.get(lower);
+    if (other) {
+      if (other.name !== name)
+        throw new RunError(
+          "output",
+          `fields \`${other.name}\` and \`${name}\` differ only in case: DuckDB column names ignore case (${this.what}); rename one with \`fields\``,
+        );
+      return other;
+    }
+    if (name === "" || name.includes("\0"))
+      throw new RunError(
+        "output",
+        `a field named ${JSON.stringify(name)} cannot be a DuckDB column (${this.what}); select the fields to keep with \`fields\``,
+      );
+    if (lower === ROW_FIELD)
+      throw new RunError(
+        "output",
+        `field \`${name}\` has a name the DuckDB output uses itself (${this.what}); rename it with \`fields\``,
+      );
+    if (this.reserved.includes(lower))
+      throw new RunError(
+        "output",
+        `field \`${name}\` has the name of a metadata column (${this.what}); rename it with \`fields\`, or set \`output.metadata_columns: false\``,
+      );
+    // A new column without a schema takes the type of its first value (text if none comes).
+    const first = kind ?? valueType(value);
+    const col: StagedColumn = { name, kind: first ?? "text", typed, pending: first === null };
+    this.byLower.set(lower, col);
+    this.byName.set(name, col);
+    this.columns.push(col);
+    return col;
+  }
+}
+
+/** The field each staged line starts with: the record's position in the run. */
+const ROW_FIELD = "__pl_row";
+
+/** How read_json reads a column of each type (date-times, dates as text: cast at commit). */
+const READ_TYPES: Record<ColumnType, string> = { ...DUCKDB_STAGING_TYPES, json: "JSON" };
+
+/** A short file-name-safe tag for a table name. */
+function tagOf(table: string): string {
+  return createHash("sha256").update(table).digest("hex").slice(0, 16);
+}
+
+/** Whether a column of `kind` holds `v` exactly (v is neither null nor undefined). */
+function fits(kind: ColumnType, v: unknown): boolean {
+  switch (kind) {
+    case "bigint":
+      return typeof v === "number" ? Number.isInteger(v) : typeof v === "bigint" && fitsInt64(v);
+    case "double":
+      return typeof v === "number" || (typeof v === "bigint" && BigInt(Number(v)) === v);
+    case "boolean":
+      return typeof v === "boolean";
+    case "text":
+    case "timestamptz":
+    case "date":
+      return typeof v === "string";
+    default:
+      return true;
+  }
+}
+
+/**
+ * The staged rows as a subquery with `__pl_ord` (their position): with a primary key, one row per
+ * key, the last record of the key at the position of its first (a key with a NULL part is never
+ * a duplicate).
+ */
+export function stagedRows(staging: string, primaryKey: string[] | null): string {
+  const t = q(staging);
+  if (!primaryKey) return `(SELECT *, rowid AS __pl_ord FROM ${t})`;
+  const pk = primaryKey.map(q).join(", ");
+  const nullKey = primaryKey.map((k) => `${q(k)} IS NULL`).join(" OR ");
+  return (
+    `(SELECT * EXCLUDE (__pl_row, __pl_first, __pl_last), CASE WHEN ${nullKey} THEN __pl_row ELSE __pl_first END AS __pl_ord FROM ` +
+    `(SELECT *, rowid AS __pl_row, min(rowid) OVER (PARTITION BY ${pk}) AS __pl_first, max(rowid) OVER (PARTITION BY ${pk}) AS __pl_last FROM ${t}) ` +
+    `WHERE ${nullKey} OR __pl_row = __pl_last)`
+  );
+}

@@ -1,0 +1,164 @@
+import { RunError } from "../../shared/errors.js";
+import { setOwn } from "../../shared/json-text.js";
+import { type ConversionError, FIELD_ERRORS } from "../field-specs.js";
+import { lastNewline, type RecordDecoder } from "./decoder.js";
+
+const QUOTE = 34;
+const LF = 10;
+const CR = 13;
+
+/**
+ * CSV (RFC 4180): cells separated by `delimiter`, rows by `\n` or `\r\n`; a cell in double quotes
+ * may hold the delimiter, line breaks and doubled quotes (`""` is one `"`); a BOM before the
+ * header is skipped; blank lines are skipped. The header row names the fields (`header: false`:
+ * `c1`, `c2`, …); values are strings. A row with more or fewer cells than the header is still a
+ * record, made invalid with an error naming its line (extra cells as `c<n>`). A quote that does
+ * not close before the body ends, or text after a closing quote, is a malformed body naming its line.
+ */
+export class CsvDecoder implements RecordDecoder {
+  private carry: Buffer | null = null;
+  /** Text of the unfinished row (after the last complete row of the text decoded so far). */
+  private text = "";
+  private columns: string[] | null;
+  private first = true;
+  private readonly delim: number;
+  completeBytes = 0;
+  lines = 0;
+
+  constructor(opts: { delimiter: string; header: boolean }) {
+    this.delim = opts.delimiter.charCodeAt(0);
+    this.columns = opts.header ? null : [];
+  }
+
+  get held(): number {
+    return (this.carry?.length ?? 0) + this.text.length * 3;
+  }
+
+  push(chunk: Buffer, out: unknown[]): void {
+    const nl = lastNewline(chunk);
+    if (nl < 0) {
+      this.carry = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+      return;
+    }
+    const head = this.carry
+      ? Buffer.concat([this.carry, chunk.subarray(0, nl + 1)])
+      : chunk.subarray(0, nl + 1);
+    this.carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : null;
+    let text = this.text + head.toString("utf8");
+    if (this.first) {
+      this.first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // its bytes are in `head`
+    }
+    const before = Buffer.byteLength(this.text);
+    const used = this.rows(text, out, false);
+    this.text = text.slice(used);
+    this.completeBytes += before + head.length - Buffer.byteLength(this.text);
+  }
+
+  end(out: unknown[]): void {
+    let text = this.text + (this.carry ? this.carry.toString("utf8") : "");
+    const bytes = Buffer.byteLength(text);
+    if (this.first && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    this.carry = null;
+    this.text = "";
+    if (text === "") return;
+    this.rows(text.endsWith("\n") ? text : `${text}\n`, out, true);
+    this.completeBytes += bytes;
+  }
+
+  resume(): void {
+    this.carry = null;
+    this.text = "";
+    this.first = false;
+  }
+
+  /** Complete rows of `text`; returns where the unfinished one starts. */
+  private rows(text: string, out: unknown[], final: boolean): number {
+    const n = text.length;
+    const d = this.delim;
+    let pos = 0;
+    const cells: string[] = [];
+    for (;;) {
+      if (pos >= n) return pos;
+      const rowStart = pos;
+      const rowLine = this.lines + 1;
+      let lines = 0;
+      cells.length = 0;
+      for (;;) {
+        if (text.charCodeAt(pos) === QUOTE) {
+          let value = "";
+          let from = pos + 1;
+          for (;;) {
+            const q = text.indexOf('"', from);
+            if (q < 0) {
+              if (final) throw malformed(rowLine, "a quoted cell is not closed before the body ends");
+              return rowStart; // the row goes on in the next chunk
+            }
+            value += text.slice(from, q);
+            if (text.charCodeAt(q + 1) === QUOTE) {
+              value += '"';
+              from = q + 2;
+              continue;
+            }
+            pos = q + 1;
+            break;
+          }
+          for (let i = value.indexOf("\n"); i !== -1; i = value.indexOf("\n", i + 1)) lines++;
+          cells.push(value);
+          const c = text.charCodeAt(pos);
+          if (c === d) {
+            pos++;
+            continue;
+          }
+          if (c === CR && text.charCodeAt(pos + 1) === LF) pos++;
+          else if (c !== LF)
+            throw malformed(rowLine + lines, `text after a closing quote in cell ${cells.length}`);
+          pos++;
+          break;
+        }
+        let i = pos;
+        let c = text.charCodeAt(i);
+        while (c !== d && c !== LF) c = text.charCodeAt(++i);
+        const end = c === LF && i > pos && text.charCodeAt(i - 1) === CR ? i - 1 : i;
+        cells.push(text.slice(pos, end));
+        pos = i + 1;
+        if (c === LF) break;
+      }
+      this.lines += lines + 1;
+      if (cells.length === 1 && cells[0] === "" && text.charCodeAt(rowStart) !== QUOTE) continue; // blank line
+      this.emit(cells, rowLine, out);
+    }
+  }
+
+  private emit(cells: string[], line: number, out: unknown[]): void {
+    if (this.columns === null) {
+      this.columns = cells.slice();
+      return;
+    }
+    const cols = this.columns;
+    const named = cols.length ? cols : null;
+    const rec: Record<string, unknown> = {};
+    if (!named) {
+      for (let i = 0; i < cells.length; i++) rec[`c${i + 1}`] = cells[i];
+      out.push(rec);
+      return;
+    }
+    const width = Math.min(cols.length, cells.length);
+    for (let i = 0; i < width; i++) setOwn(rec, cols[i], cells[i]);
+    if (cells.length !== cols.length) {
+      for (let i = cols.length; i < cells.length; i++) setOwn(rec, `c${i + 1}`, cells[i]);
+      const err: ConversionError = {
+        field: "csv_row",
+        type: "csv",
+        value: line,
+        message: `line ${line}: ${cells.length} cells, the header has ${cols.length}`,
+      };
+      (rec as Record<symbol, unknown>)[FIELD_ERRORS] = [err];
+    }
+    out.push(rec);
+  }
+}
+
+function malformed(line: number, what: string): RunError {
+  return new RunError("bad_body", `line ${line} of the CSV body is malformed: ${what}`, { line });
+}

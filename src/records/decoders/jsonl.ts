@@ -1,0 +1,73 @@
+import { RunError } from "../../shared/errors.js";
+import { parseJson } from "../../shared/json-text.js";
+import { lastNewline, type RecordDecoder } from "./decoder.js";
+
+/**
+ * JSON lines: one JSON value per line (`\n` or `\r\n`); blank lines are skipped; a BOM before the
+ * first line is skipped. Each chunk is decoded to text once, up to its last line feed (a UTF-8
+ * character never spans it); the bytes after it wait for the next chunk.
+ */
+export class JsonlDecoder implements RecordDecoder {
+  private carry: Buffer | null = null;
+  completeBytes = 0;
+  lines = 0;
+
+  get held(): number {
+    return this.carry?.length ?? 0;
+  }
+
+  push(chunk: Buffer, out: unknown[]): void {
+    const nl = lastNewline(chunk);
+    if (nl < 0) {
+      this.carry = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+      return;
+    }
+    const head = this.carry
+      ? Buffer.concat([this.carry, chunk.subarray(0, nl + 1)])
+      : chunk.subarray(0, nl + 1);
+    this.carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : null;
+    this.lines = this.parse(head.toString("utf8"), out, this.lines);
+    this.completeBytes += head.length;
+  }
+
+  end(out: unknown[]): void {
+    if (!this.carry) return;
+    const rest = this.carry;
+    this.carry = null;
+    this.lines = this.parse(`${rest.toString("utf8")}\n`, out, this.lines);
+    this.completeBytes += rest.length;
+  }
+
+  resume(): void {
+    this.carry = null;
+  }
+
+  /** Every line of `text` (which ends with a line feed); returns the line count after them. */
+  private parse(text: string, out: unknown[], line: number): number {
+    let start = 0;
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", start)) {
+      line++;
+      let end = i;
+      if (end > start && text.charCodeAt(end - 1) === 13) end--;
+      if (end > start) {
+        const s = text.slice(start, end);
+        try {
+          out.push(parseJson(s));
+        } catch (err) {
+          if (s.trim() !== "") throw malformed(line, s, err);
+        }
+      }
+      start = i + 1;
+    }
+    return line;
+  }
+}
+
+function malformed(line: number, text: string, err: unknown): RunError {
+  const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return new RunError(
+    err instanceof RunError ? err.kind : "bad_body",
+    `line ${line} of the JSON lines body is not JSON (${(err as Error).message}): ${JSON.stringify(shown)}`,
+    { line },
+  );
+}

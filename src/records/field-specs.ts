@@ -1,0 +1,176 @@
+import type { FieldPlan } from "../compile/plan.js";
+import { fillTemplate, parseTemplate } from "../config/templates.js";
+import { stringifyJson } from "../shared/json-text.js";
+
+/** A value that a field's `type` could not convert: the record is invalid (never the run). */
+export interface ConversionError {
+  field: string;
+  type: string;
+  /** The value as it came, shortened for reports. */
+  value: unknown;
+  message: string;
+}
+
+/** Conversion errors of a record, kept on it under a symbol (not a field: never written). */
+export const FIELD_ERRORS: unique symbol = Symbol("field conversion errors");
+
+export type Converted = { ok: true; value: unknown } | { ok: false; message: string };
+
+const INTEGER = /^[+-]?\d+$/;
+const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const ISO =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
+
+const fail = (message: string): Converted => ({ ok: false, message });
+const ok = (value: unknown): Converted => ({ ok: true, value });
+
+/** `integer`: a number with no fraction, or a string of an optional sign and digits (spaces trimmed). */
+export function toInteger(v: unknown): Converted {
+  if (typeof v === "bigint") return ok(v);
+  if (typeof v === "number") return Number.isInteger(v) ? ok(v) : fail("is not an integer");
+  if (typeof v === "string") {
+    const t = v.trim();
+    if (!INTEGER.test(t)) return fail("is not an integer");
+    const n = Number(t);
+    return ok(Number.isSafeInteger(n) ? n : BigInt(t));
+  }
+  return fail("is not an integer");
+}
+
+/** `number`: a number, or a string in JSON number syntax (spaces trimmed). */
+export function toNumber(v: unknown): Converted {
+  if (typeof v === "number" || typeof v === "bigint") return ok(v);
+  if (typeof v === "string") {
+    const t = v.trim();
+    if (!NUMBER.test(t)) return fail("is not a number");
+    const n = Number(t);
+    return Number.isFinite(n) ? ok(n) : fail("is out of range for a number");
+  }
+  return fail("is not a number");
+}
+
+/** `boolean`: true / false, or the strings `true` / `false` in any case. */
+export function toBoolean(v: unknown): Converted {
+  if (typeof v === "boolean") return ok(v);
+  if (typeof v === "string") {
+    const t = v.trim().toLowerCase();
+    if (t === "true") return ok(true);
+    if (t === "false") return ok(false);
+  }
+  return fail("is not `true` or `false`");
+}
+
+/** `string`: a string as it is; numbers and booleans as their JSON text; objects and arrays fail. */
+export function toText(v: unknown): Converted {
+  if (typeof v === "string") return ok(v);
+  if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") return ok(stringifyJson(v));
+  return fail(`is ${Array.isArray(v) ? "an array" : "an object"}, not a string`);
+}
+
+/** `YYYY-MM-DDTHH:MM:SSZ`, with milliseconds only when they are not zero. */
+export function isoUtc(ms: number): string | null {
+  if (!Number.isFinite(ms)) return null;
+  const d = new Date(ms);
+  const y = d.getUTCFullYear();
+  if (Number.isNaN(y) || y < 0 || y > 9999) return null;
+  const s = d.toISOString();
+  return s.endsWith(".000Z") ? `${s.slice(0, 19)}Z` : s;
+}
+
+/** `date-time`: with `from`, epoch seconds or ms (numbers or numeric strings); without, ISO 8601 with an offset. */
+export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
+  if (from) {
+    let n: number;
+    if (typeof v === "number") n = v;
+    else if (typeof v === "bigint") n = Number(v);
+    else if (typeof v === "string" && NUMBER.test(v.trim())) n = Number(v.trim());
+    else return fail(`is not a number of ${from === "epoch" ? "seconds" : "milliseconds"}`);
+    const out = isoUtc(from === "epoch" ? Math.round(n * 1000) : Math.round(n));
+    return out === null ? fail("is out of range for a date-time") : ok(out);
+  }
+  if (typeof v !== "string")
+    return fail("is not an ISO 8601 date-time (a number needs `from: epoch` or `epoch_ms`)");
+  const m = ISO.exec(v.trim());
+  if (!m) return fail("is not an ISO 8601 date-time with a time zone offset (`Z` or `+02:00`)");
+  const [, Y, Mo, D, h, mi, s, frac, z, sign, oh, om] = m;
+  const local = Date.UTC(+Y, +Mo - 1, +D, +h, +mi, s ? +s : 0, frac ? Math.floor(+`0.${frac}` * 1000) : 0);
+  const check = new Date(local);
+  if (
+    check.getUTCFullYear() !== +Y ||
+    check.getUTCMonth() !== +Mo - 1 ||
+    check.getUTCDate() !== +D ||
+    +h > 23 ||
+    +mi > 59 ||
+    (s !== undefined && +s > 59) ||
+    (!z && (+oh > 23 || +om > 59))
+  )
+    return fail("is not a valid date-time");
+  const offset = z ? 0 : (sign === "-" ? -1 : 1) * (+oh * 60 + +om) * 60_000;
+  const out = isoUtc(local - offset);
+  return out === null ? fail("is out of range for a date-time") : ok(out);
+}
+
+export function converter(f: FieldPlan): ((v: unknown) => Converted) | null {
+  switch (f.type) {
+    case "integer":
+      return toInteger;
+    case "number":
+      return toNumber;
+    case "boolean":
+      return toBoolean;
+    case "string":
+      return toText;
+    case "date-time":
+      return (v) => toDateTime(v, f.from);
+    default:
+      return null;
+  }
+}
+
+/** What a computed `{ value }` field may refer to besides `${parent.…}`. */
+export interface RecordContext {
+  runId: string;
+  startedAt: string;
+  pipeline: string;
+  stream: string;
+}
+
+/**
+ * A `{ value }` field: a constant as it is; a string with templates filled per record (env values
+ * were filled when the file was loaded; `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`
+ * are the run's; `${parent.x}` the parent record's field, empty when it has none).
+ */
+export function valueField(
+  value: unknown,
+  ctx: RecordContext,
+  parentValue: (parent: Record<string, unknown> | undefined, path: string[]) => unknown,
+): (parent: Record<string, unknown> | undefined) => unknown {
+  if (typeof value !== "string") return () => value;
+  const { parts, dynamic } = parseTemplate(value);
+  const text = parts.map((p) => (typeof p === "string" ? p : "")).join("");
+  if (!dynamic) return () => text;
+  const usesParent = parts.some((p) => typeof p !== "string" && p.ns === "parent");
+  const fixed = (ns: string, path: string[]): unknown =>
+    ns === "run"
+      ? path[0] === "id"
+        ? ctx.runId
+        : ctx.startedAt
+      : ns === "pipeline"
+        ? ctx.pipeline
+        : ns === "stream"
+          ? ctx.stream
+          : undefined;
+  if (!usesParent) {
+    const once = fillTemplate(parts, fixed);
+    return () => once;
+  }
+  return (parent) =>
+    fillTemplate(parts, (ns, path) => (ns === "parent" ? parentValue(parent, path) : fixed(ns, path)));
+}
+
+/** The value as shown in a conversion error: long strings cut. */
+export function shown(v: unknown): string {
+  const t =
+    typeof v === "string" ? JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v) : stringifyJson(v);
+  return t.length > 80 ? `${t.slice(0, 77)}...` : t;
+}

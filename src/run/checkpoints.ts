@@ -1,0 +1,164 @@
+import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
+import type { StopReason } from "../http/paginators/paginator.js";
+import type { StreamQuality } from "../records/quality.js";
+import { type PartitionPositions, withStream } from "../state/partition-state.js";
+import type { StateStore, StreamState } from "../state/state-store.js";
+import type { CheckpointWriter } from "./checkpoint-writers.js";
+import type { CursorTracker } from "./incremental.js";
+import type { Unit } from "./partition-source.js";
+import { qualityGate, type Rejection } from "./quality-gate.js";
+import type { StreamResult } from "./stream-result.js";
+import { windowPosition } from "./windows.js";
+
+/** The quality gate refused a checkpoint: the stream stops there, earlier commits stay. */
+export class GateStop extends Error {
+  constructor(readonly rejection: Rejection) {
+    super(rejection.message);
+  }
+}
+
+/** How a unit ended: on the API's own signal (its position may be saved), or cut short. */
+export interface UnitEnd {
+  stop: StopReason | null;
+  /** Skipped after a failure (on_partition_error: skip). */
+  failed: boolean;
+}
+
+const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages"]);
+
+/**
+ * Commits a stream that runs in units (windows, partitions) in unit order (format 1.1
+ * "Checkpoints"): at each unit's end, the quality gate is checked on the stream's records so
+ * far, the output commits, and the unit's position is staged; the state is then written with the
+ * committed file lengths and positions. State writes are coalesced (one in flight, the next
+ * carries every commit made meanwhile), so 100,000 partitions do not mean 100,000 file writes;
+ * the output is made durable before each state write, so the state never names bytes that a
+ * crash could lose. Without checkpoints (`replace`, `json`), positions are saved once, at the end.
+ */
+export class Checkpointer {
+  private readonly units = new Map<number, Unit>();
+  private readonly ends = new Map<number, UnitEnd>();
+  /** State keys (null: the stream's own) whose position stops here: an earlier unit was cut short. */
+  private readonly blocked = new Set<string | null>();
+  private streamPosition: string | number | null = null;
+  private files: Record<string, number> | null = null;
+  private dirty = false;
+  private saving: Promise<void> | null = null;
+  private saveError: unknown = null;
+  committed = 0;
+  incomplete = 0;
+
+  constructor(
+    private readonly stream: StreamPlan,
+    private readonly ctx: {
+      state: StateStore;
+      writer: CheckpointWriter;
+      quality: StreamQuality;
+      validation: ValidationPlan;
+      cursor: CursorTracker | null;
+      positions: PartitionPositions;
+      result: StreamResult;
+      /** Commit after each unit (append / merge), or only at the end. */
+      checkpoints: boolean;
+      /** Keep positions at all (a windowed stream under `replace` keeps none). */
+      keepPositions: boolean;
+    },
+  ) {}
+
+  started(unit: Unit): void {
+    this.units.set(unit.index, unit);
+  }
+
+  ended(index: number, end: UnitEnd): void {
+    this.ends.set(index, end);
+  }
+
+  /** Unit `index` is fully written, and no later unit's record is (ordered-sink.ts). */
+  readonly unitDone = async (index: number): Promise<void> => {
+    const unit = this.units.get(index);
+    const end = this.ends.get(index) ?? { stop: null, failed: true };
+    this.units.delete(index);
+    this.ends.delete(index);
+    const max = this.ctx.cursor?.max ?? null;
+    if (this.ctx.cursor) this.ctx.cursor.max = null;
+    if (!unit) return;
+    this.stage(unit, end, max);
+    const units = this.ctx.result.units;
+    if (units) units.done++;
+    if (!this.ctx.checkpoints) return;
+    const drift = this.ctx.quality.drift();
+    const rejection = qualityGate(this.ctx.quality, this.ctx.validation, drift);
+    if (rejection) throw new GateStop(rejection);
+    const files = await this.ctx.writer.checkpoint();
+    if (files) this.files = { ...this.files, ...files };
+    this.committed++;
+    if (units) units.committed = this.committed;
+    this.requestSave();
+  };
+
+  /** The unit's position, when it ended on the API's own signal and nothing before it was cut. */
+  private stage(unit: Unit, end: UnitEnd, max: string | number | null): void {
+    const key = unit.stateKey;
+    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code);
+    if (!complete) {
+      this.incomplete++;
+      if (this.ctx.result.units) this.ctx.result.units.incomplete = this.incomplete;
+      this.blocked.add(key);
+      return;
+    }
+    if (!this.ctx.keepPositions || this.blocked.has(key)) return;
+    const value = unit.window ? windowPosition(unit.window) : max;
+    if (value === null) return;
+    if (key === null) {
+      if (unit.window || this.stream.parent === null) this.streamPosition = value;
+    } else this.ctx.positions.set(key, value);
+  }
+
+  private requestSave(): void {
+    this.dirty = true;
+    this.saving ??= this.saveLoop();
+  }
+
+  private async saveLoop(): Promise<void> {
+    try {
+      while (this.dirty) {
+        this.dirty = false;
+        await this.ctx.writer.durable();
+        await this.write();
+      }
+    } catch (err) {
+      this.saveError ??= err;
+    } finally {
+      this.saving = null;
+    }
+  }
+
+  private write(): Promise<void> {
+    const name = this.stream.name;
+    const partitioned = this.stream.parent !== null && this.ctx.positions.size > 0;
+    const positions = partitioned ? this.ctx.positions.toJSON() : null;
+    const cursor = this.streamPosition;
+    const files = this.files;
+    return this.ctx.state.update((s) =>
+      withStream(s, name, (old): StreamState => {
+        const next: StreamState = { ...old, updated_at: new Date().toISOString() };
+        if (cursor !== null) next.cursor = cursor;
+        if (positions) next.partitions = positions;
+        if (files) next.files = { ...old?.files, ...files };
+        return next;
+      }),
+    );
+  }
+
+  /** Every commit's state is on disk (checkpoints), or the positions are saved now (no checkpoints). */
+  async finish(outputCommitted: boolean): Promise<void> {
+    if (!this.ctx.checkpoints && outputCommitted && this.ctx.keepPositions) await this.write();
+    while (this.saving) await this.saving;
+    if (this.saveError) throw this.saveError;
+  }
+
+  /** The stream failed: keep what was committed (its state), nothing after it. */
+  async settle(): Promise<void> {
+    while (this.saving) await this.saving;
+  }
+}

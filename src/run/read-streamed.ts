@@ -1,0 +1,222 @@
+import { createHash, type Hash } from "node:crypto";
+import type { StreamPlan } from "../compile/plan.js";
+import type { HttpResponse } from "../http/client.js";
+import type { RequestExecutor } from "../http/executor.js";
+import { checkMove } from "../http/origin-policy.js";
+import { guardPaginator } from "../http/paginators/guards.js";
+import { type PageRequest, requestUrl, type StopReason } from "../http/paginators/paginator.js";
+import { createPaginator } from "../http/paginators/paginators.js";
+import type { RequestStats } from "../http/request-stats.js";
+import { ResponseRules } from "../http/response-rules.js";
+import { createDecoder, type RecordDecoder } from "../records/decoders/index.js";
+import { RunError } from "../shared/errors.js";
+import { stringifyJson } from "../shared/json-text.js";
+import { streamRules } from "./read-pages.js";
+
+export interface StreamedReadOptions {
+  origin: string;
+  allowedOrigins: string[];
+  maxPages: number | null;
+  stats: RequestStats;
+  signal?: AbortSignal;
+  onPage?: () => void;
+  /** How many more records the caller wants (`--limit`). */
+  remaining: () => number;
+}
+
+/**
+ * The retriever of `jsonl` and `csv` streams: each response's records are decoded and handed to
+ * `deliver` as its bytes arrive (a multi-gigabyte export in flat memory); the paginator then reads
+ * the response's headers and record count (`link_header`, `offset`, `page`, `cursor_header`).
+ *
+ * A transport fault in the middle of a body (a reset, a truncated body or gzip) is retried by the
+ * executor within `retry.max_attempts`, and the body is read again from its first byte: the bytes
+ * of the records already delivered are compared (SHA-1) with what was read the first time and
+ * skipped, so every record is delivered exactly once; a body that differs there fails the stream
+ * (its records cannot be matched up). Nothing of the body is held but the unfinished record.
+ */
+export async function readStreamed(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  firstRequest: PageRequest,
+  opts: StreamedReadOptions,
+  deliver: (record: unknown) => Promise<void> | undefined,
+): Promise<StopReason> {
+  const maxPages = opts.maxPages ?? stream.paginator.maxPages;
+  const paginator = guardPaginator(
+    createPaginator(stream.paginator),
+    {
+      maxPages,
+      maxEmptyPages: stream.paginator.maxEmptyPages,
+      stopOnEmptyPage: stream.paginator.stopOnEmptyPage,
+    },
+    (pointer) => executor.redactUrl(pointer),
+  );
+  const rules = new ResponseRules(streamRules(stream));
+  let request = paginator.first(firstRequest);
+  for (;;) {
+    if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    const url = requestUrl(request);
+    const sent =
+      request.method === "POST" && request.body !== null && request.body !== undefined
+        ? stringifyJson(request.body)
+        : undefined;
+    checkMove(opts, {
+      how: "pagination leads to",
+      via: "pagination link",
+      url,
+      body: sent,
+      mask: (t) => executor.redactor.text(t),
+      showUrl: (u) => executor.redactUrl(u),
+    });
+    const body = new ResumableBody(createDecoder(stream.response)!, deliver, opts.remaining);
+    const response = await executor.fetch(
+      {
+        method: request.method,
+        url,
+        headers: withAccept(request.headers, stream),
+        body: sent,
+        compression: stream.response?.compression,
+        streamed: { maxBytes: executor.streamedLimit },
+      },
+      opts.stats,
+      undefined,
+      { rules, consume: (r) => body.read(r, executor, request.method) },
+    );
+    opts.onPage?.();
+    if (response.ignored)
+      return {
+        code: "ignored",
+        message: `answered ${response.status}, ignored by on_response (${response.ignored.at})`,
+      };
+    if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
+    const step = paginator.next({
+      request,
+      response,
+      body: null,
+      recordCount: body.count,
+      records: body.ends(),
+    });
+    if ("stop" in step) return step.stop;
+    request = step.request;
+  }
+}
+
+/** An `Accept` for the format, unless the stream sets one. */
+function withAccept(headers: Record<string, string>, stream: StreamPlan): Record<string, string> {
+  if (Object.keys(headers).some((k) => k.toLowerCase() === "accept")) return headers;
+  const accept =
+    stream.response?.format === "csv"
+      ? "text/csv, application/octet-stream;q=0.9, */*;q=0.8"
+      : "application/x-ndjson, application/jsonl, application/json;q=0.9, */*;q=0.8";
+  return { ...headers, accept };
+}
+
+/** One response's body, read once or (after a transport fault) again, records delivered once. */
+class ResumableBody {
+  /** SHA-1 of the body's bytes up to the end of the last delivered record. */
+  private readonly hash: Hash = createHash("sha1");
+  private hashed = 0;
+  private attempts = 0;
+  private readonly out: unknown[] = [];
+  count = 0;
+  private first: unknown = undefined;
+  private last: unknown = undefined;
+
+  constructor(
+    private readonly decoder: RecordDecoder,
+    private readonly deliver: (record: unknown) => Promise<void> | undefined,
+    private readonly remaining: () => number,
+  ) {}
+
+  /** The first and last records (the pagination guards compare pages by them). */
+  ends(): unknown[] {
+    return this.count ? [this.first, this.last] : [];
+  }
+
+  async read(r: HttpResponse, executor: RequestExecutor, method: string): Promise<void> {
+    this.attempts++;
+    let skip = this.attempts > 1 ? this.hashed : 0;
+    const verify = skip > 0 ? createHash("sha1") : null;
+    if (this.attempts > 1) this.decoder.resume();
+    const pending: Buffer[] = [];
+    try {
+      for await (const c of r.stream!) {
+        let chunk = c;
+        if (skip > 0) {
+          const take = Math.min(skip, chunk.length);
+          verify!.update(chunk.subarray(0, take));
+          skip -= take;
+          if (skip === 0) this.checkSame(verify!);
+          chunk = chunk.subarray(take);
+          if (chunk.length === 0) continue;
+        }
+        const before = this.decoder.completeBytes;
+        this.decoder.push(chunk, this.out);
+        pending.push(chunk);
+        this.advance(pending, this.decoder.completeBytes - before);
+        if (await this.flush()) return;
+      }
+      if (skip > 0) throw changed("it ended before the records already written");
+      const before = this.decoder.completeBytes;
+      this.decoder.end(this.out);
+      this.advance(pending, this.decoder.completeBytes - before);
+      await this.flush();
+    } catch (err) {
+      if (err instanceof RunError && err.kind === "bad_body")
+        throw new RunError(
+          "bad_body",
+          `${method} ${executor.redactUrl(r.url)} answered ${r.status}: ${executor.redactor.text(err.message)}`,
+          err.details,
+        );
+      throw err;
+    }
+  }
+
+  /** Hash the next `n` bytes of `pending` (the bytes of records just completed). */
+  private advance(pending: Buffer[], n: number): void {
+    this.hashed += n;
+    while (n > 0 && pending.length) {
+      const b = pending[0];
+      if (b.length <= n) {
+        this.hash.update(b);
+        n -= b.length;
+        pending.shift();
+      } else {
+        this.hash.update(b.subarray(0, n));
+        pending[0] = b.subarray(n);
+        n = 0;
+      }
+    }
+  }
+
+  /** Delivers the decoded records; true when `--limit` wants no more. */
+  private async flush(): Promise<boolean> {
+    const out = this.out;
+    for (let i = 0; i < out.length; i++) {
+      if (this.remaining() <= 0) {
+        out.length = 0;
+        return true;
+      }
+      const rec = out[i];
+      if (this.count++ === 0) this.first = rec;
+      this.last = rec;
+      const p = this.deliver(rec);
+      if (p) await p;
+    }
+    out.length = 0;
+    return false;
+  }
+
+  private checkSame(verify: Hash): void {
+    if (verify.digest("hex") !== this.hash.copy().digest("hex"))
+      throw changed("its first bytes differ from those read before the fault");
+  }
+}
+
+function changed(how: string): RunError {
+  return new RunError(
+    "bad_body",
+    `the body was read again after a transport fault, but ${how}: the records already written cannot be matched up, so the stream fails rather than write a record twice or lose one`,
+  );
+}

@@ -1,0 +1,216 @@
+import { stat } from "node:fs/promises";
+import type { StreamPlan } from "../compile/plan.js";
+import type { RequestExecutor } from "../http/executor.js";
+import type { StopReason } from "../http/paginators/paginator.js";
+import type { StreamQuality } from "../records/quality.js";
+import type { Row, Shaper } from "../records/shape.js";
+import { formatDuration } from "../shared/units.js";
+import { PartitionPositions, withStream } from "../state/partition-state.js";
+import {
+  type CheckpointWriter,
+  cutBackTo,
+  nullWriter,
+  openAppendWriter,
+  openPerCommitWriter,
+} from "./checkpoint-writers.js";
+import { Checkpointer } from "./checkpoints.js";
+import { type CursorTracker, startValue } from "./incremental.js";
+import { countLines, type Unit, type UnitCounts, unitsOf, windowLabel } from "./partition-source.js";
+import { runPartitions } from "./partitions.js";
+import type { StreamIO, StreamRunOptions } from "./stream-options.js";
+import type { StreamResult } from "./stream-result.js";
+import { countWindows, windowRange, windowsOf } from "./windows.js";
+
+/** A stream that runs in units (windows, partitions): its writer, checkpointer and positions. */
+export interface UnitRun {
+  writer: CheckpointWriter;
+  checkpointer: Checkpointer;
+  positions: PartitionPositions;
+  fromStart: boolean;
+}
+
+/** Whether a stream runs in units: a child stream, or a windowed one. */
+export function runsInUnits(stream: StreamPlan, io: StreamIO): boolean {
+  return Boolean(stream.windows || (stream.parent && io.parentRecords));
+}
+
+/**
+ * Commits after each unit with `append` / `merge` (not `json`, one array); `replace` commits
+ * once. A windowed stream under `replace` keeps no position: it fetches its whole range.
+ */
+export async function prepareUnits(
+  stream: StreamPlan,
+  opts: StreamRunOptions,
+  deps: { quality: StreamQuality; cursor: CursorTracker | null; result: StreamResult },
+): Promise<UnitRun> {
+  const out = stream.output;
+  const checkpoints = out.mode !== "replace" && out.format !== "json";
+  const saved = (await opts.state.read()).streams?.[stream.name];
+  const fromStart = opts.fullRefresh || (Boolean(stream.windows) && out.mode === "replace");
+  const positions = new PartitionPositions(fromStart ? undefined : saved);
+  let writer: CheckpointWriter;
+  if (!stream.write) writer = nullWriter();
+  else if (!checkpoints) writer = wrapOnce(stream, opts);
+  else {
+    await cutBackTo(saved?.files, out.path);
+    // Before the first byte: the length every later start cuts back to, until the first commit.
+    if (out.mode === "append" && saved?.files?.[out.path] === undefined)
+      await recordStartLength(opts, stream.name, out.path);
+    writer =
+      out.format === "jsonl" && out.mode === "append" && !stream.primaryKey
+        ? await openAppendWriter(out)
+        : openPerCommitWriter(out, writerContext(stream, opts));
+  }
+  const keepPositions = !(stream.windows && out.mode === "replace");
+  const checkpointer = new Checkpointer(stream, {
+    state: opts.state,
+    writer,
+    quality: deps.quality,
+    validation: opts.validation,
+    cursor: deps.cursor,
+    positions,
+    result: deps.result,
+    checkpoints,
+    keepPositions,
+  });
+  return { writer, checkpointer, positions, fromStart };
+}
+
+/** Runs the units: parent records, windows, or both; progress in `result.units`. */
+export async function runUnits(
+  run: UnitRun,
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  io: StreamIO,
+  shaper: Shaper,
+  accept: (row: Row) => Promise<void> | undefined,
+  result: StreamResult,
+): Promise<StopReason> {
+  const nowMs = opts.startedAtMs ?? Date.now();
+  const counts: UnitCounts = { partitions: null, windows: 0 };
+  const parentCount = io.parentRecords ? await countLines(io.parentRecords) : null;
+  const units = {
+    kind: stream.windows ? ("windows" as const) : ("partitions" as const),
+    total: 0,
+    done: 0,
+    committed: 0,
+    incomplete: 0,
+    checkpoints: stream.output.mode !== "replace" && stream.output.format !== "json",
+    windows: null as { first: string | null; last: string | null; step: string } | null,
+  };
+  if (stream.windows && !stream.parent) {
+    const range = windowRange(stream.windows, nowMs, run.fromStart ? null : run.positions.seed);
+    units.total = countWindows(stream.windows, range);
+    const first = windowsOf(stream.windows, range).next();
+    const lastStart = range.fromMs + (units.total - 1) * stream.windows.stepMs;
+    const last = windowsOf(stream.windows, { ...range, fromMs: lastStart }).next();
+    units.windows = {
+      first: first.done ? null : windowLabel(first.value),
+      last: last.done || !units.total ? null : windowLabel(last.value),
+      step: formatDuration(stream.windows.stepMs),
+    };
+  } else if (!stream.windows) units.total = parentCount ?? 0;
+  result.units = units;
+  const source = unitsOf(
+    {
+      stream,
+      parentRecords: io.parentRecords,
+      parentKey: io.parentKey,
+      positions: run.positions,
+      nowMs,
+      fromStart: run.fromStart,
+    },
+    counts,
+  );
+  const cp = run.checkpointer;
+  const tracked = async function* (): AsyncGenerator<Unit> {
+    for await (const u of source) {
+      if (stream.windows && stream.parent) units.total = counts.windows;
+      yield u;
+    }
+  };
+  const since = (unit: Unit) =>
+    stream.incremental
+      ? startValue(
+          stream,
+          unit.stateKey !== null ? run.positions.get(unit.stateKey) : run.positions.seed,
+          false,
+        )
+      : null;
+  return runPartitions(stream, executor, opts, shaper, accept, result, {
+    units: tracked(),
+    since,
+    checkpointer: cp,
+    parentCount,
+  });
+}
+
+/** A `values` stream: its records are the list's items; no request is sent. */
+export async function runValues(
+  stream: StreamPlan,
+  shaper: Shaper,
+  accept: (row: Row) => Promise<void> | undefined,
+  result: StreamResult,
+): Promise<StopReason> {
+  const values = stream.values ?? [];
+  for (const item of values) {
+    const row = shaper.shape(item, undefined);
+    if (row === null) {
+      // Dropped by `filter`: seen, but neither valid nor invalid (as in pull.ts).
+      result.records.filtered++;
+      result.records.seen++;
+      continue;
+    }
+    const p = accept(row);
+    if (p) await p;
+  }
+  if (!values.length) {
+    result.warnings.push("the `values` list is empty: nothing to fetch");
+    return { code: "single_page", message: "the `values` list is empty: nothing fetched" };
+  }
+  return { code: "single_page", message: `${values.length} listed values` };
+}
+
+async function recordStartLength(opts: StreamRunOptions, name: string, file: string): Promise<void> {
+  let size = 0;
+  try {
+    size = (await stat(file)).size;
+  } catch {
+    // no file yet: 0
+  }
+  await opts.state.update((s) =>
+    withStream(s, name, (old) => ({ ...old, files: { ...old?.files, [file]: size } })),
+  );
+}
+
+function writerContext(stream: StreamPlan, opts: StreamRunOptions) {
+  const props = stream.schema?.schema?.properties;
+  return {
+    runId: opts.runId,
+    stream: stream.name,
+    columns: props && typeof props === "object" ? Object.keys(props) : null,
+    primaryKey: stream.primaryKey,
+    schema: stream.schema?.schema ?? null,
+  };
+}
+
+/** `replace` / `json`: one ordinary writer, committed once at the end, as in format v1. */
+function wrapOnce(stream: StreamPlan, opts: StreamRunOptions): CheckpointWriter {
+  const w = openPerCommitWriter(stream.output, writerContext(stream, opts));
+  return { ...w, checkpoint: async () => null };
+}
+
+/**
+ * A stream that stopped after some commits: `partial` ("4 of 10 windows committed"); what was
+ * committed stays, and the next run resumes after it.
+ */
+export function markPartial(result: StreamResult): void {
+  const u = result.units;
+  if (!u?.checkpoints || u.committed === 0) return;
+  const what = u.kind === "windows" ? "windows" : "partitions";
+  const message = `${u.committed} of ${u.total} ${what} committed`;
+  result.status = "partial";
+  result.error = result.error ? { ...result.error, message: `${result.error.message} (${message})` } : null;
+  result.warnings.push(`stopped after ${message}: the next run resumes after the last commit`);
+}

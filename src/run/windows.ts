@@ -1,0 +1,81 @@
+import type { WindowsPlan } from "../compile/plan.js";
+import {
+  FORMAT_UNIT_MS,
+  floorTo,
+  formatBound,
+  isoInstant,
+  parseEnd,
+  parseInstant,
+  parseStart,
+} from "../shared/window-bounds.js";
+
+/** One date window: `[start, end)` in UTC ms, and its bounds as the request writes them. */
+export interface Window {
+  startMs: number;
+  endMs: number;
+  /** `${window.start}`, `${window.end}`, `${window.last}` in the stream's format. */
+  start: string;
+  end: string;
+  last: string;
+}
+
+/** The range a run covers and where it came from. */
+export interface WindowRange {
+  fromMs: number;
+  toMs: number;
+  /** `start` (first run, --full-refresh, replace) or `saved` (resumed at the saved end − lookback). */
+  from: "start" | "saved";
+}
+
+/**
+ * The range of one run (or one partition): from the saved end of the last committed window minus
+ * `lookback` (never before `start`), or from `start`; to `end` (`now` fixed when the run started).
+ * Bounds are floored to the format's unit, so `now` with `format: date` is the start of today.
+ */
+export function windowRange(
+  plan: WindowsPlan,
+  nowMs: number,
+  saved: string | number | null | undefined,
+): WindowRange {
+  const start = floorTo(parseStart(plan.start, nowMs) ?? nowMs, plan.format);
+  const to = floorTo(parseEnd(plan.end, nowMs) ?? nowMs, plan.format);
+  const savedMs = savedInstant(saved);
+  if (savedMs === null) return { fromMs: start, toMs: to, from: "start" };
+  return {
+    fromMs: Math.max(start, floorTo(savedMs - plan.lookbackMs, plan.format)),
+    toMs: to,
+    from: "saved",
+  };
+}
+
+/** Consecutive windows of `step` from `fromMs` to `toMs`, the last one cut at `toMs`. */
+export function* windowsOf(plan: WindowsPlan, range: WindowRange): Generator<Window> {
+  const unit = FORMAT_UNIT_MS[plan.format];
+  for (let s = range.fromMs; s < range.toMs; ) {
+    const e = Math.min(s + plan.stepMs, range.toMs);
+    yield {
+      startMs: s,
+      endMs: e,
+      start: formatBound(s, plan.format),
+      end: formatBound(e, plan.format),
+      last: formatBound(e - unit, plan.format),
+    };
+    s = e;
+  }
+}
+
+export function countWindows(plan: WindowsPlan, range: WindowRange): number {
+  return range.toMs > range.fromMs ? Math.ceil((range.toMs - range.fromMs) / plan.stepMs) : 0;
+}
+
+/** The saved position (an ISO instant; an upgraded pipeline's date cursor works too). */
+function savedInstant(saved: string | number | null | undefined): number | null {
+  if (saved === null || saved === undefined) return null;
+  if (typeof saved === "number") return saved > 1e12 ? saved : saved * 1000;
+  return parseInstant(saved);
+}
+
+/** What the state saves for a committed window: its end, as an ISO instant. */
+export function windowPosition(w: Window): string {
+  return isoInstant(w.endMs);
+}

@@ -1,0 +1,192 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ResponseRulePlan } from "../../src/compile/plan.js";
+import type { HttpResponse } from "../../src/http/client.js";
+import { ResponseRules } from "../../src/http/response-rules.js";
+import {
+  closeServer,
+  listenLocal,
+  readJsonl,
+  runPipeline,
+  sourceBlock,
+  tempProject,
+} from "../run/helpers.js";
+
+const rule = (r: Partial<ResponseRulePlan>): ResponseRulePlan => ({
+  at: "t",
+  statuses: null,
+  classes: null,
+  match: null,
+  hasEquals: false,
+  equals: undefined,
+  bodyContains: null,
+  action: "fail",
+  message: null,
+  waitMs: null,
+  ...r,
+});
+const res = (status: number, body: unknown): HttpResponse => ({
+  status,
+  headers: {},
+  body: Buffer.from(typeof body === "string" ? body : JSON.stringify(body)),
+  url: "http://x.test/",
+  elapsedMs: 0,
+});
+
+describe("rule conditions", () => {
+  it("status: a code, a list, a class", () => {
+    const rules = new ResponseRules([
+      rule({ at: "a", statuses: [404] }),
+      rule({ at: "b", statuses: [400, 422] }),
+      rule({ at: "c", classes: [5] }),
+    ]);
+    expect(rules.decide(res(404, {}))?.rule.at).toBe("a");
+    expect(rules.decide(res(422, {}))?.rule.at).toBe("b");
+    expect(rules.decide(res(503, {}))?.rule.at).toBe("c");
+    expect(rules.decide(res(200, {}))).toBeNull();
+  });
+  it("match holds on a non-empty match; with equals, on an equal first match", () => {
+    const rules = new ResponseRules([
+      rule({ at: "eq", match: "$.error", hasEquals: true, equals: "ratelimited" }),
+      rule({ at: "any", match: "$.errors" }),
+    ]);
+    expect(rules.decide(res(200, { error: "ratelimited" }))?.rule.at).toBe("eq");
+    expect(rules.decide(res(200, { error: "other", errors: [1] }))?.rule.at).toBe("any");
+    for (const empty of [null, false, "", [], {}])
+      expect(rules.decide(res(200, { errors: empty }))).toBeNull();
+    expect(rules.decide(res(200, "not json"))).toBeNull();
+  });
+  it("body_contains reads the raw body; the first rule that holds wins", () => {
+    const rules = new ResponseRules([
+      rule({ at: "first", statuses: [400], bodyContains: "range too large" }),
+      rule({ at: "second", statuses: [400] }),
+    ]);
+    expect(rules.decide(res(400, "the range too large, sorry"))?.rule.at).toBe("first");
+    expect(rules.decide(res(400, "other"))?.rule.at).toBe("second");
+  });
+  it("a streamed body: only status conditions can hold", () => {
+    const rules = new ResponseRules([rule({ at: "m", match: "$.x" }), rule({ at: "s", classes: [2] })]);
+    expect(rules.decide(res(200, { x: 1 }), true)?.rule.at).toBe("s");
+  });
+});
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+let handler: Handler = (_q, r) => r.end();
+const server = createServer((q, r) => handler(q, r));
+let base = "";
+beforeAll(async () => {
+  base = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+const project = tempProject("pipelines-rules-");
+afterAll(() => project.cleanup());
+const json = (r: ServerResponse, status: number, body: unknown) => {
+  r.writeHead(status, { "content-type": "application/json" });
+  r.end(JSON.stringify(body));
+};
+
+describe("APIs that say errors their own way", () => {
+  it("a GraphQL API that throttles with a 200 is retried by a rule, counted against max_attempts", async () => {
+    let calls = 0;
+    handler = (_q, r) =>
+      calls++ < 2
+        ? json(r, 200, { errors: [{ message: "Throttled", extensions: { code: "THROTTLED" } }] })
+        : json(r, 200, { data: { items: { nodes: [{ id: 1 }, { id: 2 }] } } });
+    project.pipeline(
+      "gql",
+      `${sourceBlock(base)}
+streams:
+  items:
+    path: /graphql
+    method: POST
+    body: { query: "{ items { nodes { id } } }" }
+    records: $.data.items.nodes
+    on_response:
+      - { status: 200, match: "$.errors[0].extensions.code", equals: THROTTLED, action: retry, wait: 10ms }
+      - { status: 200, match: $.errors, action: fail, message: "GraphQL errors" }
+`,
+    );
+    const r = await runPipeline(project.dir, "gql");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("items").records.written).toBe(2);
+    expect(r.stream("items").retries).toEqual({ on_response_200: 2 });
+    calls = -10; // always throttled: 4 attempts, then the rule's error
+    const failed = await runPipeline(project.dir, "gql");
+    expect(failed.code).toBe(1);
+    expect(failed.stream("items").error?.message).toMatch(
+      /answered 200 \(\$\.errors\[0\]\.extensions\.code = THROTTLED\) after 4 attempts: \(on_response rule streams\.items\.on_response\[0\], action retry\)/,
+    );
+  });
+
+  it("a Slack-style ok: false fails the stream with the rule's message; error_path still works", async () => {
+    handler = (_q, r) => json(r, 200, { ok: false, error: "invalid_auth" });
+    project.pipeline(
+      "slack",
+      `${sourceBlock(base, `on_response: [{ status: 200, match: $.ok, equals: false, action: fail, message: "check the Slack token" }]`)}
+streams:
+  users: { path: /users.list, records: $.members }
+  legacy: { path: /users.list, records: $.members, error_path: $.error }
+`,
+    );
+    const r = await runPipeline(project.dir, "slack");
+    expect(r.stream("users").error?.message).toMatch(/\(\$\.ok = false\).*check the Slack token/);
+    expect(r.stream("users").error?.kind).toBe("api_error");
+    // Source rules come before error_path (the stream's last rule): the source rule decides here too.
+    expect(r.stream("legacy").error?.message).toMatch(/check the Slack token/);
+  });
+
+  it("a per-parent 404 is ignored: an empty last page, counted ('2 partitions answered 404, ignored')", async () => {
+    handler = (q, r) => {
+      if (q.url === "/repos") return json(r, 200, [{ id: 1 }, { id: 2 }, { id: 3 }]);
+      if (q.url === "/repos/2/hooks" || q.url === "/repos/3/hooks")
+        return json(r, 404, { message: "Not Found" });
+      return json(r, 200, [{ hook: 10 }]);
+    };
+    project.pipeline(
+      "gh",
+      `${sourceBlock(base)}
+streams:
+  repos: { path: /repos }
+  hooks:
+    parent: repos
+    path: /repos/\${parent.id}/hooks
+    on_response: [{ status: 404, action: ignore }]
+    include_parent: { repo: id }
+`,
+    );
+    const r = await runPipeline(project.dir, "gh");
+    expect(r.code, r.stderr).toBe(0);
+    const hooks = r.stream("hooks");
+    expect(hooks.records.written).toBe(1);
+    expect(hooks.warnings).toContain(
+      "2 partitions answered 404, ignored (on_response: each ended as an empty last page)",
+    );
+    expect(readJsonl(project.file("out/gh/hooks.jsonl"))).toEqual([{ hook: 10, repo: 1 }]);
+  });
+
+  it("a 401 with refresh_auth gets one fresh token, then one more try", async () => {
+    let tokens = 0;
+    let apiCalls = 0;
+    handler = (q, r) => {
+      if (q.url === "/oauth/token") return json(r, 200, { access_token: `t${++tokens}`, expires_in: 3600 });
+      apiCalls++;
+      // The API refuses the first token (revoked early), with a 403 the built-in 401 handling would not refresh.
+      if (q.headers.authorization === "Bearer t1") return json(r, 403, { error: "token revoked" });
+      return json(r, 200, [{ id: 1 }]);
+    };
+    project.pipeline(
+      "oa",
+      `${sourceBlock(base, `auth: { type: oauth2, token_url: "${base}/oauth/token", grant_type: client_credentials, client_id: id, client_secret: s }`)}
+streams:
+  things:
+    path: /things
+    on_response: [{ status: 403, body_contains: "token revoked", action: refresh_auth }]
+`,
+    );
+    const r = await runPipeline(project.dir, "oa");
+    expect(r.code, r.stderr).toBe(0);
+    expect(tokens).toBe(2);
+    expect(apiCalls).toBe(2);
+    expect(r.stream("things").retries).toEqual({ token_refresh: 1 });
+  });
+});

@@ -1,0 +1,125 @@
+import path from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { listDir, runWriter, tempDir } from "./helpers.js";
+
+let dir: string;
+let cleanup: () => void;
+let file: string;
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir());
+  file = path.join(dir, "out", "items.parquet");
+});
+afterEach(() => cleanup());
+
+/** Reads the Parquet file back with DuckDB. */
+async function query(sql: string): Promise<Record<string, unknown>[]> {
+  const inst = await DuckDBInstance.create(":memory:");
+  try {
+    const conn = await inst.connect();
+    const r = await conn.runAndReadAll(sql.replace("FILE", `read_parquet('${file.replaceAll("'", "''")}')`));
+    conn.closeSync();
+    return r.getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    inst.closeSync();
+  }
+}
+const rows = () => query("SELECT * EXCLUDE (_run_id, _loaded_at) FROM FILE");
+const PK = { primaryKey: ["id"] };
+
+describe("parquet", () => {
+  it("types from the schema, metadata columns, values intact", async () => {
+    const schema = {
+      type: "object",
+      properties: {
+        id: { type: "integer" },
+        at: { type: "string", format: "date-time" },
+        tags: { type: "array" },
+        s: { type: "string" },
+      },
+    };
+    await runWriter(
+      "parquet",
+      "replace",
+      file,
+      [{ id: 1, at: "2024-01-01T10:00:00+02:00", tags: [1], s: "a\u0000😀" }],
+      {
+        schema,
+        columns: ["id", "at", "tags", "s"],
+      },
+    );
+    const cols = await query("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM FILE)");
+    expect(cols.map((c) => [c.column_name, c.column_type])).toEqual([
+      ["id", "BIGINT"],
+      ["at", "TIMESTAMP WITH TIME ZONE"],
+      ["tags", "JSON"],
+      ["s", "VARCHAR"],
+      ["_run_id", "VARCHAR"],
+      ["_loaded_at", "TIMESTAMP WITH TIME ZONE"],
+    ]);
+    expect(
+      await query('SELECT id, epoch_ms("at") AS ms, CAST(tags AS VARCHAR) AS tags, s FROM FILE'),
+    ).toEqual([{ id: 1n, ms: BigInt(Date.parse("2024-01-01T08:00:00Z")), tags: "[1]", s: "a\u0000😀" }]);
+  });
+
+  it("replace, append and merge rewrite the file; a merged key keeps its place and takes the last record", async () => {
+    await runWriter(
+      "parquet",
+      "replace",
+      file,
+      [
+        { id: 1, v: "a" },
+        { id: 2, v: "b" },
+      ],
+      PK,
+    );
+    await runWriter("parquet", "append", file, [{ id: 3, v: "c" }], PK);
+    expect(await rows()).toEqual([
+      { id: 1n, v: "a" },
+      { id: 2n, v: "b" },
+      { id: 3n, v: "c" },
+    ]);
+    const w = await runWriter(
+      "parquet",
+      "merge",
+      file,
+      [
+        { id: 2, v: "B1" },
+        { id: 4, v: "d", x: true },
+        { id: 2, v: "B2" },
+      ],
+      PK,
+    );
+    expect(w.duplicates?.()).toBe(1);
+    expect(await rows()).toEqual([
+      { id: 1n, v: "a", x: null },
+      { id: 2n, v: "B2", x: null },
+      { id: 3n, v: "c", x: null },
+      { id: 4n, v: "d", x: true },
+    ]);
+    await runWriter("parquet", "replace", file, [{ id: 9, v: "z" }], PK);
+    expect(await rows()).toEqual([{ id: 9n, v: "z" }]);
+    expect(listDir(path.dirname(file))).toEqual(["items.parquet"]);
+  });
+
+  it("a type change is reported and not applied; drift: fail refuses the commit", async () => {
+    await runWriter("parquet", "replace", file, [{ id: 1, n: 5 }]);
+    const w = await runWriter("parquet", "append", file, [{ id: 2, n: "6" }]);
+    expect(w.warnings?.().join("\n")).toMatch(/column type changed \(`n` is BIGINT, this run's is VARCHAR\)/);
+    expect(await rows()).toEqual([
+      { id: 1n, n: 5n },
+      { id: 2n, n: 6n },
+    ]);
+    await expect(
+      runWriter("parquet", "append", file, [{ id: 3, n: "x" }], { drift: "fail" }),
+    ).rejects.toThrow(/drift: fail/);
+    expect(await rows()).toHaveLength(2);
+  });
+
+  it("an aborted run leaves the previous file and no temporary file", async () => {
+    await runWriter("parquet", "replace", file, [{ id: 1 }]);
+    await runWriter("parquet", "replace", file, [{ id: 2 }], { abort: true });
+    expect(await rows()).toEqual([{ id: 1n }]);
+    expect(listDir(path.dirname(file))).toEqual(["items.parquet"]);
+  });
+});

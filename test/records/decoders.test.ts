@@ -1,0 +1,81 @@
+import { describe, expect, it } from "vitest";
+import { CsvDecoder } from "../../src/records/decoders/csv.js";
+import type { RecordDecoder } from "../../src/records/decoders/index.js";
+import { JsonlDecoder } from "../../src/records/decoders/jsonl.js";
+import { FIELD_ERRORS } from "../../src/records/field-specs.js";
+
+/** Feeds `text` in chunks of `size` bytes (splitting UTF-8 characters and CRLFs anywhere). */
+function decode(d: RecordDecoder, text: string | Buffer, size: number): unknown[] {
+  const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text, "utf8");
+  const out: unknown[] = [];
+  for (let i = 0; i < bytes.length; i += size) d.push(bytes.subarray(i, i + size), out);
+  d.end(out);
+  return out;
+}
+
+describe("jsonl decoder", () => {
+  const body = '\uFEFF{"id":1,"name":"é"}\r\n\n{"id":12345678901234567890}\n{"id":3}';
+  for (const size of [1, 2, 3, 7, 1000])
+    it(`decodes the same records whatever the chunk size (${size})`, () => {
+      const d = new JsonlDecoder();
+      expect(decode(d, body, size)).toEqual([{ id: 1, name: "é" }, { id: 12345678901234567890n }, { id: 3 }]);
+      expect(d.completeBytes).toBe(Buffer.byteLength(body));
+      expect(d.lines).toBe(4);
+    });
+  it("a malformed line is an error naming its line number", () => {
+    expect(() => decode(new JsonlDecoder(), '{"a":1}\n{"a":2}\n{"a":\n', 4)).toThrow(
+      /line 3 of the JSON lines body/,
+    );
+  });
+  it("holds only the unfinished line", () => {
+    const d = new JsonlDecoder();
+    const out: unknown[] = [];
+    const line = Buffer.from(`${JSON.stringify({ pad: "x".repeat(1000) })}\n`);
+    for (let i = 0; i < 10_000; i++) {
+      d.push(line.subarray(0, 500), out);
+      d.push(line.subarray(500), out);
+      expect(d.held).toBeLessThanOrEqual(line.length);
+      out.length = 0;
+    }
+  });
+});
+
+describe("csv decoder (RFC 4180)", () => {
+  const body =
+    '\uFEFFid,note,amount\r\n1,"line one\r\nline two",4.50\r\n2,"she said ""hi""",\r\n\r\n3,"a,b",7\r\n4,plain,"8"';
+  for (const size of [1, 2, 5, 1000])
+    it(`quoted newlines, doubled quotes, BOM, CRLF, blank lines (chunks of ${size})`, () => {
+      const d = new CsvDecoder({ delimiter: ",", header: true });
+      expect(decode(d, body, size)).toEqual([
+        { id: "1", note: "line one\r\nline two", amount: "4.50" },
+        { id: "2", note: 'she said "hi"', amount: "" },
+        { id: "3", note: "a,b", amount: "7" },
+        { id: "4", note: "plain", amount: "8" },
+      ]);
+      expect(d.completeBytes).toBe(Buffer.byteLength(body));
+    });
+  it("delimiter and header: false", () => {
+    const d = new CsvDecoder({ delimiter: ";", header: false });
+    expect(decode(d, 'a;b\n"x;y";z\n', 3)).toEqual([
+      { c1: "a", c2: "b" },
+      { c1: "x;y", c2: "z" },
+    ]);
+  });
+  it("a row of the wrong width is an invalid record naming its line", () => {
+    const [row] = decode(new CsvDecoder({ delimiter: ",", header: true }), "a,b\n1,2,3\n", 100) as Record<
+      string | symbol,
+      unknown
+    >[];
+    expect(row).toMatchObject({ a: "1", b: "2", c3: "3" });
+    const errs = row[FIELD_ERRORS] as { message: string }[];
+    expect(errs[0].message).toBe("line 2: 3 cells, the header has 2");
+  });
+  it("an unclosed quote or text after a closing quote is malformed, with its line", () => {
+    expect(() => decode(new CsvDecoder({ delimiter: ",", header: true }), 'a\n"x\n', 2)).toThrow(
+      /line 2 of the CSV body is malformed: a quoted cell is not closed/,
+    );
+    expect(() => decode(new CsvDecoder({ delimiter: ",", header: true }), 'a\n1\n"x"y\n', 2)).toThrow(
+      /line 3 of the CSV body is malformed: text after a closing quote/,
+    );
+  });
+});
