@@ -108,6 +108,11 @@ export const COMMANDS: CommandSpec[] = [
         flags: "--state <file>",
         description: "with --singer: start from this Singer state (the last STATE a target kept)",
       },
+      {
+        flags: "--record [dir]",
+        description:
+          "keep the run's HTTP exchanges (secrets named), its state and clock for `pipelines test`, and write the first snapshots (default folder: tests/<pipeline>/)",
+      },
     ],
     run: async (io, [names], opts) =>
       (await import("./cmd-run.js")).runCommand(
@@ -115,6 +120,17 @@ export const COMMANDS: CommandSpec[] = [
         names as string[],
         opts as unknown as import("./cmd-run.js").RunCommandOptions & { stream: string[] },
       ),
+  },
+  {
+    name: "test",
+    description:
+      "replay recorded runs (`run --record`) with no network and compare the outputs with their snapshots",
+    arguments: [
+      ["[names...]", "pipelines (tests/<name>/) or recording folders (all under tests/ when none)"],
+    ],
+    options: [{ flags: "--update", description: "rewrite the snapshots from this replay" }],
+    run: async (io, [names], opts) =>
+      (await import("./cmd-test.js")).testCommand(io, names as string[], opts as { update?: boolean }),
   },
   {
     name: "report",
