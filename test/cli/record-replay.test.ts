@@ -45,7 +45,7 @@ function send(res: ServerResponse, status: number, body: unknown, type = "applic
   res.end(typeof body === "string" ? body : JSON.stringify(body));
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, body: string): void {
+function handle(req: IncomingMessage, res: ServerResponse, body: string) {
   const url = new URL(req.url ?? "/", "http://x");
   requests.push(`${req.method} ${url.pathname}${url.search}`);
   const auth = req.headers.authorization ?? "";
