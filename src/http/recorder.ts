@@ -99,7 +99,8 @@ interface RawExchange {
 /** An HttpClient that keeps every exchange of the run (call `recorded()` once the run is over). */
 export class RecordingClient extends HttpClient {
   private readonly raw: RawExchange[] = [];
-  private tokens = 0;
+  /** Tokens named so far, by field. */
+  private readonly tokens = new Map<string, number>();
 
   constructor(
     opts: HttpClientOptions,
@@ -148,8 +149,9 @@ export class RecordingClient extends HttpClient {
     for (const field of TOKEN_FIELDS) {
       const v = (json as Record<string, unknown>)[field];
       if (typeof v !== "string" || this.namer.nameOf(v)) continue;
-      this.tokens++;
-      this.namer.add(v, `\${oauth.${field}${this.tokens > 1 ? `.${this.tokens}` : ""}}`);
+      const n = (this.tokens.get(field) ?? 0) + 1;
+      this.tokens.set(field, n);
+      this.namer.add(v, `\${oauth.${field}${n > 1 ? `.${n}` : ""}}`);
     }
   }
 

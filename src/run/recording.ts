@@ -64,10 +64,19 @@ export function splitEnv(
   return { plain, secret, namer };
 }
 
-/** The state a recording keeps: cursors and positions; an auth token is a secret and is left out. */
+/**
+ * The state a recording keeps: cursors and positions. An auth token is a secret and is left out;
+ * so are the committed lengths of this machine's output files (a test writes elsewhere).
+ */
 export function recordableState(state: PipelineState): PipelineState {
   const { auth: _auth, updated_at: _at, ...rest } = state;
-  return rest;
+  if (!rest.streams) return rest;
+  const streams: NonNullable<PipelineState["streams"]> = {};
+  for (const [name, s] of Object.entries(rest.streams)) {
+    const { files: _files, updated_at: _u, ...position } = s;
+    streams[name] = position;
+  }
+  return { ...rest, streams };
 }
 
 export async function writeRecording(dir: string, recording: Recording, mask: (t: string) => string) {
