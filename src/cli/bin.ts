@@ -31,7 +31,9 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
     interrupted++;
     if (interrupted > 1) process.exit(130);
-    process.stderr.write(`\n${sig}: stopping; nothing of this run is committed (again to quit at once)\n`);
+    process.stderr.write(
+      `\n${sig}: stopping; streams not committed yet keep their previous output (again to quit at once)\n`,
+    );
     controller.abort(new Error(`interrupted by ${sig}`));
   });
 }

@@ -26,7 +26,7 @@ export async function demoCommand(io: CliIO, opts: { dir?: string }): Promise<nu
     const code = await runCommand(
       {
         ...io,
-        cwd: dir,
+        projectDir: dir,
         env: {
           ...io.env,
           DEMO_API: api.url,
@@ -40,7 +40,7 @@ export async function demoCommand(io: CliIO, opts: { dir?: string }): Promise<nu
     );
     const rel = (p: string) => path.relative(io.cwd, path.join(dir, p)) || ".";
     io.stderr.write(
-      `\nDemo done. Look at:\n  outputs   ${rel("out")}/ (jsonl, csv, sqlite, duckdb)\n  reports   ${rel("reports")}/<pipeline>/latest.html (open in a browser)\n  query     duckdb ${rel("out/slack.duckdb")} -c "SELECT user, count(*) AS messages FROM messages GROUP BY user ORDER BY messages DESC"\n  try       cd ${rel("")} && DEMO_API=… npx pipelines plan shop\n`,
+      `\nDemo done. Look at:\n  outputs   ${rel("out")}/ (jsonl, csv, sqlite, duckdb)\n  reports   ${rel("reports")}/<pipeline>/latest.html (open in a browser)\n  query     duckdb ${rel("out/slack.duckdb")} -c "SELECT user, count(*) AS messages FROM messages GROUP BY user ORDER BY messages DESC"\n  try       pipelines plan shop --project ${rel("")}   (no network; unset variables show as <unset>)\n`,
     );
     return code;
   } finally {

@@ -7,6 +7,7 @@ import { writeAtomic } from "../shared/atomic-write.js";
 import { RunError } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
 import { load, projectFor } from "./context.js";
+import { addSchemaLines, type SchemaTarget, schemaTarget } from "./infer-targets.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
 /** `pipelines infer <name> [--stream S] [--sample N] [--force]`: a draft schema from real records. */
@@ -16,7 +17,8 @@ export async function inferCommand(
   opts: { stream?: string; sample: number; force?: boolean },
 ): Promise<number> {
   const project = await projectFor(io);
-  const loaded = load(io, project, name);
+  // The schema files named in the pipeline may not exist yet: drafting them is what infer is for.
+  const loaded = load(io, project, name, { missingSchemas: true });
   const plan = compilePlan(loaded);
   const targets = opts.stream ? plan.streams.filter((s) => s.name === opts.stream) : plan.streams;
   if (opts.stream && targets.length === 0) {
@@ -26,7 +28,12 @@ export async function inferCommand(
     );
   }
   // Refuse before sending anything when a target exists and --force is not given.
-  const files = targets.map((s) => path.join(project.schemasDir, `${name}.${s.name}.schema.json`));
+  const inline = targets.filter((s) => schemaTarget(loaded, s.name).inline);
+  for (const s of inline)
+    io.stderr.write(`${s.name}: its schema is written in the pipeline file; nothing to infer for it\n`);
+  const toWrite = targets.filter((s) => !inline.includes(s));
+  const schemaTargets = toWrite.map((s) => schemaTarget(loaded, s.name));
+  const files = schemaTargets.map((t) => t.file);
   const existing = files.filter((f) => existsSync(f));
   if (existing.length && !opts.force) {
     throw new CliError(
@@ -35,7 +42,8 @@ export async function inferCommand(
     );
   }
   let code: number = EXIT.ok;
-  for (const [i, stream] of targets.entries()) {
+  const written: SchemaTarget[] = [];
+  for (const [i, stream] of toWrite.entries()) {
     const inferrer = new SchemaInferrer();
     try {
       const got = await sampleStream(
@@ -57,18 +65,25 @@ export async function inferCommand(
       const schema = inferrer.schema(`${name} ${stream.name} record`);
       await writeAtomic(files[i], `${JSON.stringify(schema, null, 2)}\n`, 0o644);
       io.stderr.write(
-        `${stream.name}: inferred from ${got.records} records (${got.pages} pages) → ${path.relative(io.cwd, files[i])}\n`,
+        `${stream.name}: inferred from ${plural(got.records, "record")} (${plural(got.pages, "page")}) → ${path.relative(io.cwd, files[i])}\n`,
       );
       io.stdout.write(`${describeSchema(stream.name, schema)}\n`);
-      io.stderr.write(
-        `  use it with \`schema: ${path.basename(files[i])}\` in the stream, after reviewing it\n`,
-      );
+      written.push(schemaTargets[i]);
     } catch (err) {
       if (!(err instanceof RunError)) throw err;
       io.stderr.write(`${stream.name}: ${err.message}\n`);
       code = EXIT.runFailed;
     }
   }
+  const changed = await addSchemaLines(loaded, written);
+  if (changed)
+    io.stderr.write(
+      `added ${written
+        .filter((t) => t.addLine)
+        .map((t) => `\`schema: ${t.name}\` to stream ${t.stream}`)
+        .join(", ")} in ${path.relative(io.cwd, changed)}\n`,
+    );
+  if (written.length) io.stderr.write("review the draft schema before relying on it\n");
   return code;
 }
 

@@ -1,10 +1,11 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { ConfigError } from "../config/errors.js";
-import { checkPipelineName } from "../config/load-pipeline.js";
+import { checkPipelineName, readEnv } from "../config/load-pipeline.js";
 import { writeAtomic } from "../shared/atomic-write.js";
 import { plural } from "../shared/format.js";
 import { projectFor } from "./context.js";
+import { type InitCredentials, initCredentials } from "./init/credentials.js";
 import { fetchSample } from "./init/fetch-sample.js";
 import { type Probe, probeResponse } from "./init/probe.js";
 import { scaffold } from "./init/scaffold.js";
@@ -17,12 +18,15 @@ export { type Probe, probeResponse } from "./init/probe.js";
 export async function initCommand(
   io: CliIO,
   name: string,
-  opts: { fromUrl?: string; force?: boolean },
+  opts: { fromUrl?: string; force?: boolean; header?: string[]; bearerEnv?: string },
 ): Promise<number> {
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
   const file = await targetFile(io, name, opts.force === true);
-  const text = opts.fromUrl ? await scaffoldFromUrl(io, name, opts.fromUrl) : scaffold(name, null, null);
+  const creds = initCredentials(opts.header ?? [], opts.bearerEnv, readEnv(await projectFor(io), io.env));
+  const text = opts.fromUrl
+    ? await scaffoldFromUrl(io, name, opts.fromUrl, creds)
+    : scaffold(name, null, null, creds);
   await writeAtomic(file, text, 0o644);
   io.stderr.write(`wrote ${path.relative(io.cwd, file)}\n`);
   io.stderr.write(
@@ -47,22 +51,28 @@ async function targetFile(io: CliIO, name: string, force: boolean): Promise<stri
 }
 
 /** One GET of the URL, a probe of its response, and the file filled in from it. */
-async function scaffoldFromUrl(io: CliIO, name: string, fromUrl: string): Promise<string> {
+async function scaffoldFromUrl(
+  io: CliIO,
+  name: string,
+  fromUrl: string,
+  creds: InitCredentials,
+): Promise<string> {
   const url = parseFromUrl(fromUrl);
   if (!url)
     throw new CliError(
       `--from-url: expected an http(s) URL, found \`${shownFromUrlArg(fromUrl)}\``,
       EXIT.config,
     );
-  const { body, headers } = await fetchSample(url, io.signal);
+  const { body, headers } = await fetchSample(url, creds, io.signal);
   const probe: Probe = probeResponse(body, headers, url);
-  const text = scaffold(name, url, probe);
+  const text = scaffold(name, url, probe, creds);
   const key = secretParam(url);
   if (key) {
     io.stderr.write(
       `the URL's \`${key.name}\` looks like a credential: it is not written to the file; the pipeline reads it from \`\${env.${key.env}}\` (set it in the environment or in .env)\n`,
     );
   }
+  for (const note of creds.notes) io.stderr.write(`${note}\n`);
   io.stderr.write(
     `probed ${displayUrl(url)}: ${plural(probe.recordCount, "record")} at \`${probe.recordsPath}\`, pagination \`${probe.paginate}\`${probe.errorPath ? `, errors at \`${probe.errorPath}\`` : ""} — ${probe.confidence} confidence\n${probe.reasons.map((r) => `  - ${r}`).join("\n")}\n`,
   );

@@ -2,6 +2,7 @@ import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
+import type { Project } from "../config/project.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
@@ -10,13 +11,14 @@ import { guardFromHistory, historyEntry, keepRuns, recordRun } from "../run/hist
 import { showProgress } from "../run/progress.js";
 import { newRunId } from "../run/run-id.js";
 import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
-import { startPipelineRun } from "../run/run-pipeline.js";
+import { type RunOptions, startPipelineRun } from "../run/run-pipeline.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { VERSION } from "../shared/version.js";
 import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { checkRecordOption, startRecording } from "./record-run.js";
 import {
   bookmarksOf,
   endSingerOutput,
@@ -69,6 +71,8 @@ export interface RunCommandOptions {
   singer?: boolean;
   /** With `singer`: a Singer state file to start from instead of the state folder's. */
   state?: string;
+  /** `--record [dir]`: keep the run's exchanges for `pipelines test` (cli/record-run.ts). */
+  record?: string | true;
 }
 
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
@@ -78,6 +82,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const loaded = [...new Set(names)].map((n) => load(io, project, n));
   const plans = loaded.map((l) => compilePlan(l));
   const singerState = await singerOptions(io, plans, opts);
+  checkRecordOption(opts.record, opts, plans.length);
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {
       if (!plan.streams.some((x) => x.name === s)) {
@@ -112,18 +117,29 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     throw err;
   }
   try {
-    return await runLocked(io, plans, loaded, runIds, locks, opts, singerState);
+    return await runLocked(io, { plans, loaded, runIds, locks, project }, opts, singerState);
   } finally {
     await Promise.all(locks.map((l) => l.release()));
   }
 }
 
+/** Stopped by Ctrl-C or SIGTERM (bin.ts aborts with "interrupted by SIG…"), not by a closed output. */
+function isInterrupted(io: CliIO): boolean {
+  return io.signal?.aborted === true && /^interrupted/.test(String((io.signal.reason as Error)?.message));
+}
+
+/** The pipelines of one `run` command, loaded, compiled and locked. */
+interface Locked {
+  plans: ExecutionPlan[];
+  loaded: LoadedPipeline[];
+  runIds: string[];
+  locks: RunLock[];
+  project: Project;
+}
+
 async function runLocked(
   io: CliIO,
-  plans: ExecutionPlan[],
-  loaded: LoadedPipeline[],
-  runIds: string[],
-  locks: RunLock[],
+  { plans, loaded, runIds, locks, project }: Locked,
   opts: RunCommandOptions,
   singerState: SingerState | null,
 ): Promise<number> {
@@ -147,7 +163,7 @@ async function runLocked(
         : new StateStore(plan.dirs.state, plan.pipeline);
       startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
-    const run = startPipelineRun(plan, loaded[i].redactor, {
+    const runOpts: RunOptions = {
       guard,
       stateStore,
       runId: runIds[i],
@@ -156,12 +172,23 @@ async function runLocked(
       maxPages: opts.maxPages ?? null,
       fullRefresh: opts.fullRefresh,
       signal: io.signal,
-    });
+    };
+    const recording =
+      opts.record === undefined
+        ? null
+        : await startRecording(io, project, plan, loaded[i], {
+            record: opts.record,
+            runId: runIds[i],
+            streams: opts.stream ?? [],
+            runOpts,
+          });
+    const run = startPipelineRun(plan, loaded[i].redactor, { ...runOpts, ...recording?.runOptions });
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
     const result = await run.done;
     await view.stop();
     if (singer) endSingerOutput(singerOut);
-    const report = buildReport(plan, result, VERSION);
+    const interrupted = isInterrupted(io);
+    const report = buildReport(plan, result, VERSION, interrupted);
     const history = await recordRun(plan, result).catch(() => [...runs, historyEntry(result)]);
     await addHistoryView(report, plan, history);
     let reportLine = "";
@@ -172,11 +199,14 @@ async function runLocked(
     } catch (err) {
       reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
     }
-    io.stderr.write(`\n${formatSummary(result, plan.dirs.root)}\n${reportLine}\n`);
+    io.stderr.write(`\n${formatSummary(result, io.cwd, interrupted)}\n${reportLine}\n`);
+    const recorded = recording && !interrupted ? await recording.finish(result) : null;
+    if (recorded) io.stderr.write(`${recorded.lines.join("\n")}\n`);
     summaries.push({ ...summaryJson(result), exit_code: report.exit_code });
     // A failed stream (1) outranks a data-quality rejection (3) of another one.
     if (result.status === "failed") code = EXIT.runFailed;
     else if (result.status === "quality_failed" && code === EXIT.ok) code = EXIT.quality;
+    else if (recorded && !recorded.ok) code = EXIT.runFailed;
     if (io.signal?.aborted) break;
   }
   if (opts.json)

@@ -36,6 +36,15 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** Options of the program and of every command (before or after the command name). */
+export const GLOBAL_OPTIONS: OptionSpec[] = [
+  {
+    flags: "--project <dir>",
+    description:
+      "the project folder (default: the folder with the project config, from here upwards, else here)",
+  },
+];
+
 export const COMMANDS: CommandSpec[] = [
   {
     name: "list",
@@ -99,6 +108,11 @@ export const COMMANDS: CommandSpec[] = [
         flags: "--state <file>",
         description: "with --singer: start from this Singer state (the last STATE a target kept)",
       },
+      {
+        flags: "--record [dir]",
+        description:
+          "keep the run's HTTP exchanges (secrets named), its state and clock for `pipelines test`, and write the first snapshots (default folder: tests/<pipeline>/)",
+      },
     ],
     run: async (io, [names], opts) =>
       (await import("./cmd-run.js")).runCommand(
@@ -106,6 +120,17 @@ export const COMMANDS: CommandSpec[] = [
         names as string[],
         opts as unknown as import("./cmd-run.js").RunCommandOptions & { stream: string[] },
       ),
+  },
+  {
+    name: "test",
+    description:
+      "replay recorded runs (`run --record`) with no network and compare the outputs with their snapshots",
+    arguments: [
+      ["[names...]", "pipelines (tests/<name>/) or recording folders (all under tests/ when none)"],
+    ],
+    options: [{ flags: "--update", description: "rewrite the snapshots from this replay" }],
+    run: async (io, [names], opts) =>
+      (await import("./cmd-test.js")).testCommand(io, names as string[], opts as { update?: boolean }),
   },
   {
     name: "report",
@@ -125,7 +150,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "infer",
     description:
-      "fetch a sample of records and write a draft JSON Schema to schemas/<pipeline>.<stream>.schema.json",
+      "fetch a sample of records and write a draft JSON Schema to the file the stream's `schema:` names (else schemas/<pipeline>.<stream>.schema.json, and the line is added)",
     arguments: [["<name>", "pipeline name"]],
     options: [
       { flags: "-s, --stream <name>", description: "only this stream" },
@@ -150,14 +175,24 @@ export const COMMANDS: CommandSpec[] = [
       "write a commented pipeline file; with --from-url, guess records and pagination from one request",
     arguments: [["<name>", "pipeline name (pipelines/<name>.yaml)"]],
     options: [
-      { flags: "--from-url <url>", description: "probe this URL once (GET, no auth)" },
+      { flags: "--from-url <url>", description: "probe this URL once (GET)" },
+      {
+        flags: "--header <header>",
+        description: "send `Name: value` with the probe (repeatable; `$" + "{env.X}` allowed)",
+        parse: collect,
+        default: [],
+      },
+      {
+        flags: "--bearer-env <var>",
+        description: "send `Authorization: Bearer <$var>` with the probe; the file reads it from the env",
+      },
       { flags: "--force", description: "overwrite an existing file" },
     ],
     run: async (io, [name], opts) =>
       (await import("./cmd-init.js")).initCommand(
         io,
         name as string,
-        opts as { fromUrl?: string; force?: boolean },
+        opts as { fromUrl?: string; force?: boolean; header: string[]; bearerEnv?: string },
       ),
   },
   {

@@ -7,6 +7,8 @@ export interface CliIO {
   stdout: Output;
   stderr: Output;
   cwd: string;
+  /** The project folder given with `--project <dir>` (default: found from `cwd` upwards). */
+  projectDir?: string;
   env: Record<string, string | undefined>;
   /** Aborted on SIGINT/SIGTERM by the bin; a run stops and commits nothing. */
   signal?: AbortSignal;

@@ -3,8 +3,9 @@ import { plural } from "../shared/format.js";
 import { TerminalOutput } from "../shared/terminal.js";
 import { VERSION } from "../shared/version.js";
 import { Command, CommanderError } from "../vendor/cli-libs.js";
-import { COMMANDS, type CommandSpec } from "./commands.js";
+import { COMMANDS, type CommandSpec, GLOBAL_OPTIONS, type OptionSpec } from "./commands.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { useProjectOption } from "./project-option.js";
 
 /**
  * The CLI as a function: parses argv, runs one command, returns its exit code. Commands are
@@ -20,6 +21,8 @@ export async function run(argv: string[], cliIO: CliIO): Promise<number> {
   };
   let code: number = EXIT.ok;
   const program = newProgram(io);
+  for (const o of GLOBAL_OPTIONS) addOption(program, o);
+  useProjectOption(program, io);
   for (const spec of COMMANDS)
     addCommand(program, spec, async (args, opts) => {
       code = await spec.run(io, args, opts);
@@ -70,14 +73,17 @@ function addCommand(
     .version(VERSION, "-V, --version", "print the version");
   const positional = spec.arguments ?? [];
   for (const [name, description] of positional) cmd.argument(name, description);
-  for (const o of spec.options ?? []) {
-    if (o.parse) cmd.option(o.flags, o.description, o.parse, o.default);
-    else cmd.option(o.flags, o.description);
-  }
+  // A global option may come before the command or after it.
+  for (const o of [...(spec.options ?? []), ...GLOBAL_OPTIONS]) addOption(cmd, o);
   // commander calls the action with the positional values, then the options, then the command.
   cmd.action((...values: unknown[]) =>
     action(values.slice(0, positional.length), values[positional.length] as Record<string, unknown>),
   );
+}
+
+function addOption(cmd: Command, o: OptionSpec): void {
+  if (o.parse) cmd.option(o.flags, o.description, o.parse, o.default);
+  else cmd.option(o.flags, o.description);
 }
 
 /** The exit code for an error out of parsing or a command, with its message printed. */

@@ -69,11 +69,17 @@ export function readEnv(project: Project, env: NodeJS.ProcessEnv): Record<string
   return { ...readDotenv(path.join(project.root, ".env")), ...env };
 }
 
+/** How lenient a load is: `missingSchemas` (for `infer`) loads a stream whose schema file is missing without it. */
+export interface LoadOptions {
+  missingSchemas?: boolean;
+}
+
 /** Loads, checks and resolves one pipeline. Throws ConfigError with every issue found. */
 export function loadPipeline(
   project: Project,
   name: string,
   env: Record<string, string | undefined>,
+  opts: LoadOptions = {},
 ): LoadedPipeline {
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
@@ -93,7 +99,7 @@ export function loadPipeline(
     ]);
   }
   const shown = path.relative(shownFrom(project), file) || file;
-  return loadPipelineText(project, name, shown, readPipelineText(file, shown), env);
+  return loadPipelineText(project, name, shown, readPipelineText(file, shown), env, opts);
 }
 
 /**
@@ -106,6 +112,7 @@ export function loadPipelineText(
   shownFile: string,
   text: string,
   env: Record<string, string | undefined>,
+  opts: LoadOptions = {},
 ): LoadedPipeline {
   const { src, raw } = readYaml(shownFile, text);
   const templates = checkTemplatesIn(src, raw, project, env);
@@ -115,7 +122,7 @@ export function loadPipelineText(
   // Typed for the rules, which also run where the format check failed (see rules/rule.ts).
   const cfg = config as unknown as PipelineFile;
   const components = [...placeIssues(src, checkComponents(cfg)), ...userinfoIssues(config, src)];
-  const schemas = readRecordSchemas(streamsOf(cfg), project);
+  const schemas = readRecordSchemas(streamsOf(cfg), project, name, opts.missingSchemas);
   const issues = [...templates.issues, ...format, ...components, ...placeIssues(src, schemas.issues)];
   if (issues.length) throw new ConfigError(sortIssues(issues).map((i) => errorRedactor.value(i)));
   // Secrets: env values, auth fields, sensitive headers.

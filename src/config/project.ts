@@ -52,8 +52,11 @@ export const SEARCH_PLACES = [
   "pipelines.config.cjs",
 ];
 
-/** Finds the project config from `cwd` upwards; without one, `cwd` is the project root. */
-export async function loadProject(cwd: string): Promise<Project> {
+/**
+ * Finds the project config from `dir` upwards; without one, `dir` is the project root. File names
+ * in messages are relative to `cwd` (default: `dir`).
+ */
+export async function loadProject(dir: string, cwd = dir): Promise<Project> {
   const { cosmiconfig, defaultLoaders } = await import("../vendor/config-libs.js");
   // A YAML or JSON config is bounded like a pipeline file (package.json is the project's own).
   const bounded =
@@ -82,13 +85,13 @@ export async function loadProject(cwd: string): Promise<Project> {
   });
   let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
-    found = await explorer.search(cwd);
+    found = await explorer.search(dir);
   } catch (err) {
     const e = err as Error & { filepath?: string; mark?: { line: number; column: number } };
     throw new ConfigError([
       {
         code: "project_config",
-        file: e.filepath ?? cwd,
+        file: e.filepath ?? dir,
         line: (e.mark?.line ?? 0) + 1,
         column: (e.mark?.column ?? 0) + 1,
         path: "",
@@ -96,7 +99,7 @@ export async function loadProject(cwd: string): Promise<Project> {
       },
     ]);
   }
-  if (!found || found.isEmpty) return makeProject(cwd, null, {}, cwd);
+  if (!found || found.isEmpty) return makeProject(dir, null, {}, cwd);
   return makeProject(path.dirname(found.filepath), found.filepath, found.config, cwd);
 }
 

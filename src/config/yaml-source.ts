@@ -12,6 +12,7 @@ import {
   type YAMLMap,
 } from "../vendor/config-libs.js";
 import { ConfigError, type ConfigErrorCode, type ConfigIssue, excerptAt } from "./errors.js";
+import { yamlHint } from "./yaml-hints.js";
 
 export type KeyPath = ReadonlyArray<string | number>;
 
@@ -57,6 +58,14 @@ export class YamlSource {
       const code: ConfigErrorCode = err.code === "DUPLICATE_KEY" ? "duplicate_key" : "yaml_syntax";
       const message = err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, "");
       found.push({ offset: err.pos[0], issue: this.issueAt(code, line, column, "", message) });
+    }
+    // A mistake the parser reports as a cascade (a tab, an unquoted template in `{ }`, an indent
+    // one off) is one issue at the line to fix, saying what to do.
+    const hint = this.doc.errors.length ? yamlHint(text, this.doc.errors[0].pos[0]) : null;
+    if (hint) {
+      const { line, column } = this.offsetToPos(hint.offset);
+      found.length = 0;
+      found.push({ offset: hint.offset, issue: this.issueAt("yaml_syntax", line, column, "", hint.message) });
     }
     for (const dup of this.duplicateKeys()) {
       const { line, column } = this.offsetToPos(dup.offset);

@@ -46,16 +46,16 @@ const decompressors: Record<string, (b: Buffer, o: zlib.ZlibOptions) => Promise<
  * request timeout (connect to last body byte) and the size limit, and turns every transport
  * failure into a TransportError. Retrying is the caller's business.
  */
+export interface HttpClientOptions {
+  timeoutMs: number;
+  maxResponseBytes: number;
+  connections: number;
+  userAgent: string;
+}
+
 export class HttpClient {
   private readonly pools = new Map<string, Pool>();
-  constructor(
-    private readonly opts: {
-      timeoutMs: number;
-      maxResponseBytes: number;
-      connections: number;
-      userAgent: string;
-    },
-  ) {}
+  constructor(private readonly opts: HttpClientOptions) {}
 
   private pool(origin: string): Pool {
     let p = this.pools.get(origin);

@@ -1,5 +1,6 @@
 import type { OutputPlan } from "../compile/plan.js";
 import { openJsonlWriter, openJsonWriter } from "./json-writers.js";
+import { loadSqliteWriter } from "./load-sqlite.js";
 import type { RecordWriter, WriterContext, WriterFactory } from "./writer.js";
 
 /**
@@ -11,7 +12,7 @@ export const writers: Record<OutputPlan["format"], WriterFactory> = {
   json: openJsonWriter,
   // Loaded when used: better-sqlite3 is a native module and costs start-up time for every run.
   csv: async (output, ctx) => (await import("./csv-writer.js")).openCsvWriter(output, ctx),
-  sqlite: async (output, ctx) => (await import("./sqlite-writer.js")).openSqliteWriter(output, ctx),
+  sqlite: async (output, ctx) => (await loadSqliteWriter()).openSqliteWriter(output, ctx),
   // pg is loaded only by the pipelines that write PostgreSQL.
   postgres: async (output, ctx) => (await import("./postgres-writer.js")).openPostgresWriter(output, ctx),
   singer: async (output, ctx) => (await import("./singer-writer.js")).openSingerWriter(output, ctx),

@@ -53,7 +53,7 @@ export class SchemaInferrer {
     return {
       $schema: "http://json-schema.org/draft-07/schema#",
       title,
-      description: `Inferred by \`pipelines infer\` from ${this.records} records. Review before use.`,
+      description: `Inferred by \`pipelines infer\` from ${this.records} record${this.records === 1 ? "" : "s"}. Review before use.`,
       ...toSchema(this.root),
     };
   }

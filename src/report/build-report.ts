@@ -3,10 +3,24 @@ import type { ExecutionPlan } from "../compile/plan.js";
 import type { PipelineResult } from "../run/stream-result.js";
 import type { RunReport, StreamReport } from "./report-types.js";
 
-/** The run report from a finished run. Paths are relative to the project root. */
-export function buildReport(plan: ExecutionPlan, result: PipelineResult, toolVersion: string): RunReport {
+/**
+ * The run report from a finished run. Paths are relative to the project root. A run stopped by
+ * Ctrl-C or SIGTERM (`interrupted`) has the exit code of the process: 130.
+ */
+export function buildReport(
+  plan: ExecutionPlan,
+  result: PipelineResult,
+  toolVersion: string,
+  interrupted = false,
+): RunReport {
   const rel = (p: string | null) => (p ? path.relative(plan.dirs.root, p) || p : null);
-  const exit_code = result.status === "ok" ? 0 : result.status === "quality_failed" ? 3 : 1;
+  const exit_code = interrupted
+    ? 130
+    : result.status === "ok"
+      ? 0
+      : result.status === "quality_failed"
+        ? 3
+        : 1;
   const streams: StreamReport[] = result.streams.map((s) => {
     const stream = plan.streams.find((x) => x.name === s.name)!;
     const q = s.quality;

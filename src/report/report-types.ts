@@ -17,7 +17,8 @@ export interface RunReport {
   duration_ms: number;
   /** ok; failed (a stream failed: exit 1); quality_failed (threshold or drift: fail: exit 3). */
   status: "ok" | "failed" | "quality_failed";
-  exit_code: 0 | 1 | 3;
+  /** 130: interrupted (Ctrl-C, SIGTERM), as the process's. */
+  exit_code: 0 | 1 | 3 | 130;
   streams: StreamReport[];
   /** The pipeline's last runs, oldest first, this one last (history-view.ts). */
   history?: HistoryRun[];

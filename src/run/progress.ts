@@ -12,7 +12,7 @@ export function progressLine(r: StreamResult): string {
   const retries = Object.values(r.requests.retries).reduce((a, b) => a + b, 0);
   const parts = [
     `${fmtInt(r.pages)} page${r.pages === 1 ? "" : "s"}`,
-    `${fmtInt(r.records.written)} records`,
+    `${fmtInt(r.records.written)} record${r.records.written === 1 ? "" : "s"}`,
   ];
   if (r.partitions)
     parts.push(

@@ -2,7 +2,7 @@ import { rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { createAuth } from "../http/auth/create-auth.js";
-import { HttpClient } from "../http/client.js";
+import { HttpClient, type HttpClientOptions } from "../http/client.js";
 import { RequestExecutor } from "../http/executor.js";
 import { RateBudget } from "../http/rate-budget.js";
 import { RetryPolicy } from "../http/retry-policy.js";
@@ -30,6 +30,10 @@ export interface RunOptions {
   guard?: GuardOptions;
   /** Where cursors are read and saved (default: the state folder's file; `run --singer`: memory). */
   stateStore?: StateStore;
+  /** The run's clock: windows ending `now` and `run.started_at` (a replayed test: the recorded one). */
+  startedAt?: Date;
+  /** Makes the run's HTTP client (record and replay wrap or replace it: http/recorder.ts). */
+  httpClient?: (opts: HttpClientOptions) => HttpClient;
 }
 
 export interface PipelineRun {
@@ -56,9 +60,9 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: { signal?: AbortSignal; random?: () => number; stateStore?: StateStore },
+  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient">,
 ) {
-  const client = new HttpClient({
+  const client = (opts.httpClient ?? ((o) => new HttpClient(o)))({
     timeoutMs: plan.source.timeoutMs,
     maxResponseBytes: plan.source.maxResponseBytes,
     connections: plan.source.concurrency,
@@ -90,7 +94,7 @@ export function startPipelineRun(
   const runId = opts.runId ?? newRunId();
   const streams = selectStreams(plan, opts.streams);
   const results: StreamResult[] = streams.map((s) => newStreamResult(s.name));
-  const startedAt = new Date();
+  const startedAt = opts.startedAt ?? new Date();
   const t0 = performance.now();
 
   const done = (async (): Promise<PipelineResult> => {

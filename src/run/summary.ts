@@ -3,23 +3,25 @@ import { plural } from "../shared/format.js";
 import { formatDuration } from "../shared/units.js";
 import { fmtInt } from "./progress.js";
 import type { PipelineResult, StreamResult } from "./stream-result.js";
+import { fitTable } from "./summary-table.js";
 
 export function retryCount(r: StreamResult): number {
   return Object.values(r.requests.retries).reduce((a, b) => a + b, 0);
 }
 
-/** The end-of-run table, for stderr. */
-export function formatSummary(result: PipelineResult, root: string): string {
-  const lines = [verdictLine(result), ...streamTable(result.streams)];
+/** The end-of-run table, for stderr; `interrupted`: stopped by Ctrl-C or SIGTERM. */
+export function formatSummary(result: PipelineResult, root: string, interrupted = false): string {
+  const lines = [verdictLine(result, interrupted), ...streamTable(result.streams)];
   for (const s of result.streams) lines.push(...streamNotes(s, root).map((note) => `  ${s.name}: ${note}`));
   return lines.join("\n");
 }
 
 /** `pipeline: ok in 2.1 s · run <id>`, or what failed. */
-function verdictLine(result: PipelineResult): string {
+function verdictLine(result: PipelineResult, interrupted: boolean): string {
   const failed = result.streams.filter((s) => s.status !== "ok").length;
-  const verdict =
-    result.status === "ok"
+  const verdict = interrupted
+    ? interruptedVerdict(result)
+    : result.status === "ok"
       ? "ok"
       : result.status === "quality_failed"
         ? `DATA QUALITY CHECK FAILED (${failed} of ${plural(result.streams.length, "stream")} not committed)`
@@ -41,7 +43,13 @@ const TABLE_HEADER = [
   "stopped because",
 ];
 
-/** One row per stream, columns padded to their widest cell. */
+/** The headline of a run stopped by a signal: what it committed, in the words of the exit code 130. */
+function interruptedVerdict(result: PipelineResult): string {
+  const committed = result.streams.filter((s) => s.status === "ok").length;
+  return `INTERRUPTED (${committed} of ${plural(result.streams.length, "stream")} committed; the others keep their previous output)`;
+}
+
+/** One row per stream, columns padded to their widest cell; a long last column goes below (80 columns). */
 function streamTable(streams: StreamResult[]): string[] {
   const rows = streams.map((s) => [
     s.name,
@@ -64,10 +72,11 @@ function streamTable(streams: StreamResult[]): string[] {
           ? "rejected (below)"
           : "error (below)",
   ]);
-  const widths = TABLE_HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const table = fitTable(TABLE_HEADER, rows);
+  const widths = table.header.map((h, i) => Math.max(h.length, ...table.rows.map((r) => r[i].length)));
   const fmt = (cells: string[]) =>
     `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}`.trimEnd();
-  return [fmt(TABLE_HEADER), ...rows.map(fmt)];
+  return [fmt(table.header), ...table.rows.map(fmt), ...table.below];
 }
 
 /** The lines under the table about one stream: error, quality, files, partitions, warnings, waits. */

@@ -50,7 +50,7 @@ describe("pipelines init <name>", () => {
     expect(text).toMatch(/^# yaml-language-server: \$schema=/);
     expect(text).toMatch(/^ {2}# auth: /m);
     expect(text).toMatch(/^ {4}# fields:/m);
-    expect(text).toMatch(/^ {4}# schema: x\.schema\.json/m);
+    expect(text).toMatch(/^ {4}# schema: x\.x\.schema\.json/m);
     expect(text).toMatch(/^# output: /m);
     const doc = generated();
     expect(doc.version).toBe(1);
@@ -124,12 +124,14 @@ describe("pipelines init <name> --from-url: guesses from one response, then runs
     const doc = generated();
     const url = new URL(endpoint, server.url);
     expect(doc.source.base_url).toBe(server.url);
-    expect(doc.streams.x.path).toBe(url.pathname);
-    expect(doc.streams.x.records).toBe(records);
-    expect(doc.streams.x.paginate).toEqual(paginate);
+    // The stream is named after the URL's last path segment.
+    expect(Object.keys(doc.streams)).toEqual(["items"]);
+    expect(doc.streams.items.path).toBe(url.pathname);
+    expect(doc.streams.items.records).toBe(records);
+    expect(doc.streams.items.paginate).toEqual(paginate);
     // Query parameters are kept, except the one pagination sets (offset, page, cursor).
     const kept = Object.fromEntries([...url.searchParams].filter(([k]) => k !== "offset" && k !== "page"));
-    expect(doc.streams.x.params ?? {}).toEqual(kept);
+    expect(doc.streams.items.params ?? {}).toEqual(kept);
 
     const v = await runCli(["validate", "x"], dir);
     expect(v.code).toBe(0);
@@ -137,7 +139,7 @@ describe("pipelines init <name> --from-url: guesses from one response, then runs
     const run = await runCli(["run", "x"], dir);
     expect(run.stderr).toContain("x: ok");
     expect(run.code).toBe(0);
-    expect(readJsonl(path.join(dir, "out", "x", "x.jsonl"))).toEqual(dataset());
+    expect(readJsonl(path.join(dir, "out", "x", "items.jsonl"))).toEqual(dataset());
     // More than one page was fetched (the server caps pages at 50 records), except without pagination.
     if (paginate.type !== "none") expect(server.requests.length).toBeGreaterThan(4);
   });
@@ -145,11 +147,11 @@ describe("pipelines init <name> --from-url: guesses from one response, then runs
   it("keeps the URL's other parameters on every page (cursor: the param name guess `cursor` is what the server reads)", async () => {
     const r = await init("users", "--from-url", `${server.url}/cursor/items?dataset=users&n=60&limit=20`);
     expect(r.code).toBe(0);
-    expect(generated("users").streams.users.params).toEqual({ dataset: "users", n: "60", limit: "20" });
+    expect(generated("users").streams.items.params).toEqual({ dataset: "users", n: "60", limit: "20" });
     server.reset();
     const run = await runCli(["run", "users"], dir);
     expect(run.code).toBe(0);
-    expect(readJsonl(path.join(dir, "out", "users", "users.jsonl"))).toEqual(dataset("users", 60));
+    expect(readJsonl(path.join(dir, "out", "users", "items.jsonl"))).toEqual(dataset("users", 60));
     const cursors = server.requests.map((q) => q.query.cursor);
     expect(cursors[0]).toBeUndefined();
     expect(cursors.slice(1).every((c) => typeof c === "string" && c.length > 0)).toBe(true);
@@ -219,13 +221,13 @@ describe("pipelines init --from-url failures", () => {
     expect(existsSync(file())).toBe(false);
   });
 
-  it("a 401: exit 1, pointing at source.auth", async () => {
+  it("a 401: exit 1, pointing at --bearer-env and --header", async () => {
     const locked = await startApiServer({ auth: { bearer: "tok" } });
     try {
       const r = await init("x", "--from-url", `${locked.url}/none/items`);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("answered 401");
-      expect(r.stderr).toContain("source.auth");
+      expect(r.stderr).toContain("--bearer-env VAR or --header");
     } finally {
       await locked.close();
     }

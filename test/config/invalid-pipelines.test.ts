@@ -778,7 +778,7 @@ const CASES: Case[] = [
     code: "yaml_syntax",
     line: 2,
     column: 1,
-    message: "Tabs",
+    message: "indented with a tab: YAML indents with spaces only",
   },
   {
     name: "broken YAML (unclosed flow map)",

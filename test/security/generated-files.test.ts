@@ -168,7 +168,7 @@ describe("init --from-url: names from the response are written literally", () =>
     expect(text).not.toMatch(/[^$]\$\{env\.HOME\}/);
     const run = await runCli(["run", "x"], project.dir, { HOME: "/home/somebody" });
     expect(run.code).toBe(0);
-    expect(readJsonl(project.file("out/x/x.jsonl"))).toEqual(records);
+    expect(readJsonl(project.file("out/x/data.jsonl"))).toEqual(records);
   });
 
   it("a cursor path built from a key (Stripe style) is written literally too", async () => {
@@ -180,6 +180,6 @@ describe("init --from-url: names from the response are written literally", () =>
     expect(v.code).toBe(0);
     const run = await runCli(["run", "x"], project.dir, { X: "oops" });
     expect(run.code).toBe(0);
-    expect(readJsonl(project.file("out/x/x.jsonl"))).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(readJsonl(project.file("out/x/data.jsonl"))).toEqual([{ id: 1 }, { id: 2 }]);
   });
 });

@@ -461,3 +461,34 @@ describe("rate_limit.remaining_header values that are not numbers", () => {
     });
   }
 });
+
+describe("run --record and pipelines test: a recording holds no secret", () => {
+  it("a token the API echoes in a header, a cookie and the body is named or dropped; the test replays without it", async () => {
+    const token = "tok-Rec0rded+Secret/42";
+    const key = "qk-0987654321";
+    const a = await serve((req, res) => {
+      const echoed = req.headers.authorization ?? "";
+      json(
+        res,
+        200,
+        { items: [{ id: 1, seen: echoed.length }], echo: echoed, key },
+        { "x-echo": echoed, "set-cookie": `session=${token}; HttpOnly` },
+      );
+    });
+    pipeline("rec", [`base_url: ${a.url}`, 'auth: { type: bearer, token: "${env.REC_TOKEN}" }'], {
+      items: ["path: /items", 'params: { key: "${env.REC_KEY}" }', "records: $.items"],
+    });
+    const printed: string[] = [];
+    const env = { REC_TOKEN: token, REC_KEY: key };
+    const r = await cli(["run", "rec", "--record"], env, printed);
+    expect(r.code, r.stderr).toBe(0);
+    const recording = readFileSync(project.file("tests/rec/recording.json"), "utf8");
+    expect(recording).toContain("Bearer ${env.REC_TOKEN}");
+    expect(recording).toContain("key=${env.REC_KEY}");
+    expect(recording).not.toContain("set-cookie");
+    await a.close();
+    const t = await cli(["test", "rec"], {}, printed);
+    expect(t.code, t.stderr).toBe(0);
+    expect(leaks([token, key], printed)).toEqual([]);
+  });
+});

@@ -3,6 +3,7 @@ import { HttpClient } from "../../http/client.js";
 import { quote, TransportError } from "../../shared/errors.js";
 import { stripBom } from "../../shared/json-text.js";
 import { CliError, EXIT } from "../io.js";
+import type { InitCredentials } from "./credentials.js";
 import { displayUrl, urlSecretsMasker } from "./url-secrets.js";
 
 export interface Sample {
@@ -10,9 +11,13 @@ export interface Sample {
   headers: Record<string, string>;
 }
 
-export async function fetchSample(url: URL, signal: AbortSignal | undefined): Promise<Sample> {
+export async function fetchSample(
+  url: URL,
+  creds: InitCredentials,
+  signal: AbortSignal | undefined,
+): Promise<Sample> {
   // The API may quote the key or password back (an error body): masked wherever it is shown.
-  const masker = urlSecretsMasker(url);
+  const masker = urlSecretsMasker(url, creds.secrets);
   // Credentials in the URL are neither shown nor written to the file.
   const shown = displayUrl(url);
   const client = new HttpClient({
@@ -22,7 +27,7 @@ export async function fetchSample(url: URL, signal: AbortSignal | undefined): Pr
     userAgent: "pipelines-init",
   });
   try {
-    const res = await client.send({ method: "GET", url: url.toString(), headers: {} }, signal);
+    const res = await client.send({ method: "GET", url: url.toString(), headers: creds.send }, signal);
     if (res.status < 200 || res.status >= 300) {
       throw new CliError(
         `GET ${shown} answered ${res.status}: ${quote(res.body, masker, 200) || "(empty body)"}\n${statusAdvice(res.status, res.headers.location, url)}`,
@@ -67,7 +72,8 @@ function statusAdvice(status: number, location: string | undefined, url: URL): s
   if (status >= 300 && status < 400 && location)
     return `it redirects to ${displayUrl(new URL(location, url))}: use that URL`;
   if (status === 401 || status === 403)
-    return "the API needs credentials: write the file without --from-url, add `source.auth`, then draft a schema with `pipelines infer`";
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the pipeline file's template syntax
+    return "the API needs credentials: give them with --bearer-env VAR or --header 'Name: ${env.VAR}' (they are sent, and the file reads them from the environment)";
   if (status === 404 || status === 410) return "no such resource: check the URL";
   if (status === 429 || status >= 500) return "the API is busy or failing: try again later";
   return "init needs one successful (2xx) JSON response";

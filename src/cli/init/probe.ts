@@ -1,7 +1,8 @@
 /** `pipelines init --from-url`: where the records are and how the API paginates, guessed from one response. */
 import { parseLinkHeader } from "../../http/link-header.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
-import { member, quoted } from "./yaml-text.js";
+import { CURSOR_SHAPES, DONE_PATHS, HAS_MORE_PATHS, NEXT_URL_PATHS, stopFlag } from "./shapes.js";
+import { member, quoted, scalar } from "./yaml-text.js";
 
 export interface Probe {
   recordsPath: string;
@@ -15,29 +16,6 @@ export interface Probe {
   reasons: string[];
 }
 
-const CURSOR_PATHS = [
-  "$.next_cursor",
-  "$.nextCursor",
-  "$.cursor",
-  "$.next_page_token",
-  "$.nextPageToken",
-  "$.response_metadata.next_cursor",
-  "$.meta.next_cursor",
-  "$.paging.cursors.after",
-  "$.paging.next.after",
-  "$.pagination.next_cursor",
-];
-const NEXT_URL_PATHS = [
-  "$.next",
-  "$['@odata.nextLink']",
-  "$.links.next",
-  "$._links.next.href",
-  "$.pagination.next",
-  "$.paging.next",
-  "$.next_page_url",
-  "$.meta.next",
-];
-const HAS_MORE_PATHS = ["$.has_more", "$.hasMore", "$.more"];
 const TOTAL_PATHS = ["$.total", "$.meta.total", "$.total_count", "$.totalCount", "$.count"];
 const TOTAL_PAGES_PATHS = ["$.total_pages", "$.totalPages", "$.meta.total_pages", "$.pages"];
 const PAGE_NUMBER_PATHS = ["$.page", "$.current_page", "$.meta.page", "$.meta.current_page"];
@@ -137,9 +115,10 @@ function findRecords(body: unknown): FoundRecords {
 interface Signals {
   nextLink: boolean;
   query: URLSearchParams;
-  cursorPath: string | undefined;
+  cursor: { path: string; param: string } | undefined;
   nextPath: string | undefined;
   hasMore: string | undefined;
+  done: string | undefined;
   total: string | undefined;
   totalValue: number | null;
   totalPages: string | undefined;
@@ -155,8 +134,8 @@ function readSignals(body: unknown, headers: Record<string, string>, url: URL, r
   return {
     nextLink: parseLinkHeader(headers.link).some((l) => l.rels.includes("next")),
     query,
-    cursorPath: CURSOR_PATHS.find((p) => {
-      const v = get(body, p);
+    cursor: CURSOR_SHAPES.find((c) => {
+      const v = get(body, c.path);
       return typeof v === "string" && v !== "";
     }),
     nextPath: NEXT_URL_PATHS.find((p) => {
@@ -164,6 +143,7 @@ function readSignals(body: unknown, headers: Record<string, string>, url: URL, r
       return typeof v === "string" && /^(https?:\/\/|\/|\?)/.test(v);
     }),
     hasMore: HAS_MORE_PATHS.find((p) => typeof get(body, p) === "boolean"),
+    done: DONE_PATHS.find((p) => typeof get(body, p) === "boolean"),
     total,
     totalValue: total ? (get(body, total) as number) : null,
     totalPages: TOTAL_PAGES_PATHS.find((p) => isCount(get(body, p))),
@@ -178,7 +158,7 @@ function guessPagination(
   records: FoundRecords,
 ): { paginate: string; confidence: Probe["confidence"]; reason: string } {
   const { query: q, hasMore, total, totalPages } = s;
-  const more = hasMore ? `, has_more: ${hasMore}` : "";
+  const more = stopFlag(hasMore, s.done);
   if (s.nextLink)
     return {
       paginate: "{ type: link_header }",
@@ -191,11 +171,11 @@ function guessPagination(
       confidence: "high",
       reason: `${s.nextPath} holds a next-page URL`,
     };
-  if (s.cursorPath)
+  if (s.cursor)
     return {
-      paginate: `{ type: cursor, cursor: ${quoted(s.cursorPath)}, param: cursor${more} }`,
+      paginate: `{ type: cursor, cursor: ${quoted(s.cursor.path)}, param: ${scalar(s.cursor.param)}${more} }`,
       confidence: "medium",
-      reason: `${s.cursorPath} looks like a cursor; check the name of the request parameter (param) in the API docs`,
+      reason: `${s.cursor.path} looks like a cursor, sent back as \`${s.cursor.param}\`; check the name of the request parameter (param) in the API docs`,
     };
   const sample = records.sample;
   if (hasMore && sample && typeof sample === "object" && "id" in (sample as object))

@@ -13,9 +13,9 @@ export function secretParam(url: URL): { name: string; env: string } | null {
 }
 
 /** Masks the URL's password and credential-looking query value (decoded and as written). */
-export function urlSecretsMasker(url: URL): Redactor {
+export function urlSecretsMasker(url: URL, more: string[] = []): Redactor {
   const key = secretParam(url);
-  const secrets = [url.password, ...(key ? url.searchParams.getAll(key.name) : [])];
+  const secrets = [url.password, ...(key ? url.searchParams.getAll(key.name) : []), ...more];
   try {
     secrets.push(decodeURIComponent(url.password));
   } catch {}

@@ -13,11 +13,15 @@ export type RecordSchemas = Map<string, { schema: Record<string, unknown>; file:
 
 /**
  * `streams.<name>.schema`: a file in the project's schemas folder (or a schema written inline)
- * that is JSON and compiles. Reads the files: returns the schemas with the issues.
+ * that is JSON and compiles. Reads the files: returns the schemas with the issues. A missing file
+ * is an issue that says how to draft it (`pipelines infer <pipeline>`). With `missingOk` (`infer`
+ * itself, which writes the files) a file that is missing or unusable leaves the stream without one.
  */
 export function readRecordSchemas(
   streams: Record<string, Stream>,
   project: Project,
+  pipeline = "<pipeline>",
+  missingOk = false,
 ): { schemas: RecordSchemas; issues: RuleIssue[] } {
   const schemas: RecordSchemas = new Map();
   const issues: RuleIssue[] = [];
@@ -25,17 +29,23 @@ export function readRecordSchemas(
     if (!s || typeof s !== "object") continue;
     const at = ["streams", name, "schema"];
     const written: unknown = s.schema;
-    let found: { schema: Record<string, unknown> | null; file: string | null; issue?: RuleIssue };
-    if (typeof written === "string") found = readSchemaFile(written, project, at);
+    let found: {
+      schema: Record<string, unknown> | null;
+      file: string | null;
+      issue?: RuleIssue;
+    };
+    if (typeof written === "string") found = readSchemaFile(written, project, at, pipeline);
     else if (written && typeof written === "object" && !Array.isArray(written))
       found = { schema: written as Record<string, unknown>, file: null };
     else continue;
-    if (found.issue) issues.push(found.issue);
+    // `infer` replaces a schema file: one missing, unreadable or not compiling does not stop it.
+    if (found.issue && !(missingOk && found.file)) issues.push(found.issue);
     if (!found.schema) continue;
     try {
       compileRecordSchema(found.schema);
       schemas.set(name, { schema: found.schema, file: found.file });
     } catch (err) {
+      if (missingOk && found.file) continue;
       issues.push(ruleIssue("schema_invalid", at, `schema does not compile: ${(err as Error).message}`));
     }
   }
@@ -46,6 +56,7 @@ function readSchemaFile(
   name: string,
   project: Project,
   at: KeyPath,
+  pipeline: string,
 ): { schema: Record<string, unknown> | null; file: string | null; issue?: RuleIssue } {
   if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(name) || name.split("/").includes(".."))
     return {
@@ -76,7 +87,7 @@ function readSchemaFile(
       issue: ruleIssue(
         "schema_missing",
         at,
-        `schema file \`${name}\` not found in ${dir}${g ? ` (did you mean \`${g}\`?)` : ""}`,
+        `schema file \`${name}\` not found in ${dir}${g ? ` (did you mean \`${g}\`?)` : ""}; draft it from real records with \`pipelines infer ${pipeline}\``,
       ),
     };
   }

@@ -2,6 +2,7 @@ import { type ConfigErrorCode, closest } from "../errors.js";
 import { isMap } from "../plain-values.js";
 import { parseTemplate, type TemplatePart, type TemplateSyntaxError } from "../templates.js";
 import { formatKeyPath, type KeyPath } from "../yaml-source.js";
+import { emptyEnvProblem } from "./empty-env.js";
 
 /**
  * Templates, wherever they are written (the pipeline file, the project config's `defaults`):
@@ -123,6 +124,8 @@ export function checkTemplates(
       else if (part.ns === "env") {
         const name = part.path[0];
         check.envUsed.add(name);
+        const empty = emptyEnvProblem(name, env[name], s.path);
+        if (empty) found("missing_env", part.offset, empty);
         if (env[name] !== undefined) continue;
         missing.set(name, [...(missing.get(name) ?? []), { site, offset: part.offset }]);
         check.broken.add(formatKeyPath(s.path));

@@ -27,6 +27,8 @@ export function guardPaginator(
   shown: (pointer: string) => string,
 ): Paginator {
   const seen = new Set<string>();
+  // An API that does not read the parameter answers the same page: say what was sent.
+  const sent = inner.sentAs ? ` (${inner.sentAs}: check the name the API reads)` : "";
   let pages = 0;
   let emptyRun = 0;
   let previous: PageFingerprint | null = null;
@@ -34,34 +36,18 @@ export function guardPaginator(
 
   const guard = (step: NextStep, page: FetchedPage): NextStep => {
     if ("stop" in step) return step;
-    if (rules.maxPages !== null && pages >= rules.maxPages) {
-      return {
-        stop: {
-          code: "max_pages",
-          message: `max_pages ${rules.maxPages} reached (more pages were available)`,
-          warning: true,
-        },
-      };
-    }
+    if (rules.maxPages !== null && pages >= rules.maxPages) return maxPagesStop(rules.maxPages);
     if (inner.kind === "pointer" && page.recordCount === 0) {
       if (rules.stopOnEmptyPage)
         return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
       emptyRun++;
-      if (emptyRun >= rules.maxEmptyPages) {
-        return {
-          stop: {
-            code: "max_empty_pages",
-            message: `${emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${rules.maxEmptyPages}`,
-            warning: true,
-          },
-        };
-      }
+      if (emptyRun >= rules.maxEmptyPages) return maxEmptyPagesStop(emptyRun, rules.maxEmptyPages);
     } else emptyRun = 0;
     if (step.pointer !== null) {
       if (seen.has(step.pointer)) {
         throw new RunError(
           "pagination_loop",
-          `pagination loop: the API sent ${shown(step.pointer)} again after page ${pages}; stopping rather than fetching the same pages twice`,
+          `pagination loop: the API sent ${shown(step.pointer)} again after page ${pages}${sent}; stopping rather than fetching the same pages twice`,
           { pointer: shown(step.pointer) },
         );
       }
@@ -86,7 +72,7 @@ export function guardPaginator(
     }
     throw new RunError(
       "pagination_loop",
-      `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter. Stopping rather than fetching the same page for ever`,
+      `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter${sent}. Stopping rather than fetching the same page for ever`,
       { pointer: shown(print.url) },
     );
   };
@@ -94,6 +80,7 @@ export function guardPaginator(
   return {
     kind: inner.kind,
     pageSizeHint: inner.pageSizeHint,
+    sentAs: inner.sentAs,
     peek: inner.peek ? (k, size) => inner.peek!(k, size) : undefined,
     first(request: PageRequest): PageRequest {
       const first = inner.first(request);
@@ -109,6 +96,22 @@ export function guardPaginator(
     },
   };
 }
+
+const maxPagesStop = (maxPages: number): NextStep => ({
+  stop: {
+    code: "max_pages",
+    message: `max_pages ${maxPages} reached (more pages were available)`,
+    warning: true,
+  },
+});
+
+const maxEmptyPagesStop = (emptyRun: number, max: number): NextStep => ({
+  stop: {
+    code: "max_empty_pages",
+    message: `${emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${max}`,
+    warning: true,
+  },
+});
 
 /** Bodies up to this size are kept whole to compare with the next page; larger ones by hash. */
 const KEEP_BODY_BYTES = 1 << 20;

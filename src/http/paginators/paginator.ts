@@ -74,6 +74,11 @@ export interface Paginator {
   firstPointer?(request: PageRequest): string | null;
   next(page: FetchedPage): NextStep;
   /**
+   * Where the paginator sends its value (`the cursor was sent as query parameter \`cursor\``),
+   * for the loop errors: an API that does not read that name answers the same page again.
+   */
+  readonly sentAs?: string;
+  /**
    * Offset and page paginators can say where the page `k` pages after the next one will be
    * (assuming pages of `pageSize` records), so pages can be fetched ahead concurrently; null when
    * that page is known not to exist (past a total). The runner checks every guess against next().

@@ -45,6 +45,7 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
   return {
     kind: "pointer",
     pageSizeHint: 0,
+    sentAs: `the cursor was sent as ${plan.in} ${plan.in === "body" ? "field" : "parameter"} \`${plan.param}\``,
     first: (r) => {
       base = r;
       return r;
@@ -94,6 +95,7 @@ function offset(plan: PlanOf<"offset">): Paginator {
   return {
     kind: "numeric",
     pageSizeHint: plan.limit,
+    sentAs: `the offset was sent as query parameter \`${plan.offsetParam}\``,
     peek: (k, pageSize) => {
       const offset = at + k * pageSize;
       if (pageSize <= 0 || (knownTotal !== null && offset >= knownTotal)) return null;
@@ -111,7 +113,8 @@ function offset(plan: PlanOf<"offset">): Paginator {
         if (n !== null && typeof n === "object") badTotal = n.bad;
         else if (n !== null) {
           knownTotal = n;
-          if (at >= n) return stop("total_reached", `all ${n} records of ${plan.total}`);
+          if (at >= n)
+            return stop("total_reached", `all ${n === 1 ? "1 record" : `${n} records`} of ${plan.total}`);
         }
       }
       return { request: inject(base, plan.in ?? "query", plan.offsetParam, at), pointer: null };
@@ -128,6 +131,7 @@ function page(plan: PlanOf<"page">): Paginator {
   return {
     kind: "numeric",
     pageSizeHint: 1,
+    sentAs: `the page number was sent as query parameter \`${plan.pageParam}\``,
     peek: (k) => {
       const page = n + k;
       if (knownPages !== null && page - plan.start + 1 > knownPages) return null;
