@@ -71,15 +71,23 @@ export async function openAppendWriter(output: OutputPlan): Promise<CheckpointWr
       committed = length;
       return { [output.path]: committed };
     },
+    // Syncs and the close go through the same chain as the writes: a state save's sync that
+    // comes after the commit closed the file finds no handle, instead of a closed one (EBADF).
     async durable() {
+      writing = writing.then(async () => {
+        await handle?.sync();
+      });
       await writing;
-      await handle?.sync();
     },
     async commit() {
       await flush();
-      await handle?.sync();
-      await handle?.close();
-      handle = null;
+      writing = writing.then(async () => {
+        const h = handle;
+        handle = null;
+        await h?.sync();
+        await h?.close();
+      });
+      await writing;
     },
     async abort() {
       parts = [];
