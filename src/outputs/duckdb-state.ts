@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { q } from "./duckdb-engine.js";
-import { STATE_TABLE } from "./table-shape.js";
+import { STATE_TABLE, stateValue } from "./table-shape.js";
 import type { CommitState, StreamState } from "./writer.js";
 
 /** The stream's state the last commit wrote into `_pipelines_state` of this database, or null. */
@@ -30,7 +30,7 @@ export async function saveDuckdbState(
   stream: string,
   state: CommitState,
 ): Promise<void> {
-  const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
+  const value = stateValue(state);
   await conn.run(
     `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL, updated_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (pipeline, stream))`,
   );

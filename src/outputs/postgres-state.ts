@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { ignoreRace, qi } from "./postgres-sql.js";
-import { STATE_TABLE } from "./table-shape.js";
+import { STATE_TABLE, stateValue } from "./table-shape.js";
 import type { CommitState, StreamState } from "./writer.js";
 
 /**
@@ -37,7 +37,7 @@ export async function writeState(
   stream: string,
   state: CommitState,
 ): Promise<void> {
-  const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
+  const value = stateValue(state);
   await client.query(
     `INSERT INTO ${qs}.${qi(STATE_TABLE)} (pipeline, stream, state, updated_at) VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline, stream) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`,
     [key, stream, JSON.stringify(value)],

@@ -1,3 +1,5 @@
+import type { CommitState, StreamState } from "./writer.js";
+
 /**
  * What the database outputs (postgres, duckdb) and parquet share: how a stream becomes a table.
  * One type mapping, one identifier quoting and one set of metadata columns for all three.
@@ -80,6 +82,11 @@ export const INVALID_COLUMNS: [string, ColumnType][] = [
  * state as JSON, updated_at), written in the transaction that commits the stream's rows.
  */
 export const STATE_TABLE = "_pipelines_state";
+
+/** The value a commit saves in {@link STATE_TABLE}: the cursor and when it was saved. */
+export function stateValue(state: CommitState): StreamState {
+  return { cursor: state.cursor, updated_at: new Date().toISOString() };
+}
 
 /** The column `nested: tables` child rows number their place in the parent's array with. */
 export const INDEX_COLUMN = "_index";
