@@ -26,13 +26,46 @@ export function guardPaginator(
   rules: GuardRules,
   shown: (pointer: string) => string,
 ): Paginator {
-  const seen = new Set<string>();
-  let pages = 0;
-  let emptyRun = 0;
-  let previous: PageFingerprint | null = null;
-  let repeatsInARow = 0;
+  return new GuardedPaginator(inner, rules, shown);
+}
 
-  const guard = (step: NextStep, page: FetchedPage): NextStep => {
+class GuardedPaginator implements Paginator {
+  readonly kind: Paginator["kind"];
+  readonly pageSizeHint: number;
+  readonly peek: Paginator["peek"];
+  private readonly seen = new Set<string>();
+  private pages = 0;
+  private emptyRun = 0;
+  private previous: PageFingerprint | null = null;
+  private repeatsInARow = 0;
+
+  constructor(
+    private readonly inner: Paginator,
+    private readonly rules: GuardRules,
+    private readonly shown: (pointer: string) => string,
+  ) {
+    this.kind = inner.kind;
+    this.pageSizeHint = inner.pageSizeHint;
+    this.peek = inner.peek ? (k, size) => inner.peek!(k, size) : undefined;
+  }
+
+  first(request: PageRequest): PageRequest {
+    const first = this.inner.first(request);
+    const pointer = this.inner.firstPointer?.(first) ?? null;
+    if (pointer !== null) this.seen.add(pointer);
+    return first;
+  }
+
+  next(page: FetchedPage): NextStep {
+    this.pages++;
+    const step = this.guard(this.inner.next(page), page);
+    if (!("stop" in step)) this.repeats(page);
+    return step;
+  }
+
+  /** max_pages, empty pages, a pointer seen before. */
+  private guard(step: NextStep, page: FetchedPage): NextStep {
+    const { rules, pages } = this;
     if ("stop" in step) return step;
     if (rules.maxPages !== null && pages >= rules.maxPages) {
       return {
@@ -43,71 +76,56 @@ export function guardPaginator(
         },
       };
     }
-    if (inner.kind === "pointer" && page.recordCount === 0) {
+    if (this.inner.kind === "pointer" && page.recordCount === 0) {
       if (rules.stopOnEmptyPage)
         return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
-      emptyRun++;
-      if (emptyRun >= rules.maxEmptyPages) {
+      this.emptyRun++;
+      if (this.emptyRun >= rules.maxEmptyPages) {
         return {
           stop: {
             code: "max_empty_pages",
-            message: `${emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${rules.maxEmptyPages}`,
+            message: `${this.emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${rules.maxEmptyPages}`,
             warning: true,
           },
         };
       }
-    } else emptyRun = 0;
+    } else this.emptyRun = 0;
     if (step.pointer !== null) {
-      if (seen.has(step.pointer)) {
+      if (this.seen.has(step.pointer)) {
         throw new RunError(
           "pagination_loop",
-          `pagination loop: the API sent ${shown(step.pointer)} again after page ${pages}; stopping rather than fetching the same pages twice`,
-          { pointer: shown(step.pointer) },
+          `pagination loop: the API sent ${this.shown(step.pointer)} again after page ${pages}; stopping rather than fetching the same pages twice`,
+          { pointer: this.shown(step.pointer) },
         );
       }
-      seen.add(step.pointer);
+      this.seen.add(step.pointer);
     }
     return step;
-  };
+  }
 
-  const repeats = (page: FetchedPage): void => {
+  /** A page identical to the one before it: the API ignores the page or offset parameter. */
+  private repeats(page: FetchedPage): void {
     const print = fingerprint(page);
+    const previous = this.previous;
     if (!print || !previous || !sameRecords(print, previous)) {
-      previous = print;
-      repeatsInARow = 0;
+      this.previous = print;
+      this.repeatsInARow = 0;
       return;
     }
-    repeatsInARow++;
+    this.repeatsInARow++;
     // A page of one record can repeat once when a record is inserted between two requests (the
     // offsets shift): only the same single record three times in a row is a loop.
-    if (print.count === 1 && repeatsInARow < 2) {
-      previous = print;
+    if (print.count === 1 && this.repeatsInARow < 2) {
+      this.previous = print;
       return;
     }
+    const { pages, shown } = this;
     throw new RunError(
       "pagination_loop",
       `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter. Stopping rather than fetching the same page for ever`,
       { pointer: shown(print.url) },
     );
-  };
-
-  return {
-    kind: inner.kind,
-    pageSizeHint: inner.pageSizeHint,
-    peek: inner.peek ? (k, size) => inner.peek!(k, size) : undefined,
-    first(request: PageRequest): PageRequest {
-      const first = inner.first(request);
-      const pointer = inner.firstPointer?.(first) ?? null;
-      if (pointer !== null) seen.add(pointer);
-      return first;
-    },
-    next(page: FetchedPage): NextStep {
-      pages++;
-      const step = guard(inner.next(page), page);
-      if (!("stop" in step)) repeats(page);
-      return step;
-    },
-  };
+  }
 }
 
 /** Bodies up to this size are kept whole to compare with the next page; larger ones by hash. */
