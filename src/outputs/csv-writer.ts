@@ -1,10 +1,11 @@
+import { rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { AtomicFile } from "./atomic-file.js";
 import { commitCombined, csvKeyFunction, type OpenFiles } from "./csv-combine.js";
 import { CRLF, CsvColumns, cellTextFunction, csvRow, formulaSafe } from "./csv-format.js";
 import { type Key, RunKeys, requireKeyForMerge } from "./merge.js";
-import { type RecordWriter, rejectedPath, type WriterContext } from "./writer.js";
+import type { RecordWriter, WriterContext } from "./writer.js";
 
 export { CsvParser, cellText, csvField, csvRow, formulaSafe, readCsv } from "./csv-format.js";
 
