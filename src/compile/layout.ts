@@ -141,3 +141,20 @@ export function reportFiles(
     latestHtml: latest.html,
   };
 }
+
+// Staging and rejected tables (database files: sqlite, duckdb)
+
+/** `__staging_<run id>`: how a run's staging tables end (the next run drops a killed one's by it). */
+export function stagingTableSuffix(runId: string): string {
+  return `__staging_${runId}`;
+}
+
+/** `<table>__staging_<run id>`: the table a run loads before its commit. */
+export function stagingTable(table: string, runId: string): string {
+  return `${table}${stagingTableSuffix(runId)}`;
+}
+
+/** `<table>__rejected_<run id>`: a rejected run's records, kept beside the target. */
+export function rejectedTable(table: string, runId: string): string {
+  return `${table}__rejected_${runId}`;
+}

@@ -1,4 +1,5 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { rejectedTable, stagingTable, stagingTableSuffix } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
@@ -117,7 +118,7 @@ class DuckdbWriter implements RecordWriter {
     };
     this.stager = new Stager(
       conn,
-      `${this.table}__staging_${ctx.runId}`,
+      stagingTable(this.table, ctx.runId),
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
       recordId,
@@ -126,7 +127,7 @@ class DuckdbWriter implements RecordWriter {
     );
     this.invalid = new Stager(
       conn,
-      `${this.table}__invalid__staging_${ctx.runId}`,
+      stagingTable(`${this.table}__invalid`, ctx.runId),
       [
         { name: "record_id", kind: "text" },
         { name: "errors", kind: "json" },
@@ -158,7 +159,7 @@ class DuckdbWriter implements RecordWriter {
       name,
       stager: new Stager(
         this.conn,
-        `${name}__staging_${this.ctx.runId}`,
+        stagingTable(name, this.ctx.runId),
         planned,
         this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
         (row) => `${pk.map((k) => String(row[k])).join("/")} item ${String(row[INDEX_COLUMN])}`,
@@ -296,7 +297,7 @@ class DuckdbWriter implements RecordWriter {
   async keepRejected(): Promise<string> {
     await this.stager.finish();
     await this.invalid?.finish();
-    const name = `${this.table}__rejected_${this.ctx.runId}`;
+    const name = rejectedTable(this.table, this.ctx.runId);
     try {
       await this.eng.exclusive(async () => {
         if (this.stager.hasTable)
@@ -377,7 +378,7 @@ export async function dropStagingTables(file: string, runId: string): Promise<st
   const eng = await engine(file, duckdbOptions());
   const conn = await eng.connect();
   try {
-    const suffix = `__staging_${runId}`;
+    const suffix = stagingTableSuffix(runId);
     const r = await conn.runAndReadAll(
       "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database() AND suffix(table_name, $1)",
       [suffix],

@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
@@ -77,6 +78,7 @@ class SqliteWriter implements RecordWriter {
   private dups = 0;
   private closed = false;
   private readonly stream: string;
+  private readonly runId: string;
   private readonly saved: StreamState | null;
 
   constructor(
@@ -86,7 +88,8 @@ class SqliteWriter implements RecordWriter {
     private readonly primaryKey: string[] | null,
   ) {
     this.table = ctx.stream;
-    this.staging = `${ctx.stream}__staging_${ctx.runId}`;
+    this.runId = ctx.runId;
+    this.staging = stagingTable(ctx.stream, ctx.runId);
     this.schemaTypes = schemaTypes(ctx.schema);
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])];
     db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
@@ -211,7 +214,7 @@ class SqliteWriter implements RecordWriter {
   async keepRejected(): Promise<string> {
     this.flush();
     if (!this.created) this.addColumns([]);
-    const name = this.staging.replace(/__staging_/, "__rejected_");
+    const name = rejectedTable(this.table, this.runId);
     if (this.created) this.db.exec(`ALTER TABLE ${q(this.staging)} RENAME TO ${q(name)}`);
     this.close();
     return `${this.output.path} (table ${name})`;

@@ -9,6 +9,7 @@ import {
   quarantineFile,
   rejectedPath,
   reportDir,
+  stagingTable,
   stateFile,
   takeoverFile,
 } from "../compile/layout.js";
@@ -229,7 +230,7 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
   const dbs = new Map<string, string[]>();
   for (const s of plan.streams) {
     if (s.output.format === "sqlite" && existsSync(s.output.path))
-      dbs.set(s.output.path, [...(dbs.get(s.output.path) ?? []), `${s.name}__staging_${run}`]);
+      dbs.set(s.output.path, [...(dbs.get(s.output.path) ?? []), stagingTable(s.name, run)]);
   }
   if (dbs.size) {
     const { dropTables } = await import("../outputs/sqlite-writer.js");
