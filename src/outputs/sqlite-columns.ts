@@ -1,5 +1,6 @@
 import type { Row } from "../records/shape.js";
 import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
+import { mapProperties } from "./table-shape.js";
 
 /**
  * SQLite columns: declared types from the schema or the first values, quoting, and how a value
@@ -86,12 +87,7 @@ export function inferType(rows: Row[], name: string): SqlType {
 
 /** Column types from a JSON Schema's `properties`. */
 export function schemaTypes(schema: Record<string, unknown> | null | undefined): Map<string, SqlType> {
-  const types = new Map<string, SqlType>();
-  const props = schema?.properties;
-  if (!props || typeof props !== "object") return types;
-  for (const [name, prop] of Object.entries(props as Record<string, unknown>))
-    types.set(name, schemaType(prop));
-  return types;
+  return mapProperties(schema, schemaType);
 }
 
 /** integer, boolean → INTEGER; number → REAL; string → TEXT; several types or none → TEXT. */

@@ -137,11 +137,18 @@ export function invalidTableName(table: string): string {
 export function schemaColumnTypes(
   schema: Record<string, unknown> | null | undefined,
 ): Map<string, ColumnType> {
-  const types = new Map<string, ColumnType>();
+  return mapProperties(schema, schemaColumnType);
+}
+
+/** `typeOf` of each of a JSON Schema's `properties`, by name, in order (empty without any). */
+export function mapProperties<T>(
+  schema: Record<string, unknown> | null | undefined,
+  typeOf: (prop: unknown) => T,
+): Map<string, T> {
+  const types = new Map<string, T>();
   const props = schema?.properties;
   if (!props || typeof props !== "object") return types;
-  for (const [name, prop] of Object.entries(props as Record<string, unknown>))
-    types.set(name, schemaColumnType(prop));
+  for (const [name, prop] of Object.entries(props as Record<string, unknown>)) types.set(name, typeOf(prop));
   return types;
 }
 
