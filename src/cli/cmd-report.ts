@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { latestReport } from "../compile/layout.js";
 import { ConfigError } from "../config/errors.js";
 import { checkPipelineName } from "../config/load-pipeline.js";
 import { FileReadError, MiB, readTextSync } from "../config/read-bounded.js";
@@ -18,8 +19,8 @@ export async function reportCommand(
   const bad = checkPipelineName(name);
   if (bad) throw new ConfigError([bad]);
   const project = await projectFor(io);
-  const dir = path.join(project.reportsDir, name);
-  const jsonFile = path.join(dir, "latest.json");
+  const latest = latestReport(project.reportsDir, name);
+  const jsonFile = latest.json;
   if (!existsSync(jsonFile)) {
     throw new CliError(
       `no report for \`${name}\` yet (looked for ${path.relative(io.cwd, jsonFile)}); run \`pipelines run ${name}\` first`,
@@ -27,7 +28,7 @@ export async function reportCommand(
     );
   }
   if (opts.open) {
-    io.stdout.write(`${path.join(dir, "latest.html")}\n`);
+    io.stdout.write(`${latest.html}\n`);
     return EXIT.ok;
   }
   // The report folder is read back like the state folder: bounded, and a file that is not a
@@ -54,7 +55,7 @@ export async function reportCommand(
   } catch {
     throw unusable("is not a run report this version can read");
   }
-  io.stdout.write(`${summary}\n  html: ${path.relative(io.cwd, path.join(dir, "latest.html"))}\n`);
+  io.stdout.write(`${summary}\n  html: ${path.relative(io.cwd, latest.html)}\n`);
   return EXIT.ok;
 }
 

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { defaultQuarantinePath, singerOutputPath } from "../compile/layout.js";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { readText } from "../config/read-bounded.js";
 import { type SingerChannel, setSingerChannel, stateMessage } from "../outputs/singer-writer.js";
@@ -21,10 +22,10 @@ export function singerPlan(plan: ExecutionPlan): ExecutionPlan {
       output: {
         format: "singer",
         mode: s.output.mode,
-        path: path.join(plan.dirs.out, plan.pipeline, `${s.name}.singer`),
+        path: singerOutputPath(plan.dirs.out, plan.pipeline, s.name),
         singer: { stdout: true },
         where: "standard output (Singer)",
-        quarantine: path.join(plan.dirs.out, plan.pipeline, `${s.name}.invalid.jsonl`),
+        quarantine: defaultQuarantinePath(plan.dirs.out, plan.pipeline, s.name),
       },
     }),
   );

@@ -2,6 +2,7 @@ import path from "node:path";
 import { DEFAULTS } from "../config/defaults.gen.js";
 import type { Output, Validation } from "../config/pipeline-types.gen.js";
 import { fillTemplate, parseTemplate } from "../config/templates.js";
+import { defaultOutputPath, defaultQuarantinePath } from "./layout.js";
 import type { OutputPlan, ValidationPlan } from "./plan.js";
 
 const EXTENSIONS = {
@@ -28,13 +29,9 @@ export function compileOutput(
   let file: string;
   if (output?.path && format !== "postgres") {
     file = path.resolve(ctx.root, fill(output.path));
-  } else if (format === "postgres") {
-    // No file: the path names the default output folder (where a `--singer` run quarantines).
-    file = path.join(ctx.outDir, ctx.pipeline, ctx.stream);
-  } else if (format === "sqlite" || format === "duckdb") {
-    file = path.join(ctx.outDir, `${ctx.pipeline}.${EXTENSIONS[format]}`);
   } else {
-    file = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.${EXTENSIONS[format]}`);
+    // postgres has no file: the path names the default output folder (where `--singer` quarantines).
+    file = defaultOutputPath(ctx.outDir, ctx.pipeline, ctx.stream, format, EXTENSIONS[format]);
   }
   const plan: OutputPlan = { format, mode, path: file };
   plan.guard = {
@@ -59,7 +56,7 @@ export function compileOutput(
   if (format === "singer") {
     plan.singer = { stdout: !output?.path };
     if (!output?.path) plan.where = "standard output (Singer)";
-    plan.quarantine = path.join(ctx.outDir, ctx.pipeline, `${ctx.stream}.invalid.jsonl`);
+    plan.quarantine = defaultQuarantinePath(ctx.outDir, ctx.pipeline, ctx.stream);
   }
   return plan;
 }

@@ -116,37 +116,7 @@ export class HttpClient {
           maxBytes: req.streamed.maxBytes,
         });
       }
-      const declared = Number(resHeaders["content-length"]);
-      if (Number.isFinite(declared) && declared > this.opts.maxResponseBytes) {
-        res.body.destroy();
-        throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += chunk.length;
-        if (size > this.opts.maxResponseBytes) {
-          res.body.destroy();
-          throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-        }
-        chunks.push(chunk as Buffer);
-      }
-      let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      const encoding = resHeaders["content-encoding"]?.trim().toLowerCase();
-      if (req.compression !== "none" && encoding && encoding !== "identity" && decompressors[encoding]) {
-        try {
-          body = await decompressors[encoding](body, { maxOutputLength: this.opts.maxResponseBytes });
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
-            throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-          throw new TransportError(
-            "truncated",
-            `the ${encoding} body did not decompress (${(err as Error).message})`,
-          );
-        }
-      }
-      if (req.compression === "gzip" && isGzip(body))
-        body = await gunzipBuffer(body, this.opts.maxResponseBytes, res.statusCode);
+      const body = await this.readBody(req, res, resHeaders);
       return {
         status: res.statusCode,
         headers: resHeaders,
@@ -162,6 +132,46 @@ export class HttpClient {
         signal?.removeEventListener("abort", onOuterAbort);
       }
     }
+  }
+
+  /** The whole body (bounded by maxResponseBytes), decompressed. */
+  private async readBody(
+    req: HttpRequest,
+    res: { statusCode: number; body: AsyncIterable<Buffer> & { destroy(): unknown } },
+    resHeaders: Record<string, string>,
+  ): Promise<Buffer> {
+    const declared = Number(resHeaders["content-length"]);
+    if (Number.isFinite(declared) && declared > this.opts.maxResponseBytes) {
+      res.body.destroy();
+      throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += chunk.length;
+      if (size > this.opts.maxResponseBytes) {
+        res.body.destroy();
+        throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+      }
+      chunks.push(chunk);
+    }
+    let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    const encoding = resHeaders["content-encoding"]?.trim().toLowerCase();
+    if (req.compression !== "none" && encoding && encoding !== "identity" && decompressors[encoding]) {
+      try {
+        body = await decompressors[encoding](body, { maxOutputLength: this.opts.maxResponseBytes });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
+          throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
+        throw new TransportError(
+          "truncated",
+          `the ${encoding} body did not decompress (${(err as Error).message})`,
+        );
+      }
+    }
+    if (req.compression === "gzip" && isGzip(body))
+      body = await gunzipBuffer(body, this.opts.maxResponseBytes, res.statusCode);
+    return body;
   }
 
   async close(): Promise<void> {

@@ -1,19 +1,20 @@
 import { STATUS_CODES } from "node:http";
 import type { SourcePlan } from "../compile/plan.js";
-import { cut, quote, RunError, TransportError, URL_CHARS } from "../shared/errors.js";
+import { cut, quote, RunError, type TransportError, URL_CHARS } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
-import { stringifyJson } from "../shared/json-text.js";
-import { MASK, type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
-import { sleep } from "../shared/sleep.js";
+import { MASK, type Redactor } from "../shared/secrets.js";
 import { formatDuration } from "../shared/units.js";
+import { interrupted, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
-import { checkMove } from "./origin-policy.js";
 import { parseRemaining, parseReset, type RateBudget } from "./rate-budget.js";
+import { REDIRECTS, redirected } from "./redirects.js";
 import { type RequestStats, requestWarnings } from "./request-stats.js";
-import { describeMatch, type ResponseRules, type RuleDecision } from "./response-rules.js";
+import { applyRule, consumeBody, count, type FetchHow, type RuleStep, ruleError } from "./response-steps.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import type { Semaphore } from "./semaphore.js";
+
+export type { FetchHow } from "./response-steps.js";
 
 export interface ExecutorDeps {
   source: SourcePlan;
@@ -86,42 +87,7 @@ export class RequestExecutor {
     for (let hops = 0; ; hops++) {
       const r = await this.fetchOnce(current, stats, cancel, how);
       if (!REDIRECTS.has(r.status)) return r;
-      const location = r.headers.location;
-      let next: URL;
-      try {
-        next = new URL(location, current.url);
-      } catch {
-        throw new RunError(
-          "http",
-          `${this.describe(current)} answered ${r.status} with a Location that is not a URL: ${quote(location, this.redactor)}`,
-          { status: r.status },
-        );
-      }
-      const toGet = r.status === 303 || ((r.status === 301 || r.status === 302) && current.method === "POST");
-      // A 307/308 resends the body: never one that carries a secret to another origin.
-      checkMove(this.deps.source, {
-        how: `${this.describe(current)} redirects (${r.status}) to`,
-        via: "redirect",
-        url: next.toString(),
-        body: toGet ? undefined : current.body,
-        mask: (t) => this.redactor.text(t),
-        showUrl: (u) => this.redactUrl(u),
-        details: { status: r.status },
-      });
-      if (hops >= MAX_REDIRECTS) {
-        throw new RunError(
-          "http",
-          `${this.describe(request)} was redirected more than ${MAX_REDIRECTS} times (last: ${r.status} to ${this.redactUrl(next.toString())})`,
-          { status: r.status },
-        );
-      }
-      if (r.status === 301 || r.status === 308) {
-        stats.movedPermanently.count++;
-        stats.movedPermanently.first ??= `${this.redactUrl(current.url)} → ${this.redactUrl(next.toString())}`;
-      }
-      current = toGet
-        ? { ...current, url: next.toString(), method: "GET", body: undefined }
-        : { ...current, url: next.toString() };
+      current = redirected(this, this.deps.source, request, current, r, hops, stats);
     }
   }
 
@@ -133,13 +99,13 @@ export class RequestExecutor {
   ): Promise<HttpResponse> {
     const { source, auth } = this.deps;
     const signal = this.deps.signal;
-    const waits = this.waits(cancel);
+    const waits = waitsFor(this.deps.signal, cancel);
     const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
-    const base = sameOrigin ? request : this.stripCredentials(request);
+    const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      const tried = await this.attempt(base, sameOrigin, stats, waits, cancel);
+      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel);
       const { res, sent } = tried;
       let failure = tried.failure;
       if (signal?.aborted) throw interrupted();
@@ -148,7 +114,7 @@ export class RequestExecutor {
       let rule: RuleStep | null = null;
       if (res) this.observeBudget(res, stats);
       if (res && !failure && !(REDIRECTS.has(res.status) && res.headers.location)) {
-        rule = this.applyRule(request, res, how, stats, attempt, refreshed);
+        rule = applyRule(this, request, res, how, stats, attempt, refreshed);
         if (rule.kind === "done") {
           failure = await consumeBody(res, how);
           if (!failure) return res;
@@ -175,7 +141,7 @@ export class RequestExecutor {
           continue;
         }
       }
-      if (rule?.kind === "refresh") throw this.ruleError(request, r, rule.decision, attempt);
+      if (rule?.kind === "refresh") throw ruleError(this, request, r, rule.decision, attempt);
 
       const step =
         rule?.kind === "retry"
@@ -190,7 +156,7 @@ export class RequestExecutor {
           );
         }
         throw rule?.kind === "retry"
-          ? this.ruleError(request, r, rule.decision, attempt)
+          ? ruleError(this, request, r, rule.decision, attempt)
           : this.httpError(request, r, attempt);
       }
       count(stats, rule?.kind === "retry" ? `on_response_${r.status}` : step.cause);
@@ -199,65 +165,6 @@ export class RequestExecutor {
         stats.rateLimitWaits.ms += step.delayMs;
       }
       await waits.pause(step.delayMs);
-    }
-  }
-
-  /**
-   * The signal for waits (slot, budget, backoff): the run's, and `cancel` (a page no longer
-   * needed) which ends them at once; `pause` is a backoff that ends with the right error.
-   */
-  private waits(cancel?: AbortSignal): Waits {
-    const signal = this.deps.signal;
-    const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
-    const pause = async (ms: number) => {
-      try {
-        await sleep(ms, waitSignal);
-      } catch {
-        throw signal?.aborted ? interrupted() : withdrawn();
-      }
-    };
-    return { signal: waitSignal, pause };
-  }
-
-  /**
-   * One attempt: a connection slot first, then the budget (its stamp is then taken right before
-   * the request goes out, not while it waits for a slot), credentials, the request. A transport
-   * failure is returned, to be retried or not by the caller.
-   */
-  private async attempt(
-    base: HttpRequest,
-    sameOrigin: boolean,
-    stats: RequestStats,
-    waits: Waits,
-    cancel?: AbortSignal,
-  ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
-    const { client, auth, budget, slots } = this.deps;
-    const signal = this.deps.signal;
-    if (cancel?.aborted) throw withdrawn();
-    const release = await slots.acquire();
-    let sent: HttpRequest = base;
-    let ticket: { done: () => void } | null = null;
-    try {
-      if (cancel?.aborted) throw withdrawn();
-      const { waited, done } = await budget.begin(waits.signal);
-      ticket = { done };
-      if (waited > 0) {
-        stats.rateLimitWaits.count++;
-        stats.rateLimitWaits.ms += waited;
-      }
-      const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
-      if (cancel?.aborted) throw withdrawn();
-      sent = req;
-      stats.requests++;
-      return { res: await client.send(req, signal), failure: null, sent };
-    } catch (err) {
-      if (err instanceof TransportError) return { res: null, failure: err, sent };
-      if (signal?.aborted) throw interrupted();
-      if (cancel?.aborted) throw withdrawn();
-      throw err;
-    } finally {
-      ticket?.done();
-      release();
     }
   }
 
@@ -281,62 +188,6 @@ export class RequestExecutor {
     );
   }
 
-  /**
-   * What the stream's `on_response` rules make of a response: `done` (a success, or ignored: the
-   * response is returned), `retry`, `refresh`, or `builtin` (no rule holds: the status decides).
-   * `fail` throws here.
-   */
-  private applyRule(
-    request: HttpRequest,
-    r: HttpResponse,
-    how: FetchHow,
-    stats: RequestStats,
-    attempt: number,
-    refreshed: boolean,
-  ): RuleStep {
-    const decision = how.rules?.decide(r, r.stream !== undefined) ?? null;
-    const ok = r.status >= 200 && r.status < 300;
-    if (!decision) return ok ? { kind: "done" } : { kind: "builtin" };
-    switch (decision.rule.action) {
-      case "ignore":
-        countIgnored(stats, r.status);
-        r.stream = undefined; // not read: an empty last page
-        r.ignored = { at: decision.rule.at, message: decision.rule.message };
-        return { kind: "done" };
-      case "fail":
-        throw this.ruleError(request, r, decision, attempt);
-      case "retry":
-        return { kind: "retry", decision };
-      case "refresh_auth":
-        if (refreshed) throw this.ruleError(request, r, decision, attempt, " (after a token refresh)");
-        return { kind: "refresh", decision };
-    }
-  }
-
-  /** A rule's `fail` (or a retry or refresh that did not help): the rule, what it matched, its message. */
-  private ruleError(
-    req: HttpRequest,
-    r: HttpResponse,
-    d: RuleDecision,
-    attempts: number,
-    note = "",
-  ): RunError {
-    const mask = this.deps.redactor;
-    const matched = d.matched === undefined ? "" : describeMatch(d);
-    if (d.rule.at.endsWith(".error_path"))
-      return new RunError(
-        "api_error",
-        `${this.describe(req)} answered ${r.status} with an error at ${d.rule.match}: ${quote(typeof d.matched === "string" ? d.matched : stringifyJson(d.matched), mask)}`,
-        { status: r.status },
-      );
-    const body = r.status >= 200 && r.status < 300 ? "" : quote(r.body, mask);
-    return new RunError(
-      d.rule.action === "fail" && r.status >= 200 && r.status < 300 ? "api_error" : "http",
-      `${this.describe(req)} answered ${r.status}${matched ? ` (${quote(matched, mask, 200)})` : ""} after ${plural(attempts, "attempt")}${note}: ${d.rule.message ? `${quote(d.rule.message, mask)} ` : ""}(on_response rule ${d.rule.at}, action ${d.rule.action})${body ? `: ${body}` : ""}`,
-      { status: r.status, attempts, rule: d.rule.at },
-    );
-  }
-
   /** Proactive throttling: when the API says 0 requests remain, pause the budget until reset. */
   private observeBudget(r: HttpResponse, stats: RequestStats): void {
     const rl = this.deps.source.rateLimit;
@@ -356,16 +207,6 @@ export class RequestExecutor {
       this.deps.budget.pauseUntil(reset);
   }
 
-  private stripCredentials(req: HttpRequest): HttpRequest {
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (SENSITIVE_HEADERS.has(k.toLowerCase())) continue;
-      if (this.deps.redactor.text(v) !== v) continue; // a header carrying a secret value
-      headers[k] = v;
-    }
-    return { ...req, headers };
-  }
-
   describe(req: HttpRequest): string {
     return `${req.method} ${this.redactUrl(req.url)}`;
   }
@@ -380,55 +221,3 @@ export class RequestExecutor {
     );
   }
 }
-
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 5;
-
-/** How a stream fetches: its response rules, and how a streamed body is read. */
-export interface FetchHow {
-  rules?: ResponseRules;
-  /**
-   * Reads a streamed 2xx body (HttpRequest.streamed). A TransportError it throws (a reset or a
-   * truncated body mid-way) is retried as a new attempt, within `retry.max_attempts`.
-   */
-  consume?: (r: HttpResponse) => Promise<void>;
-}
-
-type RuleStep =
-  | { kind: "done" }
-  | { kind: "builtin" }
-  | { kind: "retry"; decision: RuleDecision }
-  | { kind: "refresh"; decision: RuleDecision };
-
-/**
- * A streamed body is read here, inside the attempt: a transport fault while it is read (a reset,
- * a truncated body) comes back to be retried like any other; null when it was read (or needs no reading).
- */
-async function consumeBody(res: HttpResponse, how: FetchHow): Promise<TransportError | null> {
-  if (!res.stream || !how.consume || res.ignored) return null;
-  try {
-    await how.consume(res);
-    return null;
-  } catch (err) {
-    if (err instanceof TransportError) return err;
-    throw err;
-  }
-}
-
-function countIgnored(stats: RequestStats, status: number): void {
-  stats.ignored.count++;
-  stats.ignored.statuses[status] = (stats.ignored.statuses[status] ?? 0) + 1;
-}
-
-function count(stats: RequestStats, cause: string): void {
-  stats.retries[cause] = (stats.retries[cause] ?? 0) + 1;
-}
-
-/** The waits of one request: their signal, and a backoff pause. */
-interface Waits {
-  signal: AbortSignal | undefined;
-  pause(ms: number): Promise<void>;
-}
-
-const interrupted = () => new RunError("aborted", "the run was interrupted");
-const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { access, type FileHandle, mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { outputTempFile } from "../compile/layout.js";
 
 // Below V8's large-object size (128 KiB): a joined chunk then lives and dies in the young
 // generation. At 256 KiB every chunk went to the old generation, which grew until a full GC:
@@ -26,8 +27,7 @@ export class AtomicFile {
     runId: string,
     tag: string,
   ) {
-    const name = `.${path.basename(target)}.${runId}${tag ? `.${tag}` : ""}.tmp`;
-    this.tmpPath = path.join(path.dirname(target), name);
+    this.tmpPath = outputTempFile(target, runId, tag);
   }
 
   /** `tag` tells apart several temporary files of one run for the same target. */

@@ -1,23 +1,23 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { rejectedTable, stagingTable, stagingTableSuffix } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { setOwn } from "../shared/json-text.js";
-import { type Engine, engine, q, Stager, stagedRows } from "./duckdb-engine.js";
+import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
+import { type Engine, engine, q, Stager } from "./duckdb-engine.js";
+import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
   type ColumnType,
   childTableName,
-  DUCKDB_TYPES,
   describeValue,
   INDEX_COLUMN,
   isArrayOfObjects,
   LOADED_AT_COLUMN,
   nestedFields,
   RUN_ID_COLUMN,
-  STATE_TABLE,
   schemaColumnTypes,
-  sqlString,
 } from "./table-shape.js";
 import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
@@ -64,17 +64,6 @@ export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): 
     throw err;
   }
 }
-
-/** A child table of `nested: tables`: one array-of-objects field's items, staged apart. */
-interface ChildLoad {
-  field: string;
-  /** `<table>__<field>` */
-  name: string;
-  stager: Stager;
-}
-
-/** Child staging rows carry the position of their parent record (dropped at commit). */
-const PARENT_SEQ = "__pl_parent";
 
 class DuckdbWriter implements RecordWriter {
   private readonly table: string;
@@ -129,7 +118,7 @@ class DuckdbWriter implements RecordWriter {
     };
     this.stager = new Stager(
       conn,
-      `${this.table}__staging_${ctx.runId}`,
+      stagingTable(this.table, ctx.runId),
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
       recordId,
@@ -138,7 +127,7 @@ class DuckdbWriter implements RecordWriter {
     );
     this.invalid = new Stager(
       conn,
-      `${this.table}__invalid__staging_${ctx.runId}`,
+      stagingTable(`${this.table}__invalid`, ctx.runId),
       [
         { name: "record_id", kind: "text" },
         { name: "errors", kind: "json" },
@@ -170,7 +159,7 @@ class DuckdbWriter implements RecordWriter {
       name,
       stager: new Stager(
         this.conn,
-        `${name}__staging_${this.ctx.runId}`,
+        stagingTable(name, this.ctx.runId),
         planned,
         this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
         (row) => `${pk.map((k) => String(row[k])).join("/")} item ${String(row[INDEX_COLUMN])}`,
@@ -281,19 +270,7 @@ class DuckdbWriter implements RecordWriter {
   /** The stream's state the last commit wrote into `_pipelines_state` of this database. */
   async readState(): Promise<void> {
     const key = this.output.stateKey;
-    if (!key) return;
-    const r = await this.conn.runAndReadAll(
-      "SELECT count(*) FROM duckdb_tables() WHERE table_name = $1 AND schema_name = 'main' AND database_name = current_database()",
-      [STATE_TABLE],
-    );
-    if (!Number(r.getRows()[0][0])) return;
-    const rows = (
-      await this.conn.runAndReadAll(
-        `SELECT CAST(state AS VARCHAR) FROM ${q(STATE_TABLE)} WHERE pipeline = $1 AND stream = $2`,
-        [key, this.ctx.stream],
-      )
-    ).getRows();
-    this.saved = rows.length ? (JSON.parse(String(rows[0][0])) as StreamState) : null;
+    if (key) this.saved = await readDuckdbState(this.conn, key, this.ctx.stream);
   }
 
   async commit(state?: CommitState | null): Promise<void> {
@@ -304,9 +281,11 @@ class DuckdbWriter implements RecordWriter {
       await this.eng.exclusive(() =>
         this.transaction(async () => {
           // Children first: a merge finds the parent keys it replaces in the parent's staging table.
-          for (const c of this.children.values()) await this.commitChild(c);
-          await this.commitBody();
-          await this.saveState(state);
+          const c = this.committer();
+          for (const child of this.children.values()) await c.commitChild(child);
+          await c.commitBody();
+          const key = this.output.stateKey;
+          if (state && key) await saveDuckdbState(this.conn, key, this.ctx.stream, state);
         }),
       );
     } finally {
@@ -318,7 +297,7 @@ class DuckdbWriter implements RecordWriter {
   async keepRejected(): Promise<string> {
     await this.stager.finish();
     await this.invalid?.finish();
-    const name = `${this.table}__rejected_${this.ctx.runId}`;
+    const name = rejectedTable(this.table, this.ctx.runId);
     try {
       await this.eng.exclusive(async () => {
         if (this.stager.hasTable)
@@ -326,7 +305,7 @@ class DuckdbWriter implements RecordWriter {
             `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (rowid) FROM ${q(this.stager.table)}`,
           );
       });
-      await this.eng.exclusive(() => this.transaction(() => this.replaceInvalid()));
+      await this.eng.exclusive(() => this.transaction(() => this.committer().replaceInvalid()));
     } finally {
       await this.dropStaging().catch(() => {});
       this.close();
@@ -367,250 +346,21 @@ class DuckdbWriter implements RecordWriter {
     }
   }
 
-  /** Upserts the stream's state into `_pipelines_state`, in the commit's transaction. */
-  private async saveState(state: CommitState | null | undefined): Promise<void> {
-    const key = this.output.stateKey;
-    if (!state || !key) return;
-    const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
-    await this.conn.run(
-      `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL, updated_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (pipeline, stream))`,
-    );
-    await this.conn.run(
-      `INSERT INTO ${q(STATE_TABLE)} VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-      [key, this.ctx.stream, JSON.stringify(value)],
-    );
-  }
-
-  private async commitBody(): Promise<void> {
-    const { output, conn } = this;
-    const target = q(this.table);
-    const existing = await tableColumns(conn, this.table);
-    await this.replaceInvalid();
-    if (!this.stager.hasTable) {
-      // No column at all (no schema, no record): an empty replace empties the table.
-      if (existing && output.mode === "replace") await conn.run(`DELETE FROM ${target}`);
-      return;
-    }
-    const cols = this.stager.columns;
-    if (existing) this.checkTypes(existing, cols);
-    const names = cols.map((c) => q(c.name));
-    const select = this.selectSql();
-    const insertCols = [...names, ...(this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [])].join(", ");
-    if (output.mode === "replace" || !existing) {
-      if (existing) await conn.run(`DROP TABLE ${target}`);
-      const defs = cols.map((c) => `${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
-      if (this.meta)
-        defs.push(`${q(RUN_ID_COLUMN)} VARCHAR`, `${q(LOADED_AT_COLUMN)} TIMESTAMP WITH TIME ZONE`);
-      if (output.mode === "merge") defs.push(`PRIMARY KEY (${this.primaryKey!.map(q).join(", ")})`);
-      await conn.run(`CREATE TABLE ${target} (${defs.join(", ")})`);
-      await this.insert(`INSERT INTO ${target} (${insertCols}) ${select}`);
-      return;
-    }
-    const present = new Set(existing.map((c) => c.name.toLowerCase()));
-    for (const c of cols) {
-      if (present.has(c.name.toLowerCase())) continue;
-      await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
-      this.notes.push(`column \`${c.name}\` (${DUCKDB_TYPES[c.kind]}) added to table \`${this.table}\``);
-    }
-    if (this.meta) {
-      for (const [name, type] of [
-        [RUN_ID_COLUMN, "VARCHAR"],
-        [LOADED_AT_COLUMN, "TIMESTAMP WITH TIME ZONE"],
-      ])
-        if (!present.has(name)) await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${type}`);
-    }
-    if (output.mode === "append") {
-      await this.insert(`INSERT INTO ${target} (${insertCols}) ${select}`);
-      return;
-    }
-    await this.ensurePrimaryKey();
-    const pk = new Set(this.primaryKey!.map((k) => k.toLowerCase()));
-    const run = new Map(cols.map((c) => [c.name.toLowerCase(), c.name]));
-    const all = [
-      ...existing.map((c) => c.name),
-      ...cols.map((c) => c.name).filter((n) => !present.has(n.toLowerCase())),
-    ];
-    const set = all
-      .filter((n) => !pk.has(n.toLowerCase()))
-      .map((n) => {
-        const lower = n.toLowerCase();
-        const from =
-          run.get(lower) ?? (this.meta && (lower === RUN_ID_COLUMN || lower === LOADED_AT_COLUMN) ? n : null);
-        return `${q(n)} = ${from === null ? "NULL" : `excluded.${q(from)}`}`;
-      });
-    const conflict = `ON CONFLICT (${this.primaryKey!.map(q).join(", ")}) DO ${set.length ? `UPDATE SET ${set.join(", ")}` : "NOTHING"}`;
-    await this.insert(`INSERT INTO ${target} (${insertCols}) ${select} ${conflict}`);
-  }
-
-  /**
-   * A child table (`nested: tables`), in the commit's transaction: replace recreates it; append
-   * inserts; merge first deletes the child rows of every parent key this run writes, then
-   * inserts. Child rows of a record a later one of the same key replaced are left out.
-   */
-  private async commitChild(child: ChildLoad): Promise<void> {
-    const { conn } = this;
-    const mode = this.output.mode;
-    const target = q(child.name);
-    const existing = await tableColumns(conn, child.name);
-    if (existing && mode === "merge" && this.stager.hasTable) {
-      const same = this.primaryKey!.map((k) => `p.${q(k)} = ${target}.${q(k)}`).join(" AND ");
-      await conn.run(
-        `DELETE FROM ${target} WHERE EXISTS (SELECT 1 FROM ${q(this.stager.table)} p WHERE ${same})`,
-      );
-    }
-    const st = child.stager;
-    if (!st.hasTable) {
-      if (existing && mode === "replace") await conn.run(`DELETE FROM ${target}`);
-      return;
-    }
-    const cols = st.columns.filter((c) => c.name !== PARENT_SEQ);
-    if (existing) this.checkTypes(existing, cols);
-    const meta = this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [];
-    const insertCols = [...cols.map((c) => q(c.name)), ...meta].join(", ");
-    const exprs = cols.map((c) =>
-      needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
-    );
-    if (this.meta) exprs.push(sqlString(this.ctx.runId), "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
-    const stale = this.staleSeqs.length ? `WHERE ${q(PARENT_SEQ)} NOT IN (${this.staleSeqs.join(", ")})` : "";
-    const select = `SELECT ${exprs.join(", ")} FROM ${q(st.table)} ${stale}`;
-    if (mode === "replace" || !existing) {
-      if (existing) await conn.run(`DROP TABLE ${target}`);
-      const defs = cols.map((c) => `${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
-      if (this.meta)
-        defs.push(`${q(RUN_ID_COLUMN)} VARCHAR`, `${q(LOADED_AT_COLUMN)} TIMESTAMP WITH TIME ZONE`);
-      await conn.run(`CREATE TABLE ${target} (${defs.join(", ")})`);
-    } else {
-      const present = new Set(existing.map((c) => c.name.toLowerCase()));
-      for (const c of cols) {
-        if (present.has(c.name.toLowerCase())) continue;
-        await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
-        this.notes.push(`column \`${c.name}\` (${DUCKDB_TYPES[c.kind]}) added to table \`${child.name}\``);
-      }
-      if (this.meta)
-        for (const [name, type] of [
-          [RUN_ID_COLUMN, "VARCHAR"],
-          [LOADED_AT_COLUMN, "TIMESTAMP WITH TIME ZONE"],
-        ])
-          if (!present.has(name)) await conn.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${type}`);
-    }
-    await this.insert(`INSERT INTO ${target} (${insertCols}) ${select}`);
-  }
-
-  /** The staged rows with their final types, the last record of each key, in first-seen order. */
-  private selectSql(): string {
-    const cols = this.stager.columns;
-    const exprs = cols.map((c) =>
-      needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
-    );
-    if (this.meta) exprs.push(`${sqlString(this.ctx.runId)}`, "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
-    // Without a repeated key, the file's order is the run's: a streaming read, no sort (a sort of
-    // a big run would need more than DuckDB's memory limit beside read_json's buffers).
-    if (!this.primaryKey || this.dups === 0) return `SELECT ${exprs.join(", ")} FROM ${q(this.stager.table)}`;
-    return `SELECT ${exprs.join(", ")} FROM ${stagedRows(this.stager.table, this.primaryKey)} ORDER BY __pl_ord`;
-  }
-
-  /** Runs an insert from staging; a value DuckDB cannot cast is reported with its record. */
-  private async insert(sql: string): Promise<void> {
-    try {
-      await this.conn.run(sql);
-    } catch (err) {
-      const message = (err as Error).message;
-      await this.conn.run("ROLLBACK").catch(() => {});
-      if (/duplicate key|primary key|unique/i.test(message) && this.output.mode === "append") {
-        throw new RunError(
-          "output",
-          `cannot append to table \`${this.table}\` of ${this.output.path}: it has a primary key (made by mode merge) that this run's records repeat; use mode merge, or replace: ${message}`,
-        );
-      }
-      throw new RunError(
-        "output",
-        `cannot write table \`${this.table}\` of ${this.output.path}: ${(await this.badValue()) ?? message}`,
-      );
-    }
-  }
-
-  /** The first staged value that cannot take its column's final type, described. */
-  private async badValue(): Promise<string | null> {
-    for (const c of this.stager.columns) {
-      if (!needsCast(c.kind)) continue;
-      const r = await this.conn.runAndReadAll(
-        `SELECT rowid FROM ${q(this.stager.table)} WHERE ${q(c.name)} IS NOT NULL AND TRY_CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]}) IS NULL ORDER BY rowid LIMIT 1`,
-      );
-      const row = r.getRows()[0];
-      if (row)
-        return `record #${Number(row[0]) + 1} written: field \`${c.name}\` is not a valid ${c.kind === "date" ? "date" : "date-time"} (${DUCKDB_TYPES[c.kind]})`;
-    }
-    return null;
-  }
-
-  /** Type changes are reported, never applied; `drift: fail` refuses the commit. */
-  private checkTypes(
-    existing: { name: string; type: string }[],
-    cols: { name: string; kind: ColumnType }[],
-  ): void {
-    const types = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
-    const changed: string[] = [];
-    for (const c of cols) {
-      const old = types.get(c.name.toLowerCase());
-      if (old && old.type !== DUCKDB_TYPES[c.kind])
-        changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
-    }
-    if (!changed.length) return;
-    const replacing = this.output.mode === "replace";
-    const text = `table \`${this.table}\`: column type changed (${changed.join("; ")})`;
-    if (this.ctx.drift === "fail")
-      throw new RunError(
-        "drift",
-        `${text}; drift: fail stops the stream before commit. The table is unchanged.`,
-      );
-    this.notes.push(
-      replacing
-        ? `${text}: mode replace recreated the table with this run's types`
-        : `${text}: the columns keep their type (values are cast to it)`,
-    );
-  }
-
-  private async ensurePrimaryKey(): Promise<void> {
-    const r = await this.conn.runAndReadAll(
-      "SELECT constraint_column_names FROM duckdb_constraints() WHERE lower(table_name) = lower($1) AND schema_name = 'main' AND database_name = current_database() AND constraint_type = 'PRIMARY KEY'",
-      [this.table],
-    );
-    const rows = r.getRowsJS();
-    const want = this.primaryKey!.map((k) => k.toLowerCase());
-    if (rows.length) {
-      const have = (rows[0][0] as string[]).map((k) => k.toLowerCase());
-      if (have.join("\0") !== want.join("\0"))
-        throw new RunError(
-          "output",
-          `cannot merge into table \`${this.table}\` of ${this.output.path}: its primary key is (${have.join(", ")}), not (${this.primaryKey!.join(", ")})`,
-        );
-      return;
-    }
-    try {
-      await this.conn.run(
-        `ALTER TABLE ${q(this.table)} ADD PRIMARY KEY (${this.primaryKey!.map(q).join(", ")})`,
-      );
-    } catch (err) {
-      throw new RunError(
-        "output",
-        `cannot merge into table \`${this.table}\` of ${this.output.path}: its rows are not unique by the primary key (${this.primaryKey!.join(", ")}) or it is missing, so they cannot be upserted (was it written with mode append?): ${(err as Error).message}`,
-      );
-    }
-  }
-
-  /** `<table>__invalid` holds this run's invalid records (and none when there are none). */
-  private async replaceInvalid(): Promise<void> {
-    const inv = this.invalid;
-    if (!inv) return;
-    const name = q(`${this.table}__invalid`);
-    await this.conn.run(`DROP TABLE IF EXISTS ${name}`);
-    if (!inv.rows) return;
-    const meta = this.meta
-      ? `, ${sqlString(this.ctx.runId)} AS ${q(RUN_ID_COLUMN)}, CAST(now() AS TIMESTAMP WITH TIME ZONE) AS ${q(LOADED_AT_COLUMN)}`
-      : "";
-    await this.conn.run(
-      `CREATE TABLE ${name} AS SELECT record_id, CAST(record AS JSON) AS record, CAST(errors AS JSON) AS errors${meta} FROM ${q(inv.table)}`,
-    );
+  /** The commit of what this stream staged so far. */
+  private committer(): DuckdbCommit {
+    return new DuckdbCommit({
+      conn: this.conn,
+      output: this.output,
+      ctx: this.ctx,
+      table: this.table,
+      meta: this.meta,
+      primaryKey: this.primaryKey,
+      stager: this.stager,
+      invalid: this.invalid,
+      notes: this.notes,
+      staleSeqs: this.staleSeqs,
+      dups: this.dups,
+    });
   }
 }
 
@@ -623,30 +373,12 @@ function writeAll(rows: [Stager, Row][], from: number): Promise<void> | undefine
   return undefined;
 }
 
-function needsCast(kind: ColumnType): boolean {
-  return kind === "timestamptz" || kind === "date" || kind === "json";
-}
-
-/** The columns of a table of the main schema, or null when there is no such table. */
-async function tableColumns(
-  conn: DuckDBConnection,
-  table: string,
-): Promise<{ name: string; type: string }[] | null> {
-  const r = await conn.runAndReadAll(
-    "SELECT column_name, data_type FROM duckdb_columns() WHERE lower(table_name) = lower($1) AND schema_name = 'main' AND database_name = current_database() ORDER BY column_index",
-    [table],
-  );
-  const rows = r.getRows();
-  if (!rows.length) return null;
-  return rows.map((row) => ({ name: String(row[0]), type: String(row[1]) }));
-}
-
 /** Drops the staging tables a killed run left (`…__staging_<runId>`) in `file`; the dropped. */
 export async function dropStagingTables(file: string, runId: string): Promise<string[]> {
   const eng = await engine(file, duckdbOptions());
   const conn = await eng.connect();
   try {
-    const suffix = `__staging_${runId}`;
+    const suffix = stagingTableSuffix(runId);
     const r = await conn.runAndReadAll(
       "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database() AND suffix(table_name, $1)",
       [suffix],

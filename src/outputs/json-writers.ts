@@ -1,4 +1,5 @@
 import { createReadStream } from "node:fs";
+import { rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import { AtomicFile, fileExists, readLines, SpanReader } from "./atomic-file.js";
@@ -11,7 +12,7 @@ import {
   RunKeys,
   requireKeyForMerge,
 } from "./merge.js";
-import { type RecordWriter, rejectedPath, type WriterContext } from "./writer.js";
+import type { RecordWriter, WriterContext } from "./writer.js";
 
 const JSONL: Layout = { open: "", sep: "", term: "\n", close: "", empty: "" };
 const JSON_ARRAY: Layout = { open: "[\n", sep: ",\n", term: "", close: "\n]\n", empty: "[]\n" };

@@ -1,6 +1,7 @@
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import type { DuckDBConnection } from "@duckdb/node-api";
+import { outputTempFile, rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
@@ -28,14 +29,13 @@ export async function openParquetWriter(output: OutputPlan, ctx: WriterContext):
   const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
   requireKeyForMerge(output, primaryKey);
   await mkdir(path.dirname(output.path), { recursive: true });
-  const base = path.join(path.dirname(output.path), `.${path.basename(output.path)}.${ctx.runId}`);
   const eng = await engine(":memory:", {
     memory_limit: "64MB",
     threads: "1",
-    temp_directory: `${base}.spill.tmp`,
+    temp_directory: outputTempFile(output.path, ctx.runId, "spill"),
   });
   try {
-    return new ParquetWriter(eng, await eng.connect(), output, ctx, primaryKey, base);
+    return new ParquetWriter(eng, await eng.connect(), output, ctx, primaryKey);
   } catch (err) {
     eng.release();
     throw err;
@@ -57,7 +57,6 @@ class ParquetWriter implements RecordWriter {
     private readonly output: OutputPlan,
     private readonly ctx: WriterContext,
     private readonly primaryKey: string[] | null,
-    private readonly base: string,
   ) {
     this.meta = output.table?.metadataColumns ?? true;
     const kinds = schemaColumnTypes(ctx.schema);
@@ -103,7 +102,7 @@ class ParquetWriter implements RecordWriter {
   }
 
   async commit(): Promise<void> {
-    const tmp = `${this.base}.tmp`;
+    const tmp = outputTempFile(this.output.path, this.ctx.runId);
     try {
       await this.writeTo(tmp, this.output.mode);
       await rename(tmp, this.output.path);
@@ -116,12 +115,8 @@ class ParquetWriter implements RecordWriter {
   }
 
   async keepRejected(): Promise<string> {
-    const ext = path.extname(this.output.path);
-    const target = path.join(
-      path.dirname(this.output.path),
-      `${path.basename(this.output.path, ext)}.rejected-${this.ctx.runId}${ext}`,
-    );
-    const tmp = `${this.base}.rejected.tmp`;
+    const target = rejectedPath(this.output.path, this.ctx.runId);
+    const tmp = outputTempFile(this.output.path, this.ctx.runId, "rejected");
     try {
       await this.writeTo(tmp, "replace");
       await rename(tmp, target);
@@ -142,7 +137,7 @@ class ParquetWriter implements RecordWriter {
     await this.stager.drop().catch(() => {});
     this.conn.closeSync();
     this.eng.release();
-    await rm(`${this.base}.spill.tmp`, { recursive: true, force: true });
+    await rm(outputTempFile(this.output.path, this.ctx.runId, "spill"), { recursive: true, force: true });
   }
 
   /** Writes the file's new content to `file`: the staged rows, with the old ones unless replacing. */

@@ -1,20 +1,19 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
+import { isInheritedName, ownField } from "../shared/json-text.js";
 import { requireKeyForMerge } from "./merge.js";
-import { STATE_TABLE } from "./table-shape.js";
+import { binder, columnDef, inferType, q, rowidName, type SqlType, schemaTypes } from "./sqlite-columns.js";
+import { STATE_TABLE, stateValue } from "./table-shape.js";
 import type { CommitState, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
 /** Rows per insert transaction: each batch blocks the event loop for a few milliseconds only. */
 const BATCH = 1000;
 const BUSY_TIMEOUT_MS = 30_000;
-
-/** A declared column type; "" is no type (values are stored as they come). */
-type SqlType = "INTEGER" | "REAL" | "TEXT" | "";
 
 /**
  * SQLite: one database file per pipeline, one table per stream, named after the stream.
@@ -79,6 +78,7 @@ class SqliteWriter implements RecordWriter {
   private dups = 0;
   private closed = false;
   private readonly stream: string;
+  private readonly runId: string;
   private readonly saved: StreamState | null;
 
   constructor(
@@ -88,7 +88,8 @@ class SqliteWriter implements RecordWriter {
     private readonly primaryKey: string[] | null,
   ) {
     this.table = ctx.stream;
-    this.staging = `${ctx.stream}__staging_${ctx.runId}`;
+    this.runId = ctx.runId;
+    this.staging = stagingTable(ctx.stream, ctx.runId);
     this.schemaTypes = schemaTypes(ctx.schema);
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])];
     db.exec(`DROP TABLE IF EXISTS ${q(this.staging)}`);
@@ -124,7 +125,7 @@ class SqliteWriter implements RecordWriter {
   /** Upserts the stream's state into `_pipelines_state`; called inside the commit transaction. */
   private saveState(state: CommitState | null | undefined): void {
     if (!state || !this.output.stateKey) return;
-    const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
+    const value = stateValue(state);
     this.db.exec(
       `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, stream))`,
     );
@@ -213,7 +214,7 @@ class SqliteWriter implements RecordWriter {
   async keepRejected(): Promise<string> {
     this.flush();
     if (!this.created) this.addColumns([]);
-    const name = this.staging.replace(/__staging_/, "__rejected_");
+    const name = rejectedTable(this.table, this.runId);
     if (this.created) this.db.exec(`ALTER TABLE ${q(this.staging)} RENAME TO ${q(name)}`);
     this.close();
     return `${this.output.path} (table ${name})`;
@@ -346,108 +347,6 @@ class SqliteWriter implements RecordWriter {
   private tableColumns(name: string): string[] {
     return (this.db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(name) as string[]) ?? [];
   }
-}
-
-/** A quoted SQL identifier. */
-function q(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-function columnDef(name: string, type: SqlType): string {
-  return type ? `${q(name)} ${type}` : q(name);
-}
-
-/** A name for the rowid that no column hides. */
-function rowidName(columns: string[]): string {
-  const taken = new Set(columns.map((c) => c.toLowerCase()));
-  const name = ["rowid", "_rowid_", "oid"].find((n) => !taken.has(n));
-  if (!name) throw new Error("columns named rowid, _rowid_ and oid hide the rowid");
-  return name;
-}
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-
-/**
- * How a value is bound for a column of `type`: null/undefined → NULL, booleans → 0/1, arrays and
- * objects → JSON text. better-sqlite3 binds every JS number as a double, so numbers are bound so
- * that they keep their JSON form: as text in a TEXT column (`4`, not `4.0`), and integers as
- * integers in an untyped column. A big integer (BigInt, beyond 2^53) is bound as a 64-bit
- * INTEGER, exact; beyond 64 bits SQLite has no integer for it: as text in a TEXT or untyped
- * column, and an error in an INTEGER column (SQLite would round it to a double). A REAL column
- * (schema `number`) holds a double: the nearest one.
- */
-function binder(type: SqlType, name: string): (v: unknown) => unknown {
-  const number =
-    type === "TEXT"
-      ? (n: number) => String(n)
-      : type === ""
-        ? (n: number) => (Number.isSafeInteger(n) ? BigInt(n) : n)
-        : (n: number) => n;
-  const big = (n: bigint): bigint | string | number => {
-    if (type === "REAL") return Number(n); // a double, as the schema's `number` asks
-    if (n >= INT64_MIN && n <= INT64_MAX) return type === "TEXT" ? n.toString() : n;
-    if (type === "TEXT" || type === "") return n.toString();
-    throw new Error(
-      `field \`${name}\`: ${n} does not fit a 64-bit SQLite INTEGER (column type ${type}); declare it \`type: string\` in the schema to keep it as text`,
-    );
-  };
-  return (v) => {
-    if (v === null || v === undefined) return null;
-    switch (typeof v) {
-      case "number":
-        return number(v);
-      case "boolean":
-        return v ? 1 : 0;
-      case "string":
-        return v;
-      case "bigint":
-        return big(v);
-      default:
-        return stringifyJson(v);
-    }
-  };
-}
-
-/** The type of the first non-null value of `name` in `rows`; "" when there is none. */
-function inferType(rows: Row[], name: string): SqlType {
-  const inherited = isInheritedName(name);
-  for (const row of rows) {
-    const v = inherited ? ownField(row, name) : row[name];
-    if (v === null || v === undefined) continue;
-    if (typeof v === "number") return Number.isInteger(v) ? "INTEGER" : "REAL";
-    if (typeof v === "bigint") return v >= INT64_MIN && v <= INT64_MAX ? "INTEGER" : "TEXT";
-    if (typeof v === "boolean") return "INTEGER";
-    return "TEXT";
-  }
-  return "";
-}
-
-/** Column types from a JSON Schema's `properties`. */
-function schemaTypes(schema: Record<string, unknown> | null | undefined): Map<string, SqlType> {
-  const types = new Map<string, SqlType>();
-  const props = schema?.properties;
-  if (!props || typeof props !== "object") return types;
-  for (const [name, prop] of Object.entries(props as Record<string, unknown>))
-    types.set(name, schemaType(prop));
-  return types;
-}
-
-/** integer, boolean → INTEGER; number → REAL; string → TEXT; several types or none → TEXT. */
-function schemaType(prop: unknown): SqlType {
-  const found = new Set<string>();
-  const collect = (p: unknown): void => {
-    if (!p || typeof p !== "object") return;
-    const s = p as Record<string, unknown>;
-    if (typeof s.type === "string") found.add(s.type);
-    else if (Array.isArray(s.type)) for (const t of s.type) if (typeof t === "string") found.add(t);
-    for (const k of ["anyOf", "oneOf"]) if (Array.isArray(s[k])) (s[k] as unknown[]).forEach(collect);
-  };
-  collect(prop);
-  found.delete("null");
-  if (found.size !== 1) return "TEXT";
-  const [t] = found;
-  return t === "integer" || t === "boolean" ? "INTEGER" : t === "number" ? "REAL" : "TEXT";
 }
 
 /** Drops those of `tables` that exist in the database `file` (a killed run's staging tables); the dropped. */

@@ -1,3 +1,5 @@
+import type { CommitState, StreamState } from "./writer.js";
+
 /**
  * What the database outputs (postgres, duckdb) and parquet share: how a stream becomes a table.
  * One type mapping, one identifier quoting and one set of metadata columns for all three.
@@ -81,6 +83,11 @@ export const INVALID_COLUMNS: [string, ColumnType][] = [
  */
 export const STATE_TABLE = "_pipelines_state";
 
+/** The value a commit saves in {@link STATE_TABLE}: the cursor and when it was saved. */
+export function stateValue(state: CommitState): StreamState {
+  return { cursor: state.cursor, updated_at: new Date().toISOString() };
+}
+
 /** The column `nested: tables` child rows number their place in the parent's array with. */
 export const INDEX_COLUMN = "_index";
 
@@ -130,11 +137,18 @@ export function invalidTableName(table: string): string {
 export function schemaColumnTypes(
   schema: Record<string, unknown> | null | undefined,
 ): Map<string, ColumnType> {
-  const types = new Map<string, ColumnType>();
+  return mapProperties(schema, schemaColumnType);
+}
+
+/** `typeOf` of each of a JSON Schema's `properties`, by name, in order (empty without any). */
+export function mapProperties<T>(
+  schema: Record<string, unknown> | null | undefined,
+  typeOf: (prop: unknown) => T,
+): Map<string, T> {
+  const types = new Map<string, T>();
   const props = schema?.properties;
   if (!props || typeof props !== "object") return types;
-  for (const [name, prop] of Object.entries(props as Record<string, unknown>))
-    types.set(name, schemaColumnType(prop));
+  for (const [name, prop] of Object.entries(props as Record<string, unknown>)) types.set(name, typeOf(prop));
   return types;
 }
 

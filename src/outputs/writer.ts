@@ -1,4 +1,3 @@
-import path from "node:path";
 import type { OutputPlan, ValidationPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import type { Redactor } from "../shared/secrets.js";
@@ -76,9 +75,3 @@ export interface WriterContext {
 }
 
 export type WriterFactory = (output: OutputPlan, ctx: WriterContext) => Promise<RecordWriter>;
-
-/** `out/p/items.jsonl` → `out/p/items.rejected-<run-id>.jsonl`: beside the target, named for what it is. */
-export function rejectedPath(target: string, runId: string): string {
-  const ext = path.extname(target);
-  return path.join(path.dirname(target), `${path.basename(target, ext)}.rejected-${runId}${ext}`);
-}

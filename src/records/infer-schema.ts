@@ -1,6 +1,6 @@
 import { compileRecordSchema, type ValidateFunction } from "../lang/ajv.js";
 import { setOwn } from "../shared/json-text.js";
-import { type JsonType, jsonType } from "./quality.js";
+import { type JsonType, jsonType } from "./quality-errors.js";
 
 /**
  * Infers a draft JSON Schema from sample records: types (null included), `required` for the

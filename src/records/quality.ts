@@ -1,48 +1,19 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
-import { compileRecordSchema, type ErrorObject, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
-import { cut } from "../shared/errors.js";
+import { compileRecordSchema, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
 import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
 import { type ConversionError, FIELD_ERRORS } from "./field-specs.js";
+import {
+  ErrorGroups,
+  type JsonType,
+  MAX_TRACKED_FIELDS,
+  type RecordError,
+  reportable,
+  shownName,
+} from "./quality-errors.js";
 import type { DriftReport, ErrorGroup, FieldStats } from "./quality-types.js";
 import type { Row } from "./shape.js";
 
-/** One validation error of one record, as written to the quarantine file. */
-export interface RecordError {
-  path: string;
-  keyword: string;
-  message: string;
-  expected: string | null;
-  actual: string;
-}
-
-export type JsonType = "null" | "array" | "object" | "string" | "boolean" | "integer" | "number";
-
-export function jsonType(v: unknown): JsonType {
-  if (v === null || v === undefined) return "null";
-  if (Array.isArray(v)) return "array";
-  switch (typeof v) {
-    case "string":
-      return "string";
-    case "boolean":
-      return "boolean";
-    case "number":
-      return Number.isInteger(v) ? "integer" : "number";
-    case "bigint":
-      return "integer";
-    default:
-      return "object";
-  }
-}
-
-const MAX_EXAMPLES = 5;
-/**
- * Distinct field names tracked per stream. An API that returns a map keyed by ids (one new key per
- * record) would otherwise grow the statistics with every record: past this, new names are counted
- * but not tracked one by one, and the stream gets a warning.
- */
-export const MAX_TRACKED_FIELDS = 10_000;
-/** Characters of a field name shown in reports and messages (a key can be megabytes long). */
-const FIELD_NAME_CHARS = 200;
+export { type JsonType, jsonType, MAX_TRACKED_FIELDS, type RecordError } from "./quality-errors.js";
 
 interface FieldAcc {
   name: string;
@@ -84,8 +55,6 @@ function typesOf(f: FieldAcc | undefined): Record<string, number> {
   return out;
 }
 
-interface GroupAcc extends ErrorGroup {}
-
 /**
  * Validation and drift for one stream: compiled once, fed every record as written, summarised
  * at the end. Counts are exact; examples are capped, so memory does not grow with records.
@@ -97,7 +66,7 @@ export class StreamQuality {
   /** Field occurrences not tracked one by one (past MAX_TRACKED_FIELDS names). */
   untrackedFields = 0;
   private readonly byPosition: FieldAcc[] = [];
-  private readonly groups = new Map<string, GroupAcc>();
+  private readonly errors = new ErrorGroups();
   readonly draft: string | null;
   seen = 0;
   valid = 0;
@@ -187,7 +156,7 @@ export class StreamQuality {
       // A field's `type` did not convert: invalid, its errors grouped under `field/<name>`.
       this.invalid++;
       const recordId = id ?? this.recordId(row, this.seen);
-      return conversions.map((e) => this.conversion(e, recordId));
+      return conversions.map((e) => this.errors.conversion(e, recordId));
     }
     // ajv knows JSON numbers only: a record with a big integer (a BigInt) is checked again with
     // numbers in their place, so that `type: integer` accepts it (only when it failed: rare).
@@ -199,82 +168,11 @@ export class StreamQuality {
     const recordId = id ?? this.recordId(row, this.seen);
     return (this.validate.errors ?? [])
       .filter((e) => e.keyword !== "if")
-      .map((e) => this.record(e, recordId));
-  }
-
-  private conversion(e: ConversionError, id: string): RecordError {
-    const field = `field/${e.field}`;
-    const expected = e.type;
-    const actual = jsonType(e.value);
-    let g = this.groups.get(`${field}\u0000convert`);
-    if (!g) {
-      g = {
-        schema_path: field,
-        field,
-        keyword: "convert",
-        message: `the value does not convert to ${e.type}`,
-        count: 0,
-        expected,
-        actual_types: {},
-        examples: [],
-      };
-      this.groups.set(`${field}\u0000convert`, g);
-    }
-    g.count++;
-    g.actual_types[actual] = (g.actual_types[actual] ?? 0) + 1;
-    if (g.examples.length < MAX_EXAMPLES) g.examples.push({ record_id: id, value: truncate(e.value) });
-    return { path: field, keyword: "convert", message: e.message, expected, actual };
-  }
-
-  private record(e: ErrorObject, id: string): RecordError {
-    // `required`, and `dependentRequired` / draft-07 `dependencies`: a field is missing.
-    const params = e.params as { missingProperty?: unknown; property?: unknown };
-    const missing = typeof params.missingProperty === "string" ? params.missingProperty : null;
-    const extra =
-      e.keyword === "additionalProperties"
-        ? (e.params as { additionalProperty: string }).additionalProperty
-        : null;
-    const path = missing
-      ? `${e.instancePath}/${missing}`
-      : extra
-        ? `${e.instancePath}/${extra}`
-        : e.instancePath || "/";
-    const value = extra ? (e.data as Record<string, unknown>)?.[extra] : e.data;
-    const actual = missing ? "missing" : jsonType(value);
-    const expected = describeExpected(e);
-    let field = shownName(path.replace(/\/\d+(?=\/|$)/g, "/*"));
-    let key = `${e.schemaPath}\u0000${field}`;
-    // Bounded like the field statistics: past MAX_TRACKED_FIELDS groups (an API sending a new
-    // unexpected key in every record), new ones are folded into one per schema location.
-    if (!this.groups.has(key) && this.groups.size >= MAX_TRACKED_FIELDS) {
-      field = "(other fields)";
-      key = `${e.schemaPath}\u0000\u0000other`;
-    }
-    let g = this.groups.get(key);
-    if (!g) {
-      g = {
-        schema_path: e.schemaPath,
-        field,
-        keyword: e.keyword,
-        message: missing
-          ? `required field \`${missing}\` is missing${e.keyword === "required" ? "" : ` (\`${params.property}\` is present)`}`
-          : (e.message ?? e.keyword),
-        count: 0,
-        expected,
-        actual_types: {},
-        examples: [],
-      };
-      this.groups.set(key, g);
-    }
-    g.count++;
-    g.actual_types[actual] = (g.actual_types[actual] ?? 0) + 1;
-    if (g.examples.length < MAX_EXAMPLES)
-      g.examples.push({ record_id: id, value: missing ? null : truncate(value) });
-    return { path, keyword: e.keyword, message: g.message, expected, actual };
+      .map((e) => this.errors.record(e, recordId));
   }
 
   errorGroups(): ErrorGroup[] {
-    return [...this.groups.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field));
+    return this.errors.list();
   }
 
   fieldStats(): FieldStats[] {
@@ -341,10 +239,6 @@ export class StreamQuality {
   }
 }
 
-function shownName(name: string): string {
-  return cut(name, FIELD_NAME_CHARS);
-}
-
 /** JSON Schema: an integer is a number. Under a `number` field, integers are counted as numbers. */
 function asDeclared(types: Record<string, number>, declared: JsonType[]): Record<string, number> {
   if (!types.integer || declared.includes("integer") || !declared.includes("number")) return types;
@@ -359,56 +253,4 @@ function asDeclared(types: Record<string, number>, declared: JsonType[]): Record
 function typeAllowed(t: JsonType, declared: JsonType[]): boolean {
   if (declared.includes(t)) return true;
   return t === "integer" && declared.includes("number");
-}
-
-function describeExpected(e: ErrorObject): string | null {
-  const p = e.params as Record<string, unknown>;
-  switch (e.keyword) {
-    case "type":
-      return Array.isArray(p.type) ? p.type.join(" or ") : String(p.type);
-    case "required":
-    case "dependentRequired":
-    case "dependencies":
-      return "present";
-    case "enum":
-      return `one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`;
-    case "const":
-      return JSON.stringify(p.allowedValue);
-    case "format":
-      return `format ${p.format}`;
-    case "minimum":
-    case "maximum":
-    case "exclusiveMinimum":
-    case "exclusiveMaximum":
-      return `${p.comparison} ${p.limit}`;
-    case "minLength":
-      return `at least ${p.limit} characters`;
-    case "maxLength":
-      return `at most ${p.limit} characters`;
-    case "pattern":
-      return `matching ${p.pattern}`;
-    case "additionalProperties":
-      return `no field \`${shownName(String(p.additionalProperty))}\``;
-    default:
-      return null;
-  }
-}
-
-function truncate(v: unknown): unknown {
-  if (typeof v === "string" && v.length > 120) return `${v.slice(0, 117)}...`;
-  if (v && typeof v === "object") {
-    const s = stringifyJson(v);
-    return s.length > 200 ? `${s.slice(0, 197)}...` : reportable(v);
-  }
-  return reportable(v);
-}
-
-/**
- * An example value as the report (JSON) can hold it: a big integer as its exact digits in a
- * string, a value holding one as its JSON text.
- */
-function reportable(v: unknown): unknown {
-  if (typeof v === "bigint") return v.toString();
-  if (v !== null && typeof v === "object" && hasBigInt(v)) return stringifyJson(v);
-  return v;
 }

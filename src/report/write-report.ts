@@ -1,4 +1,5 @@
 import path from "node:path";
+import { reportDir, reportFiles } from "../compile/layout.js";
 import { writeAtomic } from "../shared/atomic-write.js";
 import type { Redactor } from "../shared/secrets.js";
 import { renderReportHtml } from "./render-html.js";
@@ -24,17 +25,12 @@ export async function writeReport(
   const safe = redactor.value(report);
   // File names from the names as they are (checked names, never secrets): masking could turn a
   // pipeline name into `***` and put the report where \`pipelines report\` does not look.
-  const dir = path.join(reportsDir, report.pipeline);
+  const dir = reportDir(reportsDir, report.pipeline);
   const json = `${JSON.stringify(safe, null, 2)}\n`;
   // Paths in the report are relative to the project root; links are relative to the page.
   const linkBase = `${path.relative(dir, projectRoot).split(path.sep).join("/")}/`;
   const html = redactor.text(renderReportHtml(safe, { linkBase }));
-  const out: WrittenReport = {
-    json: path.join(dir, `${report.run_id}.json`),
-    html: path.join(dir, `${report.run_id}.html`),
-    latestJson: path.join(dir, "latest.json"),
-    latestHtml: path.join(dir, "latest.html"),
-  };
+  const out: WrittenReport = reportFiles(reportsDir, report.pipeline, report.run_id);
   await writeAtomic(out.json, json, 0o644);
   await writeAtomic(out.html, html, 0o644);
   await writeAtomic(out.latestJson, json, 0o644);

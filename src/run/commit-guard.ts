@@ -1,5 +1,6 @@
 import { rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { previewPath } from "../compile/layout.js";
 import type { OutputPlan, StreamPlan } from "../compile/plan.js";
 import { DEFAULTS } from "../config/defaults.gen.js";
 import type { StopReason } from "../http/paginators/paginator.js";
@@ -83,12 +84,6 @@ export function decideCommit(g: GuardInput): GuardDecision {
   const partial = found.find((s) => s.code === "partial_replace");
   if (partial) return { commit: false, refuse: false, why: partial.message, suspicions: found };
   return { commit: true, suspicions: found };
-}
-
-/** `out/p/items.jsonl` → `out/p/items.preview.jsonl`. */
-export function previewPath(target: string): string {
-  const ext = path.extname(target);
-  return path.join(path.dirname(target), `${path.basename(target, ext)}.preview${ext}`);
 }
 
 /**

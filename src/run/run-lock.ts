@@ -2,10 +2,19 @@ import { existsSync, type Stats } from "node:fs";
 import { lstat, mkdir, open, readdir, rm, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
-import { quarantineFile } from "../compile/layout.js";
+import {
+  lockFile,
+  outputTempPrefix,
+  partitionScratchDir,
+  quarantineFile,
+  rejectedPath,
+  reportDir,
+  stagingTable,
+  stateFile,
+  takeoverFile,
+} from "../compile/layout.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import { FileReadError, MAX_BYTES, readText } from "../config/read-bounded.js";
-import { rejectedPath } from "../outputs/writer.js";
 import { RUN_ID } from "./run-id.js";
 
 /**
@@ -44,12 +53,12 @@ export interface RunLock {
 const HEARTBEAT_MS = 30_000;
 const STALE_AFTER_MS = 120_000;
 
-function lockFile(plan: ExecutionPlan): string {
-  return path.join(plan.dirs.state, `${plan.pipeline}.lock`);
+function lockFileOf(plan: ExecutionPlan): string {
+  return lockFile(plan.dirs.state, plan.pipeline);
 }
 
 export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<RunLock> {
-  const file = lockFile(plan);
+  const file = lockFileOf(plan);
   await mkdir(plan.dirs.state, { recursive: true });
   const me: Holder = {
     pid: process.pid,
@@ -70,7 +79,7 @@ export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<
     const { held, holder } = await inspect(file, notALock);
     if (held) throw refuse(held);
     // Stale. Only one run takes it over: the one that creates the takeover file.
-    const takeover = `${file}.takeover`;
+    const takeover = takeoverFile(file);
     const marker = await lstat(takeover).catch(() => null);
     if (marker && !marker.isFile()) throw notALock(takeover, kindOf(marker));
     if (marker && Date.now() - marker.mtimeMs > 30_000) await rm(takeover, { force: true });
@@ -207,22 +216,21 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
   // file a stream writes: output, quarantine, rejected records.
   for (const s of plan.streams) {
     for (const target of [s.output.path, quarantineFile(s)]) {
-      const names = [path.basename(target), path.basename(rejectedPath(target, run))].map(
-        (b) => `.${b}.${run}`,
-      );
+      const names = [target, rejectedPath(target, run)].map((t) => outputTempPrefix(t, run));
       await sweep(path.dirname(target), (n) => names.some((b) => n.startsWith(b) && n.endsWith(".tmp")));
     }
   }
-  await remove(path.join(plan.dirs.state, ".partitions", plan.pipeline, run));
+  await remove(partitionScratchDir(plan.dirs.state, plan.pipeline, run));
   // Temporary state and report files: writeAtomic's `.<file>.<pid>.<time>.tmp`.
   const byPid = (n: string) => n.startsWith(".") && n.endsWith(".tmp") && n.includes(`.${holder.pid}.`);
-  await sweep(plan.dirs.state, (n) => n.startsWith(`.${plan.pipeline}.json.`) && byPid(n));
-  await sweep(path.join(plan.dirs.reports, plan.pipeline), byPid);
+  const stateName = `.${path.basename(stateFile(plan.dirs.state, plan.pipeline))}.`;
+  await sweep(plan.dirs.state, (n) => n.startsWith(stateName) && byPid(n));
+  await sweep(reportDir(plan.dirs.reports, plan.pipeline), byPid);
   // SQLite staging tables: `<stream>__staging_<run id>` (outputs/sqlite-writer.ts).
   const dbs = new Map<string, string[]>();
   for (const s of plan.streams) {
     if (s.output.format === "sqlite" && existsSync(s.output.path))
-      dbs.set(s.output.path, [...(dbs.get(s.output.path) ?? []), `${s.name}__staging_${run}`]);
+      dbs.set(s.output.path, [...(dbs.get(s.output.path) ?? []), stagingTable(s.name, run)]);
   }
   if (dbs.size) {
     const { dropTables } = await import("../outputs/sqlite-writer.js");

@@ -1,5 +1,6 @@
 import { rm, rmdir } from "node:fs/promises";
 import path from "node:path";
+import { partitionScratchDir, scratchFile } from "../compile/layout.js";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { createAuth } from "../http/auth/create-auth.js";
 import { HttpClient, type HttpClientOptions } from "../http/client.js";
@@ -147,7 +148,7 @@ async function runStreams(scope: RunScope): Promise<void> {
     authFailure = redactor.text((err as Error).message);
   }
   // Per pipeline: the next run of it removes what a killed one left here (run-lock.ts).
-  const scratchDir = path.join(plan.dirs.state, ".partitions", plan.pipeline, runId);
+  const scratchDir = partitionScratchDir(plan.dirs.state, plan.pipeline, runId);
   const family: Family = {
     byName: new Map(results.map((r) => [r.name, r])),
     finished: new Map(),
@@ -191,7 +192,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       return;
     }
   }
-  const scratch = (name: string) => path.join(family.scratchDir, `${name}.jsonl`);
+  const scratch = (name: string) => scratchFile(family.scratchDir, name);
   const parentPlan = stream.parent ? streams.find((s) => s.name === stream.parent) : undefined;
   await runStream(
     stream,

@@ -1,4 +1,4 @@
-import path from "node:path";
+import { historyFile } from "../compile/layout.js";
 import { FileReadError, MAX_BYTES, readText } from "../config/read-bounded.js";
 import { writeAtomic } from "../shared/atomic-write.js";
 
@@ -31,10 +31,6 @@ export interface HistoryRun {
  * missing or cannot be used reads as no history (the volume check is then skipped for one run,
  * and the file is written afresh), unlike the state file whose loss would reload everything.
  */
-export function historyFile(stateDir: string, pipeline: string): string {
-  return path.join(stateDir, ".history", `${pipeline}.history.json`);
-}
-
 export async function readRunHistory(stateDir: string, pipeline: string): Promise<HistoryRun[]> {
   let text: string;
   try {

@@ -1,4 +1,4 @@
-import path from "node:path";
+import { stateFile } from "../compile/layout.js";
 import { FileReadError, MAX_BYTES, readText } from "../config/read-bounded.js";
 import { writeAtomic } from "../shared/atomic-write.js";
 
@@ -50,7 +50,7 @@ export class StateStore {
   readonly file: string;
 
   constructor(stateDir: string, pipeline: string) {
-    this.file = path.join(stateDir, `${pipeline}.json`);
+    this.file = stateFile(stateDir, pipeline);
   }
 
   /** The state; `{ version: 1 }` when there is no file yet. Throws StateFileError. */

@@ -59,4 +59,16 @@ describe("keepRejected: a rejected run keeps its records beside the target, whic
     ]);
     db.close();
   });
+
+  it("sqlite names the rejected table after the stream even when its name holds `__staging_`", async () => {
+    const file = path.join(dir, "p.db");
+    const output: OutputPlan = { format: "sqlite", mode: "replace", path: file };
+    const stream = "a__staging_b";
+    const w = await openWriter(output, { runId: "r1", stream, columns: null, primaryKey: null });
+    for (const r of rows) await w.write(r);
+    expect(await w.keepRejected!()).toBe(`${file} (table a__staging_b__rejected_r1)`);
+    const db = new Database(file, { readonly: true });
+    expect(db.prepare("SELECT count(*) AS n FROM a__staging_b__rejected_r1").get()).toEqual({ n: 2 });
+    db.close();
+  });
 });

@@ -41,6 +41,21 @@ describe("jsonl decoder", () => {
 });
 
 describe("csv decoder (RFC 4180)", () => {
+  it("a body cut before the header's line feed and read again from byte 0 strips its BOM again", () => {
+    const body = Buffer.from("\uFEFFid,name\r\n1,a\r\n2,b\r\n");
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    d.push(body.subarray(0, 6), out); // the BOM and part of the header: no complete row
+    expect(d.completeBytes).toBe(0);
+    d.resume(); // a transport fault: the request is sent again, its body read from the start
+    d.push(body, out);
+    d.end(out);
+    expect(out).toEqual([
+      { id: "1", name: "a" },
+      { id: "2", name: "b" },
+    ]);
+  });
+
   const body =
     '\uFEFFid,note,amount\r\n1,"line one\r\nline two",4.50\r\n2,"she said ""hi""",\r\n\r\n3,"a,b",7\r\n4,plain,"8"';
   for (const size of [1, 2, 5, 1000])

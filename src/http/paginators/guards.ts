@@ -26,92 +26,112 @@ export function guardPaginator(
   rules: GuardRules,
   shown: (pointer: string) => string,
 ): Paginator {
-  const seen = new Set<string>();
-  // An API that does not read the parameter answers the same page: say what was sent.
-  const sent = inner.sentAs ? ` (${inner.sentAs}: check the name the API reads)` : "";
-  let pages = 0;
-  let emptyRun = 0;
-  let previous: PageFingerprint | null = null;
-  let repeatsInARow = 0;
-
-  const guard = (step: NextStep, page: FetchedPage): NextStep => {
-    if ("stop" in step) return step;
-    if (rules.maxPages !== null && pages >= rules.maxPages) return maxPagesStop(rules.maxPages);
-    if (inner.kind === "pointer" && page.recordCount === 0) {
-      if (rules.stopOnEmptyPage)
-        return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
-      emptyRun++;
-      if (emptyRun >= rules.maxEmptyPages) return maxEmptyPagesStop(emptyRun, rules.maxEmptyPages);
-    } else emptyRun = 0;
-    if (step.pointer !== null) {
-      if (seen.has(step.pointer)) {
-        throw new RunError(
-          "pagination_loop",
-          `pagination loop: the API sent ${shown(step.pointer)} again after page ${pages}${sent}; stopping rather than fetching the same pages twice`,
-          { pointer: shown(step.pointer) },
-        );
-      }
-      seen.add(step.pointer);
-    }
-    return step;
-  };
-
-  const repeats = (page: FetchedPage): void => {
-    const print = fingerprint(page);
-    if (!print || !previous || !sameRecords(print, previous)) {
-      previous = print;
-      repeatsInARow = 0;
-      return;
-    }
-    repeatsInARow++;
-    // A page of one record can repeat once when a record is inserted between two requests (the
-    // offsets shift): only the same single record three times in a row is a loop.
-    if (print.count === 1 && repeatsInARow < 2) {
-      previous = print;
-      return;
-    }
-    throw new RunError(
-      "pagination_loop",
-      `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter${sent}. Stopping rather than fetching the same page for ever`,
-      { pointer: shown(print.url) },
-    );
-  };
-
-  return {
-    kind: inner.kind,
-    pageSizeHint: inner.pageSizeHint,
-    sentAs: inner.sentAs,
-    peek: inner.peek ? (k, size) => inner.peek!(k, size) : undefined,
-    first(request: PageRequest): PageRequest {
-      const first = inner.first(request);
-      const pointer = inner.firstPointer?.(first) ?? null;
-      if (pointer !== null) seen.add(pointer);
-      return first;
-    },
-    next(page: FetchedPage): NextStep {
-      pages++;
-      const step = guard(inner.next(page), page);
-      if (!("stop" in step)) repeats(page);
-      return step;
-    },
-  };
+  return new GuardedPaginator(inner, rules, shown);
 }
 
-const maxPagesStop = (maxPages: number): NextStep => ({
-  stop: {
-    code: "max_pages",
-    message: `max_pages ${maxPages} reached (more pages were available)`,
-    warning: true,
-  },
-});
+class GuardedPaginator implements Paginator {
+  readonly kind: Paginator["kind"];
+  readonly pageSizeHint: number;
+  readonly peek: Paginator["peek"];
+  readonly sentAs: string | undefined;
+  /** An API that does not read the parameter answers the same page: loop errors say what was sent. */
+  private readonly sent: string;
+  private readonly seen = new Set<string>();
+  private pages = 0;
+  private emptyRun = 0;
+  private previous: PageFingerprint | null = null;
+  private repeatsInARow = 0;
 
-const maxEmptyPagesStop = (emptyRun: number, max: number): NextStep => ({
-  stop: {
-    code: "max_empty_pages",
-    message: `${emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${max}`,
-    warning: true,
-  },
-});
+  constructor(
+    private readonly inner: Paginator,
+    private readonly rules: GuardRules,
+    private readonly shown: (pointer: string) => string,
+  ) {
+    this.kind = inner.kind;
+    this.pageSizeHint = inner.pageSizeHint;
+    this.peek = inner.peek ? (k, size) => inner.peek!(k, size) : undefined;
+    this.sentAs = inner.sentAs;
+    this.sent = inner.sentAs ? ` (${inner.sentAs}: check the name the API reads)` : "";
+  }
+
+  first(request: PageRequest): PageRequest {
+    const first = this.inner.first(request);
+    const pointer = this.inner.firstPointer?.(first) ?? null;
+    if (pointer !== null) this.seen.add(pointer);
+    return first;
+  }
+
+  next(page: FetchedPage): NextStep {
+    this.pages++;
+    const step = this.guard(this.inner.next(page), page);
+    if (!("stop" in step)) this.repeats(page);
+    return step;
+  }
+
+  /** max_pages, empty pages, a pointer seen before. */
+  private guard(step: NextStep, page: FetchedPage): NextStep {
+    const { rules, pages } = this;
+    if ("stop" in step) return step;
+    if (rules.maxPages !== null && pages >= rules.maxPages) {
+      return {
+        stop: {
+          code: "max_pages",
+          message: `max_pages ${rules.maxPages} reached (more pages were available)`,
+          warning: true,
+        },
+      };
+    }
+    if (this.inner.kind === "pointer" && page.recordCount === 0) {
+      if (rules.stopOnEmptyPage)
+        return { stop: { code: "empty_page", message: "an empty page (stop_on_empty_page)" } };
+      this.emptyRun++;
+      if (this.emptyRun >= rules.maxEmptyPages) {
+        return {
+          stop: {
+            code: "max_empty_pages",
+            message: `${this.emptyRun} empty pages in a row still carried a next pointer; stopped after max_empty_pages ${rules.maxEmptyPages}`,
+            warning: true,
+          },
+        };
+      }
+    } else this.emptyRun = 0;
+    if (step.pointer !== null) {
+      if (this.seen.has(step.pointer)) {
+        throw new RunError(
+          "pagination_loop",
+          `pagination loop: the API sent ${this.shown(step.pointer)} again after page ${pages}${this.sent}; stopping rather than fetching the same pages twice`,
+          { pointer: this.shown(step.pointer) },
+        );
+      }
+      this.seen.add(step.pointer);
+    }
+    return step;
+  }
+
+  /** A page identical to the one before it: the API ignores the page or offset parameter. */
+  private repeats(page: FetchedPage): void {
+    const print = fingerprint(page);
+    const previous = this.previous;
+    if (!print || !previous || !sameRecords(print, previous)) {
+      this.previous = print;
+      this.repeatsInARow = 0;
+      return;
+    }
+    this.repeatsInARow++;
+    // A page of one record can repeat once when a record is inserted between two requests (the
+    // offsets shift): only the same single record three times in a row is a loop.
+    if (print.count === 1 && this.repeatsInARow < 2) {
+      this.previous = print;
+      return;
+    }
+    const { pages, shown } = this;
+    throw new RunError(
+      "pagination_loop",
+      `pagination loop: page ${pages} has the same ${plural(page.recordCount, "record")} as page ${pages - 1} (${shown(previous.url)} and ${shown(print.url)}); the API seems to ignore the pagination parameter${this.sent}. Stopping rather than fetching the same page for ever`,
+      { pointer: shown(print.url) },
+    );
+  }
+}
 
 /** Bodies up to this size are kept whole to compare with the next page; larger ones by hash. */
 const KEEP_BODY_BYTES = 1 << 20;

@@ -66,10 +66,15 @@ export class CsvDecoder implements RecordDecoder {
     this.completeBytes += bytes;
   }
 
+  /**
+   * The body is read again after a transport fault, from the first byte not yet decoded into a
+   * complete row. When nothing was (the cut came before the header's line feed), that is byte 0:
+   * its BOM must be stripped again.
+   */
   resume(): void {
     this.carry = null;
     this.text = "";
-    this.first = false;
+    this.first = this.completeBytes === 0;
   }
 
   /** Complete rows of `text`; returns where the unfinished one starts. */

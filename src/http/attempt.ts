@@ -1,0 +1,98 @@
+import { RunError, TransportError } from "../shared/errors.js";
+import { type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
+import { sleep } from "../shared/sleep.js";
+import type { AuthProvider } from "./auth/auth.js";
+import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
+import type { RateBudget } from "./rate-budget.js";
+import type { RequestStats } from "./request-stats.js";
+import type { Semaphore } from "./semaphore.js";
+
+/** One attempt of a request, and the waits around it (slot, budget, backoff). */
+
+/** The waits of one request: their signal, and a backoff pause. */
+export interface Waits {
+  signal: AbortSignal | undefined;
+  pause(ms: number): Promise<void>;
+}
+
+/** What an attempt uses of the executor's session. */
+export interface AttemptDeps {
+  client: HttpClient;
+  auth: AuthProvider;
+  budget: RateBudget;
+  slots: Semaphore;
+  signal?: AbortSignal;
+}
+
+export const interrupted = () => new RunError("aborted", "the run was interrupted");
+export const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
+
+/**
+ * The signal for waits (slot, budget, backoff): the run's, and `cancel` (a page no longer
+ * needed) which ends them at once; `pause` is a backoff that ends with the right error.
+ */
+export function waitsFor(signal: AbortSignal | undefined, cancel?: AbortSignal): Waits {
+  const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
+  const pause = async (ms: number) => {
+    try {
+      await sleep(ms, waitSignal);
+    } catch {
+      throw signal?.aborted ? interrupted() : withdrawn();
+    }
+  };
+  return { signal: waitSignal, pause };
+}
+
+/**
+ * One attempt: a connection slot first, then the budget (its stamp is then taken right before
+ * the request goes out, not while it waits for a slot), credentials, the request. A transport
+ * failure is returned, to be retried or not by the caller.
+ */
+export async function sendAttempt(
+  deps: AttemptDeps,
+  base: HttpRequest,
+  sameOrigin: boolean,
+  stats: RequestStats,
+  waits: Waits,
+  cancel?: AbortSignal,
+): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
+  const { client, auth, budget, slots } = deps;
+  const signal = deps.signal;
+  if (cancel?.aborted) throw withdrawn();
+  const release = await slots.acquire();
+  let sent: HttpRequest = base;
+  let ticket: { done: () => void } | null = null;
+  try {
+    if (cancel?.aborted) throw withdrawn();
+    const { waited, done } = await budget.begin(waits.signal);
+    ticket = { done };
+    if (waited > 0) {
+      stats.rateLimitWaits.count++;
+      stats.rateLimitWaits.ms += waited;
+    }
+    const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
+    if (cancel?.aborted) throw withdrawn();
+    sent = req;
+    stats.requests++;
+    return { res: await client.send(req, signal), failure: null, sent };
+  } catch (err) {
+    if (err instanceof TransportError) return { res: null, failure: err, sent };
+    if (signal?.aborted) throw interrupted();
+    if (cancel?.aborted) throw withdrawn();
+    throw err;
+  } finally {
+    ticket?.done();
+    release();
+  }
+}
+
+/** The request without its credentials (headers that are sensitive or carry a secret value). */
+export function stripCredentials(req: HttpRequest, redactor: Redactor): HttpRequest {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (SENSITIVE_HEADERS.has(k.toLowerCase())) continue;
+    if (redactor.text(v) !== v) continue; // a header carrying a secret value
+    headers[k] = v;
+  }
+  return { ...req, headers };
+}

@@ -1,0 +1,211 @@
+import { createReadStream } from "node:fs";
+import type { Row } from "../records/shape.js";
+import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
+
+/** CSV text (RFC 4180): cells, rows, formula escaping, and a streaming parser. */
+
+export const CRLF = "\r\n";
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/**
+ * A cell's text: null and undefined → empty (as is the empty string: CSV cannot tell them
+ * apart); strings as they are, spaces included; numbers and booleans as text; arrays and
+ * objects as JSON.
+ */
+export function cellText(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "string") return value;
+  if (typeof value === "object") return stringifyJson(value);
+  return String(value);
+}
+
+/**
+ * `output.csv.escape_formulas`: a string cell that a spreadsheet would run as a formula (it
+ * starts with `=`, `+`, `-`, `@`, tab or CR, as OWASP lists) gets a leading `'`. A string that
+ * is a plain number (`-5`, `+1.5e3`) is left alone: a spreadsheet reads it as that number. Numbers
+ * are never touched (only strings are given to this function).
+ */
+export function formulaSafe(text: string): string {
+  const c = text.charCodeAt(0);
+  if (c !== 0x3d && c !== 0x2b && c !== 0x2d && c !== 0x40 && c !== 0x09 && c !== 0x0d) return text;
+  return PLAIN_NUMBER.test(text) ? text : `'${text}`;
+}
+const PLAIN_NUMBER = /^[+-](?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** The cell text function of a writer: cellText, with formulaSafe on strings when asked. */
+export function cellTextFunction(escapeFormulas: boolean): (value: unknown) => string {
+  if (!escapeFormulas) return cellText;
+  return (value) => (typeof value === "string" ? formulaSafe(value) : cellText(value));
+}
+
+/** RFC 4180: quoted (quotes doubled) when it holds `"`, `,`, CR or LF. */
+export function csvField(text: string): string {
+  return NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** One row without its line end. A row of one empty cell is `""`, so that it is not a blank line. */
+export function csvRow(cells: string[]): string {
+  if (cells.length === 1 && cells[0] === "") return '""';
+  let row = "";
+  for (let i = 0; i < cells.length; i++) row += (i ? "," : "") + csvField(cells[i]);
+  return row;
+}
+
+/** A CSV output's columns: the planned ones, then fields in the order they first appear. */
+export class CsvColumns {
+  readonly names: string[];
+  private readonly known: Set<string>;
+  /** Per column: a name every object inherits (`constructor`…), read as an own field only. */
+  private readonly inherited: boolean[];
+
+  constructor(
+    planned: string[],
+    private readonly cell: (value: unknown) => string,
+  ) {
+    this.names = [...new Set(planned)];
+    this.known = new Set(this.names);
+    this.inherited = this.names.map(isInheritedName);
+  }
+
+  /** The record's row without its line end; its new fields become columns first. */
+  row(record: Row): string {
+    const { names, inherited, cell } = this;
+    for (const field in record) {
+      if (!this.known.has(field)) {
+        this.known.add(field);
+        names.push(field);
+        inherited.push(isInheritedName(field));
+      }
+    }
+    const cells = new Array<string>(names.length);
+    for (let i = 0; i < names.length; i++)
+      cells[i] = cell(inherited[i] ? ownField(record, names[i]) : record[names[i]]);
+    return csvRow(cells);
+  }
+}
+
+/** The one record in `text`. */
+export function parseOne(text: string): string[] {
+  const parser = new CsvParser();
+  const rows = [...parser.push(text), ...parser.end()];
+  return rows[0] ?? [];
+}
+
+/** The records of a CSV file, streamed; a leading BOM and blank lines are skipped. */
+export async function* readCsv(file: string): AsyncGenerator<string[]> {
+  const parser = new CsvParser();
+  const input = createReadStream(file, { encoding: "utf8", highWaterMark: 64 * 1024 });
+  try {
+    let first = true;
+    for await (const chunk of input as AsyncIterable<string>) {
+      const text = first && chunk.charCodeAt(0) === 0xfeff ? chunk.slice(1) : chunk;
+      first = false;
+      yield* parser.push(text);
+    }
+  } finally {
+    input.destroy();
+  }
+  yield* parser.end();
+}
+
+/**
+ * An incremental RFC 4180 parser: fed text in pieces, it returns the records completed so far.
+ * Lenient where the RFC is silent: a quote inside an unquoted field and text after a closing
+ * quote are kept as text; an unterminated quoted field ends at the end of the input; CRLF, LF
+ * and CR all end a record.
+ */
+export class CsvParser {
+  private cells: string[] = [];
+  private field = "";
+  private inQuotes = false;
+  /** Just saw a quote inside a quoted field: an escaped quote if another follows. */
+  private quoteSeen = false;
+  private fieldStart = true;
+  /** Anything read in this record (a blank line has nothing). */
+  private touched = false;
+  private afterCR = false;
+
+  push(text: string): string[][] {
+    const records: string[][] = [];
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
+      if (this.inQuotes) {
+        const q = text.indexOf('"', i);
+        if (q < 0) {
+          this.field += text.slice(i);
+          break;
+        }
+        this.field += text.slice(i, q);
+        i = q + 1;
+        this.inQuotes = false;
+        this.quoteSeen = true;
+        continue;
+      }
+      const c = text.charCodeAt(i);
+      if (this.quoteSeen) {
+        this.quoteSeen = false;
+        if (c === 0x22) {
+          this.field += '"';
+          this.inQuotes = true;
+          i++;
+          continue;
+        }
+      }
+      if (this.afterCR) {
+        this.afterCR = false;
+        if (c === 0x0a) {
+          i++;
+          continue;
+        }
+      }
+      if (c === 0x2c) {
+        this.cells.push(this.field);
+        this.field = "";
+        this.fieldStart = true;
+        this.touched = true;
+        i++;
+      } else if (c === 0x0d || c === 0x0a) {
+        const record = this.endRecord();
+        if (record) records.push(record);
+        this.afterCR = c === 0x0d;
+        i++;
+      } else if (c === 0x22 && this.fieldStart) {
+        this.inQuotes = true;
+        this.fieldStart = false;
+        this.touched = true;
+        i++;
+      } else {
+        let j = i + 1;
+        while (j < n) {
+          const d = text.charCodeAt(j);
+          if (d === 0x2c || d === 0x0d || d === 0x0a) break;
+          j++;
+        }
+        this.field += text.slice(i, j);
+        this.fieldStart = false;
+        this.touched = true;
+        i = j;
+      }
+    }
+    return records;
+  }
+
+  end(): string[][] {
+    this.inQuotes = false;
+    this.quoteSeen = false;
+    const record = this.endRecord();
+    return record ? [record] : [];
+  }
+
+  private endRecord(): string[] | null {
+    if (!this.touched) return null;
+    this.cells.push(this.field);
+    const record = this.cells;
+    this.cells = [];
+    this.field = "";
+    this.fieldStart = true;
+    this.touched = false;
+    return record;
+  }
+}

@@ -1,0 +1,214 @@
+import { createHash } from "node:crypto";
+import type pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { stagingPrefix } from "./postgres-connection.js";
+import { type Encoder, encoder } from "./postgres-encode.js";
+import { checkName, literal, qi, typeOfSql } from "./postgres-sql.js";
+import {
+  type ColumnType,
+  checkIdent,
+  INVALID_COLUMNS,
+  invalidTableName,
+  METADATA_COLUMNS,
+  POSTGRES_TYPES,
+} from "./table-shape.js";
+
+/** COPY data is sent in chunks of about this many characters. */
+const CHUNK = 64 * 1024;
+
+/** A column to add: name, logical type (null: the table's own), SQL type. */
+export type ColumnDef = [string, ColumnType | null, string];
+
+export interface Column {
+  /** The logical type, or null for a table column of another type (written as text). */
+  type: ColumnType | null;
+  sql: string;
+  enc: Encoder;
+}
+
+/** What a load needs of its writer: the connection, and one COPY at a time over it. */
+export interface CopyHost {
+  readonly client: pg.Client;
+  /** The quoted schema. */
+  readonly qs: string;
+  readonly runId: string;
+  readonly unloggedStaging: boolean;
+  redact(s: string): string;
+  /** Ends whichever COPY is in progress. */
+  endActive(): Promise<void>;
+  /** Ends the COPY of the table loaded before `load`. */
+  activate(load: TableLoad): Promise<void>;
+}
+
+/** One table being loaded: a staging table that becomes, or is copied into, its target. */
+export class TableLoad {
+  readonly staging: string;
+  readonly columns = new Map<string, Column>();
+  /** The target's columns and SQL types when it exists (read at open). */
+  targetColumns: Map<string, string> | null = null;
+  created = false;
+  rows = 0;
+  private copy: ReturnType<typeof copyFrom> | null = null;
+  private copyError: Error | null = null;
+  private buf = "";
+  /** Columns of the COPY in progress, in order. */
+  private copyColumns: string[] = [];
+
+  constructor(
+    readonly target: string,
+    runId: string,
+    /** Staging-only columns before the data (`_seq`, `_parent_seq`), never in the target. */
+    readonly fixed: [string, string][],
+    readonly meta: boolean,
+    private readonly w: CopyHost,
+  ) {
+    const hash = createHash("sha1").update(target).digest("hex").slice(0, 8);
+    this.staging = `${stagingPrefix(runId)}${hash}`;
+  }
+
+  q(name: string): string {
+    return `${this.w.qs}.${qi(name)}`;
+  }
+
+  /** Adds columns (creating the staging table on first use); ends the COPY in progress first. */
+  async addColumns(fresh: ColumnDef[]): Promise<void> {
+    if (this.created && !fresh.length) return;
+    // DDL waits for no COPY: whichever table is being loaded ends its COPY first.
+    await this.w.endActive();
+    const defs = fresh.map(([name, type, sql]) => {
+      this.columns.set(name, { type, sql, enc: encoder(type) });
+      return `${qi(name)} ${sql}`;
+    });
+    const client = this.w.client;
+    if (!this.created) {
+      const meta = this.meta
+        ? [`"_run_id" text DEFAULT ${literal(this.w.runId)}`, `"_loaded_at" timestamptz DEFAULT now()`]
+        : [];
+      const all = [...this.fixed.map(([n, t]) => `${qi(n)} ${t}`), ...defs, ...meta];
+      await client.query(`DROP TABLE IF EXISTS ${this.q(this.staging)}`);
+      await client.query(
+        `CREATE ${this.w.unloggedStaging ? "UNLOGGED " : ""}TABLE ${this.q(this.staging)} (${all.join(", ")})`,
+      );
+      this.created = true;
+    } else {
+      for (const d of defs) await client.query(`ALTER TABLE ${this.q(this.staging)} ADD COLUMN ${d}`);
+    }
+  }
+
+  /** Sends one row: `values` are the fixed columns' texts, then the row's fields. */
+  async put(fixedValues: string[], row: Row, id: () => string): Promise<void> {
+    if (!this.copy) {
+      // One connection runs one COPY at a time: the table loaded before ends its COPY.
+      await this.w.activate(this);
+      this.startCopy();
+    }
+    let line = fixedValues.join("\t");
+    let first = fixedValues.length === 0;
+    for (const [name, col] of this.columns) {
+      const v = Object.hasOwn(row, name) ? row[name] : undefined;
+      let text: string;
+      try {
+        text = v === null || v === undefined ? "\\N" : col.enc(v);
+      } catch (err) {
+        throw new RunError(
+          "output",
+          this.w.redact(
+            `record ${id()}, field ${JSON.stringify(name)}: ${(err as Error).message} (table ${this.target})`,
+          ),
+        );
+      }
+      line += first ? text : `\t${text}`;
+      first = false;
+    }
+    this.buf += `${line}\n`;
+    this.rows++;
+    if (this.buf.length >= CHUNK) await this.send();
+  }
+
+  private startCopy(): void {
+    this.copyColumns = [...this.fixed.map(([n]) => n), ...this.columns.keys()];
+    const cols = this.copyColumns.map(qi).join(", ");
+    const stream = this.w.client.query(copyFrom(`COPY ${this.q(this.staging)} (${cols}) FROM STDIN`));
+    stream.on("error", (err) => {
+      this.copyError ??= err;
+    });
+    this.copy = stream;
+  }
+
+  private async send(): Promise<void> {
+    const copy = this.copy!;
+    const chunk = this.buf;
+    this.buf = "";
+    if (this.copyError) throw this.copyError;
+    if (!copy.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          copy.off("drain", done);
+          copy.off("error", done);
+          resolve();
+        };
+        copy.on("drain", done);
+        copy.on("error", done);
+      });
+    }
+    if (this.copyError) throw this.copyError;
+  }
+
+  async endCopy(): Promise<void> {
+    const copy = this.copy;
+    if (!copy) return;
+    if (this.buf) await this.send();
+    this.copy = null;
+    await new Promise<void>((resolve, reject) => {
+      if (this.copyError) return reject(this.copyError);
+      copy.once("finish", resolve);
+      copy.once("error", reject);
+      copy.end();
+    });
+  }
+
+  /** Kills a COPY in progress (abort): the connection is closed right after. */
+  dropCopy(): void {
+    if (this.copy) this.copy.destroy(new Error("aborted"));
+    this.copy = null;
+  }
+
+  /**
+   * The column a field gets: the target's type when the target has it, else the wanted one; a
+   * schema type the target's column differs from is noted in `typeChanges`.
+   */
+  columnFor(name: string, wanted: ColumnType | null, typeChanges: string[], fromSchema = true): ColumnDef {
+    checkName(name, this.target);
+    const existing = this.targetColumns?.get(name);
+    if (existing !== undefined) {
+      const type = typeOfSql(existing);
+      if (wanted && fromSchema && type !== wanted)
+        typeChanges.push(
+          `column ${JSON.stringify(name)} of table ${this.target} is ${existing}, but the schema now says ${POSTGRES_TYPES[wanted]}: the column is not altered (change it yourself, or write to a new table)`,
+        );
+      return [name, type, existing];
+    }
+    const type = wanted ?? "json";
+    return [name, type, POSTGRES_TYPES[type]];
+  }
+
+  /** Data columns as they go into the target (no fixed columns), metadata included. */
+  targetNames(): string[] {
+    return [...this.columns.keys(), ...(this.meta ? METADATA_COLUMNS : [])];
+  }
+}
+
+/** The load of `<table>__invalid`; its rows carry `_run_id` and `_loaded_at` always (its own columns). */
+export async function openInvalidLoad(table: string, host: CopyHost): Promise<TableLoad> {
+  const name = invalidTableName(table);
+  try {
+    checkIdent(name, undefined, "table");
+  } catch (err) {
+    throw new RunError("output", (err as Error).message);
+  }
+  const load = new TableLoad(name, host.runId, [], false, host);
+  await load.addColumns(INVALID_COLUMNS.map(([n, t]) => [n, t, POSTGRES_TYPES[t]]));
+  return load;
+}
