@@ -8,6 +8,9 @@ export async function planCommand(io: CliIO, name: string, opts: { json?: boolea
   const project = await projectFor(io);
   const loaded = load(io, project, name);
   const plan = redactPlan(compilePlan(loaded), loaded.redactor);
-  io.stdout.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);
+  const { previewPlan } = await import("../run/plan-preview.js");
+  const previews = previewPlan(plan, Date.now());
+  const json = () => ({ ...plan, streams: plan.streams.map((s) => ({ ...s, preview: previews[s.name] })) });
+  io.stdout.write(opts.json ? `${JSON.stringify(json(), null, 2)}\n` : `${formatPlan(plan, previews)}\n`);
   return EXIT.ok;
 }

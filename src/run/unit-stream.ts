@@ -4,7 +4,7 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import type { StreamQuality } from "../records/quality.js";
 import type { Row, Shaper } from "../records/shape.js";
-import { formatDuration } from "../shared/units.js";
+import { stepText } from "../shared/units.js";
 import { PartitionPositions, withStream } from "../state/partition-state.js";
 import {
   type CheckpointWriter,
@@ -19,7 +19,7 @@ import { countLines, type Unit, type UnitCounts, unitsOf, windowLabel } from "./
 import { runPartitions } from "./partitions.js";
 import type { StreamIO, StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
-import { countWindows, windowRange, windowsOf } from "./windows.js";
+import { windowRange, windowsSummary } from "./windows.js";
 
 /** A stream that runs in units (windows, partitions): its writer, checkpointer and positions. */
 export interface UnitRun {
@@ -101,14 +101,12 @@ export async function runUnits(
   };
   if (stream.windows && !stream.parent) {
     const range = windowRange(stream.windows, nowMs, run.fromStart ? null : run.positions.seed);
-    units.total = countWindows(stream.windows, range);
-    const first = windowsOf(stream.windows, range).next();
-    const lastStart = range.fromMs + (units.total - 1) * stream.windows.stepMs;
-    const last = windowsOf(stream.windows, { ...range, fromMs: lastStart }).next();
+    const w = windowsSummary(stream.windows, range);
+    units.total = w.count;
     units.windows = {
-      first: first.done ? null : windowLabel(first.value),
-      last: last.done || !units.total ? null : windowLabel(last.value),
-      step: formatDuration(stream.windows.stepMs),
+      first: w.first ? windowLabel(w.first) : null,
+      last: w.last ? windowLabel(w.last) : null,
+      step: stepText(stream.windows.stepMs),
     };
   } else if (!stream.windows) units.total = parentCount ?? 0;
   result.units = units;
