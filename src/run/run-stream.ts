@@ -58,7 +58,8 @@ export async function runStream(
       );
     }
     result.records.duplicates = sink.duplicates();
-    result.records.written -= result.records.duplicates; // written: records this run put in the output
+    // written: records this run put in the output (none for `write: false`: they are only kept for children)
+    result.records.written = stream.write ? result.records.written - result.records.duplicates : 0;
     await finish(stream, opts, sink, quality, units ? null : cursor, result);
     sink = null;
     if (units) await units.checkpointer.finish((result.status as string) === "ok");
