@@ -140,10 +140,12 @@ async function finish(
     // kept beside as a preview: guardCommit said why
   } else {
     const save = cursorToSave(stream, opts, cursor, result);
-    result.warnings.push(...(await sink.commitOutput(save === null ? null : { cursor: save })));
+    const inCommit = save === null || opts.deferCursor ? null : { cursor: save };
+    result.warnings.push(...(await sink.commitOutput(inCommit)));
     result.output = stream.output.where ?? stream.output.path;
     result.status = "ok";
-    if (save !== null) await saveCursor(stream, opts, save);
+    if (save !== null && opts.deferCursor) opts.deferCursor(() => saveCursor(stream, opts, save));
+    else if (save !== null) await saveCursor(stream, opts, save);
   }
   await sink.commitSideFiles();
   const quarantine =
