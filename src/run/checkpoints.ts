@@ -47,6 +47,8 @@ export class Checkpointer {
   private saveError: unknown = null;
   committed = 0;
   incomplete = 0;
+  /** Files committed with each checkpoint besides the output (the quarantine): their lengths. */
+  sideCommit: (() => Promise<Record<string, number> | null>) | null = null;
 
   constructor(
     private readonly stream: StreamPlan,
@@ -90,7 +92,8 @@ export class Checkpointer {
     const rejection = qualityGate(this.ctx.quality, this.ctx.validation, drift);
     if (rejection) throw new GateStop(rejection);
     const files = await this.ctx.writer.checkpoint();
-    if (files) this.files = { ...this.files, ...files };
+    const side = await this.sideCommit?.();
+    if (files || side) this.files = { ...this.files, ...files, ...side };
     this.committed++;
     if (units) units.committed = this.committed;
     this.requestSave();

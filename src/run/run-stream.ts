@@ -14,7 +14,15 @@ import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
 import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
-import { markPartial, prepareUnits, runsInUnits, runUnits, runValues, type UnitRun } from "./unit-stream.js";
+import {
+  attachSink,
+  markPartial,
+  prepareUnits,
+  runsInUnits,
+  runUnits,
+  runValues,
+  type UnitRun,
+} from "./unit-stream.js";
 
 /**
  * Runs one stream: page by page (or partition by partition for a child stream), records flow
@@ -48,6 +56,7 @@ export async function runStream(
     units = runsInUnits(stream, io) ? await prepareUnits(stream, opts, { quality, cursor, result }) : null;
     const own = units?.writer ?? (stream.write ? null : nullWriter());
     sink = await RecordSink.open(stream, deps, io.keepRecordsAt, own);
+    if (units) attachSink(units, sink);
     const stop = await fetchStream(stream, executor, opts, io, sink, units);
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);

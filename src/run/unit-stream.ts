@@ -1,4 +1,5 @@
 import { stat } from "node:fs/promises";
+import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
@@ -17,6 +18,7 @@ import { Checkpointer } from "./checkpoints.js";
 import { type CursorTracker, startValue } from "./incremental.js";
 import { countLines, type Unit, type UnitCounts, unitsOf, windowLabel } from "./partition-source.js";
 import { runPartitions } from "./partitions.js";
+import type { RecordSink } from "./record-sink.js";
 import type { StreamIO, StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import { windowRange, windowsSummary } from "./windows.js";
@@ -27,6 +29,15 @@ export interface UnitRun {
   checkpointer: Checkpointer;
   positions: PartitionPositions;
   fromStart: boolean;
+  /** Commits after each unit (append / merge). */
+  checkpoints: boolean;
+}
+
+/** Under checkpoints, the sink's quarantine is appended at each commit (never replaced). */
+export function attachSink(run: UnitRun, sink: RecordSink): void {
+  if (!run.checkpoints) return;
+  sink.appendQuarantineAtCommits();
+  run.checkpointer.sideCommit = sink.commitQuarantine;
 }
 
 /** Whether a stream runs in units: a child stream, or a windowed one. */
@@ -53,6 +64,7 @@ export async function prepareUnits(
   else if (!checkpoints) writer = wrapOnce(stream, opts);
   else {
     await cutBackTo(saved?.files, out.path);
+    await cutBackTo(saved?.files, quarantineFile(stream));
     // Before the first byte: the length every later start cuts back to, until the first commit.
     if (out.mode === "append" && saved?.files?.[out.path] === undefined)
       await recordStartLength(opts, stream.name, out.path);
@@ -73,7 +85,7 @@ export async function prepareUnits(
     checkpoints,
     keepPositions,
   });
-  return { writer, checkpointer, positions, fromStart };
+  return { writer, checkpointer, positions, fromStart, checkpoints };
 }
 
 /** Runs the units: parent records, windows, or both; progress in `result.units`. */
