@@ -124,7 +124,7 @@ class SqliteWriter implements RecordWriter {
   /** Upserts the stream's state into `_pipelines_state`; called inside the commit transaction. */
   private saveState(state: CommitState | null | undefined): void {
     if (!state || !this.output.stateKey) return;
-    const value: StreamState = { cursor: state.cursor, updated_at: new Date().toISOString() };
+    const value: StreamState = { ...state, updated_at: new Date().toISOString() };
     this.db.exec(
       `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline TEXT NOT NULL, stream TEXT NOT NULL, state TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, stream))`,
     );

@@ -7,6 +7,7 @@ import type { StreamQuality } from "../records/quality.js";
 import type { Row, Shaper } from "../records/shape.js";
 import { stepText } from "../shared/units.js";
 import { PartitionPositions, withStream } from "../state/partition-state.js";
+import type { StreamState } from "../state/state-store.js";
 import {
   type CheckpointWriter,
   cutBackTo,
@@ -56,7 +57,7 @@ export async function prepareUnits(
 ): Promise<UnitRun> {
   const out = stream.output;
   const checkpoints = out.mode !== "replace" && out.format !== "json";
-  const saved = (await opts.state.read()).streams?.[stream.name];
+  const saved = await savedPositions(stream, opts);
   const fromStart = opts.fullRefresh || (Boolean(stream.windows) && out.mode === "replace");
   const positions = new PartitionPositions(fromStart ? undefined : saved);
   let writer: CheckpointWriter;
@@ -86,6 +87,19 @@ export async function prepareUnits(
     keepPositions,
   });
   return { writer, checkpointer, positions, fromStart, checkpoints };
+}
+
+/**
+ * The stream's saved positions: a sqlite output's own (written with its rows, so it wins over
+ * the state file, as for a v1 stream), with the file's committed lengths.
+ */
+async function savedPositions(stream: StreamPlan, opts: StreamRunOptions): Promise<StreamState | undefined> {
+  const fromFile = (await opts.state.read()).streams?.[stream.name];
+  const out = stream.output;
+  if (out.format !== "sqlite" || !out.stateKey || out.mode === "replace") return fromFile;
+  const { sqliteState } = await import("../outputs/sqlite-peek.js");
+  const inDb = sqliteState(out.path, out.stateKey, stream.name) as StreamState | null;
+  return inDb ? { ...fromFile, cursor: inDb.cursor, partitions: inDb.partitions } : fromFile;
 }
 
 /** Runs the units: parent records, windows, or both; progress in `result.units`. */
