@@ -138,8 +138,7 @@ export async function guardCommit(
  */
 async function keepBeside(stream: StreamPlan, kept: string | null): Promise<string | null> {
   const database = ["sqlite", "duckdb", "postgres"].includes(stream.output.format);
-  if (!kept || database || !kept.startsWith(path.dirname(stream.output.path)))
-    return kept;
+  if (!kept || database || !kept.startsWith(path.dirname(stream.output.path))) return kept;
   const target = previewPath(stream.output.path);
   await rm(target, { force: true });
   await rename(kept, target);

@@ -17,7 +17,14 @@ beforeAll(async () => {
     if (req.rawPath !== "/export") return { status: 404, body: {} };
     const day = req.query.day;
     if (failing.has(day)) return { status: 500, body: { error: "boom" } };
-    return { body: { events: [{ id: `${day}-ok`, amount: 1 }, { id: `${day}-bad`, amount: "one" }] } };
+    return {
+      body: {
+        events: [
+          { id: `${day}-ok`, amount: 1 },
+          { id: `${day}-bad`, amount: "one" },
+        ],
+      },
+    };
   });
 });
 afterAll(() => server.close());
