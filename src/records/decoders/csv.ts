@@ -69,7 +69,8 @@ export class CsvDecoder implements RecordDecoder {
   resume(): void {
     this.carry = null;
     this.text = "";
-    this.first = false;
+    // Cut before its first complete row: the retry reads the body (its BOM, its header) afresh.
+    this.first = this.completeBytes === 0;
   }
 
   /** Complete rows of `text`; returns where the unfinished one starts. */
