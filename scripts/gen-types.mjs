@@ -14,7 +14,8 @@ const BANNER = "// Generated from schemas/pipeline.schema.json by scripts/gen-ty
 /**
  * `{ definition: { key: default } }` for every property with a `default`: the root's properties
  * under `pipeline`, a definition that is a bag of properties (`paginateCommon`) as one, and the
- * properties of an object branch of a `oneOf` property under `definition_property`.
+ * properties of an object branch of a `oneOf` property, or of a nested object, under
+ * `definition_property` (at any depth: `response_csv`).
  */
 function schemaDefaults(schema) {
   const out = {};
@@ -23,6 +24,8 @@ function schemaDefaults(schema) {
       if (!prop || typeof prop !== "object") continue;
       if (prop.default !== undefined) (out[group] ??= {})[key] = prop.default;
       for (const branch of prop.oneOf ?? []) if (branch.properties) add(`${group}_${key}`, branch.properties);
+      // A nested object's own keys (`response.csv.delimiter` → `response_csv.delimiter`).
+      if (prop.properties) add(`${group}_${key}`, prop.properties);
     }
   };
   add("pipeline", schema.properties);

@@ -13,6 +13,9 @@ export async function planCommand(io: CliIO, name: string, opts: { json?: boolea
     io.stderr.write(
       `not set or empty: ${unset.join(", ")} (shown as ${UNSET}); \`pipelines run ${name}\` needs ${unset.length === 1 ? "it" : "them"}\n`,
     );
-  io.stdout.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);
+  const { previewPlan } = await import("../run/plan-preview.js");
+  const previews = previewPlan(plan, Date.now());
+  const json = () => ({ ...plan, streams: plan.streams.map((s) => ({ ...s, preview: previews[s.name] })) });
+  io.stdout.write(opts.json ? `${JSON.stringify(json(), null, 2)}\n` : `${formatPlan(plan, previews)}\n`);
   return EXIT.ok;
 }

@@ -38,7 +38,8 @@ export function compileOutput(
     allowEmpty: output?.allow_empty ?? DEFAULTS.output.allow_empty,
     maxVolumeDrop: output?.max_volume_drop ?? DEFAULTS.output.max_volume_drop,
   };
-  if (format === "csv") plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? false };
+  if (format === "csv")
+    plan.csv = { escapeFormulas: output?.csv?.escape_formulas ?? DEFAULTS.output_csv.escape_formulas };
   if (format === "postgres" || format === "duckdb" || format === "parquet") {
     plan.table = {
       name: format === "parquet" ? ctx.stream : fill(output?.table ?? DEFAULTS.output.table),

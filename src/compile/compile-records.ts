@@ -64,8 +64,10 @@ function compileRule(r: ResponseRule, at: string): ResponseRulePlan {
 export function compileResponse(r: Stream["response"]): ResponsePlan {
   return {
     format: r?.format ?? DEFAULTS.response.format,
-    // The schema's defaults of `response.csv` (gen-types.mjs does not reach a nested object's keys).
-    csv: { delimiter: r?.csv?.delimiter ?? ",", header: r?.csv?.header ?? true },
+    csv: {
+      delimiter: r?.csv?.delimiter ?? DEFAULTS.response_csv.delimiter,
+      header: r?.csv?.header ?? DEFAULTS.response_csv.header,
+    },
     compression: r?.compression ?? DEFAULTS.response.compression,
   };
 }

@@ -256,3 +256,29 @@ export interface WindowsPlan {
   format: "iso8601" | "date" | "epoch" | "epoch_ms";
   lookbackMs: number;
 }
+
+/**
+ * What `pipelines plan` adds to a stream (run/plan-preview.ts): where its partitions come from,
+ * and the windows a first run (or --full-refresh) would fetch, computed now.
+ */
+export interface StreamPreview {
+  /**
+   * `values`: the stream lists its own records; `parent`: one partition per parent record
+   * (`count` when the parent lists its records); `windows`: one partition per window, of each
+   * parent record when `parent` is set. Null: one request sequence.
+   */
+  partitions: {
+    from: "values" | "parent" | "windows";
+    parent: string | null;
+    count: number | null;
+  } | null;
+  windows: {
+    count: number;
+    first: string | null;
+    last: string | null;
+    step: string;
+    /** `from start` unless a saved position moves it (a later run starts there, minus lookback). */
+    start: string;
+    end: string;
+  } | null;
+}

@@ -44,6 +44,10 @@ export const DEFAULTS = {
     format: "json",
     compression: "auto",
   },
+  response_csv: {
+    delimiter: ",",
+    header: true,
+  },
   paginateCommon: {
     max_empty_pages: 3,
     stop_on_empty_page: false,
@@ -84,6 +88,9 @@ export const DEFAULTS = {
     table: "${stream}",
     metadata_columns: true,
     nested: "json",
+  },
+  output_csv: {
+    escape_formulas: false,
   },
   reports: {
     keep: 30,

@@ -13,6 +13,8 @@ import { CLIENT_ID, CLIENT_SECRET, type DemoRequest, oauthToken, type Reply, ROU
  *   GET  /shop/orders?offset&limit                          offset + total (a typical shop API)
  *   GET  /pokeapi/pokemon?offset&limit                      next URL (PokeAPI)
  *   POST /oauth/token, GET /crm/contacts?page&size          OAuth2 client credentials + page numbers
+ *   GET  /analytics/export?from_date&to_date&cursor         a 7-day export (date windows)
+ *   GET  /github/repos/acme/<repo>/releases                 one request per listed repository
  *
  * The handlers of the five APIs are in fake-apis.ts, their records in demo-data.ts.
  */

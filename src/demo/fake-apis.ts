@@ -1,5 +1,5 @@
 /**
- * The five fake APIs of the demo, one handler each, with the pagination style and the habits of
+ * The fake APIs of the demo, one handler each, with the pagination style and the habits of
  * the real one. A handler gets the request and answers a status, a JSON body and headers.
  */
 import type { IncomingMessage } from "node:http";
@@ -120,6 +120,46 @@ export async function oauthToken({ req, auth }: DemoRequest): Promise<Reply> {
   return ok({ access_token: token, token_type: "Bearer", expires_in: TOKEN_TTL_S });
 }
 
+const DAY_MS = 86_400_000;
+/** Events of the analytics export, per day: this many (ids `<day>-<n>`). */
+export const EVENTS_PER_DAY = 3;
+
+/**
+ * GET /analytics/export?from_date&to_date&cursor — an export API (Mixpanel style): inclusive
+ * dates, ranges wider than 7 days refused (400), events paged by a cursor, 10 a page.
+ */
+export function analyticsExport({ url, rl }: DemoRequest): Reply {
+  const from = Date.parse(`${url.searchParams.get("from_date")}T00:00:00Z`);
+  const to = Date.parse(`${url.searchParams.get("to_date")}T00:00:00Z`);
+  if (Number.isNaN(from) || Number.isNaN(to) || to < from)
+    return { status: 400, body: { error: "from_date and to_date must be dates, from ≤ to" }, headers: rl };
+  if ((to - from) / DAY_MS + 1 > 7)
+    return { status: 400, body: { error: "the range is wider than 7 days" }, headers: rl };
+  const all: { id: string; day: string; event: string }[] = [];
+  for (let t = from; t <= to; t += DAY_MS) {
+    const day = new Date(t).toISOString().slice(0, 10);
+    for (let n = 0; n < EVENTS_PER_DAY; n++)
+      all.push({ id: `${day}-${n}`, day, event: n ? "view" : "signup" });
+  }
+  const at = Math.min(Math.max(0, Number(url.searchParams.get("cursor") ?? 0) || 0), all.length);
+  return ok({ events: all.slice(at, at + 10), next: at + 10 < all.length ? String(at + 10) : null }, rl);
+}
+
+/** Releases of the demo repositories (GET /github/repos/acme/<repo>/releases). */
+export const RELEASES: Record<string, number> = { widgets: 5, gadgets: 3, gizmos: 0 };
+
+function githubReleases(repo: string, count: number) {
+  return ({ rl }: DemoRequest): Reply =>
+    ok(
+      Array.from({ length: count }, (_, k) => ({
+        id: `${repo}-v${k + 1}`,
+        tag_name: `v1.${k}.0`,
+        published_at: new Date(Date.UTC(2024, 0, 1 + 7 * k)).toISOString(),
+      })),
+      rl,
+    );
+}
+
 /** The rate-limited GET endpoints, by path. */
 export const ROUTES = new Map<string, (r: DemoRequest) => Reply>([
   ["/github/repos/acme/widgets/issues", githubIssues],
@@ -127,4 +167,8 @@ export const ROUTES = new Map<string, (r: DemoRequest) => Reply>([
   ["/shop/orders", shopOrders],
   ["/pokeapi/pokemon", pokeapiPokemon],
   ["/crm/contacts", crmContacts],
+  ["/analytics/export", analyticsExport],
+  ...Object.entries(RELEASES).map(
+    ([repo, n]) => [`/github/repos/acme/${repo}/releases`, githubReleases(repo, n)] as const,
+  ),
 ]);

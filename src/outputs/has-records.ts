@@ -6,12 +6,25 @@ const HEAD_BYTES = 64 * 1024;
 
 /**
  * Whether a stream's current output holds at least one record (the commit guard protects it):
- * a JSONL line, a JSON array element, a CSV row after the header, a row of the SQLite table.
- * Reads at most the file's first 64 KiB. False when there is no output yet; for a format it does
- * not know, false (the guard then lets the run commit).
+ * a JSONL line, a JSON array element, a CSV row after the header, a row of the SQLite, DuckDB or
+ * PostgreSQL table (`output.table`, else the stream's name), a Parquet file's row, a Singer
+ * RECORD message. Reads at most a file's first 64 KiB (Singer: up to its first RECORD). False
+ * when there is no output yet (Singer to standard output has none).
  */
-export async function outputHasRecords(output: OutputPlan, table: string): Promise<boolean> {
-  if (output.format === "sqlite") return sqliteHasRows(output.path, table);
+export async function outputHasRecords(output: OutputPlan, stream: string): Promise<boolean> {
+  const table = output.table?.name ?? stream;
+  switch (output.format) {
+    case "sqlite":
+      return sqliteHasRows(output.path, table);
+    case "duckdb":
+      return (await import("./table-peek.js")).duckdbHasRows(output.path, table);
+    case "parquet":
+      return (await import("./table-peek.js")).parquetHasRows(output.path);
+    case "postgres":
+      return (await import("./table-peek.js")).postgresHasRows(output, table);
+    case "singer":
+      return !output.singer?.stdout && (await import("./table-peek.js")).singerHasRecords(output.path);
+  }
   const head = await readHead(output.path);
   if (head === null) return false;
   switch (output.format) {

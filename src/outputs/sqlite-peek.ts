@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import Database from "better-sqlite3";
 
 /**
@@ -21,6 +22,19 @@ function tableExists(db: Database.Database, table: string): boolean {
     db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE").get(table) !==
     undefined
   );
+}
+
+/** The stream's state a commit wrote into `_pipelines_state`, or null (no file, no table, no row). */
+export function sqliteState(file: string, stateKey: string, stream: string): Record<string, unknown> | null {
+  if (!existsSync(file)) return null;
+  return withDb(file, (db) => {
+    if (!tableExists(db, "_pipelines_state")) return null;
+    const text = db
+      .prepare(`SELECT state FROM "_pipelines_state" WHERE pipeline = ? AND stream = ?`)
+      .pluck()
+      .get(stateKey, stream);
+    return typeof text === "string" ? (JSON.parse(text) as Record<string, unknown>) : null;
+  });
 }
 
 export function sqliteHasRows(file: string, table: string): boolean {

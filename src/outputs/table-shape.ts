@@ -85,7 +85,8 @@ export const STATE_TABLE = "_pipelines_state";
 
 /** The value a commit saves in {@link STATE_TABLE}: the cursor and when it was saved. */
 export function stateValue(state: CommitState): StreamState {
-  return { cursor: state.cursor, updated_at: new Date().toISOString() };
+  // The whole stream state (per-partition positions, committed file lengths too), stamped now.
+  return { ...state, updated_at: new Date().toISOString() };
 }
 
 /** The column `nested: tables` child rows number their place in the parent's array with. */

@@ -41,12 +41,16 @@ export interface RecordWriter {
 
 /** A stream's saved incremental position. */
 export interface StreamState {
-  cursor: string | number;
+  cursor?: string | number;
+  /** Per partition (checkpointed child streams): partition key → position. */
+  partitions?: Record<string, string | number>;
   updated_at: string;
 }
 
+/** What a commit saves with its rows: the stream's position, and per-partition positions. */
 export interface CommitState {
-  cursor: string | number;
+  cursor?: string | number;
+  partitions?: Record<string, string | number>;
 }
 
 export interface InvalidEntry {

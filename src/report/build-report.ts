@@ -63,6 +63,7 @@ export function buildReport(
       drift: q?.drift ?? null,
       fields: q?.fields ?? [],
       partitions: s.partitions,
+      units: s.units ? { ...s.units, windows: s.units.windows && { ...s.units.windows } } : null,
       suspicions: s.suspicions,
       preview_output: rel(s.preview),
     };

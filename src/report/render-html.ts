@@ -462,14 +462,6 @@ function streamFacts(s: StreamReport, base: string): string {
           ? '<span class="tag ok">committed</span>'
           : '<span class="tag bad">not committed</span> <span class="muted">nothing was written</span>'),
     ],
-    ...(s.preview_output
-      ? [
-          [
-            "Kept beside",
-            `${link(s.preview_output)} <span class="muted">this run's output, not committed</span>`,
-          ],
-        ]
-      : []),
     ...(s.quarantine
       ? [["Quarantine", `${link(s.quarantine)} <span class="muted">invalid records with their errors</span>`]]
       : []),
@@ -503,7 +495,20 @@ function streamFacts(s: StreamReport, base: string): string {
       `${num(p.done)} of ${num(p.total)} done${p.failed.length ? `, ${num(p.failed.length)} failed:<ul class="ex">${p.failed.map((f) => `<li>${code(f.parent_key)} ${e(f.error)}</li>`).join("")}</ul>` : ""}`,
     ]);
   }
+  if (s.units) facts.push(unitsFact(s.units));
   return `<dl class="facts">${facts.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")}</dl>`;
+}
+
+/** `Windows: 7 of 12 done, 7 committed; window a…b to window c…d, step 7d`. */
+function unitsFact(u: NonNullable<StreamReport["units"]>): string[] {
+  const parts = [`${num(u.done)} of ${num(u.total)} done`];
+  if (u.checkpoints) parts.push(`${num(u.committed)} committed (a checkpoint after each)`);
+  if (u.incomplete) parts.push(`${num(u.incomplete)} cut short, fetched again next run`);
+  let text = parts.join(", ");
+  if (u.windows?.first)
+    text += `<br><span class="muted">${e(u.windows.first)} to ${e(u.windows.last ?? "")}, step ${e(u.windows.step)}</span>`;
+  if (u.kind === "windows" && u.total === 0) text += ' <span class="muted">the range is already empty</span>';
+  return [u.kind === "windows" ? "Windows" : "Partition commits", text];
 }
 
 /** Invalid records by reason, field presence and drift, the fields table. */

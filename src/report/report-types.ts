@@ -67,6 +67,19 @@ export interface StreamReport {
   /** Presence and types of every field seen, in schema order then first-seen order. */
   fields: FieldStats[];
   partitions: { total: number; done: number; failed: { parent_key: string; error: string }[] } | null;
+  /**
+   * A stream run in windows or partitions (format 1.1): units done and committed in order,
+   * `incomplete` cut short (fetched again next run); windows: the first, the last and the step.
+   */
+  units?: {
+    kind: "windows" | "partitions";
+    total: number;
+    done: number;
+    committed: number;
+    incomplete: number;
+    checkpoints: boolean;
+    windows: { first: string | null; last: string | null; step: string } | null;
+  } | null;
   /** Named checks that found the run suspicious (suspicions.ts); `decides`: it refused the commit. */
   suspicions?: { code: string; message: string; decides: boolean }[];
   /** The commit guard kept this run's output here instead of committing it. */

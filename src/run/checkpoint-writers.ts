@@ -2,7 +2,7 @@ import { type FileHandle, mkdir, open, stat, truncate } from "node:fs/promises";
 import path from "node:path";
 import type { OutputPlan } from "../compile/plan.js";
 import { openWriter } from "../outputs/registry.js";
-import type { RecordWriter, WriterContext } from "../outputs/writer.js";
+import type { CommitState, RecordWriter, WriterContext } from "../outputs/writer.js";
 import type { Row } from "../records/shape.js";
 import { stringifyJson } from "../shared/json-text.js";
 
@@ -13,7 +13,8 @@ import { stringifyJson } from "../shared/json-text.js";
  * `durable()` makes those bytes survive a power cut (called before the state is written).
  */
 export interface CheckpointWriter extends RecordWriter {
-  checkpoint(): Promise<Record<string, number> | null>;
+  /** `state`: database outputs write it in the commit's own transaction (`_pipelines_state`). */
+  checkpoint(state?: CommitState | null): Promise<Record<string, number> | null>;
   durable(): Promise<void>;
 }
 
@@ -120,13 +121,16 @@ export function openPerCommitWriter(output: OutputPlan, ctx: WriterContext): Che
       return null;
     }
   };
-  const commitInner = async (): Promise<void> => {
+  const commitInner = async (state?: CommitState | null): Promise<void> => {
+    // sqlite saves the position with the rows (and the next run reads it there): a unit without
+    // records commits it too.
+    if (state && output.format === "sqlite" && !inner && !opening) await current();
     const w = inner ?? (opening ? await opening : null);
     inner = null;
     opening = null;
     if (!w) return;
     duplicates += w.duplicates?.() ?? 0;
-    await w.commit();
+    await w.commit(state);
   };
   return {
     write(record: Row) {
@@ -134,8 +138,8 @@ export function openPerCommitWriter(output: OutputPlan, ctx: WriterContext): Che
       return current().then((w) => w.write(record));
     },
     duplicates: () => duplicates + (inner?.duplicates?.() ?? 0),
-    async checkpoint() {
-      await commitInner();
+    async checkpoint(state?: CommitState | null) {
+      await commitInner(state);
       return lengths();
     },
     async durable() {

@@ -1,5 +1,6 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import type { StopReason } from "../http/paginators/paginator.js";
+import type { CommitState } from "../outputs/writer.js";
 import type { StreamQuality } from "../records/quality.js";
 import { type PartitionPositions, withStream } from "../state/partition-state.js";
 import type { StateStore, StreamState } from "../state/state-store.js";
@@ -47,6 +48,8 @@ export class Checkpointer {
   private saveError: unknown = null;
   committed = 0;
   incomplete = 0;
+  /** Files committed with each checkpoint besides the output (the quarantine): their lengths. */
+  sideCommit: (() => Promise<Record<string, number> | null>) | null = null;
 
   constructor(
     private readonly stream: StreamPlan,
@@ -89,8 +92,9 @@ export class Checkpointer {
     const drift = this.ctx.quality.drift();
     const rejection = qualityGate(this.ctx.quality, this.ctx.validation, drift);
     if (rejection) throw new GateStop(rejection);
-    const files = await this.ctx.writer.checkpoint();
-    if (files) this.files = { ...this.files, ...files };
+    const files = await this.ctx.writer.checkpoint(this.commitState());
+    const side = await this.sideCommit?.();
+    if (files || side) this.files = { ...this.files, ...files, ...side };
     this.committed++;
     if (units) units.committed = this.committed;
     this.requestSave();
@@ -112,6 +116,18 @@ export class Checkpointer {
     if (key === null) {
       if (unit.window || this.stream.parent === null) this.streamPosition = value;
     } else this.ctx.positions.set(key, value);
+  }
+
+  /** Database outputs: the positions to write in the commit's own transaction. */
+  private commitState(): CommitState | null {
+    if (!this.stream.output.stateKey || !this.ctx.keepPositions) return null;
+    const state: CommitState = {};
+    // A child keeps the stream's v1 value as the seed of partitions not seen yet.
+    const cursor = this.streamPosition ?? (this.stream.parent !== null ? this.ctx.positions.seed : null);
+    if (cursor !== null) state.cursor = cursor;
+    if (this.stream.parent !== null && this.ctx.positions.size > 0)
+      state.partitions = this.ctx.positions.toJSON();
+    return state.cursor === undefined && !state.partitions ? null : state;
   }
 
   private requestSave(): void {

@@ -127,10 +127,13 @@ export async function guardCommit(
   return true;
 }
 
-/** A file output kept by `keepRejected` is renamed to the preview name (replacing the last one). */
+/**
+ * A file output kept by `keepRejected` is renamed to the preview name (replacing the last one);
+ * a database (sqlite, duckdb, postgres) keeps it as a table and names it so.
+ */
 async function keepBeside(stream: StreamPlan, kept: string | null): Promise<string | null> {
-  if (!kept || stream.output.format === "sqlite" || !kept.startsWith(path.dirname(stream.output.path)))
-    return kept;
+  const database = ["sqlite", "duckdb", "postgres"].includes(stream.output.format);
+  if (!kept || database || !kept.startsWith(path.dirname(stream.output.path))) return kept;
   const target = previewPath(stream.output.path);
   await rm(target, { force: true });
   await rename(kept, target);

@@ -88,10 +88,8 @@ export class OrderedSink {
       },
       close: async () => {
         this.closed.add(index);
-        if (index === this.head) {
-          await this.flush(index); // an atomic head's records
-          await this.advance();
-        }
+        // While an advance runs, it sees this lane closed when the head reaches it.
+        if (index === this.head && !this.advancing) await this.advance();
       },
       discard: () => {
         this.freed(this.buffers.get(index)?.length ?? 0);
@@ -131,8 +129,27 @@ export class OrderedSink {
     return n;
   }
 
+  /**
+   * One advance at a time: a lane closing while another lane's advance flushes it must not
+   * start a second one (that moved the head twice, and a skipped lane's records were never written).
+   */
+  private advancing = false;
+
   private async advance(): Promise<void> {
+    if (this.advancing) return;
+    this.advancing = true;
+    try {
+      // A lane that closed while this ran (after its last look) is taken here.
+      do await this.advanceHead();
+      while (this.closed.has(this.head));
+    } finally {
+      this.advancing = false;
+    }
+  }
+
+  private async advanceHead(): Promise<void> {
     while (this.closed.has(this.head)) {
+      await this.flush(this.head); // a closed head's records not written yet (an atomic lane's)
       if (this.onDone && !this.stopped) await this.onDone(this.head);
       this.closed.delete(this.head);
       this.atomic.delete(this.head);

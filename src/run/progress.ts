@@ -14,6 +14,9 @@ export function progressLine(r: StreamResult): string {
     `${fmtInt(r.pages)} page${r.pages === 1 ? "" : "s"}`,
     `${fmtInt(r.records.written)} record${r.records.written === 1 ? "" : "s"}`,
   ];
+  const u = r.units;
+  if (u?.kind === "windows") parts.push(`windows ${fmtInt(u.done)}/${fmtInt(u.total)}`);
+  else if (u && !r.partitions) parts.push(`partitions ${fmtInt(u.done)}/${fmtInt(u.total)}`);
   if (r.partitions)
     parts.push(
       `partitions ${fmtInt(r.partitions.done)}/${fmtInt(r.partitions.total)}${r.partitions.failed.length ? ` (${r.partitions.failed.length} failed)` : ""}`,

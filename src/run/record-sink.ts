@@ -1,4 +1,5 @@
-import { rm } from "node:fs/promises";
+import { mkdir, open, rm } from "node:fs/promises";
+import path from "node:path";
 import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
@@ -20,6 +21,8 @@ import type { StreamResult } from "./stream-result.js";
  */
 export class RecordSink {
   private quarantine: AtomicFile | null = null;
+  /** Under checkpoints: quarantine lines waiting for the next commit (then appended to the file). */
+  private pendingInvalid: string[] | null = null;
   readonly quarantinePath: string;
 
   private constructor(
@@ -99,6 +102,10 @@ export class RecordSink {
       if (p) await p;
       return;
     }
+    if (validation.invalidRecords === "skip" && this.pendingInvalid) {
+      this.pendingInvalid.push(`${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`);
+      return;
+    }
     if (validation.invalidRecords === "skip") {
       this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
       const p = this.quarantine.write(
@@ -152,9 +159,34 @@ export class RecordSink {
     return writer.warnings?.() ?? [];
   }
 
+  /**
+   * Under checkpoints (format 1.1): the quarantine file is appended at each commit, never
+   * replaced (commitQuarantine); the last commit has already appended everything.
+   */
+  appendQuarantineAtCommits(): void {
+    this.pendingInvalid = [];
+  }
+
+  /** Appends the invalid records since the last commit; the file's committed length. */
+  readonly commitQuarantine = async (): Promise<Record<string, number> | null> => {
+    if (!this.pendingInvalid?.length) return null;
+    const text = this.pendingInvalid.join("");
+    this.pendingInvalid = [];
+    await mkdir(path.dirname(this.quarantinePath), { recursive: true });
+    const handle = await open(this.quarantinePath, "a", 0o644);
+    try {
+      await handle.write(text);
+      await handle.sync();
+      return { [this.quarantinePath]: (await handle.stat()).size };
+    } finally {
+      await handle.close();
+    }
+  };
+
   /** The quarantine describes this run: replace the previous one, or remove it when all is valid. */
   async commitSideFiles(): Promise<void> {
-    if (this.quarantine) await this.quarantine.commit();
+    if (this.pendingInvalid) this.pendingInvalid = [];
+    else if (this.quarantine) await this.quarantine.commit();
     else await rm(this.quarantinePath, { force: true });
     this.quarantine = null;
     if (this.keep) await this.keep.commit();

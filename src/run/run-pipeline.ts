@@ -12,8 +12,10 @@ import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
 import { StateStore } from "../state/state-store.js";
 import type { GuardOptions } from "./commit-guard.js";
+import { saveParentCursors } from "./parent-cursors.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
+import type { StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
 
 export interface RunOptions {
@@ -155,9 +157,11 @@ async function runStreams(scope: RunScope): Promise<void> {
     hasChildren: new Set(streams.map((s) => s.parent).filter((p): p is string => Boolean(p))),
     scratchDir,
     authFailure,
+    deferred: new Map(),
   };
   for (const stream of streams) family.finished.set(stream.name, runOneStream(scope, family, stream));
   await Promise.all(family.finished.values());
+  await saveParentCursors(family.deferred, streams, results);
   await rm(scratchDir, { recursive: true, force: true });
   await rmdir(path.dirname(scratchDir)).catch(() => {}); // when no other run's is left
   await rmdir(path.dirname(path.dirname(scratchDir))).catch(() => {});
@@ -170,6 +174,8 @@ interface Family {
   hasChildren: Set<string>;
   scratchDir: string;
   authFailure: string | null;
+  /** Parent cursors waiting for their children (parent-cursors.ts). */
+  deferred: Map<string, () => Promise<void>>;
 }
 
 async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan): Promise<void> {
@@ -215,6 +221,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       signal: opts.signal,
       startedAtMs: scope.startedAtMs,
       guard: opts.guard,
+      deferCursor: deferFor(family, stream),
     },
     {
       parentRecords: stream.parent ? scratch(stream.parent) : null,
@@ -223,6 +230,12 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
     },
     result,
   );
+}
+
+/** A parent's cursor (kept in the state file) waits for its children; a database keeps its own. */
+function deferFor(family: Family, stream: StreamPlan): StreamRunOptions["deferCursor"] {
+  if (!family.hasChildren.has(stream.name) || stream.output.stateKey) return undefined;
+  return (save) => family.deferred.set(stream.name, save);
 }
 
 /** ok when every stream is; quality_failed when the only failures are about data quality. */

@@ -14,7 +14,15 @@ import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
 import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
-import { markPartial, prepareUnits, runsInUnits, runUnits, runValues, type UnitRun } from "./unit-stream.js";
+import {
+  attachSink,
+  markPartial,
+  prepareUnits,
+  runsInUnits,
+  runUnits,
+  runValues,
+  type UnitRun,
+} from "./unit-stream.js";
 
 /**
  * Runs one stream: page by page (or partition by partition for a child stream), records flow
@@ -48,6 +56,7 @@ export async function runStream(
     units = runsInUnits(stream, io) ? await prepareUnits(stream, opts, { quality, cursor, result }) : null;
     const own = units?.writer ?? (stream.write ? null : nullWriter());
     sink = await RecordSink.open(stream, deps, io.keepRecordsAt, own);
+    if (units) attachSink(units, sink);
     const stop = await fetchStream(stream, executor, opts, io, sink, units);
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
@@ -58,7 +67,8 @@ export async function runStream(
       );
     }
     result.records.duplicates = sink.duplicates();
-    result.records.written -= result.records.duplicates; // written: records this run put in the output
+    // written: records this run put in the output (none for `write: false`: they are only kept for children)
+    result.records.written = stream.write ? result.records.written - result.records.duplicates : 0;
     await finish(stream, opts, sink, quality, units ? null : cursor, result);
     sink = null;
     if (units) await units.checkpointer.finish((result.status as string) === "ok");
@@ -139,10 +149,12 @@ async function finish(
     // kept beside as a preview: guardCommit said why
   } else {
     const save = cursorToSave(stream, opts, cursor, result);
-    result.warnings.push(...(await sink.commitOutput(save === null ? null : { cursor: save })));
+    const inCommit = save === null || opts.deferCursor ? null : { cursor: save };
+    result.warnings.push(...(await sink.commitOutput(inCommit)));
     result.output = stream.output.where ?? stream.output.path;
     result.status = "ok";
-    if (save !== null) await saveCursor(stream, opts, save);
+    if (save !== null && opts.deferCursor) opts.deferCursor(() => saveCursor(stream, opts, save));
+    else if (save !== null) await saveCursor(stream, opts, save);
   }
   await sink.commitSideFiles();
   const quarantine =

@@ -28,6 +28,11 @@ export interface StreamRunOptions {
   startedAtMs?: number;
   /** The commit guard's run settings (commit-guard.ts); absent: no history, no override. */
   guard?: GuardOptions;
+  /**
+   * A parent stream's cursor is saved by the caller once every child partition of its records is
+   * committed (run-pipeline.ts): `finish` hands the save over instead of doing it.
+   */
+  deferCursor?: (save: () => Promise<void>) => void;
 }
 
 /** What computed `{ value }` fields may refer to. */

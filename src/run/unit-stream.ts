@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
+import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import type { StreamQuality } from "../records/quality.js";
 import type { Row, Shaper } from "../records/shape.js";
-import { formatDuration } from "../shared/units.js";
+import { stepText } from "../shared/units.js";
 import { PartitionPositions, withStream } from "../state/partition-state.js";
+import type { StreamState } from "../state/state-store.js";
 import {
   type CheckpointWriter,
   cutBackTo,
@@ -17,9 +19,10 @@ import { Checkpointer } from "./checkpoints.js";
 import { type CursorTracker, startValue } from "./incremental.js";
 import { countLines, type Unit, type UnitCounts, unitsOf, windowLabel } from "./partition-source.js";
 import { runPartitions } from "./partitions.js";
+import type { RecordSink } from "./record-sink.js";
 import type { StreamIO, StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
-import { countWindows, windowRange, windowsOf } from "./windows.js";
+import { windowRange, windowsSummary } from "./windows.js";
 
 /** A stream that runs in units (windows, partitions): its writer, checkpointer and positions. */
 export interface UnitRun {
@@ -27,6 +30,15 @@ export interface UnitRun {
   checkpointer: Checkpointer;
   positions: PartitionPositions;
   fromStart: boolean;
+  /** Commits after each unit (append / merge). */
+  checkpoints: boolean;
+}
+
+/** Under checkpoints, the sink's quarantine is appended at each commit (never replaced). */
+export function attachSink(run: UnitRun, sink: RecordSink): void {
+  if (!run.checkpoints) return;
+  sink.appendQuarantineAtCommits();
+  run.checkpointer.sideCommit = sink.commitQuarantine;
 }
 
 /** Whether a stream runs in units: a child stream, or a windowed one. */
@@ -45,7 +57,7 @@ export async function prepareUnits(
 ): Promise<UnitRun> {
   const out = stream.output;
   const checkpoints = out.mode !== "replace" && out.format !== "json";
-  const saved = (await opts.state.read()).streams?.[stream.name];
+  const saved = await savedPositions(stream, opts);
   const fromStart = opts.fullRefresh || (Boolean(stream.windows) && out.mode === "replace");
   const positions = new PartitionPositions(fromStart ? undefined : saved);
   let writer: CheckpointWriter;
@@ -53,6 +65,7 @@ export async function prepareUnits(
   else if (!checkpoints) writer = wrapOnce(stream, opts);
   else {
     await cutBackTo(saved?.files, out.path);
+    await cutBackTo(saved?.files, quarantineFile(stream));
     // Before the first byte: the length every later start cuts back to, until the first commit.
     if (out.mode === "append" && saved?.files?.[out.path] === undefined)
       await recordStartLength(opts, stream.name, out.path);
@@ -73,7 +86,20 @@ export async function prepareUnits(
     checkpoints,
     keepPositions,
   });
-  return { writer, checkpointer, positions, fromStart };
+  return { writer, checkpointer, positions, fromStart, checkpoints };
+}
+
+/**
+ * The stream's saved positions: a sqlite output's own (written with its rows, so it wins over
+ * the state file, as for a v1 stream), with the file's committed lengths.
+ */
+async function savedPositions(stream: StreamPlan, opts: StreamRunOptions): Promise<StreamState | undefined> {
+  const fromFile = (await opts.state.read()).streams?.[stream.name];
+  const out = stream.output;
+  if (out.format !== "sqlite" || !out.stateKey || out.mode === "replace") return fromFile;
+  const { sqliteState } = await import("../outputs/sqlite-peek.js");
+  const inDb = sqliteState(out.path, out.stateKey, stream.name) as StreamState | null;
+  return inDb ? { ...fromFile, cursor: inDb.cursor, partitions: inDb.partitions } : fromFile;
 }
 
 /** Runs the units: parent records, windows, or both; progress in `result.units`. */
@@ -101,14 +127,12 @@ export async function runUnits(
   };
   if (stream.windows && !stream.parent) {
     const range = windowRange(stream.windows, nowMs, run.fromStart ? null : run.positions.seed);
-    units.total = countWindows(stream.windows, range);
-    const first = windowsOf(stream.windows, range).next();
-    const lastStart = range.fromMs + (units.total - 1) * stream.windows.stepMs;
-    const last = windowsOf(stream.windows, { ...range, fromMs: lastStart }).next();
+    const w = windowsSummary(stream.windows, range);
+    units.total = w.count;
     units.windows = {
-      first: first.done ? null : windowLabel(first.value),
-      last: last.done || !units.total ? null : windowLabel(last.value),
-      step: formatDuration(stream.windows.stepMs),
+      first: w.first ? windowLabel(w.first) : null,
+      last: w.last ? windowLabel(w.last) : null,
+      step: stepText(stream.windows.stepMs),
     };
   } else if (!stream.windows) units.total = parentCount ?? 0;
   result.units = units;

@@ -64,6 +64,19 @@ export function* windowsOf(plan: WindowsPlan, range: WindowRange): Generator<Win
   }
 }
 
+/** The windows of a range as plans, summaries and reports show them (labels: `window a…b`). */
+export function windowsSummary(
+  plan: WindowsPlan,
+  range: WindowRange,
+): { count: number; first: Window | null; last: Window | null } {
+  const count = countWindows(plan, range);
+  if (!count) return { count, first: null, last: null };
+  const first = windowsOf(plan, range).next().value ?? null;
+  const lastStart = range.fromMs + (count - 1) * plan.stepMs;
+  const last = windowsOf(plan, { ...range, fromMs: lastStart }).next().value ?? null;
+  return { count, first, last };
+}
+
 export function countWindows(plan: WindowsPlan, range: WindowRange): number {
   return range.toMs > range.fromMs ? Math.ceil((range.toMs - range.fromMs) / plan.stepMs) : 0;
 }

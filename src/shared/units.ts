@@ -54,3 +54,15 @@ export function formatDuration(ms: number, style: "compact" | "words" = "compact
   const h = Math.floor(m / 60);
   return words ? `${h} h ${m % 60} min` : `${h}h${String(m % 60).padStart(2, "0")}m`;
 }
+
+/** A window step as written: `7d`, `12h`, `30m`, `45s` (else milliseconds). */
+export function stepText(ms: number): string {
+  for (const [unit, size] of [
+    ["d", 86_400_000],
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}

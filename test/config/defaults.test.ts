@@ -120,3 +120,20 @@ describe("defaults come from the format schema", () => {
     );
   });
 });
+
+describe("defaults of nested objects (response.csv, output.csv)", () => {
+  it("every `default` under a nested object of the schema is in DEFAULTS, by its path", async () => {
+    const { DEFAULTS } = await import("../../src/config/defaults.gen.js");
+    const found: Record<string, Record<string, unknown>> = {};
+    const walk = (group: string, props: Record<string, SchemaNode> | undefined, depth: number) => {
+      for (const [key, prop] of Object.entries(props ?? {})) {
+        if (depth > 0 && prop.default !== undefined) (found[group] ??= {})[key] = prop.default;
+        if (prop.properties) walk(`${group}_${key}`, prop.properties, depth + 1);
+      }
+    };
+    for (const [name, def] of Object.entries(SCHEMA.definitions)) walk(name, def.properties, 0);
+    expect(found.response_csv).toEqual({ delimiter: ",", header: true });
+    for (const [group, values] of Object.entries(found))
+      expect((DEFAULTS as Record<string, unknown>)[group], group).toEqual(values);
+  });
+});

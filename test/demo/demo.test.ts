@@ -26,6 +26,11 @@ const EXPECTED = {
 } as const;
 type Demo = keyof typeof EXPECTED;
 const PIPELINES = Object.keys(EXPECTED) as Demo[];
+// Format 1.1 streams: analytics (60 days of 3 events, in 9 windows of 7 days, the last one of 4)
+// and releases (a `values` list of 3 repositories with 5, 3 and 0 releases).
+const WINDOWED = { pipeline: "analytics", events: 60 * 3, windows: 9 } as const;
+const LISTED = { pipeline: "releases", releases: 5 + 3 + 0, repos: 3 } as const;
+const ALL = [...PIPELINES, WINDOWED.pipeline, LISTED.pipeline];
 
 interface WireRequest {
   origin: string;
@@ -84,7 +89,7 @@ afterAll(() => {
 });
 
 const out = (...p: string[]) => path.join(demoDir, "out", ...p);
-const report = (name: Demo) =>
+const report = (name: string) =>
   JSON.parse(readFileSync(path.join(demoDir, "reports", name, "latest.json"), "utf8")) as {
     pipeline: string;
     status: string;
@@ -94,6 +99,8 @@ const report = (name: Demo) =>
       retries: Record<string, number>;
       records: { seen: number; valid: number; invalid: number; written: number };
       errors: { field: string; keyword: string; count: number }[];
+      units?: { kind: string; total: number; done: number; committed: number } | null;
+      partitions?: { total: number; done: number } | null;
     }[];
   };
 
@@ -101,7 +108,7 @@ describe("pipelines demo", () => {
   it("exits 0 after running every demo pipeline", () => {
     expect(result.stderr).toContain("Demo done");
     expect(result.code).toBe(0);
-    for (const name of PIPELINES) expect(result.stderr).toContain(`${name}: ok`);
+    for (const name of ALL) expect(result.stderr).toContain(`${name}: ok`);
   });
 
   it("writes the github issues (jsonl) without the invalid ones, which are quarantined", () => {
@@ -188,13 +195,45 @@ describe("pipelines demo", () => {
     // The demo API fails about 4% of distinct requests once (a seeded sequence): some of the ~35.
     expect(wire503).toBeGreaterThan(0);
     let reported = 0;
-    for (const name of PIPELINES) {
-      const n = report(name).streams[0].retries.status_503 ?? 0;
-      reported += n;
+    for (const name of ALL) {
       const html = htmlText(readFileSync(path.join(demoDir, "reports", name, "latest.html"), "utf8"));
-      if (n > 0) expect(html).toContain(`HTTP 503 ×${n}`);
+      for (const stream of report(name).streams) {
+        const n = stream.retries.status_503 ?? 0;
+        reported += n;
+        if (n > 0) expect(html).toContain(`HTTP 503 ×${n}`);
+      }
     }
     expect(reported).toBe(wire503);
+  });
+
+  it("analytics: a windowed export (7-day windows, 4 at a time), every event once, in order", () => {
+    const events = readJsonl(out(WINDOWED.pipeline, "events.jsonl"));
+    expect(events).toHaveLength(WINDOWED.events);
+    const ids = events.map((e) => e.id as string);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids[0]).toBe("2024-01-01-0");
+    expect(ids.at(-1)).toBe("2024-02-29-2");
+    expect([...ids].sort()).toEqual(ids);
+    // No window was wider than the API accepts.
+    expect(wire.filter((w) => w.path.startsWith("/analytics") && w.status === 400)).toEqual([]);
+    const [stream] = report(WINDOWED.pipeline).streams;
+    const n = WINDOWED.windows;
+    expect(stream.units).toMatchObject({ kind: "windows", total: n, done: n, committed: n });
+    const html = htmlText(
+      readFileSync(path.join(demoDir, "reports", WINDOWED.pipeline, "latest.html"), "utf8"),
+    );
+    expect(html).toContain(`Windows ${n} of ${n} done, ${n} committed`);
+  });
+
+  it("releases: one stream looped over a listed set of repositories (values, write: false)", () => {
+    const releases = readJsonl(out(LISTED.pipeline, "releases.jsonl"));
+    expect(releases).toHaveLength(LISTED.releases);
+    expect(releases.map((r) => r.repo)).toEqual([...Array(5).fill("widgets"), ...Array(3).fill("gadgets")]);
+    expect(existsSync(out(LISTED.pipeline, "repos.jsonl"))).toBe(false);
+    const [repos, children] = report(LISTED.pipeline).streams;
+    expect(repos.records).toMatchObject({ seen: LISTED.repos, valid: LISTED.repos, written: 0 });
+    expect(children.partitions).toMatchObject({ total: LISTED.repos, done: LISTED.repos });
+    expect(children.records.written).toBe(LISTED.releases);
   });
 
   it("sends no request beyond loopback", () => {

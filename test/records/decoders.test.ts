@@ -94,3 +94,26 @@ describe("csv decoder (RFC 4180)", () => {
     );
   });
 });
+
+describe("a retried body (resume)", () => {
+  it("CSV: a first attempt cut before its first line break: the retry skips the BOM and reads the header again", () => {
+    const text = "\uFEFFid,amount\r\n1,2.5\r\n";
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    d.push(Buffer.from(text, "utf8").subarray(0, 6), out); // BOM + "id," then the body is cut
+    expect(d.completeBytes).toBe(0);
+    d.resume();
+    expect(decode(d, text, 7)).toEqual([{ id: "1", amount: "2.5" }]);
+  });
+
+  it("CSV: resumed after complete rows, the retry's skipped bytes include the BOM and the header", () => {
+    const text = "\uFEFFid,amount\r\n1,2.5\r\n2,3\r\n";
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    d.push(Buffer.from(text, "utf8").subarray(0, 22), out);
+    expect(out).toEqual([{ id: "1", amount: "2.5" }]);
+    const done = d.completeBytes;
+    d.resume();
+    expect(decode(d, Buffer.from(text, "utf8").subarray(done), 5)).toEqual([{ id: "2", amount: "3" }]);
+  });
+});

@@ -200,3 +200,42 @@ describe("overallStatus", () => {
     expect(formatDuration(125_000, "words")).toBe("2 min 5 s");
   });
 });
+
+describe("renderReportHtml: windows and partitions (format 1.1)", () => {
+  it("shows a windowed stream's windows done, committed, first, last and step", () => {
+    const report: RunReport = {
+      ...sampleReport(),
+      streams: [
+        {
+          ...emptyStream("events"),
+          units: {
+            kind: "windows",
+            total: 12,
+            done: 7,
+            committed: 7,
+            incomplete: 1,
+            checkpoints: true,
+            windows: {
+              first: "window 2024-01-01…2024-01-08",
+              last: "window 2024-03-18…2024-03-20",
+              step: "7d",
+            },
+          },
+        },
+      ],
+    };
+    const html = renderReportHtml(report);
+    expect(html).toContain(
+      "<dt>Windows</dt><dd>7 of 12 done, 7 committed (a checkpoint after each), 1 cut short, fetched again next run<br>",
+    );
+    expect(html).toContain("window 2024-01-01…2024-01-08 to window 2024-03-18…2024-03-20, step 7d");
+  });
+
+  it("names the preview file beside the target once", () => {
+    const report: RunReport = {
+      ...sampleReport(),
+      streams: [{ ...emptyStream("x"), preview_output: "out/shop/x.preview.jsonl" }],
+    };
+    expect(renderReportHtml(report).match(/<dt>Kept beside<\/dt>/g)).toHaveLength(1);
+  });
+});

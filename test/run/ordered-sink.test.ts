@@ -97,4 +97,34 @@ describe("OrderedSink", () => {
     await expect(blocked).rejects.toThrow("the stream failed");
     await expect(waiting.write({ v: 3 })).rejects.toThrow("the stream failed");
   });
+
+  it("a lane that closes while the previous head's advance is flushing it is committed once, and no lane is skipped", async () => {
+    // Slow writes and an asynchronous commit (a checkpoint): lane 1 closes while lane 0's close is
+    // still flushing lane 1's buffered records. Two advances at once used to move the head twice,
+    // leaving lane 2's records buffered for ever (lost, the stream still `ok`).
+    const out: string[] = [];
+    const done: number[] = [];
+    const sink = new OrderedSink(
+      (row) => new Promise<void>((r) => setImmediate(() => r(void out.push(row.v as string)))),
+      5000,
+      20000,
+      async (i) => {
+        await tick();
+        done.push(i);
+      },
+    );
+    const [a, b, c] = [sink.lane(0), sink.lane(1), sink.lane(2)];
+    await b.write({ v: "b1" });
+    await b.write({ v: "b2" });
+    await c.write({ v: "c1" });
+    const closingA = a.close();
+    // Let lane 0's commit finish and the flush of lane 1 start, then close lane 1 and lane 2.
+    await tick();
+    await tick();
+    const closingB = b.close();
+    const closingC = c.close();
+    await Promise.all([closingA, closingB, closingC]);
+    expect(out).toEqual(["b1", "b2", "c1"]);
+    expect(done).toEqual([0, 1, 2]);
+  });
 });

@@ -80,8 +80,11 @@ describe("values streams and per-partition state", () => {
       { id: 2, updated_at: "2024-01-05T00:00:00Z", repo: "widgets" },
       { id: 3, updated_at: "2024-02-01T00:00:00Z", repo: "gears" },
     ]);
-    // write: false: no file for the list.
+    // write: false: no file for the list, and nothing counted as written.
     expect(() => readFileSync(project.file("out/test/repos.jsonl"))).toThrow();
+    const repos = run.summary.streams.find((s) => s.name === "repos")!;
+    expect(repos.records).toMatchObject({ seen: 3, valid: 3, written: 0 });
+    expect(run.summary.streams.find((s) => s.name === "issues")!.records.written).toBe(3);
     const state = JSON.parse(readFileSync(project.file(".pipelines/state/test.json"), "utf8"));
     expect(state.streams.issues.partitions).toEqual({
       '["acme","widgets"]': "2024-01-05T00:00:00Z",

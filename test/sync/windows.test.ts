@@ -97,6 +97,17 @@ describe("date windows against a 7-day export API", () => {
     expect(state().streams.events.cursor).toBe("2024-01-31T00:00:00Z");
     const units = (run.summary.streams[0] as unknown as { units: Record<string, unknown> }).units;
     expect(units).toMatchObject({ kind: "windows", total: 5, done: 5, committed: 5 });
+    // The report carries them too, and its page shows them.
+    const report = JSON.parse(readFileSync(project.file("reports/test/latest.json"), "utf8"));
+    expect(report.streams[0].units).toMatchObject({
+      kind: "windows",
+      total: 5,
+      done: 5,
+      windows: { first: "window 2024-01-01…2024-01-08", last: "window 2024-01-29…2024-01-31", step: "7d" },
+    });
+    expect(readFileSync(project.file("reports/test/latest.html"), "utf8")).toContain(
+      "<dt>Windows</dt><dd>5 of 5 done",
+    );
   });
 
   it("a later run starts at the saved end minus lookback; the empty range is a success", async () => {

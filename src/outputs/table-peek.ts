@@ -1,0 +1,89 @@
+import { existsSync } from "node:fs";
+import type { OutputPlan } from "../compile/plan.js";
+import { sqlString } from "./table-shape.js";
+
+/**
+ * Whether the current target of a database or Parquet output holds a row, for the commit guard.
+ * Each driver is loaded only when asked (they cost start-up time). False when there is no target
+ * yet; a server that cannot be reached answers false too (the commit then fails with the
+ * writer's own, masked, error).
+ */
+export async function duckdbHasRows(file: string, table: string): Promise<boolean> {
+  if (!existsSync(file)) return false;
+  const { engine, q } = await import("./duckdb-engine.js");
+  const e = await engine(file);
+  try {
+    const c = await e.connect();
+    try {
+      const found = await c.runAndReadAll(
+        `SELECT 1 FROM information_schema.tables WHERE table_name = ${sqlString(table)} AND table_schema = 'main'`,
+      );
+      if (!found.getRows().length) return false;
+      return (await c.runAndReadAll(`SELECT 1 FROM ${q(table)} LIMIT 1`)).getRows().length > 0;
+    } finally {
+      c.closeSync();
+    }
+  } finally {
+    e.release();
+  }
+}
+
+/** The row count from the Parquet file's footer (no data read). */
+export async function parquetHasRows(file: string): Promise<boolean> {
+  if (!existsSync(file)) return false;
+  const { engine } = await import("./duckdb-engine.js");
+  const e = await engine(":memory:");
+  try {
+    const c = await e.connect();
+    try {
+      const rows = (
+        await c.runAndReadAll(`SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(${sqlString(file)})`)
+      ).getRows();
+      return Number(rows[0]?.[0] ?? 0) > 0;
+    } finally {
+      c.closeSync();
+    }
+  } finally {
+    e.release();
+  }
+}
+
+export async function postgresHasRows(output: OutputPlan, table: string): Promise<boolean> {
+  if (!output.postgres) return false;
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: output.postgres.url });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch {
+    return false;
+  }
+  try {
+    // The writer's own transaction may hold a lock on the table: never wait on it for long.
+    await client.query("SET lock_timeout = '10s'");
+    const name = `${quotePg(output.postgres.schema)}.${quotePg(table)}`;
+    const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS e", [name]);
+    if (!exists.rows[0]?.e) return false;
+    return (await client.query(`SELECT 1 FROM ${name} LIMIT 1`)).rowCount! > 0;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function quotePg(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A Singer messages file: a RECORD line (read until the first one). */
+export async function singerHasRecords(file: string): Promise<boolean> {
+  if (!existsSync(file)) return false;
+  const { createReadStream } = await import("node:fs");
+  const { createInterface } = await import("node:readline");
+  const lines = createInterface({ input: createReadStream(file, "utf8"), crlfDelay: Infinity });
+  try {
+    for await (const line of lines) if (line.startsWith('{"type":"RECORD"')) return true;
+    return false;
+  } finally {
+    lines.close();
+  }
+}
