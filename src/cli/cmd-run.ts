@@ -2,6 +2,7 @@ import path from "node:path";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
+import type { QueueConfig } from "../queue/connection.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
@@ -17,6 +18,7 @@ import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { openSubmitter, queueFor } from "./queue-run.js";
 import {
   bookmarksOf,
   endSingerOutput,
@@ -69,6 +71,8 @@ export interface RunCommandOptions {
   singer?: boolean;
   /** With `singer`: a Singer state file to start from instead of the state folder's. */
   state?: string;
+  /** Request sequences run on `pipelines worker` processes (src/queue/). */
+  queue?: boolean;
 }
 
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
@@ -92,6 +96,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     const n = opts.preview === true ? PREVIEW_DEFAULT : opts.preview;
     return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
+  const queue = opts.queue ? await queueFor(io, project, plans, loaded, opts) : null;
   // One run of a pipeline at a time: every lock is taken before anything is sent.
   const runIds = plans.map(() => newRunId());
   const locks: RunLock[] = [];
@@ -112,7 +117,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     throw err;
   }
   try {
-    return await runLocked(io, plans, loaded, runIds, locks, opts, singerState);
+    return await runLocked(io, plans, loaded, runIds, locks, { ...opts, queueConfig: queue }, singerState);
   } finally {
     await Promise.all(locks.map((l) => l.release()));
   }
@@ -124,7 +129,7 @@ async function runLocked(
   loaded: LoadedPipeline[],
   runIds: string[],
   locks: RunLock[],
-  opts: RunCommandOptions,
+  opts: RunCommandOptions & { queueConfig: QueueConfig | null },
   singerState: SingerState | null,
 ): Promise<number> {
   let code: number = EXIT.ok;
@@ -147,7 +152,11 @@ async function runLocked(
         : new StateStore(plan.dirs.state, plan.pipeline);
       startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
+    const remote = opts.queueConfig
+      ? await openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io.signal)
+      : undefined;
     const run = startPipelineRun(plan, loaded[i].redactor, {
+      remote,
       guard,
       stateStore,
       runId: runIds[i],
@@ -158,7 +167,7 @@ async function runLocked(
       signal: io.signal,
     });
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
-    const result = await run.done;
+    const result = await run.done.finally(() => remote?.close());
     await view.stop();
     if (singer) endSingerOutput(singerOut);
     const report = buildReport(plan, result, VERSION);

@@ -99,6 +99,10 @@ export const COMMANDS: CommandSpec[] = [
         flags: "--state <file>",
         description: "with --singer: start from this Singer state (the last STATE a target kept)",
       },
+      {
+        flags: "--queue",
+        description: "run the requests on `pipelines worker` processes (project config `queue`)",
+      },
     ],
     run: async (io, [names], opts) =>
       (await import("./cmd-run.js")).runCommand(
@@ -158,6 +162,19 @@ export const COMMANDS: CommandSpec[] = [
         io,
         name as string,
         opts as { fromUrl?: string; force?: boolean },
+      ),
+  },
+  {
+    name: "worker",
+    description: "take jobs of queue runs (`run --queue`) from Redis until Ctrl-C (project config `queue`)",
+    options: [
+      { flags: "--concurrency <n>", description: "jobs at once", parse: positiveInt, default: 4 },
+      { flags: "--schedules", description: "also start the pipelines that have a `schedule`" },
+    ],
+    run: async (io, _args, opts) =>
+      (await import("./cmd-worker.js")).workerCommand(
+        io,
+        opts as { concurrency: number; schedules?: boolean },
       ),
   },
   {

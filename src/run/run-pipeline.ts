@@ -13,6 +13,7 @@ import { StateStore } from "../state/state-store.js";
 import type { GuardOptions } from "./commit-guard.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
+import type { RemotePull } from "./stream-options.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
 
 export interface RunOptions {
@@ -30,6 +31,8 @@ export interface RunOptions {
   guard?: GuardOptions;
   /** Where cursors are read and saved (default: the state folder's file; `run --singer`: memory). */
   stateStore?: StateStore;
+  /** `run --queue`: request sequences run on workers (src/queue/submit.ts). */
+  remote?: RemotePull;
 }
 
 export interface PipelineRun {
@@ -210,6 +213,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       signal: opts.signal,
       startedAtMs: scope.startedAtMs,
       guard: opts.guard,
+      remote: opts.remote,
     },
     {
       parentRecords: stream.parent ? scratch(stream.parent) : null,

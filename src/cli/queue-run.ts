@@ -1,0 +1,62 @@
+import type { ExecutionPlan } from "../compile/plan.js";
+import type { LoadedPipeline } from "../config/load-pipeline.js";
+import { readEnv } from "../config/load-pipeline.js";
+import type { Project } from "../config/project.js";
+import { checkReachable, type QueueConfig, QueueConfigError, queueConfig } from "../queue/connection.js";
+import { pipelineFileHash } from "../queue/file-hash.js";
+import { QueueSubmitter } from "../queue/submit.js";
+import { databaseUrlSecrets } from "../shared/secrets.js";
+import { CliError, type CliIO, EXIT } from "./io.js";
+
+/** What `run --queue` refuses, and the queue it submits to; checked before anything is sent. */
+export async function queueFor(
+  io: CliIO,
+  project: Project,
+  plans: ExecutionPlan[],
+  loaded: LoadedPipeline[],
+  opts: { limit?: number; singer?: boolean },
+): Promise<QueueConfig> {
+  let cfg: QueueConfig | null;
+  try {
+    cfg = queueConfig(project, readEnv(project, io.env));
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.config);
+    throw err;
+  }
+  if (!cfg)
+    throw new CliError(
+      "--queue needs a queue in the project config: `queue: { redis: ${env.REDIS_URL} }` in pipelines.config.yaml",
+      EXIT.config,
+    );
+  for (const l of loaded) l.redactor.add(databaseUrlSecrets(cfg.url));
+  if (opts.limit !== undefined) throw new CliError("--limit cannot be used with --queue", EXIT.config);
+  if (opts.singer) throw new CliError("--singer cannot be used with --queue", EXIT.config);
+  for (const plan of plans)
+    for (const s of plan.streams)
+      if (s.output.format === "duckdb" || s.output.format === "sqlite")
+        throw new CliError(
+          `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
+          EXIT.config,
+        );
+  try {
+    await checkReachable(cfg);
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
+    throw err;
+  }
+  return cfg;
+}
+
+/** The submitter of one pipeline's queue run (close it when the run is done). */
+export async function openSubmitter(
+  cfg: QueueConfig,
+  plan: ExecutionPlan,
+  loaded: LoadedPipeline,
+  runId: string,
+  signal?: AbortSignal,
+): Promise<QueueSubmitter> {
+  const fileHash = await pipelineFileHash(loaded.project, loaded.name);
+  const s = new QueueSubmitter(cfg, plan, { runId, fileHash: fileHash ?? "" }, signal);
+  await s.ready();
+  return s;
+}
