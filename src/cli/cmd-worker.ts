@@ -35,7 +35,11 @@ export async function workerCommand(
     if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
     throw err;
   }
-  const runner = new UnitRunner(project, io.env, databaseUrlSecrets(cfg.url));
+  const budgets = connect(cfg);
+  const runner = new UnitRunner(project, io.env, databaseUrlSecrets(cfg.url), {
+    redis: budgets,
+    prefix: cfg.prefix,
+  });
   const lockDuration = msFrom(io.env, "PIPELINES_WORKER_LOCK_MS", 30_000);
   const connection = connect(cfg);
   const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, (job) => runner.process(job.data), {
@@ -61,5 +65,6 @@ export async function workerCommand(
   await worker.close();
   await runner.close();
   connection.disconnect();
+  budgets.disconnect();
   return EXIT.ok;
 }

@@ -9,7 +9,7 @@ import { formatDuration } from "../shared/units.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { checkMove } from "./origin-policy.js";
-import { parseRemaining, parseReset, type RateBudget } from "./rate-budget.js";
+import { parseRemaining, parseReset, type RequestBudget } from "./rate-budget.js";
 import { type RequestStats, requestWarnings } from "./request-stats.js";
 import { describeMatch, type ResponseRules, type RuleDecision } from "./response-rules.js";
 import type { RetryPolicy } from "./retry-policy.js";
@@ -19,7 +19,7 @@ export interface ExecutorDeps {
   source: SourcePlan;
   client: HttpClient;
   auth: AuthProvider;
-  budget: RateBudget;
+  budget: RequestBudget;
   slots: Semaphore;
   redactor: Redactor;
   signal?: AbortSignal;

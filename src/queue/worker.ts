@@ -2,6 +2,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan, RequestPlan, StreamPlan } from "../compile/plan.js";
 import { loadPipeline, readEnv } from "../config/load-pipeline.js";
@@ -20,6 +21,7 @@ import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
 import { pipelineFileHash } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
+import { RedisRateBudget } from "./redis-budget.js";
 
 interface Compiled {
   plan: ExecutionPlan;
@@ -41,7 +43,9 @@ export class UnitRunner {
     private readonly project: Project,
     private readonly env: Record<string, string | undefined>,
     /** Extra secrets of this worker (the Redis URL). */
-    private readonly secrets: Iterable<string> = [],
+    private readonly secrets: Iterable<string>,
+    /** Where the shared rate budgets live: a connection and the key prefix. */
+    private readonly budgets: { redis: Redis; prefix: string },
   ) {}
 
   async process(job: UnitJob): Promise<UnitOutcome> {
@@ -96,7 +100,12 @@ export class UnitRunner {
       const loaded = loadPipeline(this.project, job.pipeline, readEnv(this.project, this.env));
       loaded.redactor.add(this.secrets);
       const plan = compilePlan(loaded);
-      const session = openSession(plan, loaded.redactor, {});
+      const budget = new RedisRateBudget(
+        this.budgets.redis,
+        `${this.budgets.prefix}:budget:${plan.pipeline}`,
+        plan.source.rateLimit,
+      );
+      const session = openSession(plan, loaded.redactor, { budget });
       c = { plan, redactor: loaded.redactor, session, authStarted: session.auth.start() };
       c.authStarted.catch(() => {});
       this.compiled.set(key, c);

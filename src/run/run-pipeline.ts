@@ -4,7 +4,7 @@ import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { createAuth } from "../http/auth/create-auth.js";
 import { HttpClient } from "../http/client.js";
 import { RequestExecutor } from "../http/executor.js";
-import { RateBudget } from "../http/rate-budget.js";
+import { RateBudget, type RequestBudget } from "../http/rate-budget.js";
 import { RetryPolicy } from "../http/retry-policy.js";
 import { Semaphore } from "../http/semaphore.js";
 import type { Redactor } from "../shared/secrets.js";
@@ -59,7 +59,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: { signal?: AbortSignal; random?: () => number; stateStore?: StateStore },
+  opts: { signal?: AbortSignal; random?: () => number; stateStore?: StateStore; budget?: RequestBudget },
 ) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
@@ -69,7 +69,7 @@ export function openSession(
   });
   const state = opts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
-  const budget = new RateBudget(plan.source.rateLimit);
+  const budget = opts.budget ?? new RateBudget(plan.source.rateLimit);
   const auth = createAuth(plan, { client, redactor, state, policy, budget });
   const executor = new RequestExecutor({
     source: plan.source,
