@@ -18,7 +18,7 @@ import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import { openSubmitter, queueFor } from "./queue-run.js";
+import { openSubmitter, queueFor, withQueueLock } from "./queue-run.js";
 import {
   bookmarksOf,
   endSingerOutput,
@@ -101,7 +101,10 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const runIds = plans.map(() => newRunId());
   const locks: RunLock[] = [];
   try {
-    for (const [i, plan] of plans.entries()) locks.push(await lockPipeline(plan, runIds[i]));
+    for (const [i, plan] of plans.entries()) {
+      const local = await lockPipeline(plan, runIds[i]);
+      locks.push(queue ? await withQueueLock(queue, plan, runIds[i], local) : local);
+    }
     // The state folder is input: a state file that cannot be used stops the command before
     // anything is sent, and is kept as it is (discarding it would be a silent full reload).
     for (const plan of plans) await new StateStore(plan.dirs.state, plan.pipeline).read();

@@ -2,9 +2,17 @@ import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { readEnv } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
-import { checkReachable, type QueueConfig, QueueConfigError, queueConfig } from "../queue/connection.js";
+import {
+  checkReachable,
+  connect,
+  type QueueConfig,
+  QueueConfigError,
+  queueConfig,
+} from "../queue/connection.js";
 import { pipelineFileHash } from "../queue/file-hash.js";
+import { lockInRedis, QueueLockedError } from "../queue/redis-lock.js";
 import { QueueSubmitter } from "../queue/submit.js";
+import { PipelineLockedError, type RunLock } from "../run/run-lock.js";
 import { databaseUrlSecrets } from "../shared/secrets.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
@@ -59,4 +67,34 @@ export async function openSubmitter(
   const s = new QueueSubmitter(cfg, plan, { runId, fileHash: fileHash ?? "" }, signal);
   await s.ready();
   return s;
+}
+
+/**
+ * `run --queue` also holds the pipeline's lock in Redis, so two machines never run one pipeline
+ * at once; refused like a local lock (exit 1).
+ */
+export async function withQueueLock(
+  cfg: QueueConfig,
+  plan: ExecutionPlan,
+  runId: string,
+  local: RunLock,
+): Promise<RunLock> {
+  const redis = connect(cfg);
+  redis.on("error", () => {});
+  try {
+    const held = await lockInRedis(redis, cfg.prefix, plan.pipeline, runId);
+    return {
+      removed: local.removed,
+      async release() {
+        await held.release();
+        redis.disconnect();
+        await local.release();
+      },
+    };
+  } catch (err) {
+    redis.disconnect();
+    await local.release();
+    if (err instanceof QueueLockedError) throw new PipelineLockedError(err.message);
+    throw err;
+  }
 }
