@@ -178,6 +178,13 @@ export const COMMANDS: CommandSpec[] = [
       ),
   },
   {
+    name: "status",
+    description: "show the queue: workers, running runs, queued jobs, next scheduled times",
+    options: [{ flags: "--json", description: "print the status as JSON" }],
+    run: async (io, _args, opts) =>
+      (await import("./cmd-status.js")).statusCommand(io, opts as { json?: boolean }),
+  },
+  {
     name: "demo",
     description: "start a local demo API and run the demo pipelines against it (no internet needed)",
     options: [{ flags: "--dir <path>", description: "the demo project folder" }],

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
 import { runCli } from "../cli/helpers.js";
 import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 let server: Server;
 let base: string;
@@ -86,6 +86,32 @@ it("a run still going when the next is due is skipped and reported", async () =>
     await wait(4000);
     await w.stop();
     expect(w.stderr()).toContain("[schedule p] skipped: the previous run is still going");
+  } finally {
+    await w?.stop();
+    p.cleanup();
+  }
+}, 60_000);
+
+it("status shows the workers, running runs and next scheduled times", async () => {
+  const p = tempProject("pipelines-queue-sched-");
+  let w: WorkerProcess | null = null;
+  try {
+    p.pipeline("p", text("0 0 1 1 *"));
+    writeQueueConfig(p.dir, "t-sched-status");
+    w = await startWorker(p.dir, ["--schedules"]);
+    const r = await runCli(["status", "--json"], p.dir, { REDIS_URL: redisUrl() });
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as {
+      workers: { name: string }[];
+      running: unknown[];
+      scheduled: { pipeline: string; cron: string; next: string }[];
+    };
+    expect(s.workers.length).toBe(1);
+    expect(s.running).toEqual([]);
+    expect(s.scheduled).toEqual([
+      { pipeline: "p", cron: "0 0 1 1 *", next: expect.stringMatching(/-01-01T00:00:00\.000Z$/) },
+    ]);
+    expect(r.stdout).not.toContain(redisUrl());
   } finally {
     await w?.stop();
     p.cleanup();
