@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
 // Queue runs (`run --queue`, `pipelines worker`) side by side, on a throwaway redis-server
 // (test/queue/redis-server.mjs): a fan-out of 200 partitions against a server that answers in
 // 100 ms. Needs a build. Figures: 1 worker vs 4 workers (the 4 should be ≥ 3× faster), the

@@ -37,6 +37,7 @@ export async function workerCommand(
     cfg = queueConfig(project, readEnv(project, io.env));
     if (!cfg)
       throw new CliError(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
         "no queue configured: add `queue: { redis: ${env.REDIS_URL} }` to pipelines.config.yaml",
         EXIT.config,
       );

@@ -33,6 +33,7 @@ export async function queueFor(
   }
   if (!cfg)
     throw new CliError(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
       "--queue needs a queue in the project config: `queue: { redis: ${env.REDIS_URL} }` in pipelines.config.yaml",
       EXIT.config,
     );

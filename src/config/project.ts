@@ -151,12 +151,14 @@ function queueSetting(v: unknown, bad: (key: string, message: string) => void): 
   if (v === undefined) return undefined;
   const q = v as Record<string, unknown>;
   if (!q || typeof q !== "object" || Array.isArray(q)) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
     bad("queue", "expected a map: `queue: { redis: ${env.REDIS_URL} }`");
     return undefined;
   }
   for (const k of Object.keys(q))
     if (k !== "redis" && k !== "prefix") bad(`queue.${k}`, "unknown setting; use redis, prefix");
   if (typeof q.redis !== "string" || !q.redis) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
     bad("queue.redis", "expected the Redis URL (`redis://host:6379/0`), usually `${env.REDIS_URL}`");
     return undefined;
   }

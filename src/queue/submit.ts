@@ -35,7 +35,7 @@ export class QueueSubmitter implements RemotePull {
   private readonly connections: Redis[];
 
   constructor(
-    private readonly cfg: QueueConfig,
+    cfg: QueueConfig,
     private readonly plan: ExecutionPlan,
     private readonly run: { runId: string; fileHash: string },
     private readonly signal?: AbortSignal,

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
 /**
  * `run --queue` against real `pipelines worker` processes (the built CLI) and a real Redis: a
  * fan-out of 220 partitions ends with the same output bytes, state, counts and exit code as a

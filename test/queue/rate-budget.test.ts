@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
 /**
  * `source.rate_limit` holds across workers: 4 real workers share one budget kept in Redis, and
  * the test server, counting requests per sliding second, never sees more than the declared rate.

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
 /**
  * A worker killed with SIGKILL in the middle of its jobs: BullMQ's stalled-job detection (made
  * short here) gives its jobs to the other workers, and the output has every record exactly once,
