@@ -34,7 +34,9 @@ export async function lockInRedis(
   return {
     async release() {
       clearInterval(timer);
-      await redis.eval(RELEASE, 1, key, runId).catch(() => {});
+      // Redis gone: the key expires by itself (TTL); never wait on it here.
+      const released = redis.eval(RELEASE, 1, key, runId).catch(() => {});
+      await Promise.race([released, new Promise((r) => setTimeout(r, 2000).unref())]);
     },
   };
 }

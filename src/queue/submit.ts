@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { type Job, Queue, QueueEvents } from "bullmq";
+import { Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { StopReason } from "../http/paginators/paginator.js";
@@ -14,7 +14,7 @@ import type { StreamResult } from "../run/stream-result.js";
 import { RunError } from "../shared/errors.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import { VERSION } from "../shared/version.js";
-import { connect, type QueueConfig } from "./connection.js";
+import { connect, type QueueConfig, shownRedis } from "./connection.js";
 import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "./jobs.js";
 import { mergeOutcome } from "./merge-stats.js";
 
@@ -33,6 +33,8 @@ export class QueueSubmitter implements RemotePull {
   private readonly events: QueueEvents;
   private readonly stagingDir: string;
   private readonly connections: Redis[];
+  /** Rejects every wait once Redis has been unreachable for `LOST_AFTER_MS` (see watchLoss). */
+  private lost: Promise<never>;
 
   constructor(
     cfg: QueueConfig,
@@ -50,6 +52,8 @@ export class QueueSubmitter implements RemotePull {
     this.queue.on("error", () => {});
     this.events.on("error", () => {});
     this.stagingDir = path.join(plan.dirs.state, ".queue", plan.pipeline, run.runId);
+    this.lost = watchLoss(this.connections, cfg);
+    this.lost.catch(() => {});
   }
 
   async ready(): Promise<void> {
@@ -81,12 +85,14 @@ export class QueueSubmitter implements RemotePull {
       maxPages: opts.maxPages,
       staged: path.relative(this.plan.dirs.root, staged),
     };
-    const job = await this.queue.add(stream.name, data, {
-      jobId: `${this.run.runId}-${n}`,
-      removeOnComplete: { age: 3600 },
-      removeOnFail: { age: 24 * 3600 },
+    const outcome = await this.wait(async () => {
+      const job = await this.queue.add(stream.name, data, {
+        jobId: `${this.run.runId}-${n}`,
+        removeOnComplete: { age: 3600 },
+        removeOnFail: { age: 24 * 3600 },
+      });
+      return (await job.waitUntilFinished(this.events)) as UnitOutcome;
     });
-    const outcome = await this.wait(job);
     if (outcome.error) throw new RunError(outcome.error.kind, outcome.error.message, outcome.error.details);
     try {
       const lines = createInterface({
@@ -105,9 +111,10 @@ export class QueueSubmitter implements RemotePull {
     return outcome.stop ?? { code: "single_page", message: "done" };
   }
 
-  private async wait(job: Job): Promise<UnitOutcome> {
+  /** Enqueues and waits, unless the run is interrupted or Redis is lost first. */
+  private async wait(finished: () => Promise<UnitOutcome>): Promise<UnitOutcome> {
     const signal = this.signal;
-    if (!signal) return job.waitUntilFinished(this.events);
+    if (!signal) return Promise.race([finished(), this.lost]);
     let onAbort = () => {};
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(new RunError("aborted", "the run was interrupted"));
@@ -115,7 +122,7 @@ export class QueueSubmitter implements RemotePull {
       signal.addEventListener("abort", onAbort, { once: true });
     });
     try {
-      return await Promise.race([job.waitUntilFinished(this.events), aborted]);
+      return await Promise.race([finished(), aborted, this.lost]);
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
@@ -130,9 +137,47 @@ export class QueueSubmitter implements RemotePull {
   }
 
   async close(): Promise<void> {
-    if (this.signal?.aborted) await this.cancelWaiting().catch(() => {});
+    const reachable = this.connections.every((c) => c.status === "ready");
+    if (this.signal?.aborted && reachable) await this.cancelWaiting().catch(() => {});
     await rm(this.stagingDir, { recursive: true, force: true });
-    await Promise.allSettled([this.queue.close(), this.events.close()]);
+    if (!reachable) for (const c of this.connections) c.disconnect();
+    // Never wait on a lost Redis here.
+    const closed = Promise.allSettled([this.queue.close(), this.events.close()]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
     for (const c of this.connections) c.disconnect();
   }
+}
+
+/**
+ * Redis lost mid-run: ioredis reconnects on its own, but a run must not wait forever. After
+ * `PIPELINES_QUEUE_LOST_MS` (default 15 s) without a connection, every wait fails: the stream
+ * stops with a clear error, and only the units committed before stay committed.
+ */
+function watchLoss(connections: Redis[], cfg: QueueConfig): Promise<never> {
+  const n = Number(process.env.PIPELINES_QUEUE_LOST_MS);
+  const after = Number.isInteger(n) && n > 0 ? n : 15_000;
+  return new Promise<never>((_, reject) => {
+    for (const c of connections) {
+      let timer: NodeJS.Timeout | null = null;
+      c.on("close", () => {
+        if (c.status === "end" || timer) return;
+        timer = setTimeout(
+          () =>
+            reject(
+              new RunError(
+                "queue",
+                `lost the connection to the queue's ${shownRedis(cfg)} for ${after / 1000} s: the run stopped (units committed before stay committed)`,
+              ),
+            ),
+          after,
+        );
+        timer.unref();
+      });
+      c.on("ready", () => {
+        if (timer) clearTimeout(timer);
+        timer = null;
+      });
+      c.on("error", () => {});
+    }
+  });
 }
