@@ -7,6 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: "forks",
     // A throwaway PostgreSQL cluster for the postgres output tests (fails loudly when missing).
-    globalSetup: ["test/pg/global-setup.ts"],
+    // A throwaway redis-server for the queue tests (fails loudly when missing).
+    globalSetup: ["test/pg/global-setup.ts", "test/queue/global-setup.ts"],
   },
 });

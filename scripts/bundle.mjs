@@ -25,6 +25,9 @@ await build({
     "@duckdb/node-api",
     // cosmiconfig loads TypeScript configs with `typescript` when present; we do not support them.
     "typescript",
+    // The queue (`run --queue`, `worker`): BullMQ resolves its own files at run time.
+    "bullmq",
+    "ioredis",
   ],
   // Our modules find files beside the build with `new URL("../../package.json", import.meta.url)`.
   // Every one of them sits one folder deep in dist/, as the bundle does in dist/app/, so the same

@@ -3,6 +3,7 @@ import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
+import type { QueueConfig } from "../queue/connection.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
@@ -18,6 +19,7 @@ import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { openSubmitter, queueFor, withQueueLock } from "./queue-run.js";
 import { checkRecordOption, startRecording } from "./record-run.js";
 import {
   bookmarksOf,
@@ -73,6 +75,8 @@ export interface RunCommandOptions {
   state?: string;
   /** `--record [dir]`: keep the run's exchanges for `pipelines test` (cli/record-run.ts). */
   record?: string | true;
+  /** Request sequences run on `pipelines worker` processes (src/queue/). */
+  queue?: boolean;
 }
 
 /** `pipelines run <name…>`: every pipeline is loaded and checked before anything is sent. */
@@ -97,11 +101,15 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     const n = opts.preview === true ? PREVIEW_DEFAULT : opts.preview;
     return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
+  const queue = opts.queue ? await queueFor(io, project, plans, loaded, opts) : null;
   // One run of a pipeline at a time: every lock is taken before anything is sent.
   const runIds = plans.map(() => newRunId());
   const locks: RunLock[] = [];
   try {
-    for (const [i, plan] of plans.entries()) locks.push(await lockPipeline(plan, runIds[i]));
+    for (const [i, plan] of plans.entries()) {
+      const local = await lockPipeline(plan, runIds[i]);
+      locks.push(queue ? await withQueueLock(queue, plan, runIds[i], local) : local);
+    }
     // The state folder is input: a state file that cannot be used stops the command before
     // anything is sent, and is kept as it is (discarding it would be a silent full reload).
     for (const plan of plans) await new StateStore(plan.dirs.state, plan.pipeline).read();
@@ -117,7 +125,12 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     throw err;
   }
   try {
-    return await runLocked(io, { plans, loaded, runIds, locks, project }, opts, singerState);
+    return await runLocked(
+      io,
+      { plans, loaded, runIds, locks, project },
+      { ...opts, queueConfig: queue },
+      singerState,
+    );
   } finally {
     await Promise.all(locks.map((l) => l.release()));
   }
@@ -140,7 +153,7 @@ interface Locked {
 async function runLocked(
   io: CliIO,
   { plans, loaded, runIds, locks, project }: Locked,
-  opts: RunCommandOptions,
+  opts: RunCommandOptions & { queueConfig: QueueConfig | null },
   singerState: SingerState | null,
 ): Promise<number> {
   let code: number = EXIT.ok;
@@ -163,7 +176,11 @@ async function runLocked(
         : new StateStore(plan.dirs.state, plan.pipeline);
       startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
+    const remote = opts.queueConfig
+      ? await openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io.signal)
+      : undefined;
     const runOpts: RunOptions = {
+      remote,
       guard,
       stateStore,
       runId: runIds[i],
@@ -184,7 +201,7 @@ async function runLocked(
           });
     const run = startPipelineRun(plan, loaded[i].redactor, { ...runOpts, ...recording?.runOptions });
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
-    const result = await run.done;
+    const result = await run.done.finally(() => remote?.close());
     await view.stop();
     if (singer) endSingerOutput(singerOut);
     const interrupted = isInterrupted(io);

@@ -113,6 +113,10 @@ export const COMMANDS: CommandSpec[] = [
         description:
           "keep the run's HTTP exchanges (secrets named), its state and clock for `pipelines test`, and write the first snapshots (default folder: tests/<pipeline>/)",
       },
+      {
+        flags: "--queue",
+        description: "run the requests on `pipelines worker` processes (project config `queue`)",
+      },
     ],
     run: async (io, [names], opts) =>
       (await import("./cmd-run.js")).runCommand(
@@ -194,6 +198,26 @@ export const COMMANDS: CommandSpec[] = [
         name as string,
         opts as { fromUrl?: string; force?: boolean; header: string[]; bearerEnv?: string },
       ),
+  },
+  {
+    name: "worker",
+    description: "take jobs of queue runs (`run --queue`) from Redis until Ctrl-C (project config `queue`)",
+    options: [
+      { flags: "--concurrency <n>", description: "jobs at once", parse: positiveInt, default: 4 },
+      { flags: "--schedules", description: "also start the pipelines that have a `schedule`" },
+    ],
+    run: async (io, _args, opts) =>
+      (await import("./cmd-worker.js")).workerCommand(
+        io,
+        opts as { concurrency: number; schedules?: boolean },
+      ),
+  },
+  {
+    name: "status",
+    description: "show the queue: workers, running runs, queued jobs, next scheduled times",
+    options: [{ flags: "--json", description: "print the status as JSON" }],
+    run: async (io, _args, opts) =>
+      (await import("./cmd-status.js")).statusCommand(io, opts as { json?: boolean }),
   },
   {
     name: "demo",

@@ -41,6 +41,10 @@ export interface PipelineFile {
   output?: Output;
   validation?: Validation;
   reports?: Reports;
+  /**
+   * When `pipelines worker --schedules` runs this pipeline: a cron expression in UTC (`0 * * * *`: every hour). A run still going when the next one is due is skipped, and that is reported. `run` ignores it.
+   */
+  schedule?: string;
 }
 /**
  * The API: base URL, shared headers and params, auth, timeouts, retries, rate budget and concurrency.

@@ -23,6 +23,8 @@ export interface Project {
     output?: Record<string, unknown>;
     validation?: Record<string, unknown>;
   };
+  /** `queue: { redis: ${env.REDIS_URL} }`: distributed runs (src/queue/); the URL as written (env unfilled). */
+  queue?: { redis: string; prefix?: string };
 }
 
 const DIR_KEYS = ["pipelinesDir", "schemasDir", "outDir", "reportsDir", "stateDir"] as const;
@@ -110,9 +112,10 @@ export function makeProject(root: string, configFile: string | null, config: unk
     issues.push({ code: "project_config", file, line: 1, column: 1, path: key, message });
   const cfg = (config ?? {}) as Record<string, unknown>;
   if (typeof cfg !== "object" || Array.isArray(cfg)) bad("", "expected a map of settings");
-  const known = new Set<string>([...DIR_KEYS, "defaults", "$schema"]);
+  const known = new Set<string>([...DIR_KEYS, "defaults", "queue", "$schema"]);
   for (const key of Object.keys(cfg))
-    if (!known.has(key)) bad(key, `unknown setting; use one of ${[...DIR_KEYS, "defaults"].join(", ")}`);
+    if (!known.has(key))
+      bad(key, `unknown setting; use one of ${[...DIR_KEYS, "defaults", "queue"].join(", ")}`);
   const dirs = { ...DIR_DEFAULTS };
   for (const key of DIR_KEYS) {
     const v = cfg[key];
@@ -129,6 +132,7 @@ export function makeProject(root: string, configFile: string | null, config: unk
         bad(`defaults.${k}`, `unknown section; use one of ${DEFAULT_KEYS.join(", ")}`);
       else if (!v || typeof v !== "object" || Array.isArray(v)) bad(`defaults.${k}`, "expected a map");
     }
+  const queue = queueSetting(cfg.queue, bad);
   if (issues.length) throw new ConfigError(issues);
   const abs = (p: string) => path.resolve(root, p);
   return {
@@ -141,7 +145,29 @@ export function makeProject(root: string, configFile: string | null, config: unk
     reportsDir: abs(dirs.reportsDir),
     stateDir: abs(dirs.stateDir),
     defaults,
+    ...(queue ? { queue } : {}),
   };
+}
+
+/** `queue: { redis: <url or ${env.NAME}>, prefix?: <key prefix> }`. */
+function queueSetting(v: unknown, bad: (key: string, message: string) => void): Project["queue"] | undefined {
+  if (v === undefined) return undefined;
+  const q = v as Record<string, unknown>;
+  if (!q || typeof q !== "object" || Array.isArray(q)) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
+    bad("queue", "expected a map: `queue: { redis: ${env.REDIS_URL} }`");
+    return undefined;
+  }
+  for (const k of Object.keys(q))
+    if (k !== "redis" && k !== "prefix") bad(`queue.${k}`, "unknown setting; use redis, prefix");
+  if (typeof q.redis !== "string" || !q.redis) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
+    bad("queue.redis", "expected the Redis URL (`redis://host:6379/0`), usually `${env.REDIS_URL}`");
+    return undefined;
+  }
+  if (q.prefix !== undefined && (typeof q.prefix !== "string" || !/^[A-Za-z0-9_.-]+$/.test(q.prefix)))
+    bad("queue.prefix", "expected a key prefix of letters, digits, `_`, `.` and `-`");
+  return { redis: q.redis, ...(typeof q.prefix === "string" ? { prefix: q.prefix } : {}) };
 }
 
 /** Loads a `.js`, `.mjs` or `.cjs` project config: its default export (or `module.exports`). */

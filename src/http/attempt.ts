@@ -3,7 +3,7 @@ import { type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
 import { sleep } from "../shared/sleep.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
-import type { RateBudget } from "./rate-budget.js";
+import type { RequestBudget } from "./rate-budget.js";
 import type { RequestStats } from "./request-stats.js";
 import type { Semaphore } from "./semaphore.js";
 
@@ -19,7 +19,7 @@ export interface Waits {
 export interface AttemptDeps {
   client: HttpClient;
   auth: AuthProvider;
-  budget: RateBudget;
+  budget: RequestBudget;
   slots: Semaphore;
   signal?: AbortSignal;
 }

@@ -7,7 +7,7 @@ import { formatDuration } from "../shared/units.js";
 import { interrupted, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
-import { parseRemaining, parseReset, type RateBudget } from "./rate-budget.js";
+import { parseRemaining, parseReset, type RequestBudget } from "./rate-budget.js";
 import { REDIRECTS, redirected } from "./redirects.js";
 import { type RequestStats, requestWarnings } from "./request-stats.js";
 import { applyRule, consumeBody, count, type FetchHow, type RuleStep, ruleError } from "./response-steps.js";
@@ -20,7 +20,7 @@ export interface ExecutorDeps {
   source: SourcePlan;
   client: HttpClient;
   auth: AuthProvider;
-  budget: RateBudget;
+  budget: RequestBudget;
   slots: Semaphore;
   redactor: Redactor;
   signal?: AbortSignal;

@@ -9,12 +9,18 @@ interface Window {
   next: number;
 }
 
+/** What the executor asks of a budget: a local one (below) or one shared in Redis (src/queue/redis-budget.ts). */
+export interface RequestBudget {
+  begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }>;
+  pauseUntil(untilMs: number): void;
+}
+
 /**
  * One request budget for a whole pipeline: every window (per second/minute/hour/day) at once,
  * as sliding windows, plus a pause when the API says its remaining budget is 0 (until reset).
  * Callers are served in order, so no stream starves.
  */
-export class RateBudget {
+export class RateBudget implements RequestBudget {
   private readonly windows: Window[] = [];
   private pausedUntil = 0;
   private queue: Promise<void> = Promise.resolve();

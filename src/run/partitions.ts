@@ -41,7 +41,7 @@ export async function runPartitions(
   const template = compileRequestTemplate(stream, opts.baseUrl);
   const cp = plan.checkpointer;
   const sink = new OrderedSink(accept, undefined, undefined, cp.unitDone);
-  const slots = new Semaphore(Math.max(1, opts.concurrency));
+  const slots = new Semaphore(Math.max(1, opts.remote?.slots ?? opts.concurrency));
   const partitions: Partitions = { total: plan.parentCount ?? 0, done: 0, failed: [] };
   if (stream.parent) result.partitions = partitions;
   const running: Promise<void>[] = [];
@@ -63,6 +63,14 @@ export async function runPartitions(
     // (Not with --limit: held-back records would not count toward it.)
     const lane = sink.lane(unit.index, stream.onPartitionError === "skip" && opts.limit === null);
     const run = async () => {
+      const write = (row: Row) => lane.write(row);
+      if (opts.remote) {
+        cp.ended(unit.index, {
+          stop: await opts.remote.pull(opts, stream, unit, plan.since(unit), write, result),
+          failed: false,
+        });
+        return;
+      }
       const request = template(unit.parent ?? {}, unit.label, unit.window);
       const first = applyIncremental(request, stream, plan.since(unit));
       // Partitions already use the concurrency; each pulls its pages in sequence.
@@ -73,7 +81,7 @@ export async function runPartitions(
         opts1,
         first,
         shaper,
-        (row) => lane.write(row),
+        write,
         result,
         unit.parent ?? undefined,
       );

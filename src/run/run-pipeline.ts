@@ -5,7 +5,7 @@ import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { createAuth } from "../http/auth/create-auth.js";
 import { HttpClient, type HttpClientOptions } from "../http/client.js";
 import { RequestExecutor } from "../http/executor.js";
-import { RateBudget } from "../http/rate-budget.js";
+import { RateBudget, type RequestBudget } from "../http/rate-budget.js";
 import { RetryPolicy } from "../http/retry-policy.js";
 import { Semaphore } from "../http/semaphore.js";
 import type { Redactor } from "../shared/secrets.js";
@@ -15,7 +15,7 @@ import type { GuardOptions } from "./commit-guard.js";
 import { saveParentCursors } from "./parent-cursors.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
-import type { StreamRunOptions } from "./stream-options.js";
+import type { RemotePull, StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type PipelineResult, type StreamResult } from "./stream-result.js";
 
 export interface RunOptions {
@@ -37,6 +37,8 @@ export interface RunOptions {
   startedAt?: Date;
   /** Makes the run's HTTP client (record and replay wrap or replace it: http/recorder.ts). */
   httpClient?: (opts: HttpClientOptions) => HttpClient;
+  /** `run --queue`: request sequences run on workers (src/queue/submit.ts). */
+  remote?: RemotePull;
 }
 
 export interface PipelineRun {
@@ -63,7 +65,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient">,
+  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient"> & { budget?: RequestBudget },
 ) {
   const client = (opts.httpClient ?? ((o) => new HttpClient(o)))({
     timeoutMs: plan.source.timeoutMs,
@@ -73,7 +75,7 @@ export function openSession(
   });
   const state = opts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
-  const budget = new RateBudget(plan.source.rateLimit);
+  const budget = opts.budget ?? new RateBudget(plan.source.rateLimit);
   const auth = createAuth(plan, { client, redactor, state, policy, budget });
   const executor = new RequestExecutor({
     source: plan.source,
@@ -222,6 +224,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       startedAtMs: scope.startedAtMs,
       guard: opts.guard,
       deferCursor: deferFor(family, stream),
+      remote: opts.remote,
     },
     {
       parentRecords: stream.parent ? scratch(stream.parent) : null,

@@ -113,6 +113,7 @@ async function fetchStream(
     ? (sink.savedState()?.cursor ?? (await opts.state.read()).streams?.[stream.name]?.cursor)
     : null;
   const since = startValue(stream, saved, opts.fullRefresh);
+  if (opts.remote) return opts.remote.pull(opts, stream, null, since, sink.accept, sink.result);
   const shaper = shaper0;
   const r = stream.request;
   const first: PageRequest = {

@@ -1,6 +1,9 @@
-import type { ValidationPlan } from "../compile/plan.js";
+import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
+import type { StopReason } from "../http/paginators/paginator.js";
 import type { RecordContext } from "../records/field-specs.js";
+import type { Row } from "../records/shape.js";
 import type { StateStore } from "../state/state-store.js";
+import type { Unit } from "./partition-source.js";
 
 /** How a stream runs: settings of the run and of the pipeline that every stream shares. */
 export interface StreamRunOptions {
@@ -33,6 +36,25 @@ export interface StreamRunOptions {
    * committed (run-pipeline.ts): `finish` hands the save over instead of doing it.
    */
   deferCursor?: (save: () => Promise<void>) => void;
+  /** `run --queue`: every request sequence runs on a worker (src/queue/submit.ts). */
+  remote?: RemotePull;
+}
+
+/**
+ * Runs a request sequence elsewhere and hands its shaped records to `write`, in order, as
+ * pull.ts would; counters are added to `result`. Validation, writing and commits stay here.
+ */
+export interface RemotePull {
+  pull(
+    opts: StreamRunOptions,
+    stream: StreamPlan,
+    unit: Unit | null,
+    since: string | number | null,
+    write: (row: Row) => Promise<void> | undefined,
+    result: import("./stream-result.js").StreamResult,
+  ): Promise<StopReason>;
+  /** Units in flight at once (the workers' capacity, not this process's `concurrency`). */
+  slots: number;
 }
 
 /** What computed `{ value }` fields may refer to. */

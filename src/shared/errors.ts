@@ -34,6 +34,7 @@ export type RunErrorKind =
   | "partition"
   | "too_deep"
   | "aborted"
+  | "queue"
   | "internal";
 
 /** Most characters of text from outside (a body, a header, an API's own error message) quoted in a message. */

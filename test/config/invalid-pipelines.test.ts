@@ -34,6 +34,37 @@ const { project, cleanup } = tempProject({
 afterAll(cleanup);
 
 const CASES: Case[] = [
+  // `schedule`: a cron expression (UTC) that parses (issue 17).
+  {
+    name: "schedule that does not parse",
+    text: yaml`
+      schedule: "61 * * * *"
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 1,
+    column: 11,
+    message: "the cron expression does not parse",
+    path: "schedule",
+  },
+  {
+    name: "schedule with three fields",
+    text: yaml`
+      schedule: "* * *"
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 1,
+    column: 11,
+    message: "3 fields",
+    path: "schedule",
+  },
   // Key typos, at several levels, with "did you mean".
   {
     name: "top-level key typo",

@@ -7,6 +7,7 @@ import { checkPaginate } from "./paginate.js";
 import { checkParents } from "./parents.js";
 import { checkRecordKeys, checkResponseRules } from "./responses.js";
 import type { RuleIssue } from "./rule.js";
+import { checkSchedule } from "./schedule.js";
 import { checkSource } from "./source.js";
 import { checkStream } from "./stream.js";
 
@@ -41,5 +42,6 @@ export function checkComponents(cfg: PipelineFile): RuleIssue[] {
     ...checkOutput(cfg.output, streams),
     ...perStream,
     ...checkParents(streams),
+    ...checkSchedule(cfg.schedule),
   ];
 }

@@ -2,7 +2,7 @@ import type { ExecutionPlan } from "../../compile/plan.js";
 import type { Redactor } from "../../shared/secrets.js";
 import type { StateStore } from "../../state/state-store.js";
 import type { HttpClient } from "../client.js";
-import type { RateBudget } from "../rate-budget.js";
+import type { RequestBudget } from "../rate-budget.js";
 import type { RetryPolicy } from "../retry-policy.js";
 import type { AuthProvider } from "./auth.js";
 import { OAuth2Auth } from "./oauth2.js";
@@ -13,7 +13,7 @@ export interface AuthDeps {
   redactor: Redactor;
   state: StateStore | null;
   policy: RetryPolicy;
-  budget: RateBudget | null;
+  budget: RequestBudget | null;
 }
 
 /** The auth registry: oauth2 has a token lifecycle, the other types are fixed credentials. */

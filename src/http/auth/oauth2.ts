@@ -7,7 +7,7 @@ import { sleep } from "../../shared/sleep.js";
 import { formatDuration } from "../../shared/units.js";
 import type { StateStore } from "../../state/state-store.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
-import type { RateBudget } from "../rate-budget.js";
+import type { RequestBudget } from "../rate-budget.js";
 import type { RequestStats } from "../request-stats.js";
 import type { RetryPolicy } from "../retry-policy.js";
 import type { AuthProvider } from "./auth.js";
@@ -40,7 +40,7 @@ export class OAuth2Auth implements AuthProvider {
       redactor: Redactor;
       policy: RetryPolicy;
       /** The API's rate budget: token requests to the API's own origin count against it. */
-      budget?: { origin: string; budget: RateBudget } | null;
+      budget?: { origin: string; budget: RequestBudget } | null;
       state: StateStore | null;
       now?: () => number;
     },

@@ -1,0 +1,153 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
+// Queue runs (`run --queue`, `pipelines worker`) side by side, on a throwaway redis-server
+// (test/queue/redis-server.mjs): a fan-out of 200 partitions against a server that answers in
+// 100 ms. Needs a build. Figures: 1 worker vs 4 workers (the 4 should be ≥ 3× faster), the
+// queue's own overhead per job (enqueue → a worker starts it, median, with workers to spare:
+// < 20 ms), and a binding rate limit (the run takes within 10% of requests ÷ rate).
+//   node bench/queue.mjs [--partitions 200] [--latency 100] [--rate 20]
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { startRedis } from "../test/queue/redis-server.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const bin = path.join(root, "dist/cli/bin.js");
+if (!existsSync(bin)) throw new Error("dist/cli/bin.js is missing: run `npm run build` first");
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const PARTITIONS = opt("partitions", 200);
+const LATENCY = opt("latency", 100);
+const RATE = opt("rate", 20);
+
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? "/", "http://x");
+  res.setHeader("content-type", "application/json");
+  const body =
+    url.pathname === "/orgs"
+      ? { data: Array.from({ length: PARTITIONS }, (_, i) => ({ id: i + 1 })) }
+      : { data: Array.from({ length: 5 }, (_, i) => ({ id: i, org: url.pathname })) };
+  setTimeout(() => res.end(JSON.stringify(body)), LATENCY);
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}`;
+const redis = await startRedis();
+
+function project(prefix, rate) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "pipelines-bench-queue-"));
+  mkdirSync(path.join(dir, "pipelines"));
+  writeFileSync(
+    path.join(dir, "pipelines.config.yaml"),
+    `queue:\n  redis: \${env.REDIS_URL}\n  prefix: ${prefix}\n`,
+  );
+  writeFileSync(
+    path.join(dir, "pipelines", "fan.yaml"),
+    [
+      "source:",
+      `  base_url: ${base}`,
+      "  concurrency: 8",
+      "  timeout: 30s",
+      ...(rate ? [`  rate_limit: { requests_per_second: ${rate} }`] : []),
+      "streams:",
+      "  orgs: { path: /orgs, records: $.data }",
+      "  repos: { parent: orgs, path: '/orgs/${parent.id}/repos', records: $.data }",
+      "output: { format: jsonl }",
+      "",
+    ].join("\n"),
+  );
+  return dir;
+}
+
+const env = { PATH: process.env.PATH ?? "", NO_COLOR: "1", REDIS_URL: redis.url };
+
+function startWorker(dir, concurrency) {
+  const child = spawn(process.execPath, [bin, "worker", "--concurrency", String(concurrency)], {
+    cwd: dir,
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += d;
+      if (err.includes("taking jobs")) resolve(child);
+    });
+    child.on("exit", () => reject(new Error(`worker exited: ${err}`)));
+  });
+}
+
+async function timedRun(dir) {
+  const t0 = performance.now();
+  const code = await new Promise((resolve) => {
+    const c = spawn(process.execPath, [bin, "run", "fan", "--queue"], { cwd: dir, env, stdio: "ignore" });
+    c.on("exit", resolve);
+  });
+  if (code !== 0) throw new Error(`run --queue exited ${code}`);
+  return (performance.now() - t0) / 1000;
+}
+
+async function scenario(name, { workers, concurrency, rate = null }) {
+  const prefix = `bench-${name}`;
+  const dir = project(prefix, rate);
+  const started = await Promise.all(Array.from({ length: workers }, () => startWorker(dir, concurrency)));
+  try {
+    const seconds = await timedRun(dir);
+    return { seconds, dir, prefix };
+  } finally {
+    for (const w of started) w.kill("SIGTERM");
+  }
+}
+
+/** Median of enqueue → start of the run's jobs, from BullMQ's own stamps. */
+async function enqueueToStart(prefix) {
+  const r = new Redis(redis.url);
+  const keys = (await r.keys(`${prefix}:units:*`)).filter((k) => /-\d+$/.test(k));
+  const gaps = [];
+  for (const k of keys) {
+    const [ts, on] = await r.hmget(k, "timestamp", "processedOn");
+    if (ts && on) gaps.push(Number(on) - Number(ts));
+  }
+  r.disconnect();
+  gaps.sort((a, b) => a - b);
+  return { median: gaps[Math.floor(gaps.length / 2)], jobs: gaps.length };
+}
+
+const rows = [];
+try {
+  const one = await scenario("one", { workers: 1, concurrency: 2 });
+  const four = await scenario("four", { workers: 4, concurrency: 2 });
+  rows.push(["1 worker (concurrency 2)", `${one.seconds.toFixed(2)} s`, ""]);
+  const speedup = one.seconds / four.seconds;
+  rows.push([
+    "4 workers (concurrency 2)",
+    `${four.seconds.toFixed(2)} s`,
+    `${speedup.toFixed(2)}× faster (goal ≥ 3×)`,
+  ]);
+  const spare = await scenario("spare", { workers: 4, concurrency: 64 });
+  const gap = await enqueueToStart(spare.prefix);
+  rows.push([
+    "enqueue → start, median",
+    `${gap.median} ms`,
+    `${gap.jobs} jobs, workers to spare (goal < 20 ms)`,
+  ]);
+  const requests = PARTITIONS + 1;
+  const bound = await scenario("rate", { workers: 4, concurrency: 8, rate: RATE });
+  const ideal = requests / RATE;
+  rows.push([
+    `rate_limit ${RATE}/s, 4 workers`,
+    `${bound.seconds.toFixed(2)} s`,
+    `requests ÷ rate = ${ideal.toFixed(2)} s: ${((bound.seconds / ideal - 1) * 100).toFixed(1)}% over (goal ≤ 10%)`,
+  ]);
+  for (const s of [one, four, spare, bound]) rmSync(s.dir, { recursive: true, force: true });
+} finally {
+  server.close();
+  await redis.stop();
+}
+console.log(`queue bench: ${PARTITIONS} partitions, ${LATENCY} ms per response`);
+for (const [a, b, c] of rows) console.log(`  ${a.padEnd(28)} ${b.padStart(9)}  ${c}`);

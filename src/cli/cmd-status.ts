@@ -1,0 +1,72 @@
+import { Queue } from "bullmq";
+import { readEnv } from "../config/load-pipeline.js";
+import { checkReachable, connect, QueueConfigError, queueConfig, shownRedis } from "../queue/connection.js";
+import { UNITS_QUEUE } from "../queue/jobs.js";
+import { SCHEDULES_QUEUE } from "../queue/schedules.js";
+import { projectFor } from "./context.js";
+import { CliError, type CliIO, EXIT } from "./io.js";
+
+/** `pipelines status`: the queue's workers, running runs, queued jobs and next scheduled times. */
+export async function statusCommand(io: CliIO, opts: { json?: boolean }): Promise<number> {
+  const project = await projectFor(io);
+  let cfg: ReturnType<typeof queueConfig>;
+  try {
+    cfg = queueConfig(project, readEnv(project, io.env));
+    if (!cfg)
+      throw new CliError(
+        "no queue configured: `pipelines status` shows the queue's workers and runs",
+        EXIT.config,
+      );
+    await checkReachable(cfg);
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
+    throw err;
+  }
+  const redis = connect(cfg);
+  const units = new Queue(UNITS_QUEUE, { connection: redis, prefix: cfg.prefix });
+  const schedules = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix: cfg.prefix });
+  try {
+    const workers = (await units.getWorkers()).map((w) => ({
+      name: w.name,
+      addr: w.addr,
+      age_s: Number(w.age),
+    }));
+    const running: { pipeline: string; run_id: string | null }[] = [];
+    const lockPrefix = `${cfg.prefix}:lock:`;
+    for (const key of await redis.keys(`${lockPrefix}*`))
+      running.push({ pipeline: key.slice(lockPrefix.length), run_id: await redis.get(key) });
+    const jobs = await units.getJobCounts("waiting", "active", "delayed", "failed");
+    const scheduled = (await schedules.getJobSchedulers()).map((s) => ({
+      pipeline: s.name,
+      cron: s.pattern ?? null,
+      next: s.next ? new Date(s.next).toISOString() : null,
+    }));
+    const status = { redis: shownRedis(cfg), workers, running, jobs, scheduled };
+    if (opts.json) io.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+    else io.stdout.write(formatStatus(status));
+    return EXIT.ok;
+  } finally {
+    await Promise.allSettled([units.close(), schedules.close()]);
+    redis.disconnect();
+  }
+}
+
+function formatStatus(s: {
+  redis: string;
+  workers: { name: string; age_s: number }[];
+  running: { pipeline: string; run_id: string | null }[];
+  jobs: Record<string, number>;
+  scheduled: { pipeline: string; cron: string | null; next: string | null }[];
+}): string {
+  const lines = [`queue on the ${s.redis}`, `workers: ${s.workers.length}`];
+  for (const w of s.workers) lines.push(`  ${w.name} (up ${w.age_s}s)`);
+  lines.push(`running: ${s.running.length}`);
+  for (const r of s.running) lines.push(`  ${r.pipeline}  run ${r.run_id ?? "?"}`);
+  lines.push(
+    `jobs: ${s.jobs.waiting ?? 0} waiting, ${s.jobs.active ?? 0} running, ${s.jobs.delayed ?? 0} delayed, ${s.jobs.failed ?? 0} failed`,
+  );
+  lines.push(`scheduled: ${s.scheduled.length}`);
+  for (const x of s.scheduled)
+    lines.push(`  ${x.pipeline}  \`${x.cron ?? "?"}\` (UTC)  next ${x.next ?? "?"}`);
+  return `${lines.join("\n")}\n`;
+}

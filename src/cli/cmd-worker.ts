@@ -1,0 +1,125 @@
+import { Worker } from "bullmq";
+import { readEnv } from "../config/load-pipeline.js";
+import type { Project } from "../config/project.js";
+import {
+  checkReachable,
+  connect,
+  type QueueConfig,
+  QueueConfigError,
+  queueConfig,
+  shownRedis,
+} from "../queue/connection.js";
+import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "../queue/jobs.js";
+import { type ScheduledOutcome, scheduledPipelines, startSchedules } from "../queue/schedules.js";
+import { UnitRunner } from "../queue/worker.js";
+import { databaseUrlSecrets } from "../shared/secrets.js";
+import { runCommand } from "./cmd-run.js";
+import { projectFor } from "./context.js";
+import { CliError, type CliIO, EXIT } from "./io.js";
+
+/** Milliseconds from an env setting (tests shorten BullMQ's stalled-job detection), else `fallback`. */
+function msFrom(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const n = Number(env[name]);
+  return Number.isInteger(n) && n > 0 ? n : fallback;
+}
+
+/**
+ * `pipelines worker`: takes request sequences of queue runs from Redis until Ctrl-C; a job of a
+ * worker that died is taken over by another one once its lock expires (BullMQ stalled jobs).
+ */
+export async function workerCommand(
+  io: CliIO,
+  opts: { concurrency: number; schedules?: boolean },
+): Promise<number> {
+  const project = await projectFor(io);
+  let cfg: ReturnType<typeof queueConfig>;
+  try {
+    cfg = queueConfig(project, readEnv(project, io.env));
+    if (!cfg)
+      throw new CliError(
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
+        "no queue configured: add `queue: { redis: ${env.REDIS_URL} }` to pipelines.config.yaml",
+        EXIT.config,
+      );
+    await checkReachable(cfg);
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
+    throw err;
+  }
+  const budgets = connect(cfg);
+  const runner = new UnitRunner(project, io.env, databaseUrlSecrets(cfg.url), {
+    redis: budgets,
+    prefix: cfg.prefix,
+  });
+  const lockDuration = msFrom(io.env, "PIPELINES_WORKER_LOCK_MS", 30_000);
+  const connection = connect(cfg);
+  const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, (job) => runner.process(job.data), {
+    connection,
+    prefix: cfg.prefix,
+    concurrency: opts.concurrency,
+    name: runner.id,
+    lockDuration,
+    stalledInterval: msFrom(io.env, "PIPELINES_WORKER_STALLED_MS", lockDuration),
+    maxStalledCount: 5,
+  });
+  const redactor = cfg.redactor;
+  worker.on("error", (err) => io.stderr.write(`worker: ${redactor.text(err.message)}\n`));
+  await worker.waitUntilReady();
+  const schedules = opts.schedules ? await startScheduled(io, project, cfg) : null;
+  io.stderr.write(
+    `worker ${runner.id}: taking jobs from the ${shownRedis(cfg)} (concurrency ${opts.concurrency}); Ctrl-C to stop\n`,
+  );
+  await new Promise<void>((resolve) => {
+    if (!io.signal || io.signal.aborted) return resolve();
+    io.signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  io.stderr.write(`worker ${runner.id}: stopping after its running jobs\n`);
+  await schedules?.close();
+  await worker.close();
+  await runner.close();
+  connection.disconnect();
+  budgets.disconnect();
+  return EXIT.ok;
+}
+
+/** `--schedules`: the project's pipelines that have a `schedule` run as `run --queue` here, once per due time. */
+async function startScheduled(
+  io: CliIO,
+  project: Project,
+  cfg: QueueConfig,
+): Promise<{ close(): Promise<void> }> {
+  const list = scheduledPipelines(project, io.env, (m) => io.stderr.write(`schedules: ${m}\n`));
+  const conns = { queue: connect(cfg), worker: connect(cfg) };
+  const started = await startSchedules(conns, cfg.prefix, list, (pipeline) => runScheduled(io, pipeline));
+  for (const s of list) io.stderr.write(`schedules: ${s.pipeline} at \`${s.cron}\` (UTC)\n`);
+  return {
+    async close() {
+      await started.close();
+      conns.queue.disconnect();
+      conns.worker.disconnect();
+    },
+  };
+}
+
+/** One scheduled run; a run of the pipeline still going (its lock held) makes this one skipped. */
+async function runScheduled(io: CliIO, pipeline: string): Promise<ScheduledOutcome> {
+  const tag = `[schedule ${pipeline}] `;
+  const prefixed = { write: (text: string) => io.stderr.write(text.replace(/^(?=.)/gm, tag)) };
+  const runIo: CliIO = { ...io, stdout: prefixed, stderr: prefixed };
+  io.stderr.write(`${tag}due: starting a queue run\n`);
+  try {
+    const code = await runCommand(runIo, [pipeline], { queue: true });
+    return { pipeline, code, skipped: null };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (
+      err instanceof CliError &&
+      (message.includes("already running") || message.includes("is in progress"))
+    ) {
+      io.stderr.write(`${tag}skipped: the previous run is still going (${message})\n`);
+      return { pipeline, code: null, skipped: message };
+    }
+    io.stderr.write(`${tag}failed: ${message}\n`);
+    return { pipeline, code: err instanceof CliError ? err.exitCode : EXIT.runFailed, skipped: null };
+  }
+}

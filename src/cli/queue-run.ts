@@ -1,0 +1,101 @@
+import type { ExecutionPlan } from "../compile/plan.js";
+import type { LoadedPipeline } from "../config/load-pipeline.js";
+import { readEnv } from "../config/load-pipeline.js";
+import type { Project } from "../config/project.js";
+import {
+  checkReachable,
+  connect,
+  type QueueConfig,
+  QueueConfigError,
+  queueConfig,
+} from "../queue/connection.js";
+import { pipelineFileHash } from "../queue/file-hash.js";
+import { lockInRedis, QueueLockedError } from "../queue/redis-lock.js";
+import { QueueSubmitter } from "../queue/submit.js";
+import { PipelineLockedError, type RunLock } from "../run/run-lock.js";
+import { databaseUrlSecrets } from "../shared/secrets.js";
+import { CliError, type CliIO, EXIT } from "./io.js";
+
+/** What `run --queue` refuses, and the queue it submits to; checked before anything is sent. */
+export async function queueFor(
+  io: CliIO,
+  project: Project,
+  plans: ExecutionPlan[],
+  loaded: LoadedPipeline[],
+  opts: { limit?: number; singer?: boolean },
+): Promise<QueueConfig> {
+  let cfg: QueueConfig | null;
+  try {
+    cfg = queueConfig(project, readEnv(project, io.env));
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.config);
+    throw err;
+  }
+  if (!cfg)
+    throw new CliError(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
+      "--queue needs a queue in the project config: `queue: { redis: ${env.REDIS_URL} }` in pipelines.config.yaml",
+      EXIT.config,
+    );
+  for (const l of loaded) l.redactor.add(databaseUrlSecrets(cfg.url));
+  if (opts.limit !== undefined) throw new CliError("--limit cannot be used with --queue", EXIT.config);
+  if (opts.singer) throw new CliError("--singer cannot be used with --queue", EXIT.config);
+  for (const plan of plans)
+    for (const s of plan.streams)
+      if (s.output.format === "duckdb" || s.output.format === "sqlite")
+        throw new CliError(
+          `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
+          EXIT.config,
+        );
+  try {
+    await checkReachable(cfg);
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
+    throw err;
+  }
+  return cfg;
+}
+
+/** The submitter of one pipeline's queue run (close it when the run is done). */
+export async function openSubmitter(
+  cfg: QueueConfig,
+  plan: ExecutionPlan,
+  loaded: LoadedPipeline,
+  runId: string,
+  signal?: AbortSignal,
+): Promise<QueueSubmitter> {
+  const fileHash = await pipelineFileHash(loaded.project, loaded.name);
+  const s = new QueueSubmitter(cfg, plan, { runId, fileHash: fileHash ?? "" }, signal);
+  await s.ready();
+  return s;
+}
+
+/**
+ * `run --queue` also holds the pipeline's lock in Redis, so two machines never run one pipeline
+ * at once; refused like a local lock (exit 1).
+ */
+export async function withQueueLock(
+  cfg: QueueConfig,
+  plan: ExecutionPlan,
+  runId: string,
+  local: RunLock,
+): Promise<RunLock> {
+  const redis = connect(cfg);
+  redis.on("error", () => {});
+  try {
+    const held = await lockInRedis(redis, cfg.prefix, plan.pipeline, runId);
+    return {
+      removed: local.removed,
+      async release() {
+        await held.release();
+        redis.disconnect();
+        await local.release();
+      },
+    };
+  } catch (err) {
+    redis.disconnect();
+    await local.release();
+    if (err instanceof QueueLockedError) throw new PipelineLockedError(err.message);
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+import { Redis } from "ioredis";
+import type { Project } from "../config/project.js";
+import { databaseUrlSecrets, Redactor } from "../shared/secrets.js";
+
+/** A project's queue, resolved: the Redis URL (a secret), the key prefix, and a redactor for both. */
+export interface QueueConfig {
+  url: string;
+  prefix: string;
+  redactor: Redactor;
+}
+
+export class QueueConfigError extends Error {}
+
+const ENV = /^\$\{env\.([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+/** `queue.redis` with `${env.NAME}` filled from the environment (`.env` included); null without `queue`. */
+export function queueConfig(project: Project, env: Record<string, string | undefined>): QueueConfig | null {
+  if (!project.queue) return null;
+  const written = project.queue.redis;
+  const m = ENV.exec(written);
+  const url = m ? env[m[1]] : written;
+  if (!url) throw new QueueConfigError(`queue.redis: the environment variable ${m?.[1]} is not set`);
+  const redactor = new Redactor(databaseUrlSecrets(url));
+  if (!/^rediss?:\/\//.test(url))
+    throw new QueueConfigError(
+      `queue.redis: expected a redis:// or rediss:// URL, found ${redactor.text(url)}`,
+    );
+  return { url, prefix: project.queue.prefix ?? "pipelines", redactor };
+}
+
+/** A Redis connection as BullMQ wants it (commands wait for a reconnect instead of failing). */
+export function connect(cfg: QueueConfig): Redis {
+  return new Redis(cfg.url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+}
+
+/** Where the URL is shown: host and port only. */
+export function shownRedis(cfg: QueueConfig): string {
+  try {
+    const u = new URL(cfg.url);
+    return `redis at ${u.hostname}:${u.port || 6379}`;
+  } catch {
+    return "redis";
+  }
+}
+
+/**
+ * Checks that Redis answers before anything is sent to the API; a clear, redacted message when
+ * it does not (within `timeoutMs`).
+ */
+export async function checkReachable(cfg: QueueConfig, timeoutMs = 3000): Promise<void> {
+  const client = new Redis(cfg.url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
+  client.on("error", () => {}); // reported below
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    throw new QueueConfigError(
+      `the queue's ${shownRedis(cfg)} is unreachable: ${cfg.redactor.text((err as Error).message)}. Nothing was sent`,
+    );
+  } finally {
+    client.disconnect();
+  }
+}

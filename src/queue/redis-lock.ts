@@ -1,0 +1,42 @@
+import type { Redis } from "ioredis";
+
+/** Deletes the lock only when it still holds this run's id. */
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+/** Extends the lock only when it still holds this run's id. */
+const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
+const TTL_MS = 30_000;
+
+export class QueueLockedError extends Error {}
+
+/**
+ * One queue run of a pipeline at a time, on any machine: a key in Redis holding the run id,
+ * kept alive while the run goes (a submitter that dies frees it within 30 s).
+ */
+export async function lockInRedis(
+  redis: Redis,
+  prefix: string,
+  pipeline: string,
+  runId: string,
+): Promise<{ release(): Promise<void> }> {
+  const key = `${prefix}:lock:${pipeline}`;
+  const ok = await redis.set(key, runId, "PX", TTL_MS, "NX");
+  if (ok !== "OK") {
+    const holder = await redis.get(key);
+    throw new QueueLockedError(
+      `pipeline \`${pipeline}\` is already running${holder ? ` (run ${holder})` : ""} on the queue; wait for it to end`,
+    );
+  }
+  const timer = setInterval(() => {
+    redis.eval(EXTEND, 1, key, runId, String(TTL_MS)).catch(() => {});
+  }, TTL_MS / 3);
+  timer.unref();
+  return {
+    async release() {
+      clearInterval(timer);
+      // Redis gone: the key expires by itself (TTL); never wait on it here.
+      const released = redis.eval(RELEASE, 1, key, runId).catch(() => {});
+      await Promise.race([released, new Promise((r) => setTimeout(r, 2000).unref())]);
+    },
+  };
+}

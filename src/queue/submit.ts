@@ -1,0 +1,183 @@
+import { setMaxListeners } from "node:events";
+import { createReadStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { Queue, QueueEvents } from "bullmq";
+import type { Redis } from "ioredis";
+import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
+import type { StopReason } from "../http/paginators/paginator.js";
+import type { Row } from "../records/shape.js";
+import type { Unit } from "../run/partition-source.js";
+import type { RemotePull, StreamRunOptions } from "../run/stream-options.js";
+import type { StreamResult } from "../run/stream-result.js";
+import { RunError } from "../shared/errors.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
+import { VERSION } from "../shared/version.js";
+import { connect, type QueueConfig, shownRedis } from "./connection.js";
+import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "./jobs.js";
+import { mergeOutcome } from "./merge-stats.js";
+
+/** Units a queue run keeps in the queue at once (the workers take them as they can). */
+const IN_FLIGHT = 256;
+
+/**
+ * The submitter's side of `run --queue`: each request sequence becomes a job; a worker fetches
+ * and shapes its records into a staged file on shared storage; this process reads it back in
+ * unit order, so validation, writing, checkpoints and state stay exactly as in a local run.
+ */
+export class QueueSubmitter implements RemotePull {
+  readonly slots = IN_FLIGHT;
+  private seq = 0;
+  private readonly queue: Queue;
+  private readonly events: QueueEvents;
+  private readonly stagingDir: string;
+  private readonly connections: Redis[];
+  /** Rejects every wait once Redis has been unreachable for `LOST_AFTER_MS` (see watchLoss). */
+  private lost: Promise<never>;
+
+  constructor(
+    cfg: QueueConfig,
+    private readonly plan: ExecutionPlan,
+    private readonly run: { runId: string; fileHash: string },
+    private readonly signal?: AbortSignal,
+  ) {
+    // BullMQ never closes a connection it was given: close() ends both.
+    this.connections = [connect(cfg), connect(cfg)];
+    this.queue = new Queue(UNITS_QUEUE, { connection: this.connections[0], prefix: cfg.prefix });
+    this.events = new QueueEvents(UNITS_QUEUE, { connection: this.connections[1], prefix: cfg.prefix });
+    this.events.setMaxListeners(0);
+    this.queue.setMaxListeners(0);
+    if (signal) setMaxListeners(0, signal);
+    this.queue.on("error", () => {});
+    this.events.on("error", () => {});
+    this.stagingDir = path.join(plan.dirs.state, ".queue", plan.pipeline, run.runId);
+    this.lost = watchLoss(this.connections, cfg);
+    this.lost.catch(() => {});
+  }
+
+  async ready(): Promise<void> {
+    await mkdir(this.stagingDir, { recursive: true });
+    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
+  }
+
+  async pull(
+    opts: StreamRunOptions,
+    stream: StreamPlan,
+    unit: Unit | null,
+    since: string | number | null,
+    write: (row: Row) => Promise<void> | undefined,
+    result: StreamResult,
+  ): Promise<StopReason> {
+    const n = this.seq++;
+    const staged = path.join(this.stagingDir, `${stream.name}.${n}.jsonl`);
+    const data: UnitJob = {
+      pipeline: this.plan.pipeline,
+      fileHash: this.run.fileHash,
+      version: VERSION,
+      runId: this.run.runId,
+      runStartedAt: opts.runStartedAt ?? new Date().toISOString(),
+      stream: stream.name,
+      unit: unit
+        ? { label: unit.label, parent: unit.parent ? stringifyJson(unit.parent) : null, window: unit.window }
+        : null,
+      since,
+      maxPages: opts.maxPages,
+      staged: path.relative(this.plan.dirs.root, staged),
+    };
+    const outcome = await this.wait(async () => {
+      const job = await this.queue.add(stream.name, data, {
+        jobId: `${this.run.runId}-${n}`,
+        removeOnComplete: { age: 3600 },
+        removeOnFail: { age: 24 * 3600 },
+      });
+      return (await job.waitUntilFinished(this.events)) as UnitOutcome;
+    });
+    if (outcome.error) throw new RunError(outcome.error.kind, outcome.error.message, outcome.error.details);
+    try {
+      const lines = createInterface({
+        input: createReadStream(staged, "utf8"),
+        crlfDelay: Number.POSITIVE_INFINITY,
+      });
+      for await (const line of lines) {
+        if (!line) continue;
+        const p = write(parseJson(line) as Row);
+        if (p) await p;
+      }
+    } finally {
+      await rm(staged, { force: true });
+    }
+    mergeOutcome(result, outcome);
+    return outcome.stop ?? { code: "single_page", message: "done" };
+  }
+
+  /** Enqueues and waits, unless the run is interrupted or Redis is lost first. */
+  private async wait(finished: () => Promise<UnitOutcome>): Promise<UnitOutcome> {
+    const signal = this.signal;
+    if (!signal) return Promise.race([finished(), this.lost]);
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new RunError("aborted", "the run was interrupted"));
+      if (signal.aborted) onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([finished(), aborted, this.lost]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** Removes this run's jobs that no worker has started (Ctrl-C). */
+  async cancelWaiting(): Promise<void> {
+    const waiting = await this.queue.getJobs(["waiting", "delayed", "prioritized"]);
+    await Promise.all(
+      waiting.filter((j) => j.id?.startsWith(`${this.run.runId}-`)).map((j) => j.remove().catch(() => {})),
+    );
+  }
+
+  async close(): Promise<void> {
+    const reachable = this.connections.every((c) => c.status === "ready");
+    if (this.signal?.aborted && reachable) await this.cancelWaiting().catch(() => {});
+    await rm(this.stagingDir, { recursive: true, force: true });
+    if (!reachable) for (const c of this.connections) c.disconnect();
+    // Never wait on a lost Redis here.
+    const closed = Promise.allSettled([this.queue.close(), this.events.close()]);
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    for (const c of this.connections) c.disconnect();
+  }
+}
+
+/**
+ * Redis lost mid-run: ioredis reconnects on its own, but a run must not wait forever. After
+ * `PIPELINES_QUEUE_LOST_MS` (default 15 s) without a connection, every wait fails: the stream
+ * stops with a clear error, and only the units committed before stay committed.
+ */
+function watchLoss(connections: Redis[], cfg: QueueConfig): Promise<never> {
+  const n = Number(process.env.PIPELINES_QUEUE_LOST_MS);
+  const after = Number.isInteger(n) && n > 0 ? n : 15_000;
+  return new Promise<never>((_, reject) => {
+    for (const c of connections) {
+      let timer: NodeJS.Timeout | null = null;
+      c.on("close", () => {
+        if (c.status === "end" || timer) return;
+        timer = setTimeout(
+          () =>
+            reject(
+              new RunError(
+                "queue",
+                `lost the connection to the queue's ${shownRedis(cfg)} for ${after / 1000} s: the run stopped (units committed before stay committed)`,
+              ),
+            ),
+          after,
+        );
+        timer.unref();
+      });
+      c.on("ready", () => {
+        if (timer) clearTimeout(timer);
+        timer = null;
+      });
+      c.on("error", () => {});
+    }
+  });
+}

@@ -1,0 +1,196 @@
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
+import type { Redis } from "ioredis";
+import { compilePlan } from "../compile/compile-plan.js";
+import type { ExecutionPlan, RequestPlan, StreamPlan } from "../compile/plan.js";
+import { loadPipeline, readEnv } from "../config/load-pipeline.js";
+import type { Project } from "../config/project.js";
+import type { PageRequest } from "../http/paginators/paginator.js";
+import { compileShaper, type Row } from "../records/shape.js";
+import { applyIncremental } from "../run/incremental.js";
+import { pull } from "../run/pull.js";
+import { compileRequestTemplate } from "../run/request-template.js";
+import { openSession } from "../run/run-pipeline.js";
+import { recordContext, type StreamRunOptions } from "../run/stream-options.js";
+import { newStreamResult } from "../run/stream-result.js";
+import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
+import type { Redactor } from "../shared/secrets.js";
+import { VERSION } from "../shared/version.js";
+import { pipelineFileHash } from "./file-hash.js";
+import type { UnitJob, UnitOutcome } from "./jobs.js";
+import { RedisRateBudget } from "./redis-budget.js";
+
+interface Compiled {
+  plan: ExecutionPlan;
+  redactor: Redactor;
+  session: ReturnType<typeof openSession>;
+  authStarted: Promise<void>;
+}
+
+/**
+ * A worker's side of a queue run: compiles the pipeline from its own project folder (once per
+ * file text), refuses a job of another file text or tool version, runs the request sequence
+ * with its own HTTP session, and writes the shaped records to the job's staged file.
+ */
+export class UnitRunner {
+  readonly id = `${hostname()}:${process.pid}`;
+  private readonly compiled = new Map<string, Compiled>();
+
+  constructor(
+    private readonly project: Project,
+    private readonly env: Record<string, string | undefined>,
+    /** Extra secrets of this worker (the Redis URL). */
+    private readonly secrets: Iterable<string>,
+    /** Where the shared rate budgets live: a connection and the key prefix. */
+    private readonly budgets: { redis: Redis; prefix: string },
+  ) {}
+
+  async process(job: UnitJob): Promise<UnitOutcome> {
+    const base: UnitOutcome = {
+      worker: this.id,
+      stop: null,
+      error: null,
+      pages: 0,
+      filtered: 0,
+      rows: 0,
+      requests: null,
+      suspicions: [],
+    };
+    let redactor: Redactor | null = null;
+    try {
+      const refused = await this.refusal(job);
+      if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
+      const c = this.compile(job);
+      redactor = c.redactor;
+      return { ...base, ...(await this.pullUnit(c, job)) };
+    } catch (err) {
+      const e =
+        err instanceof RunError
+          ? { kind: err.kind, message: err.message, details: err.details }
+          : {
+              kind: "internal" as const,
+              message: redactor
+                ? quote((err as Error)?.message ?? String(err), redactor, MESSAGE_CHARS)
+                : "the worker failed",
+              details: {},
+            };
+      return { ...base, error: e };
+    }
+  }
+
+  /** Why this worker will not run the job, or null. */
+  private async refusal(job: UnitJob): Promise<string | null> {
+    if (job.version !== VERSION)
+      return `worker ${this.id} runs pipelines ${VERSION}, the submitter ${job.version}: every worker must run the submitter's version`;
+    const hash = await pipelineFileHash(this.project, job.pipeline);
+    if (hash === null)
+      return `worker ${this.id} has no pipeline \`${job.pipeline}\` in ${this.project.pipelinesDir}`;
+    if (hash !== job.fileHash)
+      return `worker ${this.id}: its pipeline file \`${job.pipeline}\` differs from the submitter's (sha256 ${hash.slice(0, 12)}… here, ${job.fileHash.slice(0, 12)}… there): deploy the same file to every worker`;
+    return null;
+  }
+
+  private compile(job: UnitJob): Compiled {
+    const key = `${job.pipeline}\n${job.fileHash}`;
+    let c = this.compiled.get(key);
+    if (!c) {
+      const loaded = loadPipeline(this.project, job.pipeline, readEnv(this.project, this.env));
+      loaded.redactor.add(this.secrets);
+      const plan = compilePlan(loaded);
+      const budget = new RedisRateBudget(
+        this.budgets.redis,
+        `${this.budgets.prefix}:budget:${plan.pipeline}`,
+        plan.source.rateLimit,
+      );
+      const session = openSession(plan, loaded.redactor, { budget });
+      c = { plan, redactor: loaded.redactor, session, authStarted: session.auth.start() };
+      c.authStarted.catch(() => {});
+      this.compiled.set(key, c);
+    }
+    return c;
+  }
+
+  private async pullUnit(c: Compiled, job: UnitJob): Promise<Partial<UnitOutcome>> {
+    await c.authStarted;
+    const stream = c.plan.streams.find((s) => s.name === job.stream);
+    if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
+    const opts = streamOptions(c.plan, job, c.session.state);
+    const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
+    const first = applyIncremental(firstRequest(stream, c.plan, job, parent), stream, job.since);
+    const shaper = compileShaper(stream, recordContext(stream, opts));
+    const result = newStreamResult(stream.name);
+    const target = path.resolve(this.project.root, job.staged);
+    const tmp = `${target}.${process.pid}.tmp`;
+    await mkdir(path.dirname(target), { recursive: true });
+    const out = createWriteStream(tmp);
+    let rows = 0;
+    const write = (row: Row): Promise<void> | undefined => {
+      rows++;
+      if (out.write(`${stringifyJson(row)}\n`)) return undefined;
+      return new Promise((resolve) => out.once("drain", resolve));
+    };
+    try {
+      const stop = await pull(stream, c.session.executor, opts, first, shaper, write, result, parent);
+      await new Promise<void>((resolve, reject) =>
+        out.end((err?: Error | null) => (err ? reject(err) : resolve())),
+      );
+      await rename(tmp, target);
+      return {
+        stop,
+        pages: result.pages,
+        filtered: result.records.filtered,
+        rows,
+        requests: result.requests,
+        suspicions: result.suspicions,
+      };
+    } catch (err) {
+      out.destroy();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.compiled.values()].map((c) => c.session.client.close()));
+  }
+}
+
+function firstRequest(
+  stream: StreamPlan,
+  plan: ExecutionPlan,
+  job: UnitJob,
+  parent: Row | undefined,
+): PageRequest {
+  if (job.unit)
+    return compileRequestTemplate(stream, plan.source.baseUrl)(parent ?? {}, job.unit.label, job.unit.window);
+  const r: RequestPlan = stream.request;
+  return { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body };
+}
+
+function streamOptions(
+  plan: ExecutionPlan,
+  job: UnitJob,
+  state: StreamRunOptions["state"],
+): StreamRunOptions {
+  return {
+    runId: job.runId,
+    pipeline: plan.pipeline,
+    runStartedAt: job.runStartedAt,
+    baseUrl: plan.source.baseUrl,
+    origin: plan.source.origin,
+    allowedOrigins: plan.source.allowedOrigins,
+    concurrency: plan.source.concurrency,
+    validation: plan.validation,
+    limit: null,
+    maxPages: job.maxPages,
+    fullRefresh: false,
+    // A unit pulls its pages in sequence (as partitions.ts does); a whole stream prefetches.
+    prefetch: job.unit ? 1 : plan.source.concurrency,
+    state,
+    scratchDir: "",
+    startedAtMs: Date.parse(job.runStartedAt),
+  };
+}

@@ -1,0 +1,61 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
+import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { inject } from "vitest";
+import { BIN } from "../built.js";
+
+/** The throwaway redis-server of this test run (test/queue/global-setup.ts). */
+export const redisUrl = (): string => inject("redisUrl");
+
+/** `pipelines.config.yaml` with a queue under its own key prefix (one per test file). */
+export function writeQueueConfig(dir: string, prefix: string): void {
+  writeFileSync(
+    path.join(dir, "pipelines.config.yaml"),
+    ["queue:", "  redis: ${env.REDIS_URL}", `  prefix: ${prefix}`, ""].join("\n"),
+  );
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/** A real `pipelines worker` (the built CLI) in `dir`; resolves once it takes jobs. */
+export async function startWorker(
+  dir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, "worker", ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", REDIS_URL: redisUrl(), ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stderr?.on("data", (c: Buffer) => {
+      stderr += c.toString();
+      if (stderr.includes("taking jobs")) resolve();
+    });
+    exited.then((e) =>
+      reject(new Error(`worker exited (${e.code ?? e.signal}) before taking jobs:\n${stderr}`)),
+    );
+  });
+  await ready;
+  return {
+    child,
+    stderr: () => stderr,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * `run --queue` fails loudly and early: Redis unreachable (exit 1, nothing sent, the URL's
+ * password never shown), a worker whose pipeline file differs from the submitter's refuses the
+ * job with a clear message, and outputs one process writes (duckdb, sqlite) are refused.
+ */
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureBuilt } from "../built.js";
+import { runCli } from "../cli/helpers.js";
+import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
+import { redisUrl, startWorker, writeQueueConfig } from "./helpers.js";
+
+let server: Server;
+let base: string;
+let requests = 0;
+
+beforeAll(async () => {
+  await ensureBuilt();
+  server = createServer((_req, res) => {
+    requests++;
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ data: [{ id: 1 }, { id: 2 }] }));
+  });
+  base = await listenLocal(server);
+}, 180_000);
+afterAll(() => closeServer(server));
+
+const pipelineText = (format = "jsonl", extra = "") =>
+  [
+    sourceBlock(base),
+    "streams:",
+    "  items:",
+    "    path: /items",
+    "    records: $.data",
+    extra,
+    "output:",
+    `  format: ${format}`,
+    "",
+  ].join("\n");
+
+describe("run --queue failures", () => {
+  it("Redis unreachable: exit 1 before anything is sent, the password masked", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline("p", pipelineText());
+      writeQueueConfig(p.dir, "t-errors");
+      const closed = await new Promise<number>((resolve) => {
+        const s = createServer().listen(0, "127.0.0.1", () => {
+          const port = (s.address() as { port: number }).port;
+          s.close(() => resolve(port));
+        });
+      });
+      requests = 0;
+      const r = await runCli(["run", "p", "--queue"], p.dir, {
+        REDIS_URL: `redis://someone:Sup3rSecretPw@127.0.0.1:${closed}/0`,
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("unreachable");
+      expect(r.stderr).toContain("Nothing was sent");
+      expect(r.stderr).not.toContain("Sup3rSecretPw");
+      expect(requests).toBe(0);
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it("refuses --queue without a queue in the project config, and outputs one process writes", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline("p", pipelineText());
+      const none = await runCli(["run", "p", "--queue"], p.dir, {});
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain("queue: { redis:");
+      p.pipeline("p", pipelineText("sqlite"));
+      writeQueueConfig(p.dir, "t-errors");
+      const lite = await runCli(["run", "p", "--queue"], p.dir, { REDIS_URL: redisUrl() });
+      expect(lite.code).toBe(2);
+      expect(lite.stderr).toContain("writes sqlite");
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it("a worker whose pipeline file differs from the submitter's refuses the job", async () => {
+    const submitter = tempProject("pipelines-queue-err-");
+    const elsewhere = tempProject("pipelines-queue-err-");
+    try {
+      submitter.pipeline("p", pipelineText());
+      elsewhere.pipeline("p", pipelineText("jsonl", "    primary_key: id"));
+      writeQueueConfig(submitter.dir, "t-errors-hash");
+      writeQueueConfig(elsewhere.dir, "t-errors-hash");
+      const w = await startWorker(elsewhere.dir);
+      try {
+        const r = await runPipeline(submitter.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
+        expect(r.code).toBe(1);
+        expect(r.stream("items").error?.kind).toBe("queue");
+        expect(r.stream("items").error?.message).toContain("differs from the submitter's");
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      submitter.cleanup();
+      elsewhere.cleanup();
+    }
+  }, 60_000);
+});

@@ -1,0 +1,78 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
+/**
+ * `source.rate_limit` holds across workers: 4 real workers share one budget kept in Redis, and
+ * the test server, counting requests per sliding second, never sees more than the declared rate.
+ */
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { ensureBuilt } from "../built.js";
+import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
+import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+
+const PARENTS = 24;
+let server: Server;
+let base: string;
+const arrivals: number[] = [];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  server = createServer((req, res) => {
+    arrivals.push(performance.now());
+    const url = new URL(req.url ?? "/", "http://x");
+    res.setHeader("content-type", "application/json");
+    if (url.pathname === "/orgs") {
+      res.end(JSON.stringify({ data: Array.from({ length: PARENTS }, (_, i) => ({ id: i + 1 })) }));
+      return;
+    }
+    const org = Number(/^\/orgs\/(\d+)/.exec(url.pathname)?.[1]);
+    setTimeout(() => res.end(JSON.stringify({ data: [{ id: org }] })), 20);
+  });
+  base = await listenLocal(server);
+}, 180_000);
+afterAll(() => closeServer(server));
+
+/** The most requests the server saw within any 1000 ms. */
+function busiestSecond(times: number[]): number {
+  const t = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i] - t[j] >= 1000) j++;
+    most = Math.max(most, i - j + 1);
+  }
+  return most;
+}
+
+it("4 workers together never exceed requests_per_second: 5", async () => {
+  const p = tempProject("pipelines-queue-rate-");
+  const workers: WorkerProcess[] = [];
+  try {
+    p.pipeline(
+      "p",
+      [
+        sourceBlock(base, "concurrency: 4\nrate_limit: { requests_per_second: 5 }"),
+        "streams:",
+        "  orgs:",
+        "    path: /orgs",
+        "    records: $.data",
+        "  repos:",
+        "    parent: orgs",
+        "    path: /orgs/${parent.id}/repos",
+        "    records: $.data",
+        "output:",
+        "  format: jsonl",
+        "",
+      ].join("\n"),
+    );
+    writeQueueConfig(p.dir, "t-rate");
+    for (let i = 0; i < 4; i++) workers.push(await startWorker(p.dir, ["--concurrency", "4"]));
+    arrivals.length = 0;
+    const r = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
+    expect(r.code).toBe(0);
+    expect(r.stream("repos").records.written).toBe(PARENTS);
+    expect(arrivals.length).toBe(PARENTS + 1);
+    expect(busiestSecond(arrivals)).toBeLessThanOrEqual(5);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    p.cleanup();
+  }
+}, 90_000);
