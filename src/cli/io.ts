@@ -8,7 +8,7 @@ export interface CliIO {
   stderr: Output;
   cwd: string;
   env: Record<string, string | undefined>;
-  /** Aborted on SIGINT/SIGTERM by the bin; a run stops and commits nothing. */
+  /** Aborted on SIGINT/SIGTERM by the bin; a run stops; nothing more commits after it. */
   signal?: AbortSignal;
 }
 

@@ -47,6 +47,9 @@ export async function runStream(
     if (stop.warning) result.warnings.push(stop.message);
     result.warnings.push(...executor.warnings(result.requests));
     result.records.duplicates = sink.duplicates();
+    // Nothing commits after Ctrl-C/SIGTERM (a child stream's partition loop stops without an error).
+    if (opts.signal?.aborted)
+      throw new RunError("aborted", "the run was interrupted before this stream committed");
     await finish(stream, opts, sink, quality, cursor, result);
     sink = null;
   } catch (err) {
