@@ -23,8 +23,6 @@ export interface RunOptions {
   runId?: string;
   /** Ignore saved incremental cursors. */
   fullRefresh?: boolean;
-  /** Seeded jitter for tests. */
-  random?: () => number;
 }
 
 export interface PipelineRun {
@@ -51,7 +49,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: { signal?: AbortSignal; random?: () => number },
+  opts: { signal?: AbortSignal },
 ) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
@@ -60,7 +58,7 @@ export function openSession(
     userAgent: `pipelines/${VERSION}`,
   });
   const state = new StateStore(plan.dirs.state, plan.pipeline);
-  const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
+  const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit);
   const budget = new RateBudget(plan.source.rateLimit);
   const auth = createAuth(plan, { client, redactor, state, policy, budget });
   const executor = new RequestExecutor({
