@@ -18,14 +18,14 @@ export const groups = {
   },
   atomic: {
     mutate: ["src/outputs/atomic-file.ts", "src/shared/atomic-write.ts", "src/state/state-store.ts"],
-    tests: ["test/outputs/atomic-file.test.ts", "test/state/*.test.ts", "test/shared/atomic-write.test.ts"],
+    tests: ["test/outputs/atomic-file.test.ts", "test/state/*.test.ts", "test/security/paths.test.ts"],
   },
   lock: {
     mutate: ["src/run/run-lock.ts"],
-    tests: ["test/run/run-lock.test.ts"],
+    tests: ["test/run/run-lock*.test.ts", "test/security/paths.test.ts"],
   },
   quality: {
     mutate: ["src/run/quality-gate.ts", "src/records/quality.ts"],
-    tests: ["test/quality/*.test.ts"],
+    tests: ["test/quality/*.test.ts", "test/run/quality-gate.test.ts"],
   },
 };
