@@ -17,7 +17,9 @@ export default {
   tsconfigFile: "tsconfig.mutate.json",
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
   mutate: group.mutate,
-  coverageAnalysis: "perTest",
+  // "all", not "perTest": many tests do their runs in beforeAll, which perTest attributes to no
+  // test, so it would run the wrong tests and report survivors that the suite kills.
+  coverageAnalysis: "all",
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),
   incrementalFile: `reports/mutation/${name}.incremental.json`,
   reporters: ["clear-text", "progress", "json"],
