@@ -156,6 +156,20 @@ describe("flags and blanks", () => {
     for (const v of [[], 0, { a: 1 }, "x", false]) expect(isBlank(v)).toBe(false);
   });
 
+  it("done: false (or absent) goes on; has_more: true (or absent) goes on", () => {
+    const d = createPaginator(cursorPlan({ done: "$.done", hasMore: "$.more" }));
+    expect(nextRequest(once(d, { next: "c", done: false, more: true }, recs(1))).params.after).toBe("c");
+    const e = createPaginator(cursorPlan({ done: "$.done", hasMore: "$.more" }));
+    expect(nextRequest(once(e, { next: "c" }, recs(1))).params.after).toBe("c");
+  });
+
+  it("requestUrl: the URL as given when there are no params to set", () => {
+    expect(requestUrl({ ...START, url: "https://API.test/a b", params: {} })).toBe("https://API.test/a b");
+    expect(requestUrl({ ...START, url: "https://api.test/a?x=1&y=2", params: { x: ["3", "4"] } })).toBe(
+      "https://api.test/a?y=2&x=3&x=4",
+    );
+  });
+
   it("a cursor that is a map or a list is sent as its JSON text", () => {
     const p = createPaginator(cursorPlan());
     expect(requestUrl(nextRequest(once(p, { next: { a: 1 } }, recs(1))))).toBe(
