@@ -1,6 +1,14 @@
 /** The Redactor (shared/secrets.ts) and quote/cut (shared/errors.ts) on their own: what is masked, where, how much is shown. */
 import { describe, expect, it } from "vitest";
-import { cut, MESSAGE_CHARS, QUOTE_CHARS, quote, RunError, TransportError } from "../../src/shared/errors.js";
+import {
+  cut,
+  firstBytes,
+  MESSAGE_CHARS,
+  QUOTE_CHARS,
+  quote,
+  RunError,
+  TransportError,
+} from "../../src/shared/errors.js";
 import { MAX_NESTING } from "../../src/shared/json-text.js";
 import { basicCredential, MASK, Redactor, SENSITIVE_HEADERS } from "../../src/shared/secrets.js";
 
@@ -73,6 +81,9 @@ describe("Redactor", () => {
     let deep: unknown = "x";
     for (let i = 0; i < MAX_NESTING + 1; i++) deep = [deep];
     expect(() => r.value(deep)).toThrow(expect.objectContaining({ kind: "too_deep" }));
+    let deepMap: unknown = "x";
+    for (let i = 0; i < MAX_NESTING + 1; i++) deepMap = { a: deepMap };
+    expect(() => r.value(deepMap)).toThrow(expect.objectContaining({ kind: "too_deep" }));
     let ok: unknown = SECRET;
     for (let i = 0; i < MAX_NESTING - 1; i++) ok = [ok];
     expect(JSON.stringify(r.value(ok))).toContain(MASK);
@@ -147,10 +158,36 @@ describe("quote", () => {
     }
   });
 
+  it("a secret cut by the end of the decoded window is dropped, never shown in part", () => {
+    // max 20, longest secret 10: the window is (20 + 10) * 4 = 120 characters. Spaces collapse,
+    // so what lies at the window's end would reach the 20 characters shown.
+    const r = new Redactor(["tok_abcdef"]);
+    const spaces = (n: number) => " ".repeat(n);
+    const partial = `x${spaces(112)}tok_abcdef${"y".repeat(50)}`; // the window ends after "tok_abc"
+    expect(quote(partial, r, 20)).toBe("x…");
+    expect(quote(Buffer.from(partial), r, 20)).toBe("x…");
+    const whole = `x${spaces(105)}tok_abcdef${"y".repeat(50)}`; // masked, then the margin dropped
+    expect(quote(whole, r, 20)).toBe("x…");
+    // Exactly the window: nothing is cut, so the secret is masked whole and nothing dropped.
+    const exact = `x${spaces(109)}tok_abcdef`;
+    expect(exact.length).toBe(120);
+    expect(quote(exact, r, 20)).toBe(`x ${MASK}`);
+  });
+
   it("long text: only the first bytes are decoded; the result is max characters and an ellipsis", () => {
     const shown = quote(Buffer.from(`${"é".repeat(5000)}`), r, 100);
     expect(shown).toBe(`${"é".repeat(100)}…`);
     const none = new Redactor([]);
     expect(quote(`${"c".repeat(300)}`, none, 100)).toBe(`${"c".repeat(100)}…`);
+  });
+});
+
+describe("firstBytes", () => {
+  it("the first n characters of a library's own message, whitespace collapsed, an ellipsis when cut", () => {
+    expect(firstBytes("a  b\n c")).toBe("a b c");
+    expect(firstBytes("abcdef", 6)).toBe("abcdef");
+    expect(firstBytes("abcdefg", 6)).toBe("abcdef…");
+    expect(firstBytes(Buffer.from("é".repeat(10)), 3)).toBe("ééé…");
+    expect(firstBytes(Buffer.from(`${"x".repeat(499)}\n`))).toBe("x".repeat(499));
   });
 });
