@@ -92,6 +92,16 @@ describe("StateStore", () => {
     expect(err.message).not.toContain("rt_secret");
   });
 
+  it("an empty file is not valid JSON (no position to give); a file over 4 MiB is too large for a state file", async () => {
+    writeFileSync(path.join(dir, "p.json"), "");
+    const err = await new StateStore(dir, "p").read().catch((e) => e);
+    expect(err.problem).toBe("is not valid JSON");
+    writeFileSync(path.join(dir, "p.json"), `{"x":"${"a".repeat(4 * 1024 * 1024)}"}`);
+    const big = await new StateStore(dir, "p").read().catch((e) => e);
+    expect(big).toBeInstanceOf(StateFileError);
+    expect(big.problem).toContain("a state file");
+  });
+
   it("wrong shape, a symbolic link, a folder: StateFileError", async () => {
     writeFileSync(path.join(dir, "p.json"), '{"version": 2}');
     await expect(new StateStore(dir, "p").read()).rejects.toThrow(
