@@ -164,6 +164,10 @@ describe("a killed run's leftovers", () => {
       `.pipelines/state/.partitions/q/${OLD}/s.jsonl`,
       `.pipelines/state/.q.json.${pid}.1767225600000.tmp`,
       `out/p/s.rejected-${OLD}.jsonl`,
+      // Near misses of the killed run's names: not hidden, not .tmp.
+      `out/p/.s.jsonl.${OLD}.body.keep`,
+      `reports/p/latest.html.${pid}.1767225600000.tmp`,
+      `reports/p/.latest.html.${pid}.1767225600000.json`,
     ];
     for (const f of [...ours, ...theirs]) put(f);
 
