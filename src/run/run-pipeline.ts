@@ -46,11 +46,7 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 }
 
 /** The HTTP side of a run: one client, auth, rate budget and concurrency for the pipeline. */
-export function openSession(
-  plan: ExecutionPlan,
-  redactor: Redactor,
-  opts: { signal?: AbortSignal },
-) {
+export function openSession(plan: ExecutionPlan, redactor: Redactor, opts: { signal?: AbortSignal }) {
   const client = new HttpClient({
     timeoutMs: plan.source.timeoutMs,
     maxResponseBytes: plan.source.maxResponseBytes,
