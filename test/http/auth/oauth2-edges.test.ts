@@ -51,10 +51,7 @@ afterEach(async () => {
   issued = 0;
 });
 
-function provider(
-  over: Partial<OAuth2Plan> = {},
-  opts: { now?: () => number; state?: boolean; budget?: { origin: string; budget: RateBudget } } = {},
-) {
+function provider(over: Partial<OAuth2Plan> = {}, opts: { now?: () => number; state?: boolean } = {}) {
   client ??= new HttpClient({ timeoutMs: 5000, maxResponseBytes: 1 << 20, connections: 4, userAgent: "t" });
   const plan = {
     type: "oauth2",
@@ -79,7 +76,7 @@ function provider(
     null,
     () => 0,
   );
-  const auth = new OAuth2Auth(plan, { client, redactor, policy, state, now: opts.now, budget: opts.budget });
+  const auth = new OAuth2Auth(plan, { client, redactor, policy, state, now: opts.now });
   return { auth, redactor, state };
 }
 
