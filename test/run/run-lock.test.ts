@@ -201,7 +201,9 @@ describe("a killed run's leftovers", () => {
     db.exec('CREATE TABLE "s__staging_20260505T000000Z-bbbbbb" (x)');
     db.close();
     writeLock(deadPid());
-    expect((await runPipeline(p.dir, "p")).code).toBe(0);
+    const r = await runPipeline(p.dir, "p");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`(table s__staging_${OLD})`);
     const after = new Database(file, { readonly: true });
     const tables = (
       after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
