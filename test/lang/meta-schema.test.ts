@@ -110,7 +110,7 @@ describe("record schemas against their meta-schema", () => {
 
   for (const draft of DRAFTS) {
     it(`${draft}: the precompiled validator of the build gives ajv's verdict and message`, () => {
-      const file = path.join(REPO, "dist", "records", `meta-${draft}.cjs`);
+      const file = path.join(REPO, "dist", "lang", `meta-${draft}.cjs`);
       expect(existsSync(file), `${file}: run \`npm run build\``).toBe(true);
       const mod = require(file);
       const precompiled = mod.default ?? mod;
