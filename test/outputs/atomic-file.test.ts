@@ -129,6 +129,10 @@ describe("edges (from mutation testing)", () => {
     const lines: string[] = [];
     for await (const l of readLines(file)) lines.push(l);
     expect(lines).toEqual(["a", "\ufeffb", "c"]);
+    writeFileSync(file, "abc\n");
+    const plain: string[] = [];
+    for await (const l of readLines(file)) plain.push(l);
+    expect(plain).toEqual(["abc"]);
   });
 
   it("SpanReader: a span past the end of a short file fails, also after a read that filled the window; a closed reader fails", async () => {
