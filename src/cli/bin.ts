@@ -14,8 +14,8 @@ const { run } = (
 const controller = new AbortController();
 
 // `pipelines list | head -1`: the reader went away. End quietly with 141, the status of a Unix
-// tool killed by SIGPIPE, instead of a stack trace. A run in progress stops as on Ctrl-C (it
-// commits nothing), rather than exiting between committing an output and saving its cursor.
+// tool killed by SIGPIPE, instead of a stack trace. A run in progress stops as on Ctrl-C (nothing
+// more is committed), rather than exiting between committing an output and saving its cursor.
 let outputGone = false;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
@@ -32,7 +32,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     interrupted++;
     if (interrupted > 1) process.exit(130);
     process.stderr.write(
-      `\n${sig}: stopping; streams not committed yet keep their previous output (again to quit at once)\n`,
+      `\n${sig}: stopping; nothing more is committed: streams that already committed keep their output, the others commit nothing (again to quit at once)\n`,
     );
     controller.abort(new Error(`interrupted by ${sig}`));
   });

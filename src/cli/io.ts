@@ -10,7 +10,7 @@ export interface CliIO {
   /** The project folder given with `--project <dir>` (default: found from `cwd` upwards). */
   projectDir?: string;
   env: Record<string, string | undefined>;
-  /** Aborted on SIGINT/SIGTERM by the bin; a run stops and commits nothing. */
+  /** Aborted on SIGINT/SIGTERM by the bin; a run stops; nothing more commits after it. */
   signal?: AbortSignal;
 }
 

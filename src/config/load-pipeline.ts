@@ -7,7 +7,7 @@ import { readDotenv } from "./dotenv.js";
 import { ConfigError, type ConfigIssue, closest, sortIssues } from "./errors.js";
 import type { PipelineFile } from "./pipeline-types.gen.js";
 import { hasPath, isMap, stringsOf } from "./plain-values.js";
-import { type Project, shownFrom } from "./project.js";
+import { defaultsPlace, type Project, shownFrom } from "./project.js";
 import { readPipelineText } from "./read-bounded.js";
 import { resolveConfig } from "./resolve-env.js";
 import { checkComponents, streamsOf } from "./rules/index.js";
@@ -150,7 +150,7 @@ function readYaml(shownFile: string, text: string): { src: YamlSource; raw: Reco
   return { src, raw };
 }
 
-/** The project config file as messages name it (its `defaults` have no positions: line 1). */
+/** The project config file as messages name it (positions: defaultsPlace). */
 function defaultsFileOf(project: Project): string {
   return project.configFile
     ? path.relative(shownFrom(project), project.configFile) || project.configFile
@@ -181,8 +181,7 @@ function checkTemplatesIn(
       return {
         code,
         file: defaultsFile,
-        line: 1,
-        column: 1,
+        ...defaultsPlace(project, sites[site].path),
         path: formatKeyPath(["defaults", ...sites[site].path]),
         message,
         ...extra,
@@ -233,9 +232,7 @@ function checkFormatOf(
     !inFile(p) && project.configFile && hasPath(project.defaults, p)
       ? {
           file: defaultsFileOf(project),
-          line: 1,
-          column: 1,
-          excerpt: undefined,
+          ...defaultsPlace(project, p),
           hint: "this value comes from the project config's `defaults`",
         }
       : {};

@@ -1,9 +1,9 @@
-import { realpath } from "node:fs/promises";
+import { readFile, realpath } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Loader } from "../vendor/config-libs.js";
 import { importModule } from "../vendor/load-bundle.js";
-import { ConfigError, type ConfigIssue } from "./errors.js";
+import { ConfigError, type ConfigIssue, closest, excerptAt } from "./errors.js";
 import { MAX_BYTES, tooLargeMessage } from "./read-bounded.js";
 
 /** Where a project keeps its files, from the cosmiconfig `pipelines` config (or defaults). */
@@ -17,6 +17,8 @@ export interface Project {
   outDir: string;
   reportsDir: string;
   stateDir: string;
+  /** Where a key path of the project config is written (line 1, column 1 when unknown: a JS config). */
+  placeOf?: PlaceOf;
   /** Merged under every pipeline's `source`, `output` and `validation`. */
   defaults: {
     source?: Record<string, unknown>;
@@ -25,6 +27,15 @@ export interface Project {
   };
   /** `queue: { redis: ${env.REDIS_URL} }`: distributed runs (src/queue/); the URL as written (env unfilled). */
   queue?: { redis: string; prefix?: string };
+}
+
+/** The line and column of a key path in the project config (`key`: of the key, not its value). */
+export type PlaceOf = (path: ReadonlyArray<string | number>, key?: boolean) => Place;
+/** A place in the project config, with its source line to show under the message. */
+export interface Place {
+  line: number;
+  column: number;
+  excerpt: string | undefined;
 }
 
 const DIR_KEYS = ["pipelinesDir", "schemasDir", "outDir", "reportsDir", "stateDir"] as const;
@@ -102,37 +113,82 @@ export async function loadProject(dir: string, cwd = dir): Promise<Project> {
     ]);
   }
   if (!found || found.isEmpty) return makeProject(dir, null, {}, cwd);
-  return makeProject(path.dirname(found.filepath), found.filepath, found.config, cwd);
+  const placeOf = await placesIn(found.filepath);
+  return makeProject(path.dirname(found.filepath), found.filepath, found.config, cwd, placeOf);
 }
 
-export function makeProject(root: string, configFile: string | null, config: unknown, cwd?: string): Project {
+/**
+ * Where keys are written in a YAML or JSON project config (in package.json: under `pipelines`);
+ * undefined for a JavaScript config, whose values have no place in a file.
+ */
+async function placesIn(file: string): Promise<PlaceOf | undefined> {
+  if (/\.[cm]?js$/.test(file)) return undefined;
+  const text = await readFile(file, "utf8").catch(() => null);
+  if (text === null) return undefined;
+  const { YamlSource } = await import("./yaml-source.js");
+  const src = new YamlSource(file, text);
+  const prefix = path.basename(file) === "package.json" ? ["pipelines"] : [];
+  return (at, key) => {
+    const { line, column } = src.locate([...prefix, ...at], { key });
+    return { line, column, excerpt: excerptAt(text, line, column) };
+  };
+}
+
+/** The place of a key path of the project config's `defaults` (line 1, column 1 when unknown). */
+export function defaultsPlace(project: Project, at: ReadonlyArray<string | number>): Place {
+  return project.placeOf?.(["defaults", ...at]) ?? { line: 1, column: 1, excerpt: undefined };
+}
+
+export function makeProject(
+  root: string,
+  configFile: string | null,
+  config: unknown,
+  cwd?: string,
+  placeOf?: PlaceOf,
+): Project {
   const issues: ConfigIssue[] = [];
-  const file = configFile ?? root;
-  const bad = (key: string, message: string) =>
-    issues.push({ code: "project_config", file, line: 1, column: 1, path: key, message });
+  // Named as pipeline files are: relative to where the command runs.
+  const file = configFile ? path.relative(cwd ?? process.cwd(), configFile) || configFile : root;
+  const bad = (at: string[], message: string, key = false, hint?: string) =>
+    issues.push({
+      code: "project_config",
+      file,
+      ...(placeOf?.(at, key) ?? { line: 1, column: 1, excerpt: undefined }),
+      path: at.join("."),
+      message,
+      ...(hint ? { hint } : {}),
+    });
+  const unknown = (at: string[], what: string, allowed: string[]) => {
+    const name = at[at.length - 1];
+    const guess = closest(name, allowed);
+    bad(
+      at,
+      `unknown ${what} \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ""}; use one of ${allowed.join(", ")}`,
+      true,
+      guess ? `did you mean \`${guess}\`?` : undefined,
+    );
+  };
   const cfg = (config ?? {}) as Record<string, unknown>;
-  if (typeof cfg !== "object" || Array.isArray(cfg)) bad("", "expected a map of settings");
+  if (typeof cfg !== "object" || Array.isArray(cfg)) bad([], "expected a map of settings");
   const known = new Set<string>([...DIR_KEYS, "defaults", "queue", "$schema"]);
   for (const key of Object.keys(cfg))
-    if (!known.has(key))
-      bad(key, `unknown setting; use one of ${[...DIR_KEYS, "defaults", "queue"].join(", ")}`);
+    if (!known.has(key)) unknown([key], "setting", [...DIR_KEYS, "defaults", "queue"]);
   const dirs = { ...DIR_DEFAULTS };
   for (const key of DIR_KEYS) {
     const v = cfg[key];
     if (v === undefined) continue;
-    if (typeof v !== "string" || !v) bad(key, `expected a directory path, found ${JSON.stringify(v)}`);
+    if (typeof v !== "string" || !v) bad([key], `expected a directory path, found ${JSON.stringify(v)}`);
     else dirs[key] = v;
   }
   const defaults = (cfg.defaults ?? {}) as Project["defaults"];
   if (typeof defaults !== "object" || Array.isArray(defaults))
-    bad("defaults", "expected a map with source, output, validation");
+    bad(["defaults"], "expected a map with source, output, validation");
   else
     for (const [k, v] of Object.entries(defaults)) {
-      if (!DEFAULT_KEYS.includes(k))
-        bad(`defaults.${k}`, `unknown section; use one of ${DEFAULT_KEYS.join(", ")}`);
-      else if (!v || typeof v !== "object" || Array.isArray(v)) bad(`defaults.${k}`, "expected a map");
+      if (!DEFAULT_KEYS.includes(k)) unknown(["defaults", k], "section", DEFAULT_KEYS);
+      else if (!v || typeof v !== "object" || Array.isArray(v)) bad(["defaults", k], "expected a map");
     }
-  const queue = queueSetting(cfg.queue, bad);
+  const queue = queueSetting(cfg.queue, (key, message) => bad(key.split("."), message));
   if (issues.length) throw new ConfigError(issues);
   const abs = (p: string) => path.resolve(root, p);
   return {
@@ -144,6 +200,7 @@ export function makeProject(root: string, configFile: string | null, config: unk
     outDir: abs(dirs.outDir),
     reportsDir: abs(dirs.reportsDir),
     stateDir: abs(dirs.stateDir),
+    ...(placeOf ? { placeOf } : {}),
     defaults,
     ...(queue ? { queue } : {}),
   };

@@ -265,7 +265,7 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
 }
 
 /** True when `file` is strictly inside `dir` (not `dir` itself, not through `..`). */
-function isInside(dir: string, file: string): boolean {
+export function isInside(dir: string, file: string): boolean {
   const rel = path.relative(dir, file);
   return rel !== "" && rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }

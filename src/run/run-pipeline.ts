@@ -27,7 +27,7 @@ export interface RunOptions {
   runId?: string;
   /** Ignore saved incremental cursors. */
   fullRefresh?: boolean;
-  /** Seeded jitter for tests. */
+  /** The retries' jitter (a replayed test: a fixed one, so its waits are the same every time). */
   random?: () => number;
   /** The commit guard's history and overrides (commit-guard.ts). */
   guard?: GuardOptions;

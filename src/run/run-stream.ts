@@ -67,6 +67,9 @@ export async function runStream(
       );
     }
     result.records.duplicates = sink.duplicates();
+    // Nothing commits after Ctrl-C/SIGTERM (a child stream's partition loop stops without an error).
+    if (opts.signal?.aborted)
+      throw new RunError("aborted", "the run was interrupted before this stream committed");
     // written: records this run put in the output (none for `write: false`: they are only kept for children)
     result.records.written = stream.write ? result.records.written - result.records.duplicates : 0;
     await finish(stream, opts, sink, quality, units ? null : cursor, result);

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { expect } from "vitest";
 import { ConfigError, type ConfigIssue } from "../../src/config/errors.js";
 import { type LoadedPipeline, loadPipelineText } from "../../src/config/load-pipeline.js";
 import { makeProject, type Project } from "../../src/config/project.js";
@@ -75,4 +76,18 @@ export function yaml(strings: TemplateStringsArray, ...values: unknown[]): strin
     .split("\n");
   const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => l.match(/^ */)![0].length));
   return lines.map((l) => l.slice(indent)).join("\n");
+}
+
+/** The ConfigError `fn` throws; the test fails when it throws nothing or anything else. */
+export function configErrorOf(fn: () => unknown): ConfigError {
+  let thrown: unknown;
+  expect(() => {
+    try {
+      fn();
+    } catch (err) {
+      thrown = err;
+      throw err;
+    }
+  }).toThrow(ConfigError);
+  return thrown as ConfigError;
 }

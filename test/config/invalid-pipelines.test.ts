@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, type ConfigErrorCode, formatIssue } from "../../src/config/errors.js";
 import { checkPipelineName, loadPipeline } from "../../src/config/load-pipeline.js";
 import { makeProject } from "../../src/config/project.js";
-import { issuesOf, tempDir, tempProject, yaml } from "./helpers.js";
+import { configErrorOf, issuesOf, tempDir, tempProject, yaml } from "./helpers.js";
 
 /**
  * Invalid pipeline files: text → the issue the loader reports, with its code and 1-based
@@ -1821,22 +1821,12 @@ describe("pipeline names", () => {
       const project = makeProject(path.join(dir, "nowhere"), null, {});
       expect(existsSync(project.pipelinesDir)).toBe(false);
       for (const name of ["../etc/passwd", "a/b", "..", "x y"]) {
-        let error: unknown;
-        try {
-          loadPipeline(project, name, {});
-        } catch (err) {
-          error = err;
-        }
-        expect(error).toBeInstanceOf(ConfigError);
-        expect((error as ConfigError).issues.map((i) => i.code)).toEqual(["bad_name"]);
+        const error = configErrorOf(() => loadPipeline(project, name, {}));
+        expect(error.issues.map((i) => i.code)).toEqual(["bad_name"]);
       }
       // The control: a good name that does not exist is not_found.
-      try {
-        loadPipeline(project, "nothing", {});
-        expect.unreachable();
-      } catch (err) {
-        expect((err as ConfigError).issues[0].code).toBe("not_found");
-      }
+      const err = configErrorOf(() => loadPipeline(project, "nothing", {}));
+      expect(err.issues[0].code).toBe("not_found");
     } finally {
       cleanup();
     }

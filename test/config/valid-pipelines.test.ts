@@ -8,7 +8,7 @@ import { formatPlan, redactPlan } from "../../src/compile/show-plan.js";
 import { ConfigError } from "../../src/config/errors.js";
 import { listPipelineNames, loadPipeline, readEnv } from "../../src/config/load-pipeline.js";
 import { loadProject, makeProject } from "../../src/config/project.js";
-import { issuesOf, loadOk, tempDir, tempProject, writeFiles, yaml } from "./helpers.js";
+import { configErrorOf, issuesOf, loadOk, tempDir, tempProject, writeFiles, yaml } from "./helpers.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
 const EXAMPLE = fileURLToPath(new URL("./fixtures/example/", import.meta.url));
@@ -126,14 +126,8 @@ describe("the complete example of the format", () => {
 
   it("names GITHUB_TOKEN when it is not set", () => {
     const example = makeProject(EXAMPLE, null, {});
-    try {
-      loadPipeline(example, "github", {});
-      expect.unreachable();
-    } catch (err) {
-      expect((err as ConfigError).issues.map((i) => [i.code, i.line, i.column])).toEqual([
-        ["missing_env", 10, 12],
-      ]);
-    }
+    const err = configErrorOf(() => loadPipeline(example, "github", {}));
+    expect(err.issues.map((i) => [i.code, i.line, i.column])).toEqual([["missing_env", 10, 12]]);
   });
 });
 
@@ -744,19 +738,15 @@ describe("project config and .env", () => {
         "pipelines/p.yaml": "source:\n  base_url: https://x.test\nstreams:\n  a: { path: /a }\n",
       });
       const project = await loadProject(dir);
-      try {
-        loadPipeline(project, "p", {});
-        expect.unreachable();
-      } catch (err) {
-        const [issue] = (err as ConfigError).issues;
-        expect(issue).toMatchObject({
-          code: "bad_duration",
-          path: "source.timeout",
-          // Relative to where the command runs, like pipeline files.
-          file: "pipelines.config.json",
-        });
-        expect(issue.hint).toContain("project config");
-      }
+      const err = configErrorOf(() => loadPipeline(project, "p", {}));
+      const [issue] = err.issues;
+      expect(issue).toMatchObject({
+        code: "bad_duration",
+        path: "source.timeout",
+        // Relative to where the command runs, like pipeline files.
+        file: "pipelines.config.json",
+      });
+      expect(issue.hint).toContain("project config");
     } finally {
       cleanup();
     }
@@ -771,19 +761,15 @@ describe("project config and .env", () => {
         "pipelines/p.yaml": "source:\n  base_url: https://x.test\nstreams:\n  a: { path: /a }\n",
       });
       const project = await loadProject(dir);
-      try {
-        loadPipeline(project, "p", {});
-        expect.unreachable();
-      } catch (err) {
-        expect((err as ConfigError).issues).toMatchObject([
-          {
-            code: "missing_env",
-            file: "pipelines.config.yaml",
-            path: "defaults.source.headers.Authorization",
-          },
-        ]);
-        expect((err as ConfigError).message).toContain("`DEFAULT_TOKEN`");
-      }
+      const err = configErrorOf(() => loadPipeline(project, "p", {}));
+      expect(err.issues).toMatchObject([
+        {
+          code: "missing_env",
+          file: "pipelines.config.yaml",
+          path: "defaults.source.headers.Authorization",
+        },
+      ]);
+      expect(err.message).toContain("`DEFAULT_TOKEN`");
       const loaded = loadPipeline(project, "p", { DEFAULT_TOKEN: "from-defaults-123" });
       expect(loaded.envUsed).toEqual(["DEFAULT_TOKEN"]);
       expect(compilePlan(loaded).source.headers).toEqual({ Authorization: "Bearer from-defaults-123" });

@@ -1,11 +1,12 @@
 import diagnosticsChannel from "node:diagnostics_channel";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import type { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, runCli } from "../cli/helpers.js";
+import { listFiles } from "../run/helpers.js";
 import { htmlText, readCsv, readJsonl, readSqlite } from "./read-outputs.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -41,6 +42,15 @@ interface WireRequest {
 let root: string;
 let demoDir: string;
 let result: CliResult;
+/** The repository's demo folder (names, sizes, times) before the run: a --dir run must not touch it. */
+let repoDemoBefore: string;
+const demoFolderState = () =>
+  listFiles(path.join(REPO, "demo"))
+    .map((f) => {
+      const st = statSync(path.join(REPO, "demo", f));
+      return `${f} ${st.size} ${st.mtimeMs}`;
+    })
+    .join("\n");
 const wire: WireRequest[] = [];
 const socketPeers: (string | undefined)[] = [];
 
@@ -74,6 +84,7 @@ beforeAll(async () => {
   diagnosticsChannel.subscribe("undici:request:create", onRequest);
   diagnosticsChannel.subscribe("undici:request:headers", onHeaders);
   diagnosticsChannel.subscribe("net.client.socket", onSocket);
+  repoDemoBefore = demoFolderState();
   try {
     // Relative to the working directory, like `pipelines demo --dir demo-copy` typed in `root`.
     result = await runCli(["demo", "--dir", "demo-copy"], root, {});
@@ -245,6 +256,9 @@ describe("pipelines demo", () => {
   });
 
   it("leaves the repository's demo folder alone", () => {
+    // Every output, report and state file went to --dir: the repository's demo folder is unchanged.
+    expect(demoFolderState()).toBe(repoDemoBefore);
+    expect(existsSync(path.join(demoDir, ".pipelines", "state"))).toBe(true);
     expect(result.stderr).toContain(path.join("demo-copy", "reports"));
     expect(result.stderr).not.toContain(path.join(REPO, "demo", "out"));
   });

@@ -131,3 +131,60 @@ describe("after a status", () => {
     });
   });
 });
+
+describe("edges (from mutation testing)", () => {
+  const half = () => 0.5;
+
+  it("Retry-After: 0 keeps the backoff; a wait of exactly max_delay is waited", () => {
+    const p = policy(half);
+    expect(p.afterStatus(res(503, { "retry-after": "0" }), 1)).toEqual({
+      retry: true,
+      delayMs: p.backoff(1),
+      cause: "status_503",
+      rateLimited: false,
+    });
+    expect(p.backoff(1)).toBeGreaterThan(0);
+    expect(policy(half).afterStatus(res(503, { "retry-after": "1" }), 1)).toMatchObject({
+      retry: true,
+      delayMs: 1000,
+    });
+  });
+
+  it("the reset is waited for only on a 429 or 403 whose remaining is 0", () => {
+    const reset = { "x-reset": String((NOW + 700) / 1000) };
+    // A 429 with remaining 0: the reset.
+    expect(policy(half).afterStatus(res(429, { "x-remaining": "0", ...reset }), 1)).toMatchObject({
+      delayMs: 700,
+      rateLimited: true,
+    });
+    // A 500 with remaining 0 is retried for its status, with the backoff.
+    const p = policy(half);
+    expect(p.afterStatus(res(500, { "x-remaining": "0", ...reset }), 1)).toEqual({
+      retry: true,
+      delayMs: p.backoff(1),
+      cause: "status_500",
+      rateLimited: false,
+    });
+    // Remaining left, or unreadable: no reset wait.
+    for (const remaining of ["3", "unknown"]) {
+      const q = policy(half);
+      expect(q.afterStatus(res(429, { "x-remaining": remaining, ...reset }), 1), remaining).toMatchObject({
+        delayMs: q.backoff(1),
+      });
+      expect(q.afterStatus(res(403, { "x-remaining": remaining, ...reset }), 1)).toEqual({
+        retry: false,
+        reason: "not_retryable",
+      });
+    }
+  });
+
+  it("a reset too far away gives up, quoting the reset header as sent", () => {
+    expect(policy(half).afterStatus(res(429, { "x-remaining": "0", "x-reset": " 3600 " }), 1)).toEqual({
+      retry: false,
+      reason: "wait_too_long",
+      waitMs: 3_600_000,
+      header: "x-reset",
+      value: " 3600 ",
+    });
+  });
+});

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AtomicFile, readLines, SpanReader } from "../../src/outputs/atomic-file.js";
+import { AtomicFile, fileExists, readLines, SpanReader } from "../../src/outputs/atomic-file.js";
 import { listDir, tempDir } from "./helpers.js";
 
 let dir: string;
@@ -72,5 +72,77 @@ describe("readLines", () => {
     const lines: string[] = [];
     for await (const line of readLines(file)) lines.push(line);
     expect(lines).toEqual(["a", "b", "c", "d\u2028e"]);
+  });
+});
+
+describe("edges (from mutation testing)", () => {
+  it("names its temporary file `.<target>.<run id>[.<tag>].tmp` beside the target (the lock's cleanup looks for it)", async () => {
+    const target = path.join(dir, "sub", "out.jsonl");
+    const plain = await AtomicFile.create(target, "RUN");
+    const tagged = await AtomicFile.create(target, "RUN", "body");
+    expect(plain.tmpPath).toBe(path.join(dir, "sub", ".out.jsonl.RUN.tmp"));
+    expect(tagged.tmpPath).toBe(path.join(dir, "sub", ".out.jsonl.RUN.body.tmp"));
+    await plain.abort();
+    await tagged.abort();
+    expect(listDir(path.join(dir, "sub"))).toEqual([]);
+  });
+
+  it("after close or commit nothing more reaches the file", async () => {
+    const a = await AtomicFile.create(path.join(dir, "a.txt"), "RUN");
+    a.write("one");
+    await a.close();
+    a.write("late");
+    await a.flush();
+    expect(readFileSync(a.tmpPath, "utf8")).toBe("one");
+    const target = path.join(dir, "b.txt");
+    const b = await AtomicFile.create(target, "RUN");
+    b.write("one");
+    await b.commit();
+    b.write("late");
+    await b.flush();
+    expect(readFileSync(target, "utf8")).toBe("one");
+    // Aborting a committed file removes nothing and does not fail.
+    await b.abort();
+    expect(readFileSync(target, "utf8")).toBe("one");
+  });
+
+  it("abort of an open file drops what was written and queued", async () => {
+    const target = path.join(dir, "c.txt");
+    writeFileSync(target, "previous");
+    const c = await AtomicFile.create(target, "RUN");
+    c.write("x".repeat(100_000));
+    c.write("queued");
+    await c.abort();
+    expect(listDir(dir)).toEqual(["c.txt"]);
+    expect(readFileSync(target, "utf8")).toBe("previous");
+  });
+
+  it("fileExists", async () => {
+    writeFileSync(path.join(dir, "here"), "");
+    expect(await fileExists(path.join(dir, "here"))).toBe(true);
+    expect(await fileExists(path.join(dir, "gone"))).toBe(false);
+  });
+
+  it("readLines drops a BOM only at the start of the file", async () => {
+    const file = path.join(dir, "bom.txt");
+    writeFileSync(file, "\ufeffa\n\ufeffb\nc");
+    const lines: string[] = [];
+    for await (const l of readLines(file)) lines.push(l);
+    expect(lines).toEqual(["a", "\ufeffb", "c"]);
+    writeFileSync(file, "abc\n");
+    const plain: string[] = [];
+    for await (const l of readLines(file)) plain.push(l);
+    expect(plain).toEqual(["abc"]);
+  });
+
+  it("SpanReader: a span past the end of a short file fails, also after a read that filled the window; a closed reader fails", async () => {
+    const file = path.join(dir, "short.txt");
+    writeFileSync(file, "0123456789");
+    const reader = await SpanReader.open(file);
+    expect(await reader.read(2, 3)).toBe("234");
+    await expect(reader.read(8, 5)).rejects.toThrow("unexpected end of file reading 5 bytes at 8");
+    expect(await reader.read(0, 10)).toBe("0123456789");
+    await reader.close();
+    await expect(reader.read(SpanReader.BLOCK * 2, 1)).rejects.toThrow("the span reader is closed");
   });
 });

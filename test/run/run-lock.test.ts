@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { runCli } from "../cli/helpers.js";
 import {
   closeServer,
   listenLocal,
@@ -87,10 +88,12 @@ describe("one run of a pipeline at a time", () => {
     pipeline();
     writeLock(liveProcess().pid!);
     const before = readFileSync(p.file(".pipelines/state/p.lock"), "utf8");
-    const r = await runPipeline(p.dir, "p").catch((e: Error) => e);
-    // The refusal comes before any summary: runPipeline sees no JSON on stdout.
-    expect(String(r)).toContain("another run of `p` is in progress (pid");
-    expect(String(r)).toContain(`run ${OLD}`);
+    const r = await runCli(["run", "p", "--json"], p.dir);
+    expect(r.code, r.stderr).toBe(1);
+    // The refusal comes before any summary: nothing on stdout.
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("another run of `p` is in progress (pid");
+    expect(r.stderr).toContain(`run ${OLD}`);
     expect(requests).toBe(0);
     expect(readFileSync(p.file(".pipelines/state/p.lock"), "utf8")).toBe(before);
     expect(existsSync(p.file("out/p/s.jsonl"))).toBe(false);
@@ -99,8 +102,13 @@ describe("one run of a pipeline at a time", () => {
   it("a lock from another host is respected while it is touched, not after 2 minutes without", async () => {
     pipeline();
     writeLock(1, "some-other-host");
-    const r = await runPipeline(p.dir, "p").catch((e: Error) => e);
-    expect(String(r)).toContain("on some-other-host");
+    const r = await runCli(["run", "p", "--json"], p.dir);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("on some-other-host");
+    expect(requests).toBe(0);
+    // Its heartbeat is 90 s old: still fresh (stale after 2 minutes), still respected.
+    writeLock(1, "some-other-host", 90_000);
+    expect((await runCli(["run", "p", "--json"], p.dir)).code).toBe(1);
     expect(requests).toBe(0);
     writeLock(1, "some-other-host", 3 * 60_000);
     expect((await runPipeline(p.dir, "p")).code).toBe(0);
@@ -156,6 +164,10 @@ describe("a killed run's leftovers", () => {
       `.pipelines/state/.partitions/q/${OLD}/s.jsonl`,
       `.pipelines/state/.q.json.${pid}.1767225600000.tmp`,
       `out/p/s.rejected-${OLD}.jsonl`,
+      // Near misses of the killed run's names: not hidden, not .tmp.
+      `out/p/.s.jsonl.${OLD}.body.keep`,
+      `reports/p/latest.html.${pid}.1767225600000.tmp`,
+      `reports/p/.latest.html.${pid}.1767225600000.json`,
     ];
     for (const f of [...ours, ...theirs]) put(f);
 
@@ -190,7 +202,9 @@ describe("a killed run's leftovers", () => {
     db.exec('CREATE TABLE "s__staging_20260505T000000Z-bbbbbb" (x)');
     db.close();
     writeLock(deadPid());
-    expect((await runPipeline(p.dir, "p")).code).toBe(0);
+    const r = await runPipeline(p.dir, "p");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`(table s__staging_${OLD})`);
     const after = new Database(file, { readonly: true });
     const tables = (
       after.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]

@@ -30,8 +30,6 @@ export class OAuth2Auth implements AuthProvider {
   private token: Token | null = null;
   private inflight: Promise<Token> | null = null;
   private refreshToken: string | null;
-  /** Token requests made (first fetch included), for tests and the report. */
-  fetches = 0;
 
   constructor(
     private readonly plan: OAuth2Plan,
@@ -145,7 +143,6 @@ export class OAuth2Auth implements AuthProvider {
         status: res.status,
       });
     }
-    this.fetches++;
     const value = json.access_token;
     this.deps.redactor.add([value]);
     const rotated = typeof json.refresh_token === "string" ? json.refresh_token : null;

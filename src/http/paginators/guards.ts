@@ -152,8 +152,9 @@ interface PageFingerprint {
 }
 
 function fingerprint(page: FetchedPage): PageFingerprint | null {
+  if (page.recordCount === 0) return null;
+  // Without the records (a caller that did not keep them), pages compare by their bytes only.
   const records = page.records ?? [];
-  if (page.recordCount === 0 || records.length === 0) return null;
   const big = page.response.body.length > KEEP_BODY_BYTES;
   return {
     url: page.response.url,
@@ -161,7 +162,7 @@ function fingerprint(page: FetchedPage): PageFingerprint | null {
     hashed: big,
     count: page.recordCount,
     records,
-    ends: `${stringifyJson(records[0])}\n${stringifyJson(records[records.length - 1])}`,
+    ends: records.length ? `${stringifyJson(records[0])}\n${stringifyJson(records[records.length - 1])}` : "",
   };
 }
 
@@ -171,6 +172,6 @@ function fingerprint(page: FetchedPage): PageFingerprint | null {
  */
 function sameRecords(a: PageFingerprint, b: PageFingerprint): boolean {
   if (a.hashed === b.hashed && a.body.equals(b.body)) return true;
-  if (a.count !== b.count || a.ends !== b.ends) return false;
+  if (a.count !== b.count || a.ends === "" || a.ends !== b.ends) return false;
   return a.records.every((r, i) => stringifyJson(r) === stringifyJson(b.records[i]));
 }

@@ -137,6 +137,14 @@ describe("OAuth2Auth", () => {
     const sent = await auth.apply(req, undefined, stats);
     expect(sent.headers.authorization).toBe("Bearer tok-1");
     expect(stats.retries).toEqual({ token_status_503: 1, token_rate_limited: 1 });
+    // Two retries of one cause count 2.
+    script = [
+      { status: 503, body: {} },
+      { status: 503, body: {} },
+    ];
+    const again = newRequestStats();
+    await auth.refresh(undefined, undefined, again);
+    expect(again.retries).toEqual({ token_status_503: 2 });
   });
 
   it("a Retry-After longer than max_delay fails at once, saying how long it asked", async () => {

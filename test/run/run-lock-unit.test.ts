@@ -1,0 +1,203 @@
+/**
+ * The run lock (run/run-lock.ts) called directly: the heartbeat, a lock being written, the
+ * takeover marker, release. (Through the CLI: run-lock.test.ts and security/paths.test.ts.)
+ */
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { ExecutionPlan } from "../../src/compile/plan.js";
+import { isInside, lockPipeline, PipelineLockedError } from "../../src/run/run-lock.js";
+
+let root: string;
+let plan: ExecutionPlan;
+const RUN = "20260101T000000Z-aaaaaa";
+const OTHER = "20260101T000000Z-bbbbbb";
+const lockFile = () => path.join(root, "state", "p.lock");
+const marker = () => `${lockFile()}.takeover`;
+const ago = (file: string, ms: number) => {
+  const t = new Date(Date.now() - ms);
+  utimesSync(file, t, t);
+};
+
+beforeEach(() => {
+  root = mkdtempSync(path.join(tmpdir(), "pipelines-lockunit-"));
+  plan = {
+    pipeline: "p",
+    dirs: {
+      root,
+      state: path.join(root, "state"),
+      reports: path.join(root, "reports"),
+      out: path.join(root, "out"),
+      schemas: path.join(root, "schemas"),
+    },
+    streams: [],
+  } as unknown as ExecutionPlan;
+});
+afterEach(() => {
+  vi.useRealTimers();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const holder = (over: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    pid: process.pid + 100000,
+    host: "other-host",
+    run_id: OTHER,
+    started_at: "2026-01-01T00:00:00Z",
+    ...over,
+  });
+
+describe("lockPipeline", () => {
+  it("writes pid, host, run id and start time; release removes it", async () => {
+    const lock = await lockPipeline(plan, RUN);
+    const held = JSON.parse(readFileSync(lockFile(), "utf8"));
+    expect(held).toMatchObject({ pid: process.pid, host: hostname(), run_id: RUN });
+    expect(Number.isNaN(Date.parse(held.started_at))).toBe(false);
+    expect(lock.removed).toEqual([]);
+    await lock.release();
+    expect(existsSync(lockFile())).toBe(false);
+  });
+
+  it("touches the lock every 30 s while held, and stops at release", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    const lock = await lockPipeline(plan, RUN);
+    ago(lockFile(), 100_000);
+    vi.advanceTimersByTime(30_000);
+    for (let i = 0; i < 200 && Date.now() - statSync(lockFile()).mtimeMs > 50_000; i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(Date.now() - statSync(lockFile()).mtimeMs).toBeLessThan(50_000);
+    await lock.release();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("release leaves a lock another run took over", async () => {
+    const lock = await lockPipeline(plan, RUN);
+    writeFileSync(lockFile(), holder({ host: hostname(), run_id: OTHER }));
+    await lock.release();
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).run_id).toBe(OTHER);
+  });
+
+  it("another host's lock: refused while fresh, naming the host, the run and its start", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 100_000);
+    const err = await lockPipeline(plan, RUN).catch((e) => e);
+    expect(err).toBeInstanceOf(PipelineLockedError);
+    expect(err.message).toBe(
+      `another run of \`p\` is in progress (pid ${process.pid + 100000} on other-host, run ${OTHER}, started 2026-01-01T00:00:00Z); two runs at once would write the same outputs and state. Nothing was sent. If that process is gone, delete ${path.join("state", "p.lock")}`,
+    );
+    ago(lockFile(), 140_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).run_id).toBe(RUN);
+    await lock.release();
+  });
+
+  it("a lock that is being written (unreadable, younger than 10 s) is held; older, it is stale", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), '{"pid": 1');
+    ago(lockFile(), 5_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("in progress (a run that is starting)");
+    ago(lockFile(), 11_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(lock.removed).toEqual([]);
+    await lock.release();
+  });
+
+  it("a takeover marker: a fresh one means another run is taking over; one older than 30 s is removed", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder({ host: hostname(), pid: process.pid }));
+    ago(lockFile(), 200_000);
+    writeFileSync(marker(), "x");
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("(a run that is starting)");
+    expect(existsSync(marker())).toBe(true);
+    ago(marker(), 31_000);
+    const lock = await lockPipeline(plan, RUN);
+    // A holder with nothing left behind: nothing reported removed.
+    expect(lock.removed).toEqual([]);
+    expect(existsSync(marker())).toBe(false);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).run_id).toBe(RUN);
+    await lock.release();
+  });
+
+  it("the same host: a live process holds it (refused), this very pid does not", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    // pid 1 is alive on any host.
+    writeFileSync(lockFile(), holder({ host: hostname(), pid: 1 }));
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow(`(pid 1, run ${OTHER}, started`);
+    writeFileSync(lockFile(), holder({ host: hostname(), pid: process.pid }));
+    const lock = await lockPipeline(plan, RUN);
+    await lock.release();
+  });
+
+  it("a lock not of the shape we write is unreadable: held while younger than 10 s, stale at 30 s", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    const shapes = [
+      "[]",
+      "null",
+      '"x"',
+      "7",
+      holder({ pid: 0 }),
+      holder({ pid: -3 }),
+      holder({ pid: 1.5 }),
+      holder({ pid: "1" }),
+      holder({ host: "" }),
+      holder({ host: 5 }),
+      holder({ host: "\u001bh" }),
+      holder({ host: "h\u001b" }),
+      holder({ host: "h".repeat(256) }),
+      holder({ run_id: "nope" }),
+      holder({ run_id: 3 }),
+      holder({ started_at: 1 }),
+      holder({ started_at: "x\u0085" }),
+      `{"pid":1,"host":"h","run_id":"${OTHER}","started_at":"x"${" ".repeat(5000)}}`,
+    ];
+    for (const shape of shapes) {
+      writeFileSync(lockFile(), shape);
+      ago(lockFile(), 1_000);
+      await expect(lockPipeline(plan, RUN), shape.slice(0, 80)).rejects.toThrow("(a run that is starting)");
+      ago(lockFile(), 30_000);
+      const lock = await lockPipeline(plan, RUN);
+      expect(lock.removed, shape.slice(0, 80)).toEqual([]);
+      await lock.release();
+    }
+    // The control: the shape we write, 30 s old, from another host, is held.
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 30_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("on other-host");
+  });
+
+  it("a symbolic link in place of the lock is refused, never followed", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(path.join(root, "elsewhere"), holder());
+    symlinkSync(path.join(root, "elsewhere"), lockFile());
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow(
+      `${path.join("state", "p.lock")} is not a lock file (a symbolic link)`,
+    );
+  });
+});
+
+describe("isInside: leftovers are removed only inside the folder they were looked for in", () => {
+  it.each([
+    ["/a/b", "/a/b/c", true],
+    ["/a/b", "/a/b/c/d", true],
+    ["/a/b", "/a/b/..c", true],
+    ["/a/b", "/a/b", false],
+    ["/a/b", "/a", false],
+    ["/a/b", "/a/bc", false],
+    ["/a/b", "/a/b/../c", false],
+    ["/a/b", "/x", false],
+  ])("%s contains %s: %s", (dir, file, inside) => {
+    expect(isInside(dir, file)).toBe(inside);
+  });
+});
