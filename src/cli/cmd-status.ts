@@ -1,27 +1,19 @@
 import { Queue } from "bullmq";
-import { readEnv } from "../config/load-pipeline.js";
-import { checkReachable, connect, QueueConfigError, queueConfig, shownRedis } from "../queue/connection.js";
+import { connect, shownRedis } from "../queue/connection.js";
 import { UNITS_QUEUE } from "../queue/jobs.js";
 import { SCHEDULES_QUEUE } from "../queue/schedules.js";
 import { projectFor } from "./context.js";
-import { CliError, type CliIO, EXIT } from "./io.js";
+import { type CliIO, EXIT } from "./io.js";
+import { projectQueue } from "./queue-run.js";
 
 /** `pipelines status`: the queue's workers, running runs, queued jobs and next scheduled times. */
 export async function statusCommand(io: CliIO, opts: { json?: boolean }): Promise<number> {
   const project = await projectFor(io);
-  let cfg: ReturnType<typeof queueConfig>;
-  try {
-    cfg = queueConfig(project, readEnv(project, io.env));
-    if (!cfg)
-      throw new CliError(
-        "no queue configured: `pipelines status` shows the queue's workers and runs",
-        EXIT.config,
-      );
-    await checkReachable(cfg);
-  } catch (err) {
-    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
-    throw err;
-  }
+  const cfg = await projectQueue(
+    io,
+    project,
+    "no queue configured: `pipelines status` shows the queue's workers and runs",
+  );
   const redis = connect(cfg);
   const units = new Queue(UNITS_QUEUE, { connection: redis, prefix: cfg.prefix });
   const schedules = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix: cfg.prefix });

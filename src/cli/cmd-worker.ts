@@ -1,14 +1,6 @@
 import { Worker } from "bullmq";
-import { readEnv } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
-import {
-  checkReachable,
-  connect,
-  type QueueConfig,
-  QueueConfigError,
-  queueConfig,
-  shownRedis,
-} from "../queue/connection.js";
+import { connect, type QueueConfig, shownRedis } from "../queue/connection.js";
 import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "../queue/jobs.js";
 import { type ScheduledOutcome, scheduledPipelines, startSchedules } from "../queue/schedules.js";
 import { UnitRunner } from "../queue/worker.js";
@@ -16,6 +8,7 @@ import { databaseUrlSecrets } from "../shared/secrets.js";
 import { runCommand } from "./cmd-run.js";
 import { projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
+import { projectQueue } from "./queue-run.js";
 
 /** Milliseconds from an env setting (tests shorten BullMQ's stalled-job detection), else `fallback`. */
 function msFrom(env: Record<string, string | undefined>, name: string, fallback: number): number {
@@ -32,20 +25,12 @@ export async function workerCommand(
   opts: { concurrency: number; schedules?: boolean },
 ): Promise<number> {
   const project = await projectFor(io);
-  let cfg: ReturnType<typeof queueConfig>;
-  try {
-    cfg = queueConfig(project, readEnv(project, io.env));
-    if (!cfg)
-      throw new CliError(
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
-        "no queue configured: add `queue: { redis: ${env.REDIS_URL} }` to pipelines.config.yaml",
-        EXIT.config,
-      );
-    await checkReachable(cfg);
-  } catch (err) {
-    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
-    throw err;
-  }
+  const cfg = await projectQueue(
+    io,
+    project,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
+    "no queue configured: add `queue: { redis: ${env.REDIS_URL} }` to pipelines.config.yaml",
+  );
   const budgets = connect(cfg);
   const runner = new UnitRunner(project, io.env, databaseUrlSecrets(cfg.url), {
     redis: budgets,

@@ -47,12 +47,35 @@ export async function queueFor(
           `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
           EXIT.config,
         );
+  await reachable(cfg);
+  return cfg;
+}
+
+/** Redis answers, or the command ends with exit 1 (its URL masked in the message). */
+async function reachable(cfg: QueueConfig): Promise<void> {
   try {
     await checkReachable(cfg);
   } catch (err) {
     if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
     throw err;
   }
+}
+
+/**
+ * The project's queue for `pipelines worker` and `status`, Redis reachable: a project without one
+ * ends with `missing` (exit 2); a queue setting that cannot be used or a Redis that does not
+ * answer ends with exit 1.
+ */
+export async function projectQueue(io: CliIO, project: Project, missing: string): Promise<QueueConfig> {
+  let cfg: QueueConfig | null;
+  try {
+    cfg = queueConfig(project, readEnv(project, io.env));
+  } catch (err) {
+    if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.runFailed);
+    throw err;
+  }
+  if (!cfg) throw new CliError(missing, EXIT.config);
+  await reachable(cfg);
   return cfg;
 }
 
