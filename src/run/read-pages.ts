@@ -1,7 +1,7 @@
 import type { ResponseRulePlan, StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
-import { checkMove } from "../http/origin-policy.js";
+import { checkMove, type OriginPolicy } from "../http/origin-policy.js";
 import { guardPaginator } from "../http/paginators/guards.js";
 import {
   type PageRequest,
@@ -88,15 +88,7 @@ async function* pagesOf(
 ): AsyncGenerator<Page, StopReason> {
   const { stream, executor } = source;
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
-  const paginator = guardPaginator(
-    createPaginator(stream.paginator),
-    {
-      maxPages,
-      maxEmptyPages: stream.paginator.maxEmptyPages,
-      stopOnEmptyPage: stream.paginator.stopOnEmptyPage,
-    },
-    (pointer) => executor.redactUrl(pointer),
-  );
+  const paginator = streamPaginator(stream, maxPages, executor);
   const fetchPage = pageFetcher(source, opts.stats, cancel);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
   let request = paginator.first(firstRequest);
@@ -233,19 +225,7 @@ function pageFetcher(
   const { stream, executor } = source;
   const rules = new ResponseRules(streamRules(stream));
   return async (request) => {
-    const url = requestUrl(request);
-    const sent =
-      request.method === "POST" && request.body !== null && request.body !== undefined
-        ? stringifyJson(request.body)
-        : undefined;
-    checkMove(source, {
-      how: "pagination leads to",
-      via: "pagination link",
-      url,
-      body: sent,
-      mask: (t) => executor.redactor.text(t),
-      showUrl: (u) => executor.redactUrl(u),
-    });
+    const { url, sent } = outgoing(request, source, executor);
     const response = await executor.fetch(
       {
         method: request.method,
@@ -272,6 +252,45 @@ function parseBody(response: HttpResponse, request: PageRequest, executor: Reque
     "not_json",
     `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
   );
+}
+
+/** A stream's paginator, fresh for one request sequence, wrapped in the guards every type shares. */
+export function streamPaginator(
+  stream: StreamPlan,
+  maxPages: number | null,
+  executor: RequestExecutor,
+): Paginator {
+  const p = stream.paginator;
+  return guardPaginator(
+    createPaginator(p),
+    { maxPages, maxEmptyPages: p.maxEmptyPages, stopOnEmptyPage: p.stopOnEmptyPage },
+    (pointer) => executor.redactUrl(pointer),
+  );
+}
+
+/**
+ * A page request as it goes out: its URL, its JSON body (POST), and the origin rule checked
+ * first (a pagination link may lead to another origin; origin-policy.ts).
+ */
+export function outgoing(
+  request: PageRequest,
+  origins: OriginPolicy,
+  executor: RequestExecutor,
+): { url: string; sent: string | undefined } {
+  const url = requestUrl(request);
+  const sent =
+    request.method === "POST" && request.body !== null && request.body !== undefined
+      ? stringifyJson(request.body)
+      : undefined;
+  checkMove(origins, {
+    how: "pagination leads to",
+    via: "pagination link",
+    url,
+    body: sent,
+    mask: (t) => executor.redactor.text(t),
+    showUrl: (u) => executor.redactUrl(u),
+  });
+  return { url, sent };
 }
 
 /** The stream's rules; a plan without `onResponse` (built by hand) keeps its `error_path`. */

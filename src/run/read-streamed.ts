@@ -2,16 +2,12 @@ import { createHash, type Hash } from "node:crypto";
 import type { StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
-import { checkMove } from "../http/origin-policy.js";
-import { guardPaginator } from "../http/paginators/guards.js";
-import { type PageRequest, requestUrl, type StopReason } from "../http/paginators/paginator.js";
-import { createPaginator } from "../http/paginators/paginators.js";
+import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
 import { createDecoder, type RecordDecoder } from "../records/decoders/index.js";
 import { RunError } from "../shared/errors.js";
-import { stringifyJson } from "../shared/json-text.js";
-import { streamRules } from "./read-pages.js";
+import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
 
 export interface StreamedReadOptions {
   origin: string;
@@ -43,32 +39,12 @@ export async function readStreamed(
   deliver: (record: unknown) => Promise<void> | undefined,
 ): Promise<StopReason> {
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
-  const paginator = guardPaginator(
-    createPaginator(stream.paginator),
-    {
-      maxPages,
-      maxEmptyPages: stream.paginator.maxEmptyPages,
-      stopOnEmptyPage: stream.paginator.stopOnEmptyPage,
-    },
-    (pointer) => executor.redactUrl(pointer),
-  );
+  const paginator = streamPaginator(stream, maxPages, executor);
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
-    const url = requestUrl(request);
-    const sent =
-      request.method === "POST" && request.body !== null && request.body !== undefined
-        ? stringifyJson(request.body)
-        : undefined;
-    checkMove(opts, {
-      how: "pagination leads to",
-      via: "pagination link",
-      url,
-      body: sent,
-      mask: (t) => executor.redactor.text(t),
-      showUrl: (u) => executor.redactUrl(u),
-    });
+    const { url, sent } = outgoing(request, opts, executor);
     const body = new ResumableBody(createDecoder(stream.response)!, deliver, opts.remaining);
     const response = await executor.fetch(
       {
