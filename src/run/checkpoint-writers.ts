@@ -81,7 +81,8 @@ export async function openAppendWriter(output: OutputPlan): Promise<CheckpointWr
       await writing;
     },
     async commit() {
-      await flush();
+      // Queued at once, behind the last write: a save asked for from now on runs after the close.
+      flush();
       writing = writing.then(async () => {
         const h = handle;
         handle = null;
