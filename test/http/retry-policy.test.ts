@@ -1,9 +1,11 @@
 /** The one retry policy (retry-policy.ts), with a seeded random and a fixed clock. */
+
 import { describe, expect, it } from "vitest";
 import type { RateLimitPlan, RetryPlan } from "../../src/compile/plan.js";
 import type { HttpResponse } from "../../src/http/client.js";
 import { RetryPolicy } from "../../src/http/retry-policy.js";
 import { TransportError } from "../../src/shared/errors.js";
+import { seeded } from "../helpers/seeded.js";
 
 const RETRY: RetryPlan = { maxAttempts: 4, initialDelayMs: 100, maxDelayMs: 1000, onStatus: [429, 500, 503] };
 const RL: RateLimitPlan = {
@@ -15,17 +17,6 @@ const RL: RateLimitPlan = {
   resetHeader: "x-reset",
 };
 const NOW = Date.parse("2026-11-29T12:00:00Z");
-
-/** A seeded generator (mulberry32): the same jitter in every run. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const res = (status: number, headers: Record<string, string> = {}): HttpResponse => ({
   status,

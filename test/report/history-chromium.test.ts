@@ -1,26 +1,14 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderReportHtml } from "../../src/report/render-html.js";
 import type { RunReport } from "../../src/report/report-types.js";
 import type { HistoryRun } from "../../src/state/run-history.js";
+import { ARTIFACTS, launchChromium } from "./chromium.js";
 import { sampleReport } from "./fixture.js";
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const ARTIFACTS = resolve("test-artifacts");
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** The sample report with 30 runs of history, output previews, a suspicious stream, a 100% gauge. */
 function historyReport(): RunReport {
@@ -86,11 +74,10 @@ describe("the report's history view in headless Chromium", () => {
   const dialogs: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM_PATH)`);
     dir = mkdtempSync(join(tmpdir(), "report-history-"));
     const file = join(dir, "report.html");
     writeFileSync(file, renderReportHtml(report));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.route("**/*", (route) => {
       const u = route.request().url();

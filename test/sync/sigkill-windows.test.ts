@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
+import { seeded } from "../helpers/seeded.js";
 import { type TempProject, tempProject } from "../run/helpers.js";
 import { type SyncServer, startSyncServer } from "./sync-server.js";
 
@@ -69,17 +70,6 @@ function spawnRun(project: TempProject): { child: ChildProcess; exited: Promise<
     stdio: ["ignore", "ignore", "ignore"],
   });
   return { child, exited: new Promise((resolve) => child.on("exit", (code) => resolve(code))) };
-}
-
-/** A seeded random sequence (mulberry32): the kill points are random but the same every time. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("SIGKILL mid-backfill, windows with checkpoints", () => {
