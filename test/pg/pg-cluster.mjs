@@ -7,9 +7,9 @@
 // `PW_PASSWORD`, scram-sha-256), to test authentication failures.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "../helpers/free-port.mjs";
 
 export const PW_USER = "pw_user";
 export const PW_PASSWORD = "s3cret-Pa55word";
@@ -37,17 +37,6 @@ export function findPgBin() {
     );
   }
   return found;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts a cluster; `{ url, adminUrl, pwUrl, port, dir, stop }`. */

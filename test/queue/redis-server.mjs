@@ -3,9 +3,10 @@
 // working folder a temporary one, stopped and deleted by `stop()`.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "../helpers/free-port.mjs";
 
 /** The redis-server binary: REDIS_SERVER, or `redis-server` on the PATH. */
 export function findRedisServer() {
@@ -18,17 +19,6 @@ export function findRedisServer() {
     );
   }
   return bin;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function canConnect(port) {
