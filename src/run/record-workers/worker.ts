@@ -1,5 +1,6 @@
 import { parentPort } from "node:worker_threads";
 import type { SessionKind, ToMain, ToWorker, WorkerFailure } from "./protocol.js";
+import { streamedKind } from "./streamed-kind.js";
 import { echoKind } from "./test-kinds.js";
 
 /**
@@ -10,6 +11,7 @@ import { echoKind } from "./test-kinds.js";
 /** A kind of any types (each checks its own; messages arrive as structured clones). */
 type AnyKind = SessionKind<never, unknown, never, unknown, unknown>;
 const KINDS: Record<string, AnyKind> = {
+  streamed: streamedKind,
   echo: echoKind,
 };
 
