@@ -16,12 +16,12 @@ export interface RecordWriter {
   commit(state?: CommitState | null): Promise<void>;
   /**
    * Records serialized elsewhere (a record worker: src/run/record-workers/), exactly as `write`
-   * would lay them out: `text` holds `count` JSON lines; with a primary key, `keys` and the byte
+   * would lay them out: `text` holds `count` JSON lines (UTF-8); with a primary key, `keys` and the byte
    * length of each record's JSON (`lengths`) too. Only writers whose layout a worker can produce
    * have it (jsonl).
    */
   writeLines?(
-    text: string,
+    text: Uint8Array,
     count: number,
     keys: readonly (Key | null)[] | null,
     lengths: readonly number[] | null,

@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordWorkerUnits } from "../../src/run/record-workers/pool.js";
+import { run } from "../../src/cli/main.js";
+import { aliveRecordWorkers, recordWorkerUnits } from "../../src/run/record-workers/pool.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
@@ -182,6 +183,67 @@ describe("a JSONL export through a record worker", () => {
     expect(one.code).toBe(1);
     expect(one.error?.message).toMatch(/line 24322 of the JSON lines body is not JSON/);
     expect(two.error).toEqual(one.error);
+  });
+});
+
+describe("which bodies go to a worker", () => {
+  it("a body declared small (Content-Length under 1 MiB) is decoded on the main thread", async () => {
+    const small = Buffer.from(jsonlBody().toString().split("\n").slice(0, 2000).join("\n"));
+    handler = (_req, res) => res.writeHead(200, { "content-length": String(small.length) }).end(small);
+    const two = await runWith("ev", JSONL, 2);
+    expect(two.code, JSON.stringify(two.error)).toBe(0);
+    expect(two.units).toBe(0);
+  });
+
+  // On the main thread alone this failed too: two streamed pages (no body bytes kept) looked like
+  // the same page to the pagination guard (a "pagination loop" on page 2 of every paged export).
+  it("pages of a stream that alternate big and small bodies hand the statistics over and back: identical to the main thread's", async () => {
+    const lines = jsonlBody().toString().split("\n");
+    const pages = [lines.slice(0, 15_000), lines.slice(15_000, 16_000), lines.slice(16_000)].map((p) =>
+      Buffer.from(p.join("\n")),
+    );
+    handler = (req, res) => {
+      const page = Number(new URL(req.url ?? "/", base).searchParams.get("page") ?? "1");
+      const next: Record<string, string> =
+        page < 3 ? { link: `<${base}/export?page=${page + 1}>; rel="next"` } : {};
+      if (page === 2)
+        return res.writeHead(200, { ...next, "content-length": String(pages[1].length) }).end(pages[1]);
+      serve(pages[page - 1], next)(req, res);
+    };
+    const paged = (w: number | "auto") => JSONL(w, "\n    paginate: { type: link_header }");
+    const one = await runWith("ev", paged, 1);
+    const two = await runWith("ev", paged, 2);
+    expect(one.code, JSON.stringify(one.error)).toBe(0);
+    expect(one.records.seen).toBe(N);
+    expect(two.units).toBeGreaterThan(8);
+    const { units: _a, ...a } = one;
+    const { units: _b, ...b } = two;
+    expect(b).toEqual(a);
+  });
+
+  it("Ctrl-C in the middle of a body ends the run, commits nothing and leaves no worker thread", async () => {
+    const body = jsonlBody();
+    const ac = new AbortController();
+    handler = (_req, res) => {
+      res.writeHead(200);
+      // 2 MiB, then the body stalls: the run is interrupted while a worker holds the stream.
+      res.write(body.subarray(0, 2 * 1024 * 1024), () =>
+        setTimeout(() => ac.abort(new Error("interrupted")), 200),
+      );
+    };
+    project.pipeline("stall", JSONL(2));
+    const before = recordWorkerUnits();
+    const code = await run(["run", "stall", "--json"], {
+      stdout: { write: () => {} },
+      stderr: { write: () => {} },
+      cwd: project.dir,
+      env: {},
+      signal: ac.signal,
+    });
+    expect(code).not.toBe(0);
+    expect(recordWorkerUnits() - before).toBeGreaterThan(0);
+    expect(() => readFileSync(project.file("out/stall/events.jsonl"))).toThrow();
+    while (aliveRecordWorkers() > 0) await new Promise((r) => setTimeout(r, 10));
   });
 });
 

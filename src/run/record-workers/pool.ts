@@ -168,7 +168,12 @@ class PoolWorker {
 
   constructor() {
     const { file, execArgv } = workerEntry();
-    this.thread = new Worker(file, { execArgv, stdout: false, stderr: false });
+    this.thread = new Worker(file, {
+      execArgv,
+      stdout: false,
+      stderr: false,
+      resourceLimits: { maxYoungGenerationSizeMb: 8 },
+    });
     alive++;
     this.thread.on("message", (m: ToMain) => this.reply(m));
     this.thread.on("error", (err) =>

@@ -61,10 +61,12 @@ export const streamedKind: SessionKind<StreamedInit, State, StreamedUnit, Stream
     s.decoded += out.length;
     result.last = out.length ? stringifyJson(out[out.length - 1]) : null;
     out.length = 0;
-    return { result };
+    return { result, transfer: [result.text.buffer as ArrayBuffer] };
   },
   end: (s) => s.quality.exportState(),
 };
+
+const encoder = new TextEncoder();
 
 /** RecordSink.accept + the JSON lines writer, for one unit's decoded records. */
 function records(s: State, out: unknown[]): StreamedResult {
@@ -103,7 +105,7 @@ function records(s: State, out: unknown[]): StreamedResult {
     cursor?.see(row);
   }
   return {
-    text,
+    text: encoder.encode(text),
     written,
     keys,
     lengths,

@@ -8,10 +8,14 @@ import { RowCutter } from "./cut.js";
 import { RecordWorkerPool, type WorkerSession } from "./pool.js";
 import type { StreamedResult, StreamedUnit } from "./streamed-types.js";
 
-/** Bytes per unit: big enough that a message's cost vanishes, small enough for flat memory. */
-const UNIT_BYTES = 256 * 1024;
+/**
+ * Bytes per unit: big enough that a message's cost vanishes, small enough that a unit's strings in
+ * the worker (and its JSON lines, up to about twice the bytes of a CSV row) stay below V8's
+ * large-object size (128 KiB) and die young: flat memory (see outputs/atomic-file.ts).
+ */
+const UNIT_BYTES = 56 * 1024;
 /** Units in flight per stream (one worker: one running, the next ones waiting there). */
-const IN_FLIGHT = 4;
+const IN_FLIGHT = 8;
 /** A body declared smaller than this (compressed: a quarter of it) is decoded on the main thread. */
 const MIN_BODY_BYTES = 1024 * 1024;
 

@@ -42,8 +42,8 @@ export interface StreamedUnit {
 
 /** A unit's records as the stream's record sink takes them (RecordSink.acceptLines). */
 export interface LinesChunk {
-  /** The JSON lines of the records to write. */
-  text: string;
+  /** The JSON lines of the records to write, UTF-8 (transferred from the worker). */
+  text: Uint8Array;
   written: number;
   /** With a primary key: each written record's key and the byte length of its JSON. */
   keys: (Key | null)[] | null;
