@@ -156,16 +156,10 @@ function streamedWorkers(
   opts: StreamRunOptions,
   sink: RecordSink,
 ): StreamedWorkers | null {
-  if ((opts.workers ?? 1) < 2 || streamedIneligible(stream, sink, opts.limit) !== null) return null;
-  const quality = sink.quality;
-  return new StreamedWorkers(
-    stream,
-    sink,
-    quality,
-    recordContext(stream, opts),
-    opts.validation,
-    opts.signal,
-  );
+  const threads = (opts.workers ?? 1) - 1;
+  if (threads < 1 || streamedIneligible(stream, sink, opts.limit) !== null) return null;
+  const context = recordContext(stream, opts);
+  return new StreamedWorkers(stream, sink, sink.quality, context, opts.validation, opts.signal, threads);
 }
 
 /** The quality gate decides: commit the output and save the cursor, or keep the previous output. */

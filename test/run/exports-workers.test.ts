@@ -190,7 +190,7 @@ describe("which bodies go to a worker", () => {
   it("a body declared small (Content-Length under 1 MiB) is decoded on the main thread", async () => {
     const small = Buffer.from(jsonlBody().toString().split("\n").slice(0, 2000).join("\n"));
     handler = (_req, res) => res.writeHead(200, { "content-length": String(small.length) }).end(small);
-    const two = await runWith("ev", JSONL, 2);
+    const two = await runWith("small", JSONL, 2);
     expect(two.code, JSON.stringify(two.error)).toBe(0);
     expect(two.units).toBe(0);
   });

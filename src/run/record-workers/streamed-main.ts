@@ -5,8 +5,8 @@ import type { QualityState, StreamQuality } from "../../records/quality.js";
 import { parseJson } from "../../shared/json-text.js";
 import type { RecordSink } from "../record-sink.js";
 import { RowCutter } from "./cut.js";
-import { RecordWorkerPool, type WorkerSession } from "./pool.js";
-import type { StreamedResult, StreamedUnit } from "./streamed-types.js";
+import { aliveRecordWorkers, RecordWorkerPool, type WorkerSession } from "./pool.js";
+import type { StreamedInit, StreamedResult, StreamedUnit } from "./streamed-types.js";
 
 /**
  * Bytes per unit: big enough that a message's cost vanishes, small enough that a unit's strings in
@@ -54,38 +54,23 @@ export class StreamedWorkers {
     private readonly context: RecordContext,
     private readonly validation: ValidationPlan,
     private readonly signal: AbortSignal | undefined,
+    /** Worker threads this process may run at once (`source.workers` − 1): streams running together share them. */
+    private readonly maxThreads: number,
   ) {}
 
   /** The decoder of one body: through the worker, or null (decode here) for a small body. */
   async decoder(r: HttpResponse): Promise<WorkerDecoder | null> {
     const declared = Number(r.headers["content-length"] ?? Number.NaN);
     const compressed = !!r.headers["content-encoding"] || this.stream.response?.compression === "gzip";
-    if (Number.isFinite(declared) && declared < (compressed ? MIN_BODY_BYTES / 4 : MIN_BODY_BYTES)) {
+    const small = Number.isFinite(declared) && declared < (compressed ? MIN_BODY_BYTES / 4 : MIN_BODY_BYTES);
+    // Every thread taken by the other streams: this one's records stay here.
+    if (small || (!this.pool && aliveRecordWorkers() >= this.maxThreads)) {
       await this.handBack();
       return null;
     }
     if (!this.session) {
       this.pool ??= new RecordWorkerPool(1, { maxInFlight: IN_FLIGHT, signal: this.signal });
-      const s = this.stream;
-      const plan = {
-        name: s.name,
-        records: s.records,
-        fields: s.fields,
-        exclude: s.exclude,
-        flatten: s.flatten,
-        includeParent: s.includeParent,
-        filter: s.filter,
-        schema: s.schema,
-        primaryKey: s.primaryKey,
-        response: s.response,
-        incremental: s.incremental,
-      };
-      const init = {
-        plan,
-        context: this.context,
-        validation: this.validation,
-        quality: this.quality.exportState(),
-      };
+      const init = streamedInit(this.stream, this.context, this.validation, this.quality.exportState());
       this.session = this.pool.open("streamed", init);
     }
     const csv =
@@ -113,6 +98,32 @@ export class StreamedWorkers {
       this.pool = null;
     }
   }
+}
+
+/**
+ * What a stream's worker is sent: its record plan and policies, picked key by key from the plan (no
+ * request: no headers, no URL, no auth; the redactor's secrets stay on the main thread).
+ */
+export function streamedInit(
+  s: StreamPlan,
+  context: RecordContext,
+  validation: ValidationPlan,
+  quality: QualityState,
+): StreamedInit {
+  const plan = {
+    name: s.name,
+    records: s.records,
+    fields: s.fields,
+    exclude: s.exclude,
+    flatten: s.flatten,
+    includeParent: s.includeParent,
+    filter: s.filter,
+    schema: s.schema,
+    primaryKey: s.primaryKey,
+    response: s.response,
+    incremental: s.incremental,
+  };
+  return { plan, context, validation, quality };
 }
 
 /**
