@@ -90,6 +90,26 @@ describe("record worker pool", () => {
     await expect(after).rejects.toMatchObject({ kind: "bad_body" });
   });
 
+  it("a later unit failing on another worker while an earlier one still runs is reported in order, not as an unhandled rejection", async () => {
+    const s = pool(2).open<{ bytes: Uint8Array; delayMs: number }, Echo>(
+      "echo",
+      { prefix: "" },
+      { spread: true },
+    );
+    const slow = s.submit(...unit("slow", 300));
+    const bad = s.submit(...unit("fail"));
+    let badSettled = false;
+    bad
+      .catch(() => {})
+      .finally(() => {
+        badSettled = true;
+      });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(badSettled).toBe(false); // waits for the unit before it
+    expect((await slow).text).toBe("SLOW");
+    await expect(bad).rejects.toMatchObject({ kind: "bad_body" });
+  });
+
   it("a worker that dies rejects what it owed with an internal RunError", async () => {
     const s = pool(1).open<{ bytes: Uint8Array }, Echo>("echo", { prefix: "" });
     const dead = s.submit(...unit("crash", 0));

@@ -126,6 +126,8 @@ export class WorkerSession<P, R, F = unknown> {
       this.waiting = null;
       w?.();
     });
+    // A lane may fail while an earlier unit of another lane still runs: handled here, reported in order.
+    settled.catch(() => {});
     const ordered = this.last.then(
       () => settled,
       () => settled,
