@@ -16,7 +16,9 @@ const FLUSH_AT = 64 * 1024;
  */
 export class AtomicFile {
   private handle: FileHandle | null = null;
-  private parts: string[] = [];
+  /** Text, or UTF-8 bytes made elsewhere (a record worker's JSON lines). */
+  private parts: (string | Uint8Array)[] = [];
+  private bytes = false;
   private pending = 0;
   /** Disk writes run one after the other, even when a caller does not await `write`. */
   private writing: Promise<void> = Promise.resolve();
@@ -38,9 +40,10 @@ export class AtomicFile {
     return f;
   }
 
-  /** Queues text; resolves at once unless the buffer is full, then waits for the disk. */
-  write(text: string): Promise<void> | undefined {
+  /** Queues text (or its UTF-8 bytes); resolves at once unless the buffer is full, then waits for the disk. */
+  write(text: string | Uint8Array): Promise<void> | undefined {
     this.parts.push(text);
+    if (typeof text !== "string") this.bytes = true;
     this.pending += text.length;
     if (this.pending >= FLUSH_AT) return this.flush();
     return undefined;
@@ -49,11 +52,16 @@ export class AtomicFile {
   flush(): Promise<void> {
     const handle = this.handle;
     if (this.parts.length && handle) {
-      const chunk = this.parts.join("");
+      const parts = this.parts;
+      const bytes = this.bytes
+        ? Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p)))
+        : null;
+      const text = bytes ? "" : (parts as string[]).join("");
       this.parts = [];
       this.pending = 0;
+      this.bytes = false;
       this.writing = this.writing.then(async () => {
-        await handle.write(chunk);
+        await (bytes ? handle.write(bytes) : handle.write(text));
       });
     }
     return this.writing;

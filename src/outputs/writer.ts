@@ -1,6 +1,7 @@
 import type { OutputPlan, ValidationPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import type { Redactor } from "../shared/secrets.js";
+import type { Key } from "./merge.js";
 
 /** Writes one stream's records; nothing is visible under the real name before `commit`. */
 export interface RecordWriter {
@@ -13,6 +14,18 @@ export interface RecordWriter {
    * state file after the commit either way).
    */
   commit(state?: CommitState | null): Promise<void>;
+  /**
+   * Records serialized elsewhere (a record worker: src/run/record-workers/), exactly as `write`
+   * would lay them out: `text` holds `count` JSON lines (UTF-8); with a primary key, `keys` and the byte
+   * length of each record's JSON (`lengths`) too. Only writers whose layout a worker can produce
+   * have it (jsonl).
+   */
+  writeLines?(
+    text: Uint8Array,
+    count: number,
+    keys: readonly (Key | null)[] | null,
+    lengths: readonly number[] | null,
+  ): Promise<void> | undefined;
   abort(): Promise<void>;
   /**
    * With a primary key: how many records so far repeated a key already written in this run

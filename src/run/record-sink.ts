@@ -8,9 +8,10 @@ import type { CommitState, RecordWriter } from "../outputs/writer.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { stringifyJson } from "../shared/json-text.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
+import type { LinesChunk } from "./record-workers/streamed-types.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -107,15 +108,60 @@ export class RecordSink {
       return;
     }
     if (validation.invalidRecords === "skip") {
-      this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
-      const p = this.quarantine.write(
-        `${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`,
-      );
-      if (p) await p;
+      await this.quarantineLine(`${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`);
       return;
     }
     const p = this.writeRow(row);
     if (p) await p;
+  }
+
+  private async quarantineLine(line: string): Promise<void> {
+    this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
+    const p = this.quarantine.write(line);
+    if (p) await p;
+  }
+
+  /**
+   * Whether records serialized by a record worker can come in through `acceptLines`: the writer
+   * lays out JSON lines, invalid records go to the quarantine file at once (not a table, not held
+   * for checkpoints), nothing is kept for child streams, and `invalid_records` is not `fail`.
+   */
+  takesLines(): boolean {
+    return (
+      this.writer?.writeLines !== undefined &&
+      !this.writer.writeInvalid &&
+      !this.keep &&
+      !this.pendingInvalid &&
+      this.deps.validation.invalidRecords !== "fail"
+    );
+  }
+
+  /**
+   * A chunk of records a worker shaped, checked and serialized in order (src/run/record-workers/):
+   * counted, written, quarantined (each entry redacted here: a worker never holds the secrets) and
+   * its cursor seen, as `accept` would have done record by record.
+   */
+  acceptLines(u: LinesChunk): Promise<void> | undefined {
+    const r = this.deps.result.records;
+    r.valid += u.valid;
+    r.invalid += u.invalid;
+    r.filtered += u.filtered;
+    r.seen += u.valid + u.invalid + u.filtered;
+    r.written += u.written;
+    if (u.cursor !== undefined) this.deps.cursor?.offer(u.cursor);
+    const p = u.written ? this.writer!.writeLines!(u.text, u.written, u.keys, u.lengths) : undefined;
+    if (!u.quarantined.length) return p;
+    return (async () => {
+      if (p) await p;
+      const { redactor } = this.deps;
+      for (const entry of u.quarantined)
+        await this.quarantineLine(`${stringifyJson(redactor.value(parseJson(entry)))}\n`);
+    })();
+  }
+
+  /** The stream's statistics (a record worker takes them over for a while: streamed-main.ts). */
+  get quality(): StreamQuality {
+    return this.deps.quality;
   }
 
   get result(): StreamResult {

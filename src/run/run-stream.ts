@@ -12,6 +12,7 @@ import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
+import { StreamedWorkers, streamedIneligible } from "./record-workers/streamed-main.js";
 import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import {
@@ -127,7 +128,38 @@ async function fetchStream(
     body: r.body,
   };
   const request = applyIncremental(first, stream, since);
-  return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
+  const workers = streamedWorkers(stream, opts, sink);
+  if (!workers) return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
+  let ok = false;
+  try {
+    const stop = await pull(
+      stream,
+      executor,
+      opts,
+      request,
+      shaper,
+      sink.accept,
+      sink.result,
+      undefined,
+      (r) => workers.decoder(r),
+    );
+    ok = true;
+    return stop;
+  } finally {
+    await workers.close(ok);
+  }
+}
+
+/** A JSONL/CSV stream's record work on a worker thread, when `source.workers` allows and it is eligible. */
+function streamedWorkers(
+  stream: StreamPlan,
+  opts: StreamRunOptions,
+  sink: RecordSink,
+): StreamedWorkers | null {
+  const threads = (opts.workers ?? 1) - 1;
+  if (threads < 1 || streamedIneligible(stream, sink, opts.limit) !== null) return null;
+  const context = recordContext(stream, opts);
+  return new StreamedWorkers(stream, sink, sink.quality, context, opts.validation, opts.signal, threads);
 }
 
 /** The quality gate decides: commit the output and save the cursor, or keep the previous output. */

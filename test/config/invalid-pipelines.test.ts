@@ -205,6 +205,35 @@ const CASES: Case[] = [
     column: 16,
     message: "expected a whole number, found `four`",
   },
+  // `source.workers`: a whole number from 1, or `auto`.
+  {
+    name: "workers is 0",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        workers: 0
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 3,
+    column: 12,
+    message: "expected a number at least 1, found the number `0`",
+  },
+  {
+    name: "workers is a word other than auto",
+    text: yaml`
+      source:
+        base_url: https://x.test
+        workers: many
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 3,
+    column: 12,
+    message: "expected `auto`, found `many`",
+  },
   {
     name: "streams is a list",
     text: yaml`
