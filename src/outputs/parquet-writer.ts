@@ -18,6 +18,14 @@ import {
 import type { RecordWriter, WriterContext } from "./writer.js";
 
 /**
+ * Rows per Parquet row group. DuckDB's default (122,880) buffers a whole row group beside the
+ * staging reader, past the engine's 64 MB limit (it spills): 32,768 measured faster and about
+ * 20 MiB (200,000 records) to 40 MiB (2,000,000) lower in peak memory, and is still a row group
+ * of a size Parquet readers handle well.
+ */
+export const PARQUET_ROW_GROUP_SIZE = 32_768;
+
+/**
  * Parquet, written by DuckDB: one file per stream. Records are staged in an in-memory DuckDB
  * (spilling to `.<file>.<runId>.spill.tmp` beside the target when large), then `COPY … TO` a
  * temporary file `.<file>.<runId>.tmp` that is renamed over the target: a failed or killed run
@@ -212,7 +220,9 @@ class ParquetWriter implements RecordWriter {
     }
     await rm(file, { force: true });
     try {
-      await this.conn.run(`COPY (${query}) TO ${sqlString(file)} (FORMAT parquet)`);
+      await this.conn.run(
+        `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
+      );
     } catch (err) {
       throw new RunError("output", `cannot write ${this.output.path}: ${(err as Error).message}`);
     }

@@ -97,13 +97,27 @@ export class TableLoad {
     }
   }
 
-  /** Sends one row: `values` are the fixed columns' texts, then the row's fields. */
-  async put(fixedValues: string[], row: Row, id: () => string): Promise<void> {
-    if (!this.copy) {
-      // One connection runs one COPY at a time: the table loaded before ends its COPY.
-      await this.w.activate(this);
-      this.startCopy();
-    }
+  /**
+   * Sends one row: `values` are the fixed columns' texts, then the row's fields. A promise only
+   * when the row waits (its table's COPY starts, or a full chunk is sent): no promise per row.
+   */
+  put(fixedValues: string[], row: Row, id: () => string): Promise<void> | undefined {
+    if (!this.copy) return this.startThenPut(fixedValues, row, id);
+    this.buf += this.line(fixedValues, row, id);
+    this.rows++;
+    if (this.buf.length >= CHUNK) return this.send();
+    return undefined;
+  }
+
+  private async startThenPut(fixedValues: string[], row: Row, id: () => string): Promise<void> {
+    // One connection runs one COPY at a time: the table loaded before ends its COPY.
+    await this.w.activate(this);
+    this.startCopy();
+    await this.put(fixedValues, row, id);
+  }
+
+  /** One row as a line of COPY text (its newline included). */
+  private line(fixedValues: string[], row: Row, id: () => string): string {
     let line = fixedValues.join("\t");
     let first = fixedValues.length === 0;
     for (const [name, col] of this.columns) {
@@ -122,9 +136,7 @@ export class TableLoad {
       line += first ? text : `\t${text}`;
       first = false;
     }
-    this.buf += `${line}\n`;
-    this.rows++;
-    if (this.buf.length >= CHUNK) await this.send();
+    return `${line}\n`;
   }
 
   private startCopy(): void {

@@ -270,12 +270,16 @@ class PostgresWriter implements RecordWriter, CopyHost {
         } else if (this.keys.has(key)) this.dups++;
         else this.keys.add(key);
       }
-      await this.main.put([String(seq)], row, id);
+      const sent = this.main.put([String(seq)], row, id);
+      if (sent) await sent;
       for (const [field, load] of this.children)
         childRowsOf(row, field, load, this.primaryKey!, String(seq), id, this.redact, childRows.get(load)!);
     }
     for (const [load, list] of childRows)
-      for (const [seq, child, id] of list) await load.put([seq], child, id);
+      for (const [seq, child, id] of list) {
+        const sent = load.put([seq], child, id);
+        if (sent) await sent;
+      }
   }
 
   /** Fields `rows` bring that have no column yet: child tables (nested: tables), or columns. */

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { PARQUET_ROW_GROUP_SIZE } from "../../src/outputs/parquet-writer.js";
 import { listDir, runWriter, tempDir } from "./helpers.js";
 
 let dir: string;
@@ -121,5 +122,32 @@ describe("parquet", () => {
     await runWriter("parquet", "replace", file, [{ id: 2 }], { abort: true });
     expect(await rows()).toEqual([{ id: 1n }]);
     expect(listDir(path.dirname(file))).toEqual(["items.parquet"]);
+  });
+
+  it("row groups of PARQUET_ROW_GROUP_SIZE rows (bounded memory), in the run's order, on replace and on append", async () => {
+    const n = 2 * PARQUET_ROW_GROUP_SIZE + 500;
+    const records = Array.from({ length: n }, (_, i) => ({ id: i, v: `r${i}` }));
+    const groups = () =>
+      query(
+        "SELECT row_group_id AS g, any_value(row_group_num_rows) AS n FROM parquet_metadata('FILE') GROUP BY g ORDER BY g".replace(
+          "'FILE'",
+          `'${file.replaceAll("'", "''")}'`,
+        ),
+      );
+    await runWriter("parquet", "replace", file, records);
+    expect((await groups()).map((g) => Number(g.n))).toEqual([
+      PARQUET_ROW_GROUP_SIZE,
+      PARQUET_ROW_GROUP_SIZE,
+      500,
+    ]);
+    await runWriter("parquet", "append", file, [{ id: n, v: "last" }]);
+    expect((await groups()).map((g) => Number(g.n))).toEqual([
+      PARQUET_ROW_GROUP_SIZE,
+      PARQUET_ROW_GROUP_SIZE,
+      501,
+    ]);
+    const ids = await query("SELECT id FROM FILE");
+    expect(ids.every((r, i) => r.id === BigInt(i))).toBe(true);
+    expect(ids).toHaveLength(n + 1);
   });
 });

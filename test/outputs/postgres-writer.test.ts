@@ -2,6 +2,7 @@
  * The postgres output against a real PostgreSQL server (the test run's throwaway cluster,
  * test/pg/global-setup.ts; one database for this file).
  */
+import { createHash } from "node:crypto";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import type { OutputPlan } from "../../src/compile/plan.js";
 import { openWriter } from "../../src/outputs/registry.js";
@@ -238,6 +239,31 @@ describe("postgres: unusual values and identifiers", () => {
     ).rejects.toThrow(/record #2 \(id=2\), field "name": holds a NUL character/);
     expect(await tables(url)).not.toContain("nul");
     expect((await tables(url)).filter((n) => n.startsWith("_staging"))).toEqual([]);
+  });
+
+  it("rows across many COPY chunks and batches all arrive intact; a bad record after several chunks commits nothing in any mode", async () => {
+    // ~600 bytes a row: 5,000 rows are several 64 KiB COPY chunks and five batches of 1,000.
+    const pad = "p".repeat(600);
+    const many = Array.from({ length: 5000 }, (_, i) => rec(i, `${pad}${i}`));
+    await load(plan("merge", "chunks"), many, { ...schemaCtx, primaryKey: ["id"] });
+    const summary = async () =>
+      (
+        await query<{ n: string; digest: string }>(
+          url,
+          "SELECT count(*) AS n, md5(string_agg(id || ':' || name, ',' ORDER BY id)) AS digest FROM chunks",
+        )
+      )[0];
+    const before = await summary();
+    const text = many.map((r) => `${r.id}:${r.name}`).join(",");
+    expect(before).toEqual({ n: "5000", digest: createHash("md5").update(text).digest("hex") });
+    for (const mode of ["append", "merge", "replace"] as const) {
+      const bad = many.map((r, i) => (i === 4321 ? { ...r, name: "bad\u0000" } : { ...r, name: "changed" }));
+      await expect(load(plan(mode, "chunks"), bad, { ...schemaCtx, primaryKey: ["id"] })).rejects.toThrow(
+        /record #4322 \(id=4321\), field "name": holds a NUL character/,
+      );
+      expect(await summary()).toEqual(before);
+      expect((await tables(url)).filter((n) => n.startsWith("_staging"))).toEqual([]);
+    }
   });
 
   it("identifiers with quotes, spaces, dots and reserved words are quoted; over 63 bytes are refused", async () => {
