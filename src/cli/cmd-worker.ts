@@ -1,5 +1,6 @@
 import { Worker } from "bullmq";
 import type { Project } from "../config/project.js";
+import { CancelWatch } from "../queue/cancel.js";
 import { connect, type QueueConfig, shownRedis } from "../queue/connection.js";
 import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "../queue/jobs.js";
 import { type ScheduledOutcome, scheduledPipelines, startSchedules } from "../queue/schedules.js";
@@ -38,7 +39,14 @@ export async function workerCommand(
   });
   const lockDuration = msFrom(io.env, "PIPELINES_WORKER_LOCK_MS", 30_000);
   const connection = connect(cfg);
-  const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, (job) => runner.process(job.data), {
+  const subscriber = connect(cfg);
+  subscriber.on("error", () => {});
+  const cancels = await CancelWatch.start(subscriber, budgets, cfg.prefix, (runId, n) =>
+    io.stderr.write(`worker ${runner.id}: run ${runId} was cancelled: stopping its ${n} running job(s)\n`),
+  );
+  const handle = (job: { data: UnitJob }) =>
+    cancels.run(job.data.runId, (signal) => runner.process(job.data, signal));
+  const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
     connection,
     prefix: cfg.prefix,
     concurrency: opts.concurrency,
@@ -58,11 +66,14 @@ export async function workerCommand(
     if (!io.signal || io.signal.aborted) return resolve();
     io.signal.addEventListener("abort", () => resolve(), { once: true });
   });
-  io.stderr.write(`worker ${runner.id}: stopping after its running jobs\n`);
+  io.stderr.write(
+    `worker ${runner.id}: taking no more jobs; stopping after its running ones (again to quit at once: another worker then takes them over once their lock expires)\n`,
+  );
   await schedules?.close();
   await worker.close();
   await runner.close();
   connection.disconnect();
+  subscriber.disconnect();
   budgets.disconnect();
   return EXIT.ok;
 }

@@ -1,5 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { Queue, QueueEvents } from "bullmq";
+import { type Job, type JobType, Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { StopReason } from "../http/paginators/paginator.js";
@@ -10,6 +10,7 @@ import type { StreamResult } from "../run/stream-result.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import { VERSION } from "../shared/version.js";
+import { cancelRun } from "./cancel.js";
 import { connect, lostAfterMs, type QueueConfig, shownRedis } from "./connection.js";
 import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "./jobs.js";
 import { mergeOutcome } from "./merge-stats.js";
@@ -99,6 +100,8 @@ export class QueueSubmitter implements RemotePull {
   private async wait(finished: () => Promise<UnitOutcome>): Promise<UnitOutcome> {
     const signal = this.signal;
     if (!signal) return Promise.race([finished(), this.lost]);
+    // Interrupted: no new job is queued.
+    if (signal.aborted) throw new RunError("aborted", "the run was interrupted");
     let onAbort = () => {};
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(new RunError("aborted", "the run was interrupted"));
@@ -112,17 +115,28 @@ export class QueueSubmitter implements RemotePull {
     }
   }
 
-  /** Removes this run's jobs that no worker has started (Ctrl-C). */
-  async cancelWaiting(): Promise<void> {
-    const waiting = await this.queue.getJobs(["waiting", "delayed", "prioritized"]);
-    await Promise.all(
-      waiting.filter((j) => j.id?.startsWith(`${this.run.runId}-`)).map((j) => j.remove().catch(() => {})),
-    );
+  /** This run's jobs in `states`. */
+  private async jobsOfRun(states: JobType[]): Promise<Job[]> {
+    const jobs = await this.queue.getJobs(states);
+    return jobs.filter((j) => j.id?.startsWith(`${this.run.runId}-`));
+  }
+
+  /**
+   * Ctrl-C: the run is marked cancelled (cancel.ts), its queued jobs are removed, and its running
+   * ones are told to stop; this waits (at most `PIPELINES_QUEUE_LOST_MS`) until none runs.
+   */
+  async cancel(): Promise<void> {
+    await cancelRun(this.connections[0], this.prefix, this.run.runId);
+    const waiting = await this.jobsOfRun(["waiting", "delayed", "prioritized"]);
+    await Promise.all(waiting.map((j) => j.remove().catch(() => {})));
+    const deadline = Date.now() + lostAfterMs();
+    while ((await this.jobsOfRun(["active"])).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
   }
 
   async close(): Promise<void> {
     const reachable = this.connections.every((c) => c.status === "ready");
-    if (this.signal?.aborted && reachable) await this.cancelWaiting().catch(() => {});
+    if (this.signal?.aborted && reachable) await this.cancel().catch(() => {});
     if (reachable) await dropStaged(this.connections[0], this.prefix, this.run.runId).catch(() => {});
     if (!reachable) for (const c of this.connections) c.disconnect();
     // Never wait on a lost Redis here.

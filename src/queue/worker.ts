@@ -46,7 +46,8 @@ export class UnitRunner {
     private readonly budgets: { redis: Redis; prefix: string },
   ) {}
 
-  async process(job: UnitJob): Promise<UnitOutcome> {
+  /** Runs one job; `signal` stops it before its next page (its run was cancelled). */
+  async process(job: UnitJob, signal?: AbortSignal): Promise<UnitOutcome> {
     const base: UnitOutcome = {
       worker: this.id,
       stop: null,
@@ -63,7 +64,7 @@ export class UnitRunner {
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
       const c = this.compile(job);
       redactor = c.redactor;
-      return { ...base, ...(await this.pullUnit(c, job)) };
+      return { ...base, ...(await this.pullUnit(c, job, signal)) };
     } catch (err) {
       const e =
         err instanceof RunError
@@ -111,11 +112,11 @@ export class UnitRunner {
     return c;
   }
 
-  private async pullUnit(c: Compiled, job: UnitJob): Promise<Partial<UnitOutcome>> {
+  private async pullUnit(c: Compiled, job: UnitJob, signal?: AbortSignal): Promise<Partial<UnitOutcome>> {
     await c.authStarted;
     const stream = c.plan.streams.find((s) => s.name === job.stream);
     if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
-    const opts = streamOptions(c.plan, job, c.session.state);
+    const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
     const first = applyIncremental(firstRequest(stream, c.plan, job, parent), stream, job.since);
     const shaper = compileShaper(stream, recordContext(stream, opts));
