@@ -4,6 +4,7 @@ import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import type { QueueConfig } from "../queue/connection.js";
+import { RedisStateError } from "../queue/redis-state.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
@@ -137,12 +138,14 @@ async function lockAndRun(
   } catch (err) {
     await Promise.all(locks.map((l) => l.release()));
     if (err instanceof PipelineLockedError) throw new CliError(err.message, EXIT.runFailed);
-    if (err instanceof StateFileError) {
-      const shown = err.file.startsWith("redis key ")
-        ? err.file
-        : path.relative(io.cwd, err.file) || err.file;
+    if (err instanceof RedisStateError)
       throw new CliError(
-        `state file ${shown} ${err.problem}. Nothing was sent. Fix the file, or move it away to start afresh: the next run then starts every incremental stream from \`initial\` (a full reload), and an oauth2 refresh token saved in it is lost`,
+        `${err.message}. Nothing was sent. Fix it, or delete the key to start afresh (\`redis-cli DEL ${err.key}\`): the next run then starts every incremental stream from \`initial\` (a full reload)`,
+        EXIT.config,
+      );
+    if (err instanceof StateFileError) {
+      throw new CliError(
+        `state file ${path.relative(io.cwd, err.file) || err.file} ${err.problem}. Nothing was sent. Fix the file, or move it away to start afresh: the next run then starts every incremental stream from \`initial\` (a full reload), and an oauth2 refresh token saved in it is lost`,
         EXIT.config,
       );
     }

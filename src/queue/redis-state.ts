@@ -1,6 +1,17 @@
 import type { Redis } from "ioredis";
 import { checkState, type PipelineState, StateFileError, StateStore } from "../state/state-store.js";
 
+/** Saved state in Redis that cannot be used (never quoted: it may hold a refresh token). */
+export class RedisStateError extends StateFileError {
+  constructor(
+    readonly key: string,
+    problem: string,
+  ) {
+    super(`redis key ${key}`, problem);
+    this.message = `the saved state in Redis (key ${key}) ${problem}`;
+  }
+}
+
 /**
  * A pipeline's saved state (cursors, partition positions, committed file lengths, a rotated
  * refresh token) kept in Redis when the project has a queue: every machine that runs the
@@ -31,10 +42,10 @@ export class RedisStateStore extends StateStore {
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new StateFileError(`redis key ${this.key}`, "is not valid JSON");
+      throw new RedisStateError(this.key, "is not valid JSON");
     }
     const problem = checkState(parsed);
-    if (problem) throw new StateFileError(`redis key ${this.key}`, `has an unexpected shape: ${problem}`);
+    if (problem) throw new RedisStateError(this.key, `has an unexpected shape: ${problem}`);
     return { version: 1, ...(parsed as Partial<PipelineState>) };
   }
 

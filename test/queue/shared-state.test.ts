@@ -180,6 +180,29 @@ describe("state in Redis", () => {
     }
   }, 90_000);
 
+  it("saved state in Redis that cannot be used: exit 2, nothing sent, the key named, never quoted", async () => {
+    const p = machine("t-state-bad");
+    const redis = new Redis(redisUrl());
+    try {
+      await redis.set(
+        "t-state-bad:state:p",
+        '{"version": 1, "auth": {"refresh_token": "rt-s3cret"}, "streams": [',
+      );
+      sinceSeen.clear();
+      const r = await runCli(["run", "p"], p.dir, { REDIS_URL: redisUrl() });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        "the saved state in Redis (key t-state-bad:state:p) is not valid JSON. Nothing was sent",
+      );
+      expect(r.stderr).not.toContain("rt-s3cret");
+      expect(sinceSeen.size).toBe(0);
+      expect(await redis.get("t-state-bad:lock:p")).toBeNull();
+    } finally {
+      redis.disconnect();
+      p.cleanup();
+    }
+  }, 30_000);
+
   it("the first run with a queue starts from the state folder's file when Redis has none", async () => {
     const p = machine("t-state-first");
     try {
