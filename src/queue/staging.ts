@@ -53,9 +53,15 @@ export class StagedWriter {
 
   /** Publishes the rows under the unit's key (replacing what an earlier attempt left). */
   async finish(): Promise<void> {
-    await this.flush();
-    if (this.pushed) await this.redis.rename(this.tmp, this.key);
-    else await this.redis.del(this.key);
+    if (this.pushed) {
+      await this.flush();
+      await this.redis.rename(this.tmp, this.key);
+    } else if (this.chunk) {
+      // Everything in one chunk: one atomic round trip, no key of its own needed.
+      const text = this.chunk;
+      this.chunk = "";
+      await this.redis.multi().del(this.key).rpush(this.key, text).pexpire(this.key, TTL_MS).exec();
+    } else await this.redis.del(this.key);
   }
 
   async discard(): Promise<void> {
@@ -70,11 +76,13 @@ export async function readStaged(
   key: string,
   write: (row: Row) => Promise<void> | undefined,
 ): Promise<void> {
+  let done = false;
   try {
     for (;;) {
       const chunks = await redis.lpop(key, READ_CHUNKS);
-      if (!chunks || chunks.length === 0) return;
-      for (const chunk of chunks) {
+      // Fewer than asked: the list is empty now, and Redis removed the key.
+      if (!chunks || chunks.length < READ_CHUNKS) done = true;
+      for (const chunk of chunks ?? []) {
         let from = 0;
         for (let at = chunk.indexOf("\n"); at !== -1; at = chunk.indexOf("\n", from)) {
           if (at > from) {
@@ -84,9 +92,10 @@ export async function readStaged(
           from = at + 1;
         }
       }
+      if (done) return;
     }
   } finally {
-    await redis.del(key).catch(() => {});
+    if (!done) await redis.del(key).catch(() => {});
   }
 }
 
