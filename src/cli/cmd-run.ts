@@ -4,6 +4,7 @@ import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import type { QueueConfig } from "../queue/connection.js";
+import { RedisStateError } from "../queue/redis-state.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
@@ -19,7 +20,7 @@ import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import { openSubmitter, queueFor, withQueueLock } from "./queue-run.js";
+import { checkQueueRun, openQueueProject, openSubmitter, type QueueProject } from "./queue-run.js";
 import { checkRecordOption, startRecording } from "./record-run.js";
 import {
   bookmarksOf,
@@ -101,21 +102,47 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     const n = opts.preview === true ? PREVIEW_DEFAULT : opts.preview;
     return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
-  const queue = opts.queue ? await queueFor(io, project, plans, loaded, opts) : null;
+  // With a queue configured, locks and state live in Redis for every run (queue-run.ts).
+  const shared = await openQueueProject(io, project);
+  try {
+    const queue = opts.queue ? checkQueueRun(shared, plans, loaded, opts) : null;
+    return await lockAndRun(
+      io,
+      { plans, loaded, project, shared },
+      { ...opts, queueConfig: queue },
+      singerState,
+    );
+  } finally {
+    shared?.close();
+  }
+}
+
+async function lockAndRun(
+  io: CliIO,
+  { plans, loaded, project, shared }: Omit<Locked, "runIds" | "locks">,
+  opts: RunCommandOptions & { queueConfig: QueueConfig | null },
+  singerState: SingerState | null,
+): Promise<number> {
   // One run of a pipeline at a time: every lock is taken before anything is sent.
   const runIds = plans.map(() => newRunId());
   const locks: RunLock[] = [];
   try {
     for (const [i, plan] of plans.entries()) {
       const local = await lockPipeline(plan, runIds[i]);
-      locks.push(queue ? await withQueueLock(queue, plan, runIds[i], local) : local);
+      locks.push(shared ? await shared.lock(plan, runIds[i], local) : local);
     }
-    // The state folder is input: a state file that cannot be used stops the command before
+    // The saved state is input: a state that cannot be used stops the command before
     // anything is sent, and is kept as it is (discarding it would be a silent full reload).
-    for (const plan of plans) await new StateStore(plan.dirs.state, plan.pipeline).read();
+    for (const plan of plans)
+      await (shared?.state(plan) ?? new StateStore(plan.dirs.state, plan.pipeline)).read();
   } catch (err) {
     await Promise.all(locks.map((l) => l.release()));
     if (err instanceof PipelineLockedError) throw new CliError(err.message, EXIT.runFailed);
+    if (err instanceof RedisStateError)
+      throw new CliError(
+        `${err.message}. Nothing was sent. Fix it, or delete the key to start afresh (\`redis-cli DEL ${err.key}\`): the next run then starts every incremental stream from \`initial\` (a full reload)`,
+        EXIT.config,
+      );
     if (err instanceof StateFileError) {
       throw new CliError(
         `state file ${path.relative(io.cwd, err.file) || err.file} ${err.problem}. Nothing was sent. Fix the file, or move it away to start afresh: the next run then starts every incremental stream from \`initial\` (a full reload), and an oauth2 refresh token saved in it is lost`,
@@ -125,15 +152,25 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     throw err;
   }
   try {
-    return await runLocked(
-      io,
-      { plans, loaded, runIds, locks, project },
-      { ...opts, queueConfig: queue },
-      singerState,
-    );
+    return await runLocked(io, { plans, loaded, runIds, locks, project, shared }, opts, singerState);
   } finally {
     await Promise.all(locks.map((l) => l.release()));
   }
+}
+
+/**
+ * Where a run reads and saves its state: Redis when the project has a queue, memory for
+ * `--singer` (never written back), else the state folder's file (run-pipeline's default).
+ */
+async function stateStoreFor(
+  plan: ExecutionPlan,
+  shared: QueueProject | null,
+  singerOnly: boolean,
+  singerState: SingerState | null,
+): Promise<StateStore | undefined> {
+  const store = shared?.state(plan);
+  if (!singerOnly) return store;
+  return new MemoryStateStore(plan.dirs.state, plan.pipeline, singerState?.state ?? (await store?.read()));
 }
 
 /** Stopped by Ctrl-C or SIGTERM (bin.ts aborts with "interrupted by SIG…"), not by a closed output. */
@@ -148,11 +185,13 @@ interface Locked {
   runIds: string[];
   locks: RunLock[];
   project: Project;
+  /** The project's queue: locks and state in Redis (null without one). */
+  shared: QueueProject | null;
 }
 
 async function runLocked(
   io: CliIO,
-  { plans, loaded, runIds, locks, project }: Locked,
+  { plans, loaded, runIds, locks, project, shared }: Locked,
   opts: RunCommandOptions & { queueConfig: QueueConfig | null },
   singerState: SingerState | null,
 ): Promise<number> {
@@ -167,13 +206,11 @@ async function runLocked(
     }
     const { runs, guard } = await guardFromHistory(plan, opts.commitPartial ?? false);
     // Singer messages on stdout start from the saved bookmarks; `--singer` never writes the state file.
-    let stateStore: StateStore | undefined;
+    let stateStore = await stateStoreFor(plan, shared, opts.singer === true, singerState);
     const singer = writesSinger(plan);
     const singerOut = writesSingerToStdout(plan) ? io.stdout : null;
     if (singer) {
-      stateStore = opts.singer
-        ? new MemoryStateStore(plan.dirs.state, plan.pipeline, singerState?.state)
-        : new StateStore(plan.dirs.state, plan.pipeline);
+      stateStore ??= new StateStore(plan.dirs.state, plan.pipeline);
       startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
     const remote = opts.queueConfig

@@ -1,8 +1,14 @@
 import { Worker } from "bullmq";
 import type { Project } from "../config/project.js";
+import { CancelWatch } from "../queue/cancel.js";
 import { connect, type QueueConfig, shownRedis } from "../queue/connection.js";
 import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "../queue/jobs.js";
-import { type ScheduledOutcome, scheduledPipelines, startSchedules } from "../queue/schedules.js";
+import {
+  type ScheduleChanges,
+  type ScheduledOutcome,
+  scheduledPipelines,
+  startSchedules,
+} from "../queue/schedules.js";
 import { UnitRunner } from "../queue/worker.js";
 import { databaseUrlSecrets } from "../shared/secrets.js";
 import { runCommand } from "./cmd-run.js";
@@ -38,7 +44,14 @@ export async function workerCommand(
   });
   const lockDuration = msFrom(io.env, "PIPELINES_WORKER_LOCK_MS", 30_000);
   const connection = connect(cfg);
-  const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, (job) => runner.process(job.data), {
+  const subscriber = connect(cfg);
+  subscriber.on("error", () => {});
+  const cancels = await CancelWatch.start(subscriber, budgets, cfg.prefix, (runId, n) =>
+    io.stderr.write(`worker ${runner.id}: run ${runId} was cancelled: stopping its ${n} running job(s)\n`),
+  );
+  const handle = (job: { data: UnitJob }) =>
+    cancels.run(job.data.runId, (signal) => runner.process(job.data, signal));
+  const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
     connection,
     prefix: cfg.prefix,
     concurrency: opts.concurrency,
@@ -58,27 +71,65 @@ export async function workerCommand(
     if (!io.signal || io.signal.aborted) return resolve();
     io.signal.addEventListener("abort", () => resolve(), { once: true });
   });
-  io.stderr.write(`worker ${runner.id}: stopping after its running jobs\n`);
+  io.stderr.write(
+    `worker ${runner.id}: taking no more jobs; stopping after its running ones (again to quit at once: another worker then takes them over once their lock expires)\n`,
+  );
   await schedules?.close();
   await worker.close();
   await runner.close();
   connection.disconnect();
+  subscriber.disconnect();
   budgets.disconnect();
   return EXIT.ok;
 }
 
-/** `--schedules`: the project's pipelines that have a `schedule` run as `run --queue` here, once per due time. */
+/**
+ * `--schedules`: the project's pipelines that have a `schedule` run as `run --queue` here, once
+ * per due time. The schedules in Redis follow the files: synced at start and every
+ * `PIPELINES_SCHEDULES_REFRESH_MS` (default 60 s), a deleted file or a removed `schedule` removes it.
+ */
 async function startScheduled(
   io: CliIO,
   project: Project,
   cfg: QueueConfig,
 ): Promise<{ close(): Promise<void> }> {
-  const list = scheduledPipelines(project, io.env, (m) => io.stderr.write(`schedules: ${m}\n`));
+  let warned = new Set<string>();
+  const read = () => {
+    const now = new Set<string>();
+    const found = scheduledPipelines(project, io.env, (m) => now.add(m));
+    // Said once, not at every refresh.
+    for (const m of now) if (!warned.has(m)) io.stderr.write(`schedules: ${m}\n`);
+    warned = now;
+    return found;
+  };
+  const say = (changes: ScheduleChanges) => {
+    for (const s of changes.set) io.stderr.write(`schedules: ${s.pipeline} at \`${s.cron}\` (UTC)\n`);
+    for (const name of changes.removed)
+      io.stderr.write(`schedules: ${name} removed (its file is gone or has no \`schedule\`)\n`);
+  };
   const conns = { queue: connect(cfg), worker: connect(cfg) };
-  const started = await startSchedules(conns, cfg.prefix, list, (pipeline) => runScheduled(io, pipeline));
-  for (const s of list) io.stderr.write(`schedules: ${s.pipeline} at \`${s.cron}\` (UTC)\n`);
+  const first = read();
+  const started = await startSchedules(conns, cfg.prefix, first, (pipeline) => runScheduled(io, pipeline));
+  // At start every schedule is said; at a refresh, what changed.
+  say({ set: first.list, removed: started.changes.removed });
+  const every = msFrom(io.env, "PIPELINES_SCHEDULES_REFRESH_MS", 60_000);
+  let closed = false;
+  let timer: NodeJS.Timeout | null = null;
+  let refreshing: Promise<void> = Promise.resolve();
+  const refresh = async () => {
+    try {
+      say(await started.refresh(read()));
+    } catch (err) {
+      io.stderr.write(`schedules: refresh failed: ${cfg.redactor.text((err as Error).message)}\n`);
+    }
+    if (!closed) timer = setTimeout(() => (refreshing = refresh()), every);
+  };
+  timer = setTimeout(() => (refreshing = refresh()), every);
   return {
     async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await refreshing;
       await started.close();
       conns.queue.disconnect();
       conns.worker.disconnect();

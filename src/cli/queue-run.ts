@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { readEnv } from "../config/load-pipeline.js";
@@ -5,25 +6,35 @@ import type { Project } from "../config/project.js";
 import {
   checkReachable,
   connect,
+  lostAfterMs,
   type QueueConfig,
   QueueConfigError,
   queueConfig,
 } from "../queue/connection.js";
 import { pipelineFileHash } from "../queue/file-hash.js";
 import { lockInRedis, QueueLockedError } from "../queue/redis-lock.js";
+import { RedisStateStore } from "../queue/redis-state.js";
 import { QueueSubmitter } from "../queue/submit.js";
 import { PipelineLockedError, type RunLock } from "../run/run-lock.js";
 import { databaseUrlSecrets } from "../shared/secrets.js";
+import type { StateStore } from "../state/state-store.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
 
-/** What `run --queue` refuses, and the queue it submits to; checked before anything is sent. */
-export async function queueFor(
-  io: CliIO,
-  project: Project,
-  plans: ExecutionPlan[],
-  loaded: LoadedPipeline[],
-  opts: { limit?: number; singer?: boolean },
-): Promise<QueueConfig> {
+/**
+ * A project with `queue` keeps its run locks and saved state in Redis, for local runs too, so
+ * every machine (a submitter, a scheduled run on any worker) sees one lock and one state.
+ */
+export interface QueueProject {
+  cfg: QueueConfig;
+  /** Takes the pipeline's lock in Redis beside the local one (refused like a local lock). */
+  lock(plan: ExecutionPlan, runId: string, local: RunLock): Promise<RunLock>;
+  /** The pipeline's saved state, in Redis. */
+  state(plan: ExecutionPlan): StateStore;
+  close(): void;
+}
+
+/** The project's queue, Redis reachable, or null without one (a setting that cannot be used: exit 2). */
+export async function openQueueProject(io: CliIO, project: Project): Promise<QueueProject | null> {
   let cfg: QueueConfig | null;
   try {
     cfg = queueConfig(project, readEnv(project, io.env));
@@ -31,13 +42,33 @@ export async function queueFor(
     if (err instanceof QueueConfigError) throw new CliError(err.message, EXIT.config);
     throw err;
   }
-  if (!cfg)
+  if (!cfg) return null;
+  await reachable(cfg);
+  const qc = cfg;
+  const redis = connect(qc, { commandTimeoutMs: lostAfterMs() });
+  redis.on("error", () => {});
+  return {
+    cfg: qc,
+    lock: (plan, runId, local) => withQueueLock(redis, qc, plan, runId, local),
+    state: (plan) => new RedisStateStore(plan.dirs.state, plan.pipeline, redis, qc.prefix),
+    close: () => redis.disconnect(),
+  };
+}
+
+/** What `run --queue` refuses; checked before anything is sent. */
+export function checkQueueRun(
+  queue: QueueProject | null,
+  plans: ExecutionPlan[],
+  loaded: LoadedPipeline[],
+  opts: { limit?: number; singer?: boolean },
+): QueueConfig {
+  if (!queue)
     throw new CliError(
       // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
       "--queue needs a queue in the project config: `queue: { redis: ${env.REDIS_URL} }` in pipelines.config.yaml",
       EXIT.config,
     );
-  for (const l of loaded) l.redactor.add(databaseUrlSecrets(cfg.url));
+  for (const l of loaded) l.redactor.add(databaseUrlSecrets(queue.cfg.url));
   if (opts.limit !== undefined) throw new CliError("--limit cannot be used with --queue", EXIT.config);
   if (opts.singer) throw new CliError("--singer cannot be used with --queue", EXIT.config);
   for (const plan of plans)
@@ -47,8 +78,7 @@ export async function queueFor(
           `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
           EXIT.config,
         );
-  await reachable(cfg);
-  return cfg;
+  return queue.cfg;
 }
 
 /** Redis answers, or the command ends with exit 1 (its URL masked in the message). */
@@ -94,29 +124,26 @@ export async function openSubmitter(
 }
 
 /**
- * `run --queue` also holds the pipeline's lock in Redis, so two machines never run one pipeline
- * at once; refused like a local lock (exit 1).
+ * With a queue, every run also holds the pipeline's lock in Redis, so two machines never run one
+ * pipeline at once (`run` and `run --queue` alike); refused like a local lock (exit 1).
  */
-export async function withQueueLock(
+async function withQueueLock(
+  redis: Redis,
   cfg: QueueConfig,
   plan: ExecutionPlan,
   runId: string,
   local: RunLock,
 ): Promise<RunLock> {
-  const redis = connect(cfg);
-  redis.on("error", () => {});
   try {
     const held = await lockInRedis(redis, cfg.prefix, plan.pipeline, runId);
     return {
       removed: local.removed,
       async release() {
         await held.release();
-        redis.disconnect();
         await local.release();
       },
     };
   } catch (err) {
-    redis.disconnect();
     await local.release();
     if (err instanceof QueueLockedError) throw new PipelineLockedError(err.message);
     throw err;

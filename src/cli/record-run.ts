@@ -53,7 +53,9 @@ export async function startRecording(
       : defaultRecordingDir(project, plan.pipeline);
   const env = readEnv(project, io.env);
   const split = splitEnv(loaded.envUsed, env, loaded.redactor);
-  const startState = recordableState(await new StateStore(plan.dirs.state, plan.pipeline).read());
+  const startState = recordableState(
+    await (setup.runOpts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline)).read(),
+  );
   const startedAt = new Date();
   let client: RecordingClient | null = null;
   return {

@@ -28,9 +28,23 @@ export function queueConfig(project: Project, env: Record<string, string | undef
   return { url, prefix: project.queue.prefix ?? "pipelines", redactor };
 }
 
-/** A Redis connection as BullMQ wants it (commands wait for a reconnect instead of failing). */
-export function connect(cfg: QueueConfig): Redis {
-  return new Redis(cfg.url, { maxRetriesPerRequest: null, enableReadyCheck: true });
+/**
+ * A Redis connection as BullMQ wants it (commands wait for a reconnect instead of failing);
+ * with `commandTimeoutMs`, a command fails after that long instead (locks and state: a run
+ * never waits forever on a lost Redis).
+ */
+export function connect(cfg: QueueConfig, opts: { commandTimeoutMs?: number } = {}): Redis {
+  return new Redis(cfg.url, {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    commandTimeout: opts.commandTimeoutMs,
+  });
+}
+
+/** How long a run waits for a lost Redis (`PIPELINES_QUEUE_LOST_MS`, default 15 s). */
+export function lostAfterMs(): number {
+  const n = Number(process.env.PIPELINES_QUEUE_LOST_MS);
+  return Number.isInteger(n) && n > 0 ? n : 15_000;
 }
 
 /** Where the URL is shown: host and port only. */

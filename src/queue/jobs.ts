@@ -24,7 +24,7 @@ export interface UnitJob {
   unit: { label: string; parent: string | null; window: Window | null } | null;
   since: string | number | null;
   maxPages: number | null;
-  /** Where the worker writes the shaped records, relative to the project root (shared storage). */
+  /** The Redis key where the worker leaves the shaped records (staging.ts): no shared folder. */
   staged: string;
 }
 

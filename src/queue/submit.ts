@@ -1,9 +1,5 @@
 import { setMaxListeners } from "node:events";
-import { createReadStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
-import path from "node:path";
-import { createInterface } from "node:readline";
-import { Queue, QueueEvents } from "bullmq";
+import { type Job, type JobType, Queue, QueueEvents } from "bullmq";
 import type { Redis } from "ioredis";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import type { StopReason } from "../http/paginators/paginator.js";
@@ -12,18 +8,20 @@ import type { Unit } from "../run/partition-source.js";
 import type { RemotePull, StreamRunOptions } from "../run/stream-options.js";
 import type { StreamResult } from "../run/stream-result.js";
 import { RunError } from "../shared/errors.js";
-import { parseJson, stringifyJson } from "../shared/json-text.js";
+import { stringifyJson } from "../shared/json-text.js";
 import { VERSION } from "../shared/version.js";
-import { connect, type QueueConfig, shownRedis } from "./connection.js";
+import { cancelRun } from "./cancel.js";
+import { connect, lostAfterMs, type QueueConfig, shownRedis } from "./connection.js";
 import { UNITS_QUEUE, type UnitJob, type UnitOutcome } from "./jobs.js";
 import { mergeOutcome } from "./merge-stats.js";
+import { dropStaged, readStaged, stagedKey } from "./staging.js";
 
 /** Units a queue run keeps in the queue at once (the workers take them as they can). */
 const IN_FLIGHT = 256;
 
 /**
  * The submitter's side of `run --queue`: each request sequence becomes a job; a worker fetches
- * and shapes its records into a staged file on shared storage; this process reads it back in
+ * and shapes its records into a staged list in Redis (staging.ts); this process reads it back in
  * unit order, so validation, writing, checkpoints and state stay exactly as in a local run.
  */
 export class QueueSubmitter implements RemotePull {
@@ -31,7 +29,7 @@ export class QueueSubmitter implements RemotePull {
   private seq = 0;
   private readonly queue: Queue;
   private readonly events: QueueEvents;
-  private readonly stagingDir: string;
+  private readonly prefix: string;
   private readonly connections: Redis[];
   /** Rejects every wait once Redis has been unreachable for `LOST_AFTER_MS` (see watchLoss). */
   private lost: Promise<never>;
@@ -51,13 +49,12 @@ export class QueueSubmitter implements RemotePull {
     if (signal) setMaxListeners(0, signal);
     this.queue.on("error", () => {});
     this.events.on("error", () => {});
-    this.stagingDir = path.join(plan.dirs.state, ".queue", plan.pipeline, run.runId);
+    this.prefix = cfg.prefix;
     this.lost = watchLoss(this.connections, cfg);
     this.lost.catch(() => {});
   }
 
   async ready(): Promise<void> {
-    await mkdir(this.stagingDir, { recursive: true });
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 
@@ -70,7 +67,7 @@ export class QueueSubmitter implements RemotePull {
     result: StreamResult,
   ): Promise<StopReason> {
     const n = this.seq++;
-    const staged = path.join(this.stagingDir, `${stream.name}.${n}.jsonl`);
+    const staged = stagedKey(this.prefix, this.run.runId, n);
     const data: UnitJob = {
       pipeline: this.plan.pipeline,
       fileHash: this.run.fileHash,
@@ -83,7 +80,7 @@ export class QueueSubmitter implements RemotePull {
         : null,
       since,
       maxPages: opts.maxPages,
-      staged: path.relative(this.plan.dirs.root, staged),
+      staged,
     };
     const outcome = await this.wait(async () => {
       const job = await this.queue.add(stream.name, data, {
@@ -94,19 +91,7 @@ export class QueueSubmitter implements RemotePull {
       return (await job.waitUntilFinished(this.events)) as UnitOutcome;
     });
     if (outcome.error) throw new RunError(outcome.error.kind, outcome.error.message, outcome.error.details);
-    try {
-      const lines = createInterface({
-        input: createReadStream(staged, "utf8"),
-        crlfDelay: Number.POSITIVE_INFINITY,
-      });
-      for await (const line of lines) {
-        if (!line) continue;
-        const p = write(parseJson(line) as Row);
-        if (p) await p;
-      }
-    } finally {
-      await rm(staged, { force: true });
-    }
+    await readStaged(this.connections[0], staged, write);
     mergeOutcome(result, outcome);
     return outcome.stop ?? { code: "single_page", message: "done" };
   }
@@ -115,6 +100,8 @@ export class QueueSubmitter implements RemotePull {
   private async wait(finished: () => Promise<UnitOutcome>): Promise<UnitOutcome> {
     const signal = this.signal;
     if (!signal) return Promise.race([finished(), this.lost]);
+    // Interrupted: no new job is queued.
+    if (signal.aborted) throw new RunError("aborted", "the run was interrupted");
     let onAbort = () => {};
     const aborted = new Promise<never>((_, reject) => {
       onAbort = () => reject(new RunError("aborted", "the run was interrupted"));
@@ -128,18 +115,29 @@ export class QueueSubmitter implements RemotePull {
     }
   }
 
-  /** Removes this run's jobs that no worker has started (Ctrl-C). */
-  async cancelWaiting(): Promise<void> {
-    const waiting = await this.queue.getJobs(["waiting", "delayed", "prioritized"]);
-    await Promise.all(
-      waiting.filter((j) => j.id?.startsWith(`${this.run.runId}-`)).map((j) => j.remove().catch(() => {})),
-    );
+  /** This run's jobs in `states`. */
+  private async jobsOfRun(states: JobType[]): Promise<Job[]> {
+    const jobs = await this.queue.getJobs(states);
+    return jobs.filter((j) => j.id?.startsWith(`${this.run.runId}-`));
+  }
+
+  /**
+   * Ctrl-C: the run is marked cancelled (cancel.ts), its queued jobs are removed, and its running
+   * ones are told to stop; this waits (at most `PIPELINES_QUEUE_LOST_MS`) until none runs.
+   */
+  async cancel(): Promise<void> {
+    await cancelRun(this.connections[0], this.prefix, this.run.runId);
+    const waiting = await this.jobsOfRun(["waiting", "delayed", "prioritized"]);
+    await Promise.all(waiting.map((j) => j.remove().catch(() => {})));
+    const deadline = Date.now() + lostAfterMs();
+    while ((await this.jobsOfRun(["active"])).length > 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
   }
 
   async close(): Promise<void> {
     const reachable = this.connections.every((c) => c.status === "ready");
-    if (this.signal?.aborted && reachable) await this.cancelWaiting().catch(() => {});
-    await rm(this.stagingDir, { recursive: true, force: true });
+    if (this.signal?.aborted && reachable) await this.cancel().catch(() => {});
+    if (reachable) await dropStaged(this.connections[0], this.prefix, this.run.runId).catch(() => {});
     if (!reachable) for (const c of this.connections) c.disconnect();
     // Never wait on a lost Redis here.
     const closed = Promise.allSettled([this.queue.close(), this.events.close()]);
@@ -154,8 +152,7 @@ export class QueueSubmitter implements RemotePull {
  * stops with a clear error, and only the units committed before stay committed.
  */
 function watchLoss(connections: Redis[], cfg: QueueConfig): Promise<never> {
-  const n = Number(process.env.PIPELINES_QUEUE_LOST_MS);
-  const after = Number.isInteger(n) && n > 0 ? n : 15_000;
+  const after = lostAfterMs();
   return new Promise<never>((_, reject) => {
     for (const c of connections) {
       let timer: NodeJS.Timeout | null = null;

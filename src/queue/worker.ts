@@ -1,7 +1,4 @@
-import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
 import { hostname } from "node:os";
-import path from "node:path";
 import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan, RequestPlan, StreamPlan } from "../compile/plan.js";
@@ -16,12 +13,13 @@ import { openSession } from "../run/run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "../run/stream-options.js";
 import { newStreamResult } from "../run/stream-result.js";
 import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
-import { parseJson, stringifyJson } from "../shared/json-text.js";
+import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
 import { pipelineFileHash } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
 import { RedisRateBudget } from "./redis-budget.js";
+import { StagedWriter } from "./staging.js";
 
 interface Compiled {
   plan: ExecutionPlan;
@@ -33,7 +31,7 @@ interface Compiled {
 /**
  * A worker's side of a queue run: compiles the pipeline from its own project folder (once per
  * file text), refuses a job of another file text or tool version, runs the request sequence
- * with its own HTTP session, and writes the shaped records to the job's staged file.
+ * with its own HTTP session, and leaves the shaped records in the job's staged list in Redis.
  */
 export class UnitRunner {
   readonly id = `${hostname()}:${process.pid}`;
@@ -48,7 +46,8 @@ export class UnitRunner {
     private readonly budgets: { redis: Redis; prefix: string },
   ) {}
 
-  async process(job: UnitJob): Promise<UnitOutcome> {
+  /** Runs one job; `signal` stops it before its next page (its run was cancelled). */
+  async process(job: UnitJob, signal?: AbortSignal): Promise<UnitOutcome> {
     const base: UnitOutcome = {
       worker: this.id,
       stop: null,
@@ -65,7 +64,7 @@ export class UnitRunner {
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
       const c = this.compile(job);
       redactor = c.redactor;
-      return { ...base, ...(await this.pullUnit(c, job)) };
+      return { ...base, ...(await this.pullUnit(c, job, signal)) };
     } catch (err) {
       const e =
         err instanceof RunError
@@ -113,42 +112,30 @@ export class UnitRunner {
     return c;
   }
 
-  private async pullUnit(c: Compiled, job: UnitJob): Promise<Partial<UnitOutcome>> {
+  private async pullUnit(c: Compiled, job: UnitJob, signal?: AbortSignal): Promise<Partial<UnitOutcome>> {
     await c.authStarted;
     const stream = c.plan.streams.find((s) => s.name === job.stream);
     if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
-    const opts = streamOptions(c.plan, job, c.session.state);
+    const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
     const first = applyIncremental(firstRequest(stream, c.plan, job, parent), stream, job.since);
     const shaper = compileShaper(stream, recordContext(stream, opts));
     const result = newStreamResult(stream.name);
-    const target = path.resolve(this.project.root, job.staged);
-    const tmp = `${target}.${process.pid}.tmp`;
-    await mkdir(path.dirname(target), { recursive: true });
-    const out = createWriteStream(tmp);
-    let rows = 0;
-    const write = (row: Row): Promise<void> | undefined => {
-      rows++;
-      if (out.write(`${stringifyJson(row)}\n`)) return undefined;
-      return new Promise((resolve) => out.once("drain", resolve));
-    };
+    const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
+    const write = (row: Row) => staged.write(row);
     try {
       const stop = await pull(stream, c.session.executor, opts, first, shaper, write, result, parent);
-      await new Promise<void>((resolve, reject) =>
-        out.end((err?: Error | null) => (err ? reject(err) : resolve())),
-      );
-      await rename(tmp, target);
+      await staged.finish();
       return {
         stop,
         pages: result.pages,
         filtered: result.records.filtered,
-        rows,
+        rows: staged.rows,
         requests: result.requests,
         suspicions: result.suspicions,
       };
     } catch (err) {
-      out.destroy();
-      await rm(tmp, { force: true });
+      await staged.discard().catch(() => {});
       throw err;
     }
   }

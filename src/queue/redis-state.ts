@@ -1,0 +1,63 @@
+import type { Redis } from "ioredis";
+import { checkState, type PipelineState, StateFileError, StateStore } from "../state/state-store.js";
+
+/** Saved state in Redis that cannot be used (never quoted: it may hold a refresh token). */
+export class RedisStateError extends StateFileError {
+  constructor(
+    readonly key: string,
+    problem: string,
+  ) {
+    super(`redis key ${key}`, problem);
+    this.message = `the saved state in Redis (key ${key}) ${problem}`;
+  }
+}
+
+/**
+ * A pipeline's saved state (cursors, partition positions, committed file lengths, a rotated
+ * refresh token) kept in Redis when the project has a queue: every machine that runs the
+ * pipeline — `run`, `run --queue`, a scheduled run on any worker — starts from the same
+ * positions. The first time, when Redis has none, the state folder's file is read (a project
+ * that adds a queue keeps its positions); from then on the state folder's file is left alone.
+ * Updates are serialized like the file's; the run lock in Redis keeps other writers away.
+ */
+export class RedisStateStore extends StateStore {
+  private chain: Promise<unknown> = Promise.resolve();
+  private written: PipelineState | null = null;
+  readonly key: string;
+
+  constructor(
+    stateDir: string,
+    pipeline: string,
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    super(stateDir, pipeline);
+    this.key = `${prefix}:state:${pipeline}`;
+  }
+
+  override async read(): Promise<PipelineState> {
+    const text = await this.redis.get(this.key);
+    if (text === null) return super.read();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new RedisStateError(this.key, "is not valid JSON");
+    }
+    const problem = checkState(parsed);
+    if (problem) throw new RedisStateError(this.key, `has an unexpected shape: ${problem}`);
+    return { version: 1, ...(parsed as Partial<PipelineState>) };
+  }
+
+  override update(change: (state: PipelineState) => PipelineState | undefined): Promise<void> {
+    const next = this.chain.then(async () => {
+      const current = this.written ?? (await this.read());
+      const updated = change(current) ?? current;
+      updated.updated_at = new Date().toISOString();
+      await this.redis.set(this.key, JSON.stringify(updated));
+      this.written = updated;
+    });
+    this.chain = next.catch(() => {});
+    return next;
+  }
+}
