@@ -104,8 +104,10 @@ export class RequestExecutor {
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
     let refreshed = false;
+    let resumed = false;
     for (let attempt = 1; ; attempt++) {
-      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel);
+      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel, resumed);
+      resumed = false;
       const { res, sent } = tried;
       let failure = tried.failure;
       if (signal?.aborted) throw interrupted();
@@ -163,6 +165,12 @@ export class RequestExecutor {
       if (step.rateLimited) {
         stats.rateLimitWaits.count++;
         stats.rateLimitWaits.ms += step.delayMs;
+        // The API's own wait (Retry-After, a reset) holds every request of the pipeline (every
+        // worker of a queue run), not only this one: the others would be refused until then.
+        if (policy.serverWait(r)) {
+          this.deps.budget.pauseUntil(Date.now() + step.delayMs);
+          resumed = true;
+        }
       }
       await waits.pause(step.delayMs);
     }
