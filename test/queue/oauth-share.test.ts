@@ -4,6 +4,7 @@
  * rotates refresh tokens (the previous one is revoked: invalid_grant) and the API expires every
  * access token twice mid-run: exactly one token request at the start and one per expiry, never
  * a revoked refresh token, and no token or refresh token in clear in Redis or in the workers' output.
+ * New workers of a later run start from the latest refresh token kept (encrypted) in Redis.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -134,8 +135,26 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
     expect(api.unauthorized).toBeGreaterThan(0); // the expiries did hit requests in flight
     expect(api.invalidGrants).toBe(0);
     expect(api.tokenCalls).toBe(1 + EXPIRE_AT.length);
+
+    // New workers (nothing in memory), every access token expired: they refresh once, with the
+    // latest refresh token kept in Redis, not the revoked one of their environment.
+    const first = workers.splice(0);
+    await Promise.all(first.map((w) => w.stop()));
+    api.validAccess.clear();
+    for (let i = 0; i < 3; i++) workers.push(await startWorker(p.dir, ["--concurrency", "2"], env));
+    const again = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl(), ...env });
+    expect(again.code, again.stderr).toBe(0);
+    expect(api.invalidGrants).toBe(0);
+    expect(api.tokenCalls).toBe(2 + EXPIRE_AT.length);
+
     const stored = await storedText(redis, "t-oauth");
-    const output = [r.stdout, r.stderr, ...workers.map((w) => w.stderr())].join("\n");
+    const output = [
+      r.stdout,
+      r.stderr,
+      again.stdout,
+      again.stderr,
+      ...[...first, ...workers].map((w) => w.stderr()),
+    ].join("\n");
     for (const secret of [INITIAL_RT, ...api.issued]) {
       expect(stored).not.toContain(secret);
       expect(output).not.toContain(secret);

@@ -149,9 +149,10 @@ export class OAuth2Auth implements AuthProvider {
       this.deps.redactor.add([shared.refreshToken]);
       this.refreshToken = shared.refreshToken;
     }
-    if (shared.value === stale || (shared.refreshAt !== null && this.now() >= shared.refreshAt)) return null;
-    this.deps.redactor.add([shared.value]);
-    return { value: shared.value, refreshAt: shared.refreshAt };
+    const { value, refreshAt } = shared;
+    if (value === null || value === stale || (refreshAt !== null && this.now() >= refreshAt)) return null;
+    this.deps.redactor.add([value]);
+    return { value, refreshAt };
   }
 
   private async fetchToken(signal?: AbortSignal, stats?: RequestStats): Promise<Token> {

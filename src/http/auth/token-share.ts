@@ -1,6 +1,7 @@
 /** An OAuth2 token as every process of a queue run shares it (src/queue/redis-tokens.ts). */
 export interface SharedToken {
-  value: string;
+  /** The access token, or null (none yet, or past its refresh time: only a refresh token is left). */
+  value: string | null;
   /** Epoch ms after which it should not be used, or null when the server gave no lifetime. */
   refreshAt: number | null;
   /** The refresh token to use next (the latest rotated one), or null. */
