@@ -4,7 +4,7 @@
 // 100 ms. Needs a build. Figures: 1 worker vs 4 workers (the 4 should be ≥ 3× faster), the
 // queue's own overhead per job (enqueue → a worker starts it, median, with workers to spare:
 // < 20 ms), and a binding rate limit (the run takes within 10% of requests ÷ rate).
-//   node bench/queue.mjs [--partitions 200] [--latency 100] [--rate 20]
+//   node bench/queue.mjs [--partitions 200] [--latency 100] [--rate 20] [--only speedup,burst,steady,rate] [--bin path]
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -15,9 +15,12 @@ import { Redis } from "ioredis";
 import { startRedis } from "../test/queue/redis-server.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = path.join(root, "dist/cli/bin.js");
-if (!existsSync(bin)) throw new Error("dist/cli/bin.js is missing: run `npm run build` first");
 const argv = process.argv.slice(2);
+// --bin <dist/cli/bin.js of another build>: A/B runs against an older build, side by side.
+const bin = argv.includes("--bin")
+  ? path.resolve(argv[argv.indexOf("--bin") + 1])
+  : path.join(root, "dist/cli/bin.js");
+if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first`);
 const opt = (name, dflt) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : dflt;
@@ -26,7 +29,10 @@ const PARTITIONS = opt("partitions", 200);
 const LATENCY = opt("latency", 100);
 const RATE = opt("rate", 20);
 
+/** Arrival times at the API (performance.now()) of the current scenario. */
+const arrivals = [];
 const server = createServer((req, res) => {
+  arrivals.push(performance.now());
   const url = new URL(req.url ?? "/", "http://x");
   res.setHeader("content-type", "application/json");
   const body =
@@ -83,13 +89,19 @@ function startWorker(dir, concurrency) {
 }
 
 async function timedRun(dir) {
+  arrivals.length = 0;
   const t0 = performance.now();
   const code = await new Promise((resolve) => {
     const c = spawn(process.execPath, [bin, "run", "fan", "--queue"], { cwd: dir, env, stdio: "ignore" });
     c.on("exit", resolve);
   });
   if (code !== 0) throw new Error(`run --queue exited ${code}`);
-  return (performance.now() - t0) / 1000;
+  const end = performance.now();
+  return {
+    seconds: (end - t0) / 1000,
+    first: (arrivals[0] - t0) / 1000,
+    tail: (end - arrivals.at(-1)) / 1000,
+  };
 }
 
 async function scenario(name, { workers, concurrency, rate = null }) {
@@ -97,8 +109,7 @@ async function scenario(name, { workers, concurrency, rate = null }) {
   const dir = project(prefix, rate);
   const started = await Promise.all(Array.from({ length: workers }, () => startWorker(dir, concurrency)));
   try {
-    const seconds = await timedRun(dir);
-    return { seconds, dir, prefix };
+    return { ...(await timedRun(dir)), dir, prefix };
   } finally {
     for (const w of started) w.kill("SIGTERM");
   }
@@ -115,36 +126,62 @@ async function enqueueToStart(prefix) {
   }
   r.disconnect();
   gaps.sort((a, b) => a - b);
-  return { median: gaps[Math.floor(gaps.length / 2)], jobs: gaps.length };
+  return {
+    median: gaps[Math.floor(gaps.length / 2)],
+    p90: gaps[Math.floor(gaps.length * 0.9)],
+    jobs: gaps.length,
+  };
 }
 
+const only = (() => {
+  const i = argv.indexOf("--only");
+  return i >= 0 ? new Set(argv[i + 1].split(",")) : null;
+})();
+const wanted = (name) => !only || only.has(name);
+
 const rows = [];
+const dirs = [];
 try {
-  const one = await scenario("one", { workers: 1, concurrency: 2 });
-  const four = await scenario("four", { workers: 4, concurrency: 2 });
-  rows.push(["1 worker (concurrency 2)", `${one.seconds.toFixed(2)} s`, ""]);
-  const speedup = one.seconds / four.seconds;
-  rows.push([
-    "4 workers (concurrency 2)",
-    `${four.seconds.toFixed(2)} s`,
-    `${speedup.toFixed(2)}× faster (goal ≥ 3×)`,
-  ]);
-  const spare = await scenario("spare", { workers: 4, concurrency: 64 });
-  const gap = await enqueueToStart(spare.prefix);
-  rows.push([
-    "enqueue → start, median",
-    `${gap.median} ms`,
-    `${gap.jobs} jobs, workers to spare (goal < 20 ms)`,
-  ]);
-  const requests = PARTITIONS + 1;
-  const bound = await scenario("rate", { workers: 4, concurrency: 8, rate: RATE });
-  const ideal = requests / RATE;
-  rows.push([
-    `rate_limit ${RATE}/s, 4 workers`,
-    `${bound.seconds.toFixed(2)} s`,
-    `requests ÷ rate = ${ideal.toFixed(2)} s: ${((bound.seconds / ideal - 1) * 100).toFixed(1)}% over (goal ≤ 10%)`,
-  ]);
-  for (const s of [one, four, spare, bound]) rmSync(s.dir, { recursive: true, force: true });
+  if (wanted("speedup")) {
+    const one = await scenario("one", { workers: 1, concurrency: 2 });
+    const four = await scenario("four", { workers: 4, concurrency: 2 });
+    dirs.push(one.dir, four.dir);
+    rows.push(["1 worker (concurrency 2)", `${one.seconds.toFixed(2)} s`, ""]);
+    const speedup = one.seconds / four.seconds;
+    rows.push([
+      "4 workers (concurrency 2)",
+      `${four.seconds.toFixed(2)} s`,
+      `${speedup.toFixed(2)}× faster (goal ≥ 3×)`,
+    ]);
+  }
+  if (wanted("burst")) {
+    const spare = await scenario("spare", { workers: 4, concurrency: 64 });
+    dirs.push(spare.dir);
+    const gap = await enqueueToStart(spare.prefix);
+    rows.push([
+      "enqueue → start, burst",
+      `${gap.median} ms`,
+      `median of ${gap.jobs} jobs enqueued at once, workers to spare (goal < 20 ms; p90 ${gap.p90} ms)`,
+    ]);
+  }
+  if (wanted("rate")) {
+    const requests = PARTITIONS + 1;
+    const bound = await scenario("rate", { workers: 4, concurrency: 8, rate: RATE });
+    dirs.push(bound.dir);
+    const ideal = requests / RATE;
+    rows.push([
+      `rate_limit ${RATE}/s, 4 workers`,
+      `${bound.seconds.toFixed(2)} s`,
+      `requests ÷ rate = ${ideal.toFixed(2)} s: ${((bound.seconds / ideal - 1) * 100).toFixed(1)}% over (goal ≤ 10%)`,
+    ]);
+    const span = bound.seconds - bound.first - bound.tail;
+    rows.push([
+      "  of which",
+      "",
+      `${bound.first.toFixed(2)} s to the first request, ${span.toFixed(2)} s of requests, ${bound.tail.toFixed(2)} s after the last`,
+    ]);
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 } finally {
   server.close();
   await redis.stop();
