@@ -31,8 +31,11 @@ const RATE = opt("rate", 20);
 
 /** Arrival times at the API (performance.now()) of the current scenario. */
 const arrivals = [];
+/** First arrival (Date.now()) per path, for the steady flow. */
+const firstAt = new Map();
 const server = createServer((req, res) => {
   arrivals.push(performance.now());
+  if (!firstAt.has(req.url)) firstAt.set(req.url, Date.now());
   const url = new URL(req.url ?? "/", "http://x");
   res.setHeader("content-type", "application/json");
   const body =
@@ -73,7 +76,8 @@ function project(prefix, rate) {
 const env = { PATH: process.env.PATH ?? "", NO_COLOR: "1", REDIS_URL: redis.url };
 
 function startWorker(dir, concurrency) {
-  const child = spawn(process.execPath, [bin, "worker", "--concurrency", String(concurrency)], {
+  const nodeArgs = process.env.BENCH_WORKER_NODE_ARGS ? process.env.BENCH_WORKER_NODE_ARGS.split(" ") : [];
+  const child = spawn(process.execPath, [...nodeArgs, bin, "worker", "--concurrency", String(concurrency)], {
     cwd: dir,
     env,
     stdio: ["ignore", "ignore", "pipe"],
@@ -115,14 +119,94 @@ async function scenario(name, { workers, concurrency, rate = null }) {
   }
 }
 
+/**
+ * A steady flow: warm workers (a run done), then one job every `gapMs`, as a submitter would
+ * enqueue it, with workers to spare. Returns enqueue → start (BullMQ's stamps) and enqueue → the
+ * job's request at the API, medians and p90.
+ */
+async function steadyFlow({ workers, concurrency, jobs, gapMs }) {
+  const prefix = "bench-steady";
+  const dir = project(prefix, null);
+  dirs.push(dir);
+  const started = await Promise.all(Array.from({ length: workers }, () => startWorker(dir, concurrency)));
+  try {
+    await timedRun(dir); // compiles the pipeline in every worker that takes a job
+    if (process.env.BENCH_DEBUG) console.error("warm run done");
+    const { Queue } = await import("bullmq");
+    const { createHash } = await import("node:crypto");
+    const { readFileSync } = await import("node:fs");
+    const fileHash = createHash("sha256")
+      .update(readFileSync(path.join(dir, "pipelines", "fan.yaml")))
+      .digest("hex");
+    const version = JSON.parse(
+      readFileSync(path.join(path.dirname(bin), "../../package.json"), "utf8"),
+    ).version;
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue = new Queue("units", { connection: conn, prefix });
+    const sent = [];
+    firstAt.clear();
+    for (let i = 0; i < jobs; i++) {
+      const org = 100_000 + i;
+      sent.push({ org, at: Date.now() });
+      await queue.add(
+        "repos",
+        {
+          pipeline: "fan",
+          fileHash,
+          version,
+          runId: "steady",
+          runStartedAt: new Date().toISOString(),
+          stream: "repos",
+          unit: { label: String(org), parent: JSON.stringify({ id: org }), window: null },
+          since: null,
+          maxPages: null,
+          staged: `.pipelines/state/steady/repos.${i}.jsonl`,
+        },
+        { jobId: `steady-${i}` },
+      );
+      await new Promise((r) => setTimeout(r, gapMs));
+    }
+    const finished = async () => {
+      for (let i = 0; i < jobs; i++)
+        if (!(await conn.hget(`${prefix}:units:steady-${i}`, "finishedOn"))) return false;
+      return true;
+    };
+    while (!(await finished())) await new Promise((r) => setTimeout(r, 50));
+    if (process.env.BENCH_DEBUG) console.error("jobs done");
+    const start = [];
+    for (let i = 0; i < jobs; i++) {
+      const [ts, on] = await conn.hmget(`${prefix}:units:steady-${i}`, "timestamp", "processedOn");
+      start.push(Number(on) - Number(ts));
+    }
+    const request = sent.map((s) => (firstAt.get(`/orgs/${s.org}/repos`) ?? Number.NaN) - s.at);
+    await queue.close();
+    conn.disconnect();
+    return { start: stats(start), request: stats(request) };
+  } finally {
+    for (const w of started) w.kill("SIGTERM");
+  }
+}
+
+function stats(values) {
+  const v = [...values].sort((a, b) => a - b);
+  return { median: v[Math.floor(v.length / 2)], p90: v[Math.floor(v.length * 0.9)], n: v.length };
+}
+
 /** Median of enqueue → start of the run's jobs, from BullMQ's own stamps. */
 async function enqueueToStart(prefix) {
   const r = new Redis(redis.url);
   const keys = (await r.keys(`${prefix}:units:*`)).filter((k) => /-\d+$/.test(k));
   const gaps = [];
+  const debug = [];
   for (const k of keys) {
-    const [ts, on] = await r.hmget(k, "timestamp", "processedOn");
+    const [ts, on, done, by] = await r.hmget(k, "timestamp", "processedOn", "finishedOn", "pb");
     if (ts && on) gaps.push(Number(on) - Number(ts));
+    if (process.env.BENCH_DEBUG) debug.push([Number(ts), Number(on), Number(done), by]);
+  }
+  if (process.env.BENCH_DEBUG) {
+    debug.sort((a, b) => a[0] - b[0]);
+    const t0 = debug[0][0];
+    for (const [ts, on, done, by] of debug) console.error(ts - t0, on - t0, done - t0, by);
   }
   r.disconnect();
   gaps.sort((a, b) => a - b);
@@ -138,9 +222,9 @@ const only = (() => {
   return i >= 0 ? new Set(argv[i + 1].split(",")) : null;
 })();
 const wanted = (name) => !only || only.has(name);
+const dirs = [];
 
 const rows = [];
-const dirs = [];
 try {
   if (wanted("speedup")) {
     const one = await scenario("one", { workers: 1, concurrency: 2 });
@@ -162,6 +246,19 @@ try {
       "enqueue → start, burst",
       `${gap.median} ms`,
       `median of ${gap.jobs} jobs enqueued at once, workers to spare (goal < 20 ms; p90 ${gap.p90} ms)`,
+    ]);
+  }
+  if (wanted("steady")) {
+    const flow = await steadyFlow({ workers: 4, concurrency: 8, jobs: 100, gapMs: 20 });
+    rows.push([
+      "enqueue → start, steady",
+      `${flow.start.median} ms`,
+      `median of ${flow.start.n} jobs, one every 20 ms, warm workers (p90 ${flow.start.p90} ms)`,
+    ]);
+    rows.push([
+      "enqueue → request at the API",
+      `${flow.request.median} ms`,
+      `median, same jobs: the queue and the worker's own work per job (p90 ${flow.request.p90} ms)`,
     ]);
   }
   if (wanted("rate")) {

@@ -110,8 +110,7 @@ export class RedisRateBudget implements RequestBudget {
     let waited = 0;
     let taken = 0;
     for (;;) {
-      const [wait, now] = (await this.redis.eval(
-        TAKE,
+      const [wait, now] = (await this.script("pipelinesBudgetTake", TAKE)(
         1 + this.keys.length,
         this.pauseKey,
         ...this.keys,
@@ -125,13 +124,26 @@ export class RedisRateBudget implements RequestBudget {
     const done = () => {
       if (!this.keys.length) return;
       const args = [member, String(taken), String(ARRIVAL_GUARD_MS)];
-      this.redis.eval(DONE, this.keys.length, ...this.keys, ...args).catch(() => {});
+      this.script("pipelinesBudgetDone", DONE)(this.keys.length, ...this.keys, ...args).catch(() => {});
     };
     return { waited, done };
   }
 
   pauseUntil(untilMs: number): void {
     const ms = Math.ceil(untilMs - Date.now());
-    if (ms > 0) this.redis.eval(PAUSE, 1, this.pauseKey, String(ms)).catch(() => {});
+    if (ms > 0) this.script("pipelinesBudgetPause", PAUSE)(1, this.pauseKey, String(ms)).catch(() => {});
+  }
+
+  /**
+   * A Lua script as a command of the connection: sent once, then called by its SHA1 (EVALSHA),
+   * not its whole text on every request.
+   */
+  private script(name: string, lua: string): (...args: (string | number)[]) => Promise<unknown> {
+    const commands = this.redis as unknown as Record<
+      string,
+      (...args: (string | number)[]) => Promise<unknown>
+    >;
+    if (!commands[name]) this.redis.defineCommand(name, { lua });
+    return (...args) => commands[name](...args);
   }
 }
