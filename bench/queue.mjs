@@ -3,8 +3,12 @@
 // (test/queue/redis-server.mjs): a fan-out of 200 partitions against a server that answers in
 // 100 ms. Needs a build. Figures: 1 worker vs 4 workers (the 4 should be ≥ 3× faster), the
 // queue's own overhead per job (enqueue → a worker starts it, median, with workers to spare:
-// < 20 ms), and a binding rate limit (the run takes within 10% of requests ÷ rate).
-//   node bench/queue.mjs [--partitions 200] [--latency 100] [--rate 20] [--only speedup,burst,steady,rate] [--bin path]
+// < 20 ms) on a burst (a run's 200 jobs at once: mostly their wait in line) and on a steady flow
+// (one job every 20 ms), and a binding rate limit (the run takes within 10% of requests ÷ rate).
+//   node bench/queue.mjs [--partitions 200] [--latency 100] [--rate 20]
+//     [--only speedup,burst,steady,rate] [--bin <another build's dist/cli/bin.js>, for A/B]
+// BENCH_DEBUG=1 prints the burst's jobs (enqueued, started, finished, worker);
+// BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the workers.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -131,7 +135,6 @@ async function steadyFlow({ workers, concurrency, jobs, gapMs }) {
   const started = await Promise.all(Array.from({ length: workers }, () => startWorker(dir, concurrency)));
   try {
     await timedRun(dir); // compiles the pipeline in every worker that takes a job
-    if (process.env.BENCH_DEBUG) console.error("warm run done");
     const { Queue } = await import("bullmq");
     const { createHash } = await import("node:crypto");
     const { readFileSync } = await import("node:fs");
@@ -172,7 +175,6 @@ async function steadyFlow({ workers, concurrency, jobs, gapMs }) {
       return true;
     };
     while (!(await finished())) await new Promise((r) => setTimeout(r, 50));
-    if (process.env.BENCH_DEBUG) console.error("jobs done");
     const start = [];
     for (let i = 0; i < jobs; i++) {
       const [ts, on] = await conn.hmget(`${prefix}:units:steady-${i}`, "timestamp", "processedOn");
