@@ -55,6 +55,8 @@ export async function sendAttempt(
   stats: RequestStats,
   waits: Waits,
   cancel?: AbortSignal,
+  /** Right after a wait the API asked for: the budget's pause that ends it is that same wait. */
+  resumed = false,
 ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
   const { client, auth, budget, slots } = deps;
   const signal = deps.signal;
@@ -67,7 +69,7 @@ export async function sendAttempt(
     const { waited, done } = await budget.begin(waits.signal);
     ticket = { done };
     if (waited > 0) {
-      stats.rateLimitWaits.count++;
+      if (!resumed) stats.rateLimitWaits.count++;
       stats.rateLimitWaits.ms += waited;
     }
     const req = sameOrigin ? await auth.apply(base, signal, stats) : base;

@@ -104,8 +104,10 @@ export class RequestExecutor {
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
     let refreshed = false;
+    let resumed = false;
     for (let attempt = 1; ; attempt++) {
-      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel);
+      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel, resumed);
+      resumed = false;
       const { res, sent } = tried;
       let failure = tried.failure;
       if (signal?.aborted) throw interrupted();
@@ -160,12 +162,22 @@ export class RequestExecutor {
           : this.httpError(request, r, attempt);
       }
       count(stats, rule?.kind === "retry" ? `on_response_${r.status}` : step.cause);
-      if (step.rateLimited) {
-        stats.rateLimitWaits.count++;
-        stats.rateLimitWaits.ms += step.delayMs;
-      }
+      if (step.rateLimited) resumed = this.rateLimited(r, step.delayMs, stats);
       await waits.pause(step.delayMs);
     }
+  }
+
+  /**
+   * A rate-limit wait, counted. The API's own wait (Retry-After, a reset) holds every request of
+   * the pipeline (every worker of a queue run), not only this one: the others would be refused
+   * until then. True when the budget holds it.
+   */
+  private rateLimited(r: HttpResponse, delayMs: number, stats: RequestStats): boolean {
+    stats.rateLimitWaits.count++;
+    stats.rateLimitWaits.ms += delayMs;
+    if (!this.policy.serverWait(r)) return false;
+    this.deps.budget.pauseUntil(Date.now() + delayMs);
+    return true;
   }
 
   /** The error for a transport failure that is not retried (any more). */

@@ -19,6 +19,7 @@ import { VERSION } from "../shared/version.js";
 import { pipelineFileHash } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
 import { RedisRateBudget } from "./redis-budget.js";
+import { redisTokenShare } from "./redis-tokens.js";
 import { StagedWriter } from "./staging.js";
 
 interface Compiled {
@@ -104,7 +105,12 @@ export class UnitRunner {
         `${this.budgets.prefix}:budget:${plan.pipeline}`,
         plan.source.rateLimit,
       );
-      const session = openSession(plan, loaded.redactor, { budget });
+      const tokens = redisTokenShare(
+        this.budgets.redis,
+        `${this.budgets.prefix}:auth:${plan.pipeline}`,
+        plan.auth,
+      );
+      const session = openSession(plan, loaded.redactor, { budget, tokens: tokens ?? undefined });
       c = { plan, redactor: loaded.redactor, session, authStarted: session.auth.start() };
       c.authStarted.catch(() => {});
       this.compiled.set(key, c);

@@ -3,6 +3,7 @@ import path from "node:path";
 import { partitionScratchDir, scratchFile } from "../compile/layout.js";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { createAuth } from "../http/auth/create-auth.js";
+import type { TokenShare } from "../http/auth/token-share.js";
 import { HttpClient, type HttpClientOptions } from "../http/client.js";
 import { RequestExecutor } from "../http/executor.js";
 import { RateBudget, type RequestBudget } from "../http/rate-budget.js";
@@ -66,7 +67,10 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient"> & { budget?: RequestBudget },
+  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient"> & {
+    budget?: RequestBudget;
+    tokens?: TokenShare;
+  },
 ) {
   const client = (opts.httpClient ?? ((o) => new HttpClient(o)))({
     timeoutMs: plan.source.timeoutMs,
@@ -77,7 +81,7 @@ export function openSession(
   const state = opts.stateStore ?? new StateStore(plan.dirs.state, plan.pipeline);
   const policy = new RetryPolicy(plan.source.retry, plan.source.rateLimit, opts.random);
   const budget = opts.budget ?? new RateBudget(plan.source.rateLimit);
-  const auth = createAuth(plan, { client, redactor, state, policy, budget });
+  const auth = createAuth(plan, { client, redactor, state, policy, budget, tokens: opts.tokens });
   const executor = new RequestExecutor({
     source: plan.source,
     client,
@@ -148,7 +152,8 @@ async function runStreams(scope: RunScope): Promise<void> {
   const { plan, redactor, opts, runId, streams, results } = scope;
   let authFailure: string | null = null;
   try {
-    await scope.session.auth.start(opts.signal);
+    // A queue run sends nothing from here: its workers get the token (one for all of them).
+    if (!opts.remote) await scope.session.auth.start(opts.signal);
   } catch (err) {
     authFailure = redactor.text((err as Error).message);
   }

@@ -7,6 +7,7 @@ import type { RetryPolicy } from "../retry-policy.js";
 import type { AuthProvider } from "./auth.js";
 import { OAuth2Auth } from "./oauth2.js";
 import { staticAuth } from "./static-auth.js";
+import type { TokenShare } from "./token-share.js";
 
 export interface AuthDeps {
   client: HttpClient;
@@ -14,6 +15,8 @@ export interface AuthDeps {
   state: StateStore | null;
   policy: RetryPolicy;
   budget: RequestBudget | null;
+  /** Where the workers of a queue run share their OAuth2 token (none in a local run). */
+  tokens?: TokenShare | null;
 }
 
 /** The auth registry: oauth2 has a token lifecycle, the other types are fixed credentials. */
@@ -25,6 +28,7 @@ export function createAuth(plan: ExecutionPlan, deps: AuthDeps): AuthProvider {
       policy: deps.policy,
       budget: deps.budget ? { origin: plan.source.origin, budget: deps.budget } : null,
       state: deps.state,
+      share: deps.tokens ?? null,
     });
   }
   return staticAuth(plan.auth);

@@ -11,8 +11,12 @@ import type { RequestBudget } from "../rate-budget.js";
 import type { RequestStats } from "../request-stats.js";
 import type { RetryPolicy } from "../retry-policy.js";
 import type { AuthProvider } from "./auth.js";
+import type { SharedToken, TokenShare } from "./token-share.js";
 
 type OAuth2Plan = Extract<AuthPlan, { type: "oauth2" }>;
+
+/** How often a process waiting for another's token refresh looks for the new token (ms). */
+const SHARE_POLL_MS = 20;
 
 interface Token {
   value: string;
@@ -23,7 +27,9 @@ interface Token {
 /**
  * OAuth2 client_credentials / refresh_token: a token before the first request, refreshed ahead of
  * expiry (refresh_before, or half the lifetime when shorter) and once on a 401. One refresh at a
- * time however many requests wait; a rotated refresh token is saved to the state file.
+ * time however many requests wait; a rotated refresh token is saved to the state file. With a
+ * `share` (the workers of a queue run), one refresh at a time across processes too: the token
+ * and the latest refresh token live there, and the state file is left to the submitter.
  */
 export class OAuth2Auth implements AuthProvider {
   readonly queryNames: string[] = [];
@@ -40,6 +46,8 @@ export class OAuth2Auth implements AuthProvider {
       /** The API's rate budget: token requests to the API's own origin count against it. */
       budget?: { origin: string; budget: RequestBudget } | null;
       state: StateStore | null;
+      /** The token shared by every worker of a queue run (redis-tokens.ts), or none. */
+      share?: TokenShare | null;
       now?: () => number;
     },
   ) {
@@ -75,16 +83,21 @@ export class OAuth2Auth implements AuthProvider {
     // Requests that failed with a token already replaced just retry with the new one.
     const used = failed?.headers.authorization;
     if (used && this.token && used !== `Bearer ${this.token.value}`) return true;
+    const stale = this.token?.value ?? null;
     this.token = null;
-    await this.current(signal, stats);
+    await this.current(signal, stats, stale);
     return true;
   }
 
-  private current(signal?: AbortSignal, stats?: RequestStats): Promise<Token> {
+  private current(signal?: AbortSignal, stats?: RequestStats, stale?: string | null): Promise<Token> {
     const t = this.token;
     if (t && (t.refreshAt === null || this.now() < t.refreshAt)) return Promise.resolve(t);
     if (!this.inflight) {
-      this.inflight = this.fetchToken(signal, stats).then(
+      const share = this.deps.share;
+      const got = share
+        ? this.fromShare(share, stale ?? t?.value ?? null, signal, stats)
+        : this.fetchToken(signal, stats);
+      this.inflight = got.then(
         (tok) => {
           this.token = tok;
           this.inflight = null;
@@ -97,6 +110,49 @@ export class OAuth2Auth implements AuthProvider {
       );
     }
     return this.inflight;
+  }
+
+  /**
+   * The shared token, unless it is `stale` (the one that just failed or expired here): then one
+   * process takes the lock and asks the token endpoint (with the latest refresh token) while the
+   * others wait for its token.
+   */
+  private async fromShare(
+    share: TokenShare,
+    stale: string | null,
+    signal?: AbortSignal,
+    stats?: RequestStats,
+  ): Promise<Token> {
+    for (;;) {
+      const found = this.adopt(await share.read(), stale);
+      if (found) return found;
+      const lock = await share.lock();
+      if (lock) {
+        try {
+          const again = this.adopt(await share.read(), stale);
+          if (again) return again;
+          const token = await this.fetchToken(signal, stats);
+          await share.write({ ...token, refreshToken: this.refreshToken });
+          return token;
+        } finally {
+          await lock.release();
+        }
+      }
+      await interruptible(sleep(SHARE_POLL_MS, signal), signal);
+    }
+  }
+
+  /** Takes the shared refresh token (the latest), and the shared token unless it is stale. */
+  private adopt(shared: SharedToken | null, stale: string | null): Token | null {
+    if (!shared) return null;
+    if (shared.refreshToken && shared.refreshToken !== this.refreshToken) {
+      this.deps.redactor.add([shared.refreshToken]);
+      this.refreshToken = shared.refreshToken;
+    }
+    const { value, refreshAt } = shared;
+    if (value === null || value === stale || (refreshAt !== null && this.now() >= refreshAt)) return null;
+    this.deps.redactor.add([value]);
+    return { value, refreshAt };
   }
 
   private async fetchToken(signal?: AbortSignal, stats?: RequestStats): Promise<Token> {
@@ -149,7 +205,8 @@ export class OAuth2Auth implements AuthProvider {
     if (rotated && rotated !== this.refreshToken) {
       this.deps.redactor.add([rotated]);
       this.refreshToken = rotated;
-      if (this.deps.state)
+      // Under a share, the state file is the submitter's (a worker writing it would race its commits).
+      if (this.deps.state && !this.deps.share)
         await this.deps.state.update((s) => ({ ...s, auth: { ...s.auth, refresh_token: rotated } }));
     }
     const expiresIn = Number(json.expires_in);
