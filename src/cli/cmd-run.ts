@@ -226,6 +226,8 @@ async function runLocked(
       maxPages: opts.maxPages ?? null,
       fullRefresh: opts.fullRefresh,
       signal: io.signal,
+      // A local run shares the workers' OAuth2 token (a `run --queue` submitter fetches none).
+      tokens: (!remote && shared?.tokens(plan)) || undefined,
     };
     const recording =
       opts.record === undefined

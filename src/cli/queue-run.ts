@@ -3,6 +3,7 @@ import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import { readEnv } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
+import type { TokenShare } from "../http/auth/token-share.js";
 import {
   checkReachable,
   connect,
@@ -14,6 +15,7 @@ import {
 import { pipelineFileHash } from "../queue/file-hash.js";
 import { lockInRedis, QueueLockedError } from "../queue/redis-lock.js";
 import { RedisStateStore } from "../queue/redis-state.js";
+import { redisTokenShare } from "../queue/redis-tokens.js";
 import { QueueSubmitter } from "../queue/submit.js";
 import { PipelineLockedError, type RunLock } from "../run/run-lock.js";
 import { databaseUrlSecrets } from "../shared/secrets.js";
@@ -30,6 +32,8 @@ export interface QueueProject {
   lock(plan: ExecutionPlan, runId: string, local: RunLock): Promise<RunLock>;
   /** The pipeline's saved state, in Redis. */
   state(plan: ExecutionPlan): StateStore;
+  /** The OAuth2 token the workers share (null without an OAuth2 secret to seal it with). */
+  tokens(plan: ExecutionPlan): TokenShare | null;
   close(): void;
 }
 
@@ -51,6 +55,7 @@ export async function openQueueProject(io: CliIO, project: Project): Promise<Que
     cfg: qc,
     lock: (plan, runId, local) => withQueueLock(redis, qc, plan, runId, local),
     state: (plan) => new RedisStateStore(plan.dirs.state, plan.pipeline, redis, qc.prefix),
+    tokens: (plan) => redisTokenShare(redis, `${qc.prefix}:auth:${plan.pipeline}`, plan.auth),
     close: () => redis.disconnect(),
   };
 }

@@ -41,6 +41,11 @@ export interface RunOptions {
   httpClient?: (opts: HttpClientOptions) => HttpClient;
   /** `run --queue`: request sequences run on workers (src/queue/submit.ts). */
   remote?: RemotePull;
+  /**
+   * A local run of a project with a queue: the OAuth2 token the workers share (redis-tokens.ts),
+   * so a refresh token rotated here is the one the workers use next (and the reverse).
+   */
+  tokens?: TokenShare;
 }
 
 export interface PipelineRun {
@@ -67,9 +72,8 @@ export function selectStreams(plan: ExecutionPlan, names?: string[]): StreamPlan
 export function openSession(
   plan: ExecutionPlan,
   redactor: Redactor,
-  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient"> & {
+  opts: Pick<RunOptions, "signal" | "random" | "stateStore" | "httpClient" | "tokens"> & {
     budget?: RequestBudget;
-    tokens?: TokenShare;
   },
 ) {
   const client = (opts.httpClient ?? ((o) => new HttpClient(o)))({

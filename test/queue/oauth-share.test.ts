@@ -147,12 +147,31 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
     expect(api.invalidGrants).toBe(0);
     expect(api.tokenCalls).toBe(2 + EXPIRE_AT.length);
 
+    // A local run of the same project (no --queue) shares the token too: it refreshes with the
+    // latest refresh token (the workers' rotation, not its state's), and the workers of the next
+    // queue run take the one it rotated, never the revoked one.
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+    api.validAccess.clear();
+    const local = await runPipeline(p.dir, "p", [], { REDIS_URL: redisUrl(), ...env });
+    expect(local.code, local.stderr).toBe(0);
+    expect(api.invalidGrants).toBe(0);
+    expect(api.tokenCalls).toBe(3 + EXPIRE_AT.length);
+    api.validAccess.clear();
+    for (let i = 0; i < 3; i++) workers.push(await startWorker(p.dir, ["--concurrency", "2"], env));
+    const third = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl(), ...env });
+    expect(third.code, third.stderr).toBe(0);
+    expect(api.invalidGrants).toBe(0);
+
     const stored = await storedText(redis, "t-oauth");
     const output = [
       r.stdout,
       r.stderr,
       again.stdout,
       again.stderr,
+      local.stdout,
+      local.stderr,
+      third.stdout,
+      third.stderr,
       ...[...first, ...workers].map((w) => w.stderr()),
     ].join("\n");
     for (const secret of [INITIAL_RT, ...api.issued]) {
@@ -164,4 +183,4 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
     redis.disconnect();
     p.cleanup();
   }
-}, 90_000);
+}, 150_000);

@@ -15,7 +15,7 @@ export interface AuthDeps {
   state: StateStore | null;
   policy: RetryPolicy;
   budget: RequestBudget | null;
-  /** Where the workers of a queue run share their OAuth2 token (none in a local run). */
+  /** Where the processes of a project with a queue share their OAuth2 token (redis-tokens.ts). */
   tokens?: TokenShare | null;
 }
 

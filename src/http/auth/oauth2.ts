@@ -205,7 +205,9 @@ export class OAuth2Auth implements AuthProvider {
     if (rotated && rotated !== this.refreshToken) {
       this.deps.redactor.add([rotated]);
       this.refreshToken = rotated;
-      // Under a share, the state file is the submitter's (a worker writing it would race its commits).
+      // Under a share (every process of a project with a queue), the share keeps it, sealed: a
+      // worker writing the state would race the submitter's commits, and the state in Redis is
+      // not encrypted.
       if (this.deps.state && !this.deps.share)
         await this.deps.state.update((s) => ({ ...s, auth: { ...s.auth, refresh_token: rotated } }));
     }
