@@ -64,7 +64,7 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
     await body.abort();
   };
 
-  return {
+  const writer: RecordWriter = {
     write(record) {
       const json = stringifyJson(record);
       if (keys && keyOf) {
@@ -100,6 +100,17 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
       await out?.abort();
     },
   };
+  if (!array)
+    writer.writeLines = (text, n, keyList, lengths) => {
+      if (keys && keyList && lengths)
+        for (let i = 0; i < n; i++) {
+          keys.see(keyList[i], count + i, bytes, lengths[i]);
+          bytes += lengths[i] + 1;
+        }
+      count += n;
+      return body.write(text);
+    };
+  return writer;
 }
 
 /** The body's records: one per line; for an array, after the `[` line and without the comma. */

@@ -1,11 +1,22 @@
 import type { OutputPlan, ValidationPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import type { Redactor } from "../shared/secrets.js";
+import type { Key } from "./merge.js";
 
 /** Writes one stream's records; nothing is visible under the real name before `commit`. */
 export interface RecordWriter {
   /** May return a promise when the writer wants the producer to wait (backpressure). */
   write(record: Row): Promise<void> | undefined;
+  /**
+   * JSON lines: `count` records already serialised (page workers, src/run/page-work/), one per
+   * line, as `write` would have written them; with a primary key, each one's key and line length.
+   */
+  writeLines?(
+    text: string,
+    count: number,
+    keys: (Key | null)[] | null,
+    lengths: number[] | null,
+  ): Promise<void> | undefined;
   /**
    * Makes the run's records visible. `state` is the stream's incremental position to save with
    * them: a database output writes it in the commit's own transaction (`_pipelines_state`), so

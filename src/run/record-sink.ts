@@ -8,9 +8,10 @@ import type { CommitState, RecordWriter } from "../outputs/writer.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { stringifyJson } from "../shared/json-text.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
+import type { PageLines } from "./page-work/page-processor.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -79,6 +80,25 @@ export class RecordSink {
     return this.writeRow(row);
   };
 
+  /**
+   * A page's records, shaped, validated and serialised by page processing (page-work/), in order:
+   * counted, quarantined (masked here: the redactor stays on this thread) and written as lines.
+   */
+  async acceptPage(page: PageLines): Promise<void> {
+    const { records } = this.deps.result;
+    records.seen += page.seen;
+    records.filtered += page.filtered;
+    records.valid += page.valid;
+    records.invalid += page.invalid;
+    for (const q of page.quarantined) await this.toQuarantine(q.id, q.errors, parseJson(q.row) as Row);
+    if (page.written) {
+      const p = this.writer!.writeLines!(page.text, page.written, page.keys, page.lengths);
+      if (p) await p;
+    }
+    records.written += page.written;
+    if (page.cursorMax !== null) this.deps.cursor?.seeValue(page.cursorMax);
+  }
+
   /** A record that passed (or is kept anyway): written, counted, its cursor seen. */
   private writeRow(row: Row): Promise<void> | undefined {
     const p = this.writer!.write(row);
@@ -106,15 +126,15 @@ export class RecordSink {
       this.pendingInvalid.push(`${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`);
       return;
     }
-    if (validation.invalidRecords === "skip") {
-      this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
-      const p = this.quarantine.write(
-        `${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`,
-      );
-      if (p) await p;
-      return;
-    }
+    if (validation.invalidRecords === "skip") return this.toQuarantine(id, errors, row);
     const p = this.writeRow(row);
+    if (p) await p;
+  }
+
+  private async toQuarantine(id: string, errors: RecordError[], row: Row): Promise<void> {
+    this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
+    const entry = this.deps.redactor.value({ record_id: id, errors, record: row });
+    const p = this.quarantine.write(`${stringifyJson(entry)}\n`);
     if (p) await p;
   }
 

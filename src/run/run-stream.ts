@@ -9,6 +9,7 @@ import { nullWriter } from "./checkpoint-writers.js";
 import { GateStop } from "./checkpoints.js";
 import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
+import { localPageWork, pagePlan, pageWorkFits, pullPages } from "./page-work/pull-pages.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
@@ -57,7 +58,7 @@ export async function runStream(
     const own = units?.writer ?? (stream.write ? null : nullWriter());
     sink = await RecordSink.open(stream, deps, io.keepRecordsAt, own);
     if (units) attachSink(units, sink);
-    const stop = await fetchStream(stream, executor, opts, io, sink, units);
+    const stop = await fetchStream(stream, executor, opts, io, sink, units, quality);
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
     result.warnings.push(...executor.warnings(result.requests));
@@ -107,6 +108,7 @@ async function fetchStream(
   io: StreamIO,
   sink: RecordSink,
   units: UnitRun | null,
+  quality: StreamQuality,
 ): Promise<StopReason> {
   const shaper0 = compileShaper(stream, recordContext(stream, opts));
   if (stream.values) return runValues(stream, shaper0, sink.accept, sink.result);
@@ -127,6 +129,10 @@ async function fetchStream(
     body: r.body,
   };
   const request = applyIncremental(first, stream, since);
+  if (pageWorkFits(stream, opts, io)) {
+    const work = localPageWork(pagePlan(stream, opts, request), quality);
+    return pullPages(stream, executor, opts, request, sink, quality, work);
+  }
   return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
 }
 

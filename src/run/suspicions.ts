@@ -29,17 +29,16 @@ export class PageWatch {
   private pages = 0;
   private records = 0;
   private readonly selector: CompiledPath | null;
-  private readonly asked: { param: string; size: number } | null;
   private emptyMatch: { page: number; holders: string[] } | null = null;
   private lastBody: unknown = null;
   private lastCount = 0;
 
+  /** `asked`: the page size the first request asks for (pageSizeAsked). */
   constructor(
-    private readonly stream: StreamPlan,
-    firstRequest: PageRequest,
+    private readonly stream: Pick<StreamPlan, "records">,
+    private readonly asked: { param: string; size: number } | null,
   ) {
     this.selector = stream.records === "$" ? null : compileJsonPath(stream.records);
-    this.asked = pageSizeAsked(firstRequest);
   }
 
   /** Called once per page, in order: counts, and scans the first body whose `records` matched nothing. */
@@ -142,7 +141,7 @@ export function arraysOfObjects(body: unknown): string[] {
 }
 
 /** The page size the first request asks for, from its params or its URL's query. */
-function pageSizeAsked(request: PageRequest): { param: string; size: number } | null {
+export function pageSizeAsked(request: PageRequest): { param: string; size: number } | null {
   const pairs: [string, string][] = [];
   try {
     for (const [k, v] of new URL(request.url).searchParams) pairs.push([k, v]);
