@@ -13,17 +13,6 @@ import {
 import type { DriftReport, ErrorGroup, FieldStats } from "./quality-types.js";
 import type { Row } from "./shape.js";
 
-/** A StreamQuality's statistics as plain data (StreamQuality.snapshot / adopt). */
-export interface QualitySnapshot {
-  seen: number;
-  valid: number;
-  invalid: number;
-  untrackedFields: number;
-  errors: ErrorGroup[];
-  fields: FieldStats[];
-  drift: DriftReport | null;
-}
-
 export { type JsonType, jsonType, MAX_TRACKED_FIELDS, type RecordError } from "./quality-errors.js";
 
 interface FieldAcc {
@@ -84,7 +73,7 @@ export class StreamQuality {
   invalid = 0;
 
   constructor(
-    private readonly stream: Pick<StreamPlan, "schema" | "primaryKey">,
+    private readonly stream: StreamPlan,
     private readonly policy: ValidationPlan,
   ) {
     const schema = stream.schema?.schema ?? null;
@@ -99,30 +88,6 @@ export class StreamQuality {
       }
     }
   }
-
-  /** The statistics, to adopt in another thread (page workers keep one StreamQuality per stream). */
-  snapshot(): QualitySnapshot {
-    const { seen, valid, invalid, untrackedFields } = this;
-    return {
-      seen,
-      valid,
-      invalid,
-      untrackedFields,
-      errors: this.errorGroups(),
-      fields: this.fieldStats(),
-      drift: this.drift(),
-    };
-  }
-
-  /** Takes the statistics of a StreamQuality that saw this stream's records elsewhere. */
-  adopt(s: QualitySnapshot): void {
-    this.seen = s.seen;
-    this.valid = s.valid;
-    this.invalid = s.invalid;
-    this.untrackedFields = s.untrackedFields;
-    this.adopted = s;
-  }
-  private adopted: QualitySnapshot | null = null;
 
   get hasSchema(): boolean {
     return this.validate !== null;
@@ -207,11 +172,10 @@ export class StreamQuality {
   }
 
   errorGroups(): ErrorGroup[] {
-    return this.adopted?.errors ?? this.errors.list();
+    return this.errors.list();
   }
 
   fieldStats(): FieldStats[] {
-    if (this.adopted) return this.adopted.fields;
     const names = [
       ...this.schemaTypes.keys(),
       ...[...this.fields.keys()].filter((k) => !this.schemaTypes.has(k)),
@@ -230,7 +194,6 @@ export class StreamQuality {
 
   /** Drift against the declared schema (null without a schema with properties). */
   drift(): DriftReport | null {
-    if (this.adopted) return this.adopted.drift;
     if (!this.validate || this.schemaTypes.size === 0) return null;
     const newFields: DriftReport["new_fields"] = [];
     const typeChanges: DriftReport["type_changes"] = [];

@@ -40,12 +40,7 @@ export class CursorTracker {
   constructor(private readonly field: string) {}
 
   see(row: Record<string, unknown>): void {
-    this.seeValue(row[this.field]);
-  }
-
-  /** A cursor field's value (page workers send each page's largest). */
-  seeValue(value: unknown): void {
-    let v = value;
+    let v = row[this.field];
     // A big integer (beyond 2^53) is kept as its exact digits: compared as an integer, saved as text.
     if (typeof v === "bigint") v = v.toString();
     if (typeof v !== "string" && typeof v !== "number") return;
