@@ -12,9 +12,7 @@ import { build } from "esbuild";
 const dist = fileURLToPath(new URL("../dist/", import.meta.url));
 const out = `${dist}app/pipelines.cjs`;
 
-await build({
-  entryPoints: [`${dist}cli/main.js`],
-  outfile: out,
+const options = {
   bundle: true,
   platform: "node",
   target: "node20.18",
@@ -39,9 +37,18 @@ await build({
   // The packages' license comments go to pipelines.cjs.LEGAL.txt beside the bundle.
   legalComments: "linked",
   logLevel: "warning",
+};
+await build({ ...options, entryPoints: [`${dist}cli/main.js`], outfile: out });
+// The record workers' thread (src/run/record-workers/worker.ts): its own, smaller bundle beside the
+// CLI's, which the pool in pipelines.cjs starts (pool.ts: workerEntry).
+await build({
+  ...options,
+  entryPoints: [`${dist}run/record-workers/worker.js`],
+  outfile: `${dist}app/record-worker.cjs`,
+  legalComments: "none",
 });
 // load-bundle.ts decodes an ASCII file as latin1, three times faster than utf8.
 if (/[^\x00-\x7f]/.test(await readFile(out, "latin1")))
   console.warn("note: dist/app/pipelines.cjs is not ASCII");
 await rm(`${dist}app/pipelines.v8cache`, { force: true });
-console.log("bundled dist/app/pipelines.cjs");
+console.log("bundled dist/app/pipelines.cjs and dist/app/record-worker.cjs");

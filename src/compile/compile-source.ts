@@ -15,6 +15,7 @@ export function compileSource(source: Source): SourcePlan {
     retry: compileRetry(source.retry),
     rateLimit: compileRateLimit(source.rate_limit),
     concurrency: source.concurrency ?? DEFAULTS.source.concurrency,
+    workers: source.workers ?? DEFAULTS.source.workers,
     allowedOrigins: (source.allowed_hosts ?? []).map(toOrigin),
     maxResponseBytes: parseSize(source.max_response_size ?? DEFAULTS.source.max_response_size),
     maxStreamedBytes: source.max_response_size === undefined ? null : parseSize(source.max_response_size),

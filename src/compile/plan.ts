@@ -26,6 +26,8 @@ export interface SourcePlan {
   retry: RetryPlan;
   rateLimit: RateLimitPlan | null;
   concurrency: number;
+  /** `workers`: threads doing record work, the main thread included (src/run/record-workers/). */
+  workers: number | "auto";
   /** Origins (scheme://host:port) pagination links may lead to, besides base_url's. */
   allowedOrigins: string[];
   maxResponseBytes: number;

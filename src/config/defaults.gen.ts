@@ -9,6 +9,7 @@ export const DEFAULTS = {
   source: {
     timeout: "30s",
     concurrency: 4,
+    workers: "auto",
     max_response_size: "64MiB",
   },
   retry: {

@@ -73,6 +73,10 @@ export interface Source {
    */
   concurrency?: number;
   /**
+   * Threads that do record work (decode, shape, check and serialize records), the main thread included: `1` keeps everything on the main thread; `auto` uses min(cores - 1, 4) worker threads beside it (none on one core). A JSONL or CSV export's big bodies go to one worker thread per stream.
+   */
+  workers?: number | "auto";
+  /**
    * Other origins (`https://host[:port]`, or a bare host name meaning https) that pagination links may lead to. Credentials are never sent to them.
    */
   allowed_hosts?: string[];

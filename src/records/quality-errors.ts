@@ -52,6 +52,17 @@ const FIELD_NAME_CHARS = 200;
 export class ErrorGroups {
   private readonly groups = new Map<string, ErrorGroup>();
 
+  /** The groups as plain data, in the order made (a record worker hands them over). */
+  entries(): [string, ErrorGroup][] {
+    return [...this.groups];
+  }
+
+  /** Replaces the groups with `entries` (from `entries()`). */
+  restore(entries: [string, ErrorGroup][]): void {
+    this.groups.clear();
+    for (const [k, g] of entries) this.groups.set(k, g);
+  }
+
   /** The groups, most frequent first. */
   list(): ErrorGroup[] {
     return [...this.groups.values()].sort((a, b) => b.count - a.count || a.field.localeCompare(b.field));

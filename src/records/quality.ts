@@ -29,6 +29,16 @@ interface FieldAcc {
   examples: unknown[];
 }
 
+/** StreamQuality's statistics as plain data (exportState / importState). */
+export interface QualityState {
+  fields: FieldAcc[];
+  untrackedFields: number;
+  errors: [string, ErrorGroup][];
+  seen: number;
+  valid: number;
+  invalid: number;
+}
+
 const TYPE_NAMES: JsonType[] = ["null", "array", "object", "string", "boolean", "integer", "number"];
 const NULL = 0;
 
@@ -87,6 +97,33 @@ export class StreamQuality {
         this.schemaTypes.set(name, t === undefined ? null : ((Array.isArray(t) ? t : [t]) as JsonType[]));
       }
     }
+  }
+
+  /**
+   * The statistics so far as plain data (structured-cloneable): a record worker that checks a
+   * stream's records hands them over at its start and back at its end (src/run/record-workers/).
+   */
+  exportState(): QualityState {
+    return {
+      fields: [...this.fields.values()],
+      untrackedFields: this.untrackedFields,
+      errors: this.errors.entries(),
+      seen: this.seen,
+      valid: this.valid,
+      invalid: this.invalid,
+    };
+  }
+
+  /** Continues from `state` (from `exportState`), replacing what this one counted. */
+  importState(state: QualityState): void {
+    this.fields.clear();
+    for (const f of state.fields) this.fields.set(f.name, f);
+    this.byPosition.length = 0;
+    this.untrackedFields = state.untrackedFields;
+    this.errors.restore(state.errors);
+    this.seen = state.seen;
+    this.valid = state.valid;
+    this.invalid = state.invalid;
   }
 
   get hasSchema(): boolean {

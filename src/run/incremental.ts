@@ -40,7 +40,12 @@ export class CursorTracker {
   constructor(private readonly field: string) {}
 
   see(row: Record<string, unknown>): void {
-    let v = row[this.field];
+    this.offer(row[this.field]);
+  }
+
+  /** A cursor field's value (a record worker sends the largest of its chunk's records). */
+  offer(value: unknown): void {
+    let v = value;
     // A big integer (beyond 2^53) is kept as its exact digits: compared as an integer, saved as text.
     if (typeof v === "bigint") v = v.toString();
     if (typeof v !== "string" && typeof v !== "number") return;

@@ -23,6 +23,8 @@ export interface StreamRunOptions {
   fullRefresh: boolean;
   /** Pages fetched ahead by offset and page paginators (1: none). */
   prefetch: number;
+  /** `source.workers` resolved: threads doing record work, the main thread included (absent: 1). */
+  workers?: number;
   state: StateStore;
   /** Where the valid records of a parent stream are kept for its children during the run. */
   scratchDir: string;
