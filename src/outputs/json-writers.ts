@@ -64,7 +64,7 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
     await body.abort();
   };
 
-  const writer: RecordWriter = {
+  return {
     write(record) {
       const json = stringifyJson(record);
       if (keys && keyOf) {
@@ -77,6 +77,19 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
       count++;
       return body.write(text);
     },
+    // JSON lines only: an array's separators depend on the records before (writeLines is optional).
+    writeLines: array
+      ? undefined
+      : (text, n, keyList, lengths) => {
+          if (keys && keyList && lengths) {
+            for (let i = 0; i < n; i++) {
+              keys.see(keyList[i], count + i, bytes, lengths[i]);
+              bytes += lengths[i] + 1;
+            }
+          }
+          count += n;
+          return body.write(text);
+        },
     duplicates: () => keys?.duplicates ?? 0,
     async commit() {
       if (output.mode === "replace" && !keys?.duplicates) {
@@ -100,17 +113,6 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
       await out?.abort();
     },
   };
-  if (!array)
-    writer.writeLines = (text, n, keyList, lengths) => {
-      if (keys && keyList && lengths)
-        for (let i = 0; i < n; i++) {
-          keys.see(keyList[i], count + i, bytes, lengths[i]);
-          bytes += lengths[i] + 1;
-        }
-      count += n;
-      return body.write(text);
-    };
-  return writer;
 }
 
 /** The body's records: one per line; for an array, after the `[` line and without the comma. */

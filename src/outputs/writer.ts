@@ -8,22 +8,24 @@ export interface RecordWriter {
   /** May return a promise when the writer wants the producer to wait (backpressure). */
   write(record: Row): Promise<void> | undefined;
   /**
-   * JSON lines: `count` records already serialised (page workers, src/run/page-work/), one per
-   * line, as `write` would have written them; with a primary key, each one's key and line length.
-   */
-  writeLines?(
-    text: string,
-    count: number,
-    keys: (Key | null)[] | null,
-    lengths: number[] | null,
-  ): Promise<void> | undefined;
-  /**
    * Makes the run's records visible. `state` is the stream's incremental position to save with
    * them: a database output writes it in the commit's own transaction (`_pipelines_state`), so
    * output and state never disagree after a kill; file outputs ignore it (the runner saves the
    * state file after the commit either way).
    */
   commit(state?: CommitState | null): Promise<void>;
+  /**
+   * Records serialized elsewhere (a record worker: src/run/record-workers/), exactly as `write`
+   * would lay them out: `text` holds `count` JSON lines; with a primary key, `keys` and the byte
+   * length of each record's JSON (`lengths`) too. Only writers whose layout a worker can produce
+   * have it (jsonl).
+   */
+  writeLines?(
+    text: string,
+    count: number,
+    keys: readonly (Key | null)[] | null,
+    lengths: readonly number[] | null,
+  ): Promise<void> | undefined;
   abort(): Promise<void>;
   /**
    * With a primary key: how many records so far repeated a key already written in this run

@@ -11,7 +11,7 @@ import { RunError } from "../shared/errors.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
-import type { PageLines } from "./page-work/page-processor.js";
+import type { LinesChunk } from "./page-work/page-processor.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -80,25 +80,6 @@ export class RecordSink {
     return this.writeRow(row);
   };
 
-  /**
-   * A page's records, shaped, validated and serialised by page processing (page-work/), in order:
-   * counted, quarantined (masked here: the redactor stays on this thread) and written as lines.
-   */
-  async acceptPage(page: PageLines): Promise<void> {
-    const { records } = this.deps.result;
-    records.seen += page.seen;
-    records.filtered += page.filtered;
-    records.valid += page.valid;
-    records.invalid += page.invalid;
-    for (const q of page.quarantined) await this.toQuarantine(q.id, q.errors, parseJson(q.row) as Row);
-    if (page.written) {
-      const p = this.writer!.writeLines!(page.text, page.written, page.keys, page.lengths);
-      if (p) await p;
-    }
-    records.written += page.written;
-    if (page.cursorMax !== null) this.deps.cursor?.seeValue(page.cursorMax);
-  }
-
   /** A record that passed (or is kept anyway): written, counted, its cursor seen. */
   private writeRow(row: Row): Promise<void> | undefined {
     const p = this.writer!.write(row);
@@ -126,16 +107,61 @@ export class RecordSink {
       this.pendingInvalid.push(`${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`);
       return;
     }
-    if (validation.invalidRecords === "skip") return this.toQuarantine(id, errors, row);
+    if (validation.invalidRecords === "skip") {
+      await this.quarantineLine(`${stringifyJson(redactor.value({ record_id: id, errors, record: row }))}\n`);
+      return;
+    }
     const p = this.writeRow(row);
     if (p) await p;
   }
 
-  private async toQuarantine(id: string, errors: RecordError[], row: Row): Promise<void> {
+  private async quarantineLine(line: string): Promise<void> {
     this.quarantine ??= await AtomicFile.create(this.quarantinePath, this.deps.runId);
-    const entry = this.deps.redactor.value({ record_id: id, errors, record: row });
-    const p = this.quarantine.write(`${stringifyJson(entry)}\n`);
+    const p = this.quarantine.write(line);
     if (p) await p;
+  }
+
+  /**
+   * Whether records serialized by a record worker can come in through `acceptLines`: the writer
+   * lays out JSON lines, invalid records go to the quarantine file at once (not a table, not held
+   * for checkpoints), nothing is kept for child streams, and `invalid_records` is not `fail`.
+   */
+  takesLines(): boolean {
+    return (
+      this.writer?.writeLines !== undefined &&
+      !this.writer.writeInvalid &&
+      !this.keep &&
+      !this.pendingInvalid &&
+      this.deps.validation.invalidRecords !== "fail"
+    );
+  }
+
+  /**
+   * A chunk of records a worker shaped, checked and serialized in order (src/run/record-workers/):
+   * counted, written, quarantined (each entry redacted here: a worker never holds the secrets) and
+   * its cursor seen, as `accept` would have done record by record.
+   */
+  acceptLines(u: LinesChunk): Promise<void> | undefined {
+    const r = this.deps.result.records;
+    r.valid += u.valid;
+    r.invalid += u.invalid;
+    r.filtered += u.filtered;
+    r.seen += u.valid + u.invalid + u.filtered;
+    r.written += u.written;
+    if (u.cursor !== undefined) this.deps.cursor?.offer(u.cursor);
+    const p = u.written ? this.writer!.writeLines!(u.text, u.written, u.keys, u.lengths) : undefined;
+    if (!u.quarantined.length) return p;
+    return (async () => {
+      if (p) await p;
+      const { redactor } = this.deps;
+      for (const entry of u.quarantined)
+        await this.quarantineLine(`${stringifyJson(redactor.value(parseJson(entry)))}\n`);
+    })();
+  }
+
+  /** The stream's statistics (a record worker takes them over for a while: streamed-main.ts). */
+  get quality(): StreamQuality {
+    return this.deps.quality;
   }
 
   get result(): StreamResult {

@@ -9,7 +9,7 @@ import { nullWriter } from "./checkpoint-writers.js";
 import { GateStop } from "./checkpoints.js";
 import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
-import { localPageWork, pagePlan, pageWorkFits, pullPages } from "./page-work/pull-pages.js";
+import { localPageWork, pagePlan, pageWorkFits, pullPages, workerPageWork } from "./page-work/pull-pages.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
@@ -129,9 +129,11 @@ async function fetchStream(
     body: r.body,
   };
   const request = applyIncremental(first, stream, since);
-  if (pageWorkFits(stream, opts, io)) {
-    const work = localPageWork(pagePlan(stream, opts, request), quality);
-    return pullPages(stream, executor, opts, request, sink, quality, work);
+  if (pageWorkFits(stream, opts, sink)) {
+    const plan = pagePlan(stream, opts, request);
+    const work =
+      (opts.workers ?? 1) > 1 ? workerPageWork(plan, quality, opts.signal) : localPageWork(plan, quality);
+    return pullPages(stream, executor, opts, request, sink, work);
   }
   return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
 }

@@ -3,7 +3,7 @@ import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction, type Key } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
-import { type QualitySnapshot, type RecordError, StreamQuality } from "../../records/quality.js";
+import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type Row, type ShapePlan, type Shaper } from "../../records/shape.js";
 import { RunError } from "../../shared/errors.js";
 import { parseJson, stringifyJson } from "../../shared/json-text.js";
@@ -28,30 +28,24 @@ export interface PagePlan {
   asked: { param: string; size: number } | null;
 }
 
-/** A page's records, shaped, validated and serialised, in the order they came. */
-export interface PageLines {
-  /** The JSON lines of the records written (valid ones; invalid ones too under `keep`). */
+/**
+ * A page's records, shaped, validated and serialised, in the order they came, as the stream's
+ * record sink takes them (RecordSink.acceptLines; the same shape as hw1's streamed LinesChunk).
+ */
+export interface LinesChunk {
+  /** The JSON lines of the records to write (valid ones; invalid ones too under `keep`). */
   text: string;
   written: number;
-  /** Records looked at (filtered ones included), filtered by `filter`, valid, invalid. */
-  seen: number;
-  filtered: number;
-  valid: number;
-  invalid: number;
-  /** With a primary key: each written record's key and the byte length of its line (no newline). */
+  /** With a primary key: each written record's key and the byte length of its JSON. */
   keys: (Key | null)[] | null;
   lengths: number[] | null;
-  /** `invalid_records: skip`: the records to quarantine, as JSON, with their id and errors. */
-  quarantined: { id: string; errors: RecordError[]; row: string }[];
-  /** The largest incremental cursor value among the written records (null: none). */
-  cursorMax: string | number | null;
-}
-
-/** What the whole sequence leaves once it has stopped. */
-export interface PagesEnd {
-  suspicions: Suspicion[];
-  /** Statistics of a StreamQuality of the processor's own (null: it used the caller's). */
-  quality: QualitySnapshot | null;
+  valid: number;
+  invalid: number;
+  filtered: number;
+  /** `invalid_records: skip`: each invalid record's quarantine entry as JSON, not yet redacted. */
+  quarantined: string[];
+  /** The largest cursor value among the written records (undefined: none). */
+  cursor: unknown;
 }
 
 /**
@@ -63,8 +57,6 @@ export interface PagesEnd {
  */
 export class PageProcessor {
   private readonly shaper: Shaper;
-  private readonly quality: StreamQuality;
-  private readonly own: boolean;
   private readonly watch: PageWatch;
   private readonly keyOf: ((row: Row) => Key | null) | null;
   private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
@@ -73,13 +65,12 @@ export class PageProcessor {
   /** The previous page's records and ends, for the guards' comparison of consecutive pages. */
   private previous: { records: unknown[]; ends: string } | null = null;
 
+  /** `quality`: the stream's statistics, fed here page by page (in a worker: handed over). */
   constructor(
     private readonly plan: PagePlan,
-    quality?: StreamQuality,
+    private readonly quality: StreamQuality,
   ) {
     this.shaper = compileShaper(plan.stream, plan.context);
-    this.own = quality === undefined;
-    this.quality = quality ?? new StreamQuality(plan.stream, plan.validation);
     this.watch = new PageWatch(plan.stream, plan.asked);
     const pk = plan.stream.primaryKey;
     this.keyOf = pk?.length ? jsonKeyFunction(pk) : null;
@@ -109,27 +100,25 @@ export class PageProcessor {
   }
 
   /** The oldest page's records whose lines are not made yet. */
-  lines(): PageLines {
+  lines(): LinesChunk {
     const records = this.waiting.shift();
     if (!records) throw new Error("page lines asked for before the page's head");
     const { quality, keyOf, shaper } = this;
     const skip = this.plan.validation.invalidRecords === "skip";
     const cursor = this.plan.cursorField ? new CursorTracker(this.plan.cursorField) : null;
-    const out: PageLines = {
+    const out: LinesChunk = {
       text: "",
       written: 0,
-      seen: 0,
-      filtered: 0,
-      valid: 0,
-      invalid: 0,
       keys: keyOf ? [] : null,
       lengths: keyOf ? [] : null,
+      valid: 0,
+      invalid: 0,
+      filtered: 0,
       quarantined: [],
-      cursorMax: null,
+      cursor: undefined,
     };
     let text = "";
     for (const record of records) {
-      out.seen++;
       const row = shaper.shape(record);
       if (row === null) {
         out.filtered++;
@@ -140,7 +129,7 @@ export class PageProcessor {
         out.invalid++;
         if (skip) {
           const id = quality.recordId(row, quality.seen);
-          out.quarantined.push({ id, errors, row: stringifyJson(row) });
+          out.quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
           continue;
         }
       } else out.valid++;
@@ -154,13 +143,13 @@ export class PageProcessor {
       out.written++;
     }
     out.text = text;
-    out.cursorMax = cursor?.max ?? null;
+    if (cursor?.max !== null && cursor?.max !== undefined) out.cursor = cursor.max;
     return out;
   }
 
-  /** Once the sequence stopped: the page watch's verdict, and the statistics when they are its own. */
-  end(stop: StopReason | null): PagesEnd {
-    return { suspicions: this.watch.verdict(stop), quality: this.own ? this.quality.snapshot() : null };
+  /** Once the sequence stopped: the page watch's suspicions. */
+  end(stop: StopReason | null): Suspicion[] {
+    return this.watch.verdict(stop);
   }
 }
 

@@ -3,22 +3,25 @@ import type { RequestExecutor } from "../../http/executor.js";
 import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
 import { pathsRead } from "../../http/paginators/paginators.js";
 import { isStreamed } from "../../records/decoders/index.js";
-import type { StreamQuality } from "../../records/quality.js";
-import type { PageHead } from "../read-pages.js";
-import { parseBody, readPages, streamRules } from "../read-pages.js";
+import type { QualityState, StreamQuality } from "../../records/quality.js";
+import { type PageHead, parseBody, readPages, streamRules } from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
-import { recordContext, type StreamIO, type StreamRunOptions } from "../stream-options.js";
+import { RecordWorkerPool } from "../record-workers/pool.js";
+import { recordContext, type StreamRunOptions } from "../stream-options.js";
+import type { Suspicion } from "../stream-result.js";
 import { pageSizeAsked } from "../suspicions.js";
-import { type PageLines, type PagePlan, PageProcessor, type PagesEnd } from "./page-processor.js";
+import { type LinesChunk, type PagePlan, PageProcessor } from "./page-processor.js";
+import type { PagesInit, PagesReply, PagesUnit } from "./pages-kind.js";
 
 /**
  * Where a stream's pages are processed: a PageProcessor on this thread, or one in a worker thread
- * (worker-pages.ts). Calls come in page order: `head` then, later, `lines` for each page.
+ * (pages-kind.ts). Calls come in page order: `head` then, later, `lines` for each page.
  */
 export interface PageWork {
   head(bytes: Uint8Array): Promise<PageHead | null> | PageHead | null;
-  lines(): Promise<PageLines> | PageLines;
-  end(stop: StopReason | null): Promise<PagesEnd> | PagesEnd;
+  lines(): Promise<LinesChunk> | LinesChunk;
+  /** The page watch's suspicions once the sequence stopped (the statistics are back by then). */
+  end(stop: StopReason | null): Promise<Suspicion[]> | Suspicion[];
   close(): Promise<void> | void;
   /** Pages whose lines may be on their way while an earlier one is written (0: made when written). */
   readonly depth: number;
@@ -30,16 +33,13 @@ export interface PageWork {
  * (it stops at the record), records kept for child streams, or `on_response` rules that read the
  * body (they parse it here). The others go through pull.ts, record by record.
  */
-export function pageWorkFits(stream: StreamPlan, opts: StreamRunOptions, io: StreamIO): boolean {
+export function pageWorkFits(stream: StreamPlan, opts: StreamRunOptions, sink: RecordSink): boolean {
   return (
     process.env.PIPELINES_PAGE_WORK !== "off" &&
-    stream.output.format === "jsonl" &&
-    stream.write &&
-    io.keepRecordsAt === null &&
     opts.limit === null &&
-    opts.validation.invalidRecords !== "fail" &&
     !isStreamed(stream.response) &&
-    streamRules(stream).every((r) => r.match === null)
+    streamRules(stream).every((r) => r.match === null) &&
+    sink.takesLines()
   );
 }
 
@@ -62,6 +62,42 @@ export function localPageWork(plan: PagePlan, quality: StreamQuality): PageWork 
   return { head: (b) => p.head(b), lines: () => p.lines(), end: (s) => p.end(s), close: () => {}, depth: 0 };
 }
 
+/** Pages whose lines may be on their way from the worker while an earlier one is written. */
+const WORKER_DEPTH = 2;
+
+/**
+ * Page processing in a worker thread (one per stream: the stream's statistics live there for the
+ * sequence, handed over and back; record-workers/pool.ts). Each page's bytes are copied into a
+ * buffer of their own and transferred (the guards keep the response's body); its head comes back
+ * as soon as it is parsed, its lines after.
+ */
+export function workerPageWork(plan: PagePlan, quality: StreamQuality, signal?: AbortSignal): PageWork {
+  const pool = new RecordWorkerPool(1, { maxInFlight: 2 * (WORKER_DEPTH + 2), signal });
+  const session = pool.open<PagesUnit, PagesReply, QualityState>("pages", {
+    plan,
+    quality: quality.exportState(),
+  } satisfies PagesInit);
+  const lines: Promise<LinesChunk>[] = [];
+  return {
+    depth: WORKER_DEPTH,
+    head(bytes) {
+      const own = new Uint8Array(bytes.length);
+      own.set(bytes);
+      const head = session.submit({ bytes: own }, [own.buffer]) as Promise<PageHead | null>;
+      lines.push(session.submit({ lines: true }) as Promise<LinesChunk>);
+      return head;
+    },
+    lines: () => lines.shift()!,
+    async end(stop) {
+      const suspicions = (await session.submit({ end: stop })) as Suspicion[];
+      const [state] = await session.end();
+      quality.importState(state);
+      return suspicions;
+    },
+    close: () => pool.terminate(),
+  };
+}
+
 /**
  * One request sequence of a whole stream, its pages processed by `work` (parsed, shaped, validated
  * and serialised there) and written by the sink in page order: the same output, counts,
@@ -74,7 +110,6 @@ export async function pullPages(
   opts: StreamRunOptions,
   firstRequest: PageRequest,
   sink: RecordSink,
-  quality: StreamQuality,
   work: PageWork,
 ): Promise<StopReason> {
   const result = sink.result;
@@ -105,8 +140,8 @@ export async function pullPages(
       limit: null,
     },
   );
-  const pending: (Promise<PageLines> | PageLines)[] = [];
-  const write = async (): Promise<void> => sink.acceptPage(await pending.shift()!);
+  const pending: (Promise<LinesChunk> | LinesChunk)[] = [];
+  const write = async (): Promise<void> => sink.acceptLines(await pending.shift()!);
   try {
     for await (const page of pages) {
       // An ignored answer is an empty last page (pull.ts: no body, no records).
@@ -119,9 +154,7 @@ export async function pullPages(
     while (pending.length) await write();
     // Reading ends with a stop reason unless it threw; this loop never leaves it early.
     if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
-    const end = await work.end(pages.stop);
-    if (end.quality) quality.adopt(end.quality);
-    result.suspicions.push(...end.suspicions);
+    result.suspicions.push(...(await work.end(pages.stop)));
     return pages.stop;
   } finally {
     await work.close();

@@ -1,4 +1,5 @@
 import { parentPort } from "node:worker_threads";
+import { pagesKind } from "../page-work/pages-kind.js";
 import type { SessionKind, ToMain, ToWorker, WorkerFailure } from "./protocol.js";
 import { echoKind } from "./test-kinds.js";
 
@@ -11,6 +12,7 @@ import { echoKind } from "./test-kinds.js";
 type AnyKind = SessionKind<never, unknown, never, unknown, unknown>;
 const KINDS: Record<string, AnyKind> = {
   echo: echoKind,
+  pages: pagesKind,
 };
 
 interface Session {
