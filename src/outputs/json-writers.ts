@@ -81,12 +81,7 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
     writeLines: array
       ? undefined
       : (text, n, keyList, lengths) => {
-          if (keys && keyList && lengths) {
-            for (let i = 0; i < n; i++) {
-              keys.see(keyList[i], count + i, bytes, lengths[i]);
-              bytes += lengths[i] + 1;
-            }
-          }
+          if (keys && keyList && lengths) bytes = seeKeys(keys, keyList, lengths, count, bytes);
           count += n;
           return body.write(text);
         },
@@ -113,6 +108,22 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
       await out?.abort();
     },
   };
+}
+
+/** Notes the keys of JSON lines written elsewhere (writeLines); the body's length after them. */
+function seeKeys(
+  keys: RunKeys,
+  list: readonly (Key | null)[],
+  lengths: readonly number[],
+  first: number,
+  bytes: number,
+): number {
+  let at = bytes;
+  for (let i = 0; i < list.length; i++) {
+    keys.see(list[i], first + i, at, lengths[i]);
+    at += lengths[i] + 1;
+  }
+  return at;
 }
 
 /** The body's records: one per line; for an array, after the `[` line and without the comma. */

@@ -4,7 +4,7 @@ import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import { isStreamed } from "../records/decoders/index.js";
 import type { Row, Shaper } from "../records/shape.js";
 import { readPages } from "./read-pages.js";
-import { readStreamed } from "./read-streamed.js";
+import { readStreamed, type StreamedReadOptions } from "./read-streamed.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import { PageWatch, pageSizeAsked } from "./suspicions.js";
@@ -22,6 +22,8 @@ export async function pull(
   write: (row: Row) => Promise<void> | undefined,
   result: StreamResult,
   parent: Row | undefined,
+  /** A streamed stream's big bodies go to a record worker (record-workers/streamed-main.ts). */
+  offload?: StreamedReadOptions["offload"],
 ): Promise<StopReason> {
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
@@ -47,6 +49,7 @@ export async function pull(
         signal: opts.signal,
         onPage: () => result.pages++,
         remaining,
+        offload,
       },
       deliver,
     );

@@ -8,6 +8,7 @@ import { ResponseRules } from "../http/response-rules.js";
 import { createDecoder, type RecordDecoder } from "../records/decoders/index.js";
 import { RunError } from "../shared/errors.js";
 import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
+import type { WorkerDecoder } from "./record-workers/streamed-main.js";
 
 export interface StreamedReadOptions {
   origin: string;
@@ -18,6 +19,11 @@ export interface StreamedReadOptions {
   onPage?: () => void;
   /** How many more records the caller wants (`--limit`). */
   remaining: () => number;
+  /**
+   * A body's records sent to a record worker (src/run/record-workers/) instead of `deliver`, or
+   * null to decode it here (a small body). Absent: every body is decoded here.
+   */
+  offload?: (r: HttpResponse) => Promise<WorkerDecoder | null>;
 }
 
 /**
@@ -45,7 +51,7 @@ export async function readStreamed(
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
     const { url, sent } = outgoing(request, opts, executor);
-    const body = new ResumableBody(createDecoder(stream.response)!, deliver, opts.remaining);
+    const body = new ResumableBody(createDecoder(stream.response)!, deliver, opts.remaining, opts.offload);
     const response = await executor.fetch(
       {
         method: request.method,
@@ -95,23 +101,36 @@ class ResumableBody {
   private hashed = 0;
   private attempts = 0;
   private readonly out: unknown[] = [];
-  count = 0;
+  private delivered = 0;
+  /** The body's records go to a worker (chosen at the first read, kept for the retries). */
+  private worker: WorkerDecoder | null = null;
   private first: unknown = undefined;
   private last: unknown = undefined;
 
   constructor(
-    private readonly decoder: RecordDecoder,
+    private decoder: RecordDecoder,
     private readonly deliver: (record: unknown) => Promise<void> | undefined,
     private readonly remaining: () => number,
+    private readonly offload?: (r: HttpResponse) => Promise<WorkerDecoder | null>,
   ) {}
+
+  /** Records decoded from the body. */
+  get count(): number {
+    return this.worker ? this.worker.count : this.delivered;
+  }
 
   /** The first and last records (the pagination guards compare pages by them). */
   ends(): unknown[] {
-    return this.count ? [this.first, this.last] : [];
+    if (this.worker) return this.worker.ends();
+    return this.delivered ? [this.first, this.last] : [];
   }
 
   async read(r: HttpResponse, executor: RequestExecutor, method: string): Promise<void> {
     this.attempts++;
+    if (this.attempts === 1 && this.offload) {
+      this.worker = await this.offload(r);
+      if (this.worker) this.decoder = this.worker;
+    }
     let skip = this.attempts > 1 ? this.hashed : 0;
     const verify = skip > 0 ? createHash("sha1") : null;
     if (this.attempts > 1) this.decoder.resume();
@@ -132,12 +151,15 @@ class ResumableBody {
         pending.push(chunk);
         this.advance(pending, this.decoder.completeBytes - before);
         if (await this.flush()) return;
+        const w = this.worker?.settle();
+        if (w) await w;
       }
       if (skip > 0) throw changed("it ended before the records already written");
       const before = this.decoder.completeBytes;
       this.decoder.end(this.out);
       this.advance(pending, this.decoder.completeBytes - before);
       await this.flush();
+      await this.worker?.finish();
     } catch (err) {
       if (err instanceof RunError && err.kind === "bad_body")
         throw new RunError(
@@ -175,7 +197,7 @@ class ResumableBody {
         return true;
       }
       const rec = out[i];
-      if (this.count++ === 0) this.first = rec;
+      if (this.delivered++ === 0) this.first = rec;
       this.last = rec;
       const p = this.deliver(rec);
       if (p) await p;

@@ -11,7 +11,7 @@ import { RunError } from "../shared/errors.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
-import type { LinesChunk } from "./page-work/page-processor.js";
+import type { LinesChunk } from "./record-workers/streamed-types.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**

@@ -13,6 +13,7 @@ import { VERSION } from "../shared/version.js";
 import { StateStore } from "../state/state-store.js";
 import type { GuardOptions } from "./commit-guard.js";
 import { saveParentCursors } from "./parent-cursors.js";
+import { resolveWorkers } from "./record-workers/setting.js";
 import { newRunId } from "./run-id.js";
 import { runStream } from "./run-stream.js";
 import type { RemotePull, StreamRunOptions } from "./stream-options.js";
@@ -218,6 +219,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       maxPages: opts.maxPages ?? null,
       fullRefresh: opts.fullRefresh ?? false,
       prefetch: plan.source.concurrency,
+      workers: resolveWorkers(plan.source.workers),
       state: scope.session.state,
       scratchDir: family.scratchDir,
       signal: opts.signal,

@@ -9,10 +9,11 @@ import { nullWriter } from "./checkpoint-writers.js";
 import { GateStop } from "./checkpoints.js";
 import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
-import { localPageWork, pagePlan, pageWorkFits, pullPages, workerPageWork } from "./page-work/pull-pages.js";
+import { pageWorkFits, pullPages } from "./page-work/pull-pages.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
+import { StreamedWorkers, streamedIneligible } from "./record-workers/streamed-main.js";
 import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import {
@@ -58,7 +59,7 @@ export async function runStream(
     const own = units?.writer ?? (stream.write ? null : nullWriter());
     sink = await RecordSink.open(stream, deps, io.keepRecordsAt, own);
     if (units) attachSink(units, sink);
-    const stop = await fetchStream(stream, executor, opts, io, sink, units, quality);
+    const stop = await fetchStream(stream, executor, opts, io, sink, units);
     result.stop = stop;
     if (stop.warning) result.warnings.push(stop.message);
     result.warnings.push(...executor.warnings(result.requests));
@@ -108,7 +109,6 @@ async function fetchStream(
   io: StreamIO,
   sink: RecordSink,
   units: UnitRun | null,
-  quality: StreamQuality,
 ): Promise<StopReason> {
   const shaper0 = compileShaper(stream, recordContext(stream, opts));
   if (stream.values) return runValues(stream, shaper0, sink.accept, sink.result);
@@ -129,13 +129,45 @@ async function fetchStream(
     body: r.body,
   };
   const request = applyIncremental(first, stream, since);
-  if (pageWorkFits(stream, opts, sink)) {
-    const plan = pagePlan(stream, opts, request);
-    const work =
-      (opts.workers ?? 1) > 1 ? workerPageWork(plan, quality, opts.signal) : localPageWork(plan, quality);
-    return pullPages(stream, executor, opts, request, sink, work);
+  if (pageWorkFits(stream, opts, sink)) return pullPages(stream, executor, opts, request, sink);
+  const workers = streamedWorkers(stream, opts, sink);
+  if (!workers) return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
+  let ok = false;
+  try {
+    const stop = await pull(
+      stream,
+      executor,
+      opts,
+      request,
+      shaper,
+      sink.accept,
+      sink.result,
+      undefined,
+      (r) => workers.decoder(r),
+    );
+    ok = true;
+    return stop;
+  } finally {
+    await workers.close(ok);
   }
-  return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
+}
+
+/** A JSONL/CSV stream's record work on a worker thread, when `source.workers` allows and it is eligible. */
+function streamedWorkers(
+  stream: StreamPlan,
+  opts: StreamRunOptions,
+  sink: RecordSink,
+): StreamedWorkers | null {
+  if ((opts.workers ?? 1) < 2 || streamedIneligible(stream, sink, opts.limit) !== null) return null;
+  const quality = sink.quality;
+  return new StreamedWorkers(
+    stream,
+    sink,
+    quality,
+    recordContext(stream, opts),
+    opts.validation,
+    opts.signal,
+  );
 }
 
 /** The quality gate decides: commit the output and save the cursor, or keep the previous output. */

@@ -9,6 +9,7 @@ import { RunError } from "../../shared/errors.js";
 import { parseJson, stringifyJson } from "../../shared/json-text.js";
 import { CursorTracker } from "../incremental.js";
 import type { PageHead } from "../read-pages.js";
+import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch } from "../suspicions.js";
 
@@ -26,26 +27,6 @@ export interface PagePlan {
   paths: string[];
   /** The page size the first request asks for (suspicions.ts pageSizeAsked). */
   asked: { param: string; size: number } | null;
-}
-
-/**
- * A page's records, shaped, validated and serialised, in the order they came, as the stream's
- * record sink takes them (RecordSink.acceptLines; the same shape as hw1's streamed LinesChunk).
- */
-export interface LinesChunk {
-  /** The JSON lines of the records to write (valid ones; invalid ones too under `keep`). */
-  text: string;
-  written: number;
-  /** With a primary key: each written record's key and the byte length of its JSON. */
-  keys: (Key | null)[] | null;
-  lengths: number[] | null;
-  valid: number;
-  invalid: number;
-  filtered: number;
-  /** `invalid_records: skip`: each invalid record's quarantine entry as JSON, not yet redacted. */
-  quarantined: string[];
-  /** The largest cursor value among the written records (undefined: none). */
-  cursor: unknown;
 }
 
 /**
@@ -99,7 +80,7 @@ export class PageProcessor {
     return { count, values, compared: { ends, samePrevious } };
   }
 
-  /** The oldest page's records whose lines are not made yet. */
+  /** The oldest page's records, as the stream's record sink takes them (RecordSink.acceptLines). */
   lines(): LinesChunk {
     const records = this.waiting.shift();
     if (!records) throw new Error("page lines asked for before the page's head");

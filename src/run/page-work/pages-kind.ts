@@ -2,8 +2,9 @@ import type { StopReason } from "../../http/paginators/paginator.js";
 import { type QualityState, StreamQuality } from "../../records/quality.js";
 import type { PageHead } from "../read-pages.js";
 import type { SessionKind } from "../record-workers/protocol.js";
+import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
-import { type LinesChunk, type PagePlan, PageProcessor } from "./page-processor.js";
+import { type PagePlan, PageProcessor } from "./page-processor.js";
 
 /** A page-processing session's init: the stream's page plan and its statistics so far. */
 export interface PagesInit {

@@ -7,10 +7,11 @@ import type { QualityState, StreamQuality } from "../../records/quality.js";
 import { type PageHead, parseBody, readPages, streamRules } from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
 import { RecordWorkerPool } from "../record-workers/pool.js";
+import type { LinesChunk } from "../record-workers/streamed-types.js";
 import { recordContext, type StreamRunOptions } from "../stream-options.js";
 import type { Suspicion } from "../stream-result.js";
 import { pageSizeAsked } from "../suspicions.js";
-import { type LinesChunk, type PagePlan, PageProcessor } from "./page-processor.js";
+import { type PagePlan, PageProcessor } from "./page-processor.js";
 import type { PagesInit, PagesReply, PagesUnit } from "./pages-kind.js";
 
 /**
@@ -104,7 +105,22 @@ export function workerPageWork(plan: PagePlan, quality: StreamQuality, signal?: 
  * quarantine, statistics and suspicions as pull.ts. The paginator gets each page's head as soon as
  * it is parsed, so the next request does not wait for validation and serialisation.
  */
-export async function pullPages(
+export function pullPages(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  firstRequest: PageRequest,
+  sink: RecordSink,
+): Promise<StopReason> {
+  const plan = pagePlan(stream, opts, firstRequest);
+  const work =
+    (opts.workers ?? 1) > 1
+      ? workerPageWork(plan, sink.quality, opts.signal)
+      : localPageWork(plan, sink.quality);
+  return pullWith(stream, executor, opts, firstRequest, sink, work);
+}
+
+async function pullWith(
   stream: StreamPlan,
   executor: RequestExecutor,
   opts: StreamRunOptions,

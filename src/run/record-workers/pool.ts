@@ -116,6 +116,7 @@ export class WorkerSession<P, R, F = unknown> {
    */
   submit(payload: P, transfer: readonly ArrayBuffer[] = []): Promise<R> {
     const seq = this.seq++;
+    units++;
     const lane = this.lanes[seq % this.lanes.length];
     this.inFlight++;
     const own = lane.worker.request({ t: "unit", sid: lane.sid, seq, payload }, transfer);
@@ -150,6 +151,11 @@ export class WorkerSession<P, R, F = unknown> {
 let alive = 0;
 export function aliveRecordWorkers(): number {
   return alive;
+}
+/** Units submitted by every session of this process (tests check which path a run took). */
+let units = 0;
+export function recordWorkerUnits(): number {
+  return units;
 }
 
 /** One thread and the replies it owes, by request number. */

@@ -1,6 +1,7 @@
 import { parentPort } from "node:worker_threads";
 import { pagesKind } from "../page-work/pages-kind.js";
 import type { SessionKind, ToMain, ToWorker, WorkerFailure } from "./protocol.js";
+import { streamedKind } from "./streamed-kind.js";
 import { echoKind } from "./test-kinds.js";
 
 /**
@@ -11,6 +12,7 @@ import { echoKind } from "./test-kinds.js";
 /** A kind of any types (each checks its own; messages arrive as structured clones). */
 type AnyKind = SessionKind<never, unknown, never, unknown, unknown>;
 const KINDS: Record<string, AnyKind> = {
+  streamed: streamedKind,
   echo: echoKind,
   pages: pagesKind,
 };
