@@ -23,6 +23,8 @@ export interface PageWork {
   lines(): Promise<LinesChunk> | LinesChunk;
   /** The page watch's suspicions once the sequence stopped (the statistics are back by then). */
   end(stop: StopReason | null): Promise<Suspicion[]> | Suspicion[];
+  /** The sequence failed: the statistics of the pages written back with the stream's. */
+  settle(): Promise<void> | void;
   close(): Promise<void> | void;
   /** Pages whose lines may be on their way while an earlier one is written (0: made when written). */
   readonly depth: number;
@@ -60,7 +62,14 @@ export function pagePlan(stream: StreamPlan, opts: StreamRunOptions, firstReques
 /** Page processing on this thread, sharing the stream's statistics. */
 export function localPageWork(plan: PagePlan, quality: StreamQuality): PageWork {
   const p = new PageProcessor(plan, quality);
-  return { head: (b) => p.head(b), lines: () => p.lines(), end: (s) => p.end(s), close: () => {}, depth: 0 };
+  return {
+    head: (b) => p.head(b),
+    lines: () => p.lines(),
+    end: (s) => p.end(s),
+    settle: () => {},
+    close: () => {},
+    depth: 0,
+  };
 }
 
 /** Pages whose lines may be on their way from the worker while an earlier one is written. */
@@ -78,23 +87,25 @@ export function workerPageWork(plan: PagePlan, quality: StreamQuality, signal?: 
     plan,
     quality: quality.exportState(),
   } satisfies PagesInit);
-  const lines: Promise<LinesChunk>[] = [];
+  const handBack = async () => {
+    const [state] = await session.end();
+    quality.importState(state);
+  };
   return {
     depth: WORKER_DEPTH,
     head(bytes) {
       const own = new Uint8Array(bytes.length);
       own.set(bytes);
-      const head = session.submit({ bytes: own }, [own.buffer]) as Promise<PageHead | null>;
-      lines.push(session.submit({ lines: true }) as Promise<LinesChunk>);
-      return head;
+      return session.submit({ bytes: own }, [own.buffer]) as Promise<PageHead | null>;
     },
-    lines: () => lines.shift()!,
+    // Asked for once the page is taken (a page whose head failed the stream is never processed).
+    lines: () => session.submit({ lines: true }) as Promise<LinesChunk>,
     async end(stop) {
       const suspicions = (await session.submit({ end: stop })) as Suspicion[];
-      const [state] = await session.end();
-      quality.importState(state);
+      await handBack();
       return suspicions;
     },
+    settle: handBack,
     close: () => pool.terminate(),
   };
 }
@@ -159,13 +170,24 @@ async function pullWith(
   const pending: (Promise<LinesChunk> | LinesChunk)[] = [];
   const write = async (): Promise<void> => sink.acceptLines(await pending.shift()!);
   try {
-    for await (const page of pages) {
-      // An ignored answer is an empty last page (pull.ts: no body, no records).
-      if (page.response.ignored) await work.head(new Uint8Array(0));
-      const lines = work.lines();
-      if (lines instanceof Promise) lines.catch(() => {}); // awaited in turn, below
-      pending.push(lines);
-      while (pending.length > work.depth) await write();
+    try {
+      for await (const page of pages) {
+        // An ignored answer is an empty last page (pull.ts: no body, no records).
+        if (page.response.ignored) await work.head(new Uint8Array(0));
+        const lines = work.lines();
+        if (lines instanceof Promise) lines.catch(() => {}); // awaited in turn, below
+        pending.push(lines);
+        while (pending.length > work.depth) await write();
+      }
+    } catch (err) {
+      // As pull.ts, the pages before the failure are written and counted, with their statistics.
+      try {
+        while (pending.length) await write();
+        await work.settle();
+      } catch {
+        // the first error is the one to report
+      }
+      throw err;
     }
     while (pending.length) await write();
     // Reading ends with a stop reason unless it threw; this loop never leaves it early.
