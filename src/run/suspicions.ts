@@ -24,6 +24,14 @@ const TOTAL_KEY =
 /** Codes of a pointer paginator that stopped because the pointer was not in the page. */
 const POINTER_MISSING = new Set(["no_next_url", "no_cursor", "no_next_link"]);
 
+export interface PageWatchState {
+  pages: number;
+  records: number;
+  emptyMatch: { page: number; holders: string[] } | null;
+  lastBody: unknown;
+  lastCount: number;
+}
+
 /** Watches the pages of one request sequence (a whole stream, not a child partition). */
 export class PageWatch {
   private pages = 0;
@@ -51,6 +59,23 @@ export class PageWatch {
       const holders = arraysOfObjects(body);
       if (holders.length) this.emptyMatch = { page: this.pages, holders };
     }
+  }
+
+  /** What it has seen so far, as plain data (page processing moves to a worker: page-work/). */
+  state(): PageWatchState {
+    const { pages, records, emptyMatch, lastBody, lastCount } = this;
+    return { pages, records, emptyMatch, lastBody, lastCount };
+  }
+
+  /** Continues from `state()` of another PageWatch of the same sequence. */
+  resume(s: PageWatchState): void {
+    ({
+      pages: this.pages,
+      records: this.records,
+      emptyMatch: this.emptyMatch,
+      lastBody: this.lastBody,
+      lastCount: this.lastCount,
+    } = s);
   }
 
   /** The suspicions once the sequence has ended with `stop`. */

@@ -38,7 +38,7 @@ let url: string;
 let loopCalls = 0;
 /** Requests to /flaky so far: every third one fails once (503, then 429). */
 let flakyCalls = 0;
-/** Holds the second page of /held until released (to look at the run while it is on). */
+/** Holds the sixth page of /held until released (to look at the run while it is on). */
 let held: { arrived: () => void; release: Promise<void> } | null = null;
 
 beforeAll(async () => {
@@ -50,11 +50,11 @@ beforeAll(async () => {
       const status = flakyCalls % 2 ? 503 : 429;
       return res.writeHead(status, { "retry-after": "0" }).end("busy");
     }
-    if (u.pathname === "/held" && q.get("cursor") === "100" && held) {
+    if (u.pathname === "/held" && q.get("cursor") === "500" && held) {
       const h = held;
       held = null;
       h.arrived();
-      void h.release.then(() => send(`{"data":[${page(100, 200)}],"next":null}`));
+      void h.release.then(() => send(`{"data":[${page(500, 600)}],"next":null}`));
       return;
     }
     if (u.pathname === "/not-json")
@@ -80,9 +80,17 @@ beforeAll(async () => {
         `{"results":[${page((p - 1) * n, p * n)}],"total_pages":${Math.ceil(TOTAL / n)},"page":${p}}`,
       );
     }
-    if (u.pathname === "/loop-cursor") return send(`{"data":[${page(0, 10)}],"next":"same"}`);
-    // Ignores the page parameter: the same records, in a body that differs (a request id).
-    if (u.pathname === "/loop-page") return send(`{"results":[${page(0, 10)}],"request":${loopCalls++}}`);
+    // From the fifth page on, the cursor sent before comes back (pages 1-3 are processed on the
+    // main thread, the rest in the worker).
+    if (u.pathname === "/loop-cursor") {
+      const c = Number(q.get("cursor") ?? 0);
+      return send(`{"data":[${page(c * 10, c * 10 + 10)}],"next":"${Math.min(c + 1, 4)}"}`);
+    }
+    // From page 4 on, ignores the page parameter: the same records, in a body that differs.
+    if (u.pathname === "/loop-page") {
+      const p = Math.min(Number(q.get("page")), 4);
+      return send(`{"results":[${page(p * 10, p * 10 + 10)}],"request":${loopCalls++}}`);
+    }
     res.writeHead(404).end();
   });
   url = await listenLocal(server);
@@ -221,16 +229,14 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
 
   it("workers 2 processes the pages in a worker thread, ended with the stream", async () => {
     let threads = -1;
+    let release = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      held = { arrived: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
     await runVariant("held", "workers 2", 1, async () => {
-      await new Promise<void>((arrived) => {
-        let release!: () => void;
-        held = { arrived, release: new Promise<void>((r) => (release = r)) };
-        void held.release;
-        setTimeout(() => {}, 0);
-        (globalThis as Record<string, unknown>).__release = release;
-      });
+      await arrived; // the sixth page is asked for: the worker has taken over from page 3
       threads = aliveRecordWorkers();
-      ((globalThis as Record<string, unknown>).__release as () => void)();
+      release();
     });
     expect(threads).toBe(1);
     expect(aliveRecordWorkers()).toBe(0);

@@ -11,7 +11,7 @@ import { CursorTracker } from "../incremental.js";
 import type { PageHead } from "../read-pages.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
-import { PageWatch } from "../suspicions.js";
+import { PageWatch, type PageWatchState } from "../suspicions.js";
 
 /**
  * What processing a stream's pages needs, and nothing more: plain data that may go to a worker
@@ -27,6 +27,12 @@ export interface PagePlan {
   paths: string[];
   /** The page size the first request asks for (suspicions.ts pageSizeAsked). */
   asked: { param: string; size: number } | null;
+}
+
+/** PageProcessor.handOver(). */
+export interface ProcessorState {
+  watch: PageWatchState;
+  previous: { records: unknown[]; ends: string } | null;
 }
 
 /**
@@ -126,6 +132,22 @@ export class PageProcessor {
     out.text = text;
     if (cursor?.max !== null && cursor?.max !== undefined) out.cursor = cursor.max;
     return out;
+  }
+
+  /**
+   * What carries over from page to page besides the statistics (the page watch, the previous
+   * page for the guards), to continue in another thread; only between pages (every page's lines
+   * made).
+   */
+  handOver(): ProcessorState {
+    if (this.waiting.length) throw new Error("page processing handed over with a page half done");
+    return { watch: this.watch.state(), previous: this.previous };
+  }
+
+  /** Continues from another processor's `handOver()` (before the first page here). */
+  resume(s: ProcessorState): void {
+    this.watch.resume(s.watch);
+    this.previous = s.previous;
   }
 
   /** Once the sequence stopped: the page watch's suspicions. */

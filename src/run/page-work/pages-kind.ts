@@ -4,12 +4,14 @@ import type { PageHead } from "../read-pages.js";
 import type { SessionKind } from "../record-workers/protocol.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
-import { type PagePlan, PageProcessor } from "./page-processor.js";
+import { type PagePlan, PageProcessor, type ProcessorState } from "./page-processor.js";
 
 /** A page-processing session's init: the stream's page plan and its statistics so far. */
 export interface PagesInit {
   plan: PagePlan;
   quality: QualityState;
+  /** The main thread processed the first pages: where it left off. */
+  resume: ProcessorState | null;
 }
 
 /** A unit: a page's body (its head comes back), the lines of the oldest page, or the end. */
@@ -29,7 +31,9 @@ export const pagesKind: SessionKind<PagesInit, PagesState, PagesUnit, PagesReply
   open(init) {
     const quality = new StreamQuality(init.plan.stream, init.plan.validation);
     quality.importState(init.quality);
-    return { processor: new PageProcessor(init.plan, quality), quality };
+    const processor = new PageProcessor(init.plan, quality);
+    if (init.resume) processor.resume(init.resume);
+    return { processor, quality };
   },
   unit(state, unit) {
     if ("bytes" in unit) return { result: state.processor.head(unit.bytes) };

@@ -3,32 +3,13 @@ import type { RequestExecutor } from "../../http/executor.js";
 import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
 import { pathsRead } from "../../http/paginators/paginators.js";
 import { isStreamed } from "../../records/decoders/index.js";
-import type { QualityState, StreamQuality } from "../../records/quality.js";
 import { type PageHead, parseBody, readPages, streamRules } from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
-import { RecordWorkerPool } from "../record-workers/pool.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import { recordContext, type StreamRunOptions } from "../stream-options.js";
-import type { Suspicion } from "../stream-result.js";
 import { pageSizeAsked } from "../suspicions.js";
-import { type PagePlan, PageProcessor } from "./page-processor.js";
-import type { PagesInit, PagesReply, PagesUnit } from "./pages-kind.js";
-
-/**
- * Where a stream's pages are processed: a PageProcessor on this thread, or one in a worker thread
- * (pages-kind.ts). Calls come in page order: `head` then, later, `lines` for each page.
- */
-export interface PageWork {
-  head(bytes: Uint8Array): Promise<PageHead | null> | PageHead | null;
-  lines(): Promise<LinesChunk> | LinesChunk;
-  /** The page watch's suspicions once the sequence stopped (the statistics are back by then). */
-  end(stop: StopReason | null): Promise<Suspicion[]> | Suspicion[];
-  /** The sequence failed: the statistics of the pages written back with the stream's. */
-  settle(): Promise<void> | void;
-  close(): Promise<void> | void;
-  /** Pages whose lines may be on their way while an earlier one is written (0: made when written). */
-  readonly depth: number;
-}
+import type { PagePlan } from "./page-processor.js";
+import { localPageWork, type PageWork, threadedPageWork } from "./page-work.js";
 
 /**
  * Streams whose pages can be processed away from the records' objects: one request sequence of
@@ -59,57 +40,6 @@ export function pagePlan(stream: StreamPlan, opts: StreamRunOptions, firstReques
   };
 }
 
-/** Page processing on this thread, sharing the stream's statistics. */
-export function localPageWork(plan: PagePlan, quality: StreamQuality): PageWork {
-  const p = new PageProcessor(plan, quality);
-  return {
-    head: (b) => p.head(b),
-    lines: () => p.lines(),
-    end: (s) => p.end(s),
-    settle: () => {},
-    close: () => {},
-    depth: 0,
-  };
-}
-
-/** Pages whose lines may be on their way from the worker while an earlier one is written. */
-const WORKER_DEPTH = 2;
-
-/**
- * Page processing in a worker thread (one per stream: the stream's statistics live there for the
- * sequence, handed over and back; record-workers/pool.ts). Each page's bytes are copied into a
- * buffer of their own and transferred (the guards keep the response's body); its head comes back
- * as soon as it is parsed, its lines after.
- */
-export function workerPageWork(plan: PagePlan, quality: StreamQuality, signal?: AbortSignal): PageWork {
-  const pool = new RecordWorkerPool(1, { maxInFlight: 2 * (WORKER_DEPTH + 2), signal });
-  const session = pool.open<PagesUnit, PagesReply, QualityState>("pages", {
-    plan,
-    quality: quality.exportState(),
-  } satisfies PagesInit);
-  const handBack = async () => {
-    const [state] = await session.end();
-    quality.importState(state);
-  };
-  return {
-    depth: WORKER_DEPTH,
-    head(bytes) {
-      const own = new Uint8Array(bytes.length);
-      own.set(bytes);
-      return session.submit({ bytes: own }, [own.buffer]) as Promise<PageHead | null>;
-    },
-    // Asked for once the page is taken (a page whose head failed the stream is never processed).
-    lines: () => session.submit({ lines: true }) as Promise<LinesChunk>,
-    async end(stop) {
-      const suspicions = (await session.submit({ end: stop })) as Suspicion[];
-      await handBack();
-      return suspicions;
-    },
-    settle: handBack,
-    close: () => pool.terminate(),
-  };
-}
-
 /**
  * One request sequence of a whole stream, its pages processed by `work` (parsed, shaped, validated
  * and serialised there) and written by the sink in page order: the same output, counts,
@@ -126,7 +56,7 @@ export function pullPages(
   const plan = pagePlan(stream, opts, firstRequest);
   const work =
     (opts.workers ?? 1) > 1
-      ? workerPageWork(plan, sink.quality, opts.signal)
+      ? threadedPageWork(plan, sink.quality, opts.signal)
       : localPageWork(plan, sink.quality);
   return pullWith(stream, executor, opts, firstRequest, sink, work);
 }
