@@ -99,7 +99,8 @@ function project(base, latencyBase, pgUrl) {
   const cursor = (
     format,
     n,
-  ) => `source: { base_url: "${base}", retry: { max_attempts: 3, initial_delay: 50ms } }
+    workers = "auto",
+  ) => `source: { base_url: "${base}", retry: { max_attempts: 3, initial_delay: 50ms }, workers: ${workers} }
 streams:
   records:
     path: /cursor
@@ -134,6 +135,9 @@ output: { format: postgres, url: "${url}", mode: ${mode} }
   writeFileSync(path.join(dir, "pipelines/parquet.yaml"), cursor("parquet", N));
   writeFileSync(path.join(dir, "pipelines/bigduck.yaml"), cursor("duckdb", BIG));
   writeFileSync(path.join(dir, "pipelines/big.yaml"), cursor("jsonl", BIG));
+  // Issue 20: the same runs on the main thread alone (`workers: 1`), beside the default (`auto`).
+  writeFileSync(path.join(dir, "pipelines/jsonl-1.yaml"), cursor("jsonl", N, 1));
+  writeFileSync(path.join(dir, "pipelines/big-1.yaml"), cursor("jsonl", BIG, 1));
   const lat = (type, concurrency) => `source: { base_url: "${latencyBase}", concurrency: ${concurrency} }
 streams:
   records:
@@ -182,12 +186,14 @@ try {
     );
   const floorRuns = [];
   const pipeRuns = [];
+  const oneRuns = [];
   const csvRuns = [];
   const sqliteRuns = [];
   for (let i = 0; i < (want("core") ? RUNS : 1); i++) {
     floorRuns.push(floorRun(N, "floor.jsonl"));
     pipeRuns.push(run("jsonl"));
     if (!want("core")) continue;
+    oneRuns.push(run("jsonl-1"));
     csvRuns.push(run("csv"));
     sqliteRuns.push(run("sqlite"));
   }
@@ -195,11 +201,14 @@ try {
   const pipe = medianRun(pipeRuns);
   row("floor (fetch + JSON.parse + write)", N, floor);
   row("pipelines run → jsonl (+ validate)", N, pipe);
+  const one = want("core") ? medianRun(oneRuns) : null;
+  if (one) row("  same, workers: 1 (main thread only)", N, one);
   const same =
     (await sha(path.join(dir, "floor.jsonl"))) === (await sha(path.join(dir, "out/jsonl/records.jsonl")));
   let csv;
   let sqlite;
   let big;
+  let bigOne;
   let bigFloor;
   if (want("core")) {
     csv = medianRun(csvRuns);
@@ -225,15 +234,20 @@ try {
   if (want("core")) {
     const bigFloorRuns = [];
     const bigRuns = [];
+    const bigOneRuns = [];
     for (let i = 0; i < BIG_RUNS; i++) {
       bigFloorRuns.push(floorRun(BIG, "floor-big.jsonl"));
       bigRuns.push(run("big"));
+      bigOneRuns.push(run("big-1"));
+      rmSync(path.join(dir, "out/big-1"), { recursive: true, force: true });
     }
     rmSync(path.join(dir, "floor-big.jsonl"), { force: true });
     bigFloor = medianRun(bigFloorRuns);
     row("floor (big)", BIG, bigFloor);
     big = medianRun(bigRuns);
     row("pipelines run → jsonl (big)", BIG, big);
+    bigOne = medianRun(bigOneRuns);
+    row("  same, workers: 1 (main thread only)", BIG, bigOne);
   }
 
   console.log("\nthroughput (cursor pages of 1,000 records, no latency)");
@@ -251,6 +265,8 @@ try {
   // Each run's ratio to the floor run beside it: less noisy than a ratio of medians.
   const pairRatios = pipeRuns.map((p, i) => p.wall / floorRuns[i].wall);
   console.log(`  pipelines / floor, run by run: ${pairRatios.map((r) => fmt(r, 2)).join(", ")}`);
+  const onePairs = oneRuns.map((p, i) => p.wall / floorRuns[i].wall);
+  if (one) console.log(`  workers: 1 / floor, run by run: ${onePairs.map((r) => fmt(r, 2)).join(", ")}`);
   const ratio = median(pairRatios);
   const rssGrowth = big ? big.rss / pipe.rss - 1 : 0;
 
@@ -309,6 +325,11 @@ try {
         `throughput ≥ 1.4× the floor's (${BIG.toLocaleString("en-US")} records, issue 20)`,
         bigFloor.wall / big.wall >= 1.4,
         `${fmt(bigFloor.wall / big.wall, 2)}× (${fmt(BIG / big.wall)} vs ${fmt(BIG / bigFloor.wall)} rec/s)`,
+      ],
+      [
+        `workers: 1 (main thread only) ≤ 1.3× the floor (${N.toLocaleString("en-US")} records)`,
+        median(onePairs) <= 1.3,
+        `${fmt(median(onePairs), 2)}× (big: ${fmt(bigOne.wall / bigFloor.wall, 2)}×)`,
       ],
       [
         `peak RSS < 200 MiB (${BIG.toLocaleString("en-US")} records)`,
