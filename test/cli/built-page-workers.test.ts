@@ -55,7 +55,11 @@ async function runBuilt(args: string[]): Promise<{ code: number; threads: string
     process.argv = [process.argv[0], "pipelines", ...${JSON.stringify(args)}];
     await import(${JSON.stringify(pathToFileURL(BIN).href)});
   `;
-  const r = await exec(process.execPath, ["--input-type=module", "-e", code], { cwd: dir }).catch((e) => e);
+  // Small test pages: the worker takes over after two pages, not after 1 MiB of bodies.
+  const env = { ...process.env, PIPELINES_PAGE_WORKER_AFTER: "0" };
+  const r = await exec(process.execPath, ["--input-type=module", "-e", code], { cwd: dir, env }).catch(
+    (e) => e,
+  );
   const line = String(r.stderr)
     .split("\n")
     .find((l) => l.startsWith("THREADS "));

@@ -42,6 +42,8 @@ let flakyCalls = 0;
 let held: { arrived: () => void; release: Promise<void> } | null = null;
 
 beforeAll(async () => {
+  // Small test pages: the worker takes over after two pages, not after 1 MiB of bodies.
+  process.env.PIPELINES_PAGE_WORKER_AFTER = "0";
   server = createServer((req, res) => {
     const u = new URL(req.url ?? "/", "http://x");
     const q = u.searchParams;
@@ -95,7 +97,10 @@ beforeAll(async () => {
   });
   url = await listenLocal(server);
 });
-afterAll(() => closeServer(server));
+afterAll(async () => {
+  delete process.env.PIPELINES_PAGE_WORKER_AFTER;
+  await closeServer(server);
+});
 
 const SCHEMA = JSON.stringify({
   type: "object",

@@ -524,11 +524,13 @@ describe("page workers: nothing secret crosses into a worker thread", () => {
       return post.call(this, m, t);
     };
     const printed: string[] = [];
+    process.env.PIPELINES_PAGE_WORKER_AFTER = "0"; // small pages: a worker after two of them
     try {
       const r = await cli(["run", "pagew"], { W_TOKEN: token, W_KEY: key }, printed);
       expect(r.code, r.stderr).toBe(0);
     } finally {
       Worker.prototype.postMessage = post;
+      delete process.env.PIPELINES_PAGE_WORKER_AFTER;
     }
     expect(posted.length).toBeGreaterThan(3); // the session's init and pages 3 to 6
     const sent = Buffer.concat(posted).toString("latin1");

@@ -80,24 +80,41 @@ export function workerPageWork(
   };
 }
 
-/** Pages processed on this thread before a worker takes over: a short sequence never starts one. */
+/**
+ * A worker takes over once this thread has processed this many pages and bytes of bodies: a
+ * short or small sequence never starts a thread (starting one costs more than a few pages).
+ * PIPELINES_PAGE_WORKER_AFTER (bytes) moves the threshold (tests).
+ */
 const LOCAL_PAGES = 2;
+const LOCAL_BYTES = 1024 * 1024;
+
+function localBytes(): number {
+  const env = Number(process.env.PIPELINES_PAGE_WORKER_AFTER);
+  return Number.isFinite(env) && env >= 0 ? env : LOCAL_BYTES;
+}
 
 /**
  * `source.workers` > 1: the first pages on this thread, the rest in a worker thread, which
  * continues from where this thread left off (statistics, page watch, the guards' previous page).
+ * Bodies count as bytes, so pages of a few records stay here.
  */
 export function threadedPageWork(plan: PagePlan, quality: StreamQuality, signal?: AbortSignal): PageWork {
   const local = new PageProcessor(plan, quality);
   let remote: PageWork | null = null;
   let pages = 0;
+  let bytes = 0;
+  const after = localBytes();
   return {
     get depth() {
       return remote ? WORKER_DEPTH : 0;
     },
-    head(bytes) {
-      if (!remote && ++pages > LOCAL_PAGES) remote = workerPageWork(plan, quality, signal, local.handOver());
-      return remote ? remote.head(bytes) : local.head(bytes);
+    head(body) {
+      if (!remote && pages >= LOCAL_PAGES && bytes >= after)
+        remote = workerPageWork(plan, quality, signal, local.handOver());
+      if (remote) return remote.head(body);
+      pages++;
+      bytes += body.length;
+      return local.head(body);
     },
     lines: () => (remote ? remote.lines() : local.lines()),
     end: (stop: StopReason | null) => (remote ? remote.end(stop) : local.end(stop)),
