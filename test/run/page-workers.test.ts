@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { aliveRecordWorkers } from "../../src/run/record-workers/pool.js";
+import { aliveRecordWorkers, recordWorkerUnits } from "../../src/run/record-workers/pool.js";
 import { closeServer, listenLocal, listFiles, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
@@ -126,14 +126,14 @@ const STREAMS: Record<string, string> = {
   "loop-page": `path: /loop-page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 10 }`,
 };
 
-type Variant = "records" | "workers 1" | "workers 2";
+type Variant = "records" | "workers 1" | "workers 2" | "workers auto";
 
 async function runVariant(kind: string, variant: Variant, concurrency = 3, during?: () => Promise<void>) {
   const p = tempProject("pipelines-page-workers-");
   try {
     p.pipeline(
       "p",
-      `${sourceBlock(url, `concurrency: ${concurrency}\nworkers: ${variant === "workers 2" ? 2 : 1}`)}
+      `${sourceBlock(url, `concurrency: ${concurrency}\nworkers: ${variant === "workers 2" ? 2 : variant === "workers auto" ? "auto" : 1}`)}
 streams:
   s:
     ${STREAMS[kind]}
@@ -265,5 +265,15 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     expect(faulty.output === clean.output).toBe(true);
     expect(faulty.quarantine === clean.quarantine).toBe(true);
     expect(faulty.state).toEqual(clean.state);
+  });
+
+  it("workers: auto keeps paged JSON on the main thread (measured faster on 2 cores), same output", async () => {
+    const before = recordWorkerUnits();
+    const auto = await runVariant("cursor", "workers auto");
+    expect(recordWorkerUnits()).toBe(before);
+    const two = await runVariant("cursor", "workers 2");
+    expect(recordWorkerUnits()).toBeGreaterThan(before);
+    expect(auto.output === two.output).toBe(true);
+    expect(auto.summary).toEqual(two.summary);
   });
 });

@@ -55,7 +55,7 @@ export function pullPages(
 ): Promise<StopReason> {
   const plan = pagePlan(stream, opts, firstRequest);
   const work =
-    (opts.workers ?? 1) > 1
+    (opts.pageWorkers ?? 1) > 1
       ? threadedPageWork(plan, sink.quality, opts.signal)
       : localPageWork(plan, sink.quality);
   return pullWith(stream, executor, opts, firstRequest, sink, work);
