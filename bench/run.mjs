@@ -99,7 +99,8 @@ function project(base, latencyBase, pgUrl) {
   const cursor = (
     format,
     n,
-  ) => `source: { base_url: "${base}", retry: { max_attempts: 3, initial_delay: 50ms } }
+    workers = "auto",
+  ) => `source: { base_url: "${base}", retry: { max_attempts: 3, initial_delay: 50ms }, workers: ${workers} }
 streams:
   records:
     path: /cursor
@@ -134,6 +135,10 @@ output: { format: postgres, url: "${url}", mode: ${mode}, table: records_${mode}
   writeFileSync(path.join(dir, "pipelines/parquet.yaml"), cursor("parquet", N));
   writeFileSync(path.join(dir, "pipelines/bigduck.yaml"), cursor("duckdb", BIG));
   writeFileSync(path.join(dir, "pipelines/big.yaml"), cursor("jsonl", BIG));
+  // Issue 20: the same runs with one worker thread for the pages (`workers: 2`), beside the
+  // default (`auto`: paged JSON stays on the main thread).
+  writeFileSync(path.join(dir, "pipelines/jsonl-2.yaml"), cursor("jsonl", N, 2));
+  writeFileSync(path.join(dir, "pipelines/big-2.yaml"), cursor("jsonl", BIG, 2));
   const lat = (type, concurrency) => `source: { base_url: "${latencyBase}", concurrency: ${concurrency} }
 streams:
   records:
@@ -182,6 +187,7 @@ try {
     );
   const floorRuns = [];
   const pipeRuns = [];
+  const oneRuns = [];
   const csvRuns = [];
   const sqliteRuns = [];
   // The database outputs run in the same loop as jsonl, each beside the jsonl run of its round.
@@ -202,6 +208,7 @@ try {
       dbRuns.pgMerge.push(run("pg-merge"));
     }
     if (!want("core")) continue;
+    oneRuns.push(run("jsonl-2"));
     csvRuns.push(run("csv"));
     sqliteRuns.push(run("sqlite"));
   }
@@ -209,11 +216,14 @@ try {
   const pipe = medianRun(pipeRuns);
   row("floor (fetch + JSON.parse + write)", N, floor);
   row("pipelines run → jsonl (+ validate)", N, pipe);
+  const one = want("core") ? medianRun(oneRuns) : null;
+  if (one) row("  same, workers: 2 (a page worker)", N, one);
   const same =
     (await sha(path.join(dir, "floor.jsonl"))) === (await sha(path.join(dir, "out/jsonl/records.jsonl")));
   let csv;
   let sqlite;
   let big;
+  let bigOne;
   let bigFloor;
   if (want("core")) {
     csv = medianRun(csvRuns);
@@ -242,15 +252,20 @@ try {
   if (want("core")) {
     const bigFloorRuns = [];
     const bigRuns = [];
+    const bigOneRuns = [];
     for (let i = 0; i < BIG_RUNS; i++) {
       bigFloorRuns.push(floorRun(BIG, "floor-big.jsonl"));
       bigRuns.push(run("big"));
+      bigOneRuns.push(run("big-2"));
+      rmSync(path.join(dir, "out/big-2"), { recursive: true, force: true });
     }
     rmSync(path.join(dir, "floor-big.jsonl"), { force: true });
     bigFloor = medianRun(bigFloorRuns);
     row("floor (big)", BIG, bigFloor);
     big = medianRun(bigRuns);
     row("pipelines run → jsonl (big)", BIG, big);
+    bigOne = medianRun(bigOneRuns);
+    row("  same, workers: 2 (a page worker)", BIG, bigOne);
   }
 
   console.log("\nthroughput (cursor pages of 1,000 records, no latency)");
@@ -268,6 +283,8 @@ try {
   // Each run's ratio to the floor run beside it: less noisy than a ratio of medians.
   const pairRatios = pipeRuns.map((p, i) => p.wall / floorRuns[i].wall);
   console.log(`  pipelines / floor, run by run: ${pairRatios.map((r) => fmt(r, 2)).join(", ")}`);
+  const onePairs = oneRuns.map((p, i) => p.wall / floorRuns[i].wall);
+  if (one) console.log(`  workers: 2 / floor, run by run: ${onePairs.map((r) => fmt(r, 2)).join(", ")}`);
   const ratio = median(pairRatios);
   const rssGrowth = big ? big.rss / pipe.rss - 1 : 0;
 
@@ -326,6 +343,16 @@ try {
         `throughput ≥ 1.4× the floor's (${BIG.toLocaleString("en-US")} records, issue 20)`,
         bigFloor.wall / big.wall >= 1.4,
         `${fmt(bigFloor.wall / big.wall, 2)}× (${fmt(BIG / big.wall)} vs ${fmt(BIG / bigFloor.wall)} rec/s)`,
+      ],
+      [
+        `workers: 2 ≤ 1.0× the floor (${N.toLocaleString("en-US")} records, issue 20)`,
+        median(onePairs) <= 1.0,
+        `${fmt(median(onePairs), 2)}×`,
+      ],
+      [
+        `workers: 2 throughput ≥ 1.4× the floor's (${BIG.toLocaleString("en-US")} records, issue 20)`,
+        bigFloor.wall / bigOne.wall >= 1.4,
+        `${fmt(bigFloor.wall / bigOne.wall, 2)}× (RSS ${fmt(bigOne.rss, 1)} MiB)`,
       ],
       [
         `peak RSS < 200 MiB (${BIG.toLocaleString("en-US")} records)`,

@@ -83,7 +83,7 @@ export class StreamQuality {
   invalid = 0;
 
   constructor(
-    private readonly stream: StreamPlan,
+    private readonly stream: Pick<StreamPlan, "schema" | "primaryKey">,
     private readonly policy: ValidationPlan,
   ) {
     const schema = stream.schema?.schema ?? null;

@@ -7,7 +7,7 @@ import { readPages } from "./read-pages.js";
 import { readStreamed, type StreamedReadOptions } from "./read-streamed.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
-import { PageWatch } from "./suspicions.js";
+import { PageWatch, pageSizeAsked } from "./suspicions.js";
 
 /**
  * Reads one request sequence's pages (read-pages.ts) and hands each record, shaped, to `write`
@@ -75,7 +75,7 @@ export async function pull(
     },
   );
   // A whole stream's pages are watched for a wrong `records` or `next` path (not each partition's).
-  const watch = parent === undefined ? new PageWatch(stream, firstRequest) : null;
+  const watch = parent === undefined ? new PageWatch(stream, pageSizeAsked(firstRequest)) : null;
   for await (const page of pages) {
     watch?.see(page.body, page.records.length);
     for (const record of page.records) {

@@ -21,6 +21,19 @@ export interface Page {
   response: HttpResponse;
   body: unknown;
   records: unknown[];
+  /** How many records the page holds (`records.length`, or as page processing counted them). */
+  count: number;
+}
+
+/**
+ * What page processing (src/run/page-work/) tells the retriever about a page it parsed, before the
+ * records are validated and serialised: enough for the paginator and its guards.
+ */
+export interface PageHead {
+  count: number;
+  /** The first match of each path the paginator reads (pathsRead). */
+  values: ReadonlyMap<string, unknown>;
+  compared: { ends: string; samePrevious: boolean };
 }
 
 /** Where a stream's pages come from. */
@@ -32,6 +45,11 @@ export interface PageSource {
   allowedOrigins: string[];
   /** Selects a page's records from its body. */
   select(body: unknown): unknown[];
+  /**
+   * Page processing (src/run/page-work/): the body is not parsed here; each page taken, in order,
+   * goes to `process`, whose head answers the paginator. Guessed pages never dropped are processed.
+   */
+  process?(page: Page): Promise<PageHead> | PageHead;
 }
 
 export interface ReadOptions {
@@ -95,6 +113,12 @@ async function* pagesOf(
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
     const page = await ahead.take(request);
+    let head: PageHead | null = null;
+    if (source.process && !page.response.ignored) {
+      const h = ahead.held(source.process(page));
+      head = h instanceof Promise ? await h : h; // no turn of the event loop when it is known at once
+      page.count = head.count;
+    }
     // No await between these: guesses (started as requests settle) count on `taken` and the
     // paginator's position moving together.
     ahead.arrived(page);
@@ -108,14 +132,18 @@ async function* pagesOf(
       };
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
-    const step = paginator.next({
-      request,
-      response: page.response,
-      body: page.body,
-      recordCount: page.records.length,
-      records: page.records,
-    });
-    const last = opts.limit ? page.records.length >= opts.limit.remaining() : false;
+    const step = paginator.next(
+      head
+        ? { request, response: page.response, body: null, recordCount: head.count, ...head }
+        : {
+            request,
+            response: page.response,
+            body: page.body,
+            recordCount: page.count,
+            records: page.records,
+          },
+    );
+    const last = opts.limit ? page.count >= opts.limit.remaining() : false;
     if (!("stop" in step) && !last) ahead.want(step.request);
     // Let the requests just started reach the wire before this page is written. undici sends on a
     // kept-alive socket from a setImmediate, and writing a page is one long chain of microtasks:
@@ -171,12 +199,24 @@ class Lookahead {
     return page;
   }
 
+  /**
+   * No guesses while the page taken is counted elsewhere (page workers): a short page stops them,
+   * and it is not known to be short yet.
+   */
+  held<T>(head: Promise<T> | T): Promise<T> | T {
+    if (!(head instanceof Promise)) return head;
+    this.holding = true;
+    return head;
+  }
+  private holding = false;
+
   /** A page was taken: count it, and learn the page size from it. */
   arrived(fetched: Page): void {
+    this.holding = false;
     this.taken++;
     // The first page shows the page size the server really gives (it may cap the one asked for).
     // A shorter page later is most likely the last: no more guesses until a full page comes again.
-    const count = fetched.records.length;
+    const count = fetched.count;
     if (this.taken === 1 && count > 0) this.pageSize = count;
     this.shortPage = count < this.pageSize;
   }
@@ -200,7 +240,7 @@ class Lookahead {
 
   private topUp(): void {
     const { paginator, prefetch } = this;
-    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.cancel.aborted) return;
+    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.holding || this.cancel.aborted) return;
     for (
       let k = Math.max(1, this.furthest - this.taken);
       k <= prefetch * 2 && this.inflight < prefetch;
@@ -238,13 +278,15 @@ function pageFetcher(
       cancel,
       { rules },
     );
-    if (response.ignored) return { request, response, body: null, records: [] };
+    if (response.ignored) return { request, response, body: null, records: [], count: 0 };
+    if (source.process) return { request, response, body: null, records: [], count: 0 };
     const body = parseBody(response, request, executor);
-    return { request, response, body, records: source.select(body) };
+    const records = source.select(body);
+    return { request, response, body, records, count: records.length };
   };
 }
 
-function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
+export function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
   const parsed = parsedBody(response); // parsed once: the rules may have read it already
   if (parsed !== NOT_JSON) return parsed;
   const type = response.headers["content-type"] ?? "no content-type";

@@ -229,6 +229,7 @@ async function runOneStream(scope: RunScope, family: Family, stream: StreamPlan)
       fullRefresh: opts.fullRefresh ?? false,
       prefetch: plan.source.concurrency,
       workers: resolveWorkers(plan.source.workers),
+      pageWorkers: plan.source.workers === "auto" ? 1 : resolveWorkers(plan.source.workers),
       state: scope.session.state,
       scratchDir: family.scratchDir,
       signal: opts.signal,

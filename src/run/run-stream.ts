@@ -9,6 +9,7 @@ import { nullWriter } from "./checkpoint-writers.js";
 import { GateStop } from "./checkpoints.js";
 import { guardCommit } from "./commit-guard.js";
 import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
+import { pageWorkFits, pullPages } from "./page-work/pull-pages.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
 import { RecordSink } from "./record-sink.js";
@@ -128,6 +129,7 @@ async function fetchStream(
     body: r.body,
   };
   const request = applyIncremental(first, stream, since);
+  if (pageWorkFits(stream, opts, sink)) return pullPages(stream, executor, opts, request, sink);
   const workers = streamedWorkers(stream, opts, sink);
   if (!workers) return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
   let ok = false;

@@ -25,6 +25,12 @@ export interface StreamRunOptions {
   prefetch: number;
   /** `source.workers` resolved: threads doing record work, the main thread included (absent: 1). */
   workers?: number;
+  /**
+   * Paged JSON responses (page-work/): threads as `workers`, but only when `source.workers` is a
+   * number; `auto` keeps them on the main thread (absent: 1). One worker beside the main thread
+   * was slower than the main thread alone on the 2-core machine it was measured on.
+   */
+  pageWorkers?: number;
   state: StateStore;
   /** Where the valid records of a parent stream are kept for its children during the run. */
   scratchDir: string;

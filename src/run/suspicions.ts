@@ -24,22 +24,29 @@ const TOTAL_KEY =
 /** Codes of a pointer paginator that stopped because the pointer was not in the page. */
 const POINTER_MISSING = new Set(["no_next_url", "no_cursor", "no_next_link"]);
 
+export interface PageWatchState {
+  pages: number;
+  records: number;
+  emptyMatch: { page: number; holders: string[] } | null;
+  lastBody: unknown;
+  lastCount: number;
+}
+
 /** Watches the pages of one request sequence (a whole stream, not a child partition). */
 export class PageWatch {
   private pages = 0;
   private records = 0;
   private readonly selector: CompiledPath | null;
-  private readonly asked: { param: string; size: number } | null;
   private emptyMatch: { page: number; holders: string[] } | null = null;
   private lastBody: unknown = null;
   private lastCount = 0;
 
+  /** `asked`: the page size the first request asks for (pageSizeAsked). */
   constructor(
-    private readonly stream: StreamPlan,
-    firstRequest: PageRequest,
+    private readonly stream: Pick<StreamPlan, "records">,
+    private readonly asked: { param: string; size: number } | null,
   ) {
     this.selector = stream.records === "$" ? null : compileJsonPath(stream.records);
-    this.asked = pageSizeAsked(firstRequest);
   }
 
   /** Called once per page, in order: counts, and scans the first body whose `records` matched nothing. */
@@ -52,6 +59,23 @@ export class PageWatch {
       const holders = arraysOfObjects(body);
       if (holders.length) this.emptyMatch = { page: this.pages, holders };
     }
+  }
+
+  /** What it has seen so far, as plain data (page processing moves to a worker: page-work/). */
+  state(): PageWatchState {
+    const { pages, records, emptyMatch, lastBody, lastCount } = this;
+    return { pages, records, emptyMatch, lastBody, lastCount };
+  }
+
+  /** Continues from `state()` of another PageWatch of the same sequence. */
+  resume(s: PageWatchState): void {
+    ({
+      pages: this.pages,
+      records: this.records,
+      emptyMatch: this.emptyMatch,
+      lastBody: this.lastBody,
+      lastCount: this.lastCount,
+    } = s);
   }
 
   /** The suspicions once the sequence has ended with `stop`. */
@@ -142,7 +166,7 @@ export function arraysOfObjects(body: unknown): string[] {
 }
 
 /** The page size the first request asks for, from its params or its URL's query. */
-function pageSizeAsked(request: PageRequest): { param: string; size: number } | null {
+export function pageSizeAsked(request: PageRequest): { param: string; size: number } | null {
   const pairs: [string, string][] = [];
   try {
     for (const [k, v] of new URL(request.url).searchParams) pairs.push([k, v]);

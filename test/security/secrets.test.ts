@@ -492,3 +492,54 @@ describe("run --record and pipelines test: a recording holds no secret", () => {
     expect(leaks([token, key], printed)).toEqual([]);
   });
 });
+
+describe("page workers: nothing secret crosses into a worker thread", () => {
+  it("the messages posted to the thread hold no token, header value or query key", async () => {
+    const token = "tok-W0rker+Secret/7";
+    const key = "qk-workers-1234";
+    const a = await serve((req, res) => {
+      const c = Number(new URL(req.url, "http://x").searchParams.get("cursor") ?? 0);
+      const items = Array.from({ length: 20 }, (_, k) => ({ id: c * 20 + k }));
+      json(res, 200, { items, next: c < 5 ? String(c + 1) : null });
+    });
+    pipeline(
+      "pagew",
+      [`base_url: ${a.url}`, 'auth: { type: bearer, token: "${env.W_TOKEN}" }', "workers: 2"],
+      {
+        items: [
+          "path: /items",
+          'params: { key: "${env.W_KEY}" }',
+          'headers: { X-Api-Key: "${env.W_KEY}" }',
+          "records: $.items",
+          "paginate: { type: cursor, cursor: $.next }",
+        ],
+      },
+    );
+    const { Worker } = await import("node:worker_threads");
+    const { serialize } = await import("node:v8");
+    const post = Worker.prototype.postMessage;
+    const posted: Buffer[] = [];
+    Worker.prototype.postMessage = function (this: InstanceType<typeof Worker>, m: unknown, t?: never) {
+      posted.push(serialize(m));
+      return post.call(this, m, t);
+    };
+    const printed: string[] = [];
+    process.env.PIPELINES_PAGE_WORKER_AFTER = "0"; // small pages: a worker after two of them
+    try {
+      const r = await cli(["run", "pagew"], { W_TOKEN: token, W_KEY: key }, printed);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      Worker.prototype.postMessage = post;
+      delete process.env.PIPELINES_PAGE_WORKER_AFTER;
+    }
+    expect(posted.length).toBeGreaterThan(3); // the session's init and pages 3 to 6
+    const sent = Buffer.concat(posted).toString("latin1");
+    expect(sent).toContain('"id":40'); // page 3's body went over
+    expect(
+      forms(token)
+        .concat(forms(key))
+        .filter((s) => sent.includes(s)),
+    ).toEqual([]);
+    expect(leaks([token, key], printed)).toEqual([]);
+  });
+});

@@ -149,16 +149,24 @@ interface PageFingerprint {
   records: readonly unknown[];
   /** The first and last record as JSON text: a cheap test before the records are compared whole. */
   ends: string;
+  /** Compared where the records are (page workers): the records are the previous page's. */
+  samePrevious?: boolean;
 }
 
 function fingerprint(page: FetchedPage): PageFingerprint | null {
   if (page.recordCount === 0) return null;
+  const big = page.response.body.length > KEEP_BODY_BYTES;
+  const body = big ? createHash("sha256").update(page.response.body).digest() : page.response.body;
+  const url = page.response.url;
+  if (page.compared) {
+    const { ends, samePrevious } = page.compared;
+    return { url, body, hashed: big, count: page.recordCount, records: [], ends, samePrevious };
+  }
   // Without the records (a caller that did not keep them), pages compare by their bytes only.
   const records = page.records ?? [];
-  const big = page.response.body.length > KEEP_BODY_BYTES;
   return {
-    url: page.response.url,
-    body: big ? createHash("sha256").update(page.response.body).digest() : page.response.body,
+    url,
+    body,
     hashed: big,
     count: page.recordCount,
     records,
@@ -174,5 +182,6 @@ function sameRecords(a: PageFingerprint, b: PageFingerprint): boolean {
   // A streamed body (JSONL/CSV: read-streamed.ts) is not kept: no bytes to compare, only records.
   if (a.body.length > 0 && a.hashed === b.hashed && a.body.equals(b.body)) return true;
   if (a.count !== b.count || a.ends === "" || a.ends !== b.ends) return false;
+  if (a.samePrevious !== undefined) return a.samePrevious;
   return a.records.every((r, i) => stringifyJson(r) === stringifyJson(b.records[i]));
 }

@@ -19,6 +19,13 @@ export interface FetchedPage {
   recordCount: number;
   /** The records selected from this page, when the caller has them (the guards compare pages). */
   records?: readonly unknown[];
+  /**
+   * When the body was parsed elsewhere (page workers): the first match of each path the paginator
+   * reads (pathsRead), in place of `body`; and what the guards compare pages by, in place of
+   * `records`: the first and last record as JSON, and whether the records are the previous page's.
+   */
+  values?: ReadonlyMap<string, unknown>;
+  compared?: { ends: string; samePrevious: boolean };
 }
 
 export type StopCode =

@@ -17,6 +17,29 @@ import {
 
 type PlanOf<T extends PaginatorType> = Extract<PaginatorPlan, { type: T }>;
 
+/**
+ * The first match of one of the paths the paginator reads (pathsRead): from the body, or from the
+ * values read for it where the body was parsed (page workers: src/run/page-work/).
+ */
+function read(page: FetchedPage, path: string): unknown {
+  return page.values ? page.values.get(path) : compileJsonPath(path).first(page.body);
+}
+
+/** The JSONPaths a paginator of this plan reads from a page's body. */
+export function pathsRead(plan: PaginatorPlan): string[] {
+  const paths: (string | null)[] =
+    plan.type === "cursor"
+      ? [plan.hasMore, plan.done, plan.cursorPath]
+      : plan.type === "offset"
+        ? [plan.total]
+        : plan.type === "page"
+          ? [plan.totalPages]
+          : plan.type === "next_url"
+            ? [plan.hasMore, plan.done, plan.next]
+            : [];
+  return paths.filter((p): p is string => p !== null);
+}
+
 function none(): Paginator {
   return {
     kind: "none",
@@ -27,20 +50,20 @@ function none(): Paginator {
 }
 
 /** `has_more` false or `done` true end the stream whatever the pointer says. */
-function flagStop(plan: { hasMore: string | null; done: string | null }, body: unknown): NextStep | null {
+function flagStop(plan: { hasMore: string | null; done: string | null }, page: FetchedPage): NextStep | null {
   if (plan.hasMore) {
-    const v = compileJsonPath(plan.hasMore).first(body);
+    const v = read(page, plan.hasMore);
     if (isFalse(v)) return stop("has_more_false", `${plan.hasMore} was false`);
   }
   if (plan.done) {
-    const v = compileJsonPath(plan.done).first(body);
+    const v = read(page, plan.done);
     if (isTrue(v)) return stop("done", `${plan.done} was true`);
   }
   return null;
 }
 
 function cursor(plan: PlanOf<"cursor">): Paginator {
-  const path = plan.cursorPath ? compileJsonPath(plan.cursorPath) : null;
+  const path = plan.cursorPath;
   let base: PageRequest;
   return {
     kind: "pointer",
@@ -51,9 +74,9 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
       return r;
     },
     next: (page: FetchedPage) => {
-      const flagged = flagStop(plan, page.body);
+      const flagged = flagStop(plan, page);
       if (flagged) return flagged;
-      const value = path ? path.first(page.body) : page.response.headers[plan.cursorHeader!];
+      const value = path ? read(page, path) : page.response.headers[plan.cursorHeader!];
       const where = path ? plan.cursorPath : `header ${plan.cursorHeader}`;
       if (isBlank(value))
         return stop(
@@ -87,7 +110,7 @@ function emptyPageStop(path: string | null, bad: string | null): NextStep {
 }
 
 function offset(plan: PlanOf<"offset">): Paginator {
-  const total = plan.total ? compileJsonPath(plan.total) : null;
+  const total = plan.total;
   let at = plan.start;
   let knownTotal: number | null = null;
   let badTotal: string | null = null;
@@ -109,7 +132,7 @@ function offset(plan: PlanOf<"offset">): Paginator {
       if (page.recordCount === 0) return emptyPageStop(plan.total, badTotal);
       at += page.recordCount;
       if (total) {
-        const n = readCount(total.first(page.body));
+        const n = readCount(read(page, total));
         if (n !== null && typeof n === "object") badTotal = n.bad;
         else if (n !== null) {
           knownTotal = n;
@@ -123,7 +146,7 @@ function offset(plan: PlanOf<"offset">): Paginator {
 }
 
 function page(plan: PlanOf<"page">): Paginator {
-  const totalPages = plan.totalPages ? compileJsonPath(plan.totalPages) : null;
+  const totalPages = plan.totalPages;
   let n = plan.start;
   let knownPages: number | null = null;
   let badTotal: string | null = null;
@@ -145,7 +168,7 @@ function page(plan: PlanOf<"page">): Paginator {
     next: (fetched) => {
       if (fetched.recordCount === 0) return emptyPageStop(plan.totalPages, badTotal);
       if (totalPages) {
-        const total = readCount(totalPages.first(fetched.body));
+        const total = readCount(read(fetched, totalPages));
         if (total !== null && typeof total === "object") badTotal = total.bad;
         else if (total !== null) {
           knownPages = total;
@@ -176,16 +199,16 @@ function linkHeader(plan: PlanOf<"link_header">): Paginator {
 }
 
 function nextUrl(plan: PlanOf<"next_url">): Paginator {
-  const next = compileJsonPath(plan.next);
+  const next = plan.next;
   return {
     kind: "pointer",
     pageSizeHint: 0,
     first: (r) => r,
     firstPointer: requestUrl,
     next: (fetched) => {
-      const flagged = flagStop(plan, fetched.body);
+      const flagged = flagStop(plan, fetched);
       if (flagged) return flagged;
-      const value = next.first(fetched.body);
+      const value = read(fetched, next);
       if (isBlank(value) || typeof value !== "string")
         return stop(
           "no_next_url",

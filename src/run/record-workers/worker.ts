@@ -1,4 +1,5 @@
 import { parentPort } from "node:worker_threads";
+import { pagesKind } from "../page-work/pages-kind.js";
 import type { SessionKind, ToMain, ToWorker, WorkerFailure } from "./protocol.js";
 import { streamedKind } from "./streamed-kind.js";
 import { echoKind } from "./test-kinds.js";
@@ -13,6 +14,7 @@ type AnyKind = SessionKind<never, unknown, never, unknown, unknown>;
 const KINDS: Record<string, AnyKind> = {
   streamed: streamedKind,
   echo: echoKind,
+  pages: pagesKind,
 };
 
 interface Session {

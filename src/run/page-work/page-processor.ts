@@ -1,0 +1,171 @@
+import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
+import type { StopReason } from "../../http/paginators/paginator.js";
+import { compileJsonPath } from "../../lang/jsonpath.js";
+import { jsonKeyFunction, type Key } from "../../outputs/merge.js";
+import type { RecordContext } from "../../records/field-specs.js";
+import type { StreamQuality } from "../../records/quality.js";
+import { compileShaper, type Row, type ShapePlan, type Shaper } from "../../records/shape.js";
+import { RunError } from "../../shared/errors.js";
+import { parseJson, stringifyJson } from "../../shared/json-text.js";
+import { CursorTracker } from "../incremental.js";
+import type { PageHead } from "../read-pages.js";
+import type { LinesChunk } from "../record-workers/streamed-types.js";
+import type { Suspicion } from "../stream-result.js";
+import { PageWatch, type PageWatchState } from "../suspicions.js";
+
+/**
+ * What processing a stream's pages needs, and nothing more: plain data that may go to a worker
+ * thread. No request, headers, credentials or redactor: quarantine lines are masked on the main
+ * thread (record-sink.ts), and bodies that are not JSON are described there too.
+ */
+export interface PagePlan {
+  stream: ShapePlan & Pick<StreamPlan, "schema" | "primaryKey">;
+  context: RecordContext;
+  validation: ValidationPlan;
+  cursorField: string | null;
+  /** The JSONPaths the paginator reads (pathsRead). */
+  paths: string[];
+  /** The page size the first request asks for (suspicions.ts pageSizeAsked). */
+  asked: { param: string; size: number } | null;
+}
+
+/** PageProcessor.handOver(). */
+export interface ProcessorState {
+  watch: PageWatchState;
+  previous: { records: unknown[]; ends: string } | null;
+}
+
+/**
+ * One stream's page processing, page by page in order: `head` parses a page's body and answers
+ * what the paginator and its guards need; `lines` (called once per head, in the same order) shapes,
+ * validates and serialises that page's records. Statistics (StreamQuality), the page watch
+ * (suspicions.ts) and the cursor's maximum are kept here, so pages must come in order, each once.
+ * Runs on the main thread or in a worker thread (page-worker.ts), with the same results.
+ */
+export class PageProcessor {
+  private readonly shaper: Shaper;
+  private readonly watch: PageWatch;
+  private readonly keyOf: ((row: Row) => Key | null) | null;
+  private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
+  /** Selected records of pages whose lines are not made yet (a page or two). */
+  private readonly waiting: unknown[][] = [];
+  /** The previous page's records and ends, for the guards' comparison of consecutive pages. */
+  private previous: { records: unknown[]; ends: string } | null = null;
+
+  /** `quality`: the stream's statistics, fed here page by page (in a worker: handed over). */
+  constructor(
+    private readonly plan: PagePlan,
+    private readonly quality: StreamQuality,
+  ) {
+    this.shaper = compileShaper(plan.stream, plan.context);
+    this.watch = new PageWatch(plan.stream, plan.asked);
+    const pk = plan.stream.primaryKey;
+    this.keyOf = pk?.length ? jsonKeyFunction(pk) : null;
+    this.paths = plan.paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
+  }
+
+  /** The page's head; null when the body is not JSON (the caller says so, with the body masked). */
+  head(bytes: Uint8Array): PageHead | null {
+    const body = parseBody(bytes);
+    if (body === NOT_JSON) return null;
+    const records = this.shaper.select(body);
+    const values = new Map<string, unknown>();
+    for (const { path, compiled } of this.paths) values.set(path, compiled.first(body));
+    this.watch.see(body, records.length);
+    this.waiting.push(records);
+    const count = records.length;
+    const ends = count ? `${stringifyJson(records[0])}\n${stringifyJson(records[count - 1])}` : "";
+    const prev = this.previous;
+    const samePrevious =
+      prev !== null &&
+      ends !== "" &&
+      prev.ends === ends &&
+      prev.records.length === count &&
+      records.every((r, i) => stringifyJson(r) === stringifyJson(prev.records[i]));
+    this.previous = count ? { records, ends } : null;
+    return { count, values, compared: { ends, samePrevious } };
+  }
+
+  /** The oldest page's records, as the stream's record sink takes them (RecordSink.acceptLines). */
+  lines(): LinesChunk {
+    const records = this.waiting.shift();
+    if (!records) throw new Error("page lines asked for before the page's head");
+    const { quality, keyOf, shaper } = this;
+    const skip = this.plan.validation.invalidRecords === "skip";
+    const cursor = this.plan.cursorField ? new CursorTracker(this.plan.cursorField) : null;
+    const out: LinesChunk = {
+      text: "",
+      written: 0,
+      keys: keyOf ? [] : null,
+      lengths: keyOf ? [] : null,
+      valid: 0,
+      invalid: 0,
+      filtered: 0,
+      quarantined: [],
+      cursor: undefined,
+    };
+    let text = "";
+    for (const record of records) {
+      const row = shaper.shape(record);
+      if (row === null) {
+        out.filtered++;
+        continue;
+      }
+      const errors = quality.check(row);
+      if (errors.length) {
+        out.invalid++;
+        if (skip) {
+          const id = quality.recordId(row, quality.seen);
+          out.quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
+          continue;
+        }
+      } else out.valid++;
+      const json = stringifyJson(row);
+      text += `${json}\n`;
+      if (keyOf) {
+        out.keys!.push(keyOf(row));
+        out.lengths!.push(Buffer.byteLength(json));
+      }
+      cursor?.see(row);
+      out.written++;
+    }
+    out.text = text;
+    if (cursor?.max !== null && cursor?.max !== undefined) out.cursor = cursor.max;
+    return out;
+  }
+
+  /**
+   * What carries over from page to page besides the statistics (the page watch, the previous
+   * page for the guards), to continue in another thread; only between pages (every page's lines
+   * made).
+   */
+  handOver(): ProcessorState {
+    if (this.waiting.length) throw new Error("page processing handed over with a page half done");
+    return { watch: this.watch.state(), previous: this.previous };
+  }
+
+  /** Continues from another processor's `handOver()` (before the first page here). */
+  resume(s: ProcessorState): void {
+    this.watch.resume(s.watch);
+    this.previous = s.previous;
+  }
+
+  /** Once the sequence stopped: the page watch's suspicions. */
+  end(stop: StopReason | null): Suspicion[] {
+    return this.watch.verdict(stop);
+  }
+}
+
+const NOT_JSON: unique symbol = Symbol("not JSON");
+
+/** As response-rules.ts parsedBody: empty is null; a body that does not parse is NOT_JSON. */
+function parseBody(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return null;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  try {
+    return parseJson(text);
+  } catch (err) {
+    if (err instanceof RunError) throw err; // nested too deep
+    return NOT_JSON;
+  }
+}

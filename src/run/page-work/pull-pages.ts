@@ -1,0 +1,130 @@
+import type { StreamPlan } from "../../compile/plan.js";
+import type { RequestExecutor } from "../../http/executor.js";
+import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
+import { pathsRead } from "../../http/paginators/paginators.js";
+import { isStreamed } from "../../records/decoders/index.js";
+import { type PageHead, parseBody, readPages, streamRules } from "../read-pages.js";
+import type { RecordSink } from "../record-sink.js";
+import type { LinesChunk } from "../record-workers/streamed-types.js";
+import { recordContext, type StreamRunOptions } from "../stream-options.js";
+import { pageSizeAsked } from "../suspicions.js";
+import type { PagePlan } from "./page-processor.js";
+import { localPageWork, type PageWork, threadedPageWork } from "./page-work.js";
+
+/**
+ * Streams whose pages can be processed away from the records' objects: one request sequence of
+ * JSON pages, written as JSON lines, without `--limit` (it stops mid-page), `invalid_records: fail`
+ * (it stops at the record), records kept for child streams, or `on_response` rules that read the
+ * body (they parse it here). The others go through pull.ts, record by record.
+ */
+export function pageWorkFits(stream: StreamPlan, opts: StreamRunOptions, sink: RecordSink): boolean {
+  return (
+    process.env.PIPELINES_PAGE_WORK !== "off" &&
+    opts.limit === null &&
+    !isStreamed(stream.response) &&
+    streamRules(stream).every((r) => r.match === null) &&
+    sink.takesLines()
+  );
+}
+
+/** What page processing is given: the stream's shaping, schema and policies, no request or secret. */
+export function pagePlan(stream: StreamPlan, opts: StreamRunOptions, firstRequest: PageRequest): PagePlan {
+  const { name, records, fields, exclude, flatten, filter, schema, primaryKey } = stream;
+  return {
+    stream: { name, records, fields, exclude, flatten, includeParent: null, filter, schema, primaryKey },
+    context: recordContext(stream, opts),
+    validation: opts.validation,
+    cursorField: stream.incremental?.cursorField ?? null,
+    paths: pathsRead(stream.paginator),
+    asked: pageSizeAsked(firstRequest),
+  };
+}
+
+/**
+ * One request sequence of a whole stream, its pages processed by `work` (parsed, shaped, validated
+ * and serialised there) and written by the sink in page order: the same output, counts,
+ * quarantine, statistics and suspicions as pull.ts. The paginator gets each page's head as soon as
+ * it is parsed, so the next request does not wait for validation and serialisation.
+ */
+export function pullPages(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  firstRequest: PageRequest,
+  sink: RecordSink,
+): Promise<StopReason> {
+  const plan = pagePlan(stream, opts, firstRequest);
+  const work =
+    (opts.pageWorkers ?? 1) > 1
+      ? threadedPageWork(plan, sink.quality, opts.signal)
+      : localPageWork(plan, sink.quality);
+  return pullWith(stream, executor, opts, firstRequest, sink, work);
+}
+
+async function pullWith(
+  stream: StreamPlan,
+  executor: RequestExecutor,
+  opts: StreamRunOptions,
+  firstRequest: PageRequest,
+  sink: RecordSink,
+  work: PageWork,
+): Promise<StopReason> {
+  const result = sink.result;
+  const pages = readPages(
+    {
+      stream,
+      executor,
+      origin: opts.origin,
+      allowedOrigins: opts.allowedOrigins,
+      select: () => [],
+      process: (page) => {
+        const head = work.head(page.response.body);
+        const known = (h: PageHead | null): PageHead => {
+          if (h) return h;
+          parseBody(page.response, page.request, executor); // says what came instead of JSON, masked
+          throw new Error("a page body that is not JSON was parsed");
+        };
+        return head instanceof Promise ? head.then(known) : known(head);
+      },
+    },
+    firstRequest,
+    {
+      prefetch: opts.prefetch,
+      maxPages: opts.maxPages,
+      stats: result.requests,
+      signal: opts.signal,
+      onPage: () => result.pages++,
+      limit: null,
+    },
+  );
+  const pending: (Promise<LinesChunk> | LinesChunk)[] = [];
+  const write = async (): Promise<void> => sink.acceptLines(await pending.shift()!);
+  try {
+    try {
+      for await (const page of pages) {
+        // An ignored answer is an empty last page (pull.ts: no body, no records).
+        if (page.response.ignored) await work.head(new Uint8Array(0));
+        const lines = work.lines();
+        if (lines instanceof Promise) lines.catch(() => {}); // awaited in turn, below
+        pending.push(lines);
+        while (pending.length > work.depth) await write();
+      }
+    } catch (err) {
+      // As pull.ts, the pages before the failure are written and counted, with their statistics.
+      try {
+        while (pending.length) await write();
+        await work.settle();
+      } catch {
+        // the first error is the one to report
+      }
+      throw err;
+    }
+    while (pending.length) await write();
+    // Reading ends with a stop reason unless it threw; this loop never leaves it early.
+    if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
+    result.suspicions.push(...(await work.end(pages.stop)));
+    return pages.stop;
+  } finally {
+    await work.close();
+  }
+}

@@ -1,0 +1,279 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { aliveRecordWorkers, recordWorkerUnits } from "../../src/run/record-workers/pool.js";
+import { closeServer, listenLocal, listFiles, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+
+/**
+ * Page processing (src/run/page-work/) keeps every promise of the record-by-record path: the same
+ * output bytes, quarantine, counts, statistics, drift, suspicions, report and exit code, whether
+ * the pages are processed on the main thread (`workers: 1`) or in a worker thread (`workers: 2`),
+ * and the same as the record-by-record path itself (PIPELINES_PAGE_WORK=off).
+ */
+const TOTAL = 1234;
+const SIZE = 100;
+
+/** Record i as JSON text: big integers, `__proto__` keys, invalid records, duplicates and drift. */
+function recordText(i: number): string {
+  const id = i % 50 === 49 ? i - 1 : i; // a duplicate primary key every 50 records
+  const parts = [
+    `"id":${id}`,
+    `"name":"r${i}"`,
+    `"amount":${i % 97 === 5 ? '"not a number"' : i / 4}`, // invalid: amount is a number
+    `"big":${10n ** 20n + BigInt(i)}`, // beyond 2^53: exact digits
+  ];
+  if (i % 31 === 0) parts.push(`"__proto__":{"polluted":${i}}`, `"constructor":"c${i}"`);
+  if (i >= 700) parts.push(`"extra":"drift ${i % 7}"`); // a new field from record 700
+  if (i % 211 === 3)
+    parts.push(`"score":"high"`); // a type change (integer declared)
+  else parts.push(`"score":${i % 10}`);
+  parts.push(`"updated":"2024-01-${String(1 + (i % 28)).padStart(2, "0")}T00:00:00Z"`);
+  return `{${parts.join(",")}}`;
+}
+const page = (from: number, to: number) =>
+  Array.from({ length: Math.max(0, Math.min(to, TOTAL) - from) }, (_, k) => recordText(from + k)).join(",");
+
+let server: Server;
+let url: string;
+let loopCalls = 0;
+/** Requests to /flaky so far: every third one fails once (503, then 429). */
+let flakyCalls = 0;
+/** Holds the sixth page of /held until released (to look at the run while it is on). */
+let held: { arrived: () => void; release: Promise<void> } | null = null;
+
+beforeAll(async () => {
+  // Small test pages: the worker takes over after two pages, not after 1 MiB of bodies.
+  process.env.PIPELINES_PAGE_WORKER_AFTER = "0";
+  server = createServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    const q = u.searchParams;
+    const send = (body: string) => res.writeHead(200, { "content-type": "application/json" }).end(body);
+    if (u.pathname === "/flaky" && ++flakyCalls % 3 === 0) {
+      const status = flakyCalls % 2 ? 503 : 429;
+      return res.writeHead(status, { "retry-after": "0" }).end("busy");
+    }
+    if (u.pathname === "/held" && q.get("cursor") === "500" && held) {
+      const h = held;
+      held = null;
+      h.arrived();
+      void h.release.then(() => send(`{"data":[${page(500, 600)}],"next":null}`));
+      return;
+    }
+    if (u.pathname === "/not-json")
+      return res.writeHead(200, { "content-type": "text/html" }).end("<html>oops</html>");
+    if (u.pathname === "/cursor" || u.pathname === "/flaky" || u.pathname === "/held") {
+      const c = q.get("cursor");
+      // After the last records: an empty page that still carries a cursor, then one without.
+      if (c === "tail") return send(`{"data":[],"next":null}`);
+      const from = c === null ? 0 : Number(c);
+      const next =
+        from + SIZE >= TOTAL ? (from >= TOTAL ? "tail" : String(from + SIZE)) : String(from + SIZE);
+      return send(`{"data":[${page(from, from + SIZE)}],"next":"${next}","meta":{"total":${TOTAL}}}`);
+    }
+    if (u.pathname === "/offset") {
+      const from = Number(q.get("offset"));
+      const n = Math.min(Number(q.get("limit")), 70); // the server caps the page size
+      return send(`{"items":[${page(from, from + n)}],"total":${TOTAL}}`);
+    }
+    if (u.pathname === "/page") {
+      const p = Number(q.get("page"));
+      const n = Number(q.get("per_page"));
+      return send(
+        `{"results":[${page((p - 1) * n, p * n)}],"total_pages":${Math.ceil(TOTAL / n)},"page":${p}}`,
+      );
+    }
+    // From the fifth page on, the cursor sent before comes back (pages 1-3 are processed on the
+    // main thread, the rest in the worker).
+    if (u.pathname === "/loop-cursor") {
+      const c = Number(q.get("cursor") ?? 0);
+      return send(`{"data":[${page(c * 10, c * 10 + 10)}],"next":"${Math.min(c + 1, 4)}"}`);
+    }
+    // From page 4 on, ignores the page parameter: the same records, in a body that differs.
+    if (u.pathname === "/loop-page") {
+      const p = Math.min(Number(q.get("page")), 4);
+      return send(`{"results":[${page(p * 10, p * 10 + 10)}],"request":${loopCalls++}}`);
+    }
+    res.writeHead(404).end();
+  });
+  url = await listenLocal(server);
+});
+afterAll(async () => {
+  delete process.env.PIPELINES_PAGE_WORKER_AFTER;
+  await closeServer(server);
+});
+
+const SCHEMA = JSON.stringify({
+  type: "object",
+  required: ["id", "name", "amount"],
+  properties: {
+    id: { type: "integer" },
+    name: { type: "string" },
+    amount: { type: "number" },
+    big: { type: "integer" },
+    score: { type: "integer" },
+    updated: { type: "string" },
+  },
+});
+
+const STREAMS: Record<string, string> = {
+  cursor: `path: /cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  offset: `path: /offset\n    records: $.items\n    paginate: { type: offset, limit: 100, total: $.total }`,
+  page: `path: /page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 90, total_pages: $.total_pages }`,
+  flaky: `path: /flaky\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  held: `path: /held\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "not-json": `path: /not-json\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "loop-cursor": `path: /loop-cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "loop-page": `path: /loop-page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 10 }`,
+};
+
+type Variant = "records" | "workers 1" | "workers 2" | "workers auto";
+
+async function runVariant(kind: string, variant: Variant, concurrency = 3, during?: () => Promise<void>) {
+  const p = tempProject("pipelines-page-workers-");
+  try {
+    p.pipeline(
+      "p",
+      `${sourceBlock(url, `concurrency: ${concurrency}\nworkers: ${variant === "workers 2" ? 2 : variant === "workers auto" ? "auto" : 1}`)}
+streams:
+  s:
+    ${STREAMS[kind]}
+    schema: s.schema.json
+    primary_key: id
+    incremental: { cursor_field: updated, param: since }
+output: { format: jsonl }
+`,
+    );
+    writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
+    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
+    let r: Awaited<ReturnType<typeof runPipeline>>;
+    try {
+      const running = runPipeline(p.dir, "p");
+      await during?.();
+      r = await running;
+    } finally {
+      delete process.env.PIPELINES_PAGE_WORK;
+    }
+    const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
+    const report = JSON.parse(read("reports/p/latest.json") ?? "null");
+    return {
+      code: r.code,
+      output: read("out/p/s.jsonl"),
+      quarantine: read("out/p/s.invalid.jsonl") ?? read(".pipelines/quarantine/p/s.jsonl"),
+      state: normalize(JSON.parse(read(".pipelines/state/p.json") ?? "null")),
+      summary: normalize(r.summary),
+      report: normalize(report),
+      files: listed(p.dir),
+    };
+  } finally {
+    p.cleanup();
+  }
+}
+
+/** Times, durations, rates and run ids differ from run to run; nothing else may. */
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v === null || typeof v !== "object") {
+    return typeof v === "string"
+      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
+      : v;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
+    out[k] = normalize(x);
+  }
+  return out;
+}
+
+function listed(dir: string): string[] {
+  return listFiles(dir).map((f) => f.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN"));
+}
+
+describe("page processing: workers 1 and 2 against the record-by-record path", () => {
+  for (const kind of ["cursor", "offset", "page"]) {
+    it(`${kind} pages: identical output, quarantine, state, summary and report`, async () => {
+      const records = await runVariant(kind, "records");
+      const one = await runVariant(kind, "workers 1");
+      const two = await runVariant(kind, "workers 2");
+      expect(records.code).toBe(0);
+      expect(records.output?.split("\n").length).toBeGreaterThan(1000);
+      expect(records.quarantine).not.toBeNull();
+      // drift (a new field, a changed type) and duplicates are in what is compared
+      expect(JSON.stringify(records.report)).toMatch(/"new_fields":\[\{"field":"extra"/);
+      expect(JSON.stringify(records.report)).toContain('{"field":"score","expected":["integer"]');
+      expect(JSON.stringify(records.summary)).toMatch(/"duplicates":2[0-9]/);
+      expect(records.output?.includes('"big":100000000000000000004,')).toBe(true);
+      expect(records.output?.includes('"__proto__":{"polluted":31}')).toBe(true);
+      for (const other of [one, two]) {
+        expect(other.code).toBe(records.code);
+        expect(other.output === records.output).toBe(true);
+        expect(other.quarantine === records.quarantine).toBe(true);
+        expect(other.state).toEqual(records.state);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+        expect(other.files).toEqual(records.files);
+      }
+    });
+  }
+
+  for (const kind of ["loop-cursor", "loop-page"]) {
+    // One request at a time: how many guesses were in flight when a loop stops a stream is timing.
+    it(`${kind}: the guards see the same loop`, async () => {
+      const records = await runVariant(kind, "records", 1);
+      const one = await runVariant(kind, "workers 1", 1);
+      const two = await runVariant(kind, "workers 2", 1);
+      expect(records.code).not.toBe(0);
+      expect(JSON.stringify(records.summary)).toContain("pagination_loop");
+      for (const other of [one, two]) {
+        expect(other.code).toBe(records.code);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
+  }
+
+  it("workers 2 processes the pages in a worker thread, ended with the stream", async () => {
+    let threads = -1;
+    let release = () => {};
+    const arrived = new Promise<void>((resolve) => {
+      held = { arrived: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    await runVariant("held", "workers 2", 1, async () => {
+      await arrived; // the sixth page is asked for: the worker has taken over from page 3
+      threads = aliveRecordWorkers();
+      release();
+    });
+    expect(threads).toBe(1);
+    expect(aliveRecordWorkers()).toBe(0);
+  });
+
+  it("a body that is not JSON fails the same way, masked, in every variant", async () => {
+    const records = await runVariant("not-json", "records");
+    const two = await runVariant("not-json", "workers 2");
+    expect(records.code).not.toBe(0);
+    expect(JSON.stringify(records.summary)).toContain("not_json");
+    expect(two.code).toBe(records.code);
+    expect(two.summary).toEqual(records.summary);
+    expect(two.report).toEqual(records.report);
+  });
+
+  it("retried 429/503 pages give the clean run's output with workers", async () => {
+    const clean = await runVariant("cursor", "workers 2");
+    const faulty = await runVariant("flaky", "workers 2");
+    expect(JSON.stringify(faulty.summary)).toMatch(/"retries":\{"[^}]+\}/);
+    expect(faulty.code).toBe(clean.code);
+    expect(faulty.output === clean.output).toBe(true);
+    expect(faulty.quarantine === clean.quarantine).toBe(true);
+    expect(faulty.state).toEqual(clean.state);
+  });
+
+  it("workers: auto keeps paged JSON on the main thread (measured faster on 2 cores), same output", async () => {
+    const before = recordWorkerUnits();
+    const auto = await runVariant("cursor", "workers auto");
+    expect(recordWorkerUnits()).toBe(before);
+    const two = await runVariant("cursor", "workers 2");
+    expect(recordWorkerUnits()).toBeGreaterThan(before);
+    expect(auto.output === two.output).toBe(true);
+    expect(auto.summary).toEqual(two.summary);
+  });
+});
