@@ -21,7 +21,7 @@ export interface RecordWriter {
    * have it (jsonl).
    */
   writeLines?(
-    text: Uint8Array,
+    text: Uint8Array | string,
     count: number,
     keys: readonly (Key | null)[] | null,
     lengths: readonly number[] | null,

@@ -61,7 +61,7 @@ export const streamedKind: SessionKind<StreamedInit, State, StreamedUnit, Stream
     s.decoded += out.length;
     result.last = out.length ? stringifyJson(out[out.length - 1]) : null;
     out.length = 0;
-    return { result, transfer: [result.text.buffer as ArrayBuffer] };
+    return { result, transfer: [(result.text as Uint8Array).buffer as ArrayBuffer] };
   },
   end: (s) => s.quality.exportState(),
 };

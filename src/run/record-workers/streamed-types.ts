@@ -42,8 +42,11 @@ export interface StreamedUnit {
 
 /** A unit's records as the stream's record sink takes them (RecordSink.acceptLines). */
 export interface LinesChunk {
-  /** The JSON lines of the records to write, UTF-8 (transferred from the worker). */
-  text: Uint8Array;
+  /**
+   * The JSON lines of the records to write: UTF-8 bytes when a streamed export's worker made them
+   * (transferred, not copied), a string when pages were processed (on the main thread, or cloned).
+   */
+  text: Uint8Array | string;
   written: number;
   /** With a primary key: each written record's key and the byte length of its JSON. */
   keys: (Key | null)[] | null;
