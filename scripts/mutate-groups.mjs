@@ -26,6 +26,6 @@ export const groups = {
   },
   quality: {
     mutate: ["src/run/quality-gate.ts", "src/records/quality.ts"],
-    tests: ["test/quality/*.test.ts", "test/run/quality-gate.test.ts"],
+    tests: ["test/quality/*.test.ts", "test/run/quality-gate.test.ts", "test/records/quality.test.ts"],
   },
 };
