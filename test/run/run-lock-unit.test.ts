@@ -187,6 +187,83 @@ describe("lockPipeline", () => {
   });
 });
 
+/**
+ * The age limits, exactly at the limit: Date alone is faked (the file system is real), and the
+ * lock's time is a whole second so its mtime is exact.
+ */
+describe("age limits at the millisecond", () => {
+  const T = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const at = (file: string) => utimesSync(file, new Date(T), new Date(T));
+  const now = (ms: number) => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(T + ms);
+  };
+
+  it("another host's lock untouched for exactly 2 minutes is held; a millisecond more, stale", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    at(lockFile());
+    now(120_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("on other-host");
+    now(120_001);
+    await (await lockPipeline(plan, RUN)).release();
+  });
+
+  it("an unreadable lock is held until exactly 10 s old; at 10 s it is stale", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), '{"pid": 1');
+    at(lockFile());
+    now(9_999);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("(a run that is starting)");
+    now(10_000);
+    await (await lockPipeline(plan, RUN)).release();
+  });
+
+  it("a takeover marker exactly 30 s old is still another run's; a millisecond more, it is removed", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    utimesSync(lockFile(), new Date(T - 200_000), new Date(T - 200_000)); // stale at T
+    writeFileSync(marker(), "x");
+    at(marker());
+    now(30_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("(a run that is starting)");
+    now(30_001);
+    await (await lockPipeline(plan, RUN)).release();
+  });
+});
+
+describe("a stale lock's leftovers", () => {
+  const stream = (name: string, file: string, format = "jsonl") => ({
+    name,
+    output: { path: path.join(root, "out", file), format, quarantine: null },
+  });
+
+  it("the killed run's partition scratch folder goes, with the files in it", async () => {
+    const scratch = path.join(plan.dirs.state, ".partitions", "p", OTHER);
+    mkdirSync(scratch, { recursive: true });
+    writeFileSync(path.join(scratch, "children.jsonl"), "{}\n");
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(existsSync(scratch)).toBe(false);
+    expect(lock.removed).toEqual([path.join("state", ".partitions", "p", OTHER)]);
+    await lock.release();
+  });
+
+  it("a jsonl output that exists is left alone (only sqlite outputs are opened for staging tables)", async () => {
+    (plan as { streams: unknown[] }).streams = [stream("items", "items.jsonl")];
+    mkdirSync(path.join(root, "out"), { recursive: true });
+    writeFileSync(path.join(root, "out", "items.jsonl"), '{"id":1}\n');
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(lock.removed).toEqual([]);
+    expect(readFileSync(path.join(root, "out", "items.jsonl"), "utf8")).toBe('{"id":1}\n');
+    await lock.release();
+  });
+});
+
 describe("isInside: leftovers are removed only inside the folder they were looked for in", () => {
   it.each([
     ["/a/b", "/a/b/c", true],
