@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ExecutionPlan } from "../../src/compile/plan.js";
 import { isInside, lockPipeline, PipelineLockedError } from "../../src/run/run-lock.js";
@@ -248,6 +249,39 @@ describe("a stale lock's leftovers", () => {
     expect(existsSync(scratch)).toBe(false);
     expect(lock.removed).toEqual([path.join("state", ".partitions", "p", OTHER)]);
     await lock.release();
+  });
+
+  it("duckdb: the killed run's staging tables are dropped, no other; the message names them", async () => {
+    const db = path.join(root, "out", "p.duckdb");
+    (plan as { streams: unknown[] }).streams = [stream("items", "p.duckdb", "duckdb")];
+    mkdirSync(path.join(root, "out"), { recursive: true });
+    const sql = async (text: string) => {
+      const inst = await DuckDBInstance.create(db);
+      try {
+        const conn = await inst.connect();
+        const r = await conn.runAndReadAll(text);
+        conn.closeSync();
+        return r.getRows().map((row) => String(row[0]));
+      } finally {
+        inst.closeSync();
+      }
+    };
+    await sql(
+      `CREATE TABLE items (x INT); CREATE TABLE "items__staging_${OTHER}" (x INT); CREATE TABLE "items__invalid__staging_${OTHER}" (x INT); CREATE TABLE "items__staging_${RUN}" (x INT)`,
+    );
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    await lock.release();
+    expect([...lock.removed].sort()).toEqual([
+      `${path.join("out", "p.duckdb")} (table items__invalid__staging_${OTHER})`,
+      `${path.join("out", "p.duckdb")} (table items__staging_${OTHER})`,
+    ]);
+    expect(await sql("SELECT table_name FROM duckdb_tables() ORDER BY table_name")).toEqual([
+      "items",
+      `items__staging_${RUN}`,
+    ]);
   });
 
   it("a jsonl output that exists is left alone (only sqlite outputs are opened for staging tables)", async () => {
