@@ -178,6 +178,17 @@ describe("lockPipeline", () => {
     await expect(lockPipeline(plan, RUN)).rejects.toThrow("on other-host");
   });
 
+  it("a file-system error creating the takeover marker is that error, not another run in progress", async () => {
+    // `<name>.lock` fits in 255 bytes, `<name>.lock.takeover` does not: open() fails with ENAMETOOLONG.
+    const name = "p".repeat(250);
+    (plan as { pipeline: string }).pipeline = name;
+    mkdirSync(plan.dirs.state, { recursive: true });
+    const lock = path.join(plan.dirs.state, `${name}.lock`);
+    writeFileSync(lock, holder());
+    ago(lock, 200_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toMatchObject({ code: "ENAMETOOLONG" });
+  });
+
   it("a symbolic link in place of the lock is refused, never followed", async () => {
     mkdirSync(plan.dirs.state, { recursive: true });
     writeFileSync(path.join(root, "elsewhere"), holder());
