@@ -198,19 +198,38 @@ describe("OAuth2Auth", () => {
     expect(forms).toHaveLength(1);
   });
 
-  it("an interruption during a token fetch (on the wire or in backoff) ends it as `aborted`", async () => {
-    script = [{ status: 503, body: {}, headers: { "retry-after": "0.04" } }];
+  it("an interruption while the token request is on the wire ends it as `aborted`", async () => {
     const { auth } = provider();
     const stop = new AbortController();
-    // The endpoint answers after 20 ms, then the backoff waits 40 ms: 30 ms falls in one or the
-    // other, depending on the machine's load; both must end as `aborted`.
-    setTimeout(() => stop.abort(), 30);
+    onToken = () => stop.abort(); // the endpoint has the request; its answer comes 20 ms later
     const err = await auth.start(stop.signal).then(
       () => null,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(RunError);
-    expect((err as RunError).kind).toBe("aborted");
+    expect(err).toMatchObject({ kind: "aborted", message: "the run was interrupted" });
+  });
+
+  it("an interruption in the backoff before a retry of the token request ends it as `aborted`", async () => {
+    script = [{ status: 503, body: {}, headers: { "retry-after": "0.04" } }];
+    const { auth } = provider();
+    const stop = new AbortController();
+    // The retry is counted just before the backoff starts: interrupt the run right there.
+    const stats = newRequestStats();
+    stats.retries = new Proxy(stats.retries, {
+      set(target, key, value) {
+        target[key as string] = value;
+        stop.abort();
+        return true;
+      },
+    });
+    const err = await auth.start(stop.signal, stats).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RunError);
+    expect(err).toMatchObject({ kind: "aborted", message: "the run was interrupted" });
+    expect(forms).toHaveLength(1); // no retry was sent
   });
 
   it("an error from the endpoint is an auth error naming it, the secrets masked", async () => {
