@@ -7,7 +7,12 @@ import { groups } from "./scripts/mutate-groups.mjs";
 const name = process.env.MUTATE_GROUP;
 const group = groups[name];
 if (!group) throw new Error(`MUTATE_GROUP must be one of ${Object.keys(groups).join(", ")}`);
-process.env.MUTATE_TESTS = group.tests.join(",");
+// One module of the group (`npm run mutate -- --file src/x.ts`), optionally with fewer tests.
+const file = process.env.MUTATE_FILE;
+if (file && !group.mutate.some((g) => new RegExp(`^${g.replaceAll(".", "\\.").replaceAll("*", "[^/]*")}$`).test(file)))
+  throw new Error(`${file} is not a module of group ${name}`);
+process.env.MUTATE_TESTS = process.env.MUTATE_ONLY_TESTS ?? group.tests.join(",");
+const report = file ? `${name}.${file.split("/").pop().replace(/\.ts$/, "")}` : name;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -16,14 +21,14 @@ export default {
   checkers: ["typescript"],
   tsconfigFile: "tsconfig.mutate.json",
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  mutate: group.mutate,
+  mutate: file ? [file] : group.mutate,
   // "all", not "perTest": many tests do their runs in beforeAll, which perTest attributes to no
   // test, so it would run the wrong tests and report survivors that the suite kills.
   coverageAnalysis: "all",
   concurrency: Number(process.env.MUTATE_CONCURRENCY ?? 1),
-  incrementalFile: `reports/mutation/${name}.incremental.json`,
+  incrementalFile: `reports/mutation/${report}.incremental.json`,
   reporters: ["clear-text", "progress", "json"],
-  jsonReporter: { fileName: `reports/mutation/${name}.json` },
+  jsonReporter: { fileName: `reports/mutation/${report}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
   ignorePatterns: ["dist", "out", "reports", "demo/out", "demo/reports", ".pipelines", "test-artifacts", "bench"],
   tempDirName: ".stryker-tmp",

@@ -22,10 +22,10 @@ export const groups = {
   },
   lock: {
     mutate: ["src/run/run-lock.ts"],
-    tests: ["test/run/run-lock*.test.ts", "test/security/paths.test.ts"],
+    tests: ["test/run/run-lock*.test.ts", "test/security/paths.test.ts", "test/pg/run-lock.test.ts"],
   },
   quality: {
     mutate: ["src/run/quality-gate.ts", "src/records/quality.ts"],
-    tests: ["test/quality/*.test.ts", "test/run/quality-gate.test.ts"],
+    tests: ["test/quality/*.test.ts", "test/run/quality-gate.test.ts", "test/records/quality.test.ts"],
   },
 };

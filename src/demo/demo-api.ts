@@ -5,8 +5,9 @@ import { CLIENT_ID, CLIENT_SECRET, type DemoRequest, oauthToken, type Reply, ROU
 
 /**
  * The demo API: a small fake of five real APIs on 127.0.0.1, with their pagination styles and
- * their habits: a rate limit (429 + Retry-After), some flaky 503s, an empty page that still has a
- * cursor, short-lived OAuth2 tokens, and a few records that break their schema.
+ * their habits: a rate limit (429 + Retry-After; the CRM's own quota is met by every demo run),
+ * some flaky 503s, an empty page that still has a cursor, short-lived OAuth2 tokens (expired
+ * mid-run), and a few records that break their schema.
  *
  *   GET  /github/repos/acme/widgets/issues?page&per_page   Link header (GitHub)
  *   GET  /slack/conversations.history?cursor&limit          cursor in response_metadata (Slack)
@@ -79,6 +80,7 @@ class Gate {
 
 export async function startDemoApi(port = 0): Promise<DemoApi> {
   const auth = { tokens: new Map<string, number>(), issued: 0 };
+  const crm = { burst: 0 };
   const gate = new Gate();
 
   const handle = async (req: IncomingMessage): Promise<Reply> => {
@@ -87,7 +89,7 @@ export async function startDemoApi(port = 0): Promise<DemoApi> {
     const int = (name: string, dflt: number, max = 100) =>
       Math.max(0, Math.min(max, Number(q.get(name) ?? dflt) || dflt));
     await new Promise((r) => setTimeout(r, 15));
-    const request: DemoRequest = { req, url, int, rl: {}, auth };
+    const request: DemoRequest = { req, url, int, rl: {}, auth, crm };
     // The token endpoint is outside the rate limit.
     if (url.pathname === "/oauth/token" && req.method === "POST") return oauthToken(request);
     const admitted = gate.admit(req);

@@ -7,7 +7,17 @@ import { contacts, issues, messages, orders, pokemon } from "./demo-data.js";
 
 export const CLIENT_ID = "demo-client";
 export const CLIENT_SECRET = "demo-secret-4f9a";
-const TOKEN_TTL_S = 2;
+/**
+ * Access tokens live 0.8 s and the token endpoint does not say so (no `expires_in`, as some APIs
+ * do): the runner learns it from a 401 mid-run, refreshes the token once and retries.
+ */
+const TOKEN_TTL_MS = 800;
+/**
+ * The CRM's own quota, stricter than the pipeline's `rate_limit`: bursts of 6 requests, then a
+ * 429 asking for a 1 s pause (Retry-After: 1). Counted per request, not per clock second, so the
+ * demo meets it however fast or slow the machine is.
+ */
+export const CRM_BURST = 6;
 
 export interface Reply {
   status: number;
@@ -24,6 +34,8 @@ export interface DemoRequest {
   rl: Record<string, string>;
   /** Access tokens issued by /oauth/token, with their expiry (epoch ms), and how many were issued. */
   auth: { tokens: Map<string, number>; issued: number };
+  /** Requests of the CRM's current burst (see CRM_BURST). */
+  crm: { burst: number };
 }
 
 const ok = (body: unknown, headers?: Record<string, string>): Reply => ({ status: 200, body, headers });
@@ -92,19 +104,24 @@ export function pokeapiPokemon({ req, url, int, rl }: DemoRequest): Reply {
 }
 
 /** GET /crm/contacts?page&size — page numbers, behind a short-lived OAuth2 token. */
-export function crmContacts({ req, int, rl, auth: { tokens } }: DemoRequest): Reply {
+export function crmContacts({ req, int, rl, auth: { tokens }, crm }: DemoRequest): Reply {
   const auth = req.headers.authorization ?? "";
   const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
   const exp = tokens.get(token);
   if (!exp || exp < Date.now())
     return { status: 401, body: { error: "invalid_token", error_description: "the access token expired" } };
+  if (crm.burst >= CRM_BURST) {
+    crm.burst = 0;
+    return { status: 429, body: { message: "CRM quota: pause 1 s" }, headers: { "retry-after": "1" } };
+  }
+  crm.burst++;
   const size = int("size", 25, 25);
   const page = Math.max(1, int("page", 1, 1e6));
   const rows = contacts.slice((page - 1) * size, page * size);
   return ok({ items: rows, page, total_pages: Math.ceil(contacts.length / size) }, rl);
 }
 
-/** POST /oauth/token — OAuth2 client credentials; tokens live TOKEN_TTL_S seconds. */
+/** POST /oauth/token — OAuth2 client credentials; tokens live TOKEN_TTL_MS, unannounced. */
 export async function oauthToken({ req, auth }: DemoRequest): Promise<Reply> {
   let body = "";
   for await (const chunk of req) body += chunk;
@@ -116,8 +133,8 @@ export async function oauthToken({ req, auth }: DemoRequest): Promise<Reply> {
     };
   }
   const token = `demo_at_${++auth.issued}_${Math.random().toString(36).slice(2)}`;
-  auth.tokens.set(token, Date.now() + TOKEN_TTL_S * 1000);
-  return ok({ access_token: token, token_type: "Bearer", expires_in: TOKEN_TTL_S });
+  auth.tokens.set(token, Date.now() + TOKEN_TTL_MS);
+  return ok({ access_token: token, token_type: "Bearer" });
 }
 
 const DAY_MS = 86_400_000;

@@ -101,7 +101,8 @@ export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<
   }, HEARTBEAT_MS);
   beat.unref();
   return {
-    removed: removed.map((f) => path.relative(plan.dirs.root, f)),
+    // Files relative to the project; a PostgreSQL table is named as it is (it is not a path).
+    removed: removed.map((f) => (path.isAbsolute(f) ? path.relative(plan.dirs.root, f) : f)),
     release: async () => {
       clearInterval(beat);
       // Only our own lock: never one another run took over meanwhile.

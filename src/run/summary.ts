@@ -110,7 +110,7 @@ function streamNotes(s: StreamResult, root: string): string[] {
     notes.push(`SUSPICIOUS (${w.code}${w.decides ? ", not committed" : ""}): ${w.message}`);
   if (s.requests.rateLimitWaits.count)
     notes.push(
-      `waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${s.requests.rateLimitWaits.count} times)`,
+      `waited ${formatDuration(s.requests.rateLimitWaits.ms)} for rate limits (${plural(s.requests.rateLimitWaits.count, "time")})`,
     );
   if (s.output)
     notes.push(`wrote ${path.isAbsolute(s.output) ? path.relative(root, s.output) || s.output : s.output}`);

@@ -179,6 +179,21 @@ describe("pipelines demo", () => {
     ]);
   });
 
+  it("crm: meets the CRM's quota (429, Retry-After: 1) and a token that expires mid-run; the summary shows both", () => {
+    const crm = wire.filter((w) => w.path.startsWith("/crm/contacts"));
+    expect(crm.filter((w) => w.status === 429)).toHaveLength(1);
+    expect(crm.filter((w) => w.status === 401).length).toBeGreaterThanOrEqual(1);
+    const [contacts] = report("crm").streams;
+    expect(contacts.retries.rate_limited).toBe(1);
+    expect(contacts.retries.token_refresh).toBeGreaterThanOrEqual(1);
+    // The end-of-run summary of the crm pipeline: the retries column and the wait under the table.
+    const summary = result.stderr.slice(result.stderr.indexOf("\ncrm: ok"));
+    const row = summary.split("\n").find((l) => /^ {2}contacts +ok /.test(l));
+    expect(row).toContain("rate_limited×1");
+    expect(row).toMatch(/token_refresh×\d/);
+    expect(summary).toContain("contacts: waited 1.00s for rate limits (1 time)");
+  });
+
   it.each(PIPELINES)("%s: writes an HTML and a JSON report with the record counts", (name) => {
     expect(existsSync(path.join(demoDir, "reports", name, "latest.html"))).toBe(true);
     const r = report(name);

@@ -111,6 +111,26 @@ describe("RateBudget windows", () => {
   });
 });
 
+describe("RateBudget slots counted from the response", () => {
+  it("done() moves the slot to when the response came in: the next request waits a window from then", async () => {
+    const { clock, budget, take } = fakeClock(plan({ perSecond: 1 }));
+    const ticket = await budget.begin();
+    clock.now += 400; // the request took 400 ms
+    ticket.done();
+    // A second from T0 + 400 ms, not from T0 (without done() it would be 600 ms).
+    expect(await take()).toBe(1000);
+  });
+
+  it("done() of a request longer than the window leaves the slot another request reused", async () => {
+    const { clock, budget, take } = fakeClock(plan({ perSecond: 1 }));
+    const slow = await budget.begin(); // at T0, never answered within the second
+    expect(await take()).toBe(1000); // at T0 + 1 s, in the slot the slow request had
+    clock.now += 200;
+    slow.done(); // the slow one ends at T0 + 1.2 s: the slot stays the second request's
+    expect(await take()).toBe(800);
+  });
+});
+
 describe("RateBudget pauses", () => {
   it("pauseUntil holds every request until then; pausedFor says how long is left", async () => {
     const { budget, take, clock } = fakeClock(null);
@@ -150,6 +170,11 @@ describe("header parsers", () => {
     expect(parseReset("1764417600123", T0)).toBe(1_764_417_600_123);
     expect(parseReset("Sun, 29 Nov 2026 12:01:00 GMT", T0)).toBe(T0 + 60_000);
     expect(parseReset("2026-11-29T12:02:00Z", T0)).toBe(T0 + 120_000);
+    expect(parseReset("1.25", T0)).toBe(T0 + 1250);
+    // Exactly 10^9 and 10^12 are still seconds to wait and epoch seconds ("above" them, not at).
+    expect(parseReset("1000000000", T0)).toBe(T0 + 1e12);
+    expect(parseReset("1000000000000", T0)).toBe(1e15);
+    expect(parseReset("x5", T0)).toBeNull();
     expect(parseReset("soon", T0)).toBeNull();
     expect(parseReset("", T0)).toBeNull();
     expect(parseReset(undefined, T0)).toBeNull();
@@ -160,6 +185,9 @@ describe("header parsers", () => {
     expect(parseRetryAfter("0.25", T0)).toBe(250);
     expect(parseRetryAfter("Sun, 29 Nov 2026 12:00:10 GMT", T0)).toBe(10_000);
     expect(parseRetryAfter("Sun, 29 Nov 2026 11:59:00 GMT", T0)).toBe(0); // a date in the past
+    expect(parseRetryAfter(" 5 ", T0)).toBe(5000);
+    expect(parseRetryAfter("x5", T0)).toBeNull();
+    expect(parseRetryAfter("5x", T0)).toBeNull();
     expect(parseRetryAfter("later", T0)).toBeNull();
     expect(parseRetryAfter(undefined, T0)).toBeNull();
   });
@@ -169,6 +197,9 @@ describe("header parsers", () => {
     expect(parseRemaining(" 42 ")).toBe(42);
     expect(parseRemaining("-1")).toBe(-1);
     expect(parseRemaining("2.5")).toBe(2.5);
+    expect(parseRemaining("2.25")).toBe(2.25);
+    expect(parseRemaining("x5")).toBeNull();
+    expect(parseRemaining("5x")).toBeNull();
     expect(parseRemaining("unknown")).toBeNull();
     expect(parseRemaining("")).toBeNull();
     expect(parseRemaining(undefined)).toBeNull();

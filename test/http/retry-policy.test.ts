@@ -179,3 +179,60 @@ describe("edges (from mutation testing)", () => {
     });
   });
 });
+
+describe("afterRule (an on_response rule said retry)", () => {
+  it("retries any status, within max_attempts; the backoff unless the server or the rule says how long", () => {
+    const p = policy(() => 0); // the lowest jitter: the backoff is initial_delay
+    expect(p.afterRule(res(200), 1, null)).toEqual({
+      retry: true,
+      delayMs: 100,
+      cause: "on_response_200",
+      rateLimited: false,
+    });
+    expect(p.afterRule(res(200), 3, null).retry).toBe(true);
+    expect(p.afterRule(res(200), 4, null)).toEqual({ retry: false, reason: "attempts" });
+    expect(p.afterRule(res(200), 5, null)).toEqual({ retry: false, reason: "attempts" });
+    // Retry-After: 0 keeps the backoff; a positive one replaces it.
+    expect(p.afterRule(res(200, { "retry-after": "0" }), 1, null)).toMatchObject({ delayMs: 100 });
+    expect(p.afterRule(res(200, { "retry-after": "0.5" }), 1, null)).toMatchObject({ delayMs: 500 });
+  });
+
+  it("the rule's wait comes before Retry-After; longer than max_delay gives up, saying the wait", () => {
+    const p = policy(() => 0);
+    expect(p.afterRule(res(200, { "retry-after": "0.5" }), 1, 300)).toMatchObject({ delayMs: 300 });
+    expect(p.afterRule(res(200), 1, 1000)).toMatchObject({ retry: true, delayMs: 1000 });
+    expect(p.afterRule(res(200), 1, 1001)).toEqual({
+      retry: false,
+      reason: "wait_too_long",
+      waitMs: 1001,
+      header: "wait",
+      value: "1.001s",
+    });
+    expect(p.afterRule(res(200, { "retry-after": "2" }), 1, null)).toEqual({
+      retry: false,
+      reason: "wait_too_long",
+      waitMs: 2000,
+      header: "Retry-After",
+      value: "2",
+    });
+    expect(p.afterRule(res(200, { "retry-after": "1" }), 1, null)).toMatchObject({
+      retry: true,
+      delayMs: 1000,
+    });
+  });
+
+  it("rate_limited when a 429, or when the wait comes from a reset header (remaining 0)", () => {
+    const p = policy(() => 0);
+    expect(p.afterRule(res(429), 1, null)).toMatchObject({ rateLimited: true });
+    expect(p.afterRule(res(503, { "retry-after": "0.2" }), 1, null)).toMatchObject({ rateLimited: false });
+    const reset = p.afterRule(res(403, { "x-remaining": "0", "x-reset": "0.4" }), 1, null);
+    expect(reset).toEqual({ retry: true, delayMs: 400, cause: "on_response_403", rateLimited: true });
+    expect(p.afterRule(res(403, { "x-remaining": "0", "x-reset": "2" }), 1, null)).toEqual({
+      retry: false,
+      reason: "wait_too_long",
+      waitMs: 2000,
+      header: "x-reset",
+      value: "2",
+    });
+  });
+});

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AtomicFile, fileExists, readLines, SpanReader } from "../../src/outputs/atomic-file.js";
@@ -145,4 +145,46 @@ describe("edges (from mutation testing)", () => {
     await reader.close();
     await expect(reader.read(SpanReader.BLOCK * 2, 1)).rejects.toThrow("the span reader is closed");
   });
+});
+
+/** Open file descriptors of this process (Linux): a leak shows as one more after the fact. */
+const openFds = () => readdirSync("/proc/self/fd").length;
+
+describe("buffering and file handles", () => {
+  it("write queues text and resolves at once until 64 KiB are queued; then it writes and returns the wait", async () => {
+    const f = await AtomicFile.create(path.join(dir, "out.txt"), "r1");
+    expect(f.write("a".repeat(64 * 1024 - 2))).toBeUndefined();
+    expect(f.write("b")).toBeUndefined();
+    expect(readFileSync(f.tmpPath, "utf8")).toBe(""); // nothing on disk yet
+    const wait = f.write("c"); // exactly 64 KiB queued
+    expect(wait).toBeInstanceOf(Promise);
+    await wait;
+    expect(readFileSync(f.tmpPath, "utf8")).toHaveLength(64 * 1024);
+    await f.abort();
+  });
+
+  it.runIf(process.platform === "linux")("abort closes the file handle", async () => {
+    const before = openFds();
+    const f = await AtomicFile.create(path.join(dir, "out.txt"), "r1");
+    f.write("x");
+    expect(openFds()).toBe(before + 1);
+    await f.abort();
+    expect(openFds()).toBe(before);
+  });
+
+  it.runIf(process.platform === "linux")(
+    "a reader that stops after the first line closes the file",
+    async () => {
+      const file = path.join(dir, "big.txt");
+      writeFileSync(file, "line\n".repeat(200_000)); // 1 MB: many reads' worth
+      const before = openFds();
+      for await (const line of readLines(file)) {
+        expect(line).toBe("line");
+        break;
+      }
+      // The stream closes its descriptor asynchronously: give it a few turns of the event loop.
+      for (let i = 0; i < 100 && openFds() > before; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(openFds()).toBe(before);
+    },
+  );
 });

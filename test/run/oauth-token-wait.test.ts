@@ -71,3 +71,47 @@ describe("the token endpoint's Retry-After", () => {
     );
   });
 });
+
+/**
+ * Token requests to the API's own origin count against its `rate_limit` (the API counts them
+ * too); a token endpoint on another origin has its own limits and does not. With 1 request per
+ * second, the first API request waits for the token request's slot: one wait in the summary.
+ */
+describe("token requests and the API's rate budget", () => {
+  let other: Server;
+  let otherUrl: string;
+  beforeAll(async () => {
+    other = createServer((_req, res) =>
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ access_token: "tok", token_type: "Bearer", expires_in: 3600 })),
+    );
+    otherUrl = await listenLocal(other);
+  });
+  afterAll(() => closeServer(other));
+
+  const pipeline = (tokenOrigin: string) =>
+    p.pipeline(
+      "budget",
+      `${sourceBlock(url, `auth: { type: oauth2, token_url: "${tokenOrigin}/oauth/token", grant_type: client_credentials, client_id: id, client_secret: "\${env.SECRET}" }\nrate_limit: { requests_per_second: 1 }`)}
+streams:
+  s: { path: /s, records: $.data }
+`,
+    );
+
+  it("a token endpoint on the API's origin takes a slot: the API request waits for the next one", async () => {
+    tokenRequests = 1; // no 429 from the endpoint this time
+    pipeline(url);
+    const r = await runPipeline(p.dir, "budget", [], { SECRET: "shh" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(tokenRequests).toBe(2);
+    expect(r.stream("s").rate_limit_waits.count).toBe(1);
+  });
+
+  it("a token endpoint on another origin is outside the budget: no wait", async () => {
+    pipeline(otherUrl);
+    const r = await runPipeline(p.dir, "budget", [], { SECRET: "shh" });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("s").rate_limit_waits.count).toBe(0);
+  });
+});

@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import path from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { ExecutionPlan } from "../../src/compile/plan.js";
 import { isInside, lockPipeline, PipelineLockedError } from "../../src/run/run-lock.js";
@@ -177,6 +178,17 @@ describe("lockPipeline", () => {
     await expect(lockPipeline(plan, RUN)).rejects.toThrow("on other-host");
   });
 
+  it("a file-system error creating the takeover marker is that error, not another run in progress", async () => {
+    // `<name>.lock` fits in 255 bytes, `<name>.lock.takeover` does not: open() fails with ENAMETOOLONG.
+    const name = "p".repeat(250);
+    (plan as { pipeline: string }).pipeline = name;
+    mkdirSync(plan.dirs.state, { recursive: true });
+    const lock = path.join(plan.dirs.state, `${name}.lock`);
+    writeFileSync(lock, holder());
+    ago(lock, 200_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toMatchObject({ code: "ENAMETOOLONG" });
+  });
+
   it("a symbolic link in place of the lock is refused, never followed", async () => {
     mkdirSync(plan.dirs.state, { recursive: true });
     writeFileSync(path.join(root, "elsewhere"), holder());
@@ -184,6 +196,116 @@ describe("lockPipeline", () => {
     await expect(lockPipeline(plan, RUN)).rejects.toThrow(
       `${path.join("state", "p.lock")} is not a lock file (a symbolic link)`,
     );
+  });
+});
+
+/**
+ * The age limits, exactly at the limit: Date alone is faked (the file system is real), and the
+ * lock's time is a whole second so its mtime is exact.
+ */
+describe("age limits at the millisecond", () => {
+  const T = Date.UTC(2026, 0, 1, 12, 0, 0);
+  const at = (file: string) => utimesSync(file, new Date(T), new Date(T));
+  const now = (ms: number) => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(T + ms);
+  };
+
+  it("another host's lock untouched for exactly 2 minutes is held; a millisecond more, stale", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    at(lockFile());
+    now(120_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("on other-host");
+    now(120_001);
+    await (await lockPipeline(plan, RUN)).release();
+  });
+
+  it("an unreadable lock is held until exactly 10 s old; at 10 s it is stale", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), '{"pid": 1');
+    at(lockFile());
+    now(9_999);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("(a run that is starting)");
+    now(10_000);
+    await (await lockPipeline(plan, RUN)).release();
+  });
+
+  it("a takeover marker exactly 30 s old is still another run's; a millisecond more, it is removed", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    utimesSync(lockFile(), new Date(T - 200_000), new Date(T - 200_000)); // stale at T
+    writeFileSync(marker(), "x");
+    at(marker());
+    now(30_000);
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("(a run that is starting)");
+    now(30_001);
+    await (await lockPipeline(plan, RUN)).release();
+  });
+});
+
+describe("a stale lock's leftovers", () => {
+  const stream = (name: string, file: string, format = "jsonl") => ({
+    name,
+    output: { path: path.join(root, "out", file), format, quarantine: null },
+  });
+
+  it("the killed run's partition scratch folder goes, with the files in it", async () => {
+    const scratch = path.join(plan.dirs.state, ".partitions", "p", OTHER);
+    mkdirSync(scratch, { recursive: true });
+    writeFileSync(path.join(scratch, "children.jsonl"), "{}\n");
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(existsSync(scratch)).toBe(false);
+    expect(lock.removed).toEqual([path.join("state", ".partitions", "p", OTHER)]);
+    await lock.release();
+  });
+
+  it("duckdb: the killed run's staging tables are dropped, no other; the message names them", async () => {
+    const db = path.join(root, "out", "p.duckdb");
+    (plan as { streams: unknown[] }).streams = [stream("items", "p.duckdb", "duckdb")];
+    mkdirSync(path.join(root, "out"), { recursive: true });
+    const sql = async (text: string) => {
+      const inst = await DuckDBInstance.create(db);
+      try {
+        const conn = await inst.connect();
+        const r = await conn.runAndReadAll(text);
+        conn.closeSync();
+        return r.getRows().map((row) => String(row[0]));
+      } finally {
+        inst.closeSync();
+      }
+    };
+    await sql(
+      `CREATE TABLE items (x INT); CREATE TABLE "items__staging_${OTHER}" (x INT); CREATE TABLE "items__invalid__staging_${OTHER}" (x INT); CREATE TABLE "items__staging_${RUN}" (x INT)`,
+    );
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    await lock.release();
+    expect([...lock.removed].sort()).toEqual([
+      `${path.join("out", "p.duckdb")} (table items__invalid__staging_${OTHER})`,
+      `${path.join("out", "p.duckdb")} (table items__staging_${OTHER})`,
+    ]);
+    expect(await sql("SELECT table_name FROM duckdb_tables() ORDER BY table_name")).toEqual([
+      "items",
+      `items__staging_${RUN}`,
+    ]);
+  });
+
+  it("a jsonl output that exists is left alone (only sqlite outputs are opened for staging tables)", async () => {
+    (plan as { streams: unknown[] }).streams = [stream("items", "items.jsonl")];
+    mkdirSync(path.join(root, "out"), { recursive: true });
+    writeFileSync(path.join(root, "out", "items.jsonl"), '{"id":1}\n');
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(lock.removed).toEqual([]);
+    expect(readFileSync(path.join(root, "out", "items.jsonl"), "utf8")).toBe('{"id":1}\n');
+    await lock.release();
   });
 });
 

@@ -25,12 +25,17 @@ import {
 } from "../run/helpers.js";
 
 const held: ServerResponse[] = [];
+/** When set, the fast stream's request is held too, until the test answers it. */
+let holdFast: ((answer: () => void) => void) | null = null;
 const server = createServer((req, res) => {
   const u = new URL(req.url ?? "/", "http://x");
   const send = (body: unknown) =>
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
   const at = "2024-02-01T00:00:00Z";
-  if (u.pathname === "/fast") return send({ data: [{ id: 1, updated_at: at }], next: null });
+  if (u.pathname === "/fast") {
+    const answer = () => send({ data: [{ id: 1, updated_at: at }], next: null });
+    return holdFast ? holdFast(answer) : answer();
+  }
   if (u.pathname === "/slow") {
     if (u.searchParams.get("cursor") === "2") return void held.push(res); // never answered
     return send({ data: [{ id: 1, updated_at: at }], next: "2" });
@@ -52,6 +57,7 @@ beforeEach(() => {
   p = tempProject("pipelines-signals-");
 });
 afterEach(() => {
+  holdFast = null;
   for (const res of held.splice(0)) res.destroy();
   p.cleanup();
 });
@@ -92,7 +98,7 @@ interface Exit {
   stderr: string;
 }
 
-function spawnRun(): { child: ChildProcess; exited: Promise<Exit> } {
+function spawnRun(onStderr?: (text: string) => void): { child: ChildProcess; exited: Promise<Exit> } {
   const child = spawn(process.execPath, [BIN, "run", "p", "--json"], {
     cwd: p.dir,
     env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
@@ -105,6 +111,7 @@ function spawnRun(): { child: ChildProcess; exited: Promise<Exit> } {
   });
   child.stderr?.on("data", (c: Buffer) => {
     stderr += c.toString();
+    onStderr?.(stderr);
   });
   const exited = new Promise<Exit>((resolve) =>
     child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr })),
@@ -168,5 +175,40 @@ describe.each(["SIGINT", "SIGTERM"] as const)("%s during a run", (sig) => {
     expect(listFiles(p.file("out/p"))).toEqual(["parents.jsonl"]);
     // (The run history of .history/ is kept: it is not a leftover.)
     expect(listFiles(p.file(".pipelines/state")).filter((f) => !f.startsWith(".history/"))).toEqual([]);
+  });
+});
+
+/**
+ * `pipelines run p | head -1`: the reader of the live progress (stderr here; stdout is the same
+ * handler in src/cli/bin.ts) goes away after the first line. The run notices at its next write,
+ * stops as on Ctrl-C — nothing more is committed — and exits 141. Deterministic: both streams
+ * are held by the server while the reader closes; then the fast stream is answered, commits,
+ * and its "done" line meets the closed pipe while the slow one is still held.
+ */
+describe("the reader of the progress goes away during a run", () => {
+  it("exits 141; the stream committed before stays, the held one commits nothing", async () => {
+    twoStreams();
+    let answerFast: (() => void) | null = null;
+    holdFast = (answer) => {
+      answerFast = answer;
+    };
+    let firstLine = false;
+    const { child, exited } = spawnRun((text) => {
+      firstLine ||= text.includes("\n");
+    });
+    await until(() => firstLine && answerFast !== null && held.length === 1, "both streams held");
+    child.stderr?.destroy(); // the reader closes after its first line
+    answerFast!();
+    const r = await exited;
+    expect(r.code, r.stderr).toBe(141);
+    expect(r.stderr).not.toContain("EPIPE");
+    // The summary (stdout is still read) says which stream committed and which was stopped.
+    expect(statusOf(r, "fast")?.status).toBe("ok");
+    expect(statusOf(r, "slow")?.status).toBe("failed");
+    expect(statusOf(r, "slow")?.error?.kind).toBe("aborted");
+    expect(readJsonl(p.file("out/p/fast.jsonl"))).toEqual([{ id: 1, updated_at: "2024-02-01T00:00:00Z" }]);
+    expect(listFiles(p.file("out/p"))).toEqual(["fast.jsonl"]);
+    const state = JSON.parse(readFileSync(p.file(".pipelines/state/p.json"), "utf8"));
+    expect(Object.keys(state.streams)).toEqual(["fast"]);
   });
 });

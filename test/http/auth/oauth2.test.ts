@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AuthPlan } from "../../../src/compile/plan.js";
 import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
 import { HttpClient } from "../../../src/http/client.js";
+import { RateBudget, type RequestBudget } from "../../../src/http/rate-budget.js";
 import { newRequestStats } from "../../../src/http/request-stats.js";
 import { RetryPolicy } from "../../../src/http/retry-policy.js";
 import { RunError } from "../../../src/shared/errors.js";
@@ -26,6 +27,8 @@ let tokenUrl: string;
 let script: { status: number; body: unknown; headers?: Record<string, string> }[] = [];
 let forms: URLSearchParams[] = [];
 let issued = 0;
+/** Called as the endpoint answers (a test moves its fake clock there). */
+let onToken: (() => void) | null = null;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -33,6 +36,7 @@ beforeAll(async () => {
     req.on("data", (c) => (text += c));
     req.on("end", () => {
       forms.push(new URLSearchParams(text));
+      onToken?.();
       const next = script.shift() ?? {
         status: 200,
         body: { access_token: `tok-${++issued}`, expires_in: 3600, refresh_token: `rt-${issued}` },
@@ -55,9 +59,15 @@ afterEach(async () => {
   script = [];
   forms = [];
   issued = 0;
+  onToken = null;
 });
 
-function provider(over: Partial<OAuth2Plan> = {}, now: () => number = Date.now, sameDir = false) {
+function provider(
+  over: Partial<OAuth2Plan> = {},
+  now: () => number = Date.now,
+  sameDir = false,
+  budget: { origin: string; budget: RequestBudget } | null = null,
+) {
   if (!sameDir) dir = mkdtempSync(path.join(tmpdir(), "oauth2-unit-"));
   client ??= new HttpClient({ timeoutMs: 5000, maxResponseBytes: 1 << 20, connections: 4, userAgent: "t" });
   const plan: OAuth2Plan = {
@@ -80,7 +90,7 @@ function provider(over: Partial<OAuth2Plan> = {}, now: () => number = Date.now, 
     null,
     () => 0,
   );
-  const auth = new OAuth2Auth(plan, { client, redactor, policy, state, now });
+  const auth = new OAuth2Auth(plan, { client, redactor, policy, state, now, budget });
   return { auth, redactor, state };
 }
 
@@ -127,6 +137,40 @@ describe("OAuth2Auth", () => {
     expect((await auth.apply(req)).headers.authorization).toBe("Bearer tok-2");
   });
 
+  it("a token request to the API's origin takes a slot of its rate budget, counted from the answer", async () => {
+    const clock = { now: 0, sleeps: [] as number[] };
+    const rates = { perSecond: 1, perMinute: null, perHour: null, perDay: null };
+    const budget = new RateBudget(
+      { ...rates, remainingHeader: null, resetHeader: null },
+      () => clock.now,
+      async (ms) => {
+        clock.sleeps.push(ms);
+        clock.now += ms;
+      },
+    );
+    onToken = () => {
+      clock.now += 300; // the endpoint answers 300 ms after the request left
+    };
+    const { auth } = provider({}, Date.now, false, { origin: new URL(tokenUrl).origin, budget });
+    await auth.start();
+    await budget.acquire(); // the API's next request: one second after the token's answer
+    expect(clock.sleeps).toEqual([1000]);
+  });
+
+  it("a token endpoint on another origin than the API's takes no slot", async () => {
+    const budget = new RateBudget({
+      perSecond: 1,
+      perMinute: null,
+      perHour: null,
+      perDay: null,
+      remainingHeader: null,
+      resetHeader: null,
+    });
+    const { auth } = provider({}, Date.now, false, { origin: "https://api.test", budget });
+    await auth.start();
+    expect(await budget.acquire()).toBe(0);
+  });
+
   it("token requests go through the retry policy and are counted as token_<cause>", async () => {
     script = [
       { status: 503, body: { error: "unavailable" } },
@@ -154,19 +198,38 @@ describe("OAuth2Auth", () => {
     expect(forms).toHaveLength(1);
   });
 
-  it("an interruption during a token fetch (on the wire or in backoff) ends it as `aborted`", async () => {
-    script = [{ status: 503, body: {}, headers: { "retry-after": "0.04" } }];
+  it("an interruption while the token request is on the wire ends it as `aborted`", async () => {
     const { auth } = provider();
     const stop = new AbortController();
-    // The endpoint answers after 20 ms, then the backoff waits 40 ms: 30 ms falls in one or the
-    // other, depending on the machine's load; both must end as `aborted`.
-    setTimeout(() => stop.abort(), 30);
+    onToken = () => stop.abort(); // the endpoint has the request; its answer comes 20 ms later
     const err = await auth.start(stop.signal).then(
       () => null,
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(RunError);
-    expect((err as RunError).kind).toBe("aborted");
+    expect(err).toMatchObject({ kind: "aborted", message: "the run was interrupted" });
+  });
+
+  it("an interruption in the backoff before a retry of the token request ends it as `aborted`", async () => {
+    script = [{ status: 503, body: {}, headers: { "retry-after": "0.04" } }];
+    const { auth } = provider();
+    const stop = new AbortController();
+    // The retry is counted just before the backoff starts: interrupt the run right there.
+    const stats = newRequestStats();
+    stats.retries = new Proxy(stats.retries, {
+      set(target, key, value) {
+        target[key as string] = value;
+        stop.abort();
+        return true;
+      },
+    });
+    const err = await auth.start(stop.signal, stats).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RunError);
+    expect(err).toMatchObject({ kind: "aborted", message: "the run was interrupted" });
+    expect(forms).toHaveLength(1); // no retry was sent
   });
 
   it("an error from the endpoint is an auth error naming it, the secrets masked", async () => {

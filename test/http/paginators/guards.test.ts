@@ -113,6 +113,24 @@ describe("guards", () => {
     expect(err.message).toMatch(/page 2 has the same 2 records as page 1/);
   });
 
+  it("the loop error says how the page was asked for, and names the repeated page's URL as its pointer", () => {
+    const same = { body: { items: [rec(1), rec(2)] }, records: [rec(1), rec(2)] };
+    const err = loopError(() => drive(guardPaginator(pageNumbers(), rules(), shown), [same, same, same]));
+    expect(err.message).toContain(
+      "the API seems to ignore the pagination parameter (the page number was sent as query parameter `page`: check the name the API reads). Stopping",
+    );
+    expect(err.details).toMatchObject({ pointer: expect.stringContaining("page=2") });
+  });
+
+  it("pages of different lengths made of the same record are no loop", () => {
+    const page = (n: number) => ({
+      body: { items: Array.from({ length: n }, () => ({ x: 1 })) },
+      records: Array.from({ length: n }, () => ({ x: 1 })),
+    });
+    const r = drive(guardPaginator(pageNumbers(), rules(), shown), [page(2), page(3), page(2)]);
+    expect(r.stop).toBeNull();
+  });
+
   it("the same records under a body that echoes the page asked for are a loop too", () => {
     const echo = (n: number) => ({ body: { page: n, items: [rec(1), rec(2)] }, records: [rec(1), rec(2)] });
     const err = loopError(() => drive(guardPaginator(pageNumbers(), rules(), shown), [echo(1), echo(2)]));
