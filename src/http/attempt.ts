@@ -4,7 +4,7 @@ import { sleep } from "../shared/sleep.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import type { RequestBudget } from "./rate-budget.js";
-import type { RequestStats } from "./request-stats.js";
+import { noteRateLimitWait, type RequestStats } from "./request-stats.js";
 import type { Semaphore } from "./semaphore.js";
 
 /** One attempt of a request, and the waits around it (slot, budget, backoff). */
@@ -55,8 +55,6 @@ export async function sendAttempt(
   stats: RequestStats,
   waits: Waits,
   cancel?: AbortSignal,
-  /** Right after a wait the API asked for: the budget's pause that ends it is that same wait. */
-  resumed = false,
 ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
   const { client, auth, budget, slots } = deps;
   const signal = deps.signal;
@@ -69,8 +67,8 @@ export async function sendAttempt(
     const { waited, done } = await budget.begin(waits.signal);
     ticket = { done };
     if (waited > 0) {
-      if (!resumed) stats.rateLimitWaits.count++;
-      stats.rateLimitWaits.ms += waited;
+      const now = Date.now();
+      noteRateLimitWait(stats, now - waited, now);
     }
     const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
     if (cancel?.aborted) throw withdrawn();

@@ -9,7 +9,7 @@ import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { parseRemaining, parseReset, type RequestBudget } from "./rate-budget.js";
 import { REDIRECTS, redirected } from "./redirects.js";
-import { type RequestStats, requestWarnings } from "./request-stats.js";
+import { noteRateLimitWait, type RequestStats, requestWarnings } from "./request-stats.js";
 import { applyRule, consumeBody, count, type FetchHow, type RuleStep, ruleError } from "./response-steps.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import type { Semaphore } from "./semaphore.js";
@@ -104,10 +104,8 @@ export class RequestExecutor {
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
     let refreshed = false;
-    let resumed = false;
     for (let attempt = 1; ; attempt++) {
-      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel, resumed);
-      resumed = false;
+      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel);
       const { res, sent } = tried;
       let failure = tried.failure;
       if (signal?.aborted) throw interrupted();
@@ -162,7 +160,7 @@ export class RequestExecutor {
           : this.httpError(request, r, attempt);
       }
       count(stats, rule?.kind === "retry" ? `on_response_${r.status}` : step.cause);
-      if (step.rateLimited) resumed = this.rateLimited(r, step.delayMs, stats);
+      if (step.rateLimited) this.rateLimited(r, step.delayMs, stats);
       await waits.pause(step.delayMs);
     }
   }
@@ -170,14 +168,12 @@ export class RequestExecutor {
   /**
    * A rate-limit wait, counted. The API's own wait (Retry-After, a reset) holds every request of
    * the pipeline (every worker of a queue run), not only this one: the others would be refused
-   * until then. True when the budget holds it.
+   * until then. Counted as time: the requests it holds are not counted again (noteRateLimitWait).
    */
-  private rateLimited(r: HttpResponse, delayMs: number, stats: RequestStats): boolean {
-    stats.rateLimitWaits.count++;
-    stats.rateLimitWaits.ms += delayMs;
-    if (!this.policy.serverWait(r)) return false;
-    this.deps.budget.pauseUntil(Date.now() + delayMs);
-    return true;
+  private rateLimited(r: HttpResponse, delayMs: number, stats: RequestStats): void {
+    const now = Date.now();
+    noteRateLimitWait(stats, now, now + delayMs);
+    if (this.policy.serverWait(r)) this.deps.budget.pauseUntil(now + delayMs);
   }
 
   /** The error for a transport failure that is not retried (any more). */

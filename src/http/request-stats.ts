@@ -14,6 +14,23 @@ export interface RequestStats {
   ignored: { count: number; statuses: Record<string, number>; partitions: boolean };
 }
 
+/** Where each stream's last counted rate-limit wait ends (epoch ms): waits are counted as time. */
+const waitEnds = new WeakMap<RequestStats, number>();
+
+/**
+ * A rate-limit wait from `start` to `end` (epoch ms), counted as the stream's time held: the part
+ * that overlaps a wait already counted is not counted again, and only a wait that starts after
+ * the last one ended is a new one. A 429's pause holds every request of the pipeline: three
+ * requests held by one 1 s pause are one wait of 1 s, not three (nor 3 s in a 1 s run).
+ */
+export function noteRateLimitWait(stats: RequestStats, start: number, end: number): void {
+  const last = waitEnds.get(stats) ?? Number.NEGATIVE_INFINITY;
+  if (end <= last) return;
+  if (start >= last) stats.rateLimitWaits.count++;
+  stats.rateLimitWaits.ms += end - Math.max(start, last);
+  waitEnds.set(stats, end);
+}
+
 export function newRequestStats(): RequestStats {
   return {
     requests: 0,
