@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these pipelines use `${window.…}` templates
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { freshDatabase, query, tables } from "../pg/helpers.js";
 import { readJsonl, runPipeline, type TempProject, tempProject } from "../run/helpers.js";
 import { type SyncServer, startSyncServer } from "./sync-server.js";
 
@@ -87,5 +88,26 @@ describe("the quarantine under checkpoints", () => {
     expect(Object.entries(files).find(([p]) => p.endsWith("events.invalid.jsonl"))?.[1]).toBe(
       readFileSync(project.file("out/test/events.invalid.jsonl")).length,
     );
+  });
+
+  it("with a database output, holds the invalid records too (no `<table>__invalid` table under checkpoints)", async () => {
+    const url = await freshDatabase("qcheck");
+    const pg = pipeline("2024-01-04").replace(
+      "output:\n  mode: append\n",
+      "output:\n  format: postgres\n  url: ${env.DATABASE_URL}\n  mode: append\n",
+    );
+    expect(pg).toContain("format: postgres");
+    project.pipeline("test", pg);
+    failing = new Set(["2024-01-03"]);
+    const run = await runPipeline(project.dir, "test", [], { DATABASE_URL: url });
+    expect(run.code).toBe(1);
+    const rows = await query<{ id: string }>(url, `SELECT id FROM "events" ORDER BY id`);
+    // The windows committed before the failure (as with a file output): their rows, and their
+    // invalid records in the quarantine file.
+    const ids = rows.map((r) => r.id);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids).not.toContain("2024-01-03-ok");
+    expect(quarantine()).toEqual(ids.map((id) => id.replace("-ok", "-bad")));
+    expect(await tables(url)).not.toContain("events__invalid");
   });
 });
