@@ -5,6 +5,7 @@ import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import type { QueueConfig } from "../queue/connection.js";
 import { RedisStateError } from "../queue/redis-state.js";
+import { seedTokenShare } from "../queue/redis-tokens.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
@@ -216,6 +217,8 @@ async function runLocked(
     const remote = opts.queueConfig
       ? await openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io.signal)
       : undefined;
+    if (remote && shared && stateStore)
+      await seedTokenShare(shared.tokens(plan), (await stateStore.read()).auth?.refresh_token);
     const runOpts: RunOptions = {
       remote,
       guard,

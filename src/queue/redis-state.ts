@@ -13,8 +13,8 @@ export class RedisStateError extends StateFileError {
 }
 
 /**
- * A pipeline's saved state (cursors, partition positions, committed file lengths, a rotated
- * refresh token) kept in Redis when the project has a queue: every machine that runs the
+ * A pipeline's saved state (cursors, partition positions, committed file lengths; never a
+ * refresh token, which the sealed token share keeps) kept in Redis when the project has a queue: every machine that runs the
  * pipeline — `run`, `run --queue`, a scheduled run on any worker — starts from the same
  * positions. The first time, when Redis has none, the state folder's file is read (a project
  * that adds a queue keeps its positions); from then on the state folder's file is left alone.
@@ -54,7 +54,10 @@ export class RedisStateStore extends StateStore {
       const current = this.written ?? (await this.read());
       const updated = change(current) ?? current;
       updated.updated_at = new Date().toISOString();
-      await this.redis.set(this.key, JSON.stringify(updated));
+      // A refresh token never goes to Redis in clear: the sealed token share keeps it
+      // (redis-tokens.ts; seedTokenShare hands it over from a state file that had one).
+      const { auth: _secret, ...stored } = updated;
+      await this.redis.set(this.key, JSON.stringify(stored));
       this.written = updated;
     });
     this.chain = next.catch(() => {});

@@ -114,3 +114,16 @@ class RedisTokenShare implements TokenShare {
     }
   }
 }
+
+/**
+ * Hands a refresh token the saved state holds (a state file from before the project had a
+ * queue) to the share, unless the share already has one (it is then the latest): the workers of
+ * a `run --queue` never read the state, and would otherwise start from the configured token,
+ * revoked by the rotations since.
+ */
+export async function seedTokenShare(share: TokenShare | null, saved: string | undefined): Promise<void> {
+  if (!share || !saved) return;
+  const current = await share.read();
+  if (current?.refreshToken) return;
+  await share.write({ value: null, refreshAt: null, refreshToken: saved });
+}
