@@ -34,27 +34,20 @@ return {0, now}
 `;
 
 /**
- * The response is in: the slot counts from now, or from `ARGV[3]` ms after it was taken
- * (`ARGV[2]`, Redis's clock) when that is earlier. ARGV: member, taken, guard.
+ * The response is in: the slot counts from now (Redis's clock). The API counts a request when it
+ * arrives, which is known only to be before its response: a new connection's handshake, a
+ * token refresh, a stalled event loop or a slow reply can delay it by any time after the slot.
+ * Counting from the response (as the local budget does) keeps "never more than the limit in any
+ * window at the API" true whatever the delay, at a price: a slot is held for the API's response
+ * time too (with 100 ms responses and a per-second limit, about 10% of the rate).
+ * ARGV: member.
  */
 const DONE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local at = math.min(now, tonumber(ARGV[2]) + tonumber(ARGV[3]))
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', 'GT', at, ARGV[1]) end
-return at
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', 'GT', now, ARGV[1]) end
+return now
 `;
-
-/**
- * How long after its slot was taken a request may reach the API and still count right. The API
- * counts a request when it arrives: between the slot (taken in Redis right before the request
- * goes out) and the arrival there is only the reply, the credentials and the write. Counting the
- * slot from the response (as the local budget does) is safe for any delay but also holds the
- * window for the API's whole response time: with a 100 ms API and a per-second limit, 10% of
- * the budget lost. Counting from the response, but no later than 50 ms after the slot, covers a
- * slow start of the request and wastes at most 5% of a per-second window.
- */
-const ARRIVAL_GUARD_MS = 50;
 
 /** Pauses every worker of the pipeline for ARGV[1] ms from Redis's now (never shortens a pause). */
 const PAUSE = `
@@ -108,23 +101,20 @@ export class RedisRateBudget implements RequestBudget {
     const member = randomBytes(8).toString("hex");
     const args = [member, ...this.windows.flatMap((w) => [String(w.limit), String(w.ms)])];
     let waited = 0;
-    let taken = 0;
     for (;;) {
-      const [wait, now] = (await this.script("pipelinesBudgetTake", TAKE)(
+      const [wait] = (await this.script("pipelinesBudgetTake", TAKE)(
         1 + this.keys.length,
         this.pauseKey,
         ...this.keys,
         ...args,
       )) as [number, number];
-      taken = now;
       if (wait <= 0) break;
       await sleep(wait, signal);
       waited += wait;
     }
     const done = () => {
       if (!this.keys.length) return;
-      const args = [member, String(taken), String(ARRIVAL_GUARD_MS)];
-      this.script("pipelinesBudgetDone", DONE)(this.keys.length, ...this.keys, ...args).catch(() => {});
+      this.script("pipelinesBudgetDone", DONE)(this.keys.length, ...this.keys, member).catch(() => {});
     };
     return { waited, done };
   }

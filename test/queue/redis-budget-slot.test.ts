@@ -1,7 +1,8 @@
 /**
  * The shared budget (src/queue/redis-budget.ts) on the throwaway Redis: a slot counts from the
- * response, but no later than shortly after it was taken — a slow API does not hold the window
- * for its whole response time (10% of a per-second budget lost at 100 ms).
+ * response. The request reached the API at some time before it; counting from any earlier time
+ * (e.g. "no later than 50 ms after the slot") lets a request delayed on its way — a handshake, a
+ * token refresh, a stall — share a second at the API with the next window's requests.
  */
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -30,7 +31,7 @@ const redisNow = async () => {
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 };
 
-it("a slow response does not move its slot to the response time", async () => {
+it("a slow response moves its slot to the response time", async () => {
   const budget = new RedisRateBudget(redis, "t-slot:budget:p", plan);
   const before = await redisNow();
   const { done } = await budget.begin();
@@ -38,7 +39,5 @@ it("a slow response does not move its slot to the response time", async () => {
   done();
   const [key] = await redis.keys("t-slot:budget:p:w*");
   const [, score] = await redis.zrange(key, 0, 0, "WITHSCORES");
-  const answered = before + 400;
-  expect(Number(score)).toBeGreaterThan(before);
-  expect(Number(score)).toBeLessThan(answered);
+  expect(Number(score)).toBeGreaterThanOrEqual(before + 400);
 });
