@@ -247,6 +247,43 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     expect(aliveRecordWorkers()).toBe(0);
   });
 
+  it("streams running together share workers − 1 threads (workers 2: one), with the same output", async () => {
+    const outputs: Record<string, string | null>[] = [];
+    const codes: number[] = [];
+    let most = 0;
+    for (const workers of [1, 2]) {
+      const p = tempProject("pipelines-page-workers-shared-");
+      try {
+        const streams = ["cursor", "offset", "page"]
+          .map((k) => `  ${k}:\n    ${STREAMS[k]}\n    schema: s.schema.json\n    primary_key: id`)
+          .join("\n");
+        p.pipeline(
+          "p",
+          `${sourceBlock(url, `concurrency: 3\nworkers: ${workers}`)}\nstreams:\n${streams}\noutput: { format: jsonl }\n`,
+        );
+        writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
+        const watch = setInterval(() => {
+          most = Math.max(most, aliveRecordWorkers());
+        }, 1);
+        const r = await runPipeline(p.dir, "p").finally(() => clearInterval(watch));
+        codes.push(r.code);
+        const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
+        outputs.push({
+          cursor: read("out/p/cursor.jsonl"),
+          offset: read("out/p/offset.jsonl"),
+          page: read("out/p/page.jsonl"),
+        });
+      } finally {
+        p.cleanup();
+      }
+    }
+    expect(outputs[0].cursor).toBeTruthy();
+    expect(outputs[1]).toEqual(outputs[0]);
+    expect(codes[1]).toBe(codes[0]);
+    expect(recordWorkerUnits()).toBeGreaterThan(0);
+    expect(most).toBe(1);
+  });
+
   it("a body that is not JSON fails the same way, masked, in every variant", async () => {
     const records = await runVariant("not-json", "records");
     const two = await runVariant("not-json", "workers 2");

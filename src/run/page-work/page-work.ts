@@ -1,7 +1,7 @@
 import type { StopReason } from "../../http/paginators/paginator.js";
 import type { QualityState, StreamQuality } from "../../records/quality.js";
 import type { PageHead } from "../read-pages.js";
-import { RecordWorkerPool } from "../record-workers/pool.js";
+import { aliveRecordWorkers, RecordWorkerPool } from "../record-workers/pool.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { type PagePlan, PageProcessor, type ProcessorState } from "./page-processor.js";
@@ -96,9 +96,15 @@ function localBytes(): number {
 /**
  * `source.workers` > 1: the first pages on this thread, the rest in a worker thread, which
  * continues from where this thread left off (statistics, page watch, the guards' previous page).
- * Bodies count as bytes, so pages of a few records stay here.
+ * Bodies count as bytes, so pages of a few records stay here. Streams running together share
+ * `maxThreads` (`source.workers` − 1): while every one is taken, this stream's pages stay here.
  */
-export function threadedPageWork(plan: PagePlan, quality: StreamQuality, signal?: AbortSignal): PageWork {
+export function threadedPageWork(
+  plan: PagePlan,
+  quality: StreamQuality,
+  maxThreads: number,
+  signal?: AbortSignal,
+): PageWork {
   const local = new PageProcessor(plan, quality);
   let remote: PageWork | null = null;
   let pages = 0;
@@ -109,7 +115,7 @@ export function threadedPageWork(plan: PagePlan, quality: StreamQuality, signal?
       return remote ? WORKER_DEPTH : 0;
     },
     head(body) {
-      if (!remote && pages >= LOCAL_PAGES && bytes >= after)
+      if (!remote && pages >= LOCAL_PAGES && bytes >= after && aliveRecordWorkers() < maxThreads)
         remote = workerPageWork(plan, quality, signal, local.handOver());
       if (remote) return remote.head(body);
       pages++;

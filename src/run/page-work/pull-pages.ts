@@ -56,7 +56,7 @@ export function pullPages(
   const plan = pagePlan(stream, opts, firstRequest);
   const work =
     (opts.pageWorkers ?? 1) > 1
-      ? threadedPageWork(plan, sink.quality, opts.signal)
+      ? threadedPageWork(plan, sink.quality, (opts.pageWorkers ?? 1) - 1, opts.signal)
       : localPageWork(plan, sink.quality);
   return pullWith(stream, executor, opts, firstRequest, sink, work);
 }
