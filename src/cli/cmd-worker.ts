@@ -1,4 +1,4 @@
-import { Worker } from "bullmq";
+import { type Job, Worker } from "bullmq";
 import type { Project } from "../config/project.js";
 import { CancelWatch } from "../queue/cancel.js";
 import { connect, type QueueConfig, shownRedis } from "../queue/connection.js";
@@ -49,8 +49,11 @@ export async function workerCommand(
   const cancels = await CancelWatch.start(subscriber, budgets, cfg.prefix, (runId, n) =>
     io.stderr.write(`worker ${runner.id}: run ${runId} was cancelled: stopping its ${n} running job(s)\n`),
   );
-  const handle = (job: { data: UnitJob }) =>
-    cancels.run(job.data.runId, (signal) => runner.process(job.data, signal));
+  // A job this worker no longer holds (it stalled past its lock): BullMQ will refuse its outcome.
+  const handle = (job: Job<UnitJob, UnitOutcome>, token?: string) => {
+    const held = token ? async () => (await job.extendLock(token, lockDuration)) === 1 : undefined;
+    return cancels.run(job.data.runId, (signal) => runner.process(job.data, signal, held));
+  };
   const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
     connection,
     prefix: cfg.prefix,

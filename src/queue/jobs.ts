@@ -24,7 +24,7 @@ export interface UnitJob {
   unit: { label: string; parent: string | null; window: Window | null } | null;
   since: string | number | null;
   maxPages: number | null;
-  /** The Redis key where the worker leaves the shaped records (staging.ts): no shared folder. */
+  /** The unit's Redis key: each attempt stages the shaped records under a key of its own that starts with it (staging.ts). */
   staged: string;
 }
 
@@ -35,7 +35,9 @@ export interface UnitOutcome {
   error: { kind: RunErrorKind; message: string; details: Record<string, unknown> } | null;
   pages: number;
   filtered: number;
+  /** The records staged, and the key of this attempt holding them (null when failed): the submitter reads exactly these. */
   rows: number;
+  staged: string | null;
   requests: RequestStats | null;
   suspicions: Suspicion[];
 }

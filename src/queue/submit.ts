@@ -91,7 +91,10 @@ export class QueueSubmitter implements RemotePull {
       return (await job.waitUntilFinished(this.events)) as UnitOutcome;
     });
     if (outcome.error) throw new RunError(outcome.error.kind, outcome.error.message, outcome.error.details);
-    await readStaged(this.connections[0], staged, write);
+    // Exactly the key of the attempt BullMQ recorded as completing the job, and its row count.
+    if (outcome.rows > 0 && !outcome.staged)
+      throw new RunError("queue", `worker ${outcome.worker} staged ${outcome.rows} records under no key`);
+    if (outcome.staged) await readStaged(this.connections[0], outcome.staged, write, outcome.rows);
     mergeOutcome(result, outcome);
     return outcome.stop ?? { code: "single_page", message: "done" };
   }

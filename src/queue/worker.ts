@@ -47,8 +47,13 @@ export class UnitRunner {
     private readonly budgets: { redis: Redis; prefix: string },
   ) {}
 
-  /** Runs one job; `signal` stops it before its next page (its run was cancelled). */
-  async process(job: UnitJob, signal?: AbortSignal): Promise<UnitOutcome> {
+  /**
+   * Runs one job; `signal` stops it before its next page (its run was cancelled). `held` says
+   * whether this worker still holds the job (its BullMQ lock): a worker that stalled past it saw
+   * the job taken over by another one, its outcome will never be recorded, so it deletes its
+   * staged rows at once instead of leaving them to expire.
+   */
+  async process(job: UnitJob, signal?: AbortSignal, held?: () => Promise<boolean>): Promise<UnitOutcome> {
     const base: UnitOutcome = {
       worker: this.id,
       stop: null,
@@ -56,6 +61,7 @@ export class UnitRunner {
       pages: 0,
       filtered: 0,
       rows: 0,
+      staged: null,
       requests: null,
       suspicions: [],
     };
@@ -65,7 +71,7 @@ export class UnitRunner {
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
       const c = this.compile(job);
       redactor = c.redactor;
-      return { ...base, ...(await this.pullUnit(c, job, signal)) };
+      return { ...base, ...(await this.pullUnit(c, job, signal, held)) };
     } catch (err) {
       const e =
         err instanceof RunError
@@ -118,7 +124,12 @@ export class UnitRunner {
     return c;
   }
 
-  private async pullUnit(c: Compiled, job: UnitJob, signal?: AbortSignal): Promise<Partial<UnitOutcome>> {
+  private async pullUnit(
+    c: Compiled,
+    job: UnitJob,
+    signal?: AbortSignal,
+    held?: () => Promise<boolean>,
+  ): Promise<Partial<UnitOutcome>> {
     await c.authStarted;
     const stream = c.plan.streams.find((s) => s.name === job.stream);
     if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
@@ -132,11 +143,15 @@ export class UnitRunner {
     try {
       const stop = await pull(stream, c.session.executor, opts, first, shaper, write, result, parent);
       await staged.finish();
+      // Unsure (Redis unreachable a moment): kept; the key expires if the job was lost.
+      if (held && !(await held().catch(() => true)))
+        throw new RunError("queue", `worker ${this.id} lost the job: another worker took it over`);
       return {
         stop,
         pages: result.pages,
         filtered: result.records.filtered,
         rows: staged.rows,
+        staged: staged.key,
         requests: result.requests,
         suspicions: result.suspicions,
       };
