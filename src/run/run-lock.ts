@@ -203,7 +203,7 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
   const folders = [
     plan.dirs.state,
     plan.dirs.reports,
-    ...plan.streams.map((s) => path.dirname(s.output.path)),
+    ...plan.streams.flatMap((s) => [path.dirname(s.output.path), path.dirname(quarantineFile(s))]),
   ];
   const remove = async (file: string) => {
     // Only inside the folders leftovers are looked for in, and never one of them.

@@ -295,6 +295,26 @@ describe("a stale lock's leftovers", () => {
     ]);
   });
 
+  it("a quarantine file in another folder than its output (singer): its temporary file goes too", async () => {
+    const quarantine = path.join(root, "out", "p", "items.invalid.jsonl");
+    (plan as { streams: unknown[] }).streams = [
+      {
+        name: "items",
+        output: { path: path.join(root, "data", "items.singer"), format: "singer", quarantine },
+      },
+    ];
+    mkdirSync(path.dirname(quarantine), { recursive: true });
+    const leftover = path.join(path.dirname(quarantine), `.items.invalid.jsonl.${OTHER}.tmp`);
+    writeFileSync(leftover, "{}\n");
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(existsSync(leftover)).toBe(false);
+    expect(lock.removed).toEqual([path.join("out", "p", `.items.invalid.jsonl.${OTHER}.tmp`)]);
+    await lock.release();
+  });
+
   it("a jsonl output that exists is left alone (only sqlite outputs are opened for staging tables)", async () => {
     (plan as { streams: unknown[] }).streams = [stream("items", "items.jsonl")];
     mkdirSync(path.join(root, "out"), { recursive: true });
