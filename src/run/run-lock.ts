@@ -235,9 +235,10 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
   // SQLite staging tables: `<stream>__staging_<run id>` (outputs/sqlite-writer.ts).
   const dbs = new Map<string, string[]>();
   for (const s of plan.streams) {
-    if (s.output.format === "sqlite" && existsSync(s.output.path))
-      // Stryker disable next-line ArrayDeclaration: equivalent: dropTables ignores a table that does not exist
-      dbs.set(s.output.path, [...(dbs.get(s.output.path) ?? []), stagingTable(s.name, run)]);
+    if (s.output.format !== "sqlite" || !existsSync(s.output.path)) continue;
+    // Stryker disable next-line ArrayDeclaration: equivalent: dropTables ignores a table that does not exist
+    const tables = dbs.get(s.output.path) ?? [];
+    dbs.set(s.output.path, [...tables, stagingTable(s.name, run)]);
   }
   // Each writer's module is loaded only when one of its outputs is there.
   for (const [file, tables] of dbs) {
