@@ -47,6 +47,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -295,6 +296,26 @@ describe("a stale lock's leftovers", () => {
     ]);
   });
 
+  it("a quarantine file in another folder than its output (singer): its temporary file goes too", async () => {
+    const quarantine = path.join(root, "out", "p", "items.invalid.jsonl");
+    (plan as { streams: unknown[] }).streams = [
+      {
+        name: "items",
+        output: { path: path.join(root, "data", "items.singer"), format: "singer", quarantine },
+      },
+    ];
+    mkdirSync(path.dirname(quarantine), { recursive: true });
+    const leftover = path.join(path.dirname(quarantine), `.items.invalid.jsonl.${OTHER}.tmp`);
+    writeFileSync(leftover, "{}\n");
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+    const lock = await lockPipeline(plan, RUN);
+    expect(existsSync(leftover)).toBe(false);
+    expect(lock.removed).toEqual([path.join("out", "p", `.items.invalid.jsonl.${OTHER}.tmp`)]);
+    await lock.release();
+  });
+
   it("a jsonl output that exists is left alone (only sqlite outputs are opened for staging tables)", async () => {
     (plan as { streams: unknown[] }).streams = [stream("items", "items.jsonl")];
     mkdirSync(path.join(root, "out"), { recursive: true });
@@ -305,6 +326,136 @@ describe("a stale lock's leftovers", () => {
     const lock = await lockPipeline(plan, RUN);
     expect(lock.removed).toEqual([]);
     expect(readFileSync(path.join(root, "out", "items.jsonl"), "utf8")).toBe('{"id":1}\n');
+    await lock.release();
+  });
+});
+
+/**
+ * Another process acting between two steps of lockPipeline, made deterministic: `act` runs at
+ * the n-th read of the clock (Date.now, the real time is returned). lockPipeline reads it between
+ * its steps: in each look at the lock after its lstat and before its read (#1 the first look,
+ * then #2 the takeover marker's age when there is a marker, then the second look). Returns how
+ * many times the clock was read.
+ */
+function atClockRead(n: number, act: () => void): () => number {
+  const now = Date.now;
+  let reads = 0;
+  vi.spyOn(Date, "now").mockImplementation(() => {
+    if (++reads === n) act();
+    return now.call(Date);
+  });
+  return () => reads;
+}
+
+describe("another process acting between the steps of a takeover", () => {
+  const THIRD = "20260101T000000Z-cccccc";
+  const staleLock = () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    ago(lockFile(), 200_000);
+  };
+  const ours = () => JSON.parse(readFileSync(lockFile(), "utf8")).run_id;
+
+  it("a takeover marker left without a lock (a run killed while taking over) does not stop the next run", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(marker(), "x");
+    const lock = await lockPipeline(plan, RUN);
+    expect(ours()).toBe(RUN);
+    await lock.release();
+  });
+
+  it("the lock removed after our lstat, before our read (its run ended): this run takes it", async () => {
+    staleLock();
+    const reads = atClockRead(1, () => rmSync(lockFile()));
+    const lock = await lockPipeline(plan, RUN);
+    expect(reads()).toBe(1);
+    expect(ours()).toBe(RUN);
+    expect(lock.removed).toEqual([]);
+    await lock.release();
+  });
+
+  it("the lock replaced by a folder after our lstat: refused as not a lock file (a folder)", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    atClockRead(1, () => {
+      rmSync(lockFile());
+      mkdirSync(lockFile());
+    });
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow(
+      `${path.join("state", "p.lock")} is not a lock file (a folder); nothing was sent`,
+    );
+  });
+
+  it("the lock replaced by a symbolic link after our lstat: not followed, refused as not a regular file", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder());
+    writeFileSync(path.join(root, "elsewhere"), holder());
+    atClockRead(1, () => {
+      rmSync(lockFile());
+      symlinkSync(path.join(root, "elsewhere"), lockFile());
+    });
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow(
+      `${path.join("state", "p.lock")} is not a lock file (not a regular file); nothing was sent`,
+    );
+  });
+
+  it("an old takeover marker removed by another run after our look at it: this run takes over", async () => {
+    staleLock();
+    writeFileSync(marker(), "x");
+    ago(marker(), 31_000);
+    const reads = atClockRead(2, () => rmSync(marker()));
+    const lock = await lockPipeline(plan, RUN);
+    expect(reads()).toBe(3);
+    expect(ours()).toBe(RUN);
+    expect(existsSync(marker())).toBe(false);
+    await lock.release();
+  });
+
+  it("our takeover marker removed by another host meanwhile (clocks apart): the takeover completes", async () => {
+    staleLock();
+    const reads = atClockRead(2, () => rmSync(marker()));
+    const lock = await lockPipeline(plan, RUN);
+    expect(reads()).toBe(2);
+    expect(ours()).toBe(RUN);
+    await lock.release();
+  });
+
+  it("the holder touches its lock between our two looks (its heartbeat came back): refused, naming it", async () => {
+    staleLock();
+    atClockRead(1, () => utimesSync(lockFile(), new Date(), new Date()));
+    const err = await lockPipeline(plan, RUN).catch((e) => e);
+    expect(err).toBeInstanceOf(PipelineLockedError);
+    expect(err.message).toContain(`(pid ${process.pid + 100000} on other-host, run ${OTHER}, started`);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).run_id).toBe(OTHER);
+    expect(existsSync(marker())).toBe(false);
+  });
+
+  it("another run's lock in its place at our second look, stale too: refused (a run that is starting), left alone", async () => {
+    staleLock();
+    atClockRead(2, () => writeFileSync(lockFile(), holder({ run_id: THIRD })));
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow("in progress (a run that is starting);");
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).run_id).toBe(THIRD);
+    expect(existsSync(marker())).toBe(false);
+  });
+});
+
+describe("the same host: a process this user may not signal", () => {
+  const kill = (code: string) =>
+    vi.spyOn(process, "kill").mockImplementation(() => {
+      throw Object.assign(new Error(`kill ${code}`), { code });
+    });
+
+  it("EPERM (another user's live process) holds the lock; ESRCH (no such process) does not", async () => {
+    mkdirSync(plan.dirs.state, { recursive: true });
+    writeFileSync(lockFile(), holder({ host: hostname() }));
+    kill("EPERM");
+    await expect(lockPipeline(plan, RUN)).rejects.toThrow(
+      `in progress (pid ${process.pid + 100000}, run ${OTHER}, started 2026-01-01T00:00:00Z);`,
+    );
+    vi.restoreAllMocks();
+    kill("ESRCH");
+    const lock = await lockPipeline(plan, RUN);
+    expect(JSON.parse(readFileSync(lockFile(), "utf8")).run_id).toBe(RUN);
     await lock.release();
   });
 });
