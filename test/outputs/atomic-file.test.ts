@@ -26,7 +26,7 @@ describe("AtomicFile", () => {
     expect(listDir(dir)).toEqual(["out.txt"]);
   });
 
-  it("takes UTF-8 bytes made elsewhere between texts, in order; a flush of texts only after them is text again", async () => {
+  it("takes UTF-8 bytes made elsewhere between texts, in order; a flush of bytes only, then of texts only", async () => {
     const target = path.join(dir, "out.txt");
     const f = await AtomicFile.create(target, "r1");
     f.write("héllo ");
@@ -35,9 +35,11 @@ describe("AtomicFile", () => {
     f.write("é\n");
     await f.flush();
     expect(readFileSync(f.tmpPath, "utf8")).toBe("héllo wörld\n€\né\n");
-    f.write("après\n");
+    f.write(Buffer.from("après\n")); // a flush of bytes only
+    await f.flush();
+    f.write("fin\n");
     await f.commit();
-    expect(readFileSync(target, "utf8")).toBe("héllo wörld\n€\né\naprès\n");
+    expect(readFileSync(target, "utf8")).toBe("héllo wörld\n€\né\naprès\nfin\n");
   });
 
   it("close keeps the temporary file to read back; abort removes it and leaves the target", async () => {
