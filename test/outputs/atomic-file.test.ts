@@ -35,7 +35,7 @@ describe("AtomicFile", () => {
     f.write("é\n");
     await f.flush();
     expect(readFileSync(f.tmpPath, "utf8")).toBe("héllo wörld\n€\né\n");
-    f.write(Buffer.from("après\n")); // a flush of bytes only
+    f.write(new TextEncoder().encode("après\n")); // a flush of bytes only
     await f.flush();
     f.write("fin\n");
     await f.commit();
