@@ -54,6 +54,11 @@ describe("cursor", () => {
     expect(r.stop).toBe("no_cursor");
   });
 
+  it("says how the cursor was sent (a loop error shows it)", () => {
+    expect(cursor().sentAs).toBe("the cursor was sent as query parameter `after`");
+    expect(cursor({ in: "body" }).sentAs).toBe("the cursor was sent as body field `after`");
+  });
+
   it("has_more: false stops whatever the cursor says; done: true too", () => {
     expect(drive(cursor({ hasMore: "$.has_more" }), [{ body: { next: "c", has_more: false } }]).stop).toBe(
       "has_more_false",
@@ -109,6 +114,22 @@ describe("offset", () => {
       { body: { total: 150 }, records: recs(50) },
     ]);
     expect(r.stop).toBe("total_reached");
+  });
+
+  it("goes on below the total; the stop counts the records (1 record, n records); a BigInt total is a count", () => {
+    const r = drive(offset("$.total"), [
+      { body: { total: 150 }, records: recs(100) },
+      { body: { total: 150 }, records: recs(50) },
+    ]);
+    expect(r.urls).toHaveLength(2);
+    const message = (total: unknown, n: number) => {
+      const p = offset("$.total");
+      const step = p.next(page(p.first(START), { total }, recs(n)));
+      return "stop" in step ? step.stop.message : null;
+    };
+    expect(message(1, 1)).toBe("all 1 record of $.total");
+    expect(message(2n, 2)).toBe("all 2 records of $.total");
+    expect(offset().sentAs).toBe("the offset was sent as query parameter `offset`");
   });
 
   it("guesses later pages (peek) and none past a known total", () => {
