@@ -105,6 +105,8 @@ describe("guards", () => {
       ]),
     );
     expect(err.kind).toBe("pagination_loop");
+    // A Link header says nothing of a parameter: no hint about how the page was sent.
+    expect(err.message).toContain("again after page 1; stopping rather than fetching the same pages twice");
   });
 
   it("an API that ignores the page parameter (the same page again) is a loop, not 64,000 requests", () => {
