@@ -26,6 +26,22 @@ describe("AtomicFile", () => {
     expect(listDir(dir)).toEqual(["out.txt"]);
   });
 
+  it("takes UTF-8 bytes made elsewhere between texts, in order; a flush of bytes only, then of texts only", async () => {
+    const target = path.join(dir, "out.txt");
+    const f = await AtomicFile.create(target, "r1");
+    f.write("héllo ");
+    f.write(new TextEncoder().encode("wörld\n"));
+    f.write(Buffer.from("€\n"));
+    f.write("é\n");
+    await f.flush();
+    expect(readFileSync(f.tmpPath, "utf8")).toBe("héllo wörld\n€\né\n");
+    f.write(new TextEncoder().encode("après\n")); // a flush of bytes only
+    await f.flush();
+    f.write("fin\n");
+    await f.commit();
+    expect(readFileSync(target, "utf8")).toBe("héllo wörld\n€\né\naprès\nfin\n");
+  });
+
   it("close keeps the temporary file to read back; abort removes it and leaves the target", async () => {
     const target = path.join(dir, "out.txt");
     writeFileSync(target, "old");

@@ -258,3 +258,39 @@ describe("StreamQuality.drift", () => {
     expect(warned.drift()).toMatchObject({ policy: "warn", breached: false });
   });
 });
+
+describe("StreamQuality.exportState / importState", () => {
+  /** What a report is built from. */
+  const summary = (q: StreamQuality) => ({
+    seen: q.seen,
+    valid: q.valid,
+    invalid: q.invalid,
+    untracked: q.untrackedFields,
+    fields: q.fieldStats(),
+    drift: q.drift(),
+    errors: q.errorGroups(),
+  });
+  const wide: Row = { id: 3 };
+  for (let i = 0; i < MAX_TRACKED_FIELDS + 1; i++) wide[`k${i}`] = i;
+  const first: Row[] = [{ id: 1, name: "a", extra: "x" }, { id: "two", name: 2 }, wide];
+  const rest: Row[] = [{ id: 4, name: "d", extra: "y" }, { id: "five" }, { id: 6, late: 1 }];
+
+  it("a record worker continues from the statistics handed over, and hands back the same counts as one pass", () => {
+    const one = quality(people, ["id"], "fail");
+    for (const r of [...first, ...rest]) one.check(r);
+
+    const main = quality(people, ["id"], "fail");
+    for (const r of first) main.check(r);
+    // The worker had counted other records before (its counts are replaced, its position cache too).
+    const worker = quality(people, ["id"], "fail");
+    worker.check({ id: "x", name: 9, extra: true, other: 1 });
+    worker.importState(structuredClone(main.exportState()));
+    for (const r of rest) worker.check(r);
+    expect(summary(worker)).toEqual(summary(one));
+    main.importState(structuredClone(worker.exportState()));
+
+    expect(summary(main)).toEqual(summary(one));
+    expect(main.untrackedFields).toBeGreaterThan(0);
+    expect(main.errorGroups().length).toBeGreaterThan(0);
+  });
+});

@@ -1,9 +1,10 @@
 /** The rules every paginator shares (guards.ts), given requests and responses. */
 import { describe, expect, it } from "vitest";
 import { type GuardRules, guardPaginator } from "../../../src/http/paginators/guards.js";
+import type { FetchedPage } from "../../../src/http/paginators/paginator.js";
 import { createPaginator } from "../../../src/http/paginators/paginators.js";
 import { RunError } from "../../../src/shared/errors.js";
-import { drive, plan } from "./helpers.js";
+import { drive, page, plan, START } from "./helpers.js";
 
 const rules = (over: Partial<GuardRules> = {}): GuardRules => ({
   maxPages: null,
@@ -104,6 +105,8 @@ describe("guards", () => {
       ]),
     );
     expect(err.kind).toBe("pagination_loop");
+    // A Link header says nothing of a parameter: no hint about how the page was sent.
+    expect(err.message).toContain("again after page 1; stopping rather than fetching the same pages twice");
   });
 
   it("an API that ignores the page parameter (the same page again) is a loop, not 64,000 requests", () => {
@@ -194,5 +197,55 @@ describe("guards", () => {
     expect(g.pageSizeHint).toBe(1);
     expect(g.peek).toBeTypeOf("function");
     expect(guardPaginator(cursor(), rules(), shown).peek).toBeUndefined();
+  });
+});
+
+describe("guards, pages compared where they were parsed (page workers, streamed exports)", () => {
+  /** Drives page numbers over pages known only by their bytes and what was compared elsewhere. */
+  function driveCompared(pages: { body: string; ends: string; samePrevious: boolean }[]): string | null {
+    const p = guardPaginator(pageNumbers(), rules(), shown);
+    let req = p.first(START);
+    for (const c of pages) {
+      const plain = page(req, {}, [rec(1), rec(2)]);
+      const fetched: FetchedPage = {
+        ...plain,
+        response: { ...plain.response, body: Buffer.from(c.body) },
+        records: undefined,
+        compared: { ends: c.ends, samePrevious: c.samePrevious },
+      };
+      const step = p.next(fetched);
+      if ("stop" in step) return step.stop.code;
+      req = step.request;
+    }
+    return null;
+  }
+  const ends = '{"id":1}{"id":2}';
+
+  it("the records the same as the previous page's is a loop, even when the bodies differ (a timestamp)", () => {
+    const err = loopError(() =>
+      driveCompared([
+        { body: '{"at":1}', ends, samePrevious: false },
+        { body: '{"at":2}', ends, samePrevious: true },
+      ]),
+    );
+    expect(err.kind).toBe("pagination_loop");
+  });
+
+  it("streamed bodies (not kept: no bytes) compare by their records only: same ends with other records is no loop", () => {
+    expect(
+      driveCompared([
+        { body: "", ends, samePrevious: false },
+        { body: "", ends, samePrevious: false },
+        { body: "", ends, samePrevious: false },
+      ]),
+    ).toBeNull();
+    expect(
+      loopError(() =>
+        driveCompared([
+          { body: "", ends, samePrevious: false },
+          { body: "", ends, samePrevious: true },
+        ]),
+      ).kind,
+    ).toBe("pagination_loop");
   });
 });

@@ -3,8 +3,8 @@
  * (The rules every type shares — max_pages, empty pages, loops — are in guards.test.ts.)
  */
 import { describe, expect, it } from "vitest";
-import { requestUrl } from "../../../src/http/paginators/paginator.js";
-import { createPaginator } from "../../../src/http/paginators/paginators.js";
+import { type FetchedPage, type PageRequest, requestUrl } from "../../../src/http/paginators/paginator.js";
+import { createPaginator, pathsRead } from "../../../src/http/paginators/paginators.js";
 import { drive, nextRequest, page, plan, START, stopCode } from "./helpers.js";
 
 const recs = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i }));
@@ -52,6 +52,11 @@ describe("cursor", () => {
     ]);
     expect(r.urls).toHaveLength(2);
     expect(r.stop).toBe("no_cursor");
+  });
+
+  it("says how the cursor was sent (a loop error shows it)", () => {
+    expect(cursor().sentAs).toBe("the cursor was sent as query parameter `after`");
+    expect(cursor({ in: "body" }).sentAs).toBe("the cursor was sent as body field `after`");
   });
 
   it("has_more: false stops whatever the cursor says; done: true too", () => {
@@ -109,6 +114,22 @@ describe("offset", () => {
       { body: { total: 150 }, records: recs(50) },
     ]);
     expect(r.stop).toBe("total_reached");
+  });
+
+  it("goes on below the total; the stop counts the records (1 record, n records); a BigInt total is a count", () => {
+    const r = drive(offset("$.total"), [
+      { body: { total: 150 }, records: recs(100) },
+      { body: { total: 150 }, records: recs(50) },
+    ]);
+    expect(r.urls).toHaveLength(2);
+    const message = (total: unknown, n: number) => {
+      const p = offset("$.total");
+      const step = p.next(page(p.first(START), { total }, recs(n)));
+      return "stop" in step ? step.stop.message : null;
+    };
+    expect(message(1, 1)).toBe("all 1 record of $.total");
+    expect(message(2n, 2)).toBe("all 2 records of $.total");
+    expect(offset().sentAs).toBe("the offset was sent as query parameter `offset`");
   });
 
   it("guesses later pages (peek) and none past a known total", () => {
@@ -179,5 +200,85 @@ describe("next_url", () => {
     expect(r.stop).toBe("no_next_url");
     expect(drive(p(), [{ body: { next: 7 } }]).stop).toBe("no_next_url");
     expect(drive(p(), [{ body: {} }]).stop).toBe("no_next_url");
+  });
+});
+
+describe("values read where the body was parsed (page workers)", () => {
+  const cursorPlan = plan("cursor", {
+    cursorPath: "$.next",
+    cursorHeader: null,
+    param: "after",
+    in: "query",
+    hasMore: "$.more",
+    done: "$.done",
+  });
+  const offsetPlan = plan("offset", {
+    offsetParam: "offset",
+    limitParam: "limit",
+    limit: 2,
+    start: 0,
+    total: "$.total",
+  });
+  const pagePlan = plan("page", {
+    pageParam: "page",
+    start: 1,
+    sizeParam: null,
+    size: null,
+    totalPages: "$.pages",
+  });
+  const nextPlan = plan("next_url", { next: "$.links.next", hasMore: null, done: "$.last" });
+
+  it("pathsRead: the JSONPaths each paginator reads from a body, unset ones left out", () => {
+    expect(pathsRead(cursorPlan)).toEqual(["$.more", "$.done", "$.next"]);
+    expect(
+      pathsRead(
+        plan("cursor", {
+          cursorPath: null,
+          cursorHeader: "x-cursor",
+          param: "c",
+          in: "query",
+          hasMore: null,
+          done: null,
+        }),
+      ),
+    ).toEqual([]);
+    expect(pathsRead(offsetPlan)).toEqual(["$.total"]);
+    expect(pathsRead({ ...offsetPlan, total: null } as typeof offsetPlan)).toEqual([]);
+    expect(pathsRead(pagePlan)).toEqual(["$.pages"]);
+    expect(pathsRead(nextPlan)).toEqual(["$.last", "$.links.next"]);
+    expect(pathsRead(plan("link_header", { rel: "next" }))).toEqual([]);
+    expect(pathsRead(plan("none", {}))).toEqual([]);
+  });
+
+  /** A page parsed elsewhere: its body ({}) says nothing, only `values` tell the paginator. */
+  const parsed = (req: PageRequest, values: Record<string, unknown>, n = 2): FetchedPage => ({
+    ...page(req, {}, recs(n)),
+    values: new Map(Object.entries(values)),
+  });
+
+  it("cursor: the cursor, has_more and done from the values", () => {
+    const p = createPaginator(cursorPlan);
+    const first = p.first(START);
+    expect(requestUrl(nextRequest(p.next(parsed(first, { "$.next": "c1" }))))).toBe(
+      "https://api.test/v1/items?q=x&after=c1",
+    );
+    expect(stopCode(p.next(parsed(first, { "$.next": "c1", "$.more": false })))).toBe("has_more_false");
+    expect(stopCode(p.next(parsed(first, { "$.next": "c1", "$.done": true })))).toBe("done");
+  });
+
+  it("offset and page: the total from the values", () => {
+    const o = createPaginator(offsetPlan);
+    expect(stopCode(o.next(parsed(o.first(START), { "$.total": 2 })))).toBe("total_reached");
+    const g = createPaginator(pagePlan);
+    expect(stopCode(g.next(parsed(g.first(START), { "$.pages": 1 })))).toBe("last_page");
+  });
+
+  it("next_url: the next URL and done from the values", () => {
+    const p = createPaginator(nextPlan);
+    const first = p.first(START);
+    expect(requestUrl(nextRequest(p.next(parsed(first, { "$.links.next": "/v1/items?p=2" }))))).toBe(
+      "https://api.test/v1/items?p=2",
+    );
+    expect(stopCode(p.next(parsed(first, { "$.links.next": "/v1/items?p=2", "$.last": true })))).toBe("done");
   });
 });
