@@ -1,14 +1,14 @@
 import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
-import { jsonKeyFunction, type Key } from "../../outputs/merge.js";
+import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
-import { compileShaper, type Row, type ShapePlan, type Shaper } from "../../records/shape.js";
+import { compileShaper, type ShapePlan, type Shaper } from "../../records/shape.js";
 import { RunError } from "../../shared/errors.js";
 import { parseJson, stringifyJson } from "../../shared/json-text.js";
-import { CursorTracker } from "../incremental.js";
 import type { PageHead } from "../read-pages.js";
+import { type LineMaker, recordLines } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
@@ -45,7 +45,8 @@ export interface ProcessorState {
 export class PageProcessor {
   private readonly shaper: Shaper;
   private readonly watch: PageWatch;
-  private readonly keyOf: ((row: Row) => Key | null) | null;
+  /** Shaper, statistics, key and cursor field: what recordLines needs (made once). */
+  private readonly maker: LineMaker;
   private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
   /** Selected records of pages whose lines are not made yet (a page or two). */
   private readonly waiting: unknown[][] = [];
@@ -53,14 +54,17 @@ export class PageProcessor {
   private previous: { records: unknown[]; ends: string } | null = null;
 
   /** `quality`: the stream's statistics, fed here page by page (in a worker: handed over). */
-  constructor(
-    private readonly plan: PagePlan,
-    private readonly quality: StreamQuality,
-  ) {
+  constructor(plan: PagePlan, quality: StreamQuality) {
     this.shaper = compileShaper(plan.stream, plan.context);
     this.watch = new PageWatch(plan.stream, plan.asked);
     const pk = plan.stream.primaryKey;
-    this.keyOf = pk?.length ? jsonKeyFunction(pk) : null;
+    this.maker = {
+      shaper: this.shaper,
+      quality,
+      skip: plan.validation.invalidRecords === "skip",
+      keyOf: pk?.length ? jsonKeyFunction(pk) : null,
+      cursorField: plan.cursorField,
+    };
     this.paths = plan.paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
   }
 
@@ -90,48 +94,7 @@ export class PageProcessor {
   lines(): LinesChunk {
     const records = this.waiting.shift();
     if (!records) throw new Error("page lines asked for before the page's head");
-    const { quality, keyOf, shaper } = this;
-    const skip = this.plan.validation.invalidRecords === "skip";
-    const cursor = this.plan.cursorField ? new CursorTracker(this.plan.cursorField) : null;
-    const out: LinesChunk = {
-      text: "",
-      written: 0,
-      keys: keyOf ? [] : null,
-      lengths: keyOf ? [] : null,
-      valid: 0,
-      invalid: 0,
-      filtered: 0,
-      quarantined: [],
-      cursor: undefined,
-    };
-    let text = "";
-    for (const record of records) {
-      const row = shaper.shape(record);
-      if (row === null) {
-        out.filtered++;
-        continue;
-      }
-      const errors = quality.check(row);
-      if (errors.length) {
-        out.invalid++;
-        if (skip) {
-          const id = quality.recordId(row, quality.seen);
-          out.quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
-          continue;
-        }
-      } else out.valid++;
-      const json = stringifyJson(row);
-      text += `${json}\n`;
-      if (keyOf) {
-        out.keys!.push(keyOf(row));
-        out.lengths!.push(Buffer.byteLength(json));
-      }
-      cursor?.see(row);
-      out.written++;
-    }
-    out.text = text;
-    if (cursor?.max !== null && cursor?.max !== undefined) out.cursor = cursor.max;
-    return out;
+    return recordLines(this.maker, records);
   }
 
   /**

@@ -3,8 +3,8 @@ import { createDecoder, type RecordDecoder } from "../../records/decoders/index.
 import { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type Row, type Shaper } from "../../records/shape.js";
 import { stringifyJson } from "../../shared/json-text.js";
-import { CursorTracker } from "../incremental.js";
 import type { SessionKind } from "./protocol.js";
+import { recordLines } from "./record-lines.js";
 import type { StreamedInit, StreamedPlan, StreamedResult, StreamedUnit } from "./streamed-types.js";
 
 interface State {
@@ -68,52 +68,12 @@ export const streamedKind: SessionKind<StreamedInit, State, StreamedUnit, Stream
 
 const encoder = new TextEncoder();
 
-/** RecordSink.accept + the JSON lines writer, for one unit's decoded records. */
+/** One unit's decoded records as JSON lines (recordLines), the text as UTF-8 bytes to transfer. */
 function records(s: State, out: unknown[]): StreamedResult {
-  const { shaper, quality, keyOf } = s;
-  const cursor = s.cursorField ? new CursorTracker(s.cursorField) : null;
-  const keys: (Key | null)[] | null = keyOf ? [] : null;
-  const lengths: number[] | null = keyOf ? [] : null;
-  const quarantined: string[] = [];
-  let text = "";
-  let written = 0;
-  let valid = 0;
-  let invalid = 0;
-  let filtered = 0;
-  for (let i = 0; i < out.length; i++) {
-    const row = shaper.shape(out[i]);
-    if (row === null) {
-      filtered++;
-      continue;
-    }
-    const errors = quality.check(row);
-    if (errors.length) {
-      invalid++;
-      if (s.skip) {
-        const id = quality.recordId(row, quality.seen);
-        quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
-        continue;
-      }
-    } else valid++;
-    const json = stringifyJson(row);
-    text += `${json}\n`;
-    written++;
-    if (keyOf) {
-      keys!.push(keyOf(row));
-      lengths!.push(Buffer.byteLength(json));
-    }
-    cursor?.see(row);
-  }
+  const chunk = recordLines(s, out);
   return {
-    text: encoder.encode(text),
-    written,
-    keys,
-    lengths,
-    valid,
-    invalid,
-    filtered,
-    quarantined,
-    cursor: cursor?.max ?? undefined,
+    ...chunk,
+    text: encoder.encode(chunk.text as string),
     decoded: out.length,
     first: null,
     last: null,
