@@ -2,11 +2,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:cr
 import type { Redis } from "ioredis";
 import type { AuthPlan } from "../compile/plan.js";
 import type { SharedToken, TokenShare } from "../http/auth/token-share.js";
-
-/** Deletes the lock only while it still holds this process's id. */
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-/** Extends the lock only while it still holds this process's id. */
-const EXTEND = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+import { holdKey } from "./redis-lock.js";
 
 /** The refresh lock: kept alive while its holder asks the token endpoint; a dead holder frees it. */
 const LOCK_MS = 15_000;
@@ -76,19 +72,8 @@ class RedisTokenShare implements TokenShare {
     await tx.exec();
   }
 
-  async lock(): Promise<{ release(): Promise<void> } | null> {
-    const id = randomBytes(12).toString("hex");
-    if ((await this.redis.set(this.lockKey, id, "PX", LOCK_MS, "NX")) !== "OK") return null;
-    const timer = setInterval(() => {
-      this.redis.eval(EXTEND, 1, this.lockKey, id, String(LOCK_MS)).catch(() => {});
-    }, LOCK_MS / 3);
-    timer.unref();
-    return {
-      release: async () => {
-        clearInterval(timer);
-        await this.redis.eval(RELEASE, 1, this.lockKey, id).catch(() => {});
-      },
-    };
+  lock(): Promise<{ release(): Promise<void> } | null> {
+    return holdKey(this.redis, this.lockKey, randomBytes(12).toString("hex"), LOCK_MS);
   }
 
   private seal(value: unknown): string {
