@@ -59,8 +59,12 @@ beforeAll(async () => {
       void h.release.then(() => send(`{"data":[${page(500, 600)}],"next":null}`));
       return;
     }
-    if (u.pathname === "/not-json")
+    // Three JSON pages (the third handed to the worker), then HTML.
+    if (u.pathname === "/not-json") {
+      const c = Number(q.get("cursor") ?? 0);
+      if (c < 3) return send(`{"data":[${page(c * 100, c * 100 + 100)}],"next":"${c + 1}"}`);
       return res.writeHead(200, { "content-type": "text/html" }).end("<html>oops</html>");
+    }
     if (u.pathname === "/cursor" || u.pathname === "/flaky" || u.pathname === "/held") {
       const c = q.get("cursor");
       // After the last records: an empty page that still carries a cursor, then one without.
@@ -146,6 +150,7 @@ output: { format: jsonl }
     writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
     if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
     let r: Awaited<ReturnType<typeof runPipeline>>;
+    const unitsBefore = recordWorkerUnits();
     try {
       const running = runPipeline(p.dir, "p");
       await during?.();
@@ -157,6 +162,8 @@ output: { format: jsonl }
     const report = JSON.parse(read("reports/p/latest.json") ?? "null");
     return {
       code: r.code,
+      /** Units this run sent to a worker thread (0: the main thread did all the record work). */
+      units: recordWorkerUnits() - unitsBefore,
       output: read("out/p/s.jsonl"),
       quarantine: read("out/p/s.invalid.jsonl") ?? read(".pipelines/quarantine/p/s.jsonl"),
       state: normalize(JSON.parse(read(".pipelines/state/p.json") ?? "null")),
@@ -204,6 +211,8 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
       expect(JSON.stringify(records.summary)).toMatch(/"duplicates":2[0-9]/);
       expect(records.output?.includes('"big":100000000000000000004,')).toBe(true);
       expect(records.output?.includes('"__proto__":{"polluted":31}')).toBe(true);
+      expect([records.units, one.units]).toEqual([0, 0]);
+      expect(two.units).toBeGreaterThan(0); // the worker path was taken
       for (const other of [one, two]) {
         expect(other.code).toBe(records.code);
         expect(other.output === records.output).toBe(true);
@@ -224,6 +233,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
       const two = await runVariant(kind, "workers 2", 1);
       expect(records.code).not.toBe(0);
       expect(JSON.stringify(records.summary)).toContain("pagination_loop");
+      expect(two.units).toBeGreaterThan(0); // the loop was seen by the guards in the worker
       for (const other of [one, two]) {
         expect(other.code).toBe(records.code);
         expect(other.summary).toEqual(records.summary);
@@ -250,6 +260,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
   it("streams running together share workers − 1 threads (workers 2: one), with the same output", async () => {
     const outputs: Record<string, string | null>[] = [];
     const codes: number[] = [];
+    const unitsBefore = recordWorkerUnits();
     let most = 0;
     for (const workers of [1, 2]) {
       const p = tempProject("pipelines-page-workers-shared-");
@@ -280,7 +291,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     expect(outputs[0].cursor).toBeTruthy();
     expect(outputs[1]).toEqual(outputs[0]);
     expect(codes[1]).toBe(codes[0]);
-    expect(recordWorkerUnits()).toBeGreaterThan(0);
+    expect(recordWorkerUnits() - unitsBefore).toBeGreaterThan(0);
     expect(most).toBe(1);
   });
 
@@ -289,6 +300,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     const two = await runVariant("not-json", "workers 2");
     expect(records.code).not.toBe(0);
     expect(JSON.stringify(records.summary)).toContain("not_json");
+    expect(two.units).toBeGreaterThan(0); // the HTML page reached the worker
     expect(two.code).toBe(records.code);
     expect(two.summary).toEqual(records.summary);
     expect(two.report).toEqual(records.report);
@@ -298,6 +310,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     const clean = await runVariant("cursor", "workers 2");
     const faulty = await runVariant("flaky", "workers 2");
     expect(JSON.stringify(faulty.summary)).toMatch(/"retries":\{"[^}]+\}/);
+    expect(faulty.units).toBeGreaterThan(0);
     expect(faulty.code).toBe(clean.code);
     expect(faulty.output === clean.output).toBe(true);
     expect(faulty.quarantine === clean.quarantine).toBe(true);
