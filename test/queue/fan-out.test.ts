@@ -7,7 +7,9 @@
 
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UNITS_QUEUE } from "../../src/queue/jobs.js";
 import { ensureBuilt } from "../built.js";
 import {
   closeServer,
@@ -112,9 +114,15 @@ describe("run --queue: a fan-out of 220 partitions", () => {
         for (const f of ["out/fan/orgs.jsonl", "out/fan/repos.jsonl"])
           expect(readFileSync(queued.file(f)).equals(readFileSync(local.file(f)))).toBe(true);
         if (workers === 3) {
-          // Every worker took a share of the jobs.
-          const logs = await Promise.all(started.map(async (w) => w.stderr()));
-          expect(logs.length).toBe(3);
+          // Every worker took a share of the jobs (BullMQ records who processed each: `pb`).
+          const redis = new Redis(redisUrl());
+          try {
+            const keys = (await redis.keys(`t-fanout-3:${UNITS_QUEUE}:*`)).filter((k) => /-\d+$/.test(k));
+            const by = await Promise.all(keys.map((k) => redis.hget(k, "pb")));
+            expect(new Set(by.filter(Boolean)).size).toBe(3);
+          } finally {
+            redis.disconnect();
+          }
         }
       } finally {
         await Promise.all(started.map((w) => w.stop()));
