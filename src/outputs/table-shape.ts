@@ -63,10 +63,6 @@ export const DUCKDB_STAGING_TYPES: Record<ColumnType, string> = {
 export const RUN_ID_COLUMN = "_run_id";
 export const LOADED_AT_COLUMN = "_loaded_at";
 export const METADATA_COLUMNS = [RUN_ID_COLUMN, LOADED_AT_COLUMN] as const;
-export const METADATA_TYPES: Record<(typeof METADATA_COLUMNS)[number], ColumnType> = {
-  _run_id: "text",
-  _loaded_at: "timestamptz",
-};
 
 /** The columns of `<table>__invalid`, in order. */
 export const INVALID_COLUMNS: [string, ColumnType][] = [

@@ -1,4 +1,5 @@
 import type { DriftReport, ErrorGroup, FieldStats } from "../records/quality-types.js";
+import type { StreamResult } from "../run/stream-result.js";
 import type { HistoryRun } from "../state/run-history.js";
 
 export type { DriftReport, ErrorGroup, FieldStats };
@@ -71,15 +72,7 @@ export interface StreamReport {
    * A stream run in windows or partitions (format 1.1): units done and committed in order,
    * `incomplete` cut short (fetched again next run); windows: the first, the last and the step.
    */
-  units?: {
-    kind: "windows" | "partitions";
-    total: number;
-    done: number;
-    committed: number;
-    incomplete: number;
-    checkpoints: boolean;
-    windows: { first: string | null; last: string | null; step: string } | null;
-  } | null;
+  units?: StreamResult["units"];
   /** Named checks that found the run suspicious (suspicions.ts); `decides`: it refused the commit. */
   suspicions?: { code: string; message: string; decides: boolean }[];
   /** The commit guard kept this run's output here instead of committing it. */
