@@ -68,6 +68,8 @@ return untilMs
 export class RedisRateBudget implements RequestBudget {
   private readonly windows: { limit: number; ms: number }[] = [];
   private readonly keys: string[];
+  /** TAKE's arguments after the member: limit and length of each window (fixed at start). */
+  private readonly windowArgs: string[];
   private readonly pauseKey: string;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -89,6 +91,7 @@ export class RedisRateBudget implements RequestBudget {
     }
     this.pauseKey = `${keyBase}:pause`;
     this.keys = this.windows.map((w, i) => `${keyBase}:w${i}:${w.limit}/${w.ms}`);
+    this.windowArgs = this.windows.flatMap((w) => [String(w.limit), String(w.ms)]);
   }
 
   begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
@@ -99,7 +102,7 @@ export class RedisRateBudget implements RequestBudget {
 
   private async take(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
     const member = randomBytes(8).toString("hex");
-    const args = [member, ...this.windows.flatMap((w) => [String(w.limit), String(w.ms)])];
+    const args = [member, ...this.windowArgs];
     let waited = 0;
     for (;;) {
       const [wait] = (await this.script("pipelinesBudgetTake", TAKE)(
