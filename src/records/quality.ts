@@ -59,6 +59,17 @@ function typeIndex(v: unknown): number {
   }
 }
 
+/**
+ * Whether `ex` is not among `examples` yet (compared as JSON). A field with fewer than three
+ * distinct values (a flag, an event name) is looked at for every record: a string, number or
+ * boolean is compared as it is (the same answer as its JSON), without serializing anything.
+ */
+function isNewExample(examples: unknown[], ex: unknown): boolean {
+  if (ex === null || typeof ex !== "object") return !examples.includes(ex);
+  const text = stringifyJson(ex);
+  return !examples.some((e) => stringifyJson(e) === text);
+}
+
 function typesOf(f: FieldAcc | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   if (f) for (const i of f.order) out[TYPE_NAMES[i]] = f.counts[i];
@@ -184,8 +195,7 @@ export class StreamQuality {
       if (f.firstRecord === null) f.firstRecord = id ??= this.recordId(row, this.seen);
       if (!f.inSchema && f.examples.length < 3) {
         const ex = typeof v === "string" && v.length > 80 ? `${v.slice(0, 77)}...` : reportable(v);
-        const text = stringifyJson(ex);
-        if (!f.examples.some((e) => stringifyJson(e) === text)) f.examples.push(ex);
+        if (isNewExample(f.examples, ex)) f.examples.push(ex);
       }
     }
     const conversions = (row as Record<symbol, unknown>)[FIELD_ERRORS] as ConversionError[] | undefined;

@@ -182,6 +182,19 @@ describe("StreamQuality.drift", () => {
     expect(d.type_changes).toEqual([]);
   });
 
+  it('examples are distinct as JSON: `1` and `"1"` are two, equal objects one, and a big integer\'s digits equal the string of them', () => {
+    const q = quality(people);
+    for (const v of [1, "1", 1, "1", true]) q.check({ id: 1, mixed: v });
+    for (const v of [{ a: 1 }, { a: 1 }, [1], [1], "[1]"]) q.check({ id: 1, nested: v });
+    for (const v of [12345678901234567890n, "12345678901234567890", 2]) q.check({ id: 1, digits: v });
+    const examples = Object.fromEntries(q.drift()!.new_fields.map((f) => [f.field, f.examples]));
+    expect(examples).toEqual({
+      mixed: [1, "1", true],
+      nested: [{ a: 1 }, [1], "[1]"],
+      digits: ["12345678901234567890", 2],
+    });
+  });
+
   it("examples of big integers are their digits", () => {
     const q = quality(people);
     q.check({ id: 1, big: 12345678901234567890n });
