@@ -65,8 +65,8 @@ async function openJsonFamily(output: OutputPlan, ctx: WriterContext, array: boo
   };
 
   return {
-    write(record) {
-      const json = stringifyJson(record);
+    write(record, given) {
+      const json = given ?? stringifyJson(record);
       if (keys && keyOf) {
         const length = Buffer.byteLength(json);
         const prefix = array ? 2 : 0;

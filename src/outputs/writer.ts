@@ -5,8 +5,11 @@ import type { Key } from "./merge.js";
 
 /** Writes one stream's records; nothing is visible under the real name before `commit`. */
 export interface RecordWriter {
-  /** May return a promise when the writer wants the producer to wait (backpressure). */
-  write(record: Row): Promise<void> | undefined;
+  /**
+   * May return a promise when the writer wants the producer to wait (backpressure). `json`, when given, is the record's JSON exactly as stringifyJson writes it (a JSON lines
+   * body's line that was already canonical): a JSON writer writes it instead of serializing again.
+   */
+  write(record: Row, json?: string): Promise<void> | undefined;
   /**
    * Makes the run's records visible. `state` is the stream's incremental position to save with
    * them: a database output writes it in the commit's own transaction (`_pipelines_state`), so

@@ -19,7 +19,8 @@ export async function pull(
   opts: StreamRunOptions,
   firstRequest: PageRequest,
   shaper: Shaper,
-  write: (row: Row) => Promise<void> | undefined,
+  /** `json`: the row's JSON as stringifyJson writes it, when a JSON lines body had it already. */
+  write: (row: Row, json?: string) => Promise<void> | undefined,
   result: StreamResult,
   parent: Row | undefined,
   /** A streamed stream's big bodies go to a record worker (record-workers/streamed-main.ts). */
@@ -28,9 +29,10 @@ export async function pull(
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
   const remaining = limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written;
-  const deliver = (record: unknown): Promise<void> | undefined => {
+  const deliver = (record: unknown, json?: string): Promise<void> | undefined => {
     const row = shaper.shape(record, parent);
-    if (row !== null) return write(row);
+    // A line is the row's JSON only while shaping returned the record itself (nothing changed).
+    if (row !== null) return write(row, row === record ? json : undefined);
     // Dropped by `filter`: seen, but neither valid nor invalid (record-sink.ts adds them to seen).
     result.records.filtered++;
     result.records.seen++;

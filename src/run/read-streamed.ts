@@ -5,7 +5,7 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
-import { createDecoder, type RecordDecoder } from "../records/decoders/index.js";
+import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
 import { RunError } from "../shared/errors.js";
 import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
 import type { WorkerDecoder } from "./record-workers/streamed-main.js";
@@ -42,7 +42,8 @@ export async function readStreamed(
   executor: RequestExecutor,
   firstRequest: PageRequest,
   opts: StreamedReadOptions,
-  deliver: (record: unknown) => Promise<void> | undefined,
+  /** `json`: the record's line, when it is the JSON stringifyJson would write for it. */
+  deliver: (record: unknown, json?: string) => Promise<void> | undefined,
 ): Promise<StopReason> {
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = streamPaginator(stream, maxPages, executor);
@@ -51,7 +52,13 @@ export async function readStreamed(
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
     const { url, sent } = outgoing(request, opts, executor);
-    const body = new ResumableBody(createDecoder(stream.response)!, deliver, opts.remaining, opts.offload);
+    const body = new ResumableBody(
+      createDecoder(stream.response)!,
+      deliver,
+      opts.remaining,
+      opts.offload,
+      passesLinesThrough(stream, stream.output),
+    );
     const response = await executor.fetch(
       {
         method: request.method,
@@ -101,6 +108,8 @@ class ResumableBody {
   private hashed = 0;
   private attempts = 0;
   private readonly out: unknown[] = [];
+  /** The records' canonical lines (JSON lines, when the stream writes them as they came). */
+  private readonly texts: (string | undefined)[] | undefined;
   private delivered = 0;
   /** The body's records go to a worker (chosen at the first read, kept for the retries). */
   private worker: WorkerDecoder | null = null;
@@ -109,10 +118,13 @@ class ResumableBody {
 
   constructor(
     private decoder: RecordDecoder,
-    private readonly deliver: (record: unknown) => Promise<void> | undefined,
+    private readonly deliver: (record: unknown, json?: string) => Promise<void> | undefined,
     private readonly remaining: () => number,
-    private readonly offload?: (r: HttpResponse) => Promise<WorkerDecoder | null>,
-  ) {}
+    private readonly offload: ((r: HttpResponse) => Promise<WorkerDecoder | null>) | undefined,
+    passThrough: boolean,
+  ) {
+    this.texts = passThrough ? [] : undefined;
+  }
 
   /** Records decoded from the body. */
   get count(): number {
@@ -147,7 +159,7 @@ class ResumableBody {
           if (chunk.length === 0) continue;
         }
         const before = this.decoder.completeBytes;
-        this.decoder.push(chunk, this.out);
+        this.decoder.push(chunk, this.out, this.texts);
         pending.push(chunk);
         this.advance(pending, this.decoder.completeBytes - before);
         if (await this.flush()) return;
@@ -156,7 +168,7 @@ class ResumableBody {
       }
       if (skip > 0) throw changed("it ended before the records already written");
       const before = this.decoder.completeBytes;
-      this.decoder.end(this.out);
+      this.decoder.end(this.out, this.texts);
       this.advance(pending, this.decoder.completeBytes - before);
       await this.flush();
       await this.worker?.finish();
@@ -190,20 +202,21 @@ class ResumableBody {
 
   /** Delivers the decoded records; true when `--limit` wants no more. */
   private async flush(): Promise<boolean> {
-    const out = this.out;
-    for (let i = 0; i < out.length; i++) {
-      if (this.remaining() <= 0) {
-        out.length = 0;
-        return true;
+    const { out, texts } = this;
+    try {
+      for (let i = 0; i < out.length; i++) {
+        if (this.remaining() <= 0) return true;
+        const rec = out[i];
+        if (this.delivered++ === 0) this.first = rec;
+        this.last = rec;
+        const p = this.deliver(rec, texts?.[i]);
+        if (p) await p;
       }
-      const rec = out[i];
-      if (this.delivered++ === 0) this.first = rec;
-      this.last = rec;
-      const p = this.deliver(rec);
-      if (p) await p;
+      return false;
+    } finally {
+      out.length = 0;
+      if (texts) texts.length = 0;
     }
-    out.length = 0;
-    return false;
   }
 
   private checkSame(verify: Hash): void {

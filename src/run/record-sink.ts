@@ -65,9 +65,10 @@ export class RecordSink {
 
   /**
    * Every shaped record goes through here, in order. The common case (valid, no backpressure)
-   * returns nothing to await: no promise per record.
+   * returns nothing to await: no promise per record. `json`: the row's JSON exactly as
+   * stringifyJson writes it, when the caller has it (a JSON lines body's canonical line).
    */
-  readonly accept = (row: Row): Promise<void> | undefined => {
+  readonly accept = (row: Row, json?: string): Promise<void> | undefined => {
     const { quality, result } = this.deps;
     const errors = quality.check(row);
     result.records.seen = quality.seen + result.records.filtered;
@@ -75,14 +76,14 @@ export class RecordSink {
     result.records.valid++;
     if (this.keep) {
       const k = this.keep.write(`${stringifyJson(row)}\n`);
-      if (k) return k.then(() => this.writeRow(row));
+      if (k) return k.then(() => this.writeRow(row, json));
     }
-    return this.writeRow(row);
+    return this.writeRow(row, json);
   };
 
   /** A record that passed (or is kept anyway): written, counted, its cursor seen. */
-  private writeRow(row: Row): Promise<void> | undefined {
-    const p = this.writer!.write(row);
+  private writeRow(row: Row, json?: string): Promise<void> | undefined {
+    const p = this.writer!.write(row, json);
     this.deps.result.records.written++;
     this.deps.cursor?.see(row);
     return p;

@@ -3,6 +3,7 @@ import { CsvDecoder } from "../../src/records/decoders/csv.js";
 import type { RecordDecoder } from "../../src/records/decoders/index.js";
 import { JsonlDecoder } from "../../src/records/decoders/jsonl.js";
 import { FIELD_ERRORS } from "../../src/records/field-specs.js";
+import { stringifyJson } from "../../src/shared/json-text.js";
 
 /** Feeds `text` in chunks of `size` bytes (splitting UTF-8 characters and CRLFs anywhere). */
 function decode(d: RecordDecoder, text: string | Buffer, size: number): unknown[] {
@@ -37,6 +38,57 @@ describe("jsonl decoder", () => {
       expect(d.held).toBeLessThanOrEqual(line.length);
       out.length = 0;
     }
+  });
+
+  // Each record's line, when it is already what stringifyJson writes for it (written as it came).
+  const lines = [
+    '\uFEFF{"id":1,"name":"é"}', // a BOM: the serializer's job
+    '{"id":2,"name":"é"}\r', // CRLF: the line without its `\r`
+    '{"id": 3}',
+    "",
+    '{"id":12345678901234567890,"d":1.5}',
+    '{"id":5,"id":6}',
+    '{"n":1e3}',
+    '{"id":7}',
+  ];
+  const expected = [
+    undefined,
+    '{"id":2,"name":"é"}',
+    undefined,
+    '{"id":12345678901234567890,"d":1.5}',
+    undefined,
+    undefined,
+    '{"id":7}',
+  ];
+  for (const size of [1, 3, 7, 1000])
+    it(`texts: each record's line when it is canonical, else undefined (chunks of ${size})`, () => {
+      const d = new JsonlDecoder();
+      const bytes = Buffer.from(lines.join("\n"), "utf8");
+      const out: unknown[] = [];
+      const texts: (string | undefined)[] = [];
+      for (let i = 0; i < bytes.length; i += size) d.push(bytes.subarray(i, i + size), out, texts);
+      d.end(out, texts);
+      expect(texts).toEqual(expected);
+      expect(out.length).toBe(texts.length);
+      for (let i = 0; i < out.length; i++)
+        if (texts[i] !== undefined) expect(stringifyJson(out[i])).toBe(texts[i]);
+    });
+
+  it("texts: bytes that are not valid UTF-8 make no line canonical (their text is not their bytes)", () => {
+    const d = new JsonlDecoder();
+    const out: unknown[] = [];
+    const texts: (string | undefined)[] = [];
+    // Two keys whose different invalid bytes both decode to U+FFFD: one key once parsed.
+    const body = Buffer.concat([
+      Buffer.from('{"a":1}\n{"'),
+      Buffer.from([0xff]),
+      Buffer.from('":1,"'),
+      Buffer.from([0xfe]),
+      Buffer.from('":2}\n'),
+    ]);
+    d.push(body, out, texts);
+    expect(out).toEqual([{ a: 1 }, { "\uFFFD": 2 }]);
+    expect(texts).toEqual([undefined, undefined]);
   });
 });
 

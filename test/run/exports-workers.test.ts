@@ -4,6 +4,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { aliveRecordWorkers, recordWorkerUnits } from "../../src/run/record-workers/pool.js";
+import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
@@ -183,6 +184,58 @@ describe("a JSONL export through a record worker", () => {
     expect(one.code).toBe(1);
     expect(one.error?.message).toMatch(/line 24322 of the JSON lines body is not JSON/);
     expect(two.error).toEqual(one.error);
+  });
+});
+
+describe("a JSONL export's lines written as they came (when already canonical)", () => {
+  // Lines JSON.stringify writes otherwise (each must be serialized again) among canonical ones.
+  const odd = [
+    '{"id":%,"a":1,"a":2}',
+    '{"id":%,"x":{"k":1,"k":"last"}}',
+    '{"id":%,"n":1e3,"m":1.0,"z":-0,"s":0.0000001,"p":1.50}',
+    '{"id": %, "spaced": [1, 2]}',
+    '{"id":%,"u":"\\u00e9\\/"}',
+    '{"id":%,"b":1,"2":"integer-like key"}',
+    '{"id":%,"d":1234567890.1234567}',
+  ];
+  const plain = [
+    '{"id":%,"big":12345678901234567890,"q":"a \\"b\\" \\\\ c\\n","t":"é 😀","d":-0.25}',
+    '{"id":%,"__proto__":{"polluted":1},"e":[true,false,null,{}]}',
+  ];
+  function oddBody(): { body: Buffer; expected: string } {
+    const lines: string[] = [];
+    for (let i = 0; i < 40_000; i++) {
+      const t = i % 10 < 3 ? odd[i % odd.length] : plain[i % plain.length];
+      lines.push(t.replace("%", String(i)));
+    }
+    const expected = `${lines.map((l) => stringifyJson(parseJson(l))).join("\n")}\n`;
+    return { body: Buffer.from(`\uFEFF${lines.join("\r\n")}\n`), expected };
+  }
+  const PLAIN = (w: number | "auto") => `
+${sourceBlock(base, `workers: ${w}`)}
+streams:
+  events:
+    path: /export
+    response: { format: jsonl }
+`;
+
+  it("the output is what serializing each record gives, byte for byte, with workers 1 and 2, clean or cut", async () => {
+    const { body, expected } = oddBody();
+    expect(expected).toContain('{"id":0,"a":2}');
+    expect(expected).toContain('"n":1000,"m":1,"z":0,"s":1e-7,"p":1.5');
+    expect(expected).toContain('{"id":10,"spaced":[1,2]}');
+    expect(expected).toContain('"big":12345678901234567890,');
+    handler = serve(body);
+    const one = await runWith("odd", PLAIN, 1);
+    const two = await runWith("odd", PLAIN, 2);
+    handler = serve(body, {}, 2, 1500 * 1024);
+    const cut = await runWith("odd", PLAIN, 2);
+    expect(one.code, JSON.stringify(one.error)).toBe(0);
+    expect(two.units).toBeGreaterThan(8);
+    expect(cut.units).toBeGreaterThan(8);
+    expect(one.output).toBe(expected);
+    expect(two.output).toBe(expected);
+    expect(cut.output).toBe(expected);
   });
 });
 

@@ -5,9 +5,13 @@
  * RunError (`bad_body`) that names its line number.
  */
 export interface RecordDecoder {
-  push(chunk: Buffer, out: unknown[]): void;
+  /**
+   * `texts` (JSON lines only): for each record appended to `out`, its line when that is already
+   * the JSON stringifyJson writes for the record (src/shared/canonical-json.ts), else undefined.
+   */
+  push(chunk: Buffer, out: unknown[], texts?: (string | undefined)[]): void;
   /** The body ended: the last record, when it had no line break after it. */
-  end(out: unknown[]): void;
+  end(out: unknown[], texts?: (string | undefined)[]): void;
   /** Bytes of the body read into complete records so far (where a resumed read starts). */
   readonly completeBytes: number;
   /** Lines read into complete records so far. */

@@ -1,3 +1,5 @@
+import { isUtf8 } from "node:buffer";
+import { isCanonicalJsonObject } from "../../shared/canonical-json.js";
 import { RunError } from "../../shared/errors.js";
 import { parseJson } from "../../shared/json-text.js";
 import { lastNewline, type RecordDecoder } from "./decoder.js";
@@ -6,6 +8,10 @@ import { lastNewline, type RecordDecoder } from "./decoder.js";
  * JSON lines: one JSON value per line (`\n` or `\r\n`); blank lines are skipped; a BOM before the
  * first line is skipped. Each chunk is decoded to text once, up to its last line feed (a UTF-8
  * character never spans it); the bytes after it wait for the next chunk.
+ *
+ * With `texts`, each record's line also goes there when it is already the JSON text stringifyJson
+ * would write for the record (canonical-json.ts), else undefined: a writer of JSON can write it as
+ * it came (the same bytes) instead of serializing the record again.
  */
 export class JsonlDecoder implements RecordDecoder {
   private carry: Buffer | null = null;
@@ -16,7 +22,7 @@ export class JsonlDecoder implements RecordDecoder {
     return this.carry?.length ?? 0;
   }
 
-  push(chunk: Buffer, out: unknown[]): void {
+  push(chunk: Buffer, out: unknown[], texts?: (string | undefined)[]): void {
     const nl = lastNewline(chunk);
     if (nl < 0) {
       this.carry = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
@@ -26,15 +32,22 @@ export class JsonlDecoder implements RecordDecoder {
       ? Buffer.concat([this.carry, chunk.subarray(0, nl + 1)])
       : chunk.subarray(0, nl + 1);
     this.carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : null;
-    this.lines = this.parse(head.toString("utf8"), out, this.lines);
+    this.lines = this.parse(
+      head.toString("utf8"),
+      out,
+      this.lines,
+      texts && isUtf8(head) ? head : null,
+      texts,
+    );
     this.completeBytes += head.length;
   }
 
-  end(out: unknown[]): void {
+  end(out: unknown[], texts?: (string | undefined)[]): void {
     if (!this.carry) return;
     const rest = this.carry;
     this.carry = null;
-    this.lines = this.parse(`${rest.toString("utf8")}\n`, out, this.lines);
+    const bytes = texts && isUtf8(rest) ? Buffer.concat([rest, NEWLINE]) : null;
+    this.lines = this.parse(`${rest.toString("utf8")}\n`, out, this.lines, bytes, texts);
     this.completeBytes += rest.length;
   }
 
@@ -42,26 +55,49 @@ export class JsonlDecoder implements RecordDecoder {
     this.carry = null;
   }
 
-  /** Every line of `text` (which ends with a line feed); returns the line count after them. */
-  private parse(text: string, out: unknown[], line: number): number {
+  /**
+   * Every line of `text` (which ends with a line feed); returns the line count after them. With
+   * `texts`, `bytes` are text's UTF-8 bytes (null: not valid UTF-8, no text is canonical).
+   */
+  private parse(
+    text: string,
+    out: unknown[],
+    line: number,
+    bytes: Buffer | null,
+    texts: (string | undefined)[] | undefined,
+  ): number {
     let start = 0;
+    let b = 0;
     for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", start)) {
       line++;
+      // The line's bytes end at the same line feed (a UTF-8 character never holds one).
+      const nl = bytes ? bytes.indexOf(10, b) : -1;
       let end = i;
       if (end > start && text.charCodeAt(end - 1) === 13) end--;
       if (end > start) {
         const s = text.slice(start, end);
+        let record: unknown;
         try {
-          out.push(parseJson(s));
+          record = parseJson(s);
         } catch (err) {
           if (s.trim() !== "") throw malformed(line, s, err);
         }
+        if (record !== undefined) {
+          out.push(record);
+          if (texts) {
+            const to = nl - (i - end); // without the `\r`
+            texts.push(bytes && isCanonicalJsonObject(bytes, b, to) ? s : undefined);
+          }
+        }
       }
+      b = nl + 1;
       start = i + 1;
     }
     return line;
   }
 }
+
+const NEWLINE = Buffer.from("\n");
 
 function malformed(line: number, text: string, err: unknown): RunError {
   const shown = text.length > 80 ? `${text.slice(0, 77)}...` : text;

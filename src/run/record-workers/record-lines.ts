@@ -19,9 +19,14 @@ export interface LineMaker {
  * RecordSink.accept and the JSON lines writer, for records serialized away from the sink (a page
  * or an export's unit): shaped, filtered, checked (the stream's statistics), quarantine entries
  * (not yet redacted: the sink masks them), the JSON lines with each record's key and byte length
- * for primary-key de-duplication, and the largest cursor value. `text` is a string.
+ * for primary-key de-duplication, and the largest cursor value. `text` is a string. `texts`: a
+ * JSON lines body's canonical lines (JsonlDecoder), written for the records shaping left as they were.
  */
-export function recordLines(m: LineMaker, records: readonly unknown[]): LinesChunk {
+export function recordLines(
+  m: LineMaker,
+  records: readonly unknown[],
+  texts?: readonly (string | undefined)[],
+): LinesChunk {
   const { shaper, quality, keyOf } = m;
   const cursor = m.cursorField ? new CursorTracker(m.cursorField) : null;
   const keys: (Key | null)[] | null = keyOf ? [] : null;
@@ -33,7 +38,8 @@ export function recordLines(m: LineMaker, records: readonly unknown[]): LinesChu
   let invalid = 0;
   let filtered = 0;
   for (let i = 0; i < records.length; i++) {
-    const row = shaper.shape(records[i]);
+    const record = records[i];
+    const row = shaper.shape(record);
     if (row === null) {
       filtered++;
       continue;
@@ -47,7 +53,7 @@ export function recordLines(m: LineMaker, records: readonly unknown[]): LinesChu
         continue;
       }
     } else valid++;
-    const json = stringifyJson(row);
+    const json = (row === record ? texts?.[i] : undefined) ?? stringifyJson(row);
     text += `${json}\n`;
     written++;
     if (keyOf) {

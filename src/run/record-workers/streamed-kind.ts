@@ -1,5 +1,5 @@
 import { jsonKeyFunction, type Key } from "../../outputs/merge.js";
-import { createDecoder, type RecordDecoder } from "../../records/decoders/index.js";
+import { createDecoder, passesLinesThrough, type RecordDecoder } from "../../records/decoders/index.js";
 import { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type Row, type Shaper } from "../../records/shape.js";
 import { stringifyJson } from "../../shared/json-text.js";
@@ -19,6 +19,8 @@ interface State {
   decoded: number;
   decoder: RecordDecoder | null;
   out: unknown[];
+  /** Canonical lines of `out`'s records (JSON lines: written as they came), or undefined. */
+  texts: (string | undefined)[] | undefined;
 }
 
 /**
@@ -42,6 +44,8 @@ export const streamedKind: SessionKind<StreamedInit, State, StreamedUnit, Stream
       decoded: 0,
       decoder: null,
       out: [],
+      // A worker's lines always go to the JSON lines writer (RecordSink.takesLines).
+      texts: passesLinesThrough(init.plan, null) ? [] : undefined,
     };
   },
   unit(s, u) {
@@ -52,15 +56,17 @@ export const streamedKind: SessionKind<StreamedInit, State, StreamedUnit, Stream
     }
     const decoder = s.decoder!;
     if (u.resume) decoder.resume();
-    const out = s.out;
+    const { out, texts } = s;
     out.length = 0;
-    decoder.push(Buffer.from(u.bytes.buffer, u.bytes.byteOffset, u.bytes.byteLength), out);
-    if (u.end) decoder.end(out);
+    if (texts) texts.length = 0;
+    decoder.push(Buffer.from(u.bytes.buffer, u.bytes.byteOffset, u.bytes.byteLength), out, texts);
+    if (u.end) decoder.end(out, texts);
     const result = records(s, out);
     result.first = s.decoded === 0 && out.length ? stringifyJson(out[0]) : null;
     s.decoded += out.length;
     result.last = out.length ? stringifyJson(out[out.length - 1]) : null;
     out.length = 0;
+    if (texts) texts.length = 0;
     return { result, transfer: [(result.text as Uint8Array).buffer as ArrayBuffer] };
   },
   end: (s) => s.quality.exportState(),
@@ -70,7 +76,7 @@ const encoder = new TextEncoder();
 
 /** One unit's decoded records as JSON lines (recordLines), the text as UTF-8 bytes to transfer. */
 function records(s: State, out: unknown[]): StreamedResult {
-  const chunk = recordLines(s, out);
+  const chunk = recordLines(s, out, s.texts);
   return {
     ...chunk,
     text: encoder.encode(chunk.text as string),

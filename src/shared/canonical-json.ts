@@ -1,0 +1,118 @@
+/**
+ * Whether the UTF-8 bytes of a JSON object are already what stringifyJson writes for the value
+ * they parse to: then a JSON lines export's line can be written as it came instead of being
+ * serialized again (the same bytes, without the cost). The rule is conservative: `true` only
+ * when `stringifyJson(parseJson(text)) === text` holds by construction; anything unsure is
+ * `false` and the caller serializes the parsed value as before (the output never depends on it).
+ *
+ * The bytes MUST be valid UTF-8 (buffer.isUtf8) of a text that parseJson accepted: the syntax is
+ * not checked again. Canonical means:
+ * - an object (`{` first), with nothing outside strings but tokens (no white space, no BOM);
+ * - no key twice in an object (JSON.parse keeps the last value), no key that starts with a digit
+ *   (V8 puts integer-like keys first), at most 256 keys per object, at most 64 levels of nesting;
+ * - no escape in strings but `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t` (JSON.stringify writes
+ *   `\/` as `/`, `\u00e9` as `é`, and its own `\u` escapes in lower case: left to it);
+ * - numbers: integers other than `-0`, of any length (parseJson keeps those beyond 2^53 exact as
+ *   BigInt), and decimals without exponent, of at most 15 digits (a double keeps 15 significant
+ *   digits exactly), whose fraction does not end in 0 and, below 1, has at most five leading
+ *   zeros (JSON.stringify writes 0.0000001 as 1e-7).
+ */
+export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number): boolean {
+  if (b[start] !== OPEN_OBJECT) return false;
+  let depth = 0;
+  let keyTop = 0;
+  let i = start;
+  while (i < end) {
+    const c = b[i];
+    if (c === QUOTE) {
+      // A string: its key hash is taken on the way (bytes ≥ 0x80 are never a quote or a backslash).
+      const from = ++i;
+      let h = 0;
+      for (;;) {
+        const d = b[i];
+        if (d === QUOTE) break;
+        if (d === BACKSLASH) {
+          const e = b[i + 1];
+          if (SHORT_ESCAPE[e] !== 1) return false;
+          h = (Math.imul(h, 31) + e + 256) | 0;
+          i += 2;
+          continue;
+        }
+        h = (Math.imul(h, 31) + d) | 0;
+        i++;
+      }
+      const to = i++;
+      if (b[i] !== COLON) continue;
+      const first = b[from];
+      if (first >= 48 && first <= 57) return false;
+      h = (Math.imul(h, 31) + to - from) | 0;
+      const base = frames[depth - 1];
+      if (keyTop - base >= MAX_KEYS || keyTop >= keys.length) return false;
+      for (let k = base; k < keyTop; k++) if (keys[k] === h) return false; // twice (or a hash clash)
+      keys[keyTop++] = h;
+      i++;
+    } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      if (depth === MAX_DEPTH) return false;
+      frames[depth++] = keyTop;
+      i++;
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+      keyTop = frames[--depth];
+      i++;
+    } else if (c === COMMA) i++;
+    else if (c === 116 || c === 110)
+      i += 4; // true, null
+    else if (c === 102)
+      i += 5; // false
+    else if (c === MINUS || (c >= 48 && c <= 57)) {
+      i = canonicalNumber(b, i);
+      if (i < 0) return false;
+    } else return false; // white space, a BOM
+  }
+  return true;
+}
+
+/** The end of the number token at `i`, or -1 when JSON.stringify may write it otherwise. */
+function canonicalNumber(b: Uint8Array, i: number): number {
+  let p = i;
+  if (b[p] === MINUS) p++;
+  const intStart = p;
+  let c = b[p];
+  while (c >= 48 && c <= 57) c = b[++p];
+  const zero = p - intStart === 1 && b[intStart] === 48;
+  if (c === 101 || c === 69) return -1; // an exponent
+  if (c !== DOT) return zero && intStart > i ? -1 : p; // -0 is written 0
+  const fracStart = p + 1;
+  c = b[++p];
+  while (c >= 48 && c <= 57) c = b[++p];
+  if (c === 101 || c === 69) return -1;
+  if (b[p - 1] === 48) return -1; // 1.50 is written 1.5, 2.0 as 2
+  if (p - intStart - 1 > 15) return -1;
+  if (zero) {
+    let z = fracStart;
+    while (b[z] === 48) z++;
+    if (z - fracStart > 5) return -1;
+  }
+  return p;
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COLON = 58;
+const COMMA = 44;
+const MINUS = 45;
+const DOT = 46;
+const OPEN_OBJECT = 123;
+const CLOSE_OBJECT = 125;
+const OPEN_ARRAY = 91;
+const CLOSE_ARRAY = 93;
+const MAX_DEPTH = 64;
+const MAX_KEYS = 256;
+
+/** Escapes JSON.stringify writes as they are: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`. */
+const SHORT_ESCAPE = new Uint8Array(256);
+for (const ch of '"\\bfnrt') SHORT_ESCAPE[ch.charCodeAt(0)] = 1;
+
+/** Per nesting level: where its object's key hashes start in `keys`. */
+const frames = new Int32Array(MAX_DEPTH);
+/** Key hashes of the objects being read (reused: no allocation per text). */
+const keys = new Int32Array(4096);
