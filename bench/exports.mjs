@@ -7,7 +7,10 @@
 // (`workers: 2`: src/run/record-workers/). The checks apply to what `workers: auto` (the default)
 // is on this machine (src/run/record-workers/setting.ts: a worker only from 4 cores). Runs
 // alternate; medians of --runs each. GNU time measures wall, CPU (user + sys) and peak RSS.
-//   node bench/exports.mjs [--lines 2000000] [--rows 1000000] [--runs 5]
+// `--bin <other dist/cli/bin.js>` (A/B: e.g. a build of the base branch copied beside a
+// node_modules) adds that build's `workers: 1` runs, alternating with the others, and the ratio of
+// its wall time to this build's, run by run.
+//   node bench/exports.mjs [--lines 2000000] [--rows 1000000] [--runs 5] [--bin path]
 import { spawn, spawnSync } from "node:child_process";
 import {
   createWriteStream,
@@ -33,6 +36,8 @@ const opt = (name, dflt) => {
 const LINES = opt("lines", 2_000_000);
 const ROWS = opt("rows", 1_000_000);
 const RUNS = opt("runs", 5);
+const OTHER = argv.includes("--bin") ? path.resolve(argv[argv.indexOf("--bin") + 1]) : null;
+if (OTHER && !existsSync(OTHER)) throw new Error(`--bin ${OTHER} does not exist`);
 if (!existsSync(bin)) throw new Error("dist/cli/bin.js is missing: run `npm run build` first");
 if (!existsSync("/usr/bin/time")) throw new Error("GNU time is missing: apt-get install -y time");
 
@@ -143,8 +148,8 @@ try {
     ["jsonl", `${base}/export`, "jsonl", "jsonl-export", LINES],
     ["csv.gz", `${base}/report.csv.gz`, "csv", "csv-export", ROWS],
   ]) {
-    const runs = { floor: [], floorW: [], pipe1: [], pipe: [] };
-    const ratios = { pipe1: [], pipe: [] };
+    const runs = { floor: [], floorW: [], pipe1: [], pipe: [], other: [] };
+    const ratios = { pipe1: [], pipe: [], other: [] };
     const floorScript = path.join(root, "bench/exports-floor.mjs");
     // Alternating, medians: the machine is shared and noisy. Ratios are taken run by run too.
     for (let i = 0; i < RUNS; i++) {
@@ -155,6 +160,11 @@ try {
       const auto = measure([bin, "run", `${pipeline}-2`]);
       runs.pipe1.push(one);
       runs.pipe.push(auto);
+      if (OTHER) {
+        const other = measure([OTHER, "run", `${pipeline}-1`]);
+        runs.other.push(other);
+        ratios.other.push(other.wall / one.wall);
+      }
       ratios.pipe1.push(one.wall / f.wall);
       ratios.pipe.push(auto.wall / f.wall);
     }
@@ -166,6 +176,8 @@ try {
       floorW: median(runs.floorW),
       pipe1: median(runs.pipe1),
       pipe: median(runs.pipe),
+      other: OTHER ? median(runs.other) : null,
+      ratioOther: OTHER ? med(ratios.other) : null,
       ratio1: med(ratios.pipe1),
       ratio: med(ratios.pipe),
       maxRss1: Math.max(...runs.pipe1.map((r) => r.rss)),
@@ -181,9 +193,15 @@ try {
       ["floor (split + parse + write)", r.floorW],
       ["pipelines run, workers: 1", r.pipe1],
       ["pipelines run, workers: 2", r.pipe],
+      ...(r.other ? [["--bin run, workers: 1", r.other]] : []),
     ])
       console.log(
         `  ${r.name.padEnd(8)} ${label.padEnd(34)} ${fmt(r.n).padStart(10)} ${fmt(r.n / m.wall).padStart(10)} ${fmt(m.wall, 2).padStart(7)} ${fmt(m.cpu, 2).padStart(7)} ${fmt(m.rss, 1).padStart(13)}`,
+      );
+  if (OTHER)
+    for (const r of results)
+      console.log(
+        `\n  ${r.name}: --bin ${OTHER} wall / this build's (workers: 1), median run by run: ${fmt(r.ratioOther, 2)}×`,
       );
   console.log(
     `\n  medians of ${RUNS} alternating runs; load average ${os
