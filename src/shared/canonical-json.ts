@@ -21,45 +21,58 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
   if (b[start] !== OPEN_OBJECT) return false;
   let depth = 0;
   let keyTop = 0;
+  /** The next string is a key (after `{`, or after `,` in an object). */
+  let key = false;
   let i = start;
   while (i < end) {
     const c = b[i];
     if (c === QUOTE) {
-      // A string: its key hash is taken on the way (bytes ≥ 0x80 are never a quote or a backslash).
-      const from = ++i;
+      i++;
+      if (!key) {
+        // A value: its end (bytes ≥ 0x80 are never a quote or a backslash).
+        for (let d = b[i]; d !== QUOTE; d = b[i]) {
+          if (d !== BACKSLASH) i++;
+          else if (SHORT_ESCAPE[b[i + 1]] === 1) i += 2;
+          else return false;
+        }
+        i++;
+        continue;
+      }
+      // A key: no digit first, hashed on the way, not seen before in this object.
+      const from = i;
+      const first = b[i];
+      if (first >= 48 && first <= 57) return false;
       let h = 0;
-      for (;;) {
-        const d = b[i];
-        if (d === QUOTE) break;
+      for (let d = first; d !== QUOTE; d = b[i]) {
         if (d === BACKSLASH) {
-          const e = b[i + 1];
-          if (SHORT_ESCAPE[e] !== 1) return false;
-          h = (Math.imul(h, 31) + e + 256) | 0;
-          i += 2;
-          continue;
+          d = b[i + 1];
+          if (SHORT_ESCAPE[d] !== 1) return false;
+          d += 256;
+          i++;
         }
         h = (Math.imul(h, 31) + d) | 0;
         i++;
       }
-      const to = i++;
-      if (b[i] !== COLON) continue;
-      const first = b[from];
-      if (first >= 48 && first <= 57) return false;
-      h = (Math.imul(h, 31) + to - from) | 0;
+      h = (Math.imul(h, 31) + i - from) | 0;
       const base = frames[depth - 1];
       if (keyTop - base >= MAX_KEYS || keyTop >= keys.length) return false;
       for (let k = base; k < keyTop; k++) if (keys[k] === h) return false; // twice (or a hash clash)
       keys[keyTop++] = h;
-      i++;
+      i += 2; // the quote and the colon
+      key = false;
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       if (depth === MAX_DEPTH) return false;
+      objects[depth] = c === OPEN_OBJECT ? 1 : 0;
       frames[depth++] = keyTop;
+      key = c === OPEN_OBJECT;
       i++;
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       keyTop = frames[--depth];
       i++;
-    } else if (c === COMMA) i++;
-    else if (c === 116 || c === 110)
+    } else if (c === COMMA) {
+      key = objects[depth - 1] === 1;
+      i++;
+    } else if (c === 116 || c === 110)
       i += 4; // true, null
     else if (c === 102)
       i += 5; // false
@@ -112,7 +125,8 @@ const MAX_KEYS = 256;
 const SHORT_ESCAPE = new Uint8Array(256);
 for (const ch of '"\\bfnrt') SHORT_ESCAPE[ch.charCodeAt(0)] = 1;
 
-/** Per nesting level: where its object's key hashes start in `keys`. */
+/** Per nesting level: where its object's key hashes start in `keys`; 1 for an object, 0 for an array. */
 const frames = new Int32Array(MAX_DEPTH);
+const objects = new Uint8Array(MAX_DEPTH);
 /** Key hashes of the objects being read (reused: no allocation per text). */
 const keys = new Int32Array(4096);
