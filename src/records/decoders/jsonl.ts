@@ -1,4 +1,4 @@
-import { isUtf8 } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { isCanonicalJsonObject } from "../../shared/canonical-json.js";
 import { RunError } from "../../shared/errors.js";
 import { parseJson } from "../../shared/json-text.js";
@@ -32,13 +32,7 @@ export class JsonlDecoder implements RecordDecoder {
       ? Buffer.concat([this.carry, chunk.subarray(0, nl + 1)])
       : chunk.subarray(0, nl + 1);
     this.carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : null;
-    this.lines = this.parse(
-      head.toString("utf8"),
-      out,
-      this.lines,
-      texts && isUtf8(head) ? head : null,
-      texts,
-    );
+    this.lines = this.parse(head.toString("utf8"), out, this.lines, head, texts);
     this.completeBytes += head.length;
   }
 
@@ -46,7 +40,7 @@ export class JsonlDecoder implements RecordDecoder {
     if (!this.carry) return;
     const rest = this.carry;
     this.carry = null;
-    const bytes = texts && isUtf8(rest) ? Buffer.concat([rest, NEWLINE]) : null;
+    const bytes = texts ? Buffer.concat([rest, NEWLINE]) : rest;
     this.lines = this.parse(`${rest.toString("utf8")}\n`, out, this.lines, bytes, texts);
     this.completeBytes += rest.length;
   }
@@ -56,22 +50,25 @@ export class JsonlDecoder implements RecordDecoder {
   }
 
   /**
-   * Every line of `text` (which ends with a line feed); returns the line count after them. With
-   * `texts`, `bytes` are text's UTF-8 bytes (null: not valid UTF-8, no text is canonical).
+   * Every line of `text` (which ends with a line feed), decoded from `bytes`; returns the line
+   * count after them. Bytes that are not valid UTF-8 make no line canonical (their text is not them).
    */
   private parse(
     text: string,
     out: unknown[],
     line: number,
-    bytes: Buffer | null,
+    bytes: Buffer,
     texts: (string | undefined)[] | undefined,
   ): number {
+    // ASCII: a character is a byte. Else the line's bytes end at the same line feed (a UTF-8
+    // character never holds one).
+    const ascii = texts !== undefined && isAscii(bytes);
+    const utf8 = ascii || (texts !== undefined && isUtf8(bytes));
     let start = 0;
     let b = 0;
     for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", start)) {
       line++;
-      // The line's bytes end at the same line feed (a UTF-8 character never holds one).
-      const nl = bytes ? bytes.indexOf(10, b) : -1;
+      const nl = ascii ? i : utf8 ? bytes.indexOf(10, b) : -1;
       let end = i;
       if (end > start && text.charCodeAt(end - 1) === 13) end--;
       if (end > start) {
@@ -86,7 +83,7 @@ export class JsonlDecoder implements RecordDecoder {
           out.push(record);
           if (texts) {
             const to = nl - (i - end); // without the `\r`
-            texts.push(bytes && isCanonicalJsonObject(bytes, b, to) ? s : undefined);
+            texts.push(utf8 && isCanonicalJsonObject(bytes, b, to) ? s : undefined);
           }
         }
       }
