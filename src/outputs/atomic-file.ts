@@ -12,7 +12,8 @@ const FLUSH_AT = 64 * 1024;
 /**
  * A file written beside its target under a temporary name and renamed into place on commit, so
  * a failed or killed run never leaves a half-written file under the real name. Writes are
- * buffered and awaited in large chunks: memory stays flat and the disk sets the pace.
+ * buffered and awaited in large chunks (the disk writes one while the next fills): memory stays
+ * flat and the disk sets the pace.
  */
 export class AtomicFile {
   private handle: FileHandle | null = null;
@@ -22,6 +23,8 @@ export class AtomicFile {
   private pending = 0;
   /** Disk writes run one after the other, even when a caller does not await `write`. */
   private writing: Promise<void> = Promise.resolve();
+  /** The last chunk's write while it runs (or failed), else null. */
+  private busy: Promise<void> | null = null;
   readonly tmpPath: string;
 
   private constructor(
@@ -40,13 +43,18 @@ export class AtomicFile {
     return f;
   }
 
-  /** Queues text (or its UTF-8 bytes); resolves at once unless the buffer is full, then waits for the disk. */
+  /**
+   * Queues text (or its UTF-8 bytes). When the buffer is full it goes to the disk, and the next
+   * one fills meanwhile: the caller waits only while the chunk before is still being written.
+   */
   write(text: string | Uint8Array): Promise<void> | undefined {
     this.parts.push(text);
     if (typeof text !== "string") this.bytes = true;
     this.pending += text.length;
-    if (this.pending >= FLUSH_AT) return this.flush();
-    return undefined;
+    if (this.pending < FLUSH_AT) return undefined;
+    const before = this.busy;
+    this.flush();
+    return before ?? undefined;
   }
 
   flush(): Promise<void> {
@@ -60,9 +68,18 @@ export class AtomicFile {
       this.parts = [];
       this.pending = 0;
       this.bytes = false;
-      this.writing = this.writing.then(async () => {
+      const done = this.writing.then(async () => {
         await (bytes ? handle.write(bytes) : handle.write(text));
       });
+      this.writing = this.busy = done;
+      // A failed write is reported by the next `write`, `flush`, `close` or `commit`; this handler
+      // only keeps it from being an unhandled rejection until then.
+      done.then(
+        () => {
+          if (this.busy === done) this.busy = null;
+        },
+        () => {},
+      );
     }
     return this.writing;
   }

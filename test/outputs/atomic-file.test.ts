@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AtomicFile, fileExists, readLines, SpanReader } from "../../src/outputs/atomic-file.js";
@@ -24,6 +25,32 @@ describe("AtomicFile", () => {
     const lines = readFileSync(target, "utf8").split("\n").slice(0, -1);
     expect(lines.map((l) => Number(l.slice(0, 6)))).toEqual([...Array(40).keys()]);
     expect(listDir(dir)).toEqual(["out.txt"]);
+  });
+
+  it("a full buffer goes to the disk while the next fills: a write waits only for the chunk before", async () => {
+    const f = await AtomicFile.create(path.join(dir, "out.txt"), "r1");
+    const chunk = "x".repeat(70_000);
+    expect(f.write(chunk)).toBeUndefined(); // nothing before it is being written
+    const second = f.write(chunk); // the first chunk is still on its way
+    expect(second).toBeInstanceOf(Promise);
+    await second;
+    await f.flush();
+    expect(f.write(chunk)).toBeUndefined(); // the disk has caught up
+    await f.commit();
+    expect(readFileSync(path.join(dir, "out.txt"), "utf8").length).toBe(3 * 70_000);
+  });
+
+  it("a write that fails is not lost while nobody waits for it: the next write or the commit rejects", async () => {
+    for (const next of ["write", "commit"] as const) {
+      const f = await AtomicFile.create(path.join(dir, `${next}.txt`), "r1");
+      // The file is closed under the writer (a disk fault): the chunk's write fails later.
+      await (f as unknown as { handle: FileHandle }).handle.close();
+      expect(f.write("x".repeat(70_000))).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 20)); // the failure happens with nobody waiting
+      if (next === "write") await expect(f.write("y".repeat(70_000))).rejects.toThrow(/closed|EBADF/);
+      else await expect(f.commit()).rejects.toThrow(/closed|EBADF/);
+      await f.abort();
+    }
   });
 
   it("takes UTF-8 bytes made elsewhere between texts, in order; a flush of bytes only, then of texts only", async () => {
@@ -167,15 +194,18 @@ describe("edges (from mutation testing)", () => {
 const openFds = () => readdirSync("/proc/self/fd").length;
 
 describe("buffering and file handles", () => {
-  it("write queues text and resolves at once until 64 KiB are queued; then it writes and returns the wait", async () => {
+  it("write queues text and resolves at once until 64 KiB are queued; then it writes (waiting only for a write before)", async () => {
     const f = await AtomicFile.create(path.join(dir, "out.txt"), "r1");
     expect(f.write("a".repeat(64 * 1024 - 2))).toBeUndefined();
     expect(f.write("b")).toBeUndefined();
     expect(readFileSync(f.tmpPath, "utf8")).toBe(""); // nothing on disk yet
-    const wait = f.write("c"); // exactly 64 KiB queued
+    expect(f.write("c")).toBeUndefined(); // exactly 64 KiB queued: on its way, nothing before it
+    const wait = f.write("d".repeat(64 * 1024)); // the next 64 KiB: waits for the first
     expect(wait).toBeInstanceOf(Promise);
     await wait;
-    expect(readFileSync(f.tmpPath, "utf8")).toHaveLength(64 * 1024);
+    expect(readFileSync(f.tmpPath, "utf8").length).toBeGreaterThanOrEqual(64 * 1024);
+    await f.flush();
+    expect(readFileSync(f.tmpPath, "utf8")).toHaveLength(128 * 1024);
     await f.abort();
   });
 
