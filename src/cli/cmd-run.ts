@@ -21,7 +21,7 @@ import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import { checkQueueRun, openQueueProject, openSubmitter, type QueueProject } from "./queue-run.js";
+import type { QueueProject } from "./queue-run.js";
 import { checkRecordOption, startRecording } from "./record-run.js";
 import {
   bookmarksOf,
@@ -104,9 +104,11 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
   // With a queue configured, locks and state live in Redis for every run (queue-run.ts).
-  const shared = await openQueueProject(io, project);
+  // Loaded only when needed: the queue's modules bring BullMQ and ioredis (~70 ms to load).
+  const queueRun = project.queue || opts.queue ? await import("./queue-run.js") : null;
+  const shared = queueRun ? await queueRun.openQueueProject(io, project) : null;
   try {
-    const queue = opts.queue ? checkQueueRun(shared, plans, loaded, opts) : null;
+    const queue = queueRun && opts.queue ? queueRun.checkQueueRun(shared, plans, loaded, opts) : null;
     return await lockAndRun(
       io,
       { plans, loaded, project, shared },
@@ -215,7 +217,13 @@ async function runLocked(
       startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
     const remote = opts.queueConfig
-      ? await openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io.signal)
+      ? await (await import("./queue-run.js")).openSubmitter(
+          opts.queueConfig,
+          plan,
+          loaded[i],
+          runIds[i],
+          io.signal,
+        )
       : undefined;
     if (remote && shared && stateStore)
       await seedTokenShare(shared.tokens(plan), (await stateStore.read()).auth?.refresh_token);
