@@ -1,5 +1,5 @@
 /** Text helpers of the HTML report: escaping (every string from a report is API data), numbers, times, short previews. */
-import { plural as pluralOf } from "../shared/format.js";
+import { formatNumber, plural as pluralOf } from "../shared/format.js";
 import { formatDuration as formatDurationOf } from "../shared/units.js";
 
 const HTML_ESCAPES: Record<string, string> = {
@@ -16,8 +16,7 @@ export function escapeHtml(value: unknown): string {
 }
 export const e = escapeHtml;
 
-const NUM = new Intl.NumberFormat("en-US");
-export const num = (n: number): string => NUM.format(n);
+export const num = formatNumber;
 export const plural = (n: number, one: string, many = `${one}s`): string => pluralOf(n, one, many, num);
 
 export function formatPercent(ratio: number): string {
