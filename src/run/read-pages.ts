@@ -144,7 +144,8 @@ async function* pagesOf(
           },
     );
     const last = opts.limit ? page.count >= opts.limit.remaining() : false;
-    if (!("stop" in step) && !last) ahead.want(step.request);
+    // Once the run is stopped (Ctrl-C, a cancelled queue job), no new request leaves.
+    if (!("stop" in step) && !last && !opts.signal?.aborted) ahead.want(step.request);
     // Let the requests just started reach the wire before this page is written: writing a page is
     // one long chain of microtasks. undici reuses a kept-alive connection only after a full turn
     // of the event loop (a setImmediate queued when the last response ended), and writes the
