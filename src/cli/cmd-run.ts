@@ -9,19 +9,22 @@ import { seedTokenShare } from "../queue/redis-tokens.js";
 import { buildReport } from "../report/build-report.js";
 import { addHistoryView } from "../report/history-view.js";
 import { pruneReports } from "../report/prune-reports.js";
+import type { RunReport } from "../report/report-types.js";
 import { writeReport } from "../report/write-report.js";
 import { guardFromHistory, historyEntry, keepRuns, recordRun } from "../run/history.js";
 import { showProgress } from "../run/progress.js";
 import { newRunId } from "../run/run-id.js";
 import { lockPipeline, PipelineLockedError, type RunLock } from "../run/run-lock.js";
 import { type RunOptions, startPipelineRun } from "../run/run-pipeline.js";
+import type { PipelineResult } from "../run/stream-result.js";
 import { formatSummary, summaryJson } from "../run/summary.js";
 import { VERSION } from "../shared/version.js";
+import type { HistoryRun } from "../state/run-history.js";
 import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import { checkQueueRun, openQueueProject, openSubmitter, type QueueProject } from "./queue-run.js";
+import type { QueueProject } from "./queue-run.js";
 import { checkRecordOption, startRecording } from "./record-run.js";
 import {
   bookmarksOf,
@@ -104,9 +107,11 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
     return previewRun(io, plans, loaded, n, opts.stream, opts.json ?? false);
   }
   // With a queue configured, locks and state live in Redis for every run (queue-run.ts).
-  const shared = await openQueueProject(io, project);
+  // Loaded only when needed: the queue's modules bring BullMQ and ioredis (~70 ms to load).
+  const queueRun = project.queue || opts.queue ? await import("./queue-run.js") : null;
+  const shared = queueRun ? await queueRun.openQueueProject(io, project) : null;
   try {
-    const queue = opts.queue ? checkQueueRun(shared, plans, loaded, opts) : null;
+    const queue = queueRun && opts.queue ? queueRun.checkQueueRun(shared, plans, loaded, opts) : null;
     return await lockAndRun(
       io,
       { plans, loaded, project, shared },
@@ -174,6 +179,30 @@ async function stateStoreFor(
   return new MemoryStateStore(plan.dirs.state, plan.pipeline, singerState?.state ?? (await store?.read()));
 }
 
+/** Records the run in the history and writes its report; the summary's report line. */
+async function reportRun(
+  io: CliIO,
+  plan: ExecutionPlan,
+  loaded: LoadedPipeline,
+  result: PipelineResult,
+  runs: HistoryRun[],
+  interrupted: boolean,
+): Promise<{ report: RunReport; reportLine: string }> {
+  const report = buildReport(plan, result, VERSION, interrupted);
+  const history = await recordRun(plan, result).catch(() => [...runs, historyEntry(result)]);
+  await addHistoryView(report, plan, history);
+  try {
+    const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded.redactor);
+    await pruneReports(path.dirname(written.html), keepRuns(plan));
+    return { report, reportLine: `  report: ${path.relative(io.cwd, written.html) || written.html}` };
+  } catch (err) {
+    return {
+      report,
+      reportLine: `  report: could not be written (${loaded.redactor.text((err as Error).message)})`,
+    };
+  }
+}
+
 /** Stopped by Ctrl-C or SIGTERM (bin.ts aborts with "interrupted by SIG…"), not by a closed output. */
 function isInterrupted(io: CliIO): boolean {
   return io.signal?.aborted === true && /^interrupted/.test(String((io.signal.reason as Error)?.message));
@@ -215,7 +244,13 @@ async function runLocked(
       startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
     const remote = opts.queueConfig
-      ? await openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io.signal)
+      ? await (await import("./queue-run.js")).openSubmitter(
+          opts.queueConfig,
+          plan,
+          loaded[i],
+          runIds[i],
+          io.signal,
+        )
       : undefined;
     if (remote && shared && stateStore)
       await seedTokenShare(shared.tokens(plan), (await stateStore.read()).auth?.refresh_token);
@@ -247,17 +282,7 @@ async function runLocked(
     await view.stop();
     if (singer) endSingerOutput(singerOut);
     const interrupted = isInterrupted(io);
-    const report = buildReport(plan, result, VERSION, interrupted);
-    const history = await recordRun(plan, result).catch(() => [...runs, historyEntry(result)]);
-    await addHistoryView(report, plan, history);
-    let reportLine = "";
-    try {
-      const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded[i].redactor);
-      reportLine = `  report: ${path.relative(io.cwd, written.html) || written.html}`;
-      await pruneReports(path.dirname(written.html), keepRuns(plan));
-    } catch (err) {
-      reportLine = `  report: could not be written (${loaded[i].redactor.text((err as Error).message)})`;
-    }
+    const { report, reportLine } = await reportRun(io, plan, loaded[i], result, runs, interrupted);
     io.stderr.write(`\n${formatSummary(result, io.cwd, interrupted)}\n${reportLine}\n`);
     const recorded = recording && !interrupted ? await recording.finish(result) : null;
     if (recorded) io.stderr.write(`${recorded.lines.join("\n")}\n`);

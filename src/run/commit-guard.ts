@@ -11,6 +11,7 @@ import type { StreamRunOptions } from "./stream-options.js";
 
 export type { GuardOptions } from "./stream-options.js";
 
+import { formatNumber } from "../shared/format.js";
 import type { StreamResult, Suspicion } from "./stream-result.js";
 import { fieldSuspicions } from "./suspicions.js";
 
@@ -75,7 +76,7 @@ export function decideCommit(g: GuardInput): GuardDecision {
     found.push({
       code: "volume_drop",
       decides: true,
-      message: `${g.written.toLocaleString("en-US")} records written, ${drop}% fewer than the ${g.previous.toLocaleString("en-US")} of the last committed run (more than \`output.max_volume_drop\` ${(settings.maxVolumeDrop * 100).toFixed(0)}%; run with --commit-partial to commit it)`,
+      message: `${formatNumber(g.written)} records written, ${drop}% fewer than the ${formatNumber(g.previous)} of the last committed run (more than \`output.max_volume_drop\` ${(settings.maxVolumeDrop * 100).toFixed(0)}%; run with --commit-partial to commit it)`,
     });
   }
   if (g.commitPartial) return { commit: true, suspicions: found };

@@ -98,6 +98,11 @@ export async function runPartitions(
     );
   }
   if (limitReached()) return { code: "limit", message: `--limit ${opts.limit} reached` };
+  return allFetched(stream, count, partitions.total);
+}
+
+/** How a stream in units ends when every unit ran. */
+function allFetched(stream: StreamPlan, count: number, parents: number): StopReason {
   if (count === 0)
     return {
       code: "single_page",
@@ -105,9 +110,7 @@ export async function runPartitions(
     };
   return {
     code: "single_page",
-    message: stream.windows
-      ? `all ${count} windows fetched`
-      : `all ${partitions.total} parent records fetched`,
+    message: stream.windows ? `all ${count} windows fetched` : `all ${parents} parent records fetched`,
   };
 }
 

@@ -1,9 +1,9 @@
+import { formatNumber } from "../shared/format.js";
 import type { Output } from "../shared/output.js";
 import { rawOutput, terminalText } from "../shared/terminal.js";
 import type { StreamResult } from "./stream-result.js";
 
-const nf = new Intl.NumberFormat("en-US");
-export const fmtInt = (n: number) => nf.format(Math.round(n));
+export const fmtInt = (n: number) => formatNumber(Math.round(n));
 
 /** `12 pages · 2,400 records · 1,180 rec/s` */
 export function progressLine(r: StreamResult): string {

@@ -4,7 +4,7 @@ import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import { MAX_TRACKED_FIELDS, StreamQuality } from "../records/quality.js";
 import { compileShaper } from "../records/shape.js";
 import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
-import { plural } from "../shared/format.js";
+import { formatNumber, plural } from "../shared/format.js";
 import { nullWriter } from "./checkpoint-writers.js";
 import { GateStop } from "./checkpoints.js";
 import { guardCommit } from "./commit-guard.js";
@@ -65,7 +65,7 @@ export async function runStream(
     result.warnings.push(...executor.warnings(result.requests));
     if (quality.untrackedFields) {
       result.warnings.push(
-        `more than ${MAX_TRACKED_FIELDS.toLocaleString("en-US")} distinct field names: the records look like a map keyed by ids (a new key in every record); field statistics and drift cover the first ${MAX_TRACKED_FIELDS.toLocaleString("en-US")} names. Select the map's values with \`records\` or \`fields\``,
+        `more than ${formatNumber(MAX_TRACKED_FIELDS)} distinct field names: the records look like a map keyed by ids (a new key in every record); field statistics and drift cover the first ${formatNumber(MAX_TRACKED_FIELDS)} names. Select the map's values with \`records\` or \`fields\``,
       );
     }
     result.records.duplicates = sink.duplicates();

@@ -2,6 +2,7 @@ import type { StreamPlan } from "../compile/plan.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import { type CompiledPath, compileJsonPath } from "../lang/jsonpath.js";
 import type { FieldStats } from "../records/quality-types.js";
+import { formatNumber } from "../shared/format.js";
 import type { Suspicion } from "./stream-result.js";
 
 /**
@@ -97,7 +98,7 @@ export class PageWatch {
       if (full || more) {
         const why = full
           ? `page 1 was full (${this.lastCount} records, \`${this.asked!.param}=${this.asked!.size}\` asked)`
-          : `the body says ${total!.toLocaleString("en-US")} records in all (\`${total!.toLocaleString("en-US")}\` in ${totalKeyIn(this.lastBody)}) and ${this.records.toLocaleString("en-US")} were read`;
+          : `the body says ${formatNumber(total!)} records in all (\`${formatNumber(total!)}\` in ${totalKeyIn(this.lastBody)}) and ${formatNumber(this.records)} were read`;
         const hints = pointerHints(this.lastBody);
         out.push({
           code: "next_path_missing",
@@ -128,7 +129,7 @@ export function fieldSuspicions(stream: StreamPlan, stats: FieldStats[], seen: n
     out.push({
       code: "field_always_null",
       decides: false,
-      message: `field \`${f.name}\` (\`${f.path}\`) was null in 100% of ${seen.toLocaleString("en-US")} records: probably a wrong path`,
+      message: `field \`${f.name}\` (\`${f.path}\`) was null in 100% of ${formatNumber(seen)} records: probably a wrong path`,
     });
   }
   return out;
@@ -162,7 +163,7 @@ export function arraysOfObjects(body: unknown): string[] {
   return found
     .sort((a, b) => b.n - a.n)
     .slice(0, 3)
-    .map((f) => `\`${f.path}\` has ${f.n.toLocaleString("en-US")} ${f.n === 1 ? "object" : "objects"}`);
+    .map((f) => `\`${f.path}\` has ${formatNumber(f.n)} ${f.n === 1 ? "object" : "objects"}`);
 }
 
 /** The page size the first request asks for, from its params or its URL's query. */

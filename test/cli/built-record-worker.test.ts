@@ -66,3 +66,9 @@ it("the bundled CLI runs a streamed export on dist/app/record-worker.cjs, identi
   expect(one).toContain('"__proto__":{"a":1}');
   expect(two).toBe(one);
 });
+
+it("the built record worker has only the product's kinds: the pool's test kind is not in the bundle", () => {
+  const bundle = readFileSync(path.join(REPO, "dist/app/record-worker.cjs"), "utf8");
+  expect(bundle).toContain("streamedKind");
+  expect(bundle).not.toContain("echoKind");
+});

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import type { FileHandle } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { AtomicFile, fileExists, readLines, SpanReader } from "../../src/outputs/atomic-file.js";
 import { listDir, tempDir } from "./helpers.js";
 
@@ -50,6 +50,33 @@ describe("AtomicFile", () => {
       if (next === "write") await expect(f.write("y".repeat(70_000))).rejects.toThrow(/closed|EBADF/);
       else await expect(f.commit()).rejects.toThrow(/closed|EBADF/);
       await f.abort();
+    }
+  });
+
+  it("asks the disk to write back every 8 MiB while writing, and waits for it before the commit's fsync", async () => {
+    const probe = await open(path.join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe);
+    await probe.close();
+    const events: string[] = [];
+    const datasync = vi.spyOn(proto, "datasync");
+    const sync = vi.spyOn(proto, "sync").mockImplementation(async () => {
+      events.push("sync");
+    });
+    datasync.mockImplementation(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      events.push("datasync");
+    });
+    try {
+      const target = path.join(dir, "big.txt");
+      const f = await AtomicFile.create(target, "r1");
+      const line = `${"y".repeat(1023)}\n`;
+      for (let i = 0; i < 17 * 1024; i++) await f.write(line); // 17 MiB: two writebacks
+      await f.commit();
+      expect(events).toEqual(["datasync", "datasync", "sync"]);
+      expect(readFileSync(target).length).toBe(17 * 1024 * 1024);
+    } finally {
+      datasync.mockRestore();
+      sync.mockRestore();
     }
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { formatPercent, overallStatus, renderReportHtml } from "../../src/report/render-html.js";
+import { formatPercent } from "../../src/report/html-text.js";
+import { overallStatus, renderReportHtml } from "../../src/report/render-html.js";
 import type { FieldStats, RunReport } from "../../src/report/report-types.js";
 import { formatDuration } from "../../src/shared/units.js";
 import { emptyStream, sampleReport, XSS } from "./fixture.js";

@@ -102,10 +102,13 @@ export function requestUrl(req: PageRequest): string {
   const entries = Object.entries(req.params);
   if (entries.length === 0) return req.url;
   const u = new URL(req.url);
+  // Edited apart and set once: each edit of `u.searchParams` would serialise the whole URL again.
+  const query = new URLSearchParams(u.search);
   for (const [k, v] of entries) {
-    u.searchParams.delete(k);
-    for (const x of Array.isArray(v) ? v : [v]) u.searchParams.append(k, x);
+    query.delete(k);
+    for (const x of Array.isArray(v) ? v : [v]) query.append(k, x);
   }
+  u.search = query.toString();
   return u.toString();
 }
 

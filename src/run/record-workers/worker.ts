@@ -2,7 +2,6 @@ import { parentPort } from "node:worker_threads";
 import { pagesKind } from "../page-work/pages-kind.js";
 import type { SessionKind, ToMain, ToWorker, WorkerFailure } from "./protocol.js";
 import { streamedKind } from "./streamed-kind.js";
-import { echoKind } from "./test-kinds.js";
 
 /**
  * A record worker's thread (its own bundle entry: scripts/bundle.mjs builds
@@ -13,8 +12,13 @@ import { echoKind } from "./test-kinds.js";
 type AnyKind = SessionKind<never, unknown, never, unknown, unknown>;
 const KINDS: Record<string, AnyKind> = {
   streamed: streamedKind,
-  echo: echoKind,
   pages: pagesKind,
+  // Kinds put here before this module loads: the pool's test kind `echo`, added only when the
+  // thread runs from the sources (dev-worker.mjs), never in the build.
+  ...((globalThis as Record<symbol, unknown>)[Symbol.for("pipelines.extraWorkerKinds")] as Record<
+    string,
+    AnyKind
+  >),
 };
 
 interface Session {

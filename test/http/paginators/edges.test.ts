@@ -168,6 +168,14 @@ describe("flags and blanks", () => {
     expect(requestUrl({ ...START, url: "https://api.test/a?x=1&y=2", params: { x: ["3", "4"] } })).toBe(
       "https://api.test/a?y=2&x=3&x=4",
     );
+    // The query is form-encoded as URLSearchParams writes it; the fragment and the path stay.
+    expect(
+      requestUrl({
+        ...START,
+        url: "https://api.test/p%2Fq?a=+1%2B&k#frag",
+        params: { b: "€ 😀&c=d", a: [] },
+      }),
+    ).toBe("https://api.test/p%2Fq?k=&b=%E2%82%AC+%F0%9F%98%80%26c%3Dd#frag");
   });
 
   it("a cursor that is a map or a list is sent as its JSON text", () => {
