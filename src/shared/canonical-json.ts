@@ -110,7 +110,6 @@ function canonicalNumber(b: Uint8Array, i: number): number {
 
 const QUOTE = 34;
 const BACKSLASH = 92;
-const COLON = 58;
 const COMMA = 44;
 const MINUS = 45;
 const DOT = 46;
