@@ -237,6 +237,16 @@ streams:
     expect(two.output).toBe(expected);
     expect(cut.output).toBe(expected);
   });
+
+  it("output `json` (one array): each record's JSON as serializing gives it, canonical lines copied", async () => {
+    const { body, expected } = oddBody();
+    handler = serve(body);
+    project.pipeline("odd", `${PLAIN(1)}output: { format: json }\n`);
+    const r = await runPipeline(project.dir, "odd", ["--full-refresh"]);
+    expect(r.code).toBe(0);
+    const records = expected.slice(0, -1).split("\n");
+    expect(readFileSync(project.file("out/odd/events.json"), "utf8")).toBe(`[\n${records.join(",\n")}\n]\n`);
+  });
 });
 
 describe("which bodies go to a worker", () => {
