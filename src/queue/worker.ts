@@ -110,6 +110,7 @@ export class UnitRunner {
         this.budgets.redis,
         `${this.budgets.prefix}:budget:${plan.pipeline}`,
         plan.source.rateLimit,
+        plan.source.timeoutMs,
       );
       const tokens = redisTokenShare(
         this.budgets.redis,
