@@ -16,7 +16,7 @@ import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
-import { pipelineFileHash } from "./file-hash.js";
+import { PipelineFileHashes } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
 import { RedisRateBudget } from "./redis-budget.js";
 import { redisTokenShare } from "./redis-tokens.js";
@@ -37,6 +37,7 @@ interface Compiled {
 export class UnitRunner {
   readonly id = `${hostname()}:${process.pid}`;
   private readonly compiled = new Map<string, Compiled>();
+  private readonly fileHashes = new PipelineFileHashes();
 
   constructor(
     private readonly project: Project,
@@ -91,7 +92,7 @@ export class UnitRunner {
   private async refusal(job: UnitJob): Promise<string | null> {
     if (job.version !== VERSION)
       return `worker ${this.id} runs pipelines ${VERSION}, the submitter ${job.version}: every worker must run the submitter's version`;
-    const hash = await pipelineFileHash(this.project, job.pipeline);
+    const hash = await this.fileHashes.hash(this.project, job.pipeline);
     if (hash === null)
       return `worker ${this.id} has no pipeline \`${job.pipeline}\` in ${this.project.pipelinesDir}`;
     if (hash !== job.fileHash)
