@@ -27,6 +27,8 @@ interface Compiled {
   redactor: Redactor;
   session: ReturnType<typeof openSession>;
   authStarted: Promise<void>;
+  /** Each child stream's request template, compiled at its first job. */
+  templates: Map<string, ReturnType<typeof compileRequestTemplate>>;
 }
 
 /**
@@ -119,7 +121,13 @@ export class UnitRunner {
         plan.auth,
       );
       const session = openSession(plan, loaded.redactor, { budget, tokens: tokens ?? undefined });
-      c = { plan, redactor: loaded.redactor, session, authStarted: session.auth.start() };
+      c = {
+        plan,
+        redactor: loaded.redactor,
+        session,
+        authStarted: session.auth.start(),
+        templates: new Map(),
+      };
       c.authStarted.catch(() => {});
       this.compiled.set(key, c);
     }
@@ -137,7 +145,7 @@ export class UnitRunner {
     if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
     const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
-    const first = applyIncremental(firstRequest(stream, c.plan, job, parent), stream, job.since);
+    const first = applyIncremental(firstRequest(stream, c, job, parent), stream, job.since);
     const shaper = compileShaper(stream, recordContext(stream, opts));
     const result = newStreamResult(stream.name);
     const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
@@ -168,14 +176,15 @@ export class UnitRunner {
   }
 }
 
-function firstRequest(
-  stream: StreamPlan,
-  plan: ExecutionPlan,
-  job: UnitJob,
-  parent: Row | undefined,
-): PageRequest {
-  if (job.unit)
-    return compileRequestTemplate(stream, plan.source.baseUrl)(parent ?? {}, job.unit.label, job.unit.window);
+function firstRequest(stream: StreamPlan, c: Compiled, job: UnitJob, parent: Row | undefined): PageRequest {
+  if (job.unit) {
+    let template = c.templates.get(stream.name);
+    if (!template) {
+      template = compileRequestTemplate(stream, c.plan.source.baseUrl);
+      c.templates.set(stream.name, template);
+    }
+    return template(parent ?? {}, job.unit.label, job.unit.window);
+  }
   const r: RequestPlan = stream.request;
   return { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body };
 }
