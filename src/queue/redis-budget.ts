@@ -119,7 +119,8 @@ export class RedisRateBudget implements RequestBudget {
   }
 
   private async take(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
-    const member = randomBytes(8).toString("hex");
+    // A request's name in the windows' sets (none to name without windows: only the pause is read).
+    const member = this.keys.length ? randomBytes(8).toString("hex") : "";
     const args = [member, ...this.windowArgs];
     let waited = 0;
     for (;;) {
