@@ -44,9 +44,13 @@ export function waitsFor(signal: AbortSignal | undefined, cancel?: AbortSignal):
 }
 
 /**
- * One attempt: a connection slot first, then the budget (its stamp is then taken right before
- * the request goes out, not while it waits for a slot), credentials, the request. A transport
- * failure is returned, to be retried or not by the caller.
+ * One attempt: a connection slot first, then credentials, then the budget (its stamp is then
+ * taken right before the request goes out, not while it waits for a slot), the request. The
+ * budget's slot counts from the moment the request is written on the socket (`done` as the
+ * client's `onSent`), or from its failure when it never gets that far. Credentials come before
+ * the budget: a token refresh takes a budget slot of its own, and a slot taken counts until its
+ * request is written, so a refresh waiting behind slots that wait for it would never end. A
+ * transport failure is returned, to be retried or not by the caller.
  */
 export async function sendAttempt(
   deps: AttemptDeps,
@@ -64,17 +68,18 @@ export async function sendAttempt(
   let ticket: { done: () => void } | null = null;
   try {
     if (cancel?.aborted) throw withdrawn();
+    const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
+    if (cancel?.aborted) throw withdrawn();
     const { waited, done } = await budget.begin(waits.signal);
     ticket = { done };
     if (waited > 0) {
       const now = Date.now();
       noteRateLimitWait(stats, now - waited, now);
     }
-    const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
     if (cancel?.aborted) throw withdrawn();
     sent = req;
     stats.requests++;
-    return { res: await client.send(req, signal), failure: null, sent };
+    return { res: await client.send(req, signal, done), failure: null, sent };
   } catch (err) {
     if (err instanceof TransportError) return { res: null, failure: err, sent };
     if (signal?.aborted) throw interrupted();

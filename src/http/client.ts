@@ -1,7 +1,7 @@
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { firstBytes, RunError, TransportError } from "../shared/errors.js";
-import { Pool } from "../vendor/http-libs.js";
+import { Pool, requestSent } from "../vendor/http-libs.js";
 import { gunzipBuffer, isGzip, streamBody } from "./streamed-body.js";
 
 export interface HttpRequest {
@@ -74,7 +74,11 @@ export class HttpClient {
     return p;
   }
 
-  async send(req: HttpRequest, signal?: AbortSignal): Promise<HttpResponse> {
+  /**
+   * `onSent` is called once the request is written on the socket (not for a request that fails
+   * or is aborted before): the rate budget counts a request from that moment.
+   */
+  async send(req: HttpRequest, signal?: AbortSignal, onSent?: () => void): Promise<HttpResponse> {
     const started = performance.now();
     const url = new URL(req.url);
     const deadline = new AbortController();
@@ -93,13 +97,15 @@ export class HttpClient {
     let gotHeaders = false;
     let handedOff = false;
     try {
-      const res = await this.pool(url.origin).request({
+      const opts = {
         path: url.pathname + url.search,
         method: req.method,
         headers,
         body: req.body,
         signal: deadline.signal,
-      });
+      };
+      const pool = this.pool(url.origin);
+      const res = await (onSent ? requestSent(pool, opts, onSent) : pool.request(opts));
       gotHeaders = true;
       const resHeaders: Record<string, string> = {};
       for (const [k, v] of Object.entries(res.headers)) {

@@ -4,7 +4,11 @@ import { sleep } from "../shared/sleep.js";
 interface Window {
   limit: number;
   ms: number;
-  /** Start times of the last `limit` requests (ring buffer). */
+  /**
+   * When each of the last `limit` requests counts from (ring buffer, in the order the slots were
+   * taken): the moment it was written on the socket, or Infinity while it has not been (it then
+   * counts at every moment, so it holds the window whenever it goes out).
+   */
   starts: number[];
   next: number;
 }
@@ -15,6 +19,17 @@ export interface RequestBudget {
   pauseUntil(untilMs: number): void;
 }
 
+/** A slot taken and not yet sent: it counts from every moment until `done()` stamps it. */
+const PENDING = Number.POSITIVE_INFINITY;
+
+/**
+ * A slot counts from this long after its request was written: the API counts a request when it
+ * arrives, which is after the write by a time that varies (the network, the API's own queue); a
+ * window that begins a little later keeps requests written a window apart from arriving within
+ * one. 25 ms of a per-second window: 2.5% of its rate.
+ */
+export const SEND_MARGIN_MS = 25;
+
 /**
  * One request budget for a whole pipeline: every window (per second/minute/hour/day) at once,
  * as sliding windows, plus a pause when the API says its remaining budget is 0 (until reset).
@@ -24,12 +39,18 @@ export class RateBudget implements RequestBudget {
   private readonly windows: Window[] = [];
   private pausedUntil = 0;
   private queue: Promise<void> = Promise.resolve();
+  /** Wakes a take that waits on slots not yet sent (resolved by the next `done()`). */
+  private stamped: { promise: Promise<void>; resolve: () => void } | null = null;
 
-  /** `now` and `timer` are the clock and the sleep (tests pass a fake clock that `timer` moves on). */
+  /**
+   * `now` and `timer` are the clock and the sleep (tests pass a fake clock that `timer` moves on);
+   * `marginMs` is SEND_MARGIN_MS but in tests of the windows' arithmetic.
+   */
   constructor(
     plan: RateLimitPlan | null,
     private readonly now: () => number = Date.now,
     private readonly timer: (ms: number, signal?: AbortSignal) => Promise<void> = sleep,
+    private readonly marginMs = SEND_MARGIN_MS,
   ) {
     if (!plan) return;
     const add = (rate: number | null, unitMs: number) => {
@@ -44,16 +65,20 @@ export class RateBudget implements RequestBudget {
     add(plan.perDay, 86_400_000);
   }
 
-  /** Waits for a slot in every window; returns the time waited (ms). */
+  /** Waits for a slot in every window; returns the time waited (ms). The slot counts from now. */
   async acquire(signal?: AbortSignal): Promise<number> {
-    return (await this.begin(signal)).waited;
+    const { waited, done } = await this.begin(signal);
+    done();
+    return waited;
   }
 
   /**
-   * Waits for a slot in every window. Call `done()` when the response is in: the slot then counts
-   * from that moment, not from when the request was queued. The API counts a request when it
-   * arrives, which is some time after it was stamped here (a new connection, a busy event loop);
-   * counting from the response keeps the budget on the safe side of the API's window.
+   * Waits for a slot in every window. Call `done()` the moment the request is written on the
+   * socket (HttpClient.send's `onSent`), or when it fails without getting that far: the slot
+   * counts from then (plus SEND_MARGIN_MS). Until then it counts as taken at every moment, so
+   * whatever delays the request between here and the socket (a new connection, a busy event
+   * loop) it never shares a window at the API with more than `limit - 1` others. The API counts
+   * a request when it arrives, which is after the write. Later calls of `done()` change nothing.
    */
   begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
     const turn = this.queue.then(() => this.take(signal));
@@ -69,33 +94,82 @@ export class RateBudget implements RequestBudget {
     for (;;) {
       const t = this.now();
       let wait = Math.max(0, this.pausedUntil - t);
-      for (const w of this.windows) {
-        if (w.starts.length < w.limit) continue;
-        const oldest = w.starts[w.next];
-        wait = Math.max(wait, oldest + w.ms - t);
-      }
+      for (const w of this.windows) if (w.starts.length >= w.limit) wait = Math.max(wait, this.freeAt(w) - t);
       if (wait <= 0) break;
-      await this.timer(Math.ceil(wait), signal);
-      waited += wait;
+      if (wait === PENDING) {
+        await this.nextStamp(signal);
+        waited += this.now() - t;
+      } else {
+        await this.timer(Math.ceil(wait), signal);
+        waited += wait;
+      }
     }
-    const t = this.now();
     const slots: [Window, number][] = [];
     for (const w of this.windows) {
       if (w.starts.length < w.limit) {
         slots.push([w, w.starts.length]);
-        w.starts.push(t);
+        w.starts.push(PENDING);
       } else {
-        slots.push([w, w.next]);
-        w.starts[w.next] = t;
-        w.next = (w.next + 1) % w.limit;
+        const i = this.reusable(w);
+        slots.push([w, i]);
+        w.starts[i] = PENDING;
+        if (i === w.next) w.next = (w.next + 1) % w.limit;
       }
     }
+    let stamped = false;
     const done = () => {
-      const end = this.now();
-      // Unless the slot was already reused (a request longer than the window).
-      for (const [w, i] of slots) if (w.starts[i] === t && end > t) w.starts[i] = end;
+      if (stamped) return;
+      stamped = true;
+      const at = this.now() + this.marginMs;
+      for (const [w, i] of slots) w.starts[i] = at;
+      this.stamped?.resolve();
+      this.stamped = null;
     };
     return { waited, done };
+  }
+
+  /**
+   * When a full window has a slot again: the oldest slot taken leaves the window `ms` after it
+   * was sent. When that one has not been sent yet, any other sent slot that left counts instead
+   * (requests do not always go out in the order they took their slots): the earliest to leave,
+   * or PENDING when none of them has been sent.
+   */
+  private freeAt(w: Window): number {
+    const oldest = w.starts[w.next];
+    if (oldest !== PENDING) return oldest + w.ms;
+    let first = PENDING;
+    for (const s of w.starts) if (s < first) first = s;
+    return first + w.ms;
+  }
+
+  /** The slot a new request takes in a full window (freeAt said one has left). */
+  private reusable(w: Window): number {
+    if (w.starts[w.next] !== PENDING) return w.next;
+    let at = 0;
+    for (let i = 1; i < w.starts.length; i++) if (w.starts[i] < w.starts[at]) at = i;
+    return at;
+  }
+
+  /** Resolves at the next `done()` (a slot stamped), or rejects when `signal` aborts. */
+  private nextStamp(signal?: AbortSignal): Promise<void> {
+    if (!this.stamped) {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.stamped = { promise, resolve };
+    }
+    const stamped = this.stamped.promise;
+    if (!signal) return stamped;
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      stamped.then(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
   }
 
   /** The API said its budget is spent: hold every request until `untilMs` (epoch ms). */

@@ -109,8 +109,8 @@ export class RecordingClient extends HttpClient {
     super(opts);
   }
 
-  override async send(req: HttpRequest, signal?: AbortSignal): Promise<HttpResponse> {
-    const res = await super.send(req, signal);
+  override async send(req: HttpRequest, signal?: AbortSignal, onSent?: () => void): Promise<HttpResponse> {
+    const res = await super.send(req, signal, onSent);
     const kept: RawExchange = {
       request: req,
       status: res.status,

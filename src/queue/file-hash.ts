@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { pipelineFile } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
@@ -7,7 +8,32 @@ import type { Project } from "../config/project.js";
 export async function pipelineFileHash(project: Project, name: string): Promise<string | null> {
   const file = pipelineFile(project, name);
   if (!file) return null;
-  return createHash("sha256")
-    .update(await readFile(file))
-    .digest("hex");
+  return sha256(await readFile(file));
+}
+
+/**
+ * pipelineFileHash for a worker, which checks the file before every job: the file is read and
+ * hashed again only when its inode, size, modification or change time differ from the last
+ * read. The file's status is taken before it is read, so a change during the read is seen at
+ * the next job.
+ */
+export class PipelineFileHashes {
+  private readonly known = new Map<string, { key: string; hash: string }>();
+
+  async hash(project: Project, name: string): Promise<string | null> {
+    const file = pipelineFile(project, name);
+    if (!file) return null;
+    // A synchronous stat of one small local file: less work per job than a trip to the thread pool.
+    const s = statSync(file);
+    const key = `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+    const known = this.known.get(file);
+    if (known?.key === key) return known.hash;
+    const hash = sha256(await readFile(file));
+    this.known.set(file, { key, hash });
+    return hash;
+  }
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash("sha256").update(bytes).digest("hex");
 }

@@ -1,52 +1,64 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { RateLimitPlan } from "../compile/plan.js";
-import type { RequestBudget } from "../http/rate-budget.js";
+import { type RequestBudget, SEND_MARGIN_MS } from "../http/rate-budget.js";
 import { sleep } from "../shared/sleep.js";
+
+/** How often a worker asks again while a window is full of slots whose requests are not yet sent. */
+const POLL_MS = 10;
+/**
+ * How long a slot counts as "not yet sent" at most, beyond the request's own timeout (which ends
+ * a request that never reached its socket): a margin for a stalled event loop.
+ */
+const LEASE_MARGIN_MS = 10_000;
 
 /**
  * Takes a slot in every window at once, or says how long to wait. KEYS: the pause key, then one
- * sorted set per window (member: a request, score: when it counts, Redis's clock).
- * ARGV: member, then limit and length (ms) of each window. Returns [wait ms, now ms].
+ * sorted set per window (member: a request, score: when it counts from, Redis's clock).
+ * ARGV: member, the lease (ms), then limit and length (ms) of each window. Returns [wait ms, now ms].
+ * A slot taken counts from the future (now + lease) until DONE: a request not yet sent holds its
+ * window whenever it goes out. A window full of such slots says "wait POLL ms" (it frees when one
+ * is sent, which Redis does not announce); the lease only ends the slots of a worker that died
+ * before it sent them (or a DONE lost with the connection).
  */
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
 local wait = 0
 local pause = tonumber(redis.call('GET', KEYS[1]) or '0')
 if pause > now then wait = pause - now end
 for i = 2, #KEYS do
-  local limit = tonumber(ARGV[(i - 2) * 2 + 2])
-  local ms = tonumber(ARGV[(i - 2) * 2 + 3])
+  local limit = tonumber(ARGV[(i - 2) * 2 + 3])
+  local ms = tonumber(ARGV[(i - 2) * 2 + 4])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - ms)
   if redis.call('ZCARD', KEYS[i]) >= limit then
-    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
-    local w = tonumber(oldest[2]) + ms - now
+    local oldest = tonumber(redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')[2])
+    local w = ${POLL_MS}
+    if oldest <= now + ${SEND_MARGIN_MS} then w = oldest + ms - now end
     if w > wait then wait = w end
   end
 end
 if wait > 0 then return {wait, now} end
 for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], now, ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[(i - 2) * 2 + 3]) * 2 + 1000)
+  redis.call('ZADD', KEYS[i], now + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[(i - 2) * 2 + 4]) * 2 + lease + 1000)
 end
 return {0, now}
 `;
 
 /**
- * The response is in: the slot counts from now (Redis's clock). The API counts a request when it
- * arrives, which is known only to be before its response: a new connection's handshake, a
- * token refresh, a stalled event loop or a slow reply can delay it by any time after the slot.
- * Counting from the response (as the local budget does) keeps "never more than the limit in any
- * window at the API" true whatever the delay, at a price: a slot is held for the API's response
- * time too (with 100 ms responses and a per-second limit, about 10% of the rate).
- * ARGV: member.
+ * The request was written on the socket (or failed before): its slot counts from now, Redis's
+ * clock, which is after the write, plus the margin (SEND_MARGIN_MS, for the way to the API). The
+ * API counts a request when it arrives, after the write; whatever delayed it before (a new
+ * connection's handshake, a stalled event loop) kept its slot counting until then. The slot is
+ * added again if its lease had ended. ARGV: member.
  */
 const DONE = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], 'XX', 'GT', now, ARGV[1]) end
-return now
+local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ${SEND_MARGIN_MS}
+for i = 1, #KEYS do redis.call('ZADD', KEYS[i], at, ARGV[1]) end
+return at
 `;
 
 /** Pauses every worker of the pipeline for ARGV[1] ms from Redis's now (never shortens a pause). */
@@ -63,20 +75,23 @@ return untilMs
  * `source.rate_limit` held across every worker of a pipeline: sliding windows kept in Redis
  * (one sorted set per window, updated atomically by a Lua script on Redis's clock), and pauses
  * the API asks for (`remaining_header` at 0, Retry-After) shared by all. Within one process,
- * callers are served in order.
+ * callers are served in order. As in the local budget (rate-budget.ts), a slot counts from the
+ * moment its request is written on the socket: `done()` is HttpClient.send's `onSent`.
  */
 export class RedisRateBudget implements RequestBudget {
   private readonly windows: { limit: number; ms: number }[] = [];
   private readonly keys: string[];
-  /** TAKE's arguments after the member: limit and length of each window (fixed at start). */
+  /** TAKE's arguments after the member: the lease, limit and length of each window (fixed at start). */
   private readonly windowArgs: string[];
   private readonly pauseKey: string;
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** `timeoutMs`: the requests' timeout (source.timeout), the longest a slot waits for its send. */
   constructor(
     private readonly redis: Redis,
     keyBase: string,
     plan: RateLimitPlan | null,
+    timeoutMs: number,
   ) {
     const add = (rate: number | null, unitMs: number) => {
       if (!rate) return;
@@ -91,7 +106,10 @@ export class RedisRateBudget implements RequestBudget {
     }
     this.pauseKey = `${keyBase}:pause`;
     this.keys = this.windows.map((w, i) => `${keyBase}:w${i}:${w.limit}/${w.ms}`);
-    this.windowArgs = this.windows.flatMap((w) => [String(w.limit), String(w.ms)]);
+    this.windowArgs = [
+      String(timeoutMs + LEASE_MARGIN_MS),
+      ...this.windows.flatMap((w) => [String(w.limit), String(w.ms)]),
+    ];
   }
 
   begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
@@ -101,7 +119,8 @@ export class RedisRateBudget implements RequestBudget {
   }
 
   private async take(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
-    const member = randomBytes(8).toString("hex");
+    // A request's name in the windows' sets (none to name without windows: only the pause is read).
+    const member = this.keys.length ? randomBytes(8).toString("hex") : "";
     const args = [member, ...this.windowArgs];
     let waited = 0;
     for (;;) {
@@ -115,8 +134,11 @@ export class RedisRateBudget implements RequestBudget {
       await sleep(wait, signal);
       waited += wait;
     }
+    let stamped = !this.keys.length;
+    // Sent on the socket (HttpClient.send's onSent) or failed before: later calls change nothing.
     const done = () => {
-      if (!this.keys.length) return;
+      if (stamped) return;
+      stamped = true;
       this.script("pipelinesBudgetDone", DONE)(this.keys.length, ...this.keys, member).catch(() => {});
     };
     return { waited, done };

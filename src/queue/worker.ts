@@ -16,7 +16,7 @@ import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
-import { pipelineFileHash } from "./file-hash.js";
+import { PipelineFileHashes } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
 import { RedisRateBudget } from "./redis-budget.js";
 import { redisTokenShare } from "./redis-tokens.js";
@@ -27,6 +27,8 @@ interface Compiled {
   redactor: Redactor;
   session: ReturnType<typeof openSession>;
   authStarted: Promise<void>;
+  /** Each child stream's request template, compiled at its first job. */
+  templates: Map<string, ReturnType<typeof compileRequestTemplate>>;
 }
 
 /**
@@ -37,6 +39,7 @@ interface Compiled {
 export class UnitRunner {
   readonly id = `${hostname()}:${process.pid}`;
   private readonly compiled = new Map<string, Compiled>();
+  private readonly fileHashes = new PipelineFileHashes();
 
   constructor(
     private readonly project: Project,
@@ -91,7 +94,7 @@ export class UnitRunner {
   private async refusal(job: UnitJob): Promise<string | null> {
     if (job.version !== VERSION)
       return `worker ${this.id} runs pipelines ${VERSION}, the submitter ${job.version}: every worker must run the submitter's version`;
-    const hash = await pipelineFileHash(this.project, job.pipeline);
+    const hash = await this.fileHashes.hash(this.project, job.pipeline);
     if (hash === null)
       return `worker ${this.id} has no pipeline \`${job.pipeline}\` in ${this.project.pipelinesDir}`;
     if (hash !== job.fileHash)
@@ -110,6 +113,7 @@ export class UnitRunner {
         this.budgets.redis,
         `${this.budgets.prefix}:budget:${plan.pipeline}`,
         plan.source.rateLimit,
+        plan.source.timeoutMs,
       );
       const tokens = redisTokenShare(
         this.budgets.redis,
@@ -117,7 +121,13 @@ export class UnitRunner {
         plan.auth,
       );
       const session = openSession(plan, loaded.redactor, { budget, tokens: tokens ?? undefined });
-      c = { plan, redactor: loaded.redactor, session, authStarted: session.auth.start() };
+      c = {
+        plan,
+        redactor: loaded.redactor,
+        session,
+        authStarted: session.auth.start(),
+        templates: new Map(),
+      };
       c.authStarted.catch(() => {});
       this.compiled.set(key, c);
     }
@@ -135,7 +145,7 @@ export class UnitRunner {
     if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
     const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
-    const first = applyIncremental(firstRequest(stream, c.plan, job, parent), stream, job.since);
+    const first = applyIncremental(firstRequest(stream, c, job, parent), stream, job.since);
     const shaper = compileShaper(stream, recordContext(stream, opts));
     const result = newStreamResult(stream.name);
     const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
@@ -166,14 +176,15 @@ export class UnitRunner {
   }
 }
 
-function firstRequest(
-  stream: StreamPlan,
-  plan: ExecutionPlan,
-  job: UnitJob,
-  parent: Row | undefined,
-): PageRequest {
-  if (job.unit)
-    return compileRequestTemplate(stream, plan.source.baseUrl)(parent ?? {}, job.unit.label, job.unit.window);
+function firstRequest(stream: StreamPlan, c: Compiled, job: UnitJob, parent: Row | undefined): PageRequest {
+  if (job.unit) {
+    let template = c.templates.get(stream.name);
+    if (!template) {
+      template = compileRequestTemplate(stream, c.plan.source.baseUrl);
+      c.templates.set(stream.name, template);
+    }
+    return template(parent ?? {}, job.unit.label, job.unit.window);
+  }
   const r: RequestPlan = stream.request;
   return { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body };
 }

@@ -91,12 +91,19 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
       try {
         reader.stop = yield* pagesOf(source, firstRequest, opts, cancel.signal);
       } finally {
-        cancel.abort();
+        cancel.abort(READING_ENDED);
       }
     },
   };
   return reader;
 }
+
+/**
+ * Why the pages still asked for are withdrawn: one reason for every reader (nothing shows it).
+ * `abort()` without one makes a DOMException, stack and all, once per request sequence (per
+ * partition, per queue job).
+ */
+const READING_ENDED = new Error("reading ended");
 
 async function* pagesOf(
   source: PageSource,

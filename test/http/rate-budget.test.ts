@@ -1,7 +1,13 @@
 /** The rate budget (rate-budget.ts) on a fake clock: no test here sleeps. */
 import { describe, expect, it } from "vitest";
 import type { RateLimitPlan } from "../../src/compile/plan.js";
-import { parseRemaining, parseReset, parseRetryAfter, RateBudget } from "../../src/http/rate-budget.js";
+import {
+  parseRemaining,
+  parseReset,
+  parseRetryAfter,
+  RateBudget,
+  SEND_MARGIN_MS,
+} from "../../src/http/rate-budget.js";
 
 const T0 = Date.parse("2026-11-29T12:00:00Z");
 
@@ -17,8 +23,11 @@ function plan(rates: Partial<RateLimitPlan>): RateLimitPlan {
   };
 }
 
-/** A budget on a clock that only moves when the budget sleeps (or the test says so). */
-function fakeClock(p: RateLimitPlan | null) {
+/**
+ * A budget on a clock that only moves when the budget sleeps (or the test says so). Without the
+ * margin a slot counts from its write (SEND_MARGIN_MS), but in the tests of that margin.
+ */
+function fakeClock(p: RateLimitPlan | null, marginMs = 0) {
   const clock = { now: T0, sleeps: [] as number[] };
   const budget = new RateBudget(
     p,
@@ -27,6 +36,7 @@ function fakeClock(p: RateLimitPlan | null) {
       clock.sleeps.push(ms);
       clock.now += ms;
     },
+    marginMs,
   );
   /** Takes a slot; returns the ms waited for it, measured on the fake clock. */
   const take = async (): Promise<number> => {
@@ -101,7 +111,7 @@ describe("RateBudget windows", () => {
   it("an aborted wait rejects, and the callers behind it still get their turn", async () => {
     let now = T0;
     // The real timer: an aborted signal rejects at once, without sleeping.
-    const budget = new RateBudget(plan({ perSecond: 1 }), () => now);
+    const budget = new RateBudget(plan({ perSecond: 1 }), () => now, undefined, 0);
     await budget.acquire();
     const controller = new AbortController();
     controller.abort(new Error("stop"));
@@ -111,23 +121,64 @@ describe("RateBudget windows", () => {
   });
 });
 
-describe("RateBudget slots counted from the response", () => {
-  it("done() moves the slot to when the response came in: the next request waits a window from then", async () => {
-    const { clock, budget, take } = fakeClock(plan({ perSecond: 1 }));
-    const ticket = await budget.begin();
-    clock.now += 400; // the request took 400 ms
+describe("RateBudget slots counted from the request's write", () => {
+  const M = SEND_MARGIN_MS;
+
+  it("a slot counts from done() (the write) plus the margin, not from when it was taken nor from the response", async () => {
+    const { clock, budget, take } = fakeClock(plan({ perSecond: 1 }), M);
+    const ticket = await budget.begin(); // at T0
+    clock.now += 400; // a new connection: the request is written 400 ms after its slot
     ticket.done();
-    // A second from T0 + 400 ms, not from T0 (without done() it would be 600 ms).
-    expect(await take()).toBe(1000);
+    clock.now += 300; // its response comes in 300 ms later
+    ticket.done(); // as the executor calls it again when the response is in: changes nothing
+    // A second from the write (T0 + 400) plus the margin: at T0 + 1425, 725 ms from now.
+    expect(await take()).toBe(700 + M);
   });
 
-  it("done() of a request longer than the window leaves the slot another request reused", async () => {
-    const { clock, budget, take } = fakeClock(plan({ perSecond: 1 }));
-    const slow = await budget.begin(); // at T0, never answered within the second
-    expect(await take()).toBe(1000); // at T0 + 1 s, in the slot the slow request had
+  it("a slot not yet written holds its window until it is: the next request waits for its done()", async () => {
+    const { clock, budget } = fakeClock(plan({ perSecond: 1 }), M);
+    const slow = await budget.begin(); // at T0, not written for 1.5 s
+    let granted: number | null = null;
+    const next = budget.begin().then(() => {
+      granted = clock.now;
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(granted).toBeNull(); // the window's only slot is not yet sent: no wait ends it but its write
+    clock.now += 1500;
+    slow.done();
+    await next;
+    expect(granted).toBe(T0 + 1500 + 1000 + M);
+  });
+
+  it("requests written out of order: the window frees when the first written leaves it", async () => {
+    const { clock, budget, take } = fakeClock(plan({ perSecond: 2 }), M);
+    const a = await budget.begin(); // T0, written late
+    const b = await budget.begin(); // T0
+    clock.now += 100;
+    b.done(); // b is written first, at T0 + 100
+    expect(await take()).toBe(1000 + M); // b's slot (a is still unsent): T0 + 1100 + M
+    clock.now += 50;
+    a.done(); // a written at T0 + 1150 + M
+    expect(await take()).toBe(1000 + M); // from a's write, not from when a took its slot
+  });
+
+  it("a request that fails before its write counts from the failure", async () => {
+    const { clock, budget, take } = fakeClock(plan({ perSecond: 1 }), M);
+    const failed = await budget.begin();
     clock.now += 200;
-    slow.done(); // the slow one ends at T0 + 1.2 s: the slot stays the second request's
-    expect(await take()).toBe(800);
+    failed.done(); // the connection was refused: the executor's finally calls done()
+    expect(await take()).toBe(1000 + M);
+  });
+
+  it("an aborted wait for a slot not yet written rejects, and the line moves on", async () => {
+    const { budget } = fakeClock(plan({ perSecond: 1 }), M);
+    const slow = await budget.begin();
+    const controller = new AbortController();
+    const waiting = budget.begin(controller.signal);
+    controller.abort(new Error("stop"));
+    await expect(waiting).rejects.toThrow("stop");
+    slow.done();
+    expect((await budget.begin()).waited).toBe(1000 + M);
   });
 });
 

@@ -1,14 +1,18 @@
 /**
  * The shared budget (src/queue/redis-budget.ts) on the throwaway Redis: a slot counts from the
- * response. The request reached the API at some time before it; counting from any earlier time
- * (e.g. "no later than 50 ms after the slot") lets a request delayed on its way — a handshake, a
- * token refresh, a stall — share a second at the API with the next window's requests.
+ * moment its request is written on the socket (plus SEND_MARGIN_MS), and until then it counts
+ * as taken at every moment (scored a lease ahead). Counting from when the slot was taken lets a
+ * request delayed on its way to the socket (a handshake, a stall) share a second at the API with
+ * the next window's requests; counting from the response wastes the API's response time of
+ * every window.
  */
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { RateLimitPlan } from "../../src/compile/plan.js";
+import { type RequestBudget, SEND_MARGIN_MS } from "../../src/http/rate-budget.js";
 import { RedisRateBudget } from "../../src/queue/redis-budget.js";
 import { sleep } from "../../src/shared/sleep.js";
+import { busiestSecond, type LogServer, logServer, session } from "../http/budget-session.js";
 import { redisUrl } from "./helpers.js";
 
 let redis: Redis;
@@ -17,27 +21,88 @@ beforeAll(() => {
 });
 afterAll(() => redis.disconnect());
 
-const plan: RateLimitPlan = {
-  perSecond: 1,
+let api: LogServer | null = null;
+afterEach(async () => {
+  await api?.close();
+  api = null;
+});
+
+const plan = (perSecond: number): RateLimitPlan => ({
+  perSecond,
   perMinute: null,
   perHour: null,
   perDay: null,
   remainingHeader: null,
   resetHeader: null,
-};
+});
 
 const redisNow = async () => {
   const [s, us] = await redis.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 };
 
-it("a slow response moves its slot to the response time", async () => {
-  const budget = new RedisRateBudget(redis, "t-slot:budget:p", plan);
-  const before = await redisNow();
+const score = async (key: string) => Number((await redis.zrange(key, 0, 0, "WITHSCORES"))[1]);
+
+it("a slot counts as not yet sent until done(), then from done() (Redis's clock) plus the margin", async () => {
+  const budget = new RedisRateBudget(redis, "t-slot:budget:p", plan(1), 5000);
+  const taken = await redisNow();
   const { done } = await budget.begin();
-  await sleep(400); // the API takes 400 ms to answer
-  done();
   const [key] = await redis.keys("t-slot:budget:p:w*");
-  const [, score] = await redis.zrange(key, 0, 0, "WITHSCORES");
-  expect(Number(score)).toBeGreaterThanOrEqual(before + 400);
+  // Not yet written: it counts from the future (the request's timeout and a margin ahead).
+  expect(await score(key)).toBeGreaterThanOrEqual(taken + 5000);
+  await sleep(300); // a new connection: the request is written 300 ms after its slot
+  const sent = await redisNow();
+  done();
+  while ((await score(key)) > sent + 5000) await sleep(5);
+  const at = await score(key);
+  expect(at).toBeGreaterThanOrEqual(sent + SEND_MARGIN_MS);
+  expect(at).toBeLessThanOrEqual((await redisNow()) + SEND_MARGIN_MS);
+  done(); // the response: changes nothing
+  await sleep(50);
+  expect(await score(key)).toBe(at);
+});
+
+it("at 5 requests/s the 6th request goes out a second after the 1st was written, not a second after its answer", async () => {
+  // The 1st is answered 600 ms after it arrived, the 2nd 1.3 s after. From the write, the 6th
+  // goes out at about 1 s, before the 2nd answer; from the 1st answer, at 1.6 s, after it.
+  api = await logServer((n) => (n === 1 ? 600 : 1300));
+  const budget = new RedisRateBudget(redis, "t-slot:budget:six", plan(5), 5000);
+  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }", budget);
+  try {
+    await Promise.all(Array.from({ length: 6 }, (_, i) => s.get(i + 1)));
+  } finally {
+    await s.close();
+  }
+  const { events } = api;
+  expect(events.indexOf("answered 1")).toBeLessThan(events.indexOf("arrived 6"));
+  expect(events.indexOf("arrived 6")).toBeLessThan(events.indexOf("answered 2"));
+  expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);
+});
+
+it("requests held 1.2 s between their slot and their write still never make 6 in a second", async () => {
+  api = await logServer(20);
+  // The first 5 requests, once they have their slots, wait 1.2 s before going on to the socket
+  // (as a slow handshake would make them). Counted from the slot, the next 5 would go out at
+  // 1 s, right with the first 5. (Not a busy event loop as in test/http/budget-send.test.ts:
+  // here slots come one Redis round trip apart, and the loopback server in this process would
+  // read the first requests late.)
+  const real = new RedisRateBudget(redis, "t-slot:budget:held", plan(5), 5000);
+  let given = 0;
+  const budget: RequestBudget = {
+    begin: async (signal) => {
+      const ticket = await real.begin(signal);
+      if (++given <= 5) await sleep(1200);
+      return ticket;
+    },
+    pauseUntil: (until) => real.pauseUntil(until),
+  };
+  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }", budget);
+  try {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => s.get(i + 1)));
+  } finally {
+    await s.close();
+  }
+  expect(given).toBe(10);
+  expect(api.arrivals).toHaveLength(10);
+  expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);
 });

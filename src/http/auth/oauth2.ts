@@ -236,7 +236,7 @@ export class OAuth2Auth implements AuthProvider {
       let failure: TransportError | null = null;
       const ticket = budget ? await interruptible(budget.begin(signal), signal) : null;
       try {
-        res = await client.send(req, signal);
+        res = await client.send(req, signal, ticket?.done);
       } catch (err) {
         if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
         if (!(err instanceof TransportError)) throw err;

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AuthPlan } from "../../../src/compile/plan.js";
 import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
 import { HttpClient } from "../../../src/http/client.js";
-import { RateBudget, type RequestBudget } from "../../../src/http/rate-budget.js";
+import { RateBudget, type RequestBudget, SEND_MARGIN_MS } from "../../../src/http/rate-budget.js";
 import { newRequestStats } from "../../../src/http/request-stats.js";
 import { RetryPolicy } from "../../../src/http/retry-policy.js";
 import { RunError } from "../../../src/shared/errors.js";
@@ -137,7 +137,7 @@ describe("OAuth2Auth", () => {
     expect((await auth.apply(req)).headers.authorization).toBe("Bearer tok-2");
   });
 
-  it("a token request to the API's origin takes a slot of its rate budget, counted from the answer", async () => {
+  it("a token request to the API's origin takes a slot of its rate budget, counted from its write", async () => {
     const clock = { now: 0, sleeps: [] as number[] };
     const rates = { perSecond: 1, perMinute: null, perHour: null, perDay: null };
     const budget = new RateBudget(
@@ -153,8 +153,10 @@ describe("OAuth2Auth", () => {
     };
     const { auth } = provider({}, Date.now, false, { origin: new URL(tokenUrl).origin, budget });
     await auth.start();
-    await budget.acquire(); // the API's next request: one second after the token's answer
-    expect(clock.sleeps).toEqual([1000]);
+    // The API's next request: a second (and the margin) after the token request was written at
+    // 0, not after its answer at 300.
+    await budget.acquire();
+    expect(clock.sleeps).toEqual([700 + SEND_MARGIN_MS]);
   });
 
   it("a token endpoint on another origin than the API's takes no slot", async () => {
