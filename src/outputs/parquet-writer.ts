@@ -1,12 +1,11 @@
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import type { DuckDBConnection } from "@duckdb/node-api";
 import { outputTempFile, rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import { type Engine, engine, q, Stager, stagedRows } from "./duckdb-engine.js";
+import { LazyConnection, q, Stager, stagedRows } from "./duckdb-engine.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
   DUCKDB_TYPES,
@@ -37,17 +36,13 @@ export async function openParquetWriter(output: OutputPlan, ctx: WriterContext):
   const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
   requireKeyForMerge(output, primaryKey);
   await mkdir(path.dirname(output.path), { recursive: true });
-  const eng = await engine(":memory:", {
+  // Opened by the commit: DuckDB is not loaded while records are staged.
+  const db = new LazyConnection(":memory:", {
     memory_limit: "64MB",
     threads: "1",
     temp_directory: outputTempFile(output.path, ctx.runId, "spill"),
   });
-  try {
-    return new ParquetWriter(eng, await eng.connect(), output, ctx, primaryKey);
-  } catch (err) {
-    eng.release();
-    throw err;
-  }
+  return new ParquetWriter(db, output, ctx, primaryKey);
 }
 
 class ParquetWriter implements RecordWriter {
@@ -60,8 +55,7 @@ class ParquetWriter implements RecordWriter {
   private readonly meta: boolean;
 
   constructor(
-    private readonly eng: Engine,
-    private readonly conn: DuckDBConnection,
+    private readonly db: LazyConnection,
     private readonly output: OutputPlan,
     private readonly ctx: WriterContext,
     private readonly primaryKey: string[] | null,
@@ -73,7 +67,7 @@ class ParquetWriter implements RecordWriter {
       kind: kinds.get(name) ?? null,
     }));
     this.stager = new Stager(
-      conn,
+      db,
       "staging",
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
@@ -143,8 +137,7 @@ class ParquetWriter implements RecordWriter {
     if (this.closed) return;
     this.closed = true;
     await this.stager.drop().catch(() => {});
-    this.conn.closeSync();
-    this.eng.release();
+    await this.db.close();
     await rm(outputTempFile(this.output.path, this.ctx.runId, "spill"), { recursive: true, force: true });
   }
 
@@ -220,7 +213,7 @@ class ParquetWriter implements RecordWriter {
     }
     await rm(file, { force: true });
     try {
-      await this.conn.run(
+      await (await this.db.get()).conn.run(
         `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
       );
     } catch (err) {
@@ -230,7 +223,7 @@ class ParquetWriter implements RecordWriter {
 
   private async oldColumns(): Promise<{ name: string; type: string }[]> {
     try {
-      const r = await this.conn.runAndReadAll(
+      const r = await (await this.db.get()).conn.runAndReadAll(
         `DESCRIBE SELECT * FROM read_parquet(${sqlString(this.output.path)})`,
       );
       return r.getRows().map((row) => ({ name: String(row[0]), type: String(row[1]) }));
