@@ -1,8 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import { createRequire } from "node:module";
 import path from "node:path";
-import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
@@ -18,8 +17,6 @@ import {
   sqlString,
   valueType,
 } from "./table-shape.js";
-
-type DuckDBApi = typeof import("@duckdb/node-api");
 
 /** A DuckDB identifier, quoted (any length; a NUL or an empty name refused). */
 export function q(name: string): string {
@@ -48,9 +45,6 @@ export async function engine(file: string, options: Record<string, string> = {})
     // Set at once: a second stream opening the file meanwhile shares this instance.
     const instance = (async () => {
       if (file !== ":memory:") await mkdir(path.dirname(key), { recursive: true });
-      // Loaded here, not with this module: the writers open the engine only when they need it.
-      // (require: the bundled CLI runs in a vm.Script, where import() is not available.)
-      const { DuckDBInstance } = createRequire(import.meta.url)("@duckdb/node-api") as DuckDBApi;
       return DuckDBInstance.create(file, options);
     })();
     entry = { instance, refs: 0, chain: Promise.resolve() };
@@ -79,42 +73,6 @@ export async function engine(file: string, options: Record<string, string> = {})
       instance.closeSync();
     },
   };
-}
-
-/**
- * An engine and a connection, opened at the first `get()`: the writers stage records without
- * DuckDB, whose library and instance (about 50 MiB resident) come only for the commit.
- */
-export class LazyConnection {
-  private opened: Promise<{ eng: Engine; conn: DuckDBConnection }> | null = null;
-
-  constructor(
-    private readonly file: string,
-    private readonly options: Record<string, string>,
-  ) {}
-
-  get(): Promise<{ eng: Engine; conn: DuckDBConnection }> {
-    this.opened ??= (async () => {
-      const eng = await engine(this.file, this.options);
-      try {
-        return { eng, conn: await eng.connect() };
-      } catch (err) {
-        eng.release();
-        throw err;
-      }
-    })();
-    return this.opened;
-  }
-
-  /** Closes the connection and releases the engine (the next `get()` opens them again). */
-  async close(): Promise<void> {
-    const opened = this.opened;
-    this.opened = null;
-    const db = await opened?.catch(() => null);
-    if (!db) return;
-    db.conn.closeSync();
-    db.eng.release();
-  }
 }
 
 /**
@@ -169,6 +127,8 @@ export class Stager {
   private readonly done: AtomicFile[] = [];
   /** Characters in `file`. */
   private fileChars = 0;
+  private readonly closing: Promise<void>[] = [];
+  private closeError: unknown = null;
   private created = false;
   private finished = false;
   private count = 0;
@@ -176,7 +136,7 @@ export class Stager {
   private readonly bigSeen = new Set<string>();
 
   constructor(
-    private readonly db: LazyConnection,
+    private readonly conn: DuckDBConnection,
     readonly table: string,
     /** Columns known before any record (the schema's properties, the primary key). */
     planned: { name: string; kind: ColumnType | null }[],
@@ -241,7 +201,13 @@ export class Stager {
       const n = this.done.length;
       const tag = `staging-${tagOf(this.table)}${n ? `-${n}` : ""}`;
       this.opening = AtomicFile.create(this.staging.near, this.staging.runId, tag);
-      if (full) await full.close();
+      // Closed while records keep coming; finish() and drop() wait for it.
+      if (full)
+        this.closing.push(
+          full.close().catch((err: unknown) => {
+            this.closeError ??= err;
+          }),
+        );
     }
     const f = await this.opening;
     this.file ??= f;
@@ -258,6 +224,8 @@ export class Stager {
     this.file = file;
     this.opening = null;
     if (file) await file.close();
+    await Promise.all(this.closing);
+    if (this.closeError) throw this.closeError;
     const files = file ? [...this.done, file] : this.done;
     if (!this.columns.length) return;
     const t = q(this.table);
@@ -275,14 +243,14 @@ export class Stager {
       );
       select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
     }
-    await (await this.db.get()).conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
+    await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;
   }
 
   /** Drops the staging view and its file (after the commit, or for a failed stream). */
   async drop(): Promise<void> {
     this.finished = true;
-    if (this.created) await (await this.db.get()).conn.run(`DROP VIEW IF EXISTS ${q(this.table)}`);
+    if (this.created) await this.conn.run(`DROP VIEW IF EXISTS ${q(this.table)}`);
     this.created = false;
     await this.dropFile();
   }
@@ -291,6 +259,7 @@ export class Stager {
     const file = this.file ?? (this.opening ? await this.opening.catch(() => null) : null);
     this.file = null;
     this.opening = null;
+    await Promise.all(this.closing);
     const files = [...this.done.splice(0), ...(file ? [file] : [])];
     for (const f of files) await f.abort();
   }

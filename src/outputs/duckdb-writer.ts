@@ -4,9 +4,8 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { setOwn } from "../shared/json-text.js";
-import { fileExists } from "./atomic-file.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
-import { type Engine, engine, LazyConnection, q, Stager } from "./duckdb-engine.js";
+import { type Engine, engine, q, Stager } from "./duckdb-engine.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
@@ -49,9 +48,21 @@ export function duckdbOptions(): Record<string, string> {
 export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
   const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
   requireKeyForMerge(output, primaryKey);
-  const writer = new DuckdbWriter(new LazyConnection(output.path, duckdbOptions()), output, ctx, primaryKey);
-  await writer.readState().catch((err) => writer.abort().then(() => Promise.reject(err)));
-  return writer;
+  const eng = await engine(output.path, duckdbOptions());
+  try {
+    const conn = await eng.connect();
+    const writer = new DuckdbWriter(eng, conn, output, ctx, primaryKey);
+    try {
+      await writer.readState();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    return writer;
+  } catch (err) {
+    eng.release();
+    throw err;
+  }
 }
 
 class DuckdbWriter implements RecordWriter {
@@ -75,12 +86,10 @@ class DuckdbWriter implements RecordWriter {
   private closed = false;
   private readonly meta: boolean;
   private saved: StreamState | null = null;
-  /** Set by `connect()` (the commit): DuckDB is not loaded while records are staged. */
-  private eng!: Engine;
-  private conn!: DuckDBConnection;
 
   constructor(
-    private readonly db: LazyConnection,
+    private readonly eng: Engine,
+    private readonly conn: DuckDBConnection,
     private readonly output: OutputPlan,
     private readonly ctx: WriterContext,
     private readonly primaryKey: string[] | null,
@@ -108,7 +117,7 @@ class DuckdbWriter implements RecordWriter {
       return `#${n} written`;
     };
     this.stager = new Stager(
-      db,
+      conn,
       stagingTable(this.table, ctx.runId),
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
@@ -117,7 +126,7 @@ class DuckdbWriter implements RecordWriter {
       { near: this.output.path, runId: this.ctx.runId },
     );
     this.invalid = new Stager(
-      db,
+      conn,
       stagingTable(`${this.table}__invalid`, ctx.runId),
       [
         { name: "record_id", kind: "text" },
@@ -149,7 +158,7 @@ class DuckdbWriter implements RecordWriter {
       field,
       name,
       stager: new Stager(
-        this.db,
+        this.conn,
         stagingTable(name, this.ctx.runId),
         planned,
         this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
@@ -261,21 +270,10 @@ class DuckdbWriter implements RecordWriter {
   /** The stream's state the last commit wrote into `_pipelines_state` of this database. */
   async readState(): Promise<void> {
     const key = this.output.stateKey;
-    // A database not there yet holds no state; else it is opened for this read, and closed.
-    if (!key || !(await fileExists(this.output.path))) return;
-    try {
-      this.saved = await readDuckdbState((await this.db.get()).conn, key, this.ctx.stream);
-    } finally {
-      await this.db.close();
-    }
-  }
-
-  private async connect(): Promise<void> {
-    ({ eng: this.eng, conn: this.conn } = await this.db.get());
+    if (key) this.saved = await readDuckdbState(this.conn, key, this.ctx.stream);
   }
 
   async commit(state?: CommitState | null): Promise<void> {
-    await this.connect();
     await this.stager.finish();
     await this.invalid?.finish();
     for (const c of this.children.values()) await c.stager.finish();
@@ -292,12 +290,11 @@ class DuckdbWriter implements RecordWriter {
       );
     } finally {
       await this.dropStaging().catch(() => {});
-      await this.close();
+      this.close();
     }
   }
 
   async keepRejected(): Promise<string> {
-    await this.connect();
     await this.stager.finish();
     await this.invalid?.finish();
     const name = rejectedTable(this.table, this.ctx.runId);
@@ -311,7 +308,7 @@ class DuckdbWriter implements RecordWriter {
       await this.eng.exclusive(() => this.transaction(() => this.committer().replaceInvalid()));
     } finally {
       await this.dropStaging().catch(() => {});
-      await this.close();
+      this.close();
     }
     return `${this.output.path} (table ${name})`;
   }
@@ -321,7 +318,7 @@ class DuckdbWriter implements RecordWriter {
     try {
       await this.dropStaging();
     } finally {
-      await this.close();
+      this.close();
     }
   }
 
@@ -331,10 +328,11 @@ class DuckdbWriter implements RecordWriter {
     for (const c of this.children.values()) await c.stager.drop();
   }
 
-  private async close(): Promise<void> {
+  private close(): void {
     if (this.closed) return;
     this.closed = true;
-    await this.db.close();
+    this.conn.closeSync();
+    this.eng.release();
   }
 
   private async transaction(body: () => Promise<void>): Promise<void> {

@@ -1,11 +1,12 @@
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { outputTempFile, rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import { LazyConnection, q, Stager, stagedRows } from "./duckdb-engine.js";
+import { type Engine, engine, q, Stager, stagedRows } from "./duckdb-engine.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
   DUCKDB_TYPES,
@@ -36,13 +37,17 @@ export async function openParquetWriter(output: OutputPlan, ctx: WriterContext):
   const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
   requireKeyForMerge(output, primaryKey);
   await mkdir(path.dirname(output.path), { recursive: true });
-  // Opened by the commit: DuckDB is not loaded while records are staged.
-  const db = new LazyConnection(":memory:", {
+  const eng = await engine(":memory:", {
     memory_limit: "64MB",
     threads: "1",
     temp_directory: outputTempFile(output.path, ctx.runId, "spill"),
   });
-  return new ParquetWriter(db, output, ctx, primaryKey);
+  try {
+    return new ParquetWriter(eng, await eng.connect(), output, ctx, primaryKey);
+  } catch (err) {
+    eng.release();
+    throw err;
+  }
 }
 
 class ParquetWriter implements RecordWriter {
@@ -55,7 +60,8 @@ class ParquetWriter implements RecordWriter {
   private readonly meta: boolean;
 
   constructor(
-    private readonly db: LazyConnection,
+    private readonly eng: Engine,
+    private readonly conn: DuckDBConnection,
     private readonly output: OutputPlan,
     private readonly ctx: WriterContext,
     private readonly primaryKey: string[] | null,
@@ -67,7 +73,7 @@ class ParquetWriter implements RecordWriter {
       kind: kinds.get(name) ?? null,
     }));
     this.stager = new Stager(
-      db,
+      conn,
       "staging",
       planned,
       this.meta ? [RUN_ID_COLUMN, LOADED_AT_COLUMN] : [],
@@ -137,7 +143,8 @@ class ParquetWriter implements RecordWriter {
     if (this.closed) return;
     this.closed = true;
     await this.stager.drop().catch(() => {});
-    await this.db.close();
+    this.conn.closeSync();
+    this.eng.release();
     await rm(outputTempFile(this.output.path, this.ctx.runId, "spill"), { recursive: true, force: true });
   }
 
@@ -213,7 +220,7 @@ class ParquetWriter implements RecordWriter {
     }
     await rm(file, { force: true });
     try {
-      await (await this.db.get()).conn.run(
+      await this.conn.run(
         `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
       );
     } catch (err) {
@@ -223,7 +230,7 @@ class ParquetWriter implements RecordWriter {
 
   private async oldColumns(): Promise<{ name: string; type: string }[]> {
     try {
-      const r = await (await this.db.get()).conn.runAndReadAll(
+      const r = await this.conn.runAndReadAll(
         `DESCRIBE SELECT * FROM read_parquet(${sqlString(this.output.path)})`,
       );
       return r.getRows().map((row) => ({ name: String(row[0]), type: String(row[1]) }));
