@@ -92,17 +92,21 @@ export const COPY_AHEAD = 2 * 1024 * 1024;
 
 /** The run's primary keys: duplicates counted, and noted when within a streamed merge's batch. */
 export class RunKeys {
-  /** Each key, with the streamed-merge batch its last record is in (0 when not streamed). */
-  private readonly seen = new Map<Key, number>();
+  private readonly seen = new Set<Key>();
+  /** A streamed merge's keys of the current batch (`batch` is the batch they belong to). */
+  private readonly inBatch = new Set<Key>();
+  private batch = 0;
   dups = 0;
 
   note(key: Key, streamed: StreamedMerge | null): void {
-    const batch = streamed ? streamed.batch : 0;
-    const at = this.seen.get(key);
-    if (at !== undefined) {
-      this.dups++;
-      if (streamed && at === batch) streamed.dupInBatch = true;
+    if (this.seen.has(key)) this.dups++;
+    else this.seen.add(key);
+    if (!streamed) return;
+    if (streamed.batch !== this.batch) {
+      this.inBatch.clear();
+      this.batch = streamed.batch;
     }
-    this.seen.set(key, batch);
+    if (this.inBatch.has(key)) streamed.dupInBatch = true;
+    else this.inBatch.add(key);
   }
 }
