@@ -3,7 +3,7 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { stagingPrefix } from "./postgres-connection.js";
+import { connectClient, stagingPrefix } from "./postgres-connection.js";
 import { type Encoder, encoder } from "./postgres-encode.js";
 import { checkName, literal, qi, typeOfSql } from "./postgres-sql.js";
 import {
@@ -185,6 +185,24 @@ export class TableLoad {
     });
   }
 
+  /**
+   * Ends the COPY without waiting for the server: the promise settles when the server has the
+   * rows. Queries sent after it run after it (one connection runs its queries in order).
+   */
+  endCopyQueued(): Promise<void> {
+    const copy = this.copy;
+    if (!copy) return Promise.resolve();
+    this.copy = null;
+    if (this.buf) copy.write(this.buf);
+    this.buf = "";
+    return new Promise<void>((resolve, reject) => {
+      if (this.copyError) return reject(this.copyError);
+      copy.once("finish", resolve);
+      copy.once("error", reject);
+      copy.end();
+    });
+  }
+
   /** Kills a COPY in progress (abort): the connection is closed right after. */
   dropCopy(): void {
     if (this.copy) this.copy.destroy(new Error("aborted"));
@@ -260,5 +278,23 @@ export class InvalidRows {
       };
       await this.load.put([], row, () => entry.record_id);
     }
+  }
+}
+
+/**
+ * Drops the staging tables of `loads` (an aborted stream: a COPY cut short leaves the stream's
+ * connection unusable, so a new one does it); on any failure the next run drops them.
+ */
+export async function dropLoads(url: string, loads: TableLoad[]): Promise<void> {
+  try {
+    const again = await connectClient(url);
+    try {
+      for (const load of loads)
+        if (load.created) await again.query(`DROP TABLE IF EXISTS ${load.q(load.staging)}`);
+    } finally {
+      await again.end().catch(() => {});
+    }
+  } catch {
+    // The next run drops them (run-lock.ts).
   }
 }

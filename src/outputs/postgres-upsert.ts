@@ -24,10 +24,12 @@ import type { TableLoad } from "./postgres-copy.js";
 export class StreamedMerge {
   /** Rows in the staging table not yet sent. */
   rows = 0;
-  /** Batches sent; a key seen in the current batch before is a duplicate within it. */
+  /** Batches sent. */
   batch = 0;
+  /** The current batch has a key twice (its older rows are deleted before the upsert). */
   dupInBatch = false;
-  private pending: Promise<void> | null = null;
+  /** The last statement sent: the connection runs them in order, so every earlier one is done. */
+  private last: Promise<void> | null = null;
   private error: unknown = null;
 
   constructor(
@@ -37,18 +39,42 @@ export class StreamedMerge {
   ) {}
 
   /**
-   * Sends the staged batch (after `endCopy` ended its COPY) without waiting for the server. The
-   * first batch also sends nothing-but-checks when empty: the target's primary key, its columns.
+   * Ends the batch's COPY and sends its upsert without waiting for them (after the previous
+   * batch's upsert is done): the records that follow are encoded meanwhile, and their COPY,
+   * queued behind the upsert, keeps up to COPY_AHEAD of their text until it runs. The first
+   * batch also waits for the target's primary key (and a batch with a new column, for it).
    */
   async send(endCopy: () => Promise<void>): Promise<void> {
-    await this.settle();
-    await endCopy();
+    if (this.error) throw this.error;
+    this.track(endCopy());
+    // One upsert at a time on the server, the next batch's COPY queued behind it: memory stays
+    // bounded (COPY_AHEAD) when the server is slower than the fetch.
+    const previous = this.last;
+    if (previous) await previous;
+    if (this.error) throw this.error;
     if (!this.rows && this.batch > 0) return;
     const sql = await this.statements();
     this.rows = 0;
     this.dupInBatch = false;
     this.batch++;
-    this.pending = this.s.client.query(sql).then(
+    this.last = this.track(this.s.client.query(sql));
+  }
+
+  /** Waits for every statement sent; throws the first error. */
+  async settle(): Promise<void> {
+    const last = this.last;
+    this.last = null;
+    if (last) await last;
+    if (this.error) throw this.error;
+  }
+
+  /** The first error of a statement sent (later ones then fail for that reason), else `err`. */
+  cause(err: unknown): unknown {
+    return this.error ?? err;
+  }
+
+  private track(p: Promise<unknown>): Promise<void> {
+    return p.then(
       () => {},
       (err: unknown) => {
         this.error ??= err;
@@ -56,23 +82,9 @@ export class StreamedMerge {
     );
   }
 
-  /** Waits for the upsert in flight; throws its error. */
-  async settle(): Promise<void> {
-    const p = this.pending;
-    this.pending = null;
-    if (p) await p;
-    if (this.error) throw this.error;
-  }
-
-  /** The upsert's error when one failed (later statements then fail for that reason), else `err`. */
-  cause(err: unknown): unknown {
-    return this.error ?? err;
-  }
-
   private async statements(): Promise<string> {
-    const first = this.batch === 0;
     // Awaited: DDL on the target (new columns; the primary key on the first batch) is rare.
-    if (first) await ensurePrimaryKey(this.s, this.load, this.pk);
+    if (this.batch === 0) await ensurePrimaryKey(this.s, this.load, this.pk);
     const sql = await upsertStatements(this.s, this.load, this.pk, this.dupInBatch);
     return `${sql}; TRUNCATE ${this.load.q(this.load.staging)}`;
   }
@@ -88,25 +100,23 @@ export function upsertRows(): number {
 const UPSERT_ROWS = 10_000;
 
 /** COPY text (characters) a streamed merge keeps while an upsert runs on the connection. */
-export const COPY_AHEAD = 2 * 1024 * 1024;
+export const COPY_AHEAD = 512 * 1024;
 
-/** The run's primary keys: duplicates counted, and noted when within a streamed merge's batch. */
+/**
+ * The run's primary keys: duplicates counted. A duplicate marks a streamed merge's batch for the
+ * removal of older rows of a key (a key seen in an earlier batch too: the removal finds none, at
+ * the cost of one cheap DELETE). No second set of the batch's keys: each set's tables grow in
+ * the large-object space, whose garbage stays until a full collection (measured: +10 MiB peak).
+ */
 export class RunKeys {
   private readonly seen = new Set<Key>();
-  /** A streamed merge's keys of the current batch (`batch` is the batch they belong to). */
-  private readonly inBatch = new Set<Key>();
-  private batch = 0;
   dups = 0;
 
   note(key: Key, streamed: StreamedMerge | null): void {
-    if (this.seen.has(key)) this.dups++;
-    else this.seen.add(key);
-    if (!streamed) return;
-    if (streamed.batch !== this.batch) {
-      this.inBatch.clear();
-      this.batch = streamed.batch;
+    if (!this.seen.has(key)) this.seen.add(key);
+    else {
+      this.dups++;
+      if (streamed) streamed.dupInBatch = true;
     }
-    if (this.inBatch.has(key)) streamed.dupInBatch = true;
-    else this.inBatch.add(key);
   }
 }

@@ -6,7 +6,7 @@ import { RunError } from "../shared/errors.js";
 import { type Key, keyFunction, requireKeyForMerge } from "./merge.js";
 import { type CommitScope, commitInvalid, commitLoads, type Loaded } from "./postgres-commit.js";
 import { connectClient, connectionError, loadError } from "./postgres-connection.js";
-import { type ColumnDef, type CopyHost, InvalidRows, TableLoad } from "./postgres-copy.js";
+import { type ColumnDef, type CopyHost, dropLoads, InvalidRows, TableLoad } from "./postgres-copy.js";
 import { safeJson } from "./postgres-encode.js";
 import {
   arrayFields,
@@ -251,6 +251,13 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (active) await active.endCopy();
   }
 
+  /** Ends the COPY in progress without waiting for the server (a streamed merge's batch). */
+  private endQueued(): Promise<void> {
+    const active = this.active;
+    this.active = null;
+    return active ? active.endCopyQueued() : Promise.resolve();
+  }
+
   /** Ends the COPY of the table loaded before `load`. */
   async activate(load: TableLoad): Promise<void> {
     if (this.active && this.active !== load) await this.active.endCopy();
@@ -301,7 +308,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
       }
     const streamed = this.streamed;
     if (streamed && (streamed.rows += rows.length) >= upsertRows())
-      await streamed.send(() => this.endActive());
+      await streamed.send(() => this.endQueued());
   }
 
   /** Fields `rows` bring that have no column yet: child tables (nested: tables), or columns. */
@@ -351,7 +358,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
   private async commitStreamed(streamed: StreamedMerge, state?: CommitState | null): Promise<void> {
     try {
       await this.flush();
-      await streamed.send(() => this.endActive());
+      await streamed.send(() => this.endQueued());
       await streamed.settle();
       for (const load of this.loads()) await load.endCopy();
       await this.client.query(`DROP TABLE ${this.main.q(this.main.staging)}`);
@@ -381,20 +388,9 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (this.closed) return;
     this.batch = [];
     for (const load of this.loads()) load.dropCopy();
-    try {
-      // A COPY cut short leaves the connection unusable: a new one drops the staging tables.
-      await this.client.end().catch(() => {});
-      this.closed = true;
-      const again = await connectClient(this.output.postgres!.url);
-      try {
-        for (const load of this.loads())
-          if (load.created) await again.query(`DROP TABLE IF EXISTS ${load.q(load.staging)}`);
-      } finally {
-        await again.end().catch(() => {});
-      }
-    } catch {
-      // The next run drops them (run-lock.ts).
-    }
+    await this.client.end().catch(() => {});
+    this.closed = true;
+    await dropLoads(this.output.postgres!.url, [...this.loads()]);
   }
 
   private async close(): Promise<void> {
