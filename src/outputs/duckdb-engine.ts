@@ -98,10 +98,19 @@ export interface StagingFile {
 }
 
 /**
- * Stages one stream's records for DuckDB: each record is written as a JSON line to a temporary
- * file (as fast as the jsonl output), and `finish()` makes the staging table a temporary view of
- * the file through `read_json` (DuckDB parses it, within its memory limit, when the commit reads
- * it: the records are copied once, into the target). The view has the record's position in the
+ * Staged records go to a new temporary file after this many characters: read_json reserves a
+ * buffer of 32 MiB per file, but touches (makes resident) only what the file fills of it, so
+ * files of 1 MiB cut the peak RSS of a 200,000-record load by about 30 MiB (measured: a 37 MB
+ * staging file in one piece +65 MiB over the connected engine, in 1 MB parts +34 MiB).
+ */
+export const STAGING_PART_CHARS = 1024 * 1024;
+
+/**
+ * Stages one stream's records for DuckDB: each record is written as a JSON line to temporary
+ * files (as fast as the jsonl output; a new file every {@link STAGING_PART_CHARS}), and
+ * `finish()` makes the staging table a temporary view of the files through `read_json` (DuckDB
+ * parses them, within its memory limit, when the commit reads them: the records are copied once,
+ * into the target). The view has the record's position in the
  * run as `rowid`, and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
  * and their types are worked out in JavaScript while records arrive, so a value a typed column
  * cannot hold is refused naming its record, and a column without a schema widens instead
@@ -114,6 +123,12 @@ export class Stager {
   private readonly byName = new Map<string, StagedColumn>();
   private file: AtomicFile | null = null;
   private opening: Promise<AtomicFile> | null = null;
+  /** Files filled before `file`, in order. */
+  private readonly done: AtomicFile[] = [];
+  /** Characters in `file`. */
+  private fileChars = 0;
+  private readonly closing: Promise<void>[] = [];
+  private closeError: unknown = null;
   private created = false;
   private finished = false;
   private count = 0;
@@ -169,12 +184,36 @@ export class Stager {
     const json = stringifyJson(row);
     const line = `{"${ROW_FIELD}":${this.count - 1}${json.length > 2 ? `,${json.slice(1)}` : "}"}\n`;
     if (line.length > this.longest) this.longest = line.length;
-    if (this.file) return this.file.write(line);
-    this.opening ??= AtomicFile.create(this.staging.near, this.staging.runId, `staging-${tagOf(this.table)}`);
-    return this.opening.then((f) => {
-      this.file = f;
-      return f.write(line);
-    });
+    if (this.file && this.fileChars < STAGING_PART_CHARS) {
+      this.fileChars += line.length;
+      return this.file.write(line);
+    }
+    return this.nextFile(line);
+  }
+
+  /** Writes `line` into a new file (the first, or the next part: the full one is closed). */
+  private async nextFile(line: string): Promise<void> {
+    if (!this.opening) {
+      const full = this.file;
+      this.file = null;
+      this.fileChars = 0;
+      if (full) this.done.push(full);
+      const n = this.done.length;
+      const tag = `staging-${tagOf(this.table)}${n ? `-${n}` : ""}`;
+      this.opening = AtomicFile.create(this.staging.near, this.staging.runId, tag);
+      // Closed while records keep coming; finish() and drop() wait for it.
+      if (full)
+        this.closing.push(
+          full.close().catch((err: unknown) => {
+            this.closeError ??= err;
+          }),
+        );
+    }
+    const f = await this.opening;
+    this.file ??= f;
+    if (this.file === f) this.opening = null;
+    this.fileChars += line.length;
+    await f.write(line);
   }
 
   /** Defines the staging table: a view of the staged records (none without any column). */
@@ -183,11 +222,15 @@ export class Stager {
     this.finished = true;
     const file = this.file ?? (this.opening ? await this.opening : null);
     this.file = file;
+    this.opening = null;
     if (file) await file.close();
+    await Promise.all(this.closing);
+    if (this.closeError) throw this.closeError;
+    const files = file ? [...this.done, file] : this.done;
     if (!this.columns.length) return;
     const t = q(this.table);
     let select: string;
-    if (!file || this.count === 0) {
+    if (!files.length || this.count === 0) {
       const cols = this.columns.map((c) => `CAST(NULL AS ${DUCKDB_STAGING_TYPES[c.kind]}) AS ${q(c.name)}`);
       select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
     } else {
@@ -198,7 +241,7 @@ export class Stager {
       const exprs = this.columns.map((c) =>
         c.kind === "json" ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
       );
-      select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json(${sqlString(file.tmpPath)}, format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
+      select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;
@@ -216,7 +259,9 @@ export class Stager {
     const file = this.file ?? (this.opening ? await this.opening.catch(() => null) : null);
     this.file = null;
     this.opening = null;
-    await file?.abort();
+    await Promise.all(this.closing);
+    const files = [...this.done.splice(0), ...(file ? [file] : [])];
+    for (const f of files) await f.abort();
   }
 
   private add(name: string, kind: ColumnType | null, typed: boolean, value: unknown): StagedColumn {

@@ -21,7 +21,8 @@ import type { RecordWriter, WriterContext } from "./writer.js";
  * Rows per Parquet row group. DuckDB's default (122,880) buffers a whole row group beside the
  * staging reader, past the engine's 64 MB limit (it spills): 32,768 measured faster and about
  * 20 MiB (200,000 records) to 40 MiB (2,000,000) lower in peak memory, and is still a row group
- * of a size Parquet readers handle well.
+ * of a size Parquet readers handle well. A row group ends at the end of a staging file's rows
+ * (duckdb-engine.ts, STAGING_PART_CHARS) once it has this many: it may hold one file's rows more.
  */
 export const PARQUET_ROW_GROUP_SIZE = 32_768;
 

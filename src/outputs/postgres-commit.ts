@@ -44,12 +44,55 @@ export async function commitLoads(s: CommitScope, loaded: Loaded, mode: OutputPl
 async function dedupe(client: pg.Client, loaded: Loaded): Promise<void> {
   const pk = loaded.primaryKey!;
   const s = loaded.main.q(loaded.main.staging);
-  const same = pk.map((k) => `a.${qi(k)} = b.${qi(k)}`).join(" AND ");
-  await client.query(`DELETE FROM ${s} a USING ${s} b WHERE ${same} AND a."_seq" < b."_seq"`);
+  await client.query(dedupeSql(loaded.main, pk));
   for (const load of loaded.children)
     await client.query(
       `DELETE FROM ${load.q(load.staging)} c WHERE NOT EXISTS (SELECT 1 FROM ${s} p WHERE p."_seq" = c."_parent_seq")`,
     );
+}
+
+/** Deletes the staging rows of a primary key that a later staging row (higher `_seq`) has. */
+function dedupeSql(load: TableLoad, pk: string[]): string {
+  const s = load.q(load.staging);
+  const same = pk.map((k) => `a.${qi(k)} = b.${qi(k)}`).join(" AND ");
+  return `DELETE FROM ${s} a USING ${s} b WHERE ${same} AND a."_seq" < b."_seq"`;
+}
+
+/** Adds to the target (which exists) the columns the run has and it has not (noted). */
+async function addTargetColumns(s: CommitScope, load: TableLoad): Promise<void> {
+  const present = load.targetColumns!;
+  for (const name of load.targetNames()) {
+    if (present.has(name)) continue;
+    const col = load.columns.get(name);
+    const sql = col ? col.sql : name === "_loaded_at" ? "timestamptz" : "text";
+    await s.client.query(`ALTER TABLE ${load.q(load.target)} ADD COLUMN ${qi(name)} ${sql}`);
+    present.set(name, sql);
+    s.notes.push(`added column ${JSON.stringify(name)} (${sql}) to table ${load.target}`);
+  }
+}
+
+/**
+ * The upsert of the staging rows into the target (which exists and has the primary key `pk`):
+ * the target's missing columns are added first (awaited); the SQL text is returned. A row is
+ * replaced whole: target columns the run does not have become NULL. With `dedupe`, the staging
+ * rows a later row of the same key replaces are deleted first (in the same text).
+ */
+export async function upsertStatements(
+  s: CommitScope,
+  load: TableLoad,
+  pk: string[],
+  dedupe: boolean,
+): Promise<string> {
+  await addTargetColumns(s, load);
+  const present = load.targetColumns!;
+  const names = load.targetNames();
+  const cols = names.map(qi).join(", ");
+  const set = [...present.keys()]
+    .filter((c) => !pk.includes(c))
+    .map((c) => `${qi(c)} = ${names.includes(c) ? `EXCLUDED.${qi(c)}` : "NULL"}`)
+    .join(", ");
+  const upsert = `INSERT INTO ${load.q(load.target)} (${cols}) SELECT ${cols} FROM ${load.q(load.staging)} ON CONFLICT (${pk.map(qi).join(", ")}) ${set ? `DO UPDATE SET ${set}` : "DO NOTHING"}`;
+  return dedupe ? `${dedupeSql(load, pk)}; ${upsert}` : upsert;
 }
 
 async function commitTable(
@@ -73,14 +116,7 @@ async function commitTable(
       await client.query(`ALTER TABLE ${target} ADD PRIMARY KEY (${pk.map(qi).join(", ")})`);
     return;
   }
-  const present = load.targetColumns!;
-  for (const name of load.targetNames()) {
-    if (present.has(name)) continue;
-    const col = load.columns.get(name);
-    const sql = col ? col.sql : name === "_loaded_at" ? "timestamptz" : "text";
-    await client.query(`ALTER TABLE ${target} ADD COLUMN ${qi(name)} ${sql}`);
-    s.notes.push(`added column ${JSON.stringify(name)} (${sql}) to table ${load.target}`);
-  }
+  await addTargetColumns(s, load);
   const names = load.targetNames();
   const cols = names.map(qi).join(", ");
   if (mode === "append") {
@@ -101,14 +137,7 @@ async function commitTable(
     }
   } else {
     await ensurePrimaryKey(s, load, pk!);
-    const all = [...present.keys(), ...names.filter((n) => !present.has(n))];
-    const set = all
-      .filter((c) => !pk!.includes(c))
-      .map((c) => `${qi(c)} = ${names.includes(c) ? `EXCLUDED.${qi(c)}` : "NULL"}`)
-      .join(", ");
-    await client.query(
-      `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${staging} ON CONFLICT (${pk!.map(qi).join(", ")}) ${set ? `DO UPDATE SET ${set}` : "DO NOTHING"}`,
-    );
+    await client.query(await upsertStatements(s, load, pk!, false));
   }
   await client.query(`DROP TABLE ${staging}`);
 }
@@ -136,14 +165,14 @@ async function commitChild(
 }
 
 /** `<table>__invalid` describes this run: replaced, or dropped when every record was valid. */
-async function commitInvalid(s: CommitScope, loaded: Loaded): Promise<void> {
+export async function commitInvalid(s: CommitScope, loaded: Loaded): Promise<void> {
   const name = invalidTableName(loaded.table);
   if (loaded.invalid) await commitTable(s, loaded.invalid, "replace", null);
   else if (Buffer.byteLength(name) <= 63)
     await s.client.query(`DROP TABLE IF EXISTS ${qi(s.schema)}.${qi(name)}`);
 }
 
-async function ensurePrimaryKey(s: CommitScope, load: TableLoad, pk: string[]): Promise<void> {
+export async function ensurePrimaryKey(s: CommitScope, load: TableLoad, pk: string[]): Promise<void> {
   const r = await s.client.query(
     `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
     [`${qi(s.schema)}.${qi(load.target)}`],

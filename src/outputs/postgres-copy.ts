@@ -3,7 +3,7 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { stagingPrefix } from "./postgres-connection.js";
+import { connectClient, stagingPrefix } from "./postgres-connection.js";
 import { type Encoder, encoder } from "./postgres-encode.js";
 import { checkName, literal, qi, typeOfSql } from "./postgres-sql.js";
 import {
@@ -14,6 +14,7 @@ import {
   METADATA_COLUMNS,
   POSTGRES_TYPES,
 } from "./table-shape.js";
+import type { InvalidEntry } from "./writer.js";
 
 /** COPY data is sent in chunks of about this many characters. */
 const CHUNK = 64 * 1024;
@@ -35,6 +36,8 @@ export interface CopyHost {
   readonly qs: string;
   readonly runId: string;
   readonly unloggedStaging: boolean;
+  /** COPY text (characters) kept without waiting for the server (0: wait whenever it is behind). */
+  readonly copyAhead: number;
   redact(s: string): string;
   /** Ends whichever COPY is in progress. */
   endActive(): Promise<void>;
@@ -154,7 +157,8 @@ export class TableLoad {
     const chunk = this.buf;
     this.buf = "";
     if (this.copyError) throw this.copyError;
-    if (!copy.write(chunk)) {
+    // A COPY queued behind a query (a streamed merge's upsert) keeps up to `copyAhead`.
+    if (!copy.write(chunk) && copy.writableLength > this.w.copyAhead) {
       await new Promise<void>((resolve) => {
         const done = () => {
           copy.off("drain", done);
@@ -174,6 +178,24 @@ export class TableLoad {
     if (this.buf) await this.send();
     this.copy = null;
     await new Promise<void>((resolve, reject) => {
+      if (this.copyError) return reject(this.copyError);
+      copy.once("finish", resolve);
+      copy.once("error", reject);
+      copy.end();
+    });
+  }
+
+  /**
+   * Ends the COPY without waiting for the server: the promise settles when the server has the
+   * rows. Queries sent after it run after it (one connection runs its queries in order).
+   */
+  endCopyQueued(): Promise<void> {
+    const copy = this.copy;
+    if (!copy) return Promise.resolve();
+    this.copy = null;
+    if (this.buf) copy.write(this.buf);
+    this.buf = "";
+    return new Promise<void>((resolve, reject) => {
       if (this.copyError) return reject(this.copyError);
       copy.once("finish", resolve);
       copy.once("error", reject);
@@ -223,4 +245,56 @@ export async function openInvalidLoad(table: string, host: CopyHost): Promise<Ta
   const load = new TableLoad(name, host.runId, [], false, host);
   await load.addColumns(INVALID_COLUMNS.map(([n, t]) => [n, t, POSTGRES_TYPES[t]]));
   return load;
+}
+
+/** A stream's invalid records: gathered, and sent after each batch (one COPY at a time). */
+export class InvalidRows {
+  /** Created with the first invalid record. */
+  load: TableLoad | null = null;
+  private pending: InvalidEntry[] = [];
+
+  constructor(
+    private readonly table: string,
+    private readonly host: CopyHost,
+  ) {}
+
+  async add(entry: InvalidEntry): Promise<void> {
+    this.pending.push(entry);
+    if (this.pending.length >= 1000) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const entries = this.pending;
+    this.pending = [];
+    for (const entry of entries) {
+      this.load ??= await openInvalidLoad(this.table, this.host);
+      const { record_id, record, errors } = entry;
+      const row: Row = {
+        record_id,
+        record,
+        errors,
+        _run_id: this.host.runId,
+        _loaded_at: new Date().toISOString(),
+      };
+      await this.load.put([], row, () => entry.record_id);
+    }
+  }
+}
+
+/**
+ * Drops the staging tables of `loads` (an aborted stream: a COPY cut short leaves the stream's
+ * connection unusable, so a new one does it); on any failure the next run drops them.
+ */
+export async function dropLoads(url: string, loads: TableLoad[]): Promise<void> {
+  try {
+    const again = await connectClient(url);
+    try {
+      for (const load of loads)
+        if (load.created) await again.query(`DROP TABLE IF EXISTS ${load.q(load.staging)}`);
+    } finally {
+      await again.end().catch(() => {});
+    }
+  } catch {
+    // The next run drops them (run-lock.ts).
+  }
 }

@@ -129,3 +129,30 @@ export function childColumns(
   }
   return cols;
 }
+
+/**
+ * Columns for `fresh` fields of the parent table: typed by the schema, else by the batch's
+ * values (only nulls so far: jsonb, which holds any later value). A metadata column's name is
+ * refused.
+ */
+export function fieldColumns(
+  rows: Row[],
+  fresh: Set<string>,
+  main: TableLoad,
+  schemaTypes: Map<string, ColumnType>,
+  typeChanges: string[],
+): ColumnDef[] {
+  const cols: ColumnDef[] = [];
+  for (const name of fresh) {
+    if (main.meta && (METADATA_COLUMNS as readonly string[]).includes(name))
+      throw new RunError(
+        "output",
+        `field \`${name}\` has the name of a metadata column of table ${main.target}: rename it with \`fields\`, or set \`metadata_columns: false\``,
+      );
+    const fromSchema = schemaTypes.get(name);
+    const wanted =
+      fromSchema ?? typeOfValues(rows.map((r) => (Object.hasOwn(r, name) ? r[name] : undefined))) ?? "json";
+    cols.push(main.columnFor(name, wanted, typeChanges, fromSchema !== undefined));
+  }
+  return cols;
+}

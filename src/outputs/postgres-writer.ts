@@ -4,13 +4,21 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { type Key, keyFunction, requireKeyForMerge } from "./merge.js";
-import { commitLoads } from "./postgres-commit.js";
+import { type CommitScope, commitInvalid, commitLoads, type Loaded } from "./postgres-commit.js";
 import { connectClient, connectionError, loadError } from "./postgres-connection.js";
-import { type ColumnDef, type CopyHost, openInvalidLoad, TableLoad } from "./postgres-copy.js";
+import { type ColumnDef, type CopyHost, dropLoads, InvalidRows, TableLoad } from "./postgres-copy.js";
 import { safeJson } from "./postgres-encode.js";
-import { arrayFields, type ChildRow, childColumns, childRowsOf, newItemColumns } from "./postgres-nested.js";
+import {
+  arrayFields,
+  type ChildRow,
+  childColumns,
+  childRowsOf,
+  fieldColumns,
+  newItemColumns,
+} from "./postgres-nested.js";
 import { ignoreRace, qi, tableColumns } from "./postgres-sql.js";
 import { ensureStateTable, readState, writeState } from "./postgres-state.js";
+import { COPY_AHEAD, RunKeys, StreamedMerge, upsertRows } from "./postgres-upsert.js";
 import {
   type ColumnType,
   checkIdent,
@@ -19,7 +27,6 @@ import {
   METADATA_COLUMNS,
   nestedFields,
   schemaColumnTypes,
-  typeOfValues,
 } from "./table-shape.js";
 import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
@@ -38,7 +45,9 @@ const BATCH = 1000;
  * - replace (or no target yet): the old table is dropped and the staging table renamed to it;
  * - append: `INSERT INTO target SELECT … FROM staging`;
  * - merge: `INSERT … ON CONFLICT (primary key) DO UPDATE`, on a PRIMARY KEY constraint created on
- *   the target when it has none. A new record replaces the old row whole.
+ *   the target when it has none. A new record replaces the old row whole. Into a table that
+ *   exists (without `nested: tables`), the merge is streamed: one transaction from the open, a
+ *   batch upserted while the next is fetched (postgres-upsert.ts); the commit ends it.
  * Within a run the last record of a primary key wins (the staging rows carry a `_seq`).
  *
  * The same transaction replaces `<table>__invalid` (the run's invalid records) and child tables
@@ -90,20 +99,19 @@ class PostgresWriter implements RecordWriter, CopyHost {
   private readonly main: TableLoad;
   private readonly children = new Map<string, TableLoad>();
   private readonly childSchemas: Map<string, Record<string, unknown> | null>;
-  private invalid: TableLoad | null = null;
-  private invalidPending: InvalidEntry[] = [];
+  private readonly invalidRows: InvalidRows;
   private active: TableLoad | null = null;
   private readonly schemaTypes: Map<string, ColumnType>;
   private readonly planned: string[];
   private batch: Row[] = [];
   private seq = 0;
   private readonly keyOf: ((r: Row) => Key | null) | null;
-  private readonly keys = new Set<Key>();
-  private dups = 0;
+  private readonly keys = new RunKeys();
   private saved: StreamState | null = null;
   private readonly notes: string[] = [];
   private readonly typeChanges: string[] = [];
   private closed = false;
+  private streamed: StreamedMerge | null = null;
   /**
    * Staging tables are UNLOGGED when the run appends or merges (they are only read by the commit:
    * no WAL for them, half the writes); with replace the staging table becomes the target, so it
@@ -128,6 +136,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
     this.table = output.table!.name;
     const meta = output.table!.metadataColumns;
     this.main = new TableLoad(this.table, ctx.runId, [["_seq", "bigint"]], meta, this);
+    this.invalidRows = new InvalidRows(this.table, this);
     this.schemaTypes = schemaColumnTypes(ctx.schema);
     this.nestedMode = output.table!.nested === "tables";
     this.childSchemas = this.nestedMode ? nestedFields(ctx.schema) : new Map();
@@ -169,7 +178,28 @@ class PostgresWriter implements RecordWriter, CopyHost {
         "drift",
         `drift: fail — ${this.typeChanges.join("; ")}. Nothing was loaded; the table is unchanged.`,
       );
+    if (this.output.mode === "merge" && this.main.targetColumns && !this.nestedMode && upsertRows() > 0) {
+      // The staging table, every upsert and the commit: one transaction.
+      await client.query("BEGIN");
+      this.streamed = new StreamedMerge(this.scope(), this.main, this.primaryKey!);
+    }
     await this.main.addColumns(fresh);
+  }
+
+  get copyAhead(): number {
+    return this.streamed ? COPY_AHEAD : 0;
+  }
+
+  private scope(): CommitScope {
+    const { client, unloggedStaging, notes, redact } = this;
+    return { client, schema: this.output.postgres!.schema, unloggedStaging, notes, redact };
+  }
+
+  private loaded(): Loaded {
+    const { table, main, primaryKey } = this;
+    const dups = this.keys.dups;
+    const invalid = this.invalidRows.load;
+    return { table, main, children: [...this.children.values()], invalid, primaryKey, dups };
   }
 
   private async openChild(field: string, items: Record<string, unknown> | null): Promise<TableLoad> {
@@ -191,12 +221,16 @@ class PostgresWriter implements RecordWriter, CopyHost {
 
   write(record: Row): Promise<void> | undefined {
     this.batch.push(record);
-    if (this.batch.length >= BATCH) return this.flush();
-    return undefined;
+    if (this.batch.length < BATCH) return undefined;
+    const streamed = this.streamed;
+    // A failed upsert makes the next statements fail: its error is the one to report.
+    return streamed
+      ? this.flush().catch((err) => Promise.reject(this.fail(streamed.cause(err))))
+      : this.flush();
   }
 
   duplicates(): number {
-    return this.dups;
+    return this.keys.dups;
   }
 
   savedState(): StreamState | null {
@@ -217,6 +251,13 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (active) await active.endCopy();
   }
 
+  /** Ends the COPY in progress without waiting for the server (a streamed merge's batch). */
+  private endQueued(): Promise<void> {
+    const active = this.active;
+    this.active = null;
+    return active ? active.endCopyQueued() : Promise.resolve();
+  }
+
   /** Ends the COPY of the table loaded before `load`. */
   async activate(load: TableLoad): Promise<void> {
     if (this.active && this.active !== load) await this.active.endCopy();
@@ -225,27 +266,13 @@ class PostgresWriter implements RecordWriter, CopyHost {
 
   /** Invalid records are gathered and sent after the batch (one COPY at a time). */
   async writeInvalid(entry: InvalidEntry): Promise<void> {
-    this.invalidPending.push(entry);
-    if (this.invalidPending.length >= BATCH) await this.flushInvalid();
-  }
-
-  private async flushInvalid(): Promise<void> {
-    const entries = this.invalidPending;
-    this.invalidPending = [];
-    for (const e of entries) await this.putInvalid(e);
-  }
-
-  private async putInvalid(entry: InvalidEntry): Promise<void> {
-    this.invalid ??= await openInvalidLoad(this.table, this);
-    const { record_id, record, errors } = entry;
-    const row: Row = { record_id, record, errors, _run_id: this.runId, _loaded_at: new Date().toISOString() };
-    await this.invalid.put([], row, () => entry.record_id);
+    await this.invalidRows.add(entry);
   }
 
   /** Encodes the buffered records: new fields become columns first. */
   private async flush(): Promise<void> {
     const rows = this.batch;
-    if (this.invalidPending.length) await this.flushInvalid();
+    await this.invalidRows.flush();
     if (!rows.length) return;
     this.batch = [];
     await this.discover(rows);
@@ -267,8 +294,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
                 `record ${id()} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
               ),
             );
-        } else if (this.keys.has(key)) this.dups++;
-        else this.keys.add(key);
+        } else this.keys.note(key, this.streamed);
       }
       const sent = this.main.put([String(seq)], row, id);
       if (sent) await sent;
@@ -280,6 +306,9 @@ class PostgresWriter implements RecordWriter, CopyHost {
         const sent = load.put([seq], child, id);
         if (sent) await sent;
       }
+    const streamed = this.streamed;
+    if (streamed && (streamed.rows += rows.length) >= upsertRows())
+      await streamed.send(() => this.endQueued());
   }
 
   /** Fields `rows` bring that have no column yet: child tables (nested: tables), or columns. */
@@ -290,25 +319,9 @@ class PostgresWriter implements RecordWriter, CopyHost {
         if (!this.main.columns.has(name) && !this.children.has(name) && !fresh.has(name)) fresh.add(name);
     const newChildren =
       this.nestedMode && this.primaryKey ? arrayFields(rows, fresh, this.plainFields, this.primaryKey) : [];
-    if (fresh.size) {
-      const cols: ColumnDef[] = [];
-      for (const name of fresh) {
-        if (this.main.meta && (METADATA_COLUMNS as readonly string[]).includes(name))
-          throw new RunError(
-            "output",
-            `field \`${name}\` has the name of a metadata column of table ${this.table}: rename it with \`fields\`, or set \`metadata_columns: false\``,
-          );
-        const fromSchema = this.schemaTypes.get(name);
-        // Without a schema, from the batch's values; only nulls so far: jsonb (holds any later value).
-        const wanted =
-          fromSchema ??
-          typeOfValues(rows.map((r) => (Object.hasOwn(r, name) ? r[name] : undefined))) ??
-          "json";
-        cols.push(this.main.columnFor(name, wanted, this.typeChanges, fromSchema !== undefined));
-        this.plainFields.add(name);
-      }
-      await this.main.addColumns(cols);
-    }
+    if (fresh.size)
+      await this.main.addColumns(fieldColumns(rows, fresh, this.main, this.schemaTypes, this.typeChanges));
+    for (const name of fresh) this.plainFields.add(name);
     // After the parent's columns: a child's key columns take their types.
     for (const name of newChildren) await this.openChild(name, null);
     for (const [field, load] of this.children) {
@@ -319,37 +332,21 @@ class PostgresWriter implements RecordWriter, CopyHost {
 
   /** How a record is named in errors: its place in the run and its primary key. */
   private describe(row: Row, n: number): string {
-    if (!this.primaryKey) return `#${n}`;
-    const parts = this.primaryKey.map((k) => `${k}=${safeJson(row[k])}`);
-    return `#${n} (${parts.join(", ")})`;
+    return this.primaryKey
+      ? `#${n} (${this.primaryKey.map((k) => `${k}=${safeJson(row[k])}`).join(", ")})`
+      : `#${n}`;
   }
 
   async commit(state?: CommitState | null): Promise<void> {
+    if (this.streamed) return this.commitStreamed(this.streamed, state);
     await this.flush();
     if (!this.main.created) await this.main.addColumns([]);
     for (const load of this.loads()) await load.endCopy();
     const { client } = this;
     await client.query("BEGIN");
     try {
-      const scope = {
-        client,
-        schema: this.output.postgres!.schema,
-        unloggedStaging: this.unloggedStaging,
-        notes: this.notes,
-        redact: this.redact,
-      };
-      const loaded = {
-        table: this.table,
-        main: this.main,
-        children: [...this.children.values()],
-        invalid: this.invalid,
-        primaryKey: this.primaryKey,
-        dups: this.dups,
-      };
-      await commitLoads(scope, loaded, this.output.mode);
-      if (state && this.output.stateKey)
-        await writeState(client, this.qs, this.output.stateKey, this.ctx.stream, state);
-      await client.query("COMMIT");
+      await commitLoads(this.scope(), this.loaded(), this.output.mode);
+      await this.finish(state);
     } catch (err) {
       await client.query("ROLLBACK").catch(() => {});
       throw this.fail(err);
@@ -357,10 +354,33 @@ class PostgresWriter implements RecordWriter, CopyHost {
     await this.close();
   }
 
+  /** A streamed merge: the last batch, invalid records and state, in the transaction open since open(). */
+  private async commitStreamed(streamed: StreamedMerge, state?: CommitState | null): Promise<void> {
+    try {
+      await this.flush();
+      await streamed.send(() => this.endQueued());
+      await streamed.settle();
+      for (const load of this.loads()) await load.endCopy();
+      await this.client.query(`DROP TABLE ${this.main.q(this.main.staging)}`);
+      await commitInvalid(this.scope(), this.loaded());
+      await this.finish(state);
+    } catch (err) {
+      await this.client.query("ROLLBACK").catch(() => {});
+      throw this.fail(streamed.cause(err));
+    }
+    await this.close();
+  }
+
+  private async finish(state?: CommitState | null): Promise<void> {
+    if (state && this.output.stateKey)
+      await writeState(this.client, this.qs, this.output.stateKey, this.ctx.stream, state);
+    await this.client.query("COMMIT");
+  }
+
   private *loads(): Iterable<TableLoad> {
     yield this.main;
     yield* this.children.values();
-    if (this.invalid) yield this.invalid;
+    if (this.invalidRows.load) yield this.invalidRows.load;
   }
 
   /** The stream failed: the staging tables go, the target is untouched. */
@@ -368,20 +388,9 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (this.closed) return;
     this.batch = [];
     for (const load of this.loads()) load.dropCopy();
-    try {
-      // A COPY cut short leaves the connection unusable: a new one drops the staging tables.
-      await this.client.end().catch(() => {});
-      this.closed = true;
-      const again = await connectClient(this.output.postgres!.url);
-      try {
-        for (const load of this.loads())
-          if (load.created) await again.query(`DROP TABLE IF EXISTS ${load.q(load.staging)}`);
-      } finally {
-        await again.end().catch(() => {});
-      }
-    } catch {
-      // The next run drops them (run-lock.ts).
-    }
+    await this.client.end().catch(() => {});
+    this.closed = true;
+    await dropLoads(this.output.postgres!.url, [...this.loads()]);
   }
 
   private async close(): Promise<void> {

@@ -107,10 +107,10 @@ interface Exit {
   stderr: string;
 }
 
-function spawnRun(): { child: ChildProcess; exited: Promise<Exit> } {
+function spawnRun(env: Record<string, string> = {}): { child: ChildProcess; exited: Promise<Exit> } {
   const child = spawn(process.execPath, [BIN, "run", "p"], {
     cwd: project.dir,
-    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -123,8 +123,8 @@ function spawnRun(): { child: ChildProcess; exited: Promise<Exit> } {
   return { child, exited };
 }
 
-async function runToCompletion(): Promise<void> {
-  const { exited } = spawnRun();
+async function runToCompletion(env: Record<string, string> = {}): Promise<void> {
+  const { exited } = spawnRun(env);
   const r = await exited;
   expect(r.code, r.stderr).toBe(0);
 }
@@ -135,9 +135,9 @@ type Moment = "first request" | "mid-run" | "after the last page";
  * Starts a run and SIGKILLs it at `moment`, judged from the server's side: when the first request
  * arrives, when the 8th arrives, or as soon as the last page's reply has been flushed.
  */
-async function runAndKill(moment: Moment): Promise<Exit> {
+async function runAndKill(moment: Moment, env: Record<string, string> = {}): Promise<Exit> {
   const before = server.requests.length;
-  const { child, exited } = spawnRun();
+  const { child, exited } = spawnRun(env);
   const kill = () => {
     server.onRequest = null;
     server.onAnswered = null;
@@ -353,49 +353,60 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
   });
 
-  it("postgres: a killed run leaves the table and the state as they were; the next run drops its staging tables", async () => {
-    const url = await freshDatabase("sigkill");
-    writePipeline("postgres", [`  url: ${url}`]);
-    const rows = async () =>
-      (await query<Item>(url, "SELECT id, name, value, updated_at FROM items ORDER BY id")).map((r) => ({
-        ...r,
-        id: Number(r.id),
-        value: Number(r.value),
-        updated_at: new Date(r.updated_at).toISOString().replace(/\.\d{3}Z$/, "Z"),
-      }));
-    const dbState = async () =>
-      query<{ state: { cursor: string } }>(
-        url,
-        "SELECT state FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'",
-      );
+  // Merge into a table that exists streams its upserts (20 records a batch here: a kill comes
+  // after batches were upserted) in one transaction, which the kill rolls back: nothing is left.
+  // With PIPELINES_PG_UPSERT_ROWS=0 (one upsert at the commit) the staging table is committed
+  // as it is loaded: the kill leaves it, and the next run drops it.
+  for (const [upsertRows, leaves] of [
+    ["0", true],
+    ["20", false],
+  ] as const)
+    it(`postgres (PIPELINES_PG_UPSERT_ROWS=${upsertRows}): a killed run leaves the table and the state as they were; ${leaves ? "the next run drops its staging tables" : "no staging table is left"}`, async () => {
+      const env = { PIPELINES_PG_UPSERT_ROWS: upsertRows };
+      const url = await freshDatabase("sigkill");
+      writePipeline("postgres", [`  url: ${url}`]);
+      const rows = async () =>
+        (await query<Item>(url, "SELECT id, name, value, updated_at FROM items ORDER BY id")).map((r) => ({
+          ...r,
+          id: Number(r.id),
+          value: Number(r.value),
+          updated_at: new Date(r.updated_at).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        }));
+      const dbState = async () =>
+        query<{ state: { cursor: string } }>(
+          url,
+          "SELECT state FROM _pipelines_state WHERE pipeline = 'p' AND stream = 'items'",
+        );
 
-    await runToCompletion();
-    expect(await rows()).toEqual(items);
-    expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
-    changeEverything();
-    const before = await rows();
-    const stateBefore = read(STATE())!;
-    const dbStateBefore = await dbState();
-    expect(dbStateBefore[0].state.cursor).toBe(isoAt(300));
-    let staged = 0;
-    for (const moment of ["mid-run", "after the last page"] as const) {
-      server.reset();
-      const r = await runAndKill(moment);
-      expect(r.signal, `${moment}: the run ended before the kill (${r.stderr})`).toBe("SIGKILL");
-      expect(await rows(), `${moment}: the table changed`).toEqual(before);
-      expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
-      expect(await dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
-      for (const t of await tables(url)) {
-        expect(t).toMatch(/^(_pipelines_state|items|_staging_.+)$/);
-        if (t.startsWith("_staging_")) staged++;
+      await runToCompletion(env);
+      expect(await rows()).toEqual(items);
+      expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
+      changeEverything();
+      const before = await rows();
+      const stateBefore = read(STATE())!;
+      const dbStateBefore = await dbState();
+      expect(dbStateBefore[0].state.cursor).toBe(isoAt(300));
+      let staged = 0;
+      for (const moment of ["mid-run", "after the last page"] as const) {
+        server.reset();
+        const r = await runAndKill(moment, env);
+        expect(r.signal, `${moment}: the run ended before the kill (${r.stderr})`).toBe("SIGKILL");
+        expect(await rows(), `${moment}: the table changed`).toEqual(before);
+        expect(read(STATE())?.equals(stateBefore), `${moment}: state changed`).toBe(true);
+        expect(await dbState(), `${moment}: the state in the database changed`).toEqual(dbStateBefore);
+        for (const t of await tables(url)) {
+          expect(t).toMatch(/^(_pipelines_state|items|_staging_.+)$/);
+          if (t.startsWith("_staging_")) staged++;
+        }
       }
-    }
-    expect(staged, "a killed run leaves its staging table (the next run drops it)").toBeGreaterThan(0);
+      if (leaves)
+        expect(staged, "a killed run leaves its staging table (the next run drops it)").toBeGreaterThan(0);
+      else expect(staged, "the killed run's transaction took its staging table with it").toBe(0);
 
-    server.reset();
-    await runToCompletion();
-    expect(await rows()).toEqual(items);
-    expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
-    expect((await dbState())[0].state.cursor).toBe(isoAt(2340));
-  });
+      server.reset();
+      await runToCompletion(env);
+      expect(await rows()).toEqual(items);
+      expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
+      expect((await dbState())[0].state.cursor).toBe(isoAt(2340));
+    });
 });

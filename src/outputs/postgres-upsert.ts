@@ -1,0 +1,122 @@
+import type { Key } from "./merge.js";
+import { type CommitScope, ensurePrimaryKey, upsertStatements } from "./postgres-commit.js";
+import type { TableLoad } from "./postgres-copy.js";
+
+/**
+ * `merge` into a table that exists, streamed: the run opens ONE transaction when the writer
+ * opens, and every `upsertRows()` records the staging table is upserted into the target and
+ * emptied — while the next records are still being fetched: the upsert is sent without waiting
+ * for it (the server works on it in its own process, on another core), and the next batch's COPY
+ * text is kept (up to {@link COPY_AHEAD} characters) until the connection is free again. The
+ * commit upserts the last batch, writes `<table>__invalid` and the state, and commits; a failed
+ * or killed run (or a failed quality gate: the writer is aborted) rolls the whole transaction
+ * back, so the previous table stays exactly as it was.
+ *
+ * Duplicate keys keep the last record: across batches the later upsert wins; within a batch the
+ * older rows are deleted from the staging table first (only when the batch has one).
+ *
+ * Locks, held until the commit (i.e. during the fetch): ROW EXCLUSIVE on the target (readers
+ * are not blocked and see the previous rows; DDL waits), and a row lock on every row upserted (a
+ * concurrent writer of the same keys waits). A run that adds a column, or the primary key of a
+ * table that has none, takes an ACCESS EXCLUSIVE lock at its first batch: then readers of the
+ * target wait until the commit too.
+ */
+export class StreamedMerge {
+  /** Rows in the staging table not yet sent. */
+  rows = 0;
+  /** Batches sent. */
+  batch = 0;
+  /** The current batch has a key twice (its older rows are deleted before the upsert). */
+  dupInBatch = false;
+  /** The last statement sent: the connection runs them in order, so every earlier one is done. */
+  private last: Promise<void> | null = null;
+  private error: unknown = null;
+
+  constructor(
+    private readonly s: CommitScope,
+    private readonly load: TableLoad,
+    private readonly pk: string[],
+  ) {}
+
+  /**
+   * Ends the batch's COPY and sends its upsert without waiting for them (after the previous
+   * batch's upsert is done): the records that follow are encoded meanwhile, and their COPY,
+   * queued behind the upsert, keeps up to COPY_AHEAD of their text until it runs. The first
+   * batch also waits for the target's primary key (and a batch with a new column, for it).
+   */
+  async send(endCopy: () => Promise<void>): Promise<void> {
+    if (this.error) throw this.error;
+    this.track(endCopy());
+    // One upsert at a time on the server, the next batch's COPY queued behind it: memory stays
+    // bounded (COPY_AHEAD) when the server is slower than the fetch.
+    const previous = this.last;
+    if (previous) await previous;
+    if (this.error) throw this.error;
+    if (!this.rows && this.batch > 0) return;
+    const sql = await this.statements();
+    this.rows = 0;
+    this.dupInBatch = false;
+    this.batch++;
+    this.last = this.track(this.s.client.query(sql));
+  }
+
+  /** Waits for every statement sent; throws the first error. */
+  async settle(): Promise<void> {
+    const last = this.last;
+    this.last = null;
+    if (last) await last;
+    if (this.error) throw this.error;
+  }
+
+  /** The first error of a statement sent (later ones then fail for that reason), else `err`. */
+  cause(err: unknown): unknown {
+    return this.error ?? err;
+  }
+
+  private track(p: Promise<unknown>): Promise<void> {
+    return p.then(
+      () => {},
+      (err: unknown) => {
+        this.error ??= err;
+      },
+    );
+  }
+
+  private async statements(): Promise<string> {
+    // Awaited: DDL on the target (new columns; the primary key on the first batch) is rare.
+    if (this.batch === 0) await ensurePrimaryKey(this.s, this.load, this.pk);
+    const sql = await upsertStatements(this.s, this.load, this.pk, this.dupInBatch);
+    return `${sql}; TRUNCATE ${this.load.q(this.load.staging)}`;
+  }
+}
+
+/** Records per upsert of a streamed merge; `PIPELINES_PG_UPSERT_ROWS=0`: one upsert at the commit. */
+export function upsertRows(): number {
+  const env = process.env.PIPELINES_PG_UPSERT_ROWS;
+  const n = env === undefined || env === "" ? Number.NaN : Number(env);
+  return Number.isInteger(n) && n >= 0 ? n : UPSERT_ROWS;
+}
+
+const UPSERT_ROWS = 10_000;
+
+/** COPY text (characters) a streamed merge keeps while an upsert runs on the connection. */
+export const COPY_AHEAD = 512 * 1024;
+
+/**
+ * The run's primary keys: duplicates counted. A duplicate marks a streamed merge's batch for the
+ * removal of older rows of a key (a key seen in an earlier batch too: the removal finds none, at
+ * the cost of one cheap DELETE). No second set of the batch's keys: each set's tables grow in
+ * the large-object space, whose garbage stays until a full collection (measured: +10 MiB peak).
+ */
+export class RunKeys {
+  private readonly seen = new Set<Key>();
+  dups = 0;
+
+  note(key: Key, streamed: StreamedMerge | null): void {
+    if (!this.seen.has(key)) this.seen.add(key);
+    else {
+      this.dups++;
+      if (streamed) streamed.dupInBatch = true;
+    }
+  }
+}

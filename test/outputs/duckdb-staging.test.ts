@@ -1,0 +1,71 @@
+/**
+ * How the DuckDB and Parquet writers stage records (src/outputs/duckdb-engine.ts, Stager): in
+ * temporary files of STAGING_PART_CHARS each (read_json makes resident only what a file fills
+ * of its buffer).
+ */
+import path from "node:path";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
+import { openWriter } from "../../src/outputs/registry.js";
+import type { Row } from "../../src/records/shape.js";
+import { listDir, tempDir } from "./helpers.js";
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir());
+});
+afterEach(() => cleanup());
+
+async function query(file: string, sql: string): Promise<Record<string, unknown>[]> {
+  const inst = await DuckDBInstance.create(file);
+  try {
+    const conn = await inst.connect();
+    const r = await conn.runAndReadAll(sql);
+    conn.closeSync();
+    return r.getRowObjectsJS() as Record<string, unknown>[];
+  } finally {
+    inst.closeSync();
+  }
+}
+
+let runs = 0;
+/** ~100 characters a record: 3 × STAGING_PART_CHARS of them, keys 0…n/2 twice (the last wins). */
+function records(): Row[] {
+  const n = Math.ceil((3 * STAGING_PART_CHARS) / 100);
+  return Array.from({ length: n }, (_, i) => ({
+    id: i % Math.ceil(n / 2),
+    v: `${i}`.padStart(60, "x"),
+    emoji: i % 1000 === 0 ? "🦆\u0000" : null,
+  }));
+}
+
+describe("DuckDB staging", () => {
+  for (const format of ["duckdb", "parquet"] as const)
+    it(`${format}: records beyond one staging file are staged in several, all loaded (the last record of a key wins), the files removed`, async () => {
+      const file = path.join(dir, "out", format === "duckdb" ? "db.duckdb" : "items.parquet");
+      const all = records();
+      for (const abort of [true, false]) {
+        const writer = await openWriter(
+          { format, mode: "merge", path: file },
+          { runId: `S${++runs}`, stream: "items", columns: null, primaryKey: ["id"] },
+        );
+        for (const r of all) {
+          const p = writer.write(r);
+          if (p) await p;
+        }
+        const staged = listDir(path.dirname(file)).filter((n) => n.includes(".staging-"));
+        expect(staged.length).toBeGreaterThanOrEqual(3);
+        if (abort) await writer.abort();
+        else await writer.commit();
+        expect(listDir(path.dirname(file)).filter((n) => n.startsWith("."))).toEqual([]);
+      }
+      const target = format === "duckdb" ? file : ":memory:";
+      const from = format === "duckdb" ? "items" : `read_parquet('${file.replaceAll("'", "''")}')`;
+      const last = new Map<unknown, Row>();
+      for (const r of all) last.set(r.id, r);
+      const got = await query(target, `SELECT id, v, emoji FROM ${from} ORDER BY id`);
+      expect(got.map((r) => ({ ...r, id: Number(r.id) }))).toEqual([...last.values()]);
+    });
+});

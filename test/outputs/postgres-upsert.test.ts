@@ -1,0 +1,169 @@
+/**
+ * The streamed merge of the postgres output (src/outputs/postgres-upsert.ts): merge into a table
+ * that exists upserts batches while records still arrive, in one transaction that the commit
+ * ends. Against the test run's real PostgreSQL; PIPELINES_PG_UPSERT_ROWS makes batches small
+ * (a batch is sent when the writer encodes its buffered records: every 1,000 records).
+ */
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { OutputPlan } from "../../src/compile/plan.js";
+import { openWriter } from "../../src/outputs/registry.js";
+import type { RecordWriter } from "../../src/outputs/writer.js";
+import type { Row } from "../../src/records/shape.js";
+import { freshDatabase, query, tables } from "../pg/helpers.js";
+
+let url: string;
+beforeAll(async () => {
+  url = await freshDatabase("pg_upsert");
+});
+afterEach(() => {
+  delete process.env.PIPELINES_PG_UPSERT_ROWS;
+});
+
+const plan = (mode: OutputPlan["mode"], table: string): OutputPlan => ({
+  format: "postgres",
+  mode,
+  path: "/tmp/unused",
+  postgres: { url, schema: "public" },
+  table: { name: table, metadataColumns: true, nested: "json" },
+  stateKey: "p",
+});
+
+const SCHEMA = {
+  type: "object",
+  properties: { id: { type: "integer" }, name: { type: "string" }, price: { type: "number" } },
+};
+let runs = 0;
+async function open(mode: OutputPlan["mode"], table: string): Promise<RecordWriter> {
+  return openWriter(plan(mode, table), {
+    runId: `U${++runs}`,
+    stream: "items",
+    schema: SCHEMA,
+    columns: ["id", "name", "price"],
+    primaryKey: ["id"],
+  });
+}
+async function write(writer: RecordWriter, records: Row[]): Promise<void> {
+  for (const r of records) {
+    const p = writer.write(r);
+    if (p) await p;
+  }
+}
+async function load(mode: OutputPlan["mode"], table: string, records: Row[]): Promise<RecordWriter> {
+  const writer = await open(mode, table);
+  try {
+    await write(writer, records);
+    await writer.commit(null);
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return writer;
+}
+
+const rec = (id: number, name: string, extra: Row = {}): Row => ({ id, name, price: id / 2, ...extra });
+const old = Array.from({ length: 3000 }, (_, i) => rec(i, `old${i}`));
+/** Data columns of a table, in key order (metadata columns left out). */
+const content = (t: string) =>
+  query(url, `SELECT * FROM "${t}" ORDER BY id`).then((rows) =>
+    rows.map(({ _run_id, _loaded_at, ...r }) => r),
+  );
+const staging = async () => (await tables(url)).filter((n) => n.startsWith("_staging"));
+/** Locks the output's connection holds on table `t` (pipelines sets application_name). */
+const locks = (t: string) =>
+  query<{ mode: string }>(
+    url,
+    "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'pipelines' AND l.relation = to_regclass($1) AND l.granted",
+    [`"${t}"`],
+  ).then((rows) => rows.map((r) => r.mode));
+
+/** The locks on `t` once the upserts sent have started (they are not waited for): polled. */
+async function locksOnceSent(t: string): Promise<string[]> {
+  for (let i = 0; i < 100; i++) {
+    const held = await locks(t);
+    if (held.length) return held;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return locks(t);
+}
+
+describe("postgres merge, streamed in batches", () => {
+  it("gives the table one upsert at the commit gives: duplicate keys within and across batches keep their last record, a field first seen after some batches becomes a column", async () => {
+    const run: Row[] = [];
+    for (let i = 0; i < 4500; i++) {
+      const id = (i * 7) % 4000; // keys 0…3999: 500 of them twice, in different batches
+      run.push(rec(id, `new${i}`, i > 2500 ? { late: `l${i}` } : {}));
+      if (i % 500 === 3) run.push(rec(id, `again${i}`)); // twice within a batch
+    }
+    const results: unknown[] = [];
+    for (const [t, rows] of [
+      ["one_upsert", "0"],
+      ["streamed", "3"],
+    ]) {
+      process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+      await load("merge", t, old);
+      process.env.PIPELINES_PG_UPSERT_ROWS = rows;
+      const writer = await load("merge", t, run);
+      results.push({
+        table: await content(t),
+        dups: writer.duplicates?.(),
+        notes: writer.warnings?.().map((n) => n.replace(t, "<table>")),
+      });
+    }
+    expect(results[1]).toEqual(results[0]);
+    // The last record of each key, whole (a key whose last record has no `late` gets NULL).
+    const last = new Map<unknown, Row>();
+    for (const r of run) last.set(r.id, r);
+    const expected = [...last.values()]
+      .sort((a, b) => Number(a.id) - Number(b.id))
+      .map((r) => ({ id: String(r.id), name: r.name, price: r.price, late: r.late ?? null }));
+    expect(await content("streamed")).toEqual(expected);
+    expect((results[1] as { dups: number }).dups).toBe(run.length - last.size);
+    expect(await staging()).toEqual([]);
+  });
+
+  it("upserts while records still arrive (the target is locked ROW EXCLUSIVE before the commit); readers are not blocked and see the old rows until the commit", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("merge", "live", old);
+    for (const rows of ["0", "1000"]) {
+      process.env.PIPELINES_PG_UPSERT_ROWS = rows;
+      const writer = await open("merge", "live");
+      await write(
+        writer,
+        old.map((r) => ({ ...r, name: `v${rows}` })),
+      );
+      // Records 1…2000 were sent (two batches); the last 1,000 wait in the writer.
+      expect(rows === "0" ? await locks("live") : await locksOnceSent("live")).toEqual(
+        rows === "0" ? [] : ["RowExclusiveLock"],
+      );
+      expect((await content("live"))[5]).toMatchObject({ name: rows === "0" ? "old5" : "v0" });
+      await writer.commit(null);
+      expect((await content("live"))[2999]).toMatchObject({ name: `v${rows}` });
+    }
+  });
+
+  it("a run that fails after batches were upserted leaves the old table exactly as it was: aborted (a failed quality gate), a bad record, an upsert the server refuses (its error reported)", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("merge", "kept", old);
+    await query(url, 'ALTER TABLE "kept" ADD CONSTRAINT cheap CHECK (price < 5000)');
+    const before = await query(url, 'SELECT * FROM "kept" ORDER BY id');
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1";
+    const changed = old.map((r) => ({ ...r, name: "changed" }));
+
+    const aborted = await open("merge", "kept");
+    await write(aborted, changed);
+    expect(await locksOnceSent("kept")).toEqual(["RowExclusiveLock"]);
+    await aborted.abort();
+
+    const bad = changed.map((r, i) => (i === 2500 ? { ...r, name: "nul\u0000" } : r));
+    await expect(load("merge", "kept", bad)).rejects.toThrow(/record #2501 \(id=2500\), field "name"/);
+
+    // Record 1,500 breaks the table's CHECK: the second batch's upsert fails on the server, and
+    // the statements after it fail because the transaction is aborted; the first error is told.
+    const refused = [...changed, rec(20_000, "x")].map((r, i) => (i === 1500 ? { ...r, price: 9999 } : r));
+    await expect(load("merge", "kept", refused)).rejects.toThrow(/violates check constraint "cheap"/);
+
+    expect(await query(url, 'SELECT * FROM "kept" ORDER BY id')).toEqual(before);
+    expect(await staging()).toEqual([]);
+    expect(await locks("kept")).toEqual([]);
+  });
+});
