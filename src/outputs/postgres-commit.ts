@@ -172,20 +172,33 @@ export async function commitInvalid(s: CommitScope, loaded: Loaded): Promise<voi
     await s.client.query(`DROP TABLE IF EXISTS ${qi(s.schema)}.${qi(name)}`);
 }
 
-export async function ensurePrimaryKey(s: CommitScope, load: TableLoad, pk: string[]): Promise<void> {
+/**
+ * Whether the target has the primary key `pk` (false: it has none yet); another primary key is
+ * an error.
+ */
+export async function hasPrimaryKey(s: CommitScope, load: TableLoad, pk: string[]): Promise<boolean> {
   const r = await s.client.query(
     `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
     [`${qi(s.schema)}.${qi(load.target)}`],
   );
   const current = r.rows.map((x: { attname: string }) => x.attname);
-  if (current.length) {
-    if (current.join("\0") !== pk.join("\0"))
-      throw new RunError(
-        "output",
-        `cannot merge into table ${load.target}: its primary key is (${current.join(", ")}), the stream's is (${pk.join(", ")})`,
-      );
-    return;
-  }
+  if (!current.length) return false;
+  if (current.join("\0") !== pk.join("\0"))
+    throw new RunError(
+      "output",
+      `cannot merge into table ${load.target}: its primary key is (${current.join(", ")}), the stream's is (${pk.join(", ")})`,
+    );
+  return true;
+}
+
+/** Columns the run has and the target lacks (each an `ALTER TABLE … ADD COLUMN` before the upsert). */
+export function missingTargetColumns(load: TableLoad): boolean {
+  const present = load.targetColumns!;
+  return load.targetNames().some((n) => !present.has(n));
+}
+
+export async function ensurePrimaryKey(s: CommitScope, load: TableLoad, pk: string[]): Promise<void> {
+  if (await hasPrimaryKey(s, load, pk)) return;
   await s.client.query("SAVEPOINT pipelines_pk");
   try {
     await s.client.query(`ALTER TABLE ${load.q(load.target)} ADD PRIMARY KEY (${pk.map(qi).join(", ")})`);

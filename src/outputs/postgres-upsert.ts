@@ -1,5 +1,11 @@
 import type { Key } from "./merge.js";
-import { type CommitScope, ensurePrimaryKey, upsertStatements } from "./postgres-commit.js";
+import {
+  type CommitScope,
+  ensurePrimaryKey,
+  hasPrimaryKey,
+  missingTargetColumns,
+  upsertStatements,
+} from "./postgres-commit.js";
 import type { TableLoad } from "./postgres-copy.js";
 
 /**
@@ -17,9 +23,10 @@ import type { TableLoad } from "./postgres-copy.js";
  *
  * Locks, held until the commit (i.e. during the fetch): ROW EXCLUSIVE on the target (readers
  * are not blocked and see the previous rows; DDL waits), and a row lock on every row upserted (a
- * concurrent writer of the same keys waits). A run that adds a column, or the primary key of a
- * table that has none, takes an ACCESS EXCLUSIVE lock at its first batch: then readers of the
- * target wait until the commit too.
+ * concurrent writer of the same keys waits). A batch that needs DDL on the target (a column the
+ * table lacks, or its primary key) stops the streaming: that batch and the rest stay in the
+ * staging table and are upserted by the commit, so the ACCESS EXCLUSIVE lock of `ALTER TABLE`
+ * blocks the table's readers only while the commit runs, never during the fetch.
  */
 export class StreamedMerge {
   /** Rows in the staging table not yet sent. */
@@ -30,6 +37,10 @@ export class StreamedMerge {
   dupInBatch = false;
   /** The last statement sent: the connection runs them in order, so every earlier one is done. */
   private last: Promise<void> | null = null;
+  /** The target has the primary key (checked at the first batch). */
+  private keyed = false;
+  /** A batch needed DDL: everything from it on waits in the staging table for the commit. */
+  held = false;
   private error: unknown = null;
 
   constructor(
@@ -44,7 +55,7 @@ export class StreamedMerge {
    * queued behind the upsert, keeps up to COPY_AHEAD of their text until it runs. The first
    * batch also waits for the target's primary key (and a batch with a new column, for it).
    */
-  async send(endCopy: () => Promise<void>): Promise<void> {
+  async send(endCopy: () => Promise<void>, final = false): Promise<void> {
     if (this.error) throw this.error;
     this.track(endCopy());
     // One upsert at a time on the server, the next batch's COPY queued behind it: memory stays
@@ -52,7 +63,12 @@ export class StreamedMerge {
     const previous = this.last;
     if (previous) await previous;
     if (this.error) throw this.error;
-    if (!this.rows && this.batch > 0) return;
+    if (!final && (this.held || (await this.needsDdl()))) {
+      this.held = true;
+      this.rows = 0; // counted again toward the next call, which only ends its COPY
+      return;
+    }
+    if (!this.rows && this.batch > 0 && !this.held) return;
     const sql = await this.statements();
     this.rows = 0;
     this.dupInBatch = false;
@@ -82,9 +98,16 @@ export class StreamedMerge {
     );
   }
 
+  /** The batch would change the target's definition: a column it lacks, or its primary key. */
+  private async needsDdl(): Promise<boolean> {
+    if (!this.keyed) this.keyed = await hasPrimaryKey(this.s, this.load, this.pk);
+    return !this.keyed || missingTargetColumns(this.load);
+  }
+
   private async statements(): Promise<string> {
-    // Awaited: DDL on the target (new columns; the primary key on the first batch) is rare.
-    if (this.batch === 0) await ensurePrimaryKey(this.s, this.load, this.pk);
+    // Only the commit's batch gets here with DDL to do (needsDdl): awaited.
+    if (!this.keyed) await ensurePrimaryKey(this.s, this.load, this.pk);
+    this.keyed = true;
     const sql = await upsertStatements(this.s, this.load, this.pk, this.dupInBatch);
     return `${sql}; TRUNCATE ${this.load.q(this.load.staging)}`;
   }

@@ -358,7 +358,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
   private async commitStreamed(streamed: StreamedMerge, state?: CommitState | null): Promise<void> {
     try {
       await this.flush();
-      await streamed.send(() => this.endQueued());
+      await streamed.send(() => this.endQueued(), true);
       await streamed.settle();
       for (const load of this.loads()) await load.endCopy();
       await this.client.query(`DROP TABLE ${this.main.q(this.main.staging)}`);

@@ -141,6 +141,35 @@ describe("postgres merge, streamed in batches", () => {
     }
   });
 
+  it("a batch that needs DDL (a new column, the table's primary key) waits for the commit: no ACCESS EXCLUSIVE lock while records arrive, readers never blocked", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("merge", "ddl_col", old);
+    await load("append", "ddl_pk", old); // no primary key yet
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1000";
+    for (const [t, late] of [
+      ["ddl_col", 1500],
+      ["ddl_pk", 0],
+    ] as const) {
+      const writer = await open("merge", t);
+      // The first 1,500 records as before; from there on each has a new field `late`.
+      await write(
+        writer,
+        old.map((r, i) => (i >= late ? { ...r, name: `v${i}`, late: `l${i}` } : { ...r, name: `v${i}` })),
+      );
+      // Only the batch before the new field was upserted (ddl_col); ddl_pk upserted nothing.
+      if (late) expect(await locksOnceSent(t)).toEqual(["RowExclusiveLock"]);
+      expect(await locks(t)).not.toContain("AccessExclusiveLock");
+      expect((await content(t))[2000]).toMatchObject({ name: "old2000" }); // a reader is not blocked
+      await writer.commit(null);
+      const after = await content(t);
+      expect(after).toHaveLength(old.length);
+      expect(after[2000]).toMatchObject({ name: "v2000", late: "l2000" });
+      expect(after[1000]).toMatchObject({ late: late ? null : "l1000" });
+      expect(writer.warnings?.().join("\n")).toContain(`added column "late" (text) to table ${t}`);
+    }
+    expect(await staging()).toEqual([]);
+  });
+
   it("a run that fails after batches were upserted leaves the old table exactly as it was: aborted (a failed quality gate), a bad record, an upsert the server refuses (its error reported)", async () => {
     process.env.PIPELINES_PG_UPSERT_ROWS = "0";
     await load("merge", "kept", old);
