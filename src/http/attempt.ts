@@ -24,6 +24,9 @@ export interface AttemptDeps {
   signal?: AbortSignal;
 }
 
+/** Times one attempt gives up its budget slot to renew a token that aged out while it waited. */
+const MAX_RENEWALS = 3;
+
 export const interrupted = () => new RunError("aborted", "the run was interrupted");
 export const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
 
@@ -68,18 +71,34 @@ export async function sendAttempt(
   let ticket: { done: () => void } | null = null;
   try {
     if (cancel?.aborted) throw withdrawn();
-    const req = sameOrigin ? await auth.apply(base, signal, stats) : base;
-    if (cancel?.aborted) throw withdrawn();
-    const { waited, done } = await budget.begin(waits.signal);
-    ticket = { done };
-    if (waited > 0) {
-      const now = Date.now();
-      noteRateLimitWait(stats, now - waited, now);
+    let req = sameOrigin ? await auth.apply(base, signal, stats) : base;
+    for (let renewals = 0; ; renewals++) {
+      if (cancel?.aborted) throw withdrawn();
+      const { waited, done } = await budget.begin(waits.signal);
+      ticket = { done };
+      if (waited > 0) {
+        const now = Date.now();
+        noteRateLimitWait(stats, now - waited, now);
+      }
+      // The token may have aged out while the request waited for its slot (a per-minute or
+      // per-day budget): then the slot is given up — counted from now, as if used, so nothing
+      // goes out uncounted —, the token refreshed with no slot held, and a new slot taken. At most
+      // MAX_RENEWALS times: a token that outlives no wait for a slot (a lifetime shorter than the
+      // budget's spacing) goes out as it is, and a 401 refreshes it once more.
+      if (!sameOrigin || !auth.applyIfFresh || renewals >= MAX_RENEWALS) break;
+      const fresh = auth.applyIfFresh(base);
+      if (fresh) {
+        req = fresh;
+        break;
+      }
+      done();
+      ticket = null;
+      req = await auth.apply(base, signal, stats);
     }
     if (cancel?.aborted) throw withdrawn();
     sent = req;
     stats.requests++;
-    return { res: await client.send(req, signal, done), failure: null, sent };
+    return { res: await client.send(req, signal, ticket?.done), failure: null, sent };
   } catch (err) {
     if (err instanceof TransportError) return { res: null, failure: err, sent };
     if (signal?.aborted) throw interrupted();

@@ -13,6 +13,12 @@ export interface AuthProvider {
    * way counts its retries in `stats` (the stream whose request needed it).
    */
   apply(req: HttpRequest, signal?: AbortSignal, stats?: RequestStats): Promise<HttpRequest>;
+  /**
+   * The request with the credentials held now, or null when they need a refresh first (never
+   * fetches): a request that waited long for its budget slot checks its token again. Static
+   * credentials never age (no method).
+   */
+  applyIfFresh?(req: HttpRequest): HttpRequest | null;
   /** After a 401 on `failed`: get new credentials. True when retrying the request makes sense. */
   refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean>;
   /** Names of query parameters that carry credentials (masked in URLs). */

@@ -79,6 +79,12 @@ export class OAuth2Auth implements AuthProvider {
     return { ...req, headers: { ...req.headers, authorization: `Bearer ${token.value}` } };
   }
 
+  applyIfFresh(req: HttpRequest): HttpRequest | null {
+    const t = this.token;
+    if (!t || (t.refreshAt !== null && this.now() >= t.refreshAt)) return null;
+    return { ...req, headers: { ...req.headers, authorization: `Bearer ${t.value}` } };
+  }
+
   async refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean> {
     // Requests that failed with a token already replaced just retry with the new one.
     const used = failed?.headers.authorization;
