@@ -52,12 +52,17 @@ return {0, now}
  * clock, which is after the write, plus the margin (SEND_MARGIN_MS, for the way to the API). The
  * API counts a request when it arrives, after the write; whatever delayed it before (a new
  * connection's handshake, a stalled event loop) kept its slot counting until then. The slot is
- * added again if its lease had ended. ARGV: member.
+ * added again if its lease had ended, and the window's key kept at least two windows (a key that
+ * had expired meanwhile is not left without an expiry). ARGV: member, then each window's length.
  */
 const DONE = `
 local t = redis.call('TIME')
 local at = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ${SEND_MARGIN_MS}
-for i = 1, #KEYS do redis.call('ZADD', KEYS[i], at, ARGV[1]) end
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i], at, ARGV[1])
+  local keep = tonumber(ARGV[i + 1]) * 2 + 1000
+  if redis.call('PTTL', KEYS[i]) < keep then redis.call('PEXPIRE', KEYS[i], keep) end
+end
 return at
 `;
 
@@ -83,6 +88,8 @@ export class RedisRateBudget implements RequestBudget {
   private readonly keys: string[];
   /** TAKE's arguments after the member: the lease, limit and length of each window (fixed at start). */
   private readonly windowArgs: string[];
+  /** DONE's arguments after the member: the length of each window. */
+  private readonly windowMs: string[];
   private readonly pauseKey: string;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -110,6 +117,7 @@ export class RedisRateBudget implements RequestBudget {
       String(timeoutMs + LEASE_MARGIN_MS),
       ...this.windows.flatMap((w) => [String(w.limit), String(w.ms)]),
     ];
+    this.windowMs = this.windows.map((w) => String(w.ms));
   }
 
   begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
@@ -139,7 +147,12 @@ export class RedisRateBudget implements RequestBudget {
     const done = () => {
       if (stamped) return;
       stamped = true;
-      this.script("pipelinesBudgetDone", DONE)(this.keys.length, ...this.keys, member).catch(() => {});
+      this.script("pipelinesBudgetDone", DONE)(
+        this.keys.length,
+        ...this.keys,
+        member,
+        ...this.windowMs,
+      ).catch(() => {});
     };
     return { waited, done };
   }

@@ -62,6 +62,18 @@ it("a slot counts as not yet sent until done(), then from done() (Redis's clock)
   expect(await score(key)).toBe(at);
 });
 
+it("a slot whose key expired before done() is added again with an expiry (no key left for ever)", async () => {
+  const budget = new RedisRateBudget(redis, "t-slot:budget:gone", plan(1), 5000);
+  const { done } = await budget.begin();
+  const [key] = await redis.keys("t-slot:budget:gone:w*");
+  await redis.del(key); // expired: a worker stalled longer than the lease and two windows
+  done();
+  while (!(await redis.exists(key))) await sleep(5);
+  const ttl = await redis.pttl(key);
+  expect(ttl).toBeGreaterThan(0);
+  expect(ttl).toBeLessThanOrEqual(1000 * 2 + 1000);
+});
+
 it("at 5 requests/s the 6th request goes out a second after the 1st was written, not a second after its answer", async () => {
   // The 1st is answered 600 ms after it arrived, the 2nd 1.3 s after. From the write, the 6th
   // goes out at about 1 s, before the 2nd answer; from the 1st answer, at 1.6 s, after it.
