@@ -32,6 +32,7 @@ export class AtomicFile {
   /** Characters or bytes written since the last early writeback, and that writeback. */
   private unsynced = 0;
   private writeback: Promise<void> = Promise.resolve();
+  private writebackError: unknown = null;
   readonly tmpPath: string;
 
   private constructor(
@@ -80,9 +81,15 @@ export class AtomicFile {
       if (early) this.unsynced = 0;
       const done = this.writing.then(async () => {
         await (bytes ? handle.write(bytes) : handle.write(text));
-        // Not awaited here: the next writes go on while the disk catches up. A failure shows
-        // again in the commit's own fsync.
-        if (early) this.writeback = this.writeback.then(() => handle.datasync().catch(() => {}));
+        // Not awaited here: the next writes go on while the disk catches up. Its failure is kept
+        // for `close` and `commit`: Linux reports a write-back error once per open file, so the
+        // commit's own fsync would then succeed over pages that never reached the disk.
+        if (early)
+          this.writeback = this.writeback.then(() =>
+            handle.datasync().catch((err: unknown) => {
+              this.writebackError ??= err;
+            }),
+          );
       });
       this.writing = this.busy = done;
       // A failed write is reported by the next `write`, `flush`, `close` or `commit`; this handler
@@ -106,12 +113,14 @@ export class AtomicFile {
       this.handle = null;
       await handle.close();
     }
+    if (this.writebackError) throw this.writebackError;
   }
 
   /** Flush, fsync, close and rename over the target (or over `target`, for rejected records). */
   async commit(target: string = this.target): Promise<void> {
     await this.flush();
     await this.writeback;
+    if (this.writebackError) throw this.writebackError;
     if (this.handle) {
       await this.handle.sync();
       await this.handle.close();

@@ -53,6 +53,29 @@ describe("AtomicFile", () => {
     }
   });
 
+  it("a failed early write-back fails the commit (the commit's fsync would not see it again): the target is untouched", async () => {
+    const target = path.join(dir, "out.txt");
+    writeFileSync(target, "before\n");
+    const probe = await open(path.join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe);
+    await probe.close();
+    const datasync = vi
+      .spyOn(proto, "datasync")
+      .mockRejectedValue(Object.assign(new Error("EIO: i/o error"), { code: "EIO" }));
+    try {
+      const f = await AtomicFile.create(target, "r1");
+      const line = `${"z".repeat(1023)}\n`;
+      for (let i = 0; i < 9 * 1024; i++) await f.write(line); // 9 MiB: one early write-back
+      await expect(f.commit()).rejects.toThrow("EIO");
+      await f.abort();
+      expect(datasync).toHaveBeenCalled();
+      expect(readFileSync(target, "utf8")).toBe("before\n");
+      expect(listDir(dir).sort()).toEqual(["out.txt", "probe"]);
+    } finally {
+      datasync.mockRestore();
+    }
+  });
+
   it("asks the disk to write back every 8 MiB while writing, and waits for it before the commit's fsync", async () => {
     const probe = await open(path.join(dir, "probe"), "w");
     const proto = Object.getPrototypeOf(probe);
