@@ -31,12 +31,14 @@ export async function writeReport(
   const linkBase = `${path.relative(dir, projectRoot).split(path.sep).join("/")}/`;
   const html = redactor.text(renderReportHtml(safe, { linkBase }));
   const out: WrittenReport = reportFiles(reportsDir, report.pipeline, report.run_id);
-  // Four independent files: written at once (each is atomic on its own), not one fsync after another.
-  await Promise.all([
+  // Four independent files: written at once (each is atomic on its own), not one fsync after
+  // another; a failure is reported once all four have ended (none still being written).
+  const written = await Promise.allSettled([
     writeAtomic(out.json, json, 0o644),
     writeAtomic(out.html, html, 0o644),
     writeAtomic(out.latestJson, json, 0o644),
     writeAtomic(out.latestHtml, html, 0o644),
   ]);
+  for (const w of written) if (w.status === "rejected") throw w.reason;
   return out;
 }
