@@ -46,6 +46,16 @@ export function childRowsOf(
           `record ${id()}: item ${j} of \`${field}\` is not an object, so it cannot be a row of child table ${load.target}`,
         ),
       );
+    // As DuckDB (duckdb-writer.ts): an item's own field with a name the child table sets itself
+    // would be overwritten — silently changed data — so it is refused.
+    for (const k of [...pk, INDEX_COLUMN])
+      if (Object.hasOwn(item, k))
+        throw new RunError(
+          "output",
+          redact(
+            `record ${id()}: the items of \`${field}\` have a field \`${k}\`, a column child table ${load.target} sets itself (the parent's primary key, \`${INDEX_COLUMN}\`); rename it with \`fields\``,
+          ),
+        );
     const child: Row = { ...(item as Row) };
     for (const k of pk) child[k] = row[k];
     child[INDEX_COLUMN] = j;

@@ -345,6 +345,23 @@ describe("postgres: evolution, invalid records, nested tables", () => {
     expect(await query(url, "SELECT id FROM orders ORDER BY id")).toEqual([{ id: "1" }, { id: "2" }]);
     expect(Object.keys(await columnTypes("orders"))).not.toContain("lines");
   });
+
+  it("nested: tables refuses an item with its own field named like a column the child table sets (the parent's key, _index): never overwritten", async () => {
+    const output = plan("merge", "carts", { nested: "tables" });
+    for (const item of [
+      { sku: "a", _index: 7 },
+      { sku: "b", id: 99 },
+    ]) {
+      const err = await load(output, [{ id: 1, lines: [item] }], { primaryKey: ["id"] }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(err?.message).toMatch(
+        /the items of `lines` have a field `(_index|id)`, a column child table carts__lines sets itself/,
+      );
+    }
+    expect(await tables(url)).not.toContain("carts__lines");
+  });
 });
 
 describe("postgres: connection errors are clear and never show the password", () => {
