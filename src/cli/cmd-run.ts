@@ -189,8 +189,10 @@ async function reportRun(
   interrupted: boolean,
 ): Promise<{ report: RunReport; reportLine: string }> {
   const report = buildReport(plan, result, VERSION, interrupted);
-  const history = await recordRun(plan, result).catch(() => [...runs, historyEntry(result)]);
-  await addHistoryView(report, plan, history);
+  // The history file is written while the report is made and written (the run holds the lock:
+  // the runs read at its start are the file's, this one goes last).
+  const recorded = recordRun(plan, result).catch(() => null);
+  await addHistoryView(report, plan, [...runs, historyEntry(result)].slice(-keepRuns(plan)));
   try {
     const written = await writeReport(plan.dirs.reports, plan.dirs.root, report, loaded.redactor);
     await pruneReports(path.dirname(written.html), keepRuns(plan));
@@ -200,6 +202,8 @@ async function reportRun(
       report,
       reportLine: `  report: could not be written (${loaded.redactor.text((err as Error).message)})`,
     };
+  } finally {
+    await recorded;
   }
 }
 
