@@ -101,7 +101,8 @@ export class RateBudget implements RequestBudget {
         waited += this.now() - t;
       } else {
         await this.timer(Math.ceil(wait), signal);
-        waited += wait;
+        // As long as it took (a timer fires late): the wait is counted from when it began.
+        waited += this.now() - t;
       }
     }
     const slots: [Window, number][] = [];

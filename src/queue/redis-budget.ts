@@ -139,8 +139,9 @@ export class RedisRateBudget implements RequestBudget {
         ...args,
       )) as [number, number];
       if (wait <= 0) break;
+      const before = Date.now();
       await sleep(wait, signal);
-      waited += wait;
+      waited += Date.now() - before; // as long as it took (a timer fires late)
     }
     let stamped = !this.keys.length;
     // Sent on the socket (HttpClient.send's onSent) or failed before: later calls change nothing.

@@ -8,6 +8,7 @@ import {
   RateBudget,
   SEND_MARGIN_MS,
 } from "../../src/http/rate-budget.js";
+import { newRequestStats, noteRateLimitWait } from "../../src/http/request-stats.js";
 
 const T0 = Date.parse("2026-11-29T12:00:00Z");
 
@@ -192,6 +193,27 @@ describe("RateBudget pauses", () => {
     expect(await take()).toBe(4000);
     expect(budget.pausedFor).toBe(0);
     expect(await take()).toBe(0);
+  });
+
+  it("a wait is reported as long as it took: a timer that fires late does not make it look as if it began after the pause ended", async () => {
+    // A 429's pause until T0 + 350 is one wait (the executor notes it); a request whose backoff
+    // timer fired 0.4 ms before the pause's end waits out the rest, and its timer fires 2 ms late.
+    const clock = { now: T0 + 349.6 };
+    const budget = new RateBudget(
+      null,
+      () => clock.now,
+      async (ms) => {
+        clock.now += ms + 2;
+      },
+    );
+    const stats = newRequestStats();
+    noteRateLimitWait(stats, T0, T0 + 350);
+    budget.pauseUntil(T0 + 350);
+    const { waited, done } = await budget.begin();
+    done();
+    expect(waited).toBeCloseTo(3, 5); // 1 ms asked, 2 ms late
+    noteRateLimitWait(stats, clock.now - waited, clock.now); // as attempt.ts does
+    expect(stats.rateLimitWaits.count).toBe(1);
   });
 
   it("an earlier pause does not shorten a longer one", async () => {
