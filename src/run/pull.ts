@@ -3,7 +3,7 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import { isStreamed } from "../records/decoders/index.js";
 import type { Row, Shaper } from "../records/shape.js";
-import { readPages } from "./read-pages.js";
+import { readPages, streamReadOptions } from "./read-pages.js";
 import { readStreamed, type StreamedReadOptions } from "./read-streamed.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
@@ -66,15 +66,11 @@ export async function pull(
       select: (body) => shaper.select(body),
     },
     firstRequest,
-    {
-      prefetch: opts.prefetch,
-      maxPages: opts.maxPages,
-      stats: result.requests,
-      signal: opts.signal,
-      onPage: () => result.pages++,
-      limit:
-        limit === null ? null : { remaining, stop: { code: "limit", message: `--limit ${limit} reached` } },
-    },
+    streamReadOptions(
+      opts,
+      result,
+      limit === null ? null : { remaining, stop: { code: "limit", message: `--limit ${limit} reached` } },
+    ),
   );
   // A whole stream's pages are watched for a wrong `records` or `next` path (not each partition's).
   const watch = parent === undefined ? new PageWatch(stream, pageSizeAsked(firstRequest)) : null;

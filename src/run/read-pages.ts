@@ -14,6 +14,8 @@ import type { RequestStats } from "../http/request-stats.js";
 import { NOT_JSON, parsedBody, ResponseRules } from "../http/response-rules.js";
 import { quote, RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
+import type { StreamRunOptions } from "./stream-options.js";
+import type { StreamResult } from "./stream-result.js";
 
 /** One fetched page: what was asked, what came back, and the records selected from it. */
 export interface Page {
@@ -68,6 +70,22 @@ export interface ReadOptions {
    * page is not requested, and reading ends after it with `stop`.
    */
   limit?: { remaining(): number; stop: StopReason } | null;
+}
+
+/** A stream's read options: the run's prefetch, max pages and signal; its counters. */
+export function streamReadOptions(
+  opts: Pick<StreamRunOptions, "prefetch" | "maxPages" | "signal">,
+  result: Pick<StreamResult, "requests" | "pages">,
+  limit: ReadOptions["limit"] = null,
+): ReadOptions {
+  return {
+    prefetch: opts.prefetch,
+    maxPages: opts.maxPages,
+    stats: result.requests,
+    signal: opts.signal,
+    onPage: () => result.pages++,
+    limit,
+  };
 }
 
 /** The pages of one request sequence; `stop` says why it ended, once it has. */

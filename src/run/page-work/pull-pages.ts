@@ -3,7 +3,7 @@ import type { RequestExecutor } from "../../http/executor.js";
 import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
 import { pathsRead } from "../../http/paginators/paginators.js";
 import { isStreamed } from "../../records/decoders/index.js";
-import { type PageHead, parseBody, readPages, streamRules } from "../read-pages.js";
+import { type PageHead, parseBody, readPages, streamReadOptions, streamRules } from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import { recordContext, type StreamRunOptions } from "../stream-options.js";
@@ -88,14 +88,7 @@ async function pullWith(
       },
     },
     firstRequest,
-    {
-      prefetch: opts.prefetch,
-      maxPages: opts.maxPages,
-      stats: result.requests,
-      signal: opts.signal,
-      onPage: () => result.pages++,
-      limit: null,
-    },
+    streamReadOptions(opts, result),
   );
   const pending: (Promise<LinesChunk> | LinesChunk)[] = [];
   const write = async (): Promise<void> => sink.acceptLines(await pending.shift()!);
