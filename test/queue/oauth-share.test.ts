@@ -11,7 +11,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
-import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
+import {
+  closeServer,
+  FAN_OUT_STREAMS,
+  listenLocal,
+  runPipeline,
+  sourceBlock,
+  tempProject,
+} from "../run/helpers.js";
 import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 30;
@@ -119,11 +126,7 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
             '  refresh_token: "${env.RT}"',
           ].join("\n"),
         ),
-        "streams:",
-        "  orgs: { path: /orgs, records: $.data }",
-        "  repos: { parent: orgs, path: '/orgs/${parent.id}/repos', records: $.data }",
-        "output: { format: jsonl }",
-        "",
+        FAN_OUT_STREAMS,
       ].join("\n"),
     );
     writeQueueConfig(p.dir, "t-oauth");

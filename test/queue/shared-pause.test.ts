@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sleep } from "../../src/shared/sleep.js";
 import { ensureBuilt } from "../built.js";
 import { arrivedDuringWait, startPauseServer } from "../helpers/pause-server.js";
-import { runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
+import { FAN_OUT_STREAMS, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
 import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 12;
@@ -52,11 +52,7 @@ describe.each(["429", "remaining"] as const)("a wait asked by the API (%s)", (ki
             api.url,
             "rate_limit: { remaining_header: x-ratelimit-remaining, reset_header: x-ratelimit-reset }",
           ),
-          "streams:",
-          "  orgs: { path: /orgs, records: $.data }",
-          "  repos: { parent: orgs, path: '/orgs/${parent.id}/repos', records: $.data }",
-          "output: { format: jsonl }",
-          "",
+          FAN_OUT_STREAMS,
         ].join("\n"),
       );
       writeQueueConfig(p.dir, prefix);

@@ -137,6 +137,16 @@ export function sourceBlock(baseUrl: string, extra = ""): string {
   ].join("\n");
 }
 
+/** The streams of a fan-out (orgs, then a partition per org for its repos), written as JSON lines. */
+export const FAN_OUT_STREAMS = [
+  "streams:",
+  "  orgs: { path: /orgs, records: $.data }",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the pipeline's own `${parent.…}` template
+  "  repos: { parent: orgs, path: '/orgs/${parent.id}/repos', records: $.data }",
+  "output: { format: jsonl }",
+  "",
+].join("\n");
+
 /** Starts `server` on 127.0.0.1 (a free port) and gives its base URL. */
 export function listenLocal(server: Server): Promise<string> {
   return new Promise((resolve) =>

@@ -7,7 +7,7 @@
 import { expect, it } from "vitest";
 import { sleep } from "../../src/shared/sleep.js";
 import { arrivedDuringWait, startPauseServer } from "../helpers/pause-server.js";
-import { runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import { FAN_OUT_STREAMS, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 it("a Retry-After seen by one request pauses the others (concurrency 3)", async () => {
   const api = await startPauseServer({
@@ -19,17 +19,7 @@ it("a Retry-After seen by one request pauses the others (concurrency 3)", async 
   });
   const p = tempProject("pipelines-pause-local-");
   try {
-    p.pipeline(
-      "p",
-      [
-        sourceBlock(api.url, "concurrency: 3"),
-        "streams:",
-        "  orgs: { path: /orgs, records: $.data }",
-        "  repos: { parent: orgs, path: '/orgs/${parent.id}/repos', records: $.data }",
-        "output: { format: jsonl }",
-        "",
-      ].join("\n"),
-    );
+    p.pipeline("p", [sourceBlock(api.url, "concurrency: 3"), FAN_OUT_STREAMS].join("\n"));
     const r = await runPipeline(p.dir, "p");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stream("repos").records.written).toBe(9);
