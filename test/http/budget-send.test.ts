@@ -9,7 +9,14 @@ import { afterEach, expect, it } from "vitest";
 import { HttpClient } from "../../src/http/client.js";
 import { RateBudget, type RequestBudget } from "../../src/http/rate-budget.js";
 import { TransportError } from "../../src/shared/errors.js";
-import { busiestSecond, busy, type LogServer, logServer, session } from "./budget-session.js";
+import {
+  busiestSecond,
+  busy,
+  expectCountedFromTheWrite,
+  type LogServer,
+  logServer,
+  sendAtFivePerSecond,
+} from "./budget-session.js";
 
 let api: LogServer | null = null;
 afterEach(async () => {
@@ -59,16 +66,8 @@ it("at 5 requests/s the 6th request goes out a second after the 1st was written,
   // The 1st is answered 600 ms after it arrived, the 2nd 1.3 s after. From the write, the 6th
   // goes out at about 1 s, before the 2nd answer; from the 1st answer, at 1.6 s, after it.
   api = await logServer((n) => (n === 1 ? 600 : 1300));
-  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }");
-  try {
-    await Promise.all(Array.from({ length: 6 }, (_, i) => s.get(i + 1)));
-  } finally {
-    await s.close();
-  }
-  const { events } = api;
-  expect(events.indexOf("answered 1")).toBeLessThan(events.indexOf("arrived 6"));
-  expect(events.indexOf("arrived 6")).toBeLessThan(events.indexOf("answered 2"));
-  expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);
+  await sendAtFivePerSecond(api, 6);
+  expectCountedFromTheWrite(api);
 });
 
 it("requests held between their slot and their write (a busy event loop) still never make 6 in a second", async () => {
@@ -93,12 +92,7 @@ it("requests held between their slot and their write (a busy event loop) still n
     pauseUntil: (until) => real.pauseUntil(until),
   };
   let given = 0;
-  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }", budget);
-  try {
-    await Promise.all(Array.from({ length: 10 }, (_, i) => s.get(i + 1)));
-  } finally {
-    await s.close();
-  }
+  await sendAtFivePerSecond(api, 10, budget);
   expect(given).toBe(10);
   expect(api.arrivals).toHaveLength(10);
   expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);

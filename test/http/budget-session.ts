@@ -80,3 +80,28 @@ export function busy(ms: number): void {
   const end = Date.now() + ms;
   while (Date.now() < end) {}
 }
+
+/** Sends GET /1 … /`n` at once through a session at 5 requests/s (concurrency 10), `budget` or the local one. */
+export async function sendAtFivePerSecond(api: LogServer, n: number, budget?: RequestBudget): Promise<void> {
+  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }", budget);
+  try {
+    await Promise.all(Array.from({ length: n }, (_, i) => s.get(i + 1)));
+  } finally {
+    await s.close();
+  }
+}
+
+/**
+ * The 6th request of a server that answers the 1st after 600 ms and the 2nd after 1.3 s
+ * (logServer((n) => (n === 1 ? 600 : 1300))): counted from the write, it goes out at about 1 s,
+ * after the 1st answer and before the 2nd; counted from the 1st answer, at 1.6 s, after it.
+ */
+export function expectCountedFromTheWrite(api: LogServer): void {
+  const { events } = api;
+  if (!(events.indexOf("answered 1") < events.indexOf("arrived 6")))
+    throw new Error(`the 6th request left before the 1st answer:\n${events.join("\n")}`);
+  if (!(events.indexOf("arrived 6") < events.indexOf("answered 2")))
+    throw new Error(`the 6th request waited for the 2nd answer:\n${events.join("\n")}`);
+  if (busiestSecond(api.arrivals) > 5)
+    throw new Error(`${busiestSecond(api.arrivals)} requests in one second`);
+}

@@ -12,7 +12,13 @@ import type { RateLimitPlan } from "../../src/compile/plan.js";
 import { type RequestBudget, SEND_MARGIN_MS } from "../../src/http/rate-budget.js";
 import { RedisRateBudget } from "../../src/queue/redis-budget.js";
 import { sleep } from "../../src/shared/sleep.js";
-import { busiestSecond, type LogServer, logServer, session } from "../http/budget-session.js";
+import {
+  busiestSecond,
+  expectCountedFromTheWrite,
+  type LogServer,
+  logServer,
+  sendAtFivePerSecond,
+} from "../http/budget-session.js";
 import { redisUrl } from "./helpers.js";
 
 let redis: Redis;
@@ -79,16 +85,8 @@ it("at 5 requests/s the 6th request goes out a second after the 1st was written,
   // goes out at about 1 s, before the 2nd answer; from the 1st answer, at 1.6 s, after it.
   api = await logServer((n) => (n === 1 ? 600 : 1300));
   const budget = new RedisRateBudget(redis, "t-slot:budget:six", plan(5), 5000);
-  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }", budget);
-  try {
-    await Promise.all(Array.from({ length: 6 }, (_, i) => s.get(i + 1)));
-  } finally {
-    await s.close();
-  }
-  const { events } = api;
-  expect(events.indexOf("answered 1")).toBeLessThan(events.indexOf("arrived 6"));
-  expect(events.indexOf("arrived 6")).toBeLessThan(events.indexOf("answered 2"));
-  expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);
+  await sendAtFivePerSecond(api, 6, budget);
+  expectCountedFromTheWrite(api);
 });
 
 it("requests held 1.2 s between their slot and their write still never make 6 in a second", async () => {
@@ -108,12 +106,7 @@ it("requests held 1.2 s between their slot and their write still never make 6 in
     },
     pauseUntil: (until) => real.pauseUntil(until),
   };
-  const s = session(api.url, "concurrency: 10\nrate_limit: { requests_per_second: 5 }", budget);
-  try {
-    await Promise.all(Array.from({ length: 10 }, (_, i) => s.get(i + 1)));
-  } finally {
-    await s.close();
-  }
+  await sendAtFivePerSecond(api, 10, budget);
   expect(given).toBe(10);
   expect(api.arrivals).toHaveLength(10);
   expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);
