@@ -10,11 +10,10 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": "&#39;",
 };
 
-/** HTML-escapes text for element content and double-quoted attributes. */
-export function escapeHtml(value: unknown): string {
+/** HTML-escapes text for element content and double-quoted attributes (every string from a report is API data). */
+export function e(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 }
-export const e = escapeHtml;
 
 export const num = formatNumber;
 export const plural = (n: number, one: string, many = `${one}s`): string => pluralOf(n, one, many, num);

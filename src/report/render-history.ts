@@ -1,5 +1,6 @@
 import { formatNumber } from "../shared/format.js";
 import type { HistoryRun } from "../state/run-history.js";
+import { e } from "./html-text.js";
 import type { RunReport } from "./report-types.js";
 
 /**
@@ -9,8 +10,6 @@ import type { RunReport } from "./report-types.js";
  * stream's output. Self-contained: no script, no network.
  */
 
-const ESC: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
-const e = (v: unknown): string => String(v).replace(/[&<>"']/g, (c) => ESC[c]);
 const pct = (r: number): string => `${(r * 100).toFixed(r > 0 && r < 0.001 ? 2 : 1)}%`;
 const CELL_CHARS = 60;
 
