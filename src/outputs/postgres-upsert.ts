@@ -47,6 +47,8 @@ export class StreamedMerge {
     private readonly s: CommitScope,
     private readonly load: TableLoad,
     private readonly pk: string[],
+    /** Records per upsert (upsertRows(), read once at the open). */
+    readonly batchRows: number,
   ) {}
 
   /**

@@ -178,10 +178,11 @@ class PostgresWriter implements RecordWriter, CopyHost {
         "drift",
         `drift: fail — ${this.typeChanges.join("; ")}. Nothing was loaded; the table is unchanged.`,
       );
-    if (this.output.mode === "merge" && this.main.targetColumns && !this.nestedMode && upsertRows() > 0) {
+    const batch = upsertRows();
+    if (this.output.mode === "merge" && this.main.targetColumns && !this.nestedMode && batch > 0) {
       // The staging table, every upsert and the commit: one transaction.
       await client.query("BEGIN");
-      this.streamed = new StreamedMerge(this.scope(), this.main, this.primaryKey!);
+      this.streamed = new StreamedMerge(this.scope(), this.main, this.primaryKey!, batch);
     }
     await this.main.addColumns(fresh);
   }
@@ -307,7 +308,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
         if (sent) await sent;
       }
     const streamed = this.streamed;
-    if (streamed && (streamed.rows += rows.length) >= upsertRows())
+    if (streamed && (streamed.rows += rows.length) >= streamed.batchRows)
       await streamed.send(() => this.endQueued());
   }
 

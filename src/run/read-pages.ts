@@ -307,8 +307,8 @@ function pageFetcher(
       cancel,
       { rules },
     );
-    if (response.ignored) return { request, response, body: null, records: [], count: 0 };
-    if (source.process) return { request, response, body: null, records: [], count: 0 };
+    // An ignored answer has no records; a processed page's are counted by `process`.
+    if (response.ignored || source.process) return { request, response, body: null, records: [], count: 0 };
     const body = parseBody(response, request, executor);
     const records = source.select(body);
     return { request, response, body, records, count: records.length };

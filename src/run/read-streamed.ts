@@ -49,6 +49,7 @@ export async function readStreamed(
   const paginator = streamPaginator(stream, maxPages, executor);
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
+  const passThrough = passesLinesThrough(stream, stream.output);
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
     const { url, sent } = outgoing(request, opts, executor);
@@ -57,7 +58,7 @@ export async function readStreamed(
       deliver,
       opts.remaining,
       opts.offload,
-      passesLinesThrough(stream, stream.output),
+      passThrough,
     );
     const response = await executor.fetch(
       {

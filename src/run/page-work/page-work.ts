@@ -45,7 +45,7 @@ const WORKER_DEPTH = 2;
  * buffer of their own and transferred (the guards keep the response's body); its head comes back
  * as soon as it is parsed, its lines after.
  */
-export function workerPageWork(
+function workerPageWork(
   plan: PagePlan,
   quality: StreamQuality,
   signal: AbortSignal | undefined,
