@@ -31,9 +31,14 @@ describe("recordLines with a body's lines", () => {
   ];
   const texts = ["LINE-0", undefined];
 
-  it("writes the line of a record shaping left as it was (filter only drops)", () => {
-    const out = recordLines(maker({ filter: "@.a > 0" }), records, texts);
-    expect(out.text).toBe('LINE-0\n{"a":3,"b":{"c":4}}\n');
+  it("writes the line of a record shaping left as it was; a record without one is serialized", () => {
+    expect(recordLines(maker({}), records, texts).text).toBe('LINE-0\n{"a":3,"b":{"c":4}}\n');
+  });
+
+  it("a filter only drops: the records it keeps still get their own lines", () => {
+    const out = recordLines(maker({ filter: "@.a > 1" }), records, ["LINE-0", "LINE-1"]);
+    expect(out.text).toBe("LINE-1\n");
+    expect(out.filtered).toBe(1);
   });
 
   it("serializes a record that shaping made anew", () => {
