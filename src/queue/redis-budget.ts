@@ -94,12 +94,7 @@ export class RedisRateBudget implements RequestBudget {
   private queue: Promise<unknown> = Promise.resolve();
 
   /** `timeoutMs`: the requests' timeout (source.timeout), the longest a slot waits for its send. */
-  constructor(
-    private readonly redis: Redis,
-    keyBase: string,
-    plan: RateLimitPlan | null,
-    timeoutMs: number,
-  ) {
+  constructor(redis: Redis, keyBase: string, plan: RateLimitPlan | null, timeoutMs: number) {
     const add = (rate: number | null, unitMs: number) => {
       if (!rate) return;
       const limit = Math.max(1, Math.floor(rate));
@@ -118,7 +113,15 @@ export class RedisRateBudget implements RequestBudget {
       ...this.windows.flatMap((w) => [String(w.limit), String(w.ms)]),
     ];
     this.windowMs = this.windows.map((w) => String(w.ms));
+    this.take1 = script(redis, "pipelinesBudgetTake", TAKE);
+    this.done1 = script(redis, "pipelinesBudgetDone", DONE);
+    this.pause1 = script(redis, "pipelinesBudgetPause", PAUSE);
   }
+
+  /** The three scripts as commands of the connection (defined once, at the start). */
+  private readonly take1: LuaCommand;
+  private readonly done1: LuaCommand;
+  private readonly pause1: LuaCommand;
 
   begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
     const turn = this.queue.then(() => this.take(signal));
@@ -132,12 +135,10 @@ export class RedisRateBudget implements RequestBudget {
     const args = [member, ...this.windowArgs];
     let waited = 0;
     for (;;) {
-      const [wait] = (await this.script("pipelinesBudgetTake", TAKE)(
-        1 + this.keys.length,
-        this.pauseKey,
-        ...this.keys,
-        ...args,
-      )) as [number, number];
+      const [wait] = (await this.take1(1 + this.keys.length, this.pauseKey, ...this.keys, ...args)) as [
+        number,
+        number,
+      ];
       if (wait <= 0) break;
       const before = Date.now();
       await sleep(wait, signal);
@@ -148,31 +149,25 @@ export class RedisRateBudget implements RequestBudget {
     const done = () => {
       if (stamped) return;
       stamped = true;
-      this.script("pipelinesBudgetDone", DONE)(
-        this.keys.length,
-        ...this.keys,
-        member,
-        ...this.windowMs,
-      ).catch(() => {});
+      this.done1(this.keys.length, ...this.keys, member, ...this.windowMs).catch(() => {});
     };
     return { waited, done };
   }
 
   pauseUntil(untilMs: number): void {
     const ms = Math.ceil(untilMs - Date.now());
-    if (ms > 0) this.script("pipelinesBudgetPause", PAUSE)(1, this.pauseKey, String(ms)).catch(() => {});
+    if (ms > 0) this.pause1(1, this.pauseKey, String(ms)).catch(() => {});
   }
+}
 
-  /**
-   * A Lua script as a command of the connection: sent once, then called by its SHA1 (EVALSHA),
-   * not its whole text on every request.
-   */
-  private script(name: string, lua: string): (...args: (string | number)[]) => Promise<unknown> {
-    const commands = this.redis as unknown as Record<
-      string,
-      (...args: (string | number)[]) => Promise<unknown>
-    >;
-    if (!commands[name]) this.redis.defineCommand(name, { lua });
-    return (...args) => commands[name](...args);
-  }
+type LuaCommand = (...args: (string | number)[]) => Promise<unknown>;
+
+/**
+ * A Lua script as a command of the connection: sent once, then called by its SHA1 (EVALSHA),
+ * not its whole text on every request.
+ */
+function script(redis: Redis, name: string, lua: string): LuaCommand {
+  const commands = redis as unknown as Record<string, LuaCommand>;
+  if (!commands[name]) redis.defineCommand(name, { lua });
+  return (...args) => commands[name](...args);
 }
