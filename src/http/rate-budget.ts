@@ -96,14 +96,10 @@ export class RateBudget implements RequestBudget {
       let wait = Math.max(0, this.pausedUntil - t);
       for (const w of this.windows) if (w.starts.length >= w.limit) wait = Math.max(wait, this.freeAt(w) - t);
       if (wait <= 0) break;
-      if (wait === PENDING) {
-        await this.nextStamp(signal);
-        waited += this.now() - t;
-      } else {
-        await this.timer(Math.ceil(wait), signal);
-        // As long as it took (a timer fires late): the wait is counted from when it began.
-        waited += this.now() - t;
-      }
+      if (wait === PENDING) await this.nextStamp(signal);
+      else await this.timer(Math.ceil(wait), signal);
+      // As long as it took (a timer fires late): the wait is counted from when it began.
+      waited += this.now() - t;
     }
     const slots: [Window, number][] = [];
     for (const w of this.windows) {
@@ -136,14 +132,10 @@ export class RateBudget implements RequestBudget {
    * or PENDING when none of them has been sent.
    */
   private freeAt(w: Window): number {
-    const oldest = w.starts[w.next];
-    if (oldest !== PENDING) return oldest + w.ms;
-    let first = PENDING;
-    for (const s of w.starts) if (s < first) first = s;
-    return first + w.ms;
+    return w.starts[this.reusable(w)] + w.ms;
   }
 
-  /** The slot a new request takes in a full window (freeAt said one has left). */
+  /** The slot a new request takes in a full window: the oldest taken, or the earliest sent (PENDING when none is). */
   private reusable(w: Window): number {
     if (w.starts[w.next] !== PENDING) return w.next;
     let at = 0;
