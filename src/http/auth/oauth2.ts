@@ -75,14 +75,17 @@ export class OAuth2Auth implements AuthProvider {
   }
 
   async apply(req: HttpRequest, signal?: AbortSignal, stats?: RequestStats): Promise<HttpRequest> {
-    const token = await this.current(signal, stats);
-    return { ...req, headers: { ...req.headers, authorization: `Bearer ${token.value}` } };
+    return withToken(req, await this.current(signal, stats));
   }
 
   applyIfFresh(req: HttpRequest): HttpRequest | null {
     const t = this.token;
-    if (!t || (t.refreshAt !== null && this.now() >= t.refreshAt)) return null;
-    return { ...req, headers: { ...req.headers, authorization: `Bearer ${t.value}` } };
+    return t && this.fresh(t.refreshAt) ? withToken(req, t) : null;
+  }
+
+  /** Before its refresh time (or the server gave it no lifetime). */
+  private fresh(refreshAt: number | null): boolean {
+    return refreshAt === null || this.now() < refreshAt;
   }
 
   async refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean> {
@@ -97,7 +100,7 @@ export class OAuth2Auth implements AuthProvider {
 
   private current(signal?: AbortSignal, stats?: RequestStats, stale?: string | null): Promise<Token> {
     const t = this.token;
-    if (t && (t.refreshAt === null || this.now() < t.refreshAt)) return Promise.resolve(t);
+    if (t && this.fresh(t.refreshAt)) return Promise.resolve(t);
     if (!this.inflight) {
       const share = this.deps.share;
       const got = share
@@ -156,7 +159,7 @@ export class OAuth2Auth implements AuthProvider {
       this.refreshToken = shared.refreshToken;
     }
     const { value, refreshAt } = shared;
-    if (value === null || value === stale || (refreshAt !== null && this.now() >= refreshAt)) return null;
+    if (value === null || value === stale || !this.fresh(refreshAt)) return null;
     this.deps.redactor.add([value]);
     return { value, refreshAt };
   }
@@ -279,4 +282,8 @@ async function interruptible<T>(wait: Promise<T>, signal?: AbortSignal): Promise
     if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
     throw err;
   }
+}
+
+function withToken(req: HttpRequest, token: Token): HttpRequest {
+  return { ...req, headers: { ...req.headers, authorization: `Bearer ${token.value}` } };
 }
