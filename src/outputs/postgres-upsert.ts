@@ -128,20 +128,23 @@ const UPSERT_ROWS = 10_000;
 export const COPY_AHEAD = 512 * 1024;
 
 /**
- * The run's primary keys: duplicates counted. A duplicate marks a streamed merge's batch for the
- * removal of older rows of a key (a key seen in an earlier batch too: the removal finds none, at
+ * The run's primary keys, duplicates counted (merge.ts's RunKeys also keeps file offsets: not
+ * needed here). The writer marks a streamed merge's batch with a duplicate for the removal of
+ * older rows of a key (a key seen in an earlier batch too: the removal finds none, at
  * the cost of one cheap DELETE). No second set of the batch's keys: each set's tables grow in
  * the large-object space, whose garbage stays until a full collection (measured: +10 MiB peak).
  */
-export class RunKeys {
+export class KeyCounter {
   private readonly seen = new Set<Key>();
   dups = 0;
 
-  note(key: Key, streamed: StreamedMerge | null): void {
-    if (!this.seen.has(key)) this.seen.add(key);
-    else {
-      this.dups++;
-      if (streamed) streamed.dupInBatch = true;
+  /** True when `key` was seen before in the run (a duplicate). */
+  note(key: Key): boolean {
+    if (!this.seen.has(key)) {
+      this.seen.add(key);
+      return false;
     }
+    this.dups++;
+    return true;
   }
 }

@@ -18,7 +18,7 @@ import {
 } from "./postgres-nested.js";
 import { ignoreRace, qi, tableColumns } from "./postgres-sql.js";
 import { ensureStateTable, readState, writeState } from "./postgres-state.js";
-import { COPY_AHEAD, RunKeys, StreamedMerge, upsertRows } from "./postgres-upsert.js";
+import { COPY_AHEAD, KeyCounter, StreamedMerge, upsertRows } from "./postgres-upsert.js";
 import {
   type ColumnType,
   checkIdent,
@@ -106,7 +106,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
   private batch: Row[] = [];
   private seq = 0;
   private readonly keyOf: ((r: Row) => Key | null) | null;
-  private readonly keys = new RunKeys();
+  private readonly keys = new KeyCounter();
   private saved: StreamState | null = null;
   private readonly notes: string[] = [];
   private readonly typeChanges: string[] = [];
@@ -295,7 +295,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
                 `record ${id()} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
               ),
             );
-        } else this.keys.note(key, this.streamed);
+        } else if (this.keys.note(key) && this.streamed) this.streamed.dupInBatch = true;
       }
       const sent = this.main.put([String(seq)], row, id);
       if (sent) await sent;
