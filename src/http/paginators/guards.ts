@@ -170,8 +170,18 @@ function fingerprint(page: FetchedPage): PageFingerprint | null {
     hashed: big,
     count: page.recordCount,
     records,
-    ends: records.length ? `${stringifyJson(records[0])}\n${stringifyJson(records[records.length - 1])}` : "",
+    ends: recordEnds(records),
   };
+}
+
+/** The first and last record as JSON text ("" for none): the cheap test before a whole comparison. */
+export function recordEnds(records: readonly unknown[]): string {
+  return records.length ? `${stringifyJson(records[0])}\n${stringifyJson(records[records.length - 1])}` : "";
+}
+
+/** The same records, in the same order, as JSON (the pages' counts already agree). */
+export function sameRecordList(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.every((r, i) => stringifyJson(r) === stringifyJson(b[i]));
 }
 
 /**
@@ -183,5 +193,5 @@ function sameRecords(a: PageFingerprint, b: PageFingerprint): boolean {
   if (a.body.length > 0 && a.hashed === b.hashed && a.body.equals(b.body)) return true;
   if (a.count !== b.count || a.ends === "" || a.ends !== b.ends) return false;
   if (a.samePrevious !== undefined) return a.samePrevious;
-  return a.records.every((r, i) => stringifyJson(r) === stringifyJson(b.records[i]));
+  return sameRecordList(a.records, b.records);
 }

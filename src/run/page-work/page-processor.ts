@@ -1,4 +1,5 @@
 import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
+import { recordEnds, sameRecordList } from "../../http/paginators/guards.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
@@ -6,7 +7,7 @@ import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan, type Shaper } from "../../records/shape.js";
 import { RunError } from "../../shared/errors.js";
-import { parseJson, stringifyJson } from "../../shared/json-text.js";
+import { parseJson } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
@@ -78,14 +79,15 @@ export class PageProcessor {
     this.watch.see(body, records.length);
     this.waiting.push(records);
     const count = records.length;
-    const ends = count ? `${stringifyJson(records[0])}\n${stringifyJson(records[count - 1])}` : "";
+    // The loop guard's comparison (guards.ts), made here where the records are.
+    const ends = recordEnds(records);
     const prev = this.previous;
     const samePrevious =
       prev !== null &&
       ends !== "" &&
       prev.ends === ends &&
       prev.records.length === count &&
-      records.every((r, i) => stringifyJson(r) === stringifyJson(prev.records[i]));
+      sameRecordList(records, prev.records);
     this.previous = count ? { records, ends } : null;
     return { count, values, compared: { ends, samePrevious } };
   }
