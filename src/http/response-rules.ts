@@ -1,7 +1,6 @@
 import type { ResponseRulePlan } from "../compile/plan.js";
 import { compileJsonPath } from "../lang/jsonpath.js";
-import { RunError } from "../shared/errors.js";
-import { parseJson, stringifyJson } from "../shared/json-text.js";
+import { NOT_JSON, parseJsonBytes, stringifyJson } from "../shared/json-text.js";
 import type { HttpResponse } from "./client.js";
 
 /** The rule that decided a response, and what its `match` found. */
@@ -75,21 +74,14 @@ function sameValue(a: unknown, b: unknown): boolean {
   return stringifyJson(a) === stringifyJson(b);
 }
 
-export const NOT_JSON: unique symbol = Symbol("not JSON");
+export { NOT_JSON };
+
 const parsed = new WeakMap<HttpResponse, unknown>();
 
 /** The response's JSON body, parsed once (NOT_JSON when it is not JSON; null when empty). */
 export function parsedBody(r: HttpResponse): unknown {
   if (parsed.has(r)) return parsed.get(r);
-  let v: unknown;
-  if (r.body.length === 0) v = null;
-  else
-    try {
-      v = parseJson(r.body.toString("utf8"));
-    } catch (err) {
-      if (err instanceof RunError) throw err; // nested too deep
-      v = NOT_JSON;
-    }
+  const v = parseJsonBytes(r.body);
   parsed.set(r, v);
   return v;
 }

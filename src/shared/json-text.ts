@@ -50,6 +50,20 @@ export function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
+/** What parseJsonBytes gives for bytes that are not JSON. */
+export const NOT_JSON: unique symbol = Symbol("not JSON");
+
+/** A body's bytes as JSON (parseJson): null when empty, NOT_JSON when they do not parse; too deep throws. */
+export function parseJsonBytes(bytes: Uint8Array): unknown {
+  if (bytes.length === 0) return null;
+  try {
+    return parseJson(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  } catch (err) {
+    if (err instanceof RunError) throw err; // nested too deep
+    return NOT_JSON;
+  }
+}
+
 /** JSON.parse, lossless for big integers, a leading BOM skipped. Throws SyntaxError (or a too_deep RunError). */
 export function parseJson(text: string): unknown {
   const t = stripBom(text);

@@ -6,8 +6,7 @@ import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan, type Shaper } from "../../records/shape.js";
-import { RunError } from "../../shared/errors.js";
-import { parseJson } from "../../shared/json-text.js";
+import { NOT_JSON, parseJsonBytes } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
@@ -71,7 +70,7 @@ export class PageProcessor {
 
   /** The page's head; null when the body is not JSON (the caller says so, with the body masked). */
   head(bytes: Uint8Array): PageHead | null {
-    const body = parseBody(bytes);
+    const body = parseJsonBytes(bytes);
     if (body === NOT_JSON) return null;
     const records = this.shaper.select(body);
     const values = new Map<string, unknown>();
@@ -118,19 +117,5 @@ export class PageProcessor {
   /** Once the sequence stopped: the page watch's suspicions. */
   end(stop: StopReason | null): Suspicion[] {
     return this.watch.verdict(stop);
-  }
-}
-
-const NOT_JSON: unique symbol = Symbol("not JSON");
-
-/** As response-rules.ts parsedBody: empty is null; a body that does not parse is NOT_JSON. */
-function parseBody(bytes: Uint8Array): unknown {
-  if (bytes.length === 0) return null;
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
-  try {
-    return parseJson(text);
-  } catch (err) {
-    if (err instanceof RunError) throw err; // nested too deep
-    return NOT_JSON;
   }
 }
