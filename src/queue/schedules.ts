@@ -56,7 +56,7 @@ export interface ScheduleChanges {
  * one), and a schedule whose file was deleted or no longer has a `schedule` is removed. A file
  * that does not load keeps the schedule it had.
  */
-export async function syncSchedules(
+async function syncSchedules(
   queue: Queue<ScheduledRun>,
   project: ProjectSchedules,
 ): Promise<ScheduleChanges> {

@@ -9,6 +9,7 @@ import type { RemotePull, StreamRunOptions } from "../run/stream-options.js";
 import type { StreamResult } from "../run/stream-result.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
+import { sleep } from "../shared/sleep.js";
 import { VERSION } from "../shared/version.js";
 import { cancelRun } from "./cancel.js";
 import { connect, lostAfterMs, type QueueConfig, shownRedis } from "./connection.js";
@@ -133,8 +134,7 @@ export class QueueSubmitter implements RemotePull {
     const waiting = await this.jobsOfRun(["waiting", "delayed", "prioritized"]);
     await Promise.all(waiting.map((j) => j.remove().catch(() => {})));
     const deadline = Date.now() + lostAfterMs();
-    while ((await this.jobsOfRun(["active"])).length > 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 100));
+    while ((await this.jobsOfRun(["active"])).length > 0 && Date.now() < deadline) await sleep(100);
   }
 
   async close(): Promise<void> {
