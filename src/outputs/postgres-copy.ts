@@ -177,12 +177,7 @@ export class TableLoad {
     if (!copy) return;
     if (this.buf) await this.send();
     this.copy = null;
-    await new Promise<void>((resolve, reject) => {
-      if (this.copyError) return reject(this.copyError);
-      copy.once("finish", resolve);
-      copy.once("error", reject);
-      copy.end();
-    });
+    await this.finish(copy);
   }
 
   /**
@@ -195,6 +190,11 @@ export class TableLoad {
     this.copy = null;
     if (this.buf) copy.write(this.buf);
     this.buf = "";
+    return this.finish(copy);
+  }
+
+  /** Ends `copy`: settles when the server has its rows (or with the COPY's error). */
+  private finish(copy: ReturnType<typeof copyFrom>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       if (this.copyError) return reject(this.copyError);
       copy.once("finish", resolve);
