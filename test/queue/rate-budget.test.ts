@@ -6,6 +6,7 @@
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
+import { busiestSecond } from "../http/budget-session.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
 import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
@@ -30,17 +31,6 @@ beforeAll(async () => {
   base = await listenLocal(server);
 }, 180_000);
 afterAll(() => closeServer(server));
-
-/** The most requests the server saw within any 1000 ms. */
-function busiestSecond(times: number[]): number {
-  const t = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < t.length; i++) {
-    while (t[i] - t[j] >= 1000) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
 
 it("4 workers together never exceed requests_per_second: 5", async () => {
   const p = tempProject("pipelines-queue-rate-");

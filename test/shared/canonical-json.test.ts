@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { isCanonicalJsonObject } from "../../src/shared/canonical-json.js";
 import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
+import { seeded } from "../helpers/seeded.js";
 
 const canonical = (text: string): boolean => {
   const b = Buffer.from(text, "utf8");
@@ -79,11 +80,8 @@ describe("isCanonicalJsonObject", () => {
   });
 
   it("random texts: whatever is said canonical round-trips byte for byte", () => {
-    let seed = 42;
-    const rand = (n: number) => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
+    const random = seeded(42);
+    const rand = (n: number) => Math.floor(random() * n);
     const pick = <T>(a: readonly T[]): T => a[rand(a.length)];
     const keys = ['"a"', '"b"', '"c"', '"1"', '"01"', '"é"', '"a\\n"', '"\\u0061"', '"__proto__"'];
     const numbers = [
