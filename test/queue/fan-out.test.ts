@@ -19,7 +19,7 @@ import {
   type TempProject,
   tempProject,
 } from "../run/helpers.js";
-import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorkers, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 220;
 let server: Server;
@@ -99,7 +99,7 @@ describe("run --queue: a fan-out of 220 partitions", () => {
         writeQueueConfig(queued.dir, `t-fanout-${workers}`);
         const a = await runPipeline(local.dir, "fan");
         expect(a.code, a.stderr).toBe(0);
-        for (let i = 0; i < workers; i++) started.push(await startWorker(queued.dir, ["--concurrency", "3"]));
+        started.push(...(await startWorkers(workers, queued.dir, ["--concurrency", "3"])));
         const b = await Promise.race([
           runPipeline(queued.dir, "fan", ["--queue"], { REDIS_URL: redisUrl() }),
           new Promise<never>((_, reject) =>

@@ -59,3 +59,20 @@ export async function startWorker(
     },
   };
 }
+
+/** `n` workers, started one after the other (startWorker); if one fails to start, the others are stopped. */
+export async function startWorkers(
+  n: number,
+  dir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<WorkerProcess[]> {
+  const workers: WorkerProcess[] = [];
+  try {
+    for (let i = 0; i < n; i++) workers.push(await startWorker(dir, args, env));
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.stop()));
+    throw err;
+  }
+  return workers;
+}

@@ -19,7 +19,7 @@ import {
   sourceBlock,
   tempProject,
 } from "../run/helpers.js";
-import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorkers, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 30;
 const INITIAL_RT = "rt-initial-0b5e1d";
@@ -131,7 +131,7 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
     );
     writeQueueConfig(p.dir, "t-oauth");
     const env = { RT: INITIAL_RT };
-    for (let i = 0; i < 3; i++) workers.push(await startWorker(p.dir, ["--concurrency", "2"], env));
+    workers.push(...(await startWorkers(3, p.dir, ["--concurrency", "2"], env)));
     const r = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl(), ...env });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stream("repos").records.written).toBe(PARENTS);
@@ -144,7 +144,7 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
     const first = workers.splice(0);
     await Promise.all(first.map((w) => w.stop()));
     api.validAccess.clear();
-    for (let i = 0; i < 3; i++) workers.push(await startWorker(p.dir, ["--concurrency", "2"], env));
+    workers.push(...(await startWorkers(3, p.dir, ["--concurrency", "2"], env)));
     const again = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl(), ...env });
     expect(again.code, again.stderr).toBe(0);
     expect(api.invalidGrants).toBe(0);
@@ -160,7 +160,7 @@ it("three workers: one token request per expiry, no revoked refresh token used, 
     expect(api.invalidGrants).toBe(0);
     expect(api.tokenCalls).toBe(3 + EXPIRE_AT.length);
     api.validAccess.clear();
-    for (let i = 0; i < 3; i++) workers.push(await startWorker(p.dir, ["--concurrency", "2"], env));
+    workers.push(...(await startWorkers(3, p.dir, ["--concurrency", "2"], env)));
     const third = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl(), ...env });
     expect(third.code, third.stderr).toBe(0);
     expect(api.invalidGrants).toBe(0);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
 import { busiestSecond } from "../http/budget-session.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorkers, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 24;
 let server: Server;
@@ -54,7 +54,7 @@ it("4 workers together never exceed requests_per_second: 5", async () => {
       ].join("\n"),
     );
     writeQueueConfig(p.dir, "t-rate");
-    for (let i = 0; i < 4; i++) workers.push(await startWorker(p.dir, ["--concurrency", "4"]));
+    workers.push(...(await startWorkers(4, p.dir, ["--concurrency", "4"])));
     arrivals.length = 0;
     const r = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
     expect(r.code).toBe(0);

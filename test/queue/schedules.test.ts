@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
 import { runCli } from "../cli/helpers.js";
 import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorker, startWorkers, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 let server: Server;
 let base: string;
@@ -59,7 +59,7 @@ it("two workers with --schedules run each due time once", async () => {
     p.pipeline("p", text("* * * * * *"));
     writeQueueConfig(p.dir, "t-sched-once");
     delayMs = 0;
-    for (let i = 0; i < 2; i++) workers.push(await startWorker(p.dir, ["--schedules"]));
+    workers.push(...(await startWorkers(2, p.dir, ["--schedules"])));
     await wait(4500);
     await Promise.all(workers.map((w) => w.stop()));
     const logs = workers.map((w) => w.stderr()).join("\n");

@@ -12,7 +12,7 @@ import { sleep } from "../../src/shared/sleep.js";
 import { ensureBuilt } from "../built.js";
 import { arrivedDuringWait, startPauseServer } from "../helpers/pause-server.js";
 import { FAN_OUT_STREAMS, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorkers, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 12;
 const WAIT_S = 2;
@@ -56,7 +56,7 @@ describe.each(["429", "remaining"] as const)("a wait asked by the API (%s)", (ki
         ].join("\n"),
       );
       writeQueueConfig(p.dir, prefix);
-      for (let i = 0; i < 3; i++) workers.push(await startWorker(p.dir, ["--concurrency", "1"]));
+      workers.push(...(await startWorkers(3, p.dir, ["--concurrency", "1"])));
       const r = await runPipeline(p.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stream("repos").records.written).toBe(PARENTS);

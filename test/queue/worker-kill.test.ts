@@ -10,7 +10,7 @@ import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
+import { redisUrl, startWorkers, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 60;
 let server: Server;
@@ -69,7 +69,7 @@ it("a worker killed with SIGKILL mid-job: its jobs run elsewhere, every record e
     const a = await runPipeline(local.dir, "p");
     expect(a.code, a.stderr).toBe(0);
     const env = { PIPELINES_WORKER_LOCK_MS: "1000", PIPELINES_WORKER_STALLED_MS: "500" };
-    for (let i = 0; i < 3; i++) workers.push(await startWorker(queued.dir, ["--concurrency", "2"], env));
+    workers.push(...(await startWorkers(3, queued.dir, ["--concurrency", "2"], env)));
     let seen = 0;
     onChild = () => {
       seen++;
