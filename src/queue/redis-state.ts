@@ -21,8 +21,6 @@ export class RedisStateError extends StateFileError {
  * Updates are serialized like the file's; the run lock in Redis keeps other writers away.
  */
 export class RedisStateStore extends StateStore {
-  private chain: Promise<unknown> = Promise.resolve();
-  private written: PipelineState | null = null;
   readonly key: string;
 
   constructor(
@@ -49,18 +47,11 @@ export class RedisStateStore extends StateStore {
     return { version: 1, ...(parsed as Partial<PipelineState>) };
   }
 
-  override update(change: (state: PipelineState) => PipelineState | undefined): Promise<void> {
-    const next = this.chain.then(async () => {
-      const current = this.written ?? (await this.read());
-      const updated = change(current) ?? current;
-      updated.updated_at = new Date().toISOString();
-      // A refresh token never goes to Redis in clear: the sealed token share keeps it
-      // (redis-tokens.ts; seedTokenShare hands it over from a state file that had one).
-      const { auth: _secret, ...stored } = updated;
-      await this.redis.set(this.key, JSON.stringify(stored));
-      this.written = updated;
-    });
-    this.chain = next.catch(() => {});
-    return next;
+  /** Updates are serialized as the file's (StateStore.update); they go to the key. */
+  protected override async store(updated: PipelineState): Promise<void> {
+    // A refresh token never goes to Redis in clear: the sealed token share keeps it
+    // (redis-tokens.ts; seedTokenShare hands it over from a state file that had one).
+    const { auth: _secret, ...stored } = updated;
+    await this.redis.set(this.key, JSON.stringify(stored));
   }
 }

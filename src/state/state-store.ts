@@ -84,13 +84,18 @@ export class StateStore {
       const current = this.last ?? (await this.read());
       const updated = change(current) ?? current;
       updated.updated_at = new Date().toISOString();
-      // Many partitions: no indentation (100,000 partitions stay a few MB, written fast).
-      const big = Object.values(updated.streams ?? {}).some((s) => s.partitions);
-      await writeAtomic(this.file, `${big ? JSON.stringify(updated) : JSON.stringify(updated, null, 2)}\n`);
+      await this.store(updated);
       this.last = updated;
     });
     this.queue = next.catch(() => {});
     return next;
+  }
+
+  /** Where an update goes: the state file (RedisStateStore: its key in Redis). */
+  protected async store(updated: PipelineState): Promise<void> {
+    // Many partitions: no indentation (100,000 partitions stay a few MB, written fast).
+    const big = Object.values(updated.streams ?? {}).some((s) => s.partitions);
+    await writeAtomic(this.file, `${big ? JSON.stringify(updated) : JSON.stringify(updated, null, 2)}\n`);
   }
 }
 
