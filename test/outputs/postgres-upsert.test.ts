@@ -68,11 +68,15 @@ const content = (t: string) =>
     rows.map(({ _run_id, _loaded_at, ...r }) => r),
   );
 const staging = async () => (await tables(url)).filter((n) => n.startsWith("_staging"));
-/** Locks the output's connection holds on table `t` (pipelines sets application_name). */
+/**
+ * Table locks the output's connection holds on `t` (pipelines sets application_name): locktype
+ * `relation` only — an insert briefly holds the table's extension lock (locktype `extend`, also
+ * "ExclusiveLock"), which says nothing about readers.
+ */
 const locks = (t: string) =>
   query<{ mode: string }>(
     url,
-    "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'pipelines' AND l.relation = to_regclass($1) AND l.granted",
+    "SELECT l.mode FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE a.application_name = 'pipelines' AND l.locktype = 'relation' AND l.relation = to_regclass($1) AND l.granted",
     [`"${t}"`],
   ).then((rows) => rows.map((r) => r.mode));
 
