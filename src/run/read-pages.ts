@@ -133,7 +133,7 @@ async function* pagesOf(
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = streamPaginator(stream, maxPages, executor);
   const fetchPage = pageFetcher(source, opts.stats, cancel);
-  const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
+  const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel, opts.signal);
   let request = paginator.first(firstRequest);
   for (;;) {
     if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
@@ -209,6 +209,8 @@ class Lookahead {
     prefetch: number,
     private readonly maxPages: number | null,
     private readonly cancel: AbortSignal,
+    /** The run's (or queue job's) signal: once aborted, no new guess leaves either. */
+    private readonly stopped?: AbortSignal,
   ) {
     this.prefetch = paginator.peek && prefetch > 1 ? prefetch : 1;
     this.pageSize = paginator.pageSizeHint;
@@ -269,7 +271,8 @@ class Lookahead {
 
   private topUp(): void {
     const { paginator, prefetch } = this;
-    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.holding || this.cancel.aborted) return;
+    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.holding) return;
+    if (this.cancel.aborted || this.stopped?.aborted) return;
     for (
       let k = Math.max(1, this.furthest - this.taken);
       k <= prefetch * 2 && this.inflight < prefetch;
