@@ -51,7 +51,8 @@ export class UnitRunner {
   ) {}
 
   /**
-   * Runs one job; `signal` stops it before its next page (its run was cancelled). `held` says
+   * Runs one job; `signal` (its run was cancelled) stops it at once: no new page, no retry, no
+   * wait (a Retry-After, a backoff) or request in flight goes on. `held` says
    * whether this worker still holds the job (its BullMQ lock): a worker that stalled past it saw
    * the job taken over by another one, its outcome will never be recorded, so it deletes its
    * staged rows at once instead of leaving them to expire.

@@ -106,9 +106,14 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
     stop: null as StopReason | null,
     async *[Symbol.asyncIterator](): AsyncGenerator<Page> {
       const cancel = new AbortController();
+      // The sequence's own signal (a queue job's, when the worker's session has none) withdraws
+      // what it waits for at once: a Retry-After, a backoff, a request in flight.
+      const stop = () => cancel.abort(READING_ENDED);
+      opts.signal?.addEventListener("abort", stop, { once: true });
       try {
         reader.stop = yield* pagesOf(source, firstRequest, opts, cancel.signal);
       } finally {
+        opts.signal?.removeEventListener("abort", stop);
         cancel.abort(READING_ENDED);
       }
     },
@@ -122,6 +127,7 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
  * partition, per queue job).
  */
 const READING_ENDED = new Error("reading ended");
+const stopped = () => new RunError("aborted", "the run was interrupted");
 
 async function* pagesOf(
   source: PageSource,
@@ -136,8 +142,13 @@ async function* pagesOf(
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel, opts.signal);
   let request = paginator.first(firstRequest);
   for (;;) {
-    if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
-    const page = await ahead.take(request);
+    if (opts.signal?.aborted) throw stopped();
+    let page: Page;
+    try {
+      page = await ahead.take(request); // awaited as it is: no extra turn (see `arrived` below)
+    } catch (err) {
+      throw opts.signal?.aborted ? stopped() : err;
+    }
     let head: PageHead | null = null;
     if (source.process && !page.response.ignored) {
       const h = ahead.held(source.process(page));

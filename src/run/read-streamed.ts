@@ -60,19 +60,24 @@ export async function readStreamed(
       opts.offload,
       passThrough,
     );
-    const response = await executor.fetch(
-      {
-        method: request.method,
-        url,
-        headers: withAccept(request.headers, stream),
-        body: sent,
-        compression: stream.response?.compression,
-        streamed: { maxBytes: executor.streamedLimit },
-      },
-      opts.stats,
-      undefined,
-      { rules, consume: (r) => body.read(r, executor, request.method) },
-    );
+    const response = await executor
+      .fetch(
+        {
+          method: request.method,
+          url,
+          headers: withAccept(request.headers, stream),
+          body: sent,
+          compression: stream.response?.compression,
+          streamed: { maxBytes: executor.streamedLimit },
+        },
+        opts.stats,
+        // A queue job's own signal (its worker's session has none) ends a wait or a body at once.
+        opts.signal,
+        { rules, consume: (r) => body.read(r, executor, request.method) },
+      )
+      .catch((err: unknown) => {
+        throw opts.signal?.aborted ? new RunError("aborted", "the run was interrupted") : err;
+      });
     opts.onPage?.();
     if (response.ignored)
       return {

@@ -20,6 +20,8 @@ let url: string;
 let offsets: number[] = [];
 let held: { offset: number; res: ServerResponse }[] = [];
 let onRequest: () => void = () => {};
+/** Answer every request at once with 429 and this Retry-After (seconds), instead of holding it. */
+let throttle: number | null = null;
 
 function answer(offset: number, res: ServerResponse) {
   const items = offset < 2000 ? Array.from({ length: 100 }, (_, i) => ({ id: offset + i })) : [];
@@ -30,7 +32,9 @@ beforeAll(async () => {
   server = createServer((req: IncomingMessage, res) => {
     const offset = Number(new URL(req.url ?? "/", "http://x").searchParams.get("offset") ?? 0);
     offsets.push(offset);
-    held.push({ offset, res });
+    if (throttle !== null)
+      res.writeHead(429, { "retry-after": String(throttle), "content-type": "application/json" }).end("{}");
+    else held.push({ offset, res });
     onRequest();
   });
   url = await listenLocal(server);
@@ -42,6 +46,7 @@ beforeEach(() => {
   p = tempProject("pipelines-lookahead-signal-");
   offsets = [];
   held = [];
+  throttle = null;
 });
 afterEach(() => p.cleanup());
 
@@ -51,41 +56,49 @@ function release(pick: (offset: number) => boolean) {
   for (const h of go) answer(h.offset, h.res);
 }
 
-it("no page is guessed once the sequence's signal is aborted", async () => {
-  const text = `${sourceBlock(url, "concurrency: 4")}
+function startStream(spec: string, signal: AbortSignal, concurrency = 4) {
+  // A long max_delay: a Retry-After of 20 s is waited out, not refused.
+  const text = `${sourceBlock(url, `concurrency: ${concurrency}`).replace("max_delay: 2s", "max_delay: 60s")}
 streams:
-  s: { path: /items, records: $.items, paginate: { type: offset, limit: 100 } }
+  s: { path: /items, ${spec} }
 `;
   const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", text, {});
   const plan = compilePlan(loaded);
-  const stream = plan.streams[0]!;
   // The worker's session: no signal of its own (its jobs have theirs).
   const { client, state, executor } = openSession(plan, loaded.redactor, {});
-  const job = new AbortController();
-  const fourAsked = new Promise<void>((resolve) => {
-    onRequest = () => offsets.length >= 4 && resolve();
-  });
   const result = newStreamResult("s");
   const running = runStream(
-    stream,
+    plan.streams[0]!,
     executor,
     {
       runId: "20260101T000000Z-aaaaaa",
       baseUrl: plan.source.baseUrl,
       origin: plan.source.origin,
       allowedOrigins: plan.source.allowedOrigins,
-      concurrency: 4,
+      concurrency,
       validation: plan.validation,
       limit: null,
       maxPages: null,
       fullRefresh: false,
-      prefetch: 4,
+      prefetch: concurrency,
       state,
       scratchDir: path.join(plan.dirs.state, ".partitions"),
-      signal: job.signal,
+      signal,
     },
     { parentRecords: null, keepRecordsAt: null, parentKey: null },
     result,
+  );
+  return { running, result, close: () => client.close() };
+}
+
+it("no page is guessed once the sequence's signal is aborted", async () => {
+  const job = new AbortController();
+  const fourAsked = new Promise<void>((resolve) => {
+    onRequest = () => offsets.length >= 4 && resolve();
+  });
+  const { running, result, close } = startStream(
+    "records: $.items, paginate: { type: offset, limit: 100 }",
+    job.signal,
   );
   try {
     // The first page and three guesses are asked for; the job is cancelled while they are out.
@@ -100,9 +113,34 @@ streams:
     await running;
   } finally {
     release(() => true);
-    await client.close();
+    await close();
   }
   expect(result.status).toBe("failed");
   expect(result.error?.kind).toBe("aborted");
   expect(offsets).toEqual([0, 100, 200, 300]);
+});
+
+it.each([
+  ["a JSON page", "records: $.items, paginate: { type: offset, limit: 100 }"],
+  ["a JSON lines export", "response: { format: jsonl }"],
+])("%s waiting out a Retry-After stops at its signal: no retry is sent after it", async (_, spec) => {
+  throttle = 20;
+  const job = new AbortController();
+  const asked = new Promise<void>((resolve) => {
+    onRequest = () => resolve();
+  });
+  const { running, result, close } = startStream(spec, job.signal, 1);
+  try {
+    await asked;
+    const at = Date.now();
+    job.abort(new Error("the run was cancelled"));
+    await running;
+    // Stopped at the signal, not after the 20 s the API asked for (and its retry).
+    expect(Date.now() - at).toBeLessThan(10_000);
+  } finally {
+    await close();
+  }
+  expect(result.status).toBe("failed");
+  expect(result.error?.kind).toBe("aborted");
+  expect(offsets).toEqual([0]);
 });
