@@ -3,6 +3,7 @@ import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
+import { settleRemovals } from "../outputs/atomic-file.js";
 import type { QueueConfig } from "../queue/connection.js";
 import { RedisStateError } from "../queue/redis-state.js";
 import { seedTokenShare } from "../queue/redis-tokens.js";
@@ -160,6 +161,8 @@ async function lockAndRun(
   try {
     return await runLocked(io, { plans, loaded, runIds, locks, project, shared }, opts, singerState);
   } finally {
+    // Outputs replaced by this run are gone before the next run may start.
+    await settleRemovals();
     await Promise.all(locks.map((l) => l.release()));
   }
 }

@@ -1,8 +1,14 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { fstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { AtomicFile, fileExists, readLines, SpanReader } from "../../src/outputs/atomic-file.js";
+import {
+  AtomicFile,
+  fileExists,
+  readLines,
+  SpanReader,
+  settleRemovals,
+} from "../../src/outputs/atomic-file.js";
 import { listDir, tempDir } from "./helpers.js";
 
 let dir: string;
@@ -117,6 +123,39 @@ describe("AtomicFile", () => {
     f.write("fin\n");
     await f.commit();
     expect(readFileSync(target, "utf8")).toBe("héllo wörld\n€\né\naprès\nfin\n");
+  });
+
+  it("the file a commit replaces is removed after the commit returns (its blocks are not freed inside the rename), then gone", async () => {
+    const target = path.join(dir, "out.txt");
+    writeFileSync(target, "old");
+    const old = await open(target, "r");
+    try {
+      const f = await AtomicFile.create(target, "20260101T000000Z-aaaaaa", "body");
+      await f.write("new");
+      await f.commit();
+      // No turn of the event loop since the commit: the replaced file is still linked (aside),
+      // so the rename did not free it. Before: a rename over it, 0 links at once.
+      expect(fstatSync(old.fd).nlink).toBe(1);
+      expect(readFileSync(target, "utf8")).toBe("new");
+      await settleRemovals();
+      expect(fstatSync(old.fd).nlink).toBe(0);
+      expect(listDir(dir)).toEqual(["out.txt"]);
+    } finally {
+      await old.close();
+    }
+  });
+
+  it("commits one after the other to one target (checkpoints) without waiting for the removals", async () => {
+    const target = path.join(dir, "out.txt");
+    writeFileSync(target, "0");
+    for (let i = 1; i <= 5; i++) {
+      const f = await AtomicFile.create(target, "20260101T000000Z-aaaaaa", "body");
+      await f.write(String(i));
+      await f.commit();
+      expect(readFileSync(target, "utf8")).toBe(String(i));
+    }
+    await settleRemovals();
+    expect(listDir(dir)).toEqual(["out.txt"]);
   });
 
   it("close keeps the temporary file to read back; abort removes it and leaves the target", async () => {

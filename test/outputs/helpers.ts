@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { OutputPlan } from "../../src/compile/plan.js";
+import { settleRemovals } from "../../src/outputs/atomic-file.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { RecordWriter, WriterContext } from "../../src/outputs/writer.js";
 import type { Row } from "../../src/records/shape.js";
@@ -54,6 +55,8 @@ export async function runWriter(
     await writer.abort();
     throw err;
   }
+  // As a run does before it ends: the outputs replaced are removed (AtomicFile.commit).
+  await settleRemovals();
   return writer;
 }
 

@@ -150,6 +150,7 @@ describe("a killed run's leftovers", () => {
     const ours = [
       `out/p/.s.jsonl.${OLD}.body.tmp`,
       `out/p/.s.jsonl.${OLD}.tmp`,
+      `out/p/.s.jsonl.${OLD}.replaced.tmp`, // the output it replaced, not removed yet
       `out/p/.s.invalid.jsonl.${OLD}.tmp`,
       `out/p/.s.rejected-${OLD}.jsonl.${OLD}.tmp`,
       `.pipelines/state/.partitions/p/${OLD}/s.jsonl`,
