@@ -18,7 +18,7 @@ import {
 } from "./postgres-nested.js";
 import { ignoreRace, qi, tableColumns } from "./postgres-sql.js";
 import { ensureStateTable, readState, writeState } from "./postgres-state.js";
-import { COPY_AHEAD, KeyCounter, StreamedMerge, upsertRows } from "./postgres-upsert.js";
+import { COPY_AHEAD, KeyCounter, openStreamed, type StreamedMerge } from "./postgres-upsert.js";
 import {
   type ColumnType,
   checkIdent,
@@ -45,9 +45,10 @@ const BATCH = 1000;
  * - replace (or no target yet): the old table is dropped and the staging table renamed to it;
  * - append: `INSERT INTO target SELECT … FROM staging`;
  * - merge: `INSERT … ON CONFLICT (primary key) DO UPDATE`, on a PRIMARY KEY constraint created on
- *   the target when it has none. A new record replaces the old row whole. Into a table that
- *   exists (without `nested: tables`), the merge is streamed: one transaction from the open, a
- *   batch upserted while the next is fetched (postgres-upsert.ts); the commit ends it.
+ *   the target when it has none. A new record replaces the old row whole.
+ * Into a table that exists (without `nested: tables`), merge and append are streamed: one
+ * transaction from the open, a batch upserted (inserted) while the next is fetched
+ * (postgres-upsert.ts); the commit ends it.
  * Within a run the last record of a primary key wins (the staging rows carry a `_seq`).
  *
  * The same transaction replaces `<table>__invalid` (the run's invalid records) and child tables
@@ -106,7 +107,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
   private batch: Row[] = [];
   private seq = 0;
   private readonly keyOf: ((r: Row) => Key | null) | null;
-  private readonly keys = new KeyCounter();
+  private keys = new KeyCounter();
   private saved: StreamState | null = null;
   private readonly notes: string[] = [];
   private readonly typeChanges: string[] = [];
@@ -178,12 +179,9 @@ class PostgresWriter implements RecordWriter, CopyHost {
         "drift",
         `drift: fail — ${this.typeChanges.join("; ")}. Nothing was loaded; the table is unchanged.`,
       );
-    const batch = upsertRows();
-    if (this.output.mode === "merge" && this.main.targetColumns && !this.nestedMode && batch > 0) {
-      // The staging table, every upsert and the commit: one transaction.
-      await client.query("BEGIN");
-      this.streamed = new StreamedMerge(this.scope(), this.main, this.primaryKey!, batch);
-    }
+    const { mode } = this.output;
+    this.streamed = await openStreamed(this.scope(), this.main, mode, this.primaryKey, this.nestedMode);
+    if (this.streamed?.mode === "append") this.keys = new KeyCounter(true);
     await this.main.addColumns(fresh);
   }
 
@@ -295,7 +293,8 @@ class PostgresWriter implements RecordWriter, CopyHost {
                 `record ${id()} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
               ),
             );
-        } else if (this.keys.note(key) && this.streamed) this.streamed.dupInBatch = true;
+        } else if (this.keys.note(key, this.streamed?.batch) && this.streamed)
+          this.streamed.duplicate(this.keys.previous);
       }
       const sent = this.main.put([String(seq)], row, id);
       if (sent) await sent;
