@@ -275,14 +275,12 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (!rows.length) return;
     this.batch = [];
     await this.discover(rows);
-    const base = this.seq;
     /** Child rows of the batch, sent after the parent rows (one COPY at a time). */
     const childRows = new Map<TableLoad, ChildRow[]>();
     for (const load of this.children.values()) childRows.set(load, []);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       const seq = ++this.seq;
-      const id = () => this.describe(row, base + i + 1);
       if (this.keyOf) {
         const key = this.keyOf(row);
         if (key === null) {
@@ -290,20 +288,22 @@ class PostgresWriter implements RecordWriter, CopyHost {
             throw new RunError(
               "output",
               this.redact(
-                `record ${id()} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
+                `record ${this.describe(row, seq)} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
               ),
             );
         } else if (this.keys.note(key, this.streamed?.batch) && this.streamed)
           this.streamed.duplicate(this.keys.previous);
       }
-      const sent = this.main.put([String(seq)], row, id);
+      const sent = this.main.put(String(seq), row, this.describe, seq);
       if (sent) await sent;
-      for (const [field, load] of this.children)
+      for (const [field, load] of this.children) {
+        const id = () => this.describe(row, seq);
         childRowsOf(row, field, load, this.primaryKey!, String(seq), id, this.redact, childRows.get(load)!);
+      }
     }
     for (const [load, list] of childRows)
       for (const [seq, child, id] of list) {
-        const sent = load.put([seq], child, id);
+        const sent = load.put(seq, child, id);
         if (sent) await sent;
       }
     const streamed = this.streamed;
@@ -331,11 +331,10 @@ class PostgresWriter implements RecordWriter, CopyHost {
   }
 
   /** How a record is named in errors: its place in the run and its primary key. */
-  private describe(row: Row, n: number): string {
-    return this.primaryKey
+  private readonly describe = (row: Row, n: number): string =>
+    this.primaryKey
       ? `#${n} (${this.primaryKey.map((k) => `${k}=${safeJson(row[k])}`).join(", ")})`
       : `#${n}`;
-  }
 
   async commit(state?: CommitState | null): Promise<void> {
     if (this.streamed) return this.commitStreamed(this.streamed, state);
