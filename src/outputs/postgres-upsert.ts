@@ -171,7 +171,7 @@ export function upsertRows(): number {
 const UPSERT_ROWS = 10_000;
 
 /** COPY text (characters) a streamed load keeps while a statement runs on the connection. */
-export const COPY_AHEAD = 512 * 1024;
+export const COPY_AHEAD = 2 * 1024 * 1024;
 
 /**
  * The run's primary keys, duplicates counted (merge.ts's RunKeys also keeps file offsets: not
