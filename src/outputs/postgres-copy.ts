@@ -50,6 +50,8 @@ export interface CopyHost {
   endActive(): Promise<void>;
   /** Ends the COPY of the table loaded before `load`. */
   activate(load: TableLoad): Promise<void>;
+  /** Settles when the connection is free (a streamed load's statement runs); null: it is. */
+  busy(): Promise<void> | null;
 }
 
 /** One table being loaded: a staging table that becomes, or is copied into, its target. */
@@ -89,6 +91,7 @@ export class TableLoad {
     if (this.created && !fresh.length) return;
     // DDL waits for no COPY: whichever table is being loaded ends its COPY first.
     await this.w.endActive();
+    await this.w.busy();
     const defs = fresh.map(([name, type, sql]) => {
       this.columns.set(name, { name, type, sql, enc: encoder(type), inherited: isInheritedName(name) });
       return `${qi(name)} ${sql}`;
@@ -156,11 +159,17 @@ export class TableLoad {
   private startCopy(): void {
     this.copyColumns = [...this.fixed.map(([n]) => n), ...this.columns.keys()];
     const cols = this.copyColumns.map(qi).join(", ");
-    const stream = this.w.client.query(copyFrom(`COPY ${this.q(this.staging)} (${cols}) FROM STDIN`));
+    const stream = copyFrom(`COPY ${this.q(this.staging)} (${cols}) FROM STDIN`);
     stream.on("error", (err) => {
       this.copyError ??= err;
     });
     this.copy = stream;
+    // Behind a running statement (a streamed load), the COPY is sent when it is done; meanwhile
+    // its rows wait in the stream (up to `copyAhead`).
+    const { client } = this.w;
+    const busy = this.w.busy();
+    if (!busy) client.query(stream);
+    else busy.then(() => stream.destroyed || client.query(stream));
   }
 
   private async send(): Promise<void> {
@@ -168,7 +177,7 @@ export class TableLoad {
     const chunk = this.buf;
     this.buf = "";
     if (this.copyError) throw this.copyError;
-    // A COPY queued behind a query (a streamed merge's upsert) keeps up to `copyAhead`.
+    // A COPY waiting for a statement (a streamed load's upsert) keeps up to `copyAhead`.
     if (!copy.write(chunk) && copy.writableLength > this.w.copyAhead) {
       await new Promise<void>((resolve) => {
         const done = () => {

@@ -1,5 +1,6 @@
 import type { OutputPlan } from "../compile/plan.js";
-import type { Key } from "./merge.js";
+import type { Row } from "../records/shape.js";
+import { type Key, keyFunction } from "./merge.js";
 import {
   appendStatements,
   type CommitScope,
@@ -65,6 +66,11 @@ export class StreamedMerge {
   dupInBatch = false;
   /** The last statement sent: the connection runs them in order, so every earlier one is done. */
   private last: Promise<void> | null = null;
+  /**
+   * Settles when the connection is free: after the last statement or COPY end sent. Anything else
+   * waits for it, so pg never queues a query (deprecated: pg@9 drops its queue).
+   */
+  busy: Promise<void> | null = null;
   /** The target has the primary key (checked at the first batch). */
   private keyed = false;
   /** A batch needed DDL: everything from it on waits in the staging table for the commit. */
@@ -96,30 +102,36 @@ export class StreamedMerge {
    */
   async send(endCopy: () => Promise<void>, final = false): Promise<void> {
     if (this.error) throw this.error;
-    this.track(endCopy());
-    // One upsert at a time on the server, the next batch's COPY queued behind it: memory stays
+    // The batch's COPY has ended, and whatever was sent before it (there may be no COPY to end).
+    const ended = Promise.all([this.busy, this.track(endCopy())]).then(() => {});
+    this.busy = ended;
+    // One upsert at a time on the server, the next batch's COPY waiting behind it: memory stays
     // bounded (COPY_AHEAD) when the server is slower than the fetch.
     const previous = this.last;
     if (previous) await previous;
     if (this.error) throw this.error;
-    if (!final && (this.held || (await this.needsDdl()))) {
+    if (!final && (this.held || (await this.needsDdl(ended)))) {
       this.held = true;
       this.rows = 0; // counted again toward the next call, which only ends its COPY
       return;
     }
     if (!this.rows && this.batch > 0 && !this.held) return;
+    if (final) await ended; // the statements may change the target first (DDL, awaited)
+    if (this.error) throw this.error;
     const sql = await this.statements();
     this.rows = 0;
     this.dupInBatch = false;
     this.batch++;
-    this.last = this.track(this.s.client.query(sql));
+    const { client } = this.s;
+    this.last = this.track(ended.then(() => (this.error ? undefined : client.query(sql))));
+    this.busy = this.last;
   }
 
   /** Waits for every statement sent; throws the first error. */
   async settle(): Promise<void> {
-    const last = this.last;
-    this.last = null;
-    if (last) await last;
+    const busy = this.busy;
+    this.last = this.busy = null;
+    if (busy) await busy;
     if (this.error) throw this.error;
   }
 
@@ -138,9 +150,12 @@ export class StreamedMerge {
   }
 
   /** The batch would change the target's definition: a column it lacks, or its primary key. */
-  private async needsDdl(): Promise<boolean> {
+  private async needsDdl(ended: Promise<void>): Promise<boolean> {
     if (this.mode === "append") return missingTargetColumns(this.load);
-    if (!this.keyed) this.keyed = await hasPrimaryKey(this.s, this.load, this.pk!);
+    if (!this.keyed) {
+      await ended;
+      this.keyed = await hasPrimaryKey(this.s, this.load, this.pk!);
+    }
     return !this.keyed || missingTargetColumns(this.load);
   }
 
@@ -172,6 +187,13 @@ const UPSERT_ROWS = 10_000;
 
 /** COPY text (characters) a streamed load keeps while a statement runs on the connection. */
 export const COPY_AHEAD = 2 * 1024 * 1024;
+
+/** A row's primary key as the run's key set holds it (a big integer with all its digits). */
+export function rowKeyFunction(primaryKey: string[]): (row: Row) => Key | null {
+  return keyFunction(primaryKey, (v) =>
+    v === null || v === undefined ? undefined : typeof v === "bigint" ? { big: String(v) } : v,
+  );
+}
 
 /**
  * The run's primary keys, duplicates counted (merge.ts's RunKeys also keeps file offsets: not

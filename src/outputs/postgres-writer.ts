@@ -3,7 +3,7 @@ import { describeDatabaseUrl } from "../compile/compile-output.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { type Key, keyFunction, requireKeyForMerge } from "./merge.js";
+import { type Key, requireKeyForMerge } from "./merge.js";
 import { type CommitScope, commitInvalid, commitLoads, type Loaded } from "./postgres-commit.js";
 import { connectClient, connectionError, loadError } from "./postgres-connection.js";
 import { type ColumnDef, type CopyHost, dropLoads, InvalidRows, TableLoad } from "./postgres-copy.js";
@@ -16,15 +16,20 @@ import {
   fieldColumns,
   newItemColumns,
 } from "./postgres-nested.js";
-import { ignoreRace, qi, tableColumns } from "./postgres-sql.js";
+import { checkMetadataNames, ignoreRace, qi, tableColumns } from "./postgres-sql.js";
 import { ensureStateTable, readState, writeState } from "./postgres-state.js";
-import { COPY_AHEAD, KeyCounter, openStreamed, type StreamedMerge } from "./postgres-upsert.js";
+import {
+  COPY_AHEAD,
+  KeyCounter,
+  openStreamed,
+  rowKeyFunction,
+  type StreamedMerge,
+} from "./postgres-upsert.js";
 import {
   type ColumnType,
   checkIdent,
   childTableName,
   invalidTableName,
-  METADATA_COLUMNS,
   nestedFields,
   schemaColumnTypes,
 } from "./table-shape.js";
@@ -144,11 +149,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])].filter(
       (c) => !this.childSchemas.has(c),
     );
-    this.keyOf = primaryKey
-      ? keyFunction(primaryKey, (v) =>
-          v === null || v === undefined ? undefined : typeof v === "bigint" ? { big: String(v) } : v,
-        )
-      : null;
+    this.keyOf = primaryKey ? rowKeyFunction(primaryKey) : null;
   }
 
   /** Reads the target's columns and the saved state, creates the staging table. */
@@ -161,13 +162,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
       this.saved = await readState(client, this.qs, this.output.stateKey, this.ctx.stream);
     const keepTarget = this.output.mode !== "replace";
     if (keepTarget) this.main.targetColumns = await tableColumns(client, schema, this.table);
-    for (const m of METADATA_COLUMNS) {
-      if (this.main.meta && (this.planned.includes(m) || this.schemaTypes.has(m)))
-        throw new RunError(
-          "output",
-          `field \`${m}\` has the name of a metadata column of table ${this.table}: rename it with \`fields\`, or set \`metadata_columns: false\``,
-        );
-    }
+    if (this.main.meta) checkMetadataNames([...this.planned, ...this.schemaTypes.keys()], this.table);
     const fresh: ColumnDef[] = [];
     // Fields the schema types (or the table has) get their column now; others when values come.
     for (const name of this.planned)
@@ -187,6 +182,10 @@ class PostgresWriter implements RecordWriter, CopyHost {
 
   get copyAhead(): number {
     return this.streamed ? COPY_AHEAD : 0;
+  }
+
+  busy(): Promise<void> | null {
+    return this.streamed?.busy ?? null;
   }
 
   private scope(): CommitScope {

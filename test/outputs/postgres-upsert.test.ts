@@ -4,11 +4,15 @@
  * ends. Against the test run's real PostgreSQL; PIPELINES_PG_UPSERT_ROWS makes batches small
  * (a batch is sent when the writer encodes its buffered records: every 1,000 records).
  */
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OutputPlan } from "../../src/compile/plan.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { RecordWriter } from "../../src/outputs/writer.js";
 import type { Row } from "../../src/records/shape.js";
+import { ensureBuilt, REPO } from "../built.js";
 import { freshDatabase, query, tables } from "../pg/helpers.js";
 
 let url: string;
@@ -296,5 +300,38 @@ describe("postgres append, streamed in batches", () => {
     expect(await query(url, 'SELECT * FROM "append_kept" ORDER BY id')).toEqual(before);
     expect(await staging()).toEqual([]);
     expect(await locks("append_kept")).toEqual([]);
+  });
+});
+
+describe("postgres streamed loads and the connection", () => {
+  it("one statement at a time: the next COPY waits for the running upsert or insert, so pg never queues a query (its deprecation warning stays off stderr)", async () => {
+    await ensureBuilt();
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("merge", "quiet_merge", old);
+    await load("append", "quiet_append", old);
+    // A process of its own: pg warns once per process.
+    const registry = pathToFileURL(path.join(REPO, "dist/outputs/registry.js")).href;
+    const script = `
+      const { openWriter } = await import(${JSON.stringify(registry)});
+      for (const mode of ["merge", "append"]) {
+        const plan = ${JSON.stringify(plan("merge", "x"))};
+        const w = await openWriter({ ...plan, mode, table: { ...plan.table, name: "quiet_" + mode } }, {
+          runId: "Q" + mode, stream: "items", schema: ${JSON.stringify(SCHEMA)},
+          columns: ["id", "name", "price"], primaryKey: ["id"],
+        });
+        for (let i = 0; i < 5000; i++) {
+          const p = w.write({ id: i, name: "q" + i, price: i / 2 });
+          if (p) await p;
+        }
+        await w.commit(null);
+      }`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, PIPELINES_PG_UPSERT_ROWS: "1000" },
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(await query(url, 'SELECT count(*)::int AS n FROM "quiet_append"')).toEqual([{ n: 8000 }]);
+    expect((await content("quiet_merge"))[4999]).toMatchObject({ name: "q4999" });
   });
 });
