@@ -1,10 +1,11 @@
 // npm run bench: pipelines vs a floor script, side by side in the same run.
 // Needs a build (npm ci does it) and GNU time (/usr/bin/time, Debian package `time`).
 //   node bench/run.mjs [--records 200000] [--big 2000000] [--runs 5] [--big-runs 3] [--quick]
-//                      [--only core,db,latency,startup]
+//                      [--only core,db,postgres,latency,startup]
 // Every comparison runs its commands alternately in the same loop and takes the median of the
 // runs; the end prints one table: every target, its measured value, PASS or MISS.
-// `db` (duckdb, parquet, postgres) starts a throwaway PostgreSQL cluster (test/pg/pg-cluster.mjs).
+// `db` (duckdb, parquet, postgres) starts a throwaway PostgreSQL cluster (test/pg/pg-cluster.mjs);
+// `postgres` is the db group's postgres rows only (append and merge beside jsonl, their targets).
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -35,6 +36,8 @@ const BIG_RUNS = opt("big-runs", quick ? 1 : 3);
 const onlyAt = argv.indexOf("--only");
 const groups = new Set(onlyAt >= 0 ? argv[onlyAt + 1].split(",") : ["core", "db", "latency", "startup"]);
 const want = (g) => groups.has(g);
+/** The postgres runs: in the db group, or alone (`--only postgres`). */
+const wantPg = want("db") || want("postgres");
 
 if (!existsSync(bin)) throw new Error("dist/cli/bin.js is missing: run `npm run build` first");
 if (!existsSync("/usr/bin/time")) throw new Error("GNU time is missing: apt-get install -y time");
@@ -166,7 +169,7 @@ const row = (name, n, m) => rows.push({ name, n, ...m, rate: n / m.wall });
 
 const fast = await startServer(0);
 const slow = await startServer(50);
-const cluster = want("db") ? await import("../test/pg/pg-cluster.mjs") : null;
+const cluster = wantPg ? await import("../test/pg/pg-cluster.mjs") : null;
 const pgServer = cluster ? await cluster.startCluster() : null;
 const pgUrl = pgServer ? await cluster.createDatabase(pgServer.adminUrl, "bench") : null;
 const dir = project(fast.url, slow.url, pgUrl);
@@ -192,18 +195,20 @@ try {
   const sqliteRuns = [];
   // The database outputs run in the same loop as jsonl, each beside the jsonl run of its round.
   const dbRuns = { duck: [], parquet: [], pgAppend: [], pgMerge: [] };
-  if (want("db")) {
+  if (wantPg) {
     // Every timed PostgreSQL run writes into a table that exists: append inserts 200,000 more
     // rows, merge upserts every row (the first merge made the table and its primary key).
     run("pg-append");
     run("pg-merge");
   }
-  for (let i = 0; i < (want("core") || want("db") ? RUNS : 1); i++) {
+  for (let i = 0; i < (want("core") || wantPg ? RUNS : 1); i++) {
     floorRuns.push(floorRun(N, "floor.jsonl"));
     pipeRuns.push(run("jsonl"));
     if (want("db")) {
       dbRuns.duck.push(run("duckdb"));
       dbRuns.parquet.push(run("parquet"));
+    }
+    if (wantPg) {
       dbRuns.pgAppend.push(run("pg-append"));
       dbRuns.pgMerge.push(run("pg-merge"));
     }
@@ -232,22 +237,26 @@ try {
     row("pipelines run → sqlite", N, sqlite);
   }
   let db;
-  if (want("db")) {
+  if (wantPg) {
     db = {};
     // A run's time over the jsonl run of its round, median of the rounds.
     db.ratio = Object.fromEntries(
       Object.entries(dbRuns).map(([k, runs]) => [k, median(runs.map((m, i) => m.wall / pipeRuns[i].wall))]),
     );
-    db.duck = medianRun(dbRuns.duck);
-    row("pipelines run → duckdb", N, db.duck);
-    db.parquet = medianRun(dbRuns.parquet);
-    row("pipelines run → parquet", N, db.parquet);
+    if (want("db")) {
+      db.duck = medianRun(dbRuns.duck);
+      row("pipelines run → duckdb", N, db.duck);
+      db.parquet = medianRun(dbRuns.parquet);
+      row("pipelines run → parquet", N, db.parquet);
+    }
     db.pgAppend = medianRun(dbRuns.pgAppend);
     row("pipelines run → postgres append", N, db.pgAppend);
     db.pgMerge = medianRun(dbRuns.pgMerge);
     row("pipelines run → postgres merge (upsert)", N, db.pgMerge);
-    db.bigDuck = run("bigduck");
-    row("pipelines run → duckdb (big)", BIG, db.bigDuck);
+    if (want("db")) {
+      db.bigDuck = run("bigduck");
+      row("pipelines run → duckdb (big)", BIG, db.bigDuck);
+    }
   }
   if (want("core")) {
     const bigFloorRuns = [];
@@ -377,7 +386,20 @@ try {
         `${rssGrowth >= 0 ? "+" : ""}${fmt(rssGrowth * 100, 1)}%`,
       ],
     );
-  if (db)
+  if (db && !want("db"))
+    checks.push(
+      [
+        "postgres append ≤ 1.6× jsonl, merge ≤ 2×",
+        db.ratio.pgAppend <= 1.6 && db.ratio.pgMerge <= 2,
+        `${fmt(db.ratio.pgAppend, 2)}× / ${fmt(db.ratio.pgMerge, 2)}×`,
+      ],
+      [
+        "peak RSS < 160 MiB (postgres append, merge; the median runs)",
+        [db.pgAppend, db.pgMerge].every((m) => m.rss < 160),
+        [db.pgAppend, db.pgMerge].map((m) => fmt(m.rss, 1)).join(" / ") + " MiB",
+      ],
+    );
+  if (db && want("db"))
     checks.push(
       [
         "duckdb and parquet ≤ 1.4× jsonl",

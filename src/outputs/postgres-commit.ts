@@ -95,6 +95,42 @@ export async function upsertStatements(
   return dedupe ? `${dedupeSql(load, pk)}; ${upsert}` : upsert;
 }
 
+/**
+ * A streamed append's statements (see postgres-upsert.ts): the target's missing columns are added
+ * first (awaited); the SQL text is returned. With `sentDup`, the rows this transaction already
+ * inserted for a key the staging table has again are deleted (their later record wins); with
+ * `dedupe`, the staging rows a later row of the same key replaces.
+ */
+export async function appendStatements(
+  s: CommitScope,
+  load: TableLoad,
+  pk: string[] | null,
+  dedupe: boolean,
+  sentDup: boolean,
+): Promise<string> {
+  await addTargetColumns(s, load);
+  const cols = load.targetNames().map(qi).join(", ");
+  const sql: string[] = [];
+  if (pk && sentDup) {
+    const same = pk.map((k) => `t.${qi(k)} = s.${qi(k)}`).join(" AND ");
+    // xmin: the transaction that inserted a row; ours has no subtransaction before the commit.
+    sql.push(
+      `DELETE FROM ${load.q(load.target)} t USING ${load.q(load.staging)} s WHERE ${same} AND t.xmin = (SELECT (txid_current() % 4294967296)::text::xid)`,
+    );
+  }
+  if (pk && dedupe) sql.push(dedupeSql(load, pk));
+  sql.push(`INSERT INTO ${load.q(load.target)} (${cols}) SELECT ${cols} FROM ${load.q(load.staging)}`);
+  return sql.join("; ");
+}
+
+/** Whether the target has a unique index (a primary key included). */
+export async function hasUniqueIndex(s: CommitScope, load: TableLoad): Promise<boolean> {
+  const r = await s.client.query("SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND indisunique", [
+    `${qi(s.schema)}.${qi(load.target)}`,
+  ]);
+  return r.rows.length > 0;
+}
+
 async function commitTable(
   s: CommitScope,
   load: TableLoad,

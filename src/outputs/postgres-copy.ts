@@ -3,6 +3,7 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
+import { isInheritedName } from "../shared/json-text.js";
 import { connectClient, stagingPrefix } from "./postgres-connection.js";
 import { type Encoder, encoder } from "./postgres-encode.js";
 import { checkName, literal, qi, typeOfSql } from "./postgres-sql.js";
@@ -23,11 +24,17 @@ const CHUNK = 64 * 1024;
 export type ColumnDef = [string, ColumnType | null, string];
 
 export interface Column {
+  name: string;
   /** The logical type, or null for a table column of another type (written as text). */
   type: ColumnType | null;
   sql: string;
   enc: Encoder;
+  /** A name every object inherits (`toString`): read as an own field only. */
+  inherited: boolean;
 }
+
+/** How a row is named in errors: from the row and the number the load was given with it. */
+export type RowName = (row: Row, n: number) => string;
 
 /** What a load needs of its writer: the connection, and one COPY at a time over it. */
 export interface CopyHost {
@@ -43,6 +50,8 @@ export interface CopyHost {
   endActive(): Promise<void>;
   /** Ends the COPY of the table loaded before `load`. */
   activate(load: TableLoad): Promise<void>;
+  /** Settles when the connection is free (a streamed load's statement runs); null: it is. */
+  busy(): Promise<void> | null;
 }
 
 /** One table being loaded: a staging table that becomes, or is copied into, its target. */
@@ -58,6 +67,8 @@ export class TableLoad {
   private buf = "";
   /** Columns of the COPY in progress, in order. */
   private copyColumns: string[] = [];
+  /** The data columns in order (null: changed since last used). */
+  private order: Column[] | null = null;
 
   constructor(
     readonly target: string,
@@ -80,10 +91,12 @@ export class TableLoad {
     if (this.created && !fresh.length) return;
     // DDL waits for no COPY: whichever table is being loaded ends its COPY first.
     await this.w.endActive();
+    await this.w.busy();
     const defs = fresh.map(([name, type, sql]) => {
-      this.columns.set(name, { type, sql, enc: encoder(type) });
+      this.columns.set(name, { name, type, sql, enc: encoder(type), inherited: isInheritedName(name) });
       return `${qi(name)} ${sql}`;
     });
+    this.order = null;
     const client = this.w.client;
     if (!this.created) {
       const meta = this.meta
@@ -101,30 +114,32 @@ export class TableLoad {
   }
 
   /**
-   * Sends one row: `values` are the fixed columns' texts, then the row's fields. A promise only
-   * when the row waits (its table's COPY starts, or a full chunk is sent): no promise per row.
+   * Sends one row: `fixed` is the fixed columns' texts (tab-separated; null when the table has
+   * none), then the row's fields; `name(row, n)` names it in an error. A promise only when the row
+   * waits (its table's COPY starts, or a full chunk is sent): no promise per row.
    */
-  put(fixedValues: string[], row: Row, id: () => string): Promise<void> | undefined {
-    if (!this.copy) return this.startThenPut(fixedValues, row, id);
-    this.buf += this.line(fixedValues, row, id);
+  put(fixed: string | null, row: Row, name: RowName, n = 0): Promise<void> | undefined {
+    if (!this.copy) return this.startThenPut(fixed, row, name, n);
+    this.buf += this.line(fixed, row, name, n);
     this.rows++;
     if (this.buf.length >= CHUNK) return this.send();
     return undefined;
   }
 
-  private async startThenPut(fixedValues: string[], row: Row, id: () => string): Promise<void> {
+  private async startThenPut(fixed: string | null, row: Row, name: RowName, n: number): Promise<void> {
     // One connection runs one COPY at a time: the table loaded before ends its COPY.
     await this.w.activate(this);
     this.startCopy();
-    await this.put(fixedValues, row, id);
+    await this.put(fixed, row, name, n);
   }
 
   /** One row as a line of COPY text (its newline included). */
-  private line(fixedValues: string[], row: Row, id: () => string): string {
-    let line = fixedValues.join("\t");
-    let first = fixedValues.length === 0;
-    for (const [name, col] of this.columns) {
-      const v = Object.hasOwn(row, name) ? row[name] : undefined;
+  private line(fixed: string | null, row: Row, name: RowName, n: number): string {
+    const cols = (this.order ??= [...this.columns.values()]);
+    let line = fixed ?? "";
+    for (let i = 0; i < cols.length; i++) {
+      const col = cols[i];
+      const v = col.inherited && !Object.hasOwn(row, col.name) ? undefined : row[col.name];
       let text: string;
       try {
         text = v === null || v === undefined ? "\\N" : col.enc(v);
@@ -132,12 +147,11 @@ export class TableLoad {
         throw new RunError(
           "output",
           this.w.redact(
-            `record ${id()}, field ${JSON.stringify(name)}: ${(err as Error).message} (table ${this.target})`,
+            `record ${name(row, n)}, field ${JSON.stringify(col.name)}: ${(err as Error).message} (table ${this.target})`,
           ),
         );
       }
-      line += first ? text : `\t${text}`;
-      first = false;
+      line = i === 0 && fixed === null ? text : `${line}\t${text}`;
     }
     return `${line}\n`;
   }
@@ -145,11 +159,17 @@ export class TableLoad {
   private startCopy(): void {
     this.copyColumns = [...this.fixed.map(([n]) => n), ...this.columns.keys()];
     const cols = this.copyColumns.map(qi).join(", ");
-    const stream = this.w.client.query(copyFrom(`COPY ${this.q(this.staging)} (${cols}) FROM STDIN`));
+    const stream = copyFrom(`COPY ${this.q(this.staging)} (${cols}) FROM STDIN`);
     stream.on("error", (err) => {
       this.copyError ??= err;
     });
     this.copy = stream;
+    // Behind a running statement (a streamed load), the COPY is sent when it is done; meanwhile
+    // its rows wait in the stream (up to `copyAhead`).
+    const { client } = this.w;
+    const busy = this.w.busy();
+    if (!busy) client.query(stream);
+    else busy.then(() => stream.destroyed || client.query(stream));
   }
 
   private async send(): Promise<void> {
@@ -157,7 +177,7 @@ export class TableLoad {
     const chunk = this.buf;
     this.buf = "";
     if (this.copyError) throw this.copyError;
-    // A COPY queued behind a query (a streamed merge's upsert) keeps up to `copyAhead`.
+    // A COPY waiting for a statement (a streamed load's upsert) keeps up to `copyAhead`.
     if (!copy.write(chunk) && copy.writableLength > this.w.copyAhead) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -276,7 +296,7 @@ export class InvalidRows {
         _run_id: this.host.runId,
         _loaded_at: new Date().toISOString(),
       };
-      await this.load.put([], row, () => entry.record_id);
+      await this.load.put(null, row, () => entry.record_id);
     }
   }
 }

@@ -4,18 +4,37 @@ import type { ColumnType } from "./table-shape.js";
 /** How one value becomes the text of a COPY field. */
 export type Encoder = (v: unknown) => string;
 
-const NEEDS_ESCAPE = /[\\\n\r\t]/;
+/** What a COPY text field escapes, and NUL (refused): one scan finds a string that needs neither. */
+const SPECIAL = /[\0\\\n\r\t]/;
+const ESCAPED = /[\\\n\r\t]/g;
+const escapeChar = (c: string) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t");
 
 /** A string as a COPY text field: backslash, newline, CR and tab escaped; NUL refused. */
 function copyText(s: string): string {
+  if (!SPECIAL.test(s)) return s;
   if (s.includes("\0"))
     throw new Error(
       "holds a NUL character (U+0000), which PostgreSQL text cannot store; drop the field with `fields` or write jsonl",
     );
-  if (!NEEDS_ESCAPE.test(s)) return s;
-  return s.replace(/[\\\n\r\t]/g, (c) =>
-    c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t",
-  );
+  return s.replace(ESCAPED, escapeChar);
+}
+
+/**
+ * JSON text as a COPY field. JSON text has no raw control character (JSON escapes them): only its
+ * backslashes are doubled. A NUL is written `\u0000` in it — an escape only when the backslash
+ * before `u0000` is not itself escaped (the text `\\u0000` is a backslash, then `u0000`).
+ */
+function copyJson(text: string): string {
+  if (!text.includes("\\")) return text;
+  for (let i = text.indexOf("\\u0000"); i >= 0; i = text.indexOf("\\u0000", i + 1)) {
+    let j = i;
+    while (j > 0 && text.charCodeAt(j - 1) === 92) j--;
+    if ((i - j) % 2 === 0)
+      throw new Error(
+        "holds a NUL character (U+0000), which PostgreSQL jsonb cannot store; drop the field with `fields` or write jsonl",
+      );
+  }
+  return text.replaceAll("\\", "\\\\");
 }
 
 export function safeJson(v: unknown): string {
@@ -65,14 +84,7 @@ export function encoder(type: ColumnType | null): Encoder {
         throw mismatch(v, type === "date" ? "date" : "timestamptz");
       };
     case "json":
-      return (v) => {
-        const text = stringifyJson(v);
-        if (text.includes("\\u0000"))
-          throw new Error(
-            "holds a NUL character (U+0000), which PostgreSQL jsonb cannot store; drop the field with `fields` or write jsonl",
-          );
-        return copyText(text);
-      };
+      return (v) => copyJson(stringifyJson(v));
     default:
       return (v) => {
         if (typeof v === "string") return copyText(v);

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { RunError } from "../shared/errors.js";
-import { type ColumnType, checkIdent } from "./table-shape.js";
+import { type ColumnType, checkIdent, METADATA_COLUMNS } from "./table-shape.js";
 
 /** SQL helpers of the PostgreSQL output: quoting, and what the catalog says about a table. */
 
@@ -18,6 +18,16 @@ export function checkName(name: string, table: string): void {
   } catch (err) {
     throw new RunError("output", `${(err as Error).message} (table ${table})`);
   }
+}
+
+/** Fields (`names`) may not be named like the metadata columns of `table`. */
+export function checkMetadataNames(names: string[], table: string): void {
+  for (const m of METADATA_COLUMNS)
+    if (names.includes(m))
+      throw new RunError(
+        "output",
+        `field \`${m}\` has the name of a metadata column of table ${table}: rename it with \`fields\`, or set \`metadata_columns: false\``,
+      );
 }
 
 export function ignoreRace(err: { code?: string }): void {

@@ -1,12 +1,36 @@
-import type { Key } from "./merge.js";
+import type { OutputPlan } from "../compile/plan.js";
+import type { Row } from "../records/shape.js";
+import { type Key, keyFunction } from "./merge.js";
 import {
+  appendStatements,
   type CommitScope,
   ensurePrimaryKey,
   hasPrimaryKey,
+  hasUniqueIndex,
   missingTargetColumns,
   upsertStatements,
 } from "./postgres-commit.js";
 import type { TableLoad } from "./postgres-copy.js";
+
+/**
+ * The streamed load, when the run merges or appends into a table that exists (without
+ * `nested: tables`; append: a table without a primary key or unique index, whose conflicts the
+ * commit resolves): opens the transaction it runs in. Null: the commit loads the staging table.
+ */
+export async function openStreamed(
+  s: CommitScope,
+  load: TableLoad,
+  mode: OutputPlan["mode"],
+  pk: string[] | null,
+  nested: boolean,
+): Promise<StreamedMerge | null> {
+  const batch = upsertRows();
+  if (batch <= 0 || nested || !load.targetColumns || mode === "replace") return null;
+  if (mode === "append" && (await hasUniqueIndex(s, load))) return null;
+  // The staging table, every statement and the commit: one transaction.
+  await s.client.query("BEGIN");
+  return new StreamedMerge(s, load, pk, batch, mode);
+}
 
 /**
  * `merge` into a table that exists, streamed: the run opens ONE transaction when the writer
@@ -27,6 +51,11 @@ import type { TableLoad } from "./postgres-copy.js";
  * table lacks, or its primary key) stops the streaming: that batch and the rest stay in the
  * staging table and are upserted by the commit, so the ACCESS EXCLUSIVE lock of `ALTER TABLE`
  * blocks the table's readers only while the commit runs, never during the fetch.
+ *
+ * `append` is streamed the same way (`INSERT … SELECT` per batch, same locks). A key whose
+ * earlier record was already inserted (a duplicate across batches, see {@link KeyCounter})
+ * stops the streaming like DDL does: the commit deletes the rows this transaction inserted for
+ * the keys still in the staging table (`xmin`: one scan of the target), then inserts them.
  */
 export class StreamedMerge {
   /** Rows in the staging table not yet sent. */
@@ -37,19 +66,33 @@ export class StreamedMerge {
   dupInBatch = false;
   /** The last statement sent: the connection runs them in order, so every earlier one is done. */
   private last: Promise<void> | null = null;
+  /**
+   * Settles when the connection is free: after the last statement or COPY end sent. Anything else
+   * waits for it, so pg never queues a query (deprecated: pg@9 drops its queue).
+   */
+  busy: Promise<void> | null = null;
   /** The target has the primary key (checked at the first batch). */
   private keyed = false;
   /** A batch needed DDL: everything from it on waits in the staging table for the commit. */
   held = false;
+  /** Append: a key came again after its earlier record was inserted (the commit deletes that one). */
+  private sentDup = false;
   private error: unknown = null;
 
   constructor(
     private readonly s: CommitScope,
     private readonly load: TableLoad,
-    private readonly pk: string[],
+    private readonly pk: string[] | null,
     /** Records per upsert (upsertRows(), read once at the open). */
     readonly batchRows: number,
+    readonly mode: "merge" | "append" = "merge",
   ) {}
+
+  /** A record's key came before, last in batch `previous` (sent when below `batch`). */
+  duplicate(previous: number): void {
+    this.dupInBatch = true;
+    if (this.mode === "append" && previous < this.batch) this.held = this.sentDup = true;
+  }
 
   /**
    * Ends the batch's COPY and sends its upsert without waiting for them (after the previous
@@ -59,30 +102,36 @@ export class StreamedMerge {
    */
   async send(endCopy: () => Promise<void>, final = false): Promise<void> {
     if (this.error) throw this.error;
-    this.track(endCopy());
-    // One upsert at a time on the server, the next batch's COPY queued behind it: memory stays
+    // The batch's COPY has ended, and whatever was sent before it (there may be no COPY to end).
+    const ended = Promise.all([this.busy, this.track(endCopy())]).then(() => {});
+    this.busy = ended;
+    // One upsert at a time on the server, the next batch's COPY waiting behind it: memory stays
     // bounded (COPY_AHEAD) when the server is slower than the fetch.
     const previous = this.last;
     if (previous) await previous;
     if (this.error) throw this.error;
-    if (!final && (this.held || (await this.needsDdl()))) {
+    if (!final && (this.held || (await this.needsDdl(ended)))) {
       this.held = true;
       this.rows = 0; // counted again toward the next call, which only ends its COPY
       return;
     }
     if (!this.rows && this.batch > 0 && !this.held) return;
+    if (final) await ended; // the statements may change the target first (DDL, awaited)
+    if (this.error) throw this.error;
     const sql = await this.statements();
     this.rows = 0;
     this.dupInBatch = false;
     this.batch++;
-    this.last = this.track(this.s.client.query(sql));
+    const { client } = this.s;
+    this.last = this.track(ended.then(() => (this.error ? undefined : client.query(sql))));
+    this.busy = this.last;
   }
 
   /** Waits for every statement sent; throws the first error. */
   async settle(): Promise<void> {
-    const last = this.last;
-    this.last = null;
-    if (last) await last;
+    const busy = this.busy;
+    this.last = this.busy = null;
+    if (busy) await busy;
     if (this.error) throw this.error;
   }
 
@@ -101,21 +150,33 @@ export class StreamedMerge {
   }
 
   /** The batch would change the target's definition: a column it lacks, or its primary key. */
-  private async needsDdl(): Promise<boolean> {
-    if (!this.keyed) this.keyed = await hasPrimaryKey(this.s, this.load, this.pk);
+  private async needsDdl(ended: Promise<void>): Promise<boolean> {
+    if (this.mode === "append") return missingTargetColumns(this.load);
+    if (!this.keyed) {
+      await ended;
+      this.keyed = await hasPrimaryKey(this.s, this.load, this.pk!);
+    }
     return !this.keyed || missingTargetColumns(this.load);
   }
 
   private async statements(): Promise<string> {
+    const { s, load, pk } = this;
     // Only the commit's batch gets here with DDL to do (needsDdl): awaited.
-    if (!this.keyed) await ensurePrimaryKey(this.s, this.load, this.pk);
+    if (this.mode === "append") {
+      const sql = await appendStatements(s, load, pk, this.dupInBatch, this.sentDup);
+      return `${sql}; TRUNCATE ${load.q(load.staging)}`;
+    }
+    if (!this.keyed) await ensurePrimaryKey(s, load, pk!);
     this.keyed = true;
-    const sql = await upsertStatements(this.s, this.load, this.pk, this.dupInBatch);
+    const sql = await upsertStatements(s, load, pk!, this.dupInBatch);
     return `${sql}; TRUNCATE ${this.load.q(this.load.staging)}`;
   }
 }
 
-/** Records per upsert of a streamed merge; `PIPELINES_PG_UPSERT_ROWS=0`: one upsert at the commit. */
+/**
+ * Records per statement of a streamed merge or append; `PIPELINES_PG_UPSERT_ROWS=0`: one
+ * statement at the commit.
+ */
 export function upsertRows(): number {
   const env = process.env.PIPELINES_PG_UPSERT_ROWS;
   const n = env === undefined || env === "" ? Number.NaN : Number(env);
@@ -124,8 +185,15 @@ export function upsertRows(): number {
 
 const UPSERT_ROWS = 10_000;
 
-/** COPY text (characters) a streamed merge keeps while an upsert runs on the connection. */
-export const COPY_AHEAD = 512 * 1024;
+/** COPY text (characters) a streamed load keeps while a statement runs on the connection. */
+export const COPY_AHEAD = 2 * 1024 * 1024;
+
+/** A row's primary key as the run's key set holds it (a big integer with all its digits). */
+export function rowKeyFunction(primaryKey: string[]): (row: Row) => Key | null {
+  return keyFunction(primaryKey, (v) =>
+    v === null || v === undefined ? undefined : typeof v === "bigint" ? { big: String(v) } : v,
+  );
+}
 
 /**
  * The run's primary keys, duplicates counted (merge.ts's RunKeys also keeps file offsets: not
@@ -133,16 +201,33 @@ export const COPY_AHEAD = 512 * 1024;
  * older rows of a key (a key seen in an earlier batch too: the removal finds none, at
  * the cost of one cheap DELETE). No second set of the batch's keys: each set's tables grow in
  * the large-object space, whose garbage stays until a full collection (measured: +10 MiB peak).
+ * A streamed append also needs the batch each key came in last (a Map: 8 bytes more a key).
  */
 export class KeyCounter {
-  private readonly seen = new Set<Key>();
+  private readonly seen: Set<Key> | null;
+  private readonly batchOf: Map<Key, number> | null;
   dups = 0;
+  /** The batch the duplicate just noted came in before (with batches kept), else -1. */
+  previous = -1;
 
-  /** True when `key` was seen before in the run (a duplicate). */
-  note(key: Key): boolean {
-    if (!this.seen.has(key)) {
-      this.seen.add(key);
-      return false;
+  constructor(keepBatches = false) {
+    this.seen = keepBatches ? null : new Set();
+    this.batchOf = keepBatches ? new Map() : null;
+  }
+
+  /** True when `key` was seen before in the run (a duplicate); `batch`: the current batch. */
+  note(key: Key, batch = 0): boolean {
+    const { seen, batchOf } = this;
+    if (seen) {
+      if (!seen.has(key)) {
+        seen.add(key);
+        return false;
+      }
+    } else {
+      const before = batchOf!.get(key);
+      batchOf!.set(key, batch);
+      if (before === undefined) return false;
+      this.previous = before;
     }
     this.dups++;
     return true;

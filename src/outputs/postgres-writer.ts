@@ -3,7 +3,7 @@ import { describeDatabaseUrl } from "../compile/compile-output.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { type Key, keyFunction, requireKeyForMerge } from "./merge.js";
+import { type Key, requireKeyForMerge } from "./merge.js";
 import { type CommitScope, commitInvalid, commitLoads, type Loaded } from "./postgres-commit.js";
 import { connectClient, connectionError, loadError } from "./postgres-connection.js";
 import { type ColumnDef, type CopyHost, dropLoads, InvalidRows, TableLoad } from "./postgres-copy.js";
@@ -16,15 +16,20 @@ import {
   fieldColumns,
   newItemColumns,
 } from "./postgres-nested.js";
-import { ignoreRace, qi, tableColumns } from "./postgres-sql.js";
+import { checkMetadataNames, ignoreRace, qi, tableColumns } from "./postgres-sql.js";
 import { ensureStateTable, readState, writeState } from "./postgres-state.js";
-import { COPY_AHEAD, KeyCounter, StreamedMerge, upsertRows } from "./postgres-upsert.js";
+import {
+  COPY_AHEAD,
+  KeyCounter,
+  openStreamed,
+  rowKeyFunction,
+  type StreamedMerge,
+} from "./postgres-upsert.js";
 import {
   type ColumnType,
   checkIdent,
   childTableName,
   invalidTableName,
-  METADATA_COLUMNS,
   nestedFields,
   schemaColumnTypes,
 } from "./table-shape.js";
@@ -45,9 +50,10 @@ const BATCH = 1000;
  * - replace (or no target yet): the old table is dropped and the staging table renamed to it;
  * - append: `INSERT INTO target SELECT … FROM staging`;
  * - merge: `INSERT … ON CONFLICT (primary key) DO UPDATE`, on a PRIMARY KEY constraint created on
- *   the target when it has none. A new record replaces the old row whole. Into a table that
- *   exists (without `nested: tables`), the merge is streamed: one transaction from the open, a
- *   batch upserted while the next is fetched (postgres-upsert.ts); the commit ends it.
+ *   the target when it has none. A new record replaces the old row whole.
+ * Into a table that exists (without `nested: tables`), merge and append are streamed: one
+ * transaction from the open, a batch upserted (inserted) while the next is fetched
+ * (postgres-upsert.ts); the commit ends it.
  * Within a run the last record of a primary key wins (the staging rows carry a `_seq`).
  *
  * The same transaction replaces `<table>__invalid` (the run's invalid records) and child tables
@@ -106,7 +112,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
   private batch: Row[] = [];
   private seq = 0;
   private readonly keyOf: ((r: Row) => Key | null) | null;
-  private readonly keys = new KeyCounter();
+  private keys = new KeyCounter();
   private saved: StreamState | null = null;
   private readonly notes: string[] = [];
   private readonly typeChanges: string[] = [];
@@ -143,11 +149,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
     this.planned = [...new Set([...(ctx.columns ?? []), ...(primaryKey ?? [])])].filter(
       (c) => !this.childSchemas.has(c),
     );
-    this.keyOf = primaryKey
-      ? keyFunction(primaryKey, (v) =>
-          v === null || v === undefined ? undefined : typeof v === "bigint" ? { big: String(v) } : v,
-        )
-      : null;
+    this.keyOf = primaryKey ? rowKeyFunction(primaryKey) : null;
   }
 
   /** Reads the target's columns and the saved state, creates the staging table. */
@@ -160,13 +162,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
       this.saved = await readState(client, this.qs, this.output.stateKey, this.ctx.stream);
     const keepTarget = this.output.mode !== "replace";
     if (keepTarget) this.main.targetColumns = await tableColumns(client, schema, this.table);
-    for (const m of METADATA_COLUMNS) {
-      if (this.main.meta && (this.planned.includes(m) || this.schemaTypes.has(m)))
-        throw new RunError(
-          "output",
-          `field \`${m}\` has the name of a metadata column of table ${this.table}: rename it with \`fields\`, or set \`metadata_columns: false\``,
-        );
-    }
+    if (this.main.meta) checkMetadataNames([...this.planned, ...this.schemaTypes.keys()], this.table);
     const fresh: ColumnDef[] = [];
     // Fields the schema types (or the table has) get their column now; others when values come.
     for (const name of this.planned)
@@ -178,17 +174,18 @@ class PostgresWriter implements RecordWriter, CopyHost {
         "drift",
         `drift: fail — ${this.typeChanges.join("; ")}. Nothing was loaded; the table is unchanged.`,
       );
-    const batch = upsertRows();
-    if (this.output.mode === "merge" && this.main.targetColumns && !this.nestedMode && batch > 0) {
-      // The staging table, every upsert and the commit: one transaction.
-      await client.query("BEGIN");
-      this.streamed = new StreamedMerge(this.scope(), this.main, this.primaryKey!, batch);
-    }
+    const { mode } = this.output;
+    this.streamed = await openStreamed(this.scope(), this.main, mode, this.primaryKey, this.nestedMode);
+    if (this.streamed?.mode === "append") this.keys = new KeyCounter(true);
     await this.main.addColumns(fresh);
   }
 
   get copyAhead(): number {
     return this.streamed ? COPY_AHEAD : 0;
+  }
+
+  busy(): Promise<void> | null {
+    return this.streamed?.busy ?? null;
   }
 
   private scope(): CommitScope {
@@ -277,14 +274,12 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (!rows.length) return;
     this.batch = [];
     await this.discover(rows);
-    const base = this.seq;
     /** Child rows of the batch, sent after the parent rows (one COPY at a time). */
     const childRows = new Map<TableLoad, ChildRow[]>();
     for (const load of this.children.values()) childRows.set(load, []);
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i];
       const seq = ++this.seq;
-      const id = () => this.describe(row, base + i + 1);
       if (this.keyOf) {
         const key = this.keyOf(row);
         if (key === null) {
@@ -292,19 +287,22 @@ class PostgresWriter implements RecordWriter, CopyHost {
             throw new RunError(
               "output",
               this.redact(
-                `record ${id()} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
+                `record ${this.describe(row, seq)} has no value for the primary key (${this.primaryKey!.join(", ")}): it cannot be merged into table ${this.table}`,
               ),
             );
-        } else if (this.keys.note(key) && this.streamed) this.streamed.dupInBatch = true;
+        } else if (this.keys.note(key, this.streamed?.batch) && this.streamed)
+          this.streamed.duplicate(this.keys.previous);
       }
-      const sent = this.main.put([String(seq)], row, id);
+      const sent = this.main.put(String(seq), row, this.describe, seq);
       if (sent) await sent;
-      for (const [field, load] of this.children)
+      for (const [field, load] of this.children) {
+        const id = () => this.describe(row, seq);
         childRowsOf(row, field, load, this.primaryKey!, String(seq), id, this.redact, childRows.get(load)!);
+      }
     }
     for (const [load, list] of childRows)
       for (const [seq, child, id] of list) {
-        const sent = load.put([seq], child, id);
+        const sent = load.put(seq, child, id);
         if (sent) await sent;
       }
     const streamed = this.streamed;
@@ -332,11 +330,10 @@ class PostgresWriter implements RecordWriter, CopyHost {
   }
 
   /** How a record is named in errors: its place in the run and its primary key. */
-  private describe(row: Row, n: number): string {
-    return this.primaryKey
+  private readonly describe = (row: Row, n: number): string =>
+    this.primaryKey
       ? `#${n} (${this.primaryKey.map((k) => `${k}=${safeJson(row[k])}`).join(", ")})`
       : `#${n}`;
-  }
 
   async commit(state?: CommitState | null): Promise<void> {
     if (this.streamed) return this.commitStreamed(this.streamed, state);

@@ -4,11 +4,15 @@
  * ends. Against the test run's real PostgreSQL; PIPELINES_PG_UPSERT_ROWS makes batches small
  * (a batch is sent when the writer encodes its buffered records: every 1,000 records).
  */
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { OutputPlan } from "../../src/compile/plan.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { RecordWriter } from "../../src/outputs/writer.js";
 import type { Row } from "../../src/records/shape.js";
+import { ensureBuilt, REPO } from "../built.js";
 import { freshDatabase, query, tables } from "../pg/helpers.js";
 
 let url: string;
@@ -198,5 +202,136 @@ describe("postgres merge, streamed in batches", () => {
     expect(await query(url, 'SELECT * FROM "kept" ORDER BY id')).toEqual(before);
     expect(await staging()).toEqual([]);
     expect(await locks("kept")).toEqual([]);
+  });
+});
+
+describe("postgres append, streamed in batches", () => {
+  const all = (t: string) => query(url, `SELECT id, name, price, late FROM "${t}" ORDER BY id, name`);
+
+  it("inserts while records still arrive (the target is locked ROW EXCLUSIVE before the commit, readers see the old rows), and gives the table one insert at the commit gives: earlier rows kept, duplicate keys within and across batches keep their last record, a late field becomes a column", async () => {
+    const run: Row[] = [];
+    for (let i = 0; i < 4500; i++) {
+      const id = (i * 7) % 4000; // keys 0…3999: 500 of them twice, in different batches
+      run.push(rec(id, `new${i}`, i > 2500 ? { late: `l${i}` } : {}));
+      if (i % 500 === 3) run.push(rec(id, `again${i}`)); // twice within a batch
+    }
+    const results: unknown[] = [];
+    for (const [t, rows] of [
+      ["append_once", "0"],
+      ["append_streamed", "1000"],
+    ]) {
+      process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+      await load("append", t, old);
+      await query(url, `ALTER TABLE "${t}" ADD COLUMN late text`); // the late field's column exists
+      process.env.PIPELINES_PG_UPSERT_ROWS = rows;
+      const writer = await open("append", t);
+      await write(writer, run.slice(0, 2400)); // two batches sent (records 1…2000), no duplicate yet
+      expect(rows === "0" ? await locks(t) : await locksOnceSent(t)).toEqual(
+        rows === "0" ? [] : ["RowExclusiveLock"],
+      );
+      expect(await all(t)).toHaveLength(old.length); // a reader is not blocked, sees the old rows
+      await write(writer, run.slice(2400));
+      await writer.commit(null);
+      results.push({ table: await all(t), dups: writer.duplicates?.() });
+    }
+    expect(results[1]).toEqual(results[0]);
+    const last = new Map<unknown, Row>();
+    for (const r of run) last.set(r.id, r);
+    const expected = [...old, ...last.values()]
+      .map((r) => ({ id: String(r.id), name: String(r.name), price: r.price, late: r.late ?? null }))
+      .sort((a, b) => Number(a.id) - Number(b.id) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    expect(await all("append_streamed")).toEqual(expected);
+    expect(await staging()).toEqual([]);
+  });
+
+  it("a key that comes again after its record was inserted stops the streaming: the commit keeps the last record, and rows of earlier runs with that key stay", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("append", "append_redo", old);
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1000";
+    const run = [...old.slice(0, 2500).map((r) => rec(Number(r.id), "first")), rec(5, "second")];
+    await load("append", "append_redo", run);
+    const rows = await query<{ name: string }>(
+      url,
+      `SELECT name FROM "append_redo" WHERE id = 5 ORDER BY name`,
+    );
+    expect(rows.map((r) => r.name)).toEqual(["old5", "second"]);
+    expect(await query(url, `SELECT count(*)::int AS n FROM "append_redo"`)).toEqual([{ n: 3000 + 2500 }]);
+  });
+
+  it("a table with a primary key or a unique index is not streamed: its conflicts are resolved at the commit as before", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("merge", "append_pk", old); // merge made its primary key
+    await load("append", "append_uq", old);
+    await query(url, 'CREATE UNIQUE INDEX append_uq_name ON "append_uq" (name)');
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1000";
+    for (const t of ["append_pk", "append_uq"]) {
+      const writer = await open("append", t);
+      await write(writer, old);
+      expect(await locks(t)).toEqual([]);
+      await writer.commit(null).catch(() => writer.abort());
+    }
+    // Append keeps every row: the primary key an earlier merge made gives way (noted).
+    expect(await query(url, 'SELECT count(*)::int AS n FROM "append_pk"')).toEqual([{ n: 6000 }]);
+    // A unique index of the user's is kept: the run fails, the table is as it was.
+    expect(await query(url, 'SELECT count(*)::int AS n FROM "append_uq"')).toEqual([{ n: 3000 }]);
+    expect(await staging()).toEqual([]);
+  });
+
+  it("a run that fails after batches were inserted leaves the old table exactly as it was: aborted, a bad record, an insert the server refuses", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("append", "append_kept", old);
+    await query(url, 'ALTER TABLE "append_kept" ADD CONSTRAINT cheap CHECK (price < 5000)');
+    const before = await query(url, 'SELECT * FROM "append_kept" ORDER BY id');
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1";
+    const more = old.map((r) => ({ ...r, id: Number(r.id) + 10_000 }));
+
+    const aborted = await open("append", "append_kept");
+    await write(aborted, more);
+    expect(await locksOnceSent("append_kept")).toEqual(["RowExclusiveLock"]);
+    await aborted.abort();
+
+    const bad = more.map((r, i) => (i === 2500 ? { ...r, name: "nul\u0000" } : r));
+    await expect(load("append", "append_kept", bad)).rejects.toThrow(
+      /record #2501 \(id=12500\), field "name"/,
+    );
+    const refused = more.map((r, i) => (i === 1500 ? { ...r, price: 9999 } : r));
+    await expect(load("append", "append_kept", refused)).rejects.toThrow(/violates check constraint "cheap"/);
+
+    expect(await query(url, 'SELECT * FROM "append_kept" ORDER BY id')).toEqual(before);
+    expect(await staging()).toEqual([]);
+    expect(await locks("append_kept")).toEqual([]);
+  });
+});
+
+describe("postgres streamed loads and the connection", () => {
+  it("one statement at a time: the next COPY waits for the running upsert or insert, so pg never queues a query (its deprecation warning stays off stderr)", async () => {
+    await ensureBuilt();
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("merge", "quiet_merge", old);
+    await load("append", "quiet_append", old);
+    // A process of its own: pg warns once per process.
+    const registry = pathToFileURL(path.join(REPO, "dist/outputs/registry.js")).href;
+    const script = `
+      const { openWriter } = await import(${JSON.stringify(registry)});
+      for (const mode of ["merge", "append"]) {
+        const plan = ${JSON.stringify(plan("merge", "x"))};
+        const w = await openWriter({ ...plan, mode, table: { ...plan.table, name: "quiet_" + mode } }, {
+          runId: "Q" + mode, stream: "items", schema: ${JSON.stringify(SCHEMA)},
+          columns: ["id", "name", "price"], primaryKey: ["id"],
+        });
+        for (let i = 0; i < 5000; i++) {
+          const p = w.write({ id: i, name: "q" + i, price: i / 2 });
+          if (p) await p;
+        }
+        await w.commit(null);
+      }`;
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { ...process.env, PIPELINES_PG_UPSERT_ROWS: "1000" },
+      encoding: "utf8",
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe("");
+    expect(await query(url, 'SELECT count(*)::int AS n FROM "quiet_append"')).toEqual([{ n: 8000 }]);
+    expect((await content("quiet_merge"))[4999]).toMatchObject({ name: "q4999" });
   });
 });

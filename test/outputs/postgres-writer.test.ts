@@ -233,6 +233,29 @@ describe("postgres: unusual values and identifiers", () => {
     });
   });
 
+  it("fields named like what every object inherits (`constructor`, `toString`) are read as own fields: a record without them gets NULL", async () => {
+    const with_ = { id: 1, constructor: "c1", toString: "t1", hasOwnProperty: "h1" };
+    await load(plan("replace", "inherited"), [with_, { id: 2 }]);
+    const rows = await query(
+      url,
+      'SELECT id::int AS id, "constructor" AS c, "toString" AS t, "hasOwnProperty" AS h FROM inherited ORDER BY id',
+    );
+    expect(rows).toEqual([
+      { id: 1, c: "c1", t: "t1", h: "h1" },
+      { id: 2, c: null, t: null, h: null },
+    ]);
+  });
+
+  it("a JSON column's string holding the text \\u0000 (a backslash, not a NUL) arrives intact; a NUL inside a JSON value is refused", async () => {
+    const text = { id: 1, obj: { note: "\\u0000 is how JSON writes NUL", path: "C:\\u0000dir\\" } };
+    await load(plan("replace", "json_text"), [text]);
+    const [row] = await query<{ obj: unknown }>(url, "SELECT obj FROM json_text");
+    expect(row.obj).toEqual(text.obj);
+    await expect(load(plan("replace", "json_nul"), [{ id: 1, obj: { note: "a\u0000b" } }])).rejects.toThrow(
+      /record #1, field "obj": holds a NUL character/,
+    );
+  });
+
   it("a string with a NUL character is refused with an error naming the record and field; nothing committed", async () => {
     await expect(
       load(plan("replace", "nul"), [rec(1, "ok"), rec(2, "bad\u0000")], { ...schemaCtx, primaryKey: ["id"] }),

@@ -72,7 +72,7 @@ beforeEach(() => {
 });
 afterEach(() => project.cleanup());
 
-function writePipeline(format: string, outputExtra: string[] = []): void {
+function writePipeline(format: string, outputExtra: string[] = [], mode = "merge"): void {
   project.pipeline(
     "p",
     [
@@ -90,7 +90,7 @@ function writePipeline(format: string, outputExtra: string[] = []): void {
       '    incremental: { cursor_field: updated_at, param: since, initial: "2024-01-01T00:00:00Z" }',
       "output:",
       `  format: ${format}`,
-      "  mode: merge",
+      `  mode: ${mode}`,
       ...outputExtra,
       "",
     ].join("\n"),
@@ -353,25 +353,28 @@ describe("SIGKILL mid-run, then resume", () => {
     expect(listFiles(project.file("out")).every((f) => /^p\.duckdb(\.wal)?$/.test(f))).toBe(true);
   });
 
-  // Merge into a table that exists streams its upserts (20 records a batch here: a kill comes
-  // after batches were upserted) in one transaction, which the kill rolls back: nothing is left.
-  // With PIPELINES_PG_UPSERT_ROWS=0 (one upsert at the commit) the staging table is committed
-  // as it is loaded: the kill leaves it, and the next run drops it.
-  for (const [upsertRows, leaves] of [
-    ["0", true],
-    ["20", false],
+  // Merge (and append) into a table that exists streams its upserts (inserts), 20 records a
+  // batch here: a kill comes after batches were sent, in one transaction, which the kill rolls
+  // back: nothing is left. With PIPELINES_PG_UPSERT_ROWS=0 (one upsert at the commit) the staging
+  // table is committed as it is loaded: the kill leaves it, and the next run drops it.
+  for (const [upsertRows, leaves, mode] of [
+    ["0", true, "merge"],
+    ["20", false, "merge"],
+    ["20", false, "append"],
   ] as const)
-    it(`postgres (PIPELINES_PG_UPSERT_ROWS=${upsertRows}): a killed run leaves the table and the state as they were; ${leaves ? "the next run drops its staging tables" : "no staging table is left"}`, async () => {
+    it(`postgres ${mode} (PIPELINES_PG_UPSERT_ROWS=${upsertRows}): a killed run leaves the table and the state as they were; ${leaves ? "the next run drops its staging tables" : "no staging table is left"}`, async () => {
       const env = { PIPELINES_PG_UPSERT_ROWS: upsertRows };
       const url = await freshDatabase("sigkill");
-      writePipeline("postgres", [`  url: ${url}`]);
+      writePipeline("postgres", [`  url: ${url}`], mode);
       const rows = async () =>
-        (await query<Item>(url, "SELECT id, name, value, updated_at FROM items ORDER BY id")).map((r) => ({
-          ...r,
-          id: Number(r.id),
-          value: Number(r.value),
-          updated_at: new Date(r.updated_at).toISOString().replace(/\.\d{3}Z$/, "Z"),
-        }));
+        (await query<Item>(url, "SELECT id, name, value, updated_at FROM items ORDER BY id, updated_at")).map(
+          (r) => ({
+            ...r,
+            id: Number(r.id),
+            value: Number(r.value),
+            updated_at: new Date(r.updated_at).toISOString().replace(/\.\d{3}Z$/, "Z"),
+          }),
+        );
       const dbState = async () =>
         query<{ state: { cursor: string } }>(
           url,
@@ -405,7 +408,11 @@ describe("SIGKILL mid-run, then resume", () => {
 
       server.reset();
       await runToCompletion(env);
-      expect(await rows()).toEqual(items);
+      // Append adds the changed items beside the old ones (ordered by id, then updated_at).
+      const appended = [...before, ...items].sort(
+        (a, b) => a.id - b.id || (a.updated_at < b.updated_at ? -1 : 1),
+      );
+      expect(await rows()).toEqual(mode === "append" ? appended : items);
       expect(await tables(url)).toEqual(["_pipelines_state", "items"]);
       expect((await dbState())[0].state.cursor).toBe(isoAt(2340));
     });
