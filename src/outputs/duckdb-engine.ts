@@ -24,6 +24,18 @@ export function q(name: string): string {
 }
 
 /**
+ * The settings of every DuckDB instance the outputs open (the DuckDB and Parquet writers): a
+ * modest buffer pool and one thread (the loads are one stream, and Node's thread is the other
+ * core's), and `allocator_bulk_deallocation_flush_threshold` at 0: DuckDB's allocator returns
+ * the memory a finished step of the load frees to the system at once instead of keeping it for
+ * later (measured on the bench's 200,000 records: peak RSS 10 MiB lower for duckdb, 6 MiB for
+ * parquet, the same CPU time).
+ */
+export function engineSettings(): Record<string, string> {
+  return { memory_limit: "64MB", threads: "1", allocator_bulk_deallocation_flush_threshold: "0MB" };
+}
+
+/**
  * One DuckDB instance per database file in this process, shared by the streams that write it
  * (each through its own connection), and closed when the last one is done: DuckDB allows one
  * process to open a file, and opening it twice in one process would make two caches of it.
@@ -133,6 +145,8 @@ export class Stager {
   private finished = false;
   private count = 0;
   private longest = 0;
+  /** Characters staged in all files. */
+  private chars = 0;
   private readonly bigSeen = new Set<string>();
 
   constructor(
@@ -157,7 +171,16 @@ export class Stager {
     return this.count;
   }
 
-  write(row: Row): Promise<void> | undefined {
+  /** Characters of JSON staged so far (all files). */
+  get stagedChars(): number {
+    return this.chars;
+  }
+
+  /**
+   * Stages `row`. `json`, when given, is the row's JSON exactly as stringifyJson writes it (a JSON
+   * lines body's canonical line, RecordWriter.write): staged as it is, not serialized again.
+   */
+  write(row: Row, json?: string): Promise<void> | undefined {
     this.count++;
     for (const name in row) {
       const v = row[name];
@@ -181,9 +204,10 @@ export class Stager {
         c.kind === "bigint" && valueType(v) === "double" && !this.bigSeen.has(name) ? "double" : "json";
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
-    const json = stringifyJson(row);
-    const line = `{"${ROW_FIELD}":${this.count - 1}${json.length > 2 ? `,${json.slice(1)}` : "}"}\n`;
+    const text = json ?? stringifyJson(row);
+    const line = `{"${ROW_FIELD}":${this.count - 1}${text.length > 2 ? `,${text.slice(1)}` : "}"}\n`;
     if (line.length > this.longest) this.longest = line.length;
+    this.chars += line.length;
     if (this.file && this.fileChars < STAGING_PART_CHARS) {
       this.fileChars += line.length;
       return this.file.write(line);

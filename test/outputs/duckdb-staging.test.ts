@@ -6,7 +6,7 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
+import { engine, engineSettings, STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { Row } from "../../src/records/shape.js";
 import { listDir, tempDir } from "./helpers.js";
@@ -68,4 +68,56 @@ describe("DuckDB staging", () => {
       const got = await query(target, `SELECT id, v, emoji FROM ${from} ORDER BY id`);
       expect(got.map((r) => ({ ...r, id: Number(r.id) }))).toEqual([...last.values()]);
     });
+});
+
+describe("DuckDB staging text", () => {
+  for (const format of ["duckdb", "parquet"] as const)
+    it(`${format}: a record's JSON text given with it (a JSON lines body's canonical line) is staged as it is, not serialized again`, async () => {
+      const file = path.join(dir, "out", format === "duckdb" ? "db.duckdb" : "items.parquet");
+      const writer = await openWriter(
+        { format, mode: "replace", path: file },
+        { runId: `T${++runs}`, stream: "items", columns: null, primaryKey: null },
+      );
+      // The text differs from the object on purpose: the table shows which one was staged.
+      await writer.write({ id: 1, v: "object" }, '{"id":1,"v":"text \\u0000🦆"}');
+      await writer.write({ id: 2, v: "object" });
+      await writer.write({}, "{}");
+      await writer.commit();
+      const target = format === "duckdb" ? file : ":memory:";
+      const from = format === "duckdb" ? "items" : `read_parquet('${file.replaceAll("'", "''")}')`;
+      const got = await query(target, `SELECT id, v FROM ${from}`);
+      expect(got.map((r) => ({ id: r.id === null ? null : Number(r.id), v: r.v }))).toEqual([
+        { id: 1, v: "text \u0000🦆" },
+        { id: 2, v: "object" },
+        { id: null, v: null },
+      ]);
+    });
+});
+
+describe("DuckDB settings", () => {
+  it("the DuckDB output's instance runs with engineSettings (read back with current_setting)", async () => {
+    const file = path.join(dir, "out", "db.duckdb");
+    const writer = await openWriter(
+      { format: "duckdb", mode: "replace", path: file },
+      { runId: `U${++runs}`, stream: "items", columns: null, primaryKey: null },
+    );
+    // The writer's instance: one per file in the process, so engine() here shares it.
+    const eng = await engine(file);
+    const conn = await eng.connect();
+    try {
+      const r = await conn.runAndReadAll(
+        "SELECT current_setting('threads'), current_setting('memory_limit'), current_setting('allocator_bulk_deallocation_flush_threshold')",
+      );
+      expect(r.getRowsJS()[0].map(String)).toEqual(["1", "61.0 MiB", "0 bytes"]);
+    } finally {
+      conn.closeSync();
+      eng.release();
+      await writer.abort();
+    }
+    expect(engineSettings()).toEqual({
+      memory_limit: "64MB",
+      threads: "1",
+      allocator_bulk_deallocation_flush_threshold: "0MB",
+    });
+  });
 });
