@@ -123,7 +123,7 @@ export const STAGING_PART_CHARS = 1024 * 1024;
  * `finish()` makes the staging table a temporary view of the files through `read_json` (DuckDB
  * parses them, within its memory limit, when the commit reads them: the records are copied once,
  * into the target). The view has the record's position in the
- * run as `rowid`, and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
+ * run as `rowid`, and the columns with their staging types (READ_TYPES: DUCKDB_STAGING_TYPES, JSON as JSON). The columns
  * and their types are worked out in JavaScript while records arrive, so a value a typed column
  * cannot hold is refused naming its record, and a column without a schema widens instead
  * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
@@ -255,16 +255,16 @@ export class Stager {
     const t = q(this.table);
     let select: string;
     if (!files.length || this.count === 0) {
-      const cols = this.columns.map((c) => `CAST(NULL AS ${DUCKDB_STAGING_TYPES[c.kind]}) AS ${q(c.name)}`);
+      const cols = this.columns.map((c) => `CAST(NULL AS ${READ_TYPES[c.kind]}) AS ${q(c.name)}`);
       select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
     } else {
       const spec = [
         `${sqlString(ROW_FIELD)}: 'BIGINT'`,
         ...this.columns.map((c) => `${sqlString(c.name)}: ${sqlString(READ_TYPES[c.kind])}`),
       ].join(", ");
-      const exprs = this.columns.map((c) =>
-        c.kind === "json" ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
-      );
+      // JSON columns stay JSON (the text read_json wrote): a cast to VARCHAR here made the commit's
+      // cast back to JSON parse every value again.
+      const exprs = this.columns.map((c) => q(c.name));
       select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);

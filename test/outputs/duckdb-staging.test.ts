@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { engine, engineSettings, STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { Row } from "../../src/records/shape.js";
+import { parseJson } from "../../src/shared/json-text.js";
 import { listDir, tempDir } from "./helpers.js";
 
 let dir: string;
@@ -119,5 +120,29 @@ describe("DuckDB settings", () => {
       threads: "1",
       allocator_bulk_deallocation_flush_threshold: "0MB",
     });
+  });
+});
+
+describe("DuckDB staging types", () => {
+  it("JSON values stay JSON from read_json to the table (no VARCHAR round trip): a rejected run's table has them as JSON, text intact", async () => {
+    const file = path.join(dir, "out", "db.duckdb");
+    const writer = await openWriter(
+      { format: "duckdb", mode: "replace", path: file },
+      { runId: "V1", stream: "items", columns: null, primaryKey: null },
+    );
+    const meta = '{"big":123456789012345678901234567890,"__proto__":{"x":"\\u0000🦆"},"f":[1.5e300,-0.0]}';
+    const text = `{"id":1,"meta":${meta}}`;
+    await writer.write(parseJson(text) as Row, text);
+    await writer.write({ id: 2, meta: null });
+    const where = await writer.keepRejected!();
+    expect(where).toContain("items__rejected_V1");
+    const got = await query(
+      file,
+      "SELECT (SELECT data_type FROM duckdb_columns() WHERE table_name = 'items__rejected_V1' AND column_name = 'meta') AS type, CAST(meta AS VARCHAR) AS meta FROM items__rejected_V1 ORDER BY id",
+    );
+    expect(got).toEqual([
+      { type: "JSON", meta },
+      { type: "JSON", meta: null },
+    ]);
   });
 });
