@@ -219,6 +219,11 @@ class ParquetWriter implements RecordWriter {
           `) ORDER BY __pl_k`;
       }
     }
+    await this.copyTo(query, file);
+  }
+
+  /** Writes the rows of `query` to `file` (replaced) as Parquet. */
+  private async copyTo(query: string, file: string): Promise<void> {
     await rm(file, { force: true });
     try {
       const copy = this.conn.run(
