@@ -6,6 +6,7 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
+import { RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
 import {
   type ColumnType,
   DUCKDB_MAX_IDENT_BYTES,
@@ -147,6 +148,8 @@ export class Stager {
   private longest = 0;
   /** Characters staged in all files. */
   private chars = 0;
+  /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
+  private releaseAt = 2 * RELEASE_HEAP_EVERY_CHARS;
   private readonly bigSeen = new Set<string>();
 
   constructor(
@@ -222,6 +225,10 @@ export class Stager {
       this.file = null;
       this.fileChars = 0;
       if (full) this.done.push(full);
+      if (this.chars >= this.releaseAt) {
+        this.releaseAt = this.chars + RELEASE_HEAP_EVERY_CHARS;
+        releaseHeap(this.chars);
+      }
       const n = this.done.length;
       const tag = `staging-${tagOf(this.table)}${n ? `-${n}` : ""}`;
       this.opening = AtomicFile.create(this.staging.near, this.staging.runId, tag);

@@ -8,6 +8,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { engine, engineSettings, STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
 import { openWriter } from "../../src/outputs/registry.js";
+import { heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
 import type { Row } from "../../src/records/shape.js";
 import { parseJson } from "../../src/shared/json-text.js";
 import { listDir, tempDir } from "./helpers.js";
@@ -144,5 +145,24 @@ describe("DuckDB staging types", () => {
       { type: "JSON", meta },
       { type: "JSON", meta: null },
     ]);
+  });
+});
+
+describe("DuckDB staging of a long run", () => {
+  it("collects the heap every RELEASE_HEAP_EVERY_CHARS staged, from twice that (none for a short run)", async () => {
+    const file = path.join(dir, "out", "db.duckdb");
+    const big = "x".repeat(256 * 1024);
+    const stage = async (chars: number): Promise<number> => {
+      const writer = await openWriter(
+        { format: "duckdb", mode: "replace", path: file },
+        { runId: `W${++runs}`, stream: "items", columns: null, primaryKey: null },
+      );
+      const before = heapReleases();
+      for (let i = 0; i * big.length < chars; i++) await writer.write({ id: i, v: big });
+      await writer.abort();
+      return heapReleases() - before;
+    };
+    expect(await stage(RELEASE_HEAP_EVERY_CHARS)).toBe(0);
+    expect(await stage(3.5 * RELEASE_HEAP_EVERY_CHARS)).toBe(2);
   });
 });
