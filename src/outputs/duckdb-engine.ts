@@ -123,8 +123,8 @@ export const STAGING_PART_CHARS = 1024 * 1024;
  * files (as fast as the jsonl output; a new file every {@link STAGING_PART_CHARS}), and
  * `finish()` makes the staging table a temporary view of the files through `read_json` (DuckDB
  * parses them, within its memory limit, when the commit reads them: the records are copied once,
- * into the target). The view has the record's position in the
- * run as `rowid`, and the columns with their staging types (READ_TYPES: DUCKDB_STAGING_TYPES, JSON as JSON). The columns
+ * into the target). The view has the record's position in the run as `rowid`, and the columns
+ * with their staging types (READ_TYPES: DUCKDB_STAGING_TYPES, JSON kept as JSON). The columns
  * and their types are worked out in JavaScript while records arrive, so a value a typed column
  * cannot hold is refused naming its record, and a column without a schema widens instead
  * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
