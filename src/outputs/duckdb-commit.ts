@@ -2,6 +2,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../shared/errors.js";
 import { q, type StagedColumn, type Stager, stagedRows } from "./duckdb-engine.js";
+import { releaseHeap } from "./release-heap.js";
 import { type ColumnType, DUCKDB_TYPES, LOADED_AT_COLUMN, RUN_ID_COLUMN, sqlString } from "./table-shape.js";
 import type { WriterContext } from "./writer.js";
 
@@ -197,7 +198,10 @@ export class DuckdbCommit {
   /** Runs an insert from staging; a value DuckDB cannot cast is reported with its record. */
   private async insert(sql: string): Promise<void> {
     try {
-      await this.conn.run(sql);
+      const load = this.conn.run(sql);
+      // While DuckDB loads on its thread: the heap's garbage goes back before DuckDB's peak.
+      releaseHeap(this.stager.stagedChars);
+      await load;
     } catch (err) {
       const message = (err as Error).message;
       await this.conn.run("ROLLBACK").catch(() => {});

@@ -6,6 +6,7 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
+import { RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
 import {
   type ColumnType,
   DUCKDB_MAX_IDENT_BYTES,
@@ -21,6 +22,18 @@ import {
 /** A DuckDB identifier, quoted (any length; a NUL or an empty name refused). */
 export function q(name: string): string {
   return quoteIdent(name, DUCKDB_MAX_IDENT_BYTES);
+}
+
+/**
+ * The settings of every DuckDB instance the outputs open (the DuckDB and Parquet writers): a
+ * modest buffer pool and one thread (the loads are one stream, and Node's thread is the other
+ * core's), and `allocator_bulk_deallocation_flush_threshold` at 0: DuckDB's allocator returns
+ * the memory a finished step of the load frees to the system at once instead of keeping it for
+ * later (measured on the bench's 200,000 records: peak RSS 10 MiB lower for duckdb, 6 MiB for
+ * parquet, the same CPU time).
+ */
+export function engineSettings(): Record<string, string> {
+  return { memory_limit: "64MB", threads: "1", allocator_bulk_deallocation_flush_threshold: "0MB" };
 }
 
 /**
@@ -110,8 +123,8 @@ export const STAGING_PART_CHARS = 1024 * 1024;
  * files (as fast as the jsonl output; a new file every {@link STAGING_PART_CHARS}), and
  * `finish()` makes the staging table a temporary view of the files through `read_json` (DuckDB
  * parses them, within its memory limit, when the commit reads them: the records are copied once,
- * into the target). The view has the record's position in the
- * run as `rowid`, and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
+ * into the target). The view has the record's position in the run as `rowid`, and the columns
+ * with their staging types (READ_TYPES: DUCKDB_STAGING_TYPES, JSON kept as JSON). The columns
  * and their types are worked out in JavaScript while records arrive, so a value a typed column
  * cannot hold is refused naming its record, and a column without a schema widens instead
  * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
@@ -133,6 +146,10 @@ export class Stager {
   private finished = false;
   private count = 0;
   private longest = 0;
+  /** Characters staged in all files. */
+  private chars = 0;
+  /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
+  private releaseAt = 2 * RELEASE_HEAP_EVERY_CHARS;
   private readonly bigSeen = new Set<string>();
 
   constructor(
@@ -157,7 +174,16 @@ export class Stager {
     return this.count;
   }
 
-  write(row: Row): Promise<void> | undefined {
+  /** Characters of JSON staged so far (all files). */
+  get stagedChars(): number {
+    return this.chars;
+  }
+
+  /**
+   * Stages `row`. `json`, when given, is the row's JSON exactly as stringifyJson writes it (a JSON
+   * lines body's canonical line, RecordWriter.write): staged as it is, not serialized again.
+   */
+  write(row: Row, json?: string): Promise<void> | undefined {
     this.count++;
     for (const name in row) {
       const v = row[name];
@@ -181,9 +207,10 @@ export class Stager {
         c.kind === "bigint" && valueType(v) === "double" && !this.bigSeen.has(name) ? "double" : "json";
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
-    const json = stringifyJson(row);
-    const line = `{"${ROW_FIELD}":${this.count - 1}${json.length > 2 ? `,${json.slice(1)}` : "}"}\n`;
+    const text = json ?? stringifyJson(row);
+    const line = `{"${ROW_FIELD}":${this.count - 1}${text.length > 2 ? `,${text.slice(1)}` : "}"}\n`;
     if (line.length > this.longest) this.longest = line.length;
+    this.chars += line.length;
     if (this.file && this.fileChars < STAGING_PART_CHARS) {
       this.fileChars += line.length;
       return this.file.write(line);
@@ -198,6 +225,10 @@ export class Stager {
       this.file = null;
       this.fileChars = 0;
       if (full) this.done.push(full);
+      if (this.chars >= this.releaseAt) {
+        this.releaseAt = this.chars + RELEASE_HEAP_EVERY_CHARS;
+        releaseHeap(this.chars);
+      }
       const n = this.done.length;
       const tag = `staging-${tagOf(this.table)}${n ? `-${n}` : ""}`;
       this.opening = AtomicFile.create(this.staging.near, this.staging.runId, tag);
@@ -231,16 +262,16 @@ export class Stager {
     const t = q(this.table);
     let select: string;
     if (!files.length || this.count === 0) {
-      const cols = this.columns.map((c) => `CAST(NULL AS ${DUCKDB_STAGING_TYPES[c.kind]}) AS ${q(c.name)}`);
+      const cols = this.columns.map((c) => `CAST(NULL AS ${READ_TYPES[c.kind]}) AS ${q(c.name)}`);
       select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
     } else {
       const spec = [
         `${sqlString(ROW_FIELD)}: 'BIGINT'`,
         ...this.columns.map((c) => `${sqlString(c.name)}: ${sqlString(READ_TYPES[c.kind])}`),
       ].join(", ");
-      const exprs = this.columns.map((c) =>
-        c.kind === "json" ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
-      );
+      // JSON columns stay JSON (the text read_json wrote): a cast to VARCHAR here made the commit's
+      // cast back to JSON parse every value again.
+      const exprs = this.columns.map((c) => q(c.name));
       select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);

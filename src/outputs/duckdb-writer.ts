@@ -5,7 +5,7 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
-import { type Engine, engine, q, Stager } from "./duckdb-engine.js";
+import { type Engine, engine, engineSettings, q, Stager } from "./duckdb-engine.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
@@ -21,9 +21,9 @@ import {
 } from "./table-shape.js";
 import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
-/** DuckDB settings: modest memory, spilling beside the database. */
+/** DuckDB settings (engineSettings in duckdb-engine.ts). */
 export function duckdbOptions(): Record<string, string> {
-  return { memory_limit: "64MB", threads: "1" };
+  return engineSettings();
 }
 
 /**
@@ -235,7 +235,7 @@ class DuckdbWriter implements RecordWriter {
     return writeAll(rows, 0);
   }
 
-  write(record: Row): Promise<void> | undefined {
+  write(record: Row, json?: string): Promise<void> | undefined {
     if (this.nested) return this.writeNested(record);
     if (this.keyOf) {
       const k = this.keyOf(record);
@@ -244,7 +244,7 @@ class DuckdbWriter implements RecordWriter {
         else this.keys!.add(k);
       }
     }
-    return this.stager.write(record);
+    return this.stager.write(record, json);
   }
 
   duplicates(): number {

@@ -6,8 +6,9 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import { type Engine, engine, q, Stager, stagedRows } from "./duckdb-engine.js";
+import { type Engine, engine, engineSettings, q, Stager, stagedRows } from "./duckdb-engine.js";
 import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
+import { releaseHeap } from "./release-heap.js";
 import {
   DUCKDB_TYPES,
   LOADED_AT_COLUMN,
@@ -39,8 +40,7 @@ export async function openParquetWriter(output: OutputPlan, ctx: WriterContext):
   requireKeyForMerge(output, primaryKey);
   await mkdir(path.dirname(output.path), { recursive: true });
   const eng = await engine(":memory:", {
-    memory_limit: "64MB",
-    threads: "1",
+    ...engineSettings(),
     temp_directory: outputTempFile(output.path, ctx.runId, "spill"),
   });
   try {
@@ -91,7 +91,7 @@ class ParquetWriter implements RecordWriter {
     this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
   }
 
-  write(record: Row): Promise<void> | undefined {
+  write(record: Row, json?: string): Promise<void> | undefined {
     if (this.keyOf) {
       const k = this.keyOf(record);
       if (k !== null) {
@@ -99,7 +99,7 @@ class ParquetWriter implements RecordWriter {
         else this.keys.add(k);
       }
     }
-    return this.stager.write(record);
+    return this.stager.write(record, json);
   }
 
   duplicates(): number {
@@ -219,11 +219,19 @@ class ParquetWriter implements RecordWriter {
           `) ORDER BY __pl_k`;
       }
     }
+    await this.copyTo(query, file);
+  }
+
+  /** Writes the rows of `query` to `file` (replaced) as Parquet. */
+  private async copyTo(query: string, file: string): Promise<void> {
     await rm(file, { force: true });
     try {
-      await this.conn.run(
+      const copy = this.conn.run(
         `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
       );
+      // While DuckDB writes on its thread: the heap's garbage goes back before DuckDB's peak.
+      releaseHeap(this.stager.stagedChars);
+      await copy;
     } catch (err) {
       throw new RunError("output", `cannot write ${this.output.path}: ${(err as Error).message}`);
     }

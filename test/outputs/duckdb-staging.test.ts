@@ -6,9 +6,11 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
+import { engine, engineSettings, STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
 import { openWriter } from "../../src/outputs/registry.js";
+import { heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
 import type { Row } from "../../src/records/shape.js";
+import { parseJson } from "../../src/shared/json-text.js";
 import { listDir, tempDir } from "./helpers.js";
 
 let dir: string;
@@ -68,4 +70,99 @@ describe("DuckDB staging", () => {
       const got = await query(target, `SELECT id, v, emoji FROM ${from} ORDER BY id`);
       expect(got.map((r) => ({ ...r, id: Number(r.id) }))).toEqual([...last.values()]);
     });
+});
+
+describe("DuckDB staging text", () => {
+  for (const format of ["duckdb", "parquet"] as const)
+    it(`${format}: a record's JSON text given with it (a JSON lines body's canonical line) is staged as it is, not serialized again`, async () => {
+      const file = path.join(dir, "out", format === "duckdb" ? "db.duckdb" : "items.parquet");
+      const writer = await openWriter(
+        { format, mode: "replace", path: file },
+        { runId: `T${++runs}`, stream: "items", columns: null, primaryKey: null },
+      );
+      // The text differs from the object on purpose: the table shows which one was staged.
+      await writer.write({ id: 1, v: "object" }, '{"id":1,"v":"text \\u0000🦆"}');
+      await writer.write({ id: 2, v: "object" });
+      await writer.write({}, "{}");
+      await writer.commit();
+      const target = format === "duckdb" ? file : ":memory:";
+      const from = format === "duckdb" ? "items" : `read_parquet('${file.replaceAll("'", "''")}')`;
+      const got = await query(target, `SELECT id, v FROM ${from}`);
+      expect(got.map((r) => ({ id: r.id === null ? null : Number(r.id), v: r.v }))).toEqual([
+        { id: 1, v: "text \u0000🦆" },
+        { id: 2, v: "object" },
+        { id: null, v: null },
+      ]);
+    });
+});
+
+describe("DuckDB settings", () => {
+  it("the DuckDB output's instance runs with engineSettings (read back with current_setting)", async () => {
+    const file = path.join(dir, "out", "db.duckdb");
+    const writer = await openWriter(
+      { format: "duckdb", mode: "replace", path: file },
+      { runId: `U${++runs}`, stream: "items", columns: null, primaryKey: null },
+    );
+    // The writer's instance: one per file in the process, so engine() here shares it.
+    const eng = await engine(file);
+    const conn = await eng.connect();
+    try {
+      const r = await conn.runAndReadAll(
+        "SELECT current_setting('threads'), current_setting('memory_limit'), current_setting('allocator_bulk_deallocation_flush_threshold')",
+      );
+      expect(r.getRowsJS()[0].map(String)).toEqual(["1", "61.0 MiB", "0 bytes"]);
+    } finally {
+      conn.closeSync();
+      eng.release();
+      await writer.abort();
+    }
+    expect(engineSettings()).toEqual({
+      memory_limit: "64MB",
+      threads: "1",
+      allocator_bulk_deallocation_flush_threshold: "0MB",
+    });
+  });
+});
+
+describe("DuckDB staging types", () => {
+  it("JSON values stay JSON from read_json to the table (no VARCHAR round trip): a rejected run's table has them as JSON, text intact", async () => {
+    const file = path.join(dir, "out", "db.duckdb");
+    const writer = await openWriter(
+      { format: "duckdb", mode: "replace", path: file },
+      { runId: "V1", stream: "items", columns: null, primaryKey: null },
+    );
+    const meta = '{"big":123456789012345678901234567890,"__proto__":{"x":"\\u0000🦆"},"f":[1.5e300,-0.0]}';
+    const text = `{"id":1,"meta":${meta}}`;
+    await writer.write(parseJson(text) as Row, text);
+    await writer.write({ id: 2, meta: null });
+    const where = await writer.keepRejected!();
+    expect(where).toContain("items__rejected_V1");
+    const got = await query(
+      file,
+      "SELECT (SELECT data_type FROM duckdb_columns() WHERE table_name = 'items__rejected_V1' AND column_name = 'meta') AS type, CAST(meta AS VARCHAR) AS meta FROM items__rejected_V1 ORDER BY id",
+    );
+    expect(got).toEqual([
+      { type: "JSON", meta },
+      { type: "JSON", meta: null },
+    ]);
+  });
+});
+
+describe("DuckDB staging of a long run", () => {
+  it("collects the heap every RELEASE_HEAP_EVERY_CHARS staged, from twice that (none for a short run)", async () => {
+    const file = path.join(dir, "out", "db.duckdb");
+    const big = "x".repeat(256 * 1024);
+    const stage = async (chars: number): Promise<number> => {
+      const writer = await openWriter(
+        { format: "duckdb", mode: "replace", path: file },
+        { runId: `W${++runs}`, stream: "items", columns: null, primaryKey: null },
+      );
+      const before = heapReleases();
+      for (let i = 0; i * big.length < chars; i++) await writer.write({ id: i, v: big });
+      await writer.abort();
+      return heapReleases() - before;
+    };
+    expect(await stage(RELEASE_HEAP_EVERY_CHARS)).toBe(0);
+    expect(await stage(3.5 * RELEASE_HEAP_EVERY_CHARS)).toBe(2);
+  });
 });
