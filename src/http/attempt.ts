@@ -62,6 +62,8 @@ export async function sendAttempt(
   stats: RequestStats,
   waits: Waits,
   cancel?: AbortSignal,
+  /** FetchHow.stop: ends the request on the wire too (the session's signal does as well). */
+  stop?: AbortSignal,
 ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
   const { client, auth, budget, slots } = deps;
   const signal = deps.signal;
@@ -98,10 +100,11 @@ export async function sendAttempt(
     if (cancel?.aborted) throw withdrawn();
     sent = req;
     stats.requests++;
-    return { res: await client.send(req, signal, ticket?.done), failure: null, sent };
+    const onWire = !stop || stop === signal ? signal : signal ? AbortSignal.any([signal, stop]) : stop;
+    return { res: await client.send(req, onWire, ticket?.done), failure: null, sent };
   } catch (err) {
     if (err instanceof TransportError) return { res: null, failure: err, sent };
-    if (signal?.aborted) throw interrupted();
+    if (signal?.aborted || stop?.aborted) throw interrupted();
     if (cancel?.aborted) throw withdrawn();
     throw err;
   } finally {

@@ -105,10 +105,10 @@ export class RequestExecutor {
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel);
+      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel, how.stop);
       const { res, sent } = tried;
       let failure = tried.failure;
-      if (signal?.aborted) throw interrupted();
+      if (signal?.aborted || how.stop?.aborted) throw interrupted();
       if (cancel?.aborted && !(res && res.status >= 200 && res.status < 300)) throw withdrawn();
 
       let rule: RuleStep | null = null;
@@ -117,6 +117,7 @@ export class RequestExecutor {
         rule = applyRule(this, request, res, how, stats, attempt, refreshed);
         if (rule.kind === "done") {
           failure = await consumeBody(res, how);
+          if (how.stop?.aborted) throw interrupted();
           if (!failure) return res;
         }
       }

@@ -138,7 +138,7 @@ async function* pagesOf(
   const { stream, executor } = source;
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = streamPaginator(stream, maxPages, executor);
-  const fetchPage = pageFetcher(source, opts.stats, cancel);
+  const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel, opts.signal);
   let request = paginator.first(firstRequest);
   for (;;) {
@@ -304,9 +304,12 @@ function pageFetcher(
   source: PageSource,
   stats: RequestStats,
   cancel: AbortSignal,
+  /** The sequence's own signal (FetchHow.stop): it ends a request on the wire too. */
+  stop: AbortSignal | undefined,
 ): (request: PageRequest) => Promise<Page> {
   const { stream, executor } = source;
   const rules = new ResponseRules(streamRules(stream));
+  const how = { rules, stop };
   return async (request) => {
     const { url, sent } = outgoing(request, source, executor);
     const response = await executor.fetch(
@@ -319,7 +322,7 @@ function pageFetcher(
       },
       stats,
       cancel,
-      { rules },
+      how,
     );
     // An ignored answer has no records; a processed page's are counted by `process`.
     if (response.ignored || source.process) return { request, response, body: null, records: [], count: 0 };
