@@ -283,7 +283,13 @@ export class OAuth2Auth implements AuthProvider {
       let failure: TransportError | null = null;
       const ticket = budget ? await interruptible(budget.begin(signal), signal) : null;
       try {
-        res = await client.send(req, signal, ticket?.done);
+        // A refresh_token request on the wire is read to its end: the endpoint may have rotated
+        // the refresh token already, and the new one is saved (the callers stopped waiting).
+        res = await client.send(
+          req,
+          this.plan.grantType === "refresh_token" ? undefined : signal,
+          ticket?.done,
+        );
       } catch (err) {
         if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
         if (!(err instanceof TransportError)) throw err;
