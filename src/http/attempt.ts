@@ -76,7 +76,14 @@ export async function sendAttempt(
 ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
   const { client, auth, budget, slots } = deps;
   if (cancel?.aborted) throw withdrawn();
-  const release = await slots.acquire();
+  let release: () => void;
+  try {
+    release = await slots.acquire(waits.signal);
+  } catch (err) {
+    if (own?.aborted) throw interrupted();
+    if (cancel?.aborted) throw withdrawn();
+    throw err;
+  }
   let sent: HttpRequest = base;
   let ticket: { done: () => void } | null = null;
   try {
