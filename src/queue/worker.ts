@@ -184,6 +184,8 @@ export class UnitRunner {
  * goes on for the session's next jobs.
  */
 function authReady(c: Compiled, signal: AbortSignal | undefined): Promise<void> {
+  // A job of a run cancelled before it started (refused at once): no token is asked for it.
+  if (signal?.aborted) return Promise.reject(new RunError("aborted", "the run was interrupted"));
   let started = c.authStarted;
   if (!started) {
     const starting = c.session.auth.start();
@@ -195,7 +197,6 @@ function authReady(c: Compiled, signal: AbortSignal | undefined): Promise<void> 
   if (!signal) return started;
   return new Promise<void>((resolve, reject) => {
     const leave = () => reject(new RunError("aborted", "the run was interrupted"));
-    if (signal.aborted) return leave();
     signal.addEventListener("abort", leave, { once: true });
     started.then(
       () => {

@@ -2,7 +2,8 @@
  * A worker's OAuth2 token (fetched once for its session, at its first job of the pipeline):
  * a job cancelled while it waits for that token stops at once (the token endpoint asked to wait
  * 20 s), and a first fetch that failed does not fail every later job of the worker (the next job
- * asks again) — the token endpoint was down a moment, not for good.
+ * asks again) — the token endpoint was down a moment, not for good. A job of a run cancelled
+ * before it started asks for no token.
  */
 import { createServer, type Server } from "node:http";
 import { Redis } from "ioredis";
@@ -121,6 +122,22 @@ it("a first token fetch that failed is tried again by the worker's next job", as
     expect(tokenRequests).toBe(2);
   } finally {
     tokenAnswers = [];
+    await w.close();
+  }
+});
+
+it("a job of a run cancelled before it started sends nothing: no token request either", async () => {
+  const w = await worker("refused");
+  try {
+    const cancelled = new AbortController();
+    cancelled.abort(new Error("the run was cancelled"));
+    const outcome = await w.runner.process(w.job(0), cancelled.signal);
+    expect(outcome.error?.kind).toBe("aborted");
+    // A token fetch started for it would reach the endpoint within milliseconds.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(tokenRequests).toBe(0);
+    expect(apiRequests).toBe(0);
+  } finally {
     await w.close();
   }
 });
