@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
@@ -70,6 +71,8 @@ export class UnitRunner {
       requests: null,
       suspicions: [],
     };
+    // Each of its requests in flight listens to it (no leak: a warning on stderr otherwise).
+    if (signal) setMaxListeners(0, signal);
     let redactor: Redactor | null = null;
     try {
       const refused = await this.refusal(job);

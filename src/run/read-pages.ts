@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { ResponseRulePlan, StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
@@ -106,6 +107,7 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
     stop: null as StopReason | null,
     async *[Symbol.asyncIterator](): AsyncGenerator<Page> {
       const cancel = new AbortController();
+      setMaxListeners(0, cancel.signal); // one listener per request waiting (a slot, the budget)
       // The sequence's own signal (a queue job's, when the worker's session has none) withdraws
       // what it waits for at once: a Retry-After, a backoff, a request in flight.
       const stop = () => cancel.abort(READING_ENDED);
