@@ -107,10 +107,8 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
     stop: null as StopReason | null,
     async *[Symbol.asyncIterator](): AsyncGenerator<Page> {
       const cancel = new AbortController();
-      setMaxListeners(0, cancel.signal); // one listener per request waiting (a slot, the budget)
-      // The sequence's own signal (a queue job's, when the worker's session has none) withdraws
-      // what it waits for at once: a Retry-After, a backoff, a request in flight.
-      const stop = () => cancel.abort(READING_ENDED);
+      setMaxListeners(0, cancel.signal); // a listener per request waiting (a slot, the budget)
+      const stop = () => cancel.abort(READING_ENDED); // the sequence's own signal (a queue job's)
       opts.signal?.addEventListener("abort", stop, { once: true });
       try {
         reader.stop = yield* pagesOf(source, firstRequest, opts, cancel.signal);
@@ -124,9 +122,8 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
 }
 
 /**
- * Why the pages still asked for are withdrawn: one reason for every reader (nothing shows it).
- * `abort()` without one makes a DOMException, stack and all, once per request sequence (per
- * partition, per queue job).
+ * Why the pages still asked for are withdrawn, one reason for every reader (nothing shows it):
+ * `abort()` without one makes a DOMException, stack and all, per partition, per queue job.
  */
 const READING_ENDED = new Error("reading ended");
 const stopped = () => new RunError("aborted", "the run was interrupted");
@@ -306,12 +303,10 @@ function pageFetcher(
   source: PageSource,
   stats: RequestStats,
   cancel: AbortSignal,
-  /** The sequence's own signal (FetchHow.stop): it ends a request on the wire too. */
-  stop: AbortSignal | undefined,
+  stop: AbortSignal | undefined, // the sequence's own (FetchHow.stop): ends a request on the wire too
 ): (request: PageRequest) => Promise<Page> {
   const { stream, executor } = source;
   const rules = new ResponseRules(streamRules(stream));
-  const how = { rules, stop };
   return async (request) => {
     const { url, sent } = outgoing(request, source, executor);
     const response = await executor.fetch(
@@ -324,7 +319,7 @@ function pageFetcher(
       },
       stats,
       cancel,
-      how,
+      { rules, stop },
     );
     // An ignored answer has no records; a processed page's are counted by `process`.
     if (response.ignored || source.process) return { request, response, body: null, records: [], count: 0 };
