@@ -24,6 +24,12 @@ export interface AttemptDeps {
   signal?: AbortSignal;
 }
 
+/** The session's signal and a sequence's own (FetchHow.stop), as one. */
+export function ownSignal(session: AbortSignal | undefined, stop: AbortSignal | undefined) {
+  if (!stop || stop === session) return session;
+  return session ? AbortSignal.any([session, stop]) : stop;
+}
+
 /** Times one attempt gives up its budget slot to renew a token that aged out while it waited. */
 const MAX_RENEWALS = 3;
 
@@ -62,16 +68,27 @@ export async function sendAttempt(
   stats: RequestStats,
   waits: Waits,
   cancel?: AbortSignal,
+  /**
+   * The session's signal with the sequence's own (FetchHow.stop), when it has one: it ends the
+   * wait for credentials and the request on the wire too.
+   */
+  own: AbortSignal | undefined = deps.signal,
 ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
   const { client, auth, budget, slots } = deps;
-  const signal = deps.signal;
   if (cancel?.aborted) throw withdrawn();
-  const release = await slots.acquire();
+  let release: () => void;
+  try {
+    release = await slots.acquire(waits.signal);
+  } catch (err) {
+    if (own?.aborted) throw interrupted();
+    if (cancel?.aborted) throw withdrawn();
+    throw err;
+  }
   let sent: HttpRequest = base;
   let ticket: { done: () => void } | null = null;
   try {
     if (cancel?.aborted) throw withdrawn();
-    let req = sameOrigin ? await auth.apply(base, signal, stats) : base;
+    let req = sameOrigin ? await auth.apply(base, own, stats) : base;
     for (let renewals = 0; ; renewals++) {
       if (cancel?.aborted) throw withdrawn();
       const { waited, done } = await budget.begin(waits.signal);
@@ -93,15 +110,15 @@ export async function sendAttempt(
       }
       done();
       ticket = null;
-      req = await auth.apply(base, signal, stats);
+      req = await auth.apply(base, own, stats);
     }
     if (cancel?.aborted) throw withdrawn();
     sent = req;
     stats.requests++;
-    return { res: await client.send(req, signal, ticket?.done), failure: null, sent };
+    return { res: await client.send(req, own, ticket?.done), failure: null, sent };
   } catch (err) {
     if (err instanceof TransportError) return { res: null, failure: err, sent };
-    if (signal?.aborted) throw interrupted();
+    if (own?.aborted) throw interrupted();
     if (cancel?.aborted) throw withdrawn();
     throw err;
   } finally {

@@ -4,7 +4,7 @@ import { cut, quote, RunError, type TransportError, URL_CHARS } from "../shared/
 import { plural } from "../shared/format.js";
 import { MASK, type Redactor } from "../shared/secrets.js";
 import { formatDuration } from "../shared/units.js";
-import { interrupted, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
+import { interrupted, ownSignal, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { parseRemaining, parseReset, type RequestBudget } from "./rate-budget.js";
@@ -99,16 +99,17 @@ export class RequestExecutor {
   ): Promise<HttpResponse> {
     const { source, auth } = this.deps;
     const signal = this.deps.signal;
+    const own = ownSignal(signal, how.stop);
     const waits = waitsFor(this.deps.signal, cancel);
     const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
     let refreshed = false;
     for (let attempt = 1; ; attempt++) {
-      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel);
+      const tried = await sendAttempt(this.deps, base, sameOrigin, stats, waits, cancel, own);
       const { res, sent } = tried;
       let failure = tried.failure;
-      if (signal?.aborted) throw interrupted();
+      if (own?.aborted) throw interrupted();
       if (cancel?.aborted && !(res && res.status >= 200 && res.status < 300)) throw withdrawn();
 
       let rule: RuleStep | null = null;
@@ -117,6 +118,7 @@ export class RequestExecutor {
         rule = applyRule(this, request, res, how, stats, attempt, refreshed);
         if (rule.kind === "done") {
           failure = await consumeBody(res, how);
+          if (own?.aborted) throw interrupted();
           if (!failure) return res;
         }
       }
@@ -135,7 +137,7 @@ export class RequestExecutor {
       const refresh = rule?.kind === "refresh" || (rule?.kind === "builtin" && r.status === 401);
       if (refresh && sameOrigin && !refreshed) {
         refreshed = true;
-        if (await auth.refresh(signal, sent, stats)) {
+        if (await auth.refresh(own, sent, stats)) {
           count(stats, "token_refresh");
           attempt--; // the retry after a refresh is not one of max_attempts
           continue;

@@ -86,10 +86,11 @@ export class RateBudget implements RequestBudget {
       () => undefined,
       () => undefined,
     );
-    return turn;
+    return leaveAtAbort(turn, signal);
   }
 
   private async take(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
+    signal?.throwIfAborted(); // its caller left the line: no slot
     let waited = 0;
     for (;;) {
       const t = this.now();
@@ -173,6 +174,40 @@ export class RateBudget implements RequestBudget {
   get pausedFor(): number {
     return Math.max(0, this.pausedUntil - this.now());
   }
+}
+
+/**
+ * A caller's turn in a budget's line (callers are served in order), which its signal ends at
+ * once: a cancelled queue job does not wait behind the other callers' waits. The line goes on
+ * (the turn, when it comes, takes no slot: `take` checks the signal first); a slot taken in the
+ * same moment is given back as sent (`done`), never left pending.
+ */
+export function leaveAtAbort<T extends { done: () => void }>(
+  turn: Promise<T>,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (!signal) return turn;
+  return new Promise<T>((resolve, reject) => {
+    const leave = () => {
+      reject(signal.reason);
+      turn.then(
+        (t) => t.done(),
+        () => {},
+      );
+    };
+    if (signal.aborted) return leave();
+    signal.addEventListener("abort", leave, { once: true });
+    turn.then(
+      (t) => {
+        signal.removeEventListener("abort", leave);
+        resolve(t);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", leave);
+        reject(err);
+      },
+    );
+  });
 }
 
 /**

@@ -27,6 +27,11 @@ export interface FetchHow {
    * truncated body mid-way) is retried as a new attempt, within `retry.max_attempts`.
    */
   consume?: (r: HttpResponse) => Promise<void>;
+  /**
+   * The request sequence's own signal (a queue job's: its worker's session has none). Unlike
+   * `cancel` (a page no longer needed), it also ends a request on the wire and a body being read.
+   */
+  stop?: AbortSignal;
 }
 
 export type RuleStep =

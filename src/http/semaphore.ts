@@ -4,12 +4,29 @@ export class Semaphore {
   private readonly waiters: (() => void)[] = [];
   constructor(readonly limit: number) {}
 
-  async acquire(): Promise<() => void> {
+  /** `signal` ends a wait in line at once (rejects with its reason); the line goes on without it. */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.active < this.limit) {
       this.active++;
       return this.releaser();
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    if (!signal) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      return this.releaser();
+    }
+    await new Promise<void>((resolve, reject) => {
+      const turn = () => {
+        signal.removeEventListener("abort", leave);
+        resolve();
+      };
+      const leave = () => {
+        this.waiters.splice(this.waiters.indexOf(turn), 1);
+        reject(signal.reason);
+      };
+      this.waiters.push(turn);
+      signal.addEventListener("abort", leave, { once: true });
+    });
     return this.releaser();
   }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { RateLimitPlan } from "../compile/plan.js";
-import { type RequestBudget, SEND_MARGIN_MS } from "../http/rate-budget.js";
+import { leaveAtAbort, type RequestBudget, SEND_MARGIN_MS } from "../http/rate-budget.js";
 import { sleep } from "../shared/sleep.js";
 
 /** How often a worker asks again while a window is full of slots whose requests are not yet sent. */
@@ -126,10 +126,11 @@ export class RedisRateBudget implements RequestBudget {
   begin(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
     const turn = this.queue.then(() => this.take(signal));
     this.queue = turn.catch(() => undefined);
-    return turn;
+    return leaveAtAbort(turn, signal);
   }
 
   private async take(signal?: AbortSignal): Promise<{ waited: number; done: () => void }> {
+    signal?.throwIfAborted(); // its caller left the line: no slot
     // A request's name in the windows' sets (none to name without windows: only the pause is read).
     const member = this.keys.length ? randomBytes(8).toString("hex") : "";
     const args = [member, ...this.windowArgs];

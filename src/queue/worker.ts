@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
@@ -26,7 +27,8 @@ interface Compiled {
   plan: ExecutionPlan;
   redactor: Redactor;
   session: ReturnType<typeof openSession>;
-  authStarted: Promise<void>;
+  /** The session's first token (OAuth2), asked for at the first job; null again after a failure. */
+  authStarted: Promise<void> | null;
   /** Each child stream's request template, compiled at its first job. */
   templates: Map<string, ReturnType<typeof compileRequestTemplate>>;
 }
@@ -69,6 +71,8 @@ export class UnitRunner {
       requests: null,
       suspicions: [],
     };
+    // Each of its requests in flight listens to it (no leak: a warning on stderr otherwise).
+    if (signal) setMaxListeners(0, signal);
     let redactor: Redactor | null = null;
     try {
       const refused = await this.refusal(job);
@@ -126,10 +130,9 @@ export class UnitRunner {
         plan,
         redactor: loaded.redactor,
         session,
-        authStarted: session.auth.start(),
+        authStarted: null,
         templates: new Map(),
       };
-      c.authStarted.catch(() => {});
       this.compiled.set(key, c);
     }
     return c;
@@ -141,7 +144,7 @@ export class UnitRunner {
     signal?: AbortSignal,
     held?: () => Promise<boolean>,
   ): Promise<Partial<UnitOutcome>> {
-    await c.authStarted;
+    await authReady(c, signal);
     const stream = c.plan.streams.find((s) => s.name === job.stream);
     if (!stream) throw new RunError("queue", `worker ${this.id}: no stream \`${job.stream}\``);
     const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
@@ -175,6 +178,40 @@ export class UnitRunner {
   async close(): Promise<void> {
     await Promise.allSettled([...this.compiled.values()].map((c) => c.session.client.close()));
   }
+}
+
+/**
+ * The session's credentials are ready (an OAuth2 token fetched once for every job of the
+ * pipeline): a start that failed (the token endpoint down a moment) is asked again by the next
+ * job, not kept as every later job's error. The job's signal ends its wait at once; the start
+ * goes on for the session's next jobs.
+ */
+function authReady(c: Compiled, signal: AbortSignal | undefined): Promise<void> {
+  // A job of a run cancelled before it started (refused at once): no token is asked for it.
+  if (signal?.aborted) return Promise.reject(new RunError("aborted", "the run was interrupted"));
+  let started = c.authStarted;
+  if (!started) {
+    const starting = c.session.auth.start();
+    started = c.authStarted = starting;
+    starting.catch(() => {
+      if (c.authStarted === starting) c.authStarted = null;
+    });
+  }
+  if (!signal) return started;
+  return new Promise<void>((resolve, reject) => {
+    const leave = () => reject(new RunError("aborted", "the run was interrupted"));
+    signal.addEventListener("abort", leave, { once: true });
+    started.then(
+      () => {
+        signal.removeEventListener("abort", leave);
+        resolve();
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", leave);
+        reject(err);
+      },
+    );
+  });
 }
 
 function firstRequest(stream: StreamPlan, c: Compiled, job: UnitJob, parent: Row | undefined): PageRequest {

@@ -40,7 +40,13 @@ export async function runPartitions(
 ): Promise<StopReason> {
   const template = compileRequestTemplate(stream, opts.baseUrl);
   const cp = plan.checkpointer;
-  const sink = new OrderedSink(accept, undefined, undefined, cp.unitDone);
+  // Nothing commits after the signal (Ctrl-C, a cancelled run): not even a unit fetched before it
+  // that waited for an earlier unit's commit.
+  const unitDone = (index: number) =>
+    opts.signal?.aborted
+      ? Promise.reject(new RunError("aborted", "the run was interrupted"))
+      : cp.unitDone(index);
+  const sink = new OrderedSink(accept, undefined, undefined, unitDone);
   const slots = new Semaphore(Math.max(1, opts.remote?.slots ?? opts.concurrency));
   const partitions: Partitions = { total: plan.parentCount ?? 0, done: 0, failed: [] };
   if (stream.parent) result.partitions = partitions;

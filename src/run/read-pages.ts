@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { ResponseRulePlan, StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
@@ -106,9 +107,8 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
     stop: null as StopReason | null,
     async *[Symbol.asyncIterator](): AsyncGenerator<Page> {
       const cancel = new AbortController();
-      // The sequence's own signal (a queue job's, when the worker's session has none) withdraws
-      // what it waits for at once: a Retry-After, a backoff, a request in flight.
-      const stop = () => cancel.abort(READING_ENDED);
+      setMaxListeners(0, cancel.signal); // a listener per request waiting (a slot, the budget)
+      const stop = () => cancel.abort(READING_ENDED); // the sequence's own signal (a queue job's)
       opts.signal?.addEventListener("abort", stop, { once: true });
       try {
         reader.stop = yield* pagesOf(source, firstRequest, opts, cancel.signal);
@@ -122,9 +122,8 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
 }
 
 /**
- * Why the pages still asked for are withdrawn: one reason for every reader (nothing shows it).
- * `abort()` without one makes a DOMException, stack and all, once per request sequence (per
- * partition, per queue job).
+ * Why the pages still asked for are withdrawn, one reason for every reader (nothing shows it):
+ * `abort()` without one makes a DOMException, stack and all, per partition, per queue job.
  */
 const READING_ENDED = new Error("reading ended");
 const stopped = () => new RunError("aborted", "the run was interrupted");
@@ -138,7 +137,7 @@ async function* pagesOf(
   const { stream, executor } = source;
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = streamPaginator(stream, maxPages, executor);
-  const fetchPage = pageFetcher(source, opts.stats, cancel);
+  const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel, opts.signal);
   let request = paginator.first(firstRequest);
   for (;;) {
@@ -304,6 +303,7 @@ function pageFetcher(
   source: PageSource,
   stats: RequestStats,
   cancel: AbortSignal,
+  stop: AbortSignal | undefined, // the sequence's own (FetchHow.stop): ends a request on the wire too
 ): (request: PageRequest) => Promise<Page> {
   const { stream, executor } = source;
   const rules = new ResponseRules(streamRules(stream));
@@ -319,7 +319,7 @@ function pageFetcher(
       },
       stats,
       cancel,
-      { rules },
+      { rules, stop },
     );
     // An ignored answer has no records; a processed page's are counted by `process`.
     if (response.ignored || source.process) return { request, response, body: null, records: [], count: 0 };

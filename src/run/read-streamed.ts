@@ -73,7 +73,7 @@ export async function readStreamed(
         opts.stats,
         // A queue job's own signal (its worker's session has none) ends a wait or a body at once.
         opts.signal,
-        { rules, consume: (r) => body.read(r, executor, request.method) },
+        { rules, consume: (r) => body.read(r, executor, request.method), stop: opts.signal },
       )
       .catch((err: unknown) => {
         throw opts.signal?.aborted ? new RunError("aborted", "the run was interrupted") : err;

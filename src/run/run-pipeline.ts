@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { rm, rmdir } from "node:fs/promises";
 import path from "node:path";
 import { partitionScratchDir, scratchFile } from "../compile/layout.js";
@@ -76,6 +77,9 @@ export function openSession(
     budget?: RequestBudget;
   },
 ) {
+  // Every request in flight listens to the run's signal (Ctrl-C ends it): more than Node's ten
+  // at a concurrency above 10, which is no leak (a warning on stderr otherwise).
+  if (opts.signal) setMaxListeners(0, opts.signal);
   const client = (opts.httpClient ?? ((o) => new HttpClient(o)))({
     timeoutMs: plan.source.timeoutMs,
     maxResponseBytes: plan.source.maxResponseBytes,

@@ -183,6 +183,28 @@ describe("RateBudget slots counted from the request's write", () => {
   });
 });
 
+describe("RateBudget line", () => {
+  it("a caller waiting in line behind another's wait leaves at its signal at once, and takes no slot", async () => {
+    const { budget } = fakeClock(plan({ perSecond: 1 }), SEND_MARGIN_MS);
+    const slow = await budget.begin(); // not written yet: the next caller waits for its write
+    const next = budget.begin();
+    const controller = new AbortController();
+    const behind = budget.begin(controller.signal); // in line behind `next`
+    controller.abort(new Error("stop"));
+    // Before: it waited for `next`'s turn, which waits for `slow`'s write (here: never).
+    const left = behind.then(
+      () => "took a slot",
+      (e: Error) => e.message,
+    );
+    const still = new Promise((r) => setTimeout(() => r("still in line"), 5000));
+    expect(await Promise.race([left, still])).toBe("stop");
+    slow.done();
+    (await next).done();
+    // The caller that left took no slot: the next one waits one window from `next`, no more.
+    expect((await budget.begin()).waited).toBe(1000 + SEND_MARGIN_MS);
+  });
+});
+
 describe("RateBudget pauses", () => {
   it("pauseUntil holds every request until then; pausedFor says how long is left", async () => {
     const { budget, take, clock } = fakeClock(null);

@@ -111,3 +111,26 @@ it("requests held 1.2 s between their slot and their write still never make 6 in
   expect(api.arrivals).toHaveLength(10);
   expect(busiestSecond(api.arrivals)).toBeLessThanOrEqual(5);
 });
+
+it("a caller waiting in line behind another's wait leaves at its signal at once (a cancelled job)", async () => {
+  const budget = new RedisRateBudget(redis, "t-slot:budget:line", plan(1), 5000);
+  budget.pauseUntil(Date.now() + 60_000); // the API asked every worker to wait a minute
+  const other = new AbortController();
+  const waiting = budget.begin(other.signal); // another job's request: waits out the pause
+  const job = new AbortController();
+  const behind = budget.begin(job.signal); // in line behind it
+  job.abort(new Error("stop"));
+  try {
+    // Before: it waited for the other's turn (the minute), then left.
+    const left = behind.then(
+      () => "took a slot",
+      (e: Error) => e.message,
+    );
+    const still = new Promise((r) => setTimeout(() => r("still in line"), 5000));
+    expect(await Promise.race([left, still])).toBe("stop");
+  } finally {
+    other.abort(new Error("end"));
+    await waiting.catch(() => {});
+    await redis.del("t-slot:budget:line:pause");
+  }
+});

@@ -22,6 +22,8 @@ let held: { offset: number; res: ServerResponse }[] = [];
 let onRequest: () => void = () => {};
 /** Answer every request at once with 429 and this Retry-After (seconds), instead of holding it. */
 let throttle: number | null = null;
+/** Answer with the first lines of a JSON lines body, and hold the rest (a long export). */
+let stall = false;
 
 function answer(offset: number, res: ServerResponse) {
   const items = offset < 2000 ? Array.from({ length: 100 }, (_, i) => ({ id: offset + i })) : [];
@@ -34,7 +36,10 @@ beforeAll(async () => {
     offsets.push(offset);
     if (throttle !== null)
       res.writeHead(429, { "retry-after": String(throttle), "content-type": "application/json" }).end("{}");
-    else held.push({ offset, res });
+    else if (stall) {
+      res.writeHead(200, { "content-type": "application/x-ndjson" }).write('{"id":1}\n{"id":2}\n');
+      held.push({ offset, res });
+    } else held.push({ offset, res });
     onRequest();
   });
   url = await listenLocal(server);
@@ -47,6 +52,7 @@ beforeEach(() => {
   offsets = [];
   held = [];
   throttle = null;
+  stall = false;
 });
 afterEach(() => p.cleanup());
 
@@ -58,7 +64,8 @@ function release(pick: (offset: number) => boolean) {
 
 function startStream(spec: string, signal: AbortSignal, concurrency = 4) {
   // A long max_delay: a Retry-After of 20 s is waited out, not refused.
-  const text = `${sourceBlock(url, `concurrency: ${concurrency}`).replace("max_delay: 2s", "max_delay: 60s")}
+  // A long timeout: a body that stops moving is not ended by it within the test.
+  const text = `${sourceBlock(url, `concurrency: ${concurrency}`).replace("max_delay: 2s", "max_delay: 60s").replace("timeout: 5s", "timeout: 60s")}
 streams:
   s: { path: /items, ${spec} }
 `;
@@ -138,6 +145,40 @@ it.each([
     // Stopped at the signal, not after the 20 s the API asked for (and its retry).
     expect(Date.now() - at).toBeLessThan(10_000);
   } finally {
+    await close();
+  }
+  expect(result.status).toBe("failed");
+  expect(result.error?.kind).toBe("aborted");
+  expect(offsets).toEqual([0]);
+});
+
+it.each([
+  [
+    "a JSON page the API is slow to answer",
+    false,
+    "records: $.items, paginate: { type: offset, limit: 100 }",
+  ],
+  ["a JSON lines export's body, the API still sending it", true, "response: { format: jsonl }"],
+])("%s: the request on the wire ends at the sequence's signal", async (_, stalled, spec) => {
+  stall = stalled;
+  const job = new AbortController();
+  const asked = new Promise<void>((resolve) => {
+    onRequest = () => resolve();
+  });
+  const { running, result, close } = startStream(spec, job.signal, 1);
+  try {
+    await asked;
+    job.abort(new Error("the run was cancelled"));
+    // Stopped at the signal, not when the API ends its answer (or the 60 s timeout does).
+    const ended = await Promise.race([
+      running.then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 10_000)),
+    ]);
+    expect(ended).toBe(true);
+  } finally {
+    for (const h of held) h.res.destroy();
+    held = [];
+    await running;
     await close();
   }
   expect(result.status).toBe("failed");

@@ -24,6 +24,15 @@ interface Token {
   refreshAt: number | null;
 }
 
+/** A token fetch in flight: the callers waiting for it, and what stops it when none is left. */
+interface Fetch {
+  token: Promise<Token>;
+  waiting: number;
+  stop: AbortController;
+}
+
+const interrupted = () => new RunError("aborted", "the run was interrupted");
+
 /**
  * OAuth2 client_credentials / refresh_token: a token before the first request, refreshed ahead of
  * expiry (refresh_before, or half the lifetime when shorter) and once on a 401. One refresh at a
@@ -34,7 +43,7 @@ interface Token {
 export class OAuth2Auth implements AuthProvider {
   readonly queryNames: string[] = [];
   private token: Token | null = null;
-  private inflight: Promise<Token> | null = null;
+  private inflight: Fetch | null = null;
   private refreshToken: string | null;
 
   constructor(
@@ -101,24 +110,53 @@ export class OAuth2Auth implements AuthProvider {
   private current(signal?: AbortSignal, stats?: RequestStats, stale?: string | null): Promise<Token> {
     const t = this.token;
     if (t && this.fresh(t.refreshAt)) return Promise.resolve(t);
+    if (signal?.aborted) return Promise.reject(interrupted());
     if (!this.inflight) {
       const share = this.deps.share;
+      const stop = new AbortController();
       const got = share
-        ? this.fromShare(share, stale ?? t?.value ?? null, signal, stats)
-        : this.fetchToken(signal, stats);
-      this.inflight = got.then(
+        ? this.fromShare(share, stale ?? t?.value ?? null, stop.signal, stats)
+        : this.fetchToken(stop.signal, stats);
+      const fetch: Fetch = { token: got, waiting: 0, stop };
+      got.then(
         (tok) => {
           this.token = tok;
-          this.inflight = null;
-          return tok;
+          if (this.inflight === fetch) this.inflight = null;
         },
-        (err) => {
-          this.inflight = null;
-          throw err;
+        () => {
+          if (this.inflight === fetch) this.inflight = null;
         },
       );
+      this.inflight = fetch;
     }
-    return this.inflight;
+    return this.waitFor(this.inflight, signal);
+  }
+
+  /**
+   * One caller's wait for a fetch: its signal (a queue job's, or the run's) ends its wait at once.
+   * A fetch no caller waits for any more is stopped (no retry, no wait) and forgotten; one that a
+   * caller without a signal waits for goes on to its end.
+   */
+  private async waitFor(fetch: Fetch, signal?: AbortSignal): Promise<Token> {
+    if (!signal) {
+      fetch.waiting = Number.POSITIVE_INFINITY;
+      return fetch.token;
+    }
+    fetch.waiting++;
+    let leave = () => {};
+    const left = new Promise<never>((_, reject) => {
+      leave = () => reject(interrupted());
+      signal.addEventListener("abort", leave, { once: true });
+    });
+    try {
+      return await Promise.race([fetch.token, left]);
+    } finally {
+      signal.removeEventListener("abort", leave);
+      if (--fetch.waiting === 0 && signal.aborted) {
+        if (this.inflight === fetch) this.inflight = null;
+        fetch.stop.abort(signal.reason);
+      }
+    }
   }
 
   /**
@@ -245,7 +283,13 @@ export class OAuth2Auth implements AuthProvider {
       let failure: TransportError | null = null;
       const ticket = budget ? await interruptible(budget.begin(signal), signal) : null;
       try {
-        res = await client.send(req, signal, ticket?.done);
+        // A refresh_token request on the wire is read to its end: the endpoint may have rotated
+        // the refresh token already, and the new one is saved (the callers stopped waiting).
+        res = await client.send(
+          req,
+          this.plan.grantType === "refresh_token" ? undefined : signal,
+          ticket?.done,
+        );
       } catch (err) {
         if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
         if (!(err instanceof TransportError)) throw err;

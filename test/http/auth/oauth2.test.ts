@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { AuthPlan } from "../../../src/compile/plan.js";
 import { OAuth2Auth } from "../../../src/http/auth/oauth2.js";
 import { HttpClient } from "../../../src/http/client.js";
@@ -210,6 +210,18 @@ describe("OAuth2Auth", () => {
     );
     expect(err).toBeInstanceOf(RunError);
     expect(err).toMatchObject({ kind: "aborted", message: "the run was interrupted" });
+  });
+
+  it("a refresh_token request on the wire at the interruption is read to its end: the rotated refresh token is saved", async () => {
+    const { auth, state } = provider();
+    const stop = new AbortController();
+    onToken = () => stop.abort(); // the endpoint has the request (and rotated rt-0 away)
+    await expect(auth.start(stop.signal)).rejects.toMatchObject({ kind: "aborted" });
+    // The run stops at once; the answer still comes, and rt-0 is no longer valid at the endpoint.
+    await vi.waitFor(async () => expect((await state.read()).auth?.refresh_token).toBe("rt-1"), {
+      timeout: 5000,
+    });
+    expect(forms).toHaveLength(1);
   });
 
   it("an interruption in the backoff before a retry of the token request ends it as `aborted`", async () => {

@@ -1,0 +1,140 @@
+/**
+ * A run (or a queue job) with more than ten requests in flight at once: each one listens to the
+ * run's signal (so that Ctrl-C ends it), and Node warns on stderr of a "possible EventTarget
+ * memory leak" past ten listeners on one AbortSignal — noise in every run with concurrency > 10.
+ */
+import { createServer, type Server, type ServerResponse } from "node:http";
+import path from "node:path";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { compilePlan } from "../../src/compile/compile-plan.js";
+import { loadPipelineText } from "../../src/config/load-pipeline.js";
+import { loadProject, makeProject } from "../../src/config/project.js";
+import { pipelineFileHash } from "../../src/queue/file-hash.js";
+import { stagedKey } from "../../src/queue/staging.js";
+import { UnitRunner } from "../../src/queue/worker.js";
+import { openSession } from "../../src/run/run-pipeline.js";
+import { runStream } from "../../src/run/run-stream.js";
+import { newStreamResult } from "../../src/run/stream-result.js";
+import { VERSION } from "../../src/shared/version.js";
+import { redisUrl } from "../queue/helpers.js";
+import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+
+const CONCURRENCY = 16;
+let server: Server;
+let url: string;
+/** Answers held until CONCURRENCY requests are in flight at once, then every one answered. */
+let held: { offset: number; res: ServerResponse }[] = [];
+let inFlightAtOnce = 0;
+
+function answer(offset: number, res: ServerResponse) {
+  const items = offset < 4000 ? Array.from({ length: 100 }, (_, i) => ({ id: offset + i })) : [];
+  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ items }));
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const offset = Number(new URL(req.url ?? "/", "http://x").searchParams.get("offset") ?? 0);
+    if (offset === 0) return answer(offset, res); // the first page shows the page size
+    held.push({ offset, res });
+    if (held.length >= CONCURRENCY) inFlightAtOnce = CONCURRENCY;
+    if (held.length >= CONCURRENCY || inFlightAtOnce) {
+      const go = held;
+      held = [];
+      for (const h of go) answer(h.offset, h.res);
+    }
+  });
+  url = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+
+let p: TempProject;
+const warnings: string[] = [];
+const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+beforeEach(() => {
+  p = tempProject("pipelines-signal-listeners-");
+  held = [];
+  inFlightAtOnce = 0;
+  warnings.length = 0;
+  process.on("warning", onWarning);
+});
+afterEach(() => {
+  process.off("warning", onWarning);
+  p.cleanup();
+});
+
+const PIPELINE = () => `${sourceBlock(url, `concurrency: ${CONCURRENCY}`)}
+streams:
+  s: { path: /items, records: $.items, paginate: { type: offset, limit: 100 } }
+`;
+
+it(`a local run with ${CONCURRENCY} requests in flight warns of no listener leak`, async () => {
+  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", PIPELINE(), {});
+  const plan = compilePlan(loaded);
+  // The CLI's signal (Ctrl-C), as bin.ts passes it.
+  const run = new AbortController();
+  const { client, state, executor } = openSession(plan, loaded.redactor, { signal: run.signal });
+  const result = newStreamResult("s");
+  try {
+    await runStream(
+      plan.streams[0]!,
+      executor,
+      {
+        runId: "20260101T000000Z-aaaaaa",
+        baseUrl: plan.source.baseUrl,
+        origin: plan.source.origin,
+        allowedOrigins: plan.source.allowedOrigins,
+        concurrency: CONCURRENCY,
+        validation: plan.validation,
+        limit: null,
+        maxPages: null,
+        fullRefresh: false,
+        prefetch: CONCURRENCY,
+        state,
+        scratchDir: path.join(plan.dirs.state, ".partitions"),
+        signal: run.signal,
+      },
+      { parentRecords: null, keepRecordsAt: null, parentKey: null },
+      result,
+    );
+  } finally {
+    await client.close();
+  }
+  expect(result.status, JSON.stringify(result.error)).toBe("ok");
+  expect(inFlightAtOnce).toBe(CONCURRENCY);
+  await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+  expect(warnings).toEqual([]);
+});
+
+it(`a queue job with ${CONCURRENCY} requests in flight warns of no listener leak`, async () => {
+  p.pipeline("p", PIPELINE());
+  const project = await loadProject(p.dir);
+  const redis = new Redis(redisUrl());
+  const runner = new UnitRunner(project, {}, [], { redis, prefix: "t-listeners" });
+  try {
+    const outcome = await runner.process(
+      {
+        pipeline: "p",
+        fileHash: String(await pipelineFileHash(project, "p")),
+        version: VERSION,
+        runId: "r1",
+        runStartedAt: new Date().toISOString(),
+        stream: "s",
+        unit: null,
+        since: null,
+        maxPages: null,
+        staged: stagedKey("t-listeners", "r1", 0),
+      },
+      new AbortController().signal, // the job's own (cancel.ts), as the worker passes it
+    );
+    expect(outcome.error).toBe(null);
+    expect(outcome.rows).toBe(4000);
+  } finally {
+    await runner.close();
+    await redis.del(...(await redis.keys("t-listeners:*")), "t-listeners:none");
+    redis.disconnect();
+  }
+  expect(inFlightAtOnce).toBe(CONCURRENCY);
+  await new Promise((r) => setImmediate(r));
+  expect(warnings).toEqual([]);
+});

@@ -1,0 +1,103 @@
+/**
+ * A request sequence stopped by its own signal (a cancelled queue job) while its request waits
+ * for one of the session's connection slots (`source.concurrency`, taken by another job's request
+ * the API is slow to answer) stops at once: it does not wait for that request to end.
+ */
+import { createServer, type Server, type ServerResponse } from "node:http";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { compilePlan } from "../../src/compile/compile-plan.js";
+import { loadPipelineText } from "../../src/config/load-pipeline.js";
+import { makeProject } from "../../src/config/project.js";
+import { openSession } from "../../src/run/run-pipeline.js";
+import { runStream } from "../../src/run/run-stream.js";
+import { newStreamResult } from "../../src/run/stream-result.js";
+import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+
+let server: Server;
+let url: string;
+const paths: string[] = [];
+/** Answers held until the test lets them go. */
+let held: ServerResponse[] = [];
+let onRequest: () => void = () => {};
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    paths.push(req.url ?? "");
+    held.push(res);
+    onRequest();
+  });
+  url = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+
+let p: TempProject;
+beforeEach(() => {
+  p = tempProject("pipelines-slot-signal-");
+  paths.length = 0;
+  held = [];
+});
+afterEach(() => p.cleanup());
+
+function release() {
+  for (const res of held)
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: 1 }] }));
+  held = [];
+}
+
+it("a sequence waiting for a connection slot stops at its signal, not when the slot frees", async () => {
+  // One connection slot; a long timeout: the slow request holds it for the whole test.
+  const text = `${sourceBlock(url, "concurrency: 1").replace("timeout: 5s", "timeout: 60s")}
+streams:
+  a: { path: /a, records: $.data }
+  b: { path: /b, records: $.data }
+`;
+  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", text, {});
+  const plan = compilePlan(loaded);
+  // A worker's session: no signal of its own; each job has its own.
+  const { client, state, executor } = openSession(plan, loaded.redactor, {});
+  const start = (i: number, signal: AbortSignal) => {
+    const result = newStreamResult(plan.streams[i]!.name);
+    const options = {
+      runId: "20260101T000000Z-aaaaaa",
+      baseUrl: plan.source.baseUrl,
+      origin: plan.source.origin,
+      allowedOrigins: plan.source.allowedOrigins,
+      concurrency: 1,
+      validation: plan.validation,
+      limit: null,
+      maxPages: null,
+      fullRefresh: false,
+      prefetch: 1,
+      state,
+      scratchDir: path.join(plan.dirs.state, ".partitions"),
+      signal,
+    };
+    const io = { parentRecords: null, keepRecordsAt: null, parentKey: null };
+    return { running: runStream(plan.streams[i]!, executor, options, io, result), result };
+  };
+  const asked = new Promise<void>((resolve) => {
+    onRequest = resolve;
+  });
+  const a = start(0, new AbortController().signal);
+  await asked; // a's request holds the only slot
+  const job = new AbortController();
+  const b = start(1, job.signal);
+  try {
+    await new Promise((r) => setTimeout(r, 100)); // b's request waits for the slot
+    job.abort(new Error("the run was cancelled"));
+    const ended = await Promise.race([
+      b.running.then(() => "stopped"),
+      new Promise((r) => setTimeout(() => r("still waiting for the slot"), 10_000)),
+    ]);
+    expect(ended).toBe("stopped");
+  } finally {
+    release();
+    await a.running;
+    await b.running;
+    await client.close();
+  }
+  expect(b.result.error?.kind).toBe("aborted");
+  expect(a.result.status).toBe("ok");
+  expect(paths).toEqual(["/a"]);
+});
