@@ -4,7 +4,12 @@ import path from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { stringifyJson } from "../shared/json-text.js";
+import {
+  escapesLoneSurrogate,
+  LONE_SURROGATE,
+  loneSurrogateField,
+  stringifyJson,
+} from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
 import {
   type ColumnType,
@@ -182,6 +187,13 @@ export class Stager {
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
     const json = stringifyJson(row);
+    if (escapesLoneSurrogate(json)) {
+      // read_json would refuse the staged file far from the record (or, as UTF-8, change it).
+      throw new RunError(
+        "output",
+        `record ${this.recordId(row, this.count)}: field ${JSON.stringify(loneSurrogateField(row) ?? "?")} ${LONE_SURROGATE} (${this.what})`,
+      );
+    }
     const line = `{"${ROW_FIELD}":${this.count - 1}${json.length > 2 ? `,${json.slice(1)}` : "}"}\n`;
     if (line.length > this.longest) this.longest = line.length;
     if (this.file && this.fileChars < STAGING_PART_CHARS) {
