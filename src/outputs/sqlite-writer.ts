@@ -266,6 +266,7 @@ class SqliteWriter implements RecordWriter {
             for (let i = 0; i < names.length; i++)
               values[i] = binders[i](inherited[i] ? ownField(row, names[i]) : row[names[i]]);
           } catch (err) {
+            if (err instanceof RunError) throw err; // nested too deep
             throw new RunError(
               "output",
               `record #${first + r}, ${(err as Error).message} (table ${this.table})`,
