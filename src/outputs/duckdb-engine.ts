@@ -116,7 +116,8 @@ export const STAGING_PART_CHARS = 1024 * 1024;
  * `finish()` makes the staging table a temporary view of the files through `read_json` (DuckDB
  * parses them, within its memory limit, when the commit reads them: the records are copied once,
  * into the target). The view has the record's position in the
- * run as `rowid`, and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
+ * run as `__pl_row` (field names starting with `__pl_` are refused: a field named `rowid` is a
+ * column like any other), and the columns with their staging types (DUCKDB_STAGING_TYPES). The columns
  * and their types are worked out in JavaScript while records arrive, so a value a typed column
  * cannot hold is refused naming its record, and a column without a schema widens instead
  * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
@@ -139,6 +140,8 @@ export class Stager {
   private count = 0;
   private longest = 0;
   private readonly bigSeen = new Set<string>();
+  /** Adding the planned columns (a child table's own `__pl_parent` among them). */
+  private planning = true;
 
   constructor(
     private readonly conn: DuckDBConnection,
@@ -152,6 +155,7 @@ export class Stager {
     private readonly staging: StagingFile,
   ) {
     for (const p of planned) this.add(p.name, p.kind, p.kind !== null, null);
+    this.planning = false;
   }
 
   get hasTable(): boolean {
@@ -244,7 +248,7 @@ export class Stager {
     let select: string;
     if (!files.length || this.count === 0) {
       const cols = this.columns.map((c) => `CAST(NULL AS ${DUCKDB_STAGING_TYPES[c.kind]}) AS ${q(c.name)}`);
-      select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
+      select = `SELECT CAST(NULL AS BIGINT) AS ${q(ROW_FIELD)}, ${cols.join(", ")} WHERE false`;
     } else {
       const spec = [
         `${sqlString(ROW_FIELD)}: 'BIGINT'`,
@@ -253,7 +257,7 @@ export class Stager {
       const exprs = this.columns.map((c) =>
         c.kind === "json" ? `CAST(${q(c.name)} AS VARCHAR) AS ${q(c.name)}` : q(c.name),
       );
-      select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
+      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;
@@ -292,10 +296,10 @@ export class Stager {
         "output",
         `a field named ${JSON.stringify(name)} cannot be a DuckDB column (${this.what}); select the fields to keep with \`fields\``,
       );
-    if (lower === ROW_FIELD)
+    if (lower === ROW_FIELD || (!this.planning && lower.startsWith("__pl_")))
       throw new RunError(
         "output",
-        `field \`${name}\` has a name the DuckDB output uses itself (${this.what}); rename it with \`fields\``,
+        `field \`${name}\` has a name the DuckDB output uses itself (names starting with \`__pl_\`; ${this.what}); rename it with \`fields\``,
       );
     if (this.reserved.includes(lower))
       throw new RunError(
@@ -348,12 +352,12 @@ function fits(kind: ColumnType, v: unknown): boolean {
  */
 export function stagedRows(staging: string, primaryKey: string[] | null): string {
   const t = q(staging);
-  if (!primaryKey) return `(SELECT *, rowid AS __pl_ord FROM ${t})`;
+  if (!primaryKey) return `(SELECT *, __pl_row AS __pl_ord FROM ${t})`;
   const pk = primaryKey.map(q).join(", ");
   const nullKey = primaryKey.map((k) => `${q(k)} IS NULL`).join(" OR ");
   return (
-    `(SELECT * EXCLUDE (__pl_row, __pl_first, __pl_last), CASE WHEN ${nullKey} THEN __pl_row ELSE __pl_first END AS __pl_ord FROM ` +
-    `(SELECT *, rowid AS __pl_row, min(rowid) OVER (PARTITION BY ${pk}) AS __pl_first, max(rowid) OVER (PARTITION BY ${pk}) AS __pl_last FROM ${t}) ` +
+    `(SELECT * EXCLUDE (__pl_first, __pl_last), CASE WHEN ${nullKey} THEN __pl_row ELSE __pl_first END AS __pl_ord FROM ` +
+    `(SELECT *, min(__pl_row) OVER (PARTITION BY ${pk}) AS __pl_first, max(__pl_row) OVER (PARTITION BY ${pk}) AS __pl_last FROM ${t}) ` +
     `WHERE ${nullKey} OR __pl_row = __pl_last)`
   );
 }
