@@ -60,10 +60,18 @@ export async function* streamBody(
   if (decoder) source = chain(source, decoder(), streams, ctx.fail);
   let size = 0;
   let first = true;
+  /** Bytes before the gzip sniff: a first chunk too short to hold the magic number. */
+  let head: Buffer | null = null;
   try {
     for await (const c of source) {
-      const chunk = c as Buffer;
+      let chunk = c as Buffer;
       if (first && compression === "gzip") {
+        if (head) chunk = Buffer.concat([head, chunk]);
+        if (chunk.length < 2) {
+          head = chunk;
+          continue;
+        }
+        head = null;
         first = false;
         if (isGzip(chunk)) {
           // Sniffed on the first chunk: feed it and the rest through gunzip.
@@ -80,6 +88,14 @@ export async function* streamBody(
       size += chunk.length;
       checkSize(size, ctx.maxBytes);
       yield chunk;
+    }
+    if (head) {
+      // The whole body is one byte: not a gzip file.
+      if (!decoder)
+        throw new RunError("bad_body", "`response.compression: gzip`, but the body is not a gzip file");
+      size += head.length;
+      checkSize(size, ctx.maxBytes);
+      yield head;
     }
   } catch (err) {
     throw zlibError(ctx.fail(err));

@@ -1,6 +1,8 @@
 import { rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
+import { RunError } from "../shared/errors.js";
+import { isWellFormed, LONE_SURROGATE, loneSurrogateField } from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
 import { commitCombined, csvKeyFunction, type OpenFiles } from "./csv-combine.js";
 import { CRLF, CsvColumns, cellTextFunction, csvRow, formulaSafe } from "./csv-format.js";
@@ -57,7 +59,10 @@ class CsvWriter implements RecordWriter {
   }
 
   write(record: Row): Promise<void> | undefined {
+    const known = this.table.names.length;
     const row = this.table.row(record);
+    if (!isWellFormed(row) || (this.table.names.length > known && !isWellFormed(this.table.names.join(""))))
+      throw loneSurrogateError(record, this.count + 1, this.output.path);
     let text = row + CRLF;
     if (this.headerWidth < 0) {
       this.headerWidth = this.table.names.length;
@@ -131,4 +136,10 @@ class CsvWriter implements RecordWriter {
       target,
     );
   }
+}
+
+/** A record whose text UTF-8 cannot hold: refused, naming it, rather than written changed. */
+function loneSurrogateError(record: Row, n: number, file: string): RunError {
+  const field = loneSurrogateField(record) ?? "?";
+  return new RunError("output", `record #${n}, field ${JSON.stringify(field)}: ${LONE_SURROGATE} (${file})`);
 }

@@ -223,7 +223,7 @@ export class DuckdbCommit {
     for (const c of this.stager.columns) {
       if (!needsCast(c.kind)) continue;
       const r = await this.conn.runAndReadAll(
-        `SELECT rowid FROM ${q(this.stager.table)} WHERE ${q(c.name)} IS NOT NULL AND TRY_CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]}) IS NULL ORDER BY rowid LIMIT 1`,
+        `SELECT __pl_row FROM ${q(this.stager.table)} WHERE ${q(c.name)} IS NOT NULL AND TRY_CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]}) IS NULL ORDER BY __pl_row LIMIT 1`,
       );
       const row = r.getRows()[0];
       if (row)

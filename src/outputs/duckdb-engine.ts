@@ -4,7 +4,12 @@ import path from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { stringifyJson } from "../shared/json-text.js";
+import {
+  escapesLoneSurrogate,
+  LONE_SURROGATE,
+  loneSurrogateField,
+  stringifyJson,
+} from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
 import { RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
 import {
@@ -123,8 +128,9 @@ export const STAGING_PART_CHARS = 1024 * 1024;
  * files (as fast as the jsonl output; a new file every {@link STAGING_PART_CHARS}), and
  * `finish()` makes the staging table a temporary view of the files through `read_json` (DuckDB
  * parses them, within its memory limit, when the commit reads them: the records are copied once,
- * into the target). The view has the record's position in the run as `rowid`, and the columns
- * with their staging types (READ_TYPES: DUCKDB_STAGING_TYPES, JSON kept as JSON). The columns
+ * into the target). The view has the record's position in the run as `__pl_row` (field names
+ * starting with `__pl_` are refused: a field named `rowid` is a column like any other), and the
+ * columns with their staging types (READ_TYPES: DUCKDB_STAGING_TYPES, JSON kept as JSON). The columns
  * and their types are worked out in JavaScript while records arrive, so a value a typed column
  * cannot hold is refused naming its record, and a column without a schema widens instead
  * (integer → number → JSON text): the file keeps every value as JSON, read at the end with the
@@ -151,6 +157,8 @@ export class Stager {
   /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
   private releaseAt = 2 * RELEASE_HEAP_EVERY_CHARS;
   private readonly bigSeen = new Set<string>();
+  /** Adding the planned columns (a child table's own `__pl_parent` among them). */
+  private planning = true;
 
   constructor(
     private readonly conn: DuckDBConnection,
@@ -164,6 +172,7 @@ export class Stager {
     private readonly staging: StagingFile,
   ) {
     for (const p of planned) this.add(p.name, p.kind, p.kind !== null, null);
+    this.planning = false;
   }
 
   get hasTable(): boolean {
@@ -208,6 +217,13 @@ export class Stager {
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
     const text = json ?? stringifyJson(row);
+    if (escapesLoneSurrogate(text)) {
+      // read_json would refuse the staged file far from the record (or, as UTF-8, change it).
+      throw new RunError(
+        "output",
+        `record ${this.recordId(row, this.count)}: field ${JSON.stringify(loneSurrogateField(row) ?? "?")} ${LONE_SURROGATE} (${this.what})`,
+      );
+    }
     const line = `{"${ROW_FIELD}":${this.count - 1}${text.length > 2 ? `,${text.slice(1)}` : "}"}\n`;
     if (line.length > this.longest) this.longest = line.length;
     this.chars += line.length;
@@ -263,7 +279,7 @@ export class Stager {
     let select: string;
     if (!files.length || this.count === 0) {
       const cols = this.columns.map((c) => `CAST(NULL AS ${READ_TYPES[c.kind]}) AS ${q(c.name)}`);
-      select = `SELECT CAST(NULL AS BIGINT) AS rowid, ${cols.join(", ")} WHERE false`;
+      select = `SELECT CAST(NULL AS BIGINT) AS ${q(ROW_FIELD)}, ${cols.join(", ")} WHERE false`;
     } else {
       const spec = [
         `${sqlString(ROW_FIELD)}: 'BIGINT'`,
@@ -272,7 +288,7 @@ export class Stager {
       // JSON columns stay JSON (the text read_json wrote): a cast to VARCHAR here made the commit's
       // cast back to JSON parse every value again.
       const exprs = this.columns.map((c) => q(c.name));
-      select = `SELECT ${q(ROW_FIELD)} AS rowid, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
+      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;
@@ -311,10 +327,10 @@ export class Stager {
         "output",
         `a field named ${JSON.stringify(name)} cannot be a DuckDB column (${this.what}); select the fields to keep with \`fields\``,
       );
-    if (lower === ROW_FIELD)
+    if (lower === ROW_FIELD || (!this.planning && lower.startsWith("__pl_")))
       throw new RunError(
         "output",
-        `field \`${name}\` has a name the DuckDB output uses itself (${this.what}); rename it with \`fields\``,
+        `field \`${name}\` has a name the DuckDB output uses itself (names starting with \`__pl_\`; ${this.what}); rename it with \`fields\``,
       );
     if (this.reserved.includes(lower))
       throw new RunError(
@@ -367,12 +383,12 @@ function fits(kind: ColumnType, v: unknown): boolean {
  */
 export function stagedRows(staging: string, primaryKey: string[] | null): string {
   const t = q(staging);
-  if (!primaryKey) return `(SELECT *, rowid AS __pl_ord FROM ${t})`;
+  if (!primaryKey) return `(SELECT *, __pl_row AS __pl_ord FROM ${t})`;
   const pk = primaryKey.map(q).join(", ");
   const nullKey = primaryKey.map((k) => `${q(k)} IS NULL`).join(" OR ");
   return (
-    `(SELECT * EXCLUDE (__pl_row, __pl_first, __pl_last), CASE WHEN ${nullKey} THEN __pl_row ELSE __pl_first END AS __pl_ord FROM ` +
-    `(SELECT *, rowid AS __pl_row, min(rowid) OVER (PARTITION BY ${pk}) AS __pl_first, max(rowid) OVER (PARTITION BY ${pk}) AS __pl_last FROM ${t}) ` +
+    `(SELECT * EXCLUDE (__pl_first, __pl_last), CASE WHEN ${nullKey} THEN __pl_row ELSE __pl_first END AS __pl_ord FROM ` +
+    `(SELECT *, min(__pl_row) OVER (PARTITION BY ${pk}) AS __pl_first, max(__pl_row) OVER (PARTITION BY ${pk}) AS __pl_last FROM ${t}) ` +
     `WHERE ${nullKey} OR __pl_row = __pl_last)`
   );
 }

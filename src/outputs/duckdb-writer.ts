@@ -302,7 +302,7 @@ class DuckdbWriter implements RecordWriter {
       await this.eng.exclusive(async () => {
         if (this.stager.hasTable)
           await this.conn.run(
-            `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (rowid) FROM ${q(this.stager.table)}`,
+            `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,
           );
       });
       await this.eng.exclusive(() => this.transaction(() => this.committer().replaceInvalid()));

@@ -36,6 +36,9 @@ export interface Column {
 /** How a row is named in errors: from the row and the number the load was given with it. */
 export type RowName = (row: Row, n: number) => string;
 
+/** Names of PostgreSQL's system columns: no table can have a column of its own with one. */
+const SYSTEM_COLUMNS = new Set(["tableoid", "xmin", "cmin", "xmax", "cmax", "ctid"]);
+
 /** What a load needs of its writer: the connection, and one COPY at a time over it. */
 export interface CopyHost {
   readonly client: pg.Client;
@@ -89,6 +92,12 @@ export class TableLoad {
   /** Adds columns (creating the staging table on first use); ends the COPY in progress first. */
   async addColumns(fresh: ColumnDef[]): Promise<void> {
     if (this.created && !fresh.length) return;
+    for (const [name] of fresh)
+      if (SYSTEM_COLUMNS.has(name) || this.fixed.some(([n]) => n === name))
+        throw new RunError(
+          "output",
+          `field ${JSON.stringify(name)} has a name PostgreSQL ${SYSTEM_COLUMNS.has(name) ? "gives every table's system column" : "output uses itself in its staging table"} (table ${this.target}): rename it with \`fields\``,
+        );
     // DDL waits for no COPY: whichever table is being loaded ends its COPY first.
     await this.w.endActive();
     await this.w.busy();

@@ -1,4 +1,4 @@
-import { stringifyJson } from "../shared/json-text.js";
+import { escapesLoneSurrogate, isWellFormed, LONE_SURROGATE, stringifyJson } from "../shared/json-text.js";
 import type { ColumnType } from "./table-shape.js";
 
 /** How one value becomes the text of a COPY field. */
@@ -11,6 +11,7 @@ const escapeChar = (c: string) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c 
 
 /** A string as a COPY text field: backslash, newline, CR and tab escaped; NUL refused. */
 function copyText(s: string): string {
+  if (!isWellFormed(s)) throw new Error(LONE_SURROGATE);
   if (!SPECIAL.test(s)) return s;
   if (s.includes("\0"))
     throw new Error(
@@ -26,6 +27,7 @@ function copyText(s: string): string {
  */
 function copyJson(text: string): string {
   if (!text.includes("\\")) return text;
+  if (escapesLoneSurrogate(text)) throw new Error(LONE_SURROGATE);
   for (let i = text.indexOf("\\u0000"); i >= 0; i = text.indexOf("\\u0000", i + 1)) {
     let j = i;
     while (j > 0 && text.charCodeAt(j - 1) === 92) j--;

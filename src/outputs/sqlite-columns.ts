@@ -1,5 +1,12 @@
 import type { Row } from "../records/shape.js";
-import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
+import {
+  escapesLoneSurrogate,
+  isInheritedName,
+  isWellFormed,
+  LONE_SURROGATE,
+  ownField,
+  stringifyJson,
+} from "../shared/json-text.js";
 import { mapProperties } from "./table-shape.js";
 
 /**
@@ -62,11 +69,15 @@ export function binder(type: SqlType, name: string): (v: unknown) => unknown {
       case "boolean":
         return v ? 1 : 0;
       case "string":
+        if (!isWellFormed(v)) throw new Error(`field ${JSON.stringify(name)}: ${LONE_SURROGATE}`);
         return v;
       case "bigint":
         return big(v);
-      default:
-        return stringifyJson(v);
+      default: {
+        const json = stringifyJson(v);
+        if (escapesLoneSurrogate(json)) throw new Error(`field ${JSON.stringify(name)}: ${LONE_SURROGATE}`);
+        return json;
+      }
     }
   };
 }

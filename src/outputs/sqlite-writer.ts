@@ -5,7 +5,7 @@ import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { isInheritedName, ownField } from "../shared/json-text.js";
+import { isInheritedName, isWellFormed, LONE_SURROGATE, ownField } from "../shared/json-text.js";
 import { requireKeyForMerge } from "./merge.js";
 import { binder, columnDef, inferType, q, rowidName, type SqlType, schemaTypes } from "./sqlite-columns.js";
 import { STATE_TABLE, stateValue } from "./table-shape.js";
@@ -76,6 +76,8 @@ class SqliteWriter implements RecordWriter {
   private insert: Database.Statement | null = null;
   private maxRowid = 0;
   private dups = 0;
+  /** Records given to the staging table so far (to name a refused one). */
+  private flushed = 0;
   private closed = false;
   private readonly stream: string;
   private readonly runId: string;
@@ -254,11 +256,22 @@ class SqliteWriter implements RecordWriter {
     const binders = [...this.columns].map(([name, type]) => binder(type, name));
     const inherited = names.map(isInheritedName);
     const values = new Array<unknown>(names.length);
+    const first = this.flushed + 1;
+    this.flushed += rows.length;
     this.db
       .transaction(() => {
-        for (const row of rows) {
-          for (let i = 0; i < names.length; i++)
-            values[i] = binders[i](inherited[i] ? ownField(row, names[i]) : row[names[i]]);
+        for (let r = 0; r < rows.length; r++) {
+          const row = rows[r];
+          try {
+            for (let i = 0; i < names.length; i++)
+              values[i] = binders[i](inherited[i] ? ownField(row, names[i]) : row[names[i]]);
+          } catch (err) {
+            if (err instanceof RunError) throw err; // nested too deep
+            throw new RunError(
+              "output",
+              `record #${first + r}, ${(err as Error).message} (table ${this.table})`,
+            );
+          }
           if (!this.primaryKey) {
             insert.run(values);
             continue;
@@ -283,6 +296,11 @@ class SqliteWriter implements RecordWriter {
           `field ${JSON.stringify(name)} holds a NUL character, which an SQLite column name cannot hold (table ${this.table}); select the fields to keep with \`fields\`, or write jsonl, json or csv`,
         );
       }
+      if (!isWellFormed(name))
+        throw new RunError(
+          "output",
+          `field ${JSON.stringify(name)}: its name ${LONE_SURROGATE} (table ${this.table})`,
+        );
       const other =
         this.folded.get(name.toLowerCase()) ?? fresh.find((f) => f.toLowerCase() === name.toLowerCase());
       if (other !== undefined) {

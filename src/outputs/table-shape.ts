@@ -1,3 +1,4 @@
+import { isWellFormed, LONE_SURROGATE } from "../shared/json-text.js";
 import type { CommitState, StreamState } from "./writer.js";
 
 /**
@@ -107,6 +108,7 @@ export function checkIdent(name: string, maxBytes = POSTGRES_MAX_IDENT_BYTES, wh
     throw new IdentifierError(
       `${what} ${JSON.stringify(name)} holds a NUL character, which no SQL identifier can hold`,
     );
+  if (!isWellFormed(name)) throw new IdentifierError(`${what} ${JSON.stringify(name)} ${LONE_SURROGATE}`);
   const bytes = Buffer.byteLength(name, "utf8");
   if (bytes > maxBytes)
     throw new IdentifierError(

@@ -44,6 +44,8 @@ export function toNumber(v: unknown): Converted {
     const t = v.trim();
     if (!NUMBER.test(t)) return fail("is not a number");
     const n = Number(t);
+    // An integer beyond 2^53 keeps its digits, as in a JSON body (parseJson): a BigInt.
+    if (Number.isInteger(n) && !Number.isSafeInteger(n) && INTEGER.test(t)) return ok(BigInt(t));
     return Number.isFinite(n) ? ok(n) : fail("is out of range for a number");
   }
   return fail("is not a number");

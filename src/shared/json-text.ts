@@ -307,3 +307,48 @@ export function withNumbers(value: unknown, depth = 0): unknown {
   for (const [k, v] of Object.entries(value)) setOwn(out, k, withNumbers(v, depth + 1));
   return out;
 }
+
+/**
+ * A lone UTF-16 surrogate (JSON `"\ud800"`, valid JSON that JavaScript keeps in a string) has no
+ * UTF-8 encoding: a UTF-8 file or database text would silently hold U+FFFD instead. Outputs that
+ * write UTF-8 text refuse such a value with this message (jsonl, json and singer write it as the
+ * JSON escape it came as).
+ */
+export const LONE_SURROGATE =
+  "holds a lone UTF-16 surrogate (such as \\ud800 in JSON), which UTF-8 text cannot store; drop the field with `fields` or write jsonl";
+
+const stringIsWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean })
+  .isWellFormed;
+
+/** False when the string holds a lone UTF-16 surrogate (see {@link LONE_SURROGATE}). */
+export function isWellFormed(s: string): boolean {
+  return stringIsWellFormed.call(s);
+}
+
+/**
+ * Whether JSON text written by stringifyJson escapes a lone surrogate: JSON.stringify writes one
+ * as `\udXXX` and writes no other `\ud` escape (a backslash in the data is `\\`).
+ */
+export function escapesLoneSurrogate(json: string): boolean {
+  for (let i = json.indexOf("\\ud"); i >= 0; i = json.indexOf("\\ud", i + 1)) {
+    let j = i;
+    while (j > 0 && json.charCodeAt(j - 1) === 92) j--;
+    if ((i - j) % 2 === 0) return true;
+  }
+  return false;
+}
+
+/** The first field of the record whose value (at any depth) holds a lone surrogate. */
+export function loneSurrogateField(record: Record<string, unknown>): string | undefined {
+  for (const k of Object.keys(record)) {
+    if (!isWellFormed(k)) return k;
+    const v = record[k];
+    if (
+      typeof v === "string"
+        ? !isWellFormed(v)
+        : v !== null && typeof v === "object" && escapesLoneSurrogate(stringifyJson(v))
+    )
+      return k;
+  }
+  return undefined;
+}

@@ -137,6 +137,14 @@ describe("csv decoder (RFC 4180)", () => {
     const errs = row[FIELD_ERRORS] as { message: string }[];
     expect(errs[0].message).toBe("line 2: 3 cells, the header has 2");
   });
+  it("a header that names a column twice is malformed (a row's cell would be lost), with its line", () => {
+    expect(() =>
+      decode(new CsvDecoder({ delimiter: ",", header: true }), "\n\nid,name,name\n1,a,b\n", 4),
+    ).toThrow(/line 3 of the CSV body is malformed: the header names the column "name" twice/);
+    expect(() => decode(new CsvDecoder({ delimiter: ",", header: true }), "a,,\n1,x,y\n", 100)).toThrow(
+      /line 1 .*the column "" twice/,
+    );
+  });
   it("an unclosed quote or text after a closing quote is malformed, with its line", () => {
     expect(() => decode(new CsvDecoder({ delimiter: ",", header: true }), 'a\n"x\n', 2)).toThrow(
       /line 2 of the CSV body is malformed: a quoted cell is not closed/,

@@ -27,6 +27,10 @@ describe("field conversions (exact rules of format 1.1)", () => {
     expect(toNumber("1e3")).toEqual(ok(1000));
     expect(toNumber("-0.5")).toEqual(ok(-0.5));
     expect(toNumber(3)).toEqual(ok(3));
+    // An integer beyond 2^53 keeps its digits, as the same text in a JSON body does.
+    expect(toNumber("9007199254740993")).toEqual(ok(9007199254740993n));
+    expect(toNumber(" -12345678901234567890 ")).toEqual(ok(-12345678901234567890n));
+    expect(toNumber("1e300")).toEqual(ok(1e300));
     for (const bad of ["+1", ".5", "1.", "01", "NaN", "Infinity", "1,5", true, null])
       expect(toNumber(bad).ok, String(bad)).toBe(false);
   });

@@ -137,6 +137,16 @@ export class CsvDecoder implements RecordDecoder {
 
   private emit(cells: string[], line: number, out: unknown[]): void {
     if (this.columns === null) {
+      const names = new Set<string>();
+      for (const name of cells) {
+        // Two cells of a row under one field name: one of them would be lost.
+        if (names.has(name))
+          throw malformed(
+            line,
+            `the header names the column ${JSON.stringify(name)} twice, so a row's cells could not all be kept (use \`header: false\` for fields c1, c2, …)`,
+          );
+        names.add(name);
+      }
       this.columns = cells.slice();
       return;
     }

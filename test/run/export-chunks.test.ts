@@ -1,0 +1,64 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { gzipSync } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { closeServer, listenLocal, readJsonl, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+
+/**
+ * JSON lines and CSV exports whose bytes arrive in awkward pieces: the server sends the body in
+ * pieces cut at the given offsets, each piece written after the previous one reached the socket
+ * and a pause, so that the client reads them as separate chunks (a BOM, a CRLF, a UTF-8
+ * character, a quoted newline or the gzip magic number cut in two). What is written must not
+ * depend on where the body was cut.
+ */
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+let handler: Handler = (_req, res) => res.end();
+const server = createServer((req, res) => handler(req, res));
+let base = "";
+beforeAll(async () => {
+  base = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+const project = tempProject("pipelines-export-chunks-");
+afterAll(() => project.cleanup());
+
+/** Serves `body` cut at `cuts` (byte offsets), one piece at a time. */
+function serveCut(body: Buffer, headers: Record<string, string>, cuts: number[]): Handler {
+  return (_req, res) => {
+    res.writeHead(200, { ...headers, "content-length": String(body.length) });
+    const ends = [...cuts, body.length];
+    let from = 0;
+    const next = (k: number): void => {
+      if (k === ends.length) {
+        res.end();
+        return;
+      }
+      const piece = body.subarray(from, ends[k]);
+      from = ends[k];
+      // A pause after each piece reached the socket: the client reads it alone.
+      res.write(piece, () => setTimeout(() => next(k + 1), 15));
+    };
+    next(0);
+  };
+}
+
+const pipeline = (response: string) => `
+${sourceBlock(base)}
+streams:
+  items:
+    path: /export
+    response: ${response}
+`;
+
+describe("compression: gzip, a body whose first chunk is one byte", () => {
+  it("is still recognised as a gzip file (the magic number is cut in two)", async () => {
+    const csv = Buffer.from("id,name\r\n1,a\r\n2,b\r\n");
+    handler = serveCut(gzipSync(csv), { "content-type": "application/octet-stream" }, [1, 2]);
+    project.pipeline("gz", pipeline("{ format: csv, compression: gzip }"));
+    const r = await runPipeline(project.dir, "gz");
+    expect(r.code, r.stderr).toBe(0);
+    expect(readJsonl(project.file("out/gz/items.jsonl"))).toEqual([
+      { id: "1", name: "a" },
+      { id: "2", name: "b" },
+    ]);
+  });
+});
