@@ -68,12 +68,27 @@ function redactDeep(value: unknown, mask: (s: string) => string, depth = 0): unk
 }
 
 function encodings(s: string): string[] {
+  const json = JSON.stringify(s).slice(1, -1);
   const out = [
     encodeURIComponent(s),
     new URLSearchParams({ x: s }).toString().slice(2),
-    JSON.stringify(s).slice(1, -1),
+    json,
+    // As other JSON encoders write it, when an API echoes a secret in a body: Python and PHP
+    // write non-ASCII as `\u00e9`, PHP also `/` as `\/`, Go `<>&` as `\u003c`, .NET in capitals.
+    json.replace(/\//g, "\\/"),
+    unicodeEscaped(json, /[^\x00-\x7f]/g),
+    unicodeEscaped(json.replace(/\//g, "\\/"), /[^\x00-\x7f]/g),
+    unicodeEscaped(json, /[<>&\u2028\u2029]/g),
+    unicodeEscaped(json, /[^\x20-\x7e]|[<>&'+`]/g, true),
   ];
   return out.filter((v) => v !== s);
+}
+
+function unicodeEscaped(json: string, chars: RegExp, capitals = false): string {
+  return json.replace(chars, (c) => {
+    const hex = c.charCodeAt(0).toString(16).padStart(4, "0");
+    return `\\u${capitals ? hex.toUpperCase() : hex}`;
+  });
 }
 
 /** `Basic base64(user:pass)` must be masked too: add the encoded credential. */

@@ -354,6 +354,42 @@ describe("error bodies are masked before they are cut or their whitespace collap
   });
 });
 
+describe("a secret an API echoes JSON-escaped its own way is masked", () => {
+  /** PHP's json_encode: `\/` and `\uXXXX` for every non-ASCII character. */
+  const php = (v: string) =>
+    JSON.stringify(v)
+      .replace(/\//g, "\\/")
+      .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  /** Go's encoding/json: `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026`. */
+  const go = (v: string) =>
+    JSON.stringify(v).replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+  it("PHP (`\\/`, `\\u00e9`) and Go (`\\u0026`) escapes in an error body", async () => {
+    const TOKEN = "bt/Php+Go&Esc<7>";
+    const KEY = "qk-clé/Ünïcode9";
+    const server = await serve((q, res) => {
+      const token = String(q.headers.authorization).slice("Bearer ".length);
+      const key = new URL(q.url, "http://x").searchParams.get("key") ?? "";
+      res.writeHead(401, { "content-type": "application/json" });
+      if (q.url.startsWith("/php")) return res.end(`{"error":${php(`bad token ${token} or key ${key}`)}}`);
+      res.end(`{"error":${go(`bad token ${token}`)}}`);
+    });
+    pipeline("escaped", [`base_url: ${server.url}`, 'auth: { type: bearer, token: "${env.TOKEN}" }'], {
+      php: ["path: /php", 'params: { key: "${env.KEY}" }'],
+      go: ["path: /go"],
+    });
+    const printed: string[] = [];
+    const run = await cli(["run", "escaped", "--json"], { TOKEN, KEY }, printed);
+    await cli(["run", "escaped"], { TOKEN, KEY }, printed);
+    expect(run.code).toBe(1);
+    expect(stream(run, "php").error?.message).toContain("bad token *** or key ***");
+    expect(stream(run, "go").error?.message).toContain("bad token ***");
+    const escaped = [php(TOKEN), php(KEY), go(TOKEN)].map((v) => v.slice(1, -1));
+    expect(escaped.filter((v) => printed.join("\n").includes(v))).toEqual([]);
+    expect(leaks([TOKEN, KEY, ...escaped], printed)).toEqual([]);
+  });
+});
+
 describe("text from outside is capped in every message", () => {
   const BIG = 2_000_000;
   /** Printed text and every written file stay small whatever the API sent. */
