@@ -247,6 +247,40 @@ describe("env secrets inside base_url", () => {
   });
 });
 
+describe("a secret in a URL the API wrote, percent-encoded its own way", () => {
+  it("a redirect's Location with the key partly or lower-case encoded: masked in errors and the report", async () => {
+    const K = "qk-Red/Irect+Key5";
+    const partly = "qk-Red/Irect%2BKey5";
+    const lower = "qk-Red%2fIrect%2bKey5";
+    const server = await serve((q, res) => {
+      if (q.url.startsWith("/old")) {
+        res.writeHead(301, { location: `/new?key=${partly}` });
+        return res.end();
+      }
+      if (q.url.startsWith("/moved")) {
+        res.writeHead(308, { location: `/gone?key=${lower}` });
+        return res.end();
+      }
+      json(res, 500, { error: "nope" });
+    });
+    pipeline("odd_encoding", [`base_url: ${server.url}`], {
+      old: ["path: /old", 'params: { key: "${env.K}" }'],
+      moved: ["path: /moved", 'params: { key: "${env.K}" }'],
+    });
+    const printed: string[] = [];
+    const run = await cli(["run", "odd_encoding", "--json"], { K }, printed);
+    await cli(["run", "odd_encoding"], { K }, printed);
+    expect(run.code).toBe(1);
+    // Followed, with the key as the API wrote it.
+    expect(server.seen.map((q) => q.url)).toContain(`/new?key=${partly}`);
+    expect(stream(run, "old").error?.message).toContain("/new?key=***");
+    expect(stream(run, "moved").error?.message).toContain("/gone?key=***");
+    const everything = [...printed, ...Object.values(writtenFiles())].join("\n");
+    expect([partly, lower, "qk-Red"].filter((v) => everything.includes(v))).toEqual([]);
+    expect(leaks([K], printed)).toEqual([]);
+  });
+});
+
 describe("a POST body holding a secret is not resent to another origin by pagination", () => {
   async function setup(type: "next_url" | "link_header") {
     const other = await serve((_q, res) => json(res, 200, { data: [{ id: 2 }], next: null }));
