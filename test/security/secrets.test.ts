@@ -349,6 +349,26 @@ describe("a POST body holding a secret is not resent to another origin by pagina
     expect(other.seen).toEqual([]);
     expect(leaks([T], printed)).toEqual([]);
   });
+
+  it("nor one that carries it percent-encoded its own way (`/` kept, lower-case escapes)", async () => {
+    const T = "pt-Own/Encoding+6";
+    const other = await serve((_q, res) => json(res, 200, { data: [], next: null }));
+    // The API writes the token back as an RFC 3986 encoder may: `/` as it is, `+` in lower case.
+    const main = await serve((_q, res) =>
+      json(res, 200, { data: [{ id: 1 }], next: `${other.url}/page2?token=pt-Own/Encoding%2b6` }),
+    );
+    pipeline("own_encoding", [`base_url: ${main.url}`, `allowed_hosts: ["${other.url}"]`], {
+      items: ["path: /items", 'params: { token: "${env.T}" }', "records: $.data", paginate.next_url],
+    });
+    const printed: string[] = [];
+    const run = await cli(["run", "own_encoding", "--json"], { T }, printed);
+    expect(other.seen).toEqual([]);
+    expect(run.code).toBe(1);
+    expect(stream(run, "items").error?.kind).toBe("cross_origin");
+    expect(stream(run, "items").error?.message).toContain("page2?token=***");
+    expect(printed.join("\n")).not.toContain("pt-Own");
+    expect(leaks([T], printed)).toEqual([]);
+  });
 });
 
 describe("error bodies are masked before they are cut or their whitespace collapsed", () => {
