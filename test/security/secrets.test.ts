@@ -583,6 +583,33 @@ describe("run --record and pipelines test: a recording holds no secret", () => {
   });
 });
 
+describe("run --record: a key the API wrote back percent-encoded its own way", () => {
+  it("in a redirect's Location and the request that followed it: named, and the test replays", async () => {
+    const key = "qk-Rec/Redirect+7";
+    const partly = "qk-Rec/Redirect%2b7";
+    const a = await serve((req, res) => {
+      if (req.url.startsWith("/old")) {
+        res.writeHead(301, { location: `/new?key=${partly}` });
+        return res.end();
+      }
+      json(res, 200, { items: [{ id: 1 }] });
+    });
+    pipeline("rec_redirect", [`base_url: ${a.url}`], {
+      items: ["path: /old", 'params: { key: "${env.REC_KEY}" }', "records: $.items"],
+    });
+    const printed: string[] = [];
+    const r = await cli(["run", "rec_redirect", "--record"], { REC_KEY: key }, printed);
+    expect(r.code, r.stderr).toBe(0);
+    expect(a.seen.map((q) => q.url)).toContain(`/new?key=${partly}`);
+    const recording = readFileSync(project.file("tests/rec_redirect/recording.json"), "utf8");
+    expect(recording).not.toContain("qk-Rec");
+    await a.close();
+    const t = await cli(["test", "rec_redirect"], {}, printed);
+    expect(t.code, t.stderr).toBe(0);
+    expect(printed.join("\n")).not.toContain("qk-Rec");
+  });
+});
+
 describe("page workers: nothing secret crosses into a worker thread", () => {
   it("the messages posted to the thread hold no token, header value or query key", async () => {
     const token = "tok-W0rker+Secret/7";
