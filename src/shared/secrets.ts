@@ -104,8 +104,10 @@ export function databaseUrlSecrets(url: string): string[] {
   const out = [url];
   try {
     const u = new URL(url);
-    if (u.password) out.push(u.password, decodeURIComponent(u.password));
     for (const [k, v] of u.searchParams) if (/pass|secret|key|token/i.test(k) && v) out.push(v);
+    if (u.password) out.push(u.password);
+    // Throws for a `%` that starts no escape (`50%off`): the password is then masked as written.
+    if (u.password) out.push(decodeURIComponent(u.password));
   } catch {
     // Not a URL: the value itself stays masked.
   }
