@@ -63,7 +63,7 @@ export class RequestExecutor {
       // (partly, in lower case) that no encoded form of it matches.
       const u = new URL(url);
       let changed = false;
-      const query = [...u.searchParams].map(([n, v]) => {
+      const query = [...u.searchParams].map(([n, v]): [string, string] => {
         const masked = names.includes(n) ? "__MASKED__" : r.text(v);
         changed ||= masked !== v;
         return [r.text(n), masked];
