@@ -190,6 +190,11 @@ export class OAuth2Auth implements AuthProvider {
     try {
       json = parseJson(res.body.toString("utf8")) as Record<string, unknown>;
     } catch {
+      // A form-encoded answer (a provider that ignores Accept) may hold the tokens it issued.
+      if (res.body.length <= 64 * 1024) {
+        const form = new URLSearchParams(res.body.toString("utf8").trim());
+        this.deps.redactor.add([...form].filter(([k]) => TOKEN_KEY.test(k)).map(([, v]) => v));
+      }
       throw new RunError(
         "auth",
         `token endpoint ${this.shownTokenUrl} answered ${res.status} with a body that is not JSON: ${quote(res.body, this.deps.redactor, 200)}`,

@@ -207,6 +207,20 @@ describe("which answers are errors", () => {
     );
   });
 
+  it("a form-encoded answer (some providers ignore Accept): its tokens are not quoted", async () => {
+    script = [
+      {
+        status: 200,
+        body: null,
+        raw: "access_token=form-Access-123&refresh_token=form%2FRefresh-456&token_type=bearer",
+      },
+    ];
+    const e = await failure(provider().auth.start());
+    expect(e?.message).toBe(
+      `token endpoint ${base}/token answered 200 with a body that is not JSON: access_token=***&refresh_token=***&token_type=bearer`,
+    );
+  });
+
   it("a body that is not JSON", async () => {
     script = [{ status: 200, body: null, raw: "<html>csecret</html>" }];
     const e = await failure(provider().auth.start());
