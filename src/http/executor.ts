@@ -57,14 +57,23 @@ export class RequestExecutor {
   redactUrl(url: string): string {
     let shown = url;
     const names = this.deps.auth.queryNames;
-    if (names.length) {
-      try {
-        const u = new URL(url);
-        for (const n of names) if (u.searchParams.has(n)) u.searchParams.set(n, "__MASKED__");
+    const r = this.deps.redactor;
+    try {
+      // Compared decoded: a Location or a next link may percent-encode a secret its own way
+      // (partly, in lower case) that no encoded form of it matches.
+      const u = new URL(url);
+      let changed = false;
+      const query = [...u.searchParams].map(([n, v]): [string, string] => {
+        const masked = names.includes(n) ? "__MASKED__" : r.text(v);
+        changed ||= masked !== v;
+        return [r.text(n), masked];
+      });
+      if (changed) {
+        u.search = new URLSearchParams(query).toString();
         shown = u.toString().replaceAll("__MASKED__", MASK);
-      } catch {}
-    }
-    return cut(this.deps.redactor.text(shown), URL_CHARS);
+      }
+    } catch {}
+    return cut(r.text(shown), URL_CHARS);
   }
 
   /**

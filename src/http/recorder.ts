@@ -66,6 +66,37 @@ export class SecretNamer {
     return out;
   }
 
+  /**
+   * A URL or a Location with its query values named however they were percent-encoded: an API
+   * writing a link back may encode a secret its own way (`/` kept, lower-case escapes).
+   */
+  url(value: string): string {
+    const named = this.text(value);
+    const q = named.indexOf("?");
+    if (q < 0) return named;
+    const hash = named.indexOf("#", q);
+    const end = hash < 0 ? named.length : hash;
+    const parts = named
+      .slice(q + 1, end)
+      .split("&")
+      .map((part) => {
+        const eq = part.indexOf("=");
+        const raw = part.slice(eq + 1);
+        for (const v of [raw, raw.replace(/\+/g, " ")]) {
+          let decoded: string;
+          try {
+            decoded = decodeURIComponent(v);
+          } catch {
+            continue;
+          }
+          const t = this.text(decoded);
+          if (t !== decoded) return `${part.slice(0, eq + 1)}${t}`;
+        }
+        return part;
+      });
+    return `${named.slice(0, q + 1)}${parts.join("&")}${named.slice(end)}`;
+  }
+
   header(value: string): string {
     const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(value.trim());
     if (basic) {
@@ -78,7 +109,10 @@ export class SecretNamer {
 
   headers(h: Record<string, string>, drop?: Set<string>): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(h)) if (!drop?.has(k.toLowerCase())) out[k] = this.header(v);
+    for (const [k, v] of Object.entries(h)) {
+      const name = k.toLowerCase();
+      if (!drop?.has(name)) out[k] = name === "location" ? this.url(v) : this.header(v);
+    }
     return out;
   }
 }
@@ -165,7 +199,7 @@ export class RecordingClient extends HttpClient {
       return {
         request: {
           method: x.request.method,
-          url: mask(n.text(x.request.url)),
+          url: mask(n.url(x.request.url)),
           headers: mapValues(n.headers(x.request.headers), mask),
           ...(x.request.body === undefined ? {} : { body: mask(n.text(x.request.body)) }),
         },

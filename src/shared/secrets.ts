@@ -68,12 +68,27 @@ function redactDeep(value: unknown, mask: (s: string) => string, depth = 0): unk
 }
 
 function encodings(s: string): string[] {
+  const json = JSON.stringify(s).slice(1, -1);
   const out = [
     encodeURIComponent(s),
     new URLSearchParams({ x: s }).toString().slice(2),
-    JSON.stringify(s).slice(1, -1),
+    json,
+    // As other JSON encoders write it, when an API echoes a secret in a body: Python and PHP
+    // write non-ASCII as `\u00e9`, PHP also `/` as `\/`, Go `<>&` as `\u003c`, .NET in capitals.
+    json.replace(/\//g, "\\/"),
+    unicodeEscaped(json, /[^\x00-\x7f]/g),
+    unicodeEscaped(json.replace(/\//g, "\\/"), /[^\x00-\x7f]/g),
+    unicodeEscaped(json, /[<>&\u2028\u2029]/g),
+    unicodeEscaped(json, /[^\x20-\x7e]|[<>&'+`]/g, true),
   ];
   return out.filter((v) => v !== s);
+}
+
+function unicodeEscaped(json: string, chars: RegExp, capitals = false): string {
+  return json.replace(chars, (c) => {
+    const hex = c.charCodeAt(0).toString(16).padStart(4, "0");
+    return `\\u${capitals ? hex.toUpperCase() : hex}`;
+  });
 }
 
 /** `Basic base64(user:pass)` must be masked too: add the encoded credential. */
@@ -89,8 +104,10 @@ export function databaseUrlSecrets(url: string): string[] {
   const out = [url];
   try {
     const u = new URL(url);
-    if (u.password) out.push(u.password, decodeURIComponent(u.password));
     for (const [k, v] of u.searchParams) if (/pass|secret|key|token/i.test(k) && v) out.push(v);
+    if (u.password) out.push(u.password);
+    // Throws for a `%` that starts no escape (`50%off`): the password is then masked as written.
+    if (u.password) out.push(decodeURIComponent(u.password));
   } catch {
     // Not a URL: the value itself stays masked.
   }

@@ -247,6 +247,40 @@ describe("env secrets inside base_url", () => {
   });
 });
 
+describe("a secret in a URL the API wrote, percent-encoded its own way", () => {
+  it("a redirect's Location with the key partly or lower-case encoded: masked in errors and the report", async () => {
+    const K = "qk-Red/Irect+Key5";
+    const partly = "qk-Red/Irect%2BKey5";
+    const lower = "qk-Red%2fIrect%2bKey5";
+    const server = await serve((q, res) => {
+      if (q.url.startsWith("/old")) {
+        res.writeHead(301, { location: `/new?key=${partly}` });
+        return res.end();
+      }
+      if (q.url.startsWith("/moved")) {
+        res.writeHead(308, { location: `/gone?key=${lower}` });
+        return res.end();
+      }
+      json(res, 500, { error: "nope" });
+    });
+    pipeline("odd_encoding", [`base_url: ${server.url}`], {
+      old: ["path: /old", 'params: { key: "${env.K}" }'],
+      moved: ["path: /moved", 'params: { key: "${env.K}" }'],
+    });
+    const printed: string[] = [];
+    const run = await cli(["run", "odd_encoding", "--json"], { K }, printed);
+    await cli(["run", "odd_encoding"], { K }, printed);
+    expect(run.code).toBe(1);
+    // Followed, with the key as the API wrote it.
+    expect(server.seen.map((q) => q.url)).toContain(`/new?key=${partly}`);
+    expect(stream(run, "old").error?.message).toContain("/new?key=***");
+    expect(stream(run, "moved").error?.message).toContain("/gone?key=***");
+    const everything = [...printed, ...Object.values(writtenFiles())].join("\n");
+    expect([partly, lower, "qk-Red"].filter((v) => everything.includes(v))).toEqual([]);
+    expect(leaks([K], printed)).toEqual([]);
+  });
+});
+
 describe("a POST body holding a secret is not resent to another origin by pagination", () => {
   async function setup(type: "next_url" | "link_header") {
     const other = await serve((_q, res) => json(res, 200, { data: [{ id: 2 }], next: null }));
@@ -315,6 +349,26 @@ describe("a POST body holding a secret is not resent to another origin by pagina
     expect(other.seen).toEqual([]);
     expect(leaks([T], printed)).toEqual([]);
   });
+
+  it("nor one that carries it percent-encoded its own way (`/` kept, lower-case escapes)", async () => {
+    const T = "pt-Own/Encoding+6";
+    const other = await serve((_q, res) => json(res, 200, { data: [], next: null }));
+    // The API writes the token back as an RFC 3986 encoder may: `/` as it is, `+` in lower case.
+    const main = await serve((_q, res) =>
+      json(res, 200, { data: [{ id: 1 }], next: `${other.url}/page2?token=pt-Own/Encoding%2b6` }),
+    );
+    pipeline("own_encoding", [`base_url: ${main.url}`, `allowed_hosts: ["${other.url}"]`], {
+      items: ["path: /items", 'params: { token: "${env.T}" }', "records: $.data", paginate.next_url],
+    });
+    const printed: string[] = [];
+    const run = await cli(["run", "own_encoding", "--json"], { T }, printed);
+    expect(other.seen).toEqual([]);
+    expect(run.code).toBe(1);
+    expect(stream(run, "items").error?.kind).toBe("cross_origin");
+    expect(stream(run, "items").error?.message).toContain("page2?token=***");
+    expect(printed.join("\n")).not.toContain("pt-Own");
+    expect(leaks([T], printed)).toEqual([]);
+  });
 });
 
 describe("error bodies are masked before they are cut or their whitespace collapsed", () => {
@@ -351,6 +405,42 @@ describe("error bodies are masked before they are cut or their whitespace collap
     expect(server.seen[0].headers["x-trace"]).toBe(SPACED);
     expect(stream(run, "items").error?.message).toContain("bad trace ***");
     expect(leaks([SPACED, SPACED.replace(/\s+/g, " ")], printed)).toEqual([]);
+  });
+});
+
+describe("a secret an API echoes JSON-escaped its own way is masked", () => {
+  /** PHP's json_encode: `\/` and `\uXXXX` for every non-ASCII character. */
+  const php = (v: string) =>
+    JSON.stringify(v)
+      .replace(/\//g, "\\/")
+      .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  /** Go's encoding/json: `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026`. */
+  const go = (v: string) =>
+    JSON.stringify(v).replace(/[<>&]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+
+  it("PHP (`\\/`, `\\u00e9`) and Go (`\\u0026`) escapes in an error body", async () => {
+    const TOKEN = "bt/Php+Go&Esc<7>";
+    const KEY = "qk-clé/Ünïcode9";
+    const server = await serve((q, res) => {
+      const token = String(q.headers.authorization).slice("Bearer ".length);
+      const key = new URL(q.url, "http://x").searchParams.get("key") ?? "";
+      res.writeHead(401, { "content-type": "application/json" });
+      if (q.url.startsWith("/php")) return res.end(`{"error":${php(`bad token ${token} or key ${key}`)}}`);
+      res.end(`{"error":${go(`bad token ${token}`)}}`);
+    });
+    pipeline("escaped", [`base_url: ${server.url}`, 'auth: { type: bearer, token: "${env.TOKEN}" }'], {
+      php: ["path: /php", 'params: { key: "${env.KEY}" }'],
+      go: ["path: /go"],
+    });
+    const printed: string[] = [];
+    const run = await cli(["run", "escaped", "--json"], { TOKEN, KEY }, printed);
+    await cli(["run", "escaped"], { TOKEN, KEY }, printed);
+    expect(run.code).toBe(1);
+    expect(stream(run, "php").error?.message).toContain("bad token *** or key ***");
+    expect(stream(run, "go").error?.message).toContain("bad token ***");
+    const escaped = [php(TOKEN), php(KEY), go(TOKEN)].map((v) => v.slice(1, -1));
+    expect(escaped.filter((v) => printed.join("\n").includes(v))).toEqual([]);
+    expect(leaks([TOKEN, KEY, ...escaped], printed)).toEqual([]);
   });
 });
 
@@ -490,6 +580,33 @@ describe("run --record and pipelines test: a recording holds no secret", () => {
     const t = await cli(["test", "rec"], {}, printed);
     expect(t.code, t.stderr).toBe(0);
     expect(leaks([token, key], printed)).toEqual([]);
+  });
+});
+
+describe("run --record: a key the API wrote back percent-encoded its own way", () => {
+  it("in a redirect's Location and the request that followed it: named, and the test replays", async () => {
+    const key = "qk-Rec/Redirect+7";
+    const partly = "qk-Rec/Redirect%2b7";
+    const a = await serve((req, res) => {
+      if (req.url.startsWith("/old")) {
+        res.writeHead(301, { location: `/new?key=${partly}` });
+        return res.end();
+      }
+      json(res, 200, { items: [{ id: 1 }] });
+    });
+    pipeline("rec_redirect", [`base_url: ${a.url}`], {
+      items: ["path: /old", 'params: { key: "${env.REC_KEY}" }', "records: $.items"],
+    });
+    const printed: string[] = [];
+    const r = await cli(["run", "rec_redirect", "--record"], { REC_KEY: key }, printed);
+    expect(r.code, r.stderr).toBe(0);
+    expect(a.seen.map((q) => q.url)).toContain(`/new?key=${partly}`);
+    const recording = readFileSync(project.file("tests/rec_redirect/recording.json"), "utf8");
+    expect(recording).not.toContain("qk-Rec");
+    await a.close();
+    const t = await cli(["test", "rec_redirect"], {}, printed);
+    expect(t.code, t.stderr).toBe(0);
+    expect(printed.join("\n")).not.toContain("qk-Rec");
   });
 });
 

@@ -10,7 +10,13 @@ import {
   TransportError,
 } from "../../src/shared/errors.js";
 import { MAX_NESTING } from "../../src/shared/json-text.js";
-import { basicCredential, MASK, Redactor, SENSITIVE_HEADERS } from "../../src/shared/secrets.js";
+import {
+  basicCredential,
+  databaseUrlSecrets,
+  MASK,
+  Redactor,
+  SENSITIVE_HEADERS,
+} from "../../src/shared/secrets.js";
 
 const SECRET = "s3cr/t+Key=1 2";
 
@@ -92,6 +98,20 @@ describe("Redactor", () => {
   it("basicCredential is base64(user:pass); the sensitive headers are the three of the README", () => {
     expect(basicCredential("bob", "pw")).toBe(Buffer.from("bob:pw").toString("base64"));
     expect([...SENSITIVE_HEADERS].sort()).toEqual(["authorization", "cookie", "proxy-authorization"]);
+  });
+});
+
+describe("databaseUrlSecrets", () => {
+  it("the password alone and the query's secrets, also when the password holds a `%` that starts no escape", () => {
+    for (const url of [
+      "postgres://u:50%off-Pass@db.test:5432/app?sslpassword=ssl-Secret-1",
+      "rediss://:50%off-Pass@cache.test:6380/0?password=ssl-Secret-1",
+    ]) {
+      const r = new Redactor(databaseUrlSecrets(url));
+      expect(r.text("auth 50%off-Pass, key ssl-Secret-1")).toBe("auth ***, key ***");
+    }
+    const r = new Redactor(databaseUrlSecrets("redis://user:p%40ss-Word@cache.test"));
+    expect(r.text("p@ss-Word p%40ss-Word")).toBe("*** ***");
   });
 });
 

@@ -1,8 +1,8 @@
 import type { AuthPlan } from "../../compile/plan.js";
 import { quote, RunError, TransportError } from "../../shared/errors.js";
 import { plural } from "../../shared/format.js";
-import { parseJson, stringifyJson } from "../../shared/json-text.js";
-import type { Redactor } from "../../shared/secrets.js";
+import { parseJson, setOwn, stringifyJson } from "../../shared/json-text.js";
+import { MASK, type Redactor } from "../../shared/secrets.js";
 import { sleep } from "../../shared/sleep.js";
 import { formatDuration } from "../../shared/units.js";
 import type { StateStore } from "../../state/state-store.js";
@@ -228,17 +228,26 @@ export class OAuth2Auth implements AuthProvider {
     try {
       json = parseJson(res.body.toString("utf8")) as Record<string, unknown>;
     } catch {
+      // A form-encoded answer (a provider that ignores Accept) may hold the tokens it issued.
+      if (res.body.length <= 64 * 1024) {
+        const form = new URLSearchParams(res.body.toString("utf8").trim());
+        this.deps.redactor.add([...form].filter(([k]) => TOKEN_KEY.test(k)).map(([, v]) => v));
+      }
       throw new RunError(
         "auth",
         `token endpoint ${this.shownTokenUrl} answered ${res.status} with a body that is not JSON: ${quote(res.body, this.deps.redactor, 200)}`,
       );
     }
     if (res.status < 200 || res.status >= 300 || typeof json.access_token !== "string") {
+      // Tokens the refused answer holds anyway (nested, or beside a wrong status) are secrets too.
+      const found: string[] = [];
+      const shown = tokensMasked(json, found);
+      this.deps.redactor.add(found);
       // The endpoint's own words, masked then cut (an error_description can be megabytes).
       const code =
         typeof json.error === "string" ? quote(json.error, this.deps.redactor, 100) : "no access_token";
       const detail = quote(
-        typeof json.error_description === "string" ? json.error_description : stringifyJson(json),
+        typeof json.error_description === "string" ? json.error_description : stringifyJson(shown),
         this.deps.redactor,
         300,
       );
@@ -330,4 +339,21 @@ async function interruptible<T>(wait: Promise<T>, signal?: AbortSignal): Promise
 
 function withToken(req: HttpRequest, token: Token): HttpRequest {
   return { ...req, headers: { ...req.headers, authorization: `Bearer ${token.value}` } };
+}
+
+/** Keys whose values are credentials (`token_type` names a kind, and stays). */
+const TOKEN_KEY = /^(?!token_type$).*(token|secret|password)/i;
+
+/** A copy of a token endpoint's answer with the values of token-like keys masked, collected in `found`. */
+function tokensMasked(value: unknown, found: string[], depth = 0): unknown {
+  if (!value || typeof value !== "object") return value;
+  if (depth > 8) return MASK;
+  if (Array.isArray(value)) return value.map((v) => tokensMasked(v, found, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const secret = TOKEN_KEY.test(k) && typeof v === "string";
+    if (secret) found.push(v);
+    setOwn(out, k, secret ? MASK : tokensMasked(v, found, depth + 1));
+  }
+  return out;
 }

@@ -175,7 +175,7 @@ describe("which answers are errors", () => {
   it("a 3xx or 1xx-like status with an access_token is an error; 2xx are fine", async () => {
     script = [{ status: 300, body: { access_token: "t" } }];
     const e = await failure(provider().auth.start());
-    expect(e?.message).toBe('token endpoint answered 300 no access_token: {"access_token":"t"}');
+    expect(e?.message).toBe('token endpoint answered 300 no access_token: {"access_token":"***"}');
     expect(e?.details).toEqual({ status: 300 });
     script = [{ status: 299, body: { access_token: "t299" } }];
     const { auth } = provider();
@@ -187,6 +187,38 @@ describe("which answers are errors", () => {
     script = [{ status: 200, body: { access_token: 5, error: "weird" } }];
     const e = await failure(provider().auth.start());
     expect(e?.message).toBe('token endpoint answered 200 weird: {"access_token":5,"error":"weird"}');
+  });
+
+  it("an answer that is refused never quotes the tokens it holds (nested, or beside a wrong status)", async () => {
+    script = [
+      {
+        status: 200,
+        body: { data: { access_token: "nested-Access-77", refresh_token: "nested-Refresh-88" }, ok: true },
+      },
+    ];
+    const e = await failure(provider().auth.start());
+    expect(e?.message).toBe(
+      'token endpoint answered 200 no access_token: {"data":{"access_token":"***","refresh_token":"***"},"ok":true}',
+    );
+    script = [{ status: 400, body: { access_token: "t4", id_token: "idt-Secret-99", token_type: "Bearer" } }];
+    const e2 = await failure(provider().auth.start());
+    expect(e2?.message).toBe(
+      'token endpoint answered 400 no access_token: {"access_token":"***","id_token":"***","token_type":"Bearer"}',
+    );
+  });
+
+  it("a form-encoded answer (some providers ignore Accept): its tokens are not quoted", async () => {
+    script = [
+      {
+        status: 200,
+        body: null,
+        raw: "access_token=form-Access-123&refresh_token=form%2FRefresh-456&token_type=bearer",
+      },
+    ];
+    const e = await failure(provider().auth.start());
+    expect(e?.message).toBe(
+      `token endpoint ${base}/token answered 200 with a body that is not JSON: access_token=***&refresh_token=***&token_type=bearer`,
+    );
   });
 
   it("a body that is not JSON", async () => {
