@@ -41,7 +41,10 @@ export const withdrawn = () => new RunError("aborted", "withdrawn: the page is n
  * needed) which ends them at once; `pause` is a backoff that ends with the right error.
  */
 export function waitsFor(signal: AbortSignal | undefined, cancel?: AbortSignal): Waits {
-  const waitSignal = cancel && signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
+  // One signal given twice (a streamed body's stop is the run's own): no composite. Node 20 keeps
+  // every composite signal made from a long-lived one in that signal's list until it aborts.
+  const waitSignal =
+    cancel && signal && cancel !== signal ? AbortSignal.any([signal, cancel]) : (cancel ?? signal);
   const pause = async (ms: number) => {
     try {
       await sleep(ms, waitSignal);

@@ -163,7 +163,13 @@ async function replace(tmp: string, target: string, runId: string): Promise<void
     () => true,
     () => false,
   );
-  await rename(tmp, target);
+  try {
+    await rename(tmp, target);
+  } catch (err) {
+    // The target was not replaced: nothing to remove later, and no link left beside it.
+    if (linked) await rm(aside, { force: true }).catch(() => {});
+    throw err;
+  }
   if (!linked) return;
   const removal: Promise<void> = rm(aside, { force: true })
     .catch(() => {})

@@ -11,7 +11,7 @@ import {
   stringifyJson,
 } from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
-import { RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
+import { heapInUse, RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
 import {
   type ColumnType,
   DUCKDB_MAX_IDENT_BYTES,
@@ -242,8 +242,10 @@ export class Stager {
       this.fileChars = 0;
       if (full) this.done.push(full);
       if (this.chars >= this.releaseAt) {
-        this.releaseAt = this.chars + RELEASE_HEAP_EVERY_CHARS;
         releaseHeap(this.chars);
+        // A collection costs about as much as the heap it keeps (a merge's keys, say): the next
+        // one waits until at least as much again is staged, so collecting stays a small share.
+        this.releaseAt = this.chars + Math.max(RELEASE_HEAP_EVERY_CHARS, heapInUse());
       }
       const n = this.done.length;
       const tag = `staging-${tagOf(this.table)}${n ? `-${n}` : ""}`;

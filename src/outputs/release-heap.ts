@@ -1,4 +1,4 @@
-import { setFlagsFromString } from "node:v8";
+import { getHeapStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
 /**
@@ -59,4 +59,9 @@ export function releaseHeap(stagedChars: number): boolean {
   f();
   releases++;
   return true;
+}
+
+/** Bytes of JavaScript heap in use (after a collection: what the run keeps). */
+export function heapInUse(): number {
+  return getHeapStatistics().used_heap_size;
 }

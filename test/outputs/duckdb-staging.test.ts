@@ -8,7 +8,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { engine, engineSettings, STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
 import { openWriter } from "../../src/outputs/registry.js";
-import { heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
+import { heapInUse, heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
 import type { Row } from "../../src/records/shape.js";
 import { parseJson } from "../../src/shared/json-text.js";
 import { listDir, tempDir } from "./helpers.js";
@@ -164,5 +164,11 @@ describe("DuckDB staging of a long run", () => {
     };
     expect(await stage(RELEASE_HEAP_EVERY_CHARS)).toBe(0);
     expect(await stage(3.5 * RELEASE_HEAP_EVERY_CHARS)).toBe(2);
+    // A run that keeps a large heap (a merge's keys, say): a collection costs about what it keeps,
+    // so the next waits until as much again is staged — one collection here instead of two.
+    const kept = Array.from({ length: 16 }, () => new Array<number>(1024 * 1024).fill(1.5));
+    expect(heapInUse()).toBeGreaterThan(3 * RELEASE_HEAP_EVERY_CHARS);
+    expect(await stage(3.5 * RELEASE_HEAP_EVERY_CHARS)).toBe(1);
+    kept.length = 0;
   });
 });
