@@ -15,7 +15,8 @@ import type { TableLoad } from "./postgres-copy.js";
 /**
  * The streamed load, when the run merges or appends into a table that exists (without
  * `nested: tables`; append: a table without a primary key or unique index, whose conflicts the
- * commit resolves): opens the transaction it runs in. Null: the commit loads the staging table.
+ * commit resolves) on a server that does not limit how long a transaction lasts or idles:
+ * opens the transaction it runs in. Null: the commit loads the staging table.
  */
 export async function openStreamed(
   s: CommitScope,
@@ -27,9 +28,22 @@ export async function openStreamed(
   const batch = upsertRows();
   if (batch <= 0 || nested || !load.targetColumns || mode === "replace") return null;
   if (mode === "append" && (await hasUniqueIndex(s, load))) return null;
+  if (await limitsTransactions(s)) return null;
   // The staging table, every statement and the commit: one transaction.
   await s.client.query("BEGIN");
   return new StreamedMerge(s, load, pk, batch, mode);
+}
+
+/**
+ * Whether the session has a timeout that would end a streamed load's transaction, idle while the
+ * next records are fetched: `idle_in_transaction_session_timeout`, or `transaction_timeout`
+ * (PostgreSQL 17). The database's or role's setting is kept: such a run is not streamed.
+ */
+async function limitsTransactions(s: CommitScope): Promise<boolean> {
+  const r = await s.client.query(
+    "SELECT 1 FROM pg_settings WHERE name IN ('idle_in_transaction_session_timeout', 'transaction_timeout') AND setting <> '0'",
+  );
+  return r.rows.length > 0;
 }
 
 /**
