@@ -15,8 +15,9 @@ import type { TableLoad } from "./postgres-copy.js";
 /**
  * The streamed load, when the run merges or appends into a table that exists (without
  * `nested: tables`; append: a table without a primary key or unique index, whose conflicts the
- * commit resolves) on a server that does not limit how long a transaction lasts or idles:
- * opens the transaction it runs in. Null: the commit loads the staging table.
+ * commit resolves; with a `primary_key`, only with metadata columns, by which the commit finds
+ * the rows the run inserted) on a server that does not limit how long a transaction lasts or
+ * idles: opens the transaction it runs in. Null: the commit loads the staging table.
  */
 export async function openStreamed(
   s: CommitScope,
@@ -27,7 +28,7 @@ export async function openStreamed(
 ): Promise<StreamedMerge | null> {
   const batch = upsertRows();
   if (batch <= 0 || nested || !load.targetColumns || mode === "replace") return null;
-  if (mode === "append" && (await hasUniqueIndex(s, load))) return null;
+  if (mode === "append" && ((pk && !load.meta) || (await hasUniqueIndex(s, load)))) return null;
   if (await limitsTransactions(s)) return null;
   // The staging table, every statement and the commit: one transaction.
   await s.client.query("BEGIN");
@@ -69,7 +70,8 @@ async function limitsTransactions(s: CommitScope): Promise<boolean> {
  * `append` is streamed the same way (`INSERT … SELECT` per batch, same locks). A key whose
  * earlier record was already inserted (a duplicate across batches, see {@link KeyCounter})
  * stops the streaming like DDL does: the commit deletes the rows this transaction inserted for
- * the keys still in the staging table (`xmin`: one scan of the target), then inserts them.
+ * the keys still in the staging table (by `_run_id` and `_loaded_at`: one scan of the target),
+ * then inserts them.
  */
 export class StreamedMerge {
   /** Rows in the staging table not yet sent. */

@@ -1,8 +1,9 @@
 /**
  * The streamed merge and append of the postgres output (src/outputs/postgres-upsert.ts) and what
  * the server or the table may do to them: a session timeout that would end the transaction idle
- * during the fetch (not streamed), the server ending the session anyway (its message told).
- * Against the test run's real PostgreSQL.
+ * during the fetch (not streamed), the server ending the session anyway (its message told), and
+ * a trigger on the target that updates rows of the key a keyed append inserts (only the rows the
+ * run inserted are deleted by its commit). Against the test run's real PostgreSQL.
  */
 import { afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import type { OutputPlan } from "../../src/compile/plan.js";
@@ -148,5 +149,59 @@ describe("postgres streamed loads and the server's session limits", () => {
     expect(failed?.message).not.toContain(password);
     expect(await query(admin, 'SELECT * FROM "ended" ORDER BY id')).toEqual(before);
     expect((await tables(admin)).filter((n) => n.startsWith("_staging"))).toEqual([]);
+  });
+});
+
+describe("postgres streamed append into a table with a trigger", () => {
+  /** A history table: each insert marks the key's earlier rows as no longer the latest. */
+  async function addHistoryTrigger(t: string): Promise<void> {
+    await query(url, `ALTER TABLE "${t}" ADD COLUMN is_latest boolean DEFAULT true`);
+    await query(
+      url,
+      `CREATE FUNCTION "${t}_mark"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+         UPDATE "${t}" SET is_latest = false WHERE id = NEW.id AND ctid <> NEW.ctid AND is_latest;
+         RETURN NULL; END $$`,
+    );
+    await query(
+      url,
+      `CREATE TRIGGER mark AFTER INSERT ON "${t}" FOR EACH ROW EXECUTE FUNCTION "${t}_mark"()`,
+    );
+  }
+  /** Keys 5 and 6 in the first batch, and again after that batch was inserted (streaming stops). */
+  const redo: Row[] = [
+    { id: 5, name: "first" },
+    { id: 6, name: "first" },
+    ...recs(1001, 1498, "run"),
+    { id: 5, name: "second" },
+    { id: 6, name: "second" },
+    ...recs(6000, 600, "run"),
+  ];
+
+  it("the commit deletes the rows the run inserted for a key that came again, not the rows of earlier runs (or of an earlier commit of the same run) the trigger updated in its transaction", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("append", "hist", [...recs(5, 2, "old")]);
+    await addHistoryTrigger("hist");
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1000";
+    // A stream that commits at checkpoints: two commits of the same run.
+    await load("append", "hist", [{ id: 5, name: "checkpoint" }], { runId: "CK" });
+    await load("append", "hist", redo, { runId: "CK" });
+    expect(await names(url, "hist", 5)).toEqual(["checkpoint:false", "old5:false", "second:true"]);
+    expect(await names(url, "hist", 6)).toEqual(["old6:false", "second:true"]);
+    expect(await query(url, `SELECT count(*)::int AS n FROM "hist"`)).toEqual([{ n: 2 + 1 + 2100 }]);
+  });
+
+  it("metadata_columns: false: a keyed append is not streamed (nothing to tell the run's rows by); the trigger's table keeps every earlier row", async () => {
+    process.env.PIPELINES_PG_UPSERT_ROWS = "0";
+    await load("append", "hist_plain", [...recs(5, 2, "old")], { meta: false });
+    await addHistoryTrigger("hist_plain");
+    process.env.PIPELINES_PG_UPSERT_ROWS = "1000";
+    const writer = await open("append", "hist_plain", { meta: false });
+    await write(writer, redo);
+    const held = await locks(url, "hist_plain");
+    await writer.commit(null);
+    expect(await names(url, "hist_plain", 5)).toEqual(["old5:false", "second:true"]);
+    expect(await names(url, "hist_plain", 6)).toEqual(["old6:false", "second:true"]);
+    expect(await query(url, `SELECT count(*)::int AS n FROM "hist_plain"`)).toEqual([{ n: 2 + 2100 }]);
+    expect(held).toEqual([]); // not streamed: no transaction open before the commit
   });
 });
