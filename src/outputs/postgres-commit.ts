@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../shared/errors.js";
 import type { TableLoad } from "./postgres-copy.js";
-import { primaryKeyName, qi, tableExists } from "./postgres-sql.js";
+import { literal, primaryKeyName, qi, tableExists } from "./postgres-sql.js";
 import { INDEX_COLUMN, invalidTableName } from "./table-shape.js";
 
 /**
@@ -100,6 +100,13 @@ export async function upsertStatements(
  * first (awaited); the SQL text is returned. With `sentDup`, the rows this transaction already
  * inserted for a key the staging table has again are deleted (their later record wins); with
  * `dedupe`, the staging rows a later row of the same key replaces.
+ *
+ * The rows this transaction inserted are those of the run's `_run_id` loaded at its start
+ * (`_loaded_at` = `now()`: the rows an earlier commit of the same run made, in a stream that
+ * commits at checkpoints, are older). Not `xmin`: a row the transaction updates gets it too (a
+ * trigger on the target marking the key's earlier rows), and a frozen row keeps its raw `xmin`,
+ * which the transaction ids come back to every 2^32. A keyed append without metadata columns
+ * is not streamed (openStreamed).
  */
 export async function appendStatements(
   s: CommitScope,
@@ -113,9 +120,8 @@ export async function appendStatements(
   const sql: string[] = [];
   if (pk && sentDup) {
     const same = pk.map((k) => `t.${qi(k)} = s.${qi(k)}`).join(" AND ");
-    // xmin: the transaction that inserted a row; ours has no subtransaction before the commit.
     sql.push(
-      `DELETE FROM ${load.q(load.target)} t USING ${load.q(load.staging)} s WHERE ${same} AND t.xmin = (SELECT (txid_current() % 4294967296)::text::xid)`,
+      `DELETE FROM ${load.q(load.target)} t USING ${load.q(load.staging)} s WHERE ${same} AND t."_run_id" = ${literal(load.runId)} AND t."_loaded_at" = now()`,
     );
   }
   if (pk && dedupe) sql.push(dedupeSql(load, pk));

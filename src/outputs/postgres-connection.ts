@@ -8,11 +8,30 @@ import { IdentifierError } from "./table-shape.js";
  * `describeDatabaseUrl` names it (no password) and goes through the run's redactor.
  */
 
+/**
+ * The error a client's connection had outside a query: the server's message when it ended the
+ * session while the client was idle (a FATAL message, then the socket's end), else the first.
+ * pg fails every later query with "not queryable", which hides it.
+ */
+const lost = new WeakMap<pg.Client, unknown>();
+
+/** The severity of a message of the server (none: an error of the client or its socket). */
+function severity(err: unknown): string | undefined {
+  return (err as { severity?: string } | null)?.severity;
+}
+
+/** A message of the server that ends the session. */
+function isFatal(err: unknown): boolean {
+  return severity(err) === "FATAL" || severity(err) === "PANIC";
+}
+
 /** A connected client; a connection lost between queries is reported by the next query. */
 export async function connectClient(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: "pipelines" });
-  // This only keeps a lost connection from crashing the process as an unhandled 'error' event.
-  client.on("error", () => {});
+  // Kept for the error of the next query (and no unhandled 'error' event crashes the process).
+  client.on("error", (err) => {
+    if (!lost.has(client) || isFatal(err)) lost.set(client, err);
+  });
   try {
     await client.connect();
   } catch (err) {
@@ -43,18 +62,32 @@ export function connectionError(err: unknown, where: string, redact: (s: string)
   return new RunError("output", redact(`cannot connect to PostgreSQL at ${where}: ${why}`));
 }
 
-/** Any error of a load as a RunError with a clear, redacted message. */
+/**
+ * Any error of a load as a RunError with a clear, redacted message. `client`: the load's
+ * connection; an error of the client itself (no server message: "not queryable") after its
+ * connection was lost is told as that loss, with the server's message when it ended the session.
+ */
 export function loadError(
   err: unknown,
   where: string,
   table: string,
   redact: (s: string) => string,
+  client?: pg.Client,
 ): RunError {
   if (err instanceof RunError) return err;
   if (err instanceof IdentifierError) return new RunError("output", redact(err.message));
-  const e = err as { code?: string; message?: string; where?: string; detail?: string };
-  if (e?.code && /^(ECONN|ENOTFOUND|ETIMEDOUT|EAI_|57P0|08)/.test(e.code))
-    return new RunError("output", redact(`PostgreSQL at ${where}: connection lost (${e.message})`));
+  const cause = client && lost.has(client) && !severity(err) ? lost.get(client) : err;
+  const e = cause as { code?: string; message?: string; where?: string; detail?: string };
+  if (isFatal(cause))
+    return new RunError(
+      "output",
+      redact(`PostgreSQL at ${where}: the server ended the session: ${e.message} (SQLSTATE ${e.code})`),
+    );
+  if (cause !== err || (e?.code && /^(ECONN|ENOTFOUND|ETIMEDOUT|EAI_|57P0|08)/.test(e.code)))
+    return new RunError(
+      "output",
+      redact(`PostgreSQL at ${where}: connection lost (${e?.message ?? String(cause)})`),
+    );
   const detail = e?.detail ? ` (${e.detail})` : "";
   const at = e?.where ? ` [${e.where.split("\n")[0].slice(0, 300)}]` : "";
   return new RunError(

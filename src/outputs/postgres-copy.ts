@@ -75,7 +75,7 @@ export class TableLoad {
 
   constructor(
     readonly target: string,
-    runId: string,
+    readonly runId: string,
     /** Staging-only columns before the data (`_seq`, `_parent_seq`), never in the target. */
     readonly fixed: [string, string][],
     readonly meta: boolean,

@@ -20,6 +20,21 @@ export function checkName(name: string, table: string): void {
   }
 }
 
+/** The output's schema and table: names PostgreSQL keeps as they are (`what` names the output). */
+export function checkTableName(
+  schema: string,
+  table: string,
+  what: string,
+  redact: (s: string) => string,
+): void {
+  try {
+    checkIdent(schema, undefined, "schema");
+    checkIdent(table, undefined, "table");
+  } catch (err) {
+    throw new RunError("output", redact(`${what}: ${(err as Error).message}`));
+  }
+}
+
 /** Fields (`names`) may not be named like the metadata columns of `table`. */
 export function checkMetadataNames(names: string[], table: string): void {
   for (const m of METADATA_COLUMNS)

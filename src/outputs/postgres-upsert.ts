@@ -15,7 +15,9 @@ import type { TableLoad } from "./postgres-copy.js";
 /**
  * The streamed load, when the run merges or appends into a table that exists (without
  * `nested: tables`; append: a table without a primary key or unique index, whose conflicts the
- * commit resolves): opens the transaction it runs in. Null: the commit loads the staging table.
+ * commit resolves; with a `primary_key`, only with metadata columns, by which the commit finds
+ * the rows the run inserted) on a server that does not limit how long a transaction lasts or
+ * idles: opens the transaction it runs in. Null: the commit loads the staging table.
  */
 export async function openStreamed(
   s: CommitScope,
@@ -26,10 +28,23 @@ export async function openStreamed(
 ): Promise<StreamedMerge | null> {
   const batch = upsertRows();
   if (batch <= 0 || nested || !load.targetColumns || mode === "replace") return null;
-  if (mode === "append" && (await hasUniqueIndex(s, load))) return null;
+  if (mode === "append" && ((pk && !load.meta) || (await hasUniqueIndex(s, load)))) return null;
+  if (await limitsTransactions(s)) return null;
   // The staging table, every statement and the commit: one transaction.
   await s.client.query("BEGIN");
   return new StreamedMerge(s, load, pk, batch, mode);
+}
+
+/**
+ * Whether the session has a timeout that would end a streamed load's transaction, idle while the
+ * next records are fetched: `idle_in_transaction_session_timeout`, or `transaction_timeout`
+ * (PostgreSQL 17). The database's or role's setting is kept: such a run is not streamed.
+ */
+async function limitsTransactions(s: CommitScope): Promise<boolean> {
+  const r = await s.client.query(
+    "SELECT 1 FROM pg_settings WHERE name IN ('idle_in_transaction_session_timeout', 'transaction_timeout') AND setting <> '0'",
+  );
+  return r.rows.length > 0;
 }
 
 /**
@@ -55,7 +70,8 @@ export async function openStreamed(
  * `append` is streamed the same way (`INSERT … SELECT` per batch, same locks). A key whose
  * earlier record was already inserted (a duplicate across batches, see {@link KeyCounter})
  * stops the streaming like DDL does: the commit deletes the rows this transaction inserted for
- * the keys still in the staging table (`xmin`: one scan of the target), then inserts them.
+ * the keys still in the staging table (by `_run_id` and `_loaded_at`: one scan of the target),
+ * then inserts them.
  */
 export class StreamedMerge {
   /** Rows in the staging table not yet sent. */

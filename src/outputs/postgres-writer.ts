@@ -16,7 +16,7 @@ import {
   fieldColumns,
   newItemColumns,
 } from "./postgres-nested.js";
-import { checkMetadataNames, ignoreRace, qi, tableColumns } from "./postgres-sql.js";
+import { checkMetadataNames, checkTableName, ignoreRace, qi, tableColumns } from "./postgres-sql.js";
 import { ensureStateTable, readState, writeState } from "./postgres-state.js";
 import {
   COPY_AHEAD,
@@ -73,15 +73,7 @@ export async function openPostgresWriter(output: OutputPlan, ctx: WriterContext)
   requireKeyForMerge(output, primaryKey);
   const where = describeDatabaseUrl(settings.url);
   const redact = (s: string) => (ctx.redactor ? ctx.redactor.text(s) : s);
-  try {
-    checkIdent(settings.schema, undefined, "schema");
-    checkIdent(tablePlan.name, undefined, "table");
-  } catch (err) {
-    throw new RunError(
-      "output",
-      redact(`postgres output of stream ${ctx.stream}: ${(err as Error).message}`),
-    );
-  }
+  checkTableName(settings.schema, tablePlan.name, `postgres output of stream ${ctx.stream}`, redact);
   let client: pg.Client;
   try {
     client = await connectClient(settings.url);
@@ -222,9 +214,7 @@ class PostgresWriter implements RecordWriter, CopyHost {
     if (this.batch.length < BATCH) return undefined;
     const streamed = this.streamed;
     // A failed upsert makes the next statements fail: its error is the one to report.
-    return streamed
-      ? this.flush().catch((err) => Promise.reject(this.fail(streamed.cause(err))))
-      : this.flush();
+    return this.flush().catch((err) => Promise.reject(this.fail(streamed ? streamed.cause(err) : err)));
   }
 
   duplicates(): number {
@@ -337,12 +327,16 @@ class PostgresWriter implements RecordWriter, CopyHost {
 
   async commit(state?: CommitState | null): Promise<void> {
     if (this.streamed) return this.commitStreamed(this.streamed, state);
-    await this.flush();
-    if (!this.main.created) await this.main.addColumns([]);
-    for (const load of this.loads()) await load.endCopy();
     const { client } = this;
-    await client.query("BEGIN");
     try {
+      await this.flush();
+      if (!this.main.created) await this.main.addColumns([]);
+      for (const load of this.loads()) await load.endCopy();
+    } catch (err) {
+      throw this.fail(err);
+    }
+    try {
+      await client.query("BEGIN");
       await commitLoads(this.scope(), this.loaded(), this.output.mode);
       await this.finish(state);
     } catch (err) {
@@ -399,6 +393,6 @@ class PostgresWriter implements RecordWriter, CopyHost {
 
   /** Any error as a RunError with a clear, redacted message. */
   fail(err: unknown): RunError {
-    return loadError(err, this.where, this.table, this.redact);
+    return loadError(err, this.where, this.table, this.redact, this.client);
   }
 }
