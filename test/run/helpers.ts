@@ -12,6 +12,9 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { run } from "../../src/cli/main.js";
+import type { ExecutionPlan } from "../../src/compile/plan.js";
+import type { StreamIO, StreamRunOptions } from "../../src/run/stream-options.js";
+import type { StateStore } from "../../src/state/state-store.js";
 
 /** A temporary project folder (pipelines/, schemas/) removed by `cleanup()`. */
 export interface TempProject {
@@ -160,3 +163,29 @@ export function listenLocal(server: Server): Promise<string> {
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
+
+/** A stream's run options as run-pipeline makes them, for tests that call runStream directly. */
+export function streamRunOptions(
+  plan: ExecutionPlan,
+  state: StateStore,
+  more: Partial<StreamRunOptions> = {},
+): StreamRunOptions {
+  return {
+    runId: "20260101T000000Z-aaaaaa",
+    baseUrl: plan.source.baseUrl,
+    origin: plan.source.origin,
+    allowedOrigins: plan.source.allowedOrigins,
+    concurrency: 1,
+    validation: plan.validation,
+    limit: null,
+    maxPages: null,
+    fullRefresh: false,
+    prefetch: 1,
+    state,
+    scratchDir: path.join(plan.dirs.state, ".partitions"),
+    ...more,
+  };
+}
+
+/** A stream with no parent and no children (runStream's StreamIO). */
+export const NO_STREAM_IO: StreamIO = { parentRecords: null, keepRecordsAt: null, parentKey: null };

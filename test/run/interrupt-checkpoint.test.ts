@@ -5,7 +5,6 @@
  * earlier unit's commit, held here by a lock on the PostgreSQL table) is not committed after it.
  */
 import { createServer, type Server } from "node:http";
-import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { compilePlan } from "../../src/compile/compile-plan.js";
@@ -15,7 +14,14 @@ import { openSession } from "../../src/run/run-pipeline.js";
 import { runStream } from "../../src/run/run-stream.js";
 import { newStreamResult } from "../../src/run/stream-result.js";
 import { freshDatabase, query } from "../pg/helpers.js";
-import { closeServer, listenLocal, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  NO_STREAM_IO,
+  streamRunOptions,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 let server: Server;
 let url: string;
@@ -60,22 +66,9 @@ output:
     await runStream(
       plan.streams[0]!,
       executor,
-      {
-        runId: "20260101T000000Z-aaaaaa",
-        baseUrl: plan.source.baseUrl,
-        origin: plan.source.origin,
-        allowedOrigins: plan.source.allowedOrigins,
-        concurrency: 2,
-        validation: plan.validation,
-        limit: null,
-        maxPages: null,
-        fullRefresh: true, // every window again
-        prefetch: 1,
-        state,
-        scratchDir: path.join(plan.dirs.state, ".partitions"),
-        signal,
-      },
-      { parentRecords: null, keepRecordsAt: null, parentKey: null },
+      // every window again
+      streamRunOptions(plan, state, { concurrency: 2, fullRefresh: true, signal }),
+      NO_STREAM_IO,
       result,
     );
   } finally {

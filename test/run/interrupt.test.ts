@@ -20,6 +20,7 @@ import {
   listenLocal,
   listFiles,
   sourceBlock,
+  streamRunOptions,
   type TempProject,
   tempProject,
 } from "./helpers.js";
@@ -66,21 +67,7 @@ streams:
     await runStream(
       child,
       executor,
-      {
-        runId: "20260101T000000Z-aaaaaa",
-        baseUrl: plan.source.baseUrl,
-        origin: plan.source.origin,
-        allowedOrigins: plan.source.allowedOrigins,
-        concurrency: 1,
-        validation: plan.validation,
-        limit: null,
-        maxPages: null,
-        fullRefresh: false,
-        prefetch: 1,
-        state,
-        scratchDir: path.join(plan.dirs.state, ".partitions"),
-        signal: controller.signal,
-      },
+      streamRunOptions(plan, state, { signal: controller.signal }),
       { parentRecords: parents, keepRecordsAt: null, parentKey: ["id"] },
       result,
     );

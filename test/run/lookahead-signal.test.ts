@@ -4,7 +4,6 @@
  * ahead when one of its earlier guesses comes back after the signal.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { compilePlan } from "../../src/compile/compile-plan.js";
 import { loadPipelineText } from "../../src/config/load-pipeline.js";
@@ -12,7 +11,15 @@ import { makeProject } from "../../src/config/project.js";
 import { openSession } from "../../src/run/run-pipeline.js";
 import { runStream } from "../../src/run/run-stream.js";
 import { newStreamResult } from "../../src/run/stream-result.js";
-import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  NO_STREAM_IO,
+  sourceBlock,
+  streamRunOptions,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 let server: Server;
 let url: string;
@@ -77,22 +84,8 @@ streams:
   const running = runStream(
     plan.streams[0]!,
     executor,
-    {
-      runId: "20260101T000000Z-aaaaaa",
-      baseUrl: plan.source.baseUrl,
-      origin: plan.source.origin,
-      allowedOrigins: plan.source.allowedOrigins,
-      concurrency,
-      validation: plan.validation,
-      limit: null,
-      maxPages: null,
-      fullRefresh: false,
-      prefetch: concurrency,
-      state,
-      scratchDir: path.join(plan.dirs.state, ".partitions"),
-      signal,
-    },
-    { parentRecords: null, keepRecordsAt: null, parentKey: null },
+    streamRunOptions(plan, state, { concurrency, prefetch: concurrency, signal }),
+    NO_STREAM_IO,
     result,
   );
   return { running, result, close: () => client.close() };

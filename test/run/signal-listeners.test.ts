@@ -4,7 +4,6 @@
  * memory leak" past ten listeners on one AbortSignal — noise in every run with concurrency > 10.
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
-import path from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { compilePlan } from "../../src/compile/compile-plan.js";
@@ -18,7 +17,15 @@ import { runStream } from "../../src/run/run-stream.js";
 import { newStreamResult } from "../../src/run/stream-result.js";
 import { VERSION } from "../../src/shared/version.js";
 import { redisUrl } from "../queue/helpers.js";
-import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  NO_STREAM_IO,
+  sourceBlock,
+  streamRunOptions,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 const CONCURRENCY = 16;
 let server: Server;
@@ -79,22 +86,8 @@ it(`a local run with ${CONCURRENCY} requests in flight warns of no listener leak
     await runStream(
       plan.streams[0]!,
       executor,
-      {
-        runId: "20260101T000000Z-aaaaaa",
-        baseUrl: plan.source.baseUrl,
-        origin: plan.source.origin,
-        allowedOrigins: plan.source.allowedOrigins,
-        concurrency: CONCURRENCY,
-        validation: plan.validation,
-        limit: null,
-        maxPages: null,
-        fullRefresh: false,
-        prefetch: CONCURRENCY,
-        state,
-        scratchDir: path.join(plan.dirs.state, ".partitions"),
-        signal: run.signal,
-      },
-      { parentRecords: null, keepRecordsAt: null, parentKey: null },
+      streamRunOptions(plan, state, { concurrency: CONCURRENCY, prefetch: CONCURRENCY, signal: run.signal }),
+      NO_STREAM_IO,
       result,
     );
   } finally {

@@ -4,7 +4,6 @@
  * the API is slow to answer) stops at once: it does not wait for that request to end.
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
-import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { compilePlan } from "../../src/compile/compile-plan.js";
 import { loadPipelineText } from "../../src/config/load-pipeline.js";
@@ -12,7 +11,15 @@ import { makeProject } from "../../src/config/project.js";
 import { openSession } from "../../src/run/run-pipeline.js";
 import { runStream } from "../../src/run/run-stream.js";
 import { newStreamResult } from "../../src/run/stream-result.js";
-import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  NO_STREAM_IO,
+  sourceBlock,
+  streamRunOptions,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 let server: Server;
 let url: string;
@@ -58,22 +65,8 @@ streams:
   const { client, state, executor } = openSession(plan, loaded.redactor, {});
   const start = (i: number, signal: AbortSignal) => {
     const result = newStreamResult(plan.streams[i]!.name);
-    const options = {
-      runId: "20260101T000000Z-aaaaaa",
-      baseUrl: plan.source.baseUrl,
-      origin: plan.source.origin,
-      allowedOrigins: plan.source.allowedOrigins,
-      concurrency: 1,
-      validation: plan.validation,
-      limit: null,
-      maxPages: null,
-      fullRefresh: false,
-      prefetch: 1,
-      state,
-      scratchDir: path.join(plan.dirs.state, ".partitions"),
-      signal,
-    };
-    const io = { parentRecords: null, keepRecordsAt: null, parentKey: null };
+    const options = streamRunOptions(plan, state, { signal });
+    const io = NO_STREAM_IO;
     return { running: runStream(plan.streams[i]!, executor, options, io, result), result };
   };
   const asked = new Promise<void>((resolve) => {

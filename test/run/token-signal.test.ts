@@ -5,7 +5,6 @@
  * One that another sequence still waits for goes on, and that sequence gets its token.
  */
 import { createServer, type Server } from "node:http";
-import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
 import { compilePlan } from "../../src/compile/compile-plan.js";
 import { loadPipelineText } from "../../src/config/load-pipeline.js";
@@ -13,7 +12,15 @@ import { makeProject } from "../../src/config/project.js";
 import { openSession } from "../../src/run/run-pipeline.js";
 import { runStream } from "../../src/run/run-stream.js";
 import { newStreamResult } from "../../src/run/stream-result.js";
-import { closeServer, listenLocal, sourceBlock, type TempProject, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  NO_STREAM_IO,
+  sourceBlock,
+  streamRunOptions,
+  type TempProject,
+  tempProject,
+} from "./helpers.js";
 
 let server: Server;
 let url: string;
@@ -70,22 +77,8 @@ streams:
     const running = runStream(
       plan.streams[i]!,
       executor,
-      {
-        runId: "20260101T000000Z-aaaaaa",
-        baseUrl: plan.source.baseUrl,
-        origin: plan.source.origin,
-        allowedOrigins: plan.source.allowedOrigins,
-        concurrency: 1,
-        validation: plan.validation,
-        limit: null,
-        maxPages: null,
-        fullRefresh: false,
-        prefetch: 1,
-        state,
-        scratchDir: path.join(plan.dirs.state, ".partitions"),
-        signal,
-      },
-      { parentRecords: null, keepRecordsAt: null, parentKey: null },
+      streamRunOptions(plan, state, { signal }),
+      NO_STREAM_IO,
       result,
     );
     return { running, result };
