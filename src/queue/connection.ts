@@ -25,6 +25,17 @@ export function queueConfig(project: Project, env: Record<string, string | undef
     throw new QueueConfigError(
       `queue.redis: expected a redis:// or rediss:// URL, found ${redactor.text(url)}`,
     );
+  try {
+    // ioredis decodes the user info itself, and throws a URIError (an internal error) on a `%`
+    // that starts no escape.
+    const u = new URL(url);
+    decodeURIComponent(u.username);
+    decodeURIComponent(u.password);
+  } catch {
+    throw new QueueConfigError(
+      `queue.redis: ${redactor.text(url)} is not a valid URL (a \`%\` in the user name or password is written \`%25\`)`,
+    );
+  }
   return { url, prefix: project.queue.prefix ?? "pipelines", redactor };
 }
 

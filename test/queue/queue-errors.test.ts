@@ -64,6 +64,26 @@ describe("run --queue failures", () => {
     }
   });
 
+  it("a Redis URL whose password holds a `%` that starts no escape: a config error, the password masked, nothing sent", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline("p", pipelineText());
+      writeQueueConfig(p.dir, "t-errors");
+      requests = 0;
+      const r = await runCli(["run", "p", "--queue"], p.dir, {
+        REDIS_URL: "redis://someone:50%offSecretPw@127.0.0.1:6379/0",
+      });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain("is not a valid URL");
+      expect(r.stderr).toContain("%25");
+      expect(r.stderr).not.toContain("internal error");
+      expect(r.stderr).not.toContain("offSecretPw");
+      expect(requests).toBe(0);
+    } finally {
+      p.cleanup();
+    }
+  });
+
   it("refuses --queue without a queue in the project config, and outputs one process writes", async () => {
     const p = tempProject("pipelines-queue-err-");
     try {
