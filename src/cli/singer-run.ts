@@ -38,16 +38,26 @@ export function writesSingerToStdout(plan: ExecutionPlan): boolean {
 }
 
 /**
- * A state store that reads once and never writes: `run --singer` leaves the state folder's state
- * file alone (the Singer target keeps the state: it gets a STATE message after each stream).
- * Updates (cursors, a rotated OAuth2 refresh token) live in memory for the run.
+ * A state store for `run --singer`: the stream positions live in memory for the run (the Singer
+ * target keeps them: it gets a STATE message after each stream), and the state folder's file is
+ * left alone — except its `auth`: a refresh token the server rotated during the run replaces the
+ * saved one there (the old one no longer works, and no Singer message may carry it), and a
+ * run's token comes from there even when `--state FILE` gives the positions.
  */
 export class MemoryStateStore extends StateStore {
   private current: Promise<PipelineState>;
+  /** The refresh token the file holds (as read, then as written here). */
+  private savedToken: Promise<string | undefined>;
+  private writes: Promise<void> = Promise.resolve();
 
   constructor(stateDir: string, pipeline: string, initial?: PipelineState) {
     super(stateDir, pipeline);
-    this.current = initial ? Promise.resolve(initial) : super.read();
+    const onDisk = super.read();
+    this.savedToken = onDisk.then(
+      (s) => s.auth?.refresh_token,
+      () => undefined,
+    );
+    this.current = initial ? onDisk.then((s) => (s.auth ? { ...initial, auth: s.auth } : initial)) : onDisk;
   }
 
   override read(): Promise<PipelineState> {
@@ -57,7 +67,23 @@ export class MemoryStateStore extends StateStore {
   override update(change: (state: PipelineState) => PipelineState | undefined): Promise<void> {
     const next = this.current.then((s) => change(structuredClone(s)) ?? s);
     this.current = next;
-    return next.then(() => undefined);
+    const written = next.then(async (s) => {
+      const token = s.auth?.refresh_token;
+      if (token === undefined || token === (await this.savedToken)) return;
+      this.savedToken = Promise.resolve(token);
+      await this.saveAuth(s.auth);
+    });
+    return written;
+  }
+
+  /** The file's state with this `auth`, written in turn (its positions untouched). */
+  private saveAuth(auth: PipelineState["auth"]): Promise<void> {
+    const write = this.writes.then(async () => {
+      const onDisk = await super.read();
+      await this.store({ ...onDisk, auth, updated_at: new Date().toISOString() });
+    });
+    this.writes = write.catch(() => {});
+    return write;
   }
 }
 

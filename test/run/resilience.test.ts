@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files use `${env.…}` templates
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { afterAll, it as base, describe, expect } from "vitest";
+import { run } from "../../src/cli/main.js";
 import {
   dataset,
   type FaultOptions,
@@ -590,6 +591,60 @@ describe.concurrent("OAuth2", () => {
     expect(third.code).toBe(1);
     expect(third.stream("items").error?.message).toContain("invalid_grant");
     expect(third.stream("items").error?.message).toContain("refresh token revoked");
+  });
+
+  it("run --singer saves a rotated refresh token to the state file (and nothing else), and the next --singer run starts from it", async ({
+    project,
+    server,
+    expect,
+  }) => {
+    const initial = "rt-initial-secret-8";
+    const api = await server({
+      auth: { oauth2: { ...CLIENT, refreshToken: initial, rotateRefreshToken: true, tokenTtlSeconds: 3600 } },
+    });
+    project.pipeline(
+      "p",
+      pipeline(api.url, oauthSource(api.url, ["grant_type: refresh_token", 'refresh_token: "${env.RT}"']), {
+        items: cursorStream(20),
+      }),
+    );
+    const env = { ...ENV, RT: initial };
+    const singer = async (args: string[] = []) => {
+      let stdout = "";
+      let stderr = "";
+      const code = await run(["run", "p", "--singer", ...args], {
+        stdout: { write: (t: string) => (stdout += t) },
+        stderr: { write: (t: string) => (stderr += t) },
+        cwd: project.dir,
+        env,
+      });
+      return { code, stdout, stderr };
+    };
+    const stateFile = project.file(".pipelines/state/p.json");
+    const sentTokens = () =>
+      api.requests
+        .filter((q) => q.path === "/oauth/token")
+        .map((q) => new URLSearchParams(q.body).get("refresh_token"));
+
+    const first = await singer();
+    expect(first.code, first.stderr).toBe(0);
+    expect(sentTokens()).toEqual([initial]);
+    const rotated = api.refreshToken();
+    expect(rotated).not.toBe(initial);
+    // The token is the file's, never a Singer message's; the positions stay the target's.
+    const saved = JSON.parse(readFileSync(stateFile, "utf8"));
+    expect(saved.auth?.refresh_token).toBe(rotated);
+    expect(saved.streams).toBeUndefined();
+    expect(first.stdout).not.toContain(rotated);
+    expect(first.stdout).not.toContain(initial);
+
+    // The next run, given the positions in a Singer state file: its token is the saved one.
+    api.reset();
+    writeFileSync(project.file("singer-state.json"), JSON.stringify({ bookmarks: {} }));
+    const second = await singer(["--state", "singer-state.json"]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(sentTokens()).toEqual([rotated]);
+    expect(JSON.parse(readFileSync(stateFile, "utf8")).auth?.refresh_token).toBe(api.refreshToken());
   });
 
   it("a short-lived token is refreshed ahead of its expiry (half its lifetime), without 401s", async ({
