@@ -41,9 +41,15 @@ export async function runWriter(
     },
     { runId: `run${++runs}`, stream: "items", columns: null, primaryKey: null, ...ctx },
   );
-  for (const record of records) {
-    const pending = writer.write(record);
-    if (pending) await pending;
+  try {
+    for (const record of records) {
+      const pending = writer.write(record);
+      if (pending) await pending;
+    }
+  } catch (err) {
+    // As a run does when a record is refused: its files are closed and removed.
+    await writer.abort();
+    throw err;
   }
   if (abort) {
     await writer.abort();
