@@ -129,6 +129,8 @@ export function startPipelineRun(
         startedAtMs: startedAt.getTime(),
       });
     } finally {
+      // A token fetch the interrupted streams left may still be saving a rotated refresh token.
+      await session.auth.settled?.();
       await session.client.close();
     }
     return {

@@ -21,6 +21,12 @@ export interface AuthProvider {
   applyIfFresh?(req: HttpRequest): HttpRequest | null;
   /** After a 401 on `failed`: get new credentials. True when retrying the request makes sense. */
   refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean>;
+  /**
+   * Resolves once no credential fetch this provider started is still going (one no caller waits
+   * for any more may still be saving a rotated refresh token): the run waits for it before it
+   * ends and lets go of its lock. Static credentials fetch nothing (no method).
+   */
+  settled?(): Promise<void>;
   /** Names of query parameters that carry credentials (masked in URLs). */
   readonly queryNames: string[];
 }

@@ -97,6 +97,13 @@ export class OAuth2Auth implements AuthProvider {
     return refreshAt === null || this.now() < refreshAt;
   }
 
+  /** Every token fetch started and not ended yet, also those no caller waits for any more. */
+  private readonly fetches = new Set<Promise<void>>();
+
+  async settled(): Promise<void> {
+    while (this.fetches.size) await Promise.all(this.fetches);
+  }
+
   async refresh(signal?: AbortSignal, failed?: HttpRequest, stats?: RequestStats): Promise<boolean> {
     // Requests that failed with a token already replaced just retry with the new one.
     const used = failed?.headers.authorization;
@@ -118,6 +125,12 @@ export class OAuth2Auth implements AuthProvider {
         ? this.fromShare(share, stale ?? t?.value ?? null, stop.signal, stats)
         : this.fetchToken(stop.signal, stats);
       const fetch: Fetch = { token: got, waiting: 0, stop };
+      const ends: Promise<void> = got.then(
+        () => {},
+        () => {},
+      );
+      this.fetches.add(ends);
+      ends.finally(() => this.fetches.delete(ends));
       got.then(
         (tok) => {
           this.token = tok;
