@@ -94,14 +94,20 @@ async function locksOnceSent(t: string): Promise<string[]> {
   return locks(t);
 }
 
+/** 4,500 records of keys 0…3999: 500 keys twice in different batches, some twice within one; a late field. */
+function duplicatedRun(): Row[] {
+  const run: Row[] = [];
+  for (let i = 0; i < 4500; i++) {
+    const id = (i * 7) % 4000;
+    run.push(rec(id, `new${i}`, i > 2500 ? { late: `l${i}` } : {}));
+    if (i % 500 === 3) run.push(rec(id, `again${i}`));
+  }
+  return run;
+}
+
 describe("postgres merge, streamed in batches", () => {
   it("gives the table one upsert at the commit gives: duplicate keys within and across batches keep their last record, a field first seen after some batches becomes a column", async () => {
-    const run: Row[] = [];
-    for (let i = 0; i < 4500; i++) {
-      const id = (i * 7) % 4000; // keys 0…3999: 500 of them twice, in different batches
-      run.push(rec(id, `new${i}`, i > 2500 ? { late: `l${i}` } : {}));
-      if (i % 500 === 3) run.push(rec(id, `again${i}`)); // twice within a batch
-    }
+    const run = duplicatedRun();
     const results: unknown[] = [];
     for (const [t, rows] of [
       ["one_upsert", "0"],
@@ -209,12 +215,7 @@ describe("postgres append, streamed in batches", () => {
   const all = (t: string) => query(url, `SELECT id, name, price, late FROM "${t}" ORDER BY id, name`);
 
   it("inserts while records still arrive (the target is locked ROW EXCLUSIVE before the commit, readers see the old rows), and gives the table one insert at the commit gives: earlier rows kept, duplicate keys within and across batches keep their last record, a late field becomes a column", async () => {
-    const run: Row[] = [];
-    for (let i = 0; i < 4500; i++) {
-      const id = (i * 7) % 4000; // keys 0…3999: 500 of them twice, in different batches
-      run.push(rec(id, `new${i}`, i > 2500 ? { late: `l${i}` } : {}));
-      if (i % 500 === 3) run.push(rec(id, `again${i}`)); // twice within a batch
-    }
+    const run = duplicatedRun();
     const results: unknown[] = [];
     for (const [t, rows] of [
       ["append_once", "0"],
