@@ -12,8 +12,14 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { run } from "../../src/cli/main.js";
+import { compilePlan } from "../../src/compile/compile-plan.js";
 import type { ExecutionPlan } from "../../src/compile/plan.js";
+import { loadPipelineText } from "../../src/config/load-pipeline.js";
+import { makeProject } from "../../src/config/project.js";
+import { openSession } from "../../src/run/run-pipeline.js";
+import { runStream } from "../../src/run/run-stream.js";
 import type { StreamIO, StreamRunOptions } from "../../src/run/stream-options.js";
+import { newStreamResult } from "../../src/run/stream-result.js";
 import type { StateStore } from "../../src/state/state-store.js";
 
 /** A temporary project folder (pipelines/, schemas/) removed by `cleanup()`. */
@@ -189,3 +195,27 @@ export function streamRunOptions(
 
 /** A stream with no parent and no children (runStream's StreamIO). */
 export const NO_STREAM_IO: StreamIO = { parentRecords: null, keepRecordsAt: null, parentKey: null };
+
+/**
+ * Pipeline `p` of `text`, compiled, with a session as run-pipeline opens it (`signal`: the
+ * session's, as the CLI gives; none: a queue worker's), for tests that run a stream directly.
+ */
+export function streamSession(
+  dir: string,
+  text: string,
+  opts: { env?: Record<string, string>; signal?: AbortSignal } = {},
+) {
+  const loaded = loadPipelineText(makeProject(dir, null, {}), "p", "pipelines/p.yaml", text, opts.env ?? {});
+  const plan = compilePlan(loaded);
+  const { client, state, executor } = openSession(plan, loaded.redactor, { signal: opts.signal });
+  return {
+    plan,
+    /** Runs stream `i` (runStream) with streamRunOptions' defaults and `more`. */
+    start(i: number, more: Partial<StreamRunOptions> = {}, io: StreamIO = NO_STREAM_IO) {
+      const result = newStreamResult(plan.streams[i]!.name);
+      const running = runStream(plan.streams[i]!, executor, streamRunOptions(plan, state, more), io, result);
+      return { running, result };
+    },
+    close: () => client.close(),
+  };
+}

@@ -7,21 +7,8 @@
 import { createServer, type Server } from "node:http";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
-import { compilePlan } from "../../src/compile/compile-plan.js";
-import { loadPipelineText } from "../../src/config/load-pipeline.js";
-import { makeProject } from "../../src/config/project.js";
-import { openSession } from "../../src/run/run-pipeline.js";
-import { runStream } from "../../src/run/run-stream.js";
-import { newStreamResult } from "../../src/run/stream-result.js";
 import { freshDatabase, query } from "../pg/helpers.js";
-import {
-  closeServer,
-  listenLocal,
-  NO_STREAM_IO,
-  streamRunOptions,
-  type TempProject,
-  tempProject,
-} from "./helpers.js";
+import { closeServer, listenLocal, streamSession, type TempProject, tempProject } from "./helpers.js";
 
 let server: Server;
 let url: string;
@@ -58,21 +45,13 @@ output:
   mode: append
 `;
   const env = { DATABASE_URL: db };
-  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", text, env);
-  const plan = compilePlan(loaded);
-  const { client, state, executor } = openSession(plan, loaded.redactor, { signal });
-  const result = newStreamResult("events");
+  const session = streamSession(p.dir, text, { env, signal });
+  // fullRefresh: every window again
+  const { running, result } = session.start(0, { concurrency: 2, fullRefresh: true, signal });
   try {
-    await runStream(
-      plan.streams[0]!,
-      executor,
-      // every window again
-      streamRunOptions(plan, state, { concurrency: 2, fullRefresh: true, signal }),
-      NO_STREAM_IO,
-      result,
-    );
+    await running;
   } finally {
-    await client.close();
+    await session.close();
   }
   return result;
 }

@@ -5,18 +5,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { compilePlan } from "../../src/compile/compile-plan.js";
-import { loadPipelineText } from "../../src/config/load-pipeline.js";
-import { makeProject } from "../../src/config/project.js";
-import { openSession } from "../../src/run/run-pipeline.js";
-import { runStream } from "../../src/run/run-stream.js";
-import { newStreamResult } from "../../src/run/stream-result.js";
 import {
   closeServer,
   listenLocal,
-  NO_STREAM_IO,
   sourceBlock,
-  streamRunOptions,
+  streamSession,
   type TempProject,
   tempProject,
 } from "./helpers.js";
@@ -76,19 +69,9 @@ function startStream(spec: string, signal: AbortSignal, concurrency = 4) {
 streams:
   s: { path: /items, ${spec} }
 `;
-  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", text, {});
-  const plan = compilePlan(loaded);
   // The worker's session: no signal of its own (its jobs have theirs).
-  const { client, state, executor } = openSession(plan, loaded.redactor, {});
-  const result = newStreamResult("s");
-  const running = runStream(
-    plan.streams[0]!,
-    executor,
-    streamRunOptions(plan, state, { concurrency, prefetch: concurrency, signal }),
-    NO_STREAM_IO,
-    result,
-  );
-  return { running, result, close: () => client.close() };
+  const session = streamSession(p.dir, text);
+  return { ...session.start(0, { concurrency, prefetch: concurrency, signal }), close: session.close };
 }
 
 it("no page is guessed once the sequence's signal is aborted", async () => {

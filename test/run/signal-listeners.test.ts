@@ -6,23 +6,17 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { compilePlan } from "../../src/compile/compile-plan.js";
-import { loadPipelineText } from "../../src/config/load-pipeline.js";
-import { loadProject, makeProject } from "../../src/config/project.js";
+import { loadProject } from "../../src/config/project.js";
 import { pipelineFileHash } from "../../src/queue/file-hash.js";
 import { stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
-import { openSession } from "../../src/run/run-pipeline.js";
-import { runStream } from "../../src/run/run-stream.js";
-import { newStreamResult } from "../../src/run/stream-result.js";
 import { VERSION } from "../../src/shared/version.js";
 import { redisUrl } from "../queue/helpers.js";
 import {
   closeServer,
   listenLocal,
-  NO_STREAM_IO,
   sourceBlock,
-  streamRunOptions,
+  streamSession,
   type TempProject,
   tempProject,
 } from "./helpers.js";
@@ -76,22 +70,18 @@ streams:
 `;
 
 it(`a local run with ${CONCURRENCY} requests in flight warns of no listener leak`, async () => {
-  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", PIPELINE(), {});
-  const plan = compilePlan(loaded);
   // The CLI's signal (Ctrl-C), as bin.ts passes it.
   const run = new AbortController();
-  const { client, state, executor } = openSession(plan, loaded.redactor, { signal: run.signal });
-  const result = newStreamResult("s");
+  const session = streamSession(p.dir, PIPELINE(), { signal: run.signal });
+  const { running, result } = session.start(0, {
+    concurrency: CONCURRENCY,
+    prefetch: CONCURRENCY,
+    signal: run.signal,
+  });
   try {
-    await runStream(
-      plan.streams[0]!,
-      executor,
-      streamRunOptions(plan, state, { concurrency: CONCURRENCY, prefetch: CONCURRENCY, signal: run.signal }),
-      NO_STREAM_IO,
-      result,
-    );
+    await running;
   } finally {
-    await client.close();
+    await session.close();
   }
   expect(result.status, JSON.stringify(result.error)).toBe("ok");
   expect(inFlightAtOnce).toBe(CONCURRENCY);

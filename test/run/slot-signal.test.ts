@@ -5,18 +5,11 @@
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { compilePlan } from "../../src/compile/compile-plan.js";
-import { loadPipelineText } from "../../src/config/load-pipeline.js";
-import { makeProject } from "../../src/config/project.js";
-import { openSession } from "../../src/run/run-pipeline.js";
-import { runStream } from "../../src/run/run-stream.js";
-import { newStreamResult } from "../../src/run/stream-result.js";
 import {
   closeServer,
   listenLocal,
-  NO_STREAM_IO,
   sourceBlock,
-  streamRunOptions,
+  streamSession,
   type TempProject,
   tempProject,
 } from "./helpers.js";
@@ -59,16 +52,9 @@ streams:
   a: { path: /a, records: $.data }
   b: { path: /b, records: $.data }
 `;
-  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", text, {});
-  const plan = compilePlan(loaded);
   // A worker's session: no signal of its own; each job has its own.
-  const { client, state, executor } = openSession(plan, loaded.redactor, {});
-  const start = (i: number, signal: AbortSignal) => {
-    const result = newStreamResult(plan.streams[i]!.name);
-    const options = streamRunOptions(plan, state, { signal });
-    const io = NO_STREAM_IO;
-    return { running: runStream(plan.streams[i]!, executor, options, io, result), result };
-  };
+  const session = streamSession(p.dir, text);
+  const start = (i: number, signal: AbortSignal) => session.start(i, { signal });
   const asked = new Promise<void>((resolve) => {
     onRequest = resolve;
   });
@@ -88,7 +74,7 @@ streams:
     release();
     await a.running;
     await b.running;
-    await client.close();
+    await session.close();
   }
   expect(b.result.error?.kind).toBe("aborted");
   expect(a.result.status).toBe("ok");

@@ -6,18 +6,11 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import { compilePlan } from "../../src/compile/compile-plan.js";
-import { loadPipelineText } from "../../src/config/load-pipeline.js";
-import { makeProject } from "../../src/config/project.js";
-import { openSession } from "../../src/run/run-pipeline.js";
-import { runStream } from "../../src/run/run-stream.js";
-import { newStreamResult } from "../../src/run/stream-result.js";
 import {
   closeServer,
   listenLocal,
-  NO_STREAM_IO,
   sourceBlock,
-  streamRunOptions,
+  streamSession,
   type TempProject,
   tempProject,
 } from "./helpers.js";
@@ -69,21 +62,8 @@ streams:
   a: { path: /a, records: $.data }
   b: { path: /b, records: $.data }
 `;
-  const loaded = loadPipelineText(makeProject(p.dir, null, {}), "p", "pipelines/p.yaml", text, {});
-  const plan = compilePlan(loaded);
-  const { client, state, executor } = openSession(plan, loaded.redactor, {});
-  const start = (i: number, signal: AbortSignal) => {
-    const result = newStreamResult(plan.streams[i]!.name);
-    const running = runStream(
-      plan.streams[i]!,
-      executor,
-      streamRunOptions(plan, state, { signal }),
-      NO_STREAM_IO,
-      result,
-    );
-    return { running, result };
-  };
-  return { start, close: () => client.close() };
+  const session = streamSession(p.dir, text);
+  return { start: (i: number, signal: AbortSignal) => session.start(i, { signal }), close: session.close };
 }
 
 const within = (p: Promise<unknown>, ms: number) =>
