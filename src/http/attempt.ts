@@ -1,4 +1,4 @@
-import { RunError, TransportError } from "../shared/errors.js";
+import { interrupted, RunError, TransportError } from "../shared/errors.js";
 import { type Redactor, SENSITIVE_HEADERS } from "../shared/secrets.js";
 import { sleep } from "../shared/sleep.js";
 import type { AuthProvider } from "./auth/auth.js";
@@ -33,7 +33,6 @@ export function ownSignal(session: AbortSignal | undefined, stop: AbortSignal | 
 /** Times one attempt gives up its budget slot to renew a token that aged out while it waited. */
 const MAX_RENEWALS = 3;
 
-export const interrupted = () => new RunError("aborted", "the run was interrupted");
 export const withdrawn = () => new RunError("aborted", "withdrawn: the page is no longer needed");
 
 /**

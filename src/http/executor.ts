@@ -1,10 +1,10 @@
 import { STATUS_CODES } from "node:http";
 import type { SourcePlan } from "../compile/plan.js";
-import { cut, quote, RunError, type TransportError, URL_CHARS } from "../shared/errors.js";
+import { cut, interrupted, quote, RunError, type TransportError, URL_CHARS } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
 import { MASK, type Redactor } from "../shared/secrets.js";
 import { formatDuration } from "../shared/units.js";
-import { interrupted, ownSignal, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
+import { ownSignal, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { parseRemaining, parseReset, type RequestBudget } from "./rate-budget.js";

@@ -4,7 +4,7 @@
  * replaced by their names (`${env.API_TOKEN}`, `${oauth.access_token}`) before anything is kept
  * or compared, so a recording holds none and requests match whatever the secrets' values are.
  */
-import { RunError } from "../shared/errors.js";
+import { interrupted, RunError } from "../shared/errors.js";
 import { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse } from "./client.js";
 
 /** One exchange as a recording keeps it: named, bodies as text (or base64 when not UTF-8). */
@@ -251,7 +251,7 @@ export class ReplayClient extends HttpClient {
   }
 
   override async send(req: HttpRequest, signal?: AbortSignal): Promise<HttpResponse> {
-    if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    if (signal?.aborted) throw interrupted();
     const key = exchangeKey(this.namer, req);
     // Answers to one request come in recorded order (a 503, then the 200 of its retry); the last repeats.
     const next = this.queues.get(key)?.shift();

@@ -7,7 +7,7 @@ import type { Row } from "../records/shape.js";
 import type { Unit } from "../run/partition-source.js";
 import type { RemotePull, StreamRunOptions } from "../run/stream-options.js";
 import type { StreamResult } from "../run/stream-result.js";
-import { RunError } from "../shared/errors.js";
+import { interrupted, RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import { sleep } from "../shared/sleep.js";
 import { VERSION } from "../shared/version.js";
@@ -105,10 +105,10 @@ export class QueueSubmitter implements RemotePull {
     const signal = this.signal;
     if (!signal) return Promise.race([finished(), this.lost]);
     // Interrupted: no new job is queued.
-    if (signal.aborted) throw new RunError("aborted", "the run was interrupted");
+    if (signal.aborted) throw interrupted();
     let onAbort = () => {};
     const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(new RunError("aborted", "the run was interrupted"));
+      onAbort = () => reject(interrupted());
       if (signal.aborted) onAbort();
       signal.addEventListener("abort", onAbort, { once: true });
     });

@@ -13,7 +13,7 @@ import { compileRequestTemplate } from "../run/request-template.js";
 import { openSession } from "../run/run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "../run/stream-options.js";
 import { newStreamResult } from "../run/stream-result.js";
-import { MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
+import { interrupted, MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { VERSION } from "../shared/version.js";
@@ -188,7 +188,7 @@ export class UnitRunner {
  */
 function authReady(c: Compiled, signal: AbortSignal | undefined): Promise<void> {
   // A job of a run cancelled before it started (refused at once): no token is asked for it.
-  if (signal?.aborted) return Promise.reject(new RunError("aborted", "the run was interrupted"));
+  if (signal?.aborted) return Promise.reject(interrupted());
   let started = c.authStarted;
   if (!started) {
     const starting = c.session.auth.start();
@@ -199,7 +199,7 @@ function authReady(c: Compiled, signal: AbortSignal | undefined): Promise<void> 
   }
   if (!signal) return started;
   return new Promise<void>((resolve, reject) => {
-    const leave = () => reject(new RunError("aborted", "the run was interrupted"));
+    const leave = () => reject(interrupted());
     signal.addEventListener("abort", leave, { once: true });
     started.then(
       () => {

@@ -3,7 +3,7 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
 import type { Row, Shaper } from "../records/shape.js";
-import { RunError } from "../shared/errors.js";
+import { interrupted, RunError } from "../shared/errors.js";
 import type { Checkpointer } from "./checkpoints.js";
 import { applyIncremental } from "./incremental.js";
 import { type Lane, OrderedSink } from "./ordered-sink.js";
@@ -43,9 +43,7 @@ export async function runPartitions(
   // Nothing commits after the signal (Ctrl-C, a cancelled run): not even a unit fetched before it
   // that waited for an earlier unit's commit.
   const unitDone = (index: number) =>
-    opts.signal?.aborted
-      ? Promise.reject(new RunError("aborted", "the run was interrupted"))
-      : cp.unitDone(index);
+    opts.signal?.aborted ? Promise.reject(interrupted()) : cp.unitDone(index);
   const sink = new OrderedSink(accept, undefined, undefined, unitDone);
   const slots = new Semaphore(Math.max(1, opts.remote?.slots ?? opts.concurrency));
   const partitions: Partitions = { total: plan.parentCount ?? 0, done: 0, failed: [] };

@@ -13,7 +13,7 @@ import {
 import { createPaginator } from "../http/paginators/paginators.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { NOT_JSON, parsedBody, ResponseRules } from "../http/response-rules.js";
-import { quote, RunError } from "../shared/errors.js";
+import { interrupted, quote, RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
@@ -126,7 +126,6 @@ export function readPages(source: PageSource, firstRequest: PageRequest, opts: R
  * `abort()` without one makes a DOMException, stack and all, per partition, per queue job.
  */
 const READING_ENDED = new Error("reading ended");
-const stopped = () => new RunError("aborted", "the run was interrupted");
 
 async function* pagesOf(
   source: PageSource,
@@ -141,12 +140,12 @@ async function* pagesOf(
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel, opts.signal);
   let request = paginator.first(firstRequest);
   for (;;) {
-    if (opts.signal?.aborted) throw stopped();
+    if (opts.signal?.aborted) throw interrupted();
     let page: Page;
     try {
       page = await ahead.take(request); // awaited as it is: no extra turn (see `arrived` below)
     } catch (err) {
-      throw opts.signal?.aborted ? stopped() : err;
+      throw opts.signal?.aborted ? interrupted() : err;
     }
     let head: PageHead | null = null;
     if (source.process && !page.response.ignored) {

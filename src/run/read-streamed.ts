@@ -6,7 +6,7 @@ import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
 import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
-import { RunError } from "../shared/errors.js";
+import { interrupted, RunError } from "../shared/errors.js";
 import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
 import type { WorkerDecoder } from "./record-workers/streamed-main.js";
 
@@ -51,7 +51,7 @@ export async function readStreamed(
   let request = paginator.first(firstRequest);
   const passThrough = passesLinesThrough(stream, stream.output);
   for (;;) {
-    if (opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    if (opts.signal?.aborted) throw interrupted();
     const { url, sent } = outgoing(request, opts, executor);
     const body = new ResumableBody(
       createDecoder(stream.response)!,
@@ -76,7 +76,7 @@ export async function readStreamed(
         { rules, consume: (r) => body.read(r, executor, request.method), stop: opts.signal },
       )
       .catch((err: unknown) => {
-        throw opts.signal?.aborted ? new RunError("aborted", "the run was interrupted") : err;
+        throw opts.signal?.aborted ? interrupted() : err;
       });
     opts.onPage?.();
     if (response.ignored)

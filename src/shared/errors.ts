@@ -57,6 +57,9 @@ export class RunError extends Error {
   }
 }
 
+/** What a stop (Ctrl-C, SIGTERM, a cancelled queue job) makes whatever was under way fail with. */
+export const interrupted = () => new RunError("aborted", "the run was interrupted");
+
 /** `text` cut to `max` characters, saying how much was left out. */
 export function cut(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;

@@ -1,5 +1,5 @@
 import type { AuthPlan } from "../../compile/plan.js";
-import { quote, RunError, TransportError } from "../../shared/errors.js";
+import { interrupted, quote, RunError, TransportError } from "../../shared/errors.js";
 import { plural } from "../../shared/format.js";
 import { parseJson, setOwn, stringifyJson } from "../../shared/json-text.js";
 import { MASK, type Redactor } from "../../shared/secrets.js";
@@ -30,8 +30,6 @@ interface Fetch {
   waiting: number;
   stop: AbortController;
 }
-
-const interrupted = () => new RunError("aborted", "the run was interrupted");
 
 /**
  * OAuth2 client_credentials / refresh_token: a token before the first request, refreshed ahead of
@@ -313,7 +311,7 @@ export class OAuth2Auth implements AuthProvider {
           ticket?.done,
         );
       } catch (err) {
-        if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+        if (signal?.aborted) throw interrupted();
         if (!(err instanceof TransportError)) throw err;
         failure = err;
       } finally {
@@ -345,7 +343,7 @@ async function interruptible<T>(wait: Promise<T>, signal?: AbortSignal): Promise
   try {
     return await wait;
   } catch (err) {
-    if (signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    if (signal?.aborted) throw interrupted();
     throw err;
   }
 }

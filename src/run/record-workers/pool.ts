@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { RunError, type RunErrorKind } from "../../shared/errors.js";
+import { interrupted, RunError, type RunErrorKind } from "../../shared/errors.js";
 import type { ToMain, ToWorker, WorkerFailure } from "./protocol.js";
 
 /**
@@ -19,7 +19,7 @@ export class RecordWorkerPool {
   private nextSession = 1;
   private dead: RunError | null = null;
   private readonly onAbort = () => {
-    void this.terminate(new RunError("aborted", "the run was interrupted"));
+    void this.terminate(interrupted());
   };
 
   constructor(
@@ -45,7 +45,7 @@ export class RecordWorkerPool {
     opts: { spread?: boolean } = {},
   ): WorkerSession<P, R, F> {
     if (this.dead) throw this.dead;
-    if (this.opts.signal?.aborted) throw new RunError("aborted", "the run was interrupted");
+    if (this.opts.signal?.aborted) throw interrupted();
     const count = opts.spread ? this.size : 1;
     const lanes: Lane[] = [];
     for (let i = 0; i < count; i++) {
