@@ -137,7 +137,7 @@ async function* pagesOf(
   const maxPages = opts.maxPages ?? stream.paginator.maxPages;
   const paginator = streamPaginator(stream, maxPages, executor);
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
-  const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel, opts.signal);
+  const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
   let request = paginator.first(firstRequest);
   for (;;) {
     if (opts.signal?.aborted) throw interrupted();
@@ -217,9 +217,8 @@ class Lookahead {
     private readonly fetchPage: (request: PageRequest) => Promise<Page>,
     prefetch: number,
     private readonly maxPages: number | null,
+    /** Aborted when reading ends, and at once when the run's (or queue job's) signal is. */
     private readonly cancel: AbortSignal,
-    /** The run's (or queue job's) signal: once aborted, no new guess leaves either. */
-    private readonly stopped?: AbortSignal,
   ) {
     this.prefetch = paginator.peek && prefetch > 1 ? prefetch : 1;
     this.pageSize = paginator.pageSizeHint;
@@ -280,8 +279,7 @@ class Lookahead {
 
   private topUp(): void {
     const { paginator, prefetch } = this;
-    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.holding) return;
-    if (this.cancel.aborted || this.stopped?.aborted) return;
+    if (prefetch <= 1 || this.pageSize <= 0 || this.shortPage || this.holding || this.cancel.aborted) return;
     for (
       let k = Math.max(1, this.furthest - this.taken);
       k <= prefetch * 2 && this.inflight < prefetch;
