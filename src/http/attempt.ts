@@ -69,12 +69,12 @@ export async function sendAttempt(
   sameOrigin: boolean,
   stats: RequestStats,
   waits: Waits,
-  cancel?: AbortSignal,
+  cancel: AbortSignal | undefined,
   /**
-   * The session's signal with the sequence's own (FetchHow.stop), when it has one: it ends the
-   * wait for credentials and the request on the wire too.
+   * The session's signal with the sequence's own (FetchHow.stop), when it has one (ownSignal): it
+   * ends the wait for credentials and the request on the wire too.
    */
-  own: AbortSignal | undefined = deps.signal,
+  own: AbortSignal | undefined,
 ): Promise<{ res: HttpResponse | null; failure: TransportError | null; sent: HttpRequest }> {
   const { client, auth, budget, slots } = deps;
   if (cancel?.aborted) throw withdrawn();
