@@ -1,4 +1,10 @@
-import { escapesLoneSurrogate, isWellFormed, LONE_SURROGATE, stringifyJson } from "../shared/json-text.js";
+import {
+  escapesLoneSurrogate,
+  hasEscape,
+  isWellFormed,
+  LONE_SURROGATE,
+  stringifyJson,
+} from "../shared/json-text.js";
 import type { ColumnType } from "./table-shape.js";
 
 /** How one value becomes the text of a COPY field. */
@@ -28,14 +34,10 @@ function copyText(s: string): string {
 function copyJson(text: string): string {
   if (!text.includes("\\")) return text;
   if (escapesLoneSurrogate(text)) throw new Error(LONE_SURROGATE);
-  for (let i = text.indexOf("\\u0000"); i >= 0; i = text.indexOf("\\u0000", i + 1)) {
-    let j = i;
-    while (j > 0 && text.charCodeAt(j - 1) === 92) j--;
-    if ((i - j) % 2 === 0)
-      throw new Error(
-        "holds a NUL character (U+0000), which PostgreSQL jsonb cannot store; drop the field with `fields` or write jsonl",
-      );
-  }
+  if (hasEscape(text, "\\u0000"))
+    throw new Error(
+      "holds a NUL character (U+0000), which PostgreSQL jsonb cannot store; drop the field with `fields` or write jsonl",
+    );
   return text.replaceAll("\\", "\\\\");
 }
 

@@ -330,7 +330,15 @@ export function isWellFormed(s: string): boolean {
  * as `\udXXX` and writes no other `\ud` escape (a backslash in the data is `\\`).
  */
 export function escapesLoneSurrogate(json: string): boolean {
-  for (let i = json.indexOf("\\ud"); i >= 0; i = json.indexOf("\\ud", i + 1)) {
+  return hasEscape(json, "\\ud");
+}
+
+/**
+ * Whether JSON text holds the escape `seq` (`\u0000`, say): an occurrence whose backslash is not
+ * itself escaped (`\\u0000` is a backslash, then `u0000`).
+ */
+export function hasEscape(json: string, seq: string): boolean {
+  for (let i = json.indexOf(seq); i >= 0; i = json.indexOf(seq, i + 1)) {
     let j = i;
     while (j > 0 && json.charCodeAt(j - 1) === 92) j--;
     if ((i - j) % 2 === 0) return true;
