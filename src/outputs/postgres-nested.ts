@@ -1,6 +1,7 @@
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import type { ColumnDef, TableLoad } from "./postgres-copy.js";
+import { checkMetadataNames } from "./postgres-sql.js";
 import {
   type ColumnType,
   INDEX_COLUMN,
@@ -154,11 +155,7 @@ export function fieldColumns(
 ): ColumnDef[] {
   const cols: ColumnDef[] = [];
   for (const name of fresh) {
-    if (main.meta && (METADATA_COLUMNS as readonly string[]).includes(name))
-      throw new RunError(
-        "output",
-        `field \`${name}\` has the name of a metadata column of table ${main.target}: rename it with \`fields\`, or set \`metadata_columns: false\``,
-      );
+    if (main.meta) checkMetadataNames([name], main.target);
     const fromSchema = schemaTypes.get(name);
     const wanted =
       fromSchema ?? typeOfValues(rows.map((r) => (Object.hasOwn(r, name) ? r[name] : undefined))) ?? "json";
