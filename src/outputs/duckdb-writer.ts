@@ -21,11 +21,6 @@ import {
 } from "./table-shape.js";
 import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
-/** DuckDB settings (engineSettings in duckdb-engine.ts). */
-export function duckdbOptions(): Record<string, string> {
-  return engineSettings();
-}
-
 /**
  * DuckDB: one database file per pipeline (several streams, and pipelines, may share it), one
  * table per stream (`output.table`, default the stream's name).
@@ -48,7 +43,7 @@ export function duckdbOptions(): Record<string, string> {
 export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): Promise<RecordWriter> {
   const primaryKey = ctx.primaryKey?.length ? [...new Set(ctx.primaryKey)] : null;
   requireKeyForMerge(output, primaryKey);
-  const eng = await engine(output.path, duckdbOptions());
+  const eng = await engine(output.path, engineSettings());
   try {
     const conn = await eng.connect();
     const writer = new DuckdbWriter(eng, conn, output, ctx, primaryKey);
@@ -375,7 +370,7 @@ function writeAll(rows: [Stager, Row][], from: number): Promise<void> | undefine
 
 /** Drops the staging tables a killed run left (`…__staging_<runId>`) in `file`; the dropped. */
 export async function dropStagingTables(file: string, runId: string): Promise<string[]> {
-  const eng = await engine(file, duckdbOptions());
+  const eng = await engine(file, engineSettings());
   const conn = await eng.connect();
   try {
     const suffix = stagingTableSuffix(runId);
