@@ -157,8 +157,6 @@ export class Stager {
   /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
   private releaseAt = 2 * RELEASE_HEAP_EVERY_CHARS;
   private readonly bigSeen = new Set<string>();
-  /** Adding the planned columns (a child table's own `__pl_parent` among them). */
-  private planning = true;
 
   constructor(
     private readonly conn: DuckDBConnection,
@@ -171,8 +169,7 @@ export class Stager {
     private readonly what: string,
     private readonly staging: StagingFile,
   ) {
-    for (const p of planned) this.add(p.name, p.kind, p.kind !== null, null);
-    this.planning = false;
+    for (const p of planned) this.add(p.name, p.kind, p.kind !== null, null, true);
   }
 
   get hasTable(): boolean {
@@ -196,7 +193,7 @@ export class Stager {
     this.count++;
     for (const name in row) {
       const v = row[name];
-      const c = this.byName.get(name) ?? this.add(name, null, false, v);
+      const c = this.byName.get(name) ?? this.add(name, null, false, v, false);
       if (v === null || v === undefined) continue;
       if (c.pending) {
         c.kind = valueType(v) ?? "text";
@@ -313,7 +310,14 @@ export class Stager {
     for (const f of files) await f.abort();
   }
 
-  private add(name: string, kind: ColumnType | null, typed: boolean, value: unknown): StagedColumn {
+  /** `planned`: a column known before any record (a child table's own `__pl_parent` among them). */
+  private add(
+    name: string,
+    kind: ColumnType | null,
+    typed: boolean,
+    value: unknown,
+    planned: boolean,
+  ): StagedColumn {
     const lower = name.toLowerCase();
     const other = this.byLower.get(lower);
     if (other) {
@@ -329,7 +333,7 @@ export class Stager {
         "output",
         `a field named ${JSON.stringify(name)} cannot be a DuckDB column (${this.what}); select the fields to keep with \`fields\``,
       );
-    if (lower === ROW_FIELD || (!this.planning && lower.startsWith("__pl_")))
+    if (lower === ROW_FIELD || (!planned && lower.startsWith("__pl_")))
       throw new RunError(
         "output",
         `field \`${name}\` has a name the DuckDB output uses itself (names starting with \`__pl_\`; ${this.what}); rename it with \`fields\``,
