@@ -285,8 +285,8 @@ class PostgresWriter implements RecordWriter, CopyHost {
       }
       const sent = this.main.put(String(seq), row, this.describe, seq);
       if (sent) await sent;
+      const id = () => this.describe(row, seq);
       for (const [field, load] of this.children) {
-        const id = () => this.describe(row, seq);
         childRowsOf(row, field, load, this.primaryKey!, String(seq), id, this.redact, childRows.get(load)!);
       }
     }
