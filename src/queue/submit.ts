@@ -9,7 +9,7 @@ import type { RemotePull, StreamRunOptions } from "../run/stream-options.js";
 import type { StreamResult } from "../run/stream-result.js";
 import { interrupted, RunError } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
-import { sleep } from "../shared/sleep.js";
+import { sleep, untilAbort } from "../shared/sleep.js";
 import { VERSION } from "../shared/version.js";
 import { cancelRun } from "./cancel.js";
 import { connect, lostAfterMs, type QueueConfig, shownRedis } from "./connection.js";
@@ -106,17 +106,7 @@ export class QueueSubmitter implements RemotePull {
     if (!signal) return Promise.race([finished(), this.lost]);
     // Interrupted: no new job is queued.
     if (signal.aborted) throw interrupted();
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(interrupted());
-      if (signal.aborted) onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      return await Promise.race([finished(), aborted, this.lost]);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    return untilAbort(Promise.race([finished(), this.lost]), signal);
   }
 
   /** This run's jobs in `states`. */

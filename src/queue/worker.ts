@@ -16,6 +16,7 @@ import { newStreamResult } from "../run/stream-result.js";
 import { interrupted, MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
+import { untilAbort } from "../shared/sleep.js";
 import { VERSION } from "../shared/version.js";
 import { PipelineFileHashes } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
@@ -197,21 +198,7 @@ function authReady(c: Compiled, signal: AbortSignal | undefined): Promise<void> 
       if (c.authStarted === starting) c.authStarted = null;
     });
   }
-  if (!signal) return started;
-  return new Promise<void>((resolve, reject) => {
-    const leave = () => reject(interrupted());
-    signal.addEventListener("abort", leave, { once: true });
-    started.then(
-      () => {
-        signal.removeEventListener("abort", leave);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", leave);
-        reject(err);
-      },
-    );
-  });
+  return untilAbort(started, signal);
 }
 
 function firstRequest(stream: StreamPlan, c: Compiled, job: UnitJob, parent: Row | undefined): PageRequest {

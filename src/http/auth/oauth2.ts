@@ -3,7 +3,7 @@ import { interrupted, quote, RunError, TransportError } from "../../shared/error
 import { plural } from "../../shared/format.js";
 import { parseJson, setOwn, stringifyJson } from "../../shared/json-text.js";
 import { MASK, type Redactor } from "../../shared/secrets.js";
-import { sleep } from "../../shared/sleep.js";
+import { sleep, untilAbort } from "../../shared/sleep.js";
 import { formatDuration } from "../../shared/units.js";
 import type { StateStore } from "../../state/state-store.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "../client.js";
@@ -154,15 +154,9 @@ export class OAuth2Auth implements AuthProvider {
       return fetch.token;
     }
     fetch.waiting++;
-    let leave = () => {};
-    const left = new Promise<never>((_, reject) => {
-      leave = () => reject(interrupted());
-      signal.addEventListener("abort", leave, { once: true });
-    });
     try {
-      return await Promise.race([fetch.token, left]);
+      return await untilAbort(fetch.token, signal);
     } finally {
-      signal.removeEventListener("abort", leave);
       if (--fetch.waiting === 0 && signal.aborted) {
         if (this.inflight === fetch) this.inflight = null;
         fetch.stop.abort(signal.reason);
