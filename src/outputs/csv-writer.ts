@@ -61,8 +61,11 @@ class CsvWriter implements RecordWriter {
   write(record: Row): Promise<void> | undefined {
     const known = this.table.names.length;
     const row = this.table.row(record);
-    if (!isWellFormed(row) || (this.table.names.length > known && !isWellFormed(this.table.names.join(""))))
-      throw loneSurrogateError(record, this.count + 1, this.output.path);
+    if (!isWellFormed(row)) throw loneSurrogateError(record, this.count + 1, this.output.path);
+    // Each new name on its own (two joined could pair a half ending one with one starting the next).
+    const names = this.table.names;
+    for (let i = known; i < names.length; i++)
+      if (!isWellFormed(names[i]!)) throw loneSurrogateError(record, this.count + 1, this.output.path);
     let text = row + CRLF;
     if (this.headerWidth < 0) {
       this.headerWidth = this.table.names.length;

@@ -52,6 +52,17 @@ describe.each(["csv", "sqlite", "duckdb", "parquet"] as const)("output %s", (for
       cleanup();
     }
   });
+
+  it("refuses two new field names whose halves would pair up if joined", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = path.join(dir, `out.${format}`);
+      const halves = rows('[{"id":1},{"id":2,"a\\ud800":1,"\\udc00b":2}]');
+      await expect(runWriter(format, "replace", file, halves, {}, table)).rejects.toThrow(MESSAGE);
+    } finally {
+      cleanup();
+    }
+  });
 });
 
 describe("output postgres", () => {
