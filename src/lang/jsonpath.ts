@@ -13,6 +13,8 @@ export interface CompiledPath {
   all(json: unknown): unknown[];
   /** The first match, or undefined. */
   first(json: unknown): unknown;
+  /** The member names of a path made only of them (`$.a.b` → ["a", "b"], `$` → []), else null. */
+  readonly keys: readonly string[] | null;
 }
 
 type Segment = { kind: "key"; key: string } | { kind: "index"; index: number };
@@ -65,6 +67,7 @@ export function compileJsonPath(path: string): CompiledPath {
     compiled = {
       source: path,
       multi: false,
+      keys: segments.every((s) => s.kind === "key") ? segments.map((s) => (s as { key: string }).key) : null,
       first: walk,
       all: (json) => {
         const v = walk(json);
@@ -77,6 +80,7 @@ export function compileJsonPath(path: string): CompiledPath {
     compiled = {
       source: path,
       multi,
+      keys: null,
       all: (json) => {
         if (json === null || typeof json !== "object") return path === "$" ? [json] : [];
         const r = run(json, true);

@@ -18,7 +18,17 @@
  *   zeros (JSON.stringify writes 0.0000001 as 1e-7).
  */
 export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number): boolean {
-  if (b[start] !== OPEN_OBJECT) return false;
+  return canonicalObjectEnd(b, start, end) === end;
+}
+
+/**
+ * Where the canonical JSON object at `start` ends (the index after its `}`), reading no further
+ * than `limit`; -1 when the object is not canonical (isCanonicalJsonObject) or does not end there.
+ * The same rules and the same preconditions: the bytes are valid UTF-8 of JSON that parsed.
+ */
+export function canonicalObjectEnd(b: Uint8Array, start: number, limit: number): number {
+  if (b[start] !== OPEN_OBJECT) return -1;
+  const end = limit;
   let depth = 0;
   let keyTop = 0;
   /** The next string is a key (after `{`, or after `,` in an object). */
@@ -33,7 +43,7 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
         for (let d = b[i]; d !== QUOTE; d = b[i]) {
           if (d !== BACKSLASH) i++;
           else if (SHORT_ESCAPE[b[i + 1]] === 1) i += 2;
-          else return false;
+          else return -1;
         }
         i++;
         continue;
@@ -41,12 +51,12 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
       // A key: no digit first, hashed on the way, not seen before in this object.
       const from = i;
       const first = b[i];
-      if (first >= 48 && first <= 57) return false;
+      if (first >= 48 && first <= 57) return -1;
       let h = 0;
       for (let d = first; d !== QUOTE; d = b[i]) {
         if (d === BACKSLASH) {
           d = b[i + 1];
-          if (SHORT_ESCAPE[d] !== 1) return false;
+          if (SHORT_ESCAPE[d] !== 1) return -1;
           d += 256;
           i++;
         }
@@ -55,13 +65,13 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
       }
       h = (Math.imul(h, 31) + i - from) | 0;
       const base = frames[depth - 1];
-      if (keyTop - base >= MAX_KEYS || keyTop >= keys.length) return false;
-      for (let k = base; k < keyTop; k++) if (keys[k] === h) return false; // twice (or a hash clash)
+      if (keyTop - base >= MAX_KEYS || keyTop >= keys.length) return -1;
+      for (let k = base; k < keyTop; k++) if (keys[k] === h) return -1; // twice (or a hash clash)
       keys[keyTop++] = h;
       i += 2; // the quote and the colon
       key = false;
     } else if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      if (depth === MAX_DEPTH) return false;
+      if (depth === MAX_DEPTH) return -1;
       objects[depth] = c === OPEN_OBJECT ? 1 : 0;
       frames[depth++] = keyTop;
       key = c === OPEN_OBJECT;
@@ -69,6 +79,7 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       keyTop = frames[--depth];
       i++;
+      if (depth === 0) return i;
     } else if (c === COMMA) {
       key = objects[depth - 1] === 1;
       i++;
@@ -78,10 +89,10 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
       i += 5; // false
     else if (c === MINUS || (c >= 48 && c <= 57)) {
       i = canonicalNumber(b, i);
-      if (i < 0) return false;
-    } else return false; // white space, a BOM
+      if (i < 0) return -1;
+    } else return -1; // white space, a BOM
   }
-  return true;
+  return -1;
 }
 
 /** The end of the number token at `i`, or -1 when JSON.stringify may write it otherwise. */

@@ -6,9 +6,10 @@ import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan, type Shaper } from "../../records/shape.js";
+import { recordSpans } from "../../shared/json-spans.js";
 import { NOT_JSON, parseJsonBytes } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
-import { type LineMaker, recordLines } from "../record-workers/record-lines.js";
+import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
@@ -48,8 +49,14 @@ export class PageProcessor {
   /** Shaper, statistics, key and cursor field: what recordLines needs (made once). */
   private readonly maker: LineMaker;
   private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
-  /** Selected records of pages whose lines are not made yet (a page or two). */
-  private readonly waiting: unknown[][] = [];
+  /** Selected records of pages whose lines are not made yet (a page or two), with their bytes. */
+  private readonly waiting: { records: unknown[]; bytes: Uint8Array }[] = [];
+  /**
+   * The records path as member names, while pages may hold records to copy as they came
+   * (json-spans.ts); null once a page had records and none of them was canonical JSON (a
+   * pretty-printed API: looking again on every page would only cost).
+   */
+  private spanKeys: readonly string[] | null;
   /** The previous page's records and ends, for the guards' comparison of consecutive pages. */
   private previous: { records: unknown[]; ends: string } | null = null;
 
@@ -66,6 +73,7 @@ export class PageProcessor {
       cursorField: plan.cursorField,
     };
     this.paths = plan.paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
+    this.spanKeys = compileJsonPath(plan.stream.records).keys;
   }
 
   /** The page's head; null when the body is not JSON (the caller says so, with the body masked). */
@@ -76,7 +84,7 @@ export class PageProcessor {
     const values = new Map<string, unknown>();
     for (const { path, compiled } of this.paths) values.set(path, compiled.first(body));
     this.watch.see(body, records.length);
-    this.waiting.push(records);
+    this.waiting.push({ records, bytes });
     const count = records.length;
     // The loop guard's comparison (guards.ts), made here where the records are.
     const ends = recordEnds(records);
@@ -93,9 +101,20 @@ export class PageProcessor {
 
   /** The oldest page's records, as the stream's record sink takes them (RecordSink.acceptLines). */
   lines(): LinesChunk {
-    const records = this.waiting.shift();
-    if (!records) throw new Error("page lines asked for before the page's head");
-    return recordLines(this.maker, records);
+    const page = this.waiting.shift();
+    if (!page) throw new Error("page lines asked for before the page's head");
+    // Looked for here, not in `head`: the next page's request leaves before this page is scanned.
+    return recordLines(this.maker, page.records, undefined, this.source(page.bytes, page.records.length));
+  }
+
+  /** Where the page's records lie in its bytes, when some can be copied as they came. */
+  private source(bytes: Uint8Array, count: number): SpanSource | undefined {
+    if (!this.spanKeys || count === 0) return undefined;
+    const spans = recordSpans(bytes, this.spanKeys);
+    if (!spans || spans.length !== 2 * count) return undefined;
+    for (let i = 0; i < spans.length; i += 2) if (spans[i] >= 0) return { bytes, spans };
+    this.spanKeys = null;
+    return undefined;
   }
 
   /**

@@ -37,7 +37,12 @@ export const pagesKind: SessionKind<PagesInit, PagesState, PagesUnit, PagesReply
   },
   unit(state, unit) {
     if ("bytes" in unit) return { result: state.processor.head(unit.bytes) };
-    if ("lines" in unit) return { result: state.processor.lines() };
+    if ("lines" in unit) {
+      const result = state.processor.lines();
+      // The lines as bytes of their own (record-lines.ts ByteLines): moved, not copied.
+      const text = result.text;
+      return { result, transfer: typeof text === "string" ? undefined : [text.buffer as ArrayBuffer] };
+    }
     return { result: state.processor.end(unit.end) };
   },
   end: (state) => state.quality.exportState(),

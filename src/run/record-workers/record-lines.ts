@@ -5,6 +5,15 @@ import { stringifyJson } from "../../shared/json-text.js";
 import { CursorTracker } from "../incremental.js";
 import type { LinesChunk } from "./streamed-types.js";
 
+/**
+ * A page's bytes and where each selected record lies in them (shared/json-spans.ts recordSpans:
+ * start and end per record, -1 and -1 for one that is not canonical JSON).
+ */
+export interface SpanSource {
+  bytes: Uint8Array;
+  spans: readonly number[];
+}
+
 /** What turns a stream's records into a LinesChunk (built once per stream, in any thread). */
 export interface LineMaker {
   shaper: Shaper;
@@ -21,17 +30,22 @@ export interface LineMaker {
  * (not yet redacted: the sink masks them), the JSON lines with each record's key and byte length
  * for primary-key de-duplication, and the largest cursor value. `text` is a string. `texts`: a
  * JSON lines body's canonical lines (JsonlDecoder), written for the records shaping left as they were.
+ * `source`: a page's bytes, whose canonical records shaping left as they were are copied from there
+ * (the text is then UTF-8 bytes).
  */
 export function recordLines(
   m: LineMaker,
   records: readonly unknown[],
   texts?: readonly (string | undefined)[],
+  source?: SpanSource,
 ): LinesChunk {
   const { shaper, quality, keyOf } = m;
   const cursor = m.cursorField ? new CursorTracker(m.cursorField) : null;
   const keys: (Key | null)[] | null = keyOf ? [] : null;
   const lengths: number[] | null = keyOf ? [] : null;
   const quarantined: string[] = [];
+  const spans = source?.spans;
+  const bytes = source ? new ByteLines(source.bytes) : null;
   let text = "";
   let written = 0;
   let valid = 0;
@@ -53,17 +67,26 @@ export function recordLines(
         continue;
       }
     } else valid++;
-    const json = (row === record ? texts?.[i] : undefined) ?? stringifyJson(row);
-    text += `${json}\n`;
+    let length: number;
+    const start = row === record && spans ? spans[2 * i] : -1;
+    if (start >= 0) length = bytes!.span(start, spans![2 * i + 1]);
+    else {
+      const json = (row === record ? texts?.[i] : undefined) ?? stringifyJson(row);
+      if (bytes) length = bytes.text(json);
+      else {
+        text += `${json}\n`;
+        length = keyOf ? Buffer.byteLength(json) : 0;
+      }
+    }
     written++;
     if (keyOf) {
       keys!.push(keyOf(row));
-      lengths!.push(Buffer.byteLength(json));
+      lengths!.push(length);
     }
     cursor?.see(row);
   }
   return {
-    text,
+    text: bytes ? bytes.finish() : text,
     written,
     keys,
     lengths,
@@ -73,4 +96,73 @@ export function recordLines(
     quarantined,
     cursor: cursor?.max ?? undefined,
   };
+}
+
+/**
+ * JSON lines as UTF-8 bytes, made of records copied from a page's bytes (spans) and serialized ones
+ * (texts), in order. Consecutive records of the page's array are one comma apart: a run of them is
+ * copied at once and its commas become line feeds.
+ */
+class ByteLines {
+  /** In order: a run of the source as two numbers (start, end), or a serialized record. */
+  private readonly parts: (number | string)[] = [];
+  /** Positions in the source of the commas inside runs (each becomes a line feed), in order. */
+  private readonly commas: number[] = [];
+  private size = 0;
+  private runStart = -1;
+  private runEnd = -1;
+
+  constructor(private readonly source: Uint8Array) {}
+
+  /** A record copied from the source; its length in bytes. */
+  span(start: number, end: number): number {
+    if (this.runStart >= 0 && start === this.runEnd + 1) this.commas.push(this.runEnd);
+    else {
+      this.flush();
+      this.runStart = start;
+    }
+    this.runEnd = end;
+    return end - start;
+  }
+
+  /** A serialized record; its length in bytes. */
+  text(json: string): number {
+    this.flush();
+    const n = Buffer.byteLength(json);
+    this.parts.push(json);
+    this.size += n + 1;
+    return n;
+  }
+
+  private flush(): void {
+    if (this.runStart < 0) return;
+    this.parts.push(this.runStart, this.runEnd);
+    this.size += this.runEnd - this.runStart + 1;
+    this.runStart = -1;
+  }
+
+  /** The lines, in a buffer of their own (a worker transfers it). */
+  finish(): Uint8Array {
+    this.flush();
+    const { parts, commas, source } = this;
+    const out = Buffer.allocUnsafeSlow(this.size);
+    let o = 0;
+    let c = 0;
+    for (let p = 0; p < parts.length; ) {
+      const part = parts[p];
+      if (typeof part === "string") {
+        o += out.write(part, o, "utf8");
+        out[o++] = 10;
+        p++;
+        continue;
+      }
+      const end = parts[p + 1] as number;
+      out.set(source.subarray(part, end), o);
+      for (; c < commas.length && commas[c] < end; c++) out[o + commas[c] - part] = 10;
+      o += end - part;
+      out[o++] = 10;
+      p += 2;
+    }
+    return out;
+  }
 }
