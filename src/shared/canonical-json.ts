@@ -24,7 +24,7 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
 /**
  * Where the canonical JSON object at `start` ends (the index after its `}`), reading no further
  * than `limit`; -1 when the object is not canonical (isCanonicalJsonObject) or does not end there.
- * The same rules and the same preconditions: the bytes are valid UTF-8 of JSON that parsed.
+ * The same rules; bytes that are not JSON give some answer but never a read past `limit`.
  */
 export function canonicalObjectEnd(b: Uint8Array, start: number, limit: number): number {
   if (b[start] !== OPEN_OBJECT) return -1;
@@ -41,6 +41,7 @@ export function canonicalObjectEnd(b: Uint8Array, start: number, limit: number):
       if (!key) {
         // A value: its end (bytes ≥ 0x80 are never a quote or a backslash).
         for (let d = b[i]; d !== QUOTE; d = b[i]) {
+          if (i >= end) return -1;
           if (d !== BACKSLASH) i++;
           else if (SHORT_ESCAPE[b[i + 1]] === 1) i += 2;
           else return -1;
@@ -54,6 +55,7 @@ export function canonicalObjectEnd(b: Uint8Array, start: number, limit: number):
       if (first >= 48 && first <= 57) return -1;
       let h = 0;
       for (let d = first; d !== QUOTE; d = b[i]) {
+        if (i >= end) return -1;
         if (d === BACKSLASH) {
           d = b[i + 1];
           if (SHORT_ESCAPE[d] !== 1) return -1;

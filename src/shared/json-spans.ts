@@ -2,73 +2,135 @@ import { isUtf8 } from "node:buffer";
 import { canonicalObjectEnd } from "./canonical-json.js";
 
 /**
- * Where each element of a JSON document's records array lies in its bytes, so that a writer of
- * JSON lines can copy an element that is already canonical (canonical-json.ts) instead of
- * serializing its parsed value again: the same bytes, without the cost.
- *
- * `keys` is the records path as member names (`$.data` → ["data"], `$` → []): the array is the
- * value reached by them. The answer holds two numbers per element, in order: its start and end
- * (exclusive) when the element is a canonical object, -1 and -1 otherwise. It is null whenever the
- * bytes might not say what the parsed document says, and the caller serializes as before:
- * - bytes that are not valid UTF-8 (the parsed text has U+FFFD where the bytes do not), a BOM;
- * - a member name on the path written with an escape (`"d\u0061ta"` is `data` once parsed), or
- *   written twice in its object (JSON.parse keeps the last one);
- * - a path that does not reach an array.
- *
- * The bytes MUST be a document parseJson accepted: the syntax is not checked again (the scan only
- * guards against reading past the end).
+ * Where the parts of a JSON page a runner reads lie in its bytes, found by one scan that does not
+ * parse: each element of the records array (so that the next page can be asked for before the
+ * page is parsed, and a canonical record copied as it came instead of serialized again), and the
+ * value of each path the paginator reads.
  */
-export function recordSpans(b: Uint8Array, keys: readonly string[]): number[] | null {
-  if (!isUtf8(b)) return null;
-  const spans: number[] = [];
-  const names = keys.map((k) => Buffer.from(k, "utf8"));
-  const end = valueAt(b, space(b, 0), names, 0, spans);
-  return end < 0 ? null : spans;
+export interface PageScan {
+  /** Start and end (exclusive) of each element of the records array, in order. */
+  spans: number[];
+  /** Per element: 1 when it is a canonical object (canonical-json.ts), else 0. */
+  canonical: number[];
+  /** Per path asked for, in order: its value's start and end, or -1 and -1 when there is none. */
+  values: number[];
 }
 
-/** The end of the value at `i` after walking `names[k..]` into it (the array's spans to `out`); -1: unsure. */
-function valueAt(b: Uint8Array, i: number, names: readonly Uint8Array[], k: number, out: number[]): number {
-  if (k === names.length) return splitArray(b, i, out);
-  if (b[i] !== OPEN_OBJECT) return -1;
+/**
+ * Scans a page for the array at `records` and the values at `paths` (each a path of member names:
+ * `$.data` → ["data"], `$` → []). Null whenever the bytes might not say what the parsed document
+ * would, and the caller parses instead:
+ * - a member name written with an escape (`"d\u0061ta"` is `data` once parsed), or a name on a
+ *   path written twice in its object (JSON.parse keeps the last one);
+ * - a records path that does not reach an array, a path's member reached both as a value and
+ *   as an object to walk into; a BOM;
+ * - bytes that end early or hold something else than JSON where the scan reads (the scan reads
+ *   no further than the bytes, but does not check the syntax: only a parse says the bytes are JSON).
+ */
+export function scanPage(
+  b: Uint8Array,
+  records: readonly string[],
+  paths: readonly (readonly string[])[],
+): PageScan | null {
+  const names = [records, ...paths].map((keys) => keys.map((k) => Buffer.from(k, "utf8")));
+  const scan: PageScan = { spans: [], canonical: [], values: new Array<number>(2 * paths.length).fill(-1) };
+  const active = names.map((_, p) => p);
+  const i = space(b, 0);
+  const end = records.length === 0 ? rootArray(b, i, scan) : walk(b, i, names, active, 0, scan);
+  if (end < 0) return null;
+  return space(b, end) === b.length ? scan : null;
+}
+
+/**
+ * The spans of `scan` as recordLines takes them (record-lines.ts SpanSource): each canonical
+ * object's start and end, -1 and -1 for an element that is not one; null when none is, or the
+ * bytes are not valid UTF-8 (the parsed text would hold U+FFFD where the bytes do not).
+ */
+export function canonicalSpans(b: Uint8Array, scan: PageScan): number[] | null {
+  if (!scan.canonical.includes(1) || !isUtf8(b)) return null;
+  const { spans, canonical } = scan;
+  const out = spans.slice();
+  for (let j = 0; j < canonical.length; j++) if (canonical[j] === 0) out[2 * j] = out[2 * j + 1] = -1;
+  return out;
+}
+
+/** The records path is `$`: the document is the array (other paths find nothing in an array). */
+function rootArray(b: Uint8Array, i: number, scan: PageScan): number {
+  return splitArray(b, i, scan);
+}
+
+/**
+ * The value at `i`, into which the paths in `active` go on with their member `k`: its end, or -1
+ * when unsure. Path 0 is the records path (its array's elements into `scan.spans`), path p > 0
+ * a value (into `scan.values`).
+ */
+function walk(
+  b: Uint8Array,
+  i: number,
+  names: readonly (readonly Uint8Array[])[],
+  active: readonly number[],
+  k: number,
+  scan: PageScan,
+): number {
+  const records = active.includes(0);
+  if (b[i] !== OPEN_OBJECT) return records ? -1 : valueEnd(b, i); // values: none
   i = space(b, i + 1);
-  if (b[i] === CLOSE_OBJECT) return -1;
-  let found = false;
+  const found: number[] = [];
+  if (b[i] === CLOSE_OBJECT) return records ? -1 : i + 1;
   for (;;) {
     if (b[i] !== QUOTE) return -1;
     const nameEnd = plainStringEnd(b, i);
     if (nameEnd < 0) return -1; // an escape in a member name
-    const match = sameBytes(b, i + 1, nameEnd - 1, names[k]);
+    let ending: number[] | null = null;
+    let deeper: number[] | null = null;
+    for (const p of active) {
+      if (!sameBytes(b, i + 1, nameEnd - 1, names[p][k])) continue;
+      if (found.includes(p)) return -1; // twice: the parsed value is the last one
+      found.push(p);
+      if (names[p].length === k + 1) (ending ??= []).push(p);
+      else (deeper ??= []).push(p);
+    }
+    if (ending && deeper) return -1;
     i = space(b, nameEnd);
     if (b[i] !== COLON) return -1;
-    i = space(b, i + 1);
-    if (match) {
-      if (found) return -1; // the name twice: the parsed value is the last one
-      found = true;
-      i = valueAt(b, i, names, k + 1, out);
-    } else i = valueEnd(b, i);
+    const at = space(b, i + 1);
+    if (deeper) i = walk(b, at, names, deeper, k + 1, scan);
+    else if (ending) i = ended(b, at, ending, scan);
+    else i = valueEnd(b, at);
     if (i < 0) return -1;
     i = space(b, i);
     if (b[i] === COMMA) i = space(b, i + 1);
-    else if (b[i] === CLOSE_OBJECT) return found ? i + 1 : -1;
+    else if (b[i] === CLOSE_OBJECT) return !records || found.includes(0) ? i + 1 : -1;
     else return -1;
   }
 }
 
-/** The array at `i`: each element's span (canonical objects) or -1, -1; its end, or -1. */
-function splitArray(b: Uint8Array, i: number, out: number[]): number {
+/** The value at `at`, where the paths `ending` end: the records' array, or a value; its end. */
+function ended(b: Uint8Array, at: number, ending: readonly number[], scan: PageScan): number {
+  const end = ending.includes(0) ? splitArray(b, at, scan) : valueEnd(b, at);
+  if (end < 0) return -1;
+  for (const p of ending) {
+    if (p === 0) continue;
+    scan.values[2 * (p - 1)] = at;
+    scan.values[2 * (p - 1) + 1] = end;
+  }
+  return end;
+}
+
+/** The array at `i`: each element's span and whether it is canonical, into `scan`; the array's end, or -1. */
+function splitArray(b: Uint8Array, i: number, scan: PageScan): number {
   if (b[i] !== OPEN_ARRAY) return -1;
   i = space(b, i + 1);
   if (b[i] === CLOSE_ARRAY) return i + 1;
   const n = b.length;
   for (;;) {
     const start = i;
+    // One read of the element: its end, found by the canonical reading when it is canonical.
     let end = canonicalObjectEnd(b, i, n);
-    if (end >= 0) out.push(start, end);
-    else {
-      end = valueEnd(b, i);
-      if (end < 0) return -1;
-      out.push(-1, -1);
-    }
+    scan.canonical.push(end < 0 ? 0 : 1);
+    if (end < 0) end = valueEnd(b, i);
+    if (end <= start) return -1;
+    scan.spans.push(start, end);
     i = space(b, end);
     if (b[i] === COMMA) i = space(b, i + 1);
     else if (b[i] === CLOSE_ARRAY) return i + 1;

@@ -60,7 +60,14 @@ describe("cursor pagination", () => {
     const write = proto.write as (...a: unknown[]) => Promise<unknown>;
     const spy = vi.spyOn(proto, "write").mockImplementation(function (this: unknown, ...args: unknown[]) {
       const data = args[0];
-      if (typeof data === "string" && data.startsWith('{"id":')) events.push(`write ${data.slice(0, 12)}`);
+      // JSON lines come as a string, or as bytes (records copied from the page: json-spans.ts).
+      const text =
+        typeof data === "string"
+          ? data
+          : data instanceof Uint8Array
+            ? Buffer.from(data.buffer, data.byteOffset, Math.min(12, data.byteLength)).toString()
+            : "";
+      if (text.startsWith('{"id":')) events.push(`write ${text.slice(0, 12)}`);
       return write.apply(this, args);
     });
     try {

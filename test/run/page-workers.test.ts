@@ -74,6 +74,46 @@ beforeAll(async () => {
         from + SIZE >= TOTAL ? (from >= TOTAL ? "tail" : String(from + SIZE)) : String(from + SIZE);
       return send(`{"data":[${page(from, from + SIZE)}],"next":"${next}","meta":{"total":${TOTAL}}}`);
     }
+    // The /cursor records, written as APIs write them: pretty-printed pages, records with spaces,
+    // `2.0`, `\/` and `\u00e9` in them (not as JSON.stringify writes them), a member name written
+    // with an escape, the records key twice, a BOM, the cursor in a nested object.
+    if (u.pathname === "/pretty" || u.pathname === "/tricky") {
+      const c = q.get("cursor");
+      if (c === "tail")
+        return send(
+          u.pathname === "/pretty"
+            ? `{\n  "data": [],\n  "next": null\n}`
+            : `{"data":[],"meta":{"next":null}}`,
+        );
+      const from = c === null ? 0 : Number(c);
+      const next =
+        from + SIZE >= TOTAL ? (from >= TOTAL ? "tail" : String(from + SIZE)) : String(from + SIZE);
+      const texts = Array.from({ length: Math.max(0, Math.min(from + SIZE, TOTAL) - from) }, (_, k) => {
+        const i = from + k;
+        let t = recordText(i).replace(
+          `"name":"r${i}"`,
+          i % 5 === 0 ? `"name":"r\\/${i}\\u00e9"` : `"name":"r${i}"`,
+        );
+        if (i % 3 === 0) t = t.replace('{"id":', '{ "id" : ');
+        if (i % 8 === 0) t = t.replace(`"amount":${i / 4},`, `"amount":${i / 4}.0,`);
+        return t;
+      });
+      if (u.pathname === "/pretty")
+        return send(`{\n  "data": [\n    ${texts.join(",\n    ")}\n  ],\n  "next": "${next}"\n}\n`);
+      const n = from / SIZE;
+      const data = n === 1 ? '"d\\u0061ta"' : '"data"';
+      const dup = n === 2 ? '"data":[{"id":-1}],' : "";
+      const bom = n === 3 ? "\ufeff" : "";
+      return send(`${bom}{${dup}${data}:[${texts.join(",")}],"meta":{"total":${TOTAL},"next":"${next}"}}`);
+    }
+    // Three pages, then one that looks like JSON to a scan (its records and cursor are where a
+    // scan finds them) but does not parse: a comma before a closing brace.
+    if (u.pathname === "/late-not-json") {
+      const c = Number(q.get("cursor") ?? 0);
+      if (c < 3) return send(`{"data":[${page(c * 100, c * 100 + 100)}],"next":"${c + 1}"}`);
+      if (c === 3) return send(`{"data":[{"id":1,"name":"x","amount":1,}],"next":"${c + 1}"}`);
+      return send(`{"data":[],"next":null}`);
+    }
     if (u.pathname === "/offset") {
       const from = Number(q.get("offset"));
       const n = Math.min(Number(q.get("limit")), 70); // the server caps the page size
@@ -125,6 +165,9 @@ const STREAMS: Record<string, string> = {
   page: `path: /page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 90, total_pages: $.total_pages }`,
   flaky: `path: /flaky\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   held: `path: /held\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  pretty: `path: /pretty\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  tricky: `path: /tricky\n    records: $.data\n    paginate: { type: cursor, cursor: $.meta.next }`,
+  "late-not-json": `path: /late-not-json\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "not-json": `path: /not-json\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "loop-cursor": `path: /loop-cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "loop-page": `path: /loop-page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 10 }`,
@@ -197,7 +240,7 @@ function listed(dir: string): string[] {
 }
 
 describe("page processing: workers 1 and 2 against the record-by-record path", () => {
-  for (const kind of ["cursor", "offset", "page"]) {
+  for (const kind of ["cursor", "offset", "page", "pretty", "tricky"]) {
     it(`${kind} pages: identical output, quarantine, state, summary and report`, async () => {
       const records = await runVariant(kind, "records");
       const one = await runVariant(kind, "workers 1");
@@ -304,6 +347,25 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     expect(two.code).toBe(records.code);
     expect(two.summary).toEqual(records.summary);
     expect(two.report).toEqual(records.report);
+  });
+
+  it("a body a scan reads but JSON.parse refuses fails as a body that is not JSON, masked, the pages before written", async () => {
+    const records = await runVariant("late-not-json", "records", 1);
+    expect(records.code).not.toBe(0);
+    expect(JSON.stringify(records.summary)).toContain("with a body that is not JSON");
+    for (const variant of ["workers 1", "workers 2"] as const) {
+      const other = await runVariant("late-not-json", variant, 1);
+      expect(other.code).toBe(records.code);
+      expect(other.output === records.output).toBe(true);
+      // The next page's request left when the page's cursor was read, before the page was
+      // parsed: one request more (as a guessed page) and the page counted; nothing else differs.
+      const requests = (x: unknown) =>
+        JSON.stringify(x)
+          .replace(/"requests":\d+/g, '"requests":N')
+          .replace(/"pages":\d+/g, '"pages":N');
+      expect(requests(other.summary)).toBe(requests(records.summary));
+      expect(requests(other.report)).toBe(requests(records.report));
+    }
   });
 
   it("retried 429/503 pages give the clean run's output with workers", async () => {

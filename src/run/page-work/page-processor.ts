@@ -6,13 +6,15 @@ import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan, type Shaper } from "../../records/shape.js";
-import { recordSpans } from "../../shared/json-spans.js";
+import { RunError } from "../../shared/errors.js";
+import { canonicalSpans, type PageScan, scanPage } from "../../shared/json-spans.js";
 import { NOT_JSON, parseJsonBytes } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
+import { type ComparedPage, type ScanKeys, sameRecordTexts, scanHead } from "./page-scan.js";
 
 /**
  * What processing a stream's pages needs, and nothing more: plain data that may go to a worker
@@ -33,7 +35,15 @@ export interface PagePlan {
 /** PageProcessor.handOver(). */
 export interface ProcessorState {
   watch: PageWatchState;
-  previous: { records: unknown[]; ends: string } | null;
+  previous: ComparedPage | null;
+}
+
+/** A page taken whose lines are not made yet: parsed (records), or only scanned. */
+interface WaitingPage {
+  bytes: Uint8Array;
+  records: unknown[] | null;
+  scan: PageScan | null;
+  count: number;
 }
 
 /**
@@ -43,22 +53,40 @@ export interface ProcessorState {
  * (suspicions.ts) and the cursor's maximum are kept here, so pages must come in order, each once.
  * Runs on the main thread or in a worker thread (page-worker.ts), with the same results.
  */
+/** The lines of a scanned page that did not parse: none (the statistics stay whole). */
+const UNPARSED: LinesChunk = Object.freeze({
+  text: "",
+  written: 0,
+  keys: null,
+  lengths: null,
+  valid: 0,
+  invalid: 0,
+  filtered: 0,
+  quarantined: [],
+  cursor: undefined,
+  unparsed: true,
+});
+
 export class PageProcessor {
   private readonly shaper: Shaper;
   private readonly watch: PageWatch;
   /** Shaper, statistics, key and cursor field: what recordLines needs (made once). */
   private readonly maker: LineMaker;
   private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
-  /** Selected records of pages whose lines are not made yet (a page or two), with their bytes. */
-  private readonly waiting: { records: unknown[]; bytes: Uint8Array }[] = [];
+  /** Pages whose lines are not made yet (a page or two). */
+  private readonly waiting: WaitingPage[] = [];
+  /** The previous page, for the guards' comparison of consecutive pages. */
+  private previous: ComparedPage | null = null;
+  /** The records path and the paginator's paths as member names, when all are: pages are scanned first. */
+  private readonly scanKeys: ScanKeys | null;
   /**
-   * The records path as member names, while pages may hold records to copy as they came
-   * (json-spans.ts); null once a page had records and none of them was canonical JSON (a
-   * pretty-printed API: looking again on every page would only cost).
+   * The records path as member names, while parsed pages may hold records to copy as they came
+   * (json-spans.ts); null once such a page had records and none was canonical JSON (a
+   * pretty-printed API: looking again on every page would only cost), or its bytes were not UTF-8.
    */
   private spanKeys: readonly string[] | null;
-  /** The previous page's records and ends, for the guards' comparison of consecutive pages. */
-  private previous: { records: unknown[]; ends: string } | null = null;
+  /** A scanned page did not parse: the stream fails there (no page after it is processed). */
+  private unparsed = false;
 
   /** `quality`: the stream's statistics, fed here page by page (in a worker: handed over). */
   constructor(plan: PagePlan, quality: StreamQuality) {
@@ -74,45 +102,80 @@ export class PageProcessor {
     };
     this.paths = plan.paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
     this.spanKeys = compileJsonPath(plan.stream.records).keys;
+    const paths = this.paths.map(({ path, compiled }) => ({ path, keys: compiled.keys }));
+    this.scanKeys =
+      this.spanKeys && paths.every((p) => p.keys !== null)
+        ? { records: this.spanKeys, paths: paths as ScanKeys["paths"] }
+        : null;
   }
 
-  /** The page's head; null when the body is not JSON (the caller says so, with the body masked). */
+  /**
+   * The page's head; null when the body is not JSON (the caller says so, with the body masked).
+   * A page whose paths are member names is scanned, not parsed (page-scan.ts): the next request
+   * leaves sooner, and the page is parsed when its lines are made.
+   */
   head(bytes: Uint8Array): PageHead | null {
+    const scanned = this.scanKeys && bytes.length ? scanHead(bytes, this.scanKeys) : null;
+    if (scanned) {
+      const { count, values, ends, scan } = scanned;
+      this.waiting.push({ bytes, records: null, scan, count });
+      const page = { count, ends, records: null, bytes, spans: scan.spans };
+      return { count, values, compared: this.compare(page) };
+    }
     const body = parseJsonBytes(bytes);
     if (body === NOT_JSON) return null;
     const records = this.shaper.select(body);
     const values = new Map<string, unknown>();
     for (const { path, compiled } of this.paths) values.set(path, compiled.first(body));
     this.watch.see(body, records.length);
-    this.waiting.push({ records, bytes });
-    const count = records.length;
-    // The loop guard's comparison (guards.ts), made here where the records are.
-    const ends = recordEnds(records);
+    this.waiting.push({ bytes, records, scan: null, count: records.length });
+    const page = { count: records.length, ends: recordEnds(records), records, bytes: null, spans: null };
+    return { count: records.length, values, compared: this.compare(page) };
+  }
+
+  /** The loop guard's comparison with the previous page (guards.ts), made here where the records are. */
+  private compare(page: ComparedPage): PageHead["compared"] {
     const prev = this.previous;
+    const { ends, count } = page;
     const samePrevious =
       prev !== null &&
       ends !== "" &&
       prev.ends === ends &&
-      prev.records.length === count &&
-      sameRecordList(records, prev.records);
-    this.previous = count ? { records, ends } : null;
-    return { count, values, compared: { ends, samePrevious } };
+      prev.count === count &&
+      sameRecordTexts(page, prev);
+    this.previous = count ? page : null;
+    return { ends, samePrevious };
   }
 
   /** The oldest page's records, as the stream's record sink takes them (RecordSink.acceptLines). */
   lines(): LinesChunk {
     const page = this.waiting.shift();
     if (!page) throw new Error("page lines asked for before the page's head");
-    // Looked for here, not in `head`: the next page's request leaves before this page is scanned.
-    return recordLines(this.maker, page.records, undefined, this.source(page.bytes, page.records.length));
+    if (this.unparsed) return UNPARSED; // the stream fails at that page: no statistics after it
+    let { records, scan } = page;
+    if (!records) {
+      // A scanned page: parsed now, after the next request left.
+      const body = parseJsonBytes(page.bytes);
+      if (body === NOT_JSON) {
+        this.unparsed = true;
+        return UNPARSED; // the caller says what came instead of JSON, masked
+      }
+      records = this.shaper.select(body);
+      if (records.length !== page.count)
+        throw new RunError(
+          "internal",
+          `a page's scan found ${page.count} records, its parse ${records.length}`,
+        );
+      this.watch.see(body, records.length);
+    } else scan = this.spanKeys && records.length ? scanPage(page.bytes, this.spanKeys, []) : null;
+    return recordLines(this.maker, records, undefined, this.source(page.bytes, scan));
   }
 
-  /** Where the page's records lie in its bytes, when some can be copied as they came. */
-  private source(bytes: Uint8Array, count: number): SpanSource | undefined {
-    if (!this.spanKeys || count === 0) return undefined;
-    const spans = recordSpans(bytes, this.spanKeys);
-    if (!spans || spans.length !== 2 * count) return undefined;
-    for (let i = 0; i < spans.length; i += 2) if (spans[i] >= 0) return { bytes, spans };
+  /** Where the page's canonical records lie in its bytes, to copy them as they came. */
+  private source(bytes: Uint8Array, scan: PageScan | null): SpanSource | undefined {
+    if (!scan?.spans.length) return undefined;
+    const canonical = canonicalSpans(bytes, scan);
+    if (canonical) return { bytes, spans: canonical };
     this.spanKeys = null;
     return undefined;
   }

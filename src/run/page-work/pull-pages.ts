@@ -3,7 +3,14 @@ import type { RequestExecutor } from "../../http/executor.js";
 import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
 import { pathsRead } from "../../http/paginators/paginators.js";
 import { isStreamed } from "../../records/decoders/index.js";
-import { type PageHead, parseBody, readPages, streamReadOptions, streamRules } from "../read-pages.js";
+import {
+  type Page,
+  type PageHead,
+  parseBody,
+  readPages,
+  streamReadOptions,
+  streamRules,
+} from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import { recordContext, type StreamRunOptions } from "../stream-options.js";
@@ -90,8 +97,17 @@ async function pullWith(
     firstRequest,
     streamReadOptions(opts, result),
   );
-  const pending: (Promise<LinesChunk> | LinesChunk)[] = [];
-  const write = async (): Promise<void> => sink.acceptLines(await pending.shift()!);
+  const pending: { lines: Promise<LinesChunk> | LinesChunk; page: Page }[] = [];
+  const write = async (): Promise<void> => {
+    const { lines, page } = pending.shift()!;
+    const chunk = await lines;
+    if (chunk.unparsed) {
+      // A scanned page that did not parse: said as any body that is not JSON (masked).
+      parseBody(page.response, page.request, executor);
+      throw new Error("a page body that did not parse was parsed");
+    }
+    await sink.acceptLines(chunk);
+  };
   try {
     try {
       for await (const page of pages) {
@@ -99,20 +115,25 @@ async function pullWith(
         if (page.response.ignored) await work.head(new Uint8Array(0));
         const lines = work.lines();
         if (lines instanceof Promise) lines.catch(() => {}); // awaited in turn, below
-        pending.push(lines);
+        pending.push({ lines, page });
         while (pending.length > work.depth) await write();
       }
+      while (pending.length) await write();
     } catch (err) {
-      // As pull.ts, the pages before the failure are written and counted, with their statistics.
+      // As pull.ts, the pages before the failure are written and counted, with their statistics
+      // (a page that failed is the last: the processor makes none after a page that did not parse).
       try {
         while (pending.length) await write();
-        await work.settle();
       } catch {
         // the first error is the one to report
       }
+      try {
+        await work.settle();
+      } catch {
+        // the same
+      }
       throw err;
     }
-    while (pending.length) await write();
     // Reading ends with a stop reason unless it threw; this loop never leaves it early.
     if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
     result.suspicions.push(...(await work.end(pages.stop)));

@@ -58,6 +58,8 @@ export interface LinesChunk {
   quarantined: string[];
   /** The largest cursor value among the written records (undefined: none). */
   cursor: unknown;
+  /** A scanned page whose body turned out not to be JSON (page-processor.ts): no records. */
+  unparsed?: true;
 }
 
 export interface StreamedResult extends LinesChunk {

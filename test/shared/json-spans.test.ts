@@ -1,0 +1,162 @@
+/**
+ * scanPage / canonicalSpans (src/shared/json-spans.ts): a page's records and the paginator's values
+ * found in its bytes without parsing them. What the scan says must be what JSON.parse says, or the
+ * scan must say null (the page is then parsed as before): never a wrong span or value.
+ */
+import { describe, expect, it } from "vitest";
+import { canonicalSpans, type PageScan, scanPage } from "../../src/shared/json-spans.js";
+import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
+
+const bytes = (s: string) => Buffer.from(s, "utf8");
+const texts = (b: Buffer, scan: PageScan) => {
+  const out: string[] = [];
+  for (let j = 0; j < scan.spans.length; j += 2)
+    out.push(b.toString("utf8", scan.spans[j], scan.spans[j + 1]));
+  return out;
+};
+const valueOf = (b: Buffer, scan: PageScan, j: number) =>
+  scan.values[2 * j] < 0
+    ? undefined
+    : parseJson(b.toString("utf8", scan.values[2 * j], scan.values[2 * j + 1]));
+
+describe("scanPage", () => {
+  it("finds each record and each value the paginator reads", () => {
+    const b = bytes('{"data":[{"id":1},{"id":2,"s":"a,]}\\"b"}],"next_cursor":"c2","meta":{"next":null}}');
+    const scan = scanPage(b, ["data"], [["next_cursor"], ["meta", "next"], ["missing"]])!;
+    expect(texts(b, scan)).toEqual(['{"id":1}', '{"id":2,"s":"a,]}\\"b"}']);
+    expect(scan.canonical).toEqual([1, 1]);
+    expect(valueOf(b, scan, 0)).toBe("c2");
+    expect(valueOf(b, scan, 1)).toBe(null);
+    expect(valueOf(b, scan, 2)).toBe(undefined);
+  });
+
+  it("reads white space between tokens, and marks records that are not canonical", () => {
+    const doc = { results: [{ a: 1 }, { b: [1, 2] }, "text", 3, null, { c: 1.5 }], page: { next: 7 } };
+    const pretty = bytes(JSON.stringify(doc, null, 2));
+    const scan = scanPage(pretty, ["results"], [["page", "next"]])!;
+    expect(texts(pretty, scan).map((t) => JSON.parse(t))).toEqual(doc.results);
+    expect(scan.canonical).toEqual([0, 0, 0, 0, 0, 0]); // spaces inside, or not an object
+    expect(valueOf(pretty, scan, 0)).toBe(7);
+    const compact = bytes(` \n${JSON.stringify(doc)}\r\n`);
+    expect(scanPage(compact, ["results"], [])!.canonical).toEqual([1, 1, 0, 0, 0, 1]);
+  });
+
+  it("a root array for `$`; an empty array; deeper records paths", () => {
+    const root = bytes('[{"a":1},{"a":2}]');
+    expect(texts(root, scanPage(root, [], [])!)).toEqual(['{"a":1}', '{"a":2}']);
+    expect(scanPage(bytes('{"data":[]}'), ["data"], [])!.spans).toEqual([]);
+    const deep = bytes('{"response":{"x":[1,{"y":"]"}],"items":[{"k":"v"}]},"next":"n"}');
+    const scan = scanPage(deep, ["response", "items"], [["next"], ["response", "x"]])!;
+    expect(texts(deep, scan)).toEqual(['{"k":"v"}']);
+    expect(valueOf(deep, scan, 0)).toBe("n");
+    expect(valueOf(deep, scan, 1)).toEqual([1, { y: "]" }]);
+  });
+
+  it("is null where the bytes might not say what JSON.parse says", () => {
+    const cases = [
+      '{"d\\u0061ta":[{"a":1}]}', // an escaped name is `data` once parsed
+      '{"data":[{"a":1}],"data":[{"a":2}]}', // twice: JSON.parse keeps the last
+      '{"data":{"a":1}}', // not an array: one record
+      '{"other":[]}', // no records array
+      '[{"a":1}]', // an array where an object holds the records
+      '\ufeff{"data":[]}', // a BOM
+      '{"data":[{"a":1}]} trailing',
+      '{"data":[{"a":1}]',
+      '{"data":[{"a":1},]}',
+      "",
+    ];
+    for (const c of cases) expect(scanPage(bytes(c), ["data"], []), c).toBeNull();
+    // A value's name twice: the parsed value is the last one.
+    expect(scanPage(bytes('{"data":[],"next":"a","next":"b"}'), ["data"], [["next"]])).toBeNull();
+    // A path that is both a value and a way into one.
+    expect(scanPage(bytes('{"data":[],"m":{"n":1}}'), ["data"], [["m"], ["m", "n"]])).toBeNull();
+  });
+
+  it("never reads past the bytes, whatever they hold (every cut of a page, random bytes)", () => {
+    const page = '{"data":[{"id":1,"s":"a\\"b","n":[1,{"x":null}]},{"id":2}],"next":"c"}';
+    for (let cut = 0; cut < page.length; cut++) {
+      const scan = scanPage(bytes(page.slice(0, cut)), ["data"], [["next"]]);
+      expect(scan, page.slice(0, cut)).toBeNull();
+    }
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    const alphabet = '{}[]",:\\ab1 -.e';
+    for (let n = 0; n < 3000; n++) {
+      const len = rand() % 40;
+      let s = "";
+      for (let k = 0; k < len; k++) s += alphabet[rand() % alphabet.length];
+      const scan = scanPage(bytes(`{"data":[${s}`), ["data"], [["next"]]);
+      if (scan)
+        for (let j = 0; j < scan.spans.length; j++) expect(scan.spans[j]).toBeLessThanOrEqual(len + 9);
+    }
+  });
+
+  it("agrees with JSON.parse on generated pages: counts, values, canonical texts", () => {
+    let seed = 11;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const values = [
+      0,
+      -0,
+      1.5,
+      1.0,
+      1e21,
+      0.0000001,
+      123456789012345678901234567890n,
+      "é",
+      "a\u2028b",
+      "\u00e9\\/",
+      null,
+      true,
+      [],
+      {},
+    ];
+    const raw = ["1.50", "2.0", "1E5", '"\\u00e9"', '"\\/"', "-0", "0.1", "12345678901234567890"];
+    for (let n = 0; n < 300; n++) {
+      const records: string[] = [];
+      for (let r = rand(6); r > 0; r--) {
+        const members: string[] = [];
+        for (let m = rand(5); m > 0; m--) {
+          const key = ["id", "a b", "é", "1x", "x", "__proto__"][rand(6)];
+          const v = rand(3) === 0 ? raw[rand(raw.length)] : stringifyJson(values[rand(values.length)]);
+          members.push(`${JSON.stringify(key)}:${v}`);
+        }
+        records.push(rand(4) === 0 ? `{ ${members.join(", ")} }` : `{${members.join(",")}}`);
+      }
+      const text = `{"data":[${records.join(rand(2) ? "," : " , ")}],"next":${rand(2) ? '"n"' : "null"}}`;
+      const b = bytes(text);
+      const parsed = parseJson(text) as { data: unknown[]; next: unknown };
+      const scan = scanPage(b, ["data"], [["next"]]);
+      expect(scan, text).not.toBeNull();
+      expect(scan!.spans.length / 2).toBe(parsed.data.length);
+      expect(valueOf(b, scan!, 0)).toBe(parsed.next);
+      const spans = canonicalSpans(b, scan!);
+      const all = texts(b, scan!);
+      all.forEach((t, i) => {
+        expect(stringifyJson(parseJson(t)), t).toBe(stringifyJson(parsed.data[i]));
+        if (spans && spans[2 * i] >= 0) expect(stringifyJson(parsed.data[i]), text).toBe(t);
+      });
+    }
+  });
+});
+
+describe("canonicalSpans", () => {
+  it("keeps canonical records' spans, -1 for the others, null for none or bytes that are not UTF-8", () => {
+    const b = bytes('{"data":[{"a":1},{ "a":2 },{"a":3}]}');
+    const scan = scanPage(b, ["data"], [])!;
+    const spans = canonicalSpans(b, scan)!;
+    expect(spans[2]).toBe(-1);
+    expect(b.toString("utf8", spans[0], spans[1])).toBe('{"a":1}');
+    expect(b.toString("utf8", spans[4], spans[5])).toBe('{"a":3}');
+    expect(
+      canonicalSpans(bytes('{"data":[{ "a":1 }]}'), scanPage(bytes('{"data":[{ "a":1 }]}'), ["data"], [])!),
+    ).toBeNull();
+    const latin1 = Buffer.concat([bytes('{"data":[{"a":"'), Buffer.from([0xe9]), bytes('"}]}')]);
+    expect(canonicalSpans(latin1, scanPage(latin1, ["data"], [])!)).toBeNull();
+  });
+});
