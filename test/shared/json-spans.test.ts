@@ -14,7 +14,7 @@ const texts = (b: Buffer, scan: PageScan) => {
     out.push(b.toString("utf8", scan.spans[j], scan.spans[j + 1]));
   return out;
 };
-const valueOf = (b: Buffer, scan: PageScan, j: number) =>
+const pathValue = (b: Buffer, scan: PageScan, j: number) =>
   scan.values[2 * j] < 0
     ? undefined
     : parseJson(b.toString("utf8", scan.values[2 * j], scan.values[2 * j + 1]));
@@ -25,9 +25,9 @@ describe("scanPage", () => {
     const scan = scanPage(b, ["data"], [["next_cursor"], ["meta", "next"], ["missing"]])!;
     expect(texts(b, scan)).toEqual(['{"id":1}', '{"id":2,"s":"a,]}\\"b"}']);
     expect(scan.canonical).toEqual([1, 1]);
-    expect(valueOf(b, scan, 0)).toBe("c2");
-    expect(valueOf(b, scan, 1)).toBe(null);
-    expect(valueOf(b, scan, 2)).toBe(undefined);
+    expect(pathValue(b, scan, 0)).toBe("c2");
+    expect(pathValue(b, scan, 1)).toBe(null);
+    expect(pathValue(b, scan, 2)).toBe(undefined);
   });
 
   it("reads white space between tokens, and marks records that are not canonical", () => {
@@ -36,7 +36,7 @@ describe("scanPage", () => {
     const scan = scanPage(pretty, ["results"], [["page", "next"]])!;
     expect(texts(pretty, scan).map((t) => JSON.parse(t))).toEqual(doc.results);
     expect(scan.canonical).toEqual([0, 0, 0, 0, 0, 0]); // spaces inside, or not an object
-    expect(valueOf(pretty, scan, 0)).toBe(7);
+    expect(pathValue(pretty, scan, 0)).toBe(7);
     const compact = bytes(` \n${JSON.stringify(doc)}\r\n`);
     expect(scanPage(compact, ["results"], [])!.canonical).toEqual([1, 1, 0, 0, 0, 1]);
   });
@@ -48,8 +48,8 @@ describe("scanPage", () => {
     const deep = bytes('{"response":{"x":[1,{"y":"]"}],"items":[{"k":"v"}]},"next":"n"}');
     const scan = scanPage(deep, ["response", "items"], [["next"], ["response", "x"]])!;
     expect(texts(deep, scan)).toEqual(['{"k":"v"}']);
-    expect(valueOf(deep, scan, 0)).toBe("n");
-    expect(valueOf(deep, scan, 1)).toEqual([1, { y: "]" }]);
+    expect(pathValue(deep, scan, 0)).toBe("n");
+    expect(pathValue(deep, scan, 1)).toEqual([1, { y: "]" }]);
   });
 
   it("is null where the bytes might not say what JSON.parse says", () => {
@@ -134,7 +134,7 @@ describe("scanPage", () => {
       const scan = scanPage(b, ["data"], [["next"]]);
       expect(scan, text).not.toBeNull();
       expect(scan!.spans.length / 2).toBe(parsed.data.length);
-      expect(valueOf(b, scan!, 0)).toBe(parsed.next);
+      expect(pathValue(b, scan!, 0)).toBe(parsed.next);
       const spans = canonicalSpans(b, scan!);
       const all = texts(b, scan!);
       all.forEach((t, i) => {

@@ -1,5 +1,5 @@
 import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
-import { recordEnds, sameRecordList } from "../../http/paginators/guards.js";
+import { recordEnds } from "../../http/paginators/guards.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
