@@ -77,9 +77,12 @@ export class AtomicFile {
     const handle = this.handle;
     if (this.parts.length && handle) {
       const parts = this.parts;
-      const bytes = this.bytes
-        ? Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p)))
-        : null;
+      // One chunk of bytes (a page's lines) goes as it is: no copy.
+      const bytes = !this.bytes
+        ? null
+        : parts.length === 1
+          ? (parts[0] as Uint8Array)
+          : Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : p)));
       const text = bytes ? "" : (parts as string[]).join("");
       this.parts = [];
       this.pending = 0;

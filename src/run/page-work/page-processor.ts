@@ -115,22 +115,50 @@ export class PageProcessor {
    * leaves sooner, and the page is parsed when its lines are made.
    */
   head(bytes: Uint8Array): PageHead | null {
-    const scanned = this.scanKeys && bytes.length ? scanHead(bytes, this.scanKeys) : null;
+    const scanned = this.scanned(bytes);
     if (scanned) {
-      const { count, values, ends, scan } = scanned;
-      this.waiting.push({ bytes, records: null, scan, count });
-      const page = { count, ends, records: null, bytes, spans: scan.spans };
-      return { count, values, compared: this.compare(page) };
+      this.add(bytes, scanned.head.count, scanned.scan);
+      return scanned.head;
     }
+    const parsed = this.parsed(bytes);
+    if (!parsed) return null;
+    const { body, records } = parsed;
+    this.watch.see(body, records.length);
+    this.waiting.push({ bytes, records, scan: null, count: records.length });
+    return parsed.head;
+  }
+
+  /** Whether pages are scanned (the records path and the paginator's paths are member names). */
+  get scans(): boolean {
+    return this.scanKeys !== null;
+  }
+
+  /** The page's head from a scan of its bytes, or null (page-scan.ts); the page is not taken. */
+  scanned(bytes: Uint8Array): { head: PageHead; scan: PageScan } | null {
+    const scanned = this.scanKeys && bytes.length ? scanHead(bytes, this.scanKeys) : null;
+    if (!scanned) return null;
+    const { count, values, ends, scan } = scanned;
+    const page = { count, ends, records: null, bytes, spans: scan.spans };
+    return { head: { count, values, compared: this.compare(page) }, scan };
+  }
+
+  /** The page's head from its parse, with its body and records; null when it is not JSON; not taken. */
+  parsed(bytes: Uint8Array): { head: PageHead; body: unknown; records: unknown[] } | null {
     const body = parseJsonBytes(bytes);
     if (body === NOT_JSON) return null;
     const records = this.shaper.select(body);
     const values = new Map<string, unknown>();
     for (const { path, compiled } of this.paths) values.set(path, compiled.first(body));
-    this.watch.see(body, records.length);
-    this.waiting.push({ bytes, records, scan: null, count: records.length });
     const page = { count: records.length, ends: recordEnds(records), records, bytes: null, spans: null };
-    return { count: records.length, values, compared: this.compare(page) };
+    return { head: { count: records.length, values, compared: this.compare(page) }, body, records };
+  }
+
+  /**
+   * Takes a page whose head was read (here, or on the main thread while this processor runs in a
+   * worker): parsed when its lines are made; `scan`, when known, says where its records lie.
+   */
+  add(bytes: Uint8Array, count: number, scan: PageScan | null): void {
+    this.waiting.push({ bytes, records: null, scan, count });
   }
 
   /** The loop guard's comparison with the previous page (guards.ts), made here where the records are. */
@@ -154,7 +182,7 @@ export class PageProcessor {
     if (this.unparsed) return UNPARSED; // the stream fails at that page: no statistics after it
     let { records, scan } = page;
     if (!records) {
-      // A scanned page: parsed now, after the next request left.
+      // A page taken by `add`: parsed now, after the next request left.
       const body = parseJsonBytes(page.bytes);
       if (body === NOT_JSON) {
         this.unparsed = true;
@@ -167,7 +195,8 @@ export class PageProcessor {
           `a page's scan found ${page.count} records, its parse ${records.length}`,
         );
       this.watch.see(body, records.length);
-    } else scan = this.spanKeys && records.length ? scanPage(page.bytes, this.spanKeys, []) : null;
+    }
+    if (!scan && this.spanKeys && records.length) scan = scanPage(page.bytes, this.spanKeys, []);
     return recordLines(this.maker, records, undefined, this.source(page.bytes, scan));
   }
 

@@ -1,5 +1,6 @@
 import type { StopReason } from "../../http/paginators/paginator.js";
 import type { QualityState, StreamQuality } from "../../records/quality.js";
+import type { PageScan } from "../../shared/json-spans.js";
 import type { PageHead } from "../read-pages.js";
 import { aliveRecordWorkers, RecordWorkerPool } from "../record-workers/pool.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
@@ -42,14 +43,18 @@ const WORKER_DEPTH = 2;
 /**
  * Page processing in a worker thread (one per stream: the stream's statistics live there for the
  * sequence, handed over and back; record-workers/pool.ts). Each page's bytes are copied into a
- * buffer of their own and transferred (the guards keep the response's body); its head comes back
- * as soon as it is parsed, its lines after.
+ * buffer of their own and transferred (the guards keep the response's body). With `heads` (the
+ * stream's paths are member names), each page's head is read on this thread, by a scan of its
+ * bytes (page-scan.ts; a parse when the scan is unsure), and the page goes to the worker for its
+ * lines once taken: the next request leaves before the worker parses the page. Without, the
+ * worker parses the page and its head comes back, its lines after.
  */
 function workerPageWork(
   plan: PagePlan,
   quality: StreamQuality,
   signal: AbortSignal | undefined,
   resume: ProcessorState | null,
+  heads: PageProcessor | null,
 ): PageWork {
   const pool = new RecordWorkerPool(1, { maxInFlight: 2 * (WORKER_DEPTH + 2), signal });
   const session = pool.open<PagesUnit, PagesReply, QualityState>("pages", {
@@ -61,15 +66,33 @@ function workerPageWork(
     const [state] = await session.end();
     quality.importState(state);
   };
+  const own = (bytes: Uint8Array) => {
+    const copy = new Uint8Array(bytes.length);
+    copy.set(bytes);
+    return copy;
+  };
+  /** Pages whose heads were read here, waiting to be taken (then sent for their lines), in order. */
+  const read: { page: Uint8Array; count: number; scan: PageScan | null }[] = [];
   return {
     depth: WORKER_DEPTH,
     head(bytes) {
-      const own = new Uint8Array(bytes.length);
-      own.set(bytes);
-      return session.submit({ bytes: own }, [own.buffer]) as Promise<PageHead | null>;
+      if (!heads) {
+        const page = own(bytes);
+        return session.submit({ bytes: page }, [page.buffer]) as Promise<PageHead | null>;
+      }
+      // The head read here (a scan, else a parse), the page's lines made in the worker meanwhile.
+      const scanned = heads.scanned(bytes);
+      const head = scanned?.head ?? heads.parsed(bytes)?.head ?? null;
+      if (!head) return null;
+      read.push({ page: own(bytes), count: head.count, scan: scanned?.scan ?? null });
+      return head;
     },
     // Asked for once the page is taken (a page whose head failed the stream is never processed).
-    lines: () => session.submit({ lines: true }) as Promise<LinesChunk>,
+    lines() {
+      const unit = read.shift();
+      if (!unit) return session.submit({ lines: true }) as Promise<LinesChunk>;
+      return session.submit(unit, [unit.page.buffer as ArrayBuffer]) as Promise<LinesChunk>;
+    },
     async end(stop) {
       const suspicions = (await session.submit({ end: stop })) as Suspicion[];
       await handBack();
@@ -116,7 +139,7 @@ export function threadedPageWork(
     },
     head(body) {
       if (!remote && pages >= LOCAL_PAGES && bytes >= after && aliveRecordWorkers() < maxThreads)
-        remote = workerPageWork(plan, quality, signal, local.handOver());
+        remote = workerPageWork(plan, quality, signal, local.handOver(), local.scans ? local : null);
       if (remote) return remote.head(body);
       pages++;
       bytes += body.length;

@@ -1,5 +1,6 @@
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { type QualityState, StreamQuality } from "../../records/quality.js";
+import type { PageScan } from "../../shared/json-spans.js";
 import type { PageHead } from "../read-pages.js";
 import type { SessionKind } from "../record-workers/protocol.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
@@ -14,8 +15,15 @@ export interface PagesInit {
   resume: ProcessorState | null;
 }
 
-/** A unit: a page's body (its head comes back), the lines of the oldest page, or the end. */
-export type PagesUnit = { bytes: Uint8Array } | { lines: true } | { end: StopReason | null };
+/**
+ * A unit: a page's body (its head comes back), the lines of the oldest page, a page whose head the
+ * main thread read (its lines come back), or the end.
+ */
+export type PagesUnit =
+  | { bytes: Uint8Array }
+  | { lines: true }
+  | { page: Uint8Array; count: number; scan: PageScan | null }
+  | { end: StopReason | null };
 export type PagesReply = PageHead | null | LinesChunk | Suspicion[];
 
 interface PagesState {
@@ -37,7 +45,8 @@ export const pagesKind: SessionKind<PagesInit, PagesState, PagesUnit, PagesReply
   },
   unit(state, unit) {
     if ("bytes" in unit) return { result: state.processor.head(unit.bytes) };
-    if ("lines" in unit) {
+    if ("lines" in unit || "page" in unit) {
+      if ("page" in unit) state.processor.add(unit.page, unit.count, unit.scan);
       const result = state.processor.lines();
       // The lines as bytes of their own (record-lines.ts ByteLines): moved, not copied.
       const text = result.text;
