@@ -1,20 +1,19 @@
 import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
-import { recordEnds } from "../../http/paginators/guards.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
-import { compileShaper, type ShapePlan, type Shaper } from "../../records/shape.js";
-import { RunError } from "../../shared/errors.js";
+import { compileShaper, type ShapePlan } from "../../records/shape.js";
 import { canonicalSpans, type PageScan, scanPage } from "../../shared/json-spans.js";
-import { NOT_JSON, parseJsonBytes } from "../../shared/json-text.js";
+import { NOT_JSON } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
-import { type ComparedPage, type ScanKeys, sameRecordTexts, scanHead } from "./page-scan.js";
+import { PageHeads, pageRecords, type ReadPage } from "./page-heads.js";
+import type { ComparedPage } from "./page-scan.js";
 
 /**
  * What processing a stream's pages needs, and nothing more: plain data that may go to a worker
@@ -38,21 +37,6 @@ export interface ProcessorState {
   previous: ComparedPage | null;
 }
 
-/** A page taken whose lines are not made yet: parsed (records), or only scanned. */
-interface WaitingPage {
-  bytes: Uint8Array;
-  records: unknown[] | null;
-  scan: PageScan | null;
-  count: number;
-}
-
-/**
- * One stream's page processing, page by page in order: `head` parses a page's body and answers
- * what the paginator and its guards need; `lines` (called once per head, in the same order) shapes,
- * validates and serialises that page's records. Statistics (StreamQuality), the page watch
- * (suspicions.ts) and the cursor's maximum are kept here, so pages must come in order, each once.
- * Runs on the main thread or in a worker thread (page-worker.ts), with the same results.
- */
 /** The lines of a scanned page that did not parse: none (the statistics stay whole). */
 const UNPARSED: LinesChunk = Object.freeze({
   text: "",
@@ -67,22 +51,26 @@ const UNPARSED: LinesChunk = Object.freeze({
   unparsed: true,
 });
 
+/**
+ * One stream's page processing, page by page in order: `head` reads what the paginator and its
+ * guards need of a page (PageHeads: a scan of its bytes, or a parse); `lines` (called once per
+ * head, in the same order) parses a scanned page, then shapes, validates and serialises its
+ * records. Statistics (StreamQuality), the page watch (suspicions.ts) and the cursor's maximum
+ * are kept here, so pages must come in order, each once. Runs on the main thread or in a worker
+ * thread (pages-kind.ts), with the same results.
+ */
 export class PageProcessor {
-  private readonly shaper: Shaper;
+  readonly heads: PageHeads;
+  private readonly select: (body: unknown) => unknown[];
   private readonly watch: PageWatch;
   /** Shaper, statistics, key and cursor field: what recordLines needs (made once). */
   private readonly maker: LineMaker;
-  private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
   /** Pages whose lines are not made yet (a page or two). */
-  private readonly waiting: WaitingPage[] = [];
-  /** The previous page, for the guards' comparison of consecutive pages. */
-  private previous: ComparedPage | null = null;
-  /** The records path and the paginator's paths as member names, when all are: pages are scanned first. */
-  private readonly scanKeys: ScanKeys | null;
+  private readonly waiting: ReadPage[] = [];
   /**
-   * The records path as member names, while parsed pages may hold records to copy as they came
-   * (json-spans.ts); null once such a page had records and none was canonical JSON (a
-   * pretty-printed API: looking again on every page would only cost), or its bytes were not UTF-8.
+   * The records path as member names, while pages may hold records to copy as they came
+   * (json-spans.ts); null once a page had records and none was canonical JSON (a pretty-printed
+   * API: looking again on every page would only cost), or its bytes were not UTF-8.
    */
   private spanKeys: readonly string[] | null;
   /** A scanned page did not parse: the stream fails there (no page after it is processed). */
@@ -90,89 +78,36 @@ export class PageProcessor {
 
   /** `quality`: the stream's statistics, fed here page by page (in a worker: handed over). */
   constructor(plan: PagePlan, quality: StreamQuality) {
-    this.shaper = compileShaper(plan.stream, plan.context);
+    const shaper = compileShaper(plan.stream, plan.context);
+    this.select = (body) => shaper.select(body);
+    this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
     this.watch = new PageWatch(plan.stream, plan.asked);
     const pk = plan.stream.primaryKey;
     this.maker = {
-      shaper: this.shaper,
+      shaper,
       quality,
       skip: plan.validation.invalidRecords === "skip",
       keyOf: pk?.length ? jsonKeyFunction(pk) : null,
       cursorField: plan.cursorField,
     };
-    this.paths = plan.paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
     this.spanKeys = compileJsonPath(plan.stream.records).keys;
-    const paths = this.paths.map(({ path, compiled }) => ({ path, keys: compiled.keys }));
-    this.scanKeys =
-      this.spanKeys && paths.every((p) => p.keys !== null)
-        ? { records: this.spanKeys, paths: paths as ScanKeys["paths"] }
-        : null;
   }
 
   /**
    * The page's head; null when the body is not JSON (the caller says so, with the body masked).
-   * A page whose paths are member names is scanned, not parsed (page-scan.ts): the next request
-   * leaves sooner, and the page is parsed when its lines are made.
+   * A scanned page's next request leaves before it is parsed (when its lines are made).
    */
   head(bytes: Uint8Array): PageHead | null {
-    const scanned = this.scanned(bytes);
-    if (scanned) {
-      this.add(bytes, scanned.head.count, scanned.scan);
-      return scanned.head;
-    }
-    const parsed = this.parsed(bytes);
-    if (!parsed) return null;
-    const { body, records } = parsed;
-    this.watch.see(body, records.length);
-    this.waiting.push({ bytes, records, scan: null, count: records.length });
-    return parsed.head;
+    const page = this.heads.read(bytes);
+    if (!page) return null;
+    this.take(page);
+    return page.head;
   }
 
-  /** Whether pages are scanned (the records path and the paginator's paths are member names). */
-  get scans(): boolean {
-    return this.scanKeys !== null;
-  }
-
-  /** The page's head from a scan of its bytes, or null (page-scan.ts); the page is not taken. */
-  scanned(bytes: Uint8Array): { head: PageHead; scan: PageScan } | null {
-    const scanned = this.scanKeys && bytes.length ? scanHead(bytes, this.scanKeys) : null;
-    if (!scanned) return null;
-    const { count, values, ends, scan } = scanned;
-    const page = { count, ends, records: null, bytes, spans: scan.spans };
-    return { head: { count, values, compared: this.compare(page) }, scan };
-  }
-
-  /** The page's head from its parse, with its body and records; null when it is not JSON; not taken. */
-  parsed(bytes: Uint8Array): { head: PageHead; body: unknown; records: unknown[] } | null {
-    const body = parseJsonBytes(bytes);
-    if (body === NOT_JSON) return null;
-    const records = this.shaper.select(body);
-    const values = new Map<string, unknown>();
-    for (const { path, compiled } of this.paths) values.set(path, compiled.first(body));
-    const page = { count: records.length, ends: recordEnds(records), records, bytes: null, spans: null };
-    return { head: { count: records.length, values, compared: this.compare(page) }, body, records };
-  }
-
-  /**
-   * Takes a page whose head was read (here, or on the main thread while this processor runs in a
-   * worker): parsed when its lines are made; `scan`, when known, says where its records lie.
-   */
-  add(bytes: Uint8Array, count: number, scan: PageScan | null): void {
-    this.waiting.push({ bytes, records: null, scan, count });
-  }
-
-  /** The loop guard's comparison with the previous page (guards.ts), made here where the records are. */
-  private compare(page: ComparedPage): PageHead["compared"] {
-    const prev = this.previous;
-    const { ends, count } = page;
-    const samePrevious =
-      prev !== null &&
-      ends !== "" &&
-      prev.ends === ends &&
-      prev.count === count &&
-      sameRecordTexts(page, prev);
-    this.previous = count ? page : null;
-    return { ends, samePrevious };
+  /** Takes a page whose head was read (here, or on the main thread while this runs in a worker). */
+  take(page: ReadPage): void {
+    if (page.parsed) this.watch.see(page.parsed.body, page.parsed.records.length);
+    this.waiting.push(page);
   }
 
   /** The oldest page's records, as the stream's record sink takes them (RecordSink.acceptLines). */
@@ -180,24 +115,15 @@ export class PageProcessor {
     const page = this.waiting.shift();
     if (!page) throw new Error("page lines asked for before the page's head");
     if (this.unparsed) return UNPARSED; // the stream fails at that page: no statistics after it
-    let { records, scan } = page;
-    if (!records) {
-      // A page taken by `add`: parsed now, after the next request left.
-      const body = parseJsonBytes(page.bytes);
-      if (body === NOT_JSON) {
-        this.unparsed = true;
-        return UNPARSED; // the caller says what came instead of JSON, masked
-      }
-      records = this.shaper.select(body);
-      if (records.length !== page.count)
-        throw new RunError(
-          "internal",
-          `a page's scan found ${page.count} records, its parse ${records.length}`,
-        );
-      this.watch.see(body, records.length);
+    const read = pageRecords(page, this.select);
+    if (read === NOT_JSON) {
+      this.unparsed = true;
+      return UNPARSED; // the caller says what came instead of JSON, masked
     }
-    if (!scan && this.spanKeys && records.length) scan = scanPage(page.bytes, this.spanKeys, []);
-    return recordLines(this.maker, records, undefined, this.source(page.bytes, scan));
+    if (!page.parsed) this.watch.see(read.body, read.records.length);
+    let scan = page.scan;
+    if (!scan && this.spanKeys && read.records.length) scan = scanPage(page.bytes, this.spanKeys, []);
+    return recordLines(this.maker, read.records, undefined, this.source(page.bytes, scan));
   }
 
   /** Where the page's canonical records lie in its bytes, to copy them as they came. */
@@ -216,13 +142,13 @@ export class PageProcessor {
    */
   handOver(): ProcessorState {
     if (this.waiting.length) throw new Error("page processing handed over with a page half done");
-    return { watch: this.watch.state(), previous: this.previous };
+    return { watch: this.watch.state(), previous: this.heads.previous };
   }
 
   /** Continues from another processor's `handOver()` (before the first page here). */
   resume(s: ProcessorState): void {
     this.watch.resume(s.watch);
-    this.previous = s.previous;
+    this.heads.previous = s.previous;
   }
 
   /** Once the sequence stopped: the page watch's suspicions. */

@@ -5,6 +5,7 @@ import type { PageHead } from "../read-pages.js";
 import { aliveRecordWorkers, RecordWorkerPool } from "../record-workers/pool.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
+import type { PageHeads } from "./page-heads.js";
 import { type PagePlan, PageProcessor, type ProcessorState } from "./page-processor.js";
 import type { PagesInit, PagesReply, PagesUnit } from "./pages-kind.js";
 
@@ -54,7 +55,7 @@ function workerPageWork(
   quality: StreamQuality,
   signal: AbortSignal | undefined,
   resume: ProcessorState | null,
-  heads: PageProcessor | null,
+  heads: PageHeads | null,
 ): PageWork {
   const pool = new RecordWorkerPool(1, { maxInFlight: 2 * (WORKER_DEPTH + 2), signal });
   const session = pool.open<PagesUnit, PagesReply, QualityState>("pages", {
@@ -80,12 +81,11 @@ function workerPageWork(
         const page = own(bytes);
         return session.submit({ bytes: page }, [page.buffer]) as Promise<PageHead | null>;
       }
-      // The head read here (a scan, else a parse), the page's lines made in the worker meanwhile.
-      const scanned = heads.scanned(bytes);
-      const head = scanned?.head ?? heads.parsed(bytes)?.head ?? null;
-      if (!head) return null;
-      read.push({ page: own(bytes), count: head.count, scan: scanned?.scan ?? null });
-      return head;
+      // The head read here (a scan, else a parse), the page's lines made in the worker.
+      const page = heads.read(bytes);
+      if (!page) return null;
+      read.push({ page: own(bytes), count: page.head.count, scan: page.scan });
+      return page.head;
     },
     // Asked for once the page is taken (a page whose head failed the stream is never processed).
     lines() {
@@ -139,7 +139,13 @@ export function threadedPageWork(
     },
     head(body) {
       if (!remote && pages >= LOCAL_PAGES && bytes >= after && aliveRecordWorkers() < maxThreads)
-        remote = workerPageWork(plan, quality, signal, local.handOver(), local.scans ? local : null);
+        remote = workerPageWork(
+          plan,
+          quality,
+          signal,
+          local.handOver(),
+          local.heads.scans ? local.heads : null,
+        );
       if (remote) return remote.head(body);
       pages++;
       bytes += body.length;

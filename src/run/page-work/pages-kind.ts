@@ -5,6 +5,7 @@ import type { PageHead } from "../read-pages.js";
 import type { SessionKind } from "../record-workers/protocol.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
+import { readElsewhere } from "./page-heads.js";
 import { type PagePlan, PageProcessor, type ProcessorState } from "./page-processor.js";
 
 /** A page-processing session's init: the stream's page plan and its statistics so far. */
@@ -46,7 +47,7 @@ export const pagesKind: SessionKind<PagesInit, PagesState, PagesUnit, PagesReply
   unit(state, unit) {
     if ("bytes" in unit) return { result: state.processor.head(unit.bytes) };
     if ("lines" in unit || "page" in unit) {
-      if ("page" in unit) state.processor.add(unit.page, unit.count, unit.scan);
+      if ("page" in unit) state.processor.take(readElsewhere(unit.page, unit.count, unit.scan));
       const result = state.processor.lines();
       // The lines as bytes of their own (record-lines.ts ByteLines): moved, not copied.
       const text = result.text;
