@@ -84,3 +84,38 @@ describe("cursor pagination", () => {
     expect(events.slice(0, firstWrite)).toEqual(["sent 1", "sent 2"]);
   });
 });
+
+describe("cursor pagination, pages read by a scan first", () => {
+  // The next page is asked for once the page's cursor and records were found by a scan of its
+  // bytes (page-heads.ts), before the page is parsed: for every output (csv goes through pull.ts,
+  // jsonl through the page path). Seen as "sent 2" before the JSON.parse of page 1's body.
+  for (const format of ["csv", "jsonl"]) {
+    it(`${format}: page 2 is requested before page 1 is parsed`, async () => {
+      p.pipeline(
+        "p",
+        `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\noutput: { format: ${format} }\n`,
+      );
+      const events: string[] = [];
+      const onSend = (m: unknown) => {
+        const { request } = m as { request: { path: string } };
+        events.push(`sent ${new URL(request.path, "http://x").searchParams.get("cursor") ?? 1}`);
+      };
+      diagnostics.subscribe("undici:client:sendHeaders", onSend);
+      const parse = JSON.parse;
+      const spy = vi.spyOn(JSON, "parse").mockImplementation(function (this: unknown, ...args: unknown[]) {
+        const text = args[0];
+        if (typeof text === "string" && text.startsWith('{"data":[') && text.length > 10_000)
+          events.push(`parse ${text.includes('"next":"2"') ? 1 : "later"}`);
+        return parse.apply(this, args as Parameters<typeof JSON.parse>);
+      });
+      try {
+        const r = await runPipeline(p.dir, "p");
+        expect(r.code, r.stderr).toBe(0);
+      } finally {
+        spy.mockRestore();
+        diagnostics.unsubscribe("undici:client:sendHeaders", onSend);
+      }
+      expect(events.slice(0, 3), events.join("\n")).toEqual(["sent 1", "sent 2", "parse 1"]);
+    });
+  }
+});

@@ -37,8 +37,9 @@ export class PageHeads {
     this.paths = paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
     const recordKeys = compileJsonPath(records).keys;
     const keyed = this.paths.map(({ path, compiled }) => ({ path, keys: compiled.keys }));
+    // PIPELINES_PAGE_SCAN=off parses every page first (tests and A/B).
     this.scanKeys =
-      recordKeys && keyed.every((p) => p.keys !== null)
+      process.env.PIPELINES_PAGE_SCAN !== "off" && recordKeys && keyed.every((p) => p.keys !== null)
         ? { records: recordKeys, paths: keyed as ScanKeys["paths"] }
         : null;
   }
