@@ -85,6 +85,7 @@ export async function pull(
             return r.head;
           }
         : undefined,
+      confirm: (page) => parseBody(page.response, page.request, executor), // throws when not JSON
     },
     firstRequest,
     streamReadOptions(

@@ -53,6 +53,12 @@ export interface PageSource {
    * goes to `process`, whose head answers the paginator. Guessed pages never dropped are processed.
    */
   process?(page: Page): Promise<PageHead> | PageHead;
+  /**
+   * With `process`: throws the page's own error when its body is not JSON (a head read by a scan,
+   * before the page is parsed). Called when the paginator refuses what the head says (a loop):
+   * the page's error comes first, as when every page was parsed before its head was read.
+   */
+  confirm?(page: Page): void;
 }
 
 export interface ReadOptions {
@@ -166,17 +172,23 @@ async function* pagesOf(
       };
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
-    const step = paginator.next(
-      head
-        ? { request, response: page.response, body: null, recordCount: head.count, ...head }
-        : {
-            request,
-            response: page.response,
-            body: page.body,
-            recordCount: page.count,
-            records: page.records,
-          },
-    );
+    let step: ReturnType<Paginator["next"]>;
+    try {
+      step = paginator.next(
+        head
+          ? { request, response: page.response, body: null, recordCount: head.count, ...head }
+          : {
+              request,
+              response: page.response,
+              body: page.body,
+              recordCount: page.count,
+              records: page.records,
+            },
+      );
+    } catch (err) {
+      if (head) source.confirm?.(page);
+      throw err;
+    }
     const last = opts.limit ? page.count >= opts.limit.remaining() : false;
     // Once the run is stopped (Ctrl-C, a cancelled queue job), no new request leaves.
     if (!("stop" in step) && !last && !opts.signal?.aborted) ahead.want(step.request);

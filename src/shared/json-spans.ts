@@ -23,7 +23,8 @@ export interface PageScan {
  * - a member name written with an escape (`"d\u0061ta"` is `data` once parsed), or a name on a
  *   path written twice in its object (JSON.parse keeps the last one);
  * - a records path that does not reach an array, a path's member reached both as a value and
- *   as an object to walk into; a BOM;
+ *   as an object to walk into, a path that goes on into an array (an array has members too:
+ *   `length`, `0`), a path of no member names (`$`: the whole document);
  * - bytes that end early or hold something else than JSON where the scan reads (the scan reads
  *   no further than the bytes, but does not check the syntax: only a parse says the bytes are JSON).
  */
@@ -32,11 +33,15 @@ export function scanPage(
   records: readonly string[],
   paths: readonly (readonly string[])[],
 ): PageScan | null {
+  // A path of no member names is the whole document: left to the parse.
+  if (paths.some((keys) => keys.length === 0)) return null;
   const names = [records, ...paths].map((keys) => keys.map((k) => Buffer.from(k, "utf8")));
   const scan: PageScan = { spans: [], canonical: [], values: new Array<number>(2 * paths.length).fill(-1) };
   const active = names.map((_, p) => p);
-  const i = space(b, 0);
-  const end = records.length === 0 ? rootArray(b, i, scan) : walk(b, i, names, active, 0, scan);
+  // A BOM first is skipped, as parseJson skips it.
+  const i = space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
+  const end =
+    records.length === 0 ? (paths.length ? -1 : rootArray(b, i, scan)) : walk(b, i, names, active, 0, scan);
   if (end < 0) return null;
   return space(b, end) === b.length ? scan : null;
 }
@@ -73,7 +78,8 @@ function walk(
   scan: PageScan,
 ): number {
   const records = active.includes(0);
-  if (b[i] !== OPEN_OBJECT) return records ? -1 : valueEnd(b, i); // values: none
+  // A path goes on into an object only; an array has members too (`length`, `0`): left to the parse.
+  if (b[i] !== OPEN_OBJECT) return records || b[i] === OPEN_ARRAY ? -1 : valueEnd(b, i); // values: none
   i = space(b, i + 1);
   const found: number[] = [];
   if (b[i] === CLOSE_OBJECT) return records ? -1 : i + 1;

@@ -114,6 +114,26 @@ beforeAll(async () => {
       if (c === 3) return send(`{"data":[{"id":1,"name":"x","amount":1,}],"next":"${c + 1}"}`);
       return send(`{"data":[],"next":null}`);
     }
+    // The next cursor in an array: read with `$.cursors.0` (a member of an array).
+    if (u.pathname === "/array-cursor") {
+      const c = Number(q.get("cursor") ?? 0);
+      if (c >= 3) return send(`{"data":[],"cursors":[]}`);
+      return send(`{"data":[${page(c * 100, c * 100 + 100)}],"cursors":["${c + 1}"]}`);
+    }
+    // Three pages, then one that is not JSON whose cursor sends the first page again: a loop the
+    // scan sees before the parse refuses the page (the record path says "not JSON").
+    if (u.pathname === "/loop-bad") {
+      const c = Number(q.get("cursor") ?? 0);
+      if (c < 3) return send(`{"data":[${page(c * 100, c * 100 + 100)}],"next":"${c + 1}"}`);
+      return send(`{"data":[{"id":1,"name":"x",}],"next":"1"}`);
+    }
+    // Four pages, one that is not JSON, then 404: the page's own error is the one told.
+    if (u.pathname === "/bad-then-404") {
+      const c = Number(q.get("cursor") ?? 0);
+      if (c < 4) return send(`{"data":[${page(c * 100, c * 100 + 100)}],"next":"${c + 1}"}`);
+      if (c === 4) return send(`{"data":[{"id":1,"name":"x",}],"next":"5"}`);
+      return res.writeHead(404).end("{}");
+    }
     if (u.pathname === "/offset") {
       const from = Number(q.get("offset"));
       const n = Math.min(Number(q.get("limit")), 70); // the server caps the page size
@@ -168,6 +188,10 @@ const STREAMS: Record<string, string> = {
   pretty: `path: /pretty\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   tricky: `path: /tricky\n    records: $.data\n    paginate: { type: cursor, cursor: $.meta.next }`,
   "late-not-json": `path: /late-not-json\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "array-cursor": `path: /array-cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.cursors.0 }`,
+  "loop-bad": `path: /loop-bad\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "bad-then-404": `path: /bad-then-404\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "whole-cursor": `path: /cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $ }`,
   "not-json": `path: /not-json\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "loop-cursor": `path: /loop-cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "loop-page": `path: /loop-page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 10 }`,
@@ -370,6 +394,34 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
           .replace(/"pages":\d+/g, '"pages":N');
       expect(requests(other.summary)).toBe(requests(records.summary));
       expect(requests(other.report)).toBe(requests(records.report));
+    }
+  });
+
+  it("paginator paths into an array or the whole body read what the record path reads", async () => {
+    for (const kind of ["array-cursor", "whole-cursor"]) {
+      const records = await runVariant(kind, "records", 1);
+      if (kind === "array-cursor") expect(JSON.stringify(records.summary)).toContain('"seen":300');
+      for (const variant of ["workers 1", "workers 2", "scanned"] as const) {
+        const other = await runVariant(kind, variant, 1);
+        expect([kind, variant, other.code]).toEqual([kind, variant, records.code]);
+        expect(other.output === records.output).toBe(true);
+        expect(other.summary).toEqual(records.summary);
+      }
+    }
+  });
+
+  it("a page that is not JSON is the error told, whatever its scanned head set off after it", async () => {
+    for (const kind of ["loop-bad", "bad-then-404"]) {
+      const records = await runVariant(kind, "records", 1);
+      expect(JSON.stringify(records.summary)).toContain('"kind":"not_json"');
+      for (const variant of ["workers 1", "workers 2", "scanned"] as const) {
+        const other = await runVariant(kind, variant, 1);
+        const error = (x: unknown) =>
+          JSON.stringify((x as { streams: { error: unknown }[] }).streams[0].error);
+        expect([kind, variant, error(other.summary)]).toEqual([kind, variant, error(records.summary)]);
+        expect(other.code).toBe(records.code);
+        expect(other.output === records.output).toBe(true);
+      }
     }
   });
 

@@ -41,6 +41,26 @@ describe("scanPage", () => {
     expect(scanPage(compact, ["results"], [])!.canonical).toEqual([1, 1, 0, 0, 0, 1]);
   });
 
+  it("skips a BOM first, as parseJson does", () => {
+    const b = bytes('\ufeff {"data":[{"a":1}],"next":"n"}');
+    const scan = scanPage(b, ["data"], [["next"]])!;
+    expect(texts(b, scan)).toEqual(['{"a":1}']);
+    expect(pathValue(b, scan, 0)).toBe("n");
+    expect(scanPage(bytes(' \ufeff{"data":[]}'), ["data"], [])).toBeNull(); // not first: not JSON
+  });
+
+  it("leaves paths into arrays and the whole document to the parse", () => {
+    // `$.cursors.0` and `$.next.length` read members of an array (JSONPath walks them).
+    expect(scanPage(bytes('{"data":[],"cursors":["c1"]}'), ["data"], [["cursors", "0"]])).toBeNull();
+    expect(scanPage(bytes('{"data":[],"next":[1,2]}'), ["data"], [["next", "length"]])).toBeNull();
+    expect(scanPage(bytes('[{"a":1}]'), [], [["length"]])).toBeNull();
+    expect(scanPage(bytes('{"data":[]}'), ["data"], [[]])).toBeNull();
+    // Into a string, a number or null: nothing there (as JSONPath finds nothing).
+    const b = bytes('{"data":[],"next":"abc","n":null}');
+    const scan = scanPage(b, ["data"], [["next", "length"], ["n", "x"]])!;
+    expect([pathValue(b, scan, 0), pathValue(b, scan, 1)]).toEqual([undefined, undefined]);
+  });
+
   it("a root array for `$`; an empty array; deeper records paths", () => {
     const root = bytes('[{"a":1},{"a":2}]');
     expect(texts(root, scanPage(root, [], [])!)).toEqual(['{"a":1}', '{"a":2}']);
@@ -59,7 +79,6 @@ describe("scanPage", () => {
       '{"data":{"a":1}}', // not an array: one record
       '{"other":[]}', // no records array
       '[{"a":1}]', // an array where an object holds the records
-      '\ufeff{"data":[]}', // a BOM
       '{"data":[{"a":1}]} trailing',
       '{"data":[{"a":1}]',
       '{"data":[{"a":1},]}',

@@ -93,20 +93,35 @@ async function pullWith(
         };
         return head instanceof Promise ? head.then(known) : known(head);
       },
+      confirm: (page) => parseBody(page.response, page.request, executor), // throws when not JSON
     },
     firstRequest,
     streamReadOptions(opts, result),
   );
   const pending: { lines: Promise<LinesChunk> | LinesChunk; page: Page }[] = [];
+  /** A page's lines could not be written (or the page did not parse): no later page is written. */
+  let writeFailed = false;
+  /** The error of a scanned page that turned out not to be JSON. */
+  let notJson: unknown = null;
   const write = async (): Promise<void> => {
     const { lines, page } = pending.shift()!;
-    const chunk = await lines;
-    if (chunk.unparsed) {
-      // A scanned page that did not parse: said as any body that is not JSON (masked).
-      parseBody(page.response, page.request, executor);
-      throw new Error("a page body that did not parse was parsed");
+    try {
+      const chunk = await lines;
+      if (chunk.unparsed) {
+        // A scanned page that did not parse: said as any body that is not JSON (masked).
+        try {
+          parseBody(page.response, page.request, executor);
+        } catch (err) {
+          notJson = err;
+          throw err;
+        }
+        throw new Error("a page body that did not parse was parsed");
+      }
+      await sink.acceptLines(chunk);
+    } catch (err) {
+      writeFailed = true;
+      throw err;
     }
-    await sink.acceptLines(chunk);
   };
   try {
     try {
@@ -122,17 +137,22 @@ async function pullWith(
     } catch (err) {
       // As pull.ts, the pages before the failure are written and counted, with their statistics
       // (a page that failed is the last: the processor makes none after a page that did not parse).
-      try {
-        while (pending.length) await write();
-      } catch {
-        // the first error is the one to report
+      // A page waiting to be written came before what failed reading: its own error comes first
+      // (a page the worker found not to be JSON, then the next page's 404).
+      let first = err;
+      if (!writeFailed) {
+        try {
+          while (pending.length) await write();
+        } catch (earlier) {
+          if (earlier === notJson) first = earlier;
+        }
       }
       try {
         await work.settle();
       } catch {
-        // the same
+        // the first error is the one to report
       }
-      throw err;
+      throw first;
     }
     // Reading ends with a stop reason unless it threw; this loop never leaves it early.
     if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
