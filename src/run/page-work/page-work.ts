@@ -138,14 +138,12 @@ export function threadedPageWork(
       return remote ? WORKER_DEPTH : 0;
     },
     head(body) {
-      if (!remote && pages >= LOCAL_PAGES && bytes >= after && aliveRecordWorkers() < maxThreads)
-        remote = workerPageWork(
-          plan,
-          quality,
-          signal,
-          local.handOver(),
-          local.heads.scans ? local.heads : null,
-        );
+      if (!remote && pages >= LOCAL_PAGES && bytes >= after && aliveRecordWorkers() < maxThreads) {
+        // Heads read here (a scan): the guards' previous page stays here too, not copied over.
+        const heads = local.heads.scans ? local.heads : null;
+        const state = local.handOver();
+        remote = workerPageWork(plan, quality, signal, heads ? { ...state, previous: null } : state, heads);
+      }
       if (remote) return remote.head(body);
       pages++;
       bytes += body.length;
