@@ -134,6 +134,13 @@ beforeAll(async () => {
       if (c === 4) return send(`{"data":[{"id":1,"name":"x",}],"next":"5"}`);
       return res.writeHead(404).end("{}");
     }
+    // A page like the one before (count, first and last record) whose middle record is not JSON:
+    // the loop guard compares the records before the page is parsed.
+    if (u.pathname === "/mid-bad") {
+      const c = Number(q.get("cursor") ?? 0);
+      const middle = c === 3 ? '{"id": 2 x}' : `{"id": 2, "page": ${c}}`;
+      return send(`{"data":[{"id":1},${middle},{"id":3}],"next":${c < 3 ? `"${c + 1}"` : "null"}}`);
+    }
     if (u.pathname === "/offset") {
       const from = Number(q.get("offset"));
       const n = Math.min(Number(q.get("limit")), 70); // the server caps the page size
@@ -191,6 +198,7 @@ const STREAMS: Record<string, string> = {
   "array-cursor": `path: /array-cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.cursors.0 }`,
   "loop-bad": `path: /loop-bad\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "bad-then-404": `path: /bad-then-404\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
+  "mid-bad": `path: /mid-bad\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "whole-cursor": `path: /cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $ }`,
   "not-json": `path: /not-json\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
   "loop-cursor": `path: /loop-cursor\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }`,
@@ -411,7 +419,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
   });
 
   it("a page that is not JSON is the error told, whatever its scanned head set off after it", async () => {
-    for (const kind of ["loop-bad", "bad-then-404"]) {
+    for (const kind of ["loop-bad", "bad-then-404", "mid-bad"]) {
       const records = await runVariant(kind, "records", 1);
       expect(JSON.stringify(records.summary)).toContain('"kind":"not_json"');
       for (const variant of ["workers 1", "workers 2", "scanned"] as const) {

@@ -57,7 +57,14 @@ describe("scanPage", () => {
     expect(scanPage(bytes('{"data":[]}'), ["data"], [[]])).toBeNull();
     // Into a string, a number or null: nothing there (as JSONPath finds nothing).
     const b = bytes('{"data":[],"next":"abc","n":null}');
-    const scan = scanPage(b, ["data"], [["next", "length"], ["n", "x"]])!;
+    const scan = scanPage(
+      b,
+      ["data"],
+      [
+        ["next", "length"],
+        ["n", "x"],
+      ],
+    )!;
     expect([pathValue(b, scan, 0), pathValue(b, scan, 1)]).toEqual([undefined, undefined]);
   });
 

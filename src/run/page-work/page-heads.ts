@@ -60,7 +60,16 @@ export class PageHeads {
     if (!scanned) return null;
     const { count, values, ends, scan } = scanned;
     const page = { count, ends, records: null, bytes, spans: scan.spans };
-    return { head: { count, values, compared: this.compare(page) }, bytes, scan, parsed: null };
+    let compared: PageHead["compared"];
+    try {
+      compared = this.compare(page);
+    } catch (err) {
+      // The loop guard parsed the records of a page like the one before, and one did not parse:
+      // the page is parsed whole (and said to be not JSON). `previous` is set only on success.
+      if (err instanceof SyntaxError) return this.parsed(bytes);
+      throw err;
+    }
+    return { head: { count, values, compared }, bytes, scan, parsed: null };
   }
 
   /** The page's head from its parse; null when the body is not JSON. */
