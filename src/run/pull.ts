@@ -1,12 +1,9 @@
 import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
-import { pathsRead } from "../http/paginators/paginators.js";
 import { isStreamed } from "../records/decoders/index.js";
 import type { Row, Shaper } from "../records/shape.js";
-import { NOT_JSON } from "../shared/json-text.js";
-import { PageHeads, pageRecords, type ReadPage } from "./page-work/page-heads.js";
-import { parseBody, readPages, streamReadOptions, streamRules } from "./read-pages.js";
+import { readPages, streamReadOptions } from "./read-pages.js";
 import { readStreamed, type StreamedReadOptions } from "./read-streamed.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
@@ -60,32 +57,13 @@ export async function pull(
     );
     return stop.code === "limit" ? { code: "limit", message: `--limit ${limit} reached` } : stop;
   }
-  // Pages read by a scan first (page-heads.ts): the next request leaves before a page is parsed.
-  const select = (body: unknown) => shaper.select(body);
-  const scanner = scanFits(stream)
-    ? new PageHeads(stream.records, pathsRead(stream.paginator), select)
-    : null;
-  const heads = scanner?.scans ? scanner : null;
-  const read: ReadPage[] = [];
   const pages = readPages(
     {
       stream,
       executor,
       origin: opts.origin,
       allowedOrigins: opts.allowedOrigins,
-      select,
-      process: heads
-        ? (page) => {
-            const r = heads.read(page.response.body);
-            if (!r) {
-              parseBody(page.response, page.request, executor); // says what came, masked
-              throw new Error("a page body that is not JSON was parsed");
-            }
-            read.push(r);
-            return r.head;
-          }
-        : undefined,
-      confirm: (page) => parseBody(page.response, page.request, executor), // throws when not JSON
+      select: (body) => shaper.select(body),
     },
     firstRequest,
     streamReadOptions(
@@ -97,15 +75,8 @@ export async function pull(
   // A whole stream's pages are watched for a wrong `records` or `next` path (not each partition's).
   const watch = parent === undefined ? new PageWatch(stream, pageSizeAsked(firstRequest)) : null;
   for await (const page of pages) {
-    let { body, records } = page;
-    if (heads && !page.response.ignored) {
-      const r = pageRecords(read.shift()!, select);
-      if (r === NOT_JSON)
-        parseBody(page.response, page.request, executor); // throws, masked
-      else ({ body, records } = r);
-    }
-    watch?.see(body, records.length);
-    for (const record of records) {
+    watch?.see(page.body, page.records.length);
+    for (const record of page.records) {
       if (remaining() <= 0) break;
       const p = deliver(record);
       if (p) await p;
@@ -115,13 +86,4 @@ export async function pull(
   if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
   if (watch) result.suspicions.push(...watch.verdict(pages.stop));
   return pages.stop;
-}
-
-/**
- * Whether a stream's pages may be read by a scan before they are parsed (PageHeads decides by
- * the paths): JSON pages (not a streamed format) without `on_response` rules that read the body
- * (they parse it as it arrives).
- */
-export function scanFits(stream: StreamPlan): boolean {
-  return !isStreamed(stream.response) && streamRules(stream).every((r) => r.match === null);
 }

@@ -87,9 +87,10 @@ describe("cursor pagination", () => {
 
 describe("cursor pagination, pages read by a scan first", () => {
   // The next page is asked for once the page's cursor and records were found by a scan of its
-  // bytes (page-heads.ts), before the page is parsed: for every output (csv goes through pull.ts,
-  // jsonl through the page path). Seen as "sent 2" before the JSON.parse of page 1's body.
-  for (const format of ["csv", "jsonl"]) {
+  // bytes (page-heads.ts), before the page is parsed (jsonl: the page path; the other outputs
+  // parse first: the scan only costs them, measured). Seen as "sent 2" before the JSON.parse of
+  // page 1's body.
+  for (const format of ["jsonl"]) {
     it(`${format}: page 2 is requested before page 1 is parsed`, async () => {
       p.pipeline(
         "p",

@@ -205,8 +205,8 @@ const STREAMS: Record<string, string> = {
   "loop-page": `path: /loop-page\n    records: $.results\n    paginate: { type: page, size_param: per_page, size: 10 }`,
 };
 
-/** `records`: the record-by-record path, every page parsed before the next is asked for; `scanned`: the same path, pages read by a scan first (page-heads.ts). */
-type Variant = "records" | "scanned" | "workers 1" | "workers 2" | "workers auto";
+/** `records`: the record-by-record path (pull.ts), every page parsed before the next is asked for. */
+type Variant = "records" | "workers 1" | "workers 2" | "workers auto";
 
 async function runVariant(kind: string, variant: Variant, concurrency = 3, during?: () => Promise<void>) {
   const p = tempProject("pipelines-page-workers-");
@@ -224,8 +224,7 @@ output: { format: jsonl }
 `,
     );
     writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
-    if (variant === "records" || variant === "scanned") process.env.PIPELINES_PAGE_WORK = "off";
-    if (variant === "records") process.env.PIPELINES_PAGE_SCAN = "off";
+    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
     let r: Awaited<ReturnType<typeof runPipeline>>;
     const unitsBefore = recordWorkerUnits();
     try {
@@ -234,7 +233,6 @@ output: { format: jsonl }
       r = await running;
     } finally {
       delete process.env.PIPELINES_PAGE_WORK;
-      delete process.env.PIPELINES_PAGE_SCAN;
     }
     const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
     const report = JSON.parse(read("reports/p/latest.json") ?? "null");
@@ -280,7 +278,6 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
       const records = await runVariant(kind, "records");
       const one = await runVariant(kind, "workers 1");
       const two = await runVariant(kind, "workers 2");
-      const scanned = await runVariant(kind, "scanned");
       expect(records.code).toBe(0);
       expect(records.output?.split("\n").length).toBeGreaterThan(1000);
       expect(records.quarantine).not.toBeNull();
@@ -292,7 +289,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
       expect(records.output?.includes('"__proto__":{"polluted":31}')).toBe(true);
       expect([records.units, one.units]).toEqual([0, 0]);
       expect(two.units).toBeGreaterThan(0); // the worker path was taken
-      for (const other of [one, two, scanned]) {
+      for (const other of [one, two]) {
         expect(other.code).toBe(records.code);
         expect(other.output === records.output).toBe(true);
         expect(other.quarantine === records.quarantine).toBe(true);
@@ -310,11 +307,10 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
       const records = await runVariant(kind, "records", 1);
       const one = await runVariant(kind, "workers 1", 1);
       const two = await runVariant(kind, "workers 2", 1);
-      const scanned = await runVariant(kind, "scanned", 1);
       expect(records.code).not.toBe(0);
       expect(JSON.stringify(records.summary)).toContain("pagination_loop");
       expect(two.units).toBeGreaterThan(0); // the loop was seen by the guards in the worker
-      for (const other of [one, two, scanned]) {
+      for (const other of [one, two]) {
         expect(other.code).toBe(records.code);
         expect(other.summary).toEqual(records.summary);
         expect(other.report).toEqual(records.report);
@@ -390,7 +386,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     const records = await runVariant("late-not-json", "records", 1);
     expect(records.code).not.toBe(0);
     expect(JSON.stringify(records.summary)).toContain("with a body that is not JSON");
-    for (const variant of ["workers 1", "workers 2", "scanned"] as const) {
+    for (const variant of ["workers 1", "workers 2"] as const) {
       const other = await runVariant("late-not-json", variant, 1);
       expect(other.code).toBe(records.code);
       expect(other.output === records.output).toBe(true);
@@ -409,7 +405,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     for (const kind of ["array-cursor", "whole-cursor"]) {
       const records = await runVariant(kind, "records", 1);
       if (kind === "array-cursor") expect(JSON.stringify(records.summary)).toContain('"seen":300');
-      for (const variant of ["workers 1", "workers 2", "scanned"] as const) {
+      for (const variant of ["workers 1", "workers 2"] as const) {
         const other = await runVariant(kind, variant, 1);
         expect([kind, variant, other.code]).toEqual([kind, variant, records.code]);
         expect(other.output === records.output).toBe(true);
@@ -422,7 +418,7 @@ describe("page processing: workers 1 and 2 against the record-by-record path", (
     for (const kind of ["loop-bad", "bad-then-404", "mid-bad"]) {
       const records = await runVariant(kind, "records", 1);
       expect(JSON.stringify(records.summary)).toContain('"kind":"not_json"');
-      for (const variant of ["workers 1", "workers 2", "scanned"] as const) {
+      for (const variant of ["workers 1", "workers 2"] as const) {
         const other = await runVariant(kind, variant, 1);
         const error = (x: unknown) =>
           JSON.stringify((x as { streams: { error: unknown }[] }).streams[0].error);
