@@ -1,6 +1,8 @@
 import type { ResponseRulePlan } from "../compile/plan.js";
 import { compileJsonPath } from "../lang/jsonpath.js";
+import { quote, RunError } from "../shared/errors.js";
 import { NOT_JSON, parseJsonBytes, stringifyJson } from "../shared/json-text.js";
+import type { Redactor } from "../shared/secrets.js";
 import type { HttpResponse } from "./client.js";
 
 /** The rule that decided a response, and what its `match` found. */
@@ -91,4 +93,19 @@ export function describeMatch(d: RuleDecision): string {
   if (!d.rule.match) return "";
   const v = d.matched;
   return `${d.rule.match} = ${typeof v === "string" ? v : stringifyJson(v)}`;
+}
+
+/** A page's body as JSON (parsedBody), or a `not_json` error saying what came instead, masked. */
+export function parseBody(
+  response: HttpResponse,
+  request: { method: string },
+  executor: { redactUrl(url: string): string; readonly redactor: Redactor },
+): unknown {
+  const parsed = parsedBody(response); // parsed once: the rules may have read it already
+  if (parsed !== NOT_JSON) return parsed;
+  const type = response.headers["content-type"] ?? "no content-type";
+  throw new RunError(
+    "not_json",
+    `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
+  );
 }

@@ -12,8 +12,8 @@ import {
 } from "../http/paginators/paginator.js";
 import { createPaginator } from "../http/paginators/paginators.js";
 import type { RequestStats } from "../http/request-stats.js";
-import { NOT_JSON, parsedBody, ResponseRules } from "../http/response-rules.js";
-import { interrupted, quote, RunError } from "../shared/errors.js";
+import { parseBody, ResponseRules } from "../http/response-rules.js";
+import { interrupted } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
@@ -336,16 +336,6 @@ function pageFetcher(
     const records = source.select(body);
     return { request, response, body, records, count: records.length };
   };
-}
-
-export function parseBody(response: HttpResponse, request: PageRequest, executor: RequestExecutor): unknown {
-  const parsed = parsedBody(response); // parsed once: the rules may have read it already
-  if (parsed !== NOT_JSON) return parsed;
-  const type = response.headers["content-type"] ?? "no content-type";
-  throw new RunError(
-    "not_json",
-    `${request.method} ${executor.redactUrl(response.url)} answered ${response.status} (${quote(type, executor.redactor, 100)}) with a body that is not JSON: ${quote(response.body, executor.redactor, 200)}`,
-  );
 }
 
 /** A stream's paginator, fresh for one request sequence, wrapped in the guards every type shares. */

@@ -2,15 +2,9 @@ import type { StreamPlan } from "../../compile/plan.js";
 import type { RequestExecutor } from "../../http/executor.js";
 import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
 import { pathsRead } from "../../http/paginators/paginators.js";
+import { parseBody } from "../../http/response-rules.js";
 import { isStreamed } from "../../records/decoders/index.js";
-import {
-  type Page,
-  type PageHead,
-  parseBody,
-  readPages,
-  streamReadOptions,
-  streamRules,
-} from "../read-pages.js";
+import { type Page, type PageHead, readPages, streamReadOptions, streamRules } from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 import { recordContext, type StreamRunOptions } from "../stream-options.js";
@@ -98,31 +92,7 @@ async function pullWith(
     firstRequest,
     streamReadOptions(opts, result),
   );
-  const pending: { lines: Promise<LinesChunk> | LinesChunk; page: Page }[] = [];
-  /** A page's lines could not be written (or the page did not parse): no later page is written. */
-  let writeFailed = false;
-  /** The error of a scanned page that turned out not to be JSON. */
-  let notJson: unknown = null;
-  const write = async (): Promise<void> => {
-    const { lines, page } = pending.shift()!;
-    try {
-      const chunk = await lines;
-      if (chunk.unparsed) {
-        // A scanned page that did not parse: said as any body that is not JSON (masked).
-        try {
-          parseBody(page.response, page.request, executor);
-        } catch (err) {
-          notJson = err;
-          throw err;
-        }
-        throw new Error("a page body that did not parse was parsed");
-      }
-      await sink.acceptLines(chunk);
-    } catch (err) {
-      writeFailed = true;
-      throw err;
-    }
-  };
+  const writer = new PageWriter(sink, executor);
   try {
     try {
       for await (const page of pages) {
@@ -130,23 +100,12 @@ async function pullWith(
         if (page.response.ignored) await work.head(new Uint8Array(0));
         const lines = work.lines();
         if (lines instanceof Promise) lines.catch(() => {}); // awaited in turn, below
-        pending.push({ lines, page });
-        while (pending.length > work.depth) await write();
+        await writer.add(lines, page, work.depth);
       }
-      while (pending.length) await write();
+      await writer.drain();
     } catch (err) {
-      // As pull.ts, the pages before the failure are written and counted, with their statistics
-      // (a page that failed is the last: the processor makes none after a page that did not parse).
-      // A page waiting to be written came before what failed reading: its own error comes first
-      // (a page the worker found not to be JSON, then the next page's 404).
-      let first = err;
-      if (!writeFailed) {
-        try {
-          while (pending.length) await write();
-        } catch (earlier) {
-          if (earlier === notJson) first = earlier;
-        }
-      }
+      // As pull.ts, the pages before the failure are written and counted, with their statistics.
+      const first = await writer.drainAfter(err);
       try {
         await work.settle();
       } catch {
@@ -160,5 +119,65 @@ async function pullWith(
     return pages.stop;
   } finally {
     await work.close();
+  }
+}
+
+/** The lines of the pages taken, written in page order, at most `depth` of them waiting. */
+class PageWriter {
+  private readonly pending: { lines: Promise<LinesChunk> | LinesChunk; page: Page }[] = [];
+  /** A page's lines could not be written (or the page did not parse): no later page is written. */
+  private failed = false;
+  /** The error of a scanned page that turned out not to be JSON. */
+  private notJson: unknown = null;
+
+  constructor(
+    private readonly sink: RecordSink,
+    private readonly executor: RequestExecutor,
+  ) {}
+
+  async add(lines: Promise<LinesChunk> | LinesChunk, page: Page, depth: number): Promise<void> {
+    this.pending.push({ lines, page });
+    while (this.pending.length > depth) await this.write();
+  }
+
+  async drain(): Promise<void> {
+    while (this.pending.length) await this.write();
+  }
+
+  /**
+   * Reading failed with `err`: the pages before it are written (a page that failed writing is the
+   * last: the processor makes none after a page that did not parse). A page waiting here came
+   * before what failed reading: its own "not JSON" comes first (then the next page's 404). The
+   * error to report.
+   */
+  async drainAfter(err: unknown): Promise<unknown> {
+    if (this.failed) return err;
+    try {
+      await this.drain();
+    } catch (earlier) {
+      if (earlier === this.notJson) return earlier;
+    }
+    return err;
+  }
+
+  private async write(): Promise<void> {
+    const { lines, page } = this.pending.shift()!;
+    try {
+      const chunk = await lines;
+      if (chunk.unparsed) {
+        // A scanned page that did not parse: said as any body that is not JSON (masked).
+        try {
+          parseBody(page.response, page.request, this.executor);
+        } catch (err) {
+          this.notJson = err;
+          throw err;
+        }
+        throw new Error("a page body that did not parse was parsed");
+      }
+      await this.sink.acceptLines(chunk);
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
   }
 }
