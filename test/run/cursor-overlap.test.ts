@@ -49,11 +49,7 @@ describe("cursor pagination", () => {
       `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\n`,
     );
     const events: string[] = [];
-    const onSend = (m: unknown) => {
-      const { request } = m as { request: { path: string } };
-      events.push(`sent ${new URL(request.path, "http://x").searchParams.get("cursor") ?? 1}`);
-    };
-    diagnostics.subscribe("undici:client:sendHeaders", onSend);
+    const stopSends = noteSends(events);
     const probe = await open(p.file("probe"), "w");
     const proto = Object.getPrototypeOf(probe);
     await probe.close();
@@ -75,7 +71,7 @@ describe("cursor pagination", () => {
       expect(r.code, r.stderr).toBe(0);
     } finally {
       spy.mockRestore();
-      diagnostics.unsubscribe("undici:client:sendHeaders", onSend);
+      stopSends();
     }
     expect(readJsonl(p.file("out/p/s.jsonl"))).toHaveLength(PAGES * PER_PAGE);
     // Page 1's first JSON lines reach the file only after page 2 was asked for.
@@ -90,33 +86,37 @@ describe("cursor pagination, pages read by a scan first", () => {
   // bytes (page-heads.ts), before the page is parsed (jsonl: the page path; the other outputs
   // parse first: the scan only costs them, measured). Seen as "sent 2" before the JSON.parse of
   // page 1's body.
-  for (const format of ["jsonl"]) {
-    it(`${format}: page 2 is requested before page 1 is parsed`, async () => {
-      p.pipeline(
-        "p",
-        `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\noutput: { format: ${format} }\n`,
-      );
-      const events: string[] = [];
-      const onSend = (m: unknown) => {
-        const { request } = m as { request: { path: string } };
-        events.push(`sent ${new URL(request.path, "http://x").searchParams.get("cursor") ?? 1}`);
-      };
-      diagnostics.subscribe("undici:client:sendHeaders", onSend);
-      const parse = JSON.parse;
-      const spy = vi.spyOn(JSON, "parse").mockImplementation(function (this: unknown, ...args: unknown[]) {
-        const text = args[0];
-        if (typeof text === "string" && text.startsWith('{"data":[') && text.length > 10_000)
-          events.push(`parse ${text.includes('"next":"2"') ? 1 : "later"}`);
-        return parse.apply(this, args as Parameters<typeof JSON.parse>);
-      });
-      try {
-        const r = await runPipeline(p.dir, "p");
-        expect(r.code, r.stderr).toBe(0);
-      } finally {
-        spy.mockRestore();
-        diagnostics.unsubscribe("undici:client:sendHeaders", onSend);
-      }
-      expect(events.slice(0, 3), events.join("\n")).toEqual(["sent 1", "sent 2", "parse 1"]);
+  it("jsonl: page 2 is requested before page 1 is parsed", async () => {
+    p.pipeline(
+      "p",
+      `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\n`,
+    );
+    const events: string[] = [];
+    const stopSends = noteSends(events);
+    const parse = JSON.parse;
+    const spy = vi.spyOn(JSON, "parse").mockImplementation(function (this: unknown, ...args: unknown[]) {
+      const text = args[0];
+      if (typeof text === "string" && text.startsWith('{"data":[') && text.length > 10_000)
+        events.push(`parse ${text.includes('"next":"2"') ? 1 : "later"}`);
+      return parse.apply(this, args as Parameters<typeof JSON.parse>);
     });
-  }
+    try {
+      const r = await runPipeline(p.dir, "p");
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      spy.mockRestore();
+      stopSends();
+    }
+    expect(events.slice(0, 3), events.join("\n")).toEqual(["sent 1", "sent 2", "parse 1"]);
+  });
 });
+
+/** Notes "sent <cursor>" in `events` as each request reaches the wire; returns the way to stop. */
+function noteSends(events: string[]): () => void {
+  const onSend = (m: unknown) => {
+    const { request } = m as { request: { path: string } };
+    events.push(`sent ${new URL(request.path, "http://x").searchParams.get("cursor") ?? 1}`);
+  };
+  diagnostics.subscribe("undici:client:sendHeaders", onSend);
+  return () => diagnostics.unsubscribe("undici:client:sendHeaders", onSend);
+}
