@@ -6,7 +6,7 @@ import { CursorTracker } from "../incremental.js";
 import type { LinesChunk } from "./streamed-types.js";
 
 /**
- * A page's bytes and where each selected record lies in them (shared/json-spans.ts recordSpans:
+ * A page's bytes and where each selected record lies in them (shared/json-spans.ts canonicalSpans:
  * start and end per record, -1 and -1 for one that is not canonical JSON).
  */
 export interface SpanSource {
