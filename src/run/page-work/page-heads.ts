@@ -6,6 +6,9 @@ import { NOT_JSON, parseJsonBytes } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type ComparedPage, type ScanKeys, sameRecordTexts, scanHead } from "./page-scan.js";
 
+/** A member name an array has too: an index or `length` (JSONPath reads them on arrays). */
+const ARRAY_MEMBER = /^(\d+|length)$/;
+
 /** A page whose head was read: scanned (records not parsed yet) or parsed. */
 export interface ReadPage {
   head: PageHead;
@@ -37,9 +40,16 @@ export class PageHeads {
     this.paths = paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
     const recordKeys = compileJsonPath(records).keys;
     const keyed = this.paths.map(({ path, compiled }) => ({ path, keys: compiled.keys }));
-    // PIPELINES_PAGE_SCAN=off parses every page first (tests and A/B).
+    // PIPELINES_PAGE_SCAN=off parses every page first (tests and A/B). Paths a scan would never
+    // read are left to the parse from the start: not member names, none at all (`$`), a member
+    // an array has too (`0`, `length`), or paths beside a records path of `$` (the body is the array).
+    const scannable = (keys: readonly string[] | null) =>
+      keys !== null && keys.length > 0 && keys.every((k) => !ARRAY_MEMBER.test(k));
     this.scanKeys =
-      process.env.PIPELINES_PAGE_SCAN !== "off" && recordKeys && keyed.every((p) => p.keys !== null)
+      process.env.PIPELINES_PAGE_SCAN !== "off" &&
+      recordKeys?.every((k) => !ARRAY_MEMBER.test(k)) &&
+      (recordKeys.length > 0 || keyed.length === 0) &&
+      keyed.every((p) => scannable(p.keys))
         ? { records: recordKeys, paths: keyed as ScanKeys["paths"] }
         : null;
   }

@@ -3,6 +3,7 @@ import type { RequestExecutor } from "../../http/executor.js";
 import type { PageRequest, StopReason } from "../../http/paginators/paginator.js";
 import { pathsRead } from "../../http/paginators/paginators.js";
 import { parseBody } from "../../http/response-rules.js";
+import { RunError } from "../../shared/errors.js";
 import { isStreamed } from "../../records/decoders/index.js";
 import { type Page, type PageHead, readPages, streamReadOptions, streamRules } from "../read-pages.js";
 import type { RecordSink } from "../record-sink.js";
@@ -123,12 +124,10 @@ async function pullWith(
 }
 
 /** The lines of the pages taken, written in page order, at most `depth` of them waiting. */
-class PageWriter {
+export class PageWriter {
   private readonly pending: { lines: Promise<LinesChunk> | LinesChunk; page: Page }[] = [];
   /** A page's lines could not be written (or the page did not parse): no later page is written. */
   private failed = false;
-  /** The error of a scanned page that turned out not to be JSON. */
-  private notJson: unknown = null;
 
   constructor(
     private readonly sink: RecordSink,
@@ -145,17 +144,18 @@ class PageWriter {
   }
 
   /**
-   * Reading failed with `err`: the pages before it are written (a page that failed writing is the
-   * last: the processor makes none after a page that did not parse). A page waiting here came
-   * before what failed reading: its own "not JSON" comes first (then the next page's 404). The
-   * error to report.
+   * Reading failed with `err`: the pages before it are written (none after a page that failed
+   * writing; the processor makes none after a page that did not parse). A page waiting here came
+   * before what failed reading: its own error comes first, in page order as the record path tells
+   * them ("not JSON" or nested too deep, then the next page's 404) — unless the run was
+   * interrupted, which is what it says. The error to report.
    */
   async drainAfter(err: unknown): Promise<unknown> {
     if (this.failed) return err;
     try {
       await this.drain();
     } catch (earlier) {
-      if (earlier === this.notJson) return earlier;
+      if (!(err instanceof RunError && err.kind === "aborted")) return earlier;
     }
     return err;
   }
@@ -166,12 +166,7 @@ class PageWriter {
       const chunk = await lines;
       if (chunk.unparsed) {
         // A scanned page that did not parse: said as any body that is not JSON (masked).
-        try {
-          parseBody(page.response, page.request, this.executor);
-        } catch (err) {
-          this.notJson = err;
-          throw err;
-        }
+        parseBody(page.response, page.request, this.executor);
         throw new Error("a page body that did not parse was parsed");
       }
       await this.sink.acceptLines(chunk);
