@@ -39,15 +39,15 @@ afterAll(() => closeServer(server));
 let p: TempProject;
 beforeEach(() => {
   p = tempProject("pipelines-overlap-");
+  p.pipeline(
+    "p",
+    `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\n`,
+  );
 });
 afterEach(() => p.cleanup());
 
 describe("cursor pagination", () => {
   it("sends the next page's request before the current page is written", async () => {
-    p.pipeline(
-      "p",
-      `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\n`,
-    );
     const events: string[] = [];
     const stopSends = noteSends(events);
     const probe = await open(p.file("probe"), "w");
@@ -66,13 +66,7 @@ describe("cursor pagination", () => {
       if (text.startsWith('{"id":')) events.push(`write ${text.slice(0, 12)}`);
       return write.apply(this, args);
     });
-    try {
-      const r = await runPipeline(p.dir, "p");
-      expect(r.code, r.stderr).toBe(0);
-    } finally {
-      spy.mockRestore();
-      stopSends();
-    }
+    await runThenStop(() => spy.mockRestore(), stopSends);
     expect(readJsonl(p.file("out/p/s.jsonl"))).toHaveLength(PAGES * PER_PAGE);
     // Page 1's first JSON lines reach the file only after page 2 was asked for.
     const firstWrite = events.indexOf('write {"id":0,"nam');
@@ -87,10 +81,6 @@ describe("cursor pagination, pages read by a scan first", () => {
   // parse first: the scan only costs them, measured). Seen as "sent 2" before the JSON.parse of
   // page 1's body.
   it("jsonl: page 2 is requested before page 1 is parsed", async () => {
-    p.pipeline(
-      "p",
-      `${sourceBlock(url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\n`,
-    );
     const events: string[] = [];
     const stopSends = noteSends(events);
     const parse = JSON.parse;
@@ -100,16 +90,20 @@ describe("cursor pagination, pages read by a scan first", () => {
         events.push(`parse ${text.includes('"next":"2"') ? 1 : "later"}`);
       return parse.apply(this, args as Parameters<typeof JSON.parse>);
     });
-    try {
-      const r = await runPipeline(p.dir, "p");
-      expect(r.code, r.stderr).toBe(0);
-    } finally {
-      spy.mockRestore();
-      stopSends();
-    }
+    await runThenStop(() => spy.mockRestore(), stopSends);
     expect(events.slice(0, 3), events.join("\n")).toEqual(["sent 1", "sent 2", "parse 1"]);
   });
 });
+
+/** Runs the pipeline (it must succeed), then stops watching it, whatever happened. */
+async function runThenStop(...stops: (() => void)[]): Promise<void> {
+  try {
+    const r = await runPipeline(p.dir, "p");
+    expect(r.code, r.stderr).toBe(0);
+  } finally {
+    for (const stop of stops) stop();
+  }
+}
 
 /** Notes "sent <cursor>" in `events` as each request reaches the wire; returns the way to stop. */
 function noteSends(events: string[]): () => void {
