@@ -7,10 +7,11 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import type { Server } from "node:http";
+import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { compilePlan } from "../../src/compile/compile-plan.js";
 import type { ExecutionPlan } from "../../src/compile/plan.js";
@@ -168,6 +169,48 @@ export function listenLocal(server: Server): Promise<string> {
 /** Stops `server`. */
 export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A loopback API for the tests of a file: `handler` serves on a free port from before the first
+ * test to after the last; `url` is its base URL once started.
+ */
+export function useLocalServer(handler: RequestListener): { readonly url: string } {
+  const server = createServer(handler);
+  let url = "";
+  beforeAll(async () => {
+    url = await listenLocal(server);
+  });
+  afterAll(() => closeServer(server));
+  return {
+    get url() {
+      return url;
+    },
+  };
+}
+
+/** A fresh temporary project for each test of a file, removed after it (`tempProject`). */
+export function useTempProject(prefix: string): TempProject {
+  let current: TempProject | null = null;
+  const now = () => {
+    if (!current) throw new Error("useTempProject: no test is running");
+    return current;
+  };
+  beforeEach(() => {
+    current = tempProject(prefix);
+  });
+  afterEach(() => {
+    current?.cleanup();
+    current = null;
+  });
+  return {
+    get dir() {
+      return now().dir;
+    },
+    pipeline: (name, text) => now().pipeline(name, text),
+    file: (rel) => now().file(rel),
+    cleanup: () => now().cleanup(),
+  };
 }
 
 /** A stream's run options as run-pipeline makes them, for tests that call runStream directly. */

@@ -5,17 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import {
-  closeServer,
-  listenLocal,
-  sourceBlock,
-  streamSession,
-  type TempProject,
-  tempProject,
-} from "./helpers.js";
+import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
-let server: Server;
-let url: string;
 /** Offsets asked for, in order, and the answers held back until the test lets them go. */
 let offsets: number[] = [];
 let held: { offset: number; res: ServerResponse }[] = [];
@@ -30,31 +21,25 @@ function answer(offset: number, res: ServerResponse) {
   res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ items }));
 }
 
-beforeAll(async () => {
-  server = createServer((req: IncomingMessage, res) => {
-    const offset = Number(new URL(req.url ?? "/", "http://x").searchParams.get("offset") ?? 0);
-    offsets.push(offset);
-    if (throttle !== null)
-      res.writeHead(429, { "retry-after": String(throttle), "content-type": "application/json" }).end("{}");
-    else if (stall) {
-      res.writeHead(200, { "content-type": "application/x-ndjson" }).write('{"id":1}\n{"id":2}\n');
-      held.push({ offset, res });
-    } else held.push({ offset, res });
-    onRequest();
-  });
-  url = await listenLocal(server);
+const api = useLocalServer((req: IncomingMessage, res) => {
+  const offset = Number(new URL(req.url ?? "/", "http://x").searchParams.get("offset") ?? 0);
+  offsets.push(offset);
+  if (throttle !== null)
+    res.writeHead(429, { "retry-after": String(throttle), "content-type": "application/json" }).end("{}");
+  else if (stall) {
+    res.writeHead(200, { "content-type": "application/x-ndjson" }).write('{"id":1}\n{"id":2}\n');
+    held.push({ offset, res });
+  } else held.push({ offset, res });
+  onRequest();
 });
-afterAll(() => closeServer(server));
 
-let p: TempProject;
+const p = useTempProject("pipelines-lookahead-signal-");
 beforeEach(() => {
-  p = tempProject("pipelines-lookahead-signal-");
   offsets = [];
   held = [];
   throttle = null;
   stall = false;
 });
-afterEach(() => p.cleanup());
 
 function release(pick: (offset: number) => boolean) {
   const go = held.filter((h) => pick(h.offset));
@@ -65,7 +50,7 @@ function release(pick: (offset: number) => boolean) {
 function startStream(spec: string, signal: AbortSignal, concurrency = 4) {
   // A long max_delay: a Retry-After of 20 s is waited out, not refused.
   // A long timeout: a body that stops moving is not ended by it within the test.
-  const text = `${sourceBlock(url, `concurrency: ${concurrency}`).replace("max_delay: 2s", "max_delay: 60s").replace("timeout: 5s", "timeout: 60s")}
+  const text = `${sourceBlock(api.url, `concurrency: ${concurrency}`).replace("max_delay: 2s", "max_delay: 60s").replace("timeout: 5s", "timeout: 60s")}
 streams:
   s: { path: /items, ${spec} }
 `;

@@ -12,18 +12,9 @@ import { stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
 import { VERSION } from "../../src/shared/version.js";
 import { redisUrl } from "../queue/helpers.js";
-import {
-  closeServer,
-  listenLocal,
-  sourceBlock,
-  streamSession,
-  type TempProject,
-  tempProject,
-} from "./helpers.js";
+import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
 const CONCURRENCY = 16;
-let server: Server;
-let url: string;
 /** Answers held until CONCURRENCY requests are in flight at once, then every one answered. */
 let held: { offset: number; res: ServerResponse }[] = [];
 let inFlightAtOnce = 0;
@@ -33,27 +24,22 @@ function answer(offset: number, res: ServerResponse) {
   res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ items }));
 }
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    const offset = Number(new URL(req.url ?? "/", "http://x").searchParams.get("offset") ?? 0);
-    if (offset === 0) return answer(offset, res); // the first page shows the page size
-    held.push({ offset, res });
-    if (held.length >= CONCURRENCY) inFlightAtOnce = CONCURRENCY;
-    if (held.length >= CONCURRENCY || inFlightAtOnce) {
-      const go = held;
-      held = [];
-      for (const h of go) answer(h.offset, h.res);
-    }
-  });
-  url = await listenLocal(server);
+const api = useLocalServer((req, res) => {
+  const offset = Number(new URL(req.url ?? "/", "http://x").searchParams.get("offset") ?? 0);
+  if (offset === 0) return answer(offset, res); // the first page shows the page size
+  held.push({ offset, res });
+  if (held.length >= CONCURRENCY) inFlightAtOnce = CONCURRENCY;
+  if (held.length >= CONCURRENCY || inFlightAtOnce) {
+    const go = held;
+    held = [];
+    for (const h of go) answer(h.offset, h.res);
+  }
 });
-afterAll(() => closeServer(server));
 
-let p: TempProject;
+const p = useTempProject("pipelines-signal-listeners-");
 const warnings: string[] = [];
 const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
 beforeEach(() => {
-  p = tempProject("pipelines-signal-listeners-");
   held = [];
   inFlightAtOnce = 0;
   warnings.length = 0;
@@ -61,10 +47,9 @@ beforeEach(() => {
 });
 afterEach(() => {
   process.off("warning", onWarning);
-  p.cleanup();
 });
 
-const PIPELINE = () => `${sourceBlock(url, `concurrency: ${CONCURRENCY}`)}
+const PIPELINE = () => `${sourceBlock(api.url, `concurrency: ${CONCURRENCY}`)}
 streams:
   s: { path: /items, records: $.items, paginate: { type: offset, limit: 100 } }
 `;

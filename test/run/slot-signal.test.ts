@@ -5,39 +5,24 @@
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import {
-  closeServer,
-  listenLocal,
-  sourceBlock,
-  streamSession,
-  type TempProject,
-  tempProject,
-} from "./helpers.js";
+import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
-let server: Server;
-let url: string;
 const paths: string[] = [];
 /** Answers held until the test lets them go. */
 let held: ServerResponse[] = [];
 let onRequest: () => void = () => {};
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    paths.push(req.url ?? "");
-    held.push(res);
-    onRequest();
-  });
-  url = await listenLocal(server);
+const api = useLocalServer((req, res) => {
+  paths.push(req.url ?? "");
+  held.push(res);
+  onRequest();
 });
-afterAll(() => closeServer(server));
 
-let p: TempProject;
+const p = useTempProject("pipelines-slot-signal-");
 beforeEach(() => {
-  p = tempProject("pipelines-slot-signal-");
   paths.length = 0;
   held = [];
 });
-afterEach(() => p.cleanup());
 
 function release() {
   for (const res of held)
@@ -47,7 +32,7 @@ function release() {
 
 it("a sequence waiting for a connection slot stops at its signal, not when the slot frees", async () => {
   // One connection slot; a long timeout: the slow request holds it for the whole test.
-  const text = `${sourceBlock(url, "concurrency: 1").replace("timeout: 5s", "timeout: 60s")}
+  const text = `${sourceBlock(api.url, "concurrency: 1").replace("timeout: 5s", "timeout: 60s")}
 streams:
   a: { path: /a, records: $.data }
   b: { path: /b, records: $.data }

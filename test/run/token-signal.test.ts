@@ -6,17 +6,8 @@
  */
 import { createServer, type Server } from "node:http";
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
-import {
-  closeServer,
-  listenLocal,
-  sourceBlock,
-  streamSession,
-  type TempProject,
-  tempProject,
-} from "./helpers.js";
+import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
-let server: Server;
-let url: string;
 let tokenRequests = 0;
 let apiRequests = 0;
 /** The token endpoint's first answers: 429 with this Retry-After (seconds); later ones a token. */
@@ -24,40 +15,32 @@ let retryAfter = "20";
 let refusals = 1;
 let onToken: () => void = () => {};
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    if (req.url?.startsWith("/oauth/token")) {
-      tokenRequests++;
-      onToken();
-      if (tokenRequests <= refusals)
-        return res
-          .writeHead(429, { "retry-after": retryAfter, "content-type": "application/json" })
-          .end("{}");
-      return res
-        .writeHead(200, { "content-type": "application/json" })
-        .end(JSON.stringify({ access_token: "tok", token_type: "Bearer", expires_in: 3600 }));
-    }
-    apiRequests++;
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: 1 }] }));
-  });
-  url = await listenLocal(server);
+const api = useLocalServer((req, res) => {
+  if (req.url?.startsWith("/oauth/token")) {
+    tokenRequests++;
+    onToken();
+    if (tokenRequests <= refusals)
+      return res.writeHead(429, { "retry-after": retryAfter, "content-type": "application/json" }).end("{}");
+    return res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ access_token: "tok", token_type: "Bearer", expires_in: 3600 }));
+  }
+  apiRequests++;
+  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ data: [{ id: 1 }] }));
 });
-afterAll(() => closeServer(server));
 
-let p: TempProject;
+const p = useTempProject("pipelines-token-signal-");
 beforeEach(() => {
-  p = tempProject("pipelines-token-signal-");
   tokenRequests = 0;
   apiRequests = 0;
   onToken = () => {};
 });
-afterEach(() => p.cleanup());
 
 /** Both streams' sequences on one session with no signal of its own (a worker's). */
 function session() {
-  const auth = `auth: { type: oauth2, token_url: "${url}/oauth/token", grant_type: client_credentials, client_id: id, client_secret: shh }`;
+  const auth = `auth: { type: oauth2, token_url: "${api.url}/oauth/token", grant_type: client_credentials, client_id: id, client_secret: shh }`;
   // A long max_delay: a Retry-After of 20 s is waited out, not refused.
-  const text = `${sourceBlock(url, auth).replace("max_delay: 2s", "max_delay: 60s")}
+  const text = `${sourceBlock(api.url, auth).replace("max_delay: 2s", "max_delay: 60s")}
 streams:
   a: { path: /a, records: $.data }
   b: { path: /b, records: $.data }
