@@ -3,10 +3,39 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { inject } from "vitest";
+import type { Project } from "../../src/config/project.js";
+import { pipelineFileHash } from "../../src/queue/file-hash.js";
+import type { UnitJob } from "../../src/queue/jobs.js";
+import { stagedKey } from "../../src/queue/staging.js";
+import { VERSION } from "../../src/shared/version.js";
 import { BIN } from "../built.js";
 
 /** The throwaway redis-server of this test run (test/queue/global-setup.ts). */
 export const redisUrl = (): string => inject("redisUrl");
+
+/**
+ * The job of a whole stream (no window or partition) of pipeline `p` in run `r1`, number `n`, as
+ * the submitter makes it: `jobOf(n)` for a UnitRunner under key prefix `prefix`.
+ */
+export async function streamJobs(
+  project: Project,
+  stream: string,
+  prefix: string,
+): Promise<(n: number) => UnitJob> {
+  const fileHash = String(await pipelineFileHash(project, "p"));
+  return (n) => ({
+    pipeline: "p",
+    fileHash,
+    version: VERSION,
+    runId: "r1",
+    runStartedAt: new Date().toISOString(),
+    stream,
+    unit: null,
+    since: null,
+    maxPages: null,
+    staged: stagedKey(prefix, "r1", n),
+  });
+}
 
 /** `pipelines.config.yaml` with a queue under its own key prefix (one per test file). */
 export function writeQueueConfig(dir: string, prefix: string): void {

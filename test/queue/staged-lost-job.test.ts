@@ -14,7 +14,7 @@ import { UnitRunner } from "../../src/queue/worker.js";
 import type { Row } from "../../src/records/shape.js";
 import { VERSION } from "../../src/shared/version.js";
 import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl } from "./helpers.js";
+import { redisUrl, streamJobs } from "./helpers.js";
 
 const PREFIX = "t-lost-job";
 let server: Server;
@@ -43,19 +43,7 @@ it("a worker that lost its job deletes its staged rows; one that holds it names 
   const project = await loadProject(p.dir);
   const runner = new UnitRunner(project, {}, [], { redis, prefix: PREFIX });
   try {
-    const fileHash = String(await pipelineFileHash(project, "p"));
-    const job = (n: number): UnitJob => ({
-      pipeline: "p",
-      fileHash,
-      version: VERSION,
-      runId: "r1",
-      runStartedAt: new Date().toISOString(),
-      stream: "items",
-      unit: null,
-      since: null,
-      maxPages: null,
-      staged: stagedKey(PREFIX, "r1", n),
-    });
+    const job = await streamJobs(project, "items", PREFIX);
     const lost = await runner.process(job(0), undefined, async () => false);
     expect(lost.error?.kind).toBe("queue");
     expect(lost.staged).toBe(null);

@@ -15,7 +15,7 @@ import { stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
 import { VERSION } from "../../src/shared/version.js";
 import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl } from "./helpers.js";
+import { redisUrl, streamJobs } from "./helpers.js";
 
 const PREFIX = "t-worker-auth";
 let server: Server;
@@ -67,19 +67,7 @@ async function worker(name: string) {
   );
   const project = await loadProject(p.dir);
   const runner = new UnitRunner(project, {}, [], { redis, prefix: `${PREFIX}-${name}` });
-  const fileHash = String(await pipelineFileHash(project, "p"));
-  const job = (n: number): UnitJob => ({
-    pipeline: "p",
-    fileHash,
-    version: VERSION,
-    runId: "r1",
-    runStartedAt: new Date().toISOString(),
-    stream: "items",
-    unit: null,
-    since: null,
-    maxPages: null,
-    staged: stagedKey(`${PREFIX}-${name}`, "r1", n),
-  });
+  const job = await streamJobs(project, "items", `${PREFIX}-${name}`);
   const close = async () => {
     await runner.close();
     p.cleanup();

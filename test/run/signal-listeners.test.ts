@@ -11,7 +11,7 @@ import { pipelineFileHash } from "../../src/queue/file-hash.js";
 import { stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
 import { VERSION } from "../../src/shared/version.js";
-import { redisUrl } from "../queue/helpers.js";
+import { redisUrl, streamJobs } from "../queue/helpers.js";
 import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
 const CONCURRENCY = 16;
@@ -80,21 +80,9 @@ it(`a queue job with ${CONCURRENCY} requests in flight warns of no listener leak
   const redis = new Redis(redisUrl());
   const runner = new UnitRunner(project, {}, [], { redis, prefix: "t-listeners" });
   try {
-    const outcome = await runner.process(
-      {
-        pipeline: "p",
-        fileHash: String(await pipelineFileHash(project, "p")),
-        version: VERSION,
-        runId: "r1",
-        runStartedAt: new Date().toISOString(),
-        stream: "s",
-        unit: null,
-        since: null,
-        maxPages: null,
-        staged: stagedKey("t-listeners", "r1", 0),
-      },
-      new AbortController().signal, // the job's own (cancel.ts), as the worker passes it
-    );
+    const job = await streamJobs(project, "s", "t-listeners");
+    // The job's own signal (cancel.ts), as the worker passes it.
+    const outcome = await runner.process(job(0), new AbortController().signal);
     expect(outcome.error).toBe(null);
     expect(outcome.rows).toBe(4000);
   } finally {
