@@ -17,33 +17,51 @@ export interface PageScan {
 }
 
 /**
- * Scans a page for the array at `records` and the values at `paths` (each a path of member names:
- * `$.data` → ["data"], `$` → []). Null whenever the bytes might not say what the parsed document
- * would, and the caller parses instead:
+ * Scans a page for the array at the records path and the values at the value paths (`paths`,
+ * prepared by scanPaths from member names: `$.data` → ["data"], `$` → []). Null whenever the
+ * bytes might not say what the parsed document would, and the caller parses instead:
  * - a member name written with an escape (`"d\u0061ta"` is `data` once parsed), or a name on a
  *   path written twice in its object (JSON.parse keeps the last one);
  * - a records path that does not reach an array, a path's member reached both as a value and
  *   as an object to walk into, a path that goes on into an array (an array has members too:
- *   `length`, `0`), a path of no member names (`$`: the whole document);
+ *   `length`, `0`);
  * - bytes that end early or hold something else than JSON where the scan reads (the scan reads
  *   no further than the bytes, but does not check the syntax: only a parse says the bytes are JSON).
  */
-export function scanPage(
-  b: Uint8Array,
-  records: readonly string[],
-  paths: readonly (readonly string[])[],
-): PageScan | null {
-  // A path of no member names is the whole document: left to the parse.
-  if (paths.some((keys) => keys.length === 0)) return null;
-  const names = [records, ...paths].map((keys) => keys.map((k) => Buffer.from(k, "utf8")));
-  const scan: PageScan = { spans: [], canonical: [], values: new Array<number>(2 * paths.length).fill(-1) };
-  const active = names.map((_, p) => p);
+export function scanPage(b: Uint8Array, paths: ScanPaths): PageScan | null {
+  const scan: PageScan = { spans: [], canonical: [], values: new Array<number>(2 * paths.values).fill(-1) };
   // A BOM first is skipped, as parseJson skips it.
   const i = space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
-  const end =
-    records.length === 0 ? (paths.length ? -1 : rootArray(b, i, scan)) : walk(b, i, names, active, 0, scan);
+  const end = paths.root ? splitArray(b, i, scan) : walk(b, i, paths.names, paths.active, 0, scan);
   if (end < 0) return null;
   return space(b, end) === b.length ? scan : null;
+}
+
+/** A stream's paths as scanPage reads them, prepared once (scanPaths). */
+export interface ScanPaths {
+  /** Per path (the records path first), its member names as UTF-8 bytes. */
+  readonly names: readonly (readonly Uint8Array[])[];
+  /** Every path's index: where the walk starts. */
+  readonly active: readonly number[];
+  /** How many value paths (after the records path). */
+  readonly values: number;
+  /** The records path is `$`: the document is the array. */
+  readonly root: boolean;
+}
+
+/**
+ * The records path and the value paths (member names each) prepared for scanPage; null for paths
+ * no scan reads: a value path of no member names (`$`: the whole document), or value paths beside
+ * a records path of `$` (the body is the array: they find nothing in it).
+ */
+export function scanPaths(
+  records: readonly string[],
+  paths: readonly (readonly string[])[],
+): ScanPaths | null {
+  if (paths.some((keys) => keys.length === 0)) return null;
+  if (records.length === 0 && paths.length > 0) return null;
+  const names = [records, ...paths].map((keys) => keys.map((k) => Buffer.from(k, "utf8")));
+  return { names, active: names.map((_, p) => p), values: paths.length, root: records.length === 0 };
 }
 
 /**
@@ -57,11 +75,6 @@ export function canonicalSpans(b: Uint8Array, scan: PageScan): number[] | null {
   const out = spans.slice();
   for (let j = 0; j < canonical.length; j++) if (canonical[j] === 0) out[2 * j] = out[2 * j + 1] = -1;
   return out;
-}
-
-/** The records path is `$`: the document is the array (other paths find nothing in an array). */
-function rootArray(b: Uint8Array, i: number, scan: PageScan): number {
-  return splitArray(b, i, scan);
 }
 
 /**

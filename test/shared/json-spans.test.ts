@@ -4,9 +4,14 @@
  * scan must say null (the page is then parsed as before): never a wrong span or value.
  */
 import { describe, expect, it } from "vitest";
-import { canonicalSpans, type PageScan, scanPage } from "../../src/shared/json-spans.js";
+import { canonicalSpans, type PageScan, scanPage, scanPaths } from "../../src/shared/json-spans.js";
 import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
 
+/** scanPage with the paths prepared (scanPaths); null when they cannot be scanned at all. */
+const scanOf = (b: Uint8Array, records: readonly string[], paths: readonly (readonly string[])[]) => {
+  const prepared = scanPaths(records, paths);
+  return prepared && scanPage(b, prepared);
+};
 const bytes = (s: string) => Buffer.from(s, "utf8");
 const texts = (b: Buffer, scan: PageScan) => {
   const out: string[] = [];
@@ -22,7 +27,7 @@ const pathValue = (b: Buffer, scan: PageScan, j: number) =>
 describe("scanPage", () => {
   it("finds each record and each value the paginator reads", () => {
     const b = bytes('{"data":[{"id":1},{"id":2,"s":"a,]}\\"b"}],"next_cursor":"c2","meta":{"next":null}}');
-    const scan = scanPage(b, ["data"], [["next_cursor"], ["meta", "next"], ["missing"]])!;
+    const scan = scanOf(b, ["data"], [["next_cursor"], ["meta", "next"], ["missing"]])!;
     expect(texts(b, scan)).toEqual(['{"id":1}', '{"id":2,"s":"a,]}\\"b"}']);
     expect(scan.canonical).toEqual([1, 1]);
     expect(pathValue(b, scan, 0)).toBe("c2");
@@ -33,31 +38,31 @@ describe("scanPage", () => {
   it("reads white space between tokens, and marks records that are not canonical", () => {
     const doc = { results: [{ a: 1 }, { b: [1, 2] }, "text", 3, null, { c: 1.5 }], page: { next: 7 } };
     const pretty = bytes(JSON.stringify(doc, null, 2));
-    const scan = scanPage(pretty, ["results"], [["page", "next"]])!;
+    const scan = scanOf(pretty, ["results"], [["page", "next"]])!;
     expect(texts(pretty, scan).map((t) => JSON.parse(t))).toEqual(doc.results);
     expect(scan.canonical).toEqual([0, 0, 0, 0, 0, 0]); // spaces inside, or not an object
     expect(pathValue(pretty, scan, 0)).toBe(7);
     const compact = bytes(` \n${JSON.stringify(doc)}\r\n`);
-    expect(scanPage(compact, ["results"], [])!.canonical).toEqual([1, 1, 0, 0, 0, 1]);
+    expect(scanOf(compact, ["results"], [])!.canonical).toEqual([1, 1, 0, 0, 0, 1]);
   });
 
   it("skips a BOM first, as parseJson does", () => {
     const b = bytes('\ufeff {"data":[{"a":1}],"next":"n"}');
-    const scan = scanPage(b, ["data"], [["next"]])!;
+    const scan = scanOf(b, ["data"], [["next"]])!;
     expect(texts(b, scan)).toEqual(['{"a":1}']);
     expect(pathValue(b, scan, 0)).toBe("n");
-    expect(scanPage(bytes(' \ufeff{"data":[]}'), ["data"], [])).toBeNull(); // not first: not JSON
+    expect(scanOf(bytes(' \ufeff{"data":[]}'), ["data"], [])).toBeNull(); // not first: not JSON
   });
 
   it("leaves paths into arrays and the whole document to the parse", () => {
     // `$.cursors.0` and `$.next.length` read members of an array (JSONPath walks them).
-    expect(scanPage(bytes('{"data":[],"cursors":["c1"]}'), ["data"], [["cursors", "0"]])).toBeNull();
-    expect(scanPage(bytes('{"data":[],"next":[1,2]}'), ["data"], [["next", "length"]])).toBeNull();
-    expect(scanPage(bytes('[{"a":1}]'), [], [["length"]])).toBeNull();
-    expect(scanPage(bytes('{"data":[]}'), ["data"], [[]])).toBeNull();
+    expect(scanOf(bytes('{"data":[],"cursors":["c1"]}'), ["data"], [["cursors", "0"]])).toBeNull();
+    expect(scanOf(bytes('{"data":[],"next":[1,2]}'), ["data"], [["next", "length"]])).toBeNull();
+    expect(scanOf(bytes('[{"a":1}]'), [], [["length"]])).toBeNull();
+    expect(scanOf(bytes('{"data":[]}'), ["data"], [[]])).toBeNull();
     // Into a string, a number or null: nothing there (as JSONPath finds nothing).
     const b = bytes('{"data":[],"next":"abc","n":null}');
-    const scan = scanPage(
+    const scan = scanOf(
       b,
       ["data"],
       [
@@ -70,10 +75,10 @@ describe("scanPage", () => {
 
   it("a root array for `$`; an empty array; deeper records paths", () => {
     const root = bytes('[{"a":1},{"a":2}]');
-    expect(texts(root, scanPage(root, [], [])!)).toEqual(['{"a":1}', '{"a":2}']);
-    expect(scanPage(bytes('{"data":[]}'), ["data"], [])!.spans).toEqual([]);
+    expect(texts(root, scanOf(root, [], [])!)).toEqual(['{"a":1}', '{"a":2}']);
+    expect(scanOf(bytes('{"data":[]}'), ["data"], [])!.spans).toEqual([]);
     const deep = bytes('{"response":{"x":[1,{"y":"]"}],"items":[{"k":"v"}]},"next":"n"}');
-    const scan = scanPage(deep, ["response", "items"], [["next"], ["response", "x"]])!;
+    const scan = scanOf(deep, ["response", "items"], [["next"], ["response", "x"]])!;
     expect(texts(deep, scan)).toEqual(['{"k":"v"}']);
     expect(pathValue(deep, scan, 0)).toBe("n");
     expect(pathValue(deep, scan, 1)).toEqual([1, { y: "]" }]);
@@ -91,17 +96,17 @@ describe("scanPage", () => {
       '{"data":[{"a":1},]}',
       "",
     ];
-    for (const c of cases) expect(scanPage(bytes(c), ["data"], []), c).toBeNull();
+    for (const c of cases) expect(scanOf(bytes(c), ["data"], []), c).toBeNull();
     // A value's name twice: the parsed value is the last one.
-    expect(scanPage(bytes('{"data":[],"next":"a","next":"b"}'), ["data"], [["next"]])).toBeNull();
+    expect(scanOf(bytes('{"data":[],"next":"a","next":"b"}'), ["data"], [["next"]])).toBeNull();
     // A path that is both a value and a way into one.
-    expect(scanPage(bytes('{"data":[],"m":{"n":1}}'), ["data"], [["m"], ["m", "n"]])).toBeNull();
+    expect(scanOf(bytes('{"data":[],"m":{"n":1}}'), ["data"], [["m"], ["m", "n"]])).toBeNull();
   });
 
   it("never reads past the bytes, whatever they hold (every cut of a page, random bytes)", () => {
     const page = '{"data":[{"id":1,"s":"a\\"b","n":[1,{"x":null}]},{"id":2}],"next":"c"}';
     for (let cut = 0; cut < page.length; cut++) {
-      const scan = scanPage(bytes(page.slice(0, cut)), ["data"], [["next"]]);
+      const scan = scanOf(bytes(page.slice(0, cut)), ["data"], [["next"]]);
       expect(scan, page.slice(0, cut)).toBeNull();
     }
     let seed = 7;
@@ -114,7 +119,7 @@ describe("scanPage", () => {
       const len = rand() % 40;
       let s = "";
       for (let k = 0; k < len; k++) s += alphabet[rand() % alphabet.length];
-      const scan = scanPage(bytes(`{"data":[${s}`), ["data"], [["next"]]);
+      const scan = scanOf(bytes(`{"data":[${s}`), ["data"], [["next"]]);
       if (scan)
         for (let j = 0; j < scan.spans.length; j++) expect(scan.spans[j]).toBeLessThanOrEqual(len + 9);
     }
@@ -157,7 +162,7 @@ describe("scanPage", () => {
       const text = `{"data":[${records.join(rand(2) ? "," : " , ")}],"next":${rand(2) ? '"n"' : "null"}}`;
       const b = bytes(text);
       const parsed = parseJson(text) as { data: unknown[]; next: unknown };
-      const scan = scanPage(b, ["data"], [["next"]]);
+      const scan = scanOf(b, ["data"], [["next"]]);
       expect(scan, text).not.toBeNull();
       expect(scan!.spans.length / 2).toBe(parsed.data.length);
       expect(pathValue(b, scan!, 0)).toBe(parsed.next);
@@ -174,15 +179,15 @@ describe("scanPage", () => {
 describe("canonicalSpans", () => {
   it("keeps canonical records' spans, -1 for the others, null for none or bytes that are not UTF-8", () => {
     const b = bytes('{"data":[{"a":1},{ "a":2 },{"a":3}]}');
-    const scan = scanPage(b, ["data"], [])!;
+    const scan = scanOf(b, ["data"], [])!;
     const spans = canonicalSpans(b, scan)!;
     expect(spans[2]).toBe(-1);
     expect(b.toString("utf8", spans[0], spans[1])).toBe('{"a":1}');
     expect(b.toString("utf8", spans[4], spans[5])).toBe('{"a":3}');
     expect(
-      canonicalSpans(bytes('{"data":[{ "a":1 }]}'), scanPage(bytes('{"data":[{ "a":1 }]}'), ["data"], [])!),
+      canonicalSpans(bytes('{"data":[{ "a":1 }]}'), scanOf(bytes('{"data":[{ "a":1 }]}'), ["data"], [])!),
     ).toBeNull();
     const latin1 = Buffer.concat([bytes('{"data":[{"a":"'), Buffer.from([0xe9]), bytes('"}]}')]);
-    expect(canonicalSpans(latin1, scanPage(latin1, ["data"], [])!)).toBeNull();
+    expect(canonicalSpans(latin1, scanOf(latin1, ["data"], [])!)).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 import { recordEnds } from "../../http/paginators/guards.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { RunError } from "../../shared/errors.js";
-import type { PageScan } from "../../shared/json-spans.js";
+import { type PageScan, scanPaths } from "../../shared/json-spans.js";
 import { NOT_JSON, parseJsonBytes } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type ComparedPage, type ScanKeys, sameRecordTexts, scanHead } from "./page-scan.js";
@@ -28,6 +28,8 @@ export interface ReadPage {
 export class PageHeads {
   private readonly paths: { path: string; compiled: ReturnType<typeof compileJsonPath> }[];
   private readonly scanKeys: ScanKeys | null;
+  /** The records path as member names, or null when it is not made of them. */
+  readonly recordKeys: readonly string[] | null;
   /** The previous page, for the guards' comparison of consecutive pages. */
   previous: ComparedPage | null = null;
 
@@ -38,20 +40,17 @@ export class PageHeads {
     private readonly select: (body: unknown) => unknown[],
   ) {
     this.paths = paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
-    const recordKeys = compileJsonPath(records).keys;
-    const keyed = this.paths.map(({ path, compiled }) => ({ path, keys: compiled.keys }));
+    this.recordKeys = compileJsonPath(records).keys;
     // PIPELINES_PAGE_SCAN=off parses every page first (tests and A/B). Paths a scan would never
-    // read are left to the parse from the start: not member names, none at all (`$`), a member
-    // an array has too (`0`, `length`), or paths beside a records path of `$` (the body is the array).
-    const scannable = (keys: readonly string[] | null) =>
-      keys !== null && keys.length > 0 && keys.every((k) => !ARRAY_MEMBER.test(k));
-    this.scanKeys =
-      process.env.PIPELINES_PAGE_SCAN !== "off" &&
-      recordKeys?.every((k) => !ARRAY_MEMBER.test(k)) &&
-      (recordKeys.length > 0 || keyed.length === 0) &&
-      keyed.every((p) => scannable(p.keys))
-        ? { records: recordKeys, paths: keyed as ScanKeys["paths"] }
-        : null;
+    // read are left to the parse from the start: not member names, a member an array has too
+    // (`0`, `length`), and what scanPaths refuses (`$` as a value path, value paths beside `$`).
+    const keys = [this.recordKeys, ...this.paths.map((p) => p.compiled.keys)];
+    const names = keys.every((k) => k?.every((name) => !ARRAY_MEMBER.test(name)))
+      ? (keys as (readonly string[])[])
+      : null;
+    const prepared =
+      process.env.PIPELINES_PAGE_SCAN !== "off" && names ? scanPaths(names[0], names.slice(1)) : null;
+    this.scanKeys = prepared ? { paths, prepared } : null;
   }
 
   /** Whether pages are scanned (the records path and the paginator's paths are member names). */

@@ -5,7 +5,13 @@ import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan } from "../../records/shape.js";
-import { canonicalSpans, type PageScan, scanPage } from "../../shared/json-spans.js";
+import {
+  canonicalSpans,
+  type PageScan,
+  type ScanPaths,
+  scanPage,
+  scanPaths,
+} from "../../shared/json-spans.js";
 import { NOT_JSON } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
@@ -72,7 +78,7 @@ export class PageProcessor {
    * (json-spans.ts); null once a page had records and none was canonical JSON (a pretty-printed
    * API: looking again on every page would only cost), or its bytes were not UTF-8.
    */
-  private spanKeys: readonly string[] | null;
+  private spanPaths: ScanPaths | null;
   /** A scanned page did not parse: the stream fails there (no page after it is processed). */
   private unparsed = false;
 
@@ -90,7 +96,8 @@ export class PageProcessor {
       keyOf: pk?.length ? jsonKeyFunction(pk) : null,
       cursorField: plan.cursorField,
     };
-    this.spanKeys = compileJsonPath(plan.stream.records).keys;
+    const recordKeys = this.heads.recordKeys;
+    this.spanPaths = recordKeys ? scanPaths(recordKeys, []) : null;
   }
 
   /**
@@ -122,7 +129,7 @@ export class PageProcessor {
     }
     if (!page.parsed) this.watch.see(read.body, read.records.length);
     let scan = page.scan;
-    if (!scan && this.spanKeys && read.records.length) scan = scanPage(page.bytes, this.spanKeys, []);
+    if (!scan && this.spanPaths && read.records.length) scan = scanPage(page.bytes, this.spanPaths);
     return recordLines(this.maker, read.records, undefined, this.source(page.bytes, scan));
   }
 
@@ -131,7 +138,7 @@ export class PageProcessor {
     if (!scan?.spans.length) return undefined;
     const canonical = canonicalSpans(bytes, scan);
     if (canonical) return { bytes, spans: canonical };
-    this.spanKeys = null;
+    this.spanPaths = null;
     return undefined;
   }
 

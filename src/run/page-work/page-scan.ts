@@ -1,5 +1,6 @@
-import { canonicalObjectEnd } from "../../shared/canonical-json.js";
-import { type PageScan, scanPage } from "../../shared/json-spans.js";
+import { sameRecordList } from "../../http/paginators/guards.js";
+import { isCanonicalJsonObject } from "../../shared/canonical-json.js";
+import { type PageScan, type ScanPaths, scanPage } from "../../shared/json-spans.js";
 import { parseJson, stringifyJson } from "../../shared/json-text.js";
 
 /**
@@ -22,10 +23,10 @@ export interface ScannedHead {
   scan: PageScan;
 }
 
-/** The member names of the records path and of each path the paginator reads, when all are such paths. */
+/** The paths the paginator reads (their values' keys in the head), and all paths prepared for the scan. */
 export interface ScanKeys {
-  records: readonly string[];
-  paths: readonly { path: string; keys: readonly string[] }[];
+  paths: readonly string[];
+  prepared: ScanPaths;
 }
 
 /**
@@ -35,26 +36,24 @@ export interface ScanKeys {
  * parsed later, after the next page's request left (a body that is not JSON fails then).
  */
 export function scanHead(bytes: Uint8Array, keys: ScanKeys): ScannedHead | null {
-  const scan: PageScan | null = scanPage(
-    bytes,
-    keys.records,
-    keys.paths.map((p) => p.keys),
-  );
+  const scan = scanPage(bytes, keys.prepared);
   if (!scan) return null;
   const { spans } = scan;
   const count = spans.length / 2;
   const buf = asBuffer(bytes);
   try {
     const values = new Map<string, unknown>();
-    keys.paths.forEach(({ path }, j) => {
+    keys.paths.forEach((path, j) => {
       const start = scan.values[2 * j];
       values.set(
         path,
         start < 0 ? undefined : parseJson(buf.toString("utf8", start, scan.values[2 * j + 1])),
       );
     });
+    // The scan already read whether the first and last records are canonical.
+    const last = count - 1;
     const ends = count
-      ? `${elementJson(buf, spans[0], spans[1])}\n${elementJson(buf, spans[2 * count - 2], spans[2 * count - 1])}`
+      ? `${elementJson(buf, spans[0], spans[1], scan.canonical[0] === 1)}\n${elementJson(buf, spans[2 * last], spans[2 * last + 1], scan.canonical[last] === 1)}`
       : "";
     return { count, values, ends, scan };
   } catch {
@@ -62,26 +61,30 @@ export function scanHead(bytes: Uint8Array, keys: ScanKeys): ScannedHead | null 
   }
 }
 
-/** Two consecutive pages with the same count and ends: the same records, compared as JSON. */
+/**
+ * Two consecutive pages with the same count and ends: the same records, compared as JSON one by
+ * one (guards.ts sameRecordList when both were parsed), up to the first that differs.
+ */
 export function sameRecordTexts(a: ComparedPage, b: ComparedPage): boolean {
-  const x = recordTexts(a);
-  const y = recordTexts(b);
-  return x.length === y.length && x.every((t, i) => t === y[i]);
+  if (a.records && b.records) return sameRecordList(a.records, b.records);
+  for (let i = 0; i < a.count; i++) if (recordJson(a, i) !== recordJson(b, i)) return false;
+  return true;
 }
 
-function recordTexts(p: ComparedPage): string[] {
-  if (p.records) return p.records.map((r) => stringifyJson(r));
-  const buf = asBuffer(p.bytes!);
+/** A page's record `i` as JSON: parsed and written, or its bytes (elementJson). */
+function recordJson(p: ComparedPage, i: number): string {
+  if (p.records) return stringifyJson(p.records[i]);
   const spans = p.spans!;
-  const texts: string[] = [];
-  for (let j = 0; j < spans.length; j += 2) texts.push(elementJson(buf, spans[j], spans[j + 1]));
-  return texts;
+  const start = spans[2 * i];
+  const end = spans[2 * i + 1];
+  const buf = asBuffer(p.bytes!);
+  return elementJson(buf, start, end, isCanonicalJsonObject(buf, start, end));
 }
 
 /** An element's JSON as stringifyJson writes it: its bytes when canonical, else parsed and written. */
-function elementJson(buf: Buffer, start: number, end: number): string {
+function elementJson(buf: Buffer, start: number, end: number, canonical: boolean): string {
   const text = buf.toString("utf8", start, end);
-  return canonicalObjectEnd(buf, start, end) === end ? text : stringifyJson(parseJson(text));
+  return canonical ? text : stringifyJson(parseJson(text));
 }
 
 function asBuffer(b: Uint8Array): Buffer {
