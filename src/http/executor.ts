@@ -1,10 +1,11 @@
+import { setMaxListeners } from "node:events";
 import { STATUS_CODES } from "node:http";
 import type { SourcePlan } from "../compile/plan.js";
 import { cut, interrupted, quote, RunError, type TransportError, URL_CHARS } from "../shared/errors.js";
 import { plural } from "../shared/format.js";
 import { MASK, type Redactor } from "../shared/secrets.js";
 import { formatDuration } from "../shared/units.js";
-import { ownSignal, sendAttempt, stripCredentials, waitsFor, withdrawn } from "./attempt.js";
+import { ownSignal, sendAttempt, stripCredentials, type Waits, waitsFor, withdrawn } from "./attempt.js";
 import type { AuthProvider } from "./auth/auth.js";
 import type { HttpClient, HttpRequest, HttpResponse } from "./client.js";
 import { parseRemaining, parseReset, type RequestBudget } from "./rate-budget.js";
@@ -100,6 +101,32 @@ export class RequestExecutor {
     }
   }
 
+  /**
+   * The session's signal with a sequence's own stop, made once per stop (a queue job's), not per
+   * request: Node 20 keeps every AbortSignal.any made from the session's signal until it aborts.
+   */
+  private ownSignal(stop: AbortSignal | undefined): AbortSignal | undefined {
+    if (!stop) return this.deps.signal;
+    let own = this.owned.get(stop);
+    if (!own) this.owned.set(stop, (own = shared(ownSignal(this.deps.signal, stop) as AbortSignal)));
+    return own;
+  }
+  private readonly owned = new WeakMap<AbortSignal, AbortSignal>();
+
+  /** The waits of a request withdrawn by `cancel`, made once per `cancel` (a request sequence's). */
+  private waits(cancel: AbortSignal | undefined): Waits {
+    if (!cancel) return (this.plainWaits ??= waitsFor(this.deps.signal));
+    let waits = this.waitsByCancel.get(cancel);
+    if (!waits) {
+      waits = waitsFor(this.deps.signal, cancel);
+      if (waits.signal) shared(waits.signal);
+      this.waitsByCancel.set(cancel, waits);
+    }
+    return waits;
+  }
+  private plainWaits: Waits | undefined;
+  private readonly waitsByCancel = new WeakMap<AbortSignal, Waits>();
+
   private async fetchOnce(
     request: HttpRequest,
     stats: RequestStats,
@@ -107,9 +134,8 @@ export class RequestExecutor {
     how: FetchHow,
   ): Promise<HttpResponse> {
     const { source, auth } = this.deps;
-    const signal = this.deps.signal;
-    const own = ownSignal(signal, how.stop);
-    const waits = waitsFor(this.deps.signal, cancel);
+    const own = this.ownSignal(how.stop);
+    const waits = this.waits(cancel);
     const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
@@ -239,4 +265,10 @@ export class RequestExecutor {
       { status: r.status, attempts, url: this.redactUrl(req.url), method: req.method, body },
     );
   }
+}
+
+/** A signal every request of a sequence listens to: any number of listeners, no leak warning. */
+function shared(signal: AbortSignal): AbortSignal {
+  setMaxListeners(0, signal);
+  return signal;
 }

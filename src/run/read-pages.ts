@@ -315,7 +315,7 @@ function pageFetcher(
   stop: AbortSignal | undefined, // the sequence's own (FetchHow.stop): ends a request on the wire too
 ): (request: PageRequest) => Promise<Page> {
   const { stream, executor } = source;
-  const rules = new ResponseRules(streamRules(stream));
+  const how = { rules: new ResponseRules(streamRules(stream)), stop };
   return async (request) => {
     const { url, sent } = outgoing(request, source, executor);
     const response = await executor.fetch(
@@ -328,7 +328,7 @@ function pageFetcher(
       },
       stats,
       cancel,
-      { rules, stop },
+      how,
     );
     // An ignored answer has no records; a processed page's are counted by `process`.
     if (response.ignored || source.process) return { request, response, body: null, records: [], count: 0 };
