@@ -3,7 +3,7 @@ import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { isInheritedName } from "../shared/json-text.js";
+import { isInheritedName, ownField } from "../shared/json-text.js";
 import { connectClient, stagingPrefix } from "./postgres-connection.js";
 import { type Encoder, encoder } from "./postgres-encode.js";
 import { checkName, literal, qi, typeOfSql } from "./postgres-sql.js";
@@ -148,7 +148,7 @@ export class TableLoad {
     let line = fixed ?? "";
     for (let i = 0; i < cols.length; i++) {
       const col = cols[i];
-      const v = col.inherited && !Object.hasOwn(row, col.name) ? undefined : row[col.name];
+      const v = col.inherited ? ownField(row, col.name) : row[col.name];
       let text: string;
       try {
         text = v === null || v === undefined ? "\\N" : col.enc(v);

@@ -193,7 +193,7 @@ export class StreamedMerge {
  * Records per statement of a streamed merge or append; `PIPELINES_PG_UPSERT_ROWS=0`: one
  * statement at the commit.
  */
-export function upsertRows(): number {
+function upsertRows(): number {
   const env = process.env.PIPELINES_PG_UPSERT_ROWS;
   const n = env === undefined || env === "" ? Number.NaN : Number(env);
   return Number.isInteger(n) && n >= 0 ? n : UPSERT_ROWS;

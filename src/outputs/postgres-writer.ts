@@ -283,11 +283,13 @@ class PostgresWriter implements RecordWriter, CopyHost {
         } else if (this.keys.note(key, this.streamed?.batch) && this.streamed)
           this.streamed.duplicate(this.keys.previous);
       }
-      const sent = this.main.put(String(seq), row, this.describe, seq);
+      const fixed = String(seq);
+      const sent = this.main.put(fixed, row, this.describe, seq);
       if (sent) await sent;
+      if (this.children.size === 0) continue;
       const id = () => this.describe(row, seq);
       for (const [field, load] of this.children) {
-        childRowsOf(row, field, load, this.primaryKey!, String(seq), id, this.redact, childRows.get(load)!);
+        childRowsOf(row, field, load, this.primaryKey!, fixed, id, this.redact, childRows.get(load)!);
       }
     }
     for (const [load, list] of childRows)

@@ -23,12 +23,11 @@ export function isCanonicalJsonObject(b: Uint8Array, start: number, end: number)
 
 /**
  * Where the canonical JSON object at `start` ends (the index after its `}`), reading no further
- * than `limit`; -1 when the object is not canonical (isCanonicalJsonObject) or does not end there.
- * The same rules; bytes that are not JSON give some answer but never a read past `limit`.
+ * than `end`; -1 when the object is not canonical (isCanonicalJsonObject) or does not end there.
+ * The same rules; bytes that are not JSON give some answer but never a read past `end`.
  */
-export function canonicalObjectEnd(b: Uint8Array, start: number, limit: number): number {
+export function canonicalObjectEnd(b: Uint8Array, start: number, end: number): number {
   if (b[start] !== OPEN_OBJECT) return -1;
-  const end = limit;
   let depth = 0;
   let keyTop = 0;
   /** The next string is a key (after `{`, or after `,` in an object). */
