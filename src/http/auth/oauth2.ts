@@ -123,21 +123,19 @@ export class OAuth2Auth implements AuthProvider {
         ? this.fromShare(share, stale ?? t?.value ?? null, stop.signal, stats)
         : this.fetchToken(stop.signal, stats);
       const fetch: Fetch = { token: got, waiting: 0, stop };
-      const ends: Promise<void> = got.then(
-        () => {},
-        () => {},
-      );
+      // Kept (a failure is the waiters' to see), then let go: `settled()` waits for it.
+      const ends: Promise<void> = got
+        .then(
+          (tok) => {
+            this.token = tok;
+          },
+          () => {},
+        )
+        .finally(() => {
+          if (this.inflight === fetch) this.inflight = null;
+          this.fetches.delete(ends);
+        });
       this.fetches.add(ends);
-      ends.finally(() => this.fetches.delete(ends));
-      got.then(
-        (tok) => {
-          this.token = tok;
-          if (this.inflight === fetch) this.inflight = null;
-        },
-        () => {
-          if (this.inflight === fetch) this.inflight = null;
-        },
-      );
       this.inflight = fetch;
     }
     return this.waitFor(this.inflight, signal);
@@ -230,12 +228,13 @@ export class OAuth2Auth implements AuthProvider {
     const req: HttpRequest = { method: "POST", url: p.tokenUrl, headers, body: form.toString() };
     const res = await this.send(req, signal, stats);
     let json: Record<string, unknown>;
+    const text = res.body.toString("utf8");
     try {
-      json = parseJson(res.body.toString("utf8")) as Record<string, unknown>;
+      json = parseJson(text) as Record<string, unknown>;
     } catch {
       // A form-encoded answer (a provider that ignores Accept) may hold the tokens it issued.
       if (res.body.length <= 64 * 1024) {
-        const form = new URLSearchParams(res.body.toString("utf8").trim());
+        const form = new URLSearchParams(text.trim());
         this.deps.redactor.add([...form].filter(([k]) => TOKEN_KEY.test(k)).map(([, v]) => v));
       }
       throw new RunError(
