@@ -17,6 +17,8 @@ let runs = 0;
 export interface RunOptions extends Partial<WriterContext> {
   /** Leave the writer uncommitted and abort it instead. */
   abort?: boolean;
+  /** More of the output plan (a database's `postgres`, `stateKey`). */
+  output?: Partial<OutputPlan>;
 }
 
 /**
@@ -31,13 +33,14 @@ export async function runWriter(
   opts: RunOptions = {},
   table?: string,
 ): Promise<RecordWriter> {
-  const { abort, ...ctx } = opts;
+  const { abort, output, ...ctx } = opts;
   const writer = await openWriter(
     {
       format,
       mode,
       path: file,
       ...(table ? { table: { name: table, metadataColumns: true, nested: "json" as const } } : {}),
+      ...output,
     },
     { runId: `run${++runs}`, stream: "items", columns: null, primaryKey: null, ...ctx },
   );

@@ -70,30 +70,16 @@ describe("output postgres", () => {
   beforeAll(async () => {
     url = await freshDatabase("pg_surrogates");
   });
-  let n = 0;
-  async function load(records: Row[], name: string): Promise<void> {
-    const output: OutputPlan = {
-      format: "postgres",
-      mode: "replace",
-      path: "/tmp/unused",
-      postgres: { url, schema: "public" },
-      table: { name, metadataColumns: true, nested: "json" },
-      stateKey: "p",
-    };
-    const writer = await openWriter(output, {
-      runId: `S${++n}`,
-      stream: "items",
-      columns: null,
-      primaryKey: null,
-    });
-    try {
-      for (const r of records) await writer.write(r);
-      await writer.commit(null);
-    } catch (err) {
-      await writer.abort();
-      throw err;
-    }
-  }
+  const n = 0;
+  const load = (records: Row[], name: string) =>
+    runWriter(
+      "postgres",
+      "replace",
+      "/tmp/unused",
+      records,
+      { output: { postgres: { url, schema: "public" }, stateKey: "p" } },
+      name,
+    );
 
   it.each([
     ["a text field", TOP, "top", /record #2\b.*field "s"/],

@@ -8,36 +8,25 @@ import type { OutputPlan } from "../../src/compile/plan.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { Row } from "../../src/records/shape.js";
 import { freshDatabase, tables } from "../pg/helpers.js";
+import { runWriter } from "./helpers.js";
 
 let url: string;
 beforeAll(async () => {
   url = await freshDatabase("pg_names");
 });
 
-let n = 0;
-async function load(records: Row[], name: string, mode: OutputPlan["mode"]): Promise<void> {
-  const output: OutputPlan = {
-    format: "postgres",
+const load = (records: Row[], name: string, mode: OutputPlan["mode"]) =>
+  runWriter(
+    "postgres",
     mode,
-    path: "/tmp/unused",
-    postgres: { url, schema: "public" },
-    table: { name, metadataColumns: true, nested: "json" },
-    stateKey: "p",
-  };
-  const writer = await openWriter(output, {
-    runId: `N${++n}`,
-    stream: "items",
-    columns: null,
-    primaryKey: mode === "merge" ? ["id"] : null,
-  });
-  try {
-    for (const r of records) await writer.write(r);
-    await writer.commit(null);
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
-}
+    "/tmp/unused",
+    records,
+    {
+      primaryKey: mode === "merge" ? ["id"] : null,
+      output: { postgres: { url, schema: "public" }, stateKey: "p" },
+    },
+    name,
+  );
 
 describe.each(["replace", "merge", "append"] as const)("mode %s", (mode) => {
   it.each(["_seq", "xmin", "ctid"])(
