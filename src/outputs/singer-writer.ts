@@ -109,16 +109,27 @@ class SingerWriter implements RecordWriter {
 
   async commit(state?: CommitState | null): Promise<void> {
     if (state && this.ctx.cursorField) bookmarks[this.ctx.stream] = { [this.ctx.cursorField]: state.cursor };
-    const p = this.emit(stateMessage());
-    if (p) await p;
+    const chunk = this.chunk;
+    if (!chunk) {
+      const p = this.emit(stateMessage());
+      if (p) await p;
+      this.closed = true;
+      return;
+    }
     this.closed = true;
-    if (!this.chunk) return;
-    await this.chunk.flush();
+    // The place in the file is taken now, and the STATE written when the chunk's turn comes: the
+    // last STATE in the file carries every stream committed before it (a STATE made before an
+    // earlier stream's commit but appended after it lost that stream's bookmark).
     const target = this.output.path;
     const entry = files.get(target);
     const first = !entry || entry.runId !== this.ctx.runId;
     const prev = entry && !first ? entry.chain : Promise.resolve();
-    const next = prev.then(() => appendChunk(target, this.chunk!, first && this.output.mode !== "append"));
+    const next = prev.then(async () => {
+      const p = chunk.write(stateMessage());
+      if (p) await p;
+      await chunk.flush();
+      await appendChunk(target, chunk, first && this.output.mode !== "append");
+    });
     files.set(target, { runId: this.ctx.runId, chain: next.catch(() => {}) });
     await next;
   }
