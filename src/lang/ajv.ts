@@ -8,7 +8,7 @@ import {
   type ValidateFunction,
 } from "../vendor/config-libs.js";
 import { loadBundle } from "../vendor/load-bundle.js";
-import { isDateTime } from "./fast-formats.js";
+import { isDateTime, isEmail } from "./fast-formats.js";
 
 export type { ErrorObject, ValidateFunction };
 export type AjvInstance = InstanceType<typeof Ajv>;
@@ -89,6 +89,8 @@ function newRecordAjv(draft: Draft): AjvInstance {
   type Format = { compare?: (a: string, b: string) => number };
   const full = (ajv as unknown as { formats: Record<string, Format> }).formats["date-time"];
   ajv.addFormat("date-time", { type: "string", validate: isDateTime, compare: full?.compare });
+  // And `email`: the same answers as its regex, about three times as fast.
+  ajv.addFormat("email", { type: "string", validate: isEmail });
   return ajv as AjvInstance;
 }
 

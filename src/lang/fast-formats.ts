@@ -69,3 +69,41 @@ export function isDateTime(s: string): boolean {
   const utcHr = hr - tzH * tzSign - (utcMin < 0 ? 1 : 0);
   return (utcHr === 23 || utcHr === -1) && (utcMin === 59 || utcMin === -1) && sec < 61;
 }
+
+/** Characters of an atom of an email's local part (ajv-formats' full `email`, case-insensitive). */
+const LOCAL = new Uint8Array(128);
+/** Letters and digits (a domain label's ends). */
+const ALNUM = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[a-z0-9]/i.test(ch)) ALNUM[c] = 1;
+  if (/[a-z0-9!#$%&'*+/=?^_`{|}~-]/i.test(ch)) LOCAL[c] = 1;
+}
+
+/**
+ * A faster `email` check with exactly ajv-formats' full-mode regex semantics
+ * (`^[a-z0-9!#$%&'*+/=?^_\`{|}~-]+(?:\.[…]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$`
+ * with `i`, no `u`: only ASCII letters fold): dot-separated atoms, `@`, two or more dot-separated
+ * labels of letters, digits and inner hyphens. Characters by position, no regex.
+ */
+export function isEmail(s: string): boolean {
+  const n = s.length;
+  let i = 0;
+  for (;;) {
+    const start = i;
+    for (let c = s.charCodeAt(i); c < 128 && LOCAL[c] === 1; c = s.charCodeAt(++i));
+    if (i === start) return false;
+    if (s.charCodeAt(i) !== 46) break;
+    i++;
+  }
+  if (s.charCodeAt(i) !== 64) return false;
+  i++;
+  for (let labels = 1; ; labels++) {
+    if (!(ALNUM[s.charCodeAt(i)] === 1)) return false;
+    for (let c = s.charCodeAt(++i); c < 128 && (ALNUM[c] === 1 || c === 45); c = s.charCodeAt(++i));
+    if (s.charCodeAt(i - 1) === 45) return false;
+    if (i === n) return labels >= 2;
+    if (s.charCodeAt(i) !== 46) return false;
+    i++;
+  }
+}

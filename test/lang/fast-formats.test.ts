@@ -1,6 +1,6 @@
 import { fullFormats } from "ajv-formats/dist/formats.js";
 import { describe, expect, it } from "vitest";
-import { isDateTime } from "../../src/lang/fast-formats.js";
+import { isDateTime, isEmail } from "../../src/lang/fast-formats.js";
 import { seeded } from "../helpers/seeded.js";
 
 const ajvDateTime = (fullFormats as unknown as Record<string, { validate: (s: string) => boolean }>)[
@@ -59,5 +59,70 @@ describe("isDateTime has exactly ajv-formats' date-time semantics", () => {
       if (isDateTime(c) !== ajvDateTime(c)) disagreements.push(c);
     }
     expect(disagreements).toEqual([]);
+  });
+});
+
+const ajvEmail = (fullFormats as unknown as Record<string, RegExp>).email;
+
+const EMAILS = [
+  "user1@example.com",
+  "First.Last+tag@Sub.Example.CO",
+  "a@b",
+  "a@b.c",
+  ".a@b.c",
+  "a.@b.c",
+  "a..b@c.d",
+  "a@-b.c",
+  "a@b-.c",
+  "a@b..c",
+  "a@b.c.",
+  "a@b.c\n",
+  "\na@b.c",
+  "a b@c.d",
+  "a@b_c.d",
+  "!#$%&'*+/=?^_`{|}~-@x-y.z9",
+  "ü@b.c",
+  "a@ü.c",
+  "\u017f@b.c", // long s folds to S only with the u flag
+  "\u212a@b.c", // the Kelvin sign, likewise
+  "@b.c",
+  "a@",
+  "",
+  "a@@b.c",
+  "a@b.c@d.e",
+];
+
+describe("isEmail has exactly ajv-formats' email semantics", () => {
+  it.each(EMAILS)("%j", (c) => {
+    expect(isEmail(c)).toBe(ajvEmail.test(c));
+  });
+
+  it("agrees on 100,000 mutations of valid addresses", () => {
+    const rnd = seeded(7);
+    const chars = "aZ09.-@_!+~ \u00e9\n\u017f";
+    const seeds = ["first.last+tag@mail.example.co.uk", "u@x-y.z", "A1@B2.C3"];
+    const disagreements: string[] = [];
+    for (let k = 0; k < 100_000; k++) {
+      const arr = seeds[k % seeds.length].split("");
+      for (let j = 0, m = 1 + (k % 4); j < m; j++) {
+        const p = Math.floor(rnd() * (arr.length + 1));
+        const op = rnd();
+        const ch = chars[Math.floor(rnd() * chars.length)];
+        if (op < 0.4) arr[p] = ch;
+        else if (op < 0.7) arr.splice(p, 1);
+        else arr.splice(p, 0, ch);
+      }
+      const c = arr.join("");
+      if (isEmail(c) !== ajvEmail.test(c)) disagreements.push(c);
+    }
+    expect(disagreements).toEqual([]);
+  });
+
+  it("is the format records are checked with", async () => {
+    const { compileRecordSchema } = await import("../../src/lang/ajv.js");
+    const v = compileRecordSchema({ type: "object", properties: { e: { type: "string", format: "email" } } });
+    expect(v({ e: "a@b.c" })).toBe(true);
+    expect(v({ e: "a@b" })).toBe(false);
+    expect(v({ e: "a..b@c.d" })).toBe(false);
   });
 });
