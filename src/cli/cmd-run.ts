@@ -248,7 +248,7 @@ async function runLocked(
     const singerOut = writesSingerToStdout(plan) ? io.stdout : null;
     if (singer) {
       stateStore ??= new StateStore(plan.dirs.state, plan.pipeline);
-      startSingerOutput(singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
+      startSingerOutput(runIds[i], singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
     }
     const remote = opts.queueConfig
       ? await (await import("./queue-run.js")).openSubmitter(
@@ -287,7 +287,7 @@ async function runLocked(
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
     const result = await run.done.finally(() => remote?.close());
     await view.stop();
-    if (singer) endSingerOutput(singerOut);
+    if (singer) endSingerOutput(runIds[i], singerOut);
     const interrupted = isInterrupted(io);
     const { report, reportLine } = await reportRun(io, plan, loaded[i], result, runs, interrupted);
     io.stderr.write(`\n${formatSummary(result, io.cwd, interrupted)}\n${reportLine}\n`);

@@ -2,7 +2,7 @@ import path from "node:path";
 import { defaultQuarantinePath, singerOutputPath } from "../compile/layout.js";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { readText } from "../config/read-bounded.js";
-import { type SingerChannel, setSingerChannel, stateMessage } from "../outputs/singer-writer.js";
+import { endSingerRun, type SingerChannel, startSingerRun } from "../outputs/singer-writer.js";
 import type { Output } from "../shared/output.js";
 import { type PipelineState, StateStore } from "../state/state-store.js";
 import { CliError, EXIT } from "./io.js";
@@ -143,9 +143,9 @@ export function writesSinger(plan: ExecutionPlan): boolean {
  * A run's Singer messages start from `bookmarks`; those to standard output go to the command's
  * (`stdout`, with its backpressure), none when `stdout` is null (Singer files only).
  */
-export function startSingerOutput(stdout: Output | null, bookmarks: Bookmarks): void {
+export function startSingerOutput(runId: string, stdout: Output | null, bookmarks: Bookmarks): void {
   if (!stdout) {
-    setSingerChannel(null, bookmarks);
+    startSingerRun(runId, null, bookmarks);
     return;
   }
   const channel: SingerChannel = { write: (t) => stdout.write(t) };
@@ -154,13 +154,13 @@ export function startSingerOutput(stdout: Output | null, bookmarks: Bookmarks): 
     const once = emitter.once.bind(emitter);
     channel.drain = () => new Promise<void>((resolve) => once("drain", resolve));
   }
-  setSingerChannel(channel, bookmarks);
+  startSingerRun(runId, channel, bookmarks);
 }
 
 /** Ends the Singer output: the last message on standard output is a STATE with every bookmark. */
-export function endSingerOutput(stdout: Output | null): void {
-  if (stdout) stdout.write(stateMessage());
-  setSingerChannel(null);
+export function endSingerOutput(runId: string, stdout: Output | null): void {
+  const state = endSingerRun(runId);
+  if (stdout) stdout.write(state);
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> =>

@@ -28,37 +28,52 @@ export async function openSingerWriter(output: OutputPlan, ctx: WriterContext): 
   return new SingerWriter(output, ctx, chunk);
 }
 
-/** Where standard-output messages go, and the bookmarks sent so far (`run --singer` sets them). */
+/** Where a run's standard-output messages go (`run --singer`). */
 export interface SingerChannel {
   write(text: string): unknown;
   /** Resolves when the channel can take more (backpressure); absent for plain buffers. */
   drain?(): Promise<void>;
 }
 
-let channel: SingerChannel | null = null;
-let bookmarks: Record<string, Record<string, unknown>> = {};
+/**
+ * Per run (by run id): where its standard-output messages go and the bookmarks committed so far.
+ * A process may run several pipelines at once (`pipelines worker --schedules`): each run's STATE
+ * carries its own streams' bookmarks only.
+ */
+const runs = new Map<string, { channel: SingerChannel | null; bookmarks: Bookmarks }>();
+type Bookmarks = Record<string, Record<string, unknown>>;
 
-/** `run --singer`: messages to `out`, starting from `saved` bookmarks (by stream). */
-export function setSingerChannel(
-  out: SingerChannel | null,
-  saved: Record<string, Record<string, unknown>> = {},
-): void {
-  channel = out;
-  bookmarks = { ...saved };
+/** `run`: the run's messages to `out` (null: Singer files only), starting from `saved` bookmarks (by stream). */
+export function startSingerRun(runId: string, out: SingerChannel | null, saved: Bookmarks = {}): void {
+  runs.set(runId, { channel: out, bookmarks: { ...saved } });
 }
 
-function stdoutChannel(): SingerChannel {
+/** The run is over: its last STATE message (every bookmark), and nothing kept of it. */
+export function endSingerRun(runId: string): string {
+  const message = stateMessage(runId);
+  runs.delete(runId);
+  return message;
+}
+
+/** The run's channel and bookmarks; a run not started (a writer opened alone) gets fresh ones. */
+function singerRun(runId: string): { channel: SingerChannel | null; bookmarks: Bookmarks } {
+  let run = runs.get(runId);
+  if (!run) runs.set(runId, (run = { channel: null, bookmarks: {} }));
+  return run;
+}
+
+function stdoutChannel(runId: string): SingerChannel {
   return (
-    channel ?? {
+    singerRun(runId).channel ?? {
       write: (t: string) => process.stdout.write(t),
       drain: () => new Promise((resolve) => process.stdout.once("drain", () => resolve())),
     }
   );
 }
 
-/** The STATE message carrying every bookmark so far. */
-export function stateMessage(): string {
-  return `${JSON.stringify({ type: "STATE", value: { bookmarks } })}\n`;
+/** The STATE message carrying every bookmark of the run so far. */
+export function stateMessage(runId: string): string {
+  return `${JSON.stringify({ type: "STATE", value: { bookmarks: singerRun(runId).bookmarks } })}\n`;
 }
 
 /** The SCHEMA message of a stream. */
@@ -92,7 +107,7 @@ class SingerWriter implements RecordWriter {
     private readonly chunk: AtomicFile | null,
   ) {
     this.prefix = `{"type":"RECORD","stream":${JSON.stringify(ctx.stream)},"record":`;
-    this.out = chunk ? null : stdoutChannel();
+    this.out = chunk ? null : stdoutChannel(ctx.runId);
     this.emit(schemaMessage(ctx.stream, ctx.schema, ctx.primaryKey, ctx.cursorField));
   }
 
@@ -108,10 +123,11 @@ class SingerWriter implements RecordWriter {
   }
 
   async commit(state?: CommitState | null): Promise<void> {
-    if (state && this.ctx.cursorField) bookmarks[this.ctx.stream] = { [this.ctx.cursorField]: state.cursor };
+    if (state && this.ctx.cursorField)
+      singerRun(this.ctx.runId).bookmarks[this.ctx.stream] = { [this.ctx.cursorField]: state.cursor };
     const chunk = this.chunk;
     if (!chunk) {
-      const p = this.emit(stateMessage());
+      const p = this.emit(stateMessage(this.ctx.runId));
       if (p) await p;
       this.closed = true;
       return;
@@ -125,7 +141,7 @@ class SingerWriter implements RecordWriter {
     const first = !entry || entry.runId !== this.ctx.runId;
     const prev = entry && !first ? entry.chain : Promise.resolve();
     const next = prev.then(async () => {
-      const p = chunk.write(stateMessage());
+      const p = chunk.write(stateMessage(this.ctx.runId));
       if (p) await p;
       await chunk.flush();
       await appendChunk(target, chunk, first && this.output.mode !== "append");
