@@ -248,7 +248,11 @@ async function runLocked(
     const singerOut = writesSingerToStdout(plan) ? io.stdout : null;
     if (singer) {
       stateStore ??= new StateStore(plan.dirs.state, plan.pipeline);
-      startSingerOutput(runIds[i], singerOut, singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan));
+      startSingerOutput(
+        runIds[i],
+        singerOut,
+        singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan),
+      );
     }
     const remote = opts.queueConfig
       ? await (await import("./queue-run.js")).openSubmitter(
