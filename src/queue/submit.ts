@@ -91,7 +91,11 @@ export class QueueSubmitter implements RemotePull {
       });
       return (await job.waitUntilFinished(this.events)) as UnitOutcome;
     });
-    if (outcome.error) throw new RunError(outcome.error.kind, outcome.error.message, outcome.error.details);
+    if (outcome.error) {
+      // What the failed pull did counts, as in a local run (its records are not read).
+      mergeOutcome(result, outcome);
+      throw new RunError(outcome.error.kind, outcome.error.message, outcome.error.details);
+    }
     // Exactly the key of the attempt BullMQ recorded as completing the job, and its row count.
     if (outcome.rows > 0 && !outcome.staged)
       throw new RunError("queue", `worker ${outcome.worker} staged ${outcome.rows} records under no key`);

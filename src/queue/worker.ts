@@ -12,7 +12,7 @@ import { pull } from "../run/pull.js";
 import { compileRequestTemplate } from "../run/request-template.js";
 import { openSession } from "../run/run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "../run/stream-options.js";
-import { newStreamResult } from "../run/stream-result.js";
+import { newStreamResult, type StreamResult } from "../run/stream-result.js";
 import { interrupted, MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
@@ -75,12 +75,15 @@ export class UnitRunner {
     // Each of its requests in flight listens to it (no leak: a warning on stderr otherwise).
     if (signal) setMaxListeners(0, signal);
     let redactor: Redactor | null = null;
+    // A pull that fails still reports what it did (requests, retries, pages), as a local run counts them.
+    let result: StreamResult | null = null;
     try {
       const refused = await this.refusal(job);
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
       const c = this.compile(job);
       redactor = c.redactor;
-      return { ...base, ...(await this.pullUnit(c, job, signal, held)) };
+      result = newStreamResult(job.stream);
+      return { ...base, ...(await this.pullUnit(c, job, result, signal, held)) };
     } catch (err) {
       const e =
         err instanceof RunError
@@ -92,7 +95,7 @@ export class UnitRunner {
                 : "the worker failed",
               details: {},
             };
-      return { ...base, error: e };
+      return { ...base, ...(result ? counters(result) : {}), error: e };
     }
   }
 
@@ -142,6 +145,7 @@ export class UnitRunner {
   private async pullUnit(
     c: Compiled,
     job: UnitJob,
+    result: StreamResult,
     signal?: AbortSignal,
     held?: () => Promise<boolean>,
   ): Promise<Partial<UnitOutcome>> {
@@ -152,7 +156,6 @@ export class UnitRunner {
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
     const first = applyIncremental(firstRequest(stream, c, job, parent), stream, job.since);
     const shaper = compileShaper(stream, recordContext(stream, opts));
-    const result = newStreamResult(stream.name);
     const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
     const write = (row: Row) => staged.write(row);
     try {
@@ -161,15 +164,7 @@ export class UnitRunner {
       // Unsure (Redis unreachable a moment): kept; the key expires if the job was lost.
       if (held && !(await held().catch(() => true)))
         throw new RunError("queue", `worker ${this.id} lost the job: another worker took it over`);
-      return {
-        stop,
-        pages: result.pages,
-        filtered: result.records.filtered,
-        rows: staged.rows,
-        staged: staged.key,
-        requests: result.requests,
-        suspicions: result.suspicions,
-      };
+      return { stop, ...counters(result), rows: staged.rows, staged: staged.key };
     } catch (err) {
       await staged.discard().catch(() => {});
       throw err;
@@ -179,6 +174,16 @@ export class UnitRunner {
   async close(): Promise<void> {
     await Promise.allSettled([...this.compiled.values()].map((c) => c.session.client.close()));
   }
+}
+
+/** A pull's counters, as the submitter adds them to the stream's result (merge-stats.ts). */
+function counters(result: StreamResult): Pick<UnitOutcome, "pages" | "filtered" | "requests" | "suspicions"> {
+  return {
+    pages: result.pages,
+    filtered: result.records.filtered,
+    requests: result.requests,
+    suspicions: result.suspicions,
+  };
 }
 
 /**
