@@ -65,6 +65,22 @@ const CASES: Case[] = [
     message: "3 fields",
     path: "schedule",
   },
+  {
+    // Parses, but no day ever matches: BullMQ would drop the schedule without a word.
+    name: "schedule that never comes",
+    text: yaml`
+      schedule: "0 0 31 2,4 *"
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 1,
+    column: 11,
+    message: "never comes",
+    path: "schedule",
+  },
   // Key typos, at several levels, with "did you mean".
   {
     name: "top-level key typo",

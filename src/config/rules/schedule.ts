@@ -8,7 +8,17 @@ export function checkSchedule(schedule: unknown): RuleIssue[] {
   let problem: string | null = fields === 5 || fields === 6 ? null : `${fields} fields`;
   if (!problem) {
     try {
-      CronExpressionParser.parse(schedule, { tz: "UTC" });
+      const cron = CronExpressionParser.parse(schedule, { tz: "UTC" });
+      // One that parses but matches no date (`0 0 31 2,4 *`): BullMQ drops it without a word.
+      try {
+        cron.next();
+      } catch {
+        return [
+          ruleIssue("bad_value", ["schedule"], "the cron expression never comes: no date matches it", {
+            expected: "a day that exists, e.g. `0 0 28 2 *`",
+          }),
+        ];
+      }
     } catch (err) {
       problem = (err as Error).message;
     }
