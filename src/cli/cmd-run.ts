@@ -93,6 +93,9 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const plans = loaded.map((l) => compilePlan(l));
   const singerState = await singerOptions(io, plans, opts);
   checkRecordOption(opts.record, opts, plans.length);
+  // The workers send the requests of a queue run: the submitter has nothing to record or preview.
+  const local = opts.record !== undefined ? "--record" : opts.preview !== undefined ? "--preview" : null;
+  if (opts.queue && local) throw new CliError(`${local} cannot be used with --queue`, EXIT.config);
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {
       if (!plan.streams.some((x) => x.name === s)) {

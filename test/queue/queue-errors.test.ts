@@ -3,6 +3,7 @@
  * password never shown), a worker whose pipeline file differs from the submitter's refuses the
  * job with a clear message, and outputs one process writes (duckdb, sqlite) are refused.
  */
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
@@ -96,6 +97,25 @@ describe("run --queue failures", () => {
       const lite = await runCli(["run", "p", "--queue"], p.dir, { REDIS_URL: redisUrl() });
       expect(lite.code).toBe(2);
       expect(lite.stderr).toContain("writes sqlite");
+    } finally {
+      p.cleanup();
+    }
+  });
+
+  it("refuses --record and --preview with --queue (the submitter sends nothing: nothing to record or preview)", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline("p", pipelineText());
+      writeQueueConfig(p.dir, "t-errors-options");
+      requests = 0;
+      for (const option of ["--record", "--preview"]) {
+        const r = await runCli(["run", "p", "--queue", option], p.dir, { REDIS_URL: redisUrl() });
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(`${option} cannot be used with --queue`);
+      }
+      expect(requests).toBe(0);
+      expect(existsSync(p.file("tests"))).toBe(false);
+      expect(existsSync(p.file("out"))).toBe(false);
     } finally {
       p.cleanup();
     }
