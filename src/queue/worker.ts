@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan, RequestPlan, StreamPlan } from "../compile/plan.js";
+import { ConfigError } from "../config/errors.js";
 import { loadPipeline, readEnv } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
@@ -80,7 +81,7 @@ export class UnitRunner {
     try {
       const refused = await this.refusal(job);
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
-      const c = this.compile(job);
+      const c = this.compileHere(job);
       redactor = c.redactor;
       result = newStreamResult(job.stream);
       return { ...base, ...(await this.pullUnit(c, job, result, signal, held)) };
@@ -109,6 +110,26 @@ export class UnitRunner {
     if (hash !== job.fileHash)
       return `worker ${this.id}: its pipeline file \`${job.pipeline}\` differs from the submitter's (sha256 ${hash.slice(0, 12)}… here, ${job.fileHash.slice(0, 12)}… there): deploy the same file to every worker`;
     return null;
+  }
+
+  /**
+   * The pipeline compiled from this worker's folder and environment; one that does not load here
+   * (an env variable missing on this machine, say) refuses the job with the issues' places and
+   * codes (their messages may quote env values: they are seen with `pipelines validate`).
+   */
+  private compileHere(job: UnitJob): Compiled {
+    try {
+      return this.compile(job);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      const places = err.issues.map(
+        (i) => `${i.file}:${i.line}:${i.column} ${i.code}${i.path ? ` \`${i.path}\`` : ""}`,
+      );
+      throw new RunError(
+        "queue",
+        `worker ${this.id}: pipeline \`${job.pipeline}\` does not load there (${places.slice(0, 3).join("; ")}${places.length > 3 ? "; …" : ""}): see \`pipelines validate ${job.pipeline}\` on that worker`,
+      );
+    }
   }
 
   private compile(job: UnitJob): Compiled {

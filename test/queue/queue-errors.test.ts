@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files use `${…}` templates
 /**
  * `run --queue` fails loudly and early: Redis unreachable (exit 1, nothing sent, the URL's
  * password never shown), a worker whose pipeline file differs from the submitter's refuses the
@@ -120,6 +121,39 @@ describe("run --queue failures", () => {
       p.cleanup();
     }
   });
+
+  it("a worker where the pipeline does not load (an env variable missing there) says which worker and why", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline(
+        "p",
+        pipelineText().replace("source:\n", 'source:\n  auth: { type: bearer, token: "${env.API_TOKEN}" }\n'),
+      );
+      writeQueueConfig(p.dir, "t-errors-load");
+      // The worker's environment has no API_TOKEN (startWorker passes PATH and REDIS_URL only).
+      const w = await startWorker(p.dir);
+      try {
+        requests = 0;
+        const r = await runPipeline(p.dir, "p", ["--queue"], {
+          REDIS_URL: redisUrl(),
+          API_TOKEN: "TokenOnTheSubmitter",
+        });
+        expect(r.code).toBe(1);
+        const error = r.stream("items").error;
+        expect(error?.kind).toBe("queue");
+        expect(error?.message).toMatch(/^worker \S+:\d+: pipeline `p` does not load there/);
+        expect(error?.message).toContain("p.yaml:2:");
+        expect(error?.message).toContain("missing_env");
+        expect(error?.message).toContain("pipelines validate p");
+        expect(r.stderr).not.toContain("TokenOnTheSubmitter");
+        expect(requests).toBe(0);
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      p.cleanup();
+    }
+  }, 60_000);
 
   it("a worker whose pipeline file differs from the submitter's refuses the job", async () => {
     const submitter = tempProject("pipelines-queue-err-");
