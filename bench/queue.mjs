@@ -146,6 +146,8 @@ async function steadyFlow({ workers, concurrency, jobs, gapMs }) {
     ).version;
     const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
     const queue = new Queue("units", { connection: conn, prefix });
+    // A submitter holds the pipeline's lock with its run id: workers drop the jobs of a run without one.
+    await conn.set(`${prefix}:lock:fan`, "steady");
     const sent = [];
     firstAt.clear();
     for (let i = 0; i < jobs; i++) {
@@ -181,6 +183,7 @@ async function steadyFlow({ workers, concurrency, jobs, gapMs }) {
       start.push(Number(on) - Number(ts));
     }
     const request = sent.map((s) => (firstAt.get(`/orgs/${s.org}/repos`) ?? Number.NaN) - s.at);
+    await conn.del(`${prefix}:lock:fan`);
     await queue.close();
     conn.disconnect();
     return { start: stats(start), request: stats(request) };

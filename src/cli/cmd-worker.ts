@@ -46,13 +46,21 @@ export async function workerCommand(
   const connection = connect(cfg);
   const subscriber = connect(cfg);
   subscriber.on("error", () => {});
-  const cancels = await CancelWatch.start(subscriber, budgets, cfg.prefix, (runId, n) =>
-    io.stderr.write(`worker ${runner.id}: run ${runId} was cancelled: stopping its ${n} running job(s)\n`),
+  const cancels = await CancelWatch.start(
+    subscriber,
+    budgets,
+    cfg.prefix,
+    (runId, n) =>
+      io.stderr.write(`worker ${runner.id}: run ${runId} was cancelled: stopping its ${n} running job(s)\n`),
+    (runId) =>
+      io.stderr.write(
+        `worker ${runner.id}: run ${runId} is no longer going (its submitter is gone): its queued jobs are dropped\n`,
+      ),
   );
   // A job this worker no longer holds (it stalled past its lock): BullMQ will refuse its outcome.
   const handle = (job: Job<UnitJob, UnitOutcome>, token?: string) => {
     const held = token ? async () => (await job.extendLock(token, lockDuration)) === 1 : undefined;
-    return cancels.run(job.data.runId, (signal) => runner.process(job.data, signal, held));
+    return cancels.run(job.data.runId, job.data.pipeline, (signal) => runner.process(job.data, signal, held));
   };
   const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
     connection,

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { lockKey } from "./redis-lock.js";
 
 /**
  * Ctrl-C of `run --queue`: the submitter marks its run cancelled in Redis (a key, so a job that
@@ -22,11 +23,14 @@ export async function cancelRun(redis: Redis, prefix: string, runId: string): Pr
 /** A worker's running jobs by run, each with the controller that stops it. */
 export class CancelWatch {
   private readonly running = new Map<string, Set<AbortController>>();
+  /** The last runs found without their submitter (each said once). */
+  private readonly gone: string[] = [];
 
   private constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly said: (runId: string, jobs: number) => void,
+    private readonly saidGone: (runId: string) => void,
   ) {}
 
   /** Listens on `subscriber` (a connection of its own: a subscribed connection takes no commands). */
@@ -35,8 +39,9 @@ export class CancelWatch {
     redis: Redis,
     prefix: string,
     said: (runId: string, jobs: number) => void,
+    saidGone: (runId: string) => void,
   ): Promise<CancelWatch> {
-    const watch = new CancelWatch(redis, prefix, said);
+    const watch = new CancelWatch(redis, prefix, said, saidGone);
     subscriber.on("message", (_channel: string, runId: string) => watch.stop(runId));
     await subscriber.subscribe(channel(prefix));
     return watch;
@@ -49,15 +54,39 @@ export class CancelWatch {
     this.said(runId, jobs.size);
   }
 
-  /** Runs one job of `runId` with a signal that stops it when the run is cancelled (or already was). */
-  async run<T>(runId: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Why the job's run no longer goes, or null: cancelled, or its submitter gone. A submitter
+   * holds the pipeline's lock with its run id while it runs; one killed without a Ctrl-C loses
+   * it within 30 s, and the jobs it left queued are then dropped, not fetched for no one.
+   */
+  private async stopped(runId: string, pipeline: string): Promise<string | null> {
+    const replies =
+      (await this.redis
+        .multi()
+        .exists(cancelKey(this.prefix, runId))
+        .get(lockKey(this.prefix, pipeline))
+        .exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    const [cancelled, holder] = replies.map(([, value]) => value);
+    if (cancelled) return "the run was cancelled";
+    if (holder === runId) return null;
+    if (!this.gone.includes(runId)) {
+      this.gone.push(runId);
+      if (this.gone.length > 16) this.gone.shift();
+      this.saidGone(runId);
+    }
+    return "the run is no longer going: its submitter is gone";
+  }
+
+  /** Runs one job of `runId` with a signal that stops it when the run is cancelled (or already was, or its submitter is gone). */
+  async run<T>(runId: string, pipeline: string, job: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
     let jobs = this.running.get(runId);
     if (!jobs) this.running.set(runId, (jobs = new Set()));
     jobs.add(controller);
     try {
-      if (await this.redis.exists(cancelKey(this.prefix, runId)))
-        controller.abort(new Error("the run was cancelled"));
+      const stopped = await this.stopped(runId, pipeline);
+      if (stopped) controller.abort(new Error(stopped));
       return await job(controller.signal);
     } finally {
       jobs.delete(controller);

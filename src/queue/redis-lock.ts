@@ -35,6 +35,9 @@ export async function holdKey(
   };
 }
 
+/** The key of a pipeline's run lock (it holds the run id while the run goes). */
+export const lockKey = (prefix: string, pipeline: string): string => `${prefix}:lock:${pipeline}`;
+
 /**
  * One queue run of a pipeline at a time, on any machine: a key in Redis holding the run id,
  * kept alive while the run goes (a submitter that dies frees it within 30 s).
@@ -45,7 +48,7 @@ export async function lockInRedis(
   pipeline: string,
   runId: string,
 ): Promise<{ release(): Promise<void> }> {
-  const key = `${prefix}:lock:${pipeline}`;
+  const key = lockKey(prefix, pipeline);
   const held = await holdKey(redis, key, runId, TTL_MS);
   if (held) return held;
   const holder = await redis.get(key);
