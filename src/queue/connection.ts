@@ -80,13 +80,20 @@ export async function checkReachable(cfg: QueueConfig, timeoutMs = 3000): Promis
     retryStrategy: () => null,
     enableOfflineQueue: false,
   });
-  client.on("error", () => {}); // reported below
+  // Redis's own answer (a wrong user or password: WRONGPASS) comes as an error event; the
+  // connect then only says "Connection is closed."
+  let answer: Error | null = null;
+  client.on("error", (err: Error) => {
+    if (err.name === "ReplyError") answer ??= err;
+  });
   try {
     await client.connect();
     await client.ping();
   } catch (err) {
+    const e = answer ?? (err as Error);
+    const what = e.name === "ReplyError" ? "refused the connection" : "is unreachable";
     throw new QueueConfigError(
-      `the queue's ${shownRedis(cfg)} is unreachable: ${cfg.redactor.text((err as Error).message)}. Nothing was sent`,
+      `the queue's ${shownRedis(cfg)} ${what}: ${cfg.redactor.text(e.message.replace(/\.$/, ""))}. Nothing was sent`,
     );
   } finally {
     client.disconnect();

@@ -66,6 +66,26 @@ describe("run --queue failures", () => {
     }
   });
 
+  it("a Redis that refuses the user or password: exit 1 with Redis's reason, the password masked, nothing sent", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline("p", pipelineText());
+      writeQueueConfig(p.dir, "t-errors");
+      requests = 0;
+      const wrong = redisUrl().replace("redis://", "redis://nobody:Sup3rSecretPw@");
+      for (const args of [["run", "p", "--queue"], ["status"], ["worker"]]) {
+        const r = await runCli(args, p.dir, { REDIS_URL: wrong });
+        expect(r.code, args[0]).toBe(1);
+        expect(r.stderr, args[0]).toContain("refused the connection: WRONGPASS");
+        expect(r.stderr).not.toContain("Connection is closed");
+        expect(r.stderr).not.toContain("Sup3rSecretPw");
+      }
+      expect(requests).toBe(0);
+    } finally {
+      p.cleanup();
+    }
+  });
+
   it("a Redis URL whose password holds a `%` that starts no escape: a config error, the password masked, nothing sent", async () => {
     const p = tempProject("pipelines-queue-err-");
     try {
