@@ -18,8 +18,9 @@ export async function statusCommand(io: CliIO, opts: { json?: boolean }): Promis
   const units = new Queue(UNITS_QUEUE, { connection: redis, prefix: cfg.prefix });
   const schedules = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix: cfg.prefix });
   try {
+    // BullMQ names each client by its queue (`name`); the worker's own name follows `:w:` in `rawname`.
     const workers = (await units.getWorkers()).map((w) => ({
-      name: w.name,
+      name: w.rawname?.includes(":w:") ? w.rawname.slice(w.rawname.indexOf(":w:") + 3) : w.name,
       addr: w.addr,
       age_s: Number(w.age),
     }));

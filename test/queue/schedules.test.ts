@@ -5,6 +5,7 @@
  */
 import { readdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
 import { runCli } from "../cli/helpers.js";
@@ -106,7 +107,8 @@ it("status shows the workers, running runs and next scheduled times", async () =
       running: unknown[];
       scheduled: { pipeline: string; cron: string; next: string }[];
     };
-    expect(s.workers.length).toBe(1);
+    // Each worker by its name (host:pid, as its own log says), not the queue's.
+    expect(s.workers.map((x) => x.name)).toEqual([`${hostname()}:${w.child.pid}`]);
     expect(s.running).toEqual([]);
     expect(s.scheduled).toEqual([
       { pipeline: "p", cron: "0 0 1 1 *", next: expect.stringMatching(/-01-01T00:00:00\.000Z$/) },
