@@ -4,7 +4,6 @@ import type { ExecutionPlan } from "../compile/plan.js";
 import type { LoadedPipeline } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import { settleRemovals } from "../outputs/atomic-file.js";
-import type { QueueConfig } from "../queue/connection.js";
 import { RedisStateError } from "../queue/redis-state.js";
 import { seedTokenShare } from "../queue/redis-tokens.js";
 import { buildReport } from "../report/build-report.js";
@@ -25,7 +24,7 @@ import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
 import { CliError, type CliIO, EXIT } from "./io.js";
-import type { QueueProject } from "./queue-run.js";
+import type { QueueProject, QueueRunSetup } from "./queue-run.js";
 import { checkRecordOption, startRecording } from "./record-run.js";
 import {
   bookmarksOf,
@@ -115,7 +114,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const queueRun = project.queue || opts.queue ? await import("./queue-run.js") : null;
   const shared = queueRun ? await queueRun.openQueueProject(io, project) : null;
   try {
-    const queue = queueRun && opts.queue ? queueRun.checkQueueRun(shared, plans, loaded, opts) : null;
+    const queue = queueRun && opts.queue ? await queueRun.checkQueueRun(shared, plans, loaded, opts) : null;
     return await lockAndRun(
       io,
       { plans, loaded, project, shared },
@@ -130,7 +129,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
 async function lockAndRun(
   io: CliIO,
   { plans, loaded, project, shared }: Omit<Locked, "runIds" | "locks">,
-  opts: RunCommandOptions & { queueConfig: QueueConfig | null },
+  opts: RunCommandOptions & { queueConfig: QueueRunSetup | null },
   singerState: SingerState | null,
 ): Promise<number> {
   // One run of a pipeline at a time: every lock is taken before anything is sent.
@@ -232,7 +231,7 @@ interface Locked {
 async function runLocked(
   io: CliIO,
   { plans, loaded, runIds, locks, project, shared }: Locked,
-  opts: RunCommandOptions & { queueConfig: QueueConfig | null },
+  opts: RunCommandOptions & { queueConfig: QueueRunSetup | null },
   singerState: SingerState | null,
 ): Promise<number> {
   let code: number = EXIT.ok;

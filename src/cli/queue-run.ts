@@ -60,13 +60,22 @@ export async function openQueueProject(io: CliIO, project: Project): Promise<Que
   };
 }
 
-/** What `run --queue` refuses; checked before anything is sent. */
-export function checkQueueRun(
+/** A `run --queue` command's queue, and the hash of each pipeline file as it was loaded. */
+export interface QueueRunSetup {
+  cfg: QueueConfig;
+  fileHashes: Map<string, string>;
+}
+
+/**
+ * What `run --queue` refuses; checked before anything is sent. The files are hashed now, as
+ * compiled: one edited while an earlier pipeline of the command runs is refused by the workers.
+ */
+export async function checkQueueRun(
   queue: QueueProject | null,
   plans: ExecutionPlan[],
   loaded: LoadedPipeline[],
   opts: { limit?: number; singer?: boolean },
-): QueueConfig {
+): Promise<QueueRunSetup> {
   if (!queue)
     throw new CliError(
       // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
@@ -83,7 +92,8 @@ export function checkQueueRun(
           `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
           EXIT.config,
         );
-  return queue.cfg;
+  const hashes = await Promise.all(loaded.map((l) => pipelineFileHash(l.project, l.name)));
+  return { cfg: queue.cfg, fileHashes: new Map(loaded.map((l, i) => [l.name, hashes[i] ?? ""])) };
 }
 
 /** Redis answers, or the command ends with exit 1 (its URL masked in the message). */
@@ -116,14 +126,14 @@ export async function projectQueue(io: CliIO, project: Project, missing: string)
 
 /** The submitter of one pipeline's queue run (close it when the run is done). */
 export async function openSubmitter(
-  cfg: QueueConfig,
+  setup: QueueRunSetup,
   plan: ExecutionPlan,
   loaded: LoadedPipeline,
   runId: string,
   signal?: AbortSignal,
 ): Promise<QueueSubmitter> {
-  const fileHash = await pipelineFileHash(loaded.project, loaded.name);
-  const s = new QueueSubmitter(cfg, plan, { runId, fileHash: fileHash ?? "" }, signal);
+  const fileHash = setup.fileHashes.get(loaded.name) ?? "";
+  const s = new QueueSubmitter(setup.cfg, plan, { runId, fileHash }, signal);
   await s.ready();
   return s;
 }
