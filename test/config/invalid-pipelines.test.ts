@@ -81,6 +81,22 @@ const CASES: Case[] = [
     message: "never comes",
     path: "schedule",
   },
+  {
+    // cron-parser's `H` is a random value at every parse: BullMQ's next time moves at each run.
+    name: "schedule with a hashed `H` field",
+    text: yaml`
+      schedule: "H * * * THU"
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a }
+    `,
+    code: "bad_value",
+    line: 1,
+    column: 11,
+    message: "`H`",
+    path: "schedule",
+  },
   // Key typos, at several levels, with "did you mean".
   {
     name: "top-level key typo",
