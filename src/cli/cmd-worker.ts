@@ -148,6 +148,12 @@ async function startScheduled(
   };
 }
 
+/**
+ * A run lock held by a run still going (run-lock.ts, redis-lock.ts); not one that cannot be
+ * used (`… is not a lock file …; If no run of \`p\` is in progress, remove it`): that one fails.
+ */
+const STILL_GOING = /^another run of `[^`]+` is in progress \(|^pipeline `[^`]+` is already running/;
+
 /** One scheduled run; a run of the pipeline still going (its lock held) makes this one skipped. */
 async function runScheduled(io: CliIO, pipeline: string): Promise<ScheduledOutcome> {
   const tag = `[schedule ${pipeline}] `;
@@ -159,10 +165,7 @@ async function runScheduled(io: CliIO, pipeline: string): Promise<ScheduledOutco
     return { pipeline, code, skipped: null };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (
-      err instanceof CliError &&
-      (message.includes("already running") || message.includes("is in progress"))
-    ) {
+    if (err instanceof CliError && STILL_GOING.test(message)) {
       io.stderr.write(`${tag}skipped: the previous run is still going (${message})\n`);
       return { pipeline, code: null, skipped: message };
     }

@@ -3,7 +3,7 @@
  * second here) runs once per due time across two workers; a run still going when the next one
  * is due is skipped, and the worker says so. `validate` refuses a cron that does not parse.
  */
-import { readdirSync } from "node:fs";
+import { mkdirSync, readdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -87,6 +87,31 @@ it("a run still going when the next is due is skipped and reported", async () =>
     await wait(4000);
     await w.stop();
     expect(w.stderr()).toContain("[schedule p] skipped: the previous run is still going");
+  } finally {
+    await w?.stop();
+    p.cleanup();
+  }
+}, 60_000);
+
+it("a scheduled run refused for a broken lock file fails and says why (it is not 'still going')", async () => {
+  const p = tempProject("pipelines-queue-sched-");
+  let w: WorkerProcess | null = null;
+  try {
+    p.pipeline("p", text("* * * * * *"));
+    writeQueueConfig(p.dir, "t-sched-badlock");
+    // A folder where the run lock file goes: no run holds it, and none can start.
+    mkdirSync(p.file(".pipelines/state/p.lock"), { recursive: true });
+    delayMs = 0;
+    w = await startWorker(p.dir, ["--schedules"]);
+    const worker = w;
+    const deadline = Date.now() + 30_000;
+    while (!/\[schedule p\] (skipped|failed)/.test(worker.stderr())) {
+      if (Date.now() > deadline) throw new Error(`no scheduled run:\n${worker.stderr()}`);
+      await wait(50);
+    }
+    await w.stop();
+    expect(w.stderr()).toContain("[schedule p] failed: .pipelines/state/p.lock is not a lock file");
+    expect(w.stderr()).not.toContain("skipped");
   } finally {
     await w?.stop();
     p.cleanup();
