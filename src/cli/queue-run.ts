@@ -11,6 +11,7 @@ import {
   type QueueConfig,
   QueueConfigError,
   queueConfig,
+  shownRedis,
 } from "../queue/connection.js";
 import { pipelineFileHash } from "../queue/file-hash.js";
 import { lockInRedis, QueueLockedError } from "../queue/redis-lock.js";
@@ -161,6 +162,12 @@ async function withQueueLock(
   } catch (err) {
     await local.release();
     if (err instanceof QueueLockedError) throw new PipelineLockedError(err.message);
-    throw err;
+    // Redis answers but refuses the write (full under maxmemory: OOM, a read-only replica) or
+    // does not answer in time: said with its reason, not as an internal error.
+    const reason = cfg.redactor.text(((err as Error)?.message ?? String(err)).replace(/\.$/, ""));
+    throw new CliError(
+      `the queue's ${shownRedis(cfg)} refused the run lock: ${reason}. Nothing was sent`,
+      EXIT.runFailed,
+    );
   }
 }

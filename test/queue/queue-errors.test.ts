@@ -6,11 +6,13 @@
  */
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBuilt } from "../built.js";
 import { runCli } from "../cli/helpers.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "../run/helpers.js";
 import { redisUrl, startWorker, writeQueueConfig } from "./helpers.js";
+import { startRedis } from "./redis-server.mjs";
 
 let server: Server;
 let base: string;
@@ -85,6 +87,37 @@ describe("run --queue failures", () => {
       p.cleanup();
     }
   });
+
+  it("a Redis that refuses writes (full under maxmemory): the run lock is refused with Redis's reason, exit 1, nothing sent", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    // A Redis of its own: full at once (any write refused).
+    const full = await startRedis();
+    const admin = new Redis(full.url);
+    try {
+      await admin.config("SET", "maxmemory", "1");
+      await admin.config("SET", "maxmemory-policy", "noeviction");
+      p.pipeline("p", pipelineText());
+      writeQueueConfig(p.dir, "t-errors-full");
+      requests = 0;
+      for (const args of [
+        ["run", "p"],
+        ["run", "p", "--queue"],
+      ]) {
+        const r = await runCli(args, p.dir, { REDIS_URL: full.url });
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stderr).toContain("refused the run lock: OOM command not allowed");
+        expect(r.stderr).toContain("Nothing was sent");
+        expect(r.stderr).not.toContain("internal error");
+      }
+      expect(requests).toBe(0);
+      // The local lock was let go too: nothing is left in the state folder.
+      expect(existsSync(p.file(".pipelines/state/p.lock"))).toBe(false);
+    } finally {
+      admin.disconnect();
+      await full.stop();
+      p.cleanup();
+    }
+  }, 30_000);
 
   it("a Redis URL whose password holds a `%` that starts no escape: a config error, the password masked, nothing sent", async () => {
     const p = tempProject("pipelines-queue-err-");
