@@ -62,7 +62,7 @@ export class CancelWatch {
   private async stopped(runId: string, pipeline: string): Promise<string | null> {
     const replies =
       (await this.redis
-        .multi()
+        .pipeline()
         .exists(cancelKey(this.prefix, runId))
         .get(lockKey(this.prefix, pipeline))
         .exec()) ?? [];
