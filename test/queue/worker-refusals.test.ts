@@ -1,0 +1,62 @@
+/**
+ * A worker refuses a job it must not run, before any request: one of another `pipelines`
+ * version, and one whose pipeline file differs from the submitter's (the job names the
+ * worker, the versions or the hashes).
+ */
+import { createServer, type Server } from "node:http";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { loadProject } from "../../src/config/project.js";
+import { UnitRunner } from "../../src/queue/worker.js";
+import { VERSION } from "../../src/shared/version.js";
+import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
+import { redisUrl, streamJobs } from "./helpers.js";
+
+const PREFIX = "t-refusals";
+let server: Server;
+let base: string;
+let redis: Redis;
+let requests = 0;
+
+beforeAll(async () => {
+  server = createServer((_req, res) => {
+    requests++;
+    res.setHeader("content-type", "application/json");
+    res.end('{"data":[{"id":1}]}');
+  });
+  base = await listenLocal(server);
+  redis = new Redis(redisUrl());
+});
+afterAll(async () => {
+  redis.disconnect();
+  await closeServer(server);
+});
+
+it("a job of another version or another file text is refused with a clear message, nothing sent", async () => {
+  const p = tempProject("pipelines-queue-refusals-");
+  p.pipeline(
+    "p",
+    [sourceBlock(base), "streams:", "  items: { path: /items, records: $.data }", ""].join("\n"),
+  );
+  const project = await loadProject(p.dir);
+  const runner = new UnitRunner(project, {}, [], { redis, prefix: PREFIX });
+  try {
+    const job = await streamJobs(project, "items", PREFIX);
+    const older = await runner.process({ ...job(0), version: "0.0.1-older" });
+    expect(older.error?.kind).toBe("queue");
+    expect(older.error?.message).toContain(`runs pipelines ${VERSION}, the submitter 0.0.1-older`);
+    expect(older.error?.message).toContain(runner.id);
+    const edited = await runner.process({ ...job(1), fileHash: "0".repeat(64) });
+    expect(edited.error?.kind).toBe("queue");
+    expect(edited.error?.message).toContain("differs from the submitter's (sha256");
+    expect(edited.error?.message).toContain("000000000000… there");
+    expect(requests).toBe(0);
+    // The same job as submitted runs.
+    const ok = await runner.process(job(2));
+    expect(ok.error).toBe(null);
+    expect(ok.rows).toBe(1);
+  } finally {
+    await runner.close();
+    p.cleanup();
+  }
+});
