@@ -222,6 +222,13 @@ function queueSetting(v: unknown, bad: (key: string, message: string) => void): 
     bad("queue.redis", "expected the Redis URL (`redis://host:6379/0`), usually `${env.REDIS_URL}`");
     return undefined;
   }
+  // Filled only as the whole value: a `${env.…}` inside the URL would be used as written.
+  if (q.redis.includes("${") && !/^\$\{env\.[A-Za-z_][A-Za-z0-9_]*\}$/.test(q.redis))
+    bad(
+      "queue.redis",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config's own `${env.…}` syntax, shown to the user
+      "`${env.…}` is filled only as the whole value: put the whole URL in the variable (`redis: ${env.REDIS_URL}`)",
+    );
   if (q.prefix !== undefined && (typeof q.prefix !== "string" || !/^[A-Za-z0-9_.-]+$/.test(q.prefix)))
     bad("queue.prefix", "expected a key prefix of letters, digits, `_`, `.` and `-`");
   return { redis: q.redis, ...(typeof q.prefix === "string" ? { prefix: q.prefix } : {}) };

@@ -4,7 +4,7 @@
  * password never shown), a worker whose pipeline file differs from the submitter's refuses the
  * job with a clear message, and outputs one process writes (duckdb, sqlite) are refused.
  */
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -118,6 +118,26 @@ describe("run --queue failures", () => {
       p.cleanup();
     }
   }, 30_000);
+
+  it("an `${env.…}` inside the Redis URL (not the whole value) is a positioned config error, never used as written", async () => {
+    const p = tempProject("pipelines-queue-err-");
+    try {
+      p.pipeline("p", pipelineText());
+      const url = redisUrl().replace("redis://", "redis://:${env.REDIS_PASSWORD}@");
+      writeFileSync(p.file("pipelines.config.yaml"), `queue:\n  redis: ${url}\n  prefix: t-errors\n`);
+      requests = 0;
+      for (const args of [["run", "p"], ["run", "p", "--queue"], ["status"]]) {
+        const r = await runCli(args, p.dir, { REDIS_PASSWORD: "Sup3rSecretPw" });
+        expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(2);
+        expect(r.stderr).toContain("pipelines.config.yaml:2:10");
+        expect(r.stderr).toContain("`queue.redis`");
+        expect(r.stderr).not.toContain("Sup3rSecretPw");
+      }
+      expect(requests).toBe(0);
+    } finally {
+      p.cleanup();
+    }
+  });
 
   it("a Redis URL whose password holds a `%` that starts no escape: a config error, the password masked, nothing sent", async () => {
     const p = tempProject("pipelines-queue-err-");
