@@ -3,7 +3,7 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
 import type { Row, Shaper } from "../records/shape.js";
-import { interrupted, RunError } from "../shared/errors.js";
+import { interrupted, RunError, type RunErrorKind } from "../shared/errors.js";
 import type { Checkpointer } from "./checkpoints.js";
 import { applyIncremental } from "./incremental.js";
 import { type Lane, OrderedSink } from "./ordered-sink.js";
@@ -118,6 +118,8 @@ function allFetched(stream: StreamPlan, count: number, parents: number): StopRea
   };
 }
 
+const NOT_SKIPPED = new Set<RunErrorKind>(["aborted", "validation", "queue", "internal"]);
+
 /** Runs one partition; a failure is skipped (on_partition_error: skip) or fails the stream. */
 async function partition(
   run: () => Promise<void>,
@@ -142,7 +144,9 @@ async function partition(
     await run();
     partitions.done++;
   } catch (err) {
-    const skippable = err instanceof RunError && err.kind !== "aborted" && err.kind !== "validation";
+    // A partition's own failure; not the machinery's (a worker that refused the job or broke,
+    // Redis lost: `queue`, `internal`), which fails the stream as in a local run.
+    const skippable = err instanceof RunError && !NOT_SKIPPED.has(err.kind);
     cp.ended(unit.index, { stop: null, failed: true });
     if (stream.parent && stream.onPartitionError === "skip" && skippable) {
       const kept = lane.discard();

@@ -228,6 +228,47 @@ describe("run --queue failures", () => {
     }
   }, 60_000);
 
+  it("a refused job fails the stream even under on_partition_error: skip (it is no request that failed)", async () => {
+    const submitter = tempProject("pipelines-queue-err-");
+    const elsewhere = tempProject("pipelines-queue-err-");
+    const text = (extra: string) =>
+      [
+        sourceBlock(base),
+        "streams:",
+        "  orgs: { values: [{ id: 1 }, { id: 2 }] }",
+        "  items:",
+        "    parent: orgs",
+        "    path: /items/${parent.id}",
+        "    records: $.data",
+        "    on_partition_error: skip",
+        extra,
+        "output: { format: jsonl }",
+        "",
+      ].join("\n");
+    try {
+      submitter.pipeline("p", text(""));
+      elsewhere.pipeline("p", text("    primary_key: id"));
+      writeQueueConfig(submitter.dir, "t-errors-skip");
+      writeQueueConfig(elsewhere.dir, "t-errors-skip");
+      const w = await startWorker(elsewhere.dir);
+      try {
+        requests = 0;
+        const r = await runPipeline(submitter.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
+        expect(r.code, r.stderr).toBe(1);
+        expect(r.stream("items").status).toBe("failed");
+        expect(r.stream("items").error?.kind).toBe("queue");
+        expect(r.stream("items").error?.message).toContain("differs from the submitter's");
+        expect(requests).toBe(0);
+        expect(existsSync(submitter.file("out/p/items.jsonl"))).toBe(false);
+      } finally {
+        await w.stop();
+      }
+    } finally {
+      submitter.cleanup();
+      elsewhere.cleanup();
+    }
+  }, 60_000);
+
   it("a worker whose pipeline file differs from the submitter's refuses the job", async () => {
     const submitter = tempProject("pipelines-queue-err-");
     const elsewhere = tempProject("pipelines-queue-err-");
