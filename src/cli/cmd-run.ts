@@ -64,6 +64,22 @@ async function singerOptions(
     : null;
 }
 
+/**
+ * What `--queue` does not go with (exit 2 whether Redis answers or not): the workers send the
+ * requests, so the submitter has nothing to record or preview; no `--limit` or `--singer`.
+ */
+function checkQueueOptions(opts: RunCommandOptions): void {
+  const given = (
+    [
+      ["--limit", opts.limit],
+      ["--singer", opts.singer || undefined],
+      ["--preview", opts.preview],
+      ["--record", opts.record],
+    ] as const
+  ).find(([, v]) => v !== undefined);
+  if (given) throw new CliError(`${given[0]} cannot be used with --queue`, EXIT.config);
+}
+
 export interface RunCommandOptions {
   stream?: string[];
   limit?: number;
@@ -92,9 +108,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const plans = loaded.map((l) => compilePlan(l));
   const singerState = await singerOptions(io, plans, opts);
   checkRecordOption(opts.record, opts, plans.length);
-  // The workers send the requests of a queue run: the submitter has nothing to record or preview.
-  const local = opts.record !== undefined ? "--record" : opts.preview !== undefined ? "--preview" : null;
-  if (opts.queue && local) throw new CliError(`${local} cannot be used with --queue`, EXIT.config);
+  if (opts.queue) checkQueueOptions(opts);
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {
       if (!plan.streams.some((x) => x.name === s)) {
@@ -114,7 +128,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const queueRun = project.queue || opts.queue ? await import("./queue-run.js") : null;
   const shared = queueRun ? await queueRun.openQueueProject(io, project) : null;
   try {
-    const queue = queueRun && opts.queue ? await queueRun.checkQueueRun(shared, plans, loaded, opts) : null;
+    const queue = queueRun && opts.queue ? await queueRun.checkQueueRun(shared, plans, loaded) : null;
     return await lockAndRun(
       io,
       { plans, loaded, project, shared },

@@ -75,7 +75,6 @@ export async function checkQueueRun(
   queue: QueueProject | null,
   plans: ExecutionPlan[],
   loaded: LoadedPipeline[],
-  opts: { limit?: number; singer?: boolean },
 ): Promise<QueueRunSetup> {
   if (!queue)
     throw new CliError(
@@ -84,8 +83,6 @@ export async function checkQueueRun(
       EXIT.config,
     );
   for (const l of loaded) l.redactor.add(databaseUrlSecrets(queue.cfg.url));
-  if (opts.limit !== undefined) throw new CliError("--limit cannot be used with --queue", EXIT.config);
-  if (opts.singer) throw new CliError("--singer cannot be used with --queue", EXIT.config);
   for (const plan of plans)
     for (const s of plan.streams)
       if (s.output.format === "duckdb" || s.output.format === "sqlite")

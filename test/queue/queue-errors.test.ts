@@ -187,6 +187,14 @@ describe("run --queue failures", () => {
         expect(r.code, r.stderr).toBe(2);
         expect(r.stderr).toContain(`${option} cannot be used with --queue`);
       }
+      // A usage error, whether Redis answers or not (here nothing listens at the URL).
+      for (const option of [["--record"], ["--preview"], ["--limit", "1"], ["--singer"]]) {
+        const r = await runCli(["run", "p", "--queue", ...option], p.dir, {
+          REDIS_URL: "redis://127.0.0.1:9/0",
+        });
+        expect(r.code, r.stderr).toBe(2);
+        expect(r.stderr).toContain(`${option[0]} cannot be used with --queue`);
+      }
       expect(requests).toBe(0);
       expect(existsSync(p.file("tests"))).toBe(false);
       expect(existsSync(p.file("out"))).toBe(false);
