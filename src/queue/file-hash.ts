@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { pipelineFile } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 
@@ -36,4 +37,14 @@ export class PipelineFileHashes {
 
 function sha256(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Which `.env` of the project a worker sees now (its inode, size, modification and change
+ * times; "" without one): a pipeline compiled with another one is compiled again, so a token
+ * rotated in `.env` is used from the next job on, as a local run reads it at each run.
+ */
+export function dotenvVersion(project: Project): string {
+  const s = statSync(path.join(project.root, ".env"), { throwIfNoEntry: false });
+  return s ? `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}` : "";
 }

@@ -19,7 +19,7 @@ import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { untilAbort } from "../shared/sleep.js";
 import { VERSION } from "../shared/version.js";
-import { PipelineFileHashes } from "./file-hash.js";
+import { dotenvVersion, PipelineFileHashes } from "./file-hash.js";
 import type { UnitJob, UnitOutcome } from "./jobs.js";
 import { RedisRateBudget } from "./redis-budget.js";
 import { redisTokenShare } from "./redis-tokens.js";
@@ -133,7 +133,7 @@ export class UnitRunner {
   }
 
   private compile(job: UnitJob): Compiled {
-    const key = `${job.pipeline}\n${job.fileHash}`;
+    const key = `${job.pipeline}\n${job.fileHash}\n${dotenvVersion(this.project)}`;
     let c = this.compiled.get(key);
     if (!c) {
       const loaded = loadPipeline(this.project, job.pipeline, readEnv(this.project, this.env));
