@@ -271,13 +271,7 @@ async function runLocked(
       );
     }
     const remote = opts.queueConfig
-      ? await (await import("./queue-run.js")).openSubmitter(
-          opts.queueConfig,
-          plan,
-          loaded[i],
-          runIds[i],
-          io.signal,
-        )
+      ? await (await import("./queue-run.js")).openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io)
       : undefined;
     if (remote && shared && stateStore)
       await seedTokenShare(shared.tokens(plan), (await stateStore.read()).auth?.refresh_token);

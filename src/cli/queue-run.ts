@@ -122,17 +122,24 @@ export async function projectQueue(io: CliIO, project: Project, missing: string)
   return cfg;
 }
 
-/** The submitter of one pipeline's queue run (close it when the run is done). */
+/**
+ * The submitter of one pipeline's queue run (close it when the run is done). With no worker
+ * taking jobs, the run waits for one: said at once, not left to look stuck.
+ */
 export async function openSubmitter(
   setup: QueueRunSetup,
   plan: ExecutionPlan,
   loaded: LoadedPipeline,
   runId: string,
-  signal?: AbortSignal,
+  io: Pick<CliIO, "signal" | "stderr">,
 ): Promise<QueueSubmitter> {
   const fileHash = setup.fileHashes.get(loaded.name) ?? "";
-  const s = new QueueSubmitter(setup.cfg, plan, { runId, fileHash }, signal);
+  const s = new QueueSubmitter(setup.cfg, plan, { runId, fileHash }, io.signal);
   await s.ready();
+  if (!(await s.hasWorkers()))
+    io.stderr.write(
+      `${plan.pipeline}: no \`pipelines worker\` takes jobs from the queue's ${shownRedis(setup.cfg)} now: the run waits until one starts (Ctrl-C to stop)\n`,
+    );
   return s;
 }
 

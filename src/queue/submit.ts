@@ -59,6 +59,11 @@ export class QueueSubmitter implements RemotePull {
     await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 
+  /** Whether a `pipelines worker` takes jobs from this queue now (unsure: true). */
+  async hasWorkers(): Promise<boolean> {
+    return (await this.queue.getWorkersCount().catch(() => 1)) > 0;
+  }
+
   async pull(
     opts: StreamRunOptions,
     stream: StreamPlan,
