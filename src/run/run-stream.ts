@@ -12,6 +12,7 @@ import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { pageWorkFits, pullPages } from "./page-work/pull-pages.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
+import { rawLinesFit } from "./raw-lines.js";
 import { RecordSink } from "./record-sink.js";
 import { StreamedWorkers, streamedIneligible } from "./record-workers/streamed-main.js";
 import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
@@ -130,6 +131,19 @@ async function fetchStream(
   };
   const request = applyIncremental(first, stream, since);
   if (pageWorkFits(stream, opts, sink)) return pullPages(stream, executor, opts, request, sink);
+  if (rawLinesFit(stream, opts.limit, sink))
+    return pull(
+      stream,
+      executor,
+      opts,
+      request,
+      shaper,
+      sink.accept,
+      sink.result,
+      undefined,
+      undefined,
+      sink,
+    );
   const workers = streamedWorkers(stream, opts, sink);
   if (!workers) return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
   let ok = false;
