@@ -188,21 +188,26 @@ export class StreamQuality {
   /**
    * Counts one record of a stream without a schema, given by its top-level names and the types of
    * their values only (`names` and `types` from `from`, `n` of them: a JSON line read without
-   * parsing it, src/run/raw-lines.ts), as check()
+   * parsing it, src/run/raw-lines.ts; `times` records of that same shape, CSV rows), as check()
    * counts it: valid, each field present, null or of its type, its first record. Examples are
    * not kept: only drift against a schema shows them.
    */
-  checkMembers(names: readonly string[], types: Uint8Array, from: number, n: number): void {
-    this.seen++;
-    this.valid++;
+  checkMembers(names: readonly string[], types: Uint8Array, from: number, n: number, times = 1): void {
+    const first = this.seen + 1;
+    this.seen += times;
+    this.valid += times;
     for (let i = 0; i < n; i++) {
       const f = this.fieldAt(names[from + i], i);
-      if (f === null) continue;
-      f.present++;
+      if (f === null) {
+        this.untrackedFields += times - 1;
+        continue;
+      }
+      f.present += times;
       const t = types[from + i];
-      if (f.counts[t]++ === 0) f.order.push(t);
-      if (t === NULL) f.nulls++;
-      else if (f.firstRecord === null) f.firstRecord = `#${this.seen}`;
+      if (f.counts[t] === 0) f.order.push(t);
+      f.counts[t] += times;
+      if (t === NULL) f.nulls += times;
+      else if (f.firstRecord === null) f.firstRecord = `#${first}`;
     }
   }
 

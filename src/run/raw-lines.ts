@@ -1,8 +1,11 @@
 import { isUtf8 } from "node:buffer";
 import type { StreamPlan } from "../compile/plan.js";
 import type { StreamQuality } from "../records/quality.js";
-import { lineMembers, readCanonicalLine } from "../shared/canonical-line.js";
+import { canonicalLineEnd, lineMembers } from "../shared/canonical-line.js";
 import type { LinesChunk } from "./record-workers/streamed-types.js";
+
+/** quality.ts's type number of a string. */
+const STRING = 3;
 
 /** Lines taken as they came, and the first and last of them (the pagination guards compare pages by those). */
 export interface RawChunk extends LinesChunk {
@@ -18,7 +21,8 @@ export interface RawSink {
 }
 
 /**
- * Whether a JSON lines stream's records can go out as their lines came, unparsed: nothing reads
+ * Whether a JSON lines (or CSV) stream's records can go out as their lines came, unparsed (CSV:
+ * plain rows made JSON lines by a replacement, csv.ts), without records: nothing reads
  * a value (no schema to validate, no `fields`, `exclude`, `flatten`, `filter`, `include_parent`,
  * no incremental cursor, no primary key), the output takes JSON lines (jsonl, no records kept for
  * child streams), and no `--limit` (it stops mid-body). PIPELINES_RAW_LINES=off: never (A/B, tests).
@@ -26,7 +30,7 @@ export interface RawSink {
 export function rawLinesFit(stream: StreamPlan, limit: number | null, sink: RawSink): boolean {
   return (
     process.env.PIPELINES_RAW_LINES !== "off" &&
-    stream.response?.format === "jsonl" &&
+    (stream.response?.format === "jsonl" || stream.response?.format === "csv") &&
     !stream.schema &&
     !stream.fields &&
     !stream.exclude &&
@@ -72,8 +76,9 @@ export class RawLines {
     let at = 0;
     let lastStart = 0;
     for (let start = 0; start < bytes.length; ) {
-      const nl = bytes.indexOf(10, start);
-      if (nl < 0 || !readCanonicalLine(bytes, start, nl, m)) return -1;
+      // The line feed right after the object: no white space, no CR, no blank line.
+      const nl = canonicalLineEnd(bytes, start, bytes.length, m);
+      if (nl < 0 || bytes[nl] !== 10) return -1;
       if (at + m.count > this.types.length) {
         const grown = new Uint8Array(2 * (at + m.count));
         grown.set(this.types);
@@ -110,6 +115,31 @@ export class RawLines {
     });
     return n;
   }
+
+  /**
+   * Takes `json`, the JSON lines of `rows` CSV rows of `columns` (every value a string: csv.ts made
+   * them from plain rows); always true.
+   */
+  takeRows(json: string, rows: number, columns: readonly string[]): boolean {
+    if (this.rowTypes.length !== columns.length) this.rowTypes = new Uint8Array(columns.length).fill(STRING);
+    this.quality.checkMembers(columns, this.rowTypes, 0, columns.length, rows);
+    const lastStart = json.lastIndexOf("\n", json.length - 2) + 1;
+    this.chunks.push({
+      first: json.slice(0, json.indexOf("\n")),
+      last: json.slice(lastStart, json.length - 1),
+      text: json,
+      written: rows,
+      keys: null,
+      lengths: null,
+      valid: rows,
+      invalid: 0,
+      filtered: 0,
+      quarantined: [],
+      cursor: undefined,
+    });
+    return true;
+  }
+  private rowTypes = new Uint8Array(0);
 
   /** The text of the line's `k`-th member name: the one last seen there when its bytes are the same. */
   private name(b: Buffer, k: number): string {

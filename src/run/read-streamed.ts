@@ -5,6 +5,7 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
+import { CsvDecoder } from "../records/decoders/csv.js";
 import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
 import { JsonlDecoder } from "../records/decoders/jsonl.js";
 import { interrupted, RunError } from "../shared/errors.js";
@@ -63,7 +64,7 @@ export async function readStreamed(
     if (opts.signal?.aborted) throw interrupted();
     const { url, sent } = outgoing(request, opts, executor);
     const body = new ResumableBody(
-      raw ? new JsonlDecoder((lines) => raw.lines.take(lines)) : createDecoder(stream.response)!,
+      raw ? rawDecoder(stream, raw.lines) : createDecoder(stream.response)!,
       deliver,
       opts.remaining,
       raw ? undefined : opts.offload,
@@ -105,6 +106,13 @@ export async function readStreamed(
     if ("stop" in step) return step.stop;
     request = step.request;
   }
+}
+
+/** The decoder of a stream whose lines go raw where they can (raw-lines.ts). */
+function rawDecoder(stream: StreamPlan, lines: RawLines): RecordDecoder {
+  if (stream.response?.format === "csv")
+    return new CsvDecoder(stream.response.csv, (json, rows, columns) => lines.takeRows(json, rows, columns));
+  return new JsonlDecoder((bytes) => lines.take(bytes));
 }
 
 /** An `Accept` for the format, unless the stream sets one. */

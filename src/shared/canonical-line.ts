@@ -46,31 +46,40 @@ const T_INTEGER = 5;
 const T_NUMBER = 6;
 
 export function readCanonicalLine(b: Uint8Array, start: number, end: number, m: LineMembers): boolean {
+  return canonicalLineEnd(b, start, end, m) === end;
+}
+
+/**
+ * Where the canonical JSON object at `start` ends (the index after its `}`), reading no further
+ * than `end`; -1 when the bytes there are not one (readCanonicalLine's rules). A line feed is never
+ * inside one (a string holds no control character), so `end` may be the end of many lines.
+ */
+export function canonicalLineEnd(b: Uint8Array, start: number, end: number, m: LineMembers): number {
   m.count = 0;
   m.escaped = false;
-  if (start >= end || b[start] !== OPEN_OBJECT) return false;
+  if (start >= end || b[start] !== OPEN_OBJECT) return -1;
   let depth = 0;
   keyTop = 0;
   let i = start;
   // Each turn reads a value at `i`, then what follows it up to the next value (a comma, a name
   // and its colon, closing brackets).
   for (;;) {
-    if (i >= end) return false;
+    if (i >= end) return -1;
     const c = b[i];
     let type: number;
     if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-      if (depth === MAX_DEPTH) return false;
+      if (depth === MAX_DEPTH) return -1;
       if (depth === 1) m.types[m.count - 1] = c === OPEN_OBJECT ? T_OBJECT : T_ARRAY;
       objects[depth] = c === OPEN_OBJECT ? 1 : 0;
       frames[depth++] = keyTop;
       i++;
-      if (i >= end) return false;
+      if (i >= end) return -1;
       if (b[i] === (c === OPEN_OBJECT ? CLOSE_OBJECT : CLOSE_ARRAY)) {
         keyTop = frames[--depth];
         i++;
       } else if (c === OPEN_OBJECT) {
         i = name(b, i, end, depth, m);
-        if (i < 0) return false;
+        if (i < 0) return -1;
         continue;
       } else continue; // an array's first value
     } else {
@@ -90,23 +99,23 @@ export function readCanonicalLine(b: Uint8Array, start: number, end: number, m: 
         i = numberEnd(b, i, end);
         type = numberType;
       }
-      if (i < 0) return false;
+      if (i < 0) return -1;
       if (depth === 1) m.types[m.count - 1] = type;
     }
     // After a value: commas and closing brackets, until the next value (or the end).
     for (;;) {
-      if (depth === 0) return i === end;
-      if (i >= end) return false;
+      if (depth === 0) return i;
+      if (i >= end) return -1;
       const d = b[i];
       if (d === COMMA) {
         i++;
         if (objects[depth - 1] === 1) {
           i = name(b, i, end, depth, m);
-          if (i < 0) return false;
+          if (i < 0) return -1;
         }
         break;
       }
-      if (d !== (objects[depth - 1] === 1 ? CLOSE_OBJECT : CLOSE_ARRAY)) return false;
+      if (d !== (objects[depth - 1] === 1 ? CLOSE_OBJECT : CLOSE_ARRAY)) return -1;
       keyTop = frames[--depth];
       i++;
     }

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { StreamQuality } from "../../src/records/quality.js";
 import { RawLines } from "../../src/run/raw-lines.js";
@@ -75,14 +76,14 @@ function body(): Buffer {
 
 const BODY = body();
 
-function pipeline(name: string, extra = ""): void {
+function pipeline(name: string, extra = "", response = "{ format: jsonl }"): void {
   writeFileSync(
     project.file(`pipelines/${name}.yaml`),
     `${sourceBlock(base)}
 streams:
   events:
     path: /export
-    response: { format: jsonl }
+    response: ${response}
 ${extra}`,
   );
 }
@@ -171,6 +172,61 @@ describe("raw JSON lines (a stream whose records nothing reads)", () => {
     });
     expect(off.code).toBe(0);
     expect(off.records.written).toBe(5);
+    expect(on).toEqual(off);
+  });
+});
+
+describe("raw CSV rows (made JSON lines by a replacement)", () => {
+  const names = [
+    "id",
+    "name $1",
+    "$&",
+    "é 中",
+    "__proto__",
+    "c6",
+    "c7",
+    "c8",
+    "c9",
+    "tenth",
+    "eleventh",
+    "12th",
+  ];
+  /** 15,000 rows: runs of plain rows, and now and then a quoted cell, a backslash, a tab, a row of another width. */
+  function csv(delimiter: string): Buffer {
+    const rows = [names.join(delimiter)];
+    for (let i = 0; i < 15_000; i++) {
+      const cells = names.map((_, k) =>
+        k === 3 ? `é 😀 {}[]:$1 ${i}` : k === 5 && i % 4 === 0 ? "" : `v${i}-${k}`,
+      );
+      const block = Math.floor(i / 600) % 3;
+      if (block === 2 && i % 40 === 0) cells[1] = '"quoted, ""with"" a\nline break"';
+      if (block === 2 && i % 45 === 1) cells[2] = "back\\slash";
+      if (block === 2 && i % 50 === 2) cells[6] = "a\ttab";
+      if (block === 2 && i % 55 === 3) cells.pop();
+      rows.push(cells.join(delimiter));
+    }
+    return Buffer.from(`\uFEFF${rows.join("\r\n")}\r\n`);
+  }
+
+  for (const [delimiter, label] of [
+    [",", "comma"],
+    [";", "semicolon"],
+  ] as const)
+    it(`gives exactly what decoding every row gives (${label})`, async () => {
+      pipeline(`csv-${label}`, "", `{ format: csv, csv: { delimiter: "${delimiter}" }, compression: gzip }`);
+      const body = gzipSync(csv(delimiter));
+      const [off, on] = await both(`csv-${label}`, () => serve(body));
+      expect(off.code).toBe(0);
+      expect(off.records.invalid).toBeGreaterThan(0); // the short rows
+      expect(on).toEqual(off);
+    });
+
+  it("a tab-separated body, read again after a reset", async () => {
+    pipeline("tsv", "", '{ format: csv, csv: { delimiter: "\\t" } }');
+    const body = csv("\t");
+    const [off, on] = await both("tsv", () => serve(body, 1, 300 * 1024));
+    expect(off.code).toBe(0);
+    expect(off.stderr).toMatch(/1 retry/);
     expect(on).toEqual(off);
   });
 });
