@@ -131,21 +131,11 @@ async function fetchStream(
   };
   const request = applyIncremental(first, stream, since);
   if (pageWorkFits(stream, opts, sink)) return pullPages(stream, executor, opts, request, sink);
-  if (rawLinesFit(stream, opts.limit, sink))
-    return pull(
-      stream,
-      executor,
-      opts,
-      request,
-      shaper,
-      sink.accept,
-      sink.result,
-      undefined,
-      undefined,
-      sink,
-    );
-  const workers = streamedWorkers(stream, opts, sink);
-  if (!workers) return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
+  // Records nothing reads go out as raw lines (raw-lines.ts), on this thread: no worker then.
+  const raw = rawLinesFit(stream, opts.limit, sink) ? sink : undefined;
+  const workers = raw ? null : streamedWorkers(stream, opts, sink);
+  if (!workers)
+    return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined, undefined, raw);
   let ok = false;
   try {
     const stop = await pull(

@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StreamQuality } from "../../src/records/quality.js";
 import { RawLines } from "../../src/run/raw-lines.js";
-import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import { runPipeline, sourceBlock, tempProject, useLocalServer } from "./helpers.js";
 
 /**
  * A JSON lines export whose records nothing reads (no schema, no shaping: src/run/raw-lines.ts)
@@ -16,12 +16,7 @@ import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from 
  */
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let handler: Handler = (_req, res) => res.end();
-const server = createServer((req, res) => handler(req, res));
-let base = "";
-beforeAll(async () => {
-  base = await listenLocal(server);
-});
-afterAll(() => closeServer(server));
+const server = useLocalServer((req, res) => handler(req, res));
 const project = tempProject("pipelines-raw-lines-");
 afterAll(() => project.cleanup());
 afterEach(() => {
@@ -79,7 +74,7 @@ const BODY = body();
 function pipeline(name: string, extra = "", response = "{ format: jsonl }"): void {
   writeFileSync(
     project.file(`pipelines/${name}.yaml`),
-    `${sourceBlock(base)}
+    `${sourceBlock(server.url)}
 streams:
   events:
     path: /export
@@ -153,7 +148,7 @@ describe("raw JSON lines (a stream whose records nothing reads)", () => {
     pipeline("loop", "    paginate: { type: link_header }\n");
     const page = Buffer.from('{"id":1}\n{"id":2}\n');
     const [off, on] = await both("loop", () =>
-      serve(page, 0, 0, (n) => ({ link: `<${base}/export?page=${n + 2}>; rel="next"` })),
+      serve(page, 0, 0, (n) => ({ link: `<${server.url}/export?page=${n + 2}>; rel="next"` })),
     );
     expect(off.stats.error?.message ?? off.stderr).toMatch(/pagination loop/);
     expect(on).toEqual(off);
@@ -166,7 +161,7 @@ describe("raw JSON lines (a stream whose records nothing reads)", () => {
       let n = 0;
       return (_req, res) => {
         const i = n++;
-        res.writeHead(200, i < 2 ? { link: `<${base}/export?page=${i + 2}>; rel="next"` } : {});
+        res.writeHead(200, i < 2 ? { link: `<${server.url}/export?page=${i + 2}>; rel="next"` } : {});
         res.end(pages[i] ?? "");
       };
     });

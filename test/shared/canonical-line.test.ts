@@ -7,6 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { lineMembers, readCanonicalLine } from "../../src/shared/canonical-line.js";
 import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
+import { mutate } from "../helpers/mutate.js";
 import { seeded } from "../helpers/seeded.js";
 
 const TYPES = ["null", "array", "object", "string", "boolean", "integer", "number"];
@@ -147,14 +148,7 @@ describe("readCanonicalLine", () => {
       if (got !== null) accepted++;
       if (got !== null && JSON.stringify(got) !== JSON.stringify(ref)) wrong.push(text);
       for (let j = 0; j < 3; j++) {
-        const arr = [...text];
-        const p = Math.floor(rnd() * (arr.length + 1));
-        const op = rnd();
-        const ch = alphabet[Math.floor(rnd() * alphabet.length)];
-        if (op < 0.4) arr[p] = ch;
-        else if (op < 0.7) arr.splice(p, 1);
-        else arr.splice(p, 0, ch);
-        const m = arr.join("");
+        const m = mutate(rnd, text, alphabet, 1);
         const g = read(m);
         if (g !== null && JSON.stringify(g) !== JSON.stringify(reference(m))) wrong.push(m);
       }
