@@ -130,6 +130,7 @@ function name(b: Uint8Array, at: number, end: number, depth: number, m: LineMemb
   let i = at;
   if (i >= end || b[i] !== QUOTE) return -1;
   i++;
+  if (i >= end) return -1;
   const from = i;
   const first = b[i];
   if (first >= 48 && first <= 57) return -1;
