@@ -2,6 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import type { StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
+import { recordEnds } from "../http/paginators/guards.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
@@ -60,6 +61,7 @@ export async function readStreamed(
   let request = paginator.first(firstRequest);
   const passThrough = passesLinesThrough(stream, stream.output);
   const raw = opts.raw ? { lines: new RawLines(opts.raw.quality), sink: opts.raw } : null;
+  let previous = "";
   for (;;) {
     if (opts.signal?.aborted) throw interrupted();
     const { url, sent } = outgoing(request, opts, executor);
@@ -96,13 +98,18 @@ export async function readStreamed(
         message: `answered ${response.status}, ignored by on_response (${response.ignored.at})`,
       };
     if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
+    // The loop guard compares pages by their records: a body's first and last, and whether its
+    // records' bytes are the previous body's (the SHA-1 kept for retries), since the records in
+    // between are not kept.
+    const digest = body.count ? body.digest() : "";
     const step = paginator.next({
       request,
       response,
       body: null,
       recordCount: body.count,
-      records: body.ends(),
+      compared: { ends: recordEnds(body.ends()), samePrevious: digest !== "" && digest === previous },
     });
+    previous = digest;
     if ("stop" in step) return step.stop;
     request = step.request;
   }
@@ -154,6 +161,11 @@ class ResumableBody {
   /** Records decoded from the body. */
   get count(): number {
     return this.worker ? this.worker.count : this.delivered;
+  }
+
+  /** SHA-1 of the bytes of the body's records (what was delivered). */
+  digest(): string {
+    return this.hash.copy().digest("hex");
   }
 
   /** The first and last records (the pagination guards compare pages by them). */

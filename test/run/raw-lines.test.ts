@@ -171,6 +171,25 @@ describe("raw JSON lines (a stream whose records nothing reads)", () => {
   });
 });
 
+describe("pages of an export compared whole by the loop guard", () => {
+  it("pages with the same first and last records but others between are not a loop", async () => {
+    pipeline("middles", "    paginate: { type: link_header }\n");
+    const pages = [1, 2, 3, 4].map((n) => `{"id":"first"}\n{"id":"middle-${n}"}\n{"id":"last"}\n`);
+    const [off, on] = await both("middles", () => {
+      let n = 0;
+      return (_req, res) => {
+        const i = n++;
+        res.writeHead(200, i < 3 ? { link: `<${server.url}/export?page=${i + 2}>; rel="next"` } : {});
+        res.end(pages[i] ?? "");
+      };
+    });
+    expect(off.stats.error).toBeNull();
+    expect(off.code).toBe(0);
+    expect(off.records.written).toBe(12);
+    expect(on).toEqual(off);
+  });
+});
+
 describe("raw CSV rows (made JSON lines by a replacement)", () => {
   const names = [
     "id",
