@@ -4,7 +4,7 @@ import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan, RequestPlan, StreamPlan } from "../compile/plan.js";
 import { ConfigError } from "../config/errors.js";
-import { loadPipeline, readEnv } from "../config/load-pipeline.js";
+import { listPipelineNames, loadPipeline, readEnv } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
 import { compileShaper, type Row } from "../records/shape.js";
@@ -15,6 +15,7 @@ import { openSession } from "../run/run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "../run/stream-options.js";
 import { newStreamResult, type StreamResult } from "../run/stream-result.js";
 import { interrupted, MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
+import { plural } from "../shared/format.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { untilAbort } from "../shared/sleep.js";
@@ -81,7 +82,7 @@ export class UnitRunner {
     try {
       const refused = await this.refusal(job);
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
-      const c = this.compileHere(job);
+      const c = this.compile(job.pipeline, job.fileHash);
       redactor = c.redactor;
       result = newStreamResult(job.stream);
       return { ...base, ...(await this.pullUnit(c, job, result, signal, held)) };
@@ -89,13 +90,20 @@ export class UnitRunner {
       const e =
         err instanceof RunError
           ? { kind: err.kind, message: err.message, details: err.details }
-          : {
-              kind: "internal" as const,
-              message: redactor
-                ? quote((err as Error)?.message ?? String(err), redactor, MESSAGE_CHARS)
-                : "the worker failed",
-              details: {},
-            };
+          : err instanceof ConfigError
+            ? // Its text may quote values of this worker's environment: not sent, pointed at.
+              {
+                kind: "queue" as const,
+                message: `worker ${this.id} cannot load pipeline \`${job.pipeline}\` (${plural(err.issues.length, "config error")}): run \`pipelines validate ${job.pipeline}\` where the worker runs, with its environment (${placesOf(err)})`,
+                details: {},
+              }
+            : {
+                kind: "internal" as const,
+                message: redactor
+                  ? quote((err as Error)?.message ?? String(err), redactor, MESSAGE_CHARS)
+                  : "the worker failed",
+                details: {},
+              };
       return { ...base, ...(result ? counters(result) : {}), error: e };
     }
   }
@@ -113,30 +121,30 @@ export class UnitRunner {
   }
 
   /**
-   * The pipeline compiled from this worker's folder and environment; one that does not load here
-   * (an env variable missing on this machine, say) refuses the job with the issues' places and
-   * codes (their messages may quote env values: they are seen with `pipelines validate`).
+   * Compiles the project's pipelines before the first job, so that the first jobs after a start
+   * (a run's burst of partitions) do not wait behind it, one worker after the other. A pipeline
+   * that does not load is left to its jobs, which report why. Returns how many were compiled.
    */
-  private compileHere(job: UnitJob): Compiled {
-    try {
-      return this.compile(job);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      const places = err.issues.map(
-        (i) => `${i.file}:${i.line}:${i.column} ${i.code}${i.path ? ` \`${i.path}\`` : ""}`,
-      );
-      throw new RunError(
-        "queue",
-        `worker ${this.id}: pipeline \`${job.pipeline}\` does not load there (${places.slice(0, 3).join("; ")}${places.length > 3 ? "; …" : ""}): see \`pipelines validate ${job.pipeline}\` on that worker`,
-      );
+  async warm(): Promise<number> {
+    let n = 0;
+    for (const name of listPipelineNames(this.project)) {
+      try {
+        const hash = await this.fileHashes.hash(this.project, name);
+        if (hash === null) continue;
+        this.compile(name, hash);
+        n++;
+      } catch {
+        // Told by its jobs, with the run's own error.
+      }
     }
+    return n;
   }
 
-  private compile(job: UnitJob): Compiled {
-    const key = `${job.pipeline}\n${job.fileHash}\n${dotenvVersion(this.project)}`;
+  private compile(pipeline: string, fileHash: string): Compiled {
+    const key = `${pipeline}\n${fileHash}\n${dotenvVersion(this.project)}`;
     let c = this.compiled.get(key);
     if (!c) {
-      const loaded = loadPipeline(this.project, job.pipeline, readEnv(this.project, this.env));
+      const loaded = loadPipeline(this.project, pipeline, readEnv(this.project, this.env));
       loaded.redactor.add(this.secrets);
       const plan = compilePlan(loaded);
       const budget = new RedisRateBudget(
@@ -195,6 +203,14 @@ export class UnitRunner {
   async close(): Promise<void> {
     await Promise.allSettled([...this.compiled.values()].map((c) => c.session.client.close()));
   }
+}
+
+/** Where the issues of a pipeline that does not load are, and their codes (their texts may quote env values). */
+function placesOf(err: ConfigError): string {
+  const places = err.issues.map(
+    (i) => `${i.file}:${i.line}:${i.column} ${i.code}${i.path ? ` \`${i.path}\`` : ""}`,
+  );
+  return `${places.slice(0, 3).join("; ")}${places.length > 3 ? "; …" : ""}`;
 }
 
 /** A pull's counters, as the submitter adds them to the stream's result (merge-stats.ts). */

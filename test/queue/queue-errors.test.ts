@@ -222,7 +222,7 @@ describe("run --queue failures", () => {
         expect(r.code).toBe(1);
         const error = r.stream("items").error;
         expect(error?.kind).toBe("queue");
-        expect(error?.message).toMatch(/^worker \S+:\d+: pipeline `p` does not load there/);
+        expect(error?.message).toMatch(/^worker \S+:\d+ cannot load pipeline `p` \(1 config error\)/);
         expect(error?.message).toContain("p.yaml:2:");
         expect(error?.message).toContain("missing_env");
         expect(error?.message).toContain("pipelines validate p");
