@@ -66,9 +66,10 @@ async function singerOptions(
 
 /**
  * What `--queue` does not go with (exit 2 whether Redis answers or not): the workers send the
- * requests, so the submitter has nothing to record or preview; no `--limit` or `--singer`.
+ * requests, so the submitter has nothing to record or preview; no `--limit` or `--singer`; no
+ * output that one process writes.
  */
-function checkQueueOptions(opts: RunCommandOptions): void {
+function checkQueueOptions(opts: RunCommandOptions, plans: ExecutionPlan[]): void {
   const given = (
     [
       ["--limit", opts.limit],
@@ -78,6 +79,13 @@ function checkQueueOptions(opts: RunCommandOptions): void {
     ] as const
   ).find(([, v]) => v !== undefined);
   if (given) throw new CliError(`${given[0]} cannot be used with --queue`, EXIT.config);
+  for (const plan of plans)
+    for (const s of plan.streams)
+      if (s.output.format === "duckdb" || s.output.format === "sqlite")
+        throw new CliError(
+          `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
+          EXIT.config,
+        );
 }
 
 export interface RunCommandOptions {
@@ -108,7 +116,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const plans = loaded.map((l) => compilePlan(l));
   const singerState = await singerOptions(io, plans, opts);
   checkRecordOption(opts.record, opts, plans.length);
-  if (opts.queue) checkQueueOptions(opts);
+  if (opts.queue) checkQueueOptions(opts, plans);
   for (const plan of plans) {
     for (const s of opts.stream ?? []) {
       if (!plan.streams.some((x) => x.name === s)) {
@@ -128,7 +136,7 @@ export async function runCommand(io: CliIO, names: string[], opts: RunCommandOpt
   const queueRun = project.queue || opts.queue ? await import("./queue-run.js") : null;
   const shared = queueRun ? await queueRun.openQueueProject(io, project) : null;
   try {
-    const queue = queueRun && opts.queue ? await queueRun.checkQueueRun(shared, plans, loaded) : null;
+    const queue = queueRun && opts.queue ? await queueRun.checkQueueRun(shared, loaded) : null;
     return await lockAndRun(
       io,
       { plans, loaded, project, shared },

@@ -73,7 +73,6 @@ export interface QueueRunSetup {
  */
 export async function checkQueueRun(
   queue: QueueProject | null,
-  plans: ExecutionPlan[],
   loaded: LoadedPipeline[],
 ): Promise<QueueRunSetup> {
   if (!queue)
@@ -83,13 +82,6 @@ export async function checkQueueRun(
       EXIT.config,
     );
   for (const l of loaded) l.redactor.add(databaseUrlSecrets(queue.cfg.url));
-  for (const plan of plans)
-    for (const s of plan.streams)
-      if (s.output.format === "duckdb" || s.output.format === "sqlite")
-        throw new CliError(
-          `stream \`${s.name}\` of \`${plan.pipeline}\` writes ${s.output.format}, a file one process writes: --queue runs need postgres or files on storage every worker shares`,
-          EXIT.config,
-        );
   const hashes = await Promise.all(loaded.map((l) => pipelineFileHash(l.project, l.name)));
   return { cfg: queue.cfg, fileHashes: new Map(loaded.map((l, i) => [l.name, hashes[i] ?? ""])) };
 }

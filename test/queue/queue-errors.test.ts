@@ -171,6 +171,10 @@ describe("run --queue failures", () => {
       const lite = await runCli(["run", "p", "--queue"], p.dir, { REDIS_URL: redisUrl() });
       expect(lite.code).toBe(2);
       expect(lite.stderr).toContain("writes sqlite");
+      // A config error whether Redis answers or not (here nothing listens at the URL).
+      const down = await runCli(["run", "p", "--queue"], p.dir, { REDIS_URL: "redis://127.0.0.1:9/0" });
+      expect(down.code, down.stderr).toBe(2);
+      expect(down.stderr).toContain("writes sqlite");
     } finally {
       p.cleanup();
     }
