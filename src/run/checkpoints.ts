@@ -27,6 +27,12 @@ export interface UnitEnd {
 
 const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages"]);
 
+/** A unit's position: its partition's (`key`), or the stream's own (`key` null). */
+interface Staged {
+  key: string | null;
+  value: string | number;
+}
+
 /**
  * Commits a stream that runs in units (windows, partitions) in unit order (format 1.1
  * "Checkpoints"): at each unit's end, the quality gate is checked on the stream's records so
@@ -85,48 +91,67 @@ export class Checkpointer {
     const max = this.ctx.cursor?.max ?? null;
     if (this.ctx.cursor) this.ctx.cursor.max = null;
     if (!unit) return;
-    this.stage(unit, end, max);
+    const position = this.stage(unit, end, max);
     const units = this.ctx.result.units;
     if (units) units.done++;
-    if (!this.ctx.checkpoints) return;
+    if (!this.ctx.checkpoints) {
+      this.keep(position);
+      return;
+    }
     const drift = this.ctx.quality.drift();
     const rejection = qualityGate(this.ctx.quality, this.ctx.validation, drift);
     if (rejection) throw new GateStop(rejection);
-    const files = await this.ctx.writer.checkpoint(this.commitState());
+    const files = await this.ctx.writer.checkpoint(this.commitState(position));
     const side = await this.sideCommit?.();
+    // The unit's position is kept only now that its records are committed: a state write in
+    // flight (an earlier commit's) must never carry a position ahead of the output.
     if (files || side) this.files = { ...this.files, ...files, ...side };
+    this.keep(position);
     this.committed++;
     if (units) units.committed = this.committed;
     this.requestSave();
   };
 
-  /** The unit's position, when it ended on the API's own signal and nothing before it was cut. */
-  private stage(unit: Unit, end: UnitEnd, max: string | number | null): void {
+  /**
+   * The position the unit's commit saves: when it ended on the API's own signal and nothing
+   * before it (of the same partition) was cut short; null when it saves none.
+   */
+  private stage(unit: Unit, end: UnitEnd, max: string | number | null): Staged | null {
     const key = unit.stateKey;
     const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code);
     if (!complete) {
       this.incomplete++;
       if (this.ctx.result.units) this.ctx.result.units.incomplete = this.incomplete;
       this.blocked.add(key);
-      return;
+      return null;
     }
-    if (!this.ctx.keepPositions || this.blocked.has(key)) return;
+    if (!this.ctx.keepPositions || this.blocked.has(key)) return null;
     const value = unit.window ? windowPosition(unit.window) : max;
-    if (value === null) return;
-    if (key === null) {
-      if (unit.window || this.stream.parent === null) this.streamPosition = value;
-    } else this.ctx.positions.set(key, value);
+    if (value === null) return null;
+    if (key !== null) return { key, value };
+    return unit.window || this.stream.parent === null ? { key: null, value } : null;
   }
 
-  /** Database outputs: the positions to write in the commit's own transaction. */
-  private commitState(): CommitState | null {
+  /** A committed unit's position, from now on in every state write. */
+  private keep(position: Staged | null): void {
+    if (!position) return;
+    if (position.key === null) this.streamPosition = position.value;
+    else this.ctx.positions.set(position.key, position.value);
+  }
+
+  /** Database outputs: the positions to write in the commit's own transaction (this unit's included). */
+  private commitState(position: Staged | null): CommitState | null {
     if (!this.stream.output.stateKey || !this.ctx.keepPositions) return null;
     const state: CommitState = {};
     // A child keeps the stream's v1 value as the seed of partitions not seen yet.
-    const cursor = this.streamPosition ?? (this.stream.parent !== null ? this.ctx.positions.seed : null);
+    const own = position && position.key === null ? position.value : this.streamPosition;
+    const cursor = own ?? (this.stream.parent !== null ? this.ctx.positions.seed : null);
     if (cursor !== null) state.cursor = cursor;
-    if (this.stream.parent !== null && this.ctx.positions.size > 0)
+    const key = position?.key ?? null;
+    if (this.stream.parent !== null && (this.ctx.positions.size > 0 || key !== null)) {
       state.partitions = this.ctx.positions.toJSON();
+      if (position && key !== null) state.partitions[key] = position.value;
+    }
     return state.cursor === undefined && !state.partitions ? null : state;
   }
 
