@@ -8,12 +8,16 @@ import type { CheckpointWriter } from "./checkpoint-writers.js";
 import type { CursorTracker } from "./incremental.js";
 import type { Unit } from "./partition-source.js";
 import { qualityGate, type Rejection } from "./quality-gate.js";
-import type { StreamResult } from "./stream-result.js";
+import type { StreamResult, Suspicion } from "./stream-result.js";
+import type { PageWatch } from "./suspicions.js";
 import { windowPosition } from "./windows.js";
 
-/** The quality gate refused a checkpoint: the stream stops there, earlier commits stay. */
+/**
+ * The quality gate (or a deciding suspicion) refused a checkpoint: the stream stops there,
+ * earlier commits stay.
+ */
 export class GateStop extends Error {
-  constructor(readonly rejection: Rejection) {
+  constructor(readonly rejection: { kind: Rejection["kind"] | "suspicious"; message: string }) {
     super(rejection.message);
   }
 }
@@ -23,6 +27,8 @@ export interface UnitEnd {
   stop: StopReason | null;
   /** Skipped after a failure (on_partition_error: skip). */
   failed: boolean;
+  /** A window's pages (suspicions.ts), judged with the stream's windows before it. */
+  watch?: PageWatch | null;
 }
 
 const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages"]);
@@ -54,6 +60,10 @@ export class Checkpointer {
   private saveError: unknown = null;
   committed = 0;
   incomplete = 0;
+  /** Records the `records` path selected in the windows done so far (their watches). */
+  private selected = 0;
+  /** Without checkpoints: windows' watches, judged once every window is done. */
+  private readonly watches: { label: string; watch: PageWatch; stop: StopReason | null }[] = [];
   /** Files committed with each checkpoint besides the output (the quarantine): their lengths. */
   sideCommit: (() => Promise<Record<string, number> | null>) | null = null;
 
@@ -71,6 +81,8 @@ export class Checkpointer {
       checkpoints: boolean;
       /** Keep positions at all (a windowed stream under `replace` keeps none). */
       keepPositions: boolean;
+      /** --commit-partial: a deciding suspicion does not stop a checkpoint. */
+      commitPartial: boolean;
     },
   ) {}
 
@@ -94,10 +106,18 @@ export class Checkpointer {
     const position = this.stage(unit, end, max);
     const units = this.ctx.result.units;
     if (units) units.done++;
+    if (end.watch) this.selected += end.watch.state().records;
     if (!this.ctx.checkpoints) {
+      if (end.watch) this.watches.push({ label: unit.label, watch: end.watch, stop: end.stop });
       this.keep(position);
       return;
     }
+    // A `records` path that matched nothing while the stream has no record yet: not committed.
+    const found = end.watch ? labelled(unit.label, end.watch.verdict(end.stop, this.selected)) : [];
+    this.ctx.result.suspicions.push(...found);
+    const refusing = found.find((f) => f.decides);
+    if (refusing && !this.ctx.commitPartial)
+      throw new GateStop({ kind: "suspicious", message: `not committed: ${refusing.message}` });
     const drift = this.ctx.quality.drift();
     const rejection = qualityGate(this.ctx.quality, this.ctx.validation, drift);
     if (rejection) throw new GateStop(rejection);
@@ -137,6 +157,13 @@ export class Checkpointer {
     if (!position) return;
     if (position.key === null) this.streamPosition = position.value;
     else this.ctx.positions.set(position.key, position.value);
+  }
+
+  /** Without checkpoints: the windows' suspicions, judged on the records of all of them. */
+  judgeWindows(): void {
+    for (const w of this.watches)
+      this.ctx.result.suspicions.push(...labelled(w.label, w.watch.verdict(w.stop, this.selected)));
+    this.watches.length = 0;
   }
 
   /** Database outputs: the positions to write in the commit's own transaction (this unit's included). */
@@ -202,4 +229,9 @@ export class Checkpointer {
   async settle(): Promise<void> {
     while (this.saving) await this.saving;
   }
+}
+
+/** A window's suspicions name the window. */
+function labelled(label: string, found: Suspicion[]): Suspicion[] {
+  return found.map((f) => ({ ...f, message: `${label}: ${f.message}` }));
 }

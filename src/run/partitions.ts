@@ -4,7 +4,7 @@ import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
 import type { Row, Shaper } from "../records/shape.js";
 import { interrupted, RunError } from "../shared/errors.js";
-import type { Checkpointer } from "./checkpoints.js";
+import type { Checkpointer, UnitEnd } from "./checkpoints.js";
 import { applyIncremental } from "./incremental.js";
 import { type Lane, OrderedSink } from "./ordered-sink.js";
 import type { Unit } from "./partition-source.js";
@@ -12,6 +12,7 @@ import { pull } from "./pull.js";
 import { compileRequestTemplate } from "./request-template.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import type { PageWatch } from "./suspicions.js";
 
 type Partitions = NonNullable<StreamResult["partitions"]>;
 
@@ -79,17 +80,13 @@ export async function runPartitions(
       const first = applyIncremental(request, stream, plan.since(unit));
       // Partitions already use the concurrency; each pulls its pages in sequence.
       const opts1 = { ...opts, prefetch: 1 };
-      const stop = await pull(
-        stream,
-        executor,
-        opts1,
-        first,
-        shaper,
-        write,
-        result,
-        unit.parent ?? undefined,
+      const parent = unit.parent ?? undefined;
+      cp.ended(
+        unit.index,
+        await watchedPull((w) =>
+          pull(stream, executor, opts1, first, shaper, write, result, parent, undefined, w),
+        ),
       );
-      cp.ended(unit.index, { stop, failed: false });
     };
     running.push(partition(run, release, lane, { unit, stream, partitions, failure, sink, cp }));
   }
@@ -103,6 +100,18 @@ export async function runPartitions(
   }
   if (limitReached()) return { code: "limit", message: `--limit ${opts.limit} reached` };
   return allFetched(stream, count, partitions.total);
+}
+
+/**
+ * A unit's pull, with its pages' watch (a window's: the checkpointer judges it with the stream's
+ * windows before it, suspicions.ts).
+ */
+async function watchedPull(run: (watched: (w: PageWatch) => void) => Promise<StopReason>): Promise<UnitEnd> {
+  let watch: PageWatch | null = null;
+  const stop = await run((w) => {
+    watch = w;
+  });
+  return { stop, failed: false, watch };
 }
 
 /** How a stream in units ends when every unit ran. */

@@ -25,6 +25,8 @@ export async function pull(
   parent: Row | undefined,
   /** A streamed stream's big bodies go to a record worker (record-workers/streamed-main.ts). */
   offload?: StreamedReadOptions["offload"],
+  /** A window of a stream: its pages' watch goes to the caller, who decides on the whole stream. */
+  watched?: (watch: PageWatch) => void,
 ): Promise<StopReason> {
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
@@ -84,6 +86,7 @@ export async function pull(
   }
   // Reading ends with a stop reason unless it threw; this loop never leaves it early.
   if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
-  if (watch) result.suspicions.push(...watch.verdict(pages.stop));
+  if (watch && watched) watched(watch);
+  else if (watch) result.suspicions.push(...watch.verdict(pages.stop));
   return pages.stop;
 }

@@ -85,6 +85,7 @@ export async function prepareUnits(
     result: deps.result,
     checkpoints,
     keepPositions,
+    commitPartial: opts.guard?.commitPartial ?? false,
   });
   return { writer, checkpointer, positions, fromStart, checkpoints };
 }
@@ -162,12 +163,14 @@ export async function runUnits(
           false,
         )
       : null;
-  return runPartitions(stream, executor, opts, shaper, accept, result, {
+  const stop = await runPartitions(stream, executor, opts, shaper, accept, result, {
     units: tracked(),
     since,
     checkpointer: cp,
     parentCount,
   });
+  cp.judgeWindows();
+  return stop;
 }
 
 /** A `values` stream: its records are the list's items; no request is sent. */
