@@ -45,13 +45,16 @@ export async function runPartitions(
   // that waited for an earlier unit's commit.
   const unitDone = (index: number) =>
     opts.signal?.aborted ? Promise.reject(interrupted()) : cp.unitDone(index);
-  const sink = new OrderedSink(accept, undefined, undefined, unitDone);
+  const held = heldCounter(accept);
+  const sink = new OrderedSink(held.toSink, undefined, undefined, unitDone);
   const slots = new Semaphore(Math.max(1, opts.remote?.slots ?? opts.concurrency));
   const partitions: Partitions = { total: plan.parentCount ?? 0, done: 0, failed: [] };
   if (stream.parent) result.partitions = partitions;
   const running: Promise<void>[] = [];
   const failure: { error: unknown } = { error: null };
-  const limitReached = () => opts.limit !== null && result.records.written >= opts.limit;
+  let limited = false;
+  const limitReached = () =>
+    opts.limit !== null && (limited || result.records.written + held.count() >= opts.limit);
   let count = 0;
   for await (const unit of plan.units) {
     if (failure.error || opts.signal?.aborted || limitReached()) break;
@@ -68,7 +71,7 @@ export async function runPartitions(
     // (Not with --limit: held-back records would not count toward it.)
     const lane = sink.lane(unit.index, stream.onPartitionError === "skip" && opts.limit === null);
     const run = async () => {
-      const write = (row: Row) => lane.write(row);
+      const write = (row: Row) => held.take(lane, row);
       if (opts.remote) {
         cp.ended(unit.index, {
           stop: await opts.remote.pull(opts, stream, unit, plan.since(unit), write, result),
@@ -79,14 +82,13 @@ export async function runPartitions(
       const request = template(unit.parent ?? {}, unit.label, unit.window);
       const first = applyIncremental(request, stream, plan.since(unit));
       // Partitions already use the concurrency; each pulls its pages in sequence.
-      const opts1 = { ...opts, prefetch: 1 };
+      const opts1 = { ...opts, prefetch: 1, heldBack: held.count };
       const parent = unit.parent ?? undefined;
-      cp.ended(
-        unit.index,
-        await watchedPull((w) =>
-          pull(stream, executor, opts1, first, shaper, write, result, parent, undefined, w),
-        ),
+      const end = await watchedPull((w) =>
+        pull(stream, executor, opts1, first, shaper, write, result, parent, undefined, w),
       );
+      if (end.stop?.code === "limit") limited = true;
+      cp.ended(unit.index, end);
     };
     running.push(partition(run, release, lane, { unit, stream, partitions, failure, sink, cp }));
   }
@@ -112,6 +114,25 @@ async function watchedPull(run: (watched: (w: PageWatch) => void) => Promise<Sto
     watch = w;
   });
   return { stop, failed: false, watch };
+}
+
+/**
+ * Records units handed to the ordered sink that it has not written yet. --limit counts them:
+ * else every unit running beside the first fetched its whole range before the first was written.
+ */
+function heldCounter(accept: (row: Row) => Promise<void> | undefined) {
+  let n = 0;
+  return {
+    count: () => n,
+    take(lane: Lane, row: Row): Promise<void> {
+      n++;
+      return lane.write(row);
+    },
+    toSink(row: Row): Promise<void> | undefined {
+      n--;
+      return accept(row);
+    },
+  };
 }
 
 /** How a stream in units ends when every unit ran. */

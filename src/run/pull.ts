@@ -30,7 +30,9 @@ export async function pull(
 ): Promise<StopReason> {
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
-  const remaining = limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written;
+  const held = opts.heldBack ?? (() => 0);
+  const remaining =
+    limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written - held();
   const deliver = (record: unknown, json?: string): Promise<void> | undefined => {
     const row = shaper.shape(record, parent);
     // A line is the row's JSON only while shaping returned the record itself (nothing changed).
