@@ -68,7 +68,7 @@ describe("--limit on a stream in units", () => {
       expect(readJsonl(out())).toHaveLength(10);
     });
 
-    it(`${kind}, replace: a --limit run over a full output does not replace it`, async () => {
+    it(`${kind}, replace: a --limit run over a full output does not replace it: kept beside as the preview`, async () => {
       project.pipeline("test", pipeline(kind, "replace"));
       expect((await runPipeline(project.dir, "test")).code).toBe(0);
       expect(readJsonl(out())).toHaveLength(2000);
@@ -77,6 +77,10 @@ describe("--limit on a stream in units", () => {
       expect(run.stream("ev").records.written).toBe(10);
       expect(run.stream("ev").warnings.join(" ")).toContain("not committed: a run made with --limit 10");
       expect(readJsonl(out())).toHaveLength(2000);
+      // The run's records are kept beside, as for a stream without units.
+      const preview = project.file("out/test/ev.preview.jsonl");
+      expect((run.stream("ev") as unknown as { preview: string | null }).preview).toBe(preview);
+      expect(readJsonl(preview)).toHaveLength(10);
     });
   }
 });
