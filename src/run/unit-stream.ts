@@ -66,9 +66,11 @@ export async function prepareUnits(
   else {
     await cutBackTo(saved?.files, out.path);
     await cutBackTo(saved?.files, quarantineFile(stream));
-    // Before the first byte: the length every later start cuts back to, until the first commit.
-    if (out.mode === "append" && saved?.files?.[out.path] === undefined)
-      await recordStartLength(opts, stream.name, out.path);
+    // Before the first byte: the lengths every later start cuts back to, until the first commit
+    // (the output's under `append`; the quarantine's, appended at each commit in both modes).
+    const appended = out.mode === "append" ? [out.path, quarantineFile(stream)] : [quarantineFile(stream)];
+    const starts = appended.filter((f) => saved?.files?.[f] === undefined);
+    if (starts.length) await recordStartLengths(opts, stream.name, starts);
     writer =
       out.format === "jsonl" && out.mode === "append" && !stream.primaryKey
         ? await openAppendWriter(out)
@@ -199,15 +201,17 @@ export async function runValues(
   return { code: "single_page", message: `${values.length} listed values` };
 }
 
-async function recordStartLength(opts: StreamRunOptions, name: string, file: string): Promise<void> {
-  let size = 0;
-  try {
-    size = (await stat(file)).size;
-  } catch {
-    // no file yet: 0
+async function recordStartLengths(opts: StreamRunOptions, name: string, files: string[]): Promise<void> {
+  const lengths: Record<string, number> = {};
+  for (const file of files) {
+    try {
+      lengths[file] = (await stat(file)).size;
+    } catch {
+      lengths[file] = 0; // no file yet
+    }
   }
   await opts.state.update((s) =>
-    withStream(s, name, (old) => ({ ...old, files: { ...old?.files, [file]: size } })),
+    withStream(s, name, (old) => ({ ...old, files: { ...old?.files, ...lengths } })),
   );
 }
 
