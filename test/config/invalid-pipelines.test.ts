@@ -1438,6 +1438,22 @@ const CASES: Case[] = [
     path: "streams.a.params.from",
   },
   {
+    name: "window template in a field value of a stream without windows",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          fields: { w: { value: "\${window.start}" } }
+    `,
+    code: "bad_template",
+    line: 6,
+    column: 28,
+    message: "`${window.start}` cannot be used here",
+    path: "streams.a.fields.w.value",
+  },
+  {
     name: "window template with an unknown bound",
     text: yaml`
       source:
