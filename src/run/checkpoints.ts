@@ -138,7 +138,7 @@ export class Checkpointer {
    */
   private stage(unit: Unit, end: UnitEnd, max: string | number | null): Staged | null {
     const key = unit.stateKey;
-    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code);
+    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code) && !end.stop.partial;
     if (!complete) {
       this.incomplete++;
       if (this.ctx.result.units) this.ctx.result.units.incomplete = this.incomplete;

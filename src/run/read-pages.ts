@@ -145,6 +145,7 @@ async function* pagesOf(
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
   let request = paginator.first(firstRequest);
+  let pages = 0;
   for (;;) {
     if (opts.signal?.aborted) throw interrupted();
     let page: Page;
@@ -163,12 +164,14 @@ async function* pagesOf(
     // paginator's position moving together.
     ahead.arrived(page);
     opts.onPage?.();
+    pages++;
     const ignored = page.response.ignored;
     if (ignored) {
       yield page; // no records: an empty last page
       return {
         code: "ignored",
         message: `answered ${page.response.status}, ignored by on_response (${ignored.at})`,
+        partial: pages > 1,
       };
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.

@@ -49,6 +49,7 @@ export async function readStreamed(
   const paginator = streamPaginator(stream, maxPages, executor);
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
+  let pages = 0;
   const passThrough = passesLinesThrough(stream, stream.output);
   for (;;) {
     if (opts.signal?.aborted) throw interrupted();
@@ -79,10 +80,12 @@ export async function readStreamed(
         throw opts.signal?.aborted ? interrupted() : err;
       });
     opts.onPage?.();
+    pages++;
     if (response.ignored)
       return {
         code: "ignored",
         message: `answered ${response.status}, ignored by on_response (${response.ignored.at})`,
+        partial: pages > 1,
       };
     if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
     const step = paginator.next({
