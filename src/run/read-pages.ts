@@ -145,7 +145,6 @@ async function* pagesOf(
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
   let request = paginator.first(firstRequest);
-  let pages = 0;
   for (;;) {
     if (opts.signal?.aborted) throw interrupted();
     let page: Page;
@@ -164,14 +163,13 @@ async function* pagesOf(
     // paginator's position moving together.
     ahead.arrived(page);
     opts.onPage?.();
-    pages++;
     const ignored = page.response.ignored;
     if (ignored) {
       yield page; // no records: an empty last page
       return {
         code: "ignored",
         message: `answered ${page.response.status}, ignored by on_response (${ignored.at})`,
-        partial: pages > 1,
+        partial: ahead.taken > 1, // pages after it were never fetched
       };
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
@@ -219,7 +217,7 @@ class Lookahead {
   private readonly pending = new Map<string, Promise<Page>>();
   private inflight = 0;
   /** Pages taken so far; the next one to take is `taken + 1`. */
-  private taken = 0;
+  taken = 0;
   /** The furthest page guessed so far (0: none, or every guess was dropped). */
   private furthest = 0;
   /** Guesses start at once with the paginator's hint, then use the size the first page shows. */
