@@ -56,9 +56,9 @@ export async function runPartitions(
   if (stream.parent) result.partitions = partitions;
   const running: Promise<void>[] = [];
   const failure: { error: unknown } = { error: null };
-  let limited = false;
+  const stops = new UnitStops();
   const limitReached = () =>
-    opts.limit !== null && (limited || result.records.written + held.count() >= opts.limit);
+    opts.limit !== null && (stops.limited || result.records.written + held.count() >= opts.limit);
   let count = 0;
   for await (const unit of plan.units) {
     if (failure.error || opts.signal?.aborted || limitReached()) break;
@@ -77,10 +77,9 @@ export async function runPartitions(
     const run = async () => {
       const write = (row: Row) => held.take(lane, row);
       if (opts.remote) {
-        cp.ended(unit.index, {
-          stop: await opts.remote.pull(opts, stream, unit, plan.since(unit), write, result),
-          failed: false,
-        });
+        const stop = await opts.remote.pull(opts, stream, unit, plan.since(unit), write, result);
+        stops.see(stop);
+        cp.ended(unit.index, { stop, failed: false });
         return;
       }
       const request = template(unit.parent ?? {}, unit.label, unit.window);
@@ -92,7 +91,7 @@ export async function runPartitions(
       const end = await watchedPull((w) =>
         pull(stream, executor, opts1, first, unitShaper, write, result, parent, undefined, w),
       );
-      if (end.stop?.code === "limit") limited = true;
+      stops.see(end.stop);
       cp.ended(unit.index, end);
     };
     running.push(partition(run, release, lane, { unit, stream, partitions, failure, sink, cp }));
@@ -106,7 +105,36 @@ export async function runPartitions(
     );
   }
   if (limitReached()) return { code: "limit", message: `--limit ${opts.limit} reached` };
-  return allFetched(stream, count, partitions.total);
+  return stops.cut(stream, count) ?? allFetched(stream, count, partitions.total);
+}
+
+/**
+ * How the units stopped besides their API's own end: a unit stopped by --limit; units cut short
+ * by `max_pages` / `max_empty_pages` (--max-pages): the stream then stops with that code, so the
+ * summary says so and the commit guard keeps a cut `replace` run beside, as for one request sequence.
+ */
+class UnitStops {
+  limited = false;
+  private first: StopReason | null = null;
+  private n = 0;
+
+  see(stop: StopReason | null): void {
+    if (stop?.code === "limit") this.limited = true;
+    else if (stop?.code === "max_pages" || stop?.code === "max_empty_pages") {
+      this.first ??= stop;
+      this.n++;
+    }
+  }
+
+  cut(stream: StreamPlan, count: number): StopReason | null {
+    if (!this.first) return null;
+    const what = stream.windows ? "windows" : "partitions";
+    return {
+      code: this.first.code,
+      message: `${this.n} of ${count} ${what} stopped early: ${this.first.message}`,
+      warning: true,
+    };
+  }
 }
 
 /**

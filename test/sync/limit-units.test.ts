@@ -84,3 +84,22 @@ describe("--limit on a stream in units", () => {
     });
   }
 });
+
+describe("--max-pages on a stream in units", () => {
+  for (const kind of ["windows", "partitions"]) {
+    it(`${kind}: the stream stops with max_pages and says how many units it cut; a replace run is kept beside`, async () => {
+      project.pipeline("test", pipeline(kind, "replace"));
+      expect((await runPipeline(project.dir, "test")).code).toBe(0);
+      expect(readJsonl(out())).toHaveLength(2000);
+      const run = await runPipeline(project.dir, "test", ["--max-pages", "1"]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stream("ev").stop_reason?.code).toBe("max_pages");
+      const warnings = run.stream("ev").warnings.join("\n");
+      expect(warnings).toContain(`4 of 4 ${kind} stopped early: max_pages 1 reached`);
+      expect(warnings).toContain("not committed: a run made with --max-pages 1");
+      // The full output stays; the cut run (one page of each unit) is beside it.
+      expect(readJsonl(out())).toHaveLength(2000);
+      expect(readJsonl(project.file("out/test/ev.preview.jsonl"))).toHaveLength(200);
+    });
+  }
+});
