@@ -213,14 +213,20 @@ export class Checkpointer {
         if (cursor !== null) next.cursor = cursor;
         if (positions) next.partitions = positions;
         if (files) next.files = { ...old?.files, ...files };
+        // Without checkpoints the output and the quarantine were replaced whole: lengths an
+        // earlier appending run committed no longer describe them (a later one would cut them).
+        if (!this.ctx.checkpoints) delete next.files;
         return next;
       }),
     );
   }
 
-  /** Every commit's state is on disk (checkpoints), or the positions are saved now (no checkpoints). */
+  /**
+   * Every commit's state is on disk (checkpoints), or the positions are saved now (no
+   * checkpoints; a windowed `replace` stream keeps none, but its files' old lengths go).
+   */
   async finish(outputCommitted: boolean): Promise<void> {
-    if (!this.ctx.checkpoints && outputCommitted && this.ctx.keepPositions) await this.write();
+    if (!this.ctx.checkpoints && outputCommitted) await this.write();
     while (this.saving) await this.saving;
     if (this.saveError) throw this.saveError;
   }
