@@ -70,7 +70,9 @@ export async function prepareUnits(
     // (the output's under `append`; the quarantine's, appended at each commit in both modes).
     const appended = out.mode === "append" ? [out.path, quarantineFile(stream)] : [quarantineFile(stream)];
     const starts = appended.filter((f) => saved?.files?.[f] === undefined);
-    if (starts.length) await recordStartLengths(opts, stream.name, starts);
+    // A merge rewrites the output whole at each commit: an earlier append run's length goes.
+    const stale = out.mode !== "append" && saved?.files?.[out.path] !== undefined ? [out.path] : [];
+    if (starts.length || stale.length) await recordStartLengths(opts, stream.name, starts, stale);
     writer =
       out.format === "jsonl" && out.mode === "append" && !stream.primaryKey
         ? await openAppendWriter(out)
@@ -201,7 +203,12 @@ export async function runValues(
   return { code: "single_page", message: `${values.length} listed values` };
 }
 
-async function recordStartLengths(opts: StreamRunOptions, name: string, files: string[]): Promise<void> {
+async function recordStartLengths(
+  opts: StreamRunOptions,
+  name: string,
+  files: string[],
+  stale: string[],
+): Promise<void> {
   const lengths: Record<string, number> = {};
   for (const file of files) {
     try {
@@ -211,7 +218,11 @@ async function recordStartLengths(opts: StreamRunOptions, name: string, files: s
     }
   }
   await opts.state.update((s) =>
-    withStream(s, name, (old) => ({ ...old, files: { ...old?.files, ...lengths } })),
+    withStream(s, name, (old) => {
+      const files = { ...old?.files, ...lengths };
+      for (const file of stale) delete files[file];
+      return { ...old, files };
+    }),
   );
 }
 

@@ -27,31 +27,36 @@ beforeEach(() => {
   long = false;
 });
 
-const pipeline = (mode: string, end: string) => `
+const pipeline = (mode: string, end: string, key = "") => `
 source: { base_url: ${server.url}, concurrency: 1 }
 streams:
   ev:
     path: /e
     params: { from: "\${window.start}" }
-    windows: { step: 1d, start: 2024-01-01, end: ${end}, format: date }
+    windows: { step: 1d, start: 2024-01-01, end: ${end}, format: date }${key}
 output: { mode: ${mode} }
 `;
 
 const lines = () => readFileSync(project.file("out/test/ev.jsonl"), "utf8").trim().split("\n");
 
 describe("a windowed stream switched from append to replace and back", () => {
-  it("keeps a valid output: the replace run's file is not cut back to the first run's length", async () => {
-    project.pipeline("test", pipeline("append", "2024-01-03"));
-    expect((await runPipeline(project.dir, "test")).code).toBe(0);
-    long = true;
-    project.pipeline("test", pipeline("replace", "2024-01-03"));
-    expect((await runPipeline(project.dir, "test")).code).toBe(0);
-    expect(lines()).toHaveLength(2);
-    project.pipeline("test", pipeline("append", "2024-01-05"));
-    const run = await runPipeline(project.dir, "test");
-    expect(run.code, run.stderr).toBe(0);
-    // Every line is a record: the replaced two, then the two new windows.
-    const ids = lines().map((l) => (JSON.parse(l) as { id: string }).id);
-    expect(ids).toEqual(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]);
-  });
+  for (const mode of ["replace", "merge"])
+    it(`${mode}: keeps a valid output, not cut back to the first run's length`, async () => {
+      // A merge rewrites the whole file at each commit (no length saved): the same holds.
+      const key = mode === "merge" ? "\n    primary_key: id" : "";
+      project.pipeline("test", pipeline("append", "2024-01-03", key));
+      expect((await runPipeline(project.dir, "test")).code).toBe(0);
+      long = true;
+      project.pipeline("test", pipeline(mode, "2024-01-03", key));
+      expect((await runPipeline(project.dir, "test", mode === "merge" ? ["--full-refresh"] : [])).code).toBe(
+        0,
+      );
+      expect(lines()).toHaveLength(2);
+      project.pipeline("test", pipeline("append", "2024-01-05", key));
+      const run = await runPipeline(project.dir, "test");
+      expect(run.code, run.stderr).toBe(0);
+      // Every line is a record: the rewritten two, then the two new windows.
+      const ids = lines().map((l) => (JSON.parse(l) as { id: string }).id);
+      expect(ids).toEqual(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"]);
+    });
 });
