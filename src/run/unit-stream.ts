@@ -95,15 +95,23 @@ export async function prepareUnits(
 }
 
 /**
- * The stream's saved positions: a sqlite output's own (written with its rows, so it wins over
- * the state file, as for a v1 stream), with the file's committed lengths.
+ * The stream's saved positions: a database output's own (sqlite, duckdb, postgres: written with
+ * its rows, so they win over the state file, as for a v1 stream), with the file's committed lengths.
  */
 async function savedPositions(stream: StreamPlan, opts: StreamRunOptions): Promise<StreamState | undefined> {
   const fromFile = (await opts.state.read()).streams?.[stream.name];
   const out = stream.output;
-  if (out.format !== "sqlite" || !out.stateKey || out.mode === "replace") return fromFile;
-  const { sqliteState } = await import("../outputs/sqlite-peek.js");
-  const inDb = sqliteState(out.path, out.stateKey, stream.name) as StreamState | null;
+  const key = out.stateKey;
+  if (!key || out.mode === "replace") return fromFile;
+  let inDb: StreamState | null = null;
+  if (out.format === "sqlite") {
+    const { sqliteState } = await import("../outputs/sqlite-peek.js");
+    inDb = sqliteState(out.path, key, stream.name) as StreamState | null;
+  } else if (out.format === "duckdb") {
+    inDb = await (await import("../outputs/table-peek.js")).duckdbState(out.path, key, stream.name);
+  } else if (out.format === "postgres") {
+    inDb = await (await import("../outputs/table-peek.js")).postgresState(out, key, stream.name);
+  }
   return inDb ? { ...fromFile, cursor: inDb.cursor, partitions: inDb.partitions } : fromFile;
 }
 
