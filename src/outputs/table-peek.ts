@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { OutputPlan } from "../compile/plan.js";
-import { sqlString } from "./table-shape.js";
+import { STATE_TABLE, sqlString } from "./table-shape.js";
+import type { StreamState } from "./writer.js";
 
 /**
  * Whether the current target of a database or Parquet output holds a row, for the commit guard.
@@ -85,5 +86,54 @@ export async function singerHasRecords(file: string): Promise<boolean> {
     return false;
   } finally {
     lines.close();
+  }
+}
+
+/**
+ * The stream's state a checkpointed commit wrote into the DuckDB database's `_pipelines_state`
+ * (read before its writer opens: it wins over the state file, as SQLite's does), or null.
+ */
+export async function duckdbState(file: string, key: string, stream: string): Promise<StreamState | null> {
+  if (!existsSync(file)) return null;
+  const { engine, engineSettings } = await import("./duckdb-engine.js");
+  const { readDuckdbState } = await import("./duckdb-state.js");
+  const e = await engine(file, engineSettings());
+  try {
+    const c = await e.connect();
+    try {
+      return await readDuckdbState(c, key, stream);
+    } finally {
+      c.closeSync();
+    }
+  } finally {
+    e.release();
+  }
+}
+
+/** The same for PostgreSQL (`<schema>._pipelines_state`); null when there is none or no server. */
+export async function postgresState(
+  output: OutputPlan,
+  key: string,
+  stream: string,
+): Promise<StreamState | null> {
+  if (!output.postgres) return null;
+  const { default: pg } = await import("pg");
+  const { readState } = await import("./postgres-state.js");
+  const client = new pg.Client({ connectionString: output.postgres.url });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch {
+    return null; // the writer names the error when it connects
+  }
+  try {
+    const schema = quotePg(output.postgres.schema);
+    const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS e", [
+      `${schema}.${quotePg(STATE_TABLE)}`,
+    ]);
+    if (!exists.rows[0]?.e) return null;
+    return await readState(client, schema, key, stream);
+  } finally {
+    await client.end().catch(() => {});
   }
 }

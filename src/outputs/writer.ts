@@ -38,9 +38,9 @@ export interface RecordWriter {
   /**
    * The data-quality policy refused this run: keep its records beside the target under a name
    * that says so (`<name>.rejected-<run-id>.<ext>`), leave the target untouched, and return where
-   * they went. Without it, a rejected run is aborted.
+   * they went (null: nothing kept, the run was aborted). Without it, a rejected run is aborted.
    */
-  keepRejected?(): Promise<string>;
+  keepRejected?(): Promise<string | null>;
   /** Databases: the stream's state the last commit wrote into the destination (read at open). */
   savedState?(): StreamState | null;
   /**

@@ -135,12 +135,15 @@ export interface RecordContext {
   startedAt: string;
   pipeline: string;
   stream: string;
+  /** A windowed stream: the bounds of the window the records come from (`${window.start}`…). */
+  window?: { start: string; end: string; last: string };
 }
 
 /**
  * A `{ value }` field: a constant as it is; a string with templates filled per record (env values
  * were filled when the file was loaded; `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`
- * are the run's; `${parent.x}` the parent record's field, empty when it has none).
+ * are the run's; `${window.start}`, `.end`, `.last` the window's; `${parent.x}` the parent
+ * record's field, empty when it has none).
  */
 export function valueField(
   value: unknown,
@@ -161,7 +164,9 @@ export function valueField(
         ? ctx.pipeline
         : ns === "stream"
           ? ctx.stream
-          : undefined;
+          : ns === "window"
+            ? ctx.window?.[path[0] as "start" | "end" | "last"]
+            : undefined;
   if (!usesParent) {
     const once = fillTemplate(parts, fixed);
     return () => once;

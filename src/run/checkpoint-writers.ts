@@ -155,6 +155,16 @@ export function openPerCommitWriter(output: OutputPlan, ctx: WriterContext): Che
       opening = null;
       await w?.abort();
     },
+    // `replace` (one commit): a run the commit guard refuses is kept beside as a preview, as
+    // the writer of a stream without units keeps it (an empty one when no record came).
+    async keepRejected() {
+      const w = inner ?? (await current());
+      inner = null;
+      opening = null;
+      if (w.keepRejected) return w.keepRejected();
+      await w.abort();
+      return null;
+    },
   };
 }
 

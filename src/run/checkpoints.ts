@@ -8,12 +8,16 @@ import type { CheckpointWriter } from "./checkpoint-writers.js";
 import type { CursorTracker } from "./incremental.js";
 import type { Unit } from "./partition-source.js";
 import { qualityGate, type Rejection } from "./quality-gate.js";
-import type { StreamResult } from "./stream-result.js";
+import type { StreamResult, Suspicion } from "./stream-result.js";
+import type { PageWatch } from "./suspicions.js";
 import { windowPosition } from "./windows.js";
 
-/** The quality gate refused a checkpoint: the stream stops there, earlier commits stay. */
+/**
+ * The quality gate (or a deciding suspicion) refused a checkpoint: the stream stops there,
+ * earlier commits stay.
+ */
 export class GateStop extends Error {
-  constructor(readonly rejection: Rejection) {
+  constructor(readonly rejection: { kind: Rejection["kind"] | "suspicious"; message: string }) {
     super(rejection.message);
   }
 }
@@ -23,9 +27,17 @@ export interface UnitEnd {
   stop: StopReason | null;
   /** Skipped after a failure (on_partition_error: skip). */
   failed: boolean;
+  /** A window's pages (suspicions.ts), judged with the stream's windows before it. */
+  watch?: PageWatch | null;
 }
 
 const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages"]);
+
+/** A unit's position: its partition's (`key`), or the stream's own (`key` null). */
+interface Staged {
+  key: string | null;
+  value: string | number;
+}
 
 /**
  * Commits a stream that runs in units (windows, partitions) in unit order (format 1.1
@@ -48,6 +60,10 @@ export class Checkpointer {
   private saveError: unknown = null;
   committed = 0;
   incomplete = 0;
+  /** Records the `records` path selected in the windows done so far (their watches). */
+  private selected = 0;
+  /** Without checkpoints: windows' watches, judged once every window is done. */
+  private readonly watches: { label: string; watch: PageWatch; stop: StopReason | null }[] = [];
   /** Files committed with each checkpoint besides the output (the quarantine): their lengths. */
   sideCommit: (() => Promise<Record<string, number> | null>) | null = null;
 
@@ -65,6 +81,8 @@ export class Checkpointer {
       checkpoints: boolean;
       /** Keep positions at all (a windowed stream under `replace` keeps none). */
       keepPositions: boolean;
+      /** --commit-partial: a deciding suspicion does not stop a checkpoint. */
+      commitPartial: boolean;
     },
   ) {}
 
@@ -85,48 +103,82 @@ export class Checkpointer {
     const max = this.ctx.cursor?.max ?? null;
     if (this.ctx.cursor) this.ctx.cursor.max = null;
     if (!unit) return;
-    this.stage(unit, end, max);
+    const position = this.stage(unit, end, max);
     const units = this.ctx.result.units;
     if (units) units.done++;
-    if (!this.ctx.checkpoints) return;
+    if (end.watch) this.selected += end.watch.state().records;
+    if (!this.ctx.checkpoints) {
+      if (end.watch) this.watches.push({ label: unit.label, watch: end.watch, stop: end.stop });
+      this.keep(position);
+      return;
+    }
+    // A `records` path that matched nothing while the stream has no record yet: not committed.
+    const found = end.watch ? labelled(unit.label, end.watch.verdict(end.stop, this.selected)) : [];
+    this.ctx.result.suspicions.push(...found);
+    const refusing = found.find((f) => f.decides);
+    if (refusing && !this.ctx.commitPartial)
+      throw new GateStop({ kind: "suspicious", message: `not committed: ${refusing.message}` });
     const drift = this.ctx.quality.drift();
     const rejection = qualityGate(this.ctx.quality, this.ctx.validation, drift);
     if (rejection) throw new GateStop(rejection);
-    const files = await this.ctx.writer.checkpoint(this.commitState());
+    const files = await this.ctx.writer.checkpoint(this.commitState(position));
     const side = await this.sideCommit?.();
+    // The unit's position is kept only now that its records are committed: a state write in
+    // flight (an earlier commit's) must never carry a position ahead of the output.
     if (files || side) this.files = { ...this.files, ...files, ...side };
+    this.keep(position);
     this.committed++;
     if (units) units.committed = this.committed;
     this.requestSave();
   };
 
-  /** The unit's position, when it ended on the API's own signal and nothing before it was cut. */
-  private stage(unit: Unit, end: UnitEnd, max: string | number | null): void {
+  /**
+   * The position the unit's commit saves: when it ended on the API's own signal and nothing
+   * before it (of the same partition) was cut short; null when it saves none.
+   */
+  private stage(unit: Unit, end: UnitEnd, max: string | number | null): Staged | null {
     const key = unit.stateKey;
-    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code);
+    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code) && !end.stop.partial;
     if (!complete) {
       this.incomplete++;
       if (this.ctx.result.units) this.ctx.result.units.incomplete = this.incomplete;
       this.blocked.add(key);
-      return;
+      return null;
     }
-    if (!this.ctx.keepPositions || this.blocked.has(key)) return;
+    if (!this.ctx.keepPositions || this.blocked.has(key)) return null;
     const value = unit.window ? windowPosition(unit.window) : max;
-    if (value === null) return;
-    if (key === null) {
-      if (unit.window || this.stream.parent === null) this.streamPosition = value;
-    } else this.ctx.positions.set(key, value);
+    if (value === null) return null;
+    if (key !== null) return { key, value };
+    return unit.window || this.stream.parent === null ? { key: null, value } : null;
   }
 
-  /** Database outputs: the positions to write in the commit's own transaction. */
-  private commitState(): CommitState | null {
+  /** A committed unit's position, from now on in every state write. */
+  private keep(position: Staged | null): void {
+    if (!position) return;
+    if (position.key === null) this.streamPosition = position.value;
+    else this.ctx.positions.set(position.key, position.value);
+  }
+
+  /** Without checkpoints: the windows' suspicions, judged on the records of all of them. */
+  judgeWindows(): void {
+    for (const w of this.watches)
+      this.ctx.result.suspicions.push(...labelled(w.label, w.watch.verdict(w.stop, this.selected)));
+    this.watches.length = 0;
+  }
+
+  /** Database outputs: the positions to write in the commit's own transaction (this unit's included). */
+  private commitState(position: Staged | null): CommitState | null {
     if (!this.stream.output.stateKey || !this.ctx.keepPositions) return null;
     const state: CommitState = {};
     // A child keeps the stream's v1 value as the seed of partitions not seen yet.
-    const cursor = this.streamPosition ?? (this.stream.parent !== null ? this.ctx.positions.seed : null);
+    const own = position && position.key === null ? position.value : this.streamPosition;
+    const cursor = own ?? (this.stream.parent !== null ? this.ctx.positions.seed : null);
     if (cursor !== null) state.cursor = cursor;
-    if (this.stream.parent !== null && this.ctx.positions.size > 0)
+    const key = position?.key ?? null;
+    if (this.stream.parent !== null && (this.ctx.positions.size > 0 || key !== null)) {
       state.partitions = this.ctx.positions.toJSON();
+      if (position && key !== null) state.partitions[key] = position.value;
+    }
     return state.cursor === undefined && !state.partitions ? null : state;
   }
 
@@ -161,14 +213,20 @@ export class Checkpointer {
         if (cursor !== null) next.cursor = cursor;
         if (positions) next.partitions = positions;
         if (files) next.files = { ...old?.files, ...files };
+        // Without checkpoints the output and the quarantine were replaced whole: lengths an
+        // earlier appending run committed no longer describe them (a later one would cut them).
+        if (!this.ctx.checkpoints) delete next.files;
         return next;
       }),
     );
   }
 
-  /** Every commit's state is on disk (checkpoints), or the positions are saved now (no checkpoints). */
+  /**
+   * Every commit's state is on disk (checkpoints), or the positions are saved now (no
+   * checkpoints; a windowed `replace` stream keeps none, but its files' old lengths go).
+   */
   async finish(outputCommitted: boolean): Promise<void> {
-    if (!this.ctx.checkpoints && outputCommitted && this.ctx.keepPositions) await this.write();
+    if (!this.ctx.checkpoints && outputCommitted) await this.write();
     while (this.saving) await this.saving;
     if (this.saveError) throw this.saveError;
   }
@@ -177,4 +235,9 @@ export class Checkpointer {
   async settle(): Promise<void> {
     while (this.saving) await this.saving;
   }
+}
+
+/** A window's suspicions name the window. */
+function labelled(label: string, found: Suspicion[]): Suspicion[] {
+  return found.map((f) => ({ ...f, message: `${label}: ${f.message}` }));
 }

@@ -2,16 +2,20 @@ import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
-import type { Row, Shaper } from "../records/shape.js";
+import { compileShaper, type Row, type Shaper } from "../records/shape.js";
 import { interrupted, RunError, type RunErrorKind } from "../shared/errors.js";
-import type { Checkpointer } from "./checkpoints.js";
+import type { Checkpointer, UnitEnd } from "./checkpoints.js";
 import { applyIncremental } from "./incremental.js";
 import { type Lane, OrderedSink } from "./ordered-sink.js";
 import type { Unit } from "./partition-source.js";
 import { pull } from "./pull.js";
 import { compileRequestTemplate } from "./request-template.js";
-import type { StreamRunOptions } from "./stream-options.js";
+import { recordContext, type StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
+import type { PageWatch } from "./suspicions.js";
+import type { Window } from "./windows.js";
+
+const WINDOW_TEMPLATE = /\$\{\s*window\./;
 
 type Partitions = NonNullable<StreamResult["partitions"]>;
 
@@ -39,18 +43,22 @@ export async function runPartitions(
   plan: UnitPlan,
 ): Promise<StopReason> {
   const template = compileRequestTemplate(stream, opts.baseUrl);
+  const shaperOf = windowShapers(stream, opts, shaper);
   const cp = plan.checkpointer;
   // Nothing commits after the signal (Ctrl-C, a cancelled run): not even a unit fetched before it
   // that waited for an earlier unit's commit.
   const unitDone = (index: number) =>
     opts.signal?.aborted ? Promise.reject(interrupted()) : cp.unitDone(index);
-  const sink = new OrderedSink(accept, undefined, undefined, unitDone);
+  const held = heldCounter(accept);
+  const sink = new OrderedSink(held.toSink, undefined, undefined, unitDone);
   const slots = new Semaphore(Math.max(1, opts.remote?.slots ?? opts.concurrency));
   const partitions: Partitions = { total: plan.parentCount ?? 0, done: 0, failed: [] };
   if (stream.parent) result.partitions = partitions;
   const running: Promise<void>[] = [];
   const failure: { error: unknown } = { error: null };
-  const limitReached = () => opts.limit !== null && result.records.written >= opts.limit;
+  const stops = new UnitStops();
+  const limitReached = () =>
+    opts.limit !== null && (stops.limited || result.records.written + held.count() >= opts.limit);
   let count = 0;
   for await (const unit of plan.units) {
     if (failure.error || opts.signal?.aborted || limitReached()) break;
@@ -67,29 +75,24 @@ export async function runPartitions(
     // (Not with --limit: held-back records would not count toward it.)
     const lane = sink.lane(unit.index, stream.onPartitionError === "skip" && opts.limit === null);
     const run = async () => {
-      const write = (row: Row) => lane.write(row);
+      const write = (row: Row) => held.take(lane, row);
       if (opts.remote) {
-        cp.ended(unit.index, {
-          stop: await opts.remote.pull(opts, stream, unit, plan.since(unit), write, result),
-          failed: false,
-        });
+        const stop = await opts.remote.pull(opts, stream, unit, plan.since(unit), write, result);
+        stops.see(stop);
+        cp.ended(unit.index, { stop, failed: false });
         return;
       }
       const request = template(unit.parent ?? {}, unit.label, unit.window);
       const first = applyIncremental(request, stream, plan.since(unit));
       // Partitions already use the concurrency; each pulls its pages in sequence.
-      const opts1 = { ...opts, prefetch: 1 };
-      const stop = await pull(
-        stream,
-        executor,
-        opts1,
-        first,
-        shaper,
-        write,
-        result,
-        unit.parent ?? undefined,
+      const opts1 = { ...opts, prefetch: 1, heldBack: held.count };
+      const parent = unit.parent ?? undefined;
+      const unitShaper = shaperOf(unit.window);
+      const end = await watchedPull((w) =>
+        pull(stream, executor, opts1, first, unitShaper, write, result, parent, undefined, undefined, w),
       );
-      cp.ended(unit.index, { stop, failed: false });
+      stops.see(end.stop);
+      cp.ended(unit.index, end);
     };
     running.push(partition(run, release, lane, { unit, stream, partitions, failure, sink, cp }));
   }
@@ -102,7 +105,80 @@ export async function runPartitions(
     );
   }
   if (limitReached()) return { code: "limit", message: `--limit ${opts.limit} reached` };
-  return allFetched(stream, count, partitions.total);
+  return stops.cut(stream, count) ?? allFetched(stream, count, partitions.total);
+}
+
+/**
+ * How the units stopped besides their API's own end: a unit stopped by --limit; units cut short
+ * by `max_pages` / `max_empty_pages` (--max-pages): the stream then stops with that code, so the
+ * summary says so and the commit guard keeps a cut `replace` run beside, as for one request sequence.
+ */
+class UnitStops {
+  limited = false;
+  private first: StopReason | null = null;
+  private n = 0;
+
+  see(stop: StopReason | null): void {
+    if (stop?.code === "limit") this.limited = true;
+    else if (stop?.code === "max_pages" || stop?.code === "max_empty_pages") {
+      this.first ??= stop;
+      this.n++;
+    }
+  }
+
+  cut(stream: StreamPlan, count: number): StopReason | null {
+    if (!this.first) return null;
+    const what = stream.windows ? "windows" : "partitions";
+    return {
+      code: this.first.code,
+      message: `${this.n} of ${count} ${what} stopped early: ${this.first.message}`,
+      warning: true,
+    };
+  }
+}
+
+/**
+ * A unit's pull, with its pages' watch (a window's: the checkpointer judges it with the stream's
+ * windows before it, suspicions.ts).
+ */
+async function watchedPull(run: (watched: (w: PageWatch) => void) => Promise<StopReason>): Promise<UnitEnd> {
+  let watch: PageWatch | null = null;
+  const stop = await run((w) => {
+    watch = w;
+  });
+  return { stop, failed: false, watch };
+}
+
+/**
+ * Records units handed to the ordered sink that it has not written yet. --limit counts them:
+ * else every unit running beside the first fetched its whole range before the first was written.
+ */
+function heldCounter(accept: (row: Row) => Promise<void> | undefined) {
+  let n = 0;
+  return {
+    count: () => n,
+    take(lane: Lane, row: Row): Promise<void> {
+      n++;
+      return lane.write(row);
+    },
+    toSink(row: Row): Promise<void> | undefined {
+      n--;
+      return accept(row);
+    },
+  };
+}
+
+/** Field values with `${window.…}`: one shaper per window (its bounds); else the stream's one. */
+export function windowShapers(
+  stream: StreamPlan,
+  opts: StreamRunOptions,
+  shaper: Shaper,
+): (window: Window | null) => Shaper {
+  const uses = stream.fields?.some((f) => typeof f.value === "string" && WINDOW_TEMPLATE.test(f.value));
+  if (!uses) return () => shaper;
+  const ctx = recordContext(stream, opts);
+  return (w) =>
+    w ? compileShaper(stream, { ...ctx, window: { start: w.start, end: w.end, last: w.last } }) : shaper;
 }
 
 /** How a stream in units ends when every unit ran. */

@@ -27,10 +27,14 @@ export async function pull(
   offload?: StreamedReadOptions["offload"],
   /** A JSON lines stream whose records nothing reads: canonical lines go here unparsed (raw-lines.ts). */
   raw?: StreamedReadOptions["raw"],
+  /** A window of a stream: its pages' watch goes to the caller, who decides on the whole stream. */
+  watched?: (watch: PageWatch) => void,
 ): Promise<StopReason> {
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
-  const remaining = limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written;
+  const held = opts.heldBack ?? (() => 0);
+  const remaining =
+    limit === null ? () => Number.POSITIVE_INFINITY : () => limit - result.records.written - held();
   const deliver = (record: unknown, json?: string): Promise<void> | undefined => {
     const row = shaper.shape(record, parent);
     // A line is the row's JSON only while shaping returned the record itself (nothing changed).
@@ -87,6 +91,7 @@ export async function pull(
   }
   // Reading ends with a stop reason unless it threw; this loop never leaves it early.
   if (!pages.stop) throw new Error("the pages of a stream ended without a stop reason");
-  if (watch) result.suspicions.push(...watch.verdict(pages.stop));
+  if (watch && watched) watched(watch);
+  else if (watch) result.suspicions.push(...watch.verdict(pages.stop));
   return pages.stop;
 }

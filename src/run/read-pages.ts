@@ -169,6 +169,7 @@ async function* pagesOf(
       return {
         code: "ignored",
         message: `answered ${page.response.status}, ignored by on_response (${ignored.at})`,
+        partial: ahead.taken > 1, // pages after it were never fetched
       };
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
@@ -216,7 +217,7 @@ class Lookahead {
   private readonly pending = new Map<string, Promise<Page>>();
   private inflight = 0;
   /** Pages taken so far; the next one to take is `taken + 1`. */
-  private taken = 0;
+  taken = 0;
   /** The furthest page guessed so far (0: none, or every guess was dropped). */
   private furthest = 0;
   /** Guesses start at once with the paginator's hint, then use the size the first page shows. */

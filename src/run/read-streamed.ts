@@ -59,6 +59,7 @@ export async function readStreamed(
   const paginator = streamPaginator(stream, maxPages, executor);
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
+  let pages = 0;
   const passThrough = passesLinesThrough(stream, stream.output);
   const raw = opts.raw ? { lines: new RawLines(opts.raw.quality), sink: opts.raw } : null;
   let previous = "";
@@ -92,10 +93,12 @@ export async function readStreamed(
         throw opts.signal?.aborted ? interrupted() : err;
       });
     opts.onPage?.();
+    pages++;
     if (response.ignored)
       return {
         code: "ignored",
         message: `answered ${response.status}, ignored by on_response (${response.ignored.at})`,
+        partial: pages > 1,
       };
     if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
     // The loop guard compares pages by their records: a body's first and last, and whether its

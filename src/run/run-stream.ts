@@ -77,7 +77,8 @@ export async function runStream(
     result.records.written = stream.write ? result.records.written - result.records.duplicates : 0;
     await finish(stream, opts, sink, quality, units ? null : cursor, result);
     sink = null;
-    if (units) await units.checkpointer.finish((result.status as string) === "ok");
+    // Committed: not kept beside by the commit guard (status ok, but no output).
+    if (units) await units.checkpointer.finish((result.status as string) === "ok" && result.output !== null);
   } catch (err) {
     await sink?.abort();
     await units?.checkpointer.settle();

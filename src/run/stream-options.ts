@@ -18,6 +18,11 @@ export interface StreamRunOptions {
   validation: ValidationPlan;
   /** Stop after this many records (the output is still committed). */
   limit: number | null;
+  /**
+   * Records taken but not written yet, counted toward `limit` (partitions.ts: records of units
+   * held in the ordered sink behind an earlier unit).
+   */
+  heldBack?: () => number;
   /** Overrides the paginator's max_pages. */
   maxPages: number | null;
   fullRefresh: boolean;

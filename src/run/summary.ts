@@ -43,10 +43,15 @@ const TABLE_HEADER = [
   "stopped because",
 ];
 
-/** The headline of a run stopped by a signal: what it committed, in the words of the exit code 130. */
+/**
+ * The headline of a run stopped by a signal: what it committed, in the words of the exit code 130
+ * (a stream that committed some windows or partitions before the signal is `partial`: they stay).
+ */
 function interruptedVerdict(result: PipelineResult): string {
   const committed = result.streams.filter((s) => s.status === "ok").length;
-  return `INTERRUPTED (${committed} of ${plural(result.streams.length, "stream")} committed; the others keep their previous output)`;
+  const partly = result.streams.filter((s) => s.status === "partial").length;
+  const part = partly ? `, ${partly} partly (what it committed before the signal stays)` : "";
+  return `INTERRUPTED (${committed} of ${plural(result.streams.length, "stream")} committed${part}; the others keep their previous output)`;
 }
 
 /** One row per stream, columns padded to their widest cell; a long last column goes below (80 columns). */

@@ -79,16 +79,24 @@ export class PageWatch {
     } = s);
   }
 
-  /** The suspicions once the sequence has ended with `stop`. */
-  verdict(stop: StopReason | null): Suspicion[] {
+  /**
+   * The suspicions once the sequence has ended with `stop`. `streamRecords`: for one window of a
+   * stream, the records of the stream's windows up to this one (a wrong path decides only when
+   * the stream has none).
+   */
+  verdict(stop: StopReason | null, streamRecords?: number): Suspicion[] {
     const out: Suspicion[] = [];
     const m = this.emptyMatch;
     if (m) {
-      const none = this.records === 0;
+      const none = (streamRecords ?? this.records) === 0;
+      const every =
+        streamRecords === undefined
+          ? ` (and on every page: 0 records from ${this.pages} ${this.pages === 1 ? "page" : "pages"})`
+          : " (and the stream has no record so far)";
       out.push({
         code: "records_path_matched_nothing",
         decides: none,
-        message: `\`records: ${this.stream.records}\` matched nothing on page ${m.page}${none ? ` (and on every page: 0 records from ${this.pages} ${this.pages === 1 ? "page" : "pages"})` : ""}, but the body holds arrays of objects: ${m.holders.join("; ")}. Probably a wrong \`records\` path`,
+        message: `\`records: ${this.stream.records}\` matched nothing on page ${m.page}${none ? every : ""}, but the body holds arrays of objects: ${m.holders.join("; ")}. Probably a wrong \`records\` path`,
       });
     }
     if (stop && POINTER_MISSING.has(stop.code)) {

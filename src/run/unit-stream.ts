@@ -66,9 +66,13 @@ export async function prepareUnits(
   else {
     await cutBackTo(saved?.files, out.path);
     await cutBackTo(saved?.files, quarantineFile(stream));
-    // Before the first byte: the length every later start cuts back to, until the first commit.
-    if (out.mode === "append" && saved?.files?.[out.path] === undefined)
-      await recordStartLength(opts, stream.name, out.path);
+    // Before the first byte: the lengths every later start cuts back to, until the first commit
+    // (the output's under `append`; the quarantine's, appended at each commit in both modes).
+    const appended = out.mode === "append" ? [out.path, quarantineFile(stream)] : [quarantineFile(stream)];
+    const starts = appended.filter((f) => saved?.files?.[f] === undefined);
+    // A merge rewrites the output whole at each commit: an earlier append run's length goes.
+    const stale = out.mode !== "append" && saved?.files?.[out.path] !== undefined ? [out.path] : [];
+    if (starts.length || stale.length) await recordStartLengths(opts, stream.name, starts, stale);
     writer =
       out.format === "jsonl" && out.mode === "append" && !stream.primaryKey
         ? await openAppendWriter(out)
@@ -85,20 +89,29 @@ export async function prepareUnits(
     result: deps.result,
     checkpoints,
     keepPositions,
+    commitPartial: opts.guard?.commitPartial ?? false,
   });
   return { writer, checkpointer, positions, fromStart, checkpoints };
 }
 
 /**
- * The stream's saved positions: a sqlite output's own (written with its rows, so it wins over
- * the state file, as for a v1 stream), with the file's committed lengths.
+ * The stream's saved positions: a database output's own (sqlite, duckdb, postgres: written with
+ * its rows, so they win over the state file, as for a v1 stream), with the file's committed lengths.
  */
 async function savedPositions(stream: StreamPlan, opts: StreamRunOptions): Promise<StreamState | undefined> {
   const fromFile = (await opts.state.read()).streams?.[stream.name];
   const out = stream.output;
-  if (out.format !== "sqlite" || !out.stateKey || out.mode === "replace") return fromFile;
-  const { sqliteState } = await import("../outputs/sqlite-peek.js");
-  const inDb = sqliteState(out.path, out.stateKey, stream.name) as StreamState | null;
+  const key = out.stateKey;
+  if (!key || out.mode === "replace") return fromFile;
+  let inDb: StreamState | null = null;
+  if (out.format === "sqlite") {
+    const { sqliteState } = await import("../outputs/sqlite-peek.js");
+    inDb = sqliteState(out.path, key, stream.name) as StreamState | null;
+  } else if (out.format === "duckdb") {
+    inDb = await (await import("../outputs/table-peek.js")).duckdbState(out.path, key, stream.name);
+  } else if (out.format === "postgres") {
+    inDb = await (await import("../outputs/table-peek.js")).postgresState(out, key, stream.name);
+  }
   return inDb ? { ...fromFile, cursor: inDb.cursor, partitions: inDb.partitions } : fromFile;
 }
 
@@ -162,12 +175,14 @@ export async function runUnits(
           false,
         )
       : null;
-  return runPartitions(stream, executor, opts, shaper, accept, result, {
+  const stop = await runPartitions(stream, executor, opts, shaper, accept, result, {
     units: tracked(),
     since,
     checkpointer: cp,
     parentCount,
   });
+  cp.judgeWindows();
+  return stop;
 }
 
 /** A `values` stream: its records are the list's items; no request is sent. */
@@ -196,15 +211,26 @@ export async function runValues(
   return { code: "single_page", message: `${values.length} listed values` };
 }
 
-async function recordStartLength(opts: StreamRunOptions, name: string, file: string): Promise<void> {
-  let size = 0;
-  try {
-    size = (await stat(file)).size;
-  } catch {
-    // no file yet: 0
+async function recordStartLengths(
+  opts: StreamRunOptions,
+  name: string,
+  files: string[],
+  stale: string[],
+): Promise<void> {
+  const lengths: Record<string, number> = {};
+  for (const file of files) {
+    try {
+      lengths[file] = (await stat(file)).size;
+    } catch {
+      lengths[file] = 0; // no file yet
+    }
   }
   await opts.state.update((s) =>
-    withStream(s, name, (old) => ({ ...old, files: { ...old?.files, [file]: size } })),
+    withStream(s, name, (old) => {
+      const files = { ...old?.files, ...lengths };
+      for (const file of stale) delete files[file];
+      return { ...old, files };
+    }),
   );
 }
 

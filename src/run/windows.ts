@@ -81,12 +81,18 @@ export function countWindows(plan: WindowsPlan, range: WindowRange): number {
   return range.toMs > range.fromMs ? Math.ceil((range.toMs - range.fromMs) / plan.stepMs) : 0;
 }
 
-/** The saved position (an ISO instant; an upgraded pipeline's date cursor works too). */
+/**
+ * The saved position (an ISO instant; an upgraded pipeline's v1 cursor works too: a date, a
+ * date-time, or epoch seconds / milliseconds as a number or a numeric string, as a CSV gives it).
+ */
 function savedInstant(saved: string | number | null | undefined): number | null {
   if (saved === null || saved === undefined) return null;
-  if (typeof saved === "number") return saved > 1e12 ? saved : saved * 1000;
-  return parseInstant(saved);
+  const n = typeof saved === "number" ? saved : EPOCH_TEXT.test(saved) ? Number(saved) : null;
+  if (n !== null) return n > 1e12 ? n : n * 1000;
+  return parseInstant(saved as string);
 }
+
+const EPOCH_TEXT = /^\s*\d+(\.\d+)?\s*$/;
 
 /** What the state saves for a committed window: its end, as an ISO instant. */
 export function windowPosition(w: Window): string {

@@ -16,7 +16,7 @@ export const FORMAT_UNIT_MS: Record<WindowFormat, number> = {
 };
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
+const DATE_TIME = /^(\d{4}-\d{2}-\d{2})[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i;
 const HAS_ZONE = /(Z|[+-]\d{2}:?\d{2})$/i;
 
 /**
@@ -26,14 +26,19 @@ const HAS_ZONE = /(Z|[+-]\d{2}:?\d{2})$/i;
 export function parseInstant(text: string): number | null {
   const t = text.trim();
   const d = DATE.exec(t);
-  if (d) {
-    const ms = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]));
-    // 2024-02-30 would roll over to March: refuse it.
-    return new Date(ms).toISOString().slice(0, 10) === t ? ms : null;
-  }
-  if (!DATE_TIME.test(t)) return null;
+  if (d) return realDate(d) ? Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3])) : null;
+  const dt = DATE_TIME.exec(t);
+  // 2024-02-30T00:00:00Z would roll over to March too (Date.parse takes it): refuse it.
+  if (!dt || !realDate(DATE.exec(dt[1]))) return null;
   const ms = Date.parse(HAS_ZONE.test(t) ? t.replace(" ", "T") : `${t.replace(" ", "T")}Z`);
   return Number.isNaN(ms) ? null : ms;
+}
+
+/** A `YYYY-MM-DD` that names a day of the calendar (2024-02-30 would roll over to March). */
+function realDate(d: RegExpExecArray | null): boolean {
+  if (!d) return false;
+  const ms = Date.UTC(Number(d[1]), Number(d[2]) - 1, Number(d[3]));
+  return new Date(ms).toISOString().slice(0, 10) === d[0];
 }
 
 /** `start`: an instant, or a duration meaning that long before `now`. */

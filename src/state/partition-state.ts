@@ -1,3 +1,4 @@
+import { stringifyJson } from "../shared/json-text.js";
 import type { PipelineState, StreamState } from "./state-store.js";
 
 type Position = string | number;
@@ -42,13 +43,16 @@ export class PartitionPositions {
   }
 }
 
-/** A partition's name in the state: its one parent value, or the values as a JSON list. */
+/**
+ * A partition's name in the state: its one parent value, or the values as a JSON list. A big
+ * integer id (beyond 2^53: a BigInt from parseJson) is written with its exact digits.
+ */
 export function partitionKey(values: unknown[]): string {
   if (values.length === 1) {
     const v = values[0];
-    return typeof v === "string" ? v : JSON.stringify(v);
+    return typeof v === "string" ? v : stringifyJson(v);
   }
-  return JSON.stringify(values);
+  return stringifyJson(values);
 }
 
 /** The state with one stream's entry changed (other streams and the auth token kept). */

@@ -1405,6 +1405,38 @@ const CASES: Case[] = [
     path: "streams.a.windows.start",
   },
   {
+    name: "windows.start a date-time on a day that does not exist (no roll-over to March)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 1d, start: 2024-02-30T00:00:00Z }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 33,
+    message: "`start` is not a date, a date-time or a duration",
+    path: "streams.a.windows.start",
+  },
+  {
+    name: "windows.end a date-time on a day that does not exist",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          windows: { step: 1d, start: 2024-01-01, end: "2024-04-31 10:00" }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 50,
+    message: "`end` is not `now`, a date or a date-time",
+    path: "streams.a.windows.end",
+  },
+  {
     name: "windows together with incremental",
     text: yaml`
       source:
@@ -1436,6 +1468,22 @@ const CASES: Case[] = [
     column: 22,
     message: "`${window.start}` cannot be used here",
     path: "streams.a.params.from",
+  },
+  {
+    name: "window template in a field value of a stream without windows",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /export
+          fields: { w: { value: "\${window.start}" } }
+    `,
+    code: "bad_template",
+    line: 6,
+    column: 28,
+    message: "`${window.start}` cannot be used here",
+    path: "streams.a.fields.w.value",
   },
   {
     name: "window template with an unknown bound",

@@ -28,7 +28,7 @@ describe("keepRejected: a rejected run keeps its records beside the target, whic
       const kept = await w.keepRejected!();
       expect(kept).toBe(path.join(dir, `items.rejected-r1.${format}`));
       expect(readFileSync(target, "utf8")).toBe("previous content\n");
-      const text = readFileSync(kept, "utf8");
+      const text = readFileSync(kept!, "utf8");
       if (format === "jsonl")
         expect(
           text

@@ -41,7 +41,7 @@ type Env = Record<string, string | undefined>;
 const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
 const WINDOW_HINT =
   // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
-  " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers` or `body`)";
+  " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers`, `body` or a field `value`)";
 const KNOWN_NAMESPACES = ["env", "parent", "window", "stream", "pipeline", "run"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
@@ -55,7 +55,8 @@ export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
   if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
   if (isFieldValue(at)) {
     const run = ["env", "run", "pipeline", "stream"];
-    return hasParent(streams, at) ? ["env", "parent", ...run.slice(1)] : run;
+    const withParent = hasParent(streams, at) ? ["env", "parent", ...run.slice(1)] : run;
+    return hasWindows(streams, at) ? [...withParent, "window"] : withParent;
   }
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
     const stream = streams[String(at[1])];
@@ -77,6 +78,12 @@ function hasParent(streams: unknown, at: KeyPath): boolean {
   if (!isMap(streams)) return false;
   const stream = streams[String(at[1])];
   return !!stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined;
+}
+
+function hasWindows(streams: unknown, at: KeyPath): boolean {
+  if (!isMap(streams)) return false;
+  const stream = streams[String(at[1])];
+  return !!stream && typeof stream === "object" && "windows" in stream && stream.windows !== undefined;
 }
 
 /** Whether the value at `at` keeps its `${parent…}`/`${stream}` templates after env is filled. */

@@ -57,6 +57,11 @@ export interface StopReason {
   message: string;
   /** A stop that deserves the analyst's attention (e.g. empty pages that still had a cursor). */
   warning?: boolean;
+  /**
+   * The sequence ended before the API's own end (an `ignore` rule after the first page): pages
+   * after it were never fetched, so a window or partition keeps no position (checkpoints.ts).
+   */
+  partial?: boolean;
 }
 
 export type NextStep = { request: PageRequest; pointer: string | null } | { stop: StopReason };
