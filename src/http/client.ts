@@ -30,6 +30,11 @@ export interface HttpResponse {
   elapsedMs: number;
   /** A streamed body (HttpRequest.streamed), decompressed: read it once, to the end or until it throws. */
   stream?: AsyncIterable<Buffer>;
+  /**
+   * Gives up a streamed body that will not be read (an `on_response` rule decided on the status):
+   * the connection is freed (an unread body would hold it, and the pool's close, for good).
+   */
+  discard?: () => void;
   /** An `on_response` rule answered `ignore`: the response is an empty last page. */
   ignored?: { at: string; message: string | null };
 }
@@ -202,6 +207,10 @@ function streamedResponse(
     url: req.url,
     elapsedMs: performance.now() - started,
     stream: streamBody(res.body, headers, req, ctx),
+    discard: () => {
+      res.body.destroy();
+      ctx.cleanup();
+    },
   };
 }
 

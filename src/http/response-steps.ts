@@ -81,10 +81,14 @@ export function applyRule(
   const decision = how.rules?.decide(r, r.stream !== undefined) ?? null;
   const ok = r.status >= 200 && r.status < 300;
   if (!decision) return ok ? { kind: "done" } : { kind: "builtin" };
+  // A streamed 2xx body that a rule decided on is never read: given up, its connection freed.
+  if (r.stream) {
+    r.discard?.();
+    r.stream = undefined;
+  }
   switch (decision.rule.action) {
     case "ignore":
       countIgnored(stats, r.status);
-      r.stream = undefined; // not read: an empty last page
       r.ignored = { at: decision.rule.at, message: decision.rule.message };
       return { kind: "done" };
     case "fail":

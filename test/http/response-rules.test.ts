@@ -190,3 +190,45 @@ streams:
     expect(r.stream("things").retries).toEqual({ token_refresh: 1 });
   });
 });
+
+describe("a rule that decides a streamed export's 2xx by its status", () => {
+  // An export still being prepared answers 202 with a status page larger than the socket's
+  // buffers. The rule never reads that body: it must be given up, or it holds the connection
+  // (the only one, with concurrency: 1) and the pool's close for good.
+  const padding = " ".repeat(512 * 1024);
+  const exportApi = (): Handler => {
+    let calls = 0;
+    return (_q, r) => {
+      if (calls++ === 0) {
+        r.writeHead(202, { "content-type": "application/json" });
+        return r.end(`{"status":"preparing"}${padding}`);
+      }
+      r.writeHead(200, { "content-type": "application/x-ndjson" });
+      r.end('{"id":1}\n{"id":2}\n');
+    };
+  };
+  const pipeline = (rule: string) => `${sourceBlock(base, "concurrency: 1")}
+streams:
+  events:
+    path: /export
+    response: { format: jsonl }
+    on_response: [${rule}]
+`;
+
+  it("retry: the next attempt gets the connection, and the export is read", async () => {
+    handler = exportApi();
+    project.pipeline("prep", pipeline("{ status: 202, action: retry, wait: 10ms }"));
+    const r = await runPipeline(project.dir, "prep");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("events").retries).toEqual({ on_response_202: 1 });
+    expect(readJsonl(project.file("out/prep/events.jsonl"))).toEqual([{ id: 1 }, { id: 2 }]);
+  }, 20_000);
+
+  it("fail: the run ends with the rule's error instead of waiting on the unread body", async () => {
+    handler = exportApi();
+    project.pipeline("prepfail", pipeline('{ status: 202, action: fail, message: "not ready yet" }'));
+    const r = await runPipeline(project.dir, "prepfail");
+    expect(r.code).toBe(1);
+    expect(r.stream("events").error?.message).toMatch(/answered 202 after 1 attempt: "?not ready yet/);
+  }, 20_000);
+});
