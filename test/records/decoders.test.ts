@@ -121,6 +121,47 @@ describe("csv decoder (RFC 4180)", () => {
       ]);
       expect(d.completeBytes).toBe(Buffer.byteLength(body));
     });
+  // Classic Mac line endings (Excel for Mac's "CSV (Macintosh)"): the body has no line feed at all.
+  const mac = 'id,note\r1,"two\rlines"\r2,b,extra\r3,c\r';
+  for (const size of [1, 2, 5, 1000])
+    it(`a lone \\r ends a row, as \\n and \\r\\n do (chunks of ${size})`, () => {
+      const d = new CsvDecoder({ delimiter: ",", header: true });
+      const rows = decode(d, mac, size) as Record<string | symbol, unknown>[];
+      expect(rows.map((r) => Object.fromEntries(Object.entries(r)))).toEqual([
+        { id: "1", note: "two\rlines" },
+        { id: "2", note: "b", c3: "extra" },
+        { id: "3", note: "c" },
+      ]);
+      expect((rows[1][FIELD_ERRORS] as { message: string }[])[0].message).toBe(
+        "line 4: 3 cells, the header has 2",
+      );
+      expect(d.completeBytes).toBe(Buffer.byteLength(mac));
+    });
+  for (const size of [1, 2, 3, 1000])
+    it(`a \\r\\n cut between its \\r and its \\n is one line break (chunks of ${size})`, () => {
+      const d = new CsvDecoder({ delimiter: ",", header: true });
+      const text = "a,b\r\n1,2\r\n\r\n3,x\r\n4,5";
+      const rows = decode(d, text, size) as Record<string | symbol, unknown>[];
+      expect(rows).toEqual([
+        { a: "1", b: "2" },
+        { a: "3", b: "x" },
+        { a: "4", b: "5" },
+      ]);
+      expect(d.lines).toBe(5);
+      expect(d.completeBytes).toBe(text.length);
+    });
+  it("a lone \\r body is decoded as it arrives: only the unfinished row is held", () => {
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    const row = Buffer.from("1,abcdefgh\r");
+    d.push(Buffer.from("id,note\r"), out);
+    for (let i = 0; i < 1000; i++) {
+      d.push(row, out);
+      expect(d.held).toBeLessThan(row.length * 3);
+    }
+    d.end(out);
+    expect(out.length).toBe(1000);
+  });
   it("delimiter and header: false", () => {
     const d = new CsvDecoder({ delimiter: ";", header: false });
     expect(decode(d, 'a;b\n"x;y";z\n', 3)).toEqual([
