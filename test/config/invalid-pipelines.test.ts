@@ -1670,6 +1670,54 @@ const CASES: Case[] = [
     path: "streams.a.paginate.cursor",
   },
   {
+    name: "1.1: csv options without format: csv (the body would be read as JSON)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { csv: { delimiter: ";" } }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 17,
+    message: "`csv` options go with `format: csv`",
+    path: "streams.a.response.csv",
+  },
+  {
+    name: "1.1: a csv delimiter that is a double quote",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: '"' } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    message: "`delimiter`: a double quote or a line break cannot separate cells",
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
+    name: "1.1: a csv delimiter that is a line break",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: "\\r" } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    message: "a double quote or a line break cannot separate cells",
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
     name: "1.1: run template in a request path",
     text: yaml`
       source:
