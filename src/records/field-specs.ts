@@ -21,6 +21,9 @@ const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
 
+/** 146,097 days: the Gregorian calendar repeats every 400 years. */
+const GREGORIAN_400_YEARS_MS = 146_097 * 86_400_000;
+
 const fail = (message: string): Converted => ({ ok: false, message });
 const ok = (value: unknown): Converted => ({ ok: true, value });
 
@@ -95,7 +98,19 @@ export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
   const m = ISO.exec(v.trim());
   if (!m) return fail("is not an ISO 8601 date-time with a time zone offset (`Z` or `+02:00`)");
   const [, Y, Mo, D, h, mi, s, frac, z, sign, oh, om] = m;
-  const local = Date.UTC(+Y, +Mo - 1, +D, +h, +mi, s ? +s : 0, frac ? Math.floor(+`0.${frac}` * 1000) : 0);
+  // Date.UTC reads years 0–99 as 1900–1999: such a year (Go's zero time `0001-01-01T00:00:00Z`)
+  // is computed 400 years later, when the Gregorian calendar is the same, and moved back.
+  const early = +Y < 100;
+  const local =
+    Date.UTC(
+      early ? +Y + 400 : +Y,
+      +Mo - 1,
+      +D,
+      +h,
+      +mi,
+      s ? +s : 0,
+      frac ? Math.floor(+`0.${frac}` * 1000) : 0,
+    ) - (early ? GREGORIAN_400_YEARS_MS : 0);
   const check = new Date(local);
   if (
     check.getUTCFullYear() !== +Y ||

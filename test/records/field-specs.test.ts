@@ -64,6 +64,17 @@ describe("field conversions (exact rules of format 1.1)", () => {
     for (const bad of ["2024-01-01T00:00:00", "2024-01-01", "2024-02-30T00:00:00Z", "yesterday", 1704067200])
       expect(toDateTime(bad, undefined).ok, String(bad)).toBe(false);
   });
+  it("date-time: years 0 to 99 are those years (Go's zero time), not 1900 to 1999", () => {
+    expect(toDateTime("0001-01-01T00:00:00Z", undefined)).toEqual(ok("0001-01-01T00:00:00Z"));
+    expect(toDateTime("0099-12-31T23:59:59.5Z", undefined)).toEqual(ok("0099-12-31T23:59:59.500Z"));
+    expect(toDateTime("0004-02-29T00:00:00Z", undefined)).toEqual(ok("0004-02-29T00:00:00Z")); // a leap year
+    expect(toDateTime("0001-01-01T00:30:00+01:00", undefined)).toEqual(ok("0000-12-31T23:30:00Z"));
+    // What `from: epoch` writes for the first instant of year 0 reads back as the same instant.
+    const zero = toDateTime(-62167219200, "epoch") as { value: string };
+    expect(toDateTime(zero.value, undefined)).toEqual(ok("0000-01-01T00:00:00Z"));
+    for (const bad of ["0003-02-29T00:00:00Z", "0000-01-01T00:30:00+01:00"])
+      expect(toDateTime(bad, undefined).ok, bad).toBe(false);
+  });
 });
 
 function plan(extra: Partial<StreamPlan>): StreamPlan {
