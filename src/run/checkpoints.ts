@@ -25,7 +25,7 @@ export interface UnitEnd {
   failed: boolean;
 }
 
-const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages"]);
+const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages", "ignored_later"]);
 
 /**
  * Commits a stream that runs in units (windows, partitions) in unit order (format 1.1

@@ -145,7 +145,7 @@ async function* pagesOf(
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
   let request = paginator.first(firstRequest);
-  for (;;) {
+  for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
     let page: Page;
     try {
@@ -166,10 +166,7 @@ async function* pagesOf(
     const ignored = page.response.ignored;
     if (ignored) {
       yield page; // no records: an empty last page
-      return {
-        code: "ignored",
-        message: `answered ${page.response.status}, ignored by on_response (${ignored.at})`,
-      };
+      return ignoredStop(page.response.status, ignored.at, pages);
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
     let step: ReturnType<Paginator["next"]>;
@@ -395,4 +392,15 @@ export function streamRules(stream: StreamPlan): ResponseRulePlan[] {
       waitMs: null,
     },
   ];
+}
+
+/** How a sequence ends on an `ignore` rule: after its first page, cut short (checkpoints.ts). */
+export function ignoredStop(status: number, at: string, page: number): StopReason {
+  return page === 1
+    ? { code: "ignored", message: `answered ${status}, ignored by on_response (${at})` }
+    : {
+        code: "ignored_later",
+        message: `page ${page} answered ${status}, ignored by on_response (${at}): the pages after it were not read, so the position is not saved`,
+        warning: true,
+      };
 }

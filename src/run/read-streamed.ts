@@ -7,7 +7,7 @@ import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
 import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
 import { interrupted, RunError } from "../shared/errors.js";
-import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
+import { ignoredStop, outgoing, streamPaginator, streamRules } from "./read-pages.js";
 import type { WorkerDecoder } from "./record-workers/streamed-main.js";
 
 export interface StreamedReadOptions {
@@ -50,7 +50,7 @@ export async function readStreamed(
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
   const passThrough = passesLinesThrough(stream, stream.output);
-  for (;;) {
+  for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
     const { url, sent } = outgoing(request, opts, executor);
     const body = new ResumableBody(
@@ -79,11 +79,7 @@ export async function readStreamed(
         throw opts.signal?.aborted ? interrupted() : err;
       });
     opts.onPage?.();
-    if (response.ignored)
-      return {
-        code: "ignored",
-        message: `answered ${response.status}, ignored by on_response (${response.ignored.at})`,
-      };
+    if (response.ignored) return ignoredStop(response.status, response.ignored.at, pages);
     if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
     const step = paginator.next({
       request,

@@ -232,3 +232,94 @@ streams:
     expect(r.stream("events").error?.message).toMatch(/answered 202 after 1 attempt: "?not ready yet/);
   }, 20_000);
 });
+
+describe("ignore and positions (Rules across the 1.1 additions: checkpoints)", () => {
+  // Two one-day windows, paged by a cursor. `gone` says which requests answer 404 (ignored).
+  const windowsApi = (
+    gone: (day: string, cursor: string | undefined) => boolean,
+    hits: string[],
+  ): Handler => {
+    return (q, r) => {
+      const u = new URL(q.url ?? "/", "http://x.test");
+      const day = u.searchParams.get("day") ?? "";
+      const cursor = u.searchParams.get("cursor") ?? undefined;
+      hits.push(`${day}:${cursor ?? "-"}`);
+      if (gone(day, cursor)) return json(r, 404, { message: "Not Found" });
+      if (!cursor) return json(r, 200, { items: [{ id: `${day}-a` }], next: "2" });
+      return json(r, 200, { items: [{ id: `${day}-b` }], next: null });
+    };
+  };
+  const pipeline = () => `${sourceBlock(base)}
+streams:
+  events:
+    path: /events
+    params: { day: "\${window.start}" }
+    records: $.items
+    paginate: { type: cursor, cursor: $.next }
+    windows: { step: 1d, start: 2024-01-01, end: 2024-01-03, format: date }
+    on_response: [{ status: 404, action: ignore }]
+output: { mode: append }
+`;
+
+  it("a window ignored on its first page is done; one ignored after its first page is fetched again next run", async () => {
+    const hits: string[] = [];
+    // 2024-01-01 has nothing (404 at once): complete. 2024-01-02 answers its first page, then 404.
+    handler = windowsApi(
+      (day, cursor) => day === "2024-01-01" || (day === "2024-01-02" && cursor === "2"),
+      hits,
+    );
+    project.pipeline("ign", pipeline());
+    const first = await runPipeline(project.dir, "ign");
+    expect(first.code, first.stderr).toBe(0);
+    expect(readJsonl(project.file("out/ign/events.jsonl"))).toEqual([{ id: "2024-01-02-a" }]);
+    const units = (first.stream("events") as unknown as { units: { incomplete: number } }).units;
+    expect(units.incomplete).toBe(1);
+    // The next run fetches 2024-01-02 again (its second page was never read), not 2024-01-01.
+    hits.length = 0;
+    handler = windowsApi(() => false, hits);
+    const second = await runPipeline(project.dir, "ign");
+    expect(second.code, second.stderr).toBe(0);
+    expect(hits).toEqual(["2024-01-02:-", "2024-01-02:2"]);
+  });
+});
+
+describe("ignore after the first page of an incremental stream", () => {
+  it("keeps the records, does not save the cursor (the unread pages are fetched next run), and says why", async () => {
+    const seen: string[] = [];
+    let gone = true;
+    handler = (q, r) => {
+      const u = new URL(q.url ?? "/", "http://x.test");
+      const page = u.searchParams.get("page") ?? "1";
+      seen.push(`${u.searchParams.get("since") ?? "-"}:${page}`);
+      if (page === "2" && gone) return json(r, 503, { error: "shard unavailable" });
+      if (page === "1") return json(r, 200, [{ id: 1, updated: "2024-01-01T00:00:00Z" }]);
+      if (page === "2") return json(r, 200, [{ id: 2, updated: "2024-01-02T00:00:00Z" }]);
+      return json(r, 200, []);
+    };
+    project.pipeline(
+      "inc",
+      `${sourceBlock(base)}
+streams:
+  items:
+    path: /items
+    paginate: { type: page, page_param: page, size_param: per_page, size: 1 }
+    incremental: { cursor_field: updated, param: since, initial: "2023-12-31T00:00:00Z" }
+    on_response: [{ status: 503, action: ignore }]
+`,
+    );
+    const first = await runPipeline(project.dir, "inc");
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stream("items").records.written).toBe(1);
+    expect(first.stream("items").stop_reason?.code).toBe("ignored_later");
+    expect(first.stream("items").warnings.join("\n")).toContain(
+      "incremental cursor not saved (an `ignore` rule ended the stream after its first page)",
+    );
+    seen.length = 0;
+    gone = false;
+    const second = await runPipeline(project.dir, "inc");
+    expect(second.code, second.stderr).toBe(0);
+    // Starts from the initial value again: page 2's record is not lost.
+    expect(seen[0]).toBe("2023-12-31T00:00:00Z:1");
+    expect(second.stream("items").records.written).toBe(2);
+  });
+});

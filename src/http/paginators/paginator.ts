@@ -42,7 +42,12 @@ export type StopCode =
   | "max_empty_pages"
   | "limit"
   /** An `on_response` rule answered `ignore`: an empty last page. */
-  | "ignored";
+  | "ignored"
+  /**
+   * The same after the sequence's first page: the pages after it were never read, so the
+   * sequence is cut short (its records are kept, its position is not saved: fetched again).
+   */
+  | "ignored_later";
 
 /**
  * What a paginator follows, for the rules every type shares (guards.ts): a `pointer` (cursor,
