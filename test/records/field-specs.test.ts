@@ -117,6 +117,21 @@ describe("shaping with field specs, exclude and filter", () => {
     expect(errs[0].field).toBe("id");
     expect(errs[0].message).toContain('"4x"');
   });
+  it("a `${parent.x}` value that is an object with a big integer is its JSON with every digit (not a crash)", () => {
+    const shaper = compileShaper(
+      plan({
+        fields: [
+          { name: "id", path: "$.id", multi: false },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a field template, filled per record
+          { name: "owner", path: "", multi: false, value: "${parent.owner}" },
+        ],
+      }),
+    );
+    expect(shaper.shape({ id: 1 }, { owner: { id: 12345678901234567890n, login: "acme" } })).toEqual({
+      id: 1,
+      owner: '{"id":12345678901234567890,"login":"acme"}',
+    });
+  });
   it("exclude removes dotted paths without changing the response's objects; filter drops records", () => {
     const shaper = compileShaper(
       plan({ exclude: [["big"], ["meta", "raw"]], filter: "@.type != 'bot' && @.amount > 0" }),
