@@ -117,7 +117,7 @@ describe("shaping with field specs, exclude and filter", () => {
     expect(errs[0].field).toBe("id");
     expect(errs[0].message).toContain('"4x"');
   });
-  it("a `${parent.x}` value that is an object with a big integer is its JSON with every digit (not a crash)", () => {
+  it("a parent value (`parent.x` in a field template) that is an object with a big integer is its JSON with every digit (not a crash)", () => {
     const shaper = compileShaper(
       plan({
         fields: [
