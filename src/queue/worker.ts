@@ -151,7 +151,7 @@ export class UnitRunner {
     const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
     const first = applyIncremental(firstRequest(stream, c, job, parent), stream, job.since);
-    const shaper = compileShaper(stream, recordContext(stream, opts));
+    const shaper = compileShaper(stream, recordContext(stream, opts)).forWindow(job.unit?.window ?? null);
     const result = newStreamResult(stream.name);
     const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
     const write = (row: Row) => staged.write(row);

@@ -150,12 +150,15 @@ export interface RecordContext {
   startedAt: string;
   pipeline: string;
   stream: string;
+  /** The date window the records come from (`${window.start}`, `end`, `last`), on a windowed stream. */
+  window?: { start: string; end: string; last: string } | null;
 }
 
 /**
  * A `{ value }` field: a constant as it is; a string with templates filled per record (env values
  * were filled when the file was loaded; `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`
- * are the run's; `${parent.x}` the parent record's field, empty when it has none).
+ * are the run's; `${window.…}` the window's (ctx.window); `${parent.x}` the parent record's field,
+ * empty when it has none).
  */
 export function valueField(
   value: unknown,
@@ -176,13 +179,23 @@ export function valueField(
         ? ctx.pipeline
         : ns === "stream"
           ? ctx.stream
-          : undefined;
+          : ns === "window"
+            ? ctx.window?.[path[0] as "start" | "end" | "last"]
+            : undefined;
   if (!usesParent) {
     const once = fillTemplate(parts, fixed);
     return () => once;
   }
   return (parent) =>
     fillTemplate(parts, (ns, path) => (ns === "parent" ? parentValue(parent, path) : fixed(ns, path)));
+}
+
+/** Whether a `{ value }` field uses `${window.…}` (its shaper is then made per window). */
+export function usesWindow(value: unknown): boolean {
+  return (
+    typeof value === "string" &&
+    parseTemplate(value).parts.some((p) => typeof p !== "string" && p.ns === "window")
+  );
 }
 
 /** The value as shown in a conversion error: long strings cut. */

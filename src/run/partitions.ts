@@ -84,7 +84,7 @@ export async function runPartitions(
         executor,
         opts1,
         first,
-        shaper,
+        shaper.forWindow(unit.window),
         write,
         result,
         unit.parent ?? undefined,

@@ -41,7 +41,7 @@ type Env = Record<string, string | undefined>;
 const PARENT_HINT = " (`${parent.…}` needs a `parent` stream, in `path`, `params`, `headers` or `body`)";
 const WINDOW_HINT =
   // biome-ignore lint/suspicious/noTemplateCurlyInString: names the template syntax
-  " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers` or `body`)";
+  " (`${window.…}` needs `windows` on the stream, in `path`, `params`, `headers`, `body` or a field `value`)";
 const KNOWN_NAMESPACES = ["env", "parent", "window", "stream", "pipeline", "run"];
 const REQUEST_KEYS = new Set(["path", "params", "headers", "body"]);
 
@@ -54,8 +54,10 @@ function isOutputTemplate(at: KeyPath): boolean {
 export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
   if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
   if (isFieldValue(at)) {
-    const run = ["env", "run", "pipeline", "stream"];
-    return hasParent(streams, at) ? ["env", "parent", ...run.slice(1)] : run;
+    const ns = ["env", "run", "pipeline", "stream"];
+    if (hasKey(streams, at, "parent")) ns.push("parent");
+    if (hasKey(streams, at, "windows")) ns.push("window");
+    return ns;
   }
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
     const stream = streams[String(at[1])];
@@ -73,10 +75,16 @@ function isFieldValue(at: KeyPath): boolean {
   return at.length === 5 && at[0] === "streams" && at[2] === "fields" && at[4] === "value";
 }
 
-function hasParent(streams: unknown, at: KeyPath): boolean {
+/** Whether the stream at `at` (`streams.<s>…`) has `key` (`parent`, `windows`). */
+function hasKey(streams: unknown, at: KeyPath, key: string): boolean {
   if (!isMap(streams)) return false;
   const stream = streams[String(at[1])];
-  return !!stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined;
+  return (
+    !!stream &&
+    typeof stream === "object" &&
+    key in stream &&
+    (stream as Record<string, unknown>)[key] !== undefined
+  );
 }
 
 /** Whether the value at `at` keeps its `${parent…}`/`${stream}` templates after env is filled. */
