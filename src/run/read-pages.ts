@@ -13,6 +13,7 @@ import {
 import { createPaginator } from "../http/paginators/paginators.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { parseBody, ResponseRules } from "../http/response-rules.js";
+import { ignoredStop } from "../http/response-steps.js";
 import { interrupted } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import type { StreamRunOptions } from "./stream-options.js";
@@ -392,15 +393,4 @@ export function streamRules(stream: StreamPlan): ResponseRulePlan[] {
       waitMs: null,
     },
   ];
-}
-
-/** How a sequence ends on an `ignore` rule: after its first page, cut short (checkpoints.ts). */
-export function ignoredStop(status: number, at: string, page: number): StopReason {
-  return page === 1
-    ? { code: "ignored", message: `answered ${status}, ignored by on_response (${at})` }
-    : {
-        code: "ignored_later",
-        message: `page ${page} answered ${status}, ignored by on_response (${at}): the pages after it were not read, so the position is not saved`,
-        warning: true,
-      };
 }

@@ -5,9 +5,10 @@ import type { RequestExecutor } from "../http/executor.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
+import { ignoredStop } from "../http/response-steps.js";
 import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
 import { interrupted, RunError } from "../shared/errors.js";
-import { ignoredStop, outgoing, streamPaginator, streamRules } from "./read-pages.js";
+import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
 import type { WorkerDecoder } from "./record-workers/streamed-main.js";
 
 export interface StreamedReadOptions {
