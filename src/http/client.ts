@@ -228,7 +228,8 @@ function tooLarge(limit: number, status: number): TransportError {
 }
 
 export function classify(err: unknown, abortReason: unknown, timeoutMs: number, gotHeaders: boolean): Error {
-  if (err instanceof TransportError) return err;
+  // A RunError is a verdict on the response (a body that is not what it says), not the network.
+  if (err instanceof TransportError || (err instanceof RunError && abortReason === undefined)) return err;
   if (abortReason instanceof TimeoutMarker) {
     return new TransportError("timeout", `no complete response within the ${timeoutMs / 1000}s timeout`);
   }

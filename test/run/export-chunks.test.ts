@@ -62,3 +62,56 @@ describe("compression: gzip, a body whose first chunk is one byte", () => {
     ]);
   });
 });
+
+describe("a body that is not what its compression says is the body's fault: failed at once, not retried", () => {
+  const csv = Buffer.from("id,name\r\n1,a\r\n2,b\r\n");
+  it("compression: gzip, but the body is a plain CSV", async () => {
+    let requests = 0;
+    const serve = serveCut(csv, { "content-type": "text/csv" }, []);
+    handler = (req, res) => {
+      requests++;
+      serve(req, res);
+    };
+    project.pipeline("plain", pipeline("{ format: csv, compression: gzip }"));
+    const r = await runPipeline(project.dir, "plain");
+    expect(r.code).toBe(1);
+    expect(requests).toBe(1);
+    expect(r.stream("items").error).toMatchObject({
+      kind: "bad_body",
+      message: expect.stringContaining("`response.compression: gzip`, but the body is not a gzip file"),
+    });
+  });
+
+  it("Content-Encoding: gzip on a body that is not gzip (a misconfigured proxy)", async () => {
+    let requests = 0;
+    const serve = serveCut(csv, { "content-type": "text/csv", "content-encoding": "gzip" }, []);
+    handler = (req, res) => {
+      requests++;
+      serve(req, res);
+    };
+    project.pipeline("lying", pipeline("{ format: csv }"));
+    const r = await runPipeline(project.dir, "lying");
+    expect(r.code).toBe(1);
+    expect(requests).toBe(1);
+    expect(r.stream("items").error).toMatchObject({
+      kind: "bad_body",
+      message: expect.stringContaining("the body does not decompress"),
+    });
+  });
+
+  it("a gzip body cut short is still a transport fault: retried, then read whole", async () => {
+    let requests = 0;
+    const gz = gzipSync(csv);
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      // The first answer ends (cleanly) in the middle of the gzip stream.
+      if (requests++ === 0) res.end(gz.subarray(0, gz.length - 6));
+      else res.end(gz);
+    };
+    project.pipeline("cut", pipeline("{ format: csv, compression: gzip }"));
+    const r = await runPipeline(project.dir, "cut");
+    expect(r.code, r.stderr).toBe(0);
+    expect(requests).toBe(2);
+    expect(readJsonl(project.file("out/cut/items.jsonl"))).toHaveLength(2);
+  });
+});
