@@ -2,7 +2,7 @@ import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { firstBytes, RunError, TransportError } from "../shared/errors.js";
 import { Pool, requestSent } from "../vendor/http-libs.js";
-import { gunzipBuffer, isGzip, streamBody } from "./streamed-body.js";
+import { gunzipBuffer, isGzip, streamBody, zlibError } from "./streamed-body.js";
 
 export interface HttpRequest {
   method: "GET" | "POST";
@@ -174,10 +174,17 @@ export class HttpClient {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
           throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-        throw new TransportError(
-          "truncated",
-          `the ${encoding} body did not decompress (${(err as Error).message})`,
-        );
+        // Cut short: a transport fault (retried); not compressed data at all: the body's fault.
+        const e = zlibError(err);
+        throw e instanceof RunError
+          ? new RunError(
+              "bad_body",
+              `the ${encoding} body of the response (status ${res.statusCode}) does not decompress: ${(err as Error).message}`,
+            )
+          : new TransportError(
+              "truncated",
+              `the ${encoding} body did not decompress (${(err as Error).message})`,
+            );
       }
     }
     if (req.compression === "gzip" && isGzip(body))

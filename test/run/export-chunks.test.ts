@@ -115,3 +115,32 @@ describe("a body that is not what its compression says is the body's fault: fail
     expect(readJsonl(project.file("out/cut/items.jsonl"))).toHaveLength(2);
   });
 });
+
+describe("the same for a buffered (JSON) body", () => {
+  it("Content-Encoding: gzip on a JSON body that is not gzip fails at once; one cut short is retried", async () => {
+    let requests = 0;
+    const body = Buffer.from('[{"id":1},{"id":2}]');
+    handler = (_req, res) => {
+      requests++;
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+      res.end(body);
+    };
+    project.pipeline("jsonlying", pipeline("{ format: json }"));
+    const r = await runPipeline(project.dir, "jsonlying");
+    expect(r.code).toBe(1);
+    expect(requests).toBe(1);
+    expect(r.stream("items").error).toMatchObject({
+      kind: "bad_body",
+      message: expect.stringContaining("the gzip body of the response (status 200) does not decompress"),
+    });
+    const gz = gzipSync(body);
+    requests = 0;
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+      res.end(requests++ === 0 ? gz.subarray(0, gz.length - 6) : gz);
+    };
+    const again = await runPipeline(project.dir, "jsonlying");
+    expect(again.code, again.stderr).toBe(0);
+    expect(requests).toBe(2);
+  });
+});
