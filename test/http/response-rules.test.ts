@@ -323,3 +323,31 @@ streams:
     expect(second.stream("items").records.written).toBe(2);
   });
 });
+
+describe("a rule's wait longer than retry.max_delay", () => {
+  it("fails at once, naming the rule (not 'the API asked')", async () => {
+    let calls = 0;
+    handler = (_q, r) => {
+      calls++;
+      json(r, 200, { error: "ratelimited" });
+    };
+    project.pipeline(
+      "longwait",
+      `${sourceBlock(base)}
+streams:
+  a:
+    path: /a
+    on_response: [{ status: 200, match: $.error, equals: ratelimited, action: retry, wait: 5s }]
+`,
+    );
+    const r = await runPipeline(project.dir, "longwait");
+    expect(r.code).toBe(1);
+    expect(calls).toBe(1);
+    expect(r.stream("a").error).toMatchObject({
+      kind: "rate_limit_wait",
+      message: expect.stringContaining(
+        "answered 200; on_response rule streams.a.on_response[0] waits 5.00s (wait: 5s), longer than retry.max_delay 2.00s",
+      ),
+    });
+  });
+});
