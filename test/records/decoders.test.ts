@@ -3,6 +3,7 @@ import { CsvDecoder } from "../../src/records/decoders/csv.js";
 import type { RecordDecoder } from "../../src/records/decoders/index.js";
 import { JsonlDecoder } from "../../src/records/decoders/jsonl.js";
 import { FIELD_ERRORS } from "../../src/records/field-specs.js";
+import { RowCutter } from "../../src/run/record-workers/cut.js";
 import { stringifyJson } from "../../src/shared/json-text.js";
 
 /** Feeds `text` in chunks of `size` bytes (splitting UTF-8 characters and CRLFs anywhere). */
@@ -150,6 +151,19 @@ describe("csv decoder (RFC 4180)", () => {
       expect(d.lines).toBe(5);
       expect(d.completeBytes).toBe(text.length);
     });
+  it("a chunk that ends at a lone \\r is taken whole, a line feed inside a quoted cell before it notwithstanding", () => {
+    // A record worker's unit ends at a row's end: what the decoder keeps back is lost on a resume.
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    const unit = Buffer.from('id,note\r1,"a\nb"\r2,c\r');
+    d.push(unit, out);
+    expect(out).toEqual([
+      { id: "1", note: "a\nb" },
+      { id: "2", note: "c" },
+    ]);
+    expect(d.completeBytes).toBe(unit.length);
+    expect(d.held).toBe(0);
+  });
   it("a lone \\r body is decoded as it arrives: only the unfinished row is held", () => {
     const d = new CsvDecoder({ delimiter: ",", header: true });
     const out: unknown[] = [];
@@ -216,5 +230,16 @@ describe("a retried body (resume)", () => {
     const done = d.completeBytes;
     d.resume();
     expect(decode(d, Buffer.from(text, "utf8").subarray(done), 5)).toEqual([{ id: "2", amount: "3" }]);
+  });
+});
+
+describe("record worker units (RowCutter) of a CSV body", () => {
+  it("end after a line feed or a lone \\r outside quoted cells", () => {
+    const cutter = new RowCutter(44);
+    const body = Buffer.from('id,note\r1,"x\ry"\r2,b');
+    expect(cutter.scan(body)).toBe(body.indexOf("2,b"));
+    const plain = new RowCutter(44);
+    plain.scan(Buffer.from("id,note\r")); // past the BOM's place: the fast path
+    expect(plain.scan(Buffer.from("1,a\r2,b\r3,c"))).toBe(8);
   });
 });

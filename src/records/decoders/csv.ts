@@ -199,10 +199,15 @@ export class CsvDecoder implements RecordDecoder {
   }
 }
 
-/** Where `b`'s complete rows end: its last line feed, or in a chunk with none (lone `\r` line endings), its last `\r`. */
+/**
+ * Where `b`'s complete rows may end: its last line break, a `\r` after the last line feed included
+ * (lone `\r` line endings). A record worker's unit ends at a row's end (record-workers/cut.ts):
+ * the decoder must take it whole, or a retry (resume) would drop the rows it kept back.
+ */
 function lastBreak(b: Buffer): number {
-  const nl = lastNewline(b);
-  return nl >= 0 ? nl : b.lastIndexOf(CR);
+  let at = lastNewline(b);
+  for (let cr = b.indexOf(CR, at + 1); cr !== -1; cr = b.indexOf(CR, cr + 1)) at = cr;
+  return at;
 }
 
 function malformed(line: number, what: string): RunError {
