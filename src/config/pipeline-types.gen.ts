@@ -229,7 +229,7 @@ export interface ResponseRule {
    */
   action: "retry" | "fail" | "ignore" | "refresh_auth";
   /**
-   * Shown with the error, or with the count of retries or ignored responses.
+   * Added to the stream's error when the rule ends it: `fail`, or a `retry` or `refresh_auth` that did not help (an ignored response is counted, without its message).
    */
   message?: string;
   /**
