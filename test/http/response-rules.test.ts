@@ -351,3 +351,33 @@ streams:
     });
   });
 });
+
+describe("ignore after the first page of a JSON lines export (link_header pages)", () => {
+  it("is cut short too: stop ignored_later, the records before it kept", async () => {
+    handler = (q, r) => {
+      if (q.url === "/export") {
+        r.writeHead(200, {
+          "content-type": "application/x-ndjson",
+          link: `<${base}/export?page=2>; rel="next"`,
+        });
+        return r.end('{"id":1}\n{"id":2}\n');
+      }
+      json(r, 404, { message: "expired" });
+    };
+    project.pipeline(
+      "jl",
+      `${sourceBlock(base)}
+streams:
+  events:
+    path: /export
+    response: { format: jsonl }
+    paginate: { type: link_header }
+    on_response: [{ status: 404, action: ignore }]
+`,
+    );
+    const r = await runPipeline(project.dir, "jl");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("events").stop_reason?.code).toBe("ignored_later");
+    expect(readJsonl(project.file("out/jl/events.jsonl"))).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+});
