@@ -82,6 +82,24 @@ export function isoUtc(ms: number): string | null {
   return s.endsWith(".000Z") ? `${s.slice(0, 19)}Z` : s;
 }
 
+/**
+ * Epoch seconds or ms → ms, a finer fraction cut toward the past (as an ISO fraction's digits
+ * beyond ms are): 1704067199.9996 s is 23:59:59.999, never the next day. Whole seconds (the usual
+ * case) need no text; a fraction of seconds is cut in its shortest decimal text, not in `n * 1000`
+ * (1704067200.123 * 1000 is 1704067200122.9998).
+ */
+function epochMs(n: number, from: "epoch" | "epoch_ms"): number {
+  if (from === "epoch_ms" || !Number.isFinite(n)) return Math.floor(n);
+  if (Number.isInteger(n)) return n * 1000;
+  const t = String(n);
+  const dot = t.indexOf(".");
+  if (dot < 0 || t.includes("e")) return Math.floor(n * 1000); // far outside the range, or under 1 µs
+  const frac = t.slice(dot + 1);
+  const ms = Number(t.slice(t[0] === "-" ? 1 : 0, dot)) * 1000 + Number(frac.slice(0, 3).padEnd(3, "0"));
+  if (t[0] !== "-") return ms;
+  return -ms - (frac.length > 3 ? 1 : 0); // -0.0005 s is before -0 ms: -1 ms
+}
+
 /** `date-time`: with `from`, epoch seconds or ms (numbers or numeric strings); without, ISO 8601 with an offset. */
 export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
   if (from) {
@@ -90,7 +108,7 @@ export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
     else if (typeof v === "bigint") n = Number(v);
     else if (typeof v === "string" && NUMBER.test(v.trim())) n = Number(v.trim());
     else return fail(`is not a number of ${from === "epoch" ? "seconds" : "milliseconds"}`);
-    const out = isoUtc(from === "epoch" ? Math.round(n * 1000) : Math.round(n));
+    const out = isoUtc(epochMs(n, from));
     return out === null ? fail("is out of range for a date-time") : ok(out);
   }
   if (typeof v !== "string")

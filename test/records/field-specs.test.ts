@@ -64,6 +64,17 @@ describe("field conversions (exact rules of format 1.1)", () => {
     for (const bad of ["2024-01-01T00:00:00", "2024-01-01", "2024-02-30T00:00:00Z", "yesterday", 1704067200])
       expect(toDateTime(bad, undefined).ok, String(bad)).toBe(false);
   });
+  it("date-time from epoch: finer fractions than ms are cut, as ISO fractions are (never rounded into the next second)", () => {
+    expect(toDateTime(1704067199.9996, "epoch")).toEqual(ok("2023-12-31T23:59:59.999Z"));
+    expect(toDateTime("1704067200.1239", "epoch")).toEqual(ok("2024-01-01T00:00:00.123Z"));
+    expect(toDateTime(1704067200.123, "epoch")).toEqual(ok("2024-01-01T00:00:00.123Z"));
+    expect(toDateTime(1704067200.001, "epoch")).toEqual(ok("2024-01-01T00:00:00.001Z"));
+    expect(toDateTime(1704067199999.9, "epoch_ms")).toEqual(ok("2023-12-31T23:59:59.999Z"));
+    // Before 1970 the instant is cut the same way: toward the past.
+    expect(toDateTime(-0.0005, "epoch")).toEqual(ok("1969-12-31T23:59:59.999Z"));
+    expect(toDateTime(-1.5, "epoch")).toEqual(ok("1969-12-31T23:59:58.500Z"));
+    expect(toDateTime(-1.5, "epoch_ms")).toEqual(ok("1969-12-31T23:59:59.998Z"));
+  });
   it("date-time: years 0 to 99 are those years (Go's zero time), not 1900 to 1999", () => {
     expect(toDateTime("0001-01-01T00:00:00Z", undefined)).toEqual(ok("0001-01-01T00:00:00Z"));
     expect(toDateTime("0099-12-31T23:59:59.5Z", undefined)).toEqual(ok("0099-12-31T23:59:59.500Z"));
