@@ -127,7 +127,7 @@ export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
       +h,
       +mi,
       s ? +s : 0,
-      frac ? Math.floor(+`0.${frac}` * 1000) : 0,
+      frac ? +frac.slice(0, 3).padEnd(3, "0") : 0,
     ) - (early ? GREGORIAN_400_YEARS_MS : 0);
   const check = new Date(local);
   if (

@@ -74,6 +74,10 @@ describe("field conversions (exact rules of format 1.1)", () => {
     expect(toDateTime(-0.0005, "epoch")).toEqual(ok("1969-12-31T23:59:59.999Z"));
     expect(toDateTime(-1.5, "epoch")).toEqual(ok("1969-12-31T23:59:58.500Z"));
     expect(toDateTime(-1.5, "epoch_ms")).toEqual(ok("1969-12-31T23:59:59.998Z"));
+    // An ISO fraction of many nines is cut too (as a double, 0.99999999999999999 is 1).
+    expect(toDateTime("2024-01-01T23:59:59.99999999999999999Z", undefined)).toEqual(
+      ok("2024-01-01T23:59:59.999Z"),
+    );
   });
   it("date-time: years 0 to 99 are those years (Go's zero time), not 1900 to 1999", () => {
     expect(toDateTime("0001-01-01T00:00:00Z", undefined)).toEqual(ok("0001-01-01T00:00:00Z"));
