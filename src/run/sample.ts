@@ -7,6 +7,7 @@ import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type StreamResult } from "./stream-result.js";
+import { windowRange, windowsSummary } from "./windows.js";
 
 /**
  * Fetches up to `n` records of a stream as they would be written (after fields / flatten /
@@ -46,7 +47,15 @@ export async function sampleStream(
         scratchDir: "",
         signal,
       };
-      const shaper = compileShaper(stream, recordContext(stream, { ...opts, pipeline: plan.pipeline }));
+      // A windowed stream samples its last window (the most recent data), its bounds filled in.
+      const window = stream.windows
+        ? windowsSummary(stream.windows, windowRange(stream.windows, Date.now(), null)).last
+        : null;
+      if (stream.windows && !window) return result; // an empty range: nothing to ask for
+      const shaper = compileShaper(
+        stream,
+        recordContext(stream, { ...opts, pipeline: plan.pipeline }),
+      ).forWindow(window);
       const write = async (row: Row) => {
         sink(row);
         result.records.written++;
@@ -57,7 +66,9 @@ export async function sampleStream(
           stream,
           executor,
           opts,
-          { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body },
+          window
+            ? compileRequestTemplate(stream, plan.source.baseUrl)({}, "sample", window)
+            : { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body },
           shaper,
           write,
           result,
@@ -68,7 +79,8 @@ export async function sampleStream(
         for (const [i, parent] of (parents ?? []).entries()) {
           if (result.records.written >= limit) break;
           try {
-            await pull(stream, executor, opts, template(parent, `#${i + 1}`), shaper, write, result, parent);
+            const request = template(parent, `#${i + 1}`, window);
+            await pull(stream, executor, opts, request, shaper, write, result, parent);
           } catch (err) {
             if (!(err instanceof RunError) || err.kind === "aborted") throw err;
           }

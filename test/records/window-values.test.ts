@@ -1,4 +1,5 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests are about `${window.…}` templates
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../cli/helpers.js";
 import { readJsonl, runPipeline, sourceBlock, useLocalServer, useTempProject } from "../run/helpers.js";
@@ -9,8 +10,10 @@ import { readJsonl, runPipeline, sourceBlock, useLocalServer, useTempProject } f
  * field values, windowed streams). Each record carries the bounds of the window it came from.
  */
 let hits = 0;
+const urls: string[] = [];
 const server = useLocalServer((req, res) => {
   hits++;
+  urls.push(req.url ?? "");
   const u = new URL(req.url ?? "/", "http://x.test");
   const from = u.searchParams.get("from") ?? "";
   res.writeHead(200, { "content-type": "application/json" });
@@ -69,5 +72,29 @@ streams:
     expect(api.hits).toBe(hits);
     expect(r.stderr).toContain("pipelines/nw.yaml:9:22");
     expect(r.stderr).toContain("`${window.…}` needs `windows` on the stream");
+  });
+});
+
+describe("infer on a windowed stream", () => {
+  it("asks for the last window of the range, with its bounds filled (not the templates)", async () => {
+    project.pipeline(
+      "inf",
+      `${sourceBlock(api.url)}
+streams:
+  events:
+    path: /events
+    params: { from: "\${window.start}", to: "\${window.end}" }
+    windows: { step: 1d, start: 2024-01-01, end: 2024-01-04, format: date }
+    fields:
+      id: $.id
+      day: { value: "\${window.start}" }
+`,
+    );
+    urls.length = 0;
+    const r = await runCli(["infer", "inf"], project.dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(urls).toEqual(["/events?from=2024-01-03&to=2024-01-04"]);
+    const schema = JSON.parse(readFileSync(project.file("schemas/inf.events.schema.json"), "utf8"));
+    expect(Object.keys(schema.properties)).toEqual(["id", "day"]);
   });
 });
