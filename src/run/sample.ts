@@ -7,7 +7,7 @@ import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type StreamResult } from "./stream-result.js";
-import { windowRange, windowsSummary } from "./windows.js";
+import { type Window, windowRange, windowsSummary } from "./windows.js";
 
 /**
  * Fetches up to `n` records of a stream as they would be written (after fields / flatten /
@@ -47,33 +47,20 @@ export async function sampleStream(
         scratchDir: "",
         signal,
       };
-      // A windowed stream samples its last window (the most recent data), its bounds filled in.
-      const window = stream.windows
-        ? windowsSummary(stream.windows, windowRange(stream.windows, Date.now(), null)).last
-        : null;
+      const window = sampledWindow(stream);
       if (stream.windows && !window) return result; // an empty range: nothing to ask for
-      const shaper = compileShaper(
-        stream,
-        recordContext(stream, { ...opts, pipeline: plan.pipeline }),
-      ).forWindow(window);
+      const context = recordContext(stream, { ...opts, pipeline: plan.pipeline });
+      const shaper = compileShaper(stream, context).forWindow(window);
       const write = async (row: Row) => {
         sink(row);
         result.records.written++;
       };
       if (!stream.parent) {
         const r = stream.request;
-        await pull(
-          stream,
-          executor,
-          opts,
-          window
-            ? compileRequestTemplate(stream, plan.source.baseUrl)({}, "sample", window)
-            : { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body },
-          shaper,
-          write,
-          result,
-          undefined,
-        );
+        const request = window
+          ? compileRequestTemplate(stream, plan.source.baseUrl)({}, "sample", window)
+          : { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body };
+        await pull(stream, executor, opts, request, shaper, write, result, undefined);
       } else {
         const template = compileRequestTemplate(stream, plan.source.baseUrl);
         for (const [i, parent] of (parents ?? []).entries()) {
@@ -102,6 +89,12 @@ export async function sampleStream(
   } finally {
     await client.close();
   }
+}
+
+/** A windowed stream samples its last window (the most recent data), its bounds filled in. */
+function sampledWindow(stream: StreamPlan): Window | null {
+  if (!stream.windows) return null;
+  return windowsSummary(stream.windows, windowRange(stream.windows, Date.now(), null)).last;
 }
 
 function startedResult(name: string): StreamResult {
