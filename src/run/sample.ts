@@ -7,6 +7,7 @@ import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type StreamResult } from "./stream-result.js";
+import { runValues } from "./unit-stream.js";
 import { type Window, windowRange, windowsSummary } from "./windows.js";
 
 /**
@@ -55,7 +56,9 @@ export async function sampleStream(
         sink(row);
         result.records.written++;
       };
-      if (!stream.parent) {
+      if (stream.values)
+        await runValues(stream, shaper, write, result); // its list: no request
+      else if (!stream.parent) {
         const r = stream.request;
         const request = window
           ? compileRequestTemplate(stream, plan.source.baseUrl)({}, "sample", window)
