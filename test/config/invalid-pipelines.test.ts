@@ -1636,6 +1636,22 @@ const CASES: Case[] = [
     path: "streams.a.filter",
   },
   {
+    name: "1.1: filter with a name that is not the record (every record would be dropped)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          filter: "$.type != 'bot' && amount > 0"
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 13,
+    message: "the filter uses `$` and `amount`, which are not defined: the record is `@` (`@.type`)",
+    path: "streams.a.filter",
+  },
+  {
     name: "1.1: records with jsonl",
     text: yaml`
       source:

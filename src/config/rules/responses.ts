@@ -66,7 +66,7 @@ export function checkRecordKeys(name: string, s: Stream, source: Source | undefi
     const err = checkFilter(s.filter);
     if (err)
       issues.push(
-        ruleIssue("bad_value", at("filter"), `the filter expression does not parse: ${err}`, {
+        ruleIssue("bad_value", at("filter"), err, {
           found: s.filter,
           expected: "a filter expression like `@.type != 'bot' && @.amount > 0`",
         }),
