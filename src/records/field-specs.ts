@@ -109,7 +109,10 @@ export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
     else if (typeof v === "string" && NUMBER.test(v.trim())) n = Number(v.trim());
     else return fail(`is not a number of ${from === "epoch" ? "seconds" : "milliseconds"}`);
     const out = isoUtc(epochMs(n, from));
-    return out === null ? fail("is out of range for a date-time") : ok(out);
+    if (out !== null) return ok(out);
+    // Seconds past year 9999 are most likely milliseconds (13 digits since 2001).
+    const ms = from === "epoch" && Math.abs(n) >= 1e11 && isoUtc(Math.floor(n)) !== null;
+    return fail(`is out of range for a date-time${ms ? " (milliseconds? use `from: epoch_ms`)" : ""}`);
   }
   if (typeof v !== "string")
     return fail("is not an ISO 8601 date-time (a number needs `from: epoch` or `epoch_ms`)");

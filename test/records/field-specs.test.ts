@@ -54,6 +54,11 @@ describe("field conversions (exact rules of format 1.1)", () => {
     expect(toDateTime(1704067200.5, "epoch")).toEqual(ok("2024-01-01T00:00:00.500Z"));
     expect(toDateTime(1704067200123, "epoch_ms")).toEqual(ok("2024-01-01T00:00:00.123Z"));
     expect(toDateTime("abc", "epoch").ok).toBe(false);
+    // Milliseconds read as seconds: the error says what was probably meant.
+    expect(toDateTime(1704067200123, "epoch")).toEqual({
+      ok: false,
+      message: "is out of range for a date-time (milliseconds? use `from: epoch_ms`)",
+    });
     expect(toDateTime(1e20, "epoch_ms").ok).toBe(false);
   });
   it("date-time without from: ISO 8601 with an offset, to UTC; no offset is not accepted", () => {
