@@ -56,6 +56,15 @@ describe("rule conditions", () => {
       expect(rules.decide(res(200, { errors: empty }))).toBeNull();
     expect(rules.decide(res(200, "not json"))).toBeNull();
   });
+  it("equals with a big integer: the same number only, never a string of its digits", () => {
+    const big = rule({ at: "big", match: "$.code", hasEquals: true, equals: 12345678901234567890n });
+    const text = rule({ at: "text", match: "$.code", hasEquals: true, equals: "12345678901234567890" });
+    const body = (code: string) => res(200, `{"code":${code}}`);
+    expect(new ResponseRules([big]).decide(body("12345678901234567890"))?.rule.at).toBe("big");
+    expect(new ResponseRules([big]).decide(body('"12345678901234567890"'))).toBeNull();
+    expect(new ResponseRules([text]).decide(body("12345678901234567890"))).toBeNull();
+    expect(new ResponseRules([text]).decide(body('"12345678901234567890"'))?.rule.at).toBe("text");
+  });
   it("body_contains reads the raw body; the first rule that holds wins", () => {
     const rules = new ResponseRules([
       rule({ at: "first", statuses: [400], bodyContains: "range too large" }),
