@@ -1718,6 +1718,37 @@ const CASES: Case[] = [
     path: "streams.a.response.csv.delimiter",
   },
   {
+    name: "1.1: a csv delimiter of two characters ('\\t' in single quotes) is one issue",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: '\\t' } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
+    name: "1.1: a csv delimiter outside the Basic Multilingual Plane",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: "😀" } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    message: "a character outside the Basic Multilingual Plane cannot be a delimiter",
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
     name: "1.1: a csv delimiter that is a line break",
     text: yaml`
       source:

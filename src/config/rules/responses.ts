@@ -182,9 +182,9 @@ function checkDelimiter(s: Stream, at: (...rest: (string | number)[]) => KeyPath
   const why =
     d === '"' || d === "\n" || d === "\r"
       ? "a double quote or a line break cannot separate cells"
-      : d.length > 1
+      : d.length === 2 && d.codePointAt(0)! > 0xffff // one character in two UTF-16 units (the format allows it)
         ? "a character outside the Basic Multilingual Plane cannot be a delimiter"
-        : null;
+        : null; // longer: the format check's `maxLength` says so
   if (!why) return [];
   return [
     ruleIssue("bad_value", at("response", "csv", "delimiter"), `\`delimiter\`: ${why}`, {
