@@ -560,7 +560,7 @@ export interface FieldSpec {
     [k: string]: unknown;
   };
   /**
-   * A constant, or a string with templates: `${env.X}`, `${parent.x}`, `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`.
+   * A constant, or a string with templates: `${env.X}`, `${parent.x}` (child streams), `${window.start}`, `${window.end}`, `${window.last}` (windowed streams), `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`.
    */
   value?: {
     [k: string]: unknown;
