@@ -289,7 +289,12 @@ async function runLocked(
           });
     const run = startPipelineRun(plan, loaded[i].redactor, { ...runOpts, ...recording?.runOptions });
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
-    const result = await run.done.finally(() => remote?.close());
+    const result = await run.done
+      .finally(() => remote?.close())
+      .catch((err: unknown) => {
+        if (singer) endSingerOutput(runIds[i], null); // nothing kept of it (a long-lived worker --schedules)
+        throw err;
+      });
     await view.stop();
     if (singer) endSingerOutput(runIds[i], singerOut);
     const interrupted = isInterrupted(io);

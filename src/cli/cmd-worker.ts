@@ -54,6 +54,7 @@ export async function workerCommand(
     const held = token ? async () => (await job.extendLock(token, lockDuration)) === 1 : undefined;
     return cancels.run(job.data.runId, (signal) => runner.process(job.data, signal, held));
   };
+  await runner.warm();
   const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
     connection,
     prefix: cfg.prefix,

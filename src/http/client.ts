@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { firstBytes, RunError, TransportError } from "../shared/errors.js";
@@ -156,16 +158,26 @@ export class HttpClient {
       res.body.destroy();
       throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
     }
+    // Read by its `data` events to its end (finished: an error or a close before the end rejects
+    // as a `for await` would), without an async iterator and a promise per chunk.
+    const stream = res.body as unknown as Readable;
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body) {
+    let over = false;
+    stream.on("data", (chunk: Buffer) => {
+      if (over) return;
       size += chunk.length;
       if (size > this.opts.maxResponseBytes) {
-        res.body.destroy();
-        throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-      }
-      chunks.push(chunk);
+        over = true;
+        stream.destroy();
+      } else chunks.push(chunk);
+    });
+    try {
+      await finished(stream);
+    } catch (err) {
+      if (!over) throw err;
     }
+    if (over) throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
     let body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
     const encoding = resHeaders["content-encoding"]?.trim().toLowerCase();
     if (req.compression !== "none" && encoding && encoding !== "identity" && decompressors[encoding]) {

@@ -3,7 +3,8 @@ import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { compilePlan } from "../compile/compile-plan.js";
 import type { ExecutionPlan, RequestPlan, StreamPlan } from "../compile/plan.js";
-import { loadPipeline, readEnv } from "../config/load-pipeline.js";
+import { ConfigError } from "../config/errors.js";
+import { listPipelineNames, loadPipeline, readEnv } from "../config/load-pipeline.js";
 import type { Project } from "../config/project.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
 import { compileShaper, type Row } from "../records/shape.js";
@@ -14,6 +15,7 @@ import { openSession } from "../run/run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "../run/stream-options.js";
 import { newStreamResult } from "../run/stream-result.js";
 import { interrupted, MESSAGE_CHARS, quote, RunError } from "../shared/errors.js";
+import { plural } from "../shared/format.js";
 import { parseJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import { untilAbort } from "../shared/sleep.js";
@@ -78,20 +80,27 @@ export class UnitRunner {
     try {
       const refused = await this.refusal(job);
       if (refused) return { ...base, error: { kind: "queue", message: refused, details: {} } };
-      const c = this.compile(job);
+      const c = this.compile(job.pipeline, job.fileHash);
       redactor = c.redactor;
       return { ...base, ...(await this.pullUnit(c, job, signal, held)) };
     } catch (err) {
       const e =
         err instanceof RunError
           ? { kind: err.kind, message: err.message, details: err.details }
-          : {
-              kind: "internal" as const,
-              message: redactor
-                ? quote((err as Error)?.message ?? String(err), redactor, MESSAGE_CHARS)
-                : "the worker failed",
-              details: {},
-            };
+          : err instanceof ConfigError
+            ? // Its text may quote values of this worker's environment: not sent, pointed at.
+              {
+                kind: "queue" as const,
+                message: `worker ${this.id} cannot load pipeline \`${job.pipeline}\` (${plural(err.issues.length, "config error")}): run \`pipelines validate ${job.pipeline}\` where the worker runs, with its environment`,
+                details: {},
+              }
+            : {
+                kind: "internal" as const,
+                message: redactor
+                  ? quote((err as Error)?.message ?? String(err), redactor, MESSAGE_CHARS)
+                  : "the worker failed",
+                details: {},
+              };
       return { ...base, error: e };
     }
   }
@@ -108,11 +117,31 @@ export class UnitRunner {
     return null;
   }
 
-  private compile(job: UnitJob): Compiled {
-    const key = `${job.pipeline}\n${job.fileHash}`;
+  /**
+   * Compiles the project's pipelines before the first job, so that the first jobs after a start
+   * (a run's burst of partitions) do not wait behind it, one worker after the other. A pipeline
+   * that does not load is left to its jobs, which report why. Returns how many were compiled.
+   */
+  async warm(): Promise<number> {
+    let n = 0;
+    for (const name of listPipelineNames(this.project)) {
+      try {
+        const hash = await this.fileHashes.hash(this.project, name);
+        if (hash === null) continue;
+        this.compile(name, hash);
+        n++;
+      } catch {
+        // Told by its jobs, with the run's own error.
+      }
+    }
+    return n;
+  }
+
+  private compile(pipeline: string, fileHash: string): Compiled {
+    const key = `${pipeline}\n${fileHash}`;
     let c = this.compiled.get(key);
     if (!c) {
-      const loaded = loadPipeline(this.project, job.pipeline, readEnv(this.project, this.env));
+      const loaded = loadPipeline(this.project, pipeline, readEnv(this.project, this.env));
       loaded.redactor.add(this.secrets);
       const plan = compilePlan(loaded);
       const budget = new RedisRateBudget(

@@ -155,38 +155,70 @@ export class StreamQuality {
     return `#${position}`;
   }
 
+  /**
+   * The statistics of the field `key`, the record's `i`-th: records of a stream mostly share their
+   * keys in the same order, so the last ones are remembered by position (no map lookup per field).
+   * Null past MAX_TRACKED_FIELDS names (counted as untracked).
+   */
+  private fieldAt(key: string, i: number): FieldAcc | null {
+    let f: FieldAcc | undefined = this.byPosition[i];
+    if (f !== undefined && f.name === key) return f;
+    f = this.fields.get(key);
+    if (!f) {
+      if (this.fields.size >= MAX_TRACKED_FIELDS) {
+        this.untrackedFields++;
+        return null;
+      }
+      f = {
+        name: key,
+        inSchema: this.schemaTypes.has(key),
+        present: 0,
+        nulls: 0,
+        counts: [0, 0, 0, 0, 0, 0, 0],
+        order: [],
+        firstRecord: null,
+        examples: [],
+      };
+      this.fields.set(key, f);
+    }
+    this.byPosition[i] = f;
+    return f;
+  }
+
+  /**
+   * Counts one record of a stream without a schema, given by its top-level names and the types of
+   * their values only (`names` and `types` from `from`, `n` of them: a JSON line read without
+   * parsing it, src/run/raw-lines.ts; `times` records of that same shape, CSV rows), as check()
+   * counts it: valid, each field present, null or of its type, its first record. Examples are
+   * not kept: only drift against a schema shows them.
+   */
+  checkMembers(names: readonly string[], types: Uint8Array, from: number, n: number, times = 1): void {
+    const first = this.seen + 1;
+    this.seen += times;
+    this.valid += times;
+    for (let i = 0; i < n; i++) {
+      const f = this.fieldAt(names[from + i], i);
+      if (f === null) {
+        this.untrackedFields += times - 1;
+        continue;
+      }
+      f.present += times;
+      const t = types[from + i];
+      if (f.counts[t] === 0) f.order.push(t);
+      f.counts[t] += times;
+      if (t === NULL) f.nulls += times;
+      else if (f.firstRecord === null) f.firstRecord = `#${first}`;
+    }
+  }
+
   /** Checks one record; returns its errors (empty when valid). */
   check(row: Row): RecordError[] {
     this.seen++;
     let id: string | null = null;
-    // Records of a stream mostly share their keys in the same order: remember the last ones by
-    // position, so a record costs no map lookup per field.
     let i = 0;
     for (const key in row) {
-      let f: FieldAcc | undefined = this.byPosition[i];
-      if (f === undefined || f.name !== key) {
-        f = this.fields.get(key);
-        if (!f) {
-          if (this.fields.size >= MAX_TRACKED_FIELDS) {
-            this.untrackedFields++;
-            i++;
-            continue;
-          }
-          f = {
-            name: key,
-            inSchema: this.schemaTypes.has(key),
-            present: 0,
-            nulls: 0,
-            counts: [0, 0, 0, 0, 0, 0, 0],
-            order: [],
-            firstRecord: null,
-            examples: [],
-          };
-          this.fields.set(key, f);
-        }
-        this.byPosition[i] = f;
-      }
-      i++;
+      const f = this.fieldAt(key, i++);
+      if (f === null) continue;
       const v = row[key];
       f.present++;
       const t = typeIndex(v);

@@ -25,6 +25,8 @@ export async function pull(
   parent: Row | undefined,
   /** A streamed stream's big bodies go to a record worker (record-workers/streamed-main.ts). */
   offload?: StreamedReadOptions["offload"],
+  /** A JSON lines stream whose records nothing reads: canonical lines go here unparsed (raw-lines.ts). */
+  raw?: StreamedReadOptions["raw"],
 ): Promise<StopReason> {
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
@@ -52,6 +54,7 @@ export async function pull(
         onPage: () => result.pages++,
         remaining,
         offload,
+        raw,
       },
       deliver,
     );

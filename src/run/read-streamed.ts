@@ -2,12 +2,17 @@ import { createHash, type Hash } from "node:crypto";
 import type { StreamPlan } from "../compile/plan.js";
 import type { HttpResponse } from "../http/client.js";
 import type { RequestExecutor } from "../http/executor.js";
+import { recordEnds } from "../http/paginators/guards.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
 import { ignoredStop } from "../http/response-steps.js";
+import { CsvDecoder } from "../records/decoders/csv.js";
 import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
+import { JsonlDecoder } from "../records/decoders/jsonl.js";
 import { interrupted, RunError } from "../shared/errors.js";
+import { parseJson } from "../shared/json-text.js";
+import { RawLines, type RawSink } from "./raw-lines.js";
 import { outgoing, streamPaginator, streamRules } from "./read-pages.js";
 import type { WorkerDecoder } from "./record-workers/streamed-main.js";
 
@@ -25,6 +30,11 @@ export interface StreamedReadOptions {
    * null to decode it here (a small body). Absent: every body is decoded here.
    */
   offload?: (r: HttpResponse) => Promise<WorkerDecoder | null>;
+  /**
+   * A JSON lines stream whose records nothing reads (rawLinesFit): its canonical lines go to this
+   * sink as they came, unparsed (raw-lines.ts); the others are parsed and delivered as before.
+   */
+  raw?: RawSink;
 }
 
 /**
@@ -51,15 +61,18 @@ export async function readStreamed(
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
   const passThrough = passesLinesThrough(stream, stream.output);
+  const raw = opts.raw ? { lines: new RawLines(opts.raw.quality), sink: opts.raw } : null;
+  let previous = "";
   for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
     const { url, sent } = outgoing(request, opts, executor);
     const body = new ResumableBody(
-      createDecoder(stream.response)!,
+      raw ? rawDecoder(stream, raw.lines) : createDecoder(stream.response)!,
       deliver,
       opts.remaining,
-      opts.offload,
+      raw ? undefined : opts.offload,
       passThrough,
+      raw,
     );
     const response = await executor
       .fetch(
@@ -82,16 +95,28 @@ export async function readStreamed(
     opts.onPage?.();
     if (response.ignored) return ignoredStop(response.status, response.ignored.at, pages);
     if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
+    // The loop guard compares pages by their records: a body's first and last, and whether its
+    // records' bytes are the previous body's (the SHA-1 kept for retries), since the records in
+    // between are not kept.
+    const digest = body.count ? body.digest() : "";
     const step = paginator.next({
       request,
       response,
       body: null,
       recordCount: body.count,
-      records: body.ends(),
+      compared: { ends: recordEnds(body.ends()), samePrevious: digest !== "" && digest === previous },
     });
+    previous = digest;
     if ("stop" in step) return step.stop;
     request = step.request;
   }
+}
+
+/** The decoder of a stream whose lines go raw where they can (raw-lines.ts). */
+function rawDecoder(stream: StreamPlan, lines: RawLines): RecordDecoder {
+  if (stream.response?.format === "csv")
+    return new CsvDecoder(stream.response.csv, (json, rows, columns) => lines.takeRows(json, rows, columns));
+  return new JsonlDecoder((bytes) => lines.take(bytes));
 }
 
 /** An `Accept` for the format, unless the stream sets one. */
@@ -125,6 +150,7 @@ class ResumableBody {
     private readonly remaining: () => number,
     private readonly offload: ((r: HttpResponse) => Promise<WorkerDecoder | null>) | undefined,
     passThrough: boolean,
+    private readonly raw: { lines: RawLines; sink: RawSink } | null,
   ) {
     this.texts = passThrough ? [] : undefined;
   }
@@ -134,10 +160,16 @@ class ResumableBody {
     return this.worker ? this.worker.count : this.delivered;
   }
 
+  /** SHA-1 of the bytes of the body's records (what was delivered). */
+  digest(): string {
+    return this.hash.copy().digest("hex");
+  }
+
   /** The first and last records (the pagination guards compare pages by them). */
   ends(): unknown[] {
     if (this.worker) return this.worker.ends();
-    return this.delivered ? [this.first, this.last] : [];
+    const record = (r: unknown) => (r instanceof RawLine ? parseJson(r.text) : r);
+    return this.delivered ? [record(this.first), record(this.last)] : [];
   }
 
   async read(r: HttpResponse, executor: RequestExecutor, method: string): Promise<void> {
@@ -203,7 +235,7 @@ class ResumableBody {
     }
   }
 
-  /** Delivers the decoded records; true when `--limit` wants no more. */
+  /** Delivers the decoded records (or raw lines); true when `--limit` wants no more. */
   private async flush(): Promise<boolean> {
     const { out, texts } = this;
     try {
@@ -215,17 +247,32 @@ class ResumableBody {
         const p = this.deliver(rec, texts?.[i]);
         if (p) await p;
       }
-      return false;
     } finally {
       out.length = 0;
       if (texts) texts.length = 0;
     }
+    // Raw lines (a push is either parsed or taken raw: the order holds). No `--limit` here.
+    const chunks = this.raw?.lines.chunks;
+    while (chunks?.length) {
+      const c = chunks.shift()!;
+      if (this.delivered === 0) this.first = new RawLine(c.first);
+      this.last = new RawLine(c.last);
+      this.delivered += c.written;
+      const p = this.raw!.sink.acceptLines(c);
+      if (p) await p;
+    }
+    return false;
   }
 
   private checkSame(verify: Hash): void {
     if (verify.digest("hex") !== this.hash.copy().digest("hex"))
       throw changed("its first bytes differ from those read before the fault");
   }
+}
+
+/** A record still as its line (raw-lines.ts): parsed only if the pagination guards ask for it. */
+class RawLine {
+  constructor(readonly text: string) {}
 }
 
 function changed(how: string): RunError {

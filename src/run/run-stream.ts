@@ -12,6 +12,7 @@ import { applyIncremental, CursorTracker, startValue } from "./incremental.js";
 import { pageWorkFits, pullPages } from "./page-work/pull-pages.js";
 import { pull } from "./pull.js";
 import { qualityGate } from "./quality-gate.js";
+import { rawLinesFit } from "./raw-lines.js";
 import { RecordSink } from "./record-sink.js";
 import { StreamedWorkers, streamedIneligible } from "./record-workers/streamed-main.js";
 import { recordContext, type StreamIO, type StreamRunOptions } from "./stream-options.js";
@@ -130,8 +131,11 @@ async function fetchStream(
   };
   const request = applyIncremental(first, stream, since);
   if (pageWorkFits(stream, opts, sink)) return pullPages(stream, executor, opts, request, sink);
-  const workers = streamedWorkers(stream, opts, sink);
-  if (!workers) return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined);
+  // Records nothing reads go out as raw lines (raw-lines.ts), on this thread: no worker then.
+  const raw = rawLinesFit(stream, opts.limit, sink) ? sink : undefined;
+  const workers = raw ? null : streamedWorkers(stream, opts, sink);
+  if (!workers)
+    return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined, undefined, raw);
   let ok = false;
   try {
     const stop = await pull(

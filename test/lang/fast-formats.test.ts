@@ -1,6 +1,7 @@
 import { fullFormats } from "ajv-formats/dist/formats.js";
 import { describe, expect, it } from "vitest";
 import { isDateTime, isEmail } from "../../src/lang/fast-formats.js";
+import { mutate } from "../helpers/mutate.js";
 import { seeded } from "../helpers/seeded.js";
 
 const ajvDateTime = (fullFormats as unknown as Record<string, { validate: (s: string) => boolean }>)[
@@ -46,16 +47,7 @@ describe("isDateTime has exactly ajv-formats' date-time semantics", () => {
     const seeds = ["2016-12-31T23:59:60.25+01:30", "2024-02-29T10:00:00Z", "1999-12-31 23:59:59-05:00"];
     const disagreements: string[] = [];
     for (let k = 0; k < 50_000; k++) {
-      const arr = seeds[k % seeds.length].split("");
-      for (let j = 0, m = 1 + (k % 3); j < m; j++) {
-        const p = Math.floor(rnd() * (arr.length + 1));
-        const op = rnd();
-        const ch = chars[Math.floor(rnd() * chars.length)];
-        if (op < 0.4) arr[p] = ch;
-        else if (op < 0.7) arr.splice(p, 1);
-        else arr.splice(p, 0, ch);
-      }
-      const c = arr.join("");
+      const c = mutate(rnd, seeds[k % seeds.length], chars, 1 + (k % 3));
       if (isDateTime(c) !== ajvDateTime(c)) disagreements.push(c);
     }
     expect(disagreements).toEqual([]);
@@ -103,16 +95,7 @@ describe("isEmail has exactly ajv-formats' email semantics", () => {
     const seeds = ["first.last+tag@mail.example.co.uk", "u@x-y.z", "A1@B2.C3"];
     const disagreements: string[] = [];
     for (let k = 0; k < 100_000; k++) {
-      const arr = seeds[k % seeds.length].split("");
-      for (let j = 0, m = 1 + (k % 4); j < m; j++) {
-        const p = Math.floor(rnd() * (arr.length + 1));
-        const op = rnd();
-        const ch = chars[Math.floor(rnd() * chars.length)];
-        if (op < 0.4) arr[p] = ch;
-        else if (op < 0.7) arr.splice(p, 1);
-        else arr.splice(p, 0, ch);
-      }
-      const c = arr.join("");
+      const c = mutate(rnd, seeds[k % seeds.length], chars, 1 + (k % 4));
       if (isEmail(c) !== ajvEmail.test(c)) disagreements.push(c);
     }
     expect(disagreements).toEqual([]);

@@ -21,10 +21,11 @@ export async function streamJobs(
   project: Project,
   stream: string,
   prefix: string,
+  pipeline = "p",
 ): Promise<(n: number) => UnitJob> {
-  const fileHash = String(await pipelineFileHash(project, "p"));
+  const fileHash = String(await pipelineFileHash(project, pipeline));
   return (n) => ({
-    pipeline: "p",
+    pipeline,
     fileHash,
     version: VERSION,
     runId: "r1",

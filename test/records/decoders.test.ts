@@ -5,6 +5,7 @@ import { JsonlDecoder } from "../../src/records/decoders/jsonl.js";
 import { FIELD_ERRORS } from "../../src/records/field-specs.js";
 import { RowCutter } from "../../src/run/record-workers/cut.js";
 import { stringifyJson } from "../../src/shared/json-text.js";
+import { seeded } from "../helpers/seeded.js";
 
 /** Feeds `text` in chunks of `size` bytes (splitting UTF-8 characters and CRLFs anywhere). */
 function decode(d: RecordDecoder, text: string | Buffer, size: number): unknown[] {
@@ -241,5 +242,77 @@ describe("record worker units (RowCutter) of a CSV body", () => {
     const plain = new RowCutter(44);
     plain.scan(Buffer.from("id,note\r")); // past the BOM's place: the fast path
     expect(plain.scan(Buffer.from("1,a\r2,b\r3,c"))).toBe(8);
+  });
+});
+
+describe("csv decoder, raw rows (a stream whose records nothing reads: src/run/raw-lines.ts)", () => {
+  /** Decodes `body` in chunks, raw rows written as the lines' text; and without raw rows. Both as JSON texts, in order. */
+  function both(body: string, size: number, delimiter = ",") {
+    const bytes = Buffer.from(body, "utf8");
+    const lines: string[] = [];
+    let rawRows = 0;
+    const out: unknown[] = [];
+    const raw = new CsvDecoder({ delimiter, header: true }, (json, rows) => {
+      for (const line of out.splice(0)) lines.push(stringifyJson(line));
+      const parts = json.split("\n");
+      expect(parts.pop()).toBe("");
+      expect(parts.length).toBe(rows);
+      lines.push(...parts);
+      rawRows += rows;
+      return true;
+    });
+    let error: unknown = null;
+    try {
+      for (let i = 0; i < bytes.length; i += size) raw.push(bytes.subarray(i, i + size), out);
+      raw.end(out);
+    } catch (err) {
+      error = String(err);
+    }
+    for (const line of out.splice(0)) lines.push(stringifyJson(line));
+    let expected: string[] | null = null;
+    try {
+      expected = decode(new CsvDecoder({ delimiter, header: true }), body, size).map((r) => stringifyJson(r));
+    } catch (err) {
+      expect(String(err)).toBe(error);
+    }
+    if (expected) {
+      expect(error).toBeNull();
+      expect(lines).toEqual(expected);
+    }
+    return rawRows;
+  }
+
+  it("plain rows go raw and read the same; a row with anything else is decoded", () => {
+    const head = 'id,name,"$1"\r\n';
+    const plain = Array.from({ length: 50 }, (_, i) => `${i},n${i} é😀,x$1`).join("\r\n");
+    expect(both(`\uFEFF${head}${plain}\r\n${plain}\r\n`, 64)).toBeGreaterThan(50);
+    const mixed = `${head}1,a,b\n2,"q",c\n3,x\\y,z\n4,t\tu,v\n5,w\n6,\u2028,y\n7,a\rb,c\n8,a,b`;
+    expect(both(mixed, 1000)).toBe(1); // one text with the header, not all plain: decoded (but the last row, alone after the end)
+    expect(both(mixed, 3)).toBeGreaterThan(0); // texts of plain rows only: raw
+  });
+
+  it("agrees with decoding on 3,000 random bodies (quotes, CRs, U+2028, tabs, widths, BOM)", () => {
+    const rnd = seeded(23);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
+    const specials = ['"', "\r", "\\", "\t", "é", "😀", "\u2028", "\u2029", "$1", "{", ","];
+    let rawRows = 0;
+    for (let k = 0; k < 3000; k++) {
+      const width = 2 + (k % 3);
+      let body = `${k % 4 === 0 ? "\uFEFF" : ""}${["x", "y", "z", "w"].slice(0, width).join(",")}\n`;
+      for (let r = 0; r < 30; r++) {
+        const cells = Array.from({ length: rnd() < 0.1 ? width + 1 : width }, () =>
+          pick(["a", "bc", "", "d1"]),
+        );
+        // Now and then a special character inside a cell (mostly in a plain row otherwise).
+        if (rnd() < 0.12) {
+          const c = Math.floor(rnd() * cells.length);
+          cells[c] = cells[c] + pick(specials) + pick(["", "e", "f,g"]);
+        }
+        if (rnd() < 0.03) cells[0] = `"q${pick(["", '""', ",", "\n"])}"`;
+        body += cells.join(",") + (rnd() < 0.5 ? "\r\n" : "\n");
+      }
+      rawRows += both(body, 1 + Math.floor(rnd() * 40));
+    }
+    expect(rawRows).toBeGreaterThan(10_000); // the raw rows did take part
   });
 });

@@ -15,6 +15,11 @@ const CR = 13;
  * `c1`, `c2`, …); values are strings. A row with more or fewer cells than the header is still a
  * record, made invalid with an error naming its line (extra cells as `c<n>`). A quote that does
  * not close before the body ends, or text after a closing quote, is a malformed body naming its line.
+ *
+ * `raw` (src/run/raw-lines.ts, for a stream whose records nothing reads): a text of plain rows
+ * (no quote, backslash or control character; every row of the header's width) is offered there
+ * as its records' JSON lines, made by one regular-expression replacement (rowPattern), instead of
+ * records; a text it does not take, or that is not plain, is decoded as usual.
  */
 export class CsvDecoder implements RecordDecoder {
   private carry: Buffer | null = null;
@@ -27,10 +32,17 @@ export class CsvDecoder implements RecordDecoder {
   /** A row ended with a lone `\r`: quoted cells count theirs as line breaks too (for line numbers). */
   private loneCr = false;
   private readonly delim: number;
+  /** The header's pattern and JSON (rowPattern), when its rows can be made JSON lines by replacement. */
+  private rowJson: RowJson | null = null;
   completeBytes = 0;
   lines = 0;
 
-  constructor(opts: { delimiter: string; header: boolean }) {
+  constructor(
+    opts: { delimiter: string; header: boolean },
+    private readonly raw:
+      | ((lines: string, rows: number, columns: readonly string[]) => boolean)
+      | null = null,
+  ) {
     this.delim = opts.delimiter.charCodeAt(0);
     this.columns = opts.header ? null : [];
   }
@@ -64,6 +76,11 @@ export class CsvDecoder implements RecordDecoder {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // its bytes are in `head`
     }
     const before = Buffer.byteLength(this.text);
+    if (this.plainRows(text)) {
+      this.text = "";
+      this.completeBytes += before + head.length;
+      return;
+    }
     const used = this.rows(text, out, false);
     this.text = text.slice(used);
     this.completeBytes += before + head.length - Buffer.byteLength(this.text);
@@ -77,7 +94,8 @@ export class CsvDecoder implements RecordDecoder {
     this.carry = null;
     this.text = "";
     if (text === "") return;
-    this.rows(text.endsWith("\n") ? text : `${text}\n`, out, true);
+    const rows = text.endsWith("\n") ? text : `${text}\n`;
+    if (!this.plainRows(rows)) this.rows(rows, out, true);
     this.completeBytes += bytes;
   }
 
@@ -90,6 +108,27 @@ export class CsvDecoder implements RecordDecoder {
     this.carry = null;
     this.text = "";
     this.first = this.completeBytes === 0;
+  }
+
+  /**
+   * Offers `text` (complete rows) to `raw` as JSON lines when every row is plain and of the
+   * header's width; true when it took them. Each row replaced grows by the same number of
+   * characters (the JSON around its cells, less its delimiters and CR): the rows all matched
+   * exactly when the growth is that many times the row count.
+   */
+  private plainRows(text: string): boolean {
+    const rj = this.rowJson;
+    // U+2028, U+2029 and a CR not before LF end lines for a multiline `^`: a match could start
+    // inside a row. (Quotes, backslashes and control characters are not in the cells' class.)
+    if (!this.raw || !rj || text.includes("\u2028") || text.includes("\u2029")) return false;
+    const rows = count(text, "\n");
+    const crs = crlfCount(text);
+    if (rows === 0 || crs < 0) return false;
+    const json = text.replace(rj.pattern, rj.replacement);
+    if (json.length - text.length + crs !== rows * rj.growth) return false;
+    if (!this.raw(json, rows, this.columns!)) return false;
+    this.lines += rows;
+    return true;
   }
 
   /** Complete rows of `text`; returns where the unfinished one starts. */
@@ -173,6 +212,7 @@ export class CsvDecoder implements RecordDecoder {
         names.add(name);
       }
       this.columns = cells.slice();
+      if (this.raw) this.rowJson = rowPattern(this.columns, String.fromCharCode(this.delim));
       return;
     }
     const cols = this.columns;
@@ -209,6 +249,60 @@ function lastBreak(b: Buffer): number {
   for (let cr = b.indexOf(CR, at + 1); cr !== -1; cr = b.indexOf(CR, cr + 1)) at = cr;
   return at;
 }
+
+/** How many CRs `text` holds, each before a LF; -1 when one is not. */
+function crlfCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf("\r"); i !== -1; i = text.indexOf("\r", i + 1)) {
+    if (text.charCodeAt(i + 1) !== LF) return -1;
+    n++;
+  }
+  return n;
+}
+
+/** How many times `ch` occurs in `text`. */
+function count(text: string, ch: string): number {
+  let n = 0;
+  for (let i = text.indexOf(ch); i !== -1; i = text.indexOf(ch, i + 1)) n++;
+  return n;
+}
+
+interface RowJson {
+  /** A row of the header's width, in plain cells (a CR before its LF taken with it). */
+  pattern: RegExp;
+  /** The record's JSON: each cell a string as it is, in the header's order. */
+  replacement: string;
+  /** Characters a row gains when replaced (the JSON around its cells less its delimiters). */
+  growth: number;
+}
+
+/**
+ * The RowJson of a header, or null when a replacement cannot give the records' JSON: fewer than
+ * two columns (one column's pattern would also match the empty place between a CR and its LF) or
+ * more than 99 (`$100` is not a group reference), a
+ * column named like an array index (an object lists those first, not in the header's order), a
+ * delimiter that is a quote, a line end or not ASCII.
+ */
+function rowPattern(columns: string[], delimiter: string): RowJson | null {
+  if (columns.length < 2 || columns.length > 99 || columns.some((name) => ARRAY_INDEX.test(name)))
+    return null;
+  const c = delimiter.charCodeAt(0);
+  if (c === QUOTE || c === LF || c === CR || c > 0x7f) return null;
+  const d = `\\x${c.toString(16).padStart(2, "0")}`;
+  // A cell: no delimiter, line end, quote, backslash or control character (JSON escapes those).
+  const cells = columns.map(() => `([^${d}\\x00-\\x1f"\\\\]*)`);
+  // `$1`…`$n` (`$10` is the tenth group when there are ten), `$` in a name written `$$`.
+  const members = columns.map((name, i) => `${JSON.stringify(name).replaceAll("$", "$$$$")}:"$${i + 1}"`);
+  const json = `{${columns.map((name) => `${JSON.stringify(name)}:""`).join(",")}}`;
+  return {
+    pattern: new RegExp(`^${cells.join(d)}\\r?$`, "gm"),
+    replacement: `{${members.join(",")}}`,
+    growth: json.length - (columns.length - 1),
+  };
+}
+
+/** A column name an object would list before the others (an array index, as V8 orders keys). */
+const ARRAY_INDEX = /^(?:0|[1-9]\d{0,9})$/;
 
 function malformed(line: number, what: string): RunError {
   return new RunError("bad_body", `line ${line} of the CSV body is malformed: ${what}`, { line });

@@ -18,6 +18,12 @@ export class JsonlDecoder implements RecordDecoder {
   completeBytes = 0;
   lines = 0;
 
+  /**
+   * `raw`: offered each run of complete lines first (bytes ending with a line feed); it returns
+   * how many records it took them as (src/run/raw-lines.ts), or -1 to leave them to this decoder.
+   */
+  constructor(private readonly raw: ((lines: Buffer) => number) | null = null) {}
+
   get held(): number {
     return this.carry?.length ?? 0;
   }
@@ -32,7 +38,9 @@ export class JsonlDecoder implements RecordDecoder {
       ? Buffer.concat([this.carry, chunk.subarray(0, nl + 1)])
       : chunk.subarray(0, nl + 1);
     this.carry = nl + 1 < chunk.length ? chunk.subarray(nl + 1) : null;
-    this.lines = this.parse(head.toString("utf8"), out, this.lines, head, texts);
+    const taken = this.raw ? this.raw(head) : -1;
+    if (taken >= 0) this.lines += taken;
+    else this.lines = this.parse(head.toString("utf8"), out, this.lines, head, texts);
     this.completeBytes += head.length;
   }
 
@@ -40,8 +48,10 @@ export class JsonlDecoder implements RecordDecoder {
     if (!this.carry) return;
     const rest = this.carry;
     this.carry = null;
-    const bytes = texts ? Buffer.concat([rest, NEWLINE]) : rest;
-    this.lines = this.parse(`${rest.toString("utf8")}\n`, out, this.lines, bytes, texts);
+    const bytes = texts || this.raw ? Buffer.concat([rest, NEWLINE]) : rest;
+    const taken = this.raw ? this.raw(bytes) : -1;
+    if (taken >= 0) this.lines += taken;
+    else this.lines = this.parse(`${rest.toString("utf8")}\n`, out, this.lines, bytes, texts);
     this.completeBytes += rest.length;
   }
 
