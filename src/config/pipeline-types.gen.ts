@@ -229,7 +229,7 @@ export interface ResponseRule {
    */
   action: "retry" | "fail" | "ignore" | "refresh_auth";
   /**
-   * Shown with the error, or with the count of retries or ignored responses.
+   * Added to the stream's error when the rule ends it: `fail`, or a `retry` or `refresh_auth` that did not help (an ignored response is counted, without its message).
    */
   message?: string;
   /**
@@ -560,7 +560,7 @@ export interface FieldSpec {
     [k: string]: unknown;
   };
   /**
-   * A constant, or a string with templates: `${env.X}`, `${parent.x}`, `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`.
+   * A constant, or a string with templates: `${env.X}`, `${parent.x}` (child streams), `${window.start}`, `${window.end}`, `${window.last}` (windowed streams), `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`.
    */
   value?: {
     [k: string]: unknown;

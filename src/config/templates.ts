@@ -1,3 +1,5 @@
+import { stringifyJson } from "../shared/json-text.js";
+
 /**
  * Templates in strings: `${env.NAME}`, `${parent.a.b}`, and in `output.path` only `${stream}` and
  * `${pipeline}`. `$${` is a literal `${`.
@@ -81,7 +83,8 @@ export function fillTemplate(parts: TemplatePart[], lookup: (ns: string, path: s
     if (typeof p === "string") out += p;
     else {
       const v = lookup(p.ns, p.path);
-      out += v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
+      // stringifyJson: a value read from a record may hold big integers (JSON.stringify throws on them).
+      out += v === undefined || v === null ? "" : typeof v === "object" ? stringifyJson(v) : String(v);
     }
   }
   return out;

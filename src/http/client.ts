@@ -4,7 +4,7 @@ import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { firstBytes, RunError, TransportError } from "../shared/errors.js";
 import { Pool, requestSent } from "../vendor/http-libs.js";
-import { gunzipBuffer, isGzip, streamBody } from "./streamed-body.js";
+import { gunzipBuffer, isGzip, streamBody, zlibError } from "./streamed-body.js";
 
 export interface HttpRequest {
   method: "GET" | "POST";
@@ -32,6 +32,11 @@ export interface HttpResponse {
   elapsedMs: number;
   /** A streamed body (HttpRequest.streamed), decompressed: read it once, to the end or until it throws. */
   stream?: AsyncIterable<Buffer>;
+  /**
+   * Gives up a streamed body that will not be read (an `on_response` rule decided on the status):
+   * the connection is freed (an unread body would hold it, and the pool's close, for good).
+   */
+  discard?: () => void;
   /** An `on_response` rule answered `ignore`: the response is an empty last page. */
   ignored?: { at: string; message: string | null };
 }
@@ -181,10 +186,17 @@ export class HttpClient {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
           throw tooLarge(this.opts.maxResponseBytes, res.statusCode);
-        throw new TransportError(
-          "truncated",
-          `the ${encoding} body did not decompress (${(err as Error).message})`,
-        );
+        // Cut short: a transport fault (retried); not compressed data at all: the body's fault.
+        const e = zlibError(err);
+        throw e instanceof RunError
+          ? new RunError(
+              "bad_body",
+              `the ${encoding} body of the response (status ${res.statusCode}) does not decompress: ${(err as Error).message}`,
+            )
+          : new TransportError(
+              "truncated",
+              `the ${encoding} body did not decompress (${(err as Error).message})`,
+            );
       }
     }
     if (req.compression === "gzip" && isGzip(body))
@@ -214,6 +226,10 @@ function streamedResponse(
     url: req.url,
     elapsedMs: performance.now() - started,
     stream: streamBody(res.body, headers, req, ctx),
+    discard: () => {
+      res.body.destroy();
+      ctx.cleanup();
+    },
   };
 }
 
@@ -231,7 +247,8 @@ function tooLarge(limit: number, status: number): TransportError {
 }
 
 export function classify(err: unknown, abortReason: unknown, timeoutMs: number, gotHeaders: boolean): Error {
-  if (err instanceof TransportError) return err;
+  // A RunError is a verdict on the response (a body that is not what it says), not the network.
+  if (err instanceof TransportError || (err instanceof RunError && abortReason === undefined)) return err;
   if (abortReason instanceof TimeoutMarker) {
     return new TransportError("timeout", `no complete response within the ${timeoutMs / 1000}s timeout`);
   }

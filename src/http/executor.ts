@@ -188,7 +188,7 @@ export class RequestExecutor {
         if (step.reason === "wait_too_long") {
           throw new RunError(
             "rate_limit_wait",
-            `${this.describe(request)} answered ${r.status}; the API asked to wait ${formatDuration(step.waitMs)} (${step.header}: ${quote(step.value, this.redactor, 40)}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
+            `${this.describe(request)} answered ${r.status}; ${step.header === "wait" && rule?.kind === "retry" ? `on_response rule ${rule.decision.rule.at} waits` : "the API asked to wait"} ${formatDuration(step.waitMs)} (${step.header}: ${quote(step.value, this.redactor, 40)}), longer than retry.max_delay ${formatDuration(policy.maxDelayMs)}`,
             { status: r.status, waitMs: step.waitMs },
           );
         }

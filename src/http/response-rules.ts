@@ -71,7 +71,11 @@ export function isEmpty(v: unknown): boolean {
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === undefined || b === undefined) return false;
-  if (typeof a === "bigint" || typeof b === "bigint") return String(a) === String(b);
+  if (typeof a === "bigint" || typeof b === "bigint") {
+    // A big integer equals the same number (a BigInt or an integral number), never a string.
+    const int = (v: unknown) => typeof v === "bigint" || (typeof v === "number" && Number.isInteger(v));
+    return int(a) && int(b) && BigInt(a as number) === BigInt(b as number);
+  }
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   return stringifyJson(a) === stringifyJson(b);
 }

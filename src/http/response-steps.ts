@@ -3,6 +3,7 @@ import { plural } from "../shared/format.js";
 import { stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { HttpRequest, HttpResponse } from "./client.js";
+import type { StopReason } from "./paginators/paginator.js";
 import type { RequestStats } from "./request-stats.js";
 import { describeMatch, type ResponseRules, type RuleDecision } from "./response-rules.js";
 
@@ -81,10 +82,14 @@ export function applyRule(
   const decision = how.rules?.decide(r, r.stream !== undefined) ?? null;
   const ok = r.status >= 200 && r.status < 300;
   if (!decision) return ok ? { kind: "done" } : { kind: "builtin" };
+  // A streamed 2xx body that a rule decided on is never read: given up, its connection freed.
+  if (r.stream) {
+    r.discard?.();
+    r.stream = undefined;
+  }
   switch (decision.rule.action) {
     case "ignore":
       countIgnored(stats, r.status);
-      r.stream = undefined; // not read: an empty last page
       r.ignored = { at: decision.rule.at, message: decision.rule.message };
       return { kind: "done" };
     case "fail":
@@ -120,4 +125,15 @@ export function ruleError(
     `${shown.describe(req)} answered ${r.status}${matched ? ` (${quote(matched, mask, 200)})` : ""} after ${plural(attempts, "attempt")}${note}: ${d.rule.message ? `${quote(d.rule.message, mask)} ` : ""}(on_response rule ${d.rule.at}, action ${d.rule.action})${body ? `: ${body}` : ""}`,
     { status: r.status, attempts, rule: d.rule.at },
   );
+}
+
+/** How a sequence ends on an `ignore` rule: after its first page, cut short (checkpoints.ts). */
+export function ignoredStop(status: number, at: string, page: number): StopReason {
+  return page === 1
+    ? { code: "ignored", message: `answered ${status}, ignored by on_response (${at})` }
+    : {
+        code: "ignored_later",
+        message: `page ${page} answered ${status}, ignored by on_response (${at}): the pages after it were not read, so the position is not saved`,
+        warning: true,
+      };
 }

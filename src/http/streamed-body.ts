@@ -98,7 +98,8 @@ export async function* streamBody(
       yield head;
     }
   } catch (err) {
-    throw zlibError(ctx.fail(err));
+    // The body's own faults first (not a gzip file, corrupt data: not retried), then the network's.
+    throw ctx.fail(zlibError(err));
   } finally {
     for (const s of streams) s.destroy();
     ctx.cleanup();
@@ -134,7 +135,7 @@ function chain(
 ): Readable {
   all.push(next);
   pipeline(source, next, (err) => {
-    if (err) next.destroy(zlibError(fail(err)));
+    if (err) next.destroy(fail(zlibError(err)));
   });
   return next;
 }
@@ -166,7 +167,7 @@ async function* gunzipRest(
       yield out as Buffer;
     }
   } catch (err) {
-    throw failure ? zlibError(ctx.fail(failure)) : zlibError(err);
+    throw failure ? ctx.fail(zlibError(failure)) : zlibError(err);
   } finally {
     gunzip.destroy();
     await feed.catch(() => {});

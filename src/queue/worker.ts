@@ -9,7 +9,6 @@ import type { Project } from "../config/project.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
 import { compileShaper, type Row } from "../records/shape.js";
 import { applyIncremental } from "../run/incremental.js";
-import { windowShapers } from "../run/partitions.js";
 import { pull } from "../run/pull.js";
 import { compileRequestTemplate } from "../run/request-template.js";
 import { openSession } from "../run/run-pipeline.js";
@@ -185,11 +184,7 @@ export class UnitRunner {
     const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
     const first = applyIncremental(firstRequest(stream, c, job, parent), stream, job.since);
-    const shaper = windowShapers(
-      stream,
-      opts,
-      compileShaper(stream, recordContext(stream, opts)),
-    )(job.unit?.window ?? null);
+    const shaper = compileShaper(stream, recordContext(stream, opts)).forWindow(job.unit?.window ?? null);
     const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
     const write = (row: Row) => staged.write(row);
     try {

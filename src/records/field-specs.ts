@@ -21,6 +21,9 @@ const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 const ISO =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(?:([Zz])|([+-])(\d{2}):?(\d{2}))$/;
 
+/** 146,097 days: the Gregorian calendar repeats every 400 years. */
+const GREGORIAN_400_YEARS_MS = 146_097 * 86_400_000;
+
 const fail = (message: string): Converted => ({ ok: false, message });
 const ok = (value: unknown): Converted => ({ ok: true, value });
 
@@ -79,6 +82,24 @@ export function isoUtc(ms: number): string | null {
   return s.endsWith(".000Z") ? `${s.slice(0, 19)}Z` : s;
 }
 
+/**
+ * Epoch seconds or ms → ms, a finer fraction cut toward the past (as an ISO fraction's digits
+ * beyond ms are): 1704067199.9996 s is 23:59:59.999, never the next day. Whole seconds (the usual
+ * case) need no text; a fraction of seconds is cut in its shortest decimal text, not in `n * 1000`
+ * (1704067200.123 * 1000 is 1704067200122.9998).
+ */
+function epochMs(n: number, from: "epoch" | "epoch_ms"): number {
+  if (from === "epoch_ms" || !Number.isFinite(n)) return Math.floor(n);
+  if (Number.isInteger(n)) return n * 1000;
+  const t = String(n);
+  const dot = t.indexOf(".");
+  if (dot < 0 || t.includes("e")) return Math.floor(n * 1000); // far outside the range, or under 1 µs
+  const frac = t.slice(dot + 1);
+  const ms = Number(t.slice(t[0] === "-" ? 1 : 0, dot)) * 1000 + Number(frac.slice(0, 3).padEnd(3, "0"));
+  if (t[0] !== "-") return ms;
+  return -ms - (frac.length > 3 ? 1 : 0); // -0.0005 s is before -0 ms: -1 ms
+}
+
 /** `date-time`: with `from`, epoch seconds or ms (numbers or numeric strings); without, ISO 8601 with an offset. */
 export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
   if (from) {
@@ -87,15 +108,30 @@ export function toDateTime(v: unknown, from: FieldPlan["from"]): Converted {
     else if (typeof v === "bigint") n = Number(v);
     else if (typeof v === "string" && NUMBER.test(v.trim())) n = Number(v.trim());
     else return fail(`is not a number of ${from === "epoch" ? "seconds" : "milliseconds"}`);
-    const out = isoUtc(from === "epoch" ? Math.round(n * 1000) : Math.round(n));
-    return out === null ? fail("is out of range for a date-time") : ok(out);
+    const out = isoUtc(epochMs(n, from));
+    if (out !== null) return ok(out);
+    // Seconds past year 9999 are most likely milliseconds (13 digits since 2001).
+    const ms = from === "epoch" && Math.abs(n) >= 1e11 && isoUtc(Math.floor(n)) !== null;
+    return fail(`is out of range for a date-time${ms ? " (milliseconds? use `from: epoch_ms`)" : ""}`);
   }
   if (typeof v !== "string")
     return fail("is not an ISO 8601 date-time (a number needs `from: epoch` or `epoch_ms`)");
   const m = ISO.exec(v.trim());
   if (!m) return fail("is not an ISO 8601 date-time with a time zone offset (`Z` or `+02:00`)");
   const [, Y, Mo, D, h, mi, s, frac, z, sign, oh, om] = m;
-  const local = Date.UTC(+Y, +Mo - 1, +D, +h, +mi, s ? +s : 0, frac ? Math.floor(+`0.${frac}` * 1000) : 0);
+  // Date.UTC reads years 0–99 as 1900–1999: such a year (Go's zero time `0001-01-01T00:00:00Z`)
+  // is computed 400 years later, when the Gregorian calendar is the same, and moved back.
+  const early = +Y < 100;
+  const local =
+    Date.UTC(
+      early ? +Y + 400 : +Y,
+      +Mo - 1,
+      +D,
+      +h,
+      +mi,
+      s ? +s : 0,
+      frac ? +frac.slice(0, 3).padEnd(3, "0") : 0,
+    ) - (early ? GREGORIAN_400_YEARS_MS : 0);
   const check = new Date(local);
   if (
     check.getUTCFullYear() !== +Y ||
@@ -135,15 +171,15 @@ export interface RecordContext {
   startedAt: string;
   pipeline: string;
   stream: string;
-  /** A windowed stream: the bounds of the window the records come from (`${window.start}`…). */
-  window?: { start: string; end: string; last: string };
+  /** The date window the records come from (`${window.start}`, `end`, `last`), on a windowed stream. */
+  window?: { start: string; end: string; last: string } | null;
 }
 
 /**
  * A `{ value }` field: a constant as it is; a string with templates filled per record (env values
  * were filled when the file was loaded; `${run.id}`, `${run.started_at}`, `${pipeline}`, `${stream}`
- * are the run's; `${window.start}`, `.end`, `.last` the window's; `${parent.x}` the parent
- * record's field, empty when it has none).
+ * are the run's; `${window.…}` the window's (ctx.window); `${parent.x}` the parent record's field,
+ * empty when it has none).
  */
 export function valueField(
   value: unknown,
@@ -173,6 +209,14 @@ export function valueField(
   }
   return (parent) =>
     fillTemplate(parts, (ns, path) => (ns === "parent" ? parentValue(parent, path) : fixed(ns, path)));
+}
+
+/** Whether a `{ value }` field uses `${window.…}` (its shaper is then made per window). */
+export function usesWindow(value: unknown): boolean {
+  return (
+    typeof value === "string" &&
+    parseTemplate(value).parts.some((p) => typeof p !== "string" && p.ns === "window")
+  );
 }
 
 /** The value as shown in a conversion error: long strings cut. */

@@ -8,6 +8,7 @@ import {
   FIELD_ERRORS,
   type RecordContext,
   shown,
+  usesWindow,
   valueField,
 } from "./field-specs.js";
 
@@ -26,6 +27,11 @@ export interface Shaper {
    * it invalid); it is not passed to `filter`.
    */
   shape(record: unknown, parent?: Row): Row | null;
+  /**
+   * The shaper for the records of one date window: itself, unless a `{ value }` field uses
+   * `${window.…}` (then one compiled with the window's bounds).
+   */
+  forWindow(window: RecordContext["window"]): Shaper;
 }
 
 /** The parts of a stream's plan the shaper reads. */
@@ -35,6 +41,7 @@ export type ShapePlan = Pick<
 >;
 
 export function compileShaper(stream: ShapePlan, ctx?: RecordContext): Shaper {
+  const context = ctx ?? defaultContext(stream);
   const selector = compileJsonPath(stream.records);
   const select = (body: unknown): unknown[] => {
     if (stream.records === "$")
@@ -54,7 +61,7 @@ export function compileShaper(stream: ShapePlan, ctx?: RecordContext): Shaper {
   if (stream.fields) {
     const fields = stream.fields;
     steps.push(
-      fieldsStep(fields, ctx ?? defaultContext(stream), (e) => {
+      fieldsStep(fields, context, (e) => {
         (pending ??= []).push(e);
       }),
     );
@@ -97,7 +104,13 @@ export function compileShaper(stream: ShapePlan, ctx?: RecordContext): Shaper {
     if (filter && !filter.test(row)) return null;
     return row;
   };
-  return { select, shape };
+  const perWindow = stream.fields?.some((f) => usesWindow(f.value)) ?? false;
+  const shaper: Shaper = {
+    select,
+    shape,
+    forWindow: (window) => (perWindow && window ? compileShaper(stream, { ...context, window }) : shaper),
+  };
+  return shaper;
 }
 
 /** The `fields` step: plain JSONPaths on the fast path, else typed and computed fields. */

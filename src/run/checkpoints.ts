@@ -31,7 +31,7 @@ export interface UnitEnd {
   watch?: PageWatch | null;
 }
 
-const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages"]);
+const CUT_SHORT = new Set(["limit", "max_pages", "max_empty_pages", "ignored_later"]);
 
 /** A unit's position: its partition's (`key`), or the stream's own (`key` null). */
 interface Staged {
@@ -138,7 +138,7 @@ export class Checkpointer {
    */
   private stage(unit: Unit, end: UnitEnd, max: string | number | null): Staged | null {
     const key = unit.stateKey;
-    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code) && !end.stop.partial;
+    const complete = !end.failed && end.stop !== null && !CUT_SHORT.has(end.stop.code);
     if (!complete) {
       this.incomplete++;
       if (this.ctx.result.units) this.ctx.result.units.incomplete = this.incomplete;

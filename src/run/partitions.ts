@@ -2,7 +2,7 @@ import type { StreamPlan } from "../compile/plan.js";
 import type { RequestExecutor } from "../http/executor.js";
 import type { StopReason } from "../http/paginators/paginator.js";
 import { Semaphore } from "../http/semaphore.js";
-import { compileShaper, type Row, type Shaper } from "../records/shape.js";
+import type { Row, Shaper } from "../records/shape.js";
 import { interrupted, RunError, type RunErrorKind } from "../shared/errors.js";
 import type { Checkpointer, UnitEnd } from "./checkpoints.js";
 import { applyIncremental } from "./incremental.js";
@@ -10,12 +10,9 @@ import { type Lane, OrderedSink } from "./ordered-sink.js";
 import type { Unit } from "./partition-source.js";
 import { pull } from "./pull.js";
 import { compileRequestTemplate } from "./request-template.js";
-import { recordContext, type StreamRunOptions } from "./stream-options.js";
+import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import type { PageWatch } from "./suspicions.js";
-import type { Window } from "./windows.js";
-
-const WINDOW_TEMPLATE = /\$\{\s*window\./;
 
 type Partitions = NonNullable<StreamResult["partitions"]>;
 
@@ -43,7 +40,6 @@ export async function runPartitions(
   plan: UnitPlan,
 ): Promise<StopReason> {
   const template = compileRequestTemplate(stream, opts.baseUrl);
-  const shaperOf = windowShapers(stream, opts, shaper);
   const cp = plan.checkpointer;
   // Nothing commits after the signal (Ctrl-C, a cancelled run): not even a unit fetched before it
   // that waited for an earlier unit's commit.
@@ -87,7 +83,7 @@ export async function runPartitions(
       // Partitions already use the concurrency; each pulls its pages in sequence.
       const opts1 = { ...opts, prefetch: 1, heldBack: held.count };
       const parent = unit.parent ?? undefined;
-      const unitShaper = shaperOf(unit.window);
+      const unitShaper = shaper.forWindow(unit.window);
       const end = await watchedPull((w) =>
         pull(stream, executor, opts1, first, unitShaper, write, result, parent, undefined, undefined, w),
       );
@@ -166,19 +162,6 @@ function heldCounter(accept: (row: Row) => Promise<void> | undefined) {
       return accept(row);
     },
   };
-}
-
-/** Field values with `${window.…}`: one shaper per window (its bounds); else the stream's one. */
-export function windowShapers(
-  stream: StreamPlan,
-  opts: StreamRunOptions,
-  shaper: Shaper,
-): (window: Window | null) => Shaper {
-  const uses = stream.fields?.some((f) => typeof f.value === "string" && WINDOW_TEMPLATE.test(f.value));
-  if (!uses) return () => shaper;
-  const ctx = recordContext(stream, opts);
-  return (w) =>
-    w ? compileShaper(stream, { ...ctx, window: { start: w.start, end: w.end, last: w.last } }) : shaper;
 }
 
 /** How a stream in units ends when every unit ran. */

@@ -13,6 +13,7 @@ import {
 import { createPaginator } from "../http/paginators/paginators.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { parseBody, ResponseRules } from "../http/response-rules.js";
+import { ignoredStop } from "../http/response-steps.js";
 import { interrupted } from "../shared/errors.js";
 import { stringifyJson } from "../shared/json-text.js";
 import type { StreamRunOptions } from "./stream-options.js";
@@ -145,7 +146,7 @@ async function* pagesOf(
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
   let request = paginator.first(firstRequest);
-  for (;;) {
+  for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
     let page: Page;
     try {
@@ -166,11 +167,7 @@ async function* pagesOf(
     const ignored = page.response.ignored;
     if (ignored) {
       yield page; // no records: an empty last page
-      return {
-        code: "ignored",
-        message: `answered ${page.response.status}, ignored by on_response (${ignored.at})`,
-        partial: ahead.taken > 1, // pages after it were never fetched
-      };
+      return ignoredStop(page.response.status, ignored.at, pages);
     }
     // Decide on the next page before this one is written, so that its request overlaps the writing.
     let step: ReturnType<Paginator["next"]>;

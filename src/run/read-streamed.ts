@@ -6,6 +6,7 @@ import { recordEnds } from "../http/paginators/guards.js";
 import type { PageRequest, StopReason } from "../http/paginators/paginator.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { ResponseRules } from "../http/response-rules.js";
+import { ignoredStop } from "../http/response-steps.js";
 import { CsvDecoder } from "../records/decoders/csv.js";
 import { createDecoder, passesLinesThrough, type RecordDecoder } from "../records/decoders/index.js";
 import { JsonlDecoder } from "../records/decoders/jsonl.js";
@@ -59,11 +60,10 @@ export async function readStreamed(
   const paginator = streamPaginator(stream, maxPages, executor);
   const rules = new ResponseRules(streamRules(stream));
   let request = paginator.first(firstRequest);
-  let pages = 0;
   const passThrough = passesLinesThrough(stream, stream.output);
   const raw = opts.raw ? { lines: new RawLines(opts.raw.quality), sink: opts.raw } : null;
   let previous = "";
-  for (;;) {
+  for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
     const { url, sent } = outgoing(request, opts, executor);
     const body = new ResumableBody(
@@ -93,13 +93,7 @@ export async function readStreamed(
         throw opts.signal?.aborted ? interrupted() : err;
       });
     opts.onPage?.();
-    pages++;
-    if (response.ignored)
-      return {
-        code: "ignored",
-        message: `answered ${response.status}, ignored by on_response (${response.ignored.at})`,
-        partial: pages > 1,
-      };
+    if (response.ignored) return ignoredStop(response.status, response.ignored.at, pages);
     if (opts.remaining() <= 0) return { code: "limit", message: "--limit reached" };
     // The loop guard compares pages by their records: a body's first and last, and whether its
     // records' bytes are the previous body's (the SHA-1 kept for retries), since the records in

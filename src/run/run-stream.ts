@@ -224,9 +224,11 @@ function cursorToSave(
       ? `--limit ${opts.limit} stopped the stream early`
       : stop?.code === "max_pages" || stop?.code === "max_empty_pages"
         ? `${stop.code} stopped the stream while the API still had a next page`
-        : failed
-          ? `${plural(failed, "partition")} failed`
-          : null;
+        : stop?.code === "ignored_later"
+          ? "an `ignore` rule ended the stream after its first page"
+          : failed
+            ? `${plural(failed, "partition")} failed`
+            : null;
   if (partial) {
     result.warnings.push(
       `incremental cursor not saved (${partial}): the next run starts from the previous cursor again`,

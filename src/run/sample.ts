@@ -7,6 +7,8 @@ import { compileRequestTemplate } from "./request-template.js";
 import { openSession } from "./run-pipeline.js";
 import { recordContext, type StreamRunOptions } from "./stream-options.js";
 import { newStreamResult, type StreamResult } from "./stream-result.js";
+import { runValues } from "./unit-stream.js";
+import { type Window, windowRange, windowsSummary } from "./windows.js";
 
 /**
  * Fetches up to `n` records of a stream as they would be written (after fields / flatten /
@@ -46,29 +48,29 @@ export async function sampleStream(
         scratchDir: "",
         signal,
       };
-      const shaper = compileShaper(stream, recordContext(stream, { ...opts, pipeline: plan.pipeline }));
+      const window = sampledWindow(stream);
+      if (stream.windows && !window) return result; // an empty range: nothing to ask for
+      const context = recordContext(stream, { ...opts, pipeline: plan.pipeline });
+      const shaper = compileShaper(stream, context).forWindow(window);
       const write = async (row: Row) => {
         sink(row);
         result.records.written++;
       };
-      if (!stream.parent) {
+      if (stream.values)
+        await runValues(stream, shaper, write, result); // its list: no request
+      else if (!stream.parent) {
         const r = stream.request;
-        await pull(
-          stream,
-          executor,
-          opts,
-          { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body },
-          shaper,
-          write,
-          result,
-          undefined,
-        );
+        const request = window
+          ? compileRequestTemplate(stream, plan.source.baseUrl)({}, "sample", window)
+          : { method: r.method, url: r.url, params: r.params, headers: r.headers, body: r.body };
+        await pull(stream, executor, opts, request, shaper, write, result, undefined);
       } else {
         const template = compileRequestTemplate(stream, plan.source.baseUrl);
         for (const [i, parent] of (parents ?? []).entries()) {
           if (result.records.written >= limit) break;
           try {
-            await pull(stream, executor, opts, template(parent, `#${i + 1}`), shaper, write, result, parent);
+            const request = template(parent, `#${i + 1}`, window);
+            await pull(stream, executor, opts, request, shaper, write, result, parent);
           } catch (err) {
             if (!(err instanceof RunError) || err.kind === "aborted") throw err;
           }
@@ -90,6 +92,12 @@ export async function sampleStream(
   } finally {
     await client.close();
   }
+}
+
+/** A windowed stream samples its last window (the most recent data), its bounds filled in. */
+function sampledWindow(stream: StreamPlan): Window | null {
+  if (!stream.windows) return null;
+  return windowsSummary(stream.windows, windowRange(stream.windows, Date.now(), null)).last;
 }
 
 function startedResult(name: string): StreamResult {

@@ -22,6 +22,10 @@ export const addFormats = unwrap(_addFormats);
 /** jsonpath-plus's safe evaluator (jsep AST, no native eval), for `filter` expressions. */
 export const SafeScript = (
   _JSONPath as unknown as {
-    prototype: { safeVm: { Script: new (code: string) => { runInNewContext(ctx: object): unknown } } };
+    prototype: {
+      safeVm: {
+        Script: new (code: string) => { readonly ast: unknown; runInNewContext(ctx: object): unknown };
+      };
+    };
   }
 ).prototype.safeVm.Script;

@@ -1716,6 +1716,22 @@ const CASES: Case[] = [
     path: "streams.a.filter",
   },
   {
+    name: "1.1: filter with a name that is not the record (every record would be dropped)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          filter: "$.type != 'bot' && amount > 0"
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 13,
+    message: "the filter uses `$` and `amount`, which are not defined: the record is `@` (`@.type`)",
+    path: "streams.a.filter",
+  },
+  {
     name: "1.1: records with jsonl",
     text: yaml`
       source:
@@ -1748,6 +1764,85 @@ const CASES: Case[] = [
     column: 31,
     message: "`cursor` is a JSONPath into a JSON body",
     path: "streams.a.paginate.cursor",
+  },
+  {
+    name: "1.1: csv options without format: csv (the body would be read as JSON)",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { csv: { delimiter: ";" } }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 17,
+    message: "`csv` options go with `format: csv`",
+    path: "streams.a.response.csv",
+  },
+  {
+    name: "1.1: a csv delimiter that is a double quote",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: '"' } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    message: "`delimiter`: a double quote or a line break cannot separate cells",
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
+    name: "1.1: a csv delimiter of two characters ('\\t' in single quotes) is one issue",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: '\\t' } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
+    name: "1.1: a csv delimiter outside the Basic Multilingual Plane",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: "😀" } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    message: "a character outside the Basic Multilingual Plane cannot be a delimiter",
+    path: "streams.a.response.csv.delimiter",
+  },
+  {
+    name: "1.1: a csv delimiter that is a line break",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a:
+          path: /a
+          response: { format: csv, csv: { delimiter: "\\r" } }
+    `,
+    code: "bad_value",
+    line: 6,
+    column: 48,
+    message: "a double quote or a line break cannot separate cells",
+    path: "streams.a.response.csv.delimiter",
   },
   {
     name: "1.1: run template in a request path",

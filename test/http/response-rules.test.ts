@@ -56,6 +56,15 @@ describe("rule conditions", () => {
       expect(rules.decide(res(200, { errors: empty }))).toBeNull();
     expect(rules.decide(res(200, "not json"))).toBeNull();
   });
+  it("equals with a big integer: the same number only, never a string of its digits", () => {
+    const big = rule({ at: "big", match: "$.code", hasEquals: true, equals: 12345678901234567890n });
+    const text = rule({ at: "text", match: "$.code", hasEquals: true, equals: "12345678901234567890" });
+    const body = (code: string) => res(200, `{"code":${code}}`);
+    expect(new ResponseRules([big]).decide(body("12345678901234567890"))?.rule.at).toBe("big");
+    expect(new ResponseRules([big]).decide(body('"12345678901234567890"'))).toBeNull();
+    expect(new ResponseRules([text]).decide(body("12345678901234567890"))).toBeNull();
+    expect(new ResponseRules([text]).decide(body('"12345678901234567890"'))?.rule.at).toBe("text");
+  });
   it("body_contains reads the raw body; the first rule that holds wins", () => {
     const rules = new ResponseRules([
       rule({ at: "first", statuses: [400], bodyContains: "range too large" }),
@@ -188,5 +197,196 @@ streams:
     expect(tokens).toBe(2);
     expect(apiCalls).toBe(2);
     expect(r.stream("things").retries).toEqual({ token_refresh: 1 });
+  });
+});
+
+describe("a rule that decides a streamed export's 2xx by its status", () => {
+  // An export still being prepared answers 202 with a status page larger than the socket's
+  // buffers. The rule never reads that body: it must be given up, or it holds the connection
+  // (the only one, with concurrency: 1) and the pool's close for good.
+  const padding = " ".repeat(512 * 1024);
+  const exportApi = (): Handler => {
+    let calls = 0;
+    return (_q, r) => {
+      if (calls++ === 0) {
+        r.writeHead(202, { "content-type": "application/json" });
+        return r.end(`{"status":"preparing"}${padding}`);
+      }
+      r.writeHead(200, { "content-type": "application/x-ndjson" });
+      r.end('{"id":1}\n{"id":2}\n');
+    };
+  };
+  const pipeline = (rule: string) => `${sourceBlock(base, "concurrency: 1")}
+streams:
+  events:
+    path: /export
+    response: { format: jsonl }
+    on_response: [${rule}]
+`;
+
+  it("retry: the next attempt gets the connection, and the export is read", async () => {
+    handler = exportApi();
+    project.pipeline("prep", pipeline("{ status: 202, action: retry, wait: 10ms }"));
+    const r = await runPipeline(project.dir, "prep");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("events").retries).toEqual({ on_response_202: 1 });
+    expect(readJsonl(project.file("out/prep/events.jsonl"))).toEqual([{ id: 1 }, { id: 2 }]);
+  }, 20_000);
+
+  it("fail: the run ends with the rule's error instead of waiting on the unread body", async () => {
+    handler = exportApi();
+    project.pipeline("prepfail", pipeline('{ status: 202, action: fail, message: "not ready yet" }'));
+    const r = await runPipeline(project.dir, "prepfail");
+    expect(r.code).toBe(1);
+    expect(r.stream("events").error?.message).toMatch(/answered 202 after 1 attempt: "?not ready yet/);
+  }, 20_000);
+});
+
+describe("ignore and positions (Rules across the 1.1 additions: checkpoints)", () => {
+  // Two one-day windows, paged by a cursor. `gone` says which requests answer 404 (ignored).
+  const windowsApi = (
+    gone: (day: string, cursor: string | undefined) => boolean,
+    hits: string[],
+  ): Handler => {
+    return (q, r) => {
+      const u = new URL(q.url ?? "/", "http://x.test");
+      const day = u.searchParams.get("day") ?? "";
+      const cursor = u.searchParams.get("cursor") ?? undefined;
+      hits.push(`${day}:${cursor ?? "-"}`);
+      if (gone(day, cursor)) return json(r, 404, { message: "Not Found" });
+      if (!cursor) return json(r, 200, { items: [{ id: `${day}-a` }], next: "2" });
+      return json(r, 200, { items: [{ id: `${day}-b` }], next: null });
+    };
+  };
+  const pipeline = () => `${sourceBlock(base)}
+streams:
+  events:
+    path: /events
+    params: { day: "\${window.start}" }
+    records: $.items
+    paginate: { type: cursor, cursor: $.next }
+    windows: { step: 1d, start: 2024-01-01, end: 2024-01-03, format: date }
+    on_response: [{ status: 404, action: ignore }]
+output: { mode: append }
+`;
+
+  it("a window ignored on its first page is done; one ignored after its first page is fetched again next run", async () => {
+    const hits: string[] = [];
+    // 2024-01-01 has nothing (404 at once): complete. 2024-01-02 answers its first page, then 404.
+    handler = windowsApi(
+      (day, cursor) => day === "2024-01-01" || (day === "2024-01-02" && cursor === "2"),
+      hits,
+    );
+    project.pipeline("ign", pipeline());
+    const first = await runPipeline(project.dir, "ign");
+    expect(first.code, first.stderr).toBe(0);
+    expect(readJsonl(project.file("out/ign/events.jsonl"))).toEqual([{ id: "2024-01-02-a" }]);
+    const units = (first.stream("events") as unknown as { units: { incomplete: number } }).units;
+    expect(units.incomplete).toBe(1);
+    // The next run fetches 2024-01-02 again (its second page was never read), not 2024-01-01.
+    hits.length = 0;
+    handler = windowsApi(() => false, hits);
+    const second = await runPipeline(project.dir, "ign");
+    expect(second.code, second.stderr).toBe(0);
+    expect(hits).toEqual(["2024-01-02:-", "2024-01-02:2"]);
+  });
+});
+
+describe("ignore after the first page of an incremental stream", () => {
+  it("keeps the records, does not save the cursor (the unread pages are fetched next run), and says why", async () => {
+    const seen: string[] = [];
+    let gone = true;
+    handler = (q, r) => {
+      const u = new URL(q.url ?? "/", "http://x.test");
+      const page = u.searchParams.get("page") ?? "1";
+      seen.push(`${u.searchParams.get("since") ?? "-"}:${page}`);
+      if (page === "2" && gone) return json(r, 503, { error: "shard unavailable" });
+      if (page === "1") return json(r, 200, [{ id: 1, updated: "2024-01-01T00:00:00Z" }]);
+      if (page === "2") return json(r, 200, [{ id: 2, updated: "2024-01-02T00:00:00Z" }]);
+      return json(r, 200, []);
+    };
+    project.pipeline(
+      "inc",
+      `${sourceBlock(base)}
+streams:
+  items:
+    path: /items
+    paginate: { type: page, page_param: page, size_param: per_page, size: 1 }
+    incremental: { cursor_field: updated, param: since, initial: "2023-12-31T00:00:00Z" }
+    on_response: [{ status: 503, action: ignore }]
+`,
+    );
+    const first = await runPipeline(project.dir, "inc");
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stream("items").records.written).toBe(1);
+    expect(first.stream("items").stop_reason?.code).toBe("ignored_later");
+    expect(first.stream("items").warnings.join("\n")).toContain(
+      "incremental cursor not saved (an `ignore` rule ended the stream after its first page)",
+    );
+    seen.length = 0;
+    gone = false;
+    const second = await runPipeline(project.dir, "inc");
+    expect(second.code, second.stderr).toBe(0);
+    // Starts from the initial value again: page 2's record is not lost.
+    expect(seen[0]).toBe("2023-12-31T00:00:00Z:1");
+    expect(second.stream("items").records.written).toBe(2);
+  });
+});
+
+describe("a rule's wait longer than retry.max_delay", () => {
+  it("fails at once, naming the rule (not 'the API asked')", async () => {
+    let calls = 0;
+    handler = (_q, r) => {
+      calls++;
+      json(r, 200, { error: "ratelimited" });
+    };
+    project.pipeline(
+      "longwait",
+      `${sourceBlock(base)}
+streams:
+  a:
+    path: /a
+    on_response: [{ status: 200, match: $.error, equals: ratelimited, action: retry, wait: 5s }]
+`,
+    );
+    const r = await runPipeline(project.dir, "longwait");
+    expect(r.code).toBe(1);
+    expect(calls).toBe(1);
+    expect(r.stream("a").error).toMatchObject({
+      kind: "rate_limit_wait",
+      message: expect.stringContaining(
+        "answered 200; on_response rule streams.a.on_response[0] waits 5.00s (wait: 5s), longer than retry.max_delay 2.00s",
+      ),
+    });
+  });
+});
+
+describe("ignore after the first page of a JSON lines export (link_header pages)", () => {
+  it("is cut short too: stop ignored_later, the records before it kept", async () => {
+    handler = (q, r) => {
+      if (q.url === "/export") {
+        r.writeHead(200, {
+          "content-type": "application/x-ndjson",
+          link: `<${base}/export?page=2>; rel="next"`,
+        });
+        return r.end('{"id":1}\n{"id":2}\n');
+      }
+      json(r, 404, { message: "expired" });
+    };
+    project.pipeline(
+      "jl",
+      `${sourceBlock(base)}
+streams:
+  events:
+    path: /export
+    response: { format: jsonl }
+    paginate: { type: link_header }
+    on_response: [{ status: 404, action: ignore }]
+`,
+    );
+    const r = await runPipeline(project.dir, "jl");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stream("events").stop_reason?.code).toBe("ignored_later");
+    expect(readJsonl(project.file("out/jl/events.jsonl"))).toEqual([{ id: 1 }, { id: 2 }]);
   });
 });

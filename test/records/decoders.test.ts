@@ -3,6 +3,7 @@ import { CsvDecoder } from "../../src/records/decoders/csv.js";
 import type { RecordDecoder } from "../../src/records/decoders/index.js";
 import { JsonlDecoder } from "../../src/records/decoders/jsonl.js";
 import { FIELD_ERRORS } from "../../src/records/field-specs.js";
+import { RowCutter } from "../../src/run/record-workers/cut.js";
 import { stringifyJson } from "../../src/shared/json-text.js";
 import { seeded } from "../helpers/seeded.js";
 
@@ -122,6 +123,60 @@ describe("csv decoder (RFC 4180)", () => {
       ]);
       expect(d.completeBytes).toBe(Buffer.byteLength(body));
     });
+  // Classic Mac line endings (Excel for Mac's "CSV (Macintosh)"): the body has no line feed at all.
+  const mac = 'id,note\r1,"two\rlines"\r2,b,extra\r3,c\r';
+  for (const size of [1, 2, 5, 1000])
+    it(`a lone \\r ends a row, as \\n and \\r\\n do (chunks of ${size})`, () => {
+      const d = new CsvDecoder({ delimiter: ",", header: true });
+      const rows = decode(d, mac, size) as Record<string | symbol, unknown>[];
+      expect(rows.map((r) => Object.fromEntries(Object.entries(r)))).toEqual([
+        { id: "1", note: "two\rlines" },
+        { id: "2", note: "b", c3: "extra" },
+        { id: "3", note: "c" },
+      ]);
+      expect((rows[1][FIELD_ERRORS] as { message: string }[])[0].message).toBe(
+        "line 4: 3 cells, the header has 2",
+      );
+      expect(d.completeBytes).toBe(Buffer.byteLength(mac));
+    });
+  for (const size of [1, 2, 3, 1000])
+    it(`a \\r\\n cut between its \\r and its \\n is one line break (chunks of ${size})`, () => {
+      const d = new CsvDecoder({ delimiter: ",", header: true });
+      const text = "a,b\r\n1,2\r\n\r\n3,x\r\n4,5";
+      const rows = decode(d, text, size) as Record<string | symbol, unknown>[];
+      expect(rows).toEqual([
+        { a: "1", b: "2" },
+        { a: "3", b: "x" },
+        { a: "4", b: "5" },
+      ]);
+      expect(d.lines).toBe(5);
+      expect(d.completeBytes).toBe(text.length);
+    });
+  it("a chunk that ends at a lone \\r is taken whole, a line feed inside a quoted cell before it notwithstanding", () => {
+    // A record worker's unit ends at a row's end: what the decoder keeps back is lost on a resume.
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    const unit = Buffer.from('id,note\r1,"a\nb"\r2,c\r');
+    d.push(unit, out);
+    expect(out).toEqual([
+      { id: "1", note: "a\nb" },
+      { id: "2", note: "c" },
+    ]);
+    expect(d.completeBytes).toBe(unit.length);
+    expect(d.held).toBe(0);
+  });
+  it("a lone \\r body is decoded as it arrives: only the unfinished row is held", () => {
+    const d = new CsvDecoder({ delimiter: ",", header: true });
+    const out: unknown[] = [];
+    const row = Buffer.from("1,abcdefgh\r");
+    d.push(Buffer.from("id,note\r"), out);
+    for (let i = 0; i < 1000; i++) {
+      d.push(row, out);
+      expect(d.held).toBeLessThan(row.length * 3);
+    }
+    d.end(out);
+    expect(out.length).toBe(1000);
+  });
   it("delimiter and header: false", () => {
     const d = new CsvDecoder({ delimiter: ";", header: false });
     expect(decode(d, 'a;b\n"x;y";z\n', 3)).toEqual([
@@ -176,6 +231,17 @@ describe("a retried body (resume)", () => {
     const done = d.completeBytes;
     d.resume();
     expect(decode(d, Buffer.from(text, "utf8").subarray(done), 5)).toEqual([{ id: "2", amount: "3" }]);
+  });
+});
+
+describe("record worker units (RowCutter) of a CSV body", () => {
+  it("end after a line feed or a lone \\r outside quoted cells", () => {
+    const cutter = new RowCutter(44);
+    const body = Buffer.from('id,note\r1,"x\ry"\r2,b');
+    expect(cutter.scan(body)).toBe(body.indexOf("2,b"));
+    const plain = new RowCutter(44);
+    plain.scan(Buffer.from("id,note\r")); // past the BOM's place: the fast path
+    expect(plain.scan(Buffer.from("1,a\r2,b\r3,c"))).toBe(8);
   });
 });
 

@@ -54,6 +54,11 @@ describe("field conversions (exact rules of format 1.1)", () => {
     expect(toDateTime(1704067200.5, "epoch")).toEqual(ok("2024-01-01T00:00:00.500Z"));
     expect(toDateTime(1704067200123, "epoch_ms")).toEqual(ok("2024-01-01T00:00:00.123Z"));
     expect(toDateTime("abc", "epoch").ok).toBe(false);
+    // Milliseconds read as seconds: the error says what was probably meant.
+    expect(toDateTime(1704067200123, "epoch")).toEqual({
+      ok: false,
+      message: "is out of range for a date-time (milliseconds? use `from: epoch_ms`)",
+    });
     expect(toDateTime(1e20, "epoch_ms").ok).toBe(false);
   });
   it("date-time without from: ISO 8601 with an offset, to UTC; no offset is not accepted", () => {
@@ -63,6 +68,32 @@ describe("field conversions (exact rules of format 1.1)", () => {
     expect(toDateTime("2024-01-01T00:00:00.000Z", undefined)).toEqual(ok("2024-01-01T00:00:00Z"));
     for (const bad of ["2024-01-01T00:00:00", "2024-01-01", "2024-02-30T00:00:00Z", "yesterday", 1704067200])
       expect(toDateTime(bad, undefined).ok, String(bad)).toBe(false);
+  });
+  it("date-time from epoch: finer fractions than ms are cut, as ISO fractions are (never rounded into the next second)", () => {
+    expect(toDateTime(1704067199.9996, "epoch")).toEqual(ok("2023-12-31T23:59:59.999Z"));
+    expect(toDateTime("1704067200.1239", "epoch")).toEqual(ok("2024-01-01T00:00:00.123Z"));
+    expect(toDateTime(1704067200.123, "epoch")).toEqual(ok("2024-01-01T00:00:00.123Z"));
+    expect(toDateTime(1704067200.001, "epoch")).toEqual(ok("2024-01-01T00:00:00.001Z"));
+    expect(toDateTime(1704067199999.9, "epoch_ms")).toEqual(ok("2023-12-31T23:59:59.999Z"));
+    // Before 1970 the instant is cut the same way: toward the past.
+    expect(toDateTime(-0.0005, "epoch")).toEqual(ok("1969-12-31T23:59:59.999Z"));
+    expect(toDateTime(-1.5, "epoch")).toEqual(ok("1969-12-31T23:59:58.500Z"));
+    expect(toDateTime(-1.5, "epoch_ms")).toEqual(ok("1969-12-31T23:59:59.998Z"));
+    // An ISO fraction of many nines is cut too (as a double, 0.99999999999999999 is 1).
+    expect(toDateTime("2024-01-01T23:59:59.99999999999999999Z", undefined)).toEqual(
+      ok("2024-01-01T23:59:59.999Z"),
+    );
+  });
+  it("date-time: years 0 to 99 are those years (Go's zero time), not 1900 to 1999", () => {
+    expect(toDateTime("0001-01-01T00:00:00Z", undefined)).toEqual(ok("0001-01-01T00:00:00Z"));
+    expect(toDateTime("0099-12-31T23:59:59.5Z", undefined)).toEqual(ok("0099-12-31T23:59:59.500Z"));
+    expect(toDateTime("0004-02-29T00:00:00Z", undefined)).toEqual(ok("0004-02-29T00:00:00Z")); // a leap year
+    expect(toDateTime("0001-01-01T00:30:00+01:00", undefined)).toEqual(ok("0000-12-31T23:30:00Z"));
+    // What `from: epoch` writes for the first instant of year 0 reads back as the same instant.
+    const zero = toDateTime(-62167219200, "epoch") as { value: string };
+    expect(toDateTime(zero.value, undefined)).toEqual(ok("0000-01-01T00:00:00Z"));
+    for (const bad of ["0003-02-29T00:00:00Z", "0000-01-01T00:30:00+01:00"])
+      expect(toDateTime(bad, undefined).ok, bad).toBe(false);
   });
 });
 
@@ -105,6 +136,21 @@ describe("shaping with field specs, exclude and filter", () => {
     expect(errs).toHaveLength(1);
     expect(errs[0].field).toBe("id");
     expect(errs[0].message).toContain('"4x"');
+  });
+  it("a parent value (`parent.x` in a field template) that is an object with a big integer is its JSON with every digit (not a crash)", () => {
+    const shaper = compileShaper(
+      plan({
+        fields: [
+          { name: "id", path: "$.id", multi: false },
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: a field template, filled per record
+          { name: "owner", path: "", multi: false, value: "${parent.owner}" },
+        ],
+      }),
+    );
+    expect(shaper.shape({ id: 1 }, { owner: { id: 12345678901234567890n, login: "acme" } })).toEqual({
+      id: 1,
+      owner: '{"id":12345678901234567890,"login":"acme"}',
+    });
   });
   it("exclude removes dotted paths without changing the response's objects; filter drops records", () => {
     const shaper = compileShaper(

@@ -62,3 +62,85 @@ describe("compression: gzip, a body whose first chunk is one byte", () => {
     ]);
   });
 });
+
+describe("a body that is not what its compression says is the body's fault: failed at once, not retried", () => {
+  const csv = Buffer.from("id,name\r\n1,a\r\n2,b\r\n");
+  it("compression: gzip, but the body is a plain CSV", async () => {
+    let requests = 0;
+    const serve = serveCut(csv, { "content-type": "text/csv" }, []);
+    handler = (req, res) => {
+      requests++;
+      serve(req, res);
+    };
+    project.pipeline("plain", pipeline("{ format: csv, compression: gzip }"));
+    const r = await runPipeline(project.dir, "plain");
+    expect(r.code).toBe(1);
+    expect(requests).toBe(1);
+    expect(r.stream("items").error).toMatchObject({
+      kind: "bad_body",
+      message: expect.stringContaining("`response.compression: gzip`, but the body is not a gzip file"),
+    });
+  });
+
+  it("Content-Encoding: gzip on a body that is not gzip (a misconfigured proxy)", async () => {
+    let requests = 0;
+    const serve = serveCut(csv, { "content-type": "text/csv", "content-encoding": "gzip" }, []);
+    handler = (req, res) => {
+      requests++;
+      serve(req, res);
+    };
+    project.pipeline("lying", pipeline("{ format: csv }"));
+    const r = await runPipeline(project.dir, "lying");
+    expect(r.code).toBe(1);
+    expect(requests).toBe(1);
+    expect(r.stream("items").error).toMatchObject({
+      kind: "bad_body",
+      message: expect.stringContaining("the body does not decompress"),
+    });
+  });
+
+  it("a gzip body cut short is still a transport fault: retried, then read whole", async () => {
+    let requests = 0;
+    const gz = gzipSync(csv);
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      // The first answer ends (cleanly) in the middle of the gzip stream.
+      if (requests++ === 0) res.end(gz.subarray(0, gz.length - 6));
+      else res.end(gz);
+    };
+    project.pipeline("cut", pipeline("{ format: csv, compression: gzip }"));
+    const r = await runPipeline(project.dir, "cut");
+    expect(r.code, r.stderr).toBe(0);
+    expect(requests).toBe(2);
+    expect(readJsonl(project.file("out/cut/items.jsonl"))).toHaveLength(2);
+  });
+});
+
+describe("the same for a buffered (JSON) body", () => {
+  it("Content-Encoding: gzip on a JSON body that is not gzip fails at once; one cut short is retried", async () => {
+    let requests = 0;
+    const body = Buffer.from('[{"id":1},{"id":2}]');
+    handler = (_req, res) => {
+      requests++;
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+      res.end(body);
+    };
+    project.pipeline("jsonlying", pipeline("{ format: json }"));
+    const r = await runPipeline(project.dir, "jsonlying");
+    expect(r.code).toBe(1);
+    expect(requests).toBe(1);
+    expect(r.stream("items").error).toMatchObject({
+      kind: "bad_body",
+      message: expect.stringContaining("the gzip body of the response (status 200) does not decompress"),
+    });
+    const gz = gzipSync(body);
+    requests = 0;
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" });
+      res.end(requests++ === 0 ? gz.subarray(0, gz.length - 6) : gz);
+    };
+    const again = await runPipeline(project.dir, "jsonlying");
+    expect(again.code, again.stderr).toBe(0);
+    expect(requests).toBe(2);
+  });
+});

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { aliveRecordWorkers, recordWorkerUnits } from "../../src/run/record-workers/pool.js";
@@ -358,6 +358,25 @@ describe("a gzip CSV export through a record worker", () => {
     const { units: _a, ...a } = one;
     const { units: _b, ...b } = two;
     expect(b).toEqual(a);
+  });
+
+  it("lone \\r line endings (classic Mac) are cut into units too, not held whole; clean or cut, the main thread's output", async () => {
+    const mac = gzipSync(
+      gunzipSync(csvBody())
+        .toString("utf8")
+        .replaceAll(/\r\n(?=\d|$)/g, "\r"),
+    );
+    handler = serve(mac);
+    const one = await runWith("csv", CSV, 1);
+    const two = await runWith("csv", CSV, 2);
+    expect(one.code, JSON.stringify(one.error)).toBe(0);
+    expect(one.records).toMatchObject({ seen: 80_000, invalid: 32 });
+    expect(two.units).toBeGreaterThan(8);
+    handler = serve(mac, {}, 1, 200 * 1024);
+    const cut = await runWith("csv", CSV, 2);
+    expect(cut.units).toBeGreaterThan(8);
+    const { units: _a, ...a } = one;
+    for (const { units: _b, ...b } of [two, cut]) expect(b).toEqual(a);
   });
 
   it("a truncated gzip is retried; the output equals the main thread's clean run", async () => {

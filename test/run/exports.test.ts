@@ -155,6 +155,23 @@ describe("gzip CSV report", () => {
     expect(readJsonl(project.file("out/rep/report.jsonl"))).toEqual(clean);
   });
 
+  it("lone \\r line endings (classic Mac), cut mid-way and retried: the output equals the \\r\\n file's", async () => {
+    handler = serve(gzipSync(csvText), { "content-type": "application/octet-stream" });
+    project.pipeline("rep", CSV_PIPELINE("gzip"));
+    await runPipeline(project.dir, "rep");
+    const crlf = readJsonl(project.file("out/rep/report.jsonl"));
+    // The same rows with `\r` between them (the quoted cells' own line breaks kept as they are).
+    const mac = `\uFEFF${csvRows.join("\r")}\r`;
+    project.pipeline("rep", CSV_PIPELINE("auto"));
+    for (const cuts of [0, 1]) {
+      handler = serve(Buffer.from(mac), { "content-type": "text/csv" }, cuts, 16 * 1024 + 3);
+      const r = await runPipeline(project.dir, "rep");
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stream("report").retries.truncated ?? 0, "retried").toBe(cuts);
+      expect(readJsonl(project.file("out/rep/report.jsonl"))).toEqual(crlf);
+    }
+  });
+
   it("the same file with Content-Encoding: gzip is read by compression: auto", async () => {
     handler = serve(gzipSync(csvText), { "content-type": "text/csv", "content-encoding": "gzip" });
     project.pipeline("rep", CSV_PIPELINE("auto"));

@@ -66,7 +66,7 @@ export function checkRecordKeys(name: string, s: Stream, source: Source | undefi
     const err = checkFilter(s.filter);
     if (err)
       issues.push(
-        ruleIssue("bad_value", at("filter"), `the filter expression does not parse: ${err}`, {
+        ruleIssue("bad_value", at("filter"), err, {
           found: s.filter,
           expected: "a filter expression like `@.type != 'bot' && @.amount > 0`",
         }),
@@ -122,8 +122,16 @@ const STREAMED_PAGINATORS = ["none", "link_header", "offset", "page", "cursor"];
 /** `jsonl` and `csv` are read as they arrive: no `records`, no JSONPath into the body for paging. */
 function checkResponseFormat(s: Stream, at: (...rest: (string | number)[]) => KeyPath): RuleIssue[] {
   const format = isMap(s.response) ? (s.response.format ?? DEFAULTS.response.format) : "json";
-  if (format !== "jsonl" && format !== "csv") return [];
   const issues: RuleIssue[] = [];
+  if (s.response?.csv !== undefined && format !== "csv")
+    issues.push(
+      ruleIssue("conflict", at("response", "csv"), "`csv` options go with `format: csv`", {
+        key: true,
+        found: `format: ${format}`,
+      }),
+    );
+  issues.push(...checkDelimiter(s, at));
+  if (format !== "jsonl" && format !== "csv") return issues;
   const why = `with \`response.format: ${format}\` (the body is read as it arrives, record by record)`;
   if (s.records !== undefined)
     issues.push(
@@ -163,9 +171,25 @@ function checkResponseFormat(s: Stream, at: (...rest: (string | number)[]) => Ke
         key: true,
       }),
     );
-  if (s.response?.csv !== undefined && format !== "csv")
-    issues.push(
-      ruleIssue("conflict", at("response", "csv"), "`csv` options go with `format: csv`", { key: true }),
-    );
   return issues;
+}
+
+/** A delimiter that is a quote or a line break would cut cells where rows or quoted cells end. */
+function checkDelimiter(s: Stream, at: (...rest: (string | number)[]) => KeyPath): RuleIssue[] {
+  const csv = isMap(s.response) ? s.response.csv : undefined;
+  const d = isMap(csv) ? keyValue(csv, "delimiter") : undefined;
+  if (typeof d !== "string" || d === "") return [];
+  const why =
+    d === '"' || d === "\n" || d === "\r"
+      ? "a double quote or a line break cannot separate cells"
+      : d.length === 2 && d.codePointAt(0)! > 0xffff // one character in two UTF-16 units (the format allows it)
+        ? "a character outside the Basic Multilingual Plane cannot be a delimiter"
+        : null; // longer: the format check's `maxLength` says so
+  if (!why) return [];
+  return [
+    ruleIssue("bad_value", at("response", "csv", "delimiter"), `\`delimiter\`: ${why}`, {
+      found: JSON.stringify(d),
+      expected: "one character such as `,`, `;`, `\\t` or `|`",
+    }),
+  ];
 }

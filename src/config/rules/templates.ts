@@ -54,9 +54,10 @@ function isOutputTemplate(at: KeyPath): boolean {
 export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
   if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
   if (isFieldValue(at)) {
-    const run = ["env", "run", "pipeline", "stream"];
-    const withParent = hasParent(streams, at) ? ["env", "parent", ...run.slice(1)] : run;
-    return hasWindows(streams, at) ? [...withParent, "window"] : withParent;
+    const ns = ["env", "run", "pipeline", "stream"];
+    if (hasKey(streams, at, "parent")) ns.push("parent");
+    if (hasKey(streams, at, "windows")) ns.push("window");
+    return ns;
   }
   if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
     const stream = streams[String(at[1])];
@@ -74,16 +75,16 @@ function isFieldValue(at: KeyPath): boolean {
   return at.length === 5 && at[0] === "streams" && at[2] === "fields" && at[4] === "value";
 }
 
-function hasParent(streams: unknown, at: KeyPath): boolean {
+/** Whether the stream at `at` (`streams.<s>…`) has `key` (`parent`, `windows`). */
+function hasKey(streams: unknown, at: KeyPath, key: string): boolean {
   if (!isMap(streams)) return false;
   const stream = streams[String(at[1])];
-  return !!stream && typeof stream === "object" && "parent" in stream && stream.parent !== undefined;
-}
-
-function hasWindows(streams: unknown, at: KeyPath): boolean {
-  if (!isMap(streams)) return false;
-  const stream = streams[String(at[1])];
-  return !!stream && typeof stream === "object" && "windows" in stream && stream.windows !== undefined;
+  return (
+    !!stream &&
+    typeof stream === "object" &&
+    key in stream &&
+    (stream as Record<string, unknown>)[key] !== undefined
+  );
 }
 
 /** Whether the value at `at` keeps its `${parent…}`/`${stream}` templates after env is filled. */

@@ -42,7 +42,12 @@ export type StopCode =
   | "max_empty_pages"
   | "limit"
   /** An `on_response` rule answered `ignore`: an empty last page. */
-  | "ignored";
+  | "ignored"
+  /**
+   * The same after the sequence's first page: the pages after it were never read, so the
+   * sequence is cut short (its records are kept, its position is not saved: fetched again).
+   */
+  | "ignored_later";
 
 /**
  * What a paginator follows, for the rules every type shares (guards.ts): a `pointer` (cursor,
@@ -57,11 +62,6 @@ export interface StopReason {
   message: string;
   /** A stop that deserves the analyst's attention (e.g. empty pages that still had a cursor). */
   warning?: boolean;
-  /**
-   * The sequence ended before the API's own end (an `ignore` rule after the first page): pages
-   * after it were never fetched, so a window or partition keeps no position (checkpoints.ts).
-   */
-  partial?: boolean;
 }
 
 export type NextStep = { request: PageRequest; pointer: string | null } | { stop: StopReason };

@@ -8,7 +8,8 @@ const LF = 10;
 const CR = 13;
 
 /**
- * CSV (RFC 4180): cells separated by `delimiter`, rows by `\n` or `\r\n`; a cell in double quotes
+ * CSV (RFC 4180): cells separated by `delimiter`, rows by `\n`, `\r\n` or a lone `\r` (classic Mac
+ * line endings, as Excel and Python's csv read them); a cell in double quotes
  * may hold the delimiter, line breaks and doubled quotes (`""` is one `"`); a BOM before the
  * header is skipped; blank lines are skipped. The header row names the fields (`header: false`:
  * `c1`, `c2`, …); values are strings. A row with more or fewer cells than the header is still a
@@ -26,6 +27,10 @@ export class CsvDecoder implements RecordDecoder {
   private text = "";
   private columns: string[] | null;
   private first = true;
+  /** The bytes so far end with a row's `\r`, which a `\n` may complete (lone `\r` line endings). */
+  private afterCr = false;
+  /** A row ended with a lone `\r`: quoted cells count theirs as line breaks too (for line numbers). */
+  private loneCr = false;
   private readonly delim: number;
   /** The header's pattern and JSON (rowPattern), when its rows can be made JSON lines by replacement. */
   private rowJson: RowJson | null = null;
@@ -47,7 +52,16 @@ export class CsvDecoder implements RecordDecoder {
   }
 
   push(chunk: Buffer, out: unknown[]): void {
-    const nl = lastNewline(chunk);
+    if (this.afterCr) {
+      // The last chunk ended a row with a `\r`: a `\n` now is the rest of that row's `\r\n`.
+      this.afterCr = false;
+      if (chunk[0] === LF) {
+        this.completeBytes++;
+        if (chunk.length === 1) return;
+        chunk = chunk.subarray(1);
+      }
+    }
+    const nl = lastBreak(chunk);
     if (nl < 0) {
       this.carry = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
       return;
@@ -70,6 +84,7 @@ export class CsvDecoder implements RecordDecoder {
     const used = this.rows(text, out, false);
     this.text = text.slice(used);
     this.completeBytes += before + head.length - Buffer.byteLength(this.text);
+    this.afterCr = this.text === "" && this.carry === null && chunk[nl] === CR;
   }
 
   end(out: unknown[]): void {
@@ -148,25 +163,35 @@ export class CsvDecoder implements RecordDecoder {
             break;
           }
           for (let i = value.indexOf("\n"); i !== -1; i = value.indexOf("\n", i + 1)) lines++;
+          if (this.loneCr)
+            for (let i = value.indexOf("\r"); i !== -1; i = value.indexOf("\r", i + 1))
+              if (value.charCodeAt(i + 1) !== LF) lines++;
           cells.push(value);
           const c = text.charCodeAt(pos);
           if (c === d) {
             pos++;
             continue;
           }
-          if (c === CR && text.charCodeAt(pos + 1) === LF) pos++;
-          else if (c !== LF)
+          if (c === CR) {
+            if (text.charCodeAt(pos + 1) === LF) pos++;
+            else this.loneCr = true;
+          } else if (c !== LF)
             throw malformed(rowLine + lines, `text after a closing quote in cell ${cells.length}`);
           pos++;
           break;
         }
         let i = pos;
         let c = text.charCodeAt(i);
-        while (c !== d && c !== LF) c = text.charCodeAt(++i);
-        const end = c === LF && i > pos && text.charCodeAt(i - 1) === CR ? i - 1 : i;
-        cells.push(text.slice(pos, end));
+        // (Most characters are above `\r`: one comparison besides the delimiter's.)
+        while (c !== d && (c > CR || (c !== LF && c !== CR))) c = text.charCodeAt(++i);
+        cells.push(text.slice(pos, i));
         pos = i + 1;
-        if (c === LF) break;
+        if (c === d) continue;
+        if (c === CR) {
+          if (text.charCodeAt(pos) === LF) pos++;
+          else this.loneCr = true;
+        }
+        break;
       }
       this.lines += lines + 1;
       if (cells.length === 1 && cells[0] === "" && text.charCodeAt(rowStart) !== QUOTE) continue; // blank line
@@ -212,6 +237,17 @@ export class CsvDecoder implements RecordDecoder {
     }
     out.push(rec);
   }
+}
+
+/**
+ * Where `b`'s complete rows may end: its last line break, a `\r` after the last line feed included
+ * (lone `\r` line endings). A record worker's unit ends at a row's end (record-workers/cut.ts):
+ * the decoder must take it whole, or a retry (resume) would drop the rows it kept back.
+ */
+function lastBreak(b: Buffer): number {
+  let at = lastNewline(b);
+  for (let cr = b.indexOf(CR, at + 1); cr !== -1; cr = b.indexOf(CR, cr + 1)) at = cr;
+  return at;
 }
 
 /** How many CRs `text` holds, each before a LF; -1 when one is not. */

@@ -1,10 +1,13 @@
 const LF = 10;
+const CR = 13;
 const QUOTE = 34;
 const BOM = [0xef, 0xbb, 0xbf];
 
 /**
  * Where a body's bytes can be cut into units that hold only complete records: after a line feed
- * (JSONL), after a line feed outside a quoted cell (CSV: the same rules as decoders/csv.ts — a
+ * (JSONL), after a line feed or a `\r` outside a quoted cell (CSV: the same rules as
+ * decoders/csv.ts, whose lone `\r` ends a row too; a `\r\n` cut between its two bytes is one
+ * break there — the decoder keeps that across units —; a
  * quote opens a quoted cell only at the start of a cell, `""` inside one is a quote, a BOM at the
  * body's start is skipped). Bytes are compared, never decoded: UTF-8 never puts a byte below 0x80
  * inside a multi-byte character, and the delimiter is ASCII (else the stream is not eligible).
@@ -27,9 +30,10 @@ export class RowCutter {
     if (!this.quoted && !this.quotePending && at >= 3 && b.indexOf(QUOTE) < 0) {
       if (b.length) {
         const c = b[b.length - 1];
-        this.cellStart = c === LF || c === this.csvDelimiter;
+        this.cellStart = c === LF || c === CR || c === this.csvDelimiter;
       }
-      return b.lastIndexOf(LF) + 1;
+      const lf = b.lastIndexOf(LF);
+      return (lf >= 0 ? lf : b.lastIndexOf(CR)) + 1;
     }
     return this.slow(b, at);
   }
@@ -61,7 +65,7 @@ export class RowCutter {
       if (c === QUOTE && this.cellStart) {
         this.quoted = true;
         this.cellStart = false;
-      } else if (c === LF) {
+      } else if (c === LF || c === CR) {
         end = i + 1;
         this.cellStart = true;
       } else this.cellStart = c === d;
