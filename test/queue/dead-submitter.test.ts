@@ -11,7 +11,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { UNITS_QUEUE } from "../../src/queue/jobs.js";
 import { BIN, ensureBuilt } from "../built.js";
-import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
+import { closeServer, FAN_OUT_STREAMS, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
 import { redisUrl, startWorker, type WorkerProcess, writeQueueConfig } from "./helpers.js";
 
 const PARENTS = 30;
@@ -35,15 +35,7 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => closeServer(server));
 
-const text = () =>
-  [
-    sourceBlock(base),
-    "streams:",
-    "  orgs: { path: /orgs, records: $.data }",
-    "  repos: { parent: orgs, path: '/orgs/${parent.id}/repos', records: $.data }",
-    "output: { format: jsonl }",
-    "",
-  ].join("\n");
+const text = () => `${sourceBlock(base)}\n${FAN_OUT_STREAMS}`;
 
 async function until(what: string, ok: () => boolean | Promise<boolean>, log: () => string): Promise<void> {
   const deadline = Date.now() + 45_000;

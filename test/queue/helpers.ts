@@ -1,17 +1,42 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: pipeline files and project configs use `${…}` templates
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
+import type { RequestListener } from "node:http";
 import path from "node:path";
-import { inject } from "vitest";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, inject } from "vitest";
 import type { Project } from "../../src/config/project.js";
 import { pipelineFileHash } from "../../src/queue/file-hash.js";
 import type { UnitJob } from "../../src/queue/jobs.js";
 import { stagedKey } from "../../src/queue/staging.js";
 import { VERSION } from "../../src/shared/version.js";
 import { BIN } from "../built.js";
+import { useLocalServer } from "../run/helpers.js";
 
 /** The throwaway redis-server of this test run (test/queue/global-setup.ts). */
 export const redisUrl = (): string => inject("redisUrl");
+
+/**
+ * What a test of a UnitRunner needs, started before the file's tests and stopped after them: a
+ * loopback API answering with `handler`, and a connection to the run's redis-server.
+ */
+export function useApiAndRedis(handler: RequestListener): { readonly base: string; readonly redis: Redis } {
+  const api = useLocalServer(handler);
+  let redis: Redis | null = null;
+  beforeAll(() => {
+    redis = new Redis(redisUrl());
+  });
+  afterAll(() => redis?.disconnect());
+  return {
+    get base() {
+      return api.url;
+    },
+    get redis() {
+      if (!redis) throw new Error("useApiAndRedis: no test is running");
+      return redis;
+    },
+  };
+}
 
 /**
  * The job of a whole stream (no window or partition) of pipeline `p` in run `r1`, number `n`, as

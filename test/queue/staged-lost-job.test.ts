@@ -3,9 +3,7 @@
  * worker took the job over): its outcome will never be recorded, so it deletes its staged rows at
  * once; a worker that still holds the job names its own key and row count in the outcome.
  */
-import { createServer, type Server } from "node:http";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { loadProject } from "../../src/config/project.js";
 import { pipelineFileHash } from "../../src/queue/file-hash.js";
 import type { UnitJob } from "../../src/queue/jobs.js";
@@ -13,48 +11,36 @@ import { readStaged, stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
 import type { Row } from "../../src/records/shape.js";
 import { VERSION } from "../../src/shared/version.js";
-import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, streamJobs } from "./helpers.js";
+import { sourceBlock, tempProject } from "../run/helpers.js";
+import { streamJobs, useApiAndRedis } from "./helpers.js";
 
 const PREFIX = "t-lost-job";
-let server: Server;
-let base: string;
-let redis: Redis;
-
-beforeAll(async () => {
-  server = createServer((_req, res) => {
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ data: Array.from({ length: 5 }, (_, i) => ({ id: i })) }));
-  });
-  base = await listenLocal(server);
-  redis = new Redis(redisUrl());
-});
-afterAll(async () => {
-  redis.disconnect();
-  await closeServer(server);
+const api = useApiAndRedis((_req, res) => {
+  res.setHeader("content-type", "application/json");
+  res.end(JSON.stringify({ data: Array.from({ length: 5 }, (_, i) => ({ id: i })) }));
 });
 
 it("a worker that lost its job deletes its staged rows; one that holds it names its key and count", async () => {
   const p = tempProject("pipelines-queue-lost-");
   p.pipeline(
     "p",
-    [sourceBlock(base), "streams:", "  items:", "    path: /items", "    records: $.data", ""].join("\n"),
+    [sourceBlock(api.base), "streams:", "  items:", "    path: /items", "    records: $.data", ""].join("\n"),
   );
   const project = await loadProject(p.dir);
-  const runner = new UnitRunner(project, {}, [], { redis, prefix: PREFIX });
+  const runner = new UnitRunner(project, {}, [], { redis: api.redis, prefix: PREFIX });
   try {
     const job = await streamJobs(project, "items", PREFIX);
     const lost = await runner.process(job(0), undefined, async () => false);
     expect(lost.error?.kind).toBe("queue");
     expect(lost.staged).toBe(null);
-    expect(await redis.keys(`${stagedKey(PREFIX, "r1", 0)}*`)).toEqual([]);
+    expect(await api.redis.keys(`${stagedKey(PREFIX, "r1", 0)}*`)).toEqual([]);
 
     const held = await runner.process(job(1), undefined, async () => true);
     expect(held.error).toBe(null);
     expect(held.rows).toBe(5);
     expect(held.staged?.startsWith(`${stagedKey(PREFIX, "r1", 1)}:`)).toBe(true);
     const ids: unknown[] = [];
-    await readStaged(redis, held.staged ?? "", (r: Row) => void ids.push(r.id), held.rows);
+    await readStaged(api.redis, held.staged ?? "", (r: Row) => void ids.push(r.id), held.rows);
     expect(ids).toEqual([0, 1, 2, 3, 4]);
   } finally {
     await runner.close();

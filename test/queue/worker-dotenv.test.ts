@@ -5,32 +5,19 @@
  * long-running worker kept the old one until it was restarted).
  */
 import { writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { loadProject } from "../../src/config/project.js";
 import { UnitRunner } from "../../src/queue/worker.js";
-import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, streamJobs } from "./helpers.js";
+import { sourceBlock, tempProject } from "../run/helpers.js";
+import { streamJobs, useApiAndRedis } from "./helpers.js";
 
 const PREFIX = "t-worker-dotenv";
-let server: Server;
-let base: string;
-let redis: Redis;
 const seen: string[] = [];
 
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    seen.push(String(req.headers.authorization));
-    res.setHeader("content-type", "application/json");
-    res.end('{"data":[{"id":1}]}');
-  });
-  base = await listenLocal(server);
-  redis = new Redis(redisUrl());
-});
-afterAll(async () => {
-  redis.disconnect();
-  await closeServer(server);
+const api = useApiAndRedis((req, res) => {
+  seen.push(String(req.headers.authorization));
+  res.setHeader("content-type", "application/json");
+  res.end('{"data":[{"id":1}]}');
 });
 
 it("a token rotated in the worker's .env is used from the next job on", async () => {
@@ -38,7 +25,7 @@ it("a token rotated in the worker's .env is used from the next job on", async ()
   p.pipeline(
     "p",
     [
-      sourceBlock(base, 'auth: { type: bearer, token: "${env.API_TOKEN}" }'),
+      sourceBlock(api.base, 'auth: { type: bearer, token: "${env.API_TOKEN}" }'),
       "streams:",
       "  items: { path: /items, records: $.data }",
       "",
@@ -46,7 +33,7 @@ it("a token rotated in the worker's .env is used from the next job on", async ()
   );
   writeFileSync(p.file(".env"), "API_TOKEN=first-token\n");
   const project = await loadProject(p.dir);
-  const runner = new UnitRunner(project, {}, [], { redis, prefix: PREFIX });
+  const runner = new UnitRunner(project, {}, [], { redis: api.redis, prefix: PREFIX });
   try {
     const job = await streamJobs(project, "items", PREFIX);
     expect((await runner.process(job(0))).error).toBe(null);

@@ -3,43 +3,30 @@
  * version, and one whose pipeline file differs from the submitter's (the job names the
  * worker, the versions or the hashes).
  */
-import { createServer, type Server } from "node:http";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { loadProject } from "../../src/config/project.js";
 import { UnitRunner } from "../../src/queue/worker.js";
 import { VERSION } from "../../src/shared/version.js";
-import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
-import { redisUrl, streamJobs } from "./helpers.js";
+import { sourceBlock, tempProject } from "../run/helpers.js";
+import { streamJobs, useApiAndRedis } from "./helpers.js";
 
 const PREFIX = "t-refusals";
-let server: Server;
-let base: string;
-let redis: Redis;
 let requests = 0;
 
-beforeAll(async () => {
-  server = createServer((_req, res) => {
-    requests++;
-    res.setHeader("content-type", "application/json");
-    res.end('{"data":[{"id":1}]}');
-  });
-  base = await listenLocal(server);
-  redis = new Redis(redisUrl());
-});
-afterAll(async () => {
-  redis.disconnect();
-  await closeServer(server);
+const api = useApiAndRedis((_req, res) => {
+  requests++;
+  res.setHeader("content-type", "application/json");
+  res.end('{"data":[{"id":1}]}');
 });
 
 it("a job of another version or another file text is refused with a clear message, nothing sent", async () => {
   const p = tempProject("pipelines-queue-refusals-");
   p.pipeline(
     "p",
-    [sourceBlock(base), "streams:", "  items: { path: /items, records: $.data }", ""].join("\n"),
+    [sourceBlock(api.base), "streams:", "  items: { path: /items, records: $.data }", ""].join("\n"),
   );
   const project = await loadProject(p.dir);
-  const runner = new UnitRunner(project, {}, [], { redis, prefix: PREFIX });
+  const runner = new UnitRunner(project, {}, [], { redis: api.redis, prefix: PREFIX });
   try {
     const job = await streamJobs(project, "items", PREFIX);
     const older = await runner.process({ ...job(0), version: "0.0.1-older" });
