@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { StreamPlan } from "../compile/plan.js";
+import { isStreamed, shapingKeepsRecords } from "../records/decoders/index.js";
 import type { StreamQuality } from "../records/quality.js";
 import { canonicalLineEnd, lineMembers } from "../shared/canonical-line.js";
 import type { LinesChunk } from "./record-workers/streamed-types.js";
@@ -30,13 +31,10 @@ export interface RawSink {
 export function rawLinesFit(stream: StreamPlan, limit: number | null, sink: RawSink): boolean {
   return (
     process.env.PIPELINES_RAW_LINES !== "off" &&
-    (stream.response?.format === "jsonl" || stream.response?.format === "csv") &&
+    isStreamed(stream.response) &&
+    shapingKeepsRecords(stream) &&
     !stream.schema &&
-    !stream.fields &&
-    !stream.exclude &&
-    !stream.flatten &&
     !stream.filter &&
-    !stream.includeParent &&
     !stream.incremental &&
     !stream.primaryKey &&
     limit === null &&

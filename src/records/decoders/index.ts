@@ -29,9 +29,13 @@ export function passesLinesThrough(
   return (
     stream.response?.format === "jsonl" &&
     (output === null || output.format === "jsonl" || output.format === "json") &&
-    !stream.fields &&
-    !stream.exclude &&
-    !stream.flatten &&
-    !stream.includeParent
+    shapingKeepsRecords(stream)
   );
+}
+
+/** No step of `fields`, `exclude`, `flatten` or `include_parent`: shaping returns each record itself. */
+export function shapingKeepsRecords(
+  stream: Pick<StreamPlan, "fields" | "exclude" | "flatten" | "includeParent">,
+): boolean {
+  return !stream.fields && !stream.exclude && !stream.flatten && !stream.includeParent;
 }
