@@ -5,6 +5,10 @@ import type { StreamQuality } from "../records/quality.js";
 import { canonicalLineEnd, lineMembers } from "../shared/canonical-line.js";
 import type { LinesChunk } from "./record-workers/streamed-types.js";
 
+/** Records taken as raw lines in this process (tests check that the path was taken). */
+let taken = 0;
+export const rawLinesTaken = (): number => taken;
+
 /** quality.ts's type number of a string. */
 const STRING = 3;
 
@@ -98,6 +102,7 @@ export class RawLines {
       from += n;
     }
     const n = counts.length;
+    taken += n;
     this.chunks.push({
       first: bytes.toString("utf8", 0, bytes.indexOf(10)),
       last: bytes.toString("utf8", lastStart, bytes.length - 1),
@@ -121,6 +126,7 @@ export class RawLines {
   takeRows(json: string, rows: number, columns: readonly string[]): boolean {
     if (this.rowTypes.length !== columns.length) this.rowTypes = new Uint8Array(columns.length).fill(STRING);
     this.quality.checkMembers(columns, this.rowTypes, 0, columns.length, rows);
+    taken += rows;
     const lastStart = json.lastIndexOf("\n", json.length - 2) + 1;
     this.chunks.push({
       first: json.slice(0, json.indexOf("\n")),

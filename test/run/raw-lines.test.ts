@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { StreamQuality } from "../../src/records/quality.js";
-import { RawLines } from "../../src/run/raw-lines.js";
+import { RawLines, rawLinesTaken } from "../../src/run/raw-lines.js";
 import { runPipeline, sourceBlock, tempProject, useLocalServer } from "./helpers.js";
 
 /**
@@ -83,14 +83,21 @@ ${extra}`,
   );
 }
 
-/** A run with the raw reading off then on, each against a fresh `serving()`: both results. */
+/**
+ * A run with the raw reading off then on, each against a fresh `serving()`: both results. The
+ * run with it on must have taken some lines raw (rawLinesTaken), the one with it off none.
+ */
 async function both(name: string, serving: () => Handler) {
   const out = [];
   for (const mode of ["off", "on"]) {
     handler = serving();
     if (mode === "off") process.env.PIPELINES_RAW_LINES = "off";
     else delete process.env.PIPELINES_RAW_LINES;
+    const before = rawLinesTaken();
     const r = await runPipeline(project.dir, name);
+    // The raw path took part when on, and none when off (else the comparison proves nothing).
+    if (mode === "off") expect(rawLinesTaken()).toBe(before);
+    else expect(rawLinesTaken()).toBeGreaterThan(before);
     const report = JSON.parse(readFileSync(project.file(`reports/${name}/latest.json`), "utf8"));
     let output: string | null = null;
     try {
