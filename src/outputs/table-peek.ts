@@ -1,5 +1,7 @@
 import { existsSync } from "node:fs";
+import type pg from "pg";
 import type { OutputPlan } from "../compile/plan.js";
+import { qi } from "./postgres-sql.js";
 import { STATE_TABLE, sqlString } from "./table-shape.js";
 import type { StreamState } from "./writer.js";
 
@@ -50,29 +52,38 @@ export async function parquetHasRows(file: string): Promise<boolean> {
 }
 
 export async function postgresHasRows(output: OutputPlan, table: string): Promise<boolean> {
-  if (!output.postgres) return false;
-  const { default: pg } = await import("pg");
-  const client = new pg.Client({ connectionString: output.postgres.url });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-  } catch {
-    return false;
-  }
-  try {
+  return withPostgres(output, false, async (client, schema) => {
     // The writer's own transaction may hold a lock on the table: never wait on it for long.
     await client.query("SET lock_timeout = '10s'");
-    const name = `${quotePg(output.postgres.schema)}.${quotePg(table)}`;
+    const name = `${schema}.${qi(table)}`;
     const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS e", [name]);
     if (!exists.rows[0]?.e) return false;
     return (await client.query(`SELECT 1 FROM ${name} LIMIT 1`)).rowCount! > 0;
+  });
+}
+
+/**
+ * `use` with a client of the output's server and its schema quoted, or `none` when there is no
+ * server to reach (the writer names that error when it connects). The driver loads only here.
+ */
+async function withPostgres<T>(
+  output: OutputPlan,
+  none: T,
+  use: (client: pg.Client, schema: string) => Promise<T>,
+): Promise<T> {
+  if (!output.postgres) return none;
+  const { connectClient } = await import("./postgres-connection.js");
+  let client: pg.Client;
+  try {
+    client = await connectClient(output.postgres.url);
+  } catch {
+    return none;
+  }
+  try {
+    return await use(client, qi(output.postgres.schema));
   } finally {
     await client.end().catch(() => {});
   }
-}
-
-function quotePg(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 /** A Singer messages file: a RECORD line (read until the first one). */
@@ -116,24 +127,12 @@ export async function postgresState(
   key: string,
   stream: string,
 ): Promise<StreamState | null> {
-  if (!output.postgres) return null;
-  const { default: pg } = await import("pg");
-  const { readState } = await import("./postgres-state.js");
-  const client = new pg.Client({ connectionString: output.postgres.url });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-  } catch {
-    return null; // the writer names the error when it connects
-  }
-  try {
-    const schema = quotePg(output.postgres.schema);
+  return withPostgres(output, null, async (client, schema) => {
+    const { readState } = await import("./postgres-state.js");
     const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS e", [
-      `${schema}.${quotePg(STATE_TABLE)}`,
+      `${schema}.${qi(STATE_TABLE)}`,
     ]);
     if (!exists.rows[0]?.e) return null;
     return await readState(client, schema, key, stream);
-  } finally {
-    await client.end().catch(() => {});
-  }
+  });
 }
