@@ -102,11 +102,33 @@ export class RawLines {
       from += n;
     }
     const n = counts.length;
+    this.push(
+      bytes,
+      n,
+      bytes.toString("utf8", 0, bytes.indexOf(10)),
+      bytes.toString("utf8", lastStart, bytes.length - 1),
+    );
+    return n;
+  }
+
+  /**
+   * Takes `json`, the JSON lines of `rows` CSV rows of `columns` (every value a string: csv.ts made
+   * them from plain rows).
+   */
+  takeRows(json: string, rows: number, columns: readonly string[]): void {
+    if (this.rowTypes.length !== columns.length) this.rowTypes = new Uint8Array(columns.length).fill(STRING);
+    this.quality.checkMembers(columns, this.rowTypes, 0, columns.length, rows);
+    const lastStart = json.lastIndexOf("\n", json.length - 2) + 1;
+    this.push(json, rows, json.slice(0, json.indexOf("\n")), json.slice(lastStart, json.length - 1));
+  }
+
+  /** A chunk of `n` records' JSON lines taken, its first and last line. */
+  private push(text: string | Buffer, n: number, first: string, last: string): void {
     taken += n;
     this.chunks.push({
-      first: bytes.toString("utf8", 0, bytes.indexOf(10)),
-      last: bytes.toString("utf8", lastStart, bytes.length - 1),
-      text: bytes,
+      first,
+      last,
+      text,
       written: n,
       keys: null,
       lengths: null,
@@ -116,32 +138,6 @@ export class RawLines {
       quarantined: [],
       cursor: undefined,
     });
-    return n;
-  }
-
-  /**
-   * Takes `json`, the JSON lines of `rows` CSV rows of `columns` (every value a string: csv.ts made
-   * them from plain rows); always true.
-   */
-  takeRows(json: string, rows: number, columns: readonly string[]): boolean {
-    if (this.rowTypes.length !== columns.length) this.rowTypes = new Uint8Array(columns.length).fill(STRING);
-    this.quality.checkMembers(columns, this.rowTypes, 0, columns.length, rows);
-    taken += rows;
-    const lastStart = json.lastIndexOf("\n", json.length - 2) + 1;
-    this.chunks.push({
-      first: json.slice(0, json.indexOf("\n")),
-      last: json.slice(lastStart, json.length - 1),
-      text: json,
-      written: rows,
-      keys: null,
-      lengths: null,
-      valid: rows,
-      invalid: 0,
-      filtered: 0,
-      quarantined: [],
-      cursor: undefined,
-    });
-    return true;
   }
   private rowTypes = new Uint8Array(0);
 

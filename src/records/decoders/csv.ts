@@ -39,9 +39,7 @@ export class CsvDecoder implements RecordDecoder {
 
   constructor(
     opts: { delimiter: string; header: boolean },
-    private readonly raw:
-      | ((lines: string, rows: number, columns: readonly string[]) => boolean)
-      | null = null,
+    private readonly raw: ((lines: string, rows: number, columns: readonly string[]) => void) | null = null,
   ) {
     this.delim = opts.delimiter.charCodeAt(0);
     this.columns = opts.header ? null : [];
@@ -120,13 +118,15 @@ export class CsvDecoder implements RecordDecoder {
     const rj = this.rowJson;
     // U+2028, U+2029 and a CR not before LF end lines for a multiline `^`: a match could start
     // inside a row. (Quotes, backslashes and control characters are not in the cells' class.)
-    if (!this.raw || !rj || text.includes("\u2028") || text.includes("\u2029")) return false;
+    // A quoted cell or a backslash: not plain, known before the scans and the replacement.
+    if (!this.raw || !rj || text.includes('"') || text.includes("\\")) return false;
+    if (text.includes("\u2028") || text.includes("\u2029")) return false;
     const rows = count(text, "\n");
     const crs = crlfCount(text);
     if (rows === 0 || crs < 0) return false;
     const json = text.replace(rj.pattern, rj.replacement);
     if (json.length - text.length + crs !== rows * rj.growth) return false;
-    if (!this.raw(json, rows, this.columns!)) return false;
+    this.raw(json, rows, this.columns!);
     this.lines += rows;
     return true;
   }
