@@ -214,7 +214,7 @@ class Lookahead {
   private readonly pending = new Map<string, Promise<Page>>();
   private inflight = 0;
   /** Pages taken so far; the next one to take is `taken + 1`. */
-  taken = 0;
+  private taken = 0;
   /** The furthest page guessed so far (0: none, or every guess was dropped). */
   private furthest = 0;
   /** Guesses start at once with the paginator's hint, then use the size the first page shows. */
