@@ -140,6 +140,11 @@ export class UnitRunner {
     return n;
   }
 
+  /** How many pipeline versions this worker has compiled (tests: a warmed one is not compiled again). */
+  get compiledCount(): number {
+    return this.compiled.size;
+  }
+
   private compile(pipeline: string, fileHash: string): Compiled {
     const key = `${pipeline}\n${fileHash}\n${dotenvVersion(this.project)}`;
     let c = this.compiled.get(key);
@@ -184,7 +189,10 @@ export class UnitRunner {
     const opts = { ...streamOptions(c.plan, job, c.session.state), signal };
     const parent = job.unit?.parent ? (parseJson(job.unit.parent) as Row) : undefined;
     const first = applyIncremental(firstRequest(stream, c, job, parent), stream, job.since);
-    const shaper = compileShaper(stream, recordContext(stream, opts)).forWindow(job.unit?.window ?? null);
+    const shaper = compileShaper(stream, {
+      ...recordContext(stream, opts),
+      window: job.unit?.window ?? null,
+    });
     const staged = new StagedWriter(this.budgets.redis, job.staged, this.id);
     const write = (row: Row) => staged.write(row);
     try {
