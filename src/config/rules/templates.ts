@@ -53,21 +53,13 @@ function isOutputTemplate(at: KeyPath): boolean {
 /** The namespaces templates at `at` may use; `streams` is the file's `streams` (any shape). */
 export function allowedNamespaces(at: KeyPath, streams: unknown): string[] {
   if (isOutputTemplate(at)) return ["env", "stream", "pipeline"];
-  if (isFieldValue(at)) {
-    const ns = ["env", "run", "pipeline", "stream"];
-    if (hasKey(streams, at, "parent")) ns.push("parent");
-    if (hasKey(streams, at, "windows")) ns.push("window");
-    return ns;
-  }
-  if (at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])) && isMap(streams)) {
-    const stream = streams[String(at[1])];
-    if (!stream || typeof stream !== "object") return ["env"];
-    const ns = ["env"];
-    if ("parent" in stream && stream.parent !== undefined) ns.push("parent");
-    if ("windows" in stream && stream.windows !== undefined) ns.push("window");
-    return ns;
-  }
-  return ["env"];
+  // A computed field renders per record (the run's names too); a request, per page.
+  const field = isFieldValue(at);
+  if (!field && !(at[0] === "streams" && at.length >= 3 && REQUEST_KEYS.has(String(at[2])))) return ["env"];
+  const ns = field ? ["env", "run", "pipeline", "stream"] : ["env"];
+  if (hasKey(streams, at, "parent")) ns.push("parent");
+  if (hasKey(streams, at, "windows")) ns.push("window");
+  return ns;
 }
 
 /** `streams.<s>.fields.<f>.value` (a computed field: rendered per record). */
