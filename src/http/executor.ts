@@ -105,7 +105,7 @@ export class RequestExecutor {
    * The session's signal with a sequence's own stop, made once per stop (a queue job's), not per
    * request: Node 20 keeps every AbortSignal.any made from the session's signal until it aborts.
    */
-  private ownSignal(stop: AbortSignal | undefined): AbortSignal | undefined {
+  private signalFor(stop: AbortSignal | undefined): AbortSignal | undefined {
     if (!stop) return this.deps.signal;
     let own = this.owned.get(stop);
     if (!own) this.owned.set(stop, (own = shared(ownSignal(this.deps.signal, stop) as AbortSignal)));
@@ -114,7 +114,7 @@ export class RequestExecutor {
   private readonly owned = new WeakMap<AbortSignal, AbortSignal>();
 
   /** The waits of a request withdrawn by `cancel`, made once per `cancel` (a request sequence's). */
-  private waits(cancel: AbortSignal | undefined): Waits {
+  private waitsOf(cancel: AbortSignal | undefined): Waits {
     if (!cancel) return (this.plainWaits ??= waitsFor(this.deps.signal));
     let waits = this.waitsByCancel.get(cancel);
     if (!waits) {
@@ -134,8 +134,8 @@ export class RequestExecutor {
     how: FetchHow,
   ): Promise<HttpResponse> {
     const { source, auth } = this.deps;
-    const own = this.ownSignal(how.stop);
-    const waits = this.waits(cancel);
+    const own = this.signalFor(how.stop);
+    const waits = this.waitsOf(cancel);
     const policy = this.policy;
     const sameOrigin = new URL(request.url).origin === source.origin;
     const base = sameOrigin ? request : stripCredentials(request, this.deps.redactor);
