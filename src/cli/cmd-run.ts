@@ -23,7 +23,7 @@ import type { HistoryRun } from "../state/run-history.js";
 import { StateFileError, StateStore } from "../state/state-store.js";
 import { PREVIEW_DEFAULT, previewRun } from "./cmd-preview.js";
 import { load, projectFor } from "./context.js";
-import { CliError, type CliIO, EXIT } from "./io.js";
+import { CliError, type CliIO, EXIT, StillRunningError } from "./io.js";
 import type { QueueProject, QueueRunSetup } from "./queue-run.js";
 import { checkRecordOption, startRecording } from "./record-run.js";
 import {
@@ -168,7 +168,8 @@ async function lockAndRun(
       await (shared?.state(plan) ?? new StateStore(plan.dirs.state, plan.pipeline)).read();
   } catch (err) {
     await Promise.all(locks.map((l) => l.release()));
-    if (err instanceof PipelineLockedError) throw new CliError(err.message, EXIT.runFailed);
+    if (err instanceof PipelineLockedError)
+      throw new (err.held ? StillRunningError : CliError)(err.message, EXIT.runFailed);
     if (err instanceof RedisStateError)
       throw new CliError(
         `${err.message}. Nothing was sent. Fix it, or delete the key to start afresh (\`redis-cli DEL ${err.key}\`): the next run then starts every incremental stream from \`initial\` (a full reload)`,

@@ -13,7 +13,7 @@ import { UnitRunner } from "../queue/worker.js";
 import { databaseUrlSecrets } from "../shared/secrets.js";
 import { runCommand } from "./cmd-run.js";
 import { projectFor } from "./context.js";
-import { CliError, type CliIO, EXIT } from "./io.js";
+import { CliError, type CliIO, EXIT, StillRunningError } from "./io.js";
 import { projectQueue } from "./queue-run.js";
 
 /** Milliseconds from an env setting (tests shorten BullMQ's stalled-job detection), else `fallback`. */
@@ -149,12 +149,6 @@ async function startScheduled(
   };
 }
 
-/**
- * A run lock held by a run still going (run-lock.ts, redis-lock.ts); not one that cannot be
- * used (`… is not a lock file …; If no run of \`p\` is in progress, remove it`): that one fails.
- */
-const STILL_GOING = /^another run of `[^`]+` is in progress \(|^pipeline `[^`]+` is already running/;
-
 /** One scheduled run; a run of the pipeline still going (its lock held) makes this one skipped. */
 async function runScheduled(io: CliIO, pipeline: string): Promise<ScheduledOutcome> {
   const tag = `[schedule ${pipeline}] `;
@@ -166,7 +160,7 @@ async function runScheduled(io: CliIO, pipeline: string): Promise<ScheduledOutco
     return { pipeline, code, skipped: null };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    if (err instanceof CliError && STILL_GOING.test(message)) {
+    if (err instanceof StillRunningError) {
       io.stderr.write(`${tag}skipped: the previous run is still going (${message})\n`);
       return { pipeline, code: null, skipped: message };
     }

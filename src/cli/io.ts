@@ -25,3 +25,6 @@ export class CliError extends Error {
     super(message);
   }
 }
+
+/** A run refused because its pipeline's run lock is held by a run still going (a schedule skips it). */
+export class StillRunningError extends CliError {}

@@ -157,7 +157,7 @@ async function withQueueLock(
     };
   } catch (err) {
     await local.release();
-    if (err instanceof QueueLockedError) throw new PipelineLockedError(err.message);
+    if (err instanceof QueueLockedError) throw new PipelineLockedError(err.message, true);
     // Redis answers but refuses the write (full under maxmemory: OOM, a read-only replica) or
     // does not answer in time: said with its reason, not as an internal error.
     const reason = cfg.redactor.text(((err as Error)?.message ?? String(err)).replace(/\.$/, ""));

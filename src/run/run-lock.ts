@@ -35,7 +35,15 @@ import { RUN_ID } from "./run-id.js";
  * than 10 s (a run writing it), stale after, and never used to find leftovers. Every leftover
  * removed is inside the folder it was looked for in.
  */
-export class PipelineLockedError extends Error {}
+/** The run lock is held (`held`: by a run still going) or cannot be used (a file that is not a lock). */
+export class PipelineLockedError extends Error {
+  constructor(
+    message: string,
+    readonly held: boolean,
+  ) {
+    super(message);
+  }
+}
 
 interface Holder {
   pid: number;
@@ -71,10 +79,12 @@ export async function lockPipeline(plan: ExecutionPlan, runId: string): Promise<
   const refuse = (who: string) =>
     new PipelineLockedError(
       `another run of \`${plan.pipeline}\` is in progress (${who}); two runs at once would write the same outputs and state. Nothing was sent. If that process is gone, delete ${path.relative(plan.dirs.root, file)}`,
+      true,
     );
   const notALock = (f: string, kind: string) =>
     new PipelineLockedError(
       `${path.relative(plan.dirs.root, f)} is not a lock file (${kind}); nothing was sent. If no run of \`${plan.pipeline}\` is in progress, remove it`,
+      false,
     );
   let removed: string[] = [];
   if (!(await create(file, me))) {
