@@ -85,7 +85,7 @@ export async function runPartitions(
       const parent = unit.parent ?? undefined;
       const unitShaper = shaper.forWindow(unit.window);
       const end = await watchedPull((w) =>
-        pull(stream, executor, opts1, first, unitShaper, write, result, parent, undefined, undefined, w),
+        pull(stream, executor, opts1, first, unitShaper, write, result, parent, { watched: w }),
       );
       stops.see(end.stop);
       cp.ended(unit.index, end);

@@ -9,6 +9,16 @@ import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 import { PageWatch, pageSizeAsked } from "./suspicions.js";
 
+/** The ways of a pull that only some callers use. */
+export interface PullHow {
+  /** A streamed stream's big bodies go to a record worker (record-workers/streamed-main.ts). */
+  offload?: StreamedReadOptions["offload"];
+  /** A JSON lines or CSV stream whose records nothing reads: lines go here unparsed (raw-lines.ts). */
+  raw?: StreamedReadOptions["raw"];
+  /** A window of a stream: its pages' watch goes to the caller, who decides on the whole stream. */
+  watched?: (watch: PageWatch) => void;
+}
+
 /**
  * Reads one request sequence's pages (read-pages.ts) and hands each record, shaped, to `write`
  * in page order, up to `--limit`. Used by whole streams, child partitions and sampling.
@@ -23,13 +33,9 @@ export async function pull(
   write: (row: Row, json?: string) => Promise<void> | undefined,
   result: StreamResult,
   parent: Row | undefined,
-  /** A streamed stream's big bodies go to a record worker (record-workers/streamed-main.ts). */
-  offload?: StreamedReadOptions["offload"],
-  /** A JSON lines stream whose records nothing reads: canonical lines go here unparsed (raw-lines.ts). */
-  raw?: StreamedReadOptions["raw"],
-  /** A window of a stream: its pages' watch goes to the caller, who decides on the whole stream. */
-  watched?: (watch: PageWatch) => void,
+  how: PullHow = {},
 ): Promise<StopReason> {
+  const { offload, raw, watched } = how;
   const limit = opts.limit;
   if (parent) result.requests.ignored.partitions = true; // "12 partitions answered 404, ignored"
   const held = opts.heldBack ?? (() => 0);

@@ -136,20 +136,12 @@ async function fetchStream(
   const raw = rawLinesFit(stream, opts.limit, sink) ? sink : undefined;
   const workers = raw ? null : streamedWorkers(stream, opts, sink);
   if (!workers)
-    return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined, undefined, raw);
+    return pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined, { raw });
   let ok = false;
   try {
-    const stop = await pull(
-      stream,
-      executor,
-      opts,
-      request,
-      shaper,
-      sink.accept,
-      sink.result,
-      undefined,
-      (r) => workers.decoder(r),
-    );
+    const stop = await pull(stream, executor, opts, request, shaper, sink.accept, sink.result, undefined, {
+      offload: (r) => workers.decoder(r),
+    });
     ok = true;
     return stop;
   } finally {
