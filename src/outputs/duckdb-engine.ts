@@ -150,7 +150,10 @@ export class Stager {
   private closeError: unknown = null;
   private created = false;
   private finished = false;
+  /** Records seen (`see`). */
   private count = 0;
+  /** Records staged: the next one's position (`__pl_row`). */
+  private staged = 0;
   private longest = 0;
   /** Characters staged in all files. */
   private chars = 0;
@@ -177,7 +180,7 @@ export class Stager {
   }
 
   get rows(): number {
-    return this.count;
+    return this.staged;
   }
 
   /** Characters of JSON staged so far (all files). */
@@ -190,6 +193,18 @@ export class Stager {
    * lines body's canonical line, RecordWriter.write): staged as it is, not serialized again.
    */
   write(row: Row, json?: string): Promise<void> | undefined {
+    this.see(row);
+    const text = json ?? stringifyJson(row);
+    if (escapesLoneSurrogate(text)) this.refuseLoneSurrogate(row, this.count);
+    return this.stage(`{"${ROW_FIELD}":${this.staged++}${text.length > 2 ? `,${text.slice(1)}` : "}"}\n`);
+  }
+
+  /**
+   * A record about to be staged (by `write`, or in `writeLines` by the writer's RecordWriter.seeRow):
+   * its columns and their types, refused naming the record when a typed column cannot hold a value,
+   * or, when `suspect` (its JSON may escape a lone surrogate: RecordWriter.seeRow), when it does.
+   */
+  see(row: Row, suspect = false): void {
     this.count++;
     for (const name in row) {
       const v = row[name];
@@ -213,26 +228,62 @@ export class Stager {
         c.kind === "bigint" && valueType(v) === "double" && !this.bigSeen.has(name) ? "double" : "json";
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
-    const text = json ?? stringifyJson(row);
-    if (escapesLoneSurrogate(text)) {
-      // read_json would refuse the staged file far from the record (or, as UTF-8, change it).
-      throw new RunError(
-        "output",
-        `record ${this.recordId(row, this.count)}: field ${JSON.stringify(loneSurrogateField(row) ?? "?")} ${LONE_SURROGATE} (${this.what})`,
-      );
+    if (suspect && loneSurrogateField(row) !== undefined) this.refuseLoneSurrogate(row, this.count);
+  }
+
+  /**
+   * The last `count` records `see` was given, as their JSON lines (RecordWriter.writeLines: copied
+   * from a page's bytes or serialized, exactly as stringifyJson writes them; `see` refused those
+   * whose JSON escapes a lone surrogate): staged with their positions, as `write` would have staged
+   * them one by one.
+   */
+  writeLines(text: Uint8Array | string, count: number): Promise<void> | undefined {
+    const src =
+      typeof text === "string"
+        ? Buffer.from(text)
+        : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+    // Each line gains its position and loses its `{`: at most 12 + 16 digits + 1 bytes more.
+    const out = Buffer.allocUnsafe(src.length + 30 * count);
+    let o = 0;
+    let from = 0;
+    for (let i = 0; i < count; i++) {
+      const nl = src.indexOf(10, from);
+      const start = o;
+      o += out.write(`{"${ROW_FIELD}":${this.staged++}`, o, "latin1");
+      if (nl - from > 2) {
+        out[o++] = 44; // `,` then the record's members, `}` and the line feed
+        o += src.copy(out, o, from + 1, nl + 1);
+      } else {
+        out[o++] = 125;
+        out[o++] = 10;
+      }
+      if (o - start > this.longest) this.longest = o - start;
+      from = nl + 1;
     }
-    const line = `{"${ROW_FIELD}":${this.count - 1}${text.length > 2 ? `,${text.slice(1)}` : "}"}\n`;
-    if (line.length > this.longest) this.longest = line.length;
-    this.chars += line.length;
+    return this.stage(out.subarray(0, o));
+  }
+
+  private refuseLoneSurrogate(row: Row, position: number): never {
+    // read_json would refuse the staged file far from the record (or, as UTF-8, change it).
+    throw new RunError(
+      "output",
+      `record ${this.recordId(row, position)}: field ${JSON.stringify(loneSurrogateField(row) ?? "?")} ${LONE_SURROGATE} (${this.what})`,
+    );
+  }
+
+  /** Stages lines (a string's length counts its UTF-16 units; read_json's buffer allows for 3 bytes each). */
+  private stage(lines: string | Uint8Array): Promise<void> | undefined {
+    if (typeof lines === "string" && lines.length > this.longest) this.longest = lines.length;
+    this.chars += lines.length;
     if (this.file && this.fileChars < STAGING_PART_CHARS) {
-      this.fileChars += line.length;
-      return this.file.write(line);
+      this.fileChars += lines.length;
+      return this.file.write(lines);
     }
-    return this.nextFile(line);
+    return this.nextFile(lines);
   }
 
   /** Writes `line` into a new file (the first, or the next part: the full one is closed). */
-  private async nextFile(line: string): Promise<void> {
+  private async nextFile(line: string | Uint8Array): Promise<void> {
     if (!this.opening) {
       const full = this.file;
       this.file = null;
@@ -276,7 +327,7 @@ export class Stager {
     if (!this.columns.length) return;
     const t = q(this.table);
     let select: string;
-    if (!files.length || this.count === 0) {
+    if (!files.length || this.staged === 0) {
       const cols = this.columns.map((c) => `CAST(NULL AS ${READ_TYPES[c.kind]}) AS ${q(c.name)}`);
       select = `SELECT CAST(NULL AS BIGINT) AS ${q(ROW_FIELD)}, ${cols.join(", ")} WHERE false`;
     } else {

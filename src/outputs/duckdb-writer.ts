@@ -7,7 +7,7 @@ import { setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
 import { type Engine, engine, engineSettings, q, Stager } from "./duckdb-engine.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
-import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
+import { countDuplicates, jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {
   type ColumnType,
   childTableName,
@@ -81,6 +81,13 @@ class DuckdbWriter implements RecordWriter {
   private closed = false;
   private readonly meta: boolean;
   private saved: StreamState | null = null;
+  /** RecordWriter.seeRow and writeLines; not under `nested: tables` (records are split there). */
+  readonly seeRow?: (row: Row, suspect: boolean) => void;
+  readonly writeLines?: (
+    text: Uint8Array | string,
+    count: number,
+    keys: readonly (Key | null)[] | null,
+  ) => Promise<void> | undefined;
 
   constructor(
     private readonly eng: Engine,
@@ -136,6 +143,13 @@ class DuckdbWriter implements RecordWriter {
     this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
     this.keys = primaryKey ? new Set() : null;
     for (const [field, items] of childSchemas) this.openChild(field, items);
+    if (!this.nested) {
+      this.seeRow = (row, suspect) => this.stager.see(row, suspect);
+      this.writeLines = (text, count, keys) => {
+        if (keys) this.dups += countDuplicates(this.keys!, keys);
+        return this.stager.writeLines(text, count);
+      };
+    }
   }
 
   /** A child table for `field`; its columns: the parent's key, `_index`, the items' fields. */
@@ -232,13 +246,7 @@ class DuckdbWriter implements RecordWriter {
 
   write(record: Row, json?: string): Promise<void> | undefined {
     if (this.nested) return this.writeNested(record);
-    if (this.keyOf) {
-      const k = this.keyOf(record);
-      if (k !== null) {
-        if (this.keys!.has(k)) this.dups++;
-        else this.keys!.add(k);
-      }
-    }
+    if (this.keyOf) this.dups += countDuplicates(this.keys!, [this.keyOf(record)]);
     return this.stager.write(record, json);
   }
 

@@ -103,6 +103,17 @@ export function jsonKeyFunction(primaryKey: string[]): (record: Row) => Key | nu
   return keyFunction(primaryKey, (v) => (v === null ? undefined : v));
 }
 
+/** Notes `keys` (null: no key) in `seen`; how many of them were there already. */
+export function countDuplicates(seen: Set<Key>, keys: readonly (Key | null)[]): number {
+  let dups = 0;
+  for (const k of keys) {
+    if (k === null) continue;
+    if (seen.has(k)) dups++;
+    else seen.add(k);
+  }
+  return dups;
+}
+
 export function requireKeyForMerge(output: OutputPlan, primaryKey: string[] | null): void {
   if (output.mode === "merge" && !primaryKey?.length) {
     throw new Error(`output mode \`merge\` upserts by primary key: ${output.path} needs a \`primary_key\``);

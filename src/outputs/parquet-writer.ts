@@ -7,7 +7,7 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
 import { type Engine, engine, engineSettings, q, Stager, stagedRows } from "./duckdb-engine.js";
-import { jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
+import { countDuplicates, jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import { releaseHeap } from "./release-heap.js";
 import {
   DUCKDB_TYPES,
@@ -92,14 +92,21 @@ class ParquetWriter implements RecordWriter {
   }
 
   write(record: Row, json?: string): Promise<void> | undefined {
-    if (this.keyOf) {
-      const k = this.keyOf(record);
-      if (k !== null) {
-        if (this.keys.has(k)) this.dups++;
-        else this.keys.add(k);
-      }
-    }
+    if (this.keyOf) this.dups += countDuplicates(this.keys, [this.keyOf(record)]);
     return this.stager.write(record, json);
+  }
+
+  seeRow(row: Row, suspect: boolean): void {
+    this.stager.see(row, suspect);
+  }
+
+  writeLines(
+    text: Uint8Array | string,
+    count: number,
+    keys: readonly (Key | null)[] | null,
+  ): Promise<void> | undefined {
+    if (keys) this.dups += countDuplicates(this.keys, keys);
+    return this.stager.writeLines(text, count);
   }
 
   duplicates(): number {

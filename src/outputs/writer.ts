@@ -21,7 +21,7 @@ export interface RecordWriter {
    * Records serialized elsewhere (a record worker: src/run/record-workers/), exactly as `write`
    * would lay them out: `text` holds `count` JSON lines (UTF-8); with a primary key, `keys` and the byte
    * length of each record's JSON (`lengths`) too. Only writers whose layout a worker can produce
-   * have it (jsonl).
+   * have it (jsonl), and writers that stage JSON lines but need each record's values too (`seeRow`).
    */
   writeLines?(
     text: Uint8Array | string,
@@ -29,6 +29,14 @@ export interface RecordWriter {
     keys: readonly (Key | null)[] | null,
     lengths: readonly number[] | null,
   ): Promise<void> | undefined;
+  /**
+   * A writer whose `writeLines` also needs each record's values (DuckDB and Parquet work out their
+   * columns and types from them): given each record, in order, before the lines that hold it, on
+   * the thread that writes (the lines are then made on this thread too: src/run/page-work/).
+   * Throws where `write` would have refused the record. `suspect`: the record's JSON may escape a
+   * lone surrogate (its page's bytes hold a `\ud` escape), which a writer that refuses them checks.
+   */
+  seeRow?(row: Row, suspect: boolean): void;
   abort(): Promise<void>;
   /**
    * With a primary key: how many records so far repeated a key already written in this run

@@ -4,14 +4,14 @@ import { quarantineFile } from "../compile/layout.js";
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { AtomicFile } from "../outputs/atomic-file.js";
 import { openWriter } from "../outputs/registry.js";
-import type { CommitState, RecordWriter } from "../outputs/writer.js";
+import type { CommitState, InvalidEntry, RecordWriter } from "../outputs/writer.js";
 import type { RecordError, StreamQuality } from "../records/quality.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
-import type { LinesChunk } from "./record-workers/streamed-types.js";
+import type { LinesChunk, SeeRow } from "./record-workers/streamed-types.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -124,13 +124,27 @@ export class RecordSink {
 
   /**
    * Whether records serialized by a record worker can come in through `acceptLines`: the writer
-   * lays out JSON lines, invalid records go to the quarantine file at once (not a table, not held
-   * for checkpoints), nothing is kept for child streams, and `invalid_records` is not `fail`.
+   * lays out JSON lines without seeing the records (seeRow), nothing is kept for child streams,
+   * invalid records go out at once (the quarantine file, or the writer's table: not held for
+   * checkpoints), and `invalid_records` is not `fail`.
    */
   takesLines(): boolean {
+    return this.linesFit() && !this.writer!.seeRow;
+  }
+
+  /**
+   * `takesLines` for a writer that sees each record before its lines come in (RecordWriter.seeRow:
+   * DuckDB and Parquet): what to call with each record to write, in order, on this thread; null
+   * when lines do not fit.
+   */
+  rowsSeen(): SeeRow | null {
+    const writer = this.writer;
+    return this.linesFit() && writer!.seeRow ? (row, suspect) => writer!.seeRow!(row, suspect) : null;
+  }
+
+  private linesFit(): boolean {
     return (
       this.writer?.writeLines !== undefined &&
-      !this.writer.writeInvalid &&
       !this.keep &&
       !this.pendingInvalid &&
       this.deps.validation.invalidRecords !== "fail"
@@ -140,7 +154,7 @@ export class RecordSink {
   /**
    * A chunk of records a worker shaped, checked and serialized in order (src/run/record-workers/):
    * counted, written, quarantined (each entry redacted here: a worker never holds the secrets) and
-   * its cursor seen, as `accept` would have done record by record.
+   * its cursor seen, as `accept` would have done record by record; then the chunk's `failure`, if any.
    */
   acceptLines(u: LinesChunk): Promise<void> | undefined {
     const r = this.deps.result.records;
@@ -151,12 +165,17 @@ export class RecordSink {
     r.written += u.written;
     if (u.cursor !== undefined) this.deps.cursor?.offer(u.cursor);
     const p = u.written ? this.writer!.writeLines!(u.text, u.written, u.keys, u.lengths) : undefined;
-    if (!u.quarantined.length) return p;
+    if (!u.quarantined.length && u.failure === undefined) return p;
     return (async () => {
       if (p) await p;
+      if (u.failure !== undefined) throw u.failure;
       const { redactor } = this.deps;
-      for (const entry of u.quarantined)
-        await this.quarantineLine(`${stringifyJson(redactor.value(parseJson(entry)))}\n`);
+      for (const entry of u.quarantined) {
+        const masked = redactor.value(parseJson(entry)) as InvalidEntry;
+        const w = this.writer!.writeInvalid;
+        if (w) await w.call(this.writer, { ...masked, record_id: String(masked.record_id) });
+        else await this.quarantineLine(`${stringifyJson(masked)}\n`);
+      }
     })();
   }
 

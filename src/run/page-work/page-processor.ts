@@ -15,7 +15,7 @@ import {
 import { NOT_JSON } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
-import type { LinesChunk } from "../record-workers/streamed-types.js";
+import type { LinesChunk, SeeRow } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
 import { PageHeads, pageRecords, type ReadPage } from "./page-heads.js";
@@ -41,6 +41,14 @@ export interface PagePlan {
 export interface ProcessorState {
   watch: PageWatchState;
   previous: ComparedPage | null;
+}
+
+const SURROGATE_ESCAPES = [Buffer.from("\\ud"), Buffer.from("\\uD")];
+
+/** Whether JSON bytes may escape a surrogate (`\ud800`, `\uDC00`: an escaped backslash counts too). */
+function escapesSurrogate(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return SURROGATE_ESCAPES.some((e) => b.includes(e));
 }
 
 /** The lines of a scanned page that did not parse: none (the statistics stay whole). */
@@ -82,8 +90,11 @@ export class PageProcessor {
   /** A scanned page did not parse: the stream fails there (no page after it is processed). */
   private unparsed = false;
 
-  /** `quality`: the stream's statistics, fed here page by page (in a worker: handed over). */
-  constructor(plan: PagePlan, quality: StreamQuality) {
+  /**
+   * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
+   * given each record to write before its line is made (RecordSink.rowsSeen; on this thread only).
+   */
+  constructor(plan: PagePlan, quality: StreamQuality, see: SeeRow | null = null) {
     const shaper = compileShaper(plan.stream, plan.context);
     this.select = (body) => shaper.select(body);
     this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
@@ -95,6 +106,7 @@ export class PageProcessor {
       skip: plan.validation.invalidRecords === "skip",
       keyOf: pk?.length ? jsonKeyFunction(pk) : null,
       cursorField: plan.cursorField,
+      see,
     };
     const recordKeys = this.heads.recordKeys;
     this.spanPaths = recordKeys ? scanPaths(recordKeys, []) : null;
@@ -130,7 +142,9 @@ export class PageProcessor {
     if (!page.parsed) this.watch.see(read.body, read.records.length);
     let scan = page.scan;
     if (!scan && this.spanPaths && read.records.length) scan = scanPage(page.bytes, this.spanPaths);
-    return recordLines(this.maker, read.records, undefined, this.source(page.bytes, scan));
+    // A record's JSON can escape a lone surrogate only where the page's bytes hold `\ud`.
+    const suspect = this.maker.see ? escapesSurrogate(page.bytes) : true;
+    return recordLines(this.maker, read.records, undefined, this.source(page.bytes, scan), suspect);
   }
 
   /** Where the page's canonical records lie in its bytes, to copy them as they came. */

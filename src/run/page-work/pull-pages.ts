@@ -15,9 +15,10 @@ import { localPageWork, type PageWork, threadedPageWork } from "./page-work.js";
 
 /**
  * Streams whose pages can be processed away from the records' objects: one request sequence of
- * JSON pages, written as JSON lines, without `--limit` (it stops mid-page), `invalid_records: fail`
- * (it stops at the record), records kept for child streams, or `on_response` rules that read the
- * body (they parse it here). The others go through pull.ts, record by record.
+ * JSON pages, written as JSON lines (the jsonl output; DuckDB and Parquet stage them), without
+ * `--limit` (it stops mid-page), `invalid_records: fail` (it stops at the record), records kept for
+ * child streams, or `on_response` rules that read the body (they parse it here). The others go
+ * through pull.ts, record by record.
  */
 export function pageWorkFits(stream: StreamPlan, opts: StreamRunOptions, sink: RecordSink): boolean {
   return (
@@ -25,9 +26,13 @@ export function pageWorkFits(stream: StreamPlan, opts: StreamRunOptions, sink: R
     opts.limit === null &&
     !isStreamed(stream.response) &&
     streamRules(stream).every((r) => r.match === null) &&
-    sink.takesLines()
+    (sink.takesLines() || sink.rowsSeen() !== null)
   );
 }
+
+/** Streams whose pages were processed for a writer that sees each record, in this process (tests). */
+let seenPulls = 0;
+export const rowsSeenPulls = (): number => seenPulls;
 
 /** What page processing is given: the stream's shaping, schema and policies, no request or secret. */
 export function pagePlan(stream: StreamPlan, opts: StreamRunOptions, firstRequest: PageRequest): PagePlan {
@@ -56,10 +61,13 @@ export function pullPages(
   sink: RecordSink,
 ): Promise<StopReason> {
   const plan = pagePlan(stream, opts, firstRequest);
+  // A writer that sees each record (DuckDB, Parquet) has its lines made on this thread.
+  const see = sink.rowsSeen();
+  if (see) seenPulls++;
   const work =
-    (opts.pageWorkers ?? 1) > 1
+    (opts.pageWorkers ?? 1) > 1 && !see
       ? threadedPageWork(plan, sink.quality, (opts.pageWorkers ?? 1) - 1, opts.signal)
-      : localPageWork(plan, sink.quality);
+      : localPageWork(plan, sink.quality, see);
   return pullWith(stream, executor, opts, firstRequest, sink, work);
 }
 

@@ -3,7 +3,7 @@ import type { StreamQuality } from "../../records/quality.js";
 import type { Row, Shaper } from "../../records/shape.js";
 import { stringifyJson } from "../../shared/json-text.js";
 import { CursorTracker } from "../incremental.js";
-import type { LinesChunk } from "./streamed-types.js";
+import type { LinesChunk, SeeRow } from "./streamed-types.js";
 
 /**
  * A page's bytes and where each selected record lies in them (shared/json-spans.ts canonicalSpans:
@@ -22,6 +22,11 @@ export interface LineMaker {
   skip: boolean;
   keyOf: ((r: Row) => Key | null) | null;
   cursorField: string | null;
+  /**
+   * Given each record to write, in order, before its line is made (RecordSink.rowsSeen); `suspect`
+   * (the record's JSON may escape a lone surrogate) comes with the records (recordLines).
+   */
+  see?: SeeRow | null;
 }
 
 /**
@@ -38,6 +43,7 @@ export function recordLines(
   records: readonly unknown[],
   texts?: readonly (string | undefined)[],
   source?: SpanSource,
+  suspect = true,
 ): LinesChunk {
   const { shaper, quality, keyOf } = m;
   const cursor = m.cursorField ? new CursorTracker(m.cursorField) : null;
@@ -51,6 +57,7 @@ export function recordLines(
   let valid = 0;
   let invalid = 0;
   let filtered = 0;
+  let failure: unknown;
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
     const row = shaper.shape(record);
@@ -67,6 +74,13 @@ export function recordLines(
         continue;
       }
     } else valid++;
+    if (m.see)
+      try {
+        m.see(row, suspect);
+      } catch (err) {
+        failure = err; // the records before it are written, as record by record
+        break;
+      }
     let length: number;
     const start = row === record && spans ? spans[2 * i] : -1;
     if (start >= 0) length = bytes!.span(start, spans![2 * i + 1]);
@@ -95,6 +109,7 @@ export function recordLines(
     filtered,
     quarantined,
     cursor: cursor?.max ?? undefined,
+    ...(failure === undefined ? {} : { failure }),
   };
 }
 

@@ -2,6 +2,7 @@ import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
 import type { Key } from "../../outputs/merge.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { QualityState } from "../../records/quality.js";
+import type { Row } from "../../records/shape.js";
 
 /**
  * What a streamed-export session's worker gets (never headers, tokens or the redactor's
@@ -40,6 +41,9 @@ export interface StreamedUnit {
   resume: boolean;
 }
 
+/** RecordSink.rowsSeen: given each record to write before its line is made (RecordWriter.seeRow). */
+export type SeeRow = (row: Row, suspect: boolean) => void;
+
 /** A unit's records as the stream's record sink takes them (RecordSink.acceptLines). */
 export interface LinesChunk {
   /**
@@ -60,6 +64,11 @@ export interface LinesChunk {
   cursor: unknown;
   /** A scanned page whose body turned out not to be JSON (page-processor.ts): no records. */
   unparsed?: true;
+  /**
+   * The writer refused a record (LineMaker.see threw): the chunk holds the records before it (that
+   * one counted as valid, not written), and the sink throws this once they are written.
+   */
+  failure?: unknown;
 }
 
 export interface StreamedResult extends LinesChunk {

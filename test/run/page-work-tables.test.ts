@@ -1,0 +1,217 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
+import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+
+/**
+ * DuckDB and Parquet stage JSON lines, so paged JSON reaches them as it reaches the jsonl output
+ * (src/run/page-work/: canonical records copied from the page's bytes, each record's values seen
+ * by the writer first, RecordWriter.seeRow): the same tables, column types, invalid records,
+ * counts, drift, report and exit code as the record-by-record path (PIPELINES_PAGE_WORK=off), and
+ * the same refusals naming the same record.
+ */
+const TOTAL = 1234;
+const SIZE = 100;
+
+/** Record i as JSON text: big integers, `__proto__`, invalid records, duplicates, drift, widening. */
+function recordText(i: number, pretty: boolean): string {
+  const id = i % 50 === 49 ? i - 1 : i; // a duplicate primary key every 50 records
+  const parts = [
+    `"id":${id}`,
+    `"name":"r${i}${i % 13 === 0 ? ' 😀 \\" é' : ""}"`,
+    `"amount":${i % 97 === 5 ? '"not a number"' : i / 4}`, // invalid: amount is a number
+    `"big":${2n ** 60n + BigInt(i)}`, // beyond 2^53, within 64 bits
+    `"updated":"2024-01-${String(1 + (i % 28)).padStart(2, "0")}T0${i % 10}:00:00+02:00"`,
+  ];
+  if (i % 31 === 0) parts.push(`"__proto__":{"polluted":${i}}`);
+  if (i >= 700) parts.push(`"extra":"drift ${i % 7}"`); // a new field from record 700
+  parts.push(`"ratio":${i % 3 === 0 ? i : i + 0.5}`); // no schema: integer, then number
+  if (i % 5 === 0) parts.push(`"misc":${i % 10 === 0 ? `"t${i}"` : `[${i}]`}`); // no schema: JSON
+  if (i % 211 === 3)
+    parts.push(`"score":"high"`); // invalid: score is an integer
+  else parts.push(`"score":${i % 10}`);
+  return pretty ? `{ ${parts.join(", ")} }` : `{${parts.join(",")}}`;
+}
+
+let server: Server;
+let url: string;
+/** What /cursor serves in place of record 450 (a refusal test), or null. */
+let replace450: string | null = null;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    const from = Number(u.searchParams.get("cursor") ?? 0);
+    const texts: string[] = [];
+    // Every fourth page written with spaces: its records are serialized, the others copied.
+    for (let i = from; i < Math.min(from + SIZE, TOTAL); i++)
+      texts.push(i === 450 && replace450 !== null ? replace450 : recordText(i, (from / SIZE) % 4 === 3));
+    const next = from + SIZE < TOTAL ? `"${from + SIZE}"` : "null";
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(`{"data":[${texts.join(",")}],"next":${next}}`);
+  });
+  url = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+
+const SCHEMA = JSON.stringify({
+  type: "object",
+  required: ["id", "name", "amount"],
+  properties: {
+    id: { type: "integer" },
+    name: { type: "string" },
+    amount: { type: "number" },
+    big: { type: "integer" },
+    score: { type: "integer" },
+    updated: { type: "string", format: "date-time" },
+  },
+});
+
+type Variant = "records" | "workers 1" | "workers 2";
+
+async function query(file: string, sql: string): Promise<unknown[]> {
+  const inst = await DuckDBInstance.create(file.endsWith(".duckdb") ? file : ":memory:");
+  try {
+    const conn = await inst.connect();
+    const r = await conn.runAndReadAll(sql);
+    conn.closeSync();
+    return JSON.parse(JSON.stringify(r.getRowObjectsJS(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)));
+  } finally {
+    inst.closeSync();
+  }
+}
+
+async function runVariant(format: "duckdb" | "parquet", variant: Variant, mode = "replace") {
+  const p = tempProject("pipelines-page-tables-");
+  try {
+    p.pipeline(
+      "p",
+      `${sourceBlock(url, `workers: ${variant === "workers 2" ? 2 : 1}`)}
+streams:
+  s:
+    path: /cursor
+    records: $.data
+    paginate: { type: cursor, cursor: $.next }
+    schema: s.schema.json
+    primary_key: id
+validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
+output: { format: ${format}, mode: ${mode} }
+`,
+    );
+    writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
+    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
+    const seenBefore = rowsSeenPulls();
+    let r: Awaited<ReturnType<typeof runPipeline>>;
+    try {
+      r = await runPipeline(p.dir, "p");
+    } finally {
+      delete process.env.PIPELINES_PAGE_WORK;
+    }
+    const seen = rowsSeenPulls() - seenBefore;
+    const report = existsSync(p.file("reports/p/latest.json"))
+      ? normalize(JSON.parse(readFileSync(p.file("reports/p/latest.json"), "utf8")))
+      : null;
+    const out = format === "duckdb" ? p.file("out/p.duckdb") : p.file("out/p/s.parquet");
+    const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
+    const made =
+      existsSync(out) &&
+      (format === "parquet" ||
+        (await query(out, "SELECT table_name FROM duckdb_tables() WHERE table_name = 's'")).length > 0);
+    const tables = made
+      ? {
+          rows: await query(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from} ORDER BY id`),
+          types: await query(out, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`),
+          invalid:
+            format === "duckdb"
+              ? await query(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
+              : null,
+        }
+      : null;
+    const quarantine = existsSync(p.file("out/p/s.invalid.jsonl"))
+      ? readFileSync(p.file("out/p/s.invalid.jsonl"), "utf8")
+      : null;
+    const stderr = (normalize(r.stderr) as string).replace(/\d+ms/g, "Nms");
+    return { code: r.code, seen, summary: normalize(r.summary), stderr, report, tables, quarantine };
+  } finally {
+    p.cleanup();
+  }
+}
+
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v === null || typeof v !== "object") {
+    return typeof v === "string"
+      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
+      : v;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
+    out[k] = normalize(x);
+  }
+  return out;
+}
+
+describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl output is written", () => {
+  for (const format of ["duckdb", "parquet"] as const) {
+    it(`${format}: the same table, types, invalid records, summary and report as record by record`, async () => {
+      const records = await runVariant(format, "records");
+      const one = await runVariant(format, "workers 1");
+      const two = await runVariant(format, "workers 2");
+      expect(records.code).toBe(0);
+      expect(records.seen).toBe(0);
+      // The page path was taken (with `workers: 2` too: a writer that sees records keeps them here).
+      expect([one.seen, two.seen]).toEqual([1, 1]);
+      const rows = records.tables!.rows as Record<string, unknown>[];
+      expect(rows.length).toBeGreaterThan(1100);
+      expect(rows.find((r) => r.id === "0n")).toMatchObject({ big: `${2n ** 60n}n`, ratio: 0 });
+      expect(rows.find((r) => r.id === "13n")?.name).toBe('r13 😀 " é');
+      expect(records.tables!.types).toContainEqual({
+        column_name: "updated",
+        column_type: "TIMESTAMP WITH TIME ZONE",
+      });
+      expect(records.tables!.types).toContainEqual({ column_name: "ratio", column_type: "DOUBLE" });
+      expect(records.tables!.types).toContainEqual({ column_name: "misc", column_type: "JSON" });
+      expect(JSON.stringify(records.summary)).toMatch(/"duplicates":2[0-9]/);
+      expect(JSON.stringify(records.report)).toContain('{"field":"extra","count":534');
+      if (format === "duckdb") expect(records.tables!.invalid!.length).toBeGreaterThan(10);
+      else expect(records.quarantine?.split("\n").length).toBeGreaterThan(10);
+      for (const other of [one, two]) {
+        expect(other.code).toBe(records.code);
+        expect(other.tables).toEqual(records.tables);
+        expect(other.quarantine).toEqual(records.quarantine);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
+  }
+
+  const refusals: [string, string, RegExp][] = [
+    ["a lone surrogate", '{"id":450,"name":"\\ud800","amount":1}', /record 450: field "name" .*surrogate/],
+    [
+      "a value its typed column cannot hold",
+      `{"id":450,"name":"x","amount":1,"big":${10n ** 20n}}`,
+      /record 450: field `big` holds .*BIGINT/,
+    ],
+  ];
+  for (const [what, text, message] of refusals)
+    it(`a record with ${what} is refused naming it, as record by record (nothing written)`, async () => {
+      replace450 = text;
+      try {
+        const records = await runVariant("duckdb", "records");
+        const one = await runVariant("duckdb", "workers 1");
+        expect(records.code).toBe(1);
+        expect(one.seen).toBe(1);
+        expect(records.stderr).toMatch(message);
+        expect(one.code).toBe(records.code);
+        expect(one.stderr).toBe(records.stderr);
+        expect(one.summary).toEqual(records.summary);
+        expect([records.tables, one.tables]).toEqual([null, null]);
+      } finally {
+        replace450 = null;
+      }
+    });
+});
