@@ -211,6 +211,17 @@ export class StreamQuality {
     }
   }
 
+  /**
+   * Whether a record's value of field `name` (a value, not null) may become one of the field's
+   * examples in the report (`check` keeps three of the fields the schema does not list, for
+   * drift): a caller that counts records by `checkMembers` checks such a record with `check`.
+   */
+  takesExample(name: string): boolean {
+    if (!this.validate || this.schemaTypes.size === 0 || this.schemaTypes.has(name)) return false;
+    const f = this.fields.get(name);
+    return f ? f.examples.length < 3 : this.fields.size < MAX_TRACKED_FIELDS;
+  }
+
   /** Checks one record; returns its errors (empty when valid). */
   check(row: Row): RecordError[] {
     this.seen++;

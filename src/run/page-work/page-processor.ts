@@ -2,6 +2,7 @@ import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
+import type { ByteChecker } from "../../records/byte-check.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan } from "../../records/shape.js";
@@ -18,6 +19,7 @@ import { type LineMaker, recordLines, type SpanSource } from "../record-workers/
 import type { LinesChunk, SeeRow } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
+import { byteCheckFor, checkedLines } from "./checked-lines.js";
 import { PageHeads, pageRecords, type ReadPage } from "./page-heads.js";
 import type { ComparedPage } from "./page-scan.js";
 
@@ -89,6 +91,8 @@ export class PageProcessor {
   private spanPaths: ScanPaths | null;
   /** A scanned page did not parse: the stream fails there (no page after it is processed). */
   private unparsed = false;
+  /** Records checked from their bytes where the stream allows it (checked-lines.ts), else null. */
+  private readonly checker: ByteChecker | null;
 
   /**
    * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
@@ -108,6 +112,7 @@ export class PageProcessor {
       cursorField: plan.cursorField,
       see,
     };
+    this.checker = byteCheckFor(plan.stream, this.maker);
     const recordKeys = this.heads.recordKeys;
     this.spanPaths = recordKeys ? scanPaths(recordKeys, []) : null;
   }
@@ -134,6 +139,13 @@ export class PageProcessor {
     const page = this.waiting.shift();
     if (!page) throw new Error("page lines asked for before the page's head");
     if (this.unparsed) return UNPARSED; // the stream fails at that page: no statistics after it
+    if (this.checker && page.scan && !page.parsed) {
+      const checked = checkedLines(this.maker, this.checker, page.bytes, page.scan);
+      if (checked) {
+        this.watch.see(checked.body, page.head.count);
+        return checked.chunk;
+      }
+    }
     const read = pageRecords(page, this.select);
     if (read === NOT_JSON) {
       this.unparsed = true;

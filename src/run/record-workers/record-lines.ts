@@ -118,7 +118,7 @@ export function recordLines(
  * (texts), in order. Consecutive records of the page's array are one comma apart: a run of them is
  * copied at once and its commas become line feeds.
  */
-class ByteLines {
+export class ByteLines {
   /** In order: a run of the source as two numbers (start, end), or a serialized record. */
   private readonly parts: (number | string)[] = [];
   /** Positions in the source of the commas inside runs (each becomes a line feed), in order. */

@@ -1,0 +1,325 @@
+import { isDateTime, isEmail } from "../lang/fast-formats.js";
+
+/**
+ * Checks a canonical JSON record against its stream's JSON Schema from the record's bytes, without
+ * parsing it, for the part of JSON Schema most record schemas use: `type`, `properties`,
+ * `required`, `items`, the `date-time` and `email` formats, and annotations. `compileByteSchema`
+ * returns null for a schema with anything else (a `$ref`, a `pattern`, `enum`, a tuple of
+ * `items`, `additionalProperties`…): such a stream's records are parsed and checked by ajv as
+ * before.
+ *
+ * The answer is one-sided: `check` says true only when the record is valid AND its statistics are
+ * told by its top-level members' names and types (StreamQuality.checkMembers); false means "parse
+ * it" — an invalid record, a number with an exponent or more than 15 digits (its parsed value may
+ * be a big integer, or an integer written as `1e+21`), a field whose values the report still
+ * collects examples of (`takesExample`), more than 256 members. The bytes must be one canonical
+ * JSON object (shared/json-spans.ts: what stringifyJson writes for the value they parse to), so
+ * they are valid JSON without white space, and valid UTF-8.
+ */
+
+/** Types, numbered as quality.ts's TYPE_NAMES (null, array, object, string, boolean, integer, number). */
+const T_NULL = 0;
+const T_ARRAY = 1;
+const T_OBJECT = 2;
+const T_STRING = 3;
+const T_BOOLEAN = 4;
+const T_INTEGER = 5;
+const T_NUMBER = 6;
+
+const TYPE_BITS: Record<string, number> = {
+  null: 1 << T_NULL,
+  array: 1 << T_ARRAY,
+  object: 1 << T_OBJECT,
+  string: 1 << T_STRING,
+  boolean: 1 << T_BOOLEAN,
+  integer: 1 << T_INTEGER,
+  number: (1 << T_INTEGER) | (1 << T_NUMBER),
+};
+
+const FORMATS: Record<string, (s: string) => boolean> = { "date-time": isDateTime, email: isEmail };
+
+/** Keywords that do not constrain a value. */
+const ANNOTATIONS = new Set([
+  "$schema",
+  "$id",
+  "$comment",
+  "title",
+  "description",
+  "default",
+  "examples",
+  "deprecated",
+  "readOnly",
+  "writeOnly",
+]);
+
+/** One schema (a property's, an array's items') as the check reads it. */
+interface Node {
+  /** Allowed types as bits (1 << T_*); 0: any. */
+  readonly types: number;
+  readonly format: ((s: string) => boolean) | null;
+  readonly props: Map<string, Node> | null;
+  /** Required property → its bit; `allRequired` has every bit. */
+  readonly required: Map<string, number> | null;
+  readonly allRequired: number;
+  /** Null: any. */
+  readonly items: Node | null;
+  /** The member names last read in an object of this schema, by position (most records repeat them). */
+  readonly seen: SeenName[];
+}
+
+interface SeenName {
+  bytes: Uint8Array;
+  name: string;
+  node: Node;
+  /** Whether the schema lists it (`properties`). */
+  listed: boolean;
+  /** Its bit in the object's `required` (0: not required). */
+  bit: number;
+}
+
+const ANY: Node = node(0, null, null, [], null);
+
+function node(
+  types: number,
+  format: Node["format"],
+  props: Node["props"],
+  required: string[],
+  items: Node | null,
+): Node {
+  const req = required.length ? new Map(required.map((r, k) => [r, 1 << k])) : null;
+  return {
+    types,
+    format,
+    props,
+    required: req,
+    allRequired: req ? (1 << required.length) - 1 : 0,
+    items,
+    seen: [],
+  };
+}
+
+/** The schema as the byte check reads it, or null when it uses something the check does not know. */
+export function compileByteSchema(schema: unknown): ByteSchema | null {
+  // Its own root without a schema: the record's names are remembered apart from nested objects'.
+  const root = schema === true ? node(0, null, null, [], null) : compileNode(schema, 0);
+  return root ? { root } : null;
+}
+
+export interface ByteSchema {
+  readonly root: Node;
+}
+
+function compileNode(s: unknown, depth: number): Node | null {
+  if (s === true) return ANY;
+  if (!s || typeof s !== "object" || Array.isArray(s) || depth > 16) return null;
+  const o = s as Record<string, unknown>;
+  let types = 0;
+  let format: Node["format"] = null;
+  let props: Map<string, Node> | null = null;
+  let required: string[] = [];
+  let items: Node | null = null;
+  for (const [k, v] of Object.entries(o)) {
+    if (ANNOTATIONS.has(k)) continue;
+    if (k === "type") {
+      for (const t of Array.isArray(v) ? v : [v]) {
+        const bit = typeof t === "string" ? TYPE_BITS[t] : undefined;
+        if (bit === undefined || !Object.hasOwn(TYPE_BITS, t as string)) return null;
+        types |= bit;
+      }
+    } else if (k === "format") {
+      if (typeof v !== "string" || !Object.hasOwn(FORMATS, v)) return null;
+      format = FORMATS[v];
+    } else if (k === "properties") {
+      if (!v || typeof v !== "object" || Array.isArray(v)) return null;
+      props = new Map();
+      for (const [name, sub] of Object.entries(v as Record<string, unknown>)) {
+        const n = compileNode(sub, depth + 1);
+        if (!n) return null;
+        props.set(name, n);
+      }
+    } else if (k === "required") {
+      if (!Array.isArray(v) || v.length > 30 || !v.every((r) => typeof r === "string")) return null;
+      required = [...new Set(v as string[])];
+    } else if (k === "items") {
+      items = compileNode(v, depth + 1);
+      if (!items) return null;
+    } else return null;
+  }
+  return node(types, format, props, required, items);
+}
+
+export const MAX_BYTE_MEMBERS = 256;
+
+/**
+ * Checks records of one stream (one per thread: it remembers member names by position). After a
+ * true `check`, `names`, `types` and `count` hold the record's top-level members.
+ */
+export class ByteChecker {
+  readonly names: string[] = [];
+  readonly types = new Uint8Array(MAX_BYTE_MEMBERS);
+  count = 0;
+  /** The type of the value `value` read last. */
+  private type = 0;
+
+  constructor(
+    private readonly schema: ByteSchema,
+    /** Whether a top-level field the schema does not list may still get a value as a report example. */
+    private readonly takesExample: (name: string) => boolean,
+  ) {}
+
+  /** Whether the canonical JSON object in [start, end) is valid and told by its members (see top). */
+  check(b: Buffer, start: number, end: number): boolean {
+    this.count = 0;
+    return this.object(b, start, this.schema.root, true) === end;
+  }
+
+  /** Where the object at `i` ends; -1: invalid or unsure. `top`: the record's own members. */
+  private object(b: Buffer, i: number, n: Node, top: boolean): number {
+    let have = 0;
+    let k = 0;
+    i++;
+    if (b[i] !== 0x7d) {
+      for (;;) {
+        const seen = nameAt(n, k, b, i + 1);
+        i = this.value(b, i + seen.bytes.length + 3, seen.node);
+        if (i < 0) return -1;
+        if (top) {
+          if (k === MAX_BYTE_MEMBERS) return -1;
+          if (!seen.listed && this.type !== T_NULL && this.takesExample(seen.name)) return -1;
+          this.names[k] = seen.name;
+          this.types[k] = this.type;
+        }
+        have |= seen.bit;
+        k++;
+        if (b[i] !== 0x2c) break;
+        i++;
+      }
+    }
+    if (have !== n.allRequired) return -1;
+    if (top) this.count = k;
+    this.type = T_OBJECT;
+    return i + 1;
+  }
+
+  private array(b: Buffer, i: number, items: Node): number {
+    i++;
+    if (b[i] === 0x5d) return i + 1;
+    for (;;) {
+      i = this.value(b, i, items);
+      if (i < 0) return -1;
+      if (b[i] !== 0x2c) break;
+      i++;
+    }
+    this.type = T_ARRAY;
+    return i + 1;
+  }
+
+  /** Where the value at `i` ends, `type` set; -1: invalid or unsure. */
+  private value(b: Buffer, i: number, n: Node): number {
+    const c = b[i];
+    let end: number;
+    let t: number;
+    if (c === 0x22) {
+      end = stringEnd(b, i + 1) + 1;
+      t = T_STRING;
+      if (n.format && (n.types === 0 || n.types & (1 << T_STRING)) && !n.format(stringAt(b, i + 1, end - 1)))
+        return -1;
+    } else if (c === 0x7b) {
+      if (n.types !== 0 && (n.types & (1 << T_OBJECT)) === 0) return -1;
+      end = this.object(b, i, n, false);
+      t = T_OBJECT;
+    } else if (c === 0x5b) {
+      if (n.types !== 0 && (n.types & (1 << T_ARRAY)) === 0) return -1;
+      end = this.array(b, i, n.items ?? ANY);
+      t = T_ARRAY;
+    } else if (c === 0x74) {
+      end = i + 4;
+      t = T_BOOLEAN;
+    } else if (c === 0x66) {
+      end = i + 5;
+      t = T_BOOLEAN;
+    } else if (c === 0x6e) {
+      end = i + 4;
+      t = T_NULL;
+    } else {
+      // A canonical number: -?digits, then a fraction (a number, not an integer) or an exponent (unsure).
+      end = i;
+      if (b[end] === 0x2d) end++;
+      let digits = 0;
+      t = T_INTEGER;
+      for (;;) {
+        const d = b[end];
+        if (d >= 0x30 && d <= 0x39) digits++;
+        else if (d === 0x2e) t = T_NUMBER;
+        else if (d === 0x65 || d === 0x45) return -1;
+        else break;
+        end++;
+      }
+      if (digits > 15) return -1;
+    }
+    if (end < 0) return -1;
+    if (n.types !== 0 && (n.types & (1 << t)) === 0) return -1;
+    this.type = t;
+    return end;
+  }
+}
+
+/** The index of the quote that ends the string whose first byte (after its quote) is at `i`. */
+function stringEnd(b: Buffer, i: number): number {
+  for (;;) {
+    const q = b.indexOf(0x22, i);
+    let s = q;
+    while (b[s - 1] === 0x5c) s--;
+    if ((q - s) % 2 === 0) return q;
+    i = q + 1;
+  }
+}
+
+/** Buffer's own slicing methods (what `toString` calls once its arguments are checked). */
+interface Slices {
+  latin1Slice(start: number, end: number): string;
+  utf8Slice(start: number, end: number): string;
+}
+
+/** The string whose bytes (inside its quotes) are [s, e). */
+function stringAt(b: Buffer, s: number, e: number): string {
+  let ascii = true;
+  for (let j = s; j < e; j++) {
+    const c = b[j];
+    if (c >= 0x80 || c === 0x5c) {
+      ascii = false;
+      break;
+    }
+  }
+  const slices = b as unknown as Slices;
+  if (ascii) return slices.latin1Slice(s, e);
+  const text = slices.utf8Slice(s, e);
+  return text.includes("\\") ? (JSON.parse(`"${text}"`) as string) : text;
+}
+
+/**
+ * The member name whose bytes start at `s` (after its quote) in an object of schema `n`, the
+ * `k`-th: the one at that position in the last object when its bytes are there again.
+ */
+function nameAt(n: Node, k: number, b: Buffer, s: number): SeenName {
+  const last = n.seen[k];
+  if (last) {
+    const a = last.bytes;
+    const len = a.length;
+    let j = 0;
+    while (j < len && a[j] === b[s + j]) j++;
+    if (j === len && b[s + len] === 0x22 && b[s + len - 1] !== 0x5c) return last;
+  }
+  const e = stringEnd(b, s);
+  const name = stringAt(b, s, e);
+  const listed = n.props?.get(name);
+  const seen: SeenName = {
+    bytes: b.slice(s, e),
+    name,
+    node: listed ?? ANY,
+    listed: listed !== undefined,
+    bit: n.required?.get(name) ?? 0,
+  };
+  if (k < MAX_BYTE_MEMBERS) n.seen[k] = seen;
+  return seen;
+}

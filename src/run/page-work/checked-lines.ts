@@ -1,0 +1,131 @@
+import { isUtf8 } from "node:buffer";
+import type { StreamPlan } from "../../compile/plan.js";
+import { ByteChecker, compileByteSchema } from "../../records/byte-check.js";
+import { shapingKeepsRecords } from "../../records/decoders/index.js";
+import type { StreamQuality } from "../../records/quality.js";
+import type { Row } from "../../records/shape.js";
+import type { PageScan } from "../../shared/json-spans.js";
+import { NOT_JSON, parseJson, parseJsonBytes, stringifyJson } from "../../shared/json-text.js";
+import { ByteLines, type LineMaker } from "../record-workers/record-lines.js";
+import type { LinesChunk } from "../record-workers/streamed-types.js";
+
+/** Records counted from their bytes in this process (tests check that the path was taken). */
+let checkedRecords = 0;
+export const bytesCheckedRecords = (): number => checkedRecords;
+
+/**
+ * A page's records checked from their bytes (records/byte-check.ts) instead of a parse, for
+ * streams whose records are written as they came: JSON lines out (no writer that reads records),
+ * no shaping or `filter`, no primary key or incremental cursor (their values are read from the
+ * records), a schema the byte check reads (or none). Off with PIPELINES_BYTE_CHECK=off.
+ */
+export function byteCheckFor(
+  stream: Pick<StreamPlan, "fields" | "exclude" | "flatten" | "includeParent" | "filter" | "schema">,
+  maker: LineMaker,
+): ByteChecker | null {
+  if (process.env.PIPELINES_BYTE_CHECK === "off") return null;
+  if (!shapingKeepsRecords(stream) || stream.filter || maker.keyOf || maker.cursorField || maker.see)
+    return null;
+  const schema = compileByteSchema(stream.schema?.schema ?? true);
+  const quality = maker.quality;
+  return schema && new ByteChecker(schema, (name) => quality.takesExample(name));
+}
+
+/**
+ * The page's lines when most of its records are canonical JSON objects and the bytes around them
+ * are JSON (the rest of the page parsed without its records: `body`, its records array empty);
+ * else null (the page is parsed whole). A record that is not canonical, or that the byte check is
+ * unsure of, is parsed alone and checked as recordLines would: the same statistics, quarantine,
+ * counts and lines (a record that is not canonical is serialized), in record order.
+ */
+export function checkedLines(
+  m: LineMaker,
+  checker: ByteChecker,
+  bytes: Uint8Array,
+  scan: PageScan,
+): { body: unknown; chunk: LinesChunk } | null {
+  const { spans, canonical } = scan;
+  const n = canonical.length;
+  const copied = canonical.reduce((a, c) => a + c, 0);
+  if (n === 0 || copied < n / 2 || !isUtf8(bytes)) return null;
+  const body = pageWithoutRecords(bytes, spans);
+  if (body === NOT_JSON) return null;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const recordAt = (j: number): unknown => parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
+  // The records that are not canonical are parsed first: one that is not a JSON object (or not
+  // JSON) sends the page to the whole parse, which tells it as it does, before anything is counted.
+  const rows = new Map<number, Row>();
+  for (let j = 0; j < n; j++) {
+    if (canonical[j] === 1) continue;
+    let row: unknown;
+    try {
+      row = recordAt(j);
+    } catch {
+      return null;
+    }
+    if (!row || typeof row !== "object" || Array.isArray(row)) return null;
+    rows.set(j, row as Row);
+  }
+  const { quality } = m;
+  const lines = new ByteLines(bytes);
+  const quarantined: string[] = [];
+  let valid = 0;
+  let invalid = 0;
+  for (let j = 0; j < n; j++) {
+    const start = spans[2 * j];
+    const end = spans[2 * j + 1];
+    if (canonical[j] === 1 && checker.check(buf, start, end)) {
+      quality.checkMembers(checker.names, checker.types, 0, checker.count);
+      checkedRecords++;
+      valid++;
+      lines.span(start, end);
+      continue;
+    }
+    const row = rows.get(j) ?? (recordAt(j) as Row);
+    const errors = quality.check(row);
+    if (errors.length) {
+      invalid++;
+      if (m.skip) {
+        const id = quality.recordId(row, quality.seen);
+        quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
+        continue;
+      }
+    } else valid++;
+    if (canonical[j] === 1) lines.span(start, end);
+    else lines.text(stringifyJson(row));
+  }
+  const chunk: LinesChunk = {
+    text: lines.finish(),
+    written: n - quarantined.length,
+    keys: null,
+    lengths: null,
+    valid,
+    invalid,
+    filtered: 0,
+    quarantined,
+    cursor: undefined,
+  };
+  return { body, chunk };
+}
+
+/**
+ * The page parsed without its records (its records array empty), when the bytes between records
+ * are commas and white space; NOT_JSON otherwise, or when the rest is not JSON.
+ */
+function pageWithoutRecords(bytes: Uint8Array, spans: readonly number[]): unknown {
+  for (let k = 1; k + 1 < spans.length; k += 2) {
+    let commas = 0;
+    for (let i = spans[k]; i < spans[k + 1]; i++) {
+      const c = bytes[i];
+      if (c === 0x2c) commas++;
+      else if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return NOT_JSON;
+    }
+    if (commas !== 1) return NOT_JSON;
+  }
+  const first = spans[0];
+  const last = spans[spans.length - 1];
+  const rest = new Uint8Array(first + bytes.length - last);
+  rest.set(bytes.subarray(0, first));
+  rest.set(bytes.subarray(last), first);
+  return parseJsonBytes(rest);
+}

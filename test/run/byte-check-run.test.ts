@@ -1,0 +1,176 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
+import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+
+/**
+ * Paged JSON written as JSON lines has its canonical records checked from their bytes
+ * (src/run/page-work/checked-lines.ts, src/records/byte-check.ts): the same output, quarantine,
+ * counts, statistics, drift, report and exit code as parsing every page (PIPELINES_BYTE_CHECK=off)
+ * and as the record-by-record path (PIPELINES_PAGE_WORK=off).
+ */
+const TOTAL = 1500;
+const SIZE = 100;
+
+function recordText(i: number): string {
+  const parts = [
+    `"id":${i}`,
+    `"name":"r${i}${i % 13 === 0 ? ' 😀 \\" é\\n' : ""}"`,
+    `"email":${i % 89 === 7 ? '"not an email"' : i % 11 === 0 ? "null" : `"u${i}@example.com"`}`,
+    `"when":"2024-01-${String(1 + (i % 28)).padStart(2, "0")}T0${i % 10}:00:00${i % 3 ? "Z" : ".5+02:00"}"`,
+    `"amount":${i % 97 === 5 ? '"NaN"' : i % 2 ? i / 4 : i}`,
+    `"tags":[${i % 53 === 1 ? "1" : `"t${i % 4}"`}]`,
+    `"owner":${i % 71 === 2 ? "{}" : `{"id":${i % 9}}`}`,
+  ];
+  if (i % 37 === 0) parts.push(`"big":${10n ** 20n + BigInt(i)}`); // beyond 2^53: parsed, exact
+  if (i % 31 === 0) parts.push(`"__proto__":{"p":${i}}`);
+  if (i >= 900) parts.push(`"extra":"drift ${i % 5}"`);
+  if (i % 41 === 0) parts.push(`"lone":"\\ud800"`);
+  return `{${parts.join(",")}}`;
+}
+
+let server: Server;
+let url: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    const from = Number(u.searchParams.get("cursor") ?? 0);
+    const texts: string[] = [];
+    const page = from / SIZE;
+    // Page 5: one record in ten written with spaces (not canonical: parsed and serialized).
+    for (let i = from; i < Math.min(from + SIZE, TOTAL); i++)
+      texts.push(page === 5 && i % 10 === 0 ? recordText(i).replaceAll(",", ", ") : recordText(i));
+    // Page 4 pretty-printed (its records are not canonical: parsed); page 6 with spaces around commas.
+    const sep = page === 6 ? " ,\n " : ",";
+    let data = page === 4 ? texts.map((t) => t.replaceAll(",", ", ")).join(",\n") : texts.join(sep);
+    if (u.pathname === "/bad-rest" && page === 8) data += '],"oops":tru, "x":[0';
+    if (u.pathname === "/bad-commas" && page === 3) data = data.replace("},{", "},,{");
+    const next = from + SIZE < TOTAL ? `"${from + SIZE}"` : "null";
+    const meta = u.pathname === "/root" ? "" : `,"meta":{"total":${TOTAL}}`;
+    const body = u.pathname === "/root" ? `[${data}]` : `{"data":[${data}],"next":${next}${meta}}`;
+    res.writeHead(200, { "content-type": "application/json" }).end(body);
+  });
+  url = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+
+const SCHEMA = JSON.stringify({
+  type: "object",
+  required: ["id", "name", "when"],
+  properties: {
+    id: { type: "integer" },
+    name: { type: "string" },
+    email: { type: ["string", "null"], format: "email" },
+    when: { type: "string", format: "date-time" },
+    amount: { type: "number" },
+    big: { type: "integer" },
+    tags: { type: "array", items: { type: "string" } },
+    owner: { type: "object", required: ["id"], properties: { id: { type: "integer" } } },
+  },
+});
+
+type Variant = "records" | "parsed" | "bytes";
+
+async function runVariant(path: string, variant: Variant, schema = true) {
+  const p = tempProject("pipelines-byte-check-");
+  try {
+    const paginate = path === "/root" ? "" : "\n    paginate: { type: cursor, cursor: $.next }";
+    p.pipeline(
+      "p",
+      `${sourceBlock(url)}
+streams:
+  s:
+    path: ${path}
+    records: ${path === "/root" ? "$" : "$.data"}${paginate}${schema ? "\n    schema: s.schema.json" : ""}
+validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
+output: { format: jsonl }
+`,
+    );
+    writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
+    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
+    if (variant === "parsed") process.env.PIPELINES_BYTE_CHECK = "off";
+    const before = bytesCheckedRecords();
+    let r: Awaited<ReturnType<typeof runPipeline>>;
+    try {
+      r = await runPipeline(p.dir, "p");
+    } finally {
+      delete process.env.PIPELINES_PAGE_WORK;
+      delete process.env.PIPELINES_BYTE_CHECK;
+    }
+    const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
+    return {
+      code: r.code,
+      checked: bytesCheckedRecords() - before,
+      output: read("out/p/s.jsonl"),
+      quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
+      summary: normalize(r.summary),
+      stderr: (normalize(r.stderr) as string).replace(/\d+ms/g, "Nms"),
+      report: normalize(JSON.parse(read("reports/p/latest.json") ?? "null")),
+    };
+  } finally {
+    p.cleanup();
+  }
+}
+
+function normalize(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v === null || typeof v !== "object") {
+    return typeof v === "string"
+      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
+      : v;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
+    out[k] = normalize(x);
+  }
+  return out;
+}
+
+describe("records checked from their bytes: the same run as parsing them", () => {
+  for (const [path, schema] of [
+    ["/cursor", true],
+    ["/cursor", false],
+    ["/root", true],
+  ] as const)
+    it(`${path}${schema ? "" : " without a schema"}: identical output, quarantine, summary and report`, async () => {
+      const records = await runVariant(path, "records", schema);
+      const parsed = await runVariant(path, "parsed", schema);
+      const bytes = await runVariant(path, "bytes", schema);
+      expect(records.code).toBe(0);
+      expect(records.output!.split("\n").length).toBeGreaterThan(path === "/root" ? 90 : 1400);
+      expect([records.checked, parsed.checked]).toEqual([0, 0]);
+      // Most records are counted from their bytes; the pretty page, invalid records, big
+      // integers and fields still collecting examples are parsed.
+      expect(bytes.checked).toBeGreaterThan(path === "/root" ? 50 : 1000);
+      if (path === "/cursor") expect(records.output).toContain(`{"id":500,"name":"r500",`);
+      if (schema) {
+        expect(records.quarantine).not.toBeNull();
+        if (path !== "/root")
+          expect(JSON.stringify(records.report)).toContain('{"field":"extra","count":600');
+      }
+      expect(records.output).toContain(`"big":${10n ** 20n},`);
+      expect(records.output).toContain('"__proto__":{"p":0}');
+      for (const other of [parsed, bytes]) {
+        expect(other.code).toBe(records.code);
+        expect(other.output).toBe(records.output);
+        expect(other.quarantine).toBe(records.quarantine);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
+
+  for (const path of ["/bad-rest", "/bad-commas"])
+    it(`${path}: a page whose records are canonical but whose rest is not JSON fails as when it is parsed`, async () => {
+      const parsed = await runVariant(path, "parsed");
+      const bytes = await runVariant(path, "bytes");
+      expect(parsed.code).toBe(1);
+      expect(parsed.stderr).toMatch(/not JSON/);
+      expect(bytes.checked).toBeGreaterThan(0);
+      expect(bytes.code).toBe(parsed.code);
+      expect(bytes.stderr).toBe(parsed.stderr);
+      expect(bytes.summary).toEqual(parsed.summary);
+    });
+});
