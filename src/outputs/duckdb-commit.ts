@@ -1,7 +1,8 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../shared/errors.js";
-import { q, type StagedColumn, type Stager, stagedRows } from "./duckdb-engine.js";
+import { q, stagedRows } from "./duckdb-engine.js";
+import type { StagedColumn, Stager } from "./duckdb-stager.js";
 import { releaseHeap } from "./release-heap.js";
 import { type ColumnType, DUCKDB_TYPES, LOADED_AT_COLUMN, RUN_ID_COLUMN, sqlString } from "./table-shape.js";
 import type { WriterContext } from "./writer.js";

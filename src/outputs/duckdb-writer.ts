@@ -5,7 +5,8 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
-import { type Engine, engine, engineSettings, q, Stager } from "./duckdb-engine.js";
+import { type Engine, engine, engineSettings, q } from "./duckdb-engine.js";
+import { Stager } from "./duckdb-stager.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { countDuplicates, jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import {

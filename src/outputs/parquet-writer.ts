@@ -6,7 +6,8 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import { type Engine, engine, engineSettings, q, Stager, stagedRows } from "./duckdb-engine.js";
+import { type Engine, engine, engineSettings, q, stagedRows } from "./duckdb-engine.js";
+import { Stager } from "./duckdb-stager.js";
 import { countDuplicates, jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
 import { releaseHeap } from "./release-heap.js";
 import {
@@ -23,7 +24,7 @@ import type { RecordWriter, WriterContext } from "./writer.js";
  * staging reader, past the engine's 64 MB limit (it spills): 32,768 measured faster and about
  * 20 MiB (200,000 records) to 40 MiB (2,000,000) lower in peak memory, and is still a row group
  * of a size Parquet readers handle well. A row group ends at the end of a staging file's rows
- * (duckdb-engine.ts, STAGING_PART_CHARS) once it has this many: it may hold one file's rows more.
+ * (duckdb-stager.ts, STAGING_PART_CHARS) once it has this many: it may hold one file's rows more.
  */
 export const PARQUET_ROW_GROUP_SIZE = 32_768;
 

@@ -1,12 +1,13 @@
 /**
- * How the DuckDB and Parquet writers stage records (src/outputs/duckdb-engine.ts, Stager): in
+ * How the DuckDB and Parquet writers stage records (src/outputs/duckdb-stager.ts, Stager): in
  * temporary files of STAGING_PART_CHARS each (read_json makes resident only what a file fills
  * of its buffer).
  */
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { engine, engineSettings, STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
+import { engine, engineSettings } from "../../src/outputs/duckdb-engine.js";
+import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-stager.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import { heapInUse, heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
 import type { Row } from "../../src/records/shape.js";

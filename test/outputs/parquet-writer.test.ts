@@ -1,7 +1,7 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-engine.js";
+import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-stager.js";
 import { PARQUET_ROW_GROUP_SIZE } from "../../src/outputs/parquet-writer.js";
 import { listDir, runWriter, tempDir } from "./helpers.js";
 

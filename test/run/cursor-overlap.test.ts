@@ -81,6 +81,8 @@ describe("cursor pagination, pages read by a scan first", () => {
   // parse first: the scan only costs them, measured). Seen as "sent 2" before the JSON.parse of
   // page 1's body.
   it("jsonl: page 2 is requested before page 1 is parsed", async () => {
+    // Pages parsed whole: records checked from their bytes parse no page (byte-check-run.test.ts).
+    process.env.PIPELINES_BYTE_CHECK = "off";
     const events: string[] = [];
     const stopSends = noteSends(events);
     const parse = JSON.parse;
@@ -90,7 +92,11 @@ describe("cursor pagination, pages read by a scan first", () => {
         events.push(`parse ${text.includes('"next":"2"') ? 1 : "later"}`);
       return parse.apply(this, args as Parameters<typeof JSON.parse>);
     });
-    await runThenStop(() => spy.mockRestore(), stopSends);
+    await runThenStop(
+      () => spy.mockRestore(),
+      stopSends,
+      () => delete process.env.PIPELINES_BYTE_CHECK,
+    );
     expect(events.slice(0, 3), events.join("\n")).toEqual(["sent 1", "sent 2", "parse 1"]);
   });
 });
