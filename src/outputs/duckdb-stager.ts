@@ -82,7 +82,9 @@ export class Stager {
   private count = 0;
   /** Records staged: the next one's position (`__pl_row`). */
   private staged = 0;
+  /** The longest staged line: in UTF-16 units (`write`), in bytes (`writeLines`). */
   private longest = 0;
+  private longestBytes = 0;
   /** Characters staged in all files. */
   private chars = 0;
   /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
@@ -185,7 +187,7 @@ export class Stager {
         out[o++] = 125;
         out[o++] = 10;
       }
-      if (o - start > this.longest) this.longest = o - start;
+      if (o - start > this.longestBytes) this.longestBytes = o - start;
       from = nl + 1;
     }
     return this.stage(out.subarray(0, o));
@@ -199,7 +201,11 @@ export class Stager {
     );
   }
 
-  /** Stages lines (a string's length counts its UTF-16 units; read_json's buffer allows for 3 bytes each). */
+  /**
+   * Stages lines: one (`write`: its UTF-16 units counted, read_json's buffer allows 3 bytes each)
+   * or many (`writeLines`: bytes). The file parts and the collections count units or bytes alike:
+   * both are sizes of about the same text.
+   */
   private stage(lines: string | Uint8Array): Promise<void> | undefined {
     if (typeof lines === "string" && lines.length > this.longest) this.longest = lines.length;
     this.chars += lines.length;
@@ -266,7 +272,7 @@ export class Stager {
       // JSON columns stay JSON (the text read_json wrote): a cast to VARCHAR here made the commit's
       // cast back to JSON parse every value again.
       const exprs = this.columns.map((c) => q(c.name));
-      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64)})`;
+      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64, this.longestBytes + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;

@@ -1,4 +1,5 @@
 import { isDateTime, isEmail } from "../lang/fast-formats.js";
+import { isInheritedName } from "../shared/json-text.js";
 
 /**
  * Checks a canonical JSON record against its stream's JSON Schema from the record's bytes, without
@@ -133,6 +134,8 @@ function compileNode(s: unknown, depth: number): Node | null {
       if (!v || typeof v !== "object" || Array.isArray(v)) return null;
       props = new Map();
       for (const [name, sub] of Object.entries(v as Record<string, unknown>)) {
+        // ajv reads `data[name]`: a record without `constructor` is checked with the inherited one.
+        if (isInheritedName(name)) return null;
         const n = compileNode(sub, depth + 1);
         if (!n) return null;
         props.set(name, n);
@@ -170,7 +173,9 @@ export class ByteChecker {
   /** Whether the canonical JSON object in [start, end) is valid and told by its members (see top). */
   check(b: Buffer, start: number, end: number): boolean {
     this.count = 0;
-    return this.object(b, start, this.schema.root, true) === end;
+    const root = this.schema.root;
+    if (root.types !== 0 && (root.types & (1 << T_OBJECT)) === 0) return false;
+    return this.object(b, start, root, true) === end;
   }
 
   /** Where the object at `i` ends; -1: invalid or unsure. `top`: the record's own members. */
@@ -314,7 +319,7 @@ function nameAt(n: Node, k: number, b: Buffer, s: number): SeenName {
   const name = stringAt(b, s, e);
   const listed = n.props?.get(name);
   const seen: SeenName = {
-    bytes: b.slice(s, e),
+    bytes: Uint8Array.prototype.slice.call(b, s, e), // a copy: the page is not kept
     name,
     node: listed ?? ANY,
     listed: listed !== undefined,

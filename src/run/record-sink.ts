@@ -168,7 +168,6 @@ export class RecordSink {
     if (!u.quarantined.length && u.failure === undefined) return p;
     return (async () => {
       if (p) await p;
-      if (u.failure !== undefined) throw u.failure;
       const { redactor } = this.deps;
       for (const entry of u.quarantined) {
         const masked = redactor.value(parseJson(entry)) as InvalidEntry;
@@ -176,6 +175,8 @@ export class RecordSink {
         if (w) await w.call(this.writer, { ...masked, record_id: String(masked.record_id) });
         else await this.quarantineLine(`${stringifyJson(masked)}\n`);
       }
+      // The invalid records before the refused one went out too, as record by record.
+      if (u.failure !== undefined) throw u.failure;
     })();
   }
 

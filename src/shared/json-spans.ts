@@ -10,7 +10,10 @@ import { canonicalObjectEnd } from "./canonical-json.js";
 export interface PageScan {
   /** Start and end (exclusive) of each element of the records array, in order. */
   spans: number[];
-  /** Per element: 1 when it is a canonical object (canonical-json.ts), else 0. */
+  /**
+   * Per element: 1 when it is a canonical object (canonical-json.ts), else 0; empty until read
+   * (a scan for a page's head leaves it to `canonicalFlags`, after the next request left).
+   */
   canonical: number[];
   /** Per path asked for, in order: its value's start and end, or -1 and -1 when there is none. */
   values: number[];
@@ -64,14 +67,24 @@ export function scanPaths(
   return { names, active: names.map((_, p) => p), values: paths.length, root: records.length === 0 };
 }
 
+/** Whether each element of the scanned array is a canonical object (PageScan.canonical), read once. */
+export function canonicalFlags(b: Uint8Array, scan: PageScan): number[] {
+  const { spans, canonical } = scan;
+  if (canonical.length === 0)
+    for (let j = 0; j < spans.length; j += 2)
+      canonical.push(canonicalObjectEnd(b, spans[j], spans[j + 1]) === spans[j + 1] ? 1 : 0);
+  return canonical;
+}
+
 /**
  * The spans of `scan` as recordLines takes them (record-lines.ts SpanSource): each canonical
  * object's start and end, -1 and -1 for an element that is not one; null when none is, or the
  * bytes are not valid UTF-8 (the parsed text would hold U+FFFD where the bytes do not).
  */
 export function canonicalSpans(b: Uint8Array, scan: PageScan): number[] | null {
-  if (!scan.canonical.includes(1) || !isUtf8(b)) return null;
-  const { spans, canonical } = scan;
+  const canonical = canonicalFlags(b, scan);
+  if (!canonical.includes(1) || !isUtf8(b)) return null;
+  const { spans } = scan;
   const out = spans.slice();
   for (let j = 0; j < canonical.length; j++) if (canonical[j] === 0) out[2 * j] = out[2 * j + 1] = -1;
   return out;
@@ -136,18 +149,17 @@ function ended(b: Uint8Array, at: number, ending: readonly number[], scan: PageS
   return end;
 }
 
-/** The array at `i`: each element's span and whether it is canonical, into `scan`; the array's end, or -1. */
+/**
+ * The array at `i`: each element's span into `scan` (whether it is canonical is read later:
+ * canonicalFlags); the array's end, or -1.
+ */
 function splitArray(b: Uint8Array, i: number, scan: PageScan): number {
   if (b[i] !== OPEN_ARRAY) return -1;
   i = space(b, i + 1);
   if (b[i] === CLOSE_ARRAY) return i + 1;
-  const n = b.length;
   for (;;) {
     const start = i;
-    // One read of the element: its end, found by the canonical reading when it is canonical.
-    let end = canonicalObjectEnd(b, i, n);
-    scan.canonical.push(end < 0 ? 0 : 1);
-    if (end < 0) end = valueEnd(b, i);
+    const end = valueEnd(b, i);
     if (end <= start) return -1;
     scan.spans.push(start, end);
     i = space(b, end);

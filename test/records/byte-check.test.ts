@@ -180,6 +180,17 @@ describe("byte check", () => {
     }
   });
 
+  it("a record schema whose root is not an object type passes no record (ajv refuses them all)", () => {
+    for (const type of ["array", ["string", "null"], "integer"]) {
+      const schema = compileByteSchema({ type });
+      const checker = new ByteChecker(schema!, () => false);
+      const b = Buffer.from('{"id":1}');
+      expect(checker.check(b, 0, b.length), JSON.stringify(type)).toBe(false);
+    }
+    const checker = new ByteChecker(compileByteSchema({ type: ["object", "null"] })!, () => false);
+    expect(checker.check(Buffer.from('{"id":1}'), 0, 8)).toBe(true);
+  });
+
   it("agrees on near-misses of valid records (30,000 mutations of canonical records)", () => {
     const rnd = seeded(23);
     const texts: string[] = [];

@@ -47,6 +47,9 @@ beforeAll(async () => {
     let data = page === 4 ? texts.map((t) => t.replaceAll(",", ", ")).join(",\n") : texts.join(sep);
     if (u.pathname === "/bad-rest" && page === 8) data += '],"oops":tru, "x":[0';
     if (u.pathname === "/bad-commas" && page === 3) data = data.replace("},{", "},,{");
+    // A record that looks canonical but is not JSON, on page 2: what JSON.parse would refuse.
+    const bad = u.searchParams.get("bad");
+    if (bad && page === 2) data = data.replace(recordText(250), bad);
     const next = from + SIZE < TOTAL ? `"${from + SIZE}"` : "null";
     const meta = u.pathname === "/root" ? "" : `,"meta":{"total":${TOTAL}}`;
     const body = u.pathname === "/root" ? `[${data}]` : `{"data":[${data}],"next":${next}${meta}}`;
@@ -73,7 +76,7 @@ const SCHEMA = JSON.stringify({
 
 type Variant = "records" | "parsed" | "bytes";
 
-async function runVariant(path: string, variant: Variant, schema = true) {
+async function runVariant(path: string, variant: Variant, schema = true, params = "") {
   const p = tempProject("pipelines-byte-check-");
   try {
     const paginate = path === "/root" ? "" : "\n    paginate: { type: cursor, cursor: $.next }";
@@ -82,7 +85,7 @@ async function runVariant(path: string, variant: Variant, schema = true) {
       `${sourceBlock(url)}
 streams:
   s:
-    path: ${path}
+    path: ${path}${params ? `\n    params: ${params}` : ""}
     records: ${path === "/root" ? "$" : "$.data"}${paginate}${schema ? "\n    schema: s.schema.json" : ""}
 validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
 output: { format: jsonl }
@@ -160,6 +163,27 @@ describe("records checked from their bytes: the same run as parsing them", () =>
         expect(other.summary).toEqual(records.summary);
         expect(other.report).toEqual(records.report);
       }
+    });
+
+  const malformed = [
+    '{"id":250,"flag":nope}',
+    '{"id":250,"a" 1}',
+    '{"id":250,"a":"x\ny"}',
+    '{"id":250,"a":1-2}',
+    '{"id":250,"a":01}',
+    '{"id":250,"a":tru}',
+  ];
+  for (const bad of malformed)
+    it(`a record written ${JSON.stringify(bad)} fails the stream as when the page is parsed`, async () => {
+      const params = JSON.stringify({ bad });
+      const parsed = await runVariant("/cursor", "parsed", true, params);
+      const bytes = await runVariant("/cursor", "bytes", true, params);
+      expect(parsed.code).toBe(1);
+      expect(parsed.stderr).toMatch(/not JSON/);
+      expect(bytes.checked).toBeGreaterThan(0); // the pages before it
+      expect(bytes.code).toBe(parsed.code);
+      expect(bytes.stderr).toBe(parsed.stderr);
+      expect(bytes.summary).toEqual(parsed.summary);
     });
 
   for (const path of ["/bad-rest", "/bad-commas"])

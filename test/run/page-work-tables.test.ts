@@ -84,7 +84,7 @@ async function query(file: string, sql: string): Promise<unknown[]> {
   }
 }
 
-async function runVariant(format: "duckdb" | "parquet", variant: Variant, mode = "replace") {
+async function runVariant(format: "duckdb" | "parquet", variant: Variant, mode = "replace", extra = "") {
   const p = tempProject("pipelines-page-tables-");
   try {
     p.pipeline(
@@ -96,7 +96,7 @@ streams:
     records: $.data
     paginate: { type: cursor, cursor: $.next }
     schema: s.schema.json
-    primary_key: id
+    primary_key: id${extra}
 validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
 output: { format: ${format}, mode: ${mode} }
 `,
@@ -188,6 +188,18 @@ describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl
       }
     });
   }
+
+  it("a lone surrogate a field's `value` adds (not the page's bytes) is refused naming the record, as record by record", async () => {
+    const fields = '\n    fields: { id: $.id, name: $.name, amount: $.amount, tag: { value: "x\\ud83d" } }';
+    const records = await runVariant("duckdb", "records", "replace", fields);
+    const one = await runVariant("duckdb", "workers 1", "replace", fields);
+    expect(records.code).toBe(1);
+    expect(records.stderr).toMatch(/record 0: field "tag" .*surrogate/);
+    expect(one.seen).toBe(1);
+    expect(one.code).toBe(records.code);
+    expect(one.stderr).toBe(records.stderr);
+    expect(one.summary).toEqual(records.summary);
+  });
 
   const refusals: [string, string, RegExp][] = [
     ["a lone surrogate", '{"id":450,"name":"\\ud800","amount":1}', /record 450: field "name" .*surrogate/],

@@ -4,10 +4,14 @@ import { ByteChecker, compileByteSchema } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";
 import type { StreamQuality } from "../../records/quality.js";
 import type { Row } from "../../records/shape.js";
+import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
 import type { PageScan } from "../../shared/json-spans.js";
 import { NOT_JSON, parseJson, parseJsonBytes, stringifyJson } from "../../shared/json-text.js";
 import { ByteLines, type LineMaker } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
+
+/** Top-level members canonicalLineEnd reads (not used here: the byte check reads them). */
+const members = lineMembers();
 
 /** Records counted from their bytes in this process (tests check that the path was taken). */
 let checkedRecords = 0;
@@ -44,10 +48,19 @@ export function checkedLines(
   bytes: Uint8Array,
   scan: PageScan,
 ): { body: unknown; chunk: LinesChunk } | null {
-  const { spans, canonical } = scan;
-  const n = canonical.length;
-  const copied = canonical.reduce((a, c) => a + c, 0);
-  if (n === 0 || copied < n / 2 || !isUtf8(bytes)) return null;
+  const { spans } = scan;
+  const n = spans.length / 2;
+  if (n === 0 || !isUtf8(bytes)) return null;
+  // Which records are canonical JSON objects, by the strict reading that is also JSON.parse's
+  // syntax check (canonical-line.ts): the page is not parsed, so nothing else checks their syntax.
+  const canonical = new Uint8Array(n);
+  let copied = 0;
+  for (let j = 0; j < n; j++)
+    if (canonicalLineEnd(bytes, spans[2 * j], spans[2 * j + 1], members) === spans[2 * j + 1]) {
+      canonical[j] = 1;
+      copied++;
+    }
+  if (copied < n / 2) return null;
   const body = pageWithoutRecords(bytes, spans);
   if (body === NOT_JSON) return null;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

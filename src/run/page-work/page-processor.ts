@@ -3,6 +3,7 @@ import type { StopReason } from "../../http/paginators/paginator.js";
 import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { ByteChecker } from "../../records/byte-check.js";
+import { shapingKeepsRecords } from "../../records/decoders/index.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan } from "../../records/shape.js";
@@ -93,6 +94,8 @@ export class PageProcessor {
   private unparsed = false;
   /** Records checked from their bytes where the stream allows it (checked-lines.ts), else null. */
   private readonly checker: ByteChecker | null;
+  /** Whether shaping makes records of its own (fields, flatten…), not the page's records as they are. */
+  private readonly shapes: boolean;
 
   /**
    * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
@@ -113,6 +116,7 @@ export class PageProcessor {
       see,
     };
     this.checker = byteCheckFor(plan.stream, this.maker);
+    this.shapes = !shapingKeepsRecords(plan.stream);
     const recordKeys = this.heads.recordKeys;
     this.spanPaths = recordKeys ? scanPaths(recordKeys, []) : null;
   }
@@ -154,8 +158,9 @@ export class PageProcessor {
     if (!page.parsed) this.watch.see(read.body, read.records.length);
     let scan = page.scan;
     if (!scan && this.spanPaths && read.records.length) scan = scanPage(page.bytes, this.spanPaths);
-    // A record's JSON can escape a lone surrogate only where the page's bytes hold `\ud`.
-    const suspect = this.maker.see ? escapesSurrogate(page.bytes) : true;
+    // A record's JSON can escape a lone surrogate only where the page's bytes hold `\ud`, unless
+    // shaping adds text of its own (a field's `value` or `default`).
+    const suspect = this.maker.see ? this.shapes || escapesSurrogate(page.bytes) : true;
     return recordLines(this.maker, read.records, undefined, this.source(page.bytes, scan), suspect);
   }
 

@@ -50,10 +50,9 @@ export function scanHead(bytes: Uint8Array, keys: ScanKeys): ScannedHead | null 
         start < 0 ? undefined : parseJson(buf.toString("utf8", start, scan.values[2 * j + 1])),
       );
     });
-    // The scan already read whether the first and last records are canonical.
     const last = count - 1;
     const ends = count
-      ? `${elementJson(buf, spans[0], spans[1], scan.canonical[0] === 1)}\n${elementJson(buf, spans[2 * last], spans[2 * last + 1], scan.canonical[last] === 1)}`
+      ? `${recordJson({ count, ends: "", records: null, bytes, spans }, 0)}\n${recordJson({ count, ends: "", records: null, bytes, spans }, last)}`
       : "";
     return { count, values, ends, scan };
   } catch {
