@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
+import { recordWorkerUnits } from "../../src/run/record-workers/pool.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
@@ -74,7 +75,8 @@ const SCHEMA = JSON.stringify({
   },
 });
 
-type Variant = "records" | "parsed" | "bytes";
+/** `bytes 2`: with a page worker thread (`workers: 2`), which checks the records there. */
+type Variant = "records" | "parsed" | "bytes" | "bytes 2";
 
 async function runVariant(path: string, variant: Variant, schema = true, params = "") {
   const p = tempProject("pipelines-byte-check-");
@@ -82,7 +84,7 @@ async function runVariant(path: string, variant: Variant, schema = true, params 
     const paginate = path === "/root" ? "" : "\n    paginate: { type: cursor, cursor: $.next }";
     p.pipeline(
       "p",
-      `${sourceBlock(url)}
+      `${sourceBlock(url, variant === "bytes 2" ? "workers: 2" : "")}
 streams:
   s:
     path: ${path}${params ? `\n    params: ${params}` : ""}
@@ -94,18 +96,23 @@ output: { format: jsonl }
     writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
     if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
     if (variant === "parsed") process.env.PIPELINES_BYTE_CHECK = "off";
+    if (variant === "bytes 2") process.env.PIPELINES_PAGE_WORKER_AFTER = "0";
     const before = bytesCheckedRecords();
+    const unitsBefore = recordWorkerUnits();
     let r: Awaited<ReturnType<typeof runPipeline>>;
     try {
       r = await runPipeline(p.dir, "p");
     } finally {
       delete process.env.PIPELINES_PAGE_WORK;
       delete process.env.PIPELINES_BYTE_CHECK;
+      delete process.env.PIPELINES_PAGE_WORKER_AFTER;
     }
     const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
     return {
       code: r.code,
       checked: bytesCheckedRecords() - before,
+      /** Pages sent to a worker thread (its records are checked there: not in `checked`). */
+      units: recordWorkerUnits() - unitsBefore,
       output: read("out/p/s.jsonl"),
       quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
       summary: normalize(r.summary),
@@ -142,6 +149,8 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       const records = await runVariant(path, "records", schema);
       const parsed = await runVariant(path, "parsed", schema);
       const bytes = await runVariant(path, "bytes", schema);
+      const thread = await runVariant(path, "bytes 2", schema);
+      if (path === "/cursor") expect(thread.units).toBeGreaterThan(5);
       expect(records.code).toBe(0);
       expect(records.output!.split("\n").length).toBeGreaterThan(path === "/root" ? 90 : 1400);
       expect([records.checked, parsed.checked]).toEqual([0, 0]);
@@ -156,7 +165,7 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       }
       expect(records.output).toContain(`"big":${10n ** 20n},`);
       expect(records.output).toContain('"__proto__":{"p":0}');
-      for (const other of [parsed, bytes]) {
+      for (const other of [parsed, bytes, thread]) {
         expect(other.code).toBe(records.code);
         expect(other.output).toBe(records.output);
         expect(other.quarantine).toBe(records.quarantine);
