@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { stagingTableSuffix } from "../compile/layout.js";
 import { RunError } from "../shared/errors.js";
 import { DUCKDB_MAX_IDENT_BYTES, quoteIdent } from "./table-shape.js";
 /** A DuckDB identifier, quoted (any length; a NUL or an empty name refused). */
@@ -87,4 +88,26 @@ export function stagedRows(staging: string, primaryKey: string[] | null): string
     `(SELECT *, min(__pl_row) OVER (PARTITION BY ${pk}) AS __pl_first, max(__pl_row) OVER (PARTITION BY ${pk}) AS __pl_last FROM ${t}) ` +
     `WHERE ${nullKey} OR __pl_row = __pl_last)`
   );
+}
+
+/** Drops the staging tables a killed run left (`…__staging_<runId>`) in `file`; the dropped. */
+export async function dropStagingTables(file: string, runId: string): Promise<string[]> {
+  const eng = await engine(file, engineSettings());
+  const conn = await eng.connect();
+  try {
+    const suffix = stagingTableSuffix(runId);
+    const r = await conn.runAndReadAll(
+      "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database() AND suffix(table_name, $1)",
+      [suffix],
+    );
+    const dropped: string[] = [];
+    for (const [name] of r.getRows()) {
+      await conn.run(`DROP TABLE IF EXISTS ${q(String(name))}`);
+      dropped.push(String(name));
+    }
+    return dropped;
+  } finally {
+    conn.closeSync();
+    eng.release();
+  }
 }

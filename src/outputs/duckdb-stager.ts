@@ -16,8 +16,12 @@ import {
   DUCKDB_STAGING_TYPES,
   DUCKDB_TYPES,
   describeValue,
-  fitsInt64,
+  fits,
+  fitsType,
   sqlString,
+  T_NULL,
+  T_NUMBER,
+  TYPE_KINDS,
   valueType,
 } from "./table-shape.js";
 
@@ -159,6 +163,33 @@ export class Stager {
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
     if (suspect && loneSurrogateField(row) !== undefined) this.refuseLoneSurrogate(row, this.count);
+  }
+
+  /**
+   * `see` for a record known only by its top-level members' names and JSON types (numbered as
+   * quality.ts counts them; records/byte-check.ts: valid, no number beyond 15 digits or with an
+   * exponent): true when it is seen; false, with nothing changed, when telling it needs its values
+   * (a new column, a value its typed column does not hold: `see` then says what is wrong).
+   */
+  seeMembers(names: readonly string[], types: Uint8Array, n: number): boolean {
+    for (let i = 0; i < n; i++) {
+      const c = this.byName.get(names[i]);
+      if (!c) return false;
+      const t = types[i];
+      if (t === T_NULL || c.pending || c.kind === "json") continue;
+      if (!fitsType(c.kind, t) && (c.typed || !(c.kind === "bigint" && t === T_NUMBER))) return false;
+    }
+    this.count++;
+    for (let i = 0; i < n; i++) {
+      const t = types[i];
+      if (t === T_NULL) continue;
+      const c = this.byName.get(names[i])!;
+      if (c.pending) {
+        c.kind = TYPE_KINDS[t];
+        c.pending = false;
+      } else if (!fitsType(c.kind, t)) c.kind = this.bigSeen.has(c.name) ? "json" : "double"; // bigint meets a number
+    }
+    return true;
   }
 
   /**
@@ -347,22 +378,4 @@ const READ_TYPES: Record<ColumnType, string> = { ...DUCKDB_STAGING_TYPES, json: 
 /** A short file-name-safe tag for a table name. */
 function tagOf(table: string): string {
   return createHash("sha256").update(table).digest("hex").slice(0, 16);
-}
-
-/** Whether a column of `kind` holds `v` exactly (v is neither null nor undefined). */
-function fits(kind: ColumnType, v: unknown): boolean {
-  switch (kind) {
-    case "bigint":
-      return typeof v === "number" ? Number.isInteger(v) : typeof v === "bigint" && fitsInt64(v);
-    case "double":
-      return typeof v === "number" || (typeof v === "bigint" && BigInt(Number(v)) === v);
-    case "boolean":
-      return typeof v === "boolean";
-    case "text":
-    case "timestamptz":
-    case "date":
-      return typeof v === "string";
-    default:
-      return true;
-  }
 }

@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
-import { rejectedTable, stagingTable, stagingTableSuffix } from "../compile/layout.js";
+import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
@@ -84,6 +84,7 @@ class DuckdbWriter implements RecordWriter {
   private saved: StreamState | null = null;
   /** RecordWriter.seeRow and writeLines; not under `nested: tables` (records are split there). */
   readonly seeRow?: (row: Row, suspect: boolean) => void;
+  readonly seeMembers?: (names: readonly string[], types: Uint8Array, n: number) => boolean;
   readonly writeLines?: (
     text: Uint8Array | string,
     count: number,
@@ -146,6 +147,7 @@ class DuckdbWriter implements RecordWriter {
     for (const [field, items] of childSchemas) this.openChild(field, items);
     if (!this.nested) {
       this.seeRow = (row, suspect) => this.stager.see(row, suspect);
+      this.seeMembers = (names, types, n) => this.stager.seeMembers(names, types, n);
       this.writeLines = (text, count, keys) => {
         if (keys) this.dups += countDuplicates(this.keys!, keys);
         return this.stager.writeLines(text, count);
@@ -375,26 +377,4 @@ function writeAll(rows: [Stager, Row][], from: number): Promise<void> | undefine
     if (p) return p.then(() => writeAll(rows, i + 1));
   }
   return undefined;
-}
-
-/** Drops the staging tables a killed run left (`…__staging_<runId>`) in `file`; the dropped. */
-export async function dropStagingTables(file: string, runId: string): Promise<string[]> {
-  const eng = await engine(file, engineSettings());
-  const conn = await eng.connect();
-  try {
-    const suffix = stagingTableSuffix(runId);
-    const r = await conn.runAndReadAll(
-      "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND database_name = current_database() AND suffix(table_name, $1)",
-      [suffix],
-    );
-    const dropped: string[] = [];
-    for (const [name] of r.getRows()) {
-      await conn.run(`DROP TABLE IF EXISTS ${q(String(name))}`);
-      dropped.push(String(name));
-    }
-    return dropped;
-  } finally {
-    conn.closeSync();
-    eng.release();
-  }
 }

@@ -101,6 +101,10 @@ class ParquetWriter implements RecordWriter {
     this.stager.see(row, suspect);
   }
 
+  seeMembers(names: readonly string[], types: Uint8Array, n: number): boolean {
+    return this.stager.seeMembers(names, types, n);
+  }
+
   writeLines(
     text: Uint8Array | string,
     count: number,

@@ -255,6 +255,49 @@ export function fitsInt64(v: bigint): boolean {
   return v >= INT64_MIN && v <= INT64_MAX;
 }
 
+/** JSON types as quality.ts numbers them (null, array, object, string, boolean, integer, number). */
+export const T_NULL = 0;
+export const T_NUMBER = 6;
+
+/** The column type a first value of each JSON type gives (valueType), by type number. */
+export const TYPE_KINDS: ColumnType[] = ["text", "json", "json", "text", "boolean", "bigint", "double"];
+
+/** `fits` for a value known by its JSON type (an integer within 15 digits, not null). */
+export function fitsType(kind: ColumnType, t: number): boolean {
+  switch (kind) {
+    case "bigint":
+      return t === 5;
+    case "double":
+      return t === 5 || t === T_NUMBER;
+    case "boolean":
+      return t === 4;
+    case "text":
+    case "timestamptz":
+    case "date":
+      return t === 3;
+    default:
+      return true;
+  }
+}
+
+/** Whether a column of `kind` holds `v` exactly (v is neither null nor undefined). */
+export function fits(kind: ColumnType, v: unknown): boolean {
+  switch (kind) {
+    case "bigint":
+      return typeof v === "number" ? Number.isInteger(v) : typeof v === "bigint" && fitsInt64(v);
+    case "double":
+      return typeof v === "number" || (typeof v === "bigint" && BigInt(Number(v)) === v);
+    case "boolean":
+      return typeof v === "boolean";
+    case "text":
+    case "timestamptz":
+    case "date":
+      return typeof v === "string";
+    default:
+      return true;
+  }
+}
+
 /** How a JSON value is described in an error (never the value itself: it may be a secret). */
 export function describeValue(v: unknown): string {
   if (typeof v === "bigint") return fitsInt64(v) ? "an integer" : "an integer beyond 64 bits";

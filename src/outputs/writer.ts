@@ -37,6 +37,12 @@ export interface RecordWriter {
    * lone surrogate (its page's bytes hold a `\ud` escape), which a writer that refuses them checks.
    */
   seeRow?(row: Row, suspect: boolean): void;
+  /**
+   * With `seeRow`: a record known only by its top-level members' names and JSON types (numbered as
+   * quality.ts counts them; checked from its bytes, records/byte-check.ts): true when the writer
+   * took it so; false, with nothing changed, when it needs the record itself (given to `seeRow`).
+   */
+  seeMembers?(names: readonly string[], types: Uint8Array, n: number): boolean;
   abort(): Promise<void>;
   /**
    * With a primary key: how many records so far repeated a key already written in this run

@@ -11,7 +11,7 @@ import { RunError } from "../shared/errors.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
-import type { LinesChunk, SeeRow } from "./record-workers/streamed-types.js";
+import type { LinesChunk, SeeMembers, SeeRow } from "./record-workers/streamed-types.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -140,6 +140,12 @@ export class RecordSink {
   rowsSeen(): SeeRow | null {
     const writer = this.writer;
     return this.linesFit() && writer!.seeRow ? (row, suspect) => writer!.seeRow!(row, suspect) : null;
+  }
+
+  /** With `rowsSeen`: a record known by its members, when the writer can take it so (RecordWriter.seeMembers). */
+  membersSeen(): SeeMembers | null {
+    const writer = this.writer;
+    return writer?.seeMembers ? (names, types, n) => writer.seeMembers!(names, types, n) : null;
   }
 
   private linesFit(): boolean {

@@ -275,7 +275,7 @@ async function removeLeftovers(plan: ExecutionPlan, holder: Holder): Promise<str
       .map((s) => s.output.path),
   );
   for (const file of duck) {
-    const { dropStagingTables } = await import("../outputs/duckdb-writer.js");
+    const { dropStagingTables } = await import("../outputs/duckdb-engine.js");
     for (const t of await dropStagingTables(file, run)) removed.push(`${file} (table ${t})`);
   }
   return removed;

@@ -241,3 +241,11 @@ const WHITE = new Uint8Array(256);
 for (const c of [32, 9, 10, 13]) WHITE[c] = 1;
 const DELIMITER = new Uint8Array(256);
 for (const c of [32, 9, 10, 13, COMMA, CLOSE_OBJECT, CLOSE_ARRAY]) DELIMITER[c] = 1;
+
+const SURROGATE_ESCAPES = [Buffer.from("\\ud"), Buffer.from("\\uD")];
+
+/** Whether JSON bytes may escape a surrogate (`\ud800`, `\uDC00`: an escaped backslash counts too). */
+export function escapesSurrogate(bytes: Uint8Array): boolean {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return SURROGATE_ESCAPES.some((e) => b.includes(e));
+}

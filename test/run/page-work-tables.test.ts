@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
 import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
@@ -22,13 +23,18 @@ function recordText(i: number, pretty: boolean): string {
     `"id":${id}`,
     `"name":"r${i}${i % 13 === 0 ? ' 😀 \\" é' : ""}"`,
     `"amount":${i % 97 === 5 ? '"not a number"' : i / 4}`, // invalid: amount is a number
-    `"big":${2n ** 60n + BigInt(i)}`, // beyond 2^53, within 64 bits
+    `"big":${i % 7 ? i : 2n ** 60n + BigInt(i)}`, // beyond 2^53, within 64 bits, one in seven
     `"updated":"2024-01-${String(1 + (i % 28)).padStart(2, "0")}T0${i % 10}:00:00+02:00"`,
   ];
   if (i % 31 === 0) parts.push(`"__proto__":{"polluted":${i}}`);
   if (i >= 700) parts.push(`"extra":"drift ${i % 7}"`); // a new field from record 700
   parts.push(`"ratio":${i % 3 === 0 ? i : i + 0.5}`); // no schema: integer, then number
   if (i % 5 === 0) parts.push(`"misc":${i % 10 === 0 ? `"t${i}"` : `[${i}]`}`); // no schema: JSON
+  // No schema: a column that widens late (integer → number → JSON) and one that starts null.
+  parts.push(
+    `"late":${i < 600 ? i : i < 1000 ? i + 0.5 : `"x${i}"`}`,
+    `"sparse":${i < 300 ? "null" : `"s${i}"`}`,
+  );
   if (i % 211 === 3)
     parts.push(`"score":"high"`); // invalid: score is an integer
   else parts.push(`"score":${i % 10}`);
@@ -84,7 +90,14 @@ async function query(file: string, sql: string): Promise<unknown[]> {
   }
 }
 
-async function runVariant(format: "duckdb" | "parquet", variant: Variant, mode = "replace", extra = "") {
+async function runVariant(
+  format: "duckdb" | "parquet",
+  variant: Variant,
+  mode = "replace",
+  extra = "",
+  key = "\n    primary_key: id",
+  schema = "\n    schema: s.schema.json",
+) {
   const p = tempProject("pipelines-page-tables-");
   try {
     p.pipeline(
@@ -94,9 +107,7 @@ streams:
   s:
     path: /cursor
     records: $.data
-    paginate: { type: cursor, cursor: $.next }
-    schema: s.schema.json
-    primary_key: id${extra}
+    paginate: { type: cursor, cursor: $.next }${schema}${key}${extra}
 validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
 output: { format: ${format}, mode: ${mode} }
 `,
@@ -104,6 +115,7 @@ output: { format: ${format}, mode: ${mode} }
     writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
     if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
     const seenBefore = rowsSeenPulls();
+    const checkedBefore = bytesCheckedRecords();
     let r: Awaited<ReturnType<typeof runPipeline>>;
     try {
       r = await runPipeline(p.dir, "p");
@@ -111,6 +123,7 @@ output: { format: ${format}, mode: ${mode} }
       delete process.env.PIPELINES_PAGE_WORK;
     }
     const seen = rowsSeenPulls() - seenBefore;
+    const checked = bytesCheckedRecords() - checkedBefore;
     const report = existsSync(p.file("reports/p/latest.json"))
       ? normalize(JSON.parse(readFileSync(p.file("reports/p/latest.json"), "utf8")))
       : null;
@@ -125,7 +138,8 @@ output: { format: ${format}, mode: ${mode} }
           rows: await query(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from} ORDER BY id`),
           types: await query(out, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`),
           invalid:
-            format === "duckdb"
+            format === "duckdb" &&
+            (await query(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
               ? await query(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
               : null,
         }
@@ -134,7 +148,7 @@ output: { format: ${format}, mode: ${mode} }
       ? readFileSync(p.file("out/p/s.invalid.jsonl"), "utf8")
       : null;
     const stderr = (normalize(r.stderr) as string).replace(/\d+ms/g, "Nms");
-    return { code: r.code, seen, summary: normalize(r.summary), stderr, report, tables, quarantine };
+    return { code: r.code, seen, checked, summary: normalize(r.summary), stderr, report, tables, quarantine };
   } finally {
     p.cleanup();
   }
@@ -188,6 +202,29 @@ describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl
       }
     });
   }
+
+  for (const [format, schema] of [
+    ["duckdb", true],
+    ["parquet", true],
+    ["duckdb", false],
+  ] as const)
+    it(`${format} without a primary key${schema ? "" : " or a schema"}: records checked from their bytes, the same table and report`, async () => {
+      const noSchema = schema ? undefined : "";
+      const records = await runVariant(format, "records", "replace", "", "", noSchema);
+      const one = await runVariant(format, "workers 1", "replace", "", "", noSchema);
+      expect(records.code).toBe(0);
+      expect(records.checked).toBe(0);
+      // Pages holding a `\ud` escape and records that need their values (invalid, big, a new
+      // column, a type a column does not hold) are parsed; the rest are told by their members.
+      expect(one.checked).toBeGreaterThan(500);
+      expect(one.tables).toEqual(records.tables);
+      expect(one.quarantine).toEqual(records.quarantine);
+      expect(one.summary).toEqual(records.summary);
+      expect(one.report).toEqual(records.report);
+      expect(records.tables!.types).toContainEqual({ column_name: "ratio", column_type: "DOUBLE" });
+      expect(records.tables!.types).toContainEqual({ column_name: "late", column_type: "JSON" });
+      expect(records.tables!.types).toContainEqual({ column_name: "sparse", column_type: "VARCHAR" });
+    });
 
   it("a lone surrogate a field's `value` adds (not the page's bytes) is refused naming the record, as record by record", async () => {
     const fields = '\n    fields: { id: $.id, name: $.name, amount: $.amount, tag: { value: "x\\ud83d" } }';

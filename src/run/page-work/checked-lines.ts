@@ -6,6 +6,7 @@ import type { StreamQuality } from "../../records/quality.js";
 import type { Row } from "../../records/shape.js";
 import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
 import type { PageScan } from "../../shared/json-spans.js";
+import { escapesSurrogate } from "../../shared/json-spans.js";
 import { NOT_JSON, parseJson, parseJsonBytes, stringifyJson } from "../../shared/json-text.js";
 import { ByteLines, type LineMaker } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
@@ -19,17 +20,18 @@ export const bytesCheckedRecords = (): number => checkedRecords;
 
 /**
  * A page's records checked from their bytes (records/byte-check.ts) instead of a parse, for
- * streams whose records are written as they came: JSON lines out (no writer that reads records),
- * no shaping or `filter`, no primary key or incremental cursor (their values are read from the
- * records), a schema the byte check reads (or none). Off with PIPELINES_BYTE_CHECK=off.
+ * streams whose records are written as they came: JSON lines out (or staged by a writer that
+ * reads a record's member types: LineMaker.seeMembers, DuckDB and Parquet), no shaping or
+ * `filter`, no primary key or incremental cursor (their values are read from the records), a
+ * schema the byte check reads (or none). Off with PIPELINES_BYTE_CHECK=off.
  */
 export function byteCheckFor(
   stream: Pick<StreamPlan, "fields" | "exclude" | "flatten" | "includeParent" | "filter" | "schema">,
   maker: LineMaker,
 ): ByteChecker | null {
   if (process.env.PIPELINES_BYTE_CHECK === "off") return null;
-  if (!shapingKeepsRecords(stream) || stream.filter || maker.keyOf || maker.cursorField || maker.see)
-    return null;
+  if (!shapingKeepsRecords(stream) || stream.filter || maker.keyOf || maker.cursorField) return null;
+  if (maker.see && !maker.seeMembers) return null;
   const schema = compileByteSchema(stream.schema?.schema ?? true);
   const quality = maker.quality;
   return schema && new ByteChecker(schema, (name) => quality.takesExample(name));
@@ -51,46 +53,33 @@ export function checkedLines(
   const { spans } = scan;
   const n = spans.length / 2;
   if (n === 0 || !isUtf8(bytes)) return null;
-  // Which records are canonical JSON objects, by the strict reading that is also JSON.parse's
-  // syntax check (canonical-line.ts): the page is not parsed, so nothing else checks their syntax.
-  const canonical = new Uint8Array(n);
-  let copied = 0;
-  for (let j = 0; j < n; j++)
-    if (canonicalLineEnd(bytes, spans[2 * j], spans[2 * j + 1], members) === spans[2 * j + 1]) {
-      canonical[j] = 1;
-      copied++;
-    }
-  if (copied < n / 2) return null;
+  // A writer that refuses lone surrogates checks the records of a page that may hold one.
+  if (m.see && escapesSurrogate(bytes)) return null;
+  const read = readRecords(bytes, spans);
+  if (!read) return null;
+  const { canonical, rows, buf } = read;
   const body = pageWithoutRecords(bytes, spans);
   if (body === NOT_JSON) return null;
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const recordAt = (j: number): unknown => parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
-  // The records that are not canonical are parsed first: one that is not a JSON object (or not
-  // JSON) sends the page to the whole parse, which tells it as it does, before anything is counted.
-  const rows = new Map<number, Row>();
-  for (let j = 0; j < n; j++) {
-    if (canonical[j] === 1) continue;
-    let row: unknown;
-    try {
-      row = recordAt(j);
-    } catch {
-      return null;
-    }
-    if (!row || typeof row !== "object" || Array.isArray(row)) return null;
-    rows.set(j, row as Row);
-  }
   const { quality } = m;
   const lines = new ByteLines(bytes);
   const quarantined: string[] = [];
   let valid = 0;
   let invalid = 0;
+  let written = 0;
+  let failure: unknown;
   for (let j = 0; j < n; j++) {
     const start = spans[2 * j];
     const end = spans[2 * j + 1];
-    if (canonical[j] === 1 && checker.check(buf, start, end)) {
+    if (
+      canonical[j] === 1 &&
+      checker.check(buf, start, end) &&
+      (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count))
+    ) {
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
       checkedRecords++;
       valid++;
+      written++;
       lines.span(start, end);
       continue;
     }
@@ -104,12 +93,20 @@ export function checkedLines(
         continue;
       }
     } else valid++;
+    if (m.see)
+      try {
+        m.see(row, false); // the page holds no `\ud` escape (checkedLines), shaping adds nothing
+      } catch (err) {
+        failure = err; // the records before it are written, as record by record
+        break;
+      }
+    written++;
     if (canonical[j] === 1) lines.span(start, end);
     else lines.text(stringifyJson(row));
   }
   const chunk: LinesChunk = {
     text: lines.finish(),
-    written: n - quarantined.length,
+    written,
     keys: null,
     lengths: null,
     valid,
@@ -117,8 +114,45 @@ export function checkedLines(
     filtered: 0,
     quarantined,
     cursor: undefined,
+    ...(failure === undefined ? {} : { failure }),
   };
   return { body, chunk };
+}
+
+/**
+ * Which records are canonical JSON objects, by the strict reading that is also JSON.parse's syntax
+ * check (canonical-line.ts: the page is not parsed, so nothing else checks their syntax), and the
+ * others parsed — first, so that one that is not a JSON object (or not JSON) sends the page to the
+ * whole parse, which tells it as it does, before anything is counted. Null: parse the page (a
+ * record that is not one, or fewer than half canonical: a pretty-printed API).
+ */
+function readRecords(
+  bytes: Uint8Array,
+  spans: readonly number[],
+): { canonical: Uint8Array; rows: Map<number, Row>; buf: Buffer } | null {
+  const n = spans.length / 2;
+  const canonical = new Uint8Array(n);
+  let copied = 0;
+  for (let j = 0; j < n; j++)
+    if (canonicalLineEnd(bytes, spans[2 * j], spans[2 * j + 1], members) === spans[2 * j + 1]) {
+      canonical[j] = 1;
+      copied++;
+    }
+  if (copied < n / 2) return null;
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const rows = new Map<number, Row>();
+  for (let j = 0; j < n; j++) {
+    if (canonical[j] === 1) continue;
+    let row: unknown;
+    try {
+      row = parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
+    } catch {
+      return null;
+    }
+    if (!row || typeof row !== "object" || Array.isArray(row)) return null;
+    rows.set(j, row as Row);
+  }
+  return { canonical, rows, buf };
 }
 
 /**

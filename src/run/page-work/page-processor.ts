@@ -9,6 +9,7 @@ import type { StreamQuality } from "../../records/quality.js";
 import { compileShaper, type ShapePlan } from "../../records/shape.js";
 import {
   canonicalSpans,
+  escapesSurrogate,
   type PageScan,
   type ScanPaths,
   scanPage,
@@ -17,7 +18,7 @@ import {
 import { NOT_JSON } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
-import type { LinesChunk, SeeRow } from "../record-workers/streamed-types.js";
+import type { LinesChunk, SeeMembers, SeeRow } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
 import { byteCheckFor, checkedLines } from "./checked-lines.js";
@@ -44,14 +45,6 @@ export interface PagePlan {
 export interface ProcessorState {
   watch: PageWatchState;
   previous: ComparedPage | null;
-}
-
-const SURROGATE_ESCAPES = [Buffer.from("\\ud"), Buffer.from("\\uD")];
-
-/** Whether JSON bytes may escape a surrogate (`\ud800`, `\uDC00`: an escaped backslash counts too). */
-function escapesSurrogate(bytes: Uint8Array): boolean {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return SURROGATE_ESCAPES.some((e) => b.includes(e));
 }
 
 /** The lines of a scanned page that did not parse: none (the statistics stay whole). */
@@ -101,7 +94,12 @@ export class PageProcessor {
    * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
    * given each record to write before its line is made (RecordSink.rowsSeen; on this thread only).
    */
-  constructor(plan: PagePlan, quality: StreamQuality, see: SeeRow | null = null) {
+  constructor(
+    plan: PagePlan,
+    quality: StreamQuality,
+    see: SeeRow | null = null,
+    seeMembers: SeeMembers | null = null,
+  ) {
     const shaper = compileShaper(plan.stream, plan.context);
     this.select = (body) => shaper.select(body);
     this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
@@ -114,6 +112,7 @@ export class PageProcessor {
       keyOf: pk?.length ? jsonKeyFunction(pk) : null,
       cursorField: plan.cursorField,
       see,
+      seeMembers,
     };
     this.checker = byteCheckFor(plan.stream, this.maker);
     this.shapes = !shapingKeepsRecords(plan.stream);

@@ -67,7 +67,7 @@ export function pullPages(
   const work =
     (opts.pageWorkers ?? 1) > 1 && !see
       ? threadedPageWork(plan, sink.quality, (opts.pageWorkers ?? 1) - 1, opts.signal)
-      : localPageWork(plan, sink.quality, see);
+      : localPageWork(plan, sink.quality, see, see && sink.membersSeen());
   return pullWith(stream, executor, opts, firstRequest, sink, work);
 }
 

@@ -3,7 +3,7 @@ import type { StreamQuality } from "../../records/quality.js";
 import type { Row, Shaper } from "../../records/shape.js";
 import { stringifyJson } from "../../shared/json-text.js";
 import { CursorTracker } from "../incremental.js";
-import type { LinesChunk, SeeRow } from "./streamed-types.js";
+import type { LinesChunk, SeeMembers, SeeRow } from "./streamed-types.js";
 
 /**
  * A page's bytes and where each selected record lies in them (shared/json-spans.ts canonicalSpans:
@@ -27,6 +27,8 @@ export interface LineMaker {
    * (the record's JSON may escape a lone surrogate) comes with the records (recordLines).
    */
   see?: SeeRow | null;
+  /** With `see`: a record known by its members' names and types, when the writer can tell it so (checked-lines.ts). */
+  seeMembers?: SeeMembers | null;
 }
 
 /**

@@ -44,6 +44,9 @@ export interface StreamedUnit {
 /** RecordSink.rowsSeen: given each record to write before its line is made (RecordWriter.seeRow). */
 export type SeeRow = (row: Row, suspect: boolean) => void;
 
+/** RecordWriter.seeMembers: a record known by its top-level members' names and JSON types. */
+export type SeeMembers = (names: readonly string[], types: Uint8Array, n: number) => boolean;
+
 /** A unit's records as the stream's record sink takes them (RecordSink.acceptLines). */
 export interface LinesChunk {
   /**
