@@ -66,8 +66,16 @@ export function parseJsonBytes(bytes: Uint8Array): unknown {
 
 /** JSON.parse, lossless for big integers, a leading BOM skipped. Throws SyntaxError (or a too_deep RunError). */
 export function parseJson(text: string): unknown {
+  return parseJsonWith(text, false);
+}
+
+/**
+ * parseJson, by the lossless parser also when `lossless` (a part of a document parseJson would
+ * parse losslessly: it refuses what is nested too deep, as it does in the whole document).
+ */
+export function parseJsonWith(text: string, lossless: boolean): unknown {
   const t = stripBom(text);
-  return mayHoldBigInteger(t) ? new LosslessParser(t).document() : JSON.parse(t);
+  return lossless || mayHoldBigInteger(t) ? new LosslessParser(t).document() : JSON.parse(t);
 }
 
 /** Digits a safe integer may have at most is 16 (2^53 = 9007199254740992); fewer are always safe. */

@@ -20,7 +20,7 @@ function stager(planned: { name: string; kind: ColumnType | null }[]): Stager {
   });
 }
 
-const VALUES: unknown[] = [null, 0, 7, -3, 2.5, -0.25, "a", "", true, false, [1], { a: 1 }, []];
+const VALUES: unknown[] = [null, 0, 7, -3, 2.5, -0.25, "a", "", true, false, [1], { a: 1 }, [], 2n ** 60n];
 /** Values of each typed column's own type (most records hold those: a refusal ends a round). */
 const OWN: Record<string, unknown[]> = {
   id: [1, -5, null],
@@ -70,7 +70,9 @@ describe("Stager.seeMembers", () => {
         const types = new Uint8Array(names.map((n) => TYPES.indexOf(jsonType(row[n]))));
         let errB: unknown = null;
         const before = columns(b);
-        if (b.seeMembers(names, types, names.length)) told++;
+        // The byte check passes no number of more than 15 digits: such a record is seen whole.
+        const whole = Object.values(row).some((v) => typeof v === "bigint");
+        if (!whole && b.seeMembers(names, types, names.length)) told++;
         else {
           // false: nothing changed; the record goes to `see`, which says what is wrong, if anything
           expect(columns(b)).toEqual(before);
@@ -90,5 +92,16 @@ describe("Stager.seeMembers", () => {
     }
     expect(told).toBeGreaterThan(2000);
     expect(refused).toBeGreaterThan(5);
+  });
+
+  it("an integer column that held a big integer becomes JSON, not a number, when a number comes (as `see` does)", () => {
+    const a = stager([{ name: "x", kind: null }]);
+    const b = stager([{ name: "x", kind: null }]);
+    a.see({ x: 2n ** 60n });
+    b.see({ x: 2n ** 60n });
+    a.see({ x: 2.5 });
+    expect(b.seeMembers(["x"], new Uint8Array([TYPES.indexOf("number")]), 1)).toBe(true);
+    expect(columns(b)).toEqual(columns(a));
+    expect(columns(b)[0].kind).toBe("json");
   });
 });

@@ -195,6 +195,19 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       expect(bytes.summary).toEqual(parsed.summary);
     });
 
+  it("a record nested too deep on a page with a big integer fails as when the page is parsed", async () => {
+    // Page 2 holds record 222's 21-digit integer: the page's parse is lossless, which refuses
+    // nesting past 1,000 levels; the deep record alone must be parsed the same way.
+    const params = JSON.stringify({ bad: `{"id":250,"d":${"[".repeat(1001)}${"]".repeat(1001)}}` });
+    const parsed = await runVariant("/cursor", "parsed", true, params);
+    const bytes = await runVariant("/cursor", "bytes", true, params);
+    expect(parsed.code).toBe(1);
+    expect(parsed.stderr).toMatch(/deep/);
+    expect(bytes.code).toBe(parsed.code);
+    expect(bytes.stderr).toBe(parsed.stderr);
+    expect(bytes.summary).toEqual(parsed.summary);
+  });
+
   for (const path of ["/bad-rest", "/bad-commas"])
     it(`${path}: a page whose records are canonical but whose rest is not JSON fails as when it is parsed`, async () => {
       const parsed = await runVariant(path, "parsed");

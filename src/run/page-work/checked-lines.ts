@@ -7,7 +7,14 @@ import type { Row } from "../../records/shape.js";
 import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
 import type { PageScan } from "../../shared/json-spans.js";
 import { escapesSurrogate } from "../../shared/json-spans.js";
-import { NOT_JSON, parseJson, parseJsonBytes, stringifyJson } from "../../shared/json-text.js";
+import {
+  mayHoldBigInteger,
+  NOT_JSON,
+  parseJson,
+  parseJsonBytes,
+  parseJsonWith,
+  stringifyJson,
+} from "../../shared/json-text.js";
 import { ByteLines, type LineMaker } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 
@@ -141,11 +148,14 @@ function readRecords(
   if (copied < n / 2) return null;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rows = new Map<number, Row>();
+  // Parsed by the parser the whole page would get (the lossless one refuses records nested too deep).
+  let lossless: boolean | null = null;
   for (let j = 0; j < n; j++) {
     if (canonical[j] === 1) continue;
+    lossless ??= mayHoldBigInteger(buf.toString("utf8"));
     let row: unknown;
     try {
-      row = parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
+      row = parseJsonWith(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]), lossless);
     } catch {
       return null;
     }

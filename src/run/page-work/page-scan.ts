@@ -51,9 +51,8 @@ export function scanHead(bytes: Uint8Array, keys: ScanKeys): ScannedHead | null 
       );
     });
     const last = count - 1;
-    const ends = count
-      ? `${recordJson({ count, ends: "", records: null, bytes, spans }, 0)}\n${recordJson({ count, ends: "", records: null, bytes, spans }, last)}`
-      : "";
+    const end = (i: number) => canonicalText(buf, spans[2 * i], spans[2 * i + 1]);
+    const ends = count ? `${end(0)}\n${end(last)}` : "";
     return { count, values, ends, scan };
   } catch {
     return null; // not JSON where the scan looked: the whole parse says what it is
@@ -77,13 +76,13 @@ function recordJson(p: ComparedPage, i: number): string {
   const start = spans[2 * i];
   const end = spans[2 * i + 1];
   const buf = asBuffer(p.bytes!);
-  return elementJson(buf, start, end, isCanonicalJsonObject(buf, start, end));
+  return canonicalText(buf, start, end);
 }
 
 /** An element's JSON as stringifyJson writes it: its bytes when canonical, else parsed and written. */
-function elementJson(buf: Buffer, start: number, end: number, canonical: boolean): string {
+function canonicalText(buf: Buffer, start: number, end: number): string {
   const text = buf.toString("utf8", start, end);
-  return canonical ? text : stringifyJson(parseJson(text));
+  return isCanonicalJsonObject(buf, start, end) ? text : stringifyJson(parseJson(text));
 }
 
 function asBuffer(b: Uint8Array): Buffer {
