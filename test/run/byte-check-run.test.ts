@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { recordWorkerUnits } from "../../src/run/record-workers/pool.js";
-import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import { closeServer, listenLocal, normalizeRun, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
  * Paged JSON written as JSON lines has its canonical records checked from their bytes
@@ -115,28 +115,13 @@ output: { format: jsonl }
       units: recordWorkerUnits() - unitsBefore,
       output: read("out/p/s.jsonl"),
       quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
-      summary: normalize(r.summary),
-      stderr: (normalize(r.stderr) as string).replace(/\d+ms/g, "Nms"),
-      report: normalize(JSON.parse(read("reports/p/latest.json") ?? "null")),
+      summary: normalizeRun(r.summary),
+      stderr: (normalizeRun(r.stderr) as string).replace(/\d+ms/g, "Nms"),
+      report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
     };
   } finally {
     p.cleanup();
   }
-}
-
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v === null || typeof v !== "object") {
-    return typeof v === "string"
-      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
-      : v;
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
-    out[k] = normalize(x);
-  }
-  return out;
 }
 
 describe("records checked from their bytes: the same run as parsing them", () => {

@@ -262,3 +262,22 @@ export function streamSession(
     close: () => client.close(),
   };
 }
+
+/**
+ * A run's summary or report with what differs from run to run taken out (run ids, temporary
+ * folders, times and rates), to compare runs of the same pipeline taken different ways.
+ */
+export function normalizeRun(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(normalizeRun);
+  if (v === null || typeof v !== "object") {
+    return typeof v === "string"
+      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
+      : v;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
+    out[k] = normalizeRun(x);
+  }
+  return out;
+}

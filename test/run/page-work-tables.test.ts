@@ -4,7 +4,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
-import { closeServer, listenLocal, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import { closeServer, listenLocal, normalizeRun, runPipeline, sourceBlock, tempProject } from "./helpers.js";
 
 /**
  * DuckDB and Parquet stage JSON lines, so paged JSON reaches them as it reaches the jsonl output
@@ -125,7 +125,7 @@ output: { format: ${format}, mode: ${mode} }
     const seen = rowsSeenPulls() - seenBefore;
     const checked = bytesCheckedRecords() - checkedBefore;
     const report = existsSync(p.file("reports/p/latest.json"))
-      ? normalize(JSON.parse(readFileSync(p.file("reports/p/latest.json"), "utf8")))
+      ? normalizeRun(JSON.parse(readFileSync(p.file("reports/p/latest.json"), "utf8")))
       : null;
     const out = format === "duckdb" ? p.file("out/p.duckdb") : p.file("out/p/s.parquet");
     const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
@@ -147,26 +147,20 @@ output: { format: ${format}, mode: ${mode} }
     const quarantine = existsSync(p.file("out/p/s.invalid.jsonl"))
       ? readFileSync(p.file("out/p/s.invalid.jsonl"), "utf8")
       : null;
-    const stderr = (normalize(r.stderr) as string).replace(/\d+ms/g, "Nms");
-    return { code: r.code, seen, checked, summary: normalize(r.summary), stderr, report, tables, quarantine };
+    const stderr = (normalizeRun(r.stderr) as string).replace(/\d+ms/g, "Nms");
+    return {
+      code: r.code,
+      seen,
+      checked,
+      summary: normalizeRun(r.summary),
+      stderr,
+      report,
+      tables,
+      quarantine,
+    };
   } finally {
     p.cleanup();
   }
-}
-
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v === null || typeof v !== "object") {
-    return typeof v === "string"
-      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
-      : v;
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
-    out[k] = normalize(x);
-  }
-  return out;
 }
 
 describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl output is written", () => {

@@ -2,7 +2,15 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { aliveRecordWorkers, recordWorkerUnits } from "../../src/run/record-workers/pool.js";
-import { closeServer, listenLocal, listFiles, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  listFiles,
+  normalizeRun,
+  runPipeline,
+  sourceBlock,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * Page processing (src/run/page-work/) keeps every promise of the record-by-record path: the same
@@ -251,9 +259,9 @@ output: { format: jsonl }
       units: recordWorkerUnits() - unitsBefore,
       output: read("out/p/s.jsonl"),
       quarantine: read("out/p/s.invalid.jsonl") ?? read(".pipelines/quarantine/p/s.jsonl"),
-      state: normalize(JSON.parse(read(".pipelines/state/p.json") ?? "null")),
-      summary: normalize(r.summary),
-      report: normalize(report),
+      state: normalizeRun(JSON.parse(read(".pipelines/state/p.json") ?? "null")),
+      summary: normalizeRun(r.summary),
+      report: normalizeRun(report),
       files: listed(p.dir),
     };
   } finally {
@@ -262,20 +270,6 @@ output: { format: jsonl }
 }
 
 /** Times, durations, rates and run ids differ from run to run; nothing else may. */
-function normalize(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v === null || typeof v !== "object") {
-    return typeof v === "string"
-      ? v.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN").replace(/\/tmp\/[^/"]+/g, "TMP")
-      : v;
-  }
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (/(_at|_ms|seconds|duration|rate|per_second|^time$|elapsed|updated_at)$/.test(k)) continue;
-    out[k] = normalize(x);
-  }
-  return out;
-}
 
 function listed(dir: string): string[] {
   return listFiles(dir).map((f) => f.replace(/\d{8}T\d{6}Z-[0-9a-f]{6}/g, "RUN"));

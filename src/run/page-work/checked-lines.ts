@@ -2,7 +2,6 @@ import { isUtf8 } from "node:buffer";
 import type { StreamPlan } from "../../compile/plan.js";
 import { ByteChecker, compileByteSchema } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";
-import type { StreamQuality } from "../../records/quality.js";
 import type { Row } from "../../records/shape.js";
 import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
 import type { PageScan } from "../../shared/json-spans.js";
@@ -15,7 +14,7 @@ import {
   parseJsonWith,
   stringifyJson,
 } from "../../shared/json-text.js";
-import { ByteLines, type LineMaker } from "../record-workers/record-lines.js";
+import { ByteLines, checkRow, type LineMaker, seeRow } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 
 /** Top-level members canonicalLineEnd reads (not used here: the byte check reads them). */
@@ -71,8 +70,7 @@ export function checkedLines(
   const { quality } = m;
   const lines = new ByteLines(bytes);
   const quarantined: string[] = [];
-  let valid = 0;
-  let invalid = 0;
+  const counts = { valid: 0, invalid: 0 };
   let written = 0;
   let failure: unknown;
   for (let j = 0; j < n; j++) {
@@ -85,28 +83,16 @@ export function checkedLines(
     ) {
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
       checkedRecords++;
-      valid++;
+      counts.valid++;
       written++;
       lines.span(start, end);
       continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
-    const errors = quality.check(row);
-    if (errors.length) {
-      invalid++;
-      if (m.skip) {
-        const id = quality.recordId(row, quality.seen);
-        quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
-        continue;
-      }
-    } else valid++;
-    if (m.see)
-      try {
-        m.see(row, false); // the page holds no `\ud` escape (checkedLines), shaping adds nothing
-      } catch (err) {
-        failure = err; // the records before it are written, as record by record
-        break;
-      }
+    if (!checkRow(m, row, counts, quarantined)) continue;
+    // Not suspect: the page holds no `\ud` escape (above), and shaping adds nothing.
+    failure = seeRow(m, row, false);
+    if (failure !== undefined) break; // the records before it are written, as record by record
     written++;
     if (canonical[j] === 1) lines.span(start, end);
     else lines.text(stringifyJson(row));
@@ -116,8 +102,8 @@ export function checkedLines(
     written,
     keys: null,
     lengths: null,
-    valid,
-    invalid,
+    valid: counts.valid,
+    invalid: counts.invalid,
     filtered: 0,
     quarantined,
     cursor: undefined,

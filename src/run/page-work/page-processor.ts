@@ -1,6 +1,5 @@
 import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
-import { compileJsonPath } from "../../lang/jsonpath.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
 import type { ByteChecker } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";

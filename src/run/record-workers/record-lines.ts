@@ -47,7 +47,7 @@ export function recordLines(
   source?: SpanSource,
   suspect = true,
 ): LinesChunk {
-  const { shaper, quality, keyOf } = m;
+  const { shaper, keyOf } = m;
   const cursor = m.cursorField ? new CursorTracker(m.cursorField) : null;
   const keys: (Key | null)[] | null = keyOf ? [] : null;
   const lengths: number[] | null = keyOf ? [] : null;
@@ -56,8 +56,7 @@ export function recordLines(
   const bytes = source ? new ByteLines(source.bytes) : null;
   let text = "";
   let written = 0;
-  let valid = 0;
-  let invalid = 0;
+  const counts = { valid: 0, invalid: 0 };
   let filtered = 0;
   let failure: unknown;
   for (let i = 0; i < records.length; i++) {
@@ -67,22 +66,9 @@ export function recordLines(
       filtered++;
       continue;
     }
-    const errors = quality.check(row);
-    if (errors.length) {
-      invalid++;
-      if (m.skip) {
-        const id = quality.recordId(row, quality.seen);
-        quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
-        continue;
-      }
-    } else valid++;
-    if (m.see)
-      try {
-        m.see(row, suspect);
-      } catch (err) {
-        failure = err; // the records before it are written, as record by record
-        break;
-      }
+    if (!checkRow(m, row, counts, quarantined)) continue;
+    failure = seeRow(m, row, suspect);
+    if (failure !== undefined) break; // the records before it are written, as record by record
     let length: number;
     const start = row === record && spans ? spans[2 * i] : -1;
     if (start >= 0) length = bytes!.span(start, spans![2 * i + 1]);
@@ -106,13 +92,48 @@ export function recordLines(
     written,
     keys,
     lengths,
-    valid,
-    invalid,
+    valid: counts.valid,
+    invalid: counts.invalid,
     filtered,
     quarantined,
     cursor: cursor?.max ?? undefined,
     ...(failure === undefined ? {} : { failure }),
   };
+}
+
+/** Valid and invalid records counted by checkRow. */
+export interface RowCounts {
+  valid: number;
+  invalid: number;
+}
+
+/**
+ * A shaped record checked (the stream's statistics) and counted; an invalid one under
+ * `invalid_records: skip` gets its quarantine entry (not yet redacted). Whether it is written.
+ */
+export function checkRow(m: LineMaker, row: Row, counts: RowCounts, quarantined: string[]): boolean {
+  const { quality } = m;
+  const errors = quality.check(row);
+  if (!errors.length) {
+    counts.valid++;
+    return true;
+  }
+  counts.invalid++;
+  if (!m.skip) return true;
+  const id = quality.recordId(row, quality.seen);
+  quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
+  return false;
+}
+
+/** A record to write shown to the writer that sees each (LineMaker.see): what it refused with, if it did. */
+export function seeRow(m: LineMaker, row: Row, suspect: boolean): unknown {
+  if (!m.see) return undefined;
+  try {
+    m.see(row, suspect);
+    return undefined;
+  } catch (err) {
+    return err ?? new Error("a writer refused a record");
+  }
 }
 
 /**
