@@ -8,6 +8,7 @@ import {
   loneSurrogateField,
   stringifyJson,
 } from "../shared/json-text.js";
+import { T_NULL, T_NUMBER } from "../shared/json-types.js";
 import { AtomicFile } from "./atomic-file.js";
 import { q } from "./duckdb-engine.js";
 import { heapInUse, RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
@@ -19,8 +20,6 @@ import {
   fits,
   fitsType,
   sqlString,
-  T_NULL,
-  T_NUMBER,
   TYPE_KINDS,
   valueType,
 } from "./table-shape.js";

@@ -1,4 +1,5 @@
 import { isWellFormed, LONE_SURROGATE } from "../shared/json-text.js";
+import { T_BOOLEAN, T_INTEGER, T_NUMBER, T_STRING } from "../shared/json-types.js";
 import type { CommitState, StreamState } from "./writer.js";
 
 /**
@@ -255,10 +256,6 @@ export function fitsInt64(v: bigint): boolean {
   return v >= INT64_MIN && v <= INT64_MAX;
 }
 
-/** JSON types as quality.ts numbers them (null, array, object, string, boolean, integer, number). */
-export const T_NULL = 0;
-export const T_NUMBER = 6;
-
 /** The column type a first value of each JSON type gives (valueType), by type number. */
 export const TYPE_KINDS: ColumnType[] = ["text", "json", "json", "text", "boolean", "bigint", "double"];
 
@@ -266,15 +263,15 @@ export const TYPE_KINDS: ColumnType[] = ["text", "json", "json", "text", "boolea
 export function fitsType(kind: ColumnType, t: number): boolean {
   switch (kind) {
     case "bigint":
-      return t === 5;
+      return t === T_INTEGER;
     case "double":
-      return t === 5 || t === T_NUMBER;
+      return t === T_INTEGER || t === T_NUMBER;
     case "boolean":
-      return t === 4;
+      return t === T_BOOLEAN;
     case "text":
     case "timestamptz":
     case "date":
-      return t === 3;
+      return t === T_STRING;
     default:
       return true;
   }

@@ -1,5 +1,6 @@
 import { isDateTime, isEmail } from "../lang/fast-formats.js";
 import { isInheritedName } from "../shared/json-text.js";
+import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "../shared/json-types.js";
 
 /**
  * Checks a canonical JSON record against its stream's JSON Schema from the record's bytes, without
@@ -17,15 +18,6 @@ import { isInheritedName } from "../shared/json-text.js";
  * JSON object (shared/json-spans.ts: what stringifyJson writes for the value they parse to), so
  * they are valid JSON without white space, and valid UTF-8.
  */
-
-/** Types, numbered as quality.ts's TYPE_NAMES (null, array, object, string, boolean, integer, number). */
-const T_NULL = 0;
-const T_ARRAY = 1;
-const T_OBJECT = 2;
-const T_STRING = 3;
-const T_BOOLEAN = 4;
-const T_INTEGER = 5;
-const T_NUMBER = 6;
 
 const TYPE_BITS: Record<string, number> = {
   null: 1 << T_NULL,

@@ -39,6 +39,7 @@ export interface QualityState {
   invalid: number;
 }
 
+/** Type names by number (shared/json-types.ts T_*). */
 const TYPE_NAMES: JsonType[] = ["null", "array", "object", "string", "boolean", "integer", "number"];
 const NULL = 0;
 

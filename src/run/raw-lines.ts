@@ -3,14 +3,12 @@ import type { StreamPlan } from "../compile/plan.js";
 import { isStreamed, shapingKeepsRecords } from "../records/decoders/index.js";
 import type { StreamQuality } from "../records/quality.js";
 import { canonicalLineEnd, lineMembers } from "../shared/canonical-line.js";
+import { T_STRING } from "../shared/json-types.js";
 import type { LinesChunk } from "./record-workers/streamed-types.js";
 
 /** Records taken as raw lines in this process (tests check that the path was taken). */
 let taken = 0;
 export const rawLinesTaken = (): number => taken;
-
-/** quality.ts's type number of a string. */
-const STRING = 3;
 
 /** Lines taken as they came, and the first and last of them (the pagination guards compare pages by those). */
 export interface RawChunk extends LinesChunk {
@@ -116,7 +114,8 @@ export class RawLines {
    * them from plain rows).
    */
   takeRows(json: string, rows: number, columns: readonly string[]): void {
-    if (this.rowTypes.length !== columns.length) this.rowTypes = new Uint8Array(columns.length).fill(STRING);
+    if (this.rowTypes.length !== columns.length)
+      this.rowTypes = new Uint8Array(columns.length).fill(T_STRING);
     this.quality.checkMembers(columns, this.rowTypes, 0, columns.length, rows);
     const lastStart = json.lastIndexOf("\n", json.length - 2) + 1;
     this.push(json, rows, json.slice(0, json.indexOf("\n")), json.slice(lastStart, json.length - 1));

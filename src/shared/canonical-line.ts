@@ -1,3 +1,5 @@
+import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "./json-types.js";
+
 /**
  * A strict reading of one JSON line that is ALSO the check JSON.parse would make: true only when
  * the bytes are a valid JSON object AND canonical (what stringifyJson writes for the value they
@@ -35,15 +37,6 @@ export function lineMembers(): LineMembers {
     escaped: false,
   };
 }
-
-/** Types, numbered as quality.ts's TYPE_NAMES. */
-const T_NULL = 0;
-const T_ARRAY = 1;
-const T_OBJECT = 2;
-const T_STRING = 3;
-const T_BOOLEAN = 4;
-const T_INTEGER = 5;
-const T_NUMBER = 6;
 
 export function readCanonicalLine(b: Uint8Array, start: number, end: number, m: LineMembers): boolean {
   return canonicalLineEnd(b, start, end, m) === end;
