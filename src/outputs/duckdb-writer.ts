@@ -3,7 +3,7 @@ import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
-import { setOwn } from "../shared/json-text.js";
+import { escapesLoneSurrogate, setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
 import { type Engine, engine, engineSettings, q } from "./duckdb-engine.js";
 import { Stager } from "./duckdb-stager.js";
@@ -85,6 +85,8 @@ class DuckdbWriter implements RecordWriter {
   /** RecordWriter.seeRow and writeLines; not under `nested: tables` (records are split there). */
   readonly seeRow?: (row: Row, suspect: boolean) => void;
   readonly seeMembers?: (names: readonly string[], types: Uint8Array, n: number) => boolean;
+  /** Its invalid-record table refuses what escapes a lone surrogate (Stager.write). */
+  readonly refusesInvalid = (entryJson: string): boolean => escapesLoneSurrogate(entryJson);
   readonly writeLines?: (
     text: Uint8Array | string,
     count: number,

@@ -43,6 +43,11 @@ export interface RecordWriter {
    * took it so; false, with nothing changed, when it needs the record itself (given to `seeRow`).
    */
   seeMembers?(names: readonly string[], types: Uint8Array, n: number): boolean;
+  /**
+   * With `seeRow` and `writeInvalid`: whether `writeInvalid` will refuse the entry whose JSON this
+   * is (DuckDB: a lone surrogate); the lines made of a page then end with that record.
+   */
+  refusesInvalid?(entryJson: string): boolean;
   abort(): Promise<void>;
   /**
    * With a primary key: how many records so far repeated a key already written in this run

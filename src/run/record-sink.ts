@@ -11,7 +11,7 @@ import { RunError } from "../shared/errors.js";
 import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { Redactor } from "../shared/secrets.js";
 import type { CursorTracker } from "./incremental.js";
-import type { LinesChunk, SeeMembers, SeeRow } from "./record-workers/streamed-types.js";
+import type { LinesChunk, WriterHooks } from "./record-workers/streamed-types.js";
 import type { StreamResult } from "./stream-result.js";
 
 /**
@@ -134,18 +134,17 @@ export class RecordSink {
 
   /**
    * `takesLines` for a writer that sees each record before its lines come in (RecordWriter.seeRow:
-   * DuckDB and Parquet): what to call with each record to write, in order, on this thread; null
-   * when lines do not fit.
+   * DuckDB and Parquet): what the making of lines calls, in order, on this thread; null when lines
+   * do not fit.
    */
-  rowsSeen(): SeeRow | null {
-    const writer = this.writer;
-    return this.linesFit() && writer!.seeRow ? (row, suspect) => writer!.seeRow!(row, suspect) : null;
-  }
-
-  /** With `rowsSeen`: a record known by its members, when the writer can take it so (RecordWriter.seeMembers). */
-  membersSeen(): SeeMembers | null {
-    const writer = this.writer;
-    return writer?.seeMembers ? (names, types, n) => writer.seeMembers!(names, types, n) : null;
+  writerHooks(): WriterHooks | null {
+    const w = this.writer;
+    if (!this.linesFit() || !w?.seeRow) return null;
+    return {
+      see: (row, suspect) => w.seeRow!(row, suspect),
+      seeMembers: w.seeMembers ? (names, types, n) => w.seeMembers!(names, types, n) : null,
+      refusesInvalid: w.writeInvalid && w.refusesInvalid ? (json) => w.refusesInvalid!(json) : null,
+    };
   }
 
   private linesFit(): boolean {

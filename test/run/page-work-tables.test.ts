@@ -235,6 +235,11 @@ describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl
   const refusals: [string, string, RegExp][] = [
     ["a lone surrogate", '{"id":450,"name":"\\ud800","amount":1}', /record 450: field "name" .*surrogate/],
     [
+      "an invalid record holding a lone surrogate (its invalid-records table refuses it)",
+      '{"id":450,"name":"\\ud800","amount":"not a number"}',
+      /field "record" .*surrogate .*s__invalid/,
+    ],
+    [
       "a value its typed column cannot hold",
       `{"id":450,"name":"x","amount":1,"big":${10n ** 20n}}`,
       /record 450: field `big` holds .*BIGINT/,

@@ -14,7 +14,14 @@ import {
   parseJsonWith,
   stringifyJson,
 } from "../../shared/json-text.js";
-import { ByteLines, checkRow, type LineMaker, seeRow } from "../record-workers/record-lines.js";
+import {
+  ByteLines,
+  checkRow,
+  LAST,
+  type LineMaker,
+  QUARANTINED,
+  seeRow,
+} from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
 
 /** Top-level members canonicalLineEnd reads (not used here: the byte check reads them). */
@@ -89,7 +96,9 @@ export function checkedLines(
       continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
-    if (!checkRow(m, row, counts, quarantined)) continue;
+    const fate = checkRow(m, row, counts, quarantined);
+    if (fate === LAST) break;
+    if (fate === QUARANTINED) continue;
     // Not suspect: the page holds no `\ud` escape (above), and shaping adds nothing.
     failure = seeRow(m, row, false);
     if (failure !== undefined) break; // the records before it are written, as record by record

@@ -17,7 +17,7 @@ import {
 import { NOT_JSON } from "../../shared/json-text.js";
 import type { PageHead } from "../read-pages.js";
 import { type LineMaker, recordLines, type SpanSource } from "../record-workers/record-lines.js";
-import type { LinesChunk, SeeMembers, SeeRow } from "../record-workers/streamed-types.js";
+import type { LinesChunk, WriterHooks } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
 import { byteCheckFor, checkedLines } from "./checked-lines.js";
@@ -91,14 +91,9 @@ export class PageProcessor {
 
   /**
    * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
-   * given each record to write before its line is made (RecordSink.rowsSeen; on this thread only).
+   * given each record to write before its line is made (RecordSink.writerHooks; on this thread only).
    */
-  constructor(
-    plan: PagePlan,
-    quality: StreamQuality,
-    see: SeeRow | null = null,
-    seeMembers: SeeMembers | null = null,
-  ) {
+  constructor(plan: PagePlan, quality: StreamQuality, hooks: WriterHooks | null = null) {
     const shaper = compileShaper(plan.stream, plan.context);
     this.select = (body) => shaper.select(body);
     this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
@@ -110,8 +105,9 @@ export class PageProcessor {
       skip: plan.validation.invalidRecords === "skip",
       keyOf: pk?.length ? jsonKeyFunction(pk) : null,
       cursorField: plan.cursorField,
-      see,
-      seeMembers,
+      see: hooks?.see ?? null,
+      seeMembers: hooks?.seeMembers ?? null,
+      refusesInvalid: hooks?.refusesInvalid ?? null,
     };
     this.checker = byteCheckFor(plan.stream, this.maker);
     this.shapes = !shapingKeepsRecords(plan.stream);

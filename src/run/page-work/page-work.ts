@@ -3,7 +3,7 @@ import type { QualityState, StreamQuality } from "../../records/quality.js";
 import type { PageScan } from "../../shared/json-spans.js";
 import type { PageHead } from "../read-pages.js";
 import { aliveRecordWorkers, RecordWorkerPool } from "../record-workers/pool.js";
-import type { LinesChunk, SeeMembers, SeeRow } from "../record-workers/streamed-types.js";
+import type { LinesChunk, WriterHooks } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import type { PageHeads } from "./page-heads.js";
 import { type PagePlan, PageProcessor, type ProcessorState } from "./page-processor.js";
@@ -27,15 +27,14 @@ export interface PageWork {
 
 /**
  * Page processing on this thread, sharing the stream's statistics; `see` is given each record to
- * write before its line is made (RecordSink.rowsSeen).
+ * write before its line is made (RecordSink.writerHooks).
  */
 export function localPageWork(
   plan: PagePlan,
   quality: StreamQuality,
-  see: SeeRow | null = null,
-  seeMembers: SeeMembers | null = null,
+  hooks: WriterHooks | null = null,
 ): PageWork {
-  const p = new PageProcessor(plan, quality, see, seeMembers);
+  const p = new PageProcessor(plan, quality, hooks);
   return {
     head: (b) => p.head(b),
     lines: () => p.lines(),

@@ -26,7 +26,7 @@ export function pageWorkFits(stream: StreamPlan, opts: StreamRunOptions, sink: R
     opts.limit === null &&
     !isStreamed(stream.response) &&
     streamRules(stream).every((r) => r.match === null) &&
-    (sink.takesLines() || sink.rowsSeen() !== null)
+    (sink.takesLines() || sink.writerHooks() !== null)
   );
 }
 
@@ -62,12 +62,12 @@ export function pullPages(
 ): Promise<StopReason> {
   const plan = pagePlan(stream, opts, firstRequest);
   // A writer that sees each record (DuckDB, Parquet) has its lines made on this thread.
-  const see = sink.rowsSeen();
-  if (see) seenPulls++;
+  const hooks = sink.writerHooks();
+  if (hooks) seenPulls++;
   const work =
-    (opts.pageWorkers ?? 1) > 1 && !see
+    (opts.pageWorkers ?? 1) > 1 && !hooks
       ? threadedPageWork(plan, sink.quality, (opts.pageWorkers ?? 1) - 1, opts.signal)
-      : localPageWork(plan, sink.quality, see, see && sink.membersSeen());
+      : localPageWork(plan, sink.quality, hooks);
   return pullWith(stream, executor, opts, firstRequest, sink, work);
 }
 

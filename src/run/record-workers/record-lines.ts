@@ -23,12 +23,14 @@ export interface LineMaker {
   keyOf: ((r: Row) => Key | null) | null;
   cursorField: string | null;
   /**
-   * Given each record to write, in order, before its line is made (RecordSink.rowsSeen); `suspect`
+   * Given each record to write, in order, before its line is made (RecordSink.writerHooks); `suspect`
    * (the record's JSON may escape a lone surrogate) comes with the records (recordLines).
    */
   see?: SeeRow | null;
   /** With `see`: a record known by its members' names and types, when the writer can tell it so (checked-lines.ts). */
   seeMembers?: SeeMembers | null;
+  /** With `see`: whether the writer will refuse a quarantine entry (WriterHooks.refusesInvalid). */
+  refusesInvalid?: ((entryJson: string) => boolean) | null;
 }
 
 /**
@@ -66,7 +68,9 @@ export function recordLines(
       filtered++;
       continue;
     }
-    if (!checkRow(m, row, counts, quarantined)) continue;
+    const fate = checkRow(m, row, counts, quarantined);
+    if (fate === LAST) break;
+    if (fate === QUARANTINED) continue;
     failure = seeRow(m, row, suspect);
     if (failure !== undefined) break; // the records before it are written, as record by record
     let length: number;
@@ -109,21 +113,29 @@ export interface RowCounts {
 
 /**
  * A shaped record checked (the stream's statistics) and counted; an invalid one under
- * `invalid_records: skip` gets its quarantine entry (not yet redacted). Whether it is written.
+ * `invalid_records: skip` gets its quarantine entry (not yet redacted).
  */
-export function checkRow(m: LineMaker, row: Row, counts: RowCounts, quarantined: string[]): boolean {
+export function checkRow(m: LineMaker, row: Row, counts: RowCounts, quarantined: string[]): RowFate {
   const { quality } = m;
   const errors = quality.check(row);
   if (!errors.length) {
     counts.valid++;
-    return true;
+    return WRITE;
   }
   counts.invalid++;
-  if (!m.skip) return true;
+  if (!m.skip) return WRITE;
   const id = quality.recordId(row, quality.seen);
-  quarantined.push(stringifyJson({ record_id: id, errors, record: row }));
-  return false;
+  const entry = stringifyJson({ record_id: id, errors, record: row });
+  quarantined.push(entry);
+  // The writer refuses it when it comes: no record after it is counted or written.
+  return m.refusesInvalid?.(entry) ? LAST : QUARANTINED;
 }
+
+/** What checkRow says of a record: to write, quarantined, or quarantined and the last of the lines. */
+export type RowFate = 0 | 1 | 2;
+export const WRITE = 0;
+export const QUARANTINED = 1;
+export const LAST = 2;
 
 /** A record to write shown to the writer that sees each (LineMaker.see): what it refused with, if it did. */
 export function seeRow(m: LineMaker, row: Row, suspect: boolean): unknown {

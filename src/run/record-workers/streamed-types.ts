@@ -41,11 +41,23 @@ export interface StreamedUnit {
   resume: boolean;
 }
 
-/** RecordSink.rowsSeen: given each record to write before its line is made (RecordWriter.seeRow). */
+/** RecordSink.writerHooks: given each record to write before its line is made (RecordWriter.seeRow). */
 export type SeeRow = (row: Row, suspect: boolean) => void;
 
 /** RecordWriter.seeMembers: a record known by its top-level members' names and JSON types. */
 export type SeeMembers = (names: readonly string[], types: Uint8Array, n: number) => boolean;
+
+/**
+ * What a writer that sees each record gives the making of its lines (RecordSink.writerHooks), on
+ * the writer's thread: `see` (RecordWriter.seeRow), `seeMembers`, and `refusesInvalid`
+ * (RecordWriter.refusesInvalid: a quarantine entry its invalid-record table will refuse ends the
+ * page's lines there, as record by record).
+ */
+export interface WriterHooks {
+  see: SeeRow;
+  seeMembers: SeeMembers | null;
+  refusesInvalid: ((entryJson: string) => boolean) | null;
+}
 
 /** A unit's records as the stream's record sink takes them (RecordSink.acceptLines). */
 export interface LinesChunk {
