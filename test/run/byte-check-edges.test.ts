@@ -1,0 +1,482 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
+import { closeServer, listenLocal, normalizeRun, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+
+/**
+ * Edge inputs for the page path (src/run/page-work/checked-lines.ts, records/byte-check.ts,
+ * DuckDB/Parquet's Stager.seeMembers): each case runs record by record (PIPELINES_PAGE_WORK=off),
+ * with pages parsed (PIPELINES_BYTE_CHECK=off), with the defaults, and with a page worker thread,
+ * and the exit code, errors, output, quarantine, tables and column types, summary and report must
+ * be identical. Cases flagged `bytes` must have records checked from their bytes (jsonl); the
+ * others are inputs the byte check must stand aside for.
+ */
+let server: Server;
+let url: string;
+let pages: string[] = [];
+const WRAP = (data: string, next: string) => `{"data":[${data}],"next":${next}}`;
+let wrap = WRAP;
+let latin1 = false;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const u = new URL(req.url ?? "/", "http://x");
+    if (u.pathname.startsWith("/child/")) {
+      const id = u.pathname.slice(7);
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(`{"data":[{"pid":"${id}","n":1}],"next":null}`);
+      return;
+    }
+    const k = Number(u.searchParams.get("cursor") ?? 0);
+    const next = k + 1 < pages.length ? `"${k + 1}"` : "null";
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(Buffer.from(wrap(pages[k], next), latin1 ? "latin1" : "utf8"));
+  });
+  url = await listenLocal(server);
+});
+afterAll(() => closeServer(server));
+
+async function query(file: string, sql: string): Promise<unknown[]> {
+  const inst = await DuckDBInstance.create(file.endsWith(".duckdb") ? file : ":memory:");
+  try {
+    const conn = await inst.connect();
+    const r = await conn.runAndReadAll(sql);
+    conn.closeSync();
+    return JSON.parse(JSON.stringify(r.getRowObjectsJS(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)));
+  } finally {
+    inst.closeSync();
+  }
+}
+
+type Variant = "records" | "parsed" | "bytes" | "thread";
+async function run(
+  format: string,
+  variant: Variant,
+  schema: unknown,
+  policy = "skip",
+  extra = "",
+  drift = "",
+  mode = "",
+  records = "$.data",
+  paginate = "{ type: cursor, cursor: $.next }",
+) {
+  const before = bytesCheckedRecords();
+  const p = tempProject("pipelines-bc-edge-");
+  try {
+    p.pipeline(
+      "p",
+      `${sourceBlock(url, variant === "thread" ? "workers: 2" : "workers: 1")}
+streams:
+  s:
+    path: /cursor
+    records: ${records}
+    paginate: ${paginate}${schema ? "\n    schema: s.schema.json" : ""}${extra}
+validation: { invalid_records: ${policy}${drift.includes("max_invalid_ratio") ? "" : ", max_invalid_ratio: 0.9"}${drift} }
+output: { format: ${format}${mode} }
+`,
+    );
+    if (schema) writeFileSync(p.file("schemas/s.schema.json"), JSON.stringify(schema));
+    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
+    if (variant === "parsed") process.env.PIPELINES_BYTE_CHECK = "off";
+    if (variant === "thread") process.env.PIPELINES_PAGE_WORKER_AFTER = "0";
+    let r: Awaited<ReturnType<typeof runPipeline>>;
+    try {
+      r = await runPipeline(p.dir, "p");
+    } finally {
+      delete process.env.PIPELINES_PAGE_WORK;
+      delete process.env.PIPELINES_BYTE_CHECK;
+      delete process.env.PIPELINES_PAGE_WORKER_AFTER;
+    }
+    const child = existsSync(p.file("out/p/c.jsonl")) ? readFileSync(p.file("out/p/c.jsonl"), "utf8") : null;
+    const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
+    let tables: unknown = null;
+    const out = format === "duckdb" ? p.file("out/p.duckdb") : p.file("out/p/s.parquet");
+    if (format !== "jsonl" && existsSync(out)) {
+      const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
+      try {
+        tables = {
+          rows: await query(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from}`),
+          types: await query(out, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`),
+          invalid:
+            format === "duckdb" &&
+            (await query(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
+              ? await query(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
+              : null,
+        };
+      } catch (e) {
+        tables = String(e);
+      }
+    }
+    return {
+      checked: bytesCheckedRecords() - before,
+      child,
+      code: r.code,
+      output: read("out/p/s.jsonl") ?? read("out/p/s.json") ?? read("out/p/s.csv"),
+      quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
+      tables,
+      summary: normalizeRun(r.summary),
+      // "started": a progress tick's (timing).
+      stderr: (normalizeRun(r.stderr) as string)
+        .replace(/\d+ms/g, "Nms")
+        .replace(/^\[p\/s\] (started|\d+ pages.*)\n/gm, ""),
+      report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
+    };
+  } finally {
+    p.cleanup();
+  }
+}
+
+const many = (f: (i: number) => string, n = 40) => Array.from({ length: n }, (_, i) => f(i)).join(",");
+
+const CASES: Record<
+  string,
+  {
+    pages: string[];
+    schema?: unknown;
+    extra?: string;
+    drift?: string;
+    mode?: string;
+    policies?: string[];
+    records?: string;
+    wrap?: (d: string, n: string) => string;
+    latin1?: boolean;
+    paginate?: string;
+    formats?: string[];
+    bytes?: boolean;
+  }
+> = {
+  parentChild: {
+    policies: ["skip", "keep"],
+    pages: [many((i) => `{"id":${i},"x":${i % 9 ? i : '"s"'}}`)],
+    schema: { type: "object", properties: { id: { type: "integer" }, x: { type: "integer" } } },
+    extra: "\n  c:\n    parent: s\n    path: /child/\u0024{parent.id}\n    records: $.data",
+  },
+  ratio: {
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [
+      many((i) => `{"id":${i},"x":${i}}`),
+      many((i) => `{"id":${i},"x":"s"}`),
+      many((i) => `{"id":${i},"x":${i}}`),
+    ],
+    schema: { type: "object", properties: { id: { type: "integer" }, x: { type: "integer" } } },
+    drift: ", max_invalid_ratio: 0.2",
+  },
+  untracked: {
+    bytes: true,
+    pages: [0, 1, 2].map((p) =>
+      many((i) => `{"id":${i},${Array.from({ length: 100 }, (_, k) => `"f${p}_${i}_${k}":${k}`).join(",")}}`),
+    ),
+    schema: { type: "object", properties: { id: { type: "integer" } } },
+  },
+  untrackedNoSchema: {
+    bytes: true,
+    pages: [0, 1, 2].map((p) =>
+      many((i) => `{"id":${i},${Array.from({ length: 100 }, (_, k) => `"f${p}_${i}_${k}":${k}`).join(",")}}`),
+    ),
+  },
+  latin1: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":"${i === 5 ? "é" : "e"}"}`), many((i) => `{"id":${i},"x":"e"}`)],
+    latin1: true,
+  },
+  surrogateNames: {
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [
+      many((i) => `{"id":${i},"${i === 5 ? "\\ud800" : "x"}":${i}}`),
+      many((i) => `{"id":${i},"x":"${i === 7 ? "\\udc00" : "e"}"}`),
+    ],
+    schema: { type: "object", properties: { id: { type: "integer" }, x: { type: "integer" } } },
+  },
+  cursorInRecords: {
+    pages: [0, 1, 2].map((p) =>
+      many((i) => (i === 39 ? (p < 2 ? `{"id":${p + 1}}` : `{"x":1}`) : `{"id":${i},"x":${i}}`)),
+    ),
+    paginate: '{ type: cursor, cursor: "$.data[-1:].id" }',
+  },
+  errorInRecords: {
+    pages: [
+      many((i) => `{"id":${i},"x":${i}}`),
+      many((i) => `{"id":${i},"x":${i}${i === 0 ? ',"message":"boom"' : ""}}`),
+    ],
+    extra: '\n    error_path: "$.data[0].message"',
+  },
+  totalInRecords: {
+    pages: [0, 1, 2].map(() => many((i) => `{"id":${i}}`, 10)),
+    paginate: '{ type: offset, limit: 10, total: "$.data[0].id" }',
+  },
+  path_star: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: '"$.data[*]"',
+  },
+  path_slice: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: '"$.data[1:]"',
+  },
+  path_filter: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: '"$.data[?(@.x > 5)]"',
+  },
+  path_bracket: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: "\"$['data']\"",
+  },
+  path_descend: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: '"$..data"',
+  },
+  path_dotstar: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: '"$.data.*"',
+  },
+  path_index: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":${i},"data":[{"id":1}]}`)],
+    records: '"$.data[0]"',
+  },
+  rootPath: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`)],
+    records: "$",
+    wrap: (d) => `[${d}]`,
+  },
+  nestedPath: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":${i}}`), many((i) => `{"id":${i},"x":"s"}`)],
+    records: "$.result.items",
+    wrap: (d, n) => `{"result":{"items":[${d}],"n":2},"next":${n}}`,
+  },
+  bom: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":${i}}`)],
+    wrap: (d, n) => `\ufeff{"data":[${d}],"next":${n}}`,
+  },
+  spaces: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":${i}}`).replaceAll("},{", "} ,\r\n\t{")],
+    wrap: (d, n) => `{ "data" : [ ${d} ] , "next" : ${n} }`,
+  },
+  trailingComma: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`)],
+    wrap: (d, n) => `{"data":[${d},],"next":${n}}`,
+  },
+  dupDataKey: {
+    pages: [many((i) => `{"id":${i},"x":${i}}`)],
+    wrap: (d, n) => `{"data":[${d}],"next":${n},"data":[{"id":1}]}`,
+  },
+  failPolicy: {
+    pages: [many((i) => `{"id":${i},"x":${i === 25 ? '"bad"' : i}}`), many((i) => `{"id":${i},"x":${i}}`)],
+    schema: { type: "object", properties: { id: { type: "integer" }, x: { type: "integer" } } },
+    policies: ["fail"],
+  },
+  driftFail: {
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [
+      many((i) => `{"id":${i},"x":${i}${i === 30 ? ',"z":1' : ""}}`),
+      many((i) => `{"id":${i},"x":${i % 2 ? i : '"s"'}}`),
+    ],
+    schema: { type: "object", properties: { id: { type: "integer" }, x: {} } },
+    drift: ", drift: fail",
+  },
+  append: {
+    formats: ["jsonl", "duckdb", "parquet", "json", "csv"],
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":${i}}`)],
+    mode: ", mode: append",
+  },
+  oddRecords: {
+    pages: [
+      many((i) => (i === 7 ? "null" : `{"id":${i}}`)),
+      many((i) => (i === 3 ? "[1]" : `{"id":${i}}`)),
+      many((i) => (i === 3 ? '"s"' : `{"id":${i}}`)),
+    ],
+  },
+  nestedDup: {
+    pages: [many((i) => `{"id":${i},"o":{"k":${i},"k":"s"}}`)],
+    schema: {
+      type: "object",
+      properties: { id: { type: "integer" }, o: { type: "object", properties: { k: { type: "integer" } } } },
+    },
+  },
+  caseNames: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":1}`), many((i) => `{"id":${i},"X":${i}}`)],
+  },
+  reserved: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":1}`), many((i) => `{"id":${i},"${i === 5 ? "_run_id" : "x"}":${i}}`)],
+  },
+  protoNames: {
+    pages: [
+      many((i) => `{"id":${i},"constructor":${i},"toString":"x","__proto__":${i % 2 ? "null" : "{}"}}`),
+    ],
+    schema: { type: "object", required: ["id"], properties: { id: { type: "integer" } } },
+  },
+  wideningBigint: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"v":${i < 10 ? i : i < 20 ? "12345678901234567890" : `${i}.5`}}`)],
+  },
+  typeArray: {
+    formats: ["jsonl", "duckdb", "parquet", "json", "csv"],
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"v":${[1, "1.5", '"s"', "null", "true", "[1]", '{"a":1}'][i % 7]}}`)],
+    schema: {
+      type: "object",
+      properties: { id: { type: "integer" }, v: { type: ["integer", "string", "null"] } },
+    },
+  },
+  nestedRequired: {
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"o":{"a":${i % 3 ? i : '"x"'},"b":[{"c":${i % 4 ? 1 : "null"}}]}}`)],
+    schema: {
+      type: "object",
+      properties: {
+        id: { type: "integer" },
+        o: {
+          type: "object",
+          required: ["a", "b"],
+          properties: {
+            a: { type: ["integer", "number"] },
+            b: {
+              type: "array",
+              items: { type: "object", required: ["c"], properties: { c: { type: "integer" } } },
+            },
+          },
+        },
+      },
+    },
+  },
+  nullFirst: {
+    formats: ["jsonl", "duckdb", "parquet", "json", "csv"],
+    bytes: true,
+    pages: [
+      many(
+        (i) => `{"id":${i},"x":${i < 20 ? "null" : i % 2 ? `${i}.5` : `"s${i}"`},"y":${i < 10 ? "null" : i}}`,
+      ),
+      many((i) => `{"id":${i},"x":${i},"y":${i}.25}`),
+    ],
+  },
+  escapedNames: {
+    formats: ["jsonl", "duckdb", "parquet", "json", "csv"],
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"a\\"b":${i},"é":"${i}","😀":${i % 2 ? "true" : "null"},"":${i}}`)],
+    schema: { type: "object", properties: { id: { type: "integer" }, 'a"b': { type: "integer" } } },
+  },
+  emptyThings: {
+    bytes: true,
+    pages: [many((i) => (i % 3 === 0 ? "{}" : `{"id":${i},"a":{},"b":[],"c":[[]]}`))],
+    schema: {
+      type: "object",
+      properties: { id: { type: "integer" }, a: { type: "object" }, b: { type: "array" } },
+    },
+  },
+  numbers: {
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [
+      many(
+        (i) =>
+          `{"id":${i},"n":${["-0", "0.0", "1E2", "1e400", "0", "-1.5", "123456789012345", "1234567890123456"][i % 8]}}`,
+      ),
+    ],
+    schema: { type: "object", properties: { id: { type: "integer" }, n: { type: "number" } } },
+  },
+  formatNonString: {
+    policies: ["skip", "keep"],
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"d":${i % 2 ? i : '"x"'},"e":"${i % 3 ? "a@b.co" : "nope"}"}`)],
+    schema: {
+      type: "object",
+      properties: {
+        id: { type: "integer" },
+        d: { type: ["integer", "string"], format: "date-time" },
+        e: { format: "email" },
+      },
+    },
+  },
+  annotations: {
+    bytes: true,
+    pages: [many((i) => `{"id":${i},"x":"v${i % 5}","y":${i}}`)],
+    schema: {
+      $comment: "c",
+      type: "object",
+      examples: [{ a: 1 }],
+      properties: {
+        id: { type: "integer", examples: [{}], default: {} },
+        x: { type: "string", $comment: "z" },
+      },
+    },
+  },
+  drift: {
+    bytes: true,
+    pages: [
+      many((i) => `{"id":${i},"new":${i % 4 ? `"v${i % 2}"` : "null"},"n2":{"k":${i % 2}}}`),
+      many((i) => `{"id":${i},"new":"v${i % 7}"}`),
+    ],
+    schema: { type: "object", properties: { id: { type: "integer" } } },
+  },
+  manyFields: {
+    pages: [many((i) => `{"id":${i},${Array.from({ length: 300 }, (_, k) => `"f${k}":${k}`).join(",")}}`, 5)],
+    schema: { type: "object", properties: { id: { type: "integer" } } },
+  },
+  bigNested: {
+    pages: [
+      many(
+        (i) =>
+          `{"id":${i},"o":{"b":${i % 2 ? "12345678901234567890" : "1"}},"a":[${i % 3 ? "9007199254740993" : "2"}]}`,
+      ),
+    ],
+    schema: {
+      type: "object",
+      properties: { id: { type: "integer" }, o: { type: "object", properties: { b: { type: "integer" } } } },
+    },
+  },
+  longString: {
+    pages: [many((i) => `{"id":${i},"s":"${"x".repeat(i * 5)}","t":"${"y".repeat(100 + i)}"}`)],
+    schema: { type: "object", properties: { id: { type: "integer" } } },
+  },
+};
+
+describe("byte check edges", () => {
+  for (const [name, c] of Object.entries(CASES))
+    for (const format of c.formats ?? ["jsonl", "duckdb", "parquet"])
+      for (const policy of c.policies ?? ["skip"])
+        it(`${name} ${format} ${policy}`, async () => {
+          pages = c.pages;
+          const a = [
+            c.schema,
+            policy,
+            c.extra ?? "",
+            c.drift ?? "",
+            c.mode ?? "",
+            c.records ?? "$.data",
+            c.paginate,
+          ] as const;
+          wrap = c.wrap ?? WRAP;
+          latin1 = c.latin1 ?? false;
+          const records = await run(format, "records", ...a);
+          const parsed = await run(format, "parsed", ...a);
+          const bytes = await run(format, "bytes", ...a);
+          const thread = await run(format, "thread", ...a);
+          // The cases meant for the byte check reach it (the others test that it stands aside).
+          if (format === "jsonl")
+            expect(bytes.checked > 0, "records checked from bytes").toBe(c.bytes ?? false);
+          for (const other of [parsed, bytes, thread]) {
+            expect(other.code).toBe(records.code);
+            expect(other.stderr).toBe(records.stderr);
+            expect(other.output).toBe(records.output);
+            expect(other.child).toBe(records.child);
+            expect(other.quarantine).toBe(records.quarantine);
+            expect(other.tables).toEqual(records.tables);
+            expect(other.summary).toEqual(records.summary);
+            expect(other.report).toEqual(records.report);
+          }
+        });
+});
