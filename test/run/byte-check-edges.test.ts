@@ -1,9 +1,16 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
-import { closeServer, listenLocal, normalizeRun, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import { queryDuckdb } from "../helpers/duckdb-query.js";
+import {
+  closeServer,
+  listenLocal,
+  normalizeRun,
+  runPipelineWith,
+  sourceBlock,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * Edge inputs for the page path (src/run/page-work/checked-lines.ts, records/byte-check.ts,
@@ -40,19 +47,13 @@ beforeAll(async () => {
 });
 afterAll(() => closeServer(server));
 
-async function query(file: string, sql: string): Promise<unknown[]> {
-  const inst = await DuckDBInstance.create(file.endsWith(".duckdb") ? file : ":memory:");
-  try {
-    const conn = await inst.connect();
-    const r = await conn.runAndReadAll(sql);
-    conn.closeSync();
-    return JSON.parse(JSON.stringify(r.getRowObjectsJS(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)));
-  } finally {
-    inst.closeSync();
-  }
-}
-
 type Variant = "records" | "parsed" | "bytes" | "thread";
+const SWITCHES: Record<Variant, Record<string, string>> = {
+  records: { PIPELINES_PAGE_WORK: "off" },
+  parsed: { PIPELINES_BYTE_CHECK: "off" },
+  bytes: {},
+  thread: { PIPELINES_PAGE_WORKER_AFTER: "0" },
+};
 async function run(
   format: string,
   variant: Variant,
@@ -80,17 +81,7 @@ output: { format: ${format}${mode} }
 `,
     );
     if (schema) writeFileSync(p.file("schemas/s.schema.json"), JSON.stringify(schema));
-    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
-    if (variant === "parsed") process.env.PIPELINES_BYTE_CHECK = "off";
-    if (variant === "thread") process.env.PIPELINES_PAGE_WORKER_AFTER = "0";
-    let r: Awaited<ReturnType<typeof runPipeline>>;
-    try {
-      r = await runPipeline(p.dir, "p");
-    } finally {
-      delete process.env.PIPELINES_PAGE_WORK;
-      delete process.env.PIPELINES_BYTE_CHECK;
-      delete process.env.PIPELINES_PAGE_WORKER_AFTER;
-    }
+    const r = await runPipelineWith(SWITCHES[variant], p.dir, "p");
     const child = existsSync(p.file("out/p/c.jsonl")) ? readFileSync(p.file("out/p/c.jsonl"), "utf8") : null;
     const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
     let tables: unknown = null;
@@ -99,12 +90,15 @@ output: { format: ${format}${mode} }
       const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
       try {
         tables = {
-          rows: await query(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from}`),
-          types: await query(out, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`),
+          rows: await queryDuckdb(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from}`),
+          types: await queryDuckdb(
+            out,
+            `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`,
+          ),
           invalid:
             format === "duckdb" &&
-            (await query(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
-              ? await query(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
+            (await queryDuckdb(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
+              ? await queryDuckdb(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
               : null,
         };
       } catch (e) {

@@ -3,7 +3,14 @@ import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { recordWorkerUnits } from "../../src/run/record-workers/pool.js";
-import { closeServer, listenLocal, normalizeRun, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import {
+  closeServer,
+  listenLocal,
+  normalizeRun,
+  runPipelineWith,
+  sourceBlock,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * Paged JSON written as JSON lines has its canonical records checked from their bytes
@@ -77,6 +84,12 @@ const SCHEMA = JSON.stringify({
 
 /** `bytes 2`: with a page worker thread (`workers: 2`), which checks the records there. */
 type Variant = "records" | "parsed" | "bytes" | "bytes 2";
+const SWITCHES: Record<Variant, Record<string, string>> = {
+  records: { PIPELINES_PAGE_WORK: "off" },
+  parsed: { PIPELINES_BYTE_CHECK: "off" },
+  bytes: {},
+  "bytes 2": { PIPELINES_PAGE_WORKER_AFTER: "0" },
+};
 
 async function runVariant(path: string, variant: Variant, schema = true, params = "") {
   const p = tempProject("pipelines-byte-check-");
@@ -94,19 +107,9 @@ output: { format: jsonl }
 `,
     );
     writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
-    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
-    if (variant === "parsed") process.env.PIPELINES_BYTE_CHECK = "off";
-    if (variant === "bytes 2") process.env.PIPELINES_PAGE_WORKER_AFTER = "0";
     const before = bytesCheckedRecords();
     const unitsBefore = recordWorkerUnits();
-    let r: Awaited<ReturnType<typeof runPipeline>>;
-    try {
-      r = await runPipeline(p.dir, "p");
-    } finally {
-      delete process.env.PIPELINES_PAGE_WORK;
-      delete process.env.PIPELINES_BYTE_CHECK;
-      delete process.env.PIPELINES_PAGE_WORKER_AFTER;
-    }
+    const r = await runPipelineWith(SWITCHES[variant], p.dir, "p");
     const read = (rel: string) => (existsSync(p.file(rel)) ? readFileSync(p.file(rel), "utf8") : null);
     return {
       code: r.code,

@@ -281,3 +281,20 @@ export function normalizeRun(v: unknown): unknown {
   }
   return out;
 }
+
+/**
+ * runPipeline with switches of the runner's own set in process.env for the run (the runner reads
+ * PIPELINES_PAGE_WORK, PIPELINES_BYTE_CHECK… from there), and removed after it.
+ */
+export async function runPipelineWith(
+  switches: Record<string, string>,
+  dir: string,
+  name: string,
+): Promise<CliRun> {
+  Object.assign(process.env, switches);
+  try {
+    return await runPipeline(dir, name);
+  } finally {
+    for (const k of Object.keys(switches)) delete process.env[k];
+  }
+}

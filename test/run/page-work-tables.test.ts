@@ -1,10 +1,17 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
-import { closeServer, listenLocal, normalizeRun, runPipeline, sourceBlock, tempProject } from "./helpers.js";
+import { queryDuckdb } from "../helpers/duckdb-query.js";
+import {
+  closeServer,
+  listenLocal,
+  normalizeRun,
+  runPipelineWith,
+  sourceBlock,
+  tempProject,
+} from "./helpers.js";
 
 /**
  * DuckDB and Parquet stage JSON lines, so paged JSON reaches them as it reaches the jsonl output
@@ -78,18 +85,6 @@ const SCHEMA = JSON.stringify({
 
 type Variant = "records" | "workers 1" | "workers 2";
 
-async function query(file: string, sql: string): Promise<unknown[]> {
-  const inst = await DuckDBInstance.create(file.endsWith(".duckdb") ? file : ":memory:");
-  try {
-    const conn = await inst.connect();
-    const r = await conn.runAndReadAll(sql);
-    conn.closeSync();
-    return JSON.parse(JSON.stringify(r.getRowObjectsJS(), (_k, v) => (typeof v === "bigint" ? `${v}n` : v)));
-  } finally {
-    inst.closeSync();
-  }
-}
-
 async function runVariant(
   format: "duckdb" | "parquet",
   variant: Variant,
@@ -113,15 +108,10 @@ output: { format: ${format}, mode: ${mode} }
 `,
     );
     writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
-    if (variant === "records") process.env.PIPELINES_PAGE_WORK = "off";
     const seenBefore = rowsSeenPulls();
     const checkedBefore = bytesCheckedRecords();
-    let r: Awaited<ReturnType<typeof runPipeline>>;
-    try {
-      r = await runPipeline(p.dir, "p");
-    } finally {
-      delete process.env.PIPELINES_PAGE_WORK;
-    }
+    const switches: Record<string, string> = variant === "records" ? { PIPELINES_PAGE_WORK: "off" } : {};
+    const r = await runPipelineWith(switches, p.dir, "p");
     const seen = rowsSeenPulls() - seenBefore;
     const checked = bytesCheckedRecords() - checkedBefore;
     const report = existsSync(p.file("reports/p/latest.json"))
@@ -132,15 +122,18 @@ output: { format: ${format}, mode: ${mode} }
     const made =
       existsSync(out) &&
       (format === "parquet" ||
-        (await query(out, "SELECT table_name FROM duckdb_tables() WHERE table_name = 's'")).length > 0);
+        (await queryDuckdb(out, "SELECT table_name FROM duckdb_tables() WHERE table_name = 's'")).length > 0);
     const tables = made
       ? {
-          rows: await query(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from} ORDER BY id`),
-          types: await query(out, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`),
+          rows: await queryDuckdb(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from} ORDER BY id`),
+          types: await queryDuckdb(
+            out,
+            `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`,
+          ),
           invalid:
             format === "duckdb" &&
-            (await query(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
-              ? await query(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
+            (await queryDuckdb(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
+              ? await queryDuckdb(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
               : null,
         }
       : null;
