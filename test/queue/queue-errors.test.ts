@@ -241,8 +241,6 @@ describe("run --queue failures", () => {
   }, 60_000);
 
   it("a refused job fails the stream even under on_partition_error: skip (it is no request that failed)", async () => {
-    const submitter = tempProject("pipelines-queue-err-");
-    const elsewhere = tempProject("pipelines-queue-err-");
     const text = (extra: string) =>
       [
         sourceBlock(base),
@@ -257,50 +255,54 @@ describe("run --queue failures", () => {
         "output: { format: jsonl }",
         "",
       ].join("\n");
-    try {
-      submitter.pipeline("p", text(""));
-      elsewhere.pipeline("p", text("    primary_key: id"));
-      writeQueueConfig(submitter.dir, "t-errors-skip");
-      writeQueueConfig(elsewhere.dir, "t-errors-skip");
-      const w = await startWorker(elsewhere.dir);
-      try {
-        requests = 0;
-        const r = await runPipeline(submitter.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
-        expect(r.code, r.stderr).toBe(1);
-        expect(r.stream("items").status).toBe("failed");
-        expect(r.stream("items").error?.kind).toBe("queue");
-        expect(r.stream("items").error?.message).toContain("differs from the submitter's");
-        expect(requests).toBe(0);
-        expect(existsSync(submitter.file("out/p/items.jsonl"))).toBe(false);
-      } finally {
-        await w.stop();
-      }
-    } finally {
-      submitter.cleanup();
-      elsewhere.cleanup();
-    }
+    await withWorkerElsewhere(text(""), text("    primary_key: id"), "t-errors-skip", async (submitter) => {
+      requests = 0;
+      const r = await runPipeline(submitter.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stream("items").status).toBe("failed");
+      expect(r.stream("items").error?.kind).toBe("queue");
+      expect(r.stream("items").error?.message).toContain("differs from the submitter's");
+      expect(requests).toBe(0);
+      expect(existsSync(submitter.file("out/p/items.jsonl"))).toBe(false);
+    });
   }, 60_000);
 
   it("a worker whose pipeline file differs from the submitter's refuses the job", async () => {
-    const submitter = tempProject("pipelines-queue-err-");
-    const elsewhere = tempProject("pipelines-queue-err-");
-    try {
-      submitter.pipeline("p", pipelineText());
-      elsewhere.pipeline("p", pipelineText("jsonl", "    primary_key: id"));
-      writeQueueConfig(submitter.dir, "t-errors-hash");
-      writeQueueConfig(elsewhere.dir, "t-errors-hash");
-      const w = await startWorker(elsewhere.dir);
-      try {
-        const r = await runPipeline(submitter.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
-        expect(r.code).toBe(1);
-        expect(r.stream("items").error?.kind).toBe("queue");
-        expect(r.stream("items").error?.message).toContain("differs from the submitter's");
-      } finally {
-        await w.stop();
-      }
-    } finally {
-      submitter.cleanup();
-      elsewhere.cleanup();
-    }
+    const elsewhereText = pipelineText("jsonl", "    primary_key: id");
+    await withWorkerElsewhere(pipelineText(), elsewhereText, "t-errors-hash", async (submitter) => {
+      const r = await runPipeline(submitter.dir, "p", ["--queue"], { REDIS_URL: redisUrl() });
+      expect(r.code).toBe(1);
+      expect(r.stream("items").error?.kind).toBe("queue");
+      expect(r.stream("items").error?.message).toContain("differs from the submitter's");
+    });
   }, 60_000);
 });
+
+/**
+ * A submitter's project with pipeline `p` as `text`, and a worker started in another project
+ * where `p` is `workerText` (both on queue prefix `prefix`): `body` runs, then both go.
+ */
+async function withWorkerElsewhere(
+  text: string,
+  workerText: string,
+  prefix: string,
+  body: (submitter: ReturnType<typeof tempProject>) => Promise<void>,
+): Promise<void> {
+  const submitter = tempProject("pipelines-queue-err-");
+  const elsewhere = tempProject("pipelines-queue-err-");
+  try {
+    submitter.pipeline("p", text);
+    elsewhere.pipeline("p", workerText);
+    writeQueueConfig(submitter.dir, prefix);
+    writeQueueConfig(elsewhere.dir, prefix);
+    const w = await startWorker(elsewhere.dir);
+    try {
+      await body(submitter);
+    } finally {
+      await w.stop();
+    }
+  } finally {
+    submitter.cleanup();
+    elsewhere.cleanup();
+  }
+}
