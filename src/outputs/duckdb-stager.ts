@@ -85,9 +85,8 @@ export class Stager {
   private count = 0;
   /** Records staged: the next one's position (`__pl_row`). */
   private staged = 0;
-  /** The longest staged line: in UTF-16 units (`write`), in bytes (`writeLines`). */
+  /** The longest staged line in bytes at most (a string's UTF-16 units count 3 bytes each). */
   private longest = 0;
-  private longestBytes = 0;
   /** Characters staged in all files. */
   private chars = 0;
   /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
@@ -217,7 +216,7 @@ export class Stager {
         out[o++] = 125;
         out[o++] = 10;
       }
-      if (o - start > this.longestBytes) this.longestBytes = o - start;
+      if (o - start > this.longest) this.longest = o - start;
       from = nl + 1;
     }
     return this.stage(out.subarray(0, o));
@@ -237,7 +236,7 @@ export class Stager {
    * both are sizes of about the same text.
    */
   private stage(lines: string | Uint8Array): Promise<void> | undefined {
-    if (typeof lines === "string" && lines.length > this.longest) this.longest = lines.length;
+    if (typeof lines === "string" && 3 * lines.length > this.longest) this.longest = 3 * lines.length;
     this.chars += lines.length;
     if (this.file && this.fileChars < STAGING_PART_CHARS) {
       this.fileChars += lines.length;
@@ -302,7 +301,7 @@ export class Stager {
       // JSON columns stay JSON (the text read_json wrote): a cast to VARCHAR here made the commit's
       // cast back to JSON parse every value again.
       const exprs = this.columns.map((c) => q(c.name));
-      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, 3 * this.longest + 64, this.longestBytes + 64)})`;
+      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;

@@ -8,7 +8,7 @@ import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
 import { type Engine, engine, engineSettings, q } from "./duckdb-engine.js";
 import { Stager } from "./duckdb-stager.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
-import { countDuplicates, jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
+import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import {
   type ColumnType,
   childTableName,
@@ -251,7 +251,7 @@ class DuckdbWriter implements RecordWriter {
 
   write(record: Row, json?: string): Promise<void> | undefined {
     if (this.nested) return this.writeNested(record);
-    if (this.keyOf) this.dups += countDuplicates(this.keys!, [this.keyOf(record)]);
+    if (this.keyOf) this.dups += noteKey(this.keys!, this.keyOf(record));
     return this.stager.write(record, json);
   }
 

@@ -103,14 +103,18 @@ export function jsonKeyFunction(primaryKey: string[]): (record: Row) => Key | nu
   return keyFunction(primaryKey, (v) => (v === null ? undefined : v));
 }
 
-/** Notes `keys` (null: no key) in `seen`; how many of them were there already. */
+/** Notes `key` (null: no key) in `seen`: 1 when it was there already (a duplicate), else 0. */
+export function noteKey(seen: Set<Key>, key: Key | null): number {
+  if (key === null) return 0;
+  if (seen.has(key)) return 1;
+  seen.add(key);
+  return 0;
+}
+
+/** noteKey for each of `keys`: how many were there already. */
 export function countDuplicates(seen: Set<Key>, keys: readonly (Key | null)[]): number {
   let dups = 0;
-  for (const k of keys) {
-    if (k === null) continue;
-    if (seen.has(k)) dups++;
-    else seen.add(k);
-  }
+  for (const k of keys) dups += noteKey(seen, k);
   return dups;
 }
 

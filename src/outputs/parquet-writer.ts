@@ -8,7 +8,7 @@ import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
 import { type Engine, engine, engineSettings, q, stagedRows } from "./duckdb-engine.js";
 import { Stager } from "./duckdb-stager.js";
-import { countDuplicates, jsonKeyFunction, type Key, requireKeyForMerge } from "./merge.js";
+import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import { releaseHeap } from "./release-heap.js";
 import {
   DUCKDB_TYPES,
@@ -93,7 +93,7 @@ class ParquetWriter implements RecordWriter {
   }
 
   write(record: Row, json?: string): Promise<void> | undefined {
-    if (this.keyOf) this.dups += countDuplicates(this.keys, [this.keyOf(record)]);
+    if (this.keyOf) this.dups += noteKey(this.keys, this.keyOf(record));
     return this.stager.write(record, json);
   }
 

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type pg from "pg";
 import type { OutputPlan } from "../compile/plan.js";
-import { qi } from "./postgres-sql.js";
+import { qi, tableExists } from "./postgres-sql.js";
 import { STATE_TABLE, sqlString } from "./table-shape.js";
 import type { StreamState } from "./writer.js";
 
@@ -52,13 +52,11 @@ export async function parquetHasRows(file: string): Promise<boolean> {
 }
 
 export async function postgresHasRows(output: OutputPlan, table: string): Promise<boolean> {
-  return withPostgres(output, false, async (client, schema) => {
+  return withPostgres(output, false, async (client, schema, name) => {
     // The writer's own transaction may hold a lock on the table: never wait on it for long.
     await client.query("SET lock_timeout = '10s'");
-    const name = `${schema}.${qi(table)}`;
-    const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS e", [name]);
-    if (!exists.rows[0]?.e) return false;
-    return (await client.query(`SELECT 1 FROM ${name} LIMIT 1`)).rowCount! > 0;
+    if (!(await tableExists(client, name, table))) return false;
+    return (await client.query(`SELECT 1 FROM ${schema}.${qi(table)} LIMIT 1`)).rowCount! > 0;
   });
 }
 
@@ -69,7 +67,8 @@ export async function postgresHasRows(output: OutputPlan, table: string): Promis
 async function withPostgres<T>(
   output: OutputPlan,
   none: T,
-  use: (client: pg.Client, schema: string) => Promise<T>,
+  /** `schema` quoted, `name` as written. */
+  use: (client: pg.Client, schema: string, name: string) => Promise<T>,
 ): Promise<T> {
   if (!output.postgres) return none;
   const { connectClient } = await import("./postgres-connection.js");
@@ -80,7 +79,7 @@ async function withPostgres<T>(
     return none;
   }
   try {
-    return await use(client, qi(output.postgres.schema));
+    return await use(client, qi(output.postgres.schema), output.postgres.schema);
   } finally {
     await client.end().catch(() => {});
   }
@@ -127,12 +126,9 @@ export async function postgresState(
   key: string,
   stream: string,
 ): Promise<StreamState | null> {
-  return withPostgres(output, null, async (client, schema) => {
+  return withPostgres(output, null, async (client, schema, name) => {
     const { readState } = await import("./postgres-state.js");
-    const exists = await client.query("SELECT to_regclass($1) IS NOT NULL AS e", [
-      `${schema}.${qi(STATE_TABLE)}`,
-    ]);
-    if (!exists.rows[0]?.e) return null;
+    if (!(await tableExists(client, name, STATE_TABLE))) return null;
     return await readState(client, schema, key, stream);
   });
 }
