@@ -95,7 +95,9 @@ function node(
 export function compileByteSchema(schema: unknown): ByteSchema | null {
   // Its own root without a schema: the record's names are remembered apart from nested objects'.
   const root = schema === true ? node(0, null, null, [], null) : compileNode(schema, 0);
-  return root ? { root } : null;
+  // A root that allows no object refuses every record: ajv says why, record by record.
+  if (!root || (root.types !== 0 && (root.types & (1 << T_OBJECT)) === 0)) return null;
+  return { root };
 }
 
 export interface ByteSchema {
@@ -158,16 +160,17 @@ export class ByteChecker {
 
   constructor(
     private readonly schema: ByteSchema,
-    /** Whether a top-level field the schema does not list may still get a value as a report example. */
-    private readonly takesExample: (name: string) => boolean,
+    /**
+     * Whether a top-level field the schema does not list may still get a value as a report
+     * example; null when the stream keeps no examples (StreamQuality.keepsExamples).
+     */
+    private readonly takesExample: ((name: string) => boolean) | null,
   ) {}
 
   /** Whether the canonical JSON object in [start, end) is valid and told by its members (see top). */
   check(b: Buffer, start: number, end: number): boolean {
     this.count = 0;
-    const root = this.schema.root;
-    if (root.types !== 0 && (root.types & (1 << T_OBJECT)) === 0) return false;
-    return this.object(b, start, root, true) === end;
+    return this.object(b, start, this.schema.root, true) === end;
   }
 
   /** Where the object at `i` ends; -1: invalid or unsure. `top`: the record's own members. */
@@ -182,7 +185,7 @@ export class ByteChecker {
         if (i < 0) return -1;
         if (top) {
           if (k === MAX_BYTE_MEMBERS) return -1;
-          if (!seen.listed && this.type !== T_NULL && this.takesExample(seen.name)) return -1;
+          if (!seen.listed && this.type !== T_NULL && this.takesExample?.(seen.name)) return -1;
           this.names[k] = seen.name;
           this.types[k] = this.type;
         }

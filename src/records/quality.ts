@@ -212,13 +212,18 @@ export class StreamQuality {
     }
   }
 
+  /** Whether the report shows examples of fields (drift: a schema that lists properties). */
+  get keepsExamples(): boolean {
+    return this.validate !== null && this.schemaTypes.size > 0;
+  }
+
   /**
    * Whether a record's value of field `name` (a value, not null) may become one of the field's
    * examples in the report (`check` keeps three of the fields the schema does not list, for
    * drift): a caller that counts records by `checkMembers` checks such a record with `check`.
    */
   takesExample(name: string): boolean {
-    if (!this.validate || this.schemaTypes.size === 0 || this.schemaTypes.has(name)) return false;
+    if (!this.keepsExamples || this.schemaTypes.has(name)) return false;
     const f = this.fields.get(name);
     return f ? f.examples.length < 3 : this.fields.size < MAX_TRACKED_FIELDS;
   }

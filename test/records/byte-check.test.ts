@@ -116,7 +116,10 @@ function both(schema: unknown, texts: string[]) {
   const counted = quality(schema);
   const byteSchema = compileByteSchema(schema ?? true);
   if (!byteSchema) throw new Error("the schema is not read by the byte check");
-  const checker = new ByteChecker(byteSchema, (name) => counted.takesExample(name));
+  const checker = new ByteChecker(
+    byteSchema,
+    counted.keepsExamples ? (name) => counted.takesExample(name) : null,
+  );
   let passed = 0;
   for (const text of texts) {
     const row = parseJson(text) as Row;
@@ -180,14 +183,10 @@ describe("byte check", () => {
     }
   });
 
-  it("a record schema whose root is not an object type passes no record (ajv refuses them all)", () => {
-    for (const type of ["array", ["string", "null"], "integer"]) {
-      const schema = compileByteSchema({ type });
-      const checker = new ByteChecker(schema!, () => false);
-      const b = Buffer.from('{"id":1}');
-      expect(checker.check(b, 0, b.length), JSON.stringify(type)).toBe(false);
-    }
-    const checker = new ByteChecker(compileByteSchema({ type: ["object", "null"] })!, () => false);
+  it("a record schema whose root allows no object is left to ajv (which refuses every record)", () => {
+    for (const type of ["array", ["string", "null"], "integer"])
+      expect(compileByteSchema({ type }), JSON.stringify(type)).toBeNull();
+    const checker = new ByteChecker(compileByteSchema({ type: ["object", "null"] })!, null);
     expect(checker.check(Buffer.from('{"id":1}'), 0, 8)).toBe(true);
   });
 

@@ -170,4 +170,11 @@ describe("readCanonicalLine", () => {
       ["x", "null"],
     ]);
   });
+
+  it("agrees with parse + stringify at the edges of JSON.stringify's decimal form (five zeros after `0.`)", () => {
+    // 0.000001 is written as it is, 0.0000001 as 1e-7: only the first is canonical.
+    for (const text of ['{"a":0.000001}', '{"a":0.0000001}', '{"a":-0.000005}', '{"a":-0.0000005}'])
+      expect(read(text), text).toEqual(reference(text));
+    expect(read('{"a":0.000001}')).toEqual([["a", "number"]]);
+  });
 });

@@ -47,7 +47,9 @@ export function byteCheckFor(
   if (maker.see && !maker.seeMembers) return null;
   const schema = compileByteSchema(stream.schema?.schema ?? true);
   const quality = maker.quality;
-  return schema && new ByteChecker(schema, (name) => quality.takesExample(name));
+  return (
+    schema && new ByteChecker(schema, quality.keepsExamples ? (name) => quality.takesExample(name) : null)
+  );
 }
 
 /**
