@@ -179,17 +179,19 @@ export class ByteChecker {
     let k = 0;
     i++;
     if (b[i] !== 0x7d) {
+      // Names matter to the record's own members and to objects with properties or required ones.
+      const named = top || n.props !== null || n.required !== null;
       for (;;) {
-        const seen = nameAt(n, k, b, i + 1);
-        i = this.value(b, i + seen.bytes.length + 3, seen.node);
+        const seen = named ? nameAt(n, k, b, i + 1) : null;
+        i = this.value(b, (seen ? i + 1 + seen.bytes.length : stringEnd(b, i + 1)) + 2, seen?.node ?? ANY);
         if (i < 0) return -1;
-        if (top) {
+        if (top && seen) {
           if (k === MAX_BYTE_MEMBERS) return -1;
           if (!seen.listed && this.type !== T_NULL && this.takesExample?.(seen.name)) return -1;
           this.names[k] = seen.name;
           this.types[k] = this.type;
         }
-        have |= seen.bit;
+        if (seen) have |= seen.bit;
         k++;
         if (b[i] !== 0x2c) break;
         i++;

@@ -1,6 +1,7 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { compileRecordSchema, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
 import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
+import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "../shared/json-types.js";
 import { type ConversionError, FIELD_ERRORS } from "./field-specs.js";
 import {
   ErrorGroups,
@@ -41,7 +42,6 @@ export interface QualityState {
 
 /** Type names by number (shared/json-types.ts T_*). */
 const TYPE_NAMES: JsonType[] = ["null", "array", "object", "string", "boolean", "integer", "number"];
-const NULL = 0;
 
 /** What check() returns for a valid record: one array for all of them (nothing to allocate). */
 const NO_ERRORS: RecordError[] = Object.freeze([]) as unknown as RecordError[];
@@ -49,17 +49,17 @@ const NO_ERRORS: RecordError[] = Object.freeze([]) as unknown as RecordError[];
 function typeIndex(v: unknown): number {
   switch (typeof v) {
     case "string":
-      return 3;
+      return T_STRING;
     case "number":
-      return Number.isInteger(v) ? 5 : 6;
+      return Number.isInteger(v) ? T_INTEGER : T_NUMBER;
     case "bigint":
-      return 5;
+      return T_INTEGER;
     case "boolean":
-      return 4;
+      return T_BOOLEAN;
     case "object":
-      return v === null ? 0 : Array.isArray(v) ? 1 : 2;
+      return v === null ? T_NULL : Array.isArray(v) ? T_ARRAY : T_OBJECT;
     default:
-      return NULL;
+      return T_NULL;
   }
 }
 
@@ -207,7 +207,7 @@ export class StreamQuality {
       const t = types[from + i];
       if (f.counts[t] === 0) f.order.push(t);
       f.counts[t] += times;
-      if (t === NULL) f.nulls += times;
+      if (t === T_NULL) f.nulls += times;
       else if (f.firstRecord === null) f.firstRecord = `#${first}`;
     }
   }
@@ -240,7 +240,7 @@ export class StreamQuality {
       f.present++;
       const t = typeIndex(v);
       if (f.counts[t]++ === 0) f.order.push(t);
-      if (t === NULL) {
+      if (t === T_NULL) {
         f.nulls++;
         continue;
       }
