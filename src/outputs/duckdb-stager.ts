@@ -156,8 +156,7 @@ export class Stager {
           `record ${this.recordId(row, this.count)}: field \`${c.name}\` holds ${describeValue(v)}, which its ${DUCKDB_TYPES[c.kind]} column cannot hold exactly (${this.what}); declare the field's type in the schema (\`type: string\` keeps any value as text)`,
         );
       // A column without a schema meets a value of another type: integer → number, else JSON.
-      c.kind =
-        c.kind === "bigint" && valueType(v) === "double" && !this.bigSeen.has(name) ? "double" : "json";
+      c.kind = this.widened(c, valueType(v) === "double");
       if (typeof v === "bigint") this.bigSeen.add(name);
     }
     if (suspect && loneSurrogateField(row) !== undefined) this.refuseLoneSurrogate(row, this.count);
@@ -185,9 +184,17 @@ export class Stager {
       if (c.pending) {
         c.kind = TYPE_KINDS[t];
         c.pending = false;
-      } else if (!fitsType(c.kind, t)) c.kind = this.bigSeen.has(c.name) ? "json" : "double"; // bigint meets a number
+      } else if (!fitsType(c.kind, t)) c.kind = this.widened(c, t === T_NUMBER);
     }
     return true;
+  }
+
+  /**
+   * The type a column without a schema takes for a value it does not hold: an integer column meets
+   * a number (`toDouble`) → number, unless it held an integer beyond 2^53; anything else → JSON.
+   */
+  private widened(c: StagedColumn, toDouble: boolean): ColumnType {
+    return c.kind === "bigint" && toDouble && !this.bigSeen.has(c.name) ? "double" : "json";
   }
 
   /**
