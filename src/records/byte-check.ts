@@ -149,11 +149,13 @@ export const MAX_BYTE_MEMBERS = 256;
 
 /**
  * Checks records of one stream (one per thread: it remembers member names by position). After a
- * true `check`, `names`, `types` and `count` hold the record's top-level members.
+ * true `check`, `names`, `types`, `values` and `count` hold the record's top-level members.
  */
 export class ByteChecker {
   readonly names: string[] = [];
   readonly types = new Uint8Array(MAX_BYTE_MEMBERS);
+  /** Per top-level member: where its value's bytes start and end (2k, 2k + 1). */
+  readonly values = new Int32Array(2 * MAX_BYTE_MEMBERS);
   count = 0;
   /** The type of the value `value` read last. */
   private type = 0;
@@ -183,13 +185,16 @@ export class ByteChecker {
       const named = top || n.props !== null || n.required !== null;
       for (;;) {
         const seen = named ? nameAt(n, k, b, i + 1) : null;
-        i = this.value(b, (seen ? i + 1 + seen.bytes.length : stringEnd(b, i + 1)) + 2, seen?.node ?? ANY);
+        const at = (seen ? i + 1 + seen.bytes.length : stringEnd(b, i + 1)) + 2;
+        i = this.value(b, at, seen?.node ?? ANY);
         if (i < 0) return -1;
         if (top && seen) {
           if (k === MAX_BYTE_MEMBERS) return -1;
           if (!seen.listed && this.type !== T_NULL && this.takesExample?.(seen.name)) return -1;
           this.names[k] = seen.name;
           this.types[k] = this.type;
+          this.values[2 * k] = at;
+          this.values[2 * k + 1] = i;
         }
         if (seen) have |= seen.bit;
         k++;

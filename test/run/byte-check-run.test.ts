@@ -56,6 +56,9 @@ beforeAll(async () => {
     if (u.pathname === "/bad-rest" && page === 8) data += '],"oops":tru, "x":[0';
     if (u.pathname === "/bad-commas" && page === 3) data = data.replace("},{", "},,{");
     // A record that looks canonical but is not JSON, on page 2: what JSON.parse would refuse.
+    // `dup`: ids repeat every 600 records (a primary key of `id` keeps the last of each).
+    if (u.searchParams.get("dup"))
+      data = data.replace(/\{"id":(\d+),/g, (_m, id: string) => `{"id":${Number(id) % 600},`);
     const bad = u.searchParams.get("bad");
     if (bad && page === 2) data = data.replace(recordText(250), bad);
     const next = from + SIZE < TOTAL ? `"${from + SIZE}"` : "null";
@@ -91,7 +94,7 @@ const SWITCHES: Record<Variant, Record<string, string>> = {
   "bytes 2": { PIPELINES_PAGE_WORKER_AFTER: "0" },
 };
 
-async function runVariant(path: string, variant: Variant, schema = true, params = "") {
+async function runVariant(path: string, variant: Variant, schema = true, params = "", key = "") {
   const p = tempProject("pipelines-byte-check-");
   try {
     const paginate = path === "/root" ? "" : "\n    paginate: { type: cursor, cursor: $.next }";
@@ -101,7 +104,7 @@ async function runVariant(path: string, variant: Variant, schema = true, params 
 streams:
   s:
     path: ${path}${params ? `\n    params: ${params}` : ""}
-    records: ${path === "/root" ? "$" : "$.data"}${paginate}${schema ? "\n    schema: s.schema.json" : ""}
+    records: ${path === "/root" ? "$" : "$.data"}${paginate}${schema ? "\n    schema: s.schema.json" : ""}${key ? `\n    primary_key: ${key}` : ""}
 validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
 output: { format: jsonl }
 `,
@@ -155,6 +158,27 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       expect(records.output).toContain('"__proto__":{"p":0}');
       for (const other of [parsed, bytes, thread]) {
         expect(other.code).toBe(records.code);
+        expect(other.output).toBe(records.output);
+        expect(other.quarantine).toBe(records.quarantine);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
+
+  // A primary key is read from the checked records' bytes (byte-keys.ts): the JSON lines writer
+  // keeps the last record of each key, as when every record is parsed.
+  for (const key of ["id", "name", "[id, name]", "owner", "email", "tags"])
+    it(`primary_key ${key}, keys repeating across pages: identical output, summary and report`, async () => {
+      const params = '{ dup: "1" }';
+      const records = await runVariant("/cursor", "records", true, params, key);
+      const parsed = await runVariant("/cursor", "parsed", true, params, key);
+      const bytes = await runVariant("/cursor", "bytes", true, params, key);
+      expect(records.code).toBe(0);
+      expect(bytes.checked).toBeGreaterThan(1000);
+      const lines = records.output!.trim().split("\n").length;
+      if (key === "id") expect(lines).toBe(600);
+      else expect(lines).toBeGreaterThan(0);
+      for (const other of [parsed, bytes]) {
         expect(other.output).toBe(records.output);
         expect(other.quarantine).toBe(records.quarantine);
         expect(other.summary).toEqual(records.summary);

@@ -164,8 +164,10 @@ describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl
       const two = await runVariant(format, "workers 2");
       expect(records.code).toBe(0);
       expect(records.seen).toBe(0);
-      // The page path was taken (with `workers: 2` too: a writer that sees records keeps them here).
+      // The page path was taken (with `workers: 2` too: a writer that sees records keeps them here),
+      // most records checked from their bytes, their primary key too (byte-keys.ts).
       expect([one.seen, two.seen]).toEqual([1, 1]);
+      expect(one.checked).toBeGreaterThan(500);
       const rows = records.tables!.rows as Record<string, unknown>[];
       expect(rows.length).toBeGreaterThan(1100);
       expect(rows.find((r) => r.id === "0n")).toMatchObject({ big: `${2n ** 60n}n`, ratio: 0 });

@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { StreamPlan } from "../../compile/plan.js";
+import type { Key } from "../../outputs/merge.js";
 import { ByteChecker, compileByteSchema } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";
 import type { Row } from "../../records/shape.js";
@@ -23,6 +24,7 @@ import {
   seeRow,
 } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
+import { byteKey } from "./byte-keys.js";
 
 /** Top-level members canonicalLineEnd reads (not used here: the byte check reads them). */
 const members = lineMembers();
@@ -34,16 +36,17 @@ export const bytesCheckedRecords = (): number => checkedRecords;
 /**
  * A page's records checked from their bytes (records/byte-check.ts) instead of a parse, for
  * streams whose records are written as they came: JSON lines out (or staged by a writer that
- * reads a record's member types: LineMaker.seeMembers, DuckDB and Parquet), no shaping or
- * `filter`, no primary key or incremental cursor (their values are read from the records), a
- * schema the byte check reads (or none). Off with PIPELINES_BYTE_CHECK=off.
+ * reads a record's member types: LineMaker.seeMembers, DuckDB, Parquet and PostgreSQL), no
+ * shaping or `filter`, no incremental cursor (its values are read from the records), a schema the
+ * byte check reads (or none). A primary key is read from the bytes (byte-keys.ts). Off with
+ * PIPELINES_BYTE_CHECK=off.
  */
 export function byteCheckFor(
   stream: Pick<StreamPlan, "fields" | "exclude" | "flatten" | "includeParent" | "filter" | "schema">,
   maker: LineMaker,
 ): ByteChecker | null {
   if (process.env.PIPELINES_BYTE_CHECK === "off") return null;
-  if (!shapingKeepsRecords(stream) || stream.filter || maker.keyOf || maker.cursorField) return null;
+  if (!shapingKeepsRecords(stream) || stream.filter || maker.cursorField) return null;
   if (maker.see && !maker.seeMembers) return null;
   const schema = compileByteSchema(stream.schema?.schema ?? true);
   const quality = maker.quality;
@@ -64,6 +67,7 @@ export function checkedLines(
   checker: ByteChecker,
   bytes: Uint8Array,
   scan: PageScan,
+  primaryKey: readonly string[] | null = null,
 ): { body: unknown; chunk: LinesChunk } | null {
   const { spans } = scan;
   const n = spans.length / 2;
@@ -80,6 +84,11 @@ export function checkedLines(
   const lines = new ByteLines(bytes);
   const quarantined: string[] = [];
   const counts = { valid: 0, invalid: 0 };
+  // With a primary key (LineMaker.keyOf): each written record's key and byte length, as recordLines.
+  const pk = m.keyOf ? primaryKey : null;
+  if (m.keyOf && !pk) throw new Error("checkedLines: a primary key without its fields");
+  const keys: (Key | null)[] | null = pk ? [] : null;
+  const lengths: number[] | null = pk ? [] : null;
   let written = 0;
   let failure: unknown;
   for (let j = 0; j < n; j++) {
@@ -94,7 +103,11 @@ export function checkedLines(
       checkedRecords++;
       counts.valid++;
       written++;
-      lines.span(start, end);
+      const length = lines.span(start, end);
+      if (pk) {
+        keys!.push(byteKey(checker, buf, pk));
+        lengths!.push(length);
+      }
       continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
@@ -105,14 +118,17 @@ export function checkedLines(
     failure = seeRow(m, row, false);
     if (failure !== undefined) break; // the records before it are written, as record by record
     written++;
-    if (canonical[j] === 1) lines.span(start, end);
-    else lines.text(stringifyJson(row));
+    const length = canonical[j] === 1 ? lines.span(start, end) : lines.text(stringifyJson(row));
+    if (pk) {
+      keys!.push(m.keyOf!(row));
+      lengths!.push(length);
+    }
   }
   const chunk: LinesChunk = {
     text: lines.finish(),
     written,
-    keys: null,
-    lengths: null,
+    keys,
+    lengths,
     valid: counts.valid,
     invalid: counts.invalid,
     filtered: 0,

@@ -88,6 +88,8 @@ export class PageProcessor {
   private readonly checker: ByteChecker | null;
   /** Whether shaping makes records of its own (fields, flatten…), not the page's records as they are. */
   private readonly shapes: boolean;
+  /** The stream's primary key fields (read from the bytes of checked records), or null. */
+  private readonly primaryKey: readonly string[] | null;
 
   /**
    * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
@@ -99,6 +101,7 @@ export class PageProcessor {
     this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
     this.watch = new PageWatch(plan.stream, plan.asked);
     const pk = plan.stream.primaryKey;
+    this.primaryKey = pk?.length ? pk : null;
     this.maker = {
       shaper,
       quality,
@@ -138,7 +141,7 @@ export class PageProcessor {
     if (!page) throw new Error("page lines asked for before the page's head");
     if (this.unparsed) return UNPARSED; // the stream fails at that page: no statistics after it
     if (this.checker && page.scan && !page.parsed) {
-      const checked = checkedLines(this.maker, this.checker, page.bytes, page.scan);
+      const checked = checkedLines(this.maker, this.checker, page.bytes, page.scan, this.primaryKey);
       if (checked) {
         this.watch.see(checked.body, page.head.count);
         return checked.chunk;
