@@ -1,4 +1,4 @@
-import { isDateTime, isEmail } from "../lang/fast-formats.js";
+import { isDateTime, isDateTimeBytes, isEmail, isEmailBytes } from "../lang/fast-formats.js";
 import { isInheritedName } from "../shared/json-text.js";
 import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "../shared/json-types.js";
 
@@ -29,7 +29,19 @@ const TYPE_BITS: Record<string, number> = {
   number: (1 << T_INTEGER) | (1 << T_NUMBER),
 };
 
-const FORMATS: Record<string, (s: string) => boolean> = { "date-time": isDateTime, email: isEmail };
+/**
+ * A format's check of a string, and of a JSON string's content from its bytes (null: unsure, ask
+ * the string's check), which says the same without making the string.
+ */
+interface Format {
+  text(s: string): boolean;
+  bytes(b: Uint8Array, s: number, e: number): boolean | null;
+}
+
+const FORMATS: Record<string, Format> = {
+  "date-time": { text: isDateTime, bytes: isDateTimeBytes },
+  email: { text: isEmail, bytes: isEmailBytes },
+};
 
 /** Keywords that do not constrain a value. */
 const ANNOTATIONS = new Set([
@@ -49,7 +61,7 @@ const ANNOTATIONS = new Set([
 interface Node {
   /** Allowed types as bits (1 << T_*); 0: any. */
   readonly types: number;
-  readonly format: ((s: string) => boolean) | null;
+  readonly format: Format | null;
   readonly props: Map<string, Node> | null;
   /** Required property → its bit; `allRequired` has every bit. */
   readonly required: Map<string, number> | null;
@@ -229,7 +241,11 @@ export class ByteChecker {
     if (c === 0x22) {
       end = stringEnd(b, i + 1) + 1;
       t = T_STRING;
-      if (n.format && (n.types === 0 || n.types & (1 << T_STRING)) && !n.format(stringAt(b, i + 1, end - 1)))
+      if (
+        n.format &&
+        (n.types === 0 || n.types & (1 << T_STRING)) &&
+        !formatHolds(n.format, b, i + 1, end - 1)
+      )
         return -1;
     } else if (c === 0x7b) {
       if (n.types !== 0 && (n.types & (1 << T_OBJECT)) === 0) return -1;
@@ -269,6 +285,11 @@ export class ByteChecker {
     this.type = t;
     return end;
   }
+}
+
+/** Whether the JSON string whose content is [s, e) has the format. */
+function formatHolds(f: Format, b: Buffer, s: number, e: number): boolean {
+  return f.bytes(b, s, e) ?? f.text(stringAt(b, s, e));
 }
 
 /** The index of the quote that ends the string whose first byte (after its quote) is at `i`. */
