@@ -88,7 +88,8 @@ function twoAt(b: Uint8Array, i: number): number {
 }
 
 /**
- * isDateTime of a JSON string's content, from its bytes [s, e), without making the string. The
+ * isDateTime of a canonical JSON string's content (UTF-8, escapes only `\"`, `\\`, `\b`, `\f`,
+ * `\n`, `\r`, `\t`: no `\/`, no `\u`), from its bytes [s, e), without making the string. The
  * byte at `e` is its closing quote, which no part accepts: the reading stops there as the
  * string's stops at its end. Null when unsure: the separator is not ASCII, an escape or a control
  * byte (white space other than a space: isDateTime of the string decides). Anywhere else a byte
@@ -175,9 +176,11 @@ export function isEmail(s: string): boolean {
 }
 
 /**
- * isEmail of a JSON string's content, from its bytes [s, e) (the byte at `e` is its closing
- * quote, which no part accepts), without making the string. The same answer: a byte that is not
- * ASCII, or an escape's backslash, is accepted nowhere, as the characters they stand for are not.
+ * isEmail of a canonical JSON string's content (escapes as isDateTimeBytes says: a `\/` or `\u`
+ * escape would stand for a character the bytes do not show), from its bytes [s, e) (the byte at
+ * `e` is its closing quote, which no part accepts), without making the string. The same answer:
+ * a byte that is not ASCII, or an escape's backslash, is accepted nowhere, as the characters
+ * they stand for are not.
  */
 export function isEmailBytes(b: Uint8Array, s: number, e: number): boolean {
   let i = s;

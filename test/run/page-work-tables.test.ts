@@ -265,4 +265,26 @@ describe("paged JSON into DuckDB and Parquet: staged from the pages as the jsonl
           replace450 = null;
         }
       });
+
+  // A record longer than a staging file part (1 MiB) and than twice read_json's smallest object size,
+  // copied from the page's bytes: staged whole, read back intact, as record by record.
+  for (const format of ["duckdb", "parquet"] as const)
+    it(`${format}: a 2.5 MB record from the page's bytes arrives intact, as record by record`, async () => {
+      const name = `${"é".repeat(600_000)}${'x"y\\'.repeat(150_000)}${"😀".repeat(100_000)}`;
+      replace450 = `{"id":450,"name":${JSON.stringify(name)},"amount":1}`;
+      try {
+        const records = await runVariant(format, "records");
+        const one = await runVariant(format, "workers 1");
+        expect(records.code).toBe(0);
+        expect(one.seen).toBe(1);
+        expect(one.checked).toBeGreaterThan(500);
+        const row = (records.tables!.rows as Record<string, unknown>[]).find((r) => r.id === "450n");
+        expect(row?.name).toBe(name);
+        expect(one.tables).toEqual(records.tables);
+        expect(one.summary).toEqual(records.summary);
+        expect(one.report).toEqual(records.report);
+      } finally {
+        replace450 = null;
+      }
+    });
 });

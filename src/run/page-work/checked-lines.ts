@@ -36,8 +36,8 @@ export const bytesCheckedRecords = (): number => checkedRecords;
 /**
  * A page's records checked from their bytes (records/byte-check.ts) instead of a parse, for
  * streams whose records are written as they came: JSON lines out (or staged by a writer that
- * reads a record's member types: LineMaker.seeMembers, DuckDB, Parquet and PostgreSQL), no
- * shaping or `filter`, no incremental cursor (its values are read from the records), a schema the
+ * reads a record's member types: LineMaker.seeMembers, DuckDB and Parquet), no shaping or
+ * `filter`, no incremental cursor (its values are read from the records), a schema the
  * byte check reads (or none). A primary key is read from the bytes (byte-keys.ts). Off with
  * PIPELINES_BYTE_CHECK=off.
  */
