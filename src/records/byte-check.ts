@@ -178,7 +178,9 @@ export class ByteChecker {
      * Whether a top-level field the schema does not list may still get a value as a report
      * example; null when the stream keeps no examples (StreamQuality.keepsExamples).
      */
-    private readonly takesExample: ((name: string) => boolean) | null,
+    private readonly takesExample:
+      | ((name: string, value: Uint8Array, start: number, end: number, type: number) => boolean)
+      | null,
   ) {}
 
   /** Whether the canonical JSON object in [start, end) is valid and told by its members (see top). */
@@ -202,7 +204,8 @@ export class ByteChecker {
         if (i < 0) return -1;
         if (top && seen) {
           if (k === MAX_BYTE_MEMBERS) return -1;
-          if (!seen.listed && this.type !== T_NULL && this.takesExample?.(seen.name)) return -1;
+          if (!seen.listed && this.type !== T_NULL && this.takesExample?.(seen.name, b, at, i, this.type))
+            return -1;
           this.names[k] = seen.name;
           this.types[k] = this.type;
           this.values[2 * k] = at;

@@ -74,6 +74,11 @@ function isNewExample(examples: unknown[], ex: unknown): boolean {
   return !examples.some((e) => stringifyJson(e) === text);
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array, at: number): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false;
+  return true;
+}
+
 function typesOf(f: FieldAcc | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   if (f) for (const i of f.order) out[TYPE_NAMES[i]] = f.counts[i];
@@ -88,6 +93,8 @@ export class StreamQuality {
   private readonly validate: ValidateFunction | null;
   private readonly schemaTypes: Map<string, JsonType[] | null>;
   private readonly fields = new Map<string, FieldAcc>();
+  /** takesExample's JSON of each field's examples. */
+  private readonly texts = new Map<FieldAcc, Buffer[]>();
   /** Field occurrences not tracked one by one (past MAX_TRACKED_FIELDS names). */
   untrackedFields = 0;
   private readonly byPosition: FieldAcc[] = [];
@@ -221,11 +228,29 @@ export class StreamQuality {
    * Whether a record's value of field `name` (a value, not null) may become one of the field's
    * examples in the report (`check` keeps three of the fields the schema does not list, for
    * drift): a caller that counts records by `checkMembers` checks such a record with `check`.
+   * `value`: the value's canonical JSON in [start, end) and its JSON type (json-types.ts), when
+   * known: one that is an example already is not asked for again.
    */
-  takesExample(name: string): boolean {
+  takesExample(name: string, value?: Uint8Array, start = 0, end = 0, type = T_NULL): boolean {
     if (!this.keepsExamples || this.schemaTypes.has(name)) return false;
     const f = this.fields.get(name);
-    return f ? f.examples.length < 3 : this.fields.size < MAX_TRACKED_FIELDS;
+    if (!f) return this.fields.size < MAX_TRACKED_FIELDS;
+    if (f.examples.length >= 3) return false;
+    // A value given by its canonical JSON bytes that is one of the examples already adds none: a
+    // number, boolean or string whose JSON is an example's (a longer string, whose example would
+    // be cut, or an object, is looked at by `check`). Without this, a field with fewer than three
+    // distinct values (a flag) would send every record holding it to the parse.
+    if (value === undefined || type === T_OBJECT || type === T_ARRAY) return true;
+    return !this.exampleTexts(f).some((t) => t.length === end - start && sameBytes(t, value, start));
+  }
+
+  /** The JSON of a field's examples, as bytes (kept while the examples stay the same). */
+  private exampleTexts(f: FieldAcc): Buffer[] {
+    const known = this.texts.get(f);
+    if (known && known.length === f.examples.length) return known;
+    const texts = f.examples.map((e) => Buffer.from(stringifyJson(e)));
+    this.texts.set(f, texts);
+    return texts;
   }
 
   /** Checks one record; returns its errors (empty when valid). */

@@ -118,7 +118,9 @@ function both(schema: unknown, texts: string[]) {
   if (!byteSchema) throw new Error("the schema is not read by the byte check");
   const checker = new ByteChecker(
     byteSchema,
-    counted.keepsExamples ? (name) => counted.takesExample(name) : null,
+    counted.keepsExamples
+      ? (name, value, start, end, type) => counted.takesExample(name, value, start, end, type)
+      : null,
   );
   let passed = 0;
   for (const text of texts) {

@@ -305,7 +305,10 @@ const CASES: Record<
     bytes: true,
     pages: [many((i) => `{"id":${i},"x":1}`), many((i) => `{"id":${i},"${i === 5 ? "_run_id" : "x"}":${i}}`)],
   },
+  // Unlisted fields: `toString` holds one value (an example already: its records are not parsed
+  // for it), `constructor` three and more (examples full after three records).
   protoNames: {
+    bytes: true,
     pages: [
       many((i) => `{"id":${i},"constructor":${i},"toString":"x","__proto__":${i % 2 ? "null" : "{}"}}`),
     ],

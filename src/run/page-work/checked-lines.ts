@@ -51,7 +51,13 @@ export function byteCheckFor(
   const schema = compileByteSchema(stream.schema?.schema ?? true);
   const quality = maker.quality;
   return (
-    schema && new ByteChecker(schema, quality.keepsExamples ? (name) => quality.takesExample(name) : null)
+    schema &&
+    new ByteChecker(
+      schema,
+      quality.keepsExamples
+        ? (name, value, start, end, type) => quality.takesExample(name, value, start, end, type)
+        : null,
+    )
   );
 }
 
