@@ -94,7 +94,7 @@ const SWITCHES: Record<Variant, Record<string, string>> = {
   "bytes 2": { PIPELINES_PAGE_WORKER_AFTER: "0" },
 };
 
-async function runVariant(path: string, variant: Variant, schema = true, params = "", key = "") {
+async function runVariant(path: string, variant: Variant, schema = true, params = "", key = "", extra = "") {
   const p = tempProject("pipelines-byte-check-");
   try {
     const paginate = path === "/root" ? "" : "\n    paginate: { type: cursor, cursor: $.next }";
@@ -104,7 +104,7 @@ async function runVariant(path: string, variant: Variant, schema = true, params 
 streams:
   s:
     path: ${path}${params ? `\n    params: ${params}` : ""}
-    records: ${path === "/root" ? "$" : "$.data"}${paginate}${schema ? "\n    schema: s.schema.json" : ""}${key ? `\n    primary_key: ${key}` : ""}
+    records: ${path === "/root" ? "$" : "$.data"}${paginate}${schema ? "\n    schema: s.schema.json" : ""}${key ? `\n    primary_key: ${key}` : ""}${extra}
 validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
 output: { format: jsonl }
 `,
@@ -124,6 +124,7 @@ output: { format: jsonl }
       summary: normalizeRun(r.summary),
       stderr: (normalizeRun(r.stderr) as string).replace(/\d+ms/g, "Nms"),
       report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
+      state: normalizeRun(JSON.parse(read(".pipelines/state/p.json") ?? "null")),
     };
   } finally {
     p.cleanup();
@@ -181,6 +182,25 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       for (const other of [parsed, bytes]) {
         expect(other.output).toBe(records.output);
         expect(other.quarantine).toBe(records.quarantine);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
+
+  // An incremental cursor is read from the checked records' bytes too (byte-keys.ts byteCursor):
+  // the saved position is the one the parsed records give (date-times with offsets, a number).
+  for (const field of ["when", "id", "amount", "name"])
+    it(`incremental cursor_field ${field}: identical output, state, summary and report`, async () => {
+      const extra = `\n    incremental: { cursor_field: ${field}, param: since }`;
+      const records = await runVariant("/cursor", "records", true, "", "id", extra);
+      const parsed = await runVariant("/cursor", "parsed", true, "", "id", extra);
+      const bytes = await runVariant("/cursor", "bytes", true, "", "id", extra);
+      expect(records.code).toBe(0);
+      expect(bytes.checked).toBeGreaterThan(1000);
+      expect(JSON.stringify(records.state)).toContain('"cursor"');
+      for (const other of [parsed, bytes]) {
+        expect(other.output).toBe(records.output);
+        expect(other.state).toEqual(records.state);
         expect(other.summary).toEqual(records.summary);
         expect(other.report).toEqual(records.report);
       }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { jsonKeyFunction } from "../../src/outputs/merge.js";
 import { ByteChecker, compileByteSchema } from "../../src/records/byte-check.js";
 import type { Row } from "../../src/records/shape.js";
-import { byteKey } from "../../src/run/page-work/byte-keys.js";
+import { byteCursor, byteKey } from "../../src/run/page-work/byte-keys.js";
 import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
 import { seeded } from "../helpers/seeded.js";
 
@@ -46,8 +46,8 @@ function randomRecord(rnd: () => number): Row {
 
 const KEYS = [["id"], ["name"], ["owner"], ["constructor"], ["id", "name"], ["name", "owner", "id"]];
 
-describe("byteKey", () => {
-  it("equals jsonKeyFunction of the parsed record (20,000 random records, six primary keys)", () => {
+describe("byteKey and byteCursor", () => {
+  it("equal jsonKeyFunction and the cursor value of the parsed record (20,000 random records)", () => {
     const rnd = seeded(20);
     const checker = new ByteChecker(compileByteSchema(true)!, null);
     const texts = Array.from({ length: 20000 }, () => stringifyJson(randomRecord(rnd)));
@@ -62,6 +62,12 @@ describe("byteKey", () => {
       if (checker.check(page, at, end)) {
         checked++;
         const row = parseJson(text) as Row;
+        // The cursor the parsed record offers incremental.ts's CursorTracker: a string or number.
+        for (const field of ["id", "name", "owner", "constructor", "missing"]) {
+          const v = Object.hasOwn(row, field) ? row[field] : undefined;
+          const want = typeof v === "string" || typeof v === "number" ? v : undefined;
+          expect(byteCursor(checker, page, field), `cursor ${field} of ${text}`).toEqual(want);
+        }
         for (const pk of KEYS) {
           const want = jsonKeyFunction(pk)(row);
           expect(byteKey(checker, page, pk), `${pk.join("+")} of ${text}`).toEqual(want);

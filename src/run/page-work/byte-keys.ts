@@ -3,27 +3,22 @@ import type { ByteChecker } from "../../records/byte-check.js";
 import { T_INTEGER, T_NULL, T_NUMBER, T_STRING } from "../../shared/json-types.js";
 
 /**
- * A checked record's primary key read from its bytes, exactly as merge.ts's jsonKeyFunction reads
- * it from the parsed record (null: a part is missing or null). The record is canonical JSON
+ * Values read from a checked record's bytes, exactly as the parsed record gives them: its primary
+ * key (byteKey) and its incremental cursor (byteCursor). The record is canonical JSON
  * (byte-check.ts): a value's bytes are what stringifyJson writes for it, its numbers have at most
  * 15 digits and no exponent (so `Number` of their text is the parsed value), its strings hold no
  * control character and no `\u` escape.
  */
+
+/** The primary key as merge.ts's jsonKeyFunction reads it (null: a part is missing or null). */
 export function byteKey(checker: ByteChecker, b: Buffer, primaryKey: readonly string[]): Key | null {
   if (primaryKey.length === 1) {
     const k = memberIndex(checker, primaryKey[0]);
-    if (k < 0) return null;
-    const type = checker.types[k];
-    const start = checker.values[2 * k];
-    const end = checker.values[2 * k + 1];
-    if (type === T_NULL) return null;
-    if (type === T_INTEGER || type === T_NUMBER) return Number(b.toString("latin1", start, end));
+    if (k < 0 || checker.types[k] === T_NULL) return null;
     // A string's first character is never NUL here (it would be written `\u0000`).
-    if (type === T_STRING)
-      return escapes(b, start, end)
-        ? (JSON.parse(b.toString("utf8", start, end)) as string)
-        : b.toString("utf8", start + 1, end - 1);
-    return `\0[${b.toString("utf8", start, end)}]`;
+    return (
+      scalarAt(checker, b, k) ?? `\0[${b.toString("utf8", checker.values[2 * k], checker.values[2 * k + 1])}]`
+    );
   }
   let parts = "";
   for (const name of primaryKey) {
@@ -32,6 +27,27 @@ export function byteKey(checker: ByteChecker, b: Buffer, primaryKey: readonly st
     parts += `${parts ? "," : ""}${b.toString("utf8", checker.values[2 * k], checker.values[2 * k + 1])}`;
   }
   return `\0[${parts}]`;
+}
+
+/**
+ * The value of the cursor field for incremental.ts's CursorTracker.offer: a string or a number;
+ * undefined when the record has none or another type (which the tracker ignores too).
+ */
+export function byteCursor(checker: ByteChecker, b: Buffer, field: string): string | number | undefined {
+  const k = memberIndex(checker, field);
+  return k < 0 ? undefined : scalarAt(checker, b, k);
+}
+
+/** Member `k`'s value when it is a string or a number, else undefined. */
+function scalarAt(checker: ByteChecker, b: Buffer, k: number): string | number | undefined {
+  const type = checker.types[k];
+  const start = checker.values[2 * k];
+  const end = checker.values[2 * k + 1];
+  if (type === T_INTEGER || type === T_NUMBER) return Number(b.toString("latin1", start, end));
+  if (type !== T_STRING) return undefined;
+  return escapes(b, start, end)
+    ? (JSON.parse(b.toString("utf8", start, end)) as string)
+    : b.toString("utf8", start + 1, end - 1);
 }
 
 function memberIndex(checker: ByteChecker, name: string): number {

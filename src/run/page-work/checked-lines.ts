@@ -15,6 +15,7 @@ import {
   parseJsonWith,
   stringifyJson,
 } from "../../shared/json-text.js";
+import { CursorTracker } from "../incremental.js";
 import {
   ByteLines,
   checkRow,
@@ -24,7 +25,7 @@ import {
   seeRow,
 } from "../record-workers/record-lines.js";
 import type { LinesChunk } from "../record-workers/streamed-types.js";
-import { byteKey } from "./byte-keys.js";
+import { byteCursor, byteKey } from "./byte-keys.js";
 
 /** Top-level members canonicalLineEnd reads (not used here: the byte check reads them). */
 const members = lineMembers();
@@ -37,16 +38,15 @@ export const bytesCheckedRecords = (): number => checkedRecords;
  * A page's records checked from their bytes (records/byte-check.ts) instead of a parse, for
  * streams whose records are written as they came: JSON lines out (or staged by a writer that
  * reads a record's member types: LineMaker.seeMembers, DuckDB and Parquet), no shaping or
- * `filter`, no incremental cursor (its values are read from the records), a schema the
- * byte check reads (or none). A primary key is read from the bytes (byte-keys.ts). Off with
- * PIPELINES_BYTE_CHECK=off.
+ * `filter`, a schema the byte check reads (or none). A primary key and an incremental cursor
+ * are read from the bytes (byte-keys.ts). Off with PIPELINES_BYTE_CHECK=off.
  */
 export function byteCheckFor(
   stream: Pick<StreamPlan, "fields" | "exclude" | "flatten" | "includeParent" | "filter" | "schema">,
   maker: LineMaker,
 ): ByteChecker | null {
   if (process.env.PIPELINES_BYTE_CHECK === "off") return null;
-  if (!shapingKeepsRecords(stream) || stream.filter || maker.cursorField) return null;
+  if (!shapingKeepsRecords(stream) || stream.filter) return null;
   if (maker.see && !maker.seeMembers) return null;
   const schema = compileByteSchema(stream.schema?.schema ?? true);
   const quality = maker.quality;
@@ -95,6 +95,8 @@ export function checkedLines(
   if (m.keyOf && !pk) throw new Error("checkedLines: a primary key without its fields");
   const keys: (Key | null)[] | null = pk ? [] : null;
   const lengths: number[] | null = pk ? [] : null;
+  const cursorField = m.cursorField;
+  const cursor = cursorField ? new CursorTracker(cursorField) : null;
   let written = 0;
   let failure: unknown;
   for (let j = 0; j < n; j++) {
@@ -114,6 +116,7 @@ export function checkedLines(
         keys!.push(byteKey(checker, buf, pk));
         lengths!.push(length);
       }
+      if (cursor) cursor.offer(byteCursor(checker, buf, cursorField!));
       continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
@@ -129,6 +132,7 @@ export function checkedLines(
       keys!.push(m.keyOf!(row));
       lengths!.push(length);
     }
+    cursor?.see(row);
   }
   const chunk: LinesChunk = {
     text: lines.finish(),
@@ -139,7 +143,7 @@ export function checkedLines(
     invalid: counts.invalid,
     filtered: 0,
     quarantined,
-    cursor: undefined,
+    cursor: cursor?.max ?? undefined,
     ...(failure === undefined ? {} : { failure }),
   };
   return { body, chunk };
