@@ -94,7 +94,7 @@ export class StreamQuality {
   private readonly schemaTypes: Map<string, JsonType[] | null>;
   private readonly fields = new Map<string, FieldAcc>();
   /** takesExample's JSON of each field's examples. */
-  private readonly texts = new Map<FieldAcc, Buffer[]>();
+  private readonly texts = new WeakMap<FieldAcc, Buffer[]>();
   /** Field occurrences not tracked one by one (past MAX_TRACKED_FIELDS names). */
   untrackedFields = 0;
   private readonly byPosition: FieldAcc[] = [];
@@ -237,10 +237,12 @@ export class StreamQuality {
     if (!f) return this.fields.size < MAX_TRACKED_FIELDS;
     if (f.examples.length >= 3) return false;
     // A value given by its canonical JSON bytes that is one of the examples already adds none: a
-    // number, boolean or string whose JSON is an example's (a longer string, whose example would
-    // be cut, or an object, is looked at by `check`). Without this, a field with fewer than three
+    // number, boolean or string whose JSON is an example's (an object is looked at by `check`). Without this, a field with fewer than three
     // distinct values (a flag) would send every record holding it to the parse.
     if (value === undefined || type === T_OBJECT || type === T_ARRAY) return true;
+    // A string the report would cut (over 80 characters: JSON over 82 bytes) may be a new example
+    // even when its JSON is an example's (a big integer's digits are kept whole).
+    if (type === T_STRING && end - start > 82) return true;
     return !this.exampleTexts(f).some((t) => t.length === end - start && sameBytes(t, value, start));
   }
 

@@ -34,7 +34,8 @@ export function compareCursor(a: Cursor, b: Cursor): number {
   return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
-const UTC_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+// At most 9 digits of fraction: V8's Date.parse misreads longer ones (`.0999999999` after `.1`).
+const UTC_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const MONTH_DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Two digits of `s` at `i` as a number. */
@@ -59,10 +60,20 @@ function orderedAsText(s: string): boolean {
 
 /** Tracks the largest cursor value written by a stream. */
 export class CursorTracker {
-  max: Cursor | null = null;
-  /** `max` is a date-time orderedAsText. */
+  private largest: Cursor | null = null;
+  /** `largest` is a date-time orderedAsText. */
   private maxText = false;
   constructor(private readonly field: string) {}
+
+  get max(): Cursor | null {
+    return this.largest;
+  }
+
+  /** Set from outside (a checkpoint starts again from null). */
+  set max(v: Cursor | null) {
+    this.largest = v;
+    this.maxText = typeof v === "string" && orderedAsText(v);
+  }
 
   see(row: Record<string, unknown>): void {
     this.offer(row[this.field]);
@@ -74,17 +85,14 @@ export class CursorTracker {
     // A big integer (beyond 2^53) is kept as its exact digits: compared as an integer, saved as text.
     if (typeof v === "bigint") v = v.toString();
     if (typeof v !== "string" && typeof v !== "number") return;
-    if (v === "" || v === this.max) return;
-    const max = this.max;
+    const max = this.largest;
+    if (v === "" || v === max) return;
     // Most cursors are date-times written alike: compared as text (the same order, far cheaper).
     if (this.maxText && typeof v === "string" && v.length === (max as string).length && orderedAsText(v)) {
-      if (v > (max as string)) this.max = v;
+      if (v > (max as string)) this.largest = v;
       return;
     }
-    if (max === null || compareCursor(v, max) > 0) {
-      this.max = v;
-      this.maxText = typeof v === "string" && orderedAsText(v);
-    }
+    if (max === null || compareCursor(v, max) > 0) this.max = v;
   }
 }
 

@@ -185,6 +185,30 @@ describe("byte check", () => {
     }
   });
 
+  // A field the schema does not list is counted from bytes once its value is one of its examples
+  // (quality.ts takesExample); an example kept whole though longer than the report cuts strings
+  // (a big integer's digits) is not one for a string of the same text, which the report cuts.
+  it("report examples: a value that is an example is counted from bytes; a long one is looked at", () => {
+    const digits = "1".repeat(81);
+    const schema = { type: "object", properties: { id: { type: "integer" } } };
+    const texts = [
+      `{"id":1,"x":${digits}}`,
+      `{"id":2,"x":"${digits}"}`,
+      `{"id":3,"x":true}`,
+      `{"id":4,"x":true}`,
+      `{"id":5,"x":"${digits}"}`,
+    ];
+    const r = both(schema, texts);
+    expect(r.counted).toEqual(r.parsed);
+    expect(r.parsed.fields.find((f) => f.name === "x")?.examples).toEqual([
+      digits,
+      `${"1".repeat(77)}...`,
+      true,
+    ]);
+    // Record 4 repeats an example and record 5 comes after the third: both counted from bytes.
+    expect(r.passed).toBe(2);
+  });
+
   it("a record schema whose root allows no object is left to ajv (which refuses every record)", () => {
     for (const type of ["array", ["string", "null"], "integer"])
       expect(compileByteSchema({ type }), JSON.stringify(type)).toBeNull();

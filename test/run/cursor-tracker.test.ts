@@ -58,6 +58,8 @@ describe("CursorTracker", () => {
     ["2023-02-29T12:00:00Z", "2023-03-01T06:00:00Z"],
     ["2024-01-01T24:00:00Z", "2024-01-02T00:00:01Z"],
     ["2024-01-01T00:00:00.1234Z", "2024-01-01T00:00:00.1239Z"],
+    // Date.parse misreads fractions of ten digits and more.
+    ["2024-01-01T00:00:00.0999999999Z", "2024-01-01T00:00:00.1000000000Z"],
   ];
   it.each(pairs)("%s and %s, either first", (a, b) => {
     for (const [x, y] of [
@@ -69,6 +71,17 @@ describe("CursorTracker", () => {
       t.offer(y);
       expect(t.max).toBe(compareCursor(y, x) > 0 ? y : x);
     }
+  });
+
+  it("starts again from a max set from outside (a checkpoint sets it to null)", () => {
+    const t = new CursorTracker("c");
+    t.offer("2024-03-01T00:00:00Z");
+    t.max = null;
+    t.offer("2024-02-01T00:00:00Z");
+    expect(t.max).toBe("2024-02-01T00:00:00Z");
+    t.max = "2024-02-31T12:00:00Z"; // a day Date.parse moves to March 2
+    t.offer("2024-03-01T00:00:00Z");
+    expect(t.max).toBe("2024-02-31T12:00:00Z");
   });
 
   it("ignores what is not a cursor; a big integer is kept as its digits", () => {
