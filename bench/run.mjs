@@ -1,12 +1,14 @@
 // npm run bench: pipelines vs a floor script, side by side in the same run.
 // Needs a build (npm ci does it) and GNU time (/usr/bin/time, Debian package `time`).
 //   node bench/run.mjs [--records 200000] [--big 2000000] [--runs 5] [--big-runs 3] [--quick]
-//                      [--only core,db,duck,postgres,latency,startup]
+//                      [--only core,shapes,db,duck,postgres,latency,startup]
 // Every comparison runs its commands alternately in the same loop and takes the median of the
 // runs; the end prints one table: every target, its measured value, PASS or MISS.
 // `db` (duckdb, parquet, postgres) starts a throwaway PostgreSQL cluster (test/pg/pg-cluster.mjs);
 // `duck` is `db` without PostgreSQL (duckdb and parquet beside jsonl: no cluster started);
 // `postgres` is the db group's postgres rows only (append and merge beside jsonl, their targets).
+// `shapes`: the jsonl run beside the same stream with a primary key, an incremental cursor, and
+// a schema that lists five of the record's eight fields (what real pipelines look like).
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -35,7 +37,9 @@ const BIG = opt("big", quick ? 200_000 : 2_000_000);
 const RUNS = opt("runs", quick ? 3 : 5);
 const BIG_RUNS = opt("big-runs", quick ? 1 : 3);
 const onlyAt = argv.indexOf("--only");
-const groups = new Set(onlyAt >= 0 ? argv[onlyAt + 1].split(",") : ["core", "db", "latency", "startup"]);
+const groups = new Set(
+  onlyAt >= 0 ? argv[onlyAt + 1].split(",") : ["core", "shapes", "db", "latency", "startup"],
+);
 const want = (g) => groups.has(g);
 /** The DuckDB and Parquet runs (`db` or `duck`); PostgreSQL's only with `db`. */
 const wantDuck = want("db") || want("duck");
@@ -135,6 +139,18 @@ output: { format: postgres, url: "${url}", mode: ${mode}, table: records_${mode}
     writeFileSync(path.join(dir, "pipelines/pg-merge.yaml"), pgPipeline("merge", pgUrl));
   }
   writeFileSync(path.join(dir, "pipelines/jsonl.yaml"), cursor("jsonl", N));
+  // The shapes group: the same stream as real pipelines write it.
+  const shaped = (extra, schema = "record.schema.json") =>
+    cursor("jsonl", N).replace("    schema: record.schema.json\n", `    schema: ${schema}\n${extra}`);
+  writeFileSync(path.join(dir, "pipelines/jsonl-pk.yaml"), shaped("    primary_key: id\n"));
+  writeFileSync(
+    path.join(dir, "pipelines/jsonl-inc.yaml"),
+    shaped("    incremental: { cursor_field: created_at, param: since }\n"),
+  );
+  const listed = ["id", "name", "email", "created_at", "amount"];
+  const part = { ...SCHEMA, properties: Object.fromEntries(listed.map((k) => [k, SCHEMA.properties[k]])) };
+  writeFileSync(path.join(dir, "schemas/part.schema.json"), JSON.stringify(part, null, 2));
+  writeFileSync(path.join(dir, "pipelines/jsonl-part.yaml"), shaped("", "part.schema.json"));
   writeFileSync(path.join(dir, "pipelines/csv.yaml"), cursor("csv", N));
   writeFileSync(path.join(dir, "pipelines/sqlite.yaml"), cursor("sqlite", N));
   writeFileSync(path.join(dir, "pipelines/duckdb.yaml"), cursor("duckdb", N));
@@ -196,6 +212,8 @@ try {
   const oneRuns = [];
   const csvRuns = [];
   const sqliteRuns = [];
+  /** The shapes group: name → runs, each beside the jsonl run of its round. */
+  const shapeRuns = { "jsonl-pk": [], "jsonl-inc": [], "jsonl-part": [] };
   // The database outputs run in the same loop as jsonl, each beside the jsonl run of its round.
   const dbRuns = { duck: [], parquet: [], pgAppend: [], pgMerge: [] };
   if (wantPg) {
@@ -204,7 +222,7 @@ try {
     run("pg-append");
     run("pg-merge");
   }
-  for (let i = 0; i < (want("core") || wantDuck || wantPg ? RUNS : 1); i++) {
+  for (let i = 0; i < (want("core") || want("shapes") || wantDuck || wantPg ? RUNS : 1); i++) {
     floorRuns.push(floorRun(N, "floor.jsonl"));
     pipeRuns.push(run("jsonl"));
     if (wantDuck) {
@@ -215,6 +233,9 @@ try {
       dbRuns.pgAppend.push(run("pg-append"));
       dbRuns.pgMerge.push(run("pg-merge"));
     }
+    if (want("shapes"))
+      for (const [name, runs] of Object.entries(shapeRuns))
+        runs.push(measure(process.execPath, [bin, "run", name, "--full-refresh"], dir));
     if (!want("core")) continue;
     oneRuns.push(run("jsonl-2"));
     csvRuns.push(run("csv"));
@@ -307,6 +328,23 @@ try {
   const onePairs = oneRuns.map((p, i) => p.wall / floorRuns[i].wall);
   if (one) console.log(`  workers: 2 / floor, run by run: ${onePairs.map((r) => fmt(r, 2)).join(", ")}`);
   const ratio = median(pairRatios);
+  if (want("shapes")) {
+    console.log(
+      "\nthe same stream as real pipelines write it (jsonl, median of each run over the jsonl run beside it)",
+    );
+    const what = {
+      "jsonl-pk": "primary_key: id (the last record of a key kept)",
+      "jsonl-inc": "incremental: { cursor_field: created_at }",
+      "jsonl-part": "a schema listing 5 of the 8 fields",
+    };
+    for (const [name, runs] of Object.entries(shapeRuns)) {
+      const m = medianRun(runs);
+      const r = median(runs.map((x, i) => x.wall / pipeRuns[i].wall));
+      console.log(
+        `  ${what[name].padEnd(48)} ${fmt(m.wall, 2).padStart(6)} s  ${fmt(r, 2)}× jsonl  peak RSS ${fmt(m.rss, 1)} MiB`,
+      );
+    }
+  }
   const rssGrowth = big ? big.rss / pipe.rss - 1 : 0;
 
   const lat = {};
