@@ -59,6 +59,14 @@ beforeAll(async () => {
     // `dup`: ids repeat every 600 records (a primary key of `id` keeps the last of each).
     if (u.searchParams.get("dup"))
       data = data.replace(/\{"id":(\d+),/g, (_m, id: string) => `{"id":${Number(id) % 600},`);
+    // `late`: the largest `when` and `name` only in record 1300 (canonical: read from its bytes).
+    if (u.searchParams.get("late") && page === 13)
+      data = data.replace(
+        recordText(1300),
+        recordText(1300)
+          .replace(/"when":"[^"]*"/, '"when":"2099-12-31T23:59:59Z"')
+          .replace('"name":"r1300', '"name":"zz1300'),
+      );
     const bad = u.searchParams.get("bad");
     if (bad && page === 2) data = data.replace(recordText(250), bad);
     const next = from + SIZE < TOTAL ? `"${from + SIZE}"` : "null";
@@ -174,12 +182,14 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       const records = await runVariant("/cursor", "records", true, params, key);
       const parsed = await runVariant("/cursor", "parsed", true, params, key);
       const bytes = await runVariant("/cursor", "bytes", true, params, key);
+      const thread = await runVariant("/cursor", "bytes 2", true, params, key);
       expect(records.code).toBe(0);
       expect(bytes.checked).toBeGreaterThan(1000);
+      expect(thread.units).toBeGreaterThan(5);
       const lines = records.output!.trim().split("\n").length;
       if (key === "id") expect(lines).toBe(600);
       else expect(lines).toBeGreaterThan(0);
-      for (const other of [parsed, bytes]) {
+      for (const other of [parsed, bytes, thread]) {
         expect(other.output).toBe(records.output);
         expect(other.quarantine).toBe(records.quarantine);
         expect(other.summary).toEqual(records.summary);
@@ -192,13 +202,19 @@ describe("records checked from their bytes: the same run as parsing them", () =>
   for (const field of ["when", "id", "amount", "name"])
     it(`incremental cursor_field ${field}: identical output, state, summary and report`, async () => {
       const extra = `\n    incremental: { cursor_field: ${field}, param: since }`;
-      const records = await runVariant("/cursor", "records", true, "", "id", extra);
-      const parsed = await runVariant("/cursor", "parsed", true, "", "id", extra);
-      const bytes = await runVariant("/cursor", "bytes", true, "", "id", extra);
+      const params = '{ late: "1" }';
+      const records = await runVariant("/cursor", "records", true, params, "id", extra);
+      const parsed = await runVariant("/cursor", "parsed", true, params, "id", extra);
+      const bytes = await runVariant("/cursor", "bytes", true, params, "id", extra);
+      const thread = await runVariant("/cursor", "bytes 2", true, params, "id", extra);
       expect(records.code).toBe(0);
       expect(bytes.checked).toBeGreaterThan(1000);
-      expect(JSON.stringify(records.state)).toContain('"cursor"');
-      for (const other of [parsed, bytes]) {
+      expect(thread.units).toBeGreaterThan(5);
+      const largest = { when: "2099-12-31T23:59:59Z", id: 1499, amount: 1498, name: "zz1300" }[field];
+      // Record 1300's name is `zz1300 😀 \" é\n`: its escapes read from the bytes too.
+      const text = typeof largest === "string" ? JSON.stringify(largest).slice(0, -1) : String(largest);
+      expect(JSON.stringify(records.state)).toContain(`"cursor":${text}`);
+      for (const other of [parsed, bytes, thread]) {
         expect(other.output).toBe(records.output);
         expect(other.state).toEqual(records.state);
         expect(other.summary).toEqual(records.summary);
