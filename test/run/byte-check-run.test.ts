@@ -53,6 +53,9 @@ beforeAll(async () => {
     // Page 4 pretty-printed (its records are not canonical: parsed); page 6 with spaces around commas.
     const sep = page === 6 ? " ,\n " : ",";
     let data = page === 4 ? texts.map((t) => t.replaceAll(",", ", ")).join(",\n") : texts.join(sep);
+    // `spaced`: every record written as Python's json.dumps writes it (`", "`, `": "`).
+    if (u.searchParams.get("spaced"))
+      data = texts.map((t) => t.replaceAll('","', '", "').replaceAll('":', '": ')).join(", ");
     if (u.pathname === "/bad-rest" && page === 8) data += '],"oops":tru, "x":[0';
     if (u.pathname === "/bad-commas" && page === 3) data = data.replace("},{", "},,{");
     // A record that looks canonical but is not JSON, on page 2: what JSON.parse would refuse.
@@ -197,6 +200,24 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       }
     });
 
+  // Records written with white space between their tokens are checked from their bytes once it
+  // is taken out (checked-lines.ts compactInto): the same run as parsing them.
+  it("records written with spaces after commas and colons: checked from bytes, identical run", async () => {
+    const params = '{ spaced: "1" }';
+    const records = await runVariant("/cursor", "records", true, params, "id");
+    const parsed = await runVariant("/cursor", "parsed", true, params, "id");
+    const bytes = await runVariant("/cursor", "bytes", true, params, "id");
+    const thread = await runVariant("/cursor", "bytes 2", true, params, "id");
+    expect(records.code).toBe(0);
+    expect(bytes.checked).toBeGreaterThan(1000);
+    for (const other of [parsed, bytes, thread]) {
+      expect(other.output).toBe(records.output);
+      expect(other.quarantine).toBe(records.quarantine);
+      expect(other.summary).toEqual(records.summary);
+      expect(other.report).toEqual(records.report);
+    }
+  });
+
   // An incremental cursor is read from the checked records' bytes too (byte-keys.ts byteCursor):
   // the saved position is the one the parsed records give (date-times with offsets, a number).
   for (const field of ["when", "id", "amount", "name"])
@@ -229,6 +250,12 @@ describe("records checked from their bytes: the same run as parsing them", () =>
     '{"id":250,"a":1-2}',
     '{"id":250,"a":01}',
     '{"id":250,"a":tru}',
+    // White space between two tokens' bytes: taking it out would join them (`1 2` → `12`).
+    '{"id":250, "a":1 2}',
+    '{"id":250, "a":tr ue}',
+    '{"id":250, "a":- 1}',
+    '{"id":250, "a":1 .5}',
+    '{"id":250, "a":1, }',
   ];
   for (const bad of malformed)
     it(`a record written ${JSON.stringify(bad)} fails the stream as when the page is parsed`, async () => {

@@ -80,9 +80,9 @@ export function checkedLines(
   if (n === 0 || !isUtf8(bytes)) return null;
   // A writer that refuses lone surrogates checks the records of a page that may hold one.
   if (m.see && escapesSurrogate(bytes)) return null;
-  const read = readRecords(bytes, spans);
+  const read = readRecords(bytes, spans, !compactsNothing.has(m), m);
   if (!read) return null;
-  const { canonical, rows, buf } = read;
+  const { canonical, rows, buf, compact } = read;
   const body = pageWithoutRecords(bytes, spans);
   if (body === NOT_JSON) return null;
   const recordAt = (j: number): unknown => parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
@@ -102,21 +102,26 @@ export function checkedLines(
   for (let j = 0; j < n; j++) {
     const start = spans[2 * j];
     const end = spans[2 * j + 1];
+    // A record canonical as it came (1), or once its white space is taken out (2: `compact`).
+    const kind = canonical[j];
+    const src = kind === 2 ? compact!.buf : buf;
+    const s = kind === 2 ? compact!.spans[2 * j] : start;
+    const e = kind === 2 ? compact!.spans[2 * j + 1] : end;
     if (
-      canonical[j] === 1 &&
-      checker.check(buf, start, end) &&
+      kind !== 0 &&
+      checker.check(src, s, e) &&
       (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count))
     ) {
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
       checkedRecords++;
       counts.valid++;
       written++;
-      const length = lines.span(start, end);
+      const length = kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e);
       if (pk) {
-        keys!.push(byteKey(checker, buf, pk));
+        keys!.push(byteKey(checker, src, pk));
         lengths!.push(length);
       }
-      if (cursor) cursor.offer(byteCursor(checker, buf, cursorField!));
+      if (cursor) cursor.offer(byteCursor(checker, src, cursorField!));
       continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
@@ -127,7 +132,12 @@ export function checkedLines(
     failure = seeRow(m, row, false);
     if (failure !== undefined) break; // the records before it are written, as record by record
     written++;
-    const length = canonical[j] === 1 ? lines.span(start, end) : lines.text(stringifyJson(row));
+    const length =
+      kind === 1
+        ? lines.span(start, end)
+        : kind === 2
+          ? lines.bytes(src, s, e)
+          : lines.text(stringifyJson(row));
     if (pk) {
       keys!.push(m.keyOf!(row));
       lengths!.push(length);
@@ -153,28 +163,50 @@ export function checkedLines(
  * Which records are canonical JSON objects, by the strict reading that is also JSON.parse's syntax
  * check (canonical-line.ts: the page is not parsed, so nothing else checks their syntax), and the
  * others parsed — first, so that one that is not a JSON object (or not JSON) sends the page to the
- * whole parse, which tells it as it does, before anything is counted. Null: parse the page (a
- * record that is not one, or fewer than half canonical: a pretty-printed API).
+ * whole parse, which tells it as it does, before anything is counted. A record that is canonical
+ * once the white space between its tokens is taken out (an API that writes `", "` and `": "`, or
+ * indents) is kept so (`compact`: kind 2): the same value, as stringifyJson writes it. Null: parse
+ * the page (a record that is not one, or fewer than half canonical).
  */
 function readRecords(
   bytes: Uint8Array,
   spans: readonly number[],
-): { canonical: Uint8Array; rows: Map<number, Row>; buf: Buffer } | null {
+  tryCompact: boolean,
+  m: LineMaker,
+): { canonical: Uint8Array; rows: Map<number, Row>; buf: Buffer; compact: Compacted | null } | null {
   const n = spans.length / 2;
   const canonical = new Uint8Array(n);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let compact: Compacted | null = null;
   let copied = 0;
-  for (let j = 0; j < n; j++)
-    if (canonicalLineEnd(bytes, spans[2 * j], spans[2 * j + 1], members) === spans[2 * j + 1]) {
+  let tried = 0;
+  let compacted = 0;
+  for (let j = 0; j < n; j++) {
+    const start = spans[2 * j];
+    const end = spans[2 * j + 1];
+    if (canonicalLineEnd(bytes, start, end, members) === end) {
       canonical[j] = 1;
       copied++;
+      continue;
     }
+    if (!tryCompact) continue;
+    compact ??= { buf: Buffer.allocUnsafe(end - start), used: 0, spans: new Int32Array(2 * n) };
+    tried++;
+    if (compactInto(compact, buf, start, end, j)) {
+      canonical[j] = 2;
+      copied++;
+      compacted++;
+    }
+  }
+  // A stream whose records are not canonical for another reason (`\u` or `\/` escapes, `1.0`)
+  // stops trying after a page where ten or more tries made none.
+  if (tried >= 10 && compacted === 0) compactsNothing.add(m);
   if (copied < n / 2) return null;
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rows = new Map<number, Row>();
   // Parsed by the parser the whole page would get (the lossless one refuses records nested too deep).
   let lossless: boolean | null = null;
   for (let j = 0; j < n; j++) {
-    if (canonical[j] === 1) continue;
+    if (canonical[j] !== 0) continue;
     lossless ??= mayHoldBigInteger(buf.toString("utf8"));
     let row: unknown;
     try {
@@ -185,7 +217,74 @@ function readRecords(
     if (!row || typeof row !== "object" || Array.isArray(row)) return null;
     rows.set(j, row as Row);
   }
-  return { canonical, rows, buf };
+  return { canonical, rows, buf, compact };
+}
+
+/** Streams (by their line maker) whose records white space is not what keeps from canonical. */
+const compactsNothing = new WeakSet<LineMaker>();
+
+const WHITE = new Uint8Array(256);
+for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITE[c] = 1;
+/** Bytes of numbers and words (`true`…): all but brackets, colon, comma, quote and white space. */
+const SCALAR = new Uint8Array(256).fill(1);
+for (const c of '{}[]:," \t\n\r') SCALAR[c.charCodeAt(0)] = 0;
+
+/** compactInto of one record, for tests: its canonical bytes, or null. */
+export function compactRecord(src: Buffer, start: number, end: number): Buffer | null {
+  const c: Compacted = { buf: Buffer.allocUnsafe(end - start), used: 0, spans: new Int32Array(2) };
+  return compactInto(c, src, start, end, 0) ? c.buf.subarray(c.spans[0], c.spans[1]) : null;
+}
+
+/** Records of a page with their white space taken out: each one's bytes in `buf` (spans by record). */
+interface Compacted {
+  buf: Buffer;
+  used: number;
+  spans: Int32Array;
+}
+
+/**
+ * Copies record `j` ([start, end) of `src`) into `c` without the JSON white space between its
+ * tokens (strings are copied as they are); true when the copy is a canonical JSON object
+ * (canonical-line.ts), whose value is the record's: white space between tokens changes nothing.
+ */
+function compactInto(c: Compacted, src: Buffer, start: number, end: number, j: number): boolean {
+  if (c.used + (end - start) > c.buf.length) {
+    const next = Buffer.allocUnsafe(Math.max(2 * c.buf.length, c.used + (end - start)));
+    c.buf.copy(next, 0, 0, c.used);
+    c.buf = next;
+  }
+  const out = c.buf;
+  const at = c.used;
+  let o = at;
+  let i = start;
+  while (i < end) {
+    const b = src[i++];
+    if (WHITE[b] === 1) {
+      // Taken out only beside a bracket, colon, comma or quote: between two bytes of numbers or
+      // words (`1 2`, `tr ue`), which JSON.parse refuses, it would join them into one.
+      while (i < end && WHITE[src[i]] === 1) i++;
+      if (o > at && i < end && SCALAR[out[o - 1]] === 1 && SCALAR[src[i]] === 1) return false;
+      continue;
+    }
+    out[o++] = b;
+    if (b !== 0x22) continue;
+    // A string, to its closing quote (a backslash takes the byte after it along).
+    for (;;) {
+      if (i >= end) return false;
+      const d = src[i++];
+      out[o++] = d;
+      if (d === 0x22) break;
+      if (d === 0x5c) {
+        if (i >= end) return false;
+        out[o++] = src[i++];
+      }
+    }
+  }
+  if (o === at || canonicalLineEnd(out, at, o, members) !== o) return false;
+  c.spans[2 * j] = at;
+  c.spans[2 * j + 1] = o;
+  c.used = o;
+  return true;
 }
 
 /**

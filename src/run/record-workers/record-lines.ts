@@ -155,7 +155,7 @@ export function seeRow(m: LineMaker, row: Row, suspect: boolean): unknown {
  */
 export class ByteLines {
   /** In order: a run of the source as two numbers (start, end), or a serialized record. */
-  private readonly parts: (number | string)[] = [];
+  private readonly parts: (number | string | Uint8Array)[] = [];
   /** Positions in the source of the commas inside runs (each becomes a line feed), in order. */
   private readonly commas: number[] = [];
   private size = 0;
@@ -172,6 +172,14 @@ export class ByteLines {
       this.runStart = start;
     }
     this.runEnd = end;
+    return end - start;
+  }
+
+  /** A record's JSON as bytes of its own (a view kept until `finish`); its length in bytes. */
+  bytes(src: Uint8Array, start: number, end: number): number {
+    this.flush();
+    this.parts.push(src.subarray(start, end));
+    this.size += end - start + 1;
     return end - start;
   }
 
@@ -202,6 +210,13 @@ export class ByteLines {
       const part = parts[p];
       if (typeof part === "string") {
         o += out.write(part, o, "utf8");
+        out[o++] = 10;
+        p++;
+        continue;
+      }
+      if (typeof part !== "number") {
+        out.set(part, o);
+        o += part.length;
         out[o++] = 10;
         p++;
         continue;
