@@ -87,17 +87,10 @@ export function checkedLines(
   if (body === NOT_JSON) return null;
   const recordAt = (j: number): unknown => parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
   const { quality } = m;
-  const lines = new ByteLines(bytes);
+  const out = new Written(bytes, m, primaryKey);
+  const { lines } = out;
   const quarantined: string[] = [];
   const counts = { valid: 0, invalid: 0 };
-  // With a primary key (LineMaker.keyOf): each written record's key and byte length, as recordLines.
-  const pk = m.keyOf ? primaryKey : null;
-  if (m.keyOf && !pk) throw new Error("checkedLines: a primary key without its fields");
-  const keys: (Key | null)[] | null = pk ? [] : null;
-  const lengths: number[] | null = pk ? [] : null;
-  const cursorField = m.cursorField;
-  const cursor = cursorField ? new CursorTracker(cursorField) : null;
-  let written = 0;
   let failure: unknown;
   for (let j = 0; j < n; j++) {
     const start = spans[2 * j];
@@ -115,13 +108,7 @@ export function checkedLines(
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
       checkedRecords++;
       counts.valid++;
-      written++;
-      const length = kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e);
-      if (pk) {
-        keys!.push(byteKey(checker, src, pk));
-        lengths!.push(length);
-      }
-      if (cursor) cursor.offer(byteCursor(checker, src, cursorField!));
+      out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
       continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
@@ -131,32 +118,77 @@ export function checkedLines(
     // Not suspect: the page holds no `\ud` escape (above), and shaping adds nothing.
     failure = seeRow(m, row, false);
     if (failure !== undefined) break; // the records before it are written, as record by record
-    written++;
     const length =
       kind === 1
         ? lines.span(start, end)
         : kind === 2
           ? lines.bytes(src, s, e)
           : lines.text(stringifyJson(row));
-    if (pk) {
-      keys!.push(m.keyOf!(row));
-      lengths!.push(length);
-    }
-    cursor?.see(row);
+    out.fromRow(row, length);
   }
-  const chunk: LinesChunk = {
-    text: lines.finish(),
-    written,
-    keys,
-    lengths,
-    valid: counts.valid,
-    invalid: counts.invalid,
-    filtered: 0,
-    quarantined,
-    cursor: cursor?.max ?? undefined,
-    ...(failure === undefined ? {} : { failure }),
-  };
+  const chunk = out.chunk(counts, quarantined, failure);
   return { body, chunk };
+}
+
+/**
+ * The written records' lines, and what recordLines also gives of them: with a primary key
+ * (LineMaker.keyOf) each one's key and byte length, with a cursor field the largest cursor.
+ */
+class Written {
+  readonly lines: ByteLines;
+  private readonly pk: readonly string[] | null;
+  private readonly keys: (Key | null)[] | null;
+  private readonly lengths: number[] | null;
+  private readonly cursor: CursorTracker | null;
+  private count = 0;
+
+  constructor(
+    bytes: Uint8Array,
+    private readonly m: LineMaker,
+    primaryKey: readonly string[] | null,
+  ) {
+    this.lines = new ByteLines(bytes);
+    this.pk = m.keyOf ? primaryKey : null;
+    if (m.keyOf && !this.pk) throw new Error("checkedLines: a primary key without its fields");
+    this.keys = this.pk ? [] : null;
+    this.lengths = this.pk ? [] : null;
+    this.cursor = m.cursorField ? new CursorTracker(m.cursorField) : null;
+  }
+
+  /** A record the checker read from `src` (its key and cursor read there too), `length` bytes. */
+  fromBytes(checker: ByteChecker, src: Buffer, length: number): void {
+    this.count++;
+    if (this.pk) {
+      this.keys!.push(byteKey(checker, src, this.pk));
+      this.lengths!.push(length);
+    }
+    if (this.cursor) this.cursor.offer(byteCursor(checker, src, this.m.cursorField!));
+  }
+
+  /** A parsed record, `length` bytes. */
+  fromRow(row: Row, length: number): void {
+    this.count++;
+    if (this.pk) {
+      this.keys!.push(this.m.keyOf!(row));
+      this.lengths!.push(length);
+    }
+    this.cursor?.see(row);
+  }
+
+  chunk(counts: { valid: number; invalid: number }, quarantined: string[], failure: unknown): LinesChunk {
+    return {
+      text: this.lines.finish(),
+      written: this.count,
+      keys: this.keys,
+      lengths: this.lengths,
+      valid: counts.valid,
+      invalid: counts.invalid,
+      filtered: 0,
+      quarantined,
+      cursor: this.cursor?.max ?? undefined,
+      ...(failure === undefined ? {} : { failure }),
+    };
+  }
 }
 
 /**
