@@ -80,7 +80,9 @@ export function checkedLines(
   if (n === 0 || !isUtf8(bytes)) return null;
   // A writer that refuses lone surrogates checks the records of a page that may hold one.
   if (m.see && escapesSurrogate(bytes)) return null;
-  const read = readRecords(bytes, spans, !compactsNothing.has(m), m);
+  const skip = compactSkips.get(m) ?? 0;
+  if (skip > 0) compactSkips.set(m, skip - 1);
+  const read = readRecords(bytes, spans, skip === 0, m);
   if (!read) return null;
   const { canonical, rows, buf, compact } = read;
   const body = pageWithoutRecords(bytes, spans);
@@ -231,8 +233,8 @@ function readRecords(
     }
   }
   // A stream whose records are not canonical for another reason (`\u` or `\/` escapes, `1.0`)
-  // stops trying after a page where ten or more tries made none.
-  if (tried >= 10 && compacted === 0) compactsNothing.add(m);
+  // skips trying for a while after a page where ten or more tries made none.
+  if (tried >= 10 && compacted === 0) compactSkips.set(m, COMPACT_SKIP_PAGES);
   if (copied < n / 2) return null;
   const rows = new Map<number, Row>();
   // Parsed by the parser the whole page would get (the lossless one refuses records nested too deep).
@@ -252,8 +254,12 @@ function readRecords(
   return { canonical, rows, buf, compact };
 }
 
-/** Streams (by their line maker) whose records white space is not what keeps from canonical. */
-const compactsNothing = new WeakSet<LineMaker>();
+/**
+ * Pages a stream (by its line maker) does not try compacting for: after a page where ten tries
+ * made nothing canonical (white space is not what keeps its records from it), the next 16.
+ */
+const compactSkips = new WeakMap<LineMaker, number>();
+const COMPACT_SKIP_PAGES = 16;
 
 const WHITE = new Uint8Array(256);
 for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITE[c] = 1;
