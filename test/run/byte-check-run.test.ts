@@ -53,6 +53,17 @@ beforeAll(async () => {
     // Page 4 pretty-printed (its records are not canonical: parsed); page 6 with spaces around commas.
     const sep = page === 6 ? " ,\n " : ",";
     let data = page === 4 ? texts.map((t) => t.replaceAll(",", ", ")).join(",\n") : texts.join(sep);
+    // `escaped`: `/` written `\/` (PHP), characters past ASCII as `\uXXXX` (Python's json.dumps).
+    if (u.searchParams.get("escaped"))
+      data = data
+        .replace(
+          /\{"id":(\d+),/g,
+          (_m, id: string) => `{"id":${id},"url":"https:\\/\\/example.com\\/r\\/${id}",`,
+        )
+        .replace(
+          /[\u007f-\uffff]/g,
+          (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`,
+        );
     // `spaced`: every record written as Python's json.dumps writes it (`", "`, `": "`).
     if (u.searchParams.get("spaced"))
       data = texts.map((t) => t.replaceAll('","', '", "').replaceAll('":', '": ')).join(", ");
@@ -200,23 +211,28 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       }
     });
 
-  // Records written with white space between their tokens are checked from their bytes once it
-  // is taken out (checked-lines.ts compactInto): the same run as parsing them.
-  it("records written with spaces after commas and colons: checked from bytes, identical run", async () => {
-    const params = '{ spaced: "1" }';
-    const records = await runVariant("/cursor", "records", true, params, "id");
-    const parsed = await runVariant("/cursor", "parsed", true, params, "id");
-    const bytes = await runVariant("/cursor", "bytes", true, params, "id");
-    const thread = await runVariant("/cursor", "bytes 2", true, params, "id");
-    expect(records.code).toBe(0);
-    expect(bytes.checked).toBeGreaterThan(1000);
-    for (const other of [parsed, bytes, thread]) {
-      expect(other.output).toBe(records.output);
-      expect(other.quarantine).toBe(records.quarantine);
-      expect(other.summary).toEqual(records.summary);
-      expect(other.report).toEqual(records.report);
-    }
-  });
+  // Records written with white space between their tokens, or escapes stringifyJson does not write
+  // (`\\/`, `\\u00e9`), are checked from their bytes once made canonical (checked-lines.ts
+  // compactInto): the same run as parsing them.
+  for (const [what, params] of [
+    ["spaces after commas and colons", '{ spaced: "1" }'],
+    ["`\\/` and `\\u` escapes", '{ escaped: "1" }'],
+    ["both", '{ spaced: "1", escaped: "1" }'],
+  ])
+    it(`records written with ${what}: checked from bytes, identical run`, async () => {
+      const records = await runVariant("/cursor", "records", true, params, "id");
+      const parsed = await runVariant("/cursor", "parsed", true, params, "id");
+      const bytes = await runVariant("/cursor", "bytes", true, params, "id");
+      const thread = await runVariant("/cursor", "bytes 2", true, params, "id");
+      expect(records.code).toBe(0);
+      expect(bytes.checked).toBeGreaterThan(1000);
+      for (const other of [parsed, bytes, thread]) {
+        expect(other.output).toBe(records.output);
+        expect(other.quarantine).toBe(records.quarantine);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
 
   // An incremental cursor is read from the checked records' bytes too (byte-keys.ts byteCursor):
   // the saved position is the one the parsed records give (date-times with offsets, a number).

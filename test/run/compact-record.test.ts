@@ -11,6 +11,12 @@ import { seeded } from "../helpers/seeded.js";
  * refuses) is never taken out.
  */
 const VALUES: unknown[] = [
+  "https://example.com/a/b",
+  "café 😀 ∑",
+  "\u0001",
+  "\ud800",
+  "\u2028\u007f",
+  'a"b\\c',
   0,
   7,
   -12,
@@ -48,6 +54,18 @@ function spaced(rnd: () => number, text: string, k: number): string {
   return t;
 }
 
+/**
+ * The text as APIs that escape more than JSON.stringify write it: `/` as `\/` (PHP), characters
+ * past ASCII as `\uXXXX` (Python's json.dumps: surrogate pairs for emoji), hex in either case.
+ */
+function escaped(rnd: () => number, text: string): string {
+  const hex = (c: string) => {
+    const h = c.charCodeAt(0).toString(16).padStart(4, "0");
+    return `\\u${rnd() < 0.5 ? h : h.toUpperCase()}`;
+  };
+  return text.replaceAll("/", "\\/").replace(/[\u007f-\uffff]/g, hex);
+}
+
 function parsedCanonical(text: string): string | null {
   try {
     const v = parseJson(text);
@@ -75,8 +93,35 @@ describe("compactRecord", () => {
       expect(got.toString("utf8"), text).toBe(want);
     }
     // Most are taken; those with white space inside a number or word (or that do not parse) are not.
-    expect(compacted).toBeGreaterThan(5_000);
+    expect(compacted).toBeGreaterThan(3_000);
     expect(refused).toBeGreaterThan(1_000);
+  });
+
+  it("writes `\\/` and `\\u` escapes as stringifyJson does (20,000 escaped, spaced records)", () => {
+    const rnd = seeded(6);
+    let compacted = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const plain = stringifyJson(randomRecord(rnd))!;
+      const text = escaped(rnd, n % 2 ? spaced(rnd, plain, 1) : plain);
+      const got = compactRecord(Buffer.from(text), 0, Buffer.byteLength(text));
+      if (got === null) continue;
+      compacted++;
+      expect(got.toString("utf8"), text).toBe(parsedCanonical(text));
+    }
+    expect(compacted).toBeGreaterThan(8_000);
+    const one = (t: string) => compactRecord(Buffer.from(t), 0, Buffer.byteLength(t))?.toString() ?? null;
+    expect(one('{"u":"a\\/b","e":"caf\\u00E9 \\ud83d\\ude00","q":"\\u0022\\u005c\\u000a"}')).toBe(
+      '{"u":"a/b","e":"café 😀","q":"\\"\\\\\\n"}',
+    );
+    // Kept as `\\u` by stringifyJson (the canonical reading refuses them): left to the parse.
+    for (const t of [
+      '{"a":"\\u0001"}',
+      '{"a":"\\ud800"}',
+      '{"a":"\\udc00x"}',
+      '{"a":"\\u00g0"}',
+      '{"a":"\\u12"}',
+    ])
+      expect(one(t), t).toBeNull();
   });
 
   it("keeps white space inside strings and refuses to join tokens", () => {
