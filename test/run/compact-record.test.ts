@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compactRecord } from "../../src/run/page-work/checked-lines.js";
+import { compactRecord } from "../../src/run/page-work/compact-record.js";
 import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
 import { seeded } from "../helpers/seeded.js";
 
