@@ -4,9 +4,10 @@ import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
 import { seeded } from "../helpers/seeded.js";
 
 /**
- * A record written with white space between its tokens (`", "`, `": "`, indentation) is copied
- * without it and taken as canonical JSON only when that copy is exactly what stringifyJson writes
- * for the record JSON.parse reads (src/run/page-work/checked-lines.ts compactRecord): white space
+ * A record written with white space between its tokens (`", "`, `": "`, indentation), or with
+ * escapes stringifyJson does not write (`\/`, `\u00e9`), is copied without them and taken as
+ * canonical JSON only when that copy is exactly what stringifyJson writes for the record JSON.parse
+ * reads (src/run/page-work/compact-record.ts compactRecord): white space
  * inside strings stays, and white space between two bytes of a number or word (which JSON.parse
  * refuses) is never taken out.
  */

@@ -97,8 +97,8 @@ export interface Compacted {
 
 /**
  * Copies record `j` ([start, end) of `src`) into `c` without the JSON white space between its
- * tokens (strings are copied as they are); true when the copy is a canonical JSON object
- * (canonical-line.ts), whose value is the record's: white space between tokens changes nothing.
+ * tokens and with its strings' escapes as stringifyJson writes them; true when the copy is a
+ * canonical JSON object (canonical-line.ts), whose value is the record's: neither changes it.
  */
 export function compactInto(c: Compacted, src: Buffer, start: number, end: number, j: number): boolean {
   if (c.used + (end - start) > c.buf.length) {
