@@ -7,8 +7,9 @@
 // `db` (duckdb, parquet, postgres) starts a throwaway PostgreSQL cluster (test/pg/pg-cluster.mjs);
 // `duck` is `db` without PostgreSQL (duckdb and parquet beside jsonl: no cluster started);
 // `postgres` is the db group's postgres rows only (append and merge beside jsonl, their targets).
-// `shapes`: the jsonl run beside three variants of its stream, one change each (what real
-// pipelines add): a primary key, an incremental cursor, a schema listing five of the eight fields.
+// `shapes`: the jsonl run beside five variants of its stream, one change each (what real
+// pipelines and APIs add): a primary key, an incremental cursor, a schema listing five of the
+// eight fields, the same records written with `", "` and `": "`, and with `\u` escapes.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -151,6 +152,12 @@ output: { format: postgres, url: "${url}", mode: ${mode}, table: records_${mode}
   const part = { ...SCHEMA, properties: Object.fromEntries(listed.map((k) => [k, SCHEMA.properties[k]])) };
   writeFileSync(path.join(dir, "schemas/part.schema.json"), JSON.stringify(part, null, 2));
   writeFileSync(path.join(dir, "pipelines/jsonl-part.yaml"), shaped("", "part.schema.json"));
+  // The same records as other APIs write them (bench/server.mjs `style`).
+  for (const style of ["spaced", "escaped"])
+    writeFileSync(
+      path.join(dir, `pipelines/jsonl-${style}.yaml`),
+      cursor("jsonl", N).replace(`params: { n: ${N} }`, `params: { n: ${N}, style: ${style} }`),
+    );
   writeFileSync(path.join(dir, "pipelines/csv.yaml"), cursor("csv", N));
   writeFileSync(path.join(dir, "pipelines/sqlite.yaml"), cursor("sqlite", N));
   writeFileSync(path.join(dir, "pipelines/duckdb.yaml"), cursor("duckdb", N));
@@ -213,7 +220,13 @@ try {
   const csvRuns = [];
   const sqliteRuns = [];
   /** The shapes group: name → runs, each beside the jsonl run of its round. */
-  const shapeRuns = { "jsonl-pk": [], "jsonl-inc": [], "jsonl-part": [] };
+  const shapeRuns = {
+    "jsonl-pk": [],
+    "jsonl-inc": [],
+    "jsonl-part": [],
+    "jsonl-spaced": [],
+    "jsonl-escaped": [],
+  };
   // The database outputs run in the same loop as jsonl, each beside the jsonl run of its round.
   const dbRuns = { duck: [], parquet: [], pgAppend: [], pgMerge: [] };
   if (wantPg) {
@@ -337,6 +350,8 @@ try {
       "jsonl-pk": "primary_key: id (keys kept; none repeats)",
       "jsonl-inc": "incremental: { cursor_field: created_at }",
       "jsonl-part": "a schema listing 5 of the 8 fields",
+      "jsonl-spaced": 'the API writes ", " and ": " (Python)',
+      "jsonl-escaped": "the API writes \\u escapes (Python)",
     };
     const plain = await sha(path.join(dir, "out/jsonl/records.jsonl"));
     for (const [name, runs] of Object.entries(shapeRuns)) {

@@ -1,5 +1,5 @@
 // Bench API: cursor pages of 1,000 generated records (~170 bytes each), no added latency by
-// default. Also offset and page endpoints with a latency option, for the concurrency bench.
+// default; `/cursor?style=spaced|escaped` writes the same records with white space or escapes. Also offset and page endpoints with a latency option, for the concurrency bench.
 //   node bench/server.mjs --port 0 [--latency 50]   → prints {"url": …} on stdout
 import http from "node:http";
 
@@ -14,13 +14,20 @@ const args = Object.fromEntries(
 const latency = Number(args.latency ?? 0);
 const PAGE = 1000;
 
-function record(i) {
-  return `{"id":${i},"name":"record-${i}","email":"user${i % 9973}@example.com","created_at":"2024-0${1 + (i % 9)}-1${i % 10}T0${i % 10}:00:00Z","amount":${(i % 10000) / 100},"active":${i % 3 !== 0},"tags":["t${i % 7}","t${i % 11}"],"owner":{"id":${i % 101}}}`;
+/**
+ * Record i as JSON text. `style` writes the same value as other APIs do: `spaced` with `", "` and
+ * `": "` (Python's json.dumps), `escaped` with `\u` escapes JSON.stringify does not write.
+ */
+function record(i, style) {
+  const c = style === "spaced" ? ", " : ",";
+  const k = style === "spaced" ? ": " : ":";
+  const name = style === "escaped" ? `\\u0072ecord\\u002d${i}` : `record-${i}`;
+  return `{"id"${k}${i}${c}"name"${k}"${name}"${c}"email"${k}"user${i % 9973}@example.com"${c}"created_at"${k}"2024-0${1 + (i % 9)}-1${i % 10}T0${i % 10}:00:00Z"${c}"amount"${k}${(i % 10000) / 100}${c}"active"${k}${i % 3 !== 0}${c}"tags"${k}["t${i % 7}"${c}"t${i % 11}"]${c}"owner"${k}{"id"${k}${i % 101}}}`;
 }
-function page(from, to) {
+function page(from, to, style) {
   const parts = [];
-  for (let i = from; i < to; i++) parts.push(record(i));
-  return parts.join(",");
+  for (let i = from; i < to; i++) parts.push(record(i, style));
+  return parts.join(style === "spaced" ? ", " : ",");
 }
 
 const server = http.createServer((req, res) => {
@@ -38,7 +45,7 @@ const server = http.createServer((req, res) => {
     const from = Number(url.searchParams.get("cursor") ?? 0);
     const to = Math.min(total, from + PAGE);
     const next = to < total ? `"${to}"` : "null";
-    return send(`{"data":[${page(from, to)}],"next_cursor":${next}}`);
+    return send(`{"data":[${page(from, to, url.searchParams.get("style"))}],"next_cursor":${next}}`);
   }
   if (url.pathname === "/offset") {
     const offset = Number(url.searchParams.get("offset") ?? 0);
