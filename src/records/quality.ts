@@ -1,5 +1,6 @@
 import type { StreamPlan, ValidationPlan } from "../compile/plan.js";
 import { compileRecordSchema, schemaDraft, type ValidateFunction } from "../lang/ajv.js";
+import { sameBytes } from "../shared/json-spans.js";
 import { hasBigInt, ownField, stringifyJson, withNumbers } from "../shared/json-text.js";
 import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "../shared/json-types.js";
 import { type ConversionError, FIELD_ERRORS } from "./field-specs.js";
@@ -72,11 +73,6 @@ function isNewExample(examples: unknown[], ex: unknown): boolean {
   if (ex === null || typeof ex !== "object") return !examples.includes(ex);
   const text = stringifyJson(ex);
   return !examples.some((e) => stringifyJson(e) === text);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array, at: number): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[at + i]) return false;
-  return true;
 }
 
 function typesOf(f: FieldAcc | undefined): Record<string, number> {
@@ -243,7 +239,7 @@ export class StreamQuality {
     // A string the report would cut (over 80 characters: JSON over 82 bytes) may be a new example
     // even when its JSON is an example's (a big integer's digits are kept whole).
     if (type === T_STRING && end - start > 82) return true;
-    return !this.exampleTexts(f).some((t) => t.length === end - start && sameBytes(t, value, start));
+    return !this.exampleTexts(f).some((t) => sameBytes(value, start, end, t));
   }
 
   /** The JSON of a field's examples, as bytes (kept while the examples stay the same). */

@@ -216,7 +216,8 @@ function plainStringEnd(b: Uint8Array, i: number): number {
   return -1;
 }
 
-function sameBytes(b: Uint8Array, from: number, to: number, name: Uint8Array): boolean {
+/** Whether bytes [from, to) of `b` are `name`'s bytes. */
+export function sameBytes(b: Uint8Array, from: number, to: number, name: Uint8Array): boolean {
   if (to - from !== name.length) return false;
   for (let j = 0; j < name.length; j++) if (b[from + j] !== name[j]) return false;
   return true;
@@ -237,7 +238,8 @@ const CLOSE_OBJECT = 125;
 const OPEN_ARRAY = 91;
 const CLOSE_ARRAY = 93;
 
-const WHITE = new Uint8Array(256);
+/** JSON white space (space, tab, line feed, carriage return): 1, else 0. */
+export const WHITE = new Uint8Array(256);
 for (const c of [32, 9, 10, 13]) WHITE[c] = 1;
 const DELIMITER = new Uint8Array(256);
 for (const c of [32, 9, 10, 13, COMMA, CLOSE_OBJECT, CLOSE_ARRAY]) DELIMITER[c] = 1;

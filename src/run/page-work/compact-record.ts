@@ -1,4 +1,5 @@
 import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
+import { WHITE } from "../../shared/json-spans.js";
 
 /**
  * A record made canonical JSON without parsing it (checked-lines.ts readRecords): the JSON white
@@ -10,8 +11,6 @@ import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
 /** Top-level members canonicalLineEnd reads (not used here). */
 const members = lineMembers();
 
-const WHITE = new Uint8Array(256);
-for (const c of [0x20, 0x09, 0x0a, 0x0d]) WHITE[c] = 1;
 /** Bytes of numbers and words (`true`…): all but brackets, colon, comma, quote and white space. */
 const SCALAR = new Uint8Array(256).fill(1);
 for (const c of '{}[]:," \t\n\r') SCALAR[c.charCodeAt(0)] = 0;
