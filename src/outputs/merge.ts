@@ -84,7 +84,7 @@ export function keyFunction(
       const v = part(get(record));
       if (v === undefined) return null;
       if (typeof v === "number" || (typeof v === "string" && v.charCodeAt(0) !== 0)) return v;
-      return `\0${stringifyJson([v])}`;
+      return jsonPartsKey(stringifyJson([v])!);
     };
   }
   return (record) => {
@@ -94,8 +94,16 @@ export function keyFunction(
       if (v === undefined) return null;
       parts.push(v);
     }
-    return `\0${stringifyJson(parts)}`;
+    return jsonPartsKey(stringifyJson(parts)!);
   };
+}
+
+/**
+ * The key of a record whose key is not one plain number or string: the JSON array of its parts
+ * (what stringifyJson writes for it), after a NUL no plain string key starts with.
+ */
+export function jsonPartsKey(partsJson: string): string {
+  return `\0${partsJson}`;
 }
 
 /** Keys compared as JSON values; null and missing parts match nothing. */

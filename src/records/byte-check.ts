@@ -313,7 +313,7 @@ interface Slices {
 }
 
 /** The string whose bytes (inside its quotes) are [s, e). */
-function stringAt(b: Buffer, s: number, e: number): string {
+export function stringAt(b: Buffer, s: number, e: number): string {
   let ascii = true;
   for (let j = s; j < e; j++) {
     const c = b[j];

@@ -1,5 +1,5 @@
-import type { Key } from "../../outputs/merge.js";
-import type { ByteChecker } from "../../records/byte-check.js";
+import { jsonPartsKey, type Key } from "../../outputs/merge.js";
+import { type ByteChecker, stringAt } from "../../records/byte-check.js";
 import { T_INTEGER, T_NULL, T_NUMBER, T_STRING } from "../../shared/json-types.js";
 
 /**
@@ -17,7 +17,8 @@ export function byteKey(checker: ByteChecker, b: Buffer, primaryKey: readonly st
     if (k < 0 || checker.types[k] === T_NULL) return null;
     // A string's first character is never NUL here (it would be written `\u0000`).
     return (
-      scalarAt(checker, b, k) ?? `\0[${b.toString("utf8", checker.values[2 * k], checker.values[2 * k + 1])}]`
+      scalarAt(checker, b, k) ??
+      jsonPartsKey(`[${b.toString("utf8", checker.values[2 * k], checker.values[2 * k + 1])}]`)
     );
   }
   let parts = "";
@@ -26,7 +27,7 @@ export function byteKey(checker: ByteChecker, b: Buffer, primaryKey: readonly st
     if (k < 0 || checker.types[k] === T_NULL) return null;
     parts += `${parts ? "," : ""}${b.toString("utf8", checker.values[2 * k], checker.values[2 * k + 1])}`;
   }
-  return `\0[${parts}]`;
+  return jsonPartsKey(`[${parts}]`);
 }
 
 /**
@@ -44,19 +45,11 @@ function scalarAt(checker: ByteChecker, b: Buffer, k: number): string | number |
   const start = checker.values[2 * k];
   const end = checker.values[2 * k + 1];
   if (type === T_INTEGER || type === T_NUMBER) return Number(b.toString("latin1", start, end));
-  if (type !== T_STRING) return undefined;
-  return escapes(b, start, end)
-    ? (JSON.parse(b.toString("utf8", start, end)) as string)
-    : b.toString("utf8", start + 1, end - 1);
+  return type === T_STRING ? stringAt(b, start + 1, end - 1) : undefined;
 }
 
 function memberIndex(checker: ByteChecker, name: string): number {
   const { names, count } = checker;
   for (let k = 0; k < count; k++) if (names[k] === name) return k;
   return -1;
-}
-
-function escapes(b: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (b[i] === 0x5c) return true;
-  return false;
 }
