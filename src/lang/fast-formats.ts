@@ -6,7 +6,7 @@
 const DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** Two digits at `i` as a number, or -1. */
-function two(s: string, i: number): number {
+export function twoDigits(s: string, i: number): number {
   const a = s.charCodeAt(i) - 48;
   const b = s.charCodeAt(i + 1) - 48;
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
@@ -15,18 +15,18 @@ function two(s: string, i: number): number {
 export function isDateTime(s: string): boolean {
   const n = s.length;
   if (n < 20) return false;
-  const y1 = two(s, 0);
-  const y2 = two(s, 2);
+  const y1 = twoDigits(s, 0);
+  const y2 = twoDigits(s, 2);
   if (y1 < 0 || y2 < 0 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return false;
   const year = y1 * 100 + y2;
-  const month = two(s, 5);
-  const day = two(s, 8);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
   const sep = s.charCodeAt(10);
   // T, t, or white space (ajv-formats splits on /t|\s/i)
   if (sep !== 84 && sep !== 116 && !/\s/.test(s[10])) return false;
-  const hr = two(s, 11);
-  const min = two(s, 14);
-  const sec = two(s, 17);
+  const hr = twoDigits(s, 11);
+  const min = twoDigits(s, 14);
+  const sec = twoDigits(s, 17);
   if (
     month < 1 ||
     day < 0 ||
@@ -53,20 +53,20 @@ export function isDateTime(s: string): boolean {
     if (i + 1 !== n) return false;
   } else if (z === 43 || z === 45) {
     tzSign = z === 45 ? -1 : 1;
-    tzH = two(s, i + 1);
+    tzH = twoDigits(s, i + 1);
     if (tzH < 0) return false;
     i += 3;
     if (i < n) {
       if (s.charCodeAt(i) === 58) i++;
-      tzM = two(s, i);
+      tzM = twoDigits(s, i);
       if (tzM < 0 || i + 2 !== n) return false;
     }
   } else return false;
   return isTime(hr, min, sec, tzSign, tzH, tzM);
 }
 
-/** A real calendar day (month 1–12 already read as two digits, day as two digits). */
-function isDay(year: number, month: number, day: number): boolean {
+/** A real calendar day (month ≥ 1 already checked; month and day read as two digits). */
+export function isDay(year: number, month: number, day: number): boolean {
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return month <= 12 && day >= 1 && day <= (month === 2 && leap ? 29 : DAYS[month]);
 }

@@ -1,6 +1,7 @@
 import type { StreamPlan } from "../compile/plan.js";
 import { inject } from "../http/paginators/inject.js";
 import type { PageRequest } from "../http/paginators/paginator.js";
+import { isDay, twoDigits } from "../lang/fast-formats.js";
 
 type Cursor = string | number;
 
@@ -36,10 +37,6 @@ export function compareCursor(a: Cursor, b: Cursor): number {
 
 // At most 9 digits of fraction: V8's Date.parse misreads longer ones (`.0999999999` after `.1`).
 const UTC_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-const MONTH_DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/** Two digits of `s` at `i` as a number. */
-const two = (s: string, i: number) => (s.charCodeAt(i) - 48) * 10 + s.charCodeAt(i + 1) - 48;
 
 /**
  * A UTC date-time written `YYYY-MM-DDTHH:MM:SS[.fraction]Z` whose fields are in range (a real
@@ -49,13 +46,9 @@ const two = (s: string, i: number) => (s.charCodeAt(i) - 48) * 10 + s.charCodeAt
  */
 function orderedAsText(s: string): boolean {
   if (!UTC_TEXT.test(s)) return false;
-  const year = two(s, 0) * 100 + two(s, 2);
-  const month = two(s, 5);
-  const day = two(s, 8);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  if (month < 1 || month > 12 || day < 1 || day > (month === 2 && leap ? 29 : MONTH_DAYS[month]))
-    return false;
-  return two(s, 11) <= 23 && two(s, 14) <= 59 && two(s, 17) <= 59;
+  const month = twoDigits(s, 5);
+  if (month < 1 || !isDay(twoDigits(s, 0) * 100 + twoDigits(s, 2), month, twoDigits(s, 8))) return false;
+  return twoDigits(s, 11) <= 23 && twoDigits(s, 14) <= 59 && twoDigits(s, 17) <= 59;
 }
 
 /** Tracks the largest cursor value written by a stream. */
