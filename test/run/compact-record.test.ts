@@ -114,6 +114,8 @@ describe("compactRecord", () => {
     expect(one('{"u":"a\\/b","e":"caf\\u00E9 \\ud83d\\ude00","q":"\\u0022\\u005c\\u000a"}')).toBe(
       '{"u":"a/b","e":"café 😀","q":"\\"\\\\\\n"}',
     );
+    // Control characters with a short escape get it (`\\u000c` is `\\f`, not `\\b`).
+    expect(one('{"a":"\\u0008\\u0009\\u000C\\u000d"}')).toBe('{"a":"\\b\\t\\f\\r"}');
     // Kept as `\\u` by stringifyJson (the canonical reading refuses them): left to the parse.
     for (const t of [
       '{"a":"\\u0001"}',
