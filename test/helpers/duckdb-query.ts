@@ -15,3 +15,21 @@ export async function queryDuckdb(file: string, sql: string): Promise<unknown[]>
     inst.closeSync();
   }
 }
+
+/**
+ * Stream `s`'s table as a DuckDB or Parquet output holds it: its rows (metadata columns left out,
+ * in `order`), column types, and `s__invalid` (DuckDB, when the run made it; else null).
+ */
+export async function readStreamTable(out: string, format: "duckdb" | "parquet", order = "") {
+  const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
+  const hasInvalid =
+    format === "duckdb" &&
+    (await queryDuckdb(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length > 0;
+  return {
+    rows: await queryDuckdb(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from}${order}`),
+    types: await queryDuckdb(out, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`),
+    invalid: hasInvalid
+      ? await queryDuckdb(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
+      : null,
+  };
+}

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
-import { queryDuckdb } from "../helpers/duckdb-query.js";
+import { readStreamTable } from "../helpers/duckdb-query.js";
 import {
   closeServer,
   listenLocal,
@@ -87,20 +87,8 @@ output: { format: ${format}${mode} }
     let tables: unknown = null;
     const out = format === "duckdb" ? p.file("out/p.duckdb") : p.file("out/p/s.parquet");
     if (format !== "jsonl" && existsSync(out)) {
-      const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
       try {
-        tables = {
-          rows: await queryDuckdb(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from}`),
-          types: await queryDuckdb(
-            out,
-            `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`,
-          ),
-          invalid:
-            format === "duckdb" &&
-            (await queryDuckdb(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
-              ? await queryDuckdb(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
-              : null,
-        };
+        tables = await readStreamTable(out, format as "duckdb" | "parquet");
       } catch (e) {
         tables = String(e);
       }

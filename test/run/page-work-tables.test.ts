@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
-import { queryDuckdb } from "../helpers/duckdb-query.js";
+import { queryDuckdb, readStreamTable } from "../helpers/duckdb-query.js";
 import {
   closeServer,
   listenLocal,
@@ -118,25 +118,11 @@ output: { format: ${format}, mode: ${mode} }
       ? normalizeRun(JSON.parse(readFileSync(p.file("reports/p/latest.json"), "utf8")))
       : null;
     const out = format === "duckdb" ? p.file("out/p.duckdb") : p.file("out/p/s.parquet");
-    const from = format === "duckdb" ? "s" : `read_parquet('${out}')`;
     const made =
       existsSync(out) &&
       (format === "parquet" ||
         (await queryDuckdb(out, "SELECT table_name FROM duckdb_tables() WHERE table_name = 's'")).length > 0);
-    const tables = made
-      ? {
-          rows: await queryDuckdb(out, `SELECT * EXCLUDE (_run_id, _loaded_at) FROM ${from} ORDER BY id`),
-          types: await queryDuckdb(
-            out,
-            `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM ${from})`,
-          ),
-          invalid:
-            format === "duckdb" &&
-            (await queryDuckdb(out, "SELECT 1 FROM duckdb_tables() WHERE table_name = 's__invalid'")).length
-              ? await queryDuckdb(out, "SELECT record_id, errors, record FROM s__invalid ORDER BY record_id")
-              : null,
-        }
-      : null;
+    const tables = made ? await readStreamTable(out, format, " ORDER BY id") : null;
     const quarantine = existsSync(p.file("out/p/s.invalid.jsonl"))
       ? readFileSync(p.file("out/p/s.invalid.jsonl"), "utf8")
       : null;
