@@ -151,7 +151,7 @@ export class DuckdbCommit {
   }
 
   /** The staged columns cast to their final types, then the metadata values. */
-  selectExprs(cols: StagedColumn[]): string[] {
+  private selectExprs(cols: StagedColumn[]): string[] {
     const exprs = cols.map((c) =>
       needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
     );
@@ -160,7 +160,7 @@ export class DuckdbCommit {
   }
 
   /** Creates table `name` with `cols`, the metadata columns, then `extra` definitions. */
-  async createTable(name: string, cols: StagedColumn[], extra: string[] = []): Promise<void> {
+  private async createTable(name: string, cols: StagedColumn[], extra: string[] = []): Promise<void> {
     const defs = cols.map((c) => `${q(c.name)} ${DUCKDB_TYPES[c.kind]}`);
     if (this.meta)
       defs.push(`${q(RUN_ID_COLUMN)} VARCHAR`, `${q(LOADED_AT_COLUMN)} TIMESTAMP WITH TIME ZONE`);
@@ -235,7 +235,13 @@ export class DuckdbCommit {
 
   /** Type changes are reported, never applied; `drift: fail` refuses the commit. */
   private checkTypes(existing: Existing, cols: { name: string; kind: ColumnType }[]): void {
-    const changed = typeChanges(existing, cols);
+    const types = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
+    const changed: string[] = [];
+    for (const c of cols) {
+      const old = types.get(c.name.toLowerCase());
+      if (old && old.type !== DUCKDB_TYPES[c.kind])
+        changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
+    }
     if (!changed.length) return;
     const replacing = this.output.mode === "replace";
     const text = `table \`${this.table}\`: column type changed (${changed.join("; ")})`;
@@ -295,24 +301,12 @@ export class DuckdbCommit {
   }
 }
 
-/** The columns of `cols` whose type differs from the existing table's, described. */
-export function typeChanges(existing: Existing, cols: { name: string; kind: ColumnType }[]): string[] {
-  const types = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
-  const changed: string[] = [];
-  for (const c of cols) {
-    const old = types.get(c.name.toLowerCase());
-    if (old && old.type !== DUCKDB_TYPES[c.kind])
-      changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
-  }
-  return changed;
-}
-
 function needsCast(kind: ColumnType): boolean {
   return kind === "timestamptz" || kind === "date" || kind === "json";
 }
 
 /** The columns of a table of the main schema, or null when there is no such table. */
-export async function tableColumns(
+async function tableColumns(
   conn: DuckDBConnection,
   table: string,
 ): Promise<{ name: string; type: string }[] | null> {

@@ -30,21 +30,11 @@ export function engineSettings(): Record<string, string> {
  */
 export interface Engine {
   connect(): Promise<DuckDBConnection>;
-  /** What the writers of this file share: the early load under way (one at a time: duckdb-early.ts). */
-  readonly shared: { early: object | null };
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   release(): void;
 }
 
-const open = new Map<
-  string,
-  {
-    instance: Promise<DuckDBInstance>;
-    refs: number;
-    chain: Promise<unknown>;
-    shared: { early: object | null };
-  }
->();
+const open = new Map<string, { instance: Promise<DuckDBInstance>; refs: number; chain: Promise<unknown> }>();
 
 export async function engine(file: string, options: Record<string, string> = {}): Promise<Engine> {
   const key = file === ":memory:" ? `:memory:${Math.random()}` : path.resolve(file);
@@ -55,7 +45,7 @@ export async function engine(file: string, options: Record<string, string> = {})
       if (file !== ":memory:") await mkdir(path.dirname(key), { recursive: true });
       return DuckDBInstance.create(file, options);
     })();
-    entry = { instance, refs: 0, chain: Promise.resolve(), shared: { early: null } };
+    entry = { instance, refs: 0, chain: Promise.resolve() };
     open.set(key, entry);
     instance.catch(() => open.delete(key));
   }
@@ -68,7 +58,6 @@ export async function engine(file: string, options: Record<string, string> = {})
   });
   return {
     connect: () => instance.connect(),
-    shared: e.shared,
     exclusive: <T>(fn: () => Promise<T>): Promise<T> => {
       const run = e.chain.then(fn, fn);
       e.chain = run.catch(() => {});

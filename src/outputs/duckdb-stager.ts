@@ -92,11 +92,6 @@ export class Stager {
   /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
   private releaseAt = 2 * RELEASE_HEAP_EVERY_CHARS;
   private readonly bigSeen = new Set<string>();
-  /**
-   * Told of each staged file once it is full, in file order (the file's path, and a promise that
-   * settles when the file is closed, rejected if closing fails): DuckdbWriter loads it meanwhile.
-   */
-  onFilled: ((path: string, closed: Promise<void>) => void) | null = null;
 
   constructor(
     private readonly conn: DuckDBConnection,
@@ -274,15 +269,12 @@ export class Stager {
       const tag = `staging-${tagOf(this.table)}${n ? `-${n}` : ""}`;
       this.opening = AtomicFile.create(this.staging.near, this.staging.runId, tag);
       // Closed while records keep coming; finish() and drop() wait for it.
-      if (full) {
-        const closed = full.close();
+      if (full)
         this.closing.push(
-          closed.catch((err: unknown) => {
+          full.close().catch((err: unknown) => {
             this.closeError ??= err;
           }),
         );
-        this.onFilled?.(full.tmpPath, closed);
-      }
     }
     const f = await this.opening;
     this.file ??= f;
@@ -291,14 +283,8 @@ export class Stager {
     await f.write(line);
   }
 
-  /** Closes the staged files, then defines the staging table (`close`, `define`). */
+  /** Defines the staging table: a view of the staged records (none without any column). */
   async finish(): Promise<void> {
-    await this.close();
-    await this.define();
-  }
-
-  /** Closes the staged files: no record comes after. */
-  async close(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
     const file = this.file ?? (this.opening ? await this.opening : null);
@@ -307,14 +293,7 @@ export class Stager {
     if (file) await file.close();
     await Promise.all(this.closing);
     if (this.closeError) throw this.closeError;
-  }
-
-  /**
-   * Defines the staging table (after `close`): a view of the staged records (none without any
-   * column). Again after a rollback that took the view with it (duckdb-early.ts).
-   */
-  async define(): Promise<void> {
-    const files = this.file ? [...this.done, this.file] : this.done;
+    const files = file ? [...this.done, file] : this.done;
     if (!this.columns.length) return;
     const t = q(this.table);
     let select: string;
@@ -322,30 +301,17 @@ export class Stager {
       const cols = this.columns.map((c) => `CAST(NULL AS ${READ_TYPES[c.kind]}) AS ${q(c.name)}`);
       select = `SELECT CAST(NULL AS BIGINT) AS ${q(ROW_FIELD)}, ${cols.join(", ")} WHERE false`;
     } else {
+      const spec = [
+        `${sqlString(ROW_FIELD)}: 'BIGINT'`,
+        ...this.columns.map((c) => `${sqlString(c.name)}: ${sqlString(READ_TYPES[c.kind])}`),
+      ].join(", ");
       // JSON columns stay JSON (the text read_json wrote): a cast to VARCHAR here made the commit's
       // cast back to JSON parse every value again.
       const exprs = this.columns.map((c) => q(c.name));
-      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM ${this.source(files.map((f) => f.tmpPath))}`;
+      select = `SELECT ${q(ROW_FIELD)}, ${exprs.join(", ")} FROM read_json([${files.map((f) => sqlString(f.tmpPath)).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, this.longest + 64)})`;
     }
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW ${t} AS ${select}`);
     this.created = true;
-  }
-
-  /**
-   * The staged files at `paths` as read_json reads them: `__pl_row` and the columns with their
-   * staging types as they are now.
-   */
-  source(paths: readonly string[]): string {
-    const spec = [
-      `${sqlString(ROW_FIELD)}: 'BIGINT'`,
-      ...this.columns.map((c) => `${sqlString(c.name)}: ${sqlString(READ_TYPES[c.kind])}`),
-    ].join(", ");
-    return `read_json([${paths.map(sqlString).join(", ")}], format = 'newline_delimited', columns = {${spec}}, maximum_object_size = ${Math.max(MIN_OBJECT_BYTES, this.longest + 64)})`;
-  }
-
-  /** The staged files' paths in order (after `finish`: all of them). */
-  get files(): string[] {
-    return [...this.done, ...(this.file ? [this.file] : [])].map((f) => f.tmpPath);
   }
 
   /** Drops the staging view and its file (after the commit, or for a failed stream). */

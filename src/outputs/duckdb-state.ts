@@ -31,16 +31,11 @@ export async function saveDuckdbState(
   state: CommitState,
 ): Promise<void> {
   const value = stateValue(state);
-  await makeStateTable(conn);
+  await conn.run(
+    `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL, updated_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (pipeline, stream))`,
+  );
   await conn.run(
     `INSERT INTO ${q(STATE_TABLE)} VALUES ($1, $2, $3, now()) ON CONFLICT (pipeline, stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
     [key, stream, JSON.stringify(value)],
-  );
-}
-
-/** Creates `_pipelines_state` unless it exists. */
-export async function makeStateTable(conn: DuckDBConnection): Promise<void> {
-  await conn.run(
-    `CREATE TABLE IF NOT EXISTS ${q(STATE_TABLE)} (pipeline VARCHAR NOT NULL, stream VARCHAR NOT NULL, state JSON NOT NULL, updated_at TIMESTAMP WITH TIME ZONE NOT NULL, PRIMARY KEY (pipeline, stream))`,
   );
 }

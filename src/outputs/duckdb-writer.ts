@@ -5,10 +5,9 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { escapesLoneSurrogate, setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
-import { EarlyLoad, earlyLoadOn } from "./duckdb-early.js";
 import { type Engine, engine, engineSettings, q } from "./duckdb-engine.js";
 import { Stager } from "./duckdb-stager.js";
-import { makeStateTable, readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
+import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import {
   type ColumnType,
@@ -83,8 +82,6 @@ class DuckdbWriter implements RecordWriter {
   private closed = false;
   private readonly meta: boolean;
   private saved: StreamState | null = null;
-  /** The load overlapped with the fetch (not under `nested: tables`). */
-  private readonly early: EarlyLoad | null = null;
   /** RecordWriter.seeRow and writeLines; not under `nested: tables` (records are split there). */
   readonly seeRow?: (row: Row, suspect: boolean) => void;
   readonly seeMembers?: (names: readonly string[], types: Uint8Array, n: number) => boolean;
@@ -150,25 +147,6 @@ class DuckdbWriter implements RecordWriter {
     this.keyOf = primaryKey ? jsonKeyFunction(primaryKey) : null;
     this.keys = primaryKey ? new Set() : null;
     for (const [field, items] of childSchemas) this.openChild(field, items);
-    if (!this.nested && earlyLoadOn()) {
-      this.early = new EarlyLoad({
-        engine: eng,
-        conn,
-        table: this.table,
-        mode: output.mode,
-        primaryKey,
-        meta: this.meta,
-        stager: this.stager,
-        dups: () => this.dups,
-        committer: () => this.committer(),
-        prepare: async () => {
-          // Made outside the load's transaction: a commit of another stream making it meanwhile
-          // would conflict with this one's.
-          if (output.stateKey) await eng.exclusive(() => makeStateTable(conn));
-        },
-      });
-      this.stager.onFilled = (path, closed) => this.early!.filled(path, closed);
-    }
     if (!this.nested) {
       this.seeRow = (row, suspect) => this.stager.see(row, suspect);
       this.seeMembers = (names, types, n) => this.stager.seeMembers(names, types, n);
@@ -304,17 +282,10 @@ class DuckdbWriter implements RecordWriter {
   }
 
   async commit(state?: CommitState | null): Promise<void> {
-    await this.early?.settle();
-    const stagers = [
-      this.stager,
-      ...(this.invalid ? [this.invalid] : []),
-      ...[...this.children.values()].map((c) => c.stager),
-    ];
-    for (const s of stagers) await s.close();
+    await this.stager.finish();
+    await this.invalid?.finish();
+    for (const c of this.children.values()) await c.stager.finish();
     try {
-      if (await this.commitEarly(state)) return;
-      // Defined after an early load's rollback, which would take the views with it.
-      for (const s of stagers) await s.define();
       await this.eng.exclusive(() =>
         this.transaction(async () => {
           // Children first: a merge finds the parent keys it replaces in the parent's staging table.
@@ -331,32 +302,7 @@ class DuckdbWriter implements RecordWriter {
     }
   }
 
-  /**
-   * The commit of an early load that holds every staged row (EarlyLoad.complete): the invalid
-   * records and the state, in its transaction. False, with the transaction rolled back, when the
-   * commit must load everything itself.
-   */
-  private async commitEarly(state?: CommitState | null): Promise<boolean> {
-    if (!this.early || !(await this.early.complete())) return false;
-    try {
-      await this.invalid?.define();
-      await this.eng.exclusive(async () => {
-        await this.committer().replaceInvalid();
-        const key = this.output.stateKey;
-        if (state && key) await saveDuckdbState(this.conn, key, this.ctx.stream, state);
-        await this.conn.run("COMMIT");
-      });
-      this.early.committedIt();
-      return true;
-    } catch {
-      // A conflict or any other error: the commit's own load does it, in a new transaction.
-      await this.early.stop();
-      return false;
-    }
-  }
-
   async keepRejected(): Promise<string> {
-    await this.early?.cancel();
     await this.stager.finish();
     await this.invalid?.finish();
     const name = rejectedTable(this.table, this.ctx.runId);
@@ -378,7 +324,6 @@ class DuckdbWriter implements RecordWriter {
   async abort(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.early?.cancel();
       await this.dropStaging();
     } finally {
       this.close();
