@@ -14,6 +14,10 @@ import type { CursorTracker } from "./incremental.js";
 import type { LinesChunk, WriterHooks } from "./record-workers/streamed-types.js";
 import type { StreamResult } from "./stream-result.js";
 
+/** Records checked from their bytes in this run's process, on any thread (tests: the path was taken). */
+let checkedFromBytes = 0;
+export const bytesCheckedRecords = (): number => checkedFromBytes;
+
 /**
  * Where a stream's shaped records go, in order: validated, then written (and kept for child
  * streams), quarantined, or failing the stream, as `invalid_records` says. Owns the stream's
@@ -168,6 +172,7 @@ export class RecordSink {
     r.filtered += u.filtered;
     r.seen += u.valid + u.invalid + u.filtered;
     r.written += u.written;
+    if (u.checked) checkedFromBytes += u.checked;
     if (u.cursor !== undefined) this.deps.cursor?.offer(u.cursor);
     const p = u.written ? this.writer!.writeLines!(u.text, u.written, u.keys, u.lengths) : undefined;
     if (!u.quarantined.length && u.failure === undefined) return p;

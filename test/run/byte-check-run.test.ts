@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
+import { bytesCheckedRecords } from "../../src/run/record-sink.js";
 import { recordWorkerUnits } from "../../src/run/record-workers/pool.js";
 import {
   closeServer,

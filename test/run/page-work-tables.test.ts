@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bytesCheckedRecords } from "../../src/run/page-work/checked-lines.js";
 import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
+import { bytesCheckedRecords } from "../../src/run/record-sink.js";
 import { queryDuckdb, readStreamTable } from "../helpers/duckdb-query.js";
 import {
   closeServer,

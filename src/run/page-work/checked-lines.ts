@@ -31,10 +31,6 @@ import { type Compacted, compactInto } from "./compact-record.js";
 /** Top-level members canonicalLineEnd reads (not used here: the byte check reads them). */
 const members = lineMembers();
 
-/** Records counted from their bytes in this process (tests check that the path was taken). */
-let checkedRecords = 0;
-export const bytesCheckedRecords = (): number => checkedRecords;
-
 /**
  * A page's records checked from their bytes (records/byte-check.ts) instead of a parse, for
  * streams whose records are written as they came: JSON lines out (or staged by a writer that
@@ -94,6 +90,7 @@ export function checkedLines(
   const { lines } = out;
   const quarantined: string[] = [];
   const counts = { valid: 0, invalid: 0 };
+  let checked = 0;
   let failure: unknown;
   for (let j = 0; j < n; j++) {
     const start = spans[2 * j];
@@ -109,7 +106,7 @@ export function checkedLines(
       (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count))
     ) {
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
-      checkedRecords++;
+      checked++;
       counts.valid++;
       out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
       continue;
@@ -130,6 +127,7 @@ export function checkedLines(
     out.fromRow(row, length);
   }
   const chunk = out.chunk(counts, quarantined, failure);
+  chunk.checked = checked;
   return { body, chunk };
 }
 

@@ -79,6 +79,8 @@ export interface LinesChunk {
   cursor: unknown;
   /** A scanned page whose body turned out not to be JSON (page-processor.ts): no records. */
   unparsed?: true;
+  /** Records checked from their bytes, not parsed (checked-lines.ts), on whichever thread. */
+  checked?: number;
   /**
    * The writer refused a record (LineMaker.see threw): the chunk holds the records before it (that
    * one counted as valid, not written), and the sink throws this once they are written.
