@@ -19,11 +19,16 @@ export async function statusCommand(io: CliIO, opts: { json?: boolean }): Promis
   const schedules = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix: cfg.prefix });
   try {
     // BullMQ names each client by its queue (`name`); the worker's own name follows `:w:` in `rawname`.
-    const workers = (await units.getWorkers()).map((w) => ({
-      name: w.rawname?.includes(":w:") ? w.rawname.slice(w.rawname.indexOf(":w:") + 3) : w.name,
-      addr: w.addr,
-      age_s: Number(w.age),
-    }));
+    // A `pipelines worker` process runs several BullMQ workers (cmd-worker.ts `lanes`), all under
+    // its name: one entry per name, up since its oldest.
+    const byName = new Map<string, { name: string; addr: string; age_s: number }>();
+    for (const w of await units.getWorkers()) {
+      const name = w.rawname?.includes(":w:") ? w.rawname.slice(w.rawname.indexOf(":w:") + 3) : w.name;
+      const age = Number(w.age);
+      const seen = byName.get(name);
+      if (!seen || age > seen.age_s) byName.set(name, { name, addr: w.addr, age_s: age });
+    }
+    const workers = [...byName.values()];
     const running: { pipeline: string; run_id: string | null }[] = [];
     const lockPrefix = `${cfg.prefix}:lock:`;
     for (const key of await redis.keys(`${lockPrefix}*`))

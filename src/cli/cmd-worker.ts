@@ -22,6 +22,20 @@ function msFrom(env: Record<string, string | undefined>, name: string, fallback:
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
 
+/** At most this many BullMQ workers per process (each with its own fetch loop and connections). */
+export const MAX_LANES = 4;
+
+/**
+ * The concurrency of each BullMQ worker a `pipelines worker` process runs: `concurrency` split in
+ * up to MAX_LANES parts. BullMQ's worker fetches jobs one Redis round trip at a time and starts
+ * none before its fetches end (bullmq 6.7 Worker.mainLoop), so a burst of jobs waits for one
+ * worker's round trips in turn; several workers fetch side by side.
+ */
+export function lanes(concurrency: number): number[] {
+  const n = Math.max(1, Math.min(MAX_LANES, concurrency));
+  return Array.from({ length: n }, (_, i) => Math.floor(concurrency / n) + (i < concurrency % n ? 1 : 0));
+}
+
 /**
  * `pipelines worker`: takes request sequences of queue runs from Redis until Ctrl-C; a job of a
  * worker that died is taken over by another one once its lock expires (BullMQ stalled jobs).
@@ -63,18 +77,21 @@ export async function workerCommand(
     return cancels.run(job.data.runId, job.data.pipeline, (signal) => runner.process(job.data, signal, held));
   };
   await runner.warm();
-  const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
-    connection,
-    prefix: cfg.prefix,
-    concurrency: opts.concurrency,
-    name: runner.id,
-    lockDuration,
-    stalledInterval: msFrom(io.env, "PIPELINES_WORKER_STALLED_MS", lockDuration),
-    maxStalledCount: 5,
-  });
   const redactor = cfg.redactor;
-  worker.on("error", (err) => io.stderr.write(`worker: ${redactor.text(err.message)}\n`));
-  await worker.waitUntilReady();
+  const workers = lanes(opts.concurrency).map((concurrency) => {
+    const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
+      connection,
+      prefix: cfg.prefix,
+      concurrency,
+      name: runner.id,
+      lockDuration,
+      stalledInterval: msFrom(io.env, "PIPELINES_WORKER_STALLED_MS", lockDuration),
+      maxStalledCount: 5,
+    });
+    worker.on("error", (err) => io.stderr.write(`worker: ${redactor.text(err.message)}\n`));
+    return worker;
+  });
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
   const schedules = opts.schedules ? await startScheduled(io, project, cfg) : null;
   io.stderr.write(
     `worker ${runner.id}: taking jobs from the ${shownRedis(cfg)} (concurrency ${opts.concurrency}); Ctrl-C to stop\n`,
@@ -87,7 +104,7 @@ export async function workerCommand(
     `worker ${runner.id}: taking no more jobs; stopping after its running ones (again to quit at once: another worker then takes them over once their lock expires)\n`,
   );
   await schedules?.close();
-  await worker.close();
+  await Promise.all(workers.map((w) => w.close()));
   await runner.close();
   connection.disconnect();
   subscriber.disconnect();
