@@ -10,8 +10,9 @@ describe("worker lanes", () => {
   it("splits the concurrency into at most MAX_LANES workers, none idle, the total unchanged", () => {
     expect(lanes(1)).toEqual([1]);
     expect(lanes(2)).toEqual([1, 1]);
-    expect(lanes(5)).toEqual([2, 1, 1, 1]);
-    expect(lanes(64)).toEqual([16, 16, 16, 16]);
+    expect(lanes(5)).toEqual([1, 1, 1, 1, 1]);
+    expect(lanes(10)).toEqual([2, 2, 1, 1, 1, 1, 1, 1]);
+    expect(lanes(64)).toEqual([8, 8, 8, 8, 8, 8, 8, 8]);
     for (let c = 1; c <= 200; c++) {
       const split = lanes(c);
       expect(split.length).toBe(Math.min(c, MAX_LANES));
