@@ -20,13 +20,15 @@ export async function statusCommand(io: CliIO, opts: { json?: boolean }): Promis
   try {
     // BullMQ names each client by its queue (`name`); the worker's own name follows `:w:` in `rawname`.
     // A `pipelines worker` process runs several BullMQ workers (cmd-worker.ts `lanes`), all under
-    // its name: one entry per name, up since its oldest.
+    // its name: one entry per name and client host (containers may share a host name and pid),
+    // up since its oldest.
     const byName = new Map<string, { name: string; addr: string; age_s: number }>();
     for (const w of await units.getWorkers()) {
       const name = w.rawname?.includes(":w:") ? w.rawname.slice(w.rawname.indexOf(":w:") + 3) : w.name;
       const age = Number(w.age);
-      const seen = byName.get(name);
-      if (!seen || age > seen.age_s) byName.set(name, { name, addr: w.addr, age_s: age });
+      const key = `${name}\0${String(w.addr).replace(/:\d+$/, "")}`;
+      const seen = byName.get(key);
+      if (!seen || age > seen.age_s) byName.set(key, { name, addr: w.addr, age_s: age });
     }
     const workers = [...byName.values()];
     const running: { pipeline: string; run_id: string | null }[] = [];

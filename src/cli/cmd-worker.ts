@@ -25,7 +25,7 @@ function msFrom(env: Record<string, string | undefined>, name: string, fallback:
 /**
  * At most this many BullMQ workers per process (each with its own fetch loop and blocking
  * connection). Measured on the queue bench's burst (200 jobs, 4 processes of concurrency 64,
- * alternating runs): enqueue → start median 16–19 ms with 1, 16 with 4, 12 with 8.
+ * alternating runs): enqueue → start median 19 ms with 1 (14 runs), 16 with 4 (9), 12 with 8 (9).
  */
 export const MAX_LANES = 8;
 
@@ -35,8 +35,9 @@ export const MAX_LANES = 8;
  * none before its fetches end (bullmq 6.7 Worker.mainLoop), so a burst of jobs waits for one
  * worker's round trips in turn; several workers fetch side by side.
  */
-export function lanes(concurrency: number): number[] {
-  const n = Math.max(1, Math.min(MAX_LANES, concurrency));
+export function lanes(jobs: number): number[] {
+  const concurrency = Math.max(1, jobs);
+  const n = Math.min(MAX_LANES, concurrency);
   return Array.from({ length: n }, (_, i) => Math.floor(concurrency / n) + (i < concurrency % n ? 1 : 0));
 }
 
@@ -82,6 +83,16 @@ export async function workerCommand(
   };
   await runner.warm();
   const redactor = cfg.redactor;
+  // Every lane sees the shared connection's errors (and its own): each message is said once a second.
+  const said = new Map<string, number>();
+  const sayError = (err: Error) => {
+    const text = `worker: ${redactor.text(err.message)}\n`;
+    const now = Date.now();
+    if (now - (said.get(text) ?? -Infinity) < 1000) return;
+    said.set(text, now);
+    if (said.size > 100) said.clear();
+    io.stderr.write(text);
+  };
   const workers = lanes(opts.concurrency).map((concurrency) => {
     const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
       connection,
@@ -92,7 +103,7 @@ export async function workerCommand(
       stalledInterval: msFrom(io.env, "PIPELINES_WORKER_STALLED_MS", lockDuration),
       maxStalledCount: 5,
     });
-    worker.on("error", (err) => io.stderr.write(`worker: ${redactor.text(err.message)}\n`));
+    worker.on("error", sayError);
     return worker;
   });
   await Promise.all(workers.map((w) => w.waitUntilReady()));

@@ -9,6 +9,7 @@ import { lanes, MAX_LANES } from "../../src/cli/cmd-worker.js";
 describe("worker lanes", () => {
   it("splits the concurrency into at most MAX_LANES workers, none idle, the total unchanged", () => {
     expect(lanes(1)).toEqual([1]);
+    expect(lanes(0)).toEqual([1]);
     expect(lanes(2)).toEqual([1, 1]);
     expect(lanes(5)).toEqual([1, 1, 1, 1, 1]);
     expect(lanes(10)).toEqual([2, 2, 1, 1, 1, 1, 1, 1]);

@@ -97,3 +97,38 @@ it("Redis lost mid-run: the run stops within a bounded time, exit 1, nothing com
     p.cleanup();
   }
 }, 40_000);
+
+it("a worker that loses Redis says each error once a second, not once per BullMQ worker it runs", async () => {
+  const own = await startRedis();
+  const p = tempProject("pipelines-queue-lost-say-");
+  try {
+    p.pipeline(
+      "p",
+      [sourceBlock(base), "streams:", "  s:", "    path: /orgs", "    records: $.data", ""].join("\n"),
+    );
+    writeFileSync(
+      path.join(p.dir, "pipelines.config.yaml"),
+      "queue:\n  redis: ${env.REDIS_URL}\n  prefix: t-say\n",
+    );
+    // Eight lanes (cmd-worker.ts): each sees the shared connection's errors.
+    const w = await startWorker(p.dir, ["--concurrency", "8"], { REDIS_URL: own.url });
+    try {
+      await own.stop();
+      await new Promise((r) => setTimeout(r, 3000));
+      const lines = w
+        .stderr()
+        .split("\n")
+        .filter((l) => l.startsWith("worker: "));
+      expect(lines.length, "the lost connection is said").toBeGreaterThan(0);
+      const counts = new Map<string, number>();
+      for (const l of lines) counts.set(l, (counts.get(l) ?? 0) + 1);
+      for (const [line, n] of counts) expect(n, line).toBeLessThanOrEqual(4);
+    } finally {
+      w.child.kill("SIGKILL");
+      await w.exited;
+    }
+  } finally {
+    p.cleanup();
+    await own.stop().catch(() => {});
+  }
+}, 40_000);
