@@ -47,6 +47,17 @@ await build({
   outfile: `${dist}app/record-worker.cjs`,
   legalComments: "none",
 });
+// @duckdb/node-api's JavaScript, loaded with a code cache by src/vendor/duckdb-api.ts (its native
+// addon, @duckdb/node-bindings, stays a package).
+await build({
+  ...options,
+  entryPoints: [fileURLToPath(new URL("../node_modules/@duckdb/node-api/lib/index.js", import.meta.url))],
+  outfile: `${dist}app/duckdb-api.cjs`,
+  external: ["@duckdb/node-bindings"],
+  define: {},
+  banner: {},
+  legalComments: "none",
+});
 // load-bundle.ts decodes an ASCII file as latin1, three times faster than utf8.
 if (/[^\x00-\x7f]/.test(await readFile(out, "latin1")))
   console.warn("note: dist/app/pipelines.cjs is not ASCII");

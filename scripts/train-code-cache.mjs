@@ -1,5 +1,6 @@
-// Writes V8 code caches (<name>.v8cache, see src/vendor/load-bundle.ts) for the bundled CLI
-// and the precompiled validators: runs the built CLI, `validate` then `run`, on a small project
+// Writes V8 code caches (<name>.v8cache, see src/vendor/load-bundle.ts) for the bundled CLI,
+// @duckdb/node-api's bundle and the precompiled validators: runs the built CLI, a `run` into
+// DuckDB, `validate` then `run`, on a small project
 // against a server on 127.0.0.1, with PIPELINES_WRITE_CODE_CACHE=1. The caches then hold every
 // function of yaml, ajv, cosmiconfig, commander, undici and the validators that a start and a
 // run compile.
@@ -60,6 +61,20 @@ streams:
 output: { format: jsonl }
 `,
   );
+  // Run first (its pipelines.v8cache is replaced by the runs after it): trains the cache of
+  // @duckdb/node-api's bundle (dist/app/duckdb-api.cjs, src/vendor/duckdb-api.ts).
+  writeFileSync(
+    path.join(dir, "pipelines/train-duck.yaml"),
+    `source: { base_url: "${base}", retry: { max_attempts: 2 } }
+streams:
+  records:
+    path: /items
+    records: $.data
+    paginate: { type: cursor, cursor: $.next }
+    schema: record.schema.json
+output: { format: duckdb }
+`,
+  );
   // Only validated, so that the 2020-12 meta-schema validator is trained too.
   writeFileSync(
     path.join(dir, "pipelines/train-2020.yaml"),
@@ -72,7 +87,7 @@ streams:
 `,
   );
   const env = { ...process.env, PIPELINES_WRITE_CODE_CACHE: "1", CI: "1" };
-  for (const args of [["validate"], ["run", "train"]]) {
+  for (const args of [["run", "train-duck"], ["validate"], ["run", "train"]]) {
     // Async spawn: the server answers from this process's event loop.
     let stderr = "";
     const code = await new Promise((resolve, reject) => {

@@ -1,8 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { stagingTableSuffix } from "../compile/layout.js";
 import { RunError } from "../shared/errors.js";
+import { duckdbApi } from "../vendor/duckdb-api.js";
 import { DUCKDB_MAX_IDENT_BYTES, quoteIdent } from "./table-shape.js";
 /** A DuckDB identifier, quoted (any length; a NUL or an empty name refused). */
 export function q(name: string): string {
@@ -43,7 +44,7 @@ export async function engine(file: string, options: Record<string, string> = {})
     // Set at once: a second stream opening the file meanwhile shares this instance.
     const instance = (async () => {
       if (file !== ":memory:") await mkdir(path.dirname(key), { recursive: true });
-      return DuckDBInstance.create(file, options);
+      return duckdbApi().DuckDBInstance.create(file, options);
     })();
     entry = { instance, refs: 0, chain: Promise.resolve() };
     open.set(key, entry);

@@ -30,7 +30,7 @@ export const bundleLoads: BundleLoad[] = ((globalThis as Record<symbol, unknown>
   Symbol.for("pipelines.bundleLoads")
 ] ??= []) as BundleLoad[];
 
-export function loadBundle(url: URL): Record<string, unknown> {
+export function loadBundle(url: URL, req?: NodeJS.Require): Record<string, unknown> {
   const file = fileURLToPath(url);
   const bytes = readFileSync(file);
   const hash = createHash("sha256").update(bytes).digest();
@@ -52,7 +52,7 @@ export function loadBundle(url: URL): Record<string, unknown> {
     { filename: file, cachedData },
   );
   const module = { exports: {} as Record<string, unknown> };
-  script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file));
+  script.runInThisContext()(module.exports, req ?? createRequire(file), module, file, path.dirname(file));
   bundleLoads.push({ file, cached: cachedData !== undefined, rejected: script.cachedDataRejected === true });
   if (process.env.PIPELINES_WRITE_CODE_CACHE === "1") {
     // After the training run, the cache holds every function that run compiled.

@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
+import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { BIN, ensureBuilt, REPO } from "../built.js";
 import { tempDir, writeFiles, yaml } from "../config/helpers.js";
@@ -71,6 +72,45 @@ describe("the bundled CLI of the build", () => {
       ],
     );
     for (const l of loads) expect(l, l.file).toMatchObject({ cached: true, rejected: false });
+  });
+
+  it("a run into DuckDB loads @duckdb/node-api's bundle with its code cache, not the package's files", async () => {
+    const loaded = await inNode<{
+      code: number;
+      loads: { file: string; cached: boolean; rejected: boolean }[];
+      packageFiles: string[];
+    }>(`
+      import http from "node:http";
+      import fs from "node:fs";
+      import Module from "node:module";
+      const server = http.createServer((req, res) => res.end(JSON.stringify({ data: [{ id: 1 }, { id: 2 }] })));
+      await new Promise((r) => server.listen(0, "127.0.0.1", r));
+      fs.mkdirSync("pipelines");
+      fs.writeFileSync("pipelines/duck.yaml", 'source: { base_url: "http://127.0.0.1:' + server.address().port + '" }\\nstreams:\\n  items: { path: /items, records: $.data }\\noutput: { format: duckdb }\\n');
+      process.argv = [process.argv[0], "pipelines", "run", "duck"];
+      process.env.CI = "1";
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = () => true;
+      await import(${JSON.stringify(pathToFileURL(BIN).href)});
+      process.stdout.write = write;
+      server.close();
+      const packageFiles = Object.keys(Module._cache).filter((k) => /node_modules[\\\\/]@duckdb[\\\\/]node-api[\\\\/]/.test(k));
+      console.log(JSON.stringify({ code: process.exitCode, loads: globalThis[Symbol.for("pipelines.bundleLoads")], packageFiles }));
+    `);
+    expect(loaded.code).toBe(0);
+    expect(loaded.packageFiles).toEqual([]);
+    const duck = loaded.loads.find((l) => l.file === path.join(REPO, "dist", "app", "duckdb-api.cjs"));
+    expect(duck).toMatchObject({ cached: true, rejected: false });
+    // The run wrote through it.
+    const inst = await DuckDBInstance.create(path.join(dir, "out", "duck.duckdb"));
+    try {
+      const conn = await inst.connect();
+      const r = await conn.runAndReadAll("SELECT CAST(id AS INTEGER) FROM items ORDER BY id");
+      conn.closeSync();
+      expect(r.getRows()).toEqual([[1], [2]]);
+    } finally {
+      inst.closeSync();
+    }
   });
 
   it("a run of a project without a queue loads neither BullMQ nor ioredis (about 70 ms of start-up), nor ICU's number formats (9 ms)", async () => {
