@@ -6,6 +6,7 @@
 // `await import("./cmd-run.js")` into code that runs a module's body only when first used.
 // Run by `npm run build` after tsc.
 import { readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -51,7 +52,7 @@ await build({
 // addon, @duckdb/node-bindings, stays a package).
 await build({
   ...options,
-  entryPoints: [fileURLToPath(new URL("../node_modules/@duckdb/node-api/lib/index.js", import.meta.url))],
+  entryPoints: [createRequire(import.meta.url).resolve("@duckdb/node-api")],
   outfile: `${dist}app/duckdb-api.cjs`,
   external: ["@duckdb/node-bindings"],
   define: {},
