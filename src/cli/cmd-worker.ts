@@ -87,10 +87,10 @@ export async function workerCommand(
   const said = new Map<string, number>();
   const sayError = (err: Error) => {
     const text = `worker: ${redactor.text(err.message)}\n`;
-    const now = Date.now();
+    const now = performance.now();
     if (now - (said.get(text) ?? -Infinity) < 1000) return;
+    if (said.size >= 100) said.clear();
     said.set(text, now);
-    if (said.size > 100) said.clear();
     io.stderr.write(text);
   };
   const workers = lanes(opts.concurrency).map((concurrency) => {

@@ -122,7 +122,9 @@ it("a worker that loses Redis says each error once a second, not once per BullMQ
       expect(lines.length, "the lost connection is said").toBeGreaterThan(0);
       const counts = new Map<string, number>();
       for (const l of lines) counts.set(l, (counts.get(l) ?? 0) + 1);
-      for (const [line, n] of counts) expect(n, line).toBeLessThanOrEqual(4);
+      // Once a second over 3 s: at most 4 (5 leaves a loaded machine's timers some room); the
+      // eight lanes and their connections said it about 160 times before.
+      for (const [line, n] of counts) expect(n, line).toBeLessThanOrEqual(5);
     } finally {
       w.child.kill("SIGKILL");
       await w.exited;

@@ -454,7 +454,9 @@ describe("byte check edges", () => {
           const thread = await run(format, "thread", ...a);
           // The cases meant for the byte check reach it (the others test that it stands aside).
           if (format === "jsonl") expect(bytes.checked, "records checked from bytes").toBe(c.bytes ?? 0);
-          // A page worker thread checks the same records from their bytes.
+          // A page worker thread checks the same records from their bytes (it takes the pages
+          // after the second, page-work.ts LOCAL_PAGES: this bites for cases of three pages or
+          // more — ratio, untracked, untrackedNoSchema).
           if (format === "jsonl")
             expect(thread.checked, "records checked from bytes on the thread").toBe(c.bytes ?? 0);
           for (const other of [parsed, bytes, thread]) {
