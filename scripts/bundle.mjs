@@ -5,8 +5,9 @@
 // `pipelines validate` starts in about half the time. Commands stay lazy: esbuild turns our
 // `await import("./cmd-run.js")` into code that runs a module's body only when first used.
 // Run by `npm run build` after tsc.
-import { readFile, rm } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -49,16 +50,23 @@ await build({
   legalComments: "none",
 });
 // @duckdb/node-api's JavaScript, loaded with a code cache by src/vendor/duckdb-api.ts (its native
-// addon, @duckdb/node-bindings, stays a package).
+// addon, @duckdb/node-bindings, stays a package), with the version it was made from beside it:
+// another installed version loads as the package.
+const duckdbEntry = createRequire(import.meta.url).resolve("@duckdb/node-api");
 await build({
   ...options,
-  entryPoints: [createRequire(import.meta.url).resolve("@duckdb/node-api")],
+  entryPoints: [duckdbEntry],
   outfile: `${dist}app/duckdb-api.cjs`,
   external: ["@duckdb/node-bindings"],
   define: {},
   banner: {},
   legalComments: "none",
 });
+const duckdbPackage = JSON.parse(
+  await readFile(path.join(path.dirname(duckdbEntry), "..", "package.json"), "utf8"),
+);
+await writeFile(`${dist}app/duckdb-api.json`, `${JSON.stringify({ version: duckdbPackage.version })}\n`);
+await rm(`${dist}app/duckdb-api.v8cache`, { force: true });
 // load-bundle.ts decodes an ASCII file as latin1, three times faster than utf8.
 if (/[^\x00-\x7f]/.test(await readFile(out, "latin1")))
   console.warn("note: dist/app/pipelines.cjs is not ASCII");
