@@ -49,32 +49,19 @@ try {
       },
     }),
   );
-  writeFileSync(
-    path.join(dir, "pipelines/train.yaml"),
-    `source: { base_url: "${base}", retry: { max_attempts: 2 } }
+  const pipeline = (format) => `source: { base_url: "${base}", retry: { max_attempts: 2 } }
 streams:
   records:
     path: /items
     records: $.data
     paginate: { type: cursor, cursor: $.next }
     schema: record.schema.json
-output: { format: jsonl }
-`,
-  );
+output: { format: ${format} }
+`;
+  writeFileSync(path.join(dir, "pipelines/train.yaml"), pipeline("jsonl"));
   // Run first (its pipelines.v8cache is replaced by the runs after it): trains the cache of
   // @duckdb/node-api's bundle (dist/app/duckdb-api.cjs, src/vendor/duckdb-api.ts).
-  writeFileSync(
-    path.join(dir, "pipelines/train-duck.yaml"),
-    `source: { base_url: "${base}", retry: { max_attempts: 2 } }
-streams:
-  records:
-    path: /items
-    records: $.data
-    paginate: { type: cursor, cursor: $.next }
-    schema: record.schema.json
-output: { format: duckdb }
-`,
-  );
+  writeFileSync(path.join(dir, "pipelines/train-duck.yaml"), pipeline("duckdb"));
   // Only validated, so that the 2020-12 meta-schema validator is trained too.
   writeFileSync(
     path.join(dir, "pipelines/train-2020.yaml"),

@@ -35,6 +35,19 @@ beforeEach(() => {
 });
 afterEach(() => cleanup());
 
+/**
+ * An ES module snippet's lines that run the built CLI in this process with `args` (bin.js runs
+ * process.argv when imported), its standard output silenced, then close `server`.
+ */
+const runBuiltCli = (args: string[]) => `
+      process.argv = [process.argv[0], "pipelines", ...${JSON.stringify(args)}];
+      process.env.CI = "1";
+      const write = process.stdout.write.bind(process.stdout);
+      process.stdout.write = () => true;
+      await import(${JSON.stringify(pathToFileURL(BIN).href)});
+      process.stdout.write = write;
+      server.close();`;
+
 /** Runs an ES module snippet in a fresh Node and returns what it printed as JSON. */
 async function inNode<T = unknown>(code: string): Promise<T> {
   const { stdout } = await exec(process.execPath, ["--input-type=module", "-e", code], { cwd: dir });
@@ -87,13 +100,7 @@ describe("the bundled CLI of the build", () => {
       await new Promise((r) => server.listen(0, "127.0.0.1", r));
       fs.mkdirSync("pipelines");
       fs.writeFileSync("pipelines/duck.yaml", 'source: { base_url: "http://127.0.0.1:' + server.address().port + '" }\\nstreams:\\n  items: { path: /items, records: $.data }\\noutput: { format: duckdb }\\n');
-      process.argv = [process.argv[0], "pipelines", "run", "duck"];
-      process.env.CI = "1";
-      const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = () => true;
-      await import(${JSON.stringify(pathToFileURL(BIN).href)});
-      process.stdout.write = write;
-      server.close();
+      ${runBuiltCli(["run", "duck"])}
       const packageFiles = Object.keys(Module._cache).filter((k) => /node_modules[\\\\/]@duckdb[\\\\/]node-api[\\\\/]/.test(k));
       console.log(JSON.stringify({ code: process.exitCode, loads: globalThis[Symbol.for("pipelines.bundleLoads")], packageFiles }));
     `);
@@ -127,13 +134,7 @@ describe("the bundled CLI of the build", () => {
       Intl.NumberFormat = function (...a) { numberFormats++; return new NF(...a); };
       const toLocale = Number.prototype.toLocaleString;
       Number.prototype.toLocaleString = function (...a) { numberFormats++; return toLocale.apply(this, a); };
-      process.argv = [process.argv[0], "pipelines", "run", "local"];
-      process.env.CI = "1";
-      const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = () => true;
-      await import(${JSON.stringify(pathToFileURL(BIN).href)});
-      process.stdout.write = write;
-      server.close();
+      ${runBuiltCli(["run", "local"])}
       const queueModules = Object.keys(Module._cache).filter((k) => /node_modules[\\\\/](bullmq|ioredis)[\\\\/]/.test(k));
       console.log(JSON.stringify({ code: process.exitCode, queueModules, numberFormats }));
     `);
