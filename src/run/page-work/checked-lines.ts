@@ -39,23 +39,38 @@ const members = lineMembers();
  * are read from the bytes (byte-keys.ts). Off with PIPELINES_BYTE_CHECK=off.
  */
 export function byteCheckFor(
-  stream: Pick<StreamPlan, "fields" | "exclude" | "flatten" | "includeParent" | "filter" | "schema">,
+  stream: Pick<
+    StreamPlan,
+    "fields" | "exclude" | "flatten" | "includeParent" | "filter" | "schema" | "primaryKey"
+  >,
   maker: LineMaker,
-): ByteChecker | null {
+): BytePath | null {
   if (process.env.PIPELINES_BYTE_CHECK === "off") return null;
   if (!shapingKeepsRecords(stream) || stream.filter) return null;
   if (maker.see && !maker.seeMembers) return null;
   const schema = compileByteSchema(stream.schema?.schema ?? true);
+  if (!schema) return null;
   const quality = maker.quality;
-  return (
-    schema &&
-    new ByteChecker(
-      schema,
-      quality.keepsExamples
-        ? (name, value, start, end, type) => quality.takesExample(name, value, start, end, type)
-        : null,
-    )
+  const checker = new ByteChecker(
+    schema,
+    quality.keepsExamples
+      ? (name, value, start, end, type) => quality.takesExample(name, value, start, end, type)
+      : null,
   );
+  return { checker, primaryKey: stream.primaryKey?.length ? stream.primaryKey : null, compactSkip: 0 };
+}
+
+/** A stream's byte path (byteCheckFor), kept from page to page by its PageProcessor. */
+export interface BytePath {
+  readonly checker: ByteChecker;
+  /** The primary key's fields (LineMaker.keyOf reads the same key from parsed records), or null. */
+  readonly primaryKey: readonly string[] | null;
+  /**
+   * Pages left before compacting is tried again: a stream whose records are not canonical for
+   * another reason (`\u` or `\/` escapes, `1.0`) skips COMPACT_SKIP_PAGES after a page where ten
+   * or more tries made none.
+   */
+  compactSkip: number;
 }
 
 /**
@@ -67,30 +82,27 @@ export function byteCheckFor(
  */
 export function checkedLines(
   m: LineMaker,
-  checker: ByteChecker,
+  path: BytePath,
   bytes: Uint8Array,
   scan: PageScan,
-  primaryKey: readonly string[] | null = null,
 ): { body: unknown; chunk: LinesChunk } | null {
   const { spans } = scan;
   const n = spans.length / 2;
   if (n === 0 || !isUtf8(bytes)) return null;
   // A writer that refuses lone surrogates checks the records of a page that may hold one.
   if (m.see && escapesSurrogate(bytes)) return null;
-  const skip = compactSkips.get(m) ?? 0;
-  if (skip > 0) compactSkips.set(m, skip - 1);
-  const read = readRecords(bytes, spans, skip === 0, m);
+  const read = readRecords(bytes, spans, path);
   if (!read) return null;
   const { canonical, rows, buf, compact } = read;
   const body = pageWithoutRecords(bytes, spans);
   if (body === NOT_JSON) return null;
   const recordAt = (j: number): unknown => parseJson(buf.toString("utf8", spans[2 * j], spans[2 * j + 1]));
   const { quality } = m;
-  const out = new Written(bytes, m, primaryKey);
+  const { checker } = path;
+  const out = new Written(bytes, m, path.primaryKey);
   const { lines } = out;
   const quarantined: string[] = [];
   const counts = { valid: 0, invalid: 0 };
-  let checked = 0;
   let failure: unknown;
   for (let j = 0; j < n; j++) {
     const start = spans[2 * j];
@@ -106,7 +118,6 @@ export function checkedLines(
       (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count))
     ) {
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
-      checked++;
       counts.valid++;
       out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
       continue;
@@ -126,9 +137,7 @@ export function checkedLines(
           : lines.text(stringifyJson(row));
     out.fromRow(row, length);
   }
-  const chunk = out.chunk(counts, quarantined, failure);
-  chunk.checked = checked;
-  return { body, chunk };
+  return { body, chunk: out.chunk(counts, quarantined, failure) };
 }
 
 /**
@@ -137,28 +146,28 @@ export function checkedLines(
  */
 class Written {
   readonly lines: ByteLines;
-  private readonly pk: readonly string[] | null;
   private readonly keys: (Key | null)[] | null;
   private readonly lengths: number[] | null;
   private readonly cursor: CursorTracker | null;
   private count = 0;
+  /** Of `count`, those checked from their bytes (LinesChunk.checked). */
+  private checked = 0;
 
   constructor(
     bytes: Uint8Array,
     private readonly m: LineMaker,
-    primaryKey: readonly string[] | null,
+    private readonly pk: readonly string[] | null,
   ) {
     this.lines = new ByteLines(bytes);
-    this.pk = m.keyOf ? primaryKey : null;
-    if (m.keyOf && !this.pk) throw new Error("checkedLines: a primary key without its fields");
-    this.keys = this.pk ? [] : null;
-    this.lengths = this.pk ? [] : null;
+    this.keys = pk ? [] : null;
+    this.lengths = pk ? [] : null;
     this.cursor = m.cursorField ? new CursorTracker(m.cursorField) : null;
   }
 
   /** A record the checker read from `src` (its key and cursor read there too), `length` bytes. */
   fromBytes(checker: ByteChecker, src: Buffer, length: number): void {
     this.count++;
+    this.checked++;
     if (this.pk) {
       this.keys!.push(byteKey(checker, src, this.pk));
       this.lengths!.push(length);
@@ -187,6 +196,7 @@ class Written {
       filtered: 0,
       quarantined,
       cursor: this.cursor?.max ?? undefined,
+      checked: this.checked,
       ...(failure === undefined ? {} : { failure }),
     };
   }
@@ -204,12 +214,13 @@ class Written {
 function readRecords(
   bytes: Uint8Array,
   spans: readonly number[],
-  tryCompact: boolean,
-  m: LineMaker,
+  path: BytePath,
 ): { canonical: Uint8Array; rows: Map<number, Row>; buf: Buffer; compact: Compacted | null } | null {
   const n = spans.length / 2;
   const canonical = new Uint8Array(n);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tryCompact = path.compactSkip === 0;
+  if (!tryCompact) path.compactSkip--;
   let compact: Compacted | null = null;
   let copied = 0;
   let tried = 0;
@@ -231,9 +242,7 @@ function readRecords(
       compacted++;
     }
   }
-  // A stream whose records are not canonical for another reason (`\u` or `\/` escapes, `1.0`)
-  // skips trying for a while after a page where ten or more tries made none.
-  if (tried >= 10 && compacted === 0) compactSkips.set(m, COMPACT_SKIP_PAGES);
+  if (tried >= 10 && compacted === 0) path.compactSkip = COMPACT_SKIP_PAGES;
   if (copied < n / 2) return null;
   const rows = new Map<number, Row>();
   // Parsed by the parser the whole page would get (the lossless one refuses records nested too deep).
@@ -254,10 +263,9 @@ function readRecords(
 }
 
 /**
- * Pages a stream (by its line maker) does not try compacting for: after a page where ten tries
- * made nothing canonical (white space is not what keeps its records from it), the next 16.
+ * Pages a stream does not try compacting for (BytePath.compactSkip) after a page where ten tries
+ * made nothing canonical: white space is not what keeps its records from it.
  */
-const compactSkips = new WeakMap<LineMaker, number>();
 const COMPACT_SKIP_PAGES = 16;
 
 /**

@@ -1,7 +1,6 @@
 import type { StreamPlan, ValidationPlan } from "../../compile/plan.js";
 import type { StopReason } from "../../http/paginators/paginator.js";
 import { jsonKeyFunction } from "../../outputs/merge.js";
-import type { ByteChecker } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";
 import type { RecordContext } from "../../records/field-specs.js";
 import type { StreamQuality } from "../../records/quality.js";
@@ -20,7 +19,7 @@ import { type LineMaker, recordLines, type SpanSource } from "../record-workers/
 import type { LinesChunk, WriterHooks } from "../record-workers/streamed-types.js";
 import type { Suspicion } from "../stream-result.js";
 import { PageWatch, type PageWatchState } from "../suspicions.js";
-import { byteCheckFor, checkedLines } from "./checked-lines.js";
+import { type BytePath, byteCheckFor, checkedLines } from "./checked-lines.js";
 import { PageHeads, pageRecords, type ReadPage } from "./page-heads.js";
 import type { ComparedPage } from "./page-scan.js";
 
@@ -85,11 +84,9 @@ export class PageProcessor {
   /** A scanned page did not parse: the stream fails there (no page after it is processed). */
   private unparsed = false;
   /** Records checked from their bytes where the stream allows it (checked-lines.ts), else null. */
-  private readonly checker: ByteChecker | null;
+  private readonly bytePath: BytePath | null;
   /** Whether shaping makes records of its own (fields, flatten…), not the page's records as they are. */
   private readonly shapes: boolean;
-  /** The stream's primary key fields (read from the bytes of checked records), or null. */
-  private readonly primaryKey: readonly string[] | null;
 
   /**
    * `quality`: the stream's statistics, fed here page by page (in a worker: handed over). `see`:
@@ -101,7 +98,6 @@ export class PageProcessor {
     this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
     this.watch = new PageWatch(plan.stream, plan.asked);
     const pk = plan.stream.primaryKey;
-    this.primaryKey = pk?.length ? pk : null;
     this.maker = {
       shaper,
       quality,
@@ -112,7 +108,7 @@ export class PageProcessor {
       seeMembers: hooks?.seeMembers ?? null,
       refusesInvalid: hooks?.refusesInvalid ?? null,
     };
-    this.checker = byteCheckFor(plan.stream, this.maker);
+    this.bytePath = byteCheckFor(plan.stream, this.maker);
     this.shapes = !shapingKeepsRecords(plan.stream);
     const recordKeys = this.heads.recordKeys;
     this.spanPaths = recordKeys ? scanPaths(recordKeys, []) : null;
@@ -140,8 +136,8 @@ export class PageProcessor {
     const page = this.waiting.shift();
     if (!page) throw new Error("page lines asked for before the page's head");
     if (this.unparsed) return UNPARSED; // the stream fails at that page: no statistics after it
-    if (this.checker && page.scan && !page.parsed) {
-      const checked = checkedLines(this.maker, this.checker, page.bytes, page.scan, this.primaryKey);
+    if (this.bytePath && page.scan && !page.parsed) {
+      const checked = checkedLines(this.maker, this.bytePath, page.bytes, page.scan);
       if (checked) {
         this.watch.see(checked.body, page.head.count);
         return checked.chunk;
