@@ -93,16 +93,16 @@ export async function workerCommand(
     said.set(text, now);
     io.stderr.write(text);
   };
+  const options = {
+    connection,
+    prefix: cfg.prefix,
+    name: runner.id,
+    lockDuration,
+    stalledInterval: msFrom(io.env, "PIPELINES_WORKER_STALLED_MS", lockDuration),
+    maxStalledCount: 5,
+  };
   const workers = lanes(opts.concurrency).map((concurrency) => {
-    const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, {
-      connection,
-      prefix: cfg.prefix,
-      concurrency,
-      name: runner.id,
-      lockDuration,
-      stalledInterval: msFrom(io.env, "PIPELINES_WORKER_STALLED_MS", lockDuration),
-      maxStalledCount: 5,
-    });
+    const worker = new Worker<UnitJob, UnitOutcome>(UNITS_QUEUE, handle, { ...options, concurrency });
     worker.on("error", sayError);
     return worker;
   });
