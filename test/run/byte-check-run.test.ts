@@ -171,6 +171,8 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       // Most records are counted from their bytes; the pretty page, invalid records, big
       // integers and fields still collecting examples are parsed.
       expect(bytes.checked).toBeGreaterThan(path === "/root" ? 50 : 1000);
+      // The page worker thread checks as many from their bytes (LinesChunk.checked).
+      if (path === "/cursor") expect(thread.checked).toBe(bytes.checked);
       if (path === "/cursor") expect(records.output).toContain(`{"id":500,"name":"r500",`);
       if (schema) {
         expect(records.quarantine).not.toBeNull();
@@ -200,6 +202,7 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       expect(records.code).toBe(0);
       expect(bytes.checked).toBeGreaterThan(1000);
       expect(thread.units).toBeGreaterThan(5);
+      expect(thread.checked).toBe(bytes.checked);
       const lines = records.output!.trim().split("\n").length;
       if (key === "id") expect(lines).toBe(600);
       else expect(lines).toBeGreaterThan(0);
@@ -226,6 +229,8 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       const thread = await runVariant("/cursor", "bytes 2", true, params, "id");
       expect(records.code).toBe(0);
       expect(bytes.checked).toBeGreaterThan(1000);
+      expect(thread.units).toBeGreaterThan(5);
+      expect(thread.checked).toBe(bytes.checked);
       for (const other of [parsed, bytes, thread]) {
         expect(other.output).toBe(records.output);
         expect(other.quarantine).toBe(records.quarantine);
@@ -247,6 +252,7 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       expect(records.code).toBe(0);
       expect(bytes.checked).toBeGreaterThan(1000);
       expect(thread.units).toBeGreaterThan(5);
+      expect(thread.checked).toBe(bytes.checked);
       const largest = { when: "2099-12-31T23:59:59Z", id: 1499, amount: 1498, name: "zz1300" }[field];
       // Record 1300's name is `zz1300 😀 \" é\n`: its escapes read from the bytes too.
       const text = typeof largest === "string" ? JSON.stringify(largest).slice(0, -1) : String(largest);

@@ -76,6 +76,9 @@ function parsedCanonical(text: string): string | null {
   }
 }
 
+/** compactRecord of a whole text: its canonical copy, or null. */
+const one = (t: string) => compactRecord(Buffer.from(t), 0, Buffer.byteLength(t))?.toString() ?? null;
+
 describe("compactRecord", () => {
   it("gives what stringifyJson writes for the parsed record, or null (30,000 spaced records)", () => {
     const rnd = seeded(5);
@@ -110,7 +113,6 @@ describe("compactRecord", () => {
       expect(got.toString("utf8"), text).toBe(parsedCanonical(text));
     }
     expect(compacted).toBeGreaterThan(8_000);
-    const one = (t: string) => compactRecord(Buffer.from(t), 0, Buffer.byteLength(t))?.toString() ?? null;
     expect(one('{"u":"a\\/b","e":"caf\\u00E9 \\ud83d\\ude00","q":"\\u0022\\u005c\\u000a"}')).toBe(
       '{"u":"a/b","e":"café 😀","q":"\\"\\\\\\n"}',
     );
@@ -128,7 +130,6 @@ describe("compactRecord", () => {
   });
 
   it("keeps white space inside strings and refuses to join tokens", () => {
-    const one = (t: string) => compactRecord(Buffer.from(t), 0, Buffer.byteLength(t))?.toString() ?? null;
     expect(one('{ "a b" : " x y ", "n" : [ 1 , 2 ] }')).toBe('{"a b":" x y ","n":[1,2]}');
     for (const t of ['{"a":1 2}', '{"a":tr ue}', '{"a":- 1}', '{"a":1 .5}', '{"a":"x" "y"}', '{"a":1.0 }'])
       expect(one(t), t).toBeNull();
