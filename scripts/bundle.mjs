@@ -58,6 +58,7 @@ await build({
   entryPoints: [duckdbEntry],
   outfile: `${dist}app/duckdb-api.cjs`,
   external: ["@duckdb/node-bindings"],
+  // The package is CommonJS with no import.meta: the CLI's define and banner are not needed.
   define: {},
   banner: {},
   legalComments: "none",
