@@ -10,12 +10,14 @@ import {
   requestUrl,
   type StopReason,
 } from "../http/paginators/paginator.js";
-import { createPaginator } from "../http/paginators/paginators.js";
+import { createPaginator, pathsRead } from "../http/paginators/paginators.js";
 import type { RequestStats } from "../http/request-stats.js";
 import { parseBody, ResponseRules } from "../http/response-rules.js";
 import { ignoredStop } from "../http/response-steps.js";
+import { compileJsonPath } from "../lang/jsonpath.js";
 import { interrupted } from "../shared/errors.js";
-import { stringifyJson } from "../shared/json-text.js";
+import { tailValues } from "../shared/json-tail.js";
+import { parseJson, stringifyJson } from "../shared/json-text.js";
 import type { StreamRunOptions } from "./stream-options.js";
 import type { StreamResult } from "./stream-result.js";
 
@@ -145,6 +147,7 @@ async function* pagesOf(
   const paginator = streamPaginator(stream, maxPages, executor);
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
+  const guess = opts.limit ? null : tailGuess(source, paginator);
   let request = paginator.first(firstRequest);
   for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
@@ -153,6 +156,13 @@ async function* pagesOf(
       page = await ahead.take(request); // awaited as it is: no extra turn (see `arrived` below)
     } catch (err) {
       throw opts.signal?.aborted ? interrupted() : err;
+    }
+    // A cursor read from the page's last bytes: its request leaves before the page is scanned
+    // (the turns of the event loop that take it to the wire, see below, come first).
+    const guessed = guess && !page.response.ignored && !opts.signal?.aborted ? guess(page) : null;
+    if (guessed) {
+      ahead.guess(guessed);
+      await wireTurns();
     }
     let head: PageHead | null = null;
     if (source.process && !page.response.ignored) {
@@ -197,12 +207,17 @@ async function* pagesOf(
     // out in rounds (a third slower than a sliding window); with one, a cursor API's next request
     // left only after the current page was validated, serialised and written
     // (test/run/cursor-overlap.test.ts).
-    for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!guessed || ahead.guessDropped) await wireTurns();
     yield page;
     if (opts.limit && opts.limit.remaining() <= 0) return opts.limit.stop;
     if ("stop" in step) return step.stop;
     request = step.request;
   }
+}
+
+/** Two turns of the event loop: what a request just started takes to reach the wire (see pagesOf). */
+async function wireTurns(): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /**
@@ -273,8 +288,26 @@ class Lookahead {
   /** The paginator's next request: start it now unless it was guessed already. */
   want(request: PageRequest): void {
     const key = requestUrl(request);
+    // A cursor guessed wrong: its page is dropped (the request, on the wire, ends unread).
+    this.guessDropped = this.guessed !== null && this.guessed !== key;
+    if (this.guessDropped) this.pending.delete(this.guessed!);
+    this.guessed = null;
     if (!this.pending.has(key)) this.pending.set(key, this.start(request));
   }
+
+  /**
+   * A cursor paginator's next request guessed from the page's last bytes (tailGuess), started now,
+   * before the page is read: want() keeps it when the paginator asks for the same URL, and drops
+   * it otherwise; a stop withdraws it with every request still out.
+   */
+  guess(request: PageRequest): void {
+    const key = requestUrl(request);
+    if (!this.pending.has(key)) this.pending.set(key, this.start(request));
+    this.guessed = key;
+  }
+  private guessed: string | null = null;
+  /** The last want() dropped a guess: its own request just started. */
+  guessDropped = false;
 
   /** A request whose failure only matters if its page is used (a guess past the end may fail). */
   private start(request: PageRequest): Promise<Page> {
@@ -303,6 +336,49 @@ class Lookahead {
       this.furthest = this.taken + 1 + k;
     }
   }
+}
+
+/**
+ * For a stream whose pages are processed from their bytes (`process`) and whose paginator reads a
+ * cursor from the body: the next request as the paginator would make it from the values at the
+ * end of the page (json-tail.ts), for a page with records; null when unsure. Every path read (the
+ * records, the cursor, `has_more`, `done`) must be one member name. PIPELINES_CURSOR_GUESS=off
+ * turns it off (tests, A/B).
+ */
+function tailGuess(source: PageSource, paginator: Paginator): ((page: Page) => PageRequest | null) | null {
+  const { stream } = source;
+  const plan = stream.paginator;
+  if (!source.process || !paginator.peekNext || plan.type !== "cursor" || plan.cursorPath === null)
+    return null;
+  if (process.env.PIPELINES_CURSOR_GUESS === "off") return null;
+  const records = compileJsonPath(stream.records).keys;
+  const paths = pathsRead(plan);
+  const names = paths.map((p) => compileJsonPath(p).keys);
+  if (records?.length !== 1 || !names.every((k) => k?.length === 1)) return null;
+  const recordsName = Buffer.from(records[0], "utf8");
+  const nameBytes = names.map((k) => Buffer.from(k![0], "utf8"));
+  return (page) => {
+    const { body } = page.response;
+    if (page.response.stream || body.length === 0) return null;
+    const tail = tailValues(body, recordsName, nameBytes);
+    if (!tail) return null;
+    const values = new Map<string, unknown>();
+    try {
+      for (let k = 0; k < paths.length; k++)
+        values.set(paths[k], parseJson(body.toString("utf8", tail.spans[2 * k], tail.spans[2 * k + 1])));
+    } catch {
+      return null; // not JSON there: the page's own read says so
+    }
+    // One record at least: tailValues found the records array's first element.
+    const step = paginator.peekNext!({
+      request: page.request,
+      response: page.response,
+      body: null,
+      recordCount: 1,
+      values,
+    });
+    return step?.request ?? null;
+  };
 }
 
 /** Fetches one page: origin check, the request (retries inside), JSON, `error_path`, records. */

@@ -33,6 +33,7 @@ class GuardedPaginator implements Paginator {
   readonly kind: Paginator["kind"];
   readonly pageSizeHint: number;
   readonly peek: Paginator["peek"];
+  readonly peekNext: Paginator["peekNext"];
   readonly sentAs: string | undefined;
   /** An API that does not read the parameter answers the same page: loop errors say what was sent. */
   private readonly sent: string;
@@ -50,6 +51,7 @@ class GuardedPaginator implements Paginator {
     this.kind = inner.kind;
     this.pageSizeHint = inner.pageSizeHint;
     this.peek = inner.peek ? (k, size) => inner.peek!(k, size) : undefined;
+    this.peekNext = inner.peekNext ? (page) => this.peekGuarded(page) : undefined;
     this.sentAs = inner.sentAs;
     this.sent = inner.sentAs ? ` (${inner.sentAs}: check the name the API reads)` : "";
   }
@@ -65,6 +67,20 @@ class GuardedPaginator implements Paginator {
     this.pages++;
     const step = this.guard(this.inner.next(page), page);
     if (!("stop" in step)) this.repeats(page);
+    return step;
+  }
+
+  /**
+   * The next request the inner paginator would make for a page with records, unless the guards
+   * would stop there anyway: `max_pages` reached, or a pointer seen before (a loop). A page the
+   * guards find empty or the same as the one before stops after the guess was sent: one request
+   * more, which the runner withdraws.
+   */
+  private peekGuarded(page: FetchedPage): ReturnType<NonNullable<Paginator["peekNext"]>> {
+    const { maxPages } = this.rules;
+    if (maxPages !== null && this.pages + 1 >= maxPages) return null;
+    const step = this.inner.peekNext!(page);
+    if (!step || (step.pointer !== null && this.seen.has(step.pointer))) return null;
     return step;
   }
 

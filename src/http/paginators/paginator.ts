@@ -96,6 +96,12 @@ export interface Paginator {
    * that page is known not to exist (past a total). The runner checks every guess against next().
    */
   peek?(k: number, pageSize: number): PageRequest | null;
+  /**
+   * Cursor paginators: what next() would answer for `page`, without counting it or changing any
+   * state; null for a stop. The runner asks it with values read from a page's last bytes, to send
+   * the next request before the page is scanned, and checks the guess against next().
+   */
+  peekNext?(page: FetchedPage): { request: PageRequest; pointer: string | null } | null;
 }
 
 export function stop(code: StopCode, message: string, warning = false): NextStep {

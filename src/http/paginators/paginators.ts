@@ -65,6 +65,20 @@ function flagStop(plan: { hasMore: string | null; done: string | null }, page: F
 function cursor(plan: PlanOf<"cursor">): Paginator {
   const path = plan.cursorPath;
   let base: PageRequest;
+  // Reads the page and `base` only: asking it twice for a page gives the same answer.
+  const next = (page: FetchedPage): NextStep => {
+    const flagged = flagStop(plan, page);
+    if (flagged) return flagged;
+    const value = path ? read(page, path) : page.response.headers[plan.cursorHeader!];
+    const where = path ? plan.cursorPath : `header ${plan.cursorHeader}`;
+    if (isBlank(value))
+      return stop(
+        "no_cursor",
+        `no next cursor (${where} was ${value === "" ? "empty" : value === null ? "null" : "missing"})`,
+      );
+    const token = typeof value === "object" ? stringifyJson(value) : String(value);
+    return { request: inject(base, plan.in, plan.param, token), pointer: `cursor ${token}` };
+  };
   return {
     kind: "pointer",
     pageSizeHint: 0,
@@ -73,18 +87,10 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
       base = r;
       return r;
     },
-    next: (page: FetchedPage) => {
-      const flagged = flagStop(plan, page);
-      if (flagged) return flagged;
-      const value = path ? read(page, path) : page.response.headers[plan.cursorHeader!];
-      const where = path ? plan.cursorPath : `header ${plan.cursorHeader}`;
-      if (isBlank(value))
-        return stop(
-          "no_cursor",
-          `no next cursor (${where} was ${value === "" ? "empty" : value === null ? "null" : "missing"})`,
-        );
-      const token = typeof value === "object" ? stringifyJson(value) : String(value);
-      return { request: inject(base, plan.in, plan.param, token), pointer: `cursor ${token}` };
+    next,
+    peekNext: (page) => {
+      const step = next(page);
+      return "stop" in step ? null : step;
     },
   };
 }

@@ -249,3 +249,61 @@ describe("guards, pages compared where they were parsed (page workers, streamed 
     ).toBe("pagination_loop");
   });
 });
+
+describe("peekNext: the next request guessed from a page's values, without moving on", () => {
+  const flagged = () =>
+    createPaginator(
+      plan("cursor", {
+        cursorPath: "$.next",
+        cursorHeader: null,
+        param: "after",
+        in: "query",
+        hasMore: "$.has_more",
+        done: null,
+      }),
+    );
+  const at = (req: typeof START, body: unknown) => page(req, body, [{ id: 1 }]);
+
+  it("answers what next() answers, and next() still answers the same afterwards", () => {
+    const g = guardPaginator(cursor(), rules(), shown);
+    const first = g.first(START);
+    const p1 = at(first, { next: "c2" });
+    const guess = g.peekNext!(p1);
+    expect(guess?.request.params.after).toBe("c2");
+    expect(g.peekNext!(p1)).toEqual(guess); // no state moved
+    const step = g.next(p1);
+    expect("request" in step && step.request).toEqual(guess!.request);
+  });
+
+  it("is null where next() stops: no cursor, has_more false", () => {
+    const g = guardPaginator(flagged(), rules(), shown);
+    const first = g.first(START);
+    expect(g.peekNext!(at(first, { next: null, has_more: true }))).toBeNull();
+    expect(g.peekNext!(at(first, { next: "", has_more: true }))).toBeNull();
+    expect(g.peekNext!(at(first, { next: "c2", has_more: false }))).toBeNull();
+    expect(g.peekNext!(at(first, { next: "c2", has_more: true }))?.request.params.after).toBe("c2");
+  });
+
+  it("is null where the guards would stop: max_pages reached, a cursor seen before", () => {
+    const limited = guardPaginator(cursor(), rules({ maxPages: 2 }), shown);
+    const r1 = limited.first(START);
+    expect(limited.peekNext!(at(r1, { next: "c2" }))).not.toBeNull();
+    const step = limited.next(at(r1, { next: "c2" }));
+    if ("stop" in step) throw new Error("stopped");
+    // Page 2 is the last max_pages allows: no page 3 is guessed.
+    expect(limited.peekNext!(at(step.request, { next: "c3" }))).toBeNull();
+
+    const g = guardPaginator(cursor(), rules(), shown);
+    const first = g.first(START);
+    const s2 = g.next(at(first, { next: "c2" }));
+    if ("stop" in s2) throw new Error("stopped");
+    // The API sends c2 again: next() throws a loop; no request is guessed for it.
+    expect(g.peekNext!(at(s2.request, { next: "c2" }))).toBeNull();
+    expect(g.peekNext!(at(s2.request, { next: "c3" }))).not.toBeNull();
+  });
+
+  it("only cursor paginators guess this way", () => {
+    expect(guardPaginator(pageNumbers(), rules(), shown).peekNext).toBeUndefined();
+    expect(guardPaginator(cursor(), rules(), shown).peekNext).toBeTypeOf("function");
+  });
+});

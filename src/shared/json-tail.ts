@@ -1,0 +1,196 @@
+import { sameBytes, WHITE } from "./json-spans.js";
+
+/**
+ * What a cursor paginator needs of a page, read from the two ends of its bytes without scanning
+ * the records between: the top-level members before the records array (read forwards) and the
+ * plain members after it (read backwards from the document's closing brace), so that the next
+ * page can be asked for before the page is scanned. A guess, checked afterwards against the
+ * paginator's own answer (read-pages.ts): a page whose guess was wrong costs one request more,
+ * never a wrong page. Null whenever unsure: the page is then read as before.
+ */
+export interface TailValues {
+  /** Per name asked for: its value's start and end in the bytes. */
+  spans: number[];
+}
+
+/**
+ * Reads the document `b` (a JSON object) for the top-level members `names` and checks that its
+ * member `records` is a non-empty array. Each name must be found: among the members before the
+ * records array, or among the scalar members after the last array or object of the document
+ * (read backwards: the last member of a name is the one a parse keeps). Null when a name is not
+ * found, the records array is empty or missing, a member name has an escape, or the bytes are
+ * not shaped as expected. The one wrong answer on well-formed JSON: a name written twice, before
+ * the records and again between them and a later object, is read from before (a parse keeps the
+ * later one) — the guess is then dropped, at the cost of its request.
+ */
+export function tailValues(
+  b: Uint8Array,
+  records: Uint8Array,
+  names: readonly Uint8Array[],
+): TailValues | null {
+  const spans = new Array<number>(2 * names.length).fill(-1);
+  // Forwards, up to the records array (usually its first member).
+  let i = space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
+  if (b[i] !== OPEN_OBJECT) return null;
+  i = space(b, i + 1);
+  for (;;) {
+    if (b[i] !== QUOTE) return null;
+    const nameFrom = i + 1;
+    const nameEnd = plainStringEnd(b, i);
+    if (nameEnd < 0) return null;
+    i = space(b, nameEnd);
+    if (b[i] !== COLON) return null;
+    const at = space(b, i + 1);
+    if (sameBytes(b, nameFrom, nameEnd - 1, records)) {
+      // The records array, and a first element in it.
+      if (b[at] !== OPEN_ARRAY) return null;
+      const first = space(b, at + 1);
+      if (first >= b.length || b[first] === CLOSE_ARRAY) return null;
+      break;
+    }
+    const end = valueEnd(b, at);
+    if (end < 0) return null;
+    const k = nameIndex(b, nameFrom, nameEnd - 1, names);
+    if (k >= 0) {
+      spans[2 * k] = at;
+      spans[2 * k + 1] = end;
+    }
+    i = space(b, end);
+    if (b[i] !== COMMA) return null; // the object ends before its records array
+    i = space(b, i + 1);
+  }
+  // Backwards from the closing brace, over plain members, to the first array or object.
+  const seen = new Array<boolean>(names.length).fill(false);
+  let j = back(b, b.length - 1);
+  if (b[j] !== CLOSE_OBJECT) return null;
+  j = back(b, j - 1);
+  for (;;) {
+    const c = b[j];
+    if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) break;
+    const end = j + 1;
+    const start = c === QUOTE ? stringStart(b, j) : scalarStart(b, j);
+    if (start < 0 || start >= end) return null;
+    j = back(b, start - 1);
+    if (b[j] !== COLON) return null;
+    j = back(b, j - 1);
+    if (b[j] !== QUOTE) return null;
+    const nameEnd = j; // the closing quote
+    const open = plainStringStart(b, nameEnd);
+    if (open < 0) return null;
+    const k = nameIndex(b, open + 1, nameEnd, names);
+    if (k >= 0 && !seen[k]) {
+      seen[k] = true;
+      spans[2 * k] = start;
+      spans[2 * k + 1] = end;
+    }
+    j = back(b, open - 1);
+    if (b[j] !== COMMA) return null; // the object's start, with no records array: not a page
+    j = back(b, j - 1);
+  }
+  return spans.includes(-1) ? null : { spans };
+}
+
+function nameIndex(b: Uint8Array, from: number, to: number, names: readonly Uint8Array[]): number {
+  for (let k = 0; k < names.length; k++) if (sameBytes(b, from, to, names[k])) return k;
+  return -1;
+}
+
+/** The index after the string starting at `i` (a quote), -1 for one with an escape or no end. */
+function plainStringEnd(b: Uint8Array, i: number): number {
+  const n = b.length;
+  for (i++; i < n; i++) {
+    const c = b[i];
+    if (c === QUOTE) return i + 1;
+    if (c === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
+/** The opening quote of the string whose closing quote is at `j`; -1 for one with an escape. */
+function plainStringStart(b: Uint8Array, j: number): number {
+  for (j--; j >= 0; j--) {
+    const c = b[j];
+    if (c === QUOTE) return j;
+    if (c === BACKSLASH) return -1;
+  }
+  return -1;
+}
+
+/**
+ * The opening quote of the string whose closing quote is at `j`: the first quote before it that
+ * is not escaped (preceded by an even number of backslashes); -1 when none.
+ */
+function stringStart(b: Uint8Array, j: number): number {
+  for (j--; j >= 0; j--) {
+    if (b[j] !== QUOTE) continue;
+    let k = j - 1;
+    while (k >= 0 && b[k] === BACKSLASH) k--;
+    if ((j - 1 - k) % 2 === 0) return j;
+  }
+  return -1;
+}
+
+/** The first byte of the number, true, false or null ending at `j`. */
+function scalarStart(b: Uint8Array, j: number): number {
+  while (j >= 0 && SCALAR[b[j]] === 1) j--;
+  return j + 1;
+}
+
+/** The end of the JSON value at `i` (valid JSON), or -1 past the bytes (json-spans.ts valueEnd). */
+function valueEnd(b: Uint8Array, i: number): number {
+  const n = b.length;
+  const c = b[i];
+  if (c === QUOTE) return stringEnd(b, i);
+  if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+    let depth = 0;
+    while (i < n) {
+      const d = b[i];
+      if (d === QUOTE) {
+        i = stringEnd(b, i);
+        if (i < 0) return -1;
+        continue;
+      }
+      if (d === OPEN_OBJECT || d === OPEN_ARRAY) depth++;
+      else if ((d === CLOSE_OBJECT || d === CLOSE_ARRAY) && --depth === 0) return i + 1;
+      i++;
+    }
+    return -1;
+  }
+  const start = i;
+  while (i < n && SCALAR[b[i]] === 1) i++;
+  return i > start ? i : -1;
+}
+
+function stringEnd(b: Uint8Array, i: number): number {
+  const n = b.length;
+  for (i++; i < n; i++) {
+    const c = b[i];
+    if (c === QUOTE) return i + 1;
+    if (c === BACKSLASH) i++;
+  }
+  return -1;
+}
+
+function space(b: Uint8Array, i: number): number {
+  while (WHITE[b[i]] === 1) i++;
+  return i;
+}
+
+/** The index of the last byte at or before `j` that is not JSON white space (-1: none). */
+function back(b: Uint8Array, j: number): number {
+  while (j >= 0 && WHITE[b[j]] === 1) j--;
+  return j;
+}
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const COLON = 58;
+const OPEN_OBJECT = 123;
+const CLOSE_OBJECT = 125;
+const OPEN_ARRAY = 91;
+const CLOSE_ARRAY = 93;
+
+/** Bytes of a JSON number, true, false or null. */
+const SCALAR = new Uint8Array(256);
+for (const c of "0123456789+-.eEtruefalsn") SCALAR[c.charCodeAt(0)] = 1;

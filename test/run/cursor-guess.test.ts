@@ -1,0 +1,199 @@
+/**
+ * The next cursor read from a page's last bytes (src/shared/json-tail.ts; read-pages.ts
+ * tailGuess): its request leaves before the page is scanned, and the paginator's own answer then
+ * keeps it or drops it. Against a loopback API, each case run with the guess and without
+ * (PIPELINES_CURSOR_GUESS=off): the same output, the same summary, and the same requests — one
+ * request more only where the guess was wrong, which the page never uses.
+ */
+import diagnostics from "node:diagnostics_channel";
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { runPipeline, sourceBlock, useLocalServer, useTempProject } from "./helpers.js";
+
+/** The page the API answers for a cursor (null: the first request). */
+let pageFor: (cursor: string | null) => string = () => "{}";
+/** The cursors asked for, in order ("-" for the first request). */
+let asked: string[] = [];
+
+const api = useLocalServer((req, res) => {
+  const cursor = new URL(req.url ?? "/", "http://x").searchParams.get("after");
+  asked.push(cursor ?? "-");
+  res.writeHead(200, { "content-type": "application/json" }).end(pageFor(cursor));
+});
+const p = useTempProject("pipelines-cursor-guess-");
+afterEach(() => {
+  delete process.env.PIPELINES_CURSOR_GUESS;
+  asked = [];
+});
+
+const rec = (i: number) => ({ id: i, name: `record-${i}` });
+const records = (page: number, n = 3) => Array.from({ length: n }, (_, k) => rec(page * 10 + k));
+/** Page `n` of `last`: its records, and the cursor to the next (null after the last). */
+const standard = (last: number) => (c: string | null) => {
+  const n = c === null ? 1 : Number(c.slice(1));
+  return JSON.stringify({ data: records(n), next: n < last ? `p${n + 1}` : null });
+};
+
+function pipeline(extra = "", paginate = "{ type: cursor, cursor: $.next, param: after }") {
+  p.pipeline(
+    "g",
+    `${sourceBlock(api.url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: ${paginate}\n${extra}`,
+  );
+}
+
+/** Runs the pipeline with the guess (`on`) or without; what the API saw and what was written. */
+async function runWith(on: boolean, args: string[] = []) {
+  asked = [];
+  if (on) delete process.env.PIPELINES_CURSOR_GUESS;
+  else process.env.PIPELINES_CURSOR_GUESS = "off";
+  const r = await runPipeline(p.dir, "g", args);
+  let out: string | null = null;
+  try {
+    out = readFileSync(p.file("out/g/s.jsonl"), "utf8");
+  } catch {}
+  const s = r.summary.streams[0];
+  return {
+    code: r.code,
+    asked: [...asked],
+    out,
+    seen: s?.records.seen,
+    pages: s?.pages,
+    requests: s?.requests,
+    stop: s?.stop_reason?.message ?? null,
+    error: r.stderr.match(/pagination loop[^\n]*/)?.[0] ?? null,
+  };
+}
+
+/** Both runs: returns them for the case's own checks of what differs. */
+async function both(args: string[] = []) {
+  const off = await runWith(false, args);
+  const on = await runWith(true, args);
+  return { off, on };
+}
+
+describe("a cursor guessed from the end of the page", () => {
+  it("sends the next request before the page is scanned", async () => {
+    pipeline();
+    pageFor = standard(3);
+    const events: string[] = [];
+    const onSend = (m: unknown) => {
+      const { request } = m as { request: { path: string } };
+      events.push(`sent ${new URL(request.path, "http://x").searchParams.get("after") ?? "-"}`);
+    };
+    // The scan reads the first record's text (the loop guard's comparison): page 1's is id 10.
+    const original = Buffer.prototype.toString;
+    const spy = vi.spyOn(Buffer.prototype, "toString").mockImplementation(function (
+      this: Buffer,
+      ...args: unknown[]
+    ) {
+      const s = original.apply(this, args as Parameters<Buffer["toString"]>);
+      if (s.startsWith('{"id":10,')) events.push("scan p1");
+      return s;
+    });
+    diagnostics.subscribe("undici:client:sendHeaders", onSend);
+    try {
+      for (const on of [false, true]) {
+        events.length = 0;
+        const r = await runWith(on);
+        expect(r.code).toBe(0);
+        const order = events.filter((e) => e === "sent -" || e === "sent p2" || e === "scan p1").slice(0, 3);
+        expect(order, events.join("\n")).toEqual(
+          on ? ["sent -", "sent p2", "scan p1"] : ["sent -", "scan p1", "sent p2"],
+        );
+      }
+    } finally {
+      spy.mockRestore();
+      diagnostics.unsubscribe("undici:client:sendHeaders", onSend);
+    }
+  });
+
+  it("asks for the same pages and writes the same records as without it", async () => {
+    pipeline();
+    pageFor = standard(5);
+    const { off, on } = await both();
+    expect(on.code).toBe(0);
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3", "p4", "p5"]);
+    expect(on.seen).toBe(15);
+  });
+
+  it("reads a cursor written before the records, and has_more after them", async () => {
+    pipeline("", "{ type: cursor, cursor: $.next, param: after, has_more: $.more }");
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      return `{"next": "p${n + 1}", "data": ${JSON.stringify(records(n))}, "more": ${n < 4}}`;
+    };
+    const { off, on } = await both();
+    expect(on.code).toBe(0);
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+  });
+
+  it("sends nothing more for an empty page that still has a cursor", async () => {
+    pipeline("", "{ type: cursor, cursor: $.next, param: after, max_empty_pages: 2 }");
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      return JSON.stringify({ data: n <= 2 ? records(n) : [], next: `p${n + 1}` });
+    };
+    const { off, on } = await both();
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+    expect(on.stop).toMatch(/empty pages/);
+  });
+
+  it("sends nothing more for a cursor seen before (a loop), nor past max_pages or --limit", async () => {
+    pipeline();
+    pageFor = (c) => JSON.stringify({ data: records(c === null ? 1 : 2), next: "same" });
+    const loop = await both();
+    expect(loop.on).toEqual(loop.off);
+    expect(loop.on.code).not.toBe(0);
+    expect(loop.on.asked).toEqual(["-", "same"]);
+    expect(loop.on.error).toMatch(/pagination loop/);
+
+    pipeline("", "{ type: cursor, cursor: $.next, param: after, max_pages: 2 }");
+    pageFor = standard(5);
+    const max = await both();
+    expect(max.on).toEqual(max.off);
+    expect(max.on.asked).toEqual(["-", "p2"]);
+
+    pipeline();
+    const limited = await both(["--limit", "4"]);
+    expect(limited.on).toEqual(limited.off);
+    expect(limited.on.asked).toEqual(["-", "p2"]);
+  });
+
+  it("a wrong guess costs one request, and its page is never used", async () => {
+    pipeline();
+    // The cursor written twice: before the records, and again after them behind an object (a
+    // parse keeps the later one; the tail read sees the first: json-tail.ts).
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      const next = n < 3 ? `"p${n + 1}"` : "null";
+      return `{"next":"wrong${n}","data":${JSON.stringify(records(n))},"next":${next},"meta":{"n":${n}}}`;
+    };
+    const { off, on } = await both();
+    expect(on.code).toBe(0);
+    expect(on.out).toBe(off.out);
+    expect(on.seen).toBe(off.seen);
+    expect(off.asked).toEqual(["-", "p2", "p3"]);
+    // Each page's guess went out beside its real request; the last page's (its real answer is a
+    // stop) is withdrawn when reading ends, and may or may not have reached the API by then.
+    expect(on.asked.filter((c) => !c.startsWith("wrong"))).toEqual(off.asked);
+    expect(on.asked).toEqual(expect.arrayContaining(["wrong1", "wrong2"]));
+    expect(on.asked.filter((c) => c.startsWith("wrong")).length).toBeLessThanOrEqual(3);
+  });
+
+  it("a page the same as the one before stops as before, one guessed request later", async () => {
+    pipeline();
+    pageFor = (c) => JSON.stringify({ data: records(1), next: `c${(c ?? "").length}` });
+    const { off, on } = await both();
+    expect(on.code).toBe(off.code);
+    expect(on.error).toBe(off.error);
+    expect(on.error).toMatch(/pagination loop/);
+    expect(off.asked).toHaveLength(2);
+    // The guess for page 3 left before the comparison stopped the run (withdrawn then: it may
+    // not have reached the API).
+    expect(on.asked.slice(0, 2)).toEqual(off.asked);
+    expect(on.asked.length).toBeLessThanOrEqual(3);
+  });
+});
