@@ -147,7 +147,8 @@ async function* pagesOf(
   const paginator = streamPaginator(stream, maxPages, executor);
   const fetchPage = pageFetcher(source, opts.stats, cancel, opts.signal);
   const ahead = new Lookahead(paginator, fetchPage, opts.prefetch, maxPages, cancel);
-  const guess = opts.limit ? null : tailGuess(source, paginator);
+  // `concurrency: 1` (prefetch 1) asks for no page the paginator did not ask for.
+  const guess = opts.limit || opts.prefetch <= 1 ? null : tailGuess(source, paginator);
   let request = paginator.first(firstRequest);
   for (let pages = 1; ; pages++) {
     if (opts.signal?.aborted) throw interrupted();
@@ -157,7 +158,7 @@ async function* pagesOf(
     } catch (err) {
       throw opts.signal?.aborted ? interrupted() : err;
     }
-    // A cursor read from the page's last bytes: its request leaves before the page is scanned
+    // A pointer read from the ends of the page: its request leaves before the page is scanned
     // (the turns of the event loop that take it to the wire, see below, come first).
     const guessed = guess && !page.response.ignored && !opts.signal?.aborted ? guess(page) : null;
     if (guessed) {
@@ -215,13 +216,28 @@ async function* pagesOf(
   }
 }
 
+/** Why a guessed request is withdrawn when the paginator asked for another one (nothing shows it). */
+const GUESS_DROPPED = new Error("guess dropped");
+
+/**
+ * What makes two page requests the same one: method, URL (params included), headers and body — a
+ * cursor sent in a header or the body leaves the URL alike.
+ */
+export function requestKey(request: PageRequest): string {
+  const { headers, body } = request;
+  const names = Object.keys(headers).sort();
+  const h = names.length ? JSON.stringify(names.map((n) => [n, headers[n]])) : "";
+  const b = body === null || body === undefined ? "" : (stringifyJson(body) ?? "");
+  return `${request.method} ${requestUrl(request)}\n${h}\n${b}`;
+}
+
 /** Two turns of the event loop: what a request just started takes to reach the wire (see pagesOf). */
 async function wireTurns(): Promise<void> {
   for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /**
- * Pages requested ahead of the one being written, by URL. Keeps up to `prefetch` guessed pages in
+ * Pages requested ahead of the one being written, by request (requestKey). Keeps up to `prefetch` guessed pages in
  * flight, and at most twice that requested ahead (pages that arrived but wait for their turn
  * count, so memory is bounded); a slot that frees is refilled at once (a sliding window).
  */
@@ -239,7 +255,7 @@ class Lookahead {
 
   constructor(
     private readonly paginator: Paginator,
-    private readonly fetchPage: (request: PageRequest) => Promise<Page>,
+    private readonly fetchPage: (request: PageRequest, signal?: AbortSignal) => Promise<Page>,
     prefetch: number,
     private readonly maxPages: number | null,
     /** Aborted when reading ends, and at once when the run's (or queue job's) signal is. */
@@ -251,7 +267,7 @@ class Lookahead {
 
   /** The page for `request`: fetched ahead already, or now (every guess was wrong). */
   take(request: PageRequest): Promise<Page> {
-    const key = requestUrl(request);
+    const key = requestKey(request);
     let page = this.pending.get(key);
     if (page) this.pending.delete(key);
     else {
@@ -287,32 +303,42 @@ class Lookahead {
 
   /** The paginator's next request: start it now unless it was guessed already. */
   want(request: PageRequest): void {
-    const key = requestUrl(request);
-    // A cursor guessed wrong: its page is dropped (the request, on the wire, ends unread).
-    this.guessDropped = this.guessed !== null && this.guessed !== key;
-    if (this.guessDropped) this.pending.delete(this.guessed!);
+    const key = requestKey(request);
+    // A pointer guessed wrong: its page is dropped and its request withdrawn (retries included).
+    const wrong = this.guessed !== null && this.guessed.key !== key ? this.guessed : null;
+    this.guessDropped = wrong !== null;
+    if (wrong) {
+      this.pending.delete(wrong.key);
+      wrong.own.abort(GUESS_DROPPED);
+    }
     this.guessed = null;
     if (!this.pending.has(key)) this.pending.set(key, this.start(request));
   }
 
   /**
-   * A cursor paginator's next request guessed from the page's last bytes (tailGuess), started now,
-   * before the page is read: want() keeps it when the paginator asks for the same URL, and drops
-   * it otherwise; a stop withdraws it with every request still out.
+   * A pointer paginator's next request guessed from the ends of the page (tailGuess), started now,
+   * before the page is read: want() keeps it when the paginator asks for the same request (method,
+   * URL, headers, body), and withdraws it otherwise; a stop withdraws it with every request out.
    */
   guess(request: PageRequest): void {
-    const key = requestUrl(request);
-    if (!this.pending.has(key)) this.pending.set(key, this.start(request));
-    this.guessed = key;
+    const key = requestKey(request);
+    if (this.pending.has(key)) return;
+    const own = new AbortController();
+    const withdraw = () => own.abort(this.cancel.reason);
+    this.cancel.addEventListener("abort", withdraw, { once: true });
+    const page = this.start(request, own.signal);
+    page.catch(() => {}).finally(() => this.cancel.removeEventListener("abort", withdraw));
+    this.pending.set(key, page);
+    this.guessed = { key, own };
   }
-  private guessed: string | null = null;
+  private guessed: { key: string; own: AbortController } | null = null;
   /** The last want() dropped a guess: its own request just started. */
   guessDropped = false;
 
   /** A request whose failure only matters if its page is used (a guess past the end may fail). */
-  private start(request: PageRequest): Promise<Page> {
+  private start(request: PageRequest, signal?: AbortSignal): Promise<Page> {
     this.inflight++;
-    const p = this.fetchPage(request);
+    const p = this.fetchPage(request, signal);
     p.catch(() => {}).finally(() => {
       this.inflight--;
       this.topUp();
@@ -331,7 +357,7 @@ class Lookahead {
       if (this.maxPages !== null && this.taken + 1 + k > this.maxPages) break;
       const guess = paginator.peek!(k, this.pageSize);
       if (!guess) break;
-      const key = requestUrl(guess);
+      const key = requestKey(guess);
       if (!this.pending.has(key)) this.pending.set(key, this.start(guess));
       this.furthest = this.taken + 1 + k;
     }
@@ -339,23 +365,22 @@ class Lookahead {
 }
 
 /**
- * For a stream whose pages are processed from their bytes (`process`) and whose paginator reads a
- * cursor from the body: the next request as the paginator would make it from the values at the
- * end of the page (json-tail.ts), for a page with records; null when unsure. Every path read (the
- * records, the cursor, `has_more`, `done`) must be one member name. PIPELINES_CURSOR_GUESS=off
+ * For a stream whose pages are processed from their bytes (`process`) and whose paginator follows
+ * a pointer (a cursor, a next URL, a Link header): the next request as the paginator would make
+ * it from the values at the ends of the page (json-tail.ts) and its headers, for a page with
+ * records; null when unsure. Every path read (the records, the cursor or URL, `has_more`, `done`)
+ * must be one member name, or the records `$` when no path is read. PIPELINES_CURSOR_GUESS=off
  * turns it off (tests, A/B).
  */
 function tailGuess(source: PageSource, paginator: Paginator): ((page: Page) => PageRequest | null) | null {
   const { stream } = source;
-  const plan = stream.paginator;
-  if (!source.process || !paginator.peekNext || plan.type !== "cursor" || plan.cursorPath === null)
-    return null;
-  if (process.env.PIPELINES_CURSOR_GUESS === "off") return null;
+  if (!source.process || !paginator.peekNext || process.env.PIPELINES_CURSOR_GUESS === "off") return null;
   const records = compileJsonPath(stream.records).keys;
-  const paths = pathsRead(plan);
+  const paths = pathsRead(stream.paginator);
   const names = paths.map((p) => compileJsonPath(p).keys);
-  if (records?.length !== 1 || !names.every((k) => k?.length === 1)) return null;
-  const recordsName = Buffer.from(records[0], "utf8");
+  if (!records || records.length > 1 || !names.every((k) => k?.length === 1)) return null;
+  if (records.length === 0 && names.length > 0) return null;
+  const recordsName = records.length ? Buffer.from(records[0], "utf8") : null;
   const nameBytes = names.map((k) => Buffer.from(k![0], "utf8"));
   return (page) => {
     const { body } = page.response;
@@ -369,15 +394,19 @@ function tailGuess(source: PageSource, paginator: Paginator): ((page: Page) => P
     } catch {
       return null; // not JSON there: the page's own read says so
     }
-    // One record at least: tailValues found the records array's first element.
-    const step = paginator.peekNext!({
-      request: page.request,
-      response: page.response,
-      body: null,
-      recordCount: 1,
-      values,
-    });
-    return step?.request ?? null;
+    try {
+      // One record at least: tailValues found the records array's first element.
+      const step = paginator.peekNext!({
+        request: page.request,
+        response: page.response,
+        body: null,
+        recordCount: 1,
+        values,
+      });
+      return step?.request ?? null;
+    } catch {
+      return null; // the paginator's own answer (a bad URL, a cursor a header cannot hold) says so
+    }
   };
 }
 
@@ -387,10 +416,11 @@ function pageFetcher(
   stats: RequestStats,
   cancel: AbortSignal,
   stop: AbortSignal | undefined, // the sequence's own (FetchHow.stop): ends a request on the wire too
-): (request: PageRequest) => Promise<Page> {
+): (request: PageRequest, signal?: AbortSignal) => Promise<Page> {
   const { stream, executor } = source;
   const how = { rules: new ResponseRules(streamRules(stream)), stop };
-  return async (request) => {
+  // `signal`: a guessed request's own (aborted with `cancel`, or when the guess is dropped).
+  return async (request, signal = cancel) => {
     const { url, sent } = outgoing(request, source, executor);
     const response = await executor.fetch(
       {
@@ -401,7 +431,7 @@ function pageFetcher(
         compression: stream.response?.compression,
       },
       stats,
-      cancel,
+      signal,
       how,
     );
     // An ignored answer has no records; a processed page's are counted by `process`.

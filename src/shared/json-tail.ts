@@ -15,22 +15,31 @@ export interface TailValues {
 
 /**
  * Reads the document `b` (a JSON object) for the top-level members `names` and checks that its
- * member `records` is a non-empty array. Each name must be found: among the members before the
+ * member `records` is a non-empty array (`records` null: the document is that array, and no
+ * names are read). Each name must be found: among the members before the
  * records array, or among the scalar members after the last array or object of the document
  * (read backwards: the last member of a name is the one a parse keeps). Null when a name is not
  * found, the records array is empty or missing, a member name has an escape, or the bytes are
- * not shaped as expected. The one wrong answer on well-formed JSON: a name written twice, before
- * the records and again between them and a later object, is read from before (a parse keeps the
- * later one) — the guess is then dropped, at the cost of its request.
+ * not shaped as expected. Wrong answers come only from pages that write a member name twice (a
+ * parse keeps the last): a name before the records and again between them and a later object is
+ * read from before; a second records array after a later object is not seen (its emptiness
+ * neither). The bytes between the ends are not read: a page broken in the middle is found not to
+ * be JSON by its full read, after its guess left. Each costs the request of a guess, dropped.
  */
 export function tailValues(
   b: Uint8Array,
-  records: Uint8Array,
+  records: Uint8Array | null,
   names: readonly Uint8Array[],
 ): TailValues | null {
   const spans = new Array<number>(2 * names.length).fill(-1);
   // Forwards, up to the records array (usually its first member).
   let i = space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
+  if (records === null) {
+    // The document is the records array (`records: $`): a first element in it, and no names.
+    if (names.length || b[i] !== OPEN_ARRAY || b[back(b, b.length - 1)] !== CLOSE_ARRAY) return null;
+    const first = space(b, i + 1);
+    return first < b.length && b[first] !== CLOSE_ARRAY ? { spans } : null;
+  }
   if (b[i] !== OPEN_OBJECT) return null;
   i = space(b, i + 1);
   for (;;) {

@@ -15,15 +15,48 @@ let pageFor: (cursor: string | null) => string = () => "{}";
 /** The cursors asked for, in order ("-" for the first request). */
 let asked: string[] = [];
 
+/** Extra headers of the answer for a cursor (a Link header). */
+let headersFor: (cursor: string | null) => Record<string, string> = () => ({});
+
+/** How long the API waits before answering a cursor (ms), and with what status. */
+let delayFor: (cursor: string | null) => number = () => 0;
+let statusFor: (cursor: string | null) => number = () => 200;
+
 const api = useLocalServer((req, res) => {
-  const cursor = new URL(req.url ?? "/", "http://x").searchParams.get("after");
-  asked.push(cursor ?? "-");
-  res.writeHead(200, { "content-type": "application/json" }).end(pageFor(cursor));
+  const chunks: Buffer[] = [];
+  req.on("data", (c: Buffer) => chunks.push(c));
+  req.on("end", () => {
+    // The cursor: in the query (`after`), a header (`x-after`), or the JSON body (`after`, `page`).
+    const body = chunks.length
+      ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>)
+      : {};
+    const header = req.headers["x-after"];
+    const fromBody = body.after ?? body.page;
+    const cursor =
+      new URL(req.url ?? "/", "http://x").searchParams.get("after") ??
+      (typeof header === "string" ? header : null) ??
+      (fromBody === undefined ? null : String(fromBody));
+    asked.push(cursor ?? "-");
+    const answer = () => {
+      if (res.destroyed) return;
+      const status = statusFor(cursor);
+      res
+        .writeHead(status, { "content-type": "application/json", ...headersFor(cursor) })
+        .end(status === 200 ? pageFor(cursor) : "{}");
+    };
+    const ms = delayFor(cursor);
+    if (ms) setTimeout(answer, ms);
+    else answer();
+  });
 });
 const p = useTempProject("pipelines-cursor-guess-");
 afterEach(() => {
   delete process.env.PIPELINES_CURSOR_GUESS;
+  delete process.env.PIPELINES_PAGE_WORKER_AFTER;
   asked = [];
+  statusFor = () => 200;
+  headersFor = () => ({});
+  delayFor = () => 0;
 });
 
 const rec = (i: number) => ({ id: i, name: `record-${i}` });
@@ -34,10 +67,15 @@ const standard = (last: number) => (c: string | null) => {
   return JSON.stringify({ data: records(n), next: n < last ? `p${n + 1}` : null });
 };
 
-function pipeline(extra = "", paginate = "{ type: cursor, cursor: $.next, param: after }") {
+function pipeline(
+  extra = "",
+  paginate = "{ type: cursor, cursor: $.next, param: after }",
+  records = "$.data",
+  source = "",
+) {
   p.pipeline(
     "g",
-    `${sourceBlock(api.url)}\nstreams:\n  s:\n    path: /items\n    records: $.data\n    paginate: ${paginate}\n${extra}`,
+    `${sourceBlock(api.url, source)}\nstreams:\n  s:\n    path: /items\n    records: ${records}\n    paginate: ${paginate}\n${extra}`,
   );
 }
 
@@ -72,9 +110,37 @@ async function both(args: string[] = []) {
 }
 
 describe("a cursor guessed from the end of the page", () => {
-  it("sends the next request before the page is scanned", async () => {
-    pipeline();
+  /** The three ways of a pointer: a cursor in the body, a next URL in the body, a Link header. */
+  const pointers: [string, () => void][] = [
+    ["cursor", () => pipeline()],
+    [
+      "next_url",
+      () => {
+        pipeline("", "{ type: next_url, next: $.next_url }");
+        const cursorPage = pageFor;
+        pageFor = (c) => {
+          const body = JSON.parse(cursorPage(c)) as { data: unknown[]; next: string | null };
+          const next = body.next && `${api.url}/items?after=${body.next}`;
+          return JSON.stringify({ data: body.data, next_url: next });
+        };
+      },
+    ],
+    [
+      "link_header",
+      () => {
+        pipeline("", "{ type: link_header }");
+        const cursorPage = pageFor;
+        headersFor = (c): Record<string, string> => {
+          const next = (JSON.parse(cursorPage(c)) as { next: string | null }).next;
+          return next ? { link: `<${api.url}/items?after=${next}>; rel="next"` } : {};
+        };
+      },
+    ],
+  ];
+
+  it.each(pointers)("%s: sends the next request before the page is scanned", async (_, setUp) => {
     pageFor = standard(3);
+    setUp();
     const events: string[] = [];
     const onSend = (m: unknown) => {
       const { request } = m as { request: { path: string } };
@@ -129,6 +195,32 @@ describe("a cursor guessed from the end of the page", () => {
     expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
   });
 
+  it("next URLs written before the records (Django REST framework's pages)", async () => {
+    pipeline("", "{ type: next_url, next: $.next }", "$.results");
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      const next = n < 4 ? JSON.stringify(`${api.url}/items?after=p${n + 1}`) : "null";
+      return `{"count":12,"next":${next},"previous":null,"results":${JSON.stringify(records(n))}}`;
+    };
+    const { off, on } = await both();
+    expect(on.code).toBe(0);
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+  });
+
+  it("Link headers, the body an array of records (GitHub's pages)", async () => {
+    pipeline("", "{ type: link_header }", "$");
+    pageFor = (c) => JSON.stringify(records(c === null ? 1 : Number(c.slice(1))));
+    headersFor = (c): Record<string, string> => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      return n < 4 ? { link: `<${api.url}/items?after=p${n + 1}>; rel="next"` } : {};
+    };
+    const { off, on } = await both();
+    expect(on.code).toBe(0);
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+  });
+
   it("sends nothing more for an empty page that still has a cursor", async () => {
     pipeline("", "{ type: cursor, cursor: $.next, param: after, max_empty_pages: 2 }");
     pageFor = (c) => {
@@ -141,7 +233,7 @@ describe("a cursor guessed from the end of the page", () => {
     expect(on.stop).toMatch(/empty pages/);
   });
 
-  it("sends nothing more for a cursor seen before (a loop), nor past max_pages or --limit", async () => {
+  it("sends nothing more for a cursor seen before (a loop), nor past max_pages", async () => {
     pipeline();
     pageFor = (c) => JSON.stringify({ data: records(c === null ? 1 : 2), next: "same" });
     const loop = await both();
@@ -155,11 +247,18 @@ describe("a cursor guessed from the end of the page", () => {
     const max = await both();
     expect(max.on).toEqual(max.off);
     expect(max.on.asked).toEqual(["-", "p2"]);
+  });
 
-    pipeline();
-    const limited = await both(["--limit", "4"]);
-    expect(limited.on).toEqual(limited.off);
-    expect(limited.on.asked).toEqual(["-", "p2"]);
+  it("with concurrency: 1, asks for no page the paginator did not ask for", async () => {
+    pipeline("", undefined, undefined, "concurrency: 1");
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      const next = n < 3 ? `"p${n + 1}"` : "null";
+      return `{"next":"wrong${n}","data":${JSON.stringify(records(n))},"next":${next},"meta":{}}`;
+    };
+    const { off, on } = await both();
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3"]);
   });
 
   it("a wrong guess costs one request, and its page is never used", async () => {
@@ -181,6 +280,79 @@ describe("a cursor guessed from the end of the page", () => {
     expect(on.asked.filter((c) => !c.startsWith("wrong"))).toEqual(off.asked);
     expect(on.asked).toEqual(expect.arrayContaining(["wrong1", "wrong2"]));
     expect(on.asked.filter((c) => c.startsWith("wrong")).length).toBeLessThanOrEqual(3);
+  });
+
+  it("a wrong guess is withdrawn: never retried", async () => {
+    pipeline();
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      const next = n < 6 ? `"p${n + 1}"` : "null";
+      return `{"next":"wrong${n}","data":${JSON.stringify(records(n))},"next":${next},"meta":{}}`;
+    };
+    // The wrong guesses' answer: a 503, which a page still wanted is asked for again (up to 4
+    // times, 10 ms apart), within the run's 6 pages of 60 ms each.
+    statusFor = (c) => (c?.startsWith("wrong") ? 503 : 200);
+    delayFor = (c) => (c?.startsWith("wrong") ? 20 : 60);
+    const on = await runWith(true);
+    expect(on.code).toBe(0);
+    expect(on.seen).toBe(18);
+    const guessed = on.asked.filter((c) => c.startsWith("wrong"));
+    expect(guessed.length).toBeGreaterThan(0);
+    expect(new Set(guessed).size).toBe(guessed.length);
+  });
+
+  it("a cursor sent in a header or the body: a wrong guess, alike in URL, is still dropped", async () => {
+    pageFor = (c) => {
+      const n = c === null ? 1 : Number(c.slice(1));
+      const next = n < 3 ? `"p${n + 1}"` : "null";
+      return `{"next":"p9","data":${JSON.stringify(records(n))},"next":${next},"meta":{}}`;
+    };
+    pipeline("", "{ type: cursor, cursor: $.next, param: X-After, in: header }");
+    const header = await both();
+    expect(header.on.code).toBe(0);
+    expect(header.on.out).toBe(header.off.out);
+    expect(header.on.seen).toBe(9);
+    pipeline(
+      "    method: POST\n    body: { q: x }\n",
+      "{ type: cursor, cursor: $.next, param: after, in: body }",
+    );
+    const body = await both();
+    expect(body.on.code).toBe(0);
+    expect(body.on.out).toBe(body.off.out);
+    expect(body.on.seen).toBe(9);
+  });
+
+  it("page numbers sent in the body, guessed ahead: each guess is its own request", async () => {
+    // Before request keys held the body, every guess of page N had page 2's key (one URL): the
+    // pages came back out of order and some twice (offset and page with `in: body`).
+    pipeline("    method: POST\n    body: { q: x }\n", "{ type: page, page_param: page, in: body }");
+    pageFor = (c) => JSON.stringify({ data: Number(c) <= 12 ? records(Number(c)) : [] });
+    const r = await runWith(true);
+    expect(r.code).toBe(0);
+    const ids = (r.out ?? "")
+      .trim()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { id: number }).id);
+    expect(ids).toEqual(Array.from({ length: 12 }, (_, k) => [0, 1, 2].map((j) => (k + 1) * 10 + j)).flat());
+  });
+
+  it("a next URL the paginator refuses: the same error as without the guess", async () => {
+    pipeline("", "{ type: next_url, next: $.next }");
+    pageFor = (c) =>
+      JSON.stringify({ data: records(c === null ? 1 : 2), next: c === null ? "http://[x" : null });
+    const { off, on } = await both();
+    expect(on.code).not.toBe(0);
+    expect(on).toEqual(off);
+  });
+
+  it("pages handed to a page worker thread: the same pages and output", async () => {
+    process.env.PIPELINES_PAGE_WORKER_AFTER = "1";
+    pipeline("", undefined, undefined, "workers: 2");
+    pageFor = standard(6);
+    const { off, on } = await both();
+    expect(on.code).toBe(0);
+    expect(on).toEqual(off);
+    expect(on.asked).toEqual(["-", "p2", "p3", "p4", "p5", "p6"]);
   });
 
   it("a page the same as the one before stops as before, one guessed request later", async () => {

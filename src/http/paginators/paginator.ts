@@ -97,9 +97,10 @@ export interface Paginator {
    */
   peek?(k: number, pageSize: number): PageRequest | null;
   /**
-   * Cursor paginators: what next() would answer for `page`, without counting it or changing any
-   * state; null for a stop. The runner asks it with values read from a page's last bytes, to send
-   * the next request before the page is scanned, and checks the guess against next().
+   * Pointer paginators (cursor, next URL, Link header): what next() would answer for `page`,
+   * without counting it or changing any state; null for a stop. The runner asks it with values
+   * read from the ends of a page (json-tail.ts), to send the next request before the page is
+   * scanned, and checks the guess against next().
    */
   peekNext?(page: FetchedPage): { request: PageRequest; pointer: string | null } | null;
 }

@@ -88,10 +88,15 @@ function cursor(plan: PlanOf<"cursor">): Paginator {
       return r;
     },
     next,
-    peekNext: (page) => {
-      const step = next(page);
-      return "stop" in step ? null : step;
-    },
+    peekNext: peekOf(next),
+  };
+}
+
+/** peekNext of a paginator whose next() reads the page only (no state moves): next() itself. */
+function peekOf(next: Paginator["next"]): NonNullable<Paginator["peekNext"]> {
+  return (page) => {
+    const step = next(page);
+    return "stop" in step ? null : step;
   };
 }
 
@@ -189,40 +194,44 @@ function page(plan: PlanOf<"page">): Paginator {
 }
 
 function linkHeader(plan: PlanOf<"link_header">): Paginator {
+  const next = (fetched: FetchedPage): NextStep => {
+    const links = parseLinkHeader(fetched.response.headers.link);
+    const link = links.find((l) => l.rels.includes(plan.rel));
+    if (!link?.url) return stop("no_next_link", `no Link header with rel="${plan.rel}"`);
+    const url = new URL(link.url, requestUrl(fetched.request)).toString();
+    return { request: { ...fetched.request, url, params: {} }, pointer: url };
+  };
   return {
     kind: "pointer",
     pageSizeHint: 0,
     first: (r) => r,
     firstPointer: requestUrl,
-    next: (fetched) => {
-      const links = parseLinkHeader(fetched.response.headers.link);
-      const link = links.find((l) => l.rels.includes(plan.rel));
-      if (!link?.url) return stop("no_next_link", `no Link header with rel="${plan.rel}"`);
-      const url = new URL(link.url, requestUrl(fetched.request)).toString();
-      return { request: { ...fetched.request, url, params: {} }, pointer: url };
-    },
+    next,
+    peekNext: peekOf(next),
   };
 }
 
 function nextUrl(plan: PlanOf<"next_url">): Paginator {
-  const next = plan.next;
+  const path = plan.next;
+  const next = (fetched: FetchedPage): NextStep => {
+    const flagged = flagStop(plan, fetched);
+    if (flagged) return flagged;
+    const value = read(fetched, path);
+    if (isBlank(value) || typeof value !== "string")
+      return stop(
+        "no_next_url",
+        `no next URL (${plan.next} was ${value === "" ? "empty" : value === null ? "null" : value === undefined ? "missing" : "not a string"})`,
+      );
+    const url = new URL(value, requestUrl(fetched.request)).toString();
+    return { request: { ...fetched.request, url, params: {} }, pointer: url };
+  };
   return {
     kind: "pointer",
     pageSizeHint: 0,
     first: (r) => r,
     firstPointer: requestUrl,
-    next: (fetched) => {
-      const flagged = flagStop(plan, fetched);
-      if (flagged) return flagged;
-      const value = read(fetched, next);
-      if (isBlank(value) || typeof value !== "string")
-        return stop(
-          "no_next_url",
-          `no next URL (${plan.next} was ${value === "" ? "empty" : value === null ? "null" : value === undefined ? "missing" : "not a string"})`,
-        );
-      const url = new URL(value, requestUrl(fetched.request)).toString();
-      return { request: { ...fetched.request, url, params: {} }, pointer: url };
-    },
+    next,
+    peekNext: peekOf(next),
   };
 }
 

@@ -302,8 +302,26 @@ describe("peekNext: the next request guessed from a page's values, without movin
     expect(g.peekNext!(at(s2.request, { next: "c3" }))).not.toBeNull();
   });
 
-  it("only cursor paginators guess this way", () => {
+  it("pointer paginators guess this way (numeric ones guess ahead with peek)", () => {
     expect(guardPaginator(pageNumbers(), rules(), shown).peekNext).toBeUndefined();
     expect(guardPaginator(cursor(), rules(), shown).peekNext).toBeTypeOf("function");
+    const links = createPaginator(plan("link_header", { rel: "next" }));
+    const urls = createPaginator(plan("next_url", { next: "$.next", hasMore: null, done: null }));
+    for (const inner of [links, urls]) {
+      const g = guardPaginator(inner, rules(), shown);
+      const first = g.first(START);
+      const p1 = page(first, { next: "/v1/items?after=2" }, [{ id: 1 }], {
+        link: '</v1/items?after=2>; rel="next"',
+      });
+      const guess = g.peekNext!(p1);
+      expect(guess?.request.url).toBe("https://api.test/v1/items?after=2");
+      const step = g.next(p1);
+      expect("request" in step && step.request).toEqual(guess!.request);
+      // The first URL again: a loop, not guessed.
+      const again = "https://api.test/v1/items?q=x";
+      expect(
+        g.peekNext!(page(first, { next: again }, [{ id: 1 }], { link: `<${again}>; rel="next"` })),
+      ).toBeNull();
+    }
   });
 });
