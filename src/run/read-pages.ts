@@ -305,11 +305,13 @@ class Lookahead {
   want(request: PageRequest): void {
     const key = requestKey(request);
     // A pointer guessed wrong: its page is dropped and its request withdrawn (retries included).
-    const wrong = this.guessed !== null && this.guessed.key !== key ? this.guessed : null;
+    const wrong = this.guessed !== null && this.guessed !== key ? this.guessed : null;
     this.guessDropped = wrong !== null;
     if (wrong) {
-      this.pending.delete(wrong.key);
-      wrong.own.abort(GUESS_DROPPED);
+      this.pending.delete(wrong);
+      // The only request out under this signal: the guesses before it were taken, and done.
+      this.guessControl?.abort(GUESS_DROPPED);
+      this.guessControl = null;
     }
     this.guessed = null;
     if (!this.pending.has(key)) this.pending.set(key, this.start(request));
@@ -322,16 +324,26 @@ class Lookahead {
    */
   guess(request: PageRequest): void {
     const key = requestKey(request);
-    if (this.pending.has(key)) return;
-    const own = new AbortController();
-    const withdraw = () => own.abort(this.cancel.reason);
-    this.cancel.addEventListener("abort", withdraw, { once: true });
-    const page = this.start(request, own.signal);
-    page.catch(() => {}).finally(() => this.cancel.removeEventListener("abort", withdraw));
-    this.pending.set(key, page);
-    this.guessed = { key, own };
+    if (this.pending.has(key) || this.cancel.aborted) return;
+    this.pending.set(key, this.start(request, this.guessSignal()));
+    this.guessed = key;
   }
-  private guessed: { key: string; own: AbortController } | null = null;
+  private guessed: string | null = null;
+
+  /**
+   * The signal of the guesses, aborted with `cancel` or when a guess is dropped; then a new one.
+   * One for all the guesses kept, not one per request: each signal the executor sees gets its
+   * waits, which a composite of the session's signal that Node 20 keeps until the session ends.
+   */
+  private guessSignal(): AbortSignal {
+    if (!this.guessControl) {
+      const control = new AbortController();
+      this.cancel.addEventListener("abort", () => control.abort(this.cancel.reason), { once: true });
+      this.guessControl = control;
+    }
+    return this.guessControl.signal;
+  }
+  private guessControl: AbortController | null = null;
   /** The last want() dropped a guess: its own request just started. */
   guessDropped = false;
 
