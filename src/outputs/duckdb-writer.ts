@@ -5,8 +5,8 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { escapesLoneSurrogate, setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
-import { type Engine, engine, engineSettings, q } from "./duckdb-engine.js";
-import { Stager } from "./duckdb-stager.js";
+import { baseMemory, type Engine, engine, engineSettings, q, withMemory } from "./duckdb-engine.js";
+import { commitMemory, Stager } from "./duckdb-stager.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import {
@@ -287,14 +287,16 @@ class DuckdbWriter implements RecordWriter {
     for (const c of this.children.values()) await c.stager.finish();
     try {
       await this.eng.exclusive(() =>
-        this.transaction(async () => {
-          // Children first: a merge finds the parent keys it replaces in the parent's staging table.
-          const c = this.committer();
-          for (const child of this.children.values()) await c.commitChild(child);
-          await c.commitBody();
-          const key = this.output.stateKey;
-          if (state && key) await saveDuckdbState(this.conn, key, this.ctx.stream, state);
-        }),
+        withMemory(this.conn, "database", this.commitMemory(), this.notes, () =>
+          this.transaction(async () => {
+            // Children first: a merge finds the parent keys it replaces in the parent's staging table.
+            const c = this.committer();
+            for (const child of this.children.values()) await c.commitChild(child);
+            await c.commitBody();
+            const key = this.output.stateKey;
+            if (state && key) await saveDuckdbState(this.conn, key, this.ctx.stream, state);
+          }),
+        ),
       );
     } finally {
       await this.dropStaging().catch(() => {});
@@ -302,17 +304,29 @@ class DuckdbWriter implements RecordWriter {
     }
   }
 
+  /** The memory limit the load of the staged records needs (null: the engine's own). */
+  private commitMemory(): number | null {
+    const stagers = [this.stager, ...(this.invalid ? [this.invalid] : [])];
+    for (const c of this.children.values()) stagers.push(c.stager);
+    return commitMemory(
+      stagers.reduce((n, st) => n + st.longBytes, 0),
+      baseMemory("database"),
+    );
+  }
+
   async keepRejected(): Promise<string> {
     await this.stager.finish();
     await this.invalid?.finish();
     const name = rejectedTable(this.table, this.ctx.runId);
     try {
-      await this.eng.exclusive(async () => {
-        if (this.stager.hasTable)
-          await this.conn.run(
-            `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,
-          );
-      });
+      await this.eng.exclusive(() =>
+        withMemory(this.conn, "database", this.commitMemory(), this.notes, async () => {
+          if (this.stager.hasTable)
+            await this.conn.run(
+              `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,
+            );
+        }),
+      );
       await this.eng.exclusive(() => this.transaction(() => this.committer().replaceInvalid()));
     } finally {
       await this.dropStaging().catch(() => {});

@@ -6,8 +6,16 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import { type Engine, engine, engineSettings, q, stagedRows } from "./duckdb-engine.js";
-import { Stager } from "./duckdb-stager.js";
+import {
+  baseMemory,
+  type Engine,
+  engine,
+  engineSettings,
+  q,
+  stagedRows,
+  withMemory,
+} from "./duckdb-engine.js";
+import { commitMemory, Stager } from "./duckdb-stager.js";
 import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import { releaseHeap } from "./release-heap.js";
 import {
@@ -41,7 +49,7 @@ export async function openParquetWriter(output: OutputPlan, ctx: WriterContext):
   requireKeyForMerge(output, primaryKey);
   await mkdir(path.dirname(output.path), { recursive: true });
   const eng = await engine(":memory:", {
-    ...engineSettings(),
+    ...engineSettings("parquet"),
     temp_directory: outputTempFile(output.path, ctx.runId, "spill"),
   });
   try {
@@ -237,13 +245,20 @@ class ParquetWriter implements RecordWriter {
   /** Writes the rows of `query` to `file` (replaced) as Parquet. */
   private async copyTo(query: string, file: string): Promise<void> {
     await rm(file, { force: true });
+    // Long strings are held in memory by the copy too (duckdb-stager.ts commitMemory), and more
+    // than by a table's commit: a row group of them is buffered whole, then compressed (100
+    // strings of 1 MB: refused at 1.5, 2 and 2.5 times their size over the base limit; written
+    // at 3.5, test/outputs/parquet-writer.test.ts).
+    const memory = commitMemory(this.stager.longBytes, baseMemory("parquet"), 3.5);
     try {
-      const copy = this.conn.run(
-        `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
-      );
-      // While DuckDB writes on its thread: the heap's garbage goes back before DuckDB's peak.
-      releaseHeap(this.stager.stagedChars);
-      await copy;
+      await withMemory(this.conn, "parquet", memory, this.notes, async () => {
+        const copy = this.conn.run(
+          `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
+        );
+        // While DuckDB writes on its thread: the heap's garbage goes back before DuckDB's peak.
+        releaseHeap(this.stager.stagedChars);
+        await copy;
+      });
     } catch (err) {
       throw new RunError("output", `cannot write ${this.output.path}: ${(err as Error).message}`);
     }

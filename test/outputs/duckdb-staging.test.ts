@@ -111,17 +111,18 @@ describe("DuckDB settings", () => {
       const r = await conn.runAndReadAll(
         "SELECT current_setting('threads'), current_setting('memory_limit'), current_setting('allocator_bulk_deallocation_flush_threshold')",
       );
-      expect(r.getRowsJS()[0].map(String)).toEqual(["1", "61.0 MiB", "0 bytes"]);
+      expect(r.getRowsJS()[0].map(String)).toEqual(["1", "45.7 MiB", "0 bytes"]);
     } finally {
       conn.closeSync();
       eng.release();
       await writer.abort();
     }
     expect(engineSettings()).toEqual({
-      memory_limit: "64MB",
+      memory_limit: "48MB",
       threads: "1",
       allocator_bulk_deallocation_flush_threshold: "0MB",
     });
+    expect(engineSettings("parquet").memory_limit).toBe("64MB");
   });
 });
 

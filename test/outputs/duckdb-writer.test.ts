@@ -165,6 +165,26 @@ describe("duckdb columns", () => {
     ]);
   });
 
+  it("many long strings: DuckDB keeps them in memory until the commit, so its memory limit is raised for the load (and said)", async () => {
+    // 60 strings of 1 MB: at the engine's 48 MB the commit failed ("failed to pin block").
+    const long = (i: number) => `${"y".repeat(1024 * 1024)}${i}`;
+    const records = Array.from({ length: 60 }, (_, i) => ({ id: i, text: long(i) }));
+    const w = await runWriter("duckdb", "replace", file, records);
+    expect(w.warnings?.().join("\n")).toMatch(/memory limit was raised to \d+ MiB for the load/);
+    const got = await query(
+      "SELECT count(*) AS n, sum(length(text)) AS chars, max(text) = $1 AS last FROM items".replace(
+        "$1",
+        `'${long(9)}'`,
+      ),
+    );
+    expect(got).toEqual([
+      { n: 60n, chars: BigInt(records.reduce((n, r) => n + r.text.length, 0)), last: true },
+    ]);
+    // The limit went back to the engine's (the instance is shared by the file's streams).
+    const short = await runWriter("duckdb", "replace", file, [{ id: 1, text: "short" }]);
+    expect(short.warnings?.().join("\n")).not.toMatch(/memory limit/);
+  });
+
   it("refuses, naming the record, an integer its BIGINT column cannot hold, and leaves the table as it was", async () => {
     const schema = { type: "object", properties: { id: { type: "integer" }, n: { type: "integer" } } };
     const opts = { ...PK, schema, columns: ["id", "n"] };

@@ -118,6 +118,16 @@ describe("parquet", () => {
     expect(await rows()).toHaveLength(2);
   });
 
+  it("many long strings: the copy's memory limit is raised for them (and said), the values intact", async () => {
+    // 100 strings of 1 MB: at the engine's 64 MB the copy failed ("could not allocate block").
+    const long = (i: number) => `${"z".repeat(1024 * 1024)}${i}`;
+    const records = Array.from({ length: 100 }, (_, i) => ({ id: i, text: long(i) }));
+    const w = await runWriter("parquet", "replace", file, records);
+    expect(w.warnings?.().join("\n")).toMatch(/memory limit was raised to \d+ MiB for the load/);
+    const got = await query("SELECT count(*) AS n, sum(length(text)) AS chars FROM FILE");
+    expect(got).toEqual([{ n: 100n, chars: BigInt(records.reduce((n, r) => n + r.text.length, 0)) }]);
+  });
+
   it("an aborted run leaves the previous file and no temporary file", async () => {
     await runWriter("parquet", "replace", file, [{ id: 1 }]);
     await runWriter("parquet", "replace", file, [{ id: 2 }], { abort: true });
