@@ -1,4 +1,5 @@
 import { mkdir } from "node:fs/promises";
+import { totalmem } from "node:os";
 import path from "node:path";
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { stagingTableSuffix } from "../compile/layout.js";
@@ -45,13 +46,17 @@ export async function withMemory<T>(
   load: () => Promise<T>,
 ): Promise<T> {
   if (bytes === null) return load();
-  const mib = Math.ceil(bytes / (1024 * 1024));
+  // At most half the machine's memory: past it, the load fails and says what it was given.
+  const mib = Math.ceil(Math.min(bytes, totalmem() / 2) / (1024 * 1024));
+  const raised = `DuckDB's memory limit was raised to ${mib} MiB for the load: the run has records of 16 KiB or more, whose long strings DuckDB holds in memory until the commit`;
   await conn.run(`SET memory_limit = '${mib}MiB'`);
-  notes.push(
-    `DuckDB's memory limit was raised to ${mib} MiB for the load: the run has records of 16 KiB or more, whose long strings DuckDB holds in memory until the commit`,
-  );
   try {
-    return await load();
+    const done = await load();
+    notes.push(raised);
+    return done;
+  } catch (err) {
+    if (err instanceof Error) err.message += ` (${raised})`;
+    throw err;
   } finally {
     await conn.run(`SET memory_limit = '${engineSettings(use).memory_limit}'`).catch(() => {});
   }

@@ -325,9 +325,9 @@ class DuckdbWriter implements RecordWriter {
             await this.conn.run(
               `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,
             );
+          await this.transaction(() => this.committer().replaceInvalid());
         }),
       );
-      await this.eng.exclusive(() => this.transaction(() => this.committer().replaceInvalid()));
     } finally {
       await this.dropStaging().catch(() => {});
       this.close();

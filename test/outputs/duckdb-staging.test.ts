@@ -6,7 +6,7 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { engine, engineSettings } from "../../src/outputs/duckdb-engine.js";
+import { engine, engineSettings, withMemory } from "../../src/outputs/duckdb-engine.js";
 import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-stager.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import { heapInUse, heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
@@ -123,6 +123,38 @@ describe("DuckDB settings", () => {
       allocator_bulk_deallocation_flush_threshold: "0MB",
     });
     expect(engineSettings("parquet").memory_limit).toBe("64MB");
+  });
+});
+
+describe("withMemory: a load at a raised memory limit", () => {
+  const limit = async (conn: Awaited<ReturnType<Awaited<ReturnType<typeof engine>>["connect"]>>) =>
+    String((await conn.runAndReadAll("SELECT current_setting('memory_limit')")).getRowsJS()[0][0]);
+
+  it("raises the instance's limit for the load, says so, and sets it back — after a failed load too", async () => {
+    const eng = await engine(path.join(dir, "out", "m.duckdb"), engineSettings());
+    const conn = await eng.connect();
+    try {
+      const notes: string[] = [];
+      const inside = await withMemory(conn, "database", 200 * 1024 * 1024, notes, () => limit(conn));
+      expect(inside).toBe("200.0 MiB");
+      expect(await limit(conn)).toBe("45.7 MiB");
+      expect(notes).toEqual([expect.stringMatching(/memory limit was raised to 200 MiB for the load/)]);
+      // A failed load: its error says what the limit was; no note (the run did not load).
+      const failed: string[] = [];
+      await expect(
+        withMemory(conn, "database", 300 * 1024 * 1024, failed, async () => {
+          throw new Error("failed to pin block");
+        }),
+      ).rejects.toThrow(/failed to pin block \(DuckDB's memory limit was raised to 300 MiB/);
+      expect(failed).toEqual([]);
+      expect(await limit(conn)).toBe("45.7 MiB");
+      // Without long strings: nothing changes.
+      expect(await withMemory(conn, "database", null, failed, () => limit(conn))).toBe("45.7 MiB");
+      expect(failed).toEqual([]);
+    } finally {
+      conn.closeSync();
+      eng.release();
+    }
   });
 });
 
