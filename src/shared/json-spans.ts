@@ -170,7 +170,7 @@ function splitArray(b: Uint8Array, i: number, scan: PageScan): number {
 }
 
 /** The end of the JSON value at `i` (valid JSON), or -1 past the bytes. */
-function valueEnd(b: Uint8Array, i: number): number {
+export function valueEnd(b: Uint8Array, i: number): number {
   const n = b.length;
   const c = b[i];
   if (c === QUOTE) return stringEnd(b, i);
@@ -206,7 +206,7 @@ function stringEnd(b: Uint8Array, i: number): number {
 }
 
 /** As stringEnd, but -1 for a string with an escape in it. */
-function plainStringEnd(b: Uint8Array, i: number): number {
+export function plainStringEnd(b: Uint8Array, i: number): number {
   const n = b.length;
   for (i++; i < n; i++) {
     const c = b[i];
@@ -224,19 +224,20 @@ export function sameBytes(b: Uint8Array, from: number, to: number, name: Uint8Ar
 }
 
 /** The index of the first byte at or after `i` that is not JSON white space. */
-function space(b: Uint8Array, i: number): number {
+export function space(b: Uint8Array, i: number): number {
   while (WHITE[b[i]] === 1) i++;
   return i;
 }
 
-const QUOTE = 34;
-const BACKSLASH = 92;
-const COMMA = 44;
-const COLON = 58;
-const OPEN_OBJECT = 123;
-const CLOSE_OBJECT = 125;
-const OPEN_ARRAY = 91;
-const CLOSE_ARRAY = 93;
+/** JSON's structural bytes (json-tail.ts reads them too). */
+export const QUOTE = 34;
+export const BACKSLASH = 92;
+export const COMMA = 44;
+export const COLON = 58;
+export const OPEN_OBJECT = 123;
+export const CLOSE_OBJECT = 125;
+export const OPEN_ARRAY = 91;
+export const CLOSE_ARRAY = 93;
 
 /** JSON white space (space, tab, line feed, carriage return): 1, else 0. */
 export const WHITE = new Uint8Array(256);

@@ -1,4 +1,18 @@
-import { sameBytes, WHITE } from "./json-spans.js";
+import {
+  BACKSLASH,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  plainStringEnd,
+  QUOTE,
+  sameBytes,
+  space,
+  valueEnd,
+  WHITE,
+} from "./json-spans.js";
 
 /**
  * What a cursor paginator needs of a page, read from the two ends of its bytes without scanning
@@ -58,7 +72,7 @@ export function tailValues(
       break;
     }
     const end = valueEnd(b, at);
-    if (end < 0) return null;
+    if (end <= at) return null;
     const k = nameIndex(b, nameFrom, nameEnd - 1, names);
     if (k >= 0) {
       spans[2 * k] = at;
@@ -104,17 +118,6 @@ function nameIndex(b: Uint8Array, from: number, to: number, names: readonly Uint
   return -1;
 }
 
-/** The index after the string starting at `i` (a quote), -1 for one with an escape or no end. */
-function plainStringEnd(b: Uint8Array, i: number): number {
-  const n = b.length;
-  for (i++; i < n; i++) {
-    const c = b[i];
-    if (c === QUOTE) return i + 1;
-    if (c === BACKSLASH) return -1;
-  }
-  return -1;
-}
-
 /** The opening quote of the string whose closing quote is at `j`; -1 for one with an escape. */
 function plainStringStart(b: Uint8Array, j: number): number {
   for (j--; j >= 0; j--) {
@@ -145,60 +148,11 @@ function scalarStart(b: Uint8Array, j: number): number {
   return j + 1;
 }
 
-/** The end of the JSON value at `i` (valid JSON), or -1 past the bytes (json-spans.ts valueEnd). */
-function valueEnd(b: Uint8Array, i: number): number {
-  const n = b.length;
-  const c = b[i];
-  if (c === QUOTE) return stringEnd(b, i);
-  if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-    let depth = 0;
-    while (i < n) {
-      const d = b[i];
-      if (d === QUOTE) {
-        i = stringEnd(b, i);
-        if (i < 0) return -1;
-        continue;
-      }
-      if (d === OPEN_OBJECT || d === OPEN_ARRAY) depth++;
-      else if ((d === CLOSE_OBJECT || d === CLOSE_ARRAY) && --depth === 0) return i + 1;
-      i++;
-    }
-    return -1;
-  }
-  const start = i;
-  while (i < n && SCALAR[b[i]] === 1) i++;
-  return i > start ? i : -1;
-}
-
-function stringEnd(b: Uint8Array, i: number): number {
-  const n = b.length;
-  for (i++; i < n; i++) {
-    const c = b[i];
-    if (c === QUOTE) return i + 1;
-    if (c === BACKSLASH) i++;
-  }
-  return -1;
-}
-
-function space(b: Uint8Array, i: number): number {
-  while (WHITE[b[i]] === 1) i++;
-  return i;
-}
-
 /** The index of the last byte at or before `j` that is not JSON white space (-1: none). */
 function back(b: Uint8Array, j: number): number {
   while (j >= 0 && WHITE[b[j]] === 1) j--;
   return j;
 }
-
-const QUOTE = 34;
-const BACKSLASH = 92;
-const COMMA = 44;
-const COLON = 58;
-const OPEN_OBJECT = 123;
-const CLOSE_OBJECT = 125;
-const OPEN_ARRAY = 91;
-const CLOSE_ARRAY = 93;
 
 /** Bytes of a JSON number, true, false or null. */
 const SCALAR = new Uint8Array(256);

@@ -67,6 +67,18 @@ const standard = (last: number) => (c: string | null) => {
   return JSON.stringify({ data: records(n), next: n < last ? `p${n + 1}` : null });
 };
 
+/**
+ * Pages of `last` whose cursor is written twice: `first(n)` before the records, and the real one
+ * after them, behind an object (a parse keeps the later; the tail read sees the first: json-tail.ts).
+ */
+const twice =
+  (last: number, first = (n: number) => `wrong${n}`) =>
+  (c: string | null) => {
+    const n = c === null ? 1 : Number(c.slice(1));
+    const next = n < last ? `"p${n + 1}"` : "null";
+    return `{"next":"${first(n)}","data":${JSON.stringify(records(n))},"next":${next},"meta":{"n":${n}}}`;
+  };
+
 function pipeline(
   extra = "",
   paginate = "{ type: cursor, cursor: $.next, param: after }",
@@ -100,6 +112,14 @@ async function runWith(on: boolean, args: string[] = []) {
     stop: s?.stop_reason?.message ?? null,
     error: r.stderr.match(/pagination loop[^\n]*/)?.[0] ?? null,
   };
+}
+
+/** Both runs succeed alike (output, summary, requests), the API asked for `asked`. */
+async function sameBothWays(asked: string[]) {
+  const { off, on } = await both();
+  expect(on.code).toBe(0);
+  expect(on).toEqual(off);
+  expect(on.asked).toEqual(asked);
 }
 
 /** Both runs: returns them for the case's own checks of what differs. */
@@ -189,10 +209,7 @@ describe("a cursor guessed from the end of the page", () => {
       const n = c === null ? 1 : Number(c.slice(1));
       return `{"next": "p${n + 1}", "data": ${JSON.stringify(records(n))}, "more": ${n < 4}}`;
     };
-    const { off, on } = await both();
-    expect(on.code).toBe(0);
-    expect(on).toEqual(off);
-    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+    await sameBothWays(["-", "p2", "p3", "p4"]);
   });
 
   it("next URLs written before the records (Django REST framework's pages)", async () => {
@@ -202,10 +219,7 @@ describe("a cursor guessed from the end of the page", () => {
       const next = n < 4 ? JSON.stringify(`${api.url}/items?after=p${n + 1}`) : "null";
       return `{"count":12,"next":${next},"previous":null,"results":${JSON.stringify(records(n))}}`;
     };
-    const { off, on } = await both();
-    expect(on.code).toBe(0);
-    expect(on).toEqual(off);
-    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+    await sameBothWays(["-", "p2", "p3", "p4"]);
   });
 
   it("Link headers, the body an array of records (GitHub's pages)", async () => {
@@ -215,10 +229,7 @@ describe("a cursor guessed from the end of the page", () => {
       const n = c === null ? 1 : Number(c.slice(1));
       return n < 4 ? { link: `<${api.url}/items?after=p${n + 1}>; rel="next"` } : {};
     };
-    const { off, on } = await both();
-    expect(on.code).toBe(0);
-    expect(on).toEqual(off);
-    expect(on.asked).toEqual(["-", "p2", "p3", "p4"]);
+    await sameBothWays(["-", "p2", "p3", "p4"]);
   });
 
   it("sends nothing more for an empty page that still has a cursor", async () => {
@@ -251,11 +262,7 @@ describe("a cursor guessed from the end of the page", () => {
 
   it("with concurrency: 1, asks for no page the paginator did not ask for", async () => {
     pipeline("", undefined, undefined, "concurrency: 1");
-    pageFor = (c) => {
-      const n = c === null ? 1 : Number(c.slice(1));
-      const next = n < 3 ? `"p${n + 1}"` : "null";
-      return `{"next":"wrong${n}","data":${JSON.stringify(records(n))},"next":${next},"meta":{}}`;
-    };
+    pageFor = twice(3);
     const { off, on } = await both();
     expect(on).toEqual(off);
     expect(on.asked).toEqual(["-", "p2", "p3"]);
@@ -265,11 +272,7 @@ describe("a cursor guessed from the end of the page", () => {
     pipeline();
     // The cursor written twice: before the records, and again after them behind an object (a
     // parse keeps the later one; the tail read sees the first: json-tail.ts).
-    pageFor = (c) => {
-      const n = c === null ? 1 : Number(c.slice(1));
-      const next = n < 3 ? `"p${n + 1}"` : "null";
-      return `{"next":"wrong${n}","data":${JSON.stringify(records(n))},"next":${next},"meta":{"n":${n}}}`;
-    };
+    pageFor = twice(3);
     const { off, on } = await both();
     expect(on.code).toBe(0);
     expect(on.out).toBe(off.out);
@@ -284,11 +287,7 @@ describe("a cursor guessed from the end of the page", () => {
 
   it("a wrong guess is withdrawn: never retried", async () => {
     pipeline();
-    pageFor = (c) => {
-      const n = c === null ? 1 : Number(c.slice(1));
-      const next = n < 6 ? `"p${n + 1}"` : "null";
-      return `{"next":"wrong${n}","data":${JSON.stringify(records(n))},"next":${next},"meta":{}}`;
-    };
+    pageFor = twice(6);
     // The wrong guesses' answer: a 503, which a page still wanted is asked for again (up to 4
     // times, 10 ms apart), within the run's 6 pages of 60 ms each.
     statusFor = (c) => (c?.startsWith("wrong") ? 503 : 200);
@@ -302,11 +301,7 @@ describe("a cursor guessed from the end of the page", () => {
   });
 
   it("a cursor sent in a header or the body: a wrong guess, alike in URL, is still dropped", async () => {
-    pageFor = (c) => {
-      const n = c === null ? 1 : Number(c.slice(1));
-      const next = n < 3 ? `"p${n + 1}"` : "null";
-      return `{"next":"p9","data":${JSON.stringify(records(n))},"next":${next},"meta":{}}`;
-    };
+    pageFor = twice(3, () => "p9");
     pipeline("", "{ type: cursor, cursor: $.next, param: X-After, in: header }");
     const header = await both();
     expect(header.on.code).toBe(0);

@@ -13,14 +13,14 @@ const rules = (over: Partial<GuardRules> = {}): GuardRules => ({
   ...over,
 });
 const shown = (p: string) => p.replace(/secret/g, "***");
-const cursor = () =>
+const cursor = (hasMore: string | null = null) =>
   createPaginator(
     plan("cursor", {
       cursorPath: "$.next",
       cursorHeader: null,
       param: "after",
       in: "query",
-      hasMore: null,
+      hasMore,
       done: null,
     }),
   );
@@ -251,17 +251,7 @@ describe("guards, pages compared where they were parsed (page workers, streamed 
 });
 
 describe("peekNext: the next request guessed from a page's values, without moving on", () => {
-  const flagged = () =>
-    createPaginator(
-      plan("cursor", {
-        cursorPath: "$.next",
-        cursorHeader: null,
-        param: "after",
-        in: "query",
-        hasMore: "$.has_more",
-        done: null,
-      }),
-    );
+  const flagged = () => cursor("$.has_more");
   const at = (req: typeof START, body: unknown) => page(req, body, [{ id: 1 }]);
 
   it("answers what next() answers, and next() still answers the same afterwards", () => {
