@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
@@ -286,8 +287,8 @@ class DuckdbWriter implements RecordWriter {
     await this.invalid?.finish();
     for (const c of this.children.values()) await c.stager.finish();
     try {
-      await this.eng.exclusive(() =>
-        withMemory(this.conn, "database", this.commitMemory(), this.notes, () =>
+      await this.eng.exclusive(async () =>
+        withMemory(this.conn, "database", await this.commitMemory(), this.notes, () =>
           this.transaction(async () => {
             // Children first: a merge finds the parent keys it replaces in the parent's staging table.
             const c = this.committer();
@@ -305,13 +306,34 @@ class DuckdbWriter implements RecordWriter {
   }
 
   /** The memory limit the load of the staged records needs (null: the engine's own). */
-  private commitMemory(): number | null {
+  private async commitMemory(): Promise<number | null> {
     const stagers = [this.stager, ...(this.invalid ? [this.invalid] : [])];
     for (const c of this.children.values()) stagers.push(c.stager);
-    return commitMemory(
-      stagers.reduce((n, st) => n + st.longBytes, 0),
-      baseMemory("database"),
+    const staged = stagers.reduce((n, st) => n + st.longBytes, 0);
+    return commitMemory(staged + (await this.storedLongBytes()), baseMemory("database"));
+  }
+
+  /**
+   * The long strings the database file already holds, as far as its size tells: the commit's
+   * checkpoint holds a changed table's long strings in memory too (appending 100 short records to
+   * a table of 60 strings of 1 MB failed at the base limit). Long strings are stored as they are,
+   * short values compressed: a file (with its WAL) of more than 16 MiB with over 4 KiB per row is
+   * counted whole.
+   */
+  private async storedLongBytes(): Promise<number> {
+    const sizeOf = (file: string) =>
+      stat(file).then(
+        (st) => st.size,
+        () => 0,
+      );
+    // The file and its WAL (records committed and not yet checkpointed into the file).
+    const size = (await sizeOf(this.output.path)) + (await sizeOf(`${this.output.path}.wal`));
+    if (size < 16 * 1024 * 1024) return 0;
+    const r = await this.conn.runAndReadAll(
+      "SELECT coalesce(sum(estimated_size), 0) AS n FROM duckdb_tables() WHERE database_name = current_database()",
     );
+    const rows = Number(r.getRowObjectsJS()[0]?.n ?? 0);
+    return size > 4096 * Math.max(rows, 1) ? size : 0;
   }
 
   async keepRejected(): Promise<string> {
@@ -319,8 +341,8 @@ class DuckdbWriter implements RecordWriter {
     await this.invalid?.finish();
     const name = rejectedTable(this.table, this.ctx.runId);
     try {
-      await this.eng.exclusive(() =>
-        withMemory(this.conn, "database", this.commitMemory(), this.notes, async () => {
+      await this.eng.exclusive(async () =>
+        withMemory(this.conn, "database", await this.commitMemory(), this.notes, async () => {
           if (this.stager.hasTable)
             await this.conn.run(
               `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,

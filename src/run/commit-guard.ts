@@ -112,7 +112,7 @@ export async function guardCommit(
   });
   result.suspicions = decision.suspicions;
   if (decision.commit) return false;
-  const kept = await keepBeside(stream, await sink.reject());
+  const kept = await keepBeside(stream, await sink.reject(result.warnings));
   result.preview = kept;
   const where = kept ? `; this run's output is in ${kept}` : "";
   if (decision.refuse) {

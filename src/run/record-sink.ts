@@ -204,14 +204,18 @@ export class RecordSink {
   }
 
   /**
-   * The data-quality policy refused the run: keep its records aside when the writer can. (Each
-   * commit step lets go of its file only once it succeeded: a failure leaves it to `abort`.)
+   * The data-quality policy refused the run: keep its records aside when the writer can, its
+   * warnings into `warnings`. (Each commit step lets go of its file only once it succeeded: a
+   * failure leaves it to `abort`.)
    */
-  async reject(): Promise<string | null> {
+  async reject(warnings: string[]): Promise<string | null> {
     const writer = this.writer!;
     let kept: string | null = null;
-    if (writer.keepRejected) kept = await writer.keepRejected();
-    else await writer.abort();
+    if (writer.keepRejected) {
+      kept = await writer.keepRejected();
+      // What keeping them took (a DuckDB memory limit raised for long strings) is said too.
+      warnings.push(...(writer.warnings?.() ?? []));
+    } else await writer.abort();
     this.writer = null;
     return kept;
   }

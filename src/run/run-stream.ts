@@ -174,7 +174,7 @@ async function finish(
   const rejection = qualityGate(quality, opts.validation, drift);
   let rejectedOutput: string | null = null;
   if (rejection) {
-    rejectedOutput = await sink.reject();
+    rejectedOutput = await sink.reject(result.warnings);
     result.status = "rejected";
     result.error = {
       kind: rejection.kind,

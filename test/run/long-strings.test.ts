@@ -5,6 +5,7 @@
  * ("failed to pin block"); the long lines staged raise the limit for the load (duckdb-stager.ts
  * commitMemory), and the run says so.
  */
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { expect, it } from "vitest";
@@ -15,13 +16,15 @@ const PAGES = 12;
 const text = (id: number) => `${"w".repeat(1024 * 1024)}${id}`;
 
 const api = useLocalServer((req, res) => {
-  const page = Number(new URL(req.url ?? "/", "http://x").searchParams.get("cursor") ?? 0);
+  const url = new URL(req.url ?? "/", "http://x");
+  const page = Number(url.searchParams.get("cursor") ?? 0);
+  const pages = Number(url.searchParams.get("pages") ?? PAGES);
   const data = Array.from({ length: PER_PAGE }, (_, k) => ({
     id: page * PER_PAGE + k,
     text: text(page * PER_PAGE + k),
   }));
   res.writeHead(200, { "content-type": "application/json" });
-  res.end(JSON.stringify({ data, next: page + 1 < PAGES ? String(page + 1) : null }));
+  res.end(JSON.stringify({ data, next: page + 1 < pages ? String(page + 1) : null }));
 });
 const p = useTempProject("pipelines-long-strings-");
 
@@ -58,4 +61,39 @@ it.each([
   const n = PER_PAGE * PAGES;
   const chars = Array.from({ length: n }, (_, i) => text(i).length).reduce((a, b) => a + b, 0);
   expect(await read(p.dir)).toEqual([{ n: BigInt(n), chars: BigInt(chars), same: true }]);
+});
+
+it("a run the commit guard refuses keeps its records beside, and says the limit it raised for them", async () => {
+  const pipeline = (pages: number) =>
+    p.pipeline(
+      "p",
+      `${sourceBlock(api.url)}\nstreams:\n  items:\n    path: /items\n    params: { pages: ${pages} }\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\noutput: { format: duckdb }\n`,
+    );
+  pipeline(PAGES);
+  expect((await runPipeline(p.dir, "p")).code).toBe(0);
+  // 5 records after 60: a drop of more than 90%, refused; the 5 are kept in a table beside.
+  pipeline(1);
+  const r = await runPipeline(p.dir, "p");
+  expect(r.stream("items").status, JSON.stringify(r.stream("items").error)).toBe("rejected");
+  expect(r.stream("items").warnings.join("\n")).toMatch(/memory limit was raised to \d+ MiB for the load/);
+});
+
+it("appending to a table of long strings: the file's long strings count too, and nothing is left in the WAL", async () => {
+  const pipeline = (pages: number) =>
+    p.pipeline(
+      "p",
+      `${sourceBlock(api.url)}\nstreams:\n  items:\n    path: /items\n    params: { pages: ${pages} }\n    records: $.data\n    paginate: { type: cursor, cursor: $.next }\noutput: { format: duckdb, mode: append }\n`,
+    );
+  pipeline(PAGES);
+  expect((await runPipeline(p.dir, "p")).code).toBe(0);
+  // Checkpointed into the file at the raised limit: a WAL left to the close failed, kept the rows.
+  expect(existsSync(path.join(p.dir, "out/p.duckdb.wal"))).toBe(false);
+  // 5 more: the commit's checkpoint rewrites the table, its 60 MB of strings held in memory.
+  pipeline(1);
+  const r = await runPipeline(p.dir, "p");
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stream("items").warnings.join("\n")).toMatch(/memory limit was raised to \d+ MiB/);
+  // The 60 of the first run and the 5 of this one (the API's first page again: ids 0 to 4).
+  const [row] = await readBack(path.join(p.dir, "out/p.duckdb"), "items");
+  expect([row.n, row.same]).toEqual([65n, true]);
 });
