@@ -200,7 +200,7 @@ async function* pagesOf(
     }
     const last = opts.limit ? page.count >= opts.limit.remaining() : false;
     // Once the run is stopped (Ctrl-C, a cancelled queue job), no new request leaves.
-    if (!("stop" in step) && !last && !opts.signal?.aborted) ahead.want(step.request);
+    const started = !("stop" in step) && !last && !opts.signal?.aborted && ahead.want(step.request);
     // Let the requests just started reach the wire before this page is written: writing a page is
     // one long chain of microtasks. undici reuses a kept-alive connection only after a full turn
     // of the event loop (a setImmediate queued when the last response ended), and writes the
@@ -208,7 +208,7 @@ async function* pagesOf(
     // out in rounds (a third slower than a sliding window); with one, a cursor API's next request
     // left only after the current page was validated, serialised and written
     // (test/run/cursor-overlap.test.ts).
-    if (!guessed || ahead.guessDropped) await wireTurns();
+    if (!guessed || started) await wireTurns();
     yield page;
     if (opts.limit && opts.limit.remaining() <= 0) return opts.limit.stop;
     if ("stop" in step) return step.stop;
@@ -301,20 +301,23 @@ class Lookahead {
     this.shortPage = count < this.pageSize;
   }
 
-  /** The paginator's next request: start it now unless it was guessed already. */
-  want(request: PageRequest): void {
+  /**
+   * The paginator's next request: start it now unless it was guessed already; true when it was
+   * started now (its request has yet to reach the wire).
+   */
+  want(request: PageRequest): boolean {
     const key = requestKey(request);
     // A pointer guessed wrong: its page is dropped and its request withdrawn (retries included).
-    const wrong = this.guessed !== null && this.guessed !== key ? this.guessed : null;
-    this.guessDropped = wrong !== null;
-    if (wrong) {
-      this.pending.delete(wrong);
+    if (this.guessed !== null && this.guessed !== key) {
+      this.pending.delete(this.guessed);
       // The only request out under this signal: the guesses before it were taken, and done.
       this.guessControl?.abort(GUESS_DROPPED);
       this.guessControl = null;
     }
     this.guessed = null;
-    if (!this.pending.has(key)) this.pending.set(key, this.start(request));
+    if (this.pending.has(key)) return false;
+    this.pending.set(key, this.start(request));
+    return true;
   }
 
   /**
@@ -344,8 +347,6 @@ class Lookahead {
     return this.guessControl.signal;
   }
   private guessControl: AbortController | null = null;
-  /** The last want() dropped a guess: its own request just started. */
-  guessDropped = false;
 
   /** A request whose failure only matters if its page is used (a guess past the end may fail). */
   private start(request: PageRequest, signal?: AbortSignal): Promise<Page> {
@@ -399,25 +400,17 @@ function tailGuess(source: PageSource, paginator: Paginator): ((page: Page) => P
     if (page.response.stream || body.length === 0) return null;
     const tail = tailValues(body, recordsName, nameBytes);
     if (!tail) return null;
-    const values = new Map<string, unknown>();
+    // Not JSON where the ends were read, or a pointer the paginator refuses (a bad URL, a cursor
+    // a header cannot hold): no guess — the page's own read and next() say so.
     try {
+      const values = new Map<string, unknown>();
       for (let k = 0; k < paths.length; k++)
         values.set(paths[k], parseJson(body.toString("utf8", tail.spans[2 * k], tail.spans[2 * k + 1])));
-    } catch {
-      return null; // not JSON there: the page's own read says so
-    }
-    try {
       // One record at least: tailValues found the records array's first element.
-      const step = paginator.peekNext!({
-        request: page.request,
-        response: page.response,
-        body: null,
-        recordCount: 1,
-        values,
-      });
-      return step?.request ?? null;
+      const fetched = { request: page.request, response: page.response, body: null, recordCount: 1, values };
+      return paginator.peekNext!(fetched)?.request ?? null;
     } catch {
-      return null; // the paginator's own answer (a bad URL, a cursor a header cannot hold) says so
+      return null;
     }
   };
 }
