@@ -10,7 +10,7 @@ import {
 } from "../shared/json-text.js";
 import { T_NULL, T_NUMBER } from "../shared/json-types.js";
 import { AtomicFile } from "./atomic-file.js";
-import { q } from "./duckdb-engine.js";
+import { LONG_LINE_BYTES, q } from "./duckdb-engine.js";
 import { heapInUse, RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
 import {
   type ColumnType,
@@ -89,7 +89,7 @@ export class Stager {
   private longest = 0;
   /** Characters staged in all files. */
   private chars = 0;
-  /** Bytes of the staged lines of {@link LONG_LINE_BYTES} or more (commitMemory). */
+  /** Bytes of the staged lines of {@link LONG_LINE_BYTES} or more (duckdb-engine.ts withMemory). */
   longBytes = 0;
   /** When `chars` reaches it, a filled file is followed by a collection (RELEASE_HEAP_EVERY_CHARS). */
   private releaseAt = 2 * RELEASE_HEAP_EVERY_CHARS;
@@ -382,27 +382,6 @@ export class Stager {
     return col;
   }
 }
-
-/**
- * A staged line this long may hold a string DuckDB keeps in a block of its own, which it holds
- * in memory until the commit (DuckDB 1.5: strings of about 32 KB or more; 20 KB ones are stored
- * in the row groups). Measured in a script loading staged lines of one long string each at a
- * 48 MB limit: 2,000 strings of 20 KB committed, 400 of 100 KB and 60 of 1 MB failed ("failed to
- * pin block").
- */
-export const LONG_LINE_BYTES = 16 * 1024;
-
-/**
- * The memory limit a commit of staged records needs: `base` (engineSettings), or more when long
- * lines were staged — DuckDB holds their long strings in memory until the commit: about their
- * size (measured: 200 strings of 1 MB needed 256 MB, not 128; 40 of 8 MB 512 MB, not 256; 80 of
- * 1 MB committed at 148 MB). Null: the base limit does.
- */
-export function commitMemory(longBytes: number, baseBytes: number, factor = 1.25): number | null {
-  if (longBytes === 0) return null;
-  return Math.ceil((baseBytes + factor * longBytes) / MIB) * MIB;
-}
-const MIB = 1024 * 1024;
 
 /** The field each staged line starts with: the record's position in the run. */
 const ROW_FIELD = "__pl_row";

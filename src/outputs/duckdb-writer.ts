@@ -6,8 +6,8 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { escapesLoneSurrogate, setOwn } from "../shared/json-text.js";
 import { type ChildLoad, DuckdbCommit, PARENT_SEQ } from "./duckdb-commit.js";
-import { baseMemory, type Engine, engine, engineSettings, q, withMemory } from "./duckdb-engine.js";
-import { commitMemory, Stager } from "./duckdb-stager.js";
+import { type Engine, engine, engineSettings, q, withMemory } from "./duckdb-engine.js";
+import { Stager } from "./duckdb-stager.js";
 import { readDuckdbState, saveDuckdbState } from "./duckdb-state.js";
 import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import {
@@ -288,7 +288,7 @@ class DuckdbWriter implements RecordWriter {
     for (const c of this.children.values()) await c.stager.finish();
     try {
       await this.eng.exclusive(async () =>
-        withMemory(this.conn, "database", await this.commitMemory(), this.notes, () =>
+        withMemory(this.conn, "database", await this.longBytes(), this.notes, () =>
           this.transaction(async () => {
             // Children first: a merge finds the parent keys it replaces in the parent's staging table.
             const c = this.committer();
@@ -305,12 +305,11 @@ class DuckdbWriter implements RecordWriter {
     }
   }
 
-  /** The memory limit the load of the staged records needs (null: the engine's own). */
-  private async commitMemory(): Promise<number | null> {
+  /** The long strings the load holds in memory: those staged, and those the file holds already. */
+  private async longBytes(): Promise<number> {
     const stagers = [this.stager, ...(this.invalid ? [this.invalid] : [])];
     for (const c of this.children.values()) stagers.push(c.stager);
-    const staged = stagers.reduce((n, st) => n + st.longBytes, 0);
-    return commitMemory(staged + (await this.storedLongBytes()), baseMemory("database"));
+    return stagers.reduce((n, st) => n + st.longBytes, 0) + (await this.storedLongBytes());
   }
 
   /**
@@ -342,7 +341,7 @@ class DuckdbWriter implements RecordWriter {
     const name = rejectedTable(this.table, this.ctx.runId);
     try {
       await this.eng.exclusive(async () =>
-        withMemory(this.conn, "database", await this.commitMemory(), this.notes, async () => {
+        withMemory(this.conn, "database", await this.longBytes(), this.notes, async () => {
           if (this.stager.hasTable)
             await this.conn.run(
               `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,

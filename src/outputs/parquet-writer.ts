@@ -6,16 +6,8 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import {
-  baseMemory,
-  type Engine,
-  engine,
-  engineSettings,
-  q,
-  stagedRows,
-  withMemory,
-} from "./duckdb-engine.js";
-import { commitMemory, Stager } from "./duckdb-stager.js";
+import { type Engine, engine, engineSettings, q, stagedRows, withMemory } from "./duckdb-engine.js";
+import { Stager } from "./duckdb-stager.js";
 import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import { releaseHeap } from "./release-heap.js";
 import {
@@ -245,13 +237,9 @@ class ParquetWriter implements RecordWriter {
   /** Writes the rows of `query` to `file` (replaced) as Parquet. */
   private async copyTo(query: string, file: string): Promise<void> {
     await rm(file, { force: true });
-    // Long strings are held in memory by the copy too (duckdb-stager.ts commitMemory), and more
-    // than by a table's commit: a row group of them is buffered whole, then compressed (100
-    // strings of 1 MB: refused at 1.5, 2 and 2.5 times their size over the base limit; written
-    // at 3.5, test/outputs/parquet-writer.test.ts).
-    const memory = commitMemory(this.stager.longBytes, baseMemory("parquet"), 3.5);
     try {
-      await withMemory(this.conn, "parquet", memory, this.notes, async () => {
+      // Long strings are held in memory by the copy too (duckdb-engine.ts withMemory).
+      await withMemory(this.conn, "parquet", this.stager.longBytes, this.notes, async () => {
         const copy = this.conn.run(
           `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
         );

@@ -130,26 +130,27 @@ describe("withMemory: a load at a raised memory limit", () => {
   const limit = async (conn: Awaited<ReturnType<Awaited<ReturnType<typeof engine>>["connect"]>>) =>
     String((await conn.runAndReadAll("SELECT current_setting('memory_limit')")).getRowsJS()[0][0]);
 
-  it("raises the instance's limit for the load, says so, and sets it back — after a failed load too", async () => {
+  it("raises the instance's limit for the load's long strings, says so, and sets it back — after a failed load too", async () => {
     const eng = await engine(path.join(dir, "out", "m.duckdb"), engineSettings());
     const conn = await eng.connect();
     try {
       const notes: string[] = [];
-      const inside = await withMemory(conn, "database", 200 * 1024 * 1024, notes, () => limit(conn));
-      expect(inside).toBe("200.0 MiB");
+      // 100 MiB of long strings: 48 MB + 1.25 times them = 179,072,000 bytes, 171 MiB (rounded up).
+      const inside = await withMemory(conn, "database", 100 * 1024 * 1024, notes, () => limit(conn));
+      expect(inside).toBe("171.0 MiB");
       expect(await limit(conn)).toBe("45.7 MiB");
-      expect(notes).toEqual([expect.stringMatching(/memory limit was raised to 200 MiB for the load/)]);
+      expect(notes).toEqual([expect.stringMatching(/memory limit was raised to 171 MiB for the load/)]);
       // A failed load: its error says what the limit was; no note (the run did not load).
       const failed: string[] = [];
       await expect(
-        withMemory(conn, "database", 300 * 1024 * 1024, failed, async () => {
+        withMemory(conn, "database", 200 * 1024 * 1024, failed, async () => {
           throw new Error("failed to pin block");
         }),
-      ).rejects.toThrow(/failed to pin block \(DuckDB's memory limit was raised to 300 MiB/);
+      ).rejects.toThrow(/failed to pin block \(DuckDB's memory limit was raised to 296 MiB/);
       expect(failed).toEqual([]);
       expect(await limit(conn)).toBe("45.7 MiB");
       // Without long strings: nothing changes.
-      expect(await withMemory(conn, "database", null, failed, () => limit(conn))).toBe("45.7 MiB");
+      expect(await withMemory(conn, "database", 0, failed, () => limit(conn))).toBe("45.7 MiB");
       expect(failed).toEqual([]);
     } finally {
       conn.closeSync();

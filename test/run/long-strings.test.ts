@@ -3,7 +3,7 @@
  * path: records copied from the page's bytes, staged by Stager.writeLines). DuckDB holds strings
  * of about 32 KB and more in memory until the commit: at its default limit these runs failed
  * ("failed to pin block"); the long lines staged raise the limit for the load (duckdb-stager.ts
- * commitMemory), and the run says so.
+ * longBytes, duckdb-engine.ts withMemory), and the run says so.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
