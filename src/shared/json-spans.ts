@@ -33,8 +33,7 @@ export interface PageScan {
  */
 export function scanPage(b: Uint8Array, paths: ScanPaths): PageScan | null {
   const scan: PageScan = { spans: [], canonical: [], values: new Array<number>(2 * paths.values).fill(-1) };
-  // A BOM first is skipped, as parseJson skips it.
-  const i = space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
+  const i = documentStart(b);
   const end = paths.root ? splitArray(b, i, scan) : walk(b, i, paths.names, paths.active, 0, scan);
   if (end < 0) return null;
   return space(b, end) === b.length ? scan : null;
@@ -221,6 +220,11 @@ export function sameBytes(b: Uint8Array, from: number, to: number, name: Uint8Ar
   if (to - from !== name.length) return false;
   for (let j = 0; j < name.length; j++) if (b[from + j] !== name[j]) return false;
   return true;
+}
+
+/** Where a document's first value starts: after a BOM (parseJson skips it) and white space. */
+export function documentStart(b: Uint8Array): number {
+  return space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
 }
 
 /** The index of the first byte at or after `i` that is not JSON white space. */

@@ -4,6 +4,7 @@ import {
   CLOSE_OBJECT,
   COLON,
   COMMA,
+  documentStart,
   OPEN_ARRAY,
   OPEN_OBJECT,
   plainStringEnd,
@@ -47,12 +48,11 @@ export function tailValues(
 ): TailValues | null {
   const spans = new Array<number>(2 * names.length).fill(-1);
   // Forwards, up to the records array (usually its first member).
-  let i = space(b, b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0);
+  let i = documentStart(b);
   if (records === null) {
     // The document is the records array (`records: $`): a first element in it, and no names.
-    if (names.length || b[i] !== OPEN_ARRAY || b[back(b, b.length - 1)] !== CLOSE_ARRAY) return null;
-    const first = space(b, i + 1);
-    return first < b.length && b[first] !== CLOSE_ARRAY ? { spans } : null;
+    if (names.length || b[back(b, b.length - 1)] !== CLOSE_ARRAY) return null;
+    return nonEmptyArrayAt(b, i) ? { spans } : null;
   }
   if (b[i] !== OPEN_OBJECT) return null;
   i = space(b, i + 1);
@@ -65,10 +65,7 @@ export function tailValues(
     if (b[i] !== COLON) return null;
     const at = space(b, i + 1);
     if (sameBytes(b, nameFrom, nameEnd - 1, records)) {
-      // The records array, and a first element in it.
-      if (b[at] !== OPEN_ARRAY) return null;
-      const first = space(b, at + 1);
-      if (first >= b.length || b[first] === CLOSE_ARRAY) return null;
+      if (!nonEmptyArrayAt(b, at)) return null;
       break;
     }
     const end = valueEnd(b, at);
@@ -111,6 +108,13 @@ export function tailValues(
     j = back(b, j - 1);
   }
   return spans.includes(-1) ? null : { spans };
+}
+
+/** Whether an array with a first element in it starts at `i`. */
+function nonEmptyArrayAt(b: Uint8Array, i: number): boolean {
+  if (b[i] !== OPEN_ARRAY) return false;
+  const first = space(b, i + 1);
+  return first < b.length && b[first] !== CLOSE_ARRAY;
 }
 
 function nameIndex(b: Uint8Array, from: number, to: number, names: readonly Uint8Array[]): number {
