@@ -350,7 +350,7 @@ describe("a cursor guessed from the end of the page", () => {
     expect(on.asked).toEqual(["-", "p2", "p3", "p4", "p5", "p6"]);
   });
 
-  it("a page the same as the one before stops as before, one guessed request later", async () => {
+  it("a page the same as the one before: the same loop error with the guess (its request, if it left, withdrawn)", async () => {
     pipeline();
     pageFor = (c) => JSON.stringify({ data: records(1), next: `c${(c ?? "").length}` });
     const { off, on } = await both();
