@@ -209,8 +209,9 @@ export class RequestExecutor {
    */
   private rateLimited(r: HttpResponse, delayMs: number, stats: RequestStats): void {
     const now = Date.now();
-    noteRateLimitWait(stats, now, now + delayMs);
-    if (this.policy.serverWait(r)) this.deps.budget.pauseUntil(now + delayMs);
+    const server = this.policy.serverWait(r) !== null;
+    noteRateLimitWait(stats, now, now + delayMs, server);
+    if (server) this.deps.budget.pauseUntil(now + delayMs);
   }
 
   /** The error for a transport failure that is not retried (any more). */

@@ -14,21 +14,32 @@ export interface RequestStats {
   ignored: { count: number; statuses: Record<string, number>; partitions: boolean };
 }
 
-/** Where each stream's last counted rate-limit wait ends (epoch ms): waits are counted as time. */
-const waitEnds = new WeakMap<RequestStats, number>();
+/** Where each stream's last counted rate-limit wait ends (epoch ms), and whether the API set it. */
+const waitEnds = new WeakMap<RequestStats, { end: number; server: boolean }>();
+
+/**
+ * How long after the end of a pause the API asked for (Retry-After, a reset) a wait still counts
+ * as its tail: the request held by the pause is released by a timer that may fire a millisecond
+ * early against Date.now(), and then waits out the rest in the budget; a shared (Redis) pause is
+ * rounded up to the next millisecond.
+ */
+const SERVER_PAUSE_TAIL_MS = 5;
 
 /**
  * A rate-limit wait from `start` to `end` (epoch ms), counted as the stream's time held: the part
  * that overlaps a wait already counted is not counted again, and only a wait that starts after
  * the last one ended is a new one. A 429's pause holds every request of the pipeline: three
- * requests held by one 1 s pause are one wait of 1 s, not three (nor 3 s in a 1 s run).
+ * requests held by one 1 s pause are one wait of 1 s, not three (nor 3 s in a 1 s run). `server`:
+ * the API asked for this wait; a wait that begins within SERVER_PAUSE_TAIL_MS of such a wait's
+ * end is its tail, not a new wait.
  */
-export function noteRateLimitWait(stats: RequestStats, start: number, end: number): void {
-  const last = waitEnds.get(stats) ?? Number.NEGATIVE_INFINITY;
-  if (end <= last) return;
-  if (start >= last) stats.rateLimitWaits.count++;
-  stats.rateLimitWaits.ms += end - Math.max(start, last);
-  waitEnds.set(stats, end);
+export function noteRateLimitWait(stats: RequestStats, start: number, end: number, server = false): void {
+  const last = waitEnds.get(stats) ?? { end: Number.NEGATIVE_INFINITY, server: false };
+  if (end <= last.end) return;
+  const tail = last.server && start - last.end <= SERVER_PAUSE_TAIL_MS;
+  if (start >= last.end && !tail) stats.rateLimitWaits.count++;
+  stats.rateLimitWaits.ms += end - Math.max(start, last.end);
+  waitEnds.set(stats, { end, server: server || tail });
 }
 
 export function newRequestStats(): RequestStats {

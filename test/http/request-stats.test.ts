@@ -18,6 +18,23 @@ describe("noteRateLimitWait: rate-limit waits counted as the stream's time held"
     expect(s.rateLimitWaits).toEqual({ count: 3, ms: 1_050 });
   });
 
+  it("the budget's wait for the last millisecond of the API's pause is that pause's tail, not a new wait", () => {
+    const s = newRequestStats();
+    noteRateLimitWait(s, 1_000, 1_350, true); // the 429: Retry-After 0.35 s
+    noteRateLimitWait(s, 1_350, 1_351); // its retry, released 1 ms early, waits out the budget's pause
+    expect(s.rateLimitWaits).toEqual({ count: 1, ms: 351 });
+    noteRateLimitWait(s, 1_352, 1_360); // still the tail
+    noteRateLimitWait(s, 1_400, 1_500); // a wait of its own
+    expect(s.rateLimitWaits).toEqual({ count: 2, ms: 459 });
+  });
+
+  it("a wait right after the budget's own wait is a new one (no tail without the API's pause)", () => {
+    const s = newRequestStats();
+    noteRateLimitWait(s, 0, 500);
+    noteRateLimitWait(s, 501, 800);
+    expect(s.rateLimitWaits).toEqual({ count: 2, ms: 799 });
+  });
+
   it("a wait inside one already counted adds nothing; streams count apart", () => {
     const a = newRequestStats();
     const b = newRequestStats();
