@@ -104,7 +104,8 @@ output: { format: ${format}${mode} }
       summary: normalizeRun(r.summary),
       // "started": a progress tick's (timing).
       stderr: (normalizeRun(r.stderr) as string)
-        .replace(/\d+ms/g, "Nms")
+        // A duration (formatDuration's compact style): under 1 s in one variant, over in another.
+        .replace(/\b\d+(?:\.\d+)?(?:ms|s)\b/g, "T")
         .replace(/^\[p\/s\] (started|\d+ pages.*)\n/gm, ""),
       report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
     };

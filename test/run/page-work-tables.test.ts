@@ -126,7 +126,10 @@ output: { format: ${format}, mode: ${mode} }
     const quarantine = existsSync(p.file("out/p/s.invalid.jsonl"))
       ? readFileSync(p.file("out/p/s.invalid.jsonl"), "utf8")
       : null;
-    const stderr = (normalizeRun(r.stderr) as string).replace(/\d+ms/g, "Nms");
+    const stderr = (normalizeRun(r.stderr) as string).replace(
+      /\b\d+(?:\.\d+)?(?:ms|s)\b/g,
+      "T",
+    ) /* durations: under or over 1 s */;
     return {
       code: r.code,
       seen,
