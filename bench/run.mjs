@@ -8,9 +8,10 @@
 // `duck` is `db` without PostgreSQL (duckdb and parquet beside jsonl: no cluster started);
 // `postgres` is the db group's postgres rows only (append and merge beside jsonl and beside their
 // own baselines: the same pipelines writing JSONL, issue 16's measure; their targets).
-// `shapes`: the jsonl run beside five variants of its stream, one change each (what real
+// `shapes`: the jsonl run beside six variants of its stream, one change each (what real
 // pipelines and APIs add): a primary key, an incremental cursor, a schema listing five of the
-// eight fields, the same records written with `", "` and `": "`, and with `\u` escapes.
+// eight fields, a schema bounding the values (enum, lengths, pattern, ranges, closed objects), the
+// same records written with `", "` and `": "`, and with `\u` escapes.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
@@ -103,6 +104,30 @@ const SCHEMA = {
   },
 };
 
+/** SCHEMA with the bounds hand-written schemas give values; every bench record is within them. */
+const BOUNDED = {
+  ...SCHEMA,
+  additionalProperties: false,
+  properties: {
+    ...SCHEMA.properties,
+    id: { type: "integer", minimum: 0 },
+    name: { type: "string", minLength: 1, maxLength: 64, pattern: "^record-" },
+    email: { type: "string", format: "email", maxLength: 254 },
+    amount: { type: "number", minimum: 0, maximum: 100 },
+    tags: {
+      type: "array",
+      maxItems: 10,
+      items: { type: "string", enum: Array.from({ length: 11 }, (_, k) => `t${k}`) },
+    },
+    owner: {
+      type: "object",
+      required: ["id"],
+      additionalProperties: false,
+      properties: { id: { type: "integer", minimum: 0 } },
+    },
+  },
+};
+
 function project(base, latencyBase, pgUrl) {
   const dir = mkdtempSync(path.join(os.tmpdir(), "pipelines-bench-"));
   mkdirSync(path.join(dir, "pipelines"));
@@ -160,6 +185,9 @@ output: { format: postgres, url: "${url}", mode: ${mode}, table: records_${mode}
   const part = { ...SCHEMA, properties: Object.fromEntries(listed.map((k) => [k, SCHEMA.properties[k]])) };
   writeFileSync(path.join(dir, "schemas/part.schema.json"), JSON.stringify(part, null, 2));
   writeFileSync(path.join(dir, "pipelines/jsonl-part.yaml"), shaped("", "part.schema.json"));
+  // A schema that bounds the values, as schemas written by hand do (every record within them).
+  writeFileSync(path.join(dir, "schemas/bounded.schema.json"), JSON.stringify(BOUNDED, null, 2));
+  writeFileSync(path.join(dir, "pipelines/jsonl-bounded.yaml"), shaped("", "bounded.schema.json"));
   // The same records as other APIs write them (bench/server.mjs `style`).
   for (const style of ["spaced", "escaped"])
     writeFileSync(
@@ -232,6 +260,7 @@ try {
     "jsonl-pk": [],
     "jsonl-inc": [],
     "jsonl-part": [],
+    "jsonl-bounded": [],
     "jsonl-spaced": [],
     "jsonl-escaped": [],
   };
@@ -375,6 +404,7 @@ try {
       "jsonl-pk": "primary_key: id (keys kept; none repeats)",
       "jsonl-inc": "incremental: { cursor_field: created_at }",
       "jsonl-part": "a schema listing 5 of the 8 fields",
+      "jsonl-bounded": "a schema with enum, pattern, min/max",
       "jsonl-spaced": 'the API writes ", " and ": " (Python)',
       "jsonl-escaped": "the API writes \\u escapes (Python)",
     };

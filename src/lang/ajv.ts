@@ -127,3 +127,32 @@ export function compileRecordSchema(schema: unknown): ValidateFunction {
   byText.set(text, validate);
   return validate;
 }
+
+/**
+ * The string formats of the record validator of `schema`'s draft, as it checks them (the byte
+ * check, records/byte-check.ts, asks for them): a function of the string, or null for a format
+ * the validator does not check on a string alone (a number format such as `int32`, an async or
+ * unknown one).
+ */
+export function recordStringFormats(schema: unknown): (name: string) => ((s: string) => boolean) | null {
+  const draft =
+    schema && typeof schema === "object" && !Array.isArray(schema)
+      ? schemaDraft(schema as Record<string, unknown>)
+      : "draft-07";
+  let ajv = instances.get(draft);
+  if (!ajv) instances.set(draft, (ajv = newRecordAjv(draft)));
+  const formats = (ajv as unknown as { formats: Record<string, unknown> }).formats;
+  return (name) => {
+    if (!Object.hasOwn(formats, name)) return null;
+    const f = formats[name];
+    if (f === true) return () => true; // known, not checked (`password`, `binary`)
+    if (f instanceof RegExp) return (s) => f.test(s);
+    if (typeof f === "function") return f as (s: string) => boolean;
+    if (!f || typeof f !== "object") return null;
+    const def = f as { type?: string; async?: boolean; validate?: unknown };
+    if (def.async || (def.type !== undefined && def.type !== "string")) return null;
+    const v = def.validate;
+    if (v instanceof RegExp) return (s) => v.test(s);
+    return typeof v === "function" ? (v as (s: string) => boolean) : null;
+  };
+}

@@ -5,10 +5,15 @@ import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } f
 /**
  * Checks a canonical JSON record against its stream's JSON Schema from the record's bytes, without
  * parsing it, for the part of JSON Schema most record schemas use: `type`, `properties`,
- * `required`, `items`, the `date-time` and `email` formats, and annotations. `compileByteSchema`
- * returns null for a schema with anything else (a `$ref`, a `pattern`, `enum`, a tuple of
- * `items`, `additionalProperties`…): such a stream's records are parsed and checked by ajv as
- * before.
+ * `required`, `items`, `additionalProperties`, `enum` and `const` of strings, numbers, booleans
+ * and null, `minLength`, `maxLength`, `pattern`, `minimum`, `maximum`, `exclusiveMinimum`,
+ * `exclusiveMaximum`, `minItems`, `maxItems`, the string formats (`date-time` and `email` read
+ * from the bytes, the others as ajv checks them), and annotations. `compileByteSchema` returns
+ * null for a schema with anything else (a `$ref`, `anyOf`, `multipleOf`, a tuple of `items`,
+ * `patternProperties`, an `enum` of objects…): such a stream's records are parsed and checked by
+ * ajv as before. Every keyword is checked one-sidedly too: a value it cannot tell valid (a string
+ * with escapes against `maxLength` is decoded first; a value not among an `enum`'s bytes) sends
+ * the record to the parse, where ajv says what is wrong.
  *
  * The answer is one-sided: `check` says true only when the record is valid AND its statistics are
  * told by its top-level members' names and types (StreamQuality.checkMembers); false means "parse
@@ -38,10 +43,47 @@ interface Format {
   bytes(b: Uint8Array, s: number, e: number): boolean | null;
 }
 
+/**
+ * Another string format, as the record validator checks it (lang/ajv.ts recordStringFormat): the
+ * same function, or null when the validator does not check it on strings alone.
+ */
+export type StringFormats = (name: string) => ((s: string) => boolean) | null;
+
 const FORMATS: Record<string, Format> = {
   "date-time": { text: isDateTime, bytes: isDateTimeBytes },
   email: { text: isEmail, bytes: isEmailBytes },
 };
+
+/** Bounds of a string's length (in code points, as ajv counts), a number, an array's length. */
+interface Limits {
+  readonly minLength: number;
+  readonly maxLength: number;
+  readonly pattern: RegExp | null;
+  readonly minimum: number;
+  readonly maximum: number;
+  readonly exclusiveMinimum: number;
+  readonly exclusiveMaximum: number;
+  readonly minItems: number;
+  readonly maxItems: number;
+}
+
+const NO_LIMITS: Limits = {
+  minLength: 0,
+  maxLength: Number.POSITIVE_INFINITY,
+  pattern: null,
+  minimum: Number.NEGATIVE_INFINITY,
+  maximum: Number.POSITIVE_INFINITY,
+  exclusiveMinimum: Number.NEGATIVE_INFINITY,
+  exclusiveMaximum: Number.POSITIVE_INFINITY,
+  minItems: 0,
+  maxItems: Number.POSITIVE_INFINITY,
+};
+
+/** Powers of ten a double holds exactly (10^0 … 10^22). */
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, k) => 10 ** k);
+
+const COUNT_KEYWORDS = new Set(["minLength", "maxLength", "minItems", "maxItems"]);
+const NUMBER_KEYWORDS = new Set(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"]);
 
 /** Keywords that do not constrain a value. */
 const ANNOTATIONS = new Set([
@@ -68,6 +110,14 @@ interface Node {
   readonly allRequired: number;
   /** Null: any. */
   readonly items: Node | null;
+  /** Null: no bounds. */
+  readonly limits: Limits | null;
+  /** `enum` or `const`: each allowed value as its canonical JSON's UTF-8 bytes; null: any value. */
+  readonly consts: readonly Uint8Array[] | null;
+  /** `additionalProperties: false`: a member `properties` does not list makes the object invalid. */
+  readonly closed: boolean;
+  /** `additionalProperties` as a schema: the members `properties` does not list; null: any. */
+  readonly additional: Node | null;
   /** The member names last read in an object of this schema, by position (most records repeat them). */
   readonly seen: SeenName[];
 }
@@ -84,12 +134,15 @@ interface SeenName {
 
 const ANY: Node = node(0, null, null, [], null);
 
+type NodeExtras = Partial<Pick<Node, "limits" | "consts" | "closed" | "additional">>;
+
 function node(
   types: number,
   format: Node["format"],
   props: Node["props"],
   required: string[],
   items: Node | null,
+  extras: NodeExtras = {},
 ): Node {
   const req = required.length ? new Map(required.map((r, k) => [r, 1 << k])) : null;
   return {
@@ -99,16 +152,25 @@ function node(
     required: req,
     allRequired: req ? (1 << required.length) - 1 : 0,
     items,
+    limits: extras.limits ?? null,
+    consts: extras.consts ?? null,
+    closed: extras.closed ?? false,
+    additional: extras.additional ?? null,
     seen: [],
   };
 }
 
-/** The schema as the byte check reads it, or null when it uses something the check does not know. */
-export function compileByteSchema(schema: unknown): ByteSchema | null {
+/**
+ * The schema as the byte check reads it, or null when it uses something the check does not know.
+ * `formats`: the string formats other than `date-time` and `email` (none without it).
+ */
+export function compileByteSchema(schema: unknown, formats: StringFormats | null = null): ByteSchema | null {
   // Its own root without a schema: the record's names are remembered apart from nested objects'.
-  const root = schema === true ? node(0, null, null, [], null) : compileNode(schema, 0);
-  // A root that allows no object refuses every record: ajv says why, record by record.
-  if (!root || (root.types !== 0 && (root.types & (1 << T_OBJECT)) === 0)) return null;
+  const root = schema === true ? node(0, null, null, [], null) : compileNode(schema, 0, formats);
+  // A root that allows no object refuses every record: ajv says why, record by record. An enum
+  // of the root's is of objects, which the check does not compare.
+  if (!root || (root.types !== 0 && (root.types & (1 << T_OBJECT)) === 0) || root.consts !== null)
+    return null;
   return { root };
 }
 
@@ -116,7 +178,7 @@ export interface ByteSchema {
   readonly root: Node;
 }
 
-function compileNode(s: unknown, depth: number): Node | null {
+function compileNode(s: unknown, depth: number, formats: StringFormats | null): Node | null {
   if (s === true) return ANY;
   if (!s || typeof s !== "object" || Array.isArray(s) || depth > 16) return null;
   const o = s as Record<string, unknown>;
@@ -125,6 +187,10 @@ function compileNode(s: unknown, depth: number): Node | null {
   let props: Map<string, Node> | null = null;
   let required: string[] = [];
   let items: Node | null = null;
+  let limits: Record<keyof Limits, number | RegExp | null> | null = null;
+  let consts: Uint8Array[] | null = null;
+  let closed = false;
+  let additional: Node | null = null;
   for (const [k, v] of Object.entries(o)) {
     if (ANNOTATIONS.has(k)) continue;
     if (k === "type") {
@@ -134,15 +200,20 @@ function compileNode(s: unknown, depth: number): Node | null {
         types |= bit;
       }
     } else if (k === "format") {
-      if (typeof v !== "string" || !Object.hasOwn(FORMATS, v)) return null;
-      format = FORMATS[v];
+      if (typeof v !== "string") return null;
+      if (Object.hasOwn(FORMATS, v)) format = FORMATS[v];
+      else {
+        const text = formats?.(v);
+        if (!text) return null;
+        format = { text, bytes: () => null };
+      }
     } else if (k === "properties") {
       if (!v || typeof v !== "object" || Array.isArray(v)) return null;
       props = new Map();
       for (const [name, sub] of Object.entries(v as Record<string, unknown>)) {
         // ajv reads `data[name]`: a record without `constructor` is checked with the inherited one.
         if (isInheritedName(name)) return null;
-        const n = compileNode(sub, depth + 1);
+        const n = compileNode(sub, depth + 1, formats);
         if (!n) return null;
         props.set(name, n);
       }
@@ -150,11 +221,65 @@ function compileNode(s: unknown, depth: number): Node | null {
       if (!Array.isArray(v) || v.length > 30 || !v.every((r) => typeof r === "string")) return null;
       required = [...new Set(v as string[])];
     } else if (k === "items") {
-      items = compileNode(v, depth + 1);
+      items = compileNode(v, depth + 1, formats);
       if (!items) return null;
+    } else if (k === "additionalProperties") {
+      if (v === false) closed = true;
+      else if (v !== true) {
+        additional = compileNode(v, depth + 1, formats);
+        if (!additional) return null;
+      }
+    } else if (k === "enum" || k === "const") {
+      const values = k === "enum" ? v : [v];
+      if (!Array.isArray(values)) return null;
+      // A value with no bytes to compare (an object, a long number) is left out: a record that
+      // holds it matches none, and is parsed for ajv to check.
+      const bytes = values.map(constBytes).filter((b) => b !== null);
+      // Both keywords: a value must be in both lists.
+      consts = consts ? consts.filter((c) => bytes.some((b) => sameBytes(b, c))) : bytes;
+    } else if (COUNT_KEYWORDS.has(k)) {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) return null;
+      limits ??= { ...NO_LIMITS };
+      limits[k as keyof Limits] = v;
+    } else if (NUMBER_KEYWORDS.has(k)) {
+      if (typeof v !== "number" || !Number.isFinite(v)) return null;
+      limits ??= { ...NO_LIMITS };
+      limits[k as keyof Limits] = v;
+    } else if (k === "pattern") {
+      if (typeof v !== "string") return null;
+      limits ??= { ...NO_LIMITS };
+      try {
+        // As ajv compiles it (its `unicodeRegExp` option, on by default).
+        limits.pattern = new RegExp(v, "u");
+      } catch {
+        return null;
+      }
     } else return null;
   }
-  return node(types, format, props, required, items);
+  return node(types, format, props, required, items, {
+    limits: limits as Limits | null,
+    consts,
+    closed,
+    additional,
+  });
+}
+
+/**
+ * The canonical JSON bytes of an `enum` or `const` value a record's bytes can be compared with:
+ * a string, a boolean, null, or a number as the check reads one (at most 15 digits, no exponent:
+ * written so by stringifyJson); null for anything else.
+ */
+function constBytes(v: unknown): Uint8Array | null {
+  if (v === null || typeof v === "boolean" || typeof v === "string") return Buffer.from(JSON.stringify(v));
+  if (typeof v !== "number" || !Number.isFinite(v) || Object.is(v, -0)) return null;
+  const text = String(v);
+  return /^-?\d+(\.\d+)?$/.test(text) && text.replace(/\D/g, "").length <= 15 ? Buffer.from(text) : null;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export const MAX_BYTE_MEMBERS = 256;
@@ -171,6 +296,10 @@ export class ByteChecker {
   count = 0;
   /** The type of the value `value` read last. */
   private type = 0;
+  /** The number of items of the array `array` read last. */
+  private items = 0;
+  /** The value of the number `valueEnd` read last (when its schema has limits). */
+  private number = 0;
 
   constructor(
     private readonly schema: ByteSchema,
@@ -196,9 +325,10 @@ export class ByteChecker {
     i++;
     if (b[i] !== 0x7d) {
       // Names matter to the record's own members and to objects with properties or required ones.
-      const named = top || n.props !== null || n.required !== null;
+      const named = top || n.props !== null || n.required !== null || n.closed || n.additional !== null;
       for (;;) {
         const seen = named ? nameAt(n, k, b, i + 1) : null;
+        if (seen !== null && n.closed && !seen.listed) return -1;
         const at = (seen ? i + 1 + seen.bytes.length : stringEnd(b, i + 1)) + 2;
         i = this.value(b, at, seen?.node ?? ANY);
         if (i < 0) return -1;
@@ -225,19 +355,48 @@ export class ByteChecker {
 
   private array(b: Buffer, i: number, items: Node): number {
     i++;
-    if (b[i] === 0x5d) return i + 1;
-    for (;;) {
-      i = this.value(b, i, items);
-      if (i < 0) return -1;
-      if (b[i] !== 0x2c) break;
-      i++;
+    let count = 0;
+    if (b[i] !== 0x5d) {
+      for (;;) {
+        i = this.value(b, i, items);
+        if (i < 0) return -1;
+        count++;
+        if (b[i] !== 0x2c) break;
+        i++;
+      }
     }
-    this.type = T_ARRAY;
+    this.items = count;
     return i + 1;
   }
 
   /** Where the value at `i` ends, `type` set; -1: invalid or unsure. */
   private value(b: Buffer, i: number, n: Node): number {
+    const end = this.valueEnd(b, i, n);
+    if (end < 0) return -1;
+    if (n.consts !== null && !isOneOf(n.consts, b, i, end)) return -1;
+    const l = n.limits;
+    if (l === null) return end;
+    const t = this.type;
+    if (t === T_STRING) {
+      // A character takes 1 to 12 bytes (a surrogate pair written as two `\u` escapes): counted
+      // only when the byte length does not tell.
+      const bytes = end - i - 2;
+      if (bytes > l.maxLength || Math.ceil(bytes / 12) < l.minLength) {
+        const len = codePoints(b, i + 1, end - 1);
+        if (len < l.minLength || len > l.maxLength) return -1;
+      }
+      if (l.pattern !== null && !l.pattern.test(stringAt(b, i + 1, end - 1))) return -1;
+    } else if (t === T_INTEGER || t === T_NUMBER) {
+      const x = this.number;
+      if (x < l.minimum || x > l.maximum || x <= l.exclusiveMinimum || x >= l.exclusiveMaximum) return -1;
+    } else if (t === T_ARRAY) {
+      if (this.items < l.minItems || this.items > l.maxItems) return -1;
+    }
+    return end;
+  }
+
+  /** Where the value at `i` ends, `type` set (`items` for an array); -1: invalid or unsure. */
+  private valueEnd(b: Buffer, i: number, n: Node): number {
     const c = b[i];
     let end: number;
     let t: number;
@@ -251,11 +410,12 @@ export class ByteChecker {
       )
         return -1;
     } else if (c === 0x7b) {
-      if (n.types !== 0 && (n.types & (1 << T_OBJECT)) === 0) return -1;
+      // An object is never among an enum's values here (constBytes): no need to read it.
+      if ((n.types !== 0 && (n.types & (1 << T_OBJECT)) === 0) || n.consts !== null) return -1;
       end = this.object(b, i, n, false);
       t = T_OBJECT;
     } else if (c === 0x5b) {
-      if (n.types !== 0 && (n.types & (1 << T_ARRAY)) === 0) return -1;
+      if ((n.types !== 0 && (n.types & (1 << T_ARRAY)) === 0) || n.consts !== null) return -1;
       end = this.array(b, i, n.items ?? ANY);
       t = T_ARRAY;
     } else if (c === 0x74) {
@@ -272,22 +432,71 @@ export class ByteChecker {
       end = i;
       if (b[end] === 0x2d) end++;
       let digits = 0;
+      // Its digits as an integer (exact: at most 15 of them), and how many are the fraction's.
+      let m = 0;
+      let fraction = 0;
       t = T_INTEGER;
       for (;;) {
         const d = b[end];
-        if (d >= 0x30 && d <= 0x39) digits++;
-        else if (d === 0x2e) t = T_NUMBER;
+        if (d >= 0x30 && d <= 0x39) {
+          digits++;
+          m = m * 10 + (d - 0x30);
+          if (t === T_NUMBER) fraction++;
+        } else if (d === 0x2e) t = T_NUMBER;
         else if (d === 0x65 || d === 0x45) return -1;
         else break;
         end++;
       }
       if (digits > 15) return -1;
+      // The value JSON.parse gives: an exact integer divided by an exact power of ten is rounded
+      // once, to the double nearest the decimal (fewer than 16 digits, a fraction of fewer than 23).
+      if (n.limits !== null) {
+        const x = fraction === 0 ? m : m / POWERS_OF_TEN[fraction];
+        this.number = b[i] === 0x2d ? -x : x;
+      }
     }
     if (end < 0) return -1;
     if (n.types !== 0 && (n.types & (1 << t)) === 0) return -1;
     this.type = t;
     return end;
   }
+}
+
+/** Whether the value in [s, e) is one of `consts`' bytes. */
+function isOneOf(consts: readonly Uint8Array[], b: Buffer, s: number, e: number): boolean {
+  const len = e - s;
+  for (const c of consts) {
+    if (c.length !== len) continue;
+    let j = 0;
+    while (j < len && c[j] === b[s + j]) j++;
+    if (j === len) return true;
+  }
+  return false;
+}
+
+/**
+ * The length of the JSON string whose content is [s, e) as ajv counts it (its ucs2length: code
+ * points, a lone surrogate one): the UTF-8 bytes that start a character (the bytes are valid
+ * UTF-8); decoded when it has escapes.
+ */
+function codePoints(b: Buffer, s: number, e: number): number {
+  let n = 0;
+  for (let j = s; j < e; j++) {
+    const c = b[j];
+    if (c === 0x5c) return ucs2length(stringAt(b, s, e));
+    if ((c & 0xc0) !== 0x80) n++;
+  }
+  return n;
+}
+
+function ucs2length(str: string): number {
+  let n = 0;
+  for (let i = 0; i < str.length; i++) {
+    n++;
+    const c = str.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < str.length && (str.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+  }
+  return n;
 }
 
 /** Whether the JSON string whose content is [s, e) has the format. */
@@ -347,7 +556,7 @@ function nameAt(n: Node, k: number, b: Buffer, s: number): SeenName {
   const seen: SeenName = {
     bytes: Uint8Array.prototype.slice.call(b, s, e), // a copy: the page is not kept
     name,
-    node: listed ?? ANY,
+    node: listed ?? n.additional ?? ANY,
     listed: listed !== undefined,
     bit: n.required?.get(name) ?? 0,
   };

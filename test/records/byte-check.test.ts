@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { StreamPlan, ValidationPlan } from "../../src/compile/plan.js";
+import { recordStringFormats } from "../../src/lang/ajv.js";
 import { ByteChecker, compileByteSchema } from "../../src/records/byte-check.js";
 import { jsonType, StreamQuality } from "../../src/records/quality.js";
 import type { Row } from "../../src/records/shape.js";
@@ -114,7 +115,7 @@ function randomRecord(rnd: () => number): Row {
 function both(schema: unknown, texts: string[]) {
   const parsed = quality(schema);
   const counted = quality(schema);
-  const byteSchema = compileByteSchema(schema ?? true);
+  const byteSchema = compileByteSchema(schema ?? true, schema ? recordStringFormats(schema) : null);
   if (!byteSchema) throw new Error("the schema is not read by the byte check");
   const checker = new ByteChecker(
     byteSchema,
@@ -154,22 +155,41 @@ describe("byte check", () => {
     expect(compileByteSchema(SCHEMA)).not.toBeNull();
     expect(compileByteSchema(true)).not.toBeNull();
     for (const extra of [
-      { pattern: "^a" },
-      { enum: [1] },
       { $ref: "#/x" },
-      { additionalProperties: false },
-      { minimum: 0 },
       { items: [{ type: "string" }] },
-      { format: "uri" },
-      { type: "integer", const: 1 },
+      { format: "uri" }, // no string formats given: only date-time and email
       { type: "strange" },
       { anyOf: [] },
-      { properties: { a: { type: "string", maxLength: 3 } } },
+      { multipleOf: 2 },
+      { patternProperties: { "^a": {} } },
+      { minProperties: 1 },
+      { uniqueItems: true },
+      { not: {} },
+      { enum: [{ id: 1 }] }, // the root's enum (of objects)
+      { properties: { a: { type: "string", maxLength: 1.5 } } },
+      { properties: { a: { pattern: "(" } } },
+      { properties: { a: { minimum: "1" } } },
+      { additionalProperties: { $ref: "#" } },
     ])
       expect(compileByteSchema({ ...SCHEMA, ...extra }), JSON.stringify(extra)).toBeNull();
-    expect(
-      compileByteSchema({ ...SCHEMA, properties: { ...SCHEMA.properties, x: { pattern: "a" } } }),
-    ).toBeNull();
+    const formats = recordStringFormats(SCHEMA);
+    expect(compileByteSchema({ ...SCHEMA, format: "uri" }, formats)).not.toBeNull();
+    // A number format is not checked on strings alone; an unknown one is not known.
+    for (const format of ["int32", "no-such-format"])
+      expect(compileByteSchema({ ...SCHEMA, properties: { a: { format } } }, formats), format).toBeNull();
+    for (const extra of [
+      { pattern: "^a" },
+      { enum: [1, "a", null, true, 1e300, { o: 1 }] },
+      { additionalProperties: false },
+      { additionalProperties: { type: "string" } },
+      { minimum: 0, exclusiveMaximum: 5 },
+      { type: "integer", const: 1 },
+      { maxLength: 3, minItems: 1, maxItems: 2 },
+    ])
+      expect(
+        compileByteSchema({ ...SCHEMA, properties: { ...SCHEMA.properties, x: extra } }),
+        JSON.stringify(extra),
+      ).not.toBeNull();
     expect(compileByteSchema(false)).toBeNull();
   });
 
@@ -238,5 +258,183 @@ describe("byte check", () => {
     const r = both(SCHEMA, texts);
     expect(r.counted).toEqual(r.parsed);
     expect(r.passed).toBeGreaterThan(1000);
+  });
+});
+
+/** A schema with the keywords that bound values: enum, const, lengths, patterns, ranges, formats, closed objects. */
+const RICH = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  type: "object",
+  required: ["id", "status"],
+  properties: {
+    id: { type: "integer", minimum: 1, maximum: 500 },
+    status: { enum: ["open", "closed", "é", null, 3, 2.5, { o: 1 }] },
+    code: { type: "string", minLength: 2, maxLength: 4, pattern: '^[a-zé😀"]+$' },
+    score: { type: ["number", "string"], exclusiveMinimum: 0, exclusiveMaximum: 10, maxLength: 2 },
+    kind: { const: "x", enum: ["x", "y"] },
+    link: { type: "string", format: "uri" },
+    day: { format: "date" },
+    uid: { type: "string", format: "uuid" },
+    tags: { type: "array", minItems: 1, maxItems: 3, items: { type: "string", maxLength: 2 } },
+    meta: { type: "object", additionalProperties: { type: "integer", minimum: 0 } },
+    strict: { type: "object", properties: { a: { type: "boolean" } }, additionalProperties: false },
+    any: true,
+  },
+};
+
+/** Per field of RICH: values within its bounds, and values just outside them (or of another type). */
+const RICH_VALUES: Record<string, [unknown[], unknown[]]> = {
+  id: [
+    [1, 2, 250, 499, 500],
+    [0, 501, -1, 2.5, "1", null],
+  ],
+  status: [
+    ["open", "closed", "é", null, 3, 2.5],
+    ["Open", "e", 4, true, { o: 1 }, ["open"]],
+  ],
+  code: [
+    ["ab", "abc", "abcd", "éé", "😀😀", 'a"', 'é😀"a'],
+    ["", "a", "abcde", "😀😀😀😀😀", "\u0001x", "\ud800a", "AB", 1],
+  ],
+  score: [
+    [0.001, 5, 9.999, "5", "55", ""],
+    [0, 10, 11, -3, "555", true],
+  ],
+  kind: [["x"], ["y", "z", null]],
+  link: [
+    ["http://example.com/a?b=1", "https://x.y/z#f"],
+    ["not a uri", "http://a b", "", 7],
+  ],
+  day: [
+    ["2024-02-29", 20240101, null],
+    ["2023-02-29", "2024-13-01", "2024-1-01"],
+  ],
+  uid: [["123e4567-e89b-12d3-a456-426614174000"], ["123e4567-e89b-12d3-a456", "", null]],
+  tags: [
+    [["a"], ["a", "bb"], ["a", "b", "c"], ["é😀"]],
+    [[], ["a", "b", "c", "d"], ["abc"], [1], "a"],
+  ],
+  meta: [
+    [{}, { a: 1 }, { a: 0, b: 2 }],
+    [{ a: -1 }, { a: "1" }, { a: 1.5 }, [], null],
+  ],
+  strict: [
+    [{}, { a: true }, { a: false }],
+    [{ a: 1 }, { b: true }, { a: false, b: 1 }, "x"],
+  ],
+};
+
+/** A record near RICH: each field present most of the time, within its bounds most of the time. */
+function richRecord(rnd: () => number): Row {
+  const r: Row = {};
+  for (const [k, [good, bad]] of Object.entries(RICH_VALUES))
+    if (rnd() < 0.9) r[k] = structuredClone(pick(rnd, rnd() < 0.97 ? good : bad));
+  if (rnd() < 0.3) r.any = randomScalar(rnd);
+  if (rnd() < 0.05) r[pick(rnd, ["extra", "other"])] = randomScalar(rnd);
+  return r;
+}
+
+describe("byte check: keywords that bound values", () => {
+  it("agrees with ajv on 20,000 records near every bound, the root open and closed", () => {
+    const rnd = seeded(41);
+    const texts = Array.from({ length: 20_000 }, () => stringifyJson(richRecord(rnd)));
+    for (const schema of [RICH, { ...RICH, additionalProperties: false }]) {
+      const r = both(schema, texts);
+      expect(r.counted).toEqual(r.parsed);
+      // Most records pass; the ones with a value outside a bound (about a third) do not.
+      expect(r.passed).toBeGreaterThan(texts.length / 2);
+      expect(r.passed).toBeLessThan(texts.length - 2_000);
+    }
+  });
+
+  it("passes records whose values are all within bounds (each keyword can say yes)", () => {
+    const ok = [
+      { id: 1, status: "open", code: "ab", score: 0.5, kind: "x", link: "http://e.com/", day: "2024-02-29" },
+      { id: 500, status: null, code: 'é😀"a', score: "99", tags: ["a", "bb", "é"], meta: { a: 0, b: 9 } },
+      { id: 2, status: 3, uid: "123e4567-e89b-12d3-a456-426614174000", strict: { a: true }, any: [1] },
+      { id: 3, status: 2.5, code: "\u00e9\u00e9", strict: {} },
+    ].map((r) => stringifyJson(r));
+    const r = both({ ...RICH, additionalProperties: false }, ok);
+    expect(r.passed).toBe(ok.length);
+  });
+
+  it("sends a value outside a bound to ajv, one keyword at a time", () => {
+    const base = { id: 1, status: "open" };
+    const bad: Row[] = [
+      { id: 0 },
+      { id: 501 },
+      { status: "Open" },
+      { status: { o: 1 } }, // valid (an enum value), but objects are not compared from bytes
+      { code: "a" },
+      { code: "abcde" },
+      { code: "AB" },
+      { code: "a\u0001" },
+      { score: 0 },
+      { score: 10 },
+      { score: "abc" },
+      { kind: "y" },
+      { link: "not a uri" },
+      { day: "2023-02-29" },
+      { uid: "x" },
+      { tags: [] },
+      { tags: ["a", "b", "c", "d"] },
+      { tags: ["abc"] },
+      { meta: { a: -1 } },
+      { strict: { b: true } },
+      { extra: 1 },
+    ];
+    const schema = { ...RICH, additionalProperties: false };
+    for (const extra of bad) {
+      const text = stringifyJson({ ...base, ...extra });
+      const r = both(schema, [text]);
+      expect(r.passed, text).toBe(0);
+      expect(r.counted).toEqual(r.parsed);
+    }
+  });
+
+  it("agrees on near-misses (20,000 mutations of canonical records)", () => {
+    const rnd = seeded(43);
+    const texts: string[] = [];
+    for (let i = 0; texts.length < 20_000; i++) {
+      const m = mutate(rnd, stringifyJson(richRecord(rnd)), '0123456789.-"{}[],:\\ abcdexyzé', 1 + (i % 3));
+      let v: unknown;
+      try {
+        v = parseJson(m);
+      } catch {
+        continue;
+      }
+      if (v && typeof v === "object" && !Array.isArray(v) && stringifyJson(v) === m) texts.push(m);
+    }
+    const r = both({ ...RICH, additionalProperties: false }, texts);
+    expect(r.counted).toEqual(r.parsed);
+    expect(r.passed).toBeGreaterThan(100);
+  });
+});
+
+describe("byte check: a number's value read from its bytes", () => {
+  it("is the value JSON.parse gives (5,000 random decimals of up to 15 digits at their own bounds)", () => {
+    const rnd = seeded(5);
+    for (let n = 0; n < 5_000; n++) {
+      const digits = 1 + Math.floor(rnd() * 15);
+      let text = String(Math.floor(rnd() * 9) + 1);
+      for (let d = 1; d < digits; d++) text += String(Math.floor(rnd() * 10));
+      const point = Math.floor(rnd() * digits);
+      if (point > 0) text = `${text.slice(0, point)}.${text.slice(point)}`;
+      if (point === 0 && rnd() < 0.5) text = `0.${text}`;
+      if (rnd() < 0.3) text = `-${text}`;
+      const x = Number(text);
+      // Written as stringifyJson writes it (a trailing zero of a fraction is not: `1.50`).
+      // More than 15 digits (a leading `0.` counts) is left to the parse.
+      if (String(x) !== text || text.replace(/\D/g, "").length > 15) continue;
+      const at = (schema: object) =>
+        new ByteChecker(compileByteSchema({ properties: { x: schema } })!, null).check(
+          Buffer.from(`{"x":${text}}`),
+          0,
+          text.length + 6,
+        );
+      expect(at({ minimum: x, maximum: x }), text).toBe(true);
+      expect(at({ exclusiveMaximum: x }), text).toBe(false);
+      expect(at({ exclusiveMinimum: x }), text).toBe(false);
+    }
   });
 });

@@ -116,7 +116,15 @@ const SWITCHES: Record<Variant, Record<string, string>> = {
   "bytes 2": { PIPELINES_PAGE_WORKER_AFTER: "0" },
 };
 
-async function runVariant(path: string, variant: Variant, schema = true, params = "", key = "", extra = "") {
+async function runVariant(
+  path: string,
+  variant: Variant,
+  schema = true,
+  params = "",
+  key = "",
+  extra = "",
+  schemaText = SCHEMA,
+) {
   const p = tempProject("pipelines-byte-check-");
   try {
     const paginate = path === "/root" ? "" : "\n    paginate: { type: cursor, cursor: $.next }";
@@ -131,7 +139,7 @@ validation: { invalid_records: skip, max_invalid_ratio: 0.5 }
 output: { format: jsonl }
 `,
     );
-    writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
+    writeFileSync(p.file("schemas/s.schema.json"), schemaText);
     const before = bytesCheckedRecords();
     const unitsBefore = recordWorkerUnits();
     const r = await runPipelineWith(SWITCHES[variant], p.dir, "p");
@@ -263,6 +271,53 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       for (const other of [parsed, bytes, thread]) {
         expect(other.output).toBe(records.output);
         expect(other.state).toEqual(records.state);
+        expect(other.summary).toEqual(records.summary);
+        expect(other.report).toEqual(records.report);
+      }
+    });
+
+  // Keywords that bound values (byte-check.ts: enum, const, lengths, pattern, ranges, string
+  // formats, additionalProperties): records within them are checked from their bytes, the others
+  // parsed and quarantined by ajv — the same run.
+  const BOUNDED = JSON.stringify({
+    type: "object",
+    required: ["id", "name", "when"],
+    properties: {
+      id: { type: "integer", minimum: 0, maximum: 1450 },
+      name: { type: "string", minLength: 2, maxLength: 20, pattern: "^r\\d" },
+      email: { type: ["string", "null"], format: "email" },
+      when: { type: "string", format: "date-time" },
+      amount: { type: "number", exclusiveMinimum: -1, maximum: 1400 },
+      big: { type: "integer" },
+      tags: { type: "array", minItems: 1, maxItems: 1, items: { enum: ["t0", "t1", "t2", "t3"] } },
+      owner: {
+        type: "object",
+        required: ["id"],
+        properties: { id: { type: "integer", minimum: 0 } },
+        additionalProperties: false,
+      },
+      extra: { type: "string", pattern: "^drift [0-3]$" },
+      url: { type: "string", format: "uri" },
+    },
+  });
+  for (const [what, params] of [
+    ["as the API writes them", ""],
+    ["with `\\/` and `\\u` escapes", '{ escaped: "1" }'],
+  ])
+    it(`a schema with enum, lengths, patterns, ranges and formats, records ${what}: checked from bytes, identical run`, async () => {
+      const run = (v: Variant) => runVariant("/cursor", v, true, params, "id", "", BOUNDED);
+      const records = await run("records");
+      const parsed = await run("parsed");
+      const bytes = await run("bytes");
+      const thread = await run("bytes 2");
+      expect(records.code).toBe(0);
+      // Some records are outside the bounds (ids over 1450, `drift 4`…): quarantined.
+      expect(records.quarantine!.split("\n").length).toBeGreaterThan(100);
+      expect(bytes.checked).toBeGreaterThan(1000);
+      expect(thread.checked).toBe(bytes.checked);
+      for (const other of [parsed, bytes, thread]) {
+        expect(other.output).toBe(records.output);
+        expect(other.quarantine).toBe(records.quarantine);
         expect(other.summary).toEqual(records.summary);
         expect(other.report).toEqual(records.report);
       }

@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { StreamPlan } from "../../compile/plan.js";
+import { recordStringFormats } from "../../lang/ajv.js";
 import type { Key } from "../../outputs/merge.js";
 import { ByteChecker, compileByteSchema } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";
@@ -48,7 +49,10 @@ export function byteCheckFor(
   if (process.env.PIPELINES_BYTE_CHECK === "off") return null;
   if (!shapingKeepsRecords(stream) || stream.filter) return null;
   if (maker.see && !maker.seeMembers) return null;
-  const schema = compileByteSchema(stream.schema?.schema ?? true);
+  const schema = compileByteSchema(
+    stream.schema?.schema ?? true,
+    stream.schema ? recordStringFormats(stream.schema.schema) : null,
+  );
   if (!schema) return null;
   const quality = maker.quality;
   const checker = new ByteChecker(
