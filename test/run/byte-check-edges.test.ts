@@ -102,11 +102,11 @@ output: { format: ${format}${mode} }
       quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
       tables,
       summary: normalizeRun(r.summary),
-      // "started": a progress tick's (timing).
+      // "started" and page counts: progress ticks of any stream (the parent's or a child's), timing.
       stderr: (normalizeRun(r.stderr) as string)
         // A duration (formatDuration's compact style): under 1 s in one variant, over in another.
         .replace(/\b\d+(?:\.\d+)?(?:ms|s)\b/g, "T")
-        .replace(/^\[p\/s\] (started|\d+ pages.*)\n/gm, ""),
+        .replace(/^\[p\/\w+\] (started|\d+ pages.*)\n/gm, ""),
       report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
     };
   } finally {
