@@ -298,7 +298,7 @@ export class ByteChecker {
   private type = 0;
   /** The number of items of the array `array` read last. */
   private items = 0;
-  /** The value of the number `valueEnd` read last (when its schema has limits). */
+  /** The value of the number `value` read last (when its schema has limits). */
   private number = 0;
 
   constructor(
@@ -371,32 +371,6 @@ export class ByteChecker {
 
   /** Where the value at `i` ends, `type` set; -1: invalid or unsure. */
   private value(b: Buffer, i: number, n: Node): number {
-    const end = this.valueEnd(b, i, n);
-    if (end < 0) return -1;
-    if (n.consts !== null && !isOneOf(n.consts, b, i, end)) return -1;
-    const l = n.limits;
-    if (l === null) return end;
-    const t = this.type;
-    if (t === T_STRING) {
-      // A character takes 1 to 12 bytes (a surrogate pair written as two `\u` escapes): counted
-      // only when the byte length does not tell.
-      const bytes = end - i - 2;
-      if (bytes > l.maxLength || Math.ceil(bytes / 12) < l.minLength) {
-        const len = codePoints(b, i + 1, end - 1);
-        if (len < l.minLength || len > l.maxLength) return -1;
-      }
-      if (l.pattern !== null && !l.pattern.test(stringAt(b, i + 1, end - 1))) return -1;
-    } else if (t === T_INTEGER || t === T_NUMBER) {
-      const x = this.number;
-      if (x < l.minimum || x > l.maximum || x <= l.exclusiveMinimum || x >= l.exclusiveMaximum) return -1;
-    } else if (t === T_ARRAY) {
-      if (this.items < l.minItems || this.items > l.maxItems) return -1;
-    }
-    return end;
-  }
-
-  /** Where the value at `i` ends, `type` set (`items` for an array); -1: invalid or unsure. */
-  private valueEnd(b: Buffer, i: number, n: Node): number {
     const c = b[i];
     let end: number;
     let t: number;
@@ -458,6 +432,29 @@ export class ByteChecker {
     if (end < 0) return -1;
     if (n.types !== 0 && (n.types & (1 << t)) === 0) return -1;
     this.type = t;
+    return n.consts === null && n.limits === null ? end : this.bounded(b, i, end, n, t);
+  }
+
+  /** `end` when the value in [i, end), of type `t`, is within `n`'s enum and limits; else -1. */
+  private bounded(b: Buffer, i: number, end: number, n: Node, t: number): number {
+    if (n.consts !== null && !isOneOf(n.consts, b, i, end)) return -1;
+    const l = n.limits;
+    if (l === null) return end;
+    if (t === T_STRING) {
+      // A character takes 1 to 12 bytes (a surrogate pair written as two `\u` escapes): counted
+      // only when the byte length does not tell.
+      const bytes = end - i - 2;
+      if (bytes > l.maxLength || Math.ceil(bytes / 12) < l.minLength) {
+        const len = codePoints(b, i + 1, end - 1);
+        if (len < l.minLength || len > l.maxLength) return -1;
+      }
+      if (l.pattern !== null && !l.pattern.test(stringAt(b, i + 1, end - 1))) return -1;
+    } else if (t === T_INTEGER || t === T_NUMBER) {
+      const x = this.number;
+      if (x < l.minimum || x > l.maximum || x <= l.exclusiveMinimum || x >= l.exclusiveMaximum) return -1;
+    } else if (t === T_ARRAY) {
+      if (this.items < l.minItems || this.items > l.maxItems) return -1;
+    }
     return end;
   }
 }
