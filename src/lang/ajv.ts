@@ -153,6 +153,7 @@ export function recordStringFormats(schema: unknown): (name: string) => ((s: str
     if (def.async || (def.type !== undefined && def.type !== "string")) return null;
     const v = def.validate;
     if (v instanceof RegExp) return (s) => v.test(s);
-    return typeof v === "function" ? (v as (s: string) => boolean) : null;
+    // Called as ajv calls it: a method of its definition.
+    return typeof v === "function" ? (s) => (v as (s: string) => boolean).call(def, s) : null;
   };
 }
