@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { canonicalObjectEnd } from "./canonical-json.js";
+import { canonicalLineEnd, lineMembers } from "./canonical-line.js";
 
 /**
  * Where the parts of a JSON page a runner reads lie in its bytes, found by one scan that does not
@@ -15,9 +16,29 @@ export interface PageScan {
    * (a scan for a page's head leaves it to `canonicalFlags`, after the next request left).
    */
   canonical: number[];
+  /**
+   * Per element, what the scan found out about it being a canonical JSON object by the strict
+   * reading of canonical-line.ts (the byte check's): LINE_CANONICAL, LINE_NOT, or LINE_UNTRIED
+   * (the scan stopped trying on that page). Read while the element's end is looked for: one walk
+   * instead of two.
+   */
+  lines: number[];
   /** Per path asked for, in order: its value's start and end, or -1 and -1 when there is none. */
   values: number[];
 }
+
+export const LINE_NOT = 0;
+export const LINE_CANONICAL = 1;
+export const LINE_UNTRIED = 2;
+
+/**
+ * Elements in a row that are not canonical objects after which a scan stops trying the strict
+ * reading on the rest of the page (an API that writes `", "`: each try costs a few bytes' read).
+ */
+const LINE_MISSES = 8;
+
+/** Top-level members canonicalLineEnd reads (not used here). */
+const members = lineMembers();
 
 /**
  * Scans a page for the array at the records path and the values at the value paths (`paths`,
@@ -32,7 +53,12 @@ export interface PageScan {
  *   no further than the bytes, but does not check the syntax: only a parse says the bytes are JSON).
  */
 export function scanPage(b: Uint8Array, paths: ScanPaths): PageScan | null {
-  const scan: PageScan = { spans: [], canonical: [], values: new Array<number>(2 * paths.values).fill(-1) };
+  const scan: PageScan = {
+    spans: [],
+    canonical: [],
+    lines: [],
+    values: new Array<number>(2 * paths.values).fill(-1),
+  };
   const i = documentStart(b);
   const end = paths.root ? splitArray(b, i, scan) : walk(b, i, paths.names, paths.active, 0, scan);
   if (end < 0) return null;
@@ -156,9 +182,19 @@ function splitArray(b: Uint8Array, i: number, scan: PageScan): number {
   if (b[i] !== OPEN_ARRAY) return -1;
   i = space(b, i + 1);
   if (b[i] === CLOSE_ARRAY) return i + 1;
+  let misses = 0;
   for (;;) {
     const start = i;
-    const end = valueEnd(b, i);
+    // A canonical object's strict reading finds its end too (and reads no further).
+    let end = misses < LINE_MISSES && b[i] === OPEN_OBJECT ? canonicalLineEnd(b, i, b.length, members) : -1;
+    if (end > start) {
+      scan.lines.push(LINE_CANONICAL);
+      misses = 0;
+    } else {
+      scan.lines.push(misses < LINE_MISSES ? LINE_NOT : LINE_UNTRIED);
+      misses++;
+      end = valueEnd(b, i);
+    }
     if (end <= start) return -1;
     scan.spans.push(start, end);
     i = space(b, end);

@@ -4,9 +4,13 @@
  * scan must say null (the page is then parsed as before): never a wrong span or value.
  */
 import { describe, expect, it } from "vitest";
+import { canonicalLineEnd, lineMembers } from "../../src/shared/canonical-line.js";
 import {
   canonicalFlags,
   canonicalSpans,
+  LINE_CANONICAL,
+  LINE_NOT,
+  LINE_UNTRIED,
   type PageScan,
   scanPage,
   scanPaths,
@@ -51,6 +55,21 @@ describe("scanPage", () => {
     expect(pathValue(pretty, scan, 0)).toBe(7);
     const compact = bytes(` \n${JSON.stringify(doc)}\r\n`);
     expect(canonicalFlags(compact, scanOf(compact, ["results"], [])!)).toEqual([1, 1, 0, 0, 0, 1]);
+  });
+
+  it("reads records strictly while splitting; stops trying on a page after 8 that are not canonical", () => {
+    const canonical = Array.from({ length: 3 }, (_, i) => `{"id":${i},"a":[1,{"b":"x"}]}`);
+    const spaced = Array.from({ length: 9 }, (_, i) => `{"id": ${i}}`);
+    const page = (records: string[]) => bytes(`{"data":[${records.join(",")}]}`);
+    const mixed = [...canonical, spaced[0], '"text"', 7, ...canonical].map(String);
+    expect(scanOf(page(mixed), ["data"], [])!.lines).toEqual([1, 1, 1, 0, 0, 0, 1, 1, 1]);
+    // Eight misses in a row: the rest of the page is left to the byte check (LINE_UNTRIED).
+    const late = scanOf(page([...spaced, ...canonical]), ["data"], [])!;
+    expect(late.lines).toEqual([...Array(8).fill(LINE_NOT), ...Array(4).fill(LINE_UNTRIED)]);
+    expect(texts(page([...spaced, ...canonical]), late)).toEqual([...spaced, ...canonical]);
+    // Seven, then a canonical one: it goes on trying.
+    const seven = scanOf(page([...spaced.slice(0, 7), ...canonical, ...spaced]), ["data"], [])!;
+    expect(seven.lines.slice(0, 10)).toEqual([...Array(7).fill(LINE_NOT), 1, 1, 1]);
   });
 
   it("skips a BOM first, as parseJson does", () => {
@@ -173,6 +192,13 @@ describe("scanPage", () => {
       expect(scan, text).not.toBeNull();
       expect(scan!.spans.length / 2).toBe(parsed.data.length);
       expect(pathValue(b, scan!, 0)).toBe(parsed.next);
+      // The strict reading done while splitting says what it says on the record alone.
+      expect(scan!.lines.length).toBe(parsed.data.length);
+      for (let j = 0; j < scan!.lines.length; j++) {
+        const [s0, e0] = [scan!.spans[2 * j], scan!.spans[2 * j + 1]];
+        const alone = canonicalLineEnd(b, s0, e0, lineMembers()) === e0;
+        if (scan!.lines[j] !== LINE_UNTRIED) expect(scan!.lines[j] === LINE_CANONICAL, text).toBe(alone);
+      }
       const spans = canonicalSpans(b, scan!);
       const all = texts(b, scan!);
       all.forEach((t, i) => {

@@ -6,8 +6,7 @@ import { ByteChecker, compileByteSchema } from "../../records/byte-check.js";
 import { shapingKeepsRecords } from "../../records/decoders/index.js";
 import type { Row } from "../../records/shape.js";
 import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
-import type { PageScan } from "../../shared/json-spans.js";
-import { escapesSurrogate } from "../../shared/json-spans.js";
+import { escapesSurrogate, LINE_CANONICAL, LINE_UNTRIED, type PageScan } from "../../shared/json-spans.js";
 import {
   mayHoldBigInteger,
   NOT_JSON,
@@ -95,7 +94,7 @@ export function checkedLines(
   if (n === 0 || !isUtf8(bytes)) return null;
   // A writer that refuses lone surrogates checks the records of a page that may hold one.
   if (m.see && escapesSurrogate(bytes)) return null;
-  const read = readRecords(bytes, spans, path);
+  const read = readRecords(bytes, spans, scan.lines, path);
   if (!read) return null;
   const { canonical, rows, buf, compact } = read;
   const body = pageWithoutRecords(bytes, spans);
@@ -218,6 +217,7 @@ class Written {
 function readRecords(
   bytes: Uint8Array,
   spans: readonly number[],
+  lines: readonly number[],
   path: BytePath,
 ): { canonical: Uint8Array; rows: Map<number, Row>; buf: Buffer; compact: Compacted | null } | null {
   const n = spans.length / 2;
@@ -232,7 +232,12 @@ function readRecords(
   for (let j = 0; j < n; j++) {
     const start = spans[2 * j];
     const end = spans[2 * j + 1];
-    if (canonicalLineEnd(bytes, start, end, members) === end) {
+    // The scan read it already (json-spans.ts PageScan.lines), or left it to be read here.
+    const line = lines.length ? lines[j] : LINE_UNTRIED;
+    if (
+      line === LINE_CANONICAL ||
+      (line === LINE_UNTRIED && canonicalLineEnd(bytes, start, end, members) === end)
+    ) {
       canonical[j] = 1;
       copied++;
       continue;
