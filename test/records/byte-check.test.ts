@@ -150,6 +150,30 @@ function both(schema: unknown, texts: string[]) {
   return { parsed: shown(parsed), counted: shown(counted), passed };
 }
 
+/**
+ * `count` texts made by 1 to 3 mutations of `make()`'s (bytes of `alphabet`) that are still
+ * canonical JSON objects: only those reach the check (json-spans.ts canonicalSpans).
+ */
+function canonicalMutations(
+  rnd: () => number,
+  make: () => string,
+  alphabet: string,
+  count: number,
+): string[] {
+  const texts: string[] = [];
+  for (let i = 0; texts.length < count; i++) {
+    const m = mutate(rnd, make(), alphabet, 1 + (i % 3));
+    let v: unknown;
+    try {
+      v = parseJson(m);
+    } catch {
+      continue;
+    }
+    if (v && typeof v === "object" && !Array.isArray(v) && stringifyJson(v) === m) texts.push(m);
+  }
+  return texts;
+}
+
 describe("byte check", () => {
   it("reads the common part of JSON Schema and refuses the rest (the stream is then parsed)", () => {
     expect(compileByteSchema(SCHEMA)).not.toBeNull();
@@ -238,23 +262,12 @@ describe("byte check", () => {
 
   it("agrees on near-misses of valid records (30,000 mutations of canonical records)", () => {
     const rnd = seeded(23);
-    const texts: string[] = [];
-    for (let i = 0; texts.length < 30_000; i++) {
-      const m = mutate(
-        rnd,
-        stringifyJson(randomRecord(rnd)),
-        '0123456789.-e"{}[],:\\ atnufl@TZ',
-        1 + (i % 3),
-      );
-      let v: unknown;
-      try {
-        v = parseJson(m);
-      } catch {
-        continue;
-      }
-      // Only canonical objects reach the check (json-spans.ts canonicalSpans).
-      if (v && typeof v === "object" && !Array.isArray(v) && stringifyJson(v) === m) texts.push(m);
-    }
+    const texts = canonicalMutations(
+      rnd,
+      () => stringifyJson(randomRecord(rnd)),
+      '0123456789.-e"{}[],:\\ atnufl@TZ',
+      30_000,
+    );
     const r = both(SCHEMA, texts);
     expect(r.counted).toEqual(r.parsed);
     expect(r.passed).toBeGreaterThan(1000);
@@ -394,17 +407,12 @@ describe("byte check: keywords that bound values", () => {
 
   it("agrees on near-misses (20,000 mutations of canonical records)", () => {
     const rnd = seeded(43);
-    const texts: string[] = [];
-    for (let i = 0; texts.length < 20_000; i++) {
-      const m = mutate(rnd, stringifyJson(richRecord(rnd)), '0123456789.-"{}[],:\\ abcdexyzé', 1 + (i % 3));
-      let v: unknown;
-      try {
-        v = parseJson(m);
-      } catch {
-        continue;
-      }
-      if (v && typeof v === "object" && !Array.isArray(v) && stringifyJson(v) === m) texts.push(m);
-    }
+    const texts = canonicalMutations(
+      rnd,
+      () => stringifyJson(richRecord(rnd)),
+      '0123456789.-"{}[],:\\ abcdexyzé',
+      20_000,
+    );
     const r = both({ ...RICH, additionalProperties: false }, texts);
     expect(r.counted).toEqual(r.parsed);
     expect(r.passed).toBeGreaterThan(100);

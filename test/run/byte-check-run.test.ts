@@ -164,6 +164,18 @@ output: { format: jsonl }
   }
 }
 
+type VariantRun = Awaited<ReturnType<typeof runVariant>>;
+
+/** The variants' outputs, quarantines, summaries and reports are the record-by-record run's. */
+function expectSameRuns(records: VariantRun, others: VariantRun[]): void {
+  for (const other of others) {
+    expect(other.output).toBe(records.output);
+    expect(other.quarantine).toBe(records.quarantine);
+    expect(other.summary).toEqual(records.summary);
+    expect(other.report).toEqual(records.report);
+  }
+}
+
 describe("records checked from their bytes: the same run as parsing them", () => {
   for (const [path, schema] of [
     ["/cursor", true],
@@ -217,12 +229,7 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       const lines = records.output!.trim().split("\n").length;
       if (key === "id") expect(lines).toBe(600);
       else expect(lines).toBeGreaterThan(0);
-      for (const other of [parsed, bytes, thread]) {
-        expect(other.output).toBe(records.output);
-        expect(other.quarantine).toBe(records.quarantine);
-        expect(other.summary).toEqual(records.summary);
-        expect(other.report).toEqual(records.report);
-      }
+      expectSameRuns(records, [parsed, bytes, thread]);
     });
 
   // Records written with white space between their tokens, or escapes stringifyJson does not write
@@ -242,12 +249,7 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       expect(bytes.checked).toBeGreaterThan(1000);
       expect(thread.units).toBeGreaterThan(5);
       expect(thread.checked).toBe(bytes.checked);
-      for (const other of [parsed, bytes, thread]) {
-        expect(other.output).toBe(records.output);
-        expect(other.quarantine).toBe(records.quarantine);
-        expect(other.summary).toEqual(records.summary);
-        expect(other.report).toEqual(records.report);
-      }
+      expectSameRuns(records, [parsed, bytes, thread]);
     });
 
   // An incremental cursor is read from the checked records' bytes too (byte-keys.ts byteCursor):
@@ -315,12 +317,7 @@ describe("records checked from their bytes: the same run as parsing them", () =>
       expect(records.quarantine!.split("\n").length).toBeGreaterThan(100);
       expect(bytes.checked).toBeGreaterThan(1000);
       expect(thread.checked).toBe(bytes.checked);
-      for (const other of [parsed, bytes, thread]) {
-        expect(other.output).toBe(records.output);
-        expect(other.quarantine).toBe(records.quarantine);
-        expect(other.summary).toEqual(records.summary);
-        expect(other.report).toEqual(records.report);
-      }
+      expectSameRuns(records, [parsed, bytes, thread]);
     });
 
   const malformed = [
