@@ -20,9 +20,10 @@ export interface PageScan {
    * Per element, what the scan found out about it being a canonical JSON object by the strict
    * reading of canonical-line.ts (the byte check's): LINE_CANONICAL, LINE_NOT, or LINE_UNTRIED
    * (the scan stopped trying on that page). Read while the element's end is looked for: one walk
-   * instead of two.
+   * instead of two. Null when the scan was not asked to (ScanPaths.strict: a stream the byte check
+   * does not read pays nothing for it).
    */
-  lines: number[];
+  lines: number[] | null;
   /** Per path asked for, in order: its value's start and end, or -1 and -1 when there is none. */
   values: number[];
 }
@@ -56,7 +57,7 @@ export function scanPage(b: Uint8Array, paths: ScanPaths): PageScan | null {
   const scan: PageScan = {
     spans: [],
     canonical: [],
-    lines: [],
+    lines: paths.strict ? [] : null,
     values: new Array<number>(2 * paths.values).fill(-1),
   };
   const i = documentStart(b);
@@ -75,6 +76,8 @@ export interface ScanPaths {
   readonly values: number;
   /** The records path is `$`: the document is the array. */
   readonly root: boolean;
+  /** Whether the records are read strictly as the array is split (PageScan.lines). */
+  readonly strict: boolean;
 }
 
 /**
@@ -85,11 +88,18 @@ export interface ScanPaths {
 export function scanPaths(
   records: readonly string[],
   paths: readonly (readonly string[])[],
+  strict = false,
 ): ScanPaths | null {
   if (paths.some((keys) => keys.length === 0)) return null;
   if (records.length === 0 && paths.length > 0) return null;
   const names = [records, ...paths].map((keys) => keys.map((k) => Buffer.from(k, "utf8")));
-  return { names, active: names.map((_, p) => p), values: paths.length, root: records.length === 0 };
+  return {
+    names,
+    active: names.map((_, p) => p),
+    values: paths.length,
+    root: records.length === 0,
+    strict,
+  };
 }
 
 /** Whether each element of the scanned array is a canonical object (PageScan.canonical), read once. */
@@ -182,16 +192,17 @@ function splitArray(b: Uint8Array, i: number, scan: PageScan): number {
   if (b[i] !== OPEN_ARRAY) return -1;
   i = space(b, i + 1);
   if (b[i] === CLOSE_ARRAY) return i + 1;
-  let misses = 0;
+  const lines = scan.lines;
+  let misses = lines ? 0 : LINE_MISSES;
   for (;;) {
     const start = i;
     // A canonical object's strict reading finds its end too (and reads no further).
     let end = misses < LINE_MISSES && b[i] === OPEN_OBJECT ? canonicalLineEnd(b, i, b.length, members) : -1;
     if (end > start) {
-      scan.lines.push(LINE_CANONICAL);
+      lines!.push(LINE_CANONICAL);
       misses = 0;
     } else {
-      scan.lines.push(misses < LINE_MISSES ? LINE_NOT : LINE_UNTRIED);
+      lines?.push(misses < LINE_MISSES ? LINE_NOT : LINE_UNTRIED);
       misses++;
       end = valueEnd(b, i);
     }

@@ -12,9 +12,11 @@ import type { StreamPlan, ValidationPlan } from "../../src/compile/plan.js";
 import { jsonKeyFunction } from "../../src/outputs/merge.js";
 import { StreamQuality } from "../../src/records/quality.js";
 import { compileShaper } from "../../src/records/shape.js";
+import type { PageHeads } from "../../src/run/page-work/page-heads.js";
 import { type PagePlan, PageProcessor } from "../../src/run/page-work/page-processor.js";
 import { recordLines } from "../../src/run/record-workers/record-lines.js";
 import type { LinesChunk } from "../../src/run/record-workers/streamed-types.js";
+import { LINE_CANONICAL, LINE_NOT } from "../../src/shared/json-spans.js";
 import { parseJson } from "../../src/shared/json-text.js";
 
 const validation: ValidationPlan = { invalidRecords: "skip", maxInvalidRatio: 1, drift: "warn" };
@@ -154,5 +156,14 @@ describe("PageProcessor: scanned pages against parsed ones", () => {
     const b = processor(false, null);
     b.p.head(page);
     expect(b.p.lines().text).toBeInstanceOf(Uint8Array); // parsed first, then copied too
+  });
+
+  it("the scan reads the records strictly only for a stream the byte check reads", () => {
+    const page = Buffer.from('{"data":[{"id":1,"name":"x"},{"id": 2}],"meta":{"next":null}}');
+    const heads = (p: PageProcessor) => (p as unknown as { heads: PageHeads }).heads;
+    // No filter: the byte check reads the records, and the scan's flags are there for it.
+    expect(heads(processor(true, null).p).read(page)!.scan!.lines).toEqual([LINE_CANONICAL, LINE_NOT]);
+    // A filter: the records are parsed, and the scan does not read them.
+    expect(heads(processor(true, "$.id > 0").p).read(page)!.scan!.lines).toBeNull();
   });
 });

@@ -18,8 +18,13 @@ import {
 import { parseJson, stringifyJson } from "../../src/shared/json-text.js";
 
 /** scanPage with the paths prepared (scanPaths); null when they cannot be scanned at all. */
-const scanOf = (b: Uint8Array, records: readonly string[], paths: readonly (readonly string[])[]) => {
-  const prepared = scanPaths(records, paths);
+const scanOf = (
+  b: Uint8Array,
+  records: readonly string[],
+  paths: readonly (readonly string[])[],
+  strict = true,
+) => {
+  const prepared = scanPaths(records, paths, strict);
   return prepared && scanPage(b, prepared);
 };
 const bytes = (s: string) => Buffer.from(s, "utf8");
@@ -69,7 +74,7 @@ describe("scanPage", () => {
     expect(texts(page([...spaced, ...canonical]), late)).toEqual([...spaced, ...canonical]);
     // Seven, then a canonical one: it goes on trying.
     const seven = scanOf(page([...spaced.slice(0, 7), ...canonical, ...spaced]), ["data"], [])!;
-    expect(seven.lines.slice(0, 10)).toEqual([...Array(7).fill(LINE_NOT), 1, 1, 1]);
+    expect(seven.lines!.slice(0, 10)).toEqual([...Array(7).fill(LINE_NOT), 1, 1, 1]);
   });
 
   it("skips a BOM first, as parseJson does", () => {
@@ -192,13 +197,18 @@ describe("scanPage", () => {
       expect(scan, text).not.toBeNull();
       expect(scan!.spans.length / 2).toBe(parsed.data.length);
       expect(pathValue(b, scan!, 0)).toBe(parsed.next);
-      // The strict reading done while splitting says what it says on the record alone.
-      expect(scan!.lines.length).toBe(parsed.data.length);
-      for (let j = 0; j < scan!.lines.length; j++) {
+      // The strict reading done while splitting says what it says on the record alone, and finds
+      // the same ends as a scan that does not read them (no flags: `lines` null).
+      const lines = scan!.lines!;
+      expect(lines.length).toBe(parsed.data.length);
+      for (let j = 0; j < lines.length; j++) {
         const [s0, e0] = [scan!.spans[2 * j], scan!.spans[2 * j + 1]];
         const alone = canonicalLineEnd(b, s0, e0, lineMembers()) === e0;
-        if (scan!.lines[j] !== LINE_UNTRIED) expect(scan!.lines[j] === LINE_CANONICAL, text).toBe(alone);
+        if (lines[j] !== LINE_UNTRIED) expect(lines[j] === LINE_CANONICAL, text).toBe(alone);
       }
+      const plain = scanOf(b, ["data"], [["next"]], false)!;
+      expect(plain.lines).toBeNull();
+      expect(plain.spans).toEqual(scan!.spans);
       const spans = canonicalSpans(b, scan!);
       const all = texts(b, scan!);
       all.forEach((t, i) => {

@@ -217,12 +217,14 @@ class Written {
 function readRecords(
   bytes: Uint8Array,
   spans: readonly number[],
-  lines: readonly number[],
+  lines: readonly number[] | null,
   path: BytePath,
 ): { canonical: Uint8Array; rows: Map<number, Row>; buf: Buffer; compact: Compacted | null } | null {
   const n = spans.length / 2;
   const canonical = new Uint8Array(n);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // One flag per record, or none (a scan not asked to read them: each record is read here).
+  const known = lines !== null && lines.length === n;
   const tryCompact = path.compactSkip === 0;
   if (!tryCompact) path.compactSkip--;
   let compact: Compacted | null = null;
@@ -233,7 +235,7 @@ function readRecords(
     const start = spans[2 * j];
     const end = spans[2 * j + 1];
     // The scan read it already (json-spans.ts PageScan.lines), or left it to be read here.
-    const line = lines.length ? lines[j] : LINE_UNTRIED;
+    const line = known ? lines[j] : LINE_UNTRIED;
     if (
       line === LINE_CANONICAL ||
       (line === LINE_UNTRIED && canonicalLineEnd(bytes, start, end, members) === end)

@@ -38,6 +38,8 @@ export class PageHeads {
     /** The paths the paginator reads (pathsRead). */
     paths: readonly string[],
     private readonly select: (body: unknown) => unknown[],
+    /** Whether the scan reads the records strictly for the byte check (ScanPaths.strict). */
+    strict = false,
   ) {
     this.paths = paths.map((path) => ({ path, compiled: compileJsonPath(path) }));
     this.recordKeys = compileJsonPath(records).keys;
@@ -49,7 +51,7 @@ export class PageHeads {
       ? (keys as (readonly string[])[])
       : null;
     const prepared =
-      process.env.PIPELINES_PAGE_SCAN !== "off" && names ? scanPaths(names[0], names.slice(1)) : null;
+      process.env.PIPELINES_PAGE_SCAN !== "off" && names ? scanPaths(names[0], names.slice(1), strict) : null;
     this.scanKeys = prepared ? { paths, prepared } : null;
   }
 

@@ -95,7 +95,6 @@ export class PageProcessor {
   constructor(plan: PagePlan, quality: StreamQuality, hooks: WriterHooks | null = null) {
     const shaper = compileShaper(plan.stream, plan.context);
     this.select = (body) => shaper.select(body);
-    this.heads = new PageHeads(plan.stream.records, plan.paths, this.select);
     this.watch = new PageWatch(plan.stream, plan.asked);
     const pk = plan.stream.primaryKey;
     this.maker = {
@@ -109,6 +108,8 @@ export class PageProcessor {
       refusesInvalid: hooks?.refusesInvalid ?? null,
     };
     this.bytePath = byteCheckFor(plan.stream, this.maker);
+    // The scan reads the records strictly only for the byte check: other streams pay nothing for it.
+    this.heads = new PageHeads(plan.stream.records, plan.paths, this.select, this.bytePath !== null);
     this.shapes = !shapingKeepsRecords(plan.stream);
     const recordKeys = this.heads.recordKeys;
     this.spanPaths = recordKeys ? scanPaths(recordKeys, []) : null;
