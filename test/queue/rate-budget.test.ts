@@ -60,7 +60,10 @@ it("4 workers together never exceed requests_per_second: 5", async () => {
     expect(r.code).toBe(0);
     expect(r.stream("repos").records.written).toBe(PARENTS);
     expect(arrivals.length).toBe(PARENTS + 1);
-    expect(busiestSecond(arrivals)).toBeLessThanOrEqual(5);
+    // The arrivals are timed by this test's process, busy with the run's output and the workers'
+    // (CI once saw 6 in a second: a request handled late by this event loop); a budget that
+    // does not hold across the 4 workers gives up to 20 in a second.
+    expect(busiestSecond(arrivals, 950)).toBeLessThanOrEqual(5);
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     p.cleanup();
