@@ -1,6 +1,8 @@
 import { isDateTime, isDateTimeBytes, isEmail, isEmailBytes } from "../lang/fast-formats.js";
+import { sameBytes } from "../shared/json-spans.js";
 import { isInheritedName } from "../shared/json-text.js";
 import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "../shared/json-types.js";
+import { ucs2length } from "../vendor/config-libs.js";
 
 /**
  * Checks a canonical JSON record against its stream's JSON Schema from the record's bytes, without
@@ -56,16 +58,19 @@ const FORMATS: Record<string, Format> = {
 
 /** Bounds of a string's length (in code points, as ajv counts), a number, an array's length. */
 interface Limits {
-  readonly minLength: number;
-  readonly maxLength: number;
-  readonly pattern: RegExp | null;
-  readonly minimum: number;
-  readonly maximum: number;
-  readonly exclusiveMinimum: number;
-  readonly exclusiveMaximum: number;
-  readonly minItems: number;
-  readonly maxItems: number;
+  minLength: number;
+  maxLength: number;
+  pattern: RegExp | null;
+  minimum: number;
+  maximum: number;
+  exclusiveMinimum: number;
+  exclusiveMaximum: number;
+  minItems: number;
+  maxItems: number;
 }
+
+/** The limits given by a number (COUNT_KEYWORDS, NUMBER_KEYWORDS). */
+type NumberLimit = Exclude<keyof Limits, "pattern">;
 
 const NO_LIMITS: Limits = {
   minLength: 0,
@@ -187,7 +192,7 @@ function compileNode(s: unknown, depth: number, formats: StringFormats | null): 
   let props: Map<string, Node> | null = null;
   let required: string[] = [];
   let items: Node | null = null;
-  let limits: Record<keyof Limits, number | RegExp | null> | null = null;
+  let limits: Limits | null = null;
   let consts: Uint8Array[] | null = null;
   let closed = false;
   let additional: Node | null = null;
@@ -236,15 +241,12 @@ function compileNode(s: unknown, depth: number, formats: StringFormats | null): 
       // holds it matches none, and is parsed for ajv to check.
       const bytes = values.map(constBytes).filter((b) => b !== null);
       // Both keywords: a value must be in both lists.
-      consts = consts ? consts.filter((c) => bytes.some((b) => sameBytes(b, c))) : bytes;
-    } else if (COUNT_KEYWORDS.has(k)) {
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0) return null;
-      limits ??= { ...NO_LIMITS };
-      limits[k as keyof Limits] = v;
-    } else if (NUMBER_KEYWORDS.has(k)) {
+      consts = consts ? consts.filter((c) => isOneOf(bytes, c, 0, c.length)) : bytes;
+    } else if (COUNT_KEYWORDS.has(k) || NUMBER_KEYWORDS.has(k)) {
       if (typeof v !== "number" || !Number.isFinite(v)) return null;
+      if (COUNT_KEYWORDS.has(k) && (!Number.isInteger(v) || v < 0)) return null;
       limits ??= { ...NO_LIMITS };
-      limits[k as keyof Limits] = v;
+      limits[k as NumberLimit] = v;
     } else if (k === "pattern") {
       if (typeof v !== "string") return null;
       limits ??= { ...NO_LIMITS };
@@ -257,7 +259,7 @@ function compileNode(s: unknown, depth: number, formats: StringFormats | null): 
     } else return null;
   }
   return node(types, format, props, required, items, {
-    limits: limits as Limits | null,
+    limits,
     consts,
     closed,
     additional,
@@ -276,12 +278,6 @@ function constBytes(v: unknown): Uint8Array | null {
   return /^-?\d+(\.\d+)?$/.test(text) && text.replace(/\D/g, "").length <= 15 ? Buffer.from(text) : null;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export const MAX_BYTE_MEMBERS = 256;
 
 /**
@@ -298,8 +294,6 @@ export class ByteChecker {
   private type = 0;
   /** The number of items of the array `array` read last. */
   private items = 0;
-  /** The value of the number `value` read last (when its schema has limits). */
-  private number = 0;
 
   constructor(
     private readonly schema: ByteSchema,
@@ -406,28 +400,16 @@ export class ByteChecker {
       end = i;
       if (b[end] === 0x2d) end++;
       let digits = 0;
-      // Its digits as an integer (exact: at most 15 of them), and how many are the fraction's.
-      let m = 0;
-      let fraction = 0;
       t = T_INTEGER;
       for (;;) {
         const d = b[end];
-        if (d >= 0x30 && d <= 0x39) {
-          digits++;
-          m = m * 10 + (d - 0x30);
-          if (t === T_NUMBER) fraction++;
-        } else if (d === 0x2e) t = T_NUMBER;
+        if (d >= 0x30 && d <= 0x39) digits++;
+        else if (d === 0x2e) t = T_NUMBER;
         else if (d === 0x65 || d === 0x45) return -1;
         else break;
         end++;
       }
       if (digits > 15) return -1;
-      // The value JSON.parse gives: an exact integer divided by an exact power of ten is rounded
-      // once, to the double nearest the decimal (fewer than 16 digits, a fraction of fewer than 23).
-      if (n.limits !== null) {
-        const x = fraction === 0 ? m : m / POWERS_OF_TEN[fraction];
-        this.number = b[i] === 0x2d ? -x : x;
-      }
     }
     if (end < 0) return -1;
     if (n.types !== 0 && (n.types & (1 << t)) === 0) return -1;
@@ -450,7 +432,7 @@ export class ByteChecker {
       }
       if (l.pattern !== null && !l.pattern.test(stringAt(b, i + 1, end - 1))) return -1;
     } else if (t === T_INTEGER || t === T_NUMBER) {
-      const x = this.number;
+      const x = numberAt(b, i, end);
       if (x < l.minimum || x > l.maximum || x <= l.exclusiveMinimum || x >= l.exclusiveMaximum) return -1;
     } else if (t === T_ARRAY) {
       if (this.items < l.minItems || this.items > l.maxItems) return -1;
@@ -460,15 +442,29 @@ export class ByteChecker {
 }
 
 /** Whether the value in [s, e) is one of `consts`' bytes. */
-function isOneOf(consts: readonly Uint8Array[], b: Buffer, s: number, e: number): boolean {
-  const len = e - s;
-  for (const c of consts) {
-    if (c.length !== len) continue;
-    let j = 0;
-    while (j < len && c[j] === b[s + j]) j++;
-    if (j === len) return true;
-  }
+function isOneOf(consts: readonly Uint8Array[], b: Uint8Array, s: number, e: number): boolean {
+  for (const c of consts) if (sameBytes(b, s, e, c)) return true;
   return false;
+}
+
+/**
+ * The value JSON.parse gives the canonical number in [s, e) (at most 15 digits, no exponent: as
+ * `value` passed it): its digits as an exact integer divided by an exact power of ten, rounded
+ * once to the double nearest the decimal.
+ */
+function numberAt(b: Uint8Array, s: number, e: number): number {
+  let m = 0;
+  let fraction = -1;
+  for (let j = b[s] === 0x2d ? s + 1 : s; j < e; j++) {
+    const d = b[j];
+    if (d === 0x2e) fraction = 0;
+    else {
+      m = m * 10 + (d - 0x30);
+      if (fraction >= 0) fraction++;
+    }
+  }
+  const x = fraction > 0 ? m / POWERS_OF_TEN[fraction] : m;
+  return b[s] === 0x2d ? -x : x;
 }
 
 /**
@@ -482,16 +478,6 @@ function codePoints(b: Buffer, s: number, e: number): number {
     const c = b[j];
     if (c === 0x5c) return ucs2length(stringAt(b, s, e));
     if ((c & 0xc0) !== 0x80) n++;
-  }
-  return n;
-}
-
-function ucs2length(str: string): number {
-  let n = 0;
-  for (let i = 0; i < str.length; i++) {
-    n++;
-    const c = str.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < str.length && (str.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
   }
   return n;
 }

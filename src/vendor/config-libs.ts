@@ -3,6 +3,7 @@
 // the rest of the CLI (scripts/bundle.mjs).
 import _Ajv from "ajv";
 import _Ajv2020 from "ajv/dist/2020.js";
+import _ucs2length from "ajv/dist/runtime/ucs2length.js";
 import _addFormats from "ajv-formats";
 import { JSONPath as _JSONPath } from "jsonpath-plus";
 
@@ -18,6 +19,8 @@ const unwrap = <T>(mod: { default: T }): T => (mod as { default?: T }).default ?
 export const Ajv = unwrap(_Ajv);
 export const Ajv2020 = unwrap(_Ajv2020);
 export const addFormats = unwrap(_addFormats);
+/** How ajv counts a string's length for `minLength`/`maxLength` (code points; the byte check's too). */
+export const ucs2length = unwrap(_ucs2length);
 
 /** jsonpath-plus's safe evaluator (jsep AST, no native eval), for `filter` expressions. */
 export const SafeScript = (
