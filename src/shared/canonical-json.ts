@@ -1,3 +1,16 @@
+import {
+  BACKSLASH,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COMMA,
+  DOT,
+  MINUS,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  QUOTE,
+  SHORT_ESCAPE,
+} from "./json-bytes.js";
+
 /**
  * Whether the UTF-8 bytes of a JSON object are already what stringifyJson writes for the value
  * they parse to: then a JSON lines export's line can be written as it came instead of being
@@ -120,21 +133,8 @@ function canonicalNumber(b: Uint8Array, i: number): number {
   return p;
 }
 
-const QUOTE = 34;
-const BACKSLASH = 92;
-const COMMA = 44;
-const MINUS = 45;
-const DOT = 46;
-const OPEN_OBJECT = 123;
-const CLOSE_OBJECT = 125;
-const OPEN_ARRAY = 91;
-const CLOSE_ARRAY = 93;
 const MAX_DEPTH = 64;
 const MAX_KEYS = 256;
-
-/** Escapes JSON.stringify writes as they are: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`. */
-const SHORT_ESCAPE = new Uint8Array(256);
-for (const ch of '"\\bfnrt') SHORT_ESCAPE[ch.charCodeAt(0)] = 1;
 
 /** Per nesting level: where its object's key hashes start in `keys`; 1 for an object, 0 for an array. */
 const frames = new Int32Array(MAX_DEPTH);

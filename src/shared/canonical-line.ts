@@ -1,3 +1,16 @@
+import {
+  BACKSLASH,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  DOT,
+  MINUS,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  QUOTE,
+  SHORT_ESCAPE,
+} from "./json-bytes.js";
 import { T_ARRAY, T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_OBJECT, T_STRING } from "./json-types.js";
 
 /**
@@ -225,25 +238,11 @@ function numberEnd(b: Uint8Array, i: number, end: number): number {
 
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 
-const QUOTE = 34;
-const BACKSLASH = 92;
-const COMMA = 44;
-const COLON = 58;
-const MINUS = 45;
-const DOT = 46;
-const OPEN_OBJECT = 123;
-const CLOSE_OBJECT = 125;
-const OPEN_ARRAY = 91;
-const CLOSE_ARRAY = 93;
 const MAX_DEPTH = 64;
 const MAX_KEYS = 256;
 const TRUE = Buffer.from("true");
 const FALSE = Buffer.from("false");
 const NULL = Buffer.from("null");
-
-/** Escapes JSON.stringify writes as they are: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`. */
-const SHORT_ESCAPE = new Uint8Array(256);
-for (const ch of '"\\bfnrt') SHORT_ESCAPE[ch.charCodeAt(0)] = 1;
 
 /** Per nesting level: where its object's name hashes start in `keys`; 1 for an object, 0 for an array. */
 const frames = new Int32Array(MAX_DEPTH);

@@ -1,6 +1,17 @@
 import { isUtf8 } from "node:buffer";
 import { canonicalObjectEnd } from "./canonical-json.js";
 import { canonicalLineEnd, lineMembers } from "./canonical-line.js";
+import {
+  BACKSLASH,
+  CLOSE_ARRAY,
+  CLOSE_OBJECT,
+  COLON,
+  COMMA,
+  OPEN_ARRAY,
+  OPEN_OBJECT,
+  QUOTE,
+  WHITE,
+} from "./json-bytes.js";
 
 /**
  * Where the parts of a JSON page a runner reads lie in its bytes, found by one scan that does not
@@ -280,19 +291,6 @@ export function space(b: Uint8Array, i: number): number {
   return i;
 }
 
-/** JSON's structural bytes (json-tail.ts reads them too). */
-export const QUOTE = 34;
-export const BACKSLASH = 92;
-export const COMMA = 44;
-export const COLON = 58;
-export const OPEN_OBJECT = 123;
-export const CLOSE_OBJECT = 125;
-export const OPEN_ARRAY = 91;
-export const CLOSE_ARRAY = 93;
-
-/** JSON white space (space, tab, line feed, carriage return): 1, else 0. */
-export const WHITE = new Uint8Array(256);
-for (const c of [32, 9, 10, 13]) WHITE[c] = 1;
 const DELIMITER = new Uint8Array(256);
 for (const c of [32, 9, 10, 13, COMMA, CLOSE_OBJECT, CLOSE_ARRAY]) DELIMITER[c] = 1;
 

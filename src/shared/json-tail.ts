@@ -4,16 +4,12 @@ import {
   CLOSE_OBJECT,
   COLON,
   COMMA,
-  documentStart,
   OPEN_ARRAY,
   OPEN_OBJECT,
-  plainStringEnd,
   QUOTE,
-  sameBytes,
-  space,
-  valueEnd,
   WHITE,
-} from "./json-spans.js";
+} from "./json-bytes.js";
+import { documentStart, plainStringEnd, sameBytes, space, valueEnd } from "./json-spans.js";
 
 /**
  * What a cursor paginator needs of a page, read from the two ends of its bytes without scanning

@@ -1,5 +1,5 @@
 import { canonicalLineEnd, lineMembers } from "../../shared/canonical-line.js";
-import { WHITE } from "../../shared/json-spans.js";
+import { WHITE } from "../../shared/json-bytes.js";
 
 /**
  * A record made canonical JSON without parsing it (checked-lines.ts readRecords): the JSON white
