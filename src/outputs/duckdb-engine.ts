@@ -27,11 +27,14 @@ export function q(name: string): string {
  */
 export function engineSettings(use: "database" | "parquet" = "database"): Record<string, string> {
   return {
-    memory_limit: use === "parquet" ? "64MB" : "48MB",
+    memory_limit: `${MEMORY_LIMIT_MB[use]}MB`,
     threads: "1",
     allocator_bulk_deallocation_flush_threshold: "0MB",
   };
 }
+
+/** The buffer pool of each use, in DuckDB's MB (10^6 bytes): see engineSettings. */
+const MEMORY_LIMIT_MB = { database: 48, parquet: 64 } as const;
 
 /**
  * A staged line this long may hold a string DuckDB keeps in a block of its own, which it holds
@@ -67,8 +70,7 @@ export async function withMemory<T>(
   load: () => Promise<T>,
 ): Promise<T> {
   if (longBytes === 0) return load();
-  const base = Number.parseInt(engineSettings(use).memory_limit, 10) * 1_000_000; // DuckDB: MB = 10^6
-  const bytes = Math.min(base + LONG_FACTOR[use] * longBytes, totalmem() / 2);
+  const bytes = Math.min(MEMORY_LIMIT_MB[use] * 1_000_000 + LONG_FACTOR[use] * longBytes, totalmem() / 2);
   const mib = Math.ceil(bytes / (1024 * 1024));
   const raised = `DuckDB's memory limit was raised to ${mib} MiB for the load: the run has records of ${LONG_LINE_BYTES / 1024} KiB or more, or the database long strings, which DuckDB holds in memory until the commit`;
   await conn.run(`SET memory_limit = '${mib}MiB'`);
@@ -83,7 +85,7 @@ export async function withMemory<T>(
     if (err instanceof Error) err.message += ` (${raised})`;
     throw err;
   } finally {
-    await conn.run(`SET memory_limit = '${engineSettings(use).memory_limit}'`).catch(() => {});
+    await conn.run(`SET memory_limit = '${MEMORY_LIMIT_MB[use]}MB'`).catch(() => {});
   }
 }
 
