@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import type { Row } from "../records/shape.js";
 import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
+import { type CsvBytes, memberCell } from "./csv-bytes.js";
 
 /** CSV text (RFC 4180): cells, rows, formula escaping, and a streaming parser. */
 
@@ -54,35 +55,115 @@ export function csvRow(cells: string[]): string {
 /** A CSV output's columns: the planned ones, then fields in the order they first appear. */
 export class CsvColumns {
   readonly names: string[];
-  private readonly known: Set<string>;
+  /** Column of each name. */
+  private readonly index = new Map<string, number>();
   /** Per column: a name every object inherits (`constructor`…), read as an own field only. */
   private readonly inherited: boolean[];
+  /** memberRow: each column's member (`member[c]`) where `mark[c]` is the record's mark. */
+  private member = new Int32Array(16);
+  private mark = new Int32Array(16);
+  private marks = 0;
+  /** memberRow: the names of the last record's members, and their columns. */
+  private readonly lastNames: string[] = [];
+  private readonly lastColumns: number[] = [];
+  /** memberRow: a string's field as `row` writes it (its cell text, quoted as needed). */
+  private readonly decoded = (text: string): string => csvField(this.cell(text));
 
   constructor(
     planned: string[],
     private readonly cell: (value: unknown) => string,
+    /** `output.csv.escape_formulas` (memberRow: strings that may start a formula are decoded). */
+    private readonly formulas = false,
   ) {
     this.names = [...new Set(planned)];
-    this.known = new Set(this.names);
+    for (let i = 0; i < this.names.length; i++) this.index.set(this.names[i], i);
     this.inherited = this.names.map(isInheritedName);
+  }
+
+  /** The column of `name`, a new one when it has none. */
+  private column(name: string): number {
+    let c = this.index.get(name);
+    if (c === undefined) {
+      c = this.names.length;
+      this.index.set(name, c);
+      this.names.push(name);
+      this.inherited.push(isInheritedName(name));
+    }
+    return c;
   }
 
   /** The record's row without its line end; its new fields become columns first. */
   row(record: Row): string {
     const { names, inherited, cell } = this;
-    for (const field in record) {
-      if (!this.known.has(field)) {
-        this.known.add(field);
-        names.push(field);
-        inherited.push(isInheritedName(field));
-      }
-    }
+    for (const field in record) this.column(field);
     const cells = new Array<string>(names.length);
     for (let i = 0; i < names.length; i++)
       cells[i] = cell(inherited[i] ? ownField(record, names[i]) : record[names[i]]);
     return csvRow(cells);
   }
+
+  /**
+   * The columns of a checked record's members (`names`, the first `n`), new ones added as `row`
+   * adds them: a canonical record's members come in the order `for…in` gives its parsed object.
+   */
+  placeMembers(names: readonly string[], n: number): void {
+    const { lastNames, lastColumns } = this;
+    if (this.marks === MAX_MARK) {
+      this.mark.fill(0);
+      this.marks = 0;
+    }
+    const mark = ++this.marks;
+    for (let k = 0; k < n; k++) {
+      const name = names[k];
+      let c: number;
+      if (lastNames[k] === name) c = lastColumns[k];
+      else {
+        c = this.column(name);
+        lastNames[k] = name;
+        lastColumns[k] = c;
+      }
+      if (c >= this.mark.length) this.growMarks();
+      this.member[c] = k;
+      this.mark[c] = mark;
+    }
+  }
+
+  private growMarks(): void {
+    const size = 2 * Math.max(this.names.length, this.mark.length);
+    const member = new Int32Array(size);
+    const mark = new Int32Array(size);
+    member.set(this.member);
+    mark.set(this.mark);
+    this.member = member;
+    this.mark = mark;
+  }
+
+  /**
+   * The row (csv-bytes.ts) of the record placeMembers placed last, from its bytes: `types` and
+   * `values` as the byte checker gives them, for the record in `src`. Its length in bytes.
+   */
+  memberRow(out: CsvBytes, src: Uint8Array, types: Uint8Array, values: Int32Array): number {
+    const { member, mark, decoded, formulas } = this;
+    const now = this.marks;
+    const start = out.used;
+    const width = this.names.length;
+    for (let c = 0; c < width; c++) {
+      if (c) out.byte(0x2c);
+      if (mark[c] !== now) continue;
+      const k = member[c];
+      memberCell(out, src, types[k], values[2 * k], values[2 * k + 1], formulas, decoded);
+    }
+    // A row of one empty cell is `""`, not a blank line (csvRow).
+    if (width === 1 && out.used === start) {
+      out.byte(0x22);
+      out.byte(0x22);
+    }
+    return out.used - start;
+  }
 }
+
+/** placeMembers starts its marks again before they would pass what an Int32Array holds. */
+const MAX_MARK = 2 ** 30;
 
 /** The one record in `text`. */
 export function parseOne(text: string): string[] {

@@ -4,6 +4,7 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { isWellFormed, LONE_SURROGATE, loneSurrogateField } from "../shared/json-text.js";
 import { AtomicFile } from "./atomic-file.js";
+import { CsvBytes } from "./csv-bytes.js";
 import { commitCombined, csvKeyFunction, type OpenFiles } from "./csv-combine.js";
 import { CRLF, CsvColumns, cellTextFunction, csvRow, formulaSafe } from "./csv-format.js";
 import { type Key, RunKeys, requireKeyForMerge } from "./merge.js";
@@ -51,7 +52,7 @@ class CsvWriter implements RecordWriter {
     this.headerText = escapeFormulas ? formulaSafe : (name: string) => name;
     this.keyOf = ctx.primaryKey?.length ? csvKeyFunction(ctx.primaryKey, this.cell) : null;
     this.keys = this.keyOf ? new RunKeys() : null;
-    this.table = new CsvColumns(ctx.columns ?? [], this.cell);
+    this.table = new CsvColumns(ctx.columns ?? [], this.cell, escapeFormulas);
   }
 
   private headerRow(): string {
@@ -59,6 +60,11 @@ class CsvWriter implements RecordWriter {
   }
 
   write(record: Row): Promise<void> | undefined {
+    return this.body.write(this.rowLine(record));
+  }
+
+  /** The record's row and line end (the header first, before the first row); its key noted. */
+  private rowLine(record: Row): string {
     const known = this.table.names.length;
     const row = this.table.row(record);
     if (!isWellFormed(row)) throw loneSurrogateError(record, this.count + 1, this.output.path);
@@ -67,19 +73,75 @@ class CsvWriter implements RecordWriter {
     for (let i = known; i < names.length; i++)
       if (!isWellFormed(names[i]!)) throw loneSurrogateError(record, this.count + 1, this.output.path);
     let text = row + CRLF;
-    if (this.headerWidth < 0) {
-      this.headerWidth = this.table.names.length;
-      const header = this.headerRow();
-      text = header + text;
-      this.bytes += Buffer.byteLength(header);
-    }
+    const header = this.startHeader();
+    if (header) text = header + text;
     if (this.keys && this.keyOf) {
       const length = Buffer.byteLength(row);
       this.keys.see(this.keyOf(record), this.count, this.bytes, length);
       this.bytes += length + 2;
     }
     this.count++;
-    return this.body.write(text);
+    return text;
+  }
+
+  /** Before the first row: the header row with the columns known now (then null). */
+  private startHeader(): string | null {
+    if (this.headerWidth >= 0) return null;
+    this.headerWidth = this.table.names.length;
+    const header = this.headerRow();
+    this.bytes += Buffer.byteLength(header);
+    return header;
+  }
+
+  /**
+   * Paged JSON (src/run/page-work/): each record to write comes here first, in order, on this
+   * thread — parsed (`seeRow`) or checked from its bytes (`seeMembers`) —, its row made into
+   * `rows`; `writeLines` then writes the rows of that many records (the JSON lines it is given
+   * are not read). The rows are those `write` makes, byte for byte.
+   */
+  private readonly rows = new CsvBytes();
+
+  readonly seeRow = (row: Row, _suspect: boolean): void => {
+    // Made (and refused) before anything is added: a refused record leaves no trace.
+    const line = this.rowLine(row);
+    this.rows.text(line);
+    this.rows.rows++;
+  };
+
+  readonly seeMembers = (
+    names: readonly string[],
+    types: Uint8Array,
+    n: number,
+    values: Int32Array,
+    src: Buffer,
+  ): boolean => {
+    // The page holds no `\ud` escape and is UTF-8 (checked-lines.ts): no lone surrogate, in names either.
+    const { table, rows } = this;
+    table.placeMembers(names, n);
+    const header = this.startHeader();
+    if (header) rows.text(header);
+    const length = table.memberRow(rows, src, types, values);
+    rows.byte(0x0d);
+    rows.byte(0x0a);
+    rows.rows++;
+    if (this.keys && this.keyOf) {
+      this.keys.see(
+        this.keyOf(keyFields(this.ctx.primaryKey!, names, n, values, src)),
+        this.count,
+        this.bytes,
+        length,
+      );
+      this.bytes += length + 2;
+    }
+    this.count++;
+    return true;
+  };
+
+  writeLines(_json: Uint8Array | string, count: number): Promise<void> | undefined {
+    const { rows } = this;
+    if (count !== rows.rows)
+      throw new Error(`csv: ${count} records to write, ${rows.rows} rows made for them`);
+    return this.body.write(rows.take());
   }
 
   duplicates(): number {
@@ -139,6 +201,28 @@ class CsvWriter implements RecordWriter {
       target,
     );
   }
+}
+
+/**
+ * The primary key's fields of a checked record (seeMembers), parsed from their bytes: the record's
+ * key is read from them as from the parsed record (csvKeyFunction). A canonical value's bytes parse
+ * to the value the whole record's parse gives it (no number past 15 digits).
+ */
+function keyFields(
+  primaryKey: readonly string[],
+  names: readonly string[],
+  n: number,
+  values: Int32Array,
+  src: Buffer,
+): Row {
+  const fields: Row = Object.create(null);
+  for (const name of primaryKey)
+    for (let k = 0; k < n; k++)
+      if (names[k] === name) {
+        fields[name] = JSON.parse(src.toString("utf8", values[2 * k], values[2 * k + 1]));
+        break;
+      }
+  return fields;
 }
 
 /** A record whose text UTF-8 cannot hold: refused, naming it, rather than written changed. */

@@ -41,8 +41,16 @@ export interface RecordWriter {
    * With `seeRow`: a record known only by its top-level members' names and JSON types (numbered as
    * quality.ts counts them; checked from its bytes, records/byte-check.ts): true when the writer
    * took it so; false, with nothing changed, when it needs the record itself (given to `seeRow`).
+   * `values` and `src`: each member's value span (2k, 2k + 1) in `src`, which holds the record as
+   * canonical JSON (csv makes its row from them).
    */
-  seeMembers?(names: readonly string[], types: Uint8Array, n: number): boolean;
+  seeMembers?(
+    names: readonly string[],
+    types: Uint8Array,
+    n: number,
+    values: Int32Array,
+    src: Buffer,
+  ): boolean;
   /**
    * With `seeRow` and `writeInvalid`: whether `writeInvalid` will refuse the entry whose JSON this
    * is (DuckDB: a lone surrogate); the lines made of a page then end with that record.

@@ -146,7 +146,9 @@ export class RecordSink {
     if (!this.linesFit() || !w?.seeRow) return null;
     return {
       see: (row, suspect) => w.seeRow!(row, suspect),
-      seeMembers: w.seeMembers ? (names, types, n) => w.seeMembers!(names, types, n) : null,
+      seeMembers: w.seeMembers
+        ? (names, types, n, values, src) => w.seeMembers!(names, types, n, values, src)
+        : null,
       refusesInvalid: w.writeInvalid && w.refusesInvalid ? (json) => w.refusesInvalid!(json) : null,
     };
   }

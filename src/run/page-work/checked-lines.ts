@@ -118,7 +118,7 @@ export function checkedLines(
     if (
       kind !== 0 &&
       checker.check(src, s, e) &&
-      (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count))
+      (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count, checker.values, src))
     ) {
       quality.checkMembers(checker.names, checker.types, 0, checker.count);
       counts.valid++;

@@ -45,7 +45,13 @@ export interface StreamedUnit {
 export type SeeRow = (row: Row, suspect: boolean) => void;
 
 /** RecordWriter.seeMembers: a record known by its top-level members' names and JSON types. */
-export type SeeMembers = (names: readonly string[], types: Uint8Array, n: number) => boolean;
+export type SeeMembers = (
+  names: readonly string[],
+  types: Uint8Array,
+  n: number,
+  values: Int32Array,
+  src: Buffer,
+) => boolean;
 
 /**
  * What a writer that sees each record gives the making of its lines (RecordSink.writerHooks), on
