@@ -83,6 +83,11 @@ export class Stager {
   private finished = false;
   /** Records seen (`see`). */
   private count = 0;
+  /** seeMembers: the names of the last record's members (by position), and their columns. */
+  private readonly memberNames: string[] = [];
+  private readonly memberColumns: StagedColumn[] = [];
+  /** writeLines: a position's digits, last first. */
+  private readonly digits = new Uint8Array(20);
   /** Records staged: the next one's position (`__pl_row`). */
   private staged = 0;
   /** The longest staged line in bytes at most (a string's UTF-16 units count 3 bytes each). */
@@ -171,9 +176,18 @@ export class Stager {
    * (a new column, a value its typed column does not hold: `see` then says what is wrong).
    */
   seeMembers(names: readonly string[], types: Uint8Array, n: number): boolean {
+    const { memberNames, memberColumns } = this;
     for (let i = 0; i < n; i++) {
-      const c = this.byName.get(names[i]);
-      if (!c) return false;
+      const name = names[i];
+      let c: StagedColumn | undefined;
+      // The byte check gives a name at a position the same string as the record before.
+      if (memberNames[i] === name) c = memberColumns[i];
+      else {
+        c = this.byName.get(name);
+        if (!c) return false;
+        memberNames[i] = name;
+        memberColumns[i] = c;
+      }
       const t = types[i];
       if (t === T_NULL || c.pending || c.kind === "json") continue;
       if (!fitsType(c.kind, t) && (c.typed || !(c.kind === "bigint" && t === T_NUMBER))) return false;
@@ -182,7 +196,7 @@ export class Stager {
     for (let i = 0; i < n; i++) {
       const t = types[i];
       if (t === T_NULL) continue;
-      const c = this.byName.get(names[i])!;
+      const c = memberColumns[i];
       if (c.pending) {
         c.kind = TYPE_KINDS[t];
         c.pending = false;
@@ -212,22 +226,34 @@ export class Stager {
         : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
     // Each line gains its position and loses its `{`: at most 12 + 16 digits + 1 bytes more.
     const out = Buffer.allocUnsafe(src.length + 30 * count);
+    const prefix = ROW_PREFIX;
+    const digits = this.digits;
     let o = 0;
     let from = 0;
     for (let i = 0; i < count; i++) {
-      const nl = src.indexOf(10, from);
       const start = o;
-      o += out.write(`{"${ROW_FIELD}":${this.staged++}`, o, "latin1");
+      // `{"__pl_row":` and the position's digits byte by byte (a string written per line cost twice
+      // the time), then the line from its second byte, in one copy.
+      for (let j = 0; j < prefix.length; j++) out[o++] = prefix[j];
+      let v = this.staged++;
+      let d = 0;
+      do {
+        const q = Math.floor(v / 10);
+        digits[d++] = 48 + v - 10 * q;
+        v = q;
+      } while (v > 0);
+      while (d > 0) out[o++] = digits[--d];
+      const nl = src.indexOf(10, from);
       if (nl - from > 2) {
         out[o++] = 44; // `,` then the record's members, `}` and the line feed
         o += src.copy(out, o, from + 1, nl + 1);
       } else {
-        out[o++] = 125;
+        out[o++] = 125; // `{}`: `}` and the line feed
         out[o++] = 10;
       }
+      from = nl + 1;
       if (o - start > this.longest) this.longest = o - start;
       if (o - start >= LONG_LINE_BYTES) this.longBytes += o - start;
-      from = nl + 1;
     }
     return this.stage(out.subarray(0, o));
   }
@@ -385,6 +411,8 @@ export class Stager {
 
 /** The field each staged line starts with: the record's position in the run. */
 const ROW_FIELD = "__pl_row";
+/** What writeLines puts before a staged line's members: `{"__pl_row":` (its position follows). */
+const ROW_PREFIX = Buffer.from(`{"${ROW_FIELD}":`, "latin1");
 
 /** How read_json reads a column of each type (date-times, dates as text: cast at commit). */
 const READ_TYPES: Record<ColumnType, string> = { ...DUCKDB_STAGING_TYPES, json: "JSON" };

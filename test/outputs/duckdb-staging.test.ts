@@ -8,6 +8,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { engine, engineSettings, withMemory } from "../../src/outputs/duckdb-engine.js";
 import { STAGING_PART_CHARS } from "../../src/outputs/duckdb-stager.js";
+import { jsonKeyFunction } from "../../src/outputs/merge.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import { heapInUse, heapReleases, RELEASE_HEAP_EVERY_CHARS } from "../../src/outputs/release-heap.js";
 import type { Row } from "../../src/records/shape.js";
@@ -206,4 +207,56 @@ describe("DuckDB staging of a long run", () => {
     expect(await stage(3.5 * RELEASE_HEAP_EVERY_CHARS)).toBe(1);
     kept.length = 0;
   });
+});
+
+describe("DuckDB staging of lines made elsewhere (writeLines: the page path)", () => {
+  /** Lines of every length around the byte-by-byte copy's limit, `{}`, a long one, positions past 9, 99, 999. */
+  function rows(n: number, keys: number): Row[] {
+    return Array.from({ length: n }, (_, i) => {
+      if (keys === 0 && i % 97 === 5) return {};
+      const v =
+        i % 500 === 1
+          ? "y".repeat(100_000)
+          : i % 3 === 0
+            ? "x".repeat(470 + (i % 90))
+            : i % 7 === 0
+              ? ""
+              : `é🦆${i}`;
+      return { id: keys ? i % keys : i, n: i, v };
+    });
+  }
+
+  for (const format of ["duckdb", "parquet"] as const)
+    for (const keys of [0, 700])
+      it(`${format}${keys ? ", merge on a key that repeats (the last wins: positions in order)" : ", with {} records"}: the table holds every record`, async () => {
+        const file = path.join(dir, "out", format === "duckdb" ? "db.duckdb" : "items.parquet");
+        const writer = await openWriter(
+          { format, mode: keys ? "merge" : "replace", path: file },
+          { runId: `L${++runs}`, stream: "items", columns: null, primaryKey: keys ? ["id"] : null },
+        );
+        const all = rows(2100, keys);
+        // In chunks of 300 lines, as pages come.
+        for (let at = 0; at < all.length; at += 300) {
+          const chunk = all.slice(at, at + 300);
+          for (const r of chunk) writer.seeRow!(r, false);
+          const text = Buffer.from(chunk.map((r) => `${JSON.stringify(r)}\n`).join(""));
+          const keyList = keys ? chunk.map(jsonKeyFunction(["id"])) : null;
+          await writer.writeLines!(text, chunk.length, keyList, null);
+        }
+        await writer.commit();
+        const target = format === "duckdb" ? file : ":memory:";
+        const from = format === "duckdb" ? "items" : `read_parquet('${file.replaceAll("'", "''")}')`;
+        const got = await query(target, `SELECT id, n, v FROM ${from} ORDER BY n NULLS LAST`);
+        const expected = keys ? [...new Map(all.map((r) => [r.id, r])).values()] : all;
+        expect(got.length).toBe(expected.length);
+        const norm = (r: Record<string, unknown>) => ({
+          id: r.id === null || r.id === undefined ? null : Number(r.id),
+          n: r.n === null || r.n === undefined ? null : Number(r.n),
+          v: r.v ?? null,
+        });
+        const sorted = [...expected].sort((a, b) =>
+          a.n === undefined ? 1 : b.n === undefined ? -1 : Number(a.n) - Number(b.n),
+        );
+        expect(got.map(norm)).toEqual(sorted.map(norm));
+      });
 });
