@@ -17,6 +17,14 @@ import { mapProperties } from "./table-shape.js";
 /** A declared column type; "" is no type (values are stored as they come). */
 export type SqlType = "INTEGER" | "REAL" | "TEXT" | "";
 
+/**
+ * An array's or object's JSON, as stringifyJson writes it, for a record made from its bytes
+ * (SqliteWriter.seeMembers): bound as that text, as the value itself would be.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 /** A quoted SQL identifier. */
 export function q(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -74,7 +82,7 @@ export function binder(type: SqlType, name: string): (v: unknown) => unknown {
       case "bigint":
         return big(v);
       default: {
-        const json = stringifyJson(v);
+        const json = v instanceof JsonText ? v.text : stringifyJson(v);
         if (escapesLoneSurrogate(json)) throw new Error(`field ${JSON.stringify(name)}: ${LONE_SURROGATE}`);
         return json;
       }

@@ -450,9 +450,10 @@ function isOneOf(consts: readonly Uint8Array[], b: Uint8Array, s: number, e: num
 /**
  * The value JSON.parse gives the canonical number in [s, e) (at most 15 digits, no exponent: as
  * `value` passed it): its digits as an exact integer divided by an exact power of ten, rounded
- * once to the double nearest the decimal.
+ * once to the double nearest the decimal. Every number of a checked record is such a number (a
+ * longer one or one with an exponent leaves its record to the parse): sqlite-writer.ts reads them so.
  */
-function numberAt(b: Uint8Array, s: number, e: number): number {
+export function numberAt(b: Uint8Array, s: number, e: number): number {
   let m = 0;
   let fraction = -1;
   for (let j = b[s] === 0x2d ? s + 1 : s; j < e; j++) {

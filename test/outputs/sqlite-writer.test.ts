@@ -161,6 +161,53 @@ describe("sqlite columns", () => {
   });
 });
 
+describe("sqlite rows inserted several at a time (no primary key)", () => {
+  it("every row stored, in order, with its values and types: batches that do not divide by the group, a column added mid-batch", async () => {
+    const records: Row[] = Array.from({ length: 2345 }, (_, i) => ({
+      id: i,
+      name: i % 7 === 0 ? null : `n${i}`,
+      amount: i % 3 ? i / 4 : i,
+      ok: i % 2 === 0,
+      tags: i % 5 ? ["a", i] : [],
+      ...(i >= 1210 ? { late: `l${i}` } : {}),
+      ...(i % 100 === 99 ? { rare: i } : {}),
+    }));
+    await runWriter("sqlite", "replace", file, records);
+    const got = rows();
+    expect(got.length).toBe(2345);
+    const expected = records.map((r) => ({
+      id: r.id,
+      name: r.name,
+      amount: r.amount,
+      ok: r.ok ? 1 : 0,
+      tags: JSON.stringify(r.tags),
+      late: r.late ?? null,
+      rare: r.rare ?? null,
+    }));
+    expect(got).toEqual(expected);
+  });
+
+  it("a table of 1,000 columns (fewer rows per statement: SQLite's parameter limit)", async () => {
+    const records: Row[] = Array.from({ length: 130 }, (_, i) =>
+      Object.fromEntries(Array.from({ length: 1000 }, (_, c) => [`c${c}`, c === 0 ? i : `${i}.${c}`])),
+    );
+    await runWriter("sqlite", "replace", file, records);
+    const got = rows();
+    expect(got.length).toBe(130);
+    expect(got.map((r) => r.c0)).toEqual(records.map((r) => r.c0));
+    expect(got[129].c999).toBe("129.999");
+    expect(got[77].c500).toBe("77.500");
+  });
+
+  it("a value SQLite cannot hold is refused naming its record, inside a group of rows", async () => {
+    const records: Row[] = Array.from({ length: 200 }, (_, i) => ({
+      id: i,
+      s: i === 123 ? "bad \ud800" : `s${i}`,
+    }));
+    await expect(runWriter("sqlite", "replace", file, records)).rejects.toThrow(/record #124, field "s"/);
+  });
+});
+
 describe("sqlite modes", () => {
   it("replace: the table holds exactly the run's rows; no staging table is left", async () => {
     await runWriter("sqlite", "replace", file, [r(1, "a"), r(2, "b")]);

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rowsSeenPulls } from "../../src/run/page-work/pull-pages.js";
 import { bytesCheckedRecords } from "../../src/run/record-sink.js";
@@ -55,6 +56,8 @@ function recordText(i: number, run: number): string {
   if (i % 17 === 0) parts.splice(2, 1); // no note
   if (i >= 600) parts.push(`"late":"from ${i}"`); // a column that appears mid-run
   if (i % 97 === 3) parts[1] = '"name":42'; // invalid (a number): quarantined or kept
+  if (i % 59 === 0) parts.push(`"__proto__":{"p":${i}}`); // an own field once parsed
+  if (i % 83 === 0) parts.push(`"big":${10n ** 19n + BigInt(i)}`); // beyond 2^53: parsed, exact
   return `{${parts.join(",")}}`;
 }
 
@@ -102,12 +105,34 @@ const SWITCHES: Record<Variant, Record<string, string>> = {
 };
 
 interface Case {
+  format?: "csv" | "sqlite";
   mode?: "replace" | "append" | "merge";
   key?: string;
   formulas?: boolean;
   invalid?: "skip" | "keep";
   schema?: boolean;
   lone?: boolean;
+}
+
+/** The sqlite table as text: each value with its storage class, integers exact. */
+function sqliteDump(file: string): string | null {
+  if (!existsSync(file)) return null;
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+      .pluck()
+      .all() as string[];
+    if (!tables.includes("s")) return JSON.stringify({ tables });
+    // Rows as arrays (an object would take a column named `__proto__` as its prototype).
+    const stmt = db.prepare('SELECT * FROM "s" ORDER BY rowid').safeIntegers(true).raw(true);
+    const names = stmt.columns().map((c) => c.name);
+    const cell = (v: unknown) => (typeof v === "bigint" ? `${v}n` : v);
+    const rows = (stmt.all() as unknown[][]).map((r) => r.map((v, i) => [names[i], cell(v)]));
+    return JSON.stringify({ tables, rows });
+  } finally {
+    db.close();
+  }
 }
 
 async function runCase(p: TempProject, variant: Variant, c: Case, run: number) {
@@ -122,7 +147,7 @@ streams:
     records: $.data
     paginate: { type: cursor, cursor: $.next }${c.schema === false ? "" : "\n    schema: s.schema.json"}${c.key ? `\n    primary_key: ${c.key}` : ""}
 validation: { invalid_records: ${c.invalid ?? "skip"}, max_invalid_ratio: 0.5 }
-output: { format: csv, mode: ${c.mode ?? "replace"}${csv} }
+output: { format: ${c.format ?? "csv"}, mode: ${c.mode ?? "replace"}${csv} }
 `,
   );
   writeFileSync(p.file("schemas/s.schema.json"), SCHEMA);
@@ -134,7 +159,7 @@ output: { format: csv, mode: ${c.mode ?? "replace"}${csv} }
     code: r.code,
     checked: bytesCheckedRecords() - before,
     paged: rowsSeenPulls() - pulls,
-    output: read("out/p/s.csv"),
+    output: c.format === "sqlite" ? sqliteDump(p.file("out/p.db")) : read("out/p/s.csv"),
     quarantine: read(".pipelines/quarantine/p/s.jsonl"),
     summary: normalizeRun(r.summary),
     // Durations, and progress ticks ("started", page counts), which depend on timing.
@@ -202,11 +227,33 @@ describe("CSV on the page path: the same file as record by record", () => {
       expectSame(runs);
     });
 
-  it("a lone surrogate is refused naming the record, after the same records, in every variant", async () => {
-    const runs = await runVariants({ lone: true });
-    expect(runs.records[0].code).toBe(1);
-    expect(runs.records[0].stderr).toMatch(/record #\d+, field "lone"/);
-    expect(runs.records[0].output).toBeNull();
-    expectSame(runs);
-  });
+  const sqliteCases: [string, Case][] = [
+    ["replace, invalid records skipped", { format: "sqlite" }],
+    ["invalid records kept, no schema", { format: "sqlite", invalid: "keep", schema: false }],
+    ["append", { format: "sqlite", mode: "append" }],
+    ["merge on id", { format: "sqlite", mode: "merge", key: "id" }],
+  ];
+  for (const [what, c] of sqliteCases)
+    it(`sqlite: ${what}`, async () => {
+      const runs = await runVariants(c);
+      const first = runs.records[0];
+      expect(first.code).toBe(0);
+      expect(runs.records.map((r) => r.paged)).toEqual(runs.records.map(() => 0));
+      expect(runs.bytes.every((r) => r.paged === 1)).toBe(true);
+      expect(runs.bytes[0].checked).toBeGreaterThan(900);
+      expect(first.output).toContain('["late","from 700"]');
+      expect(first.output).toMatch(/\["big","1000000000000000\d{4}n?"\]/);
+      expect(first.output).toMatch(/\["tags","\[\\"t,2\\",\\"q\\\\\\"\d+\\"\]"\]/);
+      expect(first.output).toMatch(/\["__proto__","\{\\"p\\":\d+\}"\]/);
+      expectSame(runs);
+    });
+
+  for (const format of ["csv", "sqlite"] as const)
+    it(`${format}: a lone surrogate is refused naming the record, after the same records, in every variant`, async () => {
+      const runs = await runVariants({ lone: true, format });
+      expect(runs.records[0].code).toBe(1);
+      expect(runs.records[0].stderr).toMatch(/record #\d+, field "lone"/);
+      if (format === "csv") expect(runs.records[0].output).toBeNull();
+      expectSame(runs);
+    });
 });

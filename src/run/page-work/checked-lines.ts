@@ -115,15 +115,26 @@ export function checkedLines(
     const src = kind === 2 ? compact!.buf : buf;
     const s = kind === 2 ? compact!.spans[2 * j] : start;
     const e = kind === 2 ? compact!.spans[2 * j + 1] : end;
-    if (
-      kind !== 0 &&
-      checker.check(src, s, e) &&
-      (!m.seeMembers || m.seeMembers(checker.names, checker.types, checker.count, checker.values, src))
-    ) {
-      quality.checkMembers(checker.names, checker.types, 0, checker.count);
-      counts.valid++;
-      out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
-      continue;
+    if (kind !== 0 && checker.check(src, s, e)) {
+      let took = true;
+      if (m.seeMembers) {
+        try {
+          took = m.seeMembers(checker.names, checker.types, checker.count, checker.values, src);
+        } catch (err) {
+          // The writer refused it (sqlite: a batch it wrote failed): as record by record, the
+          // record was checked and counted valid, then not written; the records before it are.
+          quality.checkMembers(checker.names, checker.types, 0, checker.count);
+          counts.valid++;
+          failure = err ?? new Error("a writer refused a record");
+          break;
+        }
+      }
+      if (took) {
+        quality.checkMembers(checker.names, checker.types, 0, checker.count);
+        counts.valid++;
+        out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
+        continue;
+      }
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
     const fate = checkRow(m, row, counts, quarantined);
