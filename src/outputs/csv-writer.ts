@@ -102,7 +102,8 @@ class CsvWriter implements RecordWriter {
   private readonly rows = new CsvBytes();
 
   readonly seeRow = (row: Row, _suspect: boolean): void => {
-    // Made (and refused) before anything is added: a refused record leaves no trace.
+    // Made (and refused) before its row is added: a refused record's row is never written (its new
+    // columns are kept, as `write` keeps them; the refusal ends the stream).
     const line = this.rowLine(row);
     this.rows.text(line);
     this.rows.rows++;

@@ -16,7 +16,7 @@ import { localPageWork, type PageWork, threadedPageWork } from "./page-work.js";
 /**
  * Streams whose pages can be processed away from the records' objects: one request sequence of
  * JSON pages, written as JSON lines (the jsonl output; DuckDB and Parquet stage them) or as rows
- * the writer makes of each record it is shown (csv: RecordSink.writerHooks), without
+ * the writer makes of each record it is shown (csv, sqlite: RecordSink.writerHooks), without
  * `--limit` (it stops mid-page), `invalid_records: fail` (it stops at the record), records kept for
  * child streams, or `on_response` rules that read the body (they parse it here). The others go
  * through pull.ts, record by record.
