@@ -1,4 +1,5 @@
 import { stringAt } from "../records/byte-check.js";
+import { BACKSLASH, COMMA, QUOTE } from "../shared/json-bytes.js";
 import { T_ARRAY, T_NULL, T_OBJECT, T_STRING } from "../shared/json-types.js";
 
 /**
@@ -11,9 +12,6 @@ import { T_ARRAY, T_NULL, T_OBJECT, T_STRING } from "../shared/json-types.js";
  * only for a comma; an object or array cell needs them for a quote or a comma, its quotes doubled.
  */
 
-const QUOTE = 0x22;
-const COMMA = 0x2c;
-const BACKSLASH = 0x5c;
 /** Longer copies go through Buffer.copy; shorter ones are a loop (a native call costs more). */
 const COPY_LOOP_MAX = 48;
 

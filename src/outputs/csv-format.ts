@@ -1,7 +1,9 @@
 import { createReadStream } from "node:fs";
 import type { Row } from "../records/shape.js";
+import { COMMA, QUOTE } from "../shared/json-bytes.js";
 import { isInheritedName, ownField, stringifyJson } from "../shared/json-text.js";
 import { type CsvBytes, memberCell } from "./csv-bytes.js";
+import { MemberColumns } from "./member-columns.js";
 
 /** CSV text (RFC 4180): cells, rows, formula escaping, and a streaming parser. */
 
@@ -59,13 +61,10 @@ export class CsvColumns {
   private readonly index = new Map<string, number>();
   /** Per column: a name every object inherits (`constructor`…), read as an own field only. */
   private readonly inherited: boolean[];
-  /** memberRow: each column's member (`member[c]`) where `mark[c]` is the record's mark. */
-  private member = new Int32Array(16);
-  private mark = new Int32Array(16);
-  private marks = 0;
-  /** memberRow: the names of the last record's members, and their columns. */
-  private readonly lastNames: string[] = [];
-  private readonly lastColumns: number[] = [];
+  /** placeMembers: each member's column, by its position. */
+  private readonly members = new MemberColumns<number>((name) => this.column(name));
+  /** Each column's member in the record placeMembers placed (-1: none); memberRow clears it. */
+  private member = new Int32Array(16).fill(-1);
   /** memberRow: a string's field as `row` writes it (its cell text, quoted as needed). */
   private readonly decoded = (text: string): string => csvField(this.cell(text));
 
@@ -107,63 +106,41 @@ export class CsvColumns {
    * adds them: a canonical record's members come in the order `for…in` gives its parsed object.
    */
   placeMembers(names: readonly string[], n: number): void {
-    const { lastNames, lastColumns } = this;
-    if (this.marks === MAX_MARK) {
-      this.mark.fill(0);
-      this.marks = 0;
-    }
-    const mark = ++this.marks;
     for (let k = 0; k < n; k++) {
-      const name = names[k];
-      let c: number;
-      if (lastNames[k] === name) c = lastColumns[k];
-      else {
-        c = this.column(name);
-        lastNames[k] = name;
-        lastColumns[k] = c;
+      const c = this.members.at(k, names[k])!;
+      if (c >= this.member.length) {
+        const member = new Int32Array(2 * Math.max(this.names.length, this.member.length)).fill(-1);
+        member.set(this.member);
+        this.member = member;
       }
-      if (c >= this.mark.length) this.growMarks();
       this.member[c] = k;
-      this.mark[c] = mark;
     }
-  }
-
-  private growMarks(): void {
-    const size = 2 * Math.max(this.names.length, this.mark.length);
-    const member = new Int32Array(size);
-    const mark = new Int32Array(size);
-    member.set(this.member);
-    mark.set(this.mark);
-    this.member = member;
-    this.mark = mark;
   }
 
   /**
    * The row (csv-bytes.ts) of the record placeMembers placed last, from its bytes: `types` and
-   * `values` as the byte checker gives them, for the record in `src`. Its length in bytes.
+   * `values` as the byte checker gives them, for the record in `src`. Its length in bytes. Each
+   * placeMembers is followed by one memberRow, which clears the placement for the next record.
    */
   memberRow(out: CsvBytes, src: Uint8Array, types: Uint8Array, values: Int32Array): number {
-    const { member, mark, decoded, formulas } = this;
-    const now = this.marks;
+    const { member, decoded, formulas } = this;
     const start = out.used;
-    const width = this.names.length;
-    for (let c = 0; c < width; c++) {
-      if (c) out.byte(0x2c);
-      if (mark[c] !== now) continue;
-      const k = member[c];
+    const width = Math.min(this.names.length, member.length);
+    for (let c = 0; c < this.names.length; c++) {
+      if (c) out.byte(COMMA);
+      const k = c < width ? member[c] : -1;
+      if (k < 0) continue;
+      member[c] = -1;
       memberCell(out, src, types[k], values[2 * k], values[2 * k + 1], formulas, decoded);
     }
     // A row of one empty cell is `""`, not a blank line (csvRow).
-    if (width === 1 && out.used === start) {
-      out.byte(0x22);
-      out.byte(0x22);
+    if (this.names.length === 1 && out.used === start) {
+      out.byte(QUOTE);
+      out.byte(QUOTE);
     }
     return out.used - start;
   }
 }
-
-/** placeMembers starts its marks again before they would pass what an Int32Array holds. */
-const MAX_MARK = 2 ** 30;
 
 /** The one record in `text`. */
 export function parseOne(text: string): string[] {

@@ -1,5 +1,6 @@
 import { rejectedPath } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
+import { jsonTextAt, scalarAt } from "../records/byte-check.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { isWellFormed, LONE_SURROGATE, loneSurrogateField } from "../shared/json-text.js";
@@ -127,7 +128,7 @@ class CsvWriter implements RecordWriter {
     rows.rows++;
     if (this.keys && this.keyOf) {
       this.keys.see(
-        this.keyOf(keyFields(this.ctx.primaryKey!, names, n, values, src)),
+        this.keyOf(keyFields(this.ctx.primaryKey!, names, types, n, values, src)),
         this.count,
         this.bytes,
         length,
@@ -205,13 +206,14 @@ class CsvWriter implements RecordWriter {
 }
 
 /**
- * The primary key's fields of a checked record (seeMembers), parsed from their bytes: the record's
- * key is read from them as from the parsed record (csvKeyFunction). A canonical value's bytes parse
- * to the value the whole record's parse gives it (no number past 15 digits).
+ * The primary key's fields of a checked record (seeMembers), read from their bytes as the
+ * record's parse gives them (scalarAt; an array or object parsed from its JSON): the record's key
+ * is read from them as from the parsed record (csvKeyFunction).
  */
 function keyFields(
   primaryKey: readonly string[],
   names: readonly string[],
+  types: Uint8Array,
   n: number,
   values: Int32Array,
   src: Buffer,
@@ -220,7 +222,10 @@ function keyFields(
   for (const name of primaryKey)
     for (let k = 0; k < n; k++)
       if (names[k] === name) {
-        fields[name] = JSON.parse(src.toString("utf8", values[2 * k], values[2 * k + 1]));
+        const s = values[2 * k];
+        const e = values[2 * k + 1];
+        const v = scalarAt(src, types[k], s, e);
+        fields[name] = v === undefined ? JSON.parse(jsonTextAt(src, s, e)) : v;
         break;
       }
   return fields;

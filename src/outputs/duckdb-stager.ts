@@ -11,6 +11,7 @@ import {
 import { T_NULL, T_NUMBER } from "../shared/json-types.js";
 import { AtomicFile } from "./atomic-file.js";
 import { LONG_LINE_BYTES, q } from "./duckdb-engine.js";
+import { MemberColumns } from "./member-columns.js";
 import { heapInUse, RELEASE_HEAP_EVERY_CHARS, releaseHeap } from "./release-heap.js";
 import {
   type ColumnType,
@@ -83,9 +84,8 @@ export class Stager {
   private finished = false;
   /** Records seen (`see`). */
   private count = 0;
-  /** seeMembers: the names of the last record's members (by position), and their columns. */
-  private readonly memberNames: string[] = [];
-  private readonly memberColumns: StagedColumn[] = [];
+  /** seeMembers: each member's column, by its position. */
+  private readonly members = new MemberColumns<StagedColumn>((name) => this.byName.get(name));
   /** writeLines: a position's digits, last first. */
   private readonly digits = new Uint8Array(20);
   /** Records staged: the next one's position (`__pl_row`). */
@@ -176,18 +176,10 @@ export class Stager {
    * (a new column, a value its typed column does not hold: `see` then says what is wrong).
    */
   seeMembers(names: readonly string[], types: Uint8Array, n: number): boolean {
-    const { memberNames, memberColumns } = this;
+    const { members } = this;
     for (let i = 0; i < n; i++) {
-      const name = names[i];
-      let c: StagedColumn | undefined;
-      // The byte check gives a name at a position the same string as the record before.
-      if (memberNames[i] === name) c = memberColumns[i];
-      else {
-        c = this.byName.get(name);
-        if (!c) return false;
-        memberNames[i] = name;
-        memberColumns[i] = c;
-      }
+      const c = members.at(i, names[i]);
+      if (!c) return false;
       const t = types[i];
       if (t === T_NULL || c.pending || c.kind === "json") continue;
       if (!fitsType(c.kind, t) && (c.typed || !(c.kind === "bigint" && t === T_NUMBER))) return false;
@@ -196,7 +188,7 @@ export class Stager {
     for (let i = 0; i < n; i++) {
       const t = types[i];
       if (t === T_NULL) continue;
-      const c = memberColumns[i];
+      const c = members.at(i, names[i])!;
       if (c.pending) {
         c.kind = TYPE_KINDS[t];
         c.pending = false;

@@ -3,11 +3,11 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { rejectedTable, stagingTable } from "../compile/layout.js";
 import type { OutputPlan } from "../compile/plan.js";
-import { numberAt, stringAt } from "../records/byte-check.js";
+import { jsonTextAt, scalarAt } from "../records/byte-check.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { isInheritedName, isWellFormed, LONE_SURROGATE, ownField } from "../shared/json-text.js";
-import { T_BOOLEAN, T_INTEGER, T_NULL, T_NUMBER, T_STRING } from "../shared/json-types.js";
+import { T_ARRAY, T_OBJECT } from "../shared/json-types.js";
 import { requireKeyForMerge } from "./merge.js";
 import {
   binder,
@@ -159,17 +159,9 @@ class SqliteWriter implements RecordWriter {
       const e = values[2 * k + 1];
       const type = types[k];
       row[name] =
-        type === T_STRING
-          ? stringAt(src, s + 1, e - 1)
-          : type === T_INTEGER || type === T_NUMBER
-            ? numberAt(src, s, e)
-            : type === T_BOOLEAN
-              ? src[s] === 0x74
-              : type === T_NULL
-                ? null
-                : new JsonText(
-                    (src as unknown as { utf8Slice(s: number, e: number): string }).utf8Slice(s, e),
-                  );
+        type === T_ARRAY || type === T_OBJECT
+          ? new JsonText(jsonTextAt(src, s, e))
+          : scalarAt(src, type, s, e);
     }
     this.write(row);
     this.seen++;

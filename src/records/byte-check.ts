@@ -451,7 +451,7 @@ function isOneOf(consts: readonly Uint8Array[], b: Uint8Array, s: number, e: num
  * The value JSON.parse gives the canonical number in [s, e) (at most 15 digits, no exponent: as
  * `value` passed it): its digits as an exact integer divided by an exact power of ten, rounded
  * once to the double nearest the decimal. Every number of a checked record is such a number (a
- * longer one or one with an exponent leaves its record to the parse): sqlite-writer.ts reads them so.
+ * longer one or one with an exponent leaves its record to the parse): scalarAt reads them so.
  */
 export function numberAt(b: Uint8Array, s: number, e: number): number {
   let m = 0;
@@ -519,6 +519,37 @@ export function stringAt(b: Buffer, s: number, e: number): string {
   if (ascii) return slices.latin1Slice(s, e);
   const text = slices.utf8Slice(s, e);
   return text.includes("\\") ? (JSON.parse(`"${text}"`) as string) : text;
+}
+
+/**
+ * A checked record's scalar value whose bytes (type `type`, as the checker gives it) are [s, e),
+ * as the record's parse gives it: a string, a number (numberAt), a boolean or null; undefined for
+ * an array or an object (jsonTextAt gives their JSON).
+ */
+export function scalarAt(
+  b: Buffer,
+  type: number,
+  s: number,
+  e: number,
+): string | number | boolean | null | undefined {
+  switch (type) {
+    case T_STRING:
+      return stringAt(b, s + 1, e - 1);
+    case T_INTEGER:
+    case T_NUMBER:
+      return numberAt(b, s, e);
+    case T_BOOLEAN:
+      return b[s] === 0x74; // `true`
+    case T_NULL:
+      return null;
+    default:
+      return undefined;
+  }
+}
+
+/** The JSON text of bytes [s, e) (a checked record's array or object: as stringifyJson writes it). */
+export function jsonTextAt(b: Buffer, s: number, e: number): string {
+  return (b as unknown as Slices).utf8Slice(s, e);
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * JSON's bytes as numbers, for the code that reads JSON from its bytes without parsing it
- * (json-spans.ts, json-tail.ts, canonical-json.ts, canonical-line.ts). Imports nothing.
+ * (json-spans.ts, json-tail.ts, canonical-json.ts, canonical-line.ts; outputs/csv-bytes.ts).
+ * Imports nothing.
  */
 export const QUOTE = 34;
 export const BACKSLASH = 92;

@@ -1,6 +1,6 @@
 import { jsonPartsKey, type Key } from "../../outputs/merge.js";
-import { type ByteChecker, stringAt } from "../../records/byte-check.js";
-import { T_INTEGER, T_NULL, T_NUMBER, T_STRING } from "../../shared/json-types.js";
+import { type ByteChecker, scalarAt } from "../../records/byte-check.js";
+import { T_NULL } from "../../shared/json-types.js";
 
 /**
  * Values read from a checked record's bytes, exactly as the parsed record gives them: its primary
@@ -17,7 +17,7 @@ export function byteKey(checker: ByteChecker, b: Buffer, primaryKey: readonly st
     if (k < 0 || checker.types[k] === T_NULL) return null;
     // A string's first character is never NUL here (it would be written `\u0000`).
     return (
-      scalarAt(checker, b, k) ??
+      keyScalar(checker, b, k) ??
       jsonPartsKey(`[${b.toString("utf8", checker.values[2 * k], checker.values[2 * k + 1])}]`)
     );
   }
@@ -36,16 +36,13 @@ export function byteKey(checker: ByteChecker, b: Buffer, primaryKey: readonly st
  */
 export function byteCursor(checker: ByteChecker, b: Buffer, field: string): string | number | undefined {
   const k = memberIndex(checker, field);
-  return k < 0 ? undefined : scalarAt(checker, b, k);
+  return k < 0 ? undefined : keyScalar(checker, b, k);
 }
 
 /** Member `k`'s value when it is a string or a number, else undefined. */
-function scalarAt(checker: ByteChecker, b: Buffer, k: number): string | number | undefined {
-  const type = checker.types[k];
-  const start = checker.values[2 * k];
-  const end = checker.values[2 * k + 1];
-  if (type === T_INTEGER || type === T_NUMBER) return Number(b.toString("latin1", start, end));
-  return type === T_STRING ? stringAt(b, start + 1, end - 1) : undefined;
+function keyScalar(checker: ByteChecker, b: Buffer, k: number): string | number | undefined {
+  const v = scalarAt(b, checker.types[k], checker.values[2 * k], checker.values[2 * k + 1]);
+  return typeof v === "string" || typeof v === "number" ? v : undefined;
 }
 
 function memberIndex(checker: ByteChecker, name: string): number {

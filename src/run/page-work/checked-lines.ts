@@ -115,26 +115,18 @@ export function checkedLines(
     const src = kind === 2 ? compact!.buf : buf;
     const s = kind === 2 ? compact!.spans[2 * j] : start;
     const e = kind === 2 ? compact!.spans[2 * j + 1] : end;
-    if (kind !== 0 && checker.check(src, s, e)) {
-      let took = true;
-      if (m.seeMembers) {
-        try {
-          took = m.seeMembers(checker.names, checker.types, checker.count, checker.values, src);
-        } catch (err) {
-          // The writer refused it (sqlite: a batch it wrote failed): as record by record, the
-          // record was checked and counted valid, then not written; the records before it are.
-          quality.checkMembers(checker.names, checker.types, 0, checker.count);
-          counts.valid++;
-          failure = err ?? new Error("a writer refused a record");
-          break;
-        }
+    const taken = kind !== 0 && checker.check(src, s, e) ? seeMembers(m, checker, src) : false;
+    if (taken !== false) {
+      quality.checkMembers(checker.names, checker.types, 0, checker.count);
+      counts.valid++;
+      // The writer refused it (sqlite: a batch it wrote failed): as record by record, the record
+      // was checked and counted valid, then not written; the records before it are.
+      if (taken !== true) {
+        failure = taken.refused;
+        break;
       }
-      if (took) {
-        quality.checkMembers(checker.names, checker.types, 0, checker.count);
-        counts.valid++;
-        out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
-        continue;
-      }
+      out.fromBytes(checker, src, kind === 1 ? lines.span(start, end) : lines.bytes(src, s, e));
+      continue;
     }
     const row = rows.get(j) ?? (recordAt(j) as Row);
     const fate = checkRow(m, row, counts, quarantined);
@@ -152,6 +144,20 @@ export function checkedLines(
     out.fromRow(row, length);
   }
   return { body, chunk: out.chunk(counts, quarantined, failure) };
+}
+
+/**
+ * A record the checker read from `src`, shown to a writer that takes records by their members
+ * (LineMaker.seeMembers; none: taken): true when it took it, false when it needs the record itself,
+ * or what it refused the record with (as seeRow tells it).
+ */
+function seeMembers(m: LineMaker, checker: ByteChecker, src: Buffer): boolean | { refused: unknown } {
+  if (!m.seeMembers) return true;
+  try {
+    return m.seeMembers(checker.names, checker.types, checker.count, checker.values, src);
+  } catch (err) {
+    return { refused: err ?? new Error("a writer refused a record") };
+  }
 }
 
 /**
