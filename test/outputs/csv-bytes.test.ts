@@ -3,7 +3,7 @@ import { CsvBytes } from "../../src/outputs/csv-bytes.js";
 import { CsvColumns, cellTextFunction } from "../../src/outputs/csv-format.js";
 import { ByteChecker, compileByteSchema } from "../../src/records/byte-check.js";
 import type { Row } from "../../src/records/shape.js";
-import { seeded } from "../helpers/seeded.js";
+import { randomRecords } from "../helpers/random-records.js";
 
 /**
  * CSV rows made from a checked record's bytes (CsvColumns.placeMembers + memberRow, csv-bytes.ts)
@@ -11,100 +11,8 @@ import { seeded } from "../helpers/seeded.js";
  * same columns in the same order, record after record.
  */
 
-/** Characters that make CSV quote, JSON escape, formulas start, or UTF-8 take several bytes. */
-const CHARS = [
-  "a",
-  "b",
-  "Z",
-  "0",
-  "5",
-  ",",
-  '"',
-  "\n",
-  "\r",
-  "\t",
-  "=",
-  "+",
-  "-",
-  "@",
-  " ",
-  "é",
-  "😀",
-  "\\",
-  "/",
-  "\u2028",
-  "\u0000",
-  "'",
-  ".",
-  "e",
-];
-const NAMES = [
-  "id",
-  "name",
-  "a,b",
-  'q"t',
-  "constructor",
-  "__proto__",
-  "toString",
-  "1",
-  "20",
-  "é",
-  "😀",
-  "sp ace",
-  "=f",
-  "",
-  "x",
-];
-
-function randomString(rnd: () => number): string {
-  if (rnd() < 0.1) return "";
-  // Strings a spreadsheet could read as numbers, or formulas.
-  if (rnd() < 0.1) return ["-5", "+1.5e3", "=1+2", "@sum", "-", "+x", ".5", "-.5"][Math.floor(rnd() * 8)];
-  let s = "";
-  const n = 1 + Math.floor(rnd() * 8);
-  for (let i = 0; i < n; i++) s += CHARS[Math.floor(rnd() * CHARS.length)];
-  return s;
-}
-
-function randomValue(rnd: () => number, depth: number): unknown {
-  const r = rnd();
-  if (r < 0.3) return randomString(rnd);
-  if (r < 0.45) {
-    const nums = [0, -0, 1, -7, 2.5, -0.125, 1e21, 1.5e-7, 123456789012345, 0.1, 1e300, -1e-300];
-    return rnd() < 0.5 ? nums[Math.floor(rnd() * nums.length)] : Math.round((rnd() - 0.5) * 1e6) / 100;
-  }
-  if (r < 0.55) return rnd() < 0.5;
-  if (r < 0.65) return null;
-  if (depth > 1) return "deep";
-  if (r < 0.8) {
-    const a: unknown[] = [];
-    const n = Math.floor(rnd() * 3);
-    for (let i = 0; i < n; i++) a.push(randomValue(rnd, depth + 1));
-    return a;
-  }
-  const o: Record<string, unknown> = {};
-  const n = Math.floor(rnd() * 3);
-  for (let i = 0; i < n; i++) o[NAMES[Math.floor(rnd() * NAMES.length)]] = randomValue(rnd, depth + 1);
-  return o;
-}
-
-/** A record's canonical JSON: members in a random order, as JSON.stringify writes its parse. */
-function randomRecord(rnd: () => number): string {
-  const parts: string[] = [];
-  const used = new Set<string>();
-  const n = Math.floor(rnd() * 7);
-  for (let i = 0; i < n; i++) {
-    const name = NAMES[Math.floor(rnd() * NAMES.length)];
-    if (used.has(name)) continue;
-    used.add(name);
-    parts.push(`${JSON.stringify(name)}:${JSON.stringify(randomValue(rnd, 0))}`);
-  }
-  // Parsed and written again: canonical (index-like names first, in order).
-  return JSON.stringify(JSON.parse(`{${parts.join(",")}}`));
-}
-
 function compare(seed: number, formulas: boolean, planned: string[]) {
-  const rnd = seeded(seed);
+  const next = randomRecords(seed);
   const cell = cellTextFunction(formulas);
   const parsed = new CsvColumns(planned, cell, formulas);
   const bytes = new CsvColumns(planned, cell, formulas);
@@ -112,7 +20,7 @@ function compare(seed: number, formulas: boolean, planned: string[]) {
   const out = new CsvBytes();
   let checked = 0;
   for (let i = 0; i < 4000; i++) {
-    const text = randomRecord(rnd);
+    const text = next();
     const record = JSON.parse(text) as Row;
     const expected = parsed.row(record);
     const b = Buffer.from(text);
