@@ -7,6 +7,7 @@ import {
   closeServer,
   listenLocal,
   normalizeRun,
+  normalizeStderr,
   runPipelineWith,
   sourceBlock,
   tempProject,
@@ -102,11 +103,7 @@ output: { format: ${format}${mode} }
       quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
       tables,
       summary: normalizeRun(r.summary),
-      // "started" and page counts: progress ticks of any stream (the parent's or a child's), timing.
-      stderr: (normalizeRun(r.stderr) as string)
-        // A duration (formatDuration's compact style): under 1 s in one variant, over in another.
-        .replace(/\b\d+(?:\.\d+)?(?:ms|s)\b/g, "T")
-        .replace(/^\[p\/\w+\] (started|\d+ pages.*)\n/gm, ""),
+      stderr: normalizeStderr(r.stderr),
       report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
     };
   } finally {

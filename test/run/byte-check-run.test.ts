@@ -7,6 +7,7 @@ import {
   closeServer,
   listenLocal,
   normalizeRun,
+  normalizeStderr,
   runPipelineWith,
   sourceBlock,
   tempProject,
@@ -152,10 +153,7 @@ output: { format: jsonl }
       output: read("out/p/s.jsonl"),
       quarantine: read(".pipelines/quarantine/p/s.jsonl") ?? read("out/p/s.invalid.jsonl"),
       summary: normalizeRun(r.summary),
-      stderr: (normalizeRun(r.stderr) as string).replace(
-        /\b\d+(?:\.\d+)?(?:ms|s)\b/g,
-        "T",
-      ) /* durations: under or over 1 s */,
+      stderr: normalizeStderr(r.stderr),
       report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
       state: normalizeRun(JSON.parse(read(".pipelines/state/p.json") ?? "null")),
     };

@@ -8,6 +8,7 @@ import {
   closeServer,
   listenLocal,
   normalizeRun,
+  normalizeStderr,
   runPipelineWith,
   sourceBlock,
   type TempProject,
@@ -165,10 +166,7 @@ output: { format: ${c.format ?? "csv"}, mode: ${c.mode ?? "replace"}${csv} }
     output: c.format === "sqlite" ? sqliteDump(p.file("out/p.db")) : read("out/p/s.csv"),
     quarantine: read(".pipelines/quarantine/p/s.jsonl"),
     summary: normalizeRun(r.summary),
-    // Durations, and progress ticks ("started", page counts), which depend on timing.
-    stderr: (normalizeRun(r.stderr) as string)
-      .replace(/\b\d+(?:\.\d+)?(?:ms|s)\b/g, "T")
-      .replace(/^\[p\/\w+\] (started|\d+ pages.*)\n/gm, ""),
+    stderr: normalizeStderr(r.stderr),
     report: normalizeRun(JSON.parse(read("reports/p/latest.json") ?? "null")),
   };
 }

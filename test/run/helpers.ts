@@ -283,6 +283,18 @@ export function normalizeRun(v: unknown): unknown {
 }
 
 /**
+ * A run's standard error with what depends on timing taken out, to compare runs of the same
+ * pipeline taken different ways: run ids and folders (normalizeRun), durations (formatDuration's
+ * compact style: under 1 s in one run, over in another) and progress ticks of any stream
+ * ("started", page counts).
+ */
+export function normalizeStderr(stderr: string): string {
+  return (normalizeRun(stderr) as string)
+    .replace(/\b\d+(?:\.\d+)?(?:ms|s)\b/g, "T")
+    .replace(/^\[\w+\/\w+\] (started|\d+ pages.*)\n/gm, "");
+}
+
+/**
  * runPipeline with switches of the runner's own set in process.env for the run (the runner reads
  * PIPELINES_PAGE_WORK, PIPELINES_BYTE_CHECK… from there), and removed after it.
  */

@@ -8,6 +8,7 @@ import {
   closeServer,
   listenLocal,
   normalizeRun,
+  normalizeStderr,
   runPipelineWith,
   sourceBlock,
   tempProject,
@@ -126,10 +127,7 @@ output: { format: ${format}, mode: ${mode} }
     const quarantine = existsSync(p.file("out/p/s.invalid.jsonl"))
       ? readFileSync(p.file("out/p/s.invalid.jsonl"), "utf8")
       : null;
-    const stderr = (normalizeRun(r.stderr) as string).replace(
-      /\b\d+(?:\.\d+)?(?:ms|s)\b/g,
-      "T",
-    ) /* durations: under or over 1 s */;
+    const stderr = normalizeStderr(r.stderr);
     return {
       code: r.code,
       seen,
