@@ -7,8 +7,6 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { OutputPlan } from "../../src/compile/plan.js";
-import { openWriter } from "../../src/outputs/registry.js";
 import type { Row } from "../../src/records/shape.js";
 import { parseJson } from "../../src/shared/json-text.js";
 import { freshDatabase, tables } from "../pg/helpers.js";

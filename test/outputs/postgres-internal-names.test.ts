@@ -5,7 +5,6 @@
  */
 import { beforeAll, describe, expect, it } from "vitest";
 import type { OutputPlan } from "../../src/compile/plan.js";
-import { openWriter } from "../../src/outputs/registry.js";
 import type { Row } from "../../src/records/shape.js";
 import { freshDatabase, tables } from "../pg/helpers.js";
 import { runWriter } from "./helpers.js";

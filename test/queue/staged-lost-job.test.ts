@@ -5,12 +5,9 @@
  */
 import { expect, it } from "vitest";
 import { loadProject } from "../../src/config/project.js";
-import { pipelineFileHash } from "../../src/queue/file-hash.js";
-import type { UnitJob } from "../../src/queue/jobs.js";
 import { readStaged, stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
 import type { Row } from "../../src/records/shape.js";
-import { VERSION } from "../../src/shared/version.js";
 import { sourceBlock, tempProject } from "../run/helpers.js";
 import { streamJobs, useApiAndRedis } from "./helpers.js";
 

@@ -9,11 +9,7 @@ import { createServer, type Server } from "node:http";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, expect, it } from "vitest";
 import { loadProject } from "../../src/config/project.js";
-import { pipelineFileHash } from "../../src/queue/file-hash.js";
-import type { UnitJob } from "../../src/queue/jobs.js";
-import { stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
-import { VERSION } from "../../src/shared/version.js";
 import { closeServer, listenLocal, sourceBlock, tempProject } from "../run/helpers.js";
 import { redisUrl, streamJobs } from "./helpers.js";
 

@@ -3,8 +3,8 @@
  * goes on for its other jobs) sends nothing more — not even the pages an offset stream guesses
  * ahead when one of its earlier guesses comes back after the signal.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { beforeEach, expect, it } from "vitest";
 import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
 /** Offsets asked for, in order, and the answers held back until the test lets them go. */

@@ -3,14 +3,11 @@
  * run's signal (so that Ctrl-C ends it), and Node warns on stderr of a "possible EventTarget
  * memory leak" past ten listeners on one AbortSignal — noise in every run with concurrency > 10.
  */
-import { createServer, type Server, type ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { Redis } from "ioredis";
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { loadProject } from "../../src/config/project.js";
-import { pipelineFileHash } from "../../src/queue/file-hash.js";
-import { stagedKey } from "../../src/queue/staging.js";
 import { UnitRunner } from "../../src/queue/worker.js";
-import { VERSION } from "../../src/shared/version.js";
 import { redisUrl, streamJobs } from "../queue/helpers.js";
 import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 

@@ -3,8 +3,8 @@
  * for one of the session's connection slots (`source.concurrency`, taken by another job's request
  * the API is slow to answer) stops at once: it does not wait for that request to end.
  */
-import { createServer, type Server, type ServerResponse } from "node:http";
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import type { ServerResponse } from "node:http";
+import { beforeEach, expect, it } from "vitest";
 import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
 const paths: string[] = [];

@@ -4,8 +4,7 @@
  * that no sequence waits for any more is not retried: no token request leaves after the stop.
  * One that another sequence still waits for goes on, and that sequence gets its token.
  */
-import { createServer, type Server } from "node:http";
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { beforeEach, expect, it } from "vitest";
 import { sourceBlock, streamSession, useLocalServer, useTempProject } from "./helpers.js";
 
 let tokenRequests = 0;
