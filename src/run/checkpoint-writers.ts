@@ -21,6 +21,16 @@ export interface CheckpointWriter extends RecordWriter {
 const FLUSH_AT = 64 * 1024;
 
 /**
+ * Whether a checkpointed output keeps its committed length in the state: an `append` to a file
+ * whose commits only add bytes at its end (jsonl, csv). Any other output is replaced whole by each
+ * commit (a rename) or commits in a database's own transaction: a length saved for it would cut a
+ * committed file (a DuckDB database, a Parquet file) back to a size it had before.
+ */
+export function keepsLength(output: Pick<OutputPlan, "mode" | "format">): boolean {
+  return output.mode === "append" && (output.format === "jsonl" || output.format === "csv");
+}
+
+/**
  * The output files a checkpointed stream appends to are cut back to the length its state
  * committed: bytes beyond it were written after the last commit of a killed run.
  */
@@ -115,7 +125,7 @@ export function openPerCommitWriter(output: OutputPlan, ctx: WriterContext): Che
     return opening;
   };
   const lengths = async (): Promise<Record<string, number> | null> => {
-    if (output.mode !== "append" || (output.format !== "jsonl" && output.format !== "csv")) return null;
+    if (!keepsLength(output)) return null;
     try {
       return { [output.path]: (await stat(output.path)).size };
     } catch {

@@ -11,6 +11,7 @@ import type { StreamState } from "../state/state-store.js";
 import {
   type CheckpointWriter,
   cutBackTo,
+  keepsLength,
   nullWriter,
   openAppendWriter,
   openPerCommitWriter,
@@ -64,14 +65,17 @@ export async function prepareUnits(
   if (!stream.write) writer = nullWriter();
   else if (!checkpoints) writer = wrapOnce(stream, opts);
   else {
-    await cutBackTo(saved?.files, out.path);
+    // Only a file whose commits add bytes at its end is cut back (keepsLength): a database or a
+    // Parquet file is never truncated, whatever length an older state holds for it.
+    if (keepsLength(out)) await cutBackTo(saved?.files, out.path);
     await cutBackTo(saved?.files, quarantineFile(stream));
     // Before the first byte: the lengths every later start cuts back to, until the first commit
-    // (the output's under `append`; the quarantine's, appended at each commit in both modes).
-    const appended = out.mode === "append" ? [out.path, quarantineFile(stream)] : [quarantineFile(stream)];
+    // (the output's under jsonl or csv `append`; the quarantine's, appended at each commit).
+    const appended = keepsLength(out) ? [out.path, quarantineFile(stream)] : [quarantineFile(stream)];
     const starts = appended.filter((f) => saved?.files?.[f] === undefined);
-    // A merge rewrites the output whole at each commit: an earlier append run's length goes.
-    const stale = out.mode !== "append" && saved?.files?.[out.path] !== undefined ? [out.path] : [];
+    // A merge rewrites the output whole at each commit, a database commits in its transaction: a
+    // length an earlier run saved for the output goes.
+    const stale = !keepsLength(out) && saved?.files?.[out.path] !== undefined ? [out.path] : [];
     if (starts.length || stale.length) await recordStartLengths(opts, stream.name, starts, stale);
     writer =
       out.format === "jsonl" && out.mode === "append" && !stream.primaryKey
