@@ -1311,6 +1311,51 @@ const CASES: Case[] = [
     message: "every stream would write to the same file",
   },
   {
+    name: "several streams writing one DuckDB table",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        eu: { path: /eu }
+        us: { path: /us }
+      output: { format: duckdb, table: events, mode: append }
+    `,
+    code: "conflict",
+    line: 6,
+    column: 34,
+    message: "every stream would write to the same table: add `${stream}` to `table`",
+  },
+  {
+    name: "two DuckDB streams whose names differ only in case",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        Users: { path: /u }
+        users: { path: /v }
+      output: { format: duckdb }
+    `,
+    code: "conflict",
+    line: 5,
+    column: 3,
+    message: "streams `Users` and `users` would write one table (`users`: duckdb table names ignore case)",
+  },
+  {
+    name: "two SQLite streams whose names differ only in case",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        Users: { path: /u }
+        users: { path: /v }
+      output: { format: sqlite }
+    `,
+    code: "conflict",
+    line: 5,
+    column: 3,
+    message: "streams `Users` and `users` would write one table (`users`: sqlite table names ignore case)",
+  },
+  {
     name: "primary_key that is not an output field",
     text: yaml`
       source:

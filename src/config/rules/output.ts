@@ -4,6 +4,8 @@ import { type RuleIssue, ruleIssue } from "./rule.js";
 
 /** Formats that write every stream into one place (no `${stream}` needed in `path`). */
 const SHARED_PATH_FORMATS = new Set(["sqlite", "singer", "duckdb"]);
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
+const STREAM_TABLE = "${stream}";
 /** Formats that write tables: `table` and `nested` are theirs. */
 const TABLE_FORMATS = new Set(["postgres", "duckdb"]);
 /** Formats that can add `_run_id` and `_loaded_at` to every row. */
@@ -34,6 +36,7 @@ export function checkOutput(output: Output | undefined, streams: Record<string, 
         `every stream would write to the same file: add \`\${stream}\` to the path (e.g. \`out/\${pipeline}/\${stream}.${format}\`)`,
       ),
     );
+  issues.push(...sharedTables(output, format, streams));
   if (!output || typeof output !== "object") return issues;
   if (format === "postgres" && output.url === undefined)
     issues.push(
@@ -75,6 +78,55 @@ export function checkOutput(output: Output | undefined, streams: Record<string, 
           ),
         );
     }
+  }
+  return issues;
+}
+
+/**
+ * Two streams of a pipeline writing one table of a database (postgres, duckdb, sqlite): their
+ * loads would share a staging table and replace or mix each other's rows. A `table` without
+ * `${stream}` gives every stream the same one; DuckDB and SQLite names ignore case, so streams
+ * `Users` and `users` would write one table there (PostgreSQL quotes names: two tables).
+ */
+function sharedTables(
+  output: Output | undefined,
+  format: string,
+  streams: Record<string, Stream>,
+): RuleIssue[] {
+  if (!TABLE_FORMATS.has(format) && format !== "sqlite") return [];
+  const writing = Object.entries(streams).filter(
+    ([, s]) => !(s && typeof s === "object" && s.write === false),
+  );
+  if (writing.length < 2) return [];
+  const template = format !== "sqlite" && typeof output?.table === "string" ? output.table : STREAM_TABLE;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
+  if (!template.includes("${stream}"))
+    return [
+      ruleIssue(
+        "conflict",
+        ["output", "table"],
+        `every stream would write to the same table: add \`\${stream}\` to \`table\` (e.g. \`\${stream}\` or \`raw_\${stream}\`)`,
+      ),
+    ];
+  const issues: RuleIssue[] = [];
+  const seen = new Map<string, string>();
+  for (const [name] of writing) {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
+    const table = template.replaceAll("${stream}", name);
+    const key = format === "postgres" ? table : table.toLowerCase();
+    const other = seen.get(key);
+    if (other === undefined) {
+      seen.set(key, name);
+      continue;
+    }
+    issues.push(
+      ruleIssue(
+        "conflict",
+        ["streams", name],
+        `streams \`${other}\` and \`${name}\` would write one table (\`${table}\`${format === "postgres" ? "" : `: ${format} table names ignore case`}): rename one stream, or set \`write: false\` on it`,
+        { key: true },
+      ),
+    );
   }
   return issues;
 }
