@@ -23,7 +23,9 @@ export async function outputHasRecords(output: OutputPlan, stream: string): Prom
     case "postgres":
       return (await import("./table-peek.js")).postgresHasRows(output, table);
     case "singer":
-      return !output.singer?.stdout && (await import("./table-peek.js")).singerHasRecords(output.path);
+      return (
+        !output.singer?.stdout && (await import("./table-peek.js")).singerHasRecords(output.path, stream)
+      );
   }
   const head = await readHead(output.path);
   if (head === null) return false;

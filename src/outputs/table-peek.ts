@@ -1,4 +1,5 @@
-import { existsSync } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
+import { createInterface } from "node:readline";
 import type pg from "pg";
 import type { OutputPlan } from "../compile/plan.js";
 import { qi, tableExists } from "./postgres-sql.js";
@@ -85,14 +86,17 @@ async function withPostgres<T>(
   }
 }
 
-/** A Singer messages file: a RECORD line (read until the first one). */
-export async function singerHasRecords(file: string): Promise<boolean> {
+/**
+ * A Singer messages file: a RECORD line of `stream` (read until the first one; several streams may
+ * share the file, and each guards its own records). Node's modules are imported statically: the
+ * bundled CLI runs in a vm.Script, where `import()` fails.
+ */
+export async function singerHasRecords(file: string, stream: string): Promise<boolean> {
   if (!existsSync(file)) return false;
-  const { createReadStream } = await import("node:fs");
-  const { createInterface } = await import("node:readline");
+  const prefix = `{"type":"RECORD","stream":${JSON.stringify(stream)},`;
   const lines = createInterface({ input: createReadStream(file, "utf8"), crlfDelay: Infinity });
   try {
-    for await (const line of lines) if (line.startsWith('{"type":"RECORD"')) return true;
+    for await (const line of lines) if (line.startsWith(prefix)) return true;
     return false;
   } finally {
     lines.close();

@@ -32,6 +32,7 @@ beforeAll(async () => {
     if (req.rawPath === "/items")
       return { body: { items: pageOf(changedSince(items, req.query.since), req.query) } };
     if (req.rawPath === "/tags") return { body: [{ tag: "a" }, { tag: "b" }] };
+    if (req.rawPath === "/none") return { body: [] };
     return { status: 404, body: { error: "not_found" } };
   });
 });
@@ -152,6 +153,24 @@ describe("singer output", () => {
     expect(
       JSON.parse(readFileSync(project.file(".pipelines/state/p.json"), "utf8")).streams.items.cursor,
     ).toBe(isoAt(7));
+  });
+
+  it("a stream that never has a record commits into a Singer file other streams fill (each guards its own records)", async () => {
+    pipeline(["format: singer", "path: out/p.singer"]);
+    const text = readFileSync(project.file("pipelines/p.yaml"), "utf8");
+    project.pipeline("p", text.replace("output:", "  none:\n    path: /none\noutput:"));
+    for (const round of [1, 2]) {
+      const r = await runPipeline(project.dir, "p");
+      expect(r.code, `run ${round}: ${r.stderr}`).toBe(0);
+      const messages = conformingMessages(readFileSync(project.file("out/p.singer"), "utf8"));
+      expect(
+        ofType(messages, "SCHEMA")
+          .map((m) => m.stream)
+          .sort(),
+      ).toEqual(["items", "none", "tags"]);
+      expect(ofType(messages, "RECORD", "tags")).toHaveLength(2);
+      expect(ofType(messages, "RECORD", "none")).toHaveLength(0);
+    }
   });
 
   it("format: singer without a path: messages on stdout, summary on stderr; --json is refused", async () => {
