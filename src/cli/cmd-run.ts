@@ -33,6 +33,7 @@ import {
   readSingerState,
   singerPlan,
   startSingerOutput,
+  watchSingerPositions,
   writesSinger,
   writesSingerToStdout,
 } from "./singer-run.js";
@@ -57,6 +58,22 @@ async function singerOptions(
   if (opts.json && plans.some(writesSingerToStdout))
     throw new CliError(
       "Singer messages go to standard output: --json cannot be used with them (the summary stays on stderr)",
+      EXIT.config,
+    );
+  if (opts.singer && opts.preview !== undefined)
+    throw new CliError(
+      "--preview prints records on standard output, where --singer sends Singer messages: use one or the other",
+      EXIT.config,
+    );
+  // One stream of messages per standard output: a target reads one run's SCHEMAs and STATEs.
+  if (plans.filter(writesSingerToStdout).length > 1)
+    throw new CliError(
+      `pipelines ${plans
+        .filter(writesSingerToStdout)
+        .map((p) => p.pipeline)
+        .join(
+          ", ",
+        )} all send Singer messages to standard output: run them one at a time (or give each a \`path\`)`,
       EXIT.config,
     );
   return opts.singer && opts.state !== undefined
@@ -278,6 +295,7 @@ async function runLocked(
         singerOut,
         singerState?.bookmarks ?? bookmarksOf(await stateStore.read(), plan),
       );
+      watchSingerPositions(stateStore, runIds[i], plan);
     }
     const remote = opts.queueConfig
       ? await (await import("./queue-run.js")).openSubmitter(opts.queueConfig, plan, loaded[i], runIds[i], io)
@@ -310,12 +328,13 @@ async function runLocked(
     const view = await showProgress(plan.pipeline, run.results, run.done, io);
     const result = await run.done
       .finally(() => remote?.close())
-      .catch((err: unknown) => {
-        if (singer) endSingerOutput(runIds[i], null); // nothing kept of it (a long-lived worker --schedules)
+      .catch(async (err: unknown) => {
+        // Nothing kept of it (a long-lived worker --schedules); its files end with their STATE.
+        if (singer) await endSingerOutput(runIds[i], null).catch(() => {});
         throw err;
       });
     await view.stop();
-    if (singer) endSingerOutput(runIds[i], singerOut);
+    if (singer) await endSingerOutput(runIds[i], singerOut);
     const interrupted = isInterrupted(io);
     const { report, reportLine } = await reportRun(io, plan, loaded[i], result, runs, interrupted);
     io.stderr.write(`\n${formatSummary(result, io.cwd, interrupted)}\n${reportLine}\n`);

@@ -2,8 +2,17 @@ import path from "node:path";
 import { defaultQuarantinePath, singerOutputPath } from "../compile/layout.js";
 import type { ExecutionPlan, StreamPlan } from "../compile/plan.js";
 import { readText } from "../config/read-bounded.js";
-import { endSingerRun, type SingerChannel, startSingerRun } from "../outputs/singer-writer.js";
+import {
+  bookmarkOf,
+  endSingerRun,
+  finishSingerFiles,
+  noteSingerPositions,
+  positionsOf,
+  type SingerChannel,
+  startSingerRun,
+} from "../outputs/singer-writer.js";
 import type { Output } from "../shared/output.js";
+import { rawOutput } from "../shared/terminal.js";
 import { type PipelineState, StateStore } from "../state/state-store.js";
 import { CliError, EXIT } from "./io.js";
 
@@ -115,23 +124,49 @@ export async function readSingerState(
   for (const [name, b] of Object.entries(bookmarks ?? {})) if (isMap(b)) kept[name] = b;
   const streams: NonNullable<PipelineState["streams"]> = {};
   for (const s of plan.streams) {
-    const field = s.incremental?.cursorField;
-    const v = field ? kept[s.name]?.[field] : undefined;
-    if (typeof v === "string" || typeof v === "number")
-      streams[s.name] = { cursor: v, updated_at: new Date().toISOString() };
+    const positions = positionsOf(s.incremental?.cursorField, kept[s.name]);
+    if (positions.cursor !== undefined || positions.partitions)
+      streams[s.name] = { ...positions, updated_at: new Date().toISOString() };
   }
   return { state: { version: 1, streams }, bookmarks: kept };
 }
 
-/** Bookmarks from our saved state: each incremental stream's cursor under its cursor field. */
+/**
+ * Bookmarks from our saved state: each stream's positions (singer-writer.ts bookmarkOf): the
+ * cursor under the incremental cursor field (`cursor` for a windowed stream), a child stream's
+ * per-parent positions under `partitions`.
+ */
 export function bookmarksOf(state: PipelineState, plan: ExecutionPlan): Bookmarks {
   const out: Bookmarks = {};
   for (const s of plan.streams) {
-    const field = s.incremental?.cursorField;
     const saved = state.streams?.[s.name];
-    if (field && saved) out[s.name] = { [field]: saved.cursor };
+    const b = saved ? bookmarkOf(s.incremental?.cursorField, saved) : null;
+    if (b) out[s.name] = b;
   }
   return out;
+}
+
+/**
+ * The run's Singer bookmarks follow every position its state store saves for a Singer stream (a
+ * parent's cursor saved once its children are done, each window's or partition's position):
+ * `update` is wrapped to tell singer-writer.ts what it saved.
+ */
+export function watchSingerPositions(store: StateStore, runId: string, plan: ExecutionPlan): void {
+  const singer = plan.streams.filter((s) => s.output.format === "singer");
+  if (!singer.length) return;
+  const update = store.update.bind(store);
+  store.update = async (change) => {
+    let saved: PipelineState | undefined;
+    await update((s) => {
+      const next = change(s);
+      saved = next ?? s;
+      return next;
+    });
+    for (const s of singer) {
+      const positions = saved?.streams?.[s.name];
+      if (positions) noteSingerPositions(runId, s.name, s.incremental?.cursorField, positions);
+    }
+  };
 }
 
 /** Whether any stream of the plan writes Singer messages (to a file or to standard output). */
@@ -149,7 +184,8 @@ export function startSingerOutput(runId: string, stdout: Output | null, bookmark
     return;
   }
   const channel: SingerChannel = { write: (t) => stdout.write(t) };
-  const emitter = stdout as Output & { once?: (event: string, fn: () => void) => unknown };
+  // The stream under the CLI's TerminalOutput tells when it drained (the wrapper has no events).
+  const emitter = rawOutput(stdout) as Output & { once?: (event: string, fn: () => void) => unknown };
   if (typeof emitter.once === "function") {
     const once = emitter.once.bind(emitter);
     channel.drain = () => new Promise<void>((resolve) => once("drain", resolve));
@@ -157,10 +193,17 @@ export function startSingerOutput(runId: string, stdout: Output | null, bookmark
   startSingerRun(runId, channel, bookmarks);
 }
 
-/** Ends the Singer output: the last message on standard output is a STATE with every bookmark. */
-export function endSingerOutput(runId: string, stdout: Output | null): void {
-  const state = endSingerRun(runId);
-  if (stdout) stdout.write(state);
+/**
+ * Ends the Singer output: the last message on standard output is a STATE with every bookmark,
+ * and so is the last of each Singer file the run wrote.
+ */
+export async function endSingerOutput(runId: string, stdout: Output | null): Promise<void> {
+  try {
+    await finishSingerFiles(runId);
+  } finally {
+    const state = endSingerRun(runId);
+    if (stdout) stdout.write(state);
+  }
 }
 
 const isMap = (v: unknown): v is Record<string, unknown> =>

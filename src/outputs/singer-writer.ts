@@ -71,6 +71,100 @@ function stdoutChannel(runId: string): SingerChannel {
   );
 }
 
+/** A stream's saved positions, as the run keeps them (state-store.ts StreamState). */
+export interface SingerPositions {
+  cursor?: string | number;
+  partitions?: Record<string, string | number>;
+}
+
+/**
+ * Where a stream's positions go in its Singer bookmark: the cursor under the incremental cursor
+ * field (`bookmark_properties`), or `cursor` for a stream without one (a windowed stream: the end
+ * of its last committed window); a child stream's per-parent positions under `partitions`.
+ */
+export function bookmarkKeys(cursorField: string | null | undefined): { cursor: string; partitions: string } {
+  const cursor = cursorField || "cursor";
+  return { cursor, partitions: cursor === "partitions" ? "_partitions" : "partitions" };
+}
+
+/** A stream's bookmark from its positions; null when it has none. */
+export function bookmarkOf(
+  cursorField: string | null | undefined,
+  p: SingerPositions,
+): Record<string, unknown> | null {
+  const keys = bookmarkKeys(cursorField);
+  const b: Record<string, unknown> = {};
+  if (p.cursor !== undefined) b[keys.cursor] = p.cursor;
+  if (p.partitions && Object.keys(p.partitions).length) b[keys.partitions] = { ...p.partitions };
+  return Object.keys(b).length ? b : null;
+}
+
+/** A stream's positions from its bookmark (what `--state FILE` gives); values of other types are left out. */
+export function positionsOf(cursorField: string | null | undefined, bookmark: unknown): SingerPositions {
+  if (typeof bookmark !== "object" || bookmark === null || Array.isArray(bookmark)) return {};
+  const keys = bookmarkKeys(cursorField);
+  const b = bookmark as Record<string, unknown>;
+  const out: SingerPositions = {};
+  const cursor = b[keys.cursor];
+  if (typeof cursor === "string" || typeof cursor === "number") out.cursor = cursor;
+  const parts = b[keys.partitions];
+  if (typeof parts === "object" && parts !== null && !Array.isArray(parts)) {
+    const kept: Record<string, string | number> = {};
+    for (const [k, v] of Object.entries(parts))
+      if (typeof v === "string" || typeof v === "number") kept[k] = v;
+    if (Object.keys(kept).length) out.partitions = kept;
+  }
+  return out;
+}
+
+/**
+ * The run saved a stream's positions (its state store: a deferred parent cursor, a window, a
+ * partition): its bookmark follows. On standard output a STATE goes out at once when it changed
+ * (every message before it was sent); Singer files get it with the next commit, or at the end of
+ * the run (finishSingerFiles).
+ */
+export function noteSingerPositions(
+  runId: string,
+  stream: string,
+  cursorField: string | null | undefined,
+  p: SingerPositions,
+): void {
+  const run = runs.get(runId);
+  if (!run) return;
+  const b = bookmarkOf(cursorField, p);
+  if (!b || JSON.stringify(run.bookmarks[stream]) === JSON.stringify(b)) return;
+  run.bookmarks[stream] = b;
+  run.channel?.write(stateMessage(runId));
+}
+
+/**
+ * The end of a run's Singer files: each file this run wrote whose last STATE is not the run's
+ * bookmarks now (positions saved after its last commit) gets one more STATE, appended as commits
+ * append (a temporary file renamed over it).
+ */
+export async function finishSingerFiles(runId: string): Promise<void> {
+  const message = stateMessage(runId);
+  for (const [target, entry] of files) {
+    if (entry.runId !== runId) continue;
+    const next = entry.chain.then(async () => {
+      if (entry.lastState === message) return;
+      const chunk = await AtomicFile.create(target, runId, "state");
+      try {
+        const p = chunk.write(message);
+        if (p) await p;
+        await chunk.flush();
+        await appendChunk(target, chunk, false);
+      } catch (err) {
+        await chunk.abort().catch(() => {});
+        throw err;
+      }
+      entry.lastState = message;
+    });
+    entry.chain = next.catch(() => {});
+    await next;
+  }
+}
+
 /** The STATE message carrying every bookmark of the run so far. */
 export function stateMessage(runId: string): string {
   return `${JSON.stringify({ type: "STATE", value: { bookmarks: singerRun(runId).bookmarks } })}\n`;
@@ -93,8 +187,8 @@ export function schemaMessage(
   return `${JSON.stringify(msg)}\n`;
 }
 
-/** Per target file: commits one after the other, and whether this run already wrote it. */
-const files = new Map<string, { runId: string; chain: Promise<void> }>();
+/** Per target file: commits one after the other, whether this run already wrote it, its last STATE. */
+const files = new Map<string, { runId: string; chain: Promise<void>; lastState: string }>();
 
 class SingerWriter implements RecordWriter {
   private readonly prefix: string;
@@ -123,8 +217,8 @@ class SingerWriter implements RecordWriter {
   }
 
   async commit(state?: CommitState | null): Promise<void> {
-    if (state && this.ctx.cursorField)
-      singerRun(this.ctx.runId).bookmarks[this.ctx.stream] = { [this.ctx.cursorField]: state.cursor };
+    const bookmark = state ? bookmarkOf(this.ctx.cursorField, state) : null;
+    if (bookmark) singerRun(this.ctx.runId).bookmarks[this.ctx.stream] = bookmark;
     const chunk = this.chunk;
     if (!chunk) {
       const p = this.emit(stateMessage(this.ctx.runId));
@@ -140,13 +234,17 @@ class SingerWriter implements RecordWriter {
     const entry = files.get(target);
     const first = !entry || entry.runId !== this.ctx.runId;
     const prev = entry && !first ? entry.chain : Promise.resolve();
+    const record = { runId: this.ctx.runId, chain: Promise.resolve(), lastState: entry?.lastState ?? "" };
     const next = prev.then(async () => {
-      const p = chunk.write(stateMessage(this.ctx.runId));
+      const message = stateMessage(this.ctx.runId);
+      const p = chunk.write(message);
       if (p) await p;
       await chunk.flush();
       await appendChunk(target, chunk, first && this.output.mode !== "append");
+      record.lastState = message;
     });
-    files.set(target, { runId: this.ctx.runId, chain: next.catch(() => {}) });
+    record.chain = next.catch(() => {});
+    files.set(target, record);
     await next;
   }
 

@@ -166,9 +166,13 @@ export class Checkpointer {
     this.watches.length = 0;
   }
 
-  /** Database outputs: the positions to write in the commit's own transaction (this unit's included). */
+  /**
+   * Database outputs: the positions to write in the commit's own transaction (this unit's
+   * included); Singer outputs: the bookmark of the STATE that follows the commit's messages.
+   */
   private commitState(position: Staged | null): CommitState | null {
-    if (!this.stream.output.stateKey || !this.ctx.keepPositions) return null;
+    const out = this.stream.output;
+    if ((!out.stateKey && out.format !== "singer") || !this.ctx.keepPositions) return null;
     const state: CommitState = {};
     // A child keeps the stream's v1 value as the seed of partitions not seen yet.
     const own = position && position.key === null ? position.value : this.streamPosition;

@@ -2,12 +2,15 @@
  * Singer files of runs that share a process (`pipelines worker --schedules` runs pipelines side by
  * side): each file's STATE carries the bookmarks of its own run's streams, never another run's.
  */
+import { EventEmitter } from "node:events";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { endSingerOutput, startSingerOutput } from "../../src/cli/singer-run.js";
 import { settleRemovals } from "../../src/outputs/atomic-file.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import { endSingerRun, startSingerRun } from "../../src/outputs/singer-writer.js";
+import { TerminalOutput } from "../../src/shared/terminal.js";
 import { tempDir } from "./helpers.js";
 
 const dirs: (() => void)[] = [];
@@ -56,5 +59,36 @@ describe("singer files of runs in one process", () => {
     await writeRun("run-c", a, "orders", "2024-03-03");
     expect(states(a)).toEqual([{ bookmarks: { orders: { updated_at: "2024-03-03" } } }]);
     endSingerRun("run-c");
+  });
+});
+
+describe("singer messages on standard output", () => {
+  it("wait for the stream to drain when it is full, through the CLI's TerminalOutput wrapper", async () => {
+    // A stdout whose buffer is full after every write until it emits `drain`.
+    const written: string[] = [];
+    const raw = Object.assign(new EventEmitter(), {
+      write: (text: string) => {
+        written.push(text);
+        return false;
+      },
+    });
+    startSingerOutput("run-bp", new TerminalOutput(raw), {});
+    const writer = await openWriter(
+      { format: "singer", mode: "replace", path: "unused", singer: { stdout: true } },
+      { runId: "run-bp", stream: "s", columns: null, primaryKey: null },
+    );
+    let drained = false;
+    const wait = writer.write({ id: 1 });
+    expect(wait).toBeInstanceOf(Promise);
+    void wait?.then(() => {
+      drained = true;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(drained).toBe(false);
+    raw.emit("drain");
+    await wait;
+    expect(drained).toBe(true);
+    expect(written.map((t) => JSON.parse(t).type)).toEqual(["SCHEMA", "RECORD"]);
+    endSingerOutput("run-bp", null);
   });
 });

@@ -182,6 +182,22 @@ describe("singer output", () => {
     const refused = await cli(["run", "p", "--json"]);
     expect(refused.code).toBe(2);
     expect(refused.stdout).toBe("");
+    // Two pipelines' messages cannot share standard output (one target reads one run's STATEs).
+    project.pipeline("q", readFileSync(project.file("pipelines/p.yaml"), "utf8"));
+    const two = await cli(["run", "p", "q"]);
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain("pipelines p, q all send Singer messages to standard output");
+    expect(two.stdout).toBe("");
+  });
+
+  it("run --singer --preview is refused before any request (both would print on standard output)", async () => {
+    pipeline(["format: jsonl"]);
+    const before = server.requests.length;
+    const r = await cli(["run", "p", "--singer", "--preview"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("--preview prints records on standard output");
+    expect(server.requests.length).toBe(before);
   });
 
   it("run --singer: any output becomes Singer on stdout; the output and the state file are not written", async () => {
