@@ -55,12 +55,17 @@ export const LONG_LINE_BYTES = 16 * 1024;
 const LONG_FACTOR = { database: 1.25, parquet: 3.5 } as const;
 
 /**
- * Runs `load` with the instance's memory limit raised for `longBytes` of long strings (lines of
- * LONG_LINE_BYTES or more staged, or held by the database already) — up to half the machine's
- * memory — then set back to `use`'s; a database file is checkpointed at the raised limit first.
- * A note says so when the load committed; its error when it failed. Runs within the engine's
- * `exclusive` (the limit is the instance's, shared by its streams). Without long strings, just
- * `load`.
+ * Runs `load` within the instance's memory limit — raised first for `longBytes` of long strings
+ * (lines of LONG_LINE_BYTES or more staged, or held by the database already) — and, when DuckDB
+ * runs out of memory all the same (records of hundreds of fields: read_json's buffers grow with
+ * them; a merge into a large table: its index and the rows it replaces), again at 4 and then 16
+ * times the limit, up to half the machine's memory: `load` must undo what it did when it fails
+ * (a transaction rolled back, a file removed), as the DuckDB and Parquet commits do. The limit is
+ * set back to `use`'s after; a database file is checkpointed at the raised limit first (a
+ * checkpoint left to the instance's close, at the base limit, fails alike and leaves the records
+ * in the WAL beside the file). A note says what was raised when the load committed; its error
+ * says so when it failed. Runs within the engine's `exclusive` (the limit is the instance's,
+ * shared by its streams).
  */
 export async function withMemory<T>(
   conn: DuckDBConnection,
@@ -69,24 +74,43 @@ export async function withMemory<T>(
   notes: string[],
   load: () => Promise<T>,
 ): Promise<T> {
-  if (longBytes === 0) return load();
-  const bytes = Math.min(MEMORY_LIMIT_MB[use] * 1_000_000 + LONG_FACTOR[use] * longBytes, totalmem() / 2);
-  const mib = Math.ceil(bytes / (1024 * 1024));
-  const raised = `DuckDB's memory limit was raised to ${mib} MiB for the load: the run has records of ${LONG_LINE_BYTES / 1024} KiB or more, or the database long strings, which DuckDB holds in memory until the commit`;
-  await conn.run(`SET memory_limit = '${mib}MiB'`);
+  const base = MEMORY_LIMIT_MB[use] * 1_000_000;
+  const cap = Math.max(base, totalmem() / 2);
+  const first = Math.min(base + LONG_FACTOR[use] * longBytes, cap);
+  const tries = [first, ...[4, 16].map((k) => Math.min(first * k, cap)).filter((b) => b > first)];
+  const mark = notes.length;
+  let raised: string | null = null;
   try {
-    const done = await load();
-    // The WAL written into the file now, at this limit: a checkpoint left to the instance's close
-    // (at the base limit) fails alike and leaves the records in the WAL beside the file.
-    if (use === "database") await conn.run("CHECKPOINT");
-    notes.push(raised);
-    return done;
-  } catch (err) {
-    if (err instanceof Error) err.message += ` (${raised})`;
-    throw err;
+    for (let i = 0; ; i++) {
+      const mib = Math.ceil(tries[i] / (1024 * 1024));
+      if (tries[i] !== base) {
+        raised =
+          i === 0
+            ? `DuckDB's memory limit was raised to ${mib} MiB for the load: the run has records of ${LONG_LINE_BYTES / 1024} KiB or more, or the database long strings, which DuckDB holds in memory until the commit`
+            : `DuckDB's memory limit was raised to ${mib} MiB for the load: it ran out of memory at ${Math.ceil(tries[i - 1] / (1024 * 1024))} MiB (records of many fields, or a merge into a large table)`;
+        await conn.run(`SET memory_limit = '${mib}MiB'`);
+      }
+      try {
+        const done = await load();
+        if (raised && use === "database") await conn.run("CHECKPOINT");
+        if (raised) notes.push(raised);
+        return done;
+      } catch (err) {
+        // What a failed attempt noted (columns added, types kept) is noted again by the next.
+        notes.length = mark;
+        if (i + 1 < tries.length && isOutOfMemory(err)) continue;
+        if (raised && err instanceof Error) err.message += ` (${raised})`;
+        throw err;
+      }
+    }
   } finally {
-    await conn.run(`SET memory_limit = '${MEMORY_LIMIT_MB[use]}MB'`).catch(() => {});
+    if (raised) await conn.run(`SET memory_limit = '${MEMORY_LIMIT_MB[use]}MB'`).catch(() => {});
   }
+}
+
+/** DuckDB's "Out of Memory Error" (its buffer pool's limit reached), however it was wrapped. */
+export function isOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && /Out of Memory Error/.test(err.message);
 }
 
 /**

@@ -236,10 +236,11 @@ class ParquetWriter implements RecordWriter {
 
   /** Writes the rows of `query` to `file` (replaced) as Parquet. */
   private async copyTo(query: string, file: string): Promise<void> {
-    await rm(file, { force: true });
     try {
-      // Long strings are held in memory by the copy too (duckdb-engine.ts withMemory).
+      // Long strings are held in memory by the copy too (duckdb-engine.ts withMemory); a copy that
+      // ran out of memory is tried again at a higher limit, from an empty file.
       await withMemory(this.conn, "parquet", this.stager.longBytes, this.notes, async () => {
+        await rm(file, { force: true });
         const copy = this.conn.run(
           `COPY (${query}) TO ${sqlString(file)} (FORMAT parquet, ROW_GROUP_SIZE ${PARQUET_ROW_GROUP_SIZE})`,
         );

@@ -153,6 +153,42 @@ describe("withMemory: a load at a raised memory limit", () => {
       // Without long strings: nothing changes.
       expect(await withMemory(conn, "database", 0, failed, () => limit(conn))).toBe("45.7 MiB");
       expect(failed).toEqual([]);
+      // A load that runs out of memory is tried again at 4, then 16 times the limit; what a failed
+      // attempt noted is dropped; the limit goes back after.
+      const tried: string[] = [];
+      const oom: string[] = ["kept"];
+      const outOfMemory = async (until: number) => {
+        tried.push(await limit(conn));
+        oom.push(`attempt ${tried.length}`);
+        if (tried.length < until)
+          throw new Error("Out of Memory Error: failed to allocate data of size 32.0 MiB");
+        return "loaded";
+      };
+      expect(await withMemory(conn, "database", 0, oom, () => outOfMemory(2))).toBe("loaded");
+      expect(tried).toEqual(["45.7 MiB", "184.0 MiB"]);
+      expect(oom).toEqual([
+        "kept",
+        "attempt 2",
+        expect.stringMatching(
+          /memory limit was raised to 184 MiB for the load: it ran out of memory at 46 MiB/,
+        ),
+      ]);
+      expect(await limit(conn)).toBe("45.7 MiB");
+      tried.length = 0;
+      await expect(withMemory(conn, "database", 0, [], () => outOfMemory(9))).rejects.toThrow(
+        /Out of Memory Error.*\(DuckDB's memory limit was raised to 733 MiB for the load: it ran out of memory at 184 MiB/,
+      );
+      expect(tried).toEqual(["45.7 MiB", "184.0 MiB", "733.0 MiB"]);
+      expect(await limit(conn)).toBe("45.7 MiB");
+      // Any other error is not tried again.
+      tried.length = 0;
+      await expect(
+        withMemory(conn, "database", 0, [], async () => {
+          tried.push(await limit(conn));
+          throw new Error("Conversion Error");
+        }),
+      ).rejects.toThrow("Conversion Error");
+      expect(tried).toEqual(["45.7 MiB"]);
     } finally {
       conn.closeSync();
       eng.release();
