@@ -335,10 +335,12 @@ class DuckdbWriter implements RecordWriter {
     return size > 4096 * Math.max(rows, 1) ? size : 0;
   }
 
-  async keepRejected(): Promise<string> {
+  /** The refused run's rows as a table beside the target; null when it had no column to keep. */
+  async keepRejected(): Promise<string | null> {
     await this.stager.finish();
     await this.invalid?.finish();
     const name = rejectedTable(this.table, this.ctx.runId);
+    const kept = this.stager.hasTable;
     try {
       await this.eng.exclusive(async () =>
         withMemory(this.conn, "database", await this.longBytes(), this.notes, async () => {
@@ -353,7 +355,7 @@ class DuckdbWriter implements RecordWriter {
       await this.dropStaging().catch(() => {});
       this.close();
     }
-    return `${this.output.path} (table ${name})`;
+    return kept ? `${this.output.path} (table ${name})` : null;
   }
 
   async abort(): Promise<void> {
