@@ -81,6 +81,7 @@ export class DuckdbCommit {
     }
     const cols = this.stager.columns;
     if (existing) this.checkTypes(existing, cols);
+    if (output.mode === "merge") await this.refuseNullKeys();
     const names = cols.map((c) => q(c.name));
     const select = this.selectSql();
     const insertCols = [...names, ...(this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [])].join(", ");
@@ -231,6 +232,27 @@ export class DuckdbCommit {
         return `record #${Number(row[0]) + 1} written: field \`${c.name}\` is not a valid ${c.kind === "date" ? "date" : "date-time"} (${DUCKDB_TYPES[c.kind]})`;
     }
     return null;
+  }
+
+  /**
+   * `merge` keys every row by the primary key, a constraint whose columns cannot hold NULL: the
+   * first staged record with a missing or null key part fails the commit, named (DuckDB's own
+   * "NOT NULL constraint failed" named no record).
+   */
+  private async refuseNullKeys(): Promise<void> {
+    const pk = this.primaryKey!;
+    const names = new Set(this.stager.columns.map((c) => c.name));
+    const missing = pk.find((k) => !names.has(k));
+    const where = missing ? "true" : pk.map((k) => `${q(k)} IS NULL`).join(" OR ");
+    const r = await this.conn.runAndReadAll(
+      `SELECT __pl_row FROM ${q(this.stager.table)} WHERE ${where} ORDER BY __pl_row LIMIT 1`,
+    );
+    const row = r.getRows()[0];
+    if (!row) return;
+    throw new RunError(
+      "output",
+      `record #${Number(row[0]) + 1} written has no value for the primary key (${pk.join(", ")}): mode merge upserts each row of table \`${this.table}\` of ${this.output.path} by it, and its columns cannot hold NULL; leave such records out with \`filter\`, or write with mode append or replace`,
+    );
   }
 
   /** Type changes are reported, never applied; `drift: fail` refuses the commit. */

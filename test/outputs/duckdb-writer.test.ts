@@ -499,3 +499,24 @@ describe("duckdb modes", () => {
     ]);
   });
 });
+
+describe("duckdb merge: a record without its primary key", () => {
+  it("fails the commit naming the record; the table is unchanged", async () => {
+    const key = { primaryKey: ["a", "b"] };
+    await runWriter("duckdb", "merge", file, [{ a: 1, b: "x", v: 1 }], key);
+    const records = [
+      { a: 2, b: "y", v: 2 },
+      { a: 3, b: "z", v: 3 },
+      { a: null, b: "x", v: 4 },
+      { b: "w", v: 5 },
+    ];
+    await expect(runWriter("duckdb", "merge", file, records, key)).rejects.toThrow(
+      /record #3 written has no value for the primary key \(a, b\): mode merge upserts each row of table `items`/,
+    );
+    expect(await query("SELECT a, b, v FROM items")).toEqual([{ a: 1n, b: "x", v: 1n }]);
+    // A key field no record has at all: the first record is named.
+    await expect(runWriter("duckdb", "merge", path.join(dir, "n.duckdb"), [{ v: 1 }], key)).rejects.toThrow(
+      /record #1 written has no value for the primary key/,
+    );
+  });
+});
