@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../shared/errors.js";
-import { q, stagedRows } from "./duckdb-engine.js";
+import { castInto, lossyInto, q, stagedRows } from "./duckdb-engine.js";
 import type { StagedColumn, Stager } from "./duckdb-stager.js";
 import { releaseHeap } from "./release-heap.js";
 import { type ColumnType, DUCKDB_TYPES, LOADED_AT_COLUMN, RUN_ID_COLUMN, sqlString } from "./table-shape.js";
@@ -54,6 +54,8 @@ export class DuckdbCommit {
   private readonly notes: string[];
   private readonly staleSeqs: number[];
   private readonly dups: number;
+  /** Columns of an existing table whose type differs from the run's, lower-cased name → its type. */
+  private readonly kept = new Map<string, string>();
 
   constructor(s: Staged) {
     this.conn = s.conn;
@@ -81,6 +83,7 @@ export class DuckdbCommit {
     }
     const cols = this.stager.columns;
     if (existing) this.checkTypes(existing, cols);
+    if (existing && output.mode !== "replace") await this.refuseLossyCasts(this.stager, cols, this.table);
     if (output.mode === "merge") await this.refuseNullKeys();
     const names = cols.map((c) => q(c.name));
     const select = this.selectSql();
@@ -139,6 +142,7 @@ export class DuckdbCommit {
     }
     const cols = st.columns.filter((c) => c.name !== PARENT_SEQ);
     if (existing) this.checkTypes(existing, cols);
+    if (existing && mode !== "replace") await this.refuseLossyCasts(st, cols, child.name);
     const meta = this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [];
     const insertCols = [...cols.map((c) => q(c.name)), ...meta].join(", ");
     const exprs = this.selectExprs(cols);
@@ -153,9 +157,11 @@ export class DuckdbCommit {
 
   /** The staged columns cast to their final types, then the metadata values. */
   private selectExprs(cols: StagedColumn[]): string[] {
-    const exprs = cols.map((c) =>
-      needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name),
-    );
+    const exprs = cols.map((c) => {
+      const e = runExpr(c);
+      const to = this.output.mode === "replace" ? undefined : this.kept.get(c.name.toLowerCase());
+      return to === undefined ? e : castInto(e, DUCKDB_TYPES[c.kind], to);
+    });
     if (this.meta) exprs.push(sqlString(this.ctx.runId), "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
     return exprs;
   }
@@ -235,6 +241,29 @@ export class DuckdbCommit {
   }
 
   /**
+   * Append and merge keep a column's type: a run's value that type cannot hold exactly fails the
+   * commit, naming the record (DuckDB's cast rounded 1.5 into a BIGINT column to 2, silently, or
+   * failed naming none).
+   */
+  private async refuseLossyCasts(st: Stager, cols: StagedColumn[], table: string): Promise<void> {
+    for (const c of cols) {
+      const to = this.kept.get(c.name.toLowerCase());
+      if (to === undefined) continue;
+      const from = DUCKDB_TYPES[c.kind];
+      const r = await this.conn.runAndReadAll(
+        `SELECT __pl_row, CAST(${runExpr(c)} AS VARCHAR) FROM ${q(st.table)} WHERE ${lossyInto(runExpr(c), from, to)} ORDER BY __pl_row LIMIT 1`,
+      );
+      const row = r.getRows()[0];
+      if (!row) continue;
+      const value = String(row[1]);
+      throw new RunError(
+        "output",
+        `record #${Number(row[0]) + 1} written: field \`${c.name}\` holds ${value.length > 60 ? `${value.slice(0, 60)}…` : value} (${from}), which the ${to} column of table \`${table}\` of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the table is recreated with the run's types)`,
+      );
+    }
+  }
+
+  /**
    * `merge` keys every row by the primary key, a constraint whose columns cannot hold NULL: the
    * first staged record with a missing or null key part fails the commit, named (DuckDB's own
    * "NOT NULL constraint failed" named no record).
@@ -261,8 +290,10 @@ export class DuckdbCommit {
     const changed: string[] = [];
     for (const c of cols) {
       const old = types.get(c.name.toLowerCase());
-      if (old && old.type !== DUCKDB_TYPES[c.kind])
+      if (old && old.type !== DUCKDB_TYPES[c.kind]) {
         changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
+        this.kept.set(c.name.toLowerCase(), old.type);
+      }
     }
     if (!changed.length) return;
     const replacing = this.output.mode === "replace";
@@ -321,6 +352,11 @@ export class DuckdbCommit {
       `CREATE TABLE ${name} AS SELECT record_id, CAST(record AS JSON) AS record, CAST(errors AS JSON) AS errors${meta} FROM ${q(inv.table)}`,
     );
   }
+}
+
+/** A staged column with its final type (date-times, dates and JSON are staged as text). */
+function runExpr(c: StagedColumn): string {
+  return needsCast(c.kind) ? `CAST(${q(c.name)} AS ${DUCKDB_TYPES[c.kind]})` : q(c.name);
 }
 
 function needsCast(kind: ColumnType): boolean {

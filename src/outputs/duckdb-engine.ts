@@ -203,3 +203,26 @@ export async function dropStagingTables(file: string, runId: string): Promise<st
     eng.release();
   }
 }
+
+/**
+ * A run's value into a column of another type that the table keeps (append and merge never alter
+ * a column): DuckDB's cast, except JSON into text, where a JSON string becomes its text (a cast
+ * kept its quotes: `"9"`) and any other JSON value its JSON text.
+ */
+export function castInto(expr: string, from: string, to: string): string {
+  if (from === "JSON" && to === "VARCHAR")
+    return `CASE WHEN json_type(${expr}) = 'VARCHAR' THEN ${expr} ->> '$' ELSE CAST(${expr} AS VARCHAR) END`;
+  return `CAST(${expr} AS ${to})`;
+}
+
+/**
+ * True for a value `castInto` would change: one the column's type cannot read, or one that does
+ * not come back the same (1.5 into BIGINT is 2; 2^53 + 1 into DOUBLE is 2^53). Any value becomes
+ * text; a date-time or date column takes any text it reads (its own format differs).
+ */
+export function lossyInto(expr: string, from: string, to: string): string {
+  if (to === "VARCHAR") return "false";
+  const conv = `TRY_CAST(${expr} AS ${to})`;
+  if (/^(TIMESTAMP|DATE)/.test(to)) return `(${expr} IS NOT NULL AND ${conv} IS NULL)`;
+  return `(${expr} IS NOT NULL AND (${conv} IS NULL OR CAST(${conv} AS ${from}) IS DISTINCT FROM ${expr}))`;
+}

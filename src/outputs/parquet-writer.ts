@@ -6,7 +6,16 @@ import type { OutputPlan } from "../compile/plan.js";
 import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { fileExists } from "./atomic-file.js";
-import { type Engine, engine, engineSettings, q, stagedRows, withMemory } from "./duckdb-engine.js";
+import {
+  castInto,
+  type Engine,
+  engine,
+  engineSettings,
+  lossyInto,
+  q,
+  stagedRows,
+  withMemory,
+} from "./duckdb-engine.js";
 import { Stager } from "./duckdb-stager.js";
 import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge } from "./merge.js";
 import { releaseHeap } from "./release-heap.js";
@@ -185,11 +194,15 @@ class ParquetWriter implements RecordWriter {
     const out: { name: string; type: string }[] = old ? [...old] : [];
     const oldLower = new Map(out.map((c) => [c.name.toLowerCase(), c]));
     const changed: string[] = [];
+    /** The run's columns the file keeps with another type: name → [the run's type, the file's]. */
+    const kept = new Map<string, [string, string]>();
     for (const [name, type] of typeOf) {
       const o = oldLower.get(name.toLowerCase());
       if (!o) out.push({ name, type });
-      else if (o.type !== type && name !== RUN_ID_COLUMN && name !== LOADED_AT_COLUMN)
+      else if (o.type !== type && name !== RUN_ID_COLUMN && name !== LOADED_AT_COLUMN) {
         changed.push(`\`${name}\` is ${o.type}, this run's is ${type}`);
+        kept.set(name.toLowerCase(), [type, o.type]);
+      }
     }
     if (changed.length) {
       const text = `${this.output.path}: column type changed (${changed.join("; ")})`;
@@ -201,9 +214,26 @@ class ParquetWriter implements RecordWriter {
       this.notes.push(`${text}: the columns keep their type (values are cast to it)`);
     }
     const runLower = new Map([...runExpr].map(([n, e]) => [n.toLowerCase(), e]));
+    // A value the file's column type cannot hold exactly fails the write, naming its record.
+    for (const [lower, [from, to]] of kept) {
+      const e = runLower.get(lower)!;
+      const r = await this.conn.runAndReadAll(
+        `SELECT __pl_row, CAST(${e} AS VARCHAR) FROM ${q("staging")} WHERE ${lossyInto(e, from, to)} ORDER BY __pl_row LIMIT 1`,
+      );
+      const row = r.getRows()[0];
+      if (!row) continue;
+      const value = String(row[1]);
+      const name = cols.find((c) => c.name.toLowerCase() === lower)?.name ?? lower;
+      throw new RunError(
+        "output",
+        `record #${Number(row[0]) + 1} written: field \`${name}\` holds ${value.length > 60 ? `${value.slice(0, 60)}…` : value} (${from}), which the ${to} column of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the file is rewritten with the run's types)`,
+      );
+    }
     const fromRun = out.map((c) => {
       const e = runLower.get(c.name.toLowerCase());
-      return `${e === undefined ? "NULL" : `CAST(${e} AS ${c.type})`} AS ${q(c.name)}`;
+      const k = kept.get(c.name.toLowerCase());
+      const value = e === undefined ? "NULL" : k ? castInto(e, k[0], c.type) : `CAST(${e} AS ${c.type})`;
+      return `${value} AS ${q(c.name)}`;
     });
     const n = `(SELECT ${fromRun.join(", ")}, __pl_ord FROM ${this.stager.hasTable ? stagedRows("staging", this.primaryKey) : "(SELECT 0 AS __pl_ord WHERE false)"})`;
     const names = out.map((c) => q(c.name)).join(", ");

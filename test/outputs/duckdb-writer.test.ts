@@ -520,3 +520,34 @@ describe("duckdb merge: a record without its primary key", () => {
     );
   });
 });
+
+describe("duckdb append and merge keep a column's type", () => {
+  it("a value the column cannot hold exactly fails naming the record; JSON strings into a text column lose no quotes", async () => {
+    await runWriter("duckdb", "replace", file, [{ id: 1, v: 1, w: "a" }]);
+    await expect(
+      runWriter("duckdb", "append", file, [
+        { id: 2, v: 1, w: "b" },
+        { id: 3, v: 1.5, w: "c" },
+      ]),
+    ).rejects.toThrow(
+      /record #2 written: field `v` holds 1\.5 \(DOUBLE\), which the BIGINT column of table `items` .* cannot hold exactly/,
+    );
+    await expect(runWriter("duckdb", "merge", file, [{ id: 4, v: "007" }], PK)).rejects.toThrow(
+      /record #1 written: field `v` holds 007 \(VARCHAR\), which the BIGINT column/,
+    );
+    expect(await rows()).toEqual([{ id: 1n, v: 1n, w: "a" }]);
+    // Mixed values (a JSON column in the run) into the text column: strings as they are.
+    const w = await runWriter("duckdb", "append", file, [
+      { id: 5, v: 2, w: 5 },
+      { id: 6, v: 3, w: "9" },
+      { id: 7, v: 4, w: { x: 1 } },
+    ]);
+    expect(w.warnings?.().join("\n")).toMatch(/column type changed/);
+    expect(await rows()).toEqual([
+      { id: 1n, v: 1n, w: "a" },
+      { id: 5n, v: 2n, w: "5" },
+      { id: 6n, v: 3n, w: "9" },
+      { id: 7n, v: 4n, w: '{"x":1}' },
+    ]);
+  });
+});

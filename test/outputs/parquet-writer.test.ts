@@ -118,6 +118,22 @@ describe("parquet", () => {
     expect(await rows()).toHaveLength(2);
   });
 
+  it("append keeps a column's type: a value it cannot hold exactly fails naming the record", async () => {
+    await runWriter("parquet", "replace", file, [{ id: 1, v: 1, w: "a" }]);
+    await expect(runWriter("parquet", "append", file, [{ id: 2, v: 2.5, w: "b" }])).rejects.toThrow(
+      /record #1 written: field `v` holds 2\.5 \(DOUBLE\), which the BIGINT column of .* cannot hold exactly/,
+    );
+    await runWriter("parquet", "append", file, [
+      { id: 3, v: 3, w: 7 },
+      { id: 4, v: 4, w: "8" },
+    ]);
+    expect(await rows()).toEqual([
+      { id: 1n, v: 1n, w: "a" },
+      { id: 3n, v: 3n, w: "7" },
+      { id: 4n, v: 4n, w: "8" },
+    ]);
+  });
+
   it("many long strings: the copy's memory limit is raised for them (and said), the values intact", async () => {
     // 100 strings of 1 MB: at the engine's 64 MB the copy failed ("could not allocate block").
     const long = (i: number) => `${"z".repeat(1024 * 1024)}${i}`;
