@@ -285,11 +285,17 @@ export class DuckdbCommit {
   }
 
   /** Type changes are reported, never applied; `drift: fail` refuses the commit. */
-  private checkTypes(existing: Existing, cols: { name: string; kind: ColumnType }[]): void {
+  private checkTypes(
+    existing: Existing,
+    cols: { name: string; kind: ColumnType; pending?: boolean }[],
+  ): void {
     const types = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
     const changed: string[] = [];
     for (const c of cols) {
       const old = types.get(c.name.toLowerCase());
+      // A column of nulls only (or no value at all: a child table without items) has no type of
+      // its own: its NULLs take the table's.
+      if (c.pending) continue;
       if (old && old.type !== DUCKDB_TYPES[c.kind]) {
         changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
         this.kept.set(c.name.toLowerCase(), old.type);

@@ -51,6 +51,7 @@ export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): 
     const writer = new DuckdbWriter(eng, conn, output, ctx, primaryKey);
     try {
       await writer.readState();
+      await writer.openExistingChildren();
     } catch (err) {
       await writer.abort();
       throw err;
@@ -274,6 +275,32 @@ class DuckdbWriter implements RecordWriter {
 
   savedState(): StreamState | null {
     return this.saved;
+  }
+
+  /**
+   * `nested: tables`: the child tables an earlier run made (`<table>__<field>` with `_index` and
+   * the parent's key) are this run's children from the start, whatever its records hold — without
+   * a schema, a field first seen empty or null (`lines: []`) was a new JSON column of the parent,
+   * and the child rows of the parents it replaced stayed.
+   */
+  async openExistingChildren(): Promise<void> {
+    if (!this.nested) return;
+    const prefix = `${this.table}__`;
+    const r = await this.conn.runAndReadAll(
+      "SELECT table_name, list(column_name) FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = current_database() AND starts_with(table_name, $1) GROUP BY table_name ORDER BY table_name",
+      [prefix],
+    );
+    for (const [name, columns] of r.getRowsJS()) {
+      const field = String(name).slice(prefix.length);
+      const cols = new Set((columns as string[]).map(String));
+      const child =
+        field !== "" &&
+        !this.children.has(field) &&
+        !this.primaryKey!.includes(field) &&
+        cols.has(INDEX_COLUMN) &&
+        this.primaryKey!.every((k) => cols.has(k));
+      if (child && !/__(staging|rejected)_/.test(field)) this.openChild(field, null);
+    }
   }
 
   /** The stream's state the last commit wrote into `_pipelines_state` of this database. */

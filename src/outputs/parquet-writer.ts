@@ -196,10 +196,12 @@ class ParquetWriter implements RecordWriter {
     const changed: string[] = [];
     /** The run's columns the file keeps with another type: name → [the run's type, the file's]. */
     const kept = new Map<string, [string, string]>();
+    // A column of nulls only has no type of its own: its NULLs take the file's.
+    const pending = new Set(cols.filter((c) => c.pending).map((c) => c.name));
     for (const [name, type] of typeOf) {
       const o = oldLower.get(name.toLowerCase());
       if (!o) out.push({ name, type });
-      else if (o.type !== type && name !== RUN_ID_COLUMN && name !== LOADED_AT_COLUMN) {
+      else if (o.type !== type && name !== RUN_ID_COLUMN && name !== LOADED_AT_COLUMN && !pending.has(name)) {
         changed.push(`\`${name}\` is ${o.type}, this run's is ${type}`);
         kept.set(name.toLowerCase(), [type, o.type]);
       }

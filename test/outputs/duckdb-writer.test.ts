@@ -551,3 +551,49 @@ describe("duckdb append and merge keep a column's type", () => {
     ]);
   });
 });
+
+describe("duckdb nested: tables without a schema", () => {
+  const load = async (mode: "merge" | "replace", records: Row[]) => {
+    const w = await openWriter(
+      {
+        format: "duckdb",
+        mode,
+        path: file,
+        table: { name: "orders", metadataColumns: false, nested: "tables" },
+      },
+      {
+        runId: `c${Math.random().toString(36).slice(2)}`,
+        stream: "orders",
+        columns: null,
+        primaryKey: ["id"],
+      },
+    );
+    for (const r of records) await w.write(r);
+    await w.commit();
+    return w;
+  };
+  const lines = () => query("SELECT id, _index, sku FROM orders__lines ORDER BY id, _index");
+  const first = [
+    { id: 1, lines: [{ sku: "a" }, { sku: "b" }] },
+    { id: 2, lines: [{ sku: "c" }] },
+    { id: 3, lines: [{ sku: "d" }] },
+  ];
+
+  it("a merged parent whose array is now empty or null loses its child rows; no JSON column is added", async () => {
+    await load("merge", first);
+    const w = await load("merge", [
+      { id: 1, lines: [] },
+      { id: 2, lines: null },
+    ]);
+    expect(await lines()).toEqual([{ id: 3n, _index: 0n, sku: "d" }]);
+    expect(await types("orders")).toEqual({ id: "BIGINT" });
+    expect(w.warnings?.() ?? []).toEqual([]);
+  });
+
+  it("a replace whose records have no item empties the child table", async () => {
+    await load("replace", first);
+    await load("replace", [{ id: 5, lines: [] }]);
+    expect(await query("SELECT count(*) AS n FROM orders__lines")).toEqual([{ n: 0n }]);
+    expect(await query("SELECT id FROM orders")).toEqual([{ id: 5n }]);
+  });
+});
