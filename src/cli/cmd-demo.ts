@@ -39,8 +39,10 @@ export async function demoCommand(io: CliIO, opts: { dir?: string }): Promise<nu
       {},
     );
     const rel = (p: string) => path.relative(io.cwd, path.join(dir, p)) || ".";
+    // A path in a command to copy: quoted for a POSIX shell when it holds anything but safe characters.
+    const arg = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replaceAll("'", `'\\''`)}'`);
     io.stderr.write(
-      `\nDemo done. Look at:\n  outputs   ${rel("out")}/ (jsonl, csv, sqlite, duckdb)\n  reports   ${rel("reports")}/<pipeline>/latest.html (open in a browser)\n  query     duckdb ${rel("out/slack.duckdb")} -c "SELECT user, count(*) AS messages FROM messages GROUP BY user ORDER BY messages DESC"\n  try       pipelines plan shop --project ${rel("")}   (no network; unset variables show as <unset>)\n`,
+      `\nDemo done. Look at:\n  outputs   ${rel("out")}/ (jsonl, csv, sqlite, duckdb)\n  reports   ${rel("reports")}/<pipeline>/latest.html (open in a browser)\n  query     duckdb ${arg(rel("out/slack.duckdb"))} -c "SELECT user, count(*) AS messages FROM messages GROUP BY user ORDER BY messages DESC"\n  try       pipelines plan shop --project ${arg(rel(""))}   (no network; unset variables show as <unset>)\n`,
     );
     return code;
   } finally {

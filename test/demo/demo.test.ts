@@ -77,7 +77,8 @@ const onSocket = (message: unknown) => {
 
 beforeAll(async () => {
   root = mkdtempSync(path.join(os.tmpdir(), "pipelines-demo-"));
-  demoDir = path.join(root, "demo-copy");
+  // A space in the folder: the commands the demo prints quote its paths.
+  demoDir = path.join(root, "demo copy");
   // Only what the repository ships: its demo/ may also hold outputs of earlier runs.
   cpSync(path.join(REPO, "demo", "pipelines"), path.join(demoDir, "pipelines"), { recursive: true });
   cpSync(path.join(REPO, "demo", "schemas"), path.join(demoDir, "schemas"), { recursive: true });
@@ -86,8 +87,8 @@ beforeAll(async () => {
   diagnosticsChannel.subscribe("net.client.socket", onSocket);
   repoDemoBefore = demoFolderState();
   try {
-    // Relative to the working directory, like `pipelines demo --dir demo-copy` typed in `root`.
-    result = await runCli(["demo", "--dir", "demo-copy"], root, {});
+    // Relative to the working directory, like `pipelines demo --dir "demo copy"` typed in `root`.
+    result = await runCli(["demo", "--dir", "demo copy"], root, {});
   } finally {
     diagnosticsChannel.unsubscribe("undici:request:create", onRequest);
     diagnosticsChannel.unsubscribe("undici:request:headers", onHeaders);
@@ -147,8 +148,9 @@ describe("pipelines demo", () => {
       inst.closeSync();
     }
     expect(result.stderr).toMatch(
-      /query {5}duckdb \S*out\/slack\.duckdb -c "SELECT user, count\(\*\) AS messages FROM messages/,
+      /query {5}duckdb 'demo copy\/out\/slack\.duckdb' -c "SELECT user, count\(\*\) AS messages FROM messages/,
     );
+    expect(result.stderr).toContain("try       pipelines plan shop --project 'demo copy'   (no network");
   });
 
   it("writes the shop orders (sqlite) without the invalid ones", () => {
@@ -276,7 +278,7 @@ describe("pipelines demo", () => {
     // Every output, report and state file went to --dir: the repository's demo folder is unchanged.
     expect(demoFolderState()).toBe(repoDemoBefore);
     expect(existsSync(path.join(demoDir, ".pipelines", "state"))).toBe(true);
-    expect(result.stderr).toContain(path.join("demo-copy", "reports"));
+    expect(result.stderr).toContain(path.join("demo copy", "reports"));
     expect(result.stderr).not.toContain(path.join(REPO, "demo", "out"));
   });
 });
