@@ -35,6 +35,9 @@ import {
 } from "./table-shape.js";
 import type { CommitState, InvalidEntry, RecordWriter, StreamState, WriterContext } from "./writer.js";
 
+/** How long a failed commit waits for its ROLLBACK before the connection is closed instead. */
+const ROLLBACK_WAIT_MS = 5_000;
+
 export { dropStaging } from "./postgres-connection.js";
 
 /** Records buffered before they are encoded: new fields are typed from all the batch's values. */
@@ -359,10 +362,28 @@ class PostgresWriter implements RecordWriter, CopyHost {
       await commitInvalid(this.scope(), this.loaded());
       await this.finish(state);
     } catch (err) {
-      await this.client.query("ROLLBACK").catch(() => {});
+      // A record refused while its COPY was open (the last batch's): the COPY is failed first, or
+      // the ROLLBACK would wait behind it forever (the run hung, its transaction open).
+      for (const load of this.loads()) load.dropCopy();
+      await this.rollback();
       throw this.fail(streamed.cause(err));
     }
     await this.close();
+  }
+
+  /**
+   * ROLLBACK, not waited for longer than ROLLBACK_WAIT_MS: a connection that does not answer is
+   * closed by abort(), and the server rolls the transaction back when it goes.
+   */
+  private async rollback(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.client.query("ROLLBACK").catch(() => {}),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ROLLBACK_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   private async finish(state?: CommitState | null): Promise<void> {

@@ -336,3 +336,29 @@ describe("postgres streamed loads and the connection", () => {
     expect((await content("quiet_merge"))[4999]).toMatchObject({ name: "q4999" });
   });
 });
+
+describe("a value refused in the last batch of a streamed merge or append", () => {
+  it.each(["merge", "append"] as const)(
+    "%s: fails at once naming the record; the table is unchanged, no transaction left open",
+    async (mode) => {
+      const table = `refused_${mode}`;
+      await load(mode, table, old.slice(0, 10));
+      const started = Date.now();
+      // The NUL character is refused while the last batch's COPY is open.
+      await expect(load(mode, table, [rec(20, "new"), rec(21, "bad\u0000nul")])).rejects.toThrow(
+        /record .*21.* NUL/,
+      );
+      expect(Date.now() - started).toBeLessThan(4000);
+      expect(await query(url, `SELECT count(*)::int AS n, max(id)::int AS top FROM "${table}"`)).toEqual([
+        { n: 10, top: 9 },
+      ]);
+      const open = await query(
+        url,
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+      );
+      expect(open).toEqual([{ n: 0 }]);
+      expect(await staging()).toEqual([]);
+    },
+    20_000,
+  );
+});
