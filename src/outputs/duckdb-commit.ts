@@ -258,7 +258,7 @@ export class DuckdbCommit {
       const value = String(row[1]);
       throw new RunError(
         "output",
-        `record #${Number(row[0]) + 1} written: field \`${c.name}\` holds ${value.length > 60 ? `${value.slice(0, 60)}…` : value} (${from}), which the ${to} column of table \`${table}\` of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the table is recreated with the run's types)`,
+        `record #${Number(row[0]) + 1} written: field \`${c.name}\` holds ${value.length > 60 ? `a value of ${value.length} characters` : value} (${from}), which the ${to} column of table \`${table}\` of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the table is recreated with the run's types)`,
       );
     }
   }

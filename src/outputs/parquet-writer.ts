@@ -228,7 +228,7 @@ class ParquetWriter implements RecordWriter {
       const name = cols.find((c) => c.name.toLowerCase() === lower)?.name ?? lower;
       throw new RunError(
         "output",
-        `record #${Number(row[0]) + 1} written: field \`${name}\` holds ${value.length > 60 ? `${value.slice(0, 60)}…` : value} (${from}), which the ${to} column of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the file is rewritten with the run's types)`,
+        `record #${Number(row[0]) + 1} written: field \`${name}\` holds ${value.length > 60 ? `a value of ${value.length} characters` : value} (${from}), which the ${to} column of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the file is rewritten with the run's types)`,
       );
     }
     const fromRun = out.map((c) => {

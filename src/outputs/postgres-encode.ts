@@ -57,8 +57,18 @@ function mismatch(v: unknown, col: string): Error {
       : typeof v === "object"
         ? "an object"
         : `a ${typeof v}`;
+  // A number or a boolean is shown; a string, array or object only by its size: it may hold a
+  // secret, and a cut one no longer matches the redactor that masks the message after.
+  const shown =
+    typeof v === "number" || typeof v === "boolean" || typeof v === "bigint"
+      ? ` (${String(v)})`
+      : typeof v === "string"
+        ? ` of ${v.length} characters`
+        : v !== null && typeof v === "object"
+          ? ` of ${safeJson(v).length} characters of JSON`
+          : "";
   return new Error(
-    `${t} (${safeJson(v).slice(0, 80)}) cannot go into a ${col} column: the value is refused rather than changed (the column's type comes from the schema or the table)`,
+    `${t}${shown} cannot go into a ${col} column: the value is refused rather than changed (the column's type comes from the schema or the table)`,
   );
 }
 
