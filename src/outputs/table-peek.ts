@@ -1,7 +1,10 @@
 import { createReadStream, existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type pg from "pg";
+import { describeDatabaseUrl } from "../compile/compile-output.js";
 import type { OutputPlan } from "../compile/plan.js";
+import { RunError } from "../shared/errors.js";
+import { Redactor } from "../shared/secrets.js";
 import { qi, tableExists } from "./postgres-sql.js";
 import { STATE_TABLE, sqlString } from "./table-shape.js";
 import type { StreamState } from "./writer.js";
@@ -53,7 +56,8 @@ export async function parquetHasRows(file: string): Promise<boolean> {
 }
 
 export async function postgresHasRows(output: OutputPlan, table: string): Promise<boolean> {
-  return withPostgres(output, false, async (client, schema, name) => {
+  const what = `look at table "${output.postgres?.schema}"."${table}" before the commit (a second connection)`;
+  return withPostgres(output, false, what, async (client, schema, name) => {
     // The writer's own transaction may hold a lock on the table: never wait on it for long.
     await client.query("SET lock_timeout = '10s'");
     if (!(await tableExists(client, name, table))) return false;
@@ -62,22 +66,29 @@ export async function postgresHasRows(output: OutputPlan, table: string): Promis
 }
 
 /**
- * `use` with a client of the output's server and its schema quoted, or `none` when there is no
- * server to reach (the writer names that error when it connects). The driver loads only here.
+ * `use` with a client of the output's server and its schema quoted (`none` without a postgres
+ * output). A connection that fails is an error, never `none`: the commit guard that could not look
+ * at a table must not take it for an empty one (an empty replace then emptied the table when a
+ * second connection was refused: a role's connection limit, a full pool). The driver loads only here.
  */
 async function withPostgres<T>(
   output: OutputPlan,
   none: T,
+  /** What the connection was for, in its error ("look at table x before the commit"). */
+  what: string,
   /** `schema` quoted, `name` as written. */
   use: (client: pg.Client, schema: string, name: string) => Promise<T>,
 ): Promise<T> {
   if (!output.postgres) return none;
-  const { connectClient } = await import("./postgres-connection.js");
+  const { connectClient, connectionError } = await import("./postgres-connection.js");
+  const { url } = output.postgres;
   let client: pg.Client;
   try {
-    client = await connectClient(output.postgres.url);
-  } catch {
-    return none;
+    client = await connectClient(url);
+  } catch (err) {
+    const redactor = new Redactor(urlSecrets(url));
+    const e = connectionError(err, describeDatabaseUrl(url), (s) => redactor.text(s));
+    throw new RunError("output", `cannot ${what}: ${e.message}`);
   }
   try {
     return await use(client, qi(output.postgres.schema), output.postgres.schema);
@@ -130,9 +141,26 @@ export async function postgresState(
   key: string,
   stream: string,
 ): Promise<StreamState | null> {
-  return withPostgres(output, null, async (client, schema, name) => {
-    const { readState } = await import("./postgres-state.js");
-    if (!(await tableExists(client, name, STATE_TABLE))) return null;
-    return await readState(client, schema, key, stream);
-  });
+  return withPostgres(
+    output,
+    null,
+    "read the stream's saved state from the database",
+    async (client, schema, name) => {
+      const { readState } = await import("./postgres-state.js");
+      if (!(await tableExists(client, name, STATE_TABLE))) return null;
+      return await readState(client, schema, key, stream);
+    },
+  );
+}
+
+/** The secrets of a database URL: its password as written and decoded, and the URL itself. */
+function urlSecrets(url: string): string[] {
+  const out = [url];
+  try {
+    const { password } = new URL(url);
+    if (password) out.push(password, decodeURIComponent(password));
+  } catch {
+    // Not a URL: the whole text is masked.
+  }
+  return out.filter((s) => s.length > 0);
 }

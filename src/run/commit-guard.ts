@@ -100,10 +100,17 @@ export async function guardCommit(
   result: StreamResult,
 ): Promise<boolean> {
   const g = opts.guard;
+  // The target is looked at only when its rows decide (an empty or a cut `replace`): a look at a
+  // database takes a second connection, which a server may refuse (the stream then fails).
+  const allowEmpty = stream.output.guard?.allowEmpty ?? DEFAULTS.output.allow_empty;
+  const cut =
+    (opts.limit !== null && opts.limit !== undefined && result.stop?.code === "limit") ||
+    (opts.maxPages !== null && opts.maxPages !== undefined && result.stop?.code === "max_pages");
+  const look = stream.output.mode === "replace" && ((result.records.written === 0 && !allowEmpty) || cut);
   const decision = decideCommit({
     output: stream.output,
     written: result.records.written,
-    targetHasRecords: await outputHasRecords(stream.output, stream.name),
+    targetHasRecords: look && (await outputHasRecords(stream.output, stream.name)),
     stop: result.stop,
     limited: { limit: opts.limit, maxPages: opts.maxPages },
     previous: g?.previousWritten(stream.name) ?? null,
