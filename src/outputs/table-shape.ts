@@ -1,3 +1,4 @@
+import { RunError } from "../shared/errors.js";
 import { isWellFormed, LONE_SURROGATE } from "../shared/json-text.js";
 import { T_BOOLEAN, T_INTEGER, T_NUMBER, T_STRING } from "../shared/json-types.js";
 import type { CommitState, StreamState } from "./writer.js";
@@ -126,6 +127,13 @@ export function sqlString(text: string): string {
 
 /** `<table>__<field>`: the child table of an array-of-objects field under `nested: tables`. */
 export function childTableName(table: string, field: string): string {
+  // `<table>__invalid` holds the invalid records, replaced at each commit: a child table of that
+  // name was dropped by it, its rows lost.
+  if (field.toLowerCase() === "invalid")
+    throw new RunError(
+      "output",
+      `field \`${field}\` would make child table \`${table}__${field}\` (nested: tables), the name of the table of invalid records; rename the field with \`fields\``,
+    );
   return `${table}__${field}`;
 }
 

@@ -1341,6 +1341,21 @@ const CASES: Case[] = [
     message: "streams `Users` and `users` would write one table (`users`: duckdb table names ignore case)",
   },
   {
+    name: "a stream writing another stream's table of invalid records",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        x: { path: /x }
+        x__invalid: { path: /y }
+      output: { format: postgres, url: "postgres://h/db" }
+    `,
+    code: "conflict",
+    line: 5,
+    column: 3,
+    message: "stream `x__invalid` would write table `x__invalid`, where stream `x`'s invalid records go",
+  },
+  {
     name: "two SQLite streams whose names differ only in case",
     text: yaml`
       source:

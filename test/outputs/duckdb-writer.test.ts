@@ -597,3 +597,27 @@ describe("duckdb nested: tables without a schema", () => {
     expect(await query("SELECT id FROM orders")).toEqual([{ id: 5n }]);
   });
 });
+
+describe("nested: tables and the table of invalid records", () => {
+  it("a field named `invalid` cannot be a child table (its rows would be dropped with `<table>__invalid`)", async () => {
+    const w = openWriter(
+      {
+        format: "duckdb",
+        mode: "replace",
+        path: file,
+        table: { name: "inv", metadataColumns: true, nested: "tables" },
+      },
+      { runId: "inv1", stream: "inv", columns: null, primaryKey: ["id"] },
+    );
+    const writer = await w;
+    await expect(
+      (async () => {
+        await writer.write({ id: 1, invalid: [{ x: 1 }] });
+        await writer.commit();
+      })(),
+    ).rejects.toThrow(
+      /field `invalid` would make child table `inv__invalid` \(nested: tables\), the name of the table of invalid records/,
+    );
+    await writer.abort();
+  });
+});

@@ -110,6 +110,25 @@ function sharedTables(
     ];
   const issues: RuleIssue[] = [];
   const seen = new Map<string, string>();
+  const keyOf = (table: string) => (format === "postgres" ? table : table.toLowerCase());
+  // Each table has `<table>__invalid` beside it (postgres, duckdb): no stream may write that one.
+  const invalid = new Map<string, string>();
+  if (format !== "sqlite")
+    for (const [name] of writing)
+      invalid.set(keyOf(`${template.replaceAll(STREAM_TABLE, name)}__invalid`), name);
+  for (const [name] of writing) {
+    const own = template.replaceAll(STREAM_TABLE, name);
+    const owner = invalid.get(keyOf(own));
+    if (owner !== undefined && owner !== name)
+      issues.push(
+        ruleIssue(
+          "conflict",
+          ["streams", name],
+          `stream \`${name}\` would write table \`${own}\`, where stream \`${owner}\`'s invalid records go: rename one stream`,
+          { key: true },
+        ),
+      );
+  }
   for (const [name] of writing) {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
     const table = template.replaceAll("${stream}", name);
