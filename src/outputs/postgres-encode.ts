@@ -5,7 +5,7 @@ import {
   LONE_SURROGATE,
   stringifyJson,
 } from "../shared/json-text.js";
-import type { ColumnType } from "./table-shape.js";
+import { type ColumnType, fitsInt64 } from "./table-shape.js";
 
 /** How one value becomes the text of a COPY field. */
 export type Encoder = (v: unknown) => string;
@@ -50,13 +50,18 @@ export function safeJson(v: unknown): string {
 }
 
 function mismatch(v: unknown, col: string): Error {
-  const t = Array.isArray(v)
-    ? "an array"
-    : v === null
-      ? "null"
-      : typeof v === "object"
-        ? "an object"
-        : `a ${typeof v}`;
+  const t =
+    typeof v === "bigint"
+      ? fitsInt64(v)
+        ? "an integer beyond 2^53"
+        : "an integer beyond 64 bits"
+      : Array.isArray(v)
+        ? "an array"
+        : v === null
+          ? "null"
+          : typeof v === "object"
+            ? "an object"
+            : `a ${typeof v}`;
   // A number or a boolean is shown; a string, array or object only by its size: it may hold a
   // secret, and a cut one no longer matches the redactor that masks the message after.
   const shown =
@@ -77,13 +82,14 @@ export function encoder(type: ColumnType | null): Encoder {
   switch (type) {
     case "bigint":
       return (v) => {
-        if (typeof v === "bigint") return String(v);
+        if (typeof v === "bigint" && fitsInt64(v)) return String(v);
         if (typeof v === "number" && Number.isInteger(v) && Number.isSafeInteger(v)) return String(v);
         throw mismatch(v, "bigint");
       };
     case "double":
       return (v) => {
-        if (typeof v === "number" || typeof v === "bigint") return String(v);
+        // An integer beyond 2^53 (a BigInt) would be rounded by the column: refused instead.
+        if (typeof v === "number") return String(v);
         throw mismatch(v, "double precision");
       };
     case "boolean":

@@ -31,4 +31,15 @@ describe("postgres: a refused value in its error", () => {
     expect(refusal("bigint", 1.5)).toMatch(/^a number \(1\.5\) cannot go into a bigint column/);
     expect(refusal("boolean", 7)).toMatch(/^a number \(7\) cannot go into a boolean column/);
   });
+
+  it("an integer beyond 2^53 is refused by a double precision column, one beyond 64 bits by a bigint column", () => {
+    expect(refusal("double", 9007199254740993n)).toMatch(
+      /^an integer beyond 2\^53 \(9007199254740993\) cannot go into a double precision column/,
+    );
+    expect(encoder("double")(9007199254740992)).toBe("9007199254740992");
+    expect(refusal("bigint", 12345678901234567890123n)).toMatch(
+      /^an integer beyond 64 bits \(12345678901234567890123\) cannot go into a bigint column/,
+    );
+    expect(encoder("bigint")(9223372036854775807n)).toBe("9223372036854775807");
+  });
 });
