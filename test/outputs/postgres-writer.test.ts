@@ -369,6 +369,33 @@ describe("postgres: evolution, invalid records, nested tables", () => {
     expect(Object.keys(await columnTypes("orders"))).not.toContain("lines");
   });
 
+  it("nested: tables without a schema: a merged parent whose array is now empty or null loses its child rows; a replace empties them", async () => {
+    const ctx = { primaryKey: ["id"] };
+    const first = [
+      { id: 1, items: [{ sku: "a" }, { sku: "b" }] },
+      { id: 2, items: [{ sku: "c" }] },
+      { id: 3, items: [{ sku: "d" }] },
+    ];
+    const merge = plan("merge", "ord_ns", { nested: "tables" });
+    await load(merge, first, ctx);
+    const { writer } = await load(
+      merge,
+      [
+        { id: 1, items: [] },
+        { id: 2, items: null },
+      ],
+      ctx,
+    );
+    expect(await query(url, "SELECT id, sku FROM ord_ns__items ORDER BY id, _index")).toEqual([
+      { id: "3", sku: "d" },
+    ]);
+    expect(Object.keys(await columnTypes("ord_ns"))).not.toContain("items");
+    expect(writer.warnings?.().join("\n") ?? "").not.toMatch(/items/);
+    const replace = plan("replace", "ord_ns", { nested: "tables" });
+    await load(replace, [{ id: 7, items: [] }, { id: 8 }], ctx);
+    expect(await query(url, "SELECT count(*)::int AS n FROM ord_ns__items")).toEqual([{ n: 0 }]);
+  });
+
   it("nested: tables refuses an item with its own field named like a column the child table sets (the parent's key, _index): never overwritten", async () => {
     const output = plan("merge", "carts", { nested: "tables" });
     for (const item of [
