@@ -5,7 +5,7 @@ import type { Row } from "../records/shape.js";
 import { RunError } from "../shared/errors.js";
 import { isInheritedName, ownField } from "../shared/json-text.js";
 import { connectClient, stagingPrefix } from "./postgres-connection.js";
-import { type Encoder, encoder } from "./postgres-encode.js";
+import { type Encoder, encoder, strictText } from "./postgres-encode.js";
 import { checkName, literal, qi, typeOfSql } from "./postgres-sql.js";
 import {
   type ColumnType,
@@ -21,7 +21,12 @@ import type { InvalidEntry } from "./writer.js";
 const CHUNK = 64 * 1024;
 
 /** A column to add: name, logical type (null: the table's own), SQL type. */
-export type ColumnDef = [string, ColumnType | null, string];
+/**
+ * A column: name, type, SQL type; `fromValues` when this run chose its type from the values it saw
+ * (no schema, no such column in the target): a text column of that kind refuses later values of
+ * another JSON type instead of writing them as text.
+ */
+export type ColumnDef = [string, ColumnType | null, string, fromValues?: boolean];
 
 export interface Column {
   name: string;
@@ -101,8 +106,9 @@ export class TableLoad {
     // DDL waits for no COPY: whichever table is being loaded ends its COPY first.
     await this.w.endActive();
     await this.w.busy();
-    const defs = fresh.map(([name, type, sql]) => {
-      this.columns.set(name, { name, type, sql, enc: encoder(type), inherited: isInheritedName(name) });
+    const defs = fresh.map(([name, type, sql, fromValues]) => {
+      const enc = fromValues && type === "text" ? strictText : encoder(type);
+      this.columns.set(name, { name, type, sql, enc, inherited: isInheritedName(name) });
       return `${qi(name)} ${sql}`;
     });
     this.order = null;
@@ -254,7 +260,7 @@ export class TableLoad {
       return [name, type, existing];
     }
     const type = wanted ?? "json";
-    return [name, type, POSTGRES_TYPES[type]];
+    return [name, type, POSTGRES_TYPES[type], !fromSchema];
   }
 
   /** Data columns as they go into the target (no fixed columns), metadata included. */

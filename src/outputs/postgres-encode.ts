@@ -49,7 +49,11 @@ export function safeJson(v: unknown): string {
   }
 }
 
-function mismatch(v: unknown, col: string): Error {
+function mismatch(
+  v: unknown,
+  col: string,
+  why = "the column's type comes from the schema or the table",
+): Error {
   const t =
     typeof v === "bigint"
       ? fitsInt64(v)
@@ -73,9 +77,23 @@ function mismatch(v: unknown, col: string): Error {
           ? ` of ${safeJson(v).length} characters of JSON`
           : "";
   return new Error(
-    `${t}${shown} cannot go into a ${col} column: the value is refused rather than changed (the column's type comes from the schema or the table)`,
+    `${t}${shown} cannot go into a ${col} column: the value is refused rather than changed (${why})`,
   );
 }
+
+/**
+ * A text column whose type this run took from its first values (no schema): a value of another
+ * JSON type later is refused (it was written as its text: 7 as '7', an object as its JSON, no
+ * word said), naming its record where the writer reports it.
+ */
+export const strictText: Encoder = (v) => {
+  if (typeof v === "string") return copyText(v);
+  throw mismatch(
+    v,
+    "text",
+    "its type came from the run's first values, there being no schema: declare the field's type in the schema (`type: [string, number]` makes a jsonb column)",
+  );
+};
 
 /** How a value becomes a COPY field for a column of `type` (null: the table's own type, as text). */
 export function encoder(type: ColumnType | null): Encoder {

@@ -369,6 +369,25 @@ describe("postgres: evolution, invalid records, nested tables", () => {
     expect(Object.keys(await columnTypes("orders"))).not.toContain("lines");
   });
 
+  it("without a schema, a text column the first values typed refuses a later value of another type, naming it", async () => {
+    const records = [...Array.from({ length: 1000 }, (_, i) => ({ id: i, s: `x${i}` })), { id: 1000, s: 7 }];
+    await expect(load(plan("replace", "late_types"), records)).rejects.toThrow(
+      /#1001.*a number \(7\) cannot go into a text column: the value is refused rather than changed \(its type came from the run's first values/,
+    );
+    expect(await tables(url)).not.toContain("late_types");
+    // A text column the table already has takes any value as its text (the table's type is kept).
+    await load(plan("replace", "late_types"), [{ id: 1, s: "a" }]);
+    await load(plan("append", "late_types"), [
+      { id: 2, s: 42 },
+      { id: 3, s: { x: [1, 2] } },
+    ]);
+    expect(await query(url, "SELECT s FROM late_types ORDER BY id")).toEqual([
+      { s: "a" },
+      { s: "42" },
+      { s: '{"x":[1,2]}' },
+    ]);
+  });
+
   it("nested: tables without a schema: a merged parent whose array is now empty or null loses its child rows; a replace empties them", async () => {
     const ctx = { primaryKey: ["id"] };
     const first = [
