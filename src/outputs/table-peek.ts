@@ -158,9 +158,10 @@ function urlSecrets(url: string): string[] {
   const out = [url];
   try {
     const { password } = new URL(url);
-    if (password) out.push(password, decodeURIComponent(password));
+    if (password) out.push(password);
+    if (password) out.push(decodeURIComponent(password));
   } catch {
-    // Not a URL: the whole text is masked.
+    // Not a URL, or a password that does not decode: what was taken is masked.
   }
   return out.filter((s) => s.length > 0);
 }

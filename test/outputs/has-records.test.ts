@@ -91,11 +91,16 @@ describe("outputHasRecords (the commit guard's view of the current target)", () 
         table: { name, metadataColumns: true, nested: "json" },
       });
 
-    it("a row of the table in its schema; an empty, absent or unreachable one is false", async () => {
+    it("a row of the table in its schema; an empty or absent one is false; an unreachable server is an error, masked", async () => {
       expect(await outputHasRecords(pgOut(url, "the items"), "x")).toBe(true);
       expect(await outputHasRecords(pgOut(url, "empty"), "x")).toBe(false);
       expect(await outputHasRecords(pgOut(url, "absent"), "x")).toBe(false);
-      expect(await outputHasRecords(pgOut("postgres://u:p@127.0.0.1:1/none", "x"), "x")).toBe(false);
+      // Never "no rows": an empty replace would empty a table the guard could not look at.
+      const refused = outputHasRecords(pgOut("postgres://u:s3cr%zzet@127.0.0.1:1/none", "x"), "x");
+      await expect(refused).rejects.toThrow(
+        /cannot look at table "raw"\."x" before the commit .*connection refused/,
+      );
+      await expect(refused).rejects.not.toThrow(/s3cr/);
     });
   });
 });
