@@ -54,8 +54,11 @@ export class DuckdbCommit {
   private readonly notes: string[];
   private readonly staleSeqs: number[];
   private readonly dups: number;
-  /** Columns of an existing table whose type differs from the run's, lower-cased name → its type. */
-  private readonly kept = new Map<string, string>();
+  /**
+   * Columns of an existing table whose type differs from the run's: table → lower-cased column
+   * name → its type (a child table's column of a name the parent has too is another column).
+   */
+  private readonly kept = new Map<string, Map<string, string>>();
 
   constructor(s: Staged) {
     this.conn = s.conn;
@@ -82,7 +85,7 @@ export class DuckdbCommit {
       return;
     }
     const cols = this.stager.columns;
-    if (existing) this.checkTypes(existing, cols);
+    if (existing) this.checkTypes(this.table, existing, cols);
     if (existing && output.mode !== "replace") await this.refuseLossyCasts(this.stager, cols, this.table);
     if (output.mode === "merge") await this.refuseNullKeys();
     const names = cols.map((c) => q(c.name));
@@ -141,11 +144,11 @@ export class DuckdbCommit {
       return;
     }
     const cols = st.columns.filter((c) => c.name !== PARENT_SEQ);
-    if (existing) this.checkTypes(existing, cols);
+    if (existing) this.checkTypes(child.name, existing, cols);
     if (existing && mode !== "replace") await this.refuseLossyCasts(st, cols, child.name);
     const meta = this.meta ? [q(RUN_ID_COLUMN), q(LOADED_AT_COLUMN)] : [];
     const insertCols = [...cols.map((c) => q(c.name)), ...meta].join(", ");
-    const exprs = this.selectExprs(cols);
+    const exprs = this.selectExprs(child.name, cols);
     const stale = this.staleSeqs.length ? `WHERE ${q(PARENT_SEQ)} NOT IN (${this.staleSeqs.join(", ")})` : "";
     const select = `SELECT ${exprs.join(", ")} FROM ${q(st.table)} ${stale}`;
     if (mode === "replace" || !existing) {
@@ -156,10 +159,11 @@ export class DuckdbCommit {
   }
 
   /** The staged columns cast to their final types, then the metadata values. */
-  private selectExprs(cols: StagedColumn[]): string[] {
+  private selectExprs(table: string, cols: StagedColumn[]): string[] {
+    const kept = this.output.mode === "replace" ? undefined : this.kept.get(table);
     const exprs = cols.map((c) => {
       const e = runExpr(c);
-      const to = this.output.mode === "replace" ? undefined : this.kept.get(c.name.toLowerCase());
+      const to = kept?.get(c.name.toLowerCase());
       return to === undefined ? e : castInto(e, DUCKDB_TYPES[c.kind], to);
     });
     if (this.meta) exprs.push(sqlString(this.ctx.runId), "CAST(now() AS TIMESTAMP WITH TIME ZONE)");
@@ -196,7 +200,7 @@ export class DuckdbCommit {
 
   /** The staged rows with their final types, the last record of each key, in first-seen order. */
   private selectSql(): string {
-    const exprs = this.selectExprs(this.stager.columns);
+    const exprs = this.selectExprs(this.table, this.stager.columns);
     // Without a repeated key, the file's order is the run's: a streaming read, no sort (a sort of
     // a big run would need more than DuckDB's memory limit beside read_json's buffers).
     if (!this.primaryKey || this.dups === 0) return `SELECT ${exprs.join(", ")} FROM ${q(this.stager.table)}`;
@@ -246,8 +250,9 @@ export class DuckdbCommit {
    * failed naming none).
    */
   private async refuseLossyCasts(st: Stager, cols: StagedColumn[], table: string): Promise<void> {
+    const kept = this.kept.get(table);
     for (const c of cols) {
-      const to = this.kept.get(c.name.toLowerCase());
+      const to = kept?.get(c.name.toLowerCase());
       if (to === undefined) continue;
       const from = DUCKDB_TYPES[c.kind];
       const r = await this.conn.runAndReadAll(
@@ -286,9 +291,12 @@ export class DuckdbCommit {
 
   /** Type changes are reported, never applied; `drift: fail` refuses the commit. */
   private checkTypes(
+    table: string,
     existing: Existing,
     cols: { name: string; kind: ColumnType; pending?: boolean }[],
   ): void {
+    const kept = new Map<string, string>();
+    this.kept.set(table, kept);
     const types = new Map(existing.map((c) => [c.name.toLowerCase(), c]));
     const changed: string[] = [];
     for (const c of cols) {
@@ -298,7 +306,7 @@ export class DuckdbCommit {
       if (c.pending) continue;
       if (old && old.type !== DUCKDB_TYPES[c.kind]) {
         changed.push(`\`${c.name}\` is ${old.type}, this run's is ${DUCKDB_TYPES[c.kind]}`);
-        this.kept.set(c.name.toLowerCase(), old.type);
+        kept.set(c.name.toLowerCase(), old.type);
       }
     }
     if (!changed.length) return;

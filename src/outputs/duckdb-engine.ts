@@ -90,11 +90,9 @@ export async function withMemory<T>(
             : `DuckDB's memory limit was raised to ${mib} MiB for the load: it ran out of memory at ${Math.ceil(tries[i - 1] / (1024 * 1024))} MiB (records of many fields, or a merge into a large table)`;
         await conn.run(`SET memory_limit = '${mib}MiB'`);
       }
+      let done: T;
       try {
-        const done = await load();
-        if (raised && use === "database") await conn.run("CHECKPOINT");
-        if (raised) notes.push(raised);
-        return done;
+        done = await load();
       } catch (err) {
         // What a failed attempt noted (columns added, types kept) is noted again by the next.
         notes.length = mark;
@@ -102,9 +100,29 @@ export async function withMemory<T>(
         if (raised && err instanceof Error) err.message += ` (${raised})`;
         throw err;
       }
+      // The load committed: from here on it is never run again (an append would insert twice).
+      if (raised && use === "database") await checkpoint(conn, tries.slice(i));
+      if (raised) notes.push(raised);
+      return done;
     }
   } finally {
     if (raised) await conn.run(`SET memory_limit = '${MEMORY_LIMIT_MB[use]}MB'`).catch(() => {});
+  }
+}
+
+/**
+ * CHECKPOINT at the first of `limits` (bytes), or, when it runs out of memory, at the next ones:
+ * the load before it committed, so only the checkpoint is tried again.
+ */
+async function checkpoint(conn: DuckDBConnection, limits: number[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await conn.run("CHECKPOINT");
+      return;
+    } catch (err) {
+      if (i + 1 >= limits.length || !isOutOfMemory(err)) throw err;
+      await conn.run(`SET memory_limit = '${Math.ceil(limits[i + 1] / (1024 * 1024))}MiB'`);
+    }
   }
 }
 
@@ -217,12 +235,16 @@ export function castInto(expr: string, from: string, to: string): string {
 
 /**
  * True for a value `castInto` would change: one the column's type cannot read, or one that does
- * not come back the same (1.5 into BIGINT is 2; 2^53 + 1 into DOUBLE is 2^53). Any value becomes
- * text; a date-time or date column takes any text it reads (its own format differs).
+ * not come back the same (1.5 into BIGINT is 2; 2^53 + 1 into DOUBLE is 2^53; a date-time into a
+ * DATE column loses its time). Any value becomes text; a date-time or date column takes any text
+ * it reads (its own format differs).
  */
 export function lossyInto(expr: string, from: string, to: string): string {
   if (to === "VARCHAR") return "false";
   const conv = `TRY_CAST(${expr} AS ${to})`;
-  if (/^(TIMESTAMP|DATE)/.test(to)) return `(${expr} IS NOT NULL AND ${conv} IS NULL)`;
+  // Text into a date-time or date column: any text it reads (its own format differs); anything
+  // else (a date-time into a DATE column: its time) must come back the same.
+  if (/^(TIMESTAMP|DATE)/.test(to) && (from === "VARCHAR" || from === "JSON"))
+    return `(${expr} IS NOT NULL AND ${conv} IS NULL)`;
   return `(${expr} IS NOT NULL AND (${conv} IS NULL OR CAST(${conv} AS ${from}) IS DISTINCT FROM ${expr}))`;
 }

@@ -13,6 +13,7 @@ import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge
 import {
   type ColumnType,
   childTableName,
+  declaredField,
   describeValue,
   INDEX_COLUMN,
   isArrayOfObjects,
@@ -48,7 +49,13 @@ export async function openDuckdbWriter(output: OutputPlan, ctx: WriterContext): 
   const eng = await engine(output.path, engineSettings());
   try {
     const conn = await eng.connect();
-    const writer = new DuckdbWriter(eng, conn, output, ctx, primaryKey);
+    let writer: DuckdbWriter;
+    try {
+      writer = new DuckdbWriter(eng, conn, output, ctx, primaryKey);
+    } catch (err) {
+      conn.closeSync();
+      throw err;
+    }
     try {
       await writer.readState();
       await writer.openExistingChildren();
@@ -299,7 +306,9 @@ class DuckdbWriter implements RecordWriter {
         !this.primaryKey!.includes(field) &&
         cols.has(INDEX_COLUMN) &&
         this.primaryKey!.every((k) => cols.has(k));
-      if (child && !/__(staging|rejected)_/.test(field)) this.openChild(field, null);
+      // A field the schema declares is what the schema says (an array of objects is opened already).
+      if (child && !/__(staging|rejected)_/.test(field) && !declaredField(this.ctx.schema, field))
+        this.openChild(field, null);
     }
   }
 
@@ -373,7 +382,8 @@ class DuckdbWriter implements RecordWriter {
         withMemory(this.conn, "database", await this.longBytes(), this.notes, async () => {
           if (this.stager.hasTable)
             await this.conn.run(
-              `CREATE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,
+              // OR REPLACE: a try that ran out of memory after it is run again (withMemory).
+              `CREATE OR REPLACE TABLE ${q(name)} AS SELECT * EXCLUDE (__pl_row) FROM ${q(this.stager.table)}`,
             );
           await this.transaction(() => this.committer().replaceInvalid());
         }),

@@ -29,6 +29,7 @@ import {
   type ColumnType,
   checkIdent,
   childTableName,
+  declaredField,
   INDEX_COLUMN,
   invalidTableName,
   nestedFields,
@@ -170,7 +171,8 @@ class PostgresWriter implements RecordWriter, CopyHost {
     // child rows of the parents it replaced stayed.
     if (this.nestedMode && this.primaryKey)
       for (const field of await existingChildFields(client, schema, this.table, this.primaryKey))
-        if (!this.children.has(field)) await this.openChild(field, null);
+        if (!this.children.has(field) && !declaredField(this.ctx.schema, field))
+          await this.openChild(field, null);
     if (this.typeChanges.length && this.ctx.drift === "fail")
       throw new RunError(
         "drift",

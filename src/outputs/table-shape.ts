@@ -340,3 +340,9 @@ export function isArrayOfObjects(v: unknown): v is Record<string, unknown>[] {
   for (const x of v) if (!x || typeof x !== "object" || Array.isArray(x)) return false;
   return true;
 }
+
+/** Whether the record schema declares `field` among its properties. */
+export function declaredField(schema: Record<string, unknown> | null | undefined, field: string): boolean {
+  const props = schema?.properties;
+  return typeof props === "object" && props !== null && Object.hasOwn(props, field);
+}

@@ -2065,6 +2065,33 @@ describe("invalid pipeline files", () => {
     `;
     expect(issuesOf(project, text, { EMPTY: "" })).toEqual([]);
   });
+
+  it("streams writing their own tables are fine: a file per stream, `${ stream }` with spaces", () => {
+    const two = (output: string) => yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        eu: { path: /eu }
+        us: { path: /us }
+        EU: { path: /eu2 }
+      output: ${output}
+    `;
+    expect(issuesOf(project, two('{ format: duckdb, path: "out/${stream}.duckdb", table: events }'))).toEqual(
+      [],
+    );
+    expect(issuesOf(project, two('{ format: sqlite, path: "out/${stream}.db" }'))).toEqual([]);
+    expect(
+      issuesOf(project, two('{ format: postgres, url: "postgres://h/db", table: "raw_${ stream }" }')),
+    ).toEqual([]);
+    // The same with one DuckDB file: `eu` and `EU` are one table there.
+    expect(
+      issuesOf(project, two('{ format: duckdb, table: "raw_${ stream }" }')).map((i) => i.message),
+    ).toEqual([
+      expect.stringContaining(
+        "streams `eu` and `EU` would write one table (`raw_EU`: duckdb table names ignore case)",
+      ),
+    ]);
+  });
 });
 
 describe("pipeline names", () => {

@@ -127,6 +127,35 @@ describe("DuckDB settings", () => {
   });
 });
 
+describe("withMemory: a load that committed is never run again", () => {
+  it("a CHECKPOINT that runs out of memory after the load is tried again alone, at the next limit", async () => {
+    const sql: string[] = [];
+    let checkpoints = 0;
+    const conn = {
+      run: async (text: string) => {
+        sql.push(text);
+        if (text === "CHECKPOINT" && ++checkpoints === 1)
+          throw new Error("Out of Memory Error: could not allocate block of size 256.0 KiB");
+      },
+    } as unknown as Parameters<typeof withMemory>[0];
+    let loads = 0;
+    const notes: string[] = [];
+    // 20 MiB of long strings: the limit is raised before the load, so a CHECKPOINT follows it.
+    await withMemory(conn, "database", 20 * 1024 * 1024, notes, async () => {
+      loads++;
+    });
+    expect(loads).toBe(1);
+    expect(sql).toEqual([
+      "SET memory_limit = '71MiB'",
+      "CHECKPOINT",
+      "SET memory_limit = '284MiB'",
+      "CHECKPOINT",
+      "SET memory_limit = '48MB'",
+    ]);
+    expect(notes).toHaveLength(1);
+  });
+});
+
 describe("withMemory: a load at a raised memory limit", () => {
   const limit = async (conn: Awaited<ReturnType<Awaited<ReturnType<typeof engine>>["connect"]>>) =>
     String((await conn.runAndReadAll("SELECT current_setting('memory_limit')")).getRowsJS()[0][0]);

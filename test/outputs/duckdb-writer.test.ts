@@ -590,6 +590,20 @@ describe("duckdb nested: tables without a schema", () => {
     expect(w.warnings?.() ?? []).toEqual([]);
   });
 
+  it("a column a child table keeps with another type is the child's own: the parent's of the same name is not checked against it", async () => {
+    await load("merge", [{ id: 1, code: "A", lines: [{ code: 5 }] }]);
+    // The child's `code` (BIGINT) takes "7" exactly; the parent's `code` is text, as the run's.
+    await load("merge", [{ id: 2, code: "B", lines: [{ code: "7" }] }]);
+    expect(await query("SELECT id, code FROM orders ORDER BY id")).toEqual([
+      { id: 1n, code: "A" },
+      { id: 2n, code: "B" },
+    ]);
+    expect(await query("SELECT id, code FROM orders__lines ORDER BY id")).toEqual([
+      { id: 1n, code: 5n },
+      { id: 2n, code: 7n },
+    ]);
+  });
+
   it("a replace whose records have no item empties the child table", async () => {
     await load("replace", first);
     await load("replace", [{ id: 5, lines: [] }]);
@@ -619,5 +633,64 @@ describe("nested: tables and the table of invalid records", () => {
       /field `invalid` would make child table `inv__invalid` \(nested: tables\), the name of the table of invalid records/,
     );
     await writer.abort();
+  });
+});
+
+describe("duckdb: review edges", () => {
+  it("a child table an earlier run made is not forced on a field the schema now declares otherwise", async () => {
+    const out = {
+      format: "duckdb" as const,
+      mode: "merge" as const,
+      path: file,
+      table: { name: "orders", metadataColumns: false, nested: "tables" as const },
+    };
+    const run = async (records: Row[], schema?: Record<string, unknown>) => {
+      const w = await openWriter(out, {
+        runId: `d${Math.random().toString(36).slice(2)}`,
+        stream: "orders",
+        columns: null,
+        primaryKey: ["id"],
+        schema,
+      });
+      for (const r of records) await w.write(r);
+      await w.commit();
+    };
+    await run([{ id: 1, tags: [{ t: "a" }] }]);
+    const schema = {
+      type: "object",
+      properties: { id: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
+    };
+    await run([{ id: 2, tags: ["x", "y"] }], schema);
+    expect(await query("SELECT id, CAST(tags AS VARCHAR) AS tags FROM orders WHERE id = 2")).toEqual([
+      { id: 2n, tags: '["x","y"]' },
+    ]);
+  });
+
+  it("append: a date-time into a DATE column is refused unless it is a midnight (its time would be lost)", async () => {
+    const dates = {
+      type: "object",
+      properties: { id: { type: "integer" }, day: { type: "string", format: "date" } },
+    };
+    const times = {
+      type: "object",
+      properties: { id: { type: "integer" }, day: { type: "string", format: "date-time" } },
+    };
+    const columns = ["id", "day"];
+    await runWriter("duckdb", "replace", file, [{ id: 1, day: "2024-03-04" }], { schema: dates, columns });
+    await expect(
+      runWriter("duckdb", "append", file, [{ id: 2, day: "2024-03-05T10:11:12Z" }], {
+        schema: times,
+        columns,
+      }),
+    ).rejects.toThrow(
+      /record #1 written: field `day` holds .* \(TIMESTAMP WITH TIME ZONE\), which the DATE column/,
+    );
+    await runWriter("duckdb", "append", file, [{ id: 3, day: "2024-03-06T00:00:00Z" }], {
+      schema: times,
+      columns,
+    });
+    expect(
+      (await query("SELECT CAST(day AS VARCHAR) AS day FROM items ORDER BY id")).map((r) => r.day),
+    ).toEqual(["2024-03-04", "2024-03-06"]);
   });
 });

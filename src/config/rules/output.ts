@@ -1,5 +1,6 @@
 import { DEFAULTS } from "../defaults.gen.js";
 import type { Output, Stream } from "../pipeline-types.gen.js";
+import { fillTemplate, parseTemplate } from "../templates.js";
 import { type RuleIssue, ruleIssue } from "./rule.js";
 
 /** Formats that write every stream into one place (no `${stream}` needed in `path`). */
@@ -98,9 +99,26 @@ function sharedTables(
     ([, s]) => !(s && typeof s === "object" && s.write === false),
   );
   if (writing.length < 2) return [];
+  // A file per stream (duckdb, sqlite: `path` with `${stream}`) holds one stream's tables only.
+  const perStream = (text: string | undefined) => {
+    if (typeof text !== "string") return false;
+    try {
+      return parseTemplate(text).parts.some((p) => typeof p !== "string" && p.ns === "stream");
+    } catch {
+      return false;
+    }
+  };
+  if (format !== "postgres" && perStream(output?.path)) return [];
   const template = format !== "sqlite" && typeof output?.table === "string" ? output.table : STREAM_TABLE;
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
-  if (!template.includes("${stream}"))
+  // The table of each stream as compile-output.ts fills it (`${ stream }` is `${stream}`).
+  const tableOf = (stream: string) => {
+    try {
+      return fillTemplate(parseTemplate(template).parts, (ns) => (ns === "stream" ? stream : `\u0000${ns}`));
+    } catch {
+      return template;
+    }
+  };
+  if (!perStream(template))
     return [
       ruleIssue(
         "conflict",
@@ -114,10 +132,9 @@ function sharedTables(
   // Each table has `<table>__invalid` beside it (postgres, duckdb): no stream may write that one.
   const invalid = new Map<string, string>();
   if (format !== "sqlite")
-    for (const [name] of writing)
-      invalid.set(keyOf(`${template.replaceAll(STREAM_TABLE, name)}__invalid`), name);
+    for (const [name] of writing) invalid.set(keyOf(`${tableOf(name)}__invalid`), name);
   for (const [name] of writing) {
-    const own = template.replaceAll(STREAM_TABLE, name);
+    const own = tableOf(name);
     const owner = invalid.get(keyOf(own));
     if (owner !== undefined && owner !== name)
       issues.push(
@@ -130,8 +147,7 @@ function sharedTables(
       );
   }
   for (const [name] of writing) {
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal `${stream}` placeholder
-    const table = template.replaceAll("${stream}", name);
+    const table = tableOf(name);
     const key = format === "postgres" ? table : table.toLowerCase();
     const other = seen.get(key);
     if (other === undefined) {
