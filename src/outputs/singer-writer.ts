@@ -131,8 +131,11 @@ export function noteSingerPositions(
 ): void {
   const run = runs.get(runId);
   if (!run) return;
-  const b = bookmarkOf(cursorField, p);
-  if (!b || JSON.stringify(run.bookmarks[stream]) === JSON.stringify(b)) return;
+  const positions = bookmarkOf(cursorField, p);
+  if (!positions) return;
+  // Keys of the bookmark that are not positions of ours (a `--state` file's) are passed on.
+  const b = { ...run.bookmarks[stream], ...positions };
+  if (JSON.stringify(run.bookmarks[stream]) === JSON.stringify(b)) return;
   run.bookmarks[stream] = b;
   run.channel?.write(stateMessage(runId));
 }
@@ -218,7 +221,8 @@ class SingerWriter implements RecordWriter {
 
   async commit(state?: CommitState | null): Promise<void> {
     const bookmark = state ? bookmarkOf(this.ctx.cursorField, state) : null;
-    if (bookmark) singerRun(this.ctx.runId).bookmarks[this.ctx.stream] = bookmark;
+    const run = singerRun(this.ctx.runId);
+    if (bookmark) run.bookmarks[this.ctx.stream] = { ...run.bookmarks[this.ctx.stream], ...bookmark };
     const chunk = this.chunk;
     if (!chunk) {
       const p = this.emit(stateMessage(this.ctx.runId));
