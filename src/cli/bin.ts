@@ -16,13 +16,26 @@ const controller = new AbortController();
 // `pipelines list | head -1`: the reader went away. End quietly with 141, the status of a Unix
 // tool killed by SIGPIPE, instead of a stack trace. A run in progress stops as on Ctrl-C (nothing
 // more is committed), rather than exiting between committing an output and saving its cursor.
+// Any other failed write (a full disk: ENOSPC, an I/O error) stops the run the same way, says so
+// on standard error when it can, and ends with 1 — never a stack trace.
 let outputGone = false;
+let outputFailed = false;
 for (const stream of [process.stdout, process.stderr]) {
   stream.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
-    if (!outputGone) controller.abort(new Error("the output was closed"));
-    outputGone = true;
-    process.exitCode = 141; // also when the failed write is noticed after the command ended
+    const gone = err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED";
+    if (!outputGone && !outputFailed)
+      controller.abort(
+        new Error(gone ? "the output was closed" : `the output failed (${err.code ?? err.message})`),
+      );
+    if (gone) {
+      outputGone = true;
+      process.exitCode = 141; // also when the failed write is noticed after the command ended
+      return;
+    }
+    if (!outputFailed && stream === process.stdout)
+      process.stderr.write(`pipelines: cannot write to standard output: ${err.message}\n`);
+    outputFailed = true;
+    process.exitCode = 1;
   });
 }
 
@@ -45,4 +58,4 @@ const code = await run(process.argv.slice(2), {
   env: process.env,
   signal: controller.signal,
 });
-process.exitCode = outputGone ? 141 : interrupted ? 130 : code;
+process.exitCode = outputGone ? 141 : outputFailed ? 1 : interrupted ? 130 : code;

@@ -4,7 +4,7 @@
  * sources never load them, so these run the built files in child processes.
  */
 import { execFile, spawn } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -256,4 +256,23 @@ describe("the built CLI's output streams", () => {
     expect(stderr).not.toContain("EPIPE");
     expect(code).toBe(141);
   });
+
+  it.skipIf(!existsSync("/dev/full"))(
+    "standard output on a full disk ends the command with 1, said in one line, no stack trace",
+    async () => {
+      writeFiles(dir, { "pipelines/one.yaml": PIPELINE });
+      const full = openSync("/dev/full", "w");
+      try {
+        const child = spawn(process.execPath, [BIN, "list"], { cwd: dir, stdio: ["ignore", full, "pipe"] });
+        let stderr = "";
+        child.stderr?.on("data", (d) => (stderr += d));
+        const code = await new Promise((resolve) => child.on("exit", resolve));
+        expect(stderr).toContain("pipelines: cannot write to standard output: ENOSPC");
+        expect(stderr).not.toMatch(/\n\s+at /);
+        expect(code).toBe(1);
+      } finally {
+        closeSync(full);
+      }
+    },
+  );
 });
