@@ -255,8 +255,13 @@ export class DuckdbCommit {
       const to = kept?.get(c.name.toLowerCase());
       if (to === undefined) continue;
       const from = DUCKDB_TYPES[c.kind];
+      // The rows the commit writes: a record a later one of its key replaces is not looked at.
+      const rows =
+        st === this.stager && this.primaryKey && this.dups > 0
+          ? stagedRows(st.table, this.primaryKey)
+          : q(st.table);
       const r = await this.conn.runAndReadAll(
-        `SELECT __pl_row, CAST(${runExpr(c)} AS VARCHAR) FROM ${q(st.table)} WHERE ${lossyInto(runExpr(c), from, to)} ORDER BY __pl_row LIMIT 1`,
+        `SELECT __pl_row, CAST(${runExpr(c)} AS VARCHAR) FROM ${rows} WHERE ${lossyInto(runExpr(c), from, to)} ORDER BY __pl_row LIMIT 1`,
       );
       const row = r.getRows()[0];
       if (!row) continue;

@@ -220,7 +220,7 @@ class ParquetWriter implements RecordWriter {
     for (const [lower, [from, to]] of kept) {
       const e = runLower.get(lower)!;
       const r = await this.conn.runAndReadAll(
-        `SELECT __pl_row, CAST(${e} AS VARCHAR) FROM ${q("staging")} WHERE ${lossyInto(e, from, to)} ORDER BY __pl_row LIMIT 1`,
+        `SELECT __pl_row, CAST(${e} AS VARCHAR) FROM ${this.primaryKey && this.dups > 0 ? stagedRows("staging", this.primaryKey) : q("staging")} WHERE ${lossyInto(e, from, to)} ORDER BY __pl_row LIMIT 1`,
       );
       const row = r.getRows()[0];
       if (!row) continue;

@@ -89,7 +89,10 @@ export function loadError(
       redact(`PostgreSQL at ${where}: connection lost (${e?.message ?? String(cause)})`),
     );
   const detail = e?.detail ? ` (${e.detail})` : "";
-  const at = e?.where ? ` [${e.where.split("\n")[0].slice(0, 300)}]` : "";
+  // The COPY context names the line and column; the value PostgreSQL quotes after them is cut to
+  // 100 bytes, which a secret in it would escape the redactor with: left out.
+  const context = e?.where?.split("\n")[0].replace(/(, column [^:]*): .*$/s, "$1");
+  const at = context ? ` [${context.slice(0, 300)}]` : "";
   return new RunError(
     "output",
     redact(`PostgreSQL at ${where}, table ${table}: ${e?.message ?? String(err)}${detail}${at}`),

@@ -694,3 +694,20 @@ describe("duckdb: review edges", () => {
     ).toEqual(["2024-03-04", "2024-03-06"]);
   });
 });
+
+describe("duckdb merge: a value a later record of its key replaces", () => {
+  it("is not checked against the column's type (it is never written)", async () => {
+    await runWriter("duckdb", "merge", file, [{ id: 1, v: 1 }], PK);
+    await runWriter(
+      "duckdb",
+      "merge",
+      file,
+      [
+        { id: 1, v: 1.5 },
+        { id: 1, v: 2 },
+      ],
+      PK,
+    );
+    expect(await rows()).toEqual([{ id: 1n, v: 2n }]);
+  });
+});
