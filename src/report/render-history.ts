@@ -88,7 +88,9 @@ function streamHistory(name: string, points: Point[], i: number): string {
 
 /** The first rows of a stream's output, as a table (values cut to 60 characters). */
 export function outputPreview(report: RunReport, stream: string): string {
-  const rows = report.previews?.[stream];
+  // Own entries only: a stream named `constructor` or `toString` has no inherited preview.
+  const rows =
+    report.previews && Object.hasOwn(report.previews, stream) ? report.previews[stream] : undefined;
   if (!rows?.length) return "";
   const names: string[] = [];
   for (const r of rows)

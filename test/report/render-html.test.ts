@@ -240,3 +240,16 @@ describe("renderReportHtml: windows and partitions (format 1.1)", () => {
     expect(renderReportHtml(report).match(/<dt>Kept beside<\/dt>/g)).toHaveLength(1);
   });
 });
+
+describe("renderReportHtml: streams named like an object's own properties", () => {
+  it("renders streams `constructor`, `toString` and `hasOwnProperty` without previews of their own", () => {
+    const report = sampleReport();
+    report.streams = ["constructor", "toString", "hasOwnProperty"].map((name) => ({
+      ...report.streams[0],
+      name,
+    }));
+    report.previews = {};
+    const html = renderReportHtml(report);
+    for (const name of ["constructor", "toString", "hasOwnProperty"]) expect(html).toContain(name);
+  });
+});
