@@ -83,6 +83,20 @@ export class YamlSource {
         ),
       });
     }
+    for (const proto of this.protoKeys) {
+      const { line, column } = this.offsetToPos(proto.offset);
+      found.push({
+        offset: proto.offset,
+        issue: this.issueAt(
+          "bad_value",
+          line,
+          column,
+          formatKeyPath(proto.path),
+          "a key cannot be `__proto__`: JavaScript reads it as the object's prototype, not as a key (rename it; a stream's name, a param, a header)",
+          { expected: "another key", found: "`__proto__`" },
+        ),
+      });
+    }
     found.sort((a, b) => a.offset - b.offset);
     this.syntaxIssues.push(...found.map((f) => f.issue));
   }
@@ -91,6 +105,9 @@ export class YamlSource {
    * Keys repeated in a map, in one pass over the document (a set of keys per map), without
    * recursion (a deeply nested file must not overflow the stack). Merge keys (`<<`) may repeat.
    */
+  /** Keys named `__proto__` (duplicateKeys finds them on its walk). */
+  private readonly protoKeys: { path: (string | number)[]; offset: number }[] = [];
+
   private duplicateKeys(): { path: (string | number)[]; offset: number; firstOffset: number }[] {
     const dups: { path: (string | number)[]; offset: number; firstOffset: number }[] = [];
     const stack: { node: unknown; path: (string | number)[] }[] = [{ node: this.doc.contents, path: [] }];
@@ -105,6 +122,7 @@ export class YamlSource {
             if (typeof k === "symbol" || k === "<<") continue;
             const name = String(k);
             const offset = pair.key.range?.[0] ?? 0;
+            if (name === "__proto__") this.protoKeys.push({ path: [...path, name], offset });
             const first = seen.get(name);
             if (first === undefined) seen.set(name, offset);
             else dups.push({ path: [...path, name], offset, firstOffset: first });

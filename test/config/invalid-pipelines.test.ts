@@ -1356,6 +1356,33 @@ const CASES: Case[] = [
     message: "stream `x__invalid` would write table `x__invalid`, where stream `x`'s invalid records go",
   },
   {
+    name: "a stream named __proto__",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        __proto__: { path: /a }
+        b: { path: /b }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 3,
+    message: "a key cannot be `__proto__`: JavaScript reads it as the object's prototype",
+  },
+  {
+    name: "a param named __proto__",
+    text: yaml`
+      source:
+        base_url: https://x.test
+      streams:
+        a: { path: /a, params: { __proto__: 1 } }
+    `,
+    code: "bad_value",
+    line: 4,
+    column: 28,
+    message: "a key cannot be `__proto__`",
+  },
+  {
     name: "two SQLite streams whose names differ only in case",
     text: yaml`
       source:
