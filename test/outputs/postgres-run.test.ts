@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
-import { run } from "../../src/cli/main.js";
+import { runCli } from "../cli/helpers.js";
 import { freshDatabase, query, tables } from "../pg/helpers.js";
 import { runPipeline, type TempProject, tempProject } from "../run/helpers.js";
 import {
@@ -72,17 +72,7 @@ beforeEach(() => {
 });
 afterEach(() => project.cleanup());
 
-async function cli(args: string[], env: Record<string, string>) {
-  let stdout = "";
-  let stderr = "";
-  const code = await run(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd: project.dir,
-    env,
-  });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], env: Record<string, string>) => runCli(args, project.dir, env);
 
 /** Every file the run left in the project (reports, state), read as text. */
 function projectText(): string {

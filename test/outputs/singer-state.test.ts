@@ -8,7 +8,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { run } from "../../src/cli/main.js";
+import { runCli } from "../cli/helpers.js";
 import { runPipeline, type TempProject, tempProject } from "../run/helpers.js";
 import { type SyncServer, startSyncServer } from "../sync/sync-server.js";
 
@@ -64,17 +64,8 @@ streams:
 output: { format: jsonl, mode: append }
 `;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await run(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd: project.dir,
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
+/** `pipelines …` in-process; stdout and stderr apart. */
+const cli = (args: string[]) => runCli(args, project.dir);
 
 type Message = { type: string; stream?: string; value?: { bookmarks: Record<string, unknown> } };
 const messages = (text: string): Message[] =>

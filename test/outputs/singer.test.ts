@@ -8,8 +8,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { run } from "../../src/cli/main.js";
 import { compileRecordSchema } from "../../src/lang/ajv.js";
+import { runCli } from "../cli/helpers.js";
 import { readJsonl, runPipeline, type TempProject, tempProject } from "../run/helpers.js";
 import {
   changedSince,
@@ -83,18 +83,8 @@ function pipeline(output: string[], extra: string[] = []): void {
   );
 }
 
-/** `pipelines run …` in-process; stdout and stderr apart. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const code = await run(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    cwd: project.dir,
-    env: {},
-  });
-  return { code, stdout, stderr };
-}
+/** `pipelines …` in-process; stdout and stderr apart. */
+const cli = (args: string[]) => runCli(args, project.dir);
 
 const isStringList = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
 
