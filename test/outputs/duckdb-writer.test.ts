@@ -1,10 +1,11 @@
 import path from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { OutputPlan } from "../../src/compile/plan.js";
 import { openWriter } from "../../src/outputs/registry.js";
 import type { RecordWriter } from "../../src/outputs/writer.js";
 import type { Row } from "../../src/records/shape.js";
-import { listDir, runWriter, tempDir } from "./helpers.js";
+import { listDir, type RunOptions, runWriter, tempDir } from "./helpers.js";
 
 let dir: string;
 let cleanup: () => void;
@@ -57,6 +58,19 @@ const SCHEMA = {
     meta: { type: "object" },
   },
 };
+
+/** `nested: tables` into table `orders` (key `id`), through runWriter (aborted when it fails). */
+const nested = (
+  mode: OutputPlan["mode"],
+  records: Row[],
+  { meta = false, ...opts }: RunOptions & { meta?: boolean } = {},
+) =>
+  runWriter("duckdb", mode, file, records, {
+    stream: "orders",
+    primaryKey: ["id"],
+    output: { table: { name: "orders", metadataColumns: meta, nested: "tables" } },
+    ...opts,
+  });
 
 describe("duckdb columns", () => {
   it("types come from the schema: timestamps with time zone, dates, JSON; values intact", async () => {
@@ -360,28 +374,8 @@ describe("duckdb modes", () => {
   });
 
   it("nested: tables makes child tables keyed by the parent's primary key and _index, kept consistent on merge and replace", async () => {
-    const plan = (mode: "merge" | "replace" | "append") =>
-      ({
-        format: "duckdb",
-        mode,
-        path: file,
-        table: { name: "orders", metadataColumns: true, nested: "tables" },
-      }) as const;
-    const load = async (
-      mode: "merge" | "replace" | "append",
-      records: Row[],
-      schema?: Record<string, unknown>,
-    ) => {
-      const w = await openWriter(plan(mode), {
-        runId: `n${Math.random().toString(36).slice(2)}`,
-        stream: "orders",
-        columns: null,
-        primaryKey: ["id"],
-        schema,
-      });
-      for (const r of records) await w.write(r);
-      await w.commit();
-    };
+    const load = (mode: OutputPlan["mode"], records: Row[], schema?: Record<string, unknown>) =>
+      nested(mode, records, { schema, meta: true });
     const lines = () => query("SELECT id, _index, sku, q FROM orders__lines ORDER BY id, _index");
     await load("merge", [
       {
@@ -553,25 +547,6 @@ describe("duckdb append and merge keep a column's type", () => {
 });
 
 describe("duckdb nested: tables without a schema", () => {
-  const load = async (mode: "merge" | "replace", records: Row[]) => {
-    const w = await openWriter(
-      {
-        format: "duckdb",
-        mode,
-        path: file,
-        table: { name: "orders", metadataColumns: false, nested: "tables" },
-      },
-      {
-        runId: `c${Math.random().toString(36).slice(2)}`,
-        stream: "orders",
-        columns: null,
-        primaryKey: ["id"],
-      },
-    );
-    for (const r of records) await w.write(r);
-    await w.commit();
-    return w;
-  };
   const lines = () => query("SELECT id, _index, sku FROM orders__lines ORDER BY id, _index");
   const first = [
     { id: 1, lines: [{ sku: "a" }, { sku: "b" }] },
@@ -580,8 +555,8 @@ describe("duckdb nested: tables without a schema", () => {
   ];
 
   it("a merged parent whose array is now empty or null loses its child rows; no JSON column is added", async () => {
-    await load("merge", first);
-    const w = await load("merge", [
+    await nested("merge", first);
+    const w = await nested("merge", [
       { id: 1, lines: [] },
       { id: 2, lines: null },
     ]);
@@ -591,9 +566,9 @@ describe("duckdb nested: tables without a schema", () => {
   });
 
   it("a column a child table keeps with another type is the child's own: the parent's of the same name is not checked against it", async () => {
-    await load("merge", [{ id: 1, code: "A", lines: [{ code: 5 }] }]);
+    await nested("merge", [{ id: 1, code: "A", lines: [{ code: 5 }] }]);
     // The child's `code` (BIGINT) takes "7" exactly; the parent's `code` is text, as the run's.
-    await load("merge", [{ id: 2, code: "B", lines: [{ code: "7" }] }]);
+    await nested("merge", [{ id: 2, code: "B", lines: [{ code: "7" }] }]);
     expect(await query("SELECT id, code FROM orders ORDER BY id")).toEqual([
       { id: 1n, code: "A" },
       { id: 2n, code: "B" },
@@ -605,8 +580,8 @@ describe("duckdb nested: tables without a schema", () => {
   });
 
   it("a replace whose records have no item empties the child table", async () => {
-    await load("replace", first);
-    await load("replace", [{ id: 5, lines: [] }]);
+    await nested("replace", first);
+    await nested("replace", [{ id: 5, lines: [] }]);
     expect(await query("SELECT count(*) AS n FROM orders__lines")).toEqual([{ n: 0n }]);
     expect(await query("SELECT id FROM orders")).toEqual([{ id: 5n }]);
   });
@@ -614,53 +589,20 @@ describe("duckdb nested: tables without a schema", () => {
 
 describe("nested: tables and the table of invalid records", () => {
   it("a field named `invalid` cannot be a child table (its rows would be dropped with `<table>__invalid`)", async () => {
-    const w = openWriter(
-      {
-        format: "duckdb",
-        mode: "replace",
-        path: file,
-        table: { name: "inv", metadataColumns: true, nested: "tables" },
-      },
-      { runId: "inv1", stream: "inv", columns: null, primaryKey: ["id"] },
+    await expect(nested("replace", [{ id: 1, invalid: [{ x: 1 }] }])).rejects.toThrow(
+      /field `invalid` would make child table `orders__invalid` \(nested: tables\), the name of the table of invalid records/,
     );
-    const writer = await w;
-    await expect(
-      (async () => {
-        await writer.write({ id: 1, invalid: [{ x: 1 }] });
-        await writer.commit();
-      })(),
-    ).rejects.toThrow(
-      /field `invalid` would make child table `inv__invalid` \(nested: tables\), the name of the table of invalid records/,
-    );
-    await writer.abort();
   });
 });
 
-describe("duckdb: review edges", () => {
+describe("duckdb: an earlier run's child table, a kept DATE column", () => {
   it("a child table an earlier run made is not forced on a field the schema now declares otherwise", async () => {
-    const out = {
-      format: "duckdb" as const,
-      mode: "merge" as const,
-      path: file,
-      table: { name: "orders", metadataColumns: false, nested: "tables" as const },
-    };
-    const run = async (records: Row[], schema?: Record<string, unknown>) => {
-      const w = await openWriter(out, {
-        runId: `d${Math.random().toString(36).slice(2)}`,
-        stream: "orders",
-        columns: null,
-        primaryKey: ["id"],
-        schema,
-      });
-      for (const r of records) await w.write(r);
-      await w.commit();
-    };
-    await run([{ id: 1, tags: [{ t: "a" }] }]);
+    await nested("merge", [{ id: 1, tags: [{ t: "a" }] }]);
     const schema = {
       type: "object",
       properties: { id: { type: "integer" }, tags: { type: "array", items: { type: "string" } } },
     };
-    await run([{ id: 2, tags: ["x", "y"] }], schema);
+    await nested("merge", [{ id: 2, tags: ["x", "y"] }], { schema });
     expect(await query("SELECT id, CAST(tags AS VARCHAR) AS tags FROM orders WHERE id = 2")).toEqual([
       { id: 2n, tags: '["x","y"]' },
     ]);
