@@ -4,7 +4,7 @@ import type pg from "pg";
 import { describeDatabaseUrl } from "../compile/compile-output.js";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../shared/errors.js";
-import { Redactor } from "../shared/secrets.js";
+import { databaseUrlSecrets, Redactor } from "../shared/secrets.js";
 import { qi, tableExists } from "./postgres-sql.js";
 import { STATE_TABLE, sqlString } from "./table-shape.js";
 import type { StreamState } from "./writer.js";
@@ -86,7 +86,7 @@ async function withPostgres<T>(
   try {
     client = await connectClient(url);
   } catch (err) {
-    const redactor = new Redactor(urlSecrets(url));
+    const redactor = new Redactor(databaseUrlSecrets(url));
     const e = connectionError(err, describeDatabaseUrl(url), (s) => redactor.text(s));
     throw new RunError("output", `cannot ${what}: ${e.message}`);
   }
@@ -151,17 +151,4 @@ export async function postgresState(
       return await readState(client, schema, key, stream);
     },
   );
-}
-
-/** The secrets of a database URL: its password as written and decoded, and the URL itself. */
-function urlSecrets(url: string): string[] {
-  const out = [url];
-  try {
-    const { password } = new URL(url);
-    if (password) out.push(password);
-    if (password) out.push(decodeURIComponent(password));
-  } catch {
-    // Not a URL, or a password that does not decode: what was taken is masked.
-  }
-  return out.filter((s) => s.length > 0);
 }
