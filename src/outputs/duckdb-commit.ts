@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from "@duckdb/node-api";
 import type { OutputPlan } from "../compile/plan.js";
 import { RunError } from "../shared/errors.js";
-import { castInto, lossyInto, q, stagedRows } from "./duckdb-engine.js";
+import { castInto, q, refuseLossyCasts, stagedRows } from "./duckdb-engine.js";
 import type { StagedColumn, Stager } from "./duckdb-stager.js";
 import { releaseHeap } from "./release-heap.js";
 import { type ColumnType, DUCKDB_TYPES, LOADED_AT_COLUMN, RUN_ID_COLUMN, sqlString } from "./table-shape.js";
@@ -251,26 +251,23 @@ export class DuckdbCommit {
    */
   private async refuseLossyCasts(st: Stager, cols: StagedColumn[], table: string): Promise<void> {
     const kept = this.kept.get(table);
-    for (const c of cols) {
+    const checks = cols.flatMap((c) => {
       const to = kept?.get(c.name.toLowerCase());
-      if (to === undefined) continue;
-      const from = DUCKDB_TYPES[c.kind];
-      // The rows the commit writes: a record a later one of its key replaces is not looked at.
-      const rows =
-        st === this.stager && this.primaryKey && this.dups > 0
-          ? stagedRows(st.table, this.primaryKey)
-          : q(st.table);
-      const r = await this.conn.runAndReadAll(
-        `SELECT __pl_row, CAST(${runExpr(c)} AS VARCHAR) FROM ${rows} WHERE ${lossyInto(runExpr(c), from, to)} ORDER BY __pl_row LIMIT 1`,
-      );
-      const row = r.getRows()[0];
-      if (!row) continue;
-      const value = String(row[1]);
-      throw new RunError(
-        "output",
-        `record #${Number(row[0]) + 1} written: field \`${c.name}\` holds ${value.length > 60 ? `a value of ${value.length} characters` : value} (${from}), which the ${to} column of table \`${table}\` of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the table is recreated with the run's types)`,
-      );
-    }
+      return to === undefined ? [] : [{ field: c.name, expr: runExpr(c), from: DUCKDB_TYPES[c.kind], to }];
+    });
+    if (!checks.length) return;
+    // The rows the commit writes: a record a later one of its key replaces is not looked at.
+    const rows =
+      st === this.stager && this.primaryKey && this.dups > 0
+        ? stagedRows(st.table, this.primaryKey)
+        : q(st.table);
+    await refuseLossyCasts(
+      this.conn,
+      rows,
+      checks,
+      `table \`${table}\` of ${this.output.path}`,
+      "the table is recreated with the run's types",
+    );
   }
 
   /**

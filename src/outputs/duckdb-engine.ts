@@ -233,13 +233,49 @@ export function castInto(expr: string, from: string, to: string): string {
   return `CAST(${expr} AS ${to})`;
 }
 
+/** A kept column's type check: the field, its run expression and type, and the column's type. */
+export interface KeptColumn {
+  field: string;
+  expr: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * Append and merge keep a column's type: the first of `rows` (SQL of staged rows, with
+ * `__pl_row`) whose value the column cannot hold exactly (lossyInto) fails the commit, naming
+ * its record. `where` names the column's table or file; `replace` what mode replace does instead.
+ */
+export async function refuseLossyCasts(
+  conn: DuckDBConnection,
+  rows: string,
+  kept: KeptColumn[],
+  where: string,
+  replace: string,
+): Promise<void> {
+  for (const { field, expr, from, to } of kept) {
+    const r = await conn.runAndReadAll(
+      `SELECT __pl_row, CAST(${expr} AS VARCHAR) FROM ${rows} WHERE ${lossyInto(expr, from, to)} ORDER BY __pl_row LIMIT 1`,
+    );
+    const row = r.getRows()[0];
+    if (!row) continue;
+    // A long value is named by its size: cut, a secret in it would escape the redactor.
+    const value = String(row[1]);
+    const shown = value.length > 60 ? `a value of ${value.length} characters` : value;
+    throw new RunError(
+      "output",
+      `record #${Number(row[0]) + 1} written: field \`${field}\` holds ${shown} (${from}), which the ${to} column of ${where} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (${replace})`,
+    );
+  }
+}
+
 /**
  * True for a value `castInto` would change: one the column's type cannot read, or one that does
  * not come back the same (1.5 into BIGINT is 2; 2^53 + 1 into DOUBLE is 2^53; a date-time into a
  * DATE column loses its time). Any value becomes text; a date-time or date column takes any text
  * it reads (its own format differs).
  */
-export function lossyInto(expr: string, from: string, to: string): string {
+function lossyInto(expr: string, from: string, to: string): string {
   if (to === "VARCHAR") return "false";
   const conv = `TRY_CAST(${expr} AS ${to})`;
   // Text into a date-time or date column: any text it reads (its own format differs); anything

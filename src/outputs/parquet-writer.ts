@@ -11,8 +11,8 @@ import {
   type Engine,
   engine,
   engineSettings,
-  lossyInto,
   q,
+  refuseLossyCasts,
   stagedRows,
   withMemory,
 } from "./duckdb-engine.js";
@@ -217,20 +217,20 @@ class ParquetWriter implements RecordWriter {
     }
     const runLower = new Map([...runExpr].map(([n, e]) => [n.toLowerCase(), e]));
     // A value the file's column type cannot hold exactly fails the write, naming its record.
-    for (const [lower, [from, to]] of kept) {
-      const e = runLower.get(lower)!;
-      const r = await this.conn.runAndReadAll(
-        `SELECT __pl_row, CAST(${e} AS VARCHAR) FROM ${this.primaryKey && this.dups > 0 ? stagedRows("staging", this.primaryKey) : q("staging")} WHERE ${lossyInto(e, from, to)} ORDER BY __pl_row LIMIT 1`,
-      );
-      const row = r.getRows()[0];
-      if (!row) continue;
-      const value = String(row[1]);
-      const name = cols.find((c) => c.name.toLowerCase() === lower)?.name ?? lower;
-      throw new RunError(
-        "output",
-        `record #${Number(row[0]) + 1} written: field \`${name}\` holds ${value.length > 60 ? `a value of ${value.length} characters` : value} (${from}), which the ${to} column of ${this.output.path} cannot hold exactly (append and merge keep a column's type); declare the field's type in the schema, or write with mode replace (the file is rewritten with the run's types)`,
-      );
-    }
+    const staged = this.primaryKey && this.dups > 0 ? stagedRows("staging", this.primaryKey) : q("staging");
+    const checks = [...kept].map(([lower, [from, to]]) => ({
+      field: cols.find((c) => c.name.toLowerCase() === lower)?.name ?? lower,
+      expr: runLower.get(lower)!,
+      from,
+      to,
+    }));
+    await refuseLossyCasts(
+      this.conn,
+      staged,
+      checks,
+      this.output.path,
+      "the file is rewritten with the run's types",
+    );
     const fromRun = out.map((c) => {
       const e = runLower.get(c.name.toLowerCase());
       const k = kept.get(c.name.toLowerCase());
