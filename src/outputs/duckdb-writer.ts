@@ -13,8 +13,8 @@ import { countDuplicates, jsonKeyFunction, type Key, noteKey, requireKeyForMerge
 import {
   type ColumnType,
   childTableName,
-  declaredField,
   describeValue,
+  existingChildFields,
   INDEX_COLUMN,
   isArrayOfObjects,
   LOADED_AT_COLUMN,
@@ -284,32 +284,18 @@ class DuckdbWriter implements RecordWriter {
     return this.saved;
   }
 
-  /**
-   * `nested: tables`: the child tables an earlier run made (`<table>__<field>` with `_index` and
-   * the parent's key) are this run's children from the start, whatever its records hold — without
-   * a schema, a field first seen empty or null (`lines: []`) was a new JSON column of the parent,
-   * and the child rows of the parents it replaced stayed.
-   */
+  /** `nested: tables`: the child tables an earlier run made are children from the start (existingChildFields). */
   async openExistingChildren(): Promise<void> {
     if (!this.nested) return;
-    const prefix = `${this.table}__`;
     const r = await this.conn.runAndReadAll(
       "SELECT table_name, list(column_name) FROM duckdb_columns() WHERE schema_name = 'main' AND database_name = current_database() AND starts_with(table_name, $1) GROUP BY table_name ORDER BY table_name",
-      [prefix],
+      [`${this.table}__`],
     );
-    for (const [name, columns] of r.getRowsJS()) {
-      const field = String(name).slice(prefix.length);
-      const cols = new Set((columns as string[]).map(String));
-      const child =
-        field !== "" &&
-        !this.children.has(field) &&
-        !this.primaryKey!.includes(field) &&
-        cols.has(INDEX_COLUMN) &&
-        this.primaryKey!.every((k) => cols.has(k));
-      // A field the schema declares is what the schema says (an array of objects is opened already).
-      if (child && !/__(staging|rejected)_/.test(field) && !declaredField(this.ctx.schema, field))
-        this.openChild(field, null);
-    }
+    const tables = r
+      .getRowsJS()
+      .map(([name, cols]): [string, string[]] => [String(name), (cols as unknown[]).map(String)]);
+    for (const field of existingChildFields(this.table, tables, this.primaryKey!, this.ctx.schema))
+      if (!this.children.has(field)) this.openChild(field, null);
   }
 
   /** The stream's state the last commit wrote into `_pipelines_state` of this database. */

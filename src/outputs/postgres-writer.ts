@@ -29,8 +29,7 @@ import {
   type ColumnType,
   checkIdent,
   childTableName,
-  declaredField,
-  INDEX_COLUMN,
+  existingChildFields,
   invalidTableName,
   nestedFields,
   schemaColumnTypes,
@@ -166,13 +165,16 @@ class PostgresWriter implements RecordWriter, CopyHost {
       if (this.schemaTypes.has(name) || this.main.targetColumns?.has(name))
         fresh.push(this.main.columnFor(name, this.schemaTypes.get(name) ?? null, this.typeChanges));
     for (const [field, items] of this.childSchemas) await this.openChild(field, items);
-    // The child tables an earlier run made are this run's children from the start: without a
-    // schema, a field first seen empty or null was a new jsonb column of the parent, and the
-    // child rows of the parents it replaced stayed.
-    if (this.nestedMode && this.primaryKey)
-      for (const field of await existingChildFields(client, schema, this.table, this.primaryKey))
-        if (!this.children.has(field) && !declaredField(this.ctx.schema, field))
-          await this.openChild(field, null);
+    // The child tables an earlier run made are children from the start (existingChildFields).
+    if (this.nestedMode && this.primaryKey) {
+      const r = await client.query<{ table_name: string; columns: string[] }>(
+        "SELECT table_name, array_agg(column_name::text) AS columns FROM information_schema.columns WHERE table_schema = $1 AND left(table_name, length($2)) = $2 GROUP BY table_name ORDER BY table_name",
+        [schema, `${this.table}__`],
+      );
+      const tables = r.rows.map((t): [string, string[]] => [t.table_name, t.columns]);
+      for (const field of existingChildFields(this.table, tables, this.primaryKey, this.ctx.schema))
+        if (!this.children.has(field)) await this.openChild(field, null);
+    }
     if (this.typeChanges.length && this.ctx.drift === "fail")
       throw new RunError(
         "drift",
@@ -427,30 +429,4 @@ class PostgresWriter implements RecordWriter, CopyHost {
   fail(err: unknown): RunError {
     return loadError(err, this.where, this.table, this.redact, this.client);
   }
-}
-
-/**
- * The fields of the child tables `<table>__<field>` of `schema` (`nested: tables`): tables with
- * `_index` and the parent's key columns (not the table of invalid records, staging or rejected ones).
- */
-async function existingChildFields(
-  client: pg.Client,
-  schema: string,
-  table: string,
-  primaryKey: string[],
-): Promise<string[]> {
-  const prefix = `${table}__`;
-  const r = await client.query<{ table_name: string; columns: string[] }>(
-    "SELECT table_name, array_agg(column_name::text) AS columns FROM information_schema.columns WHERE table_schema = $1 AND left(table_name, length($2)) = $2 GROUP BY table_name ORDER BY table_name",
-    [schema, prefix],
-  );
-  const fields: string[] = [];
-  for (const { table_name: name, columns } of r.rows) {
-    const field = name.slice(prefix.length);
-    const cols = new Set(columns);
-    if (field === "" || field.toLowerCase() === "invalid" || primaryKey.includes(field)) continue;
-    if (/__(staging|rejected)_/.test(field) || !cols.has(INDEX_COLUMN)) continue;
-    if (primaryKey.every((k) => cols.has(k))) fields.push(field);
-  }
-  return fields;
 }

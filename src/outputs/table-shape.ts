@@ -342,7 +342,34 @@ export function isArrayOfObjects(v: unknown): v is Record<string, unknown>[] {
 }
 
 /** Whether the record schema declares `field` among its properties. */
-export function declaredField(schema: Record<string, unknown> | null | undefined, field: string): boolean {
+function declaredField(schema: Record<string, unknown> | null | undefined, field: string): boolean {
   const props = schema?.properties;
   return typeof props === "object" && props !== null && Object.hasOwn(props, field);
+}
+
+/**
+ * `nested: tables`: the fields whose child tables an earlier run made, from the database's tables
+ * named `<table>__…` and their columns: those with `_index` and the parent's key columns — not
+ * the invalid records' table, a staging or a rejected table — and not declared by the schema (a
+ * declared field is what the schema says; an array of objects there is a child already). They are
+ * the run's children from the start: without a schema, a field first seen empty or null was a new
+ * JSON column of the parent, and the child rows of the parents it replaced stayed.
+ */
+export function existingChildFields(
+  table: string,
+  tables: Iterable<[name: string, columns: readonly string[]]>,
+  primaryKey: readonly string[],
+  schema: Record<string, unknown> | null | undefined,
+): string[] {
+  const prefix = `${table}__`;
+  const fields: string[] = [];
+  for (const [name, columns] of tables) {
+    if (!name.startsWith(prefix)) continue;
+    const field = name.slice(prefix.length);
+    if (field === "" || field.toLowerCase() === "invalid" || primaryKey.includes(field)) continue;
+    if (/__(staging|rejected)_/.test(field) || declaredField(schema, field)) continue;
+    const cols = new Set(columns);
+    if (cols.has(INDEX_COLUMN) && primaryKey.every((k) => cols.has(k))) fields.push(field);
+  }
+  return fields;
 }
