@@ -367,7 +367,7 @@ export function existingChildFields(
     if (!name.startsWith(prefix)) continue;
     const field = name.slice(prefix.length);
     if (field === "" || field.toLowerCase() === "invalid" || primaryKey.includes(field)) continue;
-    if (/__(staging|rejected)_/.test(field) || declaredField(schema, field)) continue;
+    if (/(^|__)(staging|rejected)_/.test(field) || declaredField(schema, field)) continue;
     const cols = new Set(columns);
     if (cols.has(INDEX_COLUMN) && primaryKey.every((k) => cols.has(k))) fields.push(field);
   }
