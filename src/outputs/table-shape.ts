@@ -367,7 +367,9 @@ export function existingChildFields(
     if (!name.startsWith(prefix)) continue;
     const field = name.slice(prefix.length);
     if (field === "" || field.toLowerCase() === "invalid" || primaryKey.includes(field)) continue;
-    if (/(^|__)(staging|rejected)_/.test(field) || declaredField(schema, field)) continue;
+    // `…__staging_<run id>`, `…__rejected_<run id>` (run-id.ts newRunId: `20261201T062431Z-b5cebe`).
+    if (/(^|__)(staging|rejected)_\d{8}T\d{6}Z-[0-9a-f]+$/.test(field) || declaredField(schema, field))
+      continue;
     const cols = new Set(columns);
     if (cols.has(INDEX_COLUMN) && primaryKey.every((k) => cols.has(k))) fields.push(field);
   }

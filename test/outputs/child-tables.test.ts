@@ -10,8 +10,8 @@ describe("existingChildFields", () => {
       ["orders__lines", child],
       ["orders__invalid", ["record_id", "record", "errors"]],
       ["orders__Invalid", child], // the invalid records' name, whatever its case
-      ["orders__rejected_20261201T000000Z-abc", child],
-      ["orders__lines__staging_20261201T000000Z-abc", child],
+      ["orders__rejected_20261201T000000Z-abc123", child],
+      ["orders__lines__staging_20261201T000000Z-abc123", child],
       ["orders__noindex", ["id", "sku"]],
       ["orders__nokey", ["_index", "sku"]],
       ["orders__id", child], // the key itself
@@ -19,10 +19,16 @@ describe("existingChildFields", () => {
       ["other__lines", child],
       ["orders__tags", child], // declared by the schema below
       ["orders__notes", ["id", "_index", "text"]],
+      ["orders__rejected_reasons", child], // a field's name, not a rejected run's table
     ];
     const schema = { type: "object", properties: { tags: { type: "array", items: { type: "string" } } } };
-    expect(existingChildFields("orders", tables, pk, schema)).toEqual(["lines", "notes"]);
-    expect(existingChildFields("orders", tables, pk, null)).toEqual(["lines", "tags", "notes"]);
+    expect(existingChildFields("orders", tables, pk, schema)).toEqual(["lines", "notes", "rejected_reasons"]);
+    expect(existingChildFields("orders", tables, pk, null)).toEqual([
+      "lines",
+      "tags",
+      "notes",
+      "rejected_reasons",
+    ]);
   });
 
   it("a composite key: every key column is there", () => {
