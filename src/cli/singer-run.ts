@@ -77,6 +77,7 @@ export class MemoryStateStore extends StateStore {
     const next = this.current.then((s) => change(structuredClone(s)) ?? s);
     this.current = next;
     const written = next.then(async (s) => {
+      this.saved(s);
       const token = s.auth?.refresh_token;
       if (token === undefined || token === (await this.savedToken)) return;
       this.savedToken = Promise.resolve(token);
@@ -148,25 +149,17 @@ export function bookmarksOf(state: PipelineState, plan: ExecutionPlan): Bookmark
 
 /**
  * The run's Singer bookmarks follow every position its state store saves for a Singer stream (a
- * parent's cursor saved once its children are done, each window's or partition's position):
- * `update` is wrapped to tell singer-writer.ts what it saved.
+ * parent's cursor saved once its children are done, each window's or partition's position).
  */
 export function watchSingerPositions(store: StateStore, runId: string, plan: ExecutionPlan): void {
   const singer = plan.streams.filter((s) => s.output.format === "singer");
   if (!singer.length) return;
-  const update = store.update.bind(store);
-  store.update = async (change) => {
-    let saved: PipelineState | undefined;
-    await update((s) => {
-      const next = change(s);
-      saved = next ?? s;
-      return next;
-    });
+  store.onUpdate((state) => {
     for (const s of singer) {
-      const positions = saved?.streams?.[s.name];
+      const positions = state.streams?.[s.name];
       if (positions) noteSingerPositions(runId, s.name, s.incremental?.cursorField, positions);
     }
-  };
+  });
 }
 
 /** Whether any stream of the plan writes Singer messages (to a file or to standard output). */

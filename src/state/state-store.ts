@@ -86,9 +86,22 @@ export class StateStore {
       updated.updated_at = new Date().toISOString();
       await this.store(updated);
       this.last = updated;
+      this.saved(updated);
     });
     this.queue = next.catch(() => {});
     return next;
+  }
+
+  private readonly listeners: ((state: PipelineState) => void)[] = [];
+
+  /** `listener` is told each state an update saved (a run's Singer bookmarks follow it). */
+  onUpdate(listener: (state: PipelineState) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** An update saved `state`: the listeners are told. */
+  protected saved(state: PipelineState): void {
+    for (const listener of this.listeners) listener(state);
   }
 
   /** Where an update goes: the state file (RedisStateStore: its key in Redis). */
