@@ -33,6 +33,24 @@ export type GuardDecision =
   | { commit: true; suspicions: Suspicion[] }
   | { commit: false; refuse: boolean; why: string; suspicions: Suspicion[] };
 
+/** The output's guard settings, defaults filled in. */
+function guardSettings(output: OutputPlan): NonNullable<OutputPlan["guard"]> {
+  return (
+    output.guard ?? {
+      allowEmpty: DEFAULTS.output.allow_empty,
+      maxVolumeDrop: DEFAULTS.output.max_volume_drop,
+    }
+  );
+}
+
+/** The run was cut short by --limit / --max-pages. */
+function cutShort(g: Pick<GuardInput, "limited" | "stop">): boolean {
+  return (
+    (g.limited.limit !== null && g.stop?.code === "limit") ||
+    (g.limited.maxPages !== null && g.stop?.code === "max_pages")
+  );
+}
+
 /**
  * The one decision: may this stream's output be committed? Pure. A `replace` run does not
  * replace an output that has records with an empty one (unless `output.allow_empty`), with one
@@ -42,14 +60,9 @@ export type GuardDecision =
  */
 export function decideCommit(g: GuardInput): GuardDecision {
   const found = [...g.suspicions];
-  const settings = g.output.guard ?? {
-    allowEmpty: DEFAULTS.output.allow_empty,
-    maxVolumeDrop: DEFAULTS.output.max_volume_drop,
-  };
+  const settings = guardSettings(g.output);
   const replace = g.output.mode === "replace";
-  const cut =
-    (g.limited.limit !== null && g.stop?.code === "limit") ||
-    (g.limited.maxPages !== null && g.stop?.code === "max_pages");
+  const cut = cutShort(g);
   if (replace && g.targetHasRecords && g.written === 0 && !settings.allowEmpty) {
     found.push({
       code: "empty_replace",
@@ -100,19 +113,19 @@ export async function guardCommit(
   result: StreamResult,
 ): Promise<boolean> {
   const g = opts.guard;
+  const limited = { limit: opts.limit ?? null, maxPages: opts.maxPages ?? null };
+  const written = result.records.written;
   // The target is looked at only when its rows decide (an empty or a cut `replace`): a look at a
   // database takes a second connection, which a server may refuse (the stream then fails).
-  const allowEmpty = stream.output.guard?.allowEmpty ?? DEFAULTS.output.allow_empty;
-  const cut =
-    (opts.limit !== null && opts.limit !== undefined && result.stop?.code === "limit") ||
-    (opts.maxPages !== null && opts.maxPages !== undefined && result.stop?.code === "max_pages");
-  const look = stream.output.mode === "replace" && ((result.records.written === 0 && !allowEmpty) || cut);
+  const look =
+    stream.output.mode === "replace" &&
+    ((written === 0 && !guardSettings(stream.output).allowEmpty) || cutShort({ limited, stop: result.stop }));
   const decision = decideCommit({
     output: stream.output,
-    written: result.records.written,
+    written,
     targetHasRecords: look && (await outputHasRecords(stream.output, stream.name)),
     stop: result.stop,
-    limited: { limit: opts.limit, maxPages: opts.maxPages },
+    limited,
     previous: g?.previousWritten(stream.name) ?? null,
     suspicions: [...result.suspicions, ...fieldSuspicions(stream, quality.fieldStats(), result.records.seen)],
     commitPartial: g?.commitPartial ?? false,
