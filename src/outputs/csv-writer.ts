@@ -110,13 +110,7 @@ class CsvWriter implements RecordWriter {
     this.rows.rows++;
   };
 
-  readonly seeMembers = (
-    names: readonly string[],
-    types: Uint8Array,
-    n: number,
-    values: Int32Array,
-    src: Buffer,
-  ): boolean => {
+  readonly seeMembers: NonNullable<RecordWriter["seeMembers"]> = (names, types, n, values, src) => {
     // The page holds no `\ud` escape and is UTF-8 (checked-lines.ts): no lone surrogate, in names either.
     const { table, rows } = this;
     table.placeMembers(names, n);

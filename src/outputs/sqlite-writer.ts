@@ -144,13 +144,7 @@ class SqliteWriter implements RecordWriter {
    * made a row from its bytes: strings decoded, numbers read, arrays and objects kept as their
    * JSON text (JsonText). A member named `__proto__` leaves the record to the parse (`seeRow`).
    */
-  readonly seeMembers = (
-    names: readonly string[],
-    types: Uint8Array,
-    n: number,
-    values: Int32Array,
-    src: Buffer,
-  ): boolean => {
+  readonly seeMembers: NonNullable<RecordWriter["seeMembers"]> = (names, types, n, values, src) => {
     const row: Row = {};
     for (let k = 0; k < n; k++) {
       const name = names[k];
